@@ -1,0 +1,117 @@
+"""Password hashing, JWT encoding/decoding and the @auth_required decorator."""
+
+import contextlib
+import functools
+from datetime import UTC, datetime, timedelta
+
+import jwt
+from argon2 import PasswordHasher, profiles
+from argon2.exceptions import InvalidHashError, VerificationError
+from flask import current_app, g, request
+
+from api.errors import Unauthorized
+from api.extensions import db
+
+_hashers = {}
+_dummy_hashes = {}
+# Verified against when the username is unknown, so a miss costs the same time as a wrong password.
+_DUMMY_PASSWORD = "not-a-real-password"  # noqa: S105
+
+
+def _hasher():
+    profile_name = current_app.config.get("PASSWORD_HASH_PROFILE", "RFC_9106_LOW_MEMORY")
+    if profile_name not in _hashers:
+        _hashers[profile_name] = PasswordHasher.from_parameters(getattr(profiles, profile_name))
+    return _hashers[profile_name]
+
+
+def hash_password(password):
+    """Hash a password with argon2id."""
+    return _hasher().hash(password)
+
+
+def verify_password(password_hash, password):
+    """Check a password against its argon2 hash; a missing hash still costs one verification."""
+    hasher = _hasher()
+    if password_hash is None:
+        dummy = _dummy_hashes.get(id(hasher))
+        if dummy is None:
+            dummy = _dummy_hashes[id(hasher)] = hasher.hash(_DUMMY_PASSWORD)
+        with contextlib.suppress(VerificationError):
+            hasher.verify(dummy, password)
+        return False
+    try:
+        return hasher.verify(password_hash, password)
+    except (VerificationError, InvalidHashError):
+        return False
+
+
+def password_needs_rehash(password_hash):
+    """True when the hash was made with weaker parameters than the current ones."""
+    return _hasher().check_needs_rehash(password_hash)
+
+
+def encode_token(user_id):
+    """Issue an HS256 JWT for a user: sub, iat, exp."""
+    now = datetime.now(UTC)
+    payload = {
+        "sub": str(user_id),
+        "iat": now,
+        "exp": now + timedelta(seconds=current_app.config["JWT_EXPIRES_SECONDS"]),
+    }
+    return jwt.encode(payload, current_app.config["SECRET_KEY"], algorithm=current_app.config["JWT_ALGORITHM"])
+
+
+def decode_token(token):
+    """Verify a JWT and return its user id; every failure is a 401 with a reason that leaks nothing."""
+    config = current_app.config
+    keys = [config["SECRET_KEY"], *config.get("JWT_PREVIOUS_KEYS", [])]
+    options = {"require": ["exp", "iat", "sub"]}
+    for index, key in enumerate(keys):
+        try:
+            payload = jwt.decode(token, key, algorithms=[config["JWT_ALGORITHM"]], options=options)
+            break
+        except jwt.InvalidSignatureError:
+            if index == len(keys) - 1:
+                raise Unauthorized("The token is invalid.", error="invalid_token") from None
+        except jwt.ExpiredSignatureError:
+            raise Unauthorized("The token has expired; log in again.", error="token_expired") from None
+        except jwt.InvalidTokenError:
+            raise Unauthorized("The token is invalid.", error="invalid_token") from None
+    try:
+        return int(payload["sub"])
+    except (TypeError, ValueError):
+        raise Unauthorized("The token is invalid.", error="invalid_token") from None
+
+
+def token_from_request():
+    """Read the token from `Authorization: JWT <token>` or `Authorization: Bearer <token>`."""
+    header = request.headers.get("Authorization", "")
+    if not header:
+        raise Unauthorized("Missing Authorization header; send 'Authorization: Bearer <token>'.")
+    scheme, _, token = header.strip().partition(" ")
+    if scheme.lower() not in ("jwt", "bearer") or not token.strip():
+        raise Unauthorized("Unsupported Authorization scheme; send 'Authorization: Bearer <token>'.")
+    return token.strip()
+
+
+def current_user():
+    """The authenticated user of this request (set by @auth_required)."""
+    return g.current_user
+
+
+def auth_required(func):
+    """Require a valid token whose user still exists; sets g.current_user."""
+
+    @functools.wraps(func)
+    def wrapper(*args, **kwargs):
+        from api.models.users import User
+
+        user_id = decode_token(token_from_request())
+        user = db.session.get(User, user_id)
+        if user is None:
+            raise Unauthorized("The token's user no longer exists.", error="invalid_token")
+        g.current_user = user
+        return func(*args, **kwargs)
+
+    return wrapper

@@ -1,0 +1,41 @@
+"""The RESTX Api at /api/v1 and its namespaces."""
+
+from flask import Blueprint
+from flask_restx import Api
+
+from api.errors import handle_exception
+from api.resources.offers import ns as offers_ns
+from api.resources.users import ns as users_ns
+
+AUTHORIZATIONS = {
+    "jwt": {
+        "type": "apiKey",
+        "in": "header",
+        "name": "Authorization",
+        "description": "Type 'Bearer <token>' (or 'JWT <token>') with the token from /users/login.",
+    }
+}
+
+
+class GatewayApi(Api):
+    """RESTX Api whose every error, its own included, comes out in the one error shape."""
+
+    def handle_error(self, e):
+        return handle_exception(e)
+
+
+def create_api_blueprint():
+    """A fresh blueprint + Api per app, so several apps (tests) never share registration state."""
+    blueprint = Blueprint("api", __name__, url_prefix="/api/v1")
+    api = GatewayApi(
+        blueprint,
+        version="1.0",
+        title="Ticket Gateway API",
+        description="One JWT-authenticated API over GitHub, GitLab, Trello and a built-in tracker, "
+        "with issue templates, webhook automation and job offers.",
+        doc="/docs",
+        authorizations=AUTHORIZATIONS,
+    )
+    api.add_namespace(users_ns, path="/users")
+    api.add_namespace(offers_ns)
+    return blueprint, api

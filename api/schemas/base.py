@@ -1,0 +1,85 @@
+"""Base schema, field types and pagination pieces shared by every namespace."""
+
+import base64
+import binascii
+import json
+
+from marshmallow import EXCLUDE, RAISE, Schema, ValidationError, fields, validate
+
+DEFAULT_LIMIT = 20
+MAX_LIMIT = 100
+
+
+class BaseSchema(Schema):
+    """Unknown fields are rejected so a typo is a 400, not a silently ignored value."""
+
+    class Meta:
+        unknown = RAISE
+
+
+class Text(fields.String):
+    """A string PostgreSQL can store: NUL characters are refused up front instead of failing the insert."""
+
+    default_error_messages = {"nul": "Must not contain NUL characters."}
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        result = super()._deserialize(value, attr, data, **kwargs)
+        if "\x00" in result:
+            raise self.make_error("nul")
+        return result
+
+
+def not_blank(value):
+    if not value.strip():
+        raise ValidationError("Must not be blank.")
+
+
+class ErrorSchema(Schema):
+    code = fields.Integer(required=True, metadata={"description": "HTTP status code"})
+    error = fields.String(required=True, metadata={"description": "machine-readable error slug"})
+    message = fields.String(required=True, metadata={"description": "human-readable explanation"})
+    errors = fields.Dict(
+        keys=fields.String(),
+        values=fields.Raw(),
+        metadata={"description": "per-field messages, for validation errors only"},
+    )
+
+
+class MessageSchema(Schema):
+    message = fields.String(required=True)
+
+
+class PageQuerySchema(Schema):
+    """`limit` and an opaque `cursor` taken from a previous page's `next_cursor`."""
+
+    class Meta:
+        unknown = EXCLUDE
+
+    limit = fields.Integer(
+        load_default=DEFAULT_LIMIT,
+        validate=validate.Range(min=1, max=MAX_LIMIT),
+        metadata={"description": f"page size, 1-{MAX_LIMIT} (default {DEFAULT_LIMIT})"},
+    )
+    cursor = Text(
+        load_default=None,
+        validate=validate.Length(max=512),
+        metadata={"description": "opaque cursor from the previous page's next_cursor"},
+    )
+
+
+def encode_cursor(values):
+    """Pack keyset values into an opaque URL-safe cursor."""
+    raw = json.dumps(list(values), separators=(",", ":"), default=str).encode()
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def decode_cursor(cursor, *, size):
+    """Unpack a cursor made by encode_cursor; a forged or foreign cursor is a 400 on `cursor`."""
+    try:
+        padded = cursor + "=" * (-len(cursor) % 4)
+        values = json.loads(base64.urlsafe_b64decode(padded.encode()))
+    except (binascii.Error, ValueError, UnicodeDecodeError):
+        values = None
+    if not isinstance(values, list) or len(values) != size:
+        raise ValidationError({"cursor": ["Invalid cursor."]})
+    return values

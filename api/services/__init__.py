@@ -1,0 +1,1 @@
+"""Business logic as keyword-only functions; resources stay thin and never touch providers directly."""

@@ -1,0 +1,51 @@
+"""Registration, login and user lookup."""
+
+from datetime import UTC, datetime, timedelta
+
+from flask import current_app
+from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError
+
+from api.auth import encode_token, hash_password, password_needs_rehash, verify_password
+from api.errors import Conflict, NotFound, Unauthorized
+from api.models.users import User
+
+
+def get_by_username(*, session, username):
+    """Find a user by username, ignoring case."""
+    return session.scalar(select(User).where(func.lower(User.username) == username.lower()))
+
+
+def register(*, session, username, password):
+    """Create a user with an argon2id password hash; a taken username is a 409."""
+    if get_by_username(session=session, username=username) is not None:
+        raise Conflict("This username is already taken.", errors={"username": ["Already taken."]})
+    user = User(username=username, password_hash=hash_password(password))
+    session.add(user)
+    try:
+        session.commit()
+    except IntegrityError:
+        # Lost a race with a concurrent registration of the same name.
+        session.rollback()
+        raise Conflict("This username is already taken.", errors={"username": ["Already taken."]}) from None
+    return user
+
+
+def login(*, session, username, password):
+    """Check credentials and issue a token; unknown user and wrong password fail alike."""
+    user = get_by_username(session=session, username=username)
+    if not verify_password(user.password_hash if user else None, password):
+        raise Unauthorized("Invalid username or password.", error="invalid_credentials")
+    if password_needs_rehash(user.password_hash):
+        user.password_hash = hash_password(password)
+        session.commit()
+    expires_at = datetime.now(UTC) + timedelta(seconds=current_app.config["JWT_EXPIRES_SECONDS"])
+    return {"id": user.id, "token": encode_token(user.id), "expires_at": expires_at}
+
+
+def get_user(*, session, user_id):
+    """Load a user or raise 404."""
+    user = session.get(User, user_id)
+    if user is None:
+        raise NotFound(f"User {user_id} not found.")
+    return user

@@ -1,0 +1,141 @@
+"""Settings for each environment, read from the environment."""
+
+import os
+import secrets
+from pathlib import Path
+
+BASE_DIR = Path(__file__).resolve().parent
+INSTANCE_DIR = Path(os.environ.get("INSTANCE_DIR", BASE_DIR / "instance"))
+
+
+def _env_int(name, default):
+    value = os.environ.get(name)
+    return int(value) if value not in (None, "") else default
+
+
+def _env_float(name, default):
+    value = os.environ.get(name)
+    return float(value) if value not in (None, "") else default
+
+
+def _env_bool(name, default=False):
+    value = os.environ.get(name)
+    if value in (None, ""):
+        return default
+    return value.strip().lower() in ("1", "true", "yes", "on")
+
+
+def _env_list(name, default=""):
+    return [item.strip() for item in os.environ.get(name, default).split(",") if item.strip()]
+
+
+def _database_url():
+    url = os.environ.get("DATABASE_URL", "")
+    # Heroku-style URLs say postgres://, which SQLAlchemy no longer accepts.
+    if url.startswith("postgres://"):
+        url = "postgresql://" + url[len("postgres://"):]
+    return url
+
+
+def local_secret_key():
+    """A per-checkout random key for development, kept under instance/ so tokens survive restarts."""
+    path = INSTANCE_DIR / "secret_key"
+    try:
+        return path.read_text().strip()
+    except FileNotFoundError:
+        INSTANCE_DIR.mkdir(parents=True, exist_ok=True)
+        key = secrets.token_urlsafe(48)
+        path.write_text(key)
+        path.chmod(0o600)
+        return key
+
+
+class Config:
+    """Defaults shared by every environment."""
+
+    ENV_NAME = "base"
+    TESTING = False
+    DEBUG = False
+
+    SECRET_KEY = os.environ.get("SECRET_KEY", "")
+    JWT_EXPIRES_SECONDS = _env_int("JWT_EXPIRES_SECONDS", 86400)
+    JWT_ALGORITHM = "HS256"
+    # Extra keys still accepted when verifying tokens, so SECRET_KEY can be rotated without logging everyone out.
+    JWT_PREVIOUS_KEYS = _env_list("JWT_PREVIOUS_KEYS")
+    # Fernet keys for tracker credentials; the first encrypts, all decrypt (rotation).
+    ENCRYPTION_KEYS = _env_list("ENCRYPTION_KEYS")
+
+    SQLALCHEMY_DATABASE_URI = _database_url()
+    SQLALCHEMY_TRACK_MODIFICATIONS = False
+    SQLALCHEMY_ENGINE_OPTIONS = {
+        "pool_pre_ping": True,
+        "pool_size": _env_int("DB_POOL_SIZE", 5),
+        "max_overflow": _env_int("DB_MAX_OVERFLOW", 5),
+        "pool_recycle": 1800,
+        "pool_timeout": _env_int("DB_POOL_TIMEOUT", 10),
+        "connect_args": {"connect_timeout": _env_int("DB_CONNECT_TIMEOUT", 5)},
+    }
+
+    MAX_CONTENT_LENGTH = _env_int("MAX_CONTENT_LENGTH", 1024 * 1024)
+    JSON_SORT_KEYS = False
+    RESTX_MASK_SWAGGER = False
+    RESTX_ERROR_404_HELP = False
+    PROPAGATE_EXCEPTIONS = False
+
+    PAGE_DEFAULT_LIMIT = 20
+    PAGE_MAX_LIMIT = 100
+
+    PASSWORD_HASH_PROFILE = os.environ.get("PASSWORD_HASH_PROFILE", "RFC_9106_LOW_MEMORY")
+
+    LOG_LEVEL = os.environ.get("LOG_LEVEL", "INFO").upper()
+    LOG_REQUESTS = _env_bool("LOG_REQUESTS", True)
+    SENTRY_DSN = os.environ.get("SENTRY_DSN", "")
+    SENTRY_ENVIRONMENT = os.environ.get("SENTRY_ENVIRONMENT", "")
+    SENTRY_TRACES_SAMPLE_RATE = _env_float("SENTRY_TRACES_SAMPLE_RATE", 0.0)
+
+    TRACKER_ALLOWED_HOSTS = _env_list("TRACKER_ALLOWED_HOSTS")
+    TRACKER_TIMEOUT_SECONDS = _env_float("TRACKER_TIMEOUT_SECONDS", 10.0)
+    TRACKER_RETRIES = _env_int("TRACKER_RETRIES", 2)
+    TRACKER_FANOUT_TIMEOUT_SECONDS = _env_float("TRACKER_FANOUT_TIMEOUT_SECONDS", 8.0)
+    TRACKER_BREAKER_THRESHOLD = _env_int("TRACKER_BREAKER_THRESHOLD", 5)
+    TRACKER_BREAKER_RESET_SECONDS = _env_float("TRACKER_BREAKER_RESET_SECONDS", 30.0)
+
+    PUBLIC_BASE_URL = os.environ.get("PUBLIC_BASE_URL", "")
+
+
+class DevelopmentConfig(Config):
+    ENV_NAME = "development"
+    # Without SECRET_KEY, create_app() uses a random key kept in instance/ (see local_secret_key).
+
+
+class TestingConfig(Config):
+    ENV_NAME = "testing"
+    TESTING = True
+    SECRET_KEY = "testing-secret-key-not-for-production-0123456789"  # noqa: S105
+    ENCRYPTION_KEYS = ["fF1Yk6m9lZ5V4sX8cN2q7hT3wJ0bR6eA1uI9oP4dG2s="]
+    SQLALCHEMY_DATABASE_URI = os.environ.get("TEST_DATABASE_URL", "")
+    PASSWORD_HASH_PROFILE = "CHEAPEST"  # noqa: S105 - argon2id still, with minimal cost so the suite stays fast
+    TRACKER_ALLOWED_HOSTS = ["127.0.0.1", "localhost"]
+    TRACKER_TIMEOUT_SECONDS = 3.0
+    TRACKER_RETRIES = 1
+    LOG_REQUESTS = False
+
+
+class ProductionConfig(Config):
+    ENV_NAME = "production"
+
+
+CONFIGS = {
+    "development": DevelopmentConfig,
+    "testing": TestingConfig,
+    "production": ProductionConfig,
+}
+
+
+def get_config(name=None):
+    """Return the config class named by APP_CONFIGURATION (default: development)."""
+    name = (name or os.environ.get("APP_CONFIGURATION") or "development").lower()
+    try:
+        return CONFIGS[name]
+    except KeyError:
+        raise RuntimeError(f"APP_CONFIGURATION must be one of {sorted(CONFIGS)}, not {name!r}") from None

@@ -1,0 +1,152 @@
+"""Test kit: a throwaway real PostgreSQL, the app, a client, an auth helper, and per-test isolation."""
+
+import os
+import shutil
+import tempfile
+import uuid
+from dataclasses import dataclass
+
+import pytest
+import sqlalchemy as sa
+from flask_migrate import upgrade
+
+from api import create_app
+from api.extensions import db as _db
+from config import BASE_DIR, TestingConfig
+
+DEFAULT_PASSWORD = "correct horse battery"
+
+
+def _create_database(server_url, name):
+    engine = sa.create_engine(server_url, isolation_level="AUTOCOMMIT")
+    with engine.connect() as connection:
+        connection.execute(sa.text(f'CREATE DATABASE "{name}"'))
+    engine.dispose()
+    return sa.engine.make_url(server_url).set(database=name).render_as_string(hide_password=False)
+
+
+def _drop_database(server_url, name):
+    engine = sa.create_engine(server_url, isolation_level="AUTOCOMMIT")
+    with engine.connect() as connection:
+        connection.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    engine.dispose()
+
+
+@pytest.fixture(scope="session")
+def pg_server_url():
+    """URL of a PostgreSQL server for this run: TEST_DATABASE_URL's server, or an embedded throwaway one."""
+    url = os.environ.get("TEST_DATABASE_URL")
+    if url:
+        yield url
+        return
+    import pgserver
+
+    # A short path keeps the unix socket name under the OS limit.
+    pgdata = tempfile.mkdtemp(prefix="tg-pg-")
+    server = pgserver.get_server(pgdata, cleanup_mode="delete")
+    try:
+        yield server.get_uri("postgres")
+    finally:
+        server.cleanup()
+        shutil.rmtree(pgdata, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def database_url(pg_server_url):
+    """A fresh database, dropped at the end of the run, migrated to head by the `app` fixture."""
+    name = f"tg_test_{uuid.uuid4().hex[:12]}"
+    url = _create_database(pg_server_url, name)
+    yield url
+    _drop_database(pg_server_url, name)
+
+
+@pytest.fixture(scope="session")
+def empty_database_url(pg_server_url):
+    """A database with no migrations applied."""
+    name = f"tg_empty_{uuid.uuid4().hex[:12]}"
+    url = _create_database(pg_server_url, name)
+    yield url
+    _drop_database(pg_server_url, name)
+
+
+@pytest.fixture(scope="session")
+def make_app(database_url):
+    """Build another app on the test database with some settings overridden."""
+
+    def factory(**overrides):
+        overrides.setdefault("SQLALCHEMY_DATABASE_URI", database_url)
+        return create_app(TestingConfig, **overrides)
+
+    return factory
+
+
+@pytest.fixture(scope="session")
+def app(make_app):
+    app = make_app()
+    with app.app_context():
+        upgrade(directory=str(BASE_DIR / "migrations"))
+    return app
+
+
+@pytest.fixture(autouse=True)
+def _isolate(request):
+    """Every test starts from empty tables (only when it uses the database)."""
+    yield
+    if "app" not in request.fixturenames:
+        return
+    app = request.getfixturevalue("app")
+    with app.app_context():
+        _db.session.remove()
+        tables = [t.name for t in _db.metadata.sorted_tables]
+        if tables:
+            with _db.engine.begin() as connection:
+                connection.execute(sa.text(f"TRUNCATE {', '.join(tables)} RESTART IDENTITY CASCADE"))
+
+
+@pytest.fixture
+def client(app):
+    return app.test_client()
+
+
+@pytest.fixture
+def db(app):
+    with app.app_context():
+        yield _db
+        _db.session.remove()
+
+
+@dataclass
+class AuthUser:
+    id: int
+    username: str
+    password: str
+    token: str
+
+    @property
+    def headers(self):
+        return {"Authorization": f"JWT {self.token}"}
+
+
+class AuthHelper:
+    """Registers and logs in users through the API."""
+
+    def __init__(self, client):
+        self.client = client
+        self._count = 0
+
+    def register(self, username=None, password=DEFAULT_PASSWORD):
+        self._count += 1
+        username = username or f"user{self._count}_{uuid.uuid4().hex[:6]}"
+        response = self.client.post("/api/v1/users/register", json={"username": username, "password": password})
+        assert response.status_code == 201, response.get_json()
+        login = self.client.post("/api/v1/users/login", json={"username": username, "password": password})
+        assert login.status_code == 200, login.get_json()
+        return AuthUser(id=login.get_json()["id"], username=username, password=password, token=login.get_json()["token"])
+
+    def headers(self, user=None):
+        return (user or self.register()).headers
+
+
+@pytest.fixture
+def auth(client):
+    return AuthHelper(client)
