@@ -16,9 +16,12 @@ def _ensure_owner(*, actor, user_id):
 
 def list_user_offers(*, session, user_id, limit, cursor):
     """A user's offers, oldest first, with the total count."""
-    get_user(session=session, user_id=user_id)
     stmt = select(Offer).where(Offer.user_id == user_id)
-    return keyset_page(session, stmt, key=Offer.id, limit=limit, cursor=cursor, with_count=True)
+    page = keyset_page(session, stmt, key=Offer.id, limit=limit, cursor=cursor, count_total=True)
+    if not page.items:
+        # Offers imply their owner exists (foreign key); only an empty page must tell "no offers" from "no user".
+        get_user(session=session, user_id=user_id)
+    return page
 
 
 def get_offer(*, session, user_id, offer_id):
@@ -78,4 +81,4 @@ def search_offers(*, session, skill=None, q=None, limit, cursor):
     if q:
         pattern = f"%{_escape_like(q)}%"
         stmt = stmt.where(or_(Offer.title.ilike(pattern, escape="\\"), Offer.description.ilike(pattern, escape="\\")))
-    return keyset_page(session, stmt, key=Offer.id, limit=limit, cursor=cursor, with_count=True)
+    return keyset_page(session, stmt, key=Offer.id, limit=limit, cursor=cursor, count_total=True)

@@ -2,6 +2,7 @@
 
 from dataclasses import dataclass
 
+from marshmallow import ValidationError
 from sqlalchemy import func, select
 
 from api.schemas.base import decode_cursor, encode_cursor
@@ -14,22 +15,27 @@ class Page:
     count: int | None = None
 
 
-def keyset_page(session, stmt, *, key, limit, cursor, descending=False, with_count=False):
-    """One page of `stmt` ordered by the unique column `key`, continuing after `cursor`."""
-    count = None
-    if with_count:
-        count = session.scalar(select(func.count()).select_from(stmt.order_by(None).subquery()))
+def keyset_page(session, stmt, *, key, limit, cursor, descending=False, count_total=False):
+    """One page of ORM entities from `stmt`, ordered by the unique integer column `key`, after `cursor`.
+
+    With `count_total`, the total of `stmt` (ignoring the cursor) rides along in the same query as a
+    scalar subquery, so a page costs one round trip; only an empty page needs a second query for it.
+    """
+    total_stmt = select(func.count()).select_from(stmt.order_by(None).subquery()) if count_total else None
     if cursor:
         (last,) = decode_cursor(cursor, size=1)
-        if not isinstance(last, int):
-            from marshmallow import ValidationError
-
+        if not isinstance(last, int) or isinstance(last, bool):
             raise ValidationError({"cursor": ["Invalid cursor."]})
         stmt = stmt.where(key < last if descending else key > last)
-    stmt = stmt.order_by(key.desc() if descending else key.asc()).limit(limit + 1)
-    rows = list(session.scalars(stmt))
+    if total_stmt is not None:
+        stmt = stmt.add_columns(total_stmt.scalar_subquery().label("total"))
+    rows = session.execute(stmt.order_by(key.desc() if descending else key.asc()).limit(limit + 1)).all()
+    count = None
+    if total_stmt is not None:
+        count = rows[0].total if rows else session.scalar(total_stmt)
+    items = [row[0] for row in rows]
     next_cursor = None
-    if len(rows) > limit:
-        rows = rows[:limit]
-        next_cursor = encode_cursor([getattr(rows[-1], key.key)])
-    return Page(items=rows, next_cursor=next_cursor, count=count)
+    if len(items) > limit:
+        items = items[:limit]
+        next_cursor = encode_cursor([getattr(items[-1], key.key)])
+    return Page(items=items, next_cursor=next_cursor, count=count)
