@@ -42,12 +42,14 @@ def create_app(config=None, **overrides):
     from api.commands import register_commands
     from api.errors import register_error_handlers
     from api.health import health
+    from api.metrics import init_metrics
     from api.resources import create_api_blueprint
 
     register_error_handlers(app)
     blueprint, _ = create_api_blueprint()
     app.register_blueprint(blueprint)
     app.register_blueprint(health)
+    init_metrics(app)
     register_commands(app)
     logging.getLogger(__name__).debug("app created (%s)", app.config["ENV_NAME"])
     return app

@@ -1,6 +1,7 @@
 """SQLAlchemy models; importing this package registers every table on the metadata."""
 
 from api.models.offers import Offer
+from api.models.trackers import BuiltinComment, BuiltinIssue, BuiltinLabel, IdempotencyRecord, Tracker
 from api.models.users import User
 
-__all__ = ["Offer", "User"]
+__all__ = ["BuiltinComment", "BuiltinIssue", "BuiltinLabel", "IdempotencyRecord", "Offer", "Tracker", "User"]

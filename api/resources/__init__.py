@@ -4,7 +4,9 @@ from flask import Blueprint
 from flask_restx import Api
 
 from api.errors import handle_exception
+from api.resources.issues import ns as issues_ns
 from api.resources.offers import ns as offers_ns
+from api.resources.trackers import ns as trackers_ns
 from api.resources.users import ns as users_ns
 
 AUTHORIZATIONS = {
@@ -38,4 +40,6 @@ def create_api_blueprint():
     )
     api.add_namespace(users_ns, path="/users")
     api.add_namespace(offers_ns)
+    api.add_namespace(trackers_ns, path="/trackers")
+    api.add_namespace(issues_ns, path="/issues")
     return blueprint, api

@@ -73,13 +73,14 @@ def encode_cursor(values):
     return base64.urlsafe_b64encode(raw).decode().rstrip("=")
 
 
-def decode_cursor(cursor, *, size):
-    """Unpack a cursor made by encode_cursor; a forged or foreign cursor is a 400 on `cursor`."""
+def decode_cursor(cursor, *, types):
+    """Unpack a cursor made by encode_cursor whose values have `types`; a forged one is a 400 on `cursor`."""
     try:
         padded = cursor + "=" * (-len(cursor) % 4)
         values = json.loads(base64.urlsafe_b64decode(padded.encode()))
     except (binascii.Error, ValueError, UnicodeDecodeError):
         values = None
-    if not isinstance(values, list) or len(values) != size:
+    if (not isinstance(values, list) or len(values) != len(types)
+            or any(isinstance(v, bool) or not isinstance(v, t) for v, t in zip(values, types, strict=True))):
         raise ValidationError({"cursor": ["Invalid cursor."]})
     return values

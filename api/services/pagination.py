@@ -2,7 +2,6 @@
 
 from dataclasses import dataclass
 
-from marshmallow import ValidationError
 from sqlalchemy import func, select
 
 from api.schemas.base import decode_cursor, encode_cursor
@@ -23,9 +22,7 @@ def keyset_page(session, stmt, *, key, limit, cursor, descending=False, count_to
     """
     total_stmt = select(func.count()).select_from(stmt.order_by(None).subquery()) if count_total else None
     if cursor:
-        (last,) = decode_cursor(cursor, size=1)
-        if not isinstance(last, int) or isinstance(last, bool):
-            raise ValidationError({"cursor": ["Invalid cursor."]})
+        (last,) = decode_cursor(cursor, types=(int,))
         stmt = stmt.where(key < last if descending else key > last)
     if total_stmt is not None:
         stmt = stmt.add_columns(total_stmt.scalar_subquery().label("total"))

@@ -1,0 +1,60 @@
+"""Prometheus metrics, correct under multi-process uwsgi (PROMETHEUS_MULTIPROC_DIR) and in one process."""
+
+import os
+import time
+
+from flask import Blueprint, Response, g, request
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram, generate_latest
+
+http_requests = Counter("http_requests_total", "HTTP requests", ["method", "endpoint", "status"])
+http_duration = Histogram("http_request_duration_seconds", "HTTP request duration", ["method", "endpoint"],
+                          buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10))
+tracker_calls = Counter("tracker_calls_total", "Calls to tracker providers", ["provider", "outcome"])
+tracker_duration = Histogram("tracker_call_duration_seconds", "Tracker call duration", ["provider"],
+                             buckets=(0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30))
+webhook_deliveries = Counter("webhook_deliveries_total", "Inbound webhook deliveries", ["provider", "result"])
+jobs_failed = Counter("jobs_failed_total", "Background job failures", ["task"])
+
+metrics = Blueprint("metrics", __name__)
+_extra_collectors = []
+
+
+def register_collector(collector):
+    """Add a collector computed at scrape time (e.g. queue depth read from the database)."""
+    _extra_collectors.append(collector)
+
+
+@metrics.get("/metrics")
+def scrape():
+    """Prometheus scrape endpoint (all uwsgi workers aggregated)."""
+    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        from prometheus_client import multiprocess
+
+        registry = CollectorRegistry()
+        multiprocess.MultiProcessCollector(registry)
+    else:
+        from prometheus_client import REGISTRY as registry
+    output = generate_latest(registry)
+    if _extra_collectors:
+        extra = CollectorRegistry()
+        for collector in _extra_collectors:
+            extra.register(collector)
+        output += generate_latest(extra)
+    return Response(output, mimetype=CONTENT_TYPE_LATEST)
+
+
+def init_metrics(app):
+    app.register_blueprint(metrics)
+
+    @app.before_request
+    def _start_timer():
+        g.metrics_started = time.perf_counter()
+
+    @app.after_request
+    def _record(response):
+        started = g.pop("metrics_started", None)
+        if started is not None and request.endpoint != "metrics.scrape":
+            endpoint = request.url_rule.rule if request.url_rule else "unmatched"
+            http_requests.labels(request.method, endpoint, str(response.status_code)).inc()
+            http_duration.labels(request.method, endpoint).observe(time.perf_counter() - started)
+        return response

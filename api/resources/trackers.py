@@ -1,0 +1,245 @@
+"""Namespace `trackers`: tracker connections and the unified issue API on each of them."""
+
+from flask import request
+from flask_restx import Namespace, Resource
+
+from api.auth import auth_required, current_user
+from api.extensions import db
+from api.resources.helpers import error_responses, load_json, load_query, query_params, schema_model
+from api.schemas.base import MessageSchema
+from api.schemas.trackers import (
+    CommentListSchema,
+    CommentSchema,
+    IssueCreateSchema,
+    IssueListSchema,
+    IssueSchema,
+    IssueUpdateSchema,
+    LabelListSchema,
+    MemberListSchema,
+    TrackerListSchema,
+    TrackerSchema,
+    TrackerUpdateSchema,
+    VerifySchema,
+    comment_list_schema,
+    comment_schema,
+    issue_create_schema,
+    issue_get_query_schema,
+    issue_list_schema,
+    issue_query_schema,
+    issue_schema,
+    issue_update_schema,
+    label_list_schema,
+    member_list_schema,
+    page_query_schema,
+    tracker_list_schema,
+    tracker_schema,
+    verify_schema,
+)
+from api.services import idempotency
+from api.services import trackers as trackers_service
+
+ns = Namespace("trackers", description="Tracker connections and one issue API over all of them")
+
+tracker_model = schema_model(ns, "Tracker", TrackerSchema)
+tracker_update_model = schema_model(ns, "TrackerUpdate", TrackerSchema(partial=True, exclude=("provider",)))
+tracker_list_model = schema_model(ns, "TrackerList", TrackerListSchema)
+verify_model = schema_model(ns, "TrackerVerification", VerifySchema)
+issue_model = schema_model(ns, "Issue", IssueSchema)
+issue_create_model = schema_model(ns, "IssueCreate", IssueCreateSchema)
+issue_update_model = schema_model(ns, "IssueUpdate", IssueUpdateSchema)
+issue_list_model = schema_model(ns, "IssueList", IssueListSchema)
+comment_model = schema_model(ns, "Comment", CommentSchema)
+comment_list_model = schema_model(ns, "CommentList", CommentListSchema)
+label_list_model = schema_model(ns, "LabelList", LabelListSchema)
+member_list_model = schema_model(ns, "MemberList", MemberListSchema)
+message_model = schema_model(ns, "TrackerMessage", MessageSchema)
+
+IDEMPOTENCY_PARAM = {"Idempotency-Key": {"in": "header", "type": "string", "required": False,
+                                         "description": "a retry with the same key and body returns the first response"}}
+TRACKER_ERRORS = (401, 404, 502, 503, 504)
+
+
+def _idempotent(payload, action):
+    body, status, replayed = idempotency.run(
+        session=db.session, user_id=current_user().id, key=request.headers.get("Idempotency-Key"),
+        scope=f"{request.method} {request.path}", payload=payload, action=action,
+    )
+    return body, status, ({"Idempotent-Replayed": "true"} if replayed else {})
+
+
+@ns.route("/")
+@ns.doc(security="jwt")
+class TrackerList(Resource):
+    method_decorators = [auth_required]
+
+    @ns.doc(params=query_params(page_query_schema))
+    @ns.response(200, "Your trackers, oldest first", tracker_list_model)
+    @error_responses(ns, 400, 401)
+    def get(self):
+        """List your tracker connections."""
+        page = trackers_service.list_trackers(session=db.session, owner=current_user(), **load_query(page_query_schema))
+        return tracker_list_schema.dump({"trackers": [trackers_service.to_dict(t) for t in page.items],
+                                         "next_cursor": page.next_cursor})
+
+    @ns.expect(tracker_model)
+    @ns.response(201, "Tracker connected", tracker_model)
+    @error_responses(ns, 400, 401, 409, 413, 415)
+    def post(self):
+        """Connect a tracker (credentials are stored encrypted and never returned)."""
+        data = load_json(tracker_schema)
+        tracker = trackers_service.create_tracker(session=db.session, owner=current_user(), data=data)
+        return tracker_schema.dump(trackers_service.to_dict(tracker)), 201
+
+
+@ns.route("/<int:tracker_id>")
+@ns.doc(security="jwt", params={"tracker_id": "the tracker's id"})
+class Tracker(Resource):
+    method_decorators = [auth_required]
+
+    @ns.response(200, "The tracker", tracker_model)
+    @error_responses(ns, 401, 404)
+    def get(self, tracker_id):
+        """Get one of your trackers."""
+        tracker = trackers_service.get_tracker(session=db.session, owner=current_user(), tracker_id=tracker_id)
+        return tracker_schema.dump(trackers_service.to_dict(tracker))
+
+    @ns.expect(tracker_update_model)
+    @ns.response(200, "Tracker updated", tracker_model)
+    @error_responses(ns, 400, 401, 404, 409, 413, 415)
+    def patch(self, tracker_id):
+        """Change a tracker's name, target, base URL, credentials or options."""
+        tracker = trackers_service.get_tracker(session=db.session, owner=current_user(), tracker_id=tracker_id)
+        data = load_json(TrackerUpdateSchema(provider=tracker.provider))
+        tracker = trackers_service.update_tracker(session=db.session, owner=current_user(), tracker_id=tracker_id, data=data)
+        return tracker_schema.dump(trackers_service.to_dict(tracker))
+
+    @ns.response(200, "Tracker deleted", message_model)
+    @error_responses(ns, 401, 404)
+    def delete(self, tracker_id):
+        """Disconnect a tracker."""
+        trackers_service.delete_tracker(session=db.session, owner=current_user(), tracker_id=tracker_id)
+        return {"message": f"tracker deleted {tracker_id}"}
+
+
+@ns.route("/<int:tracker_id>/verify")
+@ns.doc(security="jwt", params={"tracker_id": "the tracker's id"})
+class TrackerVerify(Resource):
+    method_decorators = [auth_required]
+
+    @ns.response(200, "Credentials and target work", verify_model)
+    @error_responses(ns, 400, 401, 404, 422, *TRACKER_ERRORS)
+    def post(self, tracker_id):
+        """Check the stored credentials and target against the provider."""
+        return verify_schema.dump(trackers_service.verify_tracker(session=db.session, owner=current_user(),
+                                                                  tracker_id=tracker_id))
+
+
+@ns.route("/<int:tracker_id>/issues")
+@ns.doc(security="jwt", params={"tracker_id": "the tracker's id"})
+class IssueList(Resource):
+    method_decorators = [auth_required]
+
+    @ns.doc(params=query_params(issue_query_schema))
+    @ns.response(200, "Issues, most recently updated first", issue_list_model)
+    @error_responses(ns, 400, *TRACKER_ERRORS)
+    def get(self, tracker_id):
+        """List a tracker's issues with filters."""
+        query = load_query(issue_query_schema)
+        result = trackers_service.list_issues(session=db.session, owner=current_user(), tracker_id=tracker_id, query=query)
+        return issue_list_schema.dump(result)
+
+    @ns.doc(params=IDEMPOTENCY_PARAM)
+    @ns.expect(issue_create_model)
+    @ns.response(201, "Issue created", issue_model)
+    @error_responses(ns, 400, 409, 413, 415, 422, *TRACKER_ERRORS)
+    def post(self, tracker_id):
+        """Create an issue."""
+        data = load_json(issue_create_schema)
+
+        def create():
+            issue = trackers_service.create_issue(session=db.session, owner=current_user(), tracker_id=tracker_id, data=data)
+            return issue_schema.dump(issue), 201
+
+        return _idempotent(issue_create_schema.dump(data), create)
+
+
+@ns.route("/<int:tracker_id>/issues/<string:issue_id>")
+@ns.doc(security="jwt", params={"tracker_id": "the tracker's id", "issue_id": "the issue's id on the tracker"})
+class Issue(Resource):
+    method_decorators = [auth_required]
+
+    @ns.doc(params=query_params(issue_get_query_schema))
+    @ns.response(200, "The issue", issue_model)
+    @error_responses(ns, 400, *TRACKER_ERRORS)
+    def get(self, tracker_id, issue_id):
+        """Get one issue."""
+        query = load_query(issue_get_query_schema)
+        issue = trackers_service.get_issue(session=db.session, owner=current_user(), tracker_id=tracker_id,
+                                           issue_id=issue_id, include_remote_data=query["include_remote_data"])
+        return issue_schema.dump(issue)
+
+    @ns.expect(issue_update_model)
+    @ns.response(200, "Issue updated", issue_model)
+    @error_responses(ns, 400, 413, 415, 422, *TRACKER_ERRORS)
+    def patch(self, tracker_id, issue_id):
+        """Change title, description, status, labels, assignees or due date."""
+        data = load_json(issue_update_schema)
+        issue = trackers_service.update_issue(session=db.session, owner=current_user(), tracker_id=tracker_id,
+                                              issue_id=issue_id, data=data)
+        return issue_schema.dump(issue)
+
+
+@ns.route("/<int:tracker_id>/issues/<string:issue_id>/comments")
+@ns.doc(security="jwt", params={"tracker_id": "the tracker's id", "issue_id": "the issue's id on the tracker"})
+class CommentList(Resource):
+    method_decorators = [auth_required]
+
+    @ns.doc(params=query_params(page_query_schema))
+    @ns.response(200, "Comments, oldest first", comment_list_model)
+    @error_responses(ns, 400, *TRACKER_ERRORS)
+    def get(self, tracker_id, issue_id):
+        """List an issue's comments."""
+        query = load_query(page_query_schema)
+        return comment_list_schema.dump(trackers_service.list_comments(
+            session=db.session, owner=current_user(), tracker_id=tracker_id, issue_id=issue_id, **query))
+
+    @ns.doc(params=IDEMPOTENCY_PARAM)
+    @ns.expect(comment_model)
+    @ns.response(201, "Comment added", comment_model)
+    @error_responses(ns, 400, 409, 413, 415, 422, *TRACKER_ERRORS)
+    def post(self, tracker_id, issue_id):
+        """Comment on an issue."""
+        data = load_json(comment_schema)
+
+        def create():
+            comment = trackers_service.create_comment(session=db.session, owner=current_user(), tracker_id=tracker_id,
+                                                      issue_id=issue_id, body=data["body"])
+            return comment_schema.dump(comment), 201
+
+        return _idempotent(data, create)
+
+
+@ns.route("/<int:tracker_id>/labels")
+@ns.doc(security="jwt", params={"tracker_id": "the tracker's id"})
+class LabelList(Resource):
+    method_decorators = [auth_required]
+
+    @ns.response(200, "Labels", label_list_model)
+    @error_responses(ns, *TRACKER_ERRORS)
+    def get(self, tracker_id):
+        """List the labels available on a tracker."""
+        return label_list_schema.dump(trackers_service.list_labels(session=db.session, owner=current_user(),
+                                                                   tracker_id=tracker_id))
+
+
+@ns.route("/<int:tracker_id>/members")
+@ns.doc(security="jwt", params={"tracker_id": "the tracker's id"})
+class MemberList(Resource):
+    method_decorators = [auth_required]
+
+    @ns.response(200, "Members who can be assigned", member_list_model)
+    @error_responses(ns, *TRACKER_ERRORS)
+    def get(self, tracker_id):
+        """List the people who can be assigned on a tracker."""
+        return member_list_schema.dump(trackers_service.list_members(session=db.session, owner=current_user(),
+                                                                     tracker_id=tracker_id))

@@ -1,0 +1,197 @@
+"""Tracker connection and unified issue/comment/label/member schemas."""
+
+from marshmallow import EXCLUDE, ValidationError, fields, pre_load, validate, validates_schema
+
+from api.schemas.base import BaseSchema, PageQuerySchema, Text, not_blank
+from api.trackers.registry import PROVIDERS, provider_class
+
+STATUSES = ("open", "closed")
+
+
+class TrackerSchema(BaseSchema):
+    id = fields.Integer(dump_only=True)
+    name = Text(required=True, validate=[validate.Length(min=1, max=100), not_blank], metadata={"example": "Website repo"})
+    provider = fields.String(required=True, validate=validate.OneOf(sorted(PROVIDERS)), metadata={"example": "github"})
+    target = Text(required=True, validate=validate.Length(min=1, max=255),
+                  metadata={"description": "GitHub owner/repo; GitLab project id or group/project path; "
+                            "Trello board id; built-in: a project key", "example": "octo-org/website"})
+    base_url = Text(allow_none=True, validate=validate.Length(max=500),
+                    metadata={"description": "API root for GitHub Enterprise, self-hosted GitLab or a stand-in; "
+                              "https only unless the host is in TRACKER_ALLOWED_HOSTS"})
+    credentials = fields.Dict(keys=fields.String(), values=Text(validate=validate.Length(max=1000)), load_only=True,
+                              metadata={"description": "write-only. GitHub: {token}; GitLab: {token}; Trello: "
+                                        "{api_key, token}; built-in: none"})
+    options = fields.Dict(keys=fields.String(), values=fields.Raw(), load_default=dict,
+                          metadata={"description": "Trello: open_lists, closed_list, default_list (list ids or names)"})
+    has_credentials = fields.Boolean(dump_only=True)
+    created_at = fields.DateTime(dump_only=True)
+    updated_at = fields.DateTime(dump_only=True)
+
+    @validates_schema
+    def _provider_rules(self, data, partial=False, **kwargs):
+        slug = data.get("provider") or self.context_provider
+        if slug not in PROVIDERS:
+            return
+        cls = provider_class(slug)
+        errors = {}
+        if "target" in data:
+            message = cls.validate_target(data["target"])
+            if message:
+                errors["target"] = [message]
+        if "credentials" in data:
+            errors.update(cls.validate_credentials(data["credentials"]))
+        elif not partial:
+            errors.update(cls.validate_credentials({}))
+        if data.get("options"):
+            errors.update(cls.validate_options(data["options"]))
+        if errors:
+            raise ValidationError(errors)
+
+    context_provider = None
+
+
+class TrackerUpdateSchema(TrackerSchema):
+    """PATCH: any field but the provider; provider rules apply against the stored provider."""
+
+    def __init__(self, *, provider, **kwargs):
+        super().__init__(partial=True, **kwargs)
+        self.context_provider = provider
+
+    @pre_load
+    def _provider_is_fixed(self, data, **kwargs):
+        if isinstance(data, dict) and "provider" in data:
+            raise ValidationError({"provider": ["The provider of a tracker cannot change; create a new tracker."]})
+        return data
+
+
+class TrackerListSchema(BaseSchema):
+    trackers = fields.List(fields.Nested(TrackerSchema), required=True)
+    next_cursor = fields.String(allow_none=True)
+
+
+class PersonSchema(BaseSchema):
+    id = fields.String()
+    username = fields.String()
+    name = fields.String(allow_none=True)
+
+
+class IssueSchema(BaseSchema):
+    id = fields.String(dump_only=True, metadata={"description": "GitHub number, GitLab iid, Trello card id, built-in number"})
+    tracker_id = fields.Integer(dump_only=True)
+    title = fields.String()
+    description = fields.String()
+    status = fields.String(metadata={"enum": list(STATUSES)})
+    remote_status = fields.String(metadata={"description": "the provider's own state or list name"})
+    labels = fields.List(fields.String())
+    assignees = fields.List(fields.Nested(PersonSchema))
+    author = fields.Nested(PersonSchema, allow_none=True)
+    url = fields.String(allow_none=True)
+    created_at = fields.DateTime()
+    updated_at = fields.DateTime()
+    closed_at = fields.DateTime(allow_none=True)
+    due_date = fields.Date(allow_none=True)
+    comments_count = fields.Integer()
+    remote_data = fields.Dict(metadata={"description": "the provider's raw object; only with include_remote_data=true"})
+
+
+class IssueCreateSchema(BaseSchema):
+    title = Text(required=True, validate=[validate.Length(min=1, max=255), not_blank])
+    description = Text(load_default="", validate=validate.Length(max=65536))
+    labels = fields.List(Text(validate=[validate.Length(min=1, max=100), not_blank]), load_default=list,
+                         validate=validate.Length(max=50))
+    assignees = fields.List(Text(validate=validate.Length(min=1, max=100)), load_default=list,
+                            validate=validate.Length(max=20), metadata={"description": "usernames"})
+    due_date = fields.Date(allow_none=True, load_default=None)
+
+
+class IssueUpdateSchema(BaseSchema):
+    title = Text(validate=[validate.Length(min=1, max=255), not_blank])
+    description = Text(validate=validate.Length(max=65536))
+    status = fields.String(validate=validate.OneOf(STATUSES))
+    labels = fields.List(Text(validate=[validate.Length(min=1, max=100), not_blank]), validate=validate.Length(max=50))
+    assignees = fields.List(Text(validate=validate.Length(min=1, max=100)), validate=validate.Length(max=20))
+    due_date = fields.Date(allow_none=True)
+
+
+class IssueQuerySchema(PageQuerySchema):
+    status = fields.String(validate=validate.OneOf(STATUSES))
+    labels = Text(validate=validate.Length(max=500), metadata={"description": "comma-separated; issues having all of them"})
+    assignee = Text(validate=validate.Length(min=1, max=100), metadata={"description": "username"})
+    q = Text(validate=validate.Length(min=1, max=200), metadata={"description": "text in the title or description"})
+    updated_since = fields.AwareDateTime(default_timezone=None,
+                                         metadata={"description": "ISO 8601 with offset, e.g. 2024-01-01T00:00:00Z"})
+    include_remote_data = fields.Boolean(load_default=False)
+
+
+class IssueListSchema(BaseSchema):
+    issues = fields.List(fields.Nested(IssueSchema), required=True)
+    next_cursor = fields.String(allow_none=True)
+
+
+class TrackerFailureSchema(BaseSchema):
+    tracker_id = fields.Integer()
+    name = fields.String()
+    provider = fields.String()
+    code = fields.Integer()
+    error = fields.String()
+    message = fields.String()
+
+
+class AggregateIssueListSchema(IssueListSchema):
+    errors = fields.List(fields.Nested(TrackerFailureSchema), required=True,
+                         metadata={"description": "trackers that failed; their issues are missing from this page"})
+
+
+class CommentSchema(BaseSchema):
+    id = fields.String(dump_only=True)
+    body = Text(required=True, validate=[validate.Length(min=1, max=65536), not_blank])
+    author = fields.Nested(PersonSchema, dump_only=True, allow_none=True)
+    created_at = fields.DateTime(dump_only=True)
+    updated_at = fields.DateTime(dump_only=True, allow_none=True)
+
+
+class CommentListSchema(BaseSchema):
+    comments = fields.List(fields.Nested(CommentSchema), required=True)
+    next_cursor = fields.String(allow_none=True)
+
+
+class LabelSchema(BaseSchema):
+    name = fields.String()
+    color = fields.String(allow_none=True)
+
+
+class LabelListSchema(BaseSchema):
+    labels = fields.List(fields.Nested(LabelSchema), required=True)
+
+
+class MemberListSchema(BaseSchema):
+    members = fields.List(fields.Nested(PersonSchema), required=True)
+
+
+class VerifySchema(BaseSchema):
+    ok = fields.Boolean()
+    target = fields.Dict()
+
+
+class IssueGetQuerySchema(BaseSchema):
+    class Meta:
+        unknown = EXCLUDE
+
+    include_remote_data = fields.Boolean(load_default=False)
+
+
+tracker_schema = TrackerSchema()
+tracker_list_schema = TrackerListSchema()
+issue_schema = IssueSchema()
+issue_create_schema = IssueCreateSchema()
+issue_update_schema = IssueUpdateSchema()
+issue_query_schema = IssueQuerySchema()
+issue_get_query_schema = IssueGetQuerySchema()
+issue_list_schema = IssueListSchema()
+aggregate_issue_list_schema = AggregateIssueListSchema()
+comment_schema = CommentSchema()
+comment_list_schema = CommentListSchema()
+label_list_schema = LabelListSchema()
+member_list_schema = MemberListSchema()
+verify_schema = VerifySchema()
+page_query_schema = PageQuerySchema()

@@ -1,0 +1,333 @@
+"""Tracker connections and the unified issue operations; the one place that calls providers."""
+
+import logging
+import time
+from concurrent.futures import ThreadPoolExecutor, wait
+
+from flask import current_app, request
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+
+from api import crypto
+from api.errors import ApiError, Conflict, NotFound, ValidationFailed
+from api.metrics import tracker_calls, tracker_duration
+from api.models.trackers import Tracker
+from api.schemas.base import decode_cursor, encode_cursor
+from api.services.pagination import keyset_page
+from api.trackers.base import (
+    IssueChanges,
+    IssueQuery,
+    NewIssue,
+    TrackerConfig,
+    TrackerError,
+    TrackerTimeout,
+    TrackerUnavailable,
+)
+from api.trackers.registry import provider_class
+from api.trackers.resilience import BREAKER_FAILURES, breaker
+from api.url_policy import UrlNotAllowed, check_url
+
+log = logging.getLogger(__name__)
+
+
+# ---- connections -------------------------------------------------------------------------------
+
+def _check_base_url(base_url):
+    if base_url in (None, ""):
+        return None
+    try:
+        return check_url(base_url)
+    except UrlNotAllowed as exc:
+        raise ValidationFailed(errors={"base_url": [str(exc)]}) from None
+
+
+def to_dict(tracker):
+    """The public view of a tracker: never its credentials."""
+    return {
+        "id": tracker.id, "name": tracker.name, "provider": tracker.provider, "target": tracker.target,
+        "base_url": tracker.base_url, "options": tracker.options or {},
+        "has_credentials": bool(tracker.credentials_encrypted),
+        "created_at": tracker.created_at, "updated_at": tracker.updated_at,
+    }
+
+
+def _commit_unique_name(session):
+    try:
+        session.commit()
+    except IntegrityError:
+        session.rollback()
+        raise Conflict("You already have a tracker with this name.", errors={"name": ["Already used."]}) from None
+
+
+def create_tracker(*, session, owner, data):
+    """Store a tracker connection with encrypted credentials."""
+    tracker = Tracker(owner_id=owner.id, name=data["name"], provider=data["provider"], target=data["target"],
+                      base_url=_check_base_url(data.get("base_url")), options=data.get("options") or {})
+    credentials = data.get("credentials") or {}
+    tracker.credentials_encrypted = crypto.encrypt_json(credentials) if credentials else None
+    session.add(tracker)
+    _commit_unique_name(session)
+    return tracker
+
+
+def list_trackers(*, session, owner, limit, cursor):
+    """The caller's trackers, oldest first."""
+    stmt = select(Tracker).where(Tracker.owner_id == owner.id)
+    return keyset_page(session, stmt, key=Tracker.id, limit=limit, cursor=cursor)
+
+
+def get_tracker(*, session, owner, tracker_id):
+    """One of the caller's trackers; another user's is reported as not found."""
+    tracker = session.get(Tracker, tracker_id)
+    if tracker is None or tracker.owner_id != owner.id:
+        raise NotFound(f"Tracker {tracker_id} not found.")
+    return tracker
+
+
+def update_tracker(*, session, owner, tracker_id, data):
+    """Change a tracker's name, target, base URL, credentials or options."""
+    tracker = get_tracker(session=session, owner=owner, tracker_id=tracker_id)
+    if not data:
+        raise ValidationFailed("Send at least one field to change.", errors={"_schema": ["No fields to change."]})
+    if "base_url" in data:
+        tracker.base_url = _check_base_url(data["base_url"])
+    if "credentials" in data:
+        tracker.credentials_encrypted = crypto.encrypt_json(data["credentials"]) if data["credentials"] else None
+    for name in ("name", "target", "options"):
+        if name in data:
+            setattr(tracker, name, data[name])
+    _commit_unique_name(session)
+    breaker.record_success(tracker.id)  # new settings deserve a fresh start
+    return tracker
+
+
+def delete_tracker(*, session, owner, tracker_id):
+    """Delete a tracker connection (built-in issues go with it)."""
+    tracker = get_tracker(session=session, owner=owner, tracker_id=tracker_id)
+    session.delete(tracker)
+    session.commit()
+
+
+# ---- calling providers -------------------------------------------------------------------------
+
+def _public_base_url():
+    configured = current_app.config.get("PUBLIC_BASE_URL")
+    if configured:
+        return configured.rstrip("/")
+    return request.host_url.rstrip("/") if request else ""
+
+
+def build_provider(*, session, tracker, actor=None):
+    """A provider instance for one tracker, from its decrypted configuration."""
+    config = current_app.config
+    options = dict(tracker.options or {})
+    if tracker.provider == "builtin":
+        options["public_base_url"] = _public_base_url()
+    provider_config = TrackerConfig(
+        tracker_id=tracker.id, target=tracker.target, base_url=tracker.base_url,
+        credentials=crypto.decrypt_json(tracker.credentials_encrypted) if tracker.credentials_encrypted else {},
+        options=options, timeout=config["TRACKER_TIMEOUT_SECONDS"], retries=config["TRACKER_RETRIES"],
+    )
+    return provider_class(tracker.provider)(provider_config, session=session, actor=actor)
+
+
+def _call(tracker, operation, func, *args, **kwargs):
+    """Run one provider operation behind the tracker's circuit breaker, with metrics and one log line."""
+    config = current_app.config
+    remote = tracker.provider != "builtin"
+    if remote:
+        breaker.before_call(tracker.id, threshold=config["TRACKER_BREAKER_THRESHOLD"],
+                            reset_seconds=config["TRACKER_BREAKER_RESET_SECONDS"])
+    started = time.perf_counter()
+    outcome = "ok"
+    try:
+        return func(*args, **kwargs)
+    except TrackerError as exc:
+        outcome = exc.error
+        if remote and isinstance(exc, BREAKER_FAILURES):
+            breaker.record_failure(tracker.id, threshold=config["TRACKER_BREAKER_THRESHOLD"])
+        raise
+    except ApiError:
+        outcome = "rejected"
+        raise
+    except Exception:
+        outcome = "internal_error"
+        log.exception("provider %s failed in %s", tracker.provider, operation,
+                      extra={"tracker_id": tracker.id, "operation": operation})
+        if remote:
+            breaker.record_failure(tracker.id, threshold=config["TRACKER_BREAKER_THRESHOLD"])
+        raise TrackerUnavailable("The tracker answered in a way the gateway could not use.") from None
+    finally:
+        elapsed = time.perf_counter() - started
+        tracker_calls.labels(tracker.provider, outcome).inc()
+        tracker_duration.labels(tracker.provider).observe(elapsed)
+        if outcome == "ok" and remote:
+            breaker.record_success(tracker.id)
+        log.info("tracker call %s %s -> %s", tracker.provider, operation, outcome,
+                 extra={"tracker_id": tracker.id, "provider": tracker.provider, "operation": operation,
+                        "outcome": outcome, "duration_ms": round(elapsed * 1000, 2)})
+
+
+def _issue_dict(tracker, issue, include_remote_data=False):
+    data = vars(issue).copy()
+    data["tracker_id"] = tracker.id
+    if not include_remote_data:
+        data.pop("remote_data", None)
+    return data
+
+
+def verify_tracker(*, session, owner, tracker_id):
+    """Check credentials and target with the provider."""
+    tracker = get_tracker(session=session, owner=owner, tracker_id=tracker_id)
+    provider = build_provider(session=session, tracker=tracker, actor=owner.username)
+    if tracker.base_url:
+        _check_base_url(tracker.base_url)
+    return {"ok": True, "target": _call(tracker, "verify", provider.verify)}
+
+
+def _query(data):
+    labels = [name.strip() for name in (data.get("labels") or "").split(",") if name.strip()]
+    return IssueQuery(status=data.get("status"), labels=labels, assignee=data.get("assignee"), q=data.get("q"),
+                      updated_since=data.get("updated_since"), limit=data["limit"], cursor=data.get("cursor"))
+
+
+def list_issues(*, session, owner, tracker_id, query):
+    """One page of a tracker's issues, most recently updated first."""
+    tracker = get_tracker(session=session, owner=owner, tracker_id=tracker_id)
+    provider = build_provider(session=session, tracker=tracker, actor=owner.username)
+    page = _call(tracker, "list_issues", provider.list_issues, _query(query))
+    include = query.get("include_remote_data", False)
+    return {"issues": [_issue_dict(tracker, issue, include) for issue in page.items], "next_cursor": page.next_cursor}
+
+
+def get_issue(*, session, owner, tracker_id, issue_id, include_remote_data=False):
+    """One issue of a tracker."""
+    tracker = get_tracker(session=session, owner=owner, tracker_id=tracker_id)
+    provider = build_provider(session=session, tracker=tracker, actor=owner.username)
+    return _issue_dict(tracker, _call(tracker, "get_issue", provider.get_issue, issue_id), include_remote_data)
+
+
+def create_issue(*, session, owner, tracker_id, data):
+    """Create an issue on a tracker."""
+    tracker = get_tracker(session=session, owner=owner, tracker_id=tracker_id)
+    provider = build_provider(session=session, tracker=tracker, actor=owner.username)
+    return _issue_dict(tracker, _call(tracker, "create_issue", provider.create_issue, NewIssue(**data)))
+
+
+def update_issue(*, session, owner, tracker_id, issue_id, data):
+    """Change some fields of an issue, status included."""
+    if not data:
+        raise ValidationFailed("Send at least one field to change.", errors={"_schema": ["No fields to change."]})
+    tracker = get_tracker(session=session, owner=owner, tracker_id=tracker_id)
+    provider = build_provider(session=session, tracker=tracker, actor=owner.username)
+    issue = _call(tracker, "update_issue", provider.update_issue, issue_id, IssueChanges(**data))
+    return _issue_dict(tracker, issue)
+
+
+def list_comments(*, session, owner, tracker_id, issue_id, limit, cursor):
+    """Comments of an issue, oldest first."""
+    tracker = get_tracker(session=session, owner=owner, tracker_id=tracker_id)
+    provider = build_provider(session=session, tracker=tracker, actor=owner.username)
+    page = _call(tracker, "list_comments", provider.list_comments, issue_id, limit=limit, cursor=cursor)
+    return {"comments": [vars(comment) for comment in page.items], "next_cursor": page.next_cursor}
+
+
+def create_comment(*, session, owner, tracker_id, issue_id, body):
+    """Add a comment to an issue."""
+    tracker = get_tracker(session=session, owner=owner, tracker_id=tracker_id)
+    provider = build_provider(session=session, tracker=tracker, actor=owner.username)
+    return vars(_call(tracker, "create_comment", provider.create_comment, issue_id, body))
+
+
+def list_labels(*, session, owner, tracker_id):
+    """Labels available on a tracker."""
+    tracker = get_tracker(session=session, owner=owner, tracker_id=tracker_id)
+    provider = build_provider(session=session, tracker=tracker, actor=owner.username)
+    return {"labels": [vars(label) for label in _call(tracker, "list_labels", provider.list_labels)]}
+
+
+def list_members(*, session, owner, tracker_id):
+    """People who can be assigned on a tracker."""
+    tracker = get_tracker(session=session, owner=owner, tracker_id=tracker_id)
+    provider = build_provider(session=session, tracker=tracker, actor=owner.username)
+    return {"members": [vars(person) for person in _call(tracker, "list_members", provider.list_members)]}
+
+
+# ---- one query over all of a user's trackers ---------------------------------------------------
+
+def _failure(tracker, exc):
+    if not isinstance(exc, ApiError):
+        exc = TrackerUnavailable()
+    return {"tracker_id": tracker.id, "name": tracker.name, "provider": tracker.provider,
+            "code": exc.code, "error": exc.error, "message": exc.message}
+
+
+def aggregate_issues(*, session, owner, query):
+    """The same issue query over every tracker of the caller, fanned out concurrently.
+
+    The cursor keeps, per tracker, the provider cursor of the page last read and how many of its
+    issues were already returned, so merged pages neither skip nor repeat issues. A tracker that
+    fails or times out is named in `errors` on that page and left out of the following ones.
+    """
+    app = current_app._get_current_object()
+    trackers = list(session.scalars(select(Tracker).where(Tracker.owner_id == owner.id).order_by(Tracker.id)))
+    state = {}
+    if query.get("cursor"):
+        (raw,) = decode_cursor(query["cursor"], types=(dict,))
+        state = {int(key): value for key, value in raw.items() if key.isdigit()}
+    positions = {t.id: state.get(t.id, [None, 0]) for t in trackers}
+    pending = [t for t in trackers if isinstance(positions[t.id], list)]
+    public_base_url = _public_base_url()
+    include_remote = query.get("include_remote_data", False)
+
+    def fetch(tracker_id, provider_cursor):
+        with app.app_context():
+            from api.extensions import db
+
+            try:
+                tracker = db.session.get(Tracker, tracker_id)
+                provider = build_provider(session=db.session, tracker=tracker, actor=owner.username)
+                if tracker.provider == "builtin":
+                    provider.config.options["public_base_url"] = public_base_url
+                page = _call(tracker, "list_issues", provider.list_issues, _query({**query, "cursor": provider_cursor}))
+                return [_issue_dict(tracker, issue, include_remote) for issue in page.items], page.next_cursor
+            finally:
+                db.session.remove()
+
+    results, failures, new_state = {}, [], dict(state)
+    if pending:
+        executor = ThreadPoolExecutor(max_workers=min(8, len(pending)), thread_name_prefix="fanout")
+        futures = {executor.submit(fetch, t.id, positions[t.id][0]): t for t in pending}
+        _done, not_done = wait(futures, timeout=app.config["TRACKER_FANOUT_TIMEOUT_SECONDS"])
+        for future, tracker in futures.items():
+            try:
+                if future in not_done:
+                    raise TrackerTimeout("The tracker did not answer within the fan-out timeout.")
+                results[tracker.id] = future.result()
+            except Exception as exc:  # one tracker's failure, even a bug, must not sink the others
+                if not isinstance(exc, ApiError):
+                    log.exception("aggregate listing failed for tracker %s", tracker.id)
+                failures.append(_failure(tracker, exc))
+                new_state[tracker.id] = "failed"
+        executor.shutdown(wait=False, cancel_futures=True)
+
+    candidates = []
+    for tracker_id, (issues, _next) in results.items():
+        skip = positions[tracker_id][1]
+        candidates += [(issue["updated_at"], -tracker_id, -index, issue)
+                       for index, issue in enumerate(issues) if index >= skip]
+    candidates.sort(key=lambda item: item[:3], reverse=True)
+    chosen = candidates[: query["limit"]]
+    taken = {}
+    for _, negative_id, negative_index, _issue in chosen:
+        taken[-negative_id] = max(taken.get(-negative_id, 0), -negative_index + 1)
+    for tracker_id, (issues, next_cursor) in results.items():
+        provider_cursor, skip = positions[tracker_id]
+        upto = max(skip, taken.get(tracker_id, 0))
+        if upto >= len(issues):
+            new_state[tracker_id] = [next_cursor, 0] if next_cursor else "done"
+        else:
+            new_state[tracker_id] = [provider_cursor, upto]
+    more = any(isinstance(new_state.get(t.id, [None, 0]), list) for t in trackers)
+    next_cursor = encode_cursor([{str(key): value for key, value in new_state.items()}]) if more else None
+    return {"issues": [item[3] for item in chosen], "next_cursor": next_cursor, "errors": failures}

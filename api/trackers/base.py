@@ -1,0 +1,253 @@
+"""The provider interface, the unified model, capabilities and the TrackerError tree.
+
+Every tracker (GitHub, GitLab, Trello, the built-in one) implements TrackerProvider; services call
+it and never see a provider's own objects. A provider instance is built per tracker connection from
+its decrypted configuration and used for one request or job; it holds no state worth sharing.
+"""
+
+from __future__ import annotations
+
+import abc
+import enum
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from typing import Any, ClassVar
+
+from api.errors import ApiError
+
+UNSET: Any = type("Unset", (), {"__repr__": lambda self: "UNSET", "__bool__": lambda self: False})()
+
+
+class Capability(enum.Enum):
+    ISSUES = "issues"
+    COMMENTS = "comments"
+    LABELS = "labels"
+    MEMBERS = "members"
+    DUE_DATE = "due_date"
+    WEBHOOKS = "webhooks"
+    TEMPLATE_IMPORT = "template_import"
+
+
+# ---- errors: one HTTP status each, mapped here and nowhere else ---------------------------------
+
+class TrackerError(ApiError):
+    """A tracker call failed; subclasses say how, and so which status the API answers."""
+
+    code, error, message = 502, "tracker_error", "The tracker failed to answer."
+
+
+class TrackerAuthFailed(TrackerError):
+    code, error, message = 502, "tracker_auth_failed", "The tracker rejected the stored credentials."
+
+
+class TrackerNotFound(TrackerError):
+    code, error, message = 404, "tracker_not_found", "Not found on the tracker."
+
+
+class TrackerValidationError(TrackerError):
+    code, error, message = 422, "tracker_validation_failed", "The tracker rejected the request."
+
+
+class TrackerRateLimited(TrackerError):
+    code, error, message = 503, "tracker_rate_limited", "The tracker's rate limit is exhausted; retry later."
+
+    def __init__(self, message=None, *, retry_after=None, **kwargs):
+        super().__init__(message, **kwargs)
+        if retry_after is not None:
+            self.headers["Retry-After"] = str(max(1, int(retry_after)))
+
+
+class TrackerTimeout(TrackerError):
+    code, error, message = 504, "tracker_timeout", "The tracker did not answer in time."
+
+
+class TrackerUnavailable(TrackerError):
+    code, error, message = 502, "tracker_unavailable", "The tracker could not be reached or failed."
+
+
+class TrackerCircuitOpen(TrackerError):
+    code, error, message = 503, "tracker_circuit_open", "The tracker failed repeatedly; calls are paused briefly."
+
+    def __init__(self, message=None, *, retry_after=None, **kwargs):
+        super().__init__(message, **kwargs)
+        if retry_after is not None:
+            self.headers["Retry-After"] = str(max(1, int(retry_after)))
+
+
+class NotSupported(TrackerError):
+    code, error, message = 400, "not_supported", "Not supported by this provider."
+
+
+# ---- the unified model -------------------------------------------------------------------------
+
+@dataclass
+class Person:
+    id: str
+    username: str
+    name: str | None = None
+
+
+@dataclass
+class Issue:
+    id: str
+    title: str
+    description: str
+    status: str  # "open" or "closed"
+    remote_status: str
+    labels: list[str]
+    assignees: list[Person]
+    author: Person | None
+    url: str | None
+    created_at: datetime
+    updated_at: datetime
+    closed_at: datetime | None = None
+    due_date: date | None = None
+    comments_count: int = 0
+    remote_data: dict | None = None
+
+
+@dataclass
+class Comment:
+    id: str
+    body: str
+    author: Person | None
+    created_at: datetime
+    updated_at: datetime | None
+
+
+@dataclass
+class Label:
+    name: str
+    color: str | None = None
+
+
+@dataclass
+class Page:
+    items: list
+    next_cursor: str | None = None
+
+
+@dataclass
+class IssueQuery:
+    status: str | None = None  # "open", "closed" or None for both
+    labels: list[str] = field(default_factory=list)  # all must match
+    assignee: str | None = None  # username
+    q: str | None = None  # text in title or description
+    updated_since: datetime | None = None
+    limit: int = 20
+    cursor: str | None = None
+
+
+@dataclass
+class NewIssue:
+    title: str
+    description: str = ""
+    labels: list[str] = field(default_factory=list)
+    assignees: list[str] = field(default_factory=list)  # usernames
+    due_date: date | None = None
+
+
+@dataclass
+class IssueChanges:
+    """Fields to change; UNSET leaves a field alone."""
+
+    title: Any = UNSET
+    description: Any = UNSET
+    status: Any = UNSET
+    labels: Any = UNSET
+    assignees: Any = UNSET
+    due_date: Any = UNSET
+
+    def set_fields(self):
+        return {name: value for name, value in vars(self).items() if value is not UNSET}
+
+
+@dataclass
+class TrackerConfig:
+    """What a provider is built from: the stored connection, decrypted, plus call settings."""
+
+    tracker_id: int | None
+    target: str
+    base_url: str | None = None
+    credentials: dict = field(default_factory=dict)
+    options: dict = field(default_factory=dict)
+    timeout: float = 10.0
+    retries: int = 2
+
+
+# ---- the interface -----------------------------------------------------------------------------
+
+class TrackerProvider(abc.ABC):
+    """One tracker connection. Operations a provider lacks raise NotSupported via `require`."""
+
+    slug: ClassVar[str]
+    name: ClassVar[str]
+    capabilities: ClassVar[frozenset[Capability]]
+    default_base_url: ClassVar[str | None] = None
+
+    def __init__(self, config: TrackerConfig, *, session=None, actor: str | None = None):
+        # `session` and `actor` (the caller's username) matter only to the built-in provider.
+        self.config = config
+        self.session = session
+        self.actor = actor
+
+    @classmethod
+    def supports(cls, capability: Capability) -> bool:
+        return capability in cls.capabilities
+
+    def require(self, capability: Capability, what: str | None = None):
+        """Raise NotSupported unless this provider has `capability`."""
+        if capability not in self.capabilities:
+            raise NotSupported(f"{what or capability.value.replace('_', ' ').capitalize()} is not supported by "
+                               f"the {self.name} provider.")
+
+    @classmethod
+    @abc.abstractmethod
+    def validate_target(cls, target: str) -> str | None:
+        """Return an error message when `target` is malformed for this provider, else None."""
+
+    @classmethod
+    def validate_credentials(cls, credentials: dict) -> dict:
+        """Return {field: [messages]} for missing or malformed credential fields."""
+        return {}
+
+    @classmethod
+    def validate_options(cls, options: dict) -> dict:
+        """Return {field: [messages]} for unknown or malformed provider options."""
+        return {f"options.{key}": ["Unknown option."] for key in options}
+
+    @abc.abstractmethod
+    def verify(self) -> dict:
+        """Check the credentials and the target; return a short description of the target."""
+
+    @abc.abstractmethod
+    def list_issues(self, query: IssueQuery) -> Page:
+        """Issues matching `query`, most recently updated first."""
+
+    @abc.abstractmethod
+    def get_issue(self, issue_id: str) -> Issue:
+        """One issue by its natural key."""
+
+    @abc.abstractmethod
+    def create_issue(self, data: NewIssue) -> Issue:
+        """Create an issue."""
+
+    @abc.abstractmethod
+    def update_issue(self, issue_id: str, changes: IssueChanges) -> Issue:
+        """Change some fields of an issue, status included."""
+
+    @abc.abstractmethod
+    def list_comments(self, issue_id: str, *, limit: int, cursor: str | None) -> Page:
+        """Comments of an issue, oldest first."""
+
+    @abc.abstractmethod
+    def create_comment(self, issue_id: str, body: str) -> Comment:
+        """Add a comment to an issue."""
+
+    @abc.abstractmethod
+    def list_labels(self) -> list[Label]:
+        """Labels available on the target."""
+
+    @abc.abstractmethod
+    def list_members(self) -> list[Person]:
+        """People who can be assigned."""

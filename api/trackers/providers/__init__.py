@@ -1,0 +1,1 @@
+"""One module per tracker provider; see api/trackers/registry.py."""

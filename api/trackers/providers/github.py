@@ -1,0 +1,313 @@
+"""GitHub (and GitHub Enterprise) through PyGithub."""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import re
+import threading
+from collections import OrderedDict
+from datetime import datetime
+from itertools import islice
+
+from github import Auth, Github, GithubException
+from github.GithubObject import NotSet
+from github.Requester import Requester, RequestsResponse
+
+from api.schemas.base import decode_cursor, encode_cursor
+from api.trackers.base import (
+    Capability,
+    Comment,
+    Issue,
+    IssueChanges,
+    IssueQuery,
+    Label,
+    NewIssue,
+    NotSupported,
+    Page,
+    Person,
+    TrackerAuthFailed,
+    TrackerNotFound,
+    TrackerProvider,
+    TrackerRateLimited,
+    TrackerUnavailable,
+    TrackerValidationError,
+)
+from api.trackers.resilience import retry_after_seconds, shared_session, transport_errors
+
+TARGET = re.compile(r"^[A-Za-z0-9](?:[A-Za-z0-9-]{0,38})/[A-Za-z0-9._-]{1,100}$")
+MAX_LIST = 1000  # labels/members beyond this are not worth a page-by-page crawl in one request
+
+
+class _EtagCache:
+    """Process-wide LRU of GET responses by (URL, credentials), bounded in bytes, for conditional requests."""
+
+    def __init__(self, max_bytes=16 * 1024 * 1024):
+        self.max_bytes = max_bytes
+        self._entries: OrderedDict[tuple, tuple[str, dict, str]] = OrderedDict()
+        self._size = 0
+        self._lock = threading.Lock()
+
+    def get(self, key):
+        with self._lock:
+            entry = self._entries.get(key)
+            if entry:
+                self._entries.move_to_end(key)
+            return entry
+
+    def put(self, key, etag, headers, body):
+        with self._lock:
+            if key in self._entries:
+                self._size -= len(self._entries.pop(key)[2])
+            self._entries[key] = (etag, headers, body)
+            self._size += len(body)
+            while self._size > self.max_bytes and self._entries:
+                self._size -= len(self._entries.popitem(last=False)[1][2])
+
+    def clear(self):
+        with self._lock:
+            self._entries.clear()
+            self._size = 0
+
+
+etag_cache = _EtagCache()
+
+
+class _CachedResponse:
+    """A 304 turned back into the 200 it confirms, so PyGithub sees a normal response."""
+
+    def __init__(self, headers, body):
+        self.status = 200
+        self.headers = headers
+        self._body = body
+
+    def getheaders(self):
+        return self.headers.items()
+
+    def read(self):
+        return self._body
+
+
+class _Connection:
+    """PyGithub connection over the shared pooled session, sending If-None-Match for repeated GETs:
+    a 304 costs no rate limit and returns the cached body."""
+
+    protocol = "https"
+
+    def __init__(self, host, port=None, strict=False, timeout=None, retry=None, pool_size=None, **kwargs):
+        self.host, self.timeout = host, timeout
+        self.port = port or (443 if self.protocol == "https" else 80)
+        self.retries = retry if isinstance(retry, int) else (getattr(retry, "total", None) or 0)
+
+    def request(self, verb, url, input, headers, stream=False):
+        self.verb, self.url, self.input, self.headers = verb, url, input, headers
+
+    def getresponse(self):
+        session = shared_session(self.timeout or 10.0, self.retries)
+        url = f"{self.protocol}://{self.host}:{self.port}{self.url}"
+        headers = dict(self.headers)
+        key = cached = None
+        if self.verb == "GET":
+            credential = hashlib.sha256(headers.get("Authorization", "").encode()).hexdigest()
+            key = (url, credential)
+            cached = etag_cache.get(key)
+            if cached:
+                headers["If-None-Match"] = cached[0]
+        response = session.request(self.verb, url, headers=headers, data=self.input, timeout=self.timeout,
+                                   allow_redirects=False)
+        if response.status_code == 304 and cached:
+            return _CachedResponse({**cached[1], **response.headers}, cached[2])
+        if key and response.status_code == 200 and response.headers.get("ETag"):
+            etag_cache.put(key, response.headers["ETag"], dict(response.headers), response.text)
+        return RequestsResponse(response)
+
+    def close(self):
+        pass  # the pooled session outlives this connection
+
+
+class _HttpConnection(_Connection):
+    protocol = "http"
+
+
+Requester.injectConnectionClasses(_HttpConnection, _Connection)
+
+
+def _time(value):
+    return datetime.fromisoformat(value.replace("Z", "+00:00")) if value else None
+
+
+def _person(raw):
+    if not raw:
+        return None
+    return Person(id=str(raw.get("id")), username=raw.get("login"), name=raw.get("name"))
+
+
+class GithubProvider(TrackerProvider):
+    slug = "github"
+    name = "GitHub"
+    capabilities = frozenset({Capability.ISSUES, Capability.COMMENTS, Capability.LABELS, Capability.MEMBERS})
+    default_base_url = "https://api.github.com"
+
+    @classmethod
+    def validate_target(cls, target):
+        return None if TARGET.match(target or "") else "Must be 'owner/repo'."
+
+    @classmethod
+    def validate_credentials(cls, credentials):
+        errors = {f"credentials.{key}": ["Unknown field."] for key in credentials if key != "token"}
+        if not (credentials.get("token") or "").strip():
+            errors["credentials.token"] = ["A GitHub token is required."]
+        return errors
+
+    def _client(self, per_page=30):
+        # lazy: objects are fetched only when read, so edit/comment skip the GET; PyGithub's own
+        # client-side throttling is off because the gateway answers interactive requests.
+        return Github(base_url=self.config.base_url or self.default_base_url,
+                      auth=Auth.Token(self.config.credentials.get("token", "")),
+                      timeout=self.config.timeout, retry=self.config.retries, per_page=per_page, lazy=True,
+                      seconds_between_requests=None, seconds_between_writes=None)
+
+    def _repo(self, per_page=30):
+        return self._client(per_page).get_repo(self.config.target)
+
+    @contextlib.contextmanager
+    def _translate(self):
+        try:
+            with transport_errors():
+                yield
+        except GithubException as exc:
+            raise self._error(exc) from None
+
+    @staticmethod
+    def _error(exc):
+        headers = {key.lower(): value for key, value in (exc.headers or {}).items()}
+        data = exc.data if isinstance(exc.data, dict) else {}
+        message = data.get("message") or str(exc)
+        if exc.status == 429 or (exc.status == 403 and (headers.get("x-ratelimit-remaining") == "0"
+                                                        or "rate limit" in message.lower())):
+            return TrackerRateLimited(retry_after=retry_after_seconds(headers, reset_header="x-ratelimit-reset"))
+        if exc.status in (401, 403):
+            return TrackerAuthFailed(f"GitHub refused the credentials: {message}")
+        if exc.status in (404, 410):
+            return TrackerNotFound("Not found on GitHub.")
+        if exc.status == 422:
+            details = [e.get("message") or f"{e.get('field')}: {e.get('code')}" for e in data.get("errors", [])
+                       if isinstance(e, dict)]
+            return TrackerValidationError("GitHub rejected the request: " + "; ".join([message, *details]))
+        return TrackerUnavailable(f"GitHub answered {exc.status}.")
+
+    def _to_issue(self, raw):
+        return Issue(
+            id=str(raw["number"]),
+            title=raw.get("title") or "",
+            description=raw.get("body") or "",
+            status="closed" if raw.get("state") == "closed" else "open",
+            remote_status=raw.get("state") or "",
+            labels=[label["name"] if isinstance(label, dict) else label for label in raw.get("labels") or []],
+            assignees=[_person(person) for person in raw.get("assignees") or []],
+            author=_person(raw.get("user")),
+            url=raw.get("html_url"),
+            created_at=_time(raw.get("created_at")),
+            updated_at=_time(raw.get("updated_at")),
+            closed_at=_time(raw.get("closed_at")),
+            comments_count=raw.get("comments") or 0,
+            remote_data=raw,
+        )
+
+    @staticmethod
+    def _to_comment(raw):
+        return Comment(id=str(raw["id"]), body=raw.get("body") or "", author=_person(raw.get("user")),
+                       created_at=_time(raw.get("created_at")), updated_at=_time(raw.get("updated_at")))
+
+    @staticmethod
+    def _page_number(cursor):
+        return decode_cursor(cursor, types=(int,))[0] if cursor else 0
+
+    @staticmethod
+    def _next(page, items, limit):
+        return encode_cursor([page + 1]) if len(items) >= limit else None
+
+    @staticmethod
+    def _number(issue_id):
+        if not str(issue_id).isdigit() or int(issue_id) >= 2**31:
+            raise TrackerNotFound(f"Issue {issue_id} not found.")
+        return int(issue_id)
+
+    def verify(self):
+        with self._translate():
+            raw = self._repo().raw_data
+            return {"provider": self.slug, "target": raw.get("full_name"), "url": raw.get("html_url")}
+
+    def list_issues(self, query: IssueQuery):
+        page = self._page_number(query.cursor)
+        with self._translate():
+            if query.q:
+                terms = [query.q, f"repo:{self.config.target}", "is:issue"]
+                if query.status:
+                    terms.append(f"is:{query.status}")
+                terms += [f'label:"{label}"' for label in query.labels]
+                if query.assignee:
+                    terms.append(f"assignee:{query.assignee}")
+                if query.updated_since:
+                    terms.append(f"updated:>={query.updated_since.strftime('%Y-%m-%dT%H:%M:%SZ')}")
+                results = self._client(query.limit).search_issues(" ".join(terms), sort="updated", order="desc")
+            else:
+                results = self._repo(query.limit).get_issues(
+                    state=query.status or "all", labels=query.labels or NotSet, assignee=query.assignee or NotSet,
+                    since=query.updated_since or NotSet, sort="updated", direction="desc")
+            raw_items = [item.raw_data for item in results.get_page(page)]
+        issues = [self._to_issue(raw) for raw in raw_items if not raw.get("pull_request")]
+        return Page(items=issues, next_cursor=self._next(page, raw_items, query.limit))
+
+    def get_issue(self, issue_id):
+        number = self._number(issue_id)
+        with self._translate():
+            raw = self._repo().get_issue(number).raw_data
+        if raw.get("pull_request"):
+            raise TrackerNotFound(f"Issue {issue_id} not found (it is a pull request).")
+        return self._to_issue(raw)
+
+    def create_issue(self, data: NewIssue):
+        if data.due_date is not None:
+            raise NotSupported("Due dates are not supported by the GitHub provider.")
+        with self._translate():
+            issue = self._repo().create_issue(title=data.title, body=data.description, labels=data.labels,
+                                              assignees=data.assignees)
+            return self._to_issue(issue.raw_data)
+
+    def update_issue(self, issue_id, changes: IssueChanges):
+        fields = changes.set_fields()
+        if "due_date" in fields:
+            raise NotSupported("Due dates are not supported by the GitHub provider.")
+        edit = {"title": fields.get("title", NotSet), "body": fields.get("description", NotSet),
+                "state": fields.get("status", NotSet), "labels": fields.get("labels", NotSet),
+                "assignees": fields.get("assignees", NotSet)}
+        number = self._number(issue_id)
+        with self._translate():
+            issue = self._repo().get_issue(number)
+            issue.edit(**edit)
+            return self._to_issue(issue.raw_data)
+
+    def list_comments(self, issue_id, *, limit, cursor):
+        page = self._page_number(cursor)
+        number = self._number(issue_id)
+        with self._translate():
+            issue = self._repo(limit).get_issue(number)
+            raw_items = [comment.raw_data for comment in issue.get_comments().get_page(page)]
+        return Page(items=[self._to_comment(raw) for raw in raw_items], next_cursor=self._next(page, raw_items, limit))
+
+    def create_comment(self, issue_id, body):
+        number = self._number(issue_id)
+        with self._translate():
+            comment = self._repo().get_issue(number).create_comment(body)
+            return self._to_comment(comment.raw_data)
+
+    def list_labels(self):
+        with self._translate():
+            labels = [label.raw_data for label in islice(self._repo(100).get_labels(), MAX_LIST)]
+        return [Label(name=raw["name"], color=f"#{raw['color']}" if raw.get("color") else None) for raw in labels]
+
+    def list_members(self):
+        with self._translate():
+            people = [user.raw_data for user in islice(self._repo(100).get_assignees(), MAX_LIST)]
+        return [_person(raw) for raw in people]

@@ -1,0 +1,232 @@
+"""GitLab (gitlab.com or self-hosted) through python-gitlab."""
+
+from __future__ import annotations
+
+import contextlib
+import re
+from datetime import date, datetime
+from urllib.parse import quote
+
+import gitlab
+from gitlab import exceptions as gitlab_errors
+
+from api.schemas.base import decode_cursor, encode_cursor
+from api.trackers.base import (
+    Capability,
+    Comment,
+    Issue,
+    IssueChanges,
+    IssueQuery,
+    Label,
+    NewIssue,
+    Page,
+    Person,
+    TrackerAuthFailed,
+    TrackerNotFound,
+    TrackerProvider,
+    TrackerRateLimited,
+    TrackerUnavailable,
+    TrackerValidationError,
+)
+from api.trackers.resilience import last_response_headers, retry_after_seconds, shared_session, transport_errors
+
+TARGET = re.compile(r"^(\d+|[A-Za-z0-9_.-]+(/[A-Za-z0-9_.-]+)+)$")
+MAX_PAGES = 10  # labels/members: at most 10 pages of 100
+
+
+def _time(value):
+    return datetime.fromisoformat(value.replace("Z", "+00:00")) if value else None
+
+
+def _person(raw):
+    if not raw:
+        return None
+    return Person(id=str(raw.get("id")), username=raw.get("username"), name=raw.get("name"))
+
+
+class GitlabProvider(TrackerProvider):
+    slug = "gitlab"
+    name = "GitLab"
+    capabilities = frozenset({Capability.ISSUES, Capability.COMMENTS, Capability.LABELS, Capability.MEMBERS,
+                              Capability.DUE_DATE})
+    default_base_url = "https://gitlab.com"
+
+    @classmethod
+    def validate_target(cls, target):
+        return None if TARGET.match(target or "") else "Must be a numeric project id or a 'group/project' path."
+
+    @classmethod
+    def validate_credentials(cls, credentials):
+        errors = {f"credentials.{key}": ["Unknown field."] for key in credentials if key != "token"}
+        if not (credentials.get("token") or "").strip():
+            errors["credentials.token"] = ["A GitLab access token is required."]
+        return errors
+
+    @property
+    def _project_path(self):
+        return f"/projects/{quote(self.config.target, safe='')}"
+
+    def _client(self):
+        base_url = self.config.base_url or self.default_base_url
+        # The instance root is expected; strip an /api/v4 a user may have pasted.
+        base_url = re.sub(r"/api/v4/?$", "", base_url)
+        return gitlab.Gitlab(url=base_url, private_token=self.config.credentials.get("token", ""),
+                             timeout=self.config.timeout, retry_transient_errors=False,
+                             session=shared_session(self.config.timeout, self.config.retries))
+
+    def _request(self, verb, path, *, query=None, data=None):
+        """One API call through python-gitlab; 429s surface at once instead of sleeping in the library."""
+        with self._translate():
+            response = self._client().http_request(verb, path, query_data=query or {}, post_data=data,
+                                                   obey_rate_limit=False, max_retries=0)
+            return response
+
+    @contextlib.contextmanager
+    def _translate(self):
+        try:
+            with transport_errors():
+                yield
+        except gitlab_errors.GitlabAuthenticationError:
+            raise TrackerAuthFailed("GitLab refused the credentials.") from None
+        except gitlab_errors.GitlabHttpError as exc:
+            raise self._error(exc) from None
+
+    @staticmethod
+    def _error(exc):
+        status = exc.response_code
+        message = exc.error_message if isinstance(exc.error_message, str) else str(exc.error_message)
+        if status == 429:
+            return TrackerRateLimited(retry_after=retry_after_seconds(last_response_headers(),
+                                                                      reset_header="RateLimit-Reset"))
+        if status in (401, 403):
+            return TrackerAuthFailed(f"GitLab refused the credentials: {message}")
+        if status == 404:
+            return TrackerNotFound("Not found on GitLab.")
+        if status in (400, 409, 422):
+            return TrackerValidationError(f"GitLab rejected the request: {message}")
+        return TrackerUnavailable(f"GitLab answered {status}.")
+
+    def _to_issue(self, raw):
+        return Issue(
+            id=str(raw["iid"]),
+            title=raw.get("title") or "",
+            description=raw.get("description") or "",
+            status="closed" if raw.get("state") == "closed" else "open",
+            remote_status=raw.get("state") or "",
+            labels=[label["name"] if isinstance(label, dict) else label for label in raw.get("labels") or []],
+            assignees=[_person(person) for person in raw.get("assignees") or []],
+            author=_person(raw.get("author")),
+            url=raw.get("web_url"),
+            created_at=_time(raw.get("created_at")),
+            updated_at=_time(raw.get("updated_at")),
+            closed_at=_time(raw.get("closed_at")),
+            due_date=date.fromisoformat(raw["due_date"]) if raw.get("due_date") else None,
+            comments_count=raw.get("user_notes_count") or 0,
+            remote_data=raw,
+        )
+
+    @staticmethod
+    def _to_comment(raw):
+        return Comment(id=str(raw["id"]), body=raw.get("body") or "", author=_person(raw.get("author")),
+                       created_at=_time(raw.get("created_at")), updated_at=_time(raw.get("updated_at")))
+
+    @staticmethod
+    def _iid(issue_id):
+        if not str(issue_id).isdigit() or int(issue_id) >= 2**31:
+            raise TrackerNotFound(f"Issue {issue_id} not found.")
+        return int(issue_id)
+
+    @staticmethod
+    def _page(cursor):
+        return decode_cursor(cursor, types=(int,))[0] if cursor else 1
+
+    @staticmethod
+    def _next(response):
+        next_page = response.headers.get("X-Next-Page")
+        return encode_cursor([int(next_page)]) if next_page and next_page.isdigit() else None
+
+    def _all(self, path, query=None):
+        items, page = [], 1
+        for _ in range(MAX_PAGES):
+            response = self._request("get", path, query={**(query or {}), "per_page": 100, "page": page})
+            items += response.json()
+            next_page = response.headers.get("X-Next-Page")
+            if not next_page or not next_page.isdigit():
+                break
+            page = int(next_page)
+        return items
+
+    def _assignee_ids(self, usernames):
+        members = {person.username.lower(): person.id for person in self.list_members()}
+        unknown = [name for name in usernames if name.lower() not in members]
+        if unknown:
+            raise TrackerValidationError(f"Not members of the GitLab project: {', '.join(unknown)}.",
+                                         errors={"assignees": [f"Unknown member: {name}" for name in unknown]})
+        return [int(members[name.lower()]) for name in usernames]
+
+    def verify(self):
+        raw = self._request("get", self._project_path).json()
+        return {"provider": self.slug, "target": raw.get("path_with_namespace"), "url": raw.get("web_url")}
+
+    def list_issues(self, query: IssueQuery):
+        params = {"order_by": "updated_at", "sort": "desc", "per_page": query.limit, "page": self._page(query.cursor)}
+        if query.status:
+            params["state"] = "opened" if query.status == "open" else "closed"
+        if query.labels:
+            params["labels"] = ",".join(query.labels)
+        if query.assignee:
+            params["assignee_username"] = query.assignee
+        if query.q:
+            params["search"] = query.q
+        if query.updated_since:
+            params["updated_after"] = query.updated_since.isoformat()
+        response = self._request("get", f"{self._project_path}/issues", query=params)
+        return Page(items=[self._to_issue(raw) for raw in response.json()], next_cursor=self._next(response))
+
+    def get_issue(self, issue_id):
+        return self._to_issue(self._request("get", f"{self._project_path}/issues/{self._iid(issue_id)}").json())
+
+    def create_issue(self, data: NewIssue):
+        body = {"title": data.title, "description": data.description}
+        if data.labels:
+            body["labels"] = ",".join(data.labels)
+        if data.assignees:
+            body["assignee_ids"] = self._assignee_ids(data.assignees)
+        if data.due_date:
+            body["due_date"] = data.due_date.isoformat()
+        return self._to_issue(self._request("post", f"{self._project_path}/issues", data=body).json())
+
+    def update_issue(self, issue_id, changes: IssueChanges):
+        fields = changes.set_fields()
+        body = {}
+        if "title" in fields:
+            body["title"] = fields["title"]
+        if "description" in fields:
+            body["description"] = fields["description"]
+        if "status" in fields:
+            body["state_event"] = "close" if fields["status"] == "closed" else "reopen"
+        if "labels" in fields:
+            body["labels"] = ",".join(fields["labels"])
+        if "assignees" in fields:
+            body["assignee_ids"] = self._assignee_ids(fields["assignees"]) or [0]  # [0] clears assignees
+        if "due_date" in fields:
+            body["due_date"] = fields["due_date"].isoformat() if fields["due_date"] else ""
+        path = f"{self._project_path}/issues/{self._iid(issue_id)}"
+        return self._to_issue(self._request("put", path, data=body).json())
+
+    def list_comments(self, issue_id, *, limit, cursor):
+        params = {"sort": "asc", "order_by": "created_at", "per_page": limit, "page": self._page(cursor)}
+        response = self._request("get", f"{self._project_path}/issues/{self._iid(issue_id)}/notes", query=params)
+        # System notes ("changed the description") are GitLab's activity log, not comments.
+        comments = [self._to_comment(raw) for raw in response.json() if not raw.get("system")]
+        return Page(items=comments, next_cursor=self._next(response))
+
+    def create_comment(self, issue_id, body):
+        path = f"{self._project_path}/issues/{self._iid(issue_id)}/notes"
+        return self._to_comment(self._request("post", path, data={"body": body}).json())
+
+    def list_labels(self):
+        return [Label(name=raw["name"], color=raw.get("color")) for raw in self._all(f"{self._project_path}/labels")]
+
+    def list_members(self):
+        return [_person(raw) for raw in self._all(f"{self._project_path}/members/all")]

@@ -1,0 +1,313 @@
+"""Trello boards through py-trello: a card is an issue, lists map to open/closed."""
+
+from __future__ import annotations
+
+import contextlib
+import re
+from datetime import UTC, date, datetime
+
+from trello import TrelloClient
+from trello.exceptions import ResourceUnavailable, Unauthorized
+
+from api.schemas.base import decode_cursor, encode_cursor
+from api.trackers.base import (
+    Capability,
+    Comment,
+    Issue,
+    IssueChanges,
+    IssueQuery,
+    Label,
+    NewIssue,
+    Page,
+    Person,
+    TrackerAuthFailed,
+    TrackerNotFound,
+    TrackerProvider,
+    TrackerRateLimited,
+    TrackerUnavailable,
+    TrackerValidationError,
+)
+from api.trackers.resilience import last_response_headers, retry_after_seconds, shared_session, transport_errors
+
+TARGET = re.compile(r"^([A-Za-z0-9]{8}|[0-9a-f]{24})$")
+CARD_ID = re.compile(r"^([A-Za-z0-9]{8}|[0-9a-f]{24})$")
+TRELLO_API = "https://api.trello.com"
+DONE_NAMES = {"done", "closed"}
+
+
+class _HttpService:
+    """py-trello's `http_service`: sends its calls to `base_url` over the shared pooled session."""
+
+    def __init__(self, session, base_url):
+        self.session = session
+        self.base_url = base_url.rstrip("/")
+
+    def request(self, method, url, **kwargs):
+        if self.base_url != TRELLO_API and url.startswith(TRELLO_API):
+            url = self.base_url + url[len(TRELLO_API):]
+        kwargs.pop("proxies", None)
+        return self.session.request(method, url, **kwargs)
+
+
+def _time(value):
+    return datetime.fromisoformat(value.replace("Z", "+00:00")) if value else None
+
+
+def _created_at(card_id):
+    # A Trello id starts with the creation time as 8 hex digits of Unix seconds.
+    return datetime.fromtimestamp(int(card_id[:8], 16), tz=UTC)
+
+
+class TrelloProvider(TrackerProvider):
+    slug = "trello"
+    name = "Trello"
+    capabilities = frozenset({Capability.ISSUES, Capability.COMMENTS, Capability.LABELS, Capability.MEMBERS,
+                              Capability.DUE_DATE})
+    default_base_url = TRELLO_API
+    OPTIONS = ("open_lists", "closed_list", "default_list")
+
+    @classmethod
+    def validate_target(cls, target):
+        return None if TARGET.match(target or "") else "Must be a Trello board id (24 hex) or short link (8 characters)."
+
+    @classmethod
+    def validate_credentials(cls, credentials):
+        errors = {f"credentials.{key}": ["Unknown field."] for key in credentials if key not in ("api_key", "token")}
+        for key in ("api_key", "token"):
+            if not (credentials.get(key) or "").strip():
+                errors[f"credentials.{key}"] = [f"A Trello {key.replace('_', ' ')} is required."]
+        return errors
+
+    @classmethod
+    def validate_options(cls, options):
+        errors = {f"options.{key}": ["Unknown option."] for key in options if key not in cls.OPTIONS}
+        lists = options.get("open_lists")
+        if lists is not None and (not isinstance(lists, list) or not all(isinstance(v, str) and v for v in lists)):
+            errors["options.open_lists"] = ["A list of Trello list ids or names."]
+        for key in ("closed_list", "default_list"):
+            if key in options and not (isinstance(options[key], str) and options[key]):
+                errors[f"options.{key}"] = ["A Trello list id or name."]
+        return errors
+
+    def _client(self):
+        credentials = self.config.credentials
+        # Without OAuth, py-trello sends api_secret as the `token` query parameter.
+        return TrelloClient(api_key=credentials.get("api_key", ""), api_secret=credentials.get("token", ""),
+                            http_service=_HttpService(shared_session(self.config.timeout, self.config.retries),
+                                                      self.config.base_url or self.default_base_url))
+
+    def _fetch(self, path, method="GET", query=None, body=None):
+        with self._translate():
+            return self._client().fetch_json(path, http_method=method, query_params=query or {}, post_args=body)
+
+    @contextlib.contextmanager
+    def _translate(self):
+        try:
+            with transport_errors():
+                yield
+        except Unauthorized:
+            raise TrackerAuthFailed("Trello refused the API key or token.") from None
+        except ResourceUnavailable as exc:
+            # py-trello keeps only the status and "<body> at <url>"; the URL carries the key and token.
+            text = str(getattr(exc, "_msg", "")).split(" at http")[0][:300]
+            raise self._error(getattr(exc, "_status", None), text) from None
+
+    @staticmethod
+    def _error(status, text):
+        if status == 429:
+            return TrackerRateLimited(retry_after=retry_after_seconds(last_response_headers()))
+        if status in (401, 403):
+            return TrackerAuthFailed(f"Trello refused the request: {text}")
+        if status == 404:
+            return TrackerNotFound("Not found on Trello.")
+        if status in (400, 422):
+            return TrackerValidationError(f"Trello rejected the request: {text}")
+        return TrackerUnavailable(f"Trello answered {status}.")
+
+    # ---- board context ----
+
+    def _board_path(self, suffix=""):
+        return f"/boards/{self.config.target}{suffix}"
+
+    def _lists(self):
+        return self._fetch(self._board_path("/lists"), query={"filter": "all", "fields": "id,name,closed"})
+
+    def _resolve_list(self, lists, ref):
+        return next((item for item in lists if ref in (item["id"], item["name"])), None)
+
+    def _closed_list_ids(self, lists):
+        options = self.config.options
+        if options.get("open_lists"):
+            open_ids = {item["id"] for ref in options["open_lists"] if (item := self._resolve_list(lists, ref))}
+            return {item["id"] for item in lists if item["id"] not in open_ids}
+        if options.get("closed_list"):
+            item = self._resolve_list(lists, options["closed_list"])
+            return {item["id"]} if item else set()
+        return {item["id"] for item in lists if item["name"].strip().lower() in DONE_NAMES}
+
+    def _members(self):
+        return self._fetch(self._board_path("/members"), query={"fields": "id,username,fullName"})
+
+    def _person(self, raw):
+        return Person(id=raw["id"], username=raw.get("username"), name=raw.get("fullName"))
+
+    def _to_issue(self, card, lists, members):
+        list_names = {item["id"]: item["name"] for item in lists}
+        closed = card.get("closed") or card.get("idList") in self._closed_list_ids(lists)
+        people = {member["id"]: member for member in members}
+        return Issue(
+            id=card["id"],
+            title=card.get("name") or "",
+            description=card.get("desc") or "",
+            status="closed" if closed else "open",
+            remote_status="archived" if card.get("closed") else list_names.get(card.get("idList"), ""),
+            labels=[label.get("name") or label.get("color") or "" for label in card.get("labels") or []],
+            assignees=[self._person(people.get(member_id, {"id": member_id})) for member_id in card.get("idMembers") or []],
+            author=None,
+            url=card.get("url") or card.get("shortUrl"),
+            created_at=_created_at(card["id"]),
+            updated_at=_time(card.get("dateLastActivity")) or _created_at(card["id"]),
+            closed_at=None,
+            due_date=date.fromisoformat(card["due"][:10]) if card.get("due") else None,
+            comments_count=(card.get("badges") or {}).get("comments", 0),
+            remote_data=card,
+        )
+
+    def _card_id(self, issue_id):
+        if not CARD_ID.match(str(issue_id)):
+            raise TrackerNotFound(f"Issue {issue_id} not found.")
+        return issue_id
+
+    def _label_ids(self, names):
+        labels = self._fetch(self._board_path("/labels"), query={"fields": "id,name,color"})
+        by_name = {label["name"]: label["id"] for label in labels if label.get("name")}
+        unknown = [name for name in names if name not in by_name]
+        if unknown:
+            raise TrackerValidationError(f"Labels not on the Trello board: {', '.join(unknown)}.",
+                                         errors={"labels": [f"Unknown label: {name}" for name in unknown]})
+        return [by_name[name] for name in names]
+
+    def _member_ids(self, usernames, members):
+        by_name = {member["username"].lower(): member["id"] for member in members if member.get("username")}
+        unknown = [name for name in usernames if name.lower() not in by_name]
+        if unknown:
+            raise TrackerValidationError(f"Not members of the Trello board: {', '.join(unknown)}.",
+                                         errors={"assignees": [f"Unknown member: {name}" for name in unknown]})
+        return [by_name[name.lower()] for name in usernames]
+
+    def _target_list(self, lists, option):
+        ref = self.config.options.get(option)
+        item = self._resolve_list(lists, ref) if ref else None
+        if item is None:
+            closed = self._closed_list_ids(lists)
+            item = next((entry for entry in lists if not entry.get("closed") and entry["id"] not in closed), None)
+        if item is None:
+            raise TrackerValidationError("The Trello board has no open list to put cards in.")
+        return item["id"]
+
+    # ---- the interface ----
+
+    def verify(self):
+        board = self._fetch(self._board_path(), query={"fields": "id,name,url"})
+        return {"provider": self.slug, "target": board.get("name"), "url": board.get("url")}
+
+    def list_issues(self, query: IssueQuery):
+        offset = decode_cursor(query.cursor, types=(int,))[0] if query.cursor else 0
+        cards = self._fetch(self._board_path("/cards/all"))
+        lists, members = self._lists(), self._members()
+        issues = [self._to_issue(card, lists, members) for card in cards]
+        needle = query.q.lower() if query.q else None
+        wanted_labels = set(query.labels)
+        selected = [
+            issue for issue in issues
+            if (not query.status or issue.status == query.status)
+            and wanted_labels <= set(issue.labels)
+            and (not query.assignee or any(p.username and p.username.lower() == query.assignee.lower()
+                                           for p in issue.assignees))
+            and (not needle or needle in issue.title.lower() or needle in issue.description.lower())
+            and (not query.updated_since or issue.updated_at >= query.updated_since)
+        ]
+        selected.sort(key=lambda issue: (issue.updated_at, issue.id), reverse=True)
+        window = selected[offset: offset + query.limit]
+        more = offset + query.limit < len(selected)
+        return Page(items=window, next_cursor=encode_cursor([offset + query.limit]) if more else None)
+
+    def get_issue(self, issue_id):
+        card = self._fetch(f"/cards/{self._card_id(issue_id)}")
+        return self._to_issue(card, self._lists(), self._members())
+
+    def create_issue(self, data: NewIssue):
+        lists, members = self._lists(), self._members()
+        body = {"idList": self._target_list(lists, "default_list"), "name": data.title, "desc": data.description}
+        if data.labels:
+            body["idLabels"] = ",".join(self._label_ids(data.labels))
+        if data.assignees:
+            body["idMembers"] = ",".join(self._member_ids(data.assignees, members))
+        if data.due_date:
+            body["due"] = data.due_date.isoformat()
+        card = self._fetch("/cards", method="POST", body=body)
+        return self._to_issue(card, lists, members)
+
+    def update_issue(self, issue_id, changes: IssueChanges):
+        card_id = self._card_id(issue_id)
+        fields = changes.set_fields()
+        lists, members = self._lists(), self._members()
+        body = {}
+        if "title" in fields:
+            body["name"] = fields["title"]
+        if "description" in fields:
+            body["desc"] = fields["description"]
+        if "labels" in fields:
+            body["idLabels"] = ",".join(self._label_ids(fields["labels"]))
+        if "assignees" in fields:
+            body["idMembers"] = ",".join(self._member_ids(fields["assignees"], members))
+        if "due_date" in fields:
+            body["due"] = fields["due_date"].isoformat() if fields["due_date"] else None
+        if "status" in fields:
+            current = self._fetch(f"/cards/{card_id}", query={"fields": "idList,closed"})
+            closed_ids = self._closed_list_ids(lists)
+            if fields["status"] == "closed":
+                if self.config.options.get("closed_list") or (closed_ids and not self.config.options.get("open_lists")):
+                    body["idList"] = self._target_list_closed(lists, closed_ids)
+                else:
+                    body["closed"] = True
+            else:
+                body["closed"] = False
+                if current.get("idList") in closed_ids:
+                    body["idList"] = self._target_list(lists, "default_list")
+        card = self._fetch(f"/cards/{card_id}", method="PUT", body=body) if body else self._fetch(f"/cards/{card_id}")
+        return self._to_issue(card, lists, members)
+
+    def _target_list_closed(self, lists, closed_ids):
+        ref = self.config.options.get("closed_list")
+        item = self._resolve_list(lists, ref) if ref else None
+        return item["id"] if item else sorted(closed_ids)[0]
+
+    def list_comments(self, issue_id, *, limit, cursor):
+        offset = decode_cursor(cursor, types=(int,))[0] if cursor else 0
+        actions = self._fetch(f"/cards/{self._card_id(issue_id)}/actions",
+                              query={"filter": "commentCard", "limit": 1000})
+        actions = sorted(actions, key=lambda action: action.get("date") or "")
+        window = actions[offset: offset + limit]
+        more = offset + limit < len(actions)
+        return Page(items=[self._to_comment(action) for action in window],
+                    next_cursor=encode_cursor([offset + limit]) if more else None)
+
+    def _to_comment(self, action):
+        creator = action.get("memberCreator")
+        data = action.get("data") or {}
+        return Comment(id=action["id"], body=data.get("text") or "",
+                       author=self._person(creator) if creator else None,
+                       created_at=_time(action.get("date")),
+                       updated_at=_time(data.get("dateLastEdited")) or _time(action.get("date")))
+
+    def create_comment(self, issue_id, body):
+        action = self._fetch(f"/cards/{self._card_id(issue_id)}/actions/comments", method="POST", body={"text": body})
+        return self._to_comment(action)
+
+    def list_labels(self):
+        labels = self._fetch(self._board_path("/labels"), query={"fields": "id,name,color"})
+        return [Label(name=label.get("name") or "", color=label.get("color")) for label in labels]
+
+    def list_members(self):
+        return [self._person(member) for member in self._members()]

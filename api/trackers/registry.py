@@ -1,0 +1,22 @@
+"""Provider slug -> class, imported lazily so one provider's client library loads only when used."""
+
+import importlib
+
+from api.trackers.base import TrackerProvider
+
+PROVIDERS = {
+    "builtin": "api.trackers.providers.builtin:BuiltinProvider",
+    "github": "api.trackers.providers.github:GithubProvider",
+    "gitlab": "api.trackers.providers.gitlab:GitlabProvider",
+    "trello": "api.trackers.providers.trello:TrelloProvider",
+}
+
+_loaded: dict[str, type[TrackerProvider]] = {}
+
+
+def provider_class(slug: str) -> type[TrackerProvider]:
+    """The provider class for a slug; KeyError for an unknown one."""
+    if slug not in _loaded:
+        module_name, _, class_name = PROVIDERS[slug].partition(":")
+        _loaded[slug] = getattr(importlib.import_module(module_name), class_name)
+    return _loaded[slug]

@@ -1,0 +1,172 @@
+"""What every remote provider shares: an HTTP session with timeouts and bounded retries, error
+translation for transport failures, and a per-tracker circuit breaker."""
+
+from __future__ import annotations
+
+import contextlib
+import threading
+import time
+
+import requests
+from requests.adapters import HTTPAdapter
+from urllib3.exceptions import MaxRetryError, ResponseError
+from urllib3.util.retry import Retry
+
+from api.trackers.base import (
+    TrackerCircuitOpen,
+    TrackerError,
+    TrackerRateLimited,
+    TrackerTimeout,
+    TrackerUnavailable,
+)
+
+# Waiting longer than this for a provider's Retry-After inside one API request is pointless:
+# the caller gets 503 with the provider's Retry-After instead.
+MAX_RETRY_AFTER_SECONDS = 2.0
+RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
+IDEMPOTENT_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "PUT", "DELETE"})
+
+
+class BoundedRetry(Retry):
+    """urllib3 Retry that gives up at once when the server asks for a long wait."""
+
+    def increment(self, method=None, url=None, response=None, error=None, _pool=None, _stacktrace=None):
+        if response is not None and response.status in RETRY_STATUSES:
+            retry_after = self.get_retry_after(response)
+            if retry_after is not None and retry_after > MAX_RETRY_AFTER_SECONDS:
+                # With raise_on_status=False urllib3 hands this response back unretried;
+                # the provider module turns it into TrackerRateLimited with the provider's Retry-After.
+                raise MaxRetryError(_pool, url, reason=ResponseError("Retry-After too long"))
+        return super().increment(method, url, response, error, _pool, _stacktrace)
+
+
+def retry_policy(retries: int) -> Retry:
+    """Bounded retries with exponential backoff for idempotent calls on 429/5xx and connect errors."""
+    return BoundedRetry(
+        total=retries,
+        connect=retries,
+        read=0,  # a read timeout may mean the write happened; never repeat it blindly
+        status=retries,
+        backoff_factor=0.25,
+        backoff_max=2.0,
+        status_forcelist=RETRY_STATUSES,
+        allowed_methods=IDEMPOTENT_METHODS,
+        respect_retry_after_header=True,
+        raise_on_status=False,
+    )
+
+
+class TimeoutSession(requests.Session):
+    """A requests session that applies a default timeout to every call."""
+
+    def __init__(self, timeout: float, retries: int):
+        super().__init__()
+        self.default_timeout = timeout
+        adapter = HTTPAdapter(max_retries=retry_policy(retries), pool_connections=4, pool_maxsize=8)
+        self.mount("http://", adapter)
+        self.mount("https://", adapter)
+
+    def request(self, method, url, **kwargs):
+        if kwargs.get("timeout") is None:
+            kwargs["timeout"] = self.default_timeout
+        return super().request(method, url, **kwargs)
+
+
+_sessions: dict[tuple, TimeoutSession] = {}
+_sessions_lock = threading.Lock()
+_local = threading.local()
+
+
+def _remember(response, *args, **kwargs):
+    _local.last_response = response
+    return response
+
+
+def shared_session(timeout: float, retries: int) -> TimeoutSession:
+    """A process-wide pooled session per (timeout, retries), so tracker connections are reused across requests."""
+    key = (timeout, retries)
+    with _sessions_lock:
+        if key not in _sessions:
+            session = TimeoutSession(timeout, retries)
+            session.hooks["response"].append(_remember)
+            _sessions[key] = session
+        return _sessions[key]
+
+
+def last_response_headers() -> dict:
+    """Headers of the last HTTP response this thread received through a shared session."""
+    response = getattr(_local, "last_response", None)
+    return dict(response.headers) if response is not None else {}
+
+
+def retry_after_seconds(headers, *, reset_header=None, now=None) -> float | None:
+    """Seconds to wait, from Retry-After or an epoch-seconds reset header."""
+    headers = {key.lower(): value for key, value in (headers or {}).items()}
+    with contextlib.suppress(TypeError, ValueError):
+        if headers.get("retry-after") is not None:
+            return max(1.0, float(headers["retry-after"]))
+        if reset_header and headers.get(reset_header.lower()) is not None:
+            return max(1.0, float(headers[reset_header.lower()]) - (now or time.time()))
+    return None
+
+
+@contextlib.contextmanager
+def transport_errors():
+    """Translate requests' transport failures (timeouts, refused or dropped connections) into TrackerErrors."""
+    try:
+        yield
+    except TrackerError:
+        raise
+    except requests.Timeout:
+        raise TrackerTimeout() from None
+    except (requests.ConnectionError, requests.exceptions.ChunkedEncodingError, requests.exceptions.RetryError):
+        raise TrackerUnavailable("The tracker could not be reached.") from None
+
+
+class CircuitBreaker:
+    """Per-tracker breaker: after `threshold` consecutive failures, calls fail fast for `reset_seconds`,
+    then one trial call decides whether to close again. State is per process."""
+
+    def __init__(self):
+        self._lock = threading.Lock()
+        self._state: dict[object, dict] = {}
+
+    def before_call(self, key, *, threshold: int, reset_seconds: float):
+        with self._lock:
+            state = self._state.get(key)
+            if not state or state["opened_at"] is None:
+                return
+            elapsed = time.monotonic() - state["opened_at"]
+            if elapsed < reset_seconds:
+                raise TrackerCircuitOpen(retry_after=reset_seconds - elapsed)
+            if state["probing"]:
+                raise TrackerCircuitOpen(retry_after=1)
+            state["probing"] = True  # half-open: this call is the trial
+
+    def record_success(self, key):
+        with self._lock:
+            self._state.pop(key, None)
+
+    def record_failure(self, key, *, threshold: int):
+        with self._lock:
+            state = self._state.setdefault(key, {"failures": 0, "opened_at": None, "probing": False})
+            state["failures"] += 1
+            if state["probing"] or state["failures"] >= threshold:
+                state["opened_at"] = time.monotonic()
+                state["probing"] = False
+
+    def is_open(self, key) -> bool:
+        with self._lock:
+            state = self._state.get(key)
+            return bool(state and state["opened_at"] is not None)
+
+    def reset(self):
+        with self._lock:
+            self._state.clear()
+
+
+breaker = CircuitBreaker()
+
+# Failures that say the tracker is unhealthy (as opposed to a bad request or missing object).
+BREAKER_FAILURES = (TrackerTimeout, TrackerUnavailable)
+RATE_LIMITED = TrackerRateLimited
