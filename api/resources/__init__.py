@@ -4,6 +4,7 @@ from flask import Blueprint
 from flask_restx import Api
 
 from api.errors import handle_exception
+from api.resources.issue_templates import ns as templates_ns
 from api.resources.issues import ns as issues_ns
 from api.resources.offers import ns as offers_ns
 from api.resources.trackers import ns as trackers_ns
@@ -42,4 +43,5 @@ def create_api_blueprint():
     api.add_namespace(offers_ns)
     api.add_namespace(trackers_ns, path="/trackers")
     api.add_namespace(issues_ns, path="/issues")
+    api.add_namespace(templates_ns, path="/templates")
     return blueprint, api

@@ -75,3 +75,20 @@ def load_json(schema, *, partial=None):
 def load_query(schema):
     """Validate the query string with `schema`."""
     return schema.load(request.args)
+
+
+IDEMPOTENCY_PARAM = {"Idempotency-Key": {"in": "header", "type": "string", "required": False,
+                                         "description": "a retry with the same key and body returns the first response"}}
+
+
+def idempotent(payload, action):
+    """Run a creating POST under the request's Idempotency-Key; returns a RESTX (body, status, headers)."""
+    from api.auth import current_user
+    from api.extensions import db
+    from api.services import idempotency
+
+    body, status, replayed = idempotency.run(
+        session=db.session, user_id=current_user().id, key=request.headers.get("Idempotency-Key"),
+        scope=f"{request.method} {request.path}", payload=payload, action=action,
+    )
+    return body, status, ({"Idempotent-Replayed": "true"} if replayed else {})

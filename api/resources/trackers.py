@@ -1,11 +1,18 @@
 """Namespace `trackers`: tracker connections and the unified issue API on each of them."""
 
-from flask import request
 from flask_restx import Namespace, Resource
 
 from api.auth import auth_required, current_user
 from api.extensions import db
-from api.resources.helpers import error_responses, load_json, load_query, query_params, schema_model
+from api.resources.helpers import (
+    IDEMPOTENCY_PARAM,
+    error_responses,
+    idempotent,
+    load_json,
+    load_query,
+    query_params,
+    schema_model,
+)
 from api.schemas.base import MessageSchema
 from api.schemas.trackers import (
     CommentListSchema,
@@ -35,7 +42,6 @@ from api.schemas.trackers import (
     tracker_schema,
     verify_schema,
 )
-from api.services import idempotency
 from api.services import trackers as trackers_service
 
 ns = Namespace("trackers", description="Tracker connections and one issue API over all of them")
@@ -54,17 +60,7 @@ label_list_model = schema_model(ns, "LabelList", LabelListSchema)
 member_list_model = schema_model(ns, "MemberList", MemberListSchema)
 message_model = schema_model(ns, "TrackerMessage", MessageSchema)
 
-IDEMPOTENCY_PARAM = {"Idempotency-Key": {"in": "header", "type": "string", "required": False,
-                                         "description": "a retry with the same key and body returns the first response"}}
 TRACKER_ERRORS = (401, 404, 502, 503, 504)
-
-
-def _idempotent(payload, action):
-    body, status, replayed = idempotency.run(
-        session=db.session, user_id=current_user().id, key=request.headers.get("Idempotency-Key"),
-        scope=f"{request.method} {request.path}", payload=payload, action=action,
-    )
-    return body, status, ({"Idempotent-Replayed": "true"} if replayed else {})
 
 
 @ns.route("/")
@@ -160,7 +156,7 @@ class IssueList(Resource):
             issue = trackers_service.create_issue(session=db.session, owner=current_user(), tracker_id=tracker_id, data=data)
             return issue_schema.dump(issue), 201
 
-        return _idempotent(issue_create_schema.dump(data), create)
+        return idempotent(issue_create_schema.dump(data), create)
 
 
 @ns.route("/<int:tracker_id>/issues/<string:issue_id>")
@@ -216,7 +212,7 @@ class CommentList(Resource):
                                                       issue_id=issue_id, body=data["body"])
             return comment_schema.dump(comment), 201
 
-        return _idempotent(data, create)
+        return idempotent(data, create)
 
 
 @ns.route("/<int:tracker_id>/labels")

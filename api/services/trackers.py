@@ -131,7 +131,7 @@ def build_provider(*, session, tracker, actor=None):
     return provider_class(tracker.provider)(provider_config, session=session, actor=actor)
 
 
-def _call(tracker, operation, func, *args, **kwargs):
+def call_provider(tracker, operation, func, *args, **kwargs):
     """Run one provider operation behind the tracker's circuit breaker, with metrics and one log line."""
     config = current_app.config
     remote = tracker.provider != "builtin"
@@ -182,7 +182,7 @@ def verify_tracker(*, session, owner, tracker_id):
     provider = build_provider(session=session, tracker=tracker, actor=owner.username)
     if tracker.base_url:
         _check_base_url(tracker.base_url)
-    return {"ok": True, "target": _call(tracker, "verify", provider.verify)}
+    return {"ok": True, "target": call_provider(tracker, "verify", provider.verify)}
 
 
 def _query(data):
@@ -195,7 +195,7 @@ def list_issues(*, session, owner, tracker_id, query):
     """One page of a tracker's issues, most recently updated first."""
     tracker = get_tracker(session=session, owner=owner, tracker_id=tracker_id)
     provider = build_provider(session=session, tracker=tracker, actor=owner.username)
-    page = _call(tracker, "list_issues", provider.list_issues, _query(query))
+    page = call_provider(tracker, "list_issues", provider.list_issues, _query(query))
     include = query.get("include_remote_data", False)
     return {"issues": [_issue_dict(tracker, issue, include) for issue in page.items], "next_cursor": page.next_cursor}
 
@@ -204,14 +204,14 @@ def get_issue(*, session, owner, tracker_id, issue_id, include_remote_data=False
     """One issue of a tracker."""
     tracker = get_tracker(session=session, owner=owner, tracker_id=tracker_id)
     provider = build_provider(session=session, tracker=tracker, actor=owner.username)
-    return _issue_dict(tracker, _call(tracker, "get_issue", provider.get_issue, issue_id), include_remote_data)
+    return _issue_dict(tracker, call_provider(tracker, "get_issue", provider.get_issue, issue_id), include_remote_data)
 
 
 def create_issue(*, session, owner, tracker_id, data):
     """Create an issue on a tracker."""
     tracker = get_tracker(session=session, owner=owner, tracker_id=tracker_id)
     provider = build_provider(session=session, tracker=tracker, actor=owner.username)
-    return _issue_dict(tracker, _call(tracker, "create_issue", provider.create_issue, NewIssue(**data)))
+    return _issue_dict(tracker, call_provider(tracker, "create_issue", provider.create_issue, NewIssue(**data)))
 
 
 def update_issue(*, session, owner, tracker_id, issue_id, data):
@@ -220,7 +220,7 @@ def update_issue(*, session, owner, tracker_id, issue_id, data):
         raise ValidationFailed("Send at least one field to change.", errors={"_schema": ["No fields to change."]})
     tracker = get_tracker(session=session, owner=owner, tracker_id=tracker_id)
     provider = build_provider(session=session, tracker=tracker, actor=owner.username)
-    issue = _call(tracker, "update_issue", provider.update_issue, issue_id, IssueChanges(**data))
+    issue = call_provider(tracker, "update_issue", provider.update_issue, issue_id, IssueChanges(**data))
     return _issue_dict(tracker, issue)
 
 
@@ -228,7 +228,7 @@ def list_comments(*, session, owner, tracker_id, issue_id, limit, cursor):
     """Comments of an issue, oldest first."""
     tracker = get_tracker(session=session, owner=owner, tracker_id=tracker_id)
     provider = build_provider(session=session, tracker=tracker, actor=owner.username)
-    page = _call(tracker, "list_comments", provider.list_comments, issue_id, limit=limit, cursor=cursor)
+    page = call_provider(tracker, "list_comments", provider.list_comments, issue_id, limit=limit, cursor=cursor)
     return {"comments": [vars(comment) for comment in page.items], "next_cursor": page.next_cursor}
 
 
@@ -236,21 +236,21 @@ def create_comment(*, session, owner, tracker_id, issue_id, body):
     """Add a comment to an issue."""
     tracker = get_tracker(session=session, owner=owner, tracker_id=tracker_id)
     provider = build_provider(session=session, tracker=tracker, actor=owner.username)
-    return vars(_call(tracker, "create_comment", provider.create_comment, issue_id, body))
+    return vars(call_provider(tracker, "create_comment", provider.create_comment, issue_id, body))
 
 
 def list_labels(*, session, owner, tracker_id):
     """Labels available on a tracker."""
     tracker = get_tracker(session=session, owner=owner, tracker_id=tracker_id)
     provider = build_provider(session=session, tracker=tracker, actor=owner.username)
-    return {"labels": [vars(label) for label in _call(tracker, "list_labels", provider.list_labels)]}
+    return {"labels": [vars(label) for label in call_provider(tracker, "list_labels", provider.list_labels)]}
 
 
 def list_members(*, session, owner, tracker_id):
     """People who can be assigned on a tracker."""
     tracker = get_tracker(session=session, owner=owner, tracker_id=tracker_id)
     provider = build_provider(session=session, tracker=tracker, actor=owner.username)
-    return {"members": [vars(person) for person in _call(tracker, "list_members", provider.list_members)]}
+    return {"members": [vars(person) for person in call_provider(tracker, "list_members", provider.list_members)]}
 
 
 # ---- one query over all of a user's trackers ---------------------------------------------------
@@ -289,7 +289,7 @@ def aggregate_issues(*, session, owner, query):
                 provider = build_provider(session=db.session, tracker=tracker, actor=owner.username)
                 if tracker.provider == "builtin":
                     provider.config.options["public_base_url"] = public_base_url
-                page = _call(tracker, "list_issues", provider.list_issues, _query({**query, "cursor": provider_cursor}))
+                page = call_provider(tracker, "list_issues", provider.list_issues, _query({**query, "cursor": provider_cursor}))
                 return [_issue_dict(tracker, issue, include_remote) for issue in page.items], page.next_cursor
             finally:
                 db.session.remove()

@@ -9,6 +9,7 @@ from sqlalchemy.exc import IntegrityError
 from api.auth import encode_token, hash_password, password_needs_rehash, verify_password
 from api.errors import Conflict, NotFound, Unauthorized
 from api.models.users import User
+from api.services.issue_templates import create_starter_templates
 
 
 def get_by_username(*, session, username):
@@ -23,6 +24,8 @@ def register(*, session, username, password):
     user = User(username=username, password_hash=hash_password(password))
     session.add(user)
     try:
+        session.flush()
+        create_starter_templates(session=session, owner=user)
         session.commit()
     except IntegrityError:
         # Lost a race with a concurrent registration of the same name.

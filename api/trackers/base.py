@@ -251,3 +251,8 @@ class TrackerProvider(abc.ABC):
     @abc.abstractmethod
     def list_members(self) -> list[Person]:
         """People who can be assigned."""
+
+    def list_issue_template_files(self) -> list[tuple[str, str]]:
+        """The repository's own issue templates as (file name, text); providers with TEMPLATE_IMPORT override it."""
+        self.require(Capability.TEMPLATE_IMPORT, "Importing issue templates")
+        raise TypeError(f"{type(self).__name__} declares TEMPLATE_IMPORT but does not implement it.")

@@ -37,6 +37,7 @@ from api.trackers.resilience import retry_after_seconds, shared_session, transpo
 
 TARGET = re.compile(r"^[A-Za-z0-9](?:[A-Za-z0-9-]{0,38})/[A-Za-z0-9._-]{1,100}$")
 MAX_LIST = 1000  # labels/members beyond this are not worth a page-by-page crawl in one request
+MAX_TEMPLATES = 50
 
 
 class _EtagCache:
@@ -145,7 +146,9 @@ def _person(raw):
 class GithubProvider(TrackerProvider):
     slug = "github"
     name = "GitHub"
-    capabilities = frozenset({Capability.ISSUES, Capability.COMMENTS, Capability.LABELS, Capability.MEMBERS})
+    capabilities = frozenset({Capability.ISSUES, Capability.COMMENTS, Capability.LABELS, Capability.MEMBERS,
+                              Capability.TEMPLATE_IMPORT})
+    TEMPLATE_DIR = ".github/ISSUE_TEMPLATE"
     default_base_url = "https://api.github.com"
 
     @classmethod
@@ -311,3 +314,15 @@ class GithubProvider(TrackerProvider):
         with self._translate():
             people = [user.raw_data for user in islice(self._repo(100).get_assignees(), MAX_LIST)]
         return [_person(raw) for raw in people]
+
+    def list_issue_template_files(self):
+        with self._translate():
+            try:
+                entries = self._repo().get_contents(self.TEMPLATE_DIR)
+            except GithubException as exc:
+                if exc.status == 404:
+                    return []
+                raise
+            entries = entries if isinstance(entries, list) else [entries]
+            files = [entry for entry in entries if entry.type == "file"][:MAX_TEMPLATES]
+            return [(entry.name, entry.decoded_content.decode("utf-8", "replace")) for entry in files]

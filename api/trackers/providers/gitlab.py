@@ -32,6 +32,7 @@ from api.trackers.resilience import last_response_headers, retry_after_seconds, 
 
 TARGET = re.compile(r"^(\d+|[A-Za-z0-9_.-]+(/[A-Za-z0-9_.-]+)+)$")
 MAX_PAGES = 10  # labels/members: at most 10 pages of 100
+MAX_TEMPLATES = 50
 
 
 def _time(value):
@@ -48,7 +49,8 @@ class GitlabProvider(TrackerProvider):
     slug = "gitlab"
     name = "GitLab"
     capabilities = frozenset({Capability.ISSUES, Capability.COMMENTS, Capability.LABELS, Capability.MEMBERS,
-                              Capability.DUE_DATE})
+                              Capability.DUE_DATE, Capability.TEMPLATE_IMPORT})
+    TEMPLATE_DIR = ".gitlab/issue_templates"
     default_base_url = "https://gitlab.com"
 
     @classmethod
@@ -230,3 +232,19 @@ class GitlabProvider(TrackerProvider):
 
     def list_members(self):
         return [_person(raw) for raw in self._all(f"{self._project_path}/members/all")]
+
+    def list_issue_template_files(self):
+        project = self._request("get", self._project_path).json()
+        try:
+            with self._translate():
+                tree = self._client().http_request("get", f"{self._project_path}/repository/tree",
+                                                   query_data={"path": self.TEMPLATE_DIR, "per_page": 100},
+                                                   obey_rate_limit=False, max_retries=0).json()
+        except TrackerNotFound:
+            return []
+        ref = project.get("default_branch") or "HEAD"
+        files = []
+        for entry in [entry for entry in tree if entry.get("type") == "blob"][:MAX_TEMPLATES]:
+            path = f"{self._project_path}/repository/files/{quote(entry['path'], safe='')}/raw"
+            files.append((entry["name"], self._request("get", path, query={"ref": ref}).text))
+        return files

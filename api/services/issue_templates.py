@@ -1,0 +1,285 @@
+"""Issue templates: validated on save, rendered in a sandbox, turned into issues on any tracker."""
+
+import re
+
+import yaml
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+
+from api import template_engine
+from api.errors import Conflict, NotFound, Unprocessable, ValidationFailed
+from api.models.issue_templates import IssueTemplate, TemplateIssue
+from api.models.trackers import Tracker
+from api.services import trackers as trackers_service
+from api.services.pagination import keyset_page
+
+FRONT_MATTER = re.compile(r"\A---[ \t]*\r?\n(.*?)\r?\n---[ \t]*(?:\r?\n|\Z)(.*)\Z", re.DOTALL)
+TITLE_VARIABLE = {"name": "title", "description": "Issue title", "required": True, "default": None, "pattern": None}
+
+STARTER_TEMPLATES = [
+    {
+        "name": "Bug report",
+        "description": "Something does not work as expected",
+        "title": "[Bug] {{ summary }}",
+        "body": "## What happened\n{{ actual }}\n\n## What was expected\n{{ expected }}\n\n"
+                "## Steps to reproduce\n{{ steps }}\n\n## Environment\n{{ environment }}\n",
+        "labels": ["bug"],
+        "variables": [
+            {"name": "summary", "description": "One line", "required": True, "default": None, "pattern": None},
+            {"name": "actual", "description": "What happened", "required": True, "default": None, "pattern": None},
+            {"name": "expected", "description": "What should have happened", "required": True, "default": None,
+             "pattern": None},
+            {"name": "steps", "description": "How to reproduce", "required": False, "default": "Not given",
+             "pattern": None},
+            {"name": "environment", "description": "Version, browser, OS", "required": False, "default": "Not given",
+             "pattern": None},
+        ],
+    },
+    {
+        "name": "Feature request",
+        "description": "Suggest an idea",
+        "title": "[Feature] {{ summary }}",
+        "body": "## Problem\n{{ problem }}\n\n## Proposed solution\n{{ solution }}\n",
+        "labels": ["enhancement"],
+        "variables": [
+            {"name": "summary", "description": "One line", "required": True, "default": None, "pattern": None},
+            {"name": "problem", "description": "What is hard today", "required": True, "default": None, "pattern": None},
+            {"name": "solution", "description": "What you would like", "required": False, "default": "Open for ideas",
+             "pattern": None},
+        ],
+    },
+]
+
+
+def _as_dict(template):
+    return {column: getattr(template, column) for column in
+            ("id", "name", "description", "title", "body", "labels", "assignees", "tracker_id", "variables",
+             "created_at", "updated_at")}
+
+
+def to_dict(template):
+    """The public view of a template."""
+    return _as_dict(template)
+
+
+def check_template(data):
+    """Syntax, forbidden constructs, undeclared variables and patterns; 422 naming each problem."""
+    errors = {}
+    declared = {variable["name"] for variable in data.get("variables") or []}
+    for field in ("title", "body"):
+        try:
+            used = template_engine.parse(data.get(field) or "", field=field)
+        except template_engine.TemplateError as exc:
+            errors.update(exc.errors)
+            continue
+        undeclared = sorted(used - declared)
+        if undeclared:
+            errors[field] = [f"Uses undeclared variables: {', '.join(undeclared)}"]
+    for index, variable in enumerate(data.get("variables") or []):
+        if variable.get("pattern"):
+            problem = template_engine.check_pattern(variable["pattern"])
+            if problem:
+                errors.setdefault("variables", {})[str(index)] = {"pattern": [problem]}
+            elif variable.get("default") is not None and not template_engine.matches(variable["pattern"], variable["default"]):
+                errors.setdefault("variables", {})[str(index)] = {"default": ["Does not match the pattern."]}
+    if errors:
+        raise Unprocessable("The template is not valid.", errors=errors, error="invalid_template")
+
+
+def _check_tracker(session, owner, tracker_id):
+    if tracker_id is None:
+        return
+    tracker = session.get(Tracker, tracker_id)
+    if tracker is None or tracker.owner_id != owner.id:
+        raise Unprocessable("Unknown tracker.", errors={"tracker_id": ["Not one of your trackers."]})
+
+
+def _commit_unique_name(session):
+    try:
+        session.commit()
+    except IntegrityError:
+        session.rollback()
+        raise Conflict("You already have a template with this name.", errors={"name": ["Already used."]}) from None
+
+
+def create_template(*, session, owner, data):
+    """Validate and store a template."""
+    check_template(data)
+    _check_tracker(session, owner, data.get("tracker_id"))
+    template = IssueTemplate(owner_id=owner.id, **data)
+    session.add(template)
+    _commit_unique_name(session)
+    return template
+
+
+def create_starter_templates(*, session, owner):
+    """Give a new user the bug report and feature request templates."""
+    for data in STARTER_TEMPLATES:
+        session.add(IssueTemplate(owner_id=owner.id, assignees=[], **data))
+
+
+def list_templates(*, session, owner, limit, cursor):
+    """The caller's templates, oldest first."""
+    stmt = select(IssueTemplate).where(IssueTemplate.owner_id == owner.id)
+    return keyset_page(session, stmt, key=IssueTemplate.id, limit=limit, cursor=cursor)
+
+
+def get_template(*, session, owner, template_id):
+    """One of the caller's templates; another user's is not found."""
+    template = session.get(IssueTemplate, template_id)
+    if template is None or template.owner_id != owner.id:
+        raise NotFound(f"Template {template_id} not found.")
+    return template
+
+
+def update_template(*, session, owner, template_id, data):
+    """Change a template; the result is validated as a whole."""
+    template = get_template(session=session, owner=owner, template_id=template_id)
+    if not data:
+        raise ValidationFailed("Send at least one field to change.", errors={"_schema": ["No fields to change."]})
+    merged = {**_as_dict(template), **data}
+    check_template(merged)
+    if "tracker_id" in data:
+        _check_tracker(session, owner, data["tracker_id"])
+    for name, value in data.items():
+        setattr(template, name, value)
+    _commit_unique_name(session)
+    return template
+
+
+def delete_template(*, session, owner, template_id):
+    """Delete a template (the issues it created stay on their trackers)."""
+    session.delete(get_template(session=session, owner=owner, template_id=template_id))
+    session.commit()
+
+
+def render(*, template, variables):
+    """Render title and body with the given variables; 422 naming any missing, undeclared or invalid one."""
+    declared = {variable["name"]: variable for variable in template.variables or []}
+    errors = {name: ["Not declared by this template."] for name in variables if name not in declared}
+    values = {}
+    for name, variable in declared.items():
+        value = variables.get(name, variable.get("default"))
+        if value is None:
+            if variable.get("required"):
+                errors[name] = ["Required."]
+            value = ""
+        elif variable.get("pattern") and not template_engine.matches(variable["pattern"], value):
+            errors[name] = [f"Does not match the pattern {variable['pattern']}."]
+        values[name] = value
+    if errors:
+        raise Unprocessable("Some variables are missing or invalid.", errors={"variables": errors},
+                            error="invalid_variables")
+    try:
+        title = " ".join(template_engine.render(template.title, values).split())
+        description = template_engine.render(template.body or "", values)
+    except template_engine.TemplateError as exc:
+        raise Unprocessable(str(exc), error="render_failed") from None
+    if not title:
+        raise Unprocessable("The rendered title is empty.", errors={"title": ["Rendered to an empty string."]},
+                            error="render_failed")
+    if len(title) > 255:
+        raise Unprocessable("The rendered title is longer than 255 characters.", error="render_failed")
+    return {"title": title, "description": description, "labels": list(template.labels),
+            "assignees": list(template.assignees)}
+
+
+def create_issue(*, session, owner, template_id, tracker_id, variables):
+    """Render a template and create the issue on a tracker, remembering it."""
+    template = get_template(session=session, owner=owner, template_id=template_id)
+    tracker_id = tracker_id or template.tracker_id
+    if tracker_id is None:
+        raise Unprocessable("Say which tracker to use.", errors={"tracker_id": ["Required: the template has no default."]})
+    rendered = render(template=template, variables=variables)
+    issue = trackers_service.create_issue(session=session, owner=owner, tracker_id=tracker_id,
+                                          data={**rendered, "due_date": None})
+    session.add(TemplateIssue(template_id=template.id, tracker_id=tracker_id, issue_id=issue["id"],
+                              url=issue.get("url"), title=issue["title"]))
+    session.commit()
+    return issue
+
+
+def list_created_issues(*, session, owner, template_id, limit, cursor):
+    """Issues this template created, oldest first."""
+    template = get_template(session=session, owner=owner, template_id=template_id)
+    stmt = select(TemplateIssue).where(TemplateIssue.template_id == template.id)
+    return keyset_page(session, stmt, key=TemplateIssue.id, limit=limit, cursor=cursor)
+
+
+def _split(value):
+    if value is None or value == "":
+        return []
+    if isinstance(value, str):
+        return [item.strip() for item in value.split(",") if item.strip()]
+    if isinstance(value, list) and all(isinstance(item, str) for item in value):
+        return [item.strip() for item in value if item.strip()]
+    raise ValueError("must be a comma-separated string or a list of strings")
+
+
+def _from_github_file(text):
+    match = FRONT_MATTER.match(text)
+    if not match:
+        raise ValueError("no front matter (--- name/about/title/labels ---)")
+    try:
+        meta = yaml.safe_load(match.group(1))
+    except yaml.YAMLError as exc:
+        raise ValueError(f"front matter is not valid YAML ({getattr(exc, 'problem', exc)})") from None
+    if not isinstance(meta, dict):
+        raise ValueError("front matter is not a mapping")
+    name = meta.get("name")
+    if not isinstance(name, str) or not name.strip():
+        raise ValueError("front matter has no name")
+    title = meta.get("title") or ""
+    if not isinstance(title, str):
+        raise ValueError("title must be a string")
+    try:
+        labels, assignees = _split(meta.get("labels")), _split(meta.get("assignees"))
+    except ValueError as exc:
+        raise ValueError(f"labels/assignees {exc}") from None
+    about = meta.get("about") if isinstance(meta.get("about"), str) else ""
+    return {"name": name.strip()[:100], "description": about[:500], "title": title, "body": match.group(2),
+            "labels": labels, "assignees": assignees}
+
+
+def _from_gitlab_file(filename, text):
+    return {"name": filename.rsplit(".", 1)[0][:100], "description": "", "title": "", "body": text,
+            "labels": [], "assignees": []}
+
+
+def import_templates(*, session, owner, tracker_id):
+    """Create templates from the repository's own issue templates; report what was skipped and why."""
+    tracker = trackers_service.get_tracker(session=session, owner=owner, tracker_id=tracker_id)
+    provider = trackers_service.build_provider(session=session, tracker=tracker, actor=owner.username)
+    files = trackers_service.call_provider(tracker, "list_issue_template_files", provider.list_issue_template_files)
+    existing = set(session.scalars(select(IssueTemplate.name).where(IssueTemplate.owner_id == owner.id)))
+    imported, skipped = [], []
+    for filename, text in files:
+        if not filename.lower().endswith(".md"):
+            reason = "issue forms and config files (.yml) are not imported" if filename.endswith((".yml", ".yaml")) \
+                else "not a Markdown template"
+            skipped.append({"file": filename, "reason": reason})
+            continue
+        try:
+            data = _from_github_file(text) if tracker.provider == "github" else _from_gitlab_file(filename, text)
+        except ValueError as exc:
+            skipped.append({"file": filename, "reason": f"malformed: {exc}"})
+            continue
+        if data["name"] in existing:
+            skipped.append({"file": filename, "reason": f"a template named {data['name']!r} already exists"})
+            continue
+        data["variables"] = []
+        if not data["title"].strip():
+            data["title"] = "{{ title }}"
+            data["variables"] = [dict(TITLE_VARIABLE)]
+        try:
+            check_template(data)
+        except Unprocessable as exc:
+            problems = "; ".join(f"{field}: {', '.join(map(str, messages))}" for field, messages in exc.errors.items())
+            skipped.append({"file": filename, "reason": f"not a valid template ({problems})"})
+            continue
+        template = IssueTemplate(owner_id=owner.id, tracker_id=tracker.id, **data)
+        session.add(template)
+        existing.add(data["name"])
+        imported.append(template)
+    session.commit()
+    return {"imported": [_as_dict(template) for template in imported], "skipped": skipped}
