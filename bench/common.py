@@ -132,7 +132,7 @@ def worker_rss_mb(master_pid):
                               capture_output=True, text=True).stdout.splitlines()
     sizes = []
     for line in children:
-        pid, rss, args = line.split(None, 2)
+        _pid, rss, args = line.split(None, 2)
         if "uWSGI http" not in args:
             sizes.append(int(rss) / 1024)
     return sizes

@@ -13,7 +13,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench.common import ROOT, app_env, database, machine, require_wrk, uwsgi, worker_rss_mb, wrk, write_section  # noqa: E402
+from bench.common import ROOT, app_env, database, machine, require_wrk, uwsgi, worker_rss_mb, write_section, wrk
 
 TARGET_RATIO, TARGET_P99_MS, TARGET_RSS_MB = 0.35, 25.0, 120.0
 

@@ -159,7 +159,8 @@ def test_idempotency_key_is_scoped_per_user_and_endpoint(client, auth, owner, tr
     assert client.post(issues_url(tracker), json={"body": "hi"}, headers=headers).status_code == 400
     other = auth.register()
     other_tracker = make_tracker(client, other)
-    response = client.post(issues_url(other_tracker), json={"title": "Mine"}, headers={**other.headers, "Idempotency-Key": "same"})
+    response = client.post(issues_url(other_tracker), json={"title": "Mine"},
+                           headers={**other.headers, "Idempotency-Key": "same"})
     assert response.status_code == 201
 
 
