@@ -102,6 +102,10 @@ class Config:
 
     PUBLIC_BASE_URL = os.environ.get("PUBLIC_BASE_URL", "")
 
+    # A worker silent for this long is presumed dead and its running jobs are retried.
+    WORKER_STALLED_SECONDS = _env_float("WORKER_STALLED_SECONDS", 30.0)
+    AUTOMATION_MAX_CHAIN_DEPTH = _env_int("AUTOMATION_MAX_CHAIN_DEPTH", 3)
+
 
 class DevelopmentConfig(Config):
     ENV_NAME = "development"

@@ -25,6 +25,15 @@ def register_commands(app):
             raise click.ClickException(message) from None
         click.echo(f"created user {user.id} {user.username}")
 
+    @app.cli.command("worker")
+    @click.option("--concurrency", default=4, show_default=True, help="jobs run at once in this process")
+    @click.option("--queue", "queues", multiple=True, help="only these queues (default: all)")
+    def worker(concurrency, queues):
+        """Run a background job worker (webhook processing, automations, outbound deliveries)."""
+        from api.jobs import run_worker
+
+        run_worker(app, concurrency=concurrency, queues=list(queues) or None)
+
     @app.cli.command("demo-data")
     @click.option("--username", default="demo", show_default=True)
     @click.option("--password", default="demo-password", show_default=True)

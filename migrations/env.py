@@ -66,6 +66,11 @@ def run_migrations_offline():
         context.run_migrations()
 
 
+def include_name(name, type_, parent_names):
+    """procrastinate's tables belong to its own schema migrations, not to the models."""
+    return not (type_ == "table" and name.startswith("procrastinate"))
+
+
 def run_migrations_online():
     """Run migrations in 'online' mode.
 
@@ -85,6 +90,7 @@ def run_migrations_online():
                 logger.info('No changes in schema detected.')
 
     conf_args = current_app.extensions['migrate'].configure_args
+    conf_args.setdefault("include_name", include_name)
     if conf_args.get("process_revision_directives") is None:
         conf_args["process_revision_directives"] = process_revision_directives
 

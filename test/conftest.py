@@ -14,6 +14,8 @@ from api import create_app
 from api.extensions import db as _db
 from config import BASE_DIR, TestingConfig
 
+pytest_plugins = ["test.fakes.conftest_plugin"]
+
 DEFAULT_PASSWORD = "correct horse battery"
 
 
@@ -98,6 +100,7 @@ def _isolate(request):
     with app.app_context():
         _db.session.remove()
         tables = [t.name for t in _db.metadata.sorted_tables]
+        tables += ["procrastinate_jobs", "procrastinate_events", "procrastinate_periodic_defers", "procrastinate_workers"]
         if tables:
             with _db.engine.begin() as connection:
                 connection.execute(sa.text(f"TRUNCATE {', '.join(tables)} RESTART IDENTITY CASCADE"))

@@ -1,9 +1,15 @@
 """SQLAlchemy models; importing this package registers every table on the metadata."""
 
+from api.models.automations import Automation, AutomationRun
 from api.models.issue_templates import IssueTemplate, TemplateIssue
 from api.models.offers import Offer
+from api.models.subscriptions import DeliveryAttempt, OutboundDelivery, Subscription
 from api.models.trackers import BuiltinComment, BuiltinIssue, BuiltinLabel, IdempotencyRecord, Tracker
 from api.models.users import User
+from api.models.webhooks import Event, GatewayChange, WebhookDelivery
 
-__all__ = ["BuiltinComment", "BuiltinIssue", "BuiltinLabel", "IdempotencyRecord", "IssueTemplate", "Offer",
-           "TemplateIssue", "Tracker", "User"]
+__all__ = [
+    "Automation", "AutomationRun", "BuiltinComment", "BuiltinIssue", "BuiltinLabel", "DeliveryAttempt", "Event",
+    "GatewayChange", "IdempotencyRecord", "IssueTemplate", "Offer", "OutboundDelivery", "Subscription",
+    "TemplateIssue", "Tracker", "User", "WebhookDelivery",
+]

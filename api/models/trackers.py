@@ -20,6 +20,9 @@ class Tracker(TimestampMixin, db.Model):
     # Fernet token of the JSON credentials; never returned by the API.
     credentials_encrypted = db.Column(db.Text)
     options = db.Column(JSONB, nullable=False, default=dict)
+    # The gateway's webhook on the provider: its id there and the secret that signs its deliveries.
+    webhook_id = db.Column(db.String(100))
+    webhook_secret_encrypted = db.Column(db.Text)
     # Next issue number of a built-in tracker, taken atomically with UPDATE ... RETURNING.
     issue_counter = db.Column(db.Integer, nullable=False, default=0)
 

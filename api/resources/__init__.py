@@ -4,11 +4,14 @@ from flask import Blueprint
 from flask_restx import Api
 
 from api.errors import handle_exception
+from api.resources.automations import ns as automations_ns
 from api.resources.issue_templates import ns as templates_ns
 from api.resources.issues import ns as issues_ns
 from api.resources.offers import ns as offers_ns
+from api.resources.subscriptions import ns as subscriptions_ns
 from api.resources.trackers import ns as trackers_ns
 from api.resources.users import ns as users_ns
+from api.resources.webhooks import ns as webhooks_ns
 
 AUTHORIZATIONS = {
     "jwt": {
@@ -44,4 +47,7 @@ def create_api_blueprint():
     api.add_namespace(trackers_ns, path="/trackers")
     api.add_namespace(issues_ns, path="/issues")
     api.add_namespace(templates_ns, path="/templates")
+    api.add_namespace(webhooks_ns, path="/webhooks")
+    api.add_namespace(automations_ns, path="/automations")
+    api.add_namespace(subscriptions_ns, path="/subscriptions")
     return blueprint, api

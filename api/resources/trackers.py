@@ -17,6 +17,7 @@ from api.schemas.base import MessageSchema
 from api.schemas.trackers import (
     CommentListSchema,
     CommentSchema,
+    EventListSchema,
     IssueCreateSchema,
     IssueListSchema,
     IssueSchema,
@@ -27,8 +28,10 @@ from api.schemas.trackers import (
     TrackerSchema,
     TrackerUpdateSchema,
     VerifySchema,
+    WebhookRegistrationSchema,
     comment_list_schema,
     comment_schema,
+    event_list_schema,
     issue_create_schema,
     issue_get_query_schema,
     issue_list_schema,
@@ -41,8 +44,11 @@ from api.schemas.trackers import (
     tracker_list_schema,
     tracker_schema,
     verify_schema,
+    webhook_registration_schema,
 )
+from api.services import events as events_service
 from api.services import trackers as trackers_service
+from api.services import webhooks as webhooks_service
 
 ns = Namespace("trackers", description="Tracker connections and one issue API over all of them")
 
@@ -59,6 +65,8 @@ comment_list_model = schema_model(ns, "CommentList", CommentListSchema)
 label_list_model = schema_model(ns, "LabelList", LabelListSchema)
 member_list_model = schema_model(ns, "MemberList", MemberListSchema)
 message_model = schema_model(ns, "TrackerMessage", MessageSchema)
+webhook_model = schema_model(ns, "WebhookRegistration", WebhookRegistrationSchema)
+event_list_model = schema_model(ns, "EventList", EventListSchema)
 
 TRACKER_ERRORS = (401, 404, 502, 503, 504)
 
@@ -239,3 +247,39 @@ class MemberList(Resource):
         """List the people who can be assigned on a tracker."""
         return member_list_schema.dump(trackers_service.list_members(session=db.session, owner=current_user(),
                                                                      tracker_id=tracker_id))
+
+
+@ns.route("/<int:tracker_id>/webhook")
+@ns.doc(security="jwt", params={"tracker_id": "the tracker's id"})
+class TrackerWebhook(Resource):
+    method_decorators = [auth_required]
+
+    @ns.response(201, "Webhook registered on the provider", webhook_model)
+    @error_responses(ns, 400, 422, *TRACKER_ERRORS)
+    def post(self, tracker_id):
+        """Register the gateway's callback on the provider (with a generated secret)."""
+        return webhook_registration_schema.dump(webhooks_service.register(session=db.session, owner=current_user(),
+                                                                          tracker_id=tracker_id)), 201
+
+    @ns.response(200, "Webhook removed", message_model)
+    @error_responses(ns, *TRACKER_ERRORS)
+    def delete(self, tracker_id):
+        """Remove the gateway's callback from the provider."""
+        webhooks_service.unregister(session=db.session, owner=current_user(), tracker_id=tracker_id)
+        return {"message": f"webhook removed from tracker {tracker_id}"}
+
+
+@ns.route("/<int:tracker_id>/events")
+@ns.doc(security="jwt", params={"tracker_id": "the tracker's id"})
+class TrackerEvents(Resource):
+    method_decorators = [auth_required]
+
+    @ns.doc(params=query_params(page_query_schema))
+    @ns.response(200, "Normalized events, newest first", event_list_model)
+    @error_responses(ns, 400, 401, 404)
+    def get(self, tracker_id):
+        """List the tracker's normalized events."""
+        tracker = trackers_service.get_tracker(session=db.session, owner=current_user(), tracker_id=tracker_id)
+        page = events_service.list_events(session=db.session, tracker_id=tracker.id, **load_query(page_query_schema))
+        return event_list_schema.dump({"events": [events_service.event_to_dict(e) for e in page.items],
+                                       "next_cursor": page.next_cursor})

@@ -173,6 +173,28 @@ class VerifySchema(BaseSchema):
     target = fields.Dict()
 
 
+class WebhookRegistrationSchema(BaseSchema):
+    hook_id = fields.String()
+    callback_url = fields.String()
+
+
+class EventSchema(BaseSchema):
+    id = fields.Integer()
+    type = fields.String()
+    tracker_id = fields.Integer()
+    issue_id = fields.String(allow_none=True)
+    issue = fields.Nested(IssueSchema, allow_none=True)
+    comment = fields.Nested(CommentSchema, allow_none=True)
+    changes = fields.Dict()
+    chain_depth = fields.Integer(metadata={"description": "0 for outside changes; +1 per automation step"})
+    occurred_at = fields.String()
+
+
+class EventListSchema(BaseSchema):
+    events = fields.List(fields.Nested(EventSchema), required=True)
+    next_cursor = fields.String(allow_none=True)
+
+
 class IssueGetQuerySchema(BaseSchema):
     class Meta:
         unknown = EXCLUDE
@@ -194,4 +216,6 @@ comment_list_schema = CommentListSchema()
 label_list_schema = LabelListSchema()
 member_list_schema = MemberListSchema()
 verify_schema = VerifySchema()
+webhook_registration_schema = WebhookRegistrationSchema()
+event_list_schema = EventListSchema()
 page_query_schema = PageQuerySchema()

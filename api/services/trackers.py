@@ -4,7 +4,7 @@ import logging
 import time
 from concurrent.futures import ThreadPoolExecutor, wait
 
-from flask import current_app, request
+from flask import current_app, has_request_context, request
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
@@ -114,7 +114,7 @@ def _public_base_url():
     configured = current_app.config.get("PUBLIC_BASE_URL")
     if configured:
         return configured.rstrip("/")
-    return request.host_url.rstrip("/") if request else ""
+    return request.host_url.rstrip("/") if has_request_context() else ""
 
 
 def build_provider(*, session, tracker, actor=None):

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import abc
 import enum
+import hashlib
+import hmac
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any, ClassVar
@@ -163,6 +165,26 @@ class IssueChanges:
 
 
 @dataclass
+class WebhookEvent:
+    """One normalized event from a provider's webhook delivery."""
+
+    type: str  # one of api.services.events.EVENT_TYPES
+    issue_id: str | None
+    issue: Issue | None = None
+    comment: Comment | None = None
+    changes: dict = field(default_factory=dict)
+
+
+@dataclass
+class WebhookRegistration:
+    """What the gateway keeps about its webhook on a provider."""
+
+    hook_id: str
+    secret: str  # verifies deliveries (GitHub/GitLab: generated; Trello: the app secret)
+    callback_url: str
+
+
+@dataclass
 class TrackerConfig:
     """What a provider is built from: the stored connection, decrypted, plus call settings."""
 
@@ -252,7 +274,43 @@ class TrackerProvider(abc.ABC):
     def list_members(self) -> list[Person]:
         """People who can be assigned."""
 
+    # ---- webhooks (providers with Capability.WEBHOOKS override these) ----
+
+    def create_webhook(self, callback_url: str) -> WebhookRegistration:
+        """Register the gateway's callback on the provider for issue and comment events."""
+        self.require(Capability.WEBHOOKS, "Webhooks")
+        raise TypeError(f"{type(self).__name__} declares WEBHOOKS but does not implement it.")
+
+    def delete_webhook(self, hook_id: str) -> None:
+        """Remove the gateway's callback from the provider (a hook already gone is fine)."""
+        self.require(Capability.WEBHOOKS, "Webhooks")
+        raise TypeError(f"{type(self).__name__} declares WEBHOOKS but does not implement it.")
+
+    def verify_webhook(self, headers, body: bytes, registration: WebhookRegistration) -> bool:
+        """Whether a delivery is authentic (constant-time comparison)."""
+        self.require(Capability.WEBHOOKS, "Webhooks")
+        raise TypeError(f"{type(self).__name__} declares WEBHOOKS but does not implement it.")
+
+    def webhook_delivery(self, headers, payload) -> tuple[str | None, str]:
+        """The provider's delivery id (for de-duplication, None if it has none) and event name."""
+        self.require(Capability.WEBHOOKS, "Webhooks")
+        raise TypeError(f"{type(self).__name__} declares WEBHOOKS but does not implement it.")
+
+    def normalize_webhook(self, event_name: str, payload) -> list[WebhookEvent]:
+        """Turn a delivery into unified events; an event the gateway does not model yields []."""
+        self.require(Capability.WEBHOOKS, "Webhooks")
+        raise TypeError(f"{type(self).__name__} declares WEBHOOKS but does not implement it.")
+
     def list_issue_template_files(self) -> list[tuple[str, str]]:
         """The repository's own issue templates as (file name, text); providers with TEMPLATE_IMPORT override it."""
         self.require(Capability.TEMPLATE_IMPORT, "Importing issue templates")
         raise TypeError(f"{type(self).__name__} declares TEMPLATE_IMPORT but does not implement it.")
+
+
+def hmac_hex(secret: str, message: bytes, digest: str = "sha256") -> str:
+    return hmac.new(secret.encode(), message, getattr(hashlib, digest)).hexdigest()
+
+
+def same(a: str | None, b: str | None) -> bool:
+    """Constant-time string comparison that is False for a missing value."""
+    return a is not None and b is not None and hmac.compare_digest(a.encode(), b.encode())

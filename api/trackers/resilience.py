@@ -9,7 +9,7 @@ import time
 
 import requests
 from requests.adapters import HTTPAdapter
-from urllib3.exceptions import MaxRetryError, ResponseError
+from urllib3.exceptions import ConnectTimeoutError, MaxRetryError, ReadTimeoutError, ResponseError
 from urllib3.util.retry import Retry
 
 from api.trackers.base import (
@@ -119,7 +119,13 @@ def transport_errors():
         raise
     except requests.Timeout:
         raise TrackerTimeout() from None
-    except (requests.ConnectionError, requests.exceptions.ChunkedEncodingError, requests.exceptions.RetryError):
+    except requests.ConnectionError as exc:
+        # With a urllib3 Retry in place, requests reports an exhausted read timeout as a ConnectionError.
+        reason = getattr(exc.args[0], "reason", None) if exc.args else None
+        if isinstance(reason, (ReadTimeoutError, ConnectTimeoutError)):
+            raise TrackerTimeout() from None
+        raise TrackerUnavailable("The tracker could not be reached.") from None
+    except (requests.exceptions.ChunkedEncodingError, requests.exceptions.RetryError):
         raise TrackerUnavailable("The tracker could not be reached.") from None
 
 

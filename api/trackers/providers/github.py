@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import math
 import re
+import secrets
 import threading
 from collections import OrderedDict
 from datetime import datetime
@@ -32,6 +34,10 @@ from api.trackers.base import (
     TrackerRateLimited,
     TrackerUnavailable,
     TrackerValidationError,
+    WebhookEvent,
+    WebhookRegistration,
+    hmac_hex,
+    same,
 )
 from api.trackers.resilience import retry_after_seconds, shared_session, transport_errors
 
@@ -147,7 +153,11 @@ class GithubProvider(TrackerProvider):
     slug = "github"
     name = "GitHub"
     capabilities = frozenset({Capability.ISSUES, Capability.COMMENTS, Capability.LABELS, Capability.MEMBERS,
-                              Capability.TEMPLATE_IMPORT})
+                              Capability.TEMPLATE_IMPORT, Capability.WEBHOOKS})
+    ISSUE_ACTIONS = {"opened": "issue.created", "closed": "issue.closed", "reopened": "issue.reopened",
+                     "labeled": "issue.labeled", "unlabeled": "issue.unlabeled", "assigned": "issue.assigned",
+                     "deleted": "issue.deleted"}
+    COMMENT_ACTIONS = {"created": "comment.created", "edited": "comment.updated", "deleted": "comment.deleted"}
     TEMPLATE_DIR = ".github/ISSUE_TEMPLATE"
     default_base_url = "https://api.github.com"
 
@@ -167,7 +177,7 @@ class GithubProvider(TrackerProvider):
         # client-side throttling is off because the gateway answers interactive requests.
         return Github(base_url=self.config.base_url or self.default_base_url,
                       auth=Auth.Token(self.config.credentials.get("token", "")),
-                      timeout=self.config.timeout, retry=self.config.retries, per_page=per_page, lazy=True,
+                      timeout=math.ceil(self.config.timeout), retry=self.config.retries, per_page=per_page, lazy=True,
                       seconds_between_requests=None, seconds_between_writes=None)
 
     def _repo(self, per_page=30):
@@ -282,14 +292,15 @@ class GithubProvider(TrackerProvider):
         fields = changes.set_fields()
         if "due_date" in fields:
             raise NotSupported("Due dates are not supported by the GitHub provider.")
-        edit = {"title": fields.get("title", NotSet), "body": fields.get("description", NotSet),
-                "state": fields.get("status", NotSet), "labels": fields.get("labels", NotSet),
-                "assignees": fields.get("assignees", NotSet)}
+        names = {"title": "title", "description": "body", "status": "state", "labels": "labels", "assignees": "assignees"}
+        patch = {names[name]: value for name, value in fields.items()}
         number = self._number(issue_id)
         with self._translate():
-            issue = self._repo().get_issue(number)
-            issue.edit(**edit)
-            return self._to_issue(issue.raw_data)
+            client = self._client()
+            url = f"/repos/{self.config.target}/issues/{number}"
+            # PyGithub's Issue.edit() leaves raw_data stale; the PATCH response is the issue as it now is.
+            _headers, raw = client.requester.requestJsonAndCheck("PATCH", url, input=patch)
+            return self._to_issue(raw)
 
     def list_comments(self, issue_id, *, limit, cursor):
         page = self._page_number(cursor)
@@ -326,3 +337,42 @@ class GithubProvider(TrackerProvider):
             entries = entries if isinstance(entries, list) else [entries]
             files = [entry for entry in entries if entry.type == "file"][:MAX_TEMPLATES]
             return [(entry.name, entry.decoded_content.decode("utf-8", "replace")) for entry in files]
+
+    def create_webhook(self, callback_url):
+        secret = secrets.token_urlsafe(32)
+        with self._translate():
+            hook = self._repo().create_hook("web", {"url": callback_url, "content_type": "json", "secret": secret,
+                                                    "insecure_ssl": "0"}, events=["issues", "issue_comment"], active=True)
+            return WebhookRegistration(hook_id=str(hook.id), secret=secret, callback_url=callback_url)
+
+    def delete_webhook(self, hook_id):
+        if not str(hook_id).isdigit():
+            return
+        with contextlib.suppress(TrackerNotFound), self._translate():
+            self._repo().get_hook(int(hook_id)).delete()
+
+    def verify_webhook(self, headers, body, registration):
+        return same(headers.get("X-Hub-Signature-256"), "sha256=" + hmac_hex(registration.secret, body))
+
+    def webhook_delivery(self, headers, payload):
+        return headers.get("X-GitHub-Delivery"), headers.get("X-GitHub-Event") or "unknown"
+
+    def normalize_webhook(self, event_name, payload):
+        event = event_name
+        raw_issue = payload.get("issue")
+        if event not in ("issues", "issue_comment") or not isinstance(raw_issue, dict) or raw_issue.get("pull_request"):
+            return []
+        issue = self._to_issue(raw_issue)
+        action = payload.get("action")
+        if event == "issue_comment":
+            if action not in self.COMMENT_ACTIONS:
+                return []
+            return [WebhookEvent(type=self.COMMENT_ACTIONS[action], issue_id=issue.id, issue=issue,
+                                 comment=self._to_comment(payload["comment"]), changes=payload.get("changes") or {})]
+        changes = dict(payload.get("changes") or {})
+        if payload.get("label"):
+            changes["label"] = payload["label"].get("name")
+        if payload.get("assignee"):
+            changes["assignee"] = payload["assignee"].get("login")
+        return [WebhookEvent(type=self.ISSUE_ACTIONS.get(action, "issue.updated"), issue_id=issue.id, issue=issue,
+                             changes=changes)]

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import contextlib
 import re
-from datetime import date, datetime
+import secrets
+from datetime import UTC, date, datetime
 from urllib.parse import quote
 
 import gitlab
@@ -27,6 +28,9 @@ from api.trackers.base import (
     TrackerRateLimited,
     TrackerUnavailable,
     TrackerValidationError,
+    WebhookEvent,
+    WebhookRegistration,
+    same,
 )
 from api.trackers.resilience import last_response_headers, retry_after_seconds, shared_session, transport_errors
 
@@ -36,7 +40,11 @@ MAX_TEMPLATES = 50
 
 
 def _time(value):
-    return datetime.fromisoformat(value.replace("Z", "+00:00")) if value else None
+    if not value:
+        return None
+    if value.endswith(" UTC"):  # webhook payloads also use "2015-05-17 17:06:40 UTC"
+        return datetime.strptime(value, "%Y-%m-%d %H:%M:%S UTC").replace(tzinfo=UTC)
+    return datetime.fromisoformat(value.replace("Z", "+00:00"))
 
 
 def _person(raw):
@@ -49,7 +57,8 @@ class GitlabProvider(TrackerProvider):
     slug = "gitlab"
     name = "GitLab"
     capabilities = frozenset({Capability.ISSUES, Capability.COMMENTS, Capability.LABELS, Capability.MEMBERS,
-                              Capability.DUE_DATE, Capability.TEMPLATE_IMPORT})
+                              Capability.DUE_DATE, Capability.TEMPLATE_IMPORT, Capability.WEBHOOKS})
+    ISSUE_ACTIONS = {"open": "issue.created", "close": "issue.closed", "reopen": "issue.reopened"}
     TEMPLATE_DIR = ".gitlab/issue_templates"
     default_base_url = "https://gitlab.com"
 
@@ -248,3 +257,72 @@ class GitlabProvider(TrackerProvider):
             path = f"{self._project_path}/repository/files/{quote(entry['path'], safe='')}/raw"
             files.append((entry["name"], self._request("get", path, query={"ref": ref}).text))
         return files
+
+    def create_webhook(self, callback_url):
+        secret = secrets.token_urlsafe(32)
+        hook = self._request("post", f"{self._project_path}/hooks", data={
+            "url": callback_url, "token": secret, "issues_events": True, "note_events": True,
+            "push_events": False, "enable_ssl_verification": callback_url.startswith("https://")}).json()
+        return WebhookRegistration(hook_id=str(hook["id"]), secret=secret, callback_url=callback_url)
+
+    def delete_webhook(self, hook_id):
+        if not str(hook_id).isdigit():
+            return
+        with contextlib.suppress(TrackerNotFound):
+            self._request("delete", f"{self._project_path}/hooks/{hook_id}")
+
+    def verify_webhook(self, headers, body, registration):
+        return same(headers.get("X-Gitlab-Token"), registration.secret)
+
+    def webhook_delivery(self, headers, payload):
+        key = headers.get("X-Gitlab-Event-UUID") or headers.get("Idempotency-Key")
+        return key, headers.get("X-Gitlab-Event") or str(payload.get("object_kind") or "unknown")
+
+    @staticmethod
+    def _hook_issue(attributes, payload):
+        labels = payload.get("labels") if payload.get("labels") is not None else attributes.get("labels") or []
+        return Issue(
+            id=str(attributes["iid"]),
+            title=attributes.get("title") or "",
+            description=attributes.get("description") or "",
+            status="closed" if attributes.get("state") == "closed" else "open",
+            remote_status=attributes.get("state") or "",
+            labels=[label.get("title") or label.get("name") for label in labels if isinstance(label, dict)],
+            assignees=[Person(id=str(person.get("id") or person.get("username")), username=person.get("username"),
+                              name=person.get("name")) for person in payload.get("assignees") or []],
+            author=None,
+            url=attributes.get("url") or attributes.get("web_url"),
+            created_at=_time(attributes.get("created_at")),
+            updated_at=_time(attributes.get("updated_at")),
+            closed_at=_time(attributes.get("closed_at")),
+            due_date=date.fromisoformat(attributes["due_date"]) if attributes.get("due_date") else None,
+            remote_data=payload,
+        )
+
+    def normalize_webhook(self, event_name, payload):
+        kind = payload.get("object_kind")
+        attributes = payload.get("object_attributes") or {}
+        if kind in ("issue", "work_item") and "iid" in attributes:
+            issue = self._hook_issue(attributes, payload)
+            changes = payload.get("changes") or {}
+            event_type = self.ISSUE_ACTIONS.get(attributes.get("action"), "issue.updated")
+            if event_type == "issue.updated" and "labels" in changes:
+                before = {label.get("title") for label in changes["labels"].get("previous") or []}
+                after = {label.get("title") for label in changes["labels"].get("current") or []}
+                event_type = "issue.labeled" if after - before else "issue.unlabeled"
+            elif event_type == "issue.updated" and "assignees" in changes:
+                before = {p.get("username") for p in changes["assignees"].get("previous") or []}
+                after = {p.get("username") for p in changes["assignees"].get("current") or []}
+                if after - before:
+                    event_type = "issue.assigned"
+            return [WebhookEvent(type=event_type, issue_id=issue.id, issue=issue, changes=changes)]
+        if kind == "note" and attributes.get("noteable_type") == "Issue" and payload.get("issue"):
+            issue = self._hook_issue(payload["issue"], {"assignees": [], **payload, "labels": None})
+            user = payload.get("user") or {}
+            comment = Comment(id=str(attributes.get("id")), body=attributes.get("note") or "",
+                              author=Person(id=str(user.get("id")), username=user.get("username"), name=user.get("name"))
+                              if user else None,
+                              created_at=_time(attributes.get("created_at")), updated_at=_time(attributes.get("updated_at")))
+            event_type = "comment.updated" if attributes.get("action") == "update" else "comment.created"
+            return [WebhookEvent(type=event_type, issue_id=issue.id, issue=issue, comment=comment)]
+        return []

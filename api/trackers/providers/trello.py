@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import base64
 import contextlib
+import hashlib
+import hmac
 import re
 from datetime import UTC, date, datetime
 
@@ -26,6 +29,9 @@ from api.trackers.base import (
     TrackerRateLimited,
     TrackerUnavailable,
     TrackerValidationError,
+    WebhookEvent,
+    WebhookRegistration,
+    same,
 )
 from api.trackers.resilience import last_response_headers, retry_after_seconds, shared_session, transport_errors
 
@@ -33,6 +39,7 @@ TARGET = re.compile(r"^([A-Za-z0-9]{8}|[0-9a-f]{24})$")
 CARD_ID = re.compile(r"^([A-Za-z0-9]{8}|[0-9a-f]{24})$")
 TRELLO_API = "https://api.trello.com"
 DONE_NAMES = {"done", "closed"}
+RATE_WINDOW_SECONDS = 10
 
 
 class _HttpService:
@@ -62,7 +69,10 @@ class TrelloProvider(TrackerProvider):
     slug = "trello"
     name = "Trello"
     capabilities = frozenset({Capability.ISSUES, Capability.COMMENTS, Capability.LABELS, Capability.MEMBERS,
-                              Capability.DUE_DATE})
+                              Capability.DUE_DATE, Capability.WEBHOOKS})
+    ACTIONS = {"createCard": "issue.created", "deleteCard": "issue.deleted", "addLabelToCard": "issue.labeled",
+               "removeLabelFromCard": "issue.unlabeled", "addMemberToCard": "issue.assigned",
+               "commentCard": "comment.created", "updateComment": "comment.updated", "deleteComment": "comment.deleted"}
     default_base_url = TRELLO_API
     OPTIONS = ("open_lists", "closed_list", "default_list")
 
@@ -72,7 +82,9 @@ class TrelloProvider(TrackerProvider):
 
     @classmethod
     def validate_credentials(cls, credentials):
-        errors = {f"credentials.{key}": ["Unknown field."] for key in credentials if key not in ("api_key", "token")}
+        # api_secret (the app's secret) is optional: only webhook signatures need it.
+        errors = {f"credentials.{key}": ["Unknown field."] for key in credentials
+                  if key not in ("api_key", "token", "api_secret")}
         for key in ("api_key", "token"):
             if not (credentials.get(key) or "").strip():
                 errors[f"credentials.{key}"] = [f"A Trello {key.replace('_', ' ')} is required."]
@@ -115,7 +127,8 @@ class TrelloProvider(TrackerProvider):
     @staticmethod
     def _error(status, text):
         if status == 429:
-            return TrackerRateLimited(retry_after=retry_after_seconds(last_response_headers()))
+            # Trello sends no Retry-After; its token limits are counted over 10-second windows.
+            return TrackerRateLimited(retry_after=retry_after_seconds(last_response_headers()) or RATE_WINDOW_SECONDS)
         if status in (401, 403):
             return TrackerAuthFailed(f"Trello refused the request: {text}")
         if status == 404:
@@ -311,3 +324,78 @@ class TrelloProvider(TrackerProvider):
 
     def list_members(self):
         return [self._person(member) for member in self._members()]
+
+    def create_webhook(self, callback_url):
+        secret = self.config.credentials.get("api_secret")
+        if not secret:
+            raise TrackerValidationError("Trello signs webhooks with the app secret: add credentials.api_secret.",
+                                         errors={"credentials.api_secret": ["Required for webhooks."]})
+        board = self._fetch(self._board_path(), query={"fields": "id"})
+        hook = self._fetch("/webhooks", method="POST", body={"callbackURL": callback_url, "idModel": board["id"],
+                                                              "description": "Ticket Gateway"})
+        return WebhookRegistration(hook_id=hook["id"], secret=secret, callback_url=callback_url)
+
+    def delete_webhook(self, hook_id):
+        if not CARD_ID.match(str(hook_id)):
+            return
+        with contextlib.suppress(TrackerNotFound):
+            self._fetch(f"/webhooks/{hook_id}", method="DELETE")
+
+    def verify_webhook(self, headers, body, registration):
+        # Trello: base64(HMAC-SHA1(app secret, raw body + the exact callback URL)).
+        digest = hmac.new(registration.secret.encode(), body + registration.callback_url.encode(), hashlib.sha1).digest()
+        return same(headers.get("X-Trello-Webhook"), base64.b64encode(digest).decode())
+
+    def webhook_delivery(self, headers, payload):
+        action = payload.get("action") or {}
+        return action.get("id"), action.get("type") or "unknown"
+
+    def _list_is_closed(self, item):
+        if not item:
+            return False
+        refs = {item.get("id"), item.get("name")}
+        options = self.config.options
+        if options.get("open_lists"):
+            return not refs & set(options["open_lists"])
+        if options.get("closed_list"):
+            return options["closed_list"] in refs
+        return (item.get("name") or "").strip().lower() in DONE_NAMES
+
+    def normalize_webhook(self, event_name, payload):
+        action = payload.get("action") or {}
+        data = action.get("data") or {}
+        card = data.get("card")
+        if not isinstance(card, dict) or not CARD_ID.match(str(card.get("id", ""))):
+            return []
+        kind = action.get("type")
+        old = data.get("old") or {}
+        list_item = data.get("listAfter") or data.get("list")
+        closed = bool(card.get("closed")) or self._list_is_closed(list_item)
+        event_type = self.ACTIONS.get(kind, "issue.updated")
+        if kind == "updateCard" and "closed" in old:
+            event_type = "issue.closed" if card.get("closed") else "issue.reopened"
+        elif kind == "updateCard" and data.get("listAfter"):
+            was_closed, now_closed = self._list_is_closed(data.get("listBefore")), self._list_is_closed(data["listAfter"])
+            if now_closed != was_closed:
+                event_type = "issue.closed" if now_closed else "issue.reopened"
+        creator = action.get("memberCreator")
+        person = self._person(creator) if creator else None
+        when = _time(action.get("date")) or _created_at(card["id"])
+        issue = Issue(
+            id=card["id"], title=card.get("name") or "", description=card.get("desc") or "",
+            status="closed" if closed else "open",
+            remote_status="archived" if card.get("closed") else (list_item or {}).get("name", ""),
+            labels=[data["label"]["name"]] if kind == "addLabelToCard" and data.get("label", {}).get("name") else [],
+            assignees=[], author=None, url=None, created_at=_created_at(card["id"]), updated_at=when,
+            due_date=date.fromisoformat(card["due"][:10]) if card.get("due") else None, remote_data=payload,
+        )
+        comment = None
+        if event_type.startswith("comment."):
+            comment = Comment(id=action.get("id"), body=data.get("text") or (data.get("action") or {}).get("text") or "",
+                              author=person, created_at=when, updated_at=when)
+        changes = dict(old)
+        if kind in ("addLabelToCard", "removeLabelFromCard"):
+            changes["label"] = (data.get("label") or {}).get("name")
+        if kind == "addMemberToCard":
+            changes["assignee"] = (data.get("member") or {}).get("username") or data.get("idMember")
+        return [WebhookEvent(type=event_type, issue_id=card["id"], issue=issue, comment=comment, changes=changes)]

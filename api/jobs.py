@@ -1,0 +1,111 @@
+"""Background jobs on procrastinate: PostgreSQL only (no broker), SKIP LOCKED fetching, retries.
+
+Jobs are enqueued with procrastinate's own SQL function inside the caller's SQLAlchemy transaction, so
+a stored webhook delivery and the job that processes it commit together or not at all. Task bodies run
+in a Flask app context; they are idempotent so a retried job (after a crash) does no harm.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from datetime import datetime
+
+import procrastinate
+from sqlalchemy import text
+
+log = logging.getLogger(__name__)
+
+tasks = procrastinate.Blueprint()
+_flask_app = None
+
+QUEUE_WEBHOOKS = "webhooks"
+QUEUE_AUTOMATIONS = "automations"
+QUEUE_OUTBOUND = "outbound"
+
+_DEFER = text(
+    "SELECT procrastinate_defer_jobs_v1(ARRAY[ROW(:queue, :task, :priority, :lock, :queueing_lock, "
+    "CAST(:args AS jsonb), :scheduled_at)::procrastinate_job_to_defer_v1])"
+)
+
+
+def enqueue(session, task_name: str, *, queue: str, lock: str | None = None, scheduled_at: datetime | None = None,
+            **kwargs) -> None:
+    """Add a job in the caller's transaction: it exists exactly when that transaction commits."""
+    session.execute(_DEFER, {"queue": queue, "task": task_name, "priority": 0, "lock": lock, "queueing_lock": None,
+                             "args": json.dumps(kwargs), "scheduled_at": scheduled_at})
+
+
+def _conninfo(database_url: str) -> str:
+    scheme, _, rest = database_url.partition("://")
+    return "postgresql://" + rest if scheme.startswith("postgres") else database_url
+
+
+def create_job_app(flask_app) -> procrastinate.App:
+    """A procrastinate App bound to the Flask app's database, with every task registered."""
+    global _flask_app
+    _flask_app = flask_app
+    import api.services.automations
+    import api.services.subscriptions
+    import api.services.webhooks  # noqa: F401  (importing the services registers their tasks)
+
+    app = procrastinate.App(connector=procrastinate.PsycopgConnector(
+        conninfo=_conninfo(flask_app.config["SQLALCHEMY_DATABASE_URI"]), min_size=1, max_size=4))
+    app.add_tasks_from(tasks, namespace="gateway")
+    return app
+
+
+def in_app_context(func):
+    """Run a task body inside the Flask app context, releasing its database session afterwards."""
+    import functools
+
+    @functools.wraps(func)
+    def wrapper(*args, **kwargs):
+        from api.extensions import db
+
+        with _flask_app.app_context():
+            try:
+                return func(*args, **kwargs)
+            finally:
+                db.session.remove()
+
+    return wrapper
+
+
+async def _retry_stalled(job_app, seconds):
+    """Jobs whose worker stopped heartbeating (killed mid-job) go back to the queue."""
+    for job in await job_app.job_manager.get_stalled_jobs(seconds_since_heartbeat=seconds):
+        log.warning("retrying stalled job %s (%s)", job.id, job.task_name)
+        await job_app.job_manager.retry_job(job)
+
+
+@tasks.periodic(cron="* * * * *")
+@tasks.task(name="retry_stalled_jobs", queueing_lock="retry_stalled_jobs", pass_context=True)
+async def retry_stalled_jobs(context, timestamp):
+    """Every minute, any worker requeues the jobs of workers that died."""
+    await _retry_stalled(context.app, _flask_app.config.get("WORKER_STALLED_SECONDS", 30))
+
+
+def run_worker(flask_app, *, concurrency: int = 4, queues=None, wait: bool = True) -> None:
+    """Process jobs until stopped (or, with wait=False, until the queues are empty)."""
+    import asyncio
+
+    app = create_job_app(flask_app)
+    stalled_seconds = flask_app.config.get("WORKER_STALLED_SECONDS", 30)
+
+    async def main():
+        async with app.open_async():
+            await _retry_stalled(app, stalled_seconds)
+            await app.run_worker_async(queues=queues, concurrency=concurrency, wait=wait,
+                                       install_signal_handlers=wait, delete_jobs="successful",
+                                       fetch_job_polling_interval=1.0, update_heartbeat_interval=min(10.0, stalled_seconds / 3),
+                                       stalled_worker_timeout=stalled_seconds)
+
+    asyncio.run(main())
+
+
+def queue_depth(session) -> dict[str, int]:
+    """Jobs waiting per queue (for metrics)."""
+    rows = session.execute(text("SELECT queue_name, count(*) FROM procrastinate_jobs WHERE status = 'todo' "
+                                "GROUP BY queue_name"))
+    return dict(rows.all())

@@ -1,0 +1,39 @@
+"""Namespace `webhooks`: where trackers deliver their events (verified per provider, no JWT)."""
+
+from flask import request
+from flask_restx import Namespace, Resource
+from marshmallow import Schema, fields
+
+from api.extensions import db
+from api.resources.helpers import error_responses, schema_model
+from api.services import webhooks as webhooks_service
+
+ns = Namespace("webhooks", description="Inbound tracker webhooks: GitHub X-Hub-Signature-256, GitLab X-Gitlab-Token, "
+                                       "Trello X-Trello-Webhook. Answered 202 once stored; processed by a worker.")
+
+
+class DeliveryAcceptedSchema(Schema):
+    status = fields.String(metadata={"enum": ["accepted", "duplicate"]})
+    delivery_id = fields.Integer()
+
+
+accepted_model = schema_model(ns, "DeliveryAccepted", DeliveryAcceptedSchema)
+
+
+@ns.route("/<int:tracker_id>")
+@ns.doc(params={"tracker_id": "the tracker the webhook was registered for"})
+class WebhookReceiver(Resource):
+    @ns.response(202, "Stored; it will be processed once", accepted_model)
+    @error_responses(ns, 400, 401, 404, 413)
+    def post(self, tracker_id):
+        """Receive a provider's webhook delivery."""
+        result = webhooks_service.receive(session=db.session, tracker_id=tracker_id, headers=request.headers,
+                                          body=request.get_data(cache=False))
+        return result, 202
+
+    @ns.response(200, "The callback exists (Trello checks it with HEAD)")
+    @error_responses(ns, 404)
+    def head(self, tracker_id):
+        """Answer Trello's callback check."""
+        webhooks_service.check_callback(session=db.session, tracker_id=tracker_id)
+        return None, 200

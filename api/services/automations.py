@@ -1,0 +1,325 @@
+"""Automation rules: match normalized events, run actions in order, never loop forever."""
+
+import logging
+from datetime import timedelta
+
+from flask import current_app
+from sqlalchemy import delete, select
+from sqlalchemy.dialects.postgresql import insert
+
+from api import jobs, template_engine
+from api.errors import ApiError, NotFound, Unprocessable, ValidationFailed
+from api.models.automations import Automation, AutomationRun
+from api.models.base import utcnow
+from api.models.issue_templates import IssueTemplate
+from api.models.trackers import Tracker
+from api.models.users import User
+from api.models.webhooks import Event, GatewayChange
+from api.services import issue_templates
+from api.services import trackers as trackers_service
+from api.services.events import event_to_dict
+from api.services.pagination import keyset_page
+from api.trackers.base import TrackerError
+
+log = logging.getLogger(__name__)
+
+MAX_ATTEMPTS = 5
+ECHO_RETENTION = timedelta(minutes=30)
+
+
+# ---- rules -------------------------------------------------------------------------------------
+
+def to_dict(rule):
+    return {column: getattr(rule, column) for column in
+            ("id", "name", "enabled", "tracker_id", "event_types", "conditions", "actions", "created_at", "updated_at")}
+
+
+def _owned(session, model, object_id, owner):
+    item = session.get(model, object_id) if object_id is not None else None
+    return item if item is not None and item.owner_id == owner.id else None
+
+
+def _check(session, owner, data):
+    """References must be the owner's, regular expressions must compile: 422 naming the field."""
+    errors = {}
+    if data.get("tracker_id") is not None and not _owned(session, Tracker, data["tracker_id"], owner):
+        errors["tracker_id"] = ["Not one of your trackers."]
+    for field in ("title_regex", "body_regex"):
+        pattern = (data.get("conditions") or {}).get(field)
+        problem = template_engine.check_pattern(pattern) if pattern else None
+        if problem:
+            errors.setdefault("conditions", {})[field] = [problem]
+    for index, action in enumerate(data.get("actions") or []):
+        problems = {}
+        if action["type"] == "create_issue_from_template":
+            template = _owned(session, IssueTemplate, action.get("template_id"), owner)
+            if template is None:
+                problems["template_id"] = ["Not one of your templates."]
+            if action.get("tracker_id") is not None and not _owned(session, Tracker, action["tracker_id"], owner):
+                problems["tracker_id"] = ["Not one of your trackers."]
+            elif template is not None and action.get("tracker_id") is None and template.tracker_id is None:
+                problems["tracker_id"] = ["Required: the template has no default tracker."]
+        for field in ("body", "message"):
+            if action.get(field):
+                try:
+                    template_engine.parse(action[field], field=field)
+                except template_engine.TemplateError as exc:
+                    problems.update(exc.errors)
+        for name, value in (action.get("variables") or {}).items():
+            try:
+                template_engine.parse(value, field=name)
+            except template_engine.TemplateError as exc:
+                problems.setdefault("variables", {}).update(exc.errors)
+        if problems:
+            errors.setdefault("actions", {})[str(index)] = problems
+    if errors:
+        raise Unprocessable("The automation is not valid.", errors=errors, error="invalid_automation")
+
+
+def create_automation(*, session, owner, data):
+    """Validate and store a rule."""
+    _check(session, owner, data)
+    rule = Automation(owner_id=owner.id, **data)
+    session.add(rule)
+    session.commit()
+    return rule
+
+
+def list_automations(*, session, owner, limit, cursor):
+    """The caller's rules, oldest first."""
+    stmt = select(Automation).where(Automation.owner_id == owner.id)
+    return keyset_page(session, stmt, key=Automation.id, limit=limit, cursor=cursor)
+
+
+def get_automation(*, session, owner, automation_id):
+    """One of the caller's rules; another user's is not found."""
+    rule = _owned(session, Automation, automation_id, owner)
+    if rule is None:
+        raise NotFound(f"Automation {automation_id} not found.")
+    return rule
+
+
+def update_automation(*, session, owner, automation_id, data):
+    """Change a rule; the result is validated as a whole."""
+    rule = get_automation(session=session, owner=owner, automation_id=automation_id)
+    if not data:
+        raise ValidationFailed("Send at least one field to change.", errors={"_schema": ["No fields to change."]})
+    _check(session, owner, {**to_dict(rule), **data})
+    for name, value in data.items():
+        setattr(rule, name, value)
+    session.commit()
+    return rule
+
+
+def delete_automation(*, session, owner, automation_id):
+    """Delete a rule and its run history."""
+    session.delete(get_automation(session=session, owner=owner, automation_id=automation_id))
+    session.commit()
+
+
+def list_runs(*, session, owner, automation_id, limit, cursor):
+    """A rule's runs, newest first."""
+    rule = get_automation(session=session, owner=owner, automation_id=automation_id)
+    stmt = select(AutomationRun).where(AutomationRun.automation_id == rule.id)
+    page = keyset_page(session, stmt, key=AutomationRun.id, limit=limit, cursor=cursor, descending=True)
+    events = {event.id: event for event in session.scalars(select(Event).where(Event.id.in_([r.event_id for r in page.items])))}
+    runs = []
+    for run in page.items:
+        event = events.get(run.event_id)
+        runs.append({"id": run.id, "event_id": run.event_id, "event_type": event.type if event else None,
+                     "issue_id": event.issue_id if event else None, "status": run.status, "attempts": run.attempts,
+                     "results": run.results, "error": run.error, "created_at": run.created_at,
+                     "finished_at": run.finished_at})
+    return {"runs": runs, "next_cursor": page.next_cursor}
+
+
+# ---- matching ----------------------------------------------------------------------------------
+
+def _search(pattern, text):
+    import regex
+
+    try:
+        return regex.search(pattern, text or "", timeout=template_engine.PATTERN_SECONDS) is not None
+    except TimeoutError:
+        return False
+
+
+def matches(rule, event):
+    """Whether an event satisfies a rule's trigger and conditions."""
+    if not rule.enabled or event.type not in rule.event_types:
+        return False
+    if rule.tracker_id is not None and rule.tracker_id != event.tracker_id:
+        return False
+    conditions = rule.conditions or {}
+    issue = event.issue or {}
+    labels = set(issue.get("labels") or [])
+    if not set(conditions.get("labels_include") or []) <= labels:
+        return False
+    if labels & set(conditions.get("labels_exclude") or []):
+        return False
+    if conditions.get("title_regex") and not _search(conditions["title_regex"], issue.get("title")):
+        return False
+    if conditions.get("body_regex") and not _search(conditions["body_regex"], issue.get("description")):
+        return False
+    if conditions.get("author"):
+        who = (event.comment or {}).get("author") if event.type.startswith("comment.") else issue.get("author")
+        if not who or (who.get("username") or "").lower() != conditions["author"].lower():
+            return False
+    return True
+
+
+def match_and_enqueue(*, session, event):
+    """Create a run per matching rule and enqueue it, in the caller's transaction (not committed here)."""
+    max_depth = current_app.config.get("AUTOMATION_MAX_CHAIN_DEPTH", 3)
+    rules = session.scalars(select(Automation).where(Automation.owner_id == event.owner_id, Automation.enabled.is_(True)))
+    for rule in rules:
+        if not matches(rule, event):
+            continue
+        status, error = "pending", None
+        if event.caused_by_rule_id == rule.id:
+            status, error = "skipped", "The event is this rule's own change; it does not trigger the rule again."
+        elif event.chain_depth >= max_depth:
+            status, error = "skipped", f"Chain depth limit ({max_depth}) reached: automations triggered each other."
+        run_id = session.execute(
+            insert(AutomationRun)
+            .values(automation_id=rule.id, event_id=event.id, status=status, error=error, attempts=0, results=[],
+                    created_at=utcnow(), finished_at=utcnow() if status == "skipped" else None)
+            .on_conflict_do_nothing(constraint="uq_automation_runs_automation_id_event_id")
+            .returning(AutomationRun.id)
+        ).scalar_one_or_none()
+        if run_id is not None and status == "pending":
+            jobs.enqueue(session, "gateway:run_automation", queue=jobs.QUEUE_AUTOMATIONS, lock=f"run-{run_id}",
+                         run_id=run_id)
+
+
+# ---- running -----------------------------------------------------------------------------------
+
+def _mark(session, tracker_id, issue_id, kinds, rule, event):
+    """Remember a change we are about to make so its webhook echo is recognised (committed first)."""
+    tracker = session.get(Tracker, tracker_id)
+    if tracker is None or tracker.provider == "builtin":
+        return None
+    session.execute(delete(GatewayChange).where(GatewayChange.tracker_id == tracker_id,
+                                                GatewayChange.created_at < utcnow() - ECHO_RETENTION))
+    change = GatewayChange(tracker_id=tracker_id, issue_id=issue_id, kinds=kinds, rule_id=rule.id,
+                           chain_depth=event.chain_depth, created_at=utcnow())
+    session.add(change)
+    session.commit()
+    return change
+
+
+def _render(source, context):
+    try:
+        return template_engine.render(source, context)
+    except template_engine.TemplateError as exc:
+        raise Unprocessable(f"Rendering failed: {exc}") from None
+
+
+def _act(session, rule, event, owner, action):
+    context = {"issue": event.issue or {}, "comment": event.comment or {},
+               "event": {"id": event.id, "type": event.type, "tracker_id": event.tracker_id}}
+    kind = action["type"]
+    if kind == "create_issue_from_template":
+        template = session.get(IssueTemplate, action["template_id"])
+        if template is None:
+            raise Unprocessable("The template no longer exists.")
+        tracker_id = action.get("tracker_id") or template.tracker_id
+        variables = {name: _render(value, context) for name, value in (action.get("variables") or {}).items()}
+        change = _mark(session, tracker_id, "*", ["issue.created"], rule, event)
+        issue = issue_templates.create_issue(session=session, owner=owner, template_id=template.id,
+                                             tracker_id=tracker_id, variables=variables)
+        if change is not None:
+            change.issue_id = issue["id"]
+            session.commit()
+        return {"type": kind, "tracker_id": tracker_id, "issue_id": issue["id"], "url": issue.get("url")}
+    if kind == "add_comment":
+        body = _render(action["body"], context)
+        _mark(session, event.tracker_id, event.issue_id, ["comment.created"], rule, event)
+        comment = trackers_service.create_comment(session=session, owner=owner, tracker_id=event.tracker_id,
+                                                  issue_id=event.issue_id, body=body)
+        return {"type": kind, "comment_id": comment["id"]}
+    if kind == "add_labels":
+        current = trackers_service.get_issue(session=session, owner=owner, tracker_id=event.tracker_id,
+                                             issue_id=event.issue_id)
+        labels = list(dict.fromkeys([*current["labels"], *action["labels"]]))
+        if labels == current["labels"]:
+            return {"type": kind, "labels": labels, "changed": False}
+        _mark(session, event.tracker_id, event.issue_id, ["issue.labeled", "issue.updated"], rule, event)
+        trackers_service.update_issue(session=session, owner=owner, tracker_id=event.tracker_id,
+                                      issue_id=event.issue_id, data={"labels": labels})
+        return {"type": kind, "labels": labels, "changed": True}
+    if kind == "set_status":
+        status = action["status"]
+        _mark(session, event.tracker_id, event.issue_id,
+              ["issue.closed" if status == "closed" else "issue.reopened", "issue.updated"], rule, event)
+        issue = trackers_service.update_issue(session=session, owner=owner, tracker_id=event.tracker_id,
+                                              issue_id=event.issue_id, data={"status": status})
+        return {"type": kind, "status": issue["status"]}
+    if kind == "notify":
+        from api.services import subscriptions
+
+        message = _render(action.get("message") or "", context)
+        count = subscriptions.notify(session=session, owner_id=owner.id, event_type="automation.notify",
+                                     payload={"automation_id": rule.id, "automation": rule.name, "message": message,
+                                              "event": event_to_dict(event)}, event_id=event.id)
+        session.commit()
+        return {"type": kind, "deliveries": count}
+    raise Unprocessable(f"Unknown action {kind}.")
+
+
+def _retryable(exc):
+    # Upstream trouble (timeouts, 5xx, rate limits) may pass; a 4xx answer will not change on retry.
+    return not isinstance(exc, ApiError) or (isinstance(exc, TrackerError) and exc.code >= 500)
+
+
+def run_automation(run_id):
+    """Run a rule's remaining actions for one event; completed actions are never repeated."""
+    from api.extensions import db
+
+    session = db.session
+    run = session.get(AutomationRun, run_id)
+    if run is None or run.status in ("succeeded", "skipped", "failed"):
+        return
+    rule, event = session.get(Automation, run.automation_id), session.get(Event, run.event_id)
+    owner = session.get(User, rule.owner_id)
+    run.attempts += 1
+    session.commit()
+    results = list(run.results or [])
+    for index, action in enumerate(rule.actions):
+        if index < len(results):
+            continue  # done by an earlier attempt
+        try:
+            result = _act(session, rule, event, owner, action)
+        except Exception as exc:
+            session.rollback()
+            message = exc.message if isinstance(exc, ApiError) else f"{type(exc).__name__}"
+            retry = _retryable(exc) and run.attempts < MAX_ATTEMPTS
+            run.error = f"action {index + 1} ({action['type']}) failed: {message}"
+            run.status = "retrying" if retry else "failed"
+            run.finished_at = None if retry else utcnow()
+            session.commit()
+            if not isinstance(exc, ApiError):
+                log.exception("automation %s run %s failed", rule.id, run.id)
+            if retry:
+                raise
+            return
+        results.append(result)
+        run.results = results
+        session.commit()
+    run.status, run.error, run.finished_at = "succeeded", None, utcnow()
+    session.commit()
+
+
+@jobs.tasks.task(name="run_automation", queue=jobs.QUEUE_AUTOMATIONS,
+                 retry=jobs.procrastinate.RetryStrategy(max_attempts=MAX_ATTEMPTS, exponential_wait=2))
+@jobs.in_app_context
+def run_automation_task(run_id):
+    """Worker entry point for run_automation."""
+    from api.metrics import jobs_failed
+
+    try:
+        run_automation(run_id)
+    except Exception:
+        jobs_failed.labels("run_automation").inc()
+        raise
+

@@ -1,0 +1,186 @@
+"""Inbound webhooks: verify, store durably with their job, normalize once, hand events on."""
+
+import hashlib
+import json
+import logging
+from dataclasses import asdict
+from datetime import timedelta
+
+from flask import current_app, has_request_context, request
+from sqlalchemy import select
+from sqlalchemy.dialects.postgresql import insert
+
+from api import crypto, jobs
+from api.errors import BadRequest, NotFound, Unauthorized
+from api.metrics import webhook_deliveries
+from api.models.base import utcnow
+from api.models.trackers import Tracker
+from api.models.users import User
+from api.models.webhooks import Event, GatewayChange, WebhookDelivery
+from api.services import trackers as trackers_service
+from api.trackers.base import Capability, WebhookRegistration
+
+log = logging.getLogger(__name__)
+
+# An automation's change is recognised in the tracker's webhook echo for this long.
+ECHO_WINDOW = timedelta(minutes=15)
+
+
+def _registration(tracker):
+    if not tracker.webhook_secret_encrypted:
+        return None
+    return WebhookRegistration(**crypto.decrypt_json(tracker.webhook_secret_encrypted))
+
+
+def callback_url(tracker_id):
+    """The URL providers call: PUBLIC_BASE_URL (or this request's host) + /api/v1/webhooks/<id>."""
+    base = current_app.config.get("PUBLIC_BASE_URL") or (request.host_url if has_request_context() else "")
+    return f"{base.rstrip('/')}/api/v1/webhooks/{tracker_id}"
+
+
+def register(*, session, owner, tracker_id):
+    """Create (or replace) the gateway's webhook on the provider."""
+    tracker = trackers_service.get_tracker(session=session, owner=owner, tracker_id=tracker_id)
+    provider = trackers_service.build_provider(session=session, tracker=tracker, actor=owner.username)
+    provider.require(Capability.WEBHOOKS, "Webhooks")
+    previous = _registration(tracker)
+    registration = trackers_service.call_provider(tracker, "create_webhook", provider.create_webhook,
+                                                  callback_url(tracker.id))
+    tracker.webhook_id = registration.hook_id
+    tracker.webhook_secret_encrypted = crypto.encrypt_json(vars(registration))
+    session.commit()
+    if previous and previous.hook_id != registration.hook_id:
+        trackers_service.call_provider(tracker, "delete_webhook", provider.delete_webhook, previous.hook_id)
+    return {"hook_id": registration.hook_id, "callback_url": registration.callback_url}
+
+
+def unregister(*, session, owner, tracker_id):
+    """Remove the gateway's webhook from the provider and forget its secret."""
+    tracker = trackers_service.get_tracker(session=session, owner=owner, tracker_id=tracker_id)
+    registration = _registration(tracker)
+    if registration is None:
+        raise NotFound("This tracker has no webhook registered.")
+    provider = trackers_service.build_provider(session=session, tracker=tracker, actor=owner.username)
+    trackers_service.call_provider(tracker, "delete_webhook", provider.delete_webhook, registration.hook_id)
+    tracker.webhook_id = tracker.webhook_secret_encrypted = None
+    session.commit()
+
+
+def check_callback(*, session, tracker_id):
+    """Trello's HEAD probe of the callback URL: 200 for a tracker that can receive webhooks."""
+    tracker = session.get(Tracker, tracker_id)
+    if tracker is None or tracker.provider == "builtin":
+        raise NotFound("Unknown webhook endpoint.")
+
+
+def receive(*, session, tracker_id, headers, body):
+    """Verify a delivery, store it and enqueue its processing in one transaction; duplicates are dropped."""
+    tracker = session.get(Tracker, tracker_id)
+    if tracker is None or tracker.provider == "builtin":
+        raise NotFound("Unknown webhook endpoint.")
+    registration = _registration(tracker)
+    provider = trackers_service.build_provider(session=session, tracker=tracker)
+    if registration is None or not provider.verify_webhook(headers, body, registration):
+        webhook_deliveries.labels(tracker.provider, "rejected").inc()
+        raise Unauthorized("The delivery's signature or token does not verify.", error="invalid_signature")
+    try:
+        payload = json.loads(body)
+    except (ValueError, UnicodeDecodeError):
+        raise BadRequest("The delivery is not JSON.", error="malformed_json") from None
+    if not isinstance(payload, dict):
+        raise BadRequest("The delivery is not a JSON object.", error="malformed_json")
+    key, event_name = provider.webhook_delivery(headers, payload)
+    key = (key or "sha256:" + hashlib.sha256(body).hexdigest())[:200]
+    delivery_id = session.execute(
+        insert(WebhookDelivery)
+        .values(tracker_id=tracker.id, delivery_key=key, event_name=event_name[:100], payload=payload,
+                status="pending", received_at=utcnow())
+        .on_conflict_do_nothing(constraint="uq_webhook_deliveries_tracker_id_delivery_key")
+        .returning(WebhookDelivery.id)
+    ).scalar_one_or_none()
+    if delivery_id is None:
+        session.rollback()
+        webhook_deliveries.labels(tracker.provider, "duplicate").inc()
+        existing = session.scalar(select(WebhookDelivery.id).where(WebhookDelivery.tracker_id == tracker.id,
+                                                                   WebhookDelivery.delivery_key == key))
+        return {"status": "duplicate", "delivery_id": existing}
+    jobs.enqueue(session, "gateway:process_delivery", queue=jobs.QUEUE_WEBHOOKS, delivery_id=delivery_id)
+    session.commit()
+    webhook_deliveries.labels(tracker.provider, "accepted").inc()
+    return {"status": "accepted", "delivery_id": delivery_id}
+
+
+def _echo_of(session, tracker_id, webhook_event):
+    """The gateway change this event echoes, if any (consumed so a later human change counts as human)."""
+    if webhook_event.issue_id is None:
+        return None
+    change = session.scalar(
+        select(GatewayChange)
+        .where(GatewayChange.tracker_id == tracker_id,
+               GatewayChange.issue_id.in_([webhook_event.issue_id, "*"]),
+               GatewayChange.kinds.any(webhook_event.type),
+               GatewayChange.created_at >= utcnow() - ECHO_WINDOW)
+        .order_by(GatewayChange.id)
+        .limit(1)
+        .with_for_update(skip_locked=True)
+    )
+    if change is not None:
+        change.kinds = [kind for kind in change.kinds if kind != webhook_event.type]
+        if not change.kinds:
+            session.delete(change)
+    return change
+
+
+def _jsonable(value):
+    return json.loads(json.dumps(value, default=lambda item: item.isoformat() if hasattr(item, "isoformat") else str(item)))
+
+
+def process_delivery(delivery_id):
+    """Normalize one stored delivery into events, match automations and subscriptions; exactly once."""
+    from api.extensions import db
+    from api.services import automations, subscriptions
+
+    session = db.session
+    delivery = session.scalar(select(WebhookDelivery).where(WebhookDelivery.id == delivery_id).with_for_update())
+    if delivery is None or delivery.status != "pending":
+        session.rollback()
+        return
+    tracker = session.get(Tracker, delivery.tracker_id)
+    owner = session.get(User, tracker.owner_id)
+    provider = trackers_service.build_provider(session=session, tracker=tracker, actor=owner.username)
+    normalized = provider.normalize_webhook(delivery.event_name, delivery.payload)
+    for item in normalized:
+        echo = _echo_of(session, tracker.id, item)
+        event = Event(tracker_id=tracker.id, owner_id=tracker.owner_id, delivery_id=delivery.id, type=item.type,
+                      issue_id=item.issue_id,
+                      issue=_jsonable({**asdict(item.issue), "tracker_id": tracker.id}) if item.issue else None,
+                      comment=_jsonable(asdict(item.comment)) if item.comment else None,
+                      changes=_jsonable(item.changes or {}),
+                      chain_depth=echo.chain_depth + 1 if echo else 0,
+                      caused_by_rule_id=echo.rule_id if echo else None, occurred_at=utcnow())
+        if event.issue:
+            event.issue.pop("remote_data", None)
+        session.add(event)
+        session.flush()
+        automations.match_and_enqueue(session=session, event=event)
+        subscriptions.fan_out(session=session, event=event)
+    delivery.status = "processed" if normalized else "ignored"
+    delivery.processed_at = utcnow()
+    session.commit()
+    log.info("webhook delivery %s processed: %d events", delivery_id, len(normalized),
+             extra={"delivery_id": delivery_id, "tracker_id": tracker.id, "events": len(normalized)})
+
+
+@jobs.tasks.task(name="process_delivery", queue=jobs.QUEUE_WEBHOOKS,
+                 retry=jobs.procrastinate.RetryStrategy(max_attempts=8, exponential_wait=2))
+@jobs.in_app_context
+def process_delivery_task(delivery_id):
+    """Worker entry point for process_delivery."""
+    from api.metrics import jobs_failed
+
+    try:
+        process_delivery(delivery_id)
+    except Exception:
+        jobs_failed.labels("process_delivery").inc()
+        log.exception("processing webhook delivery %s failed; it will be retried", delivery_id)
+        raise
