@@ -105,6 +105,7 @@ class Config:
     # A worker silent for this long is presumed dead and its running jobs are retried.
     WORKER_STALLED_SECONDS = _env_float("WORKER_STALLED_SECONDS", 30.0)
     AUTOMATION_MAX_CHAIN_DEPTH = _env_int("AUTOMATION_MAX_CHAIN_DEPTH", 3)
+    WORKER_METRICS_PORT = _env_int("WORKER_METRICS_PORT", 0)
 
 
 class DevelopmentConfig(Config):

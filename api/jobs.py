@@ -18,6 +18,7 @@ log = logging.getLogger(__name__)
 
 tasks = procrastinate.Blueprint()
 _flask_app = None
+_job_app = None
 
 QUEUE_WEBHOOKS = "webhooks"
 QUEUE_AUTOMATIONS = "automations"
@@ -42,17 +43,23 @@ def _conninfo(database_url: str) -> str:
 
 
 def create_job_app(flask_app) -> procrastinate.App:
-    """A procrastinate App bound to the Flask app's database, with every task registered."""
-    global _flask_app
-    _flask_app = flask_app
-    import api.services.automations
-    import api.services.subscriptions
-    import api.services.webhooks  # noqa: F401  (importing the services registers their tasks)
+    """The process's procrastinate App, bound to the Flask app's database, with every task registered.
 
-    app = procrastinate.App(connector=procrastinate.PsycopgConnector(
-        conninfo=_conninfo(flask_app.config["SQLALCHEMY_DATABASE_URI"]), min_size=1, max_size=4))
-    app.add_tasks_from(tasks, namespace="gateway")
-    return app
+    Registering renames the blueprint's tasks ("gateway:..."), so there is one App per process.
+    """
+    global _flask_app, _job_app
+    _flask_app = flask_app
+    conninfo = _conninfo(flask_app.config["SQLALCHEMY_DATABASE_URI"])
+    if _job_app is None:
+        import api.services.automations
+        import api.services.subscriptions
+        import api.services.webhooks  # noqa: F401  (importing the services registers their tasks)
+
+        _job_app = procrastinate.App(connector=procrastinate.PsycopgConnector(conninfo=conninfo, min_size=1, max_size=4))
+        _job_app.add_tasks_from(tasks, namespace="gateway")
+    elif _job_app.connector._pool_args.get("conninfo") != conninfo:
+        raise RuntimeError("One worker process serves one database.")
+    return _job_app
 
 
 def in_app_context(func):
@@ -90,6 +97,12 @@ def run_worker(flask_app, *, concurrency: int = 4, queues=None, wait: bool = Tru
     """Process jobs until stopped (or, with wait=False, until the queues are empty)."""
     import asyncio
 
+    port = flask_app.config.get("WORKER_METRICS_PORT")
+    if port and wait:
+        from prometheus_client import start_http_server
+
+        # The worker has no web server; job counters are scraped here (tracker calls, failures).
+        start_http_server(int(port))
     app = create_job_app(flask_app)
     stalled_seconds = flask_app.config.get("WORKER_STALLED_SECONDS", 30)
 

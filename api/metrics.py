@@ -5,6 +5,7 @@ import time
 
 from flask import Blueprint, Response, g, request
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram, generate_latest
+from prometheus_client.core import GaugeMetricFamily
 
 http_requests = Counter("http_requests_total", "HTTP requests", ["method", "endpoint", "status"])
 http_duration = Histogram("http_request_duration_seconds", "HTTP request duration", ["method", "endpoint"],
@@ -16,12 +17,24 @@ webhook_deliveries = Counter("webhook_deliveries_total", "Inbound webhook delive
 jobs_failed = Counter("jobs_failed_total", "Background job failures", ["task"])
 
 metrics = Blueprint("metrics", __name__)
-_extra_collectors = []
 
 
-def register_collector(collector):
-    """Add a collector computed at scrape time (e.g. queue depth read from the database)."""
-    _extra_collectors.append(collector)
+def _queue_depth():
+    """jobs_queue_depth, read from the job table at scrape time (one number for every process)."""
+    from api.extensions import db
+    from api.jobs import QUEUE_AUTOMATIONS, QUEUE_OUTBOUND, QUEUE_WEBHOOKS, queue_depth
+
+    family = GaugeMetricFamily("jobs_queue_depth", "Background jobs waiting to run", labels=["queue"])
+    try:
+        depth = queue_depth(db.session)
+    except Exception:  # no database, no gauge: the scrape itself must not fail
+        db.session.rollback()
+        return None
+    finally:
+        db.session.remove()
+    for queue in sorted({QUEUE_WEBHOOKS, QUEUE_AUTOMATIONS, QUEUE_OUTBOUND, *depth}):
+        family.add_metric([queue], depth.get(queue, 0))
+    return family
 
 
 @metrics.get("/metrics")
@@ -35,10 +48,10 @@ def scrape():
     else:
         from prometheus_client import REGISTRY as registry
     output = generate_latest(registry)
-    if _extra_collectors:
+    family = _queue_depth()
+    if family is not None:
         extra = CollectorRegistry()
-        for collector in _extra_collectors:
-            extra.register(collector)
+        extra.register(type("QueueDepth", (), {"collect": lambda self: [family]})())
         output += generate_latest(extra)
     return Response(output, mimetype=CONTENT_TYPE_LATEST)
 

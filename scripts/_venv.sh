@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # Sourced by the scripts: creates .venv on first use and reinstalls only when a requirements file changed.
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 VENV="$ROOT/.venv"

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Lint and run the whole test suite against a throwaway PostgreSQL (embedded, or TEST_DATABASE_URL's server).
-# Extra arguments go to pytest, e.g. scripts/test.sh -k offers -x
+# Then validate the deployment files. Extra arguments go to pytest, e.g. scripts/test.sh -k offers -x
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/_venv.sh"
 cd "$ROOT"
@@ -11,3 +11,10 @@ ruff check .
 
 echo "== pytest" >&2
 python -m pytest "$@"
+
+# The Dockerfile, compose file, Helm chart and CI file are validated offline too (tools cached in .cache/).
+# SKIP_DEPLOY_CHECKS=1 skips them for a quick local run; CI always runs them.
+if [ "${SKIP_DEPLOY_CHECKS:-0}" != 1 ] || [ -n "${CI:-}" ]; then
+    echo "== deployment checks" >&2
+    scripts/check-deploy.sh
+fi

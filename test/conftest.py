@@ -62,9 +62,9 @@ def database_url(pg_server_url):
     _drop_database(pg_server_url, name)
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture
 def empty_database_url(pg_server_url):
-    """A database with no migrations applied."""
+    """A fresh database with no migrations applied, dropped after the test."""
     name = f"tg_empty_{uuid.uuid4().hex[:12]}"
     url = _create_database(pg_server_url, name)
     yield url
@@ -153,3 +153,31 @@ class AuthHelper:
 @pytest.fixture
 def auth(client):
     return AuthHelper(client)
+
+
+def registration(db, tracker_id):
+    """The webhook registration the gateway stored for a tracker (secret included)."""
+    from api import crypto
+    from api.models.trackers import Tracker
+    from api.trackers.base import WebhookRegistration
+
+    return WebhookRegistration(**crypto.decrypt_json(db.session.get(Tracker, tracker_id).webhook_secret_encrypted))
+
+
+@pytest.fixture
+def github(client, auth, github_fake, db):
+    """A GitHub tracker on the fake with the gateway's webhook registered."""
+    user = auth.register()
+    github_fake.add_token("gh-token", login="octocat")
+    github_fake.add_repo("Codertocat/Hello-World")
+    github_fake.add_member("Codertocat/Hello-World", "octocat", permission="admin")  # hooks need admin
+    github_fake.add_issue("Codertocat/Hello-World", "Spelling error in the README file")
+    from test.test_trackers import make_tracker
+
+    tracker = make_tracker(client, user, name="gh", provider="github", target="Codertocat/Hello-World",
+                           base_url=github_fake.base_url, credentials={"token": "gh-token"})
+    response = client.post(f"/api/v1/trackers/{tracker['id']}/webhook", headers=user.headers)
+    assert response.status_code == 201, response.get_json()
+    return {"user": user, "tracker": tracker, "secret": registration(db, tracker["id"]).secret, "fake": github_fake}
+
+

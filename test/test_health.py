@@ -27,3 +27,21 @@ def test_readyz_is_503_when_database_is_unreachable(make_app):
     response = app.test_client().get("/readyz")
     assert response.status_code == 503
     assert response.get_json()["database"] == "unreachable"
+
+
+def test_readyz_stays_ready_when_a_newer_release_has_migrated_ahead(empty_database_url):
+    from flask_migrate import upgrade
+    from sqlalchemy import text
+
+    from api.extensions import db
+    from config import BASE_DIR
+
+    app = create_app(TestingConfig, SQLALCHEMY_DATABASE_URI=empty_database_url)
+    with app.app_context():
+        upgrade(directory=str(BASE_DIR / "migrations"))
+        with db.engine.begin() as connection:
+            connection.execute(text("UPDATE alembic_version SET version_num = 'f00dfeed9999'"))
+    response = app.test_client().get("/readyz")
+    assert response.status_code == 200 and response.get_json()["migrations"] == "ahead"
+    with app.app_context():
+        db.engine.dispose()

@@ -41,3 +41,12 @@ def test_sentry_scrubber_removes_credentials_everywhere():
     assert scrubbed["request"]["headers"]["Accept"] == "json"
     assert scrubbed["request"]["headers"]["Authorization"] == REDACTED
     assert scrubbed["exception"]["values"][0]["stacktrace"]["frames"][0]["vars"]["n"] == 1
+
+
+def test_metrics_count_requests_by_endpoint_and_status_and_report_queue_depth(client):
+    client.get("/healthz")
+    client.get("/api/v1/users/me")
+    text = client.get("/metrics").get_data(as_text=True)
+    assert 'http_requests_total{endpoint="/api/v1/users/me",method="GET",status="401"}' in text
+    assert 'http_request_duration_seconds_bucket{endpoint="/healthz"' in text
+    assert 'jobs_queue_depth{queue="webhooks"} 0.0' in text

@@ -183,8 +183,9 @@ class EventSchema(BaseSchema):
     type = fields.String()
     tracker_id = fields.Integer()
     issue_id = fields.String(allow_none=True)
-    issue = fields.Nested(IssueSchema, allow_none=True)
-    comment = fields.Nested(CommentSchema, allow_none=True)
+    # Stored as JSON when the event happened: the unified Issue and Comment shapes, timestamps as ISO strings.
+    issue = fields.Dict(allow_none=True, metadata={"description": "the unified issue (see Issue) at the time of the event"})
+    comment = fields.Dict(allow_none=True, metadata={"description": "the unified comment (see Comment), for comment events"})
     changes = fields.Dict()
     chain_depth = fields.Integer(metadata={"description": "0 for outside changes; +1 per automation step"})
     occurred_at = fields.String()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import contextvars
 import hashlib
 import math
 import re
@@ -14,7 +15,7 @@ from itertools import islice
 
 from github import Auth, Github, GithubException
 from github.GithubObject import NotSet
-from github.Requester import Requester, RequestsResponse
+from github.Requester import HTTPRequestsConnectionClass, HTTPSRequestsConnectionClass, Requester, RequestsResponse
 
 from api.schemas.base import decode_cursor, encode_cursor
 from api.trackers.base import (
@@ -95,11 +96,24 @@ class _CachedResponse:
         return self._body
 
 
+_in_provider = contextvars.ContextVar("github_provider_call", default=False)
+
+
 class _Connection:
     """PyGithub connection over the shared pooled session, sending If-None-Match for repeated GETs:
-    a 304 costs no rate limit and returns the cached body."""
+    a 304 costs no rate limit and returns the cached body.
+
+    PyGithub only lets connection classes be injected process-wide, so outside this provider's own
+    calls the injected class hands back PyGithub's default connection unchanged.
+    """
 
     protocol = "https"
+    default = HTTPSRequestsConnectionClass
+
+    def __new__(cls, *args, **kwargs):
+        if not _in_provider.get():
+            return cls.default(*args, **kwargs)
+        return super().__new__(cls)
 
     def __init__(self, host, port=None, strict=False, timeout=None, retry=None, pool_size=None, **kwargs):
         self.host, self.timeout = host, timeout
@@ -114,7 +128,9 @@ class _Connection:
         url = f"{self.protocol}://{self.host}:{self.port}{self.url}"
         headers = dict(self.headers)
         key = cached = None
-        if self.verb == "GET":
+        caller_is_conditional = any(name.lower() in ("if-none-match", "if-modified-since") for name in headers)
+        # A caller's own conditional request (PyGithub's update()) must see the real 304.
+        if self.verb == "GET" and not caller_is_conditional:
             credential = hashlib.sha256(headers.get("Authorization", "").encode()).hexdigest()
             key = (url, credential)
             cached = etag_cache.get(key)
@@ -134,6 +150,7 @@ class _Connection:
 
 class _HttpConnection(_Connection):
     protocol = "http"
+    default = HTTPRequestsConnectionClass
 
 
 Requester.injectConnectionClasses(_HttpConnection, _Connection)
@@ -185,11 +202,14 @@ class GithubProvider(TrackerProvider):
 
     @contextlib.contextmanager
     def _translate(self):
+        token = _in_provider.set(True)
         try:
             with transport_errors():
                 yield
         except GithubException as exc:
             raise self._error(exc) from None
+        finally:
+            _in_provider.reset(token)
 
     @staticmethod
     def _error(exc):

@@ -1,0 +1,1652 @@
+"""Offline stand-in for the GitHub REST API (issues, labels, assignees, hooks, search, contents)."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import itertools
+import json
+import math
+import re
+import uuid
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any, ClassVar
+from urllib.parse import quote
+
+from werkzeug.http import http_date, parse_date, parse_etags
+from werkzeug.wrappers import Response
+
+from test.fakes.base import (
+    Call,
+    FakeServer,
+    HTTPError,
+    Page,
+    json_response,
+    paginate,
+    parse_timestamp,
+    positive_int,
+    route,
+    split_list,
+    text_response,
+    utcnow,
+)
+
+DOCS = "https://docs.github.com/rest"
+API_VERSION = "2022-11-28"
+DEFAULT_PER_PAGE = 30
+MAX_PER_PAGE = 100
+SEARCH_RESULT_CAP = 1000
+# api.github.com quotas per resource: authenticated limit, anonymous limit, window in seconds.
+QUOTAS = {"core": (5000, 60, 3600), "search": (30, 10, 60)}
+HOOK_EVENTS = frozenset(
+    {"*", "push", "issues", "issue_comment", "label", "milestone", "pull_request", "create", "delete", "release"}
+)
+ISSUE_STATES = ("open", "closed")
+STATE_REASONS = ("completed", "not_planned", "duplicate", "reopened")
+
+
+def _timestamp(moment: datetime | None) -> str | None:
+    return moment.strftime("%Y-%m-%dT%H:%M:%SZ") if moment else None
+
+
+def _now() -> datetime:
+    return utcnow().replace(microsecond=0)
+
+
+def _node_id(kind: str, number: int) -> str:
+    return base64.b64encode(f"{len(kind):02d}:{kind}{number}".encode()).decode()
+
+
+def _blob_sha(content: bytes) -> str:
+    return hashlib.sha1(b"blob %d\0" % len(content) + content, usedforsecurity=False).hexdigest()
+
+
+def _as_json(value: Any) -> str:
+    return json.dumps(value)
+
+
+def _is_label(item: Any) -> bool:
+    return isinstance(item, str) or (isinstance(item, dict) and isinstance(item.get("name"), str))
+
+
+# Request-body value kinds GitHub's schema validation distinguishes: check and wording of its error message.
+_JSON_KINDS: dict[str, tuple[Callable[[Any], bool], str]] = {
+    "string": (lambda v: isinstance(v, str), "a string"),
+    "integer": (lambda v: isinstance(v, int) and not isinstance(v, bool), "an integer"),
+    "boolean": (lambda v: isinstance(v, bool), "a boolean"),
+    "object": (lambda v: isinstance(v, dict), "an object"),
+    "null": (lambda v: v is None, "null"),
+    "strings": (lambda v: isinstance(v, list) and all(isinstance(item, str) for item in v), "an array of strings"),
+    "labels": (lambda v: isinstance(v, list) and all(_is_label(item) for item in v), "an array of label names"),
+}
+
+
+@dataclass
+class _User:
+    id: int
+    login: str
+    name: str | None
+    email: str | None
+    created_at: datetime
+
+
+@dataclass
+class _Label:
+    id: int
+    name: str
+    color: str
+    description: str | None
+    default: bool = False
+
+
+@dataclass
+class _Milestone:
+    id: int
+    number: int
+    title: str
+    description: str | None
+    creator: str
+    state: str
+    due_on: datetime | None
+    created_at: datetime
+    updated_at: datetime
+    closed_at: datetime | None = None
+
+
+@dataclass
+class _Comment:
+    id: int
+    issue_number: int
+    body: str
+    user: str
+    created_at: datetime
+    updated_at: datetime
+
+
+@dataclass
+class _Issue:
+    id: int
+    number: int
+    title: str
+    body: str | None
+    user: str
+    labels: list[str]
+    assignees: list[str]
+    milestone: int | None
+    state: str
+    state_reason: str | None
+    created_at: datetime
+    updated_at: datetime
+    closed_at: datetime | None
+    closed_by: str | None
+    comments: int = 0
+    locked: bool = False
+
+
+@dataclass
+class _Hook:
+    id: int
+    name: str
+    config: dict[str, Any]
+    events: list[str]
+    active: bool
+    created_at: datetime
+    updated_at: datetime
+
+
+@dataclass
+class _Repo:
+    id: int
+    owner: str
+    name: str
+    private: bool
+    description: str | None
+    default_branch: str
+    created_at: datetime
+    collaborators: dict[str, str] = field(default_factory=dict)
+    labels: dict[str, _Label] = field(default_factory=dict)
+    milestones: dict[int, _Milestone] = field(default_factory=dict)
+    issues: dict[int, _Issue] = field(default_factory=dict)
+    comments: dict[int, _Comment] = field(default_factory=dict)
+    hooks: dict[int, _Hook] = field(default_factory=dict)
+    files: dict[str, bytes] = field(default_factory=dict)
+
+    @property
+    def full_name(self) -> str:
+        return f"{self.owner}/{self.name}"
+
+
+@dataclass
+class _Quota:
+    limit: int
+    remaining: int
+    reset: int
+
+
+@dataclass
+class _State:
+    ids: itertools.count[int] = field(default_factory=lambda: itertools.count(1001))
+    users: dict[str, _User] = field(default_factory=dict)
+    tokens: dict[str, str] = field(default_factory=dict)
+    repos: dict[str, _Repo] = field(default_factory=dict)
+    quotas: dict[tuple[str, str], _Quota] = field(default_factory=dict)
+    limits: dict[str, int] = field(default_factory=lambda: {name: spec[0] for name, spec in QUOTAS.items()})
+    starting_remaining: dict[str, int] = field(default_factory=dict)
+
+    def next_id(self) -> int:
+        return next(self.ids)
+
+
+class GitHubFake(FakeServer):
+    """Stateful fake of api.github.com, served at its root (PyGithub: `Github(base_url=fake.base_url)`)."""
+
+    name = "github"
+    control_knobs: ClassVar[dict[str, str]] = {**FakeServer.control_knobs, "rate_limit": "set_rate_limit"}
+    seed_operations = (
+        "add_user",
+        "add_token",
+        "add_repo",
+        "add_member",
+        "add_label",
+        "add_milestone",
+        "add_issue",
+        "add_comment",
+        "add_file",
+    )
+    state: _State
+
+    def _new_state(self) -> _State:
+        return _State()
+
+    # -- seeding -------------------------------------------------------------------------------
+
+    def add_user(self, login: str, name: str | None = None, email: str | None = None) -> dict[str, Any]:
+        """Create (or return) a user account."""
+        with self.lock:
+            user = self.state.users.get(login.lower())
+            if user is None:
+                user = _User(self.state.next_id(), login, name, email, _now())
+                self.state.users[login.lower()] = user
+            return self._private_user_json(user)
+
+    def add_token(self, token: str, login: str = "octocat") -> dict[str, Any]:
+        """Accept `token` as credentials of user `login` (created if missing)."""
+        with self.lock:
+            self.add_user(login)
+            self.state.tokens[token] = login.lower()
+            return self._private_user_json(self.state.users[login.lower()])
+
+    def add_repo(
+        self, full_name: str, private: bool = False, description: str | None = None, default_branch: str = "main"
+    ) -> dict[str, Any]:
+        """Create repository `owner/name` (the owner account is created if missing)."""
+        owner, _, name = full_name.partition("/")
+        if not owner or not name:
+            raise ValueError("full_name must look like 'owner/name'")
+        with self.lock:
+            self.add_user(owner)
+            repo = _Repo(
+                self.state.next_id(), self.state.users[owner.lower()].login, name, private, description, default_branch, _now()
+            )
+            self.state.repos[full_name.lower()] = repo
+            return self._repo_json(repo)
+
+    def add_member(self, full_name: str, login: str, permission: str = "push") -> dict[str, Any]:
+        """Make `login` a collaborator (`push` or `admin`), hence assignable."""
+        if permission not in ("push", "admin"):
+            raise ValueError("permission must be 'push' or 'admin'")
+        with self.lock:
+            repo = self._seed_repo(full_name)
+            self.add_user(login)
+            repo.collaborators[login.lower()] = permission
+            return self._simple_user(self.state.users[login.lower()])
+
+    def add_label(self, full_name: str, name: str, color: str = "ededed", description: str | None = None) -> dict[str, Any]:
+        """Create a repository label."""
+        with self.lock:
+            repo = self._seed_repo(full_name)
+            label = _Label(self.state.next_id(), name, color, description)
+            repo.labels[name.lower()] = label
+            return self._label_json(repo, label)
+
+    def add_milestone(
+        self, full_name: str, title: str, description: str | None = None, due_on: datetime | str | None = None
+    ) -> dict[str, Any]:
+        """Create an open milestone; its `number` can be used when creating issues."""
+        with self.lock:
+            repo = self._seed_repo(full_name)
+            now = _now()
+            number = len(repo.milestones) + 1
+            due = parse_timestamp(due_on)
+            milestone = _Milestone(self.state.next_id(), number, title, description, repo.owner, "open", due, now, now)
+            repo.milestones[number] = milestone
+            return self._milestone_json(repo, milestone)
+
+    def add_issue(
+        self,
+        full_name: str,
+        title: str,
+        body: str | None = None,
+        labels: Iterable[str] = (),
+        assignees: Iterable[str] = (),
+        state: str = "open",
+        user: str | None = None,
+        milestone: int | None = None,
+        state_reason: str | None = None,
+        created_at: datetime | str | None = None,
+        updated_at: datetime | str | None = None,
+        closed_at: datetime | str | None = None,
+    ) -> dict[str, Any]:
+        """Create an issue directly in state (labels are created on the fly, like GitHub does)."""
+        if state not in ISSUE_STATES:
+            raise ValueError(f"state must be one of {ISSUE_STATES}")
+        with self.lock:
+            repo = self._seed_repo(full_name)
+            if milestone is not None and milestone not in repo.milestones:
+                raise KeyError(f"no milestone {milestone} in {full_name}")
+            created = (parse_timestamp(created_at) or _now()).replace(microsecond=0)
+            closed = (parse_timestamp(closed_at) or created) if state == "closed" else None
+            issue = _Issue(
+                id=self.state.next_id(),
+                number=self._next_number(repo),
+                title=title,
+                body=body,
+                user=self._seed_user(user or repo.owner).login,
+                labels=[self._ensure_label(repo, name).name for name in labels],
+                assignees=[self._seed_user(login).login for login in assignees],
+                milestone=milestone,
+                state=state,
+                state_reason=(state_reason or "completed") if state == "closed" else state_reason,
+                created_at=created,
+                updated_at=(parse_timestamp(updated_at) or closed or created).replace(microsecond=0),
+                closed_at=closed.replace(microsecond=0) if closed else None,
+                closed_by=repo.owner if state == "closed" else None,
+            )
+            repo.issues[issue.number] = issue
+            return self._issue_json(repo, issue)
+
+    def add_comment(
+        self, full_name: str, number: int, body: str, user: str | None = None, created_at: datetime | str | None = None
+    ) -> dict[str, Any]:
+        """Add a comment to issue `number`."""
+        with self.lock:
+            repo = self._seed_repo(full_name)
+            issue = repo.issues[number]
+            created = (parse_timestamp(created_at) or _now()).replace(microsecond=0)
+            comment = _Comment(self.state.next_id(), number, body, self._seed_user(user or repo.owner).login, created, created)
+            repo.comments[comment.id] = comment
+            issue.comments += 1
+            return self._comment_json(repo, comment)
+
+    def add_file(self, full_name: str, path: str, content: str | bytes) -> dict[str, Any]:
+        """Put a file on the default branch (directories are implied by the path)."""
+        with self.lock:
+            repo = self._seed_repo(full_name)
+            clean = path.strip("/")
+            repo.files[clean] = content.encode() if isinstance(content, str) else content
+            return self._file_json(repo, clean, with_content=False)
+
+    def set_rate_limit(self, limit: int, remaining: int | None = None, resource: str = "core") -> None:
+        """Set the authenticated quota of `resource` (`core`/`search`) and what is left of it now."""
+        if resource not in QUOTAS:
+            raise ValueError(f"resource must be one of {sorted(QUOTAS)}")
+        left = min(int(limit if remaining is None else remaining), int(limit))
+        with self.lock:
+            self.state.limits[resource] = int(limit)
+            self.state.starting_remaining[resource] = left
+            for (who, kind), quota in self.state.quotas.items():
+                if kind == resource and who:
+                    quota.limit, quota.remaining = int(limit), left
+
+    def _seed_repo(self, full_name: str) -> _Repo:
+        repo = self.state.repos.get(full_name.lower())
+        if repo is None:
+            raise KeyError(f"no repository {full_name!r}; call add_repo first")
+        return repo
+
+    def _seed_user(self, login: str) -> _User:
+        self.add_user(login)
+        return self.state.users[login.lower()]
+
+    def _user(self, login: str) -> _User | None:
+        return self.state.users.get(login.lower())
+
+    @staticmethod
+    def _next_number(repo: _Repo) -> int:
+        return max(repo.issues, default=0) + 1
+
+    def _ensure_label(self, repo: _Repo, name: str) -> _Label:
+        label = repo.labels.get(name.lower())
+        if label is None:
+            label = _Label(self.state.next_id(), name, "ededed", None)
+            repo.labels[name.lower()] = label
+        return label
+
+    # -- provider hooks ------------------------------------------------------------------------
+
+    def _authenticate(self, call: Call) -> _User | None:
+        header = call.header("Authorization")
+        if not header:
+            return None
+        scheme, _, credential = header.partition(" ")
+        token = credential.strip()
+        if scheme.lower() == "basic":
+            token = base64.b64decode(token + "==").decode("utf-8", "replace").partition(":")[2]
+        elif scheme.lower() not in ("token", "bearer"):
+            token = ""
+        login = self.state.tokens.get(token)
+        if login is None:
+            raise HTTPError(self._error(401, "Bad credentials"))
+        return self.state.users[login]
+
+    def _not_found(self, call: Call) -> Response:
+        return self._error(404, "Not Found")
+
+    def _bad_json(self, call: Call) -> Response:
+        return self._error(400, "Problems parsing JSON")
+
+    def _failure_response(self, status: int, body: Any, headers: Mapping[str, str]) -> Response:
+        if body is None:
+            body = {"message": "Server Error" if status >= 500 else "Error", "documentation_url": DOCS}
+        if isinstance(body, str):
+            return text_response(body, status, headers)
+        return json_response(body, status, headers)
+
+    def _rate_limited_response(self, call: Call, retry_after: float, status: int | None) -> Response:
+        resource = self._resource(call) or "core"
+        limit = self.state.limits[resource]
+        reset = math.ceil(utcnow().timestamp() + retry_after)
+        headers = self._quota_headers(_Quota(limit, 0, reset), resource)
+        if status == 429:
+            headers.update(
+                {"x-ratelimit-remaining": str(limit - 1), "x-ratelimit-used": "1", "retry-after": str(math.ceil(retry_after))}
+            )
+            message = (
+                "You have exceeded a secondary rate limit. Please wait a few minutes before you try again. "
+                "If you reach out to GitHub Support for help, please include the request ID."
+            )
+            return json_response(
+                {"message": message, "documentation_url": f"{DOCS}/overview/rate-limits-for-the-rest-api", "status": "429"},
+                429,
+                headers,
+            )
+        try:
+            caller = self._authenticate(call)
+        except HTTPError:
+            caller = None
+        return self._primary_limit_response(call, caller, headers, status or 403)
+
+    def _before_dispatch(self, call: Call) -> Response | None:
+        resource = self._resource(call)
+        if resource is None:
+            return None
+        quota = self._quota(call.principal, resource)
+        if quota.remaining > 0:
+            return None
+        return self._primary_limit_response(call, call.principal, self._quota_headers(quota, resource), 403)
+
+    def _after_dispatch(self, call: Call, response: Response) -> Response:
+        if call.method in ("GET", "HEAD") and response.status_code == 200:
+            response = self._conditional(call, response)
+        resource = self._resource(call)
+        if resource is not None:
+            quota = self._quota(call.principal, resource)
+            # Conditional requests answered 304 are free; the primary-limit 403 itself is not counted.
+            if response.status_code != 304 and "x-ratelimit-remaining" not in response.headers:
+                quota.remaining = max(0, quota.remaining - 1)
+            if "x-ratelimit-remaining" not in response.headers:
+                response.headers.update(self._quota_headers(quota, resource))
+        response.headers.update(
+            {
+                "x-github-api-version-selected": API_VERSION,
+                "x-github-media-type": "github.v3; format=json",
+                "x-github-request-id": uuid.uuid4().hex[:20].upper(),
+                "Vary": "Accept, Authorization, Cookie, X-GitHub-OTP",
+            }
+        )
+        if call.principal is not None:
+            response.headers.update({"x-oauth-scopes": "repo, admin:repo_hook", "x-accepted-oauth-scopes": "repo"})
+        return response
+
+    def _conditional(self, call: Call, response: Response) -> Response:
+        etag = 'W/"' + hashlib.sha1(response.get_data(), usedforsecurity=False).hexdigest() + '"'
+        response.headers["ETag"] = etag
+        response.headers["Cache-Control"] = "private, max-age=60, s-maxage=60"
+        if_none_match = call.header("If-None-Match")
+        if if_none_match is not None:
+            fresh = parse_etags(if_none_match).contains_weak(etag.removeprefix("W/").strip('"'))
+        else:
+            since = parse_date(call.header("If-Modified-Since"))
+            modified = parse_date(response.headers.get("Last-Modified"))
+            fresh = since is not None and modified is not None and modified <= since
+        if not fresh:
+            return response
+        not_modified = Response(status=304)
+        for name in ("ETag", "Last-Modified", "Cache-Control"):
+            if name in response.headers:
+                not_modified.headers[name] = response.headers[name]
+        return not_modified
+
+    @staticmethod
+    def _resource(call: Call) -> str | None:
+        if call.path.rstrip("/") == "/rate_limit" or call.path.startswith("/raw/"):
+            return None
+        return "search" if call.path.startswith("/search/") else "core"
+
+    def _quota(self, principal: _User | None, resource: str) -> _Quota:
+        who = principal.login.lower() if principal else ""
+        _, anonymous_limit, window = QUOTAS[resource]
+        now = utcnow().timestamp()
+        quota = self.state.quotas.get((who, resource))
+        if quota is None or now >= quota.reset:
+            limit = self.state.limits[resource] if who else anonymous_limit
+            remaining = self.state.starting_remaining.get(resource, limit) if who and quota is None else limit
+            quota = _Quota(limit, remaining, math.ceil(now + window))
+            self.state.quotas[(who, resource)] = quota
+        return quota
+
+    @staticmethod
+    def _quota_headers(quota: _Quota, resource: str) -> dict[str, str]:
+        return {
+            "x-ratelimit-limit": str(quota.limit),
+            "x-ratelimit-remaining": str(quota.remaining),
+            "x-ratelimit-reset": str(quota.reset),
+            "x-ratelimit-used": str(quota.limit - quota.remaining),
+            "x-ratelimit-resource": resource,
+        }
+
+    @staticmethod
+    def _primary_limit_response(call: Call, caller: _User | None, headers: dict[str, str], status: int) -> Response:
+        if caller is not None:
+            message = (
+                f"API rate limit exceeded for user ID {caller.id}. If you reach out to GitHub Support for help, "
+                "please include the request ID."
+            )
+        else:
+            message = (
+                f"API rate limit exceeded for {call.request.remote_addr}. (But here's the good news: Authenticated "
+                "requests get a higher rate limit. Check out the documentation for more details.)"
+            )
+        return json_response(
+            {"message": message, "documentation_url": f"{DOCS}/overview/rate-limits-for-the-rest-api", "status": str(status)},
+            status,
+            headers,
+        )
+
+    # -- errors --------------------------------------------------------------------------------
+
+    @staticmethod
+    def _error(status: int, message: str, **extra: Any) -> Response:
+        return json_response({"message": message, "documentation_url": DOCS, "status": str(status), **extra}, status)
+
+    def _validation_failed(self, *errors: dict[str, Any]) -> HTTPError:
+        return HTTPError(self._error(422, "Validation Failed", errors=list(errors)))
+
+    def _invalid_request(self, detail: str) -> HTTPError:
+        return HTTPError(self._error(422, f"Invalid request.\n\n{detail}"))
+
+    def _check_types(self, body: Any, rules: Mapping[str, tuple[str, ...]]) -> dict[str, Any]:
+        """Reject the way GitHub's request-schema validation does; returns the body as a dict."""
+        if body is None:
+            body = {}
+        if not isinstance(body, dict):
+            raise self._invalid_request(f"{_as_json(body)} is not an object.")
+        for name, allowed in rules.items():
+            if name in body and not any(_JSON_KINDS[kind][0](body[name]) for kind in allowed):
+                expected = " or ".join(_JSON_KINDS[kind][1] for kind in allowed)
+                raise self._invalid_request(f"For 'properties/{name}', {_as_json(body[name])} is not {expected}.")
+        return body
+
+    # -- access --------------------------------------------------------------------------------
+
+    def _permission(self, repo: _Repo, user: _User | None) -> str | None:
+        if user is None:
+            return None if repo.private else "read"
+        if user.login.lower() == repo.owner.lower():
+            return "admin"
+        role = repo.collaborators.get(user.login.lower())
+        if role:
+            return role
+        return None if repo.private else "read"
+
+    def _repo(self, call: Call, owner: str, name: str, need: str = "read") -> _Repo:
+        """Resolve a visible repo; `need` is read, write (any signed-in reader), push or admin."""
+        repo = self.state.repos.get(f"{owner}/{name}".lower())
+        permission = self._permission(repo, call.principal) if repo else None
+        if repo is None or permission is None:
+            raise HTTPError(self._error(404, "Not Found"))
+        if need != "read" and call.principal is None:
+            raise HTTPError(self._error(401, "Requires authentication"))
+        if need == "admin" and permission != "admin":
+            raise HTTPError(self._error(404, "Not Found"))
+        if need == "push" and permission == "read":
+            raise HTTPError(self._error(403, "Must have push access to repository"))
+        return repo
+
+    def _issue(self, repo: _Repo, number: int) -> _Issue:
+        issue = repo.issues.get(number)
+        if issue is None:
+            raise HTTPError(self._error(404, "Not Found"))
+        return issue
+
+    def _can_push(self, repo: _Repo, user: _User | None) -> bool:
+        return self._permission(repo, user) in ("push", "admin")
+
+    def _assignable(self, repo: _Repo, login: str) -> _User | None:
+        user = self._user(login)
+        if user and (user.login.lower() == repo.owner.lower() or user.login.lower() in repo.collaborators):
+            return user
+        return None
+
+    # -- rendering -----------------------------------------------------------------------------
+
+    def _simple_user(self, user: _User) -> dict[str, Any]:
+        api = f"{self.base_url}/users/{user.login}"
+        return {
+            "login": user.login,
+            "id": user.id,
+            "node_id": _node_id("User", user.id),
+            "avatar_url": f"{self.base_url}/avatars/u/{user.id}",
+            "gravatar_id": "",
+            "url": api,
+            "html_url": f"{self.base_url}/{user.login}",
+            "followers_url": f"{api}/followers",
+            "following_url": f"{api}/following{{/other_user}}",
+            "gists_url": f"{api}/gists{{/gist_id}}",
+            "starred_url": f"{api}/starred{{/owner}}{{/repo}}",
+            "subscriptions_url": f"{api}/subscriptions",
+            "organizations_url": f"{api}/orgs",
+            "repos_url": f"{api}/repos",
+            "events_url": f"{api}/events{{/privacy}}",
+            "received_events_url": f"{api}/received_events",
+            "type": "User",
+            "user_view_type": "public",
+            "site_admin": False,
+        }
+
+    def _public_user_json(self, user: _User) -> dict[str, Any]:
+        owned = [repo for repo in self.state.repos.values() if repo.owner.lower() == user.login.lower()]
+        return {
+            **self._simple_user(user),
+            "name": user.name,
+            "company": None,
+            "blog": "",
+            "location": None,
+            "email": user.email,
+            "hireable": None,
+            "bio": None,
+            "twitter_username": None,
+            "public_repos": sum(not repo.private for repo in owned),
+            "public_gists": 0,
+            "followers": 0,
+            "following": 0,
+            "created_at": _timestamp(user.created_at),
+            "updated_at": _timestamp(user.created_at),
+        }
+
+    def _private_user_json(self, user: _User) -> dict[str, Any]:
+        private = sum(repo.private for repo in self.state.repos.values() if repo.owner.lower() == user.login.lower())
+        return {
+            **self._public_user_json(user),
+            "user_view_type": "private",
+            "private_gists": 0,
+            "total_private_repos": private,
+            "owned_private_repos": private,
+            "disk_usage": 0,
+            "collaborators": 0,
+            "two_factor_authentication": False,
+            "plan": {"name": "free", "space": 976562499, "collaborators": 0, "private_repos": 10000},
+        }
+
+    def _repo_json(self, repo: _Repo) -> dict[str, Any]:
+        api = f"{self.base_url}/repos/{repo.full_name}"
+        html = f"{self.base_url}/{repo.full_name}"
+        open_issues = sum(issue.state == "open" for issue in repo.issues.values())
+        templated = {
+            "archive_url": "/{archive_format}{/ref}",
+            "assignees_url": "/assignees{/user}",
+            "blobs_url": "/git/blobs{/sha}",
+            "branches_url": "/branches{/branch}",
+            "collaborators_url": "/collaborators{/collaborator}",
+            "comments_url": "/comments{/number}",
+            "commits_url": "/commits{/sha}",
+            "compare_url": "/compare/{base}...{head}",
+            "contents_url": "/contents/{+path}",
+            "contributors_url": "/contributors",
+            "deployments_url": "/deployments",
+            "downloads_url": "/downloads",
+            "events_url": "/events",
+            "forks_url": "/forks",
+            "git_commits_url": "/git/commits{/sha}",
+            "git_refs_url": "/git/refs{/sha}",
+            "git_tags_url": "/git/tags{/sha}",
+            "hooks_url": "/hooks",
+            "issue_comment_url": "/issues/comments{/number}",
+            "issue_events_url": "/issues/events{/number}",
+            "issues_url": "/issues{/number}",
+            "keys_url": "/keys{/key_id}",
+            "labels_url": "/labels{/name}",
+            "languages_url": "/languages",
+            "merges_url": "/merges",
+            "milestones_url": "/milestones{/number}",
+            "notifications_url": "/notifications{?since,all,participating}",
+            "pulls_url": "/pulls{/number}",
+            "releases_url": "/releases{/id}",
+            "stargazers_url": "/stargazers",
+            "statuses_url": "/statuses/{sha}",
+            "subscribers_url": "/subscribers",
+            "subscription_url": "/subscription",
+            "tags_url": "/tags",
+            "teams_url": "/teams",
+            "trees_url": "/git/trees{/sha}",
+        }
+        created = _timestamp(repo.created_at)
+        return {
+            "id": repo.id,
+            "node_id": _node_id("Repository", repo.id),
+            "name": repo.name,
+            "full_name": repo.full_name,
+            "owner": self._simple_user(self.state.users[repo.owner.lower()]),
+            "private": repo.private,
+            "visibility": "private" if repo.private else "public",
+            "html_url": html,
+            "description": repo.description,
+            "fork": False,
+            "url": api,
+            **{key: api + suffix for key, suffix in templated.items()},
+            "git_url": f"{self.base_url.replace('http', 'git', 1)}/{repo.full_name}.git",
+            "ssh_url": f"git@127.0.0.1:{repo.full_name}.git",
+            "clone_url": f"{html}.git",
+            "svn_url": html,
+            "mirror_url": None,
+            "homepage": None,
+            "language": None,
+            "forks_count": 0,
+            "forks": 0,
+            "stargazers_count": 0,
+            "watchers_count": 0,
+            "watchers": 0,
+            "subscribers_count": 1,
+            "network_count": 0,
+            "size": sum(len(content) for content in repo.files.values()) // 1024,
+            "default_branch": repo.default_branch,
+            "open_issues_count": open_issues,
+            "open_issues": open_issues,
+            "topics": [],
+            "is_template": False,
+            "has_issues": True,
+            "has_projects": True,
+            "has_wiki": True,
+            "has_pages": False,
+            "has_downloads": True,
+            "has_discussions": False,
+            "archived": False,
+            "disabled": False,
+            "license": None,
+            "allow_forking": True,
+            "web_commit_signoff_required": False,
+            "pushed_at": created,
+            "created_at": created,
+            "updated_at": created,
+        }
+
+    def _label_json(self, repo: _Repo, label: _Label) -> dict[str, Any]:
+        return {
+            "id": label.id,
+            "node_id": _node_id("Label", label.id),
+            "url": f"{self.base_url}/repos/{repo.full_name}/labels/{quote(label.name, safe='')}",
+            "name": label.name,
+            "description": label.description,
+            "color": label.color,
+            "default": label.default,
+        }
+
+    def _milestone_json(self, repo: _Repo, milestone: _Milestone) -> dict[str, Any]:
+        api = f"{self.base_url}/repos/{repo.full_name}/milestones/{milestone.number}"
+        issues = [issue for issue in repo.issues.values() if issue.milestone == milestone.number]
+        return {
+            "url": api,
+            "html_url": f"{self.base_url}/{repo.full_name}/milestone/{milestone.number}",
+            "labels_url": f"{api}/labels",
+            "id": milestone.id,
+            "node_id": _node_id("Milestone", milestone.id),
+            "number": milestone.number,
+            "state": milestone.state,
+            "title": milestone.title,
+            "description": milestone.description,
+            "creator": self._simple_user(self.state.users[milestone.creator.lower()]),
+            "open_issues": sum(issue.state == "open" for issue in issues),
+            "closed_issues": sum(issue.state == "closed" for issue in issues),
+            "created_at": _timestamp(milestone.created_at),
+            "updated_at": _timestamp(milestone.updated_at),
+            "closed_at": _timestamp(milestone.closed_at),
+            "due_on": _timestamp(milestone.due_on),
+        }
+
+    def _association(self, repo: _Repo, login: str) -> str:
+        if login.lower() == repo.owner.lower():
+            return "OWNER"
+        return "COLLABORATOR" if login.lower() in repo.collaborators else "NONE"
+
+    def _reactions(self, url: str) -> dict[str, Any]:
+        return {
+            "url": f"{url}/reactions",
+            "total_count": 0,
+            "+1": 0,
+            "-1": 0,
+            "laugh": 0,
+            "hooray": 0,
+            "confused": 0,
+            "heart": 0,
+            "rocket": 0,
+            "eyes": 0,
+        }
+
+    def _issue_json(self, repo: _Repo, issue: _Issue) -> dict[str, Any]:
+        api = f"{self.base_url}/repos/{repo.full_name}/issues/{issue.number}"
+        assignees = [self._simple_user(self.state.users[login.lower()]) for login in issue.assignees]
+        milestone = repo.milestones.get(issue.milestone) if issue.milestone else None
+        return {
+            "url": api,
+            "repository_url": f"{self.base_url}/repos/{repo.full_name}",
+            "labels_url": f"{api}/labels{{/name}}",
+            "comments_url": f"{api}/comments",
+            "events_url": f"{api}/events",
+            "html_url": f"{self.base_url}/{repo.full_name}/issues/{issue.number}",
+            "id": issue.id,
+            "node_id": _node_id("Issue", issue.id),
+            "number": issue.number,
+            "title": issue.title,
+            "user": self._simple_user(self.state.users[issue.user.lower()]),
+            "labels": [self._label_json(repo, repo.labels[name.lower()]) for name in issue.labels],
+            "state": issue.state,
+            "locked": issue.locked,
+            "assignee": assignees[0] if assignees else None,
+            "assignees": assignees,
+            "milestone": self._milestone_json(repo, milestone) if milestone else None,
+            "comments": issue.comments,
+            "created_at": _timestamp(issue.created_at),
+            "updated_at": _timestamp(issue.updated_at),
+            "closed_at": _timestamp(issue.closed_at),
+            "closed_by": self._simple_user(self.state.users[issue.closed_by.lower()]) if issue.closed_by else None,
+            "author_association": self._association(repo, issue.user),
+            "active_lock_reason": None,
+            "sub_issues_summary": {"total": 0, "completed": 0, "percent_completed": 0},
+            "issue_dependencies_summary": {"blocked_by": 0, "blocking": 0, "total_blocked_by": 0, "total_blocking": 0},
+            "body": issue.body,
+            "reactions": self._reactions(api),
+            "timeline_url": f"{api}/timeline",
+            "performed_via_github_app": None,
+            "state_reason": issue.state_reason,
+            "pinned_comment": None,
+        }
+
+    def _comment_json(self, repo: _Repo, comment: _Comment) -> dict[str, Any]:
+        api = f"{self.base_url}/repos/{repo.full_name}/issues/comments/{comment.id}"
+        return {
+            "url": api,
+            "html_url": f"{self.base_url}/{repo.full_name}/issues/{comment.issue_number}#issuecomment-{comment.id}",
+            "issue_url": f"{self.base_url}/repos/{repo.full_name}/issues/{comment.issue_number}",
+            "id": comment.id,
+            "node_id": _node_id("IssueComment", comment.id),
+            "user": self._simple_user(self.state.users[comment.user.lower()]),
+            "created_at": _timestamp(comment.created_at),
+            "updated_at": _timestamp(comment.updated_at),
+            "author_association": self._association(repo, comment.user),
+            "body": comment.body,
+            "reactions": self._reactions(api),
+            "performed_via_github_app": None,
+            "pin": None,
+            "minimized": None,
+        }
+
+    def _hook_json(self, repo: _Repo, hook: _Hook) -> dict[str, Any]:
+        api = f"{self.base_url}/repos/{repo.full_name}/hooks/{hook.id}"
+        config = {key: ("********" if key == "secret" else value) for key, value in hook.config.items()}
+        return {
+            "type": "Repository",
+            "id": hook.id,
+            "name": hook.name,
+            "active": hook.active,
+            "events": hook.events,
+            "config": config,
+            "updated_at": _timestamp(hook.updated_at),
+            "created_at": _timestamp(hook.created_at),
+            "url": api,
+            "test_url": f"{api}/test",
+            "ping_url": f"{api}/pings",
+            "deliveries_url": f"{api}/deliveries",
+            "last_response": {"code": None, "status": "unused", "message": None},
+        }
+
+    def _file_json(self, repo: _Repo, path: str, with_content: bool) -> dict[str, Any]:
+        is_file = path in repo.files
+        content = repo.files.get(path, b"")
+        sha = _blob_sha(content) if is_file else hashlib.sha1(f"tree:{path}".encode(), usedforsecurity=False).hexdigest()
+        api = f"{self.base_url}/repos/{repo.full_name}/contents/{quote(path)}?ref={repo.default_branch}"
+        git_url = f"{self.base_url}/repos/{repo.full_name}/git/{'blobs' if is_file else 'trees'}/{sha}"
+        html = f"{self.base_url}/{repo.full_name}/{'blob' if is_file else 'tree'}/{repo.default_branch}/{path}"
+        entry: dict[str, Any] = {
+            "type": "file" if is_file else "dir",
+            "size": len(content),
+            "name": path.rsplit("/", 1)[-1],
+            "path": path,
+            "sha": sha,
+            "url": api,
+            "git_url": git_url,
+            "html_url": html,
+            "download_url": f"{self.base_url}/raw/{repo.full_name}/{repo.default_branch}/{path}" if is_file else None,
+            "_links": {"self": api, "git": git_url, "html": html},
+        }
+        if with_content:
+            encoded = base64.b64encode(content).decode()
+            entry["content"] = "".join(encoded[i : i + 60] + "\n" for i in range(0, len(encoded), 60))
+            entry["encoding"] = "base64"
+        return entry
+
+    def _paged(self, call: Call, items: list[Any], render: Callable[[Any], Any]) -> Response:
+        page = self._page(call, items)
+        response = json_response([render(item) for item in page.items])
+        self._add_links(call, response, page)
+        return response
+
+    def _page(self, call: Call, items: list[Any]) -> Page:
+        per_page = min(positive_int(call.query.get("per_page"), DEFAULT_PER_PAGE), MAX_PER_PAGE)
+        return paginate(items, positive_int(call.query.get("page"), 1), per_page)
+
+    def _add_links(self, call: Call, response: Response, page: Page) -> None:
+        links = self.link_header(call, page, always_bounds=False)
+        if links:
+            response.headers["Link"] = links
+
+    # -- users ---------------------------------------------------------------------------------
+
+    @route("GET", "/user")
+    def _api_get_authenticated_user(self, call: Call) -> Response:
+        """GET /user."""
+        if call.principal is None:
+            raise HTTPError(self._error(401, "Requires authentication"))
+        return json_response(self._private_user_json(call.principal))
+
+    @route("GET", "/users/{login}")
+    def _api_get_user(self, call: Call, login: str) -> Response:
+        """GET /users/{username}."""
+        user = self._user(login)
+        if user is None:
+            return self._error(404, "Not Found")
+        return json_response(self._public_user_json(user))
+
+    @route("GET", "/rate_limit")
+    def _api_get_rate_limit(self, call: Call) -> Response:
+        """GET /rate_limit (free of charge, like on GitHub)."""
+        resources = {}
+        for name in QUOTAS:
+            quota = self._quota(call.principal, name)
+            resources[name] = {
+                "limit": quota.limit,
+                "used": quota.limit - quota.remaining,
+                "remaining": quota.remaining,
+                "reset": quota.reset,
+            }
+        reset = resources["core"]["reset"]
+        for name, limit in (("graphql", 5000), ("integration_manifest", 5000), ("code_search", 10)):
+            resources[name] = {"limit": limit, "used": 0, "remaining": limit, "reset": reset}
+        return json_response({"resources": resources, "rate": resources["core"]})
+
+    # -- repositories --------------------------------------------------------------------------
+
+    @route("GET", "/repos/{owner}/{name}")
+    def _api_get_repo(self, call: Call, owner: str, name: str) -> Response:
+        """GET /repos/{owner}/{repo}."""
+        repo = self._repo(call, owner, name)
+        body = self._repo_json(repo)
+        permission = self._permission(repo, call.principal)
+        body["permissions"] = {
+            "admin": permission == "admin",
+            "maintain": permission == "admin",
+            "push": permission in ("push", "admin"),
+            "triage": permission in ("push", "admin"),
+            "pull": True,
+        }
+        return json_response(body, headers={"Last-Modified": http_date(repo.created_at)})
+
+    @route("GET", "/repos/{owner}/{name}/assignees")
+    def _api_list_assignees(self, call: Call, owner: str, name: str) -> Response:
+        """GET /repos/{owner}/{repo}/assignees."""
+        repo = self._repo(call, owner, name)
+        logins = [repo.owner.lower(), *sorted(repo.collaborators)]
+        return self._paged(call, [self.state.users[login] for login in logins], self._simple_user)
+
+    @route("GET", "/repos/{owner}/{name}/assignees/{login}")
+    def _api_check_assignee(self, call: Call, owner: str, name: str, login: str) -> Response:
+        """GET /repos/{owner}/{repo}/assignees/{assignee}: 204 if assignable."""
+        repo = self._repo(call, owner, name)
+        return Response(status=204) if self._assignable(repo, login) else self._error(404, "Not Found")
+
+    @route("GET", "/repos/{owner}/{name}/collaborators")
+    def _api_list_collaborators(self, call: Call, owner: str, name: str) -> Response:
+        """GET /repos/{owner}/{repo}/collaborators."""
+        repo = self._repo(call, owner, name, need="push")
+        roles = {repo.owner.lower(): "admin", **repo.collaborators}
+
+        def render(login: str) -> dict[str, Any]:
+            role = roles[login]
+            return {
+                **self._simple_user(self.state.users[login]),
+                "role_name": "admin" if role == "admin" else "write",
+                "permissions": {
+                    "admin": role == "admin",
+                    "maintain": role == "admin",
+                    "push": True,
+                    "triage": True,
+                    "pull": True,
+                },
+            }
+
+        return self._paged(call, list(roles), render)
+
+    # -- labels --------------------------------------------------------------------------------
+
+    @route("GET", "/repos/{owner}/{name}/labels")
+    def _api_list_labels(self, call: Call, owner: str, name: str) -> Response:
+        """GET /repos/{owner}/{repo}/labels."""
+        repo = self._repo(call, owner, name)
+        return self._paged(call, list(repo.labels.values()), lambda label: self._label_json(repo, label))
+
+    @route("GET", "/repos/{owner}/{name}/labels/{label}")
+    def _api_get_label(self, call: Call, owner: str, name: str, label: str) -> Response:
+        """GET /repos/{owner}/{repo}/labels/{name}."""
+        repo = self._repo(call, owner, name)
+        found = repo.labels.get(label.lower())
+        return json_response(self._label_json(repo, found)) if found else self._error(404, "Not Found")
+
+    @route("POST", "/repos/{owner}/{name}/labels")
+    def _api_create_label(self, call: Call, owner: str, name: str) -> Response:
+        """POST /repos/{owner}/{repo}/labels."""
+        repo = self._repo(call, owner, name, need="push")
+        body = self._check_types(call.body, {"name": ("string",), "color": ("string",), "description": ("string",)})
+        if not body.get("name"):
+            raise self._validation_failed({"resource": "Label", "code": "missing_field", "field": "name"})
+        if body["name"].lower() in repo.labels:
+            raise self._validation_failed({"resource": "Label", "code": "already_exists", "field": "name"})
+        color = body.get("color", "ededed").lstrip("#")
+        if not re.fullmatch(r"[0-9a-fA-F]{6}", color):
+            raise self._validation_failed({"resource": "Label", "code": "invalid", "field": "color"})
+        label = _Label(self.state.next_id(), body["name"], color.lower(), body.get("description"))
+        repo.labels[label.name.lower()] = label
+        return json_response(self._label_json(repo, label), 201)
+
+    # -- milestones ----------------------------------------------------------------------------
+
+    @route("GET", "/repos/{owner}/{name}/milestones")
+    def _api_list_milestones(self, call: Call, owner: str, name: str) -> Response:
+        """GET /repos/{owner}/{repo}/milestones (`state` open|closed|all)."""
+        repo = self._repo(call, owner, name)
+        state = call.query.get("state", "open")
+        milestones = [m for m in repo.milestones.values() if state == "all" or m.state == state]
+        return self._paged(call, milestones, lambda milestone: self._milestone_json(repo, milestone))
+
+    @route("GET", "/repos/{owner}/{name}/milestones/{number:int}")
+    def _api_get_milestone(self, call: Call, owner: str, name: str, number: int) -> Response:
+        """GET /repos/{owner}/{repo}/milestones/{milestone_number}."""
+        repo = self._repo(call, owner, name)
+        milestone = repo.milestones.get(number)
+        return json_response(self._milestone_json(repo, milestone)) if milestone else self._error(404, "Not Found")
+
+    # -- issues --------------------------------------------------------------------------------
+
+    @route("GET", "/repos/{owner}/{name}/issues")
+    def _api_list_issues(self, call: Call, owner: str, name: str) -> Response:
+        """GET /repos/{owner}/{repo}/issues with GitHub's filters, sorting and pagination."""
+        repo = self._repo(call, owner, name)
+        query = call.query
+        state = query.get("state", "open")
+        if state not in ("open", "closed", "all"):
+            raise self._validation_failed({"resource": "Issue", "field": "state", "code": "invalid", "value": state})
+        issues = [issue for issue in repo.issues.values() if state == "all" or issue.state == state]
+        wanted_labels = {label.lower() for label in split_list(query.get("labels"))}
+        if wanted_labels:
+            issues = [i for i in issues if wanted_labels <= {label.lower() for label in i.labels}]
+        issues = self._filter_people(issues, "assignee", query.get("assignee"), lambda i: i.assignees)
+        issues = self._filter_people(issues, "creator", query.get("creator"), lambda i: [i.user])
+        milestone = query.get("milestone")
+        if milestone == "none":
+            issues = [i for i in issues if i.milestone is None]
+        elif milestone == "*":
+            issues = [i for i in issues if i.milestone is not None]
+        elif milestone:
+            issues = [i for i in issues if str(i.milestone) == milestone]
+        if "since" in query:
+            since = parse_timestamp(query["since"])
+            if since is None:
+                raise self._validation_failed({"resource": "Issue", "field": "since", "code": "invalid"})
+            issues = [i for i in issues if i.updated_at >= since]
+        issues = self._sorted(issues, query.get("sort", "created"), query.get("direction", "desc"))
+        return self._paged(call, issues, lambda issue: self._issue_json(repo, issue))
+
+    def _filter_people(
+        self, issues: list[_Issue], field_name: str, value: str | None, people: Callable[[_Issue], list[str]]
+    ) -> list[_Issue]:
+        if value is None:
+            return issues
+        if value == "none":
+            return [issue for issue in issues if not people(issue)]
+        if value == "*":
+            return [issue for issue in issues if people(issue)]
+        if self._user(value) is None:
+            raise self._validation_failed({"resource": "Issue", "field": field_name, "code": "invalid", "value": value})
+        return [issue for issue in issues if value.lower() in {login.lower() for login in people(issue)}]
+
+    def _sorted(self, issues: list[_Issue], sort: str, direction: str) -> list[_Issue]:
+        keys: dict[str, Callable[[_Issue], Any]] = {
+            "created": lambda i: (i.created_at, i.number),
+            "updated": lambda i: (i.updated_at, i.number),
+            "comments": lambda i: (i.comments, i.number),
+        }
+        if sort not in keys:
+            raise self._validation_failed({"resource": "Issue", "field": "sort", "code": "invalid", "value": sort})
+        if direction not in ("asc", "desc"):
+            raise self._validation_failed({"resource": "Issue", "field": "direction", "code": "invalid", "value": direction})
+        return sorted(issues, key=keys[sort], reverse=direction == "desc")
+
+    @route("POST", "/repos/{owner}/{name}/issues")
+    def _api_create_issue(self, call: Call, owner: str, name: str) -> Response:
+        """POST /repos/{owner}/{repo}/issues."""
+        repo = self._repo(call, owner, name, need="write")
+        body = self._check_types(
+            call.body,
+            {
+                "title": ("string", "integer"),
+                "body": ("string",),
+                "assignee": ("string", "null"),
+                "milestone": ("string", "integer", "null"),
+                "labels": ("labels",),
+                "assignees": ("strings",),
+                "type": ("string", "null"),
+            },
+        )
+        title = body.get("title")
+        if title is None or not str(title).strip():
+            raise self._validation_failed({"resource": "Issue", "code": "missing_field", "field": "title"})
+        now = _now()
+        issue = _Issue(
+            id=self.state.next_id(),
+            number=self._next_number(repo),
+            title=str(title),
+            body=body.get("body"),
+            user=call.principal.login,
+            labels=[],
+            assignees=[],
+            milestone=None,
+            state="open",
+            state_reason=None,
+            created_at=now,
+            updated_at=now,
+            closed_at=None,
+            closed_by=None,
+        )
+        # Like GitHub, labels/assignees/milestone from users without push access are silently dropped.
+        if self._can_push(repo, call.principal):
+            self._apply_people_and_labels(repo, issue, body)
+        repo.issues[issue.number] = issue
+        location = f"{self.base_url}/repos/{repo.full_name}/issues/{issue.number}"
+        return json_response(self._issue_json(repo, issue), 201, {"Location": location})
+
+    @route("GET", "/repos/{owner}/{name}/issues/{number:int}")
+    def _api_get_issue(self, call: Call, owner: str, name: str, number: int) -> Response:
+        """GET /repos/{owner}/{repo}/issues/{issue_number}."""
+        repo = self._repo(call, owner, name)
+        issue = self._issue(repo, number)
+        return json_response(self._issue_json(repo, issue), headers={"Last-Modified": http_date(issue.updated_at)})
+
+    @route("PATCH", "/repos/{owner}/{name}/issues/{number:int}")
+    def _api_update_issue(self, call: Call, owner: str, name: str, number: int) -> Response:
+        """PATCH /repos/{owner}/{repo}/issues/{issue_number}."""
+        repo = self._repo(call, owner, name, need="write")
+        issue = self._issue(repo, number)
+        if not self._can_push(repo, call.principal) and issue.user.lower() != call.principal.login.lower():
+            raise HTTPError(self._error(403, "Must have push access to update issue"))
+        body = self._check_types(
+            call.body,
+            {
+                "title": ("string", "integer", "null"),
+                "body": ("string", "null"),
+                "assignee": ("string", "null"),
+                "state": ("string",),
+                "state_reason": ("string", "null"),
+                "milestone": ("string", "integer", "null"),
+                "labels": ("labels",),
+                "assignees": ("strings",),
+                "type": ("string", "null"),
+            },
+        )
+        if "state" in body and body["state"] not in ISSUE_STATES:
+            raise self._invalid_request(
+                f"For 'properties/state', {_as_json(body['state'])} is not one of {json.dumps(list(ISSUE_STATES))}."
+            )
+        if body.get("state_reason") is not None and body["state_reason"] not in STATE_REASONS:
+            raise self._invalid_request(
+                f"For 'properties/state_reason', {_as_json(body['state_reason'])} is not "
+                f"one of {json.dumps(list(STATE_REASONS))}."
+            )
+        if body.get("title") is not None:
+            if not str(body["title"]).strip():
+                raise self._validation_failed({"resource": "Issue", "code": "missing_field", "field": "title"})
+            issue.title = str(body["title"])
+        if "body" in body:
+            issue.body = body["body"]
+        if self._can_push(repo, call.principal):
+            self._apply_people_and_labels(repo, issue, body)
+        self._apply_state(issue, body, call.principal.login)
+        issue.updated_at = _now()
+        return json_response(self._issue_json(repo, issue))
+
+    def _apply_people_and_labels(self, repo: _Repo, issue: _Issue, body: dict[str, Any]) -> None:
+        if "assignees" in body or "assignee" in body:
+            logins = body.get("assignees")
+            if logins is None:
+                logins = [body["assignee"]] if body.get("assignee") else []
+            users = []
+            for login in logins:
+                user = self._assignable(repo, login)
+                if user is None:
+                    raise self._validation_failed({"value": login, "resource": "Issue", "field": "assignees", "code": "invalid"})
+                users.append(user.login)
+            issue.assignees = list(dict.fromkeys(users))
+        if "milestone" in body:
+            issue.milestone = self._milestone_number(repo, body["milestone"])
+        if "labels" in body:
+            names = [item if isinstance(item, str) else item["name"] for item in body["labels"]]
+            issue.labels = list(dict.fromkeys(self._ensure_label(repo, label).name for label in names))
+
+    def _milestone_number(self, repo: _Repo, value: Any) -> int | None:
+        if value is None or value == "":
+            return None
+        if str(value).isdigit() and int(value) in repo.milestones:
+            return int(value)
+        raise self._validation_failed({"value": str(value), "resource": "Issue", "field": "milestone", "code": "invalid"})
+
+    @staticmethod
+    def _apply_state(issue: _Issue, body: dict[str, Any], actor: str) -> None:
+        state, reason = body.get("state"), body.get("state_reason")
+        if state == "closed":
+            if issue.state != "closed":
+                issue.closed_at, issue.closed_by = _now(), actor
+            issue.state, issue.state_reason = "closed", reason or "completed"
+        elif state == "open" and issue.state == "closed":
+            issue.state, issue.state_reason = "open", "reopened"
+            issue.closed_at = issue.closed_by = None
+
+    @route("POST", "/repos/{owner}/{name}/issues/{number:int}/labels")
+    def _api_add_issue_labels(self, call: Call, owner: str, name: str, number: int) -> Response:
+        """POST /repos/{owner}/{repo}/issues/{issue_number}/labels (adds)."""
+        return self._change_issue_labels(call, owner, name, number, replace=False)
+
+    @route("PUT", "/repos/{owner}/{name}/issues/{number:int}/labels")
+    def _api_set_issue_labels(self, call: Call, owner: str, name: str, number: int) -> Response:
+        """PUT /repos/{owner}/{repo}/issues/{issue_number}/labels (replaces)."""
+        return self._change_issue_labels(call, owner, name, number, replace=True)
+
+    def _change_issue_labels(self, call: Call, owner: str, name: str, number: int, replace: bool) -> Response:
+        repo = self._repo(call, owner, name, need="push")
+        issue = self._issue(repo, number)
+        payload = call.body
+        if isinstance(payload, dict):
+            payload = payload.get("labels")
+        if isinstance(payload, str):
+            payload = [payload]
+        if not isinstance(payload, list) or not all(_is_label(item) for item in payload):
+            raise self._invalid_request(f"{_as_json(call.body)} is not a valid list of labels.")
+        names = [item if isinstance(item, str) else item["name"] for item in payload]
+        current = [] if replace else issue.labels
+        issue.labels = list(dict.fromkeys([*current, *(self._ensure_label(repo, n).name for n in names)]))
+        issue.updated_at = _now()
+        return json_response([self._label_json(repo, repo.labels[label.lower()]) for label in issue.labels])
+
+    @route("DELETE", "/repos/{owner}/{name}/issues/{number:int}/labels")
+    def _api_clear_issue_labels(self, call: Call, owner: str, name: str, number: int) -> Response:
+        """DELETE /repos/{owner}/{repo}/issues/{issue_number}/labels."""
+        repo = self._repo(call, owner, name, need="push")
+        issue = self._issue(repo, number)
+        issue.labels, issue.updated_at = [], _now()
+        return Response(status=204)
+
+    @route("DELETE", "/repos/{owner}/{name}/issues/{number:int}/labels/{label}")
+    def _api_remove_issue_label(self, call: Call, owner: str, name: str, number: int, label: str) -> Response:
+        """DELETE /repos/{owner}/{repo}/issues/{issue_number}/labels/{name}."""
+        repo = self._repo(call, owner, name, need="push")
+        issue = self._issue(repo, number)
+        remaining = [existing for existing in issue.labels if existing.lower() != label.lower()]
+        if len(remaining) == len(issue.labels):
+            return self._error(404, "Label does not exist")
+        issue.labels, issue.updated_at = remaining, _now()
+        return json_response([self._label_json(repo, repo.labels[n.lower()]) for n in issue.labels])
+
+    @route("POST", "/repos/{owner}/{name}/issues/{number:int}/assignees")
+    def _api_add_assignees(self, call: Call, owner: str, name: str, number: int) -> Response:
+        """POST /repos/{owner}/{repo}/issues/{issue_number}/assignees (non-assignable logins are ignored)."""
+        repo = self._repo(call, owner, name, need="push")
+        issue = self._issue(repo, number)
+        body = self._check_types(call.body, {"assignees": ("strings",)})
+        added = [user.login for login in body.get("assignees", []) if (user := self._assignable(repo, login))]
+        issue.assignees = list(dict.fromkeys([*issue.assignees, *added]))
+        issue.updated_at = _now()
+        return json_response(self._issue_json(repo, issue), 201)
+
+    @route("DELETE", "/repos/{owner}/{name}/issues/{number:int}/assignees")
+    def _api_remove_assignees(self, call: Call, owner: str, name: str, number: int) -> Response:
+        """DELETE /repos/{owner}/{repo}/issues/{issue_number}/assignees."""
+        repo = self._repo(call, owner, name, need="push")
+        issue = self._issue(repo, number)
+        body = self._check_types(call.body, {"assignees": ("strings",)})
+        removed = {login.lower() for login in body.get("assignees", [])}
+        issue.assignees = [login for login in issue.assignees if login.lower() not in removed]
+        issue.updated_at = _now()
+        return json_response(self._issue_json(repo, issue))
+
+    # -- comments ------------------------------------------------------------------------------
+
+    @route("GET", "/repos/{owner}/{name}/issues/{number:int}/comments")
+    def _api_list_comments(self, call: Call, owner: str, name: str, number: int) -> Response:
+        """GET /repos/{owner}/{repo}/issues/{issue_number}/comments (oldest first, `since` supported)."""
+        repo = self._repo(call, owner, name)
+        self._issue(repo, number)
+        comments = [c for c in repo.comments.values() if c.issue_number == number]
+        if "since" in call.query:
+            since = parse_timestamp(call.query["since"])
+            if since is None:
+                raise self._validation_failed({"resource": "IssueComment", "field": "since", "code": "invalid"})
+            comments = [c for c in comments if c.updated_at >= since]
+        comments.sort(key=lambda c: (c.created_at, c.id))
+        return self._paged(call, comments, lambda comment: self._comment_json(repo, comment))
+
+    @route("POST", "/repos/{owner}/{name}/issues/{number:int}/comments")
+    def _api_create_comment(self, call: Call, owner: str, name: str, number: int) -> Response:
+        """POST /repos/{owner}/{repo}/issues/{issue_number}/comments."""
+        repo = self._repo(call, owner, name, need="write")
+        issue = self._issue(repo, number)
+        body = self._check_types(call.body, {"body": ("string",)})
+        if "body" not in body:
+            raise self._invalid_request('"body" wasn\'t supplied.')
+        if not body["body"].strip():
+            raise self._validation_failed(
+                {"resource": "IssueComment", "code": "unprocessable", "field": "data", "message": "Body cannot be blank"}
+            )
+        now = _now()
+        comment = _Comment(self.state.next_id(), number, body["body"], call.principal.login, now, now)
+        repo.comments[comment.id] = comment
+        issue.comments += 1
+        issue.updated_at = now
+        return json_response(self._comment_json(repo, comment), 201, {"Location": self._comment_json(repo, comment)["url"]})
+
+    def _comment(self, repo: _Repo, comment_id: int) -> _Comment:
+        comment = repo.comments.get(comment_id)
+        if comment is None:
+            raise HTTPError(self._error(404, "Not Found"))
+        return comment
+
+    @route("GET", "/repos/{owner}/{name}/issues/comments/{comment_id:int}")
+    def _api_get_comment(self, call: Call, owner: str, name: str, comment_id: int) -> Response:
+        """GET /repos/{owner}/{repo}/issues/comments/{comment_id}."""
+        repo = self._repo(call, owner, name)
+        comment = self._comment(repo, comment_id)
+        return json_response(self._comment_json(repo, comment), headers={"Last-Modified": http_date(comment.updated_at)})
+
+    @route("PATCH", "/repos/{owner}/{name}/issues/comments/{comment_id:int}")
+    def _api_update_comment(self, call: Call, owner: str, name: str, comment_id: int) -> Response:
+        """PATCH /repos/{owner}/{repo}/issues/comments/{comment_id}."""
+        repo = self._repo(call, owner, name, need="write")
+        comment = self._comment(repo, comment_id)
+        if comment.user.lower() != call.principal.login.lower() and not self._can_push(repo, call.principal):
+            raise HTTPError(self._error(403, "Must have push access to update comment"))
+        body = self._check_types(call.body, {"body": ("string",)})
+        if "body" not in body:
+            raise self._invalid_request('"body" wasn\'t supplied.')
+        comment.body, comment.updated_at = body["body"], _now()
+        return json_response(self._comment_json(repo, comment))
+
+    @route("DELETE", "/repos/{owner}/{name}/issues/comments/{comment_id:int}")
+    def _api_delete_comment(self, call: Call, owner: str, name: str, comment_id: int) -> Response:
+        """DELETE /repos/{owner}/{repo}/issues/comments/{comment_id}."""
+        repo = self._repo(call, owner, name, need="write")
+        comment = self._comment(repo, comment_id)
+        if comment.user.lower() != call.principal.login.lower() and not self._can_push(repo, call.principal):
+            raise HTTPError(self._error(403, "Must have push access to delete comment"))
+        del repo.comments[comment_id]
+        repo.issues[comment.issue_number].comments -= 1
+        return Response(status=204)
+
+    # -- hooks ---------------------------------------------------------------------------------
+
+    @route("GET", "/repos/{owner}/{name}/hooks")
+    def _api_list_hooks(self, call: Call, owner: str, name: str) -> Response:
+        """GET /repos/{owner}/{repo}/hooks (admin only)."""
+        repo = self._repo(call, owner, name, need="admin")
+        return self._paged(call, list(repo.hooks.values()), lambda hook: self._hook_json(repo, hook))
+
+    @route("POST", "/repos/{owner}/{name}/hooks")
+    def _api_create_hook(self, call: Call, owner: str, name: str) -> Response:
+        """POST /repos/{owner}/{repo}/hooks."""
+        repo = self._repo(call, owner, name, need="admin")
+        body = self._hook_body(call.body, {"name", "config", "events", "active"})
+        config = body.get("config") or {}
+        if not config.get("url"):
+            raise self._validation_failed(
+                {"resource": "Hook", "code": "custom", "message": "Config must contain URL for webhooks"}
+            )
+        if body.get("name", "web") != "web":
+            raise self._validation_failed(
+                {"resource": "Hook", "code": "custom", "field": "name", "message": "Name must be 'web'"}
+            )
+        if any(hook.config.get("url") == config["url"] for hook in repo.hooks.values()):
+            raise self._validation_failed(
+                {"resource": "Hook", "code": "custom", "message": "Hook already exists on this repository"}
+            )
+        now = _now()
+        hook = _Hook(
+            self.state.next_id(),
+            "web",
+            {"content_type": "form", "insecure_ssl": "0", **config},
+            list(body.get("events", ["push"])),
+            body.get("active", True),
+            now,
+            now,
+        )
+        repo.hooks[hook.id] = hook
+        return json_response(self._hook_json(repo, hook), 201)
+
+    def _hook_body(self, payload: Any, allowed: set[str]) -> dict[str, Any]:
+        body = self._check_types(
+            payload,
+            {
+                "name": ("string",),
+                "config": ("object",),
+                "events": ("strings",),
+                "add_events": ("strings",),
+                "remove_events": ("strings",),
+                "active": ("boolean",),
+            },
+        )
+        unknown = sorted(set(body) - allowed)
+        if unknown:
+            raise self._invalid_request(f"{_as_json(unknown[0])} is not a permitted key.")
+        config = body.get("config") or {}
+        for key in ("url", "content_type", "secret"):
+            if key in config and not isinstance(config[key], str):
+                raise self._invalid_request(f"For 'properties/{key}', {_as_json(config[key])} is not a string.")
+        if "insecure_ssl" in config and not isinstance(config["insecure_ssl"], (str, int, float)):
+            raise self._invalid_request(
+                f"For 'properties/insecure_ssl', {_as_json(config['insecure_ssl'])} is not a string or number."
+            )
+        for event in [*body.get("events", []), *body.get("add_events", [])]:
+            if event not in HOOK_EVENTS:
+                raise self._validation_failed(
+                    {"resource": "Hook", "code": "custom", "field": "events", "message": f"{event} is not a valid event name"}
+                )
+        return body
+
+    def _hook(self, repo: _Repo, hook_id: int) -> _Hook:
+        hook = repo.hooks.get(hook_id)
+        if hook is None:
+            raise HTTPError(self._error(404, "Not Found"))
+        return hook
+
+    @route("GET", "/repos/{owner}/{name}/hooks/{hook_id:int}")
+    def _api_get_hook(self, call: Call, owner: str, name: str, hook_id: int) -> Response:
+        """GET /repos/{owner}/{repo}/hooks/{hook_id}."""
+        repo = self._repo(call, owner, name, need="admin")
+        return json_response(self._hook_json(repo, self._hook(repo, hook_id)))
+
+    @route("PATCH", "/repos/{owner}/{name}/hooks/{hook_id:int}")
+    def _api_update_hook(self, call: Call, owner: str, name: str, hook_id: int) -> Response:
+        """PATCH /repos/{owner}/{repo}/hooks/{hook_id}."""
+        repo = self._repo(call, owner, name, need="admin")
+        hook = self._hook(repo, hook_id)
+        body = self._hook_body(call.body, {"config", "events", "add_events", "remove_events", "active"})
+        if "config" in body:
+            hook.config = {"content_type": "form", "insecure_ssl": "0", **body["config"]}
+        if "events" in body:
+            hook.events = list(body["events"])
+        hook.events = [
+            e for e in dict.fromkeys([*hook.events, *body.get("add_events", [])]) if e not in body.get("remove_events", [])
+        ]
+        if "active" in body:
+            hook.active = body["active"]
+        hook.updated_at = _now()
+        return json_response(self._hook_json(repo, hook))
+
+    @route("DELETE", "/repos/{owner}/{name}/hooks/{hook_id:int}")
+    def _api_delete_hook(self, call: Call, owner: str, name: str, hook_id: int) -> Response:
+        """DELETE /repos/{owner}/{repo}/hooks/{hook_id}."""
+        repo = self._repo(call, owner, name, need="admin")
+        self._hook(repo, hook_id)
+        del repo.hooks[hook_id]
+        return Response(status=204)
+
+    # -- contents ------------------------------------------------------------------------------
+
+    @route("GET", "/repos/{owner}/{name}/contents")
+    @route("GET", "/repos/{owner}/{name}/contents/{path:path}")
+    def _api_get_contents(self, call: Call, owner: str, name: str, path: str = "") -> Response:
+        """GET /repos/{owner}/{repo}/contents/{path}: a file object or a directory listing."""
+        repo = self._repo(call, owner, name)
+        ref = call.query.get("ref", repo.default_branch)
+        if ref != repo.default_branch:
+            return self._error(404, f"No commit found for the ref {ref}")
+        clean = path.strip("/")
+        if clean in repo.files:
+            return json_response(self._file_json(repo, clean, with_content=True))
+        prefix = f"{clean}/" if clean else ""
+        children = sorted({prefix + p[len(prefix) :].split("/", 1)[0] for p in repo.files if p.startswith(prefix)})
+        if not children:
+            return self._error(404, "Not Found")
+        return json_response([self._file_json(repo, child, with_content=False) for child in children])
+
+    @route("GET", "/raw/{owner}/{name}/{ref}/{path:path}")
+    def _api_get_raw(self, call: Call, owner: str, name: str, ref: str, path: str) -> Response:
+        """Raw file download (the `download_url` of content objects; raw.githubusercontent.com on GitHub)."""
+        repo = self._repo(call, owner, name)
+        content = repo.files.get(path.strip("/")) if ref == repo.default_branch else None
+        if content is None:
+            return text_response("404: Not Found", 404)
+        return Response(content, status=200, content_type="text/plain; charset=utf-8")
+
+    # -- search --------------------------------------------------------------------------------
+
+    @route("GET", "/search/issues")
+    def _api_search_issues(self, call: Call) -> Response:
+        """GET /search/issues with the common qualifiers, free text over title and body."""
+        query = call.query.get("q", "").strip()
+        if not query:
+            raise self._validation_failed({"resource": "Search", "field": "q", "code": "missing"})
+        matches = self._search(call, query)
+        sort, order = call.query.get("sort"), call.query.get("order", "desc")
+        sort_keys: dict[str, Callable[[tuple[_Repo, _Issue, float]], Any]] = {
+            "created": lambda hit: (hit[1].created_at, hit[1].id),
+            "updated": lambda hit: (hit[1].updated_at, hit[1].id),
+            "comments": lambda hit: (hit[1].comments, hit[1].id),
+        }
+        matches.sort(key=sort_keys.get(sort or "", lambda hit: (hit[2], hit[1].updated_at, hit[1].id)), reverse=order != "asc")
+        page = self._page(call, matches[:SEARCH_RESULT_CAP])
+        items = [self._search_item(repo, issue, score) for repo, issue, score in page.items]
+        response = json_response(
+            {"total_count": len(matches), "incomplete_results": False, "items": items, "search_type": "lexical"}
+        )
+        self._add_links(call, response, page)
+        return response
+
+    def _search_item(self, repo: _Repo, issue: _Issue, score: float) -> dict[str, Any]:
+        item = {**self._issue_json(repo, issue), "score": score}
+        if item["body"] is None:
+            # Search results describe `body` as a (non-null) string; GitHub leaves it out rather than sending null.
+            del item["body"]
+        return item
+
+    def _search(self, call: Call, query: str) -> list[tuple[_Repo, _Issue, float]]:
+        repos = [repo for repo in self.state.repos.values() if self._permission(repo, call.principal)]
+        predicates: list[Callable[[_Repo, _Issue], bool]] = []
+        words: list[str] = []
+        include_issues = True
+        for token in re.findall(r'-?[\w.-]+:"[^"]*"|-?[\w.-]+:\S+|"[^"]*"|\S+', query):
+            negate = token.startswith("-") and ":" in token
+            key, sep, value = token.lstrip("-").partition(":")
+            value = value.strip('"')
+            key = key.lower()
+            if not sep or key not in _QUALIFIERS:
+                words.append(token.strip('"').lower())
+                continue
+            if key == "repo":
+                wanted = [r for r in repos if r.full_name.lower() == value.lower()]
+                if not wanted:
+                    raise self._validation_failed(
+                        {
+                            "message": "The listed users and repositories cannot be searched either because the "
+                            "resources do not exist or you do not have permission to view them.",
+                            "resource": "Search",
+                            "field": "q",
+                            "code": "invalid",
+                        }
+                    )
+                repos = wanted
+                continue
+            if key in ("is", "type") and value.lower() in ("pr", "pull-request"):
+                include_issues = negate
+                continue
+            predicate = self._qualifier(key, value)
+            predicates.append((lambda p: lambda r, i: not p(r, i))(predicate) if negate else predicate)
+        hits = []
+        for repo in repos:
+            for issue in repo.issues.values() if include_issues else ():
+                text = f"{issue.title}\n{issue.body or ''}".lower()
+                if all(word in text for word in words) and all(p(repo, issue) for p in predicates):
+                    hits.append((repo, issue, float(sum(text.count(word) for word in words) or 1)))
+        return hits
+
+    def _qualifier(self, key: str, value: str) -> Callable[[_Repo, _Issue], bool]:
+        lowered = value.lower()
+        if key in ("is", "state") and lowered in ISSUE_STATES:
+            return lambda r, i: i.state == lowered
+        if key in ("is", "type") and lowered == "issue":
+            return lambda r, i: True
+        if key == "label":
+            wanted = {name.strip().lower() for name in value.split(",")}
+            return lambda r, i: bool(wanted & {label.lower() for label in i.labels})
+        if key == "assignee":
+            return lambda r, i: lowered in {login.lower() for login in i.assignees}
+        if key == "author":
+            return lambda r, i: i.user.lower() == lowered
+        if key == "no" and lowered in ("label", "assignee", "milestone"):
+            attribute = {"label": "labels", "assignee": "assignees", "milestone": "milestone"}[lowered]
+            return lambda r, i: not getattr(i, attribute)
+        if key == "milestone":
+            return lambda r, i: bool(i.milestone) and r.milestones[i.milestone].title.lower() == lowered
+        if key == "comments":
+            compare = self._range(value, int, int)
+            return lambda r, i: compare(i.comments)
+        if key in ("created", "updated", "closed"):
+            compare = self._range(value, _period_start, _period_end)
+            return lambda r, i: getattr(i, f"{key}_at") is not None and compare(getattr(i, f"{key}_at"))
+        raise self._validation_failed(
+            {"message": f"Unsupported qualifier {key}:{value}", "resource": "Search", "field": "q", "code": "invalid"}
+        )
+
+    def _range(self, expression: str, first: Callable[[str], Any], last: Callable[[str], Any]) -> Callable[[Any], bool]:
+        """Predicate for `>=x`, `>x`, `<=x`, `<x`, `a..b`, `a..*`, `*..b` or `x` (x spanning first(x)..last(x))."""
+        try:
+            if ".." in expression:
+                low, high = expression.split("..", 1)
+                lower = None if low == "*" else first(low)
+                upper = None if high == "*" else last(high)
+                return lambda v: (lower is None or v >= lower) and (upper is None or v <= upper)
+            operator = re.match(r"(>=|<=|>|<)?", expression).group(0)
+            start, end = first(expression[len(operator) :]), last(expression[len(operator) :])
+        except ValueError as error:
+            raise self._validation_failed(
+                {"message": str(error), "resource": "Search", "field": "q", "code": "invalid"}
+            ) from error
+        return {
+            ">=": lambda v: v >= start,
+            ">": lambda v: v > end,
+            "<=": lambda v: v <= end,
+            "<": lambda v: v < start,
+        }.get(operator, lambda v: start <= v <= end)
+
+
+def _period_start(text: str) -> datetime:
+    moment = parse_timestamp(text)
+    if moment is None:
+        raise ValueError(f"invalid date {text!r}")
+    return moment
+
+
+def _period_end(text: str) -> datetime:
+    """Last second of a date (`2024-01-31`), or the moment itself for a date-time."""
+    moment = _period_start(text)
+    return moment if "T" in text else moment + timedelta(days=1) - timedelta(seconds=1)
+
+
+_QUALIFIERS = frozenset(
+    {"repo", "is", "type", "state", "label", "assignee", "author", "no", "milestone", "comments", "created", "updated", "closed"}
+)

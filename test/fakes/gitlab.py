@@ -1,0 +1,1371 @@
+"""Offline stand-in for the GitLab REST API v4 (projects, issues, notes, labels, members, hooks, repository files)."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import itertools
+import math
+import re
+from collections import defaultdict
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from email.utils import format_datetime
+from typing import Any
+
+from werkzeug.http import HTTP_STATUS_CODES
+from werkzeug.wrappers import Response
+
+from test.fakes.base import (
+    Call,
+    FakeServer,
+    HTTPError,
+    Page,
+    json_response,
+    paginate,
+    parse_timestamp,
+    positive_int,
+    route,
+    split_list,
+    text_response,
+    utcnow,
+)
+
+API = "/api/v4"
+DEFAULT_PER_PAGE = 20
+MAX_PER_PAGE = 100
+GUEST, REPORTER, DEVELOPER, MAINTAINER, OWNER = 10, 20, 30, 40, 50
+ISSUE_ORDER = ("created_at", "updated_at", "due_date", "title")
+HOOK_EVENTS = (
+    "push_events",
+    "issues_events",
+    "confidential_issues_events",
+    "merge_requests_events",
+    "tag_push_events",
+    "note_events",
+    "confidential_note_events",
+    "job_events",
+    "pipeline_events",
+    "wiki_page_events",
+    "deployment_events",
+    "releases_events",
+    "milestone_events",
+    "feature_flag_events",
+    "repository_update_events",
+    "resource_access_token_events",
+)
+
+
+def _timestamp(moment: datetime | None) -> str | None:
+    if moment is None:
+        return None
+    return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
+
+
+def _git_sha(*parts: str) -> str:
+    return hashlib.sha1("\0".join(parts).encode(), usedforsecurity=False).hexdigest()
+
+
+@dataclass
+class _User:
+    id: int
+    username: str
+    name: str
+    email: str
+    created_at: datetime
+
+
+@dataclass
+class _Label:
+    id: int
+    name: str
+    color: str
+    description: str | None
+    priority: int | None = None
+
+
+@dataclass
+class _Milestone:
+    id: int
+    iid: int
+    title: str
+    description: str | None
+    due_date: str | None
+    created_at: datetime
+    state: str = "active"
+    closed_at: datetime | None = None
+
+
+@dataclass
+class _Note:
+    id: int
+    issue_iid: int
+    body: str
+    author: int
+    system: bool
+    created_at: datetime
+    updated_at: datetime
+
+
+@dataclass
+class _Issue:
+    id: int
+    iid: int
+    title: str
+    description: str | None
+    author: int
+    labels: list[str]
+    assignees: list[int]
+    milestone: int | None
+    due_date: str | None
+    confidential: bool
+    created_at: datetime
+    updated_at: datetime
+    state: str = "opened"
+    closed_at: datetime | None = None
+    closed_by: int | None = None
+    discussion_locked: bool = False
+    duplicate_of: int | None = None
+
+
+@dataclass
+class _Hook:
+    id: int
+    url: str
+    name: str
+    description: str
+    token: str | None
+    events: dict[str, bool]
+    enable_ssl_verification: bool
+    created_at: datetime
+
+
+@dataclass
+class _Project:
+    id: int
+    namespace: str
+    path: str
+    name: str
+    description: str | None
+    visibility: str
+    default_branch: str
+    created_at: datetime
+    members: dict[int, int] = field(default_factory=dict)
+    labels: dict[str, _Label] = field(default_factory=dict)
+    milestones: dict[int, _Milestone] = field(default_factory=dict)
+    issues: dict[int, _Issue] = field(default_factory=dict)
+    notes: dict[int, _Note] = field(default_factory=dict)
+    hooks: dict[int, _Hook] = field(default_factory=dict)
+    files: dict[str, bytes] = field(default_factory=dict)
+
+    @property
+    def path_with_namespace(self) -> str:
+        return f"{self.namespace}/{self.path}"
+
+
+@dataclass
+class _State:
+    counters: defaultdict[str, itertools.count[int]] = field(default_factory=lambda: defaultdict(lambda: itertools.count(1)))
+    users: dict[int, _User] = field(default_factory=dict)
+    tokens: dict[str, int] = field(default_factory=dict)
+    projects: dict[int, _Project] = field(default_factory=dict)
+
+    def next_id(self, kind: str) -> int:
+        return next(self.counters[kind])
+
+
+class GitLabFake(FakeServer):
+    """Stateful fake of a GitLab instance; python-gitlab: `gitlab.Gitlab(url=fake.base_url, private_token=...)`."""
+
+    name = "gitlab"
+    seed_operations = (
+        "add_user",
+        "add_token",
+        "add_project",
+        "add_member",
+        "add_label",
+        "add_milestone",
+        "add_issue",
+        "add_note",
+        "add_file",
+    )
+    state: _State
+
+    def _new_state(self) -> _State:
+        return _State()
+
+    @property
+    def api_url(self) -> str:
+        """Root of the REST API, `{base_url}/api/v4`."""
+        return f"{self.base_url}{API}"
+
+    # -- seeding -------------------------------------------------------------------------------
+
+    def add_user(self, username: str, name: str | None = None, email: str | None = None) -> dict[str, Any]:
+        """Create (or return) a user."""
+        with self.lock:
+            user = self._user_named(username)
+            if user is None:
+                user = _User(
+                    self.state.next_id("user"), username, name or username.title(), email or f"{username}@example.com", utcnow()
+                )
+                self.state.users[user.id] = user
+            return self._user_json(user, full=True)
+
+    def add_token(self, token: str, username: str = "root") -> dict[str, Any]:
+        """Accept `token` (PRIVATE-TOKEN or Bearer) as credentials of `username` (created if missing)."""
+        with self.lock:
+            self.add_user(username)
+            user = self._user_named(username)
+            self.state.tokens[token] = user.id
+            return self._user_json(user, full=True)
+
+    def add_project(
+        self,
+        path_with_namespace: str,
+        visibility: str = "private",
+        description: str | None = None,
+        default_branch: str = "main",
+    ) -> dict[str, Any]:
+        """Create project `group/project`; a user named like the namespace, if any, becomes its owner."""
+        namespace, _, path = path_with_namespace.rpartition("/")
+        if not namespace or visibility not in ("private", "internal", "public"):
+            raise ValueError("need 'namespace/path' and visibility private|internal|public")
+        with self.lock:
+            project = _Project(
+                self.state.next_id("project"),
+                namespace,
+                path,
+                path.replace("-", " ").title(),
+                description,
+                visibility,
+                default_branch,
+                utcnow(),
+            )
+            owner = self._user_named(namespace)
+            if owner is not None:
+                project.members[owner.id] = OWNER
+            self.state.projects[project.id] = project
+            return self._project_json(project, None)
+
+    def add_member(self, project: int | str, username: str, access_level: int = DEVELOPER) -> dict[str, Any]:
+        """Give `username` (created if missing) `access_level` (10 guest .. 50 owner) on the project."""
+        with self.lock:
+            target = self._seed_project(project)
+            self.add_user(username)
+            user = self._user_named(username)
+            target.members[user.id] = access_level
+            return self._member_json(target, user)
+
+    def add_label(
+        self,
+        project: int | str,
+        name: str,
+        color: str = "#6699cc",
+        description: str | None = None,
+        priority: int | None = None,
+    ) -> dict[str, Any]:
+        """Create a project label."""
+        with self.lock:
+            target = self._seed_project(project)
+            label = _Label(self.state.next_id("label"), name, color, description, priority)
+            target.labels[name.lower()] = label
+            return self._label_json(target, label, counts=True)
+
+    def add_milestone(
+        self,
+        project: int | str,
+        title: str,
+        description: str | None = None,
+        due_date: str | None = None,
+        state: str = "active",
+    ) -> dict[str, Any]:
+        """Create a project milestone (`active` or `closed`); use its `id` as `milestone_id`."""
+        if state not in ("active", "closed"):
+            raise ValueError("state must be 'active' or 'closed'")
+        with self.lock:
+            target = self._seed_project(project)
+            now = utcnow()
+            milestone = _Milestone(
+                self.state.next_id("milestone"),
+                len(target.milestones) + 1,
+                title,
+                description,
+                due_date,
+                now,
+                state,
+                now if state == "closed" else None,
+            )
+            target.milestones[milestone.id] = milestone
+            return self._milestone_json(target, milestone)
+
+    def add_issue(
+        self,
+        project: int | str,
+        title: str,
+        description: str | None = None,
+        labels: Iterable[str] = (),
+        assignees: Iterable[str] = (),
+        state: str = "opened",
+        author: str | None = None,
+        due_date: str | None = None,
+        milestone_id: int | None = None,
+        confidential: bool = False,
+        created_at: datetime | str | None = None,
+        updated_at: datetime | str | None = None,
+        closed_at: datetime | str | None = None,
+        duplicate_of: int | None = None,
+    ) -> dict[str, Any]:
+        """Create an issue directly in state (missing labels and users are created).
+
+        `duplicate_of` is the iid of the issue this one was closed as a duplicate of.
+        """
+        if state not in ("opened", "closed") or (duplicate_of is not None and state != "closed"):
+            raise ValueError("state must be 'opened' or 'closed'; only closed issues can be duplicates")
+        with self.lock:
+            target = self._seed_project(project)
+            creator = self._seed_user(author) if author else self._default_author(target)
+            created = parse_timestamp(created_at) or utcnow()
+            closed = (parse_timestamp(closed_at) or created) if state == "closed" else None
+            issue = _Issue(
+                id=self.state.next_id("issue"),
+                iid=max(target.issues, default=0) + 1,
+                title=title,
+                description=description,
+                author=creator.id,
+                labels=[self._ensure_label(target, name).name for name in labels],
+                assignees=[self._seed_user(username).id for username in assignees],
+                milestone=milestone_id,
+                due_date=due_date,
+                confidential=confidential,
+                created_at=created,
+                updated_at=parse_timestamp(updated_at) or closed or created,
+                state=state,
+                closed_at=closed,
+                closed_by=creator.id if closed else None,
+                duplicate_of=duplicate_of,
+            )
+            target.issues[issue.iid] = issue
+            return self._issue_json(target, issue, single=True)
+
+    def add_note(
+        self,
+        project: int | str,
+        iid: int,
+        body: str,
+        author: str | None = None,
+        system: bool = False,
+        created_at: datetime | str | None = None,
+    ) -> dict[str, Any]:
+        """Add a note (comment, or a system note with `system=True`) to issue `iid`."""
+        with self.lock:
+            target = self._seed_project(project)
+            issue = target.issues[iid]
+            creator = self._seed_user(author) if author else self._default_author(target)
+            created = parse_timestamp(created_at) or utcnow()
+            note = _Note(self.state.next_id("note"), iid, body, creator.id, system, created, created)
+            target.notes[note.id] = note
+            return self._note_json(target, issue, note)
+
+    def add_file(self, project: int | str, path: str, content: str | bytes) -> dict[str, Any]:
+        """Commit a file to the default branch."""
+        with self.lock:
+            target = self._seed_project(project)
+            clean = path.strip("/")
+            target.files[clean] = content.encode() if isinstance(content, str) else content
+            return self._file_json(target, clean, target.default_branch)
+
+    def _seed_project(self, project: int | str) -> _Project:
+        found = self._find_project(str(project))
+        if found is None:
+            raise KeyError(f"no project {project!r}; call add_project first")
+        return found
+
+    def _seed_user(self, username: str) -> _User:
+        self.add_user(username)
+        return self._user_named(username)
+
+    def _default_author(self, project: _Project) -> _User:
+        owners = [user_id for user_id, level in project.members.items() if level == OWNER]
+        if owners:
+            return self.state.users[owners[0]]
+        return self._seed_user("root")
+
+    def _user_named(self, username: str) -> _User | None:
+        return next((u for u in self.state.users.values() if u.username.lower() == username.lower()), None)
+
+    def _find_project(self, ident: str) -> _Project | None:
+        if ident.isdigit():
+            return self.state.projects.get(int(ident))
+        return next((p for p in self.state.projects.values() if p.path_with_namespace.lower() == ident.lower()), None)
+
+    def _ensure_label(self, project: _Project, name: str) -> _Label:
+        label = project.labels.get(name.lower())
+        if label is None:
+            label = _Label(self.state.next_id("label"), name, "#6699cc", None)
+            project.labels[name.lower()] = label
+        return label
+
+    # -- provider hooks ------------------------------------------------------------------------
+
+    def _authenticate(self, call: Call) -> _User | None:
+        token = call.header("PRIVATE-TOKEN") or call.query.get("private_token")
+        scheme, _, credential = (call.header("Authorization") or "").partition(" ")
+        if token is None and scheme.lower() == "bearer":
+            token = credential.strip()
+        if token is None:
+            return None
+        user_id = self.state.tokens.get(token)
+        if user_id is None:
+            raise HTTPError(json_response({"message": "401 Unauthorized"}, 401))
+        return self.state.users[user_id]
+
+    def _not_found(self, call: Call) -> Response:
+        if self._route_exists(call.path):
+            return json_response({"error": "405 Not Allowed"}, 405)
+        return json_response({"error": "404 Not Found"}, 404)
+
+    def _bad_json(self, call: Call) -> Response:
+        return json_response({"error": "The provided content-type 'application/json' is not supported."}, 400)
+
+    def _failure_response(self, status: int, body: Any, headers: Mapping[str, str]) -> Response:
+        if body is None:
+            body = {"message": f"{status} {HTTP_STATUS_CODES.get(status, 'Error')}"}
+        if isinstance(body, str):
+            return text_response(body, status, headers)
+        return json_response(body, status, headers)
+
+    def _rate_limited_response(self, call: Call, retry_after: float, status: int | None) -> Response:
+        now = utcnow()
+        wait = math.ceil(retry_after)
+        reset = math.ceil(now.timestamp()) + wait
+        headers = {
+            "Retry-After": str(wait),
+            "RateLimit-Name": "throttle_authenticated_api",
+            "RateLimit-Limit": "2000",
+            "RateLimit-Observed": "2001",
+            "RateLimit-Remaining": "0",
+            "RateLimit-Reset": str(reset),
+            "RateLimit-ResetTime": format_datetime(datetime.fromtimestamp(reset, now.tzinfo), usegmt=True),
+        }
+        return text_response("Retry later\n", status or 429, headers)
+
+    # -- errors and parameters -----------------------------------------------------------------
+
+    @staticmethod
+    def _not_found_error(what: str) -> HTTPError:
+        return HTTPError(json_response({"message": f"404 {what} Not Found"}, 404))
+
+    @staticmethod
+    def _bad_request(error: str) -> HTTPError:
+        return HTTPError(json_response({"error": error}, 400))
+
+    @staticmethod
+    def _forbidden() -> HTTPError:
+        return HTTPError(json_response({"message": "403 Forbidden"}, 403))
+
+    def _int_list(self, params: Mapping[str, Any], name: str) -> list[int]:
+        value = params[name]
+        items = value if isinstance(value, list) else split_list(value) if value not in (None, "") else []
+        try:
+            return [int(item) for item in items]
+        except (TypeError, ValueError):
+            raise self._bad_request(f"{name} is invalid") from None
+
+    def _bool(self, params: Mapping[str, Any], name: str) -> bool:
+        value = params[name]
+        if isinstance(value, bool):
+            return value
+        if str(value).lower() in ("true", "1"):
+            return True
+        if str(value).lower() in ("false", "0"):
+            return False
+        raise self._bad_request(f"{name} is invalid")
+
+    def _due_date(self, params: Mapping[str, Any]) -> str | None:
+        value = params["due_date"]
+        if value in (None, ""):
+            return None
+        try:
+            return date.fromisoformat(str(value)).isoformat()
+        except ValueError:
+            raise self._bad_request("due_date is invalid") from None
+
+    def _time_filter(self, params: Mapping[str, Any], name: str) -> datetime | None:
+        if name not in params:
+            return None
+        moment = parse_timestamp(params[name])
+        if moment is None:
+            raise self._bad_request(f"{name} is invalid")
+        return moment
+
+    def _choice(self, params: Mapping[str, Any], name: str, allowed: Iterable[str], default: str) -> str:
+        value = params.get(name, default)
+        if value not in allowed:
+            raise self._bad_request(f"{name} does not have a valid value")
+        return value
+
+    # -- access --------------------------------------------------------------------------------
+
+    def _access(self, project: _Project, user: _User | None) -> int | None:
+        """Access level of `user`: member level, 0 for a reader of a non-private project, None when hidden."""
+        if user is not None and user.id in project.members:
+            return project.members[user.id]
+        if project.visibility == "public" or (project.visibility == "internal" and user is not None):
+            return 0
+        return None
+
+    def _project(self, call: Call, ident: str, need: int | None = None) -> _Project:
+        project = self._find_project(ident)
+        access = self._access(project, call.principal) if project else None
+        if project is None or access is None:
+            raise self._not_found_error("Project")
+        if need is not None:
+            if call.principal is None:
+                raise HTTPError(json_response({"message": "401 Unauthorized"}, 401))
+            if access < need:
+                raise self._forbidden()
+        return project
+
+    def _issue(self, project: _Project, iid: int) -> _Issue:
+        issue = project.issues.get(iid)
+        if issue is None:
+            raise self._not_found_error("Issue")
+        return issue
+
+    # -- rendering -----------------------------------------------------------------------------
+
+    def _user_json(self, user: _User, full: bool = False) -> dict[str, Any]:
+        basic = {
+            "id": user.id,
+            "username": user.username,
+            "name": user.name,
+            "state": "active",
+            "locked": False,
+            "avatar_url": f"{self.base_url}/uploads/-/system/user/avatar/{user.id}/avatar.png",
+            "web_url": f"{self.base_url}/{user.username}",
+        }
+        if not full:
+            return basic
+        return {
+            **basic,
+            "created_at": _timestamp(user.created_at),
+            "bio": "",
+            "location": "",
+            "public_email": None,
+            "linkedin": "",
+            "twitter": "",
+            "discord": "",
+            "website_url": "",
+            "organization": "",
+            "job_title": "",
+            "pronouns": None,
+            "bot": False,
+            "work_information": None,
+            "followers": 0,
+            "following": 0,
+            "local_time": None,
+            "last_sign_in_at": _timestamp(user.created_at),
+            "confirmed_at": _timestamp(user.created_at),
+            "last_activity_on": user.created_at.date().isoformat(),
+            "email": user.email,
+            "theme_id": 1,
+            "color_scheme_id": 1,
+            "projects_limit": 100000,
+            "current_sign_in_at": _timestamp(user.created_at),
+            "identities": [],
+            "can_create_group": True,
+            "can_create_project": True,
+            "two_factor_enabled": False,
+            "external": False,
+            "private_profile": False,
+            "commit_email": user.email,
+        }
+
+    def _project_json(self, project: _Project, viewer: _User | None) -> dict[str, Any]:
+        api = f"{self.api_url}/projects/{project.id}"
+        web = f"{self.base_url}/{project.path_with_namespace}"
+        level = project.members.get(viewer.id) if viewer else None
+        return {
+            "id": project.id,
+            "description": project.description,
+            "name": project.name,
+            "name_with_namespace": f"{project.namespace} / {project.name}",
+            "path": project.path,
+            "path_with_namespace": project.path_with_namespace,
+            "created_at": _timestamp(project.created_at),
+            "default_branch": project.default_branch,
+            "tag_list": [],
+            "topics": [],
+            "ssh_url_to_repo": f"git@127.0.0.1:{project.path_with_namespace}.git",
+            "http_url_to_repo": f"{web}.git",
+            "web_url": web,
+            "readme_url": None,
+            "avatar_url": None,
+            "forks_count": 0,
+            "star_count": 0,
+            "last_activity_at": _timestamp(max([project.created_at, *(i.updated_at for i in project.issues.values())])),
+            "namespace": {
+                "id": project.id,
+                "name": project.namespace,
+                "path": project.namespace.rsplit("/", 1)[-1],
+                "kind": "group",
+                "full_path": project.namespace,
+                "parent_id": None,
+                "avatar_url": None,
+                "web_url": f"{self.base_url}/groups/{project.namespace}",
+            },
+            "visibility": project.visibility,
+            "issues_enabled": True,
+            "open_issues_count": sum(issue.state == "opened" for issue in project.issues.values()),
+            "empty_repo": not project.files,
+            "archived": False,
+            "_links": {
+                "self": api,
+                "issues": f"{api}/issues",
+                "merge_requests": f"{api}/merge_requests",
+                "repo_branches": f"{api}/repository/branches",
+                "labels": f"{api}/labels",
+                "events": f"{api}/events",
+                "members": f"{api}/members",
+                "cluster_agents": f"{api}/cluster_agents",
+            },
+            "permissions": {
+                "project_access": {"access_level": level, "notification_level": 3} if level else None,
+                "group_access": None,
+            },
+        }
+
+    def _label_json(self, project: _Project, label: _Label, counts: bool) -> dict[str, Any]:
+        body: dict[str, Any] = {
+            "id": label.id,
+            "name": label.name,
+            "color": label.color,
+            "text_color": "#FFFFFF",
+            "description": label.description,
+            "description_html": label.description or "",
+            "subscribed": False,
+            "priority": label.priority,
+            "is_project_label": True,
+            "archived": False,
+        }
+        if counts:
+            tagged = [issue for issue in project.issues.values() if label.name in issue.labels]
+            body["open_issues_count"] = sum(issue.state == "opened" for issue in tagged)
+            body["closed_issues_count"] = sum(issue.state == "closed" for issue in tagged)
+            body["open_merge_requests_count"] = 0
+        return body
+
+    def _milestone_json(self, project: _Project, milestone: _Milestone) -> dict[str, Any]:
+        expired = milestone.due_date is not None and date.fromisoformat(milestone.due_date) < utcnow().date()
+        return {
+            "id": milestone.id,
+            "iid": milestone.iid,
+            "project_id": project.id,
+            "title": milestone.title,
+            "description": milestone.description,
+            "state": milestone.state,
+            "created_at": _timestamp(milestone.created_at),
+            "updated_at": _timestamp(milestone.closed_at or milestone.created_at),
+            "closed_at": _timestamp(milestone.closed_at),
+            "due_date": milestone.due_date,
+            "start_date": None,
+            "expired": expired,
+            "web_url": f"{self.base_url}/{project.path_with_namespace}/-/milestones/{milestone.iid}",
+        }
+
+    def _issue_json(self, project: _Project, issue: _Issue, single: bool) -> dict[str, Any]:
+        api = f"{self.api_url}/projects/{project.id}"
+        assignees = [self._user_json(self.state.users[user_id]) for user_id in issue.assignees]
+        milestone = project.milestones.get(issue.milestone) if issue.milestone else None
+        user_notes = sum(1 for n in project.notes.values() if n.issue_iid == issue.iid and not n.system)
+        body: dict[str, Any] = {
+            "id": issue.id,
+            "iid": issue.iid,
+            "project_id": project.id,
+            "title": issue.title,
+            "description": issue.description,
+            "state": issue.state,
+            "created_at": _timestamp(issue.created_at),
+            "updated_at": _timestamp(issue.updated_at),
+            "closed_at": _timestamp(issue.closed_at),
+            "closed_by": self._user_json(self.state.users[issue.closed_by]) if issue.closed_by else None,
+            "labels": list(issue.labels),
+            "milestone": self._milestone_json(project, milestone) if milestone else None,
+            "assignees": assignees,
+            "author": self._user_json(self.state.users[issue.author]),
+            "type": "ISSUE",
+            "assignee": assignees[0] if assignees else None,
+            "user_notes_count": user_notes,
+            "merge_requests_count": 0,
+            "upvotes": 0,
+            "downvotes": 0,
+            "due_date": issue.due_date,
+            "confidential": issue.confidential,
+            "discussion_locked": issue.discussion_locked,
+            "issue_type": "issue",
+            "web_url": f"{self.base_url}/{project.path_with_namespace}/-/issues/{issue.iid}",
+            "time_stats": {
+                "time_estimate": 0,
+                "total_time_spent": 0,
+                "human_time_estimate": None,
+                "human_total_time_spent": None,
+            },
+            "task_completion_status": {"count": 0, "completed_count": 0},
+            "blocking_issues_count": 0,
+            "references": {
+                "short": f"#{issue.iid}",
+                "relative": f"#{issue.iid}",
+                "full": f"{project.path_with_namespace}#{issue.iid}",
+            },
+            "severity": "UNKNOWN",
+            "imported": False,
+            "imported_from": "none",
+            "moved_to_id": None,
+            "service_desk_reply_to": None,
+            "_links": {
+                "self": f"{api}/issues/{issue.iid}",
+                "notes": f"{api}/issues/{issue.iid}/notes",
+                "award_emoji": f"{api}/issues/{issue.iid}/award_emoji",
+                "project": api,
+                "closed_as_duplicate_of": f"{api}/issues/{issue.duplicate_of}" if issue.duplicate_of else None,
+            },
+        }
+        if single:
+            body["subscribed"] = True
+        else:
+            body["has_tasks"] = False
+            body["task_status"] = "0 of 0 checklist items completed"
+        return body
+
+    def _note_json(self, project: _Project, issue: _Issue, note: _Note) -> dict[str, Any]:
+        author = self.state.users[note.author]
+        return {
+            "id": note.id,
+            "type": None,
+            "body": note.body,
+            "attachment": None,
+            # The documented note example carries the author's email and creation date as well.
+            "author": {**self._user_json(author), "email": author.email, "created_at": _timestamp(author.created_at)},
+            "created_at": _timestamp(note.created_at),
+            "updated_at": _timestamp(note.updated_at),
+            "system": note.system,
+            "noteable_id": issue.id,
+            "noteable_type": "Issue",
+            "project_id": project.id,
+            "noteable_iid": issue.iid,
+            "commands_changes": {},
+            "resolvable": False,
+            "confidential": False,
+            "internal": False,
+            "imported": False,
+            "imported_from": "none",
+        }
+
+    def _member_json(self, project: _Project, user: _User) -> dict[str, Any]:
+        return {
+            **self._user_json(user),
+            "access_level": project.members[user.id],
+            "created_at": _timestamp(project.created_at),
+            "expires_at": None,
+            "membership_state": "active",
+        }
+
+    def _hook_json(self, project: _Project, hook: _Hook) -> dict[str, Any]:
+        return {
+            "id": hook.id,
+            "url": hook.url,
+            "name": hook.name,
+            "description": hook.description,
+            "project_id": project.id,
+            **hook.events,
+            "push_events_branch_filter": "",
+            "branch_filter_strategy": "wildcard",
+            "enable_ssl_verification": hook.enable_ssl_verification,
+            "alert_status": "executable",
+            "disabled_until": None,
+            "url_variables": [],
+            "custom_headers": [],
+            "custom_webhook_template": "",
+            "created_at": _timestamp(hook.created_at),
+        }
+
+    def _file_json(self, project: _Project, path: str, ref: str) -> dict[str, Any]:
+        content = project.files[path]
+        commit = _git_sha(str(project.id), ref)
+        return {
+            "file_name": path.rsplit("/", 1)[-1],
+            "file_path": path,
+            "size": len(content),
+            "encoding": "base64",
+            "content_sha256": hashlib.sha256(content).hexdigest(),
+            "ref": ref,
+            "blob_id": _git_sha(path, content.decode("utf-8", "replace")),
+            "commit_id": commit,
+            "last_commit_id": commit,
+            "execute_filemode": False,
+            "content": base64.b64encode(content).decode(),
+        }
+
+    def _paged(self, call: Call, items: list[Any], render: Callable[[Any], Any]) -> Response:
+        per_page = min(positive_int(call.query.get("per_page"), DEFAULT_PER_PAGE), MAX_PER_PAGE)
+        page: Page = paginate(items, positive_int(call.query.get("page"), 1), per_page)
+        headers = {
+            "X-Page": str(page.page),
+            "X-Per-Page": str(page.per_page),
+            "X-Next-Page": str(page.page + 1) if page.page < page.last_page else "",
+            "X-Prev-Page": str(page.page - 1) if 1 < page.page <= page.last_page else "",
+            "X-Total": str(page.total),
+            "X-Total-Pages": str(page.last_page),
+            "Link": self.link_header(call, page, always_bounds=True),
+        }
+        return json_response([render(item) for item in page.items], headers=headers)
+
+    # -- users ---------------------------------------------------------------------------------
+
+    @route("GET", f"{API}/user")
+    def _api_get_current_user(self, call: Call) -> Response:
+        """GET /user."""
+        if call.principal is None:
+            return json_response({"message": "401 Unauthorized"}, 401)
+        return json_response(self._user_json(call.principal, full=True))
+
+    @route("GET", f"{API}/users")
+    def _api_list_users(self, call: Call) -> Response:
+        """GET /users?username=...|search=..."""
+        users = sorted(self.state.users.values(), key=lambda u: u.id)
+        if "username" in call.query:
+            users = [u for u in users if u.username.lower() == call.query["username"].lower()]
+        if "search" in call.query:
+            term = call.query["search"].lower()
+            users = [u for u in users if term in u.username.lower() or term in u.name.lower()]
+        return self._paged(call, users, self._user_json)
+
+    @route("GET", f"{API}/users/{{user_id:int}}")
+    def _api_get_user(self, call: Call, user_id: int) -> Response:
+        """GET /users/:id."""
+        user = self.state.users.get(user_id)
+        if user is None:
+            raise self._not_found_error("User")
+        return json_response(self._user_json(user))
+
+    # -- projects ------------------------------------------------------------------------------
+
+    @route("GET", f"{API}/projects/{{ident}}")
+    def _api_get_project(self, call: Call, ident: str) -> Response:
+        """GET /projects/:id (numeric id or URL-encoded path)."""
+        return json_response(self._project_json(self._project(call, ident), call.principal))
+
+    @route("GET", f"{API}/projects/{{ident}}/members")
+    @route("GET", f"{API}/projects/{{ident}}/members/all")
+    def _api_list_members(self, call: Call, ident: str) -> Response:
+        """GET /projects/:id/members[/all]."""
+        project = self._project(call, ident)
+        users = [self.state.users[user_id] for user_id in sorted(project.members)]
+        if "query" in call.query:
+            term = call.query["query"].lower()
+            users = [u for u in users if term in u.username.lower() or term in u.name.lower()]
+        return self._paged(call, users, lambda user: self._member_json(project, user))
+
+    @route("GET", f"{API}/projects/{{ident}}/milestones")
+    def _api_list_milestones(self, call: Call, ident: str) -> Response:
+        """GET /projects/:id/milestones."""
+        project = self._project(call, ident)
+        return self._paged(call, list(project.milestones.values()), lambda m: self._milestone_json(project, m))
+
+    # -- labels --------------------------------------------------------------------------------
+
+    @route("GET", f"{API}/projects/{{ident}}/labels")
+    def _api_list_labels(self, call: Call, ident: str) -> Response:
+        """GET /projects/:id/labels (`with_counts`, `search`)."""
+        project = self._project(call, ident)
+        params = call.merged_params()
+        counts = "with_counts" in params and self._bool(params, "with_counts")
+        labels = sorted(project.labels.values(), key=lambda label: label.name.lower())
+        if "search" in params:
+            labels = [label for label in labels if params["search"].lower() in label.name.lower()]
+        return self._paged(call, labels, lambda label: self._label_json(project, label, counts))
+
+    @route("GET", f"{API}/projects/{{ident}}/labels/{{label}}")
+    def _api_get_label(self, call: Call, ident: str, label: str) -> Response:
+        """GET /projects/:id/labels/:label_id (id or name)."""
+        project = self._project(call, ident)
+        found = project.labels.get(label.lower()) or next(
+            (item for item in project.labels.values() if str(item.id) == label), None
+        )
+        if found is None:
+            raise self._not_found_error("Label")
+        return json_response(self._label_json(project, found, counts=True))
+
+    @route("POST", f"{API}/projects/{{ident}}/labels")
+    def _api_create_label(self, call: Call, ident: str) -> Response:
+        """POST /projects/:id/labels."""
+        project = self._project(call, ident, need=REPORTER)
+        params = call.merged_params()
+        for required in ("name", "color"):
+            if required not in params:
+                raise self._bad_request(f"{required} is missing")
+        if params["name"].lower() in project.labels:
+            return json_response({"message": "Label already exists"}, 409)
+        if not re.fullmatch(r"#[0-9a-fA-F]{3}([0-9a-fA-F]{3})?|[a-z]+", str(params["color"])):
+            return json_response({"message": {"color": ["must be a valid color code"]}}, 400)
+        label = _Label(
+            self.state.next_id("label"), params["name"], params["color"], params.get("description"), params.get("priority")
+        )
+        project.labels[label.name.lower()] = label
+        return json_response(self._label_json(project, label, counts=True), 201)
+
+    # -- issues --------------------------------------------------------------------------------
+
+    @route("GET", f"{API}/projects/{{ident}}/issues")
+    def _api_list_issues(self, call: Call, ident: str) -> Response:
+        """GET /projects/:id/issues with GitLab's filters, ordering and offset pagination."""
+        project = self._project(call, ident)
+        params = call.merged_params()
+        state = self._choice(params, "state", ("opened", "closed", "all"), "all")
+        issues = [i for i in project.issues.values() if state == "all" or i.state == state]
+        issues = self._filter_labels(issues, params.get("labels"))
+        issues = self._filter_assignee(issues, params)
+        if "author_username" in params:
+            author = self._user_named(params["author_username"])
+            issues = [i for i in issues if author is not None and i.author == author.id]
+        if "author_id" in params:
+            issues = [i for i in issues if str(i.author) == str(params["author_id"])]
+        iids = call.query.getlist("iids[]") or (params["iids"] if isinstance(params.get("iids"), list) else [])
+        if iids:
+            issues = [i for i in issues if str(i.iid) in {str(iid) for iid in iids}]
+        if "milestone" in params:
+            issues = self._filter_milestone(project, issues, params["milestone"])
+        if "confidential" in params:
+            confidential = self._bool(params, "confidential")
+            issues = [i for i in issues if i.confidential == confidential]
+        if params.get("search"):
+            fields = split_list(params.get("in", "title,description"))
+            terms = params["search"].lower().split()
+            issues = [
+                i
+                for i in issues
+                if all(
+                    any(term in (getattr(i, f) or "").lower() for f in fields if f in ("title", "description")) for term in terms
+                )
+            ]
+        for name, attribute, after in (
+            ("created_after", "created_at", True),
+            ("created_before", "created_at", False),
+            ("updated_after", "updated_at", True),
+            ("updated_before", "updated_at", False),
+        ):
+            bound = self._time_filter(params, name)
+            if bound is not None:
+                issues = [i for i in issues if (getattr(i, attribute) >= bound) == after]
+        order_by = self._choice(params, "order_by", ISSUE_ORDER, "created_at")
+        sort = self._choice(params, "sort", ("asc", "desc"), "desc")
+        keys: dict[str, Callable[[_Issue], Any]] = {
+            "created_at": lambda i: (i.created_at, i.id),
+            "updated_at": lambda i: (i.updated_at, i.id),
+            "due_date": lambda i: (i.due_date or "9999-99-99", i.id),
+            "title": lambda i: (i.title.lower(), i.id),
+        }
+        issues.sort(key=keys[order_by], reverse=sort == "desc")
+        return self._paged(call, issues, lambda issue: self._issue_json(project, issue, single=False))
+
+    @staticmethod
+    def _filter_labels(issues: list[_Issue], labels: Any) -> list[_Issue]:
+        names = split_list(labels)
+        if not names:
+            return issues
+        if [name.lower() for name in names] == ["none"]:
+            return [issue for issue in issues if not issue.labels]
+        if [name.lower() for name in names] == ["any"]:
+            return [issue for issue in issues if issue.labels]
+        wanted = {name.lower() for name in names}
+        return [issue for issue in issues if wanted <= {label.lower() for label in issue.labels}]
+
+    def _filter_assignee(self, issues: list[_Issue], params: Mapping[str, Any]) -> list[_Issue]:
+        if "assignee_username" in params:
+            usernames = params["assignee_username"]
+            for username in usernames if isinstance(usernames, list) else [usernames]:
+                user = self._user_named(username)
+                issues = [i for i in issues if user is not None and user.id in i.assignees]
+        if "assignee_id" in params:
+            value = str(params["assignee_id"]).lower()
+            if value == "none":
+                issues = [i for i in issues if not i.assignees]
+            elif value == "any":
+                issues = [i for i in issues if i.assignees]
+            elif value.isdigit():
+                issues = [i for i in issues if int(value) in i.assignees]
+            else:
+                raise self._bad_request("assignee_id is invalid")
+        return issues
+
+    @staticmethod
+    def _filter_milestone(project: _Project, issues: list[_Issue], title: str) -> list[_Issue]:
+        if title.lower() == "none":
+            return [issue for issue in issues if issue.milestone is None]
+        if title.lower() == "any":
+            return [issue for issue in issues if issue.milestone is not None]
+        return [i for i in issues if i.milestone and project.milestones[i.milestone].title == title]
+
+    @route("POST", f"{API}/projects/{{ident}}/issues")
+    def _api_create_issue(self, call: Call, ident: str) -> Response:
+        """POST /projects/:id/issues."""
+        project = self._project(call, ident, need=0)
+        params = call.merged_params()
+        if "title" not in params or params["title"] is None:
+            raise self._bad_request("title is missing")
+        if not str(params["title"]).strip():
+            return json_response({"message": {"title": ["can't be blank"]}}, 400)
+        now = utcnow()
+        issue = _Issue(
+            id=self.state.next_id("issue"),
+            iid=max(project.issues, default=0) + 1,
+            title=str(params["title"]),
+            description=params.get("description"),
+            author=call.principal.id,
+            labels=[],
+            assignees=[],
+            milestone=None,
+            due_date=None,
+            confidential=False,
+            created_at=now,
+            updated_at=now,
+        )
+        self._apply_fields(project, issue, params, call.principal, creating=True)
+        project.issues[issue.iid] = issue
+        return json_response(self._issue_json(project, issue, single=True), 201)
+
+    @route("GET", f"{API}/projects/{{ident}}/issues/{{iid:int}}")
+    def _api_get_issue(self, call: Call, ident: str, iid: int) -> Response:
+        """GET /projects/:id/issues/:issue_iid."""
+        project = self._project(call, ident)
+        return json_response(self._issue_json(project, self._issue(project, iid), single=True))
+
+    @route("PUT", f"{API}/projects/{{ident}}/issues/{{iid:int}}")
+    def _api_update_issue(self, call: Call, ident: str, iid: int) -> Response:
+        """PUT /projects/:id/issues/:issue_iid."""
+        project = self._project(call, ident, need=0)
+        issue = self._issue(project, iid)
+        if (project.members.get(call.principal.id) or 0) < REPORTER and issue.author != call.principal.id:
+            raise self._forbidden()
+        params = call.merged_params()
+        editable = (
+            "title",
+            "description",
+            "state_event",
+            "labels",
+            "add_labels",
+            "remove_labels",
+            "assignee_ids",
+            "assignee_id",
+            "milestone_id",
+            "due_date",
+            "confidential",
+            "discussion_locked",
+        )
+        if not any(name in params for name in editable):
+            raise self._bad_request(f"{', '.join(editable)} are missing, at least one parameter must be provided")
+        if "title" in params and not str(params["title"] or "").strip():
+            return json_response({"message": {"title": ["can't be blank"]}}, 400)
+        if "state_event" in params and params["state_event"] not in ("close", "reopen"):
+            raise self._bad_request("state_event does not have a valid value")
+        if "title" in params:
+            issue.title = str(params["title"])
+        if "description" in params:
+            issue.description = params["description"]
+        self._apply_fields(project, issue, params, call.principal, creating=False)
+        self._apply_state_event(project, issue, params.get("state_event"), call.principal)
+        issue.updated_at = utcnow()
+        return json_response(self._issue_json(project, issue, single=True))
+
+    def _apply_fields(self, project: _Project, issue: _Issue, params: Mapping[str, Any], actor: _User, creating: bool) -> None:
+        before_labels, before_assignees = list(issue.labels), list(issue.assignees)
+        if "labels" in params:
+            issue.labels = list(dict.fromkeys(self._ensure_label(project, n).name for n in split_list(params["labels"])))
+        if "add_labels" in params:
+            added = [self._ensure_label(project, name).name for name in split_list(params["add_labels"])]
+            issue.labels = list(dict.fromkeys([*issue.labels, *added]))
+        if "remove_labels" in params:
+            removed = {name.lower() for name in split_list(params["remove_labels"])}
+            issue.labels = [label for label in issue.labels if label.lower() not in removed]
+        ids = self._int_list(params, "assignee_ids") if "assignee_ids" in params else None
+        if ids is None and "assignee_id" in params:
+            ids = self._int_list(params, "assignee_id")
+        if ids is not None:
+            # Like GitLab: 0 clears, users without access to the project are silently dropped.
+            issue.assignees = [i for i in dict.fromkeys(ids) if i in self.state.users and i in project.members]
+        if "milestone_id" in params:
+            milestone = params["milestone_id"]
+            if milestone in (None, "", 0, "0"):
+                issue.milestone = None
+            elif str(milestone).isdigit() and int(milestone) in project.milestones:
+                issue.milestone = int(milestone)
+            else:
+                raise self._not_found_error("Milestone")
+        if "due_date" in params:
+            issue.due_date = self._due_date(params)
+        if "confidential" in params:
+            issue.confidential = self._bool(params, "confidential")
+        if "discussion_locked" in params:
+            issue.discussion_locked = self._bool(params, "discussion_locked")
+        if creating:
+            return
+        added_labels = [name for name in issue.labels if name not in before_labels]
+        removed_labels = [name for name in before_labels if name not in issue.labels]
+        changes = [f"added ~{project.labels[n.lower()].id} label" for n in added_labels]
+        changes += [f"removed ~{project.labels[n.lower()].id} label" for n in removed_labels if n.lower() in project.labels]
+        changes += [f"assigned to @{self.state.users[i].username}" for i in issue.assignees if i not in before_assignees]
+        changes += [f"unassigned @{self.state.users[i].username}" for i in before_assignees if i not in issue.assignees]
+        for text in changes:
+            self._system_note(project, issue, text, actor)
+
+    def _apply_state_event(self, project: _Project, issue: _Issue, event: str | None, actor: _User) -> None:
+        if event == "close" and issue.state == "opened":
+            issue.state, issue.closed_at, issue.closed_by = "closed", utcnow(), actor.id
+            self._system_note(project, issue, "closed", actor)
+        elif event == "reopen" and issue.state == "closed":
+            issue.state, issue.closed_at, issue.closed_by = "opened", None, None
+            self._system_note(project, issue, "reopened", actor)
+
+    def _system_note(self, project: _Project, issue: _Issue, text: str, actor: _User) -> None:
+        now = utcnow()
+        note = _Note(self.state.next_id("note"), issue.iid, text, actor.id, True, now, now)
+        project.notes[note.id] = note
+
+    @route("DELETE", f"{API}/projects/{{ident}}/issues/{{iid:int}}")
+    def _api_delete_issue(self, call: Call, ident: str, iid: int) -> Response:
+        """DELETE /projects/:id/issues/:issue_iid (owners only)."""
+        project = self._project(call, ident, need=OWNER)
+        self._issue(project, iid)
+        del project.issues[iid]
+        project.notes = {k: n for k, n in project.notes.items() if n.issue_iid != iid}
+        return Response(status=204)
+
+    # -- notes ---------------------------------------------------------------------------------
+
+    @route("GET", f"{API}/projects/{{ident}}/issues/{{iid:int}}/notes")
+    def _api_list_notes(self, call: Call, ident: str, iid: int) -> Response:
+        """GET /projects/:id/issues/:issue_iid/notes (system notes included, like GitLab)."""
+        project = self._project(call, ident)
+        issue = self._issue(project, iid)
+        params = call.merged_params()
+        order_by = self._choice(params, "order_by", ("created_at", "updated_at"), "created_at")
+        sort = self._choice(params, "sort", ("asc", "desc"), "desc")
+        notes = [note for note in project.notes.values() if note.issue_iid == iid]
+        notes.sort(key=lambda note: (getattr(note, order_by), note.id), reverse=sort == "desc")
+        return self._paged(call, notes, lambda note: self._note_json(project, issue, note))
+
+    @route("POST", f"{API}/projects/{{ident}}/issues/{{iid:int}}/notes")
+    def _api_create_note(self, call: Call, ident: str, iid: int) -> Response:
+        """POST /projects/:id/issues/:issue_iid/notes."""
+        project = self._project(call, ident, need=0)
+        issue = self._issue(project, iid)
+        params = call.merged_params()
+        if "body" not in params or params["body"] is None:
+            raise self._bad_request("body is missing")
+        if not str(params["body"]).strip():
+            raise self._bad_request("body is empty")
+        now = utcnow()
+        note = _Note(self.state.next_id("note"), iid, str(params["body"]), call.principal.id, False, now, now)
+        project.notes[note.id] = note
+        issue.updated_at = now
+        return json_response(self._note_json(project, issue, note), 201)
+
+    def _note(self, project: _Project, iid: int, note_id: int) -> _Note:
+        note = project.notes.get(note_id)
+        if note is None or note.issue_iid != iid:
+            raise self._not_found_error("Note")
+        return note
+
+    @route("GET", f"{API}/projects/{{ident}}/issues/{{iid:int}}/notes/{{note_id:int}}")
+    def _api_get_note(self, call: Call, ident: str, iid: int, note_id: int) -> Response:
+        """GET /projects/:id/issues/:issue_iid/notes/:note_id."""
+        project = self._project(call, ident)
+        issue = self._issue(project, iid)
+        return json_response(self._note_json(project, issue, self._note(project, iid, note_id)))
+
+    @route("PUT", f"{API}/projects/{{ident}}/issues/{{iid:int}}/notes/{{note_id:int}}")
+    def _api_update_note(self, call: Call, ident: str, iid: int, note_id: int) -> Response:
+        """PUT /projects/:id/issues/:issue_iid/notes/:note_id (author only)."""
+        project = self._project(call, ident, need=0)
+        issue = self._issue(project, iid)
+        note = self._note(project, iid, note_id)
+        if note.author != call.principal.id:
+            raise self._forbidden()
+        params = call.merged_params()
+        if not str(params.get("body") or "").strip():
+            raise self._bad_request("body is missing")
+        note.body, note.updated_at = str(params["body"]), utcnow()
+        return json_response(self._note_json(project, issue, note))
+
+    @route("DELETE", f"{API}/projects/{{ident}}/issues/{{iid:int}}/notes/{{note_id:int}}")
+    def _api_delete_note(self, call: Call, ident: str, iid: int, note_id: int) -> Response:
+        """DELETE /projects/:id/issues/:issue_iid/notes/:note_id."""
+        project = self._project(call, ident, need=0)
+        self._issue(project, iid)
+        note = self._note(project, iid, note_id)
+        if note.author != call.principal.id and (project.members.get(call.principal.id) or 0) < MAINTAINER:
+            raise self._forbidden()
+        del project.notes[note_id]
+        return Response(status=204)
+
+    # -- hooks ---------------------------------------------------------------------------------
+
+    @route("GET", f"{API}/projects/{{ident}}/hooks")
+    def _api_list_hooks(self, call: Call, ident: str) -> Response:
+        """GET /projects/:id/hooks (maintainers)."""
+        project = self._project(call, ident, need=MAINTAINER)
+        return self._paged(call, list(project.hooks.values()), lambda hook: self._hook_json(project, hook))
+
+    @route("POST", f"{API}/projects/{{ident}}/hooks")
+    def _api_create_hook(self, call: Call, ident: str) -> Response:
+        """POST /projects/:id/hooks."""
+        project = self._project(call, ident, need=MAINTAINER)
+        params = call.merged_params()
+        if not params.get("url"):
+            raise self._bad_request("url is missing")
+        if not re.match(r"https?://[^/\s]+", str(params["url"])):
+            return json_response({"message": {"url": ["is blocked: Only allowed schemes are http, https"]}}, 422)
+        events = {name: name == "push_events" for name in HOOK_EVENTS}
+        events.update({name: self._bool(params, name) for name in HOOK_EVENTS if name in params})
+        ssl = self._bool(params, "enable_ssl_verification") if "enable_ssl_verification" in params else True
+        hook = _Hook(
+            self.state.next_id("hook"),
+            str(params["url"]),
+            str(params.get("name") or ""),
+            str(params.get("description") or ""),
+            params.get("token"),
+            events,
+            ssl,
+            utcnow(),
+        )
+        project.hooks[hook.id] = hook
+        return json_response(self._hook_json(project, hook), 201)
+
+    def _hook(self, project: _Project, hook_id: int) -> _Hook:
+        hook = project.hooks.get(hook_id)
+        if hook is None:
+            raise HTTPError(json_response({"message": "404 Not found"}, 404))
+        return hook
+
+    @route("GET", f"{API}/projects/{{ident}}/hooks/{{hook_id:int}}")
+    def _api_get_hook(self, call: Call, ident: str, hook_id: int) -> Response:
+        """GET /projects/:id/hooks/:hook_id."""
+        project = self._project(call, ident, need=MAINTAINER)
+        return json_response(self._hook_json(project, self._hook(project, hook_id)))
+
+    @route("PUT", f"{API}/projects/{{ident}}/hooks/{{hook_id:int}}")
+    def _api_update_hook(self, call: Call, ident: str, hook_id: int) -> Response:
+        """PUT /projects/:id/hooks/:hook_id."""
+        project = self._project(call, ident, need=MAINTAINER)
+        hook = self._hook(project, hook_id)
+        params = call.merged_params()
+        if not params.get("url"):
+            raise self._bad_request("url is missing")
+        hook.url = str(params["url"])
+        hook.events.update({name: self._bool(params, name) for name in HOOK_EVENTS if name in params})
+        if "enable_ssl_verification" in params:
+            hook.enable_ssl_verification = self._bool(params, "enable_ssl_verification")
+        if "token" in params:
+            hook.token = params["token"]
+        return json_response(self._hook_json(project, hook))
+
+    @route("DELETE", f"{API}/projects/{{ident}}/hooks/{{hook_id:int}}")
+    def _api_delete_hook(self, call: Call, ident: str, hook_id: int) -> Response:
+        """DELETE /projects/:id/hooks/:hook_id."""
+        project = self._project(call, ident, need=MAINTAINER)
+        self._hook(project, hook_id)
+        del project.hooks[hook_id]
+        return Response(status=204)
+
+    # -- repository ----------------------------------------------------------------------------
+
+    def _ref(self, project: _Project, ref: str | None, missing: str) -> str:
+        ref = ref or project.default_branch
+        if ref not in (project.default_branch, "HEAD"):
+            raise self._not_found_error(missing)
+        return project.default_branch
+
+    @route("GET", f"{API}/projects/{{ident}}/repository/tree")
+    def _api_list_tree(self, call: Call, ident: str) -> Response:
+        """GET /projects/:id/repository/tree (`path`, `ref`, `recursive`)."""
+        project = self._project(call, ident)
+        params = call.merged_params()
+        self._ref(project, params.get("ref"), "Tree")
+        base = str(params.get("path") or "").strip("/")
+        prefix = f"{base}/" if base else ""
+        recursive = "recursive" in params and self._bool(params, "recursive")
+        entries: dict[str, str] = {}
+        for path in project.files:
+            if not path.startswith(prefix):
+                continue
+            parts = path[len(prefix) :].split("/")
+            depth = len(parts) if recursive else 1
+            for level in range(1, depth + 1):
+                entry = prefix + "/".join(parts[:level])
+                entries[entry] = "blob" if level == len(parts) else "tree"
+        if base and not entries:
+            raise self._not_found_error("Tree")
+        ordered = sorted(entries.items(), key=lambda item: (item[1] != "tree", item[0]))
+
+        def render(item: tuple[str, str]) -> dict[str, Any]:
+            path, kind = item
+            return {
+                "id": _git_sha(path, kind),
+                "name": path.rsplit("/", 1)[-1],
+                "type": kind,
+                "path": path,
+                "mode": "040000" if kind == "tree" else "100644",
+            }
+
+        return self._paged(call, ordered, render)
+
+    def _file(self, call: Call, ident: str, file_path: str, ref_required: bool) -> tuple[_Project, dict[str, Any]]:
+        project = self._project(call, ident)
+        params = call.merged_params()
+        if ref_required and not params.get("ref"):
+            raise self._bad_request("ref is missing")
+        ref = self._ref(project, params.get("ref"), "Commit")
+        path = file_path.strip("/")
+        if path not in project.files:
+            raise self._not_found_error("File")
+        return project, self._file_json(project, path, ref)
+
+    @staticmethod
+    def _file_headers(data: Mapping[str, Any]) -> dict[str, str]:
+        names = (
+            "blob_id",
+            "commit_id",
+            "content_sha256",
+            "encoding",
+            "file_name",
+            "file_path",
+            "last_commit_id",
+            "ref",
+            "size",
+            "execute_filemode",
+        )
+        return {
+            "X-Gitlab-" + name.replace("_", "-").title(): str(data[name]).lower()
+            if isinstance(data[name], bool)
+            else str(data[name])
+            for name in names
+        }
+
+    @route("GET", f"{API}/projects/{{ident}}/repository/files/{{file_path}}")
+    def _api_get_file(self, call: Call, ident: str, file_path: str) -> Response:
+        """GET /projects/:id/repository/files/:file_path?ref= (base64 content; HEAD gives the headers)."""
+        _, data = self._file(call, ident, file_path, ref_required=True)
+        return json_response(data, headers=self._file_headers(data))
+
+    @route("GET", f"{API}/projects/{{ident}}/repository/files/{{file_path}}/raw")
+    def _api_get_raw_file(self, call: Call, ident: str, file_path: str) -> Response:
+        """GET /projects/:id/repository/files/:file_path/raw (ref defaults to the default branch)."""
+        project, data = self._file(call, ident, file_path, ref_required=False)
+        return Response(
+            project.files[data["file_path"]],
+            status=200,
+            headers=self._file_headers(data),
+            content_type="text/plain; charset=utf-8",
+        )

@@ -1,0 +1,1228 @@
+"""Offline stand-in for the Trello REST API (members, boards, lists, cards, comments, labels, webhooks).
+
+py-trello hardcodes `https://api.trello.com/1` (and `https://trello.com/1` for webhooks). Point it at the
+fake through its public `http_service` constructor argument, which `trello_client()` below does:
+
+    TrelloClient(api_key, token=token, http_service=TrelloHTTPService(fake.base_url))
+"""
+
+from __future__ import annotations
+
+import hashlib
+import itertools
+import re
+import time
+from collections import deque
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any, ClassVar
+from urllib.parse import unquote
+
+import requests
+from trello import TrelloClient
+from werkzeug.wrappers import Response
+
+from test.fakes.base import (
+    Call,
+    FakeServer,
+    HTTPError,
+    json_response,
+    parse_timestamp,
+    positive_int,
+    route,
+    split_list,
+    text_response,
+    utcnow,
+)
+
+TRELLO_HOSTS = ("https://api.trello.com/1/", "https://trello.com/1/")
+COLORS = ("green", "yellow", "orange", "red", "purple", "blue", "sky", "lime", "pink", "black")
+CARD_FILTERS = ("all", "closed", "open", "visible")
+KEEP_FROM_SOURCE = (
+    "all",
+    "attachments",
+    "checklists",
+    "comments",
+    "customFields",
+    "due",
+    "start",
+    "labels",
+    "members",
+    "stickers",
+)
+TOKEN_LIMIT, TOKEN_INTERVAL_MS = 100, 10_000
+TRELLO_ID = re.compile(r"^[0-9a-fA-F]{24}$")
+DEFAULT_LABEL_LIMIT, MAX_LABEL_LIMIT = 50, 1000
+ACTIONS_PAGE = 50
+NOT_FOUND = "The requested resource was not found."
+# Board fields returned when the request names none (Trello's documented default).
+BOARD_DEFAULT_FIELDS = (
+    "id",
+    "name",
+    "desc",
+    "closed",
+    "idOrganization",
+    "idEnterprise",
+    "pinned",
+    "url",
+    "shortUrl",
+    "prefs",
+    "labelNames",
+)
+LIST_DEFAULT_FIELDS = ("id", "name", "closed", "idBoard", "pos")
+MEMBER_DEFAULT_FIELDS = ("id", "fullName", "username")
+
+
+def _timestamp(moment: datetime | None) -> str | None:
+    if moment is None:
+        return None
+    return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
+
+
+def _short_link(object_id: str) -> str:
+    alphabet = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+    number = int(hashlib.sha256(object_id.encode()).hexdigest(), 16)
+    return "".join(alphabet[(number >> (6 * i)) % 62] for i in range(8))
+
+
+def _slug(name: str) -> str:
+    return re.sub(r"[^a-z0-9]+", "-", name.lower()).strip("-") or "card"
+
+
+def _only(data: dict[str, Any], fields: Iterable[str]) -> dict[str, Any]:
+    wanted = set(fields) | {"id"}
+    return {key: value for key, value in data.items() if key in wanted}
+
+
+@dataclass
+class _Member:
+    id: str
+    username: str
+    full_name: str
+    email: str
+
+
+@dataclass
+class _Label:
+    id: str
+    board_id: str
+    name: str
+    color: str | None
+
+
+@dataclass
+class _List:
+    id: str
+    board_id: str
+    name: str
+    pos: float
+    closed: bool = False
+
+
+@dataclass
+class _Card:
+    id: str
+    board_id: str
+    list_id: str
+    id_short: int
+    name: str
+    desc: str
+    pos: float
+    due: datetime | None
+    start: datetime | None
+    label_ids: list[str]
+    member_ids: list[str]
+    last_activity: datetime
+    closed: bool = False
+    due_complete: bool = False
+
+    @property
+    def short_link(self) -> str:
+        return _short_link(self.id)
+
+
+@dataclass
+class _Action:
+    id: str
+    type: str
+    card_id: str
+    member_id: str
+    date: datetime
+    data: dict[str, Any]
+
+
+@dataclass
+class _Board:
+    id: str
+    name: str
+    desc: str
+    organization_id: str
+    permission_level: str
+    members: dict[str, str] = field(default_factory=dict)
+    closed: bool = False
+
+    @property
+    def short_link(self) -> str:
+        return _short_link(self.id)
+
+
+@dataclass
+class _Webhook:
+    id: str
+    token: str
+    model_id: str
+    callback_url: str
+    description: str
+    active: bool = True
+
+
+@dataclass
+class _State:
+    counter: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
+    keys: set[str] = field(default_factory=set)
+    tokens: dict[str, tuple[str, str]] = field(default_factory=dict)
+    members: dict[str, _Member] = field(default_factory=dict)
+    boards: dict[str, _Board] = field(default_factory=dict)
+    lists: dict[str, _List] = field(default_factory=dict)
+    cards: dict[str, _Card] = field(default_factory=dict)
+    labels: dict[str, _Label] = field(default_factory=dict)
+    actions: dict[str, _Action] = field(default_factory=dict)
+    webhooks: dict[str, _Webhook] = field(default_factory=dict)
+    token_limit: int = TOKEN_LIMIT
+    token_interval_ms: int = TOKEN_INTERVAL_MS
+    token_hits: dict[str, deque[float]] = field(default_factory=dict)
+    last_action: datetime = field(default_factory=lambda: datetime.min.replace(tzinfo=UTC))
+
+    def new_id(self) -> str:
+        """A MongoDB-style id: creation time first, so ids sort by age as Trello's do."""
+        return f"{int(time.time()):08x}5f1e2d3c4b{next(self.counter):06x}"
+
+
+class TrelloHTTPService:
+    """`http_service` for py-trello that sends its hardcoded trello.com URLs to a fake (or any base URL)."""
+
+    def __init__(self, base_url: str, session: requests.Session | None = None, timeout: float | None = None) -> None:
+        self.base_url = base_url.rstrip("/")
+        self.session = session or requests.Session()
+        self.timeout = timeout
+
+    def rewrite(self, url: str) -> str:
+        """Map `https://api.trello.com/1/...` and `https://trello.com/1/...` onto `{base_url}/1/...`."""
+        for prefix in TRELLO_HOSTS:
+            if url.startswith(prefix):
+                return f"{self.base_url}/1/{url[len(prefix) :]}"
+        return url
+
+    def request(self, method: str, url: str, **kwargs: Any) -> requests.Response:
+        """Same signature as `requests.request`; applies `timeout` (py-trello never passes one)."""
+        kwargs.setdefault("timeout", self.timeout)
+        return self.session.request(method, self.rewrite(url), **kwargs)
+
+    def get(self, url: str, **kwargs: Any) -> requests.Response:
+        """Same signature as `requests.get`."""
+        return self.request("GET", url, **kwargs)
+
+    def post(self, url: str, **kwargs: Any) -> requests.Response:
+        """Same signature as `requests.post` (py-trello's `create_hook` uses it)."""
+        return self.request("POST", url, **kwargs)
+
+    def put(self, url: str, **kwargs: Any) -> requests.Response:
+        """Same signature as `requests.put`."""
+        return self.request("PUT", url, **kwargs)
+
+    def delete(self, url: str, **kwargs: Any) -> requests.Response:
+        """Same signature as `requests.delete`."""
+        return self.request("DELETE", url, **kwargs)
+
+
+def trello_client(base_url: str, api_key: str, token: str, timeout: float | None = None) -> TrelloClient:
+    """A real py-trello client talking to the Trello API at `base_url` (OAuth header auth, as py-trello does)."""
+    return TrelloClient(api_key, token=token, http_service=TrelloHTTPService(base_url, timeout=timeout))
+
+
+class TrelloFake(FakeServer):
+    """Stateful fake of api.trello.com, serving the API under `{base_url}/1`."""
+
+    name = "trello"
+    control_knobs: ClassVar[dict[str, str]] = {**FakeServer.control_knobs, "rate_limit": "set_rate_limit"}
+    seed_operations = ("add_token", "add_member", "add_board", "add_list", "add_label", "add_card", "add_comment")
+    state: _State
+
+    def _new_state(self) -> _State:
+        return _State()
+
+    @property
+    def api_url(self) -> str:
+        """Root of the REST API, `{base_url}/1`."""
+        return f"{self.base_url}/1"
+
+    # -- seeding -------------------------------------------------------------------------------
+
+    def add_member(self, username: str, full_name: str | None = None, email: str | None = None) -> dict[str, Any]:
+        """Create (or return) a member account."""
+        with self.lock:
+            member = self._member_named(username)
+            if member is None:
+                member = _Member(self.state.new_id(), username, full_name or username.title(), email or f"{username}@example.com")
+                self.state.members[member.id] = member
+            return self._member_json(member, member)
+
+    def add_token(self, token: str, key: str = "key", username: str = "me") -> dict[str, Any]:
+        """Accept API `key` + `token` as credentials of member `username` (created if missing)."""
+        with self.lock:
+            self.add_member(username)
+            member = self._member_named(username)
+            self.state.keys.add(key)
+            self.state.tokens[token] = (key, member.id)
+            return self._member_json(member, member)
+
+    def add_board(
+        self, name: str, members: Iterable[str] = (), permission_level: str = "private", desc: str = ""
+    ) -> dict[str, Any]:
+        """Create a board; the first of `members` is its admin, the others normal members."""
+        if permission_level not in ("private", "org", "public"):
+            raise ValueError("permission_level must be private, org or public")
+        with self.lock:
+            board = _Board(self.state.new_id(), name, desc, self.state.new_id(), permission_level)
+            for index, username in enumerate(members):
+                self.add_member(username)
+                board.members[self._member_named(username).id] = "admin" if index == 0 else "normal"
+            self.state.boards[board.id] = board
+            for color in COLORS[:6]:
+                label = _Label(self.state.new_id(), board.id, "", color)
+                self.state.labels[label.id] = label
+            return self._board_json(board)
+
+    def add_list(self, board_id: str, name: str, closed: bool = False) -> dict[str, Any]:
+        """Append a list to a board."""
+        with self.lock:
+            board = self.state.boards[board_id]
+            position = 16384.0 * (1 + sum(lst.board_id == board.id for lst in self.state.lists.values()))
+            lst = _List(self.state.new_id(), board.id, name, position, closed)
+            self.state.lists[lst.id] = lst
+            return self._list_json(lst)
+
+    def add_label(self, board_id: str, name: str, color: str | None = "green") -> dict[str, Any]:
+        """Create a board label."""
+        with self.lock:
+            label = _Label(self.state.new_id(), self.state.boards[board_id].id, name, color)
+            self.state.labels[label.id] = label
+            return self._label_json(label)
+
+    def add_card(
+        self,
+        list_id: str,
+        name: str,
+        desc: str = "",
+        labels: Iterable[str] = (),
+        members: Iterable[str] = (),
+        due: datetime | str | None = None,
+        closed: bool = False,
+        last_activity: datetime | str | None = None,
+    ) -> dict[str, Any]:
+        """Create a card; `labels` are label ids or names on the board, `members` usernames (made board members)."""
+        with self.lock:
+            lst = self.state.lists[list_id]
+            board = self.state.boards[lst.board_id]
+            label_ids = [self._seed_label(board, label).id for label in labels]
+            member_ids = []
+            for username in members:
+                self.add_member(username)
+                member = self._member_named(username)
+                board.members.setdefault(member.id, "normal")
+                member_ids.append(member.id)
+            card = self._new_card(board, lst, name, desc, "bottom", parse_timestamp(due), label_ids, member_ids)
+            card.closed = closed
+            card.last_activity = parse_timestamp(last_activity) or card.last_activity
+            creator = next(iter(board.members), member_ids[0] if member_ids else None)
+            if creator:
+                self._record_action("createCard", card, creator, {})
+            return self._card_json(card)
+
+    def add_comment(self, card_id: str, text: str, username: str | None = None) -> dict[str, Any]:
+        """Comment on a card as `username` (default: the board's first member)."""
+        with self.lock:
+            card = self.state.cards[card_id]
+            board = self.state.boards[card.board_id]
+            member_id = self._member_named(username).id if username else next(iter(board.members))
+            return self._action_json(self._comment(card, member_id, text))
+
+    def set_rate_limit(self, limit: int = TOKEN_LIMIT, interval_ms: int = TOKEN_INTERVAL_MS) -> None:
+        """Per-token request budget per sliding window (Trello: 100 requests per 10 s)."""
+        with self.lock:
+            self.state.token_limit, self.state.token_interval_ms = int(limit), int(interval_ms)
+
+    def _member_named(self, username: str) -> _Member | None:
+        return next((m for m in self.state.members.values() if m.username.lower() == username.lower()), None)
+
+    def _seed_label(self, board: _Board, ident: str) -> _Label:
+        label = self.state.labels.get(ident)
+        if label is None:
+            label = next((lb for lb in self._board_labels(board) if lb.name == ident), None)
+        if label is None:
+            label = _Label(self.state.new_id(), board.id, ident, "green")
+            self.state.labels[label.id] = label
+        return label
+
+    # -- provider hooks ------------------------------------------------------------------------
+
+    def _credentials(self, call: Call) -> tuple[str | None, str | None]:
+        params = call.merged_params()
+        key, token = params.get("key"), params.get("token")
+        header = call.header("Authorization") or ""
+        if header.startswith("OAuth "):
+            oauth = {name: unquote(value) for name, value in re.findall(r'(\w+)="([^"]*)"', header)}
+            key, token = key or oauth.get("oauth_consumer_key"), token or oauth.get("oauth_token")
+        return key, token
+
+    def _authenticate(self, call: Call) -> _Member:
+        key, token = self._credentials(call)
+        if not key or key not in self.state.keys:
+            raise HTTPError(text_response("invalid key", 401))
+        if not token:
+            raise HTTPError(text_response("unauthorized permission requested", 401))
+        grant = self.state.tokens.get(token)
+        if grant is None or grant[0] != key:
+            raise HTTPError(text_response("invalid token", 401))
+        return self.state.members[grant[1]]
+
+    def _before_dispatch(self, call: Call) -> Response | None:
+        token = self._credentials(call)[1] or ""
+        hits = self.state.token_hits.setdefault(token, deque())
+        now = time.monotonic()
+        while hits and now - hits[0] >= self.state.token_interval_ms / 1000:
+            hits.popleft()
+        if len(hits) >= self.state.token_limit:
+            return self._limit_response(429, self.state.token_interval_ms / 1000, remaining=0)
+        hits.append(now)
+        return None
+
+    def _after_dispatch(self, call: Call, response: Response) -> Response:
+        token = self._credentials(call)[1] or ""
+        used = len(self.state.token_hits.get(token, ()))
+        response.headers.update(self._limit_headers(max(0, self.state.token_limit - used)))
+        return response
+
+    def _limit_headers(self, remaining: int) -> dict[str, str]:
+        return {
+            "x-rate-limit-api-token-interval-ms": str(self.state.token_interval_ms),
+            "x-rate-limit-api-token-max": str(self.state.token_limit),
+            "x-rate-limit-api-token-remaining": str(remaining),
+        }
+
+    def _limit_response(self, status: int, interval: float, remaining: int) -> Response:
+        body = {
+            "error": "API_TOKEN_LIMIT_EXCEEDED",
+            "message": "Rate limit exceeded: too many requests for this token, see x-rate-limit-api-token-* headers",
+        }
+        headers = {**self._limit_headers(remaining), "x-rate-limit-api-token-interval-ms": str(int(interval * 1000))}
+        return json_response(body, status, headers)
+
+    def _rate_limited_response(self, call: Call, retry_after: float, status: int | None) -> Response:
+        return self._limit_response(status or 429, retry_after, remaining=0)
+
+    def _not_found(self, call: Call) -> Response:
+        return text_response(f"Cannot {call.method} {call.path}", 404)
+
+    def _bad_json(self, call: Call) -> Response:
+        return text_response("invalid json", 400)
+
+    def _failure_response(self, status: int, body: Any, headers: Mapping[str, str]) -> Response:
+        if body is None or isinstance(body, str):
+            return text_response(body or ("Internal Server Error" if status >= 500 else "Bad Request"), status, headers)
+        return json_response(body, status, headers)
+
+    # -- errors, parameters and access ---------------------------------------------------------
+
+    @staticmethod
+    def _error(status: int, text: str) -> HTTPError:
+        return HTTPError(text_response(text, status))
+
+    def _invalid(self, name: str) -> HTTPError:
+        return self._error(400, f"invalid value for {name}")
+
+    def _lookup(self, table: Mapping[str, Any], ident: str) -> Any:
+        if not TRELLO_ID.match(ident):
+            found = next((item for item in table.values() if getattr(item, "short_link", None) == ident), None)
+            if found is None:
+                raise self._error(400, "invalid id")
+            return found
+        found = table.get(ident)
+        if found is None:
+            raise self._error(404, NOT_FOUND)
+        return found
+
+    def _board(self, call: Call, ident: str, write: bool = False) -> _Board:
+        board = self._lookup(self.state.boards, ident)
+        member = call.principal
+        if member.id not in board.members and (write or board.permission_level == "private"):
+            raise self._error(401, "unauthorized permission requested")
+        return board
+
+    def _card(self, call: Call, ident: str, write: bool = False) -> _Card:
+        card = self._lookup(self.state.cards, ident)
+        board = self.state.boards[card.board_id]
+        if call.principal.id not in board.members and (write or board.permission_level == "private"):
+            raise self._error(401, "unauthorized card permission requested")
+        return card
+
+    def _list(self, call: Call, ident: str, write: bool = False) -> _List:
+        lst = self._lookup(self.state.lists, ident)
+        self._board(call, lst.board_id, write)
+        return lst
+
+    @staticmethod
+    def _flag(value: Any) -> bool | None:
+        if isinstance(value, bool):
+            return value
+        return {"true": True, "false": False}.get(str(value).lower())
+
+    def _ids(self, value: Any, name: str, allowed: Iterable[str]) -> list[str]:
+        ids = split_list(value)
+        allowed_ids = set(allowed)
+        if any(not TRELLO_ID.match(ident) or ident not in allowed_ids for ident in ids):
+            raise self._invalid(name)
+        return list(dict.fromkeys(ids))
+
+    def _date(self, value: Any, name: str) -> datetime | None:
+        if value in (None, "", "null"):
+            return None
+        moment = parse_timestamp(value)
+        if moment is None:
+            raise self._invalid(name)
+        return moment
+
+    def _position(self, value: Any, siblings: list[float]) -> float:
+        if value in ("top", "bottom"):
+            if not siblings:
+                return 16384.0
+            return min(siblings) / 2 if value == "top" else max(siblings) + 16384.0
+        try:
+            position = float(value)
+        except (TypeError, ValueError):
+            raise self._invalid("pos") from None
+        if position < 0:
+            raise self._invalid("pos")
+        return position
+
+    def _board_labels(self, board: _Board) -> list[_Label]:
+        return [label for label in self.state.labels.values() if label.board_id == board.id]
+
+    # -- rendering -----------------------------------------------------------------------------
+
+    def _member_json(self, member: _Member, viewer: _Member | None) -> dict[str, Any]:
+        avatar_hash = hashlib.md5(member.id.encode(), usedforsecurity=False).hexdigest()
+        boards = [b.id for b in self.state.boards.values() if member.id in b.members]
+        return {
+            "id": member.id,
+            "activityBlocked": False,
+            "avatarHash": avatar_hash,
+            "avatarUrl": f"{self.base_url}/avatars/{member.id}/{avatar_hash}",
+            "bio": "",
+            "bioData": {"emoji": {}},
+            "confirmed": True,
+            "fullName": member.full_name,
+            "idMemberReferrer": None,
+            "idPremOrgsAdmin": [],
+            "initials": "".join(word[0] for word in member.full_name.split()[:2]).upper(),
+            "memberType": "normal",
+            "nonPublic": {},
+            "nonPublicAvailable": True,
+            "products": [],
+            "url": f"{self.base_url}/{member.username}",
+            "username": member.username,
+            "status": "disconnected",
+            "aaEmail": None,
+            "aaEnrolledDate": None,
+            "aaId": None,
+            # Trello shows the email address to its owner only.
+            "email": member.email if viewer is not None and viewer.id == member.id else None,
+            "idBoards": boards,
+            "idOrganizations": sorted({self.state.boards[b].organization_id for b in boards}),
+            "loginTypes": ["password"],
+            "oneTimeMessagesDismissed": [],
+            "trophies": [],
+            "premiumFeatures": [],
+            "isAaMastered": False,
+        }
+
+    def _board_json(self, board: _Board) -> dict[str, Any]:
+        return {
+            "id": board.id,
+            "name": board.name,
+            "desc": board.desc,
+            "closed": board.closed,
+            "idOrganization": board.organization_id,
+            "idEnterprise": None,
+            "pinned": False,
+            "url": f"{self.base_url}/b/{board.short_link}/{_slug(board.name)}",
+            "shortUrl": f"{self.base_url}/b/{board.short_link}",
+            "shortLink": board.short_link,
+            "prefs": {
+                "permissionLevel": board.permission_level,
+                "hideVotes": False,
+                "voting": "disabled",
+                "comments": "members",
+                "invitations": "members",
+                "selfJoin": True,
+                "cardCovers": True,
+                "isTemplate": False,
+                "cardAging": "regular",
+                "calendarFeedEnabled": False,
+                "backgroundTile": False,
+                "backgroundBrightness": "dark",
+                "backgroundBottomColor": "#0079BF",
+                "backgroundTopColor": "#0079BF",
+                "canBePublic": True,
+                "canBeEnterprise": True,
+                "canBeOrg": True,
+                "canBePrivate": True,
+                "canInvite": True,
+            },
+            "labelNames": {
+                color: next((lb.name for lb in self._board_labels(board) if lb.color == color), "") for color in COLORS
+            },
+            "subscribed": False,
+            "starred": False,
+        }
+
+    def _list_json(self, lst: _List) -> dict[str, Any]:
+        return {
+            "id": lst.id,
+            "name": lst.name,
+            "closed": lst.closed,
+            "color": None,
+            "idBoard": lst.board_id,
+            "pos": lst.pos,
+            "subscribed": False,
+            "softLimit": None,
+            "type": None,
+            "datasource": {"filter": False},
+        }
+
+    def _label_json(self, label: _Label) -> dict[str, Any]:
+        uses = sum(label.id in card.label_ids for card in self.state.cards.values())
+        return {"id": label.id, "idBoard": label.board_id, "name": label.name, "color": label.color, "uses": uses}
+
+    def _card_json(self, card: _Card) -> dict[str, Any]:
+        comments = sum(1 for a in self.state.actions.values() if a.card_id == card.id and a.type == "commentCard")
+        return {
+            "id": card.id,
+            "badges": {
+                "attachmentsByType": {"trello": {"board": 0, "card": 0}},
+                "externalSource": None,
+                "location": False,
+                "votes": 0,
+                "viewingMemberVoted": False,
+                "subscribed": False,
+                "fogbugz": "",
+                "checkItems": 0,
+                "checkItemsChecked": 0,
+                "checkItemsEarliestDue": None,
+                "comments": comments,
+                "attachments": 0,
+                "description": bool(card.desc),
+                "due": _timestamp(card.due),
+                "dueComplete": card.due_complete,
+                "start": _timestamp(card.start),
+                "lastUpdatedByAi": False,
+            },
+            "checkItemStates": [],
+            "closed": card.closed,
+            "dueComplete": card.due_complete,
+            "dateLastActivity": _timestamp(card.last_activity),
+            "desc": card.desc,
+            "descData": {"emoji": {}},
+            "due": _timestamp(card.due),
+            "dueReminder": None,
+            "email": None,
+            "idBoard": card.board_id,
+            "idChecklists": [],
+            "idList": card.list_id,
+            "idMembers": list(card.member_ids),
+            "idMembersVoted": [],
+            "idShort": card.id_short,
+            "idAttachmentCover": None,
+            "labels": [self._label_json(self.state.labels[i]) for i in card.label_ids],
+            "idLabels": list(card.label_ids),
+            "manualCoverAttachment": False,
+            "name": card.name,
+            "pinned": False,
+            "pos": card.pos,
+            "shortLink": card.short_link,
+            "shortUrl": f"{self.base_url}/c/{card.short_link}",
+            "start": _timestamp(card.start),
+            "subscribed": False,
+            "url": f"{self.base_url}/c/{card.short_link}/{card.id_short}-{_slug(card.name)}",
+            "cover": {
+                "idAttachment": None,
+                "color": None,
+                "idUploadedBackground": None,
+                "size": "normal",
+                "brightness": "dark",
+                "idPlugin": None,
+            },
+            "isTemplate": False,
+            "cardRole": None,
+        }
+
+    def _action_json(self, action: _Action) -> dict[str, Any]:
+        member = self.state.members[action.member_id]
+        card = self.state.cards[action.card_id]
+        board = self.state.boards[card.board_id]
+        body = {
+            "id": action.id,
+            "idMemberCreator": member.id,
+            "data": {
+                **action.data,
+                "card": {"id": card.id, "name": card.name, "idShort": card.id_short, "shortLink": card.short_link},
+                "board": {"id": board.id, "name": board.name, "shortLink": board.short_link},
+                "list": {"id": card.list_id, "name": self.state.lists[card.list_id].name},
+            },
+            "appCreator": None,
+            "type": action.type,
+            "date": _timestamp(action.date),
+            "limits": {
+                "reactions": {
+                    "perAction": {"status": "ok", "disableAt": 900, "warnAt": 720},
+                    "uniquePerAction": {"status": "ok", "disableAt": 17, "warnAt": 14},
+                }
+            },
+            "memberCreator": _only(
+                self._member_json(member, None),
+                (
+                    "activityBlocked",
+                    "avatarHash",
+                    "avatarUrl",
+                    "fullName",
+                    "idMemberReferrer",
+                    "initials",
+                    "nonPublic",
+                    "nonPublicAvailable",
+                    "username",
+                ),
+            ),
+        }
+        if action.type != "commentCard":
+            body.pop("limits")
+        return body
+
+    def _webhook_json(self, hook: _Webhook) -> dict[str, Any]:
+        return {
+            "id": hook.id,
+            "description": hook.description,
+            "idModel": hook.model_id,
+            "callbackURL": hook.callback_url,
+            "active": hook.active,
+            "consecutiveFailures": 0,
+            "firstConsecutiveFailDate": None,
+        }
+
+    @staticmethod
+    def _fields(call: Call, data: dict[str, Any], defaults: Iterable[str] | None = None) -> dict[str, Any]:
+        requested = call.query.get("fields")
+        if requested is None:
+            return _only(data, defaults) if defaults is not None else data
+        return data if requested == "all" else _only(data, split_list(requested))
+
+    # -- state changes -------------------------------------------------------------------------
+
+    def _new_card(
+        self,
+        board: _Board,
+        lst: _List,
+        name: str,
+        desc: str,
+        pos: Any,
+        due: datetime | None,
+        label_ids: list[str],
+        member_ids: list[str],
+    ) -> _Card:
+        siblings = [c.pos for c in self.state.cards.values() if c.list_id == lst.id]
+        id_short = 1 + sum(card.board_id == board.id for card in self.state.cards.values())
+        card = _Card(
+            self.state.new_id(),
+            board.id,
+            lst.id,
+            id_short,
+            name,
+            desc,
+            self._position(pos, siblings),
+            due,
+            None,
+            label_ids,
+            member_ids,
+            utcnow(),
+        )
+        self.state.cards[card.id] = card
+        return card
+
+    def _record_action(self, kind: str, card: _Card, member_id: str, data: dict[str, Any]) -> _Action:
+        # Action dates have millisecond precision; keep them strictly increasing so date order is creation order.
+        when = max(utcnow(), self.state.last_action + timedelta(milliseconds=1))
+        self.state.last_action = when
+        action = _Action(self.state.new_id(), kind, card.id, member_id, when, data)
+        self.state.actions[action.id] = action
+        card.last_activity = action.date
+        return action
+
+    def _comment(self, card: _Card, member_id: str, text: str) -> _Action:
+        return self._record_action("commentCard", card, member_id, {"text": text, "textData": {"emoji": {}}})
+
+    def _update_card(self, call: Call, card: _Card, params: Mapping[str, Any]) -> None:
+        board = self.state.boards[card.board_id]
+        old: dict[str, Any] = {}
+        if "name" in params:
+            if not str(params["name"]).strip():
+                raise self._invalid("name")
+            old["name"], card.name = card.name, str(params["name"])
+        if "desc" in params:
+            old["desc"], card.desc = card.desc, str(params["desc"] or "")
+        if "closed" in params:
+            closed = self._flag(params["closed"])
+            if closed is None:
+                raise self._invalid("closed")
+            old["closed"], card.closed = card.closed, closed
+        if "dueComplete" in params:
+            complete = self._flag(params["dueComplete"])
+            if complete is None:
+                raise self._invalid("dueComplete")
+            old["dueComplete"], card.due_complete = card.due_complete, complete
+        if "due" in params:
+            old["due"], card.due = _timestamp(card.due), self._date(params["due"], "due")
+        if "start" in params:
+            old["start"], card.start = _timestamp(card.start), self._date(params["start"], "start")
+        if "idLabels" in params:
+            card.label_ids = self._ids(params["idLabels"], "idLabels", [lb.id for lb in self._board_labels(board)])
+        if "idMembers" in params:
+            card.member_ids = self._ids(params["idMembers"], "idMembers", board.members)
+        list_before = self.state.lists[card.list_id]
+        if "idList" in params:
+            target = self.state.lists.get(str(params["idList"]))
+            if target is None or target.board_id != board.id:
+                raise self._invalid("idList")
+            old["idList"], card.list_id = card.list_id, target.id
+        if "pos" in params:
+            siblings = [c.pos for c in self.state.cards.values() if c.list_id == card.list_id and c.id != card.id]
+            old["pos"], card.pos = card.pos, self._position(params["pos"], siblings)
+        card.last_activity = utcnow()
+        if old:
+            data: dict[str, Any] = {"old": old}
+            if "idList" in old and old["idList"] != card.list_id:
+                after = self.state.lists[card.list_id]
+                data["listBefore"] = {"id": list_before.id, "name": list_before.name}
+                data["listAfter"] = {"id": after.id, "name": after.name}
+            self._record_action("updateCard", card, call.principal.id, data)
+
+    def _filter_cards(self, call: Call, cards: list[_Card], card_filter: str) -> list[dict[str, Any]]:
+        if card_filter not in CARD_FILTERS:
+            raise self._invalid("filter")
+        if card_filter == "open":
+            cards = [c for c in cards if not c.closed]
+        elif card_filter == "closed":
+            cards = [c for c in cards if c.closed]
+        elif card_filter == "visible":
+            cards = [c for c in cards if not c.closed and not self.state.lists[c.list_id].closed]
+        cards = self._window(call, sorted(cards, key=lambda c: (c.list_id, c.pos)), lambda c: c.id)
+        rendered = []
+        for card in cards:
+            data = self._fields(call, self._card_json(card))
+            if self._flag(call.query.get("customFieldItems")):
+                data["customFieldItems"] = []
+            rendered.append(data)
+        return rendered
+
+    def _window(self, call: Call, items: list[Any], key: Callable[[Any], str]) -> list[Any]:
+        """Apply Trello's `before`/`since` (ids or dates) and `limit` paging: newest `limit` before the cursor."""
+        for name, keep in (("before", lambda a, b: a < b), ("since", lambda a, b: a > b)):
+            bound = call.query.get(name)
+            if bound is None:
+                continue
+            if not TRELLO_ID.match(bound):
+                moment = parse_timestamp(bound)
+                if moment is None:
+                    raise self._invalid(name)
+                bound = f"{int(moment.timestamp()):08x}" + "0" * 16
+            items = [item for item in items if keep(key(item), bound)]
+        if "limit" in call.query:
+            limit = positive_int(call.query["limit"], 0)
+            if not 0 < limit <= 1000:
+                raise self._invalid("limit")
+            newest = set(sorted(map(key, items))[-limit:])
+            items = [item for item in items if key(item) in newest]
+        return items
+
+    # -- members -------------------------------------------------------------------------------
+
+    @route("GET", "/1/members/{ident}")
+    def _api_get_member(self, call: Call, ident: str) -> Response:
+        """GET /1/members/{id|username|me}."""
+        member = call.principal if ident == "me" else self.state.members.get(ident) or self._member_named(ident)
+        if member is None:
+            raise self._error(404, "model not found")
+        return json_response(self._fields(call, self._member_json(member, call.principal)))
+
+    @route("GET", "/1/members/{ident}/boards")
+    def _api_list_member_boards(self, call: Call, ident: str) -> Response:
+        """GET /1/members/{id}/boards (`filter` open|closed|all)."""
+        member = call.principal if ident == "me" else self.state.members.get(ident) or self._member_named(ident)
+        if member is None:
+            raise self._error(404, "model not found")
+        wanted = call.query.get("filter", "all")
+        boards = [
+            b
+            for b in self.state.boards.values()
+            if member.id in b.members and (wanted == "all" or b.closed == (wanted == "closed"))
+        ]
+        return json_response([self._fields(call, self._board_json(b)) for b in boards])
+
+    # -- boards --------------------------------------------------------------------------------
+
+    @route("GET", "/1/boards/{ident}")
+    def _api_get_board(self, call: Call, ident: str) -> Response:
+        """GET /1/boards/{id}."""
+        return json_response(self._fields(call, self._board_json(self._board(call, ident)), BOARD_DEFAULT_FIELDS))
+
+    @route("GET", "/1/boards/{ident}/lists")
+    def _api_list_board_lists(self, call: Call, ident: str) -> Response:
+        """GET /1/boards/{id}/lists (`filter` open|closed|all, default open)."""
+        board = self._board(call, ident)
+        wanted = call.query.get("filter", "open")
+        if wanted not in ("open", "closed", "all"):
+            raise self._invalid("filter")
+        lists = sorted(
+            (
+                lst
+                for lst in self.state.lists.values()
+                if lst.board_id == board.id and (wanted == "all" or lst.closed == (wanted == "closed"))
+            ),
+            key=lambda lst: lst.pos,
+        )
+        return json_response([self._fields(call, self._list_json(lst)) for lst in lists])
+
+    @route("GET", "/1/boards/{ident}/cards")
+    @route("GET", "/1/boards/{ident}/cards/{card_filter}")
+    def _api_list_board_cards(self, call: Call, ident: str, card_filter: str | None = None) -> Response:
+        """GET /1/boards/{id}/cards[/{filter}] (filter open|closed|all|visible, default visible)."""
+        board = self._board(call, ident)
+        if card_filter is not None and card_filter not in CARD_FILTERS:
+            card = self._card(call, card_filter)
+            if card.board_id != board.id:
+                raise self._error(404, NOT_FOUND)
+            return json_response(self._fields(call, self._card_json(card)))
+        cards = [c for c in self.state.cards.values() if c.board_id == board.id]
+        return json_response(self._filter_cards(call, cards, card_filter or call.query.get("filter", "visible")))
+
+    @route("GET", "/1/boards/{ident}/labels")
+    def _api_list_board_labels(self, call: Call, ident: str) -> Response:
+        """GET /1/boards/{id}/labels (`limit` default 50, max 1000)."""
+        board = self._board(call, ident)
+        limit = positive_int(call.query.get("limit"), DEFAULT_LABEL_LIMIT)
+        if limit > MAX_LABEL_LIMIT:
+            raise self._invalid("limit")
+        labels = self._board_labels(board)[:limit]
+        return json_response([self._fields(call, self._label_json(label)) for label in labels])
+
+    @route("POST", "/1/boards/{ident}/labels")
+    def _api_create_board_label(self, call: Call, ident: str) -> Response:
+        """POST /1/boards/{id}/labels."""
+        return self._create_label(call, self._board(call, ident, write=True), call.merged_params())
+
+    @route("POST", "/1/labels")
+    def _api_create_label(self, call: Call) -> Response:
+        """POST /1/labels (name, color, idBoard)."""
+        params = call.merged_params()
+        return self._create_label(call, self._board(call, str(params.get("idBoard", "")), write=True), params)
+
+    def _create_label(self, call: Call, board: _Board, params: Mapping[str, Any]) -> Response:
+        if "name" not in params:
+            raise self._invalid("name")
+        color = params.get("color")
+        if color in ("", "null"):
+            color = None
+        if color is not None and color not in COLORS:
+            raise self._invalid("color")
+        label = _Label(self.state.new_id(), board.id, str(params["name"]), color)
+        self.state.labels[label.id] = label
+        return json_response(self._label_json(label))
+
+    @route("GET", "/1/boards/{ident}/members")
+    def _api_list_board_members(self, call: Call, ident: str) -> Response:
+        """GET /1/boards/{id}/members (default fields: id, fullName, username)."""
+        board = self._board(call, ident)
+        members = [self.state.members[member_id] for member_id in board.members]
+        return json_response([self._fields(call, self._member_json(m, call.principal), MEMBER_DEFAULT_FIELDS) for m in members])
+
+    # -- lists ---------------------------------------------------------------------------------
+
+    @route("GET", "/1/lists/{ident}")
+    def _api_get_list(self, call: Call, ident: str) -> Response:
+        """GET /1/lists/{id}."""
+        return json_response(self._fields(call, self._list_json(self._list(call, ident)), LIST_DEFAULT_FIELDS))
+
+    @route("GET", "/1/lists/{ident}/cards")
+    def _api_list_list_cards(self, call: Call, ident: str) -> Response:
+        """GET /1/lists/{id}/cards (`filter` open|closed|all, `limit`, `before`, `since`)."""
+        lst = self._list(call, ident)
+        cards = [c for c in self.state.cards.values() if c.list_id == lst.id]
+        return json_response(self._filter_cards(call, cards, call.query.get("filter", "open")))
+
+    # -- cards ---------------------------------------------------------------------------------
+
+    @route("POST", "/1/cards")
+    def _api_create_card(self, call: Call) -> Response:
+        """POST /1/cards (parameters in the query string, a form or a JSON body)."""
+        params = call.merged_params()
+        list_id = str(params.get("idList") or "")
+        lst = self.state.lists.get(list_id) if TRELLO_ID.match(list_id) else None
+        if lst is None:
+            raise self._invalid("idList")
+        board = self._board(call, lst.board_id, write=True)
+        due = self._date(params.get("due"), "due")
+        label_ids = self._ids(params.get("idLabels"), "idLabels", [lb.id for lb in self._board_labels(board)])
+        member_ids = self._ids(params.get("idMembers"), "idMembers", board.members)
+        if "dueComplete" in params and self._flag(params["dueComplete"]) is None:
+            raise self._invalid("dueComplete")
+        if params.get("keepFromSource") is not None and not set(split_list(params["keepFromSource"])) <= set(KEEP_FROM_SOURCE):
+            raise self._invalid("keepFromSource")
+        card = self._new_card(
+            board,
+            lst,
+            str(params.get("name") or ""),
+            str(params.get("desc") or ""),
+            params.get("pos", "bottom"),
+            due,
+            label_ids,
+            member_ids,
+        )
+        card.due_complete = bool(self._flag(params.get("dueComplete", False)))
+        card.start = self._date(params.get("start"), "start")
+        self._record_action("createCard", card, call.principal.id, {})
+        return json_response(self._card_json(card))
+
+    @route("GET", "/1/cards/{ident}")
+    def _api_get_card(self, call: Call, ident: str) -> Response:
+        """GET /1/cards/{id or shortLink}."""
+        data = self._fields(call, self._card_json(self._card(call, ident)))
+        if self._flag(call.query.get("customFieldItems")):
+            data["customFieldItems"] = []
+        return json_response(data)
+
+    @route("PUT", "/1/cards/{ident}")
+    def _api_update_card(self, call: Call, ident: str) -> Response:
+        """PUT /1/cards/{id} (name, desc, closed, idList, due, start, dueComplete, idLabels, idMembers, pos)."""
+        card = self._card(call, ident, write=True)
+        self._update_card(call, card, call.merged_params())
+        return json_response(self._card_json(card))
+
+    @route("PUT", "/1/cards/{ident}/{attribute}")
+    def _api_update_card_attribute(self, call: Call, ident: str, attribute: str) -> Response:
+        """PUT /1/cards/{id}/{field} with `value` (py-trello's per-field setters)."""
+        card = self._card(call, ident, write=True)
+        if attribute not in ("name", "desc", "closed", "idList", "due", "start", "dueComplete", "pos"):
+            return self._not_found(call)
+        params = call.merged_params()
+        if "value" not in params:
+            raise self._invalid("value")
+        self._update_card(call, card, {attribute: params["value"]})
+        return json_response(self._card_json(card))
+
+    @route("DELETE", "/1/cards/{ident}")
+    def _api_delete_card(self, call: Call, ident: str) -> Response:
+        """DELETE /1/cards/{id}."""
+        card = self._card(call, ident, write=True)
+        del self.state.cards[card.id]
+        self.state.actions = {k: a for k, a in self.state.actions.items() if a.card_id != card.id}
+        return json_response({"limits": {}})
+
+    @route("GET", "/1/cards/{ident}/actions")
+    def _api_list_card_actions(self, call: Call, ident: str) -> Response:
+        """GET /1/cards/{id}/actions (`filter` types incl. `updateCard:idList`, `limit`, `before`, `since`, `page`)."""
+        card = self._card(call, ident)
+        wanted = split_list(call.query.get("filter", "commentCard,updateCard:idList"))
+        actions = [a for a in self.state.actions.values() if a.card_id == card.id and self._action_matches(a, wanted)]
+        actions.sort(key=lambda a: a.id, reverse=True)
+        actions = self._window(call, actions, lambda a: a.id)
+        if "limit" not in call.query:
+            page = call.query.get("page", "0")
+            if not page.isdigit() or int(page) > 19:
+                raise self._invalid("page")
+            actions = actions[int(page) * ACTIONS_PAGE : (int(page) + 1) * ACTIONS_PAGE]
+        return json_response([self._action_json(a) for a in actions])
+
+    @staticmethod
+    def _action_matches(action: _Action, wanted: list[str]) -> bool:
+        for entry in wanted:
+            kind, _, changed = entry.partition(":")
+            if entry == "all" or (kind == action.type and (not changed or changed in action.data.get("old", {}))):
+                return True
+        return False
+
+    @route("POST", "/1/cards/{ident}/actions/comments")
+    def _api_create_comment(self, call: Call, ident: str) -> Response:
+        """POST /1/cards/{id}/actions/comments (`text`)."""
+        card = self._card(call, ident, write=True)
+        text = call.merged_params().get("text")
+        if not isinstance(text, str) or not text.strip():
+            raise self._invalid("text")
+        return json_response(self._action_json(self._comment(card, call.principal.id, text)))
+
+    def _own_comment(self, call: Call, action_id: str) -> _Action:
+        action = self._lookup(self.state.actions, action_id)
+        if action.type != "commentCard" or action.member_id != call.principal.id:
+            raise self._error(401, "unauthorized permission requested")
+        return action
+
+    @route("PUT", "/1/actions/{action_id}")
+    @route("PUT", "/1/actions/{action_id}/text")
+    @route("PUT", "/1/cards/{ident}/actions/{action_id}/comments")
+    def _api_update_comment(self, call: Call, action_id: str, ident: str | None = None) -> Response:
+        """PUT /1/actions/{id} or /1/cards/{id}/actions/{idAction}/comments (`text`)."""
+        action = self._own_comment(call, action_id)
+        params = call.merged_params()
+        text = params.get("text", params.get("value"))
+        if not isinstance(text, str) or not text.strip():
+            raise self._invalid("text")
+        action.data["text"] = text
+        action.data["dateLastEdited"] = _timestamp(utcnow())
+        return json_response(self._action_json(action))
+
+    @route("DELETE", "/1/actions/{action_id}")
+    @route("DELETE", "/1/cards/{ident}/actions/{action_id}/comments")
+    def _api_delete_comment(self, call: Call, action_id: str, ident: str | None = None) -> Response:
+        """DELETE /1/actions/{id} or /1/cards/{id}/actions/{idAction}/comments."""
+        action = self._own_comment(call, action_id)
+        del self.state.actions[action.id]
+        return json_response({"_value": None})
+
+    @route("POST", "/1/cards/{ident}/idLabels")
+    def _api_add_card_label(self, call: Call, ident: str) -> Response:
+        """POST /1/cards/{id}/idLabels (`value`)."""
+        card = self._card(call, ident, write=True)
+        board = self.state.boards[card.board_id]
+        (label_id,) = self._ids(call.merged_params().get("value"), "value", [lb.id for lb in self._board_labels(board)])
+        if label_id in card.label_ids:
+            raise self._error(400, "that label is already on the card")
+        self._update_card(call, card, {"idLabels": [*card.label_ids, label_id]})
+        return json_response(card.label_ids)
+
+    @route("DELETE", "/1/cards/{ident}/idLabels/{label_id}")
+    def _api_remove_card_label(self, call: Call, ident: str, label_id: str) -> Response:
+        """DELETE /1/cards/{id}/idLabels/{idLabel}."""
+        card = self._card(call, ident, write=True)
+        if label_id not in card.label_ids:
+            raise self._error(400, "that label is not on the card")
+        self._update_card(call, card, {"idLabels": [i for i in card.label_ids if i != label_id]})
+        return json_response(card.label_ids)
+
+    @route("POST", "/1/cards/{ident}/idMembers")
+    def _api_add_card_member(self, call: Call, ident: str) -> Response:
+        """POST /1/cards/{id}/idMembers (`value`): returns the card's members."""
+        card = self._card(call, ident, write=True)
+        board = self.state.boards[card.board_id]
+        (member_id,) = self._ids(call.merged_params().get("value"), "value", board.members)
+        if member_id in card.member_ids:
+            raise self._error(400, "member is already assigned to the card")
+        self._update_card(call, card, {"idMembers": [*card.member_ids, member_id]})
+        return self._card_members(call, card)
+
+    @route("DELETE", "/1/cards/{ident}/idMembers/{member_id}")
+    def _api_remove_card_member(self, call: Call, ident: str, member_id: str) -> Response:
+        """DELETE /1/cards/{id}/idMembers/{idMember}."""
+        card = self._card(call, ident, write=True)
+        if member_id not in card.member_ids:
+            raise self._error(400, "member is not on the card")
+        self._update_card(call, card, {"idMembers": [i for i in card.member_ids if i != member_id]})
+        return self._card_members(call, card)
+
+    @route("GET", "/1/cards/{ident}/members")
+    def _api_list_card_members(self, call: Call, ident: str) -> Response:
+        """GET /1/cards/{id}/members."""
+        return self._card_members(call, self._card(call, ident))
+
+    def _card_members(self, call: Call, card: _Card) -> Response:
+        return json_response(
+            [
+                self._fields(call, self._member_json(self.state.members[i], call.principal), MEMBER_DEFAULT_FIELDS)
+                for i in card.member_ids
+            ]
+        )
+
+    @route("GET", "/1/cards/{ident}/checklists")
+    @route("GET", "/1/cards/{ident}/attachments")
+    @route("GET", "/1/cards/{ident}/pluginData")
+    @route("GET", "/1/cards/{ident}/customFieldItems")
+    def _api_list_card_extras(self, call: Call, ident: str) -> Response:
+        """Card sub-collections py-trello reads while fetching a card; always empty here."""
+        self._card(call, ident)
+        return json_response([])
+
+    # -- webhooks ------------------------------------------------------------------------------
+
+    @route("POST", "/1/webhooks")
+    @route("POST", "/1/tokens/{token}/webhooks")
+    def _api_create_webhook(self, call: Call, token: str | None = None) -> Response:
+        """POST /1/webhooks or /1/tokens/{token}/webhooks (callbackURL, idModel, description)."""
+        params = call.merged_params()
+        owner = token or self._credentials(call)[1]
+        if token is not None and token not in self.state.tokens:
+            raise self._error(401, "invalid token")
+        callback = str(params.get("callbackURL") or "")
+        if not re.match(r"https?://[^/\s]+", callback):
+            raise self._invalid("callbackURL")
+        model = str(params.get("idModel") or "")
+        known = (self.state.boards, self.state.cards, self.state.lists, self.state.members)
+        if not TRELLO_ID.match(model) or not any(model in table for table in known):
+            raise self._invalid("idModel")
+        if any(h.token == owner and h.model_id == model and h.callback_url == callback for h in self.state.webhooks.values()):
+            raise self._error(400, "A webhook with that callback, model, and token already exists")
+        active = self._flag(params.get("active", True))
+        hook = _Webhook(
+            self.state.new_id(), owner, model, callback, str(params.get("description") or ""), True if active is None else active
+        )
+        self.state.webhooks[hook.id] = hook
+        return json_response(self._webhook_json(hook))
+
+    @route("GET", "/1/tokens/{token}/webhooks")
+    def _api_list_token_webhooks(self, call: Call, token: str) -> Response:
+        """GET /1/tokens/{token}/webhooks."""
+        if self._credentials(call)[1] != token:
+            raise self._error(401, "invalid token")
+        return json_response([self._webhook_json(h) for h in self.state.webhooks.values() if h.token == token])
+
+    def _webhook(self, call: Call, hook_id: str) -> _Webhook:
+        hook = self._lookup(self.state.webhooks, hook_id)
+        if hook.token != self._credentials(call)[1]:
+            raise self._error(401, "unauthorized permission requested")
+        return hook
+
+    @route("GET", "/1/webhooks/{hook_id}")
+    def _api_get_webhook(self, call: Call, hook_id: str) -> Response:
+        """GET /1/webhooks/{id}."""
+        return json_response(self._webhook_json(self._webhook(call, hook_id)))
+
+    @route("PUT", "/1/webhooks/{hook_id}")
+    def _api_update_webhook(self, call: Call, hook_id: str) -> Response:
+        """PUT /1/webhooks/{id} (description, callbackURL, idModel, active)."""
+        hook = self._webhook(call, hook_id)
+        params = call.merged_params()
+        if "callbackURL" in params:
+            if not re.match(r"https?://[^/\s]+", str(params["callbackURL"])):
+                raise self._invalid("callbackURL")
+            hook.callback_url = str(params["callbackURL"])
+        if "description" in params:
+            hook.description = str(params["description"])
+        if "active" in params:
+            active = self._flag(params["active"])
+            if active is None:
+                raise self._invalid("active")
+            hook.active = active
+        return json_response(self._webhook_json(hook))
+
+    @route("DELETE", "/1/webhooks/{hook_id}")
+    def _api_delete_webhook(self, call: Call, hook_id: str) -> Response:
+        """DELETE /1/webhooks/{id}."""
+        hook = self._webhook(call, hook_id)
+        del self.state.webhooks[hook.id]
+        return json_response({"_value": None})

@@ -1,0 +1,371 @@
+"""Inbound webhooks: verification, durable storage, exactly-once processing, normalization of the providers'
+real example payloads, registration on each provider, and automation rules (including loop protection)."""
+
+import base64
+import hashlib
+import hmac
+import json
+import os
+from pathlib import Path
+
+import pytest
+from sqlalchemy import func, select
+
+from api.jobs import run_worker
+from api.models.automations import AutomationRun
+from api.models.webhooks import Event, WebhookDelivery
+from api.trackers.base import TrackerConfig, WebhookRegistration
+from api.trackers.providers.github import GithubProvider
+from test.test_trackers import TRACKERS, make_tracker
+
+SPECS = Path(os.environ.get("GATEWAY_SPECS_DIR", Path(__file__).resolve().parents[2] / "shared" / "specs"))
+needs_specs = pytest.mark.skipif(not SPECS.is_dir(), reason=f"provider example payloads not found at {SPECS}")
+
+
+def github_signature(secret, body):
+    return "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
+
+
+def trello_signature(secret, body, callback_url):
+    return base64.b64encode(hmac.new(secret.encode(), body + callback_url.encode(), hashlib.sha1).digest()).decode()
+
+
+from test.conftest import registration  # noqa: E402
+
+
+def process(app):
+    run_worker(app, concurrency=1, wait=False)
+
+
+def deliver_github(client, env, event, payload, delivery="d-1", secret=None, body=None):
+    body = body if body is not None else json.dumps(payload).encode()
+    headers = {"X-GitHub-Event": event, "X-GitHub-Delivery": delivery, "Content-Type": "application/json",
+               "X-Hub-Signature-256": github_signature(secret or env["secret"], body)}
+    return client.post(f"/api/v1/webhooks/{env['tracker']['id']}", data=body, headers=headers)
+
+
+def example(provider, name):
+    return json.loads((SPECS / provider / "webhooks" / name).read_text())
+
+
+def test_github_documented_signature_test_vector():
+    # https://docs.github.com/en/webhooks/using-webhooks/validating-webhook-deliveries#testing-the-webhook-payload-validation
+    provider = GithubProvider(TrackerConfig(tracker_id=None, target="o/r"))
+    secret = "It's a Secret to Everybody"
+    signed = {"X-Hub-Signature-256": "sha256=757107ea0eb2509fc211221cce984b8a37570b6d7586c22c46f4379c8b043e17"}
+    assert provider.verify_webhook(signed, b"Hello, World!", WebhookRegistration("1", secret, "u"))
+    assert not provider.verify_webhook(signed, b"Hello, World?", WebhookRegistration("1", secret, "u"))
+    assert not provider.verify_webhook({}, b"Hello, World!", WebhookRegistration("1", secret, "u"))
+
+
+def test_registering_creates_a_signed_hook_on_github_and_delete_removes_it(client, github):
+    hooks = [r for r in github["fake"].requests if r.method == "POST" and r.path.endswith("/hooks")]
+    config = hooks[-1].json["config"]
+    assert config["url"].endswith(f"/api/v1/webhooks/{github['tracker']['id']}")
+    assert config["secret"] == github["secret"] and len(github["secret"]) >= 32
+    assert set(hooks[-1].json["events"]) == {"issues", "issue_comment"}
+    response = client.delete(f"{TRACKERS}{github['tracker']['id']}/webhook", headers=github["user"].headers)
+    assert response.status_code == 200
+    assert any(r.method == "DELETE" and "/hooks/" in r.path for r in github["fake"].requests)
+    assert client.delete(f"{TRACKERS}{github['tracker']['id']}/webhook", headers=github["user"].headers).status_code == 404
+
+
+@needs_specs
+def test_verified_delivery_is_stored_202_and_processed_once_into_a_unified_event(client, app, db, github):
+    response = deliver_github(client, github, "issues", example("github", "issues.opened.json"))
+    assert response.status_code == 202 and response.get_json()["status"] == "accepted"
+    again = deliver_github(client, github, "issues", example("github", "issues.opened.json"))
+    assert again.status_code == 202 and again.get_json()["status"] == "duplicate"
+    process(app)
+    process(app)
+    assert db.session.scalar(select(func.count()).select_from(WebhookDelivery)) == 1
+    events = client.get(f"{TRACKERS}{github['tracker']['id']}/events", headers=github["user"].headers).get_json()["events"]
+    assert [e["type"] for e in events] == ["issue.created"]
+    assert events[0]["issue"]["title"] == "Spelling error in the README file" and events[0]["issue_id"] == "1"
+    assert events[0]["issue"]["author"]["username"] == "Codertocat"
+
+
+@pytest.mark.parametrize("tamper", ["wrong_secret", "tampered_body", "missing_header"])
+def test_unverified_delivery_is_401_and_nothing_is_stored(client, db, github, tamper):
+    payload = {"action": "opened", "issue": {"number": 1}}
+    body = json.dumps(payload).encode()
+    if tamper == "wrong_secret":
+        response = deliver_github(client, github, "issues", payload, secret="not-the-secret")
+    elif tamper == "tampered_body":
+        headers = {"X-GitHub-Event": "issues", "X-GitHub-Delivery": "x",
+                   "X-Hub-Signature-256": github_signature(github["secret"], body)}
+        response = client.post(f"/api/v1/webhooks/{github['tracker']['id']}", data=body + b" ", headers=headers)
+    else:
+        response = client.post(f"/api/v1/webhooks/{github['tracker']['id']}", data=body, headers={"X-GitHub-Event": "issues"})
+    assert response.status_code == 401
+    assert db.session.scalar(select(func.count()).select_from(WebhookDelivery)) == 0
+
+
+def test_unknown_or_unregistered_trackers_are_refused(client, auth):
+    assert client.post("/api/v1/webhooks/999999", data=b"{}").status_code == 404
+    user = auth.register()
+    builtin = make_tracker(client, user)
+    assert client.post(f"/api/v1/webhooks/{builtin['id']}", data=b"{}").status_code == 404
+    github = make_tracker(client, user, name="gh", provider="github", target="o/r", base_url="http://127.0.0.1:9",
+                          credentials={"token": "t"})
+    assert client.post(f"/api/v1/webhooks/{github['id']}", data=b"{}",
+                       headers={"X-Hub-Signature-256": "sha256=00"}).status_code == 401
+
+
+def test_delivery_over_the_body_limit_is_413(client, github, make_app):
+    small = make_app(MAX_CONTENT_LENGTH=1024)
+    body = json.dumps({"padding": "x" * 2048}).encode()
+    response = small.test_client().post(f"/api/v1/webhooks/{github['tracker']['id']}", data=body,
+                                        headers={"X-Hub-Signature-256": github_signature(github["secret"], body)})
+    assert response.status_code == 413
+
+
+GITHUB_EXAMPLES = [
+    ("issues", "issues.opened.json", ["issue.created"]),
+    ("issues", "issues.edited.json", ["issue.updated"]),
+    ("issues", "issues.reopened.json", ["issue.reopened"]),
+    ("issues", "issues.labeled.json", ["issue.labeled"]),
+    ("issues", "issues.unlabeled.json", ["issue.unlabeled"]),
+    ("issues", "issues.assigned.json", ["issue.assigned"]),
+    ("issues", "issues.unassigned.json", ["issue.updated"]),
+    ("issues", "issues.deleted.json", ["issue.deleted"]),
+    ("issue_comment", "issue_comment.created.json", ["comment.created"]),
+    ("issue_comment", "issue_comment.edited.json", ["comment.updated"]),
+    ("issue_comment", "issue_comment.deleted.json", ["comment.deleted"]),
+    ("ping", "ping.json", []),
+]
+
+
+@needs_specs
+@pytest.mark.parametrize(("event", "name", "types"), GITHUB_EXAMPLES)
+def test_github_example_payloads_normalize_to_unified_events(event, name, types):
+    provider = GithubProvider(TrackerConfig(tracker_id=1, target="Codertocat/Hello-World"))
+    payload = example("github", name)
+    events = provider.normalize_webhook(event, payload)
+    assert [e.type for e in events] == types
+    for item in events:
+        assert item.issue.id == str(payload["issue"]["number"]) and item.issue.title == payload["issue"]["title"]
+        assert item.issue.status == ("closed" if payload["issue"]["state"] == "closed" else "open")
+        if item.type.startswith("comment."):
+            assert item.comment.body == payload["comment"]["body"]
+            assert item.comment.author.username == payload["comment"]["user"]["login"]
+    if name == "issues.labeled.json":
+        assert events[0].changes["label"] == payload["label"]["name"]
+
+
+@needs_specs
+def test_gitlab_example_payloads_normalize_to_unified_events():
+    from api.trackers.providers.gitlab import GitlabProvider
+
+    provider = GitlabProvider(TrackerConfig(tracker_id=1, target="diaspora/project"))
+    issue_hook = example("gitlab", "issue-hook.json")
+    (event,) = provider.normalize_webhook("Issue Hook", issue_hook)
+    assert event.type == "issue.created" and event.issue.id == "23"
+    assert event.issue.title == issue_hook["object_attributes"]["title"] and event.issue.labels == ["API"]
+    assert [p.username for p in event.issue.assignees] == ["user1"]
+    assert event.issue.created_at.isoformat() == "2013-12-03T17:15:43+00:00"
+    note = example("gitlab", "note-hook-issue.json")
+    (comment_event,) = provider.normalize_webhook("Note Hook", note)
+    assert comment_event.type == "comment.created" and comment_event.comment.body == "Hello world"
+    assert comment_event.comment.author.username == "root" and comment_event.issue_id == str(note["issue"]["iid"])
+    assert comment_event.comment.created_at.isoformat() == "2015-05-17T17:06:40+00:00"
+    relabeled = {**issue_hook, "object_attributes": {**issue_hook["object_attributes"], "action": "update"}}
+    assert provider.normalize_webhook("Issue Hook", relabeled)[0].type == "issue.labeled"
+
+
+@needs_specs
+def test_trello_example_payloads_normalize_to_unified_events():
+    from api.trackers.providers.trello import TrelloProvider
+
+    provider = TrelloProvider(TrackerConfig(tracker_id=1, target="5f4fbbc5250c34138444068d"))
+    created = example("trello", "createCard.json")
+    (event,) = provider.normalize_webhook("createCard", created)
+    assert event.type == "issue.created" and event.issue.id == "5f7073311f0aab7e1c3dd44b"
+    assert event.issue.title == "test item" and event.issue.remote_status == "todos" and event.issue.status == "open"
+    vote = example("trello", "voteOnCard.json")
+    assert [e.type for e in provider.normalize_webhook("voteOnCard", vote)] == ["issue.updated"]
+    archived = {"action": {"id": "a1", "type": "updateCard", "date": "2024-01-01T00:00:00.000Z",
+                           "data": {"card": {"id": "5f7073311f0aab7e1c3dd44b", "name": "x", "closed": True},
+                                    "old": {"closed": False}}}}
+    assert provider.normalize_webhook("updateCard", archived)[0].type == "issue.closed"
+    moved = {"action": {"id": "a2", "type": "updateCard", "date": "2024-01-01T00:00:00.000Z",
+                        "data": {"card": {"id": "5f7073311f0aab7e1c3dd44b", "name": "x"},
+                                 "listBefore": {"id": "l1", "name": "Doing"}, "listAfter": {"id": "l2", "name": "Done"},
+                                 "old": {"idList": "l1"}}}}
+    assert provider.normalize_webhook("updateCard", moved)[0].type == "issue.closed"
+
+
+@needs_specs
+def test_gitlab_and_trello_deliveries_verify_with_their_own_schemes(client, auth, db, app, gitlab_fake, trello_fake):
+    user = auth.register()
+    gitlab_fake.add_token("gl-token")
+    project = gitlab_fake.add_project("diaspora/project")
+    gitlab_fake.add_member(project["id"], "root", access_level=40)  # hooks need Maintainer
+    gitlab = make_tracker(client, user, name="gl", provider="gitlab", target="diaspora/project",
+                          base_url=gitlab_fake.base_url, credentials={"token": "gl-token"})
+    assert client.post(f"{TRACKERS}{gitlab['id']}/webhook", headers=user.headers).status_code == 201
+    token = registration(db, gitlab["id"]).secret
+    body = json.dumps(example("gitlab", "issue-hook.json")).encode()
+    url = f"/api/v1/webhooks/{gitlab['id']}"
+    assert client.post(url, data=body, headers={"X-Gitlab-Event": "Issue Hook", "X-Gitlab-Token": "wrong"}).status_code == 401
+    ok = client.post(url, data=body, headers={"X-Gitlab-Event": "Issue Hook", "X-Gitlab-Token": token,
+                                              "X-Gitlab-Event-UUID": "uuid-1"})
+    assert ok.status_code == 202
+
+    trello_fake.add_token("tr-token", key="tr-key")
+    board = trello_fake.add_board("B", members=["me"])
+    trello_fake.add_list(board["id"], "todos")
+    no_secret = make_tracker(client, user, name="tr0", provider="trello", target=board["id"], base_url=trello_fake.base_url,
+                             credentials={"api_key": "tr-key", "token": "tr-token"})
+    response = client.post(f"{TRACKERS}{no_secret['id']}/webhook", headers=user.headers)
+    assert response.status_code == 422 and "credentials.api_secret" in response.get_json()["errors"]
+    trello = make_tracker(client, user, name="tr", provider="trello", target=board["id"], base_url=trello_fake.base_url,
+                          credentials={"api_key": "tr-key", "token": "tr-token", "api_secret": "app-secret"})
+    assert client.post(f"{TRACKERS}{trello['id']}/webhook", headers=user.headers).status_code == 201
+    callback = registration(db, trello["id"]).callback_url
+    url = f"/api/v1/webhooks/{trello['id']}"
+    assert client.head(url).status_code == 200
+    body = json.dumps(example("trello", "createCard.json")).encode()
+    assert client.post(url, data=body, headers={"X-Trello-Webhook": trello_signature("wrong", body, callback)}).status_code == 401
+    signed = {"X-Trello-Webhook": trello_signature("app-secret", body, callback)}
+    assert client.post(url, data=body, headers=signed).status_code == 202
+    process(app)
+    types = {e.type for e in db.session.scalars(select(Event))}
+    assert types == {"issue.created"}
+    assert db.session.scalar(select(func.count()).select_from(Event)) == 2
+
+
+def _rule(client, user, **body):
+    response = client.post("/api/v1/automations/", json=body, headers=user.headers)
+    assert response.status_code == 201, response.get_json()
+    return response.get_json()
+
+
+@needs_specs
+def test_mirror_github_issues_into_gitlab(client, app, db, github, gitlab_fake):
+    user = github["user"]
+    gitlab_fake.add_token("gl-token")
+    project = gitlab_fake.add_project("mirror/issues")
+    gitlab_fake.add_member(project["id"], "root")
+    gitlab = make_tracker(client, user, name="gl", provider="gitlab", target="mirror/issues",
+                          base_url=gitlab_fake.base_url, credentials={"token": "gl-token"})
+    template = client.post("/api/v1/templates/", json={
+        "name": "Mirror", "title": "[GitHub] {{ title }}", "body": "Mirrored from {{ url }}\n\n{{ description }}",
+        "tracker_id": gitlab["id"], "variables": [{"name": "title", "required": True}, {"name": "url"},
+                                                  {"name": "description", "default": ""}]}, headers=user.headers).get_json()
+    rule = _rule(client, user, name="mirror", tracker_id=github["tracker"]["id"], event_types=["issue.created"],
+                 actions=[{"type": "create_issue_from_template", "template_id": template["id"],
+                           "variables": {"title": "{{ issue.title }}", "url": "{{ issue.url }}",
+                                         "description": "{{ issue.description }}"}}])
+    assert deliver_github(client, github, "issues", example("github", "issues.opened.json")).status_code == 202
+    process(app)
+    runs = client.get(f"/api/v1/automations/{rule['id']}/runs", headers=user.headers).get_json()["runs"]
+    assert [r["status"] for r in runs] == ["succeeded"], runs
+    mirrored = client.get(f"{TRACKERS}{gitlab['id']}/issues", headers=user.headers).get_json()["issues"]
+    assert [i["title"] for i in mirrored] == ["[GitHub] Spelling error in the README file"]
+    assert "Mirrored from https://github.com/Codertocat/Hello-World/issues/1" in mirrored[0]["description"]
+    assert project["id"]
+
+
+@needs_specs
+def test_a_rule_does_not_retrigger_on_the_echo_of_its_own_change(client, app, db, github):
+    user = github["user"]
+    rule = _rule(client, user, name="ack", event_types=["comment.created"],
+                 actions=[{"type": "add_comment", "body": "Thanks {{ comment.author.username }}!"}])
+    human = example("github", "issue_comment.created.json")
+    assert deliver_github(client, github, "issue_comment", human, delivery="human-1").status_code == 202
+    process(app)
+    posted = [r for r in github["fake"].requests if r.method == "POST" and r.path.endswith("/issues/1/comments")]
+    assert [r.json["body"] for r in posted] == ["Thanks Codertocat!"]
+    echo = {**human, "comment": {**human["comment"], "id": 999, "body": "Thanks Codertocat!"}}
+    assert deliver_github(client, github, "issue_comment", echo, delivery="echo-1").status_code == 202
+    process(app)
+    runs = client.get(f"/api/v1/automations/{rule['id']}/runs", headers=user.headers).get_json()["runs"]
+    assert sorted(r["status"] for r in runs) == ["skipped", "succeeded"]
+    assert "own change" in next(r["error"] for r in runs if r["status"] == "skipped")
+    events = db.session.scalars(select(Event).order_by(Event.id)).all()
+    assert [e.chain_depth for e in events] == [0, 1]
+    posted = [r for r in github["fake"].requests if r.method == "POST" and r.path.endswith("/issues/1/comments")]
+    assert len(posted) == 1
+    # A later human comment is human again and triggers the rule.
+    assert deliver_github(client, github, "issue_comment", human, delivery="human-2").status_code == 202
+    process(app)
+    assert db.session.scalars(select(Event).order_by(Event.id.desc())).first().chain_depth == 0
+
+
+def test_chain_depth_cap_stops_rules_that_trigger_each_other(app, db, auth, client):
+    from api.models.automations import Automation
+    from api.services.automations import match_and_enqueue
+
+    user = auth.register()
+    tracker = make_tracker(client, user)
+    rule = _rule(client, user, name="any", event_types=["issue.updated"], actions=[{"type": "notify"}])
+    deep = Event(tracker_id=tracker["id"], owner_id=user.id, type="issue.updated", issue_id="1", issue={"labels": []},
+                 chain_depth=app.config["AUTOMATION_MAX_CHAIN_DEPTH"], caused_by_rule_id=None)
+    db.session.add(deep)
+    db.session.flush()
+    match_and_enqueue(session=db.session, event=deep)
+    db.session.commit()
+    run = db.session.scalar(select(AutomationRun).where(AutomationRun.automation_id == rule["id"]))
+    assert run.status == "skipped" and "Chain depth" in run.error
+    assert db.session.get(Automation, rule["id"]).enabled
+
+
+@needs_specs
+def test_failing_action_is_recorded_retried_and_earlier_actions_are_not_repeated(client, app, db, github):
+    from api.services.automations import run_automation
+
+    user = github["user"]
+    rule = _rule(client, user, name="triage", event_types=["issue.created"],
+                 actions=[{"type": "add_comment", "body": "Triaging"}, {"type": "add_labels", "labels": ["triage"]}])
+    github["fake"].fail_next(500, count=10, match=r"^PATCH ")
+    assert deliver_github(client, github, "issues", example("github", "issues.opened.json")).status_code == 202
+    process(app)
+    run = db.session.scalar(select(AutomationRun).where(AutomationRun.automation_id == rule["id"]))
+    assert run.status == "retrying" and "action 2 (add_labels)" in run.error and len(run.results) == 1
+    github["fake"].clear_faults()
+    with app.app_context():
+        run_automation(run.id)
+    db.session.expire_all()
+    run = db.session.get(AutomationRun, run.id)
+    assert run.status == "succeeded" and run.error is None and run.attempts == 2
+    comments = [r for r in github["fake"].requests if r.method == "POST" and r.path.endswith("/issues/1/comments")]
+    assert len(comments) == 1
+    assert "triage" in client.get(f"{TRACKERS}{github['tracker']['id']}/issues/1", headers=user.headers).get_json()["labels"]
+
+
+@pytest.mark.parametrize(
+    ("body", "field"),
+    [
+        ({"name": "x", "event_types": ["issue.exploded"], "actions": [{"type": "notify"}]}, "event_types"),
+        ({"name": "x", "event_types": ["issue.created"], "actions": []}, "actions"),
+        ({"name": "x", "event_types": ["issue.created"], "actions": [{"type": "add_comment"}]}, "actions"),
+        ({"name": "x", "event_types": ["issue.created"], "actions": [{"type": "set_status", "status": "closed",
+                                                                      "body": "?"}]}, "actions"),
+    ],
+)
+def test_invalid_automation_is_400(client, auth, body, field):
+    user = auth.register()
+    response = client.post("/api/v1/automations/", json=body, headers=user.headers)
+    assert response.status_code == 400 and field in response.get_json()["errors"]
+
+
+def test_automation_references_and_regexes_are_checked(client, auth):
+    user, other = auth.register(), auth.register()
+    theirs = make_tracker(client, other)
+    body = {"name": "x", "event_types": ["issue.created"], "tracker_id": theirs["id"],
+            "conditions": {"title_regex": "("}, "actions": [{"type": "create_issue_from_template", "template_id": 999999}]}
+    response = client.post("/api/v1/automations/", json=body, headers=user.headers)
+    assert response.status_code == 422
+    errors = response.get_json()["errors"]
+    assert {"tracker_id", "conditions", "actions"} <= set(errors)
+
+
+def test_other_users_cannot_see_or_change_automations(client, auth):
+    owner, intruder = auth.register(), auth.register()
+    rule = _rule(client, owner, name="mine", event_types=["issue.created"], actions=[{"type": "notify"}])
+    for method, suffix, body in (("get", "", None), ("patch", "", {"enabled": False}), ("delete", "", None),
+                                 ("get", "/runs", None)):
+        kwargs = {"headers": intruder.headers, **({"json": body} if body else {})}
+        assert getattr(client, method)(f"/api/v1/automations/{rule['id']}{suffix}", **kwargs).status_code == 404
+    assert client.get(f"/api/v1/automations/{rule['id']}", headers=owner.headers).get_json()["enabled"] is True

@@ -1,0 +1,58 @@
+"""A worker killed with SIGKILL in the middle of a burst: after a restart every delivery is processed exactly once."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+from sqlalchemy import func, select
+
+from api.jobs import run_worker
+from api.models.webhooks import Event, WebhookDelivery
+from config import BASE_DIR
+from test.test_webhooks import deliver_github, example, needs_specs
+
+DELIVERIES = 300
+
+
+def _processed(db):
+    db.session.expire_all()
+    return db.session.scalar(select(func.count()).select_from(WebhookDelivery).where(WebhookDelivery.status == "processed"))
+
+
+@needs_specs
+def test_worker_killed_mid_burst_then_restarted_processes_every_delivery_exactly_once(
+        client, db, github, database_url, make_app, tmp_path):
+    payload = example("github", "issues.opened.json")
+    for n in range(DELIVERIES):
+        body = json.dumps({**payload, "issue": {**payload["issue"], "title": f"burst {n}"}}).encode()
+        assert deliver_github(client, github, "issues", None, delivery=f"burst-{n}", body=body).status_code == 202
+
+    env = {**os.environ, "APP_CONFIGURATION": "testing", "TEST_DATABASE_URL": database_url,
+           "WORKER_STALLED_SECONDS": "1", "PYTHONPATH": str(BASE_DIR)}
+    with open(tmp_path / "worker.log", "wb") as log:
+        worker = subprocess.Popen([sys.executable, "manage.py", "worker", "--concurrency", "4"], cwd=BASE_DIR, env=env,
+                                  stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+        try:
+            deadline = time.monotonic() + 60
+            while _processed(db) < DELIVERIES // 10:
+                assert worker.poll() is None, (tmp_path / "worker.log").read_text()[-2000:]
+                assert time.monotonic() < deadline, "the worker processed nothing"
+                time.sleep(0.02)
+        finally:
+            os.killpg(worker.pid, signal.SIGKILL)
+            worker.wait()
+    at_kill = _processed(db)
+    assert at_kill < DELIVERIES, "the worker finished before it was killed; the test proved nothing"
+
+    time.sleep(1.5)  # the dead worker's heartbeat must age past WORKER_STALLED_SECONDS
+    run_worker(make_app(WORKER_STALLED_SECONDS=1), concurrency=4, wait=False)
+
+    assert _processed(db) == DELIVERIES
+    assert db.session.scalar(select(func.count()).select_from(Event)) == DELIVERIES
+    per_delivery = db.session.execute(select(Event.delivery_id, func.count()).group_by(Event.delivery_id)).all()
+    assert len(per_delivery) == DELIVERIES and {count for _, count in per_delivery} == {1}
+    titles = {event.issue["title"] for event in db.session.scalars(select(Event))}
+    assert titles == {f"burst {n}" for n in range(DELIVERIES)}
