@@ -82,6 +82,17 @@ class Config:
     RESTX_ERROR_404_HELP = False
     PROPAGATE_EXCEPTIONS = False
 
+    # Login and register, per client address; RATELIMIT_STORAGE_URI empty = counters in PostgreSQL.
+    RATELIMIT_ENABLED = _env_bool("RATELIMIT_ENABLED", True)
+    RATELIMIT_STORAGE_URI = os.environ.get("RATELIMIT_STORAGE_URI") or "gateway+postgres://"
+    RATELIMIT_LOGIN = os.environ.get("RATELIMIT_LOGIN", "10 per minute;100 per hour")
+    RATELIMIT_REGISTER = os.environ.get("RATELIMIT_REGISTER", "5 per minute;50 per hour")
+    RATELIMIT_HEADERS_ENABLED = True
+    # Number of proxies in front (ingress) whose X-Forwarded-For/-Proto are trusted; 0 trusts none.
+    PROXY_COUNT = _env_int("PROXY_COUNT", 0)
+    # Browser origins allowed to call the API (CORS); empty keeps CORS closed.
+    CORS_ORIGINS = _env_list("CORS_ORIGINS")
+
     PAGE_DEFAULT_LIMIT = 20
     PAGE_MAX_LIMIT = 100
 
@@ -122,6 +133,7 @@ class TestingConfig(Config):
     SQLALCHEMY_DATABASE_URI = os.environ.get("TEST_DATABASE_URL", "")
     PASSWORD_HASH_PROFILE = "CHEAPEST"  # noqa: S105 - argon2id still, with minimal cost so the suite stays fast
     TRACKER_ALLOWED_HOSTS = ["127.0.0.1", "localhost"]
+    RATELIMIT_ENABLED = False  # the suite registers many users from one address; test_security turns it on
     TRACKER_TIMEOUT_SECONDS = 3.0
     TRACKER_RETRIES = 1
     LOG_REQUESTS = False

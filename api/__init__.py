@@ -34,8 +34,12 @@ def create_app(config=None, **overrides):
     init_observability(app)
 
     from api.extensions import db, migrate
+    from api.ratelimit import limiter
+    from api.security import init_security
 
+    init_security(app)
     db.init_app(app)
+    limiter.init_app(app)
     migrate.init_app(app, db, directory=str(BASE_DIR / "migrations"), compare_type=True)
 
     import api.models  # noqa: F401  (registers every table on the metadata)

@@ -1,6 +1,7 @@
 """Shared benchmark machinery: an embedded database, uwsgi under the committed uwsgi.ini, wrk, RSS, the docs."""
 
 import contextlib
+import math
 import os
 import re
 import shutil
@@ -154,3 +155,29 @@ def machine():
     cpu = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
                 if line.startswith("model name")), "unknown CPU")
     return f"{os.cpu_count()} cores ({cpu}), Python {sys.version.split()[0]}"
+
+
+def migrate(env):
+    """Apply the migrations to the benchmark database."""
+    subprocess.run([sys.executable, "manage.py", "db", "upgrade"], cwd=ROOT, env=env, check=True, capture_output=True)
+
+
+def register_and_login(base_url, username, password="bench-password-123"):  # noqa: S107 - throwaway user
+    """Register a user through the API and return a JWT for it."""
+    api = base_url + "/api/v1/users"
+    response = requests.post(f"{api}/register", json={"username": username, "password": password}, timeout=30)
+    if response.status_code != 201:
+        raise RuntimeError(f"register {username}: {response.status_code} {response.text[:300]}")
+    response = requests.post(f"{api}/login", json={"username": username, "password": password}, timeout=30)
+    if response.status_code != 200:
+        raise RuntimeError(f"login {username}: {response.status_code} {response.text[:300]}")
+    return response.json()["token"]
+
+
+def percentile(samples, pct):
+    """The pct-th percentile (nearest rank) of a list of numbers."""
+    ordered = sorted(samples)
+    if not ordered:
+        return float("nan")
+    rank = max(1, min(len(ordered), math.ceil(pct / 100 * len(ordered))))
+    return ordered[rank - 1]

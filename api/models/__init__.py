@@ -3,6 +3,7 @@
 from api.models.automations import Automation, AutomationRun
 from api.models.issue_templates import IssueTemplate, TemplateIssue
 from api.models.offers import Offer
+from api.models.ratelimit import RateLimitCounter
 from api.models.subscriptions import DeliveryAttempt, OutboundDelivery, Subscription
 from api.models.trackers import BuiltinComment, BuiltinIssue, BuiltinLabel, IdempotencyRecord, Tracker
 from api.models.users import User
@@ -10,6 +11,6 @@ from api.models.webhooks import Event, GatewayChange, WebhookDelivery
 
 __all__ = [
     "Automation", "AutomationRun", "BuiltinComment", "BuiltinIssue", "BuiltinLabel", "DeliveryAttempt", "Event",
-    "GatewayChange", "IdempotencyRecord", "IssueTemplate", "Offer", "OutboundDelivery", "Subscription",
+    "GatewayChange", "IdempotencyRecord", "IssueTemplate", "Offer", "OutboundDelivery", "RateLimitCounter", "Subscription",
     "TemplateIssue", "Tracker", "User", "WebhookDelivery",
 ]

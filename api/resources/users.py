@@ -4,6 +4,7 @@ from flask_restx import Namespace, Resource
 
 from api.auth import auth_required, current_user
 from api.extensions import db
+from api.ratelimit import configured, limiter
 from api.resources.helpers import error_responses, load_json, schema_model
 from api.schemas.users import (
     LoginSchema,
@@ -29,7 +30,8 @@ token_model = schema_model(ns, "Token", TokenSchema)
 class Register(Resource):
     @ns.expect(register_model)
     @ns.response(201, "User created", user_model)
-    @error_responses(ns, 400, 409, 413, 415)
+    @error_responses(ns, 400, 409, 413, 415, 429)
+    @limiter.limit(configured("RATELIMIT_REGISTER"))
     def post(self):
         """Register a new user."""
         data = load_json(register_schema)
@@ -41,7 +43,8 @@ class Register(Resource):
 class Login(Resource):
     @ns.expect(login_model)
     @ns.response(200, "Token issued", token_model)
-    @error_responses(ns, 400, 401, 413, 415)
+    @error_responses(ns, 400, 401, 413, 415, 429)
+    @limiter.limit(configured("RATELIMIT_LOGIN"))
     def post(self):
         """Log in and get a JWT."""
         data = load_json(login_schema)

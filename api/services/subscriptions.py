@@ -219,6 +219,13 @@ class _Outcome:
         return self.status_code is not None and 200 <= self.status_code < 300
 
 
+def _session():
+    """A session that ignores proxy variables: a subscriber URL must go where the URL policy checked it goes."""
+    session = requests.Session()
+    session.trust_env = False
+    return session
+
+
 def sign(*, secret, timestamp, body):
     """The X-Gateway-Signature header value: HMAC-SHA256 over f"{timestamp}.{body}" keyed with the secret."""
     digest = hmac.new(secret.encode(), f"{timestamp}.".encode() + body, hashlib.sha256).hexdigest()
@@ -262,7 +269,7 @@ def _post(*, url, secret, delivery_id, event_type, body):
     timeout = float(current_app.config.get("OUTBOUND_TIMEOUT_SECONDS", DEFAULT_TIMEOUT_SECONDS))
     try:
         # stream=True: only the status line and headers are read; the receiver's body is never downloaded.
-        with requests.post(url, data=body, headers=headers, timeout=timeout, allow_redirects=False, stream=True) as response:
+        with _session().post(url, data=body, headers=headers, timeout=timeout, allow_redirects=False, stream=True) as response:
             status_code = response.status_code
     except requests.Timeout:
         return outcome(error=f"Timed out after {timeout:g} s.")
