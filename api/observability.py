@@ -49,7 +49,8 @@ def configure_logging(level):
         root.addHandler(handler)
     root.setLevel(level)
     # Migration and pool chatter is not operational news.
-    for name in ("alembic", "sqlalchemy.engine", "werkzeug"):
+    # urllib3 logs request URLs at debug level, and Trello credentials travel in the query string.
+    for name in ("alembic", "sqlalchemy.engine", "werkzeug", "urllib3", "github", "gitlab", "procrastinate"):
         logging.getLogger(name).setLevel(max(logging.WARNING, logging.getLevelName(level)))
 
 
