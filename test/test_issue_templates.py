@@ -200,3 +200,13 @@ def test_import_is_not_supported_on_the_builtin_tracker(client, auth, provider_t
     tracker = make_tracker(client, user, provider=provider_target[0], target=provider_target[1])
     response = client.post(f"{TEMPLATES}import", json={"tracker_id": tracker["id"]}, headers=user.headers)
     assert response.status_code == 400 and response.get_json()["error"] == "not_supported"
+
+
+def test_update_with_an_incomplete_variable_is_400_not_500(client, auth):
+    # Found by fuzzing: a partial update must not make the fields of nested variables optional.
+    user = auth.register()
+    template = make_template(client, user)
+    response = client.patch(f"{TEMPLATES}{template['id']}", json={"variables": [{"description": "no name"}]},
+                            headers=user.headers)
+    assert response.status_code == 400
+    assert "name" in response.get_json()["errors"]["variables"]["0"]

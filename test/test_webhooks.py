@@ -369,3 +369,12 @@ def test_other_users_cannot_see_or_change_automations(client, auth):
         kwargs = {"headers": intruder.headers, **({"json": body} if body else {})}
         assert getattr(client, method)(f"/api/v1/automations/{rule['id']}{suffix}", **kwargs).status_code == 404
     assert client.get(f"/api/v1/automations/{rule['id']}", headers=owner.headers).get_json()["enabled"] is True
+
+
+@pytest.mark.parametrize("value", [0, 1, "true", "yes", None])
+def test_booleans_must_be_json_true_or_false(client, auth, value):
+    # Found by fuzzing: marshmallow's Boolean took 0 and "yes" as booleans.
+    user = auth.register()
+    body = {"name": "x", "enabled": value, "event_types": ["issue.created"], "actions": [{"type": "notify"}]}
+    response = client.post("/api/v1/automations/", json=body, headers=user.headers)
+    assert response.status_code == 400 and "enabled" in response.get_json()["errors"]

@@ -22,7 +22,7 @@ ns = Namespace("automations", description="Rules: when a tracker event matches, 
                                           "(create_issue_from_template, add_comment, add_labels, set_status, notify)")
 
 automation_model = schema_model(ns, "Automation", AutomationSchema)
-automation_update_model = schema_model(ns, "AutomationUpdate", AutomationSchema(partial=True))
+automation_update_model = schema_model(ns, "AutomationUpdate", update_automation_schema, min_properties=1)
 automation_list_model = schema_model(ns, "AutomationList", AutomationListSchema)
 run_list_model = schema_model(ns, "AutomationRunList", AutomationRunListSchema)
 message_model = schema_model(ns, "AutomationMessage", MessageSchema)

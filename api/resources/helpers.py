@@ -33,9 +33,12 @@ def to_jsonschema(schema):
     return _plugin.converter.schema2jsonschema(schema)
 
 
-def schema_model(ns, name, schema):
+def schema_model(ns, name, schema, *, min_properties=None):
     """Register a Swagger model on a namespace, derived from a marshmallow schema."""
-    return ns.schema_model(name, to_jsonschema(schema))
+    definition = to_jsonschema(schema)
+    if min_properties is not None:
+        definition["minProperties"] = min_properties  # an update must change something
+    return ns.schema_model(name, definition)
 
 
 def query_params(schema):

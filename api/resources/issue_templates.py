@@ -40,7 +40,7 @@ from api.services import issue_templates as templates_service
 ns = Namespace("issue-templates", description="Issue templates: render previews and create issues on any tracker")
 
 template_model = schema_model(ns, "IssueTemplate", IssueTemplateSchema)
-template_update_model = schema_model(ns, "IssueTemplateUpdate", IssueTemplateSchema(partial=True))
+template_update_model = schema_model(ns, "IssueTemplateUpdate", update_issue_template_schema, min_properties=1)
 template_list_model = schema_model(ns, "IssueTemplateList", IssueTemplateListSchema)
 render_model = schema_model(ns, "RenderRequest", RenderRequestSchema)
 rendered_model = schema_model(ns, "RenderedTemplate", RenderedSchema)

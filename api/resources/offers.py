@@ -20,7 +20,7 @@ from api.services import offers as offers_service
 ns = Namespace("offers", description="Job offers (any authenticated user reads; only the owner writes)", path="/")
 
 offer_model = schema_model(ns, "Offer", OfferSchema)
-offer_update_model = schema_model(ns, "OfferUpdate", OfferSchema(partial=True))
+offer_update_model = schema_model(ns, "OfferUpdate", update_offer_schema, min_properties=1)
 offer_list_model = schema_model(ns, "OfferList", OfferListSchema)
 message_model = schema_model(ns, "Message", MessageSchema)
 

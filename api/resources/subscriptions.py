@@ -34,7 +34,7 @@ included, they are not followed) or no answer within the timeout is retried afte
 ns = Namespace("subscriptions", description=DESCRIPTION)
 
 subscription_model = schema_model(ns, "Subscription", SubscriptionSchema)
-subscription_update_model = schema_model(ns, "SubscriptionUpdate", SubscriptionSchema(partial=True))
+subscription_update_model = schema_model(ns, "SubscriptionUpdate", update_subscription_schema, min_properties=1)
 subscription_list_model = schema_model(ns, "SubscriptionList", SubscriptionListSchema)
 delivery_model = schema_model(ns, "OutboundDelivery", DeliverySchema)
 delivery_detail_model = schema_model(ns, "OutboundDeliveryDetail", DeliveryDetailSchema)

@@ -13,7 +13,7 @@ from api.resources.helpers import (
     query_params,
     schema_model,
 )
-from api.schemas.base import MessageSchema
+from api.schemas.base import MessageSchema, partial_of
 from api.schemas.trackers import (
     CommentListSchema,
     CommentSchema,
@@ -53,12 +53,12 @@ from api.services import webhooks as webhooks_service
 ns = Namespace("trackers", description="Tracker connections and one issue API over all of them")
 
 tracker_model = schema_model(ns, "Tracker", TrackerSchema)
-tracker_update_model = schema_model(ns, "TrackerUpdate", TrackerSchema(partial=True, exclude=("provider",)))
+tracker_update_model = schema_model(ns, "TrackerUpdate", partial_of(TrackerSchema, exclude=("provider",)), min_properties=1)
 tracker_list_model = schema_model(ns, "TrackerList", TrackerListSchema)
 verify_model = schema_model(ns, "TrackerVerification", VerifySchema)
 issue_model = schema_model(ns, "Issue", IssueSchema)
 issue_create_model = schema_model(ns, "IssueCreate", IssueCreateSchema)
-issue_update_model = schema_model(ns, "IssueUpdate", IssueUpdateSchema)
+issue_update_model = schema_model(ns, "IssueUpdate", IssueUpdateSchema, min_properties=1)
 issue_list_model = schema_model(ns, "IssueList", IssueListSchema)
 comment_model = schema_model(ns, "Comment", CommentSchema)
 comment_list_model = schema_model(ns, "CommentList", CommentListSchema)

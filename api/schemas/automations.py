@@ -2,7 +2,7 @@
 
 from marshmallow import ValidationError, fields, validate, validates_schema
 
-from api.schemas.base import BaseSchema, Text, not_blank
+from api.schemas.base import BaseSchema, StrictBoolean, Text, not_blank, partial_of
 from api.services.events import EVENT_TYPES
 
 ACTION_PARAMS = {
@@ -55,7 +55,7 @@ class AutomationSchema(BaseSchema):
     id = fields.Integer(dump_only=True)
     name = Text(required=True, validate=[validate.Length(min=1, max=100), not_blank],
                 metadata={"example": "Mirror GitHub bugs to GitLab"})
-    enabled = fields.Boolean(load_default=True)
+    enabled = StrictBoolean(load_default=True)
     tracker_id = fields.Integer(allow_none=True, load_default=None,
                                 metadata={"description": "trigger on this tracker; null for any of yours"})
     event_types = fields.List(fields.String(validate=validate.OneOf(EVENT_TYPES)), required=True,
@@ -90,6 +90,6 @@ class AutomationRunListSchema(BaseSchema):
 
 
 automation_schema = AutomationSchema()
-update_automation_schema = AutomationSchema(partial=True)
+update_automation_schema = partial_of(AutomationSchema)
 automation_list_schema = AutomationListSchema()
 automation_run_list_schema = AutomationRunListSchema()

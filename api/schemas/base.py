@@ -29,6 +29,24 @@ class Text(fields.String):
         return result
 
 
+class StrictBoolean(fields.Boolean):
+    """JSON true or false only; marshmallow's Boolean would also take 0, 1, "yes" and "off"."""
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        if not isinstance(value, bool):
+            raise self.make_error("invalid", input=value)
+        return value
+
+
+def partial_of(schema_class, **kwargs):
+    """The update variant of a schema: its own fields optional, nested objects still complete.
+
+    `partial=True` would reach into nested schemas (a template variable without a name); a tuple of the
+    top-level field names does not.
+    """
+    return schema_class(partial=tuple(schema_class._declared_fields), **kwargs)
+
+
 def not_blank(value):
     if not value.strip():
         raise ValidationError("Must not be blank.")

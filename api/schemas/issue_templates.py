@@ -2,7 +2,7 @@
 
 from marshmallow import ValidationError, fields, validate, validates_schema
 
-from api.schemas.base import BaseSchema, Text, not_blank
+from api.schemas.base import BaseSchema, StrictBoolean, Text, not_blank, partial_of
 from api.schemas.trackers import IssueSchema
 
 VARIABLE_NAME = r"^[A-Za-z_][A-Za-z0-9_]{0,63}$"
@@ -11,7 +11,7 @@ VARIABLE_NAME = r"^[A-Za-z_][A-Za-z0-9_]{0,63}$"
 class VariableSchema(BaseSchema):
     name = Text(required=True, validate=validate.Regexp(VARIABLE_NAME, error="A letter or '_' then letters, digits, '_'."))
     description = Text(load_default="", validate=validate.Length(max=500))
-    required = fields.Boolean(load_default=False)
+    required = StrictBoolean(load_default=False)
     default = Text(allow_none=True, load_default=None, validate=validate.Length(max=10_000))
     pattern = Text(allow_none=True, load_default=None, validate=validate.Length(max=500),
                    metadata={"description": "regular expression the whole value must match"})
@@ -92,7 +92,7 @@ class ImportResultSchema(BaseSchema):
 
 
 issue_template_schema = IssueTemplateSchema()
-update_issue_template_schema = IssueTemplateSchema(partial=True)
+update_issue_template_schema = partial_of(IssueTemplateSchema)
 issue_template_list_schema = IssueTemplateListSchema()
 render_request_schema = RenderRequestSchema()
 rendered_schema = RenderedSchema()

@@ -2,7 +2,7 @@
 
 from marshmallow import fields, validate
 
-from api.schemas.base import BaseSchema, PageQuerySchema, Text, not_blank
+from api.schemas.base import BaseSchema, PageQuerySchema, Text, not_blank, partial_of
 
 
 class OfferSchema(BaseSchema):
@@ -35,7 +35,7 @@ class OfferSearchQuerySchema(PageQuerySchema):
 
 
 offer_schema = OfferSchema()
-update_offer_schema = OfferSchema(partial=True)
+update_offer_schema = partial_of(OfferSchema)
 offer_list_schema = OfferListSchema()
 page_query_schema = PageQuerySchema()
 offer_search_query_schema = OfferSearchQuerySchema()

@@ -2,7 +2,7 @@
 
 from marshmallow import ValidationError, fields, validate, validates
 
-from api.schemas.base import BaseSchema, Text, not_blank
+from api.schemas.base import BaseSchema, StrictBoolean, Text, not_blank, partial_of
 from api.services.events import EVENT_TYPES
 
 SUBSCRIBABLE_EVENTS = (*EVENT_TYPES, "automation.notify")
@@ -15,14 +15,14 @@ class SubscriptionSchema(BaseSchema):
     url = Text(required=True, validate=[validate.Length(min=1, max=1000), not_blank],
                metadata={"description": "where events are POSTed; https only unless the host is in TRACKER_ALLOWED_HOSTS",
                          "example": "https://hooks.example.com/ticket-gateway"})
-    events = fields.List(Text(validate=validate.Length(min=1, max=40)), required=True,
+    events = fields.List(Text(validate=validate.OneOf((*SUBSCRIBABLE_EVENTS, ALL_EVENTS))), required=True,
                          validate=validate.Length(min=1, max=len(SUBSCRIBABLE_EVENTS)),
                          metadata={"description": f"event types to receive, or [\"*\"] for all: "
                                                   f"{', '.join(SUBSCRIBABLE_EVENTS)}",
                                    "example": ["issue.created", "comment.created"]})
     secret = Text(required=True, load_only=True, validate=validate.Length(min=16, max=256),
                   metadata={"description": "write-only; keys the X-Gateway-Signature HMAC"})
-    enabled = fields.Boolean(load_default=True)
+    enabled = StrictBoolean(load_default=True)
     has_secret = fields.Boolean(dump_only=True)
     created_at = fields.DateTime(dump_only=True)
     updated_at = fields.DateTime(dump_only=True)
@@ -77,7 +77,7 @@ class DeliveryListSchema(BaseSchema):
 
 
 subscription_schema = SubscriptionSchema()
-update_subscription_schema = SubscriptionSchema(partial=True)
+update_subscription_schema = partial_of(SubscriptionSchema)
 subscription_list_schema = SubscriptionListSchema()
 delivery_schema = DeliverySchema()
 delivery_detail_schema = DeliveryDetailSchema()

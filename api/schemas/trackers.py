@@ -54,7 +54,7 @@ class TrackerUpdateSchema(TrackerSchema):
     """PATCH: any field but the provider; provider rules apply against the stored provider."""
 
     def __init__(self, *, provider, **kwargs):
-        super().__init__(partial=True, **kwargs)
+        super().__init__(partial=tuple(TrackerSchema._declared_fields), **kwargs)
         self.context_provider = provider
 
     @pre_load
