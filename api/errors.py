@@ -94,11 +94,21 @@ _HTTP_SLUGS = {
 }
 
 
+def _string_keys(errors):
+    # marshmallow keys list-item errors by index (int) beside "_schema"; JSON keys are strings, and mixed
+    # key types would also break sorted JSON encoding.
+    if isinstance(errors, dict):
+        return {str(key): _string_keys(value) for key, value in errors.items()}
+    if isinstance(errors, list):
+        return [_string_keys(item) for item in errors]
+    return errors
+
+
 def error_body(code, message, *, error=None, errors=None):
     """Build the one error body: {"code", "error", "message"[, "errors"]}."""
     body = {"code": code, "error": error or _HTTP_SLUGS.get(code, "error"), "message": message}
     if errors:
-        body["errors"] = errors
+        body["errors"] = _string_keys(errors)
     return body
 
 

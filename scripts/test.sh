@@ -18,3 +18,9 @@ if [ "${SKIP_DEPLOY_CHECKS:-0}" != 1 ] || [ -n "${CI:-}" ]; then
     echo "== deployment checks" >&2
     scripts/check-deploy.sh
 fi
+
+# QA's view: headless Chromium drives the Swagger UI against a freshly started server (Debian chromium).
+if [ "${SKIP_BROWSER_CHECK:-0}" != 1 ] || [ -n "${CI:-}" ]; then
+    echo "== browser check" >&2
+    scripts/check-browser.sh
+fi

@@ -72,3 +72,15 @@ def test_unexpected_exception_is_a_generic_500_without_details(make_app, monkeyp
     assert "secret internal detail" not in response.get_data(as_text=True)
     assert body["error"] == "internal_error"
     assert any("unhandled error" in record.getMessage() for record in caplog.records)
+
+
+def test_errors_on_list_items_and_the_whole_body_together_are_400_not_500(app):
+    # Found by fuzzing: item errors are keyed by index (int) beside "_schema"; the JSON encoder choked on both.
+    from marshmallow import ValidationError
+
+    from api.errors import handle_exception
+
+    with app.test_request_context():
+        response = handle_exception(ValidationError({"events": {0: ["Must be one of: ..."], "_schema": ["Send * alone."]}}))
+    assert response.status_code == 400
+    assert set(response.get_json()["errors"]["events"]) == {"0", "_schema"}

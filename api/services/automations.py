@@ -15,6 +15,7 @@ from api.models.issue_templates import IssueTemplate
 from api.models.trackers import Tracker
 from api.models.users import User
 from api.models.webhooks import Event, GatewayChange
+from api.services import events as events_service
 from api.services import issue_templates
 from api.services import trackers as trackers_service
 from api.services.events import event_to_dict
@@ -289,7 +290,8 @@ def run_automation(run_id):
         if index < len(results):
             continue  # done by an earlier attempt
         try:
-            result = _act(session, rule, event, owner, action)
+            with events_service.acting_for(rule_id=rule.id, chain_depth=event.chain_depth):
+                result = _act(session, rule, event, owner, action)
         except Exception as exc:
             session.rollback()
             message = exc.message if isinstance(exc, ApiError) else f"{type(exc).__name__}"

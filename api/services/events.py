@@ -1,9 +1,18 @@
-"""The normalized event stream: its JSON shape and listing."""
+"""The normalized event stream: its JSON shape, listing, and the built-in tracker's own events."""
+
+import contextlib
+import contextvars
+import json
+from dataclasses import asdict
 
 from sqlalchemy import select
 
+from api.models.base import utcnow
 from api.models.webhooks import Event
 from api.services.pagination import keyset_page
+
+# Set while an automation acts, so the events its changes cause carry the chain (loop protection).
+_origin = contextvars.ContextVar("automation_origin", default=None)
 
 EVENT_TYPES = (
     "issue.created", "issue.updated", "issue.closed", "issue.reopened", "issue.labeled", "issue.unlabeled",
@@ -30,3 +39,67 @@ def list_events(*, session, tracker_id, limit, cursor):
     """A tracker's events, newest first."""
     stmt = select(Event).where(Event.tracker_id == tracker_id)
     return keyset_page(session, stmt, key=Event.id, limit=limit, cursor=cursor, descending=True)
+
+
+@contextlib.contextmanager
+def acting_for(*, rule_id, chain_depth):
+    """Mark changes made inside this block as an automation's (rule, depth of the event that triggered it)."""
+    token = _origin.set((rule_id, chain_depth))
+    try:
+        yield
+    finally:
+        _origin.reset(token)
+
+
+def _jsonable(value):
+    return json.loads(json.dumps(value, default=lambda item: item.isoformat() if hasattr(item, "isoformat") else str(item)))
+
+
+def record(*, session, tracker, item, delivery_id=None, chain_depth=0, caused_by_rule_id=None):
+    """Store one normalized event and hand it to automations and subscriptions (in the caller's transaction)."""
+    from api.services import automations, subscriptions
+
+    issue = None
+    if item.issue is not None:
+        issue = _jsonable({**asdict(item.issue), "tracker_id": tracker.id})
+        issue.pop("remote_data", None)
+    event = Event(tracker_id=tracker.id, owner_id=tracker.owner_id, delivery_id=delivery_id, type=item.type,
+                  issue_id=item.issue_id, issue=issue, comment=_jsonable(asdict(item.comment)) if item.comment else None,
+                  changes=_jsonable(item.changes or {}), chain_depth=chain_depth, caused_by_rule_id=caused_by_rule_id,
+                  occurred_at=utcnow())
+    session.add(event)
+    session.flush()
+    automations.match_and_enqueue(session=session, event=event)
+    subscriptions.fan_out(session=session, event=event)
+    return event
+
+
+def emit(*, session, tracker, items):
+    """Events of the built-in tracker, which has no webhooks: recorded as its changes are made."""
+    origin = _origin.get()
+    for item in items:
+        record(session=session, tracker=tracker, item=item, chain_depth=origin[1] + 1 if origin else 0,
+               caused_by_rule_id=origin[0] if origin else None)
+    session.commit()
+
+
+def changes_between(before, after):
+    """The unified events an issue update amounts to."""
+    from api.trackers.base import WebhookEvent
+
+    items = []
+    if before.status != after.status:
+        items.append(WebhookEvent("issue.closed" if after.status == "closed" else "issue.reopened", after.id, after))
+    added, removed = set(after.labels) - set(before.labels), set(before.labels) - set(after.labels)
+    if added:
+        items.append(WebhookEvent("issue.labeled", after.id, after, changes={"labels": {"added": sorted(added)}}))
+    if removed:
+        items.append(WebhookEvent("issue.unlabeled", after.id, after, changes={"labels": {"removed": sorted(removed)}}))
+    assigned = {p.username for p in after.assignees} - {p.username for p in before.assignees}
+    if assigned:
+        items.append(WebhookEvent("issue.assigned", after.id, after, changes={"assignees": {"added": sorted(assigned)}}))
+    edited = {name: {"from": getattr(before, name), "to": getattr(after, name)}
+              for name in ("title", "description", "due_date") if getattr(before, name) != getattr(after, name)}
+    if edited or not items:
+        items.append(WebhookEvent("issue.updated", after.id, after, changes=edited))
+    return items

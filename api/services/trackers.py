@@ -13,6 +13,7 @@ from api.errors import ApiError, Conflict, NotFound, ValidationFailed
 from api.metrics import tracker_calls, tracker_duration
 from api.models.trackers import Tracker
 from api.schemas.base import decode_cursor, encode_cursor
+from api.services import events as events_service
 from api.services.pagination import keyset_page
 from api.trackers.base import (
     IssueChanges,
@@ -22,6 +23,7 @@ from api.trackers.base import (
     TrackerError,
     TrackerTimeout,
     TrackerUnavailable,
+    WebhookEvent,
 )
 from api.trackers.registry import provider_class
 from api.trackers.resilience import BREAKER_FAILURES, breaker
@@ -211,7 +213,10 @@ def create_issue(*, session, owner, tracker_id, data):
     """Create an issue on a tracker."""
     tracker = get_tracker(session=session, owner=owner, tracker_id=tracker_id)
     provider = build_provider(session=session, tracker=tracker, actor=owner.username)
-    return _issue_dict(tracker, call_provider(tracker, "create_issue", provider.create_issue, NewIssue(**data)))
+    issue = call_provider(tracker, "create_issue", provider.create_issue, NewIssue(**data))
+    if tracker.provider == "builtin":
+        events_service.emit(session=session, tracker=tracker, items=[WebhookEvent("issue.created", issue.id, issue)])
+    return _issue_dict(tracker, issue)
 
 
 def update_issue(*, session, owner, tracker_id, issue_id, data):
@@ -220,7 +225,10 @@ def update_issue(*, session, owner, tracker_id, issue_id, data):
         raise ValidationFailed("Send at least one field to change.", errors={"_schema": ["No fields to change."]})
     tracker = get_tracker(session=session, owner=owner, tracker_id=tracker_id)
     provider = build_provider(session=session, tracker=tracker, actor=owner.username)
+    before = provider.get_issue(issue_id) if tracker.provider == "builtin" else None
     issue = call_provider(tracker, "update_issue", provider.update_issue, issue_id, IssueChanges(**data))
+    if before is not None:
+        events_service.emit(session=session, tracker=tracker, items=events_service.changes_between(before, issue))
     return _issue_dict(tracker, issue)
 
 
@@ -236,7 +244,12 @@ def create_comment(*, session, owner, tracker_id, issue_id, body):
     """Add a comment to an issue."""
     tracker = get_tracker(session=session, owner=owner, tracker_id=tracker_id)
     provider = build_provider(session=session, tracker=tracker, actor=owner.username)
-    return vars(call_provider(tracker, "create_comment", provider.create_comment, issue_id, body))
+    comment = call_provider(tracker, "create_comment", provider.create_comment, issue_id, body)
+    if tracker.provider == "builtin":
+        issue = provider.get_issue(issue_id)
+        events_service.emit(session=session, tracker=tracker,
+                            items=[WebhookEvent("comment.created", issue.id, issue, comment=comment)])
+    return vars(comment)
 
 
 def list_labels(*, session, owner, tracker_id):

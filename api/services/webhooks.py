@@ -3,7 +3,6 @@
 import hashlib
 import json
 import logging
-from dataclasses import asdict
 from datetime import timedelta
 
 from flask import current_app, has_request_context, request
@@ -16,7 +15,8 @@ from api.metrics import webhook_deliveries
 from api.models.base import utcnow
 from api.models.trackers import Tracker
 from api.models.users import User
-from api.models.webhooks import Event, GatewayChange, WebhookDelivery
+from api.models.webhooks import GatewayChange, WebhookDelivery
+from api.services import events as events_service
 from api.services import trackers as trackers_service
 from api.trackers.base import Capability, WebhookRegistration
 
@@ -131,14 +131,9 @@ def _echo_of(session, tracker_id, webhook_event):
     return change
 
 
-def _jsonable(value):
-    return json.loads(json.dumps(value, default=lambda item: item.isoformat() if hasattr(item, "isoformat") else str(item)))
-
-
 def process_delivery(delivery_id):
     """Normalize one stored delivery into events, match automations and subscriptions; exactly once."""
     from api.extensions import db
-    from api.services import automations, subscriptions
 
     session = db.session
     delivery = session.scalar(select(WebhookDelivery).where(WebhookDelivery.id == delivery_id).with_for_update())
@@ -151,19 +146,9 @@ def process_delivery(delivery_id):
     normalized = provider.normalize_webhook(delivery.event_name, delivery.payload)
     for item in normalized:
         echo = _echo_of(session, tracker.id, item)
-        event = Event(tracker_id=tracker.id, owner_id=tracker.owner_id, delivery_id=delivery.id, type=item.type,
-                      issue_id=item.issue_id,
-                      issue=_jsonable({**asdict(item.issue), "tracker_id": tracker.id}) if item.issue else None,
-                      comment=_jsonable(asdict(item.comment)) if item.comment else None,
-                      changes=_jsonable(item.changes or {}),
-                      chain_depth=echo.chain_depth + 1 if echo else 0,
-                      caused_by_rule_id=echo.rule_id if echo else None, occurred_at=utcnow())
-        if event.issue:
-            event.issue.pop("remote_data", None)
-        session.add(event)
-        session.flush()
-        automations.match_and_enqueue(session=session, event=event)
-        subscriptions.fan_out(session=session, event=event)
+        events_service.record(session=session, tracker=tracker, item=item, delivery_id=delivery.id,
+                              chain_depth=echo.chain_depth + 1 if echo else 0,
+                              caused_by_rule_id=echo.rule_id if echo else None)
     delivery.status = "processed" if normalized else "ignored"
     delivery.processed_at = utcnow()
     session.commit()

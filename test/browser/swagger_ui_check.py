@@ -42,9 +42,10 @@ SCREENSHOT = ARTIFACTS / "swagger-ui.png"
 FAILURE_SCREENSHOT = ARTIFACTS / "swagger-ui-failure.png"
 SERVER_LOG = ARTIFACTS / "swagger-ui-server.log"
 WAIT_SECONDS = 20
+# --disable-dev-shm-usage: containers often give /dev/shm only 64 MB, too little for Chromium's renderer.
 CHROMIUM_FLAGS = [
     "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-    "--no-first-run", "--disable-sync", "--disable-quic", "--window-size=1280,1000",
+    "--no-first-run", "--disable-sync", "--disable-quic", "--disable-dev-shm-usage", "--window-size=1280,1000",
 ]
 # Inline content that is never fetched from anywhere.
 LOCAL_SCHEMES = ("data", "blob", "about")
