@@ -305,3 +305,14 @@ def test_github_repeated_reads_are_conditional_and_a_304_costs_no_rate_limit(cli
     assert "if-none-match" not in issue_gets[0].headers
     assert issue_gets[-1].headers["if-none-match"]
     assert remaining() == after_first
+
+
+@parametrize_env(REMOTE)
+def test_a_page_of_issues_costs_a_bounded_number_of_provider_requests(client, env):
+    for n in range(5):
+        create(client, env, title=f"Issue {n}")
+    before = len(env.fake.requests)
+    assert len(listing(client, env, limit=5)["issues"]) == 5
+    made = len(env.fake.requests) - before
+    # GitHub and GitLab: one request; Trello: cards, lists and members of the board. Never one per issue.
+    assert made == (3 if env.provider == "trello" else 1), [r.path for r in env.fake.requests[before:]]

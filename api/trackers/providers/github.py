@@ -11,10 +11,8 @@ import secrets
 import threading
 from collections import OrderedDict
 from datetime import datetime
-from itertools import islice
 
 from github import Auth, Github, GithubException
-from github.GithubObject import NotSet
 from github.Requester import HTTPRequestsConnectionClass, HTTPSRequestsConnectionClass, Requester, RequestsResponse
 
 from api.schemas.base import decode_cursor, encode_cursor
@@ -254,17 +252,36 @@ class GithubProvider(TrackerProvider):
 
     @staticmethod
     def _page_number(cursor):
-        return decode_cursor(cursor, types=(int,))[0] if cursor else 0
-
-    @staticmethod
-    def _next(page, items, limit):
-        return encode_cursor([page + 1]) if len(items) >= limit else None
+        return decode_cursor(cursor, types=(int,))[0] if cursor else 1
 
     @staticmethod
     def _number(issue_id):
         if not str(issue_id).isdigit() or int(issue_id) >= 2**31:
             raise TrackerNotFound(f"Issue {issue_id} not found.")
         return int(issue_id)
+
+    def _get(self, path, params):
+        """One GET as raw JSON through PyGithub's requester, with the next page from the Link header.
+
+        Lists are read this way because a lazy PyGithub object completes itself with one more request
+        per item when its raw data is read.
+        """
+        headers, data = self._client().requester.requestJsonAndCheck("GET", path, parameters=params)
+        links = {key.lower(): value for key, value in (headers or {}).items()}.get("link", "")
+        return data, 'rel="next"' in links
+
+    def _page(self, path, params, page):
+        data, more = self._get(path, {**params, "page": page})
+        return data, (encode_cursor([page + 1]) if more else None)
+
+    def _all(self, path):
+        items = []
+        for page in range(1, MAX_LIST // 100 + 1):
+            data, more = self._get(path, {"per_page": 100, "page": page})
+            items += data
+            if not more:
+                break
+        return items
 
     def verify(self):
         with self._translate():
@@ -283,14 +300,20 @@ class GithubProvider(TrackerProvider):
                     terms.append(f"assignee:{query.assignee}")
                 if query.updated_since:
                     terms.append(f"updated:>={query.updated_since.strftime('%Y-%m-%dT%H:%M:%SZ')}")
-                results = self._client(query.limit).search_issues(" ".join(terms), sort="updated", order="desc")
+                data, next_cursor = self._page("/search/issues", {"q": " ".join(terms), "sort": "updated", "order": "desc",
+                                                                  "per_page": query.limit}, page)
+                raw_items = data.get("items", [])
             else:
-                results = self._repo(query.limit).get_issues(
-                    state=query.status or "all", labels=query.labels or NotSet, assignee=query.assignee or NotSet,
-                    since=query.updated_since or NotSet, sort="updated", direction="desc")
-            raw_items = [item.raw_data for item in results.get_page(page)]
+                params = {"state": query.status or "all", "sort": "updated", "direction": "desc", "per_page": query.limit}
+                if query.labels:
+                    params["labels"] = ",".join(query.labels)
+                if query.assignee:
+                    params["assignee"] = query.assignee
+                if query.updated_since:
+                    params["since"] = query.updated_since.strftime("%Y-%m-%dT%H:%M:%SZ")
+                raw_items, next_cursor = self._page(f"/repos/{self.config.target}/issues", params, page)
         issues = [self._to_issue(raw) for raw in raw_items if not raw.get("pull_request")]
-        return Page(items=issues, next_cursor=self._next(page, raw_items, query.limit))
+        return Page(items=issues, next_cursor=next_cursor)
 
     def get_issue(self, issue_id):
         number = self._number(issue_id)
@@ -323,12 +346,11 @@ class GithubProvider(TrackerProvider):
             return self._to_issue(raw)
 
     def list_comments(self, issue_id, *, limit, cursor):
-        page = self._page_number(cursor)
         number = self._number(issue_id)
         with self._translate():
-            issue = self._repo(limit).get_issue(number)
-            raw_items = [comment.raw_data for comment in issue.get_comments().get_page(page)]
-        return Page(items=[self._to_comment(raw) for raw in raw_items], next_cursor=self._next(page, raw_items, limit))
+            raw_items, next_cursor = self._page(f"/repos/{self.config.target}/issues/{number}/comments",
+                                                {"per_page": limit}, self._page_number(cursor))
+        return Page(items=[self._to_comment(raw) for raw in raw_items], next_cursor=next_cursor)
 
     def create_comment(self, issue_id, body):
         number = self._number(issue_id)
@@ -338,12 +360,12 @@ class GithubProvider(TrackerProvider):
 
     def list_labels(self):
         with self._translate():
-            labels = [label.raw_data for label in islice(self._repo(100).get_labels(), MAX_LIST)]
+            labels = self._all(f"/repos/{self.config.target}/labels")
         return [Label(name=raw["name"], color=f"#{raw['color']}" if raw.get("color") else None) for raw in labels]
 
     def list_members(self):
         with self._translate():
-            people = [user.raw_data for user in islice(self._repo(100).get_assignees(), MAX_LIST)]
+            people = self._all(f"/repos/{self.config.target}/assignees")
         return [_person(raw) for raw in people]
 
     def list_issue_template_files(self):
