@@ -40,6 +40,8 @@ CARD_ID = re.compile(r"^([A-Za-z0-9]{8}|[0-9a-f]{24})$")
 TRELLO_API = "https://api.trello.com"
 DONE_NAMES = {"done", "closed"}
 RATE_WINDOW_SECONDS = 10
+ACTIONS_PER_PAGE = 50
+MAX_ACTION_PAGES = 20
 
 
 class _HttpService:
@@ -159,7 +161,7 @@ class TrelloProvider(TrackerProvider):
         return {item["id"] for item in lists if item["name"].strip().lower() in DONE_NAMES}
 
     def _members(self):
-        return self._fetch(self._board_path("/members"), query={"fields": "id,username,fullName"})
+        return self._fetch(self._board_path("/members"))
 
     def _person(self, raw):
         return Person(id=raw["id"], username=raw.get("username"), name=raw.get("fullName"))
@@ -192,7 +194,7 @@ class TrelloProvider(TrackerProvider):
         return issue_id
 
     def _label_ids(self, names):
-        labels = self._fetch(self._board_path("/labels"), query={"fields": "id,name,color"})
+        labels = self._fetch(self._board_path("/labels"))
         by_name = {label["name"]: label["id"] for label in labels if label.get("name")}
         unknown = [name for name in names if name not in by_name]
         if unknown:
@@ -298,8 +300,12 @@ class TrelloProvider(TrackerProvider):
 
     def list_comments(self, issue_id, *, limit, cursor):
         offset = decode_cursor(cursor, types=(int,))[0] if cursor else 0
-        actions = self._fetch(f"/cards/{self._card_id(issue_id)}/actions",
-                              query={"filter": "commentCard", "limit": 1000})
+        card_id, actions = self._card_id(issue_id), []
+        for page in range(MAX_ACTION_PAGES):  # Trello pages card actions 50 at a time, newest first
+            batch = self._fetch(f"/cards/{card_id}/actions", query={"filter": "commentCard", "page": page})
+            actions += batch
+            if len(batch) < ACTIONS_PER_PAGE:
+                break
         actions = sorted(actions, key=lambda action: action.get("date") or "")
         window = actions[offset: offset + limit]
         more = offset + limit < len(actions)
@@ -319,7 +325,7 @@ class TrelloProvider(TrackerProvider):
         return self._to_comment(action)
 
     def list_labels(self):
-        labels = self._fetch(self._board_path("/labels"), query={"fields": "id,name,color"})
+        labels = self._fetch(self._board_path("/labels"))
         return [Label(name=label.get("name") or "", color=label.get("color")) for label in labels]
 
     def list_members(self):
