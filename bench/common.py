@@ -181,3 +181,44 @@ def percentile(samples, pct):
         return float("nan")
     rank = max(1, min(len(ordered), math.ceil(pct / 100 * len(ordered))))
     return ordered[rank - 1]
+
+
+RELIABILITY_DOC = ROOT / "docs" / "RELIABILITY.md"
+
+
+def write_doc_section(doc, name, markdown, *, marker="bench", title="# Performance"):
+    """write_section for any document: replace (or append) the section between `<!-- MARKER:NAME -->` markers.
+
+    A document that does not exist yet starts with `title`.
+    """
+    doc = Path(doc)
+    start, end = f"<!-- {marker}:{name} -->", f"<!-- /{marker}:{name} -->"
+    text = doc.read_text() if doc.exists() else title.rstrip() + "\n"
+    block = f"{start}\n{markdown.strip()}\n{end}"
+    if start in text:
+        text = re.sub(re.escape(start) + r".*?" + re.escape(end), lambda _: block, text, flags=re.DOTALL)
+    else:
+        text = text.rstrip() + "\n\n" + block + "\n"
+    doc.write_text(text)
+
+
+def process_tree_cpu_seconds(root_pid):
+    """User + system CPU seconds of a process and all its current descendants (threads included), from /proc."""
+    children = {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        children.setdefault(int(fields[1]), []).append((int(entry.name), int(fields[11]) + int(fields[12])))
+    ticks, stack = 0, [root_pid]
+    with contextlib.suppress(OSError):
+        fields = Path(f"/proc/{root_pid}/stat").read_text().rsplit(")", 1)[1].split()
+        ticks += int(fields[11]) + int(fields[12])
+    while stack:
+        for pid, own in children.get(stack.pop(), []):
+            ticks += own
+            stack.append(pid)
+    return ticks / os.sysconf("SC_CLK_TCK")

@@ -6,15 +6,13 @@ import logging
 from datetime import timedelta
 
 from flask import current_app, has_request_context, request
-from sqlalchemy import select
-from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy import select, text
 
 from api import crypto, jobs
 from api.errors import BadRequest, NotFound, Unauthorized
 from api.metrics import webhook_deliveries
 from api.models.base import utcnow
 from api.models.trackers import Tracker
-from api.models.users import User
 from api.models.webhooks import GatewayChange, WebhookDelivery
 from api.services import events as events_service
 from api.services import trackers as trackers_service
@@ -22,6 +20,15 @@ from api.trackers.base import Capability, TrackerConfig, WebhookRegistration
 from api.trackers.registry import provider_class
 
 log = logging.getLogger(__name__)
+
+# A text() statement is compiled once; the PostgreSQL insert() construct is recompiled on every call.
+# The payload is stored from the raw body, so PostgreSQL parses it once and Python never re-serialises it.
+_STORE = text("""
+    INSERT INTO webhook_deliveries (tracker_id, delivery_key, event_name, payload, status, received_at)
+    VALUES (:tracker_id, :key, :event, CAST(:payload AS jsonb), 'pending', :now)
+    ON CONFLICT ON CONSTRAINT uq_webhook_deliveries_tracker_id_delivery_key DO NOTHING
+    RETURNING id
+""")
 
 # An automation's change is recognised in the tracker's webhook echo for this long.
 ECHO_WINDOW = timedelta(minutes=15)
@@ -94,13 +101,8 @@ def receive(*, session, tracker_id, headers, body):
         raise BadRequest("The delivery is not a JSON object.", error="malformed_json")
     key, event_name = provider.webhook_delivery(headers, payload)
     key = (key or "sha256:" + hashlib.sha256(body).hexdigest())[:200]
-    delivery_id = session.execute(
-        insert(WebhookDelivery)
-        .values(tracker_id=tracker.id, delivery_key=key, event_name=event_name[:100], payload=payload,
-                status="pending", received_at=utcnow())
-        .on_conflict_do_nothing(constraint="uq_webhook_deliveries_tracker_id_delivery_key")
-        .returning(WebhookDelivery.id)
-    ).scalar_one_or_none()
+    delivery_id = session.execute(_STORE, {"tracker_id": tracker.id, "key": key, "event": event_name[:100],
+                                           "payload": body.decode("utf-8"), "now": utcnow()}).scalar_one_or_none()
     if delivery_id is None:
         session.rollback()
         webhook_deliveries.labels(slug, "duplicate").inc()
@@ -144,8 +146,10 @@ def process_delivery(delivery_id):
         session.rollback()
         return
     tracker = session.get(Tracker, delivery.tracker_id)
-    owner = session.get(User, tracker.owner_id)
-    provider = trackers_service.build_provider(session=session, tracker=tracker, actor=owner.username)
+    tracker_id = tracker.id
+    # Normalizing reads the payload only: no credentials are decrypted for it.
+    provider = provider_class(tracker.provider)(TrackerConfig(tracker_id=tracker.id, target=tracker.target,
+                                                              options=dict(tracker.options or {})))
     normalized = provider.normalize_webhook(delivery.event_name, delivery.payload)
     for item in normalized:
         echo = _echo_of(session, tracker.id, item)
@@ -156,7 +160,7 @@ def process_delivery(delivery_id):
     delivery.processed_at = utcnow()
     session.commit()
     log.info("webhook delivery %s processed: %d events", delivery_id, len(normalized),
-             extra={"delivery_id": delivery_id, "tracker_id": tracker.id, "events": len(normalized)})
+             extra={"delivery_id": delivery_id, "tracker_id": tracker_id, "events": len(normalized)})
 
 
 @jobs.tasks.task(name="process_delivery", queue=jobs.QUEUE_WEBHOOKS,
