@@ -316,3 +316,21 @@ def test_a_page_of_issues_costs_a_bounded_number_of_provider_requests(client, en
     made = len(env.fake.requests) - before
     # GitHub and GitLab: one request; Trello: cards, lists and members of the board. Never one per issue.
     assert made == (3 if env.provider == "trello" else 1), [r.path for r in env.fake.requests[before:]]
+
+
+@parametrize_env(["github"])
+def test_a_half_open_trial_answered_with_a_rate_limit_closes_the_circuit(client, env, app):
+    # The tracker answering at all (even 429) shows it is up; the trial must not leave the circuit stuck open.
+    threshold = app.config["TRACKER_BREAKER_THRESHOLD"]
+    env.fake.fail_next(500, count=100)
+    for _ in range(threshold):
+        client.get(env.url("/issues"), headers=env.user.headers)
+    env.fake.clear_faults()
+    env.fake.rate_limit_next(count=1, retry_after=60)
+    app.config["TRACKER_BREAKER_RESET_SECONDS"], saved = 0.0, app.config["TRACKER_BREAKER_RESET_SECONDS"]
+    try:
+        trial = client.get(env.url("/issues"), headers=env.user.headers)
+        assert trial.get_json()["error"] == "tracker_rate_limited"
+        assert client.get(env.url("/issues"), headers=env.user.headers).status_code == 200
+    finally:
+        app.config["TRACKER_BREAKER_RESET_SECONDS"] = saved

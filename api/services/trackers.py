@@ -148,9 +148,14 @@ def call_provider(tracker, operation, func, *args, **kwargs):
         outcome = exc.error
         if remote and isinstance(exc, BREAKER_FAILURES):
             breaker.record_failure(tracker.id, threshold=config["TRACKER_BREAKER_THRESHOLD"])
+        elif remote:
+            # The tracker answered (rate limited, not found, rejected): it is up, so a half-open trial closes.
+            breaker.record_success(tracker.id)
         raise
     except ApiError:
         outcome = "rejected"
+        if remote:
+            breaker.record_success(tracker.id)
         raise
     except Exception:
         outcome = "internal_error"
