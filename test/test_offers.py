@@ -202,3 +202,9 @@ def test_search_paginates(client, auth):
                         headers=user.headers).get_json()
     assert len(first["offers"]) == 2 and len(second["offers"]) == 1 and second["next_cursor"] is None
     assert first["count"] == second["count"] == 3
+
+
+def test_unknown_query_parameters_are_400_like_unknown_body_fields(client, auth):
+    user = auth.register()
+    response = client.get(offers_url(user.id), query_string={"limt": 5}, headers=user.headers)
+    assert response.status_code == 400 and "limt" in response.get_json()["errors"]

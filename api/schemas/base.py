@@ -4,7 +4,7 @@ import base64
 import binascii
 import json
 
-from marshmallow import EXCLUDE, RAISE, Schema, ValidationError, fields, validate
+from marshmallow import RAISE, Schema, ValidationError, fields, validate
 
 DEFAULT_LIMIT = 20
 MAX_LIMIT = 100
@@ -67,11 +67,8 @@ class MessageSchema(Schema):
     message = fields.String(required=True)
 
 
-class PageQuerySchema(Schema):
-    """`limit` and an opaque `cursor` taken from a previous page's `next_cursor`."""
-
-    class Meta:
-        unknown = EXCLUDE
+class PageQuerySchema(BaseSchema):
+    """`limit` and an opaque `cursor` taken from a previous page's `next_cursor`; unknown parameters are a 400."""
 
     limit = fields.Integer(
         load_default=DEFAULT_LIMIT,

@@ -1,6 +1,6 @@
 """Tracker connection and unified issue/comment/label/member schemas."""
 
-from marshmallow import EXCLUDE, ValidationError, fields, pre_load, validate, validates_schema
+from marshmallow import ValidationError, fields, pre_load, validate, validates_schema
 
 from api.schemas.base import BaseSchema, PageQuerySchema, Text, not_blank
 from api.trackers.registry import PROVIDERS, provider_class
@@ -197,9 +197,6 @@ class EventListSchema(BaseSchema):
 
 
 class IssueGetQuerySchema(BaseSchema):
-    class Meta:
-        unknown = EXCLUDE
-
     include_remote_data = fields.Boolean(load_default=False)
 
 

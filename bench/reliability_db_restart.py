@@ -1,0 +1,239 @@
+#!/usr/bin/env python
+"""Database restart under write load: PostgreSQL stopped (fast shutdown) for ~5 s, then started again.
+
+Run: .venv/bin/python bench/reliability_db_restart.py [--before 15] [--down 5] [--after 25] [--rate 30]
+Load: offer creates and signed webhook deliveries on a fixed schedule; 2 job workers, restarted when they exit
+(back-off 1, 2, 4 ... 10 s, as an orchestrator would). Targets: while the database is down the API answers 503,
+never 500; the first 2xx comes within 10 s of the database being back; no committed write is lost (offer rows ==
+201 answers, delivery rows == 202 accepted answers, by id); every accepted delivery is processed once the workers
+recover. Writes docs/RELIABILITY.md (section "db-restart"); exit 1 when a target is missed.
+"""
+
+import argparse
+import collections
+import itertools
+import json
+import sys
+import threading
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from bench.common import RELIABILITY_DOC, app_env, database, machine, migrate, write_doc_section
+from bench.fakes_runner import fake_processes
+from bench.reliability_common import (
+    REPO,
+    CpuWatch,
+    EmbeddedPostgres,
+    FixedRateLoad,
+    JobWorkers,
+    Op,
+    code_version,
+    create_github_tracker,
+    delivery_state,
+    expect,
+    histogram,
+    issue_opened,
+    machine_note,
+    query,
+    register_and_login,
+    register_webhook,
+    seed_github_fake,
+    serve,
+    signed_delivery,
+    wait_for_drain,
+    webhook_secrets,
+)
+from bench.reliability_soak import DOC_TITLE
+
+RECOVERY_TARGET_SECONDS = 10.0
+LOG = "/tmp/tg-reliability-db"
+
+
+class Writes:
+    """Offer creates and webhook deliveries, remembering the ids the API said it committed."""
+
+    def __init__(self, base_url, user_id, token, tracker_id, secret):
+        self.base = base_url + "/api/v1"
+        self.user_id, self.token, self.tracker_id, self.secret = user_id, token, tracker_id, secret
+        self.lock = threading.Lock()
+        self.counter = itertools.count()
+        self.offer_ids, self.delivery_ids = [], []
+
+    def offer_create(self, http):
+        n = next(self.counter)
+        response = http.post(f"{self.base}/users/{self.user_id}/offers/", headers={"Authorization": f"JWT {self.token}"},
+                             json={"title": f"Engineer {n}", "description": "Written during a database restart.",
+                                   "skills_list": ["python"]}, timeout=30)
+        result = expect(response, 201)
+        if result[1]:
+            with self.lock:
+                self.offer_ids.append(response.json()["id"])
+        return result
+
+    def webhook(self, http):
+        n = next(self.counter)
+        body, headers = signed_delivery(self.secret, issue_opened(10_000 + n, f"Restart issue {n}"))
+        response = http.post(f"{self.base}/webhooks/{self.tracker_id}", data=body, headers=headers, timeout=30)
+        status, ok, detail = expect(response, 202)
+        if ok and response.json().get("status") == "accepted":
+            with self.lock:
+                self.delivery_ids.append(response.json()["delivery_id"])
+        elif ok:
+            ok, detail = False, response.json().get("status", "")
+        return status, ok, detail
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--before", type=float, default=15.0, help="seconds of load before the database stops")
+    parser.add_argument("--down", type=float, default=5.0, help="seconds the database stays down")
+    parser.add_argument("--after", type=float, default=25.0, help="seconds of load after it is back")
+    parser.add_argument("--rate", type=float, default=30.0, help="requests/s: 2/3 offer creates, 1/3 deliveries")
+    parser.add_argument("--no-doc", action="store_true", help="do not write docs/RELIABILITY.md")
+    args = parser.parse_args()
+    run_started = time.strftime("%Y-%m-%d %H:%M")
+    version = code_version()
+    seconds = args.before + args.down + args.after
+    with database() as database_url, fake_processes("github", 1) as (fake_url,):
+        postgres = EmbeddedPostgres(database_url)
+        env = app_env(database_url, TRACKER_ALLOWED_HOSTS="127.0.0.1", RATELIMIT_ENABLED="false")
+        migrate(env)
+        seed_github_fake(fake_url, issues=1)
+        with serve(env, log_path=f"{LOG}-uwsgi.log") as (base_url, _master, _stats):
+            user_id, token = register_and_login(base_url, "restart-writer")
+            tracker_id = create_github_tracker(base_url, token, "restart", fake_url, REPO)
+            register_webhook(base_url, token, tracker_id)
+            secret = webhook_secrets(env, [tracker_id])[tracker_id]
+            writes = Writes(base_url, user_id, token, tracker_id, secret)
+            workers = JobWorkers(env, 2, log_prefix=f"{LOG}-worker", supervise=True).start()
+            cpu = CpuWatch(exclude_substring=str(postgres.pgdata)).start()
+            try:
+                load = FixedRateLoad([Op("offer_create", 2, writes.offer_create), Op("webhook", 1, writes.webhook)],
+                                     args.rate, seconds=seconds).start()
+                time.sleep(args.before)
+                t_stop = load.now()
+                postgres.stop()
+                t_down = load.now()
+                print(f"[{t_down:5.1f} s] database stopped ({(t_down - t_stop) * 1000:.0f} ms)", flush=True)
+                time.sleep(max(0.0, args.down - (t_down - t_stop)))
+                t_start = load.now()
+                postgres.start()
+                t_up = load.now()
+                print(f"[{t_up:5.1f} s] database accepting connections again ({(t_up - t_start) * 1000:.0f} ms)",
+                      flush=True)
+                load.join()
+                load_end = load.now()
+                print(f"[{load_end:5.1f} s] load done; waiting for the queue to drain", flush=True)
+                accepted = len(writes.delivery_ids)
+                _, drain_seconds = wait_for_drain(database_url, accepted, timeout=240)
+            finally:
+                cpu.stop()
+                workers.stop()
+            offer_rows = {row[0] for row in query(database_url, "SELECT id FROM offers WHERE user_id = %s", (user_id,))}
+            delivery_rows = {row[0] for row in query(database_url, "SELECT id FROM webhook_deliveries")}
+            rows = delivery_state(database_url)
+    uwsgi_log = Path(f"{LOG}-uwsgi.log").read_text(errors="replace")
+    worker_logs = [json.loads(line) for i in range(2)
+                   for line in Path(f"{LOG}-worker-{i}.log").read_text(errors="replace").splitlines()
+                   if line.startswith("{")]
+    stop_reasons = collections.Counter(entry["message"].split(":")[0].strip() + ": " + entry["message"].split("\n")[1].strip()
+                                       for entry in worker_logs
+                                       if entry.get("action") == "side_task_failed" and "\n" in entry["message"])
+
+    samples = sorted(load.snapshot(), key=lambda s: s.started)
+    before = [s for s in samples if s.started < t_stop]
+    stopping = [s for s in samples if t_stop <= s.started < t_down]
+    down = [s for s in samples if t_down <= s.started < t_start]
+    starting = [s for s in samples if t_start <= s.started < t_up]
+    after = [s for s in samples if s.started >= t_up]
+    first_ok = next((s for s in after if 200 <= s.status < 300), None)
+    recovery = (first_ok.started + first_ok.latency_ms / 1000 - t_up) if first_ok else None
+    last_bad = max((s for s in after if not (200 <= s.status < 300)), key=lambda s: s.started, default=None)
+    all_ok_after = (last_bad.started + last_bad.latency_ms / 1000 - t_up) if last_bad else 0.0
+    per_kind_first_ok = {}
+    for kind in ("offer_create", "webhook"):
+        ok = next((s for s in after if s.kind == kind and 200 <= s.status < 300), None)
+        per_kind_first_ok[kind] = (ok.started + ok.latency_ms / 1000 - t_up) if ok else None
+    answered_201 = set(writes.offer_ids)
+    answered_202 = set(writes.delivery_ids)
+    statuses = collections.Counter(s.status for s in samples)
+    exits = workers.exits()
+    processed = rows["deliveries"].get("processed", 0)
+    t0 = load.t0
+    checks = {
+        "no 500 (nor any status other than 2xx/503, nor a dropped connection) at any time":
+            set(statuses) <= {201, 202, 503},
+        "every request sent while the database was down answered 503 database_unavailable":
+            bool(down) and all(s.status == 503 and s.detail == "database_unavailable" for s in down),
+        f"first 2xx within {RECOVERY_TARGET_SECONDS:g} s of the database being back":
+            recovery is not None and recovery <= RECOVERY_TARGET_SECONDS,
+        "no committed offer lost (every id answered 201 is in the table)": answered_201 <= offer_rows,
+        "offer rows == 201 answers": len(offer_rows) == len(answered_201),
+        "no accepted delivery lost (every delivery_id answered 202 accepted is in the table)":
+            answered_202 <= delivery_rows,
+        "delivery rows == 202 accepted answers": len(delivery_rows) == len(answered_202),
+        "every accepted delivery processed exactly once after the workers recovered": drain_seconds is not None
+            and processed == len(answered_202) and rows["deliveries_not_once"] == 0 and rows["events"] == processed,
+    }
+    def fmt(value):
+        return f"{value:.2f} s" if value is not None else "never"
+
+    worker_events = [f"{when - t0:.1f} s: worker {index} {what}" for when, index, what in workers.events]
+    lines = [
+        f"Run {run_started} on {machine()}; {machine_note()}. App code: {version}. During this run {cpu.describe()}.",
+        "",
+        f"Set-up: embedded PostgreSQL, uwsgi with the committed uwsgi.ini (4 processes x 4 threads), 2 job workers "
+        f"under a supervisor that restarts an exited worker after 1, 2, 4 ... 10 s, `RATELIMIT_ENABLED=false`, "
+        f"`TRACKER_ALLOWED_HOSTS=127.0.0.1`; one GitHub tracker (fake) with a registered webhook. Load: "
+        f"{args.rate:g} req/s on a fixed schedule, 2/3 `POST /api/v1/users/<id>/offers/` and 1/3 signed "
+        f"`POST /api/v1/webhooks/<id>` (GitHub `issues`/`opened`, unique `X-GitHub-Delivery`).",
+        "",
+        f"Timeline (s since the load started): fast shutdown requested at {t_stop:.1f}, server down at {t_down:.1f} "
+        f"(`pg_ctl -m fast stop` took {(t_down - t_stop) * 1000:.0f} ms), start requested at {t_start:.1f}, accepting "
+        f"connections at {t_up:.1f}; load stopped at {load_end:.1f}. Database unavailable for {t_up - t_stop:.1f} s.",
+        "",
+        "| phase | requests | statuses (with error slug) |",
+        "|---|---|---|",
+        f"| before the stop | {len(before)} | {histogram(before) or '—'} |",
+        f"| shutting down | {len(stopping)} | {histogram(stopping) or '—'} |",
+        f"| database down | {len(down)} | {histogram(down) or '—'} |",
+        f"| starting (`pg_ctl -w start` running) | {len(starting)} | {histogram(starting) or '—'} |",
+        f"| after the restart | {len(after)} | {histogram(after) or '—'} |",
+        "",
+        f"- Recovery: first 2xx completed **{recovery:.2f} s** after the database accepted connections again"
+        if recovery is not None else "- Recovery: **no 2xx after the restart**",
+        f" (first offer 201 after {fmt(per_kind_first_ok['offer_create'])}, first delivery 202 after "
+        f"{fmt(per_kind_first_ok['webhook'])}); every answer was 2xx from {all_ok_after:.2f} s after the restart on.",
+        f"- Offers: {len(answered_201)} answered 201; {len(offer_rows)} rows; answered but missing: "
+        f"{len(answered_201 - offer_rows)}; rows never answered 201 (committed, but the client saw an error): "
+        f"{len(offer_rows - answered_201)}.",
+        f"- Deliveries: {len(answered_202)} answered 202 accepted; {len(delivery_rows)} rows; answered but missing: "
+        f"{len(answered_202 - delivery_rows)}; rows never answered 202: {len(delivery_rows - answered_202)}. "
+        f"Processed: {processed} ({rows['deliveries']}), {rows['events']} events, {rows['deliveries_not_once']} "
+        f"deliveries with other than one event; jobs left {rows['jobs'] or 'none'}; queue drained "
+        + (f"{drain_seconds:.1f} s after the load stopped." if drain_seconds is not None else "**not within 240 s**."),
+        f"- Job workers: {len(exits)} exit(s) — " + ("; ".join(worker_events) if exits else "none; "
+                                                      + "; ".join(worker_events)),
+        "- Why the workers stopped (their own log): "
+        + ("; ".join(f"{count} x \"{reason}\"" for reason, count in stop_reasons.items()) or "—")
+        + "; procrastinate then stops the worker gracefully and `python manage.py worker` exits with status 0.",
+        f"- uwsgi log: {uwsgi_log.count('database unavailable')} 'database unavailable' warnings, "
+        f"{uwsgi_log.count('unhandled error')} 'unhandled error' (500) entries, "
+        f"{uwsgi_log.count('HARAKIRI')} harakiri.",
+        "",
+    ]
+    lines += [f"- {name}: {'met' if ok else '**not met**'}" for name, ok in checks.items()]
+    lines += ["", f"Repeat: `.venv/bin/python bench/reliability_db_restart.py --before {args.before:g} --down "
+                  f"{args.down:g} --after {args.after:g} --rate {args.rate:g}` (logs in {LOG}-*.log)"]
+    report = "\n".join(lines)
+    print(report)
+    if not args.no_doc:
+        write_doc_section(RELIABILITY_DOC, "db-restart", "## Database restart under write load\n\n" + report,
+                          marker="reliability", title=DOC_TITLE)
+    return 0 if all(checks.values()) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

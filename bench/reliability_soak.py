@@ -1,0 +1,342 @@
+#!/usr/bin/env python
+"""Soak: steady mixed load (offers, tracker calls on a GitHub fake, signed webhook deliveries) with 2 job workers.
+
+Run: .venv/bin/python bench/reliability_soak.py [--seconds 300] [--rate 50]
+Targets: zero errors (every answer has its expected status), p99 recorded per kind, every uwsgi worker's RSS flat
+(average over the last minute within 10% of the average over the first minute after warm-up), and every accepted
+delivery processed exactly once at the end. Writes docs/RELIABILITY.md (section "soak"); exit 1 when a target is missed.
+"""
+
+import argparse
+import collections
+import itertools
+import re
+import sys
+import threading
+import time
+from pathlib import Path
+
+import requests
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from bench.common import RELIABILITY_DOC, app_env, database, machine, migrate, write_doc_section
+from bench.fakes_runner import fake_processes, recorded_requests
+from bench.reliability_common import (
+    REPO,
+    CpuWatch,
+    FixedRateLoad,
+    JobWorkers,
+    Op,
+    code_version,
+    create_github_tracker,
+    delivery_state,
+    expect,
+    issue_opened,
+    machine_note,
+    register_and_login,
+    register_webhook,
+    seed_github_fake,
+    serve,
+    signed_delivery,
+    summarize,
+    uwsgi_workers,
+    wait_for_drain,
+    webhook_secrets,
+)
+
+RSS_TOLERANCE = 0.10
+USERS = 4
+STABLE_OFFERS, CHURN_OFFERS = 10, 10
+SEEDED_ISSUES = 30
+LOG = "/tmp/tg-reliability-soak"
+DOC_TITLE = "# Reliability\n\nLoad and fault runs of the gateway; each section is written by its script in bench/."
+
+
+class Mix:
+    """The operations of the mix and the state they share (users, offers, the tracker, accepted deliveries)."""
+
+    def __init__(self, base_url, users, tracker_id, tracker_token, secret):
+        self.base = base_url + "/api/v1"
+        self.users = users  # [(user_id, token, [stable offer ids])]
+        self.tracker_id, self.tracker_token, self.secret = tracker_id, tracker_token, secret
+        self.churn = collections.deque()  # (user index, offer id) of offers that may be deleted
+        self.lock = threading.Lock()
+        self.counter = itertools.count()
+        self.accepted = 0
+        self.offers_created = 0
+
+    def _next(self):
+        with self.lock:
+            return next(self.counter)
+
+    def _user(self):
+        n = self._next()
+        return n, n % len(self.users)
+
+    def _auth(self, token):
+        return {"Authorization": f"JWT {token}"}
+
+    def offer_list(self, http):
+        _, index = self._user()
+        owner = self.users[(index + 1) % len(self.users)][0]  # any user reads any user's offers
+        return expect(http.get(f"{self.base}/users/{owner}/offers/", headers=self._auth(self.users[index][1]),
+                               timeout=30), 200)
+
+    def offer_get(self, http):
+        n, index = self._user()
+        user_id, token, stable = self.users[index]
+        return expect(http.get(f"{self.base}/users/{user_id}/offers/{stable[n % len(stable)]}",
+                               headers=self._auth(token), timeout=30), 200)
+
+    def offer_search(self, http):
+        _, index = self._user()
+        return expect(http.get(f"{self.base}/offers", params={"skill": "python", "q": "engineer"},
+                               headers=self._auth(self.users[index][1]), timeout=30), 200)
+
+    def offer_create(self, http):
+        n, index = self._user()
+        user_id, token, _ = self.users[index]
+        response = http.post(f"{self.base}/users/{user_id}/offers/", headers=self._auth(token), timeout=30,
+                             json={"title": f"Engineer {n}", "description": "Soak offer. " * 20,
+                                   "skills_list": ["python", "flask", "postgresql"]})
+        result = expect(response, 201)
+        if result[1]:
+            with self.lock:
+                self.churn.append((index, response.json()["id"]))
+                self.offers_created += 1
+        return result
+
+    def offer_update(self, http):
+        n, index = self._user()
+        user_id, token, stable = self.users[index]
+        return expect(http.put(f"{self.base}/users/{user_id}/offers/{stable[n % len(stable)]}",
+                               headers=self._auth(token), json={"title": f"Senior Engineer {n}"}, timeout=30), 200)
+
+    def offer_delete(self, http):
+        with self.lock:
+            index, offer_id = self.churn.popleft()
+        user_id, token, _ = self.users[index]
+        return expect(http.delete(f"{self.base}/users/{user_id}/offers/{offer_id}", headers=self._auth(token),
+                                  timeout=30), 200)
+
+    def issue_list(self, http):
+        return expect(http.get(f"{self.base}/trackers/{self.tracker_id}/issues", params={"limit": 20},
+                               headers=self._auth(self.tracker_token), timeout=30), 200)
+
+    def issue_get(self, http):
+        n = self._next()
+        return expect(http.get(f"{self.base}/trackers/{self.tracker_id}/issues/{n % SEEDED_ISSUES + 1}",
+                               headers=self._auth(self.tracker_token), timeout=30), 200)
+
+    def issue_create(self, http):
+        n = self._next()
+        return expect(http.post(f"{self.base}/trackers/{self.tracker_id}/issues", headers=self._auth(self.tracker_token),
+                                json={"title": f"Soak issue {n}", "description": "Created by the soak run.",
+                                      "labels": ["soak"]}, timeout=30), 201)
+
+    def webhook(self, http):
+        n = self._next()
+        body, headers = signed_delivery(self.secret, issue_opened(10_000 + n, f"Webhook issue {n}"))
+        response = http.post(f"{self.base}/webhooks/{self.tracker_id}", data=body, headers=headers, timeout=30)
+        status, ok, detail = expect(response, 202)
+        if ok:
+            ok = response.json().get("status") == "accepted"
+            detail = detail or response.json().get("status", "")
+            if ok:
+                with self.lock:
+                    self.accepted += 1
+        return status, ok, detail
+
+    def ops(self):
+        weights = {"offer_list": 20, "offer_get": 12, "offer_search": 6, "offer_create": 8, "offer_update": 6,
+                   "offer_delete": 4, "issue_list": 6, "issue_get": 14, "issue_create": 4, "webhook": 20}
+        return [Op(kind, weight, getattr(self, kind)) for kind, weight in weights.items()]
+
+
+def seed_users(base_url):
+    """USERS users, each with STABLE_OFFERS offers that are read and updated and CHURN_OFFERS that may be deleted."""
+    users, churn = [], []
+    for index in range(USERS):
+        user_id, token = register_and_login(base_url, f"soak-{index}")
+        offers = []
+        for n in range(STABLE_OFFERS + CHURN_OFFERS):
+            response = requests.post(f"{base_url}/api/v1/users/{user_id}/offers/", headers={"Authorization": f"JWT {token}"},
+                                     json={"title": f"Backend engineer {n}", "description": "Seed offer. " * 20,
+                                           "skills_list": ["python", "flask"]}, timeout=30)
+            response.raise_for_status()
+            offers.append(response.json()["id"])
+        users.append((user_id, token, offers[:STABLE_OFFERS]))
+        churn += [(index, offer_id) for offer_id in offers[STABLE_OFFERS:]]
+    return users, churn
+
+
+def rss_verdict(samples, seconds):
+    """Per uwsgi worker (by pid): mean RSS over the first window after warm-up and over the last window. Windows
+    scale down for short runs (warm-up 30 s and windows of 60 s at 300 s). A respawned worker has a new pid."""
+    warmup = min(30.0, seconds * 0.1)
+    window = min(60.0, (seconds - warmup) / 3)
+    first = [workers for t, workers in samples if warmup <= t < warmup + window]
+    last = [workers for t, workers in samples if seconds - window <= t <= seconds + 1]
+
+    def mean(rows, pid):
+        values = [w["rss_mb"] for workers in rows for w in workers if w["pid"] == pid and w["rss_mb"]]
+        return sum(values) / len(values) if values else None
+
+    pids = list(dict.fromkeys(w["pid"] for _, workers in samples for w in workers))
+    ids = {w["pid"]: w["id"] for _, workers in samples for w in workers}
+    final = {w["pid"]: w for w in samples[-1][1]}
+    rows = []
+    for pid in pids:
+        a, b = mean(first, pid), mean(last, pid)
+        rows.append({"id": ids[pid], "pid": pid, "first": a, "last": b, "change": (b / a - 1) if a and b else None,
+                     "requests": final[pid]["requests"] if pid in final else None})
+
+    def total(rows_):
+        sums = [sum(w["rss_mb"] or 0 for w in workers) for workers in rows_]
+        return sum(sums) / len(sums) if sums else None
+
+    return {"warmup": warmup, "window": window, "workers": rows, "total_first": total(first), "total_last": total(last),
+            "first_samples": len(first), "last_samples": len(last),
+            "respawns": sum(w["respawn_count"] - 1 for w in samples[-1][1])}
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--seconds", type=int, default=300, help="duration of the load (default 300)")
+    parser.add_argument("--rate", type=float, default=40.0, help="requests per second, all kinds together")
+    parser.add_argument("--no-doc", action="store_true", help="do not write docs/RELIABILITY.md")
+    args = parser.parse_args()
+    started = time.strftime("%Y-%m-%d %H:%M")
+    version = code_version()
+    with database() as database_url, fake_processes("github", 1) as (fake_url,):
+        env = app_env(database_url, TRACKER_ALLOWED_HOSTS="127.0.0.1", RATELIMIT_ENABLED="false")
+        migrate(env)
+        seed_github_fake(fake_url, issues=SEEDED_ISSUES)
+        with serve(env, log_path=f"{LOG}-uwsgi.log") as (base_url, _master, stats):
+            users, churn = seed_users(base_url)
+            tracker_token = users[0][1]
+            tracker_id = create_github_tracker(base_url, tracker_token, "soak", fake_url, REPO)
+            register_webhook(base_url, tracker_token, tracker_id)
+            secret = webhook_secrets(env, [tracker_id])[tracker_id]
+            mix = Mix(base_url, users, tracker_id, tracker_token, secret)
+            mix.churn.extend(churn)
+            workers = JobWorkers(env, 2, log_prefix=f"{LOG}-worker", supervise=True).start()
+            cpu = CpuWatch(exclude_substring=database_url.rsplit("host=", 1)[-1]).start()
+            try:
+                load = FixedRateLoad(mix.ops(), args.rate, seconds=args.seconds).start()
+                rss_samples = []
+                while load._thread.is_alive():
+                    rss_samples.append((load.now(), uwsgi_workers(stats)))
+                    print(f"[{load.now():5.0f} s] requests {len(load.samples)}, errors "
+                          f"{sum(1 for s in load.snapshot() if not s.ok)}, worker RSS MB "
+                          + ", ".join(f"{w['rss_mb']:.0f}" for w in rss_samples[-1][1]), flush=True)
+                    load.join(10)
+                rss_samples.append((load.now(), uwsgi_workers(stats)))
+                load_seconds = load.now()
+                _, drain_seconds = wait_for_drain(database_url, mix.accepted, timeout=180)
+            finally:
+                cpu.stop()
+                workers.stop()
+            rows = delivery_state(database_url)
+            provider = recorded_requests(fake_url)
+    uwsgi_log = Path(f"{LOG}-uwsgi.log").read_text(errors="replace")
+    issue_path = re.compile(rf"^/repos/{re.escape(REPO)}/issues/\d+$")
+    provider_counts = {
+        "total": len(provider),
+        "list": sum(1 for r in provider if r["method"] == "GET" and r["path"] == f"/repos/{REPO}/issues"),
+        "issue": sum(1 for r in provider if r["method"] == "GET" and issue_path.match(r["path"])),
+        "conditional": sum(1 for r in provider if "if-none-match" in r["headers"]),
+        "create": sum(1 for r in provider if r["method"] == "POST" and r["path"] == f"/repos/{REPO}/issues"),
+    }
+
+    samples = load.snapshot()
+    table = summarize(samples)
+    errors = [s for s in samples if not s.ok]
+    rss = rss_verdict(rss_samples, args.seconds)
+    lag = sorted(s.started - s.due for s in samples)
+    stored = sum(rows["deliveries"].values())
+    processed = rows["deliveries"].get("processed", 0)
+    flat = [w for w in rss["workers"] if w["change"] is not None]
+    checks = {
+        "zero errors (every answer had its expected status)": not errors,
+        f"every uwsgi worker's RSS: last-minute mean within {RSS_TOLERANCE:.0%} of first-minute mean":
+            bool(flat) and all(abs(w["change"]) <= RSS_TOLERANCE for w in flat)
+            and len(flat) == len(rss["workers"]),
+        "every accepted delivery stored and processed exactly once": drain_seconds is not None
+            and stored == mix.accepted and processed == mix.accepted and rows["deliveries_not_once"] == 0
+            and rows["events"] == mix.accepted,
+        "workers never exited": not workers.exits(),
+    }
+
+    error_kinds = collections.Counter((s.kind, s.status, s.detail) for s in errors)
+    lines = [
+        f"Run {started}, {args.seconds} s at {args.rate:g} req/s (fixed schedule, open loop, Python load generator with "
+        f"24 threads) on {machine()}; {machine_note()}. App code: {version}. During this run {cpu.describe()}.",
+        "",
+        "Set-up: embedded PostgreSQL, uwsgi with the committed uwsgi.ini (4 processes x 4 threads on 2 cores, "
+        "access log on, to a file), 2 job workers (`python manage.py worker --concurrency 4`), one GitHub fake "
+        "(test/fakes, own process, quota raised). `RATELIMIT_ENABLED=false` (login/register limits are per client "
+        f"address and every request comes from 127.0.0.1); `TRACKER_ALLOWED_HOSTS=127.0.0.1`. {USERS} users, each "
+        f"with {STABLE_OFFERS + CHURN_OFFERS} offers; one GitHub tracker with {SEEDED_ISSUES} issues and a registered "
+        "webhook. Issue reads repeat, so most are ETag-conditional (304 from the fake).",
+        "",
+        f"Sent {len(samples)} requests in {load_seconds:.0f} s ({len(samples) / load_seconds:.1f} req/s achieved); "
+        f"start lag behind the schedule p99 {lag[int(len(lag) * 0.99) - 1] * 1000:.0f} ms, "
+        f"max {lag[-1] * 1000:.0f} ms.",
+        "",
+        "| kind | requests | expected | errors | statuses | p50 ms | p99 ms | max ms |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    expected = {"offer_create": 201, "issue_create": 201, "webhook": "202 accepted"}
+    for kind, row in table.items():
+        statuses = ", ".join(f"{code}: {count}" for code, count in row["statuses"].items())
+        lines.append(f"| {kind} | {row['n']} | {expected.get(kind, 200)} | {row['errors']} | {statuses} | "
+                     f"{row['p50']:.1f} | {row['p99']:.1f} | {row['max']:.0f} |")
+    lines += ["", f"Errors: {len(errors)}" + (" — " + "; ".join(f"{k} {st} {d}: {c}" for (k, st, d), c
+                                                                  in error_kinds.most_common(10)) if errors else "")]
+    lines += ["", f"uwsgi worker RSS (MB), sampled every 10 s; warm-up {rss['warmup']:.0f} s excluded, windows of "
+                  f"{rss['window']:.0f} s ({rss['first_samples']} and {rss['last_samples']} samples):", "",
+              "| uwsgi worker (id / pid) | requests served | first window mean | last window mean | change |",
+              "|---|---|---|---|---|"]
+    for w in rss["workers"]:
+        first = f"{w['first']:.1f}" if w["first"] else "— (not running yet)"
+        last = f"{w['last']:.1f}" if w["last"] else "— (recycled)"
+        change = f"{w['change']:+.1%}" if w["change"] is not None else "—"
+        lines.append(f"| {w['id']} / {w['pid']} | {w['requests'] if w['requests'] is not None else '—'} | {first} | "
+                     f"{last} | {change} |")
+    if rss["total_first"] and rss["total_last"]:
+        lines.append(f"| all workers | | {rss['total_first']:.1f} | {rss['total_last']:.1f} | "
+                     f"{rss['total_last'] / rss['total_first'] - 1:+.1%} |")
+    lines += ["", f"uwsgi worker respawns during the run (max-requests / reload-on-rss recycling): {rss['respawns']}"]
+    lines += [
+        "",
+        f"Deliveries: {mix.accepted} answered 202 accepted; {stored} rows stored ({rows['deliveries']}); "
+        f"{rows['events']} events, {rows['deliveries_not_once']} deliveries with other than exactly one event; "
+        f"jobs left {rows['jobs'] or 'none'}; queue drained "
+        + (f"{drain_seconds:.1f} s after the load stopped." if drain_seconds is not None else "**not within 180 s**.")
+        + f" Offers created by the load: {mix.offers_created}.",
+        f"GitHub fake: {provider_counts['total']} provider requests for {table.get('issue_list', {}).get('n', 0)} issue "
+        f"lists, {table.get('issue_get', {}).get('n', 0)} issue reads and {table.get('issue_create', {}).get('n', 0)} "
+        f"creates: {provider_counts['list']} list requests, {provider_counts['issue']} single-issue GETs "
+        f"({provider_counts['conditional']} of all requests conditional, If-None-Match), {provider_counts['create']} "
+        "creates (setup included).",
+        f"uwsgi log: {uwsgi_log.count('unhandled error')} 'unhandled error' entries, {uwsgi_log.count('HTTP/1.1 5')} "
+        f"5xx request lines, {uwsgi_log.count('HARAKIRI')} harakiri.",
+        f"Job worker exits: {len(workers.exits())}"
+        + (" — " + "; ".join(event[2] for event in workers.exits()) if workers.exits() else ""),
+        "",
+    ]
+    lines += [f"- {name}: {'met' if ok else '**not met**'}" for name, ok in checks.items()]
+    lines += ["", f"Repeat: `.venv/bin/python bench/reliability_soak.py --seconds {args.seconds} --rate {args.rate:g}` "
+                  f"(logs in {LOG}-*.log)"]
+    report = "\n".join(lines)
+    print(report)
+    if not args.no_doc:
+        write_doc_section(RELIABILITY_DOC, "soak", "## Soak: steady mixed load\n\n" + report, marker="reliability",
+                          title=DOC_TITLE)
+    return 0 if all(checks.values()) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

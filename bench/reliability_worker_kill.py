@@ -1,0 +1,182 @@
+#!/usr/bin/env python
+"""Worker kill: a burst of signed deliveries with 2 job workers running; one worker is SIGKILLed mid-burst and restarted.
+
+Run: .venv/bin/python bench/reliability_worker_kill.py [--deliveries 600] [--rate 100] [--kill-at 0.3]
+WORKER_STALLED_SECONDS=5, so jobs of the killed worker go back to the queue once its heartbeat is 5 s old (a worker
+requeues them at start-up and every minute). Targets: after the queue drains every accepted delivery is processed
+exactly once (deliveries processed == 202 accepted answers, one event per delivery, no job left or failed).
+Writes docs/RELIABILITY.md (section "worker-kill"); exit 1 when a target is missed.
+"""
+
+import argparse
+import itertools
+import signal
+import sys
+import threading
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from bench.common import RELIABILITY_DOC, app_env, database, machine, migrate, write_doc_section
+from bench.fakes_runner import fake_processes
+from bench.reliability_common import (
+    REPO,
+    CpuWatch,
+    FixedRateLoad,
+    JobWorkers,
+    Op,
+    code_version,
+    create_github_tracker,
+    delivery_state,
+    expect,
+    histogram,
+    issue_opened,
+    machine_note,
+    query,
+    register_and_login,
+    register_webhook,
+    scalar,
+    seed_github_fake,
+    serve,
+    signed_delivery,
+    wait_for_drain,
+    webhook_secrets,
+)
+from bench.reliability_soak import DOC_TITLE
+
+STALLED_SECONDS = 5
+LOG = "/tmp/tg-reliability-kill"
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--deliveries", type=int, default=600, help="deliveries in the burst")
+    parser.add_argument("--rate", type=float, default=100.0, help="deliveries/s while the burst is sent")
+    parser.add_argument("--kill-at", type=float, default=0.3, help="kill when this share of the burst is processed")
+    parser.add_argument("--restart-after", type=float, default=2.0, help="seconds between the kill and the restart")
+    parser.add_argument("--no-doc", action="store_true", help="do not write docs/RELIABILITY.md")
+    args = parser.parse_args()
+    run_started = time.strftime("%Y-%m-%d %H:%M")
+    version = code_version()
+    with database() as database_url, fake_processes("github", 1) as (fake_url,):
+        env = app_env(database_url, TRACKER_ALLOWED_HOSTS="127.0.0.1", RATELIMIT_ENABLED="false",
+                      WORKER_STALLED_SECONDS=STALLED_SECONDS)
+        migrate(env)
+        seed_github_fake(fake_url, issues=1)
+        with serve(env, log_path=f"{LOG}-uwsgi.log") as (base_url, _master, _stats):
+            _, token = register_and_login(base_url, "burst")
+            tracker_id = create_github_tracker(base_url, token, "burst", fake_url, REPO)
+            register_webhook(base_url, token, tracker_id)
+            secret = webhook_secrets(env, [tracker_id])[tracker_id]
+            workers = JobWorkers(env, 2, log_prefix=f"{LOG}-worker").start()
+            deadline = time.monotonic() + 60
+            while scalar(database_url, "SELECT count(*) FROM procrastinate_workers") < 2:
+                if time.monotonic() > deadline:
+                    raise RuntimeError("the job workers did not register within 60 s")
+                time.sleep(0.2)
+            counter, lock, accepted_ids = itertools.count(), threading.Lock(), []
+
+            def deliver(http):
+                with lock:
+                    n = next(counter)
+                body, headers = signed_delivery(secret, issue_opened(n + 1, f"burst {n}"))
+                response = http.post(f"{base_url}/api/v1/webhooks/{tracker_id}", data=body, headers=headers, timeout=30)
+                status, ok, detail = expect(response, 202)
+                if ok and response.json().get("status") == "accepted":
+                    with lock:
+                        accepted_ids.append(response.json()["delivery_id"])
+                elif ok:
+                    ok, detail = False, response.json().get("status", "")
+                return status, ok, detail
+
+            cpu = CpuWatch(exclude_substring=database_url.rsplit("host=", 1)[-1]).start()
+            try:
+                load = FixedRateLoad([Op("webhook", 1, deliver)], args.rate, seconds=args.deliveries / args.rate,
+                                     max_requests=args.deliveries).start()
+                kill_threshold = int(args.deliveries * args.kill_at)
+                while True:
+                    processed = scalar(database_url,
+                                       "SELECT count(*) FROM webhook_deliveries WHERE status = 'processed'")
+                    if processed >= kill_threshold:
+                        break
+                    if load.now() > 120:
+                        raise RuntimeError(f"only {processed} deliveries processed after 120 s; nothing to kill into")
+                    time.sleep(0.05)
+                doing = scalar(database_url, "SELECT count(*) FROM procrastinate_jobs WHERE status = 'doing'")
+                pid = workers.pid(0)
+                workers.kill(0, signal.SIGKILL)
+                t_kill = load.now()
+                sent_at_kill = len(load.snapshot())
+                stored_at_kill = scalar(database_url, "SELECT count(*) FROM webhook_deliveries")
+                pending_at_kill = scalar(database_url,
+                                         "SELECT count(*) FROM webhook_deliveries WHERE status = 'pending'")
+                print(f"[{t_kill:5.1f} s] SIGKILL worker pid {pid}: {processed} processed, {doing} jobs running, "
+                      f"{sent_at_kill} deliveries sent", flush=True)
+                time.sleep(args.restart_after)
+                workers.restart(0)
+                t_restart = load.now()
+                load.join()
+                t_burst_end = load.now()
+                _, drain_seconds = wait_for_drain(database_url, len(accepted_ids), timeout=240, poll=0.5)
+                t_drained = load.now()
+            finally:
+                cpu.stop()
+                workers.stop()
+            rows = delivery_state(database_url)
+            processed_ids = {row[0] for row in query(database_url,
+                                                     "SELECT id FROM webhook_deliveries WHERE status = 'processed'")}
+            titles = {row[0] for row in query(database_url, "SELECT issue->>'title' FROM events")}
+    logs = "".join(Path(f"{LOG}-worker-{i}.log").read_text(errors="replace") for i in range(2))
+    stalled_retries = logs.count("retrying stalled job")
+    failures = logs.count("will be retried")
+
+    samples = load.snapshot()
+    accepted = set(accepted_ids)
+    sent_titles = {f"burst {n}" for n in range(len(samples))}
+    checks = {
+        "every delivery of the burst answered 202 accepted": len(accepted) == args.deliveries
+            and all(s.ok for s in samples),
+        "the kill hit a worker with jobs running": doing > 0 and processed < args.deliveries,
+        "queue drained (no job waiting or running)": drain_seconds is not None,
+        "every accepted delivery processed (processed == accepted, by id)": processed_ids == accepted,
+        "exactly once: one event per delivery, events == accepted": rows["deliveries_not_once"] == 0
+            and rows["events"] == len(accepted) and rows["deliveries_with_events"] == len(accepted),
+        "every delivery's payload became its event (titles)": titles == sent_titles,
+        "no job failed": rows["jobs"].get("failed", 0) == 0,
+    }
+    lines = [
+        f"Run {run_started} on {machine()}; {machine_note()}. App code: {version}. During this run {cpu.describe()}.",
+        "",
+        f"Set-up: uwsgi with the committed uwsgi.ini, 2 job workers (`python manage.py worker --concurrency 4`, "
+        f"`WORKER_STALLED_SECONDS={STALLED_SECONDS}`), one GitHub tracker (fake) with a registered webhook. "
+        f"Burst: {args.deliveries} signed GitHub `issues`/`opened` deliveries at {args.rate:g}/s (fixed schedule). "
+        f"When {args.kill_at:.0%} of them were processed, worker 0 (pid {pid}) got SIGKILL; it was started again "
+        f"{args.restart_after:g} s later.",
+        "",
+        f"- Burst answers: {histogram(samples)} ({len(samples)} sent in {t_burst_end:.1f} s)",
+        f"- At the kill ({t_kill:.1f} s): {processed} processed, {doing} jobs running (`doing`) across both workers, "
+        f"{stored_at_kill} deliveries stored, {pending_at_kill} pending; {sent_at_kill} of the burst answered.",
+        f"- Restarted at {t_restart:.1f} s; burst fully sent at {t_burst_end:.1f} s; queue drained at "
+        + (f"{t_drained:.1f} s ({t_drained - t_kill:.1f} s after the kill)" if drain_seconds is not None
+           else "**not within 240 s**"),
+        f"- Stalled jobs requeued (worker log 'retrying stalled job'): {stalled_retries}; task failures logged "
+        f"(retried): {failures}",
+        f"- Final state: deliveries {rows['deliveries']}; {rows['events']} events for {rows['deliveries_with_events']} "
+        f"deliveries; deliveries with other than one event: {rows['deliveries_not_once']}; jobs left "
+        f"{rows['jobs'] or 'none'}",
+        "",
+    ]
+    lines += [f"- {name}: {'met' if ok else '**not met**'}" for name, ok in checks.items()]
+    lines += ["", f"Repeat: `.venv/bin/python bench/reliability_worker_kill.py --deliveries {args.deliveries} --rate "
+                  f"{args.rate:g} --kill-at {args.kill_at:g}` (logs in {LOG}-*.log)"]
+    report = "\n".join(lines)
+    print(report)
+    if not args.no_doc:
+        write_doc_section(RELIABILITY_DOC, "worker-kill", "## Job worker killed mid-burst\n\n" + report,
+                          marker="reliability", title=DOC_TITLE)
+    return 0 if all(checks.values()) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
