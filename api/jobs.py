@@ -94,8 +94,15 @@ async def retry_stalled_jobs(context, timestamp):
 
 
 def run_worker(flask_app, *, concurrency: int = 4, queues=None, wait: bool = True) -> None:
-    """Process jobs until stopped (or, with wait=False, until the queues are empty)."""
+    """Process jobs until stopped (or, with wait=False, until the queues are empty).
+
+    procrastinate stops a worker whose database connection breaks; with wait=True the worker is then
+    started again (with backoff) until a signal asks it to stop, so a database restart needs no supervisor.
+    """
     import asyncio
+    import signal
+
+    from procrastinate.worker import Worker
 
     port = flask_app.config.get("WORKER_METRICS_PORT")
     if port and wait:
@@ -105,14 +112,40 @@ def run_worker(flask_app, *, concurrency: int = 4, queues=None, wait: bool = Tru
         start_http_server(int(port))
     app = create_job_app(flask_app)
     stalled_seconds = flask_app.config.get("WORKER_STALLED_SECONDS", 30)
+    options = {"queues": queues, "concurrency": concurrency, "wait": wait, "install_signal_handlers": False,
+               "delete_jobs": "successful", "fetch_job_polling_interval": 1.0,
+               "update_heartbeat_interval": min(10.0, stalled_seconds / 3), "stalled_worker_timeout": stalled_seconds}
 
     async def main():
+        stopping = asyncio.Event()
+        worker = None
+
+        def stop():
+            stopping.set()
+            if worker is not None:
+                worker.stop()
+
+        loop = asyncio.get_running_loop()
+        if wait:
+            for signum in (signal.SIGINT, signal.SIGTERM):
+                loop.add_signal_handler(signum, stop)
+        delay = 1.0
         async with app.open_async():
-            await _retry_stalled(app, stalled_seconds)
-            await app.run_worker_async(queues=queues, concurrency=concurrency, wait=wait,
-                                       install_signal_handlers=wait, delete_jobs="successful",
-                                       fetch_job_polling_interval=1.0, update_heartbeat_interval=min(10.0, stalled_seconds / 3),
-                                       stalled_worker_timeout=stalled_seconds)
+            while True:
+                try:
+                    await _retry_stalled(app, stalled_seconds)
+                    worker = Worker(app=app, **options)
+                    await worker.run()
+                except Exception:
+                    log.exception("worker failed")
+                if not wait or stopping.is_set():
+                    return
+                log.error("worker stopped without being asked (database unreachable?); restarting in %.0f s", delay)
+                try:
+                    await asyncio.wait_for(stopping.wait(), timeout=delay)
+                    return
+                except TimeoutError:
+                    delay = min(delay * 2, 30.0)
 
     asyncio.run(main())
 

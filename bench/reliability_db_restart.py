@@ -216,9 +216,10 @@ def main():
         + (f"{drain_seconds:.1f} s after the load stopped." if drain_seconds is not None else "**not within 240 s**."),
         f"- Job workers: {len(exits)} exit(s) — " + ("; ".join(worker_events) if exits else "none; "
                                                       + "; ".join(worker_events)),
-        "- Why the workers stopped (their own log): "
+        "- Worker stops in their own log: "
         + ("; ".join(f"{count} x \"{reason}\"" for reason, count in stop_reasons.items()) or "—")
-        + "; procrastinate then stops the worker gracefully and `python manage.py worker` exits with status 0.",
+        + ("; procrastinate stops a worker whose listener loses the database; `python manage.py worker` then "
+           "starts it again itself (process exits above: none means it recovered on its own)."),
         f"- uwsgi log: {uwsgi_log.count('database unavailable')} 'database unavailable' warnings, "
         f"{uwsgi_log.count('unhandled error')} 'unhandled error' (500) entries, "
         f"{uwsgi_log.count('HARAKIRI')} harakiri.",
