@@ -43,10 +43,9 @@ def token(auth):
     return {"Authorization": f"Bearer {auth.register().token}"}
 
 
-@pytest.mark.parametrize(("method", "path", "operation"), _cases(401))
+# Webhook deliveries authenticate by signature, not token: their 401s are tested in test_webhooks.
+@pytest.mark.parametrize(("method", "path", "operation"), [c for c in _cases(401) if not c.values[1].startswith("/webhooks/")])
 def test_documented_401_without_a_token(client, method, path, operation):
-    if path.startswith("/webhooks/"):
-        pytest.skip("webhook deliveries authenticate by signature; see test_webhooks")
     body = {} if method in ("POST", "PUT", "PATCH") else None
     if "security" not in operation:  # login: the 401 is for wrong credentials
         body = {"username": "nobody", "password": "wrong-password"}
