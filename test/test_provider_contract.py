@@ -334,3 +334,27 @@ def test_a_half_open_trial_answered_with_a_rate_limit_closes_the_circuit(client,
         assert client.get(env.url("/issues"), headers=env.user.headers).status_code == 200
     finally:
         app.config["TRACKER_BREAKER_RESET_SECONDS"] = saved
+
+
+@parametrize_env(["github"])
+def test_a_hanging_tracker_cannot_take_more_than_its_share_of_request_threads(env, make_app):
+    import threading
+    import time
+
+    app = make_app(TRACKER_MAX_IN_FLIGHT=2)
+    client = app.test_client()
+    env.fake.hang_next(count=2, seconds=1.5)
+    results = []
+    threads = [threading.Thread(target=lambda: results.append(client.get(env.url("/issues"), headers=env.user.headers)
+                                                              .status_code)) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    time.sleep(0.4)  # both calls are now hanging on the tracker
+    started = time.monotonic()
+    busy = client.get(env.url("/issues"), headers=env.user.headers)
+    assert busy.status_code == 503 and busy.get_json()["error"] == "tracker_busy"
+    assert busy.headers["Retry-After"] == "1" and time.monotonic() - started < 0.5
+    for thread in threads:
+        thread.join()
+    assert sorted(results) == [200, 200]
+    assert client.get(env.url("/issues"), headers=env.user.headers).status_code == 200

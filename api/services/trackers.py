@@ -19,6 +19,7 @@ from api.trackers.base import (
     IssueChanges,
     IssueQuery,
     NewIssue,
+    TrackerBusy,
     TrackerConfig,
     TrackerError,
     TrackerTimeout,
@@ -26,7 +27,7 @@ from api.trackers.base import (
     WebhookEvent,
 )
 from api.trackers.registry import provider_class
-from api.trackers.resilience import BREAKER_FAILURES, breaker
+from api.trackers.resilience import BREAKER_FAILURES, breaker, in_flight
 from api.url_policy import UrlNotAllowed, check_url
 
 log = logging.getLogger(__name__)
@@ -134,7 +135,19 @@ def build_provider(*, session, tracker, actor=None):
 
 
 def call_provider(tracker, operation, func, *args, **kwargs):
-    """Run one provider operation behind the tracker's circuit breaker, with metrics and one log line."""
+    """Run one provider operation within the tracker's in-flight limit and circuit breaker, with metrics and a log line."""
+    if tracker.provider == "builtin":
+        return _guarded_call(tracker, operation, func, *args, **kwargs)
+    # The slot is taken before the breaker is consulted, so a refused call never leaves a half-open trial pending.
+    try:
+        with in_flight.slot(tracker.id, limit=current_app.config["TRACKER_MAX_IN_FLIGHT"]):
+            return _guarded_call(tracker, operation, func, *args, **kwargs)
+    except TrackerBusy:
+        tracker_calls.labels(tracker.provider, TrackerBusy.error).inc()
+        raise
+
+
+def _guarded_call(tracker, operation, func, *args, **kwargs):
     config = current_app.config
     remote = tracker.provider != "builtin"
     if remote:

@@ -76,6 +76,14 @@ class TrackerCircuitOpen(TrackerError):
             self.headers["Retry-After"] = str(max(1, int(retry_after)))
 
 
+class TrackerBusy(TrackerError):
+    code, error, message = 503, "tracker_busy", "Too many calls to this tracker are already waiting; retry shortly."
+
+    def __init__(self, message=None, **kwargs):
+        super().__init__(message, **kwargs)
+        self.headers["Retry-After"] = "1"
+
+
 class NotSupported(TrackerError):
     code, error, message = 400, "not_supported", "Not supported by this provider."
 

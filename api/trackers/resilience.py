@@ -13,6 +13,7 @@ from urllib3.exceptions import ConnectTimeoutError, MaxRetryError, ReadTimeoutEr
 from urllib3.util.retry import Retry
 
 from api.trackers.base import (
+    TrackerBusy,
     TrackerCircuitOpen,
     TrackerError,
     TrackerRateLimited,
@@ -174,7 +175,29 @@ class CircuitBreaker:
             self._state.clear()
 
 
+class InFlightLimit:
+    """Per-tracker cap on calls in flight in this process, so one hanging tracker cannot hold every request
+    thread while its circuit is still closed (it takes TRACKER_BREAKER_THRESHOLD timeouts to open)."""
+
+    def __init__(self):
+        self._lock = threading.Lock()
+        self._in_flight: dict[object, int] = {}
+
+    @contextlib.contextmanager
+    def slot(self, key, *, limit: int):
+        with self._lock:
+            if self._in_flight.get(key, 0) >= limit:
+                raise TrackerBusy()
+            self._in_flight[key] = self._in_flight.get(key, 0) + 1
+        try:
+            yield
+        finally:
+            with self._lock:
+                self._in_flight[key] -= 1
+
+
 breaker = CircuitBreaker()
+in_flight = InFlightLimit()
 
 # Failures that say the tracker is unhealthy (as opposed to a bad request or missing object).
 BREAKER_FAILURES = (TrackerTimeout, TrackerUnavailable)
