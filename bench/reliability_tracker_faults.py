@@ -54,7 +54,8 @@ LOG = "/tmp/tg-reliability-trackers"
 KINDS = ("baseline", "hang", "errors_500", "rate_limited_429", "recovered")
 ALLOWED = {
     "baseline": {(200, "")},
-    "hang": {(504, "tracker_timeout"), (503, "tracker_circuit_open")},
+    # tracker_busy: calls beyond TRACKER_MAX_IN_FLIGHT are refused at once while earlier ones hang.
+    "hang": {(504, "tracker_timeout"), (503, "tracker_circuit_open"), (503, "tracker_busy")},
     "errors_500": {(502, "tracker_unavailable"), (503, "tracker_circuit_open")},
     "rate_limited_429": {(503, "tracker_rate_limited"), (503, "tracker_circuit_open")},
     "recovered": {(200, "")},  # plus tracker_circuit_open until the breaker has closed (checked separately)
