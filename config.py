@@ -93,8 +93,6 @@ class Config:
     # Browser origins allowed to call the API (CORS); empty keeps CORS closed.
     CORS_ORIGINS = _env_list("CORS_ORIGINS")
 
-    PAGE_DEFAULT_LIMIT = 20
-    PAGE_MAX_LIMIT = 100
 
     PASSWORD_HASH_PROFILE = os.environ.get("PASSWORD_HASH_PROFILE", "RFC_9106_LOW_MEMORY")
 

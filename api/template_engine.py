@@ -161,3 +161,11 @@ def matches(pattern, value):
         return regex.fullmatch(pattern, value, timeout=PATTERN_SECONDS) is not None
     except TimeoutError:
         return False
+
+
+def search(pattern, text):
+    """Whether `pattern` occurs in `text`; a pattern too slow to decide counts as no match."""
+    try:
+        return regex.search(pattern, text or "", timeout=PATTERN_SECONDS) is not None
+    except TimeoutError:
+        return False

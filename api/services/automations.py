@@ -136,14 +136,6 @@ def list_runs(*, session, owner, automation_id, limit, cursor):
 
 # ---- matching ----------------------------------------------------------------------------------
 
-def _search(pattern, text):
-    import regex
-
-    try:
-        return regex.search(pattern, text or "", timeout=template_engine.PATTERN_SECONDS) is not None
-    except TimeoutError:
-        return False
-
 
 def matches(rule, event):
     """Whether an event satisfies a rule's trigger and conditions."""
@@ -158,9 +150,9 @@ def matches(rule, event):
         return False
     if labels & set(conditions.get("labels_exclude") or []):
         return False
-    if conditions.get("title_regex") and not _search(conditions["title_regex"], issue.get("title")):
+    if conditions.get("title_regex") and not template_engine.search(conditions["title_regex"], issue.get("title")):
         return False
-    if conditions.get("body_regex") and not _search(conditions["body_regex"], issue.get("description")):
+    if conditions.get("body_regex") and not template_engine.search(conditions["body_regex"], issue.get("description")):
         return False
     if conditions.get("author"):
         who = (event.comment or {}).get("author") if event.type.startswith("comment.") else issue.get("author")

@@ -248,8 +248,7 @@ def _from_gitlab_file(filename, text):
 
 def import_templates(*, session, owner, tracker_id):
     """Create templates from the repository's own issue templates; report what was skipped and why."""
-    tracker = trackers_service.get_tracker(session=session, owner=owner, tracker_id=tracker_id)
-    provider = trackers_service.build_provider(session=session, tracker=tracker, actor=owner.username)
+    tracker, provider = trackers_service.connect(session=session, owner=owner, tracker_id=tracker_id)
     files = trackers_service.call_provider(tracker, "list_issue_template_files", provider.list_issue_template_files)
     existing = set(session.scalars(select(IssueTemplate.name).where(IssueTemplate.owner_id == owner.id)))
     imported, skipped = [], []

@@ -3,7 +3,7 @@
 from sqlalchemy import exists, func, literal, or_, select
 
 from api.errors import Forbidden, NotFound, ValidationFailed
-from api.models.base import utcnow
+from api.models.base import contains_pattern, utcnow
 from api.models.offers import Offer
 from api.services.pagination import keyset_page
 from api.services.users import get_user
@@ -66,9 +66,6 @@ def delete_offer(*, session, actor, user_id, offer_id):
     return offer_id
 
 
-def _escape_like(text):
-    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-
 
 def search_offers(*, session, skill=None, q=None, limit, cursor):
     """Offers of every user, filtered by skill (case-insensitive) and text, oldest first."""
@@ -79,6 +76,6 @@ def search_offers(*, session, skill=None, q=None, limit, cursor):
             exists(select(literal(1)).select_from(skill_value).where(func.lower(skill_value.c.value) == skill.lower()))
         )
     if q:
-        pattern = f"%{_escape_like(q)}%"
+        pattern = contains_pattern(q)
         stmt = stmt.where(or_(Offer.title.ilike(pattern, escape="\\"), Offer.description.ilike(pattern, escape="\\")))
     return keyset_page(session, stmt, key=Offer.id, limit=limit, cursor=cursor, count_total=True)

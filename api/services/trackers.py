@@ -134,6 +134,12 @@ def build_provider(*, session, tracker, actor=None):
     return provider_class(tracker.provider)(provider_config, session=session, actor=actor)
 
 
+def connect(*, session, owner, tracker_id):
+    """One of the caller's trackers and a provider built for it."""
+    tracker = get_tracker(session=session, owner=owner, tracker_id=tracker_id)
+    return tracker, build_provider(session=session, tracker=tracker, actor=owner.username)
+
+
 def call_provider(tracker, operation, func, *args, **kwargs):
     """Run one provider operation within the tracker's in-flight limit and circuit breaker, with metrics and a log line."""
     if tracker.provider == "builtin":
@@ -198,8 +204,7 @@ def _issue_dict(tracker, issue, include_remote_data=False):
 
 def verify_tracker(*, session, owner, tracker_id):
     """Check credentials and target with the provider."""
-    tracker = get_tracker(session=session, owner=owner, tracker_id=tracker_id)
-    provider = build_provider(session=session, tracker=tracker, actor=owner.username)
+    tracker, provider = connect(session=session, owner=owner, tracker_id=tracker_id)
     if tracker.base_url:
         _check_base_url(tracker.base_url)
     return {"ok": True, "target": call_provider(tracker, "verify", provider.verify)}
@@ -213,8 +218,7 @@ def _query(data):
 
 def list_issues(*, session, owner, tracker_id, query):
     """One page of a tracker's issues, most recently updated first."""
-    tracker = get_tracker(session=session, owner=owner, tracker_id=tracker_id)
-    provider = build_provider(session=session, tracker=tracker, actor=owner.username)
+    tracker, provider = connect(session=session, owner=owner, tracker_id=tracker_id)
     page = call_provider(tracker, "list_issues", provider.list_issues, _query(query))
     include = query.get("include_remote_data", False)
     return {"issues": [_issue_dict(tracker, issue, include) for issue in page.items], "next_cursor": page.next_cursor}
@@ -222,15 +226,13 @@ def list_issues(*, session, owner, tracker_id, query):
 
 def get_issue(*, session, owner, tracker_id, issue_id, include_remote_data=False):
     """One issue of a tracker."""
-    tracker = get_tracker(session=session, owner=owner, tracker_id=tracker_id)
-    provider = build_provider(session=session, tracker=tracker, actor=owner.username)
+    tracker, provider = connect(session=session, owner=owner, tracker_id=tracker_id)
     return _issue_dict(tracker, call_provider(tracker, "get_issue", provider.get_issue, issue_id), include_remote_data)
 
 
 def create_issue(*, session, owner, tracker_id, data):
     """Create an issue on a tracker."""
-    tracker = get_tracker(session=session, owner=owner, tracker_id=tracker_id)
-    provider = build_provider(session=session, tracker=tracker, actor=owner.username)
+    tracker, provider = connect(session=session, owner=owner, tracker_id=tracker_id)
     issue = call_provider(tracker, "create_issue", provider.create_issue, NewIssue(**data))
     if tracker.provider == "builtin":
         events_service.emit(session=session, tracker=tracker, items=[WebhookEvent("issue.created", issue.id, issue)])
@@ -241,8 +243,7 @@ def update_issue(*, session, owner, tracker_id, issue_id, data):
     """Change some fields of an issue, status included."""
     if not data:
         raise ValidationFailed("Send at least one field to change.", errors={"_schema": ["No fields to change."]})
-    tracker = get_tracker(session=session, owner=owner, tracker_id=tracker_id)
-    provider = build_provider(session=session, tracker=tracker, actor=owner.username)
+    tracker, provider = connect(session=session, owner=owner, tracker_id=tracker_id)
     before = provider.get_issue(issue_id) if tracker.provider == "builtin" else None
     issue = call_provider(tracker, "update_issue", provider.update_issue, issue_id, IssueChanges(**data))
     if before is not None:
@@ -252,16 +253,14 @@ def update_issue(*, session, owner, tracker_id, issue_id, data):
 
 def list_comments(*, session, owner, tracker_id, issue_id, limit, cursor):
     """Comments of an issue, oldest first."""
-    tracker = get_tracker(session=session, owner=owner, tracker_id=tracker_id)
-    provider = build_provider(session=session, tracker=tracker, actor=owner.username)
+    tracker, provider = connect(session=session, owner=owner, tracker_id=tracker_id)
     page = call_provider(tracker, "list_comments", provider.list_comments, issue_id, limit=limit, cursor=cursor)
     return {"comments": [vars(comment) for comment in page.items], "next_cursor": page.next_cursor}
 
 
 def create_comment(*, session, owner, tracker_id, issue_id, body):
     """Add a comment to an issue."""
-    tracker = get_tracker(session=session, owner=owner, tracker_id=tracker_id)
-    provider = build_provider(session=session, tracker=tracker, actor=owner.username)
+    tracker, provider = connect(session=session, owner=owner, tracker_id=tracker_id)
     comment = call_provider(tracker, "create_comment", provider.create_comment, issue_id, body)
     if tracker.provider == "builtin":
         issue = provider.get_issue(issue_id)
@@ -272,15 +271,13 @@ def create_comment(*, session, owner, tracker_id, issue_id, body):
 
 def list_labels(*, session, owner, tracker_id):
     """Labels available on a tracker."""
-    tracker = get_tracker(session=session, owner=owner, tracker_id=tracker_id)
-    provider = build_provider(session=session, tracker=tracker, actor=owner.username)
+    tracker, provider = connect(session=session, owner=owner, tracker_id=tracker_id)
     return {"labels": [vars(label) for label in call_provider(tracker, "list_labels", provider.list_labels)]}
 
 
 def list_members(*, session, owner, tracker_id):
     """People who can be assigned on a tracker."""
-    tracker = get_tracker(session=session, owner=owner, tracker_id=tracker_id)
-    provider = build_provider(session=session, tracker=tracker, actor=owner.username)
+    tracker, provider = connect(session=session, owner=owner, tracker_id=tracker_id)
     return {"members": [vars(person) for person in call_provider(tracker, "list_members", provider.list_members)]}
 
 

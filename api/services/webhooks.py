@@ -48,8 +48,7 @@ def callback_url(tracker_id):
 
 def register(*, session, owner, tracker_id):
     """Create (or replace) the gateway's webhook on the provider."""
-    tracker = trackers_service.get_tracker(session=session, owner=owner, tracker_id=tracker_id)
-    provider = trackers_service.build_provider(session=session, tracker=tracker, actor=owner.username)
+    tracker, provider = trackers_service.connect(session=session, owner=owner, tracker_id=tracker_id)
     provider.require(Capability.WEBHOOKS, "Webhooks")
     previous = _registration(tracker)
     registration = trackers_service.call_provider(tracker, "create_webhook", provider.create_webhook,

@@ -12,7 +12,7 @@ import enum
 import hashlib
 import hmac
 from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from typing import Any, ClassVar
 
 from api.errors import ApiError
@@ -36,6 +36,13 @@ class TrackerError(ApiError):
     """A tracker call failed; subclasses say how, and so which status the API answers."""
 
     code, error, message = 502, "tracker_error", "The tracker failed to answer."
+    default_retry_after = None
+
+    def __init__(self, message=None, *, retry_after=None, **kwargs):
+        super().__init__(message, **kwargs)
+        retry_after = retry_after if retry_after is not None else self.default_retry_after
+        if retry_after is not None:
+            self.headers["Retry-After"] = str(max(1, int(retry_after)))
 
 
 class TrackerAuthFailed(TrackerError):
@@ -53,11 +60,6 @@ class TrackerValidationError(TrackerError):
 class TrackerRateLimited(TrackerError):
     code, error, message = 503, "tracker_rate_limited", "The tracker's rate limit is exhausted; retry later."
 
-    def __init__(self, message=None, *, retry_after=None, **kwargs):
-        super().__init__(message, **kwargs)
-        if retry_after is not None:
-            self.headers["Retry-After"] = str(max(1, int(retry_after)))
-
 
 class TrackerTimeout(TrackerError):
     code, error, message = 504, "tracker_timeout", "The tracker did not answer in time."
@@ -70,18 +72,10 @@ class TrackerUnavailable(TrackerError):
 class TrackerCircuitOpen(TrackerError):
     code, error, message = 503, "tracker_circuit_open", "The tracker failed repeatedly; calls are paused briefly."
 
-    def __init__(self, message=None, *, retry_after=None, **kwargs):
-        super().__init__(message, **kwargs)
-        if retry_after is not None:
-            self.headers["Retry-After"] = str(max(1, int(retry_after)))
-
 
 class TrackerBusy(TrackerError):
     code, error, message = 503, "tracker_busy", "Too many calls to this tracker are already waiting; retry shortly."
-
-    def __init__(self, message=None, **kwargs):
-        super().__init__(message, **kwargs)
-        self.headers["Retry-After"] = "1"
+    default_retry_after = 1
 
 
 class NotSupported(TrackerError):
@@ -313,6 +307,15 @@ class TrackerProvider(abc.ABC):
         """The repository's own issue templates as (file name, text); providers with TEMPLATE_IMPORT override it."""
         self.require(Capability.TEMPLATE_IMPORT, "Importing issue templates")
         raise TypeError(f"{type(self).__name__} declares TEMPLATE_IMPORT but does not implement it.")
+
+
+def parse_time(value: str | None) -> datetime | None:
+    """A provider timestamp: ISO 8601 (with Z) or GitLab webhooks' "2015-05-17 17:06:40 UTC"."""
+    if not value:
+        return None
+    if value.endswith(" UTC"):
+        return datetime.strptime(value, "%Y-%m-%d %H:%M:%S UTC").replace(tzinfo=UTC)
+    return datetime.fromisoformat(value.replace("Z", "+00:00"))
 
 
 def hmac_hex(secret: str, message: bytes, digest: str = "sha256") -> str:

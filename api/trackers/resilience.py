@@ -16,7 +16,6 @@ from api.trackers.base import (
     TrackerBusy,
     TrackerCircuitOpen,
     TrackerError,
-    TrackerRateLimited,
     TrackerTimeout,
     TrackerUnavailable,
 )
@@ -201,4 +200,3 @@ in_flight = InFlightLimit()
 
 # Failures that say the tracker is unhealthy (as opposed to a bad request or missing object).
 BREAKER_FAILURES = (TrackerTimeout, TrackerUnavailable)
-RATE_LIMITED = TrackerRateLimited

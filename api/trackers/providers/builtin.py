@@ -9,7 +9,7 @@ from datetime import datetime
 from marshmallow import ValidationError
 from sqlalchemy import and_, func, or_, select, update
 
-from api.models.base import utcnow
+from api.models.base import contains_pattern, utcnow
 from api.models.trackers import BuiltinComment, BuiltinIssue, BuiltinLabel, Tracker
 from api.models.users import User
 from api.schemas.base import decode_cursor, encode_cursor
@@ -30,9 +30,6 @@ from api.trackers.base import (
 
 TARGET = re.compile(r"^[A-Za-z0-9_.-]{1,100}$")
 
-
-def _escape_like(text):
-    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
 
 
 class BuiltinProvider(TrackerProvider):
@@ -139,7 +136,7 @@ class BuiltinProvider(TrackerProvider):
         if query.assignee:
             stmt = stmt.where(BuiltinIssue.assignees.any(query.assignee))
         if query.q:
-            pattern = f"%{_escape_like(query.q)}%"
+            pattern = contains_pattern(query.q)
             stmt = stmt.where(or_(BuiltinIssue.title.ilike(pattern, escape="\\"),
                                   BuiltinIssue.description.ilike(pattern, escape="\\")))
         if query.updated_since:

@@ -10,7 +10,6 @@ import re
 import secrets
 import threading
 from collections import OrderedDict
-from datetime import datetime
 
 from github import Auth, Github, GithubException
 from github.Requester import HTTPRequestsConnectionClass, HTTPSRequestsConnectionClass, Requester, RequestsResponse
@@ -36,6 +35,7 @@ from api.trackers.base import (
     WebhookEvent,
     WebhookRegistration,
     hmac_hex,
+    parse_time,
     same,
 )
 from api.trackers.resilience import retry_after_seconds, shared_session, transport_errors
@@ -154,9 +154,6 @@ class _HttpConnection(_Connection):
 Requester.injectConnectionClasses(_HttpConnection, _Connection)
 
 
-def _time(value):
-    return datetime.fromisoformat(value.replace("Z", "+00:00")) if value else None
-
 
 def _person(raw):
     if not raw:
@@ -238,9 +235,9 @@ class GithubProvider(TrackerProvider):
             assignees=[_person(person) for person in raw.get("assignees") or []],
             author=_person(raw.get("user")),
             url=raw.get("html_url"),
-            created_at=_time(raw.get("created_at")),
-            updated_at=_time(raw.get("updated_at")),
-            closed_at=_time(raw.get("closed_at")),
+            created_at=parse_time(raw.get("created_at")),
+            updated_at=parse_time(raw.get("updated_at")),
+            closed_at=parse_time(raw.get("closed_at")),
             comments_count=raw.get("comments") or 0,
             remote_data=raw,
         )
@@ -248,7 +245,7 @@ class GithubProvider(TrackerProvider):
     @staticmethod
     def _to_comment(raw):
         return Comment(id=str(raw["id"]), body=raw.get("body") or "", author=_person(raw.get("user")),
-                       created_at=_time(raw.get("created_at")), updated_at=_time(raw.get("updated_at")))
+                       created_at=parse_time(raw.get("created_at")), updated_at=parse_time(raw.get("updated_at")))
 
     @staticmethod
     def _page_number(cursor):

@@ -5,7 +5,7 @@ from __future__ import annotations
 import contextlib
 import re
 import secrets
-from datetime import UTC, date, datetime
+from datetime import date
 from urllib.parse import quote
 
 import gitlab
@@ -30,6 +30,7 @@ from api.trackers.base import (
     TrackerValidationError,
     WebhookEvent,
     WebhookRegistration,
+    parse_time,
     same,
 )
 from api.trackers.resilience import last_response_headers, retry_after_seconds, shared_session, transport_errors
@@ -38,13 +39,6 @@ TARGET = re.compile(r"^(\d+|[A-Za-z0-9_.-]+(/[A-Za-z0-9_.-]+)+)$")
 MAX_PAGES = 10  # labels/members: at most 10 pages of 100
 MAX_TEMPLATES = 50
 
-
-def _time(value):
-    if not value:
-        return None
-    if value.endswith(" UTC"):  # webhook payloads also use "2015-05-17 17:06:40 UTC"
-        return datetime.strptime(value, "%Y-%m-%d %H:%M:%S UTC").replace(tzinfo=UTC)
-    return datetime.fromisoformat(value.replace("Z", "+00:00"))
 
 
 def _person(raw):
@@ -128,9 +122,9 @@ class GitlabProvider(TrackerProvider):
             assignees=[_person(person) for person in raw.get("assignees") or []],
             author=_person(raw.get("author")),
             url=raw.get("web_url"),
-            created_at=_time(raw.get("created_at")),
-            updated_at=_time(raw.get("updated_at")),
-            closed_at=_time(raw.get("closed_at")),
+            created_at=parse_time(raw.get("created_at")),
+            updated_at=parse_time(raw.get("updated_at")),
+            closed_at=parse_time(raw.get("closed_at")),
             due_date=date.fromisoformat(raw["due_date"]) if raw.get("due_date") else None,
             comments_count=raw.get("user_notes_count") or 0,
             remote_data=raw,
@@ -139,7 +133,7 @@ class GitlabProvider(TrackerProvider):
     @staticmethod
     def _to_comment(raw):
         return Comment(id=str(raw["id"]), body=raw.get("body") or "", author=_person(raw.get("author")),
-                       created_at=_time(raw.get("created_at")), updated_at=_time(raw.get("updated_at")))
+                       created_at=parse_time(raw.get("created_at")), updated_at=parse_time(raw.get("updated_at")))
 
     @staticmethod
     def _iid(issue_id):
@@ -292,9 +286,9 @@ class GitlabProvider(TrackerProvider):
                               name=person.get("name")) for person in payload.get("assignees") or []],
             author=None,
             url=attributes.get("url") or attributes.get("web_url"),
-            created_at=_time(attributes.get("created_at")),
-            updated_at=_time(attributes.get("updated_at")),
-            closed_at=_time(attributes.get("closed_at")),
+            created_at=parse_time(attributes.get("created_at")),
+            updated_at=parse_time(attributes.get("updated_at")),
+            closed_at=parse_time(attributes.get("closed_at")),
             due_date=date.fromisoformat(attributes["due_date"]) if attributes.get("due_date") else None,
             remote_data=payload,
         )
@@ -322,7 +316,8 @@ class GitlabProvider(TrackerProvider):
             comment = Comment(id=str(attributes.get("id")), body=attributes.get("note") or "",
                               author=Person(id=str(user.get("id")), username=user.get("username"), name=user.get("name"))
                               if user else None,
-                              created_at=_time(attributes.get("created_at")), updated_at=_time(attributes.get("updated_at")))
+                              created_at=parse_time(attributes.get("created_at")),
+                              updated_at=parse_time(attributes.get("updated_at")))
             event_type = "comment.updated" if attributes.get("action") == "update" else "comment.created"
             return [WebhookEvent(type=event_type, issue_id=issue.id, issue=issue, comment=comment)]
         return []

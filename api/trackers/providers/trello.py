@@ -31,6 +31,7 @@ from api.trackers.base import (
     TrackerValidationError,
     WebhookEvent,
     WebhookRegistration,
+    parse_time,
     same,
 )
 from api.trackers.resilience import last_response_headers, retry_after_seconds, shared_session, transport_errors
@@ -57,9 +58,6 @@ class _HttpService:
         kwargs.pop("proxies", None)
         return self.session.request(method, url, **kwargs)
 
-
-def _time(value):
-    return datetime.fromisoformat(value.replace("Z", "+00:00")) if value else None
 
 
 def _created_at(card_id):
@@ -181,7 +179,7 @@ class TrelloProvider(TrackerProvider):
             author=None,
             url=card.get("url") or card.get("shortUrl"),
             created_at=_created_at(card["id"]),
-            updated_at=_time(card.get("dateLastActivity")) or _created_at(card["id"]),
+            updated_at=parse_time(card.get("dateLastActivity")) or _created_at(card["id"]),
             closed_at=None,
             due_date=date.fromisoformat(card["due"][:10]) if card.get("due") else None,
             comments_count=(card.get("badges") or {}).get("comments", 0),
@@ -317,8 +315,8 @@ class TrelloProvider(TrackerProvider):
         data = action.get("data") or {}
         return Comment(id=action["id"], body=data.get("text") or "",
                        author=self._person(creator) if creator else None,
-                       created_at=_time(action.get("date")),
-                       updated_at=_time(data.get("dateLastEdited")) or _time(action.get("date")))
+                       created_at=parse_time(action.get("date")),
+                       updated_at=parse_time(data.get("dateLastEdited")) or parse_time(action.get("date")))
 
     def create_comment(self, issue_id, body):
         action = self._fetch(f"/cards/{self._card_id(issue_id)}/actions/comments", method="POST", body={"text": body})
@@ -386,7 +384,7 @@ class TrelloProvider(TrackerProvider):
                 event_type = "issue.closed" if now_closed else "issue.reopened"
         creator = action.get("memberCreator")
         person = self._person(creator) if creator else None
-        when = _time(action.get("date")) or _created_at(card["id"])
+        when = parse_time(action.get("date")) or _created_at(card["id"])
         issue = Issue(
             id=card["id"], title=card.get("name") or "", description=card.get("desc") or "",
             status="closed" if closed else "open",
