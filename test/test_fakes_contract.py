@@ -13,7 +13,6 @@ from github import Auth, Github
 
 from test.fakes import GitHubFake, GitLabFake, TrelloFake, trello_client
 from test.fakes.specs import (
-    SPECS_ENV,
     TRELLO_ERRATA,
     OpenAPISpec,
     github_spec,
@@ -25,8 +24,6 @@ from test.fakes.specs import (
 )
 
 SPECS = specs_dir()
-if SPECS is None:
-    pytest.skip(f"provider specs not found: set {SPECS_ENV} or provide ../shared/specs", allow_module_level=True)
 
 GH_TOKEN, GH_REPO = "ghp_contract", "octocat/hello"
 GL_TOKEN, GL_PROJECT = "glpat-contract", "acme/widgets"

@@ -5,8 +5,6 @@ import base64
 import hashlib
 import hmac
 import json
-import os
-from pathlib import Path
 
 import pytest
 from sqlalchemy import func, select
@@ -16,10 +14,10 @@ from api.models.automations import AutomationRun
 from api.models.webhooks import Event, WebhookDelivery
 from api.trackers.base import TrackerConfig, WebhookRegistration
 from api.trackers.providers.github import GithubProvider
+from test.fakes.specs import specs_dir
 from test.test_trackers import TRACKERS, make_tracker
 
-SPECS = Path(os.environ.get("GATEWAY_SPECS_DIR", Path(__file__).resolve().parents[2] / "shared" / "specs"))
-needs_specs = pytest.mark.skipif(not SPECS.is_dir(), reason=f"provider example payloads not found at {SPECS}")
+SPECS = specs_dir()
 
 
 def github_signature(secret, body):
@@ -70,7 +68,6 @@ def test_registering_creates_a_signed_hook_on_github_and_delete_removes_it(clien
     assert client.delete(f"{TRACKERS}{github['tracker']['id']}/webhook", headers=github["user"].headers).status_code == 404
 
 
-@needs_specs
 def test_verified_delivery_is_stored_202_and_processed_once_into_a_unified_event(client, app, db, github):
     response = deliver_github(client, github, "issues", example("github", "issues.opened.json"))
     assert response.status_code == 202 and response.get_json()["status"] == "accepted"
@@ -136,7 +133,6 @@ GITHUB_EXAMPLES = [
 ]
 
 
-@needs_specs
 @pytest.mark.parametrize(("event", "name", "types"), GITHUB_EXAMPLES)
 def test_github_example_payloads_normalize_to_unified_events(event, name, types):
     provider = GithubProvider(TrackerConfig(tracker_id=1, target="Codertocat/Hello-World"))
@@ -153,7 +149,6 @@ def test_github_example_payloads_normalize_to_unified_events(event, name, types)
         assert events[0].changes["label"] == payload["label"]["name"]
 
 
-@needs_specs
 def test_gitlab_example_payloads_normalize_to_unified_events():
     from api.trackers.providers.gitlab import GitlabProvider
 
@@ -173,7 +168,6 @@ def test_gitlab_example_payloads_normalize_to_unified_events():
     assert provider.normalize_webhook("Issue Hook", relabeled)[0].type == "issue.labeled"
 
 
-@needs_specs
 def test_trello_example_payloads_normalize_to_unified_events():
     from api.trackers.providers.trello import TrelloProvider
 
@@ -195,7 +189,6 @@ def test_trello_example_payloads_normalize_to_unified_events():
     assert provider.normalize_webhook("updateCard", moved)[0].type == "issue.closed"
 
 
-@needs_specs
 def test_gitlab_and_trello_deliveries_verify_with_their_own_schemes(client, auth, db, app, gitlab_fake, trello_fake):
     user = auth.register()
     gitlab_fake.add_token("gl-token")
@@ -241,7 +234,6 @@ def _rule(client, user, **body):
     return response.get_json()
 
 
-@needs_specs
 def test_mirror_github_issues_into_gitlab(client, app, db, github, gitlab_fake):
     user = github["user"]
     gitlab_fake.add_token("gl-token")
@@ -267,7 +259,6 @@ def test_mirror_github_issues_into_gitlab(client, app, db, github, gitlab_fake):
     assert project["id"]
 
 
-@needs_specs
 def test_a_rule_does_not_retrigger_on_the_echo_of_its_own_change(client, app, db, github):
     user = github["user"]
     rule = _rule(client, user, name="ack", event_types=["comment.created"],
@@ -311,7 +302,6 @@ def test_chain_depth_cap_stops_rules_that_trigger_each_other(app, db, auth, clie
     assert db.session.get(Automation, rule["id"]).enabled
 
 
-@needs_specs
 def test_failing_action_is_recorded_retried_and_earlier_actions_are_not_repeated(client, app, db, github):
     from api.services.automations import run_automation
 

@@ -12,7 +12,7 @@ from sqlalchemy import func, select
 from api.jobs import run_worker
 from api.models.webhooks import Event, WebhookDelivery
 from config import BASE_DIR
-from test.test_webhooks import deliver_github, example, needs_specs
+from test.test_webhooks import deliver_github, example
 
 DELIVERIES = 300
 
@@ -22,7 +22,6 @@ def _processed(db):
     return db.session.scalar(select(func.count()).select_from(WebhookDelivery).where(WebhookDelivery.status == "processed"))
 
 
-@needs_specs
 def test_worker_killed_mid_burst_then_restarted_processes_every_delivery_exactly_once(
         client, db, github, database_url, make_app, tmp_path):
     payload = example("github", "issues.opened.json")

@@ -20,11 +20,13 @@ SPECS_ENV = "GATEWAY_SPECS_DIR"
 _DOCUMENT_URI = "urn:gateway:openapi"
 
 
-def specs_dir() -> Path | None:
-    """The shared specs folder: `$GATEWAY_SPECS_DIR`, else `../shared/specs` beside the repository; None if absent."""
+BUNDLED_SPECS = Path(__file__).resolve().parents[1] / "data" / "specs"
+
+
+def specs_dir() -> Path:
+    """The provider specs folder: `$GATEWAY_SPECS_DIR` if set, else the copy in test/data/specs (see its README)."""
     override = os.environ.get(SPECS_ENV)
-    path = Path(override) if override else Path(__file__).resolve().parents[3] / "shared" / "specs"
-    return path if path.is_dir() else None
+    return Path(override) if override else BUNDLED_SPECS
 
 
 def _escape(token: str) -> str:
