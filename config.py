@@ -37,6 +37,16 @@ def _database_url():
     return url
 
 
+def _public_base_url():
+    configured = os.environ.get("PUBLIC_BASE_URL", "").strip()
+    if configured:
+        return configured.rstrip("/")
+    host = os.environ.get("HOST", "").strip()
+    if host in ("", "0.0.0.0", "::", "[::]"):  # noqa: S104 - a listening address, not a URL host
+        host = "localhost"
+    return f"http://{host}:{os.environ.get('PORT', '').strip() or '5000'}"
+
+
 def local_secret_key():
     """A per-checkout random key for development, kept under instance/ so tokens survive restarts."""
     path = INSTANCE_DIR / "secret_key"
@@ -95,6 +105,10 @@ class Config:
 
 
     PASSWORD_HASH_PROFILE = os.environ.get("PASSWORD_HASH_PROFILE", "RFC_9106_LOW_MEMORY")
+    # Argon2 hashes computed at once per process (each takes the profile's memory_cost, 64 MiB by default);
+    # a request waits PASSWORD_HASH_WAIT_SECONDS for a slot, then gets 503 busy with Retry-After.
+    PASSWORD_HASH_CONCURRENCY = _env_int("PASSWORD_HASH_CONCURRENCY", 2)
+    PASSWORD_HASH_WAIT_SECONDS = _env_float("PASSWORD_HASH_WAIT_SECONDS", 5.0)
 
     LOG_LEVEL = os.environ.get("LOG_LEVEL", "INFO").upper()
     LOG_REQUESTS = _env_bool("LOG_REQUESTS", True)
@@ -111,7 +125,11 @@ class Config:
     # Calls to one tracker in flight per process (uwsgi.ini runs 4 threads): beyond it, 503 tracker_busy.
     TRACKER_MAX_IN_FLIGHT = _env_int("TRACKER_MAX_IN_FLIGHT", 3)
 
-    PUBLIC_BASE_URL = os.environ.get("PUBLIC_BASE_URL", "")
+    # The API's external URL, for webhook callbacks and built-in issue URLs (the same in the API and the worker, which
+    # has no request to derive it from). Unset: derived once from HOST and PORT, as scripts/runserver.sh serves.
+    PUBLIC_BASE_URL = _public_base_url()
+    # A verified webhook body seen again on the same tracker within this window is a replay, whatever its delivery id.
+    WEBHOOK_REPLAY_WINDOW_HOURS = _env_float("WEBHOOK_REPLAY_WINDOW_HOURS", 24.0)
 
     # A worker silent for this long is presumed dead and its running jobs are retried.
     WORKER_STALLED_SECONDS = _env_float("WORKER_STALLED_SECONDS", 30.0)

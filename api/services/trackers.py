@@ -4,7 +4,7 @@ import logging
 import time
 from concurrent.futures import ThreadPoolExecutor, wait
 
-from flask import current_app, has_request_context, request
+from flask import current_app
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
@@ -114,10 +114,8 @@ def delete_tracker(*, session, owner, tracker_id):
 # ---- calling providers -------------------------------------------------------------------------
 
 def _public_base_url():
-    configured = current_app.config.get("PUBLIC_BASE_URL")
-    if configured:
-        return configured.rstrip("/")
-    return request.host_url.rstrip("/") if has_request_context() else ""
+    # From config only (never the request), so the API and the worker build the same absolute URLs.
+    return (current_app.config.get("PUBLIC_BASE_URL") or "").rstrip("/")
 
 
 def build_provider(*, session, tracker, actor=None):
