@@ -5,7 +5,7 @@ from marshmallow import ValidationError, fields, validate, validates_schema
 from api.schemas.base import BaseSchema, StrictBoolean, Text, not_blank, partial_of
 from api.schemas.trackers import IssueSchema
 
-VARIABLE_NAME = r"^[A-Za-z_][A-Za-z0-9_]{0,63}$"
+VARIABLE_NAME = r"^[A-Za-z_][A-Za-z0-9_]{0,63}(?!\n)$"  # (?!\n): Python's $ also matches before a final newline
 
 
 class VariableSchema(BaseSchema):

@@ -4,7 +4,9 @@ from marshmallow import fields, validate
 
 from api.schemas.base import BaseSchema, Text
 
-USERNAME_PATTERN = r"^[A-Za-z0-9_.-]+$"
+# Python's `$` also matches before a final newline ("alice\n" would pass); `(?!\n)$` is the true end in both Python and
+# the ECMA-262 dialect Swagger patterns use (where \A and \Z do not exist), so the spec shows the same pattern.
+USERNAME_PATTERN = r"^[A-Za-z0-9_.-]+(?!\n)$"
 
 
 class RegisterSchema(BaseSchema):
