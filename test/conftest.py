@@ -12,9 +12,11 @@ from flask_migrate import upgrade
 
 from api import create_app
 from api.extensions import db as _db
+from api.trackers.providers.github import etag_cache
+from api.trackers.resilience import reset_for_tests
 from config import BASE_DIR, TestingConfig
 
-pytest_plugins = ["test.fakes.conftest_plugin"]
+pytest_plugins = ["test.fakes.conftest_plugin", "test.ci_guard", "test.spec_validation"]
 
 DEFAULT_PASSWORD = "correct horse battery"
 
@@ -88,6 +90,13 @@ def app(make_app):
     with app.app_context():
         upgrade(directory=str(BASE_DIR / "migrations"))
     return app
+
+
+@pytest.fixture(autouse=True)
+def _fresh_process_state():
+    """Per-process tracker state (breaker, in-flight counts, pooled sessions, ETag cache) starts empty: ids repeat."""
+    reset_for_tests()
+    etag_cache.clear()
 
 
 @pytest.fixture(autouse=True)

@@ -200,3 +200,14 @@ in_flight = InFlightLimit()
 
 # Failures that say the tracker is unhealthy (as opposed to a bad request or missing object).
 BREAKER_FAILURES = (TrackerTimeout, TrackerUnavailable)
+
+
+def reset_for_tests():
+    """Forget this process's breaker states, in-flight counts and pooled sessions (tests reuse tracker ids)."""
+    breaker.reset()
+    with in_flight._lock:
+        in_flight._in_flight.clear()
+    with _sessions_lock:
+        for session in _sessions.values():
+            session.close()
+        _sessions.clear()
