@@ -3,6 +3,7 @@
 import click
 from marshmallow import ValidationError
 
+from api import liveness
 from api.extensions import db
 
 
@@ -28,11 +29,23 @@ def register_commands(app):
     @app.cli.command("worker")
     @click.option("--concurrency", default=4, show_default=True, help="jobs run at once in this process")
     @click.option("--queue", "queues", multiple=True, help="only these queues (default: all)")
-    def worker(concurrency, queues):
+    @click.option("--heartbeat-file", envvar="WORKER_HEARTBEAT_FILE", show_envvar=True,
+                  help="touch this file while the worker makes progress (for `worker-alive`); unset: no heartbeat")
+    @click.option("--heartbeat-interval", envvar="WORKER_HEARTBEAT_SECONDS", show_envvar=True, show_default=True,
+                  default=liveness.DEFAULT_INTERVAL, type=click.FloatRange(min=0.01), help="seconds between heartbeats")
+    @click.option("--job-deadline", envvar="WORKER_JOB_DEADLINE_SECONDS", show_envvar=True, show_default=True,
+                  default=liveness.DEFAULT_JOB_DEADLINE, type=click.FloatRange(min=0.01),
+                  help="a job running longer than this stops the heartbeat (the worker is then restarted)")
+    def worker(concurrency, queues, heartbeat_file, heartbeat_interval, job_deadline):
         """Run a background job worker (webhook processing, automations, outbound deliveries)."""
         from api.jobs import run_worker
 
-        run_worker(app, concurrency=concurrency, queues=list(queues) or None)
+        heartbeat = None
+        if heartbeat_file:
+            heartbeat = liveness.Heartbeat(heartbeat_file, interval=heartbeat_interval, job_deadline=job_deadline)
+        run_worker(app, concurrency=concurrency, queues=list(queues) or None, heartbeat=heartbeat)
+
+    app.cli.add_command(liveness.worker_alive)
 
     @app.cli.command("demo-data")
     @click.option("--username", default="demo", show_default=True)
