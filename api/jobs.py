@@ -93,7 +93,7 @@ async def retry_stalled_jobs(context, timestamp):
     await _retry_stalled(context.app, _flask_app.config.get("WORKER_STALLED_SECONDS", 30))
 
 
-def run_worker(flask_app, *, concurrency: int = 4, queues=None, wait: bool = True) -> None:
+def run_worker(flask_app, *, concurrency: int = 4, queues=None, wait: bool = True, heartbeat=None) -> None:
     """Process jobs until stopped (or, with wait=False, until the queues are empty).
 
     procrastinate stops a worker whose database connection breaks; with wait=True the worker is then
@@ -115,6 +115,8 @@ def run_worker(flask_app, *, concurrency: int = 4, queues=None, wait: bool = Tru
     options = {"queues": queues, "concurrency": concurrency, "wait": wait, "install_signal_handlers": False,
                "delete_jobs": "successful", "fetch_job_polling_interval": 1.0,
                "update_heartbeat_interval": min(10.0, stalled_seconds / 3), "stalled_worker_timeout": stalled_seconds}
+    if heartbeat is not None:  # api.liveness.Heartbeat: the liveness probe's file, touched while jobs progress
+        options["worker_middleware"] = [heartbeat.track_job]
 
     async def main():
         stopping = asyncio.Event()
@@ -129,6 +131,8 @@ def run_worker(flask_app, *, concurrency: int = 4, queues=None, wait: bool = Tru
         if wait:
             for signum in (signal.SIGINT, signal.SIGTERM):
                 loop.add_signal_handler(signum, stop)
+        if heartbeat is not None:
+            heartbeat.start()
         delay = 1.0
         async with app.open_async():
             while True:
