@@ -2,9 +2,20 @@
 
 from dataclasses import dataclass
 
+from marshmallow import ValidationError
 from sqlalchemy import func, select
 
 from api.schemas.base import decode_cursor, encode_cursor
+
+MAX_KEY = 2**63 - 1  # the largest BIGINT; every key we paginate on is a positive integer column
+
+
+def decode_key_cursor(cursor, *, types=(int,)):
+    """decode_cursor whose integer values must be keys a column can hold: anything else is a forged cursor."""
+    values = decode_cursor(cursor, types=types)
+    if any(isinstance(value, int) and not 0 <= value <= MAX_KEY for value in values):
+        raise ValidationError({"cursor": ["Invalid cursor."]})
+    return values
 
 
 @dataclass
@@ -22,7 +33,7 @@ def keyset_page(session, stmt, *, key, limit, cursor, descending=False, count_to
     """
     total_stmt = select(func.count()).select_from(stmt.order_by(None).subquery()) if count_total else None
     if cursor:
-        (last,) = decode_cursor(cursor, types=(int,))
+        (last,) = decode_key_cursor(cursor)
         stmt = stmt.where(key < last if descending else key > last)
     if total_stmt is not None:
         stmt = stmt.add_columns(total_stmt.scalar_subquery().label("total"))

@@ -1,10 +1,12 @@
 """Tracker connections and the unified issue operations; the one place that calls providers."""
 
+import functools
 import logging
 import time
 from concurrent.futures import ThreadPoolExecutor, wait
 
 from flask import current_app
+from marshmallow import ValidationError
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
@@ -12,7 +14,7 @@ from api import crypto
 from api.errors import ApiError, Conflict, NotFound, ValidationFailed
 from api.metrics import tracker_calls, tracker_duration
 from api.models.trackers import Tracker
-from api.schemas.base import decode_cursor, encode_cursor
+from api.schemas.base import MAX_LIMIT, decode_cursor, encode_cursor
 from api.services import events as events_service
 from api.services.pagination import keyset_page
 from api.trackers.base import (
@@ -22,6 +24,7 @@ from api.trackers.base import (
     TrackerBusy,
     TrackerConfig,
     TrackerError,
+    TrackerNotFound,
     TrackerTimeout,
     TrackerUnavailable,
     WebhookEvent,
@@ -174,6 +177,10 @@ def _guarded_call(tracker, operation, func, *args, **kwargs):
         if remote:
             breaker.record_success(tracker.id)
         raise
+    except ValidationError:
+        # The caller's input (a forged cursor) was refused before the tracker was asked: a 400, not a tracker failure.
+        outcome = "rejected"
+        raise
     except Exception:
         outcome = "internal_error"
         log.exception("provider %s failed in %s", tracker.provider, operation,
@@ -222,6 +229,21 @@ def list_issues(*, session, owner, tracker_id, query):
     return {"issues": [_issue_dict(tracker, issue, include) for issue in page.items], "next_cursor": page.next_cursor}
 
 
+def _issue_scoped(func):
+    """An operation on one issue: the tracker's "not found" means the issue (slug `issue_not_found`), not the tracker."""
+
+    @functools.wraps(func)
+    def wrapper(**kwargs):
+        try:
+            return func(**kwargs)
+        except TrackerNotFound as exc:
+            exc.error = "issue_not_found"
+            raise
+
+    return wrapper
+
+
+@_issue_scoped
 def get_issue(*, session, owner, tracker_id, issue_id, include_remote_data=False):
     """One issue of a tracker."""
     tracker, provider = connect(session=session, owner=owner, tracker_id=tracker_id)
@@ -237,6 +259,7 @@ def create_issue(*, session, owner, tracker_id, data):
     return _issue_dict(tracker, issue)
 
 
+@_issue_scoped
 def update_issue(*, session, owner, tracker_id, issue_id, data):
     """Change some fields of an issue, status included."""
     if not data:
@@ -249,6 +272,7 @@ def update_issue(*, session, owner, tracker_id, issue_id, data):
     return _issue_dict(tracker, issue)
 
 
+@_issue_scoped
 def list_comments(*, session, owner, tracker_id, issue_id, limit, cursor):
     """Comments of an issue, oldest first."""
     tracker, provider = connect(session=session, owner=owner, tracker_id=tracker_id)
@@ -256,6 +280,7 @@ def list_comments(*, session, owner, tracker_id, issue_id, limit, cursor):
     return {"comments": [vars(comment) for comment in page.items], "next_cursor": page.next_cursor}
 
 
+@_issue_scoped
 def create_comment(*, session, owner, tracker_id, issue_id, body):
     """Add a comment to an issue."""
     tracker, provider = connect(session=session, owner=owner, tracker_id=tracker_id)
@@ -288,6 +313,20 @@ def _failure(tracker, exc):
             "code": exc.code, "error": exc.error, "message": exc.message}
 
 
+def _fanout_state(cursor):
+    """Per tracker id, the position an aggregate cursor records; anything encode did not make is a 400 on `cursor`."""
+    (raw,) = decode_cursor(cursor, types=(dict,))
+    state = {}
+    for key, value in raw.items():
+        position = value in ("done", "failed") or (
+            isinstance(value, list) and len(value) == 2 and (value[0] is None or isinstance(value[0], str))
+            and isinstance(value[1], int) and not isinstance(value[1], bool) and 0 <= value[1] <= MAX_LIMIT)
+        if not (key.isascii() and key.isdigit() and len(key) <= 18 and position):
+            raise ValidationError({"cursor": ["Invalid cursor."]})
+        state[int(key)] = value
+    return state
+
+
 def aggregate_issues(*, session, owner, query):
     """The same issue query over every tracker of the caller, fanned out concurrently.
 
@@ -297,10 +336,7 @@ def aggregate_issues(*, session, owner, query):
     """
     app = current_app._get_current_object()
     trackers = list(session.scalars(select(Tracker).where(Tracker.owner_id == owner.id).order_by(Tracker.id)))
-    state = {}
-    if query.get("cursor"):
-        (raw,) = decode_cursor(query["cursor"], types=(dict,))
-        state = {int(key): value for key, value in raw.items() if key.isdigit()}
+    state = _fanout_state(query["cursor"]) if query.get("cursor") else {}
     positions = {t.id: state.get(t.id, [None, 0]) for t in trackers}
     pending = [t for t in trackers if isinstance(positions[t.id], list)]
     public_base_url = _public_base_url()
@@ -320,7 +356,7 @@ def aggregate_issues(*, session, owner, query):
             finally:
                 db.session.remove()
 
-    results, failures, new_state = {}, [], dict(state)
+    results, failures, new_state, refused = {}, [], dict(state), None
     if pending:
         executor = ThreadPoolExecutor(max_workers=min(8, len(pending)), thread_name_prefix="fanout")
         futures = {executor.submit(fetch, t.id, positions[t.id][0]): t for t in pending}
@@ -330,12 +366,16 @@ def aggregate_issues(*, session, owner, query):
                 if future in not_done:
                     raise TrackerTimeout("The tracker did not answer within the fan-out timeout.")
                 results[tracker.id] = future.result()
+            except ValidationError as exc:  # a provider refused its part of a forged cursor: the caller's error
+                refused = exc
             except Exception as exc:  # one tracker's failure, even a bug, must not sink the others
                 if not isinstance(exc, ApiError):
                     log.exception("aggregate listing failed for tracker %s", tracker.id)
                 failures.append(_failure(tracker, exc))
                 new_state[tracker.id] = "failed"
         executor.shutdown(wait=False, cancel_futures=True)
+    if refused is not None:
+        raise ValidationError({"cursor": ["Invalid cursor."]}) from refused
 
     candidates = []
     for tracker_id, (issues, _next) in results.items():

@@ -12,7 +12,8 @@ from sqlalchemy import and_, func, or_, select, update
 from api.models.base import contains_pattern, utcnow
 from api.models.trackers import BuiltinComment, BuiltinIssue, BuiltinLabel, Tracker
 from api.models.users import User
-from api.schemas.base import decode_cursor, encode_cursor
+from api.schemas.base import encode_cursor
+from api.services.pagination import decode_key_cursor
 from api.trackers.base import (
     Capability,
     Comment,
@@ -142,7 +143,7 @@ class BuiltinProvider(TrackerProvider):
         if query.updated_since:
             stmt = stmt.where(BuiltinIssue.updated_at >= query.updated_since)
         if query.cursor:
-            updated, row_id = decode_cursor(query.cursor, types=(str, int))
+            updated, row_id = decode_key_cursor(query.cursor, types=(str, int))
             try:
                 updated = datetime.fromisoformat(updated)
             except ValueError:
@@ -198,7 +199,7 @@ class BuiltinProvider(TrackerProvider):
         row = self._row(issue_id)
         stmt = select(BuiltinComment).where(BuiltinComment.issue_id == row.id)
         if cursor:
-            (last,) = decode_cursor(cursor, types=(int,))
+            (last,) = decode_key_cursor(cursor)
             stmt = stmt.where(BuiltinComment.id > last)
         comments = list(self.session.scalars(stmt.order_by(BuiltinComment.id).limit(limit + 1)))
         next_cursor = encode_cursor([comments[limit - 1].id]) if len(comments) > limit else None
