@@ -99,10 +99,10 @@ def test_unverified_delivery_is_401_and_nothing_is_stored(client, db, github, ta
 
 
 def test_unknown_or_unregistered_trackers_are_refused(client, auth):
-    assert client.post("/api/v1/webhooks/999999", data=b"{}").status_code == 404
+    assert client.post("/api/v1/webhooks/999999", data=b"{}").status_code == 401
     user = auth.register()
     builtin = make_tracker(client, user)
-    assert client.post(f"/api/v1/webhooks/{builtin['id']}", data=b"{}").status_code == 404
+    assert client.post(f"/api/v1/webhooks/{builtin['id']}", data=b"{}").status_code == 401
     github = make_tracker(client, user, name="gh", provider="github", target="o/r", base_url="http://127.0.0.1:9",
                           credentials={"token": "t"})
     assert client.post(f"/api/v1/webhooks/{github['id']}", data=b"{}",
@@ -279,7 +279,8 @@ def test_a_rule_does_not_retrigger_on_the_echo_of_its_own_change(client, app, db
     posted = [r for r in github["fake"].requests if r.method == "POST" and r.path.endswith("/issues/1/comments")]
     assert len(posted) == 1
     # A later human comment is human again and triggers the rule.
-    assert deliver_github(client, github, "issue_comment", human, delivery="human-2").status_code == 202
+    later = {**human, "comment": {**human["comment"], "id": 1000, "body": "Another one"}}
+    assert deliver_github(client, github, "issue_comment", later, delivery="human-2").status_code == 202
     process(app)
     assert db.session.scalars(select(Event).order_by(Event.id.desc())).first().chain_depth == 0
 

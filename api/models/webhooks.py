@@ -25,6 +25,17 @@ class WebhookDelivery(db.Model):
     __table_args__ = (db.UniqueConstraint("tracker_id", "delivery_key", name="uq_webhook_deliveries_tracker_id_delivery_key"),)
 
 
+class WebhookBodyHash(db.Model):
+    """The SHA-256 of a verified delivery body per tracker: the same body under a new delivery id is a replay."""
+
+    __tablename__ = "webhook_body_hashes"
+
+    tracker_id = db.Column(db.Integer, db.ForeignKey("trackers.id", ondelete="CASCADE"), primary_key=True)
+    body_sha256 = db.Column(db.String(64), primary_key=True)
+    delivery_id = db.Column(db.BigInteger, db.ForeignKey("webhook_deliveries.id", ondelete="SET NULL"))
+    received_at = db.Column(db.DateTime(timezone=True), nullable=False, default=utcnow)
+
+
 class Event(db.Model):
     """A normalized event: issue.created, comment.created, ... with the unified issue/comment."""
 

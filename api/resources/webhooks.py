@@ -23,17 +23,17 @@ accepted_model = schema_model(ns, "DeliveryAccepted", DeliveryAcceptedSchema)
 @ns.route("/<int:tracker_id>")
 @ns.doc(params={"tracker_id": "the tracker the webhook was registered for"})
 class WebhookReceiver(Resource):
-    @ns.response(202, "Stored; it will be processed once", accepted_model)
-    @error_responses(ns, 400, 401, 404, 413)
+    @ns.response(202, "Stored; it will be processed once (a repeated delivery id or a replayed body: status duplicate)",
+                 accepted_model)
+    @error_responses(ns, 400, 401, 413, descriptions={401: "Signature or secret token does not verify, or no such endpoint"})
     def post(self, tracker_id):
-        """Receive a provider's webhook delivery."""
+        """Receive a provider's webhook delivery (401 alike for a bad signature, an unknown id or no registration)."""
         result = webhooks_service.receive(session=db.session, tracker_id=tracker_id, headers=request.headers,
                                           body=request.get_data(cache=False))
         return result, 202
 
-    @ns.response(200, "The callback exists (Trello checks it with HEAD)")
-    @error_responses(ns, 404)
+    @ns.response(200, "Always, for every id: Trello checks the callback before the hook exists, and the answer must "
+                      "not tell which tracker ids exist")
     def head(self, tracker_id):
         """Answer Trello's callback check."""
-        webhooks_service.check_callback(session=db.session, tracker_id=tracker_id)
         return None, 200

@@ -5,7 +5,7 @@ import json
 import logging
 from datetime import timedelta
 
-from flask import current_app, has_request_context, request
+from flask import current_app
 from sqlalchemy import select, text
 
 from api import crypto, jobs
@@ -13,7 +13,7 @@ from api.errors import BadRequest, NotFound, Unauthorized
 from api.metrics import webhook_deliveries
 from api.models.base import utcnow
 from api.models.trackers import Tracker
-from api.models.webhooks import GatewayChange, WebhookDelivery
+from api.models.webhooks import GatewayChange, WebhookBodyHash, WebhookDelivery
 from api.services import events as events_service
 from api.services import trackers as trackers_service
 from api.trackers.base import Capability, TrackerConfig, WebhookRegistration
@@ -30,6 +30,18 @@ _STORE = text("""
     RETURNING id
 """)
 
+# A verified body seen on this tracker within the replay window is a replay, whatever its (unsigned) delivery id:
+# a new row, or one whose last sighting is older than the window, is taken; a recent one is not.
+_SEEN_BODY = text("""
+    INSERT INTO webhook_body_hashes (tracker_id, body_sha256, delivery_id, received_at)
+    VALUES (:tracker_id, :digest, :delivery_id, :now)
+    ON CONFLICT (tracker_id, body_sha256) DO UPDATE SET delivery_id = EXCLUDED.delivery_id, received_at = EXCLUDED.received_at
+        WHERE webhook_body_hashes.received_at < :cutoff
+    RETURNING delivery_id
+""")
+
+_REFUSED = "The delivery's signature or token does not verify."
+
 # An automation's change is recognised in the tracker's webhook echo for this long.
 ECHO_WINDOW = timedelta(minutes=15)
 
@@ -41,23 +53,26 @@ def _registration(tracker):
 
 
 def callback_url(tracker_id):
-    """The URL providers call: PUBLIC_BASE_URL (or this request's host) + /api/v1/webhooks/<id>."""
-    base = current_app.config.get("PUBLIC_BASE_URL") or (request.host_url if has_request_context() else "")
-    return f"{base.rstrip('/')}/api/v1/webhooks/{tracker_id}"
+    """The URL providers call: PUBLIC_BASE_URL + /api/v1/webhooks/<id> (never the request's host)."""
+    return f"{current_app.config['PUBLIC_BASE_URL'].rstrip('/')}/api/v1/webhooks/{tracker_id}"
 
 
 def register(*, session, owner, tracker_id):
-    """Create (or replace) the gateway's webhook on the provider."""
+    """Create (or replace) the gateway's webhook on the provider; a replaced hook is removed first."""
     tracker, provider = trackers_service.connect(session=session, owner=owner, tracker_id=tracker_id)
     provider.require(Capability.WEBHOOKS, "Webhooks")
     previous = _registration(tracker)
+    if previous is not None:
+        # First, because GitHub and Trello refuse a second hook for the same callback URL, and the old hook (whose
+        # secret is about to be forgotten) must not stay alive on the provider.
+        trackers_service.call_provider(tracker, "delete_webhook", provider.delete_webhook, previous.hook_id)
+        tracker.webhook_id = tracker.webhook_secret_encrypted = None
+        session.commit()
     registration = trackers_service.call_provider(tracker, "create_webhook", provider.create_webhook,
                                                   callback_url(tracker.id))
     tracker.webhook_id = registration.hook_id
     tracker.webhook_secret_encrypted = crypto.encrypt_json(vars(registration))
     session.commit()
-    if previous and previous.hook_id != registration.hook_id:
-        trackers_service.call_provider(tracker, "delete_webhook", provider.delete_webhook, previous.hook_id)
     return {"hook_id": registration.hook_id, "callback_url": registration.callback_url}
 
 
@@ -73,25 +88,22 @@ def unregister(*, session, owner, tracker_id):
     session.commit()
 
 
-def check_callback(*, session, tracker_id):
-    """Trello's HEAD probe of the callback URL: 200 for a tracker that can receive webhooks."""
-    tracker = session.get(Tracker, tracker_id)
-    if tracker is None or tracker.provider == "builtin":
-        raise NotFound("Unknown webhook endpoint.")
-
-
 def receive(*, session, tracker_id, headers, body):
-    """Verify a delivery, store it and enqueue its processing in one transaction; duplicates are dropped."""
+    """Verify a delivery, store it and enqueue its processing in one transaction; duplicates and replays are dropped."""
     tracker = session.get(Tracker, tracker_id)
-    if tracker is None or tracker.provider == "builtin":
-        raise NotFound("Unknown webhook endpoint.")
-    slug, registration = tracker.provider, _registration(tracker)
+    registration = _registration(tracker) if tracker is not None else None
+    if registration is None:
+        # An unknown id, the built-in tracker and a tracker without a webhook get the answer a bad signature gets,
+        # so the endpoint tells nobody which tracker ids exist.
+        webhook_deliveries.labels(tracker.provider if tracker is not None else "unknown", "rejected").inc()
+        raise Unauthorized(_REFUSED, error="invalid_signature")
+    slug = tracker.provider
     # Verifying needs no tracker credentials, so none are decrypted on this hot path.
     provider = provider_class(slug)(TrackerConfig(tracker_id=tracker.id, target=tracker.target,
                                                   options=dict(tracker.options or {})))
-    if registration is None or not provider.verify_webhook(headers, body, registration):
+    if not provider.verify_webhook(headers, body, registration):
         webhook_deliveries.labels(slug, "rejected").inc()
-        raise Unauthorized("The delivery's signature or token does not verify.", error="invalid_signature")
+        raise Unauthorized(_REFUSED, error="invalid_signature")
     try:
         payload = json.loads(body)
     except (ValueError, UnicodeDecodeError):
@@ -99,14 +111,28 @@ def receive(*, session, tracker_id, headers, body):
     if not isinstance(payload, dict):
         raise BadRequest("The delivery is not a JSON object.", error="malformed_json")
     key, event_name = provider.webhook_delivery(headers, payload)
-    key = (key or "sha256:" + hashlib.sha256(body).hexdigest())[:200]
+    digest = hashlib.sha256(body).hexdigest()
+    key = (key or "sha256:" + digest)[:200]
+    now = utcnow()
     delivery_id = session.execute(_STORE, {"tracker_id": tracker.id, "key": key, "event": event_name[:100],
-                                           "payload": body.decode("utf-8"), "now": utcnow()}).scalar_one_or_none()
+                                           "payload": body.decode("utf-8"), "now": now}).scalar_one_or_none()
     if delivery_id is None:
         session.rollback()
         webhook_deliveries.labels(slug, "duplicate").inc()
         existing = session.scalar(select(WebhookDelivery.id).where(WebhookDelivery.tracker_id == tracker.id,
                                                                    WebhookDelivery.delivery_key == key))
+        return {"status": "duplicate", "delivery_id": existing}
+    # The delivery id is not signed (GitHub's X-GitHub-Delivery, GitLab's event UUID): a captured body replayed under
+    # a new id is recognised by its hash. GitHub and Trello sign the body; GitLab only sends a shared token, so there
+    # this stops verbatim replays and nothing more.
+    window = timedelta(hours=current_app.config["WEBHOOK_REPLAY_WINDOW_HOURS"])
+    fresh = session.execute(_SEEN_BODY, {"tracker_id": tracker.id, "digest": digest, "delivery_id": delivery_id,
+                                         "now": now, "cutoff": now - window}).first()
+    if fresh is None:
+        session.rollback()
+        webhook_deliveries.labels(slug, "duplicate").inc()
+        existing = session.scalar(select(WebhookBodyHash.delivery_id).where(WebhookBodyHash.tracker_id == tracker.id,
+                                                                            WebhookBodyHash.body_sha256 == digest))
         return {"status": "duplicate", "delivery_id": existing}
     jobs.enqueue(session, "gateway:process_delivery", queue=jobs.QUEUE_WEBHOOKS, delivery_id=delivery_id)
     session.commit()
