@@ -5,13 +5,14 @@ import os
 import signal
 import subprocess
 import sys
-import time
 
-from sqlalchemy import func, select
+import pytest
+from sqlalchemy import func, select, text
 
 from api.jobs import run_worker
 from api.models.webhooks import Event, WebhookDelivery
 from config import BASE_DIR
+from test.helpers import wait_until
 from test.test_webhooks import deliver_github, example
 
 DELIVERIES = 300
@@ -22,6 +23,15 @@ def _processed(db):
     return db.session.scalar(select(func.count()).select_from(WebhookDelivery).where(WebhookDelivery.status == "processed"))
 
 
+def _jobs_of_live_workers(db):
+    """Jobs in progress whose worker's heartbeat is younger than WORKER_STALLED_SECONDS (1 s here)."""
+    db.session.rollback()
+    return db.session.scalar(text(
+        "SELECT count(*) FROM procrastinate_jobs job JOIN procrastinate_workers worker ON worker.id = job.worker_id "
+        "WHERE job.status = 'doing' AND worker.last_heartbeat >= NOW() - INTERVAL '1 second'"))
+
+
+@pytest.mark.timeout(180)  # a burst of 300 deliveries and two workers on a busy machine
 def test_worker_killed_mid_burst_then_restarted_processes_every_delivery_exactly_once(
         client, db, github, database_url, make_app, tmp_path):
     payload = example("github", "issues.opened.json")
@@ -35,18 +45,19 @@ def test_worker_killed_mid_burst_then_restarted_processes_every_delivery_exactly
         worker = subprocess.Popen([sys.executable, "manage.py", "worker", "--concurrency", "4"], cwd=BASE_DIR, env=env,
                                   stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
         try:
-            deadline = time.monotonic() + 60
-            while _processed(db) < DELIVERIES // 10:
+            def working():
                 assert worker.poll() is None, (tmp_path / "worker.log").read_text()[-2000:]
-                assert time.monotonic() < deadline, "the worker processed nothing"
-                time.sleep(0.02)
+                return _processed(db) >= DELIVERIES // 10
+
+            wait_until(working, timeout=60, message="the worker processed nothing")
         finally:
             os.killpg(worker.pid, signal.SIGKILL)
             worker.wait()
     at_kill = _processed(db)
     assert at_kill < DELIVERIES, "the worker finished before it was killed; the test proved nothing"
 
-    time.sleep(1.5)  # the dead worker's heartbeat must age past WORKER_STALLED_SECONDS
+    wait_until(lambda: _jobs_of_live_workers(db) == 0, timeout=30,
+               message="the dead worker's heartbeat did not age past WORKER_STALLED_SECONDS")
     run_worker(make_app(WORKER_STALLED_SECONDS=1), concurrency=4, wait=False)
 
     assert _processed(db) == DELIVERIES
