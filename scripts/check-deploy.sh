@@ -130,6 +130,9 @@ import configparser, fnmatch, json, os, re, sys
 import yaml
 
 SECRET_ENV = {"SECRET_KEY", "ENCRYPTION_KEYS", "JWT_PREVIOUS_KEYS", "DATABASE_URL", "SENTRY_DSN"}
+# argon2 memory_cost of each profile, MiB (argon2.profiles); a uWSGI process takes about 110 MiB besides.
+HASH_MIB = {"RFC_9106_LOW_MEMORY": 64, "RFC_9106_HIGH_MEMORY": 2048, "PRE_21_2": 100, "CHEAPEST": 1}
+PROCESS_MIB = 110
 CONTRACT_METRICS = {
     "http_requests_total", "http_request_duration_seconds", "tracker_calls_total",
     "tracker_call_duration_seconds", "jobs_queue_depth", "jobs_failed_total", "webhook_deliveries_total",
@@ -195,6 +198,11 @@ def manifest(path, existing_secret=""):
                     errors.append(f"{cname}: secret env vars not wired: {sorted(missing)}")
         if not mounts_tmp:
             errors.append(f"{where}: no writable /tmp volume (the root filesystem is read-only)")
+        component = doc["metadata"].get("labels", {}).get("app.kubernetes.io/component")
+        if component == "worker":
+            errors += worker_liveness(where, spec["containers"][0], config_map(resources))
+        if component == "api":
+            errors += api_memory(where, spec["containers"][0], config_map(resources))
         if doc["metadata"].get("labels", {}).get("app.kubernetes.io/component") == "api":
             grace = spec.get("terminationGracePeriodSeconds", 30)
             pause = 0
@@ -206,6 +214,76 @@ def manifest(path, existing_secret=""):
                 errors.append(f"{where}: terminationGracePeriodSeconds {grace} <= uwsgi mercy {mercy}s + preStop {pause}s")
     for kind, name in sorted(names):
         print(f"{kind}/{name}")
+    return errors
+
+
+def config_map(resources):
+    maps = [doc for doc in resources if doc["kind"] == "ConfigMap" and "WORKER_STALLED_SECONDS" in doc.get("data", {})]
+    return maps[0]["data"] if maps else {}
+
+
+def worker_liveness(where, container, config):
+    """A hung worker is restarted: an exec probe on the heartbeat file the worker is told to touch."""
+    command = container.get("livenessProbe", {}).get("exec", {}).get("command", [])
+    if "worker-alive" not in command:
+        return [f"{where}: no livenessProbe running `manage.py worker-alive` (a hung worker would never restart)"]
+    if not config.get("WORKER_HEARTBEAT_FILE"):
+        return [f"{where}: the liveness probe reads a heartbeat file, but WORKER_HEARTBEAT_FILE is empty"]
+    max_age = float(command[command.index("--max-age") + 1]) if "--max-age" in command else 60.0
+    if max_age < 3 * float(config.get("WORKER_HEARTBEAT_SECONDS") or 10):
+        return [f"{where}: worker-alive --max-age {max_age} is under 3 heartbeats"]
+    return []
+
+
+def api_memory(where, container, config):
+    """The memory limit holds every process hashing PASSWORD_HASH_CONCURRENCY passwords at once."""
+    limit = str(container.get("resources", {}).get("limits", {}).get("memory", ""))
+    units = {"Mi": 1, "Gi": 1024, "M": 1e6 / 2**20, "G": 1e9 / 2**20}
+    match = re.fullmatch(r"([0-9]+)(Mi|Gi|M|G)", limit)
+    if not match:
+        return [f"{where}: api memory limit {limit!r} is not in Mi/Gi/M/G"]
+    limit_mib = int(match.group(1)) * units[match.group(2)]
+    args = container.get("args", [])
+    processes = int(args[args.index("--processes") + 1])
+    hash_mib = HASH_MIB[config.get("PASSWORD_HASH_PROFILE") or "RFC_9106_LOW_MEMORY"]
+    needed = processes * (PROCESS_MIB + int(config.get("PASSWORD_HASH_CONCURRENCY") or 2) * hash_mib)
+    if limit_mib < needed:
+        return [f"{where}: memory limit {limit} < {needed} MiB = processes x (process + concurrency x argon2 memory)"]
+    return []
+
+
+def networkpolicy(path):
+    """The egress policy selects the app's pods and allows DNS, the database and public addresses only."""
+    import ipaddress
+
+    errors = []
+    policies = [doc for doc in docs(path) if doc["kind"] == "NetworkPolicy"]
+    if len(policies) != 1:
+        return [f"expected one NetworkPolicy, found {len(policies)}"]
+    spec = policies[0]["spec"]
+    if spec.get("policyTypes") != ["Egress"]:
+        errors.append(f'policyTypes {spec.get("policyTypes")}')
+    components = [e for e in spec["podSelector"].get("matchExpressions", []) if e["key"] == "app.kubernetes.io/component"]
+    if not components or set(components[0]["values"]) != {"api", "worker", "migrations"}:
+        errors.append("the policy does not select exactly the api, worker and migrations pods")
+    ports = {(p.get("protocol", "TCP"), p["port"]) for rule in spec["egress"] for p in rule.get("ports", [])}
+    for needed in (("UDP", 53), ("TCP", 53), ("TCP", 5432), ("TCP", 443)):
+        if needed not in ports:
+            errors.append(f"no egress to port {needed[1]}/{needed[0]}")
+    for rule in spec["egress"]:
+        if not rule.get("ports"):
+            errors.append("an egress rule allows every port")
+        for peer in rule.get("to", []):
+            block = peer.get("ipBlock")
+            if not block:
+                continue
+            network = ipaddress.ip_network(block["cidr"])
+            carved = [ipaddress.ip_network(cidr) for cidr in block.get("except", [])]
+            for probe in ("169.254.169.254", "10.0.0.1", "100.100.100.200", "127.0.0.1", "fd00:ec2::254"):
+                address = ipaddress.ip_address(probe)
+                if address in network and network.prefixlen == 0 and not any(address in c for c in carved):
+                    errors.append(f"egress to {block['cidr']} lets {probe} through")
+    print(f"{len(spec['egress'])} egress rules")
     return errors
 
 
@@ -399,6 +477,7 @@ ALL_ON=(
     --set ingress.enabled=true --set ingress.tls.enabled=true --set autoscaling.enabled=true
     --set autoscaling.targetMemoryUtilizationPercentage=80 --set metrics.serviceMonitor.enabled=true
     --set metrics.grafanaDashboard.enabled=true
+    --set networkPolicy.egress.enabled=true --set-json 'networkPolicy.egress.database.cidrs=["10.20.0.15/32"]'
 )
 ALL_OFF=(
     --set migrations.enabled=false --set worker.enabled=false --set podDisruptionBudget.enabled=false
@@ -457,6 +536,16 @@ if wants helm; then
     check "no DATABASE_URL: fails" fails_with "secrets.DATABASE_URL is required" "${DUMMY[@]}"
     check "a secret under config: refused" fails_with "config.SENTRY_DSN: SENTRY_DSN is a secret" "${DUMMY[@]}" "${DUMMY_DB[@]}" --set-literal config.SENTRY_DSN=https://x@example.com/1
     check "short SECRET_KEY in production: refused" fails_with "at least 32 characters" --set-literal secrets.SECRET_KEY=short "${DUMMY_DB[@]}"
+    check "egress NetworkPolicy: DNS, database, public addresses only (external database)" \
+        pycheck networkpolicy "$WORK/render-all-features-on.yaml"
+    check "egress NetworkPolicy: DNS, database, public addresses only (in-cluster PostgreSQL)" \
+        pycheck networkpolicy "$WORK/render-staging-example.yaml"
+    check "egress NetworkPolicy without the external database's address: refused" \
+        fails_with "networkPolicy.egress.enabled needs the external database's address" "${DUMMY[@]}" "${DUMMY_DB[@]}" --set networkPolicy.egress.enabled=true
+    check "API memory limit below the login-memory formula: refused" \
+        fails_with "is below the 640 MiB a pod needs" "${DUMMY[@]}" "${DUMMY_DB[@]}" --set api.resources.limits.memory=512Mi
+    check "worker liveness probe without a heartbeat file: refused" \
+        fails_with "config.WORKER_HEARTBEAT_FILE is empty" "${DUMMY[@]}" "${DUMMY_DB[@]}" --set config.WORKER_HEARTBEAT_FILE=
 fi
 
 # --- summary --------------------------------------------------------------------------------------

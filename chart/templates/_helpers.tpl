@@ -169,6 +169,44 @@ checksum/secret: {{ include (print .Template.BasePath "/secret.yaml") . | sha256
 {{- end }}
 
 {{/*
+Memory one API pod needs with every login hashing at once (MiB):
+uwsgiProcesses x (processBaselineMiB + PASSWORD_HASH_CONCURRENCY x argon2 memory cost) + masterMiB.
+*/}}
+{{- define "ticket-gateway.apiMemoryMiB" -}}
+{{- $profiles := dict "RFC_9106_LOW_MEMORY" 64 "RFC_9106_HIGH_MEMORY" 2048 "PRE_21_2" 100 "CHEAPEST" 1 -}}
+{{- $profile := toString (default "RFC_9106_LOW_MEMORY" .Values.config.PASSWORD_HASH_PROFILE) -}}
+{{- if not (hasKey $profiles $profile) }}
+{{- fail (printf "config.PASSWORD_HASH_PROFILE %q is not an argon2 profile the chart knows (%s)." $profile (keys $profiles | sortAlpha | join ", ")) }}
+{{- end }}
+{{- $concurrency := int (default "2" (toString .Values.config.PASSWORD_HASH_CONCURRENCY)) -}}
+{{- $perProcess := add (int .Values.api.memory.processBaselineMiB) (mul (max 1 $concurrency) (get $profiles $profile)) -}}
+{{- add (mul (int .Values.api.uwsgiProcesses) $perProcess) (int .Values.api.memory.masterMiB) -}}
+{{- end }}
+
+{{/* A Kubernetes memory quantity in MiB (Ki, Mi, Gi, K, M, G or plain bytes), or "" when it has another form. */}}
+{{- define "ticket-gateway.quantityMiB" -}}
+{{- $q := toString . -}}
+{{- if regexMatch "^[0-9]+Mi$" $q }}{{ trimSuffix "Mi" $q }}
+{{- else if regexMatch "^[0-9]+Gi$" $q }}{{ mul (int (trimSuffix "Gi" $q)) 1024 }}
+{{- else if regexMatch "^[0-9]+Ki$" $q }}{{ div (int64 (trimSuffix "Ki" $q)) 1024 }}
+{{- else if regexMatch "^[0-9]+M$" $q }}{{ div (mul (int64 (trimSuffix "M" $q)) 1000000) 1048576 }}
+{{- else if regexMatch "^[0-9]+G$" $q }}{{ div (mul (int64 (trimSuffix "G" $q)) 1000000000) 1048576 }}
+{{- else if regexMatch "^[0-9]+$" $q }}{{ div (int64 $q) 1048576 }}
+{{- end }}
+{{- end }}
+
+{{/* The API container's resources; limits.memory defaults to ticket-gateway.apiMemoryMiB. */}}
+{{- define "ticket-gateway.apiResources" -}}
+{{- $resources := deepCopy .Values.api.resources -}}
+{{- $limits := default dict $resources.limits -}}
+{{- if not $limits.memory }}
+{{- $_ := set $limits "memory" (printf "%sMi" (include "ticket-gateway.apiMemoryMiB" .)) }}
+{{- end }}
+{{- $_ := set $resources "limits" $limits }}
+{{- toYaml $resources }}
+{{- end }}
+
+{{/*
 Refuse values that would deploy something broken or leak a secret. Included by the ConfigMap,
 which is always rendered.
 */}}
@@ -179,6 +217,20 @@ which is always rendered.
 {{- fail (printf "config.%s: %s is a secret; set it under secrets (or in secrets.existingSecret), not in the ConfigMap." $name $name) }}
 {{- end }}
 {{- end }}
+{{- $needed := int (include "ticket-gateway.apiMemoryMiB" .) }}
+{{- with (.Values.api.resources.limits | default dict).memory }}
+{{- $given := include "ticket-gateway.quantityMiB" . }}
+{{- if and $given (lt (int64 $given) (int64 $needed)) }}
+{{- fail (printf "api.resources.limits.memory %s is below the %d MiB a pod needs when every process hashes passwords at once: api.uwsgiProcesses x (api.memory.processBaselineMiB + config.PASSWORD_HASH_CONCURRENCY x argon2 memory cost) + api.memory.masterMiB. Raise the limit, leave it out (the chart then computes it), or lower PASSWORD_HASH_CONCURRENCY or uwsgiProcesses." . $needed) }}
+{{- end }}
+{{- end }}
+{{- if and .Values.worker.enabled .Values.worker.livenessProbe (not .Values.config.WORKER_HEARTBEAT_FILE) }}
+{{- fail "worker.livenessProbe checks the heartbeat file, but config.WORKER_HEARTBEAT_FILE is empty: the worker would be restarted forever. Set the file or set worker.livenessProbe to {}." }}
+{{- end }}
+{{- $egress := .Values.networkPolicy.egress }}
+{{- if and $egress.enabled (not .Values.postgresql.enabled) (not $egress.database.cidrs) (not $egress.database.peers) }}
+{{- fail "networkPolicy.egress.enabled needs the external database's address: set networkPolicy.egress.database.cidrs (or .peers), or the pods cannot reach it." }}
+{{- end }}
 {{- if not .Values.image.repository }}
 {{- fail "image.repository is required." }}
 {{- end }}
@@ -186,7 +238,7 @@ which is always rendered.
 {{- fail "secrets.DATABASE_URL must be empty when postgresql.enabled: the chart builds it for the in-cluster database. Disable postgresql to use an external database." }}
 {{- end }}
 {{- if not .Values.secrets.existingSecret }}
-{{- $hint := "Set it (e.g. --set-string from a CI/CD variable) or name a pre-made Secret with secrets.existingSecret." }}
+{{- $hint := "Pass secrets with --set-literal (e.g. --set-literal secrets.ENCRYPTION_KEYS=\"$ENCRYPTION_KEYS\" from a CI/CD variable; --set and --set-string split a value at its commas), with --set-file, or name a pre-made Secret with secrets.existingSecret." }}
 {{- if not .Values.secrets.SECRET_KEY }}
 {{- fail (printf "secrets.SECRET_KEY is required. %s" $hint) }}
 {{- end }}
