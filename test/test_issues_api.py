@@ -111,8 +111,21 @@ def test_unknown_assignee_is_422(client, owner, tracker):
 
 
 @pytest.mark.parametrize("issue_id", ["999", "abc", "0", "99999999999"])
-def test_unknown_issue_is_404(client, owner, tracker, issue_id):
-    assert client.get(issues_url(tracker, f"/{issue_id}"), headers=owner.headers).status_code == 404
+def test_unknown_issue_is_404_issue_not_found_for_every_issue_operation(client, owner, tracker, issue_id):
+    calls = [("GET", "", None), ("PATCH", "", {"title": "x"}), ("GET", "/comments", None), ("POST", "/comments", {"body": "x"})]
+    for method, suffix, body in calls:
+        response = client.open(issues_url(tracker, f"/{issue_id}{suffix}"), method=method, json=body, headers=owner.headers)
+        assert response.status_code == 404, (method, suffix)
+        assert response.get_json()["error"] == "issue_not_found", (method, suffix, response.get_json())
+
+
+def test_unknown_issue_on_a_remote_tracker_is_issue_not_found(client, owner, github_fake):
+    github_fake.add_token("gh-token", login="octocat")
+    github_fake.add_repo("o/r")
+    remote = make_tracker(client, owner, name="gh", provider="github", target="o/r", base_url=github_fake.base_url,
+                          credentials={"token": "gh-token"})
+    response = client.get(issues_url(remote, "/424242"), headers=owner.headers)
+    assert response.status_code == 404 and response.get_json()["error"] == "issue_not_found"
 
 
 def test_comments_create_list_and_paginate(client, owner, tracker):
@@ -223,3 +236,18 @@ def test_aggregate_only_sees_the_callers_trackers(client, auth, owner):
     create_issue(client, other, make_tracker(client, other), title="theirs")
     titles = [i["title"] for i in client.get("/api/v1/issues", headers=owner.headers).get_json()["issues"]]
     assert titles == ["mine"]
+
+
+def test_aggregate_names_a_failing_tracker_and_still_lists_the_others(client, owner, github_fake):
+    healthy = make_tracker(client, owner, name="healthy", target="h")
+    create_issue(client, owner, healthy, title="still listed")
+    github_fake.add_repo("o/r")
+    broken = make_tracker(client, owner, name="broken", provider="github", target="o/r", base_url=github_fake.base_url,
+                          credentials={"token": "not-a-valid-token"})
+    response = client.get("/api/v1/issues", headers=owner.headers)
+    assert response.status_code == 200
+    body = response.get_json()
+    assert [issue["title"] for issue in body["issues"]] == ["still listed"]
+    assert [(failure["tracker_id"], failure["name"], failure["code"]) for failure in body["errors"]] == \
+        [(broken["id"], "broken", 502)]
+    assert body["errors"][0]["error"] == "tracker_auth_failed" and body["errors"][0]["message"]
