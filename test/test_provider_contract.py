@@ -7,6 +7,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from api.trackers.resilience import breaker
+from test.helpers import wait_until
 from test.test_trackers import TRACKERS
 
 PROVIDERS = ["builtin", "github", "gitlab", "trello"]
@@ -339,21 +340,25 @@ def test_a_half_open_trial_answered_with_a_rate_limit_closes_the_circuit(client,
 @parametrize_env(["github"])
 def test_a_hanging_tracker_cannot_take_more_than_its_share_of_request_threads(env, make_app):
     import threading
-    import time
 
     app = make_app(TRACKER_MAX_IN_FLIGHT=2)
     client = app.test_client()
-    env.fake.hang_next(count=2, seconds=1.5)
+    env.fake.hang_next(count=2, seconds=3)
+
+    def issue_reads():
+        return [r for r in env.fake.requests if r.method == "GET" and r.path.endswith("/issues")]
+
     results = []
     threads = [threading.Thread(target=lambda: results.append(client.get(env.url("/issues"), headers=env.user.headers)
                                                               .status_code)) for _ in range(2)]
     for thread in threads:
         thread.start()
-    time.sleep(0.4)  # both calls are now hanging on the tracker
-    started = time.monotonic()
+    wait_until(lambda: len(issue_reads()) == 2, message="both calls hanging on the tracker")
     busy = client.get(env.url("/issues"), headers=env.user.headers)
     assert busy.status_code == 503 and busy.get_json()["error"] == "tracker_busy"
-    assert busy.headers["Retry-After"] == "1" and time.monotonic() - started < 0.5
+    assert busy.headers["Retry-After"] == "1"
+    assert all(thread.is_alive() for thread in threads), "refused at once, not after waiting for a free slot"
+    assert len(issue_reads()) == 2, "the refused call never reached the tracker"
     for thread in threads:
         thread.join()
     assert sorted(results) == [200, 200]
