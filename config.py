@@ -29,6 +29,20 @@ def _env_list(name, default=""):
     return [item.strip() for item in os.environ.get(name, default).split(",") if item.strip()]
 
 
+def _env_seconds_list(name):
+    """A comma-separated list of non-negative seconds, or None when the variable is unset or empty."""
+    value = os.environ.get(name)
+    if value in (None, ""):
+        return None
+    try:
+        seconds = [float(item) for item in value.replace(" ", "").split(",") if item]
+    except ValueError:
+        raise RuntimeError(f"{name} must be a comma-separated list of seconds, not {value!r}") from None
+    if any(not 0 <= item < float("inf") for item in seconds):
+        raise RuntimeError(f"{name} must list non-negative seconds, not {value!r}")
+    return [int(item) if item.is_integer() else item for item in seconds]
+
+
 def _database_url():
     url = os.environ.get("DATABASE_URL", "")
     # Heroku-style URLs say postgres://, which SQLAlchemy no longer accepts.
@@ -136,6 +150,8 @@ class Config:
     AUTOMATION_MAX_CHAIN_DEPTH = _env_int("AUTOMATION_MAX_CHAIN_DEPTH", 3)
     WORKER_METRICS_PORT = _env_int("WORKER_METRICS_PORT", 0)
     OUTBOUND_TIMEOUT_SECONDS = _env_float("OUTBOUND_TIMEOUT_SECONDS", 10.0)
+    # Waits between delivery attempts, e.g. "30,120,600"; unset = the documented default schedule.
+    OUTBOUND_RETRY_SCHEDULE = _env_seconds_list("OUTBOUND_RETRY_SCHEDULE")
 
 
 class DevelopmentConfig(Config):

@@ -87,6 +87,8 @@ def init_sentry(app):
         integrations=[FlaskIntegration()],
         send_default_pii=False,
         traces_sample_rate=app.config.get("SENTRY_TRACES_SAMPLE_RATE", 0.0),
+        # Tracker and subscriber hosts are user-chosen: no sentry-trace or baggage header may reach them.
+        trace_propagation_targets=[],
         before_send=scrub_event,
         before_breadcrumb=lambda crumb, hint: scrub(crumb),
     )

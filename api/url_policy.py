@@ -1,18 +1,52 @@
-"""Outbound URL policy for tracker base URLs and webhook subscriptions.
+"""Outbound URL policy, enforced on every outbound HTTP call (tracker providers, template import, webhook
+registration, subscription deliveries).
 
-https only, and never a private, loopback, link-local or otherwise internal address, unless the host
-is listed in TRACKER_ALLOWED_HOSTS (host names, IPs or CIDRs), in which case http is allowed too.
+A URL must be https and every address its host resolves to must be globally routable, unless the host is listed
+in TRACKER_ALLOWED_HOSTS (host names, IPs or CIDRs), in which case http and the listed addresses are allowed too.
+`PolicySession` applies the policy to each call: it resolves the host once, checks every address, connects only to
+a checked address (SNI, certificate check and the Host header keep the name), follows no redirect and keeps no
+cookie, so neither a redirect nor a DNS answer that changes between check and connect can lead a call inside.
 """
 
+import http.cookiejar
 import ipaddress
 import socket
+import threading
 from urllib.parse import urlsplit
 
+import requests
 from flask import current_app
+from requests.adapters import HTTPAdapter
+from urllib3.connection import HTTPConnection, HTTPSConnection
+from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
+from urllib3.exceptions import ConnectTimeoutError, NewConnectionError
+from urllib3.util import connection
 
 
 class UrlNotAllowed(ValueError):
     """The URL breaks the outbound policy; the message says why."""
+
+
+# Transition forms that carry an IPv4 address, or reach one through a relay the gateway does not control.
+_NAT64 = ipaddress.ip_network("64:ff9b::/96")
+_REFUSED_V6 = tuple(ipaddress.ip_network(net) for net in (
+    "::/8",            # unspecified, loopback, IPv4-compatible (deprecated) and IPv4-translated forms
+    "64:ff9b:1::/48",  # local-use NAT64 (RFC 8215)
+    "2001::/32",       # Teredo
+    "2002::/16",       # 6to4
+))
+
+
+def is_public(address) -> bool:
+    """Whether an address is globally routable, looking through IPv4-mapped and NAT64 forms to the IPv4 inside."""
+    if isinstance(address, ipaddress.IPv6Address):
+        if address.ipv4_mapped is not None:
+            return is_public(address.ipv4_mapped)
+        if address in _NAT64:
+            return is_public(ipaddress.IPv4Address(int(address) & 0xFFFFFFFF))
+        if any(address in network for network in _REFUSED_V6):
+            return False
+    return address.is_global and not address.is_multicast
 
 
 def _allowed_entries():
@@ -25,11 +59,8 @@ def _allowed_entries():
     return hosts, networks
 
 
-def _is_internal(address):
-    return (address.is_private or address.is_loopback or address.is_link_local or address.is_multicast
-            or address.is_reserved or address.is_unspecified
-            or (isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None
-                and _is_internal(address.ipv4_mapped)))
+def _plain(address):
+    return address.ipv4_mapped if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped else address
 
 
 def _resolve(host):
@@ -38,27 +69,140 @@ def _resolve(host):
     except ValueError:
         pass
     try:
+        # Looked up at call time, so that a test can stand in for the resolver.
         infos = socket.getaddrinfo(host, None, proto=socket.IPPROTO_TCP)
-    except (socket.gaierror, UnicodeError):
+    except (OSError, UnicodeError):
         raise UrlNotAllowed(f"The host {host!r} does not resolve.") from None
-    return [ipaddress.ip_address(info[4][0].split("%")[0]) for info in infos]
+    addresses = []
+    for info in infos:
+        address = ipaddress.ip_address(info[4][0].split("%")[0])
+        if address not in addresses:
+            addresses.append(address)
+    if not addresses:
+        raise UrlNotAllowed(f"The host {host!r} does not resolve.")
+    return addresses
 
 
-def check_url(url: str) -> str:
-    """Return the normalised URL, or raise UrlNotAllowed saying why it is refused."""
+def _parts(url):
     parts = urlsplit(url.strip())
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise UrlNotAllowed("Must be an absolute http(s) URL.")
     if parts.username or parts.password:
         raise UrlNotAllowed("Must not contain credentials.")
-    host = parts.hostname.lower().rstrip(".")
+    try:
+        port = parts.port or (443 if parts.scheme == "https" else 80)
+    except ValueError:
+        raise UrlNotAllowed("Must be an absolute http(s) URL.") from None
+    return parts.scheme, parts.hostname.lower().rstrip("."), port
+
+
+def checked_addresses(url: str):
+    """(host, port, addresses) for a URL the policy allows: the host resolved once and every address checked."""
+    scheme, host, port = _parts(url)
     hosts, networks = _allowed_entries()
     addresses = _resolve(host)
-    allowed = host in hosts or (addresses and all(any(a in net for net in networks) for a in addresses))
-    if allowed:
-        return url.strip().rstrip("/")
-    if parts.scheme != "https":
+    if host in hosts:
+        return host, port, addresses
+    listed = [any(_plain(address) in network for network in networks) for address in addresses]
+    if all(listed):
+        return host, port, addresses
+    if scheme != "https":
         raise UrlNotAllowed("Must use https.")
-    if any(_is_internal(address) for address in addresses):
-        raise UrlNotAllowed("Must not point to a private, loopback or link-local address.")
+    if any(not ok and not is_public(address) for address, ok in zip(addresses, listed, strict=True)):
+        raise UrlNotAllowed("Must not point to a private, loopback, link-local or otherwise non-public address.")
+    return host, port, addresses
+
+
+def check_url(url: str) -> str:
+    """Return the normalised URL, or raise UrlNotAllowed saying why it is refused."""
+    checked_addresses(url)
     return url.strip().rstrip("/")
+
+
+# ---- enforcement on every call -----------------------------------------------------------------
+
+_pin = threading.local()
+
+
+def _same_host(a, b):
+    return a.lower().strip("[]").rstrip(".") == b.lower().strip("[]").rstrip(".")
+
+
+class _PinnedConnectionMixin:
+    """Connects to the addresses the policy checked for this call, never to a fresh DNS answer."""
+
+    def _new_conn(self):
+        target = getattr(_pin, "target", None)
+        if target is None or not _same_host(target[0], self.host) or target[1] != self.port:
+            raise NewConnectionError(self, "Refused: the address was not checked by the outbound URL policy.")
+        error = None
+        for address in target[2]:
+            try:
+                return connection.create_connection((str(address), self.port), self.timeout,
+                                                    source_address=self.source_address, socket_options=self.socket_options)
+            except TimeoutError:
+                error = ConnectTimeoutError(self, f"Connection to {self.host} timed out. (connect timeout={self.timeout})")
+            except OSError as exc:
+                error = NewConnectionError(self, f"Failed to establish a new connection: {exc}")
+        raise error
+
+
+class _PinnedHTTPConnection(_PinnedConnectionMixin, HTTPConnection):
+    pass
+
+
+class _PinnedHTTPSConnection(_PinnedConnectionMixin, HTTPSConnection):
+    pass
+
+
+class _PinnedHTTPConnectionPool(HTTPConnectionPool):
+    ConnectionCls = _PinnedHTTPConnection
+
+
+class _PinnedHTTPSConnectionPool(HTTPSConnectionPool):
+    ConnectionCls = _PinnedHTTPSConnection
+
+
+class PolicyAdapter(HTTPAdapter):
+    """Checks each request's URL against the policy and connects only to the addresses it checked."""
+
+    def init_poolmanager(self, *args, **kwargs):
+        super().init_poolmanager(*args, **kwargs)
+        self.poolmanager.pool_classes_by_scheme = {"http": _PinnedHTTPConnectionPool, "https": _PinnedHTTPSConnectionPool}
+
+    def proxy_manager_for(self, proxy, **proxy_kwargs):
+        raise UrlNotAllowed("Outbound calls do not go through proxies.")
+
+    def send(self, request, stream=False, timeout=None, verify=True, cert=None, proxies=None):
+        _pin.target = checked_addresses(request.url)
+        try:
+            return super().send(request, stream=stream, timeout=timeout, verify=verify, cert=cert, proxies=None)
+        finally:
+            _pin.target = None
+
+
+class _NoCookies(http.cookiejar.DefaultCookiePolicy):
+    """A pooled session serves every tenant: it must never store or send a cookie."""
+
+    def set_ok(self, cookie, request):
+        return False
+
+    def return_ok(self, cookie, request):
+        return False
+
+
+class PolicySession(requests.Session):
+    """A requests session for outbound calls: the URL policy and address pinning on every call, no redirect
+    followed (a 3xx comes back as it is), no cookie kept, no proxy variables read."""
+
+    def __init__(self, adapter=None):
+        super().__init__()
+        self.trust_env = False
+        self.cookies = requests.cookies.RequestsCookieJar(policy=_NoCookies())
+        adapter = adapter or PolicyAdapter()
+        self.mount("http://", adapter)
+        self.mount("https://", adapter)
+
+    def send(self, request, **kwargs):
+        kwargs["allow_redirects"] = False
+        return super().send(request, **kwargs)

@@ -1,14 +1,17 @@
 """Outbound events: owner-scoped subscriptions, fan-out of events, and signed deliveries retried for about a day."""
 
+import contextlib
 import hashlib
 import hmac
 import json
 import logging
 import re
+import threading
 import time
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from email.utils import parsedate_to_datetime
 from urllib.parse import urlsplit
 
 import requests
@@ -24,7 +27,7 @@ from api.schemas.base import decode_cursor, encode_cursor
 from api.schemas.subscriptions import ALL_EVENTS
 from api.services.events import event_to_dict
 from api.services.pagination import Page, keyset_page
-from api.url_policy import UrlNotAllowed, check_url
+from api.url_policy import PolicySession, UrlNotAllowed, check_url
 
 log = logging.getLogger(__name__)
 
@@ -33,6 +36,8 @@ USER_AGENT = "TicketGateway/1.0"
 # Seconds to wait after each failed attempt (30 s, 2 min, 10 min, 30 min, 1 h, 3 h, 6 h, 12 h: ~22.7 h in all);
 # the attempt after the last entry that fails marks the delivery failed. Config: OUTBOUND_RETRY_SCHEDULE.
 RETRY_SCHEDULE = (30, 120, 600, 1800, 3600, 10800, 21600, 43200)
+# Statuses whose Retry-After says when the receiver wants the next attempt.
+RETRY_AFTER_STATUSES = frozenset({429, 503})
 DEFAULT_TIMEOUT_SECONDS = 10.0
 _ERRNO_MESSAGE = re.compile(r"\[Errno -?\d+\] ([^'\")\]]+)")
 
@@ -213,17 +218,22 @@ class _Outcome:
     status_code: int | None = None
     error: str | None = None
     duration_ms: int = 0
+    retry_after: float | None = None
 
     @property
     def succeeded(self):
         return self.status_code is not None and 200 <= self.status_code < 300
 
 
+_sessions = threading.local()
+
+
 def _session():
-    """A session that ignores proxy variables: a subscriber URL must go where the URL policy checked it goes."""
-    session = requests.Session()
-    session.trust_env = False
-    return session
+    """This thread's outbound session: the URL policy on every attempt, the checked address pinned, no redirect
+    followed, no cookie kept, no proxy variables read."""
+    if getattr(_sessions, "session", None) is None:
+        _sessions.session = PolicySession()
+    return _sessions.session
 
 
 def sign(*, secret, timestamp, body):
@@ -239,7 +249,30 @@ def _body(delivery):
 
 
 def _retry_schedule():
-    return tuple(current_app.config.get("OUTBOUND_RETRY_SCHEDULE", RETRY_SCHEDULE))
+    schedule = current_app.config.get("OUTBOUND_RETRY_SCHEDULE")
+    return tuple(RETRY_SCHEDULE if schedule is None else schedule)
+
+
+def _retry_after(value, *, now=None):
+    """Seconds from a Retry-After header (delay-seconds or an HTTP date), None when absent or unreadable."""
+    if not value:
+        return None
+    value = value.strip()
+    if value.isdigit():
+        return float(value)
+    with contextlib.suppress(TypeError, ValueError, IndexError):
+        when = parsedate_to_datetime(value)
+        if when.tzinfo is None:
+            when = when.replace(tzinfo=UTC)
+        return max(0.0, when.timestamp() - (now if now is not None else time.time()))
+    return None
+
+
+def _next_delay(schedule, attempt, retry_after):
+    """The wait before the next attempt: the schedule's, or the receiver's Retry-After kept within the schedule's bounds."""
+    if retry_after is None:
+        return schedule[attempt - 1]
+    return min(max(retry_after, min(schedule)), max(schedule))
 
 
 def _connection_error(exc):
@@ -256,10 +289,6 @@ def _post(*, url, secret, delivery_id, event_type, body):
 
     if secret is None:
         return outcome(error="The subscription's secret cannot be decrypted with the configured ENCRYPTION_KEYS.")
-    try:
-        check_url(url)  # again at every attempt: DNS may have changed since the subscription was saved
-    except UrlNotAllowed as exc:
-        return outcome(error=f"Refused by the outbound URL policy: {exc}")
     timestamp = int(time.time())
     headers = {
         "Content-Type": "application/json", "User-Agent": USER_AGENT, "X-Gateway-Event": event_type,
@@ -268,9 +297,13 @@ def _post(*, url, secret, delivery_id, event_type, body):
     }
     timeout = float(current_app.config.get("OUTBOUND_TIMEOUT_SECONDS", DEFAULT_TIMEOUT_SECONDS))
     try:
-        # stream=True: only the status line and headers are read; the receiver's body is never downloaded.
+        # The policy runs again at every attempt, on the address actually connected to: DNS may have changed since
+        # the subscription was saved. stream=True: only the status line and headers are read, never the body.
         with _session().post(url, data=body, headers=headers, timeout=timeout, allow_redirects=False, stream=True) as response:
             status_code = response.status_code
+            retry_after = _retry_after(response.headers.get("Retry-After")) if status_code in RETRY_AFTER_STATUSES else None
+    except UrlNotAllowed as exc:
+        return outcome(error=f"Refused by the outbound URL policy: {exc}")
     except requests.Timeout:
         return outcome(error=f"Timed out after {timeout:g} s.")
     except requests.exceptions.SSLError:
@@ -283,7 +316,7 @@ def _post(*, url, secret, delivery_id, event_type, body):
         return outcome(status_code=status_code)
     if 300 <= status_code < 400:
         return outcome(status_code=status_code, error=f"Answered {status_code}; redirects are not followed.")
-    return outcome(status_code=status_code, error=f"Answered {status_code}.")
+    return outcome(status_code=status_code, error=f"Answered {status_code}.", retry_after=retry_after)
 
 
 def _due(delivery, attempt):
@@ -311,7 +344,7 @@ def _record(session, *, delivery_id, attempt, outcome):
     elif attempt > len(schedule):
         delivery.status = "failed"
     else:
-        delay = schedule[attempt - 1]
+        delay = _next_delay(schedule, attempt, outcome.retry_after)
         delivery.next_attempt_at = utcnow() + timedelta(seconds=delay)
         jobs.enqueue(session, SEND_TASK, queue=jobs.QUEUE_OUTBOUND, scheduled_at=delivery.next_attempt_at if delay > 0 else None,
                      delivery_id=delivery_id, attempt=attempt + 1)

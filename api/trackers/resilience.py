@@ -1,15 +1,15 @@
-"""What every remote provider shares: an HTTP session with timeouts and bounded retries, error
-translation for transport failures, and a per-tracker circuit breaker."""
+"""What every remote provider shares: an HTTP session with timeouts, bounded retries and the outbound URL policy,
+error translation for transport failures, and a per-tracker circuit breaker."""
 
 from __future__ import annotations
 
 import contextlib
+import re
 import threading
 import time
 
 import requests
-from requests.adapters import HTTPAdapter
-from urllib3.exceptions import ConnectTimeoutError, MaxRetryError, ReadTimeoutError, ResponseError
+from urllib3.exceptions import ConnectTimeoutError, MaxRetryError, NewConnectionError, ReadTimeoutError, ResponseError
 from urllib3.util.retry import Retry
 
 from api.trackers.base import (
@@ -19,6 +19,7 @@ from api.trackers.base import (
     TrackerTimeout,
     TrackerUnavailable,
 )
+from api.url_policy import PolicyAdapter, PolicySession, UrlNotAllowed
 
 # Waiting longer than this for a provider's Retry-After inside one API request is pointless:
 # the caller gets 503 with the provider's Retry-After instead.
@@ -56,23 +57,25 @@ def retry_policy(retries: int) -> Retry:
     )
 
 
-class TimeoutSession(requests.Session):
-    """A requests session that applies a default timeout to every call."""
+class TimeoutSession(PolicySession):
+    """The outbound policy session with a default timeout and bounded retries; a redirect is a TrackerUnavailable."""
 
     def __init__(self, timeout: float, retries: int):
-        super().__init__()
-        # Tracker calls go where the URL policy checked they go, and scanning the proxy variables on
-        # every call cost about a seventh of a tracker request's CPU.
-        self.trust_env = False
+        super().__init__(PolicyAdapter(max_retries=retry_policy(retries), pool_connections=4, pool_maxsize=8))
         self.default_timeout = timeout
-        adapter = HTTPAdapter(max_retries=retry_policy(retries), pool_connections=4, pool_maxsize=8)
-        self.mount("http://", adapter)
-        self.mount("https://", adapter)
 
     def request(self, method, url, **kwargs):
         if kwargs.get("timeout") is None:
             kwargs["timeout"] = self.default_timeout
         return super().request(method, url, **kwargs)
+
+    def send(self, request, **kwargs):
+        response = super().send(request, **kwargs)
+        if 300 <= response.status_code < 400 and response.status_code != 304:
+            # Never followed, and the body of a response that points elsewhere is never read.
+            response.close()
+            raise TrackerUnavailable(f"The tracker answered {response.status_code} (a redirect); redirects are not followed.")
+        return response
 
 
 _sessions: dict[tuple, TimeoutSession] = {}
@@ -113,6 +116,20 @@ def retry_after_seconds(headers, *, reset_header=None, now=None) -> float | None
     return None
 
 
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]+")
+MAX_PROVIDER_MESSAGE = 200
+
+
+def provider_message(value) -> str:
+    """A provider's error message as the API may echo it: one short line of text, never a page or a raw body."""
+    if isinstance(value, bytes):
+        value = value.decode("utf-8", "replace")
+    text = " ".join(_CONTROL.sub(" ", str(value or "")).split())
+    if text.startswith(("<", "{", "[")):
+        return ""  # markup or a structure, not a message
+    return text if len(text) <= MAX_PROVIDER_MESSAGE else text[: MAX_PROVIDER_MESSAGE - 3] + "..."
+
+
 @contextlib.contextmanager
 def transport_errors():
     """Translate requests' transport failures (timeouts, refused or dropped connections) into TrackerErrors."""
@@ -120,12 +137,16 @@ def transport_errors():
         yield
     except TrackerError:
         raise
+    except UrlNotAllowed as exc:
+        # Checked on every call: the host may resolve elsewhere now than when the tracker was saved.
+        raise TrackerUnavailable(f"The tracker address is refused by the outbound URL policy: {exc}") from None
     except requests.Timeout:
         raise TrackerTimeout() from None
     except requests.ConnectionError as exc:
         # With a urllib3 Retry in place, requests reports an exhausted read timeout as a ConnectionError.
         reason = getattr(exc.args[0], "reason", None) if exc.args else None
-        if isinstance(reason, (ReadTimeoutError, ConnectTimeoutError)):
+        # urllib3's NewConnectionError (refused, unreachable) subclasses ConnectTimeoutError; it is no timeout.
+        if isinstance(reason, (ReadTimeoutError, ConnectTimeoutError)) and not isinstance(reason, NewConnectionError):
             raise TrackerTimeout() from None
         raise TrackerUnavailable("The tracker could not be reached.") from None
     except (requests.exceptions.ChunkedEncodingError, requests.exceptions.RetryError):

@@ -38,7 +38,7 @@ from api.trackers.base import (
     parse_time,
     same,
 )
-from api.trackers.resilience import retry_after_seconds, shared_session, transport_errors
+from api.trackers.resilience import provider_message, retry_after_seconds, shared_session, transport_errors
 
 TARGET = re.compile(r"^[A-Za-z0-9](?:[A-Za-z0-9-]{0,38})/[A-Za-z0-9._-]{1,100}$")
 MAX_LIST = 1000  # labels/members beyond this are not worth a page-by-page crawl in one request
@@ -210,18 +210,21 @@ class GithubProvider(TrackerProvider):
     def _error(exc):
         headers = {key.lower(): value for key, value in (exc.headers or {}).items()}
         data = exc.data if isinstance(exc.data, dict) else {}
-        message = data.get("message") or str(exc)
+        # Only GitHub's own short message is echoed, never a body that is not GitHub's JSON.
+        message = provider_message(data.get("message"))
+        suffix = f": {message}" if message else "."
         if exc.status == 429 or (exc.status == 403 and (headers.get("x-ratelimit-remaining") == "0"
                                                         or "rate limit" in message.lower())):
             return TrackerRateLimited(retry_after=retry_after_seconds(headers, reset_header="x-ratelimit-reset"))
         if exc.status in (401, 403):
-            return TrackerAuthFailed(f"GitHub refused the credentials: {message}")
+            return TrackerAuthFailed(f"GitHub refused the credentials{suffix}")
         if exc.status in (404, 410):
             return TrackerNotFound("Not found on GitHub.")
         if exc.status == 422:
-            details = [e.get("message") or f"{e.get('field')}: {e.get('code')}" for e in data.get("errors", [])
-                       if isinstance(e, dict)]
-            return TrackerValidationError("GitHub rejected the request: " + "; ".join([message, *details]))
+            details = [provider_message(e.get("message") or f"{e.get('field')}: {e.get('code')}")
+                       for e in data.get("errors", [])[:10] if isinstance(e, dict)]
+            text = provider_message("; ".join(part for part in [message, *details] if part))
+            return TrackerValidationError(f"GitHub rejected the request: {text}" if text else "GitHub rejected the request.")
         return TrackerUnavailable(f"GitHub answered {exc.status}.")
 
     def _to_issue(self, raw):

@@ -33,7 +33,13 @@ from api.trackers.base import (
     parse_time,
     same,
 )
-from api.trackers.resilience import last_response_headers, retry_after_seconds, shared_session, transport_errors
+from api.trackers.resilience import (
+    last_response_headers,
+    provider_message,
+    retry_after_seconds,
+    shared_session,
+    transport_errors,
+)
 
 TARGET = re.compile(r"^(\d+|[A-Za-z0-9_.-]+(/[A-Za-z0-9_.-]+)+)$")
 MAX_PAGES = 10  # labels/members: at most 10 pages of 100
@@ -99,16 +105,18 @@ class GitlabProvider(TrackerProvider):
     @staticmethod
     def _error(exc):
         status = exc.response_code
-        message = exc.error_message if isinstance(exc.error_message, str) else str(exc.error_message)
+        # python-gitlab hands over the raw body when it is not JSON with a message: echo only a short line.
+        message = provider_message(exc.error_message)
+        suffix = f": {message}" if message else "."
         if status == 429:
             return TrackerRateLimited(retry_after=retry_after_seconds(last_response_headers(),
                                                                       reset_header="RateLimit-Reset"))
         if status in (401, 403):
-            return TrackerAuthFailed(f"GitLab refused the credentials: {message}")
+            return TrackerAuthFailed(f"GitLab refused the credentials{suffix}")
         if status == 404:
             return TrackerNotFound("Not found on GitLab.")
         if status in (400, 409, 422):
-            return TrackerValidationError(f"GitLab rejected the request: {message}")
+            return TrackerValidationError(f"GitLab rejected the request{suffix}")
         return TrackerUnavailable(f"GitLab answered {status}.")
 
     def _to_issue(self, raw):

@@ -34,7 +34,13 @@ from api.trackers.base import (
     parse_time,
     same,
 )
-from api.trackers.resilience import last_response_headers, retry_after_seconds, shared_session, transport_errors
+from api.trackers.resilience import (
+    last_response_headers,
+    provider_message,
+    retry_after_seconds,
+    shared_session,
+    transport_errors,
+)
 
 TARGET = re.compile(r"^([A-Za-z0-9]{8}|[0-9a-f]{24})$")
 CARD_ID = re.compile(r"^([A-Za-z0-9]{8}|[0-9a-f]{24})$")
@@ -121,7 +127,7 @@ class TrelloProvider(TrackerProvider):
             raise TrackerAuthFailed("Trello refused the API key or token.") from None
         except ResourceUnavailable as exc:
             # py-trello keeps only the status and "<body> at <url>"; the URL carries the key and token.
-            text = str(getattr(exc, "_msg", "")).split(" at http")[0][:300]
+            text = provider_message(str(getattr(exc, "_msg", "")).split(" at http")[0])
             raise self._error(getattr(exc, "_status", None), text) from None
 
     @staticmethod
@@ -129,12 +135,13 @@ class TrelloProvider(TrackerProvider):
         if status == 429:
             # Trello sends no Retry-After; its token limits are counted over 10-second windows.
             return TrackerRateLimited(retry_after=retry_after_seconds(last_response_headers()) or RATE_WINDOW_SECONDS)
+        suffix = f": {text}" if text else "."
         if status in (401, 403):
-            return TrackerAuthFailed(f"Trello refused the request: {text}")
+            return TrackerAuthFailed(f"Trello refused the request{suffix}")
         if status == 404:
             return TrackerNotFound("Not found on Trello.")
         if status in (400, 422):
-            return TrackerValidationError(f"Trello rejected the request: {text}")
+            return TrackerValidationError(f"Trello rejected the request{suffix}")
         return TrackerUnavailable(f"Trello answered {status}.")
 
     # ---- board context ----
