@@ -1134,14 +1134,14 @@ def provider_fake(request: pytest.FixtureRequest) -> tuple[Provider, Any, Any]:
 @pytest.mark.parametrize("provider_fake", PROVIDERS, indirect=True)
 def test_latency_is_added_to_every_request(provider_fake: tuple[Provider, Any, Any]) -> None:
     provider, fake, context = provider_fake
-    fake.latency = 0.3
+    fake.latency = 2.0
     started = time.perf_counter()
-    assert provider.read(fake, context, 5) == "knob target"
-    assert time.perf_counter() - started >= 0.3
+    assert provider.read(fake, context, 10) == "knob target"
+    assert time.perf_counter() - started >= 2.0
     fake.latency = 0
     started = time.perf_counter()
-    provider.read(fake, context, 5)
-    assert time.perf_counter() - started < 0.3
+    provider.read(fake, context, 10)
+    assert time.perf_counter() - started < 2.0, "latency 0 adds no delay"
 
 
 @pytest.mark.parametrize("provider_fake", PROVIDERS, indirect=True)
