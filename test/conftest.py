@@ -16,7 +16,7 @@ from api.trackers.providers.github import etag_cache
 from api.trackers.resilience import reset_for_tests
 from config import BASE_DIR, TestingConfig
 
-pytest_plugins = ["test.fakes.conftest_plugin", "test.ci_guard"]
+pytest_plugins = ["test.fakes.conftest_plugin", "test.ci_guard", "test.spec_validation"]
 
 DEFAULT_PASSWORD = "correct horse battery"
 

@@ -6,11 +6,30 @@ from flask import request
 from werkzeug.exceptions import BadRequest as WerkzeugBadRequest
 
 from api.errors import BadRequest, UnsupportedMediaType
-from api.schemas.base import ErrorSchema
+from api.schemas.base import ErrorSchema, Text, not_blank
 
 # Nested schemas are inlined (resolver returns None), so each Swagger model is self-contained.
 _plugin = MarshmallowPlugin(schema_name_resolver=lambda schema: None)
 APISpec(title="schema-converter", version="1", openapi_version="2.0", plugins=[_plugin])
+
+# Swagger 2.0 has no writeOnly: load-only fields are marked while converting, then kept out of output models.
+_WRITE_ONLY = "x-write-only"
+# What Text refuses, as ECMA-262 patterns (one per property in Swagger 2.0): NUL, and for not_blank fields a value
+# that str.strip() would empty (\s plus the separators Python also strips).
+NO_NUL_PATTERN = r"^[^\x00]*$"
+NOT_BLANK_PATTERN = r"^[^\x00]*[^\s\x00\x1c-\x1f\x85][^\x00]*$"
+
+
+def _marshmallow_extras(self, field, **kwargs):
+    """Spec attributes apispec cannot see: write-only fields, Text's NUL rule and `not_blank`."""
+    attributes = {_WRITE_ONLY: True} if field.load_only else {}
+    ret = kwargs["ret"]
+    if isinstance(field, Text) and not {"pattern", "enum"} & (set(ret) | set(field.metadata)):
+        attributes["pattern"] = NOT_BLANK_PATTERN if not_blank in field.validators else NO_NUL_PATTERN
+    return attributes
+
+
+_plugin.converter.add_attribute_function(_marshmallow_extras)
 
 _ERROR_DESCRIPTIONS = {
     400: "Invalid input (malformed JSON, unknown or invalid fields)",
@@ -28,14 +47,36 @@ _ERROR_DESCRIPTIONS = {
 }
 
 
-def to_jsonschema(schema):
-    """The JSON Schema (Swagger 2.0 dialect) of a marshmallow schema."""
-    return _plugin.converter.schema2jsonschema(schema)
+def _for_direction(node, direction):
+    """Drop what does not travel this way: write-only properties from responses, read-only ones from requests."""
+    if isinstance(node, list):
+        return [_for_direction(item, direction) for item in node]
+    if not isinstance(node, dict):
+        return node
+    node = dict(node)
+    if isinstance(node.get("properties"), dict) and direction:
+        marker = {"input": "readOnly", "output": _WRITE_ONLY}[direction]
+        dropped = {name for name, prop in node["properties"].items() if prop.get(marker)}
+        node["properties"] = {name: prop for name, prop in node["properties"].items() if name not in dropped}
+        if "required" in node:
+            node["required"] = [name for name in node["required"] if name not in dropped]
+            if not node["required"]:
+                del node["required"]
+    return {key: _for_direction(value, direction) for key, value in node.items() if key != _WRITE_ONLY}
 
 
-def schema_model(ns, name, schema, *, min_properties=None):
-    """Register a Swagger model on a namespace, derived from a marshmallow schema."""
-    definition = to_jsonschema(schema)
+def to_jsonschema(schema, *, direction=None):
+    """The JSON Schema (Swagger 2.0 dialect) of a marshmallow schema.
+
+    `direction="input"` leaves out dump-only fields (a request model), `"output"` load-only ones (a response model).
+    """
+    raw = _plugin.converter.schema2jsonschema(schema)
+    return _for_direction(raw, direction)
+
+
+def schema_model(ns, name, schema, *, min_properties=None, direction=None):
+    """Register a Swagger model on a namespace, derived from a marshmallow schema (see to_jsonschema)."""
+    definition = to_jsonschema(schema, direction=direction)
     if min_properties is not None:
         definition["minProperties"] = min_properties  # an update must change something
     return ns.schema_model(name, definition)

@@ -39,17 +39,19 @@ from api.services import issue_templates as templates_service
 
 ns = Namespace("issue-templates", description="Issue templates: render previews and create issues on any tracker")
 
-template_model = schema_model(ns, "IssueTemplate", IssueTemplateSchema)
-template_update_model = schema_model(ns, "IssueTemplateUpdate", update_issue_template_schema, min_properties=1)
-template_list_model = schema_model(ns, "IssueTemplateList", IssueTemplateListSchema)
-render_model = schema_model(ns, "RenderRequest", RenderRequestSchema)
-rendered_model = schema_model(ns, "RenderedTemplate", RenderedSchema)
-issue_request_model = schema_model(ns, "TemplateIssueRequest", TemplateIssueRequestSchema)
-template_issue_model = schema_model(ns, "TemplateCreatedIssue", IssueSchema)
-created_list_model = schema_model(ns, "TemplateIssueList", TemplateIssueListSchema)
-import_model = schema_model(ns, "TemplateImportRequest", ImportRequestSchema)
-import_result_model = schema_model(ns, "TemplateImportResult", ImportResultSchema)
-message_model = schema_model(ns, "TemplateMessage", MessageSchema)
+template_model = schema_model(ns, "IssueTemplate", IssueTemplateSchema, direction="output")
+template_create_model = schema_model(ns, "IssueTemplateCreate", IssueTemplateSchema, direction="input")
+template_update_model = schema_model(ns, "IssueTemplateUpdate", update_issue_template_schema, min_properties=1,
+                                     direction="input")
+template_list_model = schema_model(ns, "IssueTemplateList", IssueTemplateListSchema, direction="output")
+render_model = schema_model(ns, "RenderRequest", RenderRequestSchema, direction="input")
+rendered_model = schema_model(ns, "RenderedTemplate", RenderedSchema, direction="output")
+issue_request_model = schema_model(ns, "TemplateIssueRequest", TemplateIssueRequestSchema, direction="input")
+template_issue_model = schema_model(ns, "TemplateCreatedIssue", IssueSchema, direction="output")
+created_list_model = schema_model(ns, "TemplateIssueList", TemplateIssueListSchema, direction="output")
+import_model = schema_model(ns, "TemplateImportRequest", ImportRequestSchema, direction="input")
+import_result_model = schema_model(ns, "TemplateImportResult", ImportResultSchema, direction="output")
+message_model = schema_model(ns, "TemplateMessage", MessageSchema, direction="output")
 
 
 @ns.route("/")
@@ -66,7 +68,7 @@ class TemplateList(Resource):
         return issue_template_list_schema.dump({"templates": [templates_service.to_dict(t) for t in page.items],
                                                 "next_cursor": page.next_cursor})
 
-    @ns.expect(template_model)
+    @ns.expect(template_create_model)
     @ns.response(201, "Template created", template_model)
     @error_responses(ns, 400, 401, 409, 413, 415, 422)
     def post(self):

@@ -19,10 +19,11 @@ from api.services import offers as offers_service
 
 ns = Namespace("offers", description="Job offers (any authenticated user reads; only the owner writes)", path="/")
 
-offer_model = schema_model(ns, "Offer", OfferSchema)
-offer_update_model = schema_model(ns, "OfferUpdate", update_offer_schema, min_properties=1)
-offer_list_model = schema_model(ns, "OfferList", OfferListSchema)
-message_model = schema_model(ns, "Message", MessageSchema)
+offer_model = schema_model(ns, "Offer", OfferSchema, direction="output")
+offer_create_model = schema_model(ns, "OfferCreate", OfferSchema, direction="input")
+offer_update_model = schema_model(ns, "OfferUpdate", update_offer_schema, min_properties=1, direction="input")
+offer_list_model = schema_model(ns, "OfferList", OfferListSchema, direction="output")
+message_model = schema_model(ns, "Message", MessageSchema, direction="output")
 
 
 def _page_body(page):
@@ -43,7 +44,7 @@ class OfferList(Resource):
         page = offers_service.list_user_offers(session=db.session, user_id=user_id, **query)
         return _page_body(page)
 
-    @ns.expect(offer_model)
+    @ns.expect(offer_create_model)
     @ns.response(201, "Offer created", offer_model)
     @error_responses(ns, 400, 401, 403, 404, 413, 415)
     def post(self, user_id):

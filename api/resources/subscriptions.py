@@ -33,13 +33,16 @@ included, they are not followed) or no answer within the timeout is retried afte
 
 ns = Namespace("subscriptions", description=DESCRIPTION)
 
-subscription_model = schema_model(ns, "Subscription", SubscriptionSchema)
-subscription_update_model = schema_model(ns, "SubscriptionUpdate", update_subscription_schema, min_properties=1)
-subscription_list_model = schema_model(ns, "SubscriptionList", SubscriptionListSchema)
-delivery_model = schema_model(ns, "OutboundDelivery", DeliverySchema)
-delivery_detail_model = schema_model(ns, "OutboundDeliveryDetail", DeliveryDetailSchema)
-delivery_list_model = schema_model(ns, "OutboundDeliveryList", DeliveryListSchema)
-message_model = schema_model(ns, "SubscriptionMessage", MessageSchema)
+# The secret is write-only: it is in the request models and never in the response ones.
+subscription_model = schema_model(ns, "Subscription", SubscriptionSchema, direction="output")
+subscription_create_model = schema_model(ns, "SubscriptionCreate", SubscriptionSchema, direction="input")
+subscription_update_model = schema_model(ns, "SubscriptionUpdate", update_subscription_schema, min_properties=1,
+                                         direction="input")
+subscription_list_model = schema_model(ns, "SubscriptionList", SubscriptionListSchema, direction="output")
+delivery_model = schema_model(ns, "OutboundDelivery", DeliverySchema, direction="output")
+delivery_detail_model = schema_model(ns, "OutboundDeliveryDetail", DeliveryDetailSchema, direction="output")
+delivery_list_model = schema_model(ns, "OutboundDeliveryList", DeliveryListSchema, direction="output")
+message_model = schema_model(ns, "SubscriptionMessage", MessageSchema, direction="output")
 
 
 @ns.route("/")
@@ -57,7 +60,7 @@ class SubscriptionList(Resource):
         return subscription_list_schema.dump({"subscriptions": [subscriptions_service.to_dict(s) for s in page.items],
                                               "next_cursor": page.next_cursor})
 
-    @ns.expect(subscription_model)
+    @ns.expect(subscription_create_model)
     @ns.response(201, "Subscription created", subscription_model)
     @error_responses(ns, 400, 401, 413, 415)
     def post(self):

@@ -52,21 +52,25 @@ from api.services import webhooks as webhooks_service
 
 ns = Namespace("trackers", description="Tracker connections and one issue API over all of them")
 
-tracker_model = schema_model(ns, "Tracker", TrackerSchema)
-tracker_update_model = schema_model(ns, "TrackerUpdate", partial_of(TrackerSchema, exclude=("provider",)), min_properties=1)
-tracker_list_model = schema_model(ns, "TrackerList", TrackerListSchema)
-verify_model = schema_model(ns, "TrackerVerification", VerifySchema)
-issue_model = schema_model(ns, "Issue", IssueSchema)
-issue_create_model = schema_model(ns, "IssueCreate", IssueCreateSchema)
-issue_update_model = schema_model(ns, "IssueUpdate", IssueUpdateSchema, min_properties=1)
-issue_list_model = schema_model(ns, "IssueList", IssueListSchema)
-comment_model = schema_model(ns, "Comment", CommentSchema)
-comment_list_model = schema_model(ns, "CommentList", CommentListSchema)
-label_list_model = schema_model(ns, "LabelList", LabelListSchema)
-member_list_model = schema_model(ns, "MemberList", MemberListSchema)
-message_model = schema_model(ns, "TrackerMessage", MessageSchema)
-webhook_model = schema_model(ns, "WebhookRegistration", WebhookRegistrationSchema)
-event_list_model = schema_model(ns, "EventList", EventListSchema)
+# Credentials are write-only: they are in the request models and never in the response ones.
+tracker_model = schema_model(ns, "Tracker", TrackerSchema, direction="output")
+tracker_create_model = schema_model(ns, "TrackerCreate", TrackerSchema, direction="input")
+tracker_update_model = schema_model(ns, "TrackerUpdate", partial_of(TrackerSchema, exclude=("provider",)), min_properties=1,
+                                    direction="input")
+tracker_list_model = schema_model(ns, "TrackerList", TrackerListSchema, direction="output")
+verify_model = schema_model(ns, "TrackerVerification", VerifySchema, direction="output")
+issue_model = schema_model(ns, "Issue", IssueSchema, direction="output")
+issue_create_model = schema_model(ns, "IssueCreate", IssueCreateSchema, direction="input")
+issue_update_model = schema_model(ns, "IssueUpdate", IssueUpdateSchema, min_properties=1, direction="input")
+issue_list_model = schema_model(ns, "IssueList", IssueListSchema, direction="output")
+comment_model = schema_model(ns, "Comment", CommentSchema, direction="output")
+comment_create_model = schema_model(ns, "CommentCreate", CommentSchema, direction="input")
+comment_list_model = schema_model(ns, "CommentList", CommentListSchema, direction="output")
+label_list_model = schema_model(ns, "LabelList", LabelListSchema, direction="output")
+member_list_model = schema_model(ns, "MemberList", MemberListSchema, direction="output")
+message_model = schema_model(ns, "TrackerMessage", MessageSchema, direction="output")
+webhook_model = schema_model(ns, "WebhookRegistration", WebhookRegistrationSchema, direction="output")
+event_list_model = schema_model(ns, "EventList", EventListSchema, direction="output")
 
 TRACKER_ERRORS = (401, 404, 502, 503, 504)
 
@@ -85,7 +89,7 @@ class TrackerList(Resource):
         return tracker_list_schema.dump({"trackers": [trackers_service.to_dict(t) for t in page.items],
                                          "next_cursor": page.next_cursor})
 
-    @ns.expect(tracker_model)
+    @ns.expect(tracker_create_model)
     @ns.response(201, "Tracker connected", tracker_model)
     @error_responses(ns, 400, 401, 409, 413, 415)
     def post(self):
@@ -208,7 +212,7 @@ class CommentList(Resource):
             session=db.session, owner=current_user(), tracker_id=tracker_id, issue_id=issue_id, **query))
 
     @ns.doc(params=IDEMPOTENCY_PARAM)
-    @ns.expect(comment_model)
+    @ns.expect(comment_create_model)
     @ns.response(201, "Comment added", comment_model)
     @error_responses(ns, 400, 409, 413, 415, 422, *TRACKER_ERRORS)
     def post(self, tracker_id, issue_id):
