@@ -130,9 +130,9 @@ import configparser, fnmatch, json, os, re, sys
 import yaml
 
 SECRET_ENV = {"SECRET_KEY", "ENCRYPTION_KEYS", "JWT_PREVIOUS_KEYS", "DATABASE_URL", "SENTRY_DSN"}
-# argon2 memory_cost of each profile, MiB (argon2.profiles); a uWSGI process takes about 110 MiB besides.
+# argon2 memory_cost of each profile, MiB (argon2.profiles); a uWSGI process takes about 130 MiB besides.
 HASH_MIB = {"RFC_9106_LOW_MEMORY": 64, "RFC_9106_HIGH_MEMORY": 2048, "PRE_21_2": 100, "CHEAPEST": 1}
-PROCESS_MIB = 110
+PROCESS_MIB = 128
 CONTRACT_METRICS = {
     "http_requests_total", "http_request_duration_seconds", "tracker_calls_total",
     "tracker_call_duration_seconds", "jobs_queue_depth", "jobs_failed_total", "webhook_deliveries_total",
