@@ -8,6 +8,7 @@ import sys
 import time
 from types import SimpleNamespace
 
+import pytest
 from click.testing import CliRunner
 
 from api import jobs
@@ -122,13 +123,8 @@ def test_a_failing_job_is_no_longer_tracked(tmp_path):
     async def failing():
         raise RuntimeError("boom")
 
-    async def scenario():
-        try:
-            await heartbeat.track_job(failing, context, None)
-        except RuntimeError:
-            pass
-
-    asyncio.run(scenario())
+    with pytest.raises(RuntimeError):
+        asyncio.run(heartbeat.track_job(failing, context, None))
     clock.now += 1000
     heartbeat.tick()
     assert heartbeat.beat()
