@@ -2,6 +2,8 @@
 
 import contextlib
 import functools
+import math
+import threading
 from datetime import UTC, datetime, timedelta
 
 import jwt
@@ -9,11 +11,12 @@ from argon2 import PasswordHasher, profiles
 from argon2.exceptions import InvalidHashError, VerificationError
 from flask import current_app, g, request
 
-from api.errors import Unauthorized
+from api.errors import ServiceUnavailable, Unauthorized
 from api.extensions import db
 
 _hashers = {}
 _dummy_hashes = {}
+_slots_lock = threading.Lock()
 # Verified against when the username is unknown, so a miss costs the same time as a wrong password.
 _DUMMY_PASSWORD = "not-a-real-password"  # noqa: S105
 
@@ -25,25 +28,46 @@ def _hasher():
     return _hashers[profile_name]
 
 
+@contextlib.contextmanager
+def _hash_slot():
+    """Hold one of the process's PASSWORD_HASH_CONCURRENCY hashing slots (each hash takes memory_cost of RAM)."""
+    app = current_app._get_current_object()
+    with _slots_lock:
+        slots = app.extensions.get("password_hash_slots")
+        if slots is None:
+            slots = app.extensions["password_hash_slots"] = threading.BoundedSemaphore(
+                max(1, app.config["PASSWORD_HASH_CONCURRENCY"]))
+    wait = app.config["PASSWORD_HASH_WAIT_SECONDS"]
+    if not slots.acquire(timeout=max(0.0, wait)):
+        raise ServiceUnavailable("Too many passwords are being checked right now; retry shortly.", error="busy",
+                                 headers={"Retry-After": str(max(1, math.ceil(wait)))})
+    try:
+        yield
+    finally:
+        slots.release()
+
+
 def hash_password(password):
     """Hash a password with argon2id."""
-    return _hasher().hash(password)
+    with _hash_slot():
+        return _hasher().hash(password)
 
 
 def verify_password(password_hash, password):
     """Check a password against its argon2 hash; a missing hash still costs one verification."""
     hasher = _hasher()
-    if password_hash is None:
-        dummy = _dummy_hashes.get(id(hasher))
-        if dummy is None:
-            dummy = _dummy_hashes[id(hasher)] = hasher.hash(_DUMMY_PASSWORD)
-        with contextlib.suppress(VerificationError):
-            hasher.verify(dummy, password)
-        return False
-    try:
-        return hasher.verify(password_hash, password)
-    except (VerificationError, InvalidHashError):
-        return False
+    with _hash_slot():
+        if password_hash is None:
+            dummy = _dummy_hashes.get(id(hasher))
+            if dummy is None:
+                dummy = _dummy_hashes[id(hasher)] = hasher.hash(_DUMMY_PASSWORD)
+            with contextlib.suppress(VerificationError):
+                hasher.verify(dummy, password)
+            return False
+        try:
+            return hasher.verify(password_hash, password)
+        except (VerificationError, InvalidHashError):
+            return False
 
 
 def password_needs_rehash(password_hash):

@@ -30,7 +30,7 @@ token_model = schema_model(ns, "Token", TokenSchema)
 class Register(Resource):
     @ns.expect(register_model)
     @ns.response(201, "User created", user_model)
-    @error_responses(ns, 400, 409, 413, 415, 429)
+    @error_responses(ns, 400, 409, 413, 415, 429, 503)
     @limiter.limit(configured("RATELIMIT_REGISTER"))
     def post(self):
         """Register a new user."""
@@ -43,7 +43,7 @@ class Register(Resource):
 class Login(Resource):
     @ns.expect(login_model)
     @ns.response(200, "Token issued", token_model)
-    @error_responses(ns, 400, 401, 413, 415, 429)
+    @error_responses(ns, 400, 401, 413, 415, 429, 503, descriptions={401: "Wrong username or password"})
     @limiter.limit(configured("RATELIMIT_LOGIN"))
     def post(self):
         """Log in and get a JWT."""
