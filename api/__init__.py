@@ -29,8 +29,10 @@ def create_app(config=None, **overrides):
     app.config.update(overrides)
     _check_config(app)
 
+    from api.http import drop_stray_retry_after, init_http
     from api.observability import init_observability
 
+    init_http(app)
     init_observability(app)
 
     from api.extensions import db, migrate
@@ -38,6 +40,8 @@ def create_app(config=None, **overrides):
     from api.security import init_security
 
     init_security(app)
+    # Registered before the limiter's own after_request, so it runs after it (Flask runs them in reverse).
+    app.after_request(drop_stray_retry_after)
     db.init_app(app)
     limiter.init_app(app)
     migrate.init_app(app, db, directory=str(BASE_DIR / "migrations"), compare_type=True)

@@ -4,6 +4,7 @@ from flask import Blueprint
 from flask_restx import Api
 
 from api.errors import handle_exception
+from api.http import api_index
 from api.resources.automations import ns as automations_ns
 from api.resources.issue_templates import ns as templates_ns
 from api.resources.issues import ns as issues_ns
@@ -28,6 +29,10 @@ class GatewayApi(Api):
 
     def handle_error(self, e):
         return handle_exception(e)
+
+    def render_root(self):
+        """/api/v1 itself: a JSON pointer to the docs and the spec, not a 404."""
+        return api_index()
 
 
 def create_api_blueprint():

@@ -6,6 +6,7 @@ from flask import request
 from werkzeug.exceptions import BadRequest as WerkzeugBadRequest
 
 from api.errors import BadRequest, UnsupportedMediaType
+from api.http import json_failure_message
 from api.schemas.base import ErrorSchema, Text, not_blank
 
 # Nested schemas are inlined (resolver returns None), so each Swagger model is self-contained.
@@ -91,13 +92,14 @@ def query_params(schema):
     return params
 
 
-def error_responses(ns, *codes):
-    """Document error statuses on a resource method, all with the one error model."""
+def error_responses(ns, *codes, descriptions=None):
+    """Document error statuses on a resource method, all with the one error model; `descriptions` overrides wording."""
     model = ns.models.get("Error") or schema_model(ns, "Error", ErrorSchema)
+    wording = {**_ERROR_DESCRIPTIONS, **(descriptions or {})}
 
     def decorator(func):
         for code in codes:
-            func = ns.response(code, _ERROR_DESCRIPTIONS[code], model)(func)
+            func = ns.response(code, wording[code], model)(func)
         return func
 
     return decorator
@@ -109,8 +111,8 @@ def load_json(schema, *, partial=None):
         raise UnsupportedMediaType()
     try:
         data = request.get_json()
-    except WerkzeugBadRequest:
-        raise BadRequest("The request body is not valid JSON.", error="malformed_json") from None
+    except WerkzeugBadRequest as exc:
+        raise BadRequest(json_failure_message(exc), error="malformed_json") from None
     if not isinstance(data, dict):
         raise BadRequest("The request body must be a JSON object.", error="malformed_json")
     return schema.load(data, partial=partial)
