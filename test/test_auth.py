@@ -34,10 +34,33 @@ def test_jwt_and_bearer_schemes_are_accepted(client, auth, scheme):
     assert client.get(ME, headers={"Authorization": f"{scheme} {user.token}"}).status_code == 200
 
 
-@pytest.mark.parametrize("header", [None, "", "Basic dXNlcjpwYXNz", "Token abc", "Bearer", "Bearer not-a-jwt", "JWT a.b.c"])
-def test_missing_wrong_scheme_or_malformed_token_is_401(client, header):
+@pytest.mark.parametrize("header", [None, "", "Bearer", "Bearer not-a-jwt", "JWT a.b.c"])
+def test_missing_or_malformed_token_is_401(client, header):
     headers = {} if header is None else {"Authorization": header}
     _assert_401(client.get(ME, headers=headers))
+
+
+@pytest.mark.parametrize("scheme", ["Basic", "Token", "Digest", "JWTX", "Bearer:", "OAuth"])
+def test_a_valid_token_under_another_scheme_is_401(client, auth, scheme):
+    user = auth.register()
+    response = client.get(ME, headers={"Authorization": f"{scheme} {user.token}"})
+    _assert_401(response)
+    assert "scheme" in response.get_json()["message"]
+
+
+def test_a_valid_token_without_a_scheme_is_401(client, auth):
+    _assert_401(client.get(ME, headers={"Authorization": auth.register().token}))
+
+
+def test_production_refuses_to_start_without_encryption_keys(database_url):
+    from api import create_app
+    from config import ProductionConfig
+
+    settings = {"SQLALCHEMY_DATABASE_URI": database_url, "SECRET_KEY": "p" * 48}
+    with pytest.raises(RuntimeError, match="ENCRYPTION_KEYS must be set in production"):
+        create_app(ProductionConfig, ENCRYPTION_KEYS=[], **settings)
+    started = create_app(ProductionConfig, ENCRYPTION_KEYS=TestingConfig.ENCRYPTION_KEYS, **settings)
+    assert started.config["ENV_NAME"] == "production"
 
 
 def test_alg_none_token_is_rejected(client, auth):
