@@ -111,13 +111,13 @@ def test_unknown_or_odd_urls_answer_json_never_a_redirect(client, auth, path):
 # ---- Retry-After -------------------------------------------------------------------------------
 
 @pytest.fixture
-def limited_client(make_app):
-    app = make_app(RATELIMIT_ENABLED=True, RATELIMIT_LOGIN="2 per minute", RATELIMIT_REGISTER="3 per minute")
+def limited_client(app, make_app):  # `app` migrates the database the counters live in
+    limited = make_app(RATELIMIT_ENABLED=True, RATELIMIT_LOGIN="2 per minute", RATELIMIT_REGISTER="3 per minute")
     from api.ratelimit import limiter
 
-    with app.app_context():
+    with limited.app_context():
         limiter.reset()
-    return app.test_client()
+    return limited.test_client()
 
 
 def test_retry_after_only_on_429_not_on_a_successful_register_or_login(limited_client):
