@@ -1,6 +1,12 @@
+import importlib
+import pkgutil
+
+import marshmallow
 import pytest
+from marshmallow import ValidationError, validate
 from sqlalchemy import select
 
+import api.schemas
 from api.models.users import User
 
 
@@ -114,3 +120,54 @@ def test_outdated_password_hash_is_upgraded_on_login(client, db, make_app):
     assert response.status_code == 200
     db.session.expire_all()
     assert db.session.get(User, user.id).password_hash.startswith("$argon2id$v=19$m=65536")
+
+
+def _pattern_validated_fields():
+    """Every (schema, field) whose input a validate.Regexp checks, across all of api/schemas."""
+    found = set()
+    for module_info in pkgutil.iter_modules(api.schemas.__path__):
+        module = importlib.import_module(f"api.schemas.{module_info.name}")
+        for value in vars(module).values():
+            if isinstance(value, type) and issubclass(value, marshmallow.Schema) and value.__module__ == module.__name__:
+                for name, field in value._declared_fields.items():
+                    if any(isinstance(check, validate.Regexp) for check in field.validators):
+                        found.add((value, name))
+    return found
+
+
+# A valid value for each pattern-validated field: a new pattern must be added here (the coverage test says so).
+VALID_BY_FIELD = {"username": "alice", "name": "summary"}
+
+
+def test_every_pattern_validated_field_has_a_trailing_newline_case():
+    fields = _pattern_validated_fields()
+    assert fields, "no validate.Regexp found in api/schemas"
+    assert {name for _, name in fields} <= set(VALID_BY_FIELD)
+
+
+@pytest.mark.parametrize(("schema", "field"), sorted(_pattern_validated_fields(), key=lambda item: (item[0].__name__, item[1])),
+                         ids=lambda item: getattr(item, "__name__", item))
+@pytest.mark.parametrize("suffix", ["\n", "\n\n", "\r\n", " "])
+def test_pattern_validated_fields_refuse_a_trailing_newline(schema, field, suffix):
+    valid = VALID_BY_FIELD[field]
+    checks = schema._declared_fields[field].validators
+    regexps = [check for check in checks if isinstance(check, validate.Regexp)]
+    for check in regexps:
+        assert check(valid) == valid
+        with pytest.raises(ValidationError):
+            check(valid + suffix)
+
+
+@pytest.mark.parametrize("username", ["alice\n", "alice\r\n", "\nalice"])
+def test_look_alike_username_with_a_newline_is_400(client, username):
+    response = register(client, username=username, password="password1")
+    assert response.status_code == 400 and "username" in response.get_json()["errors"]
+    assert register(client, username="alice", password="password1").status_code == 201
+
+
+def test_template_variable_name_with_a_trailing_newline_is_400(client, auth):
+    user = auth.register()
+    body = {"name": "t", "title": "{{ summary }}", "variables": [{"name": "summary\n"}]}
+    response = client.post("/api/v1/templates/", json=body, headers=user.headers)
+    assert response.status_code == 400, response.get_json()
+    assert "variables" in response.get_json()["errors"]
