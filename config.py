@@ -148,6 +148,9 @@ class Config:
     # A worker silent for this long is presumed dead and its running jobs are retried.
     WORKER_STALLED_SECONDS = _env_float("WORKER_STALLED_SECONDS", 30.0)
     AUTOMATION_MAX_CHAIN_DEPTH = _env_int("AUTOMATION_MAX_CHAIN_DEPTH", 3)
+    # Per user and per rule: each rule's conditions are checked on every event of its owner (422 above).
+    AUTOMATION_MAX_RULES = _env_int("AUTOMATION_MAX_RULES", 50)
+    AUTOMATION_MAX_CONDITIONS = _env_int("AUTOMATION_MAX_CONDITIONS", 20)
     WORKER_METRICS_PORT = _env_int("WORKER_METRICS_PORT", 0)
     OUTBOUND_TIMEOUT_SECONDS = _env_float("OUTBOUND_TIMEOUT_SECONDS", 10.0)
     # Waits between delivery attempts, e.g. "30,120,600"; unset = the documented default schedule.

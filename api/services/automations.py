@@ -1,13 +1,15 @@
 """Automation rules: match normalized events, run actions in order, never loop forever."""
 
+import json
 import logging
-from datetime import timedelta
+from dataclasses import asdict
+from datetime import UTC, datetime, timedelta
 
 from flask import current_app
-from sqlalchemy import delete, select
+from sqlalchemy import delete, func, select
 from sqlalchemy.dialects.postgresql import insert
 
-from api import jobs, template_engine
+from api import jobs, patterns, template_engine
 from api.errors import ApiError, NotFound, Unprocessable, ValidationFailed
 from api.models.automations import Automation, AutomationRun
 from api.models.base import utcnow
@@ -20,12 +22,18 @@ from api.services import issue_templates
 from api.services import trackers as trackers_service
 from api.services.events import event_to_dict
 from api.services.pagination import keyset_page
-from api.trackers.base import TrackerError
+from api.trackers.base import Comment, Issue, Person, TrackerError
 
 log = logging.getLogger(__name__)
 
 MAX_ATTEMPTS = 5
 ECHO_RETENTION = timedelta(minutes=30)
+# Matching time all of an owner's rules share for one event, and render/match time one run's actions share:
+# a slow rule costs its owner's events, never another user's.
+MATCH_SECONDS_PER_EVENT = 0.25
+RUN_RENDER_SECONDS = 0.5
+RUN_PATTERN_SECONDS = 0.25
+TEXT_NAMES = {"issue", "comment", "event"}
 
 
 # ---- rules -------------------------------------------------------------------------------------
@@ -40,13 +48,65 @@ def _owned(session, model, object_id, owner):
     return item if item is not None and item.owner_id == owner.id else None
 
 
+def _sample_context(with_comment):
+    """An event with every field set, the shape `events.record` stores: action texts are test-rendered on it."""
+    now = datetime.now(UTC)
+    person = Person(id="1", username="octocat", name="The Octocat")
+    issue = Issue(id="1", title="Sample issue", description="Sample description", status="open", remote_status="open",
+                  labels=["bug"], assignees=[person], author=person, url="https://tracker.example/issues/1",
+                  created_at=now, updated_at=now, closed_at=now, due_date=now.date(), comments_count=1)
+    comment = Comment(id="1", body="Sample comment", author=person, created_at=now, updated_at=now)
+    issue = {**json.loads(json.dumps(asdict(issue), default=str)), "tracker_id": 1}
+    issue.pop("remote_data", None)
+    return {"issue": issue, "comment": json.loads(json.dumps(asdict(comment), default=str)) if with_comment else {},
+            "event": {"id": 1, "type": "comment.created" if with_comment else "issue.created", "tracker_id": 1}}
+
+
+def _text_problems(source, event_types):
+    """Why an action text would fail on the rule's events: syntax, unknown names, or what the sandbox refuses."""
+    try:
+        used = template_engine.parse(source, field="text")
+    except template_engine.TemplateError as exc:
+        return exc.errors.get("text") or [str(exc)]
+    unknown = sorted(used - TEXT_NAMES)
+    if unknown:
+        return [f"Uses undefined variables: {', '.join(unknown)} (action texts may use {', '.join(sorted(TEXT_NAMES))})"]
+    kinds = {event_type.startswith("comment.") for event_type in event_types or ["issue.created"]}
+    for with_comment in sorted(kinds):
+        try:
+            template_engine.render(source, _sample_context(with_comment))
+        except template_engine.TemplateError as exc:
+            where = "on comment events" if with_comment else "on issue events (where `comment` is empty)"
+            return [f"Fails {where}: {exc}"]
+    return []
+
+
+def _template_variable_problems(template, variables):
+    declared = {variable["name"]: variable for variable in template.variables or []}
+    problems = {name: [f"Not declared by template {template.id}; it declares: {', '.join(sorted(declared)) or 'none'}."]
+                for name in variables if name not in declared}
+    for name, variable in declared.items():
+        if variable.get("required") and variable.get("default") is None and name not in variables:
+            problems[name] = [f"Required by template {template.id}: give it a value, e.g. \"{{{{ issue.title }}}}\"."]
+    return problems
+
+
+def _conditions_count(conditions):
+    return (len(conditions.get("labels_include") or []) + len(conditions.get("labels_exclude") or [])
+            + sum(1 for name in ("title_regex", "body_regex", "author") if conditions.get(name)))
+
+
 def _check(session, owner, data):
-    """References must be the owner's, regular expressions must compile: 422 naming the field."""
+    """References must be the owner's, patterns and texts must work on the rule's events: 422 naming each field."""
     errors = {}
     if data.get("tracker_id") is not None and not _owned(session, Tracker, data["tracker_id"], owner):
         errors["tracker_id"] = ["Not one of your trackers."]
+    conditions = data.get("conditions") or {}
+    limit = current_app.config["AUTOMATION_MAX_CONDITIONS"]
+    if _conditions_count(conditions) > limit:
+        errors.setdefault("conditions", {})["_schema"] = [f"At most {limit} conditions (labels, patterns, author) per rule."]
     for field in ("title_regex", "body_regex"):
-        pattern = (data.get("conditions") or {}).get(field)
+        pattern = conditions.get(field)
         problem = template_engine.check_pattern(pattern) if pattern else None
         if problem:
             errors.setdefault("conditions", {})[field] = [problem]
@@ -60,17 +120,19 @@ def _check(session, owner, data):
                 problems["tracker_id"] = ["Not one of your trackers."]
             elif template is not None and action.get("tracker_id") is None and template.tracker_id is None:
                 problems["tracker_id"] = ["Required: the template has no default tracker."]
+            if template is not None:
+                variable_problems = _template_variable_problems(template, action.get("variables") or {})
+                if variable_problems:
+                    problems["variables"] = variable_problems
         for field in ("body", "message"):
             if action.get(field):
-                try:
-                    template_engine.parse(action[field], field=field)
-                except template_engine.TemplateError as exc:
-                    problems.update(exc.errors)
+                text_problems = _text_problems(action[field], data.get("event_types"))
+                if text_problems:
+                    problems[field] = text_problems
         for name, value in (action.get("variables") or {}).items():
-            try:
-                template_engine.parse(value, field=name)
-            except template_engine.TemplateError as exc:
-                problems.setdefault("variables", {}).update(exc.errors)
+            text_problems = _text_problems(value, data.get("event_types"))
+            if text_problems:
+                problems.setdefault("variables", {}).setdefault(name, []).extend(text_problems)
         if problems:
             errors.setdefault("actions", {})[str(index)] = problems
     if errors:
@@ -78,7 +140,11 @@ def _check(session, owner, data):
 
 
 def create_automation(*, session, owner, data):
-    """Validate and store a rule."""
+    """Validate and store a rule (at most AUTOMATION_MAX_RULES per user)."""
+    limit = current_app.config["AUTOMATION_MAX_RULES"]
+    if session.scalar(select(func.count()).select_from(Automation).where(Automation.owner_id == owner.id)) >= limit:
+        raise Unprocessable(f"You already have {limit} automation rules, the most allowed; delete one first.",
+                            errors={"_schema": [f"At most {limit} rules per user."]}, error="too_many_automations")
     _check(session, owner, data)
     rule = Automation(owner_id=owner.id, **data)
     session.add(rule)
@@ -138,7 +204,10 @@ def list_runs(*, session, owner, automation_id, limit, cursor):
 
 
 def matches(rule, event):
-    """Whether an event satisfies a rule's trigger and conditions."""
+    """Whether an event satisfies a rule's trigger and conditions.
+
+    Raises PatternTimeout or PatternError when a regular expression cannot decide (too slow, or refused).
+    """
     if not rule.enabled or event.type not in rule.event_types:
         return False
     if rule.tracker_id is not None and rule.tracker_id != event.tracker_id:
@@ -150,13 +219,12 @@ def matches(rule, event):
         return False
     if labels & set(conditions.get("labels_exclude") or []):
         return False
-    if conditions.get("title_regex") and not template_engine.search(conditions["title_regex"], issue.get("title")):
-        return False
-    if conditions.get("body_regex") and not template_engine.search(conditions["body_regex"], issue.get("description")):
-        return False
     if conditions.get("author"):
         who = (event.comment or {}).get("author") if event.type.startswith("comment.") else issue.get("author")
         if not who or (who.get("username") or "").lower() != conditions["author"].lower():
+            return False
+    for field, text in (("title_regex", issue.get("title")), ("body_regex", issue.get("description"))):
+        if conditions.get(field) and not patterns.search(conditions[field], text):
             return False
     return True
 
@@ -164,25 +232,33 @@ def matches(rule, event):
 def match_and_enqueue(*, session, event):
     """Create a run per matching rule and enqueue it, in the caller's transaction (not committed here)."""
     max_depth = current_app.config.get("AUTOMATION_MAX_CHAIN_DEPTH", 3)
-    rules = session.scalars(select(Automation).where(Automation.owner_id == event.owner_id, Automation.enabled.is_(True)))
-    for rule in rules:
-        if not matches(rule, event):
-            continue
-        status, error = "pending", None
-        if event.caused_by_rule_id == rule.id:
-            status, error = "skipped", "The event is this rule's own change; it does not trigger the rule again."
-        elif event.chain_depth >= max_depth:
-            status, error = "skipped", f"Chain depth limit ({max_depth}) reached: automations triggered each other."
-        run_id = session.execute(
-            insert(AutomationRun)
-            .values(automation_id=rule.id, event_id=event.id, status=status, error=error, attempts=0, results=[],
-                    created_at=utcnow(), finished_at=utcnow() if status == "skipped" else None)
-            .on_conflict_do_nothing(constraint="uq_automation_runs_automation_id_event_id")
-            .returning(AutomationRun.id)
-        ).scalar_one_or_none()
-        if run_id is not None and status == "pending":
-            jobs.enqueue(session, "gateway:run_automation", queue=jobs.QUEUE_AUTOMATIONS, lock=f"run-{run_id}",
-                         run_id=run_id)
+    rules = session.scalars(select(Automation).where(Automation.owner_id == event.owner_id, Automation.enabled.is_(True))
+                            .order_by(Automation.id))
+    with patterns.allowance(MATCH_SECONDS_PER_EVENT):
+        for rule in rules:
+            status, error = "pending", None
+            try:
+                if not matches(rule, event):
+                    continue
+            except (patterns.PatternTimeout, patterns.PatternError) as exc:
+                # Recorded, not dropped: the owner sees which rule could not be decided and why.
+                status, error = "skipped", f"Conditions not checked: {exc}"
+            if status == "skipped":
+                pass
+            elif event.caused_by_rule_id == rule.id:
+                status, error = "skipped", "The event is this rule's own change; it does not trigger the rule again."
+            elif event.chain_depth >= max_depth:
+                status, error = "skipped", f"Chain depth limit ({max_depth}) reached: automations triggered each other."
+            run_id = session.execute(
+                insert(AutomationRun)
+                .values(automation_id=rule.id, event_id=event.id, status=status, error=error, attempts=0, results=[],
+                        created_at=utcnow(), finished_at=utcnow() if status == "skipped" else None)
+                .on_conflict_do_nothing(constraint="uq_automation_runs_automation_id_event_id")
+                .returning(AutomationRun.id)
+            ).scalar_one_or_none()
+            if run_id is not None and status == "pending":
+                jobs.enqueue(session, "gateway:run_automation", queue=jobs.QUEUE_AUTOMATIONS, lock=f"run-{run_id}",
+                             run_id=run_id)
 
 
 # ---- running -----------------------------------------------------------------------------------
@@ -201,11 +277,11 @@ def _mark(session, tracker_id, issue_id, kinds, rule, event):
     return change
 
 
-def _render(source, context):
+def _render(source, context, what):
     try:
         return template_engine.render(source, context)
     except template_engine.TemplateError as exc:
-        raise Unprocessable(f"Rendering failed: {exc}") from None
+        raise Unprocessable(f"Rendering {what} failed: {exc}") from None
 
 
 def _act(session, rule, event, owner, action):
@@ -217,7 +293,8 @@ def _act(session, rule, event, owner, action):
         if template is None:
             raise Unprocessable("The template no longer exists.")
         tracker_id = action.get("tracker_id") or template.tracker_id
-        variables = {name: _render(value, context) for name, value in (action.get("variables") or {}).items()}
+        variables = {name: _render(value, context, f"variable {name}") for name, value in
+                     (action.get("variables") or {}).items()}
         change = _mark(session, tracker_id, "*", ["issue.created"], rule, event)
         issue = issue_templates.create_issue(session=session, owner=owner, template_id=template.id,
                                              tracker_id=tracker_id, variables=variables)
@@ -226,7 +303,7 @@ def _act(session, rule, event, owner, action):
             session.commit()
         return {"type": kind, "tracker_id": tracker_id, "issue_id": issue["id"], "url": issue.get("url")}
     if kind == "add_comment":
-        body = _render(action["body"], context)
+        body = _render(action["body"], context, "body")
         _mark(session, event.tracker_id, event.issue_id, ["comment.created"], rule, event)
         comment = trackers_service.create_comment(session=session, owner=owner, tracker_id=event.tracker_id,
                                                   issue_id=event.issue_id, body=body)
@@ -251,13 +328,30 @@ def _act(session, rule, event, owner, action):
     if kind == "notify":
         from api.services import subscriptions
 
-        message = _render(action.get("message") or "", context)
+        message = _render(action.get("message") or "", context, "message")
         count = subscriptions.notify(session=session, owner_id=owner.id, event_type="automation.notify",
                                      payload={"automation_id": rule.id, "automation": rule.name, "message": message,
                                               "event": event_to_dict(event)}, event_id=event.id)
         session.commit()
         return {"type": kind, "deliveries": count}
     raise Unprocessable(f"Unknown action {kind}.")
+
+
+def _describe(exc):
+    """An error for the run record: the message and, for validation errors, each field named."""
+    if not isinstance(exc, ApiError):
+        return type(exc).__name__
+    details = []
+
+    def walk(prefix, value):
+        if isinstance(value, dict):
+            for key, inner in value.items():
+                walk(f"{prefix}.{key}" if prefix else str(key), inner)
+        else:
+            details.append(f"{prefix}: {' '.join(map(str, value)) if isinstance(value, list) else value}")
+
+    walk("", exc.errors or {})
+    return f"{exc.message} ({'; '.join(details)})" if details else exc.message
 
 
 def _retryable(exc):
@@ -278,28 +372,29 @@ def run_automation(run_id):
     run.attempts += 1
     session.commit()
     results = list(run.results or [])
-    for index, action in enumerate(rule.actions):
-        if index < len(results):
-            continue  # done by an earlier attempt
-        try:
-            with events_service.acting_for(rule_id=rule.id, chain_depth=event.chain_depth):
-                result = _act(session, rule, event, owner, action)
-        except Exception as exc:
-            session.rollback()
-            message = exc.message if isinstance(exc, ApiError) else f"{type(exc).__name__}"
-            retry = _retryable(exc) and run.attempts < MAX_ATTEMPTS
-            run.error = f"action {index + 1} ({action['type']}) failed: {message}"
-            run.status = "retrying" if retry else "failed"
-            run.finished_at = None if retry else utcnow()
+    # One render and pattern allowance for the whole run (all its actions), not one per text.
+    with template_engine.shared_budget(RUN_RENDER_SECONDS), patterns.allowance(RUN_PATTERN_SECONDS):
+        for index, action in enumerate(rule.actions):
+            if index < len(results):
+                continue  # done by an earlier attempt
+            try:
+                with events_service.acting_for(rule_id=rule.id, chain_depth=event.chain_depth):
+                    result = _act(session, rule, event, owner, action)
+            except Exception as exc:
+                session.rollback()
+                retry = _retryable(exc) and run.attempts < MAX_ATTEMPTS
+                run.error = f"action {index + 1} ({action['type']}) failed: {_describe(exc)}"
+                run.status = "retrying" if retry else "failed"
+                run.finished_at = None if retry else utcnow()
+                session.commit()
+                if not isinstance(exc, ApiError):
+                    log.exception("automation %s run %s failed", rule.id, run.id)
+                if retry:
+                    raise
+                return
+            results.append(result)
+            run.results = results
             session.commit()
-            if not isinstance(exc, ApiError):
-                log.exception("automation %s run %s failed", rule.id, run.id)
-            if retry:
-                raise
-            return
-        results.append(result)
-        run.results = results
-        session.commit()
     run.status, run.error, run.finished_at = "succeeded", None, utcnow()
     session.commit()
 

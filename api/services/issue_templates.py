@@ -6,7 +6,7 @@ import yaml
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
-from api import template_engine
+from api import patterns, template_engine
 from api.errors import Conflict, NotFound, Unprocessable, ValidationFailed
 from api.models.issue_templates import IssueTemplate, TemplateIssue
 from api.models.trackers import Tracker
@@ -14,6 +14,8 @@ from api.services import trackers as trackers_service
 from api.services.pagination import keyset_page
 
 FRONT_MATTER = re.compile(r"\A---[ \t]*\r?\n(.*?)\r?\n---[ \t]*(?:\r?\n|\Z)(.*)\Z", re.DOTALL)
+# All the pattern checks of one render share this time, so a template with many variables cannot add them up.
+PATTERNS_SECONDS = 0.25
 TITLE_VARIABLE = {"name": "title", "description": "Issue title", "required": True, "default": None, "pattern": None}
 
 STARTER_TEMPLATES = [
@@ -62,6 +64,18 @@ def to_dict(template):
     return _as_dict(template)
 
 
+def pattern_problem(pattern, value):
+    """Why `value` fails `pattern` (no match, pattern refused, too slow to decide), or None."""
+    try:
+        if patterns.fullmatch(pattern, value):
+            return None
+    except patterns.PatternError as exc:
+        return f"The pattern is refused: {exc}"
+    except patterns.PatternTimeout as exc:
+        return f"{exc} Pattern: {pattern}"
+    return f"Does not match the pattern {pattern}."
+
+
 def check_template(data):
     """Syntax, forbidden constructs, undeclared variables and patterns; 422 naming each problem."""
     errors = {}
@@ -75,13 +89,17 @@ def check_template(data):
         undeclared = sorted(used - declared)
         if undeclared:
             errors[field] = [f"Uses undeclared variables: {', '.join(undeclared)}"]
-    for index, variable in enumerate(data.get("variables") or []):
-        if variable.get("pattern"):
+    with patterns.allowance(PATTERNS_SECONDS):
+        for index, variable in enumerate(data.get("variables") or []):
+            if not variable.get("pattern"):
+                continue
             problem = template_engine.check_pattern(variable["pattern"])
             if problem:
                 errors.setdefault("variables", {})[str(index)] = {"pattern": [problem]}
-            elif variable.get("default") is not None and not template_engine.matches(variable["pattern"], variable["default"]):
-                errors.setdefault("variables", {})[str(index)] = {"default": ["Does not match the pattern."]}
+            elif variable.get("default") is not None:
+                problem = pattern_problem(variable["pattern"], variable["default"])
+                if problem:
+                    errors.setdefault("variables", {})[str(index)] = {"default": [problem]}
     if errors:
         raise Unprocessable("The template is not valid.", errors=errors, error="invalid_template")
 
@@ -158,18 +176,21 @@ def render(*, template, variables):
     declared = {variable["name"]: variable for variable in template.variables or []}
     errors = {name: ["Not declared by this template."] for name in variables if name not in declared}
     values = {}
-    for name, variable in declared.items():
-        value = variables.get(name, variable.get("default"))
-        if value is None:
-            if variable.get("required"):
-                errors[name] = ["Required."]
-            value = ""
-        elif variable.get("pattern") and not template_engine.matches(variable["pattern"], value):
-            errors[name] = [f"Does not match the pattern {variable['pattern']}."]
-        values[name] = value
+    with patterns.allowance(PATTERNS_SECONDS):
+        for name, variable in declared.items():
+            value = variables.get(name, variable.get("default"))
+            if value is None:
+                if variable.get("required"):
+                    errors[name] = ["Required."]
+                value = ""
+            elif variable.get("pattern"):
+                problem = pattern_problem(variable["pattern"], value)
+                if problem:
+                    errors[name] = [problem]
+            values[name] = value
     if errors:
-        raise Unprocessable("Some variables are missing or invalid.", errors={"variables": errors},
-                            error="invalid_variables")
+        raise Unprocessable(f"Some variables are missing or invalid: {', '.join(sorted(errors))}.",
+                            errors={"variables": errors}, error="invalid_variables")
     try:
         title = " ".join(template_engine.render(template.title, values).split())
         description = template_engine.render(template.body or "", values)
