@@ -166,10 +166,15 @@ def test_idempotency_key_with_a_different_body_is_422(client, owner, tracker):
 
 
 def test_idempotency_key_is_scoped_per_user_and_endpoint(client, auth, owner, tracker):
-    create_issue(client, owner, tracker)
     headers = {**owner.headers, "Idempotency-Key": "same"}
-    assert client.post(issues_url(tracker, "/1/comments"), json={"body": "hi"}, headers=headers).status_code == 201
-    assert client.post(issues_url(tracker), json={"body": "hi"}, headers=headers).status_code == 400
+    first = client.post(issues_url(tracker), json={"title": "Same"}, headers=headers)
+    assert first.status_code == 201
+    # The same key and the same valid body on another endpoint is not a retry of the first request.
+    second_tracker = make_tracker(client, owner, name="Second")
+    elsewhere = client.post(issues_url(second_tracker), json={"title": "Same"}, headers=headers)
+    assert elsewhere.status_code == 422 and elsewhere.get_json()["error"] == "idempotency_key_reused"
+    assert "Idempotent-Replayed" not in elsewhere.headers
+    assert client.get(issues_url(second_tracker), headers=owner.headers).get_json()["issues"] == []
     other = auth.register()
     other_tracker = make_tracker(client, other)
     response = client.post(issues_url(other_tracker), json={"title": "Mine"},
