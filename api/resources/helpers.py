@@ -7,7 +7,7 @@ from werkzeug.exceptions import BadRequest as WerkzeugBadRequest
 
 from api.errors import BadRequest, UnsupportedMediaType
 from api.http import json_failure_message
-from api.schemas.base import ErrorSchema, Text, not_blank
+from api.schemas.base import NO_NUL_PATTERN, NOT_BLANK_PATTERN, ErrorSchema, Text, not_blank
 
 # Nested schemas are inlined (resolver returns None), so each Swagger model is self-contained.
 _plugin = MarshmallowPlugin(schema_name_resolver=lambda schema: None)
@@ -15,10 +15,6 @@ APISpec(title="schema-converter", version="1", openapi_version="2.0", plugins=[_
 
 # Swagger 2.0 has no writeOnly: load-only fields are marked while converting, then kept out of output models.
 _WRITE_ONLY = "x-write-only"
-# What Text refuses, as ECMA-262 patterns (one per property in Swagger 2.0): NUL, and for not_blank fields a value
-# that str.strip() would empty (\s plus the separators Python also strips).
-NO_NUL_PATTERN = r"^[^\x00]*$"
-NOT_BLANK_PATTERN = r"^[^\x00]*[^\s\x00\x1c-\x1f\x85][^\x00]*$"
 
 
 def _marshmallow_extras(self, field, **kwargs):
@@ -27,6 +23,8 @@ def _marshmallow_extras(self, field, **kwargs):
     ret = kwargs["ret"]
     if isinstance(field, Text) and not {"pattern", "enum"} & (set(ret) | set(field.metadata)):
         attributes["pattern"] = NOT_BLANK_PATTERN if not_blank in field.validators else NO_NUL_PATTERN
+    if "additionalProperties" in field.metadata:  # a Dict's known keys: apispec would put its value schema back
+        attributes["additionalProperties"] = field.metadata["additionalProperties"]
     return attributes
 
 

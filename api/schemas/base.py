@@ -47,6 +47,15 @@ def partial_of(schema_class, **kwargs):
     return schema_class(partial=tuple(schema_class._declared_fields), **kwargs)
 
 
+# Spec-only constraints (what a client can know from the Swagger model; the checks themselves live elsewhere).
+# What Text refuses, as ECMA-262 patterns (Swagger 2.0 has one pattern per property): NUL, and for not_blank
+# fields a value str.strip() would empty (\s plus the separators Python also strips).
+NO_NUL_PATTERN = r"^[^\x00]*$"
+NOT_BLANK_PATTERN = r"^[^\x00]*[^\s\x00\x1c-\x1f\x85][^\x00]*$"
+URL_PATTERN = r"^https?://[^\s\x00]+$"
+ID_RANGE = {"minimum": 1, "maximum": 2**31 - 1}
+
+
 def not_blank(value):
     if not value.strip():
         raise ValidationError("Must not be blank.")

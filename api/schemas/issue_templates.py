@@ -2,7 +2,7 @@
 
 from marshmallow import ValidationError, fields, validate, validates_schema
 
-from api.schemas.base import BaseSchema, StrictBoolean, Text, not_blank, partial_of
+from api.schemas.base import ID_RANGE, BaseSchema, StrictBoolean, Text, not_blank, partial_of
 from api.schemas.trackers import IssueSchema
 
 VARIABLE_NAME = r"^[A-Za-z_][A-Za-z0-9_]{0,63}(?!\n)$"  # (?!\n): Python's $ also matches before a final newline
@@ -12,9 +12,10 @@ class VariableSchema(BaseSchema):
     name = Text(required=True, validate=validate.Regexp(VARIABLE_NAME, error="A letter or '_' then letters, digits, '_'."))
     description = Text(load_default="", validate=validate.Length(max=500))
     required = StrictBoolean(load_default=False)
-    default = Text(allow_none=True, load_default=None, validate=validate.Length(max=10_000))
+    default = Text(allow_none=True, load_default=None, validate=validate.Length(max=10_000),
+                   metadata={"description": "used when the variable is not given; must match `pattern`"})
     pattern = Text(allow_none=True, load_default=None, validate=validate.Length(max=500),
-                   metadata={"description": "regular expression the whole value must match"})
+                   metadata={"description": "regular expression the whole value must match", "format": "regex"})
 
 
 class IssueTemplateSchema(BaseSchema):
@@ -29,8 +30,11 @@ class IssueTemplateSchema(BaseSchema):
                          validate=validate.Length(max=50))
     assignees = fields.List(Text(validate=validate.Length(min=1, max=100)), load_default=list,
                             validate=validate.Length(max=20))
-    tracker_id = fields.Integer(allow_none=True, load_default=None, metadata={"description": "default tracker"})
-    variables = fields.List(fields.Nested(VariableSchema), load_default=list, validate=validate.Length(max=50))
+    tracker_id = fields.Integer(allow_none=True, load_default=None,
+                                metadata={"description": "default tracker: one of your trackers", **ID_RANGE})
+    variables = fields.List(fields.Nested(VariableSchema), load_default=list, validate=validate.Length(max=50),
+                            metadata={"description": "each name at most once; title, body, labels and assignees may "
+                                                     "use only these variables"})
     created_at = fields.DateTime(dump_only=True)
     updated_at = fields.DateTime(dump_only=True)
 
@@ -49,7 +53,9 @@ class IssueTemplateListSchema(BaseSchema):
 
 class RenderRequestSchema(BaseSchema):
     variables = fields.Dict(keys=Text(validate=validate.Length(max=64)), values=Text(validate=validate.Length(max=10_000)),
-                            load_default=dict)
+                            load_default=dict,
+                            metadata={"description": "values of the template's declared variables only; each required one "
+                                                     "without a default must be given, and a value must match its pattern"})
 
 
 class RenderedSchema(BaseSchema):
@@ -61,7 +67,8 @@ class RenderedSchema(BaseSchema):
 
 class TemplateIssueRequestSchema(RenderRequestSchema):
     tracker_id = fields.Integer(allow_none=True, load_default=None,
-                                metadata={"description": "where to create it; defaults to the template's tracker"})
+                                metadata={"description": "where to create it (one of your trackers); required when the "
+                                                         "template has no tracker of its own", **ID_RANGE})
 
 
 class TemplateIssueRecordSchema(BaseSchema):

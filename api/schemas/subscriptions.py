@@ -2,7 +2,7 @@
 
 from marshmallow import ValidationError, fields, validate, validates
 
-from api.schemas.base import BaseSchema, StrictBoolean, Text, not_blank, partial_of
+from api.schemas.base import URL_PATTERN, BaseSchema, StrictBoolean, Text, not_blank, partial_of
 from api.services.events import EVENT_TYPES
 
 SUBSCRIBABLE_EVENTS = (*EVENT_TYPES, "automation.notify")
@@ -13,13 +13,14 @@ DELIVERY_STATUSES = ("pending", "succeeded", "failed")
 class SubscriptionSchema(BaseSchema):
     id = fields.Integer(dump_only=True)
     url = Text(required=True, validate=[validate.Length(min=1, max=1000), not_blank],
-               metadata={"description": "where events are POSTed; https only unless the host is in TRACKER_ALLOWED_HOSTS",
-                         "example": "https://hooks.example.com/ticket-gateway"})
+               metadata={"description": "where events are POSTed; https only unless the host is in TRACKER_ALLOWED_HOSTS, "
+                                        "and the host must resolve to public addresses (the outbound URL policy)",
+                         "pattern": URL_PATTERN, "example": "https://hooks.example.com/ticket-gateway"})
     events = fields.List(Text(validate=validate.OneOf((*SUBSCRIBABLE_EVENTS, ALL_EVENTS))), required=True,
                          validate=validate.Length(min=1, max=len(SUBSCRIBABLE_EVENTS)),
-                         metadata={"description": f"event types to receive, or [\"*\"] for all: "
+                         metadata={"description": f"event types to receive, each at most once, or [\"*\"] alone for all: "
                                                   f"{', '.join(SUBSCRIBABLE_EVENTS)}",
-                                   "example": ["issue.created", "comment.created"]})
+                                   "uniqueItems": True, "example": ["issue.created", "comment.created"]})
     secret = Text(required=True, load_only=True, validate=validate.Length(min=16, max=256),
                   metadata={"description": "write-only; keys the X-Gateway-Signature HMAC"})
     enabled = StrictBoolean(load_default=True)

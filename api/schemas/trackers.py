@@ -2,7 +2,7 @@
 
 from marshmallow import ValidationError, fields, pre_load, validate, validates_schema
 
-from api.schemas.base import BaseSchema, PageQuerySchema, Text, not_blank
+from api.schemas.base import NOT_BLANK_PATTERN, URL_PATTERN, BaseSchema, PageQuerySchema, Text, not_blank
 from api.trackers.registry import PROVIDERS, provider_class
 
 STATUSES = ("open", "closed")
@@ -12,17 +12,31 @@ class TrackerSchema(BaseSchema):
     id = fields.Integer(dump_only=True)
     name = Text(required=True, validate=[validate.Length(min=1, max=100), not_blank], metadata={"example": "Website repo"})
     provider = fields.String(required=True, validate=validate.OneOf(sorted(PROVIDERS)), metadata={"example": "github"})
+    # Swagger 2.0 has no oneOf: the pattern is the union of the providers' forms, the description says whose is whose.
     target = Text(required=True, validate=validate.Length(min=1, max=255),
-                  metadata={"description": "GitHub owner/repo; GitLab project id or group/project path; "
-                            "Trello board id; built-in: a project key", "example": "octo-org/website"})
+                  metadata={"description": "depends on the provider. GitHub: 'owner/repo'; GitLab: a numeric project id or "
+                            "a 'group/project' path; Trello: a board id (24 hex) or short link (8 letters/digits); "
+                            "built-in: a project key of 1-100 letters, digits, '_', '.', '-'",
+                            "pattern": r"^[A-Za-z0-9_.-]+(/[A-Za-z0-9_.-]+)*$", "example": "octo-org/website"})
     base_url = Text(allow_none=True, validate=validate.Length(max=500),
                     metadata={"description": "API root for GitHub Enterprise, self-hosted GitLab or a stand-in; "
-                              "https only unless the host is in TRACKER_ALLOWED_HOSTS"})
-    credentials = fields.Dict(keys=fields.String(), values=Text(validate=validate.Length(max=1000)), load_only=True,
-                              metadata={"description": "write-only. GitHub: {token}; GitLab: {token}; Trello: "
-                                        "{api_key, token}; built-in: none"})
-    options = fields.Dict(keys=fields.String(), values=fields.Raw(), load_default=dict,
-                          metadata={"description": "Trello: open_lists, closed_list, default_list (list ids or names)"})
+                              "https only unless the host is in TRACKER_ALLOWED_HOSTS, and the host must resolve to "
+                              "public addresses (the outbound URL policy); empty or null for the provider's own",
+                              "pattern": f"^$|{URL_PATTERN}"})
+    credentials = fields.Dict(
+        keys=fields.String(), values=Text(validate=validate.Length(max=1000)), load_only=True,
+        metadata={"description": "write-only; depends on the provider. GitHub and GitLab: {token} required; Trello: "
+                  "{api_key, token} required, api_secret optional (webhook signatures); built-in: none ({} or omitted)",
+                  "properties": {name: {"type": "string", "maxLength": 1000, "pattern": NOT_BLANK_PATTERN}
+                                 for name in ("token", "api_key", "api_secret")},
+                  "additionalProperties": False})
+    options = fields.Dict(
+        keys=fields.String(), values=fields.Raw(), load_default=dict,
+        metadata={"description": "Trello only (list ids or names); other providers take none",
+                  "properties": {"open_lists": {"type": "array", "items": {"type": "string", "minLength": 1}},
+                                 "closed_list": {"type": "string", "minLength": 1},
+                                 "default_list": {"type": "string", "minLength": 1}},
+                  "additionalProperties": False})
     has_credentials = fields.Boolean(dump_only=True)
     created_at = fields.DateTime(dump_only=True)
     updated_at = fields.DateTime(dump_only=True)
@@ -100,7 +114,8 @@ class IssueCreateSchema(BaseSchema):
     labels = fields.List(Text(validate=[validate.Length(min=1, max=100), not_blank]), load_default=list,
                          validate=validate.Length(max=50))
     assignees = fields.List(Text(validate=validate.Length(min=1, max=100)), load_default=list,
-                            validate=validate.Length(max=20), metadata={"description": "usernames"})
+                            validate=validate.Length(max=20),
+                            metadata={"description": "usernames of the tracker's members (GET /trackers/{id}/members)"})
     due_date = fields.Date(allow_none=True, load_default=None)
 
 
@@ -109,7 +124,8 @@ class IssueUpdateSchema(BaseSchema):
     description = Text(validate=validate.Length(max=65536))
     status = fields.String(validate=validate.OneOf(STATUSES))
     labels = fields.List(Text(validate=[validate.Length(min=1, max=100), not_blank]), validate=validate.Length(max=50))
-    assignees = fields.List(Text(validate=validate.Length(min=1, max=100)), validate=validate.Length(max=20))
+    assignees = fields.List(Text(validate=validate.Length(min=1, max=100)), validate=validate.Length(max=20),
+                            metadata={"description": "usernames of the tracker's members (GET /trackers/{id}/members)"})
     due_date = fields.Date(allow_none=True)
 
 
