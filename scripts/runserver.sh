@@ -8,6 +8,9 @@ ensure_venv
 
 export HOST="${HOST:-127.0.0.1}"
 export PORT="${PORT:-5000}"
+# Issue and webhook callback URLs are built from this alone, in the API and the worker alike.
+case "$HOST" in 0.0.0.0|::|"[::]") url_host=localhost ;; *) url_host="$HOST" ;; esac
+export PUBLIC_BASE_URL="${PUBLIC_BASE_URL:-http://$url_host:$PORT}"
 export APP_CONFIGURATION="${APP_CONFIGURATION:-development}"
 export PYTHONUNBUFFERED=1
 
@@ -42,7 +45,7 @@ if python manage.py --help 2>/dev/null | grep -q '^  worker'; then
     children+=("$!")
 fi
 
-echo "Serving on http://$HOST:$PORT  (Swagger UI: http://$HOST:$PORT/api/v1/docs)" >&2
+echo "Serving on http://$HOST:$PORT  (Swagger UI: http://$HOST:$PORT/api/v1/docs; PUBLIC_BASE_URL=$PUBLIC_BASE_URL)" >&2
 uwsgi --ini uwsgi.ini &
 children+=("$!")
 wait "${children[-1]}"
