@@ -1,10 +1,12 @@
 """The HTTP edge: bounded JSON parsing, chunked request bodies under uwsgi, one URL convention, Retry-After hygiene."""
 
+import functools
 import io
 import json
 
 from flask import request
 from flask.json.provider import DefaultJSONProvider
+from werkzeug.exceptions import RequestEntityTooLarge
 
 # Deeper than any body the API documents; far below the depth at which the C parser or a recursive
 # consumer (marshmallow, jsonb) would exhaust the stack.
@@ -67,24 +69,40 @@ class BoundedJSONProvider(DefaultJSONProvider):
         return loads_bounded(s, **kwargs)
 
 
-class _UwsgiChunkedInput(io.RawIOBase):
-    """The body of a chunked request under uwsgi's `http-chunked-input`, read part by part with uwsgi.chunked_read."""
+class _ChunkedInput(io.RawIOBase):
+    """A de-chunked request body read part by part, refused with 413 as soon as it grows past `limit`.
 
-    def __init__(self, read_part):
+    werkzeug caps such a stream at MAX_CONTENT_LENGTH but then stops reading quietly, so an oversized body
+    would be parsed truncated (a 400 "not valid JSON"); counting here tells "too large" from "ends here".
+    """
+
+    def __init__(self, read_part, limit):
         self._read_part = read_part
+        self._limit = limit
+        self._received = 0
         self._pending = b""
         self._done = False
 
     def readable(self):
         return True
 
+    def _next_part(self):
+        part = self._read_part()  # OSError on a broken or oversized part: werkzeug reports the disconnect
+        if not part:
+            self._done = True
+            return
+        self._received += len(part)
+        if self._limit is not None and self._received > self._limit:
+            raise RequestEntityTooLarge()
+        self._pending = part
+        if self._received == self._limit:  # exactly at the limit: only an empty next part ends the body here
+            if self._read_part():
+                raise RequestEntityTooLarge()
+            self._done = True
+
     def readinto(self, buffer):
         while not self._pending and not self._done:
-            part = self._read_part()  # OSError on a broken or oversized part: werkzeug reports the disconnect
-            if part:
-                self._pending = part
-            else:
-                self._done = True
+            self._next_part()
         count = min(len(buffer), len(self._pending))
         buffer[:count] = self._pending[:count]
         self._pending = self._pending[count:]
@@ -92,23 +110,28 @@ class _UwsgiChunkedInput(io.RawIOBase):
 
 
 class ChunkedInputMiddleware:
-    """Hand uwsgi's de-chunked request bodies to the app as a terminated stream.
+    """Hand chunked request bodies to the app as a terminated stream under the app's size limit.
 
-    uwsgi (with `http-chunked-input`) passes a chunked body without CONTENT_LENGTH; werkzeug then reads an
-    empty body unless the server marks the stream terminated. Marking it lets werkzeug apply
-    MAX_CONTENT_LENGTH to the stream itself, so an oversized chunked body is a 413 like any other.
+    uwsgi (with `http-chunked-input`) passes a chunked body without CONTENT_LENGTH and werkzeug would read it as
+    empty; it is read with uwsgi.chunked_read instead. Servers that de-chunk themselves (werkzeug's) mark the
+    stream terminated already. Either way the body is counted against MAX_CONTENT_LENGTH: over it is a 413.
     """
 
-    def __init__(self, wsgi_app):
+    def __init__(self, wsgi_app, config):
         self.wsgi_app = wsgi_app
+        self.config = config
 
     def __call__(self, environ, start_response):
-        if ("uwsgi.version" in environ and "wsgi.input_terminated" not in environ and not environ.get("CONTENT_LENGTH")
-                and "chunked" in environ.get("HTTP_TRANSFER_ENCODING", "").lower()):
-            import uwsgi  # only importable inside a uwsgi worker
+        if not environ.get("CONTENT_LENGTH") and "chunked" in environ.get("HTTP_TRANSFER_ENCODING", "").lower():
+            if "uwsgi.version" in environ and "wsgi.input_terminated" not in environ:
+                import uwsgi  # only importable inside a uwsgi worker
 
-            environ["wsgi.input"] = _UwsgiChunkedInput(uwsgi.chunked_read)
-            environ["wsgi.input_terminated"] = True
+                read_part = uwsgi.chunked_read
+            else:
+                read_part = functools.partial(environ["wsgi.input"].read, 65536)
+            if "uwsgi.version" in environ or environ.get("wsgi.input_terminated"):
+                environ["wsgi.input"] = _ChunkedInput(read_part, self.config.get("MAX_CONTENT_LENGTH"))
+                environ["wsgi.input_terminated"] = True
         return self.wsgi_app(environ, start_response)
 
 
@@ -128,7 +151,7 @@ def api_index():
 def init_http(app):
     """Install the JSON provider, the chunked-body adapter and the URL convention; call before any route is added."""
     app.json = BoundedJSONProvider(app)
-    app.wsgi_app = ChunkedInputMiddleware(app.wsgi_app)
+    app.wsgi_app = ChunkedInputMiddleware(app.wsgi_app, app.config)
     # One convention for every route: with or without the trailing slash, the same resource answers (no HTML 308).
     app.url_map.strict_slashes = False
     app.url_map.merge_slashes = False
