@@ -1,0 +1,54 @@
+"""Chunked request bodies under the real uwsgi with the committed uwsgi.ini: read whole, and 413 over the limit."""
+
+import shutil
+import socket
+import uuid
+
+import pytest
+
+from bench.common import VENV_BIN, app_env, uwsgi
+
+LIMIT = 50_000
+
+pytestmark = pytest.mark.skipif(not (VENV_BIN / "uwsgi").exists() and not shutil.which("uwsgi"), reason="uwsgi not installed")
+
+
+@pytest.fixture(scope="module")
+def server(database_url, tmp_path_factory):
+    env = app_env(database_url, MAX_CONTENT_LENGTH=LIMIT, RATELIMIT_ENABLED="false", UWSGI_PROCESSES=1, UWSGI_THREADS=2)
+    log_path = tmp_path_factory.mktemp("uwsgi") / "uwsgi.log"
+    with uwsgi(env, log_path=log_path) as (base_url, _pid):
+        yield base_url
+
+
+def raw_chunked_post(base_url, path, parts):
+    """POST `parts` as HTTP/1.1 chunks over a plain socket (no client library rewrites it); returns (status, body)."""
+    host, port = base_url.removeprefix("http://").split(":")
+    request = (f"POST {path} HTTP/1.1\r\nHost: {host}\r\nContent-Type: application/json\r\n"
+               "Transfer-Encoding: chunked\r\nConnection: close\r\n\r\n").encode()
+    for part in parts:
+        request += f"{len(part):x}\r\n".encode() + part + b"\r\n"
+    request += b"0\r\n\r\n"
+    with socket.create_connection((host, int(port)), timeout=30) as sock:
+        sock.sendall(request)
+        response = b""
+        while chunk := sock.recv(65536):
+            response += chunk
+    head, _, body = response.partition(b"\r\n\r\n")
+    return int(head.split()[1]), body
+
+
+def test_uwsgi_reads_a_chunked_json_body(app, server):
+    username = f"uw_{uuid.uuid4().hex[:8]}"
+    status, body = raw_chunked_post(server, "/api/v1/users/register",
+                                    [b'{"username": "', username.encode(), b'", "password": "correct horse battery"}'])
+    assert status == 201, body
+    assert username.encode() in body
+
+
+def test_uwsgi_answers_413_for_a_chunked_body_over_the_limit(app, server):
+    filler = b"a" * 8192
+    status, body = raw_chunked_post(server, "/api/v1/users/register",
+                                    [b'{"username": "', *([filler] * (LIMIT // len(filler) + 2)), b'"}'])
+    assert status == 413, body
+    assert b"payload_too_large" in body
