@@ -4,9 +4,10 @@ endpoint answers alike for unknown ids and for trackers without a registration."
 
 import hashlib
 import json
+import threading
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import func, select, text
 
 from api.jobs import run_worker
 from api.models.automations import AutomationRun
@@ -122,6 +123,32 @@ def test_a_stored_delivery_processed_twice_runs_its_rules_once(client, app, db, 
     assert db.session.get(WebhookDelivery, delivery_id).status == "processed"
     run_worker(app, concurrency=1, wait=False)
     assert _count(db, AutomationRun) == 1
+
+
+def test_a_delivery_locked_by_one_worker_is_left_alone_by_another(app, db, client, github):
+    delivery_id = deliver_github(client, github, "issues", _opened()).get_json()["delivery_id"]
+    finished = threading.Event()
+
+    def second_worker():
+        with app.app_context():
+            try:
+                process_delivery(delivery_id)
+            finally:
+                db.session.remove()
+                finished.set()
+
+    # The test plays the first worker: it holds the delivery's row lock, then marks it processed and commits.
+    with db.engine.connect() as first_worker:
+        transaction = first_worker.begin()
+        first_worker.execute(text("SELECT id FROM webhook_deliveries WHERE id = :id FOR UPDATE"), {"id": delivery_id})
+        thread = threading.Thread(target=second_worker)
+        thread.start()
+        finished.wait(2)  # without the row lock the second worker would record its events meanwhile
+        first_worker.execute(text("UPDATE webhook_deliveries SET status = 'processed' WHERE id = :id"), {"id": delivery_id})
+        transaction.commit()
+    thread.join(30)
+    assert finished.is_set()
+    assert _count(db, Event) == 0
 
 
 def test_re_registering_a_webhook_removes_the_old_hook_from_the_provider(client, db, github):
