@@ -57,6 +57,17 @@ def emit(db, user, tracker, event_type="issue.created"):
     return payload, count
 
 
+def assert_documented_event(data, tracker, event_type="issue.created"):
+    """The event as docs/WEBHOOKS-OUTBOUND.md and the events API document it, field by field (not rebuilt by our code)."""
+    assert set(data) == {"id", "type", "tracker_id", "issue_id", "issue", "comment", "changes", "chain_depth",
+                         "occurred_at"}
+    assert isinstance(data["id"], int) and data["id"] > 0
+    assert data["type"] == event_type and data["tracker_id"] == tracker["id"] and data["issue_id"] == "7"
+    assert data["issue"] == {"id": "7", "title": "Login fails", "tracker_id": tracker["id"]}
+    assert data["comment"] is None and data["changes"] == {} and data["chain_depth"] == 0
+    assert datetime.fromisoformat(data["occurred_at"]).utcoffset() is not None
+
+
 def deliveries(client, user, subscription):
     response = client.get(f"{SUBSCRIPTIONS}{subscription['id']}/deliveries", headers=user.headers)
     assert response.status_code == 200, response.get_json()
@@ -223,7 +234,8 @@ def test_fan_out_matches_by_type_and_star_but_skips_disabled_and_other_owners(cl
         assert len(deliveries(client, user, subscription)) == expected
     assert deliveries(client, stranger, theirs) == []
     detail = delivery_detail(client, user, wants_all, deliveries(client, user, wants_all)[0]["id"])
-    assert detail["payload"] == payload and detail["event_id"] == payload["id"] and detail["event_type"] == "issue.created"
+    assert_documented_event(detail["payload"], tracker)
+    assert detail["event_id"] == payload["id"] and detail["event_type"] == "issue.created"
     assert detail["status"] == "pending" and detail["attempts"] == 0 and detail["attempt_log"] == []
     jobs_queued = db.session.execute(text("SELECT task_name, queue_name, args FROM procrastinate_jobs")).all()
     assert sorted(job.args["delivery_id"] for job in jobs_queued) == sorted(
@@ -276,7 +288,10 @@ def test_delivery_is_signed_and_verifies_with_the_documented_recipe(client, db, 
     assert request.headers["X-Gateway-Delivery"] == delivery["id"] and uuid.UUID(delivery["id"])
     assert abs(int(request.headers["X-Gateway-Timestamp"]) - time.time()) < 60
     body = json.loads(request.body)
-    assert body == {"id": delivery["id"], "type": "issue.created", "created_at": body["created_at"], "data": payload}
+    assert set(body) == {"id", "type", "created_at", "data"}
+    assert body["id"] == delivery["id"] and body["type"] == "issue.created"
+    assert_documented_event(body["data"], tracker)
+    assert body["data"]["id"] == payload["id"]
     assert body["created_at"].endswith("+00:00")
     assert verify(SECRET, request.headers, request.body)
     assert not verify("the-wrong-secret-0123456789", request.headers, request.body)
@@ -482,3 +497,110 @@ def test_subscriptions_are_in_the_swagger_spec(client):
     assert "/subscriptions/{subscription_id}/deliveries/{delivery_id}/redeliver" in spec["paths"]
     (tag,) = [tag for tag in spec["tags"] if tag["name"] == "subscriptions"]
     assert "X-Gateway-Signature" in tag["description"] and "X-Gateway-Timestamp" in tag["description"]
+
+
+# ---- receiver rate limits, secret rotation, configuration ---------------------------------------
+
+def _wait_after_one_failed_attempt(client, db, user, tracker, subscription):
+    emit(db, user, tracker)
+    delivery_id = deliveries(client, user, subscription)[0]["id"]
+    before = time.time()
+    assert subscriptions_service.send_delivery(session=db.session, delivery_id=delivery_id, attempt=1) == "pending"
+    delivery = deliveries(client, user, subscription)[0]
+    job = db.session.execute(text("SELECT scheduled_at FROM procrastinate_jobs WHERE args->>'attempt' = '2'")).one()
+    wait = datetime.fromisoformat(delivery["next_attempt_at"]).timestamp() - before
+    assert abs(job.scheduled_at.timestamp() - (before + wait)) < 2  # the retry job runs when the delivery says
+    return delivery, wait
+
+
+@pytest.mark.parametrize(("retry_after", "expected"), [
+    ("600", 600),  # honoured
+    ("999999", max(subscriptions_service.RETRY_SCHEDULE)),  # but never beyond the schedule's longest wait
+    ("1", min(subscriptions_service.RETRY_SCHEDULE)),  # nor sooner than its shortest
+])
+@pytest.mark.parametrize("status", [429, 503])
+def test_a_receiver_retry_after_is_honoured_within_the_schedule(client, auth, db, status, retry_after, expected):
+    from test.outbound_recorder import Recorder
+
+    with Recorder("127.0.0.1", status=status, headers={"Retry-After": retry_after}, body="slow down") as hook:
+        user = auth.register()
+        tracker = make_tracker(client, user)
+        subscription = make_subscription(client, user, url=f"{hook.url}/hook")
+        delivery, wait = _wait_after_one_failed_attempt(client, db, user, tracker, subscription)
+    assert delivery["status"] == "pending" and delivery["last_status_code"] == status
+    assert delivery["last_error"] == f"Answered {status}."
+    assert expected - 2 <= wait <= expected + 5
+
+
+def test_a_retry_after_date_is_honoured(client, auth, db):
+    from email.utils import formatdate
+
+    from test.outbound_recorder import Recorder
+
+    with Recorder("127.0.0.1", status=429, headers={"Retry-After": formatdate(time.time() + 900, usegmt=True)}) as hook:
+        user = auth.register()
+        tracker = make_tracker(client, user)
+        subscription = make_subscription(client, user, url=f"{hook.url}/hook")
+        _, wait = _wait_after_one_failed_attempt(client, db, user, tracker, subscription)
+    assert 890 <= wait <= 905
+
+
+def test_a_rate_limited_receiver_is_retried_until_it_accepts(client, db, setup, receiver, worker_app):
+    user, tracker, subscription = setup
+    receiver.fail_next(2, status=429)
+    emit(db, user, tracker)
+    run_jobs(worker_app)
+    detail = delivery_detail(client, user, subscription, deliveries(client, user, subscription)[0]["id"])
+    assert [(a["status_code"], a["error"]) for a in detail["attempt_log"]] == [
+        (429, "Answered 429."), (429, "Answered 429."), (200, None)]
+    assert detail["status"] == "succeeded"
+
+
+def test_a_receiver_4xx_is_an_error_on_the_delivery(client, db, setup, receiver, worker_app):
+    user, tracker, subscription = setup
+    receiver.fail_next(10, status=404)
+    emit(db, user, tracker)
+    run_jobs(worker_app)
+    delivery = deliveries(client, user, subscription)[0]
+    assert delivery["status"] == "failed" and delivery["last_status_code"] == 404
+    assert delivery["last_error"] == "Answered 404."
+
+
+def test_a_patched_secret_signs_the_next_delivery_and_pending_retries(client, db, setup, receiver, worker_app):
+    user, tracker, subscription = setup
+    new_secret = "rotated-secret-value-0123456789"
+    emit(db, user, tracker)
+    run_jobs(worker_app)
+    assert verify(SECRET, receiver.requests[0].headers, receiver.requests[0].body)
+    first_id = deliveries(client, user, subscription)[0]["id"]
+    patched = client.patch(f"{SUBSCRIPTIONS}{subscription['id']}", json={"secret": new_secret}, headers=user.headers)
+    assert patched.status_code == 200
+    emit(db, user, tracker)
+    client.post(f"{SUBSCRIPTIONS}{subscription['id']}/deliveries/{first_id}/redeliver", headers=user.headers)
+    run_jobs(worker_app)
+    later = receiver.requests[1:]
+    assert len(later) == 2
+    for request in later:
+        assert verify(new_secret, request.headers, request.body)
+        assert not verify(SECRET, request.headers, request.body)
+
+
+def _config_in_a_fresh_process(**env):
+    import os
+    import subprocess
+    import sys
+
+    from config import BASE_DIR
+
+    environment = {key: value for key, value in os.environ.items() if key != "OUTBOUND_RETRY_SCHEDULE"}
+    environment.update(env)
+    return subprocess.run([sys.executable, "-c", "import config; print(config.Config.OUTBOUND_RETRY_SCHEDULE)"],
+                          cwd=BASE_DIR, env=environment, capture_output=True, text=True, timeout=60, check=False)
+
+
+def test_outbound_retry_schedule_is_read_from_the_environment():
+    assert _config_in_a_fresh_process(OUTBOUND_RETRY_SCHEDULE="5, 60,3600").stdout.strip() == "[5, 60, 3600]"
+    assert _config_in_a_fresh_process().stdout.strip() == "None"  # unset: the documented default schedule
+    refused = _config_in_a_fresh_process(OUTBOUND_RETRY_SCHEDULE="soon")
+    assert refused.returncode != 0 and "OUTBOUND_RETRY_SCHEDULE" in refused.stderr
+
