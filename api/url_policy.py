@@ -84,7 +84,10 @@ def _resolve(host):
 
 
 def _parts(url):
-    parts = urlsplit(url.strip())
+    try:
+        parts = urlsplit(url.strip())
+    except ValueError:  # e.g. an unbalanced "[" or "]" in the host: "Invalid IPv6 URL"
+        raise UrlNotAllowed("Must be an absolute http(s) URL.") from None
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise UrlNotAllowed("Must be an absolute http(s) URL.")
     if parts.username or parts.password:

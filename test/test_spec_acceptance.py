@@ -124,3 +124,12 @@ def test_bodies_that_conform_to_the_spec_are_accepted(client, world, method, pat
     if (method, path) not in PROVIDER_DEPENDENT:
         refused = sum(statuses[code] for code in REFUSALS)
         assert refused < MAJORITY * len(bodies), f"most spec-valid bodies refused: {dict(statuses)}"
+
+
+@pytest.mark.parametrize("url", ["https://a]b/", "https://[::1/", "http://[x]y/"])
+def test_a_url_that_does_not_parse_is_a_400_not_a_500(client, world, url):
+    for path, body in (("/api/v1/subscriptions/", {"url": url, "events": ["*"], "secret": "s" * 16}),
+                       ("/api/v1/trackers/", {"name": f"t {url}", "provider": "builtin", "target": "x", "base_url": url})):
+        response = client.post(path, json=body, headers=world["user"].headers)
+        assert response.status_code == 400, response.get_json()
+        assert list(response.get_json()["errors"]) in (["url"], ["base_url"])
