@@ -14,6 +14,7 @@ import fnmatch
 import glob
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -29,15 +30,20 @@ ROOT = Path(__file__).resolve().parents[1]
 # a pattern that matches nothing is ignored.
 MODULE_TESTS = {
     "api/trackers/resilience.py": ["test/test_provider_contract.py", "test/test_trackers.py", "test/test_errors.py",
-                                   "test/test_resilience*.py", "test/test_tracker_*.py"],
-    "api/url_policy.py": ["test/test_trackers.py", "test/test_subscriptions.py", "test/test_url_policy*.py"],
+                                   "test/test_outbound_policy.py", "test/test_resilience*.py", "test/test_tracker_*.py"],
+    "api/url_policy.py": ["test/test_outbound_policy.py", "test/test_trackers.py", "test/test_subscriptions.py",
+                          "test/test_url_policy*.py"],
     "api/template_engine.py": ["test/test_issue_templates.py", "test/test_template_import.py", "test/test_webhooks.py",
                                "test/test_template_engine*.py", "test/test_automation*.py"],
-    "api/auth.py": ["test/test_auth.py", "test/test_users.py", "test/test_security.py", "test/test_auth_*.py"],
-    "api/ratelimit.py": ["test/test_security.py", "test/test_ratelimit*.py", "test/test_rate_limit*.py"],
-    "api/services/webhooks.py": ["test/test_webhooks.py", "test/test_builtin_events.py", "test/test_webhook_*.py"],
-    "api/services/automations.py": ["test/test_webhooks.py", "test/test_builtin_events.py", "test/test_automation*.py"],
-    "api/services/subscriptions.py": ["test/test_subscriptions.py", "test/test_builtin_events.py",
+    "api/auth.py": ["test/test_auth.py", "test/test_users.py", "test/test_security.py", "test/test_login_limits.py",
+                    "test/test_auth_*.py"],
+    "api/ratelimit.py": ["test/test_security.py", "test/test_login_limits.py", "test/test_http_contract.py",
+                         "test/test_ratelimit*.py", "test/test_rate_limit*.py"],
+    "api/services/webhooks.py": ["test/test_webhooks.py", "test/test_webhook_replay.py", "test/test_builtin_events.py",
+                                 "test/test_webhook_*.py"],
+    "api/services/automations.py": ["test/test_webhooks.py", "test/test_webhook_replay.py", "test/test_builtin_events.py",
+                                    "test/test_automation*.py"],
+    "api/services/subscriptions.py": ["test/test_subscriptions.py", "test/test_builtin_events.py", "test/test_outbound_policy.py",
                                       "test/test_subscription_*.py"],
     "api/services/idempotency.py": ["test/test_issues_api.py", "test/test_issue_templates.py", "test/test_subscriptions.py",
                                     "test/test_idempotency*.py"],
@@ -67,6 +73,7 @@ class Mutant:
     tests_run: int = 0
     seconds: float = 0.0
     detail: str = ""
+    usage_lines: list | None = None  # module-level constant: the lines in functions that read it
 
     @property
     def description(self):
@@ -291,6 +298,7 @@ def generate_mutants(module):
     generator.visit(tree)
     to_offset = _offsets(source)
     original_dump = ast.dump(tree)
+    usage = _constant_usage(module, tree)
     mutants, seen = [], set()
     for node, replacement, op, function in generator.edits:
         start = to_offset(node.lineno, node.col_offset)
@@ -309,8 +317,34 @@ def generate_mutants(module):
         except SyntaxError:
             continue
         mutants.append(Mutant(module=module, index=len(mutants) + 1, op=op, lineno=node.lineno, end_lineno=node.end_lineno,
-                              function=function, before=_short(before), after=_short(replacement), source=mutated))
+                              function=function, before=_short(before), after=_short(replacement), source=mutated,
+                              usage_lines=usage.get(node.lineno)))
     return mutants
+
+
+def _constant_usage(module, tree):
+    """Line of a module-level `NAME = ...` -> the lines inside functions that read NAME, when no other module uses it.
+
+    Such a line runs at import, before any test; the tests that matter are those that reach the code reading it."""
+    reads = {}
+    for function in ast.walk(tree):
+        if isinstance(function, ast.FunctionDef | ast.AsyncFunctionDef | ast.Lambda):
+            for node in ast.walk(function):
+                if isinstance(node, ast.Name) and isinstance(node.ctx, ast.Load):
+                    reads.setdefault(node.id, set()).add(node.lineno)
+    others = "\n".join(path.read_text() for path in (ROOT / "api").rglob("*.py") if path != ROOT / module)
+    usage = {}
+    for statement in tree.body:
+        targets = statement.targets if isinstance(statement, ast.Assign) else [getattr(statement, "target", None)]
+        names = [target.id for target in targets if isinstance(target, ast.Name)]
+        if not names or len(names) != len(targets) or not isinstance(statement, ast.Assign | ast.AnnAssign):
+            continue
+        if any(re.search(rf"\b{re.escape(name)}\b", others) for name in names):
+            continue
+        lines = sorted(set().union(*(reads.get(name, set()) for name in names)))
+        for lineno in range(statement.lineno, statement.end_lineno + 1):
+            usage[lineno] = lines
+    return usage
 
 
 def load_equivalents():
@@ -367,6 +401,8 @@ def _reuse_database():
     conftest = sys.modules.get("test.conftest")
     if not name or conftest is None or getattr(conftest, "_mutation_patched", False):
         return
+    if not (hasattr(conftest, "_create_database") and hasattr(conftest, "_drop_database")):
+        return  # test/conftest.py changed its helpers: every session creates and migrates its own database (slower)
     create, drop, redirected = conftest._create_database, conftest._drop_database, set()
 
     def create_database(server_url, requested):
@@ -468,7 +504,7 @@ def baseline(files, workdir):
     """Run the tests once with per-test coverage: which test reaches which line, how long each takes, which fail."""
     report, data_file = workdir / "baseline.json", workdir / "baseline.coverage"
     command = [sys.executable, "-m", "pytest", *files, "-q", "-p", "no:cacheprovider", "-p", "mutation", "--cov=api",
-               "--cov-context=test", "--cov-report=", "--cov-branch", "-o", "addopts="]
+               "--cov-context=test", "--cov-report=", "--cov-branch"]
     print(f"baseline: {' '.join(files)}", flush=True)
     started = time.monotonic()
     result = subprocess.run(command, cwd=ROOT, env=_python_env(MUTATION_REPORT=str(report), COVERAGE_FILE=str(data_file)),
@@ -489,7 +525,10 @@ def covering_tests(data, module, mutant, tests, kills):
     lines = data.contexts_by_lineno(str(ROOT / module))
     passing = [nodeid for nodeid, info in tests.items() if info["outcome"] == "passed"]
     hit, everything = set(), False  # order: the tests that killed most mutants so far, those reaching the line, the rest
-    for lineno in range(mutant.lineno, mutant.end_lineno + 1):
+    reached = range(mutant.lineno, mutant.end_lineno + 1)
+    if mutant.usage_lines is not None:
+        reached = mutant.usage_lines  # a constant read only inside this module's functions: the tests reaching the reads
+    for lineno in reached:
         for context in lines.get(lineno, []):
             nodeid, _, phase = context.rpartition("|")
             if not nodeid or phase == "setup":
@@ -532,7 +571,7 @@ def run_mutant(mutant, selected, files, timeout, logdir):
                 sys.meta_path.insert(0, _MutantFinder(module_name, str(ROOT / mutant.module), mutant.source))
             import pytest
 
-            code = pytest.main([*files, "-x", "-q", "-p", "no:cacheprovider", "-o", "addopts=", "-W", "ignore"],
+            code = pytest.main([*files, "-x", "-q", "-p", "no:cacheprovider", "-W", "ignore"],
                                plugins=[MutationPlugin(selected=selected)])
         except BaseException as exc:  # report anything in the log, exit non-zero
             print(f"mutation runner error: {exc!r}", file=sys.stderr)
