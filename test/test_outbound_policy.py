@@ -341,3 +341,15 @@ def test_sentry_sends_no_trace_headers_to_tracker_hosts(make_app, auth, github_f
                 assert "baggage" not in {name.lower() for name in request.headers}
     finally:
         sentry_sdk.init()  # no DSN: the SDK is off again for the rest of the run
+
+
+def test_gitlab_field_errors_are_echoed_as_one_short_line(client, auth, gitlab_fake):
+    gitlab_fake.add_token("gl-token", username="root")
+    gitlab_fake.add_project("group/app")
+    user = auth.register()
+    tracker = make_tracker(client, user, provider="gitlab", target="group/app", credentials={"token": "gl-token"},
+                           base_url=gitlab_fake.base_url)
+    gitlab_fake.fail_next(400, body={"message": {"title": ["can't be blank"], "labels": ["is invalid"]}}, match="^POST ")
+    response = client.post(f"{TRACKERS}{tracker['id']}/issues", json={"title": "x"}, headers=user.headers)
+    assert response.status_code == 422
+    assert response.get_json()["message"] == "GitLab rejected the request: title can't be blank; labels is invalid"

@@ -106,7 +106,11 @@ class GitlabProvider(TrackerProvider):
     def _error(exc):
         status = exc.response_code
         # python-gitlab hands over the raw body when it is not JSON with a message: echo only a short line.
-        message = provider_message(exc.error_message)
+        raw = exc.error_message
+        if isinstance(raw, dict):  # field errors: {"title": ["can't be blank"]}
+            raw = "; ".join(f"{field} {' '.join(map(str, value)) if isinstance(value, list) else value}"
+                            for field, value in list(raw.items())[:10])
+        message = provider_message(raw)
         suffix = f": {message}" if message else "."
         if status == 429:
             return TrackerRateLimited(retry_after=retry_after_seconds(last_response_headers(),
