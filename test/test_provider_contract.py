@@ -341,7 +341,8 @@ def test_a_half_open_trial_answered_with_a_rate_limit_closes_the_circuit(client,
 def test_a_hanging_tracker_cannot_take_more_than_its_share_of_request_threads(env, make_app):
     import threading
 
-    app = make_app(TRACKER_MAX_IN_FLIGHT=2)
+    # The hang must stay well inside the tracker timeout, or the held calls end as 504s instead of finishing.
+    app = make_app(TRACKER_MAX_IN_FLIGHT=2, TRACKER_TIMEOUT_SECONDS=10.0)
     client = app.test_client()
     env.fake.hang_next(count=2, seconds=3)
 
