@@ -468,7 +468,8 @@ class _Environment(ImmutableSandboxedEnvironment):
                     length = _argument(args, kwargs, 0, "length", 1)
                     return (_limited(length) if isinstance(length, int) else 0), args
                 return len(owner) if isinstance(owner, (list, tuple, dict)) else 0, args
-        what = f"{type(owner).__name__}.{name}" if owner is not None and name else (name or type(obj).__name__)
+        kind = owner if isinstance(owner, type) else type(owner)
+        what = f"{kind.__name__}.{name}" if owner is not None and name else (name or type(obj).__name__)
         raise SecurityError(f"calling {what}() is not allowed in templates")
 
     def call(__self, __context, __obj, *args, **kwargs):  # Jinja's own signature: no clash with keyword arguments
