@@ -7,6 +7,7 @@ from api.trackers.base import TrackerProvider
 PROVIDERS = {
     "builtin": "api.trackers.providers.builtin:BuiltinProvider",
     "github": "api.trackers.providers.github:GithubProvider",
+    "gitea": "api.trackers.providers.gitea:GiteaProvider",
     "gitlab": "api.trackers.providers.gitlab:GitlabProvider",
     "trello": "api.trackers.providers.trello:TrelloProvider",
 }

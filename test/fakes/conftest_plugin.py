@@ -9,6 +9,7 @@ from collections.abc import Iterator
 
 import pytest
 
+from test.fakes.gitea import GiteaFake
 from test.fakes.github import GitHubFake
 from test.fakes.gitlab import GitLabFake
 from test.fakes.trello import TrelloFake
@@ -25,6 +26,13 @@ def github_fake_server() -> Iterator[GitHubFake]:
 def gitlab_fake_server() -> Iterator[GitLabFake]:
     """The session's GitLab fake server (prefer `gitlab_fake`, which is reset per test)."""
     with GitLabFake() as fake:
+        yield fake
+
+
+@pytest.fixture(scope="session")
+def gitea_fake_server() -> Iterator[GiteaFake]:
+    """The session's Gitea fake server (prefer `gitea_fake`, which is reset per test)."""
+    with GiteaFake() as fake:
         yield fake
 
 
@@ -49,6 +57,14 @@ def gitlab_fake(gitlab_fake_server: GitLabFake) -> Iterator[GitLabFake]:
     gitlab_fake_server.reset()
     yield gitlab_fake_server
     gitlab_fake_server.reset()
+
+
+@pytest.fixture
+def gitea_fake(gitea_fake_server: GiteaFake) -> Iterator[GiteaFake]:
+    """A running Gitea fake with empty state, default knobs and an empty request log."""
+    gitea_fake_server.reset()
+    yield gitea_fake_server
+    gitea_fake_server.reset()
 
 
 @pytest.fixture
