@@ -184,3 +184,10 @@ def test_unknown_ids_and_trackers_without_a_registration_get_the_same_answer(cli
                for tracker_id in (987654, builtin["id"], unregistered["id"])]
     assert answers[0] == answers[1] == answers[2]
     assert answers[0][0] == (401 if method == "POST" else 200)
+
+
+def test_a_signed_delivery_nested_too_deep_is_400_malformed_json_not_a_crash(client, db, github):
+    body = ('{"action": "opened", "x": ' + "[" * 5000 + "]" * 5000 + "}").encode()
+    response = deliver_github(client, github, "issues", None, body=body)
+    assert response.status_code == 400 and response.get_json()["error"] == "malformed_json"
+    assert _count(db, WebhookDelivery) == 0

@@ -1,7 +1,6 @@
 """Inbound webhooks: verify, store durably with their job, normalize once, hand events on."""
 
 import hashlib
-import json
 import logging
 from datetime import timedelta
 
@@ -10,6 +9,7 @@ from sqlalchemy import select, text
 
 from api import crypto, jobs
 from api.errors import BadRequest, NotFound, Unauthorized
+from api.http import loads_bounded
 from api.metrics import webhook_deliveries
 from api.models.base import utcnow
 from api.models.trackers import Tracker
@@ -105,7 +105,7 @@ def receive(*, session, tracker_id, headers, body):
         webhook_deliveries.labels(slug, "rejected").inc()
         raise Unauthorized(_REFUSED, error="invalid_signature")
     try:
-        payload = json.loads(body)
+        payload = loads_bounded(body)
     except (ValueError, UnicodeDecodeError):
         raise BadRequest("The delivery is not JSON.", error="malformed_json") from None
     if not isinstance(payload, dict):
