@@ -15,6 +15,7 @@ import glob
 import json
 import os
 import re
+import shlex
 import signal
 import subprocess
 import sys
@@ -29,8 +30,9 @@ ROOT = Path(__file__).resolve().parents[1]
 # Module -> the test files that exercise it. Globs let new test files named after an area join without an edit here;
 # a pattern that matches nothing is ignored.
 MODULE_TESTS = {
-    "api/trackers/resilience.py": ["test/test_provider_contract.py", "test/test_trackers.py", "test/test_errors.py",
-                                   "test/test_outbound_policy.py", "test/test_resilience*.py", "test/test_tracker_*.py"],
+    "api/trackers/resilience.py": ["test/test_outbound_resilience.py", "test/test_provider_contract.py", "test/test_trackers.py",
+                                   "test/test_errors.py", "test/test_outbound_policy.py", "test/test_resilience*.py",
+                                   "test/test_tracker_*.py"],
     "api/url_policy.py": ["test/test_outbound_policy.py", "test/test_trackers.py", "test/test_subscriptions.py",
                           "test/test_url_policy*.py"],
     "api/template_engine.py": ["test/test_issue_templates.py", "test/test_template_import.py", "test/test_webhooks.py",
@@ -54,6 +56,7 @@ MUTATION_DB = "tg_mutation"
 LOG_METHODS = {"debug", "info", "warning", "warn", "error", "exception", "critical", "log"}
 # A mutant whose tests need more than FACTOR x their baseline time (plus SLACK seconds) counts as a timeout (detected).
 TIMEOUT_FACTOR, TIMEOUT_SLACK = 3.0, 15.0
+PYTEST_EXTRA = []  # --pytest-args, for the baseline and every mutant
 
 
 # ---------------------------------------------------------------------------------------------------------------- mutants
@@ -504,12 +507,14 @@ def baseline(files, workdir):
     """Run the tests once with per-test coverage: which test reaches which line, how long each takes, which fail."""
     report, data_file = workdir / "baseline.json", workdir / "baseline.coverage"
     command = [sys.executable, "-m", "pytest", *files, "-q", "-p", "no:cacheprovider", "-p", "mutation", "--cov=api",
-               "--cov-context=test", "--cov-report=", "--cov-branch"]
+               "--cov-context=test", "--cov-report=", "--cov-branch", *PYTEST_EXTRA]
     print(f"baseline: {' '.join(files)}", flush=True)
     started = time.monotonic()
     result = subprocess.run(command, cwd=ROOT, env=_python_env(MUTATION_REPORT=str(report), COVERAGE_FILE=str(data_file)),
                             capture_output=True, text=True)
     print(f"baseline took {time.monotonic() - started:.1f}s (pytest exit {result.returncode})", flush=True)
+    if result.returncode not in (0, 1):
+        print(result.stdout[-3000:], flush=True)
     if not report.exists():
         sys.exit(f"baseline run failed:\n{result.stdout[-4000:]}\n{result.stderr[-4000:]}")
     tests = json.loads(report.read_text())
@@ -571,7 +576,7 @@ def run_mutant(mutant, selected, files, timeout, logdir):
                 sys.meta_path.insert(0, _MutantFinder(module_name, str(ROOT / mutant.module), mutant.source))
             import pytest
 
-            code = pytest.main([*files, "-x", "-q", "-p", "no:cacheprovider", "-W", "ignore"],
+            code = pytest.main([*files, "-x", "-q", "-p", "no:cacheprovider", "-W", "ignore", *PYTEST_EXTRA],
                                plugins=[MutationPlugin(selected=selected)])
         except BaseException as exc:  # report anything in the log, exit non-zero
             print(f"mutation runner error: {exc!r}", file=sys.stderr)
@@ -608,11 +613,14 @@ def run_mutant(mutant, selected, files, timeout, logdir):
 
 
 def _first_failure(log):
+    """The node id of the first failing test, else the last lines of the log (a failure at session level)."""
+    lines = []
     with contextlib.suppress(OSError):
-        for line in Path(log).read_text(errors="replace").splitlines():
-            if line.startswith(("FAILED ", "ERROR ")):
-                return _short(line.split(" - ")[0].split(" ", 1)[1], 200)
-    return ""
+        lines = [line for line in Path(log).read_text(errors="replace").splitlines() if line.strip()]
+    for line in lines:
+        if line.startswith(("FAILED ", "ERROR ")):
+            return _short(line.split(" - ")[0].split(" ", 1)[1], 200)
+    return "session failed: " + " / ".join(_short(line, 200) for line in lines[-4:])
 
 
 def _diff(mutant):
@@ -682,9 +690,11 @@ def main():
     parser.add_argument("--limit", type=int, help="at most this many mutants per module (a quick check of the tooling)")
     parser.add_argument("--list", action="store_true", help="print the mutants and the mapping, run nothing")
     parser.add_argument("--no-check", action="store_true", help="skip the unmutated run through the mutant machinery")
+    parser.add_argument("--pytest-args", default="", help="more pytest arguments for every run, e.g. '-p no:some_plugin'")
     parser.add_argument("--out", default=os.environ.get("MUTATION_OUT", str(Path(tempfile.gettempdir()) / "mutation")),
                         help="where the logs and report.json go (default $MUTATION_OUT or $TMPDIR/mutation)")
     args = parser.parse_args()
+    PYTEST_EXTRA.extend(shlex.split(args.pytest_args))
     modules = args.modules or list(MODULE_TESTS)
     for module in modules:
         if module not in MODULE_TESTS and not args.tests:

@@ -10,8 +10,9 @@ source "$(dirname "${BASH_SOURCE[0]}")/_venv.sh"
 cd "$ROOT"
 ensure_venv
 
-# The provider specs beside the checkout (a worktree elsewhere finds them beside the main checkout).
-if [ -z "${GATEWAY_SPECS_DIR:-}" ]; then
+# Older trees read the provider specs beside the checkout (a worktree elsewhere finds them beside the main checkout);
+# newer ones ship them in test/data/specs.
+if [ -z "${GATEWAY_SPECS_DIR:-}" ] && [ ! -d test/data/specs ]; then
     common="$(git rev-parse --path-format=absolute --git-common-dir 2>/dev/null || true)"
     for candidate in "$ROOT/../shared/specs" "${common:+$common/../../shared/specs}"; do
         if [ -n "$candidate" ] && [ -d "$candidate" ]; then export GATEWAY_SPECS_DIR="$(cd "$candidate" && pwd)"; break; fi
