@@ -10,7 +10,7 @@ from api.trackers.resilience import breaker
 from test.helpers import wait_until
 from test.test_trackers import TRACKERS
 
-PROVIDERS = ["builtin", "github", "gitlab", "trello"]
+PROVIDERS = ["builtin", "github", "gitlab", "trello", "jira_cloud", "jira_dc"]
 
 
 @dataclass
@@ -41,6 +41,19 @@ def env(request, client, auth):
     if provider == "builtin":
         tracker = _connect(client, user, provider="builtin", target="contract")
         return Env(provider, user, tracker, member=user.username, labels=["bug", "ui"])
+    if provider in ("jira_cloud", "jira_dc"):
+        fake = request.getfixturevalue(f"{provider}_fake")
+        if provider == "jira_cloud":
+            fake.add_basic_auth("me@example.com", "jira-api-token", name="alice")
+            credentials, options = {"email": "me@example.com", "api_token": "jira-api-token"}, {"deployment": "cloud"}
+        else:  # Data Center: detected from serverInfo
+            fake.add_token("jira-pat", name="alice")
+            credentials, options = {"token": "jira-pat"}, {}
+        fake.add_project("APP", members=["alice"])
+        member = fake.add_user("alice").get("accountId") or "alice"
+        tracker = _connect(client, user, provider="jira", target="APP", base_url=fake.base_url,
+                           credentials=credentials, options=options)
+        return Env(provider, user, tracker, member=member, labels=["bug", "ui"], fake=fake)
     if provider == "github":
         fake = request.getfixturevalue("github_fake")
         fake.add_token("gh-token", login="octocat")
@@ -210,7 +223,7 @@ def test_unknown_issue_is_404(client, env):
     assert response.status_code == 404
 
 
-REMOTE = ["github", "gitlab", "trello"]
+REMOTE = ["github", "gitlab", "trello", "jira_cloud", "jira_dc"]
 
 
 @parametrize_env(REMOTE)

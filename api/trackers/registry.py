@@ -10,6 +10,7 @@ PROVIDERS = {
     "gitea": "api.trackers.providers.gitea:GiteaProvider",
     "gitlab": "api.trackers.providers.gitlab:GitlabProvider",
     "trello": "api.trackers.providers.trello:TrelloProvider",
+    "jira": "api.trackers.providers.jira:JiraProvider",
 }
 
 _loaded: dict[str, type[TrackerProvider]] = {}

@@ -12,6 +12,7 @@ import pytest
 from test.fakes.gitea import GiteaFake
 from test.fakes.github import GitHubFake
 from test.fakes.gitlab import GitLabFake
+from test.fakes.jira import JiraFake
 from test.fakes.trello import TrelloFake
 
 
@@ -73,3 +74,33 @@ def trello_fake(trello_fake_server: TrelloFake) -> Iterator[TrelloFake]:
     trello_fake_server.reset()
     yield trello_fake_server
     trello_fake_server.reset()
+
+
+@pytest.fixture(scope="session")
+def jira_cloud_fake_server() -> Iterator[JiraFake]:
+    """The session's Jira Cloud fake server (prefer `jira_cloud_fake`, which is reset per test)."""
+    with JiraFake(flavour="cloud") as fake:
+        yield fake
+
+
+@pytest.fixture(scope="session")
+def jira_dc_fake_server() -> Iterator[JiraFake]:
+    """The session's Jira Data Center fake server (prefer `jira_dc_fake`, which is reset per test)."""
+    with JiraFake(flavour="data_center") as fake:
+        yield fake
+
+
+@pytest.fixture
+def jira_cloud_fake(jira_cloud_fake_server: JiraFake) -> Iterator[JiraFake]:
+    """A running Jira Cloud fake with empty state, default knobs and an empty request log."""
+    jira_cloud_fake_server.reset()
+    yield jira_cloud_fake_server
+    jira_cloud_fake_server.reset()
+
+
+@pytest.fixture
+def jira_dc_fake(jira_dc_fake_server: JiraFake) -> Iterator[JiraFake]:
+    """A running Jira Data Center fake with empty state, default knobs and an empty request log."""
+    jira_dc_fake_server.reset()
+    yield jira_dc_fake_server
+    jira_dc_fake_server.reset()

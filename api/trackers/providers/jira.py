@@ -1,0 +1,659 @@
+"""Jira Cloud (REST v3, Atlassian Document Format) and Jira Data Center (REST v2, wiki markup) through the `jira` client.
+
+The client's own ResilientSession (its sleeping retries, its cookie jar) is replaced by `_SharedSession`, which sends
+every call over the gateway's shared resilient session with this connection's credentials. Calls the client has no
+fitting method for (search pages, comment pages, transitions lookups, createmeta, webhooks) use that same session
+through the client's `_get_json` / `_session`, so no Jira call bypasses the shared session.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import math
+import re
+import secrets
+import threading
+from datetime import UTC, date, datetime
+from urllib.parse import urlsplit
+
+from jira import JIRA, JIRAError
+from jira.client import TokenAuth
+from jira.resilientsession import raise_on_error
+
+from api.schemas.base import decode_cursor, encode_cursor
+from api.trackers.base import (
+    Capability,
+    Comment,
+    Issue,
+    IssueChanges,
+    IssueQuery,
+    Label,
+    NewIssue,
+    NotSupported,
+    Page,
+    Person,
+    TrackerAuthFailed,
+    TrackerNotFound,
+    TrackerProvider,
+    TrackerRateLimited,
+    TrackerUnavailable,
+    TrackerValidationError,
+    WebhookEvent,
+    WebhookRegistration,
+    hmac_hex,
+    parse_time,
+    same,
+)
+from api.trackers.providers.jira_markup import (
+    MarkupTooLarge,
+    adf_to_markdown,
+    markdown_to_adf,
+    markdown_to_wiki,
+    wiki_to_markdown,
+)
+from api.trackers.resilience import provider_message, retry_after_seconds, shared_session, transport_errors
+
+TARGET = re.compile(r"^[A-Z][A-Z0-9_]{0,49}$")
+ISSUE_KEY = re.compile(r"^([A-Z][A-Z0-9_]{0,49})-([1-9]\d{0,9})$")
+ISSUE_NUMBER = re.compile(r"^[1-9]\d{0,17}$")
+LABEL = re.compile(r"^\S{1,255}$")
+CLOUD = "cloud"
+DATA_CENTER = "data_center"
+DEPLOYMENTS = (CLOUD, DATA_CENTER)
+STRING_OPTIONS = ("issue_type", "closed_transition", "open_transition")
+ISSUE_FIELDS = ["summary", "description", "status", "labels", "assignee", "reporter", "created", "updated",
+                "resolutiondate", "duedate", "comment", "project"]
+MAX_PAGES = 10  # labels/members: at most 10 pages
+PAGE_SIZE = 100
+DC_MEMBERS = 1000
+# Lucene's special characters mean nothing to a user typing words; they are blanked so a text search stays a
+# text search (the value is quoted and escaped for JQL in any case).
+LUCENE_SPECIAL = re.compile(r'[+\-&|!(){}\[\]^"~*?\\/:]')
+JQL_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+
+log = logging.getLogger(__name__)
+
+_deployments: dict[str, str] = {}  # base URL -> detected deployment (serverInfo is asked once per process)
+_deployments_lock = threading.Lock()
+MAX_REMEMBERED_DEPLOYMENTS = 1000
+
+
+def jql_string(value) -> str:
+    """A JQL string literal: double-quoted, with backslash, quote and control characters escaped."""
+    text = JQL_CONTROL.sub(" ", str(value))
+    return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+class _SharedSession:
+    """What the jira client calls `_session`: each request goes through the shared resilient session (timeouts,
+    retries for idempotent methods only, the URL policy with the checked address pinned, no redirects, no cookies)
+    with this connection's auth, and failures raise the client's JIRAError as its own session would."""
+
+    def __init__(self, session, auth, headers):
+        self._shared = session
+        self.auth = auth
+        self.headers = dict(headers)
+
+    def request(self, method, url, **kwargs):
+        headers = {**self.headers, **(kwargs.pop("headers", None) or {})}
+        kwargs.pop("proxies", None)
+        kwargs.pop("allow_redirects", None)
+        response = self._shared.request(method.upper(), url, headers=headers, auth=self.auth, allow_redirects=False,
+                                        **kwargs)
+        raise_on_error(response)
+        return response
+
+    def get(self, url, **kwargs):
+        return self.request("GET", url, **kwargs)
+
+    def post(self, url, data=None, **kwargs):
+        return self.request("POST", url, data=data, **kwargs)
+
+    def put(self, url, data=None, **kwargs):
+        return self.request("PUT", url, data=data, **kwargs)
+
+    def delete(self, url, **kwargs):
+        return self.request("DELETE", url, **kwargs)
+
+    def close(self):
+        pass  # the pooled session outlives this client
+
+
+def _person(raw, deployment):
+    if not isinstance(raw, dict) or not raw:
+        return None
+    if deployment == CLOUD or (raw.get("accountId") and not raw.get("name")):
+        account = str(raw.get("accountId") or "")
+        return Person(id=account, username=account, name=raw.get("displayName"))
+    return Person(id=str(raw.get("key") or raw.get("name") or ""), username=raw.get("name") or raw.get("key"),
+                  name=raw.get("displayName"))
+
+
+class JiraProvider(TrackerProvider):
+    slug = "jira"
+    name = "Jira"
+    display_name = "Jira (Cloud and Data Center)"
+    stores_issues_locally = False
+    quiet_loggers = ("jira",)  # the client logs request URLs and response bodies at INFO/DEBUG
+    target_help = "The Jira project key, e.g. PROJ."
+    credentials_help = ('Jira Cloud: {"email": "...", "api_token": "..."} (HTTP basic); Jira Data Center: '
+                        '{"token": "..."} (a personal access token, sent as Authorization: Bearer ...).')
+    options_help = ('deployment: "cloud" | "data_center" (default: Cloud for *.atlassian.net, else serverInfo '
+                    'deploymentType); issue_type: the issue type name for new issues (default: the project\'s first '
+                    'standard type); closed_transition / open_transition: workflow transition names for status changes '
+                    '(default: the first transition into, or out of, the Done category).')
+    example = {"name": "Jira Cloud", "provider": "jira", "target": "PROJ", "base_url": "https://example.atlassian.net",
+               "credentials": {"email": "me@example.com", "api_token": "..."}, "options": {"issue_type": "Task"}}
+    examples = {
+        "cloud": example,
+        "data_center": {"name": "Jira DC", "provider": "jira", "target": "PROJ", "base_url": "https://jira.example.com",
+                        "credentials": {"token": "..."}, "options": {"deployment": "data_center"}},
+    }
+    webhook_body_signed = True
+    capabilities = frozenset({Capability.ISSUES, Capability.COMMENTS, Capability.LABELS, Capability.MEMBERS,
+                              Capability.DUE_DATE, Capability.WEBHOOKS})
+    COMMENT_EVENTS = {"comment_created": "comment.created", "comment_updated": "comment.updated",
+                      "comment_deleted": "comment.deleted"}
+    HOOK_EVENTS = ["jira:issue_created", "jira:issue_updated", "jira:issue_deleted", "comment_created",
+                   "comment_updated", "comment_deleted"]
+
+    # ---- configuration ---------------------------------------------------------------------------------------
+
+    @classmethod
+    def validate_target(cls, target):
+        return None if TARGET.match(target or "") else "Must be a Jira project key such as PROJ (upper case)."
+
+    @classmethod
+    def validate_credentials(cls, credentials):
+        errors = {f"credentials.{key}": ["Unknown field."] for key in credentials
+                  if key not in ("email", "api_token", "token")}
+        cloud = any(key in credentials for key in ("email", "api_token"))
+        if cloud and "token" in credentials:
+            errors["credentials"] = ['Either {"email", "api_token"} (Cloud) or {"token"} (Data Center), not both.']
+        elif cloud:
+            for key in ("email", "api_token"):
+                if not isinstance(credentials.get(key), str) or not credentials[key].strip():
+                    errors[f"credentials.{key}"] = [f"A Jira Cloud {key.replace('_', ' ')} is required."]
+        elif not isinstance(credentials.get("token"), str) or not credentials["token"].strip():
+            errors["credentials.token"] = ['A Jira personal access token is required (or "email" and "api_token" '
+                                           "for Jira Cloud)."]
+        return errors
+
+    @classmethod
+    def validate_options(cls, options):
+        errors = {f"options.{key}": ["Unknown option."] for key in options
+                  if key not in ("deployment", *STRING_OPTIONS)}
+        if "deployment" in options and options["deployment"] not in DEPLOYMENTS:
+            errors["options.deployment"] = ['"cloud" or "data_center".']
+        for key in STRING_OPTIONS:
+            if key in options and not (isinstance(options[key], str) and 0 < len(options[key].strip()) <= 255):
+                errors[f"options.{key}"] = ["A non-empty name (at most 255 characters)."]
+        return errors
+
+    @classmethod
+    def parse_issue_template_file(cls, filename, text):
+        raise NotSupported("Importing issue templates is not supported by the Jira provider.")
+
+    @property
+    def _base_url(self):
+        return (self.config.base_url or "").rstrip("/")
+
+    @property
+    def deployment(self):
+        """"cloud" or "data_center": the option, else the host, else the server's own deploymentType."""
+        chosen = (self.config.options or {}).get("deployment")
+        if chosen in DEPLOYMENTS:
+            return chosen
+        host = (urlsplit(self._base_url).hostname or "").lower()
+        if host.endswith((".atlassian.net", ".jira.com")):
+            return CLOUD
+        with _deployments_lock:
+            known = _deployments.get(self._base_url)
+        if known:
+            return known
+        info = self._call("GET", "serverInfo", version="2", detect=False)
+        found = CLOUD if str(info.get("deploymentType") or "").lower() == "cloud" else DATA_CENTER
+        with _deployments_lock:
+            if len(_deployments) >= MAX_REMEMBERED_DEPLOYMENTS:
+                _deployments.clear()
+            _deployments[self._base_url] = found
+        return found
+
+    @property
+    def _cloud(self):
+        return self.deployment == CLOUD
+
+    # ---- transport -------------------------------------------------------------------------------------------
+
+    def _client(self, version):
+        clients = self.__dict__.setdefault("_clients", {})
+        if version not in clients:
+            clients[version] = self._new_client(version)
+        return clients[version]
+
+    def _new_client(self, version):
+        credentials = self.config.credentials or {}
+        if credentials.get("token"):
+            auth = TokenAuth(credentials["token"])
+        else:
+            auth = (credentials.get("email") or "", credentials.get("api_token") or "")
+        client = JIRA(server=self._base_url, options={"rest_api_version": version, "check_update": False},
+                      get_server_info=False, max_retries=0, timeout=self.config.timeout, logging=False)
+        own = client._session
+        client._session = _SharedSession(shared_session(self.config.timeout, self.config.retries), auth,
+                                         client._options["headers"])
+        own.close()
+        return client
+
+    @property
+    def _version(self):
+        return "3" if self._cloud else "2"
+
+    def _jira(self):
+        return self._client(self._version)
+
+    def _call(self, method, path, *, params=None, body=None, version=None, root=None, detect=True):
+        """One REST call through the client's session; `root` replaces /rest/api/<v>/ (e.g. the webhooks API)."""
+        with self._translate():
+            client = self._client(version or self._version)
+            url = f"{self._base_url}{root}{path}" if root else client._get_url(path)
+            kwargs = {"params": params} if params else {}
+            if body is not None:
+                kwargs["data"] = json.dumps(body)
+            response = client._session.request(method, url, **kwargs)
+            if response.status_code == 204 or not response.content:
+                return {}
+            try:
+                return response.json()
+            except ValueError:
+                raise TrackerUnavailable("Jira answered with something that is not JSON.") from None
+
+    @contextlib.contextmanager
+    def _translate(self):
+        try:
+            with transport_errors():
+                yield
+        except JIRAError as exc:
+            raise self._error(exc) from None
+
+    @staticmethod
+    def _error(exc):
+        status = exc.status_code or 0
+        response = exc.response
+        headers = dict(response.headers) if response is not None else {}
+        details = []
+        with contextlib.suppress(ValueError, AttributeError):
+            data = response.json()
+            if isinstance(data, dict):
+                details = [str(m) for m in (data.get("errorMessages") or [])[:10] if isinstance(m, str)]
+                errors = data.get("errors") if isinstance(data.get("errors"), dict) else {}
+                details += [f"{field}: {value}" for field, value in list(errors.items())[:10]]
+                if not details and isinstance(data.get("message"), str):
+                    details = [data["message"]]
+        message = provider_message("; ".join(details))
+        suffix = f": {message}" if message else "."
+        if status == 429:
+            return TrackerRateLimited(retry_after=retry_after_seconds(headers))
+        if status in (401, 403):
+            return TrackerAuthFailed(f"Jira refused the credentials{suffix}")
+        if status == 404:
+            return TrackerNotFound("Not found on Jira.")
+        if status == 410:
+            return TrackerUnavailable(f"Jira answered 410 (the API called is gone){suffix}")
+        if status in (400, 409, 422):
+            return TrackerValidationError(f"Jira rejected the request{suffix}")
+        return TrackerUnavailable(f"Jira answered {status}.")
+
+    # ---- conversions -----------------------------------------------------------------------------------------
+
+    @staticmethod
+    def _text_out(value):
+        """Markdown for a Jira description or comment body (ADF on Cloud v3, wiki markup elsewhere)."""
+        if isinstance(value, dict):
+            return adf_to_markdown(value)
+        return wiki_to_markdown(value) if value else ""
+
+    def _text_in(self, markdown):
+        try:
+            return markdown_to_adf(markdown) if self._cloud else markdown_to_wiki(markdown)
+        except MarkupTooLarge as exc:
+            raise TrackerValidationError(str(exc)) from None
+
+    def _to_issue(self, raw, deployment=None):
+        deployment = deployment or self.deployment
+        fields = raw.get("fields") or {}
+        status = fields.get("status") or {}
+        category = ((status.get("statusCategory") or {}).get("key") or "").lower()
+        comments = fields.get("comment") if isinstance(fields.get("comment"), dict) else {}
+        assignee = _person(fields.get("assignee"), deployment)
+        return Issue(
+            id=str(raw.get("key") or raw.get("id")),
+            title=fields.get("summary") or "",
+            description=self._text_out(fields.get("description")),
+            status="closed" if category == "done" else "open",
+            remote_status=status.get("name") or "",
+            labels=[str(label) for label in fields.get("labels") or []],
+            assignees=[assignee] if assignee else [],
+            author=_person(fields.get("reporter") or fields.get("creator"), deployment),
+            url=f"{self._base_url}/browse/{raw['key']}" if raw.get("key") and self._base_url else None,
+            created_at=parse_time(fields.get("created")),
+            updated_at=parse_time(fields.get("updated")),
+            closed_at=parse_time(fields.get("resolutiondate")),
+            due_date=date.fromisoformat(fields["duedate"]) if fields.get("duedate") else None,
+            comments_count=int(comments.get("total") or 0) if comments else 0,
+            remote_data=raw,
+        )
+
+    def _to_comment(self, raw, deployment=None):
+        deployment = deployment or self.deployment
+        return Comment(id=str(raw.get("id")), body=self._text_out(raw.get("body")),
+                       author=_person(raw.get("author"), deployment), created_at=parse_time(raw.get("created")),
+                       updated_at=parse_time(raw.get("updated")))
+
+    # ---- helpers ---------------------------------------------------------------------------------------------
+
+    def _key(self, issue_id):
+        """The issue key for an id of this tracker's project; other projects' issues are not found here."""
+        issue_id = str(issue_id)
+        match = ISSUE_KEY.match(issue_id)
+        if match and match.group(1) == self.config.target:
+            return issue_id
+        if ISSUE_NUMBER.match(issue_id):
+            return self._fetch(issue_id)["key"]
+        raise TrackerNotFound(f"Issue {issue_id} not found.")
+
+    def _fetch(self, issue_id):
+        raw = self._call("GET", f"issue/{issue_id}", params={"fields": ",".join(ISSUE_FIELDS)})
+        if ((raw.get("fields") or {}).get("project") or {}).get("key") != self.config.target or not raw.get("key"):
+            raise TrackerNotFound(f"Issue {issue_id} not found.")
+        return raw
+
+    def _people(self):
+        if self._cloud:
+            people = []
+            for page in range(MAX_PAGES):
+                batch = self._call("GET", "user/assignable/search", params={
+                    "project": self.config.target, "startAt": page * PAGE_SIZE, "maxResults": PAGE_SIZE})
+                people += batch if isinstance(batch, list) else []
+                if not isinstance(batch, list) or len(batch) < PAGE_SIZE:
+                    break
+            return people
+        batch = self._call("GET", "user/assignable/search", params={"project": self.config.target,
+                                                                     "maxResults": DC_MEMBERS})
+        return batch if isinstance(batch, list) else []
+
+    def _assignee(self, usernames):
+        """The Jira assignee value for a unified assignee list (Jira issues have at most one assignee)."""
+        if len(usernames) > 1:
+            raise TrackerValidationError("A Jira issue has one assignee.",
+                                         errors={"assignees": ["Jira issues take at most one assignee."]})
+        if not usernames:
+            return None
+        wanted = usernames[0].lower()
+        for raw in self._people():
+            person = _person(raw, self.deployment)
+            if person and wanted in {str(value).lower() for value in (person.username, person.id) if value}:
+                return {"accountId": person.id} if self._cloud else {"name": person.username}
+        raise TrackerValidationError(f"Not assignable in the Jira project: {usernames[0]}.",
+                                     errors={"assignees": [f"Unknown member: {usernames[0]}"]})
+
+    @staticmethod
+    def _labels(labels):
+        bad = [label for label in labels if not LABEL.match(label)]
+        if bad:
+            raise TrackerValidationError("Jira labels cannot contain spaces.",
+                                         errors={"labels": [f"Not a Jira label: {label}" for label in bad[:10]]})
+        return list(labels)
+
+    def _issue_type(self):
+        wanted = (self.config.options or {}).get("issue_type")
+        if wanted:
+            return {"name": wanted}
+        raw = self._call("GET", f"issue/createmeta/{self.config.target}/issuetypes",
+                         params={"startAt": 0, "maxResults": 50})
+        types = raw if isinstance(raw, list) else (raw.get("issueTypes") or raw.get("values") or [])
+        standard = [t for t in types if isinstance(t, dict) and not t.get("subtask")]
+        if not standard:
+            raise TrackerValidationError("The Jira project offers no issue type to create issues with.")
+        return {"id": str(standard[0]["id"])}
+
+    def _transition(self, key, status):
+        """Move an issue into (or out of) the Done category through a transition its workflow offers."""
+        raw = self._fetch(key)
+        category = (((raw["fields"].get("status") or {}).get("statusCategory") or {}).get("key") or "").lower()
+        if (category == "done") == (status == "closed"):
+            return
+        offered = self._call("GET", f"issue/{key}/transitions").get("transitions") or []
+        named = (self.config.options or {}).get("closed_transition" if status == "closed" else "open_transition")
+
+        def target_category(transition):
+            return (((transition.get("to") or {}).get("statusCategory") or {}).get("key") or "").lower()
+
+        if named:
+            chosen = [t for t in offered if str(t.get("name") or "").lower() == named.lower()]
+        elif status == "closed":
+            chosen = [t for t in offered if target_category(t) == "done"]
+        else:
+            chosen = sorted((t for t in offered if target_category(t) != "done"),
+                            key=lambda t: target_category(t) != "new")
+        if not chosen:
+            names = ", ".join(sorted({str(t.get("name")) for t in offered})) or "none"
+            wanted = f'"{named}"' if named else ("into Done" if status == "closed" else "out of Done")
+            raise TrackerValidationError(f"The Jira workflow offers no transition {wanted} for {key}; available: {names}.",
+                                         errors={"status": [f"Available transitions: {names}"]})
+        self._call("POST", f"issue/{key}/transitions", body={"transition": {"id": str(chosen[0]["id"])}})
+
+    def _search(self, jql, *, limit, cursor, fields):
+        """One page of a JQL search: Cloud's search/jql with nextPageToken, DC's search with startAt."""
+        if self._cloud:
+            params = {"jql": jql, "maxResults": limit, "fields": ",".join(fields)}
+            if cursor:
+                params["nextPageToken"] = decode_cursor(cursor, types=(str,))[0]
+            raw = self._call("GET", "search/jql", params=params)
+            token = raw.get("nextPageToken")
+            more = token and not raw.get("isLast")
+            return raw.get("issues") or [], (encode_cursor([str(token)]) if more else None)
+        start = decode_cursor(cursor, types=(int,))[0] if cursor else 0
+        raw = self._call("GET", "search", params={"jql": jql, "startAt": start, "maxResults": limit,
+                                                  "fields": ",".join(fields)})
+        issues = raw.get("issues") or []
+        more = issues and start + len(issues) < int(raw.get("total") or 0)
+        return issues, (encode_cursor([start + len(issues)]) if more else None)
+
+    # ---- the interface ---------------------------------------------------------------------------------------
+
+    def verify(self):
+        raw = self._call("GET", f"project/{self.config.target}")
+        return {"provider": self.slug, "target": raw.get("key"), "url": f"{self._base_url}/browse/{raw.get('key')}"}
+
+    def list_issues(self, query: IssueQuery):
+        clauses = [f"project = {jql_string(self.config.target)}"]
+        if query.status:
+            clauses.append(f"statusCategory {'=' if query.status == 'closed' else '!='} {jql_string('Done')}")
+        clauses += [f"labels = {jql_string(label)}" for label in query.labels]
+        if query.assignee:
+            clauses.append(f"assignee = {jql_string(query.assignee)}")
+        if query.q:
+            words = " ".join(LUCENE_SPECIAL.sub(" ", query.q).split())
+            if words:
+                clauses.append(f"text ~ {jql_string(words)}")
+        if query.updated_since:
+            # JQL dates are read in the Jira user's time zone; minutes relative to now are not, so the search asks
+            # for a little more and the exact bound is applied here.
+            since = query.updated_since if query.updated_since.tzinfo else query.updated_since.replace(tzinfo=UTC)
+            minutes = (datetime.now(UTC) - since).total_seconds() / 60
+            relative = f"-{math.ceil(minutes) + 1}m" if minutes >= 0 else f"{max(0, math.floor(-minutes) - 1)}m"
+            clauses.append(f"updated >= {jql_string(relative)}")
+        jql = " AND ".join(clauses) + " ORDER BY updated DESC, key DESC"
+        deployment = self.deployment
+        raw_issues, next_cursor = self._search(jql, limit=query.limit, cursor=query.cursor, fields=ISSUE_FIELDS)
+        issues = [self._to_issue(raw, deployment) for raw in raw_issues]
+        if query.updated_since:
+            issues = [issue for issue in issues if issue.updated_at is None or issue.updated_at >= since]
+        return Page(items=issues, next_cursor=next_cursor)
+
+    def get_issue(self, issue_id):
+        issue_id = str(issue_id)
+        if not ((match := ISSUE_KEY.match(issue_id)) and match.group(1) == self.config.target) \
+                and not ISSUE_NUMBER.match(issue_id):
+            raise TrackerNotFound(f"Issue {issue_id} not found.")
+        return self._to_issue(self._fetch(issue_id))
+
+    def create_issue(self, data: NewIssue):
+        fields = {"project": {"key": self.config.target}, "summary": data.title, "issuetype": self._issue_type()}
+        if data.description:
+            fields["description"] = self._text_in(data.description)
+        if data.labels:
+            fields["labels"] = self._labels(data.labels)
+        if data.assignees:
+            fields["assignee"] = self._assignee(data.assignees)
+        if data.due_date:
+            fields["duedate"] = data.due_date.isoformat()
+        with self._translate():
+            # The client's create_issue: POST /issue, then GET of the new issue (prefetch), both on the shared session.
+            created = self._jira().create_issue(fields=fields, prefetch=False)
+        return self._to_issue(self._fetch(created.key))
+
+    def update_issue(self, issue_id, changes: IssueChanges):
+        key = self._key(issue_id)
+        changed = changes.set_fields()
+        fields = {}
+        if "title" in changed:
+            fields["summary"] = changed["title"]
+        if "description" in changed:
+            fields["description"] = self._text_in(changed["description"]) if changed["description"] else None
+        if "labels" in changed:
+            fields["labels"] = self._labels(changed["labels"] or [])
+        if "assignees" in changed:
+            fields["assignee"] = self._assignee(changed["assignees"] or [])
+        if "due_date" in changed:
+            fields["duedate"] = changed["due_date"].isoformat() if changed["due_date"] else None
+        if fields:
+            self._call("PUT", f"issue/{key}", body={"fields": fields})
+        if "status" in changed:
+            self._transition(key, changed["status"])
+        return self._to_issue(self._fetch(key))
+
+    def list_comments(self, issue_id, *, limit, cursor):
+        key = self._key(issue_id)
+        start = decode_cursor(cursor, types=(int,))[0] if cursor else 0
+        raw = self._call("GET", f"issue/{key}/comment", params={"startAt": start, "maxResults": limit,
+                                                                 "orderBy": "created"})
+        comments = raw.get("comments") or []
+        more = comments and start + len(comments) < int(raw.get("total") or 0)
+        deployment = self.deployment
+        return Page(items=[self._to_comment(c, deployment) for c in comments],
+                    next_cursor=encode_cursor([start + len(comments)]) if more else None)
+
+    def create_comment(self, issue_id, body):
+        key = self._key(issue_id)
+        with self._translate():
+            comment = self._jira().add_comment(key, self._text_in(body))
+        return self._to_comment(comment.raw)
+
+    def list_labels(self):
+        names = set()
+        if self._cloud:
+            for page in range(MAX_PAGES):
+                raw = self._call("GET", "label", params={"startAt": page * PAGE_SIZE * 10, "maxResults": PAGE_SIZE * 10})
+                names.update(str(value) for value in raw.get("values") or [])
+                if raw.get("isLast", True):
+                    break
+        # The labels in use in the project (Data Center has no label listing at all).
+        issues, _ = self._search(f"project = {jql_string(self.config.target)} AND labels IS NOT EMPTY "
+                                 "ORDER BY updated DESC", limit=PAGE_SIZE, cursor=None, fields=["labels"])
+        for raw in issues:
+            names.update(str(label) for label in (raw.get("fields") or {}).get("labels") or [])
+        return [Label(name=name) for name in sorted(names)]
+
+    def list_members(self):
+        deployment = self.deployment
+        return [person for person in (_person(raw, deployment) for raw in self._people()) if person]
+
+    # ---- webhooks --------------------------------------------------------------------------------------------
+
+    def create_webhook(self, callback_url):
+        if self._cloud:
+            raise NotSupported(
+                "Jira Cloud lets only a site administrator register a signed webhook, and not through an API token: "
+                f"in Jira settings > System > WebHooks, create one with the URL {callback_url}, the JQL filter "
+                f"'project = {self.config.target}', the issue (created, updated, deleted) and comment (created, "
+                "updated, deleted) events, and a secret.")
+        secret = secrets.token_urlsafe(32)
+        hook = self._call("POST", "webhook", root="/rest/webhooks/1.0/", body={
+            "name": f"Ticket Gateway ({self.config.target})", "url": callback_url, "events": self.HOOK_EVENTS,
+            "filters": {"issue-related-events-section": f"project = {jql_string(self.config.target)}"},
+            "excludeBody": False, "secret": secret})
+        hook_id = str(hook.get("self") or "").rstrip("/").rsplit("/", 1)[-1]
+        if not hook_id.isdigit():
+            raise TrackerUnavailable("Jira did not say which webhook it created.")
+        return WebhookRegistration(hook_id=hook_id, secret=secret, callback_url=callback_url)
+
+    def delete_webhook(self, hook_id):
+        if not str(hook_id).isdigit() or self._cloud:
+            return
+        with contextlib.suppress(TrackerNotFound):
+            self._call("DELETE", f"webhook/{hook_id}", root="/rest/webhooks/1.0/")
+
+    def verify_webhook(self, headers, body, registration):
+        return same(headers.get("X-Hub-Signature"), "sha256=" + hmac_hex(registration.secret, body))
+
+    def webhook_delivery(self, headers, payload):
+        return headers.get("X-Atlassian-Webhook-Identifier"), str(payload.get("webhookEvent") or "unknown")
+
+    def _hook_issue(self, raw, deployment):
+        if not isinstance(raw, dict) or not (raw.get("key") or raw.get("id")):
+            return None
+        return self._to_issue(raw, deployment)
+
+    @staticmethod
+    def _hook_deployment(payload):
+        # Webhook bodies are REST v2 shaped on both; Cloud people carry an accountId, Data Center ones a key.
+        for holder in (payload.get("user"), payload.get("comment", {}).get("author") if isinstance(
+                payload.get("comment"), dict) else None):
+            if isinstance(holder, dict):
+                return CLOUD if holder.get("accountId") else DATA_CENTER
+        return DATA_CENTER
+
+    def normalize_webhook(self, event_name, payload):
+        name = str(payload.get("webhookEvent") or event_name or "")
+        deployment = self._hook_deployment(payload)
+        issue = self._hook_issue(payload.get("issue"), deployment)
+        if name in self.COMMENT_EVENTS:
+            raw = payload.get("comment")
+            if not isinstance(raw, dict):
+                return []
+            issue_id = issue.id if issue else None
+            if issue_id is None:
+                # Data Center comment events carry no issue: its id is in the comment's self link.
+                found = re.search(r"/issue/(\d+)/comment/", str(raw.get("self") or ""))
+                issue_id = found.group(1) if found else None
+            return [WebhookEvent(type=self.COMMENT_EVENTS[name], issue_id=issue_id, issue=issue,
+                                 comment=self._to_comment(raw, deployment))]
+        if issue is None or not name.startswith("jira:issue_"):
+            return []
+        if name == "jira:issue_created":
+            return [WebhookEvent(type="issue.created", issue_id=issue.id, issue=issue)]
+        if name == "jira:issue_deleted":
+            return [WebhookEvent(type="issue.deleted", issue_id=issue.id, issue=issue)]
+        if name != "jira:issue_updated":
+            return []
+        items = [item for item in ((payload.get("changelog") or {}).get("items") or []) if isinstance(item, dict)]
+        by_field = {str(item.get("field") or "").lower(): item for item in items}
+        changes = {field: {"from": item.get("fromString"), "to": item.get("toString")} for field, item in by_field.items()}
+        event_type = "issue.updated"
+        if "status" in by_field or "resolution" in by_field:
+            resolution = by_field.get("resolution")
+            if issue.status == "closed":
+                event_type = "issue.closed"
+            elif resolution is not None and resolution.get("fromString") and not resolution.get("toString"):
+                event_type = "issue.reopened"
+        elif "labels" in by_field:
+            before = set(str(by_field["labels"].get("fromString") or "").split())
+            after = set(str(by_field["labels"].get("toString") or "").split())
+            event_type = "issue.labeled" if after - before else "issue.unlabeled"
+        elif "assignee" in by_field and (by_field["assignee"].get("to") or by_field["assignee"].get("toString")):
+            event_type = "issue.assigned"
+        return [WebhookEvent(type=event_type, issue_id=issue.id, issue=issue, changes=changes)]
