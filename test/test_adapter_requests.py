@@ -3,6 +3,7 @@ made while driving the gateway's API is checked against the providers' OpenAPI d
 
 import re
 
+from test.fakes.gitea_spec import gitea_spec
 from test.fakes.specs import github_spec, specs_dir, trello_spec
 from test.test_trackers import TRACKERS, make_tracker
 
@@ -13,6 +14,12 @@ GITHUB_TEMPLATES = [
     "/repos/{owner}/{repo}/issues/{issue_number}/comments", "/repos/{owner}/{repo}/hooks",
     "/repos/{owner}/{repo}/hooks/{hook_id}", "/repos/{owner}/{repo}/labels", "/repos/{owner}/{repo}/assignees",
     "/repos/{owner}/{repo}", "/search/issues",
+]
+GITEA_TEMPLATES = [
+    "/repos/{owner}/{repo}/issues", "/repos/{owner}/{repo}/issues/{index}", "/repos/{owner}/{repo}/issues/{index}/labels",
+    "/repos/{owner}/{repo}/issues/{index}/comments", "/repos/{owner}/{repo}/hooks", "/repos/{owner}/{repo}/hooks/{id}",
+    "/repos/{owner}/{repo}/labels", "/repos/{owner}/{repo}/assignees", "/repos/{owner}/{repo}/issue_templates",
+    "/repos/{owner}/{repo}",
 ]
 TRELLO_TEMPLATES = ["/cards", "/cards/{id}", "/cards/{id}/actions/comments", "/cards/{id}/actions", "/webhooks/",
                     "/webhooks/{id}",
@@ -90,3 +97,29 @@ def test_trello_adapter_requests_match_the_openapi_description(client, auth, tre
         checked.add((request.method, template))
     assert {("POST", "/cards"), ("PUT", "/cards/{id}"), ("POST", "/cards/{id}/actions/comments"),
             ("POST", "/webhooks/"), ("DELETE", "/webhooks/{id}")} <= checked
+
+
+def test_gitea_adapter_requests_match_the_swagger_description(client, auth, gitea_fake):
+    spec = gitea_spec(ROOT)
+    user = auth.register()
+    gitea_fake.add_token("gt-token", login="gitea_admin")
+    gitea_fake.add_repo("gitea_admin/spec")
+    gitea_fake.add_label("gitea_admin/spec", "bug")
+    tracker = make_tracker(client, user, name="gt", provider="gitea", target="gitea_admin/spec", base_url=gitea_fake.base_url,
+                           credentials={"token": "gt-token"})
+    _drive(client, user, tracker, "gitea_admin")
+    assert client.patch(f"{TRACKERS}{tracker['id']}/issues/1", json={"due_date": "2031-05-06"},
+                        headers=user.headers).status_code == 200
+    assert client.post("/api/v1/templates/import", json={"tracker_id": tracker["id"]}, headers=user.headers).status_code == 200
+    checked = set()
+    for request in gitea_fake.requests:
+        template = _template(request.path, GITEA_TEMPLATES, prefix="/api/v1")
+        method = request.method.lower()
+        assert spec.request_errors(template, method, request.json) == [], (request.method, request.path, request.json)
+        assert spec.query_errors(template, method, request.query) == [], (request.method, request.path, request.query)
+        assert request.headers["authorization"] == "token gt-token"
+        checked.add((request.method, template))
+    assert {("POST", "/repos/{owner}/{repo}/issues"), ("PATCH", "/repos/{owner}/{repo}/issues/{index}"),
+            ("PUT", "/repos/{owner}/{repo}/issues/{index}/labels"), ("GET", "/repos/{owner}/{repo}/issues"),
+            ("POST", "/repos/{owner}/{repo}/hooks"), ("DELETE", "/repos/{owner}/{repo}/hooks/{id}"),
+            ("GET", "/repos/{owner}/{repo}/issue_templates")} <= checked

@@ -10,7 +10,7 @@ from api.trackers.resilience import breaker
 from test.helpers import wait_until
 from test.test_trackers import TRACKERS
 
-PROVIDERS = ["builtin", "github", "gitlab", "trello", "jira_cloud", "jira_dc"]
+PROVIDERS = ["builtin", "github", "gitlab", "trello", "jira_cloud", "jira_dc", "gitea"]
 
 
 @dataclass
@@ -74,6 +74,15 @@ def env(request, client, auth):
         tracker = _connect(client, user, provider="gitlab", target="group/app", base_url=fake.base_url,
                            credentials={"token": "gl-token"})
         return Env(provider, user, tracker, member="root", labels=["bug", "ui"], fake=fake)
+    if provider == "gitea":
+        fake = request.getfixturevalue("gitea_fake")
+        fake.add_token("gt-token", login="gitea_admin")
+        fake.add_repo("gitea_admin/app")
+        for name in ("bug", "ui"):
+            fake.add_label("gitea_admin/app", name)
+        tracker = _connect(client, user, provider="gitea", target="gitea_admin/app", base_url=fake.base_url,
+                           credentials={"token": "gt-token"})
+        return Env(provider, user, tracker, member="gitea_admin", labels=["bug", "ui"], fake=fake)
     fake = request.getfixturevalue("trello_fake")
     fake.add_token("tr-token", key="tr-key", username="alice")
     board = fake.add_board("Board", members=["alice"])
@@ -223,7 +232,7 @@ def test_unknown_issue_is_404(client, env):
     assert response.status_code == 404
 
 
-REMOTE = ["github", "gitlab", "trello", "jira_cloud", "jira_dc"]
+REMOTE = ["github", "gitlab", "trello", "jira_cloud", "jira_dc", "gitea"]
 
 
 @parametrize_env(REMOTE)

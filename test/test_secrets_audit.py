@@ -14,11 +14,13 @@ SECRETS = {
     "gitlab token": "glpat-AUDIT-token-8e0d",
     "trello token": "trello-AUDIT-token-2b7f",
     "trello api secret": "trello-AUDIT-appsecret-77aa",
+    "gitea token": "gitea-AUDIT-token-3d91",
     "subscription secret": "sub-AUDIT-secret-4c4c-at-least-16",
 }
 
 
-def test_no_secret_in_any_response_or_log_line(make_app, auth, db, caplog, github_fake, gitlab_fake, trello_fake):
+def test_no_secret_in_any_response_or_log_line(make_app, auth, db, caplog, github_fake, gitlab_fake, trello_fake,
+                                                gitea_fake):
     app = make_app(LOG_REQUESTS=True, LOG_LEVEL="DEBUG")
     caplog.set_level(logging.DEBUG)  # after create_app, which sets the root level from LOG_LEVEL
     client = app.test_client()
@@ -44,6 +46,8 @@ def test_no_secret_in_any_response_or_log_line(make_app, auth, db, caplog, githu
     trello_fake.add_token(SECRETS["trello token"], key="trello-key", username="me")
     board = trello_fake.add_board("Audit", members=["me"])
     trello_fake.add_list(board["id"], "To do")
+    gitea_fake.add_token(SECRETS["gitea token"], login="audit")
+    gitea_fake.add_repo("audit/repo")
     trackers = []
     for body in (
         {"name": "gh", "provider": "github", "target": "octo/audit", "base_url": github_fake.base_url,
@@ -53,6 +57,8 @@ def test_no_secret_in_any_response_or_log_line(make_app, auth, db, caplog, githu
         {"name": "tr", "provider": "trello", "target": board["id"], "base_url": trello_fake.base_url,
          "credentials": {"api_key": "trello-key", "token": SECRETS["trello token"], "api_secret": SECRETS["trello api secret"]}},
         {"name": "bi", "provider": "builtin", "target": "audit"},
+        {"name": "gt", "provider": "gitea", "target": "audit/repo", "base_url": gitea_fake.base_url,
+         "credentials": {"token": SECRETS["gitea token"]}},
     ):
         response = call("POST", TRACKERS, json=body, headers=headers)
         assert response.status_code == 201, response.get_json()
@@ -75,6 +81,7 @@ def test_no_secret_in_any_response_or_log_line(make_app, auth, db, caplog, githu
     call("GET", "/api/v1/issues", headers=headers)
     SECRETS["webhook secret (github)"] = registration(db, trackers[0]["id"]).secret
     SECRETS["webhook secret (gitlab)"] = registration(db, trackers[1]["id"]).secret
+    SECRETS["webhook secret (gitea)"] = registration(db, trackers[4]["id"]).secret
     # Failures must not echo credentials either: a revoked token, an unverified delivery.
     call("PATCH", f"{TRACKERS}{trackers[0]['id']}", json={"credentials": {"token": SECRETS["github token"] + "-revoked"}},
          headers=headers)

@@ -149,6 +149,35 @@ def test_github_example_payloads_normalize_to_unified_events(event, name, types)
         assert events[0].changes["label"] == payload["label"]["name"]
 
 
+GITEA_EXAMPLES = [
+    ("issues", "issues.opened.json", ["issue.created"]),
+    ("issues", "issues.edited.json", ["issue.updated"]),
+    ("issues", "issues.assigned.json", ["issue.assigned"]),
+    ("issues", "issues.closed.json", ["issue.closed"]),
+    ("issues", "issues.reopened.json", ["issue.reopened"]),
+    ("issue_comment", "issue_comment.created.json", ["comment.created"]),
+    ("issue_comment", "issue_comment.edited.json", ["comment.updated"]),
+]
+
+
+@pytest.mark.parametrize(("event", "name", "types"), GITEA_EXAMPLES)
+def test_gitea_example_payloads_normalize_to_unified_events(event, name, types):
+    from api.trackers.providers.gitea import GiteaProvider
+
+    provider = GiteaProvider(TrackerConfig(tracker_id=1, target="kostekIV/test"))
+    payload = example("gitea", name)
+    events = provider.normalize_webhook(event, payload)
+    assert [e.type for e in events] == types
+    for item in events:
+        assert item.issue.id == str(payload["issue"]["number"]) and item.issue.title == payload["issue"]["title"]
+        assert item.issue.status == ("closed" if payload["issue"]["state"] == "closed" else "open")
+        assert item.issue.author.username == payload["issue"]["user"]["login"]
+        assert item.issue.url == "https://try.gitea.io/kostekIV/test/issues/3"
+        if item.type.startswith("comment."):
+            assert item.comment.body == payload["comment"]["body"]
+            assert item.comment.author.username == payload["comment"]["user"]["login"]
+
+
 def test_gitlab_example_payloads_normalize_to_unified_events():
     from api.trackers.providers.gitlab import GitlabProvider
 

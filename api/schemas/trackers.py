@@ -14,18 +14,21 @@ class TrackerSchema(BaseSchema):
     provider = fields.String(required=True, validate=validate.OneOf(sorted(PROVIDERS)), metadata={"example": "github"})
     # Swagger 2.0 has no oneOf: the pattern is the union of the providers' forms, the description says whose is whose.
     target = Text(required=True, validate=validate.Length(min=1, max=255),
-                  metadata={"description": "depends on the provider. GitHub: 'owner/repo'; GitLab: a numeric project id or "
+                  metadata={"description": "depends on the provider. GitHub and Gitea/Forgejo: 'owner/repo'; "
+                            "GitLab: a numeric project id or "
                             "a 'group/project' path; Trello: a board id (24 hex) or short link (8 letters/digits); "
                             "built-in: a project key of 1-100 letters, digits, '_', '.', '-'",
                             "pattern": r"^[A-Za-z0-9_.-]+(/[A-Za-z0-9_.-]+)*$", "example": "octo-org/website"})
     base_url = Text(allow_none=True, validate=validate.Length(max=500),
-                    metadata={"description": "API root for GitHub Enterprise, self-hosted GitLab or a stand-in; "
+                    metadata={"description": "API root for GitHub Enterprise, self-hosted GitLab, the Gitea/Forgejo instance "
+                              "or a stand-in; "
                               "https only unless the host is in TRACKER_ALLOWED_HOSTS, and the host must resolve to "
                               "public addresses (the outbound URL policy); empty or null for the provider's own",
                               "pattern": f"^$|{URL_PATTERN}"})
     credentials = fields.Dict(
         keys=fields.String(), values=Text(validate=validate.Length(max=1000)), load_only=True,
-        metadata={"description": "write-only; depends on the provider. GitHub and GitLab: {token} required; Trello: "
+        metadata={"description": "write-only; depends on the provider. GitHub, GitLab and Gitea/Forgejo: {token} required; "
+                  "Trello: "
                   "{api_key, token} required, api_secret optional (webhook signatures); built-in: none ({} or omitted)",
                   "properties": {name: {"type": "string", "maxLength": 1000, "pattern": NOT_BLANK_PATTERN}
                                  for name in ("token", "api_key", "api_secret")},
