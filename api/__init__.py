@@ -51,8 +51,10 @@ def create_app(config=None, **overrides):
     from api.errors import register_error_handlers
     from api.health import health
     from api.metrics import init_metrics
+    from api.pipeline import install as install_event_pipeline
     from api.resources import create_api_blueprint
 
+    install_event_pipeline()
     register_error_handlers(app)
     blueprint, _ = create_api_blueprint()
     app.register_blueprint(blueprint)

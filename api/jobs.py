@@ -3,10 +3,15 @@
 Jobs are enqueued with procrastinate's own SQL function inside the caller's SQLAlchemy transaction, so
 a stored webhook delivery and the job that processes it commit together or not at all. Task bodies run
 in a Flask app context; they are idempotent so a retried job (after a crash) does no harm.
+
+This is queue infrastructure only: it imports no service. The tasks are registered by api/tasks.py (the
+worker's composition root), which the job app loads by name.
 """
 
 from __future__ import annotations
 
+import functools
+import importlib
 import json
 import logging
 from datetime import datetime
@@ -23,6 +28,7 @@ _job_app = None
 QUEUE_WEBHOOKS = "webhooks"
 QUEUE_AUTOMATIONS = "automations"
 QUEUE_OUTBOUND = "outbound"
+TASKS_MODULE = "api.tasks"  # registers the task bodies on `tasks`
 
 _DEFER = text(
     "SELECT procrastinate_defer_jobs_v1(ARRAY[ROW(:queue, :task, :priority, :lock, :queueing_lock, "
@@ -51,10 +57,7 @@ def create_job_app(flask_app) -> procrastinate.App:
     _flask_app = flask_app
     conninfo = _conninfo(flask_app.config["SQLALCHEMY_DATABASE_URI"])
     if _job_app is None:
-        import api.services.automations
-        import api.services.subscriptions
-        import api.services.webhooks  # noqa: F401  (importing the services registers their tasks)
-
+        importlib.import_module(TASKS_MODULE)
         _job_app = procrastinate.App(connector=procrastinate.PsycopgConnector(conninfo=conninfo, min_size=1, max_size=4))
         _job_app.add_tasks_from(tasks, namespace="gateway")
     elif _job_app.connector._pool_args.get("conninfo") != conninfo:
@@ -64,7 +67,6 @@ def create_job_app(flask_app) -> procrastinate.App:
 
 def in_app_context(func):
     """Run a task body inside the Flask app context, releasing its database session afterwards."""
-    import functools
 
     @functools.wraps(func)
     def wrapper(*args, **kwargs):

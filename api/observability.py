@@ -9,12 +9,15 @@ import uuid
 
 from flask import g, request
 
+from api.trackers.registry import all_providers
+
 SENSITIVE_KEY = re.compile(
     r"pass(word)?|secret|token|authori[sz]ation|cookie|credential|api[_-]?key|private[_-]?key|signature|dsn",
     re.IGNORECASE,
 )
 REDACTED = "[redacted]"
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
+QUIET_LOGGERS = ("alembic", "sqlalchemy.engine", "werkzeug", "urllib3", "procrastinate")
 
 
 class JsonFormatter(logging.Formatter):
@@ -48,10 +51,15 @@ def configure_logging(level):
         handler._gateway = True
         root.addHandler(handler)
     root.setLevel(level)
-    # Migration and pool chatter is not operational news.
-    # urllib3 logs request URLs at debug level, and Trello credentials travel in the query string.
-    for name in ("alembic", "sqlalchemy.engine", "werkzeug", "urllib3", "github", "gitlab", "procrastinate"):
+    # Migration and pool chatter is not operational news. urllib3 logs request URLs at debug level (some providers
+    # carry credentials in the query string), and providers name their client libraries' loggers that do the same.
+    for name in (*QUIET_LOGGERS, *provider_quiet_loggers()):
         logging.getLogger(name).setLevel(max(logging.WARNING, logging.getLevelName(level)))
+
+
+def provider_quiet_loggers():
+    """The client-library loggers every registered provider asks to keep at WARNING."""
+    return sorted({name for cls in all_providers() for name in cls.quiet_loggers})
 
 
 def scrub(value):

@@ -3,7 +3,7 @@
 from marshmallow import ValidationError, fields, validate, validates_schema
 
 from api.schemas.base import BaseSchema, StrictBoolean, Text, not_blank, partial_of
-from api.services.events import EVENT_TYPES
+from api.trackers.base import EVENT_TYPES
 
 ACTION_PARAMS = {
     "create_issue_from_template": ({"template_id"}, {"tracker_id", "variables"}),

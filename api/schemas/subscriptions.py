@@ -3,7 +3,7 @@
 from marshmallow import ValidationError, fields, validate, validates
 
 from api.schemas.base import URL_PATTERN, BaseSchema, StrictBoolean, Text, not_blank, partial_of
-from api.services.events import EVENT_TYPES
+from api.trackers.base import EVENT_TYPES
 
 SUBSCRIBABLE_EVENTS = (*EVENT_TYPES, "automation.notify")
 ALL_EVENTS = "*"

@@ -3,43 +3,55 @@
 from marshmallow import ValidationError, fields, pre_load, validate, validates_schema
 
 from api.schemas.base import NOT_BLANK_PATTERN, URL_PATTERN, BaseSchema, PageQuerySchema, Text, not_blank
-from api.trackers.registry import PROVIDERS, provider_class
+from api.trackers.registry import PROVIDERS, all_providers, provider_class
 
 STATUSES = ("open", "closed")
+
+
+def _per_provider(attribute):
+    """'slug: help; slug: help' for Swagger, from each registered provider's own help text."""
+    return "; ".join(f"{cls.slug}: {getattr(cls, attribute)}" for cls in all_providers() if getattr(cls, attribute))
+
+
+def _credential_properties():
+    keys = sorted({key for cls in all_providers() for key in cls.credential_keys()})
+    return {name: {"type": "string", "maxLength": 1000, "pattern": NOT_BLANK_PATTERN} for name in keys}
+
+
+def _option_properties():
+    properties = {}
+    for cls in all_providers():
+        properties.update(cls.option_schema())
+    return properties
+
+
+# The example Swagger shows: the first provider whose example needs credentials (the common case).
+_EXAMPLE = next((cls.example for cls in all_providers() if cls.example and cls.example.get("credentials")), {})
 
 
 class TrackerSchema(BaseSchema):
     id = fields.Integer(dump_only=True)
     name = Text(required=True, validate=[validate.Length(min=1, max=100), not_blank], metadata={"example": "Website repo"})
-    provider = fields.String(required=True, validate=validate.OneOf(sorted(PROVIDERS)), metadata={"example": "github"})
+    provider = fields.String(required=True, validate=validate.OneOf(sorted(PROVIDERS)),
+                             metadata={"description": "; ".join(f"{cls.slug}: {cls.title()}" for cls in all_providers()),
+                                       "example": _EXAMPLE.get("provider")})
     # Swagger 2.0 has no oneOf: the pattern is the union of the providers' forms, the description says whose is whose.
     target = Text(required=True, validate=validate.Length(min=1, max=255),
-                  metadata={"description": "depends on the provider. GitHub and Gitea/Forgejo: 'owner/repo'; "
-                            "GitLab: a numeric project id or "
-                            "a 'group/project' path; Trello: a board id (24 hex) or short link (8 letters/digits); "
-                            "built-in: a project key of 1-100 letters, digits, '_', '.', '-'",
-                            "pattern": r"^[A-Za-z0-9_.-]+(/[A-Za-z0-9_.-]+)*$", "example": "octo-org/website"})
+                  metadata={"description": "depends on the provider. " + _per_provider("target_help"),
+                            "pattern": r"^[A-Za-z0-9_.-]+(/[A-Za-z0-9_.-]+)*$", "example": _EXAMPLE.get("target")})
     base_url = Text(allow_none=True, validate=validate.Length(max=500),
-                    metadata={"description": "API root for GitHub Enterprise, self-hosted GitLab, the Gitea/Forgejo instance "
-                              "or a stand-in; "
-                              "https only unless the host is in TRACKER_ALLOWED_HOSTS, and the host must resolve to "
-                              "public addresses (the outbound URL policy); empty or null for the provider's own",
+                    metadata={"description": "API root of a self-hosted instance (enterprise, self-managed, Forgejo, ...) "
+                              "or a stand-in; https only unless the host is in TRACKER_ALLOWED_HOSTS, and the host must "
+                              "resolve to public addresses (the outbound URL policy); empty or null for the provider's own",
                               "pattern": f"^$|{URL_PATTERN}"})
     credentials = fields.Dict(
         keys=fields.String(), values=Text(validate=validate.Length(max=1000)), load_only=True,
-        metadata={"description": "write-only; depends on the provider. GitHub, GitLab and Gitea/Forgejo: {token} required; "
-                  "Trello: "
-                  "{api_key, token} required, api_secret optional (webhook signatures); built-in: none ({} or omitted)",
-                  "properties": {name: {"type": "string", "maxLength": 1000, "pattern": NOT_BLANK_PATTERN}
-                                 for name in ("token", "api_key", "api_secret")},
-                  "additionalProperties": False})
+        metadata={"description": "write-only; depends on the provider. " + _per_provider("credentials_help"),
+                  "properties": _credential_properties(), "additionalProperties": False})
     options = fields.Dict(
         keys=fields.String(), values=fields.Raw(), load_default=dict,
-        metadata={"description": "Trello only (list ids or names); other providers take none",
-                  "properties": {"open_lists": {"type": "array", "items": {"type": "string", "minLength": 1}},
-                                 "closed_list": {"type": "string", "minLength": 1},
-                                 "default_list": {"type": "string", "minLength": 1}},
-                  "additionalProperties": False})
+        metadata={"description": "depends on the provider (others take none). " + _per_provider("options_help"),
+                  "properties": _option_properties(), "additionalProperties": False})
     has_credentials = fields.Boolean(dump_only=True)
     created_at = fields.DateTime(dump_only=True)
     updated_at = fields.DateTime(dump_only=True)
@@ -93,7 +105,7 @@ class PersonSchema(BaseSchema):
 
 
 class IssueSchema(BaseSchema):
-    id = fields.String(dump_only=True, metadata={"description": "GitHub number, GitLab iid, Trello card id, built-in number"})
+    id = fields.String(dump_only=True, metadata={"description": "the tracker's own key of the issue (number, iid, card id, ...)"})
     tracker_id = fields.Integer(dump_only=True)
     title = fields.String()
     description = fields.String()

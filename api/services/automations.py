@@ -18,11 +18,12 @@ from api.models.trackers import Tracker
 from api.models.users import User
 from api.models.webhooks import Event, GatewayChange
 from api.services import events as events_service
-from api.services import issue_templates
+from api.services import issue_templates, subscriptions
 from api.services import trackers as trackers_service
 from api.services.events import event_to_dict
 from api.services.pagination import keyset_page
 from api.trackers.base import Comment, Issue, Person, TrackerError
+from api.trackers.registry import provider_class
 
 log = logging.getLogger(__name__)
 
@@ -266,7 +267,7 @@ def match_and_enqueue(*, session, event):
 def _mark(session, tracker_id, issue_id, kinds, rule, event):
     """Remember a change we are about to make so its webhook echo is recognised (committed first)."""
     tracker = session.get(Tracker, tracker_id)
-    if tracker is None or tracker.provider == "builtin":
+    if tracker is None or provider_class(tracker.provider).stores_issues_locally:  # its events carry the chain already
         return None
     session.execute(delete(GatewayChange).where(GatewayChange.tracker_id == tracker_id,
                                                 GatewayChange.created_at < utcnow() - ECHO_RETENTION))
@@ -326,8 +327,6 @@ def _act(session, rule, event, owner, action):
                                               issue_id=event.issue_id, data={"status": status})
         return {"type": kind, "status": issue["status"]}
     if kind == "notify":
-        from api.services import subscriptions
-
         message = _render(action.get("message") or "", context, "message")
         count = subscriptions.notify(session=session, owner_id=owner.id, event_type="automation.notify",
                                      payload={"automation_id": rule.id, "automation": rule.name, "message": message,
@@ -399,16 +398,4 @@ def run_automation(run_id):
     session.commit()
 
 
-@jobs.tasks.task(name="run_automation", queue=jobs.QUEUE_AUTOMATIONS,
-                 retry=jobs.procrastinate.RetryStrategy(max_attempts=MAX_ATTEMPTS, exponential_wait=2))
-@jobs.in_app_context
-def run_automation_task(run_id):
-    """Worker entry point for run_automation."""
-    from api.metrics import jobs_failed
-
-    try:
-        run_automation(run_id)
-    except Exception:
-        jobs_failed.labels("run_automation").inc()
-        raise
 

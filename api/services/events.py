@@ -1,4 +1,7 @@
-"""The normalized event stream: its JSON shape, listing, and the built-in tracker's own events."""
+"""The normalized event stream: its JSON shape, listing, recording, and the events of locally stored trackers.
+
+Recording hands each event to the consumers api/pipeline.py installs; this module imports none of them.
+"""
 
 import contextlib
 import contextvars
@@ -10,14 +13,19 @@ from sqlalchemy import select
 from api.models.base import utcnow
 from api.models.webhooks import Event
 from api.services.pagination import keyset_page
+from api.trackers.base import EVENT_TYPES, WebhookEvent  # noqa: F401  (EVENT_TYPES: re-exported)
 
 # Set while an automation acts, so the events its changes cause carry the chain (loop protection).
 _origin = contextvars.ContextVar("automation_origin", default=None)
 
-EVENT_TYPES = (
-    "issue.created", "issue.updated", "issue.closed", "issue.reopened", "issue.labeled", "issue.unlabeled",
-    "issue.assigned", "issue.deleted", "comment.created", "comment.updated", "comment.deleted",
-)
+# The consumers of recorded events, in order; installed once per process by api.pipeline.install().
+_consumers = None
+
+
+def set_consumers(consumers):
+    """Wire the functions (session=, event=) that every recorded event is handed to, in the caller's transaction."""
+    global _consumers
+    _consumers = tuple(consumers)
 
 
 def event_to_dict(event):
@@ -56,9 +64,9 @@ def _jsonable(value):
 
 
 def record(*, session, tracker, item, delivery_id=None, chain_depth=0, caused_by_rule_id=None):
-    """Store one normalized event and hand it to automations and subscriptions (in the caller's transaction)."""
-    from api.services import automations, subscriptions
-
+    """Store one normalized event and hand it to the pipeline's consumers (in the caller's transaction)."""
+    if _consumers is None:
+        raise RuntimeError("No event consumers installed: the composition root must call api.pipeline.install().")
     issue = None
     if item.issue is not None:
         issue = _jsonable({**asdict(item.issue), "tracker_id": tracker.id})
@@ -69,24 +77,21 @@ def record(*, session, tracker, item, delivery_id=None, chain_depth=0, caused_by
                   occurred_at=utcnow())
     session.add(event)
     session.flush()
-    automations.match_and_enqueue(session=session, event=event)
-    subscriptions.fan_out(session=session, event=event)
+    for consume in _consumers:
+        consume(session=session, event=event)
     return event
 
 
 def emit(*, session, tracker, items):
-    """Events of the built-in tracker, which has no webhooks: recorded as its changes are made."""
+    """Events of a tracker the gateway stores itself (no webhooks): recorded with its changes, committed by the caller."""
     origin = _origin.get()
     for item in items:
         record(session=session, tracker=tracker, item=item, chain_depth=origin[1] + 1 if origin else 0,
                caused_by_rule_id=origin[0] if origin else None)
-    session.commit()
 
 
 def changes_between(before, after):
     """The unified events an issue update amounts to."""
-    from api.trackers.base import WebhookEvent
-
     items = []
     if before.status != after.status:
         items.append(WebhookEvent("issue.closed" if after.status == "closed" else "issue.reopened", after.id, after))

@@ -1,8 +1,6 @@
 """Issue templates: validated on save, rendered in a sandbox, turned into issues on any tracker."""
 
-import re
 
-import yaml
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
@@ -13,7 +11,6 @@ from api.models.trackers import Tracker
 from api.services import trackers as trackers_service
 from api.services.pagination import keyset_page
 
-FRONT_MATTER = re.compile(r"\A---[ \t]*\r?\n(.*?)\r?\n---[ \t]*(?:\r?\n|\Z)(.*)\Z", re.DOTALL)
 # All the pattern checks of one render share this time, so a template with many variables cannot add them up.
 PATTERNS_SECONDS = 0.25
 TITLE_VARIABLE = {"name": "title", "description": "Issue title", "required": True, "default": None, "pattern": None}
@@ -227,46 +224,6 @@ def list_created_issues(*, session, owner, template_id, limit, cursor):
     return keyset_page(session, stmt, key=TemplateIssue.id, limit=limit, cursor=cursor)
 
 
-def _split(value):
-    if value is None or value == "":
-        return []
-    if isinstance(value, str):
-        return [item.strip() for item in value.split(",") if item.strip()]
-    if isinstance(value, list) and all(isinstance(item, str) for item in value):
-        return [item.strip() for item in value if item.strip()]
-    raise ValueError("must be a comma-separated string or a list of strings")
-
-
-def _from_github_file(text):
-    match = FRONT_MATTER.match(text)
-    if not match:
-        raise ValueError("no front matter (--- name/about/title/labels ---)")
-    try:
-        meta = yaml.safe_load(match.group(1))
-    except yaml.YAMLError as exc:
-        raise ValueError(f"front matter is not valid YAML ({getattr(exc, 'problem', exc)})") from None
-    if not isinstance(meta, dict):
-        raise ValueError("front matter is not a mapping")
-    name = meta.get("name")
-    if not isinstance(name, str) or not name.strip():
-        raise ValueError("front matter has no name")
-    title = meta.get("title") or ""
-    if not isinstance(title, str):
-        raise ValueError("title must be a string")
-    try:
-        labels, assignees = _split(meta.get("labels")), _split(meta.get("assignees"))
-    except ValueError as exc:
-        raise ValueError(f"labels/assignees {exc}") from None
-    about = meta.get("about") if isinstance(meta.get("about"), str) else ""
-    return {"name": name.strip()[:100], "description": about[:500], "title": title, "body": match.group(2),
-            "labels": labels, "assignees": assignees}
-
-
-def _from_gitlab_file(filename, text):
-    return {"name": filename.rsplit(".", 1)[0][:100], "description": "", "title": "", "body": text,
-            "labels": [], "assignees": []}
-
-
 def import_templates(*, session, owner, tracker_id):
     """Create templates from the repository's own issue templates; report what was skipped and why."""
     tracker, provider = trackers_service.connect(session=session, owner=owner, tracker_id=tracker_id)
@@ -280,7 +237,7 @@ def import_templates(*, session, owner, tracker_id):
             skipped.append({"file": filename, "reason": reason})
             continue
         try:
-            data = _from_github_file(text) if tracker.provider == "github" else _from_gitlab_file(filename, text)
+            data = provider.parse_issue_template_file(filename, text)
         except ValueError as exc:
             skipped.append({"file": filename, "reason": f"malformed: {exc}"})
             continue

@@ -2,20 +2,10 @@
 
 from dataclasses import dataclass
 
-from marshmallow import ValidationError
 from sqlalchemy import func, select
 
-from api.schemas.base import decode_cursor, encode_cursor
-
-MAX_KEY = 2**63 - 1  # the largest BIGINT; every key we paginate on is a positive integer column
-
-
-def decode_key_cursor(cursor, *, types=(int,)):
-    """decode_cursor whose integer values must be keys a column can hold: anything else is a forged cursor."""
-    values = decode_cursor(cursor, types=types)
-    if any(isinstance(value, int) and not 0 <= value <= MAX_KEY for value in values):
-        raise ValidationError({"cursor": ["Invalid cursor."]})
-    return values
+from api.pagination_cursor import MAX_KEY, decode_key_cursor  # noqa: F401  (MAX_KEY: re-exported)
+from api.schemas.base import encode_cursor
 
 
 @dataclass

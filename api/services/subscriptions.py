@@ -385,17 +385,3 @@ def send_delivery(*, session, delivery_id, attempt=None):
     return status
 
 
-@jobs.tasks.task(name="send_outbound", queue=jobs.QUEUE_OUTBOUND,
-                 retry=jobs.procrastinate.RetryStrategy(max_attempts=5, exponential_wait=2))
-@jobs.in_app_context
-def send_outbound_task(delivery_id, attempt=None):
-    """Worker entry point for send_delivery."""
-    from api.extensions import db
-    from api.metrics import jobs_failed
-
-    try:
-        send_delivery(session=db.session, delivery_id=delivery_id, attempt=attempt)
-    except Exception:
-        jobs_failed.labels("send_outbound").inc()
-        log.exception("sending outbound delivery %s failed; the job will be retried", delivery_id)
-        raise

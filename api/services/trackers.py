@@ -124,15 +124,16 @@ def _public_base_url():
 def build_provider(*, session, tracker, actor=None):
     """A provider instance for one tracker, from its decrypted configuration."""
     config = current_app.config
+    cls = provider_class(tracker.provider)
     options = dict(tracker.options or {})
-    if tracker.provider == "builtin":
+    if cls.stores_issues_locally:  # it builds its issues' URLs itself
         options["public_base_url"] = _public_base_url()
     provider_config = TrackerConfig(
         tracker_id=tracker.id, target=tracker.target, base_url=tracker.base_url,
         credentials=crypto.decrypt_json(tracker.credentials_encrypted) if tracker.credentials_encrypted else {},
         options=options, timeout=config["TRACKER_TIMEOUT_SECONDS"], retries=config["TRACKER_RETRIES"],
     )
-    return provider_class(tracker.provider)(provider_config, session=session, actor=actor)
+    return cls(provider_config, session=session, actor=actor)
 
 
 def connect(*, session, owner, tracker_id):
@@ -143,7 +144,7 @@ def connect(*, session, owner, tracker_id):
 
 def call_provider(tracker, operation, func, *args, **kwargs):
     """Run one provider operation within the tracker's in-flight limit and circuit breaker, with metrics and a log line."""
-    if tracker.provider == "builtin":
+    if provider_class(tracker.provider).stores_issues_locally:  # no remote to protect
         return _guarded_call(tracker, operation, func, *args, **kwargs)
     # The slot is taken before the breaker is consulted, so a refused call never leaves a half-open trial pending.
     try:
@@ -156,7 +157,7 @@ def call_provider(tracker, operation, func, *args, **kwargs):
 
 def _guarded_call(tracker, operation, func, *args, **kwargs):
     config = current_app.config
-    remote = tracker.provider != "builtin"
+    remote = not provider_class(tracker.provider).stores_issues_locally
     if remote:
         breaker.before_call(tracker.id, threshold=config["TRACKER_BREAKER_THRESHOLD"],
                             reset_seconds=config["TRACKER_BREAKER_RESET_SECONDS"])
@@ -197,6 +198,16 @@ def _guarded_call(tracker, operation, func, *args, **kwargs):
         log.info("tracker call %s %s -> %s", tracker.provider, operation, outcome,
                  extra={"tracker_id": tracker.id, "provider": tracker.provider, "operation": operation,
                         "outcome": outcome, "duration_ms": round(elapsed * 1000, 2)})
+
+
+def _commit_local_change(session, tracker, provider, items):
+    """A locally stored change (flushed by the provider) commits in one transaction with the events it amounts to.
+
+    A remote provider's change is already made on the tracker; its events arrive by webhook.
+    """
+    if provider.stores_issues_locally:
+        events_service.emit(session=session, tracker=tracker, items=items())
+        session.commit()
 
 
 def _issue_dict(tracker, issue, include_remote_data=False):
@@ -254,8 +265,7 @@ def create_issue(*, session, owner, tracker_id, data):
     """Create an issue on a tracker."""
     tracker, provider = connect(session=session, owner=owner, tracker_id=tracker_id)
     issue = call_provider(tracker, "create_issue", provider.create_issue, NewIssue(**data))
-    if tracker.provider == "builtin":
-        events_service.emit(session=session, tracker=tracker, items=[WebhookEvent("issue.created", issue.id, issue)])
+    _commit_local_change(session, tracker, provider, lambda: [WebhookEvent("issue.created", issue.id, issue)])
     return _issue_dict(tracker, issue)
 
 
@@ -265,10 +275,9 @@ def update_issue(*, session, owner, tracker_id, issue_id, data):
     if not data:
         raise ValidationFailed("Send at least one field to change.", errors={"_schema": ["No fields to change."]})
     tracker, provider = connect(session=session, owner=owner, tracker_id=tracker_id)
-    before = provider.get_issue(issue_id) if tracker.provider == "builtin" else None
+    before = provider.get_issue(issue_id) if provider.stores_issues_locally else None
     issue = call_provider(tracker, "update_issue", provider.update_issue, issue_id, IssueChanges(**data))
-    if before is not None:
-        events_service.emit(session=session, tracker=tracker, items=events_service.changes_between(before, issue))
+    _commit_local_change(session, tracker, provider, lambda: events_service.changes_between(before, issue))
     return _issue_dict(tracker, issue)
 
 
@@ -285,10 +294,12 @@ def create_comment(*, session, owner, tracker_id, issue_id, body):
     """Add a comment to an issue."""
     tracker, provider = connect(session=session, owner=owner, tracker_id=tracker_id)
     comment = call_provider(tracker, "create_comment", provider.create_comment, issue_id, body)
-    if tracker.provider == "builtin":
+
+    def items():
         issue = provider.get_issue(issue_id)
-        events_service.emit(session=session, tracker=tracker,
-                            items=[WebhookEvent("comment.created", issue.id, issue, comment=comment)])
+        return [WebhookEvent("comment.created", issue.id, issue, comment=comment)]
+
+    _commit_local_change(session, tracker, provider, items)
     return vars(comment)
 
 
@@ -349,7 +360,7 @@ def aggregate_issues(*, session, owner, query):
             try:
                 tracker = db.session.get(Tracker, tracker_id)
                 provider = build_provider(session=db.session, tracker=tracker, actor=owner.username)
-                if tracker.provider == "builtin":
+                if provider.stores_issues_locally:
                     provider.config.options["public_base_url"] = public_base_url
                 page = call_provider(tracker, "list_issues", provider.list_issues, _query({**query, "cursor": provider_cursor}))
                 return [_issue_dict(tracker, issue, include_remote) for issue in page.items], page.next_cursor

@@ -188,16 +188,3 @@ def process_delivery(delivery_id):
              extra={"delivery_id": delivery_id, "tracker_id": tracker_id, "events": len(normalized)})
 
 
-@jobs.tasks.task(name="process_delivery", queue=jobs.QUEUE_WEBHOOKS,
-                 retry=jobs.procrastinate.RetryStrategy(max_attempts=8, exponential_wait=2))
-@jobs.in_app_context
-def process_delivery_task(delivery_id):
-    """Worker entry point for process_delivery."""
-    from api.metrics import jobs_failed
-
-    try:
-        process_delivery(delivery_id)
-    except Exception:
-        jobs_failed.labels("process_delivery").inc()
-        log.exception("processing webhook delivery %s failed; it will be retried", delivery_id)
-        raise

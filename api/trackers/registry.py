@@ -1,4 +1,4 @@
-"""Provider slug -> class, imported lazily so one provider's client library loads only when used."""
+"""Provider slug -> class: the one list of providers, imported lazily so a client library loads only when needed."""
 
 import importlib
 
@@ -22,3 +22,8 @@ def provider_class(slug: str) -> type[TrackerProvider]:
         module_name, _, class_name = PROVIDERS[slug].partition(":")
         _loaded[slug] = getattr(importlib.import_module(module_name), class_name)
     return _loaded[slug]
+
+
+def all_providers() -> list[type[TrackerProvider]]:
+    """Every registered provider class, in registry order (imports them all)."""
+    return [provider_class(slug) for slug in PROVIDERS]

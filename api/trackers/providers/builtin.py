@@ -1,6 +1,7 @@
 """The built-in tracker: issues kept in the gateway's own database, no external account needed.
 
 It is also the reference implementation of TrackerProvider: every other provider must behave like it.
+Writes are flushed, never committed: the service commits a change together with the events it records.
 """
 
 import re
@@ -12,8 +13,8 @@ from sqlalchemy import and_, func, or_, select, update
 from api.models.base import contains_pattern, utcnow
 from api.models.trackers import BuiltinComment, BuiltinIssue, BuiltinLabel, Tracker
 from api.models.users import User
+from api.pagination_cursor import decode_key_cursor
 from api.schemas.base import encode_cursor
-from api.services.pagination import decode_key_cursor
 from api.trackers.base import (
     Capability,
     Comment,
@@ -32,10 +33,16 @@ from api.trackers.base import (
 TARGET = re.compile(r"^[A-Za-z0-9_.-]{1,100}$")
 
 
-
 class BuiltinProvider(TrackerProvider):
     slug = "builtin"
     name = "built-in"
+    display_name = "Built-in tracker"
+    stores_issues_locally = True
+    target_help = "a project key of 1-100 letters, digits, '_', '.', '-'"
+    credentials_help = "none ({} or omitted)"
+    example = {"name": "Internal backlog", "provider": "builtin", "target": "backlog", "base_url": None,
+               "credentials": {}, "options": {}}
+    validation_statuses = frozenset()
     capabilities = frozenset({Capability.ISSUES, Capability.COMMENTS, Capability.LABELS, Capability.MEMBERS,
                               Capability.DUE_DATE})
 
@@ -172,7 +179,7 @@ class BuiltinProvider(TrackerProvider):
                            author=self.actor, due_date=data.due_date, created_at=now, updated_at=now)
         self.session.add(row)
         self._remember_labels(row.labels)
-        self.session.commit()
+        self.session.flush()
         return self._to_issue(row)
 
     def update_issue(self, issue_id, changes: IssueChanges):
@@ -192,7 +199,7 @@ class BuiltinProvider(TrackerProvider):
             row.status = fields["status"]
             row.closed_at = now if row.status == "closed" else None
         row.updated_at = max(now, row.updated_at)
-        self.session.commit()
+        self.session.flush()
         return self._to_issue(row)
 
     def list_comments(self, issue_id, *, limit, cursor):
@@ -212,7 +219,7 @@ class BuiltinProvider(TrackerProvider):
         self.session.add(comment)
         row.comments_count += 1
         row.updated_at = max(now, row.updated_at)
-        self.session.commit()
+        self.session.flush()
         return self._to_comment(comment)
 
     def list_labels(self):

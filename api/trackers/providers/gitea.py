@@ -40,6 +40,7 @@ from api.trackers.base import (
     same,
 )
 from api.trackers.resilience import provider_message, retry_after_seconds, shared_session, transport_errors
+from api.trackers.template_files import parse_front_matter
 
 SEGMENT = r"[A-Za-z0-9_.-]{1,100}"
 TARGET = re.compile(rf"^{SEGMENT}/{SEGMENT}$")
@@ -112,10 +113,7 @@ class GiteaProvider(TrackerProvider):
     @classmethod
     def parse_issue_template_file(cls, filename, text):
         """Same front matter as GitHub's templates (name, about, title, labels, assignees)."""
-        # Until the seam moves it to api/trackers/template_files.py, the GitHub parser is borrowed from the service.
-        from api.services.issue_templates import _from_github_file
-
-        return _from_github_file(text)
+        return parse_front_matter(text)
 
     # ---- HTTP ----
 
@@ -281,7 +279,7 @@ class GiteaProvider(TrackerProvider):
     def create_issue(self, data: NewIssue):
         body = {"title": data.title, "body": data.description}
         if data.labels:
-            body["labels"] = self._label_ids(data.labels)
+            body["labels"] = list(data.labels)
         if data.assignees:
             body["assignees"] = list(data.assignees)
         if data.due_date:

@@ -26,12 +26,8 @@ from api.trackers.base import (
     NotSupported,
     Page,
     Person,
-    TrackerAuthFailed,
     TrackerNotFound,
     TrackerProvider,
-    TrackerRateLimited,
-    TrackerUnavailable,
-    TrackerValidationError,
     WebhookEvent,
     WebhookRegistration,
     hmac_hex,
@@ -39,6 +35,7 @@ from api.trackers.base import (
     same,
 )
 from api.trackers.resilience import provider_message, retry_after_seconds, shared_session, transport_errors
+from api.trackers.template_files import parse_front_matter
 
 TARGET = re.compile(r"^[A-Za-z0-9](?:[A-Za-z0-9-]{0,38})/[A-Za-z0-9._-]{1,100}$")
 MAX_LIST = 1000  # labels/members beyond this are not worth a page-by-page crawl in one request
@@ -164,6 +161,15 @@ def _person(raw):
 class GithubProvider(TrackerProvider):
     slug = "github"
     name = "GitHub"
+    display_name = "GitHub (and GitHub Enterprise)"
+    quiet_loggers = ("github",)
+    target_help = "'owner/repo'"
+    credentials_help = '{"token": "..."} required (a personal access token)'
+    example = {"name": "Website repo", "provider": "github", "target": "octo-org/website", "base_url": None,
+               "credentials": {"token": "ghp_..."}, "options": {}}
+    webhook_body_signed = True  # X-Hub-Signature-256
+    credential_fields = ("token",)
+    validation_statuses = frozenset({422})
     capabilities = frozenset({Capability.ISSUES, Capability.COMMENTS, Capability.LABELS, Capability.MEMBERS,
                               Capability.TEMPLATE_IMPORT, Capability.WEBHOOKS})
     ISSUE_ACTIONS = {"opened": "issue.created", "closed": "issue.closed", "reopened": "issue.reopened",
@@ -206,26 +212,25 @@ class GithubProvider(TrackerProvider):
         finally:
             _in_provider.reset(token)
 
-    @staticmethod
-    def _error(exc):
+    @classmethod
+    def parse_issue_template_file(cls, filename, text):
+        return parse_front_matter(text)
+
+    @classmethod
+    def _error(cls, exc):
         headers = {key.lower(): value for key, value in (exc.headers or {}).items()}
         data = exc.data if isinstance(exc.data, dict) else {}
         # Only GitHub's own short message is echoed, never a body that is not GitHub's JSON.
         message = provider_message(data.get("message"))
-        suffix = f": {message}" if message else "."
-        if exc.status == 429 or (exc.status == 403 and (headers.get("x-ratelimit-remaining") == "0"
-                                                        or "rate limit" in message.lower())):
-            return TrackerRateLimited(retry_after=retry_after_seconds(headers, reset_header="x-ratelimit-reset"))
-        if exc.status in (401, 403):
-            return TrackerAuthFailed(f"GitHub refused the credentials{suffix}")
-        if exc.status in (404, 410):
-            return TrackerNotFound("Not found on GitHub.")
-        if exc.status == 422:
+        status = exc.status
+        if status == 403 and (headers.get("x-ratelimit-remaining") == "0" or "rate limit" in message.lower()):
+            status = 429  # GitHub's primary rate limit answers 403
+        if status == 422:
             details = [provider_message(e.get("message") or f"{e.get('field')}: {e.get('code')}")
                        for e in data.get("errors", [])[:10] if isinstance(e, dict)]
-            text = provider_message("; ".join(part for part in [message, *details] if part))
-            return TrackerValidationError(f"GitHub rejected the request: {text}" if text else "GitHub rejected the request.")
-        return TrackerUnavailable(f"GitHub answered {exc.status}.")
+            message = provider_message("; ".join(part for part in [message, *details] if part))
+        retry_after = retry_after_seconds(headers, reset_header="x-ratelimit-reset") if status == 429 else None
+        return cls.error_for_status(status, message, retry_after=retry_after)
 
     def _to_issue(self, raw):
         return Issue(

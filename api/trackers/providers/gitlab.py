@@ -25,8 +25,6 @@ from api.trackers.base import (
     TrackerAuthFailed,
     TrackerNotFound,
     TrackerProvider,
-    TrackerRateLimited,
-    TrackerUnavailable,
     TrackerValidationError,
     WebhookEvent,
     WebhookRegistration,
@@ -40,6 +38,7 @@ from api.trackers.resilience import (
     shared_session,
     transport_errors,
 )
+from api.trackers.template_files import parse_plain_markdown
 
 TARGET = re.compile(r"^(\d+|[A-Za-z0-9_.-]+(/[A-Za-z0-9_.-]+)+)$")
 MAX_PAGES = 10  # labels/members: at most 10 pages of 100
@@ -56,6 +55,14 @@ def _person(raw):
 class GitlabProvider(TrackerProvider):
     slug = "gitlab"
     name = "GitLab"
+    display_name = "GitLab (gitlab.com and self-hosted)"
+    quiet_loggers = ("gitlab",)
+    target_help = "a numeric project id or a 'group/project' path"
+    credentials_help = '{"token": "..."} required (a personal, project or group access token)'
+    example = {"name": "Backend project", "provider": "gitlab", "target": "octo-group/backend", "base_url": None,
+               "credentials": {"token": "glpat-..."}, "options": {}}
+    webhook_body_signed = False  # X-Gitlab-Token is a shared secret, not a signature of the body
+    credential_fields = ("token",)
     capabilities = frozenset({Capability.ISSUES, Capability.COMMENTS, Capability.LABELS, Capability.MEMBERS,
                               Capability.DUE_DATE, Capability.TEMPLATE_IMPORT, Capability.WEBHOOKS})
     ISSUE_ACTIONS = {"open": "issue.created", "close": "issue.closed", "reopen": "issue.reopened"}
@@ -102,26 +109,20 @@ class GitlabProvider(TrackerProvider):
         except gitlab_errors.GitlabHttpError as exc:
             raise self._error(exc) from None
 
-    @staticmethod
-    def _error(exc):
+    @classmethod
+    def parse_issue_template_file(cls, filename, text):
+        return parse_plain_markdown(filename, text)
+
+    @classmethod
+    def _error(cls, exc):
         status = exc.response_code
         # python-gitlab hands over the raw body when it is not JSON with a message: echo only a short line.
         raw = exc.error_message
         if isinstance(raw, dict):  # field errors: {"title": ["can't be blank"]}
             raw = "; ".join(f"{field} {' '.join(map(str, value)) if isinstance(value, list) else value}"
                             for field, value in list(raw.items())[:10])
-        message = provider_message(raw)
-        suffix = f": {message}" if message else "."
-        if status == 429:
-            return TrackerRateLimited(retry_after=retry_after_seconds(last_response_headers(),
-                                                                      reset_header="RateLimit-Reset"))
-        if status in (401, 403):
-            return TrackerAuthFailed(f"GitLab refused the credentials{suffix}")
-        if status == 404:
-            return TrackerNotFound("Not found on GitLab.")
-        if status in (400, 409, 422):
-            return TrackerValidationError(f"GitLab rejected the request{suffix}")
-        return TrackerUnavailable(f"GitLab answered {status}.")
+        retry_after = retry_after_seconds(last_response_headers(), reset_header="RateLimit-Reset") if status == 429 else None
+        return cls.error_for_status(status, provider_message(raw), retry_after=retry_after)
 
     def _to_issue(self, raw):
         return Issue(

@@ -152,6 +152,14 @@ class JiraProvider(TrackerProvider):
                         "credentials": {"token": "..."}, "options": {"deployment": "data_center"}},
     }
     webhook_body_signed = True
+    credential_fields = ("email", "api_token", "token")
+    option_properties = {
+        "deployment": {"type": "string", "enum": list(DEPLOYMENTS)},
+        **{key: {"type": "string", "minLength": 1, "maxLength": 255} for key in STRING_OPTIONS},
+    }
+    credential_fields = ("email", "api_token", "token")
+    option_properties = {"deployment": {"type": "string", "enum": list(DEPLOYMENTS)},
+                         **{key: {"type": "string", "minLength": 1, "maxLength": 255} for key in STRING_OPTIONS}}
     capabilities = frozenset({Capability.ISSUES, Capability.COMMENTS, Capability.LABELS, Capability.MEMBERS,
                               Capability.DUE_DATE, Capability.WEBHOOKS})
     COMMENT_EVENTS = {"comment_created": "comment.created", "comment_updated": "comment.updated",

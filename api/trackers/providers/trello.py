@@ -26,8 +26,6 @@ from api.trackers.base import (
     TrackerAuthFailed,
     TrackerNotFound,
     TrackerProvider,
-    TrackerRateLimited,
-    TrackerUnavailable,
     TrackerValidationError,
     WebhookEvent,
     WebhookRegistration,
@@ -74,6 +72,19 @@ def _created_at(card_id):
 class TrelloProvider(TrackerProvider):
     slug = "trello"
     name = "Trello"
+    display_name = "Trello"
+    target_help = "a board id (24 hex) or short link (8 letters/digits)"
+    credentials_help = '{"api_key": "...", "token": "..."} required; "api_secret" optional (verifies webhook signatures)'
+    options_help = ("open_lists (list ids or names counted as open), closed_list (where closing moves a card), "
+                    "default_list (where new cards go)")
+    example = {"name": "Roadmap board", "provider": "trello", "target": "4d5ea62fd76aa1136000000c", "base_url": None,
+               "credentials": {"api_key": "...", "token": "..."}, "options": {"closed_list": "Done"}}
+    webhook_body_signed = True  # X-Trello-Webhook signs the body and the callback URL
+    credential_fields = ("api_key", "token", "api_secret")
+    option_properties = {"open_lists": {"type": "array", "items": {"type": "string", "minLength": 1}},
+                         "closed_list": {"type": "string", "minLength": 1},
+                         "default_list": {"type": "string", "minLength": 1}}
+    validation_statuses = frozenset({400, 422})
     capabilities = frozenset({Capability.ISSUES, Capability.COMMENTS, Capability.LABELS, Capability.MEMBERS,
                               Capability.DUE_DATE, Capability.WEBHOOKS})
     ACTIONS = {"createCard": "issue.created", "deleteCard": "issue.deleted", "addLabelToCard": "issue.labeled",
@@ -130,19 +141,11 @@ class TrelloProvider(TrackerProvider):
             text = provider_message(str(getattr(exc, "_msg", "")).split(" at http")[0])
             raise self._error(getattr(exc, "_status", None), text) from None
 
-    @staticmethod
-    def _error(status, text):
-        if status == 429:
-            # Trello sends no Retry-After; its token limits are counted over 10-second windows.
-            return TrackerRateLimited(retry_after=retry_after_seconds(last_response_headers()) or RATE_WINDOW_SECONDS)
-        suffix = f": {text}" if text else "."
-        if status in (401, 403):
-            return TrackerAuthFailed(f"Trello refused the request{suffix}")
-        if status == 404:
-            return TrackerNotFound("Not found on Trello.")
-        if status in (400, 422):
-            return TrackerValidationError(f"Trello rejected the request{suffix}")
-        return TrackerUnavailable(f"Trello answered {status}.")
+    @classmethod
+    def _error(cls, status, text):
+        # Trello sends no Retry-After; its token limits are counted over 10-second windows.
+        retry_after = (retry_after_seconds(last_response_headers()) or RATE_WINDOW_SECONDS) if status == 429 else None
+        return cls.error_for_status(status, text, retry_after=retry_after)
 
     # ---- board context ----
 
