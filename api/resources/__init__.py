@@ -13,6 +13,7 @@ from api.resources.subscriptions import ns as subscriptions_ns
 from api.resources.trackers import ns as trackers_ns
 from api.resources.users import ns as users_ns
 from api.resources.webhooks import ns as webhooks_ns
+from api.schemas.trackers import PROVIDER_TITLES
 
 AUTHORIZATIONS = {
     "jwt": {
@@ -42,7 +43,7 @@ def create_api_blueprint():
         blueprint,
         version="1.0",
         title="Ticket Gateway API",
-        description="One JWT-authenticated API over GitHub, GitLab, Trello and a built-in tracker, "
+        description=f"One JWT-authenticated API over {PROVIDER_TITLES}, "
         "with issue templates, webhook automation and job offers.",
         doc="/docs",
         authorizations=AUTHORIZATIONS,

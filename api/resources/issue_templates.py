@@ -161,7 +161,7 @@ class TemplateImport(Resource):
     @ns.response(200, "What was imported and what was skipped, with reasons", import_result_model)
     @error_responses(ns, 400, 401, 404, 413, 415, 502, 503, 504)
     def post(self):
-        """Import the repository's own issue templates (GitHub, GitLab)."""
+        """Import the repository's own issue templates (trackers with template import)."""
         data = load_json(import_request_schema)
         result = templates_service.import_templates(session=db.session, owner=current_user(), tracker_id=data["tracker_id"])
         return import_result_schema.dump(result)

@@ -8,8 +8,8 @@ from api.extensions import db
 from api.resources.helpers import error_responses, schema_model
 from api.services import webhooks as webhooks_service
 
-ns = Namespace("webhooks", description="Inbound tracker webhooks: GitHub X-Hub-Signature-256, GitLab X-Gitlab-Token, "
-                                       "Trello X-Trello-Webhook. Answered 202 once stored; processed by a worker.")
+ns = Namespace("webhooks", description="Inbound tracker webhooks, verified by each provider's signature or token. "
+                                       "Answered 202 once stored; processed by a worker.")
 
 
 class DeliveryAcceptedSchema(Schema):
@@ -32,8 +32,8 @@ class WebhookReceiver(Resource):
                                           body=request.get_data(cache=False))
         return result, 202
 
-    @ns.response(200, "Always, for every id: Trello checks the callback before the hook exists, and the answer must "
-                      "not tell which tracker ids exist")
+    @ns.response(200, "Always, for every id: some trackers check the callback before the hook exists, and the answer "
+                      "must not tell which tracker ids exist")
     def head(self, tracker_id):
-        """Answer Trello's callback check."""
+        """Answer a tracker's callback check."""
         return None, 200

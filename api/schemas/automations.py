@@ -54,7 +54,7 @@ class ActionSchema(BaseSchema):
 class AutomationSchema(BaseSchema):
     id = fields.Integer(dump_only=True)
     name = Text(required=True, validate=[validate.Length(min=1, max=100), not_blank],
-                metadata={"example": "Mirror GitHub bugs to GitLab"})
+                metadata={"example": "Mirror new bugs to the backlog"})
     enabled = StrictBoolean(load_default=True)
     tracker_id = fields.Integer(allow_none=True, load_default=None,
                                 metadata={"description": "trigger on this tracker; null for any of yours"})

@@ -25,6 +25,8 @@ def _option_properties():
     return properties
 
 
+PROVIDER_TITLES = ", ".join(cls.title() for cls in all_providers())
+
 # The example Swagger shows: the first provider whose example needs credentials (the common case).
 _EXAMPLE = next((cls.example for cls in all_providers() if cls.example and cls.example.get("credentials")), {})
 
@@ -40,7 +42,7 @@ class TrackerSchema(BaseSchema):
                   metadata={"description": "depends on the provider. " + _per_provider("target_help"),
                             "pattern": r"^[A-Za-z0-9_.-]+(/[A-Za-z0-9_.-]+)*$", "example": _EXAMPLE.get("target")})
     base_url = Text(allow_none=True, validate=validate.Length(max=500),
-                    metadata={"description": "API root of a self-hosted instance (enterprise, self-managed, Forgejo, ...) "
+                    metadata={"description": "API root of a self-hosted or enterprise instance "
                               "or a stand-in; https only unless the host is in TRACKER_ALLOWED_HOSTS, and the host must "
                               "resolve to public addresses (the outbound URL policy); empty or null for the provider's own",
                               "pattern": f"^$|{URL_PATTERN}"})

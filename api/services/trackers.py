@@ -108,7 +108,7 @@ def update_tracker(*, session, owner, tracker_id, data):
 
 
 def delete_tracker(*, session, owner, tracker_id):
-    """Delete a tracker connection (built-in issues go with it)."""
+    """Delete a tracker connection (issues stored locally go with it)."""
     tracker = get_tracker(session=session, owner=owner, tracker_id=tracker_id)
     session.delete(tracker)
     session.commit()

@@ -63,7 +63,7 @@ def register(*, session, owner, tracker_id):
     provider.require(Capability.WEBHOOKS, "Webhooks")
     previous = _registration(tracker)
     if previous is not None:
-        # First, because GitHub and Trello refuse a second hook for the same callback URL, and the old hook (whose
+        # First, because some providers refuse a second hook for the same callback URL, and the old hook (whose
         # secret is about to be forgotten) must not stay alive on the provider.
         trackers_service.call_provider(tracker, "delete_webhook", provider.delete_webhook, previous.hook_id)
         tracker.webhook_id = tracker.webhook_secret_encrypted = None
@@ -93,7 +93,7 @@ def receive(*, session, tracker_id, headers, body):
     tracker = session.get(Tracker, tracker_id)
     registration = _registration(tracker) if tracker is not None else None
     if registration is None:
-        # An unknown id, the built-in tracker and a tracker without a webhook get the answer a bad signature gets,
+        # An unknown id, a locally stored tracker and a tracker without a webhook get the answer a bad signature gets,
         # so the endpoint tells nobody which tracker ids exist.
         webhook_deliveries.labels(tracker.provider if tracker is not None else "unknown", "rejected").inc()
         raise Unauthorized(_REFUSED, error="invalid_signature")
@@ -122,8 +122,8 @@ def receive(*, session, tracker_id, headers, body):
         existing = session.scalar(select(WebhookDelivery.id).where(WebhookDelivery.tracker_id == tracker.id,
                                                                    WebhookDelivery.delivery_key == key))
         return {"status": "duplicate", "delivery_id": existing}
-    # The delivery id is not signed (GitHub's X-GitHub-Delivery, GitLab's event UUID): a captured body replayed under
-    # a new id is recognised by its hash. GitHub and Trello sign the body; GitLab only sends a shared token, so there
+    # The delivery id is not signed: a captured body replayed under a new id is recognised by its hash. Where the
+    # provider signs the body (webhook_body_signed) that stops replays; where it only sends a shared token, there
     # this stops verbatim replays and nothing more.
     window = timedelta(hours=current_app.config["WEBHOOK_REPLAY_WINDOW_HOURS"])
     fresh = session.execute(_SEEN_BODY, {"tracker_id": tracker.id, "digest": digest, "delivery_id": delivery_id,
