@@ -153,11 +153,6 @@ class JiraProvider(TrackerProvider):
     }
     webhook_body_signed = True
     credential_fields = ("email", "api_token", "token")
-    option_properties = {
-        "deployment": {"type": "string", "enum": list(DEPLOYMENTS)},
-        **{key: {"type": "string", "minLength": 1, "maxLength": 255} for key in STRING_OPTIONS},
-    }
-    credential_fields = ("email", "api_token", "token")
     option_properties = {"deployment": {"type": "string", "enum": list(DEPLOYMENTS)},
                          **{key: {"type": "string", "minLength": 1, "maxLength": 255} for key in STRING_OPTIONS}}
     capabilities = frozenset({Capability.ISSUES, Capability.COMMENTS, Capability.LABELS, Capability.MEMBERS,
