@@ -624,6 +624,8 @@ class JiraProvider(TrackerProvider):
         name = str(payload.get("webhookEvent") or event_name or "")
         deployment = self._hook_deployment(payload)
         issue = self._hook_issue(payload.get("issue"), deployment)
+        if issue is not None and not issue.id.startswith(f"{self.config.target}-"):
+            return []  # an admin webhook without a project filter reports every project; this tracker is one
         if name in self.COMMENT_EVENTS:
             raw = payload.get("comment")
             if not isinstance(raw, dict):

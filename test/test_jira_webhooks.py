@@ -1,0 +1,170 @@
+"""Jira webhooks: real Cloud and Data Center payloads normalized into the unified events, X-Hub-Signature verified
+over the raw body, registration through the DC admin webhooks API, and Cloud's manual registration explained."""
+
+import copy
+import json
+
+import pytest
+from sqlalchemy import func, select
+
+from api.jobs import run_worker
+from api.models.webhooks import WebhookDelivery
+from api.trackers.base import TrackerConfig, WebhookRegistration, hmac_hex
+from api.trackers.providers.jira import JiraProvider
+from test.conftest import registration
+from test.fakes.specs import specs_dir
+from test.test_trackers import TRACKERS, make_tracker
+
+HOOKS = specs_dir() / "jira" / "webhooks"
+
+
+def example(name):
+    return json.loads((HOOKS / name).read_text())
+
+
+def provider(target="TES"):
+    return JiraProvider(TrackerConfig(tracker_id=1, target=target))
+
+
+def signed(secret, body, delivery="wh-1"):
+    return {"X-Hub-Signature": "sha256=" + hmac_hex(secret, body), "X-Atlassian-Webhook-Identifier": delivery,
+            "Content-Type": "application/json"}
+
+
+EXAMPLES = [
+    ("jira_issue_created.json", "TES", ["issue.created"]),
+    ("jira_issue_updated.json", "TES", ["issue.closed"]),
+    ("jira_issue_updated.edited.json", "TES", ["issue.updated"]),
+    ("jira_issue_deleted.json", "IDT", ["issue.deleted"]),
+    ("comment_created.json", "TES", ["comment.created"]),
+    ("comment_updated.json", "TES", ["comment.updated"]),
+    ("comment_deleted.json", "KT", ["comment.deleted"]),
+    ("dc/jira_issue_updated.json", "TES", ["issue.closed"]),
+    ("dc/comment_created.json", "TES", ["comment.created"]),
+    ("dc/comment_updated.json", "TES", ["comment.updated"]),
+    ("dc/comment_deleted.json", "TES", ["comment.deleted"]),
+]
+
+
+@pytest.mark.parametrize(("name", "target", "types"), EXAMPLES)
+def test_jira_example_payloads_normalize_to_unified_events(name, target, types):
+    payload = example(name)
+    events = provider(target).normalize_webhook(payload["webhookEvent"], payload)
+    assert [event.type for event in events] == types
+    for event in events:
+        raw_issue = payload.get("issue")
+        if raw_issue:
+            assert event.issue_id == raw_issue["key"] and event.issue.title == raw_issue["fields"]["summary"]
+            category = raw_issue["fields"]["status"]["statusCategory"]["key"]
+            assert event.issue.status == ("closed" if category == "done" else "open")
+            assert event.issue.remote_status == raw_issue["fields"]["status"]["name"]
+        if event.type.startswith("comment."):
+            assert event.comment.id == payload["comment"]["id"]
+            author = payload["comment"]["author"]
+            # Cloud people are their accountId; Data Center ones their user name.
+            assert event.comment.author.username == (author.get("accountId") or author["name"])
+            assert event.comment.body == payload["comment"]["body"].replace("\r\n", "\n").strip("\n")
+
+
+def test_data_center_comment_events_carry_the_issue_id_from_the_comment_link():
+    payload = example("dc/comment_created.json")
+    (event,) = provider().normalize_webhook("comment_created", payload)
+    assert event.issue is None and event.issue_id == "10013"
+    assert event.comment.author.id == "levbrouk" and event.comment.body == "unik"
+
+
+def test_changelog_tells_labeled_assigned_reopened_from_a_plain_update():
+    base = example("jira_issue_updated.edited.json")
+
+    def with_items(*items, category="new"):
+        payload = copy.deepcopy(base)
+        payload["changelog"]["items"] = list(items)
+        payload["issue"]["fields"]["status"]["statusCategory"]["key"] = category
+        return provider().normalize_webhook("jira:issue_updated", payload)[0]
+
+    labeled = with_items({"field": "labels", "fromString": "test-label", "toString": "test-label urgent"})
+    assert labeled.type == "issue.labeled" and labeled.changes["labels"]["to"] == "test-label urgent"
+    assert with_items({"field": "labels", "fromString": "a b", "toString": "a"}).type == "issue.unlabeled"
+    assert with_items({"field": "assignee", "from": None, "to": "5c5f", "toString": "Ann"}).type == "issue.assigned"
+    assert with_items({"field": "assignee", "from": "5c5f", "to": None, "fromString": "Ann"}).type == "issue.updated"
+    reopened = with_items({"field": "resolution", "fromString": "Done", "toString": None},
+                          {"field": "status", "fromString": "Done", "toString": "To Do"})
+    assert reopened.type == "issue.reopened"
+    assert with_items({"field": "status", "fromString": "To Do", "toString": "In Progress"},
+                      category="indeterminate").type == "issue.updated"
+    assert with_items({"field": "summary", "fromString": "a", "toString": "b"}).type == "issue.updated"
+
+
+def test_events_of_another_project_are_ignored():
+    payload = example("jira_issue_created.json")
+    assert provider("OTHER").normalize_webhook("jira:issue_created", payload) == []
+    worklog = {**payload, "webhookEvent": "worklog_updated"}
+    assert provider("TES").normalize_webhook("worklog_updated", worklog) == []
+
+
+def test_signature_is_an_hmac_of_the_raw_body_compared_in_constant_time():
+    secret, body = "s3cret-value", b'{"webhookEvent":"jira:issue_created"}'
+    registered = WebhookRegistration("1", secret, "u")
+    jira = provider()
+    assert jira.verify_webhook({"X-Hub-Signature": "sha256=" + hmac_hex(secret, body)}, body, registered)
+    assert not jira.verify_webhook({"X-Hub-Signature": "sha256=" + hmac_hex(secret, body)}, body + b" ", registered)
+    assert not jira.verify_webhook({"X-Hub-Signature": "sha256=" + hmac_hex("other", body)}, body, registered)
+    assert not jira.verify_webhook({"X-Hub-Signature": hmac_hex(secret, body)}, body, registered)  # no sha256= prefix
+    assert not jira.verify_webhook({}, body, registered)
+    assert jira.webhook_delivery({"X-Atlassian-Webhook-Identifier": "abc"}, {"webhookEvent": "comment_created"}) == \
+        ("abc", "comment_created")
+
+
+@pytest.fixture
+def dc(client, auth, jira_dc_fake):
+    user = auth.register()
+    jira_dc_fake.add_token("dc-pat", name="alice")
+    jira_dc_fake.add_project("TES", members=["alice"])
+    tracker = make_tracker(client, user, name="jira-dc", provider="jira", target="TES", base_url=jira_dc_fake.base_url,
+                           credentials={"token": "dc-pat"}, options={"deployment": "data_center"})
+    return {"user": user, "tracker": tracker, "fake": jira_dc_fake}
+
+
+def test_registering_on_data_center_creates_a_signed_admin_webhook_for_the_project(client, db, dc):
+    response = client.post(f"{TRACKERS}{dc['tracker']['id']}/webhook", headers=dc["user"].headers)
+    assert response.status_code == 201, response.get_json()
+    (hook,) = dc["fake"].webhooks()
+    stored = registration(db, dc["tracker"]["id"])
+    assert hook["url"] == response.get_json()["callback_url"] == stored.callback_url
+    assert hook["secret"] == stored.secret and len(stored.secret) >= 32
+    assert set(hook["events"]) == {"jira:issue_created", "jira:issue_updated", "jira:issue_deleted", "comment_created",
+                                   "comment_updated", "comment_deleted"}
+    assert hook["filters"]["issue-related-events-section"] == 'project = "TES"'
+    assert client.delete(f"{TRACKERS}{dc['tracker']['id']}/webhook", headers=dc["user"].headers).status_code == 200
+    assert dc["fake"].webhooks() == []
+
+
+def test_signed_delivery_is_stored_once_and_processed_into_events(client, app, db, dc):
+    client.post(f"{TRACKERS}{dc['tracker']['id']}/webhook", headers=dc["user"].headers)
+    secret = registration(db, dc["tracker"]["id"]).secret
+    url = f"/api/v1/webhooks/{dc['tracker']['id']}"
+    body = (HOOKS / "dc" / "jira_issue_updated.json").read_bytes()
+    assert client.post(url, data=body, headers=signed(secret, body)).get_json()["status"] == "accepted"
+    assert client.post(url, data=body, headers=signed(secret, body)).get_json()["status"] == "duplicate"
+    # The identifier is not signed: the same body under a new one is a replay, recognised by its hash.
+    assert client.post(url, data=body, headers=signed(secret, body, "wh-2")).get_json()["status"] == "duplicate"
+    assert client.post(url, data=body, headers=signed("wrong", body, "wh-3")).status_code == 401
+    run_worker(app, concurrency=1, wait=False)
+    assert db.session.scalar(select(func.count()).select_from(WebhookDelivery)) == 1
+    events = client.get(f"{TRACKERS}{dc['tracker']['id']}/events", headers=dc["user"].headers).get_json()["events"]
+    assert [event["type"] for event in events] == ["issue.closed"]
+    assert events[0]["issue_id"] == "TES-4" and events[0]["issue"]["remote_status"] == "Resolved"
+
+
+def test_registering_on_cloud_is_a_400_that_tells_the_admin_the_url_to_paste(client, auth, jira_cloud_fake):
+    user = auth.register()
+    jira_cloud_fake.add_basic_auth("me@example.com", "tok", name="alice")
+    jira_cloud_fake.add_project("APP", members=["alice"])
+    tracker = make_tracker(client, user, name="jira-cloud", provider="jira", target="APP",
+                           base_url=jira_cloud_fake.base_url, credentials={"email": "me@example.com", "api_token": "tok"},
+                           options={"deployment": "cloud"})
+    response = client.post(f"{TRACKERS}{tracker['id']}/webhook", headers=user.headers)
+    assert response.status_code == 400 and response.get_json()["error"] == "not_supported"
+    message = response.get_json()["message"]
+    assert f"/api/v1/webhooks/{tracker['id']}" in message and "project = APP" in message and "secret" in message
+    assert not [r for r in jira_cloud_fake.requests if "webhook" in r.path]
