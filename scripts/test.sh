@@ -9,6 +9,9 @@ ensure_venv
 echo "== ruff" >&2
 ruff check .
 
+echo "== import rules (.importlinter)" >&2
+lint-imports
+
 echo "== pytest" >&2
 python -m pytest "$@"
 
