@@ -27,10 +27,8 @@ from api.trackers.base import (
     NewIssue,
     Page,
     Person,
-    TrackerAuthFailed,
     TrackerNotFound,
     TrackerProvider,
-    TrackerRateLimited,
     TrackerUnavailable,
     TrackerValidationError,
     WebhookEvent,
@@ -82,11 +80,12 @@ class GiteaProvider(TrackerProvider):
     quiet_loggers: ClassVar[tuple[str, ...]] = ()  # no client library of its own; urllib3 is kept quiet globally
     target_help: ClassVar[str] = "'owner/repo'"
     credentials_help: ClassVar[str] = '{"token": "..."} (an access token, sent as Authorization: token ...)'
-    options_help: ClassVar[str] = ""
+    options_help: ClassVar[str] = "none"
     example: ClassVar[dict] = {"name": "Codeberg repo", "provider": "gitea", "target": "forgejo/forgejo",
                                "base_url": "https://codeberg.org", "credentials": {"token": "<access token>"},
                                "options": {}}
     webhook_body_signed: ClassVar[bool] = True
+    validation_statuses: ClassVar[frozenset[int]] = frozenset({400, 409, 412, 422, 423})  # 412/423: locked, dependencies
     capabilities = frozenset({Capability.ISSUES, Capability.COMMENTS, Capability.LABELS, Capability.MEMBERS,
                               Capability.DUE_DATE, Capability.TEMPLATE_IMPORT, Capability.WEBHOOKS})
     ISSUE_ACTIONS = {"opened": "issue.created", "closed": "issue.closed", "reopened": "issue.reopened",
@@ -145,25 +144,16 @@ class GiteaProvider(TrackerProvider):
         except ValueError:
             raise TrackerUnavailable("Gitea answered with something that is not JSON.") from None
 
-    @staticmethod
-    def _error(response):
-        status = response.status_code
+    @classmethod
+    def _error(cls, response):
         try:
             data = response.json()
         except ValueError:
             data = None
         # Only Gitea's own short message is echoed ({"message": ..., "url": ...}), never a body that is not its JSON.
         message = provider_message(data.get("message")) if isinstance(data, dict) else ""
-        suffix = f": {message}" if message else "."
-        if status == 429:
-            return TrackerRateLimited(retry_after=retry_after_seconds(response.headers, reset_header="X-RateLimit-Reset"))
-        if status in (401, 403):
-            return TrackerAuthFailed(f"Gitea refused the credentials{suffix}")
-        if status in (404, 410):
-            return TrackerNotFound("Not found on Gitea.")
-        if status in (400, 409, 412, 422, 423):
-            return TrackerValidationError(f"Gitea rejected the request{suffix}")
-        return TrackerUnavailable(f"Gitea answered {status}.")
+        return cls.error_for_status(response.status_code, message,
+                                    retry_after=retry_after_seconds(response.headers, reset_header="X-RateLimit-Reset"))
 
     # ---- converters ----
 
@@ -279,7 +269,7 @@ class GiteaProvider(TrackerProvider):
     def create_issue(self, data: NewIssue):
         body = {"title": data.title, "body": data.description}
         if data.labels:
-            body["labels"] = list(data.labels)
+            body["labels"] = self._label_ids(data.labels)
         if data.assignees:
             body["assignees"] = list(data.assignees)
         if data.due_date:
