@@ -1,4 +1,4 @@
-"""Offline HTTP fakes of GitHub, GitLab and Trello that the real client libraries can talk to.
+"""Offline HTTP fakes of the remote trackers that the real client libraries can talk to, one module per provider.
 
 Each fake is a stateful server on 127.0.0.1 (ephemeral port) with seeding helpers, fault knobs
 (`latency`, `fail_next`, `rate_limit_next`, `drop_next`, `hang_next`; also over HTTP at
@@ -7,15 +7,38 @@ Each fake is a stateful server on 127.0.0.1 (ephemeral port) with seeding helper
 
 from __future__ import annotations
 
+import importlib
 import sys
 import threading
+from pathlib import Path
 
 from test.fakes.base import FakeServer, RecordedRequest
 from test.fakes.github import GitHubFake
 from test.fakes.gitlab import GitLabFake
 from test.fakes.trello import TrelloFake, TrelloHTTPService, trello_client
 
-FAKES: dict[str, type[FakeServer]] = {"github": GitHubFake, "gitlab": GitLabFake, "trello": TrelloFake}
+
+def fake_class(slug: str) -> type[FakeServer] | None:
+    """The fake of a provider, found by module name: the FakeServer subclass defined in test/fakes/<slug>.py."""
+    try:
+        module = importlib.import_module(f"{__name__}.{slug}")
+    except ModuleNotFoundError as exc:
+        if exc.name == f"{__name__}.{slug}":
+            return None
+        raise
+    found = [value for value in vars(module).values() if isinstance(value, type) and issubclass(value, FakeServer)
+             and value is not FakeServer and value.__module__ == module.__name__]
+    return found[0] if len(found) == 1 else None
+
+
+def _discover() -> dict[str, type[FakeServer]]:
+    modules = sorted(path.stem for path in Path(__file__).parent.glob("*.py") if not path.stem.startswith("_")
+                     and path.stem not in ("base", "specs", "conftest_plugin") and not path.stem.endswith("_spec"))
+    return {slug: cls for slug in modules if (cls := fake_class(slug)) is not None}
+
+
+# Provider slug -> fake class, one per test/fakes/<slug>.py: a new provider's fake is picked up by its module name.
+FAKES: dict[str, type[FakeServer]] = _discover()
 
 
 def serve(name: str, port: int = 0, host: str = "127.0.0.1") -> None:

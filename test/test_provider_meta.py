@@ -1,0 +1,100 @@
+"""Every registered provider is complete: a fake, a spec, the seam attributes, a README row, and every declared
+capability implemented (not the base class's default)."""
+
+import re
+from pathlib import Path
+
+import pytest
+
+from api.trackers.base import Capability, TrackerProvider
+from api.trackers.registry import PROVIDERS, provider_class
+from test.fakes import FAKES
+
+ROOT = Path(__file__).resolve().parent.parent
+SPEC_DIRS = (ROOT / "test" / "data" / "specs", ROOT.parent / "shared" / "specs")
+SEAM = ("slug", "name", "capabilities", "target_help", "credentials_help", "example", "display_name")
+# The methods a capability needs: each must be the provider's own, not TrackerProvider's NotSupported/TypeError default.
+NEEDS = {
+    Capability.WEBHOOKS: ("create_webhook", "delete_webhook", "verify_webhook", "webhook_delivery", "normalize_webhook"),
+    Capability.TEMPLATE_IMPORT: ("list_issue_template_files", "parse_issue_template_file"),
+}
+REMOTE = [slug for slug in PROVIDERS if not provider_class(slug).stores_issues_locally]
+
+
+def unimplemented(cls):
+    """The methods `cls` needs for its declared capabilities but still inherits from TrackerProvider."""
+    return [name for capability in cls.capabilities for name in NEEDS.get(capability, ())
+            if getattr(cls, name).__qualname__.startswith("TrackerProvider.")]
+
+
+def readme_rows():
+    rows = {}
+    for line in (ROOT / "README.md").read_text().splitlines():
+        match = re.match(r"^\| `([a-z0-9_]+)` \|(.*)$", line)
+        if match:
+            rows[match.group(1)] = [cell.strip() for cell in match.group(2).split("|")]
+    return rows
+
+
+@pytest.mark.parametrize("slug", PROVIDERS)
+def test_provider_declares_every_seam_attribute(slug):
+    cls = provider_class(slug)
+    missing = [name for name in SEAM if not getattr(cls, name, None)]
+    assert not missing, f"{slug} lacks {missing}"
+    assert cls.slug == slug and cls.example["provider"] == slug
+    assert cls.validate_target(cls.example["target"]) is None, "the example's target must be valid"
+    assert cls.validate_credentials(cls.example.get("credentials") or {}) == {}, "the example's credentials must be valid"
+    assert set(cls.example.get("credentials") or {}) <= set(cls.credential_keys())
+    assert isinstance(cls.quiet_loggers, tuple) and isinstance(cls.webhook_body_signed, bool)
+
+
+@pytest.mark.parametrize("slug", PROVIDERS)
+def test_provider_implements_every_capability_it_declares(slug):
+    assert unimplemented(provider_class(slug)) == []
+
+
+def test_meta_check_catches_a_declared_but_unimplemented_capability():
+    class Hollow(provider_class("builtin")):
+        capabilities = frozenset({*provider_class("builtin").capabilities, Capability.WEBHOOKS})
+
+    assert unimplemented(Hollow) == list(NEEDS[Capability.WEBHOOKS])
+    assert issubclass(Hollow, TrackerProvider)
+
+
+@pytest.mark.parametrize("slug", REMOTE)
+def test_remote_provider_has_a_fake_found_by_its_module_name(slug):
+    assert slug in FAKES, f"no FakeServer subclass in test/fakes/{slug}.py"
+
+
+@pytest.mark.parametrize("slug", REMOTE)
+def test_remote_provider_has_its_spec_and_webhook_payloads(slug):
+    folders = [base / slug for base in SPEC_DIRS if (base / slug).is_dir()]
+    assert folders, f"no spec folder for {slug} under {[str(base) for base in SPEC_DIRS]}"
+    files = [path for folder in folders for path in folder.rglob("*") if path.is_file()]
+    assert any(path.suffix in (".json", ".yaml", ".yml") for path in files), f"no spec file for {slug}"
+    if Capability.WEBHOOKS in provider_class(slug).capabilities:
+        assert any(re.search("webhook|payload", str(path), re.IGNORECASE) for path in files), f"no webhook payloads for {slug}"
+
+
+@pytest.mark.parametrize("slug", PROVIDERS)
+def test_readme_trackers_table_has_a_row_naming_target_and_credentials(slug):
+    cls = provider_class(slug)
+    row = readme_rows().get(slug)
+    assert row, f"README's trackers table has no `{slug}` row"
+    target, credentials = row[0], row[1]
+    assert target and target != "—"
+    for key in cls.credential_keys():
+        assert key in credentials, f"README's `{slug}` row does not name the credential {key!r}"
+    if not cls.credential_keys():
+        assert credentials.startswith("none")
+
+
+def test_every_provider_quiet_logger_is_kept_at_warning():
+    import logging
+
+    from api.observability import configure_logging
+
+    configure_logging("DEBUG")
+    for slug in PROVIDERS:
+        for name in provider_class(slug).quiet_loggers:
+            assert logging.getLogger(name).level == logging.WARNING, f"{slug}'s logger {name!r} is not kept quiet"
