@@ -188,7 +188,10 @@ def _md_text(node):
 def _md_inline(nodes, budget, depth):
     parts = []
     for node in nodes if isinstance(nodes, list) else []:
-        if not isinstance(node, dict) or not budget.take() or depth > MAX_DEPTH:
+        if depth > MAX_DEPTH:
+            budget.left = -1  # deeper content is dropped, and the text says it was cut
+            break
+        if not isinstance(node, dict) or not budget.take():
             break
         kind = node.get("type")
         attrs = node.get("attrs") if isinstance(node.get("attrs"), dict) else {}
@@ -208,7 +211,10 @@ def _md_inline(nodes, budget, depth):
 def _md_blocks(nodes, budget, depth):
     blocks = []
     for node in nodes if isinstance(nodes, list) else []:
-        if not isinstance(node, dict) or not budget.take() or depth > MAX_DEPTH:
+        if depth > MAX_DEPTH:
+            budget.left = -1  # deeper content is dropped, and the text says it was cut
+            break
+        if not isinstance(node, dict) or not budget.take():
             break
         kind = node.get("type")
         attrs = node.get("attrs") if isinstance(node.get("attrs"), dict) else {}
