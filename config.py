@@ -91,8 +91,11 @@ class Config:
 
     SQLALCHEMY_DATABASE_URI = _database_url()
     SQLALCHEMY_TRACK_MODIFICATIONS = False
+    # No ping before each checkout (a round trip on every request): a connection that died with a database restart
+    # fails its first statement, which invalidates the whole pool; api.auth.load_user sends that statement once more,
+    # anything else answers 503 once (bench/reliability_db_restart.py proves no 500 and recovery).
     SQLALCHEMY_ENGINE_OPTIONS = {
-        "pool_pre_ping": True,
+        "pool_pre_ping": _env_bool("DB_POOL_PRE_PING", False),
         "pool_size": _env_int("DB_POOL_SIZE", 5),
         "max_overflow": _env_int("DB_MAX_OVERFLOW", 5),
         "pool_recycle": 1800,

@@ -10,6 +10,8 @@ import jwt
 from argon2 import PasswordHasher, profiles
 from argon2.exceptions import InvalidHashError, VerificationError
 from flask import current_app, g, request
+from sqlalchemy import bindparam, select
+from sqlalchemy.exc import DBAPIError
 
 from api.errors import ServiceUnavailable, Unauthorized
 from api.extensions import db
@@ -124,15 +126,42 @@ def current_user():
     return g.current_user
 
 
+_user_by_id = None
+
+
+def _user_statement():
+    """The caller's row by id: one statement object, so its SQL cache key is computed once per process."""
+    global _user_by_id
+    if _user_by_id is None:
+        from api.models.users import User
+
+        _user_by_id = select(User).where(User.id == bindparam("user_id"))
+    return _user_by_id
+
+
+def load_user(user_id):
+    """The user with this id, or None: read on every request, so a deleted user's token stops working at once.
+
+    The pool does not ping connections before use (one round trip per request saved); a connection that died
+    with a database restart is found here, on the request's first statement, and the query is sent once more on
+    a fresh one (the failure invalidates the whole pool). A database still down is a 503 (api/errors.py).
+    """
+    session = db.session
+    try:
+        return session.execute(_user_statement(), {"user_id": user_id}).scalar()
+    except DBAPIError as exc:
+        if not exc.connection_invalidated:
+            raise
+        session.rollback()
+        return session.execute(_user_statement(), {"user_id": user_id}).scalar()
+
+
 def auth_required(func):
     """Require a valid token whose user still exists; sets g.current_user."""
 
     @functools.wraps(func)
     def wrapper(*args, **kwargs):
-        from api.models.users import User
-
-        user_id = decode_token(token_from_request())
-        user = db.session.get(User, user_id)
+        user = load_user(decode_token(token_from_request()))
         if user is None:
             raise Unauthorized("The token's user no longer exists.", error="invalid_token")
         g.current_user = user

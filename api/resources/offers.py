@@ -6,6 +6,7 @@ from api.auth import auth_required, current_user
 from api.extensions import db
 from api.resources.helpers import error_responses, load_json, load_query, query_params, schema_model
 from api.schemas.base import MessageSchema
+from api.schemas.fastdump import fast_dump
 from api.schemas.offers import (
     OfferListSchema,
     OfferSchema,
@@ -27,7 +28,7 @@ message_model = schema_model(ns, "Message", MessageSchema, direction="output")
 
 
 def _page_body(page):
-    return offer_list_schema.dump({"offers": page.items, "count": page.count, "next_cursor": page.next_cursor})
+    return fast_dump(offer_list_schema, {"offers": page.items, "count": page.count, "next_cursor": page.next_cursor})
 
 
 @ns.route("/users/<int:user_id>/offers/")
@@ -51,7 +52,7 @@ class OfferList(Resource):
         """Create an offer under your own user id."""
         data = load_json(offer_schema)
         offer = offers_service.create_offer(session=db.session, actor=current_user(), user_id=user_id, data=data)
-        return offer_schema.dump(offer), 201
+        return fast_dump(offer_schema, offer), 201
 
 
 @ns.route("/users/<int:user_id>/offers/<int:offer_id>")
@@ -63,7 +64,7 @@ class Offer(Resource):
     @error_responses(ns, 401, 404)
     def get(self, user_id, offer_id):
         """Get one offer."""
-        return offer_schema.dump(offers_service.get_offer(session=db.session, user_id=user_id, offer_id=offer_id))
+        return fast_dump(offer_schema, offers_service.get_offer(session=db.session, user_id=user_id, offer_id=offer_id))
 
     @ns.expect(offer_update_model)
     @ns.response(200, "Offer updated", offer_model)
@@ -74,7 +75,7 @@ class Offer(Resource):
         offer = offers_service.update_offer(
             session=db.session, actor=current_user(), user_id=user_id, offer_id=offer_id, data=data
         )
-        return offer_schema.dump(offer)
+        return fast_dump(offer_schema, offer)
 
     @ns.response(200, "Offer deleted", message_model)
     @error_responses(ns, 401, 403, 404)

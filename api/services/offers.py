@@ -1,12 +1,24 @@
 """Job offers: owner-only writes, anyone authenticated reads."""
 
-from sqlalchemy import exists, func, literal, or_, select
+from sqlalchemy import Integer, bindparam, exists, func, literal, or_, select
 
 from api.errors import Forbidden, NotFound, ValidationFailed
 from api.models.base import contains_pattern, utcnow
 from api.models.offers import Offer
-from api.services.pagination import keyset_page
+from api.pagination_cursor import decode_key_cursor
+from api.schemas.base import encode_cursor
+from api.services.pagination import Page, keyset_page
 from api.services.users import get_user
+
+# The hot list as Core statements built once: rows, not ORM objects (nothing is changed through them), and one
+# statement object per shape, so SQLAlchemy computes its cache key once per process instead of on every request.
+_offers = Offer.__table__
+_user_total = select(func.count()).where(_offers.c.user_id == bindparam("user_id")).scalar_subquery()
+_USER_PAGE = (select(*_offers.c, _user_total.label("total"))
+              .where(_offers.c.user_id == bindparam("user_id"))
+              .order_by(_offers.c.id).limit(bindparam("limit", type_=Integer)))
+_USER_PAGE_AFTER = _USER_PAGE.where(_offers.c.id > bindparam("after", type_=Integer))
+_USER_TOTAL = select(func.count()).where(_offers.c.user_id == bindparam("user_id"))
 
 
 def _ensure_owner(*, actor, user_id):
@@ -15,13 +27,21 @@ def _ensure_owner(*, actor, user_id):
 
 
 def list_user_offers(*, session, user_id, limit, cursor):
-    """A user's offers, oldest first, with the total count."""
-    stmt = select(Offer).where(Offer.user_id == user_id)
-    page = keyset_page(session, stmt, key=Offer.id, limit=limit, cursor=cursor, count_total=True)
-    if not page.items:
+    """A user's offers, oldest first, with the total count (in the same round trip); items are row mappings."""
+    params = {"user_id": user_id, "limit": limit + 1}
+    if cursor:
+        (params["after"],) = decode_key_cursor(cursor)
+    connection = session.connection()
+    rows = connection.execute(_USER_PAGE_AFTER if cursor else _USER_PAGE, params).mappings().all()
+    if not rows:
         # Offers imply their owner exists (foreign key); only an empty page must tell "no offers" from "no user".
         get_user(session=session, user_id=user_id)
-    return page
+        return Page(items=[], next_cursor=None, count=connection.execute(_USER_TOTAL, params).scalar_one())
+    next_cursor = None
+    if len(rows) > limit:
+        rows = rows[:limit]
+        next_cursor = encode_cursor([rows[-1]["id"]])
+    return Page(items=rows, next_cursor=next_cursor, count=rows[0]["total"])
 
 
 def get_offer(*, session, user_id, offer_id):
