@@ -52,3 +52,12 @@ def send_outbound_task(delivery_id, attempt=None):
         jobs_failed.labels("send_outbound").inc()
         log.exception("sending outbound delivery %s failed; the job will be retried", delivery_id)
         raise
+
+
+@jobs.tasks.periodic(cron="17 * * * *")
+@jobs.tasks.task(name="prune_webhook_body_hashes", queueing_lock="prune_webhook_body_hashes", queue=jobs.QUEUE_WEBHOOKS)
+@jobs.in_app_context
+def prune_webhook_body_hashes_task(timestamp):
+    """Hourly, any worker drops the webhook body hashes that have left the replay window."""
+    removed = webhooks.prune_seen_bodies(session=db.session)
+    log.info("pruned %d webhook body hashes", removed)

@@ -11,7 +11,7 @@ from sqlalchemy import func, select, text
 
 from api.jobs import run_worker
 from api.models.automations import AutomationRun
-from api.models.webhooks import Event, WebhookDelivery
+from api.models.webhooks import Event, WebhookBodyHash, WebhookDelivery
 from api.services.webhooks import process_delivery
 from test.conftest import registration
 from test.test_trackers import TRACKERS, make_tracker
@@ -191,3 +191,30 @@ def test_a_signed_delivery_nested_too_deep_is_400_malformed_json_not_a_crash(cli
     response = deliver_github(client, github, "issues", None, body=body)
     assert response.status_code == 400 and response.get_json()["error"] == "malformed_json"
     assert _count(db, WebhookDelivery) == 0
+
+
+def test_body_hashes_past_the_replay_window_are_pruned_and_fresh_ones_kept(client, app, db, github):
+    from datetime import timedelta
+
+    from api.models.base import utcnow
+    from api.services.webhooks import prune_seen_bodies
+
+    deliver_github(client, github, "issues", _opened(1), delivery="old")
+    deliver_github(client, github, "issues", _opened(2), delivery="new")
+    window = timedelta(hours=app.config["WEBHOOK_REPLAY_WINDOW_HOURS"])
+    db.session.execute(text("UPDATE webhook_body_hashes SET received_at = :at WHERE delivery_id = "
+                            "(SELECT id FROM webhook_deliveries WHERE delivery_key = 'old')"),
+                       {"at": utcnow() - window - timedelta(minutes=1)})
+    db.session.commit()
+    assert prune_seen_bodies(session=db.session) == 1
+    assert _count(db, WebhookBodyHash) == 1
+    replay = deliver_github(client, github, "issues", _opened(2), delivery="new-id-same-body")
+    assert replay.get_json()["status"] == "duplicate", "a hash inside the window must survive the prune"
+
+
+def test_the_prune_runs_hourly_as_a_periodic_job(app):
+    from api import jobs
+
+    job_app = jobs.create_job_app(app)
+    crons = {task.task.name: task.cron for task in job_app.periodic_registry.periodic_tasks.values()}
+    assert crons.get("gateway:prune_webhook_body_hashes") == "17 * * * *"

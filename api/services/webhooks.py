@@ -5,7 +5,7 @@ import logging
 from datetime import timedelta
 
 from flask import current_app
-from sqlalchemy import select, text
+from sqlalchemy import delete, select, text
 
 from api import crypto, jobs
 from api.errors import BadRequest, NotFound, Unauthorized
@@ -188,3 +188,11 @@ def process_delivery(delivery_id):
              extra={"delivery_id": delivery_id, "tracker_id": tracker_id, "events": len(normalized)})
 
 
+
+
+def prune_seen_bodies(*, session, now=None):
+    """Forget body hashes older than the replay window (they no longer stop anything); return how many went."""
+    cutoff = (now or utcnow()) - timedelta(hours=current_app.config["WEBHOOK_REPLAY_WINDOW_HOURS"])
+    removed = session.execute(delete(WebhookBodyHash).where(WebhookBodyHash.received_at < cutoff)).rowcount
+    session.commit()
+    return removed
