@@ -188,8 +188,6 @@ def process_delivery(delivery_id):
              extra={"delivery_id": delivery_id, "tracker_id": tracker_id, "events": len(normalized)})
 
 
-
-
 def prune_seen_bodies(*, session, now=None):
     """Forget body hashes older than the replay window (they no longer stop anything); return how many went."""
     cutoff = (now or utcnow()) - timedelta(hours=current_app.config["WEBHOOK_REPLAY_WINDOW_HOURS"])
