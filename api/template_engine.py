@@ -37,7 +37,6 @@ MAX_WORK = 4_000_000
 MAX_INT_BITS = 8_192
 MAX_RANGE = 10_000
 RENDER_SECONDS = 0.5
-PATTERN_SECONDS = patterns.MATCH_SECONDS
 FORBIDDEN_NODES = {
     nodes.Macro: "macros", nodes.CallBlock: "call blocks", nodes.Include: "includes", nodes.Import: "imports",
     nodes.FromImport: "imports", nodes.Extends: "template inheritance", nodes.Block: "blocks",
@@ -116,7 +115,11 @@ def _current_budget():
 
 @contextlib.contextmanager
 def shared_budget(seconds=RENDER_SECONDS):
-    """Every render inside this block shares one time and work allowance (e.g. all texts of one automation run)."""
+    """Every render inside this block shares one time and work allowance (all texts of one automation run, or the
+    title and body of one template); inside an outer shared budget, the outer one goes on counting."""
+    if _budget.get() is not None:
+        yield
+        return
     token = _budget.set(_Budget(seconds))
     try:
         yield
@@ -555,19 +558,3 @@ def render(source, variables):
 def check_pattern(pattern):
     """Return an error message when `pattern` is not a valid regular expression of bounded size."""
     return patterns.problem(pattern)
-
-
-def matches(pattern, value):
-    """Whether `value` fully matches `pattern`; a refused or too slow pattern counts as no match."""
-    try:
-        return patterns.fullmatch(pattern, value)
-    except (patterns.PatternError, patterns.PatternTimeout):
-        return False
-
-
-def search(pattern, text):
-    """Whether `pattern` occurs in `text`; a refused or too slow pattern counts as no match."""
-    try:
-        return patterns.search(pattern, text)
-    except (patterns.PatternError, patterns.PatternTimeout):
-        return False

@@ -174,3 +174,15 @@ def test_renders_in_one_shared_budget_add_up():
             template_engine.render(source, {})
             rendered += 1
     assert rendered == template_engine.MAX_WORK // 250000
+
+
+def test_a_templates_title_and_body_share_one_budget(client, auth):
+    # 2 M characters built in the title and 2.25 M in the body: each alone is allowed, together they are not.
+    user = auth.register()
+    build = "{{ ('x' * 250000)|length }}"
+    template = client.post(TEMPLATES, json={"name": "Heavy", "title": build * 8, "body": build * 9}, headers=user.headers)
+    assert template.status_code == 201, template.get_json()
+    for source in (build * 8, build * 9):
+        template_engine.render(source, {})
+    response = client.post(f"{TEMPLATES}{template.get_json()['id']}/render", json={}, headers=user.headers)
+    assert response.status_code == 422 and WORK in response.get_json()["message"], response.get_json()

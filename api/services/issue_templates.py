@@ -189,8 +189,9 @@ def render(*, template, variables):
         raise Unprocessable(f"Some variables are missing or invalid: {', '.join(sorted(errors))}.",
                             errors={"variables": errors}, error="invalid_variables")
     try:
-        title = " ".join(template_engine.render(template.title, values).split())
-        description = template_engine.render(template.body or "", values)
+        with template_engine.shared_budget():
+            title = " ".join(template_engine.render(template.title, values).split())
+            description = template_engine.render(template.body or "", values)
     except template_engine.TemplateError as exc:
         raise Unprocessable(str(exc), error="render_failed") from None
     if not title:
