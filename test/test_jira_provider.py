@@ -174,10 +174,11 @@ def test_issues_of_other_projects_are_not_found_through_this_tracker(client, jir
     assert by_key.status_code == 404 and len(jira["fake"].requests) == before  # refused without asking Jira
     by_id = client.get(f"{jira['base']}/issues/{other['id']}", headers=jira["user"].headers)
     assert by_id.status_code == 404
-    for write in (client.patch(f"{jira['base']}/issues/{other['id']}", json={"title": "pwned"}, headers=jira["user"].headers),
-                  client.post(f"{jira['base']}/issues/{other['id']}/comments", json={"body": "x"},
-                              headers=jira["user"].headers)):
-        assert write.status_code == 404
+    for ident in (other["id"], other["key"]):
+        for write in (client.patch(f"{jira['base']}/issues/{ident}", json={"title": "pwned"}, headers=jira["user"].headers),
+                      client.post(f"{jira['base']}/issues/{ident}/comments", json={"body": "x"},
+                                  headers=jira["user"].headers)):
+            assert write.status_code == 404
     assert not [r for r in jira["fake"].requests if r.method in ("PUT", "POST")]
 
 
@@ -188,9 +189,11 @@ def test_labels_include_those_in_use_in_the_project(client, jira):
               .get_json()["labels"]}
     # Cloud lists the site's labels as well; Data Center has no label listing.
     assert labels == ({"bug", "ui", "site-wide"} if jira["flavour"] == "cloud" else {"bug", "ui"})
+    before = len(jira["fake"].requests)
     spaced = client.post(f"{jira['base']}/issues", json={"title": "x", "labels": ["two words"]},
                          headers=jira["user"].headers)
     assert spaced.status_code == 422 and spaced.get_json()["error"] == "tracker_validation_failed"
+    assert not [r for r in jira["fake"].requests[before:] if r.method == "POST"]  # refused before the call
 
 
 def test_due_date_is_set_and_cleared(client, jira):
@@ -231,3 +234,12 @@ def test_credentials_are_cloud_or_data_center_shaped():
     assert "credentials.token" in validate({})
     assert JiraProvider.validate_options({"deployment": "server"}) == {"options.deployment": ['"cloud" or "data_center".']}
     assert JiraProvider.validate_target("app") and JiraProvider.validate_target("APP") is None
+
+
+def test_reads_are_retried_on_the_shared_session_but_a_failed_write_is_never_repeated(client, jira):
+    jira["fake"].fail_next(503, count=1, match=r"^GET .*/search")
+    assert client.get(f"{jira['base']}/issues", headers=jira["user"].headers).status_code == 200
+    jira["fake"].fail_next(503, count=1, match=r"^POST .*/issue$")
+    response = client.post(f"{jira['base']}/issues", json={"title": "once"}, headers=jira["user"].headers)
+    assert response.status_code == 502 and response.get_json()["error"] == "tracker_unavailable"
+    assert len([r for r in jira["fake"].requests if r.method == "POST" and r.path.endswith("/issue")]) == 1

@@ -15,12 +15,14 @@ SECRETS = {
     "trello token": "trello-AUDIT-token-2b7f",
     "trello api secret": "trello-AUDIT-appsecret-77aa",
     "gitea token": "gitea-AUDIT-token-3d91",
+    "jira cloud api token": "jira-AUDIT-apitoken-6a1e",
+    "jira dc token": "jira-AUDIT-pat-0c7b",
     "subscription secret": "sub-AUDIT-secret-4c4c-at-least-16",
 }
 
 
 def test_no_secret_in_any_response_or_log_line(make_app, auth, db, caplog, github_fake, gitlab_fake, trello_fake,
-                                                gitea_fake):
+                                                gitea_fake, jira_cloud_fake, jira_dc_fake):
     app = make_app(LOG_REQUESTS=True, LOG_LEVEL="DEBUG")
     caplog.set_level(logging.DEBUG)  # after create_app, which sets the root level from LOG_LEVEL
     client = app.test_client()
@@ -48,6 +50,10 @@ def test_no_secret_in_any_response_or_log_line(make_app, auth, db, caplog, githu
     trello_fake.add_list(board["id"], "To do")
     gitea_fake.add_token(SECRETS["gitea token"], login="audit")
     gitea_fake.add_repo("audit/repo")
+    jira_cloud_fake.add_basic_auth("audit@example.com", SECRETS["jira cloud api token"], name="me")
+    jira_cloud_fake.add_project("AUD", members=["me"])
+    jira_dc_fake.add_token(SECRETS["jira dc token"], name="me")
+    jira_dc_fake.add_project("AUD", members=["me"])
     trackers = []
     for body in (
         {"name": "gh", "provider": "github", "target": "octo/audit", "base_url": github_fake.base_url,
@@ -59,6 +65,11 @@ def test_no_secret_in_any_response_or_log_line(make_app, auth, db, caplog, githu
         {"name": "bi", "provider": "builtin", "target": "audit"},
         {"name": "gt", "provider": "gitea", "target": "audit/repo", "base_url": gitea_fake.base_url,
          "credentials": {"token": SECRETS["gitea token"]}},
+        {"name": "jc", "provider": "jira", "target": "AUD", "base_url": jira_cloud_fake.base_url,
+         "credentials": {"email": "audit@example.com", "api_token": SECRETS["jira cloud api token"]},
+         "options": {"deployment": "cloud"}},
+        {"name": "jd", "provider": "jira", "target": "AUD", "base_url": jira_dc_fake.base_url,
+         "credentials": {"token": SECRETS["jira dc token"]}},
     ):
         response = call("POST", TRACKERS, json=body, headers=headers)
         assert response.status_code == 201, response.get_json()
@@ -82,6 +93,7 @@ def test_no_secret_in_any_response_or_log_line(make_app, auth, db, caplog, githu
     SECRETS["webhook secret (github)"] = registration(db, trackers[0]["id"]).secret
     SECRETS["webhook secret (gitlab)"] = registration(db, trackers[1]["id"]).secret
     SECRETS["webhook secret (gitea)"] = registration(db, trackers[4]["id"]).secret
+    SECRETS["webhook secret (jira dc)"] = registration(db, trackers[6]["id"]).secret
     # Failures must not echo credentials either: a revoked token, an unverified delivery.
     call("PATCH", f"{TRACKERS}{trackers[0]['id']}", json={"credentials": {"token": SECRETS["github token"] + "-revoked"}},
          headers=headers)
