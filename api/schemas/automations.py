@@ -31,7 +31,8 @@ class ActionSchema(BaseSchema):
     tracker_id = fields.Integer(allow_none=True, metadata={"description": "create_issue_from_template: where; "
                                                                            "defaults to the template's tracker"})
     variables = fields.Dict(keys=Text(validate=validate.Length(max=64)), values=Text(validate=validate.Length(max=5000)),
-                            metadata={"description": "template variables; values may use {{ issue.title }}, "
+                            validate=validate.Length(max=50),
+                            metadata={"description": "template variables (at most 50); values may use {{ issue.title }}, "
                                                      "{{ issue.url }}, {{ comment.body }}, {{ event.type }}"})
     body = Text(validate=[validate.Length(min=1, max=10_000), not_blank], metadata={"description": "add_comment"})
     labels = fields.List(Text(validate=validate.Length(min=1, max=100)), validate=validate.Length(min=1, max=20),
