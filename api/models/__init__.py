@@ -5,12 +5,21 @@ from api.models.issue_templates import IssueTemplate, TemplateIssue
 from api.models.offers import Offer
 from api.models.ratelimit import RateLimitCounter
 from api.models.subscriptions import DeliveryAttempt, OutboundDelivery, Subscription
-from api.models.trackers import BuiltinComment, BuiltinIssue, BuiltinLabel, IdempotencyRecord, Tracker
+from api.models.trackers import (
+    BuiltinAttachment,
+    BuiltinAttachmentChunk,
+    BuiltinComment,
+    BuiltinIssue,
+    BuiltinLabel,
+    IdempotencyRecord,
+    Tracker,
+)
 from api.models.users import User
 from api.models.webhooks import Event, GatewayChange, WebhookDelivery
 
 __all__ = [
     "Automation", "AutomationRun", "BuiltinComment", "BuiltinIssue", "BuiltinLabel", "DeliveryAttempt", "Event",
+    "BuiltinAttachment", "BuiltinAttachmentChunk",
     "GatewayChange", "IdempotencyRecord", "IssueTemplate", "Offer", "OutboundDelivery", "RateLimitCounter", "Subscription",
     "TemplateIssue", "Tracker", "User", "WebhookDelivery",
 ]

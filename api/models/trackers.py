@@ -25,6 +25,15 @@ class Tracker(TimestampMixin, db.Model):
     webhook_secret_encrypted = db.Column(db.Text)
     # Next issue number of a built-in tracker, taken atomically with UPDATE ... RETURNING.
     issue_counter = db.Column(db.Integer, nullable=False, default=0)
+    # Events without webhooks: "webhook", "poll" or "auto" (poll while no webhook is registered), and the poll state.
+    events_mode = db.Column(db.String(10), nullable=False, default="auto", server_default="auto")
+    poll_interval_seconds = db.Column(db.Integer)  # null: the configured default
+    poll_cursor = db.Column(db.DateTime(timezone=True))  # newest updated_at seen; null until the baseline poll
+    next_poll_at = db.Column(db.DateTime(timezone=True))
+    last_polled_at = db.Column(db.DateTime(timezone=True))
+    last_poll_error = db.Column(db.Text)
+    poll_failures = db.Column(db.Integer, nullable=False, default=0, server_default="0")
+    last_reconciled_at = db.Column(db.DateTime(timezone=True))
 
     __table_args__ = (db.UniqueConstraint("owner_id", "name", name="uq_trackers_owner_id_name"),)
 
@@ -46,6 +55,10 @@ class BuiltinIssue(db.Model):
     created_at = db.Column(db.DateTime(timezone=True), nullable=False, default=utcnow)
     updated_at = db.Column(db.DateTime(timezone=True), nullable=False, default=utcnow)
     closed_at = db.Column(db.DateTime(timezone=True))
+    status_category = db.Column(db.String(12), nullable=False, default="todo", server_default="todo")
+    priority = db.Column(db.String(10))
+    issue_type = db.Column(db.String(50))
+    parent_id = db.Column(db.Integer, db.ForeignKey("builtin_issues.id", ondelete="SET NULL"), index=True)
 
     __table_args__ = (
         db.UniqueConstraint("tracker_id", "number", name="uq_builtin_issues_tracker_id_number"),
@@ -62,6 +75,28 @@ class BuiltinComment(db.Model):
     author = db.Column(db.String(32))
     created_at = db.Column(db.DateTime(timezone=True), nullable=False, default=utcnow)
     updated_at = db.Column(db.DateTime(timezone=True), nullable=False, default=utcnow)
+
+
+class BuiltinAttachment(db.Model):
+    """A file attached to a built-in issue; its bytes are in BuiltinAttachmentChunk rows, read and written one at a time."""
+
+    __tablename__ = "builtin_attachments"
+
+    id = db.Column(db.Integer, primary_key=True)
+    issue_id = db.Column(db.Integer, db.ForeignKey("builtin_issues.id", ondelete="CASCADE"), nullable=False, index=True)
+    filename = db.Column(db.String(255), nullable=False)
+    content_type = db.Column(db.String(100), nullable=False)
+    size = db.Column(db.BigInteger, nullable=False, default=0)
+    author = db.Column(db.String(32))
+    created_at = db.Column(db.DateTime(timezone=True), nullable=False, default=utcnow)
+
+
+class BuiltinAttachmentChunk(db.Model):
+    __tablename__ = "builtin_attachment_chunks"
+
+    attachment_id = db.Column(db.Integer, db.ForeignKey("builtin_attachments.id", ondelete="CASCADE"), primary_key=True)
+    seq = db.Column(db.Integer, primary_key=True)
+    data = db.Column(db.LargeBinary, nullable=False)
 
 
 class BuiltinLabel(db.Model):
