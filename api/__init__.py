@@ -36,27 +36,29 @@ def create_app(config=None, **overrides):
     init_observability(app)
 
     from api.extensions import db, migrate
-    from api.ratelimit import limiter
+    from api.ratelimit import init_limiter
     from api.security import init_security
 
     init_security(app)
     # Registered before the limiter's own after_request, so it runs after it (Flask runs them in reverse).
     app.after_request(drop_stray_retry_after)
     db.init_app(app)
-    limiter.init_app(app)
+    init_limiter(app)
     migrate.init_app(app, db, directory=str(BASE_DIR / "migrations"), compare_type=True)
 
     import api.models  # noqa: F401  (registers every table on the metadata)
     from api.commands import register_commands
     from api.errors import register_error_handlers
     from api.health import health
+    from api.jsonfast import init_json
     from api.metrics import init_metrics
     from api.pipeline import install as install_event_pipeline
     from api.resources import create_api_blueprint
 
     install_event_pipeline()
     register_error_handlers(app)
-    blueprint, _ = create_api_blueprint()
+    blueprint, rest_api = create_api_blueprint()
+    init_json(app, rest_api)
     app.register_blueprint(blueprint)
     app.register_blueprint(health)
     init_metrics(app)

@@ -84,3 +84,25 @@ def configured(name):
     from flask import current_app
 
     return lambda: current_app.config[name]
+
+
+def init_limiter(app):
+    """limiter.init_app, with its per-request middleware check run only when a limit needs it.
+
+    The limits here are per view (login, register): their decorator checks them itself. The middleware hook only
+    serves default, application, meta and blueprint limits; with none configured it would resolve an empty list
+    of limits on every request, so it runs only once one of those exists.
+    """
+    limiter.init_app(app)
+    hooks = app.before_request_funcs.setdefault(None, [])
+    check = limiter._check_request_limit
+    if check not in hooks:
+        return
+    manager = limiter.limit_manager
+
+    def check_where_limits_apply():
+        if (manager._default_limits or manager._application_limits or manager._blueprint_limits
+                or limiter._meta_limits):
+            check()
+
+    hooks[hooks.index(check)] = check_where_limits_apply
