@@ -168,3 +168,15 @@ def test_registering_on_cloud_is_a_400_that_tells_the_admin_the_url_to_paste(cli
     message = response.get_json()["message"]
     assert f"/api/v1/webhooks/{tracker['id']}" in message and "project = APP" in message and "secret" in message
     assert not [r for r in jira_cloud_fake.requests if "webhook" in r.path]
+
+
+def test_a_data_center_token_without_admin_rights_cannot_register_and_nothing_is_stored(client, auth, db, jira_dc_fake):
+    user = auth.register()
+    jira_dc_fake.add_token("user-pat", name="carol", admin=False)
+    jira_dc_fake.add_project("TES", members=["carol"])
+    tracker = make_tracker(client, user, name="jira-dc", provider="jira", target="TES", base_url=jira_dc_fake.base_url,
+                           credentials={"token": "user-pat"}, options={"deployment": "data_center"})
+    response = client.post(f"{TRACKERS}{tracker['id']}/webhook", headers=user.headers)
+    assert response.status_code == 502 and response.get_json()["error"] == "tracker_auth_failed"
+    assert "Administrator" in response.get_json()["message"] and jira_dc_fake.webhooks() == []
+    assert client.delete(f"{TRACKERS}{tracker['id']}/webhook", headers=user.headers).status_code == 404

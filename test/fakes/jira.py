@@ -121,6 +121,7 @@ class _State:
     issues: dict[int, _Issue] = field(default_factory=dict)
     labels: set[str] = field(default_factory=set)
     webhooks: dict[int, dict[str, Any]] = field(default_factory=dict)
+    admins: set[str] = field(default_factory=set)
     ids: dict[str, int] = field(default_factory=dict)
     clock: datetime | None = None
 
@@ -289,11 +290,13 @@ class JiraFake(FakeServer):
             self.state.basic[(email, api_token)] = name
         return user
 
-    def add_token(self, token: str, name: str = "admin") -> dict[str, Any]:
-        """A Data Center personal access token (bearer)."""
+    def add_token(self, token: str, name: str = "admin", admin: bool = True) -> dict[str, Any]:
+        """A Data Center personal access token (bearer); only administrators may manage webhooks."""
         user = self.add_user(name)
         with self.lock:
             self.state.tokens[token] = name
+            if admin:
+                self.state.admins.add(name)
         return user
 
     def add_project(self, key: str, name: str | None = None, members: list[str] | None = None) -> dict[str, Any]:
@@ -778,6 +781,8 @@ class JiraFake(FakeServer):
     def _api_create_webhook(self, call: Call) -> Response:
         if self.cloud:
             return self._not_found(call)
+        if call.principal.name not in self.state.admins:
+            raise _error(403, "You are not authorized to perform this action. Administrator privileges are required.")
         body = call.body if isinstance(call.body, dict) else {}
         if not isinstance(body.get("url"), str) or not body["url"].startswith(("http://", "https://")):
             raise _error(400, url="A valid URL is required.")

@@ -216,7 +216,7 @@ class JiraProvider(TrackerProvider):
             known = _deployments.get(self._base_url)
         if known:
             return known
-        info = self._call("GET", "serverInfo", version="2", detect=False)
+        info = self._call("GET", "serverInfo", version="2")
         found = CLOUD if str(info.get("deploymentType") or "").lower() == "cloud" else DATA_CENTER
         with _deployments_lock:
             if len(_deployments) >= MAX_REMEMBERED_DEPLOYMENTS:
@@ -257,7 +257,7 @@ class JiraProvider(TrackerProvider):
     def _jira(self):
         return self._client(self._version)
 
-    def _call(self, method, path, *, params=None, body=None, version=None, root=None, detect=True):
+    def _call(self, method, path, *, params=None, body=None, version=None, root=None):
         """One REST call through the client's session; `root` replaces /rest/api/<v>/ (e.g. the webhooks API)."""
         with self._translate():
             client = self._client(version or self._version)
