@@ -521,11 +521,6 @@ class JiraFake(FakeServer):
                               "buildDate": "2026-06-01T00:00:00.000+0000", "serverTime": _stamp(utcnow()),
                               "scmInfo": "0" * 40, "serverTitle": "Jira"})
 
-    @route("GET", "/rest/api/{version}/myself")
-    def _api_myself(self, call: Call, version: str) -> Response:
-        self._check_version(version)
-        return json_response(self._user_json(call.principal))
-
     @route("GET", "/rest/api/{version}/project/{ident}")
     def _api_project(self, call: Call, version: str, ident: str) -> Response:
         self._check_version(version)
