@@ -58,6 +58,8 @@ def test_jira_example_payloads_normalize_to_unified_events(name, target, types):
             category = raw_issue["fields"]["status"]["statusCategory"]["key"]
             assert event.issue.status == ("closed" if category == "done" else "open")
             assert event.issue.remote_status == raw_issue["fields"]["status"]["name"]
+            site = raw_issue["self"].partition("/rest/")[0]
+            assert event.issue.url == f"{site}/browse/{raw_issue['key']}"
         if event.type.startswith("comment."):
             assert event.comment.id == payload["comment"]["id"]
             author = payload["comment"]["author"]
@@ -180,3 +182,12 @@ def test_a_data_center_token_without_admin_rights_cannot_register_and_nothing_is
     assert response.status_code == 502 and response.get_json()["error"] == "tracker_auth_failed"
     assert "Administrator" in response.get_json()["message"] and jira_dc_fake.webhooks() == []
     assert client.delete(f"{TRACKERS}{tracker['id']}/webhook", headers=user.headers).status_code == 404
+
+
+def test_malformed_fields_in_a_delivery_do_not_break_normalizing():
+    payload = example("jira_issue_created.json")
+    payload["issue"]["fields"].update({"status": "odd", "created": "yesterday", "duedate": "soon", "labels": [1, None],
+                                       "comment": [], "assignee": "x", "description": {"type": "doc", "content": 5}})
+    (event,) = provider().normalize_webhook("jira:issue_created", payload)
+    assert event.issue.status == "open" and event.issue.created_at is None and event.issue.due_date is None
+    assert event.issue.labels == [] and event.issue.assignees == [] and event.issue.description == ""

@@ -121,6 +121,27 @@ class _SharedSession:
         pass  # the pooled session outlives this client
 
 
+def _dict(value):
+    return value if isinstance(value, dict) else {}
+
+
+def _time(value):
+    """A Jira timestamp, or None for a missing or malformed one (provider data is not trusted to parse)."""
+    with contextlib.suppress(TypeError, ValueError):
+        return parse_time(value) if isinstance(value, str) else None
+    return None
+
+
+def _date(value):
+    with contextlib.suppress(TypeError, ValueError):
+        return date.fromisoformat(value) if isinstance(value, str) and value else None
+    return None
+
+
+def _int(value):
+    return value if isinstance(value, int) and value >= 0 else 0
+
+
 def _person(raw, deployment):
     if not isinstance(raw, dict) or not raw:
         return None
@@ -326,34 +347,35 @@ class JiraProvider(TrackerProvider):
 
     def _to_issue(self, raw, deployment=None):
         deployment = deployment or self.deployment
-        fields = raw.get("fields") or {}
-        status = fields.get("status") or {}
-        category = ((status.get("statusCategory") or {}).get("key") or "").lower()
-        comments = fields.get("comment") if isinstance(fields.get("comment"), dict) else {}
+        fields = _dict(raw.get("fields"))
+        status = _dict(fields.get("status"))
+        category = str(_dict(status.get("statusCategory")).get("key") or "").lower()
         assignee = _person(fields.get("assignee"), deployment)
+        # Webhook deliveries are read without the tracker's base URL: the issue's own REST link gives the site.
+        site = self._base_url or str(raw.get("self") or "").partition("/rest/")[0]
         return Issue(
             id=str(raw.get("key") or raw.get("id")),
-            title=fields.get("summary") or "",
+            title=str(fields.get("summary") or ""),
             description=self._text_out(fields.get("description")),
             status="closed" if category == "done" else "open",
-            remote_status=status.get("name") or "",
-            labels=[str(label) for label in fields.get("labels") or []],
+            remote_status=str(status.get("name") or ""),
+            labels=[str(label) for label in fields.get("labels") or [] if isinstance(label, str)],
             assignees=[assignee] if assignee else [],
             author=_person(fields.get("reporter") or fields.get("creator"), deployment),
-            url=f"{self._base_url}/browse/{raw['key']}" if raw.get("key") and self._base_url else None,
-            created_at=parse_time(fields.get("created")),
-            updated_at=parse_time(fields.get("updated")),
-            closed_at=parse_time(fields.get("resolutiondate")),
-            due_date=date.fromisoformat(fields["duedate"]) if fields.get("duedate") else None,
-            comments_count=int(comments.get("total") or 0) if comments else 0,
+            url=f"{site}/browse/{raw['key']}" if raw.get("key") and site.startswith(("https://", "http://")) else None,
+            created_at=_time(fields.get("created")),
+            updated_at=_time(fields.get("updated")),
+            closed_at=_time(fields.get("resolutiondate")),
+            due_date=_date(fields.get("duedate")),
+            comments_count=_int(_dict(fields.get("comment")).get("total")),
             remote_data=raw,
         )
 
     def _to_comment(self, raw, deployment=None):
         deployment = deployment or self.deployment
         return Comment(id=str(raw.get("id")), body=self._text_out(raw.get("body")),
-                       author=_person(raw.get("author"), deployment), created_at=parse_time(raw.get("created")),
-                       updated_at=parse_time(raw.get("updated")))
+                       author=_person(raw.get("author"), deployment), created_at=_time(raw.get("created")),
+                       updated_at=_time(raw.get("updated")))
 
     # ---- helpers ---------------------------------------------------------------------------------------------
 
