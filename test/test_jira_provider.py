@@ -243,3 +243,22 @@ def test_reads_are_retried_on_the_shared_session_but_a_failed_write_is_never_rep
     response = client.post(f"{jira['base']}/issues", json={"title": "once"}, headers=jira["user"].headers)
     assert response.status_code == 502 and response.get_json()["error"] == "tracker_unavailable"
     assert len([r for r in jira["fake"].requests if r.method == "POST" and r.path.endswith("/issue")]) == 1
+
+
+def test_pages_follow_next_page_token_on_cloud_and_start_at_on_data_center(client, jira):
+    for title in ("one", "two", "three"):
+        post_issue(client, jira, title=title)
+    seen, cursor = [], None
+    for _ in range(5):
+        page = client.get(f"{jira['base']}/issues", query_string={"limit": 2, **({"cursor": cursor} if cursor else {})},
+                          headers=jira["user"].headers).get_json()
+        seen += [issue["title"] for issue in page["issues"]]
+        cursor = page["next_cursor"]
+        if not cursor:
+            break
+    assert seen == ["three", "two", "one"]
+    second = searches(jira["fake"])[1].query
+    if jira["flavour"] == "cloud":
+        assert second["nextPageToken"] and "startAt" not in second and second["maxResults"] == "2"
+    else:
+        assert second["startAt"] == "2" and "nextPageToken" not in second
