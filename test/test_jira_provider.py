@@ -262,3 +262,13 @@ def test_pages_follow_next_page_token_on_cloud_and_start_at_on_data_center(clien
         assert second["nextPageToken"] and "startAt" not in second and second["maxResults"] == "2"
     else:
         assert second["startAt"] == "2" and "nextPageToken" not in second
+
+
+def test_a_redirect_from_jira_is_not_followed(client, jira, jira_dc_fake_server, jira_cloud_fake_server):
+    elsewhere = jira_dc_fake_server if jira["flavour"] == "cloud" else jira_cloud_fake_server
+    before = len(elsewhere.requests)
+    jira["fake"].redirect_next(f"{elsewhere.base_url}/rest/api/2/search")
+    response = client.get(f"{jira['base']}/issues", headers=jira["user"].headers)
+    assert response.status_code == 502 and response.get_json()["error"] == "tracker_unavailable"
+    assert "redirect" in response.get_json()["message"]
+    assert len(elsewhere.requests) == before  # the credentials never went to the other host

@@ -253,12 +253,14 @@ class JiraFake(FakeServer):
     """Jira Cloud or Data Center (`flavour`), served over real HTTP."""
 
     name = "jira"
+    control_knobs = {**FakeServer.control_knobs, "redirect_next": "redirect_next"}
     seed_operations = ("add_user", "add_basic_auth", "add_token", "add_project", "add_issue", "add_label")
 
     def __init__(self, host: str = "127.0.0.1", port: int = 0, flavour: str = CLOUD) -> None:
         if flavour not in (CLOUD, DATA_CENTER):
             raise ValueError("flavour is 'cloud' or 'data_center'")
         self.flavour = flavour
+        self._redirects: list[str] = []
         super().__init__(host, port)
 
     @property
@@ -270,7 +272,18 @@ class JiraFake(FakeServer):
         return "3" if self.cloud else "2"
 
     def _new_state(self) -> _State:
+        self._redirects = []
         return _State()
+
+    def redirect_next(self, location: str) -> None:
+        """Answer the next API request with a 302 to `location` (a proxy or a moved site would)."""
+        with self.lock:
+            self._redirects.append(location)
+
+    def _before_dispatch(self, call: Call) -> Response | None:
+        if self._redirects:
+            return Response(status=302, headers={"Location": self._redirects.pop(0)})
+        return None
 
     # -- seeding -----------------------------------------------------------------------------
 
