@@ -57,6 +57,11 @@ LOG_METHODS = {"debug", "info", "warning", "warn", "error", "exception", "critic
 # A mutant whose tests need more than FACTOR x their baseline time (plus SLACK seconds) counts as a timeout (detected).
 TIMEOUT_FACTOR, TIMEOUT_SLACK = 3.0, 15.0
 PYTEST_EXTRA = []  # --pytest-args, for the baseline and every mutant
+STOP = []  # set by SIGINT/SIGTERM: finish with a summary of the mutants run so far
+
+
+def _stop(signum, frame):
+    STOP.append(signum)
 
 
 # ---------------------------------------------------------------------------------------------------------------- mutants
@@ -568,6 +573,8 @@ def run_mutant(mutant, selected, files, timeout, logdir):
     if pid == 0:  # child
         code = 3
         try:
+            signal.signal(signal.SIGINT, signal.SIG_DFL)
+            signal.signal(signal.SIGTERM, signal.SIG_DFL)
             os.setpgid(0, 0)
             fd = os.open(log, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
             os.dup2(fd, 1)
@@ -590,6 +597,11 @@ def run_mutant(mutant, selected, files, timeout, logdir):
         if done:
             code = os.waitstatus_to_exitcode(wait_status)
             break
+        if STOP:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(pid, signal.SIGKILL)
+            os.waitpid(pid, 0)
+            return "pending"
         if time.monotonic() - started > timeout:
             with contextlib.suppress(ProcessLookupError):
                 os.killpg(pid, signal.SIGKILL)
@@ -641,6 +653,8 @@ def mutate_module(module, args, tests, data, logdir, equivalents, files):
     print(f"\n== {module}: {len(mutants)} mutants, tests: {' '.join(files)}", flush=True)
     started, kills = time.monotonic(), {}
     for number, mutant in enumerate(mutants, 1):
+        if STOP:
+            break
         key = (module, mutant.function, mutant.description)
         if key in equivalents:
             mutant.status, mutant.detail = "equivalent", equivalents[key]
@@ -653,6 +667,8 @@ def mutate_module(module, args, tests, data, logdir, equivalents, files):
                 mutant.status = run_mutant(mutant, selected, files, TIMEOUT_SLACK + TIMEOUT_FACTOR * budget, logdir)
                 if mutant.status == "killed" and mutant.detail in tests:
                     kills[mutant.detail] = kills.get(mutant.detail, 0) + 1
+        if mutant.status == "pending":
+            break
         mark = {"killed": ".", "timeout": "T", "survived": "S", "no-tests": "N", "equivalent": "E", "error": "!"}[mutant.status]
         print(mark, end="" if number % 60 else f" {number}/{len(mutants)}\n", flush=True)
     elapsed = time.monotonic() - started
@@ -661,6 +677,10 @@ def mutate_module(module, args, tests, data, logdir, equivalents, files):
 
 
 def summarise(module, mutants, elapsed):
+    pending = sum(1 for m in mutants if m.status == "pending")
+    mutants = [m for m in mutants if m.status != "pending"]
+    if pending:
+        print(f"{module}: interrupted, {pending} mutants not run; the figures below cover the {len(mutants)} that were")
     count = {status: sum(1 for m in mutants if m.status == status)
              for status in ("killed", "timeout", "survived", "no-tests", "equivalent", "error")}
     scored = len(mutants) - count["equivalent"] - count["error"]
@@ -731,7 +751,11 @@ def main():
             sys.exit(f"the tests do not pass when run the way mutants are run ({check.detail}); see the -0.log in {logdir}")
     equivalents = load_equivalents()
     results, started = [], time.monotonic()
+    signal.signal(signal.SIGINT, _stop)
+    signal.signal(signal.SIGTERM, _stop)
     for module in modules:
+        if STOP:
+            break
         in_files = {nodeid: info for nodeid, info in tests.items()
                     if any(fnmatch.fnmatch(nodeid.split("::")[0], f) for f in files[module])}
         mutants, elapsed = mutate_module(module, args, in_files, data, logdir, equivalents, files[module])
