@@ -5,8 +5,9 @@ Run: .venv/bin/python bench/webhook_bench.py [--seconds 20] [--connections 8] [-
 Writes its figures into docs/PERFORMANCE.md (section "webhooks"); exit status 1 when a target is missed.
 
 Load generator: a small asyncio HTTP/1.1 client in this process (keep-alive connections, request bytes built from
-a pool of pre-signed bodies). The X-Hub-Signature-256 HMAC covers the body only, so each delivery gets a fresh
-X-GitHub-Delivery id without re-signing. It records the answer to every delivery id it sent, which is what the
+a pool of body templates). Every delivery id gets its own body (the id is written into the issue title) signed for
+it: the gateway drops a verified body it has seen before as a replay, whatever its delivery id, and a redelivery of
+the same id sends the same body (answered "duplicate"). It records the answer to every delivery id it sent, which is what the
 exact accounting needs (wrk cuts in-flight requests at the end of its run, so its count of 202s cannot be matched
 row for row against the database).
 
@@ -28,6 +29,7 @@ import subprocess
 import sys
 import time
 import uuid
+import zlib
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -99,19 +101,35 @@ def webhook_secret(env, tracker_id):
     return output.stdout.split()[-1]
 
 
+KEY_MARK = b"@@delivery@@"
+
+
+class SignedBodies:
+    """BODY_POOL variants of the real issues.opened example (distinct issue numbers); each delivery id gets its own
+    body (the id in the issue title) with its signature, the same body for the same id."""
+
+    def __init__(self, secret):
+        example = json.loads(EXAMPLE.read_text())
+        self.secret = secret.encode()
+        self.templates = []
+        for n in range(BODY_POOL):
+            payload = json.loads(json.dumps(example))
+            payload["issue"]["number"] = 1000 + n
+            payload["issue"]["id"] = 900_000_000 + n
+            payload["issue"]["title"] = f"{example['issue']['title']} ({n}, {KEY_MARK.decode()})"
+            self.templates.append(json.dumps(payload).encode())
+
+    def __call__(self, key, index):
+        raw_key = key.encode()
+        body = self.templates[zlib.crc32(raw_key) % len(self.templates)].replace(KEY_MARK, raw_key)
+        return body, "sha256=" + hmac.new(self.secret, body, hashlib.sha256).hexdigest()
+
+    def size(self):
+        return len(self.templates[0]) - len(KEY_MARK) + len("burst-000000-0-0000")
+
+
 def signed_bodies(secret):
-    """BODY_POOL variants of the real issues.opened example (distinct issue numbers), each with its signature."""
-    example = json.loads(EXAMPLE.read_text())
-    pool = []
-    for n in range(BODY_POOL):
-        payload = json.loads(json.dumps(example))
-        payload["issue"]["number"] = 1000 + n
-        payload["issue"]["id"] = 900_000_000 + n
-        payload["issue"]["title"] = f"{example['issue']['title']} ({n})"
-        body = json.dumps(payload).encode()
-        signature = "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
-        pool.append((body, signature))
-    return pool
+    return SignedBodies(secret)
 
 
 # ---- load generator ----------------------------------------------------------------------------
@@ -162,7 +180,7 @@ class Burst:
         self.reconnects = 0
 
     def request_bytes(self, key, index):
-        body, signature = self.bodies[index % len(self.bodies)]
+        body, signature = self.bodies(key, index)
         head = (f"POST {self.path} HTTP/1.1\r\nHost: {self.host}:{self.port}\r\nUser-Agent: GitHub-Hookshot/bench\r\n"
                 "Content-Type: application/json\r\nAccept: */*\r\nX-GitHub-Event: issues\r\n"
                 f"X-GitHub-Delivery: {key}\r\nX-GitHub-Hook-ID: 1\r\nX-Hub-Signature-256: {signature}\r\n"
@@ -433,7 +451,7 @@ def main():
         f"### Ingest burst: `POST /api/v1/webhooks/<tracker_id>` ({args.seconds:g} s after a 2 s warm-up)\n\n"
         f"Load generator: bench/webhook_bench.py's asyncio HTTP/1.1 client, {args.connections} keep-alive connections, "
         f"closed loop (each posts its next delivery when the previous one is answered), real `issues.opened` payload "
-        f"({len(bodies[0][0]) / 1024:.1f} KB, {BODY_POOL} pre-signed variants), a unique X-GitHub-Delivery per "
+        f"({bodies.size() / 1024:.1f} KB, {BODY_POOL} variants), a unique X-GitHub-Delivery and body, signed, per "
         f"request; it used {client_cpu * 100:.0f}% of one core during the burst.\n\n"
         "| sent | 202 accepted | other answers | connection errors | accepted/s | p50 ms | p95 ms | p99 ms | max ms |\n"
         "|---|---|---|---|---|---|---|---|---|\n"

@@ -5,7 +5,7 @@ import logging
 from datetime import timedelta
 
 from flask import current_app
-from sqlalchemy import delete, select, text
+from sqlalchemy import String, bindparam, delete, select, text
 
 from api import crypto, jobs
 from api.errors import BadRequest, NotFound, Unauthorized
@@ -140,20 +140,28 @@ def receive(*, session, tracker_id, headers, body):
     return {"status": "accepted", "delivery_id": delivery_id}
 
 
+# The worker's statements, built once: SQLAlchemy then computes each one's cache key once per process.
+_ECHO = (select(GatewayChange)
+         .where(GatewayChange.tracker_id == bindparam("tracker_id"),
+                GatewayChange.issue_id.in_([bindparam("issue_id", type_=String), "*"]),
+                GatewayChange.kinds.any(bindparam("kind", type_=String)),
+                GatewayChange.created_at >= bindparam("since"))
+         .order_by(GatewayChange.id)
+         .limit(1)
+         .with_for_update(skip_locked=True))
+# The delivery (locked) and its tracker in one round trip.
+_PENDING_DELIVERY = (select(WebhookDelivery, Tracker)
+                     .join(Tracker, Tracker.id == WebhookDelivery.tracker_id)
+                     .where(WebhookDelivery.id == bindparam("delivery_id"))
+                     .with_for_update(of=WebhookDelivery))
+
+
 def _echo_of(session, tracker_id, webhook_event):
     """The gateway change this event echoes, if any (consumed so a later human change counts as human)."""
     if webhook_event.issue_id is None:
         return None
-    change = session.scalar(
-        select(GatewayChange)
-        .where(GatewayChange.tracker_id == tracker_id,
-               GatewayChange.issue_id.in_([webhook_event.issue_id, "*"]),
-               GatewayChange.kinds.any(webhook_event.type),
-               GatewayChange.created_at >= utcnow() - ECHO_WINDOW)
-        .order_by(GatewayChange.id)
-        .limit(1)
-        .with_for_update(skip_locked=True)
-    )
+    change = session.scalar(_ECHO, {"tracker_id": tracker_id, "issue_id": webhook_event.issue_id,
+                                    "kind": webhook_event.type, "since": utcnow() - ECHO_WINDOW})
     if change is not None:
         change.kinds = [kind for kind in change.kinds if kind != webhook_event.type]
         if not change.kinds:
@@ -166,11 +174,11 @@ def process_delivery(delivery_id):
     from api.extensions import db
 
     session = db.session
-    delivery = session.scalar(select(WebhookDelivery).where(WebhookDelivery.id == delivery_id).with_for_update())
-    if delivery is None or delivery.status != "pending":
+    found = session.execute(_PENDING_DELIVERY, {"delivery_id": delivery_id}).first()
+    if found is None or found[0].status != "pending":
         session.rollback()
         return
-    tracker = session.get(Tracker, delivery.tracker_id)
+    delivery, tracker = found
     tracker_id = tracker.id
     # Normalizing reads the payload only: no credentials are decrypted for it.
     provider = provider_class(tracker.provider)(TrackerConfig(tracker_id=tracker.id, target=tracker.target,
