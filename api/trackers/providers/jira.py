@@ -34,10 +34,8 @@ from api.trackers.base import (
     NotSupported,
     Page,
     Person,
-    TrackerAuthFailed,
     TrackerNotFound,
     TrackerProvider,
-    TrackerRateLimited,
     TrackerUnavailable,
     TrackerValidationError,
     WebhookEvent,
@@ -302,11 +300,10 @@ class JiraProvider(TrackerProvider):
         except JIRAError as exc:
             raise self._error(exc) from None
 
-    @staticmethod
-    def _error(exc):
+    @classmethod
+    def _error(cls, exc):
         status = exc.status_code or 0
         response = exc.response
-        headers = dict(response.headers) if response is not None else {}
         details = []
         with contextlib.suppress(ValueError, AttributeError):
             data = response.json()
@@ -317,18 +314,10 @@ class JiraProvider(TrackerProvider):
                 if not details and isinstance(data.get("message"), str):
                     details = [data["message"]]
         message = provider_message("; ".join(details))
-        suffix = f": {message}" if message else "."
-        if status == 429:
-            return TrackerRateLimited(retry_after=retry_after_seconds(headers))
-        if status in (401, 403):
-            return TrackerAuthFailed(f"Jira refused the credentials{suffix}")
-        if status == 404:
-            return TrackerNotFound("Not found on Jira.")
-        if status == 410:
-            return TrackerUnavailable(f"Jira answered 410 (the API called is gone){suffix}")
-        if status in (400, 409, 422):
-            return TrackerValidationError(f"Jira rejected the request{suffix}")
-        return TrackerUnavailable(f"Jira answered {status}.")
+        if status == 410:  # an API Jira has removed (Cloud's old search): the gateway's fault, not a missing issue
+            return TrackerUnavailable(f"Jira answered 410: {message}" if message else "Jira answered 410.")
+        headers = dict(response.headers) if response is not None else {}
+        return cls.error_for_status(status, message, retry_after=retry_after_seconds(headers) if status == 429 else None)
 
     # ---- conversions -----------------------------------------------------------------------------------------
 
