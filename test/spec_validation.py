@@ -126,8 +126,8 @@ class _Recorder:
     def _record(self, sender, response):
         if self.paused or request.method in SKIPPED_METHODS or not request.path.startswith(BASE_PATH):
             return
-        if request.path == SPEC_PATH or response.is_streamed:
-            return
+        if request.path.rstrip("/") in (BASE_PATH, SPEC_PATH) or response.is_streamed:
+            return  # the API's index and the spec itself are documents, not operations of the spec
         rule = request.url_rule.rule if request.url_rule is not None else None
         text = response.get_data(as_text=True)
         try:
