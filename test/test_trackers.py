@@ -55,7 +55,7 @@ def test_credentials_survive_key_rotation(client, auth, db, make_app):
 @pytest.mark.parametrize(
     ("body", "field"),
     [
-        ({"provider": "jira", "target": "x"}, "provider"),
+        ({"provider": "bugzilla", "target": "x"}, "provider"),
         ({"provider": "github", "target": "no-slash", "credentials": {"token": "t"}}, "target"),
         ({"provider": "github", "target": "o/r"}, "credentials.token"),
         ({"provider": "gitlab", "target": "bad path!", "credentials": {"token": "t"}}, "target"),
