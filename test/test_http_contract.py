@@ -34,7 +34,8 @@ def test_deeply_nested_json_is_400_on_every_json_endpoint(app, client, auth, cap
            "automation_id": 1, "subscription_id": 1, "delivery_id": "x"}
     checked = 0
     for rule in _post_json_routes(app):
-        url = re.sub(r"<(?:[^:>]+:)?([^>]+)>", lambda m: str(ids[m.group(1)]), rule.rule)
+        # Ids the test has not created stand in as 1: such a route may answer 404 first, never a 5xx.
+        url = re.sub(r"<(?:[^:>]+:)?([^>]+)>", lambda m: str(ids.get(m.group(1), 1)), rule.rule)
         for method in sorted(rule.methods & {"POST", "PUT", "PATCH"}):
             response = client.open(url, method=method, data=DEEP_OBJECT, content_type="application/json", headers=user.headers)
             # A route may refuse earlier (404 for an id it does not know), but never with a 5xx.
