@@ -37,9 +37,12 @@ _DEFER = text(
 
 
 def enqueue(session, task_name: str, *, queue: str, lock: str | None = None, scheduled_at: datetime | None = None,
-            **kwargs) -> None:
-    """Add a job in the caller's transaction: it exists exactly when that transaction commits."""
-    session.execute(_DEFER, {"queue": queue, "task": task_name, "priority": 0, "lock": lock, "queueing_lock": None,
+            queueing_lock: str | None = None, **kwargs) -> None:
+    """Add a job in the caller's transaction: it exists exactly when that transaction commits.
+
+    With `queueing_lock`, a second job under the same key while one waits raises IntegrityError (run it in a savepoint).
+    """
+    session.execute(_DEFER, {"queue": queue, "task": task_name, "priority": 0, "lock": lock, "queueing_lock": queueing_lock,
                              "args": json.dumps(kwargs), "scheduled_at": scheduled_at})
 
 

@@ -15,8 +15,30 @@ tracker_duration = Histogram("tracker_call_duration_seconds", "Tracker call dura
                              buckets=(0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30))
 webhook_deliveries = Counter("webhook_deliveries_total", "Inbound webhook deliveries", ["provider", "result"])
 jobs_failed = Counter("jobs_failed_total", "Background job failures", ["task"])
+sync_lag = Histogram("sync_lag_seconds", "Sync: event received -> the other side written",
+                     buckets=(0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 1800))
 
 metrics = Blueprint("metrics", __name__)
+
+
+def _sync_links():
+    """sync_links per state, read at scrape time."""
+    from sqlalchemy import func, select
+
+    from api.extensions import db
+    from api.models.sync import SyncLink
+
+    family = GaugeMetricFamily("sync_links", "Sync links per state", labels=["state"])
+    try:
+        counts = dict(db.session.execute(select(SyncLink.state, func.count()).group_by(SyncLink.state)).all())
+    except Exception:  # no database, no gauge: the scrape itself must not fail
+        db.session.rollback()
+        return []
+    finally:
+        db.session.remove()
+    for state in sorted({"ok", "pending", "error", "conflict", *counts}):
+        family.add_metric([state], counts.get(state, 0))
+    return [family]
 
 
 def _queue_depth():
@@ -48,10 +70,10 @@ def scrape():
     else:
         from prometheus_client import REGISTRY as registry
     output = generate_latest(registry)
-    family = _queue_depth()
-    if family is not None:
+    families = [family for family in [_queue_depth()] if family is not None] + _sync_links()
+    if families:
         extra = CollectorRegistry()
-        extra.register(type("QueueDepth", (), {"collect": lambda self: [family]})())
+        extra.register(type("ScrapeTime", (), {"collect": lambda self: families})())
         output += generate_latest(extra)
     return Response(output, mimetype=CONTENT_TYPE_LATEST)
 

@@ -4,11 +4,12 @@ Each consumer is called as consumer(session=, event=) in the transaction that re
 enqueues its own work there; consumers never import each other, and api/services/events.py imports none of them.
 """
 
-from api.services import automations, events, subscriptions
+from api.services import automations, events, subscriptions, sync
 
 CONSUMERS = (
     automations.match_and_enqueue,  # rules matching the event -> runs on the automations queue
     subscriptions.fan_out,  # subscriptions to the event type -> signed deliveries on the outbound queue
+    sync.enqueue_for_event,  # an event on a side of an enabled sync -> a propagation job on the sync queue
 )
 
 

@@ -9,7 +9,7 @@ import logging
 from api import jobs, pipeline
 from api.extensions import db
 from api.metrics import jobs_failed
-from api.services import automations, subscriptions, webhooks
+from api.services import automations, subscriptions, sync, webhooks
 
 log = logging.getLogger(__name__)
 
@@ -51,6 +51,43 @@ def send_outbound_task(delivery_id, attempt=None):
     except Exception:
         jobs_failed.labels("send_outbound").inc()
         log.exception("sending outbound delivery %s failed; the job will be retried", delivery_id)
+        raise
+
+
+@jobs.tasks.task(name="sync_issue", queue=sync.QUEUE,
+                 retry=jobs.procrastinate.RetryStrategy(max_attempts=sync.MAX_ATTEMPTS, exponential_wait=2))
+@jobs.in_app_context
+def sync_issue_task(sync_id, side, issue_id, comments=False, event_at=None, chain_depth=0):
+    """Worker entry point for sync.run_issue (a failure leaves the link `error` and is retried with backoff)."""
+    try:
+        sync.run_issue(session=db.session, sync_id=sync_id, side=side, issue_id=issue_id, comments=comments,
+                       event_at=event_at, chain_depth=chain_depth)
+    except Exception:
+        jobs_failed.labels("sync_issue").inc()
+        raise
+
+
+@jobs.tasks.task(name="sync_link", queue=sync.QUEUE,
+                 retry=jobs.procrastinate.RetryStrategy(max_attempts=sync.MAX_ATTEMPTS, exponential_wait=2))
+@jobs.in_app_context
+def sync_link_task(sync_id, link_id, comments=False, event_at=None):
+    """Worker entry point for sync.run_link (resync, pairing)."""
+    try:
+        sync.run_link(session=db.session, sync_id=sync_id, link_id=link_id, comments=comments, event_at=event_at)
+    except Exception:
+        jobs_failed.labels("sync_link").inc()
+        raise
+
+
+@jobs.tasks.task(name="sync_backfill", queue=sync.QUEUE,
+                 retry=jobs.procrastinate.RetryStrategy(max_attempts=sync.MAX_ATTEMPTS, exponential_wait=2))
+@jobs.in_app_context
+def sync_backfill_task(sync_id):
+    """Worker entry point for sync.run_backfill (resumes from the cursor stored on the sync)."""
+    try:
+        sync.run_backfill(session=db.session, sync_id=sync_id)
+    except Exception:
+        jobs_failed.labels("sync_backfill").inc()
         raise
 
 

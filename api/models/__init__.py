@@ -5,6 +5,7 @@ from api.models.issue_templates import IssueTemplate, TemplateIssue
 from api.models.offers import Offer
 from api.models.ratelimit import RateLimitCounter
 from api.models.subscriptions import DeliveryAttempt, OutboundDelivery, Subscription
+from api.models.sync import Sync, SyncComment, SyncLink
 from api.models.trackers import (
     BuiltinAttachment,
     BuiltinAttachmentChunk,
@@ -21,5 +22,5 @@ __all__ = [
     "Automation", "AutomationRun", "BuiltinComment", "BuiltinIssue", "BuiltinLabel", "DeliveryAttempt", "Event",
     "BuiltinAttachment", "BuiltinAttachmentChunk",
     "GatewayChange", "IdempotencyRecord", "IssueTemplate", "Offer", "OutboundDelivery", "RateLimitCounter", "Subscription",
-    "TemplateIssue", "Tracker", "User", "WebhookDelivery",
+    "Sync", "SyncComment", "SyncLink", "TemplateIssue", "Tracker", "User", "WebhookDelivery",
 ]

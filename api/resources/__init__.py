@@ -10,6 +10,7 @@ from api.resources.issue_templates import ns as templates_ns
 from api.resources.issues import ns as issues_ns
 from api.resources.offers import ns as offers_ns
 from api.resources.subscriptions import ns as subscriptions_ns
+from api.resources.sync import ns as syncs_ns
 from api.resources.trackers import ns as trackers_ns
 from api.resources.users import ns as users_ns
 from api.resources.webhooks import ns as webhooks_ns
@@ -56,4 +57,5 @@ def create_api_blueprint():
     api.add_namespace(webhooks_ns, path="/webhooks")
     api.add_namespace(automations_ns, path="/automations")
     api.add_namespace(subscriptions_ns, path="/subscriptions")
+    api.add_namespace(syncs_ns, path="/syncs")
     return blueprint, api

@@ -25,6 +25,7 @@ UNSET: Any = type("Unset", (), {"__repr__": lambda self: "UNSET", "__bool__": la
 EVENT_TYPES = (
     "issue.created", "issue.updated", "issue.closed", "issue.reopened", "issue.labeled", "issue.unlabeled",
     "issue.assigned", "issue.deleted", "comment.created", "comment.updated", "comment.deleted",
+    "sync.linked", "sync.conflict", "sync.failed",  # a sync paired two issues, overwrote a value, or failed to write
 )
 
 
