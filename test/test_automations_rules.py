@@ -176,7 +176,8 @@ def test_a_run_error_names_the_variables_the_template_refused(app, client, auth,
 
 
 def test_the_texts_of_one_run_share_one_render_allowance(app, client, auth, db):
-    # Each text alone is fine; twenty of them in one run would build 5 MB: the run's shared allowance stops them.
+    # Sized by the issue: light on the sample event at save (12-character title), twenty times 250 K characters on a
+    # 100-character title. Each text alone stays within the limit; one run shares one allowance, so together they do not.
     user = auth.register()
     source, target = make_tracker(client, user, name="a"), make_tracker(client, user, name="b", target="other")
     names = [f"v{index}" for index in range(20)]
@@ -184,8 +185,8 @@ def test_the_texts_of_one_run_share_one_render_allowance(app, client, auth, db):
                          variables=[{"name": name, "default": ""} for name in names])
     rule = _rule(client, user, tracker_id=source["id"], actions=[
         {"type": "create_issue_from_template", "template_id": template["id"],
-         "variables": dict.fromkeys(names, "{{ ('x' * 250000)|length }}")}])
-    client.post(f"{TRACKERS}{source['id']}/issues", json={"title": "Crash"}, headers=user.headers)
+         "variables": dict.fromkeys(names, "{{ (issue.title * 2500)|length }}")}])
+    client.post(f"{TRACKERS}{source['id']}/issues", json={"title": "T" * 100}, headers=user.headers)
     run_worker(app, concurrency=1, wait=False)
     [run] = _runs(db, rule)
     assert run.status == "failed" and "characters in all" in run.error, run.error
@@ -218,3 +219,13 @@ def test_an_action_the_tracker_refuses_with_a_4xx_is_tried_once(app, client, aut
     posts = [r for r in github_fake.requests if r.method == "POST" and r.path.endswith("/issues/1/comments")]
     assert len(posts) == 1 and run.attempts == 1 and run.status == "failed", (len(posts), run.attempts, run.status)
     assert "action 1 (add_comment) failed" in run.error
+
+
+def test_the_texts_of_one_rule_share_one_render_allowance_at_save_as_in_runs(client, auth):
+    # Each body alone builds 2 M characters, within the limit; the run would share one allowance, and so does the save.
+    user = auth.register()
+    heavy = {"type": "add_comment", "body": "{{ ('x' * 250000)|length }}" * 8}
+    _rule(client, user, actions=[heavy])
+    response = _post_rule(client, user, actions=[heavy, heavy, heavy])
+    assert response.status_code == 422, response.get_json()
+    assert "characters in all" in response.get_json()["errors"]["actions"]["2"]["body"][0]

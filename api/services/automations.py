@@ -146,7 +146,8 @@ def create_automation(*, session, owner, data):
     if session.scalar(select(func.count()).select_from(Automation).where(Automation.owner_id == owner.id)) >= limit:
         raise Unprocessable(f"You already have {limit} automation rules, the most allowed; delete one first.",
                             errors={"_schema": [f"At most {limit} rules per user."]}, error="too_many_automations")
-    _check(session, owner, data)
+    with template_engine.shared_budget():  # one render allowance for all test renders of one save
+        _check(session, owner, data)
     rule = Automation(owner_id=owner.id, **data)
     session.add(rule)
     session.commit()
@@ -172,7 +173,8 @@ def update_automation(*, session, owner, automation_id, data):
     rule = get_automation(session=session, owner=owner, automation_id=automation_id)
     if not data:
         raise ValidationFailed("Send at least one field to change.", errors={"_schema": ["No fields to change."]})
-    _check(session, owner, {**to_dict(rule), **data})
+    with template_engine.shared_budget():
+        _check(session, owner, {**to_dict(rule), **data})
     for name, value in data.items():
         setattr(rule, name, value)
     session.commit()
