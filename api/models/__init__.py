@@ -1,6 +1,7 @@
 """SQLAlchemy models; importing this package registers every table on the metadata."""
 
 from api.models.automations import Automation, AutomationRun
+from api.models.index import EventChangeHash, IndexedIssue
 from api.models.issue_templates import IssueTemplate, TemplateIssue
 from api.models.offers import Offer
 from api.models.ratelimit import RateLimitCounter
@@ -21,6 +22,7 @@ from api.models.webhooks import Event, GatewayChange, WebhookDelivery
 __all__ = [
     "Automation", "AutomationRun", "BuiltinComment", "BuiltinIssue", "BuiltinLabel", "DeliveryAttempt", "Event",
     "BuiltinAttachment", "BuiltinAttachmentChunk",
+    "EventChangeHash", "IndexedIssue",
     "GatewayChange", "IdempotencyRecord", "IssueTemplate", "Offer", "OutboundDelivery", "RateLimitCounter", "Subscription",
     "Sync", "SyncComment", "SyncLink", "TemplateIssue", "Tracker", "User", "WebhookDelivery",
 ]

@@ -53,6 +53,7 @@ class Event(db.Model):
     # How many automation steps led here: 0 for outside changes, parent + 1 for the gateway's own.
     chain_depth = db.Column(db.Integer, nullable=False, default=0)
     caused_by_rule_id = db.Column(db.Integer)
+    source = db.Column(db.String(10))  # "webhook", "poll" or "gateway" (null before sources were recorded)
     occurred_at = db.Column(db.DateTime(timezone=True), nullable=False, default=utcnow)
 
     __table_args__ = (db.Index("ix_events_tracker_id_id", "tracker_id", "id"),
