@@ -158,7 +158,8 @@ def test_signed_delivery_is_stored_once_and_processed_into_events(client, app, d
     assert events[0]["issue_id"] == "TES-4" and events[0]["issue"]["remote_status"] == "Resolved"
 
 
-def test_registering_on_cloud_is_a_400_that_tells_the_admin_the_url_to_paste(client, auth, jira_cloud_fake):
+def test_registering_on_cloud_is_a_400_that_tells_the_admin_the_url_and_secret_to_paste(client, auth, db,
+                                                                                       jira_cloud_fake):
     user = auth.register()
     jira_cloud_fake.add_basic_auth("me@example.com", "tok", name="alice")
     jira_cloud_fake.add_project("APP", members=["alice"])
@@ -166,10 +167,20 @@ def test_registering_on_cloud_is_a_400_that_tells_the_admin_the_url_to_paste(cli
                            base_url=jira_cloud_fake.base_url, credentials={"email": "me@example.com", "api_token": "tok"},
                            options={"deployment": "cloud"})
     response = client.post(f"{TRACKERS}{tracker['id']}/webhook", headers=user.headers)
-    assert response.status_code == 400 and response.get_json()["error"] == "not_supported"
+    assert response.status_code == 400 and response.get_json()["error"] == "manual_setup_required"
     message = response.get_json()["message"]
-    assert f"/api/v1/webhooks/{tracker['id']}" in message and "project = APP" in message and "secret" in message
+    assert f"/api/v1/webhooks/{tracker['id']}" in message and "project = APP" in message
     assert not [r for r in jira_cloud_fake.requests if "webhook" in r.path]
+    secret = registration(db, tracker["id"]).secret
+    assert f"Secret: {secret} " in message and len(secret) >= 32
+    # What Jira then sends, signed with the pasted secret, is accepted; anything else is not.
+    body = (HOOKS / "jira_issue_created.json").read_bytes()
+    url = f"/api/v1/webhooks/{tracker['id']}"
+    assert client.post(url, data=body, headers=signed("guess", body)).status_code == 401
+    assert client.post(url, data=body, headers=signed(secret, body)).get_json()["status"] == "accepted"
+    again = client.post(f"{TRACKERS}{tracker['id']}/webhook", headers=user.headers).get_json()["message"]
+    assert secret not in again, "registering again makes a new secret"
+    assert client.post(url, data=body, headers=signed(secret, body, "wh-9")).status_code == 401
 
 
 def test_a_data_center_token_without_admin_rights_cannot_register_and_nothing_is_stored(client, auth, db, jira_dc_fake):

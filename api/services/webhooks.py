@@ -2,6 +2,7 @@
 
 import hashlib
 import logging
+import secrets
 from datetime import timedelta
 
 from flask import current_app
@@ -16,7 +17,7 @@ from api.models.trackers import Tracker
 from api.models.webhooks import GatewayChange, WebhookBodyHash, WebhookDelivery
 from api.services import events as events_service
 from api.services import trackers as trackers_service
-from api.trackers.base import Capability, TrackerConfig, WebhookRegistration
+from api.trackers.base import Capability, ManualWebhookSetup, TrackerConfig, WebhookRegistration
 from api.trackers.registry import provider_class
 
 log = logging.getLogger(__name__)
@@ -68,8 +69,18 @@ def register(*, session, owner, tracker_id):
         trackers_service.call_provider(tracker, "delete_webhook", provider.delete_webhook, previous.hook_id)
         tracker.webhook_id = tracker.webhook_secret_encrypted = None
         session.commit()
-    registration = trackers_service.call_provider(tracker, "create_webhook", provider.create_webhook,
-                                                  callback_url(tracker.id))
+    try:
+        registration = trackers_service.call_provider(tracker, "create_webhook", provider.create_webhook,
+                                                      callback_url(tracker.id))
+    except ManualWebhookSetup as exc:
+        # The owner pastes the URL and this secret in the tracker's admin screens; deliveries then verify against it.
+        secret = secrets.token_urlsafe(32)
+        registration = WebhookRegistration(hook_id="", secret=secret, callback_url=callback_url(tracker.id))
+        tracker.webhook_id = None
+        tracker.webhook_secret_encrypted = crypto.encrypt_json(vars(registration))
+        session.commit()
+        raise ManualWebhookSetup(f"{exc.message} Secret: {secret} (shown only now; registering again makes a new one).") \
+            from None
     tracker.webhook_id = registration.hook_id
     tracker.webhook_secret_encrypted = crypto.encrypt_json(vars(registration))
     session.commit()

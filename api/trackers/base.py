@@ -91,6 +91,12 @@ class NotSupported(TrackerError):
     code, error, message = 400, "not_supported", "Not supported by this provider."
 
 
+class ManualWebhookSetup(TrackerError):
+    """The provider takes this webhook only from its own admin screens: the message says what to paste there."""
+
+    code, error, message = 400, "manual_setup_required", "Register this webhook in the tracker's own settings."
+
+
 # ---- the unified model -------------------------------------------------------------------------
 
 @dataclass

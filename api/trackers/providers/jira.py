@@ -30,6 +30,7 @@ from api.trackers.base import (
     IssueChanges,
     IssueQuery,
     Label,
+    ManualWebhookSetup,
     NewIssue,
     NotSupported,
     Page,
@@ -590,11 +591,11 @@ class JiraProvider(TrackerProvider):
 
     def create_webhook(self, callback_url):
         if self._cloud:
-            raise NotSupported(
+            raise ManualWebhookSetup(
                 "Jira Cloud lets only a site administrator register a signed webhook, and not through an API token: "
                 f"in Jira settings > System > WebHooks, create one with the URL {callback_url}, the JQL filter "
                 f"'project = {self.config.target}', the issue (created, updated, deleted) and comment (created, "
-                "updated, deleted) events, and a secret.")
+                "updated, deleted) events, and the secret below.")
         secret = secrets.token_urlsafe(32)
         hook = self._call("POST", "webhook", root="/rest/webhooks/1.0/", body={
             "name": f"Ticket Gateway ({self.config.target})", "url": callback_url, "events": self.HOOK_EVENTS,
