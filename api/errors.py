@@ -117,6 +117,7 @@ def _respond(code, message, *, error=None, errors=None, headers=None):
     response.status_code = code
     for name, value in (headers or {}).items():
         response.headers[name] = value
+    response.retry_after_meant = "Retry-After" in (headers or {})  # kept by api.http.drop_stray_retry_after
     return response
 
 

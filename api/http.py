@@ -136,8 +136,8 @@ class ChunkedInputMiddleware:
 
 
 def drop_stray_retry_after(response):
-    """Keep Retry-After only where it asks the client to wait: 429 and the upstream/unavailable 5xx."""
-    if response.status_code not in RETRY_AFTER_STATUSES:
+    """Keep Retry-After only where it asks the client to wait: 429, the upstream/unavailable 5xx, or an error that set it."""
+    if response.status_code not in RETRY_AFTER_STATUSES and not getattr(response, "retry_after_meant", False):
         response.headers.pop("Retry-After", None)
     return response
 
