@@ -148,6 +148,15 @@ class Config:
     # A verified webhook body seen again on the same tracker within this window is a replay, whatever its delivery id.
     WEBHOOK_REPLAY_WINDOW_HOURS = _env_float("WEBHOOK_REPLAY_WINDOW_HOURS", 24.0)
 
+    # Events without webhooks (docs/EVENTS.md): default seconds between polls of a tracker (a tracker may set its own,
+    # at least POLL_MIN_INTERVAL_SECONDS), the overlap re-read for clock skew, how often ids are reconciled for deletions,
+    # and how many poll jobs may be queued or running at once across all workers.
+    POLL_INTERVAL_SECONDS = max(15, _env_int("POLL_INTERVAL_SECONDS", 120))
+    POLL_MIN_INTERVAL_SECONDS = 15
+    POLL_OVERLAP_SECONDS = _env_int("POLL_OVERLAP_SECONDS", 60)
+    POLL_RECONCILE_SECONDS = _env_int("POLL_RECONCILE_SECONDS", 3600)
+    POLL_MAX_CONCURRENT = _env_int("POLL_MAX_CONCURRENT", 8)
+
     # A worker silent for this long is presumed dead and its running jobs are retried.
     WORKER_STALLED_SECONDS = _env_float("WORKER_STALLED_SECONDS", 30.0)
     AUTOMATION_MAX_CHAIN_DEPTH = _env_int("AUTOMATION_MAX_CHAIN_DEPTH", 3)

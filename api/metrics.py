@@ -17,8 +17,42 @@ webhook_deliveries = Counter("webhook_deliveries_total", "Inbound webhook delive
 jobs_failed = Counter("jobs_failed_total", "Background job failures", ["task"])
 sync_lag = Histogram("sync_lag_seconds", "Sync: event received -> the other side written",
                      buckets=(0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 1800))
+polls = Counter("tracker_polls_total", "Polls of trackers for changes", ["provider", "outcome"])
+poll_duration = Histogram("tracker_poll_duration_seconds", "Duration of one tracker poll", ["provider"],
+                          buckets=(0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120))
+poll_events = Histogram("tracker_poll_events", "Events recorded per poll", ["provider"],
+                        buckets=(0, 1, 2, 5, 10, 25, 50, 100, 500))
 
 metrics = Blueprint("metrics", __name__)
+
+
+def _index_gauges():
+    """issue_index_size and issue_index_age_seconds per polled tracker, read at scrape time."""
+    from sqlalchemy import func, select
+
+    from api.extensions import db
+    from api.models.index import IndexedIssue
+    from api.models.trackers import Tracker
+
+    size = GaugeMetricFamily("issue_index_size", "Issues in the local index", labels=["tracker_id", "provider"])
+    age = GaugeMetricFamily("issue_index_age_seconds", "Seconds since the tracker's last complete poll",
+                            labels=["tracker_id", "provider"])
+    try:
+        rows = db.session.execute(
+            select(Tracker.id, Tracker.provider, Tracker.last_polled_at, func.count(IndexedIssue.issue_id))
+            .outerjoin(IndexedIssue, IndexedIssue.tracker_id == Tracker.id)
+            .where(Tracker.poll_cursor.is_not(None)).group_by(Tracker.id)).all()
+        now = db.session.scalar(select(func.now()))
+    except Exception:  # no database, no gauges: the scrape itself must not fail
+        db.session.rollback()
+        return []
+    finally:
+        db.session.remove()
+    for tracker_id, provider, polled, count in rows:
+        size.add_metric([str(tracker_id), provider], count)
+        if polled is not None:
+            age.add_metric([str(tracker_id), provider], max(0.0, (now - polled).total_seconds()))
+    return [size, age]
 
 
 def _sync_links():
@@ -70,7 +104,7 @@ def scrape():
     else:
         from prometheus_client import REGISTRY as registry
     output = generate_latest(registry)
-    families = [family for family in [_queue_depth()] if family is not None] + _sync_links()
+    families = [family for family in [_queue_depth()] if family is not None] + _index_gauges() + _sync_links()
     if families:
         extra = CollectorRegistry()
         extra.register(type("ScrapeTime", (), {"collect": lambda self: families})())

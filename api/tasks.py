@@ -9,7 +9,7 @@ import logging
 from api import jobs, pipeline
 from api.extensions import db
 from api.metrics import jobs_failed
-from api.services import automations, subscriptions, sync, webhooks
+from api.services import automations, polling, subscriptions, sync, webhooks
 
 log = logging.getLogger(__name__)
 
@@ -98,3 +98,31 @@ def prune_webhook_body_hashes_task(timestamp):
     """Hourly, any worker drops the webhook body hashes that have left the replay window."""
     removed = webhooks.prune_seen_bodies(session=db.session)
     log.info("pruned %d webhook body hashes", removed)
+
+
+@jobs.tasks.periodic(cron="* * * * * */15")
+@jobs.tasks.task(name="schedule_polls", queueing_lock="schedule_polls", queue=polling.QUEUE_POLLING)
+@jobs.in_app_context
+def schedule_polls_task(timestamp):
+    """Every 15 s, one worker enqueues a poll job for each due tracker (one job per tracker, within the global cap)."""
+    polling.schedule_due(session=db.session)
+
+
+@jobs.tasks.task(name="poll_tracker", queue=polling.QUEUE_POLLING)
+@jobs.in_app_context
+def poll_tracker_task(tracker_id, full=False, emit_events=None):
+    """Worker entry point for polling.poll_tracker (a failure is recorded on the tracker and retried by the schedule)."""
+    try:
+        polling.poll_tracker(session=db.session, tracker_id=tracker_id, full=full, emit_events=emit_events)
+    except Exception:
+        jobs_failed.labels("poll_tracker").inc()
+        log.exception("polling tracker %s failed", tracker_id)
+        raise
+
+
+@jobs.tasks.task(name="refresh_index", queue=polling.QUEUE_POLLING,
+                 retry=jobs.procrastinate.RetryStrategy(max_attempts=3, exponential_wait=2))
+@jobs.in_app_context
+def refresh_index_task(tracker_id, issue_ids):
+    """Worker entry point for polling.refresh_issues (the issues a webhook just named)."""
+    polling.refresh_issues(session=db.session, tracker_id=tracker_id, issue_ids=issue_ids)

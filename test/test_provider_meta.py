@@ -17,7 +17,16 @@ SEAM = ("slug", "name", "capabilities", "target_help", "credentials_help", "exam
 NEEDS = {
     Capability.WEBHOOKS: ("create_webhook", "delete_webhook", "verify_webhook", "webhook_delivery", "normalize_webhook"),
     Capability.TEMPLATE_IMPORT: ("list_issue_template_files", "parse_issue_template_file"),
+    Capability.COMMENT_EDIT: ("update_comment",),
+    Capability.COMMENT_DELETE: ("delete_comment",),
+    Capability.ISSUE_DELETE: ("delete_issue",),
+    Capability.ATTACHMENTS: ("list_attachments", "add_attachment", "open_attachment", "delete_attachment"),
+    Capability.PASSTHROUGH: ("passthrough_root",),
+    Capability.PARENT: ("list_children",),
 }
+# The operations of the deeper issue model: each is either declared and implemented, or neither.
+OPERATIONS = (Capability.COMMENT_EDIT, Capability.COMMENT_DELETE, Capability.ISSUE_DELETE, Capability.ATTACHMENTS,
+              Capability.PASSTHROUGH, Capability.PARENT)
 REMOTE = [slug for slug in PROVIDERS if not provider_class(slug).stores_issues_locally]
 
 
@@ -51,6 +60,25 @@ def test_provider_declares_every_seam_attribute(slug):
 @pytest.mark.parametrize("slug", PROVIDERS)
 def test_provider_implements_every_capability_it_declares(slug):
     assert unimplemented(provider_class(slug)) == []
+
+
+@pytest.mark.parametrize("slug", PROVIDERS)
+def test_provider_does_not_implement_what_it_does_not_declare(slug):
+    """An operation implemented but not declared would hide behind not_supported: capabilities must say it."""
+    cls = provider_class(slug)
+    hidden = [capability.value for capability, names in NEEDS.items() if capability in OPERATIONS
+              and capability not in cls.capabilities
+              and any(not getattr(cls, name).__qualname__.startswith("TrackerProvider.") for name in names)]
+    assert hidden == []
+
+
+@pytest.mark.parametrize("slug", PROVIDERS)
+def test_option_enabled_capabilities_are_declared_with_an_option_the_provider_takes(slug):
+    cls = provider_class(slug)
+    for capability, option in cls.option_capabilities.items():
+        assert capability in cls.capabilities
+        assert cls.validate_options({option: None}).get(f"options.{option}") != ["Unknown option."], option
+        assert capability not in cls.effective_capabilities({})
 
 
 def test_meta_check_catches_a_declared_but_unimplemented_capability():

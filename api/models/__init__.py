@@ -20,8 +20,8 @@ from api.models.users import User
 from api.models.webhooks import Event, GatewayChange, WebhookDelivery
 
 __all__ = [
-    "Automation", "AutomationRun", "BuiltinComment", "BuiltinIssue", "BuiltinLabel", "DeliveryAttempt", "Event",
-    "BuiltinAttachment", "BuiltinAttachmentChunk",
+    "Automation", "AutomationRun", "BuiltinAttachment", "BuiltinAttachmentChunk",
+    "BuiltinComment", "BuiltinIssue", "BuiltinLabel", "DeliveryAttempt", "Event",
     "EventChangeHash", "IndexedIssue",
     "GatewayChange", "IdempotencyRecord", "IssueTemplate", "Offer", "OutboundDelivery", "RateLimitCounter", "Subscription",
     "Sync", "SyncComment", "SyncLink", "TemplateIssue", "Tracker", "User", "WebhookDelivery",

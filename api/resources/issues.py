@@ -5,6 +5,7 @@ from flask_restx import Namespace, Resource
 from api.auth import auth_required, current_user
 from api.extensions import db
 from api.resources.helpers import error_responses, load_query, query_params, schema_model
+from api.resources.trackers import with_index_age
 from api.schemas.trackers import AggregateIssueListSchema, aggregate_issue_list_schema, issue_query_schema
 from api.services import trackers as trackers_service
 
@@ -24,5 +25,5 @@ class AggregateIssueList(Resource):
     def get(self):
         """List issues across all your trackers (partial results when one fails)."""
         query = load_query(issue_query_schema)
-        return aggregate_issue_list_schema.dump(trackers_service.aggregate_issues(session=db.session, owner=current_user(),
-                                                                                 query=query))
+        return with_index_age(aggregate_issue_list_schema,
+                              trackers_service.aggregate_issues(session=db.session, owner=current_user(), query=query))

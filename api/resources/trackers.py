@@ -24,6 +24,8 @@ from api.schemas.trackers import (
     IssueUpdateSchema,
     LabelListSchema,
     MemberListSchema,
+    ResyncResultSchema,
+    ResyncSchema,
     TrackerListSchema,
     TrackerSchema,
     TrackerUpdateSchema,
@@ -41,12 +43,15 @@ from api.schemas.trackers import (
     label_list_schema,
     member_list_schema,
     page_query_schema,
+    resync_result_schema,
+    resync_schema,
     tracker_list_schema,
     tracker_schema,
     verify_schema,
     webhook_registration_schema,
 )
 from api.services import events as events_service
+from api.services import polling as polling_service
 from api.services import trackers as trackers_service
 from api.services import webhooks as webhooks_service
 
@@ -71,6 +76,14 @@ member_list_model = schema_model(ns, "MemberList", MemberListSchema, direction="
 message_model = schema_model(ns, "TrackerMessage", MessageSchema, direction="output")
 webhook_model = schema_model(ns, "WebhookRegistration", WebhookRegistrationSchema, direction="output")
 event_list_model = schema_model(ns, "EventList", EventListSchema, direction="output")
+resync_model = schema_model(ns, "TrackerResync", ResyncSchema, direction="input")
+resync_result_model = schema_model(ns, "TrackerResyncResult", ResyncResultSchema, direction="output")
+
+
+def with_index_age(schema, result):
+    """The page, and for answers from the local index the age of the stalest tracker's last poll in X-Index-Age."""
+    age = result.pop("index_age", None)
+    return schema.dump(result), 200, ({"X-Index-Age": str(age)} if age is not None else {})
 
 TRACKER_ERRORS = (401, 404, 502, 503, 504)
 
@@ -154,7 +167,7 @@ class IssueList(Resource):
         """List a tracker's issues with filters."""
         query = load_query(issue_query_schema)
         result = trackers_service.list_issues(session=db.session, owner=current_user(), tracker_id=tracker_id, query=query)
-        return issue_list_schema.dump(result)
+        return with_index_age(issue_list_schema, result)
 
     @ns.doc(params=IDEMPOTENCY_PARAM)
     @ns.expect(issue_create_model)
@@ -271,6 +284,21 @@ class TrackerWebhook(Resource):
         """Remove the gateway's callback from the provider."""
         webhooks_service.unregister(session=db.session, owner=current_user(), tracker_id=tracker_id)
         return {"message": f"webhook removed from tracker {tracker_id}"}
+
+
+@ns.route("/<int:tracker_id>/resync")
+@ns.doc(security="jwt", params={"tracker_id": "the tracker's id"})
+class TrackerResync(Resource):
+    method_decorators = [auth_required]
+
+    @ns.expect(resync_model)
+    @ns.response(202, "A full poll of the tracker is queued", resync_result_model)
+    @error_responses(ns, 400, 401, 404, 413, 415)
+    def post(self, tracker_id):
+        """Re-read every issue into the local index; with emit_events, record an event for each difference."""
+        data = load_json(resync_schema)
+        return resync_result_schema.dump(polling_service.resync(session=db.session, owner=current_user(),
+                                                                tracker_id=tracker_id, **data)), 202
 
 
 @ns.route("/<int:tracker_id>/events")

@@ -6,6 +6,7 @@ from api.schemas.base import NOT_BLANK_PATTERN, URL_PATTERN, BaseSchema, PageQue
 from api.trackers.registry import PROVIDERS, all_providers, provider_class
 
 STATUSES = ("open", "closed")
+EVENTS_MODES = ("auto", "webhook", "poll")
 
 
 def _per_provider(attribute):
@@ -55,6 +56,15 @@ class TrackerSchema(BaseSchema):
         metadata={"description": "depends on the provider (others take none). " + _per_provider("options_help"),
                   "properties": _option_properties(), "additionalProperties": False})
     has_credentials = fields.Boolean(dump_only=True)
+    events_mode = fields.String(validate=validate.OneOf(EVENTS_MODES), metadata={
+        "description": "where events come from: webhook, poll, or auto (default: poll while no webhook is registered)"})
+    poll_interval_seconds = fields.Integer(allow_none=True, validate=validate.Range(min=15, max=86400), metadata={
+        "description": "seconds between polls (at least 15); null: the gateway's default (POLL_INTERVAL_SECONDS)"})
+    effective_events_mode = fields.String(dump_only=True, metadata={
+        "enum": ["webhook", "poll", "gateway"], "description": "gateway: a tracker that records its own events"})
+    last_polled_at = fields.DateTime(dump_only=True, allow_none=True, metadata={"description": "the last complete poll"})
+    last_poll_error = fields.String(dump_only=True, allow_none=True,
+                                    metadata={"description": "why the last poll failed; null after a good one"})
     created_at = fields.DateTime(dump_only=True)
     updated_at = fields.DateTime(dump_only=True)
 
@@ -123,6 +133,8 @@ class IssueSchema(BaseSchema):
     due_date = fields.Date(allow_none=True)
     comments_count = fields.Integer()
     remote_data = fields.Dict(metadata={"description": "the provider's raw object; only with include_remote_data=true"})
+    indexed_at = fields.DateTime(dump_only=True, allow_none=True,
+                                 metadata={"description": "with source=index: when the local index last stored this issue"})
 
 
 class IssueCreateSchema(BaseSchema):
@@ -154,6 +166,9 @@ class IssueQuerySchema(PageQuerySchema):
     updated_since = fields.AwareDateTime(default_timezone=None,
                                          metadata={"description": "ISO 8601 with offset, e.g. 2024-01-01T00:00:00Z"})
     include_remote_data = fields.Boolean(load_default=False)
+    source = fields.String(load_default="live", validate=validate.OneOf(("live", "index")), metadata={
+        "description": "live (default): ask the trackers; index: answer from the local index (fast; X-Index-Age says how "
+                       "old; q is full-text search; built-in trackers are not indexed and answer live on their own list)"})
 
 
 class IssueListSchema(BaseSchema):
@@ -221,12 +236,23 @@ class EventSchema(BaseSchema):
     comment = fields.Dict(allow_none=True, metadata={"description": "the unified comment (see Comment), for comment events"})
     changes = fields.Dict()
     chain_depth = fields.Integer(metadata={"description": "0 for outside changes; +1 per automation step"})
+    source = fields.String(allow_none=True, metadata={"description": "who saw the change: webhook, poll or gateway"})
     occurred_at = fields.String()
 
 
 class EventListSchema(BaseSchema):
     events = fields.List(fields.Nested(EventSchema), required=True)
     next_cursor = fields.String(allow_none=True)
+
+
+class ResyncSchema(BaseSchema):
+    emit_events = fields.Boolean(load_default=False, metadata={
+        "description": "record an event for every difference found (issue.created for issues not yet indexed)"})
+
+
+class ResyncResultSchema(BaseSchema):
+    message = fields.String()
+    emit_events = fields.Boolean()
 
 
 class IssueGetQuerySchema(BaseSchema):
@@ -249,4 +275,6 @@ member_list_schema = MemberListSchema()
 verify_schema = VerifySchema()
 webhook_registration_schema = WebhookRegistrationSchema()
 event_list_schema = EventListSchema()
+resync_schema = ResyncSchema()
+resync_result_schema = ResyncResultSchema()
 page_query_schema = PageQuerySchema()

@@ -39,6 +39,7 @@ def event_to_dict(event):
         "comment": event.comment,
         "changes": event.changes or {},
         "chain_depth": event.chain_depth,
+        "source": event.source,
         "occurred_at": event.occurred_at.isoformat(),
     }
 
@@ -63,7 +64,7 @@ def _jsonable(value):
     return json.loads(json.dumps(value, default=lambda item: item.isoformat() if hasattr(item, "isoformat") else str(item)))
 
 
-def record(*, session, tracker, item, delivery_id=None, chain_depth=0, caused_by_rule_id=None):
+def record(*, session, tracker, item, delivery_id=None, chain_depth=0, caused_by_rule_id=None, source=None):
     """Store one normalized event and hand it to the pipeline's consumers (in the caller's transaction)."""
     if _consumers is None:
         raise RuntimeError("No event consumers installed: the composition root must call api.pipeline.install().")
@@ -74,7 +75,7 @@ def record(*, session, tracker, item, delivery_id=None, chain_depth=0, caused_by
     event = Event(tracker_id=tracker.id, owner_id=tracker.owner_id, delivery_id=delivery_id, type=item.type,
                   issue_id=item.issue_id, issue=issue, comment=_jsonable(asdict(item.comment)) if item.comment else None,
                   changes=_jsonable(item.changes or {}), chain_depth=chain_depth, caused_by_rule_id=caused_by_rule_id,
-                  occurred_at=utcnow())
+                  source=source, occurred_at=utcnow())
     session.add(event)
     session.flush()
     for consume in _consumers:
@@ -82,12 +83,12 @@ def record(*, session, tracker, item, delivery_id=None, chain_depth=0, caused_by
     return event
 
 
-def emit(*, session, tracker, items):
-    """Events of a tracker the gateway stores itself (no webhooks): recorded with its changes, committed by the caller."""
+def emit(*, session, tracker, items, source="gateway"):
+    """Events of the gateway's own changes: recorded with its changes, committed by the caller."""
     origin = _origin.get()
     for item in items:
         record(session=session, tracker=tracker, item=item, chain_depth=origin[1] + 1 if origin else 0,
-               caused_by_rule_id=origin[0] if origin else None)
+               caused_by_rule_id=origin[0] if origin else None, source=source)
 
 
 def changes_between(before, after):

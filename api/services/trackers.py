@@ -16,6 +16,7 @@ from api.metrics import tracker_calls, tracker_duration
 from api.models.trackers import Tracker
 from api.schemas.base import MAX_LIMIT, decode_cursor, encode_cursor
 from api.services import events as events_service
+from api.services import index as index_service
 from api.services.pagination import keyset_page
 from api.trackers.base import (
     IssueChanges,
@@ -53,8 +54,20 @@ def to_dict(tracker):
         "id": tracker.id, "name": tracker.name, "provider": tracker.provider, "target": tracker.target,
         "base_url": tracker.base_url, "options": tracker.options or {},
         "has_credentials": bool(tracker.credentials_encrypted),
+        "events_mode": tracker.events_mode or "auto", "effective_events_mode": effective_mode(tracker),
+        "poll_interval_seconds": tracker.poll_interval_seconds or current_app.config["POLL_INTERVAL_SECONDS"],
+        "last_polled_at": tracker.last_polled_at, "last_poll_error": tracker.last_poll_error,
         "created_at": tracker.created_at, "updated_at": tracker.updated_at,
     }
+
+
+def effective_mode(tracker):
+    """Where a tracker's events come from: "webhook", "poll", or "gateway" (it stores its issues and records them itself)."""
+    if not provider_class(tracker.provider).polling_applies():
+        return "gateway"
+    if tracker.events_mode in ("webhook", "poll"):
+        return tracker.events_mode
+    return "webhook" if tracker.webhook_secret_encrypted else "poll"
 
 
 def _commit_unique_name(session):
@@ -68,7 +81,8 @@ def _commit_unique_name(session):
 def create_tracker(*, session, owner, data):
     """Store a tracker connection with encrypted credentials."""
     tracker = Tracker(owner_id=owner.id, name=data["name"], provider=data["provider"], target=data["target"],
-                      base_url=_check_base_url(data.get("base_url")), options=data.get("options") or {})
+                      base_url=_check_base_url(data.get("base_url")), options=data.get("options") or {},
+                      events_mode=data.get("events_mode") or "auto", poll_interval_seconds=data.get("poll_interval_seconds"))
     credentials = data.get("credentials") or {}
     tracker.credentials_encrypted = crypto.encrypt_json(credentials) if credentials else None
     session.add(tracker)
@@ -99,9 +113,11 @@ def update_tracker(*, session, owner, tracker_id, data):
         tracker.base_url = _check_base_url(data["base_url"])
     if "credentials" in data:
         tracker.credentials_encrypted = crypto.encrypt_json(data["credentials"]) if data["credentials"] else None
-    for name in ("name", "target", "options"):
+    for name in ("name", "target", "options", "events_mode", "poll_interval_seconds"):
         if name in data:
             setattr(tracker, name, data[name])
+    if "poll_interval_seconds" in data:
+        tracker.next_poll_at = None  # due at once on the new schedule
     _commit_unique_name(session)
     breaker.record_success(tracker.id)  # new settings deserve a fresh start
     return tracker
@@ -210,6 +226,15 @@ def _commit_local_change(session, tracker, provider, items):
         session.commit()
 
 
+def _index_own_write(session, tracker, provider, issue, comment=None):
+    """The index follows the gateway's own write to a remote tracker at once; a polled tracker records its events too."""
+    if provider.stores_issues_locally or not provider.polling_applies():
+        return
+    index_service.gateway_wrote(session=session, tracker=tracker, issue=issue, comment=comment,
+                                emit_events=effective_mode(tracker) == "poll")
+    session.commit()
+
+
 def _issue_dict(tracker, issue, include_remote_data=False):
     data = vars(issue).copy()
     data["tracker_id"] = tracker.id
@@ -235,6 +260,9 @@ def _query(data):
 def list_issues(*, session, owner, tracker_id, query):
     """One page of a tracker's issues, most recently updated first."""
     tracker, provider = connect(session=session, owner=owner, tracker_id=tracker_id)
+    if query.get("source") == "index" and provider.polling_applies():
+        result = index_service.list_from_index(session=session, tracker_ids=[tracker.id], query=query)
+        return {**result, "index_age": index_service.index_age_seconds(session=session, trackers=[tracker])}
     page = call_provider(tracker, "list_issues", provider.list_issues, _query(query))
     include = query.get("include_remote_data", False)
     return {"issues": [_issue_dict(tracker, issue, include) for issue in page.items], "next_cursor": page.next_cursor}
@@ -266,6 +294,7 @@ def create_issue(*, session, owner, tracker_id, data):
     tracker, provider = connect(session=session, owner=owner, tracker_id=tracker_id)
     issue = call_provider(tracker, "create_issue", provider.create_issue, NewIssue(**data))
     _commit_local_change(session, tracker, provider, lambda: [WebhookEvent("issue.created", issue.id, issue)])
+    _index_own_write(session, tracker, provider, issue)
     return _issue_dict(tracker, issue)
 
 
@@ -278,6 +307,7 @@ def update_issue(*, session, owner, tracker_id, issue_id, data):
     before = provider.get_issue(issue_id) if provider.stores_issues_locally else None
     issue = call_provider(tracker, "update_issue", provider.update_issue, issue_id, IssueChanges(**data))
     _commit_local_change(session, tracker, provider, lambda: events_service.changes_between(before, issue))
+    _index_own_write(session, tracker, provider, issue)
     return _issue_dict(tracker, issue)
 
 
@@ -300,6 +330,8 @@ def create_comment(*, session, owner, tracker_id, issue_id, body):
         return [WebhookEvent("comment.created", issue.id, issue, comment=comment)]
 
     _commit_local_change(session, tracker, provider, items)
+    if not provider.stores_issues_locally and effective_mode(tracker) == "poll":
+        _index_own_write(session, tracker, provider, call_provider(tracker, "get_issue", provider.get_issue, issue_id), comment)
     return vars(comment)
 
 
@@ -347,6 +379,10 @@ def aggregate_issues(*, session, owner, query):
     """
     app = current_app._get_current_object()
     trackers = list(session.scalars(select(Tracker).where(Tracker.owner_id == owner.id).order_by(Tracker.id)))
+    if query.get("source") == "index":
+        indexed = [t for t in trackers if provider_class(t.provider).polling_applies()]
+        result = index_service.list_from_index(session=session, tracker_ids=[t.id for t in indexed], query=query)
+        return {**result, "errors": [], "index_age": index_service.index_age_seconds(session=session, trackers=indexed)}
     state = _fanout_state(query["cursor"]) if query.get("cursor") else {}
     positions = {t.id: state.get(t.id, [None, 0]) for t in trackers}
     pending = [t for t in trackers if isinstance(positions[t.id], list)]

@@ -16,6 +16,7 @@ from api.models.base import utcnow
 from api.models.trackers import Tracker
 from api.models.webhooks import GatewayChange, WebhookBodyHash, WebhookDelivery
 from api.services import events as events_service
+from api.services import index as index_service
 from api.services import trackers as trackers_service
 from api.trackers.base import Capability, ManualWebhookSetup, TrackerConfig, WebhookRegistration
 from api.trackers.registry import provider_class
@@ -196,10 +197,18 @@ def process_delivery(delivery_id):
                                                               options=dict(tracker.options or {})))
     normalized = provider.normalize_webhook(delivery.event_name, delivery.payload)
     for item in normalized:
+        if not index_service.first_sighting(session=session, tracker=tracker, item=item, source="webhook"):
+            continue  # a poll or the gateway's own write already recorded this change
         echo = _echo_of(session, tracker.id, item)
         events_service.record(session=session, tracker=tracker, item=item, delivery_id=delivery.id,
                               chain_depth=echo.chain_depth + 1 if echo else 0,
-                              caused_by_rule_id=echo.rule_id if echo else None)
+                              caused_by_rule_id=echo.rule_id if echo else None, source="webhook")
+    named = sorted({item.issue_id for item in normalized if item.issue_id and item.type != "issue.deleted"})
+    if named and provider.polling_applies():  # the index follows at once (from the tracker: payloads can be partial)
+        jobs.enqueue(session, "gateway:refresh_index", queue="polling", tracker_id=tracker.id, issue_ids=named[:50])
+    if any(item.type == "issue.deleted" for item in normalized):
+        index_service.remove(session=session, tracker_id=tracker.id,
+                             issue_ids=[item.issue_id for item in normalized if item.type == "issue.deleted"])
     delivery.status = "processed" if normalized else "ignored"
     delivery.processed_at = utcnow()
     session.commit()

@@ -358,6 +358,28 @@ class TrackerProvider(abc.ABC):
         """One template file -> {name, description, title, body, labels, assignees}; ValueError when malformed."""
         raise NotSupported(f"Importing issue templates is not supported by the {cls.name} provider.")
 
+    # ---- polling (events without webhooks) ----
+
+    @classmethod
+    def polling_applies(cls) -> bool:
+        """Whether the gateway polls this provider for changes (not when it stores issues and records events itself)."""
+        return not cls.stores_issues_locally
+
+    def list_issues_updated_since(self, since: datetime | None, *, limit: int = 100, cursor: str | None = None) -> Page:
+        """One page of issues (open and closed) updated at or after `since` (all with None), newest first."""
+        return self.list_issues(IssueQuery(updated_since=since, limit=limit, cursor=cursor))
+
+    def list_issue_ids(self, *, page_size: int = 100, max_pages: int = 1000) -> set[str]:
+        """The ids of every issue on the target, for deletion detection; providers may answer more cheaply."""
+        ids, cursor = set(), None
+        for _ in range(max_pages):
+            page = self.list_issues(IssueQuery(limit=page_size, cursor=cursor))
+            ids.update(issue.id for issue in page.items)
+            cursor = page.next_cursor
+            if not cursor:
+                return ids
+        raise TrackerUnavailable(f"{self.name} listed more than {page_size * max_pages} issues; reconcile gave up.")
+
     # ---- HTTP failures: one status -> error mapping for every adapter ----
 
     @classmethod

@@ -93,6 +93,16 @@ class _Issue:
 
 
 @dataclass
+class _Asset:
+    id: int
+    issue: int
+    name: str
+    data: bytes
+    uuid: str
+    created_at: datetime
+
+
+@dataclass
 class _Hook:
     id: int
     type: str
@@ -117,6 +127,7 @@ class _Repo:
     comments: dict[int, _Comment] = field(default_factory=dict)
     hooks: dict[int, _Hook] = field(default_factory=dict)
     templates: list[dict[str, Any]] = field(default_factory=list)
+    assets: dict[int, _Asset] = field(default_factory=dict)
 
 
 @dataclass
@@ -676,6 +687,111 @@ class GiteaFake(FakeServer):
             raise self._not_found_error()
         del repo.hooks[hook_id]
         return Response(status=204)
+
+    # -- comment edit/delete, issue delete, issue assets (attachments) ------------------------
+
+    def _comment(self, repo: _Repo, comment_id: int) -> _Comment:
+        comment = repo.comments.get(comment_id)
+        if comment is None:
+            raise self._not_found_error("comment does not exist")
+        return comment
+
+    def _may_edit_comment(self, call: Call, repo: _Repo, comment: _Comment) -> None:
+        if call.principal is None:
+            raise HTTPError(self._message(401, "token is required"))
+        if comment.user != call.principal.id and repo.collaborators.get(call.principal.id) not in WRITE:
+            raise HTTPError(Response(status=403))
+
+    @route("GET", f"{API}/repos/{{owner}}/{{name}}/issues/comments/{{comment_id:int}}")
+    def _api_get_comment(self, call: Call, owner: str, name: str, comment_id: int) -> Response:
+        """GET /repos/{owner}/{repo}/issues/comments/{id}."""
+        repo = self._repo(call, owner, name)
+        return json_response(self._comment_json(repo, self._comment(repo, comment_id)))
+
+    @route("PATCH", f"{API}/repos/{{owner}}/{{name}}/issues/comments/{{comment_id:int}}")
+    def _api_edit_comment(self, call: Call, owner: str, name: str, comment_id: int) -> Response:
+        """PATCH /repos/{owner}/{repo}/issues/comments/{id}: the poster or a writer; answers 200."""
+        repo = self._repo(call, owner, name)
+        comment = self._comment(repo, comment_id)
+        self._may_edit_comment(call, repo, comment)
+        body = self._body(call)
+        if not isinstance(body.get("body"), str) or not body["body"]:
+            return self._message(422, "[Body]: Required")
+        comment.body, comment.updated_at = body["body"], _now()
+        return json_response(self._comment_json(repo, comment))
+
+    @route("DELETE", f"{API}/repos/{{owner}}/{{name}}/issues/comments/{{comment_id:int}}")
+    def _api_delete_comment(self, call: Call, owner: str, name: str, comment_id: int) -> Response:
+        """DELETE /repos/{owner}/{repo}/issues/comments/{id}: 204."""
+        repo = self._repo(call, owner, name)
+        comment = self._comment(repo, comment_id)
+        self._may_edit_comment(call, repo, comment)
+        del repo.comments[comment_id]
+        return Response(status=204)
+
+    @route("DELETE", f"{API}/repos/{{owner}}/{{name}}/issues/{{number:int}}")
+    def _api_delete_issue(self, call: Call, owner: str, name: str, number: int) -> Response:
+        """DELETE /repos/{owner}/{repo}/issues/{index}: repository admins only; 204."""
+        repo = self._repo(call, owner, name, admin=True)
+        self._issue(repo, number)
+        del repo.issues[number]
+        for comment_id in [c.id for c in repo.comments.values() if c.issue == number]:
+            del repo.comments[comment_id]
+        return Response(status=204)
+
+    def _asset_json(self, asset: _Asset) -> dict[str, Any]:
+        return {"id": asset.id, "name": asset.name, "size": len(asset.data), "download_count": 0,
+                "created_at": _timestamp(asset.created_at), "uuid": asset.uuid,
+                "browser_download_url": f"{self.base_url}/attachments/{asset.uuid}", "type": "attachment"}
+
+    def _asset(self, repo: _Repo, number: int, asset_id: int) -> _Asset:
+        asset = repo.assets.get(asset_id)
+        if asset is None or asset.issue != number:
+            raise self._not_found_error("attachment does not exist")
+        return asset
+
+    @route("GET", f"{API}/repos/{{owner}}/{{name}}/issues/{{number:int}}/assets")
+    def _api_list_assets(self, call: Call, owner: str, name: str, number: int) -> Response:
+        """GET /repos/{owner}/{repo}/issues/{index}/assets."""
+        repo = self._repo(call, owner, name)
+        self._issue(repo, number)
+        return json_response([self._asset_json(a) for a in repo.assets.values() if a.issue == number])
+
+    @route("POST", f"{API}/repos/{{owner}}/{{name}}/issues/{{number:int}}/assets")
+    def _api_create_asset(self, call: Call, owner: str, name: str, number: int) -> Response:
+        """POST /repos/{owner}/{repo}/issues/{index}/assets: multipart field `attachment`, optional ?name=; 201."""
+        repo = self._repo(call, owner, name, write=True)
+        self._issue(repo, number)
+        upload = call.request.files.get("attachment")
+        if upload is None:
+            return self._message(400, "attachment is required")
+        asset = _Asset(self.state.next_id("asset"), number, call.query.get("name") or upload.filename or "file",
+                       upload.read(), f"{self.state.next_id('uuid'):08x}-0000-4000-8000-000000000000", _now())
+        repo.assets[asset.id] = asset
+        return json_response(self._asset_json(asset), 201)
+
+    @route("GET", f"{API}/repos/{{owner}}/{{name}}/issues/{{number:int}}/assets/{{asset_id:int}}")
+    def _api_get_asset(self, call: Call, owner: str, name: str, number: int, asset_id: int) -> Response:
+        """GET /repos/{owner}/{repo}/issues/{index}/assets/{attachment_id}."""
+        repo = self._repo(call, owner, name)
+        return json_response(self._asset_json(self._asset(repo, number, asset_id)))
+
+    @route("DELETE", f"{API}/repos/{{owner}}/{{name}}/issues/{{number:int}}/assets/{{asset_id:int}}")
+    def _api_delete_asset(self, call: Call, owner: str, name: str, number: int, asset_id: int) -> Response:
+        """DELETE /repos/{owner}/{repo}/issues/{index}/assets/{attachment_id}: 204."""
+        repo = self._repo(call, owner, name, write=True)
+        del repo.assets[self._asset(repo, number, asset_id).id]
+        return Response(status=204)
+
+    @route("GET", "/attachments/{uuid}")
+    def _download_asset(self, call: Call, uuid: str) -> Response:
+        """GET /attachments/{uuid}: the bytes (web route, outside the API)."""
+        for repo in self.state.repos.values():
+            for asset in repo.assets.values():
+                if asset.uuid == uuid:
+                    return Response(asset.data, mimetype="application/octet-stream",
+                                    headers={"Content-Disposition": f'attachment; filename="{asset.name}"'})
+        raise self._not_found_error("attachment does not exist")
 
     # -- inspection ----------------------------------------------------------------------------
 

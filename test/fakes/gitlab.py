@@ -127,6 +127,7 @@ class _Issue:
     closed_by: int | None = None
     discussion_locked: bool = False
     duplicate_of: int | None = None
+    issue_type: str = "issue"
 
 
 @dataclass
@@ -695,7 +696,7 @@ class GitLabFake(FakeServer):
             "milestone": self._milestone_json(project, milestone) if milestone else None,
             "assignees": assignees,
             "author": self._user_json(self.state.users[issue.author]),
-            "type": "ISSUE",
+            "type": issue.issue_type.upper(),
             "assignee": assignees[0] if assignees else None,
             "user_notes_count": user_notes,
             "merge_requests_count": 0,
@@ -704,7 +705,7 @@ class GitLabFake(FakeServer):
             "due_date": issue.due_date,
             "confidential": issue.confidential,
             "discussion_locked": issue.discussion_locked,
-            "issue_type": "issue",
+            "issue_type": issue.issue_type,
             "web_url": f"{self.base_url}/{project.path_with_namespace}/-/issues/{issue.iid}",
             "time_stats": {
                 "time_estimate": 0,
@@ -1033,6 +1034,10 @@ class GitLabFake(FakeServer):
             updated_at=now,
         )
         self._apply_fields(project, issue, params, call.principal, creating=True)
+        if params.get("issue_type") is not None:
+            if params["issue_type"] not in ("issue", "incident", "test_case", "task"):
+                raise self._bad_request("issue_type does not have a valid value")
+            issue.issue_type = params["issue_type"]
         project.issues[issue.iid] = issue
         return json_response(self._issue_json(project, issue, single=True), 201)
 
@@ -1369,3 +1374,108 @@ class GitLabFake(FakeServer):
             headers=self._file_headers(data),
             content_type="text/plain; charset=utf-8",
         )
+
+
+# ---- test kit (test/fakes/kit.py): how the shared suites drive GitLab ----
+
+def _contract(fake, connect, user):
+    from test.fakes.kit import Setup
+
+    fake.add_token("gl-token", username="root")
+    project = fake.add_project("group/app")
+    fake.add_member(project["id"], "root")
+    for name in ("bug", "ui"):
+        fake.add_label(project["id"], name)
+    tracker = connect(provider="gitlab", target="group/app", base_url=fake.base_url, credentials={"token": "gl-token"})
+    return Setup(tracker, member="root")
+
+
+def _audit(fake, mark):
+    token = f"glpat-{mark}-token"
+    fake.add_token(token, username="root")
+    project = fake.add_project("grp/audit")
+    fake.add_member(project["id"], "root", access_level=40)
+    body = {"provider": "gitlab", "target": "grp/audit", "base_url": fake.base_url, "credentials": {"token": token}}
+    return body, {"gitlab token": token}
+
+
+def _audit_probe(call, tracker, secret):
+    """An unverified and a verified delivery: neither answer may echo the hook's token."""
+    call("POST", f"/api/v1/webhooks/{tracker['id']}", data=b"{}", headers={"X-Gitlab-Token": "wrong"})
+    call("POST", f"/api/v1/webhooks/{tracker['id']}", data=b"{}",
+         headers={"X-Gitlab-Token": secret, "X-Gitlab-Event-UUID": "u1"})
+
+
+def _request_setup(fake, connect):
+    fake.add_token("gl-token", username="root")
+    project = fake.add_project("group/spec")
+    fake.add_member(project["id"], "root", access_level=40)  # hooks need Maintainer
+    fake.add_label(project["id"], "bug")
+    return connect(provider="gitlab", target="group/spec", base_url=fake.base_url, credentials={"token": "gl-token"}), "root"
+
+
+# GitLab publishes no machine-readable description: the operations and query parameters below are the ones its REST
+# documentation (doc/api/issues.md, notes.md, labels.md, members.md, projects.md, project_webhooks.md) lists.
+PAGINATION = ("page", "per_page", "pagination")
+REQUEST_TEMPLATES = {
+    "/api/v4/user": (),
+    "/api/v4/projects/{id}": ("license", "statistics", "with_custom_attributes"),
+    "/api/v4/projects/{id}/issues": (
+        "assignee_id", "assignee_username", "author_id", "author_username", "confidential", "created_after",
+        "created_before", "due_date", "iids[]", "in", "issue_type", "labels", "milestone", "milestone_id", "not",
+        "order_by", "scope", "search", "sort", "state", "updated_after", "updated_before", "with_labels_details",
+        *PAGINATION),
+    "/api/v4/projects/{id}/issues/{issue_iid}": (),
+    "/api/v4/projects/{id}/issues/{issue_iid}/notes": ("sort", "order_by", "activity_filter", *PAGINATION),
+    "/api/v4/projects/{id}/labels": ("with_counts", "include_ancestor_groups", "search", *PAGINATION),
+    "/api/v4/projects/{id}/members/all": ("query", "user_ids", "show_seat_info", "state", *PAGINATION),
+    "/api/v4/projects/{id}/hooks": PAGINATION,
+    "/api/v4/projects/{id}/hooks/{hook_id}": (),
+}
+
+
+def _check_requests(fake, root):
+    from test.fakes.kit import path_template
+
+    checked = set()
+    for request in fake.requests:
+        template = path_template(request.path, REQUEST_TEMPLATES)
+        undocumented = set(request.query) - set(REQUEST_TEMPLATES[template])
+        assert not undocumented, (request.method, request.path, undocumented)
+        assert request.headers.get("private-token") == "gl-token", (request.method, request.path)
+        checked.add((request.method, template))
+    return checked
+
+
+def _check_issue_hook(payload, events, provider):
+    (event,) = events
+    assert event.issue.id == "23" and event.issue.title == payload["object_attributes"]["title"]
+    assert event.issue.labels == ["API"] and [p.username for p in event.issue.assignees] == ["user1"]
+    assert event.issue.created_at.isoformat() == "2013-12-03T17:15:43+00:00"
+    relabeled = {**payload, "object_attributes": {**payload["object_attributes"], "action": "update"}}
+    assert provider.normalize_webhook("Issue Hook", relabeled)[0].type == "issue.labeled"
+
+
+def _check_note_hook(payload, events, provider):
+    (event,) = events
+    assert event.comment.body == "Hello world" and event.comment.author.username == "root"
+    assert event.issue_id == str(payload["issue"]["iid"])
+    assert event.comment.created_at.isoformat() == "2015-05-17T17:06:40+00:00"
+
+
+def _kit():
+    from test.fakes.kit import ContractVariant, RequestCheck, WebhookExpectation
+
+    variants = [ContractVariant("gitlab", setup=_contract, audit=_audit, server=GitLabFake, audit_probe=_audit_probe)]
+    checks = [RequestCheck("gitlab", setup=_request_setup, check=_check_requests, expected=frozenset({
+        ("POST", "/api/v4/projects/{id}/issues"), ("PUT", "/api/v4/projects/{id}/issues/{issue_iid}"),
+        ("GET", "/api/v4/projects/{id}/issues"), ("POST", "/api/v4/projects/{id}/issues/{issue_iid}/notes"),
+        ("POST", "/api/v4/projects/{id}/hooks"), ("DELETE", "/api/v4/projects/{id}/hooks/{hook_id}")}))]
+    expectations = [
+        WebhookExpectation("issue-hook.json", "Issue Hook", ("issue.created",), "diaspora/project", _check_issue_hook),
+        WebhookExpectation("note-hook-issue.json", "Note Hook", ("comment.created",), "diaspora/project", _check_note_hook),
+    ]
+    return variants, checks, expectations
+
+
+CONTRACT_VARIANTS, REQUEST_CHECKS, WEBHOOK_EXPECTATIONS = _kit()

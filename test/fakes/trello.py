@@ -189,6 +189,7 @@ class _State:
     labels: dict[str, _Label] = field(default_factory=dict)
     actions: dict[str, _Action] = field(default_factory=dict)
     webhooks: dict[str, _Webhook] = field(default_factory=dict)
+    attachments: dict[str, dict[str, Any]] = field(default_factory=dict)
     token_limit: int = TOKEN_LIMIT
     token_interval_ms: int = TOKEN_INTERVAL_MS
     token_hits: dict[str, deque[float]] = field(default_factory=dict)
@@ -1068,8 +1069,10 @@ class TrelloFake(FakeServer):
             raise self._invalid("text")
         return json_response(self._action_json(self._comment(card, call.principal.id, text)))
 
-    def _own_comment(self, call: Call, action_id: str) -> _Action:
+    def _own_comment(self, call: Call, action_id: str, card: str | None = None) -> _Action:
         action = self._lookup(self.state.actions, action_id)
+        if card is not None and self._card(call, card).id != action.card_id:
+            raise self._error(404, NOT_FOUND)
         if action.type != "commentCard" or action.member_id != call.principal.id:
             raise self._error(401, "unauthorized permission requested")
         return action
@@ -1079,7 +1082,7 @@ class TrelloFake(FakeServer):
     @route("PUT", "/1/cards/{ident}/actions/{action_id}/comments")
     def _api_update_comment(self, call: Call, action_id: str, ident: str | None = None) -> Response:
         """PUT /1/actions/{id} or /1/cards/{id}/actions/{idAction}/comments (`text`)."""
-        action = self._own_comment(call, action_id)
+        action = self._own_comment(call, action_id, ident)
         params = call.merged_params()
         text = params.get("text", params.get("value"))
         if not isinstance(text, str) or not text.strip():
@@ -1092,7 +1095,7 @@ class TrelloFake(FakeServer):
     @route("DELETE", "/1/cards/{ident}/actions/{action_id}/comments")
     def _api_delete_comment(self, call: Call, action_id: str, ident: str | None = None) -> Response:
         """DELETE /1/actions/{id} or /1/cards/{id}/actions/{idAction}/comments."""
-        action = self._own_comment(call, action_id)
+        action = self._own_comment(call, action_id, ident)
         del self.state.actions[action.id]
         return json_response({"_value": None})
 
@@ -1149,8 +1152,63 @@ class TrelloFake(FakeServer):
             ]
         )
 
-    @route("GET", "/1/cards/{ident}/checklists")
+    # -- attachments ---------------------------------------------------------------------------
+
+    def _attachment_json(self, item: dict[str, Any]) -> dict[str, Any]:
+        return {key: value for key, value in item.items() if key not in ("data", "card")}
+
+    def _attachment(self, call: Call, ident: str, attachment_id: str) -> dict[str, Any]:
+        card = self._card(call, ident)
+        item = self.state.attachments.get(attachment_id)
+        if item is None or item["card"] != card.id:
+            raise self._error(404, NOT_FOUND)
+        return item
+
     @route("GET", "/1/cards/{ident}/attachments")
+    def _api_list_attachments(self, call: Call, ident: str) -> Response:
+        """GET /1/cards/{id}/attachments."""
+        card = self._card(call, ident)
+        return json_response([self._attachment_json(a) for a in self.state.attachments.values() if a["card"] == card.id])
+
+    @route("POST", "/1/cards/{ident}/attachments")
+    def _api_create_attachment(self, call: Call, ident: str) -> Response:
+        """POST /1/cards/{id}/attachments: multipart `file` (with `name`, `mimeType`) or a `url` link."""
+        card = self._card(call, ident, write=True)
+        upload = call.request.files.get("file")
+        form = call.request.form
+        if upload is None:
+            raise self._invalid("file")
+        data = upload.read()
+        attachment_id = self.state.new_id()
+        name = form.get("name") or upload.filename or "file"
+        item = {"id": attachment_id, "bytes": len(data), "date": _timestamp(utcnow()), "edgeColor": None,
+                "idMember": call.principal.id, "isUpload": True, "mimeType": form.get("mimeType") or "", "name": name,
+                "previews": [], "url": f"{self.base_url}/1/cards/{card.id}/attachments/{attachment_id}/download/{name}",
+                "pos": 16384, "fileName": name, "card": card.id, "data": data}
+        self.state.attachments[attachment_id] = item
+        return json_response(self._attachment_json(item))
+
+    @route("GET", "/1/cards/{ident}/attachments/{attachment_id}")
+    def _api_get_attachment(self, call: Call, ident: str, attachment_id: str) -> Response:
+        """GET /1/cards/{id}/attachments/{idAttachment}."""
+        return json_response(self._attachment_json(self._attachment(call, ident, attachment_id)))
+
+    @route("GET", "/1/cards/{ident}/attachments/{attachment_id}/download/{filename}")
+    def _download_attachment(self, call: Call, ident: str, attachment_id: str, filename: str) -> Response:
+        """The file itself, for the OAuth header only (Trello refuses key/token query parameters here)."""
+        item = self._attachment(call, ident, attachment_id)
+        if not (call.header("Authorization") or "").startswith("OAuth "):
+            raise self._error(401, "unauthorized")
+        return Response(item["data"], mimetype=item["mimeType"] or "application/octet-stream")
+
+    @route("DELETE", "/1/cards/{ident}/attachments/{attachment_id}")
+    def _api_delete_attachment(self, call: Call, ident: str, attachment_id: str) -> Response:
+        """DELETE /1/cards/{id}/attachments/{idAttachment}."""
+        self._card(call, ident, write=True)
+        del self.state.attachments[self._attachment(call, ident, attachment_id)["id"]]
+        return json_response({"limits": {}})
+
+    @route("GET", "/1/cards/{ident}/checklists")
     @route("GET", "/1/cards/{ident}/pluginData")
     @route("GET", "/1/cards/{ident}/customFieldItems")
     def _api_list_card_extras(self, call: Call, ident: str) -> Response:
@@ -1226,3 +1284,96 @@ class TrelloFake(FakeServer):
         hook = self._webhook(call, hook_id)
         del self.state.webhooks[hook.id]
         return json_response({"_value": None})
+
+
+# ---- test kit (test/fakes/kit.py): how the shared suites drive Trello ----
+
+def _contract(fake, connect, user):
+    from test.fakes.kit import Setup
+
+    fake.add_token("tr-token", key="tr-key", username="alice")
+    board = fake.add_board("Board", members=["alice"])
+    todo = fake.add_list(board["id"], "To do")
+    fake.add_list(board["id"], "Done")
+    for name in ("bug", "ui"):
+        fake.add_label(board["id"], name)
+    tracker = connect(provider="trello", target=board["id"], base_url=fake.base_url,
+                      credentials={"api_key": "tr-key", "token": "tr-token"}, options={"default_list": "To do"})
+    return Setup(tracker, member="alice", extra={"todo": todo["id"]})
+
+
+def _audit(fake, mark):
+    token, secret = f"trello-{mark}-token", f"trello-{mark}-appsecret"
+    fake.add_token(token, key="trello-key", username="me")
+    board = fake.add_board("Audit", members=["me"])
+    fake.add_list(board["id"], "To do")
+    body = {"provider": "trello", "target": board["id"], "base_url": fake.base_url,
+            "credentials": {"api_key": "trello-key", "token": token, "api_secret": secret}}
+    return body, {"trello token": token, "trello api secret": secret}
+
+
+def _request_setup(fake, connect):
+    fake.add_token("tr-token", key="tr-key", username="alice")
+    board = fake.add_board("Board", members=["alice"])
+    fake.add_list(board["id"], "To do")
+    fake.add_list(board["id"], "Done")
+    fake.add_label(board["id"], "bug")
+    tracker = connect(provider="trello", target=board["id"], base_url=fake.base_url,
+                      credentials={"api_key": "tr-key", "token": "tr-token", "api_secret": "app-secret"})
+    return tracker, "alice"
+
+
+REQUEST_TEMPLATES = ["/cards", "/cards/{id}", "/cards/{id}/actions/comments", "/cards/{id}/actions", "/webhooks/",
+                     "/webhooks/{id}", "/boards/{id}", "/boards/{id}/lists", "/boards/{id}/members",
+                     "/boards/{id}/labels", "/boards/{id}/cards/{filter}"]
+
+
+def _check_requests(fake, root):
+    from test.fakes.kit import path_template
+    from test.fakes.specs import trello_spec
+
+    spec, checked = trello_spec(root), set()
+    for request in fake.requests:
+        path = request.path if request.path.rstrip("/") != "/1/webhooks" else "/1/webhooks/"
+        template = path_template(path, REQUEST_TEMPLATES, prefix="/1")
+        method = request.method.lower()
+        params = {**request.query, **(request.json or {}), **request.form}
+        assert spec.query_errors(template, method, params, ignore=("key", "token")) == [], (request.method, request.path, params)
+        checked.add((request.method, template))
+    return checked
+
+
+def _check_create_card(payload, events, provider):
+    (event,) = events
+    assert event.issue.id == "5f7073311f0aab7e1c3dd44b" and event.issue.title == "test item"
+    assert event.issue.remote_status == "todos" and event.issue.status == "open"
+    archived = {"action": {"id": "a1", "type": "updateCard", "date": "2024-01-01T00:00:00.000Z",
+                           "data": {"card": {"id": "5f7073311f0aab7e1c3dd44b", "name": "x", "closed": True},
+                                    "old": {"closed": False}}}}
+    assert provider.normalize_webhook("updateCard", archived)[0].type == "issue.closed"
+    moved = {"action": {"id": "a2", "type": "updateCard", "date": "2024-01-01T00:00:00.000Z",
+                        "data": {"card": {"id": "5f7073311f0aab7e1c3dd44b", "name": "x"},
+                                 "listBefore": {"id": "l1", "name": "Doing"}, "listAfter": {"id": "l2", "name": "Done"},
+                                 "old": {"idList": "l1"}}}}
+    assert provider.normalize_webhook("updateCard", moved)[0].type == "issue.closed"
+
+
+def _kit():
+    from test.fakes.kit import ContractVariant, RequestCheck, WebhookExpectation
+
+    variants = [ContractVariant(
+        "trello", setup=_contract, audit=_audit, server=TrelloFake, missing_issue_id="5f7073311f0aab7e1c3dd44b",
+        # Trello does not say when to come back; its limit windows last 10 seconds. A page: cards, lists and members.
+        min_retry_after=10, requests_per_page=3, revoked=lambda token: {"token": token, "api_key": "tr-key"})]
+    checks = [RequestCheck("trello", setup=_request_setup, check=_check_requests, expected=frozenset({
+        ("POST", "/cards"), ("PUT", "/cards/{id}"), ("POST", "/cards/{id}/actions/comments"), ("POST", "/webhooks/"),
+        ("DELETE", "/webhooks/{id}")}))]
+    board = "5f4fbbc5250c34138444068d"
+    expectations = [
+        WebhookExpectation("createCard.json", "createCard", ("issue.created",), board, _check_create_card),
+        WebhookExpectation("voteOnCard.json", "voteOnCard", ("issue.updated",), board),
+    ]
+    return variants, checks, expectations
+
+
+CONTRACT_VARIANTS, REQUEST_CHECKS, WEBHOOK_EXPECTATIONS = _kit()

@@ -8,14 +8,23 @@ import re
 from datetime import datetime
 
 from marshmallow import ValidationError
-from sqlalchemy import and_, func, or_, select, update
+from sqlalchemy import and_, delete, func, or_, select, update
 
 from api.models.base import contains_pattern, utcnow
-from api.models.trackers import BuiltinComment, BuiltinIssue, BuiltinLabel, Tracker
+from api.models.trackers import (
+    BuiltinAttachment,
+    BuiltinAttachmentChunk,
+    BuiltinComment,
+    BuiltinIssue,
+    BuiltinLabel,
+    Tracker,
+)
 from api.models.users import User
 from api.pagination_cursor import decode_key_cursor
 from api.schemas.base import encode_cursor
 from api.trackers.base import (
+    Attachment,
+    AttachmentContent,
     Capability,
     Comment,
     Issue,
@@ -28,9 +37,12 @@ from api.trackers.base import (
     TrackerNotFound,
     TrackerProvider,
     TrackerValidationError,
+    Upload,
 )
 
 TARGET = re.compile(r"^[A-Za-z0-9_.-]{1,100}$")
+CHUNK_BYTES = 256 * 1024  # one attachment chunk row: what is held in memory at a time, either way
+MAX_PARENT_DEPTH = 50
 
 
 class BuiltinProvider(TrackerProvider):
@@ -44,7 +56,10 @@ class BuiltinProvider(TrackerProvider):
                "credentials": {}, "options": {}}
     validation_statuses = frozenset()
     capabilities = frozenset({Capability.ISSUES, Capability.COMMENTS, Capability.LABELS, Capability.MEMBERS,
-                              Capability.DUE_DATE})
+                              Capability.DUE_DATE, Capability.IN_PROGRESS, Capability.PRIORITY, Capability.ISSUE_TYPE,
+                              Capability.PARENT, Capability.COMMENT_EDIT, Capability.COMMENT_DELETE,
+                              Capability.ISSUE_DELETE, Capability.ATTACHMENTS})
+    native_fields = frozenset({"status_category", "priority"})
 
     @classmethod
     def validate_target(cls, target):
@@ -83,7 +98,15 @@ class BuiltinProvider(TrackerProvider):
             raise TrackerNotFound(f"Issue {issue_id} not found.")
         return row
 
-    def _to_issue(self, row):
+    def _parent_numbers(self, rows):
+        ids = {row.parent_id for row in rows if row.parent_id}
+        if not ids:
+            return {}
+        return dict(self.session.execute(select(BuiltinIssue.id, BuiltinIssue.number).where(BuiltinIssue.id.in_(ids))).all())
+
+    def _to_issue(self, row, parents=None):
+        parents = self._parent_numbers([row]) if parents is None else parents
+        parent = parents.get(row.parent_id)
         return Issue(
             id=str(row.number),
             title=row.title,
@@ -99,12 +122,19 @@ class BuiltinProvider(TrackerProvider):
             closed_at=row.closed_at,
             due_date=row.due_date,
             comments_count=row.comments_count,
+            status_category=row.status_category,
+            priority=row.priority,
+            remote_priority=row.priority,
+            issue_type=row.issue_type,
+            parent_id=str(parent) if parent else None,
             remote_data={
                 "number": row.number, "title": row.title, "description": row.description, "status": row.status,
                 "labels": list(row.labels), "assignees": list(row.assignees), "author": row.author,
                 "due_date": row.due_date.isoformat() if row.due_date else None,
                 "created_at": row.created_at.isoformat(), "updated_at": row.updated_at.isoformat(),
                 "closed_at": row.closed_at.isoformat() if row.closed_at else None,
+                "status_category": row.status_category, "priority": row.priority, "issue_type": row.issue_type,
+                "parent": parent,
             },
         )
 
@@ -149,6 +179,16 @@ class BuiltinProvider(TrackerProvider):
                                   BuiltinIssue.description.ilike(pattern, escape="\\")))
         if query.updated_since:
             stmt = stmt.where(BuiltinIssue.updated_at >= query.updated_since)
+        if query.status_category:
+            stmt = stmt.where(BuiltinIssue.status_category == query.status_category)
+        if query.priority:
+            stmt = stmt.where(BuiltinIssue.priority == query.priority)
+        if query.parent_id is not None:
+            try:
+                parent = self._row(query.parent_id)
+            except TrackerNotFound:
+                return Page(items=[])
+            stmt = stmt.where(BuiltinIssue.parent_id == parent.id)
         if query.cursor:
             updated, row_id = decode_key_cursor(query.cursor, types=(str, int))
             try:
@@ -163,7 +203,8 @@ class BuiltinProvider(TrackerProvider):
         if len(rows) > query.limit:
             rows = rows[:query.limit]
             next_cursor = encode_cursor([rows[-1].updated_at.isoformat(), rows[-1].id])
-        return Page(items=[self._to_issue(row) for row in rows], next_cursor=next_cursor)
+        parents = self._parent_numbers(rows)
+        return Page(items=[self._to_issue(row, parents) for row in rows], next_cursor=next_cursor)
 
     def get_issue(self, issue_id):
         return self._to_issue(self._row(issue_id))
@@ -176,7 +217,9 @@ class BuiltinProvider(TrackerProvider):
         now = utcnow()
         row = BuiltinIssue(tracker_id=self._tracker_id, number=number, title=data.title, description=data.description,
                            labels=list(dict.fromkeys(data.labels)), assignees=list(dict.fromkeys(data.assignees)),
-                           author=self.actor, due_date=data.due_date, created_at=now, updated_at=now)
+                           author=self.actor, due_date=data.due_date, created_at=now, updated_at=now,
+                           priority=data.priority, issue_type=data.issue_type,
+                           parent_id=self._parent_row(data.parent_id).id if data.parent_id else None)
         self.session.add(row)
         self._remember_labels(row.labels)
         self.session.flush()
@@ -191,16 +234,150 @@ class BuiltinProvider(TrackerProvider):
         if "labels" in fields:
             row.labels = list(dict.fromkeys(fields["labels"]))
             self._remember_labels(row.labels)
-        for name in ("title", "description", "due_date"):
+        for name in ("title", "description", "due_date", "priority"):
             if name in fields:
                 setattr(row, name, fields[name])
+        if "parent_id" in fields:
+            row.parent_id = self._parent_row(fields["parent_id"], child=row).id if fields["parent_id"] else None
         now = utcnow()
-        if "status" in fields and fields["status"] != row.status:
-            row.status = fields["status"]
+        status = fields.get("status")
+        category = fields.get("status_category")
+        if category:
+            wanted = "closed" if category == "done" else "open"
+            if status and status != wanted:
+                raise TrackerValidationError("status and status_category disagree.",
+                                             errors={"status_category": [f"{category!r} means status {wanted!r}."]})
+            status = wanted
+        if status and status != row.status:
+            row.status = status
             row.closed_at = now if row.status == "closed" else None
+        if category:
+            row.status_category = category
+        elif status:
+            row.status_category = "done" if row.status == "closed" else (
+                row.status_category if row.status_category != "done" else "todo")
         row.updated_at = max(now, row.updated_at)
         self.session.flush()
         return self._to_issue(row)
+
+    def _parent_row(self, parent_id, child=None):
+        try:
+            parent = self._row(parent_id)
+        except TrackerNotFound:
+            raise TrackerValidationError(f"No issue {parent_id} on this tracker.",
+                                         errors={"parent_id": ["No such issue on this tracker."]}) from None
+        ancestor, depth = parent, 0
+        while child is not None and ancestor is not None and depth <= MAX_PARENT_DEPTH:
+            if ancestor.id == child.id:
+                raise TrackerValidationError("An issue cannot be its own ancestor.",
+                                             errors={"parent_id": ["Would make a cycle."]})
+            ancestor = self.session.get(BuiltinIssue, ancestor.parent_id) if ancestor.parent_id else None
+            depth += 1
+        return parent
+
+    def list_children(self, issue_id, *, limit, cursor):
+        row = self._row(issue_id)
+        stmt = select(BuiltinIssue).where(BuiltinIssue.parent_id == row.id)
+        if cursor:
+            (last,) = decode_key_cursor(cursor)
+            stmt = stmt.where(BuiltinIssue.number > last)
+        rows = list(self.session.scalars(stmt.order_by(BuiltinIssue.number).limit(limit + 1)))
+        next_cursor = encode_cursor([rows[limit - 1].number]) if len(rows) > limit else None
+        parents = {row.id: row.number}
+        return Page(items=[self._to_issue(child, parents) for child in rows[:limit]], next_cursor=next_cursor)
+
+    def delete_issue(self, issue_id):
+        row = self._row(issue_id)
+        self.session.delete(row)
+        self.session.flush()
+
+    def _comment_row(self, issue_id, comment_id):
+        row = self._row(issue_id)
+        comment = None
+        if str(comment_id).isdigit() and int(comment_id) < 2**31:
+            comment = self.session.scalar(select(BuiltinComment).where(BuiltinComment.id == int(comment_id),
+                                                                       BuiltinComment.issue_id == row.id))
+        if comment is None:
+            raise TrackerNotFound(f"Comment {comment_id} not found.")
+        return row, comment
+
+    def update_comment(self, issue_id, comment_id, body):
+        _row, comment = self._comment_row(issue_id, comment_id)
+        comment.body = body
+        comment.updated_at = max(utcnow(), comment.updated_at)
+        self.session.flush()
+        return self._to_comment(comment)
+
+    def delete_comment(self, issue_id, comment_id):
+        row, comment = self._comment_row(issue_id, comment_id)
+        self.session.delete(comment)
+        row.comments_count = max(0, row.comments_count - 1)
+        row.updated_at = max(utcnow(), row.updated_at)
+        self.session.flush()
+
+    # ---- attachments: rows of CHUNK_BYTES, written and read one at a time ----
+
+    def _to_attachment(self, issue_number, row):
+        return Attachment(id=str(row.id), filename=row.filename, content_type=row.content_type, size=row.size,
+                          author=Person(id=row.author, username=row.author) if row.author else None,
+                          created_at=row.created_at,
+                          url=f"{self._url(issue_number)}/attachments/{row.id}/content")
+
+    def _attachment_row(self, issue_id, attachment_id):
+        row = self._row(issue_id)
+        attachment = None
+        if str(attachment_id).isdigit() and int(attachment_id) < 2**31:
+            attachment = self.session.scalar(select(BuiltinAttachment).where(
+                BuiltinAttachment.id == int(attachment_id), BuiltinAttachment.issue_id == row.id))
+        if attachment is None:
+            raise TrackerNotFound(f"Attachment {attachment_id} not found.")
+        return row, attachment
+
+    def list_attachments(self, issue_id):
+        row = self._row(issue_id)
+        rows = self.session.scalars(select(BuiltinAttachment).where(BuiltinAttachment.issue_id == row.id)
+                                    .order_by(BuiltinAttachment.id))
+        return [self._to_attachment(row.number, attachment) for attachment in rows]
+
+    def add_attachment(self, issue_id, upload: Upload):
+        row = self._row(issue_id)
+        attachment = BuiltinAttachment(issue_id=row.id, filename=upload.filename, content_type=upload.content_type,
+                                       size=0, author=self.actor, created_at=utcnow())
+        self.session.add(attachment)
+        self.session.flush()
+        seq = size = 0
+        while chunk := upload.stream.read(CHUNK_BYTES):
+            self.session.execute(BuiltinAttachmentChunk.__table__.insert().values(
+                attachment_id=attachment.id, seq=seq, data=chunk))
+            seq, size = seq + 1, size + len(chunk)
+        attachment.size = size
+        row.updated_at = max(utcnow(), row.updated_at)
+        self.session.flush()
+        return self._to_attachment(row.number, attachment)
+
+    def open_attachment(self, issue_id, attachment_id):
+        _row, attachment = self._attachment_row(issue_id, attachment_id)
+        session, key = self.session, attachment.id
+        count = session.scalar(select(func.count()).select_from(BuiltinAttachmentChunk)
+                               .where(BuiltinAttachmentChunk.attachment_id == key))
+
+        def chunks():
+            for seq in range(count):
+                data = session.scalar(select(BuiltinAttachmentChunk.data).where(
+                    BuiltinAttachmentChunk.attachment_id == key, BuiltinAttachmentChunk.seq == seq))
+                if data is None:
+                    return
+                yield bytes(data)
+
+        return AttachmentContent(filename=attachment.filename, content_type=attachment.content_type,
+                                 size=attachment.size, chunks=chunks())
+
+    def delete_attachment(self, issue_id, attachment_id):
+        row, attachment = self._attachment_row(issue_id, attachment_id)
+        self.session.execute(delete(BuiltinAttachmentChunk).where(BuiltinAttachmentChunk.attachment_id == attachment.id))
+        self.session.delete(attachment)
+        row.updated_at = max(utcnow(), row.updated_at)
+        self.session.flush()
 
     def list_comments(self, issue_id, *, limit, cursor):
         row = self._row(issue_id)

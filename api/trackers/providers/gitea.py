@@ -18,6 +18,10 @@ import yaml
 
 from api.schemas.base import decode_cursor, encode_cursor
 from api.trackers.base import (
+    LABEL_WORKFLOW_HELP,
+    LABEL_WORKFLOW_OPTIONS,
+    Attachment,
+    AttachmentContent,
     Capability,
     Comment,
     Issue,
@@ -33,9 +37,13 @@ from api.trackers.base import (
     TrackerValidationError,
     WebhookEvent,
     WebhookRegistration,
+    guess_type,
     hmac_hex,
+    label_workflow_option_errors,
+    multipart_upload,
     parse_time,
     same,
+    same_origin,
 )
 from api.trackers.resilience import provider_message, retry_after_seconds, shared_session, transport_errors
 from api.trackers.template_files import parse_front_matter
@@ -80,14 +88,19 @@ class GiteaProvider(TrackerProvider):
     quiet_loggers: ClassVar[tuple[str, ...]] = ()  # no client library of its own; urllib3 is kept quiet globally
     target_help: ClassVar[str] = "'owner/repo'"
     credentials_help: ClassVar[str] = '{"token": "..."} (an access token, sent as Authorization: token ...)'
-    options_help: ClassVar[str] = "none"
+    options_help: ClassVar[str] = LABEL_WORKFLOW_HELP
+    option_properties: ClassVar[dict] = LABEL_WORKFLOW_OPTIONS
+    option_capabilities: ClassVar[dict] = {Capability.IN_PROGRESS: "in_progress_label", Capability.PRIORITY: "priority_labels"}
     example: ClassVar[dict] = {"name": "Codeberg repo", "provider": "gitea", "target": "forgejo/forgejo",
                                "base_url": "https://codeberg.org", "credentials": {"token": "<access token>"},
                                "options": {}}
     webhook_body_signed: ClassVar[bool] = True
     validation_statuses: ClassVar[frozenset[int]] = frozenset({400, 409, 412, 422, 423})  # 412/423: locked, dependencies
     capabilities = frozenset({Capability.ISSUES, Capability.COMMENTS, Capability.LABELS, Capability.MEMBERS,
-                              Capability.DUE_DATE, Capability.TEMPLATE_IMPORT, Capability.WEBHOOKS})
+                              Capability.DUE_DATE, Capability.TEMPLATE_IMPORT, Capability.WEBHOOKS,
+                              Capability.IN_PROGRESS, Capability.PRIORITY, Capability.COMMENT_EDIT,
+                              Capability.COMMENT_DELETE, Capability.ISSUE_DELETE, Capability.ATTACHMENTS,
+                              Capability.PASSTHROUGH})
     ISSUE_ACTIONS = {"opened": "issue.created", "closed": "issue.closed", "reopened": "issue.reopened",
                      "deleted": "issue.deleted", "assigned": "issue.assigned",
                      # Gitea sends the labels as they now are, not which one changed: an edit of the label set reads
@@ -110,6 +123,11 @@ class GiteaProvider(TrackerProvider):
         return errors
 
     @classmethod
+    def validate_options(cls, options):
+        errors = {f"options.{key}": ["Unknown option."] for key in options if key not in LABEL_WORKFLOW_OPTIONS}
+        return {**errors, **label_workflow_option_errors(options)}
+
+    @classmethod
     def parse_issue_template_file(cls, filename, text):
         """Same front matter as GitHub's templates (name, about, title, labels, assignees)."""
         return parse_front_matter(text)
@@ -127,12 +145,17 @@ class GiteaProvider(TrackerProvider):
         owner, _, repo = self.config.target.partition("/")
         return f"/repos/{quote(owner, safe='')}/{quote(repo, safe='')}"
 
-    def _call(self, method, path, *, params=None, body=None):
-        headers = {"Authorization": f"token {self.config.credentials.get('token', '')}", "Accept": "application/json"}
+    def _auth(self):
+        return {"Authorization": f"token {self.config.credentials.get('token', '')}"}
+
+    def _call(self, method, path, *, params=None, body=None, data=None, content_type=None, url=None, stream=False):
+        headers = {**self._auth(), "Accept": "application/json"}
+        if content_type:
+            headers["Content-Type"] = content_type
         session = shared_session(self.config.timeout, self.config.retries)
         with transport_errors():
-            response = session.request(method, self._api + path, params=params, json=body, headers=headers,
-                                       timeout=self.config.timeout, allow_redirects=False)
+            response = session.request(method, url or self._api + path, params=params, json=body, data=data,
+                                       headers=headers, timeout=self.config.timeout, allow_redirects=False, stream=stream)
         if response.status_code >= 400:
             raise self._error(response)
         return response
@@ -346,6 +369,69 @@ class GiteaProvider(TrackerProvider):
             front = yaml.safe_dump(meta, sort_keys=False, allow_unicode=True, default_flow_style=False)
             files.append((filename, f"---\n{front}---\n{template.get('content') or ''}"))
         return files
+
+    # ---- comment edit/delete, issue delete ----
+
+    def _own_comment(self, issue_id, comment_id):
+        """The comment's path, once Gitea shows it belongs to this issue."""
+        index = self._index(issue_id)
+        if not str(comment_id).isdigit():
+            raise TrackerNotFound(f"Comment {comment_id} not found.")
+        path = f"{self._repo_path}/issues/comments/{int(comment_id)}"
+        raw, _ = self._json("GET", path)
+        if not str(raw.get("issue_url") or "").endswith(f"/issues/{index}"):
+            raise TrackerNotFound(f"Comment {comment_id} not found on issue {issue_id}.")
+        return path
+
+    def update_comment(self, issue_id, comment_id, body):
+        raw, _ = self._json("PATCH", self._own_comment(issue_id, comment_id), body={"body": body})
+        return self._to_comment(raw)
+
+    def delete_comment(self, issue_id, comment_id):
+        self._call("DELETE", self._own_comment(issue_id, comment_id))
+
+    def delete_issue(self, issue_id):
+        self._call("DELETE", f"{self._repo_path}/issues/{self._index(issue_id)}")
+
+    # ---- attachments: the issue's assets ----
+
+    def _to_attachment(self, raw):
+        name = raw.get("name") or "attachment"
+        return Attachment(id=str(raw["id"]), filename=name, content_type=guess_type(name), size=raw.get("size"),
+                          author=None, created_at=parse_time(raw.get("created_at")), url=raw.get("browser_download_url"))
+
+    def _assets(self, issue_id):
+        return f"{self._repo_path}/issues/{self._index(issue_id)}/assets"
+
+    def _asset(self, issue_id, attachment_id):
+        if not str(attachment_id).isdigit():
+            raise TrackerNotFound(f"Attachment {attachment_id} not found.")
+        return f"{self._assets(issue_id)}/{int(attachment_id)}"
+
+    def list_attachments(self, issue_id):
+        raw_items, _ = self._json("GET", self._assets(issue_id))
+        return [self._to_attachment(raw) for raw in raw_items]
+
+    def add_attachment(self, issue_id, upload):
+        body, content_type = multipart_upload("attachment", upload)
+        raw, _ = self._json("POST", self._assets(issue_id), params={"name": upload.filename}, data=body,
+                            content_type=content_type)
+        return self._to_attachment(raw)
+
+    def open_attachment(self, issue_id, attachment_id):
+        raw, _ = self._json("GET", self._asset(issue_id, attachment_id))
+        attachment = self._to_attachment(raw)
+        if not same_origin(attachment.url, self._api):
+            raise TrackerUnavailable("Gitea pointed the download at another host; the token is not sent there.")
+        response = self._call("GET", None, url=attachment.url, stream=True)
+        return AttachmentContent(filename=attachment.filename, content_type=attachment.content_type,
+                                 size=attachment.size, chunks=response.iter_content(64 * 1024), close=response.close)
+
+    def delete_attachment(self, issue_id, attachment_id):
+        self._call("DELETE", self._asset(issue_id, attachment_id))
+
+    def passthrough_root(self):
+        return self._api, self._auth(), {}
 
     # ---- webhooks ----
 

@@ -16,6 +16,8 @@ from github.Requester import HTTPRequestsConnectionClass, HTTPSRequestsConnectio
 
 from api.schemas.base import decode_cursor, encode_cursor
 from api.trackers.base import (
+    LABEL_WORKFLOW_HELP,
+    LABEL_WORKFLOW_OPTIONS,
     Capability,
     Comment,
     Issue,
@@ -31,6 +33,7 @@ from api.trackers.base import (
     WebhookEvent,
     WebhookRegistration,
     hmac_hex,
+    label_workflow_option_errors,
     parse_time,
     same,
 )
@@ -169,9 +172,15 @@ class GithubProvider(TrackerProvider):
                "credentials": {"token": "ghp_..."}, "options": {}}
     webhook_body_signed = True  # X-Hub-Signature-256
     credential_fields = ("token",)
+    options_help = LABEL_WORKFLOW_HELP
+    option_properties = LABEL_WORKFLOW_OPTIONS
+    option_capabilities = {Capability.IN_PROGRESS: "in_progress_label", Capability.PRIORITY: "priority_labels"}
     validation_statuses = frozenset({422})
+    # No issue delete (closing stays a PATCH) and no attachment API: both answer not_supported.
     capabilities = frozenset({Capability.ISSUES, Capability.COMMENTS, Capability.LABELS, Capability.MEMBERS,
-                              Capability.TEMPLATE_IMPORT, Capability.WEBHOOKS})
+                              Capability.TEMPLATE_IMPORT, Capability.WEBHOOKS, Capability.IN_PROGRESS,
+                              Capability.PRIORITY, Capability.COMMENT_EDIT, Capability.COMMENT_DELETE,
+                              Capability.PASSTHROUGH})
     ISSUE_ACTIONS = {"opened": "issue.created", "closed": "issue.closed", "reopened": "issue.reopened",
                      "labeled": "issue.labeled", "unlabeled": "issue.unlabeled", "assigned": "issue.assigned",
                      "deleted": "issue.deleted"}
@@ -189,6 +198,11 @@ class GithubProvider(TrackerProvider):
         if not (credentials.get("token") or "").strip():
             errors["credentials.token"] = ["A GitHub token is required."]
         return errors
+
+    @classmethod
+    def validate_options(cls, options):
+        errors = {f"options.{key}": ["Unknown option."] for key in options if key not in LABEL_WORKFLOW_OPTIONS}
+        return {**errors, **label_workflow_option_errors(options)}
 
     def _client(self, per_page=30):
         # lazy: objects are fetched only when read, so edit/comment skip the GET; PyGithub's own
@@ -362,6 +376,32 @@ class GithubProvider(TrackerProvider):
         with self._translate():
             comment = self._repo().get_issue(number).create_comment(body)
             return self._to_comment(comment.raw_data)
+
+    def _comment_path(self, issue_id, comment_id):
+        """The comment's path, once GitHub shows it belongs to this issue (comment ids are repository-wide)."""
+        number = self._number(issue_id)
+        if not str(comment_id).isdigit():
+            raise TrackerNotFound(f"Comment {comment_id} not found.")
+        path = f"/repos/{self.config.target}/issues/comments/{int(comment_id)}"
+        _headers, raw = self._client().requester.requestJsonAndCheck("GET", path)
+        if not str(raw.get("issue_url") or "").endswith(f"/issues/{number}"):
+            raise TrackerNotFound(f"Comment {comment_id} not found on issue {issue_id}.")
+        return path
+
+    def update_comment(self, issue_id, comment_id, body):
+        with self._translate():
+            path = self._comment_path(issue_id, comment_id)
+            _headers, raw = self._client().requester.requestJsonAndCheck("PATCH", path, input={"body": body})
+        return self._to_comment(raw)
+
+    def delete_comment(self, issue_id, comment_id):
+        with self._translate():
+            self._client().requester.requestJsonAndCheck("DELETE", self._comment_path(issue_id, comment_id))
+
+    def passthrough_root(self):
+        return (self.config.base_url or self.default_base_url,
+                {"Authorization": f"token {self.config.credentials.get('token', '')}",
+                 "Accept": "application/vnd.github+json"}, {})
 
     def list_labels(self):
         with self._translate():

@@ -13,6 +13,8 @@ from gitlab import exceptions as gitlab_errors
 
 from api.schemas.base import decode_cursor, encode_cursor
 from api.trackers.base import (
+    LABEL_WORKFLOW_HELP,
+    LABEL_WORKFLOW_OPTIONS,
     Capability,
     Comment,
     Issue,
@@ -28,6 +30,7 @@ from api.trackers.base import (
     TrackerValidationError,
     WebhookEvent,
     WebhookRegistration,
+    label_workflow_option_errors,
     parse_time,
     same,
 )
@@ -63,8 +66,14 @@ class GitlabProvider(TrackerProvider):
                "credentials": {"token": "glpat-..."}, "options": {}}
     webhook_body_signed = False  # X-Gitlab-Token is a shared secret, not a signature of the body
     credential_fields = ("token",)
+    options_help = LABEL_WORKFLOW_HELP
+    option_properties = LABEL_WORKFLOW_OPTIONS
+    option_capabilities = {Capability.IN_PROGRESS: "in_progress_label", Capability.PRIORITY: "priority_labels"}
     capabilities = frozenset({Capability.ISSUES, Capability.COMMENTS, Capability.LABELS, Capability.MEMBERS,
-                              Capability.DUE_DATE, Capability.TEMPLATE_IMPORT, Capability.WEBHOOKS})
+                              Capability.DUE_DATE, Capability.TEMPLATE_IMPORT, Capability.WEBHOOKS,
+                              Capability.IN_PROGRESS, Capability.PRIORITY, Capability.ISSUE_TYPE,
+                              Capability.COMMENT_EDIT, Capability.COMMENT_DELETE, Capability.ISSUE_DELETE,
+                              Capability.PASSTHROUGH})
     ISSUE_ACTIONS = {"open": "issue.created", "close": "issue.closed", "reopen": "issue.reopened"}
     TEMPLATE_DIR = ".gitlab/issue_templates"
     default_base_url = "https://gitlab.com"
@@ -80,14 +89,22 @@ class GitlabProvider(TrackerProvider):
             errors["credentials.token"] = ["A GitLab access token is required."]
         return errors
 
+    @classmethod
+    def validate_options(cls, options):
+        errors = {f"options.{key}": ["Unknown option."] for key in options if key not in LABEL_WORKFLOW_OPTIONS}
+        return {**errors, **label_workflow_option_errors(options)}
+
     @property
     def _project_path(self):
         return f"/projects/{quote(self.config.target, safe='')}"
 
-    def _client(self):
-        base_url = self.config.base_url or self.default_base_url
+    @property
+    def _root(self):
         # The instance root is expected; strip an /api/v4 a user may have pasted.
-        base_url = re.sub(r"/api/v4/?$", "", base_url)
+        return re.sub(r"/api/v4/?$", "", self.config.base_url or self.default_base_url)
+
+    def _client(self):
+        base_url = self._root
         return gitlab.Gitlab(url=base_url, private_token=self.config.credentials.get("token", ""),
                              timeout=self.config.timeout, retry_transient_errors=False,
                              session=shared_session(self.config.timeout, self.config.retries))
@@ -140,6 +157,7 @@ class GitlabProvider(TrackerProvider):
             closed_at=parse_time(raw.get("closed_at")),
             due_date=date.fromisoformat(raw["due_date"]) if raw.get("due_date") else None,
             comments_count=raw.get("user_notes_count") or 0,
+            issue_type=raw.get("issue_type") or None,
             remote_data=raw,
         )
 
@@ -212,6 +230,8 @@ class GitlabProvider(TrackerProvider):
             body["assignee_ids"] = self._assignee_ids(data.assignees)
         if data.due_date:
             body["due_date"] = data.due_date.isoformat()
+        if data.issue_type:
+            body["issue_type"] = data.issue_type  # issue, incident, test_case or task: GitLab refuses others
         return self._to_issue(self._request("post", f"{self._project_path}/issues", data=body).json())
 
     def update_issue(self, issue_id, changes: IssueChanges):
@@ -242,6 +262,23 @@ class GitlabProvider(TrackerProvider):
     def create_comment(self, issue_id, body):
         path = f"{self._project_path}/issues/{self._iid(issue_id)}/notes"
         return self._to_comment(self._request("post", path, data={"body": body}).json())
+
+    def _note_path(self, issue_id, comment_id):
+        if not str(comment_id).isdigit() or int(comment_id) >= 2**31:
+            raise TrackerNotFound(f"Comment {comment_id} not found.")
+        return f"{self._project_path}/issues/{self._iid(issue_id)}/notes/{int(comment_id)}"
+
+    def update_comment(self, issue_id, comment_id, body):
+        return self._to_comment(self._request("put", self._note_path(issue_id, comment_id), data={"body": body}).json())
+
+    def delete_comment(self, issue_id, comment_id):
+        self._request("delete", self._note_path(issue_id, comment_id))
+
+    def delete_issue(self, issue_id):
+        self._request("delete", f"{self._project_path}/issues/{self._iid(issue_id)}")
+
+    def passthrough_root(self):
+        return f"{self._root}/api/v4", {"PRIVATE-TOKEN": self.config.credentials.get("token", "")}, {}
 
     def list_labels(self):
         return [Label(name=raw["name"], color=raw.get("color")) for raw in self._all(f"{self._project_path}/labels")]

@@ -14,6 +14,9 @@ from trello.exceptions import ResourceUnavailable, Unauthorized
 
 from api.schemas.base import decode_cursor, encode_cursor
 from api.trackers.base import (
+    LABEL_WORKFLOW_OPTIONS,
+    Attachment,
+    AttachmentContent,
     Capability,
     Comment,
     Issue,
@@ -29,8 +32,12 @@ from api.trackers.base import (
     TrackerValidationError,
     WebhookEvent,
     WebhookRegistration,
+    guess_type,
+    label_workflow_option_errors,
+    multipart_upload,
     parse_time,
     same,
+    same_origin,
 )
 from api.trackers.resilience import (
     last_response_headers,
@@ -76,22 +83,31 @@ class TrelloProvider(TrackerProvider):
     target_help = "a board id (24 hex) or short link (8 letters/digits)"
     credentials_help = '{"api_key": "...", "token": "..."} required; "api_secret" optional (verifies webhook signatures)'
     options_help = ("open_lists (list ids or names counted as open), closed_list (where closing moves a card), "
-                    "default_list (where new cards go)")
+                    "default_list (where new cards go), in_progress_lists (lists meaning status_category in_progress), "
+                    'priority_labels ({"urgent"|"high"|"normal"|"low": label})')
     example = {"name": "Roadmap board", "provider": "trello", "target": "4d5ea62fd76aa1136000000c", "base_url": None,
                "credentials": {"api_key": "...", "token": "..."}, "options": {"closed_list": "Done"}}
     webhook_body_signed = True  # X-Trello-Webhook signs the body and the callback URL
     credential_fields = ("api_key", "token", "api_secret")
     option_properties = {"open_lists": {"type": "array", "items": {"type": "string", "minLength": 1}},
                          "closed_list": {"type": "string", "minLength": 1},
-                         "default_list": {"type": "string", "minLength": 1}}
+                         "default_list": {"type": "string", "minLength": 1},
+                         "in_progress_lists": {"type": "array", "items": {"type": "string", "minLength": 1}},
+                         "priority_labels": LABEL_WORKFLOW_OPTIONS["priority_labels"]}
     validation_statuses = frozenset({400, 422})
     capabilities = frozenset({Capability.ISSUES, Capability.COMMENTS, Capability.LABELS, Capability.MEMBERS,
-                              Capability.DUE_DATE, Capability.WEBHOOKS})
+                              Capability.DUE_DATE, Capability.WEBHOOKS, Capability.IN_PROGRESS, Capability.PRIORITY,
+                              Capability.COMMENT_EDIT, Capability.COMMENT_DELETE, Capability.ISSUE_DELETE,
+                              Capability.ATTACHMENTS, Capability.PASSTHROUGH})
+    option_capabilities = {Capability.IN_PROGRESS: "in_progress_lists", Capability.PRIORITY: "priority_labels"}
+    native_fields = frozenset({"status_category"})  # a card's list says it
+    # Where Trello serves attachment downloads for its own API host (a self-hosted stand-in serves them itself).
+    DOWNLOAD_HOSTS = ("https://trello.com", "https://api.trello.com")
     ACTIONS = {"createCard": "issue.created", "deleteCard": "issue.deleted", "addLabelToCard": "issue.labeled",
                "removeLabelFromCard": "issue.unlabeled", "addMemberToCard": "issue.assigned",
                "commentCard": "comment.created", "updateComment": "comment.updated", "deleteComment": "comment.deleted"}
     default_base_url = TRELLO_API
-    OPTIONS = ("open_lists", "closed_list", "default_list")
+    OPTIONS = ("open_lists", "closed_list", "default_list", "in_progress_lists", "priority_labels")
 
     @classmethod
     def validate_target(cls, target):
@@ -116,6 +132,10 @@ class TrelloProvider(TrackerProvider):
         for key in ("closed_list", "default_list"):
             if key in options and not (isinstance(options[key], str) and options[key]):
                 errors[f"options.{key}"] = ["A Trello list id or name."]
+        doing = options.get("in_progress_lists")
+        if doing is not None and (not isinstance(doing, list) or not all(isinstance(v, str) and v for v in doing)):
+            errors["options.in_progress_lists"] = ["A list of Trello list ids or names."]
+        errors.update(label_workflow_option_errors({k: v for k, v in options.items() if k == "priority_labels"}))
         return errors
 
     def _client(self):
@@ -174,11 +194,17 @@ class TrelloProvider(TrackerProvider):
     def _person(self, raw):
         return Person(id=raw["id"], username=raw.get("username"), name=raw.get("fullName"))
 
+    def _in_progress_list_ids(self, lists):
+        refs = self.config.options.get("in_progress_lists") or []
+        return [item["id"] for ref in refs if (item := self._resolve_list(lists, ref))]
+
     def _to_issue(self, card, lists, members):
         list_names = {item["id"]: item["name"] for item in lists}
         closed = card.get("closed") or card.get("idList") in self._closed_list_ids(lists)
         people = {member["id"]: member for member in members}
+        doing = not closed and card.get("idList") in self._in_progress_list_ids(lists)
         return Issue(
+            status_category="in_progress" if doing else None,
             id=card["id"],
             title=card.get("name") or "",
             description=card.get("desc") or "",
@@ -241,9 +267,12 @@ class TrelloProvider(TrackerProvider):
         issues = [self._to_issue(card, lists, members) for card in cards]
         needle = query.q.lower() if query.q else None
         wanted_labels = set(query.labels)
+        if query.status_category == "in_progress":
+            self.require(Capability.IN_PROGRESS, "The in_progress status category")
         selected = [
             issue for issue in issues
             if (not query.status or issue.status == query.status)
+            and (not query.status_category or issue.status_category == query.status_category)
             and wanted_labels <= set(issue.labels)
             and (not query.assignee or any(p.username and p.username.lower() == query.assignee.lower()
                                            for p in issue.assignees))
@@ -286,6 +315,25 @@ class TrelloProvider(TrackerProvider):
             body["idMembers"] = ",".join(self._member_ids(fields["assignees"], members))
         if "due_date" in fields:
             body["due"] = fields["due_date"].isoformat() if fields["due_date"] else None
+        category = fields.get("status_category")
+        if category:
+            wanted = "closed" if category == "done" else "open"
+            if fields.get("status", wanted) != wanted:
+                raise TrackerValidationError("status and status_category disagree.",
+                                             errors={"status_category": [f"{category!r} means status {wanted!r}."]})
+            if category == "in_progress":
+                self.require(Capability.IN_PROGRESS, "The in_progress status category")
+                doing = self._in_progress_list_ids(lists)
+                if not doing:
+                    raise TrackerValidationError("None of options.in_progress_lists is a list of the board.")
+                body["idList"], body["closed"] = doing[0], False
+                fields.pop("status", None)
+            else:
+                fields["status"] = wanted
+                if category == "todo":
+                    current = self._fetch(f"/cards/{card_id}", query={"fields": "idList"})
+                    if current.get("idList") in self._in_progress_list_ids(lists):
+                        body["idList"] = self._target_list(lists, "default_list")
         if "status" in fields:
             current = self._fetch(f"/cards/{card_id}", query={"fields": "idList,closed"})
             closed_ids = self._closed_list_ids(lists)
@@ -331,6 +379,83 @@ class TrelloProvider(TrackerProvider):
     def create_comment(self, issue_id, body):
         action = self._fetch(f"/cards/{self._card_id(issue_id)}/actions/comments", method="POST", body={"text": body})
         return self._to_comment(action)
+
+    # ---- comment edit/delete, card delete ----
+
+    def _comment_path(self, issue_id, comment_id):
+        if not CARD_ID.match(str(comment_id)):
+            raise TrackerNotFound(f"Comment {comment_id} not found.")
+        return f"/cards/{self._card_id(issue_id)}/actions/{comment_id}/comments"
+
+    def update_comment(self, issue_id, comment_id, body):
+        return self._to_comment(self._fetch(self._comment_path(issue_id, comment_id), method="PUT", body={"text": body}))
+
+    def delete_comment(self, issue_id, comment_id):
+        self._fetch(self._comment_path(issue_id, comment_id), method="DELETE")
+
+    def delete_issue(self, issue_id):
+        self._fetch(f"/cards/{self._card_id(issue_id)}", method="DELETE")
+
+    # ---- attachments: the card's own ----
+
+    @property
+    def _api_root(self):
+        return (self.config.base_url or self.default_base_url).rstrip("/") + "/1"
+
+    def _oauth(self):
+        credentials = self.config.credentials
+        return {"Authorization": f'OAuth oauth_consumer_key="{credentials.get("api_key", "")}", '
+                                 f'oauth_token="{credentials.get("token", "")}"'}
+
+    def _raw(self, method, url, **kwargs):
+        """One call outside py-trello (uploads, downloads): the OAuth header, never the key in a URL."""
+        headers = {**self._oauth(), **kwargs.pop("headers", {})}
+        with transport_errors():
+            response = shared_session(self.config.timeout, self.config.retries).request(
+                method, url, headers=headers, timeout=self.config.timeout, allow_redirects=False, **kwargs)
+        if response.status_code >= 400:
+            text = provider_message(response.text[:200]) if not kwargs.get("stream") else ""
+            response.close()
+            raise self._error(response.status_code, text)
+        return response
+
+    def _to_attachment(self, raw):
+        name = raw.get("name") or raw.get("fileName") or "attachment"
+        member = raw.get("idMember")
+        return Attachment(id=raw["id"], filename=name, content_type=raw.get("mimeType") or guess_type(name),
+                          size=raw.get("bytes"), author=Person(id=member, username=None) if member else None,
+                          created_at=parse_time(raw.get("date")), url=raw.get("url"))
+
+    def _attachment_id(self, attachment_id):
+        if not CARD_ID.match(str(attachment_id)):
+            raise TrackerNotFound(f"Attachment {attachment_id} not found.")
+        return attachment_id
+
+    def list_attachments(self, issue_id):
+        raw_items = self._fetch(f"/cards/{self._card_id(issue_id)}/attachments")
+        return [self._to_attachment(raw) for raw in raw_items if raw.get("isUpload", True)]
+
+    def add_attachment(self, issue_id, upload):
+        body, content_type = multipart_upload("file", upload, name=upload.filename, mimeType=upload.content_type)
+        response = self._raw("POST", f"{self._api_root}/cards/{self._card_id(issue_id)}/attachments", data=body,
+                             headers={"Content-Type": content_type, "Accept": "application/json"})
+        return self._to_attachment(response.json())
+
+    def open_attachment(self, issue_id, attachment_id):
+        raw = self._fetch(f"/cards/{self._card_id(issue_id)}/attachments/{self._attachment_id(attachment_id)}")
+        attachment = self._to_attachment(raw)
+        allowed = (self._api_root, *(self.DOWNLOAD_HOSTS if not self.config.base_url else ()))
+        if not raw.get("isUpload", True) or not any(same_origin(attachment.url, root) for root in allowed):
+            raise TrackerValidationError("This attachment is a link, not a file Trello keeps; open its url instead.")
+        response = self._raw("GET", attachment.url, stream=True)
+        return AttachmentContent(filename=attachment.filename, content_type=attachment.content_type,
+                                 size=attachment.size, chunks=response.iter_content(64 * 1024), close=response.close)
+
+    def delete_attachment(self, issue_id, attachment_id):
+        self._fetch(f"/cards/{self._card_id(issue_id)}/attachments/{self._attachment_id(attachment_id)}", method="DELETE")
+
+    def passthrough_root(self):
+        return self._api_root, self._oauth(), {}
 
     def list_labels(self):
         labels = self._fetch(self._board_path("/labels"))

@@ -1,0 +1,278 @@
+"""The local issue index: newest known state per issue, the events its differences amount to, change-hash dedupe,
+and fast reads (filters, keyset pagination, PostgreSQL full-text search) answered from it."""
+
+import dataclasses
+import hashlib
+import json
+from datetime import UTC, date, datetime
+
+from marshmallow import ValidationError
+from sqlalchemy import and_, delete, func, or_, select, text
+
+from api.models.base import utcnow
+from api.models.index import EventChangeHash, IndexedIssue
+from api.schemas.base import decode_cursor, encode_cursor
+from api.services import events as events_service
+from api.trackers.base import Issue, Person, WebhookEvent
+
+# The fields whose change is an event; updated_at and comments_count alone are not.
+COMPARED = ("title", "description", "status", "remote_status", "labels", "assignees", "due_date")
+
+_CLAIM = text("""
+    INSERT INTO event_change_hashes (tracker_id, issue_id, change_hash, source, created_at)
+    VALUES (:tracker_id, :issue_id, :change_hash, :source, :now)
+    ON CONFLICT DO NOTHING
+    RETURNING change_hash
+""")
+
+
+def _sha(value):
+    return hashlib.sha256(json.dumps(value, sort_keys=True, default=str).encode()).hexdigest()
+
+
+def _compared(issue):
+    return {
+        "title": issue.title or "", "description": issue.description or "", "status": issue.status,
+        "remote_status": issue.remote_status or "", "labels": sorted(issue.labels or []),
+        "assignees": sorted(person.username for person in issue.assignees or []),
+        "due_date": issue.due_date.isoformat() if issue.due_date else None,
+    }
+
+
+def content_hash(issue):
+    """SHA-256 of the fields whose change is an event."""
+    return _sha(_compared(issue))
+
+
+def _second(moment):
+    return moment.astimezone(UTC).replace(microsecond=0).isoformat() if moment else None
+
+
+# What each issue event is about: the same change seen by a webhook and by a poll hashes the same.
+_ABOUT = {"issue.closed": ("status",), "issue.reopened": ("status",), "issue.labeled": ("labels",),
+          "issue.unlabeled": ("labels",), "issue.assigned": ("assignees",), "issue.created": (),
+          "issue.updated": ("title", "description", "due_date", "remote_status")}
+
+
+def change_hash(item):
+    """The identity of one change: event type, issue, the part of the resulting state it is about, and when."""
+    if item.comment is not None:
+        about = [item.comment.id]
+        if item.type != "comment.created":
+            about.append(hashlib.sha256((item.comment.body or "").encode()).hexdigest())
+        return _sha([item.type, item.issue_id, about])
+    if item.issue is None:
+        return _sha([item.type, item.issue_id, item.changes])
+    if item.type == "issue.created":
+        return _sha([item.type, item.issue_id])
+    state = _compared(item.issue)
+    fields = _ABOUT.get(item.type, tuple(state))
+    return _sha([item.type, item.issue_id, {name: state[name] for name in fields}, _second(item.issue.updated_at)])
+
+
+def first_sighting(*, session, tracker, item, source):
+    """Claim a change for recording: False when a poll, a webhook or the gateway already recorded it."""
+    if item.issue_id is None:
+        return True
+    if source == "webhook" and item.issue is not None and item.comment is None:
+        entry = session.get(IndexedIssue, (tracker.id, item.issue_id))
+        # A poll already saw this state or a newer one, and recorded the difference that includes this change.
+        if entry is not None and entry.data.get("_indexed_by") == "poll" and item.issue.updated_at is not None \
+                and entry.updated_at >= item.issue.updated_at.replace(microsecond=0):
+            return False
+    claimed = session.execute(_CLAIM, {"tracker_id": tracker.id, "issue_id": item.issue_id[:100],
+                                       "change_hash": change_hash(item), "source": source, "now": utcnow()}).first()
+    return claimed is not None
+
+
+def record_once(*, session, tracker, item, source, **kwargs):
+    """Record an event unless the same change is already recorded; return it, or None for a duplicate."""
+    if not first_sighting(session=session, tracker=tracker, item=item, source=source):
+        return None
+    return events_service.record(session=session, tracker=tracker, item=item, source=source, **kwargs)
+
+
+# ---- entries -----------------------------------------------------------------------------------
+
+def _jsonable(issue):
+    data = dataclasses.asdict(dataclasses.replace(issue, remote_data=None))
+    data.pop("remote_data", None)
+    return json.loads(json.dumps(data, default=lambda v: v.isoformat() if hasattr(v, "isoformat") else str(v)))
+
+
+def to_issue(entry):
+    """The unified Issue an index entry holds."""
+    data = entry.data
+
+    def person(raw):
+        return Person(id=raw.get("id"), username=raw.get("username"), name=raw.get("name")) if raw else None
+
+    values = {}
+    for spec in dataclasses.fields(Issue):
+        if spec.name not in data or spec.name == "remote_data":
+            continue
+        value = data[spec.name]
+        if spec.name in ("author",):
+            value = person(value)
+        elif spec.name == "assignees":
+            value = [person(raw) for raw in value or []]
+        elif spec.name.endswith("_at") and value:
+            value = datetime.fromisoformat(value)
+        elif spec.name == "due_date" and value:
+            value = date.fromisoformat(value)
+        values[spec.name] = value
+    return Issue(**values)
+
+
+def get_entry(*, session, tracker_id, issue_id):
+    return session.get(IndexedIssue, (tracker_id, issue_id))
+
+
+def upsert(*, session, tracker, issue, source, comments=None, now=None):
+    """Store the newest state of an issue (an older state than the stored one is ignored); return the entry."""
+    entry = session.get(IndexedIssue, (tracker.id, issue.id))
+    updated_at = (issue.updated_at or utcnow()).replace(microsecond=0)
+    if entry is not None and entry.updated_at > updated_at and source not in ("poll", "baseline"):  # polls read it all
+        return entry
+    data = {**_jsonable(issue), "tracker_id": tracker.id, "_indexed_by": source}
+    values = {"title": issue.title or "", "description": issue.description or "", "status": issue.status,
+              "remote_status": (issue.remote_status or "")[:255], "labels": list(issue.labels or []),
+              "assignees": [person.username for person in issue.assignees or []], "comments_count": issue.comments_count or 0,
+              "created_at": issue.created_at, "updated_at": updated_at, "data": data, "content_hash": content_hash(issue),
+              "indexed_at": now or utcnow()}
+    if entry is None:
+        entry = IndexedIssue(tracker_id=tracker.id, issue_id=issue.id, comments=comments, **values)
+        session.add(entry)
+    else:
+        for name, value in values.items():
+            setattr(entry, name, value)
+        if comments is not None:
+            entry.comments = comments
+    return entry
+
+
+def remove(*, session, tracker_id, issue_ids):
+    """Drop issues from the index."""
+    if issue_ids:
+        session.execute(delete(IndexedIssue).where(IndexedIssue.tracker_id == tracker_id,
+                                                   IndexedIssue.issue_id.in_(list(issue_ids))))
+
+
+def indexed_ids(*, session, tracker_id):
+    return set(session.scalars(select(IndexedIssue.issue_id).where(IndexedIssue.tracker_id == tracker_id)))
+
+
+def issue_events(entry, issue):
+    """The unified events between a stored entry (None: new issue) and the fetched state."""
+    if entry is None:
+        return [WebhookEvent("issue.created", issue.id, issue)]
+    if entry.content_hash == content_hash(issue):
+        return []
+    return events_service.changes_between(to_issue(entry), issue)
+
+
+def comment_state(comments):
+    """comment id -> SHA-256 of its body, as stored on an entry."""
+    return {str(comment.id): hashlib.sha256((comment.body or "").encode()).hexdigest() for comment in comments}
+
+
+def comment_events(stored, issue, comments, *, known_count):
+    """comment.created / comment.updated between the stored comment hashes and the fetched comments.
+
+    Never read before (`stored` None): only the comments beyond the count the index knew are new.
+    """
+    fetched = comment_state(comments)
+    if stored is None:
+        fresh = comments[known_count:] if len(comments) > known_count else []
+        return [WebhookEvent("comment.created", issue.id, issue, comment=c) for c in fresh]
+    items = []
+    for comment in comments:
+        key = str(comment.id)
+        if key not in stored:
+            items.append(WebhookEvent("comment.created", issue.id, issue, comment=comment))
+        elif stored[key] != fetched[key]:
+            items.append(WebhookEvent("comment.updated", issue.id, issue, comment=comment))
+    return items
+
+
+# ---- the gateway's own writes ------------------------------------------------------------------
+
+def gateway_wrote(*, session, tracker, issue, emit_events, comment=None):
+    """Index an issue the gateway just changed; with `emit_events` (polled trackers) record what changed as its events."""
+    entry = session.get(IndexedIssue, (tracker.id, issue.id))
+    items = issue_events(entry, issue) if emit_events else []
+    comments = None
+    if comment is not None:
+        if emit_events:
+            items.append(WebhookEvent("comment.created", issue.id, issue, comment=comment))
+        if entry is not None and entry.comments is not None:
+            comments = {**entry.comments, **comment_state([comment])}
+    fresh = [item for item in items if first_sighting(session=session, tracker=tracker, item=item, source="gateway")]
+    if fresh:
+        events_service.emit(session=session, tracker=tracker, items=fresh, source="gateway")
+    upsert(session=session, tracker=tracker, issue=issue, source="gateway", comments=comments)
+
+
+# ---- reads -------------------------------------------------------------------------------------
+
+def _issue_dict(entry):
+    data = {key: value for key, value in entry.data.items() if not key.startswith("_")}
+    for name in ("created_at", "updated_at", "closed_at"):
+        if data.get(name):
+            data[name] = datetime.fromisoformat(data[name])
+    data["tracker_id"] = entry.tracker_id
+    data["indexed_at"] = entry.indexed_at
+    return data
+
+
+def _filtered(stmt, query):
+    if query.get("status"):
+        stmt = stmt.where(IndexedIssue.status == query["status"])
+    labels = [name.strip() for name in (query.get("labels") or "").split(",") if name.strip()]
+    if labels:
+        stmt = stmt.where(IndexedIssue.labels.contains(labels))
+    if query.get("assignee"):
+        stmt = stmt.where(IndexedIssue.assignees.any(query["assignee"]))
+    if query.get("updated_since"):
+        stmt = stmt.where(IndexedIssue.updated_at >= query["updated_since"])
+    if query.get("q"):
+        stmt = stmt.where(IndexedIssue.search.op("@@")(func.websearch_to_tsquery("english", query["q"])))
+    return stmt
+
+
+def list_from_index(*, session, tracker_ids, query):
+    """One page of indexed issues of these trackers, most recently updated first (keyset on updated_at, tracker, id)."""
+    stmt = _filtered(select(IndexedIssue).where(IndexedIssue.tracker_id.in_(tracker_ids)), query)
+    if query.get("cursor"):
+        stamp, tracker_id, issue_id = decode_cursor(query["cursor"], types=(str, int, str))
+        try:
+            stamp = datetime.fromisoformat(stamp)
+        except ValueError:
+            raise ValidationError({"cursor": ["Invalid cursor."]}) from None
+        stmt = stmt.where(or_(IndexedIssue.updated_at < stamp,
+                              and_(IndexedIssue.updated_at == stamp, IndexedIssue.tracker_id < tracker_id),
+                              and_(IndexedIssue.updated_at == stamp, IndexedIssue.tracker_id == tracker_id,
+                                   IndexedIssue.issue_id < issue_id)))
+    limit = query["limit"]
+    rows = list(session.scalars(stmt.order_by(IndexedIssue.updated_at.desc(), IndexedIssue.tracker_id.desc(),
+                                              IndexedIssue.issue_id.desc()).limit(limit + 1)))
+    next_cursor = None
+    if len(rows) > limit:
+        rows = rows[:limit]
+        last = rows[-1]
+        next_cursor = encode_cursor([last.updated_at.isoformat(), last.tracker_id, last.issue_id])
+    return {"issues": [_issue_dict(entry) for entry in rows], "next_cursor": next_cursor}
+
+
+def index_age_seconds(*, session, trackers):
+    """Seconds since the stalest of these trackers was last polled in full; None when one never was."""
+    stamps = [tracker.last_polled_at for tracker in trackers]
+    if not stamps or any(stamp is None for stamp in stamps):
+        return None
+    return max(0, int((utcnow() - min(stamps)).total_seconds()))
+
+
+def prune_change_hashes(*, session, before):
+    """Forget change hashes older than `before` (a webhook that late is not deduped)."""
+    return session.execute(delete(EventChangeHash).where(EventChangeHash.created_at < before)).rowcount
+

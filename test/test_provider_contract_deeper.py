@@ -1,0 +1,309 @@
+"""The deeper issue model and operations (status category, priority, type, parent; comment edit/delete; issue
+delete; attachments; passthrough) through the gateway's API for every provider, against the fakes, including the
+400 not_supported answers and the capabilities each tracker declares."""
+
+import pytest
+
+from api.trackers.base import Capability
+from api.trackers.registry import provider_class
+from test.test_provider_contract import create, listing, parametrize_env
+from test.test_provider_contract import env as env
+
+PNG = b"\x89PNG\r\n\x1a\n" + b"\x00\x00\x00\rIHDR" + bytes(range(256)) * 8
+
+
+def slug(env):
+    return "jira" if env.provider.startswith("jira") else env.provider
+
+
+def supports(env, capability):
+    return capability.value in tracker(env)["capabilities"]
+
+
+def tracker(env):
+    return env.tracker
+
+
+def patch(client, env, issue_id, **body):
+    return client.patch(env.url(f"/issues/{issue_id}"), json=body, headers=env.user.headers)
+
+
+def configure(client, env, **options):
+    """Set tracker options (in_progress_label, priority_labels, ...) the way a user would."""
+    merged = {**env.tracker.get("options", {}), **options}
+    response = client.patch(env.url(), json={"options": merged}, headers=env.user.headers)
+    assert response.status_code == 200, response.get_json()
+    env.tracker = response.get_json()
+    return env.tracker
+
+
+def assert_not_supported(response, env):
+    assert response.status_code == 400, response.get_json()
+    body = response.get_json()
+    assert body["error"] == "not_supported"
+    assert provider_class(slug(env)).name in body["message"]
+
+
+# ---- capabilities ----
+
+@parametrize_env()
+def test_tracker_lists_the_capabilities_its_provider_declares(client, env):
+    fetched = client.get(env.url(), headers=env.user.headers).get_json()
+    declared = provider_class(slug(env)).effective_capabilities(fetched["options"])
+    assert set(fetched["capabilities"]) == {capability.value for capability in declared}
+    assert Capability.ISSUES.value in fetched["capabilities"]
+
+
+def add_labels(env, *names):
+    """Labels a remote provider must know before an issue can carry them."""
+    fake = env.fake
+    if env.provider == "github":
+        for name in names:
+            fake.add_label("octo-org/site", name)
+    elif env.provider == "gitea":
+        for name in names:
+            fake.add_label("gitea_admin/app", name)
+    elif env.provider == "gitlab":
+        project = fake.project_id("group/app") if hasattr(fake, "project_id") else None
+        for name in names:
+            fake.add_label(project if project is not None else "group/app", name)
+    elif env.provider == "trello":
+        for name in names:
+            fake.add_label(env.tracker["target"], name)
+
+
+def enable_workflow(client, env):
+    """in_progress and priorities by labels where the provider needs options for them; in_progress by list on Trello."""
+    if env.provider == "trello":
+        in_progress = env.fake.add_list(env.tracker["target"], "Doing")
+        add_labels(env, "P1", "P2")
+        return configure(client, env, in_progress_lists=[in_progress["name"]], priority_labels={"urgent": "P1", "high": "P2"})
+    if env.provider in ("builtin",) or "jira" in env.provider:
+        return env.tracker
+    add_labels(env, "doing", "P1", "P2")
+    return configure(client, env, in_progress_label="doing", priority_labels={"urgent": "P1", "high": "P2"})
+
+
+# ---- status_category and priority ----
+
+@parametrize_env()
+def test_status_category_follows_status_and_done_means_closed(client, env):
+    issue = create(client, env)
+    assert issue["status_category"] == "todo" and issue["priority"] is None
+    closed = patch(client, env, issue["id"], status_category="done")
+    assert closed.status_code == 200, closed.get_json()
+    assert closed.get_json()["status"] == "closed" and closed.get_json()["status_category"] == "done"
+    reopened = patch(client, env, issue["id"], status="open").get_json()
+    assert reopened["status_category"] == "todo"
+
+
+@parametrize_env()
+def test_in_progress_is_not_supported_until_the_tracker_is_configured_for_it(client, env):
+    issue = create(client, env)
+    if supports(env, Capability.IN_PROGRESS):
+        return  # native (built-in, Jira): nothing to configure
+    assert_not_supported(patch(client, env, issue["id"], status_category="in_progress"), env)
+    response = client.get(env.url("/issues"), query_string={"status_category": "in_progress"}, headers=env.user.headers)
+    assert_not_supported(response, env)
+
+
+@parametrize_env()
+def test_status_category_and_priority_patch_and_filter(client, env):
+    enable_workflow(client, env)
+    if not (supports(env, Capability.IN_PROGRESS) and supports(env, Capability.PRIORITY)):
+        issue = create(client, env)
+        assert_not_supported(patch(client, env, issue["id"], status_category="in_progress", priority="high"), env)
+        return
+    first, second, third = create(client, env, title="one"), create(client, env, title="two"), create(client, env, title="three")
+    moved = patch(client, env, first["id"], status_category="in_progress", priority="urgent")
+    assert moved.status_code == 200, moved.get_json()
+    moved = moved.get_json()
+    assert moved["status_category"] == "in_progress" and moved["status"] == "open"
+    assert moved["priority"] == "urgent" and moved["remote_priority"]
+    assert patch(client, env, second["id"], priority="high").get_json()["priority"] == "high"
+    assert patch(client, env, third["id"], status_category="done").get_json()["status"] == "closed"
+
+    def ids(**query):
+        return {issue["id"] for issue in listing(client, env, **query)["issues"]}
+
+    assert ids(status_category="in_progress") == {first["id"]}
+    assert ids(status_category="todo") == {second["id"]}
+    assert ids(status_category="done") == {third["id"]}
+    assert ids(priority="urgent") == {first["id"]}
+    assert ids(priority="high") == {second["id"]}
+    fetched = client.get(env.url(f"/issues/{first['id']}"), headers=env.user.headers).get_json()
+    assert fetched["status_category"] == "in_progress" and fetched["priority"] == "urgent"
+    cleared = patch(client, env, first["id"], priority=None, status_category="todo").get_json()
+    assert cleared["priority"] is None and cleared["status_category"] == "todo"
+
+
+@parametrize_env()
+def test_priority_is_not_supported_until_priority_labels_are_configured(client, env):
+    issue = create(client, env)
+    if supports(env, Capability.PRIORITY):
+        return
+    assert_not_supported(patch(client, env, issue["id"], priority="high"), env)
+    response = client.post(env.url("/issues"), json={"title": "x", "priority": "high"}, headers=env.user.headers)
+    assert_not_supported(response, env)
+
+
+@parametrize_env()
+def test_priority_set_on_create(client, env):
+    enable_workflow(client, env)
+    if not supports(env, Capability.PRIORITY):
+        response = client.post(env.url("/issues"), json={"title": "x", "priority": "urgent"}, headers=env.user.headers)
+        assert_not_supported(response, env)
+        return
+    issue = create(client, env, priority="urgent")
+    assert issue["priority"] == "urgent"
+
+
+@parametrize_env()
+def test_status_and_status_category_that_disagree_are_refused(client, env):
+    issue = create(client, env)
+    response = patch(client, env, issue["id"], status="open", status_category="done")
+    assert response.status_code == 422 and "status_category" in response.get_json()["errors"]
+
+
+# ---- issue type and parent ----
+
+@parametrize_env()
+def test_issue_type_is_set_on_create_where_supported(client, env):
+    body = {"title": "typed", "issue_type": "Bug" if "jira" in env.provider else "incident"}
+    response = client.post(env.url("/issues"), json=body, headers=env.user.headers)
+    if not supports(env, Capability.ISSUE_TYPE):
+        assert_not_supported(response, env)
+        return
+    assert response.status_code == 201, response.get_json()
+    assert response.get_json()["issue_type"] == body["issue_type"]
+
+
+@parametrize_env()
+def test_parent_and_children(client, env):
+    parent = create(client, env, title="epic")
+    if not supports(env, Capability.PARENT):
+        assert_not_supported(client.get(env.url(f"/issues/{parent['id']}/children"), headers=env.user.headers), env)
+        response = client.post(env.url("/issues"), json={"title": "c", "parent_id": parent["id"]}, headers=env.user.headers)
+        assert_not_supported(response, env)
+        return
+    child = create(client, env, title="child", parent_id=parent["id"])
+    other = create(client, env, title="other")
+    assert child["parent_id"] == parent["id"]
+    assert patch(client, env, other["id"], parent_id=parent["id"]).get_json()["parent_id"] == parent["id"]
+    children = client.get(env.url(f"/issues/{parent['id']}/children"), query_string={"limit": 1}, headers=env.user.headers)
+    assert children.status_code == 200
+    page = children.get_json()
+    assert [issue["id"] for issue in page["issues"]] == [child["id"]] and page["next_cursor"]
+    rest = client.get(env.url(f"/issues/{parent['id']}/children"), query_string={"cursor": page["next_cursor"]},
+                      headers=env.user.headers).get_json()
+    assert [issue["id"] for issue in rest["issues"]] == [other["id"]]
+    assert {i["id"] for i in listing(client, env, parent_id=parent["id"])["issues"]} == {child["id"], other["id"]}
+    assert patch(client, env, other["id"], parent_id=None).get_json()["parent_id"] is None
+
+
+def test_builtin_parent_cannot_make_a_cycle(client, auth):
+    from test.test_trackers import TRACKERS
+
+    user = auth.register()
+    tracker = client.post(TRACKERS, json={"name": "b", "provider": "builtin", "target": "cyc"}, headers=user.headers).get_json()
+    url = f"{TRACKERS}{tracker['id']}/issues"
+    a = client.post(url, json={"title": "a"}, headers=user.headers).get_json()
+    b = client.post(url, json={"title": "b", "parent_id": a["id"]}, headers=user.headers).get_json()
+    response = client.patch(f"{url}/{a['id']}", json={"parent_id": b["id"]}, headers=user.headers)
+    assert response.status_code == 422 and "parent_id" in response.get_json()["errors"]
+    missing = client.post(url, json={"title": "c", "parent_id": "999"}, headers=user.headers)
+    assert missing.status_code == 422 and "parent_id" in missing.get_json()["errors"]
+
+
+# ---- comment edit/delete, issue delete ----
+
+def comment(client, env, issue_id, body="first"):
+    response = client.post(env.url(f"/issues/{issue_id}/comments"), json={"body": body}, headers=env.user.headers)
+    assert response.status_code == 201, response.get_json()
+    return response.get_json()
+
+
+@parametrize_env()
+def test_comment_edit_and_delete(client, env):
+    issue = create(client, env)
+    first = comment(client, env, issue["id"])
+    url = env.url(f"/issues/{issue['id']}/comments/{first['id']}")
+    edited = client.patch(url, json={"body": "edited"}, headers=env.user.headers)
+    if not supports(env, Capability.COMMENT_EDIT):
+        assert_not_supported(edited, env)
+    else:
+        assert edited.status_code == 200, edited.get_json()
+        assert edited.get_json()["body"].strip() == "edited" and edited.get_json()["id"] == first["id"]
+    deleted = client.delete(url, headers=env.user.headers)
+    if not supports(env, Capability.COMMENT_DELETE):
+        assert_not_supported(deleted, env)
+        return
+    assert deleted.status_code == 200, deleted.get_json()
+    remaining = client.get(env.url(f"/issues/{issue['id']}/comments"), headers=env.user.headers).get_json()["comments"]
+    assert first["id"] not in {c["id"] for c in remaining}
+    again = client.delete(url, headers=env.user.headers)
+    assert again.status_code == 404
+
+
+@parametrize_env()
+def test_comment_of_another_issue_is_not_found(client, env):
+    if not supports(env, Capability.COMMENT_EDIT):
+        return
+    one, two = create(client, env, title="one"), create(client, env, title="two")
+    first = comment(client, env, one["id"])
+    response = client.patch(env.url(f"/issues/{two['id']}/comments/{first['id']}"), json={"body": "x"},
+                            headers=env.user.headers)
+    assert response.status_code == 404
+
+
+@parametrize_env()
+def test_issue_delete_or_not_supported(client, env):
+    if env.provider == "gitlab":  # GitLab lets only project owners delete issues
+        env.fake.add_member("group/app", "root", access_level=50)
+    issue = create(client, env)
+    response = client.delete(env.url(f"/issues/{issue['id']}"), headers=env.user.headers)
+    if not supports(env, Capability.ISSUE_DELETE):
+        assert_not_supported(response, env)
+        assert client.get(env.url(f"/issues/{issue['id']}"), headers=env.user.headers).status_code == 200
+        return
+    assert response.status_code == 200, response.get_json()
+    assert client.get(env.url(f"/issues/{issue['id']}"), headers=env.user.headers).status_code == 404
+
+
+def test_builtin_delete_records_issue_deleted_and_comment_events(client, auth):
+    from test.test_trackers import TRACKERS
+
+    user = auth.register()
+    tracker = client.post(TRACKERS, json={"name": "b", "provider": "builtin", "target": "ev"}, headers=user.headers).get_json()
+    url = f"{TRACKERS}{tracker['id']}"
+    issue = client.post(f"{url}/issues", json={"title": "a"}, headers=user.headers).get_json()
+    note = client.post(f"{url}/issues/{issue['id']}/comments", json={"body": "x"}, headers=user.headers).get_json()
+    client.patch(f"{url}/issues/{issue['id']}/comments/{note['id']}", json={"body": "y"}, headers=user.headers)
+    client.delete(f"{url}/issues/{issue['id']}/comments/{note['id']}", headers=user.headers)
+    assert client.delete(f"{url}/issues/{issue['id']}", headers=user.headers).status_code == 200
+    events = client.get(f"{url}/events", headers=user.headers).get_json()["events"]
+    types = [event["type"] for event in events]
+    assert types[:3] == ["issue.deleted", "comment.deleted", "comment.updated"]
+    assert events[0]["issue"]["title"] == "a"
+
+
+@pytest.mark.parametrize("env", ["gitlab"], indirect=True)
+def test_a_provider_refusal_to_delete_is_403_with_its_reason(client, env):
+    issue = create(client, env)  # root is a Developer: GitLab answers 403
+    response = client.delete(env.url(f"/issues/{issue['id']}"), headers=env.user.headers)
+    assert response.status_code == 403, response.get_json()
+    assert response.get_json()["error"] == "tracker_forbidden" and "GitLab" in response.get_json()["message"]
+
+
+@pytest.mark.parametrize("env", ["gitea"], indirect=True)
+def test_editing_someone_elses_comment_is_403_with_the_provider_s_reason(client, env):
+    issue = create(client, env)
+    theirs = comment(client, env, issue["id"], "by the owner")
+    env.fake.add_collaborator("gitea_admin/app", "reader", permission="read")
+    env.fake.add_token("reader-token", login="reader")
+    assert client.patch(env.url(), json={"credentials": {"token": "reader-token"}}, headers=env.user.headers).status_code == 200
+    url = env.url(f"/issues/{issue['id']}/comments/{theirs['id']}")
+    for response in (client.patch(url, json={"body": "x"}, headers=env.user.headers),
+                     client.delete(url, headers=env.user.headers)):
+        assert response.status_code == 403, response.get_json()
+        assert response.get_json()["error"] == "tracker_forbidden" and "Gitea" in response.get_json()["message"]
