@@ -104,6 +104,12 @@ class Config:
     }
 
     MAX_CONTENT_LENGTH = _env_int("MAX_CONTENT_LENGTH", 1024 * 1024)
+    # An attachment upload (multipart) may be this large; every other body keeps MAX_CONTENT_LENGTH.
+    ATTACHMENT_MAX_BYTES = _env_int("ATTACHMENT_MAX_BYTES", 10 * 1024 * 1024)
+    # POST /trackers/<id>/passthrough: response size and time caps, and a per-user rate limit.
+    PASSTHROUGH_MAX_BYTES = _env_int("PASSTHROUGH_MAX_BYTES", 1024 * 1024)
+    PASSTHROUGH_TIMEOUT_SECONDS = _env_float("PASSTHROUGH_TIMEOUT_SECONDS", 10.0)
+    RATELIMIT_PASSTHROUGH = os.environ.get("RATELIMIT_PASSTHROUGH", "30 per minute;300 per hour")
     JSON_SORT_KEYS = False
     RESTX_MASK_SWAGGER = False
     RESTX_ERROR_404_HELP = False

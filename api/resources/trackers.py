@@ -1,9 +1,15 @@
 """Namespace `trackers`: tracker connections and the unified issue API on each of them."""
 
-from flask_restx import Namespace, Resource
+from urllib.parse import quote
+
+from flask import Response, request, stream_with_context
+from flask_restx import Namespace, Resource, reqparse
+from werkzeug.datastructures import FileStorage
 
 from api.auth import auth_required, current_user
+from api.errors import UnsupportedMediaType
 from api.extensions import db
+from api.ratelimit import configured, limiter
 from api.resources.helpers import (
     IDEMPOTENCY_PARAM,
     error_responses,
@@ -15,6 +21,8 @@ from api.resources.helpers import (
 )
 from api.schemas.base import MessageSchema, partial_of
 from api.schemas.trackers import (
+    AttachmentListSchema,
+    AttachmentSchema,
     CommentListSchema,
     CommentSchema,
     EventListSchema,
@@ -24,6 +32,8 @@ from api.schemas.trackers import (
     IssueUpdateSchema,
     LabelListSchema,
     MemberListSchema,
+    PassthroughRequestSchema,
+    PassthroughResponseSchema,
     ResyncResultSchema,
     ResyncSchema,
     TrackerListSchema,
@@ -31,8 +41,11 @@ from api.schemas.trackers import (
     TrackerUpdateSchema,
     VerifySchema,
     WebhookRegistrationSchema,
+    attachment_list_schema,
+    attachment_schema,
     comment_list_schema,
     comment_schema,
+    comment_update_schema,
     event_list_schema,
     issue_create_schema,
     issue_get_query_schema,
@@ -43,6 +56,8 @@ from api.schemas.trackers import (
     label_list_schema,
     member_list_schema,
     page_query_schema,
+    passthrough_request_schema,
+    passthrough_response_schema,
     resync_result_schema,
     resync_schema,
     tracker_list_schema,
@@ -50,7 +65,9 @@ from api.schemas.trackers import (
     verify_schema,
     webhook_registration_schema,
 )
+from api.services import attachments as attachments_service
 from api.services import events as events_service
+from api.services import passthrough as passthrough_service
 from api.services import polling as polling_service
 from api.services import trackers as trackers_service
 from api.services import webhooks as webhooks_service
@@ -84,6 +101,15 @@ def with_index_age(schema, result):
     """The page, and for answers from the local index the age of the stalest tracker's last poll in X-Index-Age."""
     age = result.pop("index_age", None)
     return schema.dump(result), 200, ({"X-Index-Age": str(age)} if age is not None else {})
+attachment_model = schema_model(ns, "Attachment", AttachmentSchema, direction="output")
+attachment_list_model = schema_model(ns, "AttachmentList", AttachmentListSchema, direction="output")
+passthrough_request_model = schema_model(ns, "PassthroughRequest", PassthroughRequestSchema, direction="input")
+passthrough_response_model = schema_model(ns, "PassthroughResponse", PassthroughResponseSchema, direction="output")
+
+upload_parser = reqparse.RequestParser(bundle_errors=True)
+upload_parser.add_argument("file", location="files", type=FileStorage, required=True,
+                           help="the file (multipart/form-data); at most ATTACHMENT_MAX_BYTES (10 MiB by default)")
+NOT_SUPPORTED = {400: "Invalid input, or not_supported: the provider cannot do this (see the tracker's capabilities)"}
 
 TRACKER_ERRORS = (401, 404, 502, 503, 504)
 
@@ -209,6 +235,28 @@ class Issue(Resource):
                                               issue_id=issue_id, data=data)
         return issue_schema.dump(issue)
 
+    @ns.response(200, "Issue deleted (an issue.deleted event)", message_model)
+    @error_responses(ns, 400, *TRACKER_ERRORS, descriptions=NOT_SUPPORTED)
+    def delete(self, tracker_id, issue_id):
+        """Delete an issue where the provider can (else 400 not_supported; closing stays a PATCH)."""
+        trackers_service.delete_issue(session=db.session, owner=current_user(), tracker_id=tracker_id, issue_id=issue_id)
+        return {"message": f"issue deleted {issue_id}"}
+
+
+@ns.route("/<int:tracker_id>/issues/<string:issue_id>/children")
+@ns.doc(security="jwt", params={"tracker_id": "the tracker's id", "issue_id": "the parent issue's id"})
+class IssueChildren(Resource):
+    method_decorators = [auth_required]
+
+    @ns.doc(params=query_params(page_query_schema))
+    @ns.response(200, "Issues whose parent is this issue", issue_list_model)
+    @error_responses(ns, 400, *TRACKER_ERRORS, descriptions=NOT_SUPPORTED)
+    def get(self, tracker_id, issue_id):
+        """List an issue's children (sub-issues)."""
+        query = load_query(page_query_schema)
+        return issue_list_schema.dump(trackers_service.list_children(
+            session=db.session, owner=current_user(), tracker_id=tracker_id, issue_id=issue_id, **query))
+
 
 @ns.route("/<int:tracker_id>/issues/<string:issue_id>/comments")
 @ns.doc(security="jwt", params={"tracker_id": "the tracker's id", "issue_id": "the issue's id on the tracker"})
@@ -238,6 +286,128 @@ class CommentList(Resource):
             return comment_schema.dump(comment), 201
 
         return idempotent(data, create)
+
+
+@ns.route("/<int:tracker_id>/issues/<string:issue_id>/comments/<string:comment_id>")
+@ns.doc(security="jwt", params={"tracker_id": "the tracker's id", "issue_id": "the issue's id on the tracker",
+                                "comment_id": "the comment's id"})
+class IssueComment(Resource):
+    method_decorators = [auth_required]
+
+    @ns.expect(comment_create_model)
+    @ns.response(200, "Comment changed", comment_model)
+    @error_responses(ns, 400, 403, 413, 415, 422, *TRACKER_ERRORS, descriptions=NOT_SUPPORTED)
+    def patch(self, tracker_id, issue_id, comment_id):
+        """Edit a comment (as far as the provider lets the stored token; its refusal is a 403 with its reason)."""
+        data = load_json(comment_update_schema)
+        return comment_schema.dump(trackers_service.update_comment(
+            session=db.session, owner=current_user(), tracker_id=tracker_id, issue_id=issue_id, comment_id=comment_id,
+            body=data["body"]))
+
+    @ns.response(200, "Comment deleted", message_model)
+    @error_responses(ns, 400, 403, *TRACKER_ERRORS, descriptions=NOT_SUPPORTED)
+    def delete(self, tracker_id, issue_id, comment_id):
+        """Delete a comment (as far as the provider lets the stored token)."""
+        trackers_service.delete_comment(session=db.session, owner=current_user(), tracker_id=tracker_id,
+                                        issue_id=issue_id, comment_id=comment_id)
+        return {"message": f"comment deleted {comment_id}"}
+
+
+@ns.route("/<int:tracker_id>/issues/<string:issue_id>/attachments")
+@ns.doc(security="jwt", params={"tracker_id": "the tracker's id", "issue_id": "the issue's id on the tracker"})
+class AttachmentList(Resource):
+    method_decorators = [auth_required]
+
+    @ns.doc(params=query_params(page_query_schema))
+    @ns.response(200, "Attachments, oldest first", attachment_list_model)
+    @error_responses(ns, 400, *TRACKER_ERRORS, descriptions=NOT_SUPPORTED)
+    def get(self, tracker_id, issue_id):
+        """List an issue's attachments."""
+        query = load_query(page_query_schema)
+        return attachment_list_schema.dump(attachments_service.list_attachments(
+            session=db.session, owner=current_user(), tracker_id=tracker_id, issue_id=issue_id, **query))
+
+    @ns.expect(upload_parser)
+    @ns.response(201, "File attached", attachment_model)
+    @error_responses(ns, 400, 413, 415, 422, *TRACKER_ERRORS, descriptions={
+        **NOT_SUPPORTED, 413: "The file is larger than ATTACHMENT_MAX_BYTES",
+        422: "The file's content contradicts its declared type"})
+    def post(self, tracker_id, issue_id):
+        """Attach a file: multipart/form-data field `file` (type sniffed and checked, name sanitized)."""
+        request.max_content_length = attachments_service.upload_limit(request.content_length)
+        if request.mimetype != "multipart/form-data":
+            raise UnsupportedMediaType("Send the file as multipart/form-data (field `file`).")
+        attachment = attachments_service.add_attachment(session=db.session, owner=current_user(), tracker_id=tracker_id,
+                                                        issue_id=issue_id, file=request.files.get("file"))
+        return attachment_schema.dump(attachment), 201
+
+
+@ns.route("/<int:tracker_id>/issues/<string:issue_id>/attachments/<string:attachment_id>")
+@ns.doc(security="jwt", params={"tracker_id": "the tracker's id", "issue_id": "the issue's id on the tracker",
+                                "attachment_id": "the attachment's id"})
+class IssueAttachment(Resource):
+    method_decorators = [auth_required]
+
+    @ns.response(200, "Attachment removed", message_model)
+    @error_responses(ns, 400, *TRACKER_ERRORS, descriptions=NOT_SUPPORTED)
+    def delete(self, tracker_id, issue_id, attachment_id):
+        """Remove an attachment."""
+        attachments_service.delete_attachment(session=db.session, owner=current_user(), tracker_id=tracker_id,
+                                              issue_id=issue_id, attachment_id=attachment_id)
+        return {"message": f"attachment deleted {attachment_id}"}
+
+
+def _content_disposition(filename):
+    fallback = "".join(ch if 32 <= ord(ch) < 127 and ch not in '"\\' else "_" for ch in filename) or "attachment"
+    return f"attachment; filename=\"{fallback}\"; filename*=UTF-8''{quote(filename, safe='')}"
+
+
+@ns.route("/<int:tracker_id>/issues/<string:issue_id>/attachments/<string:attachment_id>/content")
+@ns.doc(security="jwt", params={"tracker_id": "the tracker's id", "issue_id": "the issue's id on the tracker",
+                                "attachment_id": "the attachment's id"})
+class AttachmentContent(Resource):
+    method_decorators = [auth_required]
+
+    @ns.produces(["application/octet-stream"])
+    @ns.response(200, "The file's bytes, streamed (Content-Disposition: attachment)")
+    @error_responses(ns, 400, *TRACKER_ERRORS, descriptions=NOT_SUPPORTED)
+    def get(self, tracker_id, issue_id, attachment_id):
+        """Download an attachment through the gateway (never rendered inline)."""
+        content = attachments_service.open_attachment(session=db.session, owner=current_user(), tracker_id=tracker_id,
+                                                      issue_id=issue_id, attachment_id=attachment_id)
+        response = Response(stream_with_context(content.chunks), mimetype=content.content_type or "application/octet-stream",
+                            direct_passthrough=True)
+        response.headers["Content-Disposition"] = _content_disposition(content.filename)
+        response.headers["X-Content-Type-Options"] = "nosniff"
+        response.headers["Content-Security-Policy"] = "sandbox; default-src 'none'"
+        response.headers["Cache-Control"] = "private, no-store"
+        if content.size is not None:
+            response.headers["Content-Length"] = str(content.size)
+        if content.close is not None:
+            response.call_on_close(content.close)
+        return response
+
+
+def _passthrough_key():
+    return f"passthrough:{current_user().id}"
+
+
+@ns.route("/<int:tracker_id>/passthrough")
+@ns.doc(security="jwt", params={"tracker_id": "the tracker's id"})
+class TrackerPassthrough(Resource):
+    method_decorators = [auth_required]
+
+    @ns.expect(passthrough_request_model)
+    @ns.response(200, "The provider's answer (its status, filtered headers and body)", passthrough_response_model)
+    @error_responses(ns, 400, 413, 415, 429, *TRACKER_ERRORS, descriptions={
+        400: "Invalid input, a refused path, or not_supported (the built-in tracker has no passthrough)",
+        429: "Too many passthrough calls (RATELIMIT_PASSTHROUGH, per user)"})
+    @limiter.limit(configured("RATELIMIT_PASSTHROUGH"), key_func=_passthrough_key)
+    def post(self, tracker_id):
+        """Call the provider's own API for what the unified model does not cover (guarded; logged without bodies)."""
+        data = load_json(passthrough_request_schema)
+        return passthrough_response_schema.dump(passthrough_service.passthrough(
+            session=db.session, owner=current_user(), tracker_id=tracker_id, **data))
 
 
 @ns.route("/<int:tracker_id>/labels")

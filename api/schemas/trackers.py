@@ -3,10 +3,14 @@
 from marshmallow import ValidationError, fields, pre_load, validate, validates_schema
 
 from api.schemas.base import NOT_BLANK_PATTERN, URL_PATTERN, BaseSchema, PageQuerySchema, Text, not_blank
+from api.trackers.base import PRIORITIES, STATUS_CATEGORIES, Capability
 from api.trackers.registry import PROVIDERS, all_providers, provider_class
 
 STATUSES = ("open", "closed")
 EVENTS_MODES = ("auto", "webhook", "poll")
+PASSTHROUGH_METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE")
+_CATEGORY_HELP = "todo | in_progress | done (done <=> status closed); in_progress where the tracker's capabilities list it"
+_PRIORITY_HELP = "urgent | high | normal | low, or null; where the tracker's capabilities list `priority`"
 
 
 def _per_provider(attribute):
@@ -65,6 +69,8 @@ class TrackerSchema(BaseSchema):
     last_polled_at = fields.DateTime(dump_only=True, allow_none=True, metadata={"description": "the last complete poll"})
     last_poll_error = fields.String(dump_only=True, allow_none=True,
                                     metadata={"description": "why the last poll failed; null after a good one"})
+    capabilities = fields.List(fields.String(validate=validate.OneOf([c.value for c in Capability])), dump_only=True,
+                               metadata={"description": "what this tracker can do; anything else answers 400 not_supported"})
     created_at = fields.DateTime(dump_only=True)
     updated_at = fields.DateTime(dump_only=True)
 
@@ -132,6 +138,11 @@ class IssueSchema(BaseSchema):
     closed_at = fields.DateTime(allow_none=True)
     due_date = fields.Date(allow_none=True)
     comments_count = fields.Integer()
+    status_category = fields.String(metadata={"enum": list(STATUS_CATEGORIES), "description": _CATEGORY_HELP})
+    priority = fields.String(allow_none=True, metadata={"enum": [*PRIORITIES, None], "description": _PRIORITY_HELP})
+    remote_priority = fields.String(allow_none=True, metadata={"description": "the provider's own priority or label"})
+    issue_type = fields.String(allow_none=True)
+    parent_id = fields.String(allow_none=True, metadata={"description": "the parent issue's id on the same tracker"})
     remote_data = fields.Dict(metadata={"description": "the provider's raw object; only with include_remote_data=true"})
     indexed_at = fields.DateTime(dump_only=True, allow_none=True,
                                  metadata={"description": "with source=index: when the local index last stored this issue"})
@@ -146,6 +157,11 @@ class IssueCreateSchema(BaseSchema):
                             validate=validate.Length(max=20),
                             metadata={"description": "usernames of the tracker's members (GET /trackers/{id}/members)"})
     due_date = fields.Date(allow_none=True, load_default=None)
+    priority = fields.String(allow_none=True, load_default=None, validate=validate.OneOf(PRIORITIES),
+                             metadata={"description": _PRIORITY_HELP})
+    issue_type = Text(allow_none=True, load_default=None, validate=[validate.Length(min=1, max=50), not_blank])
+    parent_id = Text(allow_none=True, load_default=None, validate=validate.Length(min=1, max=100),
+                     metadata={"description": "an issue of the same tracker"})
 
 
 class IssueUpdateSchema(BaseSchema):
@@ -156,10 +172,17 @@ class IssueUpdateSchema(BaseSchema):
     assignees = fields.List(Text(validate=validate.Length(min=1, max=100)), validate=validate.Length(max=20),
                             metadata={"description": "usernames of the tracker's members (GET /trackers/{id}/members)"})
     due_date = fields.Date(allow_none=True)
+    status_category = fields.String(validate=validate.OneOf(STATUS_CATEGORIES), metadata={"description": _CATEGORY_HELP})
+    priority = fields.String(allow_none=True, validate=validate.OneOf(PRIORITIES), metadata={"description": _PRIORITY_HELP})
+    parent_id = Text(allow_none=True, validate=validate.Length(min=1, max=100),
+                     metadata={"description": "an issue of the same tracker; null detaches"})
 
 
 class IssueQuerySchema(PageQuerySchema):
     status = fields.String(validate=validate.OneOf(STATUSES))
+    status_category = fields.String(validate=validate.OneOf(STATUS_CATEGORIES), metadata={"description": _CATEGORY_HELP})
+    priority = fields.String(validate=validate.OneOf(PRIORITIES))
+    parent_id = Text(validate=validate.Length(min=1, max=100), metadata={"description": "children of this issue only"})
     labels = Text(validate=validate.Length(max=500), metadata={"description": "comma-separated; issues having all of them"})
     assignee = Text(validate=validate.Length(min=1, max=100), metadata={"description": "username"})
     q = Text(validate=validate.Length(min=1, max=200), metadata={"description": "text in the title or description"})
@@ -196,6 +219,43 @@ class CommentSchema(BaseSchema):
     author = fields.Nested(PersonSchema, dump_only=True, allow_none=True)
     created_at = fields.DateTime(dump_only=True)
     updated_at = fields.DateTime(dump_only=True, allow_none=True)
+
+
+class CommentUpdateSchema(BaseSchema):
+    body = Text(required=True, validate=[validate.Length(min=1, max=65536), not_blank])
+
+
+class AttachmentSchema(BaseSchema):
+    id = fields.String()
+    filename = fields.String()
+    content_type = fields.String(allow_none=True)
+    size = fields.Integer(allow_none=True)
+    author = fields.Nested(PersonSchema, allow_none=True)
+    created_at = fields.DateTime(allow_none=True)
+    url = fields.String(allow_none=True, metadata={"description": "where the gateway streams the bytes from"})
+
+
+class AttachmentListSchema(BaseSchema):
+    attachments = fields.List(fields.Nested(AttachmentSchema), required=True)
+    next_cursor = fields.String(allow_none=True)
+
+
+class PassthroughRequestSchema(BaseSchema):
+    method = fields.String(required=True, validate=validate.OneOf(PASSTHROUGH_METHODS))
+    path = Text(required=True, validate=[validate.Length(min=1, max=1000), not_blank],
+                metadata={"description": "relative to the provider's API root, e.g. repos/o/r/milestones; no scheme, "
+                                         "host, '..', '//', backslash or percent-encoded '.', '/' or '\\'",
+                          "example": "user"})
+    query = fields.Dict(keys=Text(validate=validate.Length(min=1, max=100)), values=Text(validate=validate.Length(max=1000)),
+                        load_default=dict, validate=validate.Length(max=50))
+    json = fields.Raw(allow_none=True, load_default=None, metadata={"description": "a JSON body for POST/PUT/PATCH"})
+
+
+class PassthroughResponseSchema(BaseSchema):
+    status = fields.Integer()
+    headers = fields.Dict(keys=fields.String(), values=fields.String(),
+                          metadata={"description": "the provider's headers less cookies, auth and hop-by-hop ones"})
+    body = fields.Raw(allow_none=True, metadata={"description": "parsed JSON, else text (null when empty)"})
 
 
 class CommentListSchema(BaseSchema):
@@ -270,6 +330,11 @@ issue_list_schema = IssueListSchema()
 aggregate_issue_list_schema = AggregateIssueListSchema()
 comment_schema = CommentSchema()
 comment_list_schema = CommentListSchema()
+comment_update_schema = CommentUpdateSchema()
+attachment_schema = AttachmentSchema()
+attachment_list_schema = AttachmentListSchema()
+passthrough_request_schema = PassthroughRequestSchema()
+passthrough_response_schema = PassthroughResponseSchema()
 label_list_schema = LabelListSchema()
 member_list_schema = MemberListSchema()
 verify_schema = VerifySchema()

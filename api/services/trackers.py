@@ -19,9 +19,12 @@ from api.services import events as events_service
 from api.services import index as index_service
 from api.services.pagination import keyset_page
 from api.trackers.base import (
+    Capability,
+    Comment,
     IssueChanges,
     IssueQuery,
     NewIssue,
+    Page,
     TrackerBusy,
     TrackerConfig,
     TrackerError,
@@ -29,6 +32,7 @@ from api.trackers.base import (
     TrackerTimeout,
     TrackerUnavailable,
     WebhookEvent,
+    permission_scoped,
 )
 from api.trackers.registry import provider_class
 from api.trackers.resilience import BREAKER_FAILURES, breaker, in_flight
@@ -54,6 +58,8 @@ def to_dict(tracker):
         "id": tracker.id, "name": tracker.name, "provider": tracker.provider, "target": tracker.target,
         "base_url": tracker.base_url, "options": tracker.options or {},
         "has_credentials": bool(tracker.credentials_encrypted),
+        "capabilities": sorted(capability.value for capability in
+                               provider_class(tracker.provider).effective_capabilities(tracker.options or {})),
         "events_mode": tracker.events_mode or "auto", "effective_events_mode": effective_mode(tracker),
         "poll_interval_seconds": tracker.poll_interval_seconds or current_app.config["POLL_INTERVAL_SECONDS"],
         "last_polled_at": tracker.last_polled_at, "last_poll_error": tracker.last_poll_error,
@@ -254,7 +260,19 @@ def verify_tracker(*, session, owner, tracker_id):
 def _query(data):
     labels = [name.strip() for name in (data.get("labels") or "").split(",") if name.strip()]
     return IssueQuery(status=data.get("status"), labels=labels, assignee=data.get("assignee"), q=data.get("q"),
-                      updated_since=data.get("updated_since"), limit=data["limit"], cursor=data.get("cursor"))
+                      updated_since=data.get("updated_since"), limit=data["limit"], cursor=data.get("cursor"),
+                      status_category=data.get("status_category"), priority=data.get("priority"),
+                      parent_id=data.get("parent_id"))
+
+
+def _list_page(provider, query):
+    """The provider's page for a unified query: filters it maps to labels asked, what it only approximates kept out."""
+    prepared = provider.prepare_query(query)
+    if prepared is None:  # contradictory filters
+        return Page(items=[])
+    page = provider.list_issues(prepared)
+    return Page(items=[issue for issue in map(provider.enrich, page.items) if provider.keep(issue, query)],
+                next_cursor=page.next_cursor)
 
 
 def list_issues(*, session, owner, tracker_id, query):
@@ -263,7 +281,7 @@ def list_issues(*, session, owner, tracker_id, query):
     if query.get("source") == "index" and provider.polling_applies():
         result = index_service.list_from_index(session=session, tracker_ids=[tracker.id], query=query)
         return {**result, "index_age": index_service.index_age_seconds(session=session, trackers=[tracker])}
-    page = call_provider(tracker, "list_issues", provider.list_issues, _query(query))
+    page = call_provider(tracker, "list_issues", _list_page, provider, _query(query))
     include = query.get("include_remote_data", False)
     return {"issues": [_issue_dict(tracker, issue, include) for issue in page.items], "next_cursor": page.next_cursor}
 
@@ -286,13 +304,15 @@ def _issue_scoped(func):
 def get_issue(*, session, owner, tracker_id, issue_id, include_remote_data=False):
     """One issue of a tracker."""
     tracker, provider = connect(session=session, owner=owner, tracker_id=tracker_id)
-    return _issue_dict(tracker, call_provider(tracker, "get_issue", provider.get_issue, issue_id), include_remote_data)
+    issue = call_provider(tracker, "get_issue", provider.get_issue, issue_id)
+    return _issue_dict(tracker, provider.enrich(issue), include_remote_data)
 
 
 def create_issue(*, session, owner, tracker_id, data):
     """Create an issue on a tracker."""
     tracker, provider = connect(session=session, owner=owner, tracker_id=tracker_id)
-    issue = call_provider(tracker, "create_issue", provider.create_issue, NewIssue(**data))
+    issue = provider.enrich(call_provider(tracker, "create_issue", lambda new: provider.create_issue(provider.prepare_new(new)),
+                                          NewIssue(**data)))
     _commit_local_change(session, tracker, provider, lambda: [WebhookEvent("issue.created", issue.id, issue)])
     _index_own_write(session, tracker, provider, issue)
     return _issue_dict(tracker, issue)
@@ -305,10 +325,35 @@ def update_issue(*, session, owner, tracker_id, issue_id, data):
         raise ValidationFailed("Send at least one field to change.", errors={"_schema": ["No fields to change."]})
     tracker, provider = connect(session=session, owner=owner, tracker_id=tracker_id)
     before = provider.get_issue(issue_id) if provider.stores_issues_locally else None
-    issue = call_provider(tracker, "update_issue", provider.update_issue, issue_id, IssueChanges(**data))
+    issue = call_provider(tracker, "update_issue",
+                          lambda changes: provider.update_issue(issue_id, provider.prepare_changes(issue_id, changes)),
+                          IssueChanges(**data))
+    issue = provider.enrich(issue)
     _commit_local_change(session, tracker, provider, lambda: events_service.changes_between(before, issue))
     _index_own_write(session, tracker, provider, issue)
     return _issue_dict(tracker, issue)
+
+
+@_issue_scoped
+def delete_issue(*, session, owner, tracker_id, issue_id):
+    """Delete an issue where the provider can (an `issue.deleted` event: recorded here for a local tracker,
+    delivered by the provider's webhook for a remote one)."""
+    tracker, provider = connect(session=session, owner=owner, tracker_id=tracker_id)
+    provider.require(Capability.ISSUE_DELETE, "Deleting issues")
+    before = provider.get_issue(issue_id) if provider.stores_issues_locally else None
+    with permission_scoped():
+        call_provider(tracker, "delete_issue", provider.delete_issue, issue_id)
+    _commit_local_change(session, tracker, provider, lambda: [WebhookEvent("issue.deleted", before.id, before)])
+
+
+@_issue_scoped
+def list_children(*, session, owner, tracker_id, issue_id, limit, cursor):
+    """Issues whose parent is this issue."""
+    tracker, provider = connect(session=session, owner=owner, tracker_id=tracker_id)
+    provider.require(Capability.PARENT, "Parent and child issues")
+    page = call_provider(tracker, "list_children", provider.list_children, issue_id, limit=limit, cursor=cursor)
+    return {"issues": [_issue_dict(tracker, provider.enrich(issue)) for issue in page.items],
+            "next_cursor": page.next_cursor}
 
 
 @_issue_scoped
@@ -333,6 +378,38 @@ def create_comment(*, session, owner, tracker_id, issue_id, body):
     if not provider.stores_issues_locally and effective_mode(tracker) == "poll":
         _index_own_write(session, tracker, provider, call_provider(tracker, "get_issue", provider.get_issue, issue_id), comment)
     return vars(comment)
+
+
+@_issue_scoped
+def update_comment(*, session, owner, tracker_id, issue_id, comment_id, body):
+    """Change a comment's text (as far as the provider lets the stored token)."""
+    tracker, provider = connect(session=session, owner=owner, tracker_id=tracker_id)
+    provider.require(Capability.COMMENT_EDIT, "Editing comments")
+    with permission_scoped():
+        comment = call_provider(tracker, "update_comment", provider.update_comment, issue_id, comment_id, body)
+
+    def items():
+        issue = provider.get_issue(issue_id)
+        return [WebhookEvent("comment.updated", issue.id, issue, comment=comment)]
+
+    _commit_local_change(session, tracker, provider, items)
+    return vars(comment)
+
+
+@_issue_scoped
+def delete_comment(*, session, owner, tracker_id, issue_id, comment_id):
+    """Delete a comment (as far as the provider lets the stored token)."""
+    tracker, provider = connect(session=session, owner=owner, tracker_id=tracker_id)
+    provider.require(Capability.COMMENT_DELETE, "Deleting comments")
+    with permission_scoped():
+        call_provider(tracker, "delete_comment", provider.delete_comment, issue_id, comment_id)
+
+    def items():
+        issue = provider.get_issue(issue_id)
+        gone = Comment(id=str(comment_id), body="", author=None, created_at=None, updated_at=None)
+        return [WebhookEvent("comment.deleted", issue.id, issue, comment=gone)]
+
+    _commit_local_change(session, tracker, provider, items)
 
 
 def list_labels(*, session, owner, tracker_id):

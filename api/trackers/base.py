@@ -9,6 +9,9 @@ request or job; it holds no state worth sharing.
 from __future__ import annotations
 
 import abc
+import contextlib
+import contextvars
+import dataclasses
 import enum
 import hashlib
 import hmac
@@ -25,6 +28,7 @@ UNSET: Any = type("Unset", (), {"__repr__": lambda self: "UNSET", "__bool__": la
 EVENT_TYPES = (
     "issue.created", "issue.updated", "issue.closed", "issue.reopened", "issue.labeled", "issue.unlabeled",
     "issue.assigned", "issue.deleted", "comment.created", "comment.updated", "comment.deleted",
+    "attachment.created", "attachment.deleted",  # where the provider reports them (the built-in tracker does)
     "sync.linked", "sync.conflict", "sync.failed",  # a sync paired two issues, overwrote a value, or failed to write
 )
 
@@ -37,6 +41,46 @@ class Capability(enum.Enum):
     DUE_DATE = "due_date"
     WEBHOOKS = "webhooks"
     TEMPLATE_IMPORT = "template_import"
+    # The deeper issue model and operations (issue 13); "where a provider cannot, 400 not_supported".
+    IN_PROGRESS = "in_progress"  # status_category "in_progress" (beside todo/done, which follow status)
+    PRIORITY = "priority"
+    ISSUE_TYPE = "issue_type"
+    PARENT = "parent"  # parent_id and children
+    COMMENT_EDIT = "comment_edit"
+    COMMENT_DELETE = "comment_delete"
+    ISSUE_DELETE = "issue_delete"
+    ATTACHMENTS = "attachments"
+    PASSTHROUGH = "passthrough"
+
+
+STATUS_CATEGORIES = ("todo", "in_progress", "done")
+PRIORITIES = ("urgent", "high", "normal", "low")
+
+
+# Options of providers whose workflow state and priority are labels (JSON-schema properties, and their check).
+LABEL_WORKFLOW_OPTIONS = {
+    "in_progress_label": {"type": "string", "minLength": 1, "maxLength": 100,
+                          "description": "the label meaning status_category in_progress (unset: in_progress not supported)"},
+    "priority_labels": {"type": "object", "additionalProperties": False,
+                        "properties": {level: {"type": "string", "minLength": 1, "maxLength": 100} for level in PRIORITIES},
+                        "description": 'priority -> label, e.g. {"high": "priority::high"}'},
+}
+LABEL_WORKFLOW_HELP = ('in_progress_label (the label meaning in progress), priority_labels ({"urgent"|"high"|"normal"|"low": '
+                       'label})')
+
+
+def label_workflow_option_errors(options: dict) -> dict:
+    """{field: [messages]} for malformed in_progress_label / priority_labels options (others are not looked at)."""
+    errors = {}
+    label = options.get("in_progress_label")
+    if "in_progress_label" in options and not (isinstance(label, str) and 0 < len(label.strip()) <= 100):
+        errors["options.in_progress_label"] = ["A label name (1-100 characters)."]
+    mapping = options.get("priority_labels")
+    if "priority_labels" in options and not (
+            isinstance(mapping, dict) and set(mapping) <= set(PRIORITIES)
+            and all(isinstance(v, str) and 0 < len(v.strip()) <= 100 for v in mapping.values())):
+        errors["options.priority_labels"] = [f"An object mapping {', '.join(PRIORITIES)} to label names."]
+    return errors
 
 
 # ---- errors: one HTTP status each, mapped here and nowhere else ---------------------------------
@@ -56,6 +100,24 @@ class TrackerError(ApiError):
 
 class TrackerAuthFailed(TrackerError):
     code, error, message = 502, "tracker_auth_failed", "The tracker rejected the stored credentials."
+
+
+class TrackerForbidden(TrackerError):
+    code, error, message = 403, "tracker_forbidden", "The tracker does not let the stored credentials do this."
+
+
+# Inside an operation on someone's object (a comment), a provider's 403 is its refusal of that act, not of the token.
+_permission_scoped = contextvars.ContextVar("permission_scoped", default=False)
+
+
+@contextlib.contextmanager
+def permission_scoped():
+    """Within this block a provider's 403 answers 403 with the provider's reason (TrackerForbidden)."""
+    token = _permission_scoped.set(True)
+    try:
+        yield
+    finally:
+        _permission_scoped.reset(token)
 
 
 class TrackerNotFound(TrackerError):
@@ -123,6 +185,17 @@ class Issue:
     due_date: date | None = None
     comments_count: int = 0
     remote_data: dict | None = None
+    status_category: str | None = None  # todo | in_progress | done; None: follows status (done <=> closed)
+    priority: str | None = None  # urgent | high | normal | low | None
+    remote_priority: str | None = None  # the provider's own value (a priority name, a label)
+    issue_type: str | None = None
+    parent_id: str | None = None
+
+    def __post_init__(self):
+        if self.status == "closed":
+            self.status_category = "done"
+        elif self.status_category in (None, "done"):
+            self.status_category = "todo"
 
 
 @dataclass
@@ -132,6 +205,38 @@ class Comment:
     author: Person | None
     created_at: datetime
     updated_at: datetime | None
+
+
+@dataclass
+class Attachment:
+    id: str
+    filename: str
+    content_type: str | None
+    size: int | None
+    author: Person | None
+    created_at: datetime | None
+    url: str | None = None
+
+
+@dataclass
+class AttachmentContent:
+    """An attachment's bytes as an iterator of chunks (never the whole file at once); `close` releases the source."""
+
+    filename: str
+    content_type: str
+    size: int | None
+    chunks: Any
+    close: Any = None
+
+
+@dataclass
+class Upload:
+    """A file to attach: a binary stream read chunk by chunk, its checked size, sanitized name and sniffed type."""
+
+    filename: str
+    content_type: str
+    size: int
+    stream: Any
 
 
 @dataclass
@@ -155,6 +260,9 @@ class IssueQuery:
     updated_since: datetime | None = None
     limit: int = 20
     cursor: str | None = None
+    status_category: str | None = None
+    priority: str | None = None
+    parent_id: str | None = None
 
 
 @dataclass
@@ -164,6 +272,9 @@ class NewIssue:
     labels: list[str] = field(default_factory=list)
     assignees: list[str] = field(default_factory=list)  # usernames
     due_date: date | None = None
+    priority: str | None = None
+    issue_type: str | None = None
+    parent_id: str | None = None
 
 
 @dataclass
@@ -176,6 +287,9 @@ class IssueChanges:
     labels: Any = UNSET
     assignees: Any = UNSET
     due_date: Any = UNSET
+    status_category: Any = UNSET
+    priority: Any = UNSET
+    parent_id: Any = UNSET
 
     def set_fields(self):
         return {name: value for name, value in vars(self).items() if value is not UNSET}
@@ -240,6 +354,10 @@ class TrackerProvider(abc.ABC):
     option_properties: ClassVar[dict] = {}
     # Statuses the provider uses for "your request is invalid" (422 to our caller); see error_for_status.
     validation_statuses: ClassVar[frozenset[int]] = frozenset({400, 409, 422})
+    # A capability offered only once a tracker option is set: {Capability.IN_PROGRESS: "in_progress_label"}.
+    option_capabilities: ClassVar[dict] = {}
+    # Unified fields the provider maps itself ("status_category", "priority"); the rest go through labels (see enrich).
+    native_fields: ClassVar[frozenset[str]] = frozenset()
 
     def __init__(self, config: TrackerConfig, *, session=None, actor: str | None = None):
         # `session` and `actor` (the caller's username) matter only to the built-in provider.
@@ -264,9 +382,16 @@ class TrackerProvider(abc.ABC):
     def supports(cls, capability: Capability) -> bool:
         return capability in cls.capabilities
 
+    @classmethod
+    def effective_capabilities(cls, options: dict | None = None) -> frozenset[Capability]:
+        """The declared capabilities less those whose enabling option (option_capabilities) is not set."""
+        options = options or {}
+        return frozenset(capability for capability in cls.capabilities
+                         if not (capability in cls.option_capabilities and not options.get(cls.option_capabilities[capability])))
+
     def require(self, capability: Capability, what: str | None = None):
-        """Raise NotSupported unless this provider has `capability`."""
-        if capability not in self.capabilities:
+        """Raise NotSupported unless this provider has `capability` (and the option it needs is set)."""
+        if capability not in self.effective_capabilities(self.config.options):
             raise NotSupported(f"{what or capability.value.replace('_', ' ').capitalize()} is not supported by "
                                f"the {self.name} provider.")
 
@@ -380,6 +505,160 @@ class TrackerProvider(abc.ABC):
                 return ids
         raise TrackerUnavailable(f"{self.name} listed more than {page_size * max_pages} issues; reconcile gave up.")
 
+    # ---- the deeper model: status category and priority through configured labels unless native ----
+
+    def _in_progress_label(self) -> str | None:
+        return self.config.options.get("in_progress_label") or None
+
+    def _priority_labels(self) -> dict:
+        value = self.config.options.get("priority_labels")
+        return value if isinstance(value, dict) else {}
+
+    def enrich(self, issue: Issue) -> Issue:
+        """Fill status_category and priority from the configured labels (native fields are the provider's own)."""
+        lowered = {name.lower(): name for name in issue.labels}
+        label = self._in_progress_label()
+        if "status_category" not in self.native_fields and issue.status != "closed" and label and label.lower() in lowered:
+            issue.status_category = "in_progress"
+        if "priority" not in self.native_fields:
+            for level in PRIORITIES:
+                name = self._priority_labels().get(level)
+                if name and name.lower() in lowered:
+                    issue.priority, issue.remote_priority = level, lowered[name.lower()]
+                    break
+        return issue
+
+    def _priority_label(self, level: str) -> str:
+        self.require(Capability.PRIORITY, "Priority")
+        label = self._priority_labels().get(level)
+        if not label:
+            raise NotSupported(f"Priority {level!r} has no label configured (options.priority_labels) on this "
+                               f"{self.name} tracker.")
+        return label
+
+    def prepare_query(self, query: IssueQuery) -> IssueQuery | None:
+        """The query the provider is asked (filters mapped onto status and labels); None when nothing can match."""
+        query = dataclasses.replace(query, labels=list(query.labels))
+        category = query.status_category
+        if category and "status_category" not in self.native_fields:
+            status = "closed" if category == "done" else "open"
+            if query.status and query.status != status:
+                return None
+            query.status = status
+            if category == "in_progress":
+                self.require(Capability.IN_PROGRESS, "The in_progress status category")
+                query.labels.append(self._in_progress_label())
+        if query.priority and "priority" not in self.native_fields:
+            query.labels.append(self._priority_label(query.priority))
+        if query.parent_id is not None:
+            self.require(Capability.PARENT, "Parent issues")
+        return query
+
+    @staticmethod
+    def keep(issue: Issue, query: IssueQuery) -> bool:
+        """Whether an (enriched) issue matches the unified filters the provider could only approximate."""
+        return ((not query.status_category or issue.status_category == query.status_category)
+                and (not query.priority or issue.priority == query.priority))
+
+    def prepare_new(self, data: NewIssue) -> NewIssue:
+        """A new issue with unified fields the provider does not take natively turned into labels, or refused."""
+        data = dataclasses.replace(data, labels=list(data.labels))
+        if data.priority and "priority" not in self.native_fields:
+            data.labels.append(self._priority_label(data.priority))
+            data.priority = None
+        if data.issue_type:
+            self.require(Capability.ISSUE_TYPE, "Issue types")
+        if data.parent_id:
+            self.require(Capability.PARENT, "Parent issues")
+        return data
+
+    def prepare_changes(self, issue_id: str, changes: IssueChanges) -> IssueChanges:
+        """Changes with status_category/priority turned into status and labels unless the provider maps them itself."""
+        fields = changes.set_fields()
+        if "parent_id" in fields:
+            self.require(Capability.PARENT, "Parent issues")
+        category = fields.get("status_category") if "status_category" not in self.native_fields else None
+        by_labels_priority = "priority" in fields and "priority" not in self.native_fields
+        if not category and not by_labels_priority:
+            return changes
+        changes = dataclasses.replace(changes)
+        labels = fields.get("labels")
+        labels = list(labels if labels is not None else self.get_issue(issue_id).labels)
+        if category:
+            status = "closed" if category == "done" else "open"
+            if fields.get("status", status) != status:
+                raise TrackerValidationError("status and status_category disagree.",
+                                             errors={"status_category": [f"{category!r} means status {status!r}."]})
+            label = self._in_progress_label()
+            if category == "in_progress":
+                self.require(Capability.IN_PROGRESS, "The in_progress status category")
+            if label:
+                labels = [name for name in labels if name.lower() != label.lower()]
+                if category == "in_progress":
+                    labels.append(label)
+            changes.status, changes.status_category = status, UNSET
+        if by_labels_priority:
+            level = fields["priority"]
+            wanted = self._priority_label(level) if level else None
+            if not level:
+                self.require(Capability.PRIORITY, "Priority")
+            configured = {name.lower() for name in self._priority_labels().values() if name}
+            labels = [name for name in labels if name.lower() not in configured] + ([wanted] if wanted else [])
+            changes.priority = UNSET
+        changes.labels = list(dict.fromkeys(labels))
+        return changes
+
+    def list_children(self, issue_id: str, *, limit: int, cursor: str | None) -> Page:
+        """Issues whose parent is `issue_id`."""
+        self.require(Capability.PARENT, "Parent and child issues")
+        raise TypeError(f"{type(self).__name__} declares PARENT but does not implement list_children.")
+
+    # ---- comment edit/delete, issue delete ----
+
+    def update_comment(self, issue_id: str, comment_id: str, body: str) -> Comment:
+        """Change a comment's text."""
+        self.require(Capability.COMMENT_EDIT, "Editing comments")
+        raise TypeError(f"{type(self).__name__} declares COMMENT_EDIT but does not implement it.")
+
+    def delete_comment(self, issue_id: str, comment_id: str) -> None:
+        """Delete a comment."""
+        self.require(Capability.COMMENT_DELETE, "Deleting comments")
+        raise TypeError(f"{type(self).__name__} declares COMMENT_DELETE but does not implement it.")
+
+    def delete_issue(self, issue_id: str) -> None:
+        """Delete an issue for good."""
+        self.require(Capability.ISSUE_DELETE, "Deleting issues")
+        raise TypeError(f"{type(self).__name__} declares ISSUE_DELETE but does not implement it.")
+
+    # ---- attachments ----
+
+    def list_attachments(self, issue_id: str) -> list[Attachment]:
+        """An issue's attachments, oldest first."""
+        self.require(Capability.ATTACHMENTS, "Attachments")
+        raise TypeError(f"{type(self).__name__} declares ATTACHMENTS but does not implement it.")
+
+    def add_attachment(self, issue_id: str, upload: Upload) -> Attachment:
+        """Attach a file, read from `upload.stream` without holding it all in memory where the provider allows."""
+        self.require(Capability.ATTACHMENTS, "Attachments")
+        raise TypeError(f"{type(self).__name__} declares ATTACHMENTS but does not implement it.")
+
+    def open_attachment(self, issue_id: str, attachment_id: str) -> AttachmentContent:
+        """An attachment's bytes as chunks, fetched with the stored credentials."""
+        self.require(Capability.ATTACHMENTS, "Attachments")
+        raise TypeError(f"{type(self).__name__} declares ATTACHMENTS but does not implement it.")
+
+    def delete_attachment(self, issue_id: str, attachment_id: str) -> None:
+        """Remove an attachment."""
+        self.require(Capability.ATTACHMENTS, "Attachments")
+        raise TypeError(f"{type(self).__name__} declares ATTACHMENTS but does not implement it.")
+
+    # ---- passthrough ----
+
+    def passthrough_root(self) -> tuple[str, dict, dict]:
+        """(API root URL, auth headers, auth query parameters) for a raw call relative to the provider's API root."""
+        self.require(Capability.PASSTHROUGH, "The passthrough")
+        raise TypeError(f"{type(self).__name__} declares PASSTHROUGH but does not implement it.")
+
     # ---- HTTP failures: one status -> error mapping for every adapter ----
 
     @classmethod
@@ -388,6 +667,8 @@ class TrackerProvider(abc.ABC):
         suffix = f": {message}" if message else "."
         if status == 429:
             return TrackerRateLimited(retry_after=retry_after)
+        if status == 403 and _permission_scoped.get():
+            return TrackerForbidden(f"{cls.name} refused{suffix}")
         if status in (401, 403):
             return TrackerAuthFailed(f"{cls.name} refused the credentials{suffix}")
         if status in (404, 410):
@@ -395,6 +676,28 @@ class TrackerProvider(abc.ABC):
         if status in cls.validation_statuses:
             return TrackerValidationError(f"{cls.name} rejected the request{suffix}")
         return TrackerUnavailable(f"{cls.name} answered {status}.")
+
+
+def multipart_upload(field_name: str, upload: Upload, **fields) -> tuple[Any, str]:
+    """A streaming multipart/form-data body (file read as it is sent, never all at once) and its Content-Type."""
+    from requests_toolbelt import MultipartEncoder  # shipped with python-gitlab
+
+    encoder = MultipartEncoder(fields={**fields, field_name: (upload.filename, upload.stream, upload.content_type)})
+    return encoder, encoder.content_type
+
+
+def guess_type(filename: str) -> str:
+    import mimetypes
+
+    return mimetypes.guess_type(filename or "")[0] or "application/octet-stream"
+
+
+def same_origin(url: str, root: str) -> bool:
+    """Whether `url` is on the scheme and host of `root` (credentials are sent nowhere else)."""
+    from urllib.parse import urlsplit
+
+    a, b = urlsplit(url or ""), urlsplit(root or "")
+    return bool(a.scheme) and (a.scheme, a.netloc.lower()) == (b.scheme, b.netloc.lower())
 
 
 def parse_time(value: str | None) -> datetime | None:
