@@ -4,6 +4,9 @@ The `regex` module unrolls counted repeats when it compiles, so `(?:a{3000}){100
 hundreds of megabytes. A pattern is parsed first with the module's own parser (so every syntax it knows is read
 exactly as it will be compiled) and refused when the product of its nested repeat counts, summed over the pattern,
 exceeds MAX_EXPANSION. Compiled patterns are cached; matching always runs with a timeout.
+
+The parser is regex's internal API (regex is pinned in requirements.txt): if an upgrade changes it, parsing fails
+and every pattern is refused (fail closed), and test/test_sandbox_patterns.py's bombs say so.
 """
 
 import contextlib
@@ -127,7 +130,8 @@ def _run(method, pattern, text):
     compiled = compile_pattern(pattern)
     started = time.monotonic()
     try:
-        return getattr(compiled, method)(text, timeout=timeout) is not None
+        # concurrent: the GIL is released while matching (the text is an immutable str), so other threads run on.
+        return getattr(compiled, method)(text, timeout=timeout, concurrent=True) is not None
     except TimeoutError:
         raise PatternTimeout(f"The pattern took longer than {timeout:.3g} s to check.") from None
     finally:
