@@ -19,6 +19,8 @@ from datetime import datetime
 import procrastinate
 from sqlalchemy import text
 
+from api.logcontext import job_context
+
 log = logging.getLogger(__name__)
 
 tasks = procrastinate.Blueprint()
@@ -120,8 +122,9 @@ def run_worker(flask_app, *, concurrency: int = 4, queues=None, wait: bool = Tru
     options = {"queues": queues, "concurrency": concurrency, "wait": wait, "install_signal_handlers": False,
                "delete_jobs": "successful", "fetch_job_polling_interval": 1.0,
                "update_heartbeat_interval": min(10.0, stalled_seconds / 3), "stalled_worker_timeout": stalled_seconds}
+    options["worker_middleware"] = [job_context]  # every log line of a job names it
     if heartbeat is not None:  # api.liveness.Heartbeat: the liveness probe's file, touched while jobs progress
-        options["worker_middleware"] = [heartbeat.track_job]
+        options["worker_middleware"].append(heartbeat.track_job)
 
     async def main():
         stopping = asyncio.Event()

@@ -9,6 +9,7 @@ import uuid
 
 from flask import g, request
 
+from api.logcontext import ContextFilter
 from api.trackers.registry import all_providers
 
 SENSITIVE_KEY = re.compile(
@@ -16,7 +17,7 @@ SENSITIVE_KEY = re.compile(
     re.IGNORECASE,
 )
 REDACTED = "[redacted]"
-_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
+_REQUEST_ID = re.compile(r"[A-Za-z0-9._:-]{1,128}")
 QUIET_LOGGERS = ("alembic", "sqlalchemy.engine", "werkzeug", "urllib3", "procrastinate")
 
 
@@ -48,6 +49,7 @@ def configure_logging(level):
     if not any(getattr(handler, "_gateway", False) for handler in root.handlers):
         handler = logging.StreamHandler(sys.stdout)
         handler.setFormatter(JsonFormatter())
+        handler.addFilter(ContextFilter())
         handler._gateway = True
         root.addHandler(handler)
     root.setLevel(level)
@@ -111,7 +113,7 @@ def init_observability(app):
     @app.before_request
     def _start_request():
         incoming = request.headers.get("X-Request-ID", "")
-        g.request_id = incoming if _REQUEST_ID.match(incoming) else uuid.uuid4().hex
+        g.request_id = incoming if _REQUEST_ID.fullmatch(incoming) else uuid.uuid4().hex
         g.request_started = time.perf_counter()
 
     @app.after_request
