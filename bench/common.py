@@ -59,8 +59,8 @@ def app_env(database_url, **extra):
 
 
 @contextlib.contextmanager
-def uwsgi(env, *, module=None, ready_path="/healthz", log_path=None):
-    """Serve under the committed uwsgi.ini (optionally another WSGI module); yields (base_url, master_pid)."""
+def uwsgi(env, *, module=None, ready_path="/healthz", log_path=None, extra_args=()):
+    """Serve under the committed uwsgi.ini (optionally another WSGI module, other options); yields (base_url, master_pid)."""
     port = free_port()
     env = {**env, "HOST": "127.0.0.1", "PORT": str(port)}
     metrics_dir = tempfile.mkdtemp(prefix="tg-metrics-")
@@ -68,6 +68,7 @@ def uwsgi(env, *, module=None, ready_path="/healthz", log_path=None):
     command = [str(VENV_BIN / "uwsgi"), "--ini", str(ROOT / "uwsgi.ini")]
     if module:
         command += ["--module", module]
+    command += list(extra_args)
     log = open(log_path or os.devnull, "wb")  # noqa: SIM115 - closed below
     process = subprocess.Popen(command, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
     base_url = f"http://127.0.0.1:{port}"
