@@ -1,7 +1,7 @@
 """syncs: two-way issue sync between two trackers, its issue pairs and mirrored comments
 
 Revision ID: 0010_syncs
-Revises: 0008_issue_model
+Revises: 0009_poll_index
 Create Date: 2026-11-30 05:40:00.000000
 
 """
@@ -12,7 +12,7 @@ from sqlalchemy.dialects import postgresql
 
 # revision identifiers, used by Alembic.
 revision = '0010_syncs'
-down_revision = '0008_issue_model'
+down_revision = '0009_poll_index'
 branch_labels = None
 depends_on = None
 
