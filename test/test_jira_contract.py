@@ -1,5 +1,5 @@
-"""The Jira fake answers what Atlassian documents (Cloud REST v3 and Data Center REST v2 OpenAPI descriptions), and
-every request the gateway's Jira adapter makes while driving the API is one those descriptions allow."""
+"""The Jira fake answers what Atlassian documents (Cloud REST v3 and Data Center REST v2 OpenAPI descriptions). The
+requests the gateway's Jira adapter makes are checked by test_adapter_requests.py (test/fakes/jira.py REQUEST_CHECKS)."""
 
 from __future__ import annotations
 
@@ -8,53 +8,21 @@ import re
 import pytest
 import requests
 
-from test.fakes.specs import Erratum, OpenAPISpec, specs_dir
-from test.test_trackers import TRACKERS, make_tracker
+from test.fakes.jira_spec import JIRA_STAMP, flavour_spec, path_template
+from test.fakes.specs import specs_dir
 
 SPECS = specs_dir()
 EMAIL, API_TOKEN, PAT = "me@example.com", "cloud-api-token", "dc-pat"
-# Admin webhooks (Data Center) are not in either description (see test/data/specs/README.md, "How Jira signs webhooks").
-UNDOCUMENTED = {"/rest/webhooks/1.0/webhook", "/rest/webhooks/1.0/webhook/{id}"}
-
-
-JIRA_STAMP = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}[+-]\d{4}$")
-
-
-def _date_time_pointers(node, pointer=""):
-    if isinstance(node, dict):
-        if node.get("format") == "date-time":
-            yield f"{pointer}/format"
-        for key, value in node.items():
-            yield from _date_time_pointers(value, f"{pointer}/{key.replace('~', '~0').replace('/', '~1')}")
-    elif isinstance(node, list):
-        for index, value in enumerate(node):
-            yield from _date_time_pointers(value, f"{pointer}/{index}")
-
-
-def jira_spec(name, extra=()):
-    """A Jira description with its errata: Jira writes times as 2024-01-31T12:00:00.000+0000 (an ISO 8601 offset
-    without a colon) where the descriptions say RFC 3339 date-time; `JIRA_STAMP` checks those strings instead."""
-    path = SPECS / "jira" / name
-    document = OpenAPISpec.load(path).raw
-    errata = [Erratum(pointer, "jira-date-time", "Jira's +0000 offsets are not RFC 3339 (checked by JIRA_STAMP).")
-              for pointer in _date_time_pointers(document["components"], "/components")]
-    return OpenAPISpec(document, [*errata, *extra])
 
 
 @pytest.fixture(scope="module")
 def cloud_spec():
-    return jira_spec("jira-cloud-openapi.json")
+    return flavour_spec(SPECS, "cloud")
 
 
 @pytest.fixture(scope="module")
 def dc_spec():
-    return jira_spec("jira-dc-openapi.json", [Erratum(
-        "/components/schemas/IssueUpdateBean/properties/fields/additionalProperties", {},
-        "Field values are strings, arrays, dates and null as well as objects (the Cloud description's IssueUpdateDetails "
-        "and this file's own IssueBean fix say so); only objects are allowed as written."), Erratum(
-        "/paths/~1api~12~1search/get/parameters/4/schema", {"type": "array", "items": {"type": "string"}},
-        "`fields` is a comma-separated list of field names on the wire; the items name the server's StringList bean "
-        "(an object).")])
+    return flavour_spec(SPECS, "dc")
 
 
 def _flavour(request, flavour):
@@ -68,16 +36,6 @@ def _flavour(request, flavour):
         auth = {"headers": {"Authorization": f"Bearer {PAT}"}}
     fake.add_project("APP", members=["alice", "bob"])
     return fake, spec, auth
-
-
-def _template(spec, path, flavour):
-    """The documented path template of a request path (DC documents paths below its /rest server URL)."""
-    documented = path[len("/rest"):] if flavour == "dc" and path.startswith("/rest/api/") else path
-    for template in [*spec.document["paths"], *UNDOCUMENTED]:
-        pattern = "^" + re.sub(r"\\{[^}]+\\}", "[^/]+", re.escape(template)) + "$"
-        if re.match(pattern, documented):
-            return template
-    raise AssertionError(f"not a documented path: {path}")
 
 
 @pytest.mark.parametrize("flavour", ["cloud", "dc"])
@@ -146,65 +104,3 @@ def test_cloud_answers_410_on_the_removed_search_and_errors_have_the_jira_shape(
     jira_cloud_fake.rate_limit_next(retry_after=30)
     limited = requests.get(f"{jira_cloud_fake.base_url}/rest/api/3/serverInfo", auth=(EMAIL, API_TOKEN), timeout=5)
     assert limited.status_code == 429 and limited.headers["Retry-After"] == "30"
-
-
-def _drive(client, user, tracker, member):
-    base = f"{TRACKERS}{tracker['id']}"
-    issue = client.post(f"{base}/issues", json={"title": "T", "description": "# D\n\n- a\n- b", "labels": ["bug"],
-                                                 "assignees": [member], "due_date": "2031-02-03"},
-                        headers=user.headers)
-    assert issue.status_code == 201, issue.get_json()
-    issue = issue.get_json()
-    for change in ({"title": "T2"}, {"description": "D2 `code`"}, {"labels": ["bug", "ui"]}, {"assignees": []},
-                   {"assignees": [member]}, {"due_date": None}, {"status": "closed"}, {"status": "open"}):
-        response = client.patch(f"{base}/issues/{issue['id']}", json=change, headers=user.headers)
-        assert response.status_code == 200, (change, response.get_json())
-    assert client.post(f"{base}/issues/{issue['id']}/comments", json={"body": "c **b**"},
-                       headers=user.headers).status_code == 201
-    for query in ({}, {"status": "open", "labels": "bug", "assignee": member, "updated_since": "2020-01-01T00:00:00Z"},
-                  {"q": 'T2 " OR project = OTHER'}, {"limit": 1}):
-        assert client.get(f"{base}/issues", query_string=query, headers=user.headers).status_code == 200
-    assert client.get(f"{base}/issues/{issue['id']}/comments", headers=user.headers).status_code == 200
-    assert client.get(f"{base}/labels", headers=user.headers).status_code == 200
-    assert client.get(f"{base}/members", headers=user.headers).status_code == 200
-    return base
-
-
-@pytest.mark.parametrize("flavour", ["cloud", "dc"])
-def test_jira_adapter_requests_match_the_openapi_description(request, client, auth, flavour):
-    fake, spec, _ = _flavour(request, flavour)
-    user = auth.register()
-    credentials = {"email": EMAIL, "api_token": API_TOKEN} if flavour == "cloud" else {"token": PAT}
-    # Cloud is named explicitly (the fake is not on *.atlassian.net); DC is found from serverInfo.
-    options = {"deployment": "cloud"} if flavour == "cloud" else {}
-    tracker = make_tracker(client, user, name=f"jira-{flavour}", provider="jira", target="APP",
-                           base_url=fake.base_url, credentials=credentials, options=options)
-    member = fake.add_user("bob").get("accountId") or "bob"
-    base = _drive(client, user, tracker, member)
-    if flavour == "dc":
-        assert client.post(f"{base}/webhook", headers=user.headers).status_code == 201
-        assert client.delete(f"{base}/webhook", headers=user.headers).status_code == 200
-    checked = set()
-    for recorded in fake.requests:
-        template = _template(spec, recorded.path, flavour)
-        method = recorded.method.lower()
-        checked.add((recorded.method, template))
-        if template in UNDOCUMENTED:
-            continue
-        if recorded.json is not None:
-            assert spec.request_errors(template, method, recorded.json) == [], (recorded.method, recorded.path,
-                                                                                recorded.json)
-        assert spec.query_errors(template, method, recorded.query) == [], (recorded.method, recorded.path,
-                                                                          recorded.query)
-    prefix = "/rest/api/3" if flavour == "cloud" else "/api/2"
-    expected = {("POST", f"{prefix}/issue"), ("PUT", f"{prefix}/issue/{{issueIdOrKey}}"),
-                ("POST", f"{prefix}/issue/{{issueIdOrKey}}/transitions"),
-                ("POST", f"{prefix}/issue/{{issueIdOrKey}}/comment"),
-                ("GET", f"{prefix}/search/jql" if flavour == "cloud" else f"{prefix}/search")}
-    assert expected <= checked, expected - checked
-    if flavour == "cloud":
-        assert not any(r.path in ("/rest/api/2/search", "/rest/api/3/search") for r in fake.requests), \
-            "Cloud must not call the removed search"
-        assert all(r.headers.get("authorization", "").startswith("Basic ") for r in fake.requests)
-    else:
-        assert all(r.headers.get("authorization", "").startswith("Bearer ") for r in fake.requests)

@@ -1,16 +1,23 @@
 """One contract for every provider: the same calls through the gateway's API, against the real client libraries
-talking HTTP to the offline stand-ins (GitHub, GitLab, Trello) or to PostgreSQL (built-in)."""
+talking HTTP to the offline stand-ins or to PostgreSQL (built-in), for every contract variant of every registered provider."""
 
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from api.trackers.base import Capability
+from api.trackers.registry import provider_class
 from api.trackers.resilience import breaker
+from test.fakes import contract_variants
+from test.fakes.kit import ContractVariant
 from test.helpers import wait_until
 from test.test_trackers import TRACKERS
 
-PROVIDERS = ["builtin", "github", "gitlab", "trello", "jira_cloud", "jira_dc", "gitea"]
+# Contract variants of every registered provider (test/fakes/<slug>.py CONTRACT_VARIANTS), in registry order.
+VARIANTS = contract_variants()
+PROVIDERS = list(VARIANTS)
+REMOTE = [name for name, variant in VARIANTS.items() if variant.server is not None]
 
 
 @dataclass
@@ -22,6 +29,7 @@ class Env:
     labels: list
     fake: object = None
     extra: dict = field(default_factory=dict)
+    variant: ContractVariant = None
 
     def url(self, suffix=""):
         return f"{TRACKERS}{self.tracker['id']}{suffix}"
@@ -35,68 +43,22 @@ def _connect(client, user, **body):
 
 @pytest.fixture
 def env(request, client, auth):
-    provider = request.param
+    """A tracker of the variant named by the parameter, connected through the API by its fake module's set-up."""
+    variant = VARIANTS[request.param]
     user = auth.register()
     breaker.reset()
-    if provider == "builtin":
-        tracker = _connect(client, user, provider="builtin", target="contract")
-        return Env(provider, user, tracker, member=user.username, labels=["bug", "ui"])
-    if provider in ("jira_cloud", "jira_dc"):
-        fake = request.getfixturevalue(f"{provider}_fake")
-        if provider == "jira_cloud":
-            fake.add_basic_auth("me@example.com", "jira-api-token", name="alice")
-            credentials, options = {"email": "me@example.com", "api_token": "jira-api-token"}, {"deployment": "cloud"}
-        else:  # Data Center: detected from serverInfo
-            fake.add_token("jira-pat", name="alice")
-            credentials, options = {"token": "jira-pat"}, {}
-        fake.add_project("APP", members=["alice"])
-        member = fake.add_user("alice").get("accountId") or "alice"
-        tracker = _connect(client, user, provider="jira", target="APP", base_url=fake.base_url,
-                           credentials=credentials, options=options)
-        return Env(provider, user, tracker, member=member, labels=["bug", "ui"], fake=fake)
-    if provider == "github":
-        fake = request.getfixturevalue("github_fake")
-        fake.add_token("gh-token", login="octocat")
-        fake.add_repo("octo-org/site")
-        fake.add_member("octo-org/site", "octocat")
-        for name in ("bug", "ui"):
-            fake.add_label("octo-org/site", name)
-        tracker = _connect(client, user, provider="github", target="octo-org/site", base_url=fake.base_url,
-                           credentials={"token": "gh-token"})
-        return Env(provider, user, tracker, member="octocat", labels=["bug", "ui"], fake=fake)
-    if provider == "gitlab":
-        fake = request.getfixturevalue("gitlab_fake")
-        fake.add_token("gl-token", username="root")
-        project = fake.add_project("group/app")
-        fake.add_member(project["id"], "root")
-        for name in ("bug", "ui"):
-            fake.add_label(project["id"], name)
-        tracker = _connect(client, user, provider="gitlab", target="group/app", base_url=fake.base_url,
-                           credentials={"token": "gl-token"})
-        return Env(provider, user, tracker, member="root", labels=["bug", "ui"], fake=fake)
-    if provider == "gitea":
-        fake = request.getfixturevalue("gitea_fake")
-        fake.add_token("gt-token", login="gitea_admin")
-        fake.add_repo("gitea_admin/app")
-        for name in ("bug", "ui"):
-            fake.add_label("gitea_admin/app", name)
-        tracker = _connect(client, user, provider="gitea", target="gitea_admin/app", base_url=fake.base_url,
-                           credentials={"token": "gt-token"})
-        return Env(provider, user, tracker, member="gitea_admin", labels=["bug", "ui"], fake=fake)
-    fake = request.getfixturevalue("trello_fake")
-    fake.add_token("tr-token", key="tr-key", username="alice")
-    board = fake.add_board("Board", members=["alice"])
-    todo = fake.add_list(board["id"], "To do")
-    fake.add_list(board["id"], "Done")
-    for name in ("bug", "ui"):
-        fake.add_label(board["id"], name)
-    tracker = _connect(client, user, provider="trello", target=board["id"], base_url=fake.base_url,
-                       credentials={"api_key": "tr-key", "token": "tr-token"}, options={"default_list": "To do"})
-    return Env(provider, user, tracker, member="alice", labels=["bug", "ui"], fake=fake, extra={"todo": todo["id"]})
+    fake = request.getfixturevalue(f"{variant.name}_fake") if variant.server is not None else None
+    setup = variant.setup(fake, lambda **body: _connect(client, user, **body), user)
+    return Env(variant.name, user, setup.tracker, member=setup.member, labels=setup.labels, fake=fake, extra=setup.extra,
+               variant=variant)
 
 
-def parametrize_env(providers=PROVIDERS):
-    return pytest.mark.parametrize("env", providers, indirect=True)
+def parametrize_env(providers=None):
+    """Run a test once per contract variant: every registered provider's by default, or the ones named."""
+    names = PROVIDERS if providers is None else list(providers)
+    unknown = [name for name in names if name not in VARIANTS]
+    assert not unknown, f"no contract variant {unknown} (test/fakes/<slug>.py CONTRACT_VARIANTS)"
+    return pytest.mark.parametrize("env", names, indirect=True)
 
 
 def create(client, env, **body):
@@ -184,7 +146,7 @@ def test_update_each_field_and_close_reopen(client, env):
 def test_due_date_is_set_where_supported_and_refused_where_not(client, env):
     issue = create(client, env)
     response = client.patch(env.url(f"/issues/{issue['id']}"), json={"due_date": "2031-05-06"}, headers=env.user.headers)
-    if env.provider == "github":
+    if Capability.DUE_DATE not in provider_class(env.tracker["provider"]).capabilities:
         assert response.status_code == 400 and response.get_json()["error"] == "not_supported"
     else:
         assert response.status_code == 200 and response.get_json()["due_date"] == "2031-05-06"
@@ -227,18 +189,13 @@ def test_verify_reports_the_target(client, env):
 
 @parametrize_env()
 def test_unknown_issue_is_404(client, env):
-    missing = "999999" if env.provider != "trello" else "5f7073311f0aab7e1c3dd44b"
-    response = client.get(env.url(f"/issues/{missing}"), headers=env.user.headers)
+    response = client.get(env.url(f"/issues/{env.variant.missing_issue_id}"), headers=env.user.headers)
     assert response.status_code == 404
-
-
-REMOTE = ["github", "gitlab", "trello", "jira_cloud", "jira_dc", "gitea"]
 
 
 @parametrize_env(REMOTE)
 def test_rejected_credentials_are_502_tracker_auth_failed_without_the_token(client, env):
-    client.patch(env.url(), json={"credentials": {"token": "revoked-token-value", **(
-        {"api_key": "tr-key"} if env.provider == "trello" else {})}}, headers=env.user.headers)
+    client.patch(env.url(), json={"credentials": env.variant.revoked("revoked-token-value")}, headers=env.user.headers)
     response = client.get(env.url("/issues"), headers=env.user.headers)
     assert response.status_code == 502 and response.get_json()["error"] == "tracker_auth_failed"
     assert "revoked-token-value" not in response.get_data(as_text=True)
@@ -246,8 +203,7 @@ def test_rejected_credentials_are_502_tracker_auth_failed_without_the_token(clie
 
 @parametrize_env(REMOTE)
 def test_provider_validation_error_is_422_with_its_message(client, env):
-    env.fake.fail_next(422 if env.provider == "github" else 400, body={"message": "title is too fancy"},
-                       match="^POST ")
+    env.fake.fail_next(env.variant.validation_status, body={"message": "title is too fancy"}, match="^POST ")
     response = client.post(env.url("/issues"), json={"title": "x"}, headers=env.user.headers)
     assert response.status_code == 422, response.get_json()
     assert response.get_json()["error"] == "tracker_validation_failed"
@@ -259,8 +215,8 @@ def test_rate_limit_is_503_with_retry_after(client, env):
     response = client.get(env.url("/issues"), headers=env.user.headers)
     assert response.status_code == 503, response.get_json()
     assert response.get_json()["error"] == "tracker_rate_limited"
-    # GitHub and GitLab say when to come back; Trello does not, and its limit windows last 10 seconds.
-    assert int(response.headers["Retry-After"]) >= (10 if env.provider == "trello" else 60)
+    # Most providers say when to come back; the ones that do not have short windows (ContractVariant.min_retry_after).
+    assert int(response.headers["Retry-After"]) >= env.variant.min_retry_after
 
 
 @parametrize_env(REMOTE)
@@ -337,8 +293,8 @@ def test_a_page_of_issues_costs_a_bounded_number_of_provider_requests(client, en
     before = len(env.fake.requests)
     assert len(listing(client, env, limit=5)["issues"]) == 5
     made = len(env.fake.requests) - before
-    # GitHub and GitLab: one request; Trello: cards, lists and members of the board. Never one per issue.
-    assert made == (3 if env.provider == "trello" else 1), [r.path for r in env.fake.requests[before:]]
+    # A fixed number per page (ContractVariant.requests_per_page), never one per issue.
+    assert made == env.variant.requests_per_page, [r.path for r in env.fake.requests[before:]]
 
 
 @parametrize_env(["github"])

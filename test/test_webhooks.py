@@ -14,6 +14,8 @@ from api.models.automations import AutomationRun
 from api.models.webhooks import Event, WebhookDelivery
 from api.trackers.base import TrackerConfig, WebhookRegistration
 from api.trackers.providers.github import GithubProvider
+from api.trackers.registry import provider_class
+from test.fakes import kit_items
 from test.fakes.specs import specs_dir
 from test.test_trackers import TRACKERS, make_tracker
 
@@ -117,105 +119,20 @@ def test_delivery_over_the_body_limit_is_413(client, github, make_app):
     assert response.status_code == 413
 
 
-GITHUB_EXAMPLES = [
-    ("issues", "issues.opened.json", ["issue.created"]),
-    ("issues", "issues.edited.json", ["issue.updated"]),
-    ("issues", "issues.reopened.json", ["issue.reopened"]),
-    ("issues", "issues.labeled.json", ["issue.labeled"]),
-    ("issues", "issues.unlabeled.json", ["issue.unlabeled"]),
-    ("issues", "issues.assigned.json", ["issue.assigned"]),
-    ("issues", "issues.unassigned.json", ["issue.updated"]),
-    ("issues", "issues.deleted.json", ["issue.deleted"]),
-    ("issue_comment", "issue_comment.created.json", ["comment.created"]),
-    ("issue_comment", "issue_comment.edited.json", ["comment.updated"]),
-    ("issue_comment", "issue_comment.deleted.json", ["comment.deleted"]),
-    ("ping", "ping.json", []),
-]
+# Every real payload file of every registered provider, with the events its fake module expects
+# (test/fakes/<slug>.py WEBHOOK_EXPECTATIONS); test_provider_meta checks no payload file is left out.
+EXPECTATIONS = [pytest.param(slug, expectation, id=f"{slug}:{expectation.name}")
+                for slug, expectation in kit_items("WEBHOOK_EXPECTATIONS")]
 
 
-@pytest.mark.parametrize(("event", "name", "types"), GITHUB_EXAMPLES)
-def test_github_example_payloads_normalize_to_unified_events(event, name, types):
-    provider = GithubProvider(TrackerConfig(tracker_id=1, target="Codertocat/Hello-World"))
-    payload = example("github", name)
-    events = provider.normalize_webhook(event, payload)
-    assert [e.type for e in events] == types
-    for item in events:
-        assert item.issue.id == str(payload["issue"]["number"]) and item.issue.title == payload["issue"]["title"]
-        assert item.issue.status == ("closed" if payload["issue"]["state"] == "closed" else "open")
-        if item.type.startswith("comment."):
-            assert item.comment.body == payload["comment"]["body"]
-            assert item.comment.author.username == payload["comment"]["user"]["login"]
-    if name == "issues.labeled.json":
-        assert events[0].changes["label"] == payload["label"]["name"]
-
-
-GITEA_EXAMPLES = [
-    ("issues", "issues.opened.json", ["issue.created"]),
-    ("issues", "issues.edited.json", ["issue.updated"]),
-    ("issues", "issues.assigned.json", ["issue.assigned"]),
-    ("issues", "issues.closed.json", ["issue.closed"]),
-    ("issues", "issues.reopened.json", ["issue.reopened"]),
-    ("issue_comment", "issue_comment.created.json", ["comment.created"]),
-    ("issue_comment", "issue_comment.edited.json", ["comment.updated"]),
-]
-
-
-@pytest.mark.parametrize(("event", "name", "types"), GITEA_EXAMPLES)
-def test_gitea_example_payloads_normalize_to_unified_events(event, name, types):
-    from api.trackers.providers.gitea import GiteaProvider
-
-    provider = GiteaProvider(TrackerConfig(tracker_id=1, target="kostekIV/test"))
-    payload = example("gitea", name)
-    events = provider.normalize_webhook(event, payload)
-    assert [e.type for e in events] == types
-    for item in events:
-        assert item.issue.id == str(payload["issue"]["number"]) and item.issue.title == payload["issue"]["title"]
-        assert item.issue.status == ("closed" if payload["issue"]["state"] == "closed" else "open")
-        assert item.issue.author.username == payload["issue"]["user"]["login"]
-        assert item.issue.url == "https://try.gitea.io/kostekIV/test/issues/3"
-        if item.type.startswith("comment."):
-            assert item.comment.body == payload["comment"]["body"]
-            assert item.comment.author.username == payload["comment"]["user"]["login"]
-
-
-def test_gitlab_example_payloads_normalize_to_unified_events():
-    from api.trackers.providers.gitlab import GitlabProvider
-
-    provider = GitlabProvider(TrackerConfig(tracker_id=1, target="diaspora/project"))
-    issue_hook = example("gitlab", "issue-hook.json")
-    (event,) = provider.normalize_webhook("Issue Hook", issue_hook)
-    assert event.type == "issue.created" and event.issue.id == "23"
-    assert event.issue.title == issue_hook["object_attributes"]["title"] and event.issue.labels == ["API"]
-    assert [p.username for p in event.issue.assignees] == ["user1"]
-    assert event.issue.created_at.isoformat() == "2013-12-03T17:15:43+00:00"
-    note = example("gitlab", "note-hook-issue.json")
-    (comment_event,) = provider.normalize_webhook("Note Hook", note)
-    assert comment_event.type == "comment.created" and comment_event.comment.body == "Hello world"
-    assert comment_event.comment.author.username == "root" and comment_event.issue_id == str(note["issue"]["iid"])
-    assert comment_event.comment.created_at.isoformat() == "2015-05-17T17:06:40+00:00"
-    relabeled = {**issue_hook, "object_attributes": {**issue_hook["object_attributes"], "action": "update"}}
-    assert provider.normalize_webhook("Issue Hook", relabeled)[0].type == "issue.labeled"
-
-
-def test_trello_example_payloads_normalize_to_unified_events():
-    from api.trackers.providers.trello import TrelloProvider
-
-    provider = TrelloProvider(TrackerConfig(tracker_id=1, target="5f4fbbc5250c34138444068d"))
-    created = example("trello", "createCard.json")
-    (event,) = provider.normalize_webhook("createCard", created)
-    assert event.type == "issue.created" and event.issue.id == "5f7073311f0aab7e1c3dd44b"
-    assert event.issue.title == "test item" and event.issue.remote_status == "todos" and event.issue.status == "open"
-    vote = example("trello", "voteOnCard.json")
-    assert [e.type for e in provider.normalize_webhook("voteOnCard", vote)] == ["issue.updated"]
-    archived = {"action": {"id": "a1", "type": "updateCard", "date": "2024-01-01T00:00:00.000Z",
-                           "data": {"card": {"id": "5f7073311f0aab7e1c3dd44b", "name": "x", "closed": True},
-                                    "old": {"closed": False}}}}
-    assert provider.normalize_webhook("updateCard", archived)[0].type == "issue.closed"
-    moved = {"action": {"id": "a2", "type": "updateCard", "date": "2024-01-01T00:00:00.000Z",
-                        "data": {"card": {"id": "5f7073311f0aab7e1c3dd44b", "name": "x"},
-                                 "listBefore": {"id": "l1", "name": "Doing"}, "listAfter": {"id": "l2", "name": "Done"},
-                                 "old": {"idList": "l1"}}}}
-    assert provider.normalize_webhook("updateCard", moved)[0].type == "issue.closed"
+@pytest.mark.parametrize(("slug", "expectation"), EXPECTATIONS)
+def test_real_example_payloads_normalize_to_unified_events(slug, expectation):
+    provider = provider_class(slug)(TrackerConfig(tracker_id=1, target=expectation.target))
+    payload = example(slug, expectation.name)
+    events = provider.normalize_webhook(expectation.event, payload)
+    assert [e.type for e in events] == list(expectation.types)
+    if expectation.check is not None:
+        expectation.check(payload, events, provider)
 
 
 def test_gitlab_and_trello_deliveries_verify_with_their_own_schemes(client, auth, db, app, gitlab_fake, trello_fake):

@@ -12,6 +12,7 @@ import sys
 import threading
 from pathlib import Path
 
+from api.trackers.registry import all_providers
 from test.fakes.base import FakeServer, RecordedRequest
 from test.fakes.github import GitHubFake
 from test.fakes.gitlab import GitLabFake
@@ -33,12 +34,32 @@ def fake_class(slug: str) -> type[FakeServer] | None:
 
 def _discover() -> dict[str, type[FakeServer]]:
     modules = sorted(path.stem for path in Path(__file__).parent.glob("*.py") if not path.stem.startswith("_")
-                     and path.stem not in ("base", "specs", "conftest_plugin") and not path.stem.endswith("_spec"))
+                     and path.stem not in ("base", "specs", "kit", "conftest_plugin") and not path.stem.endswith("_spec"))
     return {slug: cls for slug in modules if (cls := fake_class(slug)) is not None}
 
 
 # Provider slug -> fake class, one per test/fakes/<slug>.py: a new provider's fake is picked up by its module name.
 FAKES: dict[str, type[FakeServer]] = _discover()
+
+
+def provider_kit(slug: str):
+    """test/fakes/<slug>.py, which holds the provider's fake and what the shared suites need of it (see test.fakes.kit)."""
+    try:
+        return importlib.import_module(f"{__name__}.{slug}")
+    except ModuleNotFoundError as exc:
+        if exc.name == f"{__name__}.{slug}":
+            return None
+        raise
+
+
+def kit_items(attribute: str) -> list[tuple[str, object]]:
+    """(slug, item) for every item of `attribute` (CONTRACT_VARIANTS, REQUEST_CHECKS, ...) of every registered provider."""
+    return [(cls.slug, item) for cls in all_providers() for item in getattr(provider_kit(cls.slug), attribute, ())]
+
+
+def contract_variants() -> dict:
+    """Contract variant name -> ContractVariant, for every registered provider in registry order."""
+    return {variant.name: variant for _, variant in kit_items("CONTRACT_VARIANTS")}
 
 
 def serve(name: str, port: int = 0, host: str = "127.0.0.1") -> None:
@@ -66,6 +87,9 @@ __all__ = [
     "RecordedRequest",
     "TrelloFake",
     "TrelloHTTPService",
+    "contract_variants",
+    "kit_items",
+    "provider_kit",
     "serve",
     "trello_client",
 ]

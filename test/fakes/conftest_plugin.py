@@ -1,6 +1,9 @@
 """pytest fixtures for the provider fakes: one server per session, state and knobs reset for every test.
 
-Enable with `-p test.fakes.conftest_plugin` or `pytest_plugins = ["test.fakes.conftest_plugin"]`.
+For every contract variant with a fake (test/fakes/<slug>.py `CONTRACT_VARIANTS`, e.g. `github`, `jira_dc`) there are
+`<variant>_fake_server` (session) and `<variant>_fake` (reset before and after each test); a new provider's fixtures
+come from its variants without an edit here. Enable with `-p test.fakes.conftest_plugin` or
+`pytest_plugins = ["test.fakes.conftest_plugin"]`.
 """
 
 from __future__ import annotations
@@ -9,98 +12,27 @@ from collections.abc import Iterator
 
 import pytest
 
-from test.fakes.gitea import GiteaFake
-from test.fakes.github import GitHubFake
-from test.fakes.gitlab import GitLabFake
-from test.fakes.jira import JiraFake
-from test.fakes.trello import TrelloFake
+from test.fakes import FakeServer, contract_variants
 
 
-@pytest.fixture(scope="session")
-def github_fake_server() -> Iterator[GitHubFake]:
-    """The session's GitHub fake server (prefer `github_fake`, which is reset per test)."""
-    with GitHubFake() as fake:
-        yield fake
+def _fixtures(name: str, start) -> tuple:
+    @pytest.fixture(scope="session", name=f"{name}_fake_server")
+    def server() -> Iterator[FakeServer]:
+        with start() as fake:
+            yield fake
+
+    @pytest.fixture(name=f"{name}_fake")
+    def fake(request: pytest.FixtureRequest) -> Iterator[FakeServer]:
+        running = request.getfixturevalue(f"{name}_fake_server")
+        running.reset()
+        yield running
+        running.reset()
+
+    server.__doc__ = f"The session's {name} fake server (prefer `{name}_fake`, which is reset per test)."
+    fake.__doc__ = f"A running {name} fake with empty state, default knobs and an empty request log."
+    return server, fake
 
 
-@pytest.fixture(scope="session")
-def gitlab_fake_server() -> Iterator[GitLabFake]:
-    """The session's GitLab fake server (prefer `gitlab_fake`, which is reset per test)."""
-    with GitLabFake() as fake:
-        yield fake
-
-
-@pytest.fixture(scope="session")
-def gitea_fake_server() -> Iterator[GiteaFake]:
-    """The session's Gitea fake server (prefer `gitea_fake`, which is reset per test)."""
-    with GiteaFake() as fake:
-        yield fake
-
-
-@pytest.fixture(scope="session")
-def trello_fake_server() -> Iterator[TrelloFake]:
-    """The session's Trello fake server (prefer `trello_fake`, which is reset per test)."""
-    with TrelloFake() as fake:
-        yield fake
-
-
-@pytest.fixture
-def github_fake(github_fake_server: GitHubFake) -> Iterator[GitHubFake]:
-    """A running GitHub fake with empty state, default knobs and an empty request log."""
-    github_fake_server.reset()
-    yield github_fake_server
-    github_fake_server.reset()
-
-
-@pytest.fixture
-def gitlab_fake(gitlab_fake_server: GitLabFake) -> Iterator[GitLabFake]:
-    """A running GitLab fake with empty state, default knobs and an empty request log."""
-    gitlab_fake_server.reset()
-    yield gitlab_fake_server
-    gitlab_fake_server.reset()
-
-
-@pytest.fixture
-def gitea_fake(gitea_fake_server: GiteaFake) -> Iterator[GiteaFake]:
-    """A running Gitea fake with empty state, default knobs and an empty request log."""
-    gitea_fake_server.reset()
-    yield gitea_fake_server
-    gitea_fake_server.reset()
-
-
-@pytest.fixture
-def trello_fake(trello_fake_server: TrelloFake) -> Iterator[TrelloFake]:
-    """A running Trello fake with empty state, default knobs and an empty request log."""
-    trello_fake_server.reset()
-    yield trello_fake_server
-    trello_fake_server.reset()
-
-
-@pytest.fixture(scope="session")
-def jira_cloud_fake_server() -> Iterator[JiraFake]:
-    """The session's Jira Cloud fake server (prefer `jira_cloud_fake`, which is reset per test)."""
-    with JiraFake(flavour="cloud") as fake:
-        yield fake
-
-
-@pytest.fixture(scope="session")
-def jira_dc_fake_server() -> Iterator[JiraFake]:
-    """The session's Jira Data Center fake server (prefer `jira_dc_fake`, which is reset per test)."""
-    with JiraFake(flavour="data_center") as fake:
-        yield fake
-
-
-@pytest.fixture
-def jira_cloud_fake(jira_cloud_fake_server: JiraFake) -> Iterator[JiraFake]:
-    """A running Jira Cloud fake with empty state, default knobs and an empty request log."""
-    jira_cloud_fake_server.reset()
-    yield jira_cloud_fake_server
-    jira_cloud_fake_server.reset()
-
-
-@pytest.fixture
-def jira_dc_fake(jira_dc_fake_server: JiraFake) -> Iterator[JiraFake]:
-    """A running Jira Data Center fake with empty state, default knobs and an empty request log."""
-    jira_dc_fake_server.reset()
-    yield jira_dc_fake_server
-    jira_dc_fake_server.reset()
+for _name, _variant in contract_variants().items():
+    if _variant.server is not None:
+        globals()[f"{_name}_fake_server"], globals()[f"{_name}_fake"] = _fixtures(_name, _variant.server)

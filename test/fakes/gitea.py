@@ -806,3 +806,97 @@ class GiteaFake(FakeServer):
         with self.lock:
             issue = self._seed_repo(full_name).issues[number]
             return issue.due_date.date() if issue.due_date else None
+
+
+# ---- test kit (test/fakes/kit.py): how the shared suites drive Gitea ----
+
+def _contract(fake, connect, user):
+    from test.fakes.kit import Setup
+
+    fake.add_token("gt-token", login="gitea_admin")
+    fake.add_repo("gitea_admin/app")
+    for name in ("bug", "ui"):
+        fake.add_label("gitea_admin/app", name)
+    tracker = connect(provider="gitea", target="gitea_admin/app", base_url=fake.base_url, credentials={"token": "gt-token"})
+    return Setup(tracker, member="gitea_admin")
+
+
+def _audit(fake, mark):
+    token = f"gitea-{mark}-token"
+    fake.add_token(token, login="audit")
+    fake.add_repo("audit/repo")
+    body = {"provider": "gitea", "target": "audit/repo", "base_url": fake.base_url, "credentials": {"token": token}}
+    return body, {"gitea token": token}
+
+
+def _request_setup(fake, connect):
+    fake.add_token("gt-token", login="gitea_admin")
+    fake.add_repo("gitea_admin/spec")
+    fake.add_label("gitea_admin/spec", "bug")
+    tracker = connect(provider="gitea", target="gitea_admin/spec", base_url=fake.base_url, credentials={"token": "gt-token"})
+    return tracker, "gitea_admin"
+
+
+def _request_after(client, user, tracker):
+    """Due dates and template import reach Gitea through their own operations."""
+    url = f"/api/v1/trackers/{tracker['id']}"
+    assert client.patch(f"{url}/issues/1", json={"due_date": "2031-05-06"}, headers=user.headers).status_code == 200
+    assert client.post("/api/v1/templates/import", json={"tracker_id": tracker["id"]}, headers=user.headers).status_code == 200
+
+
+REQUEST_TEMPLATES = [
+    "/repos/{owner}/{repo}/issues", "/repos/{owner}/{repo}/issues/{index}", "/repos/{owner}/{repo}/issues/{index}/labels",
+    "/repos/{owner}/{repo}/issues/{index}/comments", "/repos/{owner}/{repo}/hooks", "/repos/{owner}/{repo}/hooks/{id}",
+    "/repos/{owner}/{repo}/labels", "/repos/{owner}/{repo}/assignees", "/repos/{owner}/{repo}/issue_templates",
+    "/repos/{owner}/{repo}",
+]
+
+
+def _check_requests(fake, root):
+    from test.fakes.gitea_spec import gitea_spec
+    from test.fakes.kit import path_template
+
+    spec, checked = gitea_spec(root), set()
+    for request in fake.requests:
+        template = path_template(request.path, REQUEST_TEMPLATES, prefix="/api/v1")
+        method = request.method.lower()
+        assert spec.request_errors(template, method, request.json) == [], (request.method, request.path, request.json)
+        assert spec.query_errors(template, method, request.query) == [], (request.method, request.path, request.query)
+        assert request.headers["authorization"] == "token gt-token"
+        checked.add((request.method, template))
+    return checked
+
+
+def _check_events(payload, events, provider):
+    for item in events:
+        assert item.issue.id == str(payload["issue"]["number"]) and item.issue.title == payload["issue"]["title"]
+        assert item.issue.status == ("closed" if payload["issue"]["state"] == "closed" else "open")
+        assert item.issue.author.username == payload["issue"]["user"]["login"]
+        assert item.issue.url == "https://try.gitea.io/kostekIV/test/issues/3"
+        if item.type.startswith("comment."):
+            assert item.comment.body == payload["comment"]["body"]
+            assert item.comment.author.username == payload["comment"]["user"]["login"]
+
+
+def _kit():
+    from test.fakes.kit import ContractVariant, RequestCheck, WebhookExpectation
+
+    variants = [ContractVariant("gitea", setup=_contract, audit=_audit, server=GiteaFake)]
+    checks = [RequestCheck("gitea", setup=_request_setup, check=_check_requests, after=_request_after, expected=frozenset({
+        ("POST", "/repos/{owner}/{repo}/issues"), ("PATCH", "/repos/{owner}/{repo}/issues/{index}"),
+        ("PUT", "/repos/{owner}/{repo}/issues/{index}/labels"), ("GET", "/repos/{owner}/{repo}/issues"),
+        ("POST", "/repos/{owner}/{repo}/hooks"), ("DELETE", "/repos/{owner}/{repo}/hooks/{id}"),
+        ("GET", "/repos/{owner}/{repo}/issue_templates")}))]
+    expectations = [WebhookExpectation(name, event, types, "kostekIV/test", _check_events) for event, name, types in (
+        ("issues", "issues.opened.json", ("issue.created",)),
+        ("issues", "issues.edited.json", ("issue.updated",)),
+        ("issues", "issues.assigned.json", ("issue.assigned",)),
+        ("issues", "issues.closed.json", ("issue.closed",)),
+        ("issues", "issues.reopened.json", ("issue.reopened",)),
+        ("issue_comment", "issue_comment.created.json", ("comment.created",)),
+        ("issue_comment", "issue_comment.edited.json", ("comment.updated",)),
+    )]
+    return variants, checks, expectations
+
+
+CONTRACT_VARIANTS, REQUEST_CHECKS, WEBHOOK_EXPECTATIONS = _kit()

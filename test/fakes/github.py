@@ -1650,3 +1650,96 @@ def _period_end(text: str) -> datetime:
 _QUALIFIERS = frozenset(
     {"repo", "is", "type", "state", "label", "assignee", "author", "no", "milestone", "comments", "created", "updated", "closed"}
 )
+
+
+# ---- test kit (test/fakes/kit.py): how the shared suites drive GitHub ----
+
+def _contract(fake, connect, user):
+    from test.fakes.kit import Setup
+
+    fake.add_token("gh-token", login="octocat")
+    fake.add_repo("octo-org/site")
+    fake.add_member("octo-org/site", "octocat")
+    for name in ("bug", "ui"):
+        fake.add_label("octo-org/site", name)
+    tracker = connect(provider="github", target="octo-org/site", base_url=fake.base_url, credentials={"token": "gh-token"})
+    return Setup(tracker, member="octocat")
+
+
+def _audit(fake, mark):
+    token = f"ghp-{mark}-token"
+    fake.add_token(token, login="octocat")
+    fake.add_repo("octo/audit")
+    fake.add_member("octo/audit", "octocat", permission="admin")
+    body = {"provider": "github", "target": "octo/audit", "base_url": fake.base_url, "credentials": {"token": token}}
+    return body, {"github token": token}
+
+
+def _request_setup(fake, connect):
+    fake.add_token("gh-token", login="octocat")
+    fake.add_repo("octo/spec")
+    fake.add_member("octo/spec", "octocat", permission="admin")
+    fake.add_label("octo/spec", "bug")
+    return connect(provider="github", target="octo/spec", base_url=fake.base_url, credentials={"token": "gh-token"}), "octocat"
+
+
+REQUEST_TEMPLATES = [
+    "/repos/{owner}/{repo}/issues", "/repos/{owner}/{repo}/issues/{issue_number}",
+    "/repos/{owner}/{repo}/issues/{issue_number}/comments", "/repos/{owner}/{repo}/hooks",
+    "/repos/{owner}/{repo}/hooks/{hook_id}", "/repos/{owner}/{repo}/labels", "/repos/{owner}/{repo}/assignees",
+    "/repos/{owner}/{repo}", "/search/issues",
+]
+
+
+def _check_requests(fake, root):
+    from test.fakes.kit import path_template
+    from test.fakes.specs import github_spec
+
+    spec, checked = github_spec(root), set()
+    for request in fake.requests:
+        template = path_template(request.path, REQUEST_TEMPLATES)
+        method = request.method.lower()
+        if request.json is not None:
+            assert spec.request_errors(template, method, request.json) == [], (request.method, request.path, request.json)
+        assert spec.query_errors(template, method, request.query) == [], (request.method, request.path, request.query)
+        checked.add((request.method, template))
+    return checked
+
+
+def _check_events(payload, events, provider):
+    for item in events:
+        assert item.issue.id == str(payload["issue"]["number"]) and item.issue.title == payload["issue"]["title"]
+        assert item.issue.status == ("closed" if payload["issue"]["state"] == "closed" else "open")
+        if item.type.startswith("comment."):
+            assert item.comment.body == payload["comment"]["body"]
+            assert item.comment.author.username == payload["comment"]["user"]["login"]
+    if payload.get("action") == "labeled":
+        assert events[0].changes["label"] == payload["label"]["name"]
+
+
+def _kit():
+    from test.fakes.kit import ContractVariant, RequestCheck, WebhookExpectation
+
+    variants = [ContractVariant("github", setup=_contract, audit=_audit, server=GitHubFake, validation_status=422)]
+    checks = [RequestCheck("github", setup=_request_setup, check=_check_requests, expected=frozenset({
+        ("POST", "/repos/{owner}/{repo}/issues"), ("PATCH", "/repos/{owner}/{repo}/issues/{issue_number}"),
+        ("GET", "/repos/{owner}/{repo}/issues"), ("GET", "/search/issues"), ("POST", "/repos/{owner}/{repo}/hooks")}))]
+    target = "Codertocat/Hello-World"
+    expectations = [WebhookExpectation(name, event, types, target, _check_events) for event, name, types in (
+        ("issues", "issues.opened.json", ("issue.created",)),
+        ("issues", "issues.edited.json", ("issue.updated",)),
+        ("issues", "issues.reopened.json", ("issue.reopened",)),
+        ("issues", "issues.labeled.json", ("issue.labeled",)),
+        ("issues", "issues.unlabeled.json", ("issue.unlabeled",)),
+        ("issues", "issues.assigned.json", ("issue.assigned",)),
+        ("issues", "issues.unassigned.json", ("issue.updated",)),
+        ("issues", "issues.deleted.json", ("issue.deleted",)),
+        ("issue_comment", "issue_comment.created.json", ("comment.created",)),
+        ("issue_comment", "issue_comment.edited.json", ("comment.updated",)),
+        ("issue_comment", "issue_comment.deleted.json", ("comment.deleted",)),
+        ("ping", "ping.json", ()),
+    )]
+    return variants, checks, expectations
+
+
+CONTRACT_VARIANTS, REQUEST_CHECKS, WEBHOOK_EXPECTATIONS = _kit()

@@ -816,3 +816,177 @@ class JiraFake(FakeServer):
 
 
 __all__ = ["CLOUD", "DATA_CENTER", "JiraFake", "adf_text", "errors_body", "parse_jql"]
+
+
+# ---- test kit (test/fakes/kit.py): how the shared suites drive Jira, Cloud and Data Center ----
+
+EMAIL, API_TOKEN, PAT = "me@example.com", "cloud-api-token", "dc-pat"
+
+
+def _contract_cloud(fake, connect, user):
+    from test.fakes.kit import Setup
+
+    fake.add_basic_auth("me@example.com", "jira-api-token", name="alice")
+    fake.add_project("APP", members=["alice"])
+    member = fake.add_user("alice").get("accountId") or "alice"
+    tracker = connect(provider="jira", target="APP", base_url=fake.base_url, options={"deployment": "cloud"},
+                      credentials={"email": "me@example.com", "api_token": "jira-api-token"})
+    return Setup(tracker, member=member)
+
+
+def _contract_dc(fake, connect, user):
+    from test.fakes.kit import Setup
+
+    fake.add_token("jira-pat", name="alice")  # Data Center: detected from serverInfo
+    fake.add_project("APP", members=["alice"])
+    member = fake.add_user("alice").get("accountId") or "alice"
+    tracker = connect(provider="jira", target="APP", base_url=fake.base_url, credentials={"token": "jira-pat"}, options={})
+    return Setup(tracker, member=member)
+
+
+def _audit_cloud(fake, mark):
+    token = f"jira-{mark}-apitoken"
+    fake.add_basic_auth("audit@example.com", token, name="me")
+    fake.add_project("AUD", members=["me"])
+    body = {"provider": "jira", "target": "AUD", "base_url": fake.base_url, "options": {"deployment": "cloud"},
+            "credentials": {"email": "audit@example.com", "api_token": token}}
+    return body, {"jira cloud api token": token}
+
+
+def _audit_dc(fake, mark):
+    token = f"jira-{mark}-pat"
+    fake.add_token(token, name="me")
+    fake.add_project("AUD", members=["me"])
+    body = {"provider": "jira", "target": "AUD", "base_url": fake.base_url, "credentials": {"token": token}}
+    return body, {"jira dc token": token}
+
+
+def _request_setup(flavour):
+    def setup(fake, connect):
+        if flavour == "cloud":
+            fake.add_basic_auth(EMAIL, API_TOKEN, name="alice")
+        else:
+            fake.add_token(PAT, name="alice")
+        fake.add_project("APP", members=["alice", "bob"])
+        credentials = {"email": EMAIL, "api_token": API_TOKEN} if flavour == "cloud" else {"token": PAT}
+        # Cloud is named explicitly (the fake is not on *.atlassian.net); DC is found from serverInfo.
+        options = {"deployment": "cloud"} if flavour == "cloud" else {}
+        tracker = connect(provider="jira", target="APP", base_url=fake.base_url, credentials=credentials, options=options)
+        return tracker, fake.add_user("bob").get("accountId") or "bob"
+
+    return setup
+
+
+def _request_drive(client, user, tracker, member):
+    """Jira's drive also covers markup, due dates, clearing assignees and a JQL-breaking search."""
+    base = f"/api/v1/trackers/{tracker['id']}"
+    issue = client.post(f"{base}/issues", json={"title": "T", "description": "# D\n\n- a\n- b", "labels": ["bug"],
+                                                 "assignees": [member], "due_date": "2031-02-03"},
+                        headers=user.headers)
+    assert issue.status_code == 201, issue.get_json()
+    issue = issue.get_json()
+    for change in ({"title": "T2"}, {"description": "D2 `code`"}, {"labels": ["bug", "ui"]}, {"assignees": []},
+                   {"assignees": [member]}, {"due_date": None}, {"status": "closed"}, {"status": "open"}):
+        response = client.patch(f"{base}/issues/{issue['id']}", json=change, headers=user.headers)
+        assert response.status_code == 200, (change, response.get_json())
+    assert client.post(f"{base}/issues/{issue['id']}/comments", json={"body": "c **b**"},
+                       headers=user.headers).status_code == 201
+    for query in ({}, {"status": "open", "labels": "bug", "assignee": member, "updated_since": "2020-01-01T00:00:00Z"},
+                  {"q": 'T2 " OR project = OTHER'}, {"limit": 1}):
+        assert client.get(f"{base}/issues", query_string=query, headers=user.headers).status_code == 200
+    assert client.get(f"{base}/issues/{issue['id']}/comments", headers=user.headers).status_code == 200
+    assert client.get(f"{base}/labels", headers=user.headers).status_code == 200
+    assert client.get(f"{base}/members", headers=user.headers).status_code == 200
+    return base
+
+
+def _register_webhook(client, user, tracker):
+    """Data Center registers an admin webhook (Cloud's are pasted by an admin, see test_jira_webhooks)."""
+    base = f"/api/v1/trackers/{tracker['id']}"
+    assert client.post(f"{base}/webhook", headers=user.headers).status_code == 201
+    assert client.delete(f"{base}/webhook", headers=user.headers).status_code == 200
+
+
+def _check_requests(flavour):
+    def check(fake, root):
+        from test.fakes.jira_spec import UNDOCUMENTED, flavour_spec, path_template
+
+        spec, checked = flavour_spec(root, flavour), set()
+        for recorded in fake.requests:
+            template = path_template(spec, recorded.path, flavour)
+            method = recorded.method.lower()
+            checked.add((recorded.method, template))
+            if template in UNDOCUMENTED:
+                continue
+            if recorded.json is not None:
+                assert spec.request_errors(template, method, recorded.json) == [], (recorded.method, recorded.path,
+                                                                                    recorded.json)
+            assert spec.query_errors(template, method, recorded.query) == [], (recorded.method, recorded.path,
+                                                                              recorded.query)
+        if flavour == "cloud":
+            assert not any(r.path in ("/rest/api/2/search", "/rest/api/3/search") for r in fake.requests), \
+                "Cloud must not call the removed search"
+            assert all(r.headers.get("authorization", "").startswith("Basic ") for r in fake.requests)
+        else:
+            assert all(r.headers.get("authorization", "").startswith("Bearer ") for r in fake.requests)
+        return checked
+
+    return check
+
+
+def _expected(flavour):
+    prefix = "/rest/api/3" if flavour == "cloud" else "/api/2"
+    return frozenset({("POST", f"{prefix}/issue"), ("PUT", f"{prefix}/issue/{{issueIdOrKey}}"),
+                      ("POST", f"{prefix}/issue/{{issueIdOrKey}}/transitions"),
+                      ("POST", f"{prefix}/issue/{{issueIdOrKey}}/comment"),
+                      ("GET", f"{prefix}/search/jql" if flavour == "cloud" else f"{prefix}/search")})
+
+
+def _check_events(payload, events, provider):
+    for event in events:
+        raw_issue = payload.get("issue")
+        if raw_issue:
+            assert event.issue_id == raw_issue["key"] and event.issue.title == raw_issue["fields"]["summary"]
+            category = raw_issue["fields"]["status"]["statusCategory"]["key"]
+            assert event.issue.status == ("closed" if category == "done" else "open")
+            assert event.issue.remote_status == raw_issue["fields"]["status"]["name"]
+            site = raw_issue["self"].partition("/rest/")[0]
+            assert event.issue.url == f"{site}/browse/{raw_issue['key']}"
+        if event.type.startswith("comment."):
+            assert event.comment.id == payload["comment"]["id"]
+            author = payload["comment"]["author"]
+            # Cloud people are their accountId; Data Center ones their user name.
+            assert event.comment.author.username == (author.get("accountId") or author["name"])
+            assert event.comment.body == payload["comment"]["body"].replace("\r\n", "\n").strip("\n")
+
+
+def _kit():
+    from test.fakes.kit import ContractVariant, RequestCheck, WebhookExpectation
+
+    variants = [
+        ContractVariant("jira_cloud", setup=_contract_cloud, audit=_audit_cloud, server=lambda: JiraFake(flavour=CLOUD)),
+        ContractVariant("jira_dc", setup=_contract_dc, audit=_audit_dc, server=lambda: JiraFake(flavour=DATA_CENTER)),
+    ]
+    checks = [
+        RequestCheck("jira_cloud", setup=_request_setup("cloud"), check=_check_requests("cloud"),
+                     expected=_expected("cloud"), drive=_request_drive),
+        RequestCheck("jira_dc", setup=_request_setup("dc"), check=_check_requests("dc"), expected=_expected("dc"),
+                     drive=_request_drive, after=_register_webhook),
+    ]
+    expectations = [WebhookExpectation(name, event, types, target, _check_events) for name, event, target, types in (
+        ("jira_issue_created.json", "jira:issue_created", "TES", ("issue.created",)),
+        ("jira_issue_updated.json", "jira:issue_updated", "TES", ("issue.closed",)),
+        ("jira_issue_updated.edited.json", "jira:issue_updated", "TES", ("issue.updated",)),
+        ("jira_issue_deleted.json", "jira:issue_deleted", "IDT", ("issue.deleted",)),
+        ("comment_created.json", "comment_created", "TES", ("comment.created",)),
+        ("comment_updated.json", "comment_updated", "TES", ("comment.updated",)),
+        ("comment_deleted.json", "comment_deleted", "KT", ("comment.deleted",)),
+        ("dc/jira_issue_updated.json", "jira:issue_updated", "TES", ("issue.closed",)),
+        ("dc/comment_created.json", "comment_created", "TES", ("comment.created",)),
+        ("dc/comment_updated.json", "comment_updated", "TES", ("comment.updated",)),
+        ("dc/comment_deleted.json", "comment_deleted", "TES", ("comment.deleted",)),
+    )]
+    return variants, checks, expectations
+
+
+CONTRACT_VARIANTS, REQUEST_CHECKS, WEBHOOK_EXPECTATIONS = _kit()

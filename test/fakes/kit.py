@@ -1,0 +1,82 @@
+"""What the shared suites take from each provider's module in test/fakes/<slug>.py (the test kit).
+
+`CONTRACT_VARIANTS` (every provider): how the contract suite, the secrets audit and the fake fixtures connect a tracker;
+`REQUEST_CHECKS` (providers with a fake): how the provider's spec validates the requests its adapter made;
+`WEBHOOK_EXPECTATIONS` (providers declaring WEBHOOKS): the unified events each real payload file normalizes to.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+Connect = Callable[..., dict]
+
+
+@dataclass
+class Setup:
+    """A connected tracker for the contract suite: who may be assigned, which labels exist, anything else it needs."""
+
+    tracker: dict
+    member: str
+    labels: list = field(default_factory=lambda: ["bug", "ui"])
+    extra: dict = field(default_factory=dict)
+
+
+def token_only(value: str) -> dict:
+    return {"token": value}
+
+
+@dataclass(frozen=True)
+class ContractVariant:
+    """One way of connecting a provider (Jira has two: Cloud and Data Center); `name` is its contract test id."""
+
+    name: str
+    # (fake or None, connect(**tracker body) -> tracker, user) -> Setup, the fake seeded so every contract call works.
+    setup: Callable[[Any, Connect, Any], Setup]
+    # (fake or None, mark) -> (tracker body, {secret name: value}): a tracker whose every secret contains `mark`.
+    audit: Callable[[Any, str], tuple[dict, dict]]
+    # Starts this variant's fake (the `<name>_fake` fixtures); None for a provider that stores issues locally.
+    server: Callable[[], Any] | None = None
+    missing_issue_id: str = "999999"
+    validation_status: int = 400  # the status the provider answers a refused write with
+    min_retry_after: int = 60  # the least Retry-After the gateway passes on for its rate limit
+    requests_per_page: int = 1  # provider requests behind one page of issues
+    revoked: Callable[[str], dict] = token_only  # credentials carrying a token the provider no longer accepts
+    # (call(method, url, **kwargs), tracker, webhook secret) -> None: provider-specific calls that must not echo secrets.
+    audit_probe: Callable[..., None] | None = None
+
+
+@dataclass(frozen=True)
+class RequestCheck:
+    """How the requests a variant's adapter made while driving the gateway are checked against the provider's spec."""
+
+    variant: str
+    setup: Callable[[Any, Connect], tuple[dict, str]]  # (fake, connect) -> (tracker, member)
+    # (fake, spec root) -> {(METHOD, template)}: asserts every recorded request is one the spec allows.
+    check: Callable[[Any, Any], set]
+    expected: frozenset  # operations the drive must have reached
+    drive: Callable[..., str] | None = None  # (client, user, tracker, member) -> base URL, replacing the shared drive
+    after: Callable[..., None] | None = None  # (client, user, tracker) extra calls after the drive
+
+
+@dataclass(frozen=True)
+class WebhookExpectation:
+    """The unified event types a real payload file (relative to test/data/specs/<slug>/webhooks/) normalizes to."""
+
+    name: str
+    event: str
+    types: tuple
+    target: str
+    check: Callable[..., None] | None = None  # (payload, events, provider) -> None: the provider's own assertions
+
+
+def path_template(path: str, templates: Iterable[str], prefix: str = "") -> str:
+    """The documented template matching a recorded request path; AssertionError for an undocumented one."""
+    for template in templates:
+        pattern = "^" + re.escape(prefix) + re.sub(r"\\{[^}]+\\}", "[^/]+", re.escape(template)) + "$"
+        if re.match(pattern, path):
+            return template
+    raise AssertionError(f"the adapter called an undocumented path: {path}")
