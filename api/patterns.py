@@ -9,9 +9,10 @@ The parser is regex's internal API (regex is pinned in requirements.txt): if an 
 and every pattern is refused (fail closed), and test/test_sandbox_patterns.py's bombs say so.
 """
 
+import collections
 import contextlib
 import contextvars
-import functools
+import threading
 import time
 
 import regex
@@ -19,6 +20,30 @@ from regex import _regex_core
 
 MAX_EXPANSION = 10_000
 MATCH_SECONDS = 0.05
+CACHE_WEIGHT = 200_000  # compiled patterns kept, by expansion: about 40 MB at most (an 8,000 expansion is 2 MB)
+
+
+class SizedCache:
+    """A thread-safe LRU cache bounded by the total weight of its entries, not their count."""
+
+    def __init__(self, limit):
+        self.limit, self.weight, self.entries, self.lock = limit, 0, collections.OrderedDict(), threading.Lock()
+
+    def get(self, key, build, weigh):
+        with self.lock:
+            if key in self.entries:
+                self.entries.move_to_end(key)
+                return self.entries[key][0]
+        value = build(key)
+        weight = weigh(key, value)
+        with self.lock:
+            if key not in self.entries and weight <= self.limit:
+                self.entries[key] = (value, weight)
+                self.weight += weight
+                while self.weight > self.limit:
+                    _, (_, dropped) = self.entries.popitem(last=False)
+                    self.weight -= dropped
+        return value
 
 
 class PatternError(ValueError):
@@ -70,19 +95,26 @@ def expansion(pattern):
     return total
 
 
-@functools.lru_cache(maxsize=1024)
-def _compile(pattern):
+def _build(pattern):
     try:
         size = expansion(pattern)
         if size > MAX_EXPANSION:
             return None, (f"The pattern is too large: its repeats expand to more than {MAX_EXPANSION} items "
-                          "(nested counted repeats multiply).")
-        return regex.compile(pattern), None
+                          "(nested counted repeats multiply)."), 1
+        return regex.compile(pattern, cache_pattern=False), None, size
     except regex.error as exc:
-        return None, f"Not a valid regular expression: {exc}"
+        return None, f"Not a valid regular expression: {exc}", 1
     except (ValueError, TypeError, OverflowError, RecursionError, MemoryError, AttributeError, IndexError) as exc:
         # AttributeError/IndexError: what the parser raises on odd input, or if its internals ever change (fail closed).
-        return None, f"Not a valid regular expression ({type(exc).__name__})."
+        return None, f"Not a valid regular expression ({type(exc).__name__}).", 1
+
+
+_cache = SizedCache(CACHE_WEIGHT)
+
+
+def _compile(pattern):
+    compiled, message, _size = _cache.get(pattern, _build, lambda key, value: value[2] + len(key))
+    return compiled, message
 
 
 def problem(pattern):

@@ -186,3 +186,10 @@ def test_a_templates_title_and_body_share_one_budget(client, auth):
         template_engine.render(source, {})
     response = client.post(f"{TEMPLATES}{template.get_json()['id']}/render", json={}, headers=user.headers)
     assert response.status_code == 422 and WORK in response.get_json()["message"], response.get_json()
+
+
+def test_the_compiled_template_cache_is_bounded_by_size():
+    for index in range(60):  # 60 templates of 19,000 characters: about 90 MB if all were kept
+        template_engine.render(f"{{# {index} #}}" + "{{ a ~ 'b' }}" * 1500, {"a": "x"})
+    assert template_engine._templates.weight <= template_engine._templates.limit
+    assert len(template_engine._templates.entries) < 60

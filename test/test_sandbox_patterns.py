@@ -89,3 +89,10 @@ def test_a_bomb_stored_before_the_check_existed_is_refused_when_used(client, aut
                            headers=user.headers)
     assert response.status_code == 422
     assert TOO_LARGE in response.get_json()["errors"]["variables"]["v"][0]
+
+
+def test_the_compiled_pattern_cache_is_bounded_by_weight_not_count():
+    for index in range(60):  # 60 patterns of about 8,000 expansion each: far more than the cache keeps
+        assert patterns.problem(f"(?:(?:a{{20}}){{20}}){{20}}x{{{index + 1}}}") is None
+    assert 0 < patterns._cache.weight <= patterns.CACHE_WEIGHT
+    assert len(patterns._cache.entries) < 60
