@@ -158,7 +158,7 @@ def main():
         for statement in counter.statements:
             print("   ", " ".join(statement.split())[:170])
         counter.reset()
-        profiler = cProfile.Profile() if args.profile else None
+        profiler = cProfile.Profile(time.process_time) if args.profile else None
         started = time.process_time()
         if profiler:
             profiler.enable()

@@ -6,7 +6,7 @@ Recording hands each event to the consumers api/pipeline.py installs; this modul
 import contextlib
 import contextvars
 import json
-from dataclasses import asdict
+from dataclasses import asdict, replace
 
 from sqlalchemy import select
 
@@ -70,7 +70,8 @@ def record(*, session, tracker, item, delivery_id=None, chain_depth=0, caused_by
         raise RuntimeError("No event consumers installed: the composition root must call api.pipeline.install().")
     issue = None
     if item.issue is not None:
-        issue = _jsonable({**asdict(item.issue), "tracker_id": tracker.id})
+        # remote_data (the provider's whole payload) is not stored: left out before asdict deep-copies it.
+        issue = _jsonable({**asdict(replace(item.issue, remote_data=None)), "tracker_id": tracker.id})
         issue.pop("remote_data", None)
     event = Event(tracker_id=tracker.id, owner_id=tracker.owner_id, delivery_id=delivery_id, type=item.type,
                   issue_id=item.issue_id, issue=issue, comment=_jsonable(asdict(item.comment)) if item.comment else None,
