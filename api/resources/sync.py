@@ -8,11 +8,13 @@ from api.resources.helpers import error_responses, load_json, load_query, query_
 from api.schemas.base import MessageSchema
 from api.schemas.sync import (
     ResyncSchema,
+    SyncLinkInputSchema,
     SyncLinkListSchema,
     SyncLinkSchema,
     SyncListSchema,
     SyncSchema,
     resync_schema,
+    sync_link_input_schema,
     sync_link_list_schema,
     sync_link_schema,
     sync_list_schema,
@@ -30,7 +32,7 @@ sync_input_model = schema_model(ns, "SyncInput", SyncSchema, direction="input")
 sync_update_model = schema_model(ns, "SyncUpdate", update_sync_schema, min_properties=1, direction="input")
 sync_list_model = schema_model(ns, "SyncList", SyncListSchema, direction="output")
 link_model = schema_model(ns, "SyncLink", SyncLinkSchema, direction="output")
-link_input_model = schema_model(ns, "SyncLinkInput", SyncLinkSchema, direction="input")
+link_input_model = schema_model(ns, "SyncLinkInput", SyncLinkInputSchema, direction="input")
 link_list_model = schema_model(ns, "SyncLinkList", SyncLinkListSchema, direction="output")
 resync_model = schema_model(ns, "SyncResync", ResyncSchema, direction="output")
 message_model = schema_model(ns, "SyncMessage", MessageSchema)
@@ -106,10 +108,12 @@ class SyncLinks(Resource):
 
     @ns.expect(link_input_model)
     @ns.response(201, "Pair created; it is reconciled in the background", link_model)
-    @error_responses(ns, 400, 401, 404, 409, 413, 415, 422, 502, 503, 504)
+    @error_responses(ns, 400, 401, 404, 409, 413, 415, 422, 502, 503, 504,
+                     descriptions={409: "One of the issues is already paired in this sync",
+                                   422: "An issue does not exist on its side's tracker"})
     def post(self, sync_id):
         """Pair two existing issues (one on each side)."""
-        data = load_json(sync_link_schema)
+        data = load_json(sync_link_input_schema)
         link = sync_service.create_link(session=db.session, owner=current_user(), sync_id=sync_id, **data)
         return sync_link_schema.dump(sync_service.link_to_dict(link)), 201
 

@@ -71,11 +71,18 @@ class SyncConflictSchema(BaseSchema):
     initial = fields.Boolean(metadata={"description": "settled when two existing issues were paired"})
 
 
+class SyncLinkInputSchema(BaseSchema):
+    left_issue_id = Text(required=True, validate=[validate.Length(min=1, max=100), not_blank],
+                         metadata={"description": "an issue of the left tracker"})
+    right_issue_id = Text(required=True, validate=[validate.Length(min=1, max=100), not_blank],
+                          metadata={"description": "an issue of the right tracker"})
+
+
 class SyncLinkSchema(BaseSchema):
     id = fields.Integer(dump_only=True)
     sync_id = fields.Integer(dump_only=True)
-    left_issue_id = Text(required=True, validate=validate.Length(min=1, max=100))
-    right_issue_id = Text(required=True, validate=validate.Length(min=1, max=100))
+    left_issue_id = fields.String(allow_none=True, metadata={"description": "null until the mirror exists"})
+    right_issue_id = fields.String(allow_none=True, metadata={"description": "null until the mirror exists"})
     left_url = fields.String(dump_only=True, allow_none=True)
     right_url = fields.String(dump_only=True, allow_none=True)
     state = fields.String(dump_only=True, metadata={"enum": ["ok", "pending", "error", "conflict"]})
@@ -99,5 +106,6 @@ sync_schema = SyncSchema()
 update_sync_schema = partial_of(SyncSchema)
 sync_list_schema = SyncListSchema()
 sync_link_schema = SyncLinkSchema()
+sync_link_input_schema = SyncLinkInputSchema()
 sync_link_list_schema = SyncLinkListSchema()
 resync_schema = ResyncSchema()

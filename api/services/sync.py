@@ -29,7 +29,14 @@ from api.models.webhooks import GatewayChange
 from api.services import events as events_service
 from api.services import trackers as trackers_service
 from api.services.pagination import keyset_page
-from api.trackers.base import Capability, IssueChanges, TrackerError, TrackerNotFound, WebhookEvent
+from api.trackers.base import (
+    Capability,
+    IssueChanges,
+    TrackerError,
+    TrackerNotFound,
+    TrackerValidationError,
+    WebhookEvent,
+)
 from api.trackers.registry import provider_class
 
 log = logging.getLogger(__name__)
@@ -352,6 +359,7 @@ class _Job:
         self.depth = chain_depth
         self.event_at = datetime.fromisoformat(event_at) if event_at else None
         self._members = {}
+        self.notes = {}  # what could not be carried over, by side and field
         self.compare_category = all(_supports(t, "IN_PROGRESS") for t in self.trackers.values())
         self.compare_priority = (_has(IssueChanges, "priority")
                                  and all(_supports(t, "PRIORITY") for t in self.trackers.values()))
@@ -382,15 +390,32 @@ class _Job:
         except TrackerNotFound:
             return None
 
+    def _labels_fallback(self, side, data, write):
+        """A write refused for labels the target lacks (and will not create) goes again without them, noted."""
+        try:
+            return write(data)
+        except TrackerValidationError:
+            if not data.get("labels"):
+                raise
+            known = {label["name"] for label in self._call(trackers_service.list_labels,
+                                                           tracker_id=self.tracker_id(side))["labels"]}
+            missing = [name for name in data["labels"] if name not in known]
+            if not missing:
+                raise
+            self.notes[f"{side}_labels"] = f"labels not on the {side} side: {', '.join(missing)}"
+            return write({**data, "labels": [name for name in data["labels"] if name in known]})
+
     def create_issue(self, side, data):
         self._mark(side, "*", ["issue.created"])
-        issue = self._call(trackers_service.create_issue, tracker_id=self.tracker_id(side), data=data)
+        issue = self._labels_fallback(side, data, lambda body: self._call(
+            trackers_service.create_issue, tracker_id=self.tracker_id(side), data=body))
         self.observe_lag()
         return issue
 
     def update_issue(self, side, issue_id, data):
         self._mark(side, issue_id, [kind for name in data for kind in ECHO_KINDS.get(name, ["issue.updated"])])
-        issue = self._call(trackers_service.update_issue, tracker_id=self.tracker_id(side), issue_id=issue_id, data=data)
+        issue = self._labels_fallback(side, data, lambda body: self._call(
+            trackers_service.update_issue, tracker_id=self.tracker_id(side), issue_id=issue_id, data=body))
         self.observe_lag()
         return issue
 
@@ -469,7 +494,7 @@ class _Job:
             elif name == "assignees":
                 found, note = self.map_assignees(side, value)
                 if note:
-                    notes[side] = note
+                    notes[f"{side}_assignees"] = note
                 if sorted(item.lower() for item in found) != mine["assignees"]:
                     data["assignees"] = found
             elif value != mine[name]:
@@ -605,10 +630,9 @@ def _create_mirror(job, link):
         if src in _sources(sync, "assignees"):
             data["assignees"], note = job.map_assignees(dst, job.values(source)["assignees"])
             if note:
-                notes[dst] = note
+                notes[f"{dst}_assignees"] = note
         mirror = job.create_issue(dst, data)
-        if notes:
-            link.notes = {**link.notes, "unmapped": notes}
+        job.notes.update(notes)
     setattr(link, f"{dst}_issue_id", mirror["id"])
     setattr(link, f"{dst}_url", mirror["url"])
     # The mirror's values are its baseline; the source has none, so whatever the create did not carry (status,
@@ -694,6 +718,7 @@ def _reconcile(job, link):
         if needle not in (issues[side]["description"] or ""):
             writes[side].setdefault("description", values[side]["description"])
     unmapped = dict(link.notes.get("unmapped") or {})
+    unmapped.update(job.notes)
     for side in SIDES:
         if not writes[side]:
             continue
@@ -704,6 +729,7 @@ def _reconcile(job, link):
         written = job.values(issues[side])
         for name in writes[side]:
             hashes[side][name] = _hash(written[name])
+    unmapped.update(job.notes)
     link.hashes = hashes
     link.notes = {**link.notes, "unmapped": unmapped}
     if conflicts or any(writes.values()):  # a pass with nothing to carry (an echo) leaves a conflict on show
