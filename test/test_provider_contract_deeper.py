@@ -2,6 +2,9 @@
 delete; attachments; passthrough) through the gateway's API for every provider, against the fakes, including the
 400 not_supported answers and the capabilities each tracker declares."""
 
+import io
+import logging
+
 import pytest
 
 from api.trackers.base import Capability
@@ -307,3 +310,208 @@ def test_editing_someone_elses_comment_is_403_with_the_provider_s_reason(client,
                      client.delete(url, headers=env.user.headers)):
         assert response.status_code == 403, response.get_json()
         assert response.get_json()["error"] == "tracker_forbidden" and "Gitea" in response.get_json()["message"]
+
+
+# ---- attachments ----
+
+def upload(client, env, issue_id, data=PNG, filename="shot.png", content_type="image/png"):
+    return client.post(env.url(f"/issues/{issue_id}/attachments"), headers=env.user.headers,
+                       data={"file": (io.BytesIO(data), filename, content_type)}, content_type="multipart/form-data")
+
+
+@parametrize_env()
+def test_attachments_upload_list_download_and_delete(client, env):
+    issue = create(client, env)
+    created = upload(client, env, issue["id"])
+    if not supports(env, Capability.ATTACHMENTS):
+        assert_not_supported(created, env)
+        assert_not_supported(client.get(env.url(f"/issues/{issue['id']}/attachments"), headers=env.user.headers), env)
+        return
+    assert created.status_code == 201, created.get_json()
+    attachment = created.get_json()
+    assert attachment["filename"] == "shot.png" and attachment["content_type"] == "image/png"
+    assert attachment["size"] == len(PNG)
+    listed = client.get(env.url(f"/issues/{issue['id']}/attachments"), headers=env.user.headers).get_json()
+    assert [item["id"] for item in listed["attachments"]] == [attachment["id"]] and listed["next_cursor"] is None
+    content_url = env.url(f"/issues/{issue['id']}/attachments/{attachment['id']}/content")
+    download = client.get(content_url, headers=env.user.headers)
+    assert download.status_code == 200 and download.data == PNG
+    assert download.headers["Content-Disposition"].startswith("attachment;")
+    assert download.headers["X-Content-Type-Options"] == "nosniff"
+    deleted = client.delete(env.url(f"/issues/{issue['id']}/attachments/{attachment['id']}"), headers=env.user.headers)
+    assert deleted.status_code == 200, deleted.get_json()
+    assert client.get(env.url(f"/issues/{issue['id']}/attachments"), headers=env.user.headers).get_json()["attachments"] == []
+    assert client.get(content_url, headers=env.user.headers).status_code == 404
+
+
+@parametrize_env(["builtin", "gitea", "trello"])
+def test_upload_names_are_sanitized_and_declared_types_checked_against_the_content(client, env):
+    issue = create(client, env)
+    named = upload(client, env, issue["id"], filename="../../etc/.pass<wd>.png")
+    assert named.status_code == 201 and named.get_json()["filename"] == "passwd.png"
+    liar = upload(client, env, issue["id"], data=b"<html><script>alert(1)</script></html>", filename="x.png")
+    assert liar.status_code == 422 and liar.get_json()["error"] == "attachment_type_mismatch"
+    disguised = upload(client, env, issue["id"], data=PNG, filename="notes.txt", content_type="text/plain")
+    assert disguised.status_code == 422
+    html = upload(client, env, issue["id"], data=b"<b>hi</b>", filename="page.html", content_type="text/html")
+    assert html.status_code == 201 and html.get_json()["content_type"] == "text/plain"  # never stored as renderable
+
+
+def test_upload_limit_is_attachment_max_bytes_not_the_json_limit(client, auth, app, monkeypatch):
+    from test.test_trackers import TRACKERS
+
+    user = auth.register()
+    tracker = client.post(TRACKERS, json={"name": "b", "provider": "builtin", "target": "big"}, headers=user.headers).get_json()
+    url = f"{TRACKERS}{tracker['id']}/issues"
+    issue = client.post(url, json={"title": "a"}, headers=user.headers).get_json()
+    big = b"a" * (2 * 1024 * 1024)  # above the 1 MiB JSON limit, below the 10 MiB default
+    response = client.post(f"{url}/{issue['id']}/attachments", headers=user.headers, content_type="multipart/form-data",
+                           data={"file": (io.BytesIO(big), "big.txt", "text/plain")})
+    assert response.status_code == 201, response.get_json()
+    assert client.get(f"{url}/{issue['id']}/attachments/{response.get_json()['id']}/content", headers=user.headers).data == big
+    monkeypatch.setitem(app.config, "ATTACHMENT_MAX_BYTES", 100 * 1024)
+    refused = client.post(f"{url}/{issue['id']}/attachments", headers=user.headers, content_type="multipart/form-data",
+                          data={"file": (io.BytesIO(b"a" * (200 * 1024)), "big.txt", "text/plain")})
+    assert refused.status_code == 413 and str(100 * 1024) in refused.get_json()["message"]
+    json_body = client.post(url, json={"title": "x", "description": "a" * (1024 * 1024)}, headers=user.headers)
+    assert json_body.status_code == 413
+    not_multipart = client.post(f"{url}/{issue['id']}/attachments", headers=user.headers, json={"file": "x"})
+    assert not_multipart.status_code == 415
+    missing = client.post(f"{url}/{issue['id']}/attachments", headers=user.headers, content_type="multipart/form-data",
+                          data={"other": "x"})
+    assert missing.status_code == 400 and "file" in missing.get_json()["errors"]
+
+
+def test_builtin_attachments_are_chunk_rows_streamed_back_and_recorded_as_events(client, auth, db):
+    from sqlalchemy import func, select
+
+    from api.models.trackers import BuiltinAttachmentChunk
+    from api.trackers.providers.builtin import CHUNK_BYTES
+    from test.test_trackers import TRACKERS
+
+    user = auth.register()
+    body = {"name": "b", "provider": "builtin", "target": "chunks"}
+    tracker = client.post(TRACKERS, json=body, headers=user.headers).get_json()
+    url = f"{TRACKERS}{tracker['id']}"
+    issue = client.post(f"{url}/issues", json={"title": "a"}, headers=user.headers).get_json()
+    data = bytes(range(256)) * (CHUNK_BYTES // 256 * 2 + 10)  # two full chunks and a bit
+    created = client.post(f"{url}/issues/{issue['id']}/attachments", headers=user.headers, content_type="multipart/form-data",
+                          data={"file": (io.BytesIO(data), "blob.bin", "application/octet-stream")}).get_json()
+    rows = db.session.scalar(select(func.count()).select_from(BuiltinAttachmentChunk)
+                             .where(BuiltinAttachmentChunk.attachment_id == int(created["id"])))
+    assert rows == 3
+    download = client.get(f"{url}/issues/{issue['id']}/attachments/{created['id']}/content", headers=user.headers,
+                          buffered=False)
+    assert download.is_streamed and b"".join(download.response) == data
+    download.close()
+    client.delete(f"{url}/issues/{issue['id']}/attachments/{created['id']}", headers=user.headers)
+    types = [event["type"] for event in client.get(f"{url}/events", headers=user.headers).get_json()["events"]]
+    assert types[:2] == ["attachment.deleted", "attachment.created"]
+
+
+def test_another_users_attachment_is_not_found(client, auth):
+    from test.test_trackers import TRACKERS
+
+    owner, other = auth.register(), auth.register()
+    tracker = client.post(TRACKERS, json={"name": "b", "provider": "builtin", "target": "iso"}, headers=owner.headers).get_json()
+    url = f"{TRACKERS}{tracker['id']}/issues"
+    issue = client.post(url, json={"title": "a"}, headers=owner.headers).get_json()
+    created = client.post(f"{url}/{issue['id']}/attachments", headers=owner.headers, content_type="multipart/form-data",
+                          data={"file": (io.BytesIO(PNG), "a.png", "image/png")}).get_json()
+    content = f"{url}/{issue['id']}/attachments/{created['id']}/content"
+    assert client.get(content, headers=other.headers).status_code == 404
+    assert client.delete(f"{url}/{issue['id']}/attachments/{created['id']}", headers=other.headers).status_code == 404
+
+
+def test_sanitize_filename_keeps_one_safe_header_value():
+    from api.services.attachments import sanitize_filename
+
+    assert sanitize_filename('pa"ss\r\nwd;.png') == "passwd.png"
+    assert sanitize_filename("C:\\Users\\..\\x.txt") == "x.txt"
+    assert sanitize_filename("...") == "attachment" and sanitize_filename("") == "attachment"
+    long = sanitize_filename("a" * 400 + ".tar.gz")
+    assert len(long) == 255 and long.endswith(".gz")
+
+
+# ---- passthrough ----
+
+PASSTHROUGH_PATHS = {"github": "user", "gitlab": "user", "gitea": "user", "trello": "members/me"}
+
+
+def passthrough(client, env, **body):
+    return client.post(env.url("/passthrough"), json={"method": "GET", **body}, headers=env.user.headers)
+
+
+@parametrize_env()
+def test_passthrough_calls_the_provider_api_with_the_stored_credentials(client, env, caplog):
+    if not supports(env, Capability.PASSTHROUGH):
+        assert_not_supported(passthrough(client, env, path="user"), env)
+        return
+    caplog.set_level(logging.INFO, logger="api.services.passthrough")
+    response = passthrough(client, env, path=PASSTHROUGH_PATHS[env.provider])
+    assert response.status_code == 200, response.get_json()
+    result = response.get_json()
+    assert result["status"] == 200 and isinstance(result["body"], dict)
+    assert result["headers"]["Content-Type"].startswith("application/json")
+    logged = [record for record in caplog.records if record.name == "api.services.passthrough"]
+    assert logged and logged[-1].status == 200 and logged[-1].user == env.user.username
+    assert logged[-1].path == "/" + PASSTHROUGH_PATHS[env.provider]
+    secret = {"github": "gh-token", "gitlab": "gl-token", "gitea": "gt-token", "trello": "tr-token"}[env.provider]
+    assert secret not in caplog.text and secret not in response.get_data(as_text=True)
+
+
+@parametrize_env(["gitea", "github"])
+def test_passthrough_filters_response_headers_and_returns_the_provider_status(client, env):
+    env.fake.fail_next(418, body={"message": "teapot"}, headers={"Set-Cookie": "session=x", "WWW-Authenticate": "token",
+                                                                "X-RateLimit-Remaining": "7"})
+    result = passthrough(client, env, path="user").get_json()
+    assert result["status"] == 418 and result["body"] == {"message": "teapot"}
+    names = {name.lower() for name in result["headers"]}
+    assert "set-cookie" not in names and "www-authenticate" not in names and "x-ratelimit-remaining" in names
+
+
+@pytest.mark.parametrize("path", ["https://evil.example/x", "//evil.example/x", "../x", "a/../../x", "a/./b", "a/%2e%2e/x",
+                                  "a%2Fb", "a%5cb", "a\\b", "a//b", "a?b=1", "a#b", "a%252e", "http:x", "a b", ""])
+@pytest.mark.parametrize("env", ["gitea"], indirect=True)
+def test_passthrough_refuses_paths_that_leave_the_api_root(client, env, path):
+    before = len(env.fake.requests)
+    response = passthrough(client, env, path=path)
+    assert response.status_code == 400, response.get_json()
+    assert "path" in response.get_json()["errors"]
+    assert len(env.fake.requests) == before  # nothing was sent
+
+
+@pytest.mark.parametrize("env", ["gitea"], indirect=True)
+def test_passthrough_caps_the_response_size(client, env, app, monkeypatch):
+    monkeypatch.setitem(app.config, "PASSTHROUGH_MAX_BYTES", 64)
+    response = passthrough(client, env, path="user")
+    assert response.status_code == 502 and "64" in response.get_json()["message"]
+
+
+@pytest.mark.parametrize("env", ["gitea"], indirect=True)
+def test_passthrough_sends_json_bodies_and_query_parameters(client, env):
+    response = passthrough(client, env, method="POST", path="repos/gitea_admin/app/issues", json={"title": "raw"})
+    assert response.get_json()["status"] == 201 and response.get_json()["body"]["title"] == "raw"
+    listed = passthrough(client, env, path="repos/gitea_admin/app/issues", query={"state": "all", "type": "issues"})
+    assert [item["title"] for item in listed.get_json()["body"]] == ["raw"]
+
+
+def test_passthrough_is_rate_limited_per_user(make_app):
+    from test.test_trackers import TRACKERS
+
+    app = make_app(RATELIMIT_ENABLED=True, RATELIMIT_PASSTHROUGH="2 per minute")
+    client = app.test_client()
+
+    def user(name):
+        client.post("/api/v1/users/register", json={"username": name, "password": "Sup3r-secret-pw"})
+        token = client.post("/api/v1/users/login", json={"username": name, "password": "Sup3r-secret-pw"}).get_json()
+        return {"Authorization": f"Bearer {token['access_token'] if 'access_token' in token else token['token']}"}
+
+    first, second = user("passthrough_one"), user("passthrough_two")
+    statuses = []
+    for headers in (first, first, first, second):
+        tracker = client.post(TRACKERS, json={"name": f"b{len(statuses)}", "provider": "builtin", "target": "x"},
+                              headers=headers).get_json()
+        statuses.append(client.post(f"{TRACKERS}{tracker['id']}/passthrough", json={"method": "GET", "path": "user"},
+                                    headers=headers).status_code)
+    assert statuses == [400, 400, 429, 400]  # built-in: not_supported, counted all the same

@@ -22,7 +22,8 @@ from api.models.webhooks import Event, GatewayChange, WebhookDelivery
 __all__ = [
     "Automation", "AutomationRun", "BuiltinAttachment", "BuiltinAttachmentChunk",
     "BuiltinComment", "BuiltinIssue", "BuiltinLabel", "DeliveryAttempt", "Event",
-    "EventChangeHash", "IndexedIssue",
-    "GatewayChange", "IdempotencyRecord", "IssueTemplate", "Offer", "OutboundDelivery", "RateLimitCounter", "Subscription",
+    "EventChangeHash",
+    "GatewayChange", "IdempotencyRecord", "IndexedIssue", "IssueTemplate", "Offer", "OutboundDelivery", "RateLimitCounter",
+    "Subscription",
     "Sync", "SyncComment", "SyncLink", "TemplateIssue", "Tracker", "User", "WebhookDelivery",
 ]

@@ -236,7 +236,8 @@ class Issue(Resource):
         return issue_schema.dump(issue)
 
     @ns.response(200, "Issue deleted (an issue.deleted event)", message_model)
-    @error_responses(ns, 400, *TRACKER_ERRORS, descriptions=NOT_SUPPORTED)
+    @error_responses(ns, 400, 403, *TRACKER_ERRORS, descriptions={
+        **NOT_SUPPORTED, 403: "The provider refused its token this (its reason in the message)"})
     def delete(self, tracker_id, issue_id):
         """Delete an issue where the provider can (else 400 not_supported; closing stays a PATCH)."""
         trackers_service.delete_issue(session=db.session, owner=current_user(), tracker_id=tracker_id, issue_id=issue_id)
@@ -368,7 +369,7 @@ def _content_disposition(filename):
 class AttachmentContent(Resource):
     method_decorators = [auth_required]
 
-    @ns.produces(["application/octet-stream"])
+    @ns.produces(["application/octet-stream", "application/json"])
     @ns.response(200, "The file's bytes, streamed (Content-Disposition: attachment)")
     @error_responses(ns, 400, *TRACKER_ERRORS, descriptions=NOT_SUPPORTED)
     def get(self, tracker_id, issue_id, attachment_id):

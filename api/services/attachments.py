@@ -32,6 +32,9 @@ ZIP_FAMILY = frozenset({"application/zip", "application/vnd.openxmlformats-offic
                         "application/vnd.openxmlformats-officedocument.presentationml.presentation",
                         "application/java-archive", "application/epub+zip"})
 GENERIC = frozenset({"", "application/octet-stream", "binary/octet-stream"})
+# Types a browser would run or render as a page: reported and served as text/plain, whatever a provider says.
+ACTIVE_TYPES = frozenset({"text/html", "application/xhtml+xml", "image/svg+xml", "text/javascript",
+                          "application/javascript", "text/xml", "application/xml", "text/css"})
 
 
 class AttachmentTooLarge(ApiError):
@@ -93,6 +96,12 @@ def checked_type(declared, sniffed):
     raise AttachmentTypeMismatch(f"The file is {sniffed}, not {declared}.", errors={"file": [f"Content is {sniffed}."]})
 
 
+def safe_type(content_type):
+    """A content type the gateway will report and serve: active ones become text/plain."""
+    base = (content_type or "application/octet-stream").split(";", 1)[0].strip().lower()
+    return "text/plain" if base in ACTIVE_TYPES else base
+
+
 def _size(stream):
     stream.seek(0, 2)
     size = stream.tell()
@@ -101,7 +110,7 @@ def _size(stream):
 
 
 def _attachment_dict(attachment):
-    return vars(attachment)
+    return {**vars(attachment), "content_type": safe_type(attachment.content_type)}
 
 
 @_issue_scoped
@@ -149,7 +158,9 @@ def open_attachment(*, session, owner, tracker_id, issue_id, attachment_id):
     """An attachment's name, type, size and chunks (streamed by the caller, fetched with the stored credentials)."""
     tracker, provider = connect(session=session, owner=owner, tracker_id=tracker_id)
     provider.require(Capability.ATTACHMENTS, "Attachments")
-    return call_provider(tracker, "open_attachment", provider.open_attachment, issue_id, attachment_id)
+    content = call_provider(tracker, "open_attachment", provider.open_attachment, issue_id, attachment_id)
+    content.content_type = safe_type(content.content_type)
+    return content
 
 
 @_issue_scoped

@@ -419,11 +419,11 @@ class TrelloProvider(TrackerProvider):
             raise self._error(response.status_code, text)
         return response
 
-    def _to_attachment(self, raw):
+    def _to_attachment(self, raw, members=()):
         name = raw.get("name") or raw.get("fileName") or "attachment"
-        member = raw.get("idMember")
+        member = next((m for m in members if m["id"] == raw.get("idMember")), None)
         return Attachment(id=raw["id"], filename=name, content_type=raw.get("mimeType") or guess_type(name),
-                          size=raw.get("bytes"), author=Person(id=member, username=None) if member else None,
+                          size=raw.get("bytes"), author=self._person(member) if member else None,
                           created_at=parse_time(raw.get("date")), url=raw.get("url"))
 
     def _attachment_id(self, attachment_id):
@@ -433,13 +433,14 @@ class TrelloProvider(TrackerProvider):
 
     def list_attachments(self, issue_id):
         raw_items = self._fetch(f"/cards/{self._card_id(issue_id)}/attachments")
-        return [self._to_attachment(raw) for raw in raw_items if raw.get("isUpload", True)]
+        members = self._members() if raw_items else []
+        return [self._to_attachment(raw, members) for raw in raw_items if raw.get("isUpload", True)]
 
     def add_attachment(self, issue_id, upload):
         body, content_type = multipart_upload("file", upload, name=upload.filename, mimeType=upload.content_type)
         response = self._raw("POST", f"{self._api_root}/cards/{self._card_id(issue_id)}/attachments", data=body,
                              headers={"Content-Type": content_type, "Accept": "application/json"})
-        return self._to_attachment(response.json())
+        return self._to_attachment(response.json(), self._members())
 
     def open_attachment(self, issue_id, attachment_id):
         raw = self._fetch(f"/cards/{self._card_id(issue_id)}/attachments/{self._attachment_id(attachment_id)}")
