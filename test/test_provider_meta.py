@@ -1,14 +1,17 @@
-"""Every registered provider is complete: a fake, a spec, the seam attributes, a README row, and every declared
-capability implemented (not the base class's default)."""
+"""Every registered provider is complete: a fake, a spec, the seam attributes, a README row, every declared
+capability implemented (not the base class's default), and what the shared suites need beside its fake (a contract
+set-up, a request validator, webhook expectations for each real payload file)."""
 
 import re
 from pathlib import Path
 
 import pytest
 
+from api.trackers import registry
 from api.trackers.base import Capability, TrackerProvider
+from api.trackers.providers.github import GithubProvider
 from api.trackers.registry import PROVIDERS, provider_class
-from test.fakes import FAKES
+from test.fakes import FAKES, fake_class, provider_kit
 
 ROOT = Path(__file__).resolve().parent.parent
 SPEC_DIRS = (ROOT / "test" / "data" / "specs", ROOT.parent / "shared" / "specs")
@@ -126,3 +129,60 @@ def test_every_provider_quiet_logger_is_kept_at_warning():
     for slug in PROVIDERS:
         for name in provider_class(slug).quiet_loggers:
             assert logging.getLogger(name).level == logging.WARNING, f"{slug}'s logger {name!r} is not kept quiet"
+
+
+def kit_gaps(slug):
+    """What the shared suites cannot find for a registered provider in test/fakes/<slug>.py (see test/fakes/kit.py)."""
+    cls, module = provider_class(slug), provider_kit(slug)
+    remote = not cls.stores_issues_locally
+    gaps = []
+    if remote and fake_class(slug) is None:
+        gaps.append(f"a fake (one FakeServer subclass in test/fakes/{slug}.py)")
+    variants = getattr(module, "CONTRACT_VARIANTS", [])
+    if not variants:
+        gaps.append("a contract set-up (CONTRACT_VARIANTS)")
+    if remote and any(variant.server is None for variant in variants):
+        gaps.append("a fake server for every contract variant (ContractVariant.server)")
+    checks = getattr(module, "REQUEST_CHECKS", [])
+    if remote and not checks:
+        gaps.append("a request validator (REQUEST_CHECKS)")
+    unknown = [check.variant for check in checks if check.variant not in {variant.name for variant in variants}]
+    if unknown:
+        gaps.append(f"contract variants named by REQUEST_CHECKS: {unknown}")
+    if Capability.WEBHOOKS in cls.capabilities:
+        expected = {expectation.name for expectation in getattr(module, "WEBHOOK_EXPECTATIONS", [])}
+        if not expected:
+            gaps.append("webhook expectations (WEBHOOK_EXPECTATIONS)")
+        uncovered = sorted(name for name in payload_files(slug) if name not in expected)
+        if expected and uncovered:
+            gaps.append(f"webhook expectations for the payload files {uncovered}")
+    return gaps
+
+
+def payload_files(slug):
+    """The real webhook payloads of a provider, relative to test/data/specs/<slug>/webhooks/."""
+    folder = SPEC_DIRS[0] / slug / "webhooks"
+    return {str(path.relative_to(folder)) for path in folder.rglob("*.json")} if folder.is_dir() else set()
+
+
+@pytest.mark.parametrize("slug", PROVIDERS)
+def test_provider_has_what_the_shared_suites_need_beside_its_fake(slug):
+    assert kit_gaps(slug) == [], f"{slug} lacks {kit_gaps(slug)}"
+
+
+class Dummy(GithubProvider):
+    """A provider registered with nothing beside it in test/fakes/."""
+
+    slug = "dummy"
+
+
+def test_meta_check_names_what_a_newly_registered_provider_lacks(monkeypatch):
+    monkeypatch.setitem(registry.PROVIDERS, "dummy", f"{__name__}:Dummy")
+    monkeypatch.setattr(registry, "_loaded", {})
+    assert "dummy" in [cls.slug for cls in registry.all_providers()]
+    assert kit_gaps("dummy") == [
+        "a fake (one FakeServer subclass in test/fakes/dummy.py)",
+        "a contract set-up (CONTRACT_VARIANTS)",
+        "a request validator (REQUEST_CHECKS)",
+        "webhook expectations (WEBHOOK_EXPECTATIONS)",
+    ]
