@@ -8,7 +8,7 @@ import re
 import pytest
 import requests
 
-from test.fakes.jira_spec import JIRA_STAMP, flavour_spec, path_template
+from test.fakes.jira_spec import JIRA_STAMP, flavour_spec
 from test.fakes.specs import specs_dir
 
 SPECS = specs_dir()
