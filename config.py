@@ -145,7 +145,7 @@ class Config:
     TRACKER_FANOUT_TIMEOUT_SECONDS = _env_float("TRACKER_FANOUT_TIMEOUT_SECONDS", 8.0)
     TRACKER_BREAKER_THRESHOLD = _env_int("TRACKER_BREAKER_THRESHOLD", 5)
     TRACKER_BREAKER_RESET_SECONDS = _env_float("TRACKER_BREAKER_RESET_SECONDS", 30.0)
-    # Calls to one tracker in flight per process (uwsgi.ini runs 4 threads): beyond it, 503 tracker_busy.
+    # Calls to one tracker in flight per process (uwsgi.ini runs 8 threads): beyond it, 503 tracker_busy.
     TRACKER_MAX_IN_FLIGHT = _env_int("TRACKER_MAX_IN_FLIGHT", 3)
 
     # The API's external URL, for webhook callbacks and built-in issue URLs (the same in the API and the worker, which
