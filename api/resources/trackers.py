@@ -467,7 +467,8 @@ class TrackerResync(Resource):
     @error_responses(ns, 400, 401, 404, 413, 415)
     def post(self, tracker_id):
         """Re-read every issue into the local index; with emit_events, record an event for each difference."""
-        data = load_json(resync_schema)
+        trackers_service.get_tracker(session=db.session, owner=current_user(), tracker_id=tracker_id)  # 404 before 415
+        data = load_json(resync_schema) if request.content_length else resync_schema.load({})  # the body is optional
         return resync_result_schema.dump(polling_service.resync(session=db.session, owner=current_user(),
                                                                 tracker_id=tracker_id, **data)), 202
 
