@@ -118,7 +118,9 @@ def wrk(url, *, connections=32, threads=2, seconds=15, headers=None, script=None
 
     non_2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", output)
     socket_errors = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", output)
+    total = re.search(r"(\d+) requests in", output)
     return {
+        "requests": int(total.group(1)) if total else 0,
         "rps": float(re.search(r"Requests/sec:\s+([\d.]+)", output).group(1)),
         "p50_ms": parse("50"),
         "p99_ms": parse("99"),
@@ -223,3 +225,24 @@ def process_tree_cpu_seconds(root_pid):
             ticks += own
             stack.append(pid)
     return ticks / os.sysconf("SC_CLK_TCK")
+
+
+def uwsgi_layout():
+    """(processes, threads) the committed uwsgi.ini starts on this machine (%k is the number of cores)."""
+    settings = dict(re.findall(r"^(processes|threads)\s*=\s*(.+?)\s*$", (ROOT / "uwsgi.ini").read_text(), re.MULTILINE))
+    cores = os.cpu_count() or 1
+
+    def value(text):
+        text = text.replace("%k", str(cores))
+        match = re.fullmatch(r"%\((.+)\)", text)
+        expression = match.group(1) if match else text
+        if not re.fullmatch(r"[\d\s*+]+", expression):
+            raise ValueError(f"uwsgi.ini: cannot read {text!r}")
+        return int(eval(expression))  # noqa: S307 - digits, spaces, * and + only (checked above)
+
+    return value(settings["processes"]), value(settings["threads"])
+
+
+def uwsgi_layout_text():
+    processes, threads = uwsgi_layout()
+    return f"{processes} processes x {threads} threads"

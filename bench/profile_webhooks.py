@@ -24,7 +24,7 @@ from bench.common import ROOT, database
 from bench.profile_requests import SqlCounter
 
 EXAMPLE = ROOT.parent / "shared" / "specs" / "github" / "webhooks" / "issues.opened.json"
-SECRET = "bench-webhook-secret"  # noqa: S105 - throwaway
+SECRET = "bench-webhook-secret"
 
 
 def build(database_url):

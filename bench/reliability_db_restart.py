@@ -20,7 +20,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench.common import RELIABILITY_DOC, app_env, database, machine, migrate, write_doc_section
+from bench.common import RELIABILITY_DOC, app_env, database, machine, migrate, uwsgi_layout_text, write_doc_section
 from bench.fakes_runner import fake_processes
 from bench.reliability_common import (
     REPO,
@@ -184,7 +184,7 @@ def main():
     lines = [
         f"Run {run_started} on {machine()}; {machine_note()}. App code: {version}. During this run {cpu.describe()}.",
         "",
-        f"Set-up: embedded PostgreSQL, uwsgi with the committed uwsgi.ini (4 processes x 4 threads), 2 job workers "
+        f"Set-up: embedded PostgreSQL, uwsgi with the committed uwsgi.ini ({uwsgi_layout_text()}), 2 job workers "
         f"under a supervisor that restarts an exited worker after 1, 2, 4 ... 10 s, `RATELIMIT_ENABLED=false`, "
         f"`TRACKER_ALLOWED_HOSTS=127.0.0.1`; one GitHub tracker (fake) with a registered webhook. Load: "
         f"{args.rate:g} req/s on a fixed schedule, 2/3 `POST /api/v1/users/<id>/offers/` and 1/3 signed "

@@ -10,6 +10,7 @@ delivery processed exactly once at the end. Writes docs/RELIABILITY.md (section 
 import argparse
 import collections
 import itertools
+import os
 import re
 import sys
 import threading
@@ -20,7 +21,7 @@ import requests
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench.common import RELIABILITY_DOC, app_env, database, machine, migrate, write_doc_section
+from bench.common import RELIABILITY_DOC, app_env, database, machine, migrate, uwsgi_layout_text, write_doc_section
 from bench.fakes_runner import fake_processes, recorded_requests
 from bench.reliability_common import (
     REPO,
@@ -274,7 +275,7 @@ def main():
         f"Run {started}, {args.seconds} s at {args.rate:g} req/s (fixed schedule, open loop, Python load generator with "
         f"24 threads) on {machine()}; {machine_note()}. App code: {version}. During this run {cpu.describe()}.",
         "",
-        "Set-up: embedded PostgreSQL, uwsgi with the committed uwsgi.ini (4 processes x 4 threads on 2 cores, "
+        f"Set-up: embedded PostgreSQL, uwsgi with the committed uwsgi.ini ({uwsgi_layout_text()} on {os.cpu_count()} cores, "
         "access log on, to a file), 2 job workers (`python manage.py worker --concurrency 4`), one GitHub fake "
         "(test/fakes, own process, quota raised). `RATELIMIT_ENABLED=false` (login/register limits are per client "
         f"address and every request comes from 127.0.0.1); `TRACKER_ALLOWED_HOSTS=127.0.0.1`. {USERS} users, each "

@@ -26,7 +26,16 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench.common import RELIABILITY_DOC, app_env, database, machine, migrate, percentile, write_doc_section
+from bench.common import (
+    RELIABILITY_DOC,
+    app_env,
+    database,
+    machine,
+    migrate,
+    percentile,
+    uwsgi_layout,
+    write_doc_section,
+)
 from bench.fakes_runner import control, fake_processes
 from bench.reliability_common import (
     REPO,
@@ -227,7 +236,7 @@ def main():
 
     mode = (f"`--processes {args.processes}` (one breaker)" if args.processes == 1 else
             f"`--processes {args.processes}`" if args.processes else
-            f"the committed uwsgi.ini: {processes} processes x 4 threads, so {processes} independent breakers")
+            f"the committed uwsgi.ini: {processes} processes x {uwsgi_layout()[1]} threads, so {processes} independent breakers")
     lines = [
         f"Run {run_started} on {machine()}; {machine_note()}. App code: {version}. During this run {cpu.describe()}.",
         "",

@@ -17,7 +17,17 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench.common import app_env, database, machine, require_wrk, uwsgi, worker_rss_mb, write_section, wrk
+from bench.common import (
+    app_env,
+    database,
+    machine,
+    process_tree_cpu_seconds,
+    require_wrk,
+    uwsgi,
+    worker_rss_mb,
+    write_section,
+    wrk,
+)
 from bench.fakes_runner import control, fake_processes
 from bench.offers_bench import seed as seed_offers
 from bench.tracker_bench import FANOUT_REPO, create_tracker, seed_fakes
@@ -49,10 +59,14 @@ def main():
                 issues_url = f"{base_url}/api/v1/trackers/{tracker_id}/issues"
                 control(fakes[0], latency=0)
                 wrk(offers_url, seconds=2, connections=args.connections, headers=headers)
+                cpu_before = process_tree_cpu_seconds(master)
                 offers = wrk(offers_url, seconds=args.seconds, connections=args.connections, headers=headers)
+                offers["cpu_ms"] = (process_tree_cpu_seconds(master) - cpu_before) / max(1, offers["requests"]) * 1000
                 control(fakes[0], latency=args.latency)
                 wrk(issues_url, seconds=2, connections=args.connections, headers=headers)
+                cpu_before = process_tree_cpu_seconds(master)
                 issues = wrk(issues_url, seconds=args.seconds, connections=args.connections, headers=headers)
+                issues["cpu_ms"] = (process_tree_cpu_seconds(master) - cpu_before) / max(1, issues["requests"]) * 1000
                 control(fakes[0], latency=0)
                 rss = max(worker_rss_mb(master))
             rows.append((processes, threads, offers, issues, rss))
@@ -64,12 +78,13 @@ def main():
         f"same machine; the committed uwsgi.ini with `--processes P --threads T`; 1-minute load average "
         f"{load_at_start:.1f} at the start, {load_at_end:.1f} at the end. Tracker rows: one GitHub tracker on the fake "
         f"with {args.latency * 1000:.0f} ms injected per provider request, the per-tracker in-flight cap lifted.\n\n"
-        "| processes x threads | offers req/s | offers p50 ms | offers p99 ms | tracker list req/s | tracker p50 ms | "
-        "tracker p99 ms | errors | max worker RSS MB |\n|---|---|---|---|---|---|---|---|---|\n"
+        "| processes x threads | offers req/s | offers p50 ms | offers p99 ms | uwsgi CPU ms per offers request | "
+        "tracker list req/s | tracker p50 ms | tracker p99 ms | uwsgi CPU ms per tracker request | errors | "
+        "max worker RSS MB |\n|---|---|---|---|---|---|---|---|---|---|---|\n"
         + "".join(
-            f"| {p} x {t} | {o['rps']:.0f} | {o['p50_ms']:.1f} | {o['p99_ms']:.1f} | {i['rps']:.0f} | "
-            f"{i['p50_ms']:.1f} | {i['p99_ms']:.1f} | {o['non_2xx'] + o['socket_errors'] + i['non_2xx'] + i['socket_errors']}"
-            f" | {rss:.0f} |\n"
+            f"| {p} x {t} | {o['rps']:.0f} | {o['p50_ms']:.1f} | {o['p99_ms']:.1f} | {o['cpu_ms']:.2f} | {i['rps']:.0f} | "
+            f"{i['p50_ms']:.1f} | {i['p99_ms']:.1f} | {i['cpu_ms']:.2f} | "
+            f"{o['non_2xx'] + o['socket_errors'] + i['non_2xx'] + i['socket_errors']} | {rss:.0f} |\n"
             for p, t, o, i, rss in rows)
         + "\nReproduce: `.venv/bin/python -m bench.uwsgi_layout`"
     )
