@@ -107,3 +107,21 @@ def test_an_application_wide_limit_applies_to_every_endpoint(application_limited
     statuses = [application_limited.get("/api/v1/").status_code for _ in range(2)]
     statuses.append(application_limited.get("/api/v1/swagger.json").status_code)
     assert statuses == [200, 200, 429]
+
+
+def test_check_notices_a_pooled_connection_the_database_dropped_then_recovers(make_app):
+    from sqlalchemy.pool import NullPool
+
+    from api.extensions import db
+
+    with make_app().app_context():  # its own engine: one pooled connection, nobody else's
+        storage = PostgresStorage()
+        assert storage.check() is True
+        with db.engine.connect() as connection:
+            pid = connection.execute(sa.text("SELECT pg_backend_pid()")).scalar_one()
+        killer = sa.create_engine(db.engine.url, poolclass=NullPool)
+        with killer.connect() as connection:
+            assert connection.execute(sa.text("SELECT pg_terminate_backend(:pid)"), {"pid": pid}).scalar_one()
+        killer.dispose()
+        assert storage.check() is False
+        assert storage.check() is True
