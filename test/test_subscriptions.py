@@ -60,7 +60,7 @@ def emit(db, user, tracker, event_type="issue.created"):
 def assert_documented_event(data, tracker, event_type="issue.created"):
     """The event as docs/WEBHOOKS-OUTBOUND.md and the events API document it, field by field (not rebuilt by our code)."""
     assert set(data) == {"id", "type", "tracker_id", "issue_id", "issue", "comment", "changes", "chain_depth",
-                         "occurred_at"}
+                         "source", "occurred_at"}
     assert isinstance(data["id"], int) and data["id"] > 0
     assert data["type"] == event_type and data["tracker_id"] == tracker["id"] and data["issue_id"] == "7"
     assert data["issue"] == {"id": "7", "title": "Login fails", "tracker_id": tracker["id"]}
