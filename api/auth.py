@@ -88,14 +88,36 @@ def encode_token(user_id):
     return jwt.encode(payload, current_app.config["SECRET_KEY"], algorithm=current_app.config["JWT_ALGORITHM"])
 
 
+# Tokens this process has verified: token -> (user id, exp, the algorithm and keys that verified it). A client sends
+# the same token on every request; its signature need not be checked again while the keys are the same, only its
+# expiry (and that its user still exists: load_user, on every request).
+_verified = {}
+_VERIFIED_MAX = 4096
+
+
 def decode_token(token):
     """Verify a JWT and return its user id; every failure is a 401 with a reason that leaks nothing."""
     config = current_app.config
-    keys = [config["SECRET_KEY"], *config.get("JWT_PREVIOUS_KEYS", [])]
+    keys = (config["JWT_ALGORITHM"], config["SECRET_KEY"], *config.get("JWT_PREVIOUS_KEYS", []))
+    cached = _verified.get(token)
+    if cached is not None:
+        user_id, expires, verified_with = cached
+        if verified_with == keys and datetime.now(UTC).timestamp() < expires:
+            return user_id
+        _verified.pop(token, None)
+    user_id, expires = _decode_token(token, keys)
+    if len(_verified) >= _VERIFIED_MAX:
+        _verified.clear()
+    _verified[token] = (user_id, expires, keys)
+    return user_id
+
+
+def _decode_token(token, keys):
+    algorithm, keys = keys[0], keys[1:]
     options = {"require": ["exp", "iat", "sub"]}
     for index, key in enumerate(keys):
         try:
-            payload = jwt.decode(token, key, algorithms=[config["JWT_ALGORITHM"]], options=options)
+            payload = jwt.decode(token, key, algorithms=[algorithm], options=options)
             break
         except jwt.InvalidSignatureError:
             if index == len(keys) - 1:
@@ -105,7 +127,7 @@ def decode_token(token):
         except jwt.InvalidTokenError:
             raise Unauthorized("The token is invalid.", error="invalid_token") from None
     try:
-        return int(payload["sub"])
+        return int(payload["sub"]), float(payload["exp"])
     except (TypeError, ValueError):
         raise Unauthorized("The token is invalid.", error="invalid_token") from None
 
