@@ -119,11 +119,19 @@ def init_metrics(app):
     def _start_timer():
         g.metrics_started = time.perf_counter()
 
+    # Labelled children by (method, route, status): labels() validates and locks on every call.
+    children = {}
+
     @app.after_request
     def _record(response):
         started = g.pop("metrics_started", None)
         if started is not None and request.endpoint != "metrics.scrape":
-            endpoint = request.url_rule.rule if request.url_rule else "unmatched"
-            http_requests.labels(request.method, endpoint, str(response.status_code)).inc()
-            http_duration.labels(request.method, endpoint).observe(time.perf_counter() - started)
+            key = (request.method, request.url_rule.rule if request.url_rule else "unmatched", response.status_code)
+            pair = children.get(key)
+            if pair is None:
+                pair = (http_requests.labels(key[0], key[1], str(key[2])), http_duration.labels(key[0], key[1]))
+                if len(children) < 1000:  # routes x methods x statuses; odd methods from clients are not kept
+                    children[key] = pair
+            pair[0].inc()
+            pair[1].observe(time.perf_counter() - started)
         return response
