@@ -6,6 +6,7 @@ dedicated tests.)"""
 
 import hashlib
 import hmac
+import io
 import re
 
 import pytest
@@ -51,6 +52,15 @@ def _created(response):
     return response.get_json()["id"]
 
 
+def _comment_and_attachment(client, headers, tracker_id):
+    """A comment and an attachment on the tracker's first issue (the built-in tracker has both)."""
+    issue = f"/api/v1/trackers/{tracker_id}/issues/1"
+    comment = client.post(f"{issue}/comments", json={"body": "x"}, headers=headers)
+    attachment = client.post(f"{issue}/attachments", headers=headers, content_type="multipart/form-data",
+                             data={"file": (io.BytesIO(b"text"), "a.txt", "text/plain")})
+    return {"comment_id": _created(comment), "attachment_id": _created(attachment)}
+
+
 @pytest.fixture
 def owned(client, auth):
     """A user owning one of everything an id in a path names, so each route reaches its handler (never a 404)."""
@@ -62,6 +72,7 @@ def owned(client, auth):
         "offer_id": _created(client.post(f"/api/v1/users/{user.id}/offers/", json={"title": "x"}, headers=headers)),
         "tracker_id": tracker_id,
         "issue_id": _created(client.post(f"/api/v1/trackers/{tracker_id}/issues", json={"title": "x"}, headers=headers)),
+        **_comment_and_attachment(client, headers, tracker_id),
         "template_id": _created(client.post("/api/v1/templates/", json={"name": "t", "title": "x"}, headers=headers)),
         "automation_id": _created(client.post("/api/v1/automations/", headers=headers, json={
             "name": "a", "event_types": ["issue.created"], "actions": [{"type": "add_comment", "body": "x"}]})),

@@ -55,6 +55,7 @@ from api.schemas.trackers import (
     issue_update_schema,
     label_list_schema,
     member_list_schema,
+    no_query_schema,
     page_query_schema,
     passthrough_request_schema,
     passthrough_response_schema,
@@ -240,6 +241,7 @@ class Issue(Resource):
         **NOT_SUPPORTED, 403: "The provider refused its token this (its reason in the message)"})
     def delete(self, tracker_id, issue_id):
         """Delete an issue where the provider can (else 400 not_supported; closing stays a PATCH)."""
+        load_query(no_query_schema)
         trackers_service.delete_issue(session=db.session, owner=current_user(), tracker_id=tracker_id, issue_id=issue_id)
         return {"message": f"issue deleted {issue_id}"}
 
@@ -300,6 +302,7 @@ class IssueComment(Resource):
     @error_responses(ns, 400, 403, 413, 415, 422, *TRACKER_ERRORS, descriptions=NOT_SUPPORTED)
     def patch(self, tracker_id, issue_id, comment_id):
         """Edit a comment (as far as the provider lets the stored token; its refusal is a 403 with its reason)."""
+        trackers_service.get_tracker(session=db.session, owner=current_user(), tracker_id=tracker_id)  # 404 before 415
         data = load_json(comment_update_schema)
         return comment_schema.dump(trackers_service.update_comment(
             session=db.session, owner=current_user(), tracker_id=tracker_id, issue_id=issue_id, comment_id=comment_id,
@@ -309,6 +312,7 @@ class IssueComment(Resource):
     @error_responses(ns, 400, 403, *TRACKER_ERRORS, descriptions=NOT_SUPPORTED)
     def delete(self, tracker_id, issue_id, comment_id):
         """Delete a comment (as far as the provider lets the stored token)."""
+        load_query(no_query_schema)
         trackers_service.delete_comment(session=db.session, owner=current_user(), tracker_id=tracker_id,
                                         issue_id=issue_id, comment_id=comment_id)
         return {"message": f"comment deleted {comment_id}"}
@@ -335,8 +339,11 @@ class AttachmentList(Resource):
         422: "The file's content contradicts its declared type"})
     def post(self, tracker_id, issue_id):
         """Attach a file: multipart/form-data field `file` (type sniffed and checked, name sanitized)."""
-        request.max_content_length = attachments_service.upload_limit(request.content_length)
-        if request.mimetype != "multipart/form-data":
+        trackers_service.get_tracker(session=db.session, owner=current_user(), tracker_id=tracker_id)  # 404 before 415
+        multipart = request.mimetype == "multipart/form-data"
+        request.max_content_length = attachments_service.upload_limit(request.content_length, multipart=multipart)
+        load_query(no_query_schema)
+        if not multipart:
             raise UnsupportedMediaType("Send the file as multipart/form-data (field `file`).")
         attachment = attachments_service.add_attachment(session=db.session, owner=current_user(), tracker_id=tracker_id,
                                                         issue_id=issue_id, file=request.files.get("file"))
@@ -353,6 +360,7 @@ class IssueAttachment(Resource):
     @error_responses(ns, 400, *TRACKER_ERRORS, descriptions=NOT_SUPPORTED)
     def delete(self, tracker_id, issue_id, attachment_id):
         """Remove an attachment."""
+        load_query(no_query_schema)
         attachments_service.delete_attachment(session=db.session, owner=current_user(), tracker_id=tracker_id,
                                               issue_id=issue_id, attachment_id=attachment_id)
         return {"message": f"attachment deleted {attachment_id}"}
@@ -374,6 +382,7 @@ class AttachmentContent(Resource):
     @error_responses(ns, 400, *TRACKER_ERRORS, descriptions=NOT_SUPPORTED)
     def get(self, tracker_id, issue_id, attachment_id):
         """Download an attachment through the gateway (never rendered inline)."""
+        load_query(no_query_schema)
         content = attachments_service.open_attachment(session=db.session, owner=current_user(), tracker_id=tracker_id,
                                                       issue_id=issue_id, attachment_id=attachment_id)
         response = Response(stream_with_context(content.chunks), mimetype=content.content_type or "application/octet-stream",
@@ -406,6 +415,7 @@ class TrackerPassthrough(Resource):
     @limiter.limit(configured("RATELIMIT_PASSTHROUGH"), key_func=_passthrough_key)
     def post(self, tracker_id):
         """Call the provider's own API for what the unified model does not cover (guarded; logged without bodies)."""
+        trackers_service.get_tracker(session=db.session, owner=current_user(), tracker_id=tracker_id)  # 404 before 415
         data = load_json(passthrough_request_schema)
         return passthrough_response_schema.dump(passthrough_service.passthrough(
             session=db.session, owner=current_user(), tracker_id=tracker_id, **data))

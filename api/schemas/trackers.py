@@ -315,6 +315,10 @@ class ResyncResultSchema(BaseSchema):
     emit_events = fields.Boolean()
 
 
+class NoQuerySchema(BaseSchema):
+    """An operation that takes no query parameters: any is a 400 naming it."""
+
+
 class IssueGetQuerySchema(BaseSchema):
     include_remote_data = fields.Boolean(load_default=False)
 
@@ -331,6 +335,7 @@ aggregate_issue_list_schema = AggregateIssueListSchema()
 comment_schema = CommentSchema()
 comment_list_schema = CommentListSchema()
 comment_update_schema = CommentUpdateSchema()
+no_query_schema = NoQuerySchema()
 attachment_schema = AttachmentSchema()
 attachment_list_schema = AttachmentListSchema()
 passthrough_request_schema = PassthroughRequestSchema()

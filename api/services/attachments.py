@@ -4,6 +4,7 @@ import re
 import unicodedata
 
 from flask import current_app
+from marshmallow import ValidationError
 
 from api.errors import ApiError, ValidationFailed
 from api.schemas.base import decode_cursor, encode_cursor
@@ -12,6 +13,7 @@ from api.services.trackers import _issue_scoped, call_provider, connect
 from api.trackers.base import Capability, Upload, WebhookEvent
 
 SNIFF_BYTES = 2048
+MAX_OFFSET = 10_000  # attachments listed per issue, far above any provider's
 MULTIPART_OVERHEAD = 16 * 1024  # boundaries and part headers around the one file
 MAX_FILENAME = 255
 # Leading bytes -> the only type such a file is stored and served as.
@@ -41,8 +43,16 @@ class AttachmentTooLarge(ApiError):
     code, error, message = 413, "payload_too_large", "The file is larger than the attachment limit."
 
 
-def upload_limit(content_length):
-    """The request body limit for an upload (ATTACHMENT_MAX_BYTES plus room for the multipart framing); 413 above it."""
+def upload_limit(content_length, *, multipart):
+    """The request body limit for an upload (ATTACHMENT_MAX_BYTES plus room for the multipart framing); 413 above it.
+
+    Only a multipart upload gets the attachment limit: any other body keeps MAX_CONTENT_LENGTH.
+    """
+    if not multipart:
+        limit = current_app.config["MAX_CONTENT_LENGTH"]
+        if content_length is not None and limit is not None and content_length > limit:
+            raise AttachmentTooLarge(f"The request body is larger than the limit of {limit} bytes.")
+        return limit
     limit = current_app.config["ATTACHMENT_MAX_BYTES"]
     if content_length is not None and content_length > limit + MULTIPART_OVERHEAD:
         raise AttachmentTooLarge(f"The file is larger than the attachment limit of {limit} bytes.")
@@ -118,7 +128,9 @@ def list_attachments(*, session, owner, tracker_id, issue_id, limit, cursor):
     """An issue's attachments, oldest first."""
     tracker, provider = connect(session=session, owner=owner, tracker_id=tracker_id)
     provider.require(Capability.ATTACHMENTS, "Attachments")
-    offset = max(0, decode_cursor(cursor, types=(int,))[0]) if cursor else 0
+    offset = decode_cursor(cursor, types=(int,))[0] if cursor else 0
+    if not 0 <= offset <= MAX_OFFSET:
+        raise ValidationError({"cursor": ["Invalid cursor."]})
     items = call_provider(tracker, "list_attachments", provider.list_attachments, issue_id)
     window = items[offset:offset + limit]
     more = offset + limit < len(items)
