@@ -20,7 +20,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench.common import database
+from bench.common import database, machine, write_section
 
 
 class SqlCounter:
@@ -162,7 +162,31 @@ def main():
     parser.add_argument("--callgrind-loop", type=int, default=0)
     parser.add_argument("--lines", type=int, default=45)
     parser.add_argument("--breakdown", action="store_true", help="where an authenticated request's CPU goes")
+    parser.add_argument("--write", action="store_true",
+                        help="also write the figures (with --breakdown) into docs/PERFORMANCE.md, section in-process")
     args = parser.parse_args()
+    if args.write:
+        captured = io.StringIO()
+
+        class Tee(io.TextIOBase):
+            def write(self, text):
+                sys.__stdout__.write(text)
+                return captured.write(text)
+
+        with contextlib.redirect_stdout(Tee()):
+            code = measure(args)
+        load = os.getloadavg()[0]
+        write_section("in-process", (
+            "## In-process cost of one request (load-independent)\n\n"
+            f"Measured {time.strftime('%Y-%m-%d')} on {machine()}, 1-minute load average {load:.1f} at the end; "
+            "the Flask test client in one process, production config, CPU time of that process only (the fastest of "
+            "10 batches), PostgreSQL round trips counted by SQLAlchemy events.\n\n```\n" + captured.getvalue().strip()
+            + "\n```\n\nReproduce: `.venv/bin/python -m bench.profile_requests --breakdown --write`"))
+        return code
+    return measure(args)
+
+
+def measure(args):
     with database() as database_url:
         app, user_id, token = build(database_url)
         url = f"/api/v1/users/{user_id}/offers/"
@@ -171,8 +195,6 @@ def main():
         if args.callgrind_loop:
             for _ in range(100):
                 client.get(url, headers=headers)
-            with contextlib.suppress(ImportError):
-                import valgrind_toggle  # noqa: F401  (not needed: callgrind measures the whole run)
             for _ in range(args.callgrind_loop):
                 client.get(url, headers=headers)
             return 0
