@@ -179,27 +179,36 @@ def test_comments_are_mirrored_once_in_order_with_attribution(app, client, db, p
     assert db.session.scalar(select(func.count()).select_from(SyncComment)) == 4
 
 
-@pytest.mark.parametrize("policy", ["close", "unlink"])
+@pytest.mark.parametrize("policy", ["close", "delete", "unlink"])
 def test_deleting_an_issue_applies_on_delete_to_its_pair(app, client, db, pair, policy):
     user, left, right = pair
     sync = make_sync(client, user, left, right, on_delete=policy)
     new_issue(client, user, left, title="doomed")
     work(app)
-    # The built-in tracker deletes through the API where the model has it; else simulate its event.
-    response = client.delete(f"{TRACKERS}{left['id']}/issues/1", headers=user.headers)
-    if response.status_code != 200:
-        from api.models.trackers import BuiltinIssue, Tracker
-        from api.services import events as events_service
-        from api.trackers.base import WebhookEvent
-
-        db.session.execute(BuiltinIssue.__table__.delete().where(BuiltinIssue.tracker_id == left["id"]))
-        events_service.record(session=db.session, tracker=db.session.get(Tracker, left["id"]),
-                              item=WebhookEvent("issue.deleted", "1"))
-        db.session.commit()
+    assert client.delete(f"{TRACKERS}{left['id']}/issues/1", headers=user.headers).status_code == 200
     work(app)
-    assert issue(client, user, right, 1)["status"] == ("closed" if policy == "close" else "open")
+    survivor = client.get(f"{TRACKERS}{right['id']}/issues/1", headers=user.headers)
+    if policy == "delete":
+        assert survivor.status_code == 404
+    else:
+        assert survivor.get_json()["status"] == ("closed" if policy == "close" else "open")
     assert links(client, user, sync) == []
-    assert len(issues(client, user, left)) == 0
+    assert issues(client, user, left) == []
+
+
+def test_status_category_and_priority_flow_where_both_sides_have_them(app, client, pair):
+    user, left, right = pair
+    make_sync(client, user, left, right)
+    new_issue(client, user, left, title="ranked", priority="high")
+    work(app)
+    assert issue(client, user, right, 1)["priority"] == "high"
+    patch(client, user, left, 1, status_category="in_progress")
+    work(app)
+    assert issue(client, user, right, 1)["status_category"] == "in_progress"
+    patch(client, user, right, 1, priority="low", status_category="done")
+    work(app)
+    mirrored = issue(client, user, left, 1)
+    assert mirrored["priority"] == "low" and mirrored["status"] == "closed"
 
 
 def test_a_worker_killed_after_the_create_leaves_no_duplicate_mirror(app, client, db, pair):
@@ -218,6 +227,26 @@ def test_a_worker_killed_after_the_create_leaves_no_duplicate_mirror(app, client
     assert client.post(f"{SYNCS}{sync['id']}/resync", headers=user.headers).get_json() == {"queued": 1}
     work(app)
     assert len(issues(client, user, right)) == 1
+    (row,) = links(client, user, sync)
+    assert row["right_issue_id"] == "1" and row["state"] == "ok"
+
+
+def test_the_mirrors_own_event_arriving_before_the_link_records_it_is_adopted_not_mirrored_back(app, client, db, pair):
+    user, left, right = pair
+    sync = make_sync(client, user, left, right)
+    new_issue(client, user, left, title="raced")
+    db.session.execute(text("DELETE FROM procrastinate_jobs"))
+    db.session.commit()
+    job = sync_service._Job(db.session, db.session.get(sync_service.Sync, sync["id"]))
+    link = sync_service._new_link(db.session, job.sync, "left", "1", 0)
+    link.notes = {"create_attempts": 1}
+    db.session.commit()
+    # The mirror exists and its creation event is queued; the link does not name it yet (a remote webhook can be
+    # this fast, or the worker died here).
+    job.create_issue("right", {"title": "raced", "description": sync_service._with_footer(
+        "", sync["id"], link.op_key, "http://left")})
+    work(app)
+    assert len(issues(client, user, left)) == 1 and len(issues(client, user, right)) == 1
     (row,) = links(client, user, sync)
     assert row["right_issue_id"] == "1" and row["state"] == "ok"
 

@@ -61,7 +61,8 @@ class Side:
     def update(self, issue_id, **body):
         response = self.client.patch(f"{self.url}/{issue_id}", json=body, headers=self.user.headers)
         assert response.status_code == 200, response.get_json()
-        self.notify("issue.updated", issue_id)
+        about = next((name for name in ("status", "assignees", "labels") if name in body), None)
+        self.notify("issue.updated", issue_id, about=about)
 
     def comment(self, issue_id, body):
         response = self.client.post(f"{self.url}/{issue_id}/comments", json={"body": body}, headers=self.user.headers)
@@ -75,7 +76,7 @@ class Side:
             for comment in self.comments(item["id"]):
                 self.notify("comment.created", item["id"], comment)
 
-    def notify(self, event_type, issue_id, comment=None):
+    def notify(self, event_type, issue_id, comment=None, about=None):
         """Deliver the provider's signed webhook for a change (built-in trackers record their own events)."""
         nonce = uuid.uuid4().hex
         if self.kind == "builtin":
@@ -92,7 +93,15 @@ class Side:
                 event = "issues"
             payload["issue"] = {**payload["issue"], "number": int(issue_id), "title": now["title"],
                                 "body": now["description"], "state": now["status"], "updated_at": stamp,
-                                "labels": [{"name": name} for name in now["labels"]]}
+                                "labels": [{"name": name} for name in now["labels"]],
+                                "assignees": [{"login": p["username"], "id": int(p["id"])} for p in now["assignees"]]}
+            if about and comment is None:  # what the provider's action names
+                payload["action"] = {"status": "closed" if now["status"] == "closed" else "reopened",
+                                     "assignees": "assigned", "labels": "labeled"}[about]
+                if about == "assignees":
+                    payload["assignee"] = payload["issue"]["assignees"][-1]
+                if about == "labels":
+                    payload["label"] = {"name": now["labels"][-1]}
             payload["nonce"] = nonce
             response = deliver_github(self.client, {"tracker": self.tracker, "secret": self.secret}, event, payload,
                                       delivery=nonce)
@@ -112,6 +121,14 @@ class Side:
                                                 "updated_at": stamp}
                 payload["labels"] = [{"title": name} for name in now["labels"]]
                 payload["changes"] = {}
+                if about == "status":
+                    payload["object_attributes"]["action"] = "close" if now["status"] == "closed" else "reopen"
+                elif about == "labels":
+                    payload["changes"] = {"labels": {"previous": [], "current": payload["labels"]}}
+                elif about == "assignees":
+                    people = [{"username": p["username"]} for p in now["assignees"]]
+                    payload["assignees"] = people
+                    payload["changes"] = {"assignees": {"previous": [], "current": people}}
                 header = "Issue Hook"
             payload["nonce"] = nonce
             response = self.client.post(f"/api/v1/webhooks/{self.tracker['id']}", data=json.dumps(payload).encode(),
@@ -125,6 +142,8 @@ class Side:
                                                "desc": now["description"], "closed": now["status"] == "closed"}}
             if comment is not None:
                 data["text"] = comment["body"]
+            if about == "status":
+                data["old"] = {"closed": now["status"] != "closed"}
             payload["action"] = {**action, "id": nonce[:24], "type": kind, "data": data, "date": stamp}
             body = json.dumps(payload).encode()
             response = self.client.post(f"/api/v1/webhooks/{self.tracker['id']}", data=body,
@@ -297,3 +316,22 @@ def test_a_worker_killed_after_the_remote_create_leaves_no_duplicate_mirror(app,
     db.session.expire_all()
     assert db.session.scalar(select(func.count()).select_from(SyncLink)) == 1
     assert links(client, user, sync)[0]["right_issue_id"] == right.issues()[0]["id"]
+
+
+def test_an_assignee_missing_on_the_other_side_is_noted_and_never_taken_from_the_source(app, client, auth, db, github_fake):
+    user = auth.register("octocat")  # the built-in tracker's one member; the repository also has alice
+    left = _builtin(client, db, user, "left", {})
+    right = _github(client, db, user, "right", {"github": github_fake})
+    github_fake.add_user("alice")
+    github_fake.add_member("octocat/right", "alice")
+    sync = make_sync(client, user, left.tracker, right.tracker)
+    source = right.create(title="Shared work")
+    settle(app, left, right)
+    (mirror,) = left.issues()
+    right.update(source["id"], assignees=["octocat", "alice"])
+    settle(app, left, right)
+    settle(app, left, right)
+    assert [p["username"] for p in left.issue(mirror["id"])["assignees"]] == ["octocat"]
+    assert sorted(p["username"] for p in right.issue(source["id"])["assignees"]) == ["alice", "octocat"]
+    (link,) = links(client, user, sync)
+    assert "alice" in link["notes"]["unmapped"]["left_assignees"]

@@ -627,6 +627,8 @@ def _create_mirror(job, link):
         notes = {}
         if src in _sources(sync, "labels"):
             data["labels"] = sorted(set(source["labels"]))
+        if job.compare_priority and src in _sources(sync, "priority") and source.get("priority"):
+            data["priority"] = source["priority"]
         if src in _sources(sync, "assignees"):
             data["assignees"], note = job.map_assignees(dst, job.values(source)["assignees"])
             if note:
