@@ -16,9 +16,12 @@ from api.services import polling
 from api.services import trackers as trackers_service
 from api.trackers.base import IssueChanges, NewIssue
 from api.trackers.registry import all_providers
-from test.test_provider_contract import PROVIDERS, create, env, parametrize_env  # noqa: F401  (env: fixture)
+from test import test_provider_contract as contract
+from test.test_provider_contract import PROVIDERS, create, parametrize_env
 from test.test_trackers import TRACKERS
 from test.test_webhooks import deliver_github, process
+
+env = contract.env  # the contract suite's per-provider environment (a fixture)
 
 # Every provider the registry says is polled, as the contract suite names its environments.
 POLLED = [name for name in PROVIDERS if name != "builtin"]
@@ -56,7 +59,7 @@ def delete_behind(fake, issue_id):
         for owner in owners:
             issues = getattr(owner, "issues", None)
             for key, issue in list((issues or {}).items()):
-                names = {str(key), str(getattr(issue, "key", "")), str(getattr(issue, "iid", "")), str(getattr(issue, "number", ""))}
+                names = {str(key), *(str(getattr(issue, name, "")) for name in ("key", "iid", "number"))}
                 if issue_id in names:
                     del issues[key]
                     return
@@ -240,6 +243,23 @@ def test_a_change_seen_by_the_poll_first_is_not_recorded_again_by_the_webhook(cl
     process(app)
     labeled = [e for e in events(db, github["tracker"]["id"]) if e.type == "issue.labeled"]
     assert [(e.issue_id, e.source) for e in labeled] == [("1", "poll")]
+
+
+def test_a_late_webhook_of_a_change_a_poll_already_summarized_is_not_recorded_again(client, app, db, github):
+    _poll_mode(client, github)
+    db.session.remove()
+    polling.poll_tracker(session=db.session, tracker_id=github["tracker"]["id"])
+    payload = _github_labeled(github, db, 1, "bug")  # the webhook of this change is delayed ...
+    fake = github["fake"]
+    with fake.lock:  # ... while a second change lands: the poll sees both at once, newer than the delivery
+        issue = fake.state.repos["codertocat/hello-world"].issues[1]
+        issue.title, issue.updated_at = "Renamed later", issue.updated_at + timedelta(seconds=5)
+    db.session.remove()
+    assert polling.poll_tracker(session=db.session, tracker_id=github["tracker"]["id"])["events"] == 2
+    assert deliver_github(client, github, "issues", payload, delivery="w-late").status_code == 202
+    process(app)
+    assert [(e.type, e.source) for e in events(db, github["tracker"]["id"])] == [("issue.labeled", "poll"),
+                                                                                  ("issue.updated", "poll")]
 
 
 def test_a_registered_webhook_makes_auto_mode_silent_but_keeps_the_index_fresh(client, app, db, github):
