@@ -136,3 +136,14 @@ def test_the_retry_after_of_a_busy_login_rounds_the_wait_up_to_whole_seconds(aut
         held_hasher.armed.clear()
         held_hasher.release.set()
         holder.join(30)
+
+
+def test_the_process_remembers_at_most_verified_max_tokens(app, monkeypatch):
+    from api import auth as auth_module
+
+    monkeypatch.setattr(auth_module, "_verified", {})
+    monkeypatch.setattr(auth_module, "_VERIFIED_MAX", 5)
+    with app.app_context():
+        for user_id in range(1, 13):
+            assert auth_module.decode_token(_token(str(user_id))) == user_id
+            assert 1 <= len(auth_module._verified) <= 5
