@@ -162,6 +162,8 @@ class Config:
     POLL_OVERLAP_SECONDS = _env_int("POLL_OVERLAP_SECONDS", 60)
     POLL_RECONCILE_SECONDS = _env_int("POLL_RECONCILE_SECONDS", 3600)
     POLL_MAX_CONCURRENT = _env_int("POLL_MAX_CONCURRENT", 8)
+    # A webhook and a poll that see the same change within this many days record it once.
+    POLL_DEDUPE_DAYS = _env_int("POLL_DEDUPE_DAYS", 7)
 
     # A worker silent for this long is presumed dead and its running jobs are retried.
     WORKER_STALLED_SECONDS = _env_float("WORKER_STALLED_SECONDS", 30.0)

@@ -126,3 +126,11 @@ def poll_tracker_task(tracker_id, full=False, emit_events=None):
 def refresh_index_task(tracker_id, issue_ids):
     """Worker entry point for polling.refresh_issues (the issues a webhook just named)."""
     polling.refresh_issues(session=db.session, tracker_id=tracker_id, issue_ids=issue_ids)
+
+
+@jobs.tasks.periodic(cron="41 3 * * *")
+@jobs.tasks.task(name="prune_event_change_hashes", queueing_lock="prune_event_change_hashes", queue=polling.QUEUE_POLLING)
+@jobs.in_app_context
+def prune_event_change_hashes_task(timestamp):
+    """Daily, any worker forgets change hashes past the dedupe window (a webhook that late is not deduplicated)."""
+    log.info("pruned %d event change hashes", polling.prune_change_hashes(session=db.session))

@@ -298,6 +298,32 @@ def test_the_gateways_own_writes_update_the_index_at_once_and_are_recorded_once(
     assert poll(db, env)["events"] == 0
 
 
+@parametrize_env(["trello", "gitea"])  # GitLab lets only owners delete, and GitHub not at all
+def test_a_delete_through_the_gateway_leaves_the_index_at_once_and_is_recorded_once(client, db, env):
+    issue = create(client, env, title="Deleted through the gateway")
+    poll(db, env)
+    response = client.delete(env.url(f"/issues/{issue['id']}"), headers=env.user.headers)
+    assert response.status_code == 200, response.get_json()
+    db.session.remove()
+    assert db.session.get(IndexedIssue, (env.tracker["id"], issue["id"])) is None
+    assert polling.reconcile_tracker(session=db.session, tracker_id=env.tracker["id"]) == 0
+    deleted = [(e.issue_id, e.source) for e in events(db, env.tracker["id"]) if e.type == "issue.deleted"]
+    assert deleted == [(issue["id"], "gateway")]
+
+
+def test_change_hashes_past_the_dedupe_window_are_pruned(client, db, github, app):
+    _poll_mode(client, github)
+    db.session.remove()
+    polling.poll_tracker(session=db.session, tracker_id=github["tracker"]["id"])
+    _github_labeled(github, db, 1, "bug")
+    db.session.remove()
+    polling.poll_tracker(session=db.session, tracker_id=github["tracker"]["id"])
+    assert db.session.scalar(select(func.count()).select_from(EventChangeHash)) == 1
+    later = utcnow() + timedelta(days=app.config["POLL_DEDUPE_DAYS"] - 1)
+    assert polling.prune_change_hashes(session=db.session, now=later) == 0
+    assert polling.prune_change_hashes(session=db.session, now=later + timedelta(days=2)) == 1
+
+
 # ---- scheduling -------------------------------------------------------------------------------
 
 def _poll_jobs(db):

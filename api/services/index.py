@@ -213,6 +213,17 @@ def gateway_wrote(*, session, tracker, issue, emit_events, comment=None):
     upsert(session=session, tracker=tracker, issue=issue, source="gateway", comments=comments)
 
 
+def gateway_deleted(*, session, tracker, issue_id, emit_events):
+    """Drop an issue the gateway just deleted; with `emit_events` (polled trackers) record its issue.deleted once."""
+    entry = session.get(IndexedIssue, (tracker.id, issue_id))
+    if entry is None:
+        return
+    item = WebhookEvent("issue.deleted", issue_id, to_issue(entry))
+    if emit_events and first_sighting(session=session, tracker=tracker, item=item, source="gateway"):
+        events_service.emit(session=session, tracker=tracker, items=[item], source="gateway")
+    session.delete(entry)
+
+
 # ---- reads -------------------------------------------------------------------------------------
 
 def _issue_dict(entry):

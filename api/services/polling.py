@@ -258,3 +258,11 @@ def refresh_issues(*, session, tracker_id, issue_ids):
         index_service.upsert(session=session, tracker=tracker, issue=issue, source="webhook")
     session.commit()
 
+
+
+def prune_change_hashes(*, session, now=None):
+    """Forget change hashes older than POLL_DEDUPE_DAYS; return how many went."""
+    removed = index_service.prune_change_hashes(
+        session=session, before=(now or utcnow()) - timedelta(days=current_app.config["POLL_DEDUPE_DAYS"]))
+    session.commit()
+    return removed

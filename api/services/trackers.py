@@ -344,6 +344,10 @@ def delete_issue(*, session, owner, tracker_id, issue_id):
     with permission_scoped():
         call_provider(tracker, "delete_issue", provider.delete_issue, issue_id)
     _commit_local_change(session, tracker, provider, lambda: [WebhookEvent("issue.deleted", before.id, before)])
+    if not provider.stores_issues_locally and provider.polling_applies():
+        index_service.gateway_deleted(session=session, tracker=tracker, issue_id=issue_id,
+                                      emit_events=effective_mode(tracker) == "poll")
+        session.commit()
 
 
 @_issue_scoped
