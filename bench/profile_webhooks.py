@@ -93,6 +93,13 @@ def drain_with_worker(app, database_url, count, args):
     from api.jobs import run_worker
     from api.models.webhooks import WebhookDelivery
 
+    if args.no_pool_check:
+        import psycopg_pool
+
+        async def no_check(connection):
+            return None
+
+        psycopg_pool.AsyncConnectionPool.check_connection = staticmethod(no_check)
     pg_before, cpu_before, wall_before = postgres_cpu_seconds(database_url), time.process_time(), time.perf_counter()
     profiler = cProfile.Profile() if args.profile else None
     if profiler:
@@ -123,6 +130,8 @@ def main():
                         help="drain the ingested deliveries with api.jobs.run_worker instead (CPU of this process and "
                              "of PostgreSQL per delivery)")
     parser.add_argument("--concurrency", type=int, default=4)
+    parser.add_argument("--no-pool-check", action="store_true",
+                        help="what-if: procrastinate's pool without its per-checkout liveness query (not the app's code)")
     args = parser.parse_args()
     with database() as database_url:
         app, tracker_id = build(database_url)
