@@ -321,6 +321,8 @@ def upload(client, env, issue_id, data=PNG, filename="shot.png", content_type="i
 
 @parametrize_env()
 def test_attachments_upload_list_download_and_delete(client, env):
+    if env.provider == "gitlab":  # GitLab lets maintainers delete uploads
+        env.fake.add_member("group/app", "root", access_level=40)
     issue = create(client, env)
     created = upload(client, env, issue["id"])
     if not supports(env, Capability.ATTACHMENTS):
@@ -344,7 +346,7 @@ def test_attachments_upload_list_download_and_delete(client, env):
     assert client.get(content_url, headers=env.user.headers).status_code == 404
 
 
-@parametrize_env(["builtin", "gitea", "trello"])
+@parametrize_env(["builtin", "gitea", "trello", "gitlab"])
 def test_upload_names_are_sanitized_and_declared_types_checked_against_the_content(client, env):
     issue = create(client, env)
     named = upload(client, env, issue["id"], filename="../../etc/.pass<wd>.png")
@@ -515,3 +517,14 @@ def test_passthrough_is_rate_limited_per_user(make_app):
         statuses.append(client.post(f"{TRACKERS}{tracker['id']}/passthrough", json={"method": "GET", "path": "user"},
                                     headers=headers).status_code)
     assert statuses == [400, 400, 429, 400]  # built-in: not_supported, counted all the same
+
+
+@pytest.mark.parametrize("env", ["gitlab"], indirect=True)
+def test_gitlab_attachments_are_project_uploads_linked_from_a_note(client, env):
+    env.fake.add_member("group/app", "root", access_level=40)
+    issue = create(client, env)
+    attachment = upload(client, env, issue["id"]).get_json()
+    notes = client.get(env.url(f"/issues/{issue['id']}/comments"), headers=env.user.headers).get_json()["comments"]
+    assert [note["body"] for note in notes] == [f"Attachment: [shot.png](/uploads/{attachment['id']}/shot.png)"]
+    client.delete(env.url(f"/issues/{issue['id']}/attachments/{attachment['id']}"), headers=env.user.headers)
+    assert client.get(env.url(f"/issues/{issue['id']}/comments"), headers=env.user.headers).get_json()["comments"] == []

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 from email.utils import format_datetime
 from typing import Any
+from urllib.parse import quote, unquote
 
 from werkzeug.http import HTTP_STATUS_CODES
 from werkzeug.wrappers import Response
@@ -159,6 +160,7 @@ class _Project:
     notes: dict[int, _Note] = field(default_factory=dict)
     hooks: dict[int, _Hook] = field(default_factory=dict)
     files: dict[str, bytes] = field(default_factory=dict)
+    uploads: dict[str, dict[str, Any]] = field(default_factory=dict)  # secret -> {id, filename, data, ...}
 
     @property
     def path_with_namespace(self) -> str:
@@ -1216,6 +1218,47 @@ class GitLabFake(FakeServer):
         return Response(status=204)
 
     # -- hooks ---------------------------------------------------------------------------------
+
+    # -- project uploads (markdown uploads: the files a note links) -------------------------
+
+    @route("POST", f"{API}/projects/{{ident}}/uploads")
+    def _api_upload(self, call: Call, ident: str) -> Response:
+        """POST /projects/:id/uploads: multipart `file`; 201 with the Markdown that links it."""
+        project = self._project(call, ident, need=GUEST)
+        upload = call.request.files.get("file")
+        if upload is None:
+            raise self._bad_request("file is missing")
+        secret = f"{self.state.next_id('upload'):032x}"
+        filename = upload.filename or "file"
+        data = upload.read()
+        item = {"id": self.state.next_id("upload_id"), "filename": filename, "data": data, "secret": secret,
+                "created_at": utcnow()}
+        project.uploads[secret] = item
+        url = f"/uploads/{secret}/{quote(filename)}"
+        return json_response({"id": item["id"], "alt": filename.rsplit(".", 1)[0], "url": url,
+                              "full_path": f"/-/project/{project.id}{url}",
+                              "markdown": f"[{filename}]({url})"}, 201)
+
+    def _upload(self, project: _Project, secret: str, filename: str) -> dict[str, Any]:
+        item = project.uploads.get(secret)
+        if item is None or item["filename"] != unquote(filename):
+            raise HTTPError(json_response({"message": "404 Not found"}, 404))
+        return item
+
+    @route("GET", f"{API}/projects/{{ident}}/uploads/{{secret}}/{{filename}}")
+    def _api_download_upload(self, call: Call, ident: str, secret: str, filename: str) -> Response:
+        """GET /projects/:id/uploads/:secret/:filename (GitLab 17.4+): the file."""
+        project = self._project(call, ident, need=GUEST)
+        item = self._upload(project, secret, filename)
+        return Response(item["data"], mimetype="application/octet-stream",
+                        headers={"Content-Disposition": f'attachment; filename="{item["filename"]}"'})
+
+    @route("DELETE", f"{API}/projects/{{ident}}/uploads/{{secret}}/{{filename}}")
+    def _api_delete_upload(self, call: Call, ident: str, secret: str, filename: str) -> Response:
+        """DELETE /projects/:id/uploads/:secret/:filename (GitLab 17.2+, maintainers): 204."""
+        project = self._project(call, ident, need=MAINTAINER)
+        del project.uploads[self._upload(project, secret, filename)["secret"]]
+        return Response(status=204)
 
     @route("GET", f"{API}/projects/{{ident}}/hooks")
     def _api_list_hooks(self, call: Call, ident: str) -> Response:

@@ -6,7 +6,7 @@ import contextlib
 import re
 import secrets
 from datetime import date
-from urllib.parse import quote
+from urllib.parse import quote, unquote
 
 import gitlab
 from gitlab import exceptions as gitlab_errors
@@ -15,6 +15,8 @@ from api.schemas.base import decode_cursor, encode_cursor
 from api.trackers.base import (
     LABEL_WORKFLOW_HELP,
     LABEL_WORKFLOW_OPTIONS,
+    Attachment,
+    AttachmentContent,
     Capability,
     Comment,
     Issue,
@@ -30,6 +32,7 @@ from api.trackers.base import (
     TrackerValidationError,
     WebhookEvent,
     WebhookRegistration,
+    guess_type,
     label_workflow_option_errors,
     parse_time,
     same,
@@ -55,6 +58,11 @@ def _person(raw):
     return Person(id=str(raw.get("id")), username=raw.get("username"), name=raw.get("name"))
 
 
+# A project upload linked from a note: [name](/uploads/<32 hex secret>/<file name>)
+UPLOAD_LINK = re.compile(r"\[[^\]\n]{0,300}\]\((/uploads/([0-9a-f]{32})/([^)\s/]{1,300}))\)")
+ATTACHMENT_NOTE = "Attachment: "
+
+
 class GitlabProvider(TrackerProvider):
     slug = "gitlab"
     name = "GitLab"
@@ -73,7 +81,7 @@ class GitlabProvider(TrackerProvider):
                               Capability.DUE_DATE, Capability.TEMPLATE_IMPORT, Capability.WEBHOOKS,
                               Capability.IN_PROGRESS, Capability.PRIORITY, Capability.ISSUE_TYPE,
                               Capability.COMMENT_EDIT, Capability.COMMENT_DELETE, Capability.ISSUE_DELETE,
-                              Capability.PASSTHROUGH})
+                              Capability.ATTACHMENTS, Capability.PASSTHROUGH})
     ISSUE_ACTIONS = {"open": "issue.created", "close": "issue.closed", "reopen": "issue.reopened"}
     TEMPLATE_DIR = ".gitlab/issue_templates"
     default_base_url = "https://gitlab.com"
@@ -276,6 +284,59 @@ class GitlabProvider(TrackerProvider):
 
     def delete_issue(self, issue_id):
         self._request("delete", f"{self._project_path}/issues/{self._iid(issue_id)}")
+
+    # ---- attachments: project uploads, each linked from a note on the issue ----
+
+    def _linked_uploads(self, issue_id):
+        """(note, link path, secret, quoted name) of every upload linked from the issue's notes, oldest first."""
+        notes = self._all(f"{self._project_path}/issues/{self._iid(issue_id)}/notes", {"sort": "asc", "order_by": "created_at"})
+        return [(note, *match.groups()) for note in notes if not note.get("system")
+                for match in UPLOAD_LINK.finditer(note.get("body") or "")]
+
+    def _to_attachment(self, note, link, secret, name):
+        project = self.config.target if not self.config.target.isdigit() else f"-/project/{self.config.target}"
+        filename = unquote(name)
+        return Attachment(id=secret, filename=filename, content_type=guess_type(filename), size=None,
+                          author=_person(note.get("author")), created_at=parse_time(note.get("created_at")),
+                          url=f"{self._root}/{project}{link}")
+
+    def _find_upload(self, issue_id, attachment_id):
+        found = next((item for item in self._linked_uploads(issue_id) if item[2] == str(attachment_id)), None)
+        if found is None:
+            raise TrackerNotFound(f"Attachment {attachment_id} not found.")
+        return found
+
+    def list_attachments(self, issue_id):
+        return [self._to_attachment(*item) for item in self._linked_uploads(issue_id)]
+
+    def add_attachment(self, issue_id, upload):
+        iid = self._iid(issue_id)
+        with self._translate():  # python-gitlab streams `files` as multipart
+            raw = self._client().http_request("post", f"{self._project_path}/uploads", obey_rate_limit=False, max_retries=0,
+                                              files={"file": (upload.filename, upload.stream, upload.content_type)}).json()
+        match = UPLOAD_LINK.search(raw.get("markdown") or "")
+        if match is None:
+            raise TrackerValidationError("GitLab did not answer the upload's Markdown link.")
+        note = self._request("post", f"{self._project_path}/issues/{iid}/notes",
+                             data={"body": f"{ATTACHMENT_NOTE}{match.group(0)}"}).json()
+        attachment = self._to_attachment(note, *match.groups())
+        attachment.size = upload.size
+        return attachment
+
+    def open_attachment(self, issue_id, attachment_id):
+        note, link, secret, name = self._find_upload(issue_id, attachment_id)
+        attachment = self._to_attachment(note, link, secret, name)
+        with self._translate():
+            response = self._client().http_request("get", f"{self._project_path}/uploads/{secret}/{name}", streamed=True,
+                                                   obey_rate_limit=False, max_retries=0)
+        return AttachmentContent(filename=attachment.filename, content_type=attachment.content_type, size=None,
+                                 chunks=response.iter_content(64 * 1024), close=response.close)
+
+    def delete_attachment(self, issue_id, attachment_id):
+        note, _link, secret, name = self._find_upload(issue_id, attachment_id)
+        self._request("delete", f"{self._project_path}/uploads/{secret}/{name}")
+        if (note.get("body") or "").startswith(ATTACHMENT_NOTE) and len(UPLOAD_LINK.findall(note["body"])) == 1:
+            self._request("delete", f"{self._project_path}/issues/{self._iid(issue_id)}/notes/{note['id']}")
 
     def passthrough_root(self):
         return f"{self._root}/api/v4", {"PRIVATE-TOKEN": self.config.credentials.get("token", "")}, {}
