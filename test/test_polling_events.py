@@ -153,6 +153,16 @@ def _parse(value):
     return parse_time(value)
 
 
+def test_an_unchanged_github_poll_is_a_conditional_request(client, db, github):
+    for _ in range(2):  # the baseline, then the first incremental poll (a URL with `since`, asked once unconditionally)
+        polling.poll_tracker(session=db.session, tracker_id=github["tracker"]["id"])
+        db.session.remove()
+    seen = len(github["fake"].requests)
+    assert polling.poll_tracker(session=db.session, tracker_id=github["tracker"]["id"])["events"] == 0
+    lists = [r for r in github["fake"].requests[seen:] if r.path.endswith("/issues")]
+    assert lists and all(r.headers.get("if-none-match") for r in lists)  # answered 304: no rate limit spent
+
+
 @parametrize_env(["github", "gitlab", "trello", "gitea"])
 def test_rate_limiting_defers_the_next_poll_keeps_the_cursor_and_is_no_error(client, db, env):
     create(client, env, title="Before the limit")
