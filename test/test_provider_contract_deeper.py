@@ -437,7 +437,8 @@ def test_sanitize_filename_keeps_one_safe_header_value():
 
 # ---- passthrough ----
 
-PASSTHROUGH_PATHS = {"github": "user", "gitlab": "user", "gitea": "user", "trello": "members/me"}
+PASSTHROUGH_PATHS = {"github": "user", "gitlab": "user", "gitea": "user", "trello": "members/me", "jira_cloud": "project/APP",
+                     "jira_dc": "project/APP"}
 
 
 def passthrough(client, env, **body):
@@ -458,7 +459,8 @@ def test_passthrough_calls_the_provider_api_with_the_stored_credentials(client, 
     logged = [record for record in caplog.records if record.name == "api.services.passthrough"]
     assert logged and logged[-1].status == 200 and logged[-1].user == env.user.username
     assert logged[-1].path == "/" + PASSTHROUGH_PATHS[env.provider]
-    secret = {"github": "gh-token", "gitlab": "gl-token", "gitea": "gt-token", "trello": "tr-token"}[env.provider]
+    secret = {"github": "gh-token", "gitlab": "gl-token", "gitea": "gt-token", "trello": "tr-token",
+              "jira_cloud": "jira-api-token", "jira_dc": "jira-pat"}[env.provider]
     assert secret not in caplog.text and secret not in response.get_data(as_text=True)
 
 

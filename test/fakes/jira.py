@@ -641,6 +641,39 @@ class JiraFake(FakeServer):
         issue.updated = now
         return json_response(self._comment_json(issue, comment), 201)
 
+    def _comment(self, call: Call, issue: _Issue, comment_id: int) -> _Comment:
+        comment = next((c for c in issue.comments if c.id == comment_id), None)
+        if comment is None:
+            raise _error(404, f"Can not find a comment for the id: {comment_id}.")
+        if comment.author != call.principal.name:  # the "Edit/Delete Own Comments" permission only
+            raise _error(403, "You do not have the permission to edit this comment.")
+        return comment
+
+    @route("PUT", "/rest/api/{version}/issue/{ident}/comment/{comment_id:int}")
+    def _api_edit_comment(self, call: Call, version: str, ident: str, comment_id: int) -> Response:
+        self._check_version(version)
+        issue = self._issue(ident)
+        comment = self._comment(call, issue, comment_id)
+        body = call.body.get("body") if isinstance(call.body, dict) else None
+        if body is None or (isinstance(body, str) and not body.strip()):
+            raise _error(400, comment="Comment body can not be empty!")
+        comment.body, comment.updated = self._rich_text("comment", body), self._tick()
+        return json_response(self._comment_json(issue, comment))
+
+    @route("DELETE", "/rest/api/{version}/issue/{ident}/comment/{comment_id:int}")
+    def _api_delete_comment(self, call: Call, version: str, ident: str, comment_id: int) -> Response:
+        self._check_version(version)
+        issue = self._issue(ident)
+        issue.comments.remove(self._comment(call, issue, comment_id))
+        return Response(status=204)
+
+    @route("DELETE", "/rest/api/{version}/issue/{ident}")
+    def _api_delete_issue(self, call: Call, version: str, ident: str) -> Response:
+        self._check_version(version)
+        issue = self._issue(ident)
+        del self.state.issues[next(k for k, v in self.state.issues.items() if v is issue)]
+        return Response(status=204)
+
     @route("GET", "/rest/api/{version}/label")
     def _api_labels(self, call: Call, version: str) -> Response:
         self._check_version(version)

@@ -8,6 +8,7 @@ through the client's `_get_json` / `_session`, so no Jira call bypasses the shar
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import json
 import logging
@@ -176,7 +177,8 @@ class JiraProvider(TrackerProvider):
     option_properties = {"deployment": {"type": "string", "enum": list(DEPLOYMENTS)},
                          **{key: {"type": "string", "minLength": 1, "maxLength": 255} for key in STRING_OPTIONS}}
     capabilities = frozenset({Capability.ISSUES, Capability.COMMENTS, Capability.LABELS, Capability.MEMBERS,
-                              Capability.DUE_DATE, Capability.WEBHOOKS})
+                              Capability.DUE_DATE, Capability.WEBHOOKS, Capability.COMMENT_EDIT,
+                              Capability.COMMENT_DELETE, Capability.ISSUE_DELETE, Capability.PASSTHROUGH})
     COMMENT_EVENTS = {"comment_created": "comment.created", "comment_updated": "comment.updated",
                       "comment_deleted": "comment.deleted"}
     HOOK_EVENTS = ["jira:issue_created", "jira:issue_updated", "jira:issue_deleted", "comment_created",
@@ -567,6 +569,31 @@ class JiraProvider(TrackerProvider):
         with self._translate():
             comment = self._jira().add_comment(key, self._text_in(body))
         return self._to_comment(comment.raw)
+
+    # ---- comment edit/delete, issue delete, passthrough (issue 13) ----
+
+    def _comment_path(self, issue_id, comment_id):
+        if not str(comment_id).isdigit():
+            raise TrackerNotFound(f"Comment {comment_id} not found.")
+        return f"issue/{self._key(issue_id)}/comment/{int(comment_id)}"
+
+    def update_comment(self, issue_id, comment_id, body):
+        return self._to_comment(self._call("PUT", self._comment_path(issue_id, comment_id), body={"body": self._text_in(body)}))
+
+    def delete_comment(self, issue_id, comment_id):
+        self._call("DELETE", self._comment_path(issue_id, comment_id))
+
+    def delete_issue(self, issue_id):
+        self._call("DELETE", f"issue/{self._key(issue_id)}")  # Jira refuses (400) an issue with sub-tasks
+
+    def passthrough_root(self):
+        credentials = self.config.credentials or {}
+        if credentials.get("token"):
+            auth = f"Bearer {credentials['token']}"
+        else:
+            pair = f"{credentials.get('email') or ''}:{credentials.get('api_token') or ''}".encode()
+            auth = "Basic " + base64.b64encode(pair).decode()
+        return f"{self._base_url}/rest/api/{self._version}", {"Authorization": auth}, {}
 
     def list_labels(self):
         names = set()
