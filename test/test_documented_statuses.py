@@ -26,6 +26,7 @@ VALID_BODIES = {
     "/templates/{template_id}": {"name": "x"}, "/templates/{template_id}/render": {"variables": {}},
     "/templates/{template_id}/issues": {"variables": {}}, "/automations/{automation_id}": {"enabled": False},
     "/subscriptions/{subscription_id}": {"enabled": False},
+    "/syncs/{sync_id}": {"enabled": False}, "/syncs/{sync_id}/links": {"left_issue_id": "1", "right_issue_id": "1"},
 }
 OVER_THE_LIMIT = '{"x": "' + "a" * (1024 * 1024 + 10) + '"}'
 
@@ -61,6 +62,17 @@ def _comment_and_attachment(client, headers, tracker_id):
     return {"comment_id": _created(comment), "attachment_id": _created(attachment)}
 
 
+def _sync_and_link(client, user, tracker_id):
+    """A sync from the tracker to a second one, and a link pairing their first issues."""
+    other = make_tracker(client, user, name="other")["id"]
+    client.post(f"/api/v1/trackers/{other}/issues", json={"title": "x"}, headers=user.headers)
+    sync = _created(client.post("/api/v1/syncs/", json={"name": "s", "left_tracker_id": tracker_id, "right_tracker_id": other},
+                                headers=user.headers))
+    link = _created(client.post(f"/api/v1/syncs/{sync}/links", json={"left_issue_id": "1", "right_issue_id": "1"},
+                                headers=user.headers))
+    return {"sync_id": sync, "link_id": link}
+
+
 @pytest.fixture
 def owned(client, auth):
     """A user owning one of everything an id in a path names, so each route reaches its handler (never a 404)."""
@@ -78,6 +90,7 @@ def owned(client, auth):
             "name": "a", "event_types": ["issue.created"], "actions": [{"type": "add_comment", "body": "x"}]})),
         "subscription_id": _created(client.post("/api/v1/subscriptions/", headers=headers, json={
             "url": "https://127.0.0.1/hook", "events": ["*"], "secret": "s3cret-value-for-hmac-0123456789"})),
+        **_sync_and_link(client, user, tracker_id),
     }
 
 

@@ -72,6 +72,11 @@ def estate(client, auth):
                                                                "secret": MARKER + "-secret-value"}, headers=owner.headers)
     assert subscription.status_code == 201, subscription.get_json()
     ids["subscription_id"] = subscription.get_json()["id"]
+    other = make_tracker(client, owner, name=MARKER + "-other")
+    sync = client.post("/api/v1/syncs/", json={"name": MARKER, "left_tracker_id": tracker["id"],
+                                               "right_tracker_id": other["id"]}, headers=owner.headers)
+    assert sync.status_code == 201, sync.get_json()
+    ids["sync_id"] = sync.get_json()["id"]
     return owner, ids
 
 
