@@ -176,7 +176,7 @@ def poll_tracker(*, session, tracker_id, full=False, emit_events=None, now=None)
                                  comments=comments, now=now)
             if newest is None or issue.updated_at > newest:
                 newest = issue.updated_at
-        if full:
+        if since is None:  # a full listing is a reconcile too
             recorded += _forget_missing(session, tracker, {issue.id for issue in fetched}, emit=emit)
             tracker.last_reconciled_at = now
         elif _reconcile_due(tracker, now):
