@@ -311,3 +311,36 @@ def test_pairing_two_existing_issues_and_unpairing(app, client, db, pair):
     patch(client, user, left, third_left["id"], title="alpha 2")
     work(app)
     assert issue(client, user, right, third_right["id"])["title"] == "alpha"  # unpaired: nothing more synced
+
+
+def test_backfill_resumes_from_the_cursor_stored_on_the_sync(app, client, db, pair):
+    user, left, right = pair
+    for n in range(120):
+        new_issue(client, user, left, title=f"old {n}")
+    first_page = client.get(f"{TRACKERS}{left['id']}/issues?limit=50", headers=user.headers).get_json()
+    sync = make_sync(client, user, left, right, direction="left_to_right")
+    # A backfill that got through its first page of 50 before the worker died: the cursor is on the sync.
+    row = db.session.get(sync_service.Sync, sync["id"])
+    row.backfill, row.backfill_state = True, {"left": first_page["next_cursor"]}
+    sync_service._enqueue_backfill(db.session, row.id)
+    db.session.commit()
+    work(app)
+    mirrored = {link.left_issue_id for link in db.session.scalars(select(SyncLink))}
+    assert mirrored == {str(n) for n in range(1, 71)}  # the 70 oldest: the ones after the cursor, each once
+
+
+def test_sync_events_reach_automations_and_metrics_show_links_and_lag(app, client, db, pair):
+    user, left, right = pair
+    rule = client.post("/api/v1/automations/", json={"name": "on link", "event_types": ["sync.linked"],
+                                                     "actions": [{"type": "notify", "message": "linked"}]},
+                       headers=user.headers)
+    assert rule.status_code == 201, rule.get_json()
+    make_sync(client, user, left, right)
+    new_issue(client, user, left, title="watched")
+    work(app)
+    runs = client.get(f"/api/v1/automations/{rule.get_json()['id']}/runs", headers=user.headers).get_json()["runs"]
+    assert [(r["event_type"], r["status"]) for r in runs] == [("sync.linked", "succeeded")]
+    metrics = client.get("/metrics").get_data(as_text=True)
+    assert 'sync_links{state="ok"} 1.0' in metrics
+    count = [line for line in metrics.splitlines() if line.startswith("sync_lag_seconds_count")]
+    assert count and float(count[0].split()[-1]) >= 1

@@ -335,3 +335,21 @@ def test_an_assignee_missing_on_the_other_side_is_noted_and_never_taken_from_the
     assert sorted(p["username"] for p in right.issue(source["id"])["assignees"]) == ["alice", "octocat"]
     (link,) = links(client, user, sync)
     assert "alice" in link["notes"]["unmapped"]["left_assignees"]
+
+
+@pytest.mark.parametrize("policy", ["left", "right"])
+def test_both_sides_changed_the_policy_decides_across_providers(app, client, db, sides, policy):
+    user, left, right = sides
+    sync = make_sync(client, user, left.tracker, right.tracker, conflict_policy=policy)
+    source = left.create(title="original")
+    settle(app, left, right)
+    (mirror,) = right.issues()
+    left.update(source["id"], title="from left")
+    right.update(mirror["id"], title="from right")
+    settle(app, left, right)
+    kept = f"from {policy}"
+    assert left.issue(source["id"])["title"] == kept and right.issue(mirror["id"])["title"] == kept
+    (link,) = links(client, user, sync)
+    assert link["state"] == "conflict"
+    assert [(c["field"], c["value"]) for c in link["conflicts"]] == [("title", "from right" if policy == "left" else "from left")]
+    assert db.session.scalar(select(func.count()).select_from(Event).where(Event.type == "sync.conflict")) == 1
