@@ -530,3 +530,21 @@ def test_gitlab_attachments_are_project_uploads_linked_from_a_note(client, env):
     assert [note["body"] for note in notes] == [f"Attachment: [shot.png](/uploads/{attachment['id']}/shot.png)"]
     client.delete(env.url(f"/issues/{issue['id']}/attachments/{attachment['id']}"), headers=env.user.headers)
     assert client.get(env.url(f"/issues/{issue['id']}/comments"), headers=env.user.headers).get_json()["comments"] == []
+
+
+def test_swagger_documents_the_upload_as_multipart_and_every_new_operation(client):
+    spec = client.get("/api/v1/swagger.json").get_json()
+    issue = "/trackers/{tracker_id}/issues/{issue_id}"
+    upload_op = spec["paths"][f"{issue}/attachments"]["post"]
+    assert upload_op["consumes"] == ["multipart/form-data"]
+    assert {"name": "file", "in": "formData", "type": "file", "required": True} in [
+        {k: p[k] for k in ("name", "in", "type", "required") if k in p} for p in upload_op["parameters"]]
+    expected = {f"{issue}": {"delete"}, f"{issue}/children": {"get"}, f"{issue}/comments/{{comment_id}}": {"patch", "delete"},
+                f"{issue}/attachments": {"get", "post"}, f"{issue}/attachments/{{attachment_id}}": {"delete"},
+                f"{issue}/attachments/{{attachment_id}}/content": {"get"}, "/trackers/{tracker_id}/passthrough": {"post"}}
+    for path, methods in expected.items():
+        assert methods <= set(spec["paths"][path]), path
+    assert "application/octet-stream" in spec["paths"][f"{issue}/attachments/{{attachment_id}}/content"]["get"]["produces"]
+    issue_model = spec["definitions"]["Issue"]["properties"]
+    assert {"status_category", "priority", "remote_priority", "issue_type", "parent_id"} <= set(issue_model)
+    assert "capabilities" in spec["definitions"]["Tracker"]["properties"]
