@@ -14,13 +14,19 @@ from api.models.base import utcnow
 from api.models.trackers import Tracker
 from api.services import index as index_service
 from api.services import trackers as trackers_service
-from api.trackers.base import Capability, TrackerError, TrackerNotFound, TrackerRateLimited, WebhookEvent
+from api.trackers.base import (
+    Capability,
+    NotSupported,
+    TrackerError,
+    TrackerNotFound,
+    TrackerRateLimited,
+    WebhookEvent,
+)
 from api.trackers.registry import all_providers, provider_class
 
 log = logging.getLogger(__name__)
 
 QUEUE_POLLING = "polling"
-EVENTS_MODES = ("auto", "webhook", "poll")
 PAGE_SIZE = 100
 MAX_PAGES = 500  # 50,000 issues changed between two polls: beyond that the poll gives up (and says so) rather than run on
 MAX_COMMENT_PAGES = 10
@@ -40,12 +46,8 @@ def interval_seconds(tracker):
 
 
 def effective_mode(tracker):
-    """Where the tracker's events come from: "webhook", "poll", or None (the gateway records them itself)."""
-    if not polling_applies(tracker):
-        return None
-    if tracker.events_mode in ("webhook", "poll"):
-        return tracker.events_mode
-    return "webhook" if tracker.webhook_secret_encrypted else "poll"
+    """Where the tracker's events come from: "webhook", "poll", or "gateway" (it records them itself)."""
+    return trackers_service.effective_mode(tracker)
 
 
 # ---- scheduling --------------------------------------------------------------------------------
@@ -79,8 +81,6 @@ def resync(*, session, owner, tracker_id, emit_events):
     """Re-read every issue of a tracker into the index (a new baseline), with events for what differs if asked."""
     tracker = trackers_service.get_tracker(session=session, owner=owner, tracker_id=tracker_id)
     if not polling_applies(tracker):
-        from api.trackers.base import NotSupported
-
         raise NotSupported("This tracker records its own events; there is nothing to poll.")
     jobs.enqueue(session, "gateway:poll_tracker", queue=QUEUE_POLLING, lock=f"poll:{tracker.id}", tracker_id=tracker.id,
                  full=True, emit_events=bool(emit_events))
