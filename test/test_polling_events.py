@@ -17,6 +17,7 @@ from api.services import trackers as trackers_service
 from api.trackers.base import IssueChanges, NewIssue
 from api.trackers.registry import all_providers
 from test import test_provider_contract as contract
+from test.conftest import registration
 from test.test_provider_contract import PROVIDERS, create, parametrize_env
 from test.test_trackers import TRACKERS
 from test.test_webhooks import deliver_github, process
@@ -270,6 +271,43 @@ def test_a_late_webhook_of_a_change_a_poll_already_summarized_is_not_recorded_ag
     process(app)
     assert [(e.type, e.source) for e in events(db, github["tracker"]["id"])] == [("issue.labeled", "poll"),
                                                                                   ("issue.updated", "poll")]
+
+
+@parametrize_env(["gitea"])
+def test_a_comment_seen_by_a_gitea_webhook_and_a_poll_is_recorded_once_whichever_comes_first(client, app, db, env):
+    import hashlib
+    import hmac
+
+    import requests
+
+    assert client.post(env.url("/webhook"), headers=env.user.headers).status_code == 201
+    patched = client.patch(env.url(), json={"events_mode": "poll"}, headers=env.user.headers)
+    assert patched.get_json()["effective_events_mode"] == "poll"
+    issue = create(client, env, title="Discussed")
+    poll(db, env)
+    secret = registration(db, env.tracker["id"]).secret
+    db.session.remove()
+
+    def deliver(comment, delivery):
+        raw = requests.get(f"{env.fake.base_url}/api/v1/repos/gitea_admin/app/issues/{issue['id']}",
+                           headers={"Authorization": "token gt-token"}, timeout=5).json()
+        body = json.dumps({"action": "created", "issue": raw, "comment": comment,
+                           "repository": {"full_name": "gitea_admin/app"}}).encode()
+        signature = hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
+        response = client.post(f"/api/v1/webhooks/{env.tracker['id']}", data=body, headers={
+            "X-Gitea-Event": "issue_comment", "X-Gitea-Delivery": delivery, "X-Gitea-Signature": signature,
+            "Content-Type": "application/json"})
+        assert response.status_code == 202, response.get_json()
+        process(app)
+
+    first = env.fake.add_comment("gitea_admin/app", int(issue["id"]), "Webhook first")
+    deliver(first, "c-1")
+    assert poll(db, env)["events"] == 0
+    second = env.fake.add_comment("gitea_admin/app", int(issue["id"]), "Poll first")
+    assert poll(db, env)["events"] == 1
+    deliver(second, "c-2")
+    comments = [(e.comment["body"], e.source) for e in events(db, env.tracker["id"]) if e.type == "comment.created"]
+    assert comments == [("Webhook first", "webhook"), ("Poll first", "poll")]
 
 
 def test_a_registered_webhook_makes_auto_mode_silent_but_keeps_the_index_fresh(client, app, db, github):
