@@ -548,3 +548,21 @@ def test_swagger_documents_the_upload_as_multipart_and_every_new_operation(clien
     issue_model = spec["definitions"]["Issue"]["properties"]
     assert {"status_category", "priority", "remote_priority", "issue_type", "parent_id"} <= set(issue_model)
     assert "capabilities" in spec["definitions"]["Tracker"]["properties"]
+
+
+@parametrize_env()
+def test_in_progress_moves_and_filters_where_supported(client, env):
+    enable_workflow(client, env)
+    if not supports(env, Capability.IN_PROGRESS):
+        return
+    first, second = create(client, env, title="one"), create(client, env, title="two")
+    moved = patch(client, env, first["id"], status_category="in_progress")
+    assert moved.status_code == 200, moved.get_json()
+    assert moved.get_json()["status_category"] == "in_progress" and moved.get_json()["status"] == "open"
+    ids = {issue["id"] for issue in listing(client, env, status_category="in_progress")["issues"]}
+    assert ids == {first["id"]}
+    assert {issue["id"] for issue in listing(client, env, status_category="todo")["issues"]} == {second["id"]}
+    done = patch(client, env, first["id"], status_category="done").get_json()
+    assert done["status"] == "closed" and done["status_category"] == "done"
+    back = patch(client, env, first["id"], status_category="todo").get_json()
+    assert back["status"] == "open" and back["status_category"] == "todo"

@@ -64,7 +64,9 @@ DATA_CENTER = "data_center"
 DEPLOYMENTS = (CLOUD, DATA_CENTER)
 STRING_OPTIONS = ("issue_type", "closed_transition", "open_transition")
 ISSUE_FIELDS = ["summary", "description", "status", "labels", "assignee", "reporter", "created", "updated",
-                "resolutiondate", "duedate", "comment", "project"]
+                "resolutiondate", "duedate", "comment", "project", "issuetype"]
+# The unified status category <-> Jira's status category (key, and its name in JQL).
+CATEGORY_KEYS = {"todo": ("new", "To Do"), "in_progress": ("indeterminate", "In Progress"), "done": ("done", "Done")}
 MAX_PAGES = 10  # labels/members: at most 10 pages
 PAGE_SIZE = 100
 DC_MEMBERS = 1000
@@ -178,7 +180,9 @@ class JiraProvider(TrackerProvider):
                          **{key: {"type": "string", "minLength": 1, "maxLength": 255} for key in STRING_OPTIONS}}
     capabilities = frozenset({Capability.ISSUES, Capability.COMMENTS, Capability.LABELS, Capability.MEMBERS,
                               Capability.DUE_DATE, Capability.WEBHOOKS, Capability.COMMENT_EDIT,
-                              Capability.COMMENT_DELETE, Capability.ISSUE_DELETE, Capability.PASSTHROUGH})
+                              Capability.COMMENT_DELETE, Capability.ISSUE_DELETE, Capability.PASSTHROUGH,
+                              Capability.IN_PROGRESS, Capability.ISSUE_TYPE})
+    native_fields = frozenset({"status_category"})  # Jira's own status category
     COMMENT_EVENTS = {"comment_created": "comment.created", "comment_updated": "comment.updated",
                       "comment_deleted": "comment.deleted"}
     HOOK_EVENTS = ["jira:issue_created", "jira:issue_updated", "jira:issue_deleted", "comment_created",
@@ -360,6 +364,8 @@ class JiraProvider(TrackerProvider):
             closed_at=_time(fields.get("resolutiondate")),
             due_date=_date(fields.get("duedate")),
             comments_count=_int(_dict(fields.get("comment")).get("total")),
+            status_category="in_progress" if category == "indeterminate" else None,
+            issue_type=str(_dict(fields.get("issuetype")).get("name") or "") or None,
             remote_data=raw,
         )
 
@@ -489,6 +495,10 @@ class JiraProvider(TrackerProvider):
         clauses = [f"project = {jql_string(self.config.target)}"]
         if query.status:
             clauses.append(f"statusCategory {'=' if query.status == 'closed' else '!='} {jql_string('Done')}")
+        if query.status_category:
+            if query.status_category == "in_progress":
+                self.require(Capability.IN_PROGRESS, "The in_progress status category")
+            clauses.append(f"statusCategory = {jql_string(CATEGORY_KEYS[query.status_category][1])}")
         clauses += [f"labels = {jql_string(label)}" for label in query.labels]
         if query.assignee:
             clauses.append(f"assignee = {jql_string(query.assignee)}")
@@ -519,7 +529,8 @@ class JiraProvider(TrackerProvider):
         return self._to_issue(self._fetch(issue_id))
 
     def create_issue(self, data: NewIssue):
-        fields = {"project": {"key": self.config.target}, "summary": data.title, "issuetype": self._issue_type()}
+        fields = {"project": {"key": self.config.target}, "summary": data.title,
+                  "issuetype": {"name": data.issue_type} if data.issue_type else self._issue_type()}
         if data.description:
             fields["description"] = self._text_in(data.description)
         if data.labels:
@@ -547,11 +558,35 @@ class JiraProvider(TrackerProvider):
             fields["assignee"] = self._assignee(changed["assignees"] or [])
         if "due_date" in changed:
             fields["duedate"] = changed["due_date"].isoformat() if changed["due_date"] else None
+        category = changed.get("status_category")
+        if category and changed.get("status", "closed" if category == "done" else "open") != (
+                "closed" if category == "done" else "open"):
+            raise TrackerValidationError("status and status_category disagree.",
+                                         errors={"status_category": [f"{category!r} and status {changed['status']!r}."]})
         if fields:
             self._call("PUT", f"issue/{key}", body={"fields": fields})
-        if "status" in changed:
+        if category:
+            self._to_category(key, category)
+        elif "status" in changed:
             self._transition(key, changed["status"])
         return self._to_issue(self._fetch(key))
+
+    def _to_category(self, key, category):
+        """Move an issue into a status of the unified category's Jira status category, through an offered transition."""
+        wanted = CATEGORY_KEYS[category][0]
+        raw = self._fetch(key)
+        current = (((raw["fields"].get("status") or {}).get("statusCategory") or {}).get("key") or "").lower()
+        if current == wanted:
+            return
+        offered = self._call("GET", f"issue/{key}/transitions").get("transitions") or []
+        chosen = [t for t in offered
+                  if (((t.get("to") or {}).get("statusCategory") or {}).get("key") or "").lower() == wanted]
+        if not chosen:
+            names = ", ".join(sorted({str(t.get("name")) for t in offered})) or "none"
+            raise TrackerValidationError(f"The Jira workflow offers no transition into {CATEGORY_KEYS[category][1]} for "
+                                         f"{key}; available: {names}.",
+                                         errors={"status_category": [f"Available transitions: {names}"]})
+        self._call("POST", f"issue/{key}/transitions", body={"transition": {"id": str(chosen[0]["id"])}})
 
     def list_comments(self, issue_id, *, limit, cursor):
         key = self._key(issue_id)
