@@ -566,3 +566,21 @@ def test_in_progress_moves_and_filters_where_supported(client, env):
     assert done["status"] == "closed" and done["status_category"] == "done"
     back = patch(client, env, first["id"], status_category="todo").get_json()
     assert back["status"] == "open" and back["status_category"] == "todo"
+
+
+def test_all_trackers_listing_filters_by_status_category_and_reports_trackers_that_cannot(client, auth, github_fake):
+    from test.test_trackers import TRACKERS
+
+    user = auth.register()
+    local = client.post(TRACKERS, json={"name": "b", "provider": "builtin", "target": "agg"}, headers=user.headers).get_json()
+    github_fake.add_token("gh-agg", login="octocat")
+    github_fake.add_repo("octo-org/agg")
+    remote = client.post(TRACKERS, headers=user.headers, json={"name": "g", "provider": "github", "target": "octo-org/agg",
+                                                               "base_url": github_fake.base_url,
+                                                               "credentials": {"token": "gh-agg"}}).get_json()
+    doing = client.post(f"{TRACKERS}{local['id']}/issues", json={"title": "a"}, headers=user.headers).get_json()
+    client.post(f"{TRACKERS}{local['id']}/issues", json={"title": "b"}, headers=user.headers)
+    client.patch(f"{TRACKERS}{local['id']}/issues/{doing['id']}", json={"status_category": "in_progress"}, headers=user.headers)
+    result = client.get("/api/v1/issues", query_string={"status_category": "in_progress"}, headers=user.headers).get_json()
+    assert [(i["tracker_id"], i["id"]) for i in result["issues"]] == [(local["id"], doing["id"])]
+    assert [(e["tracker_id"], e["error"]) for e in result["errors"]] == [(remote["id"], "not_supported")]

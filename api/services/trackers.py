@@ -479,7 +479,7 @@ def aggregate_issues(*, session, owner, query):
                 provider = build_provider(session=db.session, tracker=tracker, actor=owner.username)
                 if provider.stores_issues_locally:
                     provider.config.options["public_base_url"] = public_base_url
-                page = call_provider(tracker, "list_issues", provider.list_issues, _query({**query, "cursor": provider_cursor}))
+                page = call_provider(tracker, "list_issues", _list_page, provider, _query({**query, "cursor": provider_cursor}))
                 return [_issue_dict(tracker, issue, include_remote) for issue in page.items], page.next_cursor
             finally:
                 db.session.remove()
