@@ -105,24 +105,33 @@ def webhook_secret(env, tracker_id):
 KEY_MARK = b"@@delivery@@"
 
 
+NUMBER_MARK = 987654321012  # stands for the issue number in the templates (replaced per delivery)
+
+
 class SignedBodies:
-    """BODY_POOL variants of the real issues.opened example (distinct issue numbers); each delivery id gets its own
-    body (the id in the issue title) with its signature, the same body for the same id."""
+    """BODY_POOL variants of the real issues.opened example; each delivery id gets its own body with its signature
+    (the same body for the same id): a new issue (its own number, derived from the id, and the id in the title), as
+    every `issues.opened` delivery is. The gateway records an issue's creation once, so reused issues would make
+    the deliveries after the first produce no event."""
 
     def __init__(self, secret):
         example = json.loads(EXAMPLE.read_text())
         self.secret = secret.encode()
+        self.numbers = {}
         self.templates = []
         for n in range(BODY_POOL):
             payload = json.loads(json.dumps(example))
-            payload["issue"]["number"] = 1000 + n
-            payload["issue"]["id"] = 900_000_000 + n
+            payload["issue"]["number"] = NUMBER_MARK
+            payload["issue"]["id"] = NUMBER_MARK + 1
             payload["issue"]["title"] = f"{example['issue']['title']} ({n}, {KEY_MARK.decode()})"
             self.templates.append(json.dumps(payload).encode())
 
     def __call__(self, key, index):
         raw_key = key.encode()
-        body = self.templates[zlib.crc32(raw_key) % len(self.templates)].replace(KEY_MARK, raw_key)
+        number = self.numbers.setdefault(key, 100_000 + len(self.numbers))  # the same id, the same issue
+        body = (self.templates[zlib.crc32(raw_key) % len(self.templates)].replace(KEY_MARK, raw_key)
+                .replace(str(NUMBER_MARK + 1).encode(), str(900_000_000 + number).encode())
+                .replace(str(NUMBER_MARK).encode(), str(number).encode()))
         return body, "sha256=" + hmac.new(self.secret, body, hashlib.sha256).hexdigest()
 
     def size(self):
@@ -244,7 +253,8 @@ def postmaster_pid(database_url):
     """The PostgreSQL server's main process (the parent of a backend), to count its CPU time."""
     with psycopg.connect(database_url, autocommit=True) as conn:
         backend = conn.execute("SELECT pg_backend_pid()").fetchone()[0]
-    return int(Path(f"/proc/{backend}/stat").read_text().rsplit(")", 1)[1].split()[1])
+        # Read while the connection is open: the backend process ends with it.
+        return int(Path(f"/proc/{backend}/stat").read_text().rsplit(")", 1)[1].split()[1])
 
 
 def app_durations(offset, tracker_id):
