@@ -318,7 +318,7 @@ def render(args, elapsed, latency, evidence, fan, fan_checks, checks, *, added, 
             f"Flask app (client, uwsgi HTTP router, WSGI) + {inside:.2f} ms inside it (access-log duration), of which "
             f"{provider:.2f} ms is the provider call (PyGithub + HTTP to the fake, `tracker call` log line; the direct "
             f"reused-client call takes {latency['direct_reused']['p50']:.2f} ms) and {inside - provider:.2f} ms the "
-            "rest: JWT check, PostgreSQL (pool pre-ping, user, tracker, rollback), Fernet decryption of the "
+            "rest: JWT check, PostgreSQL (user, tracker, rollback), Fernet decryption of the "
             "credentials, the unified-model mapping, marshmallow dump, metrics and log lines\n"
         )
     n = args.requests
