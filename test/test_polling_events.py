@@ -112,6 +112,23 @@ def test_changes_behind_the_gateways_back_become_events_in_one_poll_and_only_onc
 
 
 @parametrize_env(POLLED)
+def test_a_comment_edited_on_a_recently_active_issue_is_a_comment_updated_event(client, db, env):
+    from api.trackers.base import Capability
+
+    issue = create(client, env, title="Commented")
+    poll(db, env)
+    provider = behind(db, env)
+    if not provider.supports(Capability.COMMENT_EDIT):
+        pytest.skip(f"{env.provider} comments cannot be edited")
+    comment = provider.create_comment(issue["id"], "First words")
+    poll(db, env)  # comment.created, and the comment's body is now known
+    behind(db, env).update_comment(issue["id"], comment.id, "Second thoughts")
+    poll(db, env)
+    updated = [(e.comment["body"], e.source) for e in events(db, env.tracker["id"]) if e.type == "comment.updated"]
+    assert updated == [("Second thoughts", "poll")]
+
+
+@parametrize_env(POLLED)
 def test_an_issue_deleted_on_the_tracker_is_reported_once_by_the_reconcile(client, db, env):
     kept, gone = create(client, env, title="Kept"), create(client, env, title="Deleted on the tracker")
     poll(db, env)

@@ -160,9 +160,9 @@ def poll_tracker(*, session, tracker_id, full=False, emit_events=None, now=None)
             entry = index_service.get_entry(session=session, tracker_id=tracker.id, issue_id=issue.id)
             items = index_service.issue_events(entry, issue) if emit else []
             comments = None
-            changed = entry is not None and (entry.comments_count != issue.comments_count
-                                             or entry.updated_at < issue.updated_at.replace(microsecond=0))
-            if with_comments and changed and not baseline:
+            # Every issue an incremental listing returns changed lately (or sits in the overlap): its comments are
+            # read again, so an edit within the same second as the last poll is not missed.
+            if with_comments and entry is not None and not baseline:
                 fetched_comments = _fetch_comments(tracker, provider, issue.id)
                 if emit:
                     items += index_service.comment_events(entry.comments, issue, fetched_comments,
