@@ -346,7 +346,7 @@ def test_attachments_upload_list_download_and_delete(client, env):
     assert client.get(content_url, headers=env.user.headers).status_code == 404
 
 
-@parametrize_env(["builtin", "gitea", "trello", "gitlab"])
+@parametrize_env(["builtin", "gitea", "trello", "gitlab", "jira_cloud", "jira_dc"])
 def test_upload_names_are_sanitized_and_declared_types_checked_against_the_content(client, env):
     issue = create(client, env)
     named = upload(client, env, issue["id"], filename="../../etc/.pass<wd>.png")

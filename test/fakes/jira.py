@@ -101,6 +101,7 @@ class _Issue:
     duedate: str | None = None
     resolutiondate: datetime | None = None
     comments: list[_Comment] = field(default_factory=list)
+    attachments: list[dict[str, Any]] = field(default_factory=list)  # {id, filename, mimeType, data, author, created}
 
 
 @dataclass
@@ -443,6 +444,7 @@ class JiraFake(FakeServer):
             "project": self._project_json(project),
             "comment": {"comments": [self._comment_json(issue, c) for c in issue.comments], "maxResults": len(issue.comments),
                         "total": len(issue.comments), "startAt": 0},
+            "attachment": [self._attachment_json(a) for a in issue.attachments],
         }
         if wanted is not None and not {"*all", "*navigable"} & set(wanted):
             fields = {name: value for name, value in fields.items() if name in wanted}
@@ -640,6 +642,66 @@ class JiraFake(FakeServer):
         issue.comments.append(comment)
         issue.updated = now
         return json_response(self._comment_json(issue, comment), 201)
+
+    def _attachment_json(self, item: dict[str, Any]) -> dict[str, Any]:
+        content = (self.api(f"attachment/content/{item['id']}") if self.cloud
+                   else f"{self.base_url}/secure/attachment/{item['id']}/{item['filename']}")
+        return {"self": self.api(f"attachment/{item['id']}"), "id": str(item["id"]), "filename": item["filename"],
+                "author": self._user_json(self.state.users[item["author"]]), "created": _stamp(item["created"]),
+                "size": len(item["data"]), "mimeType": item["mimeType"], "content": content}
+
+    def _attachment(self, attachment_id: int) -> tuple[_Issue, dict[str, Any]]:
+        for issue in self.state.issues.values():
+            for item in issue.attachments:
+                if item["id"] == attachment_id:
+                    return issue, item
+        raise _error(404, f"The attachment with id '{attachment_id}' does not exist")
+
+    @route("POST", "/rest/api/{version}/issue/{ident}/attachments")
+    def _api_add_attachments(self, call: Call, version: str, ident: str) -> Response:
+        """Multipart `file` (one or more); Jira refuses it without X-Atlassian-Token: no-check (XSRF check)."""
+        self._check_version(version)
+        issue = self._issue(ident)
+        if (call.header("X-Atlassian-Token") or "").lower() != "no-check":
+            return Response("XSRF check failed", status=403, mimetype="text/plain")
+        uploads = call.request.files.getlist("file")
+        if not uploads:
+            raise _error(400, "No attachments were provided.")
+        added = []
+        for upload in uploads:
+            item = {"id": self.state.next_id("attachment"), "filename": upload.filename or "file",
+                    "mimeType": upload.mimetype or "application/octet-stream", "data": upload.read(),
+                    "author": call.principal.name, "created": self._tick()}
+            issue.attachments.append(item)
+            added.append(self._attachment_json(item))
+        return json_response(added)
+
+    @route("GET", "/rest/api/{version}/attachment/{attachment_id:int}")
+    def _api_attachment(self, call: Call, version: str, attachment_id: int) -> Response:
+        self._check_version(version)
+        return json_response(self._attachment_json(self._attachment(attachment_id)[1]))
+
+    @route("GET", "/rest/api/{version}/attachment/content/{attachment_id:int}")
+    def _api_attachment_content(self, call: Call, version: str, attachment_id: int) -> Response:
+        """Cloud: a 303 to the media service unless redirect=false, which answers the bytes."""
+        self._check_version(version)
+        item = self._attachment(attachment_id)[1]
+        if call.query.get("redirect") != "false":
+            return Response(status=303, headers={"Location": f"https://api.media.atlassian.com/file/{item['id']}/binary"})
+        return Response(item["data"], mimetype=item["mimeType"])
+
+    @route("GET", "/secure/attachment/{attachment_id:int}/{filename}")
+    def _secure_attachment(self, call: Call, attachment_id: int, filename: str) -> Response:
+        """Data Center: the file at its `content` URL."""
+        item = self._attachment(attachment_id)[1]
+        return Response(item["data"], mimetype=item["mimeType"])
+
+    @route("DELETE", "/rest/api/{version}/attachment/{attachment_id:int}")
+    def _api_delete_attachment(self, call: Call, version: str, attachment_id: int) -> Response:
+        self._check_version(version)
+        issue, item = self._attachment(attachment_id)
+        issue.attachments.remove(item)
+        return Response(status=204)
 
     def _comment(self, call: Call, issue: _Issue, comment_id: int) -> _Comment:
         comment = next((c for c in issue.comments if c.id == comment_id), None)

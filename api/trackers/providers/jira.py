@@ -25,6 +25,8 @@ from jira.resilientsession import raise_on_error
 
 from api.schemas.base import decode_cursor, encode_cursor
 from api.trackers.base import (
+    Attachment,
+    AttachmentContent,
     Capability,
     Comment,
     Issue,
@@ -42,9 +44,12 @@ from api.trackers.base import (
     TrackerValidationError,
     WebhookEvent,
     WebhookRegistration,
+    guess_type,
     hmac_hex,
+    multipart_upload,
     parse_time,
     same,
+    same_origin,
 )
 from api.trackers.providers.jira_markup import (
     MarkupTooLarge,
@@ -181,7 +186,7 @@ class JiraProvider(TrackerProvider):
     capabilities = frozenset({Capability.ISSUES, Capability.COMMENTS, Capability.LABELS, Capability.MEMBERS,
                               Capability.DUE_DATE, Capability.WEBHOOKS, Capability.COMMENT_EDIT,
                               Capability.COMMENT_DELETE, Capability.ISSUE_DELETE, Capability.PASSTHROUGH,
-                              Capability.IN_PROGRESS, Capability.ISSUE_TYPE})
+                              Capability.IN_PROGRESS, Capability.ISSUE_TYPE, Capability.ATTACHMENTS})
     native_fields = frozenset({"status_category"})  # Jira's own status category
     COMMENT_EVENTS = {"comment_created": "comment.created", "comment_updated": "comment.updated",
                       "comment_deleted": "comment.deleted"}
@@ -620,6 +625,56 @@ class JiraProvider(TrackerProvider):
 
     def delete_issue(self, issue_id):
         self._call("DELETE", f"issue/{self._key(issue_id)}")  # Jira refuses (400) an issue with sub-tasks
+
+    # ---- attachments: Jira's own ----
+
+    def _to_attachment(self, raw):
+        filename = str(raw.get("filename") or "attachment")
+        return Attachment(id=str(raw.get("id")), filename=filename, content_type=raw.get("mimeType") or guess_type(filename),
+                          size=_int(raw.get("size")), author=_person(raw.get("author"), self.deployment),
+                          created_at=_time(raw.get("created")), url=raw.get("content"))
+
+    def _attachments(self, key):
+        raw = self._call("GET", f"issue/{key}", params={"fields": "attachment,project"})
+        if ((raw.get("fields") or {}).get("project") or {}).get("key") != self.config.target:
+            raise TrackerNotFound(f"Issue {key} not found.")
+        return [item for item in raw["fields"].get("attachment") or [] if isinstance(item, dict)]
+
+    def _attachment_of(self, issue_id, attachment_id):
+        found = next((item for item in self._attachments(self._key(issue_id)) if str(item.get("id")) == str(attachment_id)),
+                     None)
+        if found is None:
+            raise TrackerNotFound(f"Attachment {attachment_id} not found.")
+        return found
+
+    def list_attachments(self, issue_id):
+        return [self._to_attachment(raw) for raw in self._attachments(self._key(issue_id))]
+
+    def add_attachment(self, issue_id, upload):
+        key = self._key(issue_id)
+        body, content_type = multipart_upload("file", upload)
+        with self._translate():
+            client = self._jira()
+            response = client._session.request("POST", client._get_url(f"issue/{key}/attachments"), data=body,
+                                               headers={"Content-Type": content_type, "X-Atlassian-Token": "no-check"})
+        return self._to_attachment(response.json()[0])
+
+    def open_attachment(self, issue_id, attachment_id):
+        attachment = self._to_attachment(self._attachment_of(issue_id, attachment_id))
+        with self._translate():
+            client = self._jira()
+            if self._cloud:  # the content endpoint redirects to Atlassian's media service unless told not to
+                url, params = client._get_url(f"attachment/content/{attachment.id}"), {"redirect": "false"}
+            elif same_origin(attachment.url, self._base_url):
+                url, params = attachment.url, None
+            else:
+                raise TrackerUnavailable("Jira pointed the download at another host; the credentials are not sent there.")
+            response = client._session.request("GET", url, params=params, stream=True)
+        return AttachmentContent(filename=attachment.filename, content_type=attachment.content_type, size=attachment.size,
+                                 chunks=response.iter_content(64 * 1024), close=response.close)
+
+    def delete_attachment(self, issue_id, attachment_id):
+        self._call("DELETE", f"attachment/{self._attachment_of(issue_id, attachment_id)['id']}")
 
     def passthrough_root(self):
         credentials = self.config.credentials or {}
