@@ -4,6 +4,7 @@ from datetime import UTC, datetime, timedelta
 
 import jwt
 import pytest
+import sqlalchemy as sa
 from argon2 import PasswordHasher, profiles
 
 from api.auth import password_needs_rehash, verify_password
@@ -147,3 +148,33 @@ def test_the_process_remembers_verified_tokens_up_to_verified_max_then_starts_af
         for user_id in range(1, 13):
             assert auth_module.decode_token(_token(str(user_id))) == user_id
             assert len(auth_module._verified) == (user_id - 1) % 5 + 1  # filled up to the bound, then started afresh
+
+
+def test_a_user_lookup_error_that_keeps_the_connection_is_503_and_not_retried(make_app, auth):
+    from sqlalchemy import event
+    from sqlalchemy.pool import NullPool
+
+    from api.extensions import db
+
+    user = auth.register()
+    app = make_app(SQLALCHEMY_ENGINE_OPTIONS={"connect_args": {"options": "-c lock_timeout=300"}})
+    with app.app_context():
+        engine = db.engine
+    lookups = []
+
+    def count(conn, cursor, statement, *args):
+        if statement.lstrip().startswith("SELECT users.id"):
+            lookups.append(statement)
+
+    locker = sa.create_engine(engine.url, poolclass=NullPool)
+    event.listen(engine, "before_cursor_execute", count)
+    try:
+        with locker.begin() as connection:  # the users table stays locked until this block ends
+            connection.execute(sa.text("LOCK TABLE users IN ACCESS EXCLUSIVE MODE"))
+            response = app.test_client().get(ME, headers=user.headers)
+    finally:
+        event.remove(engine, "before_cursor_execute", count)
+        locker.dispose()
+    assert response.status_code == 503 and response.get_json()["error"] == "database_unavailable"
+    assert len(lookups) == 1  # a lock timeout is not a dropped connection: no second attempt
+    assert app.test_client().get(ME, headers=user.headers).status_code == 200
