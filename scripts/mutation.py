@@ -38,7 +38,7 @@ MODULE_TESTS = {
     "api/template_engine.py": ["test/test_issue_templates.py", "test/test_template_import.py", "test/test_webhooks.py",
                                "test/test_template_engine*.py", "test/test_automation*.py"],
     "api/auth.py": ["test/test_auth.py", "test/test_users.py", "test/test_security.py", "test/test_login_limits.py",
-                    "test/test_auth_*.py"],
+                    "test/test_perf_queries.py", "test/test_perf_auth.py", "test/test_auth_*.py"],
     "api/ratelimit.py": ["test/test_security.py", "test/test_login_limits.py", "test/test_http_contract.py",
                          "test/test_ratelimit*.py", "test/test_rate_limit*.py"],
     "api/services/webhooks.py": ["test/test_webhooks.py", "test/test_webhook_replay.py", "test/test_builtin_events.py",
