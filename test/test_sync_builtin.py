@@ -344,3 +344,19 @@ def test_sync_events_reach_automations_and_metrics_show_links_and_lag(app, clien
     assert 'sync_links{state="ok"} 1.0' in metrics
     count = [line for line in metrics.splitlines() if line.startswith("sync_lag_seconds_count")]
     assert count and float(count[0].split()[-1]) >= 1
+
+
+def test_moving_a_sync_to_another_tracker_forgets_the_old_pairs_instead_of_deleting_anything(app, client, pair):
+    user, left, right = pair
+    sync = make_sync(client, user, left, right)
+    new_issue(client, user, left, title="kept")
+    work(app)
+    elsewhere = make_tracker(client, user, name="elsewhere", target="elsewhere")
+    response = client.patch(f"{SYNCS}{sync['id']}", json={"right_tracker_id": elsewhere["id"]}, headers=user.headers)
+    assert response.status_code == 200 and response.get_json()["right_tracker_id"] == elsewhere["id"]
+    assert links(client, user, sync) == []
+    patch(client, user, left, 1, title="kept, renamed")
+    work(app)
+    assert issue(client, user, right, 1)["status"] == "open"  # the old mirror is left alone
+    assert issue(client, user, left, 1)["status"] == "open"  # and no stale pair reads as a deletion
+    assert [i["title"] for i in issues(client, user, elsewhere)] == []  # left 1 carries this sync's backlink already

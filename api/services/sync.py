@@ -15,7 +15,7 @@ from contextlib import contextmanager
 from dataclasses import fields as dataclass_fields
 from datetime import datetime, timedelta
 
-from sqlalchemy import or_, select, text
+from sqlalchemy import delete, or_, select, text
 from sqlalchemy.exc import IntegrityError
 
 from api import jobs
@@ -149,11 +149,13 @@ def update_sync(*, session, owner, sync_id, data):
     merged = {"left_tracker_id": sync.left_tracker_id, "right_tracker_id": sync.right_tracker_id, **data}
     _check(session, owner, merged)
     restart = data.get("backfill") is True and not sync.backfill
+    moved = any(name in data and data[name] != getattr(sync, name) for name in ("left_tracker_id", "right_tracker_id"))
     for name, value in data.items():
         if name == "fields":
             value = {**DEFAULT_FIELDS, **(sync.fields or {}), **value}
         setattr(sync, name, value)
-    if {"left_tracker_id", "right_tracker_id"} & set(data):
+    if moved:  # the pairs belong to the old trackers: forgotten, never read against the new ones
+        session.execute(delete(SyncLink).where(SyncLink.sync_id == sync.id))
         restart = sync.backfill
     if restart:
         sync.backfill_state = {}
