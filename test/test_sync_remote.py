@@ -2,6 +2,8 @@
 changes reach the gateway as signed webhook deliveries (as from the real providers); the sync's own writes come back
 as echo deliveries too, and the write counts stay flat after the first propagation."""
 
+import hashlib
+import hmac
 import json
 import uuid
 
@@ -83,13 +85,13 @@ class Side:
             return
         now = self.issue(issue_id)  # the payload carries the issue as it now is, as the provider's would
         stamp = now["updated_at"].replace("+00:00", "Z")
-        if self.kind == "github":
+        if self.kind in ("github", "gitea"):
             if comment is not None:
-                payload = example("github", "issue_comment.created.json")
+                payload = example(self.kind, "issue_comment.created.json")
                 payload["comment"] = {**payload["comment"], "id": int(comment["id"]), "body": comment["body"]}
                 event = "issue_comment"
             else:
-                payload = example("github", "issues.opened.json" if event_type == "issue.created" else "issues.edited.json")
+                payload = example(self.kind, "issues.opened.json" if event_type == "issue.created" else "issues.edited.json")
                 event = "issues"
             payload["issue"] = {**payload["issue"], "number": int(issue_id), "title": now["title"],
                                 "body": now["description"], "state": now["status"], "updated_at": stamp,
@@ -103,8 +105,15 @@ class Side:
                 if about == "labels":
                     payload["label"] = {"name": now["labels"][-1]}
             payload["nonce"] = nonce
-            response = deliver_github(self.client, {"tracker": self.tracker, "secret": self.secret}, event, payload,
-                                      delivery=nonce)
+            if self.kind == "github":
+                response = deliver_github(self.client, {"tracker": self.tracker, "secret": self.secret}, event, payload,
+                                          delivery=nonce)
+            else:
+                body = json.dumps(payload).encode()
+                signature = hmac.new(self.secret.encode(), body, hashlib.sha256).hexdigest()
+                response = self.client.post(f"/api/v1/webhooks/{self.tracker['id']}", data=body, headers={
+                    "X-Gitea-Event": event, "X-Gitea-Delivery": nonce, "X-Gitea-Signature": signature,
+                    "Content-Type": "application/json"})
         elif self.kind == "gitlab":
             if comment is not None:
                 payload = example("gitlab", "note-hook-issue.json")
@@ -190,14 +199,26 @@ def _trello(client, db, user, name, fakes):
                 registration(db, tracker["id"]).callback_url)
 
 
-BUILD = {"builtin": _builtin, "github": _github, "gitlab": _gitlab, "trello": _trello}
-PAIRS = [("builtin", "github"), ("github", "gitlab"), ("gitlab", "trello")]
+def _gitea(client, db, user, name, fakes):
+    fake = fakes["gitea"]
+    fake.add_token("gt-token", login="gitea_admin")
+    fake.add_repo(f"gitea_admin/{name}")
+    for label in ("bug", "nowhere"):
+        fake.add_label(f"gitea_admin/{name}", label)
+    tracker = make_tracker(client, user, name=name, provider="gitea", target=f"gitea_admin/{name}", base_url=fake.base_url,
+                           credentials={"token": "gt-token"})
+    assert client.post(f"{TRACKERS}{tracker['id']}/webhook", headers=user.headers).status_code == 201
+    return Side(client, user, "gitea", tracker, fake, registration(db, tracker["id"]).secret)
+
+
+BUILD = {"builtin": _builtin, "github": _github, "gitlab": _gitlab, "trello": _trello, "gitea": _gitea}
+PAIRS = [("builtin", "github"), ("github", "gitlab"), ("gitlab", "trello"), ("gitea", "gitlab")]
 
 
 @pytest.fixture(params=PAIRS, ids=["-".join(pair) for pair in PAIRS])
-def sides(request, client, auth, db, github_fake, gitlab_fake, trello_fake):
+def sides(request, client, auth, db, github_fake, gitlab_fake, trello_fake, gitea_fake):
     user = auth.register()
-    fakes = {"github": github_fake, "gitlab": gitlab_fake, "trello": trello_fake}
+    fakes = {"github": github_fake, "gitlab": gitlab_fake, "trello": trello_fake, "gitea": gitea_fake}
     left_kind, right_kind = request.param
     return user, BUILD[left_kind](client, db, user, "left", fakes), BUILD[right_kind](client, db, user, "right", fakes)
 
