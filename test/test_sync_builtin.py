@@ -360,3 +360,20 @@ def test_moving_a_sync_to_another_tracker_forgets_the_old_pairs_instead_of_delet
     assert issue(client, user, right, 1)["status"] == "open"  # the old mirror is left alone
     assert issue(client, user, left, 1)["status"] == "open"  # and no stale pair reads as a deletion
     assert [i["title"] for i in issues(client, user, elsewhere)] == []  # left 1 carries this sync's backlink already
+
+
+def test_an_edited_or_deleted_comment_is_followed_by_its_mirror(app, client, db, pair):
+    user, left, right = pair
+    make_sync(client, user, left, right)
+    new_issue(client, user, left, title="talk")
+    work(app)
+    url = f"{TRACKERS}{left['id']}/issues/1/comments"
+    first = client.post(url, json={"body": "draft"}, headers=user.headers).get_json()
+    second = client.post(url, json={"body": "to be removed"}, headers=user.headers).get_json()
+    work(app)
+    assert client.patch(f"{url}/{first['id']}", json={"body": "final"}, headers=user.headers).status_code == 200
+    assert client.delete(f"{url}/{second['id']}", headers=user.headers).status_code == 200
+    work(app)
+    mirrored = client.get(f"{TRACKERS}{right['id']}/issues/1/comments", headers=user.headers).get_json()["comments"]
+    assert [c["body"].split("\n\n")[0] for c in mirrored] == [f"**{user.username}** (Built-in tracker): final"]
+    assert db.session.scalar(select(func.count()).select_from(SyncComment)) == 1

@@ -67,6 +67,7 @@ class SyncComment(db.Model):
     source_comment_id = db.Column(db.String(100), nullable=False)
     mirror_comment_id = db.Column(db.String(100))
     op_key = db.Column(db.String(32), nullable=False)
+    body_hash = db.Column(db.String(32))  # the source's text when last mirrored: an edit there is carried over
     created_at = db.Column(db.DateTime(timezone=True), nullable=False, default=utcnow)
 
     __table_args__ = (db.UniqueConstraint("link_id", "source_side", "source_comment_id",

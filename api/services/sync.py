@@ -786,7 +786,10 @@ def _sync_comments(job, link):
         done = {row.source_comment_id: row for row in rows if row.source_side == src}
         mirrors = {row.mirror_comment_id for row in rows if row.source_side == dst}
         target_comments = None
-        for comment in job.comments(src, src_id):
+        listed = job.comments(src, src_id)
+        _follow_edits(job, dst, dst_id, listed, [row for row in rows if row.source_side == src and row.mirror_comment_id],
+                      complete=len(listed) < MAX_COMMENTS)
+        for comment in listed:
             row = done.get(comment["id"])
             if (row is not None and row.mirror_comment_id) or comment["id"] in mirrors or _COMMENT_MARK.search(comment["body"]):
                 continue
@@ -803,8 +806,33 @@ def _sync_comments(job, link):
                 mirror = next((c for c in target_comments if f"tg-sync-comment:{row.op_key}" in c["body"]), None)
             if mirror is None:
                 mirror = job.create_comment(dst, dst_id, _attributed(job, src, comment, row.op_key))
-            row.mirror_comment_id = mirror["id"]
+            row.mirror_comment_id, row.body_hash = mirror["id"], _hash(comment["body"])
             session.commit()
+
+
+def _follow_edits(job, dst, dst_id, listed, rows, *, complete):
+    """A mirrored comment edited or deleted at its source follows, where the mirror's tracker can edit or delete."""
+    session = job.session
+    by_id = {comment["id"]: comment for comment in listed}
+    for row in rows:
+        comment = by_id.get(row.source_comment_id)
+        try:
+            if comment is None and complete:
+                if _supports(job.trackers[dst], "COMMENT_DELETE") and hasattr(trackers_service, "delete_comment"):
+                    job._mark(dst, dst_id, ["comment.deleted"])
+                    job._call(trackers_service.delete_comment, tracker_id=job.tracker_id(dst), issue_id=dst_id,
+                              comment_id=row.mirror_comment_id)
+                session.delete(row)
+            elif (comment is not None and row.body_hash and row.body_hash != _hash(comment["body"])
+                  and _supports(job.trackers[dst], "COMMENT_EDIT") and hasattr(trackers_service, "update_comment")):
+                job._mark(dst, dst_id, ["comment.updated"])
+                job._call(trackers_service.update_comment, tracker_id=job.tracker_id(dst), issue_id=dst_id,
+                          comment_id=row.mirror_comment_id, body=_attributed(job, other(dst), comment, row.op_key))
+                row.body_hash = _hash(comment["body"])
+                job.observe_lag()
+        except TrackerNotFound:  # the mirror is gone already
+            session.delete(row)
+        session.commit()
 
 
 def run_backfill(*, session, sync_id):

@@ -73,6 +73,7 @@ def upgrade():
     sa.Column('source_comment_id', sa.String(length=100), nullable=False),
     sa.Column('mirror_comment_id', sa.String(length=100), nullable=True),
     sa.Column('op_key', sa.String(length=32), nullable=False),
+    sa.Column('body_hash', sa.String(length=32), nullable=True),
     sa.Column('created_at', sa.DateTime(timezone=True), nullable=False),
     sa.ForeignKeyConstraint(['link_id'], ['sync_links.id'], name=op.f('fk_sync_comments_link_id_sync_links'), ondelete='CASCADE'),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_sync_comments')),
