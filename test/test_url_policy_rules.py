@@ -5,8 +5,10 @@ import ipaddress
 import socket
 
 import pytest
+from urllib3.exceptions import MaxRetryError, NewConnectionError
 
-from api.url_policy import PolicySession, UrlNotAllowed, check_url, checked_addresses, is_public
+from api import url_policy
+from api.url_policy import PolicyAdapter, PolicySession, UrlNotAllowed, check_url, checked_addresses, is_public
 from test.test_outbound_policy import resolver  # noqa: F401 - a fixture
 
 ABSOLUTE, CREDENTIALS, HTTPS = "Must be an absolute http(s) URL.", "Must not contain credentials.", "Must use https."
@@ -41,6 +43,7 @@ def test_each_refusal_says_why(policy, url, why):
 
 def test_an_allowed_url_is_returned_trimmed_without_a_trailing_slash(policy):
     assert policy(None, check_url, "  https://8.8.8.8/hooks/  ") == "https://8.8.8.8/hooks"
+    assert policy(None, check_url, "https://8.8.8.8/Hooks/X") == "https://8.8.8.8/Hooks/X"
 
 
 @pytest.mark.parametrize(("url", "port"), [("https://8.8.8.8/", 443), ("https://8.8.8.8:8443/", 8443),
@@ -59,6 +62,8 @@ def test_a_host_name_is_checked_lowercase_without_its_trailing_dot(policy, resol
 def test_an_allowlisted_name_is_matched_lowercase_without_its_trailing_dot(policy, resolver):  # noqa: F811
     resolver.answer("tracker.corp.test", ["10.0.0.7"])
     assert policy(["Tracker.Corp.TEST."], check_url, "http://tracker.corp.test/") == "http://tracker.corp.test"
+    assert policy(["tracker.corp.test"], checked_addresses, "http://tracker.corp.test:8080/") == (
+        "tracker.corp.test", 8080, [ipaddress.ip_address("10.0.0.7")])
     assert refusal(policy, "https://tracker.corp.test/", ["other.corp.test"]) == PRIVATE
 
 
@@ -125,3 +130,31 @@ def test_a_policy_session_reads_no_environment_credentials_or_proxies(policy, mo
     response = policy(["127.0.0.1"], lambda: PolicySession().get(f"{github_fake.base_url}/rate_limit", timeout=10))
     assert response.status_code == 200
     assert [request.headers.get("authorization") for request in github_fake.requests] == [None]
+
+
+def test_https_calls_of_a_policy_session_are_checked_too(policy):
+    with pytest.raises(UrlNotAllowed, match="private"):
+        policy(None, lambda: PolicySession().get("https://127.0.0.1:1/", timeout=5))
+
+
+def test_a_policy_adapter_never_builds_a_proxy_manager():
+    with pytest.raises(UrlNotAllowed, match="proxies"):
+        PolicyAdapter().proxy_manager_for("http://127.0.0.1:3128")
+
+
+def test_a_pinned_connection_outside_a_checked_call_is_refused_even_after_one(policy, github_fake):
+    host, port = "127.0.0.1", int(github_fake.base_url.rsplit(":", 1)[1].split("/")[0])
+
+    def unchecked():
+        pool = url_policy._PinnedHTTPConnectionPool(host, port, retries=False)
+        with pytest.raises((NewConnectionError, MaxRetryError), match="not checked by the outbound URL policy"):
+            pool.urlopen("GET", "/rate_limit", retries=False)
+
+    unchecked()
+    assert policy(["127.0.0.1"], lambda: PolicySession().get(f"{github_fake.base_url}/rate_limit", timeout=10)).ok
+    unchecked()  # the checked call's pin does not outlive it
+    url_policy._pin.target = ("127.0.0.1", port + 1, [ipaddress.ip_address(host)])
+    try:
+        unchecked()  # a pin for another port does not admit this one
+    finally:
+        url_policy._pin.target = None
