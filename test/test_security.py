@@ -1,5 +1,6 @@
 """Security headers, CORS, login/register rate limits, and an ownership matrix generated from the URL map."""
 
+import io
 import re
 
 import pytest
@@ -72,7 +73,23 @@ def estate(client, auth):
     ids["tracker_id"] = tracker["id"]
     issue = client.post(f"{TRACKERS}{tracker['id']}/issues", json={"title": MARKER}, headers=owner.headers).get_json()
     ids["issue_id"] = issue["id"]
-    client.post(f"{TRACKERS}{tracker['id']}/issues/{issue['id']}/comments", json={"body": MARKER}, headers=owner.headers)
+    issue_url = f"{TRACKERS}{tracker['id']}/issues/{issue['id']}"
+    comment = client.post(f"{issue_url}/comments", json={"body": MARKER}, headers=owner.headers).get_json()
+    ids["comment_id"] = comment["id"]
+    attachment = client.post(f"{issue_url}/attachments", headers=owner.headers, content_type="multipart/form-data",
+                             data={"file": (io.BytesIO(MARKER.encode()), f"{MARKER}.txt", "text/plain")})
+    assert attachment.status_code == 201, attachment.get_json()
+    ids["attachment_id"] = attachment.get_json()["id"]
+    other = make_tracker(client, owner, name=MARKER + "-right")
+    client.post(f"{TRACKERS}{other['id']}/issues", json={"title": MARKER}, headers=owner.headers)
+    sync = client.post("/api/v1/syncs/", json={"name": MARKER, "left_tracker_id": tracker["id"],
+                                               "right_tracker_id": other["id"]}, headers=owner.headers)
+    assert sync.status_code == 201, sync.get_json()
+    ids["sync_id"] = sync.get_json()["id"]
+    link = client.post(f"/api/v1/syncs/{ids['sync_id']}/links", json={"left_issue_id": issue["id"], "right_issue_id": "1"},
+                       headers=owner.headers)
+    assert link.status_code == 201, link.get_json()
+    ids["link_id"] = link.get_json()["id"]
     template = client.post("/api/v1/templates/", json={"name": MARKER, "title": MARKER, "tracker_id": tracker["id"]},
                            headers=owner.headers).get_json()
     ids["template_id"] = template["id"]
@@ -100,6 +117,10 @@ BODIES = {
     "/api/v1/templates/<int:template_id>/issues": {"variables": {}},
     "/api/v1/automations/<int:automation_id>": {"enabled": False},
     "/api/v1/subscriptions/<int:subscription_id>": {"enabled": False},
+    "/api/v1/trackers/<int:tracker_id>/issues/<string:issue_id>/comments/<string:comment_id>": {"body": "intruder"},
+    "/api/v1/trackers/<int:tracker_id>/passthrough": {"method": "GET", "path": "user"},
+    "/api/v1/syncs/<int:sync_id>": {"enabled": False},
+    "/api/v1/syncs/<int:sync_id>/links": {"left_issue_id": "1", "right_issue_id": "1"},
 }
 PUBLIC_BY_DESIGN = {
     # Any authenticated user may read any user's offers (the original API's contract).
@@ -140,3 +161,11 @@ def test_every_route_that_takes_an_id_refuses_another_user_for_every_verb(app, c
     assert client.get(f"{TRACKERS}{ids['tracker_id']}", headers=owner.headers).get_json()["name"] == MARKER
     assert client.get(f"/api/v1/templates/{ids['template_id']}", headers=owner.headers).get_json()["name"] == MARKER
     assert client.get(f"/api/v1/automations/{ids['automation_id']}", headers=owner.headers).get_json()["enabled"] is True
+    assert client.get(f"/api/v1/syncs/{ids['sync_id']}", headers=owner.headers).get_json()["enabled"] is True
+    links = client.get(f"/api/v1/syncs/{ids['sync_id']}/links", headers=owner.headers).get_json()
+    assert [link["id"] for link in links["links"]] == [ids["link_id"]]
+    issue_url = f"{TRACKERS}{ids['tracker_id']}/issues/{ids['issue_id']}"
+    comments = client.get(f"{issue_url}/comments", headers=owner.headers).get_json()["comments"]
+    assert [(c["id"], c["body"]) for c in comments] == [(ids["comment_id"], MARKER)]
+    attachments = client.get(f"{issue_url}/attachments", headers=owner.headers).get_json()["attachments"]
+    assert [a["id"] for a in attachments] == [ids["attachment_id"]]

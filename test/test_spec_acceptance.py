@@ -67,7 +67,7 @@ OPERATIONS = [
 
 
 def _with_world(body, world, path):
-    """Point what refers to the world (URLs, ids, usernames, the template's variables) at things that exist."""
+    """Point what refers to the world (URLs, ids, usernames, a parent issue, the template's variables) at things that exist."""
     if not isinstance(body, dict):
         return body
     for key in ("url", "base_url"):
@@ -77,6 +77,8 @@ def _with_world(body, world, path):
         body["tracker_id"] = world["tracker_id"]
     if body.get("assignees"):
         body["assignees"] = [world["user"].username]
+    if body.get("parent_id") is not None:
+        body["parent_id"] = world["issue_id"]
     if path == "/templates/{template_id}/issues":
         body["variables"] = {}  # the template declares none
     return body
