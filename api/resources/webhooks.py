@@ -18,6 +18,8 @@ class DeliveryAcceptedSchema(Schema):
 
 
 accepted_model = schema_model(ns, "DeliveryAccepted", DeliveryAcceptedSchema)
+# Only a path that is no tracker id at all is a 404; an unknown id answers like any other refused delivery.
+NOT_AN_ID = "The path segment is not a tracker id (not a whole number)"
 
 
 @ns.route("/<int:tracker_id>")
@@ -25,7 +27,9 @@ accepted_model = schema_model(ns, "DeliveryAccepted", DeliveryAcceptedSchema)
 class WebhookReceiver(Resource):
     @ns.response(202, "Stored; it will be processed once (a repeated delivery id or a replayed body: status duplicate)",
                  accepted_model)
-    @error_responses(ns, 400, 401, 413, descriptions={401: "Signature or secret token does not verify, or no such endpoint"})
+    @error_responses(ns, 400, 401, 404, 413, descriptions={
+        401: "Signature or secret token does not verify, or no such endpoint",
+        404: NOT_AN_ID})
     def post(self, tracker_id):
         """Receive a provider's webhook delivery (401 alike for a bad signature, an unknown id or no registration)."""
         result = webhooks_service.receive(session=db.session, tracker_id=tracker_id, headers=request.headers,
@@ -34,6 +38,7 @@ class WebhookReceiver(Resource):
 
     @ns.response(200, "Always, for every id: some trackers check the callback before the hook exists, and the answer "
                       "must not tell which tracker ids exist")
+    @ns.response(404, NOT_AN_ID)
     def head(self, tracker_id):
         """Answer a tracker's callback check."""
         return None, 200
