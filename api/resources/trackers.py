@@ -410,7 +410,7 @@ class TrackerPassthrough(Resource):
     @ns.expect(passthrough_request_model)
     @ns.response(200, "The provider's answer (its status, filtered headers and body)", passthrough_response_model)
     @error_responses(ns, 400, 413, 415, 429, *TRACKER_ERRORS, descriptions={
-        400: "Invalid input, a refused path, or not_supported (the built-in tracker has no passthrough)",
+        400: "Invalid input, a refused path, or not_supported (a tracker whose provider has no passthrough)",
         429: "Too many passthrough calls (RATELIMIT_PASSTHROUGH, per user)"})
     @limiter.limit(configured("RATELIMIT_PASSTHROUGH"), key_func=_passthrough_key)
     def post(self, tracker_id):

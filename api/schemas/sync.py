@@ -35,7 +35,7 @@ class SyncFieldsSchema(BaseSchema):
 class SyncSchema(BaseSchema):
     id = fields.Integer(dump_only=True)
     name = Text(required=True, validate=[validate.Length(min=1, max=100), not_blank],
-                metadata={"example": "Public GitHub <-> internal backlog"})
+                metadata={"example": "Public tracker <-> internal backlog"})
     left_tracker_id = fields.Integer(required=True, strict=True, validate=_ID, metadata={"description": "one of your trackers"})
     right_tracker_id = fields.Integer(required=True, strict=True, validate=_ID,
                                       metadata={"description": "another of your trackers"})

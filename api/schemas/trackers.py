@@ -191,7 +191,8 @@ class IssueQuerySchema(PageQuerySchema):
     include_remote_data = fields.Boolean(load_default=False)
     source = fields.String(load_default="live", validate=validate.OneOf(("live", "index")), metadata={
         "description": "live (default): ask the trackers; index: answer from the local index (fast; X-Index-Age says how "
-                       "old; q is full-text search; built-in trackers are not indexed and answer live on their own list)"})
+                       "old; q is full-text search; trackers that keep their issues in the gateway are not indexed and "
+                       "answer live on their own list)"})
 
 
 class IssueListSchema(BaseSchema):

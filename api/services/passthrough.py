@@ -24,8 +24,10 @@ READ_CHUNK = 64 * 1024
 # Only these response headers travel back: never cookies, auth challenges or the provider's hop-by-hop headers.
 FORWARDED_HEADERS = frozenset({"content-type", "content-language", "etag", "last-modified", "link", "retry-after",
                                "x-total-count", "x-total", "x-total-pages", "x-page", "x-per-page", "x-next-page",
-                               "x-prev-page", "x-request-id", "x-github-request-id"})
+                               "x-prev-page", "x-request-id"})
+# Rate-limit headers, and the providers' own request ids (x-<provider>-request-id), help a caller debug a call.
 FORWARDED_PREFIXES = ("x-ratelimit-",)
+_REQUEST_ID_HEADER = re.compile(r"x-[a-z0-9]+-request-id")
 _SCHEME = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*:")
 _ENCODED = re.compile(r"%(2e|2f|5c|25|00)", re.IGNORECASE)
 _UNSAFE = re.compile(r"[\x00-\x20\x7f\\?#]")
@@ -61,7 +63,8 @@ def _join(root, relative):
 
 def _headers(response):
     return {name: value for name, value in response.headers.items()
-            if name.lower() in FORWARDED_HEADERS or name.lower().startswith(FORWARDED_PREFIXES)}
+            if name.lower() in FORWARDED_HEADERS or name.lower().startswith(FORWARDED_PREFIXES)
+            or _REQUEST_ID_HEADER.fullmatch(name.lower())}
 
 
 def _read_capped(response, *, limit, deadline):
