@@ -5,7 +5,7 @@ import ipaddress
 import socket
 
 import pytest
-from urllib3.exceptions import MaxRetryError, NewConnectionError
+from urllib3.exceptions import NewConnectionError
 
 from api import url_policy
 from api.url_policy import PolicyAdapter, PolicySession, UrlNotAllowed, check_url, checked_addresses, is_public
@@ -138,8 +138,9 @@ def test_https_calls_of_a_policy_session_are_checked_too(policy):
 
 
 def test_a_policy_adapter_never_builds_a_proxy_manager():
-    with pytest.raises(UrlNotAllowed, match="proxies"):
+    with pytest.raises(UrlNotAllowed) as refused:
         PolicyAdapter().proxy_manager_for("http://127.0.0.1:3128")
+    assert str(refused.value) == "Outbound calls do not go through proxies."
 
 
 def test_a_pinned_connection_outside_a_checked_call_is_refused_even_after_one(policy, github_fake):
@@ -147,8 +148,9 @@ def test_a_pinned_connection_outside_a_checked_call_is_refused_even_after_one(po
 
     def unchecked():
         pool = url_policy._PinnedHTTPConnectionPool(host, port, retries=False)
-        with pytest.raises((NewConnectionError, MaxRetryError), match="not checked by the outbound URL policy"):
+        with pytest.raises(NewConnectionError) as refused:
             pool.urlopen("GET", "/rate_limit", retries=False)
+        assert str(refused.value).endswith(": Refused: the address was not checked by the outbound URL policy.")
 
     unchecked()
     assert policy(["127.0.0.1"], lambda: PolicySession().get(f"{github_fake.base_url}/rate_limit", timeout=10)).ok
