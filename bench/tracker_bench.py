@@ -8,6 +8,8 @@ Writes its figures into docs/PERFORMANCE.md (section "trackers"); exit status 1 
     same PyGithub call made directly (lazy objects, so one HTTP request each, exactly like the gateway). The gateway
     keeps an ETag cache and sends If-None-Match on repeated reads (the fake answers 304), so it is measured twice:
     re-reading issue 1 (the 304 path) and reading a different issue each time (cache defeated, a full 200).
+(1b) The same for Jira Cloud: `GET /api/v1/trackers/<id>/issues` (a page of 20, and of 1) against the Jira fake vs
+    the adapter's own search (`/rest/api/3/search/jql`, same JQL and fields) made directly with the `jira` client.
 (2) Fan-out: `GET /api/v1/issues` over 3 trackers on 3 fakes with 100 ms injected latency each vs
     `GET /api/v1/trackers/<id>/issues` on one of them; one client, sequential requests, interleaved.
 """
@@ -26,7 +28,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import requests
 from github import Auth, Github
+from jira import JIRA
 
+from api.trackers.providers.jira import ISSUE_FIELDS as JIRA_ISSUE_FIELDS
 from bench.common import app_env, database, machine, migrate, percentile, register_and_login, uwsgi, write_section
 from bench.fakes_runner import control, fake_processes, recorded_requests, seed
 
@@ -41,6 +45,12 @@ FANOUT_WARMUP = 2
 MIN_FANOUT_REQUESTS = 10
 SMALL_PAGE_REQUESTS = 10
 LOG_PATH = "/tmp/tg-bench-trackers.log"
+JIRA_EMAIL, JIRA_TOKEN, JIRA_PROJECT = "bench@example.com", "bench-jira-api-token", "BENCH"
+JIRA_ISSUES = 20
+JIRA_BREAKDOWN_REQUESTS = 100
+# As api/trackers/providers/jira.py sends them for a listing (its fields, its JQL for an unfiltered page).
+JIRA_FIELDS = ",".join(JIRA_ISSUE_FIELDS)
+JIRA_JQL = f'project = "{JIRA_PROJECT}" ORDER BY updated DESC, key DESC'
 
 
 class GatewayClient:
@@ -206,6 +216,94 @@ def app_timings(offset, tracker_id):
     return {name: stats(values) if values else None for name, values in durations.items()}
 
 
+def seed_jira(fake_url):
+    paragraph = {"type": "paragraph", "content": [{"type": "text", "text": "A realistic issue description. " * 20}]}
+    operations = [{"op": "add_basic_auth", "args": {"email": JIRA_EMAIL, "api_token": JIRA_TOKEN, "name": "bench"}},
+                  {"op": "add_project", "args": {"key": JIRA_PROJECT, "members": ["bench"]}}]
+    operations += [{"op": "add_issue", "args": {"project": JIRA_PROJECT, "summary": f"Issue {n}", "labels": ["bug"],
+                                                "assignee": "bench", "description": {"type": "doc", "version": 1,
+                                                                                     "content": [paragraph]}}}
+                   for n in range(1, JIRA_ISSUES + 1)]
+    seed(fake_url, operations)
+
+
+def create_jira_tracker(base_url, token, fake_url):
+    response = requests.post(
+        f"{base_url}/api/v1/trackers/", headers={"Authorization": f"Bearer {token}"}, timeout=30,
+        json={"name": "jira-overhead", "provider": "jira", "target": JIRA_PROJECT, "base_url": fake_url,
+              "options": {"deployment": "cloud"}, "credentials": {"email": JIRA_EMAIL, "api_token": JIRA_TOKEN}})
+    if response.status_code != 201:
+        raise RuntimeError(f"create jira tracker: {response.status_code} {response.text[:300]}")
+    return response.json()["id"]
+
+
+def jira_overhead(base_url, fake_url, token, tracker_id, count):
+    """Jira Cloud listing: gateway vs the same search/jql call with the `jira` client, interleaved like overhead()."""
+    gateway = GatewayClient(base_url, token)
+
+    def jira_client():
+        return JIRA(server=fake_url, basic_auth=(JIRA_EMAIL, JIRA_TOKEN), get_server_info=False, max_retries=0,
+                    timeout=10, logging=False, options={"rest_api_version": "3", "check_update": False})
+
+    def search(client, limit):
+        issues = client._get_json("search/jql", params={"jql": JIRA_JQL, "maxResults": limit, "fields": JIRA_FIELDS})
+        assert len(issues["issues"]) == limit
+
+    reused = jira_client()
+
+    def direct_new(limit):
+        client = jira_client()  # the adapter builds its client on every request
+        try:
+            return timed(lambda: search(client, limit))
+        finally:
+            client.close()
+
+    def listing(limit):
+        assert len(gateway.get(f"/api/v1/trackers/{tracker_id}/issues?limit={limit}")["issues"]) == limit
+
+    variants = {
+        "direct_new": lambda: direct_new(JIRA_ISSUES),
+        "direct_reused": lambda: timed(lambda: search(reused, JIRA_ISSUES)),
+        "gateway": lambda: timed(lambda: listing(JIRA_ISSUES)),
+        "direct_new_1": lambda: direct_new(1),
+        "gateway_1": lambda: timed(lambda: listing(1)),
+    }
+    for _ in range(WARMUP):
+        for call in variants.values():
+            call()
+    before = len(recorded_requests(fake_url))
+    listing(JIRA_ISSUES)
+    provider_requests = len(recorded_requests(fake_url)) - before
+    samples = {name: [] for name in variants}
+    names = list(variants)
+    for i in range(count):
+        rotation = i % len(names)
+        for name in names[rotation:] + names[:rotation]:
+            samples[name].append(variants[name]())
+    # The access log does not record the query string, so the app's own timings come from a short run of pages of 20.
+    app_log_offset = Path(LOG_PATH).stat().st_size
+    for _ in range(JIRA_BREAKDOWN_REQUESTS):
+        listing(JIRA_ISSUES)
+    gateway.close()
+    reused.close()
+    with open(LOG_PATH, "rb") as log:
+        log.seek(app_log_offset)
+        lines = [line for line in log.read().decode("utf-8", "replace").splitlines() if line.startswith("{")]
+    inside, provider = [], []
+    for line in lines:
+        try:
+            entry = json.loads(line)
+        except ValueError:
+            continue
+        if entry.get("logger") == "api.access" and entry.get("path") == f"/api/v1/trackers/{tracker_id}/issues":
+            inside.append(entry["duration_ms"])
+        elif entry.get("operation") == "list_issues" and entry.get("tracker_id") == tracker_id:
+            provider.append(entry["duration_ms"])
+    evidence = {"provider_requests": provider_requests, "access": stats(inside) if inside else None,
+                "provider": stats(provider) if provider else None}
+    return {name: stats(values) for name, values in samples.items()}, evidence
+
+
 def fanout(base_url, fakes, token, tracker_ids, count, budget_seconds):
     for url in fakes:
         control(url, latency=FANOUT_LATENCY_SECONDS)
@@ -264,17 +362,21 @@ def main():
     parser.add_argument("--fanout-requests", type=int, default=30, help="measured requests per endpoint for the fan-out")
     parser.add_argument("--fanout-budget", type=float, default=90.0,
                         help="stop the fan-out measurement after this many seconds (at least 10 requests each)")
+    parser.add_argument("--jira-requests", type=int, default=300, help="measured requests per variant for Jira")
     args = parser.parse_args()
     started = time.monotonic()
     args.load_at_start = os.getloadavg()[0]
-    with database() as database_url, fake_processes("github", 3) as fakes:
+    with database() as database_url, fake_processes("github", 3) as fakes, fake_processes("jira") as (jira_fake,):
         env = app_env(database_url, TRACKER_ALLOWED_HOSTS="127.0.0.1", LOG_REQUESTS="true")
         migrate(env)
         seed_fakes(fakes, overhead_issues=1 + WARMUP + args.requests)
+        seed_jira(jira_fake)
         with uwsgi(env, log_path=LOG_PATH) as (base_url, _master):
             token = register_and_login(base_url, "bench-overhead")
             overhead_tracker = create_tracker(base_url, token, "overhead", fakes[0], OVERHEAD_REPO)
             latency, evidence = overhead(base_url, fakes[0], token, overhead_tracker, args.requests)
+            jira_tracker = create_jira_tracker(base_url, token, jira_fake)
+            jira = jira_overhead(base_url, jira_fake, token, jira_tracker, args.jira_requests)
             fan_token = register_and_login(base_url, "bench-fanout")
             fan_trackers = [create_tracker(base_url, fan_token, f"fanout-{n}", url, FANOUT_REPO)
                             for n, url in enumerate(fakes)]
@@ -296,12 +398,42 @@ def main():
         "cache defeated: no conditional read of a distinct issue": evidence["distinct_conditional"] == 0
         and evidence["distinct_reads"] == args.requests,
     }
-    print(render(args, elapsed, latency, evidence, fan, fan_checks, checks,
+    print(render(args, elapsed, latency, evidence, fan, fan_checks, checks, jira=jira,
                  added=(added_miss, added_etag, added_miss_reused, added_etag_reused), ratio=ratio))
     return 0 if all(checks.values()) else 1
 
 
-def render(args, elapsed, latency, evidence, fan, fan_checks, checks, *, added, ratio):
+def jira_section(args, jira, row):
+    """The Jira Cloud listing rows: gateway vs the `jira` client's search/jql, measured in the same run."""
+    latency, evidence = jira
+    added = latency["gateway"]["p50"] - latency["direct_new"]["p50"]
+    added_1 = latency["gateway_1"]["p50"] - latency["direct_new_1"]["p50"]
+    text = (
+        f"\n### Jira Cloud: gateway overhead on one listing (the Jira fake, Cloud flavour, no injected latency; "
+        f"{args.jira_requests} requests per row after {WARMUP} warm-up, rows interleaved request by request)\n\n"
+        "| path | p50 ms | p99 ms | mean ms | min ms |\n|---|---|---|---|---|\n"
+        + row(f"`jira` direct, new `JIRA` per call, `GET /rest/api/3/search/jql` (the adapter's JQL and fields), "
+              f"{JIRA_ISSUES} issues", latency["direct_new"])
+        + row(f"`jira` direct, one reused `JIRA`, same search, {JIRA_ISSUES} issues", latency["direct_reused"])
+        + row(f"gateway `GET /api/v1/trackers/<id>/issues` ({JIRA_ISSUES} issues, ADF descriptions)", latency["gateway"])
+        + row("`jira` direct, new `JIRA`, same search, `maxResults=1`", latency["direct_new_1"])
+        + row("gateway `GET /api/v1/trackers/<id>/issues?limit=1`", latency["gateway_1"])
+        + "\n"
+        f"- Added p50, page of {JIRA_ISSUES}: **{added:.2f} ms** over the new-client direct call "
+        f"({latency['gateway']['p50'] - latency['direct_reused']['p50']:.2f} ms over the reused client); "
+        f"page of 1: {added_1:.2f} ms. Provider requests behind one gateway listing: {evidence['provider_requests']}\n"
+    )
+    if evidence["access"] and evidence["provider"]:
+        inside, provider = evidence["access"]["p50"], evidence["provider"]["p50"]
+        text += (f"- Inside the app ({JIRA_BREAKDOWN_REQUESTS} more pages of {JIRA_ISSUES} right after, medians of "
+                 f"its log lines): {inside:.2f} ms (access-log duration), of which {provider:.2f} ms is the provider "
+                 "call (`tracker call` log line: the `jira` search plus mapping each issue, ADF to Markdown, into "
+                 f"the unified model; the direct reused-client search takes {latency['direct_reused']['p50']:.2f} ms) "
+                 f"and {inside - provider:.2f} ms the rest (JWT, PostgreSQL, credentials, dump, logs)\n")
+    return text
+
+
+def render(args, elapsed, latency, evidence, fan, fan_checks, checks, *, jira, added, ratio):
     """The markdown section, written into docs/PERFORMANCE.md and returned for the console."""
     added_miss, added_etag, added_miss_reused, added_etag_reused = added
 
@@ -353,6 +485,7 @@ def render(args, elapsed, latency, evidence, fan, fan_checks, checks, *, added, 
         f"(the gateway's, answered 304); {evidence['distinct_reads']} reads of the distinct issues, "
         f"{evidence['distinct_conditional']} of them conditional\n"
         + breakdown
+        + jira_section(args, jira, row)
         + f"\n### Fan-out (3 GitHub trackers on 3 fakes, {FANOUT_LATENCY_SECONDS * 1000:.0f} ms injected latency per "
         f"provider request; {fan['single']['n']} requests per endpoint after {FANOUT_WARMUP} warm-up, alternating, "
         f"up to {args.fanout_requests} within a {args.fanout_budget:g} s budget)\n\n"
