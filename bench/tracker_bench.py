@@ -403,7 +403,7 @@ def main():
     return 0 if all(checks.values()) else 1
 
 
-def jira_section(args, jira, row):
+def jira_section(args, jira, row, github_added):
     """The Jira Cloud listing rows: gateway vs the `jira` client's search/jql, measured in the same run."""
     latency, evidence = jira
     added = latency["gateway"]["p50"] - latency["direct_new"]["p50"]
@@ -430,6 +430,10 @@ def jira_section(args, jira, row):
                  "call (`tracker call` log line: the `jira` search plus mapping each issue, ADF to Markdown, into "
                  f"the unified model; the direct reused-client search takes {latency['direct_reused']['p50']:.2f} ms) "
                  f"and {inside - provider:.2f} ms the rest (JWT, PostgreSQL, credentials, dump, logs)\n")
+    text += (f"- What dominates: the fixed cost of any gateway request (a page of 1 already adds {added_1:.2f} ms, "
+             f"against {github_added:.2f} ms for the GitHub read above in this run: uwsgi router, JWT, PostgreSQL, "
+             "credentials, logs), not Jira's client or search; mapping and "
+             f"dumping {JIRA_ISSUES - 1} more issues (ADF to Markdown) adds {added - added_1:.2f} ms\n")
     return text
 
 
@@ -458,7 +462,7 @@ def render(args, elapsed, latency, evidence, fan, fan_checks, checks, *, jira, a
     small_ratio = fan["aggregate_small"]["p50"] / fan["single_small"]["p50"]
     table = (
         f"Measured {time.strftime('%Y-%m-%d')} on {machine()}; the client, uwsgi (committed uwsgi.ini, access log on, "
-        "to a file), PostgreSQL and the GitHub fakes (test/fakes, one process each) all share these cores. "
+        "to a file), PostgreSQL and the GitHub and Jira fakes (test/fakes, one process each) all share these cores. "
         f"One client, sequential requests over a keep-alive connection to uwsgi; the run took {elapsed:.0f} s; "
         f"1-minute load average at its start {args.load_at_start:.1f} (anything above 0 is other work on the machine). "
         "The fake (werkzeug's server) answers `Connection: close`, so every provider request, direct or through "
@@ -485,7 +489,7 @@ def render(args, elapsed, latency, evidence, fan, fan_checks, checks, *, jira, a
         f"(the gateway's, answered 304); {evidence['distinct_reads']} reads of the distinct issues, "
         f"{evidence['distinct_conditional']} of them conditional\n"
         + breakdown
-        + jira_section(args, jira, row)
+        + jira_section(args, jira, row, added_miss)
         + f"\n### Fan-out (3 GitHub trackers on 3 fakes, {FANOUT_LATENCY_SECONDS * 1000:.0f} ms injected latency per "
         f"provider request; {fan['single']['n']} requests per endpoint after {FANOUT_WARMUP} warm-up, alternating, "
         f"up to {args.fanout_requests} within a {args.fanout_budget:g} s budget)\n\n"
