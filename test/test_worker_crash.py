@@ -36,7 +36,9 @@ def test_worker_killed_mid_burst_then_restarted_processes_every_delivery_exactly
         client, db, github, database_url, make_app, tmp_path):
     payload = example("github", "issues.opened.json")
     for n in range(DELIVERIES):
-        body = json.dumps({**payload, "issue": {**payload["issue"], "title": f"burst {n}"}}).encode()
+        # One issue per delivery: an issue's creation is one event however often it is reported.
+        issue = {**payload["issue"], "title": f"burst {n}", "number": 1000 + n, "id": payload["issue"]["id"] + n}
+        body = json.dumps({**payload, "issue": issue}).encode()
         assert deliver_github(client, github, "issues", None, delivery=f"burst-{n}", body=body).status_code == 202
 
     env = {**os.environ, "APP_CONFIGURATION": "testing", "TEST_DATABASE_URL": database_url,
