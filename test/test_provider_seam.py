@@ -1,5 +1,6 @@
 """The seam holds: no provider is named above api/trackers/providers/, so adding one edits nothing there."""
 
+import json
 import re
 from pathlib import Path
 
@@ -36,3 +37,11 @@ def test_no_provider_is_named_in_services_resources_schemas_or_the_worker():
 def test_the_check_knows_every_registered_provider():
     words = {word.lower() for word in _provider_words()}
     assert {"github", "gitlab", "trello", "gitea", "jira", "builtin", "built-in"} <= words
+
+
+def test_the_spec_shows_an_example_body_for_every_provider_and_variant(client):
+    description = client.get("/api/v1/swagger.json").get_json()["paths"]["/trackers/"]["post"]["description"]
+    for cls in all_providers():
+        for body in (cls.examples or {"": cls.example}).values():
+            assert json.dumps(body) in description, cls.slug
+    assert "jira (data_center)" in description and "gitea" in description

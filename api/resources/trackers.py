@@ -1,5 +1,6 @@
 """Namespace `trackers`: tracker connections and the unified issue API on each of them."""
 
+import json
 from urllib.parse import quote
 
 from flask import Response, request, stream_with_context
@@ -129,6 +130,8 @@ class TrackerList(Resource):
         return tracker_list_schema.dump({"trackers": [trackers_service.to_dict(t) for t in page.items],
                                          "next_cursor": page.next_cursor})
 
+    @ns.doc(description="One example body per provider:\n\n" + "\n".join(
+        f"- {name}: `{json.dumps(body)}`" for name, body in trackers_service.provider_examples().items()))
     @ns.expect(tracker_create_model)
     @ns.response(201, "Tracker connected", tracker_model)
     @error_responses(ns, 400, 401, 409, 413, 415)

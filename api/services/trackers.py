@@ -34,7 +34,7 @@ from api.trackers.base import (
     WebhookEvent,
     permission_scoped,
 )
-from api.trackers.registry import provider_class
+from api.trackers.registry import all_providers, provider_class
 from api.trackers.resilience import BREAKER_FAILURES, breaker, in_flight
 from api.url_policy import UrlNotAllowed, check_url
 
@@ -525,3 +525,13 @@ def aggregate_issues(*, session, owner, query):
     more = any(isinstance(new_state.get(t.id, [None, 0]), list) for t in trackers)
     next_cursor = encode_cursor([{str(key): value for key, value in new_state.items()}]) if more else None
     return {"issues": [item[3] for item in chosen], "next_cursor": next_cursor, "errors": failures}
+
+
+def provider_examples():
+    """Every registered provider's example POST /trackers/ body; variants are named "<slug> (<variant>)"."""
+    found = {}
+    for cls in all_providers():
+        for variant, body in (cls.examples or {"": cls.example}).items():
+            if body:
+                found[f"{cls.slug} ({variant})" if variant else cls.slug] = body
+    return found

@@ -348,6 +348,7 @@ class TrackerProvider(abc.ABC):
     credentials_help: ClassVar[str] = "none ({} or omitted)"
     options_help: ClassVar[str] = ""  # empty: takes none
     example: ClassVar[dict] = {}  # a POST /trackers/ body
+    examples: ClassVar[dict[str, dict]] = {}  # named variants of it where one is not enough (e.g. cloud, data_center)
     webhook_body_signed: ClassVar[bool] = False  # the webhook signature covers the raw body
     # For the spec: the credential keys it takes, and JSON-schema properties of its options (else the example's keys).
     credential_fields: ClassVar[tuple[str, ...]] = ()
