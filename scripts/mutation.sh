@@ -15,7 +15,11 @@ ensure_venv
 if [ -z "${GATEWAY_SPECS_DIR:-}" ] && [ ! -d test/data/specs ]; then
     common="$(git rev-parse --path-format=absolute --git-common-dir 2>/dev/null || true)"
     for candidate in "$ROOT/../shared/specs" "${common:+$common/../../shared/specs}"; do
-        if [ -n "$candidate" ] && [ -d "$candidate" ]; then export GATEWAY_SPECS_DIR="$(cd "$candidate" && pwd)"; break; fi
+        if [ -n "$candidate" ] && [ -d "$candidate" ]; then
+            GATEWAY_SPECS_DIR="$(cd "$candidate" && pwd)"
+            export GATEWAY_SPECS_DIR
+            break
+        fi
     done
 fi
 
