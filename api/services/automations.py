@@ -246,11 +246,9 @@ def match_and_enqueue(*, session, event):
             except (patterns.PatternTimeout, patterns.PatternError) as exc:
                 # Recorded, not dropped: the owner sees which rule could not be decided and why.
                 status, error = "skipped", f"Conditions not checked: {exc}"
-            if status == "skipped":
-                pass
-            elif event.caused_by_rule_id == rule.id:
+            if status == "pending" and event.caused_by_rule_id == rule.id:
                 status, error = "skipped", "The event is this rule's own change; it does not trigger the rule again."
-            elif event.chain_depth >= max_depth:
+            elif status == "pending" and event.chain_depth >= max_depth:
                 status, error = "skipped", f"Chain depth limit ({max_depth}) reached: automations triggered each other."
             run_id = session.execute(
                 insert(AutomationRun)
