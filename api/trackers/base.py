@@ -15,6 +15,7 @@ import dataclasses
 import enum
 import hashlib
 import hmac
+import re
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from typing import Any, ClassVar
@@ -699,6 +700,17 @@ def same_origin(url: str, root: str) -> bool:
 
     a, b = urlsplit(url or ""), urlsplit(root or "")
     return bool(a.scheme) and (a.scheme, a.netloc.lower()) == (b.scheme, b.netloc.lower())
+
+
+_NUMERIC_ID = re.compile(r"[0-9]{1,19}")
+
+
+def numeric_id(value, *, what: str = "Issue", bits: int = 31) -> int:
+    """A provider's numeric id from a path segment: plain ASCII digits below 2**bits, else that object is not found."""
+    text = str(value)
+    if not _NUMERIC_ID.fullmatch(text) or int(text) >= 2**bits:
+        raise TrackerNotFound(f"{what} {text[:50]} not found.")
+    return int(text)
 
 
 def parse_time(value: str | None) -> datetime | None:

@@ -41,6 +41,7 @@ from api.trackers.base import (
     hmac_hex,
     label_workflow_option_errors,
     multipart_upload,
+    numeric_id,
     parse_time,
     same,
     same_origin,
@@ -208,9 +209,7 @@ class GiteaProvider(TrackerProvider):
 
     @staticmethod
     def _index(issue_id):
-        if not str(issue_id).isdigit() or int(issue_id) >= 2**63:
-            raise TrackerNotFound(f"Issue {issue_id} not found.")
-        return int(issue_id)
+        return numeric_id(issue_id, bits=63)
 
     @staticmethod
     def _cursor(cursor, limit):
@@ -375,9 +374,7 @@ class GiteaProvider(TrackerProvider):
     def _own_comment(self, issue_id, comment_id):
         """The comment's path, once Gitea shows it belongs to this issue."""
         index = self._index(issue_id)
-        if not str(comment_id).isdigit():
-            raise TrackerNotFound(f"Comment {comment_id} not found.")
-        path = f"{self._repo_path}/issues/comments/{int(comment_id)}"
+        path = f"{self._repo_path}/issues/comments/{numeric_id(comment_id, what='Comment', bits=63)}"
         raw, _ = self._json("GET", path)
         if not str(raw.get("issue_url") or "").endswith(f"/issues/{index}"):
             raise TrackerNotFound(f"Comment {comment_id} not found on issue {issue_id}.")
@@ -404,9 +401,7 @@ class GiteaProvider(TrackerProvider):
         return f"{self._repo_path}/issues/{self._index(issue_id)}/assets"
 
     def _asset(self, issue_id, attachment_id):
-        if not str(attachment_id).isdigit():
-            raise TrackerNotFound(f"Attachment {attachment_id} not found.")
-        return f"{self._assets(issue_id)}/{int(attachment_id)}"
+        return f"{self._assets(issue_id)}/{numeric_id(attachment_id, what='Attachment', bits=63)}"
 
     def list_attachments(self, issue_id):
         raw_items, _ = self._json("GET", self._assets(issue_id))

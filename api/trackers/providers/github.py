@@ -34,6 +34,7 @@ from api.trackers.base import (
     WebhookRegistration,
     hmac_hex,
     label_workflow_option_errors,
+    numeric_id,
     parse_time,
     same,
 )
@@ -275,9 +276,7 @@ class GithubProvider(TrackerProvider):
 
     @staticmethod
     def _number(issue_id):
-        if not str(issue_id).isdigit() or int(issue_id) >= 2**31:
-            raise TrackerNotFound(f"Issue {issue_id} not found.")
-        return int(issue_id)
+        return numeric_id(issue_id)
 
     def _get(self, path, params):
         """One GET as raw JSON through PyGithub's requester, with the next page from the Link header.

@@ -34,6 +34,7 @@ from api.trackers.base import (
     WebhookRegistration,
     guess_type,
     label_workflow_option_errors,
+    numeric_id,
     parse_time,
     same,
 )
@@ -176,9 +177,7 @@ class GitlabProvider(TrackerProvider):
 
     @staticmethod
     def _iid(issue_id):
-        if not str(issue_id).isdigit() or int(issue_id) >= 2**31:
-            raise TrackerNotFound(f"Issue {issue_id} not found.")
-        return int(issue_id)
+        return numeric_id(issue_id)
 
     @staticmethod
     def _page(cursor):
@@ -272,9 +271,7 @@ class GitlabProvider(TrackerProvider):
         return self._to_comment(self._request("post", path, data={"body": body}).json())
 
     def _note_path(self, issue_id, comment_id):
-        if not str(comment_id).isdigit() or int(comment_id) >= 2**31:
-            raise TrackerNotFound(f"Comment {comment_id} not found.")
-        return f"{self._project_path}/issues/{self._iid(issue_id)}/notes/{int(comment_id)}"
+        return f"{self._project_path}/issues/{self._iid(issue_id)}/notes/{numeric_id(comment_id, what='Comment')}"
 
     def update_comment(self, issue_id, comment_id, body):
         return self._to_comment(self._request("put", self._note_path(issue_id, comment_id), data={"body": body}).json())

@@ -47,6 +47,7 @@ from api.trackers.base import (
     guess_type,
     hmac_hex,
     multipart_upload,
+    numeric_id,
     parse_time,
     same,
     same_origin,
@@ -613,9 +614,7 @@ class JiraProvider(TrackerProvider):
     # ---- comment edit/delete, issue delete, passthrough (issue 13) ----
 
     def _comment_path(self, issue_id, comment_id):
-        if not str(comment_id).isdigit():
-            raise TrackerNotFound(f"Comment {comment_id} not found.")
-        return f"issue/{self._key(issue_id)}/comment/{int(comment_id)}"
+        return f"issue/{self._key(issue_id)}/comment/{numeric_id(comment_id, what='Comment', bits=63)}"
 
     def update_comment(self, issue_id, comment_id, body):
         return self._to_comment(self._call("PUT", self._comment_path(issue_id, comment_id), body={"body": self._text_in(body)}))
