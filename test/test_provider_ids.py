@@ -25,3 +25,19 @@ def test_plain_digits_within_the_bound_are_the_number():
 def test_a_unicode_digit_issue_id_on_a_remote_tracker_is_404(client, github, value):
     response = client.get(f"/api/v1/trackers/{github['tracker']['id']}/issues/{value}", headers=github["user"].headers)
     assert response.status_code == 404 and response.get_json()["error"] == "issue_not_found"
+
+
+class _Answer:
+    def __init__(self, **headers):
+        self.headers = headers
+
+
+@pytest.mark.parametrize("value", ["²", "١٢"])
+def test_paging_headers_with_odd_digits_from_a_tracker_end_the_listing_instead_of_crashing(value):
+    from api.trackers.providers.gitea import GiteaProvider
+    from api.trackers.providers.gitlab import GitlabProvider
+
+    assert GitlabProvider._next(_Answer(**{"X-Next-Page": value})) is None
+    assert GiteaProvider._has_next(_Answer(**{"X-Total-Count": value}), 1, 20, 20) is False
+    assert GitlabProvider._next(_Answer(**{"X-Next-Page": "3"})) is not None
+    assert GiteaProvider._has_next(_Answer(**{"X-Total-Count": "41"}), 2, 20, 20) is True

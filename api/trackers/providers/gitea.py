@@ -224,7 +224,7 @@ class GiteaProvider(TrackerProvider):
         if 'rel="next"' in response.headers.get("Link", ""):
             return True
         total = response.headers.get("X-Total-Count", "")
-        return total.isdigit() and int(total) > (page - 1) * size + count
+        return total.isascii() and total.isdigit() and int(total) > (page - 1) * size + count
 
     def _label_ids(self, names):
         known = {}

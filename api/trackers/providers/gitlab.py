@@ -186,7 +186,7 @@ class GitlabProvider(TrackerProvider):
     @staticmethod
     def _next(response):
         next_page = response.headers.get("X-Next-Page")
-        return encode_cursor([int(next_page)]) if next_page and next_page.isdigit() else None
+        return encode_cursor([int(next_page)]) if next_page and next_page.isascii() and next_page.isdigit() else None
 
     def _all(self, path, query=None):
         items, page = [], 1
@@ -194,7 +194,7 @@ class GitlabProvider(TrackerProvider):
             response = self._request("get", path, query={**(query or {}), "per_page": 100, "page": page})
             items += response.json()
             next_page = response.headers.get("X-Next-Page")
-            if not next_page or not next_page.isdigit():
+            if not next_page or not (next_page.isascii() and next_page.isdigit()):
                 break
             page = int(next_page)
         return items
