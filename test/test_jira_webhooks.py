@@ -3,6 +3,7 @@ over the raw body, registration through the DC admin webhooks API, and Cloud's m
 
 import copy
 import json
+import logging
 
 import pytest
 from sqlalchemy import func, select
@@ -125,8 +126,9 @@ def test_signed_delivery_is_stored_once_and_processed_into_events(client, app, d
     assert events[0]["issue_id"] == "TES-4" and events[0]["issue"]["remote_status"] == "Resolved"
 
 
-def test_registering_on_cloud_is_a_400_that_tells_the_admin_the_url_and_secret_to_paste(client, auth, db,
+def test_registering_on_cloud_is_a_400_that_tells_the_admin_the_url_and_secret_to_paste(client, auth, db, caplog,
                                                                                        jira_cloud_fake):
+    caplog.set_level(logging.DEBUG)
     user = auth.register()
     jira_cloud_fake.add_basic_auth("me@example.com", "tok", name="alice")
     jira_cloud_fake.add_project("APP", members=["alice"])
@@ -140,6 +142,7 @@ def test_registering_on_cloud_is_a_400_that_tells_the_admin_the_url_and_secret_t
     assert not [r for r in jira_cloud_fake.requests if "webhook" in r.path]
     secret = registration(db, tracker["id"]).secret
     assert f"Secret: {secret} " in message and len(secret) >= 32
+    assert secret not in caplog.text, "the secret is shown to its owner once, never logged"
     # What Jira then sends, signed with the pasted secret, is accepted; anything else is not.
     body = (HOOKS / "jira_issue_created.json").read_bytes()
     url = f"/api/v1/webhooks/{tracker['id']}"
