@@ -30,11 +30,16 @@ FORWARDED_PREFIXES = ("x-ratelimit-",)
 _REQUEST_ID_HEADER = re.compile(r"x-[a-z0-9]+-request-id")
 _SCHEME = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*:")
 _ENCODED = re.compile(r"%(2e|2f|5c|25|00)", re.IGNORECASE)
+_ENCODED_SLASH = re.compile(r"%2f", re.IGNORECASE)
 _UNSAFE = re.compile(r"[\x00-\x20\x7f\\?#]")
 
 
-def check_path(path):
-    """The path as sent under the API root, or ValidationFailed naming what is refused."""
+def check_path(path, *, encoded_slash=False):
+    """The path as sent under the API root, or ValidationFailed naming what is refused.
+
+    With `encoded_slash` (a provider whose ids hold a '/', e.g. GitLab's `group%2Fproject`), '%2F' inside one segment is
+    the one encoding allowed, and each part it separates is held to the same rules as a segment.
+    """
     def refuse(why):
         raise ValidationFailed(f"path refused: {why}.", errors={"path": [why]})
 
@@ -42,13 +47,18 @@ def check_path(path):
         refuse("a scheme or host is not allowed; give a path relative to the provider's API root")
     if _UNSAFE.search(path):
         refuse("no spaces, control characters, backslashes, '?' or '#' (send parameters in `query`)")
-    if _ENCODED.search(path):
-        refuse("no percent-encoded '.', '/', '\\\\', '%' or NUL")
+    if _ENCODED.search(_ENCODED_SLASH.sub("/", path) if encoded_slash else path):
+        refuse("no percent-encoded '.', '/', '\\\\', '%' or NUL" if not encoded_slash
+               else "no percent-encoded '.', '\\\\', '%' or NUL ('%2F' only inside a name)")
     relative = path[1:] if path.startswith("/") else path
     if not relative or "//" in relative:
         refuse("empty segments ('//') are not allowed")
-    if any(segment in (".", "..") for segment in relative.split("/")):
-        refuse("'.' and '..' segments are not allowed")
+    for segment in relative.split("/"):
+        parts = _ENCODED_SLASH.split(segment)
+        if any(part in (".", "..") for part in parts):
+            refuse("'.' and '..' segments are not allowed")
+        if len(parts) > 1 and "" in parts:
+            refuse("an encoded '/' must join two names")
     return relative
 
 
@@ -93,7 +103,7 @@ def passthrough(*, session, owner, tracker_id, method, path, query, json):
     """One raw provider call -> {status, headers, body}."""
     tracker, provider = connect(session=session, owner=owner, tracker_id=tracker_id)
     provider.require(Capability.PASSTHROUGH, "The passthrough")
-    relative = check_path(path)
+    relative = check_path(path, encoded_slash=provider.passthrough_encoded_slash)
     config = current_app.config
     limit, seconds = config["PASSTHROUGH_MAX_BYTES"], config["PASSTHROUGH_TIMEOUT_SECONDS"]
 

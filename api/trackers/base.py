@@ -360,6 +360,9 @@ class TrackerProvider(abc.ABC):
     option_capabilities: ClassVar[dict] = {}
     # Unified fields the provider maps itself ("status_category", "priority"); the rest go through labels (see enrich).
     native_fields: ClassVar[frozenset[str]] = frozenset()
+    # The passthrough lets '%2F' through inside one path segment (the provider's ids hold a '/', e.g. GitLab's
+    # url-encoded project path `group%2Fproject`); every other percent-encoding stays refused.
+    passthrough_encoded_slash: ClassVar[bool] = False
 
     def __init__(self, config: TrackerConfig, *, session=None, actor: str | None = None):
         # `session` and `actor` (the caller's username) matter only to the built-in provider.

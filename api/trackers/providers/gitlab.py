@@ -86,6 +86,7 @@ class GitlabProvider(TrackerProvider):
     ISSUE_ACTIONS = {"open": "issue.created", "close": "issue.closed", "reopen": "issue.reopened"}
     TEMPLATE_DIR = ".gitlab/issue_templates"
     default_base_url = "https://gitlab.com"
+    passthrough_encoded_slash = True  # projects/group%2Fproject/...: GitLab's own way of naming a project by path
 
     @classmethod
     def validate_target(cls, target):
