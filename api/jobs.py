@@ -15,17 +15,20 @@ import importlib
 import json
 import logging
 from datetime import datetime
+from typing import TYPE_CHECKING
 
-import procrastinate
 from sqlalchemy import text
 
 from api.logcontext import job_context
 
+if TYPE_CHECKING:
+    import procrastinate
+
 log = logging.getLogger(__name__)
 
-tasks = procrastinate.Blueprint()
 _flask_app = None
 _job_app = None
+_blueprint = None
 
 QUEUE_WEBHOOKS = "webhooks"
 QUEUE_AUTOMATIONS = "automations"
@@ -53,6 +56,29 @@ def _conninfo(database_url: str) -> str:
     return "postgresql://" + rest if scheme.startswith("postgres") else database_url
 
 
+def __getattr__(name):
+    """`tasks` (the blueprint) and `procrastinate` load procrastinate when first asked for: a web process only
+    enqueues (plain SQL above), so it never imports procrastinate (about 12 MB per worker)."""
+    if name == "procrastinate":
+        return importlib.import_module("procrastinate")
+    if name == "tasks":
+        return _task_blueprint()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def _task_blueprint():
+    global _blueprint
+    if _blueprint is None:
+        import procrastinate
+
+        blueprint = procrastinate.Blueprint()
+        blueprint.periodic(cron="* * * * *")(
+            blueprint.task(name="retry_stalled_jobs", queueing_lock="retry_stalled_jobs", pass_context=True)(
+                retry_stalled_jobs))
+        _blueprint = blueprint
+    return _blueprint
+
+
 def create_job_app(flask_app) -> procrastinate.App:
     """The process's procrastinate App, bound to the Flask app's database, with every task registered.
 
@@ -62,9 +88,11 @@ def create_job_app(flask_app) -> procrastinate.App:
     _flask_app = flask_app
     conninfo = _conninfo(flask_app.config["SQLALCHEMY_DATABASE_URI"])
     if _job_app is None:
+        import procrastinate
+
         importlib.import_module(TASKS_MODULE)
         _job_app = procrastinate.App(connector=procrastinate.PsycopgConnector(conninfo=conninfo, min_size=1, max_size=4))
-        _job_app.add_tasks_from(tasks, namespace="gateway")
+        _job_app.add_tasks_from(_task_blueprint(), namespace="gateway")
     elif _job_app.connector._pool_args.get("conninfo") != conninfo:
         raise RuntimeError("One worker process serves one database.")
     return _job_app
@@ -93,8 +121,6 @@ async def _retry_stalled(job_app, seconds):
         await job_app.job_manager.retry_job(job)
 
 
-@tasks.periodic(cron="* * * * *")
-@tasks.task(name="retry_stalled_jobs", queueing_lock="retry_stalled_jobs", pass_context=True)
 async def retry_stalled_jobs(context, timestamp):
     """Every minute, any worker requeues the jobs of workers that died."""
     await _retry_stalled(context.app, _flask_app.config.get("WORKER_STALLED_SECONDS", 30))
