@@ -42,7 +42,7 @@ MODULE_TESTS = {
     "api/ratelimit.py": ["test/test_security.py", "test/test_login_limits.py", "test/test_http_contract.py",
                          "test/test_ratelimit*.py", "test/test_rate_limit*.py"],
     "api/services/webhooks.py": ["test/test_webhooks.py", "test/test_webhook_replay.py", "test/test_builtin_events.py",
-                                 "test/test_webhook_*.py"],
+                                 "test/test_webhook_*.py", "test/test_jira_webhooks.py"],
     "api/services/automations.py": ["test/test_webhooks.py", "test/test_webhook_replay.py", "test/test_builtin_events.py",
                                     "test/test_automation*.py"],
     "api/services/subscriptions.py": ["test/test_subscriptions.py", "test/test_builtin_events.py", "test/test_outbound_policy.py",
