@@ -1,6 +1,6 @@
-"""Two-way sync with remote trackers on the fakes: built-in<->GitHub, GitHub<->GitLab, GitLab<->Trello. A remote side's
-changes reach the gateway as signed webhook deliveries (as from the real providers); the sync's own writes come back
-as echo deliveries too, and the write counts stay flat after the first propagation."""
+"""Two-way sync with remote trackers on the fakes: built-in<->GitHub, GitHub<->GitLab, GitLab<->Trello, Gitea<->GitLab
+and Jira<->GitHub. A remote side's changes reach the gateway as signed webhook deliveries (as from the real providers);
+the sync's own writes come back as echo deliveries too, and the write counts stay flat after the first propagation."""
 
 import hashlib
 import hmac
@@ -8,11 +8,13 @@ import json
 import uuid
 
 import pytest
+import requests
 from sqlalchemy import func, select, text
 
 from api.models.sync import SyncLink
 from api.models.webhooks import Event
 from api.services import sync as sync_service
+from api.trackers.base import hmac_hex
 from test.conftest import registration
 from test.test_sync_builtin import SYNCS, links, make_sync, work
 from test.test_trackers import TRACKERS, make_tracker
@@ -143,6 +145,8 @@ class Side:
             response = self.client.post(f"/api/v1/webhooks/{self.tracker['id']}", data=json.dumps(payload).encode(),
                                         headers={"X-Gitlab-Event": header, "X-Gitlab-Token": self.secret,
                                                  "X-Gitlab-Event-UUID": nonce})
+        elif self.kind == "jira":
+            response = self._notify_jira(event_type, issue_id, comment, about, nonce)
         else:
             payload = example("trello", "createCard.json")
             action = payload["action"]
@@ -158,6 +162,33 @@ class Side:
             response = self.client.post(f"/api/v1/webhooks/{self.tracker['id']}", data=body,
                                         headers={"X-Trello-Webhook": trello_signature("app-secret", body, self.callback)})
         assert response.status_code == 202, response.get_json()
+
+    def raw(self, issue_id):
+        """The issue as Jira's REST API (and so its webhook body) carries it."""
+        response = requests.get(f"{self.fake.base_url}/rest/api/2/issue/{issue_id}", headers={"Authorization": "Bearer dc-pat"},
+                                timeout=10)
+        assert response.status_code == 200, response.text
+        return response.json()
+
+    def _notify_jira(self, event_type, issue_id, comment, about, nonce, raw=None):
+        """A Jira Data Center webhook: issue events carry the issue, comment events only the comment (its self link)."""
+        raw = raw or self.raw(issue_id)
+        user = {"name": "alice", "key": "alice", "displayName": "Alice"}
+        if comment is not None:
+            payload = {"webhookEvent": "comment_created", "comment": {
+                "self": f"{self.fake.base_url}/rest/api/2/issue/{raw['id']}/comment/{comment['id']}", "id": comment["id"],
+                "body": comment["body"], "author": user, "created": raw["fields"]["updated"]}}
+        else:
+            name = {"issue.created": "jira:issue_created", "issue.deleted": "jira:issue_deleted"}.get(event_type,
+                                                                                                   "jira:issue_updated")
+            field = {"status": "status", "assignees": "assignee", "labels": "labels"}.get(about, "summary")
+            payload = {"webhookEvent": name, "user": user, "issue": raw,
+                       "changelog": {"items": [{"field": field, "fromString": "", "toString": "x"}]}}
+        payload["timestamp"], payload["nonce"] = 1565652182025, nonce
+        body = json.dumps(payload).encode()
+        return self.client.post(f"/api/v1/webhooks/{self.tracker['id']}", data=body, headers={
+            "X-Hub-Signature": "sha256=" + hmac_hex(self.secret, body), "X-Atlassian-Webhook-Identifier": nonce,
+            "Content-Type": "application/json"})
 
 
 def _builtin(client, db, user, name, fakes):
@@ -211,14 +242,26 @@ def _gitea(client, db, user, name, fakes):
     return Side(client, user, "gitea", tracker, fake, registration(db, tracker["id"]).secret)
 
 
-BUILD = {"builtin": _builtin, "github": _github, "gitlab": _gitlab, "trello": _trello, "gitea": _gitea}
-PAIRS = [("builtin", "github"), ("github", "gitlab"), ("gitlab", "trello"), ("gitea", "gitlab")]
+def _jira(client, db, user, name, fakes):
+    """Jira Data Center (its webhook is registered through the API; Cloud's is pasted by an administrator)."""
+    fake = fakes["jira"]
+    fake.add_token("dc-pat", name="alice")
+    key = name.upper()
+    fake.add_project(key, members=["alice"])
+    tracker = make_tracker(client, user, name=name, provider="jira", target=key, base_url=fake.base_url,
+                           credentials={"token": "dc-pat"}, options={"deployment": "data_center"})
+    assert client.post(f"{TRACKERS}{tracker['id']}/webhook", headers=user.headers).status_code == 201
+    return Side(client, user, "jira", tracker, fake, registration(db, tracker["id"]).secret)
+
+
+BUILD = {"builtin": _builtin, "github": _github, "gitlab": _gitlab, "trello": _trello, "gitea": _gitea, "jira": _jira}
+PAIRS = [("builtin", "github"), ("github", "gitlab"), ("gitlab", "trello"), ("gitea", "gitlab"), ("jira", "github")]
 
 
 @pytest.fixture(params=PAIRS, ids=["-".join(pair) for pair in PAIRS])
-def sides(request, client, auth, db, github_fake, gitlab_fake, trello_fake, gitea_fake):
+def sides(request, client, auth, db, github_fake, gitlab_fake, trello_fake, gitea_fake, jira_dc_fake):
     user = auth.register()
-    fakes = {"github": github_fake, "gitlab": gitlab_fake, "trello": trello_fake, "gitea": gitea_fake}
+    fakes = {"github": github_fake, "gitlab": gitlab_fake, "trello": trello_fake, "gitea": gitea_fake, "jira": jira_dc_fake}
     left_kind, right_kind = request.param
     return user, BUILD[left_kind](client, db, user, "left", fakes), BUILD[right_kind](client, db, user, "right", fakes)
 

@@ -553,6 +553,10 @@ def _new_link(session, sync, side, issue_id, chain_depth):
     issue = job.get_issue(side, issue_id)
     if issue is None:
         return None
+    if issue["id"] != issue_id:  # the event named the issue another way (Jira Data Center comments: its number)
+        known = _find_link(session, sync.id, side, issue["id"])
+        if known is not None:
+            return known
     found = _mirror_of(session, sync, issue["description"])
     if found:
         # A mirror (or a source that has one): never mirrored back. A mirror whose create was not yet recorded (the
@@ -575,7 +579,7 @@ def _new_link(session, sync, side, issue_id, chain_depth):
         session.commit()
     except IntegrityError:
         session.rollback()
-        return _find_link(session, sync.id, side, issue_id)
+        return _find_link(session, sync.id, side, issue["id"])
     return link
 
 
