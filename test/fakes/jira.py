@@ -37,7 +37,9 @@ WORKFLOW = {
     "41": ("Reopen", ("10001",), "10000"),
 }
 ISSUE_TYPES = [("10002", "Task", False), ("10003", "Sub-task", True), ("10004", "Bug", False)]
-SETTABLE = {"project", "summary", "description", "issuetype", "labels", "assignee", "duedate"}
+# Jira's stock priorities (id, name), as a new site has them.
+PRIORITIES = [("1", "Highest"), ("2", "High"), ("3", "Medium"), ("4", "Low"), ("5", "Lowest")]
+SETTABLE = {"project", "summary", "description", "issuetype", "labels", "assignee", "duedate", "priority", "parent"}
 GONE = ("The requested API has been removed. Please migrate to the /rest/api/3/search/jql API. A full migration "
         "guideline is available at https://developer.atlassian.com/changelog/#CHANGE-2046")
 
@@ -99,6 +101,8 @@ class _Issue:
     labels: list[str] = field(default_factory=list)
     assignee: str | None = None
     duedate: str | None = None
+    priority: str | None = None  # a PRIORITIES id; None where the project's screens carry no priority
+    parent: int | None = None  # the parent issue's id
     resolutiondate: datetime | None = None
     comments: list[_Comment] = field(default_factory=list)
     attachments: list[dict[str, Any]] = field(default_factory=list)  # {id, filename, mimeType, data, author, created}
@@ -418,6 +422,11 @@ class JiraFake(FakeServer):
         return {"self": self.api(f"issuetype/{type_id}"), "id": type_id, "name": name, "subtask": subtask,
                 "description": "", "iconUrl": f"{self.base_url}/issuetype.png", "avatarId": 10318}
 
+    def _priority_json(self, priority_id: str) -> dict[str, Any]:
+        name = dict(PRIORITIES)[priority_id]
+        return {"self": self.api(f"priority/{priority_id}"), "iconUrl": f"{self.base_url}/images/icons/priorities/"
+                f"{name.lower()}.svg", "name": name, "id": priority_id}
+
     def _comment_json(self, issue: _Issue, comment: _Comment) -> dict[str, Any]:
         author = self._user_json(self.state.users[comment.author])
         body = {"self": self.api(f"issue/{issue.id}/comment/{comment.id}"), "id": str(comment.id), "author": author,
@@ -441,11 +450,17 @@ class JiraFake(FakeServer):
             "resolutiondate": _stamp(issue.resolutiondate),
             "duedate": issue.duedate,
             "issuetype": self._issuetype_json(issue.issuetype),
+            "priority": self._priority_json(issue.priority) if issue.priority else None,
             "project": self._project_json(project),
             "comment": {"comments": [self._comment_json(issue, c) for c in issue.comments], "maxResults": len(issue.comments),
                         "total": len(issue.comments), "startAt": 0},
             "attachment": [self._attachment_json(a) for a in issue.attachments],
         }
+        parent = self.state.issues.get(issue.parent) if issue.parent else None
+        if parent is not None:  # as Jira shows it: the parent's id, key and a few of its fields
+            fields["parent"] = {"id": str(parent.id), "key": parent.key, "self": self.api(f"issue/{parent.id}"),
+                                "fields": {"summary": parent.summary, "status": self._status_json(parent.status),
+                                           "issuetype": self._issuetype_json(parent.issuetype)}}
         if wanted is not None and not {"*all", "*navigable"} & set(wanted):
             fields = {name: value for name, value in fields.items() if name in wanted}
         return {"expand": "renderedFields,names,schema,operations,editmeta,changelog,versionedRepresentations",
@@ -518,6 +533,25 @@ class JiraFake(FakeServer):
             self.state.labels.update(labels)
         if "assignee" in fields:
             issue.assignee = self._person(fields["assignee"], project)
+        if "priority" in fields:
+            ref = fields["priority"]
+            found = next((pid for pid, name in PRIORITIES if isinstance(ref, dict) and (
+                str(ref.get("id") or "") == pid or str(ref.get("name") or "") == name)), None)
+            if ref is not None and found is None:
+                raise _error(400, priority="Specify the Priority (name) in the string format")
+            issue.priority = found
+        if "parent" in fields:
+            ref = fields["parent"]
+            if ref is None:
+                issue.parent = None
+            else:
+                ident = str(ref.get("key") or ref.get("id") or "") if isinstance(ref, dict) else ""
+                parent = next((i for i in self.state.issues.values() if ident in (i.key, str(i.id))), None)
+                if parent is None or parent.project != project.key:
+                    raise _error(400, parent="Could not find issue by id or key.")
+                if parent.id == issue.id or parent.parent is not None:  # one level: a sub-issue has no children
+                    raise _error(400, parent="The parent issue cannot be a sub-issue or the issue itself.")
+                issue.parent = parent.id
         if "duedate" in fields:
             value = fields["duedate"]
             try:
@@ -571,7 +605,7 @@ class JiraFake(FakeServer):
         issue = _Issue(0, "", project.key, "", None, issue_type[0], "10000", call.principal.name, utcnow(), utcnow())
         self._apply(issue, fields, project)  # validate everything before the issue exists
         created = self._new_issue(project, issue.summary, call.principal.name)
-        for name in ("description", "labels", "assignee", "duedate", "issuetype"):
+        for name in ("description", "labels", "assignee", "duedate", "issuetype", "priority", "parent"):
             setattr(created, name, getattr(issue, name))
         return json_response({"id": str(created.id), "key": created.key, "self": self.api(f"issue/{created.id}")}, 201)
 
@@ -733,6 +767,9 @@ class JiraFake(FakeServer):
     def _api_delete_issue(self, call: Call, version: str, ident: str) -> Response:
         self._check_version(version)
         issue = self._issue(ident)
+        if any(other.parent == issue.id for other in self.state.issues.values()) and \
+                call.query.get("deleteSubtasks") != "true":
+            raise _error(400, "The issue has subtasks; delete them first or set deleteSubtasks=true.")
         del self.state.issues[next(k for k, v in self.state.issues.items() if v is issue)]
         return Response(status=204)
 
@@ -822,6 +859,8 @@ class JiraFake(FakeServer):
             "status": [STATUSES[issue.status][0], issue.status],
             "statuscategory": [CATEGORIES[category]["name"], category],
             "labels": list(issue.labels),
+            "priority": [dict(PRIORITIES)[issue.priority], issue.priority] if issue.priority else [],
+            "parent": [parent.key, str(parent.id)] if (parent := self.state.issues.get(issue.parent or 0)) else [],
             "assignee": [user.account_id if self.cloud else user.name] if user else [],
             "summary": [issue.summary],
             "description": [adf_text(issue.description)],
@@ -992,6 +1031,16 @@ def _request_drive(client, user, tracker, member):
     assert client.get(f"{base}/issues/{issue['id']}/comments", headers=user.headers).status_code == 200
     assert client.get(f"{base}/labels", headers=user.headers).status_code == 200
     assert client.get(f"{base}/members", headers=user.headers).status_code == 200
+    # Priorities by name and the parent field: set on create and PATCH, filtered, and the children searched.
+    child = client.post(f"{base}/issues", json={"title": "C", "priority": "high", "parent_id": issue["id"]},
+                        headers=user.headers)
+    assert child.status_code == 201 and child.get_json()["remote_priority"] == "High", child.get_json()
+    for change in ({"priority": "urgent"}, {"priority": None}, {"parent_id": None}, {"parent_id": issue["id"]}):
+        response = client.patch(f"{base}/issues/{child.get_json()['id']}", json=change, headers=user.headers)
+        assert response.status_code == 200, (change, response.get_json())
+    for query in ({"priority": "low"}, {"parent_id": issue["id"]}):
+        assert client.get(f"{base}/issues", query_string=query, headers=user.headers).status_code == 200
+    assert client.get(f"{base}/issues/{issue['id']}/children", headers=user.headers).status_code == 200
     return base
 
 

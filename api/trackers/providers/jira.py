@@ -25,6 +25,7 @@ from jira.resilientsession import raise_on_error
 
 from api.schemas.base import decode_cursor, encode_cursor
 from api.trackers.base import (
+    PRIORITIES,
     Attachment,
     AttachmentContent,
     Capability,
@@ -70,7 +71,10 @@ DATA_CENTER = "data_center"
 DEPLOYMENTS = (CLOUD, DATA_CENTER)
 STRING_OPTIONS = ("issue_type", "closed_transition", "open_transition")
 ISSUE_FIELDS = ["summary", "description", "status", "labels", "assignee", "reporter", "created", "updated",
-                "resolutiondate", "duedate", "comment", "project", "issuetype"]
+                "resolutiondate", "duedate", "comment", "project", "issuetype", "priority", "parent"]
+# Jira's stock priority names -> the unified priority (options.priority_map replaces it for a site's own names).
+DEFAULT_PRIORITY_MAP = {"Highest": "urgent", "High": "high", "Medium": "normal", "Low": "low", "Lowest": "low"}
+MAX_PRIORITY_NAMES = 50
 # The unified status category <-> Jira's status category (key, and its name in JQL).
 CATEGORY_KEYS = {"todo": ("new", "To Do"), "in_progress": ("indeterminate", "In Progress"), "done": ("done", "Done")}
 MAX_PAGES = 10  # labels/members: at most 10 pages
@@ -172,7 +176,9 @@ class JiraProvider(TrackerProvider):
     options_help = ('deployment: "cloud" | "data_center" (default: Cloud for *.atlassian.net, else serverInfo '
                     'deploymentType); issue_type: the issue type name for new issues (default: the project\'s first '
                     'standard type); closed_transition / open_transition: workflow transition names for status changes '
-                    '(default: the first transition into, or out of, the Done category).')
+                    '(default: the first transition into, or out of, the Done category); priority_map: Jira priority '
+                    'name -> urgent|high|normal|low (default: Highest urgent, High high, Medium normal, Low and Lowest '
+                    'low; setting a unified priority picks the first name mapped to it).')
     example = {"name": "Jira Cloud", "provider": "jira", "target": "PROJ", "base_url": "https://example.atlassian.net",
                "credentials": {"email": "me@example.com", "api_token": "..."}, "options": {"issue_type": "Task"}}
     examples = {
@@ -183,12 +189,16 @@ class JiraProvider(TrackerProvider):
     webhook_body_signed = True
     credential_fields = ("email", "api_token", "token")
     option_properties = {"deployment": {"type": "string", "enum": list(DEPLOYMENTS)},
-                         **{key: {"type": "string", "minLength": 1, "maxLength": 255} for key in STRING_OPTIONS}}
+                         **{key: {"type": "string", "minLength": 1, "maxLength": 255} for key in STRING_OPTIONS},
+                         "priority_map": {"type": "object", "maxProperties": MAX_PRIORITY_NAMES,
+                                          "additionalProperties": {"type": "string", "enum": list(PRIORITIES)},
+                                          "description": 'Jira priority name -> unified priority, e.g. {"Blocker": "urgent"}'}}
     capabilities = frozenset({Capability.ISSUES, Capability.COMMENTS, Capability.LABELS, Capability.MEMBERS,
                               Capability.DUE_DATE, Capability.WEBHOOKS, Capability.COMMENT_EDIT,
                               Capability.COMMENT_DELETE, Capability.ISSUE_DELETE, Capability.PASSTHROUGH,
-                              Capability.IN_PROGRESS, Capability.ISSUE_TYPE, Capability.ATTACHMENTS})
-    native_fields = frozenset({"status_category"})  # Jira's own status category
+                              Capability.IN_PROGRESS, Capability.ISSUE_TYPE, Capability.ATTACHMENTS,
+                              Capability.PRIORITY, Capability.PARENT})
+    native_fields = frozenset({"status_category", "priority"})  # Jira's own status category and priorities
     COMMENT_EVENTS = {"comment_created": "comment.created", "comment_updated": "comment.updated",
                       "comment_deleted": "comment.deleted"}
     HOOK_EVENTS = ["jira:issue_created", "jira:issue_updated", "jira:issue_deleted", "comment_created",
@@ -219,12 +229,19 @@ class JiraProvider(TrackerProvider):
     @classmethod
     def validate_options(cls, options):
         errors = {f"options.{key}": ["Unknown option."] for key in options
-                  if key not in ("deployment", *STRING_OPTIONS)}
+                  if key not in ("deployment", "priority_map", *STRING_OPTIONS)}
         if "deployment" in options and options["deployment"] not in DEPLOYMENTS:
             errors["options.deployment"] = ['"cloud" or "data_center".']
         for key in STRING_OPTIONS:
             if key in options and not (isinstance(options[key], str) and 0 < len(options[key].strip()) <= 255):
                 errors[f"options.{key}"] = ["A non-empty name (at most 255 characters)."]
+        mapping = options.get("priority_map")
+        if "priority_map" in options and not (
+                isinstance(mapping, dict) and 0 < len(mapping) <= MAX_PRIORITY_NAMES
+                and all(isinstance(name, str) and 0 < len(name.strip()) <= 255 for name in mapping)
+                and all(value in PRIORITIES for value in mapping.values())):
+            errors["options.priority_map"] = [f"An object mapping Jira priority names to {', '.join(PRIORITIES)} "
+                                              f"(1-{MAX_PRIORITY_NAMES} names)."]
         return errors
 
     @classmethod
@@ -353,6 +370,7 @@ class JiraProvider(TrackerProvider):
         status = _dict(fields.get("status"))
         category = str(_dict(status.get("statusCategory")).get("key") or "").lower()
         assignee = _person(fields.get("assignee"), deployment)
+        priority = str(_dict(fields.get("priority")).get("name") or "") or None
         # Webhook deliveries are read without the tracker's base URL: the issue's own REST link gives the site.
         site = self._base_url or str(raw.get("self") or "").partition("/rest/")[0]
         return Issue(
@@ -371,7 +389,10 @@ class JiraProvider(TrackerProvider):
             due_date=_date(fields.get("duedate")),
             comments_count=_int(_dict(fields.get("comment")).get("total")),
             status_category="in_progress" if category == "indeterminate" else None,
+            priority=self._priority_level(priority),
+            remote_priority=priority,
             issue_type=str(_dict(fields.get("issuetype")).get("name") or "") or None,
+            parent_id=str(_dict(fields.get("parent")).get("key") or "") or None,
             remote_data=raw,
         )
 
@@ -382,6 +403,37 @@ class JiraProvider(TrackerProvider):
                        updated_at=_time(raw.get("updated")))
 
     # ---- helpers ---------------------------------------------------------------------------------------------
+
+    def _priority_map(self):
+        mapping = (self.config.options or {}).get("priority_map")
+        return mapping if isinstance(mapping, dict) and mapping else DEFAULT_PRIORITY_MAP
+
+    def _priority_level(self, name):
+        """The unified priority of a Jira priority name (None for a name the map does not know)."""
+        if not name:
+            return None
+        return {key.lower(): level for key, level in self._priority_map().items()}.get(name.lower())
+
+    def _priority_names(self, level):
+        """The Jira priority names meaning `level`, the one to set first."""
+        names = [name for name, mapped in self._priority_map().items() if mapped == level]
+        if not names:
+            raise TrackerValidationError(f"No Jira priority is mapped to {level!r} (options.priority_map).",
+                                         errors={"priority": [f"No Jira priority name maps to {level!r}."]})
+        return names
+
+    def _priority(self, level):
+        return {"name": self._priority_names(level)[0]} if level else None
+
+    def _parent(self, parent_id):
+        """The parent field for an issue of this project (Jira refuses a parent its hierarchy does not allow: 422)."""
+        if not parent_id:
+            return None
+        try:
+            return {"key": self._fetch(self._key(parent_id))["key"]}
+        except TrackerNotFound:
+            raise TrackerValidationError(f"No issue {parent_id} in the Jira project.",
+                                         errors={"parent_id": ["No such issue on this tracker."]}) from None
 
     def _key(self, issue_id):
         """The issue key for an id of this tracker's project; other projects' issues are not found here."""
@@ -506,6 +558,10 @@ class JiraProvider(TrackerProvider):
                 self.require(Capability.IN_PROGRESS, "The in_progress status category")
             clauses.append(f"statusCategory = {jql_string(CATEGORY_KEYS[query.status_category][1])}")
         clauses += [f"labels = {jql_string(label)}" for label in query.labels]
+        if query.priority:
+            clauses.append(f"priority in ({', '.join(jql_string(name) for name in self._priority_names(query.priority))})")
+        if query.parent_id:
+            clauses.append(f"parent = {jql_string(self._key(query.parent_id))}")
         if query.assignee:
             clauses.append(f"assignee = {jql_string(query.assignee)}")
         if query.q:
@@ -545,6 +601,10 @@ class JiraProvider(TrackerProvider):
             fields["assignee"] = self._assignee(data.assignees)
         if data.due_date:
             fields["duedate"] = data.due_date.isoformat()
+        if data.priority:
+            fields["priority"] = self._priority(data.priority)
+        if data.parent_id:
+            fields["parent"] = self._parent(data.parent_id)
         with self._translate():
             # The client's create_issue: POST /issue, then GET of the new issue (prefetch), both on the shared session.
             created = self._jira().create_issue(fields=fields, prefetch=False)
@@ -564,6 +624,10 @@ class JiraProvider(TrackerProvider):
             fields["assignee"] = self._assignee(changed["assignees"] or [])
         if "due_date" in changed:
             fields["duedate"] = changed["due_date"].isoformat() if changed["due_date"] else None
+        if "priority" in changed:
+            fields["priority"] = self._priority(changed["priority"])
+        if "parent_id" in changed:
+            fields["parent"] = self._parent(changed["parent_id"])
         category = changed.get("status_category")
         if category and changed.get("status", "closed" if category == "done" else "open") != (
                 "closed" if category == "done" else "open"):
@@ -593,6 +657,13 @@ class JiraProvider(TrackerProvider):
                                          f"{key}; available: {names}.",
                                          errors={"status_category": [f"Available transitions: {names}"]})
         self._call("POST", f"issue/{key}/transitions", body={"transition": {"id": str(chosen[0]["id"])}})
+
+    def list_children(self, issue_id, *, limit, cursor):
+        key = self._key(issue_id)
+        deployment = self.deployment
+        raw_issues, next_cursor = self._search(f"parent = {jql_string(key)} ORDER BY created ASC, key ASC", limit=limit,
+                                               cursor=cursor, fields=ISSUE_FIELDS)
+        return Page(items=[self._to_issue(raw, deployment) for raw in raw_issues], next_cursor=next_cursor)
 
     def list_comments(self, issue_id, *, limit, cursor):
         key = self._key(issue_id)
