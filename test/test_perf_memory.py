@@ -1,4 +1,5 @@
-"""A web worker imports only what serving requests needs: the job queue library stays with the job workers."""
+"""A web worker imports only what serving requests needs: the job queue library stays with the job workers, and a
+tracker client library loads when a tracker of its provider is first used."""
 
 import os
 import subprocess
@@ -15,6 +16,11 @@ WEB_WORKER = textwrap.dedent("""
     from api import jobs
 
     print("web", "procrastinate" in sys.modules)
+    print("clients", " ".join(name for name in ("github", "trello") if name in sys.modules) or "-")
+    from api.trackers.base import TrackerConfig
+    from api.trackers.registry import provider_class
+    provider_class("github")(TrackerConfig(tracker_id=1, target="o/r", credentials={"token": "t"}))._client()
+    print("used", " ".join(name for name in ("github", "trello") if name in sys.modules))
     jobs.enqueue  # enqueueing is plain SQL: still no procrastinate
     print("enqueue", "procrastinate" in sys.modules)
     job_app = jobs.create_job_app(wsgi.application)  # what `manage.py worker` does
@@ -32,9 +38,11 @@ def run_production_process(code):
     return dict(line.split(" ", 1) for line in result.stdout.splitlines() if " " in line)
 
 
-def test_web_worker_does_not_import_procrastinate_and_job_worker_registers_every_task():
+def test_web_worker_imports_neither_procrastinate_nor_unused_tracker_clients_and_job_worker_registers_every_task():
     seen = run_production_process(WEB_WORKER)
     assert seen["web"] == "False"
+    assert seen["clients"] == "-"
+    assert seen["used"] == "github"
     assert seen["enqueue"] == "False"
     assert seen["worker"] == "True"
     tasks = set(seen["tasks"].split())

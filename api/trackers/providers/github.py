@@ -8,11 +8,9 @@ import hashlib
 import math
 import re
 import secrets
+import sys
 import threading
 from collections import OrderedDict
-
-from github import Auth, Github, GithubException
-from github.Requester import HTTPRequestsConnectionClass, HTTPSRequestsConnectionClass, Requester, RequestsResponse
 
 from api.schemas.base import decode_cursor, encode_cursor
 from api.trackers.base import (
@@ -107,7 +105,7 @@ class _Connection:
     """
 
     protocol = "https"
-    default = HTTPSRequestsConnectionClass
+    default = None  # PyGithub's own class, set by _inject_connections
 
     def __new__(cls, *args, **kwargs):
         if not _in_provider.get():
@@ -141,6 +139,8 @@ class _Connection:
             return _CachedResponse({**cached[1], **response.headers}, cached[2])
         if key and response.status_code == 200 and response.headers.get("ETag"):
             etag_cache.put(key, response.headers["ETag"], dict(response.headers), response.text)
+        from github.Requester import RequestsResponse
+
         return RequestsResponse(response)
 
     def close(self):
@@ -149,11 +149,29 @@ class _Connection:
 
 class _HttpConnection(_Connection):
     protocol = "http"
-    default = HTTPRequestsConnectionClass
 
 
-Requester.injectConnectionClasses(_HttpConnection, _Connection)
+_inject_lock = threading.Lock()
+_injected = False
 
+
+def _inject_connections():
+    """Install the connection classes in PyGithub once, before its first call (no call may go out uninjected)."""
+    global _injected
+    if _injected:
+        return
+    with _inject_lock:
+        if not _injected:
+            from github.Requester import HTTPRequestsConnectionClass, HTTPSRequestsConnectionClass, Requester
+
+            _Connection.default, _HttpConnection.default = HTTPSRequestsConnectionClass, HTTPRequestsConnectionClass
+            Requester.injectConnectionClasses(_HttpConnection, _Connection)
+            _injected = True
+
+
+def _is_github_error(exc):
+    github = sys.modules.get("github")  # nothing raises PyGithub's errors before PyGithub is imported
+    return github is not None and isinstance(exc, github.GithubException)
 
 
 def _person(raw):
@@ -206,6 +224,10 @@ class GithubProvider(TrackerProvider):
         return {**errors, **label_workflow_option_errors(options)}
 
     def _client(self, per_page=30):
+        # PyGithub is imported when a GitHub tracker is first used, not at start-up (a worker serving none never loads it).
+        from github import Auth, Github
+
+        _inject_connections()
         # lazy: objects are fetched only when read, so edit/comment skip the GET; PyGithub's own
         # client-side throttling is off because the gateway answers interactive requests.
         return Github(base_url=self.config.base_url or self.default_base_url,
@@ -222,7 +244,9 @@ class GithubProvider(TrackerProvider):
         try:
             with transport_errors():
                 yield
-        except GithubException as exc:
+        except Exception as exc:
+            if not _is_github_error(exc):
+                raise
             raise self._error(exc) from None
         finally:
             _in_provider.reset(token)
@@ -416,8 +440,8 @@ class GithubProvider(TrackerProvider):
         with self._translate():
             try:
                 entries = self._repo().get_contents(self.TEMPLATE_DIR)
-            except GithubException as exc:
-                if exc.status == 404:
+            except Exception as exc:
+                if _is_github_error(exc) and exc.status == 404:
                     return []
                 raise
             entries = entries if isinstance(entries, list) else [entries]

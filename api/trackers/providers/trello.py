@@ -7,10 +7,8 @@ import contextlib
 import hashlib
 import hmac
 import re
+import sys
 from datetime import UTC, date, datetime
-
-from trello import TrelloClient
-from trello.exceptions import ResourceUnavailable, Unauthorized
 
 from api.schemas.base import decode_cursor, encode_cursor
 from api.trackers.base import (
@@ -139,6 +137,9 @@ class TrelloProvider(TrackerProvider):
         return errors
 
     def _client(self):
+        # py-trello is imported when a Trello tracker is first used, not at start-up (a worker serving none never loads it).
+        from trello import TrelloClient
+
         credentials = self.config.credentials
         # Without OAuth, py-trello sends api_secret as the `token` query parameter.
         return TrelloClient(api_key=credentials.get("api_key", ""), api_secret=credentials.get("token", ""),
@@ -154,9 +155,12 @@ class TrelloProvider(TrackerProvider):
         try:
             with transport_errors():
                 yield
-        except Unauthorized:
-            raise TrackerAuthFailed("Trello refused the API key or token.") from None
-        except ResourceUnavailable as exc:
+        except Exception as exc:
+            errors = sys.modules.get("trello.exceptions")  # nothing raises them before py-trello is imported
+            if errors is None or not isinstance(exc, errors.Unauthorized | errors.ResourceUnavailable):
+                raise
+            if isinstance(exc, errors.Unauthorized):
+                raise TrackerAuthFailed("Trello refused the API key or token.") from None
             # py-trello keeps only the status and "<body> at <url>"; the URL carries the key and token.
             text = provider_message(str(getattr(exc, "_msg", "")).split(" at http")[0])
             raise self._error(getattr(exc, "_status", None), text) from None
