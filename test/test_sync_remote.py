@@ -80,9 +80,10 @@ class Side:
             for comment in self.comments(item["id"]):
                 self.notify("comment.created", item["id"], comment)
 
-    def notify(self, event_type, issue_id, comment=None, about=None):
-        """Deliver the provider's signed webhook for a change (built-in trackers record their own events)."""
-        nonce = uuid.uuid4().hex
+    def notify(self, event_type, issue_id, comment=None, about=None, nonce=None):
+        """Deliver the provider's signed webhook for a change (built-in trackers record their own events); the same
+        `nonce` again is the same delivery again."""
+        nonce = nonce or uuid.uuid4().hex
         if self.kind == "builtin":
             return
         now = self.issue(issue_id)  # the payload carries the issue as it now is, as the provider's would
