@@ -101,3 +101,36 @@ def test_github_fake_answers_comment_edit_and_delete_as_described():
         assert edited.status_code == 200
         assert spec.response_errors("/repos/{owner}/{repo}/issues/comments/{comment_id}", "patch", edited.json()) == []
         assert requests.delete(url, headers=auth, timeout=5).status_code == 204
+
+
+def test_github_fake_answers_sub_issue_parent_and_type_calls_as_described():
+    spec = github_spec(SPECS)
+    with GitHubFake() as fake:
+        fake.add_token("gh", login="octocat")
+        fake.add_repo("octocat/hello")
+        auth = {"Authorization": "token gh"}
+        repo = f"{fake.base_url}/repos/octocat/hello"
+        issues = "/repos/{owner}/{repo}/issues"
+
+        def check(method, template, url, status, **kwargs):
+            response = requests.request(method, url, headers=auth, timeout=5, **kwargs)
+            assert response.status_code == status, response.text
+            assert spec.response_errors(template, method.lower(), response.json(), status=str(status)) == [], response.json()
+            return response.json()
+
+        parent = check("POST", issues, f"{repo}/issues", 201, json={"title": "epic", "type": "feature"})
+        assert parent["type"]["name"] == "Feature"
+        child = check("POST", issues, f"{repo}/issues", 201, json={"title": "child"})
+        assert requests.post(f"{repo}/issues", json={"title": "x", "type": "Incident"}, headers=auth, timeout=5).status_code == 422
+        sub = f"{issues}/{{issue_number}}/sub_issues"
+        added = check("POST", sub, f"{repo}/issues/1/sub_issues", 201, json={"sub_issue_id": child["id"]})
+        assert added["number"] == 1 and added["sub_issues_summary"]["total"] == 1
+        listed = check("GET", sub, f"{repo}/issues/1/sub_issues", 200)
+        assert [item["number"] for item in listed] == [2] and listed[0]["parent_issue_url"].endswith("/issues/1")
+        assert check("GET", f"{issues}/{{issue_number}}/parent", f"{repo}/issues/2/parent", 200)["number"] == 1
+        # A sub-issue with a parent moves only with replace_parent; a parent cannot go below its own sub-issue.
+        assert requests.post(f"{repo}/issues/2/sub_issues", json={"sub_issue_id": parent["id"]}, headers=auth,
+                             timeout=5).status_code == 422
+        check("DELETE", f"{issues}/{{issue_number}}/sub_issue", f"{repo}/issues/1/sub_issue", 200,
+              json={"sub_issue_id": child["id"]})
+        assert requests.get(f"{repo}/issues/2/parent", headers=auth, timeout=5).status_code == 404

@@ -143,6 +143,8 @@ class _Issue:
     closed_by: str | None
     comments: int = 0
     locked: bool = False
+    type: str | None = None  # an issue type name of the repository's owner
+    parent: int | None = None  # the parent issue's number (sub-issues live in the same repository here)
 
 
 @dataclass
@@ -172,6 +174,9 @@ class _Repo:
     comments: dict[int, _Comment] = field(default_factory=dict)
     hooks: dict[int, _Hook] = field(default_factory=dict)
     files: dict[str, bytes] = field(default_factory=dict)
+    # The owner's issue types (an organization's defaults), and each parent's sub-issues in their order.
+    issue_types: list[str] = field(default_factory=lambda: ["Task", "Bug", "Feature"])
+    sub_issues: dict[int, list[int]] = field(default_factory=dict)
 
     @property
     def full_name(self) -> str:
@@ -833,7 +838,9 @@ class GitHubFake(FakeServer):
             "closed_by": self._simple_user(self.state.users[issue.closed_by.lower()]) if issue.closed_by else None,
             "author_association": self._association(repo, issue.user),
             "active_lock_reason": None,
-            "sub_issues_summary": {"total": 0, "completed": 0, "percent_completed": 0},
+            "sub_issues_summary": self._sub_issues_summary(repo, issue),
+            "type": self._issue_type_json(repo, issue.type) if issue.type else None,
+            "parent_issue_url": f"{self.base_url}/repos/{repo.full_name}/issues/{issue.parent}" if issue.parent else None,
             "issue_dependencies_summary": {"blocked_by": 0, "blocking": 0, "total_blocked_by": 0, "total_blocking": 0},
             "body": issue.body,
             "reactions": self._reactions(api),
@@ -842,6 +849,30 @@ class GitHubFake(FakeServer):
             "state_reason": issue.state_reason,
             "pinned_comment": None,
         }
+
+    @staticmethod
+    def _sub_issues_summary(repo: _Repo, issue: _Issue) -> dict[str, int]:
+        children = [repo.issues[n] for n in repo.sub_issues.get(issue.number, []) if n in repo.issues]
+        done = sum(1 for child in children if child.state == "closed")
+        return {"total": len(children), "completed": done, "percent_completed": done * 100 // len(children) if children else 0}
+
+    def _issue_type_json(self, repo: _Repo, name: str) -> dict[str, Any]:
+        index = repo.issue_types.index(name)
+        return {"id": 500 + index, "node_id": _node_id("IssueType", 500 + index), "name": name, "description": None,
+                "color": ("gray", "red", "blue", "green")[index % 4], "created_at": _timestamp(repo.created_at),
+                "updated_at": _timestamp(repo.created_at), "is_enabled": True}
+
+    def _apply_type(self, repo: _Repo, issue: _Issue, body: dict[str, Any]) -> None:
+        """GitHub's `type`: an issue type name of the owner (case-insensitive), null clears; others are 422."""
+        if "type" not in body:
+            return
+        if body["type"] is None:
+            issue.type = None
+            return
+        found = next((name for name in repo.issue_types if name.lower() == str(body["type"]).lower()), None)
+        if found is None:
+            raise self._validation_failed({"value": body["type"], "resource": "Issue", "field": "type", "code": "invalid"})
+        issue.type = found
 
     def _comment_json(self, repo: _Repo, comment: _Comment) -> dict[str, Any]:
         api = f"{self.base_url}/repos/{repo.full_name}/issues/comments/{comment.id}"
@@ -1071,6 +1102,10 @@ class GitHubFake(FakeServer):
             issues = [i for i in issues if wanted_labels <= {label.lower() for label in i.labels}]
         issues = self._filter_people(issues, "assignee", query.get("assignee"), lambda i: i.assignees)
         issues = self._filter_people(issues, "creator", query.get("creator"), lambda i: [i.user])
+        if query.get("type"):
+            wanted = query["type"].lower()
+            issues = [i for i in issues if (wanted == "*" and i.type) or (wanted == "none" and not i.type)
+                      or (i.type or "").lower() == wanted]
         milestone = query.get("milestone")
         if milestone == "none":
             issues = [i for i in issues if i.milestone is None]
@@ -1150,6 +1185,7 @@ class GitHubFake(FakeServer):
         # Like GitHub, labels/assignees/milestone from users without push access are silently dropped.
         if self._can_push(repo, call.principal):
             self._apply_people_and_labels(repo, issue, body)
+            self._apply_type(repo, issue, body)
         repo.issues[issue.number] = issue
         location = f"{self.base_url}/repos/{repo.full_name}/issues/{issue.number}"
         return json_response(self._issue_json(repo, issue), 201, {"Location": location})
@@ -1199,6 +1235,7 @@ class GitHubFake(FakeServer):
             issue.body = body["body"]
         if self._can_push(repo, call.principal):
             self._apply_people_and_labels(repo, issue, body)
+            self._apply_type(repo, issue, body)
         self._apply_state(issue, body, call.principal.login)
         issue.updated_at = _now()
         return json_response(self._issue_json(repo, issue))
@@ -1238,6 +1275,74 @@ class GitHubFake(FakeServer):
         elif state == "open" and issue.state == "closed":
             issue.state, issue.state_reason = "open", "reopened"
             issue.closed_at = issue.closed_by = None
+
+    # -- sub-issues (GET/POST …/sub_issues, DELETE …/sub_issue, GET …/parent) --------------------
+
+    @route("GET", "/repos/{owner}/{name}/issues/{number:int}/sub_issues")
+    def _api_list_sub_issues(self, call: Call, owner: str, name: str, number: int) -> Response:
+        """GET /repos/{owner}/{repo}/issues/{issue_number}/sub_issues, in the parent's order."""
+        repo = self._repo(call, owner, name)
+        self._issue(repo, number)
+        children = [repo.issues[n] for n in repo.sub_issues.get(number, []) if n in repo.issues]
+        return self._paged(call, children, lambda issue: self._issue_json(repo, issue))
+
+    def _sub_issue_call(self, call: Call, owner: str, name: str, number: int, rules: dict) -> tuple:
+        """(repo, parent, sub-issue, body) of a sub-issue write, which needs push access."""
+        repo = self._repo(call, owner, name, need="write")
+        parent = self._issue(repo, number)
+        if not self._can_push(repo, call.principal):
+            raise HTTPError(self._error(403, "Must have push access to change sub-issues"))
+        body = self._check_types(call.body, rules)
+        if "sub_issue_id" not in body:
+            raise self._invalid_request('Invalid request.\n\n"sub_issue_id" wasn\'t supplied.')
+        found = next((issue for issue in repo.issues.values() if issue.id == body["sub_issue_id"]), None)
+        if found is None:
+            raise self._validation_failed({"resource": "Issue", "field": "sub_issue_id", "code": "invalid"})
+        return repo, parent, found, body
+
+    @route("POST", "/repos/{owner}/{name}/issues/{number:int}/sub_issues")
+    def _api_add_sub_issue(self, call: Call, owner: str, name: str, number: int) -> Response:
+        """POST …/sub_issues {sub_issue_id, replace_parent}: 201 with the parent issue."""
+        repo, parent, child, body = self._sub_issue_call(call, owner, name, number, {
+            "sub_issue_id": ("integer",), "replace_parent": ("boolean",)})
+        ancestor, seen = parent, set()
+        while ancestor is not None and ancestor.number not in seen:  # a parent may not sit below its own sub-issue
+            if ancestor.number == child.number:
+                raise self._validation_failed({"resource": "Issue", "field": "sub_issue_id", "code": "invalid",
+                                               "message": "An issue cannot be a sub-issue of itself or its sub-issues"})
+            seen.add(ancestor.number)
+            ancestor = repo.issues.get(ancestor.parent) if ancestor.parent else None
+        if child.parent is not None and child.parent != number:
+            if not body.get("replace_parent"):
+                raise self._validation_failed({"resource": "Issue", "field": "sub_issue_id", "code": "invalid",
+                                               "message": "Issue may not contain a sub-issue that already has a parent"})
+            repo.sub_issues[child.parent].remove(child.number)
+        if child.parent != number:
+            child.parent = number
+            repo.sub_issues.setdefault(number, []).append(child.number)
+        parent.updated_at = child.updated_at = _now()
+        location = f"{self.base_url}/repos/{repo.full_name}/issues/{number}/sub_issues"
+        return json_response(self._issue_json(repo, parent), 201, {"Location": location})
+
+    @route("DELETE", "/repos/{owner}/{name}/issues/{number:int}/sub_issue")
+    def _api_remove_sub_issue(self, call: Call, owner: str, name: str, number: int) -> Response:
+        """DELETE …/sub_issue {sub_issue_id}: 200 with the parent issue."""
+        repo, parent, child, _body = self._sub_issue_call(call, owner, name, number, {"sub_issue_id": ("integer",)})
+        if child.parent != number:
+            raise HTTPError(self._error(404, "Not Found"))
+        repo.sub_issues[number].remove(child.number)
+        child.parent = None
+        parent.updated_at = child.updated_at = _now()
+        return json_response(self._issue_json(repo, parent))
+
+    @route("GET", "/repos/{owner}/{name}/issues/{number:int}/parent")
+    def _api_parent(self, call: Call, owner: str, name: str, number: int) -> Response:
+        """GET …/parent: the parent issue, 404 for an issue that is no sub-issue."""
+        repo = self._repo(call, owner, name)
+        issue = self._issue(repo, number)
+        if issue.parent is None or issue.parent not in repo.issues:
+            raise HTTPError(self._error(404, "Not Found"))
+        return json_response(self._issue_json(repo, repo.issues[issue.parent]))
 
     @route("POST", "/repos/{owner}/{name}/issues/{number:int}/labels")
     def _api_add_issue_labels(self, call: Call, owner: str, name: str, number: int) -> Response:
@@ -1687,8 +1792,21 @@ REQUEST_TEMPLATES = [
     "/repos/{owner}/{repo}/issues", "/repos/{owner}/{repo}/issues/{issue_number}",
     "/repos/{owner}/{repo}/issues/{issue_number}/comments", "/repos/{owner}/{repo}/hooks",
     "/repos/{owner}/{repo}/hooks/{hook_id}", "/repos/{owner}/{repo}/labels", "/repos/{owner}/{repo}/assignees",
-    "/repos/{owner}/{repo}", "/search/issues",
+    "/repos/{owner}/{repo}", "/search/issues", "/repos/{owner}/{repo}/issues/{issue_number}/sub_issues",
+    "/repos/{owner}/{repo}/issues/{issue_number}/sub_issue", "/repos/{owner}/{repo}/issues/{issue_number}/parent",
 ]
+
+
+def _sub_issue_drive(client, user, tracker):
+    """Issue types and sub-issues: a typed parent, a child added on create, removed and re-added by PATCH, listed."""
+    base = f"/api/v1/trackers/{tracker['id']}/issues"
+    parent = client.post(base, json={"title": "P", "issue_type": "Feature"}, headers=user.headers).get_json()
+    child = client.post(base, json={"title": "C", "parent_id": parent["id"]}, headers=user.headers)
+    assert child.status_code == 201 and child.get_json()["parent_id"] == parent["id"], child.get_json()
+    for change in ({"parent_id": None}, {"parent_id": parent["id"], "title": "C2"}):
+        response = client.patch(f"{base}/{child.get_json()['id']}", json=change, headers=user.headers)
+        assert response.status_code == 200, response.get_json()
+    assert client.get(f"{base}/{parent['id']}/children", headers=user.headers).status_code == 200
 
 
 def _check_requests(fake, root):
@@ -1723,7 +1841,10 @@ def _kit():
     variants = [ContractVariant("github", setup=_contract, audit=_audit, server=GitHubFake, validation_status=422)]
     checks = [RequestCheck("github", setup=_request_setup, check=_check_requests, expected=frozenset({
         ("POST", "/repos/{owner}/{repo}/issues"), ("PATCH", "/repos/{owner}/{repo}/issues/{issue_number}"),
-        ("GET", "/repos/{owner}/{repo}/issues"), ("GET", "/search/issues"), ("POST", "/repos/{owner}/{repo}/hooks")}))]
+        ("GET", "/repos/{owner}/{repo}/issues"), ("GET", "/search/issues"), ("POST", "/repos/{owner}/{repo}/hooks"),
+        ("POST", "/repos/{owner}/{repo}/issues/{issue_number}/sub_issues"),
+        ("DELETE", "/repos/{owner}/{repo}/issues/{issue_number}/sub_issue"),
+        ("GET", "/repos/{owner}/{repo}/issues/{issue_number}/sub_issues")}), after=_sub_issue_drive)]
     target = "Codertocat/Hello-World"
     expectations = [WebhookExpectation(name, event, types, target, _check_events) for event, name, types in (
         ("issues", "issues.opened.json", ("issue.created",)),

@@ -28,6 +28,7 @@ from api.trackers.base import (
     Person,
     TrackerNotFound,
     TrackerProvider,
+    TrackerValidationError,
     WebhookEvent,
     WebhookRegistration,
     hmac_hex,
@@ -195,11 +196,12 @@ class GithubProvider(TrackerProvider):
     option_properties = LABEL_WORKFLOW_OPTIONS
     option_capabilities = {Capability.IN_PROGRESS: "in_progress_label", Capability.PRIORITY: "priority_labels"}
     validation_statuses = frozenset({422})
-    # No issue delete (closing stays a PATCH) and no attachment API: both answer not_supported.
+    # No issue delete (closing stays a PATCH) and no attachment API: both answer not_supported. Issue types are the
+    # owner's (`type` by name); parents are GitHub's sub-issues.
     capabilities = frozenset({Capability.ISSUES, Capability.COMMENTS, Capability.LABELS, Capability.MEMBERS,
                               Capability.TEMPLATE_IMPORT, Capability.WEBHOOKS, Capability.IN_PROGRESS,
                               Capability.PRIORITY, Capability.COMMENT_EDIT, Capability.COMMENT_DELETE,
-                              Capability.PASSTHROUGH})
+                              Capability.PASSTHROUGH, Capability.ISSUE_TYPE, Capability.PARENT})
     ISSUE_ACTIONS = {"opened": "issue.created", "closed": "issue.closed", "reopened": "issue.reopened",
                      "labeled": "issue.labeled", "unlabeled": "issue.unlabeled", "assigned": "issue.assigned",
                      "deleted": "issue.deleted"}
@@ -286,8 +288,18 @@ class GithubProvider(TrackerProvider):
             updated_at=parse_time(raw.get("updated_at")),
             closed_at=parse_time(raw.get("closed_at")),
             comments_count=raw.get("comments") or 0,
+            issue_type=(raw.get("type") or {}).get("name") if isinstance(raw.get("type"), dict) else None,
+            parent_id=self._parent_number(raw.get("parent_issue_url")),
             remote_data=raw,
         )
+
+    def _parent_number(self, url):
+        """The parent's number when `parent_issue_url` points into this repository (another repo's parent is no id here)."""
+        prefix = f"/repos/{self.config.target}/issues/".lower()
+        head, _, number = str(url or "").rpartition("/")
+        if not number.isdigit() or not (head + "/").lower().endswith(prefix):
+            return None
+        return number
 
     @staticmethod
     def _to_comment(raw):
@@ -331,6 +343,8 @@ class GithubProvider(TrackerProvider):
             return {"provider": self.slug, "target": raw.get("full_name"), "url": raw.get("html_url")}
 
     def list_issues(self, query: IssueQuery):
+        if query.parent_id is not None:
+            return self._children_matching(query)
         page = self._page_number(query.cursor)
         with self._translate():
             if query.q:
@@ -357,6 +371,21 @@ class GithubProvider(TrackerProvider):
         issues = [self._to_issue(raw) for raw in raw_items if not raw.get("pull_request")]
         return Page(items=issues, next_cursor=next_cursor)
 
+    def _children_matching(self, query):
+        """A parent's sub-issues filtered here (GitHub's issue list has no parent filter): pages may come back short."""
+        page = self.list_children(query.parent_id, limit=query.limit, cursor=query.cursor)
+        words = (query.q or "").lower().split()
+
+        def matches(issue):
+            text = f"{issue.title}\n{issue.description}".lower()
+            return ((not query.status or issue.status == query.status)
+                    and {label.lower() for label in query.labels} <= {label.lower() for label in issue.labels}
+                    and (not query.assignee or query.assignee.lower() in {p.username.lower() for p in issue.assignees})
+                    and (not query.updated_since or issue.updated_at >= query.updated_since)
+                    and all(word in text for word in words))
+
+        return Page(items=[issue for issue in page.items if matches(issue)], next_cursor=page.next_cursor)
+
     def get_issue(self, issue_id):
         number = self._number(issue_id)
         with self._translate():
@@ -368,24 +397,78 @@ class GithubProvider(TrackerProvider):
     def create_issue(self, data: NewIssue):
         if data.due_date is not None:
             raise NotSupported("Due dates are not supported by the GitHub provider.")
+        body = {"title": data.title, "body": data.description, "labels": data.labels, "assignees": data.assignees}
+        if data.issue_type:
+            body["type"] = data.issue_type  # GitHub drops it silently without push access
+        parent = self._parent_issue(data.parent_id) if data.parent_id else None
         with self._translate():
-            issue = self._repo().create_issue(title=data.title, body=data.description, labels=data.labels,
-                                              assignees=data.assignees)
-            return self._to_issue(issue.raw_data)
+            _headers, raw = self._client().requester.requestJsonAndCheck("POST", f"/repos/{self.config.target}/issues",
+                                                                         input=body)
+            if parent:
+                self._sub_issues("POST", parent, {"sub_issue_id": raw["id"]})
+                raw = {**raw, "parent_issue_url": parent["url"]}
+        return self._to_issue(raw)
+
+    def _raw_issue(self, issue_id):
+        with self._translate():
+            _headers, raw = self._client().requester.requestJsonAndCheck(
+                "GET", f"/repos/{self.config.target}/issues/{self._number(issue_id)}")
+        if raw.get("pull_request"):
+            raise TrackerNotFound(f"Issue {issue_id} not found (it is a pull request).")
+        return raw
+
+    def _parent_issue(self, parent_id):
+        """The parent issue's raw data; a parent that does not exist here is a 422 on parent_id."""
+        try:
+            return self._raw_issue(parent_id)
+        except TrackerNotFound:
+            raise TrackerValidationError(f"No issue {parent_id} in {self.config.target}.",
+                                         errors={"parent_id": ["No such issue on this tracker."]}) from None
+
+    def _sub_issues(self, method, parent, body):
+        """Add (POST …/sub_issues) or remove (DELETE …/sub_issue) a sub-issue of `parent`."""
+        path = f"/repos/{self.config.target}/issues/{parent['number']}/sub_issue{'s' if method == 'POST' else ''}"
+        self._client().requester.requestJsonAndCheck(method, path, input=body)
+
+    def _set_parent(self, issue_id, parent_id):
+        child = self._raw_issue(issue_id)
+        current = self._parent_number(child.get("parent_issue_url"))
+        if parent_id and str(parent_id) == current:
+            return
+        with self._translate():
+            if parent_id:
+                parent = self._parent_issue(parent_id)
+                self._sub_issues("POST", parent, {"sub_issue_id": child["id"], "replace_parent": True})
+            elif current:
+                self._sub_issues("DELETE", {"number": current}, {"sub_issue_id": child["id"]})
 
     def update_issue(self, issue_id, changes: IssueChanges):
         fields = changes.set_fields()
         if "due_date" in fields:
             raise NotSupported("Due dates are not supported by the GitHub provider.")
         names = {"title": "title", "description": "body", "status": "state", "labels": "labels", "assignees": "assignees"}
-        patch = {names[name]: value for name, value in fields.items()}
+        patch = {names[name]: value for name, value in fields.items() if name in names}
         number = self._number(issue_id)
+        if "parent_id" in fields:
+            self._set_parent(number, fields["parent_id"])
+            if not patch:
+                return self._to_issue(self._raw_issue(number))
         with self._translate():
             client = self._client()
             url = f"/repos/{self.config.target}/issues/{number}"
             # PyGithub's Issue.edit() leaves raw_data stale; the PATCH response is the issue as it now is.
             _headers, raw = client.requester.requestJsonAndCheck("PATCH", url, input=patch)
             return self._to_issue(raw)
+
+    def list_children(self, issue_id, *, limit, cursor):
+        number = self._number(issue_id)
+        # The cursor keeps the page size too: GitHub's pages are numbered, so page 2 means something only at one size.
+        page, per_page = decode_cursor(cursor, types=(int, int)) if cursor else (1, limit)
+        with self._translate():
+            raw_items, more = self._get(f"/repos/{self.config.target}/issues/{number}/sub_issues",
+                                        {"per_page": per_page, "page": page})
+        return Page(items=[self._to_issue(raw) for raw in raw_items],
+                    next_cursor=encode_cursor([page + 1, per_page]) if more else None)
 
     def list_comments(self, issue_id, *, limit, cursor):
         number = self._number(issue_id)
