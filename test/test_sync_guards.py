@@ -10,7 +10,7 @@ from sqlalchemy import func, select, text
 from api.jobs import QUEUE_WEBHOOKS, run_worker
 from api.models.webhooks import Event
 from test.test_sync_builtin import links, make_sync
-from test.test_sync_remote import WRITES, _builtin, _github, settle
+from test.test_sync_remote import WRITES, _builtin, _github, paired, settle
 
 
 @pytest.fixture
@@ -37,10 +37,7 @@ def repo_writes(fake, repo):
 
 def test_the_same_webhook_delivered_twice_is_one_event_one_sync_job_and_one_write(app, client, db, builtin_github):
     user, left, right = builtin_github
-    make_sync(client, user, left.tracker, right.tracker)
-    source = left.create(title="First")
-    settle(app, left, right)
-    (mirror,) = right.issues()
+    _, source, mirror = paired(app, client, user, left, right, title="First")
     before, events_before = left.writes(), github_events(db, right)
     client.patch(f"{right.url}/{mirror['id']}", json={"title": "Renamed on GitHub"}, headers=user.headers)
     nonce = uuid.uuid4().hex
@@ -56,10 +53,7 @@ def test_the_same_webhook_delivered_twice_is_one_event_one_sync_job_and_one_writ
 
 def test_changes_to_one_issue_waiting_together_make_one_sync_job_and_one_remote_write(app, client, db, builtin_github):
     user, left, right = builtin_github
-    make_sync(client, user, left.tracker, right.tracker)
-    source = left.create(title="First")
-    settle(app, left, right)
-    (mirror,) = right.issues()
+    _, source, mirror = paired(app, client, user, left, right, title="First")
     before = right.writes()
     for title in ("second", "third", "fourth"):  # three events on the built-in side before any job runs
         left.update(source["id"], title=title)
@@ -90,10 +84,7 @@ def test_a_write_that_would_change_nothing_on_the_target_is_not_sent(app, client
 
 def test_the_same_value_set_on_both_sides_is_no_conflict_and_no_write(app, client, db, builtin_github):
     user, left, right = builtin_github
-    sync = make_sync(client, user, left.tracker, right.tracker)
-    source = left.create(title="First")
-    settle(app, left, right)
-    (mirror,) = right.issues()
+    sync, source, mirror = paired(app, client, user, left, right, title="First")
     left.update(source["id"], title="Agreed")
     right.update(mirror["id"], title="Agreed")
     before = (left.writes(), right.writes())
@@ -106,11 +97,8 @@ def test_the_same_value_set_on_both_sides_is_no_conflict_and_no_write(app, clien
 
 def test_each_field_flows_only_the_way_its_own_direction_allows(app, client, db, builtin_github):
     user, left, right = builtin_github
-    make_sync(client, user, left.tracker, right.tracker,
-              fields={"title": "left_to_right", "labels": "right_to_left", "comments": "none"})
-    source = left.create(title="First", labels=["from-left"])
-    settle(app, left, right)
-    (mirror,) = right.issues()
+    fields = {"title": "left_to_right", "labels": "right_to_left", "comments": "none"}
+    _, source, mirror = paired(app, client, user, left, right, sync={"fields": fields}, title="First", labels=["from-left"])
     assert mirror["title"] == "First" and mirror["labels"] == []  # labels may not flow left -> right
     right.update(mirror["id"], title="Right may not rename", labels=["from-right"])
     left.comment(source["id"], "not mirrored")

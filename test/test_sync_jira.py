@@ -11,7 +11,7 @@ from api.models.sync import SyncLink
 from api.trackers.base import Capability
 from api.trackers.registry import provider_class
 from test.test_sync_builtin import links, make_sync, work
-from test.test_sync_remote import _builtin, _jira, settle
+from test.test_sync_remote import _builtin, _jira, paired, settle
 
 JIRA = "Jira (Cloud and Data Center)"
 
@@ -20,15 +20,6 @@ JIRA = "Jira (Cloud and Data Center)"
 def sides(client, auth, db, jira_dc_fake):
     user = auth.register("alice")  # the built-in tracker's member has the Jira user's name: assignees match
     return user, _builtin(client, db, user, "left", {}), _jira(client, db, user, "right", {"jira": jira_dc_fake})
-
-
-def paired(app, client, user, left, right, **body):
-    """A two-way sync and a new built-in issue mirrored in Jira: (source, mirror)."""
-    make_sync(client, user, left.tracker, right.tracker)
-    source = left.create(**body)
-    settle(app, left, right)
-    (mirror,) = right.issues()
-    return source, mirror
 
 
 def flat(app, left, right):
@@ -59,7 +50,7 @@ def test_issues_are_mirrored_both_ways_with_backlinks_and_echoes_change_nothing(
 
 def test_status_category_flows_both_ways_with_one_write_each(app, client, sides):
     user, left, right = sides
-    source, mirror = paired(app, client, user, left, right, title="Work")
+    _, source, mirror = paired(app, client, user, left, right, title="Work")
     before = right.writes()
     left.update(source["id"], status_category="in_progress")
     settle(app, left, right)
@@ -79,7 +70,7 @@ def test_status_category_flows_both_ways_with_one_write_each(app, client, sides)
 
 def test_a_title_change_in_jira_is_one_write_on_the_built_in_side_and_nothing_comes_back(app, client, sides):
     user, left, right = sides
-    source, mirror = paired(app, client, user, left, right, title="First")
+    _, source, mirror = paired(app, client, user, left, right, title="First")
     before = (left.writes(), right.writes())
     right.update(mirror["id"], title="Renamed in Jira", labels=["ops"])
     settle(app, left, right)
@@ -115,7 +106,7 @@ def test_priority_follows_where_jira_has_one_and_is_left_alone_where_it_has_none
 
 def test_comments_are_mirrored_once_in_order_with_attribution_both_ways(app, client, db, sides):
     user, left, right = sides
-    source, mirror = paired(app, client, user, left, right, title="talk")
+    _, source, mirror = paired(app, client, user, left, right, title="talk")
     for body in ("one", "two"):
         left.comment(source["id"], body)
     right.comment(mirror["id"], "from jira")  # its webhook names the issue by number (10000), not by key
@@ -130,7 +121,7 @@ def test_comments_are_mirrored_once_in_order_with_attribution_both_ways(app, cli
 
 def test_an_edited_comment_is_followed_by_its_jira_mirror(app, client, sides):
     user, left, right = sides
-    source, mirror = paired(app, client, user, left, right, title="talk")
+    _, source, mirror = paired(app, client, user, left, right, title="talk")
     url = f"{left.url}/{source['id']}/comments"
     first = client.post(url, json={"body": "draft"}, headers=user.headers).get_json()
     settle(app, left, right)

@@ -275,6 +275,15 @@ def settle(app, *sides):
     work(app)
 
 
+def paired(app, client, user, left, right, sync=None, **issue):
+    """A sync (body `sync`) and a new left issue mirrored on the right: (sync, source, mirror)."""
+    made = make_sync(client, user, left.tracker, right.tracker, **(sync or {}))
+    source = left.create(**issue)
+    settle(app, left, right)
+    (mirror,) = right.issues()
+    return made, source, mirror
+
+
 def test_new_issue_is_mirrored_once_with_backlinks_and_echoes_change_nothing(app, client, sides):
     user, left, right = sides
     sync = make_sync(client, user, left.tracker, right.tracker)
