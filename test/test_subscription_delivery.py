@@ -1,0 +1,125 @@
+"""One outbound attempt, rule by rule: what is sent, how each answer or failure is recorded, when the next attempt is
+due (the schedule, a receiver's Retry-After within its bounds), and the JSON an automation's notify payload becomes."""
+
+from datetime import UTC, datetime
+
+import pytest
+
+from api.services import subscriptions as subscriptions_service
+from api.services.subscriptions import _connection_error, _next_delay, _post, _retry_after, sign
+from test.receiver import Receiver
+
+SCHEDULE = (30, 120, 600)
+SECRET = "s3cret-for-one-attempt"
+
+
+@pytest.fixture
+def receiver(app):
+    server = Receiver().start()
+    with app.app_context():
+        yield server
+    server.stop()
+
+
+def _attempt(receiver, secret=SECRET, body=b'{"id":"d-1"}'):
+    return _post(url=receiver.url, secret=secret, delivery_id="d-1", event_type="issue.created", body=body)
+
+
+# ---- Retry-After and the schedule ---------------------------------------------------------------------------------
+
+def test_a_retry_after_in_seconds_is_read_with_surrounding_blanks():
+    assert _retry_after("5") == 5.0
+    assert _retry_after(" 7 ") == 7.0
+    assert _retry_after("0") == 0.0
+
+
+def test_a_retry_after_date_is_the_seconds_until_then_never_negative():
+    now = datetime(2030, 1, 1, 12, 0, tzinfo=UTC).timestamp()
+    assert _retry_after("Tue, 01 Jan 2030 12:01:00 GMT", now=now) == 60.0
+    assert _retry_after("Tue, 01 Jan 2030 12:01:00 -0000", now=now) == 60.0  # no zone given: read as UTC
+    assert _retry_after("Tue, 01 Jan 2030 11:00:00 GMT", now=now) == 0.0
+
+
+@pytest.mark.parametrize("value", [None, "", "soon", "-5", "1.5"])
+def test_an_absent_or_unreadable_retry_after_is_none(value):
+    assert _retry_after(value) is None
+
+
+def test_without_retry_after_the_schedule_gives_the_delay_of_each_attempt():
+    assert [_next_delay(SCHEDULE, attempt, None) for attempt in (1, 2, 3)] == [30, 120, 600]
+
+
+def test_a_receivers_retry_after_is_kept_within_the_schedules_shortest_and_longest_delay():
+    assert _next_delay(SCHEDULE, 1, 300.0) == 300.0
+    assert _next_delay(SCHEDULE, 3, 5.0) == 30
+    assert _next_delay(SCHEDULE, 1, 10_000.0) == 600
+    assert _next_delay((600, 30, 120), 1, 5.0) == 30  # the bounds are the smallest and largest, wherever they stand
+
+
+# ---- one attempt --------------------------------------------------------------------------------------------------
+
+def test_an_attempt_sends_the_documented_headers_and_a_signature_of_the_timestamped_body(receiver):
+    outcome = _attempt(receiver)
+    assert outcome.succeeded and outcome.status_code == 200 and outcome.error is None and outcome.retry_after is None
+    sent = receiver.requests[-1]
+    assert sent.method == "POST" and sent.body == b'{"id":"d-1"}'
+    assert sent.headers["Content-Type"] == "application/json" and sent.headers["User-Agent"] == "TicketGateway/1.0"
+    assert sent.headers["X-Gateway-Event"] == "issue.created" and sent.headers["X-Gateway-Delivery"] == "d-1"
+    timestamp = int(sent.headers["X-Gateway-Timestamp"])
+    assert sent.headers["X-Gateway-Signature"] == sign(secret=SECRET, timestamp=timestamp, body=sent.body)
+    assert outcome.attempted_at.tzinfo is not None and outcome.duration_ms >= 0
+
+
+@pytest.mark.parametrize("status", [201, 299])
+def test_any_2xx_is_a_success(receiver, status):
+    receiver.fail_next(1, status=status)
+    outcome = _attempt(receiver)
+    assert outcome.succeeded and outcome.status_code == status and outcome.error is None
+
+
+@pytest.mark.parametrize("status", [300, 302, 399])
+def test_a_3xx_is_a_failed_attempt_saying_redirects_are_not_followed(receiver, status):
+    receiver.fail_next(1, status=status)
+    outcome = _attempt(receiver)
+    assert not outcome.succeeded and outcome.status_code == status
+    assert outcome.error == f"Answered {status}; redirects are not followed."
+    assert [r.path for r in receiver.requests] == ["/hook"]
+
+
+@pytest.mark.parametrize("status", [400, 404, 500, 503])
+def test_an_error_status_is_a_failed_attempt_naming_the_status(receiver, status):
+    receiver.fail_next(1, status=status)
+    outcome = _attempt(receiver)
+    assert not outcome.succeeded and outcome.status_code == status and outcome.error == f"Answered {status}."
+    assert outcome.retry_after is None  # no Retry-After sent
+
+
+def test_a_secret_that_cannot_be_decrypted_sends_nothing_and_says_why(receiver):
+    outcome = _attempt(receiver, secret=None)
+    assert outcome.error == "The subscription's secret cannot be decrypted with the configured ENCRYPTION_KEYS."
+    assert outcome.status_code is None and not outcome.succeeded and receiver.requests == []
+
+
+def test_a_timed_out_attempt_names_the_configured_timeout(receiver, make_app):
+    receiver.hang(3)
+    with make_app(OUTBOUND_TIMEOUT_SECONDS=0.5).app_context():
+        outcome = _attempt(receiver)
+    receiver.hang(0)
+    assert outcome.error == "Timed out after 0.5 s." and outcome.status_code is None
+
+
+def test_a_connection_error_keeps_only_the_operating_systems_reason():
+    refused = "HTTPConnectionPool(host='x', port=1): Max retries exceeded with url: /hook?token=abc " \
+              "(Caused by NewConnectionError('<conn>: Failed to establish a new connection: [Errno 111] Connection refused'))"
+    assert _connection_error(refused) == "Could not connect: Connection refused."
+    assert _connection_error("... [Errno -2] Name or service not known)") == "Could not connect: Name or service not known."
+    assert _connection_error("no errno here /hook?token=abc") == "Could not connect to the receiver."
+
+
+def test_a_notify_payload_with_times_and_other_objects_becomes_json(app):
+    class Named:
+        def __str__(self):
+            return "named"
+
+    payload = {"at": datetime(2030, 1, 2, 3, 4, 5, tzinfo=UTC), "who": Named(), "n": 1}
+    assert subscriptions_service._jsonable(payload) == {"at": "2030-01-02T03:04:05+00:00", "who": "named", "n": 1}
