@@ -57,10 +57,12 @@ _ABOUT = {"issue.closed": ("status",), "issue.reopened": ("status",), "issue.lab
 def change_hash(item):
     """The identity of one change: event type, issue, the part of the resulting state it is about, and when."""
     if item.comment is not None:
+        # Comment ids are unique per tracker, and the issue may be named differently (a Jira Data Center comment
+        # delivery names its issue by number, a poll by key): the comment alone says which change it is.
         about = [item.comment.id]
         if item.type != "comment.created":
             about.append(hashlib.sha256((item.comment.body or "").encode()).hexdigest())
-        return _sha([item.type, item.issue_id, about])
+        return _sha([item.type, about])
     if item.issue is None:
         return _sha([item.type, item.issue_id, item.changes])
     if item.type == "issue.created":
@@ -70,17 +72,27 @@ def change_hash(item):
     return _sha([item.type, item.issue_id, {name: state[name] for name in fields}, _second(item.issue.updated_at)])
 
 
+def _poll_saw(entry, item):
+    """An event-recording poll already stored this state of the issue or a newer one (and recorded what changed)."""
+    if entry is None or entry.data.get("_indexed_by") != "poll" or item.issue.updated_at is None:
+        return False
+    seen = item.issue.updated_at.replace(microsecond=0)
+    if entry.updated_at != seen:
+        return entry.updated_at > seen
+    # Times have seconds only: in the same second the poll may have read the issue just before this change.
+    stored, delivered = _compared(to_issue(entry)), _compared(item.issue)
+    return all(stored[name] == delivered[name] for name in _ABOUT.get(item.type, tuple(stored)))
+
+
 def first_sighting(*, session, tracker, item, source):
     """Claim a change for recording: False when a poll, a webhook or the gateway already recorded it."""
     if item.issue_id is None:
         return True
-    if source == "webhook" and item.issue is not None and item.comment is None:
-        entry = session.get(IndexedIssue, (tracker.id, item.issue_id))
-        # A poll already saw this state or a newer one, and recorded the difference that includes this change.
-        if entry is not None and entry.data.get("_indexed_by") == "poll" and item.issue.updated_at is not None \
-                and entry.updated_at >= item.issue.updated_at.replace(microsecond=0):
-            return False
-    claimed = session.execute(_CLAIM, {"tracker_id": tracker.id, "issue_id": item.issue_id[:100],
+    if source == "webhook" and item.issue is not None and item.comment is None \
+            and _poll_saw(session.get(IndexedIssue, (tracker.id, item.issue_id)), item):
+        return False
+    issue_key = "" if item.comment is not None else item.issue_id[:100]  # see change_hash
+    claimed = session.execute(_CLAIM, {"tracker_id": tracker.id, "issue_id": issue_key,
                                        "change_hash": change_hash(item), "source": source, "now": utcnow()}).first()
     return claimed is not None
 
