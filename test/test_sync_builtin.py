@@ -327,6 +327,16 @@ def test_backfill_resumes_from_the_cursor_stored_on_the_sync(app, client, db, pa
     work(app)
     mirrored = {link.left_issue_id for link in db.session.scalars(select(SyncLink))}
     assert mirrored == {str(n) for n in range(1, 71)}  # the 70 oldest: the ones after the cursor, each once
+    # Turned on again, it starts over: the 50 it skipped are paired, the 70 already paired are neither again.
+    for backfill in (False, True):
+        client.patch(f"{SYNCS}{sync['id']}", json={"backfill": backfill}, headers=user.headers)
+    work(app)
+    db.session.expire_all()
+    assert db.session.scalar(select(func.count()).select_from(SyncLink)) == 120
+    assert db.session.scalar(select(func.count(func.distinct(SyncLink.right_issue_id)))) == 120
+    right_issue = f"{TRACKERS}{right['id']}/issues/"
+    assert client.get(f"{right_issue}120", headers=user.headers).status_code == 200  # 120 mirrors, none made twice
+    assert client.get(f"{right_issue}121", headers=user.headers).status_code == 404
 
 
 def test_sync_events_reach_automations_and_metrics_show_links_and_lag(app, client, db, pair):
