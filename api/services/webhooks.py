@@ -42,6 +42,10 @@ _SEEN_BODY = text("""
     RETURNING delivery_id
 """)
 
+# What verifying and storing a delivery reads of its tracker: a row, not an ORM object (about half the CPU of session.get).
+_TRACKER = (select(Tracker.id, Tracker.provider, Tracker.target, Tracker.options, Tracker.webhook_secret_encrypted)
+            .where(Tracker.id == bindparam("tracker_id")))
+
 _REFUSED = "The delivery's signature or token does not verify."
 
 # An automation's change is recognised in the tracker's webhook echo for this long.
@@ -102,7 +106,7 @@ def unregister(*, session, owner, tracker_id):
 
 def receive(*, session, tracker_id, headers, body):
     """Verify a delivery, store it and enqueue its processing in one transaction; duplicates and replays are dropped."""
-    tracker = session.get(Tracker, tracker_id)
+    tracker = session.execute(_TRACKER, {"tracker_id": tracker_id}).first()
     registration = _registration(tracker) if tracker is not None else None
     if registration is None:
         # An unknown id, a locally stored tracker and a tracker without a webhook get the answer a bad signature gets,
