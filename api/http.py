@@ -4,7 +4,7 @@ import functools
 import io
 import json
 
-from flask import request
+from flask import has_request_context, request
 from flask.json.provider import DefaultJSONProvider
 from werkzeug.exceptions import RequestEntityTooLarge
 
@@ -70,10 +70,11 @@ class BoundedJSONProvider(DefaultJSONProvider):
 
 
 class _ChunkedInput(io.RawIOBase):
-    """A de-chunked request body read part by part, refused with 413 as soon as it grows past `limit`.
+    """A de-chunked request body read part by part, refused with 413 as soon as it grows past `limit()`.
 
     werkzeug caps such a stream at MAX_CONTENT_LENGTH but then stops reading quietly, so an oversized body
     would be parsed truncated (a 400 "not valid JSON"); counting here tells "too large" from "ends here".
+    The limit is asked as the body is read: a route that allows more (an attachment upload) raises it first.
     """
 
     def __init__(self, read_part, limit):
@@ -92,10 +93,11 @@ class _ChunkedInput(io.RawIOBase):
             self._done = True
             return
         self._received += len(part)
-        if self._limit is not None and self._received > self._limit:
+        limit = self._limit()
+        if limit is not None and self._received > limit:
             raise RequestEntityTooLarge()
         self._pending = part
-        if self._received == self._limit:  # exactly at the limit: only an empty next part ends the body here
+        if self._received == limit:  # exactly at the limit: only an empty next part ends the body here
             if self._read_part():
                 raise RequestEntityTooLarge()
             self._done = True
@@ -114,12 +116,16 @@ class ChunkedInputMiddleware:
 
     uwsgi (with `http-chunked-input`) passes a chunked body without CONTENT_LENGTH and werkzeug would read it as
     empty; it is read with uwsgi.chunked_read instead. Servers that de-chunk themselves (werkzeug's) mark the
-    stream terminated already. Either way the body is counted against MAX_CONTENT_LENGTH: over it is a 413.
+    stream terminated already. Either way the body is counted against the request's limit (MAX_CONTENT_LENGTH
+    unless the route raised `request.max_content_length`, as an attachment upload does): over it is a 413.
     """
 
     def __init__(self, wsgi_app, config):
         self.wsgi_app = wsgi_app
         self.config = config
+
+    def _limit(self):
+        return request.max_content_length if has_request_context() else self.config.get("MAX_CONTENT_LENGTH")
 
     def __call__(self, environ, start_response):
         if not environ.get("CONTENT_LENGTH") and "chunked" in environ.get("HTTP_TRANSFER_ENCODING", "").lower():
@@ -130,7 +136,7 @@ class ChunkedInputMiddleware:
             else:
                 read_part = functools.partial(environ["wsgi.input"].read, 65536)
             if "uwsgi.version" in environ or environ.get("wsgi.input_terminated"):
-                environ["wsgi.input"] = _ChunkedInput(read_part, self.config.get("MAX_CONTENT_LENGTH"))
+                environ["wsgi.input"] = _ChunkedInput(read_part, self._limit)
                 environ["wsgi.input_terminated"] = True
         return self.wsgi_app(environ, start_response)
 
