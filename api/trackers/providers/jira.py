@@ -201,8 +201,9 @@ class JiraProvider(TrackerProvider):
     native_fields = frozenset({"status_category", "priority"})  # Jira's own status category and priorities
     COMMENT_EVENTS = {"comment_created": "comment.created", "comment_updated": "comment.updated",
                       "comment_deleted": "comment.deleted"}
+    ATTACHMENT_EVENTS = {"attachment_created": "attachment.created", "attachment_deleted": "attachment.deleted"}
     HOOK_EVENTS = ["jira:issue_created", "jira:issue_updated", "jira:issue_deleted", "comment_created",
-                   "comment_updated", "comment_deleted"]
+                   "comment_updated", "comment_deleted", "attachment_created", "attachment_deleted"]
 
     # ---- configuration ---------------------------------------------------------------------------------------
 
@@ -781,8 +782,8 @@ class JiraProvider(TrackerProvider):
             raise ManualWebhookSetup(
                 "Jira Cloud lets only a site administrator register a signed webhook, and not through an API token: "
                 f"in Jira settings > System > WebHooks, create one with the URL {callback_url}, the JQL filter "
-                f"'project = {self.config.target}', the issue (created, updated, deleted) and comment (created, "
-                "updated, deleted) events, and the secret below.")
+                f"'project = {self.config.target}', the issue (created, updated, deleted), comment (created, "
+                "updated, deleted) and attachment (created, deleted) events, and the secret below.")
         secret = secrets.token_urlsafe(32)
         hook = self._call("POST", "webhook", root="/rest/webhooks/1.0/", body={
             "name": f"Ticket Gateway ({self.config.target})", "url": callback_url, "events": self.HOOK_EVENTS,
@@ -819,6 +820,20 @@ class JiraProvider(TrackerProvider):
                 return CLOUD if holder.get("accountId") else DATA_CENTER
         return DATA_CENTER
 
+    def _attachment_events(self, name, payload, issue, deployment):
+        """Jira's attachment_created/deleted: the attachment, and its issue where the delivery names one."""
+        raw = payload.get("attachment")
+        if not isinstance(raw, dict) or not raw.get("id"):
+            return []
+        issue_id = issue.id if issue else (str(raw["issueId"]) if str(raw.get("issueId") or "").isdigit() else None)
+        filename = str(raw.get("filename") or "attachment")
+        author = _person(raw.get("author"), deployment)
+        attachment = {"id": str(raw["id"]), "filename": filename, "content_type": raw.get("mimeType") or guess_type(filename),
+                      "size": _int(raw.get("size")), "author": author.username if author else None,
+                      "created_at": raw.get("created") if isinstance(raw.get("created"), str) else None}
+        return [WebhookEvent(type=self.ATTACHMENT_EVENTS[name], issue_id=issue_id, issue=issue,
+                             changes={"attachment": attachment})]
+
     def normalize_webhook(self, event_name, payload):
         name = str(payload.get("webhookEvent") or event_name or "")
         deployment = self._hook_deployment(payload)
@@ -836,6 +851,8 @@ class JiraProvider(TrackerProvider):
                 issue_id = found.group(1) if found else None
             return [WebhookEvent(type=self.COMMENT_EVENTS[name], issue_id=issue_id, issue=issue,
                                  comment=self._to_comment(raw, deployment))]
+        if name in self.ATTACHMENT_EVENTS:
+            return self._attachment_events(name, payload, issue, deployment)
         if issue is None or not name.startswith("jira:issue_"):
             return []
         if name == "jira:issue_created":

@@ -103,7 +103,8 @@ class TrelloProvider(TrackerProvider):
     DOWNLOAD_HOSTS = ("https://trello.com", "https://api.trello.com")
     ACTIONS = {"createCard": "issue.created", "deleteCard": "issue.deleted", "addLabelToCard": "issue.labeled",
                "removeLabelFromCard": "issue.unlabeled", "addMemberToCard": "issue.assigned",
-               "commentCard": "comment.created", "updateComment": "comment.updated", "deleteComment": "comment.deleted"}
+               "commentCard": "comment.created", "updateComment": "comment.updated", "deleteComment": "comment.deleted",
+               "addAttachmentToCard": "attachment.created", "deleteAttachmentFromCard": "attachment.deleted"}
     default_base_url = TRELLO_API
     OPTIONS = ("open_lists", "closed_list", "default_list", "in_progress_lists", "priority_labels")
 
@@ -542,4 +543,10 @@ class TrelloProvider(TrackerProvider):
             changes["label"] = (data.get("label") or {}).get("name")
         if kind == "addMemberToCard":
             changes["assignee"] = (data.get("member") or {}).get("username") or data.get("idMember")
+        if event_type.startswith("attachment."):
+            raw = data.get("attachment") if isinstance(data.get("attachment"), dict) else {}
+            name = str(raw.get("name") or "attachment")
+            changes["attachment"] = {"id": str(raw.get("id") or ""), "filename": name, "url": raw.get("url"),
+                                     "content_type": guess_type(name), "author": person and person.username,
+                                     "created_at": action.get("date")}
         return [WebhookEvent(type=event_type, issue_id=card["id"], issue=issue, comment=comment, changes=changes)]
