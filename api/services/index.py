@@ -207,6 +207,23 @@ def comment_events(stored, issue, comments, *, known_count):
     return items
 
 
+def comment_change(entry, comment):
+    """The event one comment listed by update time amounts to against an entry (None: nothing new); the entry learns it.
+
+    Without stored bodies (comments never read) an edited comment (updated after it was created) is comment.updated;
+    a new one moved its issue's update time, so the issue's own re-read reports it.
+    """
+    key, digest = str(comment.id), comment_state([comment])[str(comment.id)]
+    stored = entry.comments
+    if stored is None:
+        edited = comment.updated_at is not None and comment.created_at is not None and comment.updated_at > comment.created_at
+        kind = "comment.updated" if edited else None
+    else:
+        kind = "comment.created" if key not in stored else "comment.updated" if stored[key] != digest else None
+        entry.comments = {**stored, key: digest}
+    return WebhookEvent(kind, entry.issue_id, to_issue(entry), comment=comment) if kind else None
+
+
 # ---- the gateway's own writes ------------------------------------------------------------------
 
 def gateway_wrote(*, session, tracker, issue, emit_events, comment=None):

@@ -114,6 +114,37 @@ def _fetch_comments(tracker, provider, issue_id):
     return comments
 
 
+def _comments_of_quiet_issues(session, tracker, provider, since, read, *, emit):
+    """Comments changed since on issues this poll did not read: an edit that left its issue's update time alone.
+
+    Only where the provider lists comments by update time (`list_comments_updated_since`, GitHub); elsewhere an edited
+    comment is seen when its issue shows up in the listing.
+    """
+    listing = getattr(provider, "list_comments_updated_since", None)
+    if listing is None:
+        return 0
+    changed, cursor = [], None
+    for _ in range(MAX_PAGES):
+        page = trackers_service.call_provider(tracker, "poll_comments", listing, since, limit=PAGE_SIZE, cursor=cursor)
+        changed += page.items
+        cursor = page.next_cursor
+        if not cursor:
+            break
+    else:
+        raise TrackerError("Too many changed comments for one poll.")
+    recorded = 0
+    for issue_id, comment in changed:
+        entry = None if issue_id in read else index_service.get_entry(session=session, tracker_id=tracker.id,
+                                                                      issue_id=issue_id)
+        if entry is None:  # read with its issue already, or no indexed issue (a pull request's comment)
+            continue
+        item = index_service.comment_change(entry, comment)
+        if item is not None and emit \
+                and index_service.record_once(session=session, tracker=tracker, item=item, source="poll") is not None:
+            recorded += 1
+    return recorded
+
+
 def _failed(session, tracker, exc, now):
     """Keep the cursor; come back later, later still after each failure in a row (or when the tracker says)."""
     retry_after = None
@@ -153,6 +184,7 @@ def poll_tracker(*, session, tracker_id, full=False, emit_events=None, now=None)
     provider = trackers_service.build_provider(session=session, tracker=tracker)
     with_comments = provider.supports(Capability.COMMENTS)
     recorded = 0
+    read = set()  # issues whose comments this poll read in full
     try:
         fetched = _fetch_changed(tracker, provider, since)
         newest = tracker.poll_cursor
@@ -168,6 +200,7 @@ def poll_tracker(*, session, tracker_id, full=False, emit_events=None, now=None)
                     items += index_service.comment_events(entry.comments, issue, fetched_comments,
                                                           known_count=entry.comments_count)
                 comments = index_service.comment_state(fetched_comments)
+                read.add(issue.id)
             for item in items:
                 if index_service.record_once(session=session, tracker=tracker, item=item, source="poll") is not None:
                     recorded += 1
@@ -176,6 +209,8 @@ def poll_tracker(*, session, tracker_id, full=False, emit_events=None, now=None)
                                  comments=comments, now=now)
             if newest is None or issue.updated_at > newest:
                 newest = issue.updated_at
+        if with_comments and since is not None:
+            recorded += _comments_of_quiet_issues(session, tracker, provider, since, read, emit=emit)
         if since is None:  # a full listing is a reconcile too
             recorded += _forget_missing(session, tracker, {issue.id for issue in fetched}, emit=emit)
             tracker.last_reconciled_at = now

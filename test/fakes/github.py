@@ -1427,6 +1427,21 @@ class GitHubFake(FakeServer):
         comments.sort(key=lambda c: (c.created_at, c.id))
         return self._paged(call, comments, lambda comment: self._comment_json(repo, comment))
 
+    @route("GET", "/repos/{owner}/{name}/issues/comments")
+    def _api_list_repo_comments(self, call: Call, owner: str, name: str) -> Response:
+        """GET /repos/{owner}/{repo}/issues/comments (every issue's; `sort` created|updated, `direction`, `since`)."""
+        repo = self._repo(call, owner, name)
+        comments = list(repo.comments.values())
+        if "since" in call.query:
+            since = parse_timestamp(call.query["since"])
+            if since is None:
+                raise self._validation_failed({"resource": "IssueComment", "field": "since", "code": "invalid"})
+            comments = [c for c in comments if c.updated_at >= since]
+        by_update = call.query.get("sort") == "updated"
+        comments.sort(key=lambda c: (c.updated_at if by_update else c.created_at, c.id),
+                      reverse=call.query.get("direction") == "desc")
+        return self._paged(call, comments, lambda comment: self._comment_json(repo, comment))
+
     @route("POST", "/repos/{owner}/{name}/issues/{number:int}/comments")
     def _api_create_comment(self, call: Call, owner: str, name: str, number: int) -> Response:
         """POST /repos/{owner}/{repo}/issues/{issue_number}/comments."""

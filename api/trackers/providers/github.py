@@ -477,6 +477,20 @@ class GithubProvider(TrackerProvider):
                                                 {"per_page": limit}, self._page_number(cursor))
         return Page(items=[self._to_comment(raw) for raw in raw_items], next_cursor=next_cursor)
 
+    def list_comments_updated_since(self, since, *, limit, cursor):
+        """One page of (issue id, comment) of every issue, updated at or after `since`, oldest update first.
+
+        A comment edit does not touch its issue's `updated_at` on GitHub: only this listing shows it to a poll.
+        """
+        params = {"sort": "updated", "direction": "asc", "per_page": limit}
+        if since is not None:
+            params["since"] = since.strftime("%Y-%m-%dT%H:%M:%SZ")
+        with self._translate():
+            raw_items, next_cursor = self._page(f"/repos/{self.config.target}/issues/comments", params,
+                                                self._page_number(cursor))
+        return Page(items=[(str(raw.get("issue_url") or "").rsplit("/", 1)[-1], self._to_comment(raw)) for raw in raw_items],
+                    next_cursor=next_cursor)
+
     def create_comment(self, issue_id, body):
         number = self._number(issue_id)
         with self._translate():
