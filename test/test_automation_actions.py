@@ -1,0 +1,141 @@
+"""What one automation run does and records: each action's result, the changes it marks so their echo is known
+(kept 30 minutes), upstream failures retried up to five attempts, and a finished run left alone."""
+
+from datetime import timedelta
+
+import pytest
+from sqlalchemy import select
+
+from api.models.automations import AutomationRun
+from api.models.base import utcnow
+from api.models.webhooks import Event, GatewayChange
+from api.services.automations import MAX_ATTEMPTS, match_and_enqueue, run_automation
+from api.trackers.base import TrackerUnavailable
+from test.test_trackers import TRACKERS
+
+AUTOMATIONS = "/api/v1/automations/"
+
+
+def _run_for(client, app, db, github, actions, labels=()):
+    """A rule with `actions` on the GitHub tracker, and its pending run for an issue.created event on issue 1."""
+    user, tracker_id = github["user"], github["tracker"]["id"]
+    response = client.post(AUTOMATIONS, json={"name": "act", "event_types": ["issue.created"], "tracker_id": tracker_id,
+                                              "actions": actions}, headers=user.headers)
+    assert response.status_code == 201, response.get_json()
+    event = Event(tracker_id=tracker_id, owner_id=user.id, type="issue.created", issue_id="1",
+                  issue={"id": "1", "title": "Spelling error in the README file", "labels": list(labels)}, chain_depth=0)
+    db.session.add(event)
+    db.session.flush()
+    match_and_enqueue(session=db.session, event=event)
+    db.session.commit()
+    return db.session.scalar(select(AutomationRun).where(AutomationRun.automation_id == response.get_json()["id"])).id
+
+
+def _run(app, run_id):
+    with app.app_context():
+        run_automation(run_id)
+
+
+def _stored_run(db, run_id):
+    db.session.expire_all()
+    return db.session.get(AutomationRun, run_id)
+
+
+def _changes(db):
+    db.session.expire_all()
+    return [(change.issue_id, change.kinds) for change in db.session.scalars(select(GatewayChange).order_by(GatewayChange.id))]
+
+
+def test_adding_labels_the_issue_already_has_changes_nothing_and_marks_nothing(client, app, db, github):
+    run_id = _run_for(client, app, db, github, [{"type": "add_labels", "labels": ["triage"]}])
+    _run(app, run_id)
+    assert _stored_run(db, run_id).results == [{"type": "add_labels", "labels": ["triage"], "changed": True}]
+    assert _changes(db) == [("1", ["issue.labeled", "issue.updated"])]
+    again = _run_for(client, app, db, github, [{"type": "add_labels", "labels": ["triage"]}])
+    patches = len([r for r in github["fake"].requests if r.method == "PATCH"])
+    _run(app, again)
+    assert _stored_run(db, again).results == [{"type": "add_labels", "labels": ["triage"], "changed": False}]
+    assert len([r for r in github["fake"].requests if r.method == "PATCH"]) == patches
+    assert len(_changes(db)) == 1
+
+
+@pytest.mark.parametrize(("status", "kind"), [("closed", "issue.closed"), ("open", "issue.reopened")])
+def test_setting_a_status_marks_its_echo_and_records_the_trackers_status(client, app, db, github, status, kind):
+    run_id = _run_for(client, app, db, github, [{"type": "set_status", "status": status}])
+    _run(app, run_id)
+    run = _stored_run(db, run_id)
+    assert run.status == "succeeded" and run.results == [{"type": "set_status", "status": status}]
+    assert _changes(db) == [("1", [kind, "issue.updated"])]
+
+
+def test_a_comment_marks_its_echo_and_records_the_comment_id(client, app, db, github):
+    run_id = _run_for(client, app, db, github, [{"type": "add_comment", "body": "On {{ issue.title }}"}])
+    _run(app, run_id)
+    [result] = _stored_run(db, run_id).results
+    posted = [r for r in github["fake"].requests if r.method == "POST" and r.path.endswith("/issues/1/comments")]
+    assert posted[-1].json["body"] == "On Spelling error in the README file"
+    assert result["type"] == "add_comment" and result["comment_id"]
+    assert _changes(db) == [("1", ["comment.created"])]
+
+
+def test_marking_a_change_forgets_those_older_than_thirty_minutes(client, app, db, github):
+    tracker_id = github["tracker"]["id"]
+    for minutes, issue_id in ((31, "old"), (29, "recent")):
+        db.session.add(GatewayChange(tracker_id=tracker_id, issue_id=issue_id, kinds=["issue.closed"], chain_depth=0,
+                                     created_at=utcnow() - timedelta(minutes=minutes)))
+    db.session.commit()
+    _run(app, _run_for(client, app, db, github, [{"type": "set_status", "status": "closed"}]))
+    assert _changes(db) == [("recent", ["issue.closed"]), ("1", ["issue.closed", "issue.updated"])]
+
+
+def test_a_notify_action_records_how_many_subscriptions_it_reached(client, app, db, github):
+    for _ in range(2):
+        response = client.post("/api/v1/subscriptions/", json={"url": "https://127.0.0.1/hook", "events": ["*"],
+                                                               "secret": "s3cret-value-for-hmac-0123456789"},
+                               headers=github["user"].headers)
+        assert response.status_code == 201
+    run_id = _run_for(client, app, db, github, [{"type": "notify", "message": "Seen {{ event.type }}"}])
+    _run(app, run_id)
+    assert _stored_run(db, run_id).results == [{"type": "notify", "deliveries": 2}]
+    assert _changes(db) == []
+
+
+def test_an_upstream_failure_is_retried_until_the_fifth_attempt_fails_the_run(client, app, db, github):
+    run_id = _run_for(client, app, db, github, [{"type": "set_status", "status": "closed"}])
+    github["fake"].fail_next(500, count=50, match=r"^PATCH ")
+    for attempt in range(1, MAX_ATTEMPTS):
+        with pytest.raises(TrackerUnavailable):
+            _run(app, run_id)  # re-raised: the job queue retries it
+        run = _stored_run(db, run_id)
+        assert (run.status, run.attempts, run.finished_at) == ("retrying", attempt, None)
+        assert run.error.startswith("action 1 (set_status) failed: ")
+    _run(app, run_id)
+    run = _stored_run(db, run_id)
+    assert (run.status, run.attempts) == ("failed", MAX_ATTEMPTS) and run.finished_at is not None
+    _run(app, run_id)  # a finished run is left alone
+    assert _stored_run(db, run_id).attempts == MAX_ATTEMPTS
+
+
+def test_a_succeeded_run_is_not_run_again(client, app, db, github):
+    run_id = _run_for(client, app, db, github, [{"type": "add_comment", "body": "Once"}])
+    _run(app, run_id)
+    run = _stored_run(db, run_id)
+    assert (run.status, run.attempts, run.error) == ("succeeded", 1, None) and run.finished_at is not None
+    _run(app, run_id)
+    assert _stored_run(db, run_id).attempts == 1
+    posted = [r for r in github["fake"].requests if r.method == "POST" and r.path.endswith("/issues/1/comments")]
+    assert len(posted) == 1
+
+
+def test_runs_list_their_event_and_results_newest_first(client, app, db, github):
+    run_id = _run_for(client, app, db, github, [{"type": "set_status", "status": "closed"}])
+    _run(app, run_id)
+    rule_id = _stored_run(db, run_id).automation_id
+    body = client.get(f"{AUTOMATIONS}{rule_id}/runs", headers=github["user"].headers).get_json()
+    [run] = body["runs"]
+    assert body["next_cursor"] is None
+    assert (run["id"], run["event_type"], run["issue_id"], run["status"], run["attempts"]) == \
+        (run_id, "issue.created", "1", "succeeded", 1)
+    assert run["results"] == [{"type": "set_status", "status": "closed"}] and run["error"] is None
+    assert client.get(f"{TRACKERS}{github['tracker']['id']}/issues/1", headers=github["user"].headers) \
+        .get_json()["status"] == "closed"
