@@ -1,6 +1,8 @@
 """Two-way sync between two built-in trackers (the demo: no accounts): mirroring with backlinks, exactly one write per
 change, conflicts, comments once and in order, deletes, crash recovery, backfill, and the API's owner isolation."""
 
+import json
+
 import pytest
 from sqlalchemy import func, select, text
 
@@ -8,6 +10,7 @@ from api.jobs import run_worker
 from api.models.sync import SyncComment, SyncLink
 from api.models.webhooks import Event
 from api.services import sync as sync_service
+from test.receiver import Receiver
 from test.test_trackers import TRACKERS, make_tracker
 
 SYNCS = "/api/v1/syncs/"
@@ -387,3 +390,26 @@ def test_an_edited_or_deleted_comment_is_followed_by_its_mirror(app, client, db,
     mirrored = client.get(f"{TRACKERS}{right['id']}/issues/1/comments", headers=user.headers).get_json()["comments"]
     assert [c["body"].split("\n\n")[0] for c in mirrored] == [f"**{user.username}** (Built-in tracker): final"]
     assert db.session.scalar(select(func.count()).select_from(SyncComment)) == 1
+
+
+def test_sync_events_reach_subscriptions(app, client, db, pair):
+    user, left, right = pair
+    receiver = Receiver().start()
+    try:
+        response = client.post("/api/v1/subscriptions/", json={"url": receiver.url, "events": ["sync.linked", "sync.conflict"],
+                                                                "secret": "s3cret-value-for-hmac-0123456789"},
+                               headers=user.headers)
+        assert response.status_code == 201, response.get_json()
+        make_sync(client, user, left, right, conflict_policy="left")
+        new_issue(client, user, left, title="original")
+        work(app)
+        patch(client, user, left, 1, title="from left")
+        patch(client, user, right, 1, title="from right")
+        work(app)
+        work(app)
+        received = [json.loads(r.body) for r in receiver.requests]
+    finally:
+        receiver.stop()
+    assert sorted(body["type"] for body in received) == ["sync.conflict", "sync.linked"]
+    conflict = next(body for body in received if body["type"] == "sync.conflict")
+    assert conflict["data"]["changes"]["value"] == "from right" and conflict["data"]["changes"]["kept_value"] == "from left"
