@@ -313,6 +313,32 @@ def test_editing_someone_elses_comment_is_403_with_the_provider_s_reason(client,
         assert response.get_json()["error"] == "tracker_forbidden" and "Gitea" in response.get_json()["message"]
 
 
+@pytest.mark.parametrize("env", ["trello"], indirect=True)
+def test_editing_someone_elses_trello_comment_is_403_with_trellos_reason(client, env):
+    issue = create(client, env)
+    env.fake.add_member("bob")
+    theirs = env.fake.add_comment(issue["id"], "by bob", username="bob")  # Trello answers 401 "unauthorized permission"
+    url = env.url(f"/issues/{issue['id']}/comments/{theirs['id']}")
+    for response in (client.patch(url, json={"body": "x"}, headers=env.user.headers),
+                     client.delete(url, headers=env.user.headers)):
+        assert response.status_code == 403, response.get_json()
+        body = response.get_json()
+        assert body["error"] == "tracker_forbidden" and "Trello" in body["message"] and "permission" in body["message"]
+
+
+@pytest.mark.parametrize("env", ["trello"], indirect=True)
+def test_deleting_a_card_the_trello_token_may_not_touch_is_403_but_a_bad_token_stays_502(client, env):
+    issue = create(client, env)
+    env.fake.add_token("outsider-token", key="tr-key", username="outsider")  # not a member of the board
+    client.patch(env.url(), json={"credentials": {"api_key": "tr-key", "token": "outsider-token"}}, headers=env.user.headers)
+    refused = client.delete(env.url(f"/issues/{issue['id']}"), headers=env.user.headers)
+    assert refused.status_code == 403, refused.get_json()
+    assert refused.get_json()["error"] == "tracker_forbidden" and "Trello" in refused.get_json()["message"]
+    client.patch(env.url(), json={"credentials": {"api_key": "tr-key", "token": "no-such-token"}}, headers=env.user.headers)
+    revoked = client.delete(env.url(f"/issues/{issue['id']}"), headers=env.user.headers)
+    assert revoked.status_code == 502 and revoked.get_json()["error"] == "tracker_auth_failed"
+
+
 # ---- attachments ----
 
 def upload(client, env, issue_id, data=PNG, filename="shot.png", content_type="image/png"):

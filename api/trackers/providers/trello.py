@@ -47,6 +47,8 @@ from api.trackers.resilience import (
 
 TARGET = re.compile(r"^([A-Za-z0-9]{8}|[0-9a-f]{24})$")
 CARD_ID = re.compile(r"^([A-Za-z0-9]{8}|[0-9a-f]{24})$")
+# Trello's 401 for a valid token refused one object (not a bad key or token).
+PERMISSION_REFUSED = re.compile(r"^unauthorized( \w+)? permission requested")
 TRELLO_API = "https://api.trello.com"
 DONE_NAMES = {"done", "closed"}
 RATE_WINDOW_SECONDS = 10
@@ -160,10 +162,14 @@ class TrelloProvider(TrackerProvider):
             errors = sys.modules.get("trello.exceptions")  # nothing raises them before py-trello is imported
             if errors is None or not isinstance(exc, errors.Unauthorized | errors.ResourceUnavailable):
                 raise
-            if isinstance(exc, errors.Unauthorized):
-                raise TrackerAuthFailed("Trello refused the API key or token.") from None
             # py-trello keeps only the status and "<body> at <url>"; the URL carries the key and token.
             text = provider_message(str(getattr(exc, "_msg", "")).split(" at http")[0])
+            if isinstance(exc, errors.Unauthorized):
+                # A valid token refused one object (someone else's comment) is Trello's 401 "unauthorized ... permission
+                # requested": its 403, so within a permission-scoped operation the answer is 403 with that reason.
+                if PERMISSION_REFUSED.search(text):
+                    raise self._error(403, text) from None
+                raise TrackerAuthFailed("Trello refused the API key or token.") from None
             raise self._error(getattr(exc, "_status", None), text) from None
 
     @classmethod
