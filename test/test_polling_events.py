@@ -293,39 +293,7 @@ def test_a_change_in_the_second_a_poll_read_the_issue_is_recorded_by_its_webhook
     assert labeled == [("1", "webhook")]
 
 
-def test_a_github_comment_edited_on_a_quiet_issue_is_one_comment_updated_event_with_or_without_its_webhook(
-        client, app, db, github):
-    """GitHub leaves the issue's updated_at alone on a comment edit: the repository's comments listed by update time
-    show the edit to the poll, once, and its webhook (edited) does not record it again."""
-    _poll_mode(client, github)
-    fake, tracker_id = github["fake"], github["tracker"]["id"]
-    comment = fake.add_comment("Codertocat/Hello-World", 1, "First words")
-    with fake.lock:  # an old issue and an old comment ...
-        repo = fake.state.repos["codertocat/hello-world"]
-        stored = repo.comments[comment["id"]]
-        hours_ago = repo.issues[1].updated_at - timedelta(hours=2)
-        repo.issues[1].updated_at = repo.issues[1].created_at = stored.created_at = stored.updated_at = hours_ago
-    fake.add_issue("Codertocat/Hello-World", "Busy elsewhere")  # ... while the repository moves on
-    db.session.remove()
-    polling.poll_tracker(session=db.session, tracker_id=tracker_id)  # the baseline
-    db.session.remove()
-    provider = trackers_service.build_provider(session=db.session, tracker=db.session.get(Tracker, tracker_id))
-    provider.update_comment("1", str(comment["id"]), "Second thoughts")
-    db.session.remove()
-    seen = len(fake.requests)
-    assert polling.poll_tracker(session=db.session, tracker_id=tracker_id)["events"] == 1
-    asked = [r for r in fake.requests[seen:] if r.path.endswith("/issues/comments")]
-    assert [(r.query.get("sort"), bool(r.query.get("since"))) for r in asked] == [("updated", True)]
-    assert not [r for r in fake.requests[seen:] if r.path.endswith("/issues/1/comments")], "the issue itself was quiet"
-    db.session.remove()
-    assert polling.poll_tracker(session=db.session, tracker_id=tracker_id)["events"] == 0  # the overlap: not twice
-    edited = fake._comment_json(repo, stored)
-    payload = {"action": "edited", "issue": fake._issue_json(repo, repo.issues[1]), "comment": edited,
-               "changes": {"body": {"from": "First words"}}, "repository": {"full_name": "Codertocat/Hello-World"}}
-    assert deliver_github(client, github, "issue_comment", payload, delivery="c-edit").status_code == 202
-    process(app)
-    updated = [(e.issue_id, e.comment["body"], e.source) for e in events(db, tracker_id) if e.type == "comment.updated"]
-    assert updated == [("1", "Second thoughts", "poll")]
+# A comment edited on a quiet issue, on every provider that lists comments by update time: test_polling_exactly_once.
 
 
 def test_a_registered_webhook_makes_auto_mode_silent_but_keeps_the_index_fresh(client, app, db, github):

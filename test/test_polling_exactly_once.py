@@ -6,18 +6,23 @@ signature, its payload shape) from the state the fake holds. The built-in tracke
 it records its own events once, as it makes the change (test_polling_events covers that it is never polled)."""
 
 import base64
+import contextlib
+import functools
 import hashlib
 import hmac
 import json
 import secrets
+import sys
 import uuid
-from datetime import UTC
+from datetime import UTC, timedelta
 
 import pytest
+from sqlalchemy import select
 
 from api import crypto
 from api.jobs import QUEUE_WEBHOOKS, run_worker
 from api.models.trackers import Tracker
+from api.models.webhooks import WebhookDelivery
 from api.services import webhooks as webhooks_service
 from api.trackers.base import Capability, IssueChanges, NewIssue, WebhookRegistration, hmac_hex
 from api.trackers.registry import provider_class
@@ -41,12 +46,12 @@ def _stamp(moment):
 
 # ---- what each provider sends: (event header value, payload) for a label added and for a new comment ----------------
 
-def _github_like(env, issue, comment, label):
+def _github_like(env, issue, comment, label, action="created"):
     repository = {"full_name": env.tracker["target"]}
     if comment is not None:
         raw = {"id": int(comment.id), "body": comment.body, "user": {"login": env.member, "id": 1},
                "created_at": _stamp(comment.created_at), "updated_at": _stamp(comment.updated_at or comment.created_at)}
-        return "issue_comment", {"action": "created", "issue": issue.remote_data, "comment": raw, "repository": repository}
+        return "issue_comment", {"action": action, "issue": issue.remote_data, "comment": raw, "repository": repository}
     action = "labeled" if _slug(env) == "github" else "label_updated"
     return "issues", {"action": action, "issue": issue.remote_data, "label": {"name": label}, "repository": repository,
                       "sender": {"login": env.member}}
@@ -103,6 +108,8 @@ def _jira(env, issue, comment, label):
 
 
 PAYLOADS = {"github": _github_like, "gitea": _github_like, "gitlab": _gitlab, "trello": _trello, "jira": _jira}
+# An edited comment, for the providers whose polls list comments by update time (see QUIET below).
+EDITED = {"github": functools.partial(_github_like, action="edited"), "gitea": functools.partial(_github_like, action="edited")}
 
 
 def _signed(env, secret, callback, event, body):
@@ -144,12 +151,12 @@ def hooked(client, app, db, env):
     assert patched.get_json()["effective_events_mode"] == "poll"
     db.session.remove()
 
-    def deliver(issue_id, *, comment=None, label=None, refresh=True):
-        """Send the delivery the provider would send for the label just added or the comment just made, and process it
-        (with `refresh=False`, not the index refresh it enqueues: a poll may run before that job)."""
+    def deliver(issue_id, *, comment=None, label=None, refresh=True, edited=False):
+        """Send the delivery the provider would send for the label just added or the comment just made (or `edited`),
+        and process it (with `refresh=False`, not the index refresh it enqueues: a poll may run before that job)."""
         issue = behind(db, env).get_issue(issue_id)
         db.session.remove()
-        event, payload = PAYLOADS[_slug(env)](env, issue, comment, label)
+        event, payload = (EDITED if edited else PAYLOADS)[_slug(env)](env, issue, comment, label)
         body = json.dumps(payload).encode()
         headers = {**_signed(env, stored.secret, stored.callback_url, event, body), "Content-Type": "application/json"}
         response = client.post(f"/api/v1/webhooks/{env.tracker['id']}", data=body, headers=headers)
@@ -192,3 +199,53 @@ def test_a_comment_seen_by_a_webhook_and_a_poll_is_recorded_once_whichever_comes
     hooked(issue, comment=second)
     comments = [(e.comment["body"], e.source) for e in events(db, env.tracker["id"]) if e.type == "comment.created"]
     assert comments == [("Webhook first", "webhook"), ("Poll first", "poll")]
+
+
+# ---- a comment edited on a quiet issue ------------------------------------------------------------------------------
+
+# The providers whose issue keeps its update time when a comment is edited, and whose polls therefore also list the
+# repository's comments by update time (the registry says which: they implement list_comments_updated_since).
+QUIET = [name for name in POLLED if provider_class(name.split("_")[0]).lists_comments_by_update_time()]
+
+
+def test_the_providers_listing_comments_by_update_time_are_the_ones_known_to_need_it():
+    assert {name.split("_")[0] for name in QUIET} == {"github", "gitea"}
+    assert {name.split("_")[0] for name in QUIET if name in WEBHOOKS} <= set(EDITED)
+
+
+@contextlib.contextmanager
+def _fake_clock_back(fake, hours):
+    """The fake's clock `hours` behind while the block runs: what it makes then is old."""
+    module = sys.modules[type(fake).__module__]
+    real = module.utcnow
+    module.utcnow = lambda: real() - timedelta(hours=hours)
+    try:
+        yield
+    finally:
+        module.utcnow = real
+
+
+@parametrize_env(QUIET)
+def test_a_comment_edited_on_a_quiet_issue_is_one_comment_updated_event_with_or_without_its_webhook(client, db, env,
+                                                                                                   hooked):
+    """The issue's update time stays put on a comment edit: the repository's comments listed by update time show the
+    edit to the poll, once, and its webhook (edited) does not record it again."""
+    with _fake_clock_back(env.fake, hours=2):  # an old issue with an old comment ...
+        quiet = behind(db, env).create_issue(NewIssue(title="Quiet")).id
+        comment = behind(db, env).create_comment(quiet, "First words")
+    behind(db, env).create_issue(NewIssue(title="Busy elsewhere"))  # ... while the repository moves on
+    poll(db, env)  # the baseline
+    edited = behind(db, env).update_comment(quiet, comment.id, "Second thoughts")
+    assert behind(db, env).get_issue(quiet).updated_at < edited.updated_at - timedelta(hours=1)
+    seen = len(env.fake.requests)
+    assert poll(db, env)["events"] == 1
+    asked = [r for r in env.fake.requests[seen:] if r.method == "GET" and r.path.endswith("/issues/comments")]
+    assert len(asked) == 1 and asked[0].query.get("since")
+    assert not [r for r in env.fake.requests[seen:] if r.path.endswith(f"/issues/{quiet}/comments")], "the issue was quiet"
+    assert poll(db, env)["events"] == 0  # the overlap lists it again: not twice
+    if env.variant.name in WEBHOOKS:
+        hooked(quiet, comment=edited, edited=True)
+        assert [d.status for d in db.session.scalars(select(WebhookDelivery))] == ["processed"]  # read, and dropped
+    recorded = [(e.type, e.issue_id, e.comment["body"], e.source) for e in events(db, env.tracker["id"])
+                if e.type.startswith("comment.")]
+    assert recorded == [("comment.updated", quiet, "Second thoughts", "poll")]

@@ -117,15 +117,15 @@ def _fetch_comments(tracker, provider, issue_id):
 def _comments_of_quiet_issues(session, tracker, provider, since, read, *, emit):
     """Comments changed since on issues this poll did not read: an edit that left its issue's update time alone.
 
-    Only where the provider lists comments by update time (`list_comments_updated_since`, GitHub); elsewhere an edited
-    comment is seen when its issue shows up in the listing.
+    Only where the provider lists comments by update time (`list_comments_updated_since`); elsewhere an edited comment
+    is seen when its issue shows up in the listing.
     """
-    listing = getattr(provider, "list_comments_updated_since", None)
-    if listing is None:
+    if not provider.lists_comments_by_update_time():
         return 0
     changed, cursor = [], None
     for _ in range(MAX_PAGES):
-        page = trackers_service.call_provider(tracker, "poll_comments", listing, since, limit=PAGE_SIZE, cursor=cursor)
+        page = trackers_service.call_provider(tracker, "poll_comments", provider.list_comments_updated_since, since,
+                                              limit=PAGE_SIZE, cursor=cursor)
         changed += page.items
         cursor = page.next_cursor
         if not cursor:

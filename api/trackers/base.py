@@ -363,6 +363,9 @@ class TrackerProvider(abc.ABC):
     # The passthrough lets '%2F' through inside one path segment (the provider's ids hold a '/', e.g. GitLab's
     # url-encoded project path `group%2Fproject`); every other percent-encoding stays refused.
     passthrough_encoded_slash: ClassVar[bool] = False
+    # Its webhooks report an issue's deletion (Jira jira:issue_deleted, Trello deleteCard); else the gateway records the
+    # issue.deleted of its own deletes even in webhook mode.
+    webhook_reports_deletes: ClassVar[bool] = False
 
     def __init__(self, config: TrackerConfig, *, session=None, actor: str | None = None):
         # `session` and `actor` (the caller's username) matter only to the built-in provider.
@@ -509,6 +512,20 @@ class TrackerProvider(abc.ABC):
             if not cursor:
                 return ids
         raise TrackerUnavailable(f"{self.name} listed more than {page_size * max_pages} issues; reconcile gave up.")
+
+    def list_comments_updated_since(self, since: datetime | None, *, limit: int = 100,
+                                    cursor: str | None = None) -> Page | None:
+        """One page of (issue id, comment) of every issue, updated at or after `since`; None: the provider has no such list.
+
+        Providers that leave an issue's update time alone when one of its comments is edited override it, so that a
+        poll sees the edit (see lists_comments_by_update_time).
+        """
+        return None
+
+    @classmethod
+    def lists_comments_by_update_time(cls) -> bool:
+        """Whether list_comments_updated_since answers here (the provider overrides the base's None)."""
+        return cls.list_comments_updated_since is not TrackerProvider.list_comments_updated_since
 
     # ---- the deeper model: status category and priority through configured labels unless native ----
 

@@ -459,8 +459,12 @@ class GiteaFake(FakeServer):
 
     def _comment_json(self, repo: _Repo, comment: _Comment) -> dict[str, Any]:
         full_name = self._full_name(repo)
-        return {"id": comment.id, "html_url": f"{self.base_url}/{full_name}/issues/{comment.issue}#issuecomment-{comment.id}",
-                "pull_request_url": "", "issue_url": f"{self.base_url}/{full_name}/issues/{comment.issue}",
+        # Gitea fills one of the two links: a pull request's comment has no issue_url.
+        parent = repo.issues.get(comment.issue)
+        on_pull = parent is not None and parent.is_pull
+        url = f"{self.base_url}/{full_name}/{'pulls' if on_pull else 'issues'}/{comment.issue}"
+        return {"id": comment.id, "html_url": f"{url}#issuecomment-{comment.id}",
+                "pull_request_url": url if on_pull else "", "issue_url": "" if on_pull else url,
                 "user": self._user_json(self.state.users[comment.user]), "original_author": "", "original_author_id": 0,
                 "body": comment.body, "assets": [], "created_at": _timestamp(comment.created_at),
                 "updated_at": _timestamp(comment.updated_at)}
@@ -614,6 +618,21 @@ class GiteaFake(FakeServer):
         response = json_response([self._comment_json(repo, comment) for comment in comments])
         response.headers["X-Total-Count"] = str(len(comments))
         return response
+
+    @route("GET", f"{API}/repos/{{owner}}/{{name}}/issues/comments")
+    def _api_list_repo_comments(self, call: Call, owner: str, name: str) -> Response:
+        """GET /repos/{owner}/{repo}/issues/comments: every issue's and pull request's, `since`/`before` on the update
+        time, oldest created first, `page`/`limit` with X-Total-Count (no Link header)."""
+        repo = self._repo(call, owner, name)
+        comments = list(repo.comments.values())
+        for parameter, keep in (("since", lambda c, t: c.updated_at >= t), ("before", lambda c, t: c.updated_at <= t)):
+            if call.query.get(parameter):
+                moment = parse_timestamp(call.query[parameter])
+                if moment is None:
+                    return self._message(422, f"parsing time {call.query[parameter]!r} as RFC3339 failed")
+                comments = [comment for comment in comments if keep(comment, moment)]
+        comments.sort(key=lambda comment: (comment.created_at, comment.id))
+        return self._paged(call, comments, lambda comment: self._comment_json(repo, comment), link=False)
 
     @route("POST", f"{API}/repos/{{owner}}/{{name}}/issues/{{number:int}}/comments")
     def _api_create_comment(self, call: Call, owner: str, name: str, number: int) -> Response:
@@ -838,14 +857,19 @@ def _request_setup(fake, connect):
 
 
 def _request_after(client, user, tracker):
-    """Due dates and template import reach Gitea through their own operations."""
+    """Due dates, template import and polls (the repository's comments by update time) reach Gitea through their own
+    operations."""
+    from test.fakes.kit import poll_twice
+
     url = f"/api/v1/trackers/{tracker['id']}"
     assert client.patch(f"{url}/issues/1", json={"due_date": "2031-05-06"}, headers=user.headers).status_code == 200
     assert client.post("/api/v1/templates/import", json={"tracker_id": tracker["id"]}, headers=user.headers).status_code == 200
+    poll_twice(client, tracker)
 
 
-REQUEST_TEMPLATES = [
-    "/repos/{owner}/{repo}/issues", "/repos/{owner}/{repo}/issues/{index}", "/repos/{owner}/{repo}/issues/{index}/labels",
+REQUEST_TEMPLATES = [  # the first that matches is taken: a literal segment comes before a placeholder in its place
+    "/repos/{owner}/{repo}/issues", "/repos/{owner}/{repo}/issues/comments", "/repos/{owner}/{repo}/issues/{index}",
+    "/repos/{owner}/{repo}/issues/{index}/labels",
     "/repos/{owner}/{repo}/issues/{index}/comments", "/repos/{owner}/{repo}/hooks", "/repos/{owner}/{repo}/hooks/{id}",
     "/repos/{owner}/{repo}/labels", "/repos/{owner}/{repo}/assignees", "/repos/{owner}/{repo}/issue_templates",
     "/repos/{owner}/{repo}",
@@ -886,7 +910,7 @@ def _kit():
         ("POST", "/repos/{owner}/{repo}/issues"), ("PATCH", "/repos/{owner}/{repo}/issues/{index}"),
         ("PUT", "/repos/{owner}/{repo}/issues/{index}/labels"), ("GET", "/repos/{owner}/{repo}/issues"),
         ("POST", "/repos/{owner}/{repo}/hooks"), ("DELETE", "/repos/{owner}/{repo}/hooks/{id}"),
-        ("GET", "/repos/{owner}/{repo}/issue_templates")}))]
+        ("GET", "/repos/{owner}/{repo}/issue_templates"), ("GET", "/repos/{owner}/{repo}/issues/comments")}))]
     expectations = [WebhookExpectation(name, event, types, "kostekIV/test", _check_events) for event, name, types in (
         ("issues", "issues.opened.json", ("issue.created",)),
         ("issues", "issues.edited.json", ("issue.updated",)),

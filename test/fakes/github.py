@@ -1803,8 +1803,8 @@ def _request_setup(fake, connect):
     return connect(provider="github", target="octo/spec", base_url=fake.base_url, credentials={"token": "gh-token"}), "octocat"
 
 
-REQUEST_TEMPLATES = [
-    "/repos/{owner}/{repo}/issues", "/repos/{owner}/{repo}/issues/{issue_number}",
+REQUEST_TEMPLATES = [  # the first that matches is taken: a literal segment comes before a placeholder in its place
+    "/repos/{owner}/{repo}/issues", "/repos/{owner}/{repo}/issues/comments", "/repos/{owner}/{repo}/issues/{issue_number}",
     "/repos/{owner}/{repo}/issues/{issue_number}/comments", "/repos/{owner}/{repo}/hooks",
     "/repos/{owner}/{repo}/hooks/{hook_id}", "/repos/{owner}/{repo}/labels", "/repos/{owner}/{repo}/assignees",
     "/repos/{owner}/{repo}", "/search/issues", "/repos/{owner}/{repo}/issues/{issue_number}/sub_issues",
@@ -1813,7 +1813,9 @@ REQUEST_TEMPLATES = [
 
 
 def _sub_issue_drive(client, user, tracker):
-    """Issue types and sub-issues: a typed parent, a child added on create, removed and re-added by PATCH, listed."""
+    """Issue types and sub-issues: a typed parent, a child added on create, removed and re-added by PATCH, listed; polls."""
+    from test.fakes.kit import poll_twice
+
     base = f"/api/v1/trackers/{tracker['id']}/issues"
     parent = client.post(base, json={"title": "P", "issue_type": "Feature"}, headers=user.headers).get_json()
     child = client.post(base, json={"title": "C", "parent_id": parent["id"]}, headers=user.headers)
@@ -1822,6 +1824,7 @@ def _sub_issue_drive(client, user, tracker):
         response = client.patch(f"{base}/{child.get_json()['id']}", json=change, headers=user.headers)
         assert response.status_code == 200, response.get_json()
     assert client.get(f"{base}/{parent['id']}/children", headers=user.headers).status_code == 200
+    poll_twice(client, tracker)  # polls also list the repository's comments by update time
 
 
 def _check_requests(fake, root):
@@ -1859,7 +1862,8 @@ def _kit():
         ("GET", "/repos/{owner}/{repo}/issues"), ("GET", "/search/issues"), ("POST", "/repos/{owner}/{repo}/hooks"),
         ("POST", "/repos/{owner}/{repo}/issues/{issue_number}/sub_issues"),
         ("DELETE", "/repos/{owner}/{repo}/issues/{issue_number}/sub_issue"),
-        ("GET", "/repos/{owner}/{repo}/issues/{issue_number}/sub_issues")}), after=_sub_issue_drive)]
+        ("GET", "/repos/{owner}/{repo}/issues/{issue_number}/sub_issues"),
+        ("GET", "/repos/{owner}/{repo}/issues/comments")}), after=_sub_issue_drive)]
     target = "Codertocat/Hello-World"
     expectations = [WebhookExpectation(name, event, types, target, _check_events) for event, name, types in (
         ("issues", "issues.opened.json", ("issue.created",)),

@@ -73,6 +73,17 @@ class WebhookExpectation:
     check: Callable[..., None] | None = None  # (payload, events, provider) -> None: the provider's own assertions
 
 
+def poll_twice(client, tracker: dict) -> None:
+    """A baseline poll of `tracker` and an incremental one, so a request check sees what polls ask (cursor and all)."""
+    from api.extensions import db
+    from api.services import polling
+
+    with client.application.app_context():
+        for _ in range(2):
+            assert polling.poll_tracker(session=db.session, tracker_id=tracker["id"])["outcome"] == "ok"
+            db.session.remove()
+
+
 def path_template(path: str, templates: Iterable[str], prefix: str = "") -> str:
     """The documented template matching a recorded request path; AssertionError for an undocumented one."""
     for template in templates:

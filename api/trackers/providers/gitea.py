@@ -335,6 +335,22 @@ class GiteaProvider(TrackerProvider):
         return Page(items=[self._to_comment(raw) for raw in window],
                     next_cursor=encode_cursor([offset + limit]) if more else None)
 
+    def list_comments_updated_since(self, since, *, limit=MAX_PAGE_SIZE, cursor=None):
+        """One page of (issue id, comment) of every issue, updated at or after `since` (Gitea orders them by creation).
+
+        Editing a comment leaves its issue's `updated_at` alone on Gitea: only this listing shows the edit to a poll.
+        A pull request's comments have no `issue_url` and are left out.
+        """
+        page, size = self._cursor(cursor, limit)
+        params = {"page": page, "limit": size}
+        if since is not None:
+            params["since"] = since.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+        raw_items, response = self._json("GET", f"{self._repo_path}/issues/comments", params=params)
+        items = [(str(raw["issue_url"]).rsplit("/", 1)[-1], self._to_comment(raw)) for raw in raw_items
+                 if raw.get("issue_url")]
+        more = self._has_next(response, page, size, len(raw_items))
+        return Page(items=items, next_cursor=encode_cursor([page + 1, size]) if more and raw_items else None)
+
     def create_comment(self, issue_id, body):
         raw, _ = self._json("POST", f"{self._repo_path}/issues/{self._index(issue_id)}/comments", body={"body": body})
         return self._to_comment(raw)
