@@ -65,7 +65,7 @@ def change_hash(item):
         return _sha([item.type, about])
     if item.issue is None:
         return _sha([item.type, item.issue_id, item.changes])
-    if item.type == "issue.created":
+    if item.type in ("issue.created", "issue.deleted"):  # once per issue, whatever state the report carries
         return _sha([item.type, item.issue_id])
     state = _compared(item.issue)
     fields = _ABOUT.get(item.type, tuple(state))
@@ -242,15 +242,17 @@ def gateway_wrote(*, session, tracker, issue, emit_events, comment=None):
     upsert(session=session, tracker=tracker, issue=issue, source="gateway", comments=comments)
 
 
-def gateway_deleted(*, session, tracker, issue_id, emit_events):
-    """Drop an issue the gateway just deleted; with `emit_events` (polled trackers) record its issue.deleted once."""
+def gateway_deleted(*, session, tracker, issue_id, emit_events, issue=None):
+    """Drop an issue the gateway just deleted; with `emit_events` record its issue.deleted once (a later poll or webhook
+    of the same delete is a duplicate). The event carries the indexed state, else `issue`."""
     entry = session.get(IndexedIssue, (tracker.id, issue_id))
-    if entry is None:
-        return
-    item = WebhookEvent("issue.deleted", issue_id, to_issue(entry))
-    if emit_events and first_sighting(session=session, tracker=tracker, item=item, source="gateway"):
-        events_service.emit(session=session, tracker=tracker, items=[item], source="gateway")
-    session.delete(entry)
+    state = to_issue(entry) if entry is not None else issue
+    if emit_events and state is not None:
+        item = WebhookEvent("issue.deleted", issue_id, state)
+        if first_sighting(session=session, tracker=tracker, item=item, source="gateway"):
+            events_service.emit(session=session, tracker=tracker, items=[item], source="gateway")
+    if entry is not None:
+        session.delete(entry)
 
 
 # ---- reads -------------------------------------------------------------------------------------

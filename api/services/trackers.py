@@ -334,19 +334,29 @@ def update_issue(*, session, owner, tracker_id, issue_id, data):
     return _issue_dict(tracker, issue)
 
 
+def _gateway_records_delete(tracker, provider):
+    """Whether the gateway records a remote delete itself: polled, or webhooks that never report deletes."""
+    return effective_mode(tracker) == "poll" or not provider.webhook_reports_deletes
+
+
 @_issue_scoped
 def delete_issue(*, session, owner, tracker_id, issue_id):
-    """Delete an issue where the provider can (an `issue.deleted` event: recorded here for a local tracker,
-    delivered by the provider's webhook for a remote one)."""
+    """Delete an issue where the provider can; its `issue.deleted` is recorded here unless the provider's webhooks report it."""
     tracker, provider = connect(session=session, owner=owner, tracker_id=tracker_id)
     provider.require(Capability.ISSUE_DELETE, "Deleting issues")
-    before = provider.get_issue(issue_id) if provider.stores_issues_locally else None
+    if provider.stores_issues_locally:
+        before = provider.get_issue(issue_id)
+    elif _gateway_records_delete(tracker, provider) and index_service.get_entry(
+            session=session, tracker_id=tracker.id, issue_id=str(issue_id)) is None:
+        before = call_provider(tracker, "get_issue", provider.get_issue, issue_id)  # the event carries its last state
+    else:
+        before = None
     with permission_scoped():
         call_provider(tracker, "delete_issue", provider.delete_issue, issue_id)
     _commit_local_change(session, tracker, provider, lambda: [WebhookEvent("issue.deleted", before.id, before)])
     if not provider.stores_issues_locally and provider.polling_applies():
-        index_service.gateway_deleted(session=session, tracker=tracker, issue_id=issue_id,
-                                      emit_events=effective_mode(tracker) == "poll")
+        index_service.gateway_deleted(session=session, tracker=tracker, issue_id=before.id if before else str(issue_id),
+                                      emit_events=_gateway_records_delete(tracker, provider), issue=before)
         session.commit()
 
 

@@ -199,6 +199,7 @@ class JiraProvider(TrackerProvider):
                               Capability.IN_PROGRESS, Capability.ISSUE_TYPE, Capability.ATTACHMENTS,
                               Capability.PRIORITY, Capability.PARENT})
     native_fields = frozenset({"status_category", "priority"})  # Jira's own status category and priorities
+    webhook_reports_deletes = True  # jira:issue_deleted
     COMMENT_EVENTS = {"comment_created": "comment.created", "comment_updated": "comment.updated",
                       "comment_deleted": "comment.deleted"}
     ATTACHMENT_EVENTS = {"attachment_created": "attachment.created", "attachment_deleted": "attachment.deleted"}

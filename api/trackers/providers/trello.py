@@ -101,6 +101,7 @@ class TrelloProvider(TrackerProvider):
                               Capability.ATTACHMENTS, Capability.PASSTHROUGH})
     option_capabilities = {Capability.IN_PROGRESS: "in_progress_lists", Capability.PRIORITY: "priority_labels"}
     native_fields = frozenset({"status_category"})  # a card's list says it
+    webhook_reports_deletes = True  # deleteCard
     # Where Trello serves attachment downloads for its own API host (a self-hosted stand-in serves them itself).
     DOWNLOAD_HOSTS = ("https://trello.com", "https://api.trello.com")
     ACTIONS = {"createCard": "issue.created", "deleteCard": "issue.deleted", "addLabelToCard": "issue.labeled",
