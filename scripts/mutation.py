@@ -36,7 +36,7 @@ MODULE_TESTS = {
     "api/url_policy.py": ["test/test_outbound_policy.py", "test/test_trackers.py", "test/test_subscriptions.py",
                           "test/test_url_policy*.py"],
     "api/template_engine.py": ["test/test_issue_templates.py", "test/test_template_import.py", "test/test_webhooks.py",
-                               "test/test_template_engine*.py", "test/test_automation*.py"],
+                               "test/test_template_engine*.py", "test/test_automation*.py", "test/test_sandbox_bombs.py"],
     "api/auth.py": ["test/test_auth.py", "test/test_users.py", "test/test_security.py", "test/test_login_limits.py",
                     "test/test_perf_queries.py", "test/test_perf_auth.py", "test/test_auth_*.py"],
     "api/ratelimit.py": ["test/test_security.py", "test/test_login_limits.py", "test/test_http_contract.py",
@@ -356,7 +356,7 @@ def _constant_usage(module, tree):
 
 
 def load_equivalents():
-    """`module | function | before -> after  # why it is equivalent` lines, as a set of keys."""
+    """`module[:line] | function | before -> after  # why it is equivalent` lines, as a set of keys."""
     keys = {}
     if not EQUIVALENTS_FILE.exists():
         return keys
@@ -657,8 +657,10 @@ def mutate_module(module, args, tests, data, logdir, equivalents, files):
     for number, mutant in enumerate(mutants, 1):
         if STOP:
             break
-        key = (module, mutant.function, mutant.description)
-        if key in equivalents:
+        # `module:line` pins an entry to one line, for a mutation whose text also occurs where it is not equivalent.
+        keys = [(f"{module}:{mutant.lineno}", mutant.function, mutant.description), (module, mutant.function, mutant.description)]
+        key = next((key for key in keys if key in equivalents), None)
+        if key is not None:
             mutant.status, mutant.detail = "equivalent", equivalents[key]
         else:
             selected = covering_tests(data, module, mutant, tests, kills)

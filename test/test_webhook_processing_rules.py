@@ -140,6 +140,27 @@ def test_the_provider_calls_of_registering_and_unregistering_are_logged_by_opera
     assert operations() == ["delete_webhook"]
 
 
+def test_a_manual_set_up_is_committed_before_its_400_with_the_secret_it_shows(client, auth, db, jira_cloud_fake):
+    from api import crypto
+
+    user = auth.register()
+    jira_cloud_fake.add_basic_auth("ops@example.com", "key", name="bob")
+    jira_cloud_fake.add_project("OPS", members=["bob"])
+    connection = {"base_url": jira_cloud_fake.base_url, "credentials": {"email": "ops@example.com", "api_token": "key"},
+                  "options": {"deployment": "cloud"}}
+    tracker = make_tracker(client, user, name="cloud", provider="jira", target="OPS", **connection)
+    response = client.post(f"{TRACKERS}{tracker['id']}/webhook", headers=user.headers)
+    assert response.status_code == 400 and response.get_json()["error"] == "manual_setup_required"
+    shown = response.get_json()["message"].split("Secret: ", 1)[1].split(" ", 1)[0]
+    # Read on another connection: the request's own session (shared with the test here) would show uncommitted rows.
+    with db.engine.connect() as other:
+        row = other.execute(text("SELECT webhook_id, webhook_secret_encrypted FROM trackers WHERE id = :id"),
+                            {"id": tracker["id"]}).one()
+    assert row.webhook_id is None
+    assert crypto.decrypt_json(row.webhook_secret_encrypted) == {
+        "hook_id": "", "secret": shown, "callback_url": callback_url(tracker["id"])}
+
+
 def test_a_tracker_without_webhooks_cannot_register_one_and_says_so(client, auth):
     user = auth.register()
     builtin = make_tracker(client, user)
