@@ -16,11 +16,11 @@ WEB_WORKER = textwrap.dedent("""
     from api import jobs
 
     print("web", "procrastinate" in sys.modules)
-    print("clients", " ".join(name for name in ("github", "trello") if name in sys.modules) or "-")
+    print("clients", " ".join(name for name in ("github", "gitlab", "jira", "trello") if name in sys.modules) or "-")
     from api.trackers.base import TrackerConfig
     from api.trackers.registry import provider_class
     provider_class("github")(TrackerConfig(tracker_id=1, target="o/r", credentials={"token": "t"}))._client()
-    print("used", " ".join(name for name in ("github", "trello") if name in sys.modules))
+    print("used", " ".join(name for name in ("github", "gitlab", "jira", "trello") if name in sys.modules))
     jobs.enqueue  # enqueueing is plain SQL: still no procrastinate
     print("enqueue", "procrastinate" in sys.modules)
     job_app = jobs.create_job_app(wsgi.application)  # what `manage.py worker` does

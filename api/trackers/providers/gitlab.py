@@ -5,11 +5,9 @@ from __future__ import annotations
 import contextlib
 import re
 import secrets
+import sys
 from datetime import date
 from urllib.parse import quote, unquote
-
-import gitlab
-from gitlab import exceptions as gitlab_errors
 
 from api.schemas.base import decode_cursor, encode_cursor
 from api.trackers.base import (
@@ -114,6 +112,9 @@ class GitlabProvider(TrackerProvider):
         return re.sub(r"/api/v4/?$", "", self.config.base_url or self.default_base_url)
 
     def _client(self):
+        # python-gitlab is imported when a GitLab tracker is first used, not at start-up.
+        import gitlab
+
         base_url = self._root
         return gitlab.Gitlab(url=base_url, private_token=self.config.credentials.get("token", ""),
                              timeout=self.config.timeout, retry_transient_errors=False,
@@ -131,9 +132,12 @@ class GitlabProvider(TrackerProvider):
         try:
             with transport_errors():
                 yield
-        except gitlab_errors.GitlabAuthenticationError:
-            raise TrackerAuthFailed("GitLab refused the credentials.") from None
-        except gitlab_errors.GitlabHttpError as exc:
+        except Exception as exc:
+            errors = sys.modules.get("gitlab.exceptions")  # nothing raises them before python-gitlab is imported
+            if errors is None or not isinstance(exc, errors.GitlabAuthenticationError | errors.GitlabHttpError):
+                raise
+            if isinstance(exc, errors.GitlabAuthenticationError):
+                raise TrackerAuthFailed("GitLab refused the credentials.") from None
             raise self._error(exc) from None
 
     @classmethod

@@ -15,13 +15,10 @@ import logging
 import math
 import re
 import secrets
+import sys
 import threading
 from datetime import UTC, date, datetime
 from urllib.parse import urlsplit
-
-from jira import JIRA, JIRAError
-from jira.client import TokenAuth
-from jira.resilientsession import raise_on_error
 
 from api.schemas.base import decode_cursor, encode_cursor
 from api.trackers.base import (
@@ -114,6 +111,8 @@ class _SharedSession:
         kwargs.pop("allow_redirects", None)
         response = self._shared.request(method.upper(), url, headers=headers, auth=self.auth, allow_redirects=False,
                                         **kwargs)
+        from jira.resilientsession import raise_on_error
+
         raise_on_error(response)
         return response
 
@@ -288,6 +287,10 @@ class JiraProvider(TrackerProvider):
         return clients[version]
 
     def _new_client(self, version):
+        # The jira client library is imported when a Jira tracker is first used, not at start-up.
+        from jira import JIRA
+        from jira.client import TokenAuth
+
         credentials = self.config.credentials or {}
         if credentials.get("token"):
             auth = TokenAuth(credentials["token"])
@@ -329,7 +332,10 @@ class JiraProvider(TrackerProvider):
         try:
             with transport_errors():
                 yield
-        except JIRAError as exc:
+        except Exception as exc:
+            jira = sys.modules.get("jira")  # nothing raises its JIRAError before the jira client library is imported
+            if jira is None or not isinstance(exc, jira.JIRAError):
+                raise
             raise self._error(exc) from None
 
     @classmethod
