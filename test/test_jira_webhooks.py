@@ -172,3 +172,68 @@ def test_malformed_fields_in_a_delivery_do_not_break_normalizing():
     (event,) = provider().normalize_webhook("jira:issue_created", payload)
     assert event.issue.status == "open" and event.issue.created_at is None and event.issue.due_date is None
     assert event.issue.labels == [] and event.issue.assignees == [] and event.issue.description == ""
+
+
+# ---- Data Center comment deliveries name their issue by number: the event names it by key ----------------------
+
+def _dc_comment_delivery(client, app, db, dc, issue, body, delivery):
+    """Register the webhook, make a comment on `issue` in Jira and deliver Data Center's comment_created for it (which
+    names the issue by its number only, in the comment's link)."""
+    from api.models.trackers import Tracker
+    from api.services import trackers as trackers_service
+
+    if not dc["fake"].webhooks():
+        assert client.post(f"{TRACKERS}{dc['tracker']['id']}/webhook", headers=dc["user"].headers).status_code == 201
+    jira = trackers_service.build_provider(session=db.session, tracker=db.session.get(Tracker, dc["tracker"]["id"]))
+    comment = jira.create_comment(issue["key"], body)
+    db.session.remove()
+    payload = example("dc/comment_created.json")
+    payload["comment"].update(id=comment.id, body=body,
+                              self=f"{dc['fake'].base_url}/rest/api/2/issue/{issue['id']}/comment/{comment.id}")
+    raw = json.dumps(payload).encode()
+    secret = registration(db, dc["tracker"]["id"]).secret
+    response = client.post(f"/api/v1/webhooks/{dc['tracker']['id']}", data=raw, headers=signed(secret, raw, delivery))
+    assert response.get_json()["status"] == "accepted"
+    run_worker(app, concurrency=1, wait=False)
+    db.session.remove()
+    return client.get(f"{TRACKERS}{dc['tracker']['id']}/events", headers=dc["user"].headers).get_json()["events"]
+
+
+def test_a_data_center_comment_delivery_names_its_issue_by_the_key_polls_and_the_index_use(client, app, db, dc):
+    from api.models.index import IndexedIssue
+    from api.services import polling
+
+    issue = dc["fake"].add_issue("TES", "Discussed")
+    assert issue["id"] != issue["key"] == "TES-1"
+    polling.poll_tracker(session=db.session, tracker_id=dc["tracker"]["id"])  # the index names it as polls do
+    db.session.remove()
+    assert [row.issue_id for row in db.session.scalars(select(IndexedIssue))] == ["TES-1"]
+    events = _dc_comment_delivery(client, app, db, dc, issue, "From Jira", "wh-c1")
+    assert [(e["type"], e["issue_id"], e["comment"]["body"]) for e in events] == [("comment.created", "TES-1", "From Jira")]
+    assert events[0]["issue"]["title"] == "Discussed"  # the issue as Jira has it, read once
+    reads = [r for r in dc["fake"].requests if r.method == "GET" and r.path.endswith(f"/issue/{issue['id']}")]
+    assert len(reads) == 1
+
+
+def test_a_data_center_comment_on_another_project_s_issue_records_nothing(client, app, db, dc):
+    dc["fake"].add_project("OTHER", members=["alice"])
+    elsewhere = dc["fake"].add_issue("OTHER", "Not this tracker's")
+    payload = example("dc/comment_created.json")
+    payload["comment"]["self"] = f"{dc['fake'].base_url}/rest/api/2/issue/{elsewhere['id']}/comment/10082"
+    assert client.post(f"{TRACKERS}{dc['tracker']['id']}/webhook", headers=dc["user"].headers).status_code == 201
+    raw = json.dumps(payload).encode()
+    secret = registration(db, dc["tracker"]["id"]).secret
+    response = client.post(f"/api/v1/webhooks/{dc['tracker']['id']}", data=raw, headers=signed(secret, raw, "wh-o1"))
+    assert response.get_json()["status"] == "accepted"
+    run_worker(app, concurrency=1, wait=False)
+    db.session.remove()
+    assert client.get(f"{TRACKERS}{dc['tracker']['id']}/events", headers=dc["user"].headers).get_json()["events"] == []
+    assert db.session.scalar(select(WebhookDelivery.status)) == "ignored"
+
+
+def test_when_jira_cannot_answer_a_data_center_comment_event_keeps_the_number_rather_than_go_missing(client, app, db,
+                                                                                                   dc):
+    issue = dc["fake"].add_issue("TES", "Discussed")
+    dc["fake"].fail_next(status=503, count=20, match=f"^GET .*/issue/{issue['id']}$")
+    events = _dc_comment_delivery(client, app, db, dc, issue, "While Jira struggles", "wh-f1")
+    assert [(e["type"], e["issue_id"]) for e in events] == [("comment.created", issue["id"])]

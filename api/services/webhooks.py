@@ -200,6 +200,8 @@ def process_delivery(delivery_id):
     provider = provider_class(tracker.provider)(TrackerConfig(tracker_id=tracker.id, target=tracker.target,
                                                               options=dict(tracker.options or {})))
     normalized = provider.normalize_webhook(delivery.event_name, delivery.payload)
+    normalized = provider.complete_webhook_events(normalized, lambda issue_id: trackers_service.call_provider(
+        tracker, "webhook_issue", trackers_service.build_provider(session=session, tracker=tracker).get_issue, issue_id))
     for item in normalized:
         if not index_service.first_sighting(session=session, tracker=tracker, item=item, source="webhook"):
             continue  # a poll or the gateway's own write already recorded this change

@@ -481,6 +481,14 @@ class TrackerProvider(abc.ABC):
         self.require(Capability.WEBHOOKS, "Webhooks")
         raise TypeError(f"{type(self).__name__} declares WEBHOOKS but does not implement it.")
 
+    def complete_webhook_events(self, events: list[WebhookEvent], read_issue) -> list[WebhookEvent]:
+        """Normalized events whose delivery named their issue otherwise than polls do, renamed; by default unchanged.
+
+        normalize_webhook reads the payload only (no credentials); a provider whose deliveries lack the issue's id
+        overrides this and reads what it needs through `read_issue(issue_id) -> Issue` (a guarded tracker call).
+        """
+        return events
+
     def list_issue_template_files(self) -> list[tuple[str, str]]:
         """The repository's own issue templates as (file name, text); providers with TEMPLATE_IMPORT override it."""
         self.require(Capability.TEMPLATE_IMPORT, "Importing issue templates")
@@ -535,6 +543,11 @@ class TrackerProvider(abc.ABC):
     def _priority_labels(self) -> dict:
         value = self.config.options.get("priority_labels")
         return value if isinstance(value, dict) else {}
+
+    def workflow_labels(self) -> tuple[str | None, dict]:
+        """(the label meaning in_progress, {priority: label}) where those follow labels here; None and {} where native."""
+        return (None if "status_category" in self.native_fields else self._in_progress_label(),
+                {} if "priority" in self.native_fields else self._priority_labels())
 
     def enrich(self, issue: Issue) -> Issue:
         """Fill status_category and priority from the configured labels (native fields are the provider's own)."""

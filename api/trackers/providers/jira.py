@@ -36,6 +36,7 @@ from api.trackers.base import (
     NotSupported,
     Page,
     Person,
+    TrackerError,
     TrackerNotFound,
     TrackerProvider,
     TrackerUnavailable,
@@ -885,3 +886,32 @@ class JiraProvider(TrackerProvider):
         elif "assignee" in by_field and (by_field["assignee"].get("to") or by_field["assignee"].get("toString")):
             event_type = "issue.assigned"
         return [WebhookEvent(type=event_type, issue_id=issue.id, issue=issue, changes=changes)]
+
+    def complete_webhook_events(self, events, read_issue):
+        """Data Center comment deliveries name their issue by number only (`.../issue/10013/comment/...`): one read of
+        it gives its key, as every other event and the index use, and the issue itself.
+
+        An issue the read does not find here (another project's, from an admin webhook without a filter, or deleted
+        since) drops its events; when Jira cannot answer, the events keep the number rather than wait or go missing.
+        """
+        read, completed = {}, []
+        for item in events:
+            number = item.issue_id if item.issue is None and ISSUE_NUMBER.match(item.issue_id or "") else None
+            if number is None:
+                completed.append(item)
+                continue
+            if number not in read:
+                try:
+                    read[number] = read_issue(number)
+                except TrackerNotFound:
+                    read[number] = None
+                except TrackerError as exc:
+                    log.warning("issue %s of a webhook delivery could not be read (%s); its events keep the number",
+                                number, exc.error, extra={"tracker_id": self.config.tracker_id})
+                    read[number] = number
+            found = read[number]
+            if found is None:
+                continue
+            completed.append(WebhookEvent(type=item.type, issue_id=found.id, issue=found, comment=item.comment,
+                                          changes=item.changes) if isinstance(found, Issue) else item)
+        return completed
