@@ -206,7 +206,10 @@ def write_doc_section(doc, name, markdown, *, marker="bench", title="# Performan
 
 
 def process_tree_cpu_seconds(root_pid):
-    """User + system CPU seconds of a process and all its current descendants (threads included), from /proc."""
+    """User + system CPU seconds of a process and all its descendants (threads included), from /proc.
+
+    A process's reaped children count too (cutime, cstime): without them the total drops whenever a child exits
+    (a PostgreSQL backend, a recycled worker), and a window's difference can come out negative."""
     children = {}
     for entry in Path("/proc").iterdir():
         if not entry.name.isdigit():
@@ -215,11 +218,11 @@ def process_tree_cpu_seconds(root_pid):
             fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
         except OSError:
             continue
-        children.setdefault(int(fields[1]), []).append((int(entry.name), int(fields[11]) + int(fields[12])))
+        children.setdefault(int(fields[1]), []).append((int(entry.name), sum(map(int, fields[11:15]))))
     ticks, stack = 0, [root_pid]
     with contextlib.suppress(OSError):
         fields = Path(f"/proc/{root_pid}/stat").read_text().rsplit(")", 1)[1].split()
-        ticks += int(fields[11]) + int(fields[12])
+        ticks += sum(map(int, fields[11:15]))
     while stack:
         for pid, own in children.get(stack.pop(), []):
             ticks += own
