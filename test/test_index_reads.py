@@ -6,7 +6,13 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from api.services import polling
+from test import test_provider_contract as contract
+from test.test_polling_events import POLLED, poll
+from test.test_provider_contract import create, parametrize_env
+from test.test_provider_contract_deeper import enable_workflow
 from test.test_trackers import TRACKERS
+
+env = contract.env  # the contract suite's per-provider environment (a fixture)
 
 ISSUES = "/api/v1/issues"
 
@@ -143,3 +149,63 @@ def test_the_built_in_tracker_answers_its_own_list_live_with_source_index(client
     url, user = f"{TRACKERS}{indexed['local']['id']}/issues", indexed["user"]
     assert client.post(url, json={"title": "Local crash"}, headers=user.headers).status_code == 201
     assert _titles(_get(client, url, user, source="index")) == ["Local crash"]
+
+
+# ---- the deeper model's filters (status_category, priority, parent_id) from the index ----
+
+def _ids(client, env, **query):
+    response = client.get(env.url("/issues"), query_string={"limit": 100, **query}, headers=env.user.headers)
+    assert response.status_code == 200, response.get_json()
+    return sorted(issue["id"] for issue in response.get_json()["issues"])
+
+
+@parametrize_env(POLLED)
+def test_index_reads_filter_status_category_priority_and_parent_like_the_live_list(client, db, env):
+    enable_workflow(client, env)
+    one, two, three = (create(client, env, title=title) for title in ("one", "two", "three"))
+    supports = client.get(env.url(), headers=env.user.headers).get_json()["capabilities"]
+    for issue, body in ((one, {"status_category": "in_progress", "priority": "urgent"}), (two, {"priority": "high"}),
+                        (three, {"status_category": "done"})):
+        body = {k: v for k, v in body.items() if {"status_category": "in_progress", "priority": "priority"}[k] in supports
+                or v == "done"}
+        assert client.patch(env.url(f"/issues/{issue['id']}"), json=body, headers=env.user.headers).status_code == 200
+    if "parent" in supports:
+        create(client, env, title="child", parent_id=one["id"])
+    poll(db, env)  # a baseline: the index holds what the provider answers, not the gateway's own enriched writes
+    queries = [{"status_category": "done"}, {"status_category": "todo"}, {"status": "open", "status_category": "done"}]
+    queries += [{"status_category": "in_progress"}] if "in_progress" in supports else []
+    queries += [{"priority": "urgent"}, {"priority": "high"}, {"priority": "high", "status_category": "todo"}] \
+        if "priority" in supports else []
+    queries += [{"parent_id": one["id"]}, {"parent_id": two["id"]}] if "parent" in supports else []
+    for query in queries:
+        live = _ids(client, env, **query)
+        assert _ids(client, env, source="index", **query) == live, query
+        assert live or query in ({"status": "open", "status_category": "done"}, {"parent_id": two["id"]}), query
+    for query, capability in (({"status_category": "in_progress"}, "in_progress"), ({"priority": "low"}, "priority"),
+                              ({"parent_id": one["id"]}, "parent")):
+        if capability not in supports:
+            refused = client.get(env.url("/issues"), query_string={"source": "index", **query}, headers=env.user.headers)
+            assert refused.status_code == 400 and refused.get_json()["error"] == "not_supported", (query, refused.get_json())
+
+
+def test_index_priority_is_the_first_configured_level_an_issue_carries(client, db, indexed, github_fake):
+    url, user = f"{TRACKERS}{indexed['gh']['id']}/issues", indexed["user"]
+    github_fake.add_issue("octo/site", "Both", labels=["P1", "p2"])
+    github_fake.add_issue("octo/site", "Doing", labels=["Doing", "P2"])
+    client.patch(f"{TRACKERS}{indexed['gh']['id']}", json={"options": {"priority_labels": {"urgent": "p1", "high": "P2"},
+                                                                       "in_progress_label": "doing"}}, headers=user.headers)
+    polling.poll_tracker(session=db.session, tracker_id=indexed["gh"]["id"], full=True)
+    db.session.remove()
+    assert _titles(_get(client, url, user, source="index", priority="urgent")) == ["Both"]
+    assert _titles(_get(client, url, user, source="index", priority="high")) == ["Doing"]
+    assert _titles(_get(client, url, user, source="index", status_category="in_progress")) == ["Doing"]
+    assert "Doing" not in _titles(_get(client, url, user, source="index", status_category="todo"))
+
+
+def test_the_aggregate_index_read_names_the_trackers_that_cannot_take_a_filter(client, indexed):
+    client.patch(f"{TRACKERS}{indexed['gh']['id']}", json={"options": {"in_progress_label": "doing"}},
+                 headers=indexed["user"].headers)
+    body = _get(client, ISSUES, indexed["user"], source="index", status_category="in_progress").get_json()
+    assert [(e["tracker_id"], e["error"]) for e in body["errors"]] == [(indexed["gl"]["id"], "not_supported")]
+    todo = _get(client, ISSUES, indexed["user"], source="index", status_category="done").get_json()
+    assert todo["errors"] == [] and {i["title"] for i in todo["issues"]} == {"Crash when saving drafts"}

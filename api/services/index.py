@@ -7,13 +7,13 @@ import json
 from datetime import UTC, date, datetime
 
 from marshmallow import ValidationError
-from sqlalchemy import and_, delete, func, or_, select, text
+from sqlalchemy import and_, delete, exists, false, func, or_, select, text
 
 from api.models.base import utcnow
 from api.models.index import EventChangeHash, IndexedIssue
 from api.schemas.base import decode_cursor, encode_cursor
 from api.services import events as events_service
-from api.trackers.base import Issue, Person, WebhookEvent
+from api.trackers.base import PRIORITIES, Issue, IssueQuery, NotSupported, Person, TrackerConfig, WebhookEvent
 
 # The fields whose change is an event; updated_at and comments_count alone are not.
 COMPARED = ("title", "description", "status", "remote_status", "labels", "assignees", "due_date")
@@ -282,9 +282,65 @@ def _filtered(stmt, query):
     return stmt
 
 
-def list_from_index(*, session, tracker_ids, query):
-    """One page of indexed issues of these trackers, most recently updated first (keyset on updated_at, tracker, id)."""
-    stmt = _filtered(select(IndexedIssue).where(IndexedIssue.tracker_id.in_(tracker_ids)), query)
+def _has_label(name):
+    """The entry carries this label, compared without case as the providers' enrich does."""
+    labels = func.unnest(IndexedIssue.labels).table_valued("name")
+    return exists(select(1).select_from(labels).where(func.lower(labels.c.name) == name.lower()))
+
+
+def _field(name):
+    return IndexedIssue.data[name].astext
+
+
+def _tracker_scope(tracker, query):
+    """This tracker's entries matching status_category, priority and parent_id as its provider decides them (native
+    fields as stored, label-borne ones from the labels under the tracker's current options); NotSupported where the
+    live list would refuse the filter, None where nothing can match."""
+    from api.trackers.registry import provider_class
+
+    provider = provider_class(tracker.provider)(TrackerConfig(tracker_id=tracker.id, target=tracker.target,
+                                                              options=dict(tracker.options or {})))
+    unified = IssueQuery(status=query.get("status"), status_category=query.get("status_category"),
+                         priority=query.get("priority"), parent_id=query.get("parent_id"))
+    if provider.prepare_query(unified) is None:  # refuses what the live list refuses
+        return None
+    clauses = [IndexedIssue.tracker_id == tracker.id]
+    in_progress_label, priority_labels = provider.workflow_labels()
+    category = unified.status_category
+    if category and "status_category" in provider.native_fields:
+        clauses.append(_field("status_category") == category)
+    elif category:
+        clauses.append(IndexedIssue.status == ("closed" if category == "done" else "open"))
+        if category != "done" and in_progress_label:
+            doing = _has_label(in_progress_label)
+            clauses.append(doing if category == "in_progress" else ~doing)
+    level = unified.priority
+    if level and "priority" in provider.native_fields:
+        clauses.append(_field("priority") == level)
+    elif level:  # the first configured level whose label the issue carries is its priority
+        clauses.append(_has_label(priority_labels[level]))
+        clauses += [~_has_label(priority_labels[higher]) for higher in PRIORITIES[:PRIORITIES.index(level)]
+                    if priority_labels.get(higher)]
+    if unified.parent_id is not None:
+        clauses.append(_field("parent_id") == str(unified.parent_id))
+    return and_(*clauses)
+
+
+def list_from_index(*, session, trackers, query):
+    """One page of indexed issues of these trackers, most recently updated first (keyset on updated_at, tracker, id).
+
+    `unsupported` lists (tracker, NotSupported) for the trackers whose provider cannot take a filter asked.
+    """
+    scopes, unsupported = [], []
+    for tracker in trackers:
+        try:
+            scope = _tracker_scope(tracker, query)
+        except NotSupported as exc:
+            unsupported.append((tracker, exc))
+            continue
+        if scope is not None:
+            scopes.append(scope)
+    stmt = _filtered(select(IndexedIssue).where(or_(false(), *scopes)), query)
     if query.get("cursor"):
         stamp, tracker_id, issue_id = decode_cursor(query["cursor"], types=(str, int, str))
         try:
@@ -303,7 +359,7 @@ def list_from_index(*, session, tracker_ids, query):
         rows = rows[:limit]
         last = rows[-1]
         next_cursor = encode_cursor([last.updated_at.isoformat(), last.tracker_id, last.issue_id])
-    return {"issues": [_issue_dict(entry) for entry in rows], "next_cursor": next_cursor}
+    return {"issues": [_issue_dict(entry) for entry in rows], "next_cursor": next_cursor, "unsupported": unsupported}
 
 
 def index_age_seconds(*, session, trackers):

@@ -279,7 +279,9 @@ def list_issues(*, session, owner, tracker_id, query):
     """One page of a tracker's issues, most recently updated first."""
     tracker, provider = connect(session=session, owner=owner, tracker_id=tracker_id)
     if query.get("source") == "index" and provider.polling_applies():
-        result = index_service.list_from_index(session=session, tracker_ids=[tracker.id], query=query)
+        result = index_service.list_from_index(session=session, trackers=[tracker], query=query)
+        for _tracker, refused in result.pop("unsupported"):
+            raise refused
         return {**result, "index_age": index_service.index_age_seconds(session=session, trackers=[tracker])}
     page = call_provider(tracker, "list_issues", _list_page, provider, _query(query))
     include = query.get("include_remote_data", False)
@@ -472,8 +474,9 @@ def aggregate_issues(*, session, owner, query):
     trackers = list(session.scalars(select(Tracker).where(Tracker.owner_id == owner.id).order_by(Tracker.id)))
     if query.get("source") == "index":
         indexed = [t for t in trackers if provider_class(t.provider).polling_applies()]
-        result = index_service.list_from_index(session=session, tracker_ids=[t.id for t in indexed], query=query)
-        return {**result, "errors": [], "index_age": index_service.index_age_seconds(session=session, trackers=indexed)}
+        result = index_service.list_from_index(session=session, trackers=indexed, query=query)
+        errors = [_failure(tracker, refused) for tracker, refused in result.pop("unsupported")]
+        return {**result, "errors": errors, "index_age": index_service.index_age_seconds(session=session, trackers=indexed)}
     state = _fanout_state(query["cursor"]) if query.get("cursor") else {}
     positions = {t.id: state.get(t.id, [None, 0]) for t in trackers}
     pending = [t for t in trackers if isinstance(positions[t.id], list)]
