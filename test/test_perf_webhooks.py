@@ -53,6 +53,12 @@ def test_an_event_whose_owner_has_no_rules_subscriptions_or_syncs_asks_the_consu
     assert not [statement for statement in statements if statement.startswith(CONSUMER_QUERIES)]
 
 
+def test_a_delivery_on_a_tracker_without_marked_gateway_changes_skips_the_echo_lookup(client, app, engine, db, github):
+    statements = _process(app, engine, _deliver(client, github, 250))
+    assert "FROM gateway_changes" in statements[0]  # asked along with the delivery
+    assert not [statement for statement in statements if statement.startswith("SELECT gateway_changes.")]
+
+
 @pytest.mark.parametrize("side", ["left", "right"])
 def test_each_consumer_still_runs_for_an_owner_with_something_enabled_for_it(client, app, engine, db, github, side):
     user = github["user"]

@@ -6,7 +6,7 @@ import secrets
 from datetime import timedelta
 
 from flask import current_app
-from sqlalchemy import String, bindparam, delete, select, text
+from sqlalchemy import String, bindparam, delete, exists, select, text
 
 from api import crypto, jobs
 from api.errors import BadRequest, NotFound, Unauthorized
@@ -165,8 +165,10 @@ _ECHO = (select(GatewayChange)
          .order_by(GatewayChange.id)
          .limit(1)
          .with_for_update(skip_locked=True))
-# The delivery (locked) and its tracker in one round trip.
-_PENDING_DELIVERY = (select(WebhookDelivery, Tracker)
+# The delivery (locked), its tracker, and whether the tracker has any marked gateway change, in one round trip. Changes
+# are marked (and committed) before the write they announce, so one that this delivery echoes is already visible here;
+# without any, no event of the delivery needs the echo lookup.
+_PENDING_DELIVERY = (select(WebhookDelivery, Tracker, exists().where(GatewayChange.tracker_id == Tracker.id))
                      .join(Tracker, Tracker.id == WebhookDelivery.tracker_id)
                      .where(WebhookDelivery.id == bindparam("delivery_id"))
                      .with_for_update(of=WebhookDelivery))
@@ -194,7 +196,7 @@ def process_delivery(delivery_id):
     if found is None or found[0].status != "pending":
         session.rollback()
         return
-    delivery, tracker = found
+    delivery, tracker, marked = found
     tracker_id = tracker.id
     # Normalizing reads the payload only: no credentials are decrypted for it.
     provider = provider_class(tracker.provider)(TrackerConfig(tracker_id=tracker.id, target=tracker.target,
@@ -205,7 +207,7 @@ def process_delivery(delivery_id):
     for item in normalized:
         if not index_service.first_sighting(session=session, tracker=tracker, item=item, source="webhook"):
             continue  # a poll or the gateway's own write already recorded this change
-        echo = _echo_of(session, tracker.id, item)
+        echo = _echo_of(session, tracker.id, item) if marked else None
         events_service.record(session=session, tracker=tracker, item=item, delivery_id=delivery.id,
                               chain_depth=echo.chain_depth + 1 if echo else 0,
                               caused_by_rule_id=echo.rule_id if echo else None, source="webhook")
