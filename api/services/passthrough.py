@@ -7,10 +7,12 @@ answer is cut at a size and a time; response headers are filtered and each call 
 
 import logging
 import re
+import threading
 import time
 from urllib.parse import urlsplit
 
 from flask import current_app
+from urllib3 import exceptions as urllib3_errors
 
 from api.errors import ValidationFailed
 from api.http import loads_bounded
@@ -78,13 +80,34 @@ def _headers(response):
 
 
 def _read_capped(response, *, limit, deadline):
+    """The body, cut at `limit` bytes and at `deadline`: read in pieces as they arrive (a provider dripping bytes does
+    not hold one read open), and a watchdog shuts the socket at the deadline so no single read outlasts it."""
+    expired = threading.Event()
+
+    def expire():
+        expired.set()
+        response.raw.shutdown()
+
+    watchdog = threading.Timer(max(0.0, deadline - time.monotonic()), expire)
+    watchdog.daemon = True
+    watchdog.start()
     body = bytearray()
-    for chunk in response.iter_content(READ_CHUNK):
-        body += chunk
-        if len(body) > limit:
-            raise TrackerUnavailable(f"The provider's answer is larger than the passthrough's {limit} bytes.")
-        if time.monotonic() > deadline:
-            raise TrackerTimeout("The provider's answer took longer than the passthrough allows.")
+    try:
+        while chunk := response.raw.read1(READ_CHUNK, decode_content=True):
+            body += chunk
+            if len(body) > limit:
+                raise TrackerUnavailable(f"The provider's answer is larger than the passthrough's {limit} bytes.")
+            if expired.is_set() or time.monotonic() > deadline:
+                break
+    except (urllib3_errors.HTTPError, OSError) as exc:  # raw reads are not wrapped by requests
+        if not expired.is_set():
+            if isinstance(exc, urllib3_errors.ReadTimeoutError | TimeoutError):
+                raise TrackerTimeout("The provider's answer took longer than the passthrough allows.") from None
+            raise TrackerUnavailable("The provider's answer broke off.") from None
+    finally:
+        watchdog.cancel()
+    if expired.is_set() or time.monotonic() > deadline:
+        raise TrackerTimeout("The provider's answer took longer than the passthrough allows.")
     return bytes(body)
 
 
