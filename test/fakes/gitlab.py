@@ -1509,7 +1509,10 @@ def _check_note_hook(payload, events, provider):
 def _kit():
     from test.fakes.kit import ContractVariant, RequestCheck, WebhookExpectation
 
-    variants = [ContractVariant("gitlab", setup=_contract, audit=_audit, server=GitLabFake, audit_probe=_audit_probe)]
+    variants = [ContractVariant("gitlab", setup=_contract, audit=_audit, server=GitLabFake, audit_probe=_audit_probe,
+                                capabilities=frozenset({"issues", "comments", "labels", "members", "due_date", "webhooks",
+                                                        "template_import", "issue_type", "comment_edit", "comment_delete",
+                                                        "issue_delete", "attachments", "passthrough"}))]  # no REST parent
     checks = [RequestCheck("gitlab", setup=_request_setup, check=_check_requests, expected=frozenset({
         ("POST", "/api/v4/projects/{id}/issues"), ("PUT", "/api/v4/projects/{id}/issues/{issue_iid}"),
         ("GET", "/api/v4/projects/{id}/issues"), ("POST", "/api/v4/projects/{id}/issues/{issue_iid}/notes"),

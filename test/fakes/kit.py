@@ -47,6 +47,9 @@ class ContractVariant:
     revoked: Callable[[str], dict] = token_only  # credentials carrying a token the provider no longer accepts
     # (call(method, url, **kwargs), tracker, webhook secret) -> None: provider-specific calls that must not echo secrets.
     audit_probe: Callable[..., None] | None = None
+    # What GET /trackers/<id> lists as the tracker's capabilities once `setup` connected it, pinned by hand (the deeper
+    # contract suite checks them, and that each listed operation works and each other one is 400 not_supported).
+    capabilities: frozenset | None = None
 
 
 @dataclass(frozen=True)

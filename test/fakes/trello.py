@@ -1364,7 +1364,10 @@ def _kit():
     variants = [ContractVariant(
         "trello", setup=_contract, audit=_audit, server=TrelloFake, missing_issue_id="5f7073311f0aab7e1c3dd44b",
         # Trello does not say when to come back; its limit windows last 10 seconds. A page: cards, lists and members.
-        min_retry_after=10, requests_per_page=3, revoked=lambda token: {"token": token, "api_key": "tr-key"})]
+        min_retry_after=10, requests_per_page=3, revoked=lambda token: {"token": token, "api_key": "tr-key"},
+        # in_progress once in_progress_lists is set, priority once priority_labels is; no issue types, parents or templates
+        capabilities=frozenset({"issues", "comments", "labels", "members", "due_date", "webhooks", "comment_edit",
+                                "comment_delete", "issue_delete", "attachments", "passthrough"}))]
     checks = [RequestCheck("trello", setup=_request_setup, check=_check_requests, expected=frozenset({
         ("POST", "/cards"), ("PUT", "/cards/{id}"), ("POST", "/cards/{id}/actions/comments"), ("POST", "/webhooks/"),
         ("DELETE", "/webhooks/{id}")}))]
