@@ -45,7 +45,7 @@ class Upstream:
             self.release.wait(5)
             return Response("late", status=200)(environ, start_response)
         status = int(request.path.rsplit("/", 1)[-1])
-        headers = {"Location": "http://elsewhere.example/"} if 300 <= status < 400 else {}
+        headers = {"Location": "http://elsewhere.example/"} if 300 <= status < 400 and "bare" not in request.args else {}
         headers["X-Seen"] = str(len(self.hits))
         return Response(f"status {status}", status=status, headers=headers)(environ, start_response)
 
@@ -141,6 +141,16 @@ def test_a_redirect_is_refused_not_followed(upstream, status):
         TimeoutSession(timeout=5, retries=0).get(upstream.url(f"/status/{status}"))
     assert refused.value.message == f"The tracker answered {status} (a redirect); redirects are not followed."
     assert upstream.count("GET", f"/status/{status}") == 1
+
+
+def test_a_refused_3xx_is_closed_unread_even_when_streamed_and_without_a_location(upstream):
+    # requests itself consumes and closes a 3xx that has a Location; one without is left to the session.
+    session, seen = TimeoutSession(timeout=5, retries=0), []
+    session.hooks["response"].append(lambda response, *args, **kwargs: seen.append(response))
+    with pytest.raises(TrackerUnavailable):
+        session.get(upstream.url("/status/300?bare=1"), stream=True)
+    [response] = seen
+    assert response.raw.closed
 
 
 @pytest.mark.parametrize("status", [200, 299, 304, 400])
