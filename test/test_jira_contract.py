@@ -104,3 +104,71 @@ def test_cloud_answers_410_on_the_removed_search_and_errors_have_the_jira_shape(
     jira_cloud_fake.rate_limit_next(retry_after=30)
     limited = requests.get(f"{jira_cloud_fake.base_url}/rest/api/3/serverInfo", auth=(EMAIL, API_TOKEN), timeout=5)
     assert limited.status_code == 429 and limited.headers["Retry-After"] == "30"
+
+
+@pytest.mark.parametrize("flavour", ["cloud", "dc"])
+def test_jira_fake_answers_attachment_comment_and_delete_calls_as_described(request, flavour):
+    fake, spec, auth = _flavour(request, flavour)
+    version = "3" if flavour == "cloud" else "2"
+    api = f"{fake.base_url}/rest/api/{version}"
+    prefix = f"/rest/api/{version}" if flavour == "cloud" else f"/api/{version}"
+    body = ({"type": "doc", "version": 1, "content": [{"type": "paragraph", "content": [{"type": "text", "text": "x"}]}]}
+            if flavour == "cloud" else "x")
+    headers = auth.get("headers", {})
+    kwargs = {key: value for key, value in auth.items() if key != "headers"}
+    checked = []
+
+    def check(method, path, status, template, json_body=None, **extra):
+        response = requests.request(method, f"{api}{path}", json=json_body, timeout=5,
+                                    headers={**headers, **extra.pop("headers", {})}, **kwargs, **extra)
+        assert response.status_code == status, (method, path, response.text)
+        documented = spec.document["paths"][f"{prefix}{template}"][method.lower()]["responses"]
+        assert str(status) in documented, (method, template, status, sorted(documented))
+        if response.content and "json" in response.headers.get("Content-Type", ""):
+            assert spec.response_errors(f"{prefix}{template}", method.lower(), response.json(), str(status)) == []
+        checked.append((method, template))
+        return response
+
+    issue = requests.post(f"{api}/issue", json={"fields": {"project": {"key": "APP"}, "summary": "A",
+                                                           "issuetype": {"id": "10002"}}}, timeout=5, **auth).json()
+    key = issue["key"]
+    png = b"\x89PNG\r\n\x1a\n" + bytes(range(64))
+    refused = requests.post(f"{api}/issue/{key}/attachments", files={"file": ("a.png", png, "image/png")}, timeout=5, **auth)
+    assert refused.status_code == 403  # no X-Atlassian-Token: Jira's XSRF check
+    added = check("POST", f"/issue/{key}/attachments", 200, "/issue/{issueIdOrKey}/attachments",
+                  files={"file": ("a.png", png, "image/png")}, headers={"X-Atlassian-Token": "no-check"}).json()
+    attachment = check("GET", f"/attachment/{added[0]['id']}", 200, "/attachment/{id}").json()
+    if flavour == "cloud":
+        moved = check("GET", f"/attachment/content/{attachment['id']}", 303, "/attachment/content/{id}",
+                      allow_redirects=False)
+        assert moved.headers["Location"].startswith("https://")
+        assert check("GET", f"/attachment/content/{attachment['id']}", 200, "/attachment/content/{id}",
+                     params={"redirect": "false"}).content == png
+        assert spec.query_errors(f"{prefix}/attachment/content/{{id}}", "get", {"redirect": "false"}) == []
+    else:  # Data Center serves the file at the attachment's `content` URL (not a REST path: see the specs README)
+        assert requests.get(attachment["content"], timeout=5, **auth).content == png
+    check("DELETE", f"/attachment/{attachment['id']}", 204, "/attachment/{id}")
+    comment = requests.post(f"{api}/issue/{key}/comment", json={"body": body}, timeout=5, **auth).json()
+    template = "/issue/{issueIdOrKey}/comment/{id}"
+    assert spec.request_errors(f"{prefix}{template}", "put", {"body": body}) == []
+    check("PUT", f"/issue/{key}/comment/{comment['id']}", 200, template, json_body={"body": body})
+    check("DELETE", f"/issue/{key}/comment/{comment['id']}", 204, template)
+    check("DELETE", f"/issue/{key}", 204, "/issue/{issueIdOrKey}")
+    assert len(set(checked)) == (7 if flavour == "cloud" else 6)
+
+
+def test_jira_cloud_refuses_someone_elses_comment_with_its_documented_400(request):
+    fake, spec, auth = _flavour(request, "cloud")
+    fake.add_basic_auth("bob@example.com", "bob-token", name="bob")
+    api = f"{fake.base_url}/rest/api/3"
+    key = requests.post(f"{api}/issue", json={"fields": {"project": {"key": "APP"}, "summary": "A",
+                                                         "issuetype": {"id": "10002"}}}, timeout=5, **auth).json()["key"]
+    body = {"type": "doc", "version": 1, "content": [{"type": "paragraph", "content": [{"type": "text", "text": "x"}]}]}
+    theirs = requests.post(f"{api}/issue/{key}/comment", json={"body": body}, auth=("bob@example.com", "bob-token"),
+                           timeout=5).json()
+    documented = spec.document["paths"]["/rest/api/3/issue/{issueIdOrKey}/comment/{id}"]
+    for method in ("put", "delete"):
+        response = requests.request(method, f"{api}/issue/{key}/comment/{theirs['id']}", json={"body": body}, timeout=5,
+                                    **auth)
+        assert response.status_code == 400 and "permission" in documented[method]["responses"]["400"]["description"]
+        assert "permission" in response.json()["errorMessages"][0]

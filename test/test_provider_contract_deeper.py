@@ -344,6 +344,29 @@ def test_deleting_a_card_the_trello_token_may_not_touch_is_403_but_a_bad_token_s
     assert revoked.status_code == 502 and revoked.get_json()["error"] == "tracker_auth_failed"
 
 
+@pytest.mark.parametrize("env", ["jira_cloud", "jira_dc"], indirect=True)
+def test_editing_someone_elses_jira_comment_is_403_with_jiras_reason(client, env):
+    import requests
+
+    issue = create(client, env)
+    cloud = env.provider == "jira_cloud"
+    if cloud:  # Cloud refuses with a 400 naming the permission, Data Center with a 403
+        env.fake.add_basic_auth("bob@example.com", "bob-token", name="bob")
+        auth, body = {"auth": ("bob@example.com", "bob-token")}, {"type": "doc", "version": 1, "content": [
+            {"type": "paragraph", "content": [{"type": "text", "text": "by bob"}]}]}
+    else:
+        env.fake.add_token("bob-pat", name="bob")
+        auth, body = {"headers": {"Authorization": "Bearer bob-pat"}}, "by bob"
+    version = "3" if cloud else "2"
+    theirs = requests.post(f"{env.fake.base_url}/rest/api/{version}/issue/{issue['id']}/comment", json={"body": body},
+                           timeout=5, **auth).json()
+    url = env.url(f"/issues/{issue['id']}/comments/{theirs['id']}")
+    for response in (client.patch(url, json={"body": "x"}, headers=env.user.headers),
+                     client.delete(url, headers=env.user.headers)):
+        assert response.status_code == 403, response.get_json()
+        assert response.get_json()["error"] == "tracker_forbidden" and "permission" in response.get_json()["message"]
+
+
 # ---- attachments ----
 
 def upload(client, env, issue_id, data=PNG, filename="shot.png", content_type="image/png"):

@@ -121,6 +121,11 @@ def permission_scoped():
         _permission_scoped.reset(token)
 
 
+def in_permission_scope() -> bool:
+    """Whether a permission_scoped operation is running (for providers that refuse such acts with another status)."""
+    return _permission_scoped.get()
+
+
 class TrackerNotFound(TrackerError):
     code, error, message = 404, "tracker_not_found", "Not found on the tracker."
 

@@ -10,6 +10,7 @@ a JQL subset parsed the way Jira reads it (quoted strings with backslash escapes
 from __future__ import annotations
 
 import base64
+import io
 import json
 import math
 import re
@@ -713,7 +714,10 @@ class JiraFake(FakeServer):
     @route("GET", "/rest/api/{version}/attachment/{attachment_id:int}")
     def _api_attachment(self, call: Call, version: str, attachment_id: int) -> Response:
         self._check_version(version)
-        return json_response(self._attachment_json(self._attachment(attachment_id)[1]))
+        found = self._attachment_json(self._attachment(attachment_id)[1])
+        if self.cloud:  # Cloud's attachment metadata numbers the id (its Attachment elsewhere spells it as a string)
+            found["id"] = int(found["id"])
+        return json_response(found)
 
     @route("GET", "/rest/api/{version}/attachment/content/{attachment_id:int}")
     def _api_attachment_content(self, call: Call, version: str, attachment_id: int) -> Response:
@@ -742,7 +746,8 @@ class JiraFake(FakeServer):
         if comment is None:
             raise _error(404, f"Can not find a comment for the id: {comment_id}.")
         if comment.author != call.principal.name:  # the "Edit/Delete Own Comments" permission only
-            raise _error(403, "You do not have the permission to edit this comment.")
+            # Cloud documents a 400 for this; Data Center documents no refusal status and answers 403.
+            raise _error(400 if self.flavour == CLOUD else 403, "You do not have the permission to edit this comment.")
         return comment
 
     @route("PUT", "/rest/api/{version}/issue/{ident}/comment/{comment_id:int}")
@@ -1041,6 +1046,19 @@ def _request_drive(client, user, tracker, member):
     for query in ({"priority": "low"}, {"parent_id": issue["id"]}):
         assert client.get(f"{base}/issues", query_string=query, headers=user.headers).status_code == 200
     assert client.get(f"{base}/issues/{issue['id']}/children", headers=user.headers).status_code == 200
+    # Comment edit and delete, attachments (upload, list, download, delete) and the issue's delete.
+    note = client.post(f"{base}/issues/{issue['id']}/comments", json={"body": "to edit"}, headers=user.headers).get_json()
+    comment_url = f"{base}/issues/{issue['id']}/comments/{note['id']}"
+    assert client.patch(comment_url, json={"body": "edited"}, headers=user.headers).status_code == 200
+    assert client.delete(comment_url, headers=user.headers).status_code == 200
+    png = b"\x89PNG\r\n\x1a\n" + bytes(range(64))
+    added = client.post(f"{base}/issues/{issue['id']}/attachments", headers=user.headers, content_type="multipart/form-data",
+                        data={"file": (io.BytesIO(png), "a.png", "image/png")})
+    assert added.status_code == 201, added.get_json()
+    attachment_url = f"{base}/issues/{issue['id']}/attachments/{added.get_json()['id']}"
+    assert client.get(f"{attachment_url}/content", headers=user.headers).data == png
+    assert client.delete(attachment_url, headers=user.headers).status_code == 200
+    assert client.delete(f"{base}/issues/{child.get_json()['id']}", headers=user.headers).status_code == 200
     return base
 
 
@@ -1079,11 +1097,18 @@ def _check_requests(flavour):
 
 
 def _expected(flavour):
+    from test.fakes.jira_spec import CONTENT_URL
+
     prefix = "/rest/api/3" if flavour == "cloud" else "/api/2"
     return frozenset({("POST", f"{prefix}/issue"), ("PUT", f"{prefix}/issue/{{issueIdOrKey}}"),
                       ("POST", f"{prefix}/issue/{{issueIdOrKey}}/transitions"),
                       ("POST", f"{prefix}/issue/{{issueIdOrKey}}/comment"),
-                      ("GET", f"{prefix}/search/jql" if flavour == "cloud" else f"{prefix}/search")})
+                      ("GET", f"{prefix}/search/jql" if flavour == "cloud" else f"{prefix}/search"),
+                      ("PUT", f"{prefix}/issue/{{issueIdOrKey}}/comment/{{id}}"),
+                      ("DELETE", f"{prefix}/issue/{{issueIdOrKey}}/comment/{{id}}"),
+                      ("POST", f"{prefix}/issue/{{issueIdOrKey}}/attachments"), ("DELETE", f"{prefix}/attachment/{{id}}"),
+                      ("GET", f"{prefix}/attachment/content/{{id}}" if flavour == "cloud" else CONTENT_URL),
+                      ("DELETE", f"{prefix}/issue/{{issueIdOrKey}}")})
 
 
 def _check_events(payload, events, provider):

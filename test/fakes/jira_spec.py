@@ -7,8 +7,10 @@ from pathlib import Path
 
 from test.fakes.specs import Erratum, OpenAPISpec
 
-# Admin webhooks (Data Center) are not in either description (see test/data/specs/README.md, "How Jira signs webhooks").
-UNDOCUMENTED = {"/rest/webhooks/1.0/webhook", "/rest/webhooks/1.0/webhook/{id}"}
+# Admin webhooks (Data Center) are not in either description (see test/data/specs/README.md, "How Jira signs webhooks"),
+# nor is the file itself on Data Center: an attachment's `content` URL, outside the REST API.
+CONTENT_URL = "/secure/attachment/{id}/{filename}"
+UNDOCUMENTED = {"/rest/webhooks/1.0/webhook", "/rest/webhooks/1.0/webhook/{id}", CONTENT_URL}
 JIRA_STAMP = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}[+-]\d{4}$")
 DC_ERRATA = (
     Erratum("/components/schemas/IssueUpdateBean/properties/fields/additionalProperties", {},

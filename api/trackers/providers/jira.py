@@ -45,6 +45,7 @@ from api.trackers.base import (
     WebhookRegistration,
     guess_type,
     hmac_hex,
+    in_permission_scope,
     multipart_upload,
     numeric_id,
     parse_time,
@@ -353,6 +354,8 @@ class JiraProvider(TrackerProvider):
                 if not details and isinstance(data.get("message"), str):
                     details = [data["message"]]
         message = provider_message("; ".join(details))
+        if status == 400 and in_permission_scope() and "permission" in message.lower():
+            status = 403  # Jira Cloud refuses an edit or delete of someone else's comment with a 400
         if status == 410:  # an API Jira has removed (Cloud's old search): the gateway's fault, not a missing issue
             return TrackerUnavailable(f"Jira answered 410: {message}" if message else "Jira answered 410.")
         headers = dict(response.headers) if response is not None else {}
