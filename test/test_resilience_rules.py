@@ -209,6 +209,7 @@ def test_no_or_an_unreadable_retry_after_is_none():
 
 def test_a_provider_message_is_one_line_of_at_most_200_characters():
     assert provider_message(b"Bad\r\n\tthing\x00 happened ") == "Bad thing happened"
+    assert provider_message(b"caf\xe9 \xff closed") == "caf\ufffd \ufffd closed"  # not UTF-8: replaced, never an error
     assert provider_message(None) == ""
     assert provider_message("x" * 200) == "x" * 200
     assert provider_message("y" * 201) == "y" * 197 + "..."
