@@ -212,8 +212,8 @@ gateway records each of its own writes there as that tracker's change: those eve
 nothing to write back). A worker process lets at most TRACKER_MAX_IN_FLIGHT (3) calls wait on one tracker: a job
 refused beyond that is retried with the queue's backoff (2 s, 4 s, ...), which "jobs retried" counts and whose
 changes wait it out. The worker runs as a thread of the same process, and the
-machine was shared with other work while this ran (the load averages beside the figures): read them as an order of
-magnitude.
+machine was shared with other work while this ran (the load averages beside the figures; the bench itself keeps one
+to two cores busy, so the load after a pair includes its own): read them as an order of magnitude.
 """
 
 
