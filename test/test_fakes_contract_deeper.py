@@ -1,14 +1,15 @@
 """The fakes' answers to the deeper issue operations (comment edit/delete, issue delete, attachments) checked against
-the providers' own API descriptions in test/data/specs (Gitea Swagger, Trello and GitHub OpenAPI)."""
+the providers' own API descriptions in test/data/specs (Gitea Swagger, Trello and GitHub OpenAPI, GitLab's documented
+examples; Jira's are in test_jira_contract.py)."""
 
 from __future__ import annotations
 
 import requests
 
-from test.fakes import GitHubFake, TrelloFake
+from test.fakes import GitHubFake, GitLabFake, TrelloFake
 from test.fakes.gitea import GiteaFake
 from test.fakes.gitea_spec import gitea_spec
-from test.fakes.specs import github_spec, specs_dir, trello_spec
+from test.fakes.specs import github_spec, gitlab_example, shape_mismatches, specs_dir, trello_spec
 
 SPECS = specs_dir()
 PNG = b"\x89PNG\r\n\x1a\n" + bytes(range(64))
@@ -121,7 +122,8 @@ def test_github_fake_answers_sub_issue_parent_and_type_calls_as_described():
         parent = check("POST", issues, f"{repo}/issues", 201, json={"title": "epic", "type": "feature"})
         assert parent["type"]["name"] == "Feature"
         child = check("POST", issues, f"{repo}/issues", 201, json={"title": "child"})
-        assert requests.post(f"{repo}/issues", json={"title": "x", "type": "Incident"}, headers=auth, timeout=5).status_code == 422
+        unknown_type = requests.post(f"{repo}/issues", json={"title": "x", "type": "Incident"}, headers=auth, timeout=5)
+        assert unknown_type.status_code == 422
         sub = f"{issues}/{{issue_number}}/sub_issues"
         added = check("POST", sub, f"{repo}/issues/1/sub_issues", 201, json={"sub_issue_id": child["id"]})
         assert added["number"] == 1 and added["sub_issues_summary"]["total"] == 1
@@ -134,3 +136,51 @@ def test_github_fake_answers_sub_issue_parent_and_type_calls_as_described():
         check("DELETE", f"{issues}/{{issue_number}}/sub_issue", f"{repo}/issues/1/sub_issue", 200,
               json={"sub_issue_id": child["id"]})
         assert requests.get(f"{repo}/issues/2/parent", headers=auth, timeout=5).status_code == 404
+
+
+def test_gitlab_fake_answers_note_edit_note_and_issue_delete_as_documented():
+    documented = gitlab_example(SPECS, "issue-note")
+    with GitLabFake() as fake:
+        fake.add_token("gl", username="root")
+        fake.add_token("dev", username="dev")
+        project = fake.add_project("group/app")
+        fake.add_member(project["id"], "root", access_level=50)
+        fake.add_member(project["id"], "dev", access_level=30)
+        fake.add_issue(project["id"], "one")
+        api = f"{fake.base_url}/api/v4/projects/{project['id']}/issues/1"
+        root, dev = {"PRIVATE-TOKEN": "gl"}, {"PRIVATE-TOKEN": "dev"}
+        note = requests.post(f"{api}/notes", data={"body": "hi"}, headers=root, timeout=5).json()
+        edited = requests.put(f"{api}/notes/{note['id']}", data={"body": "ho"}, headers=root, timeout=5)
+        assert edited.status_code == 200 and edited.json()["body"] == "ho"
+        assert shape_mismatches(documented, edited.json()) == []  # notes.md: "Modify existing issue note" answers the note
+        # notes.md and issues.md: a refusal is 403 and a delete answers 204 without a body.
+        assert requests.put(f"{api}/notes/{note['id']}", data={"body": "x"}, headers=dev, timeout=5).status_code == 403
+        assert requests.delete(f"{api}/notes/{note['id']}", headers=dev, timeout=5).status_code == 403
+        gone = requests.delete(f"{api}/notes/{note['id']}", headers=root, timeout=5)
+        assert gone.status_code == 204 and gone.content == b""
+        assert requests.delete(api, headers=dev, timeout=5).status_code == 403  # only owners delete issues
+        deleted = requests.delete(api, headers=root, timeout=5)
+        assert deleted.status_code == 204 and deleted.content == b""
+        assert requests.get(api, headers=root, timeout=5).status_code == 404
+    # Not vacuous: a note missing its author is caught.
+    assert shape_mismatches(documented, {k: v for k, v in documented.items() if k != "author"})
+
+
+def test_trello_fake_answers_card_and_comment_deletes_as_described():
+    spec = trello_spec(SPECS)
+    with TrelloFake() as fake:
+        fake.add_token("tr", key="k", username="alice")
+        board = fake.add_board("B", members=["alice"])
+        card = fake.add_card(fake.add_list(board["id"], "To do")["id"], "card")
+        comment = fake.add_comment(card["id"], "hi", username="alice")
+        auth = {"key": "k", "token": "tr"}
+        api = f"{fake.base_url}/1"
+        for method, template, url in (
+                ("delete", "/cards/{id}/actions/{idAction}/comments",
+                 f"{api}/cards/{card['id']}/actions/{comment['id']}/comments"),
+                ("delete", "/cards/{id}", f"{api}/cards/{card['id']}")):
+            response = requests.request(method, url, params=auth, timeout=5)
+            assert str(response.status_code) in spec.document["paths"][template][method]["responses"], (template, response.text)
+            assert spec.query_errors(template, method, {}) == []
+        assert requests.get(f"{api}/cards/{card['id']}", params=auth, timeout=5).status_code == 404
+        assert requests.get(f"{api}/actions/{comment['id']}", params=auth, timeout=5).status_code == 404

@@ -1452,13 +1452,33 @@ def _audit_probe(call, tracker, secret):
 def _request_setup(fake, connect):
     fake.add_token("gl-token", username="root")
     project = fake.add_project("group/spec")
-    fake.add_member(project["id"], "root", access_level=40)  # hooks need Maintainer
+    fake.add_member(project["id"], "root", access_level=50)  # hooks need Maintainer, deleting issues Owner
     fake.add_label(project["id"], "bug")
     return connect(provider="gitlab", target="group/spec", base_url=fake.base_url, credentials={"token": "gl-token"}), "root"
 
 
+def _request_after(client, user, tracker):
+    """Comment edit and delete, attachments (project uploads linked from a note) and an issue's delete."""
+    import io
+
+    base = f"/api/v1/trackers/{tracker['id']}/issues"
+    issue = client.post(base, json={"title": "to delete"}, headers=user.headers).get_json()
+    note = client.post(f"{base}/{issue['id']}/comments", json={"body": "x"}, headers=user.headers).get_json()
+    comment = f"{base}/{issue['id']}/comments/{note['id']}"
+    assert client.patch(comment, json={"body": "y"}, headers=user.headers).status_code == 200
+    assert client.delete(comment, headers=user.headers).status_code == 200
+    added = client.post(f"{base}/{issue['id']}/attachments", headers=user.headers, content_type="multipart/form-data",
+                        data={"file": (io.BytesIO(b"plain text"), "a.txt", "text/plain")})
+    assert added.status_code == 201, added.get_json()
+    attachment = f"{base}/{issue['id']}/attachments/{added.get_json()['id']}"
+    assert client.get(f"{attachment}/content", headers=user.headers).data == b"plain text"
+    assert client.delete(attachment, headers=user.headers).status_code == 200
+    assert client.delete(f"{base}/{issue['id']}", headers=user.headers).status_code == 200
+
+
 # GitLab publishes no machine-readable description: the operations and query parameters below are the ones its REST
-# documentation (doc/api/issues.md, notes.md, labels.md, members.md, projects.md, project_webhooks.md) lists.
+# documentation (doc/api/issues.md, notes.md, labels.md, members.md, projects.md, project_webhooks.md,
+# project_markdown_uploads.md) lists.
 PAGINATION = ("page", "per_page", "pagination")
 REQUEST_TEMPLATES = {
     "/api/v4/user": (),
@@ -1470,6 +1490,9 @@ REQUEST_TEMPLATES = {
         *PAGINATION),
     "/api/v4/projects/{id}/issues/{issue_iid}": (),
     "/api/v4/projects/{id}/issues/{issue_iid}/notes": ("sort", "order_by", "activity_filter", *PAGINATION),
+    "/api/v4/projects/{id}/issues/{issue_iid}/notes/{note_id}": (),
+    "/api/v4/projects/{id}/uploads": (),
+    "/api/v4/projects/{id}/uploads/{secret}/{filename}": (),
     "/api/v4/projects/{id}/labels": ("with_counts", "include_ancestor_groups", "search", *PAGINATION),
     "/api/v4/projects/{id}/members/all": ("query", "user_ids", "show_seat_info", "state", *PAGINATION),
     "/api/v4/projects/{id}/hooks": PAGINATION,
@@ -1513,10 +1536,15 @@ def _kit():
                                 capabilities=frozenset({"issues", "comments", "labels", "members", "due_date", "webhooks",
                                                         "template_import", "issue_type", "comment_edit", "comment_delete",
                                                         "issue_delete", "attachments", "passthrough"}))]  # no REST parent
-    checks = [RequestCheck("gitlab", setup=_request_setup, check=_check_requests, expected=frozenset({
+    checks = [RequestCheck("gitlab", setup=_request_setup, check=_check_requests, after=_request_after, expected=frozenset({
         ("POST", "/api/v4/projects/{id}/issues"), ("PUT", "/api/v4/projects/{id}/issues/{issue_iid}"),
         ("GET", "/api/v4/projects/{id}/issues"), ("POST", "/api/v4/projects/{id}/issues/{issue_iid}/notes"),
-        ("POST", "/api/v4/projects/{id}/hooks"), ("DELETE", "/api/v4/projects/{id}/hooks/{hook_id}")}))]
+        ("POST", "/api/v4/projects/{id}/hooks"), ("DELETE", "/api/v4/projects/{id}/hooks/{hook_id}"),
+        ("PUT", "/api/v4/projects/{id}/issues/{issue_iid}/notes/{note_id}"),
+        ("DELETE", "/api/v4/projects/{id}/issues/{issue_iid}/notes/{note_id}"), ("POST", "/api/v4/projects/{id}/uploads"),
+        ("GET", "/api/v4/projects/{id}/uploads/{secret}/{filename}"),
+        ("DELETE", "/api/v4/projects/{id}/uploads/{secret}/{filename}"),
+        ("DELETE", "/api/v4/projects/{id}/issues/{issue_iid}")}))]
     expectations = [
         WebhookExpectation("issue-hook.json", "Issue Hook", ("issue.created",), "diaspora/project", _check_issue_hook),
         WebhookExpectation("note-hook-issue.json", "Note Hook", ("comment.created",), "diaspora/project", _check_note_hook),

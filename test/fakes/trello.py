@@ -1323,7 +1323,27 @@ def _request_setup(fake, connect):
     return tracker, "alice"
 
 
+def _request_after(client, user, tracker):
+    """Comment edit and delete, attachments (upload, list, delete) and a card's delete."""
+    import io
+
+    base = f"/api/v1/trackers/{tracker['id']}/issues"
+    card = client.post(base, json={"title": "to delete"}, headers=user.headers).get_json()
+    note = client.post(f"{base}/{card['id']}/comments", json={"body": "x"}, headers=user.headers).get_json()
+    comment = f"{base}/{card['id']}/comments/{note['id']}"
+    assert client.patch(comment, json={"body": "y"}, headers=user.headers).status_code == 200
+    assert client.delete(comment, headers=user.headers).status_code == 200
+    added = client.post(f"{base}/{card['id']}/attachments", headers=user.headers, content_type="multipart/form-data",
+                        data={"file": (io.BytesIO(b"plain text"), "a.txt", "text/plain")})
+    assert added.status_code == 201, added.get_json()
+    assert client.get(f"{base}/{card['id']}/attachments", headers=user.headers).status_code == 200
+    assert client.delete(f"{base}/{card['id']}/attachments/{added.get_json()['id']}", headers=user.headers).status_code == 200
+    assert client.delete(f"{base}/{card['id']}", headers=user.headers).status_code == 200
+
+
 REQUEST_TEMPLATES = ["/cards", "/cards/{id}", "/cards/{id}/actions/comments", "/cards/{id}/actions", "/webhooks/",
+                     "/cards/{id}/actions/{idAction}/comments", "/cards/{id}/attachments",
+                     "/cards/{id}/attachments/{idAttachment}",
                      "/webhooks/{id}", "/boards/{id}", "/boards/{id}/lists", "/boards/{id}/members",
                      "/boards/{id}/labels", "/boards/{id}/cards/{filter}"]
 
@@ -1368,9 +1388,12 @@ def _kit():
         # in_progress once in_progress_lists is set, priority once priority_labels is; no issue types, parents or templates
         capabilities=frozenset({"issues", "comments", "labels", "members", "due_date", "webhooks", "comment_edit",
                                 "comment_delete", "issue_delete", "attachments", "passthrough"}))]
-    checks = [RequestCheck("trello", setup=_request_setup, check=_check_requests, expected=frozenset({
+    checks = [RequestCheck("trello", setup=_request_setup, check=_check_requests, after=_request_after, expected=frozenset({
         ("POST", "/cards"), ("PUT", "/cards/{id}"), ("POST", "/cards/{id}/actions/comments"), ("POST", "/webhooks/"),
-        ("DELETE", "/webhooks/{id}")}))]
+        ("DELETE", "/webhooks/{id}"), ("PUT", "/cards/{id}/actions/{idAction}/comments"),
+        ("DELETE", "/cards/{id}/actions/{idAction}/comments"), ("POST", "/cards/{id}/attachments"),
+        ("GET", "/cards/{id}/attachments"), ("DELETE", "/cards/{id}/attachments/{idAttachment}"),
+        ("DELETE", "/cards/{id}")}))]
     board = "5f4fbbc5250c34138444068d"
     expectations = [
         WebhookExpectation("createCard.json", "createCard", ("issue.created",), board, _check_create_card),
