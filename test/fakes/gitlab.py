@@ -1459,22 +1459,9 @@ def _request_setup(fake, connect):
 
 def _request_after(client, user, tracker):
     """Comment edit and delete, attachments (project uploads linked from a note) and an issue's delete."""
-    import io
+    from test.fakes.kit import drive_deeper_operations
 
-    base = f"/api/v1/trackers/{tracker['id']}/issues"
-    issue = client.post(base, json={"title": "to delete"}, headers=user.headers).get_json()
-    note = client.post(f"{base}/{issue['id']}/comments", json={"body": "x"}, headers=user.headers).get_json()
-    comment = f"{base}/{issue['id']}/comments/{note['id']}"
-    assert client.patch(comment, json={"body": "y"}, headers=user.headers).status_code == 200
-    assert client.delete(comment, headers=user.headers).status_code == 200
-    added = client.post(f"{base}/{issue['id']}/attachments", headers=user.headers, content_type="multipart/form-data",
-                        data={"file": (io.BytesIO(b"plain text"), "a.txt", "text/plain")})
-    assert added.status_code == 201, added.get_json()
-    attachment = f"{base}/{issue['id']}/attachments/{added.get_json()['id']}"
-    assert client.get(f"{attachment}/content", headers=user.headers).data == b"plain text"
-    assert client.delete(attachment, headers=user.headers).status_code == 200
-    assert client.delete(f"{base}/{issue['id']}", headers=user.headers).status_code == 200
-
+    drive_deeper_operations(client, user, tracker)
 
 # GitLab publishes no machine-readable description: the operations and query parameters below are the ones its REST
 # documentation (doc/api/issues.md, notes.md, labels.md, members.md, projects.md, project_webhooks.md,

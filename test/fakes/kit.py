@@ -87,6 +87,28 @@ def poll_twice(client, tracker: dict) -> None:
             db.session.remove()
 
 
+def drive_deeper_operations(client, user, tracker: dict, *, download: bool = True) -> None:
+    """A new issue's comment edited and deleted, an attachment uploaded, listed, downloaded (unless the provider serves
+    the file outside its described API) and deleted, and the issue deleted, so a request check sees those calls."""
+    import io
+
+    base = f"/api/v1/trackers/{tracker['id']}/issues"
+    issue = client.post(base, json={"title": "to delete"}, headers=user.headers).get_json()
+    note = client.post(f"{base}/{issue['id']}/comments", json={"body": "x"}, headers=user.headers).get_json()
+    comment = f"{base}/{issue['id']}/comments/{note['id']}"
+    assert client.patch(comment, json={"body": "y"}, headers=user.headers).status_code == 200
+    assert client.delete(comment, headers=user.headers).status_code == 200
+    added = client.post(f"{base}/{issue['id']}/attachments", headers=user.headers, content_type="multipart/form-data",
+                        data={"file": (io.BytesIO(b"plain text"), "a.txt", "text/plain")})
+    assert added.status_code == 201, added.get_json()
+    assert client.get(f"{base}/{issue['id']}/attachments", headers=user.headers).status_code == 200
+    attachment = f"{base}/{issue['id']}/attachments/{added.get_json()['id']}"
+    if download:
+        assert client.get(f"{attachment}/content", headers=user.headers).data == b"plain text"
+    assert client.delete(attachment, headers=user.headers).status_code == 200
+    assert client.delete(f"{base}/{issue['id']}", headers=user.headers).status_code == 200
+
+
 def path_template(path: str, templates: Iterable[str], prefix: str = "") -> str:
     """The documented template matching a recorded request path; AssertionError for an undocumented one."""
     for template in templates:
