@@ -427,3 +427,22 @@ def test_both_sides_changed_the_policy_decides_across_providers(app, client, db,
     assert link["state"] == "conflict"
     assert [(c["field"], c["value"]) for c in link["conflicts"]] == [("title", "from right" if policy == "left" else "from left")]
     assert db.session.scalar(select(func.count()).select_from(Event).where(Event.type == "sync.conflict")) == 1
+
+
+def test_a_refused_write_marks_the_link_error_with_the_trackers_reason_and_the_retry_recovers(app, client, auth, db,
+                                                                                            github_fake):
+    user = auth.register("octocat")
+    left, right = _builtin(client, db, user, "left", {}), _github(client, db, user, "right", {"github": github_fake})
+    sync, source, mirror = paired(app, client, user, left, right, title="First")
+    github_fake.fail_next(422, count=50, match=r"^PATCH ",
+                          body={"message": "Validation Failed", "errors": [{"resource": "Issue", "code": "invalid"}]})
+    left.update(source["id"], title="Refused at first")
+    work(app)
+    (link,) = links(client, user, sync)
+    assert link["state"] == "error" and "Validation Failed" in link["error"]
+    github_fake.clear_faults()
+    db.session.execute(text("UPDATE procrastinate_jobs SET scheduled_at = now() WHERE status = 'todo'"))
+    db.session.commit()
+    work(app)
+    (link,) = links(client, user, sync)
+    assert link["state"] == "ok" and right.issue(mirror["id"])["title"] == "Refused at first"
