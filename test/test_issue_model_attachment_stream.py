@@ -2,22 +2,19 @@
 is still holding back the rest. A gateway that buffered the file would not answer before the provider finished."""
 
 import contextlib
-import http.server
 import json
-import threading
 
 import pytest
 
+from test.stub_provider import QuietHandler, stub_provider
 from test.test_trackers import TRACKERS
 
 HALF = 256 * 1024
 HOLD_SECONDS = 30  # how long the provider waits for the client's first bytes before sending the rest anyway
 
 
-class _GiteaAsset(http.server.BaseHTTPRequestHandler):
+class _GiteaAsset(QuietHandler):
     """Gitea's two calls behind a download: the asset's metadata, then the file at its browser_download_url."""
-
-    protocol_version = "HTTP/1.1"
 
     def do_GET(self):
         server = self.server
@@ -30,7 +27,7 @@ class _GiteaAsset(http.server.BaseHTTPRequestHandler):
         self._answer("application/octet-stream", 2 * HALF)
         self.wfile.write(b"a" * HALF)
         self.wfile.flush()
-        server.released_by_client = server.released.wait(HOLD_SECONDS)
+        server.released_by_client = server.event.wait(HOLD_SECONDS)
         with contextlib.suppress(OSError):  # the gateway may have hung up
             self.wfile.write(b"b" * HALF)
 
@@ -40,26 +37,17 @@ class _GiteaAsset(http.server.BaseHTTPRequestHandler):
         self.send_header("Content-Length", str(length))
         self.end_headers()
 
-    def log_message(self, *args):
-        pass
-
 
 @pytest.fixture
 def provider():
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _GiteaAsset)
-    server.daemon_threads = True
-    server.released, server.released_by_client = threading.Event(), None
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    yield server
-    server.released.set()
-    server.shutdown()
-    server.server_close()
+    with stub_provider(_GiteaAsset) as server:
+        server.released_by_client = None
+        yield server
 
 
 def test_a_remote_download_reaches_the_client_before_the_provider_has_sent_it_all(client, auth, provider):
     user = auth.register()
-    base_url = f"http://127.0.0.1:{provider.server_address[1]}"
-    tracker = client.post(TRACKERS, json={"name": "g", "provider": "gitea", "target": "owner/repo", "base_url": base_url,
+    tracker = client.post(TRACKERS, json={"name": "g", "provider": "gitea", "target": "owner/repo", "base_url": provider.base_url,
                                           "credentials": {"token": "t"}}, headers=user.headers).get_json()
     response = client.get(f"{TRACKERS}{tracker['id']}/issues/1/attachments/7/content", headers=user.headers,
                           buffered=False)
@@ -68,7 +56,7 @@ def test_a_remote_download_reaches_the_client_before_the_provider_has_sent_it_al
     received = next(chunks)
     while len(received) < HALF:
         received += next(chunks)
-    provider.released.set()  # only now may the provider send the second half
+    provider.event.set()  # only now may the provider send the second half
     received += b"".join(chunks)
     response.close()
     assert received == b"a" * HALF + b"b" * HALF

@@ -1,8 +1,6 @@
 """The passthrough's time cap bounds the whole answer: a provider that sends its headers at once and then drips its
 body a byte at a time (each byte well within the socket timeout) is cut at PASSTHROUGH_TIMEOUT_SECONDS with a 504."""
 
-import http.server
-import threading
 import time
 
 import pytest
@@ -10,14 +8,13 @@ import requests
 
 from api.services.passthrough import _read_capped
 from api.trackers.base import TrackerTimeout
+from test.stub_provider import QuietHandler, stub_provider
 from test.test_trackers import TRACKERS
 
 DRIP_SECONDS = 40  # how long the provider would keep dripping: far beyond the cap
 
 
-class _Dripping(http.server.BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
-
+class _Dripping(QuietHandler):
     def do_GET(self):
         self.send_response(200)
         self.send_header("Content-Type", "application/json")
@@ -25,7 +22,7 @@ class _Dripping(http.server.BaseHTTPRequestHandler):
         self.end_headers()
         self.wfile.write(b'"')
         self.wfile.flush()
-        stop = self.server.stop
+        stop = self.server.event
         if self.path.startswith("/stall"):  # one byte, then silence
             stop.wait(DRIP_SECONDS)
             return
@@ -39,21 +36,11 @@ class _Dripping(http.server.BaseHTTPRequestHandler):
                 return  # the gateway hung up
         self.wfile.write(b'"')
 
-    def log_message(self, *args):
-        pass
-
 
 @pytest.fixture
 def dripping():
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Dripping)
-    server.daemon_threads = True
-    server.stop = threading.Event()
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.server_address[1]}"
-    server.stop.set()
-    server.shutdown()
-    server.server_close()
+    with stub_provider(_Dripping) as server:
+        yield server.base_url
 
 
 def test_a_provider_dripping_its_body_is_cut_at_the_passthrough_time_cap(client, auth, app, monkeypatch, dripping):
