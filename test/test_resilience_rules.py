@@ -171,8 +171,11 @@ def test_shared_sessions_are_one_per_timeout_and_retries_and_remember_the_last_r
     assert elsewhere == [{}]
 
 
-def test_the_reset_for_tests_forgets_breakers_in_flight_counts_and_sessions():
+def test_the_reset_for_tests_forgets_breakers_in_flight_counts_and_sessions(upstream):
     session = shared_session(7, 0)
+    session.get(upstream.url("/status/200"))
+    pools = session.get_adapter("http://").poolmanager.pools
+    assert len(pools) == 1
     for _ in range(3):
         breaker.record_failure("reset-me", threshold=3)
     slot = in_flight.slot("reset-me", limit=1)
@@ -182,6 +185,7 @@ def test_the_reset_for_tests_forgets_breakers_in_flight_counts_and_sessions():
     with in_flight.slot("reset-me", limit=1):
         pass
     assert shared_session(7, 0) is not session
+    assert len(pools) == 0, "the pooled connections of the forgotten session are closed"
 
 
 # ---- Retry-After and provider messages ----------------------------------------------------------------------------
@@ -284,3 +288,12 @@ def test_the_in_flight_cap_admits_up_to_the_limit_per_key_and_frees_a_slot_on_er
         raise ValueError("the call failed")
     with limit.slot("a", limit=1):
         pass
+
+
+def test_releasing_one_slot_admits_exactly_one_more_call():
+    limit = InFlightLimit()
+    with limit.slot("a", limit=2):
+        with limit.slot("a", limit=2):
+            pass
+        with limit.slot("a", limit=2), pytest.raises(TrackerBusy), limit.slot("a", limit=2):
+            pass
