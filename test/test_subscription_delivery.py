@@ -123,3 +123,12 @@ def test_a_notify_payload_with_times_and_other_objects_becomes_json(app):
 
     payload = {"at": datetime(2030, 1, 2, 3, 4, 5, tzinfo=UTC), "who": Named(), "n": 1}
     assert subscriptions_service._jsonable(payload) == {"at": "2030-01-02T03:04:05+00:00", "who": "named", "n": 1}
+
+
+def test_without_a_configured_schedule_failed_attempts_wait_the_documented_delays(make_app):
+    # docs/WEBHOOKS-OUTBOUND.md: 30 s, 2 min, 10 min, 30 min, 1 h, 3 h, 6 h, 12 h (about 22.7 h in all).
+    with make_app(OUTBOUND_RETRY_SCHEDULE=None).app_context():
+        schedule = subscriptions_service._retry_schedule()
+    assert [_next_delay(schedule, attempt, None) for attempt in range(1, 9)] == \
+        [30, 120, 600, 1800, 3600, 3 * 3600, 6 * 3600, 12 * 3600]
+    assert len(schedule) == 8
