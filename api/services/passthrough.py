@@ -39,7 +39,7 @@ _UNSAFE = re.compile(r"[\x00-\x20\x7f\\?#]")
 def check_path(path, *, encoded_slash=False):
     """The path as sent under the API root, or ValidationFailed naming what is refused.
 
-    With `encoded_slash` (a provider whose ids hold a '/', e.g. GitLab's `group%2Fproject`), '%2F' inside one segment is
+    With `encoded_slash` (a provider whose ids hold a '/', e.g. `group%2Fproject`), '%2F' inside one segment is
     the one encoding allowed, and each part it separates is held to the same rules as a segment.
     """
     def refuse(why):

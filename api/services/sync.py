@@ -553,7 +553,7 @@ def _new_link(session, sync, side, issue_id, chain_depth):
     issue = job.get_issue(side, issue_id)
     if issue is None:
         return None
-    if issue["id"] != issue_id:  # the event named the issue another way (Jira Data Center comments: its number)
+    if issue["id"] != issue_id:  # the event named the issue another way (a provider whose comment deliveries name it by number)
         known = _find_link(session, sync.id, side, issue["id"])
         if known is not None:
             return known
