@@ -1,13 +1,37 @@
-"""Glue between marshmallow schemas and RESTX: Swagger models, query docs, request parsing."""
+"""The resource kit: marshmallow schemas give the Swagger models, load requests and dump answers on RESTX.
+
+A resource names each schema once: `@ns.body(schema)` documents and loads the JSON body, `@ns.returns(schema)`
+documents and dumps the answer, `@ns.paginated(item_schema, key)` documents and loads the page query and dumps the
+list envelope generated from the item schema, `@ns.errors(...)` documents error statuses. An ApiNamespace's
+resources require a JWT unless it (or the route) is public.
+"""
+
+import functools
+import re
 
 from apispec import APISpec
 from apispec.ext.marshmallow import MarshmallowPlugin
 from flask import request
+from flask_restx import Namespace
+from flask_restx.utils import merge
 from werkzeug.exceptions import BadRequest as WerkzeugBadRequest
 
+from api.auth import auth_required, current_user
 from api.errors import BadRequest, UnsupportedMediaType
+from api.extensions import db
 from api.http import json_failure_message
-from api.schemas.base import NO_NUL_PATTERN, NOT_BLANK_PATTERN, ErrorSchema, Text, not_blank
+from api.schemas.base import (
+    NO_NUL_PATTERN,
+    NOT_BLANK_PATTERN,
+    ErrorSchema,
+    Text,
+    list_of,
+    not_blank,
+    page_query_schema,
+)
+from api.schemas.fastdump import fast_dump
+from api.services import idempotency
+from api.services.pagination import Page
 
 # Nested schemas are inlined (resolver returns None), so each Swagger model is self-contained.
 _plugin = MarshmallowPlugin(schema_name_resolver=lambda schema: None)
@@ -73,12 +97,15 @@ def to_jsonschema(schema, *, direction=None):
     return _for_direction(raw, direction)
 
 
-def schema_model(ns, name, schema, *, min_properties=None, direction=None):
-    """Register a Swagger model on a namespace, derived from a marshmallow schema (see to_jsonschema)."""
-    definition = to_jsonschema(schema, direction=direction)
-    if min_properties is not None:
-        definition["minProperties"] = min_properties  # an update must change something
-    return ns.schema_model(name, definition)
+def model_name(schema, direction):
+    """A schema's Swagger model name: its class name less `Schema`, `...Update` when partial, `...Create` for the
+    request model of a schema with read-only fields."""
+    name = type(schema).__name__.removesuffix("Schema")
+    if schema.partial:
+        return name if name.endswith("Update") else f"{name}Update"
+    if direction == "input" and any(field.dump_only for field in schema.fields.values()):
+        return f"{name}Create"
+    return name
 
 
 def query_params(schema):
@@ -88,19 +115,6 @@ def query_params(schema):
         name = param.pop("name")
         params[name] = param
     return params
-
-
-def error_responses(ns, *codes, descriptions=None):
-    """Document error statuses on a resource method, all with the one error model; `descriptions` overrides wording."""
-    model = ns.models.get("Error") or schema_model(ns, "Error", ErrorSchema)
-    wording = {**_ERROR_DESCRIPTIONS, **(descriptions or {})}
-
-    def decorator(func):
-        for code in codes:
-            func = ns.response(code, wording[code], model)(func)
-        return func
-
-    return decorator
 
 
 def load_json(schema, *, partial=None):
@@ -127,12 +141,144 @@ IDEMPOTENCY_PARAM = {"Idempotency-Key": {"in": "header", "type": "string", "requ
 
 def idempotent(payload, action):
     """Run a creating POST under the request's Idempotency-Key; returns a RESTX (body, status, headers)."""
-    from api.auth import current_user
-    from api.extensions import db
-    from api.services import idempotency
-
     body, status, replayed = idempotency.run(
         session=db.session, user_id=current_user().id, key=request.headers.get("Idempotency-Key"),
         scope=f"{request.method} {request.path}", payload=payload, action=action,
     )
     return body, status, ({"Idempotent-Replayed": "true"} if replayed else {})
+
+
+def _split_headers(result):
+    """A method answers `result` or `(result, headers)`."""
+    return result if isinstance(result, tuple) else (result, {})
+
+
+class ApiNamespace(Namespace):
+    """A Namespace whose resources need a JWT unless public, with decorators that name each schema once.
+
+    `path_params` describes the URL variables; each route documents the ones it has.
+    """
+
+    def __init__(self, name, *, public=False, path_params=None, **kwargs):
+        super().__init__(name, **kwargs)
+        self.public = public
+        self.path_params = path_params or {}
+
+    def route(self, *urls, public=None, **kwargs):
+        """Register a resource; unless public, each of its methods requires a JWT and documents it (security, 401)."""
+        register = super().route(*urls, **kwargs)
+
+        def wrapper(cls):
+            names = {name for url in urls for name in re.findall(r"<(?:[^:>]+:)?([^>]+)>", url)}
+            params = {name: {"description": text} for name, text in self.path_params.items() if name in names}
+            cls.__apidoc__ = merge({"params": params} if params else {}, getattr(cls, "__apidoc__", {}))
+            if not (self.public if public is None else public):
+                cls.method_decorators = [auth_required, *cls.method_decorators]
+                self.doc(security="jwt", responses={401: (_ERROR_DESCRIPTIONS[401], self.error_model)})(cls)
+            return register(cls)
+
+        return wrapper
+
+    @property
+    def error_model(self):
+        return self.models.get("Error") or self.schema_model("Error", to_jsonschema(ErrorSchema))
+
+    def model_for(self, schema, direction, *, name=None):
+        """The Swagger model of a schema (registered once per name); an update model must change something."""
+        name = name or model_name(schema, direction)
+        if name not in self.models:
+            definition = to_jsonschema(schema, direction=direction)
+            if schema.partial:
+                definition["minProperties"] = 1
+            self.schema_model(name, definition)
+        return self.models[name]
+
+    def errors(self, *codes, descriptions=None):
+        """Document error statuses, all with the one error model; `descriptions` overrides the wording."""
+        wording = {**_ERROR_DESCRIPTIONS, **(descriptions or {})}
+
+        def decorator(func):
+            for code in codes:
+                func = self.response(code, wording[code], self.error_model)(func)
+            return func
+
+        return decorator
+
+    def body(self, schema, *, first=None, optional=False, idempotent=False):
+        """Document `schema` as the JSON body and pass the loaded body as `data`.
+
+        `first(**path_args)` runs before the body is read (a 404 before a 415) and may return the schema to load with;
+        `optional`: an empty body loads as {}; `idempotent`: the call runs under the request's Idempotency-Key.
+        """
+        model = self.model_for(schema, "input")
+
+        def decorator(func):
+            @functools.wraps(func)
+            def wrapper(resource, *args, **kwargs):
+                loader = (first(**kwargs) if first else None) or schema
+                data = load_json(loader) if request.content_length or not optional else loader.load({})
+                if idempotent:
+                    return _run_idempotent(schema.dump(data), lambda: func(resource, *args, data=data, **kwargs))
+                return func(resource, *args, data=data, **kwargs)
+
+            if idempotent:
+                wrapper = self.doc(params=IDEMPOTENCY_PARAM)(wrapper)
+            return self.errors(400, 413, 415)(self.expect(model)(wrapper))
+
+        return decorator
+
+    def returns(self, schema, status=200, description=None, *, name=None):
+        """Document the success answer with `schema`'s model and dump what the method returns (or (result, headers))."""
+        model = self.model_for(schema, "output", name=name)
+
+        def decorator(func):
+            @functools.wraps(func)
+            def wrapper(*args, **kwargs):
+                result, headers = _split_headers(func(*args, **kwargs))
+                return fast_dump(schema, result), status, headers
+
+            return self.response(status, description, model)(wrapper)
+
+        return decorator
+
+    def paginated(self, item_schema, key, description, *, query=page_query_schema, name=None, **extra):
+        """Document and load the page `query` (passed as `query`), and answer {key: [items], next_cursor} (+ `extra`
+        fields) generated from the item schema; the method returns a Page or that mapping."""
+        envelope = list_of(item_schema, key, name=name, **extra)
+
+        def decorator(func):
+            @functools.wraps(func)
+            def wrapper(*args, **kwargs):
+                result, headers = _split_headers(func(*args, query=load_query(query), **kwargs))
+                if isinstance(result, Page):
+                    result = {key: result.items, "next_cursor": result.next_cursor, "count": result.count}
+                return result, headers
+
+            wrapper = self.doc(params=query_params(query))(wrapper)
+            return self.errors(400)(self.returns(envelope, 200, description)(wrapper))
+
+        return decorator
+
+
+def _run_idempotent(payload, action):
+    """`idempotent` for an action answering (body, status, headers) as `returns` does."""
+    return idempotent(payload, lambda: action()[:2])
+
+
+def schema_model(ns, name, schema, *, min_properties=None, direction=None):  # TEMP until every namespace is converted
+    definition = to_jsonschema(schema, direction=direction)
+    if min_properties is not None:
+        definition["minProperties"] = min_properties
+    return ns.schema_model(name, definition)
+
+
+def error_responses(ns, *codes, descriptions=None):  # TEMP
+    model = ns.models.get("Error") or schema_model(ns, "Error", ErrorSchema)
+    wording = {**_ERROR_DESCRIPTIONS, **(descriptions or {})}
+
+    def decorator(func):
+        for code in codes:
+            func = ns.response(code, wording[code], model)(func)
+        return func
+
+    return decorator

@@ -67,11 +67,6 @@ class AutomationSchema(BaseSchema):
     updated_at = fields.DateTime(dump_only=True)
 
 
-class AutomationListSchema(BaseSchema):
-    automations = fields.List(fields.Nested(AutomationSchema), required=True)
-    next_cursor = fields.String(allow_none=True)
-
-
 class AutomationRunSchema(BaseSchema):
     id = fields.Integer()
     event_id = fields.Integer()
@@ -85,12 +80,5 @@ class AutomationRunSchema(BaseSchema):
     finished_at = fields.DateTime(allow_none=True)
 
 
-class AutomationRunListSchema(BaseSchema):
-    runs = fields.List(fields.Nested(AutomationRunSchema), required=True)
-    next_cursor = fields.String(allow_none=True)
-
-
 automation_schema = AutomationSchema()
 update_automation_schema = partial_of(AutomationSchema)
-automation_list_schema = AutomationListSchema()
-automation_run_list_schema = AutomationRunListSchema()

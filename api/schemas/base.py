@@ -76,6 +76,9 @@ class MessageSchema(Schema):
     message = fields.String(required=True)
 
 
+message_schema = MessageSchema()
+
+
 class PageQuerySchema(BaseSchema):
     """`limit` and an opaque `cursor` taken from a previous page's `next_cursor`; unknown parameters are a 400."""
 
@@ -89,6 +92,22 @@ class PageQuerySchema(BaseSchema):
         validate=validate.Length(max=512),
         metadata={"description": "opaque cursor from the previous page's next_cursor"},
     )
+
+
+page_query_schema = PageQuerySchema()
+
+
+def list_of(item_schema, key, *, paginated=True, name=None, **extra):
+    """The list answer `{key: [items], next_cursor}` (+ `extra` fields), generated from the item schema.
+
+    Its model is named `<Item>List` (or `name`); without `paginated` there is no next_cursor.
+    """
+    declared = {key: fields.List(fields.Nested(item_schema), required=True), **extra}
+    if paginated:
+        declared["next_cursor"] = fields.String(allow_none=True,
+                                                metadata={"description": "cursor of the next page; null at the end"})
+    name = name or type(item_schema).__name__.removesuffix("Schema") + "List"
+    return BaseSchema.from_dict(declared, name=f"{name}Schema")()
 
 
 def encode_cursor(values):

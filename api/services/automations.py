@@ -13,10 +13,11 @@ from api import jobs, patterns, template_engine
 from api.errors import ApiError, NotFound, Unprocessable, ValidationFailed
 from api.models.automations import Automation, AutomationRun
 from api.models.base import utcnow
+from api.models.events import Event
 from api.models.issue_templates import IssueTemplate
 from api.models.trackers import Tracker
 from api.models.users import User
-from api.models.webhooks import Event, GatewayChange
+from api.models.webhooks import GatewayChange
 from api.services import events as events_service
 from api.services import issue_templates, subscriptions
 from api.services import trackers as trackers_service
@@ -38,11 +39,6 @@ TEXT_NAMES = {"issue", "comment", "event"}
 
 
 # ---- rules -------------------------------------------------------------------------------------
-
-def to_dict(rule):
-    return {column: getattr(rule, column) for column in
-            ("id", "name", "enabled", "tracker_id", "event_types", "conditions", "actions", "created_at", "updated_at")}
-
 
 def _owned(session, model, object_id, owner):
     item = session.get(model, object_id) if object_id is not None else None
@@ -174,7 +170,8 @@ def update_automation(*, session, owner, automation_id, data):
     if not data:
         raise ValidationFailed("Send at least one field to change.", errors={"_schema": ["No fields to change."]})
     with template_engine.shared_budget():
-        _check(session, owner, {**to_dict(rule), **data})
+        _check(session, owner, {"tracker_id": rule.tracker_id, "event_types": rule.event_types,
+                                "conditions": rule.conditions, "actions": rule.actions, **data})
     for name, value in data.items():
         setattr(rule, name, value)
     session.commit()
