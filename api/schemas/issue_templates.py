@@ -3,7 +3,6 @@
 from marshmallow import ValidationError, fields, validate, validates_schema
 
 from api.schemas.base import ID_RANGE, BaseSchema, StrictBoolean, Text, not_blank, partial_of
-from api.schemas.trackers import IssueSchema
 
 VARIABLE_NAME = r"^[A-Za-z_][A-Za-z0-9_]{0,63}(?!\n)$"  # (?!\n): Python's $ also matches before a final newline
 
@@ -46,11 +45,6 @@ class IssueTemplateSchema(BaseSchema):
             raise ValidationError({"variables": [f"Declared more than once: {', '.join(duplicates)}"]})
 
 
-class IssueTemplateListSchema(BaseSchema):
-    templates = fields.List(fields.Nested(IssueTemplateSchema), required=True)
-    next_cursor = fields.String(allow_none=True)
-
-
 class RenderRequestSchema(BaseSchema):
     variables = fields.Dict(keys=Text(validate=validate.Length(max=64)), values=Text(validate=validate.Length(max=10_000)),
                             load_default=dict,
@@ -58,7 +52,7 @@ class RenderRequestSchema(BaseSchema):
                                                      "without a default must be given, and a value must match its pattern"})
 
 
-class RenderedSchema(BaseSchema):
+class RenderedTemplateSchema(BaseSchema):
     title = fields.String()
     description = fields.String()
     labels = fields.List(fields.String())
@@ -71,7 +65,7 @@ class TemplateIssueRequestSchema(RenderRequestSchema):
                                                          "template has no tracker of its own", **ID_RANGE})
 
 
-class TemplateIssueRecordSchema(BaseSchema):
+class TemplateIssueSchema(BaseSchema):
     tracker_id = fields.Integer()
     issue_id = fields.String()
     url = fields.String(allow_none=True)
@@ -79,12 +73,7 @@ class TemplateIssueRecordSchema(BaseSchema):
     created_at = fields.DateTime()
 
 
-class TemplateIssueListSchema(BaseSchema):
-    issues = fields.List(fields.Nested(TemplateIssueRecordSchema), required=True)
-    next_cursor = fields.String(allow_none=True)
-
-
-class ImportRequestSchema(BaseSchema):
+class TemplateImportRequestSchema(BaseSchema):
     tracker_id = fields.Integer(required=True)
 
 
@@ -93,18 +82,16 @@ class ImportSkippedSchema(BaseSchema):
     reason = fields.String()
 
 
-class ImportResultSchema(BaseSchema):
+class TemplateImportResultSchema(BaseSchema):
     imported = fields.List(fields.Nested(IssueTemplateSchema), required=True)
     skipped = fields.List(fields.Nested(ImportSkippedSchema), required=True)
 
 
 issue_template_schema = IssueTemplateSchema()
 update_issue_template_schema = partial_of(IssueTemplateSchema)
-issue_template_list_schema = IssueTemplateListSchema()
 render_request_schema = RenderRequestSchema()
-rendered_schema = RenderedSchema()
+rendered_template_schema = RenderedTemplateSchema()
 template_issue_request_schema = TemplateIssueRequestSchema()
-template_issue_list_schema = TemplateIssueListSchema()
-import_request_schema = ImportRequestSchema()
-import_result_schema = ImportResultSchema()
-template_issue_schema = IssueSchema()
+template_issue_schema = TemplateIssueSchema()
+template_import_request_schema = TemplateImportRequestSchema()
+template_import_result_schema = TemplateImportResultSchema()

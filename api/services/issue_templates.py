@@ -2,10 +2,9 @@
 
 
 from sqlalchemy import select
-from sqlalchemy.exc import IntegrityError
 
 from api import patterns, template_engine
-from api.errors import Conflict, NotFound, Unprocessable, ValidationFailed
+from api.errors import NotFound, Unprocessable, ValidationFailed
 from api.models.issue_templates import IssueTemplate, TemplateIssue
 from api.models.trackers import Tracker
 from api.services import trackers as trackers_service
@@ -48,17 +47,6 @@ STARTER_TEMPLATES = [
         ],
     },
 ]
-
-
-def _as_dict(template):
-    return {column: getattr(template, column) for column in
-            ("id", "name", "description", "title", "body", "labels", "assignees", "tracker_id", "variables",
-             "created_at", "updated_at")}
-
-
-def to_dict(template):
-    """The public view of a template."""
-    return _as_dict(template)
 
 
 def pattern_problem(pattern, value):
@@ -109,21 +97,13 @@ def _check_tracker(session, owner, tracker_id):
         raise Unprocessable("Unknown tracker.", errors={"tracker_id": ["Not one of your trackers."]})
 
 
-def _commit_unique_name(session):
-    try:
-        session.commit()
-    except IntegrityError:
-        session.rollback()
-        raise Conflict("You already have a template with this name.", errors={"name": ["Already used."]}) from None
-
-
 def create_template(*, session, owner, data):
     """Validate and store a template."""
     check_template(data)
     _check_tracker(session, owner, data.get("tracker_id"))
     template = IssueTemplate(owner_id=owner.id, **data)
     session.add(template)
-    _commit_unique_name(session)
+    trackers_service.commit_unique_name(session, "template")
     return template
 
 
@@ -152,13 +132,12 @@ def update_template(*, session, owner, template_id, data):
     template = get_template(session=session, owner=owner, template_id=template_id)
     if not data:
         raise ValidationFailed("Send at least one field to change.", errors={"_schema": ["No fields to change."]})
-    merged = {**_as_dict(template), **data}
-    check_template(merged)
+    check_template({"title": template.title, "body": template.body, "variables": template.variables, **data})
     if "tracker_id" in data:
         _check_tracker(session, owner, data["tracker_id"])
     for name, value in data.items():
         setattr(template, name, value)
-    _commit_unique_name(session)
+    trackers_service.commit_unique_name(session, "template")
     return template
 
 
@@ -260,4 +239,4 @@ def import_templates(*, session, owner, tracker_id):
         existing.add(data["name"])
         imported.append(template)
     session.commit()
-    return {"imported": [_as_dict(template) for template in imported], "skipped": skipped}
+    return {"imported": imported, "skipped": skipped}

@@ -76,12 +76,13 @@ def effective_mode(tracker):
     return "webhook" if tracker.webhook_secret_encrypted else "poll"
 
 
-def _commit_unique_name(session):
+def commit_unique_name(session, kind="tracker"):
+    """Commit; the owner already having a `kind` of this name (the unique constraint) is a 409 on `name`."""
     try:
         session.commit()
     except IntegrityError:
         session.rollback()
-        raise Conflict("You already have a tracker with this name.", errors={"name": ["Already used."]}) from None
+        raise Conflict(f"You already have a {kind} with this name.", errors={"name": ["Already used."]}) from None
 
 
 def create_tracker(*, session, owner, data):
@@ -92,7 +93,7 @@ def create_tracker(*, session, owner, data):
     credentials = data.get("credentials") or {}
     tracker.credentials_encrypted = crypto.encrypt_json(credentials) if credentials else None
     session.add(tracker)
-    _commit_unique_name(session)
+    commit_unique_name(session)
     return tracker
 
 
@@ -124,7 +125,7 @@ def update_tracker(*, session, owner, tracker_id, data):
             setattr(tracker, name, data[name])
     if "poll_interval_seconds" in data:
         tracker.next_poll_at = None  # due at once on the new schedule
-    _commit_unique_name(session)
+    commit_unique_name(session)
     breaker.record_success(tracker.id)  # new settings deserve a fresh start
     return tracker
 
