@@ -86,8 +86,8 @@ def run_pair(app, kind, fake=None):
 
     from api.extensions import db
     from api.jobs import run_worker
+    from api.models.events import Event
     from api.models.sync import SyncLink
-    from api.models.webhooks import Event
 
     client = app.test_client()
     username = f"bench-{kind}"

@@ -8,7 +8,8 @@ from sqlalchemy import select
 
 from api.models.automations import AutomationRun
 from api.models.base import utcnow
-from api.models.webhooks import Event, GatewayChange
+from api.models.events import Event
+from api.models.webhooks import GatewayChange
 from api.services.automations import MAX_ATTEMPTS, match_and_enqueue, run_automation
 from api.trackers.base import TrackerUnavailable
 from test.test_trackers import TRACKERS

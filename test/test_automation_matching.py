@@ -5,7 +5,7 @@ import pytest
 
 from api.errors import Unprocessable
 from api.models.automations import Automation
-from api.models.webhooks import Event
+from api.models.events import Event
 from api.services.automations import _conditions_count, _describe, _retryable, matches
 from api.trackers.base import TrackerNotFound, TrackerRateLimited, TrackerUnavailable, TrackerValidationError
 

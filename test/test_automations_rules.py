@@ -6,7 +6,7 @@ from sqlalchemy import select
 
 from api.jobs import run_worker
 from api.models.automations import AutomationRun
-from api.models.webhooks import Event
+from api.models.events import Event
 from test.test_issue_templates import SLOW_PATTERN, SLOW_VALUE
 from test.test_trackers import TRACKERS, make_tracker
 

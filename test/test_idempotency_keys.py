@@ -6,7 +6,7 @@ import pytest
 import sqlalchemy as sa
 
 from api.models.base import utcnow
-from api.models.trackers import IdempotencyRecord
+from api.models.idempotency import IdempotencyRecord
 from api.services import idempotency
 from test.test_issue_templates import TEMPLATES, make_template
 from test.test_trackers import make_tracker

@@ -9,9 +9,9 @@ import pytest
 from sqlalchemy import func, select, text
 
 from api.models.base import utcnow
+from api.models.events import Event
 from api.models.index import EventChangeHash, IndexedIssue
 from api.models.trackers import Tracker
-from api.models.webhooks import Event
 from api.services import polling
 from api.services import trackers as trackers_service
 from api.trackers.base import Capability, IssueChanges, NewIssue

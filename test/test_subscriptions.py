@@ -10,7 +10,7 @@ import pytest
 from sqlalchemy import text
 
 from api import crypto, jobs
-from api.models.webhooks import Event
+from api.models.events import Event
 from api.services import subscriptions as subscriptions_service
 from api.services.events import event_to_dict
 from test.receiver import Receiver

@@ -7,8 +7,8 @@ import pytest
 from sqlalchemy import func, select, text
 
 from api.jobs import run_worker
+from api.models.events import Event
 from api.models.sync import SyncComment, SyncLink
-from api.models.webhooks import Event
 from api.services import sync as sync_service
 from test.receiver import Receiver
 from test.test_trackers import TRACKERS, make_tracker

@@ -8,7 +8,7 @@ import pytest
 from sqlalchemy import func, select, text
 
 from api.jobs import QUEUE_WEBHOOKS, run_worker
-from api.models.webhooks import Event
+from api.models.events import Event
 from test.test_sync_builtin import links, make_sync
 from test.test_sync_remote import WRITES, _builtin, _github, paired, settle
 

@@ -11,8 +11,8 @@ import pytest
 import requests
 from sqlalchemy import func, select, text
 
+from api.models.events import Event
 from api.models.sync import SyncLink
-from api.models.webhooks import Event
 from api.services import sync as sync_service
 from api.trackers.base import hmac_hex
 from test.conftest import registration

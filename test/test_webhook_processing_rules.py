@@ -11,8 +11,9 @@ from prometheus_client import REGISTRY
 from sqlalchemy import func, select, text
 
 from api.models.base import utcnow
+from api.models.events import Event
 from api.models.trackers import Tracker
-from api.models.webhooks import Event, GatewayChange, WebhookBodyHash, WebhookDelivery
+from api.models.webhooks import GatewayChange, WebhookBodyHash, WebhookDelivery
 from api.services.webhooks import _echo_of, callback_url, process_delivery, prune_seen_bodies
 from api.trackers.base import WebhookEvent
 from test.conftest import registration

@@ -11,7 +11,8 @@ from sqlalchemy import func, select, text
 
 from api.jobs import run_worker
 from api.models.automations import AutomationRun
-from api.models.webhooks import Event, WebhookBodyHash, WebhookDelivery
+from api.models.events import Event
+from api.models.webhooks import WebhookBodyHash, WebhookDelivery
 from api.services.webhooks import process_delivery
 from test.conftest import registration
 from test.test_trackers import TRACKERS, make_tracker

@@ -11,7 +11,8 @@ from sqlalchemy import func, select
 
 from api.jobs import run_worker
 from api.models.automations import AutomationRun
-from api.models.webhooks import Event, WebhookDelivery
+from api.models.events import Event
+from api.models.webhooks import WebhookDelivery
 from api.trackers.base import TrackerConfig, WebhookRegistration
 from api.trackers.providers.github import GithubProvider
 from api.trackers.registry import provider_class

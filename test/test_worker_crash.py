@@ -10,7 +10,8 @@ import pytest
 from sqlalchemy import func, select, text
 
 from api.jobs import run_worker
-from api.models.webhooks import Event, WebhookDelivery
+from api.models.events import Event
+from api.models.webhooks import WebhookDelivery
 from config import BASE_DIR
 from test.helpers import wait_until
 from test.test_webhooks import deliver_github, example

@@ -1,6 +1,8 @@
 """SQLAlchemy models; importing this package registers every table on the metadata."""
 
 from api.models.automations import Automation, AutomationRun
+from api.models.events import Event
+from api.models.idempotency import IdempotencyRecord
 from api.models.index import EventChangeHash, IndexedIssue
 from api.models.issue_templates import IssueTemplate, TemplateIssue
 from api.models.offers import Offer
@@ -13,11 +15,10 @@ from api.models.trackers import (
     BuiltinComment,
     BuiltinIssue,
     BuiltinLabel,
-    IdempotencyRecord,
     Tracker,
 )
 from api.models.users import User
-from api.models.webhooks import Event, GatewayChange, WebhookDelivery
+from api.models.webhooks import GatewayChange, WebhookBodyHash, WebhookDelivery
 
 __all__ = [
     "Automation", "AutomationRun", "BuiltinAttachment", "BuiltinAttachmentChunk",
@@ -25,5 +26,5 @@ __all__ = [
     "EventChangeHash",
     "GatewayChange", "IdempotencyRecord", "IndexedIssue", "IssueTemplate", "Offer", "OutboundDelivery", "RateLimitCounter",
     "Subscription",
-    "Sync", "SyncComment", "SyncLink", "TemplateIssue", "Tracker", "User", "WebhookDelivery",
+    "Sync", "SyncComment", "SyncLink", "TemplateIssue", "Tracker", "User", "WebhookBodyHash", "WebhookDelivery",
 ]

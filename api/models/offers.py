@@ -1,23 +1,30 @@
 """Job offers published by users."""
 
+from datetime import datetime
+from typing import TYPE_CHECKING
+
+from sqlalchemy import DateTime, ForeignKey, String, Text
 from sqlalchemy.dialects.postgresql import ARRAY
+from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from api.extensions import db
-from api.models.base import utcnow
+from api.models.base import Model, utcnow
+
+if TYPE_CHECKING:
+    from api.models.users import User
 
 
-class Offer(db.Model):
+class Offer(Model):
     __tablename__ = "offers"
 
-    id = db.Column(db.Integer, primary_key=True)
-    user_id = db.Column(db.Integer, db.ForeignKey("users.id", ondelete="CASCADE"), nullable=False, index=True)
-    title = db.Column(db.String(120), nullable=False)
-    description = db.Column(db.Text, nullable=False, default="")
-    skills_list = db.Column(ARRAY(db.String(50)), nullable=False, default=list)
-    creation_date = db.Column(db.DateTime(timezone=True), nullable=False, default=utcnow)
-    modification_date = db.Column(db.DateTime(timezone=True), nullable=False, default=utcnow)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    title: Mapped[str] = mapped_column(String(120))
+    description: Mapped[str] = mapped_column(Text, default="")
+    skills_list: Mapped[list[str]] = mapped_column(ARRAY(String(50)), default=list)
+    creation_date: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    modification_date: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
 
-    user = db.relationship("User", lazy="raise")
+    user: Mapped["User"] = relationship(lazy="raise")
 
-    def __repr__(self):
+    def __repr__(self) -> str:
         return f"<Offer {self.id} {self.title!r}>"

@@ -1,23 +1,25 @@
 """Users who own offers, tracker connections, templates and automations."""
 
-from sqlalchemy import func
+from datetime import datetime
 
-from api.extensions import db
-from api.models.base import utcnow
+from sqlalchemy import DateTime, Index, String, func
+from sqlalchemy.orm import Mapped, mapped_column
+
+from api.models.base import Model, utcnow
 
 
-class User(db.Model):
+class User(Model):
     __tablename__ = "users"
 
-    id = db.Column(db.Integer, primary_key=True)
-    username = db.Column(db.String(32), nullable=False)
-    password_hash = db.Column(db.String(255), nullable=False)
-    created_at = db.Column(db.DateTime(timezone=True), nullable=False, default=utcnow)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    username: Mapped[str] = mapped_column(String(32))
+    password_hash: Mapped[str] = mapped_column(String(255))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
 
     __table_args__ = (
         # Usernames are unique regardless of case: "Alice" and "alice" are the same person.
-        db.Index("uq_users_username_lower", func.lower(username), unique=True),
+        Index("uq_users_username_lower", func.lower(username), unique=True),
     )
 
-    def __repr__(self):
+    def __repr__(self) -> str:
         return f"<User {self.id} {self.username}>"

@@ -11,7 +11,7 @@ from dataclasses import asdict, replace
 from sqlalchemy import select
 
 from api.models.base import utcnow
-from api.models.webhooks import Event
+from api.models.events import Event
 from api.services.pagination import keyset_page
 from api.trackers.base import EVENT_TYPES, WebhookEvent  # noqa: F401  (EVENT_TYPES: re-exported)
 

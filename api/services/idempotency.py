@@ -9,7 +9,7 @@ from sqlalchemy.dialects.postgresql import insert
 
 from api.errors import BadRequest, Conflict, Unprocessable
 from api.models.base import utcnow
-from api.models.trackers import IdempotencyRecord
+from api.models.idempotency import IdempotencyRecord
 
 KEY_TTL = timedelta(hours=24)
 MAX_KEY_LENGTH = 255
