@@ -12,8 +12,12 @@ ruff check .
 echo "== import rules (.importlinter)" >&2
 lint-imports
 
+echo "== mypy (pyproject.toml lists the checked packages)" >&2
+mypy
+
 echo "== pytest" >&2
-python -m pytest "$@"
+# The 15 slowest tests are printed at the end, to keep an eye on the suite's time.
+python -m pytest --durations=15 "$@"
 
 # The Dockerfile, compose file, Helm chart and CI file are validated offline too (tools cached in .cache/).
 # SKIP_DEPLOY_CHECKS=1 skips them for a quick local run; CI always runs them.
