@@ -92,6 +92,10 @@ def emit(*, session, tracker, items, source="gateway"):
                caused_by_rule_id=origin[0] if origin else None, source=source)
 
 
+# The fields an issue.updated names in its changes, {field: {"from", "to"}}.
+EDITED = ("title", "description", "due_date", "priority", "remote_priority", "issue_type", "parent_id")
+
+
 def changes_between(before, after):
     """The unified events an issue update amounts to."""
     items = []
@@ -106,7 +110,7 @@ def changes_between(before, after):
     if assigned:
         items.append(WebhookEvent("issue.assigned", after.id, after, changes={"assignees": {"added": sorted(assigned)}}))
     edited = {name: {"from": getattr(before, name), "to": getattr(after, name)}
-              for name in ("title", "description", "due_date") if getattr(before, name) != getattr(after, name)}
+              for name in EDITED if getattr(before, name) != getattr(after, name)}
     if edited or not items:
         items.append(WebhookEvent("issue.updated", after.id, after, changes=edited))
     return items

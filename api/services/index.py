@@ -16,7 +16,8 @@ from api.services import events as events_service
 from api.trackers.base import PRIORITIES, Issue, IssueQuery, NotSupported, Person, TrackerConfig, WebhookEvent
 
 # The fields whose change is an event; updated_at and comments_count alone are not.
-COMPARED = ("title", "description", "status", "remote_status", "labels", "assignees", "due_date")
+COMPARED = ("title", "description", "status", "remote_status", "labels", "assignees", "due_date", "priority",
+            "remote_priority", "issue_type", "parent_id")
 
 _CLAIM = text("""
     INSERT INTO event_change_hashes (tracker_id, issue_id, change_hash, source, created_at)
@@ -35,7 +36,9 @@ def _compared(issue):
         "title": issue.title or "", "description": issue.description or "", "status": issue.status,
         "remote_status": issue.remote_status or "", "labels": sorted(issue.labels or []),
         "assignees": sorted(person.username for person in issue.assignees or []),
-        "due_date": issue.due_date.isoformat() if issue.due_date else None,
+        "due_date": issue.due_date.isoformat() if issue.due_date else None, "priority": issue.priority,
+        "remote_priority": issue.remote_priority, "issue_type": issue.issue_type,
+        "parent_id": str(issue.parent_id) if issue.parent_id is not None else None,
     }
 
 
@@ -51,14 +54,15 @@ def _second(moment):
 # What each issue event is about: the same change seen by a webhook and by a poll hashes the same.
 _ABOUT = {"issue.closed": ("status",), "issue.reopened": ("status",), "issue.labeled": ("labels",),
           "issue.unlabeled": ("labels",), "issue.assigned": ("assignees",), "issue.created": (),
-          "issue.updated": ("title", "description", "due_date", "remote_status")}
+          "issue.updated": ("title", "description", "due_date", "remote_status", "priority", "remote_priority", "issue_type",
+                            "parent_id")}
 
 
 def change_hash(item):
     """The identity of one change: event type, issue, the part of the resulting state it is about, and when."""
     if item.comment is not None:
-        # Comment ids are unique per tracker, and the issue may be named differently (a Jira Data Center comment
-        # delivery names its issue by number, a poll by key): the comment alone says which change it is.
+        # Comment ids are unique per tracker, and the issue may be named differently (a provider whose comment
+        # deliveries name the issue by number, while a poll names it by key): the comment alone says which change it is.
         about = [item.comment.id]
         if item.type != "comment.created":
             about.append(hashlib.sha256((item.comment.body or "").encode()).hexdigest())
@@ -84,10 +88,25 @@ def _poll_saw(entry, item):
     return all(stored[name] == delivered[name] for name in _ABOUT.get(item.type, tuple(stored)))
 
 
+def _provider(tracker):
+    """The tracker's provider as its options configure it, without credentials (enough to read labels and queries)."""
+    from api.trackers.registry import provider_class
+
+    return provider_class(tracker.provider)(TrackerConfig(tracker_id=tracker.id, target=tracker.target,
+                                                          options=dict(tracker.options or {})))
+
+
+def _enriched(tracker, issue):
+    """A copy of the issue with its label-borne priority and status category filled as the gateway reads them."""
+    return _provider(tracker).enrich(dataclasses.replace(issue)) if issue is not None else None
+
+
 def first_sighting(*, session, tracker, item, source):
     """Claim a change for recording: False when a poll, a webhook or the gateway already recorded it."""
     if item.issue_id is None:
         return True
+    # Webhook payloads come unenriched; the index and polls hold label-borne priorities: compare like with like.
+    item = dataclasses.replace(item, issue=_enriched(tracker, item.issue))
     if source == "webhook" and item.issue is not None and item.comment is None \
             and _poll_saw(session.get(IndexedIssue, (tracker.id, item.issue_id)), item):
         return False
@@ -143,6 +162,7 @@ def get_entry(*, session, tracker_id, issue_id):
 def upsert(*, session, tracker, issue, source, comments=None, now=None):
     """Store the newest state of an issue (an older state than the stored one is ignored); return the entry."""
     entry = session.get(IndexedIssue, (tracker.id, issue.id))
+    issue = _enriched(tracker, issue)
     updated_at = (issue.updated_at or utcnow()).replace(microsecond=0)
     if entry is not None and entry.updated_at > updated_at and source not in ("poll", "baseline"):  # polls read it all
         return entry
@@ -180,7 +200,13 @@ def issue_events(entry, issue):
         return [WebhookEvent("issue.created", issue.id, issue)]
     if entry.content_hash == content_hash(issue):
         return []
-    return events_service.changes_between(to_issue(entry), issue)
+    before = to_issue(entry)
+    # Rows hashed before priority, type and parent were compared differ in hash alone: compare the states themselves.
+    # Such a row is compared only when a poll fetches its issue again (it changed, or sits in the overlap); a row
+    # indexed by an unenriched poll then shows its label-borne priority as a change once.
+    if _compared(before) == _compared(issue):
+        return []
+    return events_service.changes_between(before, issue)
 
 
 def comment_state(comments):
@@ -296,10 +322,7 @@ def _tracker_scope(tracker, query):
     """This tracker's entries matching status_category, priority and parent_id as its provider decides them (native
     fields as stored, label-borne ones from the labels under the tracker's current options); NotSupported where the
     live list would refuse the filter, None where nothing can match."""
-    from api.trackers.registry import provider_class
-
-    provider = provider_class(tracker.provider)(TrackerConfig(tracker_id=tracker.id, target=tracker.target,
-                                                              options=dict(tracker.options or {})))
+    provider = _provider(tracker)
     unified = IssueQuery(status=query.get("status"), status_category=query.get("status_category"),
                          priority=query.get("priority"), parent_id=query.get("parent_id"))
     if provider.prepare_query(unified) is None:  # refuses what the live list refuses

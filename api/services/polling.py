@@ -95,7 +95,7 @@ def _fetch_changed(tracker, provider, since):
     for _ in range(MAX_PAGES):
         page = trackers_service.call_provider(tracker, "poll_issues", provider.list_issues_updated_since, since,
                                               limit=PAGE_SIZE, cursor=cursor)
-        issues += page.items
+        issues += map(provider.enrich, page.items)  # label-borne priorities, as the index and the gateway's writes hold them
         cursor = page.next_cursor
         if not cursor:
             return issues
