@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 import math
 import re
 import socket
 import threading
+from collections import defaultdict
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from datetime import UTC, date, datetime
 from typing import Any, ClassVar, Literal, Self
 from urllib.parse import parse_qsl, unquote, urlencode, urlsplit
@@ -158,6 +160,23 @@ def paginate(items: Sequence[Any], page: int, per_page: int) -> Page:
     return Page(items=list(items[start : start + per_page]), page=page, per_page=per_page, total=len(items))
 
 
+def page_of(call: Call, items: Sequence[Any], size: str, default: int, maximum: int) -> Page:
+    """The page a request asks for with `page` and the page-size parameter `size` (junk means default, capped)."""
+    return paginate(items, positive_int(call.query.get("page"), 1), min(positive_int(call.query.get(size), default), maximum))
+
+
+@dataclass
+class Counters:
+    """Base of a fake's state whose ids count up from 1 per kind of object, plus its users and API tokens."""
+
+    counters: defaultdict[str, itertools.count[int]] = field(default_factory=lambda: defaultdict(lambda: itertools.count(1)))
+    users: dict[int, Any] = field(default_factory=dict)
+    tokens: dict[str, int] = field(default_factory=dict)
+
+    def next_id(self, kind: str) -> int:
+        return next(self.counters[kind])
+
+
 def positive_int(value: Any, default: int) -> int:
     """Parse a positive integer query value the lenient way the providers do (junk means default)."""
     try:
@@ -225,6 +244,7 @@ class FakeServer:
     """
 
     name: ClassVar[str] = "fake"
+    api_prefix: ClassVar[str] = ""  # where the provider's REST API lives below base_url, e.g. `/api/v4`
     # `POST /_fake/control` body key -> method called with its value: object = kwargs, list = args,
     # true = no arguments, anything else = the single argument.
     control_knobs: ClassVar[dict[str, str]] = {
@@ -265,6 +285,11 @@ class FakeServer:
         """Root URL of the fake, e.g. `http://127.0.0.1:53117`."""
         host, port = self._server.server_address[:2]
         return f"http://{host}:{port}"
+
+    @property
+    def api_url(self) -> str:
+        """Root of the provider's REST API, `{base_url}{api_prefix}`."""
+        return f"{self.base_url}{self.api_prefix}"
 
     def start(self) -> Self:
         """Serve requests on a daemon thread; returns self."""
@@ -394,7 +419,15 @@ class FakeServer:
         raise NotImplementedError
 
     def _failure_response(self, status: int, body: Any, headers: Mapping[str, str]) -> Response:
-        """The response injected by `fail_next` (body None means the provider's default body)."""
+        """The response injected by `fail_next`: `body` as text or JSON, None meaning the provider's default body."""
+        if body is None:
+            body = self._failure_body(status)
+        if isinstance(body, str):
+            return text_response(body, status, headers)
+        return json_response(body, status, headers)
+
+    def _failure_body(self, status: int) -> Any:
+        """The provider's own body for an injected failure with `status`."""
         raise NotImplementedError
 
     def _rate_limited_response(self, call: Call, retry_after: float, status: int | None) -> Response:
@@ -579,12 +612,14 @@ def _invoke(function: Callable[..., Any], value: Any) -> Any:
 __all__ = [
     "Call",
     "ControlError",
+    "Counters",
     "FakeServer",
     "Fault",
     "HTTPError",
     "Page",
     "RecordedRequest",
     "json_response",
+    "page_of",
     "paginate",
     "parse_timestamp",
     "positive_int",

@@ -3,9 +3,7 @@ hooks): only the routes the gateway's adapter calls, behaving like Gitea where a
 
 from __future__ import annotations
 
-import itertools
-from collections import defaultdict
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time
 from typing import Any
@@ -15,16 +13,14 @@ from werkzeug.wrappers import Response
 
 from test.fakes.base import (
     Call,
+    Counters,
     FakeServer,
     HTTPError,
-    Page,
     json_response,
-    paginate,
+    page_of,
     parse_timestamp,
-    positive_int,
     route,
     split_list,
-    text_response,
     utcnow,
 )
 
@@ -131,31 +127,21 @@ class _Repo:
 
 
 @dataclass
-class _State:
-    counters: defaultdict[str, itertools.count[int]] = field(default_factory=lambda: defaultdict(lambda: itertools.count(1)))
-    users: dict[int, _User] = field(default_factory=dict)
-    tokens: dict[str, int] = field(default_factory=dict)
+class _State(Counters):
     repos: dict[int, _Repo] = field(default_factory=dict)
-
-    def next_id(self, kind: str) -> int:
-        return next(self.counters[kind])
 
 
 class GiteaFake(FakeServer):
     """Stateful fake of a Gitea instance at `base_url` (the API under `/api/v1`); credentials `Authorization: token ...`."""
 
     name = "gitea"
+    api_prefix = API
     seed_operations = ("add_user", "add_token", "add_repo", "add_collaborator", "add_label", "add_issue", "add_pull",
                        "add_comment", "add_issue_template")
     state: _State
 
     def _new_state(self) -> _State:
         return _State()
-
-    @property
-    def api_url(self) -> str:
-        """Root of the REST API, `{base_url}/api/v1`."""
-        return f"{self.base_url}{API}"
 
     # -- seeding -------------------------------------------------------------------------------
 
@@ -309,12 +295,8 @@ class GiteaFake(FakeServer):
     def _bad_json(self, call: Call) -> Response:
         return self._message(422, "[]: invalid character in JSON body")
 
-    def _failure_response(self, status: int, body: Any, headers: Mapping[str, str]) -> Response:
-        if body is None:
-            body = {"message": HTTP_STATUS_CODES.get(status, "Error"), "url": f"{self.base_url}/api/swagger"}
-        if isinstance(body, str):
-            return text_response(body, status, headers)
-        return json_response(body, status, headers)
+    def _failure_body(self, status: int) -> Any:
+        return {"message": HTTP_STATUS_CODES.get(status, "Error"), "url": f"{self.base_url}/api/swagger"}
 
     def _rate_limited_response(self, call: Call, retry_after: float, status: int | None) -> Response:
         # Gitea has no API rate limit of its own; instances such as Codeberg limit at their proxy with a 429.
@@ -479,8 +461,7 @@ class GiteaFake(FakeServer):
 
     def _paged(self, call: Call, items: list[Any], render: Callable[[Any], Any], link: bool) -> Response:
         """`page`/`limit` (limit cut to 50), `X-Total-Count` always, `Link` where Gitea sets it."""
-        page: Page = paginate(items, positive_int(call.query.get("page"), 1),
-                              min(positive_int(call.query.get("limit"), DEFAULT_PAGE_SIZE), MAX_PAGE_SIZE))
+        page = page_of(call, items, "limit", DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE)
         response = json_response([render(item) for item in page.items])
         response.headers["X-Total-Count"] = str(page.total)
         links = self.link_header(call, page, always_bounds=False) if link else ""

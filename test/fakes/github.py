@@ -24,9 +24,8 @@ from test.fakes.base import (
     HTTPError,
     Page,
     json_response,
-    paginate,
+    page_of,
     parse_timestamp,
-    positive_int,
     route,
     split_list,
     text_response,
@@ -412,12 +411,8 @@ class GitHubFake(FakeServer):
     def _bad_json(self, call: Call) -> Response:
         return self._error(400, "Problems parsing JSON")
 
-    def _failure_response(self, status: int, body: Any, headers: Mapping[str, str]) -> Response:
-        if body is None:
-            body = {"message": "Server Error" if status >= 500 else "Error", "documentation_url": DOCS}
-        if isinstance(body, str):
-            return text_response(body, status, headers)
-        return json_response(body, status, headers)
+    def _failure_body(self, status: int) -> Any:
+        return {"message": "Server Error" if status >= 500 else "Error", "documentation_url": DOCS}
 
     def _rate_limited_response(self, call: Call, retry_after: float, status: int | None) -> Response:
         resource = self._resource(call) or "core"
@@ -944,8 +939,7 @@ class GitHubFake(FakeServer):
         return response
 
     def _page(self, call: Call, items: list[Any]) -> Page:
-        per_page = min(positive_int(call.query.get("per_page"), DEFAULT_PER_PAGE), MAX_PER_PAGE)
-        return paginate(items, positive_int(call.query.get("page"), 1), per_page)
+        return page_of(call, items, "per_page", DEFAULT_PER_PAGE, MAX_PER_PAGE)
 
     def _add_links(self, call: Call, response: Response, page: Page) -> None:
         links = self.link_header(call, page, always_bounds=False)

@@ -4,10 +4,8 @@ from __future__ import annotations
 
 import base64
 import hashlib
-import itertools
 import math
 import re
-from collections import defaultdict
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime
@@ -20,13 +18,12 @@ from werkzeug.wrappers import Response
 
 from test.fakes.base import (
     Call,
+    Counters,
     FakeServer,
     HTTPError,
-    Page,
     json_response,
-    paginate,
+    page_of,
     parse_timestamp,
-    positive_int,
     route,
     split_list,
     text_response,
@@ -168,20 +165,15 @@ class _Project:
 
 
 @dataclass
-class _State:
-    counters: defaultdict[str, itertools.count[int]] = field(default_factory=lambda: defaultdict(lambda: itertools.count(1)))
-    users: dict[int, _User] = field(default_factory=dict)
-    tokens: dict[str, int] = field(default_factory=dict)
+class _State(Counters):
     projects: dict[int, _Project] = field(default_factory=dict)
-
-    def next_id(self, kind: str) -> int:
-        return next(self.counters[kind])
 
 
 class GitLabFake(FakeServer):
     """Stateful fake of a GitLab instance; python-gitlab: `gitlab.Gitlab(url=fake.base_url, private_token=...)`."""
 
     name = "gitlab"
+    api_prefix = API
     seed_operations = (
         "add_user",
         "add_token",
@@ -197,11 +189,6 @@ class GitLabFake(FakeServer):
 
     def _new_state(self) -> _State:
         return _State()
-
-    @property
-    def api_url(self) -> str:
-        """Root of the REST API, `{base_url}/api/v4`."""
-        return f"{self.base_url}{API}"
 
     # -- seeding -------------------------------------------------------------------------------
 
@@ -432,12 +419,8 @@ class GitLabFake(FakeServer):
     def _bad_json(self, call: Call) -> Response:
         return json_response({"error": "The provided content-type 'application/json' is not supported."}, 400)
 
-    def _failure_response(self, status: int, body: Any, headers: Mapping[str, str]) -> Response:
-        if body is None:
-            body = {"message": f"{status} {HTTP_STATUS_CODES.get(status, 'Error')}"}
-        if isinstance(body, str):
-            return text_response(body, status, headers)
-        return json_response(body, status, headers)
+    def _failure_body(self, status: int) -> Any:
+        return {"message": f"{status} {HTTP_STATUS_CODES.get(status, 'Error')}"}
 
     def _rate_limited_response(self, call: Call, retry_after: float, status: int | None) -> Response:
         now = utcnow()
@@ -812,8 +795,7 @@ class GitLabFake(FakeServer):
         }
 
     def _paged(self, call: Call, items: list[Any], render: Callable[[Any], Any]) -> Response:
-        per_page = min(positive_int(call.query.get("per_page"), DEFAULT_PER_PAGE), MAX_PER_PAGE)
-        page: Page = paginate(items, positive_int(call.query.get("page"), 1), per_page)
+        page = page_of(call, items, "per_page", DEFAULT_PER_PAGE, MAX_PER_PAGE)
         headers = {
             "X-Page": str(page.page),
             "X-Per-Page": str(page.per_page),

@@ -383,9 +383,8 @@ class JiraFake(FakeServer):
     def _bad_json(self, call: Call) -> Response:
         return json_response(errors_body(["Unexpected character: was expecting a JSON value."]), 400)
 
-    def _failure_response(self, status: int, body: Any, headers: Mapping[str, str]) -> Response:
-        payload = body if body is not None else errors_body(["Internal server error"])
-        return json_response(payload, status, headers)
+    def _failure_body(self, status: int) -> Any:
+        return errors_body(["Internal server error"])
 
     def _rate_limited_response(self, call: Call, retry_after: float, status: int | None) -> Response:
         headers = {"Retry-After": str(math.ceil(retry_after)), "X-RateLimit-Limit": "350",

@@ -246,17 +246,13 @@ class TrelloFake(FakeServer):
     """Stateful fake of api.trello.com, serving the API under `{base_url}/1`."""
 
     name = "trello"
+    api_prefix = "/1"
     control_knobs: ClassVar[dict[str, str]] = {**FakeServer.control_knobs, "rate_limit": "set_rate_limit"}
     seed_operations = ("add_token", "add_member", "add_board", "add_list", "add_label", "add_card", "add_comment")
     state: _State
 
     def _new_state(self) -> _State:
         return _State()
-
-    @property
-    def api_url(self) -> str:
-        """Root of the REST API, `{base_url}/1`."""
-        return f"{self.base_url}/1"
 
     # -- seeding -------------------------------------------------------------------------------
 
@@ -429,10 +425,8 @@ class TrelloFake(FakeServer):
     def _bad_json(self, call: Call) -> Response:
         return text_response("invalid json", 400)
 
-    def _failure_response(self, status: int, body: Any, headers: Mapping[str, str]) -> Response:
-        if body is None or isinstance(body, str):
-            return text_response(body or ("Internal Server Error" if status >= 500 else "Bad Request"), status, headers)
-        return json_response(body, status, headers)
+    def _failure_body(self, status: int) -> Any:
+        return "Internal Server Error" if status >= 500 else "Bad Request"
 
     # -- errors, parameters and access ---------------------------------------------------------
 
