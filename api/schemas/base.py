@@ -38,6 +38,13 @@ class StrictBoolean(fields.Boolean):
         return value
 
 
+class IsSet(fields.Boolean):
+    """Whether the attribute (a stored secret or credentials) is set; the value itself never leaves."""
+
+    def _serialize(self, value, attr, obj, **kwargs):
+        return bool(value)
+
+
 def partial_of(schema_class, **kwargs):
     """The update variant of a schema: its own fields optional, nested objects still complete.
 

@@ -2,7 +2,7 @@
 
 from marshmallow import ValidationError, fields, validate, validates
 
-from api.schemas.base import URL_PATTERN, BaseSchema, StrictBoolean, Text, not_blank, partial_of
+from api.schemas.base import URL_PATTERN, BaseSchema, IsSet, StrictBoolean, Text, not_blank, partial_of
 from api.trackers.base import EVENT_TYPES
 
 SUBSCRIBABLE_EVENTS = (*EVENT_TYPES, "automation.notify")
@@ -24,7 +24,7 @@ class SubscriptionSchema(BaseSchema):
     secret = Text(required=True, load_only=True, validate=validate.Length(min=16, max=256),
                   metadata={"description": "write-only; keys the X-Gateway-Signature HMAC"})
     enabled = StrictBoolean(load_default=True)
-    has_secret = fields.Boolean(dump_only=True)
+    has_secret = IsSet(attribute="secret_encrypted", dump_only=True)
     created_at = fields.DateTime(dump_only=True)
     updated_at = fields.DateTime(dump_only=True)
 
@@ -40,11 +40,6 @@ class SubscriptionSchema(BaseSchema):
             raise ValidationError("Lists an event type more than once.")
 
 
-class SubscriptionListSchema(BaseSchema):
-    subscriptions = fields.List(fields.Nested(SubscriptionSchema), required=True)
-    next_cursor = fields.String(allow_none=True)
-
-
 class DeliveryAttemptSchema(BaseSchema):
     id = fields.Integer()
     attempted_at = fields.DateTime()
@@ -53,7 +48,7 @@ class DeliveryAttemptSchema(BaseSchema):
     duration_ms = fields.Integer(allow_none=True)
 
 
-class DeliverySchema(BaseSchema):
+class OutboundDeliverySchema(BaseSchema):
     id = fields.String(metadata={"description": "UUID, sent as X-Gateway-Delivery (the same on every attempt)"})
     subscription_id = fields.Integer()
     event_id = fields.Integer(allow_none=True)
@@ -67,19 +62,12 @@ class DeliverySchema(BaseSchema):
     created_at = fields.DateTime()
 
 
-class DeliveryDetailSchema(DeliverySchema):
+class OutboundDeliveryDetailSchema(OutboundDeliverySchema):
     payload = fields.Dict(metadata={"description": "the event as sent in the body's `data`"})
     attempt_log = fields.List(fields.Nested(DeliveryAttemptSchema), metadata={"description": "every attempt, oldest first"})
 
 
-class DeliveryListSchema(BaseSchema):
-    deliveries = fields.List(fields.Nested(DeliverySchema), required=True)
-    next_cursor = fields.String(allow_none=True)
-
-
 subscription_schema = SubscriptionSchema()
 update_subscription_schema = partial_of(SubscriptionSchema)
-subscription_list_schema = SubscriptionListSchema()
-delivery_schema = DeliverySchema()
-delivery_detail_schema = DeliveryDetailSchema()
-delivery_list_schema = DeliveryListSchema()
+delivery_schema = OutboundDeliverySchema()
+delivery_detail_schema = OutboundDeliveryDetailSchema()

@@ -53,15 +53,6 @@ def _check_url(url):
     return url.strip()
 
 
-def to_dict(subscription):
-    """The public view of a subscription: never its secret."""
-    return {
-        "id": subscription.id, "url": subscription.url, "events": list(subscription.events),
-        "enabled": subscription.enabled, "has_secret": bool(subscription.secret_encrypted),
-        "created_at": subscription.created_at, "updated_at": subscription.updated_at,
-    }
-
-
 def create_subscription(*, session, owner, data):
     """Store a subscription with its secret encrypted."""
     subscription = Subscription(owner_id=owner.id, url=_check_url(data["url"]), events=data["events"],
@@ -144,18 +135,6 @@ def notify(*, session, owner_id, event_type, payload, event_id=None):
 
 # ---- deliveries --------------------------------------------------------------------------------
 
-def delivery_to_dict(delivery, *, attempts=None):
-    """The public view of a delivery; with `attempts`, its attempt log and payload too."""
-    result = {column: getattr(delivery, column) for column in
-              ("id", "subscription_id", "event_id", "event_type", "status", "attempts", "last_status_code", "last_error",
-               "next_attempt_at", "delivered_at", "created_at")}
-    if attempts is not None:
-        result["payload"] = delivery.payload
-        result["attempt_log"] = [{column: getattr(attempt, column) for column in
-                                  ("id", "attempted_at", "status_code", "error", "duration_ms")} for attempt in attempts]
-    return result
-
-
 def _decode_delivery_cursor(cursor):
     created_at, delivery_id = decode_cursor(cursor, types=(str, str))
     try:
@@ -188,10 +167,12 @@ def get_delivery(*, session, owner, subscription_id, delivery_id):
     return delivery
 
 
-def list_attempts(*, session, delivery):
-    """Every attempt of a delivery, oldest first."""
-    return session.scalars(select(DeliveryAttempt).where(DeliveryAttempt.delivery_id == delivery.id)
-                           .order_by(DeliveryAttempt.id)).all()
+def get_delivery_with_attempts(*, session, owner, subscription_id, delivery_id):
+    """A delivery (see get_delivery) with every attempt, oldest first, as its `attempt_log`."""
+    delivery = get_delivery(session=session, owner=owner, subscription_id=subscription_id, delivery_id=delivery_id)
+    delivery.attempt_log = session.scalars(select(DeliveryAttempt).where(DeliveryAttempt.delivery_id == delivery.id)
+                                           .order_by(DeliveryAttempt.id)).all()
+    return delivery
 
 
 def redeliver(*, session, owner, subscription_id, delivery_id):
