@@ -495,16 +495,19 @@ def _compile(source):
     return _templates.get(source, _environment.from_string, lambda key, value: len(key) + 100)
 
 
-def parse(source, *, field):
-    """Check syntax, forbidden constructs, filters and tests, and compile; return the variable names used."""
-    if len(source) > MAX_SOURCE:
-        raise TemplateError("Template too long.", {field: [f"At most {MAX_SOURCE} characters."]})
+@contextlib.contextmanager
+def _compile_errors(field: str) -> collections.abc.Iterator[None]:
+    """A template Jinja cannot parse or compile is a TemplateError on `field`."""
     try:
-        tree = _environment.parse(source)
+        yield
     except TemplateSyntaxError as exc:
         raise TemplateError("Template syntax error.", {field: [f"line {exc.lineno}: {exc.message}"]}) from None
     except (RecursionError, MemoryError):
         raise TemplateError("Template too deeply nested.", {field: ["Too deeply nested."]}) from None
+
+
+def _problems(tree: nodes.Template) -> list[str]:
+    """The forbidden constructs, filters and tests a parsed template uses."""
     problems = []
     for node_type, what in FORBIDDEN_NODES.items():
         found = next(tree.find_all(node_type), None)
@@ -516,15 +519,21 @@ def parse(source, *, field):
             if node.name not in allowed:
                 problems.append(f"line {node.lineno}: the {kind} '{node.name}' is not allowed "
                                 f"(allowed: {', '.join(sorted(allowed))})")
+    return problems
+
+
+def parse(source: str, *, field: str) -> set[str]:
+    """Check syntax, forbidden constructs, filters and tests, and compile; return the variable names used."""
+    if len(source) > MAX_SOURCE:
+        raise TemplateError("Template too long.", {field: [f"At most {MAX_SOURCE} characters."]})
+    with _compile_errors(field):
+        tree = _environment.parse(source)
+    problems = _problems(tree)
     if problems:
         raise TemplateError("Unsupported template construct.", {field: list(dict.fromkeys(problems))})
-    try:
+    with _compile_errors(field):
         _compile(source)
         return meta.find_undeclared_variables(tree) - set(_environment.globals)
-    except TemplateSyntaxError as exc:
-        raise TemplateError("Template syntax error.", {field: [f"line {exc.lineno}: {exc.message}"]}) from None
-    except (RecursionError, MemoryError):
-        raise TemplateError("Template too deeply nested.", {field: ["Too deeply nested."]}) from None
 
 
 def render(source, variables):

@@ -8,7 +8,7 @@ import re
 from datetime import datetime
 
 from marshmallow import ValidationError
-from sqlalchemy import and_, delete, func, or_, select, update
+from sqlalchemy import Select, and_, delete, func, or_, select, update
 
 from api.models.base import contains_pattern, utcnow
 from api.models.trackers import (
@@ -165,8 +165,9 @@ class BuiltinProvider(TrackerProvider):
                                     .where(BuiltinIssue.tracker_id == self._tracker_id))
         return {"provider": self.slug, "target": self.config.target, "issues": count}
 
-    def list_issues(self, query: IssueQuery):
-        stmt = select(BuiltinIssue).where(BuiltinIssue.tracker_id == self._tracker_id)
+    @staticmethod
+    def _where_fields(stmt: Select, query: IssueQuery) -> Select:
+        """The query's filters on the issue's own columns."""
         if query.status:
             stmt = stmt.where(BuiltinIssue.status == query.status)
         if query.labels:
@@ -183,20 +184,29 @@ class BuiltinProvider(TrackerProvider):
             stmt = stmt.where(BuiltinIssue.status_category == query.status_category)
         if query.priority:
             stmt = stmt.where(BuiltinIssue.priority == query.priority)
+        return stmt
+
+    @staticmethod
+    def _after_cursor(stmt: Select, cursor: str | None) -> Select:
+        if not cursor:
+            return stmt
+        updated, row_id = decode_key_cursor(cursor, types=(str, int))
+        try:
+            updated = datetime.fromisoformat(updated)
+        except ValueError:
+            raise ValidationError({"cursor": ["Invalid cursor."]}) from None
+        return stmt.where(or_(BuiltinIssue.updated_at < updated,
+                              and_(BuiltinIssue.updated_at == updated, BuiltinIssue.id < row_id)))
+
+    def list_issues(self, query: IssueQuery) -> Page:
+        stmt = self._where_fields(select(BuiltinIssue).where(BuiltinIssue.tracker_id == self._tracker_id), query)
         if query.parent_id is not None:
             try:
                 parent = self._row(query.parent_id)
             except TrackerNotFound:
                 return Page(items=[])
             stmt = stmt.where(BuiltinIssue.parent_id == parent.id)
-        if query.cursor:
-            updated, row_id = decode_key_cursor(query.cursor, types=(str, int))
-            try:
-                updated = datetime.fromisoformat(updated)
-            except ValueError:
-                raise ValidationError({"cursor": ["Invalid cursor."]}) from None
-            stmt = stmt.where(or_(BuiltinIssue.updated_at < updated,
-                                  and_(BuiltinIssue.updated_at == updated, BuiltinIssue.id < row_id)))
+        stmt = self._after_cursor(stmt, query.cursor)
         rows = list(self.session.scalars(stmt.order_by(BuiltinIssue.updated_at.desc(), BuiltinIssue.id.desc())
                                          .limit(query.limit + 1)))
         next_cursor = None
@@ -240,8 +250,14 @@ class BuiltinProvider(TrackerProvider):
         if "parent_id" in fields:
             row.parent_id = self._parent_row(fields["parent_id"], child=row).id if fields["parent_id"] else None
         now = utcnow()
-        status = fields.get("status")
-        category = fields.get("status_category")
+        self._set_status(row, fields.get("status"), fields.get("status_category"), now)
+        row.updated_at = max(now, row.updated_at)
+        self.session.flush()
+        return self._to_issue(row)
+
+    @staticmethod
+    def _set_status(row: BuiltinIssue, status: str | None, category: str | None, now: datetime) -> None:
+        """Status and status category move together: done is closed, every other category open."""
         if category:
             wanted = "closed" if category == "done" else "open"
             if status and status != wanted:
@@ -256,9 +272,6 @@ class BuiltinProvider(TrackerProvider):
         elif status:
             row.status_category = "done" if row.status == "closed" else (
                 row.status_category if row.status_category != "done" else "todo")
-        row.updated_at = max(now, row.updated_at)
-        self.session.flush()
-        return self._to_issue(row)
 
     def _parent_row(self, parent_id, child=None):
         try:

@@ -18,6 +18,7 @@ import secrets
 import sys
 import threading
 from datetime import UTC, date, datetime
+from typing import Any
 from urllib.parse import urlsplit
 
 from api.schemas.base import decode_cursor, encode_cursor
@@ -561,7 +562,8 @@ class JiraProvider(TrackerProvider):
         raw = self._call("GET", f"project/{self.config.target}")
         return {"provider": self.slug, "target": raw.get("key"), "url": f"{self._base_url}/browse/{raw.get('key')}"}
 
-    def list_issues(self, query: IssueQuery):
+    def _jql_clauses(self, query: IssueQuery) -> list[str]:
+        """The query's filters as JQL clauses (updated_since apart)."""
         clauses = [f"project = {jql_string(self.config.target)}"]
         if query.status:
             clauses.append(f"statusCategory {'=' if query.status == 'closed' else '!='} {jql_string('Done')}")
@@ -580,6 +582,11 @@ class JiraProvider(TrackerProvider):
             words = " ".join(LUCENE_SPECIAL.sub(" ", query.q).split())
             if words:
                 clauses.append(f"text ~ {jql_string(words)}")
+        return clauses
+
+    def list_issues(self, query: IssueQuery) -> Page:
+        clauses = self._jql_clauses(query)
+        since = None
         if query.updated_since:
             # JQL dates are read in the Jira user's time zone; minutes relative to now are not, so the search asks
             # for a little more and the exact bound is applied here.
@@ -591,7 +598,7 @@ class JiraProvider(TrackerProvider):
         deployment = self.deployment
         raw_issues, next_cursor = self._search(jql, limit=query.limit, cursor=query.cursor, fields=ISSUE_FIELDS)
         issues = [self._to_issue(raw, deployment) for raw in raw_issues]
-        if query.updated_since:
+        if since is not None:
             issues = [issue for issue in issues if issue.updated_at is None or issue.updated_at >= since]
         return Page(items=issues, next_cursor=next_cursor)
 
@@ -622,10 +629,9 @@ class JiraProvider(TrackerProvider):
             created = self._jira().create_issue(fields=fields, prefetch=False)
         return self._to_issue(self._fetch(created.key))
 
-    def update_issue(self, issue_id, changes: IssueChanges):
-        key = self._key(issue_id)
-        changed = changes.set_fields()
-        fields = {}
+    def _changed_fields(self, changed: dict[str, Any]) -> dict[str, Any]:
+        """The Jira fields a PUT sets for the changed unified fields (status apart)."""
+        fields: dict[str, Any] = {}
         if "title" in changed:
             fields["summary"] = changed["title"]
         if "description" in changed:
@@ -640,6 +646,12 @@ class JiraProvider(TrackerProvider):
             fields["priority"] = self._priority(changed["priority"])
         if "parent_id" in changed:
             fields["parent"] = self._parent(changed["parent_id"])
+        return fields
+
+    def update_issue(self, issue_id: str, changes: IssueChanges) -> Issue:
+        key = self._key(issue_id)
+        changed = changes.set_fields()
+        fields = self._changed_fields(changed)
         category = changed.get("status_category")
         if category and changed.get("status", "closed" if category == "done" else "open") != (
                 "closed" if category == "done" else "open"):
@@ -852,26 +864,34 @@ class JiraProvider(TrackerProvider):
         if issue is not None and not issue.id.startswith(f"{self.config.target}-"):
             return []  # an admin webhook without a project filter reports every project; this tracker is one
         if name in self.COMMENT_EVENTS:
-            raw = payload.get("comment")
-            if not isinstance(raw, dict):
-                return []
-            issue_id = issue.id if issue else None
-            if issue_id is None:
-                # Data Center comment events carry no issue: its id is in the comment's self link.
-                found = re.search(r"/issue/(\d+)/comment/", str(raw.get("self") or ""))
-                issue_id = found.group(1) if found else None
-            return [WebhookEvent(type=self.COMMENT_EVENTS[name], issue_id=issue_id, issue=issue,
-                                 comment=self._to_comment(raw, deployment))]
+            return self._comment_events(name, payload, issue, deployment)
         if name in self.ATTACHMENT_EVENTS:
             return self._attachment_events(name, payload, issue, deployment)
-        if issue is None or not name.startswith("jira:issue_"):
+        if issue is None:
             return []
         if name == "jira:issue_created":
             return [WebhookEvent(type="issue.created", issue_id=issue.id, issue=issue)]
         if name == "jira:issue_deleted":
             return [WebhookEvent(type="issue.deleted", issue_id=issue.id, issue=issue)]
-        if name != "jira:issue_updated":
+        if name == "jira:issue_updated":
+            return [self._issue_updated_event(payload, issue)]
+        return []
+
+    def _comment_events(self, name: str, payload: dict, issue: Issue | None, deployment: str) -> list[WebhookEvent]:
+        raw = payload.get("comment")
+        if not isinstance(raw, dict):
             return []
+        issue_id = issue.id if issue else None
+        if issue_id is None:
+            # Data Center comment events carry no issue: its id is in the comment's self link.
+            found = re.search(r"/issue/(\d+)/comment/", str(raw.get("self") or ""))
+            issue_id = found.group(1) if found else None
+        return [WebhookEvent(type=self.COMMENT_EVENTS[name], issue_id=issue_id, issue=issue,
+                             comment=self._to_comment(raw, deployment))]
+
+    @staticmethod
+    def _issue_updated_event(payload: dict, issue: Issue) -> WebhookEvent:
+        """The changelog's fields as changes; the event type from the field that says most (status, labels, assignee)."""
         items = [item for item in ((payload.get("changelog") or {}).get("items") or []) if isinstance(item, dict)]
         by_field = {str(item.get("field") or "").lower(): item for item in items}
         changes = {field: {"from": item.get("fromString"), "to": item.get("toString")} for field, item in by_field.items()}
@@ -888,7 +908,7 @@ class JiraProvider(TrackerProvider):
             event_type = "issue.labeled" if after - before else "issue.unlabeled"
         elif "assignee" in by_field and (by_field["assignee"].get("to") or by_field["assignee"].get("toString")):
             event_type = "issue.assigned"
-        return [WebhookEvent(type=event_type, issue_id=issue.id, issue=issue, changes=changes)]
+        return WebhookEvent(type=event_type, issue_id=issue.id, issue=issue, changes=changes)
 
     def complete_webhook_events(self, events, read_issue):
         """Data Center comment deliveries name their issue by number only (`.../issue/10013/comment/...`): one read of

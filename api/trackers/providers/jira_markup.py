@@ -74,6 +74,19 @@ _ORDERED = re.compile(r"^\s{0,3}\d{1,9}[.)]\s+(.*)$")
 _FENCE = re.compile(r"^\s{0,3}```\s*([\w+-]{0,30})\s*$")
 
 
+def _run(lines, index, pattern):
+    """The lines from `index` on that match `pattern`, their first groups, and the index after them."""
+    items = []
+    while index < len(lines) and (match := pattern.match(lines[index])):
+        items.append(match.group(1))
+        index += 1
+    return items, index
+
+
+def _starts_block(line):
+    return bool(not line.strip() or _HEADING.match(line) or _FENCE.match(line) or _BULLET.match(line) or _ORDERED.match(line))
+
+
 def _blocks(markdown):
     """(kind, payload) blocks: paragraph [lines], heading (level, text), bullet/ordered [items], code (lang, text)."""
     if len(markdown) > MAX_CHARS:
@@ -82,39 +95,23 @@ def _blocks(markdown):
     index = 0
     while index < len(lines):
         line = lines[index]
-        fence = _FENCE.match(line)
-        if fence:
-            body, index = [], index + 1
-            while index < len(lines) and not _FENCE.match(lines[index]):
-                body.append(lines[index])
-                index += 1
-            yield "code", (fence.group(1), "\n".join(body))
+        if fence := _FENCE.match(line):
+            end = next((at for at in range(index + 1, len(lines)) if _FENCE.match(lines[at])), len(lines))
+            yield "code", (fence.group(1), "\n".join(lines[index + 1:end]))
+            index = end + 1
+        elif not line.strip():
             index += 1
-            continue
-        if not line.strip():
-            index += 1
-            continue
-        heading = _HEADING.match(line)
-        if heading:
+        elif heading := _HEADING.match(line):
             yield "heading", (len(heading.group(1)), heading.group(2).strip())
             index += 1
-            continue
-        for kind, pattern in (("bullet", _BULLET), ("ordered", _ORDERED)):
-            if pattern.match(line):
-                items = []
-                while index < len(lines) and pattern.match(lines[index]):
-                    items.append(pattern.match(lines[index]).group(1))
-                    index += 1
-                yield kind, items
-                break
+        elif _BULLET.match(line) or _ORDERED.match(line):
+            kind, pattern = ("bullet", _BULLET) if _BULLET.match(line) else ("ordered", _ORDERED)
+            items, index = _run(lines, index, pattern)
+            yield kind, items
         else:
-            paragraph = []
-            while (index < len(lines) and lines[index].strip() and not _HEADING.match(lines[index])
-                   and not _FENCE.match(lines[index]) and not _BULLET.match(lines[index])
-                   and not _ORDERED.match(lines[index])):
-                paragraph.append(lines[index])
-                index += 1
-            yield "paragraph", paragraph
+            end = next((at for at in range(index + 1, len(lines)) if _starts_block(lines[at])), len(lines))
+            yield "paragraph", lines[index:end]
+            index = end
 
 
 # ---- Markdown -> ADF ----------------------------------------------------------------------------
@@ -208,6 +205,38 @@ def _md_inline(nodes, budget, depth):
     return "".join(parts)
 
 
+def _md_list(kind, content, budget, depth):
+    lines = []
+    for number, item in enumerate(content if isinstance(content, list) else [], start=1):
+        if not isinstance(item, dict) or not budget.take():
+            break
+        text = _md_blocks(item.get("content"), budget, depth + 2).replace("\n\n", "\n").replace("\n", "\n   ")
+        lines.append(f"{'-' if kind == 'bulletList' else f'{number}.'} {text}")
+    return "\n".join(lines)
+
+
+def _md_block(node, budget, depth):
+    """Markdown for one ADF block node; None for a node that shows nothing."""
+    kind = node.get("type")
+    attrs = node.get("attrs") if isinstance(node.get("attrs"), dict) else {}
+    content = node.get("content")
+    if kind == "paragraph":
+        return _md_inline(content, budget, depth + 1)
+    if kind == "heading":
+        level = attrs.get("level") if isinstance(attrs.get("level"), int) and 1 <= attrs.get("level") <= 6 else 1
+        return "#" * level + " " + _md_inline(content, budget, depth + 1)
+    if kind == "codeBlock":
+        language = str(attrs.get("language") or "")
+        return f"```{language}\n{_md_inline(content, budget, depth + 1)}\n```"
+    if kind in ("bulletList", "orderedList"):
+        return _md_list(kind, content, budget, depth)
+    if kind == "blockquote":
+        return "\n".join("> " + line for line in _md_blocks(content, budget, depth + 1).split("\n"))
+    if kind == "rule":
+        return "---"
+    return _md_blocks(content, budget, depth + 1) if isinstance(content, list) else None
+
+
 def _md_blocks(nodes, budget, depth):
     blocks = []
     for node in nodes if isinstance(nodes, list) else []:
@@ -216,31 +245,7 @@ def _md_blocks(nodes, budget, depth):
             break
         if not isinstance(node, dict) or not budget.take():
             break
-        kind = node.get("type")
-        attrs = node.get("attrs") if isinstance(node.get("attrs"), dict) else {}
-        content = node.get("content")
-        if kind == "paragraph":
-            blocks.append(_md_inline(content, budget, depth + 1))
-        elif kind == "heading":
-            level = attrs.get("level") if isinstance(attrs.get("level"), int) and 1 <= attrs.get("level") <= 6 else 1
-            blocks.append("#" * level + " " + _md_inline(content, budget, depth + 1))
-        elif kind == "codeBlock":
-            language = str(attrs.get("language") or "")
-            blocks.append(f"```{language}\n{_md_inline(content, budget, depth + 1)}\n```")
-        elif kind in ("bulletList", "orderedList"):
-            lines = []
-            for number, item in enumerate(content if isinstance(content, list) else [], start=1):
-                if not isinstance(item, dict) or not budget.take():
-                    break
-                text = _md_blocks(item.get("content"), budget, depth + 2).replace("\n\n", "\n").replace("\n", "\n   ")
-                lines.append(f"{'-' if kind == 'bulletList' else f'{number}.'} {text}")
-            blocks.append("\n".join(lines))
-        elif kind == "blockquote":
-            blocks.append("\n".join("> " + line for line in _md_blocks(content, budget, depth + 1).split("\n")))
-        elif kind == "rule":
-            blocks.append("---")
-        elif isinstance(content, list):
-            blocks.append(_md_blocks(content, budget, depth + 1))
+        blocks.append(_md_block(node, budget, depth))
     return "\n\n".join(block for block in blocks if block is not None)
 
 

@@ -9,6 +9,7 @@ import hmac
 import re
 import sys
 from datetime import UTC, date, datetime
+from typing import Any
 
 from api.schemas.base import decode_cursor, encode_cursor
 from api.trackers.base import (
@@ -312,11 +313,21 @@ class TrelloProvider(TrackerProvider):
         card = self._fetch("/cards", method="POST", body=body)
         return self._to_issue(card, lists, members)
 
-    def update_issue(self, issue_id, changes: IssueChanges):
+    def update_issue(self, issue_id: str, changes: IssueChanges) -> Issue:
         card_id = self._card_id(issue_id)
         fields = changes.set_fields()
         lists, members = self._lists(), self._members()
-        body = {}
+        body = self._card_fields(fields, members)
+        if fields.get("status_category"):
+            self._to_category(card_id, fields, body, lists)
+        if "status" in fields:
+            self._to_status(card_id, fields["status"], body, lists)
+        card = self._fetch(f"/cards/{card_id}", method="PUT", body=body) if body else self._fetch(f"/cards/{card_id}")
+        return self._to_issue(card, lists, members)
+
+    def _card_fields(self, fields: dict[str, Any], members: list[dict]) -> dict[str, Any]:
+        """The card fields a PUT sets for the changed unified fields (status apart)."""
+        body: dict[str, Any] = {}
         if "title" in fields:
             body["name"] = fields["title"]
         if "description" in fields:
@@ -327,39 +338,41 @@ class TrelloProvider(TrackerProvider):
             body["idMembers"] = ",".join(self._member_ids(fields["assignees"], members))
         if "due_date" in fields:
             body["due"] = fields["due_date"].isoformat() if fields["due_date"] else None
-        category = fields.get("status_category")
-        if category:
-            wanted = "closed" if category == "done" else "open"
-            if fields.get("status", wanted) != wanted:
-                raise TrackerValidationError("status and status_category disagree.",
-                                             errors={"status_category": [f"{category!r} means status {wanted!r}."]})
-            if category == "in_progress":
-                self.require(Capability.IN_PROGRESS, "The in_progress status category")
-                doing = self._in_progress_list_ids(lists)
-                if not doing:
-                    raise TrackerValidationError("None of options.in_progress_lists is a list of the board.")
-                body["idList"], body["closed"] = doing[0], False
-                fields.pop("status", None)
+        return body
+
+    def _to_category(self, card_id: str, fields: dict[str, Any], body: dict[str, Any], lists: list[dict]) -> None:
+        """In progress moves the card to an in-progress list; the other categories become a status (fields["status"])."""
+        category = fields["status_category"]
+        wanted = "closed" if category == "done" else "open"
+        if fields.get("status", wanted) != wanted:
+            raise TrackerValidationError("status and status_category disagree.",
+                                         errors={"status_category": [f"{category!r} means status {wanted!r}."]})
+        if category == "in_progress":
+            self.require(Capability.IN_PROGRESS, "The in_progress status category")
+            doing = self._in_progress_list_ids(lists)
+            if not doing:
+                raise TrackerValidationError("None of options.in_progress_lists is a list of the board.")
+            body["idList"], body["closed"] = doing[0], False
+            fields.pop("status", None)
+            return
+        fields["status"] = wanted
+        if category == "todo":
+            current = self._fetch(f"/cards/{card_id}", query={"fields": "idList"})
+            if current.get("idList") in self._in_progress_list_ids(lists):
+                body["idList"] = self._target_list(lists, "default_list")
+
+    def _to_status(self, card_id: str, status: str, body: dict[str, Any], lists: list[dict]) -> None:
+        current = self._fetch(f"/cards/{card_id}", query={"fields": "idList,closed"})
+        closed_ids = self._closed_list_ids(lists)
+        if status == "closed":
+            if self.config.options.get("closed_list") or (closed_ids and not self.config.options.get("open_lists")):
+                body["idList"] = self._target_list_closed(lists, closed_ids)
             else:
-                fields["status"] = wanted
-                if category == "todo":
-                    current = self._fetch(f"/cards/{card_id}", query={"fields": "idList"})
-                    if current.get("idList") in self._in_progress_list_ids(lists):
-                        body["idList"] = self._target_list(lists, "default_list")
-        if "status" in fields:
-            current = self._fetch(f"/cards/{card_id}", query={"fields": "idList,closed"})
-            closed_ids = self._closed_list_ids(lists)
-            if fields["status"] == "closed":
-                if self.config.options.get("closed_list") or (closed_ids and not self.config.options.get("open_lists")):
-                    body["idList"] = self._target_list_closed(lists, closed_ids)
-                else:
-                    body["closed"] = True
-            else:
-                body["closed"] = False
-                if current.get("idList") in closed_ids:
-                    body["idList"] = self._target_list(lists, "default_list")
-        card = self._fetch(f"/cards/{card_id}", method="PUT", body=body) if body else self._fetch(f"/cards/{card_id}")
-        return self._to_issue(card, lists, members)
+                body["closed"] = True
+        else:
+            body["closed"] = False
+            if current.get("idList") in closed_ids:
+                body["idList"] = self._target_list(lists, "default_list")
 
     def _target_list_closed(self, lists, closed_ids):
         ref = self.config.options.get("closed_list")
