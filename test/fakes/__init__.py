@@ -33,8 +33,9 @@ def fake_class(slug: str) -> type[FakeServer] | None:
 
 
 def _discover() -> dict[str, type[FakeServer]]:
-    modules = sorted(path.stem for path in Path(__file__).parent.glob("*.py") if not path.stem.startswith("_")
-                     and path.stem not in ("base", "specs", "kit", "conftest_plugin") and not path.stem.endswith("_spec"))
+    modules = sorted(path.stem for path in Path(__file__).parent.glob("*.py")
+                     if not path.stem.startswith(("_", "test_", "conftest")) and path.stem not in ("base", "specs", "kit")
+                     and not path.stem.endswith("_spec"))
     return {slug: cls for slug in modules if (cls := fake_class(slug)) is not None}
 
 

@@ -1,6 +1,6 @@
 """The fakes' answers to the deeper issue operations (comment edit/delete, issue delete, attachments) checked against
 the providers' own API descriptions in test/data/specs (Gitea Swagger, Trello and GitHub OpenAPI, GitLab's documented
-examples; Jira's are in test_jira_contract.py)."""
+examples; Jira's are in test_jira.py)."""
 
 from __future__ import annotations
 
