@@ -9,6 +9,9 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from api.models.base import Model, TimestampMixin, utcnow
 
+# The sides a direction lets changes flow from (a sync's, or one field's).
+FLOWS = {"both": {"left", "right"}, "left_to_right": {"left"}, "right_to_left": {"right"}, "none": set()}
+
 
 class Sync(TimestampMixin, Model):
     """A user's standing order to keep the matching issues of two of their trackers in step."""
@@ -29,6 +32,14 @@ class Sync(TimestampMixin, Model):
     enabled: Mapped[bool] = mapped_column(default=True)
     # Backfill progress per side: {"left": <provider cursor> | "done", ...}; a restarted backfill resumes from here.
     backfill_state: Mapped[dict[str, Any]] = mapped_column(JSONB, default=dict)
+
+    @property
+    def backfill_status(self) -> str:
+        """off (no backfill), running, or done (every side new issues flow from has been mirrored once)."""
+        if not self.backfill:
+            return "off"
+        state = self.backfill_state or {}
+        return "done" if state and all(state.get(side) == "done" for side in FLOWS[self.direction]) else "running"
 
 
 class SyncLink(TimestampMixin, Model):

@@ -10,15 +10,15 @@ _ID = validate.Range(min=1, max=2**31 - 1)
 
 
 def _direction(what):
-    return fields.String(load_default="both", validate=validate.OneOf(FIELD_DIRECTIONS),
+    return fields.String(load_default="both", dump_default="both", validate=validate.OneOf(FIELD_DIRECTIONS),
                          metadata={"description": f"which way {what} flows (within the sync's direction); none: not synced"})
 
 
 class SyncFilterSchema(BaseSchema):
-    labels_include = fields.List(Text(validate=validate.Length(min=1, max=100)), load_default=list,
+    labels_include = fields.List(Text(validate=validate.Length(min=1, max=100)), load_default=list, dump_default=list,
                                  validate=validate.Length(max=20), metadata={"description": "the issue has all of these"})
-    status = fields.String(allow_none=True, load_default=None, validate=validate.OneOf(("open", "closed")))
-    q = Text(allow_none=True, load_default=None, validate=validate.Length(max=200),
+    status = fields.String(allow_none=True, load_default=None, dump_default=None, validate=validate.OneOf(("open", "closed")))
+    q = Text(allow_none=True, load_default=None, dump_default=None, validate=validate.Length(max=200),
              metadata={"description": "text in the title or description"})
 
 
@@ -56,11 +56,6 @@ class SyncSchema(BaseSchema):
     updated_at = fields.DateTime(dump_only=True)
 
 
-class SyncListSchema(BaseSchema):
-    syncs = fields.List(fields.Nested(SyncSchema), required=True)
-    next_cursor = fields.String(allow_none=True)
-
-
 class SyncConflictSchema(BaseSchema):
     field = fields.String()
     side = fields.String(metadata={"description": "the side whose value was overwritten"})
@@ -93,19 +88,12 @@ class SyncLinkSchema(BaseSchema):
     created_at = fields.DateTime(dump_only=True)
 
 
-class SyncLinkListSchema(BaseSchema):
-    links = fields.List(fields.Nested(SyncLinkSchema), required=True)
-    next_cursor = fields.String(allow_none=True)
-
-
-class ResyncSchema(BaseSchema):
+class SyncResyncSchema(BaseSchema):
     queued = fields.Integer(required=True, metadata={"description": "links queued for reconciling"})
 
 
 sync_schema = SyncSchema()
 update_sync_schema = partial_of(SyncSchema)
-sync_list_schema = SyncListSchema()
 sync_link_schema = SyncLinkSchema()
 sync_link_input_schema = SyncLinkInputSchema()
-sync_link_list_schema = SyncLinkListSchema()
-resync_schema = ResyncSchema()
+sync_resync_schema = SyncResyncSchema()

@@ -22,7 +22,7 @@ from api import jobs
 from api.errors import ApiError, Conflict, NotFound, Unprocessable, ValidationFailed
 from api.metrics import sync_lag
 from api.models.base import utcnow
-from api.models.sync import Sync, SyncComment, SyncLink
+from api.models.sync import FLOWS, Sync, SyncComment, SyncLink
 from api.models.trackers import Tracker
 from api.models.users import User
 from api.models.webhooks import GatewayChange
@@ -45,9 +45,6 @@ QUEUE = "sync"
 MAX_ATTEMPTS = 10
 SIDES = ("left", "right")
 FIELDS = ("title", "description", "status", "labels", "assignees", "priority")
-DIRECTIONS = ("both", "left_to_right", "right_to_left")
-FIELD_DIRECTIONS = (*DIRECTIONS, "none")
-_FLOWS = {"both": {"left", "right"}, "left_to_right": {"left"}, "right_to_left": {"right"}, "none": set()}
 DEFAULT_FIELDS = dict.fromkeys((*FIELDS, "comments"), "both")
 # A backlink footer line per sync the issue belongs to: the gateway's, never part of the synced text.
 _FOOTER = re.compile(r"^<!-- tg-sync:(\d+):([0-9a-f]{32}) -->.*$", re.M)
@@ -67,36 +64,13 @@ def other(side):
 
 def _sources(sync, name):
     """The sides a field (or "create", or "comments") may flow from, given the sync's and the field's direction."""
-    flows = _FLOWS[sync.direction]
+    flows = FLOWS[sync.direction]
     if name == "create":
         return flows
-    return flows & _FLOWS[(sync.fields or {}).get(name, "both")]
+    return flows & FLOWS[(sync.fields or {}).get(name, "both")]
 
 
 # ---- the API -----------------------------------------------------------------------------------
-
-def to_dict(sync):
-    return {"id": sync.id, "name": sync.name, "left_tracker_id": sync.left_tracker_id,
-            "right_tracker_id": sync.right_tracker_id, "direction": sync.direction,
-            "filter": {"labels_include": [], "status": None, "q": None, **(sync.filter or {})},
-            "fields": {**DEFAULT_FIELDS, **(sync.fields or {})}, "conflict_policy": sync.conflict_policy,
-            "on_delete": sync.on_delete, "backfill": sync.backfill, "enabled": sync.enabled,
-            "backfill_status": _backfill_status(sync), "created_at": sync.created_at, "updated_at": sync.updated_at}
-
-
-def _backfill_status(sync):
-    if not sync.backfill:
-        return "off"
-    state = sync.backfill_state or {}
-    return "done" if state and all(state.get(side) == "done" for side in _sources(sync, "create")) else "running"
-
-
-def link_to_dict(link):
-    return {"id": link.id, "sync_id": link.sync_id, "left_issue_id": link.left_issue_id,
-            "right_issue_id": link.right_issue_id, "left_url": link.left_url, "right_url": link.right_url,
-            "state": link.state, "error": link.error, "last_synced_at": link.last_synced_at,
-            "conflicts": list(link.conflicts or []), "notes": dict(link.notes or {}), "created_at": link.created_at}
-
 
 def _owned_tracker(session, owner, tracker_id):
     tracker = session.get(Tracker, tracker_id) if tracker_id is not None else None
