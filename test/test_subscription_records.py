@@ -2,6 +2,10 @@
 
 from datetime import datetime
 
+from sqlalchemy import text
+
+from api.models.subscriptions import OutboundDelivery
+from api.models.users import User
 from api.schemas.base import encode_cursor
 from api.services import subscriptions as subscriptions_service
 from test.receiver import Receiver
@@ -84,3 +88,57 @@ def test_a_delivery_cursor_whose_time_does_not_parse_is_400_on_cursor(client, au
     response = client.get(f"{SUBSCRIPTIONS}{subscription['id']}/deliveries?cursor={forged}", headers=user.headers)
     assert response.status_code == 400
     assert response.get_json()["errors"] == {"cursor": ["Invalid cursor."]}
+
+
+def _subscription_with_deliveries(client, db, user, count, **fields):
+    subscription = client.post(SUBSCRIPTIONS, json={"url": "https://127.0.0.1/hook", "events": ["*"],
+                                                    "secret": "0123456789abcdef-secret", **fields},
+                               headers=user.headers).get_json()
+    for number in range(count):
+        subscriptions_service.notify(session=db.session, owner_id=user.id, event_type="automation.notify",
+                                     payload={"n": number})
+        db.session.commit()
+    return subscription
+
+
+def test_deliveries_page_one_at_a_time_to_the_end(client, auth, db):
+    user = auth.register()
+    subscription = _subscription_with_deliveries(client, db, user, 3)
+    url, cursor, seen = f"{SUBSCRIPTIONS}{subscription['id']}/deliveries?limit=1", None, []
+    for _ in range(4):
+        page = client.get(url + (f"&cursor={cursor}" if cursor else ""), headers=user.headers).get_json()
+        seen += [client.get(f"{SUBSCRIPTIONS}{subscription['id']}/deliveries/{d['id']}", headers=user.headers)
+                 .get_json()["payload"]["n"] for d in page["deliveries"]]
+        cursor = page["next_cursor"]
+        if cursor is None:
+            break
+    assert seen == [2, 1, 0]
+
+
+def test_redelivering_needs_an_enabled_subscription_and_one_of_its_own_deliveries(client, auth, db):
+    user = auth.register()
+    one = _subscription_with_deliveries(client, db, user, 1)
+    other = _subscription_with_deliveries(client, db, user, 0)
+    [delivery] = client.get(f"{SUBSCRIPTIONS}{one['id']}/deliveries", headers=user.headers).get_json()["deliveries"]
+    wrong = client.post(f"{SUBSCRIPTIONS}{other['id']}/deliveries/{delivery['id']}/redeliver", headers=user.headers)
+    assert wrong.status_code == 404 and wrong.get_json()["message"] == f"Delivery {delivery['id']} not found."
+    client.patch(f"{SUBSCRIPTIONS}{one['id']}", json={"enabled": False}, headers=user.headers)
+    disabled = client.post(f"{SUBSCRIPTIONS}{one['id']}/deliveries/{delivery['id']}/redeliver", headers=user.headers)
+    assert disabled.status_code == 409
+    assert disabled.get_json()["message"] == "The subscription is disabled; enable it before redelivering."
+
+
+def test_redelivering_claims_the_attempt_after_the_latest_one_recorded(client, auth, db):
+    user = auth.register()
+    subscription = _subscription_with_deliveries(client, db, user, 1)
+    delivery = db.session.scalars(db.select(OutboundDelivery)).one()  # this session now holds attempts = 0
+    with db.engine.begin() as worker:  # meanwhile a worker recorded three attempts
+        worker.execute(text("UPDATE outbound_deliveries SET attempts = 3, status = 'failed', next_attempt_at = NULL WHERE id = :id"),
+                       {"id": delivery.id})
+    owner = db.session.get(User, user.id)
+    redelivered = subscriptions_service.redeliver(session=db.session, owner=owner, subscription_id=subscription["id"],
+                                                  delivery_id=delivery.id)
+    assert redelivered.status == "pending" and redelivered.next_attempt_at is not None
+    attempts = db.session.execute(text("SELECT args->>'attempt' FROM procrastinate_jobs WHERE args->>'delivery_id' = :id "
+                                       "ORDER BY id"), {"id": delivery.id}).scalars().all()
+    assert attempts == ["1", "4"]
