@@ -133,8 +133,8 @@ def test_redelivering_claims_the_attempt_after_the_latest_one_recorded(client, a
     subscription = _subscription_with_deliveries(client, db, user, 1)
     delivery = db.session.scalars(db.select(OutboundDelivery)).one()  # this session now holds attempts = 0
     with db.engine.begin() as worker:  # meanwhile a worker recorded three attempts
-        worker.execute(text("UPDATE outbound_deliveries SET attempts = 3, status = 'failed', next_attempt_at = NULL WHERE id = :id"),
-                       {"id": delivery.id})
+        worker.execute(text("UPDATE outbound_deliveries SET attempts = 3, status = 'failed', next_attempt_at = NULL "
+                            "WHERE id = :id"), {"id": delivery.id})
     owner = db.session.get(User, user.id)
     redelivered = subscriptions_service.redeliver(session=db.session, owner=owner, subscription_id=subscription["id"],
                                                   delivery_id=delivery.id)
