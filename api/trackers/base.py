@@ -16,11 +16,15 @@ import enum
 import hashlib
 import hmac
 import re
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from api.errors import ApiError
+
+if TYPE_CHECKING:
+    from sqlalchemy.orm import Session
 
 UNSET: Any = type("Unset", (), {"__repr__": lambda self: "UNSET", "__bool__": lambda self: False})()
 
@@ -90,9 +94,9 @@ class TrackerError(ApiError):
     """A tracker call failed; subclasses say how, and so which status the API answers."""
 
     code, error, message = 502, "tracker_error", "The tracker failed to answer."
-    default_retry_after = None
+    default_retry_after: int | None = None
 
-    def __init__(self, message=None, *, retry_after=None, **kwargs):
+    def __init__(self, message: str | None = None, *, retry_after: float | None = None, **kwargs: Any) -> None:
         super().__init__(message, **kwargs)
         retry_after = retry_after if retry_after is not None else self.default_retry_after
         if retry_after is not None:
@@ -185,8 +189,8 @@ class Issue:
     assignees: list[Person]
     author: Person | None
     url: str | None
-    created_at: datetime
-    updated_at: datetime
+    created_at: datetime | None
+    updated_at: datetime | None
     closed_at: datetime | None = None
     due_date: date | None = None
     comments_count: int = 0
@@ -209,7 +213,7 @@ class Comment:
     id: str
     body: str
     author: Person | None
-    created_at: datetime
+    created_at: datetime | None
     updated_at: datetime | None
 
 
@@ -372,7 +376,7 @@ class TrackerProvider(abc.ABC):
     # issue.deleted of its own deletes even in webhook mode.
     webhook_reports_deletes: ClassVar[bool] = False
 
-    def __init__(self, config: TrackerConfig, *, session=None, actor: str | None = None):
+    def __init__(self, config: TrackerConfig, *, session: Session | None = None, actor: str | None = None) -> None:
         # `session` and `actor` (the caller's username) matter only to the built-in provider.
         self.config = config
         self.session = session
@@ -402,7 +406,7 @@ class TrackerProvider(abc.ABC):
         return frozenset(capability for capability in cls.capabilities
                          if not (capability in cls.option_capabilities and not options.get(cls.option_capabilities[capability])))
 
-    def require(self, capability: Capability, what: str | None = None):
+    def require(self, capability: Capability, what: str | None = None) -> None:
         """Raise NotSupported unless this provider has `capability` (and the option it needs is set)."""
         if capability not in self.effective_capabilities(self.config.options):
             raise NotSupported(f"{what or capability.value.replace('_', ' ').capitalize()} is not supported by "
@@ -471,22 +475,22 @@ class TrackerProvider(abc.ABC):
         self.require(Capability.WEBHOOKS, "Webhooks")
         raise TypeError(f"{type(self).__name__} declares WEBHOOKS but does not implement it.")
 
-    def verify_webhook(self, headers, body: bytes, registration: WebhookRegistration) -> bool:
+    def verify_webhook(self, headers: Mapping[str, str], body: bytes, registration: WebhookRegistration) -> bool:
         """Whether a delivery is authentic (constant-time comparison)."""
         self.require(Capability.WEBHOOKS, "Webhooks")
         raise TypeError(f"{type(self).__name__} declares WEBHOOKS but does not implement it.")
 
-    def webhook_delivery(self, headers, payload) -> tuple[str | None, str]:
+    def webhook_delivery(self, headers: Mapping[str, str], payload: dict) -> tuple[str | None, str]:
         """The provider's delivery id (for de-duplication, None if it has none) and event name."""
         self.require(Capability.WEBHOOKS, "Webhooks")
         raise TypeError(f"{type(self).__name__} declares WEBHOOKS but does not implement it.")
 
-    def normalize_webhook(self, event_name: str, payload) -> list[WebhookEvent]:
+    def normalize_webhook(self, event_name: str, payload: dict) -> list[WebhookEvent]:
         """Turn a delivery into unified events; an event the gateway does not model yields []."""
         self.require(Capability.WEBHOOKS, "Webhooks")
         raise TypeError(f"{type(self).__name__} declares WEBHOOKS but does not implement it.")
 
-    def complete_webhook_events(self, events: list[WebhookEvent], read_issue) -> list[WebhookEvent]:
+    def complete_webhook_events(self, events: list[WebhookEvent], read_issue: Callable[[str], Issue]) -> list[WebhookEvent]:
         """Normalized events whose delivery named their issue otherwise than polls do, renamed; by default unchanged.
 
         normalize_webhook reads the payload only (no credentials); a provider whose deliveries lack the issue's id
@@ -517,7 +521,8 @@ class TrackerProvider(abc.ABC):
 
     def list_issue_ids(self, *, page_size: int = 100, max_pages: int = 1000) -> set[str]:
         """The ids of every issue on the target, for deletion detection; providers may answer more cheaply."""
-        ids, cursor = set(), None
+        ids: set[str] = set()
+        cursor: str | None = None
         for _ in range(max_pages):
             page = self.list_issues(IssueQuery(limit=page_size, cursor=cursor))
             ids.update(issue.id for issue in page.items)
@@ -587,7 +592,7 @@ class TrackerProvider(abc.ABC):
             query.status = status
             if category == "in_progress":
                 self.require(Capability.IN_PROGRESS, "The in_progress status category")
-                query.labels.append(self._in_progress_label())
+                query.labels.append(self._in_progress_label() or "")
         if query.priority and "priority" not in self.native_fields:
             query.labels.append(self._priority_label(query.priority))
         if query.parent_id is not None:
@@ -702,7 +707,7 @@ class TrackerProvider(abc.ABC):
     # ---- HTTP failures: one status -> error mapping for every adapter ----
 
     @classmethod
-    def error_for_status(cls, status: int | None, message: str = "", *, retry_after=None) -> TrackerError:
+    def error_for_status(cls, status: int | None, message: str = "", *, retry_after: float | None = None) -> TrackerError:
         """The TrackerError for a provider's HTTP error status; `message` is the provider's own short, safe text."""
         suffix = f": {message}" if message else "."
         if status == 429:
@@ -718,9 +723,9 @@ class TrackerProvider(abc.ABC):
         return TrackerUnavailable(f"{cls.name} answered {status}.")
 
 
-def multipart_upload(field_name: str, upload: Upload, **fields) -> tuple[Any, str]:
+def multipart_upload(field_name: str, upload: Upload, **fields: str) -> tuple[Any, str]:
     """A streaming multipart/form-data body (file read as it is sent, never all at once) and its Content-Type."""
-    from requests_toolbelt import MultipartEncoder  # shipped with python-gitlab
+    from requests_toolbelt import MultipartEncoder  # type: ignore[import-untyped]  # shipped with python-gitlab
 
     encoder = MultipartEncoder(fields={**fields, field_name: (upload.filename, upload.stream, upload.content_type)})
     return encoder, encoder.content_type
@@ -743,7 +748,7 @@ def same_origin(url: str, root: str) -> bool:
 _NUMERIC_ID = re.compile(r"[0-9]{1,19}")
 
 
-def numeric_id(value, *, what: str = "Issue", bits: int = 31) -> int:
+def numeric_id(value: object, *, what: str = "Issue", bits: int = 31) -> int:
     """A provider's numeric id from a path segment: plain ASCII digits below 2**bits, else that object is not found."""
     text = str(value)
     if not _NUMERIC_ID.fullmatch(text) or int(text) >= 2**bits:

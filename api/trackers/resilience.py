@@ -7,6 +7,8 @@ import contextlib
 import re
 import threading
 import time
+from collections.abc import Iterator, Mapping
+from typing import Any
 
 import requests
 from urllib3.exceptions import ConnectTimeoutError, MaxRetryError, NewConnectionError, ReadTimeoutError, ResponseError
@@ -60,16 +62,16 @@ def retry_policy(retries: int) -> Retry:
 class TimeoutSession(PolicySession):
     """The outbound policy session with a default timeout and bounded retries; a redirect is a TrackerUnavailable."""
 
-    def __init__(self, timeout: float, retries: int):
+    def __init__(self, timeout: float, retries: int) -> None:
         super().__init__(PolicyAdapter(max_retries=retry_policy(retries), pool_connections=4, pool_maxsize=8))
         self.default_timeout = timeout
 
-    def request(self, method, url, **kwargs):
+    def request(self, method: str | bytes, url: str | bytes, **kwargs: Any) -> requests.Response:  # type: ignore[override]
         if kwargs.get("timeout") is None:
             kwargs["timeout"] = self.default_timeout
         return super().request(method, url, **kwargs)
 
-    def send(self, request, **kwargs):
+    def send(self, request: requests.PreparedRequest, **kwargs: Any) -> requests.Response:
         response = super().send(request, **kwargs)
         if 300 <= response.status_code < 400 and response.status_code != 304:
             # Never followed, and the body of a response that points elsewhere is never read.
@@ -83,7 +85,7 @@ _sessions_lock = threading.Lock()
 _local = threading.local()
 
 
-def _remember(response, *args, **kwargs):
+def _remember(response: requests.Response, *args: Any, **kwargs: Any) -> requests.Response:
     _local.last_response = response
     return response
 
@@ -105,7 +107,8 @@ def last_response_headers() -> dict:
     return dict(response.headers) if response is not None else {}
 
 
-def retry_after_seconds(headers, *, reset_header=None, now=None) -> float | None:
+def retry_after_seconds(headers: Mapping[str, str] | None, *, reset_header: str | None = None,
+                        now: float | None = None) -> float | None:
     """Seconds to wait, from Retry-After or an epoch-seconds reset header."""
     headers = {key.lower(): value for key, value in (headers or {}).items()}
     with contextlib.suppress(TypeError, ValueError):
@@ -120,7 +123,7 @@ _CONTROL = re.compile(r"[\x00-\x1f\x7f]+")
 MAX_PROVIDER_MESSAGE = 200
 
 
-def provider_message(value) -> str:
+def provider_message(value: object) -> str:
     """A provider's error message as the API may echo it: one short line of text, never a page or a raw body."""
     if isinstance(value, bytes):
         value = value.decode("utf-8", "replace")
@@ -131,7 +134,7 @@ def provider_message(value) -> str:
 
 
 @contextlib.contextmanager
-def transport_errors():
+def transport_errors() -> Iterator[None]:
     """Translate requests' transport failures (timeouts, refused or dropped connections) into TrackerErrors."""
     try:
         yield
@@ -157,11 +160,11 @@ class CircuitBreaker:
     """Per-tracker breaker: after `threshold` consecutive failures, calls fail fast for `reset_seconds`,
     then one trial call decides whether to close again. State is per process."""
 
-    def __init__(self):
+    def __init__(self) -> None:
         self._lock = threading.Lock()
         self._state: dict[object, dict] = {}
 
-    def before_call(self, key, *, threshold: int, reset_seconds: float):
+    def before_call(self, key: object, *, threshold: int, reset_seconds: float) -> None:
         with self._lock:
             state = self._state.get(key)
             if not state or state["opened_at"] is None:
@@ -173,11 +176,11 @@ class CircuitBreaker:
                 raise TrackerCircuitOpen(retry_after=1)
             state["probing"] = True  # half-open: this call is the trial
 
-    def record_success(self, key):
+    def record_success(self, key: object) -> None:
         with self._lock:
             self._state.pop(key, None)
 
-    def record_failure(self, key, *, threshold: int):
+    def record_failure(self, key: object, *, threshold: int) -> None:
         with self._lock:
             state = self._state.setdefault(key, {"failures": 0, "opened_at": None, "probing": False})
             state["failures"] += 1
@@ -185,12 +188,12 @@ class CircuitBreaker:
                 state["opened_at"] = time.monotonic()
                 state["probing"] = False
 
-    def is_open(self, key) -> bool:
+    def is_open(self, key: object) -> bool:
         with self._lock:
             state = self._state.get(key)
             return bool(state and state["opened_at"] is not None)
 
-    def reset(self):
+    def reset(self) -> None:
         with self._lock:
             self._state.clear()
 
@@ -199,12 +202,12 @@ class InFlightLimit:
     """Per-tracker cap on calls in flight in this process, so one hanging tracker cannot hold every request
     thread while its circuit is still closed (it takes TRACKER_BREAKER_THRESHOLD timeouts to open)."""
 
-    def __init__(self):
+    def __init__(self) -> None:
         self._lock = threading.Lock()
         self._in_flight: dict[object, int] = {}
 
     @contextlib.contextmanager
-    def slot(self, key, *, limit: int):
+    def slot(self, key: object, *, limit: int) -> Iterator[None]:
         with self._lock:
             if self._in_flight.get(key, 0) >= limit:
                 raise TrackerBusy()
@@ -223,7 +226,7 @@ in_flight = InFlightLimit()
 BREAKER_FAILURES = (TrackerTimeout, TrackerUnavailable)
 
 
-def reset_for_tests():
+def reset_for_tests() -> None:
     """Forget this process's breaker states, in-flight counts and pooled sessions (tests reuse tracker ids)."""
     breaker.reset()
     with in_flight._lock:

@@ -17,7 +17,7 @@ def _split(value):
     raise ValueError("must be a comma-separated string or a list of strings")
 
 
-def parse_front_matter(text):
+def parse_front_matter(text: str) -> dict:
     """A Markdown template with YAML front matter (name, about, title, labels, assignees), as GitHub and Gitea keep them."""
     match = FRONT_MATTER.match(text)
     if not match:
@@ -38,7 +38,7 @@ def parse_front_matter(text):
         labels, assignees = _split(meta.get("labels")), _split(meta.get("assignees"))
     except ValueError as exc:
         raise ValueError(f"labels/assignees {exc}") from None
-    about = meta.get("about") if isinstance(meta.get("about"), str) else ""
+    about = meta["about"] if isinstance(meta.get("about"), str) else ""
     return {"name": name.strip()[:100], "description": about[:500], "title": title, "body": match.group(2),
             "labels": labels, "assignees": assignees}
 

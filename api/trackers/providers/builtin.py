@@ -8,7 +8,8 @@ import re
 from datetime import datetime
 
 from marshmallow import ValidationError
-from sqlalchemy import Select, and_, delete, func, or_, select, update
+from sqlalchemy import Select, and_, delete, func, insert, or_, select, update
+from sqlalchemy.orm import Session
 
 from api.models.base import contains_pattern, utcnow
 from api.models.trackers import (
@@ -60,6 +61,7 @@ class BuiltinProvider(TrackerProvider):
                               Capability.PARENT, Capability.COMMENT_EDIT, Capability.COMMENT_DELETE,
                               Capability.ISSUE_DELETE, Capability.ATTACHMENTS})
     native_fields = frozenset({"status_category", "priority"})
+    session: Session  # always given: the built-in tracker reads and writes the caller's session
 
     @classmethod
     def validate_target(cls, target):
@@ -102,7 +104,8 @@ class BuiltinProvider(TrackerProvider):
         ids = {row.parent_id for row in rows if row.parent_id}
         if not ids:
             return {}
-        return dict(self.session.execute(select(BuiltinIssue.id, BuiltinIssue.number).where(BuiltinIssue.id.in_(ids))).all())
+        stmt = select(BuiltinIssue.id, BuiltinIssue.number).where(BuiltinIssue.id.in_(ids))
+        return dict(self.session.execute(stmt).tuples().all())
 
     def _to_issue(self, row, parents=None):
         parents = self._parent_numbers([row]) if parents is None else parents
@@ -173,7 +176,7 @@ class BuiltinProvider(TrackerProvider):
         if query.labels:
             stmt = stmt.where(BuiltinIssue.labels.contains(query.labels))
         if query.assignee:
-            stmt = stmt.where(BuiltinIssue.assignees.any(query.assignee))
+            stmt = stmt.where(BuiltinIssue.assignees.any_() == query.assignee)
         if query.q:
             pattern = contains_pattern(query.q)
             stmt = stmt.where(or_(BuiltinIssue.title.ilike(pattern, escape="\\"),
@@ -219,7 +222,7 @@ class BuiltinProvider(TrackerProvider):
     def get_issue(self, issue_id):
         return self._to_issue(self._row(issue_id))
 
-    def create_issue(self, data: NewIssue):
+    def create_issue(self, data: NewIssue) -> Issue:
         self._check_assignees(data.assignees)
         number = self.session.execute(update(Tracker).where(Tracker.id == self._tracker_id)
                                       .values(issue_counter=Tracker.issue_counter + 1)
@@ -235,7 +238,7 @@ class BuiltinProvider(TrackerProvider):
         self.session.flush()
         return self._to_issue(row)
 
-    def update_issue(self, issue_id, changes: IssueChanges):
+    def update_issue(self, issue_id: str, changes: IssueChanges) -> Issue:
         row = self._row(issue_id)
         fields = changes.set_fields()
         if "assignees" in fields:
@@ -352,7 +355,7 @@ class BuiltinProvider(TrackerProvider):
                                     .order_by(BuiltinAttachment.id))
         return [self._to_attachment(row.number, attachment) for attachment in rows]
 
-    def add_attachment(self, issue_id, upload: Upload):
+    def add_attachment(self, issue_id: str, upload: Upload) -> Attachment:
         row = self._row(issue_id)
         attachment = BuiltinAttachment(issue_id=row.id, filename=upload.filename, content_type=upload.content_type,
                                        size=0, author=self.actor, created_at=utcnow())
@@ -360,8 +363,7 @@ class BuiltinProvider(TrackerProvider):
         self.session.flush()
         seq = size = 0
         while chunk := upload.stream.read(CHUNK_BYTES):
-            self.session.execute(BuiltinAttachmentChunk.__table__.insert().values(
-                attachment_id=attachment.id, seq=seq, data=chunk))
+            self.session.execute(insert(BuiltinAttachmentChunk).values(attachment_id=attachment.id, seq=seq, data=chunk))
             seq, size = seq + 1, size + len(chunk)
         attachment.size = size
         row.updated_at = max(utcnow(), row.updated_at)
@@ -375,7 +377,7 @@ class BuiltinProvider(TrackerProvider):
                                .where(BuiltinAttachmentChunk.attachment_id == key))
 
         def chunks():
-            for seq in range(count):
+            for seq in range(count or 0):
                 data = session.scalar(select(BuiltinAttachmentChunk.data).where(
                     BuiltinAttachmentChunk.attachment_id == key, BuiltinAttachmentChunk.seq == seq))
                 if data is None:

@@ -11,7 +11,7 @@ import contextlib
 import re
 import secrets
 from datetime import UTC, datetime, time
-from typing import ClassVar
+from typing import Any, ClassVar
 from urllib.parse import quote
 
 import yaml
@@ -227,7 +227,7 @@ class GiteaProvider(TrackerProvider):
         return total.isascii() and total.isdigit() and int(total) > (page - 1) * size + count
 
     def _label_ids(self, names):
-        known = {}
+        known: dict[str, Any] = {}
         for label in self._all_labels():
             known.setdefault(label["name"].lower(), label["id"])
         unknown = [name for name in names if name.lower() not in known]
@@ -252,7 +252,7 @@ class GiteaProvider(TrackerProvider):
         raw, _ = self._json("GET", self._repo_path)
         return {"provider": self.slug, "target": raw.get("full_name"), "url": raw.get("html_url")}
 
-    def list_issues(self, query: IssueQuery):
+    def list_issues(self, query: IssueQuery) -> Page:
         """Issues only (`type=issues` keeps pull requests out), newest first: Gitea orders this list by creation."""
         page, size = self._cursor(query.cursor, query.limit)
         params = {"type": "issues", "state": query.status or "all", "page": page, "limit": size}
@@ -288,8 +288,8 @@ class GiteaProvider(TrackerProvider):
     def _deadline(value):
         return datetime.combine(value, END_OF_DAY, tzinfo=UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
-    def create_issue(self, data: NewIssue):
-        body = {"title": data.title, "body": data.description}
+    def create_issue(self, data: NewIssue) -> Issue:
+        body: dict[str, Any] = {"title": data.title, "body": data.description}
         if data.labels:
             body["labels"] = self._label_ids(data.labels)
         if data.assignees:
@@ -299,7 +299,7 @@ class GiteaProvider(TrackerProvider):
         raw, _ = self._json("POST", f"{self._repo_path}/issues", body=body)
         return self._to_issue(raw)
 
-    def update_issue(self, issue_id, changes: IssueChanges):
+    def update_issue(self, issue_id: str, changes: IssueChanges) -> Issue:
         fields = changes.set_fields()
         path = f"{self._repo_path}/issues/{self._index(issue_id)}"
         if "labels" in fields:

@@ -11,6 +11,8 @@ import secrets
 import sys
 import threading
 from collections import OrderedDict
+from datetime import datetime
+from typing import Any
 
 from api.schemas.base import decode_cursor, encode_cursor
 from api.trackers.base import (
@@ -106,7 +108,7 @@ class _Connection:
     """
 
     protocol = "https"
-    default = None  # PyGithub's own class, set by _inject_connections
+    default: Any = None  # PyGithub's own class, set by _inject_connections
 
     def __new__(cls, *args, **kwargs):
         if not _in_provider.get():
@@ -166,7 +168,7 @@ def _inject_connections():
             from github.Requester import HTTPRequestsConnectionClass, HTTPSRequestsConnectionClass, Requester
 
             _Connection.default, _HttpConnection.default = HTTPSRequestsConnectionClass, HTTPRequestsConnectionClass
-            Requester.injectConnectionClasses(_HttpConnection, _Connection)
+            Requester.injectConnectionClasses(_HttpConnection, _Connection)  # type: ignore[arg-type]
             _injected = True
 
 
@@ -342,7 +344,7 @@ class GithubProvider(TrackerProvider):
             raw = self._repo().raw_data
             return {"provider": self.slug, "target": raw.get("full_name"), "url": raw.get("html_url")}
 
-    def list_issues(self, query: IssueQuery):
+    def list_issues(self, query: IssueQuery) -> Page:
         if query.parent_id is not None:
             return self._children_matching(query)
         page = self._page_number(query.cursor)
@@ -394,7 +396,7 @@ class GithubProvider(TrackerProvider):
             raise TrackerNotFound(f"Issue {issue_id} not found (it is a pull request).")
         return self._to_issue(raw)
 
-    def create_issue(self, data: NewIssue):
+    def create_issue(self, data: NewIssue) -> Issue:
         if data.due_date is not None:
             raise NotSupported("Due dates are not supported by the GitHub provider.")
         body = {"title": data.title, "body": data.description, "labels": data.labels, "assignees": data.assignees}
@@ -442,7 +444,7 @@ class GithubProvider(TrackerProvider):
             elif current:
                 self._sub_issues("DELETE", {"number": current}, {"sub_issue_id": child["id"]})
 
-    def update_issue(self, issue_id, changes: IssueChanges):
+    def update_issue(self, issue_id: str, changes: IssueChanges) -> Issue:
         fields = changes.set_fields()
         if "due_date" in fields:
             raise NotSupported("Due dates are not supported by the GitHub provider.")
@@ -477,7 +479,8 @@ class GithubProvider(TrackerProvider):
                                                 {"per_page": limit}, self._page_number(cursor))
         return Page(items=[self._to_comment(raw) for raw in raw_items], next_cursor=next_cursor)
 
-    def list_comments_updated_since(self, since, *, limit, cursor):
+    def list_comments_updated_since(self, since: datetime | None, *, limit: int = 100,
+                                    cursor: str | None = None) -> Page | None:
         """One page of (issue id, comment) of every issue, updated at or after `since`, oldest update first.
 
         A comment edit does not touch its issue's `updated_at` on GitHub: only this listing shows it to a poll.
@@ -538,7 +541,7 @@ class GithubProvider(TrackerProvider):
             try:
                 entries = self._repo().get_contents(self.TEMPLATE_DIR)
             except Exception as exc:
-                if _is_github_error(exc) and exc.status == 404:
+                if _is_github_error(exc) and getattr(exc, "status", None) == 404:
                     return []
                 raise
             entries = entries if isinstance(entries, list) else [entries]

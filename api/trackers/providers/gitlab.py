@@ -216,7 +216,7 @@ class GitlabProvider(TrackerProvider):
         raw = self._request("get", self._project_path).json()
         return {"provider": self.slug, "target": raw.get("path_with_namespace"), "url": raw.get("web_url")}
 
-    def list_issues(self, query: IssueQuery):
+    def list_issues(self, query: IssueQuery) -> Page:
         params = {"order_by": "updated_at", "sort": "desc", "per_page": query.limit, "page": self._page(query.cursor)}
         if query.status:
             params["state"] = "opened" if query.status == "open" else "closed"
@@ -234,7 +234,7 @@ class GitlabProvider(TrackerProvider):
     def get_issue(self, issue_id):
         return self._to_issue(self._request("get", f"{self._project_path}/issues/{self._iid(issue_id)}").json())
 
-    def create_issue(self, data: NewIssue):
+    def create_issue(self, data: NewIssue) -> Issue:
         body = {"title": data.title, "description": data.description}
         if data.labels:
             body["labels"] = ",".join(data.labels)
@@ -246,7 +246,7 @@ class GitlabProvider(TrackerProvider):
             body["issue_type"] = data.issue_type  # issue, incident, test_case or task: GitLab refuses others
         return self._to_issue(self._request("post", f"{self._project_path}/issues", data=body).json())
 
-    def update_issue(self, issue_id, changes: IssueChanges):
+    def update_issue(self, issue_id: str, changes: IssueChanges) -> Issue:
         fields = changes.set_fields()
         body = {}
         if "title" in fields:
@@ -394,7 +394,7 @@ class GitlabProvider(TrackerProvider):
             description=attributes.get("description") or "",
             status="closed" if attributes.get("state") == "closed" else "open",
             remote_status=attributes.get("state") or "",
-            labels=[label.get("title") or label.get("name") for label in labels if isinstance(label, dict)],
+            labels=[label.get("title") or label.get("name") or "" for label in labels if isinstance(label, dict)],
             assignees=[Person(id=str(person.get("id") or person.get("username")), username=person.get("username"),
                               name=person.get("name")) for person in payload.get("assignees") or []],
             author=None,
@@ -412,7 +412,7 @@ class GitlabProvider(TrackerProvider):
         if kind in ("issue", "work_item") and "iid" in attributes:
             issue = self._hook_issue(attributes, payload)
             changes = payload.get("changes") or {}
-            event_type = self.ISSUE_ACTIONS.get(attributes.get("action"), "issue.updated")
+            event_type = self.ISSUE_ACTIONS.get(str(attributes.get("action")), "issue.updated")
             if event_type == "issue.updated" and "labels" in changes:
                 before = {label.get("title") for label in changes["labels"].get("previous") or []}
                 after = {label.get("title") for label in changes["labels"].get("current") or []}
@@ -427,7 +427,7 @@ class GitlabProvider(TrackerProvider):
             issue = self._hook_issue(payload["issue"], {"assignees": [], **payload, "labels": None})
             user = payload.get("user") or {}
             comment = Comment(id=str(attributes.get("id")), body=attributes.get("note") or "",
-                              author=Person(id=str(user.get("id")), username=user.get("username"), name=user.get("name"))
+                              author=Person(id=str(user.get("id")), username=user.get("username") or "", name=user.get("name"))
                               if user else None,
                               created_at=parse_time(attributes.get("created_at")),
                               updated_at=parse_time(attributes.get("updated_at")))

@@ -92,7 +92,7 @@ _deployments_lock = threading.Lock()
 MAX_REMEMBERED_DEPLOYMENTS = 1000
 
 
-def jql_string(value) -> str:
+def jql_string(value: object) -> str:
     """A JQL string literal: double-quoted, with backslash, quote and control characters escaped."""
     text = JQL_CONTROL.sub(" ", str(value))
     return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
@@ -162,7 +162,7 @@ def _person(raw, deployment):
     if deployment == CLOUD or (raw.get("accountId") and not raw.get("name")):
         account = str(raw.get("accountId") or "")
         return Person(id=account, username=account, name=raw.get("displayName"))
-    return Person(id=str(raw.get("key") or raw.get("name") or ""), username=raw.get("name") or raw.get("key"),
+    return Person(id=str(raw.get("key") or raw.get("name") or ""), username=raw.get("name") or raw.get("key") or "",
                   name=raw.get("displayName"))
 
 
@@ -295,6 +295,7 @@ class JiraProvider(TrackerProvider):
         from jira.client import TokenAuth
 
         credentials = self.config.credentials or {}
+        auth: TokenAuth | tuple[str, str]
         if credentials.get("token"):
             auth = TokenAuth(credentials["token"])
         else:
@@ -302,7 +303,7 @@ class JiraProvider(TrackerProvider):
         client = JIRA(server=self._base_url, options={"rest_api_version": version, "check_update": False},
                       get_server_info=False, max_retries=0, timeout=self.config.timeout, logging=False)
         own = client._session
-        client._session = _SharedSession(shared_session(self.config.timeout, self.config.retries), auth,
+        client._session = _SharedSession(shared_session(self.config.timeout, self.config.retries), auth,  # type: ignore[assignment]
                                          client._options["headers"])
         own.close()
         return client
@@ -350,7 +351,7 @@ class JiraProvider(TrackerProvider):
             data = response.json()
             if isinstance(data, dict):
                 details = [str(m) for m in (data.get("errorMessages") or [])[:10] if isinstance(m, str)]
-                errors = data.get("errors") if isinstance(data.get("errors"), dict) else {}
+                errors = data["errors"] if isinstance(data.get("errors"), dict) else {}
                 details += [f"{field}: {value}" for field, value in list(errors.items())[:10]]
                 if not details and isinstance(data.get("message"), str):
                     details = [data["message"]]
@@ -609,7 +610,7 @@ class JiraProvider(TrackerProvider):
             raise TrackerNotFound(f"Issue {issue_id} not found.")
         return self._to_issue(self._fetch(issue_id))
 
-    def create_issue(self, data: NewIssue):
+    def create_issue(self, data: NewIssue) -> Issue:
         fields = {"project": {"key": self.config.target}, "summary": data.title,
                   "issuetype": {"name": data.issue_type} if data.issue_type else self._issue_type()}
         if data.description:
@@ -779,8 +780,8 @@ class JiraProvider(TrackerProvider):
             auth = "Basic " + base64.b64encode(pair).decode()
         return f"{self._base_url}/rest/api/{self._version}", {"Authorization": auth}, {}
 
-    def list_labels(self):
-        names = set()
+    def list_labels(self) -> list[Label]:
+        names: set[str] = set()
         if self._cloud:
             for page in range(MAX_PAGES):
                 raw = self._call("GET", "label", params={"startAt": page * PAGE_SIZE * 10, "maxResults": PAGE_SIZE * 10})

@@ -8,6 +8,7 @@ and, coming back, provider data: both directions stop at MAX_CHARS / MAX_NODES /
 from __future__ import annotations
 
 import re
+from typing import Any
 
 MAX_CHARS = 200_000  # Markdown or wiki text converted at most (longer input is refused by `to_*`, cut by `from_*`)
 MAX_NODES = 20_000  # ADF nodes read or written
@@ -145,7 +146,7 @@ def _adf_lines(lines):
 
 def markdown_to_adf(markdown: str) -> dict:
     """An ADF document (version 1) for Markdown text."""
-    content = []
+    content: list[dict[str, Any]] = []
     for kind, payload in _blocks(markdown or ""):
         if len(content) > MAX_NODES:
             raise MarkupTooLarge("The text has too many blocks.")
@@ -154,7 +155,7 @@ def markdown_to_adf(markdown: str) -> dict:
         elif kind == "heading":
             content.append({"type": "heading", "attrs": {"level": payload[0]}, "content": _adf_inline(payload[1])})
         elif kind == "code":
-            node = {"type": "codeBlock", "content": [{"type": "text", "text": payload[1]}] if payload[1] else []}
+            node: dict[str, Any] = {"type": "codeBlock", "content": [{"type": "text", "text": payload[1]}] if payload[1] else []}
             if payload[0]:
                 node["attrs"] = {"language": payload[0]}
             content.append(node)
@@ -191,7 +192,7 @@ def _md_inline(nodes, budget, depth):
         if not isinstance(node, dict) or not budget.take():
             break
         kind = node.get("type")
-        attrs = node.get("attrs") if isinstance(node.get("attrs"), dict) else {}
+        attrs = node["attrs"] if isinstance(node.get("attrs"), dict) else {}
         if kind == "text":
             parts.append(_md_text(node))
         elif kind == "hardBreak":
@@ -218,12 +219,12 @@ def _md_list(kind, content, budget, depth):
 def _md_block(node, budget, depth):
     """Markdown for one ADF block node; None for a node that shows nothing."""
     kind = node.get("type")
-    attrs = node.get("attrs") if isinstance(node.get("attrs"), dict) else {}
+    attrs = node["attrs"] if isinstance(node.get("attrs"), dict) else {}
     content = node.get("content")
     if kind == "paragraph":
         return _md_inline(content, budget, depth + 1)
     if kind == "heading":
-        level = attrs.get("level") if isinstance(attrs.get("level"), int) and 1 <= attrs.get("level") <= 6 else 1
+        level = attrs["level"] if isinstance(attrs.get("level"), int) and 1 <= attrs["level"] <= 6 else 1
         return "#" * level + " " + _md_inline(content, budget, depth + 1)
     if kind == "codeBlock":
         language = str(attrs.get("language") or "")
@@ -249,7 +250,7 @@ def _md_blocks(nodes, budget, depth):
     return "\n\n".join(block for block in blocks if block is not None)
 
 
-def adf_to_markdown(document) -> str:
+def adf_to_markdown(document: object) -> str:
     """Markdown for an ADF document; a plain string is returned as it is, anything else as ""."""
     if isinstance(document, str):
         return document[:MAX_CHARS]
@@ -321,13 +322,14 @@ def _md_from_wiki_inline(text):
     return _WIKI_INLINE.sub(replace, text)
 
 
-def wiki_to_markdown(wiki) -> str:
+def wiki_to_markdown(wiki: object) -> str:
     """Markdown for Jira wiki markup (anything but a string is "")."""
     if not isinstance(wiki, str):
         return ""
     truncated = len(wiki) > MAX_CHARS
     wiki = wiki[:MAX_CHARS].replace("\r\n", "\n").replace("\r", "\n")
-    pieces, position = [], 0
+    pieces: list[tuple[str, Any]] = []
+    position = 0
     while (match := _WIKI_CODE_OPEN.search(wiki, position)) is not None:
         # str.find, not a lazy regex: an opener without its closer must not make the scan quadratic.
         closer = "{" + match.group(1) + "}"
@@ -343,7 +345,8 @@ def wiki_to_markdown(wiki) -> str:
         if kind == "code":
             out.append(f"\n```{value[0]}\n{value[1]}\n```\n")
             continue
-        lines, numbers = [], {}
+        lines: list[str] = []
+        numbers: dict[int, int] = {}
         for line in value.split("\n"):
             heading = _WIKI_HEADING.match(line)
             item = _WIKI_ITEM.match(line)

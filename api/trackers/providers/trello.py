@@ -273,7 +273,7 @@ class TrelloProvider(TrackerProvider):
         board = self._fetch(self._board_path(), query={"fields": "id,name,url"})
         return {"provider": self.slug, "target": board.get("name"), "url": board.get("url")}
 
-    def list_issues(self, query: IssueQuery):
+    def list_issues(self, query: IssueQuery) -> Page:
         offset = decode_cursor(query.cursor, types=(int,))[0] if query.cursor else 0
         cards = self._fetch(self._board_path("/cards/all"))
         lists, members = self._lists(), self._members()
@@ -301,7 +301,7 @@ class TrelloProvider(TrackerProvider):
         card = self._fetch(f"/cards/{self._card_id(issue_id)}")
         return self._to_issue(card, self._lists(), self._members())
 
-    def create_issue(self, data: NewIssue):
+    def create_issue(self, data: NewIssue) -> Issue:
         lists, members = self._lists(), self._members()
         body = {"idList": self._target_list(lists, "default_list"), "name": data.title, "desc": data.description}
         if data.labels:
@@ -532,7 +532,7 @@ class TrelloProvider(TrackerProvider):
         card = data.get("card")
         if not isinstance(card, dict) or not CARD_ID.match(str(card.get("id", ""))):
             return []
-        kind = action.get("type")
+        kind = str(action.get("type") or "")
         old = data.get("old") or {}
         list_item = data.get("listAfter") or data.get("list")
         closed = bool(card.get("closed")) or self._list_is_closed(list_item)
@@ -556,15 +556,15 @@ class TrelloProvider(TrackerProvider):
         )
         comment = None
         if event_type.startswith("comment."):
-            comment = Comment(id=action.get("id"), body=data.get("text") or (data.get("action") or {}).get("text") or "",
-                              author=person, created_at=when, updated_at=when)
+            body = data.get("text") or (data.get("action") or {}).get("text") or ""
+            comment = Comment(id=str(action.get("id") or ""), body=body, author=person, created_at=when, updated_at=when)
         changes = dict(old)
         if kind in ("addLabelToCard", "removeLabelFromCard"):
             changes["label"] = (data.get("label") or {}).get("name")
         if kind == "addMemberToCard":
             changes["assignee"] = (data.get("member") or {}).get("username") or data.get("idMember")
         if event_type.startswith("attachment."):
-            raw = data.get("attachment") if isinstance(data.get("attachment"), dict) else {}
+            raw = data["attachment"] if isinstance(data.get("attachment"), dict) else {}
             name = str(raw.get("name") or "attachment")
             changes["attachment"] = {"id": str(raw.get("id") or ""), "filename": name, "url": raw.get("url"),
                                      "content_type": guess_type(name), "author": person and person.username,
