@@ -132,3 +132,15 @@ def test_without_a_configured_schedule_failed_attempts_wait_the_documented_delay
     assert [_next_delay(schedule, attempt, None) for attempt in range(1, 9)] == \
         [30, 120, 600, 1800, 3600, 3 * 3600, 6 * 3600, 12 * 3600]
     assert len(schedule) == 8
+
+
+def test_each_thread_keeps_one_outbound_session():
+    import threading
+
+    mine = subscriptions_service._session()
+    assert subscriptions_service._session() is mine
+    theirs = []
+    worker = threading.Thread(target=lambda: theirs.append(subscriptions_service._session()))
+    worker.start()
+    worker.join()
+    assert theirs[0] is not mine
