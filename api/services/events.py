@@ -16,7 +16,7 @@ from api.services.pagination import keyset_page
 from api.trackers.base import EVENT_TYPES, WebhookEvent  # noqa: F401  (EVENT_TYPES: re-exported)
 
 # Set while an automation acts, so the events its changes cause carry the chain (loop protection).
-_origin = contextvars.ContextVar("automation_origin", default=None)
+_origin: contextvars.ContextVar[tuple[int | None, int] | None] = contextvars.ContextVar("automation_origin", default=None)
 
 # The consumers of recorded events, in order; installed once per process by api.pipeline.install().
 _consumers = None

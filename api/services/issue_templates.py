@@ -1,6 +1,8 @@
 """Issue templates: validated on save, rendered in a sandbox, turned into issues on any tracker."""
 
 
+from typing import Any
+
 from sqlalchemy import select
 
 from api import patterns, template_engine
@@ -63,7 +65,7 @@ def pattern_problem(pattern, value):
 
 def check_template(data):
     """Syntax, forbidden constructs, undeclared variables and patterns; 422 naming each problem."""
-    errors = {}
+    errors: dict[str, Any] = {}
     declared = {variable["name"] for variable in data.get("variables") or []}
     for field in ("title", "body"):
         try:

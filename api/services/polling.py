@@ -91,7 +91,8 @@ def resync(*, session, owner, tracker_id, emit_events):
 # ---- one poll ----------------------------------------------------------------------------------
 
 def _fetch_changed(tracker, provider, since):
-    issues, cursor = [], None
+    issues: list = []
+    cursor = None
     for _ in range(MAX_PAGES):
         page = trackers_service.call_provider(tracker, "poll_issues", provider.list_issues_updated_since, since,
                                               limit=PAGE_SIZE, cursor=cursor)

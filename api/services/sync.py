@@ -14,6 +14,7 @@ import uuid
 from contextlib import contextmanager
 from dataclasses import fields as dataclass_fields
 from datetime import datetime, timedelta
+from typing import Any
 
 from sqlalchemy import delete, or_, select, text
 from sqlalchemy.exc import IntegrityError
@@ -399,7 +400,8 @@ class _Job:
         return self._call(trackers_service.list_issues, tracker_id=self.tracker_id(side), query={"limit": 100, **query})
 
     def comments(self, side, issue_id):
-        items, cursor = [], None
+        items: list = []
+        cursor = None
         while len(items) < MAX_COMMENTS:
             page = self._call(trackers_service.list_comments, tracker_id=self.tracker_id(side), issue_id=issue_id,
                               limit=100, cursor=cursor)
@@ -669,7 +671,7 @@ def _reconcile(job, link):
         # A mirror adopted after its creator died: it is the baseline, as _create_mirror would have recorded.
         hashes[other(link.origin)] = {name: _hash(value) for name, value in values[other(link.origin)].items()}
     initial = link.origin == "pair" and not any(hashes.values())
-    writes = {side: {} for side in SIDES}
+    writes: dict[str, dict[str, Any]] = {side: {} for side in SIDES}
     conflicts, now = [], utcnow().isoformat()
     for name in FIELDS:
         if name == "priority" and not job.compare_priority:
