@@ -157,7 +157,10 @@ def write_section(name, markdown):
 def machine():
     cpu = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
                 if line.startswith("model name")), "unknown CPU")
-    return f"{os.cpu_count()} cores ({cpu}), Python {sys.version.split()[0]}"
+    niceness = os.nice(0)
+    # On a machine shared with other work, a bench may run at a higher priority (nice -n -10): said beside its figures.
+    priority = f", run at nice {niceness} (its processes ahead of the machine's other work)" if niceness else ""
+    return f"{os.cpu_count()} cores ({cpu}), Python {sys.version.split()[0]}{priority}"
 
 
 def migrate(env):
