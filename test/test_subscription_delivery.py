@@ -36,8 +36,20 @@ def test_a_retry_after_in_seconds_is_read_with_surrounding_blanks():
 def test_a_retry_after_date_is_the_seconds_until_then_never_negative():
     now = datetime(2030, 1, 1, 12, 0, tzinfo=UTC).timestamp()
     assert _retry_after("Tue, 01 Jan 2030 12:01:00 GMT", now=now) == 60.0
-    assert _retry_after("Tue, 01 Jan 2030 12:01:00 -0000", now=now) == 60.0  # no zone given: read as UTC
     assert _retry_after("Tue, 01 Jan 2030 11:00:00 GMT", now=now) == 0.0
+
+
+def test_a_retry_after_date_without_a_zone_is_read_as_utc_whatever_the_servers_zone(monkeypatch):
+    import time
+
+    now = datetime(2030, 1, 1, 12, 0, tzinfo=UTC).timestamp()
+    monkeypatch.setenv("TZ", "America/New_York")
+    time.tzset()
+    try:
+        assert _retry_after("Tue, 01 Jan 2030 12:01:00 -0000", now=now) == 60.0  # "-0000": a naive datetime
+    finally:
+        monkeypatch.undo()
+        time.tzset()
 
 
 @pytest.mark.parametrize("value", [None, "", "soon", "-5", "1.5"])
