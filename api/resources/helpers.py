@@ -14,6 +14,7 @@ from apispec.ext.marshmallow import MarshmallowPlugin
 from flask import request
 from flask_restx import Namespace
 from flask_restx.utils import merge
+from marshmallow import Schema
 from werkzeug.exceptions import BadRequest as WerkzeugBadRequest
 
 from api.auth import auth_required, current_user
@@ -193,14 +194,32 @@ class ApiNamespace(Namespace):
             self.schema_model(name, definition)
         return self.models[name]
 
-    def errors(self, *codes, descriptions=None):
-        """Document error statuses, all with the one error model; `descriptions` overrides the wording."""
+    def errors(self, *codes, descriptions=None, default=False):
+        """Document error statuses (and those `descriptions` words otherwise), all with the one error model.
+
+        With `default`, only the statuses not yet documented: the kit's own (400 for a query, 413/415 for a body)
+        never override a resource's wording.
+        """
         wording = {**_ERROR_DESCRIPTIONS, **(descriptions or {})}
 
         def decorator(func):
-            for code in codes:
-                func = self.response(code, wording[code], self.error_model)(func)
+            documented = (getattr(func, "__apidoc__", None) or {}).get("responses", {}) if default else {}
+            for code in sorted({*codes, *(descriptions or {})}):
+                if str(code) not in documented:
+                    func = self.response(code, wording[code], self.error_model)(func)
             return func
+
+        return decorator
+
+    def query(self, schema):
+        """Document `schema` as the query parameters and pass the loaded query as `query`."""
+
+        def decorator(func):
+            @functools.wraps(func)
+            def wrapper(*args, **kwargs):
+                return func(*args, query=load_query(schema), **kwargs)
+
+            return self.errors(400, default=True)(self.doc(params=query_params(schema))(wrapper))
 
         return decorator
 
@@ -215,7 +234,8 @@ class ApiNamespace(Namespace):
         def decorator(func):
             @functools.wraps(func)
             def wrapper(resource, *args, **kwargs):
-                loader = (first(**kwargs) if first else None) or schema
+                checked = first(**kwargs) if first else None
+                loader = checked if isinstance(checked, Schema) else schema
                 data = load_json(loader) if request.content_length or not optional else loader.load({})
                 if idempotent:
                     return _run_idempotent(schema.dump(data), lambda: func(resource, *args, data=data, **kwargs))
@@ -223,7 +243,7 @@ class ApiNamespace(Namespace):
 
             if idempotent:
                 wrapper = self.doc(params=IDEMPOTENCY_PARAM)(wrapper)
-            return self.errors(400, 413, 415)(self.expect(model)(wrapper))
+            return self.errors(400, 413, 415, default=True)(self.expect(model)(wrapper))
 
         return decorator
 
@@ -241,21 +261,21 @@ class ApiNamespace(Namespace):
 
         return decorator
 
-    def paginated(self, item_schema, key, description, *, query=page_query_schema, name=None, **extra):
-        """Document and load the page `query` (passed as `query`), and answer {key: [items], next_cursor} (+ `extra`
-        fields) generated from the item schema; the method returns a Page or that mapping."""
-        envelope = list_of(item_schema, key, name=name, **extra)
+    def paginated(self, item_schema, key, description, *, query=page_query_schema, name=None, envelope=None, **extra):
+        """Load the page `query` (see `query`) and answer {key: [items], next_cursor} (+ `extra` fields), the list
+        envelope generated from the item schema (or `envelope`, one list_of made); the method returns a Page, that
+        mapping, or either with headers."""
+        envelope = envelope or list_of(item_schema, key, name=name, **extra)
 
         def decorator(func):
             @functools.wraps(func)
             def wrapper(*args, **kwargs):
-                result, headers = _split_headers(func(*args, query=load_query(query), **kwargs))
+                result, headers = _split_headers(func(*args, **kwargs))
                 if isinstance(result, Page):
                     result = {key: result.items, "next_cursor": result.next_cursor, "count": result.count}
                 return result, headers
 
-            wrapper = self.doc(params=query_params(query))(wrapper)
-            return self.errors(400)(self.returns(envelope, 200, description)(wrapper))
+            return self.query(query)(self.returns(envelope, 200, description)(wrapper))
 
         return decorator
 
@@ -264,21 +284,3 @@ def _run_idempotent(payload, action):
     """`idempotent` for an action answering (body, status, headers) as `returns` does."""
     return idempotent(payload, lambda: action()[:2])
 
-
-def schema_model(ns, name, schema, *, min_properties=None, direction=None):  # TEMP until every namespace is converted
-    definition = to_jsonschema(schema, direction=direction)
-    if min_properties is not None:
-        definition["minProperties"] = min_properties
-    return ns.schema_model(name, definition)
-
-
-def error_responses(ns, *codes, descriptions=None):  # TEMP
-    model = ns.models.get("Error") or schema_model(ns, "Error", ErrorSchema)
-    wording = {**_ERROR_DESCRIPTIONS, **(descriptions or {})}
-
-    def decorator(func):
-        for code in codes:
-            func = ns.response(code, wording[code], model)(func)
-        return func
-
-    return decorator

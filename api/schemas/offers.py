@@ -2,7 +2,7 @@
 
 from marshmallow import fields, validate
 
-from api.schemas.base import BaseSchema, PageQuerySchema, Text, not_blank, partial_of
+from api.schemas.base import BaseSchema, PageQuerySchema, Text, list_of, not_blank, partial_of
 
 
 class OfferSchema(BaseSchema):
@@ -22,12 +22,6 @@ class OfferSchema(BaseSchema):
     modification_date = fields.DateTime(dump_only=True)
 
 
-class OfferListSchema(BaseSchema):
-    offers = fields.List(fields.Nested(OfferSchema), required=True)
-    count = fields.Integer(required=True, metadata={"description": "total number of matching offers"})
-    next_cursor = fields.String(allow_none=True, metadata={"description": "cursor of the next page; null at the end"})
-
-
 class OfferSearchQuerySchema(PageQuerySchema):
     skill = Text(validate=validate.Length(min=1, max=50),
                  metadata={"description": "offers listing this skill (case-insensitive)"})
@@ -36,6 +30,7 @@ class OfferSearchQuerySchema(PageQuerySchema):
 
 offer_schema = OfferSchema()
 update_offer_schema = partial_of(OfferSchema)
-offer_list_schema = OfferListSchema()
-page_query_schema = PageQuerySchema()
+# The original API's list shape: the total `count` beside the page.
+offer_list_schema = list_of(offer_schema, "offers", count=fields.Integer(
+    required=True, metadata={"description": "total number of matching offers"}))
 offer_search_query_schema = OfferSearchQuerySchema()

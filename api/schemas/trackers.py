@@ -2,7 +2,7 @@
 
 from marshmallow import ValidationError, fields, pre_load, validate, validates_schema
 
-from api.schemas.base import NOT_BLANK_PATTERN, URL_PATTERN, BaseSchema, PageQuerySchema, Text, not_blank
+from api.schemas.base import NOT_BLANK_PATTERN, URL_PATTERN, BaseSchema, IsSet, PageQuerySchema, Text, not_blank, partial_of
 from api.trackers.base import PRIORITIES, STATUS_CATEGORIES, Capability
 from api.trackers.registry import PROVIDERS, all_providers, provider_class
 
@@ -59,7 +59,7 @@ class TrackerSchema(BaseSchema):
         keys=fields.String(), values=fields.Raw(), load_default=dict,
         metadata={"description": "depends on the provider (others take none). " + _per_provider("options_help"),
                   "properties": _option_properties(), "additionalProperties": False})
-    has_credentials = fields.Boolean(dump_only=True)
+    has_credentials = IsSet(attribute="credentials_encrypted", dump_only=True)
     events_mode = fields.String(validate=validate.OneOf(EVENTS_MODES), metadata={
         "description": "where events come from: webhook, poll, or auto (default: poll while no webhook is registered)"})
     poll_interval_seconds = fields.Integer(allow_none=True, validate=validate.Range(min=15, max=86400), metadata={
@@ -100,8 +100,8 @@ class TrackerSchema(BaseSchema):
 class TrackerUpdateSchema(TrackerSchema):
     """PATCH: any field but the provider; provider rules apply against the stored provider."""
 
-    def __init__(self, *, provider, **kwargs):
-        super().__init__(partial=tuple(TrackerSchema._declared_fields), **kwargs)
+    def __init__(self, *, provider=None, **kwargs):
+        super().__init__(partial=tuple(TrackerSchema._declared_fields), exclude=("provider",), **kwargs)
         self.context_provider = provider
 
     @pre_load
@@ -109,11 +109,6 @@ class TrackerUpdateSchema(TrackerSchema):
         if isinstance(data, dict) and "provider" in data:
             raise ValidationError({"provider": ["The provider of a tracker cannot change; create a new tracker."]})
         return data
-
-
-class TrackerListSchema(BaseSchema):
-    trackers = fields.List(fields.Nested(TrackerSchema), required=True)
-    next_cursor = fields.String(allow_none=True)
 
 
 class PersonSchema(BaseSchema):
@@ -195,11 +190,6 @@ class IssueQuerySchema(PageQuerySchema):
                        "answer live on their own list)"})
 
 
-class IssueListSchema(BaseSchema):
-    issues = fields.List(fields.Nested(IssueSchema), required=True)
-    next_cursor = fields.String(allow_none=True)
-
-
 class TrackerFailureSchema(BaseSchema):
     tracker_id = fields.Integer()
     name = fields.String()
@@ -207,11 +197,6 @@ class TrackerFailureSchema(BaseSchema):
     code = fields.Integer()
     error = fields.String()
     message = fields.String()
-
-
-class AggregateIssueListSchema(IssueListSchema):
-    errors = fields.List(fields.Nested(TrackerFailureSchema), required=True,
-                         metadata={"description": "trackers that failed; their issues are missing from this page"})
 
 
 class CommentSchema(BaseSchema):
@@ -236,11 +221,6 @@ class AttachmentSchema(BaseSchema):
     url = fields.String(allow_none=True, metadata={"description": "where the gateway streams the bytes from"})
 
 
-class AttachmentListSchema(BaseSchema):
-    attachments = fields.List(fields.Nested(AttachmentSchema), required=True)
-    next_cursor = fields.String(allow_none=True)
-
-
 class PassthroughRequestSchema(BaseSchema):
     method = fields.String(required=True, validate=validate.OneOf(PASSTHROUGH_METHODS))
     path = Text(required=True, validate=[validate.Length(min=1, max=1000), not_blank],
@@ -259,25 +239,12 @@ class PassthroughResponseSchema(BaseSchema):
     body = fields.Raw(allow_none=True, metadata={"description": "parsed JSON, else text (null when empty)"})
 
 
-class CommentListSchema(BaseSchema):
-    comments = fields.List(fields.Nested(CommentSchema), required=True)
-    next_cursor = fields.String(allow_none=True)
-
-
 class LabelSchema(BaseSchema):
     name = fields.String()
     color = fields.String(allow_none=True)
 
 
-class LabelListSchema(BaseSchema):
-    labels = fields.List(fields.Nested(LabelSchema), required=True)
-
-
-class MemberListSchema(BaseSchema):
-    members = fields.List(fields.Nested(PersonSchema), required=True)
-
-
-class VerifySchema(BaseSchema):
+class TrackerVerificationSchema(BaseSchema):
     ok = fields.Boolean()
     target = fields.Dict()
 
@@ -287,31 +254,12 @@ class WebhookRegistrationSchema(BaseSchema):
     callback_url = fields.String()
 
 
-class EventSchema(BaseSchema):
-    id = fields.Integer()
-    type = fields.String()
-    tracker_id = fields.Integer()
-    issue_id = fields.String(allow_none=True)
-    # Stored as JSON when the event happened: the unified Issue and Comment shapes, timestamps as ISO strings.
-    issue = fields.Dict(allow_none=True, metadata={"description": "the unified issue (see Issue) at the time of the event"})
-    comment = fields.Dict(allow_none=True, metadata={"description": "the unified comment (see Comment), for comment events"})
-    changes = fields.Dict()
-    chain_depth = fields.Integer(metadata={"description": "0 for outside changes; +1 per automation step"})
-    source = fields.String(allow_none=True, metadata={"description": "who saw the change: webhook, poll or gateway"})
-    occurred_at = fields.String()
-
-
-class EventListSchema(BaseSchema):
-    events = fields.List(fields.Nested(EventSchema), required=True)
-    next_cursor = fields.String(allow_none=True)
-
-
-class ResyncSchema(BaseSchema):
+class TrackerResyncSchema(BaseSchema):
     emit_events = fields.Boolean(load_default=False, metadata={
         "description": "record an event for every difference found (issue.created for issues not yet indexed)"})
 
 
-class ResyncResultSchema(BaseSchema):
+class TrackerResyncResultSchema(BaseSchema):
     message = fields.String()
     emit_events = fields.Boolean()
 
@@ -325,27 +273,22 @@ class IssueGetQuerySchema(BaseSchema):
 
 
 tracker_schema = TrackerSchema()
-tracker_list_schema = TrackerListSchema()
+tracker_update_schema = TrackerUpdateSchema()  # the model; each PATCH loads with its tracker's provider
 issue_schema = IssueSchema()
 issue_create_schema = IssueCreateSchema()
-issue_update_schema = IssueUpdateSchema()
+issue_update_schema = partial_of(IssueUpdateSchema)
 issue_query_schema = IssueQuerySchema()
 issue_get_query_schema = IssueGetQuerySchema()
-issue_list_schema = IssueListSchema()
-aggregate_issue_list_schema = AggregateIssueListSchema()
 comment_schema = CommentSchema()
-comment_list_schema = CommentListSchema()
 comment_update_schema = CommentUpdateSchema()
 no_query_schema = NoQuerySchema()
 attachment_schema = AttachmentSchema()
-attachment_list_schema = AttachmentListSchema()
 passthrough_request_schema = PassthroughRequestSchema()
 passthrough_response_schema = PassthroughResponseSchema()
-label_list_schema = LabelListSchema()
-member_list_schema = MemberListSchema()
-verify_schema = VerifySchema()
+label_schema = LabelSchema()
+person_schema = PersonSchema()
+tracker_verification_schema = TrackerVerificationSchema()
 webhook_registration_schema = WebhookRegistrationSchema()
-event_list_schema = EventListSchema()
-resync_schema = ResyncSchema()
-resync_result_schema = ResyncResultSchema()
-page_query_schema = PageQuerySchema()
+tracker_resync_schema = TrackerResyncSchema()
+tracker_resync_result_schema = TrackerResyncResultSchema()
+tracker_failure_schema = TrackerFailureSchema()

@@ -3,7 +3,6 @@
 import functools
 import logging
 import time
-from concurrent.futures import ThreadPoolExecutor, wait
 
 from flask import current_app
 from marshmallow import ValidationError
@@ -14,7 +13,6 @@ from api import crypto
 from api.errors import ApiError, Conflict, NotFound, ValidationFailed
 from api.metrics import tracker_calls, tracker_duration
 from api.models.trackers import Tracker
-from api.schemas.base import MAX_LIMIT, decode_cursor, encode_cursor
 from api.services import events as events_service
 from api.services import index as index_service
 from api.services.pagination import keyset_page
@@ -29,7 +27,6 @@ from api.trackers.base import (
     TrackerConfig,
     TrackerError,
     TrackerNotFound,
-    TrackerTimeout,
     TrackerUnavailable,
     WebhookEvent,
     permission_scoped,
@@ -52,19 +49,31 @@ def _check_base_url(base_url):
         raise ValidationFailed(errors={"base_url": [str(exc)]}) from None
 
 
-def to_dict(tracker):
-    """The public view of a tracker: never its credentials."""
-    return {
-        "id": tracker.id, "name": tracker.name, "provider": tracker.provider, "target": tracker.target,
-        "base_url": tracker.base_url, "options": tracker.options or {},
-        "has_credentials": bool(tracker.credentials_encrypted),
-        "capabilities": sorted(capability.value for capability in
-                               provider_class(tracker.provider).effective_capabilities(tracker.options or {})),
-        "events_mode": tracker.events_mode or "auto", "effective_events_mode": effective_mode(tracker),
-        "poll_interval_seconds": tracker.poll_interval_seconds or current_app.config["POLL_INTERVAL_SECONDS"],
-        "last_polled_at": tracker.last_polled_at, "last_poll_error": tracker.last_poll_error,
-        "created_at": tracker.created_at, "updated_at": tracker.updated_at,
-    }
+class TrackerView:
+    """A tracker as the API shows it: its columns, and what its provider and the settings make of them."""
+
+    def __init__(self, tracker):
+        self._tracker = tracker
+
+    def __getattr__(self, name):
+        return getattr(self._tracker, name)
+
+    @property
+    def capabilities(self):
+        provider = provider_class(self.provider)
+        return sorted(capability.value for capability in provider.effective_capabilities(self.options or {}))
+
+    @property
+    def events_mode(self):
+        return self._tracker.events_mode or "auto"
+
+    @property
+    def effective_events_mode(self):
+        return effective_mode(self._tracker)
+
+    @property
+    def poll_interval_seconds(self):
+        return self._tracker.poll_interval_seconds or current_app.config["POLL_INTERVAL_SECONDS"]
 
 
 def effective_mode(tracker):
@@ -139,7 +148,7 @@ def delete_tracker(*, session, owner, tracker_id):
 
 # ---- calling providers -------------------------------------------------------------------------
 
-def _public_base_url():
+def public_base_url():
     # From config only (never the request), so the API and the worker build the same absolute URLs.
     return (current_app.config.get("PUBLIC_BASE_URL") or "").rstrip("/")
 
@@ -150,7 +159,7 @@ def build_provider(*, session, tracker, actor=None):
     cls = provider_class(tracker.provider)
     options = dict(tracker.options or {})
     if cls.stores_issues_locally:  # it builds its issues' URLs itself
-        options["public_base_url"] = _public_base_url()
+        options["public_base_url"] = public_base_url()
     provider_config = TrackerConfig(
         tracker_id=tracker.id, target=tracker.target, base_url=tracker.base_url,
         credentials=crypto.decrypt_json(tracker.credentials_encrypted) if tracker.credentials_encrypted else {},
@@ -242,7 +251,7 @@ def _index_own_write(session, tracker, provider, issue, comment=None):
     session.commit()
 
 
-def _issue_dict(tracker, issue, include_remote_data=False):
+def issue_dict(tracker, issue, include_remote_data=False):
     data = vars(issue).copy()
     data["tracker_id"] = tracker.id
     if not include_remote_data:
@@ -258,7 +267,7 @@ def verify_tracker(*, session, owner, tracker_id):
     return {"ok": True, "target": call_provider(tracker, "verify", provider.verify)}
 
 
-def _query(data):
+def issue_query(data):
     labels = [name.strip() for name in (data.get("labels") or "").split(",") if name.strip()]
     return IssueQuery(status=data.get("status"), labels=labels, assignee=data.get("assignee"), q=data.get("q"),
                       updated_since=data.get("updated_since"), limit=data["limit"], cursor=data.get("cursor"),
@@ -266,7 +275,7 @@ def _query(data):
                       parent_id=data.get("parent_id"))
 
 
-def _list_page(provider, query):
+def list_page(provider, query):
     """The provider's page for a unified query: filters it maps to labels asked, what it only approximates kept out."""
     prepared = provider.prepare_query(query)
     if prepared is None:  # contradictory filters
@@ -284,9 +293,9 @@ def list_issues(*, session, owner, tracker_id, query):
         for _tracker, refused in result.pop("unsupported"):
             raise refused
         return {**result, "index_age": index_service.index_age_seconds(session=session, trackers=[tracker])}
-    page = call_provider(tracker, "list_issues", _list_page, provider, _query(query))
+    page = call_provider(tracker, "list_issues", list_page, provider, issue_query(query))
     include = query.get("include_remote_data", False)
-    return {"issues": [_issue_dict(tracker, issue, include) for issue in page.items], "next_cursor": page.next_cursor}
+    return {"issues": [issue_dict(tracker, issue, include) for issue in page.items], "next_cursor": page.next_cursor}
 
 
 def _issue_scoped(func):
@@ -308,7 +317,7 @@ def get_issue(*, session, owner, tracker_id, issue_id, include_remote_data=False
     """One issue of a tracker."""
     tracker, provider = connect(session=session, owner=owner, tracker_id=tracker_id)
     issue = call_provider(tracker, "get_issue", provider.get_issue, issue_id)
-    return _issue_dict(tracker, provider.enrich(issue), include_remote_data)
+    return issue_dict(tracker, provider.enrich(issue), include_remote_data)
 
 
 def create_issue(*, session, owner, tracker_id, data):
@@ -318,7 +327,7 @@ def create_issue(*, session, owner, tracker_id, data):
                                           NewIssue(**data)))
     _commit_local_change(session, tracker, provider, lambda: [WebhookEvent("issue.created", issue.id, issue)])
     _index_own_write(session, tracker, provider, issue)
-    return _issue_dict(tracker, issue)
+    return issue_dict(tracker, issue)
 
 
 @_issue_scoped
@@ -334,7 +343,7 @@ def update_issue(*, session, owner, tracker_id, issue_id, data):
     issue = provider.enrich(issue)
     _commit_local_change(session, tracker, provider, lambda: events_service.changes_between(before, issue))
     _index_own_write(session, tracker, provider, issue)
-    return _issue_dict(tracker, issue)
+    return issue_dict(tracker, issue)
 
 
 def _gateway_records_delete(tracker, provider):
@@ -369,7 +378,7 @@ def list_children(*, session, owner, tracker_id, issue_id, limit, cursor):
     tracker, provider = connect(session=session, owner=owner, tracker_id=tracker_id)
     provider.require(Capability.PARENT, "Parent and child issues")
     page = call_provider(tracker, "list_children", provider.list_children, issue_id, limit=limit, cursor=cursor)
-    return {"issues": [_issue_dict(tracker, provider.enrich(issue)) for issue in page.items],
+    return {"issues": [issue_dict(tracker, provider.enrich(issue)) for issue in page.items],
             "next_cursor": page.next_cursor}
 
 
@@ -439,106 +448,6 @@ def list_members(*, session, owner, tracker_id):
     """People who can be assigned on a tracker."""
     tracker, provider = connect(session=session, owner=owner, tracker_id=tracker_id)
     return {"members": [vars(person) for person in call_provider(tracker, "list_members", provider.list_members)]}
-
-
-# ---- one query over all of a user's trackers ---------------------------------------------------
-
-def _failure(tracker, exc):
-    if not isinstance(exc, ApiError):
-        exc = TrackerUnavailable()
-    return {"tracker_id": tracker.id, "name": tracker.name, "provider": tracker.provider,
-            "code": exc.code, "error": exc.error, "message": exc.message}
-
-
-def _fanout_state(cursor):
-    """Per tracker id, the position an aggregate cursor records; anything encode did not make is a 400 on `cursor`."""
-    (raw,) = decode_cursor(cursor, types=(dict,))
-    state = {}
-    for key, value in raw.items():
-        position = value in ("done", "failed") or (
-            isinstance(value, list) and len(value) == 2 and (value[0] is None or isinstance(value[0], str))
-            and isinstance(value[1], int) and not isinstance(value[1], bool) and 0 <= value[1] <= MAX_LIMIT)
-        if not (key.isascii() and key.isdigit() and len(key) <= 18 and position):
-            raise ValidationError({"cursor": ["Invalid cursor."]})
-        state[int(key)] = value
-    return state
-
-
-def aggregate_issues(*, session, owner, query):
-    """The same issue query over every tracker of the caller, fanned out concurrently.
-
-    The cursor keeps, per tracker, the provider cursor of the page last read and how many of its
-    issues were already returned, so merged pages neither skip nor repeat issues. A tracker that
-    fails or times out is named in `errors` on that page and left out of the following ones.
-    """
-    app = current_app._get_current_object()
-    trackers = list(session.scalars(select(Tracker).where(Tracker.owner_id == owner.id).order_by(Tracker.id)))
-    if query.get("source") == "index":
-        indexed = [t for t in trackers if provider_class(t.provider).polling_applies()]
-        result = index_service.list_from_index(session=session, trackers=indexed, query=query)
-        errors = [_failure(tracker, refused) for tracker, refused in result.pop("unsupported")]
-        return {**result, "errors": errors, "index_age": index_service.index_age_seconds(session=session, trackers=indexed)}
-    state = _fanout_state(query["cursor"]) if query.get("cursor") else {}
-    positions = {t.id: state.get(t.id, [None, 0]) for t in trackers}
-    pending = [t for t in trackers if isinstance(positions[t.id], list)]
-    public_base_url = _public_base_url()
-    include_remote = query.get("include_remote_data", False)
-
-    def fetch(tracker_id, provider_cursor):
-        with app.app_context():
-            from api.extensions import db
-
-            try:
-                tracker = db.session.get(Tracker, tracker_id)
-                provider = build_provider(session=db.session, tracker=tracker, actor=owner.username)
-                if provider.stores_issues_locally:
-                    provider.config.options["public_base_url"] = public_base_url
-                page = call_provider(tracker, "list_issues", _list_page, provider, _query({**query, "cursor": provider_cursor}))
-                return [_issue_dict(tracker, issue, include_remote) for issue in page.items], page.next_cursor
-            finally:
-                db.session.remove()
-
-    results, failures, new_state, refused = {}, [], dict(state), None
-    if pending:
-        executor = ThreadPoolExecutor(max_workers=min(8, len(pending)), thread_name_prefix="fanout")
-        futures = {executor.submit(fetch, t.id, positions[t.id][0]): t for t in pending}
-        _done, not_done = wait(futures, timeout=app.config["TRACKER_FANOUT_TIMEOUT_SECONDS"])
-        for future, tracker in futures.items():
-            try:
-                if future in not_done:
-                    raise TrackerTimeout("The tracker did not answer within the fan-out timeout.")
-                results[tracker.id] = future.result()
-            except ValidationError as exc:  # a provider refused its part of a forged cursor: the caller's error
-                refused = exc
-            except Exception as exc:  # one tracker's failure, even a bug, must not sink the others
-                if not isinstance(exc, ApiError):
-                    log.exception("aggregate listing failed for tracker %s", tracker.id)
-                failures.append(_failure(tracker, exc))
-                new_state[tracker.id] = "failed"
-        executor.shutdown(wait=False, cancel_futures=True)
-    if refused is not None:
-        raise ValidationError({"cursor": ["Invalid cursor."]}) from refused
-
-    candidates = []
-    for tracker_id, (issues, _next) in results.items():
-        skip = positions[tracker_id][1]
-        candidates += [(issue["updated_at"], -tracker_id, -index, issue)
-                       for index, issue in enumerate(issues) if index >= skip]
-    candidates.sort(key=lambda item: item[:3], reverse=True)
-    chosen = candidates[: query["limit"]]
-    taken = {}
-    for _, negative_id, negative_index, _issue in chosen:
-        taken[-negative_id] = max(taken.get(-negative_id, 0), -negative_index + 1)
-    for tracker_id, (issues, next_cursor) in results.items():
-        provider_cursor, skip = positions[tracker_id]
-        upto = max(skip, taken.get(tracker_id, 0))
-        if upto >= len(issues):
-            new_state[tracker_id] = [next_cursor, 0] if next_cursor else "done"
-        else:
-            new_state[tracker_id] = [provider_cursor, upto]
-    more = any(isinstance(new_state.get(t.id, [None, 0]), list) for t in trackers)
-    next_cursor = encode_cursor([{str(key): value for key, value in new_state.items()}]) if more else None
-    return {"issues": [item[3] for item in chosen], "next_cursor": next_cursor, "errors": failures}
 
 
 def provider_examples():
