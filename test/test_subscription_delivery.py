@@ -156,3 +156,40 @@ def test_each_thread_keeps_one_outbound_session():
     worker.start()
     worker.join()
     assert theirs[0] is not mine
+
+
+def test_an_attempt_records_how_long_the_receiver_took_in_milliseconds(receiver):
+    receiver.hang(2)
+    try:
+        outcome = _attempt(receiver)
+    finally:
+        receiver.hang(0)
+    assert outcome.succeeded and 1900 <= outcome.duration_ms < 120_000
+
+
+def test_only_the_status_line_and_headers_of_an_answer_are_read_never_its_body(app, make_app):
+    import threading
+
+    from werkzeug.serving import make_server
+    from werkzeug.wrappers import Response
+
+    release = threading.Event()
+
+    def slow_body(environ, start_response):
+        def chunks():
+            yield b"accepted"
+            release.wait(5)  # a body that trickles on: reading it would hit the 1 s read timeout
+            yield b"... and more"
+        return Response(chunks(), status=200)(environ, start_response)
+
+    server = make_server("127.0.0.1", 0, slow_body, threaded=True)
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
+    thread.start()
+    try:
+        with make_app(OUTBOUND_TIMEOUT_SECONDS=1.0).app_context():
+            outcome = _post(url=f"http://127.0.0.1:{server.server_port}/hook", secret=SECRET, delivery_id="d-2",
+                            event_type="issue.created", body=b"{}")
+    finally:
+        release.set()
+        server.shutdown()
+    assert outcome.succeeded and outcome.status_code == 200 and outcome.error is None
