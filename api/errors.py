@@ -63,20 +63,8 @@ class Unprocessable(ApiError):
     code, error, message = 422, "unprocessable", "The request is well formed but cannot be processed."
 
 
-class RateLimited(ApiError):
-    code, error, message = 429, "rate_limited", "Too many requests."
-
-
-class BadGateway(ApiError):
-    code, error, message = 502, "bad_gateway", "The upstream service failed."
-
-
 class ServiceUnavailable(ApiError):
     code, error, message = 503, "service_unavailable", "The service is temporarily unavailable."
-
-
-class GatewayTimeout(ApiError):
-    code, error, message = 504, "gateway_timeout", "The upstream service did not answer in time."
 
 
 _HTTP_SLUGS = {

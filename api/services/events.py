@@ -12,6 +12,8 @@ from sqlalchemy import select
 
 from api.models.base import utcnow
 from api.models.events import Event
+from api.schemas.events import event_schema
+from api.schemas.fastdump import fast_dump
 from api.services.pagination import keyset_page
 from api.trackers.base import EVENT_TYPES, WebhookEvent  # noqa: F401  (EVENT_TYPES: re-exported)
 
@@ -30,18 +32,7 @@ def set_consumers(consumers):
 
 def event_to_dict(event):
     """The JSON of an event, as listed by the API and sent to subscribers."""
-    return {
-        "id": event.id,
-        "type": event.type,
-        "tracker_id": event.tracker_id,
-        "issue_id": event.issue_id,
-        "issue": event.issue,
-        "comment": event.comment,
-        "changes": event.changes or {},
-        "chain_depth": event.chain_depth,
-        "source": event.source,
-        "occurred_at": event.occurred_at.isoformat(),
-    }
+    return fast_dump(event_schema, event)
 
 
 def list_events(*, session, tracker_id, limit, cursor):
@@ -60,7 +51,8 @@ def acting_for(*, rule_id, chain_depth):
         _origin.reset(token)
 
 
-def _jsonable(value):
+def jsonable(value):
+    """A JSON-safe copy of `value`: dates and times as ISO strings, anything else JSON lacks as its str()."""
     return json.loads(json.dumps(value, default=lambda item: item.isoformat() if hasattr(item, "isoformat") else str(item)))
 
 
@@ -71,11 +63,11 @@ def record(*, session, tracker, item, delivery_id=None, chain_depth=0, caused_by
     issue = None
     if item.issue is not None:
         # remote_data (the provider's whole payload) is not stored: left out before asdict deep-copies it.
-        issue = _jsonable({**asdict(replace(item.issue, remote_data=None)), "tracker_id": tracker.id})
+        issue = jsonable({**asdict(replace(item.issue, remote_data=None)), "tracker_id": tracker.id})
         issue.pop("remote_data", None)
     event = Event(tracker_id=tracker.id, owner_id=tracker.owner_id, delivery_id=delivery_id, type=item.type,
-                  issue_id=item.issue_id, issue=issue, comment=_jsonable(asdict(item.comment)) if item.comment else None,
-                  changes=_jsonable(item.changes or {}), chain_depth=chain_depth, caused_by_rule_id=caused_by_rule_id,
+                  issue_id=item.issue_id, issue=issue, comment=jsonable(asdict(item.comment)) if item.comment else None,
+                  changes=jsonable(item.changes or {}), chain_depth=chain_depth, caused_by_rule_id=caused_by_rule_id,
                   source=source, occurred_at=utcnow())
     session.add(event)
     session.flush()

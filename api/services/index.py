@@ -128,7 +128,7 @@ def record_once(*, session, tracker, item, source, **kwargs):
 def _jsonable(issue):
     data = dataclasses.asdict(dataclasses.replace(issue, remote_data=None))
     data.pop("remote_data", None)
-    return json.loads(json.dumps(data, default=lambda v: v.isoformat() if hasattr(v, "isoformat") else str(v)))
+    return events_service.jsonable(data)
 
 
 def to_issue(entry):

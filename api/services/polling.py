@@ -183,7 +183,7 @@ def poll_tracker(*, session, tracker_id, full=False, emit_events=None, now=None)
     overlap = timedelta(seconds=current_app.config["POLL_OVERLAP_SECONDS"])
     since = None if baseline else tracker.poll_cursor - overlap
     provider = trackers_service.build_provider(session=session, tracker=tracker)
-    with_comments = provider.supports(Capability.COMMENTS)
+    with_comments = Capability.COMMENTS in provider.capabilities
     recorded = 0
     read = set()  # issues whose comments this poll read in full
     try:

@@ -25,7 +25,7 @@ from api.models.base import utcnow
 from api.models.subscriptions import DeliveryAttempt, OutboundDelivery, Subscription
 from api.schemas.base import decode_cursor, encode_cursor
 from api.schemas.subscriptions import ALL_EVENTS
-from api.services.events import event_to_dict
+from api.services.events import event_to_dict, jsonable
 from api.services.pagination import Page, keyset_page
 from api.url_policy import PolicySession, UrlNotAllowed, check_url
 
@@ -100,10 +100,6 @@ def delete_subscription(*, session, owner, subscription_id):
 
 # ---- fan-out -----------------------------------------------------------------------------------
 
-def _jsonable(value):
-    return json.loads(json.dumps(value, default=lambda item: item.isoformat() if hasattr(item, "isoformat") else str(item)))
-
-
 def _create_deliveries(session, *, owner_id, event_type, payload, event_id):
     subscriptions = session.scalars(
         select(Subscription)
@@ -129,7 +125,7 @@ def fan_out(*, session, event):
 
 def notify(*, session, owner_id, event_type, payload, event_id=None):
     """Like fan_out, for an event that is not an Event row (e.g. automation.notify); no commit."""
-    return _create_deliveries(session, owner_id=owner_id, event_type=event_type, payload=_jsonable(payload),
+    return _create_deliveries(session, owner_id=owner_id, event_type=event_type, payload=jsonable(payload),
                               event_id=event_id)
 
 

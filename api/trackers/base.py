@@ -396,10 +396,6 @@ class TrackerProvider(abc.ABC):
         return cls.option_properties or {key: {} for key in (cls.example or {}).get("options") or {}}
 
     @classmethod
-    def supports(cls, capability: Capability) -> bool:
-        return capability in cls.capabilities
-
-    @classmethod
     def effective_capabilities(cls, options: dict | None = None) -> frozenset[Capability]:
         """The declared capabilities less those whose enabling option (option_capabilities) is not set."""
         options = options or {}
