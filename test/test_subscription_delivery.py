@@ -4,6 +4,7 @@ due (the schedule, a receiver's Retry-After within its bounds), and the JSON an 
 from datetime import UTC, datetime
 
 import pytest
+from sqlalchemy import text
 
 from api.services import subscriptions as subscriptions_service
 from api.services.subscriptions import _connection_error, _next_delay, _post, _retry_after, sign
@@ -193,3 +194,34 @@ def test_only_the_status_line_and_headers_of_an_answer_are_read_never_its_body(a
         release.set()
         server.shutdown()
     assert outcome.succeeded and outcome.status_code == 200 and outcome.error is None
+
+
+def _pending_delivery(client, auth, db, url):
+    user = auth.register()
+    response = client.post("/api/v1/subscriptions/", json={"url": url, "events": ["*"], "secret": SECRET},
+                           headers=user.headers)
+    assert response.status_code == 201, response.get_json()
+    subscriptions_service.notify(session=db.session, owner_id=user.id, event_type="automation.notify", payload={})
+    db.session.commit()
+    return db.session.execute(text("SELECT id FROM outbound_deliveries")).scalar_one()
+
+
+def test_a_retry_due_at_once_is_queued_unscheduled_and_a_later_one_scheduled(client, auth, db, receiver, make_app):
+    delivery_id = _pending_delivery(client, auth, db, receiver.url)
+    receiver.fail_next(2, status=500)
+    with make_app(OUTBOUND_RETRY_SCHEDULE=[0, 1]).app_context():
+        for attempt in (1, 2):
+            assert subscriptions_service.send_delivery(session=db.session, delivery_id=delivery_id, attempt=attempt) == \
+                "pending"
+    jobs = db.session.execute(text("SELECT args->>'attempt', scheduled_at FROM procrastinate_jobs "
+                                   "WHERE args->>'attempt' IN ('2', '3') ORDER BY id")).all()
+    assert [(attempt, scheduled_at is None) for attempt, scheduled_at in jobs] == [("2", True), ("3", False)]
+
+
+def test_a_job_for_an_attempt_already_made_or_a_delivery_gone_does_nothing(client, auth, db, receiver):
+    delivery_id = _pending_delivery(client, auth, db, receiver.url)
+    assert subscriptions_service.send_delivery(session=db.session, delivery_id=delivery_id, attempt=1) == "succeeded"
+    assert subscriptions_service.send_delivery(session=db.session, delivery_id=delivery_id, attempt=1) is None
+    assert subscriptions_service.send_delivery(session=db.session, delivery_id=delivery_id) is None  # succeeded: not due
+    assert subscriptions_service.send_delivery(session=db.session, delivery_id="no-such-delivery") is None
+    assert len(receiver.requests) == 1
