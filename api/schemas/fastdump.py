@@ -22,57 +22,88 @@ def _identity(value, obj):
     return value
 
 
+def _string(field, generic):
+    def string(value, obj):
+        if value.__class__ is str:
+            return value
+        return None if value is None else ensure_text_type(value)
+    return string
+
+
+def _integer(field, generic):
+    def integer(value, obj):
+        return value if value.__class__ is int else generic(value, obj)
+    return integer
+
+
+def _iso_datetime(field, generic):
+    def iso_datetime(value, obj):
+        if value.__class__ is dt.datetime:
+            return value.isoformat()
+        return generic(value, obj)
+    return iso_datetime
+
+
+def _list_of(field, generic):
+    inner = _converter(field.inner, generic.attr_name)
+
+    def list_of(value, obj):
+        if value is None:
+            return None
+        return [inner(each, obj) for each in value]
+    return list_of
+
+
+def _nested(field, generic):
+    nested_schema = field.schema
+    one = _compile(nested_schema)
+    many = bool(nested_schema.many or field.many)
+
+    def nested(value, obj):
+        if value is None:
+            return None
+        if one is None:
+            return nested_schema.dump(value, many=many)
+        if many:
+            return [one(each) for each in value]
+        return one(value)
+    return nested
+
+
+def _is_int(field, kind):
+    return (kind._serialize is Number._serialize and kind._format_num is Number._format_num
+            and getattr(field, "num_type", None) is int and not field.as_string)
+
+
+def _is_iso_datetime(field, kind):
+    return (isinstance(field, fields.DateTime) and kind._serialize is fields.DateTime._serialize
+            and field.SERIALIZATION_FUNCS.get("iso") is dt.datetime.isoformat and field.format in _ISO_FORMATS)
+
+
+# (whether a field's serialization is known exactly, the builder of its inline converter), first match wins.
+_INLINE = (
+    (lambda field, kind: kind._serialize is fields.String._serialize, _string),
+    (_is_int, _integer),
+    (_is_iso_datetime, _iso_datetime),
+    (lambda field, kind: kind._serialize is fields.List._serialize, _list_of),
+    (lambda field, kind: kind._serialize is Nested._serialize, _nested),
+    (lambda field, kind: kind._serialize is Field._serialize, lambda field, generic: _identity),
+)
+
+
 def _converter(field, attr_name):
     """A function (value, obj) -> serialized value equal to field._serialize(value, attr_name, obj)."""
+    serialize = field._serialize
+
+    def generic(value, obj):
+        return serialize(value, attr_name, obj)
+    generic.attr_name = attr_name
+
     kind = type(field)
-    generic = field._serialize
-
-    def fallback(value, obj):
-        return generic(value, attr_name, obj)
-
-    if kind._serialize is fields.String._serialize:
-        def string(value, obj):
-            if value.__class__ is str:
-                return value
-            return None if value is None else ensure_text_type(value)
-        return string
-    if (kind._serialize is Number._serialize and kind._format_num is Number._format_num
-            and getattr(field, "num_type", None) is int and not field.as_string):
-        def integer(value, obj):
-            return value if value.__class__ is int else generic(value, attr_name, obj)
-        return integer
-    if (isinstance(field, fields.DateTime) and kind._serialize is fields.DateTime._serialize
-            and field.SERIALIZATION_FUNCS.get("iso") is dt.datetime.isoformat and field.format in _ISO_FORMATS):
-        def iso_datetime(value, obj):
-            if value.__class__ is dt.datetime:
-                return value.isoformat()
-            return generic(value, attr_name, obj)
-        return iso_datetime
-    if kind._serialize is fields.List._serialize:
-        inner = _converter(field.inner, attr_name)
-
-        def list_of(value, obj):
-            if value is None:
-                return None
-            return [inner(each, obj) for each in value]
-        return list_of
-    if kind._serialize is Nested._serialize:
-        nested_schema = field.schema
-        one = _compile(nested_schema)
-        many = bool(nested_schema.many or field.many)
-
-        def nested(value, obj):
-            if value is None:
-                return None
-            if one is None:
-                return nested_schema.dump(value, many=many)
-            if many:
-                return [one(each) for each in value]
-            return one(value)
-        return nested
-    if kind._serialize is Field._serialize:
-        return _identity
-    return fallback
+    for applies, build in _INLINE:
+        if applies(field, kind):
+            return build(field, generic)
+    return generic
 
 
 def _plain_field(field):

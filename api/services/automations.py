@@ -93,45 +93,62 @@ def _conditions_count(conditions):
             + sum(1 for name in ("title_regex", "body_regex", "author") if conditions.get(name)))
 
 
+def _condition_problems(conditions):
+    problems = {}
+    limit = current_app.config["AUTOMATION_MAX_CONDITIONS"]
+    if _conditions_count(conditions) > limit:
+        problems["_schema"] = [f"At most {limit} conditions (labels, patterns, author) per rule."]
+    for field in ("title_regex", "body_regex"):
+        pattern = conditions.get(field)
+        problem = template_engine.check_pattern(pattern) if pattern else None
+        if problem:
+            problems[field] = [problem]
+    return problems
+
+
+def _template_action_problems(session, owner, action):
+    """A create_issue_from_template action: the caller's template and tracker, and variables the template takes."""
+    problems = {}
+    template = _owned(session, IssueTemplate, action.get("template_id"), owner)
+    if template is None:
+        problems["template_id"] = ["Not one of your templates."]
+    if action.get("tracker_id") is not None and not _owned(session, Tracker, action["tracker_id"], owner):
+        problems["tracker_id"] = ["Not one of your trackers."]
+    elif template is not None and action.get("tracker_id") is None and template.tracker_id is None:
+        problems["tracker_id"] = ["Required: the template has no default tracker."]
+    if template is not None:
+        variable_problems = _template_variable_problems(template, action.get("variables") or {})
+        if variable_problems:
+            problems["variables"] = variable_problems
+    return problems
+
+
+def _action_problems(session, owner, action, event_types):
+    problems = _template_action_problems(session, owner, action) if action["type"] == "create_issue_from_template" else {}
+    for field in ("body", "message"):
+        if action.get(field):
+            text_problems = _text_problems(action[field], event_types)
+            if text_problems:
+                problems[field] = text_problems
+    for name, value in (action.get("variables") or {}).items():
+        text_problems = _text_problems(value, event_types)
+        if text_problems:
+            problems.setdefault("variables", {}).setdefault(name, []).extend(text_problems)
+    return problems
+
+
 def _check(session, owner, data):
     """References must be the owner's, patterns and texts must work on the rule's events: 422 naming each field."""
     errors = {}
     if data.get("tracker_id") is not None and not _owned(session, Tracker, data["tracker_id"], owner):
         errors["tracker_id"] = ["Not one of your trackers."]
-    conditions = data.get("conditions") or {}
-    limit = current_app.config["AUTOMATION_MAX_CONDITIONS"]
-    if _conditions_count(conditions) > limit:
-        errors.setdefault("conditions", {})["_schema"] = [f"At most {limit} conditions (labels, patterns, author) per rule."]
-    for field in ("title_regex", "body_regex"):
-        pattern = conditions.get(field)
-        problem = template_engine.check_pattern(pattern) if pattern else None
-        if problem:
-            errors.setdefault("conditions", {})[field] = [problem]
-    for index, action in enumerate(data.get("actions") or []):
-        problems = {}
-        if action["type"] == "create_issue_from_template":
-            template = _owned(session, IssueTemplate, action.get("template_id"), owner)
-            if template is None:
-                problems["template_id"] = ["Not one of your templates."]
-            if action.get("tracker_id") is not None and not _owned(session, Tracker, action["tracker_id"], owner):
-                problems["tracker_id"] = ["Not one of your trackers."]
-            elif template is not None and action.get("tracker_id") is None and template.tracker_id is None:
-                problems["tracker_id"] = ["Required: the template has no default tracker."]
-            if template is not None:
-                variable_problems = _template_variable_problems(template, action.get("variables") or {})
-                if variable_problems:
-                    problems["variables"] = variable_problems
-        for field in ("body", "message"):
-            if action.get(field):
-                text_problems = _text_problems(action[field], data.get("event_types"))
-                if text_problems:
-                    problems[field] = text_problems
-        for name, value in (action.get("variables") or {}).items():
-            text_problems = _text_problems(value, data.get("event_types"))
-            if text_problems:
-                problems.setdefault("variables", {}).setdefault(name, []).extend(text_problems)
-        if problems:
-            errors.setdefault("actions", {})[str(index)] = problems
+    conditions = _condition_problems(data.get("conditions") or {})
+    if conditions:
+        errors["conditions"] = conditions
+    actions = {str(index): problems for index, action in enumerate(data.get("actions") or [])
+               if (problems := _action_problems(session, owner, action, data.get("event_types")))}
+    if actions:
+        errors["actions"] = actions
     if errors:
         raise Unprocessable("The automation is not valid.", errors=errors, error="invalid_automation")
 

@@ -166,6 +166,27 @@ def _failed(session, tracker, exc, now):
     return {"tracker_id": tracker.id, "outcome": outcome, "events": 0, "issues": 0}
 
 
+def _poll_issue(session, tracker, provider, issue, *, emit, read_comments, now, read):
+    """Index one listed issue and record its differences (and its comments', when read); the events recorded."""
+    entry = index_service.get_entry(session=session, tracker_id=tracker.id, issue_id=issue.id)
+    items = index_service.issue_events(entry, issue) if emit else []
+    comments = None
+    # Every issue an incremental listing returns changed lately (or sits in the overlap): its comments are
+    # read again, so an edit within the same second as the last poll is not missed.
+    if read_comments and entry is not None:
+        fetched_comments = _fetch_comments(tracker, provider, issue.id)
+        if emit:
+            items += index_service.comment_events(entry.comments, issue, fetched_comments, known_count=entry.comments_count)
+        comments = index_service.comment_state(fetched_comments)
+        read.add(issue.id)
+    recorded = sum(index_service.record_once(session=session, tracker=tracker, item=item, source="poll") is not None
+                   for item in items)
+    # Only a poll that recorded the differences may later stand in for a webhook of the same change.
+    index_service.upsert(session=session, tracker=tracker, issue=issue, source="poll" if emit else "baseline",
+                         comments=comments, now=now)
+    return recorded
+
+
 def poll_tracker(*, session, tracker_id, full=False, emit_events=None, now=None):
     """Fetch the issues changed since the cursor (minus the overlap), index them, record their differences as events.
 
@@ -190,24 +211,9 @@ def poll_tracker(*, session, tracker_id, full=False, emit_events=None, now=None)
         fetched = _fetch_changed(tracker, provider, since)
         newest = tracker.poll_cursor
         for issue in fetched:
-            entry = index_service.get_entry(session=session, tracker_id=tracker.id, issue_id=issue.id)
-            items = index_service.issue_events(entry, issue) if emit else []
-            comments = None
-            # Every issue an incremental listing returns changed lately (or sits in the overlap): its comments are
-            # read again, so an edit within the same second as the last poll is not missed.
-            if with_comments and entry is not None and not baseline:
-                fetched_comments = _fetch_comments(tracker, provider, issue.id)
-                if emit:
-                    items += index_service.comment_events(entry.comments, issue, fetched_comments,
-                                                          known_count=entry.comments_count)
-                comments = index_service.comment_state(fetched_comments)
-                read.add(issue.id)
-            for item in items:
-                if index_service.record_once(session=session, tracker=tracker, item=item, source="poll") is not None:
-                    recorded += 1
-            # Only a poll that recorded the differences may later stand in for a webhook of the same change.
-            index_service.upsert(session=session, tracker=tracker, issue=issue, source="poll" if emit else "baseline",
-                                 comments=comments, now=now)
+            read_comments = with_comments and not baseline
+            recorded += _poll_issue(session, tracker, provider, issue, emit=emit, read_comments=read_comments, now=now,
+                                    read=read)
             if newest is None or issue.updated_at > newest:
                 newest = issue.updated_at
         if with_comments and since is not None:

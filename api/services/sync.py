@@ -455,6 +455,13 @@ class _Job:
         missing = [name for name in names if name not in members]
         return found, (f"not members on the {side} side: {', '.join(missing)}" if missing else None)
 
+    def status_write(self, value, mine, current):
+        """The status change for a side: its category where both sides compare by category, else open/closed."""
+        if self.compare_category and _has(IssueChanges, "status_category"):
+            return {"status_category": value} if value != mine["status"] else {}
+        status = "closed" if value in ("closed", "done") else "open"
+        return {"status": status} if status != current["status"] else {}
+
     def write_data(self, side, writes, link, current):
         """IssueChanges fields for one side's write, the footer kept; fields that would change nothing are dropped."""
         data, notes, mine = {}, {}, self.values(current)
@@ -462,13 +469,8 @@ class _Job:
             if name == "description":
                 data["description"] = _with_footer(value, self.sync.id, link.op_key, getattr(link, f"{other(side)}_url"),
                                                    current["description"])
-            elif name == "status" and self.compare_category and _has(IssueChanges, "status_category"):
-                if value != mine["status"]:
-                    data["status_category"] = value
             elif name == "status":
-                status = "closed" if value in ("closed", "done") else "open"
-                if status != current["status"]:
-                    data["status"] = status
+                data.update(self.status_write(value, mine, current))
             elif name == "assignees":
                 found, note = self.map_assignees(side, value)
                 if note:
@@ -656,51 +658,51 @@ def _winner(job, issues, sources):
     return "right" if issues["right"]["updated_at"] > issues["left"]["updated_at"] else "left"
 
 
-def _reconcile(job, link):
-    """Carry each field changed on one side since the last sync to the other; None when the pair is gone."""
-    session, sync = job.session, job.sync
-    issues = {side: job.get_issue(side, getattr(link, f"{side}_issue_id")) for side in SIDES}
-    for side in SIDES:
-        if issues[side] is None:
-            _apply_delete(job, link, side, issues[other(side)])
-            return None
-    values = {side: job.values(issues[side]) for side in SIDES}
+def _baseline(link, values):
+    """The value hashes each side had when last synced, and whether this is a fresh pair's first pass."""
     stored = link.hashes or {}
     hashes = {side: dict(stored.get(side) or {}) for side in SIDES}
     if link.origin in SIDES and not hashes[other(link.origin)]:
         # A mirror adopted after its creator died: it is the baseline, as _create_mirror would have recorded.
         hashes[other(link.origin)] = {name: _hash(value) for name, value in values[other(link.origin)].items()}
-    initial = link.origin == "pair" and not any(hashes.values())
+    return hashes, link.origin == "pair" and not any(hashes.values())
+
+
+def _field_winner(job, issues, name, changed):
+    """The side whose value of a field flows to the other, or None (nothing may flow, or nothing changed)."""
+    sources = _sources(job.sync, name)
+    if changed == set(SIDES):
+        return _winner(job, issues, sources)
+    if changed:
+        (side,) = changed
+        return side if side in sources else None
+    return None
+
+
+def _plan(job, issues, values, hashes, initial):
+    """Per side, the fields to write there, and the conflicts settled (hashes updated for what needs no write)."""
     writes: dict[str, dict[str, Any]] = {side: {} for side in SIDES}
     conflicts, now = [], utcnow().isoformat()
     for name in FIELDS:
         if name == "priority" and not job.compare_priority:
             continue
         current = {side: _hash(values[side][name]) for side in SIDES}
-        if current["left"] == current["right"]:
-            hashes["left"][name], hashes["right"][name] = current["left"], current["right"]
-            continue
-        sources = _sources(sync, name)
         changed = {side for side in SIDES if hashes[side].get(name) != current[side]}
-        winner = None
-        if changed == set(SIDES):
-            winner = _winner(job, issues, sources)
-            if winner is not None:
-                loser = other(winner)
-                conflicts.append({"field": name, "side": loser, "value": values[loser][name], "kept": winner,
-                                  "kept_value": values[winner][name], "at": now, "initial": initial})
-        elif changed:
-            (side,) = changed
-            winner = side if side in sources else None
-        if winner is None:  # nothing may flow, or both stayed as last synced: accept each side as it is
+        winner = None if current["left"] == current["right"] else _field_winner(job, issues, name, changed)
+        if winner is None:  # equal, nothing may flow, or both stayed as last synced: accept each side as it is
             hashes["left"][name], hashes["right"][name] = current["left"], current["right"]
             continue
-        writes[other(winner)][name] = values[winner][name]
+        loser = other(winner)
+        if changed == set(SIDES):
+            conflicts.append({"field": name, "side": loser, "value": values[loser][name], "kept": winner,
+                              "kept_value": values[winner][name], "at": now, "initial": initial})
+        writes[loser][name] = values[winner][name]
         hashes[winner][name] = current[winner]
-    needle = _marker(sync.id, link.op_key)
-    for side in SIDES:  # the backlink: a side without this link's footer gets it with its own text
-        if needle not in (issues[side]["description"] or ""):
-            writes[side].setdefault("description", values[side]["description"])
+    return writes, conflicts
+
+
+def _write_sides(job, link, issues, writes, hashes):
+    """Make the planned writes on each side; what could not be carried over (assignees) for the link's notes."""
     unmapped = dict(link.notes.get("unmapped") or {})
     unmapped.update(job.notes)
     for side in SIDES:
@@ -714,18 +716,40 @@ def _reconcile(job, link):
         for name in writes[side]:
             hashes[side][name] = _hash(written[name])
     unmapped.update(job.notes)
-    link.hashes = hashes
-    link.notes = {**link.notes, "unmapped": unmapped}
-    if conflicts or any(writes.values()):  # a pass with nothing to carry (an echo) leaves a conflict on show
-        link.notes = {**link.notes, "conflicted": bool(conflicts) and not initial}
+    return unmapped
+
+
+def _record_conflicts(job, link, conflicts, initial):
     if conflicts:
         link.conflicts = [*(link.conflicts or []), *conflicts][-MAX_CONFLICTS_KEPT:]
-    session.commit()
+    job.session.commit()
     if conflicts and not initial:
         for conflict in conflicts:
             job.record(conflict["side"], getattr(link, f"{conflict['side']}_issue_id"), "sync.conflict",
                        {"link_id": link.id, **conflict})
-        session.commit()
+        job.session.commit()
+
+
+def _reconcile(job, link):
+    """Carry each field changed on one side since the last sync to the other; None when the pair is gone."""
+    issues = {side: job.get_issue(side, getattr(link, f"{side}_issue_id")) for side in SIDES}
+    for side in SIDES:
+        if issues[side] is None:
+            _apply_delete(job, link, side, issues[other(side)])
+            return None
+    values = {side: job.values(issues[side]) for side in SIDES}
+    hashes, initial = _baseline(link, values)
+    writes, conflicts = _plan(job, issues, values, hashes, initial)
+    needle = _marker(job.sync.id, link.op_key)
+    for side in SIDES:  # the backlink: a side without this link's footer gets it with its own text
+        if needle not in (issues[side]["description"] or ""):
+            writes[side].setdefault("description", values[side]["description"])
+    unmapped = _write_sides(job, link, issues, writes, hashes)
+    link.hashes = hashes
+    link.notes = {**link.notes, "unmapped": unmapped}
+    if conflicts or any(writes.values()):  # a pass with nothing to carry (an echo) leaves a conflict on show
+        link.notes = {**link.notes, "conflicted": bool(conflicts) and not initial}
+    _record_conflicts(job, link, conflicts, initial)
     return issues
 
 

@@ -187,6 +187,19 @@ def call_provider(tracker, operation, func, *args, **kwargs):
         raise
 
 
+def _refused(tracker, exc, remote):
+    """The outcome of a call that raised one of the gateway's errors, told to the circuit breaker."""
+    if isinstance(exc, ValidationError):
+        # The caller's input (a forged cursor) was refused before the tracker was asked: a 400, not a tracker failure.
+        return "rejected"
+    if remote and isinstance(exc, BREAKER_FAILURES):
+        breaker.record_failure(tracker.id, threshold=current_app.config["TRACKER_BREAKER_THRESHOLD"])
+    elif remote:
+        # The tracker answered (rate limited, not found, rejected): it is up, so a half-open trial closes.
+        breaker.record_success(tracker.id)
+    return exc.error if isinstance(exc, TrackerError) else "rejected"
+
+
 def _guarded_call(tracker, operation, func, *args, **kwargs):
     config = current_app.config
     remote = not provider_class(tracker.provider).stores_issues_locally
@@ -197,22 +210,8 @@ def _guarded_call(tracker, operation, func, *args, **kwargs):
     outcome = "ok"
     try:
         return func(*args, **kwargs)
-    except TrackerError as exc:
-        outcome = exc.error
-        if remote and isinstance(exc, BREAKER_FAILURES):
-            breaker.record_failure(tracker.id, threshold=config["TRACKER_BREAKER_THRESHOLD"])
-        elif remote:
-            # The tracker answered (rate limited, not found, rejected): it is up, so a half-open trial closes.
-            breaker.record_success(tracker.id)
-        raise
-    except ApiError:
-        outcome = "rejected"
-        if remote:
-            breaker.record_success(tracker.id)
-        raise
-    except ValidationError:
-        # The caller's input (a forged cursor) was refused before the tracker was asked: a 400, not a tracker failure.
-        outcome = "rejected"
+    except (ApiError, ValidationError) as exc:
+        outcome = _refused(tracker, exc, remote)
         raise
     except Exception:
         outcome = "internal_error"
