@@ -225,3 +225,48 @@ def test_a_job_for_an_attempt_already_made_or_a_delivery_gone_does_nothing(clien
     assert subscriptions_service.send_delivery(session=db.session, delivery_id=delivery_id) is None  # succeeded: not due
     assert subscriptions_service.send_delivery(session=db.session, delivery_id="no-such-delivery") is None
     assert len(receiver.requests) == 1
+
+
+def test_a_job_without_an_attempt_number_makes_the_next_attempt(client, auth, db, receiver):
+    delivery_id = _pending_delivery(client, auth, db, receiver.url)
+    receiver.fail_next(1, status=500)
+    assert subscriptions_service.send_delivery(session=db.session, delivery_id=delivery_id) == "pending"
+    assert subscriptions_service.send_delivery(session=db.session, delivery_id=delivery_id) == "succeeded"
+    assert db.session.execute(text("SELECT attempts FROM outbound_deliveries")).scalar_one() == 2
+
+
+def test_a_delivery_of_a_disabled_subscription_fails_without_being_sent(client, auth, db, receiver):
+    delivery_id = _pending_delivery(client, auth, db, receiver.url)
+    db.session.execute(text("UPDATE subscriptions SET enabled = false"))
+    db.session.commit()
+    assert subscriptions_service.send_delivery(session=db.session, delivery_id=delivery_id) == "failed"
+    assert receiver.requests == []
+
+
+def test_no_transaction_stays_open_while_the_receiver_is_called(client, auth, db, receiver, app):
+    import threading
+    import time
+
+    delivery_id = _pending_delivery(client, auth, db, receiver.url)
+    db.session.rollback()
+    receiver.hang(3)
+    results = []
+
+    def send():
+        with app.app_context():
+            results.append(subscriptions_service.send_delivery(session=db.session, delivery_id=delivery_id))
+            db.session.remove()
+
+    worker = threading.Thread(target=send)
+    worker.start()
+    for _ in range(200):  # the receiver records the request, then sits on it
+        if receiver.requests:
+            break
+        time.sleep(0.01)
+    with db.engine.connect() as other:
+        open_transactions = other.execute(text("SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
+                                               "AND state LIKE 'idle in transaction%' AND pid <> pg_backend_pid()")).scalar()
+    worker.join(30)
+    receiver.hang(0)
+    assert receiver.requests and results == ["succeeded"]
+    assert open_transactions == 0
