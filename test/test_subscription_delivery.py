@@ -270,3 +270,32 @@ def test_no_transaction_stays_open_while_the_receiver_is_called(client, auth, db
     receiver.hang(0)
     assert receiver.requests and results == ["succeeded"]
     assert open_transactions == 0
+
+
+def test_a_secret_encrypted_with_a_retired_key_fails_the_attempt_unsent(client, auth, db, receiver):
+    from cryptography.fernet import Fernet
+
+    delivery_id = _pending_delivery(client, auth, db, receiver.url)
+    foreign = Fernet(Fernet.generate_key()).encrypt(b'"old-secret"').decode()
+    db.session.execute(text("UPDATE subscriptions SET secret_encrypted = :token"), {"token": foreign})
+    db.session.commit()
+    assert subscriptions_service.send_delivery(session=db.session, delivery_id=delivery_id) == "pending"
+    assert receiver.requests == []
+    assert db.session.execute(text("SELECT last_error FROM outbound_deliveries")).scalar_one() == \
+        "The subscription's secret cannot be decrypted with the configured ENCRYPTION_KEYS."
+
+
+def test_a_tls_receiver_that_does_not_speak_tls_is_a_failed_handshake(receiver):
+    outcome = _post(url=receiver.url.replace("http://", "https://"), secret=SECRET, delivery_id="d-3",
+                    event_type="issue.created", body=b"{}")
+    assert outcome.error == "TLS handshake with the receiver failed." and outcome.status_code is None
+
+
+def test_an_overtaken_attempt_is_dropped_and_leaves_the_delivery_unlocked(client, auth, db, receiver):
+    delivery_id = _pending_delivery(client, auth, db, receiver.url)
+    outcome = subscriptions_service._Outcome(attempted_at=datetime.now(UTC), status_code=200)
+    assert subscriptions_service._record(db.session, delivery_id=delivery_id, attempt=3, outcome=outcome) is None
+    with db.engine.connect() as other:
+        other.execute(text("SET lock_timeout = '2s'"))
+        assert other.execute(text("SELECT attempts FROM outbound_deliveries WHERE id = :id FOR UPDATE NOWAIT"),
+                             {"id": delivery_id}).scalar() == 0
