@@ -133,9 +133,6 @@ def run_worker(flask_app, *, concurrency: int = 4, queues=None, wait: bool = Tru
     started again (with backoff) until a signal asks it to stop, so a database restart needs no supervisor.
     """
     import asyncio
-    import signal
-
-    from procrastinate.worker import Worker
 
     port = flask_app.config.get("WORKER_METRICS_PORT")
     if port and wait:
@@ -145,47 +142,59 @@ def run_worker(flask_app, *, concurrency: int = 4, queues=None, wait: bool = Tru
         start_http_server(int(port))
     app = create_job_app(flask_app)
     stalled_seconds = flask_app.config.get("WORKER_STALLED_SECONDS", 30)
+    options = _worker_options(concurrency=concurrency, queues=queues, wait=wait, heartbeat=heartbeat,
+                              stalled_seconds=stalled_seconds)
+    asyncio.run(_supervise(app, options, stalled_seconds=stalled_seconds, wait=wait, heartbeat=heartbeat))
+
+
+def _worker_options(*, concurrency, queues, wait, heartbeat, stalled_seconds):
     options = {"queues": queues, "concurrency": concurrency, "wait": wait, "install_signal_handlers": False,
                "delete_jobs": "successful", "fetch_job_polling_interval": 1.0,
                "update_heartbeat_interval": min(10.0, stalled_seconds / 3), "stalled_worker_timeout": stalled_seconds}
     options["worker_middleware"] = [job_context]  # every log line of a job names it
     if heartbeat is not None:  # api.liveness.Heartbeat: the liveness probe's file, touched while jobs progress
         options["worker_middleware"].append(heartbeat.track_job)
+    return options
 
-    async def main():
-        stopping = asyncio.Event()
-        worker = None
 
-        def stop():
-            stopping.set()
-            if worker is not None:
-                worker.stop()
+async def _supervise(app, options, *, stalled_seconds, wait, heartbeat):
+    """Run a worker, and start a new one (with backoff) when it stops unasked, until a signal says stop."""
+    import asyncio
+    import signal
 
+    from procrastinate.worker import Worker
+
+    stopping = asyncio.Event()
+    worker = None
+
+    def stop():
+        stopping.set()
+        if worker is not None:
+            worker.stop()
+
+    if wait:
         loop = asyncio.get_running_loop()
-        if wait:
-            for signum in (signal.SIGINT, signal.SIGTERM):
-                loop.add_signal_handler(signum, stop)
-        if heartbeat is not None:
-            heartbeat.start()
-        delay = 1.0
-        async with app.open_async():
-            while True:
-                try:
-                    await _retry_stalled(app, stalled_seconds)
-                    worker = Worker(app=app, **options)
-                    await worker.run()
-                except Exception:
-                    log.exception("worker failed")
-                if not wait or stopping.is_set():
-                    return
-                log.error("worker stopped without being asked (database unreachable?); restarting in %.0f s", delay)
-                try:
-                    await asyncio.wait_for(stopping.wait(), timeout=delay)
-                    return
-                except TimeoutError:
-                    delay = min(delay * 2, 30.0)
-
-    asyncio.run(main())
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(signum, stop)
+    if heartbeat is not None:
+        heartbeat.start()
+    delay = 1.0
+    async with app.open_async():
+        while True:
+            try:
+                await _retry_stalled(app, stalled_seconds)
+                worker = Worker(app=app, **options)
+                await worker.run()
+            except Exception:
+                log.exception("worker failed")
+            if not wait or stopping.is_set():
+                return
+            log.error("worker stopped without being asked (database unreachable?); restarting in %.0f s", delay)
+            try:
+                await asyncio.wait_for(stopping.wait(), timeout=delay)
+                return
+            except TimeoutError:
+                delay = min(delay * 2, 30.0)
 
 
 def queue_depth(session) -> dict[str, int]:
