@@ -40,43 +40,28 @@ def import_graph():
     return graph
 
 
+def _reachable(graph, start):
+    """Every module an import chain from `start` reaches."""
+    seen, todo = set(), list(graph[start])
+    while todo:
+        node = todo.pop()
+        if node not in seen:
+            seen.add(node)
+            todo.extend(graph.get(node, ()))
+    return seen
+
+
 def cycles(graph):
-    """Strongly connected components of more than one module (Tarjan, iterative)."""
-    index, low, stack, on_stack, found, counter = {}, {}, [], set(), [], 0
-    for start in graph:
-        if start in index:
+    """Groups of more than one module that import each other, directly or through others."""
+    reach = {node: _reachable(graph, node) for node in graph}
+    found, placed = [], set()
+    for node in sorted(graph):
+        if node in placed:
             continue
-        work = [(start, iter(sorted(graph[start])))]
-        index[start] = low[start] = counter
-        counter += 1
-        stack.append(start)
-        on_stack.add(start)
-        while work:
-            node, children = work[-1]
-            child = next(children, None)
-            if child is not None:
-                if child not in index:
-                    index[child] = low[child] = counter
-                    counter += 1
-                    stack.append(child)
-                    on_stack.add(child)
-                    work.append((child, iter(sorted(graph[child]))))
-                elif child in on_stack:
-                    low[node] = min(low[node], index[child])
-                continue
-            work.pop()
-            if work:
-                low[work[-1][0]] = min(low[work[-1][0]], low[node])
-            if low[node] == index[node]:
-                component = []
-                while True:
-                    member = stack.pop()
-                    on_stack.discard(member)
-                    component.append(member)
-                    if member == node:
-                        break
-                if len(component) > 1:
-                    found.append(sorted(component))
+        component = {node} | {other for other in reach[node] if node in reach.get(other, ())}
+        placed |= component
+        if len(component) > 1:
+            found.append(sorted(component))
     return found
 
 
