@@ -41,6 +41,27 @@ class Colour(enum.Enum):
     RED = "red"
 
 
+def _datetime(field, rng):
+    aware = dt.datetime(2026, 1, 2, 3, 4, 5, rng.randint(0, 999999), tzinfo=dt.UTC)
+    if isinstance(field, fields.AwareDateTime):
+        return aware
+    return rng.choice([aware, aware.replace(tzinfo=None), aware.replace(microsecond=0)])
+
+
+# Leaf field kinds and a random value of each, first match wins (Boolean before Integer, DateTime before Date).
+_LEAVES = [
+    (fields.Boolean, lambda field, rng: rng.choice([True, False, 1, 0])),
+    (fields.Integer, lambda field, rng: rng.choice([0, 1, 7, 2**40, -3, True, 3.0, decimal.Decimal(5)])),
+    ((fields.Float, fields.Decimal), lambda field, rng: rng.choice([0.5, 2, decimal.Decimal("1.25")])),
+    (fields.DateTime, _datetime),
+    (fields.Date, lambda field, rng: dt.date(2026, 1, rng.randint(1, 28))),
+    (fields.UUID, lambda field, rng: uuid.UUID(int=rng.getrandbits(128))),
+    (fields.Enum, lambda field, rng: next(iter(field.enum))),
+    (fields.Mapping, lambda field, rng: {"key": rng.choice(["value", 1, None, [1, "two"]])}),
+    (fields.String, lambda field, rng: rng.choice(["", "plain", "ünïcödé ✓", "line\nbreak", 42, b"bytes"])),
+]
+
+
 def _sample(field, rng, depth):
     """A value of the kind this field is given by the services (or None), chosen at random."""
     if field.allow_none is not False and rng.random() < 0.1:
@@ -48,35 +69,16 @@ def _sample(field, rng, depth):
     if isinstance(field, fields.Nested):
         if depth > 3:
             return None
-        many = field.many or field.schema.many
-        if many:
+        if field.many or field.schema.many:
             return [_object(field.schema, rng, depth + 1) for _ in range(rng.randint(0, 3))]
         return _object(field.schema, rng, depth + 1)
     if isinstance(field, fields.List):
         return [_sample(field.inner, rng, depth + 1) for _ in range(rng.randint(0, 4))]
     if isinstance(field, fields.Tuple):
         return tuple(_sample(inner, rng, depth + 1) for inner in field.tuple_fields)
-    if isinstance(field, fields.Boolean):
-        return rng.choice([True, False, 1, 0])
-    if isinstance(field, fields.Integer):
-        return rng.choice([0, 1, 7, 2**40, -3, True, 3.0, decimal.Decimal(5)])
-    if isinstance(field, (fields.Float, fields.Decimal)):
-        return rng.choice([0.5, 2, decimal.Decimal("1.25")])
-    if isinstance(field, fields.DateTime):
-        aware = dt.datetime(2026, 1, 2, 3, 4, 5, rng.randint(0, 999999), tzinfo=dt.UTC)
-        if isinstance(field, fields.AwareDateTime):
-            return aware
-        return rng.choice([aware, aware.replace(tzinfo=None), aware.replace(microsecond=0)])
-    if isinstance(field, fields.Date):
-        return dt.date(2026, 1, rng.randint(1, 28))
-    if isinstance(field, fields.UUID):
-        return uuid.UUID(int=rng.getrandbits(128))
-    if isinstance(field, fields.Enum):
-        return next(iter(field.enum))
-    if isinstance(field, fields.Mapping):
-        return {"key": rng.choice(["value", 1, None, [1, "two"]])}
-    if isinstance(field, fields.String):
-        return rng.choice(["", "plain", "ünïcödé ✓", "line\nbreak", 42, b"bytes"])
+    for kind, sample in _LEAVES:
+        if isinstance(field, kind):
+            return sample(field, rng)
     return rng.choice([{"nested": [1, "x"]}, "raw", 3, None])
 
 
