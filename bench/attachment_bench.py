@@ -15,7 +15,11 @@ import time
 
 import requests
 
-from bench.common import app_env, database, machine, migrate, register_and_login, uwsgi, worker_rss_mb, write_section
+from bench.harness.clients import register_and_login
+from bench.harness.db import database
+from bench.harness.measure import worker_rss_mb
+from bench.harness.report import machine, write_section
+from bench.harness.server import app_env, migrate, uwsgi
 
 SIZE = 50 * 1024 * 1024
 BAR_MIB = 20
@@ -115,7 +119,7 @@ def main():
                       TRACKER_ALLOWED_HOSTS="127.0.0.1", TRACKER_TIMEOUT_SECONDS=60)
         migrate(env)
         with uwsgi(env) as (base, master_pid):
-            headers = {"Authorization": f"Bearer {register_and_login(base, 'attachment_bench')}"}
+            headers = {"Authorization": f"Bearer {register_and_login(base, 'attachment_bench')[1]}"}
             api = f"{base}/api/v1/trackers"
             local = requests.post(f"{api}/", json={"name": "bench", "provider": "builtin", "target": "bench"},
                                   headers=headers, timeout=30).json()

@@ -1,7 +1,7 @@
 #!/usr/bin/env python
 """Offers list throughput vs a bare Flask hello under the same uwsgi settings.
 
-Run: .venv/bin/python bench/offers_bench.py [--seconds 15] [--connections 32]
+Run: .venv/bin/python -m bench.offers_bench [--seconds 15] [--connections 32]
 Writes its figures into docs/PERFORMANCE.md (section "offers").
 """
 
@@ -11,23 +11,13 @@ import os
 import subprocess
 import sys
 import time
-from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from bench.common import (
-    ROOT,
-    app_env,
-    database,
-    machine,
-    process_tree_cpu_seconds,
-    require_wrk,
-    uwsgi,
-    worker_rss_mb,
-    write_section,
-    wrk,
-)
-from bench.webhook_bench import postmaster_pid
+from bench.harness import ROOT
+from bench.harness.db import database, postmaster_pid
+from bench.harness.load import require_wrk, wrk
+from bench.harness.measure import process_tree_cpu_seconds, worker_rss_mb
+from bench.harness.report import machine, write_section
+from bench.harness.server import app_env, uwsgi
 
 # Issue 16: >= 0.25 of the floor (the long-run goal is 0.35), p99 <= 50 ms at 32 connections.
 TARGET_RATIO, LONG_RUN_RATIO, TARGET_P99_MS, TARGET_RSS_MB = 0.25, 0.35, 50.0, 120.0
@@ -137,7 +127,7 @@ def main():
         "not by requirements.txt (the image's packages), measured as the difference of importing the app with it and "
         "with it hidden\n"
         + "".join(f"- {name}: {'met' if ok else '**not met**'}\n" for name, ok in checks.items())
-        + "\nReproduce: `.venv/bin/python bench/offers_bench.py`"
+        + "\nReproduce: `.venv/bin/python -m bench.offers_bench`"
     )
     write_section("offers", "## Offers list vs the bare-Flask floor\n\n" + table)
     print(table)

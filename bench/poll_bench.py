@@ -14,7 +14,8 @@ import sys
 import time
 from datetime import UTC, datetime, timedelta
 
-from bench.common import PERFORMANCE_DOC, database
+from bench.harness.db import database
+from bench.harness.report import PERFORMANCE_DOC
 
 TRACKERS, ISSUES_PER_TRACKER, CHANGED_PER_TRACKER = 10, 500, 5
 HEADING = "## Polling and the local index (issue 15)"

@@ -16,11 +16,9 @@ import os
 import pstats
 import sys
 import time
-from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from bench.common import database, machine, write_section
+from bench.harness.db import database
+from bench.harness.report import machine, print_profile, write_section
 
 
 class SqlCounter:
@@ -229,11 +227,7 @@ def measure(args):
             for _ in range(args.requests):
                 client.get(url, headers=headers)
             profiler.disable()
-            out = io.StringIO()
-            stats = pstats.Stats(profiler, stream=out)
-            stats.sort_stats("cumulative").print_stats(args.lines)
-            stats.sort_stats("tottime").print_stats(args.lines)
-            print(out.getvalue())
+            print_profile(profiler, args.lines)
     return 0
 
 

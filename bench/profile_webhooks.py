@@ -18,9 +18,9 @@ import sys
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from bench.common import ROOT, database
+from bench.harness import ROOT
+from bench.harness.db import database
+from bench.harness.report import print_profile
 from bench.profile_requests import SqlCounter
 
 EXAMPLE = ROOT.parent / "shared" / "specs" / "github" / "webhooks" / "issues.opened.json"
@@ -181,11 +181,7 @@ def main():
         process_ms = (time.process_time() - started) / processed * 1000
         print(f"process_delivery: {process_ms:.3f} ms CPU per delivery; {counter.summary(processed)}")
         if profiler:
-            out = io.StringIO()
-            stats = pstats.Stats(profiler, stream=out)
-            stats.sort_stats("cumulative").print_stats(args.lines)
-            stats.sort_stats("tottime").print_stats(args.lines)
-            print(out.getvalue())
+            print_profile(profiler, args.lines)
     return 0
 
 

@@ -1,7 +1,7 @@
 #!/usr/bin/env python
 """Database restart under write load: PostgreSQL stopped (fast shutdown) for ~5 s, then started again.
 
-Run: .venv/bin/python bench/reliability_db_restart.py [--before 15] [--down 5] [--after 25] [--rate 30]
+Run: .venv/bin/python -m bench.reliability_db_restart [--before 15] [--down 5] [--after 25] [--rate 30]
 Load: offer creates and signed webhook deliveries on a fixed schedule; 2 job workers, restarted when they exit
 (back-off 1, 2, 4 ... 10 s, as an orchestrator would). Targets: while the database is down the API answers 503,
 never 500; the first 2xx comes within 10 s of the database being back; no committed write is lost (offer rows ==
@@ -18,34 +18,20 @@ import threading
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from bench.common import RELIABILITY_DOC, app_env, database, machine, migrate, uwsgi_layout_text, write_doc_section
-from bench.fakes_runner import fake_processes
-from bench.reliability_common import (
-    REPO,
-    CpuWatch,
-    EmbeddedPostgres,
-    FixedRateLoad,
-    JobWorkers,
-    Op,
-    code_version,
+from bench.harness.clients import (
     create_github_tracker,
-    delivery_state,
-    expect,
-    histogram,
     issue_opened,
-    machine_note,
-    query,
     register_and_login,
     register_webhook,
-    seed_github_fake,
-    serve,
     signed_delivery,
-    wait_for_drain,
     webhook_secrets,
 )
-from bench.reliability_soak import DOC_TITLE
+from bench.harness.db import EmbeddedPostgres, database, delivery_state, query, wait_for_drain
+from bench.harness.fakes import REPO, fake_processes, seed_github_fake
+from bench.harness.load import FixedRateLoad, Op, expect, histogram
+from bench.harness.measure import CpuWatch
+from bench.harness.report import code_version, conclude_reliability, machine, machine_note
+from bench.harness.server import JobWorkers, app_env, migrate, uwsgi, uwsgi_layout_text
 
 RECOVERY_TARGET_SECONDS = 10.0
 LOG = "/tmp/tg-reliability-db"
@@ -101,7 +87,7 @@ def main():
         env = app_env(database_url, TRACKER_ALLOWED_HOSTS="127.0.0.1", RATELIMIT_ENABLED="false")
         migrate(env)
         seed_github_fake(fake_url, issues=1)
-        with serve(env, log_path=f"{LOG}-uwsgi.log") as (base_url, _master, _stats):
+        with uwsgi(env, log_path=f"{LOG}-uwsgi.log") as (base_url, _master):
             user_id, token = register_and_login(base_url, "restart-writer")
             tracker_id = create_github_tracker(base_url, token, "restart", fake_url, REPO)
             register_webhook(base_url, token, tracker_id)
@@ -225,15 +211,10 @@ def main():
         f"{uwsgi_log.count('HARAKIRI')} harakiri.",
         "",
     ]
-    lines += [f"- {name}: {'met' if ok else '**not met**'}" for name, ok in checks.items()]
-    lines += ["", f"Repeat: `.venv/bin/python bench/reliability_db_restart.py --before {args.before:g} --down "
-                  f"{args.down:g} --after {args.after:g} --rate {args.rate:g}` (logs in {LOG}-*.log)"]
-    report = "\n".join(lines)
-    print(report)
-    if not args.no_doc:
-        write_doc_section(RELIABILITY_DOC, "db-restart", "## Database restart under write load\n\n" + report,
-                          marker="reliability", title=DOC_TITLE)
-    return 0 if all(checks.values()) else 1
+    repeat = (f"Repeat: `.venv/bin/python -m bench.reliability_db_restart --before {args.before:g} --down "
+              f"{args.down:g} --after {args.after:g} --rate {args.rate:g}` (logs in {LOG}-*.log)")
+    return conclude_reliability("db-restart", "## Database restart under write load", lines, checks, repeat=repeat,
+                                write=not args.no_doc)
 
 
 if __name__ == "__main__":

@@ -1,7 +1,7 @@
 #!/usr/bin/env python
 """Soak: steady mixed load (offers, tracker calls on a GitHub fake, signed webhook deliveries) with 2 job workers.
 
-Run: .venv/bin/python bench/reliability_soak.py [--seconds 300] [--rate 50]
+Run: .venv/bin/python -m bench.reliability_soak [--seconds 300] [--rate 50]
 Targets: zero errors (every answer has its expected status), p99 recorded per kind, every uwsgi worker's RSS flat
 (average over the last minute within 10% of the average over the first minute after warm-up), and every accepted
 delivery processed exactly once at the end. Writes docs/RELIABILITY.md (section "soak"); exit 1 when a target is missed.
@@ -19,32 +19,20 @@ from pathlib import Path
 
 import requests
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from bench.common import RELIABILITY_DOC, app_env, database, machine, migrate, uwsgi_layout_text, write_doc_section
-from bench.fakes_runner import fake_processes, recorded_requests
-from bench.reliability_common import (
-    REPO,
-    CpuWatch,
-    FixedRateLoad,
-    JobWorkers,
-    Op,
-    code_version,
+from bench.harness.clients import (
     create_github_tracker,
-    delivery_state,
-    expect,
     issue_opened,
-    machine_note,
     register_and_login,
     register_webhook,
-    seed_github_fake,
-    serve,
     signed_delivery,
-    summarize,
-    uwsgi_workers,
-    wait_for_drain,
     webhook_secrets,
 )
+from bench.harness.db import database, delivery_state, wait_for_drain
+from bench.harness.fakes import REPO, fake_processes, recorded_requests, seed_github_fake
+from bench.harness.load import FixedRateLoad, Op, expect, summarize
+from bench.harness.measure import CpuWatch
+from bench.harness.report import code_version, conclude_reliability, machine, machine_note
+from bench.harness.server import JobWorkers, app_env, free_port, migrate, uwsgi, uwsgi_layout_text, uwsgi_workers
 
 RSS_TOLERANCE = 0.10
 USERS = 4
@@ -214,7 +202,8 @@ def main():
         env = app_env(database_url, TRACKER_ALLOWED_HOSTS="127.0.0.1", RATELIMIT_ENABLED="false")
         migrate(env)
         seed_github_fake(fake_url, issues=SEEDED_ISSUES)
-        with serve(env, log_path=f"{LOG}-uwsgi.log") as (base_url, _master, stats):
+        stats = ("127.0.0.1", free_port())
+        with uwsgi(env, log_path=f"{LOG}-uwsgi.log", stats=stats) as (base_url, _master):
             users, churn = seed_users(base_url)
             tracker_token = users[0][1]
             tracker_id = create_github_tracker(base_url, tracker_token, "soak", fake_url, REPO)
@@ -328,15 +317,9 @@ def main():
         + (" — " + "; ".join(event[2] for event in workers.exits()) if workers.exits() else ""),
         "",
     ]
-    lines += [f"- {name}: {'met' if ok else '**not met**'}" for name, ok in checks.items()]
-    lines += ["", f"Repeat: `.venv/bin/python bench/reliability_soak.py --seconds {args.seconds} --rate {args.rate:g}` "
-                  f"(logs in {LOG}-*.log)"]
-    report = "\n".join(lines)
-    print(report)
-    if not args.no_doc:
-        write_doc_section(RELIABILITY_DOC, "soak", "## Soak: steady mixed load\n\n" + report, marker="reliability",
-                          title=DOC_TITLE)
-    return 0 if all(checks.values()) else 1
+    repeat = (f"Repeat: `.venv/bin/python -m bench.reliability_soak --seconds {args.seconds} --rate {args.rate:g}` "
+              f"(logs in {LOG}-*.log)")
+    return conclude_reliability("soak", "## Soak: steady mixed load", lines, checks, repeat=repeat, write=not args.no_doc)
 
 
 if __name__ == "__main__":

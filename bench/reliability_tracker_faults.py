@@ -1,7 +1,7 @@
 #!/usr/bin/env python
 """Tracker faults: GitHub fake A hangs, then answers 500s, then 429s, then recovers, while fake B stays healthy.
 
-Run: .venv/bin/python bench/reliability_tracker_faults.py [--processes 0] [--rate 5] [--phase-seconds 12]
+Run: .venv/bin/python -m bench.reliability_tracker_faults [--processes 0] [--rate 5] [--phase-seconds 12]
      [--phases hang,errors_500,rate_limited_429,recovered]
 Two GitHub trackers on two fakes; steady reads of both (`GET /api/v1/trackers/<id>/issues/<n>`, a different issue each
 time so the ETag cache never answers and every answer can be traced in uwsgi's 5xx log to the process that gave it).
@@ -24,35 +24,13 @@ import threading
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from bench.common import (
-    RELIABILITY_DOC,
-    app_env,
-    database,
-    machine,
-    migrate,
-    percentile,
-    uwsgi_layout,
-    write_doc_section,
-)
-from bench.fakes_runner import control, fake_processes
-from bench.reliability_common import (
-    REPO,
-    CpuWatch,
-    FixedRateLoad,
-    Op,
-    code_version,
-    create_github_tracker,
-    expect,
-    histogram,
-    machine_note,
-    register_and_login,
-    seed_github_fake,
-    serve,
-    uwsgi_workers,
-)
-from bench.reliability_soak import DOC_TITLE
+from bench.harness.clients import create_github_tracker, register_and_login
+from bench.harness.db import database
+from bench.harness.fakes import REPO, control, fake_processes, seed_github_fake
+from bench.harness.load import FixedRateLoad, Op, expect, histogram
+from bench.harness.measure import CpuWatch, percentile
+from bench.harness.report import code_version, conclude_reliability, machine, machine_note
+from bench.harness.server import app_env, free_port, migrate, uwsgi, uwsgi_layout, uwsgi_workers
 
 TIMEOUT, RESET, THRESHOLD = 2.0, 3.0, 5
 LATENCY_MARGIN = 1.0
@@ -110,6 +88,16 @@ def lat(samples):
             "max": max(values) if values else float("nan")}
 
 
+def fault_section(args, kinds, processes, default_phases):
+    """The RELIABILITY.md section name and heading of a run (one per process count and phase order)."""
+    section = ("tracker-faults" + ("-1proc" if args.processes == 1 else "")
+               + ("" if args.phases == default_phases else "-" + args.phases.replace(",", "-").replace("_", "")))
+    heading = (f"## Tracker faults ({', '.join(kinds[1:])}), "
+               + ("one uwsgi process (one breaker)" if args.processes == 1 else
+                  f"{processes} uwsgi processes" + (" (the committed uwsgi.ini)" if not args.processes else "")))
+    return section, heading
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--processes", type=int, default=0, help="uwsgi processes (0 = the committed uwsgi.ini)")
@@ -140,7 +128,8 @@ def main():
         migrate(env)
         for url in (fake_a, fake_b):
             seed_github_fake(url, issues=ISSUES)
-        with serve(env, extra_args=extra, log_path=f"{LOG}-uwsgi.log") as (base_url, _master, stats):
+        stats = ("127.0.0.1", free_port())
+        with uwsgi(env, extra_args=extra, log_path=f"{LOG}-uwsgi.log", stats=stats) as (base_url, _master):
             processes = len(uwsgi_workers(stats))
             _, token = register_and_login(base_url, "faults")
             trackers = {"A": create_github_tracker(base_url, token, "tracker-a", fake_a, REPO),
@@ -286,21 +275,11 @@ def main():
                      f"{f'{last - recovery_start:+.1f}' if last is not None else '—'} |")
     served = ", ".join(f"{w['pid']} ({w['requests']} requests)" for w in workers_final)
     lines += ["", f"uwsgi workers at the end: {served}", ""]
-    lines += [f"- {name}: {'met' if ok else '**not met**'}" for name, ok in checks.items()]
-    lines += ["", f"Repeat: `.venv/bin/python bench/reliability_tracker_faults.py --processes {args.processes} --rate "
-                  f"{args.rate:g} --phase-seconds {args.phase_seconds:g} --phases {args.phases}` "
-                  f"(log in {LOG}-uwsgi.log)"]
-    report = "\n".join(lines)
-    print(report)
-    if not args.no_doc:
-        default_order = args.phases == parser.get_default("phases")
-        section = ("tracker-faults" + ("-1proc" if args.processes == 1 else "")
-                   + ("" if default_order else "-" + args.phases.replace(",", "-").replace("_", "")))
-        title = (f"## Tracker faults ({', '.join(kinds[1:])}), "
-                 + ("one uwsgi process (one breaker)" if args.processes == 1 else
-                    f"{processes} uwsgi processes" + (" (the committed uwsgi.ini)" if not args.processes else "")))
-        write_doc_section(RELIABILITY_DOC, section, title + "\n\n" + report, marker="reliability", title=DOC_TITLE)
-    return 0 if all(checks.values()) else 1
+    section, heading = fault_section(args, kinds, processes, parser.get_default("phases"))
+    repeat = (f"Repeat: `.venv/bin/python -m bench.reliability_tracker_faults --processes {args.processes} --rate "
+              f"{args.rate:g} --phase-seconds {args.phase_seconds:g} --phases {args.phases}` "
+              f"(log in {LOG}-uwsgi.log)")
+    return conclude_reliability(section, heading, lines, checks, repeat=repeat, write=not args.no_doc)
 
 
 if __name__ == "__main__":

@@ -1,7 +1,7 @@
 #!/usr/bin/env python
 """Worker kill: a burst of signed deliveries with 2 job workers running; one worker is SIGKILLed mid-burst and restarted.
 
-Run: .venv/bin/python bench/reliability_worker_kill.py [--deliveries 600] [--rate 100] [--kill-at 0.3]
+Run: .venv/bin/python -m bench.reliability_worker_kill [--deliveries 600] [--rate 100] [--kill-at 0.3]
 WORKER_STALLED_SECONDS=5, so jobs of the killed worker go back to the queue once its heartbeat is 5 s old (a worker
 requeues them at start-up and every minute). Targets: after the queue drains every accepted delivery is processed
 exactly once (deliveries processed == 202 accepted answers, one event per delivery, no job left or failed).
@@ -16,34 +16,20 @@ import threading
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from bench.common import RELIABILITY_DOC, app_env, database, machine, migrate, write_doc_section
-from bench.fakes_runner import fake_processes
-from bench.reliability_common import (
-    REPO,
-    CpuWatch,
-    FixedRateLoad,
-    JobWorkers,
-    Op,
-    code_version,
+from bench.harness.clients import (
     create_github_tracker,
-    delivery_state,
-    expect,
-    histogram,
     issue_opened,
-    machine_note,
-    query,
     register_and_login,
     register_webhook,
-    scalar,
-    seed_github_fake,
-    serve,
     signed_delivery,
-    wait_for_drain,
     webhook_secrets,
 )
-from bench.reliability_soak import DOC_TITLE
+from bench.harness.db import database, delivery_state, query, scalar, wait_for_drain
+from bench.harness.fakes import REPO, fake_processes, seed_github_fake
+from bench.harness.load import FixedRateLoad, Op, expect, histogram
+from bench.harness.measure import CpuWatch
+from bench.harness.report import code_version, conclude_reliability, machine, machine_note
+from bench.harness.server import JobWorkers, app_env, migrate, uwsgi
 
 STALLED_SECONDS = 5
 LOG = "/tmp/tg-reliability-kill"
@@ -64,7 +50,7 @@ def main():
                       WORKER_STALLED_SECONDS=STALLED_SECONDS)
         migrate(env)
         seed_github_fake(fake_url, issues=1)
-        with serve(env, log_path=f"{LOG}-uwsgi.log") as (base_url, _master, _stats):
+        with uwsgi(env, log_path=f"{LOG}-uwsgi.log") as (base_url, _master):
             _, token = register_and_login(base_url, "burst")
             tracker_id = create_github_tracker(base_url, token, "burst", fake_url, REPO)
             register_webhook(base_url, token, tracker_id)
@@ -167,15 +153,10 @@ def main():
         f"{rows['jobs'] or 'none'}",
         "",
     ]
-    lines += [f"- {name}: {'met' if ok else '**not met**'}" for name, ok in checks.items()]
-    lines += ["", f"Repeat: `.venv/bin/python bench/reliability_worker_kill.py --deliveries {args.deliveries} --rate "
-                  f"{args.rate:g} --kill-at {args.kill_at:g}` (logs in {LOG}-*.log)"]
-    report = "\n".join(lines)
-    print(report)
-    if not args.no_doc:
-        write_doc_section(RELIABILITY_DOC, "worker-kill", "## Job worker killed mid-burst\n\n" + report,
-                          marker="reliability", title=DOC_TITLE)
-    return 0 if all(checks.values()) else 1
+    repeat = (f"Repeat: `.venv/bin/python -m bench.reliability_worker_kill --deliveries {args.deliveries} --rate "
+              f"{args.rate:g} --kill-at {args.kill_at:g}` (logs in {LOG}-*.log)")
+    return conclude_reliability("worker-kill", "## Job worker killed mid-burst", lines, checks, repeat=repeat,
+                                write=not args.no_doc)
 
 
 if __name__ == "__main__":

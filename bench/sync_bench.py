@@ -18,7 +18,9 @@ import threading
 import time
 from datetime import UTC, datetime
 
-from bench.common import database, machine, percentile, write_section
+from bench.harness.db import database
+from bench.harness.measure import percentile
+from bench.harness.report import machine, write_section
 
 PAIRS, CHANGES, CONCURRENCY = 50, 500, 4
 SECTION = "sync"

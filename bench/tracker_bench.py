@@ -1,7 +1,7 @@
 #!/usr/bin/env python
 """Tracker calls through the gateway vs PyGithub straight at the GitHub fake; the aggregate fan-out vs one tracker.
 
-Run: .venv/bin/python bench/tracker_bench.py [--requests 500] [--fanout-requests 30] [--fanout-budget 90]
+Run: .venv/bin/python -m bench.tracker_bench [--requests 500] [--fanout-requests 30] [--fanout-budget 90]
 Writes its figures into docs/PERFORMANCE.md (section "trackers"); exit status 1 when a target is missed.
 
 (1) Gateway overhead: `GET /api/v1/trackers/<id>/issues/<n>` under uwsgi against a zero-latency GitHub fake vs the
@@ -24,20 +24,21 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from urllib.parse import urlsplit
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
 import requests
 from github import Auth, Github
 from jira import JIRA
 
 from api.trackers.providers.jira import ISSUE_FIELDS as JIRA_ISSUE_FIELDS
-from bench.common import app_env, database, machine, migrate, percentile, register_and_login, uwsgi, write_section
-from bench.fakes_runner import control, fake_processes, recorded_requests, seed
+from bench.harness.clients import create_github_tracker, register_and_login
+from bench.harness.db import database
+from bench.harness.fakes import TOKEN, control, fake_processes, recorded_requests, seed
+from bench.harness.measure import percentile
+from bench.harness.report import machine, write_section
+from bench.harness.server import app_env, migrate, uwsgi
 
 TARGET_ADDED_P50_MS = 3.0
 TARGET_FANOUT_RATIO = 1.3
 FANOUT_LATENCY_SECONDS = 0.1
-TOKEN = "ghp_benchtoken0000000000000000000000000"
 OVERHEAD_REPO = "bench-org/overhead"
 FANOUT_REPO = "bench-org/fanout"
 WARMUP = 50
@@ -99,15 +100,6 @@ def timed(call):
     started = time.perf_counter()
     call()
     return (time.perf_counter() - started) * 1000
-
-
-def create_tracker(base_url, token, name, fake_url, repo):
-    response = requests.post(
-        f"{base_url}/api/v1/trackers/", headers={"Authorization": f"Bearer {token}"}, timeout=30,
-        json={"name": name, "provider": "github", "target": repo, "base_url": fake_url, "credentials": {"token": TOKEN}})
-    if response.status_code != 201:
-        raise RuntimeError(f"create tracker {name}: {response.status_code} {response.text[:300]}")
-    return response.json()["id"]
 
 
 def _ago(**delta):
@@ -372,13 +364,13 @@ def main():
         seed_fakes(fakes, overhead_issues=1 + WARMUP + args.requests)
         seed_jira(jira_fake)
         with uwsgi(env, log_path=LOG_PATH) as (base_url, _master):
-            token = register_and_login(base_url, "bench-overhead")
-            overhead_tracker = create_tracker(base_url, token, "overhead", fakes[0], OVERHEAD_REPO)
+            _, token = register_and_login(base_url, "bench-overhead")
+            overhead_tracker = create_github_tracker(base_url, token, "overhead", fakes[0], OVERHEAD_REPO)
             latency, evidence = overhead(base_url, fakes[0], token, overhead_tracker, args.requests)
             jira_tracker = create_jira_tracker(base_url, token, jira_fake)
             jira = jira_overhead(base_url, jira_fake, token, jira_tracker, args.jira_requests)
-            fan_token = register_and_login(base_url, "bench-fanout")
-            fan_trackers = [create_tracker(base_url, fan_token, f"fanout-{n}", url, FANOUT_REPO)
+            _, fan_token = register_and_login(base_url, "bench-fanout")
+            fan_trackers = [create_github_tracker(base_url, fan_token, f"fanout-{n}", url, FANOUT_REPO)
                             for n, url in enumerate(fakes)]
             fan, fan_checks = fanout(base_url, fakes, fan_token, fan_trackers, args.fanout_requests,
                                      args.fanout_budget)
@@ -514,7 +506,7 @@ def render(args, elapsed, latency, evidence, fan, fan_checks, checks, *, jira, a
            if requests_per["single"] > 1 else "")
         + "\n"
         + "".join(f"- {name}: {'met' if ok else '**not met**'}\n" for name, ok in checks.items())
-        + "\nReproduce: `.venv/bin/python bench/tracker_bench.py` (a few minutes at most; needs no network)"
+        + "\nReproduce: `.venv/bin/python -m bench.tracker_bench` (a few minutes at most; needs no network)"
     )
     write_section("trackers", "## Trackers: gateway overhead and fan-out\n\n" + table)
     return table

@@ -13,24 +13,16 @@ import argparse
 import os
 import sys
 import time
-from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from bench.common import (
-    app_env,
-    database,
-    machine,
-    process_tree_cpu_seconds,
-    require_wrk,
-    uwsgi,
-    worker_rss_mb,
-    write_section,
-    wrk,
-)
-from bench.fakes_runner import control, fake_processes
+from bench.harness.clients import create_github_tracker
+from bench.harness.db import database
+from bench.harness.fakes import control, fake_processes
+from bench.harness.load import require_wrk, wrk
+from bench.harness.measure import process_tree_cpu_seconds, worker_rss_mb
+from bench.harness.report import machine, write_section
+from bench.harness.server import app_env, uwsgi
 from bench.offers_bench import seed as seed_offers
-from bench.tracker_bench import FANOUT_REPO, create_tracker, seed_fakes
+from bench.tracker_bench import FANOUT_REPO, seed_fakes
 
 
 def main():
@@ -53,7 +45,7 @@ def main():
             extra = ["--processes", str(processes), "--threads", str(threads)]
             with uwsgi(env, log_path="/tmp/tg-bench-layout.log", extra_args=extra) as (base_url, master):
                 if tracker_id is None:
-                    tracker_id = create_tracker(base_url, token, "layout", fakes[0], FANOUT_REPO)
+                    tracker_id = create_github_tracker(base_url, token, "layout", fakes[0], FANOUT_REPO)
                 headers = {"Authorization": f"Bearer {token}"}
                 offers_url = f"{base_url}/api/v1/users/{user_id}/offers/"
                 issues_url = f"{base_url}/api/v1/trackers/{tracker_id}/issues"

@@ -1,7 +1,7 @@
 #!/usr/bin/env python
 """Signed GitHub webhook deliveries: ingest burst under uwsgi, then worker processing, then exact accounting.
 
-Run: .venv/bin/python bench/webhook_bench.py [--seconds 20] [--connections 8] [--workers 2] [--concurrency 4]
+Run: .venv/bin/python -m bench.webhook_bench [--seconds 20] [--connections 8] [--workers 2] [--concurrency 4]
 Writes its figures into docs/PERFORMANCE.md (section "webhooks"); exit status 1 when a target is missed.
 
 Load generator: a small asyncio HTTP/1.1 client in this process (keep-alive connections, request bytes built from
@@ -24,7 +24,6 @@ import json
 import os
 import random
 import resource
-import signal
 import subprocess
 import sys
 import time
@@ -33,29 +32,19 @@ import zlib
 from pathlib import Path
 from urllib.parse import urlsplit
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
 import psycopg
-import requests
 
-from bench.common import (
-    ROOT,
-    app_env,
-    database,
-    machine,
-    migrate,
-    percentile,
-    process_tree_cpu_seconds,
-    register_and_login,
-    uwsgi,
-    write_section,
-)
-from bench.fakes_runner import control, fake_processes, seed
+from bench.harness import ROOT
+from bench.harness.clients import create_github_tracker, register_and_login, register_webhook, webhook_secrets
+from bench.harness.db import database, postmaster_pid
+from bench.harness.fakes import fake_processes, seed_github_fake
+from bench.harness.measure import percentile, process_tree_cpu_seconds
+from bench.harness.report import machine, write_section
+from bench.harness.server import app_env, migrate, stop_processes, uwsgi
 
 TARGET_ACCEPTED_PER_SECOND = 300.0
 TARGET_P99_MS = 50.0
 TARGET_PROCESSED_PER_SECOND = 300.0  # with 2 workers (issue 16)
-TOKEN = "ghp_benchtoken0000000000000000000000000"
 REPO = "bench-bot/hooks"
 EXAMPLE = ROOT.parent / "shared" / "specs" / "github" / "webhooks" / "issues.opened.json"
 BODY_POOL = 64
@@ -70,36 +59,11 @@ WORKER_LOG_PATH = "/tmp/tg-bench-webhook-workers.log"
 
 def setup_tracker(base_url, fake_url):
     """A user, a GitHub tracker on the fake and the gateway's webhook registered on it; returns the tracker id."""
-    control(fake_url, rate_limit={"limit": 10_000_000})
-    seed(fake_url, [{"op": "add_token", "args": {"token": TOKEN, "login": "bench-bot"}},
-                    {"op": "add_repo", "args": {"full_name": REPO}}])
-    token = register_and_login(base_url, "bench-webhooks")
-    headers = {"Authorization": f"Bearer {token}"}
-    response = requests.post(f"{base_url}/api/v1/trackers/", headers=headers, timeout=30,
-                             json={"name": "hooks", "provider": "github", "target": REPO, "base_url": fake_url,
-                                   "credentials": {"token": TOKEN}})
-    if response.status_code != 201:
-        raise RuntimeError(f"create tracker: {response.status_code} {response.text[:300]}")
-    tracker_id = response.json()["id"]
-    response = requests.post(f"{base_url}/api/v1/trackers/{tracker_id}/webhook", headers=headers, timeout=30)
-    if response.status_code != 201:
-        raise RuntimeError(f"register webhook: {response.status_code} {response.text[:300]}")
+    seed_github_fake(fake_url, issues=0, repo=REPO)
+    _, token = register_and_login(base_url, "bench-webhooks")
+    tracker_id = create_github_tracker(base_url, token, "hooks", fake_url, REPO)
+    register_webhook(base_url, token, tracker_id)
     return tracker_id
-
-
-def webhook_secret(env, tracker_id):
-    """The generated secret, read with the app (it is stored encrypted)."""
-    code = (
-        "from api import create_app, crypto\n"
-        "from api.extensions import db\n"
-        "from api.models.trackers import Tracker\n"
-        "app = create_app()\n"
-        "with app.app_context():\n"
-        f"    tracker = db.session.get(Tracker, {int(tracker_id)})\n"
-        "    print(crypto.decrypt_json(tracker.webhook_secret_encrypted)['secret'])\n"
-    )
-    output = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=env, check=True, capture_output=True, text=True)
-    return output.stdout.split()[-1]
 
 
 KEY_MARK = b"@@delivery@@"
@@ -249,14 +213,6 @@ class Burst:
         asyncio.run(main())
 
 
-def postmaster_pid(database_url):
-    """The PostgreSQL server's main process (the parent of a backend), to count its CPU time."""
-    with psycopg.connect(database_url, autocommit=True) as conn:
-        backend = conn.execute("SELECT pg_backend_pid()").fetchone()[0]
-        # Read while the connection is open: the backend process ends with it.
-        return int(Path(f"/proc/{backend}/stat").read_text().rsplit(")", 1)[1].split()[1])
-
-
 def app_durations(offset, tracker_id):
     """The app's own access-log durations (ms) of the deliveries logged after byte `offset` of the uwsgi log."""
     with open(LOG_PATH, "rb") as log:
@@ -315,15 +271,7 @@ def run_workers(env, database_url, tracker_id, processes, concurrency):
                 time.sleep(0.25)
         wall = time.monotonic() - started
     finally:
-        for worker in workers:
-            if worker.poll() is None:
-                worker.send_signal(signal.SIGTERM)
-        for worker in workers:
-            try:
-                worker.wait(30)
-            except subprocess.TimeoutExpired:
-                worker.kill()
-                worker.wait()
+        stop_processes(workers)
         log.close()
     cpu = None
     if first and last and first["pending"] > last["pending"]:
@@ -387,7 +335,7 @@ def main():
         migrate(env)
         with uwsgi(env, log_path=LOG_PATH) as (base_url, master):
             tracker_id = setup_tracker(base_url, fakes[0])
-            bodies = signed_bodies(webhook_secret(env, tracker_id))
+            bodies = signed_bodies(webhook_secrets(env, [tracker_id])[tracker_id])
             warmup = Burst(base_url, tracker_id, bodies, f"warmup-{run_prefix}")
             warmup.run(args.connections, 2.0)
             burst = Burst(base_url, tracker_id, bodies, f"burst-{run_prefix}")
@@ -502,7 +450,7 @@ def main():
         f"Delivery statuses: {counts['status_counts']}; event types: {counts['event_types']}; "
         f"jobs left by status: {counts['jobs_left'] or 'none'}.\n\n"
         + "".join(f"- {name}: {'met' if ok else '**not met**'}\n" for name, ok in checks.items())
-        + "\nReproduce: `.venv/bin/python bench/webhook_bench.py` (about two minutes; needs no network)"
+        + "\nReproduce: `.venv/bin/python -m bench.webhook_bench` (about two minutes; needs no network)"
     )
     write_section("webhooks", "## Webhooks: ingest burst, processing, exactly once\n\n" + report)
     print(report)

@@ -7,7 +7,8 @@ import uuid
 
 import pytest
 
-from bench.common import VENV_BIN, app_env, uwsgi
+from bench.harness import VENV_BIN
+from bench.harness.server import app_env, uwsgi
 from test.test_http_chunked import issue_on_a_builtin_tracker
 
 LIMIT = 50_000

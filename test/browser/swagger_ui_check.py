@@ -25,7 +25,6 @@ from urllib.parse import urlsplit
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "scripts"))
 
-import embedded_pg
 import requests
 from cryptography.fernet import Fernet
 from selenium import webdriver
@@ -35,7 +34,10 @@ from selenium.webdriver.common.by import By
 from selenium.webdriver.support import expected_conditions as ec
 from selenium.webdriver.support.ui import WebDriverWait
 
-from bench.common import ROOT, app_env, migrate, register_and_login, uwsgi
+from bench.harness import ROOT
+from bench.harness.clients import register_and_login
+from bench.harness.db import database
+from bench.harness.server import app_env, migrate, uwsgi
 
 ARTIFACTS = ROOT / "artifacts"
 SCREENSHOT = ARTIFACTS / "swagger-ui.png"
@@ -56,19 +58,9 @@ class CheckFailed(Exception):
 
 
 @contextlib.contextmanager
-def throwaway_database():
-    """Always a fresh embedded PostgreSQL: this check creates users and must not touch a DATABASE_URL from the shell."""
-    pgdata = tempfile.mkdtemp(prefix="tg-browser-pg-")
-    try:
-        yield embedded_pg.start(pgdata)
-    finally:
-        embedded_pg.stop(pgdata)
-        shutil.rmtree(pgdata, ignore_errors=True)
-
-
-@contextlib.contextmanager
 def served_api():
-    with throwaway_database() as database_url:
+    # Always a fresh embedded PostgreSQL: this check creates users and must not touch a DATABASE_URL from the shell.
+    with database(fresh=True) as database_url:
         env = app_env(database_url, SECRET_KEY=secrets.token_urlsafe(48), ENCRYPTION_KEYS=Fernet.generate_key().decode())
         migrate(env)
         with uwsgi(env, log_path=SERVER_LOG) as (base_url, _pid):
@@ -214,7 +206,7 @@ class SwaggerUiCheck:
 
 def check(base_url):
     username = f"qa-browser-{secrets.token_hex(4)}"
-    token = register_and_login(base_url, username, password=secrets.token_urlsafe(16))
+    _, token = register_and_login(base_url, username, password=secrets.token_urlsafe(16))
     with chromium() as driver:
         ui = SwaggerUiCheck(driver, base_url)
         try:

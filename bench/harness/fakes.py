@@ -1,6 +1,6 @@
-"""Provider fakes (test/fakes) for the benchmarks, each in its own process so that it shares no GIL with the client.
+"""Provider fakes (test/fakes) in their own processes (no GIL shared with the client), seeded and steered over HTTP.
 
-`fake_processes("github", 3)` yields three base URLs; seed and steer them over HTTP with `seed()` and `control()`.
+`fake_processes("github", 3)` yields three base URLs; `seed()`, `control()` and `recorded_requests()` talk to one.
 """
 
 import contextlib
@@ -10,8 +10,11 @@ import sys
 
 import requests
 
-from bench.common import ROOT
+from bench.harness import ROOT
+from bench.harness.server import stop_processes
 
+TOKEN = "ghp_reliability00000000000000000000000000"
+REPO = "rel-org/app"
 
 @contextlib.contextmanager
 def fake_processes(name, count=1):
@@ -29,14 +32,8 @@ def fake_processes(name, count=1):
             urls.append(line)
         yield urls
     finally:
+        stop_processes(processes, signal.SIGINT, timeout=10)  # serve() stops on KeyboardInterrupt
         for process in processes:
-            process.send_signal(signal.SIGINT)  # serve() stops on KeyboardInterrupt
-        for process in processes:
-            try:
-                process.wait(10)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
             process.stdout.close()
 
 
@@ -60,3 +57,14 @@ def recorded_requests(base_url):
     response.raise_for_status()
     return response.json()
 
+
+def seed_github_fake(url, *, issues=30, repo=REPO):
+    """An admin token, one repository with `issues` issues, and a quota high enough for a long run."""
+    control(url, rate_limit={"limit": 100_000_000})
+    operations = [{"op": "add_token", "args": {"token": TOKEN, "login": "rel-bot"}},
+                  {"op": "add_repo", "args": {"full_name": repo}},
+                  {"op": "add_member", "args": {"full_name": repo, "login": "rel-bot", "permission": "admin"}}]
+    operations += [{"op": "add_issue", "args": {"full_name": repo, "title": f"Issue {n}",
+                                                "body": "Seeded for the reliability runs. " * 10, "labels": ["bug"]}}
+                   for n in range(1, issues + 1)]
+    seed(url, operations)

@@ -1,0 +1,75 @@
+"""Reporting: the machine and code a run measured, and sections of docs/PERFORMANCE.md and docs/RELIABILITY.md."""
+
+import io
+import os
+import pstats
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+from bench.harness import ROOT
+
+PERFORMANCE_DOC = ROOT / "docs" / "PERFORMANCE.md"
+RELIABILITY_DOC = ROOT / "docs" / "RELIABILITY.md"
+RELIABILITY_TITLE = "# Reliability\n\nLoad and fault runs of the gateway; each section is written by its script in bench/."
+
+def write_section(name, markdown, *, doc=PERFORMANCE_DOC, marker="bench", title="# Performance"):
+    """Replace (or append) the section between `<!-- MARKER:NAME -->` markers in `doc` (one that does not exist yet
+    starts with `title`)."""
+    doc = Path(doc)
+    start, end = f"<!-- {marker}:{name} -->", f"<!-- /{marker}:{name} -->"
+    text = doc.read_text() if doc.exists() else title.rstrip() + "\n"
+    block = f"{start}\n{markdown.strip()}\n{end}"
+    if start in text:
+        text = re.sub(re.escape(start) + r".*?" + re.escape(end), lambda _: block, text, flags=re.DOTALL)
+    else:
+        text = text.rstrip() + "\n\n" + block + "\n"
+    doc.write_text(text)
+
+
+def check_lines(checks):
+    """One '- name: met' (or '**not met**') line per check."""
+    return [f"- {name}: {'met' if ok else '**not met**'}" for name, ok in checks.items()]
+
+
+def conclude_reliability(section, heading, lines, checks, *, repeat, write=True):
+    """Print a reliability run's report (its lines, the checks, how to repeat it), write its section of
+    docs/RELIABILITY.md, and return the exit status (0 when every check is met)."""
+    report = "\n".join([*lines, *check_lines(checks), "", repeat])
+    print(report)
+    if write:
+        write_section(section, heading + "\n\n" + report, doc=RELIABILITY_DOC, marker="reliability",
+                      title=RELIABILITY_TITLE)
+    return 0 if all(checks.values()) else 1
+
+
+def machine():
+    cpu = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
+                if line.startswith("model name")), "unknown CPU")
+    niceness = os.nice(0)
+    # On a machine shared with other work, a bench may run at a higher priority (nice -n -10): said beside its figures.
+    priority = f", run at nice {niceness} (its processes ahead of the machine's other work)" if niceness else ""
+    return f"{os.cpu_count()} cores ({cpu}), Python {sys.version.split()[0]}{priority}"
+
+
+def code_version():
+    """The commit the app code was at (and whether api/, config.py or uwsgi.ini had uncommitted changes)."""
+    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True).stdout.strip()
+    dirty = subprocess.run(["git", "status", "--porcelain", "--", "api", "config.py", "uwsgi.ini", "wsgi.py", "manage.py"],
+                           cwd=ROOT, capture_output=True, text=True).stdout.strip()
+    return f"commit {commit or 'unknown'}" + (" with uncommitted app changes" if dirty else "")
+
+
+def machine_note():
+    return ("2 cores shared by the load generator (Python, same machine), uwsgi, PostgreSQL, the job workers and "
+            "the provider fakes, and possibly by other processes running on the machine at the same time")
+
+
+def print_profile(profiler, lines):
+    """The `lines` most expensive calls of a cProfile run, by cumulative then by own time."""
+    out = io.StringIO()
+    stats = pstats.Stats(profiler, stream=out)
+    stats.sort_stats("cumulative").print_stats(lines)
+    stats.sort_stats("tottime").print_stats(lines)
+    print(out.getvalue())
