@@ -2,15 +2,19 @@
 
 import re
 import unicodedata
+from typing import IO, Any
 
 from flask import current_app
 from marshmallow import ValidationError
+from sqlalchemy.orm import Session
+from werkzeug.datastructures import FileStorage
 
 from api.errors import ApiError, ValidationFailed
+from api.models.users import User
 from api.schemas.base import decode_cursor, encode_cursor
 from api.services import events as events_service
 from api.services.trackers import _issue_scoped, call_provider, connect
-from api.trackers.base import Capability, Upload, WebhookEvent
+from api.trackers.base import Attachment, AttachmentContent, Capability, Upload, WebhookEvent
 
 SNIFF_BYTES = 2048
 MAX_OFFSET = 10_000  # attachments listed per issue, far above any provider's
@@ -43,7 +47,7 @@ class AttachmentTooLarge(ApiError):
     code, error, message = 413, "payload_too_large", "The file is larger than the attachment limit."
 
 
-def upload_limit(content_length, *, multipart):
+def upload_limit(content_length: int | None, *, multipart: bool) -> int | None:
     """The request body limit for an upload (ATTACHMENT_MAX_BYTES plus room for the multipart framing); 413 above it.
 
     Only a multipart upload gets the attachment limit: any other body keeps MAX_CONTENT_LENGTH.
@@ -63,7 +67,7 @@ class AttachmentTypeMismatch(ApiError):
     code, error, message = 422, "attachment_type_mismatch", "The file's content does not match its declared type."
 
 
-def sanitize_filename(name):
+def sanitize_filename(name: str | None) -> str:
     """A file name safe in a header and on any provider: its last path part, printable, no quotes, bounded."""
     name = unicodedata.normalize("NFC", str(name or "")).replace("\\", "/").rsplit("/", 1)[-1]
     name = "".join(ch for ch in name if unicodedata.category(ch)[0] != "C" and ch not in '"<>:*?|;')
@@ -75,7 +79,7 @@ def sanitize_filename(name):
     return name or "attachment"
 
 
-def sniff(head):
+def sniff(head: bytes) -> str:
     """The content type the first bytes show: a known magic number, UTF-8 text, or application/octet-stream."""
     for magic, content_type in MAGIC:
         if head.startswith(magic):
@@ -92,7 +96,7 @@ def sniff(head):
     return "application/octet-stream"
 
 
-def checked_type(declared, sniffed):
+def checked_type(declared: str | None, sniffed: str) -> str:
     """The type to store: the sniffed one, a declared text type for text, or 422 when the declaration contradicts the bytes."""
     declared = (declared or "").split(";", 1)[0].strip().lower()
     if declared in GENERIC or declared == sniffed:
@@ -106,25 +110,26 @@ def checked_type(declared, sniffed):
     raise AttachmentTypeMismatch(f"The file is {sniffed}, not {declared}.", errors={"file": [f"Content is {sniffed}."]})
 
 
-def safe_type(content_type):
+def safe_type(content_type: str | None) -> str:
     """A content type the gateway will report and serve: active ones become text/plain."""
     base = (content_type or "application/octet-stream").split(";", 1)[0].strip().lower()
     return "text/plain" if base in ACTIVE_TYPES else base
 
 
-def _size(stream):
+def _size(stream: IO[bytes]) -> int:
     stream.seek(0, 2)
     size = stream.tell()
     stream.seek(0)
     return size
 
 
-def _attachment_dict(attachment):
+def _attachment_dict(attachment: Attachment) -> dict[str, Any]:
     return {**vars(attachment), "content_type": safe_type(attachment.content_type)}
 
 
 @_issue_scoped
-def list_attachments(*, session, owner, tracker_id, issue_id, limit, cursor):
+def list_attachments(*, session: Session, owner: User, tracker_id: int, issue_id: str, limit: int,
+                     cursor: str | None) -> dict[str, Any]:
     """An issue's attachments, oldest first."""
     tracker, provider = connect(session=session, owner=owner, tracker_id=tracker_id)
     provider.require(Capability.ATTACHMENTS, "Attachments")
@@ -139,7 +144,8 @@ def list_attachments(*, session, owner, tracker_id, issue_id, limit, cursor):
 
 
 @_issue_scoped
-def add_attachment(*, session, owner, tracker_id, issue_id, file):
+def add_attachment(*, session: Session, owner: User, tracker_id: int, issue_id: str,
+                   file: FileStorage | None) -> dict[str, Any]:
     """Attach an uploaded file (werkzeug FileStorage, spooled to disk past a small size) to an issue."""
     tracker, provider = connect(session=session, owner=owner, tracker_id=tracker_id)
     provider.require(Capability.ATTACHMENTS, "Attachments")
@@ -166,7 +172,8 @@ def add_attachment(*, session, owner, tracker_id, issue_id, file):
 
 
 @_issue_scoped
-def open_attachment(*, session, owner, tracker_id, issue_id, attachment_id):
+def open_attachment(*, session: Session, owner: User, tracker_id: int, issue_id: str,
+                    attachment_id: str) -> AttachmentContent:
     """An attachment's name, type, size and chunks (streamed by the caller, fetched with the stored credentials)."""
     tracker, provider = connect(session=session, owner=owner, tracker_id=tracker_id)
     provider.require(Capability.ATTACHMENTS, "Attachments")
@@ -176,7 +183,7 @@ def open_attachment(*, session, owner, tracker_id, issue_id, attachment_id):
 
 
 @_issue_scoped
-def delete_attachment(*, session, owner, tracker_id, issue_id, attachment_id):
+def delete_attachment(*, session: Session, owner: User, tracker_id: int, issue_id: str, attachment_id: str) -> None:
     """Remove an attachment."""
     tracker, provider = connect(session=session, owner=owner, tracker_id=tracker_id)
     provider.require(Capability.ATTACHMENTS, "Attachments")

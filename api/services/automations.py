@@ -4,10 +4,12 @@ import json
 import logging
 from dataclasses import asdict
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from flask import current_app
 from sqlalchemy import delete, func, select
 from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.orm import Session
 
 from api import jobs, patterns, template_engine
 from api.errors import ApiError, NotFound, Unprocessable, ValidationFailed
@@ -22,7 +24,7 @@ from api.services import events as events_service
 from api.services import issue_templates, subscriptions
 from api.services import trackers as trackers_service
 from api.services.events import event_to_dict
-from api.services.pagination import keyset_page
+from api.services.pagination import Page, keyset_page
 from api.trackers.base import Comment, Issue, Person, TrackerError
 from api.trackers.registry import provider_class
 
@@ -40,12 +42,12 @@ TEXT_NAMES = {"issue", "comment", "event"}
 
 # ---- rules -------------------------------------------------------------------------------------
 
-def _owned(session, model, object_id, owner):
+def _owned(session: Session, model: type[Any], object_id: int | None, owner: User) -> Any:
     item = session.get(model, object_id) if object_id is not None else None
     return item if item is not None and item.owner_id == owner.id else None
 
 
-def _sample_context(with_comment):
+def _sample_context(with_comment: bool) -> dict[str, Any]:
     """An event with every field set, the shape `events.record` stores: action texts are test-rendered on it."""
     now = datetime.now(UTC)
     person = Person(id="1", username="octocat", name="The Octocat")
@@ -53,13 +55,13 @@ def _sample_context(with_comment):
                   labels=["bug"], assignees=[person], author=person, url="https://tracker.example/issues/1",
                   created_at=now, updated_at=now, closed_at=now, due_date=now.date(), comments_count=1)
     comment = Comment(id="1", body="Sample comment", author=person, created_at=now, updated_at=now)
-    issue = {**json.loads(json.dumps(asdict(issue), default=str)), "tracker_id": 1}
-    issue.pop("remote_data", None)
-    return {"issue": issue, "comment": json.loads(json.dumps(asdict(comment), default=str)) if with_comment else {},
+    issue_data = {**json.loads(json.dumps(asdict(issue), default=str)), "tracker_id": 1}
+    issue_data.pop("remote_data", None)
+    return {"issue": issue_data, "comment": json.loads(json.dumps(asdict(comment), default=str)) if with_comment else {},
             "event": {"id": 1, "type": "comment.created" if with_comment else "issue.created", "tracker_id": 1}}
 
 
-def _text_problems(source, event_types):
+def _text_problems(source: str, event_types: list[str] | None) -> list[str]:
     """Why an action text would fail on the rule's events: syntax, unknown names, or what the sandbox refuses."""
     try:
         used = template_engine.parse(source, field="text")
@@ -78,7 +80,7 @@ def _text_problems(source, event_types):
     return []
 
 
-def _template_variable_problems(template, variables):
+def _template_variable_problems(template: IssueTemplate, variables: dict[str, str]) -> dict[str, list[str]]:
     declared = {variable["name"]: variable for variable in template.variables or []}
     problems = {name: [f"Not declared by template {template.id}; it declares: {', '.join(sorted(declared)) or 'none'}."]
                 for name in variables if name not in declared}
@@ -88,12 +90,12 @@ def _template_variable_problems(template, variables):
     return problems
 
 
-def _conditions_count(conditions):
+def _conditions_count(conditions: dict[str, Any]) -> int:
     return (len(conditions.get("labels_include") or []) + len(conditions.get("labels_exclude") or [])
             + sum(1 for name in ("title_regex", "body_regex", "author") if conditions.get(name)))
 
 
-def _condition_problems(conditions):
+def _condition_problems(conditions: dict[str, Any]) -> dict[str, list[str]]:
     problems = {}
     limit = current_app.config["AUTOMATION_MAX_CONDITIONS"]
     if _conditions_count(conditions) > limit:
@@ -106,9 +108,9 @@ def _condition_problems(conditions):
     return problems
 
 
-def _template_action_problems(session, owner, action):
+def _template_action_problems(session: Session, owner: User, action: dict[str, Any]) -> dict[str, Any]:
     """A create_issue_from_template action: the caller's template and tracker, and variables the template takes."""
-    problems = {}
+    problems: dict[str, Any] = {}
     template = _owned(session, IssueTemplate, action.get("template_id"), owner)
     if template is None:
         problems["template_id"] = ["Not one of your templates."]
@@ -123,7 +125,7 @@ def _template_action_problems(session, owner, action):
     return problems
 
 
-def _action_problems(session, owner, action, event_types):
+def _action_problems(session: Session, owner: User, action: dict[str, Any], event_types: list[str] | None) -> dict[str, Any]:
     problems = _template_action_problems(session, owner, action) if action["type"] == "create_issue_from_template" else {}
     for field in ("body", "message"):
         if action.get(field):
@@ -137,9 +139,9 @@ def _action_problems(session, owner, action, event_types):
     return problems
 
 
-def _check(session, owner, data):
+def _check(session: Session, owner: User, data: dict[str, Any]) -> None:
     """References must be the owner's, patterns and texts must work on the rule's events: 422 naming each field."""
-    errors = {}
+    errors: dict[str, Any] = {}
     if data.get("tracker_id") is not None and not _owned(session, Tracker, data["tracker_id"], owner):
         errors["tracker_id"] = ["Not one of your trackers."]
     conditions = _condition_problems(data.get("conditions") or {})
@@ -153,7 +155,7 @@ def _check(session, owner, data):
         raise Unprocessable("The automation is not valid.", errors=errors, error="invalid_automation")
 
 
-def create_automation(*, session, owner, data):
+def create_automation(*, session: Session, owner: User, data: dict[str, Any]) -> Automation:
     """Validate and store a rule (at most AUTOMATION_MAX_RULES per user)."""
     limit = current_app.config["AUTOMATION_MAX_RULES"]
     if session.scalar(select(func.count()).select_from(Automation).where(Automation.owner_id == owner.id)) >= limit:
@@ -167,13 +169,13 @@ def create_automation(*, session, owner, data):
     return rule
 
 
-def list_automations(*, session, owner, limit, cursor):
+def list_automations(*, session: Session, owner: User, limit: int, cursor: str | None) -> Page:
     """The caller's rules, oldest first."""
     stmt = select(Automation).where(Automation.owner_id == owner.id)
     return keyset_page(session, stmt, key=Automation.id, limit=limit, cursor=cursor)
 
 
-def get_automation(*, session, owner, automation_id):
+def get_automation(*, session: Session, owner: User, automation_id: int) -> Automation:
     """One of the caller's rules; another user's is not found."""
     rule = _owned(session, Automation, automation_id, owner)
     if rule is None:
@@ -181,7 +183,7 @@ def get_automation(*, session, owner, automation_id):
     return rule
 
 
-def update_automation(*, session, owner, automation_id, data):
+def update_automation(*, session: Session, owner: User, automation_id: int, data: dict[str, Any]) -> Automation:
     """Change a rule; the result is validated as a whole."""
     rule = get_automation(session=session, owner=owner, automation_id=automation_id)
     if not data:
@@ -195,13 +197,13 @@ def update_automation(*, session, owner, automation_id, data):
     return rule
 
 
-def delete_automation(*, session, owner, automation_id):
+def delete_automation(*, session: Session, owner: User, automation_id: int) -> None:
     """Delete a rule and its run history."""
     session.delete(get_automation(session=session, owner=owner, automation_id=automation_id))
     session.commit()
 
 
-def list_runs(*, session, owner, automation_id, limit, cursor):
+def list_runs(*, session: Session, owner: User, automation_id: int, limit: int, cursor: str | None) -> dict[str, Any]:
     """A rule's runs, newest first."""
     rule = get_automation(session=session, owner=owner, automation_id=automation_id)
     stmt = select(AutomationRun).where(AutomationRun.automation_id == rule.id)
@@ -220,7 +222,7 @@ def list_runs(*, session, owner, automation_id, limit, cursor):
 # ---- matching ----------------------------------------------------------------------------------
 
 
-def matches(rule, event):
+def matches(rule: Automation, event: Event) -> bool:
     """Whether an event satisfies a rule's trigger and conditions.
 
     Raises PatternTimeout or PatternError when a regular expression cannot decide (too slow, or refused).
@@ -246,7 +248,7 @@ def matches(rule, event):
     return True
 
 
-def match_and_enqueue(*, session, event):
+def match_and_enqueue(*, session: Session, event: Event) -> None:
     """Create a run per matching rule and enqueue it, in the caller's transaction (not committed here)."""
     max_depth = current_app.config.get("AUTOMATION_MAX_CHAIN_DEPTH", 3)
     rules = session.scalars(select(Automation).where(Automation.owner_id == event.owner_id, Automation.enabled.is_(True))
@@ -278,7 +280,8 @@ def match_and_enqueue(*, session, event):
 
 # ---- running -----------------------------------------------------------------------------------
 
-def _mark(session, tracker_id, issue_id, kinds, rule, event):
+def _mark(session: Session, tracker_id: int | None, issue_id: str | None, kinds: list[str], rule: Automation,
+          event: Event) -> GatewayChange | None:
     """Remember a change we are about to make so its webhook echo is recognised (committed first)."""
     tracker = session.get(Tracker, tracker_id)
     if tracker is None or provider_class(tracker.provider).stores_issues_locally:  # its events carry the chain already
@@ -292,14 +295,21 @@ def _mark(session, tracker_id, issue_id, kinds, rule, event):
     return change
 
 
-def _render(source, context, what):
+def _render(source: str, context: dict[str, Any], what: str) -> str:
     try:
         return template_engine.render(source, context)
     except template_engine.TemplateError as exc:
         raise Unprocessable(f"Rendering {what} failed: {exc}") from None
 
 
-def _act(session, rule, event, owner, action):
+def _issue_of(event: Event) -> str:
+    """The issue an issue action works on; an event naming none has nothing for it to act on."""
+    if event.issue_id is None:
+        raise NotFound("The event names no issue to act on.")
+    return event.issue_id
+
+
+def _act(session: Session, rule: Automation, event: Event, owner: User, action: dict[str, Any]) -> dict[str, Any]:
     context = {"issue": event.issue or {}, "comment": event.comment or {},
                "event": {"id": event.id, "type": event.type, "tracker_id": event.tracker_id}}
     kind = action["type"]
@@ -319,26 +329,29 @@ def _act(session, rule, event, owner, action):
         return {"type": kind, "tracker_id": tracker_id, "issue_id": issue["id"], "url": issue.get("url")}
     if kind == "add_comment":
         body = _render(action["body"], context, "body")
-        _mark(session, event.tracker_id, event.issue_id, ["comment.created"], rule, event)
+        issue_id = _issue_of(event)
+        _mark(session, event.tracker_id, issue_id, ["comment.created"], rule, event)
         comment = trackers_service.create_comment(session=session, owner=owner, tracker_id=event.tracker_id,
-                                                  issue_id=event.issue_id, body=body)
+                                                  issue_id=issue_id, body=body)
         return {"type": kind, "comment_id": comment["id"]}
     if kind == "add_labels":
+        issue_id = _issue_of(event)
         current = trackers_service.get_issue(session=session, owner=owner, tracker_id=event.tracker_id,
-                                             issue_id=event.issue_id)
+                                             issue_id=issue_id)
         labels = list(dict.fromkeys([*current["labels"], *action["labels"]]))
         if labels == current["labels"]:
             return {"type": kind, "labels": labels, "changed": False}
-        _mark(session, event.tracker_id, event.issue_id, ["issue.labeled", "issue.updated"], rule, event)
+        _mark(session, event.tracker_id, issue_id, ["issue.labeled", "issue.updated"], rule, event)
         trackers_service.update_issue(session=session, owner=owner, tracker_id=event.tracker_id,
-                                      issue_id=event.issue_id, data={"labels": labels})
+                                      issue_id=issue_id, data={"labels": labels})
         return {"type": kind, "labels": labels, "changed": True}
     if kind == "set_status":
         status = action["status"]
-        _mark(session, event.tracker_id, event.issue_id,
+        issue_id = _issue_of(event)
+        _mark(session, event.tracker_id, issue_id,
               ["issue.closed" if status == "closed" else "issue.reopened", "issue.updated"], rule, event)
         issue = trackers_service.update_issue(session=session, owner=owner, tracker_id=event.tracker_id,
-                                              issue_id=event.issue_id, data={"status": status})
+                                              issue_id=issue_id, data={"status": status})
         return {"type": kind, "status": issue["status"]}
     if kind == "notify":
         message = _render(action.get("message") or "", context, "message")
@@ -350,13 +363,13 @@ def _act(session, rule, event, owner, action):
     raise Unprocessable(f"Unknown action {kind}.")
 
 
-def _describe(exc):
+def _describe(exc: Exception) -> str:
     """An error for the run record: the message and, for validation errors, each field named."""
     if not isinstance(exc, ApiError):
         return type(exc).__name__
     details = []
 
-    def walk(prefix, value):
+    def walk(prefix: str, value: Any) -> None:
         if isinstance(value, dict):
             for key, inner in value.items():
                 walk(f"{prefix}.{key}" if prefix else str(key), inner)
@@ -367,21 +380,22 @@ def _describe(exc):
     return f"{exc.message} ({'; '.join(details)})" if details else exc.message
 
 
-def _retryable(exc):
+def _retryable(exc: Exception) -> bool:
     # Upstream trouble (timeouts, 5xx, rate limits) may pass; a 4xx answer will not change on retry.
     return not isinstance(exc, ApiError) or (isinstance(exc, TrackerError) and exc.code >= 500)
 
 
-def run_automation(run_id):
+def run_automation(run_id: int) -> None:
     """Run a rule's remaining actions for one event; completed actions are never repeated."""
     from api.extensions import db
 
-    session = db.session
+    session = db.session()
     run = session.get(AutomationRun, run_id)
     if run is None or run.status in ("succeeded", "skipped", "failed"):
         return
-    rule, event = session.get(Automation, run.automation_id), session.get(Event, run.event_id)
-    owner = session.get(User, rule.owner_id)
+    # The run's foreign keys cascade: while it exists, so do its rule, event and owner.
+    rule, event = session.get_one(Automation, run.automation_id), session.get_one(Event, run.event_id)
+    owner = session.get_one(User, rule.owner_id)
     run.attempts += 1
     session.commit()
     results = list(run.results or [])

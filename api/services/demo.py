@@ -1,6 +1,9 @@
 """Demo data for a fresh installation."""
 
+from sqlalchemy.orm import Session
+
 from api.models.offers import Offer
+from api.models.users import User
 from api.services import users as users_service
 
 DEMO_OFFERS = [
@@ -10,7 +13,7 @@ DEMO_OFFERS = [
 ]
 
 
-def load_demo_data(*, session, username, password):
+def load_demo_data(*, session: Session, username: str, password: str) -> tuple[User, bool]:
     """Create the demo user and offers unless the user exists; returns (user, created)."""
     user = users_service.get_by_username(session=session, username=username)
     if user is not None:

@@ -2,10 +2,13 @@
 
 import hashlib
 import json
+from collections.abc import Callable
 from datetime import timedelta
+from typing import Any
 
 from sqlalchemy import delete, select
 from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.orm import Session
 
 from api.errors import BadRequest, Conflict, Unprocessable
 from api.models.base import utcnow
@@ -15,12 +18,13 @@ KEY_TTL = timedelta(hours=24)
 MAX_KEY_LENGTH = 255
 
 
-def _fingerprint(scope, payload):
+def _fingerprint(scope: str, payload: Any) -> str:
     canonical = json.dumps({"scope": scope, "payload": payload}, sort_keys=True, default=str, separators=(",", ":"))
     return hashlib.sha256(canonical.encode()).hexdigest()
 
 
-def run(*, session, user_id, key, scope, payload, action):
+def run(*, session: Session, user_id: int, key: str | None, scope: str, payload: Any,
+        action: Callable[[], tuple[Any, int]]) -> tuple[Any, int, bool]:
     """Run `action` (returning (body, status)) once per (user, key); retries get the stored response.
 
     Returns (body, status, replayed).
@@ -42,8 +46,9 @@ def run(*, session, user_id, key, scope, payload, action):
     ).scalar_one_or_none()
     session.commit()
     if inserted is None:
-        record = session.scalar(select(IdempotencyRecord).where(IdempotencyRecord.user_id == user_id,
-                                                                IdempotencyRecord.key == key))
+        # The conflicting row (younger than KEY_TTL: older ones were just deleted) is there to read.
+        record = session.execute(select(IdempotencyRecord).where(IdempotencyRecord.user_id == user_id,
+                                                                 IdempotencyRecord.key == key)).scalar_one()
         if record.request_hash != fingerprint:
             raise Unprocessable("This Idempotency-Key was already used with a different request.",
                                 error="idempotency_key_reused")
@@ -58,7 +63,7 @@ def run(*, session, user_id, key, scope, payload, action):
         session.execute(delete(IdempotencyRecord).where(IdempotencyRecord.id == inserted))
         session.commit()
         raise
-    record = session.get(IdempotencyRecord, inserted)
+    record = session.get_one(IdempotencyRecord, inserted)
     record.status_code, record.response = status, body
     session.commit()
     return body, status, False

@@ -4,13 +4,15 @@
 from typing import Any
 
 from sqlalchemy import select
+from sqlalchemy.orm import Session
 
 from api import patterns, template_engine
 from api.errors import NotFound, Unprocessable, ValidationFailed
 from api.models.issue_templates import IssueTemplate, TemplateIssue
 from api.models.trackers import Tracker
+from api.models.users import User
 from api.services import trackers as trackers_service
-from api.services.pagination import keyset_page
+from api.services.pagination import Page, keyset_page
 
 # All the pattern checks of one render share this time, so a template with many variables cannot add them up.
 PATTERNS_SECONDS = 0.25
@@ -51,7 +53,7 @@ STARTER_TEMPLATES = [
 ]
 
 
-def pattern_problem(pattern, value):
+def pattern_problem(pattern: str, value: str) -> str | None:
     """Why `value` fails `pattern` (no match, pattern refused, too slow to decide), or None."""
     try:
         if patterns.fullmatch(pattern, value):
@@ -63,7 +65,7 @@ def pattern_problem(pattern, value):
     return f"Does not match the pattern {pattern}."
 
 
-def check_template(data):
+def check_template(data: dict[str, Any]) -> None:
     """Syntax, forbidden constructs, undeclared variables and patterns; 422 naming each problem."""
     errors: dict[str, Any] = {}
     declared = {variable["name"] for variable in data.get("variables") or []}
@@ -99,7 +101,7 @@ def _check_tracker(session, owner, tracker_id):
         raise Unprocessable("Unknown tracker.", errors={"tracker_id": ["Not one of your trackers."]})
 
 
-def create_template(*, session, owner, data):
+def create_template(*, session: Session, owner: User, data: dict[str, Any]) -> IssueTemplate:
     """Validate and store a template."""
     check_template(data)
     _check_tracker(session, owner, data.get("tracker_id"))
@@ -109,19 +111,19 @@ def create_template(*, session, owner, data):
     return template
 
 
-def create_starter_templates(*, session, owner):
+def create_starter_templates(*, session: Session, owner: User) -> None:
     """Give a new user the bug report and feature request templates."""
     for data in STARTER_TEMPLATES:
         session.add(IssueTemplate(owner_id=owner.id, assignees=[], **data))
 
 
-def list_templates(*, session, owner, limit, cursor):
+def list_templates(*, session: Session, owner: User, limit: int, cursor: str | None) -> Page:
     """The caller's templates, oldest first."""
     stmt = select(IssueTemplate).where(IssueTemplate.owner_id == owner.id)
     return keyset_page(session, stmt, key=IssueTemplate.id, limit=limit, cursor=cursor)
 
 
-def get_template(*, session, owner, template_id):
+def get_template(*, session: Session, owner: User, template_id: int) -> IssueTemplate:
     """One of the caller's templates; another user's is not found."""
     template = session.get(IssueTemplate, template_id)
     if template is None or template.owner_id != owner.id:
@@ -129,7 +131,7 @@ def get_template(*, session, owner, template_id):
     return template
 
 
-def update_template(*, session, owner, template_id, data):
+def update_template(*, session: Session, owner: User, template_id: int, data: dict[str, Any]) -> IssueTemplate:
     """Change a template; the result is validated as a whole."""
     template = get_template(session=session, owner=owner, template_id=template_id)
     if not data:
@@ -143,13 +145,13 @@ def update_template(*, session, owner, template_id, data):
     return template
 
 
-def delete_template(*, session, owner, template_id):
+def delete_template(*, session: Session, owner: User, template_id: int) -> None:
     """Delete a template (the issues it created stay on their trackers)."""
     session.delete(get_template(session=session, owner=owner, template_id=template_id))
     session.commit()
 
 
-def render(*, template, variables):
+def render(*, template: IssueTemplate, variables: dict[str, Any]) -> dict[str, Any]:
     """Render title and body with the given variables; 422 naming any missing, undeclared or invalid one."""
     declared = {variable["name"]: variable for variable in template.variables or []}
     errors = {name: ["Not declared by this template."] for name in variables if name not in declared}
@@ -184,7 +186,8 @@ def render(*, template, variables):
             "assignees": list(template.assignees)}
 
 
-def create_issue(*, session, owner, template_id, tracker_id, variables):
+def create_issue(*, session: Session, owner: User, template_id: int, tracker_id: int | None,
+                 variables: dict[str, Any]) -> dict[str, Any]:
     """Render a template and create the issue on a tracker, remembering it."""
     template = get_template(session=session, owner=owner, template_id=template_id)
     tracker_id = tracker_id or template.tracker_id
@@ -199,14 +202,14 @@ def create_issue(*, session, owner, template_id, tracker_id, variables):
     return issue
 
 
-def list_created_issues(*, session, owner, template_id, limit, cursor):
+def list_created_issues(*, session: Session, owner: User, template_id: int, limit: int, cursor: str | None) -> Page:
     """Issues this template created, oldest first."""
     template = get_template(session=session, owner=owner, template_id=template_id)
     stmt = select(TemplateIssue).where(TemplateIssue.template_id == template.id)
     return keyset_page(session, stmt, key=TemplateIssue.id, limit=limit, cursor=cursor)
 
 
-def import_templates(*, session, owner, tracker_id):
+def import_templates(*, session: Session, owner: User, tracker_id: int) -> dict[str, Any]:
     """Create templates from the repository's own issue templates; report what was skipped and why."""
     tracker, provider = trackers_service.connect(session=session, owner=owner, tracker_id=tracker_id)
     files = trackers_service.call_provider(tracker, "list_issue_template_files", provider.list_issue_template_files)

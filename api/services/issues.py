@@ -1,14 +1,18 @@
 """The aggregate issue view: one issue query over every tracker of the caller, merged into one cursor-paged list."""
 
 import logging
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor, wait
+from typing import Any
 
 from flask import current_app
 from marshmallow import ValidationError
 from sqlalchemy import select
+from sqlalchemy.orm import Session
 
 from api.errors import ApiError
 from api.models.trackers import Tracker
+from api.models.users import User
 from api.schemas.base import MAX_LIMIT, decode_cursor, encode_cursor
 from api.services import index as index_service
 from api.services.trackers import build_provider, call_provider, issue_dict, issue_query, list_page, public_base_url
@@ -16,22 +20,25 @@ from api.trackers.base import TrackerTimeout, TrackerUnavailable
 from api.trackers.registry import provider_class
 
 log = logging.getLogger(__name__)
+# One tracker's page of issue dicts and its next provider cursor, fetched by (tracker id, provider cursor).
+FetchResult = tuple[list[dict[str, Any]], str | None]
+Fetch = Callable[[int, str | None], FetchResult]
 
 
-def _failure(tracker, exc):
+def _failure(tracker: Tracker, exc: BaseException) -> dict[str, Any]:
     if not isinstance(exc, ApiError):
         exc = TrackerUnavailable()
     return {"tracker_id": tracker.id, "name": tracker.name, "provider": tracker.provider,
             "code": exc.code, "error": exc.error, "message": exc.message}
 
 
-def _valid_position(value):
+def _valid_position(value: Any) -> bool:
     return value in ("done", "failed") or (
         isinstance(value, list) and len(value) == 2 and (value[0] is None or isinstance(value[0], str))
         and isinstance(value[1], int) and not isinstance(value[1], bool) and 0 <= value[1] <= MAX_LIMIT)
 
 
-def _fanout_state(cursor):
+def _fanout_state(cursor: str) -> dict[int, Any]:
     """Per tracker id, the position an aggregate cursor records; anything encode did not make is a 400 on `cursor`."""
     (raw,) = decode_cursor(cursor, types=(dict,))
     state = {}
@@ -42,26 +49,27 @@ def _fanout_state(cursor):
     return state
 
 
-def _from_index(session, trackers, query):
+def _from_index(session: Session, trackers: list[Tracker], query: dict[str, Any]) -> dict[str, Any]:
     indexed = [t for t in trackers if provider_class(t.provider).polling_applies()]
     result = index_service.list_from_index(session=session, trackers=indexed, query=query)
     errors = [_failure(tracker, refused) for tracker, refused in result.pop("unsupported")]
     return {**result, "errors": errors, "index_age": index_service.index_age_seconds(session=session, trackers=indexed)}
 
 
-def _fetcher(owner, query):
+def _fetcher(owner: User, query: dict[str, Any]) -> Fetch:
     """A function (tracker_id, provider_cursor) -> (issues, next_cursor) that runs in a worker thread."""
-    app = current_app._get_current_object()
+    app = current_app._get_current_object()  # type: ignore[attr-defined]  # the proxy's target, for another thread
     base_url = public_base_url()
     include_remote = query.get("include_remote_data", False)
 
-    def fetch(tracker_id, provider_cursor):
+    def fetch(tracker_id: int, provider_cursor: str | None) -> FetchResult:
         with app.app_context():
             from api.extensions import db
 
             try:
-                tracker = db.session.get(Tracker, tracker_id)
-                provider = build_provider(session=db.session, tracker=tracker, actor=owner.username)
+                # One of the caller's trackers, read a moment ago in the request's session.
+                tracker = db.session.get_one(Tracker, tracker_id)
+                provider = build_provider(session=db.session(), tracker=tracker, actor=owner.username)
                 if provider.stores_issues_locally:
                     provider.config.options["public_base_url"] = base_url
                 page = call_provider(tracker, "list_issues", list_page, provider,
@@ -73,9 +81,12 @@ def _fetcher(owner, query):
     return fetch
 
 
-def _fetch_all(pending, positions, fetch):
+def _fetch_all(pending: list[Tracker], positions: dict[int, Any],
+               fetch: Fetch) -> tuple[dict[int, FetchResult], dict[int, dict[str, Any]]]:
     """Each pending tracker's page, fetched concurrently within the fan-out timeout: (results, failed trackers)."""
-    results, failures, refused = {}, {}, None
+    results: dict[int, FetchResult] = {}
+    failures: dict[int, dict[str, Any]] = {}
+    refused: ValidationError | None = None
     executor = ThreadPoolExecutor(max_workers=min(8, len(pending)), thread_name_prefix="fanout")
     futures = {executor.submit(fetch, t.id, positions[t.id][0]): t for t in pending}
     _done, not_done = wait(futures, timeout=current_app.config["TRACKER_FANOUT_TIMEOUT_SECONDS"])
@@ -96,7 +107,8 @@ def _fetch_all(pending, positions, fetch):
     return results, failures
 
 
-def _merge(results, positions, limit):
+def _merge(results: dict[int, FetchResult], positions: dict[int, Any],
+           limit: int) -> tuple[list[dict[str, Any]], dict[int, int]]:
     """The newest `limit` issues not yet returned, and how far into each tracker's page they reach."""
     candidates = []
     for tracker_id, (issues, _next) in results.items():
@@ -105,13 +117,13 @@ def _merge(results, positions, limit):
                        for index, issue in enumerate(issues) if index >= skip]
     candidates.sort(key=lambda item: item[:3], reverse=True)
     chosen = candidates[:limit]
-    taken = {}
+    taken: dict[int, int] = {}
     for _, negative_id, negative_index, _issue in chosen:
         taken[-negative_id] = max(taken.get(-negative_id, 0), -negative_index + 1)
     return [item[3] for item in chosen], taken
 
 
-def aggregate_issues(*, session, owner, query):
+def aggregate_issues(*, session: Session, owner: User, query: dict[str, Any]) -> dict[str, Any]:
     """The same issue query over every tracker of the caller, fanned out concurrently.
 
     The cursor keeps, per tracker, the provider cursor of the page last read and how many of its

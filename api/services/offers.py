@@ -1,10 +1,14 @@
 """Job offers: owner-only writes, anyone authenticated reads."""
 
+from typing import Any
+
 from sqlalchemy import Integer, bindparam, exists, func, literal, or_, select
+from sqlalchemy.orm import Session
 
 from api.errors import Forbidden, NotFound, ValidationFailed
 from api.models.base import contains_pattern, utcnow
 from api.models.offers import Offer
+from api.models.users import User
 from api.pagination_cursor import decode_key_cursor
 from api.schemas.base import encode_cursor
 from api.services.pagination import Page, keyset_page
@@ -21,14 +25,14 @@ _USER_PAGE_AFTER = _USER_PAGE.where(_offers.c.id > bindparam("after", type_=Inte
 _USER_TOTAL = select(func.count()).where(_offers.c.user_id == bindparam("user_id"))
 
 
-def _ensure_owner(*, actor, user_id):
+def _ensure_owner(*, actor: User, user_id: int) -> None:
     if actor.id != user_id:
         raise Forbidden("Only the owner may change these offers.")
 
 
-def list_user_offers(*, session, user_id, limit, cursor):
+def list_user_offers(*, session: Session, user_id: int, limit: int, cursor: str | None) -> Page:
     """A user's offers, oldest first, with the total count (in the same round trip); items are row mappings."""
-    params = {"user_id": user_id, "limit": limit + 1}
+    params: dict[str, Any] = {"user_id": user_id, "limit": limit + 1}
     if cursor:
         (params["after"],) = decode_key_cursor(cursor)
     connection = session.connection()
@@ -44,7 +48,7 @@ def list_user_offers(*, session, user_id, limit, cursor):
     return Page(items=rows, next_cursor=next_cursor, count=rows[0]["total"])
 
 
-def get_offer(*, session, user_id, offer_id):
+def get_offer(*, session: Session, user_id: int, offer_id: int) -> Offer:
     """One offer under a user, or 404."""
     get_user(session=session, user_id=user_id)
     offer = session.scalar(select(Offer).where(Offer.id == offer_id, Offer.user_id == user_id))
@@ -53,7 +57,7 @@ def get_offer(*, session, user_id, offer_id):
     return offer
 
 
-def create_offer(*, session, actor, user_id, data):
+def create_offer(*, session: Session, actor: User, user_id: int, data: dict[str, Any]) -> Offer:
     """Create an offer under the caller's own user id."""
     get_user(session=session, user_id=user_id)
     _ensure_owner(actor=actor, user_id=user_id)
@@ -63,7 +67,7 @@ def create_offer(*, session, actor, user_id, data):
     return offer
 
 
-def update_offer(*, session, actor, user_id, offer_id, data):
+def update_offer(*, session: Session, actor: User, user_id: int, offer_id: int, data: dict[str, Any]) -> Offer:
     """Partially update an offer; only the owner may."""
     offer = get_offer(session=session, user_id=user_id, offer_id=offer_id)
     _ensure_owner(actor=actor, user_id=user_id)
@@ -77,7 +81,7 @@ def update_offer(*, session, actor, user_id, offer_id, data):
     return offer
 
 
-def delete_offer(*, session, actor, user_id, offer_id):
+def delete_offer(*, session: Session, actor: User, user_id: int, offer_id: int) -> int:
     """Delete an offer; only the owner may."""
     offer = get_offer(session=session, user_id=user_id, offer_id=offer_id)
     _ensure_owner(actor=actor, user_id=user_id)
@@ -87,7 +91,8 @@ def delete_offer(*, session, actor, user_id, offer_id):
 
 
 
-def search_offers(*, session, skill=None, q=None, limit, cursor):
+def search_offers(*, session: Session, skill: str | None = None, q: str | None = None, limit: int,
+                  cursor: str | None) -> Page:
     """Offers of every user, filtered by skill (case-insensitive) and text, oldest first."""
     stmt = select(Offer)
     if skill:

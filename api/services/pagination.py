@@ -1,8 +1,11 @@
 """Keyset pagination over SQLAlchemy selects."""
 
+from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import Select, func, select
+from sqlalchemy.orm import InstrumentedAttribute, Session
 
 from api.pagination_cursor import MAX_KEY, decode_key_cursor  # noqa: F401  (MAX_KEY: re-exported)
 from api.schemas.base import encode_cursor
@@ -10,12 +13,13 @@ from api.schemas.base import encode_cursor
 
 @dataclass
 class Page:
-    items: list
+    items: Sequence[Any]  # ORM entities, or row mappings where a page is read as Core rows
     next_cursor: str | None
     count: int | None = None
 
 
-def keyset_page(session, stmt, *, key, limit, cursor, descending=False, count_total=False):
+def keyset_page(session: Session, stmt: Select[Any], *, key: InstrumentedAttribute[int], limit: int, cursor: str | None,
+                descending: bool = False, count_total: bool = False) -> Page:
     """One page of ORM entities from `stmt`, ordered by the unique integer column `key`, after `cursor`.
 
     With `count_total`, the total of `stmt` (ignoring the cursor) rides along in the same query as a

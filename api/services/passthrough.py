@@ -9,13 +9,16 @@ import logging
 import re
 import threading
 import time
+from typing import Any, NoReturn
 from urllib.parse import urlsplit
 
 from flask import current_app
+from sqlalchemy.orm import Session
 from urllib3 import exceptions as urllib3_errors
 
 from api.errors import ValidationFailed
 from api.http import loads_bounded
+from api.models.users import User
 from api.services.trackers import call_provider, connect
 from api.trackers.base import Capability, TrackerTimeout, TrackerUnavailable
 from api.trackers.resilience import shared_session, transport_errors
@@ -36,13 +39,13 @@ _ENCODED_SLASH = re.compile(r"%2f", re.IGNORECASE)
 _UNSAFE = re.compile(r"[\x00-\x20\x7f\\?#]")
 
 
-def check_path(path, *, encoded_slash=False):
+def check_path(path: str, *, encoded_slash: bool = False) -> str:
     """The path as sent under the API root, or ValidationFailed naming what is refused.
 
     With `encoded_slash` (a provider whose ids hold a '/', e.g. `group%2Fproject`), '%2F' inside one segment is
     the one encoding allowed, and each part it separates is held to the same rules as a segment.
     """
-    def refuse(why):
+    def refuse(why: str) -> NoReturn:
         raise ValidationFailed(f"path refused: {why}.", errors={"path": [why]})
 
     if _SCHEME.match(path) or path.startswith("//"):
@@ -122,7 +125,8 @@ def _body(response, raw):
     return raw.decode(response.encoding or "utf-8", "replace")
 
 
-def passthrough(*, session, owner, tracker_id, method, path, query, json):
+def passthrough(*, session: Session, owner: User, tracker_id: int, method: str, path: str,
+                query: dict[str, Any] | None, json: Any) -> dict[str, Any]:
     """One raw provider call -> {status, headers, body}."""
     tracker, provider = connect(session=session, owner=owner, tracker_id=tracker_id)
     provider.require(Capability.PASSTHROUGH, "The passthrough")
@@ -130,7 +134,7 @@ def passthrough(*, session, owner, tracker_id, method, path, query, json):
     config = current_app.config
     limit, seconds = config["PASSTHROUGH_MAX_BYTES"], config["PASSTHROUGH_TIMEOUT_SECONDS"]
 
-    def call():
+    def call() -> dict[str, Any]:
         root, auth_headers, auth_params = provider.passthrough_root()
         url = _join(root, relative)
         params = {**(query or {}), **auth_params}  # the stored credentials win over a caller's parameter of that name

@@ -2,16 +2,20 @@
 
 import logging
 import time
-from datetime import timedelta
+from collections.abc import Iterable
+from datetime import datetime, timedelta
+from typing import Any
 
 from flask import current_app
 from sqlalchemy import or_, select, text
+from sqlalchemy.orm import Session
 
 from api import jobs
 from api.errors import ApiError
 from api.metrics import poll_duration, poll_events, polls
 from api.models.base import utcnow
 from api.models.trackers import Tracker
+from api.models.users import User
 from api.services import index as index_service
 from api.services import trackers as trackers_service
 from api.trackers.base import (
@@ -33,19 +37,19 @@ MAX_COMMENT_PAGES = 10
 MAX_BACKOFF_SECONDS = 3600
 
 
-def pollable_slugs():
+def pollable_slugs() -> list[str]:
     return sorted(cls.slug for cls in all_providers() if cls.polling_applies())
 
 
-def polling_applies(tracker):
+def polling_applies(tracker: Tracker) -> bool:
     return provider_class(tracker.provider).polling_applies()
 
 
-def interval_seconds(tracker):
+def interval_seconds(tracker: Tracker) -> int:
     return tracker.poll_interval_seconds or current_app.config["POLL_INTERVAL_SECONDS"]
 
 
-def effective_mode(tracker):
+def effective_mode(tracker: Tracker) -> str:
     """Where the tracker's events come from: "webhook", "poll", or "gateway" (it records them itself)."""
     return trackers_service.effective_mode(tracker)
 
@@ -56,7 +60,7 @@ _RUNNING = text("SELECT count(*) FROM procrastinate_jobs WHERE task_name = 'gate
                 "AND status IN ('todo', 'doing')")
 
 
-def schedule_due(*, session, now=None):
+def schedule_due(*, session: Session, now: datetime | None = None) -> list[int]:
     """Enqueue one poll job per due tracker, within the global cap; return the tracker ids enqueued."""
     now = now or utcnow()
     slots = current_app.config["POLL_MAX_CONCURRENT"] - session.scalar(_RUNNING)
@@ -77,7 +81,7 @@ def schedule_due(*, session, now=None):
     return [tracker.id for tracker in due]
 
 
-def resync(*, session, owner, tracker_id, emit_events):
+def resync(*, session: Session, owner: User, tracker_id: int, emit_events: bool | None) -> dict[str, Any]:
     """Re-read every issue of a tracker into the index (a new baseline), with events for what differs if asked."""
     tracker = trackers_service.get_tracker(session=session, owner=owner, tracker_id=tracker_id)
     if not polling_applies(tracker):
@@ -187,7 +191,8 @@ def _poll_issue(session, tracker, provider, issue, *, emit, read_comments, now, 
     return recorded
 
 
-def poll_tracker(*, session, tracker_id, full=False, emit_events=None, now=None):
+def poll_tracker(*, session: Session, tracker_id: int, full: bool = False, emit_events: bool | None = None,
+                 now: datetime | None = None) -> dict[str, Any] | None:
     """Fetch the issues changed since the cursor (minus the overlap), index them, record their differences as events.
 
     The first poll (no cursor) is a baseline: it indexes and records nothing, unless `emit_events`. Fails keep the cursor.
@@ -202,11 +207,11 @@ def poll_tracker(*, session, tracker_id, full=False, emit_events=None, now=None)
     baseline = tracker.poll_cursor is None or full
     emit = bool(emit_events) if emit_events is not None else (mode == "poll" and not baseline)
     overlap = timedelta(seconds=current_app.config["POLL_OVERLAP_SECONDS"])
-    since = None if baseline else tracker.poll_cursor - overlap
+    since = None if baseline or tracker.poll_cursor is None else tracker.poll_cursor - overlap
     provider = trackers_service.build_provider(session=session, tracker=tracker)
     with_comments = Capability.COMMENTS in provider.capabilities
     recorded = 0
-    read = set()  # issues whose comments this poll read in full
+    read: set[str] = set()  # issues whose comments this poll read in full
     try:
         fetched = _fetch_changed(tracker, provider, since)
         newest = tracker.poll_cursor
@@ -269,7 +274,7 @@ def _reconcile(session, tracker, provider, *, emit):
     return _forget_missing(session, tracker, present, emit=emit)
 
 
-def reconcile_tracker(*, session, tracker_id, now=None):
+def reconcile_tracker(*, session: Session, tracker_id: int, now: datetime | None = None) -> int:
     """Compare the ids on the tracker with the index now: issues gone from the tracker are issue.deleted."""
     tracker = session.get(Tracker, tracker_id)
     if tracker is None or not polling_applies(tracker) or tracker.poll_cursor is None:
@@ -284,7 +289,7 @@ def reconcile_tracker(*, session, tracker_id, now=None):
 
 # ---- webhooks refresh the index at once --------------------------------------------------------
 
-def refresh_issues(*, session, tracker_id, issue_ids):
+def refresh_issues(*, session: Session, tracker_id: int, issue_ids: Iterable[str]) -> None:
     """Re-read issues a webhook named and index them (its events are already recorded); a missing one leaves the index."""
     tracker = session.get(Tracker, tracker_id)
     if tracker is None or not polling_applies(tracker):
@@ -302,7 +307,7 @@ def refresh_issues(*, session, tracker_id, issue_ids):
 
 
 
-def prune_change_hashes(*, session, now=None):
+def prune_change_hashes(*, session: Session, now: datetime | None = None) -> int:
     """Forget change hashes older than POLL_DEDUPE_DAYS; return how many went."""
     removed = index_service.prune_change_hashes(
         session=session, before=(now or utcnow()) - timedelta(days=current_app.config["POLL_DEDUPE_DAYS"]))

@@ -3,22 +3,28 @@
 import functools
 import logging
 import time
+from collections.abc import Callable, Mapping
+from typing import Any, ParamSpec, TypeVar
 
 from flask import current_app
 from marshmallow import ValidationError
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
 
 from api import crypto
 from api.errors import ApiError, Conflict, NotFound, ValidationFailed
 from api.metrics import tracker_calls, tracker_duration
 from api.models.trackers import Tracker
+from api.models.users import User
 from api.services import events as events_service
 from api.services import index as index_service
+from api.services.pagination import Page as KeysetPage
 from api.services.pagination import keyset_page
 from api.trackers.base import (
     Capability,
     Comment,
+    Issue,
     IssueChanges,
     IssueQuery,
     NewIssue,
@@ -27,6 +33,7 @@ from api.trackers.base import (
     TrackerConfig,
     TrackerError,
     TrackerNotFound,
+    TrackerProvider,
     TrackerUnavailable,
     WebhookEvent,
     permission_scoped,
@@ -36,11 +43,13 @@ from api.trackers.resilience import BREAKER_FAILURES, breaker, in_flight
 from api.url_policy import UrlNotAllowed, check_url
 
 log = logging.getLogger(__name__)
+P = ParamSpec("P")
+R = TypeVar("R")
 
 
 # ---- connections -------------------------------------------------------------------------------
 
-def _check_base_url(base_url):
+def _check_base_url(base_url: str | None) -> str | None:
     if base_url in (None, ""):
         return None
     try:
@@ -52,31 +61,31 @@ def _check_base_url(base_url):
 class TrackerView:
     """A tracker as the API shows it: its columns, and what its provider and the settings make of them."""
 
-    def __init__(self, tracker):
+    def __init__(self, tracker: Tracker) -> None:
         self._tracker = tracker
 
-    def __getattr__(self, name):
+    def __getattr__(self, name: str) -> Any:
         return getattr(self._tracker, name)
 
     @property
-    def capabilities(self):
+    def capabilities(self) -> list[str]:
         provider = provider_class(self.provider)
         return sorted(capability.value for capability in provider.effective_capabilities(self.options or {}))
 
     @property
-    def events_mode(self):
+    def events_mode(self) -> str:
         return self._tracker.events_mode or "auto"
 
     @property
-    def effective_events_mode(self):
+    def effective_events_mode(self) -> str:
         return effective_mode(self._tracker)
 
     @property
-    def poll_interval_seconds(self):
+    def poll_interval_seconds(self) -> int:
         return self._tracker.poll_interval_seconds or current_app.config["POLL_INTERVAL_SECONDS"]
 
 
-def effective_mode(tracker):
+def effective_mode(tracker: Tracker) -> str:
     """Where a tracker's events come from: "webhook", "poll", or "gateway" (it stores its issues and records them itself)."""
     if not provider_class(tracker.provider).polling_applies():
         return "gateway"
@@ -85,7 +94,7 @@ def effective_mode(tracker):
     return "webhook" if tracker.webhook_secret_encrypted else "poll"
 
 
-def commit_unique_name(session, kind="tracker"):
+def commit_unique_name(session: Session, kind: str = "tracker") -> None:
     """Commit; the owner already having a `kind` of this name (the unique constraint) is a 409 on `name`."""
     try:
         session.commit()
@@ -94,7 +103,7 @@ def commit_unique_name(session, kind="tracker"):
         raise Conflict(f"You already have a {kind} with this name.", errors={"name": ["Already used."]}) from None
 
 
-def create_tracker(*, session, owner, data):
+def create_tracker(*, session: Session, owner: User, data: dict[str, Any]) -> Tracker:
     """Store a tracker connection with encrypted credentials."""
     tracker = Tracker(owner_id=owner.id, name=data["name"], provider=data["provider"], target=data["target"],
                       base_url=_check_base_url(data.get("base_url")), options=data.get("options") or {},
@@ -106,13 +115,13 @@ def create_tracker(*, session, owner, data):
     return tracker
 
 
-def list_trackers(*, session, owner, limit, cursor):
+def list_trackers(*, session: Session, owner: User, limit: int, cursor: str | None) -> KeysetPage:
     """The caller's trackers, oldest first."""
     stmt = select(Tracker).where(Tracker.owner_id == owner.id)
     return keyset_page(session, stmt, key=Tracker.id, limit=limit, cursor=cursor)
 
 
-def get_tracker(*, session, owner, tracker_id):
+def get_tracker(*, session: Session, owner: User, tracker_id: int) -> Tracker:
     """One of the caller's trackers; another user's is reported as not found."""
     tracker = session.get(Tracker, tracker_id)
     if tracker is None or tracker.owner_id != owner.id:
@@ -120,7 +129,7 @@ def get_tracker(*, session, owner, tracker_id):
     return tracker
 
 
-def update_tracker(*, session, owner, tracker_id, data):
+def update_tracker(*, session: Session, owner: User, tracker_id: int, data: dict[str, Any]) -> Tracker:
     """Change a tracker's name, target, base URL, credentials or options."""
     tracker = get_tracker(session=session, owner=owner, tracker_id=tracker_id)
     if not data:
@@ -139,7 +148,7 @@ def update_tracker(*, session, owner, tracker_id, data):
     return tracker
 
 
-def delete_tracker(*, session, owner, tracker_id):
+def delete_tracker(*, session: Session, owner: User, tracker_id: int) -> None:
     """Delete a tracker connection (issues stored locally go with it)."""
     tracker = get_tracker(session=session, owner=owner, tracker_id=tracker_id)
     session.delete(tracker)
@@ -148,12 +157,12 @@ def delete_tracker(*, session, owner, tracker_id):
 
 # ---- calling providers -------------------------------------------------------------------------
 
-def public_base_url():
+def public_base_url() -> str:
     # From config only (never the request), so the API and the worker build the same absolute URLs.
     return (current_app.config.get("PUBLIC_BASE_URL") or "").rstrip("/")
 
 
-def build_provider(*, session, tracker, actor=None):
+def build_provider(*, session: Session | None, tracker: Tracker, actor: str | None = None) -> TrackerProvider:
     """A provider instance for one tracker, from its decrypted configuration."""
     config = current_app.config
     cls = provider_class(tracker.provider)
@@ -168,13 +177,13 @@ def build_provider(*, session, tracker, actor=None):
     return cls(provider_config, session=session, actor=actor)
 
 
-def connect(*, session, owner, tracker_id):
+def connect(*, session: Session, owner: User, tracker_id: int) -> tuple[Tracker, TrackerProvider]:
     """One of the caller's trackers and a provider built for it."""
     tracker = get_tracker(session=session, owner=owner, tracker_id=tracker_id)
     return tracker, build_provider(session=session, tracker=tracker, actor=owner.username)
 
 
-def call_provider(tracker, operation, func, *args, **kwargs):
+def call_provider(tracker: Tracker, operation: str, func: Callable[..., R], *args: Any, **kwargs: Any) -> R:
     """Run one provider operation within the tracker's in-flight limit and circuit breaker, with metrics and a log line."""
     if provider_class(tracker.provider).stores_issues_locally:  # no remote to protect
         return _guarded_call(tracker, operation, func, *args, **kwargs)
@@ -187,7 +196,7 @@ def call_provider(tracker, operation, func, *args, **kwargs):
         raise
 
 
-def _refused(tracker, exc, remote):
+def _refused(tracker: Tracker, exc: ApiError | ValidationError, remote: bool) -> str:
     """The outcome of a call that raised one of the gateway's errors, told to the circuit breaker."""
     if isinstance(exc, ValidationError):
         # The caller's input (a forged cursor) was refused before the tracker was asked: a 400, not a tracker failure.
@@ -200,7 +209,7 @@ def _refused(tracker, exc, remote):
     return exc.error if isinstance(exc, TrackerError) else "rejected"
 
 
-def _guarded_call(tracker, operation, func, *args, **kwargs):
+def _guarded_call(tracker: Tracker, operation: str, func: Callable[..., R], *args: Any, **kwargs: Any) -> R:
     config = current_app.config
     remote = not provider_class(tracker.provider).stores_issues_locally
     if remote:
@@ -231,7 +240,8 @@ def _guarded_call(tracker, operation, func, *args, **kwargs):
                         "outcome": outcome, "duration_ms": round(elapsed * 1000, 2)})
 
 
-def _commit_local_change(session, tracker, provider, items):
+def _commit_local_change(session: Session, tracker: Tracker, provider: TrackerProvider,
+                         items: Callable[[], list[WebhookEvent]]) -> None:
     """A locally stored change (flushed by the provider) commits in one transaction with the events it amounts to.
 
     A remote provider's change is already made on the tracker; its events arrive by webhook.
@@ -241,7 +251,8 @@ def _commit_local_change(session, tracker, provider, items):
         session.commit()
 
 
-def _index_own_write(session, tracker, provider, issue, comment=None):
+def _index_own_write(session: Session, tracker: Tracker, provider: TrackerProvider, issue: Issue,
+                     comment: Comment | None = None) -> None:
     """The index follows the gateway's own write to a remote tracker at once; a polled tracker records its events too."""
     if provider.stores_issues_locally or not provider.polling_applies():
         return
@@ -250,7 +261,7 @@ def _index_own_write(session, tracker, provider, issue, comment=None):
     session.commit()
 
 
-def issue_dict(tracker, issue, include_remote_data=False):
+def issue_dict(tracker: Tracker, issue: Issue, include_remote_data: bool = False) -> dict[str, Any]:
     data = vars(issue).copy()
     data["tracker_id"] = tracker.id
     if not include_remote_data:
@@ -258,7 +269,7 @@ def issue_dict(tracker, issue, include_remote_data=False):
     return data
 
 
-def verify_tracker(*, session, owner, tracker_id):
+def verify_tracker(*, session: Session, owner: User, tracker_id: int) -> dict[str, Any]:
     """Check credentials and target with the provider."""
     tracker, provider = connect(session=session, owner=owner, tracker_id=tracker_id)
     if tracker.base_url:
@@ -266,7 +277,7 @@ def verify_tracker(*, session, owner, tracker_id):
     return {"ok": True, "target": call_provider(tracker, "verify", provider.verify)}
 
 
-def issue_query(data):
+def issue_query(data: Mapping[str, Any]) -> IssueQuery:
     labels = [name.strip() for name in (data.get("labels") or "").split(",") if name.strip()]
     return IssueQuery(status=data.get("status"), labels=labels, assignee=data.get("assignee"), q=data.get("q"),
                       updated_since=data.get("updated_since"), limit=data["limit"], cursor=data.get("cursor"),
@@ -274,7 +285,7 @@ def issue_query(data):
                       parent_id=data.get("parent_id"))
 
 
-def list_page(provider, query):
+def list_page(provider: TrackerProvider, query: IssueQuery) -> Page:
     """The provider's page for a unified query: filters it maps to labels asked, what it only approximates kept out."""
     prepared = provider.prepare_query(query)
     if prepared is None:  # contradictory filters
@@ -284,7 +295,7 @@ def list_page(provider, query):
                 next_cursor=page.next_cursor)
 
 
-def list_issues(*, session, owner, tracker_id, query):
+def list_issues(*, session: Session, owner: User, tracker_id: int, query: dict[str, Any]) -> dict[str, Any]:
     """One page of a tracker's issues, most recently updated first."""
     tracker, provider = connect(session=session, owner=owner, tracker_id=tracker_id)
     if query.get("source") == "index" and provider.polling_applies():
@@ -297,13 +308,13 @@ def list_issues(*, session, owner, tracker_id, query):
     return {"issues": [issue_dict(tracker, issue, include) for issue in page.items], "next_cursor": page.next_cursor}
 
 
-def _issue_scoped(func):
+def _issue_scoped(func: Callable[P, R]) -> Callable[P, R]:
     """An operation on one issue: the tracker's "not found" means the issue (slug `issue_not_found`), not the tracker."""
 
     @functools.wraps(func)
-    def wrapper(**kwargs):
+    def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
         try:
-            return func(**kwargs)
+            return func(*args, **kwargs)
         except TrackerNotFound as exc:
             exc.error = "issue_not_found"
             raise
@@ -312,14 +323,15 @@ def _issue_scoped(func):
 
 
 @_issue_scoped
-def get_issue(*, session, owner, tracker_id, issue_id, include_remote_data=False):
+def get_issue(*, session: Session, owner: User, tracker_id: int, issue_id: str,
+              include_remote_data: bool = False) -> dict[str, Any]:
     """One issue of a tracker."""
     tracker, provider = connect(session=session, owner=owner, tracker_id=tracker_id)
     issue = call_provider(tracker, "get_issue", provider.get_issue, issue_id)
     return issue_dict(tracker, provider.enrich(issue), include_remote_data)
 
 
-def create_issue(*, session, owner, tracker_id, data):
+def create_issue(*, session: Session, owner: User, tracker_id: int, data: dict[str, Any]) -> dict[str, Any]:
     """Create an issue on a tracker."""
     tracker, provider = connect(session=session, owner=owner, tracker_id=tracker_id)
     issue = provider.enrich(call_provider(tracker, "create_issue", lambda new: provider.create_issue(provider.prepare_new(new)),
@@ -330,7 +342,7 @@ def create_issue(*, session, owner, tracker_id, data):
 
 
 @_issue_scoped
-def update_issue(*, session, owner, tracker_id, issue_id, data):
+def update_issue(*, session: Session, owner: User, tracker_id: int, issue_id: str, data: dict[str, Any]) -> dict[str, Any]:
     """Change some fields of an issue, status included."""
     if not data:
         raise ValidationFailed("Send at least one field to change.", errors={"_schema": ["No fields to change."]})
@@ -345,13 +357,13 @@ def update_issue(*, session, owner, tracker_id, issue_id, data):
     return issue_dict(tracker, issue)
 
 
-def _gateway_records_delete(tracker, provider):
+def _gateway_records_delete(tracker: Tracker, provider: TrackerProvider) -> bool:
     """Whether the gateway records a remote delete itself: polled, or webhooks that never report deletes."""
     return effective_mode(tracker) == "poll" or not provider.webhook_reports_deletes
 
 
 @_issue_scoped
-def delete_issue(*, session, owner, tracker_id, issue_id):
+def delete_issue(*, session: Session, owner: User, tracker_id: int, issue_id: str) -> None:
     """Delete an issue where the provider can; its `issue.deleted` is recorded here unless the provider's webhooks report it."""
     tracker, provider = connect(session=session, owner=owner, tracker_id=tracker_id)
     provider.require(Capability.ISSUE_DELETE, "Deleting issues")
@@ -364,7 +376,8 @@ def delete_issue(*, session, owner, tracker_id, issue_id):
         before = None
     with permission_scoped():
         call_provider(tracker, "delete_issue", provider.delete_issue, issue_id)
-    _commit_local_change(session, tracker, provider, lambda: [WebhookEvent("issue.deleted", before.id, before)])
+    _commit_local_change(session, tracker, provider,
+                         lambda: [WebhookEvent("issue.deleted", before.id, before)] if before else [])
     if not provider.stores_issues_locally and provider.polling_applies():
         index_service.gateway_deleted(session=session, tracker=tracker, issue_id=before.id if before else str(issue_id),
                                       emit_events=_gateway_records_delete(tracker, provider), issue=before)
@@ -372,7 +385,8 @@ def delete_issue(*, session, owner, tracker_id, issue_id):
 
 
 @_issue_scoped
-def list_children(*, session, owner, tracker_id, issue_id, limit, cursor):
+def list_children(*, session: Session, owner: User, tracker_id: int, issue_id: str, limit: int,
+                  cursor: str | None) -> dict[str, Any]:
     """Issues whose parent is this issue."""
     tracker, provider = connect(session=session, owner=owner, tracker_id=tracker_id)
     provider.require(Capability.PARENT, "Parent and child issues")
@@ -382,7 +396,8 @@ def list_children(*, session, owner, tracker_id, issue_id, limit, cursor):
 
 
 @_issue_scoped
-def list_comments(*, session, owner, tracker_id, issue_id, limit, cursor):
+def list_comments(*, session: Session, owner: User, tracker_id: int, issue_id: str, limit: int,
+                  cursor: str | None) -> dict[str, Any]:
     """Comments of an issue, oldest first."""
     tracker, provider = connect(session=session, owner=owner, tracker_id=tracker_id)
     page = call_provider(tracker, "list_comments", provider.list_comments, issue_id, limit=limit, cursor=cursor)
@@ -390,12 +405,12 @@ def list_comments(*, session, owner, tracker_id, issue_id, limit, cursor):
 
 
 @_issue_scoped
-def create_comment(*, session, owner, tracker_id, issue_id, body):
+def create_comment(*, session: Session, owner: User, tracker_id: int, issue_id: str, body: str) -> dict[str, Any]:
     """Add a comment to an issue."""
     tracker, provider = connect(session=session, owner=owner, tracker_id=tracker_id)
     comment = call_provider(tracker, "create_comment", provider.create_comment, issue_id, body)
 
-    def items():
+    def items() -> list[WebhookEvent]:
         issue = provider.get_issue(issue_id)
         return [WebhookEvent("comment.created", issue.id, issue, comment=comment)]
 
@@ -406,14 +421,15 @@ def create_comment(*, session, owner, tracker_id, issue_id, body):
 
 
 @_issue_scoped
-def update_comment(*, session, owner, tracker_id, issue_id, comment_id, body):
+def update_comment(*, session: Session, owner: User, tracker_id: int, issue_id: str, comment_id: str,
+                   body: str) -> dict[str, Any]:
     """Change a comment's text (as far as the provider lets the stored token)."""
     tracker, provider = connect(session=session, owner=owner, tracker_id=tracker_id)
     provider.require(Capability.COMMENT_EDIT, "Editing comments")
     with permission_scoped():
         comment = call_provider(tracker, "update_comment", provider.update_comment, issue_id, comment_id, body)
 
-    def items():
+    def items() -> list[WebhookEvent]:
         issue = provider.get_issue(issue_id)
         return [WebhookEvent("comment.updated", issue.id, issue, comment=comment)]
 
@@ -422,14 +438,14 @@ def update_comment(*, session, owner, tracker_id, issue_id, comment_id, body):
 
 
 @_issue_scoped
-def delete_comment(*, session, owner, tracker_id, issue_id, comment_id):
+def delete_comment(*, session: Session, owner: User, tracker_id: int, issue_id: str, comment_id: str) -> None:
     """Delete a comment (as far as the provider lets the stored token)."""
     tracker, provider = connect(session=session, owner=owner, tracker_id=tracker_id)
     provider.require(Capability.COMMENT_DELETE, "Deleting comments")
     with permission_scoped():
         call_provider(tracker, "delete_comment", provider.delete_comment, issue_id, comment_id)
 
-    def items():
+    def items() -> list[WebhookEvent]:
         issue = provider.get_issue(issue_id)
         gone = Comment(id=str(comment_id), body="", author=None, created_at=None, updated_at=None)
         return [WebhookEvent("comment.deleted", issue.id, issue, comment=gone)]
@@ -437,19 +453,19 @@ def delete_comment(*, session, owner, tracker_id, issue_id, comment_id):
     _commit_local_change(session, tracker, provider, items)
 
 
-def list_labels(*, session, owner, tracker_id):
+def list_labels(*, session: Session, owner: User, tracker_id: int) -> dict[str, Any]:
     """Labels available on a tracker."""
     tracker, provider = connect(session=session, owner=owner, tracker_id=tracker_id)
     return {"labels": [vars(label) for label in call_provider(tracker, "list_labels", provider.list_labels)]}
 
 
-def list_members(*, session, owner, tracker_id):
+def list_members(*, session: Session, owner: User, tracker_id: int) -> dict[str, Any]:
     """People who can be assigned on a tracker."""
     tracker, provider = connect(session=session, owner=owner, tracker_id=tracker_id)
     return {"members": [vars(person) for person in call_provider(tracker, "list_members", provider.list_members)]}
 
 
-def provider_examples():
+def provider_examples() -> dict[str, dict[str, Any]]:
     """Every registered provider's example POST /trackers/ body; variants are named "<slug> (<variant>)"."""
     found = {}
     for cls in all_providers():

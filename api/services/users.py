@@ -1,10 +1,12 @@
 """Registration, login and user lookup."""
 
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from flask import current_app
 from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
 
 from api.auth import encode_token, hash_password, password_needs_rehash, verify_password
 from api.errors import Conflict, NotFound, Unauthorized
@@ -12,12 +14,12 @@ from api.models.users import User
 from api.services.issue_templates import create_starter_templates
 
 
-def get_by_username(*, session, username):
+def get_by_username(*, session: Session, username: str) -> User | None:
     """Find a user by username, ignoring case."""
     return session.scalar(select(User).where(func.lower(User.username) == username.lower()))
 
 
-def register(*, session, username, password):
+def register(*, session: Session, username: str, password: str) -> User:
     """Create a user with an argon2id password hash; a taken username is a 409."""
     if get_by_username(session=session, username=username) is not None:
         raise Conflict("This username is already taken.", errors={"username": ["Already taken."]})
@@ -34,10 +36,11 @@ def register(*, session, username, password):
     return user
 
 
-def login(*, session, username, password):
+def login(*, session: Session, username: str, password: str) -> dict[str, Any]:
     """Check credentials and issue a token; unknown user and wrong password fail alike."""
     user = get_by_username(session=session, username=username)
-    if not verify_password(user.password_hash if user else None, password):
+    verified = verify_password(user.password_hash if user else None, password)  # costs the same for an unknown user
+    if user is None or not verified:
         raise Unauthorized("Invalid username or password.", error="invalid_credentials")
     if password_needs_rehash(user.password_hash):
         user.password_hash = hash_password(password)
@@ -46,7 +49,7 @@ def login(*, session, username, password):
     return {"id": user.id, "token": encode_token(user.id), "expires_at": expires_at}
 
 
-def get_user(*, session, user_id):
+def get_user(*, session: Session, user_id: int) -> User:
     """Load a user or raise 404."""
     user = session.get(User, user_id)
     if user is None:
