@@ -82,15 +82,8 @@ def drain(app):
         time.sleep(0.2)
 
 
-def run_pair(app, kind, fake=None):
-    """One pair's burst: the lag of every change, and whether the mirrors ended with the last titles."""
-    from sqlalchemy import select
-
-    from api.extensions import db
-    from api.jobs import run_worker
-    from api.models.events import Event
-    from api.models.sync import SyncLink
-
+def _pair_setup(app, kind, fake):
+    """A user, a built-in tracker synced two-way to the right one, and PAIRS issues on the left."""
     client = app.test_client()
     username = f"bench-{kind}"
     client.post("/api/v1/users/register", json={"username": username, "password": PASSWORD})
@@ -103,6 +96,19 @@ def run_pair(app, kind, fake=None):
                                                                 "right_tracker_id": right}).get_json()["id"]
     for n in range(PAIRS):
         client.post(f"/api/v1/trackers/{left}/issues", headers=headers, json={"title": f"issue {n}"})
+    return client, headers, left, right, sync
+
+
+def run_pair(app, kind, fake=None):
+    """One pair's burst: the lag of every change, and whether the mirrors ended with the last titles."""
+    from sqlalchemy import select
+
+    from api.extensions import db
+    from api.jobs import run_worker
+    from api.models.events import Event
+    from api.models.sync import SyncLink
+
+    client, headers, left, right, sync = _pair_setup(app, kind, fake)
     drain(app)
     with app.app_context():
         mirror_of = {link.left_issue_id: link.right_issue_id
