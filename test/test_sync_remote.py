@@ -88,81 +88,94 @@ class Side:
             return
         now = self.issue(issue_id)  # the payload carries the issue as it now is, as the provider's would
         stamp = now["updated_at"].replace("+00:00", "Z")
-        if self.kind in ("github", "gitea"):
-            if comment is not None:
-                payload = example(self.kind, "issue_comment.created.json")
-                payload["comment"] = {**payload["comment"], "id": int(comment["id"]), "body": comment["body"]}
-                event = "issue_comment"
-            else:
-                payload = example(self.kind, "issues.opened.json" if event_type == "issue.created" else "issues.edited.json")
-                event = "issues"
-            payload["issue"] = {**payload["issue"], "number": int(issue_id), "title": now["title"],
-                                "body": now["description"], "state": now["status"], "updated_at": stamp,
-                                "labels": [{"name": name} for name in now["labels"]],
-                                "assignees": [{"login": p["username"], "id": int(p["id"])} for p in now["assignees"]]}
-            if about and comment is None:  # what the provider's action names
-                payload["action"] = {"status": "closed" if now["status"] == "closed" else "reopened",
-                                     "assignees": "assigned", "labels": "labeled"}[about]
-                if about == "assignees":
-                    payload["assignee"] = payload["issue"]["assignees"][-1]
-                if about == "labels":
-                    payload["label"] = {"name": now["labels"][-1]}
-            payload["nonce"] = nonce
-            if self.kind == "github":
-                response = deliver_github(self.client, {"tracker": self.tracker, "secret": self.secret}, event, payload,
-                                          delivery=nonce)
-            else:
-                body = json.dumps(payload).encode()
-                signature = hmac.new(self.secret.encode(), body, hashlib.sha256).hexdigest()
-                response = self.client.post(f"/api/v1/webhooks/{self.tracker['id']}", data=body, headers={
-                    "X-Gitea-Event": event, "X-Gitea-Delivery": nonce, "X-Gitea-Signature": signature,
-                    "Content-Type": "application/json"})
-        elif self.kind == "gitlab":
-            if comment is not None:
-                payload = example("gitlab", "note-hook-issue.json")
-                payload["issue"] = {**payload["issue"], "iid": int(issue_id), "title": now["title"]}
-                payload["object_attributes"] = {**payload["object_attributes"], "id": int(comment["id"]),
-                                                "note": comment["body"]}
-                header = "Note Hook"
-            else:
-                payload = example("gitlab", "issue-hook.json")
-                payload["object_attributes"] = {**payload["object_attributes"], "iid": int(issue_id),
-                                                "action": "open" if event_type == "issue.created" else "update",
-                                                "title": now["title"], "description": now["description"],
-                                                "state": "closed" if now["status"] == "closed" else "opened",
-                                                "updated_at": stamp}
-                payload["labels"] = [{"title": name} for name in now["labels"]]
-                payload["changes"] = {}
-                if about == "status":
-                    payload["object_attributes"]["action"] = "close" if now["status"] == "closed" else "reopen"
-                elif about == "labels":
-                    payload["changes"] = {"labels": {"previous": [], "current": payload["labels"]}}
-                elif about == "assignees":
-                    people = [{"username": p["username"]} for p in now["assignees"]]
-                    payload["assignees"] = people
-                    payload["changes"] = {"assignees": {"previous": [], "current": people}}
-                header = "Issue Hook"
-            payload["nonce"] = nonce
-            response = self.client.post(f"/api/v1/webhooks/{self.tracker['id']}", data=json.dumps(payload).encode(),
-                                        headers={"X-Gitlab-Event": header, "X-Gitlab-Token": self.secret,
-                                                 "X-Gitlab-Event-UUID": nonce})
-        elif self.kind == "jira":
+        if self.kind == "jira":
             response = self._notify_jira(event_type, issue_id, comment, about, nonce)
         else:
-            payload = example("trello", "createCard.json")
-            action = payload["action"]
-            kind = "commentCard" if comment is not None else ("createCard" if event_type == "issue.created" else "updateCard")
-            data = {**action["data"], "card": {**action["data"]["card"], "id": issue_id, "name": now["title"],
-                                               "desc": now["description"], "closed": now["status"] == "closed"}}
-            if comment is not None:
-                data["text"] = comment["body"]
-            if about == "status":
-                data["old"] = {"closed": now["status"] != "closed"}
-            payload["action"] = {**action, "id": nonce[:24], "type": kind, "data": data, "date": stamp}
-            body = json.dumps(payload).encode()
-            response = self.client.post(f"/api/v1/webhooks/{self.tracker['id']}", data=body,
-                                        headers={"X-Trello-Webhook": trello_signature("app-secret", body, self.callback)})
+            send = {"github": self._notify_hub, "gitea": self._notify_hub, "gitlab": self._notify_gitlab}.get(
+                self.kind, self._notify_trello)
+            response = send(event_type, issue_id, comment, about, nonce, now, stamp)
         assert response.status_code == 202, response.get_json()
+
+    def _notify_hub(self, event_type, issue_id, comment, about, nonce, now, stamp):
+        """A GitHub or Gitea webhook (the same payload shapes)."""
+        if comment is not None:
+            payload = example(self.kind, "issue_comment.created.json")
+            payload["comment"] = {**payload["comment"], "id": int(comment["id"]), "body": comment["body"]}
+            event = "issue_comment"
+        else:
+            payload = example(self.kind, "issues.opened.json" if event_type == "issue.created" else "issues.edited.json")
+            event = "issues"
+        payload["issue"] = {**payload["issue"], "number": int(issue_id), "title": now["title"],
+                            "body": now["description"], "state": now["status"], "updated_at": stamp,
+                            "labels": [{"name": name} for name in now["labels"]],
+                            "assignees": [{"login": p["username"], "id": int(p["id"])} for p in now["assignees"]]}
+        if about and comment is None:  # what the provider's action names
+            payload["action"] = {"status": "closed" if now["status"] == "closed" else "reopened",
+                                 "assignees": "assigned", "labels": "labeled"}[about]
+            if about == "assignees":
+                payload["assignee"] = payload["issue"]["assignees"][-1]
+            if about == "labels":
+                payload["label"] = {"name": now["labels"][-1]}
+        payload["nonce"] = nonce
+        if self.kind == "github":
+            response = deliver_github(self.client, {"tracker": self.tracker, "secret": self.secret}, event, payload,
+                                      delivery=nonce)
+        else:
+            body = json.dumps(payload).encode()
+            signature = hmac.new(self.secret.encode(), body, hashlib.sha256).hexdigest()
+            response = self.client.post(f"/api/v1/webhooks/{self.tracker['id']}", data=body, headers={
+                "X-Gitea-Event": event, "X-Gitea-Delivery": nonce, "X-Gitea-Signature": signature,
+                "Content-Type": "application/json"})
+        return response
+
+    def _notify_gitlab(self, event_type, issue_id, comment, about, nonce, now, stamp):
+        """A GitLab issue or note hook."""
+        if comment is not None:
+            payload = example("gitlab", "note-hook-issue.json")
+            payload["issue"] = {**payload["issue"], "iid": int(issue_id), "title": now["title"]}
+            payload["object_attributes"] = {**payload["object_attributes"], "id": int(comment["id"]),
+                                            "note": comment["body"]}
+            header = "Note Hook"
+        else:
+            payload = example("gitlab", "issue-hook.json")
+            payload["object_attributes"] = {**payload["object_attributes"], "iid": int(issue_id),
+                                            "action": "open" if event_type == "issue.created" else "update",
+                                            "title": now["title"], "description": now["description"],
+                                            "state": "closed" if now["status"] == "closed" else "opened",
+                                            "updated_at": stamp}
+            payload["labels"] = [{"title": name} for name in now["labels"]]
+            payload["changes"] = {}
+            if about == "status":
+                payload["object_attributes"]["action"] = "close" if now["status"] == "closed" else "reopen"
+            elif about == "labels":
+                payload["changes"] = {"labels": {"previous": [], "current": payload["labels"]}}
+            elif about == "assignees":
+                people = [{"username": p["username"]} for p in now["assignees"]]
+                payload["assignees"] = people
+                payload["changes"] = {"assignees": {"previous": [], "current": people}}
+            header = "Issue Hook"
+        payload["nonce"] = nonce
+        response = self.client.post(f"/api/v1/webhooks/{self.tracker['id']}", data=json.dumps(payload).encode(),
+                                    headers={"X-Gitlab-Event": header, "X-Gitlab-Token": self.secret,
+                                             "X-Gitlab-Event-UUID": nonce})
+        return response
+
+    def _notify_trello(self, event_type, issue_id, comment, about, nonce, now, stamp):
+        """A Trello board action."""
+        payload = example("trello", "createCard.json")
+        action = payload["action"]
+        kind = "commentCard" if comment is not None else ("createCard" if event_type == "issue.created" else "updateCard")
+        data = {**action["data"], "card": {**action["data"]["card"], "id": issue_id, "name": now["title"],
+                                           "desc": now["description"], "closed": now["status"] == "closed"}}
+        if comment is not None:
+            data["text"] = comment["body"]
+        if about == "status":
+            data["old"] = {"closed": now["status"] != "closed"}
+        payload["action"] = {**action, "id": nonce[:24], "type": kind, "data": data, "date": stamp}
+        body = json.dumps(payload).encode()
+        response = self.client.post(f"/api/v1/webhooks/{self.tracker['id']}", data=body,
+                                    headers={"X-Trello-Webhook": trello_signature("app-secret", body, self.callback)})
+        return response
 
     def raw(self, issue_id):
         """The issue as Jira's REST API (and so its webhook body) carries it."""
