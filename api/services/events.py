@@ -6,43 +6,49 @@ Recording hands each event to the consumers api/pipeline.py installs; this modul
 import contextlib
 import contextvars
 import json
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import asdict, replace
+from typing import Any
 
 from sqlalchemy import select
+from sqlalchemy.orm import Session
 
 from api.models.base import utcnow
 from api.models.events import Event
+from api.models.trackers import Tracker
 from api.schemas.events import event_schema
 from api.schemas.fastdump import fast_dump
-from api.services.pagination import keyset_page
-from api.trackers.base import EVENT_TYPES, WebhookEvent  # noqa: F401  (EVENT_TYPES: re-exported)
+from api.services.pagination import Page, keyset_page
+from api.trackers.base import EVENT_TYPES, Issue, WebhookEvent  # noqa: F401  (EVENT_TYPES: re-exported)
 
 # Set while an automation acts, so the events its changes cause carry the chain (loop protection).
 _origin: contextvars.ContextVar[tuple[int | None, int] | None] = contextvars.ContextVar("automation_origin", default=None)
 
+# A consumer takes (session=, event=).
+Consumer = Callable[..., None]
 # The consumers of recorded events, in order; installed once per process by api.pipeline.install().
-_consumers = None
+_consumers: tuple[Consumer, ...] | None = None
 
 
-def set_consumers(consumers):
+def set_consumers(consumers: Iterable[Consumer]) -> None:
     """Wire the functions (session=, event=) that every recorded event is handed to, in the caller's transaction."""
     global _consumers
     _consumers = tuple(consumers)
 
 
-def event_to_dict(event):
+def event_to_dict(event: Event) -> dict[str, Any]:
     """The JSON of an event, as listed by the API and sent to subscribers."""
     return fast_dump(event_schema, event)
 
 
-def list_events(*, session, tracker_id, limit, cursor):
+def list_events(*, session: Session, tracker_id: int, limit: int, cursor: str | None) -> Page:
     """A tracker's events, newest first."""
     stmt = select(Event).where(Event.tracker_id == tracker_id)
     return keyset_page(session, stmt, key=Event.id, limit=limit, cursor=cursor, descending=True)
 
 
 @contextlib.contextmanager
-def acting_for(*, rule_id, chain_depth):
+def acting_for(*, rule_id: int | None, chain_depth: int) -> Iterator[None]:
     """Mark changes made inside this block as an automation's (rule, depth of the event that triggered it)."""
     token = _origin.set((rule_id, chain_depth))
     try:
@@ -51,12 +57,13 @@ def acting_for(*, rule_id, chain_depth):
         _origin.reset(token)
 
 
-def jsonable(value):
+def jsonable(value: Any) -> Any:
     """A JSON-safe copy of `value`: dates and times as ISO strings, anything else JSON lacks as its str()."""
     return json.loads(json.dumps(value, default=lambda item: item.isoformat() if hasattr(item, "isoformat") else str(item)))
 
 
-def record(*, session, tracker, item, delivery_id=None, chain_depth=0, caused_by_rule_id=None, source=None):
+def record(*, session: Session, tracker: Tracker, item: WebhookEvent, delivery_id: int | None = None, chain_depth: int = 0,
+           caused_by_rule_id: int | None = None, source: str | None = None) -> Event:
     """Store one normalized event and hand it to the pipeline's consumers (in the caller's transaction)."""
     if _consumers is None:
         raise RuntimeError("No event consumers installed: the composition root must call api.pipeline.install().")
@@ -76,7 +83,7 @@ def record(*, session, tracker, item, delivery_id=None, chain_depth=0, caused_by
     return event
 
 
-def emit(*, session, tracker, items, source="gateway"):
+def emit(*, session: Session, tracker: Tracker, items: Iterable[WebhookEvent], source: str = "gateway") -> None:
     """Events of the gateway's own changes: recorded with its changes, committed by the caller."""
     origin = _origin.get()
     for item in items:
@@ -88,7 +95,7 @@ def emit(*, session, tracker, items, source="gateway"):
 EDITED = ("title", "description", "due_date", "priority", "remote_priority", "issue_type", "parent_id")
 
 
-def changes_between(before, after):
+def changes_between(before: Issue, after: Issue) -> list[WebhookEvent]:
     """The unified events an issue update amounts to."""
     items = []
     if before.status != after.status:

@@ -12,17 +12,21 @@ import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from email.utils import parsedate_to_datetime
+from typing import Any
 from urllib.parse import urlsplit
 
 import requests
 from flask import current_app
 from marshmallow import ValidationError
 from sqlalchemy import select, tuple_
+from sqlalchemy.orm import Session
 
 from api import crypto, jobs
 from api.errors import Conflict, NotFound, ValidationFailed
 from api.models.base import utcnow
+from api.models.events import Event
 from api.models.subscriptions import DeliveryAttempt, OutboundDelivery, Subscription
+from api.models.users import User
 from api.schemas.base import decode_cursor, encode_cursor
 from api.schemas.subscriptions import ALL_EVENTS
 from api.services.events import event_to_dict, jsonable
@@ -53,7 +57,7 @@ def _check_url(url):
     return url.strip()
 
 
-def create_subscription(*, session, owner, data):
+def create_subscription(*, session: Session, owner: User, data: dict[str, Any]) -> Subscription:
     """Store a subscription with its secret encrypted."""
     subscription = Subscription(owner_id=owner.id, url=_check_url(data["url"]), events=data["events"],
                                 secret_encrypted=crypto.encrypt_json(data["secret"]), enabled=data.get("enabled", True))
@@ -62,13 +66,13 @@ def create_subscription(*, session, owner, data):
     return subscription
 
 
-def list_subscriptions(*, session, owner, limit, cursor):
+def list_subscriptions(*, session: Session, owner: User, limit: int, cursor: str | None) -> Page:
     """The caller's subscriptions, oldest first."""
     stmt = select(Subscription).where(Subscription.owner_id == owner.id)
     return keyset_page(session, stmt, key=Subscription.id, limit=limit, cursor=cursor)
 
 
-def get_subscription(*, session, owner, subscription_id):
+def get_subscription(*, session: Session, owner: User, subscription_id: int) -> Subscription:
     """One of the caller's subscriptions; another user's is not found."""
     subscription = session.get(Subscription, subscription_id)
     if subscription is None or subscription.owner_id != owner.id:
@@ -76,7 +80,7 @@ def get_subscription(*, session, owner, subscription_id):
     return subscription
 
 
-def update_subscription(*, session, owner, subscription_id, data):
+def update_subscription(*, session: Session, owner: User, subscription_id: int, data: dict[str, Any]) -> Subscription:
     """Change a subscription; pending retries use the new URL and secret."""
     subscription = get_subscription(session=session, owner=owner, subscription_id=subscription_id)
     if not data:
@@ -92,7 +96,7 @@ def update_subscription(*, session, owner, subscription_id, data):
     return subscription
 
 
-def delete_subscription(*, session, owner, subscription_id):
+def delete_subscription(*, session: Session, owner: User, subscription_id: int) -> None:
     """Delete a subscription with its deliveries (their pending retries find nothing to send)."""
     session.delete(get_subscription(session=session, owner=owner, subscription_id=subscription_id))
     session.commit()
@@ -117,13 +121,13 @@ def _create_deliveries(session, *, owner_id, event_type, payload, event_id):
     return len(subscriptions)
 
 
-def fan_out(*, session, event):
+def fan_out(*, session: Session, event: Event) -> int:
     """One delivery (and its send job) per enabled subscription of the event's owner that wants its type; no commit."""
     return _create_deliveries(session, owner_id=event.owner_id, event_type=event.type, payload=event_to_dict(event),
                               event_id=event.id)
 
 
-def notify(*, session, owner_id, event_type, payload, event_id=None):
+def notify(*, session: Session, owner_id: int, event_type: str, payload: dict[str, Any], event_id: int | None = None) -> int:
     """Like fan_out, for an event that is not an Event row (e.g. automation.notify); no commit."""
     return _create_deliveries(session, owner_id=owner_id, event_type=event_type, payload=jsonable(payload),
                               event_id=event_id)
@@ -139,7 +143,7 @@ def _decode_delivery_cursor(cursor):
         raise ValidationError({"cursor": ["Invalid cursor."]}) from None
 
 
-def list_deliveries(*, session, owner, subscription_id, limit, cursor):
+def list_deliveries(*, session: Session, owner: User, subscription_id: int, limit: int, cursor: str | None) -> Page:
     """A subscription's deliveries, newest first (keyset on created_at, id: the ids are UUIDs)."""
     get_subscription(session=session, owner=owner, subscription_id=subscription_id)
     stmt = select(OutboundDelivery).where(OutboundDelivery.subscription_id == subscription_id)
@@ -154,7 +158,7 @@ def list_deliveries(*, session, owner, subscription_id, limit, cursor):
     return Page(items=items, next_cursor=next_cursor)
 
 
-def get_delivery(*, session, owner, subscription_id, delivery_id):
+def get_delivery(*, session: Session, owner: User, subscription_id: int, delivery_id: str) -> OutboundDelivery:
     """One delivery of one of the caller's subscriptions."""
     get_subscription(session=session, owner=owner, subscription_id=subscription_id)
     delivery = session.get(OutboundDelivery, delivery_id)
@@ -163,22 +167,25 @@ def get_delivery(*, session, owner, subscription_id, delivery_id):
     return delivery
 
 
-def get_delivery_with_attempts(*, session, owner, subscription_id, delivery_id):
+def get_delivery_with_attempts(*, session: Session, owner: User, subscription_id: int,
+                               delivery_id: str) -> OutboundDelivery:
     """A delivery (see get_delivery) with every attempt, oldest first, as its `attempt_log`."""
     delivery = get_delivery(session=session, owner=owner, subscription_id=subscription_id, delivery_id=delivery_id)
-    delivery.attempt_log = session.scalars(select(DeliveryAttempt).where(DeliveryAttempt.delivery_id == delivery.id)
-                                           .order_by(DeliveryAttempt.id)).all()
+    # Read by the delivery schema; not a column.
+    delivery.attempt_log = session.scalars(  # type: ignore[attr-defined]
+        select(DeliveryAttempt).where(DeliveryAttempt.delivery_id == delivery.id).order_by(DeliveryAttempt.id)).all()
     return delivery
 
 
-def redeliver(*, session, owner, subscription_id, delivery_id):
+def redeliver(*, session: Session, owner: User, subscription_id: int, delivery_id: str) -> OutboundDelivery:
     """Schedule an immediate new attempt of any delivery (same delivery id); a failure resumes the retry schedule."""
     subscription = get_subscription(session=session, owner=owner, subscription_id=subscription_id)
     if not subscription.enabled:
         raise Conflict("The subscription is disabled; enable it before redelivering.", error="subscription_disabled")
     get_delivery(session=session, owner=owner, subscription_id=subscription_id, delivery_id=delivery_id)
-    delivery = session.scalar(select(OutboundDelivery).where(OutboundDelivery.id == delivery_id).with_for_update()
-                              .execution_options(populate_existing=True))
+    # Found just above, and locked now: a delivery goes only with its subscription.
+    delivery = session.execute(select(OutboundDelivery).where(OutboundDelivery.id == delivery_id).with_for_update()
+                               .execution_options(populate_existing=True)).scalar_one()
     delivery.status = "pending"
     delivery.next_attempt_at = utcnow()
     # The job claims the next attempt number, so a scheduled retry carrying the same number becomes a no-op.
@@ -198,7 +205,7 @@ class _Outcome:
     retry_after: float | None = None
 
     @property
-    def succeeded(self):
+    def succeeded(self) -> bool:
         return self.status_code is not None and 200 <= self.status_code < 300
 
 
@@ -213,7 +220,7 @@ def _session():
     return _sessions.session
 
 
-def sign(*, secret, timestamp, body):
+def sign(*, secret: str, timestamp: int, body: bytes) -> str:
     """The X-Gateway-Signature header value: HMAC-SHA256 over f"{timestamp}.{body}" keyed with the secret."""
     digest = hmac.new(secret.encode(), f"{timestamp}.".encode() + body, hashlib.sha256).hexdigest()
     return f"sha256={digest}"
@@ -330,15 +337,15 @@ def _record(session, *, delivery_id, attempt, outcome):
     return status
 
 
-def send_delivery(*, session, delivery_id, attempt=None):
+def send_delivery(*, session: Session, delivery_id: str, attempt: int | None = None) -> str | None:
     """Make attempt number `attempt` of a delivery and record it; returns the new status, None when there was nothing to do."""
     delivery = session.get(OutboundDelivery, delivery_id)
     if attempt is None and delivery is not None:
         attempt = delivery.attempts + 1
-    if not _due(delivery, attempt):
+    if delivery is None or not _due(delivery, attempt):
         session.rollback()
         return None
-    subscription = session.get(Subscription, delivery.subscription_id)
+    subscription = session.get_one(Subscription, delivery.subscription_id)  # the delivery's foreign key cascades
     if not subscription.enabled:
         delivery.status, delivery.next_attempt_at, delivery.last_error = "failed", None, "The subscription is disabled."
         session.commit()

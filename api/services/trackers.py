@@ -352,7 +352,8 @@ def update_issue(*, session: Session, owner: User, tracker_id: int, issue_id: st
                           lambda changes: provider.update_issue(issue_id, provider.prepare_changes(issue_id, changes)),
                           IssueChanges(**data))
     issue = provider.enrich(issue)
-    _commit_local_change(session, tracker, provider, lambda: events_service.changes_between(before, issue))
+    _commit_local_change(session, tracker, provider,
+                         lambda: events_service.changes_between(before, issue) if before else [])
     _index_own_write(session, tracker, provider, issue)
     return issue_dict(tracker, issue)
 
