@@ -23,6 +23,7 @@ import sys
 import threading
 import time
 from pathlib import Path
+from types import SimpleNamespace
 
 from bench.harness.clients import create_github_tracker, register_and_login
 from bench.harness.db import database
@@ -46,6 +47,12 @@ ALLOWED = {
     "errors_500": {(502, "tracker_unavailable"), (503, "tracker_circuit_open")},
     "rate_limited_429": {(503, "tracker_rate_limited"), (503, "tracker_circuit_open")},
     "recovered": {(200, "")},  # plus tracker_circuit_open until the breaker has closed (checked separately)
+}
+# What fake A is told at the start of each fault phase (after its faults are cleared; healthy phases get nothing more).
+FAULTS = {
+    "hang": {"hang_next": {"count": 1_000_000, "seconds": TIMEOUT + 3}},
+    "errors_500": {"fail_next": {"status": 500, "count": 1_000_000}},
+    "rate_limited_429": {"rate_limit_next": {"count": 1_000_000, "retry_after": 30, "status": 429}},
 }
 LINE = re.compile(r"\[pid: (\d+)\|.*?\] .*? GET /api/v1/trackers/(\d+)/issues/(\d+) => .*?\(HTTP/1\.1 (\d+)\)")
 
@@ -98,7 +105,8 @@ def fault_section(args, kinds, processes, default_phases):
     return section, heading
 
 
-def main():
+def parse_args():
+    """The options, the phase kinds in order (baseline first) and the default phase list (it names the doc section)."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--processes", type=int, default=0, help="uwsgi processes (0 = the committed uwsgi.ini)")
     parser.add_argument("--rate", type=float, default=5.0, help="reads/s on each tracker")
@@ -108,18 +116,38 @@ def main():
                         help=f"fault phases of fake A after a 10 s baseline, in order, among {', '.join(KINDS[1:])}")
     parser.add_argument("--no-doc", action="store_true", help="do not write docs/RELIABILITY.md")
     args = parser.parse_args()
-    run_started = time.strftime("%Y-%m-%d %H:%M")
-    version = code_version()
     kinds = ["baseline", *args.phases.split(",")]
     if not set(kinds) <= set(KINDS) or kinds[-1] != "recovered":
         parser.error(f"--phases: a list of {', '.join(KINDS[1:])} ending with recovered")
+    return args, kinds, parser.get_default("phases")
+
+
+def schedule(args, kinds):
+    """Phase labels, when each starts (s into the load) and the load's length."""
     phases = [f"{name}#{index}" for index, name in enumerate(kinds)]
+    lengths = {"baseline": 10.0, "recovered": args.recovered_seconds}
     boundaries, at = {}, 0.0
     for label in phases:
         boundaries[label] = at
-        at += 10.0 if kind(label) == "baseline" else (
-            args.recovered_seconds if kind(label) == "recovered" else args.phase_seconds)
-    seconds = at
+        at += lengths.get(kind(label), args.phase_seconds)
+    return phases, boundaries, at
+
+
+def switch_faults(fake_a, load, phases, boundaries):
+    """Put fake A into each phase's fault on schedule; when each switch happened (s into the load)."""
+    switches = {}
+    for label in phases[1:]:
+        time.sleep(max(0.0, boundaries[label] - load.now()))
+        control(fake_a, clear_faults=True)
+        if kind(label) in FAULTS:
+            control(fake_a, **FAULTS[kind(label)])
+        switches[label] = load.now()
+        print(f"[{switches[label]:5.1f} s] fake A: {kind(label)}", flush=True)
+    return switches
+
+
+def run_faults(args, phases, boundaries, seconds):
+    """Two fakes, uwsgi and the fixed-rate reads of both trackers while fake A goes through the phases."""
     extra = ["--processes", str(args.processes)] if args.processes else []
     with database() as database_url, fake_processes("github", 2) as (fake_a, fake_b):
         env = app_env(database_url, TRACKER_ALLOWED_HOSTS="127.0.0.1", RATELIMIT_ENABLED="false",
@@ -139,96 +167,106 @@ def main():
             try:
                 load = FixedRateLoad([Op("A", 1, reads.reader("A")), Op("B", 1, reads.reader("B"))], args.rate * 2,
                                      seconds=seconds).start()
-                switches = {}
-                for label in phases[1:]:
-                    time.sleep(max(0.0, boundaries[label] - load.now()))
-                    control(fake_a, clear_faults=True)
-                    if kind(label) == "hang":
-                        control(fake_a, hang_next={"count": 1_000_000, "seconds": TIMEOUT + 3})
-                    elif kind(label) == "errors_500":
-                        control(fake_a, fail_next={"status": 500, "count": 1_000_000})
-                    elif kind(label) == "rate_limited_429":
-                        control(fake_a, rate_limit_next={"count": 1_000_000, "retry_after": 30, "status": 429})
-                    switches[label] = load.now()
-                    print(f"[{switches[label]:5.1f} s] fake A: {kind(label)}", flush=True)
+                switches = switch_faults(fake_a, load, phases, boundaries)
                 load.join()
             finally:
                 cpu.stop()
                 workers_final = uwsgi_workers(stats)
-    pids_by_issue = {}
+    return SimpleNamespace(trackers=trackers, processes=processes, cpu=cpu, switches=switches,
+                           samples=sorted(load.snapshot(), key=lambda s: s.started), workers_final=workers_final)
+
+
+def pids_by_issue(tracker_id):
+    """The uwsgi process that answered each 5xx read of the tracker, by issue number (from uwsgi's log-5xx lines)."""
+    pids = {}
     for match in LINE.finditer(Path(f"{LOG}-uwsgi.log").read_text(errors="replace")):
-        pid, tracker_id, number, _status = match.groups()
-        if int(tracker_id) == trackers["A"]:
-            pids_by_issue[number] = int(pid)
+        pid, tracker, number, _status = match.groups()
+        if int(tracker) == tracker_id:
+            pids[number] = int(pid)
+    return pids
 
-    boundaries.update(switches)
-    samples = sorted(load.snapshot(), key=lambda s: s.started)
-    a = [s for s in samples if s.kind == "A"]
-    b = [s for s in samples if s.kind == "B"]
-    by_phase = {label: [s for s in a if phase_of(s.started, boundaries) == label] for label in phases}
-    b_phase = {label: [s for s in b if phase_of(s.started, boundaries) == label] for label in phases}
-    recovery_start = boundaries[phases[-1]]
 
-    def allowed(sample):
-        """Mapped for its phase; around a phase change the neighbouring phase's fault may apply (the fake switches
-        when a request reaches it, and retries span the change); recovered phases may answer circuit_open (the
-        closing is checked separately)."""
-        key = (sample.status, sample.detail if sample.status != 200 else "")
-        labels = {phase_of(sample.started + shift, boundaries) for shift in (-BOUNDARY_GRACE, 0, BOUNDARY_GRACE)}
-        return any(key in ALLOWED[kind(label)] or (kind(label) == "recovered" and key == (503, "tracker_circuit_open"))
-                   for label in labels)
+def allowed(sample, boundaries):
+    """Mapped for its phase; around a phase change the neighbouring phase's fault may apply (the fake switches
+    when a request reaches it, and retries span the change); recovered phases may answer circuit_open (the
+    closing is checked separately)."""
+    key = (sample.status, sample.detail if sample.status != 200 else "")
+    labels = {phase_of(sample.started + shift, boundaries) for shift in (-BOUNDARY_GRACE, 0, BOUNDARY_GRACE)}
+    return any(key in ALLOWED[kind(label)] or (kind(label) == "recovered" and key == (503, "tracker_circuit_open"))
+               for label in labels)
 
-    wrong = [s for s in a if not allowed(s)]
-    too_slow = [s for s in a if s.latency_ms > (TIMEOUT + LATENCY_MARGIN) * 1000]
-    opened = [s for s in a if s.detail == "tracker_circuit_open"]
-    fault_start = boundaries[phases[1]]
-    first_open = min((s.started + s.latency_ms / 1000 for s in opened if s.started >= fault_start), default=None)
-    after = [s for s in a if s.started >= recovery_start]
-    first_200 = next((s for s in after if s.status == 200), None)
-    last_bad = max((s for s in after if s.status != 200), key=lambda s: s.started, default=None)
-    closed_at = (last_bad.started + last_bad.latency_ms / 1000 - recovery_start) if last_bad else 0.0
-    # B's reference: the healthy phases (the baseline and the last recovered phase) together
-    base_b = lat(b_phase[phases[0]] + b_phase[phases[-1]])
-    b_ok = all(s.status == 200 for s in b)
-    b_rows = {label: lat(items) for label, items in b_phase.items()}
-    closings = {}
+
+def closings(by_phase, phases, boundaries):
+    """For each recovered phase, when its last non-200 answer completed (s after the phase began; 0 if none)."""
     ends = dict(zip(phases, [*(boundaries[label] for label in phases[1:]), float("inf")], strict=True))
+    closed = {}
     for label in phases:
         if kind(label) != "recovered":
             continue
         # requests sent just before the next phase may already meet its fault
         items = [s for s in by_phase[label] if s.started < ends[label] - BOUNDARY_GRACE]
         bad = max((s for s in items if s.status != 200), key=lambda s: s.started, default=None)
-        closings[label] = (bad.started + bad.latency_ms / 1000 - boundaries[label]) if bad else 0.0
-    b_flat = all(row["p50"] <= 1.5 * base_b["p50"] + 10 and row["p99"] <= 2 * base_b["p99"] + 50
-                 for row in b_rows.values() if row["n"])
+        closed[label] = (bad.started + bad.latency_ms / 1000 - boundaries[label]) if bad else 0.0
+    return closed
 
-    per_process = collections.defaultdict(collections.Counter)
-    last_open_by_pid = {}
+
+def per_process(a, pids):
+    """A's 5xx answers by uwsgi process and status, and each process's last circuit_open answer (s into the load)."""
+    counts = collections.defaultdict(collections.Counter)
+    last_open = {}
     for s in a:
-        pid = pids_by_issue.get(s.tag)
+        pid = pids.get(s.tag)
         if pid is None:
             continue
-        per_process[pid][f"{s.status} {s.detail}"] += 1
+        counts[pid][f"{s.status} {s.detail}"] += 1
         if s.detail == "tracker_circuit_open":
-            last_open_by_pid[pid] = max(last_open_by_pid.get(pid, 0.0), s.started)
+            last_open[pid] = max(last_open.get(pid, 0.0), s.started)
+    return counts, last_open
 
-    checks = {
-        "every A answer had the mapped status for its phase": not wrong,
-        f"every A answer within the timeout + {LATENCY_MARGIN:g} s ({TIMEOUT + LATENCY_MARGIN:g} s)": not too_slow,
-        "the circuit opened (503 tracker_circuit_open) while A failed": first_open is not None,
+
+def analyse(observed, phases, boundaries):
+    """The samples split by tracker and phase, what they show about the breaker and B, and the checks."""
+    f = SimpleNamespace()
+    f.a = [s for s in observed.samples if s.kind == "A"]
+    f.b = [s for s in observed.samples if s.kind == "B"]
+    f.by_phase = {label: [s for s in f.a if phase_of(s.started, boundaries) == label] for label in phases}
+    f.b_phase = {label: [s for s in f.b if phase_of(s.started, boundaries) == label] for label in phases}
+    f.recovery_start = boundaries[phases[-1]]
+    f.wrong = [s for s in f.a if not allowed(s, boundaries)]
+    f.too_slow = [s for s in f.a if s.latency_ms > (TIMEOUT + LATENCY_MARGIN) * 1000]
+    opened = [s for s in f.a if s.detail == "tracker_circuit_open"]
+    f.fault_start = boundaries[phases[1]]
+    f.first_open = min((s.started + s.latency_ms / 1000 for s in opened if s.started >= f.fault_start), default=None)
+    f.after = [s for s in f.a if s.started >= f.recovery_start]
+    f.first_200 = next((s for s in f.after if s.status == 200), None)
+    f.last_bad = max((s for s in f.after if s.status != 200), key=lambda s: s.started, default=None)
+    f.closed_at = (f.last_bad.started + f.last_bad.latency_ms / 1000 - f.recovery_start) if f.last_bad else 0.0
+    # B's reference: the healthy phases (the baseline and the last recovered phase) together
+    f.base_b = lat(f.b_phase[phases[0]] + f.b_phase[phases[-1]])
+    f.b_rows = {label: lat(items) for label, items in f.b_phase.items()}
+    f.closings = closings(f.by_phase, phases, boundaries)
+    b_flat = all(row["p50"] <= 1.5 * f.base_b["p50"] + 10 and row["p99"] <= 2 * f.base_b["p99"] + 50
+                 for row in f.b_rows.values() if row["n"])
+    f.per_process, f.last_open_by_pid = per_process(f.a, pids_by_issue(observed.trackers["A"]))
+    f.checks = {
+        "every A answer had the mapped status for its phase": not f.wrong,
+        f"every A answer within the timeout + {LATENCY_MARGIN:g} s ({TIMEOUT + LATENCY_MARGIN:g} s)": not f.too_slow,
+        "the circuit opened (503 tracker_circuit_open) while A failed": f.first_open is not None,
         f"the circuit closed after recovery: every A answer 200 from {RESET + CLOSE_MARGIN:g} s after recovery on":
-            bool(after) and all(value <= RESET + CLOSE_MARGIN for value in closings.values()) and after[-1].status == 200,
-        "every B answer 200": b_ok,
+            bool(f.after) and all(value <= RESET + CLOSE_MARGIN for value in f.closings.values())
+            and f.after[-1].status == 200,
+        "every B answer 200": all(s.status == 200 for s in f.b),
         "B latency unchanged (each phase: p50 <= 1.5 x healthy + 10 ms, p99 <= 2 x healthy + 50 ms)": b_flat,
     }
+    return f
 
+
+def setup_lines(args, kinds, processes):
+    """How the run was set up: uwsgi, the tracker settings, the load and fake A's phases."""
     mode = (f"`--processes {args.processes}` (one breaker)" if args.processes == 1 else
             f"`--processes {args.processes}`" if args.processes else
             f"the committed uwsgi.ini: {processes} processes x {uwsgi_layout()[1]} threads, so {processes} independent breakers")
-    lines = [
-        f"Run {run_started} on {machine()}; {machine_note()}. App code: {version}. During this run {cpu.describe()}.",
-        "",
+    return [
         f"Set-up: uwsgi with {mode}; `TRACKER_TIMEOUT_SECONDS={TIMEOUT:g}`, `TRACKER_BREAKER_RESET_SECONDS={RESET:g}`, "
         f"`TRACKER_BREAKER_THRESHOLD={THRESHOLD}`, `TRACKER_RETRIES=2`, `RATELIMIT_ENABLED=false`. Two GitHub trackers "
         f"on two fakes (own processes); {args.rate:g} reads/s on each on a fixed schedule, each read a different "
@@ -236,50 +274,87 @@ def main():
         "healthy, then every request hangs for timeout + 3 s (`hang_next`), then every request gets a 500 "
         "(`fail_next`), then every request gets GitHub's secondary-rate-limit 429 with `Retry-After: 30` "
         f"(`rate_limit_next`), then healthy again; phases back to back in this order: {', '.join(kinds)}.",
-        "",
+    ]
+
+
+def phase_rows(f, phases, boundaries):
+    """The table of both trackers' answers, phase by phase."""
+    lines = [
         "| phase (starts at s) | A answers | A statuses | A p50 / p99 / max ms | B answers | B statuses | "
         "B p50 / p99 / max ms |",
         "|---|---|---|---|---|---|---|",
     ]
     for label in phases:
-        ra, rb = lat(by_phase[label]), b_rows[label]
-        lines.append(f"| {kind(label)} ({boundaries[label]:.1f}) | {ra['n']} | {histogram(by_phase[label])} | "
-                     f"{ra['p50']:.0f} / {ra['p99']:.0f} / {ra['max']:.0f} | {rb['n']} | {histogram(b_phase[label])} | "
+        ra, rb = lat(f.by_phase[label]), f.b_rows[label]
+        lines.append(f"| {kind(label)} ({boundaries[label]:.1f}) | {ra['n']} | {histogram(f.by_phase[label])} | "
+                     f"{ra['p50']:.0f} / {ra['p99']:.0f} / {ra['max']:.0f} | {rb['n']} | {histogram(f.b_phase[label])} | "
                      f"{rb['p50']:.0f} / {rb['p99']:.0f} / {rb['max']:.0f} |")
-    lines += [
-        "",
-        f"- B's healthy reference (baseline + last recovered phase): p50 {base_b['p50']:.0f} ms, p99 "
-        f"{base_b['p99']:.0f} ms over {base_b['n']} answers.",
+    return lines
+
+
+def finding_lines(f, boundaries):
+    """B's reference, when the circuit opened and closed, and the answers that missed a target."""
+    first_200, last_bad, after = f.first_200, f.last_bad, f.after
+    return [
+        f"- B's healthy reference (baseline + last recovered phase): p50 {f.base_b['p50']:.0f} ms, p99 "
+        f"{f.base_b['p99']:.0f} ms over {f.base_b['n']} answers.",
         "- Circuit opened: first `tracker_circuit_open` answer "
-        + (f"{first_open - fault_start:.1f} s after the first fault began" if first_open is not None else "never"),
-        f"- After recovery ({recovery_start:.1f} s): first 200 "
-        + (f"{first_200.started + first_200.latency_ms / 1000 - recovery_start:.1f} s later" if first_200 else "never")
-        + (f"; last non-200 answer completed {closed_at:.1f} s after recovery" if last_bad else "; no non-200 answer")
+        + (f"{f.first_open - f.fault_start:.1f} s after the first fault began" if f.first_open is not None else "never"),
+        f"- After recovery ({f.recovery_start:.1f} s): first 200 "
+        + (f"{first_200.started + first_200.latency_ms / 1000 - f.recovery_start:.1f} s later" if first_200 else "never")
+        + (f"; last non-200 answer completed {f.closed_at:.1f} s after recovery" if last_bad else "; no non-200 answer")
         + f"; last A answer {after[-1].status if after else '—'} {after[-1].detail if after else ''}",
-        f"- A answers with a status not mapped for their phase: {len(wrong)}"
-        + (" — " + "; ".join(f"{s.status} {s.detail} sent at {s.started:.2f} s" for s in wrong[:10]) if wrong else ""),
+        f"- A answers with a status not mapped for their phase: {len(f.wrong)}"
+        + (" — " + "; ".join(f"{s.status} {s.detail} sent at {s.started:.2f} s" for s in f.wrong[:10]) if f.wrong else ""),
         "- Closing after each recovered phase: " + ", ".join(
             f"{kind(label)} at {boundaries[label]:.1f} s: " + (f"last non-200 {value:.1f} s after" if value else "all 200")
-            for label, value in closings.items()),
-        f"- A answers slower than {TIMEOUT + LATENCY_MARGIN:g} s: {len(too_slow)}"
-        + (f" (max {max(s.latency_ms for s in too_slow):.0f} ms)" if too_slow else ""),
-        "",
+            for label, value in f.closings.items()),
+        f"- A answers slower than {TIMEOUT + LATENCY_MARGIN:g} s: {len(f.too_slow)}"
+        + (f" (max {max(s.latency_ms for s in f.too_slow):.0f} ms)" if f.too_slow else ""),
+    ]
+
+
+def process_lines(f, workers_final):
+    """A's 5xx answers per uwsgi process, and the processes at the end."""
+    lines = [
         "Per uwsgi process (A's 5xx answers traced through uwsgi's `log-5xx` lines; 200s are not logged):",
         "",
         "| pid | A 5xx answers by status | last `tracker_circuit_open` (s since recovery) |",
         "|---|---|---|",
     ]
-    for pid, counts in sorted(per_process.items()):
-        last = last_open_by_pid.get(pid)
+    for pid, counts in sorted(f.per_process.items()):
+        last = f.last_open_by_pid.get(pid)
         lines.append(f"| {pid} | {', '.join(f'{k}: {v}' for k, v in sorted(counts.items()))} | "
-                     f"{f'{last - recovery_start:+.1f}' if last is not None else '—'} |")
+                     f"{f'{last - f.recovery_start:+.1f}' if last is not None else '—'} |")
     served = ", ".join(f"{w['pid']} ({w['requests']} requests)" for w in workers_final)
-    lines += ["", f"uwsgi workers at the end: {served}", ""]
-    section, heading = fault_section(args, kinds, processes, parser.get_default("phases"))
+    return [*lines, "", f"uwsgi workers at the end: {served}", ""]
+
+
+def main():
+    args, kinds, default_phases = parse_args()
+    run_started = time.strftime("%Y-%m-%d %H:%M")
+    version = code_version()
+    phases, boundaries, seconds = schedule(args, kinds)
+    observed = run_faults(args, phases, boundaries, seconds)
+    boundaries.update(observed.switches)
+    f = analyse(observed, phases, boundaries)
+    lines = [
+        f"Run {run_started} on {machine()}; {machine_note()}. App code: {version}. During this run "
+        f"{observed.cpu.describe()}.",
+        "",
+        *setup_lines(args, kinds, observed.processes),
+        "",
+        *phase_rows(f, phases, boundaries),
+        "",
+        *finding_lines(f, boundaries),
+        "",
+        *process_lines(f, observed.workers_final),
+    ]
+    section, heading = fault_section(args, kinds, observed.processes, default_phases)
     repeat = (f"Repeat: `.venv/bin/python -m bench.reliability_tracker_faults --processes {args.processes} --rate "
               f"{args.rate:g} --phase-seconds {args.phase_seconds:g} --phases {args.phases}` "
               f"(log in {LOG}-uwsgi.log)")
-    return conclude_reliability(section, heading, lines, checks, repeat=repeat, write=not args.no_doc)
+    return conclude_reliability(section, heading, lines, f.checks, repeat=repeat, write=not args.no_doc)
 
 
 if __name__ == "__main__":

@@ -99,25 +99,25 @@ def _pair_setup(app, kind, fake):
     return client, headers, left, right, sync
 
 
-def run_pair(app, kind, fake=None):
-    """One pair's burst: the lag of every change, and whether the mirrors ended with the last titles."""
+def _mirrors(app, sync):
+    """The sync's mirror of every left issue, and the last event recorded before the burst."""
     from sqlalchemy import select
 
     from api.extensions import db
-    from api.jobs import run_worker
     from api.models.events import Event
     from api.models.sync import SyncLink
 
-    client, headers, left, right, sync = _pair_setup(app, kind, fake)
-    drain(app)
     with app.app_context():
         mirror_of = {link.left_issue_id: link.right_issue_id
                      for link in db.session.scalars(select(SyncLink).where(SyncLink.sync_id == sync))}
         start_id = db.session.scalar(select(Event.id).order_by(Event.id.desc()).limit(1))
     assert len(mirror_of) == PAIRS and all(mirror_of.values()), mirror_of
-    if fake is not None:
-        fake.written.clear()
-    first_job = _scalar(app, "SELECT coalesce(max(id), 0) FROM procrastinate_jobs")
+    return mirror_of, start_id
+
+
+def _burst(app, client, headers, left):
+    """CHANGES title changes on the left while a worker thread runs; seconds to send them and until all jobs ran."""
+    from api.jobs import run_worker
 
     done = threading.Event()
 
@@ -138,11 +138,11 @@ def run_pair(app, kind, fake=None):
     burst_seconds = time.perf_counter() - started
     done.set()
     thread.join()
-    drained_seconds = time.perf_counter() - started
+    return burst_seconds, time.perf_counter() - started
 
-    with app.app_context():
-        events = list(db.session.scalars(select(Event).where(Event.id > start_id).order_by(Event.id)))
-    changes = [e for e in events if e.tracker_id == left and e.type == "issue.updated" and e.chain_depth == 0]
+
+def _right_writes(events, right, fake):
+    """When each right-hand issue was written: its recorded events (built-in) or the fake's answered PATCHes."""
     writes = {}
     if fake is None:
         for event in events:
@@ -151,11 +151,39 @@ def run_pair(app, kind, fake=None):
     else:
         for number, at in fake.written:
             writes.setdefault(number, []).append(at)
+    return writes
+
+
+def _lags(changes, writes, mirror_of):
+    """Milliseconds from each change to the first write of its mirror at or after it."""
     lags = []
     for change in changes:
         after = [at for at in writes.get(mirror_of[change.issue_id], []) if at >= change.occurred_at]
         assert after, f"change {change.id} never reached the right side"
         lags.append((min(after) - change.occurred_at).total_seconds() * 1000)
+    return lags
+
+
+def run_pair(app, kind, fake=None):
+    """One pair's burst: the lag of every change, and whether the mirrors ended with the last titles."""
+    from sqlalchemy import select
+
+    from api.extensions import db
+    from api.models.events import Event
+
+    client, headers, left, right, sync = _pair_setup(app, kind, fake)
+    drain(app)
+    mirror_of, start_id = _mirrors(app, sync)
+    if fake is not None:
+        fake.written.clear()
+    first_job = _scalar(app, "SELECT coalesce(max(id), 0) FROM procrastinate_jobs")
+    burst_seconds, drained_seconds = _burst(app, client, headers, left)
+
+    with app.app_context():
+        events = list(db.session.scalars(select(Event).where(Event.id > start_id).order_by(Event.id)))
+    changes = [e for e in events if e.tracker_id == left and e.type == "issue.updated" and e.chain_depth == 0]
+    writes = _right_writes(events, right, fake)
+    lags = _lags(changes, writes, mirror_of)
     # Jobs that ran more than once: a tracker call refused while TRACKER_MAX_IN_FLIGHT calls were waiting, retried.
     retried = _scalar(app, "SELECT count(*) FROM procrastinate_jobs WHERE id > :first AND attempts > 0",
                       first=first_job)

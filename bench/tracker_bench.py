@@ -102,6 +102,17 @@ def timed(call):
     return (time.perf_counter() - started) * 1000
 
 
+def interleave(variants, count):
+    """`count` samples of every variant, rotating their order each round so background load hits them alike."""
+    samples = {name: [] for name in variants}
+    names = list(variants)
+    for i in range(count):
+        rotation = i % len(names)
+        for name in names[rotation:] + names[:rotation]:
+            samples[name].append(variants[name](i))
+    return samples
+
+
 def _ago(**delta):
     return (datetime.now(UTC) - timedelta(**delta)).strftime("%Y-%m-%dT%H:%M:%SZ")
 
@@ -162,12 +173,7 @@ def overhead(base_url, fake_url, token, tracker_id, count):
         timed(lambda i=i: gateway.get(f"/api/v1/trackers/{tracker_id}/issues/{2 + i}"))
     log_before = len(recorded_requests(fake_url))
     app_log_offset = Path(LOG_PATH).stat().st_size
-    samples = {name: [] for name in variants}
-    names = list(variants)
-    for i in range(count):
-        rotation = i % len(names)
-        for name in names[rotation:] + names[:rotation]:
-            samples[name].append(variants[name](i))
+    samples = interleave(variants, count)
     reconnects = gateway.reconnects
     gateway.close()
     reused.close()
@@ -187,20 +193,27 @@ def overhead(base_url, fake_url, token, tracker_id, count):
     return {name: stats(values) for name, values in samples.items()}, evidence
 
 
-def app_timings(offset, tracker_id):
-    """Durations the app itself logged during the measured loop (JSON access lines and tracker-call lines)."""
+def app_log_entries(offset):
+    """The app's JSON log lines written to LOG_PATH after `offset`."""
     with open(LOG_PATH, "rb") as log:
         log.seek(offset)
         lines = log.read().decode("utf-8", "replace").splitlines()
-    durations = {"access_etag": [], "access_miss": [], "provider": []}
-    repeated = f"/api/v1/trackers/{tracker_id}/issues/1"
+    entries = []
     for line in lines:
         if not line.startswith("{"):
             continue
         try:
-            entry = json.loads(line)
+            entries.append(json.loads(line))
         except ValueError:
             continue
+    return entries
+
+
+def app_timings(offset, tracker_id):
+    """Durations the app itself logged during the measured loop (JSON access lines and tracker-call lines)."""
+    durations = {"access_etag": [], "access_miss": [], "provider": []}
+    repeated = f"/api/v1/trackers/{tracker_id}/issues/1"
+    for entry in app_log_entries(offset):
         if entry.get("logger") == "api.access" and entry.get("path", "").startswith(f"/api/v1/trackers/{tracker_id}/issues/"):
             durations["access_etag" if entry["path"] == repeated else "access_miss"].append(entry["duration_ms"])
         elif entry.get("operation") == "get_issue" and entry.get("tracker_id") == tracker_id:
@@ -229,24 +242,38 @@ def create_jira_tracker(base_url, token, fake_url):
     return response.json()["id"]
 
 
+def jira_client(fake_url):
+    """The `jira` client as the adapter builds it (Cloud, API v3, no retries)."""
+    return JIRA(server=fake_url, basic_auth=(JIRA_EMAIL, JIRA_TOKEN), get_server_info=False, max_retries=0,
+                timeout=10, logging=False, options={"rest_api_version": "3", "check_update": False})
+
+
+def jira_search(client, limit):
+    """The adapter's search/jql call for an unfiltered page of `limit` issues."""
+    issues = client._get_json("search/jql", params={"jql": JIRA_JQL, "maxResults": limit, "fields": JIRA_FIELDS})
+    assert len(issues["issues"]) == limit
+
+
+def jira_app_timings(offset, tracker_id):
+    """Durations the app logged for the tracker's listings after `offset`: access lines and `list_issues` calls."""
+    inside, provider = [], []
+    for entry in app_log_entries(offset):
+        if entry.get("logger") == "api.access" and entry.get("path") == f"/api/v1/trackers/{tracker_id}/issues":
+            inside.append(entry["duration_ms"])
+        elif entry.get("operation") == "list_issues" and entry.get("tracker_id") == tracker_id:
+            provider.append(entry["duration_ms"])
+    return {"access": stats(inside) if inside else None, "provider": stats(provider) if provider else None}
+
+
 def jira_overhead(base_url, fake_url, token, tracker_id, count):
     """Jira Cloud listing: gateway vs the same search/jql call with the `jira` client, interleaved like overhead()."""
     gateway = GatewayClient(base_url, token)
-
-    def jira_client():
-        return JIRA(server=fake_url, basic_auth=(JIRA_EMAIL, JIRA_TOKEN), get_server_info=False, max_retries=0,
-                    timeout=10, logging=False, options={"rest_api_version": "3", "check_update": False})
-
-    def search(client, limit):
-        issues = client._get_json("search/jql", params={"jql": JIRA_JQL, "maxResults": limit, "fields": JIRA_FIELDS})
-        assert len(issues["issues"]) == limit
-
-    reused = jira_client()
+    reused = jira_client(fake_url)
 
     def direct_new(limit):
-        client = jira_client()  # the adapter builds its client on every request
+        client = jira_client(fake_url)  # the adapter builds its client on every request
         try:
-            return timed(lambda: search(client, limit))
+            return timed(lambda: jira_search(client, limit))
         finally:
             client.close()
 
@@ -254,94 +281,98 @@ def jira_overhead(base_url, fake_url, token, tracker_id, count):
         assert len(gateway.get(f"/api/v1/trackers/{tracker_id}/issues?limit={limit}")["issues"]) == limit
 
     variants = {
-        "direct_new": lambda: direct_new(JIRA_ISSUES),
-        "direct_reused": lambda: timed(lambda: search(reused, JIRA_ISSUES)),
-        "gateway": lambda: timed(lambda: listing(JIRA_ISSUES)),
-        "direct_new_1": lambda: direct_new(1),
-        "gateway_1": lambda: timed(lambda: listing(1)),
+        "direct_new": lambda _i: direct_new(JIRA_ISSUES),
+        "direct_reused": lambda _i: timed(lambda: jira_search(reused, JIRA_ISSUES)),
+        "gateway": lambda _i: timed(lambda: listing(JIRA_ISSUES)),
+        "direct_new_1": lambda _i: direct_new(1),
+        "gateway_1": lambda _i: timed(lambda: listing(1)),
     }
-    for _ in range(WARMUP):
+    for i in range(WARMUP):
         for call in variants.values():
-            call()
+            call(i)
     before = len(recorded_requests(fake_url))
     listing(JIRA_ISSUES)
     provider_requests = len(recorded_requests(fake_url)) - before
-    samples = {name: [] for name in variants}
-    names = list(variants)
-    for i in range(count):
-        rotation = i % len(names)
-        for name in names[rotation:] + names[:rotation]:
-            samples[name].append(variants[name]())
+    samples = interleave(variants, count)
     # The access log does not record the query string, so the app's own timings come from a short run of pages of 20.
     app_log_offset = Path(LOG_PATH).stat().st_size
     for _ in range(JIRA_BREAKDOWN_REQUESTS):
         listing(JIRA_ISSUES)
     gateway.close()
     reused.close()
-    with open(LOG_PATH, "rb") as log:
-        log.seek(app_log_offset)
-        lines = [line for line in log.read().decode("utf-8", "replace").splitlines() if line.startswith("{")]
-    inside, provider = [], []
-    for line in lines:
-        try:
-            entry = json.loads(line)
-        except ValueError:
-            continue
-        if entry.get("logger") == "api.access" and entry.get("path") == f"/api/v1/trackers/{tracker_id}/issues":
-            inside.append(entry["duration_ms"])
-        elif entry.get("operation") == "list_issues" and entry.get("tracker_id") == tracker_id:
-            provider.append(entry["duration_ms"])
-    evidence = {"provider_requests": provider_requests, "access": stats(inside) if inside else None,
-                "provider": stats(provider) if provider else None}
+    evidence = {"provider_requests": provider_requests, **jira_app_timings(app_log_offset, tracker_id)}
     return {name: stats(values) for name, values in samples.items()}, evidence
 
 
-def fanout(base_url, fakes, token, tracker_ids, count, budget_seconds):
-    for url in fakes:
-        control(url, latency=FANOUT_LATENCY_SECONDS)
-    client = GatewayClient(base_url, token)
-    single_path = f"/api/v1/trackers/{tracker_ids[0]}/issues"
-    samples = {"single": [], "aggregate": [], "single_small": [], "aggregate_small": []}
-    checks = {"aggregate_errors": 0, "aggregate_trackers_seen": set(), "single_issues": 0, "aggregate_issues": 0}
+class FanoutCalls:
+    """One tracker's listing and the aggregate over one keep-alive connection, with what their answers showed."""
 
-    def single(query=""):
-        issues = client.get(single_path + query)["issues"]
+    def __init__(self, base_url, token, tracker_id):
+        self.client = GatewayClient(base_url, token)
+        self.single_path = f"/api/v1/trackers/{tracker_id}/issues"
+        self.checks = {"aggregate_errors": 0, "aggregate_trackers_seen": set(), "single_issues": 0, "aggregate_issues": 0}
+
+    def single(self, query=""):
+        issues = self.client.get(self.single_path + query)["issues"]
         if not query:
-            checks["single_issues"] = len(issues)
+            self.checks["single_issues"] = len(issues)
 
-    def aggregate(query=""):
-        body = client.get("/api/v1/issues" + query)
-        checks["aggregate_errors"] += len(body["errors"])
+    def aggregate(self, query=""):
+        body = self.client.get("/api/v1/issues" + query)
+        self.checks["aggregate_errors"] += len(body["errors"])
         if not query:
-            checks["aggregate_issues"] = len(body["issues"])
-            checks["aggregate_trackers_seen"].update(issue["tracker_id"] for issue in body["issues"])
+            self.checks["aggregate_issues"] = len(body["issues"])
+            self.checks["aggregate_trackers_seen"].update(issue["tracker_id"] for issue in body["issues"])
 
-    for _ in range(FANOUT_WARMUP):
-        single()
-        aggregate()
-    checks["aggregate_errors"] = 0
+
+def measure_fanout(calls, count, budget_seconds):
+    """Full pages, alternating which endpoint goes first: up to `count` of each, within the budget."""
+    samples = {"single": [], "aggregate": []}
     # Bounded in time too: while a listing costs seconds (see provider_requests) 30 pairs would take minutes.
     stop_at = time.monotonic() + budget_seconds
     for i in range(count):
         if i >= MIN_FANOUT_REQUESTS and time.monotonic() > stop_at:
             break
-        order = (("single", single), ("aggregate", aggregate)) if i % 2 == 0 else (("aggregate", aggregate), ("single", single))
-        for name, call in order:
+        order = (("single", calls.single), ("aggregate", calls.aggregate))
+        for name, call in order if i % 2 == 0 else order[::-1]:
             samples[name].append(timed(call))
-    # The same with ?limit=1, a page of one issue: less work per listing, so the fan-out's fixed cost shows more.
+    return samples
+
+
+def measure_small_pages(calls):
+    """The same with ?limit=1, a page of one issue: less work per listing, so the fan-out's fixed cost shows more."""
+    samples = {"single_small": [], "aggregate_small": []}
     for i in range(SMALL_PAGE_REQUESTS):
-        order = (("single_small", single), ("aggregate_small", aggregate))
+        order = (("single_small", calls.single), ("aggregate_small", calls.aggregate))
         for name, call in order if i % 2 == 0 else order[::-1]:
             samples[name].append(timed(lambda call=call: call("?limit=1")))
-    # Provider requests behind one call of each endpoint, from the fakes' request logs.
+    return samples
+
+
+def provider_requests_per_call(calls, fakes):
+    """Provider requests behind one call of each endpoint, from the fakes' request logs."""
     provider_requests = {}
-    for name, call, query in (("single", single, ""), ("aggregate", aggregate, ""),
-                              ("single_small", single, "?limit=1"), ("aggregate_small", aggregate, "?limit=1")):
+    for name, call, query in (("single", calls.single, ""), ("aggregate", calls.aggregate, ""),
+                              ("single_small", calls.single, "?limit=1"), ("aggregate_small", calls.aggregate, "?limit=1")):
         before = [len(recorded_requests(url)) for url in fakes]
         call(query)
         provider_requests[name] = sum(len(recorded_requests(url)) - seen for url, seen in zip(fakes, before, strict=True))
-    checks["provider_requests"] = provider_requests
-    client.close()
+    return provider_requests
+
+
+def fanout(base_url, fakes, token, tracker_ids, count, budget_seconds):
+    """The aggregate over the fakes' trackers vs the first tracker alone, each fake answering after injected latency."""
+    for url in fakes:
+        control(url, latency=FANOUT_LATENCY_SECONDS)
+    calls = FanoutCalls(base_url, token, tracker_ids[0])
+    for _ in range(FANOUT_WARMUP):
+        calls.single()
+        calls.aggregate()
+    calls.checks["aggregate_errors"] = 0
+    samples = measure_fanout(calls, count, budget_seconds) | measure_small_pages(calls)
+    checks = calls.checks
+    checks["provider_requests"] = provider_requests_per_call(calls, fakes)
+    calls.client.close()
     for url in fakes:
         control(url, latency=0)
     checks["aggregate_trackers_seen"] = len(checks["aggregate_trackers_seen"])
