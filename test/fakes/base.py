@@ -1,4 +1,5 @@
-"""Shared machinery of the provider fakes: threaded HTTP server, routing, fault knobs, request log."""
+"""Shared machinery of the provider fakes: threaded HTTP server, routing, fault knobs, request log, injected-failure
+bodies, id counters, page parsing and Link headers."""
 
 from __future__ import annotations
 
@@ -239,8 +240,8 @@ class FakeServer:
     """Base of the stateful provider fakes, served over real HTTP on 127.0.0.1.
 
     Subclasses register handlers (named `_api_*` by convention) with `@route`, keep their state in
-    `self.state` (rebuilt by `_new_state()` on reset) and override the provider hooks (`_authenticate`,
-    `_not_found`, `_failure_response`, `_rate_limited_response`, ...). Handlers run under `self.lock`.
+    `self.state` (a new `state_type` on reset) and override the provider hooks (`_authenticate`,
+    `_not_found`, `_failure_body`, `_rate_limited_response`, ...). Handlers run under `self.lock`.
     """
 
     name: ClassVar[str] = "fake"
@@ -256,6 +257,7 @@ class FakeServer:
         "clear_faults": "clear_faults",
     }
     seed_operations: ClassVar[tuple[str, ...]] = ()
+    state_type: ClassVar[type] = dict  # the provider's state dataclass
     _routes: ClassVar[list[_Route]] = []
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
@@ -407,8 +409,8 @@ class FakeServer:
     # -- provider hooks ------------------------------------------------------------------------
 
     def _new_state(self) -> Any:
-        """Fresh, empty provider state."""
-        raise NotImplementedError
+        """Fresh, empty provider state: a new `state_type`."""
+        return self.state_type()
 
     def _authenticate(self, call: Call) -> Any:
         """Resolve the caller's identity, raising HTTPError for bad credentials."""

@@ -139,9 +139,7 @@ class GiteaFake(FakeServer):
     seed_operations = ("add_user", "add_token", "add_repo", "add_collaborator", "add_label", "add_issue", "add_pull",
                        "add_comment", "add_issue_template")
     state: _State
-
-    def _new_state(self) -> _State:
-        return _State()
+    state_type = _State
 
     # -- seeding -------------------------------------------------------------------------------
 
@@ -500,16 +498,12 @@ class GiteaFake(FakeServer):
         wanted = [label.id for label in repo.labels.values()
                   if label.name in split_list(query.get("labels"))]
         issues = [issue for issue in issues if all(label_id in issue.labels for label_id in wanted)]
-        if query.get("assigned_by"):
-            user = self._user_named(query["assigned_by"])
-            if user is None:
-                raise self._not_found_error(f"user redirect does not exist [name: {query['assigned_by']}]")
-            issues = [issue for issue in issues if user.id in issue.assignees]
-        if query.get("created_by"):
-            user = self._user_named(query["created_by"])
-            if user is None:
-                raise self._not_found_error(f"user redirect does not exist [name: {query['created_by']}]")
-            issues = [issue for issue in issues if issue.user == user.id]
+        for parameter, people in (("assigned_by", lambda i: i.assignees), ("created_by", lambda i: [i.user])):
+            if query.get(parameter):
+                user = self._user_named(query[parameter])
+                if user is None:
+                    raise self._not_found_error(f"user redirect does not exist [name: {query[parameter]}]")
+                issues = [issue for issue in issues if user.id in people(issue)]
         if query.get("q"):
             needle = query["q"].lower()
             issues = [issue for issue in issues if needle in issue.title.lower() or needle in issue.body.lower()]
@@ -572,12 +566,8 @@ class GiteaFake(FakeServer):
             issue.due_date = self._deadline(body["due_date"])
         if can_write and "assignees" in body and body["assignees"] is not None:
             issue.assignees = self._assignable(repo, body["assignees"])
-        if body.get("state") is not None:
-            closed = body["state"] == "closed"
-            if closed and issue.state != "closed":
-                issue.state, issue.closed_at = "closed", _now()
-            elif not closed and issue.state == "closed":
-                issue.state, issue.closed_at = "open", None
+        if body.get("state") is not None and (body["state"] == "closed") != (issue.state == "closed"):
+            issue.state, issue.closed_at = ("closed", _now()) if body["state"] == "closed" else ("open", None)
         issue.updated_at = _now()
         return json_response(self._issue_json(repo, issue), 201)
 

@@ -28,7 +28,6 @@ from test.fakes.base import (
     parse_timestamp,
     route,
     split_list,
-    text_response,
     utcnow,
 )
 
@@ -101,20 +100,6 @@ class _Label:
 
 
 @dataclass
-class _Milestone:
-    id: int
-    number: int
-    title: str
-    description: str | None
-    creator: str
-    state: str
-    due_on: datetime | None
-    created_at: datetime
-    updated_at: datetime
-    closed_at: datetime | None = None
-
-
-@dataclass
 class _Comment:
     id: int
     issue_number: int
@@ -133,7 +118,6 @@ class _Issue:
     user: str
     labels: list[str]
     assignees: list[str]
-    milestone: int | None
     state: str
     state_reason: str | None
     created_at: datetime
@@ -168,7 +152,6 @@ class _Repo:
     created_at: datetime
     collaborators: dict[str, str] = field(default_factory=dict)
     labels: dict[str, _Label] = field(default_factory=dict)
-    milestones: dict[int, _Milestone] = field(default_factory=dict)
     issues: dict[int, _Issue] = field(default_factory=dict)
     comments: dict[int, _Comment] = field(default_factory=dict)
     hooks: dict[int, _Hook] = field(default_factory=dict)
@@ -208,21 +191,10 @@ class GitHubFake(FakeServer):
 
     name = "github"
     control_knobs: ClassVar[dict[str, str]] = {**FakeServer.control_knobs, "rate_limit": "set_rate_limit"}
-    seed_operations = (
-        "add_user",
-        "add_token",
-        "add_repo",
-        "add_member",
-        "add_label",
-        "add_milestone",
-        "add_issue",
-        "add_comment",
-        "add_file",
-    )
+    seed_operations = ("add_user", "add_token", "add_repo", "add_member", "add_label", "add_issue",
+                       "add_comment", "add_file")
     state: _State
-
-    def _new_state(self) -> _State:
-        return _State()
+    state_type = _State
 
     # -- seeding -------------------------------------------------------------------------------
 
@@ -275,19 +247,6 @@ class GitHubFake(FakeServer):
             repo.labels[name.lower()] = label
             return self._label_json(repo, label)
 
-    def add_milestone(
-        self, full_name: str, title: str, description: str | None = None, due_on: datetime | str | None = None
-    ) -> dict[str, Any]:
-        """Create an open milestone; its `number` can be used when creating issues."""
-        with self.lock:
-            repo = self._seed_repo(full_name)
-            now = _now()
-            number = len(repo.milestones) + 1
-            due = parse_timestamp(due_on)
-            milestone = _Milestone(self.state.next_id(), number, title, description, repo.owner, "open", due, now, now)
-            repo.milestones[number] = milestone
-            return self._milestone_json(repo, milestone)
-
     def add_issue(
         self,
         full_name: str,
@@ -297,7 +256,6 @@ class GitHubFake(FakeServer):
         assignees: Iterable[str] = (),
         state: str = "open",
         user: str | None = None,
-        milestone: int | None = None,
         state_reason: str | None = None,
         created_at: datetime | str | None = None,
         updated_at: datetime | str | None = None,
@@ -308,8 +266,6 @@ class GitHubFake(FakeServer):
             raise ValueError(f"state must be one of {ISSUE_STATES}")
         with self.lock:
             repo = self._seed_repo(full_name)
-            if milestone is not None and milestone not in repo.milestones:
-                raise KeyError(f"no milestone {milestone} in {full_name}")
             created = (parse_timestamp(created_at) or _now()).replace(microsecond=0)
             closed = (parse_timestamp(closed_at) or created) if state == "closed" else None
             issue = _Issue(
@@ -320,7 +276,6 @@ class GitHubFake(FakeServer):
                 user=self._seed_user(user or repo.owner).login,
                 labels=[self._ensure_label(repo, name).name for name in labels],
                 assignees=[self._seed_user(login).login for login in assignees],
-                milestone=milestone,
                 state=state,
                 state_reason=(state_reason or "completed") if state == "closed" else state_reason,
                 created_at=created,
@@ -763,28 +718,6 @@ class GitHubFake(FakeServer):
             "default": label.default,
         }
 
-    def _milestone_json(self, repo: _Repo, milestone: _Milestone) -> dict[str, Any]:
-        api = f"{self.base_url}/repos/{repo.full_name}/milestones/{milestone.number}"
-        issues = [issue for issue in repo.issues.values() if issue.milestone == milestone.number]
-        return {
-            "url": api,
-            "html_url": f"{self.base_url}/{repo.full_name}/milestone/{milestone.number}",
-            "labels_url": f"{api}/labels",
-            "id": milestone.id,
-            "node_id": _node_id("Milestone", milestone.id),
-            "number": milestone.number,
-            "state": milestone.state,
-            "title": milestone.title,
-            "description": milestone.description,
-            "creator": self._simple_user(self.state.users[milestone.creator.lower()]),
-            "open_issues": sum(issue.state == "open" for issue in issues),
-            "closed_issues": sum(issue.state == "closed" for issue in issues),
-            "created_at": _timestamp(milestone.created_at),
-            "updated_at": _timestamp(milestone.updated_at),
-            "closed_at": _timestamp(milestone.closed_at),
-            "due_on": _timestamp(milestone.due_on),
-        }
-
     def _association(self, repo: _Repo, login: str) -> str:
         if login.lower() == repo.owner.lower():
             return "OWNER"
@@ -807,7 +740,6 @@ class GitHubFake(FakeServer):
     def _issue_json(self, repo: _Repo, issue: _Issue) -> dict[str, Any]:
         api = f"{self.base_url}/repos/{repo.full_name}/issues/{issue.number}"
         assignees = [self._simple_user(self.state.users[login.lower()]) for login in issue.assignees]
-        milestone = repo.milestones.get(issue.milestone) if issue.milestone else None
         return {
             "url": api,
             "repository_url": f"{self.base_url}/repos/{repo.full_name}",
@@ -825,7 +757,7 @@ class GitHubFake(FakeServer):
             "locked": issue.locked,
             "assignee": assignees[0] if assignees else None,
             "assignees": assignees,
-            "milestone": self._milestone_json(repo, milestone) if milestone else None,
+            "milestone": None,  # the gateway has no milestones: the fake keeps none
             "comments": issue.comments,
             "created_at": _timestamp(issue.created_at),
             "updated_at": _timestamp(issue.updated_at),
@@ -955,14 +887,6 @@ class GitHubFake(FakeServer):
             raise HTTPError(self._error(401, "Requires authentication"))
         return json_response(self._private_user_json(call.principal))
 
-    @route("GET", "/users/{login}")
-    def _api_get_user(self, call: Call, login: str) -> Response:
-        """GET /users/{username}."""
-        user = self._user(login)
-        if user is None:
-            return self._error(404, "Not Found")
-        return json_response(self._public_user_json(user))
-
     @route("GET", "/rate_limit")
     def _api_get_rate_limit(self, call: Call) -> Response:
         """GET /rate_limit (free of charge, like on GitHub)."""
@@ -1004,34 +928,6 @@ class GitHubFake(FakeServer):
         logins = [repo.owner.lower(), *sorted(repo.collaborators)]
         return self._paged(call, [self.state.users[login] for login in logins], self._simple_user)
 
-    @route("GET", "/repos/{owner}/{name}/assignees/{login}")
-    def _api_check_assignee(self, call: Call, owner: str, name: str, login: str) -> Response:
-        """GET /repos/{owner}/{repo}/assignees/{assignee}: 204 if assignable."""
-        repo = self._repo(call, owner, name)
-        return Response(status=204) if self._assignable(repo, login) else self._error(404, "Not Found")
-
-    @route("GET", "/repos/{owner}/{name}/collaborators")
-    def _api_list_collaborators(self, call: Call, owner: str, name: str) -> Response:
-        """GET /repos/{owner}/{repo}/collaborators."""
-        repo = self._repo(call, owner, name, need="push")
-        roles = {repo.owner.lower(): "admin", **repo.collaborators}
-
-        def render(login: str) -> dict[str, Any]:
-            role = roles[login]
-            return {
-                **self._simple_user(self.state.users[login]),
-                "role_name": "admin" if role == "admin" else "write",
-                "permissions": {
-                    "admin": role == "admin",
-                    "maintain": role == "admin",
-                    "push": True,
-                    "triage": True,
-                    "pull": True,
-                },
-            }
-
-        return self._paged(call, list(roles), render)
-
     # -- labels --------------------------------------------------------------------------------
 
     @route("GET", "/repos/{owner}/{name}/labels")
@@ -1039,46 +935,6 @@ class GitHubFake(FakeServer):
         """GET /repos/{owner}/{repo}/labels."""
         repo = self._repo(call, owner, name)
         return self._paged(call, list(repo.labels.values()), lambda label: self._label_json(repo, label))
-
-    @route("GET", "/repos/{owner}/{name}/labels/{label}")
-    def _api_get_label(self, call: Call, owner: str, name: str, label: str) -> Response:
-        """GET /repos/{owner}/{repo}/labels/{name}."""
-        repo = self._repo(call, owner, name)
-        found = repo.labels.get(label.lower())
-        return json_response(self._label_json(repo, found)) if found else self._error(404, "Not Found")
-
-    @route("POST", "/repos/{owner}/{name}/labels")
-    def _api_create_label(self, call: Call, owner: str, name: str) -> Response:
-        """POST /repos/{owner}/{repo}/labels."""
-        repo = self._repo(call, owner, name, need="push")
-        body = self._check_types(call.body, {"name": ("string",), "color": ("string",), "description": ("string",)})
-        if not body.get("name"):
-            raise self._validation_failed({"resource": "Label", "code": "missing_field", "field": "name"})
-        if body["name"].lower() in repo.labels:
-            raise self._validation_failed({"resource": "Label", "code": "already_exists", "field": "name"})
-        color = body.get("color", "ededed").lstrip("#")
-        if not re.fullmatch(r"[0-9a-fA-F]{6}", color):
-            raise self._validation_failed({"resource": "Label", "code": "invalid", "field": "color"})
-        label = _Label(self.state.next_id(), body["name"], color.lower(), body.get("description"))
-        repo.labels[label.name.lower()] = label
-        return json_response(self._label_json(repo, label), 201)
-
-    # -- milestones ----------------------------------------------------------------------------
-
-    @route("GET", "/repos/{owner}/{name}/milestones")
-    def _api_list_milestones(self, call: Call, owner: str, name: str) -> Response:
-        """GET /repos/{owner}/{repo}/milestones (`state` open|closed|all)."""
-        repo = self._repo(call, owner, name)
-        state = call.query.get("state", "open")
-        milestones = [m for m in repo.milestones.values() if state == "all" or m.state == state]
-        return self._paged(call, milestones, lambda milestone: self._milestone_json(repo, milestone))
-
-    @route("GET", "/repos/{owner}/{name}/milestones/{number:int}")
-    def _api_get_milestone(self, call: Call, owner: str, name: str, number: int) -> Response:
-        """GET /repos/{owner}/{repo}/milestones/{milestone_number}."""
-        repo = self._repo(call, owner, name)
-        milestone = repo.milestones.get(number)
-        return json_response(self._milestone_json(repo, milestone)) if milestone else self._error(404, "Not Found")
 
     # -- issues --------------------------------------------------------------------------------
 
@@ -1094,19 +950,7 @@ class GitHubFake(FakeServer):
         wanted_labels = {label.lower() for label in split_list(query.get("labels"))}
         if wanted_labels:
             issues = [i for i in issues if wanted_labels <= {label.lower() for label in i.labels}]
-        issues = self._filter_people(issues, "assignee", query.get("assignee"), lambda i: i.assignees)
-        issues = self._filter_people(issues, "creator", query.get("creator"), lambda i: [i.user])
-        if query.get("type"):
-            wanted = query["type"].lower()
-            issues = [i for i in issues if (wanted == "*" and i.type) or (wanted == "none" and not i.type)
-                      or (i.type or "").lower() == wanted]
-        milestone = query.get("milestone")
-        if milestone == "none":
-            issues = [i for i in issues if i.milestone is None]
-        elif milestone == "*":
-            issues = [i for i in issues if i.milestone is not None]
-        elif milestone:
-            issues = [i for i in issues if str(i.milestone) == milestone]
+        issues = self._filter_assignee(issues, query.get("assignee"))
         if "since" in query:
             since = parse_timestamp(query["since"])
             if since is None:
@@ -1115,18 +959,16 @@ class GitHubFake(FakeServer):
         issues = self._sorted(issues, query.get("sort", "created"), query.get("direction", "desc"))
         return self._paged(call, issues, lambda issue: self._issue_json(repo, issue))
 
-    def _filter_people(
-        self, issues: list[_Issue], field_name: str, value: str | None, people: Callable[[_Issue], list[str]]
-    ) -> list[_Issue]:
+    def _filter_assignee(self, issues: list[_Issue], value: str | None) -> list[_Issue]:
         if value is None:
             return issues
         if value == "none":
-            return [issue for issue in issues if not people(issue)]
+            return [issue for issue in issues if not issue.assignees]
         if value == "*":
-            return [issue for issue in issues if people(issue)]
+            return [issue for issue in issues if issue.assignees]
         if self._user(value) is None:
-            raise self._validation_failed({"resource": "Issue", "field": field_name, "code": "invalid", "value": value})
-        return [issue for issue in issues if value.lower() in {login.lower() for login in people(issue)}]
+            raise self._validation_failed({"resource": "Issue", "field": "assignee", "code": "invalid", "value": value})
+        return [issue for issue in issues if value.lower() in {login.lower() for login in issue.assignees}]
 
     def _sorted(self, issues: list[_Issue], sort: str, direction: str) -> list[_Issue]:
         keys: dict[str, Callable[[_Issue], Any]] = {
@@ -1168,7 +1010,6 @@ class GitHubFake(FakeServer):
             user=call.principal.login,
             labels=[],
             assignees=[],
-            milestone=None,
             state="open",
             state_reason=None,
             created_at=now,
@@ -1247,16 +1088,15 @@ class GitHubFake(FakeServer):
                 users.append(user.login)
             issue.assignees = list(dict.fromkeys(users))
         if "milestone" in body:
-            issue.milestone = self._milestone_number(repo, body["milestone"])
+            self._no_milestone(body["milestone"])
         if "labels" in body:
             names = [item if isinstance(item, str) else item["name"] for item in body["labels"]]
             issue.labels = list(dict.fromkeys(self._ensure_label(repo, label).name for label in names))
 
-    def _milestone_number(self, repo: _Repo, value: Any) -> int | None:
+    def _no_milestone(self, value: Any) -> None:
+        """Clearing the milestone is fine; there are none to set (GitHub's answer to an unknown one)."""
         if value is None or value == "":
-            return None
-        if str(value).isdigit() and int(value) in repo.milestones:
-            return int(value)
+            return
         raise self._validation_failed({"value": str(value), "resource": "Issue", "field": "milestone", "code": "invalid"})
 
     @staticmethod
@@ -1328,82 +1168,6 @@ class GitHubFake(FakeServer):
         child.parent = None
         parent.updated_at = child.updated_at = _now()
         return json_response(self._issue_json(repo, parent))
-
-    @route("GET", "/repos/{owner}/{name}/issues/{number:int}/parent")
-    def _api_parent(self, call: Call, owner: str, name: str, number: int) -> Response:
-        """GET …/parent: the parent issue, 404 for an issue that is no sub-issue."""
-        repo = self._repo(call, owner, name)
-        issue = self._issue(repo, number)
-        if issue.parent is None or issue.parent not in repo.issues:
-            raise HTTPError(self._error(404, "Not Found"))
-        return json_response(self._issue_json(repo, repo.issues[issue.parent]))
-
-    @route("POST", "/repos/{owner}/{name}/issues/{number:int}/labels")
-    def _api_add_issue_labels(self, call: Call, owner: str, name: str, number: int) -> Response:
-        """POST /repos/{owner}/{repo}/issues/{issue_number}/labels (adds)."""
-        return self._change_issue_labels(call, owner, name, number, replace=False)
-
-    @route("PUT", "/repos/{owner}/{name}/issues/{number:int}/labels")
-    def _api_set_issue_labels(self, call: Call, owner: str, name: str, number: int) -> Response:
-        """PUT /repos/{owner}/{repo}/issues/{issue_number}/labels (replaces)."""
-        return self._change_issue_labels(call, owner, name, number, replace=True)
-
-    def _change_issue_labels(self, call: Call, owner: str, name: str, number: int, replace: bool) -> Response:
-        repo = self._repo(call, owner, name, need="push")
-        issue = self._issue(repo, number)
-        payload = call.body
-        if isinstance(payload, dict):
-            payload = payload.get("labels")
-        if isinstance(payload, str):
-            payload = [payload]
-        if not isinstance(payload, list) or not all(_is_label(item) for item in payload):
-            raise self._invalid_request(f"{_as_json(call.body)} is not a valid list of labels.")
-        names = [item if isinstance(item, str) else item["name"] for item in payload]
-        current = [] if replace else issue.labels
-        issue.labels = list(dict.fromkeys([*current, *(self._ensure_label(repo, n).name for n in names)]))
-        issue.updated_at = _now()
-        return json_response([self._label_json(repo, repo.labels[label.lower()]) for label in issue.labels])
-
-    @route("DELETE", "/repos/{owner}/{name}/issues/{number:int}/labels")
-    def _api_clear_issue_labels(self, call: Call, owner: str, name: str, number: int) -> Response:
-        """DELETE /repos/{owner}/{repo}/issues/{issue_number}/labels."""
-        repo = self._repo(call, owner, name, need="push")
-        issue = self._issue(repo, number)
-        issue.labels, issue.updated_at = [], _now()
-        return Response(status=204)
-
-    @route("DELETE", "/repos/{owner}/{name}/issues/{number:int}/labels/{label}")
-    def _api_remove_issue_label(self, call: Call, owner: str, name: str, number: int, label: str) -> Response:
-        """DELETE /repos/{owner}/{repo}/issues/{issue_number}/labels/{name}."""
-        repo = self._repo(call, owner, name, need="push")
-        issue = self._issue(repo, number)
-        remaining = [existing for existing in issue.labels if existing.lower() != label.lower()]
-        if len(remaining) == len(issue.labels):
-            return self._error(404, "Label does not exist")
-        issue.labels, issue.updated_at = remaining, _now()
-        return json_response([self._label_json(repo, repo.labels[n.lower()]) for n in issue.labels])
-
-    @route("POST", "/repos/{owner}/{name}/issues/{number:int}/assignees")
-    def _api_add_assignees(self, call: Call, owner: str, name: str, number: int) -> Response:
-        """POST /repos/{owner}/{repo}/issues/{issue_number}/assignees (non-assignable logins are ignored)."""
-        repo = self._repo(call, owner, name, need="push")
-        issue = self._issue(repo, number)
-        body = self._check_types(call.body, {"assignees": ("strings",)})
-        added = [user.login for login in body.get("assignees", []) if (user := self._assignable(repo, login))]
-        issue.assignees = list(dict.fromkeys([*issue.assignees, *added]))
-        issue.updated_at = _now()
-        return json_response(self._issue_json(repo, issue), 201)
-
-    @route("DELETE", "/repos/{owner}/{name}/issues/{number:int}/assignees")
-    def _api_remove_assignees(self, call: Call, owner: str, name: str, number: int) -> Response:
-        """DELETE /repos/{owner}/{repo}/issues/{issue_number}/assignees."""
-        repo = self._repo(call, owner, name, need="push")
-        issue = self._issue(repo, number)
-        body = self._check_types(call.body, {"assignees": ("strings",)})
-        removed = {login.lower() for login in body.get("assignees", [])}
-        issue.assignees = [login for login in issue.assignees if login.lower() not in removed]
-        issue.updated_at = _now()
-        return json_response(self._issue_json(repo, issue))
 
     # -- comments ------------------------------------------------------------------------------
 
@@ -1494,12 +1258,6 @@ class GitHubFake(FakeServer):
 
     # -- hooks ---------------------------------------------------------------------------------
 
-    @route("GET", "/repos/{owner}/{name}/hooks")
-    def _api_list_hooks(self, call: Call, owner: str, name: str) -> Response:
-        """GET /repos/{owner}/{repo}/hooks (admin only)."""
-        repo = self._repo(call, owner, name, need="admin")
-        return self._paged(call, list(repo.hooks.values()), lambda hook: self._hook_json(repo, hook))
-
     @route("POST", "/repos/{owner}/{name}/hooks")
     def _api_create_hook(self, call: Call, owner: str, name: str) -> Response:
         """POST /repos/{owner}/{repo}/hooks."""
@@ -1567,30 +1325,6 @@ class GitHubFake(FakeServer):
             raise HTTPError(self._error(404, "Not Found"))
         return hook
 
-    @route("GET", "/repos/{owner}/{name}/hooks/{hook_id:int}")
-    def _api_get_hook(self, call: Call, owner: str, name: str, hook_id: int) -> Response:
-        """GET /repos/{owner}/{repo}/hooks/{hook_id}."""
-        repo = self._repo(call, owner, name, need="admin")
-        return json_response(self._hook_json(repo, self._hook(repo, hook_id)))
-
-    @route("PATCH", "/repos/{owner}/{name}/hooks/{hook_id:int}")
-    def _api_update_hook(self, call: Call, owner: str, name: str, hook_id: int) -> Response:
-        """PATCH /repos/{owner}/{repo}/hooks/{hook_id}."""
-        repo = self._repo(call, owner, name, need="admin")
-        hook = self._hook(repo, hook_id)
-        body = self._hook_body(call.body, {"config", "events", "add_events", "remove_events", "active"})
-        if "config" in body:
-            hook.config = {"content_type": "form", "insecure_ssl": "0", **body["config"]}
-        if "events" in body:
-            hook.events = list(body["events"])
-        hook.events = [
-            e for e in dict.fromkeys([*hook.events, *body.get("add_events", [])]) if e not in body.get("remove_events", [])
-        ]
-        if "active" in body:
-            hook.active = body["active"]
-        hook.updated_at = _now()
-        return json_response(self._hook_json(repo, hook))
-
     @route("DELETE", "/repos/{owner}/{name}/hooks/{hook_id:int}")
     def _api_delete_hook(self, call: Call, owner: str, name: str, hook_id: int) -> Response:
         """DELETE /repos/{owner}/{repo}/hooks/{hook_id}."""
@@ -1617,15 +1351,6 @@ class GitHubFake(FakeServer):
         if not children:
             return self._error(404, "Not Found")
         return json_response([self._file_json(repo, child, with_content=False) for child in children])
-
-    @route("GET", "/raw/{owner}/{name}/{ref}/{path:path}")
-    def _api_get_raw(self, call: Call, owner: str, name: str, ref: str, path: str) -> Response:
-        """Raw file download (the `download_url` of content objects; raw.githubusercontent.com on GitHub)."""
-        repo = self._repo(call, owner, name)
-        content = repo.files.get(path.strip("/")) if ref == repo.default_branch else None
-        if content is None:
-            return text_response("404: Not Found", 404)
-        return Response(content, status=200, content_type="text/plain; charset=utf-8")
 
     # -- search --------------------------------------------------------------------------------
 
@@ -1709,16 +1434,6 @@ class GitHubFake(FakeServer):
             return lambda r, i: bool(wanted & {label.lower() for label in i.labels})
         if key == "assignee":
             return lambda r, i: lowered in {login.lower() for login in i.assignees}
-        if key == "author":
-            return lambda r, i: i.user.lower() == lowered
-        if key == "no" and lowered in ("label", "assignee", "milestone"):
-            attribute = {"label": "labels", "assignee": "assignees", "milestone": "milestone"}[lowered]
-            return lambda r, i: not getattr(i, attribute)
-        if key == "milestone":
-            return lambda r, i: bool(i.milestone) and r.milestones[i.milestone].title.lower() == lowered
-        if key == "comments":
-            compare = self._range(value, int, int)
-            return lambda r, i: compare(i.comments)
         if key in ("created", "updated", "closed"):
             compare = self._range(value, _period_start, _period_end)
             return lambda r, i: getattr(i, f"{key}_at") is not None and compare(getattr(i, f"{key}_at"))
@@ -1761,9 +1476,7 @@ def _period_end(text: str) -> datetime:
     return moment if "T" in text else moment + timedelta(days=1) - timedelta(seconds=1)
 
 
-_QUALIFIERS = frozenset(
-    {"repo", "is", "type", "state", "label", "assignee", "author", "no", "milestone", "comments", "created", "updated", "closed"}
-)
+_QUALIFIERS = frozenset({"repo", "is", "type", "state", "label", "assignee", "created", "updated", "closed"})
 
 
 # ---- test kit (test/fakes/kit.py): how the shared suites drive GitHub ----

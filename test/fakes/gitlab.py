@@ -34,7 +34,7 @@ API = "/api/v4"
 DEFAULT_PER_PAGE = 20
 MAX_PER_PAGE = 100
 GUEST, REPORTER, DEVELOPER, MAINTAINER, OWNER = 10, 20, 30, 40, 50
-ISSUE_ORDER = ("created_at", "updated_at", "due_date", "title")
+ISSUE_ORDER = ("created_at", "updated_at")
 HOOK_EVENTS = (
     "push_events",
     "issues_events",
@@ -174,21 +174,10 @@ class GitLabFake(FakeServer):
 
     name = "gitlab"
     api_prefix = API
-    seed_operations = (
-        "add_user",
-        "add_token",
-        "add_project",
-        "add_member",
-        "add_label",
-        "add_milestone",
-        "add_issue",
-        "add_note",
-        "add_file",
-    )
+    seed_operations = ("add_user", "add_token", "add_project", "add_member", "add_label", "add_milestone", "add_issue",
+                       "add_note", "add_file")
     state: _State
-
-    def _new_state(self) -> _State:
-        return _State()
+    state_type = _State
 
     # -- seeding -------------------------------------------------------------------------------
 
@@ -816,25 +805,6 @@ class GitLabFake(FakeServer):
             return json_response({"message": "401 Unauthorized"}, 401)
         return json_response(self._user_json(call.principal, full=True))
 
-    @route("GET", f"{API}/users")
-    def _api_list_users(self, call: Call) -> Response:
-        """GET /users?username=...|search=..."""
-        users = sorted(self.state.users.values(), key=lambda u: u.id)
-        if "username" in call.query:
-            users = [u for u in users if u.username.lower() == call.query["username"].lower()]
-        if "search" in call.query:
-            term = call.query["search"].lower()
-            users = [u for u in users if term in u.username.lower() or term in u.name.lower()]
-        return self._paged(call, users, self._user_json)
-
-    @route("GET", f"{API}/users/{{user_id:int}}")
-    def _api_get_user(self, call: Call, user_id: int) -> Response:
-        """GET /users/:id."""
-        user = self.state.users.get(user_id)
-        if user is None:
-            raise self._not_found_error("User")
-        return json_response(self._user_json(user))
-
     # -- projects ------------------------------------------------------------------------------
 
     @route("GET", f"{API}/projects/{{ident}}")
@@ -853,12 +823,6 @@ class GitLabFake(FakeServer):
             users = [u for u in users if term in u.username.lower() or term in u.name.lower()]
         return self._paged(call, users, lambda user: self._member_json(project, user))
 
-    @route("GET", f"{API}/projects/{{ident}}/milestones")
-    def _api_list_milestones(self, call: Call, ident: str) -> Response:
-        """GET /projects/:id/milestones."""
-        project = self._project(call, ident)
-        return self._paged(call, list(project.milestones.values()), lambda m: self._milestone_json(project, m))
-
     # -- labels --------------------------------------------------------------------------------
 
     @route("GET", f"{API}/projects/{{ident}}/labels")
@@ -872,35 +836,6 @@ class GitLabFake(FakeServer):
             labels = [label for label in labels if params["search"].lower() in label.name.lower()]
         return self._paged(call, labels, lambda label: self._label_json(project, label, counts))
 
-    @route("GET", f"{API}/projects/{{ident}}/labels/{{label}}")
-    def _api_get_label(self, call: Call, ident: str, label: str) -> Response:
-        """GET /projects/:id/labels/:label_id (id or name)."""
-        project = self._project(call, ident)
-        found = project.labels.get(label.lower()) or next(
-            (item for item in project.labels.values() if str(item.id) == label), None
-        )
-        if found is None:
-            raise self._not_found_error("Label")
-        return json_response(self._label_json(project, found, counts=True))
-
-    @route("POST", f"{API}/projects/{{ident}}/labels")
-    def _api_create_label(self, call: Call, ident: str) -> Response:
-        """POST /projects/:id/labels."""
-        project = self._project(call, ident, need=REPORTER)
-        params = call.merged_params()
-        for required in ("name", "color"):
-            if required not in params:
-                raise self._bad_request(f"{required} is missing")
-        if params["name"].lower() in project.labels:
-            return json_response({"message": "Label already exists"}, 409)
-        if not re.fullmatch(r"#[0-9a-fA-F]{3}([0-9a-fA-F]{3})?|[a-z]+", str(params["color"])):
-            return json_response({"message": {"color": ["must be a valid color code"]}}, 400)
-        label = _Label(
-            self.state.next_id("label"), params["name"], params["color"], params.get("description"), params.get("priority")
-        )
-        project.labels[label.name.lower()] = label
-        return json_response(self._label_json(project, label, counts=True), 201)
-
     # -- issues --------------------------------------------------------------------------------
 
     @route("GET", f"{API}/projects/{{ident}}/issues")
@@ -912,47 +847,15 @@ class GitLabFake(FakeServer):
         issues = [i for i in project.issues.values() if state == "all" or i.state == state]
         issues = self._filter_labels(issues, params.get("labels"))
         issues = self._filter_assignee(issues, params)
-        if "author_username" in params:
-            author = self._user_named(params["author_username"])
-            issues = [i for i in issues if author is not None and i.author == author.id]
-        if "author_id" in params:
-            issues = [i for i in issues if str(i.author) == str(params["author_id"])]
-        iids = call.query.getlist("iids[]") or (params["iids"] if isinstance(params.get("iids"), list) else [])
-        if iids:
-            issues = [i for i in issues if str(i.iid) in {str(iid) for iid in iids}]
-        if "milestone" in params:
-            issues = self._filter_milestone(project, issues, params["milestone"])
-        if "confidential" in params:
-            confidential = self._bool(params, "confidential")
-            issues = [i for i in issues if i.confidential == confidential]
-        if params.get("search"):
-            fields = split_list(params.get("in", "title,description"))
+        if params.get("search"):  # over title and description, every term
             terms = params["search"].lower().split()
-            issues = [
-                i
-                for i in issues
-                if all(
-                    any(term in (getattr(i, f) or "").lower() for f in fields if f in ("title", "description")) for term in terms
-                )
-            ]
-        for name, attribute, after in (
-            ("created_after", "created_at", True),
-            ("created_before", "created_at", False),
-            ("updated_after", "updated_at", True),
-            ("updated_before", "updated_at", False),
-        ):
-            bound = self._time_filter(params, name)
-            if bound is not None:
-                issues = [i for i in issues if (getattr(i, attribute) >= bound) == after]
+            issues = [i for i in issues if all(term in f"{i.title}\n{i.description or ''}".lower() for term in terms)]
+        after = self._time_filter(params, "updated_after")
+        if after is not None:
+            issues = [i for i in issues if i.updated_at >= after]
         order_by = self._choice(params, "order_by", ISSUE_ORDER, "created_at")
         sort = self._choice(params, "sort", ("asc", "desc"), "desc")
-        keys: dict[str, Callable[[_Issue], Any]] = {
-            "created_at": lambda i: (i.created_at, i.id),
-            "updated_at": lambda i: (i.updated_at, i.id),
-            "due_date": lambda i: (i.due_date or "9999-99-99", i.id),
-            "title": lambda i: (i.title.lower(), i.id),
-        }
-        issues.sort(key=keys[order_by], reverse=sort == "desc")
+        issues.sort(key=lambda i: (getattr(i, order_by), i.id), reverse=sort == "desc")
         return self._paged(call, issues, lambda issue: self._issue_json(project, issue, single=False))
 
     @staticmethod
@@ -984,14 +887,6 @@ class GitLabFake(FakeServer):
             else:
                 raise self._bad_request("assignee_id is invalid")
         return issues
-
-    @staticmethod
-    def _filter_milestone(project: _Project, issues: list[_Issue], title: str) -> list[_Issue]:
-        if title.lower() == "none":
-            return [issue for issue in issues if issue.milestone is None]
-        if title.lower() == "any":
-            return [issue for issue in issues if issue.milestone is not None]
-        return [i for i in issues if i.milestone and project.milestones[i.milestone].title == title]
 
     @route("POST", f"{API}/projects/{{ident}}/issues")
     def _api_create_issue(self, call: Call, ident: str) -> Response:
@@ -1070,28 +965,8 @@ class GitLabFake(FakeServer):
 
     def _apply_fields(self, project: _Project, issue: _Issue, params: Mapping[str, Any], actor: _User, creating: bool) -> None:
         before_labels, before_assignees = list(issue.labels), list(issue.assignees)
-        if "labels" in params:
-            issue.labels = list(dict.fromkeys(self._ensure_label(project, n).name for n in split_list(params["labels"])))
-        if "add_labels" in params:
-            added = [self._ensure_label(project, name).name for name in split_list(params["add_labels"])]
-            issue.labels = list(dict.fromkeys([*issue.labels, *added]))
-        if "remove_labels" in params:
-            removed = {name.lower() for name in split_list(params["remove_labels"])}
-            issue.labels = [label for label in issue.labels if label.lower() not in removed]
-        ids = self._int_list(params, "assignee_ids") if "assignee_ids" in params else None
-        if ids is None and "assignee_id" in params:
-            ids = self._int_list(params, "assignee_id")
-        if ids is not None:
-            # Like GitLab: 0 clears, users without access to the project are silently dropped.
-            issue.assignees = [i for i in dict.fromkeys(ids) if i in self.state.users and i in project.members]
-        if "milestone_id" in params:
-            milestone = params["milestone_id"]
-            if milestone in (None, "", 0, "0"):
-                issue.milestone = None
-            elif str(milestone).isdigit() and int(milestone) in project.milestones:
-                issue.milestone = int(milestone)
-            else:
-                raise self._not_found_error("Milestone")
+        self._apply_labels(project, issue, params)
+        self._apply_assignees_and_milestone(project, issue, params)
         if "due_date" in params:
             issue.due_date = self._due_date(params)
         if "confidential" in params:
@@ -1108,6 +983,32 @@ class GitLabFake(FakeServer):
         changes += [f"unassigned @{self.state.users[i].username}" for i in before_assignees if i not in issue.assignees]
         for text in changes:
             self._system_note(project, issue, text, actor)
+
+    def _apply_labels(self, project: _Project, issue: _Issue, params: Mapping[str, Any]) -> None:
+        if "labels" in params:
+            issue.labels = list(dict.fromkeys(self._ensure_label(project, n).name for n in split_list(params["labels"])))
+        if "add_labels" in params:
+            added = [self._ensure_label(project, name).name for name in split_list(params["add_labels"])]
+            issue.labels = list(dict.fromkeys([*issue.labels, *added]))
+        if "remove_labels" in params:
+            removed = {name.lower() for name in split_list(params["remove_labels"])}
+            issue.labels = [label for label in issue.labels if label.lower() not in removed]
+
+    def _apply_assignees_and_milestone(self, project: _Project, issue: _Issue, params: Mapping[str, Any]) -> None:
+        ids = self._int_list(params, "assignee_ids") if "assignee_ids" in params else None
+        if ids is None and "assignee_id" in params:
+            ids = self._int_list(params, "assignee_id")
+        if ids is not None:
+            # Like GitLab: 0 clears, users without access to the project are silently dropped.
+            issue.assignees = [i for i in dict.fromkeys(ids) if i in self.state.users and i in project.members]
+        if "milestone_id" in params:
+            milestone = params["milestone_id"]
+            if milestone in (None, "", 0, "0"):
+                issue.milestone = None
+            elif str(milestone).isdigit() and int(milestone) in project.milestones:
+                issue.milestone = int(milestone)
+            else:
+                raise self._not_found_error("Milestone")
 
     def _apply_state_event(self, project: _Project, issue: _Issue, event: str | None, actor: _User) -> None:
         if event == "close" and issue.state == "opened":
@@ -1166,13 +1067,6 @@ class GitLabFake(FakeServer):
         if note is None or note.issue_iid != iid:
             raise self._not_found_error("Note")
         return note
-
-    @route("GET", f"{API}/projects/{{ident}}/issues/{{iid:int}}/notes/{{note_id:int}}")
-    def _api_get_note(self, call: Call, ident: str, iid: int, note_id: int) -> Response:
-        """GET /projects/:id/issues/:issue_iid/notes/:note_id."""
-        project = self._project(call, ident)
-        issue = self._issue(project, iid)
-        return json_response(self._note_json(project, issue, self._note(project, iid, note_id)))
 
     @route("PUT", f"{API}/projects/{{ident}}/issues/{{iid:int}}/notes/{{note_id:int}}")
     def _api_update_note(self, call: Call, ident: str, iid: int, note_id: int) -> Response:
@@ -1242,12 +1136,6 @@ class GitLabFake(FakeServer):
         del project.uploads[self._upload(project, secret, filename)["secret"]]
         return Response(status=204)
 
-    @route("GET", f"{API}/projects/{{ident}}/hooks")
-    def _api_list_hooks(self, call: Call, ident: str) -> Response:
-        """GET /projects/:id/hooks (maintainers)."""
-        project = self._project(call, ident, need=MAINTAINER)
-        return self._paged(call, list(project.hooks.values()), lambda hook: self._hook_json(project, hook))
-
     @route("POST", f"{API}/projects/{{ident}}/hooks")
     def _api_create_hook(self, call: Call, ident: str) -> Response:
         """POST /projects/:id/hooks."""
@@ -1278,28 +1166,6 @@ class GitLabFake(FakeServer):
         if hook is None:
             raise HTTPError(json_response({"message": "404 Not found"}, 404))
         return hook
-
-    @route("GET", f"{API}/projects/{{ident}}/hooks/{{hook_id:int}}")
-    def _api_get_hook(self, call: Call, ident: str, hook_id: int) -> Response:
-        """GET /projects/:id/hooks/:hook_id."""
-        project = self._project(call, ident, need=MAINTAINER)
-        return json_response(self._hook_json(project, self._hook(project, hook_id)))
-
-    @route("PUT", f"{API}/projects/{{ident}}/hooks/{{hook_id:int}}")
-    def _api_update_hook(self, call: Call, ident: str, hook_id: int) -> Response:
-        """PUT /projects/:id/hooks/:hook_id."""
-        project = self._project(call, ident, need=MAINTAINER)
-        hook = self._hook(project, hook_id)
-        params = call.merged_params()
-        if not params.get("url"):
-            raise self._bad_request("url is missing")
-        hook.url = str(params["url"])
-        hook.events.update({name: self._bool(params, name) for name in HOOK_EVENTS if name in params})
-        if "enable_ssl_verification" in params:
-            hook.enable_ssl_verification = self._bool(params, "enable_ssl_verification")
-        if "token" in params:
-            hook.token = params["token"]
-        return json_response(self._hook_json(project, hook))
 
     @route("DELETE", f"{API}/projects/{{ident}}/hooks/{{hook_id:int}}")
     def _api_delete_hook(self, call: Call, ident: str, hook_id: int) -> Response:
@@ -1351,11 +1217,9 @@ class GitLabFake(FakeServer):
 
         return self._paged(call, ordered, render)
 
-    def _file(self, call: Call, ident: str, file_path: str, ref_required: bool) -> tuple[_Project, dict[str, Any]]:
+    def _file(self, call: Call, ident: str, file_path: str) -> tuple[_Project, dict[str, Any]]:
         project = self._project(call, ident)
         params = call.merged_params()
-        if ref_required and not params.get("ref"):
-            raise self._bad_request("ref is missing")
         ref = self._ref(project, params.get("ref"), "Commit")
         path = file_path.strip("/")
         if path not in project.files:
@@ -1383,16 +1247,10 @@ class GitLabFake(FakeServer):
             for name in names
         }
 
-    @route("GET", f"{API}/projects/{{ident}}/repository/files/{{file_path}}")
-    def _api_get_file(self, call: Call, ident: str, file_path: str) -> Response:
-        """GET /projects/:id/repository/files/:file_path?ref= (base64 content; HEAD gives the headers)."""
-        _, data = self._file(call, ident, file_path, ref_required=True)
-        return json_response(data, headers=self._file_headers(data))
-
     @route("GET", f"{API}/projects/{{ident}}/repository/files/{{file_path}}/raw")
     def _api_get_raw_file(self, call: Call, ident: str, file_path: str) -> Response:
         """GET /projects/:id/repository/files/:file_path/raw (ref defaults to the default branch)."""
-        project, data = self._file(call, ident, file_path, ref_required=False)
+        project, data = self._file(call, ident, file_path)
         return Response(
             project.files[data["file_path"]],
             status=200,

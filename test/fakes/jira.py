@@ -516,48 +516,54 @@ class JiraFake(FakeServer):
         if unknown:
             raise _error(400, **{name: f"Field '{name}' cannot be set. It is not on the appropriate screen, or unknown."
                                  for name in unknown})
-        if "summary" in fields:
-            if not isinstance(fields["summary"], str) or not fields["summary"].strip():
-                raise _error(400, summary="You must specify a summary of the issue.")
-            if len(fields["summary"]) > 255:
-                raise _error(400, summary="Summary must be less than 255 characters.")
-            issue.summary = fields["summary"]
-        if "description" in fields:
-            issue.description = self._rich_text("description", fields["description"])
-        if "labels" in fields:
-            labels = fields["labels"] or []
-            if not isinstance(labels, list) or not all(isinstance(v, str) and v and not re.search(r"\s", v)
-                                                         for v in labels):
-                raise _error(400, labels="The label can't contain spaces.")
-            issue.labels = list(dict.fromkeys(labels))
-            self.state.labels.update(labels)
-        if "assignee" in fields:
-            issue.assignee = self._person(fields["assignee"], project)
-        if "priority" in fields:
-            ref = fields["priority"]
-            found = next((pid for pid, name in PRIORITIES if isinstance(ref, dict) and (
-                str(ref.get("id") or "") == pid or str(ref.get("name") or "") == name)), None)
-            if ref is not None and found is None:
-                raise _error(400, priority="Specify the Priority (name) in the string format")
-            issue.priority = found
-        if "parent" in fields:
-            ref = fields["parent"]
-            if ref is None:
-                issue.parent = None
-            else:
-                ident = str(ref.get("key") or ref.get("id") or "") if isinstance(ref, dict) else ""
-                parent = next((i for i in self.state.issues.values() if ident in (i.key, str(i.id))), None)
-                if parent is None or parent.project != project.key:
-                    raise _error(400, parent="Could not find issue by id or key.")
-                if parent.id == issue.id or parent.parent is not None:  # one level: a sub-issue has no children
-                    raise _error(400, parent="The parent issue cannot be a sub-issue or the issue itself.")
-                issue.parent = parent.id
-        if "duedate" in fields:
-            value = fields["duedate"]
-            try:
-                issue.duedate = date.fromisoformat(value).isoformat() if value else None
-            except (TypeError, ValueError):
-                raise _error(400, duedate="Error parsing date string: " + str(value)[:40]) from None
+        for name in ("summary", "description", "labels", "assignee", "priority", "parent", "duedate"):
+            if name in fields:
+                getattr(self, f"_set_{name}")(issue, fields[name], project)
+
+    def _set_summary(self, issue: _Issue, value: Any, project: _Project) -> None:
+        if not isinstance(value, str) or not value.strip():
+            raise _error(400, summary="You must specify a summary of the issue.")
+        if len(value) > 255:
+            raise _error(400, summary="Summary must be less than 255 characters.")
+        issue.summary = value
+
+    def _set_description(self, issue: _Issue, value: Any, project: _Project) -> None:
+        issue.description = self._rich_text("description", value)
+
+    def _set_labels(self, issue: _Issue, value: Any, project: _Project) -> None:
+        labels = value or []
+        if not isinstance(labels, list) or not all(isinstance(v, str) and v and not re.search(r"\s", v) for v in labels):
+            raise _error(400, labels="The label can't contain spaces.")
+        issue.labels = list(dict.fromkeys(labels))
+        self.state.labels.update(labels)
+
+    def _set_assignee(self, issue: _Issue, value: Any, project: _Project) -> None:
+        issue.assignee = self._person(value, project)
+
+    def _set_priority(self, issue: _Issue, ref: Any, project: _Project) -> None:
+        found = next((pid for pid, name in PRIORITIES if isinstance(ref, dict) and (
+            str(ref.get("id") or "") == pid or str(ref.get("name") or "") == name)), None)
+        if ref is not None and found is None:
+            raise _error(400, priority="Specify the Priority (name) in the string format")
+        issue.priority = found
+
+    def _set_parent(self, issue: _Issue, ref: Any, project: _Project) -> None:
+        if ref is None:
+            issue.parent = None
+            return
+        ident = str(ref.get("key") or ref.get("id") or "") if isinstance(ref, dict) else ""
+        parent = next((i for i in self.state.issues.values() if ident in (i.key, str(i.id))), None)
+        if parent is None or parent.project != project.key:
+            raise _error(400, parent="Could not find issue by id or key.")
+        if parent.id == issue.id or parent.parent is not None:  # one level: a sub-issue has no children
+            raise _error(400, parent="The parent issue cannot be a sub-issue or the issue itself.")
+        issue.parent = parent.id
+
+    def _set_duedate(self, issue: _Issue, value: Any, project: _Project) -> None:
+        try:
+            issue.duedate = date.fromisoformat(value).isoformat() if value else None
+        except (TypeError, ValueError):
+            raise _error(400, duedate="Error parsing date string: " + str(value)[:40]) from None
 
     # -- routes --------------------------------------------------------------------------------
 
@@ -709,14 +715,6 @@ class JiraFake(FakeServer):
             issue.attachments.append(item)
             added.append(self._attachment_json(item))
         return json_response(added)
-
-    @route("GET", "/rest/api/{version}/attachment/{attachment_id:int}")
-    def _api_attachment(self, call: Call, version: str, attachment_id: int) -> Response:
-        self._check_version(version)
-        found = self._attachment_json(self._attachment(attachment_id)[1])
-        if self.cloud:  # Cloud's attachment metadata numbers the id (its Attachment elsewhere spells it as a string)
-            found["id"] = int(found["id"])
-        return json_response(found)
 
     @route("GET", "/rest/api/{version}/attachment/content/{attachment_id:int}")
     def _api_attachment_content(self, call: Call, version: str, attachment_id: int) -> Response:
@@ -894,21 +892,27 @@ class JiraFake(FakeServer):
             return not self._matches(issue, node[1])
         name = node[1]
         if name in ("updated", "created"):
-            if kind != "cmp" or node[2] not in (">=", "<=", ">", "<", "="):
-                raise _error(400, f"The operator is not supported by the '{name}' field.")
-            stamp, bound = getattr(issue, name), self._moment(node[3])
-            return {">=": stamp >= bound, "<=": stamp <= bound, ">": stamp > bound, "<": stamp < bound,
-                    "=": stamp == bound}[node[2]]
+            return self._matches_time(issue, node)
         values = self._field_values(issue, name)
         if values is None:
             raise _error(400, f"Field '{name}' does not exist or you do not have permission to view it.")
-        lowered = [value.lower() for value in values]
         if kind == "empty":
             return (not values) == node[2]
+        lowered = [value.lower() for value in values]
         if kind == "in":
             found = any(value.lower() in lowered for value in node[2])
             return found != node[3]
-        operator, value = node[2], node[3]
+        return self._matches_value(name, lowered, node[2], node[3])
+
+    def _matches_time(self, issue: _Issue, node: tuple) -> bool:
+        kind, name = node[0], node[1]
+        if kind != "cmp" or node[2] not in (">=", "<=", ">", "<", "="):
+            raise _error(400, f"The operator is not supported by the '{name}' field.")
+        stamp, bound = getattr(issue, name), self._moment(node[3])
+        return {">=": stamp >= bound, "<=": stamp <= bound, ">": stamp > bound, "<": stamp < bound, "=": stamp == bound}[node[2]]
+
+    @staticmethod
+    def _matches_value(name: str, lowered: list[str], operator: str, value: str) -> bool:
         if operator in ("~", "!~"):
             if name not in ("summary", "description", "text"):
                 raise _error(400, f"The operator '{operator}' is not supported by the '{name}' field.")

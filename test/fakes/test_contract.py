@@ -10,6 +10,7 @@ import gitlab
 import pytest
 import requests
 from github import Auth, Github
+from trello.trellolist import List
 
 from test.fakes import GitHubFake, GitLabFake, TrelloFake, trello_client
 from test.fakes.specs import (
@@ -87,8 +88,7 @@ def github_world(github_fake: GitHubFake) -> GitHubWorld:
     fake.add_repo(GH_REPO, description="demo")
     fake.add_member(GH_REPO, "hubot")
     fake.add_label(GH_REPO, "bug", "d73a4a", "Something isn't working")
-    fake.add_milestone(GH_REPO, "v1.0", description="first")
-    fake.add_issue(GH_REPO, "Found a bug", body="It crashes", labels=["bug"], assignees=["hubot"], milestone=1)
+    fake.add_issue(GH_REPO, "Found a bug", body="It crashes", labels=["bug"], assignees=["hubot"])
     fake.add_issue(GH_REPO, "No body at all")
     fake.add_issue(GH_REPO, "Done", body="fixed", state="closed", user="hubot")
     comment = fake.add_comment(GH_REPO, 1, "Me too", user="hubot")
@@ -98,28 +98,31 @@ def github_world(github_fake: GitHubFake) -> GitHubWorld:
     return GitHubWorld(fake, comment["id"], hook.json()["id"])
 
 
+ISSUES, HOOKS = "/repos/{owner}/{repo}/issues", "/repos/{owner}/{repo}/hooks"
+ISSUE = ISSUES + "/{issue_number}"
+COMMENTS = ISSUE + "/comments"
 GITHUB_RESPONSES = [
     # spec path, spec method, status, request method, URL, JSON body, token
     ("/user", "get", "200", "GET", "/user", None, GH_TOKEN),
     ("/user", "get", "401", "GET", "/user", None, "bad-token"),
     ("/repos/{owner}/{repo}", "get", "200", "GET", "/repos/{repo}", None, GH_TOKEN),
     ("/repos/{owner}/{repo}", "get", "404", "GET", "/repos/octocat/missing", None, GH_TOKEN),
-    ("/repos/{owner}/{repo}/issues", "get", "200", "GET", "/repos/{repo}/issues?state=all", None, GH_TOKEN),
+    (ISSUES, "get", "200", "GET", "/repos/{repo}/issues?state=all", None, GH_TOKEN),
     (
-        "/repos/{owner}/{repo}/issues",
+        ISSUES,
         "post",
         "201",
         "POST",
         "/repos/{repo}/issues",
-        {"title": "New", "body": "b", "labels": ["bug", "new"], "assignees": ["hubot"], "milestone": 1},
+        {"title": "New", "body": "b", "labels": ["bug", "new"], "assignees": ["hubot"]},
         GH_TOKEN,
     ),
-    ("/repos/{owner}/{repo}/issues", "post", "422", "POST", "/repos/{repo}/issues", {"body": "untitled"}, GH_TOKEN),
-    ("/repos/{owner}/{repo}/issues/{issue_number}", "get", "200", "GET", "/repos/{repo}/issues/1", None, GH_TOKEN),
-    ("/repos/{owner}/{repo}/issues/{issue_number}", "get", "200", "GET", "/repos/{repo}/issues/3", None, GH_TOKEN),
-    ("/repos/{owner}/{repo}/issues/{issue_number}", "get", "404", "GET", "/repos/{repo}/issues/99", None, GH_TOKEN),
+    (ISSUES, "post", "422", "POST", "/repos/{repo}/issues", {"body": "untitled"}, GH_TOKEN),
+    (ISSUE, "get", "200", "GET", "/repos/{repo}/issues/1", None, GH_TOKEN),
+    (ISSUE, "get", "200", "GET", "/repos/{repo}/issues/3", None, GH_TOKEN),
+    (ISSUE, "get", "404", "GET", "/repos/{repo}/issues/99", None, GH_TOKEN),
     (
-        "/repos/{owner}/{repo}/issues/{issue_number}",
+        ISSUE,
         "patch",
         "200",
         "PATCH",
@@ -127,33 +130,9 @@ GITHUB_RESPONSES = [
         {"state": "closed", "state_reason": "not_planned", "labels": [], "assignees": []},
         GH_TOKEN,
     ),
-    (
-        "/repos/{owner}/{repo}/issues/{issue_number}",
-        "patch",
-        "422",
-        "PATCH",
-        "/repos/{repo}/issues/1",
-        {"state": "bogus"},
-        GH_TOKEN,
-    ),
-    (
-        "/repos/{owner}/{repo}/issues/{issue_number}/comments",
-        "get",
-        "200",
-        "GET",
-        "/repos/{repo}/issues/1/comments",
-        None,
-        GH_TOKEN,
-    ),
-    (
-        "/repos/{owner}/{repo}/issues/{issue_number}/comments",
-        "post",
-        "201",
-        "POST",
-        "/repos/{repo}/issues/1/comments",
-        {"body": "+1"},
-        GH_TOKEN,
-    ),
+    (ISSUE, "patch", "422", "PATCH", "/repos/{repo}/issues/1", {"state": "bogus"}, GH_TOKEN),
+    (COMMENTS, "get", "200", "GET", "/repos/{repo}/issues/1/comments", None, GH_TOKEN),
+    (COMMENTS, "post", "201", "POST", "/repos/{repo}/issues/1/comments", {"body": "+1"}, GH_TOKEN),
     (
         "/repos/{owner}/{repo}/issues/comments/{comment_id}",
         "get",
@@ -163,31 +142,10 @@ GITHUB_RESPONSES = [
         None,
         GH_TOKEN,
     ),
-    (
-        "/repos/{owner}/{repo}/issues/{issue_number}/labels",
-        "post",
-        "200",
-        "POST",
-        "/repos/{repo}/issues/2/labels",
-        {"labels": ["bug", "later"]},
-        GH_TOKEN,
-    ),
     ("/repos/{owner}/{repo}/labels", "get", "200", "GET", "/repos/{repo}/labels", None, GH_TOKEN),
-    (
-        "/repos/{owner}/{repo}/labels",
-        "post",
-        "201",
-        "POST",
-        "/repos/{repo}/labels",
-        {"name": "docs", "color": "0075ca"},
-        GH_TOKEN,
-    ),
-    ("/repos/{owner}/{repo}/labels/{name}", "get", "200", "GET", "/repos/{repo}/labels/bug", None, GH_TOKEN),
     ("/repos/{owner}/{repo}/assignees", "get", "200", "GET", "/repos/{repo}/assignees", None, GH_TOKEN),
-    ("/repos/{owner}/{repo}/collaborators", "get", "200", "GET", "/repos/{repo}/collaborators", None, GH_TOKEN),
-    ("/repos/{owner}/{repo}/hooks", "get", "200", "GET", "/repos/{repo}/hooks", None, GH_TOKEN),
     (
-        "/repos/{owner}/{repo}/hooks",
+        HOOKS,
         "post",
         "201",
         "POST",
@@ -200,17 +158,7 @@ GITHUB_RESPONSES = [
         },
         GH_TOKEN,
     ),
-    ("/repos/{owner}/{repo}/hooks", "post", "422", "POST", "/repos/{repo}/hooks", {"config": {}}, GH_TOKEN),
-    ("/repos/{owner}/{repo}/hooks/{hook_id}", "get", "200", "GET", "/repos/{repo}/hooks/{hook}", None, GH_TOKEN),
-    (
-        "/repos/{owner}/{repo}/hooks/{hook_id}",
-        "patch",
-        "200",
-        "PATCH",
-        "/repos/{repo}/hooks/{hook}",
-        {"active": False, "add_events": ["issue_comment"]},
-        GH_TOKEN,
-    ),
+    (HOOKS, "post", "422", "POST", "/repos/{repo}/hooks", {"config": {}}, GH_TOKEN),
     ("/search/issues", "get", "200", "GET", "/search/issues?q=repo:octocat/hello+is:issue", None, GH_TOKEN),
     ("/search/issues", "get", "422", "GET", "/search/issues", None, GH_TOKEN),
     ("/rate_limit", "get", "200", "GET", "/rate_limit", None, GH_TOKEN),
@@ -241,47 +189,30 @@ def test_github_responses_match_the_openapi_description(
 
 GITHUB_REQUESTS = [
     # spec path, spec method, URL, body the fake receives
-    ("/repos/{owner}/{repo}/issues", "post", "/repos/{repo}/issues", {}),
-    ("/repos/{owner}/{repo}/issues", "post", "/repos/{repo}/issues", {"title": "plain"}),
-    ("/repos/{owner}/{repo}/issues", "post", "/repos/{repo}/issues", {"title": 42}),
-    ("/repos/{owner}/{repo}/issues", "post", "/repos/{repo}/issues", {"title": ["x"]}),
-    ("/repos/{owner}/{repo}/issues", "post", "/repos/{repo}/issues", {"title": "x", "body": 5}),
-    ("/repos/{owner}/{repo}/issues", "post", "/repos/{repo}/issues", {"title": "x", "milestone": None}),
-    ("/repos/{owner}/{repo}/issues", "post", "/repos/{repo}/issues", {"title": "x", "milestone": True}),
-    ("/repos/{owner}/{repo}/issues", "post", "/repos/{repo}/issues", {"title": "x", "labels": "bug"}),
-    ("/repos/{owner}/{repo}/issues", "post", "/repos/{repo}/issues", {"title": "x", "labels": ["bug", {"name": "ui"}]}),
-    ("/repos/{owner}/{repo}/issues", "post", "/repos/{repo}/issues", {"title": "x", "assignees": "hubot"}),
-    ("/repos/{owner}/{repo}/issues", "post", "/repos/{repo}/issues", {"title": "x", "assignees": ["hubot"]}),
-    ("/repos/{owner}/{repo}/issues/{issue_number}", "patch", "/repos/{repo}/issues/1", {"state": "bogus"}),
-    (
-        "/repos/{owner}/{repo}/issues/{issue_number}",
-        "patch",
-        "/repos/{repo}/issues/1",
-        {"state": "closed", "state_reason": "duplicate"},
-    ),
-    ("/repos/{owner}/{repo}/issues/{issue_number}", "patch", "/repos/{repo}/issues/1", {"state_reason": "bogus"}),
-    ("/repos/{owner}/{repo}/issues/{issue_number}", "patch", "/repos/{repo}/issues/1", {"milestone": None, "title": None}),
-    ("/repos/{owner}/{repo}/issues/{issue_number}", "patch", "/repos/{repo}/issues/1", {"body": None, "labels": []}),
-    ("/repos/{owner}/{repo}/issues/{issue_number}", "patch", "/repos/{repo}/issues/1", {"assignees": [1]}),
-    ("/repos/{owner}/{repo}/issues/{issue_number}/comments", "post", "/repos/{repo}/issues/1/comments", {}),
-    ("/repos/{owner}/{repo}/issues/{issue_number}/comments", "post", "/repos/{repo}/issues/1/comments", {"body": "hello"}),
-    ("/repos/{owner}/{repo}/issues/{issue_number}/comments", "post", "/repos/{repo}/issues/1/comments", {"body": ["x"]}),
-    ("/repos/{owner}/{repo}/hooks", "post", "/repos/{repo}/hooks", {"config": "nope"}),
-    (
-        "/repos/{owner}/{repo}/hooks",
-        "post",
-        "/repos/{repo}/hooks",
-        {"config": {"url": "https://example.org/a"}, "events": ["issues"]},
-    ),
-    (
-        "/repos/{owner}/{repo}/hooks",
-        "post",
-        "/repos/{repo}/hooks",
-        {"config": {"url": "https://example.org/b"}, "surprise": True},
-    ),
-    ("/repos/{owner}/{repo}/hooks", "post", "/repos/{repo}/hooks", {"config": {"url": "https://example.org/c"}, "active": "yes"}),
-    ("/repos/{owner}/{repo}/labels", "post", "/repos/{repo}/labels", {"color": "ffffff"}),
-    ("/repos/{owner}/{repo}/labels", "post", "/repos/{repo}/labels", {"name": "docs"}),
+    (ISSUES, "post", "/repos/{repo}/issues", {}),
+    (ISSUES, "post", "/repos/{repo}/issues", {"title": "plain"}),
+    (ISSUES, "post", "/repos/{repo}/issues", {"title": 42}),
+    (ISSUES, "post", "/repos/{repo}/issues", {"title": ["x"]}),
+    (ISSUES, "post", "/repos/{repo}/issues", {"title": "x", "body": 5}),
+    (ISSUES, "post", "/repos/{repo}/issues", {"title": "x", "milestone": None}),
+    (ISSUES, "post", "/repos/{repo}/issues", {"title": "x", "milestone": True}),
+    (ISSUES, "post", "/repos/{repo}/issues", {"title": "x", "labels": "bug"}),
+    (ISSUES, "post", "/repos/{repo}/issues", {"title": "x", "labels": ["bug", {"name": "ui"}]}),
+    (ISSUES, "post", "/repos/{repo}/issues", {"title": "x", "assignees": "hubot"}),
+    (ISSUES, "post", "/repos/{repo}/issues", {"title": "x", "assignees": ["hubot"]}),
+    (ISSUE, "patch", "/repos/{repo}/issues/1", {"state": "bogus"}),
+    (ISSUE, "patch", "/repos/{repo}/issues/1", {"state": "closed", "state_reason": "duplicate"}),
+    (ISSUE, "patch", "/repos/{repo}/issues/1", {"state_reason": "bogus"}),
+    (ISSUE, "patch", "/repos/{repo}/issues/1", {"milestone": None, "title": None}),
+    (ISSUE, "patch", "/repos/{repo}/issues/1", {"body": None, "labels": []}),
+    (ISSUE, "patch", "/repos/{repo}/issues/1", {"assignees": [1]}),
+    (COMMENTS, "post", "/repos/{repo}/issues/1/comments", {}),
+    (COMMENTS, "post", "/repos/{repo}/issues/1/comments", {"body": "hello"}),
+    (COMMENTS, "post", "/repos/{repo}/issues/1/comments", {"body": ["x"]}),
+    (HOOKS, "post", "/repos/{repo}/hooks", {"config": "nope"}),
+    (HOOKS, "post", "/repos/{repo}/hooks", {"config": {"url": "https://example.org/a"}, "events": ["issues"]}),
+    (HOOKS, "post", "/repos/{repo}/hooks", {"config": {"url": "https://example.org/b"}, "surprise": True}),
+    (HOOKS, "post", "/repos/{repo}/hooks", {"config": {"url": "https://example.org/c"}, "active": "yes"}),
 ]
 
 
@@ -314,22 +245,18 @@ def test_pygithub_request_bodies_match_the_request_schemas(github_world: GitHubW
     )
     repo = client.get_repo(GH_REPO)
 
-    issue = repo.create_issue("From PyGithub", body="text", labels=["bug"], assignees=["hubot"], milestone=repo.get_milestone(1))
-    issue.edit(
-        title="Edited", body="more", state="closed", state_reason="completed", labels=["bug"], assignees=[], milestone=None
-    )
+    issue = repo.create_issue("From PyGithub", body="text", labels=["bug"], assignees=["hubot"])
+    issue.edit(title="Edited", body="more", state="closed", state_reason="completed", labels=["bug"], assignees=[])
     issue.create_comment("comment")
     repo.create_hook("web", {"url": "https://gateway.example/py", "content_type": "json"}, ["issues"], True)
 
     sent = {(r.method, r.path): r.json for r in fake.requests if r.method != "GET"}
     checks = {
-        ("/repos/{owner}/{repo}/issues", "post"): sent[("POST", f"/repos/{GH_REPO}/issues")],
-        ("/repos/{owner}/{repo}/issues/{issue_number}", "patch"): sent[("PATCH", f"/repos/{GH_REPO}/issues/4")],
-        ("/repos/{owner}/{repo}/issues/{issue_number}/comments", "post"): sent[("POST", f"/repos/{GH_REPO}/issues/4/comments")],
-        ("/repos/{owner}/{repo}/hooks", "post"): sent[("POST", f"/repos/{GH_REPO}/hooks")],
+        (ISSUES, "post"): sent[("POST", f"/repos/{GH_REPO}/issues")],
+        (ISSUE, "patch"): sent[("PATCH", f"/repos/{GH_REPO}/issues/4")],
+        (COMMENTS, "post"): sent[("POST", f"/repos/{GH_REPO}/issues/4/comments")],
+        (HOOKS, "post"): sent[("POST", f"/repos/{GH_REPO}/hooks")],
     }
-    # PyGithub clears a milestone with "", which the schema's string branch admits (and GitHub honours).
-    assert checks[("/repos/{owner}/{repo}/issues/{issue_number}", "patch")]["milestone"] == ""
     for (path, method), body in checks.items():
         assert github_openapi.request_errors(path, method, body) == [], (path, method, body)
 
@@ -338,7 +265,7 @@ def test_the_validator_is_not_vacuous(github_world: GitHubWorld, github_openapi:
     issue = github_world.call("GET", "/repos/{repo}/issues/1").json()
     del issue["number"]
     issue["state_reason"] = "bored"
-    errors = github_openapi.response_errors("/repos/{owner}/{repo}/issues/{issue_number}", "get", issue)
+    errors = github_openapi.response_errors(ISSUE, "get", issue)
     assert any("'number' is a required property" in error for error in errors)
     assert any(error.startswith("state_reason:") for error in errors)
 
@@ -399,21 +326,17 @@ TRELLO_RESPONSES = [
     ("/boards/{id}", "get", "/boards/{board}", None),
     ("/boards/{id}", "get", "/boards/{board}", {"fields": "all"}),
     ("/boards/{id}/lists", "get", "/boards/{board}/lists", None),
-    ("/lists/{id}/cards", "get", "/lists/{list}/cards", None),
     ("/cards", "post", "/cards", {"idList": "{list}", "name": "New", "idLabels": "{label}", "idMembers": "{bob}"}),
     ("/cards/{id}", "get", "/cards/{card}", None),
     ("/cards/{id}", "put", "/cards/{card}", {"name": "Renamed", "closed": "true", "due": "null"}),
     ("/cards/{id}/actions", "get", "/cards/{card}/actions", None),
     ("/cards/{id}/actions/comments", "post", "/cards/{card}/actions/comments", {"text": "hi"}),
-    ("/tokens/{token}/webhooks", "get", "/tokens/{token}/webhooks", None),
     (
         "/tokens/{token}/webhooks",
         "post",
         "/tokens/{token}/webhooks",
         {"callbackURL": "https://gateway.example/other", "idModel": "{board}", "description": "d"},
     ),
-    ("/webhooks/{id}", "get", "/webhooks/{hook}", None),
-    ("/webhooks/{id}", "put", "/webhooks/{hook}", {"description": "renamed", "active": "false"}),
 ]
 
 
@@ -440,7 +363,6 @@ TRELLO_UNDOCUMENTED_BODIES = [
     ("Member", "/boards/{board}/members"),
     ("Card", "/boards/{board}/cards"),
     ("Card", "/boards/{board}/cards/all"),
-    ("TrelloList", "/lists/{list}"),
 ]
 
 
@@ -490,7 +412,7 @@ def test_py_trello_requests_match_the_documented_parameters(trello_world: Trello
     label = next(label for label in board.get_labels() if label.name == "bug")
     bob = next(member for member in board.get_members() if member.username == "bob")
 
-    card = board.get_list(trello_world.ids["list"]).add_card(
+    card = List(board, trello_world.ids["list"]).add_card(
         "From py-trello", desc="d", labels=[label], due="2030-02-01", assign=[bob]
     )
     card.comment("hello")
@@ -533,17 +455,8 @@ def gitlab_world(gitlab_fake: GitLabFake) -> tuple[GitLabFake, gitlab.Gitlab]:
     # closed as a duplicate of another issue.
     fake.add_issue(GL_PROJECT, "Original")
     milestone = fake.add_milestone(GL_PROJECT, "v3.0", description="Rerum est", due_date="2030-01-01", state="closed")
-    fake.add_issue(
-        GL_PROJECT,
-        "Ut commodi",
-        description="Omnis vero",
-        labels=["bug"],
-        assignees=["lennie"],
-        milestone_id=milestone["id"],
-        due_date="2030-02-01",
-        state="closed",
-        duplicate_of=1,
-    )
+    fake.add_issue(GL_PROJECT, "Ut commodi", description="Omnis vero", labels=["bug"], assignees=["lennie"],
+                   milestone_id=milestone["id"], due_date="2030-02-01", state="closed", duplicate_of=1)
     fake.add_note(GL_PROJECT, 2, "first note", author="lennie")
     return fake, gitlab.Gitlab(url=fake.base_url, private_token=GL_TOKEN, timeout=5)
 
@@ -557,7 +470,7 @@ def _gitlab_bodies(fake: GitLabFake, client: gitlab.Gitlab) -> dict[str, Any]:
         "issues": [item.attributes for item in project.issues.list(get_all=True, state="closed")],
         "issue-note": note.attributes,
         "issue-notes": [item.attributes for item in issue.notes.list(get_all=True)],
-        "label": project.labels.get("bug").attributes,
+        "label": next(label for label in project.labels.list(get_all=True, with_counts=True) if label.name == "bug").attributes,
         "labels": [item.attributes for item in project.labels.list(get_all=True, with_counts=True)],
     }
 

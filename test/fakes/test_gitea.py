@@ -1,5 +1,5 @@
-"""The Gitea fake itself: pull requests beside issues, Gitea's pagination and error shapes, and its answers checked
-against Gitea's Swagger description (the adapter's side is in test/test_gitea_provider.py)."""
+"""The Gitea fake itself: pull requests beside issues, Gitea's pagination and error shapes, and its answers (issues,
+comments, assets, hooks) checked against Gitea's Swagger description (the adapter's side is in test/test_gitea_provider.py)."""
 
 import pytest
 import requests
@@ -8,6 +8,7 @@ from test.fakes.gitea_spec import gitea_spec
 from test.fakes.specs import specs_dir
 
 REPO = "gitea_admin/app"
+PNG = b"\x89PNG\r\n\x1a\n" + bytes(range(64))
 
 
 @pytest.fixture(autouse=True)
@@ -87,3 +88,35 @@ def test_the_fake_answers_422_to_what_gitea_refuses(gitea_fake):
     assert requests.post(f"{url}/issues", json={"title": "x", "labels": [999]}, headers=auth, timeout=5).status_code == 422
     assert requests.post(f"{url}/hooks", json={"type": "nope", "config": {"url": "https://x.example", "content_type": "json"}},
                          headers=auth, timeout=5).status_code == 422
+
+
+def test_the_fake_answers_comment_issue_and_asset_calls_as_described(gitea_fake):
+    spec, fake = gitea_spec(specs_dir()), gitea_fake
+    fake.add_issue(REPO, "one")
+    comment = fake.add_comment(REPO, 1, "hello")
+    auth = {"Authorization": "token gt-token"}
+    base = f"{fake.api_url}/repos/{REPO}"
+    repo = "/repos/{owner}/{repo}"
+    checked = []
+
+    def check(method, template, url, status, **kwargs):
+        response = requests.request(method, url, headers=auth, timeout=5, **kwargs)
+        assert response.status_code == status, response.text
+        payload = response.json() if response.content else None
+        assert spec.response_errors(template, method, response.status_code, payload) == [], (method, url, payload)
+        checked.append(template)
+        return payload
+
+    check("GET", f"{repo}/issues/comments/{{id}}", f"{base}/issues/comments/{comment['id']}", 200)
+    check("PATCH", f"{repo}/issues/comments/{{id}}", f"{base}/issues/comments/{comment['id']}", 200, json={"body": "x"})
+    asset = check("POST", f"{repo}/issues/{{index}}/assets", f"{base}/issues/1/assets", 201,
+                  files={"attachment": ("a.png", PNG, "image/png")})
+    check("GET", f"{repo}/issues/{{index}}/assets", f"{base}/issues/1/assets", 200)
+    check("GET", f"{repo}/issues/{{index}}/assets/{{attachment_id}}", f"{base}/issues/1/assets/{asset['id']}", 200)
+    assert requests.get(asset["browser_download_url"], headers=auth, timeout=5).content == PNG
+    check("DELETE", f"{repo}/issues/{{index}}/assets/{{attachment_id}}", f"{base}/issues/1/assets/{asset['id']}", 204)
+    check("DELETE", f"{repo}/issues/comments/{{id}}", f"{base}/issues/comments/{comment['id']}", 204)
+    check("DELETE", f"{repo}/issues/{{index}}", f"{base}/issues/1", 204)
+    assert len(checked) == 8
+    # Not vacuous: a wrong asset shape is caught.
+    assert spec.response_errors(f"{repo}/issues/{{index}}/assets", "GET", 200, [{"id": "one"}])

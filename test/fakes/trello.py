@@ -70,7 +70,6 @@ BOARD_DEFAULT_FIELDS = (
     "prefs",
     "labelNames",
 )
-LIST_DEFAULT_FIELDS = ("id", "name", "closed", "idBoard", "pos")
 MEMBER_DEFAULT_FIELDS = ("id", "fullName", "username")
 
 
@@ -250,9 +249,7 @@ class TrelloFake(FakeServer):
     control_knobs: ClassVar[dict[str, str]] = {**FakeServer.control_knobs, "rate_limit": "set_rate_limit"}
     seed_operations = ("add_token", "add_member", "add_board", "add_list", "add_label", "add_card", "add_comment")
     state: _State
-
-    def _new_state(self) -> _State:
-        return _State()
+    state_type = _State
 
     # -- seeding -------------------------------------------------------------------------------
 
@@ -461,11 +458,6 @@ class TrelloFake(FakeServer):
         if call.principal.id not in board.members and (write or board.permission_level == "private"):
             raise self._error(401, "unauthorized card permission requested")
         return card
-
-    def _list(self, call: Call, ident: str, write: bool = False) -> _List:
-        lst = self._lookup(self.state.lists, ident)
-        self._board(call, lst.board_id, write)
-        return lst
 
     @staticmethod
     def _flag(value: Any) -> bool | None:
@@ -767,27 +759,7 @@ class TrelloFake(FakeServer):
 
     def _update_card(self, call: Call, card: _Card, params: Mapping[str, Any]) -> None:
         board = self.state.boards[card.board_id]
-        old: dict[str, Any] = {}
-        if "name" in params:
-            if not str(params["name"]).strip():
-                raise self._invalid("name")
-            old["name"], card.name = card.name, str(params["name"])
-        if "desc" in params:
-            old["desc"], card.desc = card.desc, str(params["desc"] or "")
-        if "closed" in params:
-            closed = self._flag(params["closed"])
-            if closed is None:
-                raise self._invalid("closed")
-            old["closed"], card.closed = card.closed, closed
-        if "dueComplete" in params:
-            complete = self._flag(params["dueComplete"])
-            if complete is None:
-                raise self._invalid("dueComplete")
-            old["dueComplete"], card.due_complete = card.due_complete, complete
-        if "due" in params:
-            old["due"], card.due = _timestamp(card.due), self._date(params["due"], "due")
-        if "start" in params:
-            old["start"], card.start = _timestamp(card.start), self._date(params["start"], "start")
+        old = self._update_card_fields(card, params)
         if "idLabels" in params:
             card.label_ids = self._ids(params["idLabels"], "idLabels", [lb.id for lb in self._board_labels(board)])
         if "idMembers" in params:
@@ -809,6 +781,28 @@ class TrelloFake(FakeServer):
                 data["listBefore"] = {"id": list_before.id, "name": list_before.name}
                 data["listAfter"] = {"id": after.id, "name": after.name}
             self._record_action("updateCard", card, call.principal.id, data)
+
+    def _update_card_fields(self, card: _Card, params: Mapping[str, Any]) -> dict[str, Any]:
+        """Name, description, flags and dates; returns the old values of what changed (the action's `old`)."""
+        old: dict[str, Any] = {}
+        if "name" in params:
+            if not str(params["name"]).strip():
+                raise self._invalid("name")
+            old["name"], card.name = card.name, str(params["name"])
+        if "desc" in params:
+            old["desc"], card.desc = card.desc, str(params["desc"] or "")
+        for param, attribute in (("closed", "closed"), ("dueComplete", "due_complete")):
+            if param in params:
+                flag = self._flag(params[param])
+                if flag is None:
+                    raise self._invalid(param)
+                old[param] = getattr(card, attribute)
+                setattr(card, attribute, flag)
+        for param in ("due", "start"):
+            if param in params:
+                old[param] = _timestamp(getattr(card, param))
+                setattr(card, param, self._date(params[param], param))
+        return old
 
     def _filter_cards(self, call: Call, cards: list[_Card], card_filter: str) -> list[dict[str, Any]]:
         if card_filter not in CARD_FILTERS:
@@ -858,20 +852,6 @@ class TrelloFake(FakeServer):
             raise self._error(404, "model not found")
         return json_response(self._fields(call, self._member_json(member, call.principal)))
 
-    @route("GET", "/1/members/{ident}/boards")
-    def _api_list_member_boards(self, call: Call, ident: str) -> Response:
-        """GET /1/members/{id}/boards (`filter` open|closed|all)."""
-        member = call.principal if ident == "me" else self.state.members.get(ident) or self._member_named(ident)
-        if member is None:
-            raise self._error(404, "model not found")
-        wanted = call.query.get("filter", "all")
-        boards = [
-            b
-            for b in self.state.boards.values()
-            if member.id in b.members and (wanted == "all" or b.closed == (wanted == "closed"))
-        ]
-        return json_response([self._fields(call, self._board_json(b)) for b in boards])
-
     # -- boards --------------------------------------------------------------------------------
 
     @route("GET", "/1/boards/{ident}")
@@ -919,29 +899,6 @@ class TrelloFake(FakeServer):
         labels = self._board_labels(board)[:limit]
         return json_response([self._fields(call, self._label_json(label)) for label in labels])
 
-    @route("POST", "/1/boards/{ident}/labels")
-    def _api_create_board_label(self, call: Call, ident: str) -> Response:
-        """POST /1/boards/{id}/labels."""
-        return self._create_label(call, self._board(call, ident, write=True), call.merged_params())
-
-    @route("POST", "/1/labels")
-    def _api_create_label(self, call: Call) -> Response:
-        """POST /1/labels (name, color, idBoard)."""
-        params = call.merged_params()
-        return self._create_label(call, self._board(call, str(params.get("idBoard", "")), write=True), params)
-
-    def _create_label(self, call: Call, board: _Board, params: Mapping[str, Any]) -> Response:
-        if "name" not in params:
-            raise self._invalid("name")
-        color = params.get("color")
-        if color in ("", "null"):
-            color = None
-        if color is not None and color not in COLORS:
-            raise self._invalid("color")
-        label = _Label(self.state.new_id(), board.id, str(params["name"]), color)
-        self.state.labels[label.id] = label
-        return json_response(self._label_json(label))
-
     @route("GET", "/1/boards/{ident}/members")
     def _api_list_board_members(self, call: Call, ident: str) -> Response:
         """GET /1/boards/{id}/members (default fields: id, fullName, username)."""
@@ -950,18 +907,6 @@ class TrelloFake(FakeServer):
         return json_response([self._fields(call, self._member_json(m, call.principal), MEMBER_DEFAULT_FIELDS) for m in members])
 
     # -- lists ---------------------------------------------------------------------------------
-
-    @route("GET", "/1/lists/{ident}")
-    def _api_get_list(self, call: Call, ident: str) -> Response:
-        """GET /1/lists/{id}."""
-        return json_response(self._fields(call, self._list_json(self._list(call, ident)), LIST_DEFAULT_FIELDS))
-
-    @route("GET", "/1/lists/{ident}/cards")
-    def _api_list_list_cards(self, call: Call, ident: str) -> Response:
-        """GET /1/lists/{id}/cards (`filter` open|closed|all, `limit`, `before`, `since`)."""
-        lst = self._list(call, ident)
-        cards = [c for c in self.state.cards.values() if c.list_id == lst.id]
-        return json_response(self._filter_cards(call, cards, call.query.get("filter", "open")))
 
     # -- cards ---------------------------------------------------------------------------------
 
@@ -1009,18 +954,6 @@ class TrelloFake(FakeServer):
         """PUT /1/cards/{id} (name, desc, closed, idList, due, start, dueComplete, idLabels, idMembers, pos)."""
         card = self._card(call, ident, write=True)
         self._update_card(call, card, call.merged_params())
-        return json_response(self._card_json(card))
-
-    @route("PUT", "/1/cards/{ident}/{attribute}")
-    def _api_update_card_attribute(self, call: Call, ident: str, attribute: str) -> Response:
-        """PUT /1/cards/{id}/{field} with `value` (py-trello's per-field setters)."""
-        card = self._card(call, ident, write=True)
-        if attribute not in ("name", "desc", "closed", "idList", "due", "start", "dueComplete", "pos"):
-            return self._not_found(call)
-        params = call.merged_params()
-        if "value" not in params:
-            raise self._invalid("value")
-        self._update_card(call, card, {attribute: params["value"]})
         return json_response(self._card_json(card))
 
     @route("DELETE", "/1/cards/{ident}")
@@ -1093,59 +1026,6 @@ class TrelloFake(FakeServer):
         del self.state.actions[action.id]
         return json_response({"_value": None})
 
-    @route("POST", "/1/cards/{ident}/idLabels")
-    def _api_add_card_label(self, call: Call, ident: str) -> Response:
-        """POST /1/cards/{id}/idLabels (`value`)."""
-        card = self._card(call, ident, write=True)
-        board = self.state.boards[card.board_id]
-        (label_id,) = self._ids(call.merged_params().get("value"), "value", [lb.id for lb in self._board_labels(board)])
-        if label_id in card.label_ids:
-            raise self._error(400, "that label is already on the card")
-        self._update_card(call, card, {"idLabels": [*card.label_ids, label_id]})
-        return json_response(card.label_ids)
-
-    @route("DELETE", "/1/cards/{ident}/idLabels/{label_id}")
-    def _api_remove_card_label(self, call: Call, ident: str, label_id: str) -> Response:
-        """DELETE /1/cards/{id}/idLabels/{idLabel}."""
-        card = self._card(call, ident, write=True)
-        if label_id not in card.label_ids:
-            raise self._error(400, "that label is not on the card")
-        self._update_card(call, card, {"idLabels": [i for i in card.label_ids if i != label_id]})
-        return json_response(card.label_ids)
-
-    @route("POST", "/1/cards/{ident}/idMembers")
-    def _api_add_card_member(self, call: Call, ident: str) -> Response:
-        """POST /1/cards/{id}/idMembers (`value`): returns the card's members."""
-        card = self._card(call, ident, write=True)
-        board = self.state.boards[card.board_id]
-        (member_id,) = self._ids(call.merged_params().get("value"), "value", board.members)
-        if member_id in card.member_ids:
-            raise self._error(400, "member is already assigned to the card")
-        self._update_card(call, card, {"idMembers": [*card.member_ids, member_id]})
-        return self._card_members(call, card)
-
-    @route("DELETE", "/1/cards/{ident}/idMembers/{member_id}")
-    def _api_remove_card_member(self, call: Call, ident: str, member_id: str) -> Response:
-        """DELETE /1/cards/{id}/idMembers/{idMember}."""
-        card = self._card(call, ident, write=True)
-        if member_id not in card.member_ids:
-            raise self._error(400, "member is not on the card")
-        self._update_card(call, card, {"idMembers": [i for i in card.member_ids if i != member_id]})
-        return self._card_members(call, card)
-
-    @route("GET", "/1/cards/{ident}/members")
-    def _api_list_card_members(self, call: Call, ident: str) -> Response:
-        """GET /1/cards/{id}/members."""
-        return self._card_members(call, self._card(call, ident))
-
-    def _card_members(self, call: Call, card: _Card) -> Response:
-        return json_response(
-            [
-                self._fields(call, self._member_json(self.state.members[i], call.principal), MEMBER_DEFAULT_FIELDS)
-                for i in card.member_ids
-            ]
-        )
-
     # -- attachments ---------------------------------------------------------------------------
 
     def _attachment_json(self, item: dict[str, Any]) -> dict[str, Any]:
@@ -1202,14 +1082,6 @@ class TrelloFake(FakeServer):
         del self.state.attachments[self._attachment(call, ident, attachment_id)["id"]]
         return json_response({"limits": {}})
 
-    @route("GET", "/1/cards/{ident}/checklists")
-    @route("GET", "/1/cards/{ident}/pluginData")
-    @route("GET", "/1/cards/{ident}/customFieldItems")
-    def _api_list_card_extras(self, call: Call, ident: str) -> Response:
-        """Card sub-collections py-trello reads while fetching a card; always empty here."""
-        self._card(call, ident)
-        return json_response([])
-
     # -- webhooks ------------------------------------------------------------------------------
 
     @route("POST", "/1/webhooks")
@@ -1236,41 +1108,11 @@ class TrelloFake(FakeServer):
         self.state.webhooks[hook.id] = hook
         return json_response(self._webhook_json(hook))
 
-    @route("GET", "/1/tokens/{token}/webhooks")
-    def _api_list_token_webhooks(self, call: Call, token: str) -> Response:
-        """GET /1/tokens/{token}/webhooks."""
-        if self._credentials(call)[1] != token:
-            raise self._error(401, "invalid token")
-        return json_response([self._webhook_json(h) for h in self.state.webhooks.values() if h.token == token])
-
     def _webhook(self, call: Call, hook_id: str) -> _Webhook:
         hook = self._lookup(self.state.webhooks, hook_id)
         if hook.token != self._credentials(call)[1]:
             raise self._error(401, "unauthorized permission requested")
         return hook
-
-    @route("GET", "/1/webhooks/{hook_id}")
-    def _api_get_webhook(self, call: Call, hook_id: str) -> Response:
-        """GET /1/webhooks/{id}."""
-        return json_response(self._webhook_json(self._webhook(call, hook_id)))
-
-    @route("PUT", "/1/webhooks/{hook_id}")
-    def _api_update_webhook(self, call: Call, hook_id: str) -> Response:
-        """PUT /1/webhooks/{id} (description, callbackURL, idModel, active)."""
-        hook = self._webhook(call, hook_id)
-        params = call.merged_params()
-        if "callbackURL" in params:
-            if not re.match(r"https?://[^/\s]+", str(params["callbackURL"])):
-                raise self._invalid("callbackURL")
-            hook.callback_url = str(params["callbackURL"])
-        if "description" in params:
-            hook.description = str(params["description"])
-        if "active" in params:
-            active = self._flag(params["active"])
-            if active is None:
-                raise self._invalid("active")
-            hook.active = active
-        return json_response(self._webhook_json(hook))
 
     @route("DELETE", "/1/webhooks/{hook_id}")
     def _api_delete_webhook(self, call: Call, hook_id: str) -> Response:
