@@ -6,7 +6,7 @@ import secrets
 from datetime import timedelta
 
 from flask import current_app
-from sqlalchemy import String, bindparam, delete, exists, select, text
+from sqlalchemy import String, any_, bindparam, delete, exists, select, text
 
 from api import crypto, jobs
 from api.errors import BadRequest, NotFound, Unauthorized
@@ -160,7 +160,7 @@ def receive(*, session, tracker_id, headers, body):
 _ECHO = (select(GatewayChange)
          .where(GatewayChange.tracker_id == bindparam("tracker_id"),
                 GatewayChange.issue_id.in_([bindparam("issue_id", type_=String), "*"]),
-                GatewayChange.kinds.any(bindparam("kind", type_=String)),
+                bindparam("kind", type_=String) == any_(GatewayChange.kinds),
                 GatewayChange.created_at >= bindparam("since"))
          .order_by(GatewayChange.id)
          .limit(1)
@@ -191,7 +191,7 @@ def process_delivery(delivery_id):
     """Normalize one stored delivery into events, match automations and subscriptions; exactly once."""
     from api.extensions import db
 
-    session = db.session
+    session = db.session()
     found = session.execute(_PENDING_DELIVERY, {"delivery_id": delivery_id}).first()
     if found is None or found[0].status != "pending":
         session.rollback()
