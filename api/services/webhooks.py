@@ -3,10 +3,14 @@
 import hashlib
 import logging
 import secrets
-from datetime import timedelta
+from collections.abc import Mapping
+from datetime import datetime, timedelta
+from typing import Any, cast
 
 from flask import current_app
-from sqlalchemy import String, any_, bindparam, delete, exists, select, text
+from sqlalchemy import Row, String, any_, bindparam, delete, exists, select, text
+from sqlalchemy.engine import CursorResult
+from sqlalchemy.orm import Session
 
 from api import crypto, jobs
 from api.errors import BadRequest, NotFound, Unauthorized
@@ -14,11 +18,12 @@ from api.http import loads_bounded
 from api.metrics import webhook_deliveries
 from api.models.base import utcnow
 from api.models.trackers import Tracker
+from api.models.users import User
 from api.models.webhooks import GatewayChange, WebhookBodyHash, WebhookDelivery
 from api.services import events as events_service
 from api.services import index as index_service
 from api.services import trackers as trackers_service
-from api.trackers.base import Capability, ManualWebhookSetup, TrackerConfig, WebhookRegistration
+from api.trackers.base import Capability, ManualWebhookSetup, TrackerConfig, WebhookEvent, WebhookRegistration
 from api.trackers.registry import provider_class
 
 log = logging.getLogger(__name__)
@@ -52,18 +57,18 @@ _REFUSED = "The delivery's signature or token does not verify."
 ECHO_WINDOW = timedelta(minutes=15)
 
 
-def _registration(tracker):
+def _registration(tracker: Tracker | Row[Any]) -> WebhookRegistration | None:
     if not tracker.webhook_secret_encrypted:
         return None
     return WebhookRegistration(**crypto.decrypt_json(tracker.webhook_secret_encrypted))
 
 
-def callback_url(tracker_id):
+def callback_url(tracker_id: int) -> str:
     """The URL providers call: PUBLIC_BASE_URL + /api/v1/webhooks/<id> (never the request's host)."""
     return f"{current_app.config['PUBLIC_BASE_URL'].rstrip('/')}/api/v1/webhooks/{tracker_id}"
 
 
-def register(*, session, owner, tracker_id):
+def register(*, session: Session, owner: User, tracker_id: int) -> dict[str, str]:
     """Create (or replace) the gateway's webhook on the provider; a replaced hook is removed first."""
     tracker, provider = trackers_service.connect(session=session, owner=owner, tracker_id=tracker_id)
     provider.require(Capability.WEBHOOKS, "Webhooks")
@@ -92,7 +97,7 @@ def register(*, session, owner, tracker_id):
     return {"hook_id": registration.hook_id, "callback_url": registration.callback_url}
 
 
-def unregister(*, session, owner, tracker_id):
+def unregister(*, session: Session, owner: User, tracker_id: int) -> None:
     """Remove the gateway's webhook from the provider and forget its secret."""
     tracker = trackers_service.get_tracker(session=session, owner=owner, tracker_id=tracker_id)
     registration = _registration(tracker)
@@ -104,11 +109,11 @@ def unregister(*, session, owner, tracker_id):
     session.commit()
 
 
-def receive(*, session, tracker_id, headers, body):
+def receive(*, session: Session, tracker_id: int, headers: Mapping[str, str], body: bytes) -> dict[str, Any]:
     """Verify a delivery, store it and enqueue its processing in one transaction; duplicates and replays are dropped."""
     tracker = session.execute(_TRACKER, {"tracker_id": tracker_id}).first()
     registration = _registration(tracker) if tracker is not None else None
-    if registration is None:
+    if tracker is None or registration is None:
         # An unknown id, a locally stored tracker and a tracker without a webhook get the answer a bad signature gets,
         # so the endpoint tells nobody which tracker ids exist.
         webhook_deliveries.labels(tracker.provider if tracker is not None else "unknown", "rejected").inc()
@@ -174,7 +179,7 @@ _PENDING_DELIVERY = (select(WebhookDelivery, Tracker, exists().where(GatewayChan
                      .with_for_update(of=WebhookDelivery))
 
 
-def _echo_of(session, tracker_id, webhook_event):
+def _echo_of(session: Session, tracker_id: int, webhook_event: WebhookEvent) -> GatewayChange | None:
     """The gateway change this event echoes, if any (consumed so a later human change counts as human)."""
     if webhook_event.issue_id is None:
         return None
@@ -187,7 +192,7 @@ def _echo_of(session, tracker_id, webhook_event):
     return change
 
 
-def process_delivery(delivery_id):
+def process_delivery(delivery_id: int) -> None:
     """Normalize one stored delivery into events, match automations and subscriptions; exactly once."""
     from api.extensions import db
 
@@ -224,9 +229,11 @@ def process_delivery(delivery_id):
              extra={"delivery_id": delivery_id, "tracker_id": tracker_id, "events": len(normalized)})
 
 
-def prune_seen_bodies(*, session, now=None):
+def prune_seen_bodies(*, session: Session, now: datetime | None = None) -> int:
     """Forget body hashes older than the replay window (they no longer stop anything); return how many went."""
     cutoff = (now or utcnow()) - timedelta(hours=current_app.config["WEBHOOK_REPLAY_WINDOW_HOURS"])
-    removed = session.execute(delete(WebhookBodyHash).where(WebhookBodyHash.received_at < cutoff)).rowcount
+    # A DML statement's result is a CursorResult, which counts its rows.
+    result = cast(CursorResult[Any], session.execute(delete(WebhookBodyHash).where(WebhookBodyHash.received_at < cutoff)))
+    removed = result.rowcount
     session.commit()
     return removed
