@@ -49,7 +49,8 @@ def machine():
                 if line.startswith("model name")), "unknown CPU")
     niceness = os.nice(0)
     # On a machine shared with other work, a bench may run at a higher priority (nice -n -10): said beside its figures.
-    priority = f", run at nice {niceness} (its processes ahead of the machine's other work)" if niceness else ""
+    standing = "ahead of" if niceness < 0 else "behind"
+    priority = f", run at nice {niceness} (its processes {standing} the machine's other work)" if niceness else ""
     return f"{os.cpu_count()} cores ({cpu}), Python {sys.version.split()[0]}{priority}"
 
 
