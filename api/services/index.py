@@ -4,16 +4,32 @@ and fast reads (filters, keyset pagination, PostgreSQL full-text search) answere
 import dataclasses
 import hashlib
 import json
+from collections.abc import Iterable, Mapping
 from datetime import UTC, date, datetime
+from typing import Any, cast, overload
 
 from marshmallow import ValidationError
-from sqlalchemy import and_, delete, exists, false, func, or_, select, text
+from sqlalchemy import ColumnElement, Exists, Select, and_, delete, exists, false, func, or_, select, text
+from sqlalchemy.engine import CursorResult
+from sqlalchemy.orm import Session
 
 from api.models.base import utcnow
+from api.models.events import Event
 from api.models.index import EventChangeHash, IndexedIssue
+from api.models.trackers import Tracker
 from api.schemas.base import decode_cursor, encode_cursor
 from api.services import events as events_service
-from api.trackers.base import PRIORITIES, Issue, IssueQuery, NotSupported, Person, TrackerConfig, WebhookEvent
+from api.trackers.base import (
+    PRIORITIES,
+    Comment,
+    Issue,
+    IssueQuery,
+    NotSupported,
+    Person,
+    TrackerConfig,
+    TrackerProvider,
+    WebhookEvent,
+)
 
 # The fields whose change is an event; updated_at and comments_count alone are not.
 COMPARED = ("title", "description", "status", "remote_status", "labels", "assignees", "due_date", "priority",
@@ -27,11 +43,11 @@ _CLAIM = text("""
 """)
 
 
-def _sha(value):
+def _sha(value: Any) -> str:
     return hashlib.sha256(json.dumps(value, sort_keys=True, default=str).encode()).hexdigest()
 
 
-def _compared(issue):
+def _compared(issue: Issue) -> dict[str, Any]:
     return {
         "title": issue.title or "", "description": issue.description or "", "status": issue.status,
         "remote_status": issue.remote_status or "", "labels": sorted(issue.labels or []),
@@ -42,12 +58,12 @@ def _compared(issue):
     }
 
 
-def content_hash(issue):
+def content_hash(issue: Issue) -> str:
     """SHA-256 of the fields whose change is an event."""
     return _sha(_compared(issue))
 
 
-def _second(moment):
+def _second(moment: datetime | None) -> str | None:
     return moment.astimezone(UTC).replace(microsecond=0).isoformat() if moment else None
 
 
@@ -58,7 +74,7 @@ _ABOUT = {"issue.closed": ("status",), "issue.reopened": ("status",), "issue.lab
                             "parent_id")}
 
 
-def change_hash(item):
+def change_hash(item: WebhookEvent) -> str:
     """The identity of one change: event type, issue, the part of the resulting state it is about, and when."""
     if item.comment is not None:
         # Comment ids are unique per tracker, and the issue may be named differently (a provider whose comment
@@ -76,9 +92,9 @@ def change_hash(item):
     return _sha([item.type, item.issue_id, {name: state[name] for name in fields}, _second(item.issue.updated_at)])
 
 
-def _poll_saw(entry, item):
+def _poll_saw(entry: IndexedIssue | None, item: WebhookEvent) -> bool:
     """An event-recording poll already stored this state of the issue or a newer one (and recorded what changed)."""
-    if entry is None or entry.data.get("_indexed_by") != "poll" or item.issue.updated_at is None:
+    if entry is None or item.issue is None or entry.data.get("_indexed_by") != "poll" or item.issue.updated_at is None:
         return False
     seen = item.issue.updated_at.replace(microsecond=0)
     if entry.updated_at != seen:
@@ -88,7 +104,7 @@ def _poll_saw(entry, item):
     return all(stored[name] == delivered[name] for name in _ABOUT.get(item.type, tuple(stored)))
 
 
-def _provider(tracker):
+def _provider(tracker: Tracker) -> TrackerProvider:
     """The tracker's provider as its options configure it, without credentials (enough to read labels and queries)."""
     from api.trackers.registry import provider_class
 
@@ -96,27 +112,34 @@ def _provider(tracker):
                                                           options=dict(tracker.options or {})))
 
 
-def _enriched(tracker, issue):
+@overload
+def _enriched(tracker: Tracker, issue: Issue) -> Issue: ...
+@overload
+def _enriched(tracker: Tracker, issue: None) -> None: ...
+@overload
+def _enriched(tracker: Tracker, issue: Issue | None) -> Issue | None: ...
+def _enriched(tracker: Tracker, issue: Issue | None) -> Issue | None:
     """A copy of the issue with its label-borne priority and status category filled as the gateway reads them."""
     return _provider(tracker).enrich(dataclasses.replace(issue)) if issue is not None else None
 
 
-def first_sighting(*, session, tracker, item, source):
+def first_sighting(*, session: Session, tracker: Tracker, item: WebhookEvent, source: str) -> bool:
     """Claim a change for recording: False when a poll, a webhook or the gateway already recorded it."""
-    if item.issue_id is None:
+    issue_id = item.issue_id
+    if issue_id is None:
         return True
     # Webhook payloads come unenriched; the index and polls hold label-borne priorities: compare like with like.
     item = dataclasses.replace(item, issue=_enriched(tracker, item.issue))
     if source == "webhook" and item.issue is not None and item.comment is None \
-            and _poll_saw(session.get(IndexedIssue, (tracker.id, item.issue_id)), item):
+            and _poll_saw(session.get(IndexedIssue, (tracker.id, issue_id)), item):
         return False
-    issue_key = "" if item.comment is not None else item.issue_id[:100]  # see change_hash
+    issue_key = "" if item.comment is not None else issue_id[:100]  # see change_hash
     claimed = session.execute(_CLAIM, {"tracker_id": tracker.id, "issue_id": issue_key,
                                        "change_hash": change_hash(item), "source": source, "now": utcnow()}).first()
     return claimed is not None
 
 
-def record_once(*, session, tracker, item, source, **kwargs):
+def record_once(*, session: Session, tracker: Tracker, item: WebhookEvent, source: str, **kwargs: Any) -> Event | None:
     """Record an event unless the same change is already recorded; return it, or None for a duplicate."""
     if not first_sighting(session=session, tracker=tracker, item=item, source=source):
         return None
@@ -125,17 +148,17 @@ def record_once(*, session, tracker, item, source, **kwargs):
 
 # ---- entries -----------------------------------------------------------------------------------
 
-def _jsonable(issue):
+def _jsonable(issue: Issue) -> dict[str, Any]:
     data = dataclasses.asdict(dataclasses.replace(issue, remote_data=None))
     data.pop("remote_data", None)
     return events_service.jsonable(data)
 
 
-def to_issue(entry):
+def to_issue(entry: IndexedIssue) -> Issue:
     """The unified Issue an index entry holds."""
     data = entry.data
 
-    def person(raw):
+    def person(raw: Any) -> Person | None:  # a stored JSON object, or None
         return Person(id=raw.get("id"), username=raw.get("username"), name=raw.get("name")) if raw else None
 
     values = {}
@@ -155,11 +178,12 @@ def to_issue(entry):
     return Issue(**values)
 
 
-def get_entry(*, session, tracker_id, issue_id):
+def get_entry(*, session: Session, tracker_id: int, issue_id: str) -> IndexedIssue | None:
     return session.get(IndexedIssue, (tracker_id, issue_id))
 
 
-def upsert(*, session, tracker, issue, source, comments=None, now=None):
+def upsert(*, session: Session, tracker: Tracker, issue: Issue, source: str, comments: dict[str, str] | None = None,
+           now: datetime | None = None) -> IndexedIssue:
     """Store the newest state of an issue (an older state than the stored one is ignored); return the entry."""
     entry = session.get(IndexedIssue, (tracker.id, issue.id))
     issue = _enriched(tracker, issue)
@@ -183,18 +207,18 @@ def upsert(*, session, tracker, issue, source, comments=None, now=None):
     return entry
 
 
-def remove(*, session, tracker_id, issue_ids):
+def remove(*, session: Session, tracker_id: int, issue_ids: Iterable[str]) -> None:
     """Drop issues from the index."""
     if issue_ids:
         session.execute(delete(IndexedIssue).where(IndexedIssue.tracker_id == tracker_id,
                                                    IndexedIssue.issue_id.in_(list(issue_ids))))
 
 
-def indexed_ids(*, session, tracker_id):
+def indexed_ids(*, session: Session, tracker_id: int) -> set[str]:
     return set(session.scalars(select(IndexedIssue.issue_id).where(IndexedIssue.tracker_id == tracker_id)))
 
 
-def issue_events(entry, issue):
+def issue_events(entry: IndexedIssue | None, issue: Issue) -> list[WebhookEvent]:
     """The unified events between a stored entry (None: new issue) and the fetched state."""
     if entry is None:
         return [WebhookEvent("issue.created", issue.id, issue)]
@@ -209,12 +233,13 @@ def issue_events(entry, issue):
     return events_service.changes_between(before, issue)
 
 
-def comment_state(comments):
+def comment_state(comments: Iterable[Comment]) -> dict[str, str]:
     """comment id -> SHA-256 of its body, as stored on an entry."""
     return {str(comment.id): hashlib.sha256((comment.body or "").encode()).hexdigest() for comment in comments}
 
 
-def comment_events(stored, issue, comments, *, known_count):
+def comment_events(stored: dict[str, str] | None, issue: Issue, comments: list[Comment], *,
+                   known_count: int) -> list[WebhookEvent]:
     """comment.created / comment.updated between the stored comment hashes and the fetched comments.
 
     Never read before (`stored` None): only the comments beyond the count the index knew are new.
@@ -233,7 +258,7 @@ def comment_events(stored, issue, comments, *, known_count):
     return items
 
 
-def comment_change(entry, comment):
+def comment_change(entry: IndexedIssue, comment: Comment) -> WebhookEvent | None:
     """The event one comment listed by update time amounts to against an entry (None: nothing new); the entry learns it.
 
     Without stored bodies (comments never read) an edited comment (updated after it was created) is comment.updated;
@@ -252,7 +277,7 @@ def comment_change(entry, comment):
 
 # ---- the gateway's own writes ------------------------------------------------------------------
 
-def gateway_wrote(*, session, tracker, issue, emit_events, comment=None):
+def gateway_wrote(*, session: Session, tracker: Tracker, issue: Issue, emit_events: bool, comment: Comment | None = None) -> None:
     """Index an issue the gateway just changed; with `emit_events` (polled trackers) record what changed as its events."""
     entry = session.get(IndexedIssue, (tracker.id, issue.id))
     items = issue_events(entry, issue) if emit_events else []
@@ -268,7 +293,7 @@ def gateway_wrote(*, session, tracker, issue, emit_events, comment=None):
     upsert(session=session, tracker=tracker, issue=issue, source="gateway", comments=comments)
 
 
-def gateway_deleted(*, session, tracker, issue_id, emit_events, issue=None):
+def gateway_deleted(*, session: Session, tracker: Tracker, issue_id: str, emit_events: bool, issue: Issue | None = None) -> None:
     """Drop an issue the gateway just deleted; with `emit_events` record its issue.deleted once (a later poll or webhook
     of the same delete is a duplicate). The event carries the indexed state, else `issue`."""
     entry = session.get(IndexedIssue, (tracker.id, issue_id))
@@ -283,7 +308,7 @@ def gateway_deleted(*, session, tracker, issue_id, emit_events, issue=None):
 
 # ---- reads -------------------------------------------------------------------------------------
 
-def _issue_dict(entry):
+def _issue_dict(entry: IndexedIssue) -> dict[str, Any]:
     data = {key: value for key, value in entry.data.items() if not key.startswith("_")}
     for name in ("created_at", "updated_at", "closed_at"):
         if data.get(name):
@@ -293,7 +318,7 @@ def _issue_dict(entry):
     return data
 
 
-def _filtered(stmt, query):
+def _filtered(stmt: Select[tuple[IndexedIssue]], query: Mapping[str, Any]) -> Select[tuple[IndexedIssue]]:
     if query.get("status"):
         stmt = stmt.where(IndexedIssue.status == query["status"])
     labels = [name.strip() for name in (query.get("labels") or "").split(",") if name.strip()]
@@ -308,17 +333,17 @@ def _filtered(stmt, query):
     return stmt
 
 
-def _has_label(name):
+def _has_label(name: str) -> Exists:
     """The entry carries this label, compared without case as the providers' enrich does."""
     labels = func.unnest(IndexedIssue.labels).table_valued("name")
     return exists(select(1).select_from(labels).where(func.lower(labels.c.name) == name.lower()))
 
 
-def _field(name):
+def _field(name: str) -> ColumnElement[str]:
     return IndexedIssue.data[name].astext
 
 
-def _tracker_scope(tracker, query):
+def _tracker_scope(tracker: Tracker, query: Mapping[str, Any]) -> ColumnElement[bool] | None:
     """This tracker's entries matching status_category, priority and parent_id as its provider decides them (native
     fields as stored, label-borne ones from the labels under the tracker's current options); NotSupported where the
     live list would refuse the filter, None where nothing can match."""
@@ -349,7 +374,7 @@ def _tracker_scope(tracker, query):
     return and_(*clauses)
 
 
-def list_from_index(*, session, trackers, query):
+def list_from_index(*, session: Session, trackers: Iterable[Tracker], query: Mapping[str, Any]) -> dict[str, Any]:
     """One page of indexed issues of these trackers, most recently updated first (keyset on updated_at, tracker, id).
 
     `unsupported` lists (tracker, NotSupported) for the trackers whose provider cannot take a filter asked.
@@ -385,15 +410,17 @@ def list_from_index(*, session, trackers, query):
     return {"issues": [_issue_dict(entry) for entry in rows], "next_cursor": next_cursor, "unsupported": unsupported}
 
 
-def index_age_seconds(*, session, trackers):
+def index_age_seconds(*, session: Session, trackers: Iterable[Tracker]) -> int | None:
     """Seconds since the stalest of these trackers was last polled in full; None when one never was."""
     stamps = [tracker.last_polled_at for tracker in trackers]
-    if not stamps or any(stamp is None for stamp in stamps):
+    polled = [stamp for stamp in stamps if stamp is not None]
+    if not stamps or len(polled) < len(stamps):
         return None
-    return max(0, int((utcnow() - min(stamps)).total_seconds()))
+    return max(0, int((utcnow() - min(polled)).total_seconds()))
 
 
-def prune_change_hashes(*, session, before):
+def prune_change_hashes(*, session: Session, before: datetime) -> int:
     """Forget change hashes older than `before` (a webhook that late is not deduped)."""
-    return session.execute(delete(EventChangeHash).where(EventChangeHash.created_at < before)).rowcount
+    # A DML statement's result is a CursorResult, which counts its rows.
+    return cast(CursorResult[Any], session.execute(delete(EventChangeHash).where(EventChangeHash.created_at < before))).rowcount
 

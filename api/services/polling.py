@@ -14,6 +14,7 @@ from api import jobs
 from api.errors import ApiError
 from api.metrics import poll_duration, poll_events, polls
 from api.models.base import utcnow
+from api.models.index import IndexedIssue
 from api.models.trackers import Tracker
 from api.models.users import User
 from api.services import index as index_service
@@ -261,7 +262,7 @@ def _forget_missing(session, tracker, present, *, emit):
     gone = index_service.indexed_ids(session=session, tracker_id=tracker.id) - set(present)
     recorded = 0
     for issue_id in sorted(gone):
-        entry = index_service.get_entry(session=session, tracker_id=tracker.id, issue_id=issue_id)
+        entry = session.get_one(IndexedIssue, (tracker.id, issue_id))  # listed from the index just above
         item = WebhookEvent("issue.deleted", issue_id, index_service.to_issue(entry))
         if emit and index_service.record_once(session=session, tracker=tracker, item=item, source="poll") is not None:
             recorded += 1

@@ -220,8 +220,8 @@ def process_delivery(delivery_id: int) -> None:
     if named and provider.polling_applies():  # the index follows at once (from the tracker: payloads can be partial)
         jobs.enqueue(session, "gateway:refresh_index", queue="polling", tracker_id=tracker.id, issue_ids=named[:50])
     if any(item.type == "issue.deleted" for item in normalized):
-        index_service.remove(session=session, tracker_id=tracker.id,
-                             issue_ids=[item.issue_id for item in normalized if item.type == "issue.deleted"])
+        index_service.remove(session=session, tracker_id=tracker.id, issue_ids=[
+            item.issue_id for item in normalized if item.type == "issue.deleted" and item.issue_id is not None])
     delivery.status = "processed" if normalized else "ignored"
     delivery.processed_at = utcnow()
     session.commit()
