@@ -11,25 +11,28 @@ import json
 import logging
 import re
 import uuid
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import fields as dataclass_fields
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import delete, or_, select, text
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
 
 from api import jobs
 from api.errors import ApiError, Conflict, NotFound, Unprocessable, ValidationFailed
 from api.metrics import sync_lag
 from api.models.base import utcnow
+from api.models.events import Event
 from api.models.sync import FLOWS, Sync, SyncComment, SyncLink
 from api.models.trackers import Tracker
 from api.models.users import User
 from api.models.webhooks import GatewayChange
 from api.services import events as events_service
 from api.services import trackers as trackers_service
-from api.services.pagination import keyset_page
+from api.services.pagination import Page, keyset_page
 from api.trackers.base import (
     Capability,
     IssueChanges,
@@ -41,6 +44,10 @@ from api.trackers.base import (
 from api.trackers.registry import provider_class
 
 log = logging.getLogger(__name__)
+
+R = TypeVar("R")
+# An issue as the issues API returns it (trackers_service.issue_dict).
+IssueData = dict[str, Any]
 
 QUEUE = "sync"
 MAX_ATTEMPTS = 10
@@ -59,11 +66,11 @@ ECHO_KINDS = {"title": ["issue.updated"], "description": ["issue.updated"], "lab
               "priority": ["issue.updated"]}
 
 
-def other(side):
+def other(side: str) -> str:
     return "right" if side == "left" else "left"
 
 
-def _sources(sync, name):
+def _sources(sync: Sync, name: str) -> set[str]:
     """The sides a field (or "create", or "comments") may flow from, given the sync's and the field's direction."""
     flows = FLOWS[sync.direction]
     if name == "create":
@@ -73,12 +80,12 @@ def _sources(sync, name):
 
 # ---- the API -----------------------------------------------------------------------------------
 
-def _owned_tracker(session, owner, tracker_id):
+def _owned_tracker(session: Session, owner: User, tracker_id: int | None) -> Tracker | None:
     tracker = session.get(Tracker, tracker_id) if tracker_id is not None else None
     return tracker if tracker is not None and tracker.owner_id == owner.id else None
 
 
-def _check(session, owner, data):
+def _check(session: Session, owner: User, data: Mapping[str, Any]) -> None:
     """Both trackers must be the caller's and different: 422 naming the field (another user's is never read)."""
     errors = {}
     for name in ("left_tracker_id", "right_tracker_id"):
@@ -90,7 +97,7 @@ def _check(session, owner, data):
         raise Unprocessable("The sync is not valid.", errors=errors, error="invalid_sync")
 
 
-def create_sync(*, session, owner, data):
+def create_sync(*, session: Session, owner: User, data: dict[str, Any]) -> Sync:
     """Store a sync; with backfill, the existing matching issues are paired in the background."""
     _check(session, owner, data)
     sync = Sync(owner_id=owner.id, backfill_state={}, **data)
@@ -103,12 +110,12 @@ def create_sync(*, session, owner, data):
     return sync
 
 
-def list_syncs(*, session, owner, limit, cursor):
+def list_syncs(*, session: Session, owner: User, limit: int, cursor: str | None) -> Page:
     """The caller's syncs, oldest first."""
     return keyset_page(session, select(Sync).where(Sync.owner_id == owner.id), key=Sync.id, limit=limit, cursor=cursor)
 
 
-def get_sync(*, session, owner, sync_id):
+def get_sync(*, session: Session, owner: User, sync_id: int) -> Sync:
     """One of the caller's syncs; another user's is not found."""
     sync = session.get(Sync, sync_id)
     if sync is None or sync.owner_id != owner.id:
@@ -116,7 +123,7 @@ def get_sync(*, session, owner, sync_id):
     return sync
 
 
-def update_sync(*, session, owner, sync_id, data):
+def update_sync(*, session: Session, owner: User, sync_id: int, data: dict[str, Any]) -> Sync:
     """Change a sync; turning backfill on (again) starts it from the beginning."""
     sync = get_sync(session=session, owner=owner, sync_id=sync_id)
     if not data:
@@ -140,27 +147,27 @@ def update_sync(*, session, owner, sync_id, data):
     return sync
 
 
-def delete_sync(*, session, owner, sync_id):
+def delete_sync(*, session: Session, owner: User, sync_id: int) -> None:
     """Delete a sync and its links (the issues themselves stay as they are)."""
     session.delete(get_sync(session=session, owner=owner, sync_id=sync_id))
     session.commit()
 
 
-def list_links(*, session, owner, sync_id, limit, cursor):
+def list_links(*, session: Session, owner: User, sync_id: int, limit: int, cursor: str | None) -> Page:
     """A sync's issue pairs, oldest first."""
     sync = get_sync(session=session, owner=owner, sync_id=sync_id)
     return keyset_page(session, select(SyncLink).where(SyncLink.sync_id == sync.id), key=SyncLink.id, limit=limit,
                        cursor=cursor)
 
 
-def _get_link(session, sync, link_id):
+def _get_link(session: Session, sync: Sync, link_id: int) -> SyncLink:
     link = session.get(SyncLink, link_id)
     if link is None or link.sync_id != sync.id:
         raise NotFound(f"Link {link_id} not found.")
     return link
 
 
-def create_link(*, session, owner, sync_id, left_issue_id, right_issue_id):
+def create_link(*, session: Session, owner: User, sync_id: int, left_issue_id: str, right_issue_id: str) -> SyncLink:
     """Pair two existing issues; the first reconcile (in the background) settles their differences by the policy."""
     sync = get_sync(session=session, owner=owner, sync_id=sync_id)
     issues, errors = {}, {}
@@ -190,14 +197,14 @@ def create_link(*, session, owner, sync_id, left_issue_id, right_issue_id):
     return link
 
 
-def delete_link(*, session, owner, sync_id, link_id):
+def delete_link(*, session: Session, owner: User, sync_id: int, link_id: int) -> None:
     """Unpair: nothing more is synced for these two issues (their backlinks keep them from being mirrored again)."""
     sync = get_sync(session=session, owner=owner, sync_id=sync_id)
     session.delete(_get_link(session, sync, link_id))
     session.commit()
 
 
-def resync(*, session, owner, sync_id):
+def resync(*, session: Session, owner: User, sync_id: int) -> int:
     """Reconcile every link of the sync now (in the background); returns how many were queued."""
     sync = get_sync(session=session, owner=owner, sync_id=sync_id)
     link_ids = list(session.scalars(select(SyncLink.id).where(SyncLink.sync_id == sync.id).order_by(SyncLink.id)))
@@ -209,7 +216,7 @@ def resync(*, session, owner, sync_id):
 
 # ---- queueing ----------------------------------------------------------------------------------
 
-def _enqueue(session, task, key, **kwargs):
+def _enqueue(session: Session, task: str, key: str, **kwargs: Any) -> None:
     """Queue a job unless one with the same key is already waiting: that one reads the issues when it runs."""
     try:
         with session.begin_nested():
@@ -218,16 +225,16 @@ def _enqueue(session, task, key, **kwargs):
         pass
 
 
-def _enqueue_link(session, sync_id, link_id, *, comments, event_at=None):
+def _enqueue_link(session: Session, sync_id: int, link_id: int, *, comments: bool, event_at: str | None = None) -> None:
     _enqueue(session, "gateway:sync_link", f"sync-link-{link_id}{'-c' if comments else ''}", sync_id=sync_id,
              link_id=link_id, comments=comments, event_at=event_at)
 
 
-def _enqueue_backfill(session, sync_id):
+def _enqueue_backfill(session: Session, sync_id: int) -> None:
     _enqueue(session, "gateway:sync_backfill", f"sync-backfill-{sync_id}", sync_id=sync_id)
 
 
-def enqueue_for_event(*, session, event):
+def enqueue_for_event(*, session: Session, event: Event) -> None:
     """Pipeline consumer: an event on a side of an enabled sync queues a propagation job (duplicates collapse)."""
     if event.issue_id is None or event.type.startswith("sync."):
         return
@@ -244,16 +251,16 @@ def enqueue_for_event(*, session, event):
 
 # ---- values, hashes, backlinks -----------------------------------------------------------------
 
-def _hash(value):
+def _hash(value: Any) -> str:
     return hashlib.sha256(json.dumps(value, sort_keys=True, default=str).encode()).hexdigest()[:32]
 
 
-def content(description):
+def content(description: str | None) -> str:
     """The synced text of a description: without the gateway's backlink footers."""
     return _FOOTER.sub("", description or "").rstrip()
 
 
-def _mirror_of(session, sync, description):
+def _mirror_of(session: Session, sync: Sync, description: str | None) -> tuple[str, str | None] | None:
     """("own", op_key) for an issue carrying this sync's backlink, ("pair", None) for another sync's between the
     same two trackers (mirroring it again would duplicate it), else None."""
     for found in _FOOTER.finditer(description or ""):
@@ -267,26 +274,26 @@ def _mirror_of(session, sync, description):
     return None
 
 
-def _marker(sync_id, op_key):
+def _marker(sync_id: int, op_key: str) -> str:
     return f"<!-- tg-sync:{sync_id}:{op_key} -->"
 
 
-def _with_footer(text_, sync_id, op_key, other_url, current=""):
+def _with_footer(text_: str, sync_id: int, op_key: str, other_url: str | None, current: str | None = "") -> str:
     """`text_` with this sync's backlink footer, other syncs' footers on the current description kept."""
     kept = [found.group(0) for found in _FOOTER.finditer(current or "") if found.group(1) != str(sync_id)]
     footers = "\n\n".join([*kept, f"{_marker(sync_id, op_key)} _Synced with {other_url or 'its pair'} by Ticket Gateway._"])
     return f"{text_}\n\n{footers}" if text_ else footers
 
 
-def _username(person):
+def _username(person: Any) -> str | None:  # a Person, a person's JSON, or None
     return person.username if hasattr(person, "username") else (person or {}).get("username")
 
 
-def _has(dataclass_type, name):
+def _has(dataclass_type: type, name: str) -> bool:
     return name in {item.name for item in dataclass_fields(dataclass_type)}
 
 
-def _supports(tracker, name):
+def _supports(tracker: Tracker, name: str) -> bool:
     """Whether the tracker's provider (with its options) has a capability, by name: absent names are simply False."""
     capability = getattr(Capability, name, None)
     cls = provider_class(tracker.provider)
@@ -294,7 +301,7 @@ def _supports(tracker, name):
     return capability is not None and capability in (effective(tracker.options or {}) if effective else cls.capabilities)
 
 
-def matches(sync, issue):
+def matches(sync: Sync, issue: IssueData) -> bool:
     """Whether an issue passes the sync's filter (labels_include, status, q)."""
     wanted = sync.filter or {}
     if not set(wanted.get("labels_include") or []) <= set(issue["labels"]):
@@ -308,7 +315,7 @@ def matches(sync, issue):
 # ---- the engine --------------------------------------------------------------------------------
 
 @contextmanager
-def _advisory_lock(key):
+def _advisory_lock(key: str) -> Iterator[None]:
     """Serialize work on one pair across workers; a killed worker's connection drops and frees it."""
     from api.extensions import db
 
@@ -328,46 +335,47 @@ def _advisory_lock(key):
 class _Job:
     """One propagation run: the sync, its owner and trackers, and the calls it makes on either side."""
 
-    def __init__(self, session, sync, *, chain_depth=0, event_at=None):
+    def __init__(self, session: Session, sync: Sync, *, chain_depth: int = 0, event_at: str | None = None) -> None:
         self.session, self.sync = session, sync
-        self.owner = session.get(User, sync.owner_id)
-        self.trackers = {"left": session.get(Tracker, sync.left_tracker_id),
-                         "right": session.get(Tracker, sync.right_tracker_id)}
+        # The sync's foreign keys cascade: its owner and trackers exist while it does.
+        self.owner = session.get_one(User, sync.owner_id)
+        self.trackers = {"left": session.get_one(Tracker, sync.left_tracker_id),
+                         "right": session.get_one(Tracker, sync.right_tracker_id)}
         self.depth = chain_depth
         self.event_at = datetime.fromisoformat(event_at) if event_at else None
-        self._members = {}
-        self.notes = {}  # what could not be carried over, by side and field
+        self._members: dict[str, dict[str, str]] = {}
+        self.notes: dict[str, str] = {}  # what could not be carried over, by side and field
         self.compare_category = all(_supports(t, "IN_PROGRESS") for t in self.trackers.values())
         self.compare_priority = (_has(IssueChanges, "priority")
                                  and all(_supports(t, "PRIORITY") for t in self.trackers.values()))
 
-    def tracker_id(self, side):
+    def tracker_id(self, side: str) -> int:
         return self.trackers[side].id
 
-    def title(self, side):
+    def title(self, side: str) -> str:
         return provider_class(self.trackers[side].provider).title()
 
-    def remote(self, side):
+    def remote(self, side: str) -> bool:
         return not provider_class(self.trackers[side].provider).stores_issues_locally
 
-    def _mark(self, side, issue_id, kinds):
+    def _mark(self, side: str, issue_id: str, kinds: Iterable[str]) -> None:
         """Remember a write we are about to make on a remote tracker, so its webhook echo is known as ours."""
         if self.remote(side):
             self.session.add(GatewayChange(tracker_id=self.tracker_id(side), issue_id=issue_id, kinds=sorted(set(kinds)),
                                            rule_id=None, chain_depth=self.depth, created_at=utcnow()))
             self.session.commit()
 
-    def _call(self, func, **kwargs):
+    def _call(self, func: Callable[..., R], **kwargs: Any) -> R:
         with events_service.acting_for(rule_id=None, chain_depth=self.depth):
             return func(session=self.session, owner=self.owner, **kwargs)
 
-    def get_issue(self, side, issue_id):
+    def get_issue(self, side: str, issue_id: str) -> IssueData | None:
         try:
             return self._call(trackers_service.get_issue, tracker_id=self.tracker_id(side), issue_id=issue_id)
         except TrackerNotFound:
             return None
 
-    def _labels_fallback(self, side, data, write):
+    def _labels_fallback(self, side: str, data: dict[str, Any], write: Callable[[dict[str, Any]], IssueData]) -> IssueData:
         """A write refused for labels the target lacks (and will not create) goes again without them, noted."""
         try:
             return write(data)
@@ -382,25 +390,25 @@ class _Job:
             self.notes[f"{side}_labels"] = f"labels not on the {side} side: {', '.join(missing)}"
             return write({**data, "labels": [name for name in data["labels"] if name in known]})
 
-    def create_issue(self, side, data):
+    def create_issue(self, side: str, data: dict[str, Any]) -> IssueData:
         self._mark(side, "*", ["issue.created"])
         issue = self._labels_fallback(side, data, lambda body: self._call(
             trackers_service.create_issue, tracker_id=self.tracker_id(side), data=body))
         self.observe_lag()
         return issue
 
-    def update_issue(self, side, issue_id, data):
+    def update_issue(self, side: str, issue_id: str, data: dict[str, Any]) -> IssueData:
         self._mark(side, issue_id, [kind for name in data for kind in ECHO_KINDS.get(name, ["issue.updated"])])
         issue = self._labels_fallback(side, data, lambda body: self._call(
             trackers_service.update_issue, tracker_id=self.tracker_id(side), issue_id=issue_id, data=body))
         self.observe_lag()
         return issue
 
-    def list_issues(self, side, **query):
+    def list_issues(self, side: str, **query: Any) -> dict[str, Any]:
         return self._call(trackers_service.list_issues, tracker_id=self.tracker_id(side), query={"limit": 100, **query})
 
-    def comments(self, side, issue_id):
-        items: list = []
+    def comments(self, side: str, issue_id: str) -> list[dict[str, Any]]:
+        items: list[dict[str, Any]] = []
         cursor = None
         while len(items) < MAX_COMMENTS:
             page = self._call(trackers_service.list_comments, tracker_id=self.tracker_id(side), issue_id=issue_id,
@@ -411,14 +419,14 @@ class _Job:
                 break
         return items
 
-    def create_comment(self, side, issue_id, body):
+    def create_comment(self, side: str, issue_id: str, body: str) -> dict[str, Any]:
         self._mark(side, issue_id, ["comment.created"])
         comment = self._call(trackers_service.create_comment, tracker_id=self.tracker_id(side), issue_id=issue_id,
                              body=body)
         self.observe_lag()
         return comment
 
-    def members(self, side):
+    def members(self, side: str) -> dict[str, str]:
         if side not in self._members:
             try:
                 found = self._call(trackers_service.list_members, tracker_id=self.tracker_id(side))["members"]
@@ -427,11 +435,11 @@ class _Job:
             self._members[side] = {person["username"].lower(): person["username"] for person in found if person.get("username")}
         return self._members[side]
 
-    def observe_lag(self):
+    def observe_lag(self) -> None:
         if self.event_at is not None:
             sync_lag.observe(max(0.0, (utcnow() - self.event_at).total_seconds()))
 
-    def record(self, side, issue_id, event_type, changes):
+    def record(self, side: str, issue_id: str | None, event_type: str, changes: dict[str, Any]) -> None:
         """A sync.* event on one side's tracker: it reaches automations and subscriptions like the others."""
         events_service.record(session=self.session, tracker=self.trackers[side],
                               item=WebhookEvent(event_type, issue_id, changes={"sync_id": self.sync.id, **changes}),
@@ -439,7 +447,7 @@ class _Job:
 
     # ---- field values on each side ----
 
-    def values(self, issue):
+    def values(self, issue: IssueData) -> dict[str, Any]:
         status = issue["status"]
         if self.compare_category:
             status = issue.get("status_category") or ("done" if status == "closed" else "todo")
@@ -448,23 +456,26 @@ class _Job:
                 "assignees": sorted({(_username(p) or "").lower() for p in issue["assignees"]} - {""}),
                 "priority": issue.get("priority") if self.compare_priority else None}
 
-    def map_assignees(self, side, names):
+    def map_assignees(self, side: str, names: Iterable[str]) -> tuple[list[str], str | None]:
         """Usernames from the other side as members of this side; (found, note naming those left out)."""
         members = self.members(side)
         found = [members[name] for name in names if name in members]
         missing = [name for name in names if name not in members]
         return found, (f"not members on the {side} side: {', '.join(missing)}" if missing else None)
 
-    def status_write(self, value, mine, current):
+    def status_write(self, value: str, mine: Mapping[str, Any], current: IssueData) -> dict[str, str]:
         """The status change for a side: its category where both sides compare by category, else open/closed."""
         if self.compare_category and _has(IssueChanges, "status_category"):
             return {"status_category": value} if value != mine["status"] else {}
         status = "closed" if value in ("closed", "done") else "open"
         return {"status": status} if status != current["status"] else {}
 
-    def write_data(self, side, writes, link, current):
+    def write_data(self, side: str, writes: Mapping[str, Any], link: SyncLink,
+                   current: IssueData) -> tuple[dict[str, Any], dict[str, str]]:
         """IssueChanges fields for one side's write, the footer kept; fields that would change nothing are dropped."""
-        data, notes, mine = {}, {}, self.values(current)
+        data: dict[str, Any] = {}
+        notes: dict[str, str] = {}
+        mine = self.values(current)
         for name, value in writes.items():
             if name == "description":
                 data["description"] = _with_footer(value, self.sync.id, link.op_key, getattr(link, f"{other(side)}_url"),
@@ -482,20 +493,20 @@ class _Job:
         return data, notes
 
 
-def _tracker_id(sync, side):
+def _tracker_id(sync: Sync, side: str) -> int:
     return sync.left_tracker_id if side == "left" else sync.right_tracker_id
 
 
-def _find_link(session, sync_id, side, issue_id):
+def _find_link(session: Session, sync_id: int, side: str, issue_id: str) -> SyncLink | None:
     column = SyncLink.left_issue_id if side == "left" else SyncLink.right_issue_id
     return session.scalar(select(SyncLink).where(SyncLink.sync_id == sync_id, column == issue_id))
 
 
-def _describe(exc):
+def _describe(exc: Exception) -> str:
     return exc.message if isinstance(exc, ApiError) else f"Internal error ({type(exc).__name__})."
 
 
-def _fail(session, sync_id, link_id, exc, job):
+def _fail(session: Session, sync_id: int, link_id: int | None, exc: Exception, job: _Job | None) -> None:
     """Mark the link `error` with the reason (a sync.failed event when it turns so); the job is retried."""
     session.rollback()
     link = session.get(SyncLink, link_id) if link_id else None
@@ -510,7 +521,8 @@ def _fail(session, sync_id, link_id, exc, job):
     session.commit()
 
 
-def run_issue(*, session, sync_id, side, issue_id, comments=False, event_at=None, chain_depth=0):
+def run_issue(*, session: Session, sync_id: int, side: str, issue_id: str, comments: bool = False, event_at: str | None = None,
+              chain_depth: int = 0) -> None:
     """A change on one side: reconcile its pair, or mirror it on the other side when it is new and matches."""
     sync = session.get(Sync, sync_id)
     if sync is None or not sync.enabled:
@@ -525,7 +537,7 @@ def run_issue(*, session, sync_id, side, issue_id, comments=False, event_at=None
                  event_at=event_at, chain_depth=chain_depth)
 
 
-def _new_link(session, sync, side, issue_id, chain_depth):
+def _new_link(session: Session, sync: Sync, side: str, issue_id: str, chain_depth: int) -> SyncLink | None:
     """The pending link for a new issue (committed before any remote create), or None when it is not to be mirrored."""
     job = _Job(session, sync, chain_depth=chain_depth)
     issue = job.get_issue(side, issue_id)
@@ -561,7 +573,8 @@ def _new_link(session, sync, side, issue_id, chain_depth):
     return link
 
 
-def run_link(*, session, sync_id, link_id, comments=False, event_at=None, chain_depth=0):
+def run_link(*, session: Session, sync_id: int, link_id: int, comments: bool = False, event_at: str | None = None,
+             chain_depth: int = 0) -> None:
     """Bring one pair in step: create the mirror if it is missing, carry changed fields, mirror new comments."""
     sync = session.get(Sync, sync_id)
     if sync is None or not sync.enabled:
@@ -593,7 +606,7 @@ def run_link(*, session, sync_id, link_id, comments=False, event_at=None, chain_
             raise
 
 
-def _create_mirror(job, link):
+def _create_mirror(job: _Job, link: SyncLink) -> bool:
     """Create the other side's issue once: a retry finds the first attempt's mirror by the link's marker."""
     session, sync = job.session, job.sync
     src, dst = link.origin, other(link.origin)
@@ -632,7 +645,7 @@ def _create_mirror(job, link):
     return True
 
 
-def _find_by_marker(job, side, link):
+def _find_by_marker(job: _Job, side: str, link: SyncLink) -> IssueData | None:
     """The issue on `side` whose backlink carries this link's operation key (a create that went through), or None."""
     needle = _marker(job.sync.id, link.op_key)
     since = link.created_at - timedelta(minutes=10)
@@ -648,7 +661,7 @@ def _find_by_marker(job, side, link):
     return None
 
 
-def _winner(job, issues, sources):
+def _winner(job: _Job, issues: Mapping[str, IssueData], sources: set[str]) -> str | None:
     """Who wins a conflict: the policy, within the directions the field may flow."""
     if len(sources) < 2:
         return next(iter(sources), None)
@@ -658,7 +671,7 @@ def _winner(job, issues, sources):
     return "right" if issues["right"]["updated_at"] > issues["left"]["updated_at"] else "left"
 
 
-def _baseline(link, values):
+def _baseline(link: SyncLink, values: Mapping[str, dict[str, Any]]) -> tuple[dict[str, dict[str, str]], bool]:
     """The value hashes each side had when last synced, and whether this is a fresh pair's first pass."""
     stored = link.hashes or {}
     hashes = {side: dict(stored.get(side) or {}) for side in SIDES}
@@ -668,7 +681,7 @@ def _baseline(link, values):
     return hashes, link.origin == "pair" and not any(hashes.values())
 
 
-def _field_winner(job, issues, name, changed):
+def _field_winner(job: _Job, issues: Mapping[str, IssueData], name: str, changed: set[str]) -> str | None:
     """The side whose value of a field flows to the other, or None (nothing may flow, or nothing changed)."""
     sources = _sources(job.sync, name)
     if changed == set(SIDES):
@@ -679,7 +692,8 @@ def _field_winner(job, issues, name, changed):
     return None
 
 
-def _plan(job, issues, values, hashes, initial):
+def _plan(job: _Job, issues: Mapping[str, IssueData], values: Mapping[str, dict[str, Any]], hashes: dict[str, dict[str, str]],
+          initial: bool) -> tuple[dict[str, dict[str, Any]], list[dict[str, Any]]]:
     """Per side, the fields to write there, and the conflicts settled (hashes updated for what needs no write)."""
     writes: dict[str, dict[str, Any]] = {side: {} for side in SIDES}
     conflicts, now = [], utcnow().isoformat()
@@ -701,7 +715,8 @@ def _plan(job, issues, values, hashes, initial):
     return writes, conflicts
 
 
-def _write_sides(job, link, issues, writes, hashes):
+def _write_sides(job: _Job, link: SyncLink, issues: dict[str, IssueData], writes: Mapping[str, dict[str, Any]],
+                 hashes: dict[str, dict[str, str]]) -> dict[str, str]:
     """Make the planned writes on each side; what could not be carried over (assignees) for the link's notes."""
     unmapped = dict(link.notes.get("unmapped") or {})
     unmapped.update(job.notes)
@@ -719,7 +734,7 @@ def _write_sides(job, link, issues, writes, hashes):
     return unmapped
 
 
-def _record_conflicts(job, link, conflicts, initial):
+def _record_conflicts(job: _Job, link: SyncLink, conflicts: list[dict[str, Any]], initial: bool) -> None:
     if conflicts:
         link.conflicts = [*(link.conflicts or []), *conflicts][-MAX_CONFLICTS_KEPT:]
     job.session.commit()
@@ -730,13 +745,16 @@ def _record_conflicts(job, link, conflicts, initial):
         job.session.commit()
 
 
-def _reconcile(job, link):
+def _reconcile(job: _Job, link: SyncLink) -> dict[str, IssueData] | None:
     """Carry each field changed on one side since the last sync to the other; None when the pair is gone."""
-    issues = {side: job.get_issue(side, getattr(link, f"{side}_issue_id")) for side in SIDES}
+    fetched = {side: job.get_issue(side, getattr(link, f"{side}_issue_id")) for side in SIDES}
+    issues: dict[str, IssueData] = {}
     for side in SIDES:
-        if issues[side] is None:
-            _apply_delete(job, link, side, issues[other(side)])
+        issue = fetched[side]
+        if issue is None:
+            _apply_delete(job, link, side, fetched[other(side)])
             return None
+        issues[side] = issue
     values = {side: job.values(issues[side]) for side in SIDES}
     hashes, initial = _baseline(link, values)
     writes, conflicts = _plan(job, issues, values, hashes, initial)
@@ -753,7 +771,7 @@ def _reconcile(job, link):
     return issues
 
 
-def _apply_delete(job, link, deleted_side, survivor):
+def _apply_delete(job: _Job, link: SyncLink, deleted_side: str, survivor: IssueData | None) -> None:
     """One issue of the pair is gone: on_delete says what happens to the other, then the pair is forgotten."""
     session, sync = job.session, job.sync
     target = other(deleted_side)
@@ -770,12 +788,12 @@ def _apply_delete(job, link, deleted_side, survivor):
     session.commit()
 
 
-def _attributed(job, side, comment, op_key):
+def _attributed(job: _Job, side: str, comment: Mapping[str, Any], op_key: str) -> str:
     author = _username(comment.get("author")) or "someone"
     return f"**{author}** ({job.title(side)}): {comment['body']}\n\n<!-- tg-sync-comment:{op_key} -->"
 
 
-def _sync_comments(job, link):
+def _sync_comments(job: _Job, link: SyncLink) -> None:
     """Mirror each comment once, in order, with attribution; a retry finds a mirror already made by its marker."""
     session, sync = job.session, job.sync
     sources = _sources(sync, "comments")
@@ -814,7 +832,8 @@ def _sync_comments(job, link):
             session.commit()
 
 
-def _follow_edits(job, dst, dst_id, listed, rows, *, complete):
+def _follow_edits(job: _Job, dst: str, dst_id: str, listed: list[dict[str, Any]], rows: list[SyncComment], *,
+                  complete: bool) -> None:
     """A mirrored comment edited or deleted at its source follows, where the mirror's tracker can edit or delete."""
     session = job.session
     by_id = {comment["id"]: comment for comment in listed}
@@ -839,7 +858,7 @@ def _follow_edits(job, dst, dst_id, listed, rows, *, complete):
         session.commit()
 
 
-def run_backfill(*, session, sync_id):
+def run_backfill(*, session: Session, sync_id: int) -> None:
     """Queue every existing matching issue of each source side once; the cursor is kept, so a restart resumes."""
     sync = session.get(Sync, sync_id)
     if sync is None or not sync.enabled or not sync.backfill:
