@@ -7,6 +7,7 @@ import pytest
 from sqlalchemy import text
 
 from api.services import subscriptions as subscriptions_service
+from api.services.events import jsonable
 from api.services.subscriptions import _connection_error, _next_delay, _post, _retry_after, sign
 from test.receiver import Receiver
 
@@ -135,7 +136,7 @@ def test_a_notify_payload_with_times_and_other_objects_becomes_json(app):
             return "named"
 
     payload = {"at": datetime(2030, 1, 2, 3, 4, 5, tzinfo=UTC), "who": Named(), "n": 1}
-    assert subscriptions_service._jsonable(payload) == {"at": "2030-01-02T03:04:05+00:00", "who": "named", "n": 1}
+    assert jsonable(payload) == {"at": "2030-01-02T03:04:05+00:00", "who": "named", "n": 1}  # what notify stores
 
 
 def test_without_a_configured_schedule_failed_attempts_wait_the_documented_delays(make_app):
