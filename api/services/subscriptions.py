@@ -18,7 +18,7 @@ from urllib.parse import urlsplit
 import requests
 from flask import current_app
 from marshmallow import ValidationError
-from sqlalchemy import select, tuple_
+from sqlalchemy import literal, select, tuple_
 from sqlalchemy.orm import Session
 
 from api import crypto, jobs
@@ -48,7 +48,7 @@ _ERRNO_MESSAGE = re.compile(r"\[Errno -?\d+\] ([^'\")\]]+)")
 
 # ---- subscriptions -----------------------------------------------------------------------------
 
-def _check_url(url):
+def _check_url(url: str) -> str:
     try:
         check_url(url)
     except UrlNotAllowed as exc:
@@ -104,7 +104,8 @@ def delete_subscription(*, session: Session, owner: User, subscription_id: int) 
 
 # ---- fan-out -----------------------------------------------------------------------------------
 
-def _create_deliveries(session, *, owner_id, event_type, payload, event_id):
+def _create_deliveries(session: Session, *, owner_id: int, event_type: str, payload: dict[str, Any],
+                       event_id: int | None) -> int:
     subscriptions = session.scalars(
         select(Subscription)
         .where(Subscription.owner_id == owner_id, Subscription.enabled.is_(True),
@@ -135,7 +136,7 @@ def notify(*, session: Session, owner_id: int, event_type: str, payload: dict[st
 
 # ---- deliveries --------------------------------------------------------------------------------
 
-def _decode_delivery_cursor(cursor):
+def _decode_delivery_cursor(cursor: str) -> tuple[datetime, str]:
     created_at, delivery_id = decode_cursor(cursor, types=(str, str))
     try:
         return datetime.fromisoformat(created_at), delivery_id
@@ -148,7 +149,8 @@ def list_deliveries(*, session: Session, owner: User, subscription_id: int, limi
     get_subscription(session=session, owner=owner, subscription_id=subscription_id)
     stmt = select(OutboundDelivery).where(OutboundDelivery.subscription_id == subscription_id)
     if cursor:
-        stmt = stmt.where(tuple_(OutboundDelivery.created_at, OutboundDelivery.id) < tuple_(*_decode_delivery_cursor(cursor)))
+        after = tuple_(*map(literal, _decode_delivery_cursor(cursor)))
+        stmt = stmt.where(tuple_(OutboundDelivery.created_at, OutboundDelivery.id) < after)
     items = session.scalars(stmt.order_by(OutboundDelivery.created_at.desc(), OutboundDelivery.id.desc())
                             .limit(limit + 1)).all()
     next_cursor = None
@@ -212,7 +214,7 @@ class _Outcome:
 _sessions = threading.local()
 
 
-def _session():
+def _session() -> PolicySession:
     """This thread's outbound session: the URL policy on every attempt, the checked address pinned, no redirect
     followed, no cookie kept, no proxy variables read."""
     if getattr(_sessions, "session", None) is None:
@@ -226,18 +228,18 @@ def sign(*, secret: str, timestamp: int, body: bytes) -> str:
     return f"sha256={digest}"
 
 
-def _body(delivery):
+def _body(delivery: OutboundDelivery) -> bytes:
     return json.dumps({"id": delivery.id, "type": delivery.event_type,
                        "created_at": delivery.created_at.astimezone(UTC).isoformat(), "data": delivery.payload},
                       separators=(",", ":")).encode()
 
 
-def _retry_schedule():
+def _retry_schedule() -> tuple[float, ...]:
     schedule = current_app.config.get("OUTBOUND_RETRY_SCHEDULE")
     return tuple(RETRY_SCHEDULE if schedule is None else schedule)
 
 
-def _retry_after(value, *, now=None):
+def _retry_after(value: str | None, *, now: float | None = None) -> float | None:
     """Seconds from a Retry-After header (delay-seconds or an HTTP date), None when absent or unreadable."""
     if not value:
         return None
@@ -252,23 +254,23 @@ def _retry_after(value, *, now=None):
     return None
 
 
-def _next_delay(schedule, attempt, retry_after):
+def _next_delay(schedule: tuple[float, ...], attempt: int, retry_after: float | None) -> float:
     """The wait before the next attempt: the schedule's, or the receiver's Retry-After kept within the schedule's bounds."""
     if retry_after is None:
         return schedule[attempt - 1]
     return min(max(retry_after, min(schedule)), max(schedule))
 
 
-def _connection_error(exc):
+def _connection_error(exc: Exception) -> str:
     # requests' message embeds the URL (whose query may carry a token); keep only the OS-level reason.
     match = _ERRNO_MESSAGE.search(str(exc))
     return f"Could not connect: {match.group(1).strip()}." if match else "Could not connect to the receiver."
 
 
-def _post(*, url, secret, delivery_id, event_type, body):
+def _post(*, url: str, secret: str | None, delivery_id: str, event_type: str, body: bytes) -> _Outcome:
     attempted_at, started = utcnow(), time.perf_counter()
 
-    def outcome(**fields):
+    def outcome(**fields: Any) -> _Outcome:
         return _Outcome(attempted_at=attempted_at, duration_ms=round((time.perf_counter() - started) * 1000), **fields)
 
     if secret is None:
@@ -303,14 +305,14 @@ def _post(*, url, secret, delivery_id, event_type, body):
     return outcome(status_code=status_code, error=f"Answered {status_code}.", retry_after=retry_after)
 
 
-def _due(delivery, attempt):
+def _due(delivery: OutboundDelivery | None, attempt: int) -> bool:
     return delivery is not None and delivery.status == "pending" and delivery.attempts == attempt - 1
 
 
-def _record(session, *, delivery_id, attempt, outcome):
+def _record(session: Session, *, delivery_id: str, attempt: int, outcome: _Outcome) -> str | None:
     delivery = session.scalar(select(OutboundDelivery).where(OutboundDelivery.id == delivery_id).with_for_update()
                               .execution_options(populate_existing=True))
-    if not _due(delivery, attempt):
+    if delivery is None or not _due(delivery, attempt):
         session.rollback()
         log.warning("outbound delivery %s attempt %d was overtaken by another attempt; its result is dropped",
                     delivery_id, attempt, extra={"delivery_id": delivery_id, "attempt": attempt})
@@ -342,7 +344,7 @@ def send_delivery(*, session: Session, delivery_id: str, attempt: int | None = N
     delivery = session.get(OutboundDelivery, delivery_id)
     if attempt is None and delivery is not None:
         attempt = delivery.attempts + 1
-    if delivery is None or not _due(delivery, attempt):
+    if delivery is None or attempt is None or not _due(delivery, attempt):
         session.rollback()
         return None
     subscription = session.get_one(Subscription, delivery.subscription_id)  # the delivery's foreign key cascades
