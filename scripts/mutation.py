@@ -571,46 +571,10 @@ def run_mutant(mutant, selected, files, timeout, logdir):
     started = time.monotonic()
     pid = os.fork()
     if pid == 0:  # child
-        code = 3
-        try:
-            signal.signal(signal.SIGINT, signal.SIG_DFL)
-            signal.signal(signal.SIGTERM, signal.SIG_DFL)
-            os.setpgid(0, 0)
-            fd = os.open(log, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
-            os.dup2(fd, 1)
-            os.dup2(fd, 2)
-            if mutant.source is not None:
-                sys.meta_path.insert(0, _MutantFinder(module_name, str(ROOT / mutant.module), mutant.source))
-            import pytest
-
-            # Only the files holding the selected tests are collected: collecting the whole mapping costs seconds.
-            paths = list(dict.fromkeys(nodeid.split("::")[0] for nodeid in selected)) or files
-            code = pytest.main([*paths, "-x", "-q", "-p", "no:cacheprovider", "-W", "ignore", *PYTEST_EXTRA],
-                               plugins=[MutationPlugin(selected=selected)])
-        except BaseException as exc:  # report anything in the log, exit non-zero
-            print(f"mutation runner error: {exc!r}", file=sys.stderr)
-        finally:
-            sys.stdout.flush()
-            sys.stderr.flush()
-            os._exit(int(code))
-    status = None
-    while True:
-        done, wait_status = os.waitpid(pid, os.WNOHANG)
-        if done:
-            code = os.waitstatus_to_exitcode(wait_status)
-            break
-        if STOP:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(pid, signal.SIGKILL)
-            os.waitpid(pid, 0)
-            return "pending"
-        if time.monotonic() - started > timeout:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(pid, signal.SIGKILL)
-            os.waitpid(pid, 0)
-            status, code = "timeout", None
-            break
-        time.sleep(0.02)
+        _serve_and_test(mutant, module_name, selected, files, log)
+    status, code = _wait(pid, started, timeout)
+    if status == "pending":
+        return status
     with contextlib.suppress(ProcessLookupError):
         os.killpg(pid, signal.SIGKILL)  # anything the tests left running
     mutant.seconds = time.monotonic() - started
@@ -624,6 +588,46 @@ def run_mutant(mutant, selected, files, timeout, logdir):
     if status in ("survived", "timeout"):
         mutant.detail = mutant.detail or str(log)
     return status
+
+
+def _wait(pid, started, timeout):
+    """Wait for the forked run: (None, its exit code), ("timeout", None), or ("pending", None) when the run is stopped."""
+    while True:
+        done, wait_status = os.waitpid(pid, os.WNOHANG)
+        if done:
+            return None, os.waitstatus_to_exitcode(wait_status)
+        if STOP or time.monotonic() - started > timeout:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(pid, signal.SIGKILL)
+            os.waitpid(pid, 0)
+            return ("pending" if STOP else "timeout"), None
+        time.sleep(0.02)
+
+
+def _serve_and_test(mutant, module_name, selected, files, log):
+    """In the forked child: serve the mutated module, run the selected tests with -x, exit with pytest's code."""
+    code = 3
+    try:
+        signal.signal(signal.SIGINT, signal.SIG_DFL)
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
+        os.setpgid(0, 0)
+        fd = os.open(log, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+        os.dup2(fd, 1)
+        os.dup2(fd, 2)
+        if mutant.source is not None:
+            sys.meta_path.insert(0, _MutantFinder(module_name, str(ROOT / mutant.module), mutant.source))
+        import pytest
+
+        # Only the files holding the selected tests are collected: collecting the whole mapping costs seconds.
+        paths = list(dict.fromkeys(nodeid.split("::")[0] for nodeid in selected)) or files
+        code = pytest.main([*paths, "-x", "-q", "-p", "no:cacheprovider", "-W", "ignore", *PYTEST_EXTRA],
+                           plugins=[MutationPlugin(selected=selected)])
+    except BaseException as exc:  # report anything in the log, exit non-zero
+        print(f"mutation runner error: {exc!r}", file=sys.stderr)
+    finally:
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(int(code))
 
 
 def _first_failure(log):
@@ -706,7 +710,24 @@ def summarise(module, mutants, elapsed):
             "seconds": round(elapsed), "seconds_per_mutant": round(per_mutant, 2)}
 
 
-def main():
+def _print_mutants(modules, tests):
+    for module in modules:
+        print(f"{module}: {' '.join(mapped_files(module, tests))}")
+        for mutant in generate_mutants(module):
+            print(f"  {mutant.location} [{mutant.op}] {mutant.function}: {mutant.description}")
+
+
+def _check_run(module, passing, union, tests, logdir):
+    """The unmutated tests run the way mutants are run (forked, shared database) must pass, or nothing is measured."""
+    check = Mutant(module=module, index=0, op="none", lineno=1, end_lineno=1, function="", before="", after="", source=None)
+    status = run_mutant(check, passing, union, TIMEOUT_SLACK + TIMEOUT_FACTOR * sum(i["seconds"] for i in tests.values()),
+                        logdir)
+    print(f"check run (no mutant, forked, shared database): {status} in {check.seconds:.1f}s", flush=True)
+    if status != "survived":
+        sys.exit(f"the tests do not pass when run the way mutants are run ({check.detail}); see the -0.log in {logdir}")
+
+
+def _arguments():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("modules", nargs="*", help="modules to mutate (default: all of MODULE_TESTS)")
     parser.add_argument("--tests", nargs="+", help="test files/globs instead of the mapping (one module only)")
@@ -717,17 +738,18 @@ def main():
     parser.add_argument("--pytest-args", default="", help="more pytest arguments for every run, e.g. '-p no:some_plugin'")
     parser.add_argument("--out", default=os.environ.get("MUTATION_OUT", str(Path(tempfile.gettempdir()) / "mutation")),
                         help="where the logs and report.json go (default $MUTATION_OUT or $TMPDIR/mutation)")
-    args = parser.parse_args()
+    return parser.parse_args()
+
+
+def main():
+    args = _arguments()
     PYTEST_EXTRA.extend(shlex.split(args.pytest_args))
     modules = args.modules or list(MODULE_TESTS)
     for module in modules:
         if module not in MODULE_TESTS and not args.tests:
             sys.exit(f"{module} is not in MODULE_TESTS; pass --tests or add it to the mapping in {__file__}")
     if args.list:
-        for module in modules:
-            print(f"{module}: {' '.join(mapped_files(module, args.tests))}")
-            for mutant in generate_mutants(module):
-                print(f"  {mutant.location} [{mutant.op}] {mutant.function}: {mutant.description}")
+        _print_mutants(modules, args.tests)
         return 0
     if not os.environ.get("TEST_DATABASE_URL"):
         sys.exit("TEST_DATABASE_URL is not set: run scripts/mutation.sh, which starts one PostgreSQL for the whole run")
@@ -746,13 +768,7 @@ def main():
     _preload(workdir / "baseline.modules")
     passing = [nodeid for nodeid, info in tests.items() if info["outcome"] == "passed"]
     if not args.no_check:
-        check = Mutant(module=modules[0], index=0, op="none", lineno=1, end_lineno=1, function="", before="", after="",
-                       source=None)
-        status = run_mutant(check, passing, union, TIMEOUT_SLACK + TIMEOUT_FACTOR * sum(i["seconds"] for i in tests.values()),
-                            logdir)
-        print(f"check run (no mutant, forked, shared database): {status} in {check.seconds:.1f}s", flush=True)
-        if status != "survived":
-            sys.exit(f"the tests do not pass when run the way mutants are run ({check.detail}); see the -0.log in {logdir}")
+        _check_run(modules[0], passing, union, tests, logdir)
     equivalents = load_equivalents()
     results, started = [], time.monotonic()
     signal.signal(signal.SIGINT, _stop)
