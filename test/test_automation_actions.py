@@ -1,12 +1,13 @@
 """What one automation run does and records: each action's result, the changes it marks so their echo is known
 (kept 30 minutes), upstream failures retried up to five attempts, and a finished run left alone."""
 
+import logging
 from datetime import timedelta
 
 import pytest
 from sqlalchemy import select
 
-from api.models.automations import AutomationRun
+from api.models.automations import Automation, AutomationRun
 from api.models.base import utcnow
 from api.models.events import Event
 from api.models.webhooks import GatewayChange
@@ -141,3 +142,30 @@ def test_runs_list_their_event_and_results_newest_first(client, app, db, github)
     assert run["results"] == [{"type": "set_status", "status": "closed"}] and run["error"] is None
     assert client.get(f"{TRACKERS}{github['tracker']['id']}/issues/1", headers=github["user"].headers) \
         .get_json()["status"] == "closed"
+
+
+def test_a_run_rendering_longer_than_its_half_second_allowance_fails_saying_so(client, app, db, github):
+    # Light on the sample event at save (comments_count 1), a hundred million loop steps on this one.
+    loops = "{% for i in range(issue.comments_count) %}{% for j in range(issue.comments_count) %}{% endfor %}{% endfor %}"
+    run_id = _run_for(client, app, db, github, [{"type": "add_comment", "body": loops + "done"}])
+    event = db.session.get(Event, _stored_run(db, run_id).event_id)
+    event.issue = {**event.issue, "comments_count": 10_000}
+    db.session.commit()
+    _run(app, run_id)
+    run = _stored_run(db, run_id)
+    assert (run.status, run.attempts) == ("failed", 1)
+    assert run.error == "action 1 (add_comment) failed: Rendering body failed: The template took longer than 0.5 s to render."
+
+
+def test_an_action_failing_on_an_unexpected_error_is_logged_with_its_traceback_and_retried(client, app, db, github, caplog):
+    # A rule stored before its action's shape was checked: add_labels without labels is a KeyError, not an API error.
+    run_id = _run_for(client, app, db, github, [{"type": "add_labels", "labels": ["triage"]}])
+    rule = db.session.get(Automation, _stored_run(db, run_id).automation_id)
+    rule.actions = [{"type": "add_labels"}]
+    db.session.commit()
+    with caplog.at_level(logging.ERROR, logger="api.services.automations"), pytest.raises(KeyError):
+        _run(app, run_id)
+    run = _stored_run(db, run_id)
+    assert (run.status, run.attempts, run.error) == ("retrying", 1, "action 1 (add_labels) failed: KeyError")
+    [record] = [r for r in caplog.records if r.name == "api.services.automations"]
+    assert record.getMessage() == f"automation {rule.id} run {run_id} failed" and record.exc_info[0] is KeyError

@@ -139,3 +139,20 @@ def test_another_users_rule_is_not_found_by_its_id(client, auth):
     rule = _post(client, auth.register()).get_json()
     response = client.get(f"{AUTOMATIONS}{rule['id']}", headers=auth.register().headers)
     assert response.status_code == 404 and response.get_json()["message"] == f"Automation {rule['id']} not found."
+
+
+def test_texts_are_checked_at_save_on_an_event_shaped_like_a_stored_one(client, auth):
+    # A stored event's issue carries its tracker id and no remote_data, and the event its own type: the sample must too.
+    user = auth.register()
+    on_issues = "{{ issue.tracker_id }} {{ event.id }} {{ event.tracker_id }} {{ {'issue.created': 'x'}[event.type] }}"
+    on_comments = "{{ comment.author.username }} {{ issue.author.name }} {{ {'comment.created': 'x'}[event.type] }}"
+    assert _post(client, user, actions=[{"type": "notify", "message": on_issues}]).status_code == 201
+    response = _post(client, user, event_types=["comment.created"], actions=[{"type": "add_comment", "body": on_comments}])
+    assert response.status_code == 201, response.get_json()
+    errors = _refused(_post(client, user, actions=[{"type": "notify", "message": "{{ issue.remote_data }}"}]))
+    assert errors == {"actions": {"0": {"message": [
+        "Fails on issue events (where `comment` is empty): Undefined value: 'dict object' has no attribute 'remote_data'"]}}}
+    errors = _refused(_post(client, user, event_types=["comment.created"],
+                            actions=[{"type": "notify", "message": "{{ {'issue.created': 'x'}[event.type] }}"}]))
+    assert errors == {"actions": {"0": {"message": [
+        "Fails on comment events: Undefined value: 'dict object' has no attribute 'comment.created'"]}}}
