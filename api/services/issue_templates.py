@@ -93,7 +93,7 @@ def check_template(data: dict[str, Any]) -> None:
         raise Unprocessable("The template is not valid.", errors=errors, error="invalid_template")
 
 
-def _check_tracker(session, owner, tracker_id):
+def _check_tracker(session: Session, owner: User, tracker_id: int | None) -> None:
     if tracker_id is None:
         return
     tracker = session.get(Tracker, tracker_id)

@@ -12,6 +12,7 @@ import time
 from typing import Any, NoReturn
 from urllib.parse import urlsplit
 
+import requests
 from flask import current_app
 from sqlalchemy.orm import Session
 from urllib3 import exceptions as urllib3_errors
@@ -67,7 +68,7 @@ def check_path(path: str, *, encoded_slash: bool = False) -> str:
     return relative
 
 
-def _join(root, relative):
+def _join(root: str, relative: str) -> str:
     url = f"{root.rstrip('/')}/{relative}"
     base, target = urlsplit(root), urlsplit(url)
     # Belt and braces: whatever the path held, the URL stays on the root's scheme, host and path.
@@ -76,18 +77,18 @@ def _join(root, relative):
     return url
 
 
-def _headers(response):
+def _headers(response: requests.Response) -> dict[str, str]:
     return {name: value for name, value in response.headers.items()
             if name.lower() in FORWARDED_HEADERS or name.lower().startswith(FORWARDED_PREFIXES)
             or _REQUEST_ID_HEADER.fullmatch(name.lower())}
 
 
-def _read_capped(response, *, limit, deadline):
+def _read_capped(response: requests.Response, *, limit: int, deadline: float) -> bytes:
     """The body, cut at `limit` bytes and at `deadline`: read in pieces as they arrive (a provider dripping bytes does
     not hold one read open), and a watchdog shuts the socket at the deadline so no single read outlasts it."""
     expired = threading.Event()
 
-    def expire():
+    def expire() -> None:
         expired.set()
         response.raw.shutdown()
 
@@ -114,7 +115,7 @@ def _read_capped(response, *, limit, deadline):
     return bytes(body)
 
 
-def _body(response, raw):
+def _body(response: requests.Response, raw: bytes) -> Any:
     if not raw:
         return None
     if "json" in (response.headers.get("Content-Type") or "").lower():

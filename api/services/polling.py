@@ -21,9 +21,12 @@ from api.services import index as index_service
 from api.services import trackers as trackers_service
 from api.trackers.base import (
     Capability,
+    Comment,
+    Issue,
     NotSupported,
     TrackerError,
     TrackerNotFound,
+    TrackerProvider,
     TrackerRateLimited,
     WebhookEvent,
 )
@@ -95,8 +98,8 @@ def resync(*, session: Session, owner: User, tracker_id: int, emit_events: bool 
 
 # ---- one poll ----------------------------------------------------------------------------------
 
-def _fetch_changed(tracker, provider, since):
-    issues: list = []
+def _fetch_changed(tracker: Tracker, provider: TrackerProvider, since: datetime | None) -> list[Issue]:
+    issues: list[Issue] = []
     cursor = None
     for _ in range(MAX_PAGES):
         page = trackers_service.call_provider(tracker, "poll_issues", provider.list_issues_updated_since, since,
@@ -108,8 +111,9 @@ def _fetch_changed(tracker, provider, since):
     raise TrackerError("Too many changed issues for one poll.")
 
 
-def _fetch_comments(tracker, provider, issue_id):
-    comments, cursor = [], None
+def _fetch_comments(tracker: Tracker, provider: TrackerProvider, issue_id: str) -> list[Comment]:
+    comments: list[Comment] = []
+    cursor = None
     for _ in range(MAX_COMMENT_PAGES):
         page = trackers_service.call_provider(tracker, "poll_comments", provider.list_comments, issue_id,
                                               limit=PAGE_SIZE, cursor=cursor)
@@ -120,7 +124,8 @@ def _fetch_comments(tracker, provider, issue_id):
     return comments
 
 
-def _comments_of_quiet_issues(session, tracker, provider, since, read, *, emit):
+def _comments_of_quiet_issues(session: Session, tracker: Tracker, provider: TrackerProvider, since: datetime | None,
+                              read: set[str], *, emit: bool) -> int:
     """Comments changed since on issues this poll did not read: an edit that left its issue's update time alone.
 
     Only where the provider lists comments by update time (`list_comments_updated_since`); elsewhere an edited comment
@@ -128,10 +133,13 @@ def _comments_of_quiet_issues(session, tracker, provider, since, read, *, emit):
     """
     if not provider.lists_comments_by_update_time():
         return 0
-    changed, cursor = [], None
+    changed: list[tuple[str, Comment]] = []
+    cursor = None
     for _ in range(MAX_PAGES):
         page = trackers_service.call_provider(tracker, "poll_comments", provider.list_comments_updated_since, since,
                                               limit=PAGE_SIZE, cursor=cursor)
+        if page is None:  # the provider has no such list after all
+            break
         changed += page.items
         cursor = page.next_cursor
         if not cursor:
@@ -151,7 +159,7 @@ def _comments_of_quiet_issues(session, tracker, provider, since, read, *, emit):
     return recorded
 
 
-def _failed(session, tracker, exc, now):
+def _failed(session: Session, tracker: Tracker, exc: TrackerError, now: datetime) -> dict[str, Any]:
     """Keep the cursor; come back later, later still after each failure in a row (or when the tracker says)."""
     retry_after = None
     if isinstance(exc, TrackerRateLimited):
@@ -171,7 +179,8 @@ def _failed(session, tracker, exc, now):
     return {"tracker_id": tracker.id, "outcome": outcome, "events": 0, "issues": 0}
 
 
-def _poll_issue(session, tracker, provider, issue, *, emit, read_comments, now, read):
+def _poll_issue(session: Session, tracker: Tracker, provider: TrackerProvider, issue: Issue, *, emit: bool, read_comments: bool,
+                now: datetime, read: set[str]) -> int:
     """Index one listed issue and record its differences (and its comments', when read); the events recorded."""
     entry = index_service.get_entry(session=session, tracker_id=tracker.id, issue_id=issue.id)
     items = index_service.issue_events(entry, issue) if emit else []
@@ -220,7 +229,7 @@ def poll_tracker(*, session: Session, tracker_id: int, full: bool = False, emit_
             read_comments = with_comments and not baseline
             recorded += _poll_issue(session, tracker, provider, issue, emit=emit, read_comments=read_comments, now=now,
                                     read=read)
-            if newest is None or issue.updated_at > newest:
+            if issue.updated_at is not None and (newest is None or issue.updated_at > newest):
                 newest = issue.updated_at
         if with_comments and since is not None:
             recorded += _comments_of_quiet_issues(session, tracker, provider, since, read, emit=emit)
@@ -232,7 +241,7 @@ def poll_tracker(*, session: Session, tracker_id: int, full: bool = False, emit_
             tracker.last_reconciled_at = now
     except ApiError as exc:
         session.rollback()
-        tracker = session.get(Tracker, tracker_id)
+        tracker = session.get_one(Tracker, tracker_id)  # the tracker this poll started from
         return _failed(session, tracker, exc if isinstance(exc, TrackerError) else TrackerError(exc.message), now)
     # An empty tracker has no newest issue: start from the poll's own clock (the overlap covers skew).
     tracker.poll_cursor = newest or tracker.poll_cursor or now
@@ -253,12 +262,12 @@ def poll_tracker(*, session: Session, tracker_id: int, full: bool = False, emit_
 
 # ---- deletion detection ------------------------------------------------------------------------
 
-def _reconcile_due(tracker, now):
+def _reconcile_due(tracker: Tracker, now: datetime) -> bool:
     every = current_app.config["POLL_RECONCILE_SECONDS"]
     return tracker.last_reconciled_at is None or tracker.last_reconciled_at <= now - timedelta(seconds=every)
 
 
-def _forget_missing(session, tracker, present, *, emit):
+def _forget_missing(session: Session, tracker: Tracker, present: Iterable[str], *, emit: bool) -> int:
     gone = index_service.indexed_ids(session=session, tracker_id=tracker.id) - set(present)
     recorded = 0
     for issue_id in sorted(gone):
@@ -270,7 +279,7 @@ def _forget_missing(session, tracker, present, *, emit):
     return recorded
 
 
-def _reconcile(session, tracker, provider, *, emit):
+def _reconcile(session: Session, tracker: Tracker, provider: TrackerProvider, *, emit: bool) -> int:
     present = trackers_service.call_provider(tracker, "poll_issue_ids", provider.list_issue_ids, page_size=PAGE_SIZE)
     return _forget_missing(session, tracker, present, emit=emit)
 
