@@ -871,21 +871,10 @@ class GitLabFake(FakeServer):
         return [issue for issue in issues if wanted <= {label.lower() for label in issue.labels}]
 
     def _filter_assignee(self, issues: list[_Issue], params: Mapping[str, Any]) -> list[_Issue]:
-        if "assignee_username" in params:
-            usernames = params["assignee_username"]
-            for username in usernames if isinstance(usernames, list) else [usernames]:
-                user = self._user_named(username)
-                issues = [i for i in issues if user is not None and user.id in i.assignees]
-        if "assignee_id" in params:
-            value = str(params["assignee_id"]).lower()
-            if value == "none":
-                issues = [i for i in issues if not i.assignees]
-            elif value == "any":
-                issues = [i for i in issues if i.assignees]
-            elif value.isdigit():
-                issues = [i for i in issues if int(value) in i.assignees]
-            else:
-                raise self._bad_request("assignee_id is invalid")
+        usernames = params.get("assignee_username", [])
+        for username in usernames if isinstance(usernames, list) else [usernames]:
+            user = self._user_named(username)
+            issues = [i for i in issues if user is not None and user.id in i.assignees]
         return issues
 
     @route("POST", f"{API}/projects/{{ident}}/issues")

@@ -881,11 +881,6 @@ class TrelloFake(FakeServer):
     def _api_list_board_cards(self, call: Call, ident: str, card_filter: str | None = None) -> Response:
         """GET /1/boards/{id}/cards[/{filter}] (filter open|closed|all|visible, default visible)."""
         board = self._board(call, ident)
-        if card_filter is not None and card_filter not in CARD_FILTERS:
-            card = self._card(call, card_filter)
-            if card.board_id != board.id:
-                raise self._error(404, NOT_FOUND)
-            return json_response(self._fields(call, self._card_json(card)))
         cards = [c for c in self.state.cards.values() if c.board_id == board.id]
         return json_response(self._filter_cards(call, cards, card_filter or call.query.get("filter", "visible")))
 
