@@ -1535,18 +1535,10 @@ def _sub_issue_drive(client, user, tracker):
 
 
 def _check_requests(fake, root):
-    from test.fakes.kit import path_template
+    from test.fakes.kit import check_against_spec, path_template
     from test.fakes.specs import github_spec
 
-    spec, checked = github_spec(root), set()
-    for request in fake.requests:
-        template = path_template(request.path, REQUEST_TEMPLATES)
-        method = request.method.lower()
-        if request.json is not None:
-            assert spec.request_errors(template, method, request.json) == [], (request.method, request.path, request.json)
-        assert spec.query_errors(template, method, request.query) == [], (request.method, request.path, request.query)
-        checked.add((request.method, template))
-    return checked
+    return check_against_spec(fake, github_spec(root), lambda path: path_template(path, REQUEST_TEMPLATES))
 
 
 def _check_events(payload, events, provider):

@@ -109,6 +109,21 @@ def drive_deeper_operations(client, user, tracker: dict, *, download: bool = Tru
     assert client.delete(f"{base}/{issue['id']}", headers=user.headers).status_code == 200
 
 
+def check_against_spec(fake, spec, template_of: Callable[[str], str], skip: Iterable[str] = ()) -> set:
+    """(METHOD, template) of every request `fake` recorded, its JSON body and query checked against `spec` (an OpenAPI
+    or Swagger description) unless its template is in `skip` (paths the description leaves out)."""
+    checked = set()
+    for request in fake.requests:
+        template, method = template_of(request.path), request.method.lower()
+        checked.add((request.method, template))
+        if template in skip:
+            continue
+        if request.json is not None:
+            assert spec.request_errors(template, method, request.json) == [], (request.method, request.path, request.json)
+        assert spec.query_errors(template, method, request.query) == [], (request.method, request.path, request.query)
+    return checked
+
+
 def path_template(path: str, templates: Iterable[str], prefix: str = "") -> str:
     """The documented template matching a recorded request path; AssertionError for an undocumented one."""
     for template in templates:
