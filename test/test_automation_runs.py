@@ -1,0 +1,152 @@
+"""How matching creates runs (pending and queued once, or skipped saying why) and how a run fails on what it cannot
+act on, resumes after its completed actions, and tells subscribers what it notified."""
+
+import pytest
+from sqlalchemy import select, text
+
+from api.models.automations import Automation, AutomationRun
+from api.models.events import Event
+from api.models.subscriptions import OutboundDelivery
+from api.services.automations import match_and_enqueue
+from api.trackers.base import TrackerUnavailable
+from test.test_automation_actions import _run, _run_for, _stored_run
+from test.test_trackers import make_tracker
+
+AUTOMATIONS = "/api/v1/automations/"
+
+
+def _rule(client, user, **body):
+    response = client.post(AUTOMATIONS, json={"name": "r", "event_types": ["issue.updated"], "actions": [{"type": "notify"}],
+                                              **body}, headers=user.headers)
+    assert response.status_code == 201, response.get_json()
+    return response.get_json()
+
+
+def _match(db, user, tracker, **fields):
+    event = Event(**{"tracker_id": tracker["id"], "owner_id": user.id, "type": "issue.updated", "issue_id": "1",
+                     "issue": {"labels": []}, "chain_depth": 0, **fields})
+    db.session.add(event)
+    db.session.flush()
+    match_and_enqueue(session=db.session, event=event)
+    db.session.commit()
+    return event
+
+
+def _runs(db, rule):
+    db.session.expire_all()
+    return db.session.scalars(select(AutomationRun).where(AutomationRun.automation_id == rule["id"])
+                              .order_by(AutomationRun.id)).all()
+
+
+def _jobs(db):
+    return [tuple(row) for row in db.session.execute(text("SELECT queue_name, task_name, lock, args FROM procrastinate_jobs "
+                                                          "ORDER BY id"))]
+
+
+def test_a_matching_event_makes_one_pending_run_queued_once_even_when_matched_again(client, auth, db):
+    user = auth.register()
+    tracker = make_tracker(client, user)
+    rule = _rule(client, user)
+    event = _match(db, user, tracker)
+    match_and_enqueue(session=db.session, event=event)  # a replayed delivery matches the same event again
+    db.session.commit()
+    [run] = _runs(db, rule)
+    assert (run.status, run.error, run.attempts, run.results, run.finished_at) == ("pending", None, 0, [], None)
+    assert _jobs(db) == [("automations", "gateway:run_automation", f"run-{run.id}", {"run_id": run.id})]
+
+
+def test_an_event_caused_by_the_rule_itself_is_a_finished_skipped_run_and_queues_nothing(client, auth, db):
+    user = auth.register()
+    tracker = make_tracker(client, user)
+    rule = _rule(client, user)
+    _match(db, user, tracker, caused_by_rule_id=rule["id"], chain_depth=1)
+    [run] = _runs(db, rule)
+    assert (run.status, run.error) == ("skipped", "The event is this rule's own change; it does not trigger the rule again.")
+    assert run.finished_at is not None and _jobs(db) == []
+
+
+def test_the_chain_depth_limit_skips_at_the_configured_depth_and_not_below_it(client, auth, db, app):
+    user = auth.register()
+    tracker = make_tracker(client, user)
+    rule = _rule(client, user)
+    limit = app.config["AUTOMATION_MAX_CHAIN_DEPTH"]
+    _match(db, user, tracker, chain_depth=limit - 1, caused_by_rule_id=None)
+    _match(db, user, tracker, chain_depth=limit, caused_by_rule_id=None)
+    below, at = _runs(db, rule)
+    assert (below.status, below.error) == ("pending", None)
+    assert (at.status, at.error) == ("skipped", f"Chain depth limit ({limit}) reached: automations triggered each other.")
+    assert [job[2] for job in _jobs(db)] == [f"run-{below.id}"]
+
+
+def test_a_disabled_rule_or_another_owners_rule_gets_no_run(client, auth, db):
+    user, other = auth.register(), auth.register()
+    tracker = make_tracker(client, user)
+    disabled = _rule(client, user, enabled=False)
+    theirs = _rule(client, other)
+    _match(db, user, tracker)
+    assert _runs(db, disabled) == [] and _runs(db, theirs) == [] and _jobs(db) == []
+
+
+def test_a_run_whose_template_was_deleted_fails_saying_so(client, app, db, github):
+    user = github["user"]
+    template = client.post("/api/v1/templates/", json={"name": "T", "title": "Fixed", "tracker_id": github["tracker"]["id"]},
+                           headers=user.headers).get_json()
+    run_id = _run_for(client, app, db, github, [{"type": "create_issue_from_template", "template_id": template["id"]}])
+    assert client.delete(f"/api/v1/templates/{template['id']}", headers=user.headers).status_code == 200
+    _run(app, run_id)
+    run = _stored_run(db, run_id)
+    assert (run.status, run.attempts) == ("failed", 1)
+    assert run.error == "action 1 (create_issue_from_template) failed: The template no longer exists."
+
+
+def test_an_issue_action_on_an_event_naming_no_issue_fails_saying_so(client, app, db, github):
+    run_id = _run_for(client, app, db, github, [{"type": "add_labels", "labels": ["triage"]}])
+    event = db.session.get(Event, _stored_run(db, run_id).event_id)
+    event.issue_id = None
+    db.session.commit()
+    _run(app, run_id)
+    run = _stored_run(db, run_id)
+    assert (run.status, run.error) == ("failed", "action 1 (add_labels) failed: The event names no issue to act on.")
+
+
+def test_an_action_of_an_unknown_type_fails_the_run_naming_it(client, app, db, github):
+    run_id = _run_for(client, app, db, github, [{"type": "notify"}])
+    rule = db.session.get(Automation, _stored_run(db, run_id).automation_id)
+    rule.actions = [{"type": "notify"}, {"type": "frobnicate"}]  # stored by a newer version, say
+    db.session.commit()
+    _run(app, run_id)
+    run = _stored_run(db, run_id)
+    assert (run.status, run.error) == ("failed", "action 2 (frobnicate) failed: Unknown action frobnicate.")
+    assert run.results == [{"type": "notify", "deliveries": 0}]
+
+
+def test_a_retried_run_resumes_after_its_completed_actions(client, app, db, github):
+    run_id = _run_for(client, app, db, github, [{"type": "add_comment", "body": "Looking"},
+                                                {"type": "set_status", "status": "closed"}])
+    github["fake"].fail_next(500, count=1, match=r"^PATCH ")
+    with pytest.raises(TrackerUnavailable):  # re-raised for the job queue's retry
+        _run(app, run_id)
+    run = _stored_run(db, run_id)
+    assert (run.status, [r["type"] for r in run.results]) == ("retrying", ["add_comment"])
+    _run(app, run_id)
+    run = _stored_run(db, run_id)
+    assert (run.status, run.attempts, run.error) == ("succeeded", 2, None)
+    assert [r["type"] for r in run.results] == ["add_comment", "set_status"]
+    posted = [r for r in github["fake"].requests if r.method == "POST" and r.path.endswith("/issues/1/comments")]
+    assert len(posted) == 1
+
+
+def test_a_notify_action_sends_the_rule_the_rendered_message_and_the_event(client, app, db, github):
+    response = client.post("/api/v1/subscriptions/", json={"url": "https://127.0.0.1/hook", "events": ["automation.notify"],
+                                                           "secret": "s3cret-value-for-hmac-0123456789"},
+                           headers=github["user"].headers)
+    assert response.status_code == 201
+    run_id = _run_for(client, app, db, github, [{"type": "notify", "message": "Seen {{ issue.title }}"}])
+    _run(app, run_id)
+    run = _stored_run(db, run_id)
+    [delivery] = db.session.scalars(select(OutboundDelivery)).all()
+    payload = delivery.payload
+    rule = db.session.get(Automation, run.automation_id)
+    assert {key: payload.get(key) for key in ("automation_id", "automation", "message")} == \
+        {"automation_id": rule.id, "automation": "act", "message": "Seen Spelling error in the README file"}
+    assert payload["event"]["id"] == run.event_id and payload["event"]["type"] == "issue.created"
