@@ -38,6 +38,12 @@ def _run(app, run_id):
         run_automation(run_id)
 
 
+def _subscribe(client, user, events):
+    response = client.post("/api/v1/subscriptions/", json={"url": "https://127.0.0.1/hook", "events": events,
+                                                           "secret": "s3cret-value-for-hmac-0123456789"}, headers=user.headers)
+    assert response.status_code == 201, response.get_json()
+
+
 def _stored_run(db, run_id):
     db.session.expire_all()
     return db.session.get(AutomationRun, run_id)
@@ -92,10 +98,7 @@ def test_marking_a_change_forgets_those_older_than_thirty_minutes(client, app, d
 
 def test_a_notify_action_records_how_many_subscriptions_it_reached(client, app, db, github):
     for _ in range(2):
-        response = client.post("/api/v1/subscriptions/", json={"url": "https://127.0.0.1/hook", "events": ["*"],
-                                                               "secret": "s3cret-value-for-hmac-0123456789"},
-                               headers=github["user"].headers)
-        assert response.status_code == 201
+        _subscribe(client, github["user"], ["*"])
     run_id = _run_for(client, app, db, github, [{"type": "notify", "message": "Seen {{ event.type }}"}])
     _run(app, run_id)
     assert _stored_run(db, run_id).results == [{"type": "notify", "deliveries": 2}]

@@ -9,7 +9,7 @@ from api.models.events import Event
 from api.models.subscriptions import OutboundDelivery
 from api.services.automations import match_and_enqueue
 from api.trackers.base import TrackerUnavailable
-from test.test_automation_actions import _run, _run_for, _stored_run
+from test.test_automation_actions import _run, _run_for, _stored_run, _subscribe
 from test.test_trackers import make_tracker
 
 AUTOMATIONS = "/api/v1/automations/"
@@ -137,10 +137,7 @@ def test_a_retried_run_resumes_after_its_completed_actions(client, app, db, gith
 
 
 def test_a_notify_action_sends_the_rule_the_rendered_message_and_the_event(client, app, db, github):
-    response = client.post("/api/v1/subscriptions/", json={"url": "https://127.0.0.1/hook", "events": ["automation.notify"],
-                                                           "secret": "s3cret-value-for-hmac-0123456789"},
-                           headers=github["user"].headers)
-    assert response.status_code == 201
+    _subscribe(client, github["user"], ["automation.notify"])
     run_id = _run_for(client, app, db, github, [{"type": "notify", "message": "Seen {{ issue.title }}"}])
     _run(app, run_id)
     run = _stored_run(db, run_id)
