@@ -62,7 +62,8 @@ def test_the_author_condition_compares_usernames_ignoring_case():
     assert matches(_rule(conditions={"author": "ALICE"}), _event())
     assert not matches(_rule(conditions={"author": "bob"}), _event())
     assert not matches(_rule(conditions={"author": "alice"}), _event(author=None))
-    assert not matches(_rule(conditions={"author": "alice"}), _event(author={"username": None}))
+    for name in ("alice", "xxxx", "none"):  # an author without a username is nobody, whatever the name asked for
+        assert not matches(_rule(conditions={"author": name}), _event(author={"username": None}))
 
 
 def test_on_comment_events_the_author_is_the_comments_not_the_issues():

@@ -65,11 +65,12 @@ def test_an_event_caused_by_the_rule_itself_is_a_finished_skipped_run_and_queues
     assert run.finished_at is not None and _jobs(db) == []
 
 
-def test_the_chain_depth_limit_skips_at_the_configured_depth_and_not_below_it(client, auth, db, app):
+def test_the_chain_depth_limit_skips_at_the_configured_depth_and_not_below_it(client, auth, db, app, monkeypatch):
     user = auth.register()
     tracker = make_tracker(client, user)
     rule = _rule(client, user)
-    limit = app.config["AUTOMATION_MAX_CHAIN_DEPTH"]
+    limit = 2  # not the default 3: the setting is read, not assumed
+    monkeypatch.setitem(app.config, "AUTOMATION_MAX_CHAIN_DEPTH", limit)
     _match(db, user, tracker, chain_depth=limit - 1, caused_by_rule_id=None)
     _match(db, user, tracker, chain_depth=limit, caused_by_rule_id=None)
     below, at = _runs(db, rule)
@@ -85,6 +86,35 @@ def test_a_disabled_rule_or_another_owners_rule_gets_no_run(client, auth, db):
     theirs = _rule(client, other)
     _match(db, user, tracker)
     assert _runs(db, disabled) == [] and _runs(db, theirs) == [] and _jobs(db) == []
+
+
+def test_a_rule_that_does_not_match_does_not_stop_the_next_one_from_matching(client, auth, db):
+    user = auth.register()
+    tracker = make_tracker(client, user)
+    first = _rule(client, user, conditions={"labels_include": ["nope"]})
+    second = _rule(client, user)
+    _match(db, user, tracker)
+    assert _runs(db, first) == [] and [run.status for run in _runs(db, second)] == ["pending"]
+
+
+def test_runs_are_listed_newest_first_with_their_event_and_times_one_page_at_a_time(client, auth, db):
+    user = auth.register()
+    tracker = make_tracker(client, user)
+    rule = _rule(client, user)
+    _match(db, user, tracker, issue_id="7")
+    _match(db, user, tracker, issue_id="8", caused_by_rule_id=rule["id"])
+    older, newer = _runs(db, rule)
+    url = f"{AUTOMATIONS}{rule['id']}/runs"
+    first = client.get(url, query_string={"limit": 1}, headers=user.headers).get_json()
+    [run] = first["runs"]
+    assert run == {"id": newer.id, "event_id": newer.event_id, "event_type": "issue.updated", "issue_id": "8",
+                   "status": "skipped", "attempts": 0, "results": [],
+                   "error": "The event is this rule's own change; it does not trigger the rule again.",
+                   "created_at": newer.created_at.isoformat(), "finished_at": newer.finished_at.isoformat()}
+    assert first["next_cursor"]
+    second = client.get(url, query_string={"limit": 1, "cursor": first["next_cursor"]}, headers=user.headers).get_json()
+    assert [(r["id"], r["issue_id"], r["finished_at"]) for r in second["runs"]] == [(older.id, "7", None)]
+    assert second["next_cursor"] is None
 
 
 def test_a_run_whose_template_was_deleted_fails_saying_so(client, app, db, github):
