@@ -13,7 +13,7 @@ from api.models.events import Event
 from api.models.webhooks import GatewayChange
 from api.services.automations import MAX_ATTEMPTS, match_and_enqueue, run_automation
 from api.trackers.base import TrackerUnavailable
-from test.test_trackers import TRACKERS
+from test.test_trackers import TRACKERS, make_tracker
 
 AUTOMATIONS = "/api/v1/automations/"
 
@@ -172,3 +172,57 @@ def test_an_action_failing_on_an_unexpected_error_is_logged_with_its_traceback_a
     assert (run.status, run.attempts, run.error) == ("retrying", 1, "action 1 (add_labels) failed: KeyError")
     [record] = [r for r in caplog.records if r.name == "api.services.automations"]
     assert record.getMessage() == f"automation {rule.id} run {run_id} failed" and record.exc_info[0] is KeyError
+
+
+def test_an_issue_from_a_template_goes_to_the_actions_tracker_and_marks_its_new_id(client, app, db, github):
+    user = github["user"]
+    builtin = make_tracker(client, user, name="local")
+    template = client.post("/api/v1/templates/", json={"name": "T", "title": "[Copy] {{ summary }}", "tracker_id": builtin["id"],
+                                                       "variables": [{"name": "summary", "required": True}]},
+                           headers=user.headers).get_json()
+    run_id = _run_for(client, app, db, github, [{"type": "create_issue_from_template", "template_id": template["id"],
+                                                 "tracker_id": github["tracker"]["id"],
+                                                 "variables": {"summary": "{{ issue.title }}"}}])
+    _run(app, run_id)
+    [result] = _stored_run(db, run_id).results
+    assert (result["type"], result["tracker_id"]) == ("create_issue_from_template", github["tracker"]["id"])
+    created = client.get(f"{TRACKERS}{github['tracker']['id']}/issues/{result['issue_id']}", headers=user.headers).get_json()
+    assert created["title"] == "[Copy] Spelling error in the README file" and result["url"] == created["url"]
+    assert _changes(db) == [(result["issue_id"], ["issue.created"])]
+
+
+def test_an_action_on_a_tracker_storing_issues_itself_marks_no_echo(client, app, db, auth):
+    user = auth.register()
+    tracker = make_tracker(client, user)
+    issue = client.post(f"{TRACKERS}{tracker['id']}/issues", json={"title": "Local"}, headers=user.headers).get_json()
+    response = client.post(AUTOMATIONS, json={"name": "close", "event_types": ["issue.labeled"], "tracker_id": tracker["id"],
+                                              "actions": [{"type": "set_status", "status": "closed"}]}, headers=user.headers)
+    assert response.status_code == 201, response.get_json()
+    labeled = client.patch(f"{TRACKERS}{tracker['id']}/issues/{issue['id']}", json={"labels": ["done"]}, headers=user.headers)
+    assert labeled.status_code == 200, labeled.get_json()
+    [run] = db.session.scalars(select(AutomationRun)).all()
+    _run(app, run.id)
+    assert _stored_run(db, run.id).status == "succeeded" and _changes(db) == []
+
+
+@pytest.mark.parametrize(("action", "failing", "mark"), [
+    ({"type": "set_status", "status": "closed"}, r"^PATCH ", ("1", ["issue.closed", "issue.updated"])),
+    ({"type": "add_comment", "body": "Hi"}, r"^POST .*/comments$", ("1", ["comment.created"])),
+])
+def test_the_echo_mark_is_committed_before_the_call_and_kept_when_it_fails(client, app, db, github, action, failing, mark):
+    # The provider may have made the change before failing: its webhook echo must still be recognised.
+    run_id = _run_for(client, app, db, github, [action])
+    github["fake"].fail_next(500, count=50, match=failing)
+    with pytest.raises(TrackerUnavailable):
+        _run(app, run_id)
+    assert _changes(db) == [mark]
+
+
+def test_a_new_issues_echo_mark_names_any_issue_until_the_tracker_answers(client, app, db, github):
+    template = client.post("/api/v1/templates/", json={"name": "T", "title": "Copy", "tracker_id": github["tracker"]["id"]},
+                           headers=github["user"].headers).get_json()
+    run_id = _run_for(client, app, db, github, [{"type": "create_issue_from_template", "template_id": template["id"]}])
+    github["fake"].fail_next(500, count=50, match=r"^POST .*/issues$")
+    with pytest.raises(TrackerUnavailable):
+        _run(app, run_id)
+    assert _changes(db) == [("*", ["issue.created"])]
