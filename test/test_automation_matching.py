@@ -7,7 +7,7 @@ from api.errors import Unprocessable
 from api.models.automations import Automation
 from api.models.events import Event
 from api.services.automations import _conditions_count, _describe, _retryable, matches
-from api.trackers.base import TrackerNotFound, TrackerRateLimited, TrackerUnavailable, TrackerValidationError
+from api.trackers.base import TrackerError, TrackerNotFound, TrackerRateLimited, TrackerUnavailable, TrackerValidationError
 
 
 def _rule(**fields):
@@ -105,8 +105,13 @@ def test_a_failure_is_described_by_its_message_and_each_field_named():
     assert _describe(nested) == "Invalid. (variables.summary: Required. Too long.; title: Bad.)"
 
 
+class _TrackerServerError(TrackerError):
+    code = 500  # no provider maps to it today; the rule is "any 5xx"
+
+
 @pytest.mark.parametrize(("exc", "retried"), [
     (RuntimeError("bug"), True),
+    (_TrackerServerError(), True),
     (TrackerUnavailable(), True),
     (TrackerRateLimited(), True),
     (TrackerNotFound(), False),

@@ -166,14 +166,30 @@ def test_a_retried_run_resumes_after_its_completed_actions(client, app, db, gith
     assert len(posted) == 1
 
 
-def test_a_notify_action_sends_the_rule_the_rendered_message_and_the_event(client, app, db, github):
+@pytest.mark.parametrize(("action", "message"), [
+    ({"type": "notify", "message": "Seen {{ issue.title }}"}, "Seen Spelling error in the README file"),
+    ({"type": "notify"}, ""),
+])
+def test_a_notify_action_sends_the_rule_the_rendered_message_and_the_event(client, app, db, github, action, message):
     _subscribe(client, github["user"], ["automation.notify"])
-    run_id = _run_for(client, app, db, github, [{"type": "notify", "message": "Seen {{ issue.title }}"}])
+    run_id = _run_for(client, app, db, github, [action])
     _run(app, run_id)
     run = _stored_run(db, run_id)
     [delivery] = db.session.scalars(select(OutboundDelivery)).all()
     payload = delivery.payload
     rule = db.session.get(Automation, run.automation_id)
     assert {key: payload.get(key) for key in ("automation_id", "automation", "message")} == \
-        {"automation_id": rule.id, "automation": "act", "message": "Seen Spelling error in the README file"}
+        {"automation_id": rule.id, "automation": "act", "message": message}
     assert payload["event"]["id"] == run.event_id and payload["event"]["type"] == "issue.created"
+
+
+def test_running_a_run_that_is_gone_or_already_decided_does_nothing(client, auth, db, app):
+    user = auth.register()
+    tracker = make_tracker(client, user)
+    rule = _rule(client, user)
+    _match(db, user, tracker, caused_by_rule_id=rule["id"])
+    [skipped] = _runs(db, rule)
+    _run(app, skipped.id)
+    _run(app, skipped.id + 1000)  # deleted with its rule, say
+    [run] = _runs(db, rule)
+    assert (run.status, run.attempts) == ("skipped", 0)
