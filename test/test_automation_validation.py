@@ -130,7 +130,9 @@ def test_an_update_is_checked_as_a_whole_and_an_empty_one_is_refused(client, aut
     assert "on issue events" in _refused(response)["actions"]["0"]["body"][0]
     assert client.get(f"{AUTOMATIONS}{rule['id']}", headers=user.headers).get_json()["event_types"] == ["comment.created"]
     empty = client.patch(f"{AUTOMATIONS}{rule['id']}", json={}, headers=user.headers)
-    assert empty.status_code == 400 and empty.get_json()["message"] == "Send at least one field to change."
+    assert empty.status_code == 400
+    assert empty.get_json() == {"code": 400, "error": "validation_failed", "message": "Send at least one field to change.",
+                                "errors": {"_schema": ["No fields to change."]}}
     renamed = client.patch(f"{AUTOMATIONS}{rule['id']}", json={"name": "renamed"}, headers=user.headers)
     assert renamed.status_code == 200 and renamed.get_json()["name"] == "renamed"
 
@@ -158,3 +160,11 @@ def test_texts_are_checked_at_save_on_an_event_shaped_like_a_stored_one(client, 
                             actions=[{"type": "notify", "message": "{{ {'issue.created': 'x'}[event.type] }}"}]))
     assert errors == {"actions": {"0": {"message": [
         "Fails on comment events: Undefined value: 'dict object' has no attribute 'comment.created'"]}}}
+
+
+def test_an_update_rechecks_the_stored_conditions_against_todays_limit(client, auth, app, monkeypatch):
+    user = auth.register()
+    rule = _post(client, user, conditions={"labels_include": ["a", "b"]}).get_json()
+    monkeypatch.setitem(app.config, "AUTOMATION_MAX_CONDITIONS", 1)  # lowered since the rule was saved
+    errors = _refused(client.patch(f"{AUTOMATIONS}{rule['id']}", json={"name": "renamed"}, headers=user.headers))
+    assert errors == {"conditions": {"_schema": ["At most 1 conditions (labels, patterns, author) per rule."]}}
