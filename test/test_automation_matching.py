@@ -10,6 +10,7 @@ from api.services.automations import _conditions_count, _describe, _retryable, m
 from api.trackers.base import TrackerError, TrackerNotFound, TrackerRateLimited, TrackerUnavailable, TrackerValidationError
 
 
+# `is False` below: matches answers a bool, as annotated, not merely something falsy.
 def _rule(**fields):
     return Automation(**{"enabled": True, "event_types": ["issue.created", "comment.created"], "tracker_id": None,
                          "conditions": {}, **fields})
@@ -26,23 +27,23 @@ def _event(event_type="issue.created", tracker_id=1, **issue):
 def test_a_rule_matches_its_event_types_on_any_tracker_when_none_is_named():
     assert matches(_rule(), _event())
     assert matches(_rule(), _event(tracker_id=99))
-    assert not matches(_rule(), _event("issue.closed"))
+    assert matches(_rule(), _event("issue.closed")) is False
 
 
 def test_a_disabled_rule_matches_nothing():
-    assert not matches(_rule(enabled=False), _event())
+    assert matches(_rule(enabled=False), _event()) is False
 
 
 def test_a_rule_naming_a_tracker_matches_only_that_trackers_events():
     assert matches(_rule(tracker_id=1), _event(tracker_id=1))
-    assert not matches(_rule(tracker_id=1), _event(tracker_id=2))
+    assert matches(_rule(tracker_id=1), _event(tracker_id=2)) is False
 
 
 def test_an_event_without_an_issue_matches_a_rule_without_conditions_only():
     event = Event(type="issue.created", tracker_id=1, issue=None, comment=None)
     assert matches(_rule(), event)
-    assert not matches(_rule(conditions={"labels_include": ["bug"]}), event)
-    assert not matches(_rule(conditions={"author": "alice"}), event)
+    assert matches(_rule(conditions={"labels_include": ["bug"]}), event) is False
+    assert matches(_rule(conditions={"author": "alice"}), event) is False
 
 
 # ---- conditions ---------------------------------------------------------------------------------------------------
@@ -50,43 +51,43 @@ def test_an_event_without_an_issue_matches_a_rule_without_conditions_only():
 def test_labels_include_needs_every_listed_label():
     assert matches(_rule(conditions={"labels_include": ["bug"]}), _event())
     assert matches(_rule(conditions={"labels_include": ["bug", "ui"]}), _event())
-    assert not matches(_rule(conditions={"labels_include": ["bug", "backend"]}), _event())
+    assert matches(_rule(conditions={"labels_include": ["bug", "backend"]}), _event()) is False
 
 
 def test_labels_exclude_refuses_an_issue_with_any_listed_label():
-    assert not matches(_rule(conditions={"labels_exclude": ["wontfix", "ui"]}), _event())
+    assert matches(_rule(conditions={"labels_exclude": ["wontfix", "ui"]}), _event()) is False
     assert matches(_rule(conditions={"labels_exclude": ["wontfix"]}), _event())
 
 
 def test_the_author_condition_compares_usernames_ignoring_case():
     assert matches(_rule(conditions={"author": "ALICE"}), _event())
-    assert not matches(_rule(conditions={"author": "bob"}), _event())
-    assert not matches(_rule(conditions={"author": "alice"}), _event(author=None))
+    assert matches(_rule(conditions={"author": "bob"}), _event()) is False
+    assert matches(_rule(conditions={"author": "alice"}), _event(author=None)) is False
     for name in ("alice", "xxxx", "none"):  # an author without a username is nobody, whatever the name asked for
-        assert not matches(_rule(conditions={"author": name}), _event(author={"username": None}))
+        assert matches(_rule(conditions={"author": name}), _event(author={"username": None})) is False
 
 
 def test_on_comment_events_the_author_is_the_comments_not_the_issues():
     comment_by_bob = Event(type="comment.created", tracker_id=1, issue={"author": {"username": "alice"}, "labels": []},
                            comment={"author": {"username": "Bob"}})
     assert matches(_rule(conditions={"author": "bob"}), comment_by_bob)
-    assert not matches(_rule(conditions={"author": "alice"}), comment_by_bob)
+    assert matches(_rule(conditions={"author": "alice"}), comment_by_bob) is False
     no_comment = Event(type="comment.created", tracker_id=1, issue={"author": {"username": "alice"}}, comment=None)
-    assert not matches(_rule(conditions={"author": "alice"}), no_comment)
+    assert matches(_rule(conditions={"author": "alice"}), no_comment) is False
 
 
 def test_the_title_and_body_patterns_search_their_own_field():
     assert matches(_rule(conditions={"title_regex": "^Login"}), _event())
-    assert not matches(_rule(conditions={"title_regex": "Stack"}), _event())
+    assert matches(_rule(conditions={"title_regex": "Stack"}), _event()) is False
     assert matches(_rule(conditions={"body_regex": "trace"}), _event())
-    assert not matches(_rule(conditions={"body_regex": "Login"}), _event())
+    assert matches(_rule(conditions={"body_regex": "Login"}), _event()) is False
 
 
 def test_every_condition_must_hold():
     conditions = {"labels_include": ["bug"], "author": "alice", "title_regex": "Login", "body_regex": "trace"}
     assert matches(_rule(conditions=conditions), _event())
     for name, failing in (("labels_include", ["nope"]), ("author", "zed"), ("title_regex", "nope"), ("body_regex", "nope")):
-        assert not matches(_rule(conditions={**conditions, name: failing}), _event()), name
+        assert matches(_rule(conditions={**conditions, name: failing}), _event()) is False, name
 
 
 def test_conditions_count_every_label_and_each_pattern_or_author():
