@@ -226,3 +226,12 @@ def test_a_new_issues_echo_mark_names_any_issue_until_the_tracker_answers(client
     with pytest.raises(TrackerUnavailable):
         _run(app, run_id)
     assert _changes(db) == [("*", ["issue.created"])]
+
+
+def test_action_texts_see_the_events_id_type_and_tracker(client, app, db, github):
+    run_id = _run_for(client, app, db, github, [{"type": "add_comment",
+                                                 "body": "{{ event.id }} {{ event.type }} {{ event.tracker_id }}"}])
+    _run(app, run_id)
+    posted = [r for r in github["fake"].requests if r.method == "POST" and r.path.endswith("/issues/1/comments")]
+    event_id = _stored_run(db, run_id).event_id
+    assert posted[-1].json["body"] == f"{event_id} issue.created {github['tracker']['id']}"
