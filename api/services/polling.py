@@ -179,15 +179,25 @@ def _failed(session: Session, tracker: Tracker, exc: TrackerError, now: datetime
     return {"tracker_id": tracker.id, "outcome": outcome, "events": 0, "issues": 0}
 
 
+def _comments_may_have_changed(entry: IndexedIssue, issue: Issue) -> bool:
+    """Whether a listed issue's comments need reading: it changed since it was indexed, or it was indexed within the
+    second of its last update (a comment added later in that second leaves the update time alone).
+
+    An issue in the overlap window that is just as indexed is skipped: an edit to one of its comments is found by the
+    repository-wide comment listing where the provider has one, and moves the issue's update time elsewhere.
+    """
+    updated_at = issue.updated_at.replace(microsecond=0) if issue.updated_at is not None else None
+    return (updated_at is None or updated_at != entry.updated_at or issue.comments_count != entry.comments_count
+            or entry.indexed_at < updated_at + timedelta(seconds=1))
+
+
 def _poll_issue(session: Session, tracker: Tracker, provider: TrackerProvider, issue: Issue, *, emit: bool, read_comments: bool,
                 now: datetime, read: set[str]) -> int:
     """Index one listed issue and record its differences (and its comments', when read); the events recorded."""
     entry = index_service.get_entry(session=session, tracker_id=tracker.id, issue_id=issue.id)
     items = index_service.issue_events(entry, issue) if emit else []
     comments = None
-    # Every issue an incremental listing returns changed lately (or sits in the overlap): its comments are
-    # read again, so an edit within the same second as the last poll is not missed.
-    if read_comments and entry is not None:
+    if read_comments and entry is not None and _comments_may_have_changed(entry, issue):
         fetched_comments = _fetch_comments(tracker, provider, issue.id)
         if emit:
             items += index_service.comment_events(entry.comments, issue, fetched_comments, known_count=entry.comments_count)
