@@ -6,6 +6,7 @@ from datetime import timedelta
 import requests
 
 from api.models.base import utcnow
+from api.models.index import IndexedIssue
 from api.services import polling
 
 REPO = "Codertocat/Hello-World"
@@ -56,8 +57,6 @@ def test_a_comment_added_behind_the_gateway_is_still_read_in_the_next_cycle(clie
     seen = len(fake.requests)
     _poll(db, tracker_id)
     assert f"/repos/{REPO}/issues/2/comments" in [r.path for r in fake.requests[seen:]]  # its count changed
-    from api.models.index import IndexedIssue
-
     assert db.session.get(IndexedIssue, (tracker_id, "2")).comments_count == 1
 
 
@@ -72,3 +71,17 @@ def test_an_issue_indexed_within_its_update_second_has_its_comments_read_again(c
     _poll(db, tracker_id)
     assert sorted(r.path for r in fake.requests[seen:] if r.path.endswith("/comments")) == [
         f"/repos/{REPO}/issues/1/comments", f"/repos/{REPO}/issues/comments"]
+
+
+def test_an_issue_a_webhook_refreshed_has_its_comments_read_by_the_next_poll(client, db, github):
+    fake, tracker_id = github["fake"], github["tracker"]["id"]
+    _in_the_overlap(fake)
+    _poll(db, tracker_id)
+    _poll(db, tracker_id)
+    added = fake.add_comment(REPO, 2, "Announced by a webhook")  # GitHub leaves the issue's update time alone
+    polling.refresh_issues(session=db.session, tracker_id=tracker_id, issue_ids=["2"])  # the count is indexed now
+    db.session.remove()
+    seen = len(fake.requests)
+    _poll(db, tracker_id)
+    assert f"/repos/{REPO}/issues/2/comments" in [r.path for r in fake.requests[seen:]]
+    assert str(added["id"]) in db.session.get(IndexedIssue, (tracker_id, "2")).comments

@@ -180,15 +180,16 @@ def _failed(session: Session, tracker: Tracker, exc: TrackerError, now: datetime
 
 
 def _comments_may_have_changed(entry: IndexedIssue, issue: Issue) -> bool:
-    """Whether a listed issue's comments need reading: it changed since it was indexed, or it was indexed within the
-    second of its last update (a comment added later in that second leaves the update time alone).
+    """Whether a listed issue's comments need reading: it changed since it was indexed, its row was last written by a
+    webhook or the gateway (whose comment state may lag), or it was indexed within the second of its last update (a
+    comment added later in that second leaves the update time alone).
 
     An issue in the overlap window that is just as indexed is skipped: an edit to one of its comments is found by the
     repository-wide comment listing where the provider has one, and moves the issue's update time elsewhere.
     """
     updated_at = issue.updated_at.replace(microsecond=0) if issue.updated_at is not None else None
     return (updated_at is None or updated_at != entry.updated_at or issue.comments_count != entry.comments_count
-            or entry.indexed_at < updated_at + timedelta(seconds=1))
+            or entry.data.get("_indexed_by") not in ("poll", "baseline") or entry.indexed_at < updated_at + timedelta(seconds=1))
 
 
 def _poll_issue(session: Session, tracker: Tracker, provider: TrackerProvider, issue: Issue, *, emit: bool, read_comments: bool,
