@@ -193,3 +193,14 @@ def test_running_a_run_that_is_gone_or_already_decided_does_nothing(client, auth
     _run(app, skipped.id + 1000)  # deleted with its rule, say
     [run] = _runs(db, rule)
     assert (run.status, run.attempts) == ("skipped", 0)
+
+
+def test_a_message_that_fails_to_render_on_the_event_fails_the_run_naming_the_message(client, app, db, github):
+    run_id = _run_for(client, app, db, github, [{"type": "notify", "message": "{{ issue.title.upper() }}"}])
+    event = db.session.get(Event, _stored_run(db, run_id).event_id)
+    event.issue = {"labels": []}  # an event whose issue came without a title
+    db.session.commit()
+    _run(app, run_id)
+    run = _stored_run(db, run_id)
+    assert (run.status, run.error) == (
+        "failed", "action 1 (notify) failed: Rendering message failed: Undefined value: 'dict object' has no attribute 'title'")
