@@ -3,11 +3,12 @@ act on, resumes after its completed actions, and tells subscribers what it notif
 
 import pytest
 from sqlalchemy import select, text
+from sqlalchemy.exc import OperationalError
 
 from api.models.automations import Automation, AutomationRun
 from api.models.events import Event
 from api.models.subscriptions import OutboundDelivery
-from api.services.automations import match_and_enqueue
+from api.services.automations import match_and_enqueue, run_automation
 from api.trackers.base import TrackerUnavailable
 from test.test_automation_actions import _run, _run_for, _stored_run, _subscribe
 from test.test_trackers import make_tracker
@@ -204,3 +205,16 @@ def test_a_message_that_fails_to_render_on_the_event_fails_the_run_naming_the_me
     run = _stored_run(db, run_id)
     assert (run.status, run.error) == (
         "failed", "action 1 (notify) failed: Rendering message failed: Undefined value: 'dict object' has no attribute 'title'")
+
+
+def test_an_action_failing_on_a_database_error_is_recorded_after_a_rollback(client, app, db, github, make_app):
+    # The echo table locked elsewhere: the action's first write fails (lock timeout) and leaves its transaction aborted.
+    run_id = _run_for(client, app, db, github, [{"type": "set_status", "status": "closed"}])
+    impatient = make_app(SQLALCHEMY_ENGINE_OPTIONS={"connect_args": {"options": "-c lock_timeout=300"}})
+    with db.engine.connect() as other:
+        other.execute(text("LOCK TABLE gateway_changes IN ACCESS EXCLUSIVE MODE"))
+        with pytest.raises(OperationalError), impatient.app_context():
+            run_automation(run_id)
+        other.rollback()
+    run = _stored_run(db, run_id)
+    assert (run.status, run.attempts, run.error) == ("retrying", 1, "action 1 (set_status) failed: OperationalError")
