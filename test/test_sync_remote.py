@@ -209,15 +209,21 @@ def _builtin(client, db, user, name, fakes):
     return Side(client, user, "builtin", make_tracker(client, user, name=name, target=name))
 
 
+def _hooked(client, db, user, name, fake, provider, target, **tracker_args):
+    """A tracker of `provider` on `fake` with the gateway's webhook registered, as one side of a pair."""
+    tracker = make_tracker(client, user, name=name, provider=provider, target=target, base_url=fake.base_url, **tracker_args)
+    assert client.post(f"{TRACKERS}{tracker['id']}/webhook", headers=user.headers).status_code == 201
+    hook = registration(db, tracker["id"])
+    return Side(client, user, provider, tracker, fake, hook.secret, hook.callback_url)
+
+
 def _github(client, db, user, name, fakes):
     fake = fakes["github"]
     fake.add_token("gh-token", login="octocat")
     fake.add_repo(f"octocat/{name}")
     fake.add_member(f"octocat/{name}", "octocat", permission="admin")
-    tracker = make_tracker(client, user, name=name, provider="github", target=f"octocat/{name}", base_url=fake.base_url,
-                           credentials={"token": "gh-token"})
-    assert client.post(f"{TRACKERS}{tracker['id']}/webhook", headers=user.headers).status_code == 201
-    return Side(client, user, "github", tracker, fake, registration(db, tracker["id"]).secret)
+    return _hooked(client, db, user, name, fake, "github", f"octocat/{name}",
+                   credentials={"token": "gh-token"})
 
 
 def _gitlab(client, db, user, name, fakes):
@@ -225,10 +231,8 @@ def _gitlab(client, db, user, name, fakes):
     fake.add_token("gl-token")
     project = fake.add_project(f"group/{name}")
     fake.add_member(project["id"], "root", access_level=40)
-    tracker = make_tracker(client, user, name=name, provider="gitlab", target=f"group/{name}", base_url=fake.base_url,
-                           credentials={"token": "gl-token"})
-    assert client.post(f"{TRACKERS}{tracker['id']}/webhook", headers=user.headers).status_code == 201
-    return Side(client, user, "gitlab", tracker, fake, registration(db, tracker["id"]).secret)
+    return _hooked(client, db, user, name, fake, "gitlab", f"group/{name}",
+                   credentials={"token": "gl-token"})
 
 
 def _trello(client, db, user, name, fakes):
@@ -237,11 +241,8 @@ def _trello(client, db, user, name, fakes):
     board = fake.add_board(name, members=["me"])
     fake.add_list(board["id"], "todos")
     fake.add_label(board["id"], "bug")  # Trello takes only labels the board has
-    tracker = make_tracker(client, user, name=name, provider="trello", target=board["id"], base_url=fake.base_url,
-                           credentials={"api_key": "tr-key", "token": "tr-token", "api_secret": "app-secret"})
-    assert client.post(f"{TRACKERS}{tracker['id']}/webhook", headers=user.headers).status_code == 201
-    return Side(client, user, "trello", tracker, fake, registration(db, tracker["id"]).secret,
-                registration(db, tracker["id"]).callback_url)
+    return _hooked(client, db, user, name, fake, "trello", board["id"],
+                   credentials={"api_key": "tr-key", "token": "tr-token", "api_secret": "app-secret"})
 
 
 def _gitea(client, db, user, name, fakes):
@@ -250,10 +251,8 @@ def _gitea(client, db, user, name, fakes):
     fake.add_repo(f"gitea_admin/{name}")
     for label in ("bug", "nowhere"):
         fake.add_label(f"gitea_admin/{name}", label)
-    tracker = make_tracker(client, user, name=name, provider="gitea", target=f"gitea_admin/{name}", base_url=fake.base_url,
-                           credentials={"token": "gt-token"})
-    assert client.post(f"{TRACKERS}{tracker['id']}/webhook", headers=user.headers).status_code == 201
-    return Side(client, user, "gitea", tracker, fake, registration(db, tracker["id"]).secret)
+    return _hooked(client, db, user, name, fake, "gitea", f"gitea_admin/{name}",
+                   credentials={"token": "gt-token"})
 
 
 def _jira(client, db, user, name, fakes):
@@ -262,10 +261,8 @@ def _jira(client, db, user, name, fakes):
     fake.add_token("dc-pat", name="alice")
     key = name.upper()
     fake.add_project(key, members=["alice"])
-    tracker = make_tracker(client, user, name=name, provider="jira", target=key, base_url=fake.base_url,
-                           credentials={"token": "dc-pat"}, options={"deployment": "data_center"})
-    assert client.post(f"{TRACKERS}{tracker['id']}/webhook", headers=user.headers).status_code == 201
-    return Side(client, user, "jira", tracker, fake, registration(db, tracker["id"]).secret)
+    return _hooked(client, db, user, name, fake, "jira", key,
+                   credentials={"token": "dc-pat"}, options={"deployment": "data_center"})
 
 
 BUILD = {"builtin": _builtin, "github": _github, "gitlab": _gitlab, "trello": _trello, "gitea": _gitea, "jira": _jira}
