@@ -133,19 +133,23 @@ def _comments_of_quiet_issues(session: Session, tracker: Tracker, provider: Trac
     """
     if not provider.lists_comments_by_update_time():
         return 0
-    changed: list[tuple[str, Comment]] = []
-    cursor = None
+    recorded, cursor = 0, None
     for _ in range(MAX_PAGES):
         page = trackers_service.call_provider(tracker, "poll_comments", provider.list_comments_updated_since, since,
                                               limit=PAGE_SIZE, cursor=cursor)
         if page is None:  # the provider has no such list after all
-            break
-        changed += page.items
+            return recorded
+        # One page at a time: memory stays at a page of comments however many changed (recording is idempotent).
+        recorded += _record_comment_changes(session, tracker, page.items, read, emit=emit)
         cursor = page.next_cursor
         if not cursor:
-            break
-    else:
-        raise TrackerError("Too many changed comments for one poll.")
+            return recorded
+    raise TrackerError("Too many changed comments for one poll.")
+
+
+def _record_comment_changes(session: Session, tracker: Tracker, changed: list[tuple[str, Comment]], read: set[str], *,
+                            emit: bool) -> int:
+    """Record each listed comment's change once, on issues this poll did not read itself."""
     recorded = 0
     for issue_id, comment in changed:
         entry = None if issue_id in read else index_service.get_entry(session=session, tracker_id=tracker.id,
