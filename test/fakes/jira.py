@@ -10,11 +10,10 @@ a JQL subset parsed the way Jira reads it (quoted strings with backslash escapes
 from __future__ import annotations
 
 import base64
-import io
 import json
 import math
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
@@ -965,62 +964,50 @@ __all__ = ["CLOUD", "DATA_CENTER", "JiraFake", "adf_text", "errors_body", "parse
 EMAIL, API_TOKEN, PAT = "me@example.com", "cloud-api-token", "dc-pat"
 
 
-def _contract_cloud(fake, connect, user):
-    from test.fakes.kit import Setup
-
-    fake.add_basic_auth("me@example.com", "jira-api-token", name="alice")
-    fake.add_project("APP", members=["alice"])
-    member = fake.add_user("alice").get("accountId") or "alice"
-    tracker = connect(provider="jira", target="APP", base_url=fake.base_url, options={"deployment": "cloud"},
-                      credentials={"email": "me@example.com", "api_token": "jira-api-token"})
-    return Setup(tracker, member=member)
-
-
-def _contract_dc(fake, connect, user):
-    from test.fakes.kit import Setup
-
-    fake.add_token("jira-pat", name="alice")  # Data Center: detected from serverInfo
-    fake.add_project("APP", members=["alice"])
-    member = fake.add_user("alice").get("accountId") or "alice"
-    tracker = connect(provider="jira", target="APP", base_url=fake.base_url, credentials={"token": "jira-pat"}, options={})
-    return Setup(tracker, member=member)
+def _tracker(fake, flavour: str, token: str, project: str, members: list[str], email: str = EMAIL) -> dict[str, Any]:
+    """A tracker body for `project`, its first member's credentials seeded on the fake. Cloud is named explicitly (the
+    fake is not on *.atlassian.net); Data Center is found from serverInfo."""
+    if flavour == "cloud":
+        fake.add_basic_auth(email, token, name=members[0])
+        connection = {"credentials": {"email": email, "api_token": token}, "options": {"deployment": "cloud"}}
+    else:
+        fake.add_token(token, name=members[0])
+        connection = {"credentials": {"token": token}, "options": {}}
+    fake.add_project(project, members=members)
+    return {"provider": "jira", "target": project, "base_url": fake.base_url, **connection}
 
 
-def _audit_cloud(fake, mark):
-    token = f"jira-{mark}-apitoken"
-    fake.add_basic_auth("audit@example.com", token, name="me")
-    fake.add_project("AUD", members=["me"])
-    body = {"provider": "jira", "target": "AUD", "base_url": fake.base_url, "options": {"deployment": "cloud"},
-            "credentials": {"email": "audit@example.com", "api_token": token}}
-    return body, {"jira cloud api token": token}
+def _member(fake, name: str) -> str:
+    """How the gateway names a person: Cloud by accountId, Data Center by user name."""
+    return fake.add_user(name).get("accountId") or name
 
 
-def _audit_dc(fake, mark):
-    token = f"jira-{mark}-pat"
-    fake.add_token(token, name="me")
-    fake.add_project("AUD", members=["me"])
-    body = {"provider": "jira", "target": "AUD", "base_url": fake.base_url, "credentials": {"token": token}}
-    return body, {"jira dc token": token}
+def _setups(flavour: str, secret: str) -> tuple[Callable, Callable, Callable]:
+    """The flavour's contract set-up, secrets-audit set-up and request-check set-up."""
+    cloud = flavour == "cloud"
 
+    def contract(fake, connect, user):
+        from test.fakes.kit import Setup
 
-def _request_setup(flavour):
-    def setup(fake, connect):
-        if flavour == "cloud":
-            fake.add_basic_auth(EMAIL, API_TOKEN, name="alice")
-        else:
-            fake.add_token(PAT, name="alice")
-        fake.add_project("APP", members=["alice", "bob"])
-        credentials = {"email": EMAIL, "api_token": API_TOKEN} if flavour == "cloud" else {"token": PAT}
-        # Cloud is named explicitly (the fake is not on *.atlassian.net); DC is found from serverInfo.
-        options = {"deployment": "cloud"} if flavour == "cloud" else {}
-        tracker = connect(provider="jira", target="APP", base_url=fake.base_url, credentials=credentials, options=options)
-        return tracker, fake.add_user("bob").get("accountId") or "bob"
+        tracker = connect(**_tracker(fake, flavour, "jira-api-token" if cloud else "jira-pat", "APP", ["alice"]))
+        return Setup(tracker, member=_member(fake, "alice"))
 
-    return setup
+    def audit(fake, mark):
+        token = f"jira-{mark}-{'apitoken' if cloud else 'pat'}"
+        return _tracker(fake, flavour, token, "AUD", ["me"], email="audit@example.com"), {secret: token}
+
+    def request_setup(fake, connect):
+        tracker = connect(**_tracker(fake, flavour, API_TOKEN if cloud else PAT, "APP", ["alice", "bob"]))
+        return tracker, _member(fake, "bob")
+
+    return contract, audit, request_setup
 
 
 def _request_drive(client, user, tracker, member):
-    """Jira's drive also covers markup, due dates, clearing assignees and a JQL-breaking search."""
+    """Jira's drive also covers markup, due dates, clearing assignees, a JQL-breaking search, priorities, parents and
+    the deeper operations (comment edit and delete, attachments, issue delete)."""
+    from test.fakes.kit import drive_deeper_operations
+
     base = f"/api/v1/trackers/{tracker['id']}"
     issue = client.post(f"{base}/issues", json={"title": "T", "description": "# D\n\n- a\n- b", "labels": ["bug"],
                                                  "assignees": [member], "due_date": "2031-02-03"},
@@ -1049,19 +1036,7 @@ def _request_drive(client, user, tracker, member):
     for query in ({"priority": "low"}, {"parent_id": issue["id"]}):
         assert client.get(f"{base}/issues", query_string=query, headers=user.headers).status_code == 200
     assert client.get(f"{base}/issues/{issue['id']}/children", headers=user.headers).status_code == 200
-    # Comment edit and delete, attachments (upload, list, download, delete) and the issue's delete.
-    note = client.post(f"{base}/issues/{issue['id']}/comments", json={"body": "to edit"}, headers=user.headers).get_json()
-    comment_url = f"{base}/issues/{issue['id']}/comments/{note['id']}"
-    assert client.patch(comment_url, json={"body": "edited"}, headers=user.headers).status_code == 200
-    assert client.delete(comment_url, headers=user.headers).status_code == 200
-    png = b"\x89PNG\r\n\x1a\n" + bytes(range(64))
-    added = client.post(f"{base}/issues/{issue['id']}/attachments", headers=user.headers, content_type="multipart/form-data",
-                        data={"file": (io.BytesIO(png), "a.png", "image/png")})
-    assert added.status_code == 201, added.get_json()
-    attachment_url = f"{base}/issues/{issue['id']}/attachments/{added.get_json()['id']}"
-    assert client.get(f"{attachment_url}/content", headers=user.headers).data == png
-    assert client.delete(attachment_url, headers=user.headers).status_code == 200
-    assert client.delete(f"{base}/issues/{child.get_json()['id']}", headers=user.headers).status_code == 200
+    drive_deeper_operations(client, user, tracker)
     return base
 
 
@@ -1082,9 +1057,8 @@ def _check_requests(flavour):
         if flavour == "cloud":
             assert not any(r.path in ("/rest/api/2/search", "/rest/api/3/search") for r in fake.requests), \
                 "Cloud must not call the removed search"
-            assert all(r.headers.get("authorization", "").startswith("Basic ") for r in fake.requests)
-        else:
-            assert all(r.headers.get("authorization", "").startswith("Bearer ") for r in fake.requests)
+        scheme = "Basic " if flavour == "cloud" else "Bearer "
+        assert all(r.headers.get("authorization", "").startswith(scheme) for r in fake.requests)
         return checked
 
     return check
@@ -1093,16 +1067,14 @@ def _check_requests(flavour):
 def _expected(flavour):
     from test.fakes.jira_spec import CONTENT_URL
 
-    prefix = "/rest/api/3" if flavour == "cloud" else "/api/2"
-    return frozenset({("POST", f"{prefix}/issue"), ("PUT", f"{prefix}/issue/{{issueIdOrKey}}"),
-                      ("POST", f"{prefix}/issue/{{issueIdOrKey}}/transitions"),
-                      ("POST", f"{prefix}/issue/{{issueIdOrKey}}/comment"),
-                      ("GET", f"{prefix}/search/jql" if flavour == "cloud" else f"{prefix}/search"),
-                      ("PUT", f"{prefix}/issue/{{issueIdOrKey}}/comment/{{id}}"),
-                      ("DELETE", f"{prefix}/issue/{{issueIdOrKey}}/comment/{{id}}"),
-                      ("POST", f"{prefix}/issue/{{issueIdOrKey}}/attachments"), ("DELETE", f"{prefix}/attachment/{{id}}"),
-                      ("GET", f"{prefix}/attachment/content/{{id}}" if flavour == "cloud" else CONTENT_URL),
-                      ("DELETE", f"{prefix}/issue/{{issueIdOrKey}}")})
+    cloud = flavour == "cloud"
+    prefix = "/rest/api/3" if cloud else "/api/2"
+    issue = f"{prefix}/issue/{{issueIdOrKey}}"
+    return frozenset({("POST", f"{prefix}/issue"), ("PUT", issue), ("DELETE", issue), ("POST", f"{issue}/transitions"),
+                      ("POST", f"{issue}/comment"), ("PUT", f"{issue}/comment/{{id}}"), ("DELETE", f"{issue}/comment/{{id}}"),
+                      ("GET", f"{prefix}/search/jql" if cloud else f"{prefix}/search"), ("POST", f"{issue}/attachments"),
+                      ("GET", f"{prefix}/attachment/content/{{id}}" if cloud else CONTENT_URL),
+                      ("DELETE", f"{prefix}/attachment/{{id}}")})
 
 
 def _check_events(payload, events, provider):
@@ -1132,18 +1104,14 @@ JIRA_CAPABILITIES = frozenset({"issues", "comments", "labels", "members", "due_d
 def _kit():
     from test.fakes.kit import ContractVariant, RequestCheck, WebhookExpectation
 
-    variants = [
-        ContractVariant("jira_cloud", setup=_contract_cloud, audit=_audit_cloud, server=lambda: JiraFake(flavour=CLOUD),
-                        capabilities=JIRA_CAPABILITIES),
-        ContractVariant("jira_dc", setup=_contract_dc, audit=_audit_dc, server=lambda: JiraFake(flavour=DATA_CENTER),
-                        capabilities=JIRA_CAPABILITIES),
-    ]
-    checks = [
-        RequestCheck("jira_cloud", setup=_request_setup("cloud"), check=_check_requests("cloud"),
-                     expected=_expected("cloud"), drive=_request_drive),
-        RequestCheck("jira_dc", setup=_request_setup("dc"), check=_check_requests("dc"), expected=_expected("dc"),
-                     drive=_request_drive, after=_register_webhook),
-    ]
+    variants, checks = [], []
+    for flavour, server, secret, after in (("cloud", CLOUD, "jira cloud api token", None),
+                                           ("dc", DATA_CENTER, "jira dc token", _register_webhook)):
+        contract, audit, request_setup = _setups(flavour, secret)
+        variants.append(ContractVariant(f"jira_{flavour}", setup=contract, audit=audit, capabilities=JIRA_CAPABILITIES,
+                                        server=lambda server=server: JiraFake(flavour=server)))
+        checks.append(RequestCheck(f"jira_{flavour}", setup=request_setup, check=_check_requests(flavour),
+                                   expected=_expected(flavour), drive=_request_drive, after=after))
     expectations = [WebhookExpectation(name, event, types, target, _check_events) for name, event, target, types in (
         ("jira_issue_created.json", "jira:issue_created", "TES", ("issue.created",)),
         ("jira_issue_updated.json", "jira:issue_updated", "TES", ("issue.closed",)),
