@@ -13,34 +13,10 @@ import threading
 from pathlib import Path
 
 from api.trackers.registry import all_providers
-from test.fakes.base import FakeServer, RecordedRequest
+from test.fakes.base import FakeServer
 from test.fakes.github import GitHubFake
 from test.fakes.gitlab import GitLabFake
-from test.fakes.trello import TrelloFake, TrelloHTTPService, trello_client
-
-
-def fake_class(slug: str) -> type[FakeServer] | None:
-    """The fake of a provider, found by module name: the FakeServer subclass defined in test/fakes/<slug>.py."""
-    try:
-        module = importlib.import_module(f"{__name__}.{slug}")
-    except ModuleNotFoundError as exc:
-        if exc.name == f"{__name__}.{slug}":
-            return None
-        raise
-    found = [value for value in vars(module).values() if isinstance(value, type) and issubclass(value, FakeServer)
-             and value is not FakeServer and value.__module__ == module.__name__]
-    return found[0] if len(found) == 1 else None
-
-
-def _discover() -> dict[str, type[FakeServer]]:
-    modules = sorted(path.stem for path in Path(__file__).parent.glob("*.py")
-                     if not path.stem.startswith(("_", "test_", "conftest")) and path.stem not in ("base", "specs", "kit")
-                     and not path.stem.endswith("_spec"))
-    return {slug: cls for slug in modules if (cls := fake_class(slug)) is not None}
-
-
-# Provider slug -> fake class, one per test/fakes/<slug>.py: a new provider's fake is picked up by its module name.
-FAKES: dict[str, type[FakeServer]] = _discover()
+from test.fakes.trello import TrelloFake, trello_client
 
 
 def provider_kit(slug: str):
@@ -51,6 +27,25 @@ def provider_kit(slug: str):
         if exc.name == f"{__name__}.{slug}":
             return None
         raise
+
+
+def fake_class(slug: str) -> type[FakeServer] | None:
+    """The fake of a provider, found by module name: the FakeServer subclass defined in test/fakes/<slug>.py."""
+    module = provider_kit(slug)
+    found = [value for value in vars(module).values() if isinstance(value, type) and issubclass(value, FakeServer)
+             and value is not FakeServer and value.__module__ == module.__name__] if module else []
+    return found[0] if len(found) == 1 else None
+
+
+def _discover() -> dict[str, type[FakeServer]]:
+    # Modules without exactly one fake of their own (base, kit, specs, builtin) are left out by fake_class.
+    files = Path(__file__).parent.glob("*.py")
+    modules = sorted(path.stem for path in files if not path.stem.startswith(("_", "test_", "conftest")))
+    return {slug: cls for slug in modules if (cls := fake_class(slug)) is not None}
+
+
+# Provider slug -> fake class, one per test/fakes/<slug>.py: a new provider's fake is picked up by its module name.
+FAKES: dict[str, type[FakeServer]] = _discover()
 
 
 def kit_items(attribute: str) -> list[tuple[str, object]]:
@@ -85,9 +80,7 @@ __all__ = [
     "FakeServer",
     "GitHubFake",
     "GitLabFake",
-    "RecordedRequest",
     "TrelloFake",
-    "TrelloHTTPService",
     "contract_variants",
     "kit_items",
     "provider_kit",

@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+from test.fakes.kit import path_template as documented_template
 from test.fakes.specs import Erratum, OpenAPISpec
 
 # Admin webhooks (Data Center) are not in either description (see test/data/specs/README.md, "How Jira signs webhooks"),
@@ -34,26 +35,17 @@ def _date_time_pointers(node, pointer=""):
             yield from _date_time_pointers(value, f"{pointer}/{index}")
 
 
-def jira_spec(root: Path, name: str, extra=()) -> OpenAPISpec:
-    """A Jira description with its errata: Jira writes times as 2024-01-31T12:00:00.000+0000 (an ISO 8601 offset
-    without a colon) where the descriptions say RFC 3339 date-time; `JIRA_STAMP` checks those strings instead."""
+def flavour_spec(root: Path, flavour: str) -> OpenAPISpec:
+    """The description of one flavour, `cloud` or `dc`, with its errata: Jira writes times as 2024-01-31T12:00:00.000+0000
+    (an ISO 8601 offset without a colon) where the descriptions say RFC 3339 date-time; `JIRA_STAMP` checks those."""
+    name, extra = FILES[flavour]
     document = OpenAPISpec.load(root / "jira" / name).raw
     errata = [Erratum(pointer, "jira-date-time", "Jira's +0000 offsets are not RFC 3339 (checked by JIRA_STAMP).")
               for pointer in _date_time_pointers(document["components"], "/components")]
     return OpenAPISpec(document, [*errata, *extra])
 
 
-def flavour_spec(root: Path, flavour: str) -> OpenAPISpec:
-    """The description of one flavour, `cloud` or `dc`, with its errata."""
-    name, extra = FILES[flavour]
-    return jira_spec(root, name, extra)
-
-
 def path_template(spec: OpenAPISpec, path: str, flavour: str) -> str:
     """The documented path template of a request path (DC documents paths below its /rest server URL)."""
-    documented = path[len("/rest"):] if flavour == "dc" and path.startswith("/rest/api/") else path
-    for template in [*spec.document["paths"], *UNDOCUMENTED]:
-        pattern = "^" + re.sub(r"\\{[^}]+\\}", "[^/]+", re.escape(template)) + "$"
-        if re.match(pattern, documented):
-            return template
-    raise AssertionError(f"not a documented path: {path}")
+    prefix = "/rest" if flavour == "dc" and path.startswith("/rest/api/") else ""
+    return documented_template(path, [*spec.document["paths"], *UNDOCUMENTED], prefix)
