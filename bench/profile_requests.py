@@ -1,4 +1,3 @@
-#!/usr/bin/env python
 """In-process cost of one request (Flask test client, production config): time, SQL round trips, a profile.
 
 Run: .venv/bin/python -m bench.profile_requests [--requests 2000] [--profile] [--callgrind-loop N]
@@ -8,7 +7,6 @@ pool pings each request makes. `--callgrind-loop N` only runs N offers requests 
 `valgrind --tool=callgrind` (instruction counts do not move with the machine's load).
 """
 
-import argparse
 import contextlib
 import cProfile
 import io
@@ -17,7 +15,9 @@ import pstats
 import sys
 import time
 
+from bench.harness import options
 from bench.harness.db import database
+from bench.harness.inproc import offer_owner, production_app
 from bench.harness.report import machine, print_profile, write_section
 
 
@@ -65,37 +65,16 @@ class SqlCounter:
 
 
 def build(database_url):
-    os.environ.update(APP_CONFIGURATION="production", DATABASE_URL=database_url, SECRET_KEY="bench-secret-key-" + "x" * 32,
-                      ENCRYPTION_KEYS="fF1Yk6m9lZ5V4sX8cN2q7hT3wJ0bR6eA1uI9oP4dG2s=", LOG_REQUESTS="true")
     import logging
 
-    from flask_migrate import upgrade
-
-    from api import create_app
-    from api.auth import encode_token
+    app = production_app(database_url, LOG_REQUESTS="true")  # sets the environment: import the app's modules after
     from api.extensions import db
-    from api.models.offers import Offer
-    from api.services.users import register
-    from config import BASE_DIR
 
-    app = create_app("production")
     logging.getLogger("api.access").handlers[:] = [logging.NullHandler()]
     logging.getLogger("api.access").propagate = False
     with app.app_context():
-        upgrade(directory=str(BASE_DIR / "migrations"))
-        user = register(session=db.session, username="bench", password="bench-password")
-        for n in range(20):
-            db.session.add(Offer(user_id=user.id, title=f"Offer {n}", description="d" * 200,
-                                 skills_list=["python", "flask", "postgresql"]))
-        db.session.commit()
-        user_id, token = user.id, encode_token(user.id)
+        user_id, token = offer_owner(db.session)
     return app, user_id, token
-
-
-def hello_app():
-    from bench.hello import application
-
-    return application
 
 
 def timed(client, url, headers, count, batches=10):
@@ -154,15 +133,11 @@ def breakdown(client, url, headers, measured_ms, count, label):
 
 
 def main():
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--requests", type=int, default=2000)
-    parser.add_argument("--profile", action="store_true", help="print a cProfile of the offers list")
-    parser.add_argument("--callgrind-loop", type=int, default=0)
-    parser.add_argument("--lines", type=int, default=45)
-    parser.add_argument("--breakdown", action="store_true", help="where an authenticated request's CPU goes")
-    parser.add_argument("--write", action="store_true",
-                        help="also write the figures (with --breakdown) into docs/PERFORMANCE.md, section in-process")
-    args = parser.parse_args()
+    args = options(__doc__, ("--requests", 2000, None), ("--profile", False, "print a cProfile of the offers list"),
+                   ("--callgrind-loop", 0, None), ("--lines", 45, None),
+                   ("--breakdown", False, "where an authenticated request's CPU goes"),
+                   ("--write", False, "also write the figures (with --breakdown) into docs/PERFORMANCE.md, section "
+                                      "in-process")).parse_args()
     if args.write:
         captured = io.StringIO()
 
@@ -210,7 +185,9 @@ def measure(args):
         counter.reset()
         client.get("/api/v1/users/me", headers=headers)
         print("GET /users/me:   ", counter.summary(1))
-        hello = hello_app().test_client()
+        from bench.hello import application as hello_app
+
+        hello = hello_app.test_client()
         floor_ms = timed(hello, "/hello", {}, args.requests)
         offers_ms = timed(client, url, headers, args.requests)
         healthz_ms = timed(client, "/healthz", {}, args.requests)

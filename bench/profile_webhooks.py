@@ -1,4 +1,3 @@
-#!/usr/bin/env python
 """In-process cost of one webhook delivery: ingest (POST through the Flask test client) and process_delivery.
 
 Run: .venv/bin/python -m bench.profile_webhooks [--deliveries 500] [--profile]
@@ -6,20 +5,16 @@ Load-independent figures: CPU milliseconds per delivery in this process and the 
 plus a cProfile of process_delivery (what the workers spend their time on).
 """
 
-import argparse
 import cProfile
-import hashlib
-import hmac
-import io
 import json
-import os
-import pstats
 import sys
 import time
-from pathlib import Path
 
-from bench.harness import ROOT
-from bench.harness.db import database
+from bench.harness import ROOT, options
+from bench.harness.clients import signed_delivery
+from bench.harness.db import database, postmaster_pid
+from bench.harness.inproc import production_app
+from bench.harness.measure import process_tree_cpu_seconds
 from bench.harness.report import print_profile
 from bench.profile_requests import SqlCounter
 
@@ -28,22 +23,16 @@ SECRET = "bench-webhook-secret"
 
 
 def build(database_url):
-    os.environ.update(APP_CONFIGURATION="production", DATABASE_URL=database_url, SECRET_KEY="bench-secret-key-" + "x" * 32,
-                      ENCRYPTION_KEYS="fF1Yk6m9lZ5V4sX8cN2q7hT3wJ0bR6eA1uI9oP4dG2s=", LOG_REQUESTS="false")
     import logging
 
-    from flask_migrate import upgrade
-
-    from api import create_app, crypto
+    app = production_app(database_url, LOG_REQUESTS="false")  # sets the environment: import the app's modules after
+    from api import crypto
     from api.extensions import db
     from api.models.trackers import Tracker
     from api.services.users import register
-    from config import BASE_DIR
 
-    app = create_app("production")
     logging.getLogger().setLevel(logging.WARNING)
     with app.app_context():
-        upgrade(directory=str(BASE_DIR / "migrations"))
         user = register(session=db.session, username="bench", password="bench-password")
         tracker = Tracker(owner_id=user.id, name="hooks", provider="github", target="octo/hooks",
                           base_url="http://127.0.0.1:9", credentials_encrypted=crypto.encrypt_json({"token": "t"}),
@@ -60,32 +49,12 @@ def delivery(n):
     payload = json.loads(EXAMPLE.read_text())
     payload["issue"]["number"] = 1000 + n
     payload["issue"]["title"] = f"Issue {n}"
-    body = json.dumps(payload).encode()
-    headers = {"X-GitHub-Event": "issues", "X-GitHub-Delivery": f"d-{n}", "Content-Type": "application/json",
-               "X-Hub-Signature-256": "sha256=" + hmac.new(SECRET.encode(), body, hashlib.sha256).hexdigest()}
-    return body, headers
+    return signed_delivery(SECRET, payload)
 
 
 def postgres_cpu_seconds(database_url):
-    """User + system CPU of every process of the embedded PostgreSQL (postmaster and its children)."""
-    import subprocess
-
-    import psycopg
-
-    with psycopg.connect(database_url) as connection:
-        data_dir = connection.execute("SHOW data_directory").fetchone()[0]
-    postmaster = int(Path(data_dir, "postmaster.pid").read_text().split()[0])
-    pids = [postmaster] + [int(pid) for pid in subprocess.run(["ps", "-o", "pid=", "--ppid", str(postmaster)],
-                                                             capture_output=True, text=True).stdout.split()]
-    ticks = os.sysconf("SC_CLK_TCK")
-    total = 0.0
-    for pid in pids:
-        try:
-            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-        except FileNotFoundError:
-            continue
-        total += (int(fields[11]) + int(fields[12])) / ticks
-    return total
+    """User + system CPU of the embedded PostgreSQL (postmaster and its children, those already ended included)."""
+    return process_tree_cpu_seconds(postmaster_pid(database_url))
 
 
 def drain_with_worker(app, database_url, count, args):
@@ -115,24 +84,16 @@ def drain_with_worker(app, database_url, count, args):
           f"({processed / wall:.0f}/s on this machine); CPU per delivery: worker {cpu / processed * 1000:.2f} ms, "
           f"PostgreSQL {pg / processed * 1000:.2f} ms")
     if profiler:
-        out = io.StringIO()
-        pstats.Stats(profiler, stream=out).sort_stats("tottime").print_stats(args.lines)
-        print(out.getvalue())
+        print_profile(profiler, args.lines, sorts=("tottime",))
     return 0
 
 
 def main():
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--deliveries", type=int, default=500)
-    parser.add_argument("--profile", action="store_true")
-    parser.add_argument("--lines", type=int, default=50)
-    parser.add_argument("--worker", action="store_true",
-                        help="drain the ingested deliveries with api.jobs.run_worker instead (CPU of this process and "
-                             "of PostgreSQL per delivery)")
-    parser.add_argument("--concurrency", type=int, default=4)
-    parser.add_argument("--no-pool-check", action="store_true",
-                        help="what-if: procrastinate's pool without its per-checkout liveness query (not the app's code)")
-    args = parser.parse_args()
+    args = options(__doc__, ("--deliveries", 500, None), ("--profile", False, None), ("--lines", 50, None),
+                   ("--worker", False, "drain the ingested deliveries with api.jobs.run_worker instead (CPU of this "
+                                       "process and of PostgreSQL per delivery)"), ("--concurrency", 4, None),
+                   ("--no-pool-check", False, "what-if: procrastinate's pool without its per-checkout liveness query "
+                                              "(not the app's code)")).parse_args()
     with database() as database_url:
         app, tracker_id = build(database_url)
         from api.extensions import db
@@ -158,11 +119,9 @@ def main():
             process_delivery(ids[0])  # warm-up
             db.session.remove()
         counter.reset()
-        for _ in range(1):
-            for delivery_id in ids[1:2]:
-                with app.app_context():
-                    process_delivery(delivery_id)
-                    db.session.remove()
+        with app.app_context():
+            process_delivery(ids[1])
+            db.session.remove()
         print("process_delivery statements:")
         for statement in counter.statements:
             print("   ", " ".join(statement.split())[:170])

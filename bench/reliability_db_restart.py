@@ -1,4 +1,3 @@
-#!/usr/bin/env python
 """Database restart under write load: PostgreSQL stopped (fast shutdown) for ~5 s, then started again.
 
 Run: .venv/bin/python -m bench.reliability_db_restart [--before 15] [--down 5] [--after 25] [--rate 30]
@@ -9,7 +8,6 @@ never 500; the first 2xx comes within 10 s of the database being back; no commit
 recover. Writes docs/RELIABILITY.md (section "db-restart"); exit 1 when a target is missed.
 """
 
-import argparse
 import collections
 import itertools
 import json
@@ -18,20 +16,13 @@ import threading
 import time
 from pathlib import Path
 
-from bench.harness.clients import (
-    create_github_tracker,
-    issue_opened,
-    register_and_login,
-    register_webhook,
-    signed_delivery,
-    webhook_secrets,
-)
-from bench.harness.db import EmbeddedPostgres, database, delivery_state, query, wait_for_drain
-from bench.harness.fakes import REPO, fake_processes, seed_github_fake
+from bench.harness import NO_DOC, options
+from bench.harness.clients import gateway_with_webhook, issue_opened, post_delivery
+from bench.harness.db import EmbeddedPostgres, delivery_state, query, wait_for_drain
 from bench.harness.load import FixedRateLoad, Op, expect, histogram
 from bench.harness.measure import CpuWatch
-from bench.harness.report import code_version, conclude_reliability, machine, machine_note
-from bench.harness.server import JobWorkers, app_env, migrate, uwsgi, uwsgi_layout_text
+from bench.harness.report import code_version, conclude_reliability, run_intro
+from bench.harness.server import JobWorkers, uwsgi_layout_text
 
 RECOVERY_TARGET_SECONDS = 10.0
 LOG = "/tmp/tg-reliability-db"
@@ -40,16 +31,16 @@ LOG = "/tmp/tg-reliability-db"
 class Writes:
     """Offer creates and webhook deliveries, remembering the ids the API said it committed."""
 
-    def __init__(self, base_url, user_id, token, tracker_id, secret):
-        self.base = base_url + "/api/v1"
-        self.user_id, self.token, self.tracker_id, self.secret = user_id, token, tracker_id, secret
+    def __init__(self, gateway):
+        self.gateway = gateway
         self.lock = threading.Lock()
         self.counter = itertools.count()
         self.offer_ids, self.delivery_ids = [], []
 
     def offer_create(self, http):
         n = next(self.counter)
-        response = http.post(f"{self.base}/users/{self.user_id}/offers/", headers={"Authorization": f"JWT {self.token}"},
+        response = http.post(f"{self.gateway.base_url}/api/v1/users/{self.gateway.user_id}/offers/",
+                             headers={"Authorization": f"JWT {self.gateway.token}"},
                              json={"title": f"Engineer {n}", "description": "Written during a database restart.",
                                    "skills_list": ["python"]}, timeout=30)
         result = expect(response, 201)
@@ -60,66 +51,51 @@ class Writes:
 
     def webhook(self, http):
         n = next(self.counter)
-        body, headers = signed_delivery(self.secret, issue_opened(10_000 + n, f"Restart issue {n}"))
-        response = http.post(f"{self.base}/webhooks/{self.tracker_id}", data=body, headers=headers, timeout=30)
-        status, ok, detail = expect(response, 202)
-        if ok and response.json().get("status") == "accepted":
+        result, delivery_id = post_delivery(http, self.gateway, issue_opened(10_000 + n, f"Restart issue {n}"))
+        if delivery_id:
             with self.lock:
-                self.delivery_ids.append(response.json()["delivery_id"])
-        elif ok:
-            ok, detail = False, response.json().get("status", "")
-        return status, ok, detail
+                self.delivery_ids.append(delivery_id)
+        return result
 
 
 def main():
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--before", type=float, default=15.0, help="seconds of load before the database stops")
-    parser.add_argument("--down", type=float, default=5.0, help="seconds the database stays down")
-    parser.add_argument("--after", type=float, default=25.0, help="seconds of load after it is back")
-    parser.add_argument("--rate", type=float, default=30.0, help="requests/s: 2/3 offer creates, 1/3 deliveries")
-    parser.add_argument("--no-doc", action="store_true", help="do not write docs/RELIABILITY.md")
-    args = parser.parse_args()
+    args = options(__doc__, ("--before", 15.0, "seconds of load before the database stops"),
+                   ("--down", 5.0, "seconds the database stays down"), ("--after", 25.0, "seconds of load after it is back"),
+                   ("--rate", 30.0, "requests/s: 2/3 offer creates, 1/3 deliveries"), NO_DOC).parse_args()
     run_started = time.strftime("%Y-%m-%d %H:%M")
     version = code_version()
     seconds = args.before + args.down + args.after
-    with database() as database_url, fake_processes("github", 1) as (fake_url,):
+    with gateway_with_webhook("restart-writer", LOG) as gateway:
+        database_url, user_id = gateway.database_url, gateway.user_id
         postgres = EmbeddedPostgres(database_url)
-        env = app_env(database_url, TRACKER_ALLOWED_HOSTS="127.0.0.1", RATELIMIT_ENABLED="false")
-        migrate(env)
-        seed_github_fake(fake_url, issues=1)
-        with uwsgi(env, log_path=f"{LOG}-uwsgi.log") as (base_url, _master):
-            user_id, token = register_and_login(base_url, "restart-writer")
-            tracker_id = create_github_tracker(base_url, token, "restart", fake_url, REPO)
-            register_webhook(base_url, token, tracker_id)
-            secret = webhook_secrets(env, [tracker_id])[tracker_id]
-            writes = Writes(base_url, user_id, token, tracker_id, secret)
-            workers = JobWorkers(env, 2, log_prefix=f"{LOG}-worker", supervise=True).start()
-            cpu = CpuWatch(exclude_substring=str(postgres.pgdata)).start()
-            try:
-                load = FixedRateLoad([Op("offer_create", 2, writes.offer_create), Op("webhook", 1, writes.webhook)],
-                                     args.rate, seconds=seconds).start()
-                time.sleep(args.before)
-                t_stop = load.now()
-                postgres.stop()
-                t_down = load.now()
-                print(f"[{t_down:5.1f} s] database stopped ({(t_down - t_stop) * 1000:.0f} ms)", flush=True)
-                time.sleep(max(0.0, args.down - (t_down - t_stop)))
-                t_start = load.now()
-                postgres.start()
-                t_up = load.now()
-                print(f"[{t_up:5.1f} s] database accepting connections again ({(t_up - t_start) * 1000:.0f} ms)",
-                      flush=True)
-                load.join()
-                load_end = load.now()
-                print(f"[{load_end:5.1f} s] load done; waiting for the queue to drain", flush=True)
-                accepted = len(writes.delivery_ids)
-                _, drain_seconds = wait_for_drain(database_url, accepted, timeout=240)
-            finally:
-                cpu.stop()
-                workers.stop()
-            offer_rows = {row[0] for row in query(database_url, "SELECT id FROM offers WHERE user_id = %s", (user_id,))}
-            delivery_rows = {row[0] for row in query(database_url, "SELECT id FROM webhook_deliveries")}
-            rows = delivery_state(database_url)
+        writes = Writes(gateway)
+        workers = JobWorkers(gateway.env, 2, log_prefix=f"{LOG}-worker", supervise=True).start()
+        cpu = CpuWatch(exclude_substring=str(postgres.pgdata)).start()
+        try:
+            load = FixedRateLoad([Op("offer_create", 2, writes.offer_create), Op("webhook", 1, writes.webhook)],
+                                 args.rate, seconds=seconds).start()
+            time.sleep(args.before)
+            t_stop = load.now()
+            postgres.stop()
+            t_down = load.now()
+            print(f"[{t_down:5.1f} s] database stopped ({(t_down - t_stop) * 1000:.0f} ms)", flush=True)
+            time.sleep(max(0.0, args.down - (t_down - t_stop)))
+            t_start = load.now()
+            postgres.start()
+            t_up = load.now()
+            print(f"[{t_up:5.1f} s] database accepting connections again ({(t_up - t_start) * 1000:.0f} ms)",
+                  flush=True)
+            load.join()
+            load_end = load.now()
+            print(f"[{load_end:5.1f} s] load done; waiting for the queue to drain", flush=True)
+            accepted = len(writes.delivery_ids)
+            _, drain_seconds = wait_for_drain(database_url, accepted, timeout=240)
+        finally:
+            cpu.stop()
+            workers.stop()
+        offer_rows = {row[0] for row in query(database_url, "SELECT id FROM offers WHERE user_id = %s", (user_id,))}
+        delivery_rows = {row[0] for row in query(database_url, "SELECT id FROM webhook_deliveries")}
+        rows = delivery_state(database_url)
     uwsgi_log = Path(f"{LOG}-uwsgi.log").read_text(errors="replace")
     worker_logs = [json.loads(line) for i in range(2)
                    for line in Path(f"{LOG}-worker-{i}.log").read_text(errors="replace").splitlines()
@@ -129,19 +105,19 @@ def main():
                                        if entry.get("action") == "side_task_failed" and "\n" in entry["message"])
 
     samples = sorted(load.snapshot(), key=lambda s: s.started)
-    before = [s for s in samples if s.started < t_stop]
-    stopping = [s for s in samples if t_stop <= s.started < t_down]
-    down = [s for s in samples if t_down <= s.started < t_start]
-    starting = [s for s in samples if t_start <= s.started < t_up]
-    after = [s for s in samples if s.started >= t_up]
+    edges = {"before the stop": (float("-inf"), t_stop), "shutting down": (t_stop, t_down),
+             "database down": (t_down, t_start), "starting (`pg_ctl -w start` running)": (t_start, t_up),
+             "after the restart": (t_up, float("inf"))}
+    phases = {label: [s for s in samples if start <= s.started < end] for label, (start, end) in edges.items()}
+    down, after = phases["database down"], phases["after the restart"]
     first_ok = next((s for s in after if 200 <= s.status < 300), None)
-    recovery = (first_ok.started + first_ok.latency_ms / 1000 - t_up) if first_ok else None
+    recovery = (first_ok.answered - t_up) if first_ok else None
     last_bad = max((s for s in after if not (200 <= s.status < 300)), key=lambda s: s.started, default=None)
-    all_ok_after = (last_bad.started + last_bad.latency_ms / 1000 - t_up) if last_bad else 0.0
+    all_ok_after = (last_bad.answered - t_up) if last_bad else 0.0
     per_kind_first_ok = {}
     for kind in ("offer_create", "webhook"):
         ok = next((s for s in after if s.kind == kind and 200 <= s.status < 300), None)
-        per_kind_first_ok[kind] = (ok.started + ok.latency_ms / 1000 - t_up) if ok else None
+        per_kind_first_ok[kind] = (ok.answered - t_up) if ok else None
     answered_201 = set(writes.offer_ids)
     answered_202 = set(writes.delivery_ids)
     statuses = collections.Counter(s.status for s in samples)
@@ -168,7 +144,7 @@ def main():
 
     worker_events = [f"{when - t0:.1f} s: worker {index} {what}" for when, index, what in workers.events]
     lines = [
-        f"Run {run_started} on {machine()}; {machine_note()}. App code: {version}. During this run {cpu.describe()}.",
+        run_intro(run_started, version, cpu),
         "",
         f"Set-up: embedded PostgreSQL, uwsgi with the committed uwsgi.ini ({uwsgi_layout_text()}), 2 job workers "
         f"under a supervisor that restarts an exited worker after 1, 2, 4 ... 10 s, `RATELIMIT_ENABLED=false`, "
@@ -182,11 +158,7 @@ def main():
         "",
         "| phase | requests | statuses (with error slug) |",
         "|---|---|---|",
-        f"| before the stop | {len(before)} | {histogram(before) or '—'} |",
-        f"| shutting down | {len(stopping)} | {histogram(stopping) or '—'} |",
-        f"| database down | {len(down)} | {histogram(down) or '—'} |",
-        f"| starting (`pg_ctl -w start` running) | {len(starting)} | {histogram(starting) or '—'} |",
-        f"| after the restart | {len(after)} | {histogram(after) or '—'} |",
+        *(f"| {label} | {len(items)} | {histogram(items) or '—'} |" for label, items in phases.items()),
         "",
         f"- Recovery: first 2xx completed **{recovery:.2f} s** after the database accepted connections again"
         if recovery is not None else "- Recovery: **no 2xx after the restart**",

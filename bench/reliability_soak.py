@@ -1,4 +1,3 @@
-#!/usr/bin/env python
 """Soak: steady mixed load (offers, tracker calls on a GitHub fake, signed webhook deliveries) with 2 job workers.
 
 Run: .venv/bin/python -m bench.reliability_soak [--seconds 300] [--rate 50]
@@ -7,7 +6,6 @@ Targets: zero errors (every answer has its expected status), p99 recorded per ki
 delivery processed exactly once at the end. Writes docs/RELIABILITY.md (section "soak"); exit 1 when a target is missed.
 """
 
-import argparse
 import collections
 import itertools
 import os
@@ -19,36 +17,29 @@ from pathlib import Path
 
 import requests
 
-from bench.harness.clients import (
-    create_github_tracker,
-    issue_opened,
-    register_and_login,
-    register_webhook,
-    signed_delivery,
-    webhook_secrets,
-)
-from bench.harness.db import database, delivery_state, wait_for_drain
-from bench.harness.fakes import REPO, fake_processes, recorded_requests, seed_github_fake
+from bench.harness import NO_DOC, options
+from bench.harness.clients import gateway_with_webhook, issue_opened, post_delivery, register_and_login
+from bench.harness.db import delivery_state, wait_for_drain
+from bench.harness.fakes import REPO, recorded_requests
 from bench.harness.load import FixedRateLoad, Op, expect, summarize
 from bench.harness.measure import CpuWatch
-from bench.harness.report import code_version, conclude_reliability, machine, machine_note
-from bench.harness.server import JobWorkers, app_env, free_port, migrate, uwsgi, uwsgi_layout_text, uwsgi_workers
+from bench.harness.report import code_version, conclude_reliability, run_intro
+from bench.harness.server import JobWorkers, free_port, uwsgi_layout_text, uwsgi_workers
 
 RSS_TOLERANCE = 0.10
 USERS = 4
 STABLE_OFFERS, CHURN_OFFERS = 10, 10
 SEEDED_ISSUES = 30
 LOG = "/tmp/tg-reliability-soak"
-DOC_TITLE = "# Reliability\n\nLoad and fault runs of the gateway; each section is written by its script in bench/."
 
 
 class Mix:
     """The operations of the mix and the state they share (users, offers, the tracker, accepted deliveries)."""
 
-    def __init__(self, base_url, users, tracker_id, tracker_token, secret):
-        self.base = base_url + "/api/v1"
+    def __init__(self, gateway, users):
+        self.gateway, self.base = gateway, gateway.base_url + "/api/v1"
         self.users = users  # [(user_id, token, [stable offer ids])]
-        self.tracker_id, self.tracker_token, self.secret = tracker_id, tracker_token, secret
+        self.tracker_id, self.tracker_token = gateway.tracker_id, gateway.token
         self.churn = collections.deque()  # (user index, offer id) of offers that may be deleted
         self.lock = threading.Lock()
         self.counter = itertools.count()
@@ -63,33 +54,32 @@ class Mix:
         n = self._next()
         return n, n % len(self.users)
 
-    def _auth(self, token):
-        return {"Authorization": f"JWT {token}"}
+    def _call(self, http, method, path, token, status, **kwargs):
+        """`method` on the API path with the user's JWT: (status, ok, detail) against `status`, and the response."""
+        response = http.request(method, self.base + path, headers={"Authorization": f"JWT {token}"}, timeout=30,
+                                **kwargs)
+        return expect(response, status), response
 
     def offer_list(self, http):
         _, index = self._user()
         owner = self.users[(index + 1) % len(self.users)][0]  # any user reads any user's offers
-        return expect(http.get(f"{self.base}/users/{owner}/offers/", headers=self._auth(self.users[index][1]),
-                               timeout=30), 200)
+        return self._call(http, "GET", f"/users/{owner}/offers/", self.users[index][1], 200)[0]
 
     def offer_get(self, http):
         n, index = self._user()
         user_id, token, stable = self.users[index]
-        return expect(http.get(f"{self.base}/users/{user_id}/offers/{stable[n % len(stable)]}",
-                               headers=self._auth(token), timeout=30), 200)
+        return self._call(http, "GET", f"/users/{user_id}/offers/{stable[n % len(stable)]}", token, 200)[0]
 
     def offer_search(self, http):
         _, index = self._user()
-        return expect(http.get(f"{self.base}/offers", params={"skill": "python", "q": "engineer"},
-                               headers=self._auth(self.users[index][1]), timeout=30), 200)
+        params = {"skill": "python", "q": "engineer"}
+        return self._call(http, "GET", "/offers", self.users[index][1], 200, params=params)[0]
 
     def offer_create(self, http):
         n, index = self._user()
         user_id, token, _ = self.users[index]
-        response = http.post(f"{self.base}/users/{user_id}/offers/", headers=self._auth(token), timeout=30,
-                             json={"title": f"Engineer {n}", "description": "Soak offer. " * 20,
-                                   "skills_list": ["python", "flask", "postgresql"]})
-        result = expect(response, 201)
+        body = {"title": f"Engineer {n}", "description": "Soak offer. " * 20, "skills_list": ["python", "flask", "postgresql"]}
+        result, response = self._call(http, "POST", f"/users/{user_id}/offers/", token, 201, json=body)
         if result[1]:
             with self.lock:
                 self.churn.append((index, response.json()["id"]))
@@ -99,43 +89,34 @@ class Mix:
     def offer_update(self, http):
         n, index = self._user()
         user_id, token, stable = self.users[index]
-        return expect(http.put(f"{self.base}/users/{user_id}/offers/{stable[n % len(stable)]}",
-                               headers=self._auth(token), json={"title": f"Senior Engineer {n}"}, timeout=30), 200)
+        body = {"title": f"Senior Engineer {n}"}
+        return self._call(http, "PUT", f"/users/{user_id}/offers/{stable[n % len(stable)]}", token, 200, json=body)[0]
 
     def offer_delete(self, http):
         with self.lock:
             index, offer_id = self.churn.popleft()
         user_id, token, _ = self.users[index]
-        return expect(http.delete(f"{self.base}/users/{user_id}/offers/{offer_id}", headers=self._auth(token),
-                                  timeout=30), 200)
+        return self._call(http, "DELETE", f"/users/{user_id}/offers/{offer_id}", token, 200)[0]
 
     def issue_list(self, http):
-        return expect(http.get(f"{self.base}/trackers/{self.tracker_id}/issues", params={"limit": 20},
-                               headers=self._auth(self.tracker_token), timeout=30), 200)
+        return self._call(http, "GET", f"/trackers/{self.tracker_id}/issues", self.tracker_token, 200,
+                          params={"limit": 20})[0]
 
     def issue_get(self, http):
-        n = self._next()
-        return expect(http.get(f"{self.base}/trackers/{self.tracker_id}/issues/{n % SEEDED_ISSUES + 1}",
-                               headers=self._auth(self.tracker_token), timeout=30), 200)
+        number = self._next() % SEEDED_ISSUES + 1
+        return self._call(http, "GET", f"/trackers/{self.tracker_id}/issues/{number}", self.tracker_token, 200)[0]
 
     def issue_create(self, http):
-        n = self._next()
-        return expect(http.post(f"{self.base}/trackers/{self.tracker_id}/issues", headers=self._auth(self.tracker_token),
-                                json={"title": f"Soak issue {n}", "description": "Created by the soak run.",
-                                      "labels": ["soak"]}, timeout=30), 201)
+        body = {"title": f"Soak issue {self._next()}", "description": "Created by the soak run.", "labels": ["soak"]}
+        return self._call(http, "POST", f"/trackers/{self.tracker_id}/issues", self.tracker_token, 201, json=body)[0]
 
     def webhook(self, http):
         n = self._next()
-        body, headers = signed_delivery(self.secret, issue_opened(10_000 + n, f"Webhook issue {n}"))
-        response = http.post(f"{self.base}/webhooks/{self.tracker_id}", data=body, headers=headers, timeout=30)
-        status, ok, detail = expect(response, 202)
-        if ok:
-            ok = response.json().get("status") == "accepted"
-            detail = detail or response.json().get("status", "")
-            if ok:
-                with self.lock:
-                    self.accepted += 1
-        return status, ok, detail
+        result, delivery_id = post_delivery(http, self.gateway, issue_opened(10_000 + n, f"Webhook issue {n}"))
+        if delivery_id:
+            with self.lock:
+                self.accepted += 1
+        return result
 
     def ops(self):
         weights = {"offer_list": 20, "offer_get": 12, "offer_search": 6, "offer_create": 8, "offer_update": 6,
@@ -191,45 +172,35 @@ def rss_verdict(samples, seconds):
 
 
 def main():
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--seconds", type=int, default=300, help="duration of the load (default 300)")
-    parser.add_argument("--rate", type=float, default=40.0, help="requests per second, all kinds together")
-    parser.add_argument("--no-doc", action="store_true", help="do not write docs/RELIABILITY.md")
-    args = parser.parse_args()
+    args = options(__doc__, ("--seconds", 300, "duration of the load (default 300)"),
+                   ("--rate", 40.0, "requests per second, all kinds together"), NO_DOC).parse_args()
     started = time.strftime("%Y-%m-%d %H:%M")
     version = code_version()
-    with database() as database_url, fake_processes("github", 1) as (fake_url,):
-        env = app_env(database_url, TRACKER_ALLOWED_HOSTS="127.0.0.1", RATELIMIT_ENABLED="false")
-        migrate(env)
-        seed_github_fake(fake_url, issues=SEEDED_ISSUES)
-        stats = ("127.0.0.1", free_port())
-        with uwsgi(env, log_path=f"{LOG}-uwsgi.log", stats=stats) as (base_url, _master):
-            users, churn = seed_users(base_url)
-            tracker_token = users[0][1]
-            tracker_id = create_github_tracker(base_url, tracker_token, "soak", fake_url, REPO)
-            register_webhook(base_url, tracker_token, tracker_id)
-            secret = webhook_secrets(env, [tracker_id])[tracker_id]
-            mix = Mix(base_url, users, tracker_id, tracker_token, secret)
-            mix.churn.extend(churn)
-            workers = JobWorkers(env, 2, log_prefix=f"{LOG}-worker", supervise=True).start()
-            cpu = CpuWatch(exclude_substring=database_url.rsplit("host=", 1)[-1]).start()
-            try:
-                load = FixedRateLoad(mix.ops(), args.rate, seconds=args.seconds).start()
-                rss_samples = []
-                while load._thread.is_alive():
-                    rss_samples.append((load.now(), uwsgi_workers(stats)))
-                    print(f"[{load.now():5.0f} s] requests {len(load.samples)}, errors "
-                          f"{sum(1 for s in load.snapshot() if not s.ok)}, worker RSS MB "
-                          + ", ".join(f"{w['rss_mb']:.0f}" for w in rss_samples[-1][1]), flush=True)
-                    load.join(10)
+    stats = ("127.0.0.1", free_port())
+    with gateway_with_webhook("soak", LOG, issues=SEEDED_ISSUES, stats=stats) as gateway:
+        database_url = gateway.database_url
+        users, churn = seed_users(gateway.base_url)
+        mix = Mix(gateway, users)
+        mix.churn.extend(churn)
+        workers = JobWorkers(gateway.env, 2, log_prefix=f"{LOG}-worker", supervise=True).start()
+        cpu = CpuWatch(exclude_substring=database_url.rsplit("host=", 1)[-1]).start()
+        try:
+            load = FixedRateLoad(mix.ops(), args.rate, seconds=args.seconds).start()
+            rss_samples = []
+            while load._thread.is_alive():
                 rss_samples.append((load.now(), uwsgi_workers(stats)))
-                load_seconds = load.now()
-                _, drain_seconds = wait_for_drain(database_url, mix.accepted, timeout=180)
-            finally:
-                cpu.stop()
-                workers.stop()
-            rows = delivery_state(database_url)
-            provider = recorded_requests(fake_url)
+                print(f"[{load.now():5.0f} s] requests {len(load.samples)}, errors "
+                      f"{sum(1 for s in load.snapshot() if not s.ok)}, worker RSS MB "
+                      + ", ".join(f"{w['rss_mb']:.0f}" for w in rss_samples[-1][1]), flush=True)
+                load.join(10)
+            rss_samples.append((load.now(), uwsgi_workers(stats)))
+            load_seconds = load.now()
+            _, drain_seconds = wait_for_drain(database_url, mix.accepted, timeout=180)
+        finally:
+            cpu.stop()
+            workers.stop()
+        rows = delivery_state(database_url)
+        provider = recorded_requests(gateway.fake_url)
     uwsgi_log = Path(f"{LOG}-uwsgi.log").read_text(errors="replace")
     issue_path = re.compile(rf"^/repos/{re.escape(REPO)}/issues/\d+$")
     provider_counts = {
@@ -261,8 +232,8 @@ def main():
 
     error_kinds = collections.Counter((s.kind, s.status, s.detail) for s in errors)
     lines = [
-        f"Run {started}, {args.seconds} s at {args.rate:g} req/s (fixed schedule, open loop, Python load generator with "
-        f"24 threads) on {machine()}; {machine_note()}. App code: {version}. During this run {cpu.describe()}.",
+        run_intro(started, version, cpu, f", {args.seconds} s at {args.rate:g} req/s (fixed schedule, open loop, Python "
+                  "load generator with 24 threads)"),
         "",
         f"Set-up: embedded PostgreSQL, uwsgi with the committed uwsgi.ini ({uwsgi_layout_text()} on {os.cpu_count()} cores, "
         "access log on, to a file), 2 job workers (`python manage.py worker --concurrency 4`), one GitHub fake "

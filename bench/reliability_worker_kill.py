@@ -1,4 +1,3 @@
-#!/usr/bin/env python
 """Worker kill: a burst of signed deliveries with 2 job workers running; one worker is SIGKILLed mid-burst and restarted.
 
 Run: .venv/bin/python -m bench.reliability_worker_kill [--deliveries 600] [--rate 100] [--kill-at 0.3]
@@ -8,7 +7,6 @@ exactly once (deliveries processed == 202 accepted answers, one event per delive
 Writes docs/RELIABILITY.md (section "worker-kill"); exit 1 when a target is missed.
 """
 
-import argparse
 import itertools
 import signal
 import sys
@@ -16,103 +14,81 @@ import threading
 import time
 from pathlib import Path
 
-from bench.harness.clients import (
-    create_github_tracker,
-    issue_opened,
-    register_and_login,
-    register_webhook,
-    signed_delivery,
-    webhook_secrets,
-)
-from bench.harness.db import database, delivery_state, query, scalar, wait_for_drain
-from bench.harness.fakes import REPO, fake_processes, seed_github_fake
-from bench.harness.load import FixedRateLoad, Op, expect, histogram
+from bench.harness import NO_DOC, options
+from bench.harness.clients import gateway_with_webhook, issue_opened, post_delivery
+from bench.harness.db import delivery_state, query, scalar, wait_for_drain
+from bench.harness.load import FixedRateLoad, Op, histogram
 from bench.harness.measure import CpuWatch
-from bench.harness.report import code_version, conclude_reliability, machine, machine_note
-from bench.harness.server import JobWorkers, app_env, migrate, uwsgi
+from bench.harness.report import code_version, conclude_reliability, run_intro
+from bench.harness.server import JobWorkers
 
 STALLED_SECONDS = 5
 LOG = "/tmp/tg-reliability-kill"
 
 
 def main():
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--deliveries", type=int, default=600, help="deliveries in the burst")
-    parser.add_argument("--rate", type=float, default=100.0, help="deliveries/s while the burst is sent")
-    parser.add_argument("--kill-at", type=float, default=0.3, help="kill when this share of the burst is processed")
-    parser.add_argument("--restart-after", type=float, default=2.0, help="seconds between the kill and the restart")
-    parser.add_argument("--no-doc", action="store_true", help="do not write docs/RELIABILITY.md")
-    args = parser.parse_args()
+    args = options(__doc__, ("--deliveries", 600, "deliveries in the burst"),
+                   ("--rate", 100.0, "deliveries/s while the burst is sent"),
+                   ("--kill-at", 0.3, "kill when this share of the burst is processed"),
+                   ("--restart-after", 2.0, "seconds between the kill and the restart"), NO_DOC).parse_args()
     run_started = time.strftime("%Y-%m-%d %H:%M")
     version = code_version()
-    with database() as database_url, fake_processes("github", 1) as (fake_url,):
-        env = app_env(database_url, TRACKER_ALLOWED_HOSTS="127.0.0.1", RATELIMIT_ENABLED="false",
-                      WORKER_STALLED_SECONDS=STALLED_SECONDS)
-        migrate(env)
-        seed_github_fake(fake_url, issues=1)
-        with uwsgi(env, log_path=f"{LOG}-uwsgi.log") as (base_url, _master):
-            _, token = register_and_login(base_url, "burst")
-            tracker_id = create_github_tracker(base_url, token, "burst", fake_url, REPO)
-            register_webhook(base_url, token, tracker_id)
-            secret = webhook_secrets(env, [tracker_id])[tracker_id]
-            workers = JobWorkers(env, 2, log_prefix=f"{LOG}-worker").start()
-            deadline = time.monotonic() + 60
-            while scalar(database_url, "SELECT count(*) FROM procrastinate_workers") < 2:
-                if time.monotonic() > deadline:
-                    raise RuntimeError("the job workers did not register within 60 s")
-                time.sleep(0.2)
-            counter, lock, accepted_ids = itertools.count(), threading.Lock(), []
+    with gateway_with_webhook("burst", LOG, WORKER_STALLED_SECONDS=STALLED_SECONDS) as gateway:
+        database_url = gateway.database_url
+        workers = JobWorkers(gateway.env, 2, log_prefix=f"{LOG}-worker").start()
+        deadline = time.monotonic() + 60
+        while scalar(database_url, "SELECT count(*) FROM procrastinate_workers") < 2:
+            if time.monotonic() > deadline:
+                raise RuntimeError("the job workers did not register within 60 s")
+            time.sleep(0.2)
+        counter, lock, accepted_ids = itertools.count(), threading.Lock(), []
 
-            def deliver(http):
+        def deliver(http):
+            with lock:
+                n = next(counter)
+            result, delivery_id = post_delivery(http, gateway, issue_opened(n + 1, f"burst {n}"))
+            if delivery_id:
                 with lock:
-                    n = next(counter)
-                body, headers = signed_delivery(secret, issue_opened(n + 1, f"burst {n}"))
-                response = http.post(f"{base_url}/api/v1/webhooks/{tracker_id}", data=body, headers=headers, timeout=30)
-                status, ok, detail = expect(response, 202)
-                if ok and response.json().get("status") == "accepted":
-                    with lock:
-                        accepted_ids.append(response.json()["delivery_id"])
-                elif ok:
-                    ok, detail = False, response.json().get("status", "")
-                return status, ok, detail
+                    accepted_ids.append(delivery_id)
+            return result
 
-            cpu = CpuWatch(exclude_substring=database_url.rsplit("host=", 1)[-1]).start()
-            try:
-                load = FixedRateLoad([Op("webhook", 1, deliver)], args.rate, seconds=args.deliveries / args.rate,
-                                     max_requests=args.deliveries).start()
-                kill_threshold = int(args.deliveries * args.kill_at)
-                while True:
-                    processed = scalar(database_url,
-                                       "SELECT count(*) FROM webhook_deliveries WHERE status = 'processed'")
-                    if processed >= kill_threshold:
-                        break
-                    if load.now() > 120:
-                        raise RuntimeError(f"only {processed} deliveries processed after 120 s; nothing to kill into")
-                    time.sleep(0.05)
-                doing = scalar(database_url, "SELECT count(*) FROM procrastinate_jobs WHERE status = 'doing'")
-                pid = workers.pid(0)
-                workers.kill(0, signal.SIGKILL)
-                t_kill = load.now()
-                sent_at_kill = len(load.snapshot())
-                stored_at_kill = scalar(database_url, "SELECT count(*) FROM webhook_deliveries")
-                pending_at_kill = scalar(database_url,
-                                         "SELECT count(*) FROM webhook_deliveries WHERE status = 'pending'")
-                print(f"[{t_kill:5.1f} s] SIGKILL worker pid {pid}: {processed} processed, {doing} jobs running, "
-                      f"{sent_at_kill} deliveries sent", flush=True)
-                time.sleep(args.restart_after)
-                workers.restart(0)
-                t_restart = load.now()
-                load.join()
-                t_burst_end = load.now()
-                _, drain_seconds = wait_for_drain(database_url, len(accepted_ids), timeout=240, poll=0.5)
-                t_drained = load.now()
-            finally:
-                cpu.stop()
-                workers.stop()
-            rows = delivery_state(database_url)
-            processed_ids = {row[0] for row in query(database_url,
-                                                     "SELECT id FROM webhook_deliveries WHERE status = 'processed'")}
-            titles = {row[0] for row in query(database_url, "SELECT issue->>'title' FROM events")}
+        cpu = CpuWatch(exclude_substring=database_url.rsplit("host=", 1)[-1]).start()
+        try:
+            load = FixedRateLoad([Op("webhook", 1, deliver)], args.rate, seconds=args.deliveries / args.rate,
+                                 max_requests=args.deliveries).start()
+            kill_threshold = int(args.deliveries * args.kill_at)
+            while True:
+                processed = scalar(database_url,
+                                   "SELECT count(*) FROM webhook_deliveries WHERE status = 'processed'")
+                if processed >= kill_threshold:
+                    break
+                if load.now() > 120:
+                    raise RuntimeError(f"only {processed} deliveries processed after 120 s; nothing to kill into")
+                time.sleep(0.05)
+            doing = scalar(database_url, "SELECT count(*) FROM procrastinate_jobs WHERE status = 'doing'")
+            pid = workers.pid(0)
+            workers.kill(0, signal.SIGKILL)
+            t_kill = load.now()
+            sent_at_kill = len(load.snapshot())
+            stored_at_kill = scalar(database_url, "SELECT count(*) FROM webhook_deliveries")
+            pending_at_kill = scalar(database_url,
+                                     "SELECT count(*) FROM webhook_deliveries WHERE status = 'pending'")
+            print(f"[{t_kill:5.1f} s] SIGKILL worker pid {pid}: {processed} processed, {doing} jobs running, "
+                  f"{sent_at_kill} deliveries sent", flush=True)
+            time.sleep(args.restart_after)
+            workers.restart(0)
+            t_restart = load.now()
+            load.join()
+            t_burst_end = load.now()
+            _, drain_seconds = wait_for_drain(database_url, len(accepted_ids), timeout=240, poll=0.5)
+            t_drained = load.now()
+        finally:
+            cpu.stop()
+            workers.stop()
+        rows = delivery_state(database_url)
+        processed_ids = {row[0] for row in query(database_url,
+                                                 "SELECT id FROM webhook_deliveries WHERE status = 'processed'")}
+        titles = {row[0] for row in query(database_url, "SELECT issue->>'title' FROM events")}
     logs = "".join(Path(f"{LOG}-worker-{i}.log").read_text(errors="replace") for i in range(2))
     stalled_retries = logs.count("retrying stalled job")
     failures = logs.count("will be retried")
@@ -132,7 +108,7 @@ def main():
         "no job failed": rows["jobs"].get("failed", 0) == 0,
     }
     lines = [
-        f"Run {run_started} on {machine()}; {machine_note()}. App code: {version}. During this run {cpu.describe()}.",
+        run_intro(run_started, version, cpu),
         "",
         f"Set-up: uwsgi with the committed uwsgi.ini, 2 job workers (`python manage.py worker --concurrency 4`, "
         f"`WORKER_STALLED_SECONDS={STALLED_SECONDS}`), one GitHub tracker (fake) with a registered webhook. "

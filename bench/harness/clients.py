@@ -1,17 +1,20 @@
-"""Talking to the gateway as a client: users, GitHub trackers, webhooks and signed GitHub deliveries."""
+"""Talking to the gateway as a client: users, trackers, webhooks, signed GitHub deliveries, and a gateway set up
+with a webhook tracker."""
 
+import contextlib
 import hashlib
 import hmac
 import json
-import subprocess
-import sys
 import uuid
 from datetime import UTC, datetime
+from types import SimpleNamespace
 
 import requests
 
-from bench.harness import ROOT
-from bench.harness.fakes import REPO, TOKEN
+from bench.harness.db import database
+from bench.harness.fakes import REPO, TOKEN, fake_processes, seed_github_fake
+from bench.harness.load import expect
+from bench.harness.server import app_env, app_output, migrate, uwsgi
 
 PASSWORD = "reliability-password-1"
 
@@ -28,13 +31,18 @@ def register_and_login(base_url, username, password=PASSWORD):
     return user_id, response.json()["token"]
 
 
-def create_github_tracker(base_url, token, name, fake_url, repo=REPO):
-    response = requests.post(
-        f"{base_url}/api/v1/trackers/", headers={"Authorization": f"Bearer {token}"}, timeout=30,
-        json={"name": name, "provider": "github", "target": repo, "base_url": fake_url, "credentials": {"token": TOKEN}})
+def create_tracker(base_url, token, body):
+    """Create a tracker through the API; returns its id."""
+    response = requests.post(f"{base_url}/api/v1/trackers/", headers={"Authorization": f"Bearer {token}"}, json=body,
+                             timeout=30)
     if response.status_code != 201:
-        raise RuntimeError(f"create tracker {name}: {response.status_code} {response.text[:300]}")
+        raise RuntimeError(f"create tracker {body['name']}: {response.status_code} {response.text[:300]}")
     return response.json()["id"]
+
+
+def create_github_tracker(base_url, token, name, fake_url, repo=REPO):
+    body = {"name": name, "provider": "github", "target": repo, "base_url": fake_url, "credentials": {"token": TOKEN}}
+    return create_tracker(base_url, token, body)
 
 
 def register_webhook(base_url, token, tracker_id):
@@ -46,20 +54,44 @@ def register_webhook(base_url, token, tracker_id):
 
 def webhook_secrets(env, tracker_ids):
     """{tracker_id: secret}, read inside the app context (the API never returns a secret)."""
-    code = (
-        "import json, sys\n"
-        "from api import create_app, crypto\n"
-        "from api.extensions import db\n"
-        "from api.models.trackers import Tracker\n"
-        "app = create_app()\n"
-        "with app.app_context():\n"
-        f"    ids = {list(tracker_ids)!r}\n"
-        "    print(json.dumps({i: crypto.decrypt_json(db.session.get(Tracker, i).webhook_secret_encrypted)['secret']"
-        " for i in ids}))\n"
-    )
-    output = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=env, check=True, capture_output=True,
-                            text=True).stdout
-    return {int(key): value for key, value in json.loads(output.strip().splitlines()[-1]).items()}
+    code = ("import json\nfrom api import crypto\nfrom api.models.trackers import Tracker\n"
+            "print(json.dumps({i: crypto.decrypt_json(db.session.get(Tracker, i).webhook_secret_encrypted)['secret']"
+            f" for i in {list(tracker_ids)!r}}}))\n")
+    return {int(key): value for key, value in json.loads(app_output(env, code)).items()}
+
+
+def webhook_tracker(base_url, env, fake_url, username, repo=REPO):
+    """A new user's GitHub tracker on the fake with the gateway's webhook registered: (user_id, token, tracker_id,
+    secret)."""
+    user_id, token = register_and_login(base_url, username)
+    tracker_id = create_github_tracker(base_url, token, username, fake_url, repo)
+    register_webhook(base_url, token, tracker_id)
+    return user_id, token, tracker_id, webhook_secrets(env, [tracker_id])[tracker_id]
+
+
+@contextlib.contextmanager
+def gateway_with_webhook(username, log, *, issues=1, stats=None, **settings):
+    """A throwaway database, a seeded GitHub fake, uwsgi (its log at LOG-uwsgi.log; rate limits off) and
+    `webhook_tracker()` of `username`, yielded as one namespace."""
+    with database() as database_url, fake_processes("github", 1) as (fake_url,):
+        env = app_env(database_url, TRACKER_ALLOWED_HOSTS="127.0.0.1", RATELIMIT_ENABLED="false", **settings)
+        migrate(env)
+        seed_github_fake(fake_url, issues=issues)
+        with uwsgi(env, log_path=f"{log}-uwsgi.log", stats=stats) as (base_url, _master):
+            user_id, token, tracker_id, secret = webhook_tracker(base_url, env, fake_url, username)
+            yield SimpleNamespace(database_url=database_url, env=env, fake_url=fake_url, base_url=base_url,
+                                  user_id=user_id, token=token, tracker_id=tracker_id, secret=secret)
+
+
+def post_delivery(http, gateway, payload):
+    """Post one signed delivery to `gateway_with_webhook()`'s tracker: (status, ok, detail), ok only when answered 202
+    accepted, and the delivery id the gateway accepted (None otherwise)."""
+    body, headers = signed_delivery(gateway.secret, payload)
+    response = http.post(f"{gateway.base_url}/api/v1/webhooks/{gateway.tracker_id}", data=body, headers=headers, timeout=30)
+    status, ok, detail = expect(response, 202)
+    if ok and response.json().get("status") != "accepted":
+        ok, detail = False, response.json().get("status", "")
+    return (status, ok, detail), response.json()["delivery_id"] if ok else None
 
 
 def issue_opened(number, title, repo=REPO):

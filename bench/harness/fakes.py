@@ -58,13 +58,16 @@ def recorded_requests(base_url):
     return response.json()
 
 
+def repo_ops(repo, login, issues=()):
+    """Seeding operations: `repo` with `login` as its admin, and one issue per dict of add_issue's other arguments."""
+    return [{"op": "add_repo", "args": {"full_name": repo}},
+            {"op": "add_member", "args": {"full_name": repo, "login": login, "permission": "admin"}},
+            *({"op": "add_issue", "args": {"full_name": repo, **issue}} for issue in issues)]
+
+
 def seed_github_fake(url, *, issues=30, repo=REPO):
     """An admin token, one repository with `issues` issues, and a quota high enough for a long run."""
     control(url, rate_limit={"limit": 100_000_000})
-    operations = [{"op": "add_token", "args": {"token": TOKEN, "login": "rel-bot"}},
-                  {"op": "add_repo", "args": {"full_name": repo}},
-                  {"op": "add_member", "args": {"full_name": repo, "login": "rel-bot", "permission": "admin"}}]
-    operations += [{"op": "add_issue", "args": {"full_name": repo, "title": f"Issue {n}",
-                                                "body": "Seeded for the reliability runs. " * 10, "labels": ["bug"]}}
-                   for n in range(1, issues + 1)]
-    seed(url, operations)
+    seeded = [{"title": f"Issue {n}", "body": "Seeded for the reliability runs. " * 10, "labels": ["bug"]}
+              for n in range(1, issues + 1)]
+    seed(url, [{"op": "add_token", "args": {"token": TOKEN, "login": "rel-bot"}}, *repo_ops(repo, "rel-bot", seeded)])

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 
 import requests
 
-from bench.harness.measure import percentile
+from bench.harness.measure import process_tree_cpu_seconds, stats
 
 
 def require_wrk():
@@ -58,6 +58,15 @@ def wrk(url, *, connections=32, threads=2, seconds=15, headers=None, script=None
     }
 
 
+def wrk_cpu(url, pids, **options):
+    """`wrk()`, plus the CPU ms per answered request of each process tree in `pids` ({key: pid}) as `key`."""
+    before = {key: process_tree_cpu_seconds(pid) for key, pid in pids.items()}
+    result = wrk(url, **options)
+    for key, pid in pids.items():
+        result[key] = (process_tree_cpu_seconds(pid) - before[key]) / max(1, result["requests"]) * 1000
+    return result
+
+
 @dataclass
 class Sample:
     kind: str
@@ -68,6 +77,11 @@ class Sample:
     ok: bool
     detail: str  # the error slug of an error body, or the exception
     tag: str = ""  # whatever the operation wants to remember (e.g. which URL it called)
+
+    @property
+    def answered(self):
+        """Seconds since the load started when the answer came (or the request failed)."""
+        return self.started + self.latency_ms / 1000
 
 
 @dataclass
@@ -183,18 +197,9 @@ def summarize(samples):
     by_kind = defaultdict(list)
     for sample in samples:
         by_kind[sample.kind].append(sample)
-    table = {}
-    for kind, items in sorted(by_kind.items()):
-        latencies = [s.latency_ms for s in items]
-        table[kind] = {
-            "n": len(items),
-            "errors": sum(1 for s in items if not s.ok),
-            "statuses": dict(sorted(Counter(s.status for s in items).items())),
-            "p50": percentile(latencies, 50),
-            "p99": percentile(latencies, 99),
-            "max": max(latencies),
-        }
-    return table
+    return {kind: {**stats([s.latency_ms for s in items]), "errors": sum(1 for s in items if not s.ok),
+                   "statuses": dict(sorted(Counter(s.status for s in items).items()))}
+            for kind, items in sorted(by_kind.items())}
 
 
 def histogram(samples):

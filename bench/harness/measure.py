@@ -1,6 +1,8 @@
-"""Measuring: percentiles, process-tree CPU, resident memory, and the machine's busy CPU during a run."""
+"""Measuring: percentiles and timings, the app's log entries, process-tree CPU, resident memory, and the machine's
+busy CPU during a run."""
 
 import contextlib
+import json
 import math
 import os
 import subprocess
@@ -16,6 +18,34 @@ def percentile(samples, pct):
         return float("nan")
     rank = max(1, min(len(ordered), math.ceil(pct / 100 * len(ordered))))
     return ordered[rank - 1]
+
+
+def stats(values):
+    """n, p50, p99, mean, min and max of a list of numbers (NaN for an empty list)."""
+    nan = float("nan")
+    mean = sum(values) / len(values) if values else nan
+    return {"n": len(values), "p50": percentile(values, 50), "p99": percentile(values, 99), "mean": mean,
+            "min": min(values, default=nan), "max": max(values, default=nan)}
+
+
+def timed(call):
+    """Milliseconds `call()` took."""
+    started = time.perf_counter()
+    call()
+    return (time.perf_counter() - started) * 1000
+
+
+def log_entries(path, offset):
+    """The JSON lines (the app's log entries) written to the log at `path` after byte `offset`."""
+    with open(path, "rb") as log:
+        log.seek(offset)
+        lines = log.read().decode("utf-8", "replace").splitlines()
+    entries = []
+    for line in lines:
+        if line.startswith("{"):
+            with contextlib.suppress(ValueError):
+                entries.append(json.loads(line))
+    return entries
 
 
 def process_tree_cpu_seconds(root_pid):

@@ -62,15 +62,20 @@ def code_version():
     return f"commit {commit or 'unknown'}" + (" with uncommitted app changes" if dirty else "")
 
 
+def run_intro(started, version, cpu, what=""):
+    """A reliability report's first line: when (and `what` ran), where, which code, what else the machine was doing."""
+    return f"Run {started}{what} on {machine()}; {machine_note()}. App code: {version}. During this run {cpu.describe()}."
+
+
 def machine_note():
     return ("2 cores shared by the load generator (Python, same machine), uwsgi, PostgreSQL, the job workers and "
             "the provider fakes, and possibly by other processes running on the machine at the same time")
 
 
-def print_profile(profiler, lines):
-    """The `lines` most expensive calls of a cProfile run, by cumulative then by own time."""
+def print_profile(profiler, lines, sorts=("cumulative", "tottime")):
+    """The `lines` most expensive calls of a cProfile run, by each of `sorts` (cumulative, then own time)."""
     out = io.StringIO()
     stats = pstats.Stats(profiler, stream=out)
-    stats.sort_stats("cumulative").print_stats(lines)
-    stats.sort_stats("tottime").print_stats(lines)
+    for key in sorts:
+        stats.sort_stats(key).print_stats(lines)
     print(out.getvalue())

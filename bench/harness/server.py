@@ -10,6 +10,7 @@ import socket
 import subprocess
 import sys
 import tempfile
+import textwrap
 import threading
 import time
 
@@ -25,8 +26,9 @@ def free_port():
         return sock.getsockname()[1]
 
 
-def stop_processes(processes, sig=signal.SIGTERM, timeout=30):
-    """Signal the processes still running, wait for each, and kill any that outlives `timeout` seconds."""
+def stop_processes(processes, sig=signal.SIGTERM, timeout=30, *, group=False):
+    """Signal the processes still running, wait for each, and kill any that outlives `timeout` seconds (with `group`,
+    its whole process group)."""
     for process in processes:
         if process.poll() is None:
             process.send_signal(sig)
@@ -34,7 +36,10 @@ def stop_processes(processes, sig=signal.SIGTERM, timeout=30):
         try:
             process.wait(timeout)
         except subprocess.TimeoutExpired:
-            process.kill()
+            if group:
+                os.killpg(process.pid, signal.SIGKILL)
+            else:
+                process.kill()
             process.wait()
 
 
@@ -56,6 +61,14 @@ def app_env(database_url, **extra):
 def migrate(env):
     """Apply the migrations to the benchmark database."""
     subprocess.run([sys.executable, "manage.py", "db", "upgrade"], cwd=ROOT, env=env, check=True, capture_output=True)
+
+
+def app_output(env, code):
+    """The last line `code` prints, run by a new interpreter inside the app's context (`app` and `db` defined)."""
+    script = "from api import create_app\nfrom api.extensions import db\napp = create_app()\nwith app.app_context():\n"
+    script += textwrap.indent(code, "    ")
+    output = subprocess.run([sys.executable, "-c", script], cwd=ROOT, env=env, check=True, capture_output=True, text=True)
+    return output.stdout.strip().splitlines()[-1]
 
 
 def _wait_ready(process, url, log_path):
@@ -86,12 +99,7 @@ def uwsgi(env, *, module=None, ready_path="/healthz", log_path=None, extra_args=
         _wait_ready(process, base_url + ready_path, log_path)
         yield base_url, process.pid
     finally:
-        process.send_signal(signal.SIGTERM)
-        try:
-            process.wait(30)
-        except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)
-            process.wait()
+        stop_processes([process], group=True)
         log.close()
         shutil.rmtree(metrics_dir, ignore_errors=True)
 
@@ -212,16 +220,7 @@ class JobWorkers:
         if self._monitor:
             self._monitor.join(5)
         with self._lock:
-            for process in self.processes:
-                if process and process.poll() is None:
-                    process.send_signal(signal.SIGTERM)
-            for process in self.processes:
-                if process:
-                    try:
-                        process.wait(20)
-                    except subprocess.TimeoutExpired:
-                        os.killpg(process.pid, signal.SIGKILL)
-                        process.wait()
+            stop_processes([process for process in self.processes if process], timeout=20, group=True)
             for log in self.logs:
                 if log:
                     log.close()
