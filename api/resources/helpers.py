@@ -12,7 +12,7 @@ import re
 from apispec import APISpec
 from apispec.ext.marshmallow import MarshmallowPlugin
 from flask import request
-from flask_restx import Namespace
+from flask_restx import Namespace, Resource
 from flask_restx.utils import merge
 from marshmallow import Schema
 from werkzeug.exceptions import BadRequest as WerkzeugBadRequest
@@ -27,6 +27,7 @@ from api.schemas.base import (
     ErrorSchema,
     Text,
     list_of,
+    message_schema,
     not_blank,
     page_query_schema,
 )
@@ -118,7 +119,7 @@ def query_params(schema):
     return params
 
 
-def load_json(schema, *, partial=None):
+def load_json(schema):
     """Parse the request body as a JSON object and validate it with `schema`."""
     if not request.is_json:
         raise UnsupportedMediaType()
@@ -128,7 +129,7 @@ def load_json(schema, *, partial=None):
         raise BadRequest(json_failure_message(exc), error="malformed_json") from None
     if not isinstance(data, dict):
         raise BadRequest("The request body must be a JSON object.", error="malformed_json")
-    return schema.load(data, partial=partial)
+    return schema.load(data)
 
 
 def load_query(schema):
@@ -138,15 +139,6 @@ def load_query(schema):
 
 IDEMPOTENCY_PARAM = {"Idempotency-Key": {"in": "header", "type": "string", "required": False,
                                          "description": "a retry with the same key and body returns the first response"}}
-
-
-def idempotent(payload, action):
-    """Run a creating POST under the request's Idempotency-Key; returns a RESTX (body, status, headers)."""
-    body, status, replayed = idempotency.run(
-        session=db.session, user_id=current_user().id, key=request.headers.get("Idempotency-Key"),
-        scope=f"{request.method} {request.path}", payload=payload, action=action,
-    )
-    return body, status, ({"Idempotent-Replayed": "true"} if replayed else {})
 
 
 def _split_headers(result):
@@ -279,8 +271,63 @@ class ApiNamespace(Namespace):
 
         return decorator
 
+    def owned(self, schema, update_schema, service, *, noun, word=None, errors=(), docs):
+        """Declare the caller's collection `/` (list, create) and one item `/<int:<noun>_id>` (get, change, delete).
+
+        They call `service`'s keyword-only list_<noun>s, create_<noun>, get_<noun>, update_<noun> and delete_<noun>
+        with the session and the owner; `word` names an item in the answers' descriptions, `errors` are create's and
+        change's own statuses, `docs` the list, create, change and delete summaries. Returns (<Noun>List, <Noun>).
+        """
+        word, call = word or noun, _owned_call(service)
+        list_doc, create_doc, update_doc, delete_doc = docs
+
+        @self.paginated(schema, f"{noun}s", f"Your {word}s, oldest first")
+        def get_list(resource, query):
+            return call(f"list_{noun}s", **query)
+
+        @self.body(schema)
+        @self.returns(schema, 201, f"{word.capitalize()} created")
+        @self.errors(*errors)
+        def post(resource, data):
+            return call(f"create_{noun}", data=data)
+
+        @self.returns(schema, 200, f"The {word}")
+        @self.errors(404)
+        def get(resource, **ids):
+            return call(f"get_{noun}", **ids)
+
+        @self.body(update_schema)
+        @self.returns(schema, 200, f"{word.capitalize()} updated")
+        @self.errors(404, *errors)
+        def patch(resource, data, **ids):
+            return call(f"update_{noun}", data=data, **ids)
+
+        @self.returns(message_schema, 200, f"{word.capitalize()} deleted")
+        @self.errors(404)
+        def delete(resource, **ids):
+            call(f"delete_{noun}", **ids)
+            return {"message": f"{noun} deleted {ids[f'{noun}_id']}"}
+
+        for func, doc in ((get_list, list_doc), (post, create_doc), (get, f"Get one of your {word}s."),
+                          (patch, update_doc), (delete, delete_doc)):
+            func.__doc__ = doc
+        name = noun.capitalize()
+        collection = self.route("/")(type(f"{name}List", (Resource,), {"get": get_list, "post": post}))
+        item = self.route(f"/<int:{noun}_id>")(type(name, (Resource,), {"get": get, "patch": patch, "delete": delete}))
+        return collection, item
+
+
+def _owned_call(service):
+    """Call one of `service`'s functions by name for the caller, in the request's session."""
+    return lambda name, **kwargs: getattr(service, name)(session=db.session, owner=current_user(), **kwargs)
+
 
 def _run_idempotent(payload, action):
-    """`idempotent` for an action answering (body, status, headers) as `returns` does."""
-    return idempotent(payload, lambda: action()[:2])
+    """Run a creating POST under the request's Idempotency-Key; `action` answers (body, status, headers) as `returns`
+    does, the answer adds Idempotent-Replayed on a replay."""
+    body, status, replayed = idempotency.run(
+        session=db.session, user_id=current_user().id, key=request.headers.get("Idempotency-Key"),
+        scope=f"{request.method} {request.path}", payload=payload, action=lambda: action()[:2],
+    )
+    return body, status, ({"Idempotent-Replayed": "true"} if replayed else {})
 

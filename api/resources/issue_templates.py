@@ -5,7 +5,6 @@ from flask_restx import Resource
 from api.auth import current_user
 from api.extensions import db
 from api.resources.helpers import ApiNamespace
-from api.schemas.base import message_schema
 from api.schemas.issue_templates import (
     issue_template_schema,
     render_request_schema,
@@ -23,43 +22,10 @@ ns = ApiNamespace("issue-templates", path_params={"template_id": "the template's
                   description="Issue templates: render previews and create issues on any tracker")
 
 
-@ns.route("/")
-class TemplateList(Resource):
-    @ns.paginated(issue_template_schema, "templates", "Your templates, oldest first")
-    def get(self, query):
-        """List your issue templates."""
-        return templates_service.list_templates(session=db.session, owner=current_user(), **query)
-
-    @ns.body(issue_template_schema)
-    @ns.returns(issue_template_schema, 201, "Template created")
-    @ns.errors(409, 422)
-    def post(self, data):
-        """Create a template (syntax and variables are checked on save)."""
-        return templates_service.create_template(session=db.session, owner=current_user(), data=data)
-
-
-@ns.route("/<int:template_id>")
-class Template(Resource):
-    @ns.returns(issue_template_schema, 200, "The template")
-    @ns.errors(404)
-    def get(self, template_id):
-        """Get one of your templates."""
-        return templates_service.get_template(session=db.session, owner=current_user(), template_id=template_id)
-
-    @ns.body(update_issue_template_schema)
-    @ns.returns(issue_template_schema, 200, "Template updated")
-    @ns.errors(404, 409, 422)
-    def patch(self, template_id, data):
-        """Change a template."""
-        return templates_service.update_template(session=db.session, owner=current_user(), template_id=template_id,
-                                                 data=data)
-
-    @ns.returns(message_schema, 200, "Template deleted")
-    @ns.errors(404)
-    def delete(self, template_id):
-        """Delete a template."""
-        templates_service.delete_template(session=db.session, owner=current_user(), template_id=template_id)
-        return {"message": f"template deleted {template_id}"}
+TemplateList, Template = ns.owned(
+    issue_template_schema, update_issue_template_schema, templates_service, noun="template", errors=(409, 422),
+    docs=("List your issue templates.", "Create a template (syntax and variables are checked on save).",
+          "Change a template.", "Delete a template."))
 
 
 @ns.route("/<int:template_id>/render")

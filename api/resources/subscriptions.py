@@ -5,7 +5,6 @@ from flask_restx import Resource
 from api.auth import current_user
 from api.extensions import db
 from api.resources.helpers import ApiNamespace
-from api.schemas.base import message_schema
 from api.schemas.subscriptions import (
     delivery_detail_schema,
     delivery_schema,
@@ -28,43 +27,10 @@ ns = ApiNamespace("subscriptions", description=DESCRIPTION, path_params={
     "subscription_id": "the subscription's id", "delivery_id": "the delivery's UUID"})
 
 
-@ns.route("/")
-class SubscriptionList(Resource):
-    @ns.paginated(subscription_schema, "subscriptions", "Your subscriptions, oldest first")
-    def get(self, query):
-        """List your event subscriptions."""
-        return subscriptions_service.list_subscriptions(session=db.session, owner=current_user(), **query)
-
-    @ns.body(subscription_schema)
-    @ns.returns(subscription_schema, 201, "Subscription created")
-    def post(self, data):
-        """Subscribe a URL to events (the URL must pass the outbound URL policy)."""
-        return subscriptions_service.create_subscription(session=db.session, owner=current_user(), data=data)
-
-
-@ns.route("/<int:subscription_id>")
-class Subscription(Resource):
-    @ns.returns(subscription_schema, 200, "The subscription")
-    @ns.errors(404)
-    def get(self, subscription_id):
-        """Get one of your subscriptions."""
-        return subscriptions_service.get_subscription(session=db.session, owner=current_user(),
-                                                      subscription_id=subscription_id)
-
-    @ns.body(update_subscription_schema)
-    @ns.returns(subscription_schema, 200, "Subscription updated")
-    @ns.errors(404)
-    def patch(self, subscription_id, data):
-        """Change a subscription's URL, events, secret or enabled flag."""
-        return subscriptions_service.update_subscription(session=db.session, owner=current_user(),
-                                                         subscription_id=subscription_id, data=data)
-
-    @ns.returns(message_schema, 200, "Subscription deleted")
-    @ns.errors(404)
-    def delete(self, subscription_id):
-        """Delete a subscription and its delivery log."""
-        subscriptions_service.delete_subscription(session=db.session, owner=current_user(), subscription_id=subscription_id)
-        return {"message": f"subscription deleted {subscription_id}"}
+SubscriptionList, Subscription = ns.owned(
+    subscription_schema, update_subscription_schema, subscriptions_service, noun="subscription",
+    docs=("List your event subscriptions.", "Subscribe a URL to events (the URL must pass the outbound URL policy).",
+          "Change a subscription's URL, events, secret or enabled flag.", "Delete a subscription and its delivery log."))
 
 
 @ns.route("/<int:subscription_id>/deliveries")

@@ -14,42 +14,11 @@ ns = ApiNamespace("syncs", path_params={"sync_id": "the sync's id", "link_id": "
                               "pair's fields and comments are kept in step")
 
 
-@ns.route("/")
-class SyncList(Resource):
-    @ns.paginated(sync_schema, "syncs", "Your syncs, oldest first")
-    def get(self, query):
-        """List your syncs."""
-        return sync_service.list_syncs(session=db.session, owner=current_user(), **query)
-
-    @ns.body(sync_schema)
-    @ns.returns(sync_schema, 201, "Sync created")
-    @ns.errors(422)
-    def post(self, data):
-        """Create a sync between two of your trackers."""
-        return sync_service.create_sync(session=db.session, owner=current_user(), data=data)
-
-
-@ns.route("/<int:sync_id>")
-class Sync(Resource):
-    @ns.returns(sync_schema, 200, "The sync")
-    @ns.errors(404)
-    def get(self, sync_id):
-        """Get one of your syncs."""
-        return sync_service.get_sync(session=db.session, owner=current_user(), sync_id=sync_id)
-
-    @ns.body(update_sync_schema)
-    @ns.returns(sync_schema, 200, "Sync updated")
-    @ns.errors(404, 422)
-    def patch(self, sync_id, data):
-        """Change a sync (enable/disable, direction, fields, filter, policies)."""
-        return sync_service.update_sync(session=db.session, owner=current_user(), sync_id=sync_id, data=data)
-
-    @ns.returns(message_schema, 200, "Sync deleted")
-    @ns.errors(404)
-    def delete(self, sync_id):
-        """Delete a sync and its links (the issues stay)."""
-        sync_service.delete_sync(session=db.session, owner=current_user(), sync_id=sync_id)
-        return {"message": f"sync deleted {sync_id}"}
+SyncList, Sync = ns.owned(
+    sync_schema, update_sync_schema, sync_service, noun="sync", errors=(422,),
+    docs=("List your syncs.", "Create a sync between two of your trackers.",
+          "Change a sync (enable/disable, direction, fields, filter, policies).",
+          "Delete a sync and its links (the issues stay)."))
 
 
 @ns.route("/<int:sync_id>/links")
