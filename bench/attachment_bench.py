@@ -15,7 +15,7 @@ import time
 
 import requests
 
-from bench.harness.clients import register_and_login
+from bench.harness.clients import create_tracker, register_and_login
 from bench.harness.db import database
 from bench.harness.measure import worker_rss_mb
 from bench.harness.report import machine, write_section
@@ -63,14 +63,12 @@ def _measure(master_pid, action):
     return result, base, base + grown
 
 
-def _remote_tracker(api, headers, fake):
-    """A Jira Data Center tracker on the fake (detected from its serverInfo), with one issue."""
+def _remote_tracker(base, token, fake):
+    """A Jira Data Center tracker on the fake (detected from its serverInfo)."""
     fake.add_token("bench-pat", name="alice")
     fake.add_project("APP", members=["alice"])
-    tracker = requests.post(f"{api}/", headers=headers, timeout=30, json={
-        "name": "jira", "provider": "jira", "target": "APP", "base_url": fake.base_url, "credentials": {"token": "bench-pat"}})
-    tracker.raise_for_status()
-    return tracker.json()
+    return create_tracker(base, token, {"name": "jira", "provider": "jira", "target": "APP", "base_url": fake.base_url,
+                                        "credentials": {"token": "bench-pat"}})
 
 
 def _round_trip(master_pid, issues, issue_id, headers):
@@ -119,12 +117,11 @@ def main():
                       TRACKER_ALLOWED_HOSTS="127.0.0.1", TRACKER_TIMEOUT_SECONDS=60)
         migrate(env)
         with uwsgi(env) as (base, master_pid):
-            headers = {"Authorization": f"Bearer {register_and_login(base, 'attachment_bench')[1]}"}
-            api = f"{base}/api/v1/trackers"
-            local = requests.post(f"{api}/", json={"name": "bench", "provider": "builtin", "target": "bench"},
-                                  headers=headers, timeout=30).json()
-            for name, tracker in (("built-in", local), ("Jira DC fake", _remote_tracker(api, headers, fake))):
-                issues = f"{api}/{tracker['id']}/issues"
+            token = register_and_login(base, "attachment_bench")[1]
+            headers = {"Authorization": f"Bearer {token}"}
+            local = create_tracker(base, token, {"name": "bench", "provider": "builtin", "target": "bench"})
+            for name, tracker_id in (("built-in", local), ("Jira DC fake", _remote_tracker(base, token, fake))):
+                issues = f"{base}/api/v1/trackers/{tracker_id}/issues"
                 issue = requests.post(issues, json={"title": "big file"}, headers=headers, timeout=30)
                 issue.raise_for_status()
                 results[name] = _round_trip(master_pid, issues, issue.json()["id"], headers)

@@ -8,24 +8,21 @@ Measures, in one process against an embedded PostgreSQL and the GitHub fake over
     .venv/bin/python -m bench.poll_bench [--write]   (--write puts the figures in docs/PERFORMANCE.md)
 """
 
-import argparse
 import statistics
 import sys
 import time
 from datetime import UTC, datetime, timedelta
 
+from bench.harness import WRITE, options
 from bench.harness.db import database
+from bench.harness.inproc import login_headers, testing_app
+from bench.harness.measure import stats, timed
 from bench.harness.report import write_section
 
 TRACKERS, ISSUES_PER_TRACKER, CHANGED_PER_TRACKER = 10, 500, 5
 HEADING = "## Polling and the local index (issue 15)"
 UNCHANGED, FIRST = "unchanged", "first incremental (nothing changed)"
 WORDS = ("crash", "login", "export", "dark mode", "typo", "timeout", "upload", "search", "unicode", "billing")
-
-
-def _percentile(samples, fraction):
-    ordered = sorted(samples)
-    return ordered[min(len(ordered) - 1, round(fraction * (len(ordered) - 1)))]
 
 
 def _core_used(fake):
@@ -37,34 +34,25 @@ def _core_used(fake):
 
 
 def _timed(client, url, headers, rounds):
-    samples = []
-    for _ in range(rounds):
-        started = time.perf_counter()
+    """p50, p99 and count of `rounds` GETs of `url`, each answered 200."""
+
+    def get():
         response = client.get(url, headers=headers)
-        samples.append((time.perf_counter() - started) * 1000)
         assert response.status_code == 200, response.get_json()
-    return samples
+
+    return stats([timed(get) for _ in range(rounds)])
 
 
 def run():
-    from flask_migrate import upgrade
-
-    from api import create_app
     from api.extensions import db
     from api.services import polling
-    from config import BASE_DIR, TestingConfig
     from test.fakes.github import GitHubFake
 
     results = {}
     with database() as url, GitHubFake() as fake:
-        app = create_app(TestingConfig, SQLALCHEMY_DATABASE_URI=url, TRACKER_TIMEOUT_SECONDS=30.0,
-                         TRACKER_FANOUT_TIMEOUT_SECONDS=60.0)
-        with app.app_context():
-            upgrade(directory=str(BASE_DIR / "migrations"))
+        app = testing_app(url, TRACKER_TIMEOUT_SECONDS=30.0, TRACKER_FANOUT_TIMEOUT_SECONDS=60.0)
         client = app.test_client()
-        client.post("/api/v1/users/register", json={"username": "bench", "password": "correct horse battery"})
-        token = client.post("/api/v1/users/login", json={"username": "bench", "password": "correct horse battery"}).get_json()
-        headers = {"Authorization": f"JWT {token['token']}"}
+        headers = login_headers(client, "bench")
         fake.add_token("gh-token", login="octocat")
         tracker_ids = []
         long_ago = datetime.now(UTC) - timedelta(days=3)
@@ -110,10 +98,8 @@ def run():
                     issue.updated_at = datetime.now(UTC).replace(microsecond=0)
         cycle(f"{CHANGED_PER_TRACKER} issues changed")
 
-        index = _timed(client, "/api/v1/issues?source=index&q=crash&limit=20", headers, 200)
-        live = _timed(client, "/api/v1/issues?q=crash&limit=20", headers, 30)
-        results["index"] = {"p50": _percentile(index, 0.5), "p99": _percentile(index, 0.99), "n": len(index)}
-        results["live"] = {"p50": _percentile(live, 0.5), "p99": _percentile(live, 0.99), "n": len(live)}
+        results["index"] = _timed(client, "/api/v1/issues?source=index&q=crash&limit=20", headers, 200)
+        results["live"] = _timed(client, "/api/v1/issues?q=crash&limit=20", headers, 30)
     return results
 
 
@@ -151,9 +137,7 @@ def _cost(unchanged, first):
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--write", action="store_true", help="put the figures in docs/PERFORMANCE.md")
-    args = parser.parse_args(argv)
+    args = options(__doc__, WRITE).parse_args(argv)
     section = render(run())
     sys.stdout.write(section + "\n")
     if args.write:

@@ -183,10 +183,8 @@ def main():
         f"{uwsgi_log.count('HARAKIRI')} harakiri.",
         "",
     ]
-    repeat = (f"Repeat: `.venv/bin/python -m bench.reliability_db_restart --before {args.before:g} --down "
-              f"{args.down:g} --after {args.after:g} --rate {args.rate:g}` (logs in {LOG}-*.log)")
-    return conclude_reliability("db-restart", "## Database restart under write load", lines, checks, repeat=repeat,
-                                write=not args.no_doc)
+    return conclude_reliability("db-restart", "## Database restart under write load", lines, checks, args,
+                                ("reliability_db_restart", ("before", "down", "after", "rate"), f"logs in {LOG}-*.log"))
 
 
 if __name__ == "__main__":

@@ -288,9 +288,8 @@ def main():
         + (" — " + "; ".join(event[2] for event in workers.exits()) if workers.exits() else ""),
         "",
     ]
-    repeat = (f"Repeat: `.venv/bin/python -m bench.reliability_soak --seconds {args.seconds} --rate {args.rate:g}` "
-              f"(logs in {LOG}-*.log)")
-    return conclude_reliability("soak", "## Soak: steady mixed load", lines, checks, repeat=repeat, write=not args.no_doc)
+    return conclude_reliability("soak", "## Soak: steady mixed load", lines, checks, args,
+                                ("reliability_soak", ("seconds", "rate"), f"logs in {LOG}-*.log"))
 
 
 if __name__ == "__main__":

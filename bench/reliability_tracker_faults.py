@@ -1,4 +1,3 @@
-#!/usr/bin/env python
 """Tracker faults: GitHub fake A hangs, then answers 500s, then 429s, then recovers, while fake B stays healthy.
 
 Run: .venv/bin/python -m bench.reliability_tracker_faults [--processes 0] [--rate 5] [--phase-seconds 12]
@@ -15,7 +14,6 @@ unchanged latency (in every phase p50 <= 1.5 x and p99 <= 2 x those of the healt
 Writes docs/RELIABILITY.md (section "tracker-faults" or "tracker-faults-1proc"); exit 1 when a target is missed.
 """
 
-import argparse
 import collections
 import itertools
 import re
@@ -25,12 +23,13 @@ import time
 from pathlib import Path
 from types import SimpleNamespace
 
+from bench.harness import NO_DOC, options
 from bench.harness.clients import create_github_tracker, register_and_login
 from bench.harness.db import database
 from bench.harness.fakes import REPO, control, fake_processes, seed_github_fake
 from bench.harness.load import FixedRateLoad, Op, expect, histogram
-from bench.harness.measure import CpuWatch, percentile
-from bench.harness.report import code_version, conclude_reliability, machine, machine_note
+from bench.harness.measure import CpuWatch, stats
+from bench.harness.report import code_version, conclude_reliability, run_intro
 from bench.harness.server import app_env, free_port, migrate, uwsgi, uwsgi_layout, uwsgi_workers
 
 TIMEOUT, RESET, THRESHOLD = 2.0, 3.0, 5
@@ -90,9 +89,7 @@ def kind(label):
 
 
 def lat(samples):
-    values = [s.latency_ms for s in samples]
-    return {"n": len(values), "p50": percentile(values, 50), "p99": percentile(values, 99),
-            "max": max(values) if values else float("nan")}
+    return stats([s.latency_ms for s in samples])
 
 
 def fault_section(args, kinds, processes, default_phases):
@@ -107,14 +104,11 @@ def fault_section(args, kinds, processes, default_phases):
 
 def parse_args():
     """The options, the phase kinds in order (baseline first) and the default phase list (it names the doc section)."""
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--processes", type=int, default=0, help="uwsgi processes (0 = the committed uwsgi.ini)")
-    parser.add_argument("--rate", type=float, default=5.0, help="reads/s on each tracker")
-    parser.add_argument("--phase-seconds", type=float, default=12.0, help="length of each fault phase")
-    parser.add_argument("--recovered-seconds", type=float, default=15.0)
-    parser.add_argument("--phases", default="hang,errors_500,rate_limited_429,recovered",
-                        help=f"fault phases of fake A after a 10 s baseline, in order, among {', '.join(KINDS[1:])}")
-    parser.add_argument("--no-doc", action="store_true", help="do not write docs/RELIABILITY.md")
+    parser = options(__doc__, ("--processes", 0, "uwsgi processes (0 = the committed uwsgi.ini)"),
+                     ("--rate", 5.0, "reads/s on each tracker"), ("--phase-seconds", 12.0, "length of each fault phase"),
+                     ("--recovered-seconds", 15.0, None),
+                     ("--phases", "hang,errors_500,rate_limited_429,recovered",
+                      f"fault phases of fake A after a 10 s baseline, in order, among {', '.join(KINDS[1:])}"), NO_DOC)
     args = parser.parse_args()
     kinds = ["baseline", *args.phases.split(",")]
     if not set(kinds) <= set(KINDS) or kinds[-1] != "recovered":
@@ -206,7 +200,7 @@ def closings(by_phase, phases, boundaries):
         # requests sent just before the next phase may already meet its fault
         items = [s for s in by_phase[label] if s.started < ends[label] - BOUNDARY_GRACE]
         bad = max((s for s in items if s.status != 200), key=lambda s: s.started, default=None)
-        closed[label] = (bad.started + bad.latency_ms / 1000 - boundaries[label]) if bad else 0.0
+        closed[label] = (bad.answered - boundaries[label]) if bad else 0.0
     return closed
 
 
@@ -236,11 +230,11 @@ def analyse(observed, phases, boundaries):
     f.too_slow = [s for s in f.a if s.latency_ms > (TIMEOUT + LATENCY_MARGIN) * 1000]
     opened = [s for s in f.a if s.detail == "tracker_circuit_open"]
     f.fault_start = boundaries[phases[1]]
-    f.first_open = min((s.started + s.latency_ms / 1000 for s in opened if s.started >= f.fault_start), default=None)
+    f.first_open = min((s.answered for s in opened if s.started >= f.fault_start), default=None)
     f.after = [s for s in f.a if s.started >= f.recovery_start]
     f.first_200 = next((s for s in f.after if s.status == 200), None)
     f.last_bad = max((s for s in f.after if s.status != 200), key=lambda s: s.started, default=None)
-    f.closed_at = (f.last_bad.started + f.last_bad.latency_ms / 1000 - f.recovery_start) if f.last_bad else 0.0
+    f.closed_at = (f.last_bad.answered - f.recovery_start) if f.last_bad else 0.0
     # B's reference: the healthy phases (the baseline and the last recovered phase) together
     f.base_b = lat(f.b_phase[phases[0]] + f.b_phase[phases[-1]])
     f.b_rows = {label: lat(items) for label, items in f.b_phase.items()}
@@ -301,7 +295,7 @@ def finding_lines(f, boundaries):
         "- Circuit opened: first `tracker_circuit_open` answer "
         + (f"{f.first_open - f.fault_start:.1f} s after the first fault began" if f.first_open is not None else "never"),
         f"- After recovery ({f.recovery_start:.1f} s): first 200 "
-        + (f"{first_200.started + first_200.latency_ms / 1000 - f.recovery_start:.1f} s later" if first_200 else "never")
+        + (f"{first_200.answered - f.recovery_start:.1f} s later" if first_200 else "never")
         + (f"; last non-200 answer completed {f.closed_at:.1f} s after recovery" if last_bad else "; no non-200 answer")
         + f"; last A answer {after[-1].status if after else '—'} {after[-1].detail if after else ''}",
         f"- A answers with a status not mapped for their phase: {len(f.wrong)}"
@@ -339,8 +333,7 @@ def main():
     boundaries.update(observed.switches)
     f = analyse(observed, phases, boundaries)
     lines = [
-        f"Run {run_started} on {machine()}; {machine_note()}. App code: {version}. During this run "
-        f"{observed.cpu.describe()}.",
+        run_intro(run_started, version, observed.cpu),
         "",
         *setup_lines(args, kinds, observed.processes),
         "",
@@ -351,10 +344,8 @@ def main():
         *process_lines(f, observed.workers_final),
     ]
     section, heading = fault_section(args, kinds, observed.processes, default_phases)
-    repeat = (f"Repeat: `.venv/bin/python -m bench.reliability_tracker_faults --processes {args.processes} --rate "
-              f"{args.rate:g} --phase-seconds {args.phase_seconds:g} --phases {args.phases}` "
-              f"(log in {LOG}-uwsgi.log)")
-    return conclude_reliability(section, heading, lines, f.checks, repeat=repeat, write=not args.no_doc)
+    repeat = ("reliability_tracker_faults", ("processes", "rate", "phase_seconds", "phases"), f"log in {LOG}-uwsgi.log")
+    return conclude_reliability(section, heading, lines, f.checks, args, repeat)
 
 
 if __name__ == "__main__":

@@ -129,10 +129,8 @@ def main():
         f"{rows['jobs'] or 'none'}",
         "",
     ]
-    repeat = (f"Repeat: `.venv/bin/python -m bench.reliability_worker_kill --deliveries {args.deliveries} --rate "
-              f"{args.rate:g} --kill-at {args.kill_at:g}` (logs in {LOG}-*.log)")
-    return conclude_reliability("worker-kill", "## Job worker killed mid-burst", lines, checks, repeat=repeat,
-                                write=not args.no_doc)
+    return conclude_reliability("worker-kill", "## Job worker killed mid-burst", lines, checks, args,
+                                ("reliability_worker_kill", ("deliveries", "rate", "kill_at"), f"logs in {LOG}-*.log"))
 
 
 if __name__ == "__main__":

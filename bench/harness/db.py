@@ -14,9 +14,9 @@ from bench.harness import ROOT
 
 
 @contextlib.contextmanager
-def database(*, fresh=False):
-    """DATABASE_URL if set (and not `fresh`), else a throwaway embedded PostgreSQL."""
-    if os.environ.get("DATABASE_URL") and not fresh:
+def database():
+    """DATABASE_URL if set, else a throwaway embedded PostgreSQL."""
+    if os.environ.get("DATABASE_URL"):
         yield os.environ["DATABASE_URL"]
         return
     sys.path.insert(0, str(ROOT / "scripts"))
@@ -93,7 +93,7 @@ def delivery_state(database_url):
     }
 
 
-def wait_for_drain(database_url, accepted, *, timeout, poll=1.0, on_poll=None):
+def wait_for_drain(database_url, accepted, *, timeout, poll=1.0):
     """Wait until `accepted` deliveries are processed and no job is waiting or running; returns (state, seconds)."""
     started = time.monotonic()
     while True:
@@ -102,8 +102,6 @@ def wait_for_drain(database_url, accepted, *, timeout, poll=1.0, on_poll=None):
             busy = state["jobs"].get("todo", 0) + state["jobs"].get("doing", 0)
             if state["deliveries"].get("processed", 0) >= accepted and busy == 0:
                 return state, time.monotonic() - started
-        if on_poll:
-            on_poll()
         if time.monotonic() - started > timeout:
             return delivery_state(database_url), None
         time.sleep(poll)

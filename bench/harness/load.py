@@ -117,20 +117,18 @@ def smooth_weighted_cycle(ops):
 
 
 class FixedRateLoad:
-    """Send `rate` requests/s on a fixed schedule (not flat out) from a thread pool, until stopped or bounded.
+    """Send `rate` requests/s on a fixed schedule (not flat out) from a thread pool, bounded in time and count.
 
     Latency is measured from when a request is sent; `lag` (sent - due) shows when the client fell behind.
     """
 
-    def __init__(self, ops, rate, *, seconds, threads=24, timeout=30.0, max_requests=None):
+    def __init__(self, ops, rate, *, seconds, threads=24, max_requests=None):
         self.cycle = smooth_weighted_cycle(ops)
         self.rate = rate
         self.seconds = seconds
         self.max_requests = max_requests or int(rate * seconds * 1.05) + 10
-        self.timeout = timeout
         self.samples: list[Sample] = []
         self._lock = threading.Lock()
-        self._stop = threading.Event()
         self._pool = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="load")
         self._local = threading.local()
         self._thread = threading.Thread(target=self._run, name="load-schedule", daemon=True)
@@ -169,10 +167,8 @@ class FixedRateLoad:
             if due >= self.seconds:
                 break
             delay = due - self.now()
-            if delay > 0 and self._stop.wait(delay):
-                break
-            if self._stop.is_set():
-                break
+            if delay > 0:
+                time.sleep(delay)
             self._pool.submit(self._send, self.cycle[index % len(self.cycle)], due)
         self._pool.shutdown(wait=True)
 
@@ -180,9 +176,6 @@ class FixedRateLoad:
         self.t0 = time.monotonic()
         self._thread.start()
         return self
-
-    def stop(self):
-        self._stop.set()
 
     def join(self, timeout=None):
         self._thread.join(timeout)
