@@ -10,7 +10,6 @@ gateway's provider and shared session) it is the moment the fake has answered th
     .venv/bin/python -m bench.sync_bench [--write]   (--write puts the figures in docs/PERFORMANCE.md)
 """
 
-import argparse
 import os
 import re
 import sys
@@ -18,13 +17,14 @@ import threading
 import time
 from datetime import UTC, datetime
 
+from bench.harness import WRITE, options
 from bench.harness.db import database
+from bench.harness.inproc import login_headers, testing_app
 from bench.harness.measure import percentile
 from bench.harness.report import machine, write_section
 
 PAIRS, CHANGES, CONCURRENCY = 50, 500, 4
 SECTION = "sync"
-PASSWORD = "correct horse battery"
 
 
 def _github_fake():
@@ -85,10 +85,7 @@ def drain(app):
 def _pair_setup(app, kind, fake):
     """A user, a built-in tracker synced two-way to the right one, and PAIRS issues on the left."""
     client = app.test_client()
-    username = f"bench-{kind}"
-    client.post("/api/v1/users/register", json={"username": username, "password": PASSWORD})
-    token = client.post("/api/v1/users/login", json={"username": username, "password": PASSWORD}).get_json()["token"]
-    headers = {"Authorization": f"JWT {token}"}
+    headers = login_headers(client, f"bench-{kind}")
     left = client.post("/api/v1/trackers/", headers=headers, json={"name": "left", "provider": "builtin",
                                                                    "target": "left"}).get_json()["id"]
     right = _right_tracker(client, headers, kind, fake)
@@ -143,14 +140,11 @@ def _burst(app, client, headers, left):
 
 def _right_writes(events, right, fake):
     """When each right-hand issue was written: its recorded events (built-in) or the fake's answered PATCHes."""
+    mirrored = [(e.issue_id, e.occurred_at) for e in events if e.tracker_id == right and e.chain_depth > 0]
+    written = mirrored if fake is None else fake.written
     writes = {}
-    if fake is None:
-        for event in events:
-            if event.tracker_id == right and event.chain_depth > 0:
-                writes.setdefault(event.issue_id, []).append(event.occurred_at)
-    else:
-        for number, at in fake.written:
-            writes.setdefault(number, []).append(at)
+    for issue, at in written:
+        writes.setdefault(issue, []).append(at)
     return writes
 
 
@@ -197,16 +191,9 @@ def run_pair(app, kind, fake=None):
 
 
 def run():
-    from flask_migrate import upgrade
-
-    from api import create_app
-    from config import BASE_DIR, TestingConfig
-
     load_before = os.getloadavg()[0]
     with database() as url:
-        app = create_app(TestingConfig, SQLALCHEMY_DATABASE_URI=url)
-        with app.app_context():
-            upgrade(directory=str(BASE_DIR / "migrations"))
+        app = testing_app(url)
         results = [run_pair(app, "builtin")]
         with _github_fake() as fake:
             results.append(run_pair(app, "github", fake))
@@ -254,9 +241,7 @@ to two cores busy, so the load after a pair includes its own): read them as an o
 
 
 def main():
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--write", action="store_true", help="write the figures into docs/PERFORMANCE.md")
-    args = parser.parse_args()
+    args = options(__doc__, WRITE).parse_args()
     result = run()
     print(markdown(result))
     if args.write:
