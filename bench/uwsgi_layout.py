@@ -1,4 +1,3 @@
-#!/usr/bin/env python
 """uwsgi processes x threads, measured on both kinds of load: CPU-bound API requests and tracker calls that wait.
 
 Run: .venv/bin/python -m bench.uwsgi_layout [--seconds 10] [--layouts 4x4,2x4,2x2,2x1] [--latency 0.05]
@@ -9,16 +8,16 @@ in-flight cap (TRACKER_MAX_IN_FLIGHT, a guard for one slow tracker) is lifted he
 shows. Writes docs/PERFORMANCE.md (section "uwsgi-layout").
 """
 
-import argparse
 import os
 import sys
 import time
 
+from bench.harness import options
 from bench.harness.clients import create_github_tracker
 from bench.harness.db import database
 from bench.harness.fakes import control, fake_processes
-from bench.harness.load import require_wrk, wrk
-from bench.harness.measure import process_tree_cpu_seconds, worker_rss_mb
+from bench.harness.load import require_wrk, wrk, wrk_cpu
+from bench.harness.measure import worker_rss_mb
 from bench.harness.report import machine, write_section
 from bench.harness.server import app_env, uwsgi
 from bench.offers_bench import seed as seed_offers
@@ -26,12 +25,8 @@ from bench.tracker_bench import FANOUT_REPO, seed_fakes
 
 
 def main():
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--seconds", type=int, default=10)
-    parser.add_argument("--connections", type=int, default=32)
-    parser.add_argument("--layouts", default="4x4,4x2,2x4,2x2,2x1")
-    parser.add_argument("--latency", type=float, default=0.05)
-    args = parser.parse_args()
+    args = options(__doc__, ("--seconds", 10, None), ("--connections", 32, None), ("--layouts", "4x4,4x2,2x4,2x2,2x1", None),
+                   ("--latency", 0.05, None)).parse_args()
     require_wrk()
     layouts = [tuple(int(n) for n in layout.split("x")) for layout in args.layouts.split(",")]
     load_at_start = os.getloadavg()[0]
@@ -47,18 +42,13 @@ def main():
                 if tracker_id is None:
                     tracker_id = create_github_tracker(base_url, token, "layout", fakes[0], FANOUT_REPO)
                 headers = {"Authorization": f"Bearer {token}"}
-                offers_url = f"{base_url}/api/v1/users/{user_id}/offers/"
-                issues_url = f"{base_url}/api/v1/trackers/{tracker_id}/issues"
-                control(fakes[0], latency=0)
-                wrk(offers_url, seconds=2, connections=args.connections, headers=headers)
-                cpu_before = process_tree_cpu_seconds(master)
-                offers = wrk(offers_url, seconds=args.seconds, connections=args.connections, headers=headers)
-                offers["cpu_ms"] = (process_tree_cpu_seconds(master) - cpu_before) / max(1, offers["requests"]) * 1000
-                control(fakes[0], latency=args.latency)
-                wrk(issues_url, seconds=2, connections=args.connections, headers=headers)
-                cpu_before = process_tree_cpu_seconds(master)
-                issues = wrk(issues_url, seconds=args.seconds, connections=args.connections, headers=headers)
-                issues["cpu_ms"] = (process_tree_cpu_seconds(master) - cpu_before) / max(1, issues["requests"]) * 1000
+                offers, issues = ({}, {})
+                for result, path, latency in ((offers, f"/users/{user_id}/offers/", 0),
+                                              (issues, f"/trackers/{tracker_id}/issues", args.latency)):
+                    control(fakes[0], latency=latency)
+                    wrk(f"{base_url}/api/v1{path}", seconds=2, connections=args.connections, headers=headers)  # warm-up
+                    result.update(wrk_cpu(f"{base_url}/api/v1{path}", {"cpu_ms": master}, seconds=args.seconds,
+                                          connections=args.connections, headers=headers))
                 control(fakes[0], latency=0)
                 rss = max(worker_rss_mb(master))
             rows.append((processes, threads, offers, issues, rss))
