@@ -16,7 +16,7 @@ import enum
 import hashlib
 import hmac
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from typing import TYPE_CHECKING, Any, ClassVar
@@ -116,7 +116,7 @@ _permission_scoped = contextvars.ContextVar("permission_scoped", default=False)
 
 
 @contextlib.contextmanager
-def permission_scoped():
+def permission_scoped() -> Iterator[None]:
     """Within this block a provider's 403 answers 403 with the provider's reason (TrackerForbidden)."""
     token = _permission_scoped.set(True)
     try:
@@ -201,7 +201,7 @@ class Issue:
     issue_type: str | None = None
     parent_id: str | None = None
 
-    def __post_init__(self):
+    def __post_init__(self) -> None:
         if self.status == "closed":
             self.status_category = "done"
         elif self.status_category in (None, "done"):
@@ -301,7 +301,7 @@ class IssueChanges:
     priority: Any = UNSET
     parent_id: Any = UNSET
 
-    def set_fields(self):
+    def set_fields(self) -> dict[str, Any]:
         return {name: value for name, value in vars(self).items() if value is not UNSET}
 
 

@@ -8,7 +8,7 @@ import re
 import threading
 import time
 from collections.abc import Iterator, Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import requests
 from urllib3.exceptions import ConnectTimeoutError, MaxRetryError, NewConnectionError, ReadTimeoutError, ResponseError
@@ -23,6 +23,13 @@ from api.trackers.base import (
 )
 from api.url_policy import PolicyAdapter, PolicySession, UrlNotAllowed
 
+if TYPE_CHECKING:
+    from types import TracebackType
+    from typing import Self
+
+    from urllib3.connectionpool import ConnectionPool
+    from urllib3.response import BaseHTTPResponse
+
 # Waiting longer than this for a provider's Retry-After inside one API request is pointless:
 # the caller gets 503 with the provider's Retry-After instead.
 MAX_RETRY_AFTER_SECONDS = 2.0
@@ -33,13 +40,15 @@ IDEMPOTENT_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "PUT", "DELETE"})
 class BoundedRetry(Retry):
     """urllib3 Retry that gives up at once when the server asks for a long wait."""
 
-    def increment(self, method=None, url=None, response=None, error=None, _pool=None, _stacktrace=None):
+    def increment(self, method: str | None = None, url: str | None = None, response: BaseHTTPResponse | None = None,
+                  error: Exception | None = None, _pool: ConnectionPool | None = None,
+                  _stacktrace: TracebackType | None = None) -> Self:
         if response is not None and response.status in RETRY_STATUSES:
             retry_after = self.get_retry_after(response)
             if retry_after is not None and retry_after > MAX_RETRY_AFTER_SECONDS:
                 # With raise_on_status=False urllib3 hands this response back unretried;
                 # the provider module turns it into TrackerRateLimited with the provider's Retry-After.
-                raise MaxRetryError(_pool, url, reason=ResponseError("Retry-After too long"))
+                raise MaxRetryError(_pool, url, reason=ResponseError("Retry-After too long"))  # type: ignore[arg-type]  # as urllib3 does
         return super().increment(method, url, response, error, _pool, _stacktrace)
 
 

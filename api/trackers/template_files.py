@@ -7,7 +7,7 @@ import yaml
 FRONT_MATTER = re.compile(r"\A---[ \t]*\r?\n(.*?)\r?\n---[ \t]*(?:\r?\n|\Z)(.*)\Z", re.DOTALL)
 
 
-def _split(value):
+def _split(value: object) -> list[str]:
     if value is None or value == "":
         return []
     if isinstance(value, str):
@@ -43,7 +43,7 @@ def parse_front_matter(text: str) -> dict:
             "labels": labels, "assignees": assignees}
 
 
-def parse_plain_markdown(filename, text):
+def parse_plain_markdown(filename: str, text: str) -> dict:
     """A plain Markdown template named by its file (GitLab's description templates)."""
     return {"name": filename.rsplit(".", 1)[0][:100], "description": "", "title": "", "body": text,
             "labels": [], "assignees": []}

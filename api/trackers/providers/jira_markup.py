@@ -8,6 +8,7 @@ and, coming back, provider data: both directions stop at MAX_CHARS / MAX_NODES /
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
 from typing import Any
 
 MAX_CHARS = 200_000  # Markdown or wiki text converted at most (longer input is refused by `to_*`, cut by `from_*`)
@@ -21,10 +22,10 @@ class MarkupTooLarge(ValueError):
 
 
 class _Budget:
-    def __init__(self, nodes=MAX_NODES):
+    def __init__(self, nodes: int = MAX_NODES) -> None:
         self.left = nodes
 
-    def take(self):
+    def take(self) -> bool:
         self.left -= 1
         return self.left >= 0
 
@@ -41,7 +42,7 @@ _INLINE = re.compile(
 _SAFE_URL = re.compile(r"^(https?://|mailto:|/|#)", re.IGNORECASE)
 
 
-def _inline_tokens(text):
+def _inline_tokens(text: str) -> Iterator[tuple[str, str, str | None]]:
     """(kind, text, extra) tokens of one line of Markdown."""
     position = 0
     for match in _INLINE.finditer(text):
@@ -75,7 +76,7 @@ _ORDERED = re.compile(r"^\s{0,3}\d{1,9}[.)]\s+(.*)$")
 _FENCE = re.compile(r"^\s{0,3}```\s*([\w+-]{0,30})\s*$")
 
 
-def _run(lines, index, pattern):
+def _run(lines: list[str], index: int, pattern: re.Pattern[str]) -> tuple[list[str], int]:
     """The lines from `index` on that match `pattern`, their first groups, and the index after them."""
     items = []
     while index < len(lines) and (match := pattern.match(lines[index])):
@@ -84,11 +85,11 @@ def _run(lines, index, pattern):
     return items, index
 
 
-def _starts_block(line):
+def _starts_block(line: str) -> bool:
     return bool(not line.strip() or _HEADING.match(line) or _FENCE.match(line) or _BULLET.match(line) or _ORDERED.match(line))
 
 
-def _blocks(markdown):
+def _blocks(markdown: str) -> Iterator[tuple[str, Any]]:
     """(kind, payload) blocks: paragraph [lines], heading (level, text), bullet/ordered [items], code (lang, text)."""
     if len(markdown) > MAX_CHARS:
         raise MarkupTooLarge(f"The text is longer than {MAX_CHARS} characters.")
@@ -117,8 +118,8 @@ def _blocks(markdown):
 
 # ---- Markdown -> ADF ----------------------------------------------------------------------------
 
-def _adf_inline(text):
-    nodes = []
+def _adf_inline(text: str) -> list[dict[str, Any]]:
+    nodes: list[dict[str, Any]] = []
     for kind, value, extra in _inline_tokens(text):
         if kind == "text":
             nodes.append({"type": "text", "text": value})
@@ -135,7 +136,7 @@ def _adf_inline(text):
     return nodes
 
 
-def _adf_lines(lines):
+def _adf_lines(lines: list[str]) -> list[dict[str, Any]]:
     content = []
     for number, line in enumerate(lines):
         if number:
@@ -168,7 +169,7 @@ def markdown_to_adf(markdown: str) -> dict:
 
 # ---- ADF -> Markdown ----------------------------------------------------------------------------
 
-def _md_text(node):
+def _md_text(node: dict) -> str:
     text = str(node.get("text") or "")
     marks = {mark.get("type"): mark for mark in node.get("marks") or [] if isinstance(mark, dict)}
     if "code" in marks:
@@ -183,7 +184,7 @@ def _md_text(node):
     return text
 
 
-def _md_inline(nodes, budget, depth):
+def _md_inline(nodes: object, budget: _Budget, depth: int) -> str:
     parts = []
     for node in nodes if isinstance(nodes, list) else []:
         if depth > MAX_DEPTH:
@@ -206,7 +207,7 @@ def _md_inline(nodes, budget, depth):
     return "".join(parts)
 
 
-def _md_list(kind, content, budget, depth):
+def _md_list(kind: str, content: object, budget: _Budget, depth: int) -> str:
     lines = []
     for number, item in enumerate(content if isinstance(content, list) else [], start=1):
         if not isinstance(item, dict) or not budget.take():
@@ -216,7 +217,7 @@ def _md_list(kind, content, budget, depth):
     return "\n".join(lines)
 
 
-def _md_block(node, budget, depth):
+def _md_block(node: dict, budget: _Budget, depth: int) -> str | None:
     """Markdown for one ADF block node; None for a node that shows nothing."""
     kind = node.get("type")
     attrs = node["attrs"] if isinstance(node.get("attrs"), dict) else {}
@@ -238,7 +239,7 @@ def _md_block(node, budget, depth):
     return _md_blocks(content, budget, depth + 1) if isinstance(content, list) else None
 
 
-def _md_blocks(nodes, budget, depth):
+def _md_blocks(nodes: object, budget: _Budget, depth: int) -> str:
     blocks = []
     for node in nodes if isinstance(nodes, list) else []:
         if depth > MAX_DEPTH:
@@ -263,7 +264,7 @@ def adf_to_markdown(document: object) -> str:
 
 # ---- Markdown <-> wiki markup -------------------------------------------------------------------
 
-def _wiki_inline(text):
+def _wiki_inline(text: str) -> str:
     parts = []
     for kind, value, extra in _inline_tokens(text):
         if kind == "text":
@@ -308,8 +309,8 @@ _WIKI_HEADING = re.compile(r"^h([1-6])\.\s+(.*)$")
 _WIKI_ITEM = re.compile(r"^([*#-]{1,6})\s+(.*)$")
 
 
-def _md_from_wiki_inline(text):
-    def replace(match):
+def _md_from_wiki_inline(text: str) -> str:
+    def replace(match: re.Match[str]) -> str:
         if match.group("mono"):
             return f"`{match.group('mono_text')}`"
         if match.group("mention"):
