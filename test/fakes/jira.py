@@ -191,32 +191,33 @@ class _Parser:
         if self.peek("kw", "ORDER"):
             self.take("kw", "ORDER")
             self.take("kw", "BY")
-            while True:
-                name = self.take("value")[1].lower()
-                direction = "ASC"
-                if self.peek("kw", "ASC") or self.peek("kw", "DESC"):
-                    direction = self.take()[1]
-                order.append((name, direction))
-                if not self.peek("op", ","):
-                    break
-                self.take("op", ",")
+            order = self.separated(self.sort_key, "op", ",")
         if self.index != len(self.tokens):
             raise JqlError("Error in the JQL Query: unexpected text after the query.")
         return condition, order
 
-    def expr(self):
-        terms = [self.term()]
-        while self.peek("kw", "OR"):
+    def separated(self, item, kind, value):
+        """`item()`, then again after each separator token (kind, value)."""
+        items = [item()]
+        while self.peek(kind, value):
             self.take()
-            terms.append(self.term())
-        return ("or", terms) if len(terms) > 1 else terms[0]
+            items.append(item())
+        return items
+
+    def joined(self, item, keyword):
+        """Items joined by AND or OR: a single one as itself, several as an ("and"|"or", items) node."""
+        items = self.separated(item, "kw", keyword)
+        return (keyword.lower(), items) if len(items) > 1 else items[0]
+
+    def expr(self):
+        return self.joined(self.term, "OR")
 
     def term(self):
-        factors = [self.factor()]
-        while self.peek("kw", "AND"):
-            self.take()
-            factors.append(self.factor())
-        return ("and", factors) if len(factors) > 1 else factors[0]
+        return self.joined(self.factor, "AND")
+
+    def sort_key(self):
+        name = self.take("value")[1].lower()
+        return name, self.take()[1] if self.peek("kw", "ASC") or self.peek("kw", "DESC") else "ASC"
 
     def factor(self):
         if self.peek("kw", "NOT"):
@@ -237,10 +238,7 @@ class _Parser:
             negate = bool(self.peek("kw", "NOT")) and self.take()
             self.take("kw", "IN")
             self.take("op", "(")
-            values = [self.take("value")[1]]
-            while self.peek("op", ","):
-                self.take()
-                values.append(self.take("value")[1])
+            values = self.separated(lambda: self.take("value")[1], "op", ",")
             self.take("op", ")")
             return ("in", name, values, bool(negate))
         operator = self.take("op")[1]
@@ -510,6 +508,12 @@ class JiraFake(FakeServer):
             raise _error(400, **{name: "Operation value must be a string"})
         return value
 
+    def _comment_body(self, call: Call) -> Any:
+        body = call.body.get("body") if isinstance(call.body, dict) else None
+        if body is None or (isinstance(body, str) and not body.strip()):
+            raise _error(400, comment="Comment body can not be empty!")
+        return self._rich_text("comment", body)
+
     def _apply(self, issue: _Issue, fields: Mapping[str, Any], project: _Project) -> None:
         unknown = [name for name in fields if name not in SETTABLE]
         if unknown:
@@ -672,10 +676,7 @@ class JiraFake(FakeServer):
     def _api_add_comment(self, call: Call, version: str, ident: str) -> Response:
         self._check_version(version)
         issue = self._issue(ident)
-        body = call.body.get("body") if isinstance(call.body, dict) else None
-        if body is None or (isinstance(body, str) and not body.strip()):
-            raise _error(400, comment="Comment body can not be empty!")
-        body = self._rich_text("comment", body)
+        body = self._comment_body(call)
         now = self._tick()
         comment = _Comment(self.state.next_id("comment"), call.principal.name, body, now, now)
         issue.comments.append(comment)
@@ -751,10 +752,7 @@ class JiraFake(FakeServer):
         self._check_version(version)
         issue = self._issue(ident)
         comment = self._comment(call, issue, comment_id)
-        body = call.body.get("body") if isinstance(call.body, dict) else None
-        if body is None or (isinstance(body, str) and not body.strip()):
-            raise _error(400, comment="Comment body can not be empty!")
-        comment.body, comment.updated = self._rich_text("comment", body), self._tick()
+        comment.body, comment.updated = self._comment_body(call), self._tick()
         return json_response(self._comment_json(issue, comment))
 
     @route("DELETE", "/rest/api/{version}/issue/{ident}/comment/{comment_id:int}")

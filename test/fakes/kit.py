@@ -25,10 +25,6 @@ class Setup:
     extra: dict = field(default_factory=dict)
 
 
-def token_only(value: str) -> dict:
-    return {"token": value}
-
-
 @dataclass(frozen=True)
 class ContractVariant:
     """One way of connecting a provider (Jira has two: Cloud and Data Center); `name` is its contract test id."""
@@ -44,7 +40,7 @@ class ContractVariant:
     validation_status: int = 400  # the status the provider answers a refused write with
     min_retry_after: int = 60  # the least Retry-After the gateway passes on for its rate limit
     requests_per_page: int = 1  # provider requests behind one page of issues
-    revoked: Callable[[str], dict] = token_only  # credentials carrying a token the provider no longer accepts
+    revoked: Callable[[str], dict] = lambda token: {"token": token}  # credentials with a token the provider no longer accepts
     # (call(method, url, **kwargs), tracker, webhook secret) -> None: provider-specific calls that must not echo secrets.
     audit_probe: Callable[..., None] | None = None
     # What GET /trackers/<id> lists as the tracker's capabilities once `setup` connected it, pinned by hand (the deeper

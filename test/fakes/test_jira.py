@@ -107,17 +107,16 @@ def test_jira_fake_responses_match_the_openapi_description(request, flavour):
     assert len(site.checked) >= 12
 
 
-def test_cloud_answers_410_on_the_removed_search_and_errors_have_the_jira_shape(jira_cloud_fake):
-    jira_cloud_fake.add_basic_auth(EMAIL, API_TOKEN)
-    gone = requests.get(f"{jira_cloud_fake.base_url}/rest/api/3/search", params={"jql": "project = APP"},
-                        auth=(EMAIL, API_TOKEN), timeout=5)
+def test_cloud_answers_410_on_the_removed_search_and_errors_have_the_jira_shape(request):
+    site = _site(request, "cloud")
+    gone = requests.get(f"{site.api}/search", params={"jql": "project = APP"}, timeout=5, **site.auth)
     assert gone.status_code == 410 and "search/jql" in gone.json()["errorMessages"][0]
-    denied = requests.get(f"{jira_cloud_fake.base_url}/rest/api/3/serverInfo", auth=(EMAIL, "wrong"), timeout=5)
+    denied = requests.get(f"{site.api}/serverInfo", auth=(EMAIL, "wrong"), timeout=5)
     assert denied.status_code == 401 and set(denied.json()) == {"errorMessages", "errors"}
-    missing = requests.get(f"{jira_cloud_fake.base_url}/rest/api/3/issue/APP-9", auth=(EMAIL, API_TOKEN), timeout=5)
+    missing = requests.get(f"{site.api}/issue/APP-9", timeout=5, **site.auth)
     assert missing.status_code == 404 and missing.json()["errors"] == {}
-    jira_cloud_fake.rate_limit_next(retry_after=30)
-    limited = requests.get(f"{jira_cloud_fake.base_url}/rest/api/3/serverInfo", auth=(EMAIL, API_TOKEN), timeout=5)
+    site.fake.rate_limit_next(retry_after=30)
+    limited = requests.get(f"{site.api}/serverInfo", timeout=5, **site.auth)
     assert limited.status_code == 429 and limited.headers["Retry-After"] == "30"
 
 
