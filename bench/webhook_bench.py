@@ -1,4 +1,3 @@
-#!/usr/bin/env python
 """Signed GitHub webhook deliveries: ingest burst under uwsgi, then worker processing, then exact accounting.
 
 Run: .venv/bin/python -m bench.webhook_bench [--seconds 20] [--connections 8] [--workers 2] [--concurrency 4]
@@ -15,7 +14,6 @@ Workers (`python manage.py worker --concurrency N`, N processes) start after the
 ingestion alone and processing throughput is measured on its own; they run until the queue is empty.
 """
 
-import argparse
 import asyncio
 import contextlib
 import hashlib
@@ -24,7 +22,6 @@ import json
 import os
 import random
 import resource
-import subprocess
 import sys
 import time
 import uuid
@@ -34,13 +31,13 @@ from urllib.parse import urlsplit
 
 import psycopg
 
-from bench.harness import ROOT
-from bench.harness.clients import create_github_tracker, register_and_login, register_webhook, webhook_secrets
-from bench.harness.db import database, postmaster_pid
+from bench.harness import ROOT, options
+from bench.harness.clients import webhook_tracker
+from bench.harness.db import database, postmaster_pid, query
 from bench.harness.fakes import fake_processes, seed_github_fake
-from bench.harness.measure import percentile, process_tree_cpu_seconds
-from bench.harness.report import machine, write_section
-from bench.harness.server import app_env, migrate, stop_processes, uwsgi
+from bench.harness.measure import log_entries, percentile, process_tree_cpu_seconds
+from bench.harness.report import check_lines, machine, write_section
+from bench.harness.server import JobWorkers, app_env, migrate, uwsgi
 
 TARGET_ACCEPTED_PER_SECOND = 300.0
 TARGET_P99_MS = 50.0
@@ -52,23 +49,12 @@ DUPLICATES_RESENT = 100
 REQUEST_TIMEOUT_SECONDS = 10.0  # an answer later than this counts as a connection error (outcome unknown)
 DRAIN_TIMEOUT_SECONDS = 150
 LOG_PATH = "/tmp/tg-bench-webhooks.log"
-WORKER_LOG_PATH = "/tmp/tg-bench-webhook-workers.log"
+WORKER_LOG_PREFIX = "/tmp/tg-bench-webhook-workers"
 
 
 # ---- setup -------------------------------------------------------------------------------------
 
-def setup_tracker(base_url, fake_url):
-    """A user, a GitHub tracker on the fake and the gateway's webhook registered on it; returns the tracker id."""
-    seed_github_fake(fake_url, issues=0, repo=REPO)
-    _, token = register_and_login(base_url, "bench-webhooks")
-    tracker_id = create_github_tracker(base_url, token, "hooks", fake_url, REPO)
-    register_webhook(base_url, token, tracker_id)
-    return tracker_id
-
-
 KEY_MARK = b"@@delivery@@"
-
-
 NUMBER_MARK = 987654321012  # stands for the issue number in the templates (replaced per delivery)
 
 
@@ -100,10 +86,6 @@ class SignedBodies:
 
     def size(self):
         return len(self.templates[0]) - len(KEY_MARK) + len("burst-000000-0-0000")
-
-
-def signed_bodies(secret):
-    return SignedBodies(secret)
 
 
 # ---- load generator ----------------------------------------------------------------------------
@@ -151,7 +133,6 @@ class Burst:
         self.prefix = run_prefix
         self.results = []  # (delivery key, http status, answer status, gateway delivery id, latency ms, answered at)
         self.errors = []  # (delivery key, error) - outcome unknown
-        self.reconnects = 0
 
     def request_bytes(self, key, index):
         body, signature = self.bodies(key, index)
@@ -190,7 +171,6 @@ class Burst:
                     must_close = True
                 if must_close:
                     connection[1].close()
-                    self.reconnects += 1
                     connection = await asyncio.open_connection(self.host, self.port)
         finally:
             connection[1].close()
@@ -215,17 +195,8 @@ class Burst:
 
 def app_durations(offset, tracker_id):
     """The app's own access-log durations (ms) of the deliveries logged after byte `offset` of the uwsgi log."""
-    with open(LOG_PATH, "rb") as log:
-        log.seek(offset)
-        lines = log.read().decode("utf-8", "replace").splitlines()
-    durations = []
-    for line in lines:
-        if line.startswith("{") and '"api.access"' in line:
-            with contextlib.suppress(ValueError, KeyError):
-                entry = json.loads(line)
-                if entry["path"] == f"/api/v1/webhooks/{tracker_id}" and entry["method"] == "POST":
-                    durations.append(entry["duration_ms"])
-    return durations
+    return [entry["duration_ms"] for entry in log_entries(LOG_PATH, offset) if entry.get("logger") == "api.access"
+            and entry.get("path") == f"/api/v1/webhooks/{tracker_id}" and entry.get("method") == "POST"]
 
 
 # ---- workers and accounting --------------------------------------------------------------------
@@ -240,11 +211,9 @@ def queue_state(conn, tracker_id):
 
 def run_workers(env, database_url, tracker_id, processes, concurrency):
     """Start the workers, wait until every job is done (bounded), stop them; returns timings."""
-    log = open(WORKER_LOG_PATH, "wb")  # noqa: SIM115 - closed below
     started = time.monotonic()
-    workers = [subprocess.Popen([sys.executable, "manage.py", "worker", "--concurrency", str(concurrency)], cwd=ROOT,
-                                env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
-               for _ in range(processes)]
+    job_workers = JobWorkers(env, processes, log_prefix=WORKER_LOG_PREFIX, concurrency=concurrency).start()
+    workers = list(job_workers.processes)
     drained, first, last = False, None, None
     postgres = postmaster_pid(database_url)
 
@@ -271,27 +240,24 @@ def run_workers(env, database_url, tracker_id, processes, concurrency):
                 time.sleep(0.25)
         wall = time.monotonic() - started
     finally:
-        stop_processes(workers)
-        log.close()
+        job_workers.stop()
     cpu = None
     if first and last and first["pending"] > last["pending"]:
         done = first["pending"] - last["pending"]
         cpu = {name: (last[name] - first[name]) / done * 1000 for name in ("workers", "postgres")}
-    return {"drained": drained, "wall_seconds": wall, "exit_codes": [worker.returncode for worker in workers],
-            "cpu_ms_per_delivery": cpu}
+    return {"drained": drained, "wall_seconds": wall, "cpu_ms_per_delivery": cpu}
 
 
 def accounting(database_url, tracker_id, accepted):
     """Compare the database with the answers: rows, processing, events per delivery, jobs left."""
-    with psycopg.connect(database_url, autocommit=True) as conn:
-        rows = conn.execute("SELECT id, delivery_key, status, received_at, processed_at FROM webhook_deliveries "
-                            "WHERE tracker_id = %s", (tracker_id,)).fetchall()
-        events = dict(conn.execute("SELECT delivery_id, count(*) FROM events WHERE tracker_id = %s "
-                                   "GROUP BY delivery_id", (tracker_id,)).fetchall())
-        event_types = dict(conn.execute("SELECT type, count(*) FROM events WHERE tracker_id = %s GROUP BY type",
-                                        (tracker_id,)).fetchall())
-        jobs_left = dict(conn.execute("SELECT status, count(*) FROM procrastinate_jobs "
-                                      "WHERE task_name = 'gateway:process_delivery' GROUP BY status").fetchall())
+    rows = query(database_url, "SELECT id, delivery_key, status, received_at, processed_at FROM webhook_deliveries "
+                               "WHERE tracker_id = %s", (tracker_id,))
+    events = dict(query(database_url, "SELECT delivery_id, count(*) FROM events WHERE tracker_id = %s GROUP BY delivery_id",
+                        (tracker_id,)))
+    event_types = dict(query(database_url, "SELECT type, count(*) FROM events WHERE tracker_id = %s GROUP BY type",
+                             (tracker_id,)))
+    jobs_left = dict(query(database_url, "SELECT status, count(*) FROM procrastinate_jobs "
+                                         "WHERE task_name = 'gateway:process_delivery' GROUP BY status"))
     by_key = {}
     for row in rows:
         by_key.setdefault(row[1], []).append(row)
@@ -310,7 +276,6 @@ def accounting(database_url, tracker_id, accepted):
         "status_counts": {status: sum(1 for row in rows if row[2] == status) for status in {row[2] for row in rows}},
         "events": sum(events.values()),
         "deliveries_with_one_event": sum(1 for row_id in row_ids if events.get(row_id) == 1),
-        "deliveries_with_other_event_count": sum(1 for row_id in row_ids if events.get(row_id, 0) != 1),
         "events_without_delivery": sum(count for delivery_id, count in events.items() if delivery_id not in row_ids),
         "event_types": event_types,
         "jobs_left": jobs_left,
@@ -321,12 +286,9 @@ def accounting(database_url, tracker_id, accepted):
 # ---- report ------------------------------------------------------------------------------------
 
 def main():
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--seconds", type=float, default=20.0, help="length of the burst")
-    parser.add_argument("--connections", type=int, default=8, help="concurrent keep-alive connections of the burst")
-    parser.add_argument("--workers", type=int, default=2, help="worker processes")
-    parser.add_argument("--concurrency", type=int, default=4, help="--concurrency of each worker")
-    args = parser.parse_args()
+    args = options(__doc__, ("--seconds", 20.0, "length of the burst"),
+                   ("--connections", 8, "concurrent keep-alive connections of the burst"),
+                   ("--workers", 2, "worker processes"), ("--concurrency", 4, "--concurrency of each worker")).parse_args()
     started = time.monotonic()
     load_at_start = os.getloadavg()[0]
     run_prefix = uuid.uuid4().hex[:12]
@@ -334,8 +296,9 @@ def main():
         env = app_env(database_url, TRACKER_ALLOWED_HOSTS="127.0.0.1", LOG_REQUESTS="true")
         migrate(env)
         with uwsgi(env, log_path=LOG_PATH) as (base_url, master):
-            tracker_id = setup_tracker(base_url, fakes[0])
-            bodies = signed_bodies(webhook_secrets(env, [tracker_id])[tracker_id])
+            seed_github_fake(fakes[0], issues=0, repo=REPO)
+            *_, tracker_id, secret = webhook_tracker(base_url, env, fakes[0], "bench-webhooks", REPO)
+            bodies = SignedBodies(secret)
             warmup = Burst(base_url, tracker_id, bodies, f"warmup-{run_prefix}")
             warmup.run(args.connections, 2.0)
             burst = Burst(base_url, tracker_id, bodies, f"burst-{run_prefix}")
@@ -449,8 +412,8 @@ def main():
         f"{len(stored_unanswered)} duplicate (it was; counted in the rows above), {len(lost.errors)} unanswered again. "
         f"Delivery statuses: {counts['status_counts']}; event types: {counts['event_types']}; "
         f"jobs left by status: {counts['jobs_left'] or 'none'}.\n\n"
-        + "".join(f"- {name}: {'met' if ok else '**not met**'}\n" for name, ok in checks.items())
-        + "\nReproduce: `.venv/bin/python -m bench.webhook_bench` (about two minutes; needs no network)"
+        + "\n".join(check_lines(checks))
+        + "\n\nReproduce: `.venv/bin/python -m bench.webhook_bench` (about two minutes; needs no network)"
     )
     write_section("webhooks", "## Webhooks: ingest burst, processing, exactly once\n\n" + report)
     print(report)
