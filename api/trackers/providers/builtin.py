@@ -5,6 +5,7 @@ Writes are flushed, never committed: the service commits a change together with 
 """
 
 import re
+from collections.abc import Iterator
 from datetime import datetime
 
 from marshmallow import ValidationError
@@ -64,30 +65,30 @@ class BuiltinProvider(TrackerProvider):
     session: Session  # always given: the built-in tracker reads and writes the caller's session
 
     @classmethod
-    def validate_target(cls, target):
+    def validate_target(cls, target: str) -> str | None:
         if not TARGET.match(target or ""):
             return "A project key of 1-100 letters, digits, '_', '.' or '-'."
         return None
 
     @classmethod
-    def validate_credentials(cls, credentials):
+    def validate_credentials(cls, credentials: dict) -> dict:
         return {f"credentials.{key}": ["The built-in tracker takes no credentials."] for key in credentials}
 
     # ---- helpers ----
 
     @property
-    def _tracker_id(self):
+    def _tracker_id(self) -> int | None:
         return self.config.tracker_id
 
-    def _owner(self):
+    def _owner(self) -> User | None:
         return self.session.scalar(select(User).join(Tracker, Tracker.owner_id == User.id)
                                    .where(Tracker.id == self._tracker_id))
 
-    def _url(self, number):
+    def _url(self, number: int) -> str:
         base = self.config.options.get("public_base_url", "")
         return f"{base}/api/v1/trackers/{self._tracker_id}/issues/{number}"
 
-    def _row(self, issue_id):
+    def _row(self, issue_id: str) -> BuiltinIssue:
         try:
             number = int(issue_id)
         except (TypeError, ValueError):
@@ -100,14 +101,14 @@ class BuiltinProvider(TrackerProvider):
             raise TrackerNotFound(f"Issue {issue_id} not found.")
         return row
 
-    def _parent_numbers(self, rows):
+    def _parent_numbers(self, rows: list[BuiltinIssue]) -> dict[int | None, int]:
         ids = {row.parent_id for row in rows if row.parent_id}
         if not ids:
             return {}
         stmt = select(BuiltinIssue.id, BuiltinIssue.number).where(BuiltinIssue.id.in_(ids))
         return dict(self.session.execute(stmt).tuples().all())
 
-    def _to_issue(self, row, parents=None):
+    def _to_issue(self, row: BuiltinIssue, parents: dict[int | None, int] | None = None) -> Issue:
         parents = self._parent_numbers([row]) if parents is None else parents
         parent = parents.get(row.parent_id)
         return Issue(
@@ -142,19 +143,19 @@ class BuiltinProvider(TrackerProvider):
         )
 
     @staticmethod
-    def _to_comment(row):
+    def _to_comment(row: BuiltinComment) -> Comment:
         return Comment(id=str(row.id), body=row.body,
                        author=Person(id=row.author, username=row.author) if row.author else None,
                        created_at=row.created_at, updated_at=row.updated_at)
 
-    def _check_assignees(self, usernames):
+    def _check_assignees(self, usernames: list[str]) -> None:
         members = {person.username.lower() for person in self.list_members()}
         unknown = [name for name in usernames if name.lower() not in members]
         if unknown:
             raise TrackerValidationError(f"Not members of this tracker: {', '.join(unknown)}.",
                                          errors={"assignees": [f"Unknown member: {name}" for name in unknown]})
 
-    def _remember_labels(self, names):
+    def _remember_labels(self, names: list[str]) -> None:
         existing = set(self.session.scalars(select(BuiltinLabel.name).where(BuiltinLabel.tracker_id == self._tracker_id)))
         for name in names:
             if name not in existing:
@@ -163,7 +164,7 @@ class BuiltinProvider(TrackerProvider):
 
     # ---- the interface ----
 
-    def verify(self):
+    def verify(self) -> dict:
         count = self.session.scalar(select(func.count()).select_from(BuiltinIssue)
                                     .where(BuiltinIssue.tracker_id == self._tracker_id))
         return {"provider": self.slug, "target": self.config.target, "issues": count}
@@ -219,7 +220,7 @@ class BuiltinProvider(TrackerProvider):
         parents = self._parent_numbers(rows)
         return Page(items=[self._to_issue(row, parents) for row in rows], next_cursor=next_cursor)
 
-    def get_issue(self, issue_id):
+    def get_issue(self, issue_id: str) -> Issue:
         return self._to_issue(self._row(issue_id))
 
     def create_issue(self, data: NewIssue) -> Issue:
@@ -276,12 +277,13 @@ class BuiltinProvider(TrackerProvider):
             row.status_category = "done" if row.status == "closed" else (
                 row.status_category if row.status_category != "done" else "todo")
 
-    def _parent_row(self, parent_id, child=None):
+    def _parent_row(self, parent_id: str, child: BuiltinIssue | None = None) -> BuiltinIssue:
         try:
             parent = self._row(parent_id)
         except TrackerNotFound:
             raise TrackerValidationError(f"No issue {parent_id} on this tracker.",
                                          errors={"parent_id": ["No such issue on this tracker."]}) from None
+        ancestor: BuiltinIssue | None
         ancestor, depth = parent, 0
         while child is not None and ancestor is not None and depth <= MAX_PARENT_DEPTH:
             if ancestor.id == child.id:
@@ -291,7 +293,7 @@ class BuiltinProvider(TrackerProvider):
             depth += 1
         return parent
 
-    def list_children(self, issue_id, *, limit, cursor):
+    def list_children(self, issue_id: str, *, limit: int, cursor: str | None) -> Page:
         row = self._row(issue_id)
         stmt = select(BuiltinIssue).where(BuiltinIssue.parent_id == row.id)
         if cursor:
@@ -299,15 +301,15 @@ class BuiltinProvider(TrackerProvider):
             stmt = stmt.where(BuiltinIssue.number > last)
         rows = list(self.session.scalars(stmt.order_by(BuiltinIssue.number).limit(limit + 1)))
         next_cursor = encode_cursor([rows[limit - 1].number]) if len(rows) > limit else None
-        parents = {row.id: row.number}
+        parents: dict[int | None, int] = {row.id: row.number}
         return Page(items=[self._to_issue(child, parents) for child in rows[:limit]], next_cursor=next_cursor)
 
-    def delete_issue(self, issue_id):
+    def delete_issue(self, issue_id: str) -> None:
         row = self._row(issue_id)
         self.session.delete(row)
         self.session.flush()
 
-    def _comment_row(self, issue_id, comment_id):
+    def _comment_row(self, issue_id: str, comment_id: str) -> tuple[BuiltinIssue, BuiltinComment]:
         row = self._row(issue_id)
         comment = None
         if str(comment_id).isdigit() and int(comment_id) < 2**31:
@@ -317,14 +319,14 @@ class BuiltinProvider(TrackerProvider):
             raise TrackerNotFound(f"Comment {comment_id} not found.")
         return row, comment
 
-    def update_comment(self, issue_id, comment_id, body):
+    def update_comment(self, issue_id: str, comment_id: str, body: str) -> Comment:
         _row, comment = self._comment_row(issue_id, comment_id)
         comment.body = body
         comment.updated_at = max(utcnow(), comment.updated_at)
         self.session.flush()
         return self._to_comment(comment)
 
-    def delete_comment(self, issue_id, comment_id):
+    def delete_comment(self, issue_id: str, comment_id: str) -> None:
         row, comment = self._comment_row(issue_id, comment_id)
         self.session.delete(comment)
         row.comments_count = max(0, row.comments_count - 1)
@@ -333,13 +335,13 @@ class BuiltinProvider(TrackerProvider):
 
     # ---- attachments: rows of CHUNK_BYTES, written and read one at a time ----
 
-    def _to_attachment(self, issue_number, row):
+    def _to_attachment(self, issue_number: int, row: BuiltinAttachment) -> Attachment:
         return Attachment(id=str(row.id), filename=row.filename, content_type=row.content_type, size=row.size,
                           author=Person(id=row.author, username=row.author) if row.author else None,
                           created_at=row.created_at,
                           url=f"{self._url(issue_number)}/attachments/{row.id}/content")
 
-    def _attachment_row(self, issue_id, attachment_id):
+    def _attachment_row(self, issue_id: str, attachment_id: str) -> tuple[BuiltinIssue, BuiltinAttachment]:
         row = self._row(issue_id)
         attachment = None
         if str(attachment_id).isdigit() and int(attachment_id) < 2**31:
@@ -349,7 +351,7 @@ class BuiltinProvider(TrackerProvider):
             raise TrackerNotFound(f"Attachment {attachment_id} not found.")
         return row, attachment
 
-    def list_attachments(self, issue_id):
+    def list_attachments(self, issue_id: str) -> list[Attachment]:
         row = self._row(issue_id)
         rows = self.session.scalars(select(BuiltinAttachment).where(BuiltinAttachment.issue_id == row.id)
                                     .order_by(BuiltinAttachment.id))
@@ -370,13 +372,13 @@ class BuiltinProvider(TrackerProvider):
         self.session.flush()
         return self._to_attachment(row.number, attachment)
 
-    def open_attachment(self, issue_id, attachment_id):
+    def open_attachment(self, issue_id: str, attachment_id: str) -> AttachmentContent:
         _row, attachment = self._attachment_row(issue_id, attachment_id)
         session, key = self.session, attachment.id
         count = session.scalar(select(func.count()).select_from(BuiltinAttachmentChunk)
                                .where(BuiltinAttachmentChunk.attachment_id == key))
 
-        def chunks():
+        def chunks() -> Iterator[bytes]:
             for seq in range(count or 0):
                 data = session.scalar(select(BuiltinAttachmentChunk.data).where(
                     BuiltinAttachmentChunk.attachment_id == key, BuiltinAttachmentChunk.seq == seq))
@@ -387,14 +389,14 @@ class BuiltinProvider(TrackerProvider):
         return AttachmentContent(filename=attachment.filename, content_type=attachment.content_type,
                                  size=attachment.size, chunks=chunks())
 
-    def delete_attachment(self, issue_id, attachment_id):
+    def delete_attachment(self, issue_id: str, attachment_id: str) -> None:
         row, attachment = self._attachment_row(issue_id, attachment_id)
         self.session.execute(delete(BuiltinAttachmentChunk).where(BuiltinAttachmentChunk.attachment_id == attachment.id))
         self.session.delete(attachment)
         row.updated_at = max(utcnow(), row.updated_at)
         self.session.flush()
 
-    def list_comments(self, issue_id, *, limit, cursor):
+    def list_comments(self, issue_id: str, *, limit: int, cursor: str | None) -> Page:
         row = self._row(issue_id)
         stmt = select(BuiltinComment).where(BuiltinComment.issue_id == row.id)
         if cursor:
@@ -404,7 +406,7 @@ class BuiltinProvider(TrackerProvider):
         next_cursor = encode_cursor([comments[limit - 1].id]) if len(comments) > limit else None
         return Page(items=[self._to_comment(comment) for comment in comments[:limit]], next_cursor=next_cursor)
 
-    def create_comment(self, issue_id, body):
+    def create_comment(self, issue_id: str, body: str) -> Comment:
         row = self._row(issue_id)
         now = utcnow()
         comment = BuiltinComment(issue_id=row.id, body=body, author=self.actor, created_at=now, updated_at=now)
@@ -414,11 +416,11 @@ class BuiltinProvider(TrackerProvider):
         self.session.flush()
         return self._to_comment(comment)
 
-    def list_labels(self):
+    def list_labels(self) -> list[Label]:
         rows = self.session.scalars(select(BuiltinLabel).where(BuiltinLabel.tracker_id == self._tracker_id)
                                     .order_by(BuiltinLabel.name))
         return [Label(name=row.name, color=row.color) for row in rows]
 
-    def list_members(self):
+    def list_members(self) -> list[Person]:
         owner = self._owner()
         return [Person(id=owner.username, username=owner.username)] if owner else []
