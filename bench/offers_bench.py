@@ -1,23 +1,21 @@
-#!/usr/bin/env python
 """Offers list throughput vs a bare Flask hello under the same uwsgi settings.
 
 Run: .venv/bin/python -m bench.offers_bench [--seconds 15] [--connections 32]
 Writes its figures into docs/PERFORMANCE.md (section "offers").
 """
 
-import argparse
 import importlib.util
 import os
 import subprocess
 import sys
 import time
 
-from bench.harness import ROOT
+from bench.harness import ROOT, options
 from bench.harness.db import database, postmaster_pid
-from bench.harness.load import require_wrk, wrk
-from bench.harness.measure import process_tree_cpu_seconds, worker_rss_mb
-from bench.harness.report import machine, write_section
-from bench.harness.server import app_env, uwsgi
+from bench.harness.load import require_wrk, wrk, wrk_cpu
+from bench.harness.measure import worker_rss_mb
+from bench.harness.report import check_lines, machine, write_section
+from bench.harness.server import app_env, app_output, migrate, uwsgi
 
 # Issue 16: >= 0.25 of the floor (the long-run goal is 0.35), p99 <= 50 ms at 32 connections.
 TARGET_RATIO, LONG_RUN_RATIO, TARGET_P99_MS, TARGET_RSS_MB = 0.25, 0.35, 50.0, 120.0
@@ -28,12 +26,8 @@ DEV_ONLY_MODULES = ("rfc3987_syntax",)
 
 def measured(url, seconds, connections, master, postmaster, headers=None):
     """wrk on `url`, plus uwsgi's and PostgreSQL's CPU per answered request (moved less by other load than req/s)."""
-    before, pg_before = process_tree_cpu_seconds(master), process_tree_cpu_seconds(postmaster)
-    result = wrk(url, seconds=seconds, connections=connections, headers=headers)
-    answered = max(1, result["requests"])
-    result["cpu_ms"] = (process_tree_cpu_seconds(master) - before) / answered * 1000
-    result["pg_cpu_ms"] = (process_tree_cpu_seconds(postmaster) - pg_before) / answered * 1000
-    return result
+    return wrk_cpu(url, {"cpu_ms": master, "pg_cpu_ms": postmaster}, seconds=seconds, connections=connections,
+                   headers=headers)
 
 
 def dev_only_mb(env):
@@ -53,32 +47,13 @@ def dev_only_mb(env):
 
 def seed(env):
     """Migrate, create a user with 20 offers, and return (user_id, token)."""
-    subprocess.run([sys.executable, "manage.py", "db", "upgrade"], cwd=ROOT, env=env, check=True, capture_output=True)
-    code = (
-        "from api import create_app\n"
-        "from api.extensions import db\n"
-        "from api.auth import encode_token\n"
-        "from api.models.offers import Offer\n"
-        "from api.services.users import register\n"
-        "app = create_app()\n"
-        "with app.app_context():\n"
-        "    user = register(session=db.session, username='bench', password='bench-password')\n"
-        "    for n in range(20):\n"
-        "        db.session.add(Offer(user_id=user.id, title=f'Offer {n}', description='d' * 200,\n"
-        "                             skills_list=['python', 'flask', 'postgresql']))\n"
-        "    db.session.commit()\n"
-        "    print(user.id, encode_token(user.id))\n"
-    )
-    output = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=env, check=True, capture_output=True, text=True)
-    user_id, token = output.stdout.split()[-2:]
+    migrate(env)
+    user_id, token = app_output(env, "from bench.harness.inproc import offer_owner\nprint(*offer_owner(db.session))").split()
     return int(user_id), token
 
 
 def main():
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--seconds", type=int, default=15)
-    parser.add_argument("--connections", type=int, default=32)
-    args = parser.parse_args()
+    args = options(__doc__, ("--seconds", 15, None), ("--connections", 32, None)).parse_args()
     require_wrk()
     load_at_start = os.getloadavg()[0]
     with database() as database_url:
@@ -126,8 +101,8 @@ def main():
         f"- Of that, {dev_only:.1f} MB per worker is {', '.join(DEV_ONLY_MODULES)}: installed in this development venv, "
         "not by requirements.txt (the image's packages), measured as the difference of importing the app with it and "
         "with it hidden\n"
-        + "".join(f"- {name}: {'met' if ok else '**not met**'}\n" for name, ok in checks.items())
-        + "\nReproduce: `.venv/bin/python -m bench.offers_bench`"
+        + "\n".join(check_lines(checks))
+        + "\n\nReproduce: `.venv/bin/python -m bench.offers_bench`"
     )
     write_section("offers", "## Offers list vs the bare-Flask floor\n\n" + table)
     print(table)
