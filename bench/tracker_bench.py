@@ -1,4 +1,3 @@
-#!/usr/bin/env python
 """Tracker calls through the gateway vs PyGithub straight at the GitHub fake; the aggregate fan-out vs one tracker.
 
 Run: .venv/bin/python -m bench.tracker_bench [--requests 500] [--fanout-requests 30] [--fanout-budget 90]
@@ -14,7 +13,6 @@ Writes its figures into docs/PERFORMANCE.md (section "trackers"); exit status 1 
     `GET /api/v1/trackers/<id>/issues` on one of them; one client, sequential requests, interleaved.
 """
 
-import argparse
 import http.client
 import json
 import os
@@ -24,16 +22,16 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from urllib.parse import urlsplit
 
-import requests
 from github import Auth, Github
 from jira import JIRA
 
 from api.trackers.providers.jira import ISSUE_FIELDS as JIRA_ISSUE_FIELDS
-from bench.harness.clients import create_github_tracker, register_and_login
+from bench.harness import options
+from bench.harness.clients import create_github_tracker, create_tracker, register_and_login
 from bench.harness.db import database
-from bench.harness.fakes import TOKEN, control, fake_processes, recorded_requests, seed
-from bench.harness.measure import percentile
-from bench.harness.report import machine, write_section
+from bench.harness.fakes import TOKEN, control, fake_processes, recorded_requests, repo_ops, seed
+from bench.harness.measure import log_entries, stats, timed
+from bench.harness.report import check_lines, machine, write_section
 from bench.harness.server import app_env, migrate, uwsgi
 
 TARGET_ADDED_P50_MS = 3.0
@@ -62,7 +60,6 @@ class GatewayClient:
         self.host, self.port = parts.hostname, parts.port
         self.headers = {"Authorization": f"Bearer {token}", "Accept": "application/json"}
         self.connection = http.client.HTTPConnection(self.host, self.port, timeout=30)
-        self.reconnects = 0
 
     def get(self, path):
         for attempt in range(2):
@@ -74,7 +71,6 @@ class GatewayClient:
             except (http.client.RemoteDisconnected, ConnectionError):
                 if attempt:
                     raise
-                self.reconnects += 1
                 self.connection.close()
                 self.connection = http.client.HTTPConnection(self.host, self.port, timeout=30)
         if response.status != 200:
@@ -91,22 +87,15 @@ def github_client(base_url, lazy=True):
                   seconds_between_requests=None, seconds_between_writes=None)
 
 
-def stats(samples):
-    return {"n": len(samples), "p50": percentile(samples, 50), "p99": percentile(samples, 99),
-            "mean": sum(samples) / len(samples), "min": min(samples)}
-
-
-def timed(call):
-    started = time.perf_counter()
-    call()
-    return (time.perf_counter() - started) * 1000
-
-
-def interleave(variants, count):
-    """`count` samples of every variant, rotating their order each round so background load hits them alike."""
+def interleave(variants, count, *, budget_seconds=float("inf"), minimum=0):
+    """`count` samples of every variant, rotating their order each round so background load hits them alike (after
+    `minimum` rounds, no new round once `budget_seconds` have passed)."""
     samples = {name: [] for name in variants}
     names = list(variants)
+    stop_at = time.monotonic() + budget_seconds
     for i in range(count):
+        if i >= minimum and time.monotonic() > stop_at:
+            break
         rotation = i % len(names)
         for name in names[rotation:] + names[:rotation]:
             samples[name].append(variants[name](i))
@@ -120,23 +109,16 @@ def _ago(**delta):
 def seed_fakes(fakes, overhead_issues):
     for index, url in enumerate(fakes):
         control(url, rate_limit={"limit": 10_000_000})
-        operations = [{"op": "add_token", "args": {"token": TOKEN, "login": "bench-bot"}},
-                      {"op": "add_repo", "args": {"full_name": FANOUT_REPO}},
-                      {"op": "add_member", "args": {"full_name": FANOUT_REPO, "login": "bench-bot", "permission": "admin"}}]
         # updated_at interleaved across the fakes, so a merged page of the aggregate holds issues of all three
-        operations += [{"op": "add_issue", "args": {"full_name": FANOUT_REPO, "title": f"Fan-out issue {index}.{n}",
-                                                    "body": "Seeded for the fan-out benchmark. " * 8,
-                                                    "labels": ["bug", "bench"], "created_at": _ago(days=2),
-                                                    "updated_at": _ago(minutes=n * len(fakes) + index)}}
-                        for n in range(1, 21)]
+        fanout = [{"title": f"Fan-out issue {index}.{n}", "body": "Seeded for the fan-out benchmark. " * 8,
+                   "labels": ["bug", "bench"], "created_at": _ago(days=2), "updated_at": _ago(minutes=n * len(fakes) + index)}
+                  for n in range(1, 21)]
+        operations = [{"op": "add_token", "args": {"token": TOKEN, "login": "bench-bot"}},
+                      *repo_ops(FANOUT_REPO, "bench-bot", fanout)]
         if index == 0:
-            operations += [{"op": "add_repo", "args": {"full_name": OVERHEAD_REPO}},
-                           {"op": "add_member", "args": {"full_name": OVERHEAD_REPO, "login": "bench-bot",
-                                                         "permission": "admin"}}]
-            operations += [{"op": "add_issue", "args": {"full_name": OVERHEAD_REPO, "title": f"Issue {n}",
-                                                        "body": "A realistic issue description. " * 20,
-                                                        "labels": ["bug"], "assignees": ["bench-bot"]}}
-                           for n in range(1, overhead_issues + 1)]
+            overhead = [{"title": f"Issue {n}", "body": "A realistic issue description. " * 20, "labels": ["bug"],
+                         "assignees": ["bench-bot"]} for n in range(1, overhead_issues + 1)]
+            operations += repo_ops(OVERHEAD_REPO, "bench-bot", overhead)
         seed(url, operations)
 
 
@@ -146,15 +128,8 @@ def overhead(base_url, fake_url, token, tracker_id, count):
     reused = github_client(fake_url)
     first_distinct = 2 + WARMUP  # issues 2..WARMUP+1 warm the miss path; each measured read gets a new issue
 
-    def direct_new(number):
-        client = github_client(fake_url)
-        try:
-            return timed(lambda: client.get_repo(OVERHEAD_REPO).get_issue(number).raw_data)
-        finally:
-            client.close()
-
-    def direct_eager(number):
-        client = github_client(fake_url, lazy=False)
+    def direct_new(number, lazy=True):
+        client = github_client(fake_url, lazy=lazy)
         try:
             return timed(lambda: client.get_repo(OVERHEAD_REPO).get_issue(number).raw_data)
         finally:
@@ -163,7 +138,7 @@ def overhead(base_url, fake_url, token, tracker_id, count):
     variants = {
         "direct_new": lambda i: direct_new(1),
         "direct_reused": lambda i: timed(lambda: reused.get_repo(OVERHEAD_REPO).get_issue(1).raw_data),
-        "direct_eager": lambda i: direct_eager(1),
+        "direct_eager": lambda i: direct_new(1, lazy=False),
         "gateway_etag": lambda i: timed(lambda: gateway.get(f"/api/v1/trackers/{tracker_id}/issues/1")),
         "gateway_miss": lambda i: timed(lambda: gateway.get(f"/api/v1/trackers/{tracker_id}/issues/{first_distinct + i}")),
     }
@@ -174,7 +149,13 @@ def overhead(base_url, fake_url, token, tracker_id, count):
     log_before = len(recorded_requests(fake_url))
     app_log_offset = Path(LOG_PATH).stat().st_size
     samples = interleave(variants, count)
-    reconnects = gateway.reconnects
+
+    def access(path):
+        """The app's access lines of the repeated read apart from those of the distinct issues."""
+        if path.startswith(f"/api/v1/trackers/{tracker_id}/issues/"):
+            return "access_etag" if path == f"/api/v1/trackers/{tracker_id}/issues/1" else "access_miss"
+        return None
+
     gateway.close()
     reused.close()
 
@@ -188,35 +169,19 @@ def overhead(base_url, fake_url, token, tracker_id, count):
     evidence = {"conditional_issue_one": conditional_one,
                 "distinct_reads": len(distinct),
                 "distinct_conditional": sum(1 for entry in distinct if "if-none-match" in entry["headers"]),
-                "reconnects": reconnects,
-                "app": app_timings(app_log_offset, tracker_id)}
+                "app": {"access_etag": None, "access_miss": None,
+                        **app_timings(app_log_offset, tracker_id, "get_issue", access)}}
     return {name: stats(values) for name, values in samples.items()}, evidence
 
 
-def app_log_entries(offset):
-    """The app's JSON log lines written to LOG_PATH after `offset`."""
-    with open(LOG_PATH, "rb") as log:
-        log.seek(offset)
-        lines = log.read().decode("utf-8", "replace").splitlines()
-    entries = []
-    for line in lines:
-        if not line.startswith("{"):
-            continue
-        try:
-            entries.append(json.loads(line))
-        except ValueError:
-            continue
-    return entries
-
-
-def app_timings(offset, tracker_id):
-    """Durations the app itself logged during the measured loop (JSON access lines and tracker-call lines)."""
-    durations = {"access_etag": [], "access_miss": [], "provider": []}
-    repeated = f"/api/v1/trackers/{tracker_id}/issues/1"
-    for entry in app_log_entries(offset):
-        if entry.get("logger") == "api.access" and entry.get("path", "").startswith(f"/api/v1/trackers/{tracker_id}/issues/"):
-            durations["access_etag" if entry["path"] == repeated else "access_miss"].append(entry["duration_ms"])
-        elif entry.get("operation") == "get_issue" and entry.get("tracker_id") == tracker_id:
+def app_timings(offset, tracker_id, operation, access):
+    """Durations the app itself logged after `offset`: its access lines, under the name `access(path)` gives them (None:
+    not counted), and its `operation` tracker-call lines of the tracker, as "provider" (stats, or None when none)."""
+    durations = {"provider": []}
+    for entry in log_entries(LOG_PATH, offset):
+        if entry.get("logger") == "api.access" and (name := access(entry.get("path", ""))):
+            durations.setdefault(name, []).append(entry["duration_ms"])
+        elif entry.get("operation") == operation and entry.get("tracker_id") == tracker_id:
             durations["provider"].append(entry["duration_ms"])
     return {name: stats(values) if values else None for name, values in durations.items()}
 
@@ -232,16 +197,6 @@ def seed_jira(fake_url):
     seed(fake_url, operations)
 
 
-def create_jira_tracker(base_url, token, fake_url):
-    response = requests.post(
-        f"{base_url}/api/v1/trackers/", headers={"Authorization": f"Bearer {token}"}, timeout=30,
-        json={"name": "jira-overhead", "provider": "jira", "target": JIRA_PROJECT, "base_url": fake_url,
-              "options": {"deployment": "cloud"}, "credentials": {"email": JIRA_EMAIL, "api_token": JIRA_TOKEN}})
-    if response.status_code != 201:
-        raise RuntimeError(f"create jira tracker: {response.status_code} {response.text[:300]}")
-    return response.json()["id"]
-
-
 def jira_client(fake_url):
     """The `jira` client as the adapter builds it (Cloud, API v3, no retries)."""
     return JIRA(server=fake_url, basic_auth=(JIRA_EMAIL, JIRA_TOKEN), get_server_info=False, max_retries=0,
@@ -252,17 +207,6 @@ def jira_search(client, limit):
     """The adapter's search/jql call for an unfiltered page of `limit` issues."""
     issues = client._get_json("search/jql", params={"jql": JIRA_JQL, "maxResults": limit, "fields": JIRA_FIELDS})
     assert len(issues["issues"]) == limit
-
-
-def jira_app_timings(offset, tracker_id):
-    """Durations the app logged for the tracker's listings after `offset`: access lines and `list_issues` calls."""
-    inside, provider = [], []
-    for entry in app_log_entries(offset):
-        if entry.get("logger") == "api.access" and entry.get("path") == f"/api/v1/trackers/{tracker_id}/issues":
-            inside.append(entry["duration_ms"])
-        elif entry.get("operation") == "list_issues" and entry.get("tracker_id") == tracker_id:
-            provider.append(entry["duration_ms"])
-    return {"access": stats(inside) if inside else None, "provider": stats(provider) if provider else None}
 
 
 def jira_overhead(base_url, fake_url, token, tracker_id, count):
@@ -300,7 +244,9 @@ def jira_overhead(base_url, fake_url, token, tracker_id, count):
         listing(JIRA_ISSUES)
     gateway.close()
     reused.close()
-    evidence = {"provider_requests": provider_requests, **jira_app_timings(app_log_offset, tracker_id)}
+    listings = f"/api/v1/trackers/{tracker_id}/issues"
+    timings = app_timings(app_log_offset, tracker_id, "list_issues", lambda path: "access" if path == listings else None)
+    evidence = {"provider_requests": provider_requests, "access": None, **timings}
     return {name: stats(values) for name, values in samples.items()}, evidence
 
 
@@ -325,30 +271,6 @@ class FanoutCalls:
             self.checks["aggregate_trackers_seen"].update(issue["tracker_id"] for issue in body["issues"])
 
 
-def measure_fanout(calls, count, budget_seconds):
-    """Full pages, alternating which endpoint goes first: up to `count` of each, within the budget."""
-    samples = {"single": [], "aggregate": []}
-    # Bounded in time too: while a listing costs seconds (see provider_requests) 30 pairs would take minutes.
-    stop_at = time.monotonic() + budget_seconds
-    for i in range(count):
-        if i >= MIN_FANOUT_REQUESTS and time.monotonic() > stop_at:
-            break
-        order = (("single", calls.single), ("aggregate", calls.aggregate))
-        for name, call in order if i % 2 == 0 else order[::-1]:
-            samples[name].append(timed(call))
-    return samples
-
-
-def measure_small_pages(calls):
-    """The same with ?limit=1, a page of one issue: less work per listing, so the fan-out's fixed cost shows more."""
-    samples = {"single_small": [], "aggregate_small": []}
-    for i in range(SMALL_PAGE_REQUESTS):
-        order = (("single_small", calls.single), ("aggregate_small", calls.aggregate))
-        for name, call in order if i % 2 == 0 else order[::-1]:
-            samples[name].append(timed(lambda call=call: call("?limit=1")))
-    return samples
-
-
 def provider_requests_per_call(calls, fakes):
     """Provider requests behind one call of each endpoint, from the fakes' request logs."""
     provider_requests = {}
@@ -369,7 +291,12 @@ def fanout(base_url, fakes, token, tracker_ids, count, budget_seconds):
         calls.single()
         calls.aggregate()
     calls.checks["aggregate_errors"] = 0
-    samples = measure_fanout(calls, count, budget_seconds) | measure_small_pages(calls)
+    # Bounded in time too: while a listing costs seconds (see provider_requests) 30 pairs would take minutes.
+    samples = interleave({"single": lambda _i: timed(calls.single), "aggregate": lambda _i: timed(calls.aggregate)},
+                         count, budget_seconds=budget_seconds, minimum=MIN_FANOUT_REQUESTS)
+    # ?limit=1, a page of one issue: less work per listing, so the fan-out's fixed cost shows more.
+    samples |= interleave({"single_small": lambda _i: timed(lambda: calls.single("?limit=1")),
+                           "aggregate_small": lambda _i: timed(lambda: calls.aggregate("?limit=1"))}, SMALL_PAGE_REQUESTS)
     checks = calls.checks
     checks["provider_requests"] = provider_requests_per_call(calls, fakes)
     calls.client.close()
@@ -380,13 +307,11 @@ def fanout(base_url, fakes, token, tracker_ids, count, budget_seconds):
 
 
 def main():
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--requests", type=int, default=500, help="measured requests per variant for the overhead")
-    parser.add_argument("--fanout-requests", type=int, default=30, help="measured requests per endpoint for the fan-out")
-    parser.add_argument("--fanout-budget", type=float, default=90.0,
-                        help="stop the fan-out measurement after this many seconds (at least 10 requests each)")
-    parser.add_argument("--jira-requests", type=int, default=300, help="measured requests per variant for Jira")
-    args = parser.parse_args()
+    args = options(__doc__, ("--requests", 500, "measured requests per variant for the overhead"),
+                   ("--fanout-requests", 30, "measured requests per endpoint for the fan-out"),
+                   ("--fanout-budget", 90.0, "stop the fan-out measurement after this many seconds (at least 10 "
+                                             "requests each)"),
+                   ("--jira-requests", 300, "measured requests per variant for Jira")).parse_args()
     started = time.monotonic()
     args.load_at_start = os.getloadavg()[0]
     with database() as database_url, fake_processes("github", 3) as fakes, fake_processes("jira") as (jira_fake,):
@@ -398,7 +323,9 @@ def main():
             _, token = register_and_login(base_url, "bench-overhead")
             overhead_tracker = create_github_tracker(base_url, token, "overhead", fakes[0], OVERHEAD_REPO)
             latency, evidence = overhead(base_url, fakes[0], token, overhead_tracker, args.requests)
-            jira_tracker = create_jira_tracker(base_url, token, jira_fake)
+            jira_tracker = create_tracker(base_url, token, {
+                "name": "jira-overhead", "provider": "jira", "target": JIRA_PROJECT, "base_url": jira_fake,
+                "options": {"deployment": "cloud"}, "credentials": {"email": JIRA_EMAIL, "api_token": JIRA_TOKEN}})
             jira = jira_overhead(base_url, jira_fake, token, jira_tracker, args.jira_requests)
             _, fan_token = register_and_login(base_url, "bench-fanout")
             fan_trackers = [create_github_tracker(base_url, fan_token, f"fanout-{n}", url, FANOUT_REPO)
@@ -536,8 +463,8 @@ def render(args, elapsed, latency, evidence, fan, fan_checks, checks, *, jira, a
            "one (1 + N sequential provider round trips per listing), which dominates both rows"
            if requests_per["single"] > 1 else "")
         + "\n"
-        + "".join(f"- {name}: {'met' if ok else '**not met**'}\n" for name, ok in checks.items())
-        + "\nReproduce: `.venv/bin/python -m bench.tracker_bench` (a few minutes at most; needs no network)"
+        + "\n".join(check_lines(checks))
+        + "\n\nReproduce: `.venv/bin/python -m bench.tracker_bench` (a few minutes at most; needs no network)"
     )
     write_section("trackers", "## Trackers: gateway overhead and fan-out\n\n" + table)
     return table
