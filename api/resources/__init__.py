@@ -5,15 +5,7 @@ from flask_restx import Api
 
 from api.errors import handle_exception
 from api.http import api_index
-from api.resources.automations import ns as automations_ns
-from api.resources.issue_templates import ns as templates_ns
-from api.resources.issues import ns as issues_ns
-from api.resources.offers import ns as offers_ns
-from api.resources.subscriptions import ns as subscriptions_ns
-from api.resources.sync import ns as syncs_ns
-from api.resources.trackers import ns as trackers_ns
-from api.resources.users import ns as users_ns
-from api.resources.webhooks import ns as webhooks_ns
+from api.resources import automations, issue_templates, issues, offers, subscriptions, sync, trackers, users, webhooks
 from api.schemas.trackers import PROVIDER_TITLES
 
 AUTHORIZATIONS = {
@@ -24,6 +16,10 @@ AUTHORIZATIONS = {
         "description": "Type 'Bearer <token>' (or 'JWT <token>') with the token from /users/login.",
     }
 }
+
+# Each module's namespace and its path (offers: None, its own routes start at /users and /offers).
+NAMESPACES = ((users, "/users"), (offers, None), (trackers, "/trackers"), (issues, "/issues"), (issue_templates, "/templates"),
+              (webhooks, "/webhooks"), (automations, "/automations"), (subscriptions, "/subscriptions"), (sync, "/syncs"))
 
 
 class GatewayApi(Api):
@@ -49,13 +45,6 @@ def create_api_blueprint():
         doc="/docs",
         authorizations=AUTHORIZATIONS,
     )
-    api.add_namespace(users_ns, path="/users")
-    api.add_namespace(offers_ns)
-    api.add_namespace(trackers_ns, path="/trackers")
-    api.add_namespace(issues_ns, path="/issues")
-    api.add_namespace(templates_ns, path="/templates")
-    api.add_namespace(webhooks_ns, path="/webhooks")
-    api.add_namespace(automations_ns, path="/automations")
-    api.add_namespace(subscriptions_ns, path="/subscriptions")
-    api.add_namespace(syncs_ns, path="/syncs")
+    for module, path in NAMESPACES:
+        api.add_namespace(module.ns, path=path)
     return blueprint, api

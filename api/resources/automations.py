@@ -2,9 +2,7 @@
 
 from flask_restx import Resource
 
-from api.auth import current_user
-from api.extensions import db
-from api.resources.helpers import ApiNamespace
+from api.resources.helpers import ApiNamespace, for_caller
 from api.schemas.automations import AutomationRunSchema, automation_schema, update_automation_schema
 from api.services import automations as automations_service
 
@@ -25,4 +23,4 @@ class AutomationRuns(Resource):
     @ns.errors(404)
     def get(self, automation_id, query):
         """List a rule's runs."""
-        return automations_service.list_runs(session=db.session, owner=current_user(), automation_id=automation_id, **query)
+        return for_caller(automations_service.list_runs, automation_id=automation_id, **query)

@@ -112,11 +112,7 @@ def model_name(schema, direction):
 
 def query_params(schema):
     """RESTX `params` documentation for a marshmallow query schema."""
-    params = {}
-    for param in _plugin.converter.schema2parameters(schema, location="query"):
-        name = param.pop("name")
-        params[name] = param
-    return params
+    return {param.pop("name"): param for param in _plugin.converter.schema2parameters(schema, location="query")}
 
 
 def load_json(schema):
@@ -317,9 +313,14 @@ class ApiNamespace(Namespace):
         return collection, item
 
 
+def for_caller(service_function, **kwargs):
+    """Call a keyword-only service function in the request's session with the authenticated caller as the owner."""
+    return service_function(session=db.session, owner=current_user(), **kwargs)
+
+
 def _owned_call(service):
-    """Call one of `service`'s functions by name for the caller, in the request's session."""
-    return lambda name, **kwargs: getattr(service, name)(session=db.session, owner=current_user(), **kwargs)
+    """Call one of `service`'s functions by name, `for_caller`."""
+    return lambda name, **kwargs: for_caller(getattr(service, name), **kwargs)
 
 
 def _run_idempotent(payload, action):

@@ -2,9 +2,7 @@
 
 from flask_restx import Resource
 
-from api.auth import current_user
-from api.extensions import db
-from api.resources.helpers import ApiNamespace
+from api.resources.helpers import ApiNamespace, for_caller
 from api.schemas.issue_templates import (
     issue_template_schema,
     render_request_schema,
@@ -35,7 +33,7 @@ class TemplateRender(Resource):
     @ns.errors(404, 422)
     def post(self, template_id, data):
         """Preview a template with variables."""
-        template = templates_service.get_template(session=db.session, owner=current_user(), template_id=template_id)
+        template = for_caller(templates_service.get_template, template_id=template_id)
         return templates_service.render(template=template, variables=data["variables"])
 
 
@@ -45,16 +43,14 @@ class TemplateIssues(Resource):
     @ns.errors(404)
     def get(self, template_id, query):
         """List the issues a template created."""
-        return templates_service.list_created_issues(session=db.session, owner=current_user(), template_id=template_id,
-                                                     **query)
+        return for_caller(templates_service.list_created_issues, template_id=template_id, **query)
 
     @ns.body(template_issue_request_schema, idempotent=True)
     @ns.returns(issue_schema, 201, "Issue created from the template")
     @ns.errors(404, 409, 422, 502, 503, 504)
     def post(self, template_id, data):
         """Render a template and create the issue on a tracker."""
-        return templates_service.create_issue(session=db.session, owner=current_user(), template_id=template_id,
-                                              tracker_id=data["tracker_id"], variables=data["variables"])
+        return for_caller(templates_service.create_issue, template_id=template_id, **data)
 
 
 @ns.route("/import")
@@ -64,4 +60,4 @@ class TemplateImport(Resource):
     @ns.errors(404, 502, 503, 504)
     def post(self, data):
         """Import the repository's own issue templates (trackers with template import)."""
-        return templates_service.import_templates(session=db.session, owner=current_user(), tracker_id=data["tracker_id"])
+        return for_caller(templates_service.import_templates, tracker_id=data["tracker_id"])

@@ -3,9 +3,7 @@
 from flask_restx import Resource
 from marshmallow import fields
 
-from api.auth import current_user
-from api.extensions import db
-from api.resources.helpers import ApiNamespace
+from api.resources.helpers import ApiNamespace, for_caller
 from api.resources.trackers import index_age
 from api.schemas.trackers import issue_query_schema, issue_schema, tracker_failure_schema
 from api.services import issues as issues_service
@@ -21,4 +19,4 @@ class AggregateIssueList(Resource):
                       metadata={"description": "trackers that failed; their issues are missing from this page"}))
     def get(self, query):
         """List issues across all your trackers (partial results when one fails)."""
-        return index_age(issues_service.aggregate_issues(session=db.session, owner=current_user(), query=query))
+        return index_age(for_caller(issues_service.aggregate_issues, query=query))

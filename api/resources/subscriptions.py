@@ -2,9 +2,7 @@
 
 from flask_restx import Resource
 
-from api.auth import current_user
-from api.extensions import db
-from api.resources.helpers import ApiNamespace
+from api.resources.helpers import ApiNamespace, for_caller
 from api.schemas.subscriptions import (
     delivery_detail_schema,
     delivery_schema,
@@ -39,8 +37,7 @@ class DeliveryList(Resource):
     @ns.errors(404)
     def get(self, subscription_id, query):
         """List a subscription's deliveries."""
-        return subscriptions_service.list_deliveries(session=db.session, owner=current_user(),
-                                                     subscription_id=subscription_id, **query)
+        return for_caller(subscriptions_service.list_deliveries, subscription_id=subscription_id, **query)
 
 
 @ns.route("/<int:subscription_id>/deliveries/<string:delivery_id>")
@@ -49,8 +46,8 @@ class Delivery(Resource):
     @ns.errors(404)
     def get(self, subscription_id, delivery_id):
         """Get one delivery and its attempts."""
-        return subscriptions_service.get_delivery_with_attempts(session=db.session, owner=current_user(),
-                                                                subscription_id=subscription_id, delivery_id=delivery_id)
+        return for_caller(subscriptions_service.get_delivery_with_attempts, subscription_id=subscription_id,
+                          delivery_id=delivery_id)
 
 
 @ns.route("/<int:subscription_id>/deliveries/<string:delivery_id>/redeliver")
@@ -59,5 +56,4 @@ class DeliveryRedeliver(Resource):
     @ns.errors(404, 409)
     def post(self, subscription_id, delivery_id):
         """Send a delivery again, whatever its status."""
-        return subscriptions_service.redeliver(session=db.session, owner=current_user(),
-                                               subscription_id=subscription_id, delivery_id=delivery_id)
+        return for_caller(subscriptions_service.redeliver, subscription_id=subscription_id, delivery_id=delivery_id)

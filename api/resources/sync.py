@@ -2,9 +2,7 @@
 
 from flask_restx import Resource
 
-from api.auth import current_user
-from api.extensions import db
-from api.resources.helpers import ApiNamespace
+from api.resources.helpers import ApiNamespace, for_caller
 from api.schemas.base import message_schema
 from api.schemas.sync import sync_link_input_schema, sync_link_schema, sync_resync_schema, sync_schema, update_sync_schema
 from api.services import sync as sync_service
@@ -27,7 +25,7 @@ class SyncLinks(Resource):
     @ns.errors(404)
     def get(self, sync_id, query):
         """List a sync's issue pairs with their state and the values conflicts overwrote."""
-        return sync_service.list_links(session=db.session, owner=current_user(), sync_id=sync_id, **query)
+        return for_caller(sync_service.list_links, sync_id=sync_id, **query)
 
     @ns.body(sync_link_input_schema)
     @ns.returns(sync_link_schema, 201, "Pair created; it is reconciled in the background")
@@ -35,7 +33,7 @@ class SyncLinks(Resource):
                                                            422: "An issue does not exist on its side's tracker"})
     def post(self, sync_id, data):
         """Pair two existing issues (one on each side)."""
-        return sync_service.create_link(session=db.session, owner=current_user(), sync_id=sync_id, **data)
+        return for_caller(sync_service.create_link, sync_id=sync_id, **data)
 
 
 @ns.route("/<int:sync_id>/links/<int:link_id>")
@@ -44,7 +42,7 @@ class SyncLink(Resource):
     @ns.errors(404)
     def delete(self, sync_id, link_id):
         """Unpair two issues."""
-        sync_service.delete_link(session=db.session, owner=current_user(), sync_id=sync_id, link_id=link_id)
+        for_caller(sync_service.delete_link, sync_id=sync_id, link_id=link_id)
         return {"message": f"link deleted {link_id}"}
 
 
@@ -54,4 +52,4 @@ class SyncResync(Resource):
     @ns.errors(404)
     def post(self, sync_id):
         """Reconcile every pair of the sync now."""
-        return {"queued": sync_service.resync(session=db.session, owner=current_user(), sync_id=sync_id)}
+        return {"queued": for_caller(sync_service.resync, sync_id=sync_id)}

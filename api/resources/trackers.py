@@ -11,7 +11,7 @@ from api.auth import current_user
 from api.errors import UnsupportedMediaType
 from api.extensions import db
 from api.ratelimit import configured, limiter
-from api.resources.helpers import ApiNamespace, load_query
+from api.resources.helpers import ApiNamespace, for_caller, load_query
 from api.schemas.base import list_of, message_schema
 from api.schemas.events import event_schema
 from api.schemas.trackers import (
@@ -59,7 +59,7 @@ TRACKER_ERRORS = (404, 502, 503, 504)
 
 def own_tracker(tracker_id, **_):
     """The caller's tracker, or 404 (checked before the body is read, so a 404 comes before a 415)."""
-    return trackers_service.get_tracker(session=db.session, owner=current_user(), tracker_id=tracker_id)
+    return for_caller(trackers_service.get_tracker, tracker_id=tracker_id)
 
 
 def index_age(result):
@@ -73,7 +73,7 @@ class TrackerList(Resource):
     @ns.paginated(tracker_schema, "trackers", "Your trackers, oldest first")
     def get(self, query):
         """List your tracker connections."""
-        page = trackers_service.list_trackers(session=db.session, owner=current_user(), **query)
+        page = for_caller(trackers_service.list_trackers, **query)
         return {"trackers": [TrackerView(tracker) for tracker in page.items], "next_cursor": page.next_cursor}
 
     @ns.doc(description="One example body per provider:\n\n" + "\n".join(
@@ -83,7 +83,7 @@ class TrackerList(Resource):
     @ns.errors(409)
     def post(self, data):
         """Connect a tracker (credentials are stored encrypted and never returned)."""
-        return TrackerView(trackers_service.create_tracker(session=db.session, owner=current_user(), data=data))
+        return TrackerView(for_caller(trackers_service.create_tracker, data=data))
 
 
 @ns.route("/<int:tracker_id>")
@@ -99,14 +99,13 @@ class Tracker(Resource):
     @ns.errors(404, 409)
     def patch(self, tracker_id, data):
         """Change a tracker's name, target, base URL, credentials or options."""
-        return TrackerView(trackers_service.update_tracker(session=db.session, owner=current_user(), tracker_id=tracker_id,
-                                                           data=data))
+        return TrackerView(for_caller(trackers_service.update_tracker, tracker_id=tracker_id, data=data))
 
     @ns.returns(message_schema, 200, "Tracker deleted")
     @ns.errors(404)
     def delete(self, tracker_id):
         """Disconnect a tracker."""
-        trackers_service.delete_tracker(session=db.session, owner=current_user(), tracker_id=tracker_id)
+        for_caller(trackers_service.delete_tracker, tracker_id=tracker_id)
         return {"message": f"tracker deleted {tracker_id}"}
 
 
@@ -116,7 +115,7 @@ class TrackerVerify(Resource):
     @ns.errors(400, 422, *TRACKER_ERRORS)
     def post(self, tracker_id):
         """Check the stored credentials and target against the provider."""
-        return trackers_service.verify_tracker(session=db.session, owner=current_user(), tracker_id=tracker_id)
+        return for_caller(trackers_service.verify_tracker, tracker_id=tracker_id)
 
 
 @ns.route("/<int:tracker_id>/issues")
@@ -125,15 +124,14 @@ class IssueList(Resource):
     @ns.errors(*TRACKER_ERRORS)
     def get(self, tracker_id, query):
         """List a tracker's issues with filters."""
-        return index_age(trackers_service.list_issues(session=db.session, owner=current_user(), tracker_id=tracker_id,
-                                                      query=query))
+        return index_age(for_caller(trackers_service.list_issues, tracker_id=tracker_id, query=query))
 
     @ns.body(issue_create_schema, idempotent=True)
     @ns.returns(issue_schema, 201, "Issue created")
     @ns.errors(409, 422, *TRACKER_ERRORS)
     def post(self, tracker_id, data):
         """Create an issue."""
-        return trackers_service.create_issue(session=db.session, owner=current_user(), tracker_id=tracker_id, data=data)
+        return for_caller(trackers_service.create_issue, tracker_id=tracker_id, data=data)
 
 
 @ns.route("/<int:tracker_id>/issues/<string:issue_id>")
@@ -143,16 +141,14 @@ class Issue(Resource):
     @ns.errors(*TRACKER_ERRORS)
     def get(self, tracker_id, issue_id, query):
         """Get one issue."""
-        return trackers_service.get_issue(session=db.session, owner=current_user(), tracker_id=tracker_id,
-                                          issue_id=issue_id, include_remote_data=query["include_remote_data"])
+        return for_caller(trackers_service.get_issue, tracker_id=tracker_id, issue_id=issue_id, **query)
 
     @ns.body(issue_update_schema)
     @ns.returns(issue_schema, 200, "Issue updated")
     @ns.errors(422, *TRACKER_ERRORS)
     def patch(self, tracker_id, issue_id, data):
         """Change title, description, status, labels, assignees or due date."""
-        return trackers_service.update_issue(session=db.session, owner=current_user(), tracker_id=tracker_id,
-                                             issue_id=issue_id, data=data)
+        return for_caller(trackers_service.update_issue, tracker_id=tracker_id, issue_id=issue_id, data=data)
 
     @ns.returns(message_schema, 200, "Issue deleted (an issue.deleted event)")
     @ns.errors(400, 403, *TRACKER_ERRORS, descriptions={
@@ -160,7 +156,7 @@ class Issue(Resource):
     def delete(self, tracker_id, issue_id):
         """Delete an issue where the provider can (else 400 not_supported; closing stays a PATCH)."""
         load_query(no_query_schema)
-        trackers_service.delete_issue(session=db.session, owner=current_user(), tracker_id=tracker_id, issue_id=issue_id)
+        for_caller(trackers_service.delete_issue, tracker_id=tracker_id, issue_id=issue_id)
         return {"message": f"issue deleted {issue_id}"}
 
 
@@ -171,8 +167,7 @@ class IssueChildren(Resource):
     @ns.errors(*TRACKER_ERRORS, descriptions=NOT_SUPPORTED)
     def get(self, tracker_id, issue_id, query):
         """List an issue's children (sub-issues)."""
-        return trackers_service.list_children(session=db.session, owner=current_user(), tracker_id=tracker_id,
-                                              issue_id=issue_id, **query)
+        return for_caller(trackers_service.list_children, tracker_id=tracker_id, issue_id=issue_id, **query)
 
 
 @ns.route("/<int:tracker_id>/issues/<string:issue_id>/comments")
@@ -181,16 +176,14 @@ class CommentList(Resource):
     @ns.errors(*TRACKER_ERRORS)
     def get(self, tracker_id, issue_id, query):
         """List an issue's comments."""
-        return trackers_service.list_comments(session=db.session, owner=current_user(), tracker_id=tracker_id,
-                                              issue_id=issue_id, **query)
+        return for_caller(trackers_service.list_comments, tracker_id=tracker_id, issue_id=issue_id, **query)
 
     @ns.body(comment_schema, idempotent=True)
     @ns.returns(comment_schema, 201, "Comment added")
     @ns.errors(409, 422, *TRACKER_ERRORS)
     def post(self, tracker_id, issue_id, data):
         """Comment on an issue."""
-        return trackers_service.create_comment(session=db.session, owner=current_user(), tracker_id=tracker_id,
-                                               issue_id=issue_id, body=data["body"])
+        return for_caller(trackers_service.create_comment, tracker_id=tracker_id, issue_id=issue_id, body=data["body"])
 
 
 @ns.route("/<int:tracker_id>/issues/<string:issue_id>/comments/<string:comment_id>")
@@ -200,16 +193,15 @@ class IssueComment(Resource):
     @ns.errors(403, 422, *TRACKER_ERRORS, descriptions=NOT_SUPPORTED)
     def patch(self, tracker_id, issue_id, comment_id, data):
         """Edit a comment (as far as the provider lets the stored token; its refusal is a 403 with its reason)."""
-        return trackers_service.update_comment(session=db.session, owner=current_user(), tracker_id=tracker_id,
-                                               issue_id=issue_id, comment_id=comment_id, body=data["body"])
+        return for_caller(trackers_service.update_comment, tracker_id=tracker_id, issue_id=issue_id, comment_id=comment_id,
+                          body=data["body"])
 
     @ns.returns(message_schema, 200, "Comment deleted")
     @ns.errors(400, 403, *TRACKER_ERRORS, descriptions=NOT_SUPPORTED)
     def delete(self, tracker_id, issue_id, comment_id):
         """Delete a comment (as far as the provider lets the stored token)."""
         load_query(no_query_schema)
-        trackers_service.delete_comment(session=db.session, owner=current_user(), tracker_id=tracker_id,
-                                        issue_id=issue_id, comment_id=comment_id)
+        for_caller(trackers_service.delete_comment, tracker_id=tracker_id, issue_id=issue_id, comment_id=comment_id)
         return {"message": f"comment deleted {comment_id}"}
 
 
@@ -219,8 +211,7 @@ class AttachmentList(Resource):
     @ns.errors(*TRACKER_ERRORS, descriptions=NOT_SUPPORTED)
     def get(self, tracker_id, issue_id, query):
         """List an issue's attachments."""
-        return attachments_service.list_attachments(session=db.session, owner=current_user(), tracker_id=tracker_id,
-                                                    issue_id=issue_id, **query)
+        return for_caller(attachments_service.list_attachments, tracker_id=tracker_id, issue_id=issue_id, **query)
 
     @ns.expect(upload_parser)
     @ns.returns(attachment_schema, 201, "File attached")
@@ -235,8 +226,8 @@ class AttachmentList(Resource):
         load_query(no_query_schema)
         if not multipart:
             raise UnsupportedMediaType("Send the file as multipart/form-data (field `file`).")
-        return attachments_service.add_attachment(session=db.session, owner=current_user(), tracker_id=tracker_id,
-                                                  issue_id=issue_id, file=request.files.get("file"))
+        return for_caller(attachments_service.add_attachment, tracker_id=tracker_id, issue_id=issue_id,
+                          file=request.files.get("file"))
 
 
 @ns.route("/<int:tracker_id>/issues/<string:issue_id>/attachments/<string:attachment_id>")
@@ -246,8 +237,7 @@ class IssueAttachment(Resource):
     def delete(self, tracker_id, issue_id, attachment_id):
         """Remove an attachment."""
         load_query(no_query_schema)
-        attachments_service.delete_attachment(session=db.session, owner=current_user(), tracker_id=tracker_id,
-                                              issue_id=issue_id, attachment_id=attachment_id)
+        for_caller(attachments_service.delete_attachment, tracker_id=tracker_id, issue_id=issue_id, attachment_id=attachment_id)
         return {"message": f"attachment deleted {attachment_id}"}
 
 
@@ -264,8 +254,8 @@ class AttachmentContent(Resource):
     def get(self, tracker_id, issue_id, attachment_id):
         """Download an attachment through the gateway (never rendered inline)."""
         load_query(no_query_schema)
-        content = attachments_service.open_attachment(session=db.session, owner=current_user(), tracker_id=tracker_id,
-                                                      issue_id=issue_id, attachment_id=attachment_id)
+        content = for_caller(attachments_service.open_attachment, tracker_id=tracker_id, issue_id=issue_id,
+                             attachment_id=attachment_id)
         response = Response(stream_with_context(content.chunks), mimetype=content.content_type or "application/octet-stream",
                             direct_passthrough=True)
         response.headers["Content-Disposition"] = _content_disposition(content.filename)
@@ -293,7 +283,7 @@ class TrackerPassthrough(Resource):
         429: "Too many passthrough calls (RATELIMIT_PASSTHROUGH, per user)"})
     def post(self, tracker_id, data):
         """Call the provider's own API for what the unified model does not cover (guarded; logged without bodies)."""
-        return passthrough_service.passthrough(session=db.session, owner=current_user(), tracker_id=tracker_id, **data)
+        return for_caller(passthrough_service.passthrough, tracker_id=tracker_id, **data)
 
 
 @ns.route("/<int:tracker_id>/labels")
@@ -302,7 +292,7 @@ class LabelList(Resource):
     @ns.errors(*TRACKER_ERRORS)
     def get(self, tracker_id):
         """List the labels available on a tracker."""
-        return trackers_service.list_labels(session=db.session, owner=current_user(), tracker_id=tracker_id)
+        return for_caller(trackers_service.list_labels, tracker_id=tracker_id)
 
 
 @ns.route("/<int:tracker_id>/members")
@@ -311,7 +301,7 @@ class MemberList(Resource):
     @ns.errors(*TRACKER_ERRORS)
     def get(self, tracker_id):
         """List the people who can be assigned on a tracker."""
-        return trackers_service.list_members(session=db.session, owner=current_user(), tracker_id=tracker_id)
+        return for_caller(trackers_service.list_members, tracker_id=tracker_id)
 
 
 @ns.route("/<int:tracker_id>/webhook")
@@ -320,13 +310,13 @@ class TrackerWebhook(Resource):
     @ns.errors(400, 422, *TRACKER_ERRORS)
     def post(self, tracker_id):
         """Register the gateway's callback on the provider (with a generated secret)."""
-        return webhooks_service.register(session=db.session, owner=current_user(), tracker_id=tracker_id)
+        return for_caller(webhooks_service.register, tracker_id=tracker_id)
 
     @ns.returns(message_schema, 200, "Webhook removed")
     @ns.errors(*TRACKER_ERRORS)
     def delete(self, tracker_id):
         """Remove the gateway's callback from the provider."""
-        webhooks_service.unregister(session=db.session, owner=current_user(), tracker_id=tracker_id)
+        for_caller(webhooks_service.unregister, tracker_id=tracker_id)
         return {"message": f"webhook removed from tracker {tracker_id}"}
 
 
@@ -337,7 +327,7 @@ class TrackerResync(Resource):
     @ns.errors(404)
     def post(self, tracker_id, data):
         """Re-read every issue into the local index; with emit_events, record an event for each difference."""
-        return polling_service.resync(session=db.session, owner=current_user(), tracker_id=tracker_id, **data)
+        return for_caller(polling_service.resync, tracker_id=tracker_id, **data)
 
 
 @ns.route("/<int:tracker_id>/events")
