@@ -21,6 +21,7 @@ from typing import Any
 from werkzeug.wrappers import Response
 
 from test.fakes.base import Call, FakeServer, HTTPError, json_response, route, utcnow
+from test.fakes.kit import ContractVariant, RequestCheck, Setup, WebhookExpectation, check_against_spec, drive_deeper_operations
 
 CLOUD, DATA_CENTER = "cloud", "data_center"
 CATEGORIES = {
@@ -985,8 +986,6 @@ def _setups(flavour: str, secret: str) -> tuple[Callable, Callable, Callable]:
     cloud = flavour == "cloud"
 
     def contract(fake, connect, user):
-        from test.fakes.kit import Setup
-
         tracker = connect(**_tracker(fake, flavour, "jira-api-token" if cloud else "jira-pat", "APP", ["alice"]))
         return Setup(tracker, member=_member(fake, "alice"))
 
@@ -1004,8 +1003,6 @@ def _setups(flavour: str, secret: str) -> tuple[Callable, Callable, Callable]:
 def _request_drive(client, user, tracker, member):
     """Jira's drive also covers markup, due dates, clearing assignees, a JQL-breaking search, priorities, parents and
     the deeper operations (comment edit and delete, attachments, issue delete)."""
-    from test.fakes.kit import drive_deeper_operations
-
     base = f"/api/v1/trackers/{tracker['id']}"
     issue = client.post(f"{base}/issues", json={"title": "T", "description": "# D\n\n- a\n- b", "labels": ["bug"],
                                                  "assignees": [member], "due_date": "2031-02-03"},
@@ -1048,7 +1045,6 @@ def _register_webhook(client, user, tracker):
 def _check_requests(flavour):
     def check(fake, root):
         from test.fakes.jira_spec import UNDOCUMENTED, flavour_spec, path_template
-        from test.fakes.kit import check_against_spec
 
         spec = flavour_spec(root, flavour)
         checked = check_against_spec(fake, spec, lambda path: path_template(spec, path, flavour), skip=UNDOCUMENTED)
@@ -1100,8 +1096,6 @@ JIRA_CAPABILITIES = frozenset({"issues", "comments", "labels", "members", "due_d
 
 
 def _kit():
-    from test.fakes.kit import ContractVariant, RequestCheck, WebhookExpectation
-
     variants, checks = [], []
     for flavour, server, secret, after in (("cloud", CLOUD, "jira cloud api token", None),
                                            ("dc", DATA_CENTER, "jira dc token", _register_webhook)):
