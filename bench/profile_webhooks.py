@@ -52,11 +52,6 @@ def delivery(n):
     return signed_delivery(SECRET, payload)
 
 
-def postgres_cpu_seconds(database_url):
-    """User + system CPU of the embedded PostgreSQL (postmaster and its children, those already ended included)."""
-    return process_tree_cpu_seconds(postmaster_pid(database_url))
-
-
 def drain_with_worker(app, database_url, count, args):
     from api.extensions import db
     from api.jobs import run_worker
@@ -69,7 +64,8 @@ def drain_with_worker(app, database_url, count, args):
             return None
 
         psycopg_pool.AsyncConnectionPool.check_connection = staticmethod(no_check)
-    pg_before, cpu_before, wall_before = postgres_cpu_seconds(database_url), time.process_time(), time.perf_counter()
+    postgres = postmaster_pid(database_url)  # its CPU: the postmaster's and its backends', those already ended included
+    pg_before, cpu_before, wall_before = process_tree_cpu_seconds(postgres), time.process_time(), time.perf_counter()
     profiler = cProfile.Profile() if args.profile else None
     if profiler:
         profiler.enable()
@@ -77,7 +73,7 @@ def drain_with_worker(app, database_url, count, args):
     if profiler:
         profiler.disable()
     wall = time.perf_counter() - wall_before
-    cpu, pg = time.process_time() - cpu_before, postgres_cpu_seconds(database_url) - pg_before
+    cpu, pg = time.process_time() - cpu_before, process_tree_cpu_seconds(postgres) - pg_before
     with app.app_context():
         processed = db.session.query(WebhookDelivery).filter(WebhookDelivery.status != "pending").count()
     print(f"worker (concurrency {args.concurrency}): {processed}/{count} processed in {wall:.1f} s "
