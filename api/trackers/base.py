@@ -733,7 +733,7 @@ def guess_type(filename: str) -> str:
     return mimetypes.guess_type(filename or "")[0] or "application/octet-stream"
 
 
-def same_origin(url: str, root: str) -> bool:
+def same_origin(url: str | None, root: str | None) -> bool:
     """Whether `url` is on the scheme and host of `root` (credentials are sent nowhere else)."""
     from urllib.parse import urlsplit
 

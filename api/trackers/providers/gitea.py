@@ -10,10 +10,12 @@ from __future__ import annotations
 import contextlib
 import re
 import secrets
-from datetime import UTC, datetime, time
-from typing import Any, ClassVar
+from collections.abc import Mapping
+from datetime import UTC, date, datetime, time
+from typing import Any, ClassVar, cast
 from urllib.parse import quote
 
+import requests
 import yaml
 
 from api.schemas.base import decode_cursor, encode_cursor
@@ -31,10 +33,12 @@ from api.trackers.base import (
     NewIssue,
     Page,
     Person,
+    TrackerError,
     TrackerNotFound,
     TrackerProvider,
     TrackerUnavailable,
     TrackerValidationError,
+    Upload,
     WebhookEvent,
     WebhookRegistration,
     guess_type,
@@ -61,14 +65,14 @@ HOOK_EVENTS = ("issues", "issue_assign", "issue_label", "issue_milestone", "issu
 END_OF_DAY = time(23, 59, 59)
 
 
-def _person(raw):
+def _person(raw: dict | None) -> Person | None:
     if not raw:
         return None
-    return Person(id=str(raw.get("id")), username=raw.get("login") or raw.get("username"),
+    return Person(id=str(raw.get("id")), username=cast(str, raw.get("login") or raw.get("username")),
                   name=raw.get("full_name") or None)
 
 
-def _due_date(value):
+def _due_date(value: str | None) -> date | None:
     """The calendar date of a Gitea deadline.
 
     Gitea keeps a deadline as 23:59:59 of the day in the zone it was given in and answers in the server's zone:
@@ -102,7 +106,8 @@ class GiteaProvider(TrackerProvider):
                               Capability.IN_PROGRESS, Capability.PRIORITY, Capability.COMMENT_EDIT,
                               Capability.COMMENT_DELETE, Capability.ISSUE_DELETE, Capability.ATTACHMENTS,
                               Capability.PASSTHROUGH})
-    ISSUE_ACTIONS = {"opened": "issue.created", "closed": "issue.closed", "reopened": "issue.reopened",
+    ISSUE_ACTIONS: ClassVar[dict[str | None, str]] = {  # looked up with a delivery's action, which may be missing
+                     "opened": "issue.created", "closed": "issue.closed", "reopened": "issue.reopened",
                      "deleted": "issue.deleted", "assigned": "issue.assigned",
                      # Gitea sends the labels as they now are, not which one changed: an edit of the label set reads
                      # as labeled unless it left none.
@@ -111,57 +116,58 @@ class GiteaProvider(TrackerProvider):
     default_base_url = "https://gitea.com"
 
     @classmethod
-    def validate_target(cls, target):
+    def validate_target(cls, target: str) -> str | None:
         if TARGET.match(target or "") and not any(part.strip(".") == "" for part in target.split("/")):
             return None
         return "Must be 'owner/repo'."
 
     @classmethod
-    def validate_credentials(cls, credentials):
+    def validate_credentials(cls, credentials: dict) -> dict:
         errors = {f"credentials.{key}": ["Unknown field."] for key in credentials if key != "token"}
         if not (credentials.get("token") or "").strip():
             errors["credentials.token"] = ["A Gitea/Forgejo access token is required."]
         return errors
 
     @classmethod
-    def validate_options(cls, options):
+    def validate_options(cls, options: dict) -> dict:
         errors = {f"options.{key}": ["Unknown option."] for key in options if key not in LABEL_WORKFLOW_OPTIONS}
         return {**errors, **label_workflow_option_errors(options)}
 
     @classmethod
-    def parse_issue_template_file(cls, filename, text):
+    def parse_issue_template_file(cls, filename: str, text: str) -> dict:
         """Same front matter as GitHub's templates (name, about, title, labels, assignees)."""
         return parse_front_matter(text)
 
     # ---- HTTP ----
 
     @property
-    def _api(self):
+    def _api(self) -> str:
         root = (self.config.base_url or self.default_base_url).rstrip("/")
         # The instance root is expected; strip an /api/v1 a user may have pasted.
         return re.sub(r"/api/v1$", "", root) + "/api/v1"
 
     @property
-    def _repo_path(self):
+    def _repo_path(self) -> str:
         owner, _, repo = self.config.target.partition("/")
         return f"/repos/{quote(owner, safe='')}/{quote(repo, safe='')}"
 
-    def _auth(self):
+    def _auth(self) -> dict[str, str]:
         return {"Authorization": f"token {self.config.credentials.get('token', '')}"}
 
-    def _call(self, method, path, *, params=None, body=None, data=None, content_type=None, url=None, stream=False):
+    def _call(self, method: str, path: str | None, *, params: dict | None = None, body: Any = None, data: Any = None,
+              content_type: str | None = None, url: str | None = None, stream: bool = False) -> requests.Response:
         headers = {**self._auth(), "Accept": "application/json"}
         if content_type:
             headers["Content-Type"] = content_type
         session = shared_session(self.config.timeout, self.config.retries)
         with transport_errors():
-            response = session.request(method, url or self._api + path, params=params, json=body, data=data,
+            response = session.request(method, url or self._api + cast(str, path), params=params, json=body, data=data,
                                        headers=headers, timeout=self.config.timeout, allow_redirects=False, stream=stream)
         if response.status_code >= 400:
             raise self._error(response)
         return response
 
-    def _json(self, method, path, **kwargs):
+    def _json(self, method: str, path: str, **kwargs: Any) -> tuple[Any, requests.Response]:
         response = self._call(method, path, **kwargs)
         try:
             return response.json(), response
@@ -169,7 +175,7 @@ class GiteaProvider(TrackerProvider):
             raise TrackerUnavailable("Gitea answered with something that is not JSON.") from None
 
     @classmethod
-    def _error(cls, response):
+    def _error(cls, response: requests.Response) -> TrackerError:
         try:
             data = response.json()
         except ValueError:
@@ -182,7 +188,7 @@ class GiteaProvider(TrackerProvider):
     # ---- converters ----
 
     @staticmethod
-    def _to_issue(raw):
+    def _to_issue(raw: dict) -> Issue:
         assignees = raw.get("assignees") or ([raw["assignee"]] if raw.get("assignee") else [])
         return Issue(
             id=str(raw["number"]),
@@ -191,7 +197,7 @@ class GiteaProvider(TrackerProvider):
             status="closed" if raw.get("state") == "closed" else "open",
             remote_status=raw.get("state") or "",
             labels=[label["name"] for label in raw.get("labels") or [] if isinstance(label, dict)],
-            assignees=[_person(person) for person in assignees],
+            assignees=cast(list[Person], [_person(person) for person in assignees]),
             author=_person(raw.get("user")),
             url=raw.get("html_url"),
             created_at=parse_time(raw.get("created_at")),
@@ -203,16 +209,16 @@ class GiteaProvider(TrackerProvider):
         )
 
     @staticmethod
-    def _to_comment(raw):
+    def _to_comment(raw: dict) -> Comment:
         return Comment(id=str(raw["id"]), body=raw.get("body") or "", author=_person(raw.get("user")),
                        created_at=parse_time(raw.get("created_at")), updated_at=parse_time(raw.get("updated_at")))
 
     @staticmethod
-    def _index(issue_id):
+    def _index(issue_id: str) -> int:
         return numeric_id(issue_id, bits=63)
 
     @staticmethod
-    def _cursor(cursor, limit):
+    def _cursor(cursor: str | None, limit: int) -> tuple[int, int]:
         """(page, page size) to ask for: later pages keep the first page's size, so no item is skipped."""
         if not cursor:
             return 1, max(1, min(limit, MAX_PAGE_SIZE))
@@ -220,13 +226,13 @@ class GiteaProvider(TrackerProvider):
         return max(1, min(page, MAX_PAGE_NUMBER)), max(1, min(size, MAX_PAGE_SIZE))
 
     @staticmethod
-    def _has_next(response, page, size, count):
+    def _has_next(response: requests.Response, page: int, size: int, count: int) -> bool:
         if 'rel="next"' in response.headers.get("Link", ""):
             return True
         total = response.headers.get("X-Total-Count", "")
         return total.isascii() and total.isdigit() and int(total) > (page - 1) * size + count
 
-    def _label_ids(self, names):
+    def _label_ids(self, names: list[str]) -> list[Any]:
         known: dict[str, Any] = {}
         for label in self._all_labels():
             known.setdefault(label["name"].lower(), label["id"])
@@ -236,7 +242,8 @@ class GiteaProvider(TrackerProvider):
                                          errors={"labels": [f"Unknown label: {name}" for name in unknown]})
         return list(dict.fromkeys(known[name.lower()] for name in names))
 
-    def _all_labels(self):
+    def _all_labels(self) -> list[dict]:
+        labels: list[dict]
         labels, page = [], 1
         for _ in range(MAX_PAGES):
             batch, response = self._json("GET", f"{self._repo_path}/labels", params={"page": page, "limit": MAX_PAGE_SIZE})
@@ -248,7 +255,7 @@ class GiteaProvider(TrackerProvider):
 
     # ---- operations ----
 
-    def verify(self):
+    def verify(self) -> dict:
         raw, _ = self._json("GET", self._repo_path)
         return {"provider": self.slug, "target": raw.get("full_name"), "url": raw.get("html_url")}
 
@@ -278,14 +285,14 @@ class GiteaProvider(TrackerProvider):
         more = self._has_next(response, page, size, len(raw_items))
         return Page(items=issues, next_cursor=encode_cursor([page + 1, size]) if more and raw_items else None)
 
-    def get_issue(self, issue_id):
+    def get_issue(self, issue_id: str) -> Issue:
         raw, _ = self._json("GET", f"{self._repo_path}/issues/{self._index(issue_id)}")
         if raw.get("pull_request"):
             raise TrackerNotFound(f"Issue {issue_id} not found (it is a pull request).")
         return self._to_issue(raw)
 
     @staticmethod
-    def _deadline(value):
+    def _deadline(value: date) -> str:
         return datetime.combine(value, END_OF_DAY, tzinfo=UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
     def create_issue(self, data: NewIssue) -> Issue:
@@ -325,7 +332,7 @@ class GiteaProvider(TrackerProvider):
         raw, _ = self._json("PATCH", path, body=body)  # answers 201 with the issue as it now is
         return self._to_issue(raw)
 
-    def list_comments(self, issue_id, *, limit, cursor):
+    def list_comments(self, issue_id: str, *, limit: int, cursor: str | None) -> Page:
         # Gitea's issue comment list is not paginated: it answers every comment, oldest first.
         offset = decode_cursor(cursor, types=(int,))[0] if cursor else 0
         offset = max(0, offset)
@@ -335,14 +342,15 @@ class GiteaProvider(TrackerProvider):
         return Page(items=[self._to_comment(raw) for raw in window],
                     next_cursor=encode_cursor([offset + limit]) if more else None)
 
-    def list_comments_updated_since(self, since, *, limit=MAX_PAGE_SIZE, cursor=None):
+    def list_comments_updated_since(self, since: datetime | None, *, limit: int = MAX_PAGE_SIZE,
+                                    cursor: str | None = None) -> Page | None:
         """One page of (issue id, comment) of every issue, updated at or after `since` (Gitea orders them by creation).
 
         Editing a comment leaves its issue's `updated_at` alone on Gitea: only this listing shows the edit to a poll.
         A pull request's comments have no `issue_url` and are left out.
         """
         page, size = self._cursor(cursor, limit)
-        params = {"page": page, "limit": size}
+        params: dict[str, Any] = {"page": page, "limit": size}
         if since is not None:
             params["since"] = since.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
         raw_items, response = self._json("GET", f"{self._repo_path}/issues/comments", params=params)
@@ -351,21 +359,21 @@ class GiteaProvider(TrackerProvider):
         more = self._has_next(response, page, size, len(raw_items))
         return Page(items=items, next_cursor=encode_cursor([page + 1, size]) if more and raw_items else None)
 
-    def create_comment(self, issue_id, body):
+    def create_comment(self, issue_id: str, body: str) -> Comment:
         raw, _ = self._json("POST", f"{self._repo_path}/issues/{self._index(issue_id)}/comments", body={"body": body})
         return self._to_comment(raw)
 
-    def list_labels(self):
-        def color(value):
+    def list_labels(self) -> list[Label]:
+        def color(value: str | None) -> str | None:
             return None if not value else value if value.startswith("#") else f"#{value}"
 
         return [Label(name=raw["name"], color=color(raw.get("color"))) for raw in self._all_labels()]
 
-    def list_members(self):
+    def list_members(self) -> list[Person]:
         people, _ = self._json("GET", f"{self._repo_path}/assignees")
-        return [_person(raw) for raw in people]
+        return cast(list[Person], [_person(raw) for raw in people])
 
-    def list_issue_template_files(self):
+    def list_issue_template_files(self) -> list[tuple[str, str]]:
         """The repository's Markdown templates (.gitea/ and .github/ ISSUE_TEMPLATE), as Gitea parsed them,
         written back as front matter + body; issue forms come back with their file name only (they are skipped)."""
         try:
@@ -387,7 +395,7 @@ class GiteaProvider(TrackerProvider):
 
     # ---- comment edit/delete, issue delete ----
 
-    def _own_comment(self, issue_id, comment_id):
+    def _own_comment(self, issue_id: str, comment_id: str) -> str:
         """The comment's path, once Gitea shows it belongs to this issue."""
         index = self._index(issue_id)
         path = f"{self._repo_path}/issues/comments/{numeric_id(comment_id, what='Comment', bits=63)}"
@@ -396,79 +404,79 @@ class GiteaProvider(TrackerProvider):
             raise TrackerNotFound(f"Comment {comment_id} not found on issue {issue_id}.")
         return path
 
-    def update_comment(self, issue_id, comment_id, body):
+    def update_comment(self, issue_id: str, comment_id: str, body: str) -> Comment:
         raw, _ = self._json("PATCH", self._own_comment(issue_id, comment_id), body={"body": body})
         return self._to_comment(raw)
 
-    def delete_comment(self, issue_id, comment_id):
+    def delete_comment(self, issue_id: str, comment_id: str) -> None:
         self._call("DELETE", self._own_comment(issue_id, comment_id))
 
-    def delete_issue(self, issue_id):
+    def delete_issue(self, issue_id: str) -> None:
         self._call("DELETE", f"{self._repo_path}/issues/{self._index(issue_id)}")
 
     # ---- attachments: the issue's assets ----
 
-    def _to_attachment(self, raw):
+    def _to_attachment(self, raw: dict) -> Attachment:
         name = raw.get("name") or "attachment"
         return Attachment(id=str(raw["id"]), filename=name, content_type=guess_type(name), size=raw.get("size"),
                           author=None, created_at=parse_time(raw.get("created_at")), url=raw.get("browser_download_url"))
 
-    def _assets(self, issue_id):
+    def _assets(self, issue_id: str) -> str:
         return f"{self._repo_path}/issues/{self._index(issue_id)}/assets"
 
-    def _asset(self, issue_id, attachment_id):
+    def _asset(self, issue_id: str, attachment_id: str) -> str:
         return f"{self._assets(issue_id)}/{numeric_id(attachment_id, what='Attachment', bits=63)}"
 
-    def list_attachments(self, issue_id):
+    def list_attachments(self, issue_id: str) -> list[Attachment]:
         raw_items, _ = self._json("GET", self._assets(issue_id))
         return [self._to_attachment(raw) for raw in raw_items]
 
-    def add_attachment(self, issue_id, upload):
+    def add_attachment(self, issue_id: str, upload: Upload) -> Attachment:
         body, content_type = multipart_upload("attachment", upload)
         raw, _ = self._json("POST", self._assets(issue_id), params={"name": upload.filename}, data=body,
                             content_type=content_type)
         return self._to_attachment(raw)
 
-    def open_attachment(self, issue_id, attachment_id):
+    def open_attachment(self, issue_id: str, attachment_id: str) -> AttachmentContent:
         raw, _ = self._json("GET", self._asset(issue_id, attachment_id))
         attachment = self._to_attachment(raw)
         if not same_origin(attachment.url, self._api):
             raise TrackerUnavailable("Gitea pointed the download at another host; the token is not sent there.")
         response = self._call("GET", None, url=attachment.url, stream=True)
-        return AttachmentContent(filename=attachment.filename, content_type=attachment.content_type,
+        return AttachmentContent(filename=attachment.filename, content_type=cast(str, attachment.content_type),
                                  size=attachment.size, chunks=response.iter_content(64 * 1024), close=response.close)
 
-    def delete_attachment(self, issue_id, attachment_id):
+    def delete_attachment(self, issue_id: str, attachment_id: str) -> None:
         self._call("DELETE", self._asset(issue_id, attachment_id))
 
-    def passthrough_root(self):
+    def passthrough_root(self) -> tuple[str, dict, dict]:
         return self._api, self._auth(), {}
 
     # ---- webhooks ----
 
-    def create_webhook(self, callback_url):
+    def create_webhook(self, callback_url: str) -> WebhookRegistration:
         secret = secrets.token_urlsafe(32)
         hook, _ = self._json("POST", f"{self._repo_path}/hooks", body={
             "type": "gitea", "active": True, "events": list(HOOK_EVENTS),
             "config": {"url": callback_url, "content_type": "json", "secret": secret}})
         return WebhookRegistration(hook_id=str(hook["id"]), secret=secret, callback_url=callback_url)
 
-    def delete_webhook(self, hook_id):
+    def delete_webhook(self, hook_id: str) -> None:
         if not str(hook_id).isdigit():
             return
         with contextlib.suppress(TrackerNotFound):
             self._call("DELETE", f"{self._repo_path}/hooks/{hook_id}")
 
-    def verify_webhook(self, headers, body, registration):
+    def verify_webhook(self, headers: Mapping[str, str], body: bytes, registration: WebhookRegistration) -> bool:
         # Forgejo sends its own header beside Gitea's; both carry the hex HMAC-SHA256 of the body.
         signature = headers.get("X-Forgejo-Signature") or headers.get("X-Gitea-Signature")
         return same(signature, hmac_hex(registration.secret, body))
 
-    def webhook_delivery(self, headers, payload):
+    def webhook_delivery(self, headers: Mapping[str, str], payload: dict) -> tuple[str | None, str]:
         key = headers.get("X-Forgejo-Delivery") or headers.get("X-Gitea-Delivery")
         return key, headers.get("X-Forgejo-Event") or headers.get("X-Gitea-Event") or "unknown"
 
-    def _hook_issue(self, payload):
+    def _hook_issue(self, payload: dict) -> Issue | None:
         raw = payload.get("issue")
         if not isinstance(raw, dict) or "number" not in raw or raw.get("pull_request") or payload.get("is_pull"):
             return None
@@ -478,7 +486,7 @@ class GiteaProvider(TrackerProvider):
         issue.remote_data = payload
         return issue
 
-    def normalize_webhook(self, event_name, payload):
+    def normalize_webhook(self, event_name: str, payload: dict) -> list[WebhookEvent]:
         issue = self._hook_issue(payload)
         if issue is None:
             return []
