@@ -218,7 +218,7 @@ class _Parser:
 
     def sort_key(self):
         name = self.take("value")[1].lower()
-        return name, self.take()[1] if self.peek("kw", "ASC") or self.peek("kw", "DESC") else "ASC"
+        return name, (self.take()[1] if self.peek("kw", "ASC") or self.peek("kw", "DESC") else "ASC")
 
     def factor(self):
         if self.peek("kw", "NOT"):
