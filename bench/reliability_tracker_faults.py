@@ -56,23 +56,18 @@ FAULTS = {
 LINE = re.compile(r"\[pid: (\d+)\|.*?\] .*? GET /api/v1/trackers/(\d+)/issues/(\d+) => .*?\(HTTP/1\.1 (\d+)\)")
 
 
-class Reads:
-    def __init__(self, base_url, token, trackers):
-        self.base, self.token, self.trackers = base_url + "/api/v1", token, trackers
-        self.counters = {name: itertools.count() for name in trackers}
-        self.lock = threading.Lock()
+def reader(base_url, token, tracker_id):
+    """A read of the tracker's next issue (a different one each time), tagged with the issue's number."""
+    numbers, lock = itertools.count(), threading.Lock()
 
-    def reader(self, name):
-        tracker_id = self.trackers[name]
+    def read(http):
+        with lock:
+            number = next(numbers) % ISSUES + 1
+        response = http.get(f"{base_url}/api/v1/trackers/{tracker_id}/issues/{number}",
+                            headers={"Authorization": f"Bearer {token}"}, timeout=30)
+        return (*expect(response, 200), str(number))
 
-        def read(http):
-            with self.lock:
-                number = next(self.counters[name]) % ISSUES + 1
-            response = http.get(f"{self.base}/trackers/{tracker_id}/issues/{number}",
-                                headers={"Authorization": f"Bearer {self.token}"}, timeout=30)
-            return (*expect(response, 200), str(number))
-
-        return read
+    return read
 
 
 def phase_of(started, boundaries):
@@ -156,11 +151,10 @@ def run_faults(args, phases, boundaries, seconds):
             _, token = register_and_login(base_url, "faults")
             trackers = {"A": create_github_tracker(base_url, token, "tracker-a", fake_a, REPO),
                         "B": create_github_tracker(base_url, token, "tracker-b", fake_b, REPO)}
-            reads = Reads(base_url, token, trackers)
             cpu = CpuWatch(exclude_substring=database_url.rsplit("host=", 1)[-1]).start()
             try:
-                load = FixedRateLoad([Op("A", 1, reads.reader("A")), Op("B", 1, reads.reader("B"))], args.rate * 2,
-                                     seconds=seconds).start()
+                ops = [Op(name, 1, reader(base_url, token, tracker_id)) for name, tracker_id in trackers.items()]
+                load = FixedRateLoad(ops, args.rate * 2, seconds=seconds).start()
                 switches = switch_faults(fake_a, load, phases, boundaries)
                 load.join()
             finally:
