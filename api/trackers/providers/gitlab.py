@@ -6,7 +6,9 @@ import contextlib
 import re
 import secrets
 import sys
+from collections.abc import Iterator, Mapping
 from datetime import date
+from typing import TYPE_CHECKING, Any, ClassVar, cast
 from urllib.parse import quote, unquote
 
 from api.schemas.base import decode_cursor, encode_cursor
@@ -25,9 +27,11 @@ from api.trackers.base import (
     Page,
     Person,
     TrackerAuthFailed,
+    TrackerError,
     TrackerNotFound,
     TrackerProvider,
     TrackerValidationError,
+    Upload,
     WebhookEvent,
     WebhookRegistration,
     guess_type,
@@ -45,16 +49,21 @@ from api.trackers.resilience import (
 )
 from api.trackers.template_files import parse_plain_markdown
 
+if TYPE_CHECKING:
+    import gitlab
+    import requests
+    from gitlab.exceptions import GitlabError
+
 TARGET = re.compile(r"^(\d+|[A-Za-z0-9_.-]+(/[A-Za-z0-9_.-]+)+)$")
 MAX_PAGES = 10  # labels/members: at most 10 pages of 100
 MAX_TEMPLATES = 50
 
 
 
-def _person(raw):
+def _person(raw: dict | None) -> Person | None:
     if not raw:
         return None
-    return Person(id=str(raw.get("id")), username=raw.get("username"), name=raw.get("name"))
+    return Person(id=str(raw.get("id")), username=cast(str, raw.get("username")), name=raw.get("name"))
 
 
 # A project upload linked from a note: [name](/uploads/<32 hex secret>/<file name>)
@@ -81,37 +90,37 @@ class GitlabProvider(TrackerProvider):
                               Capability.IN_PROGRESS, Capability.PRIORITY, Capability.ISSUE_TYPE,
                               Capability.COMMENT_EDIT, Capability.COMMENT_DELETE, Capability.ISSUE_DELETE,
                               Capability.ATTACHMENTS, Capability.PASSTHROUGH})
-    ISSUE_ACTIONS = {"open": "issue.created", "close": "issue.closed", "reopen": "issue.reopened"}
+    ISSUE_ACTIONS: ClassVar[dict[str, str]] = {"open": "issue.created", "close": "issue.closed", "reopen": "issue.reopened"}
     TEMPLATE_DIR = ".gitlab/issue_templates"
     default_base_url = "https://gitlab.com"
     passthrough_encoded_slash = True  # projects/group%2Fproject/...: GitLab's own way of naming a project by path
 
     @classmethod
-    def validate_target(cls, target):
+    def validate_target(cls, target: str) -> str | None:
         return None if TARGET.match(target or "") else "Must be a numeric project id or a 'group/project' path."
 
     @classmethod
-    def validate_credentials(cls, credentials):
+    def validate_credentials(cls, credentials: dict) -> dict:
         errors = {f"credentials.{key}": ["Unknown field."] for key in credentials if key != "token"}
         if not (credentials.get("token") or "").strip():
             errors["credentials.token"] = ["A GitLab access token is required."]
         return errors
 
     @classmethod
-    def validate_options(cls, options):
+    def validate_options(cls, options: dict) -> dict:
         errors = {f"options.{key}": ["Unknown option."] for key in options if key not in LABEL_WORKFLOW_OPTIONS}
         return {**errors, **label_workflow_option_errors(options)}
 
     @property
-    def _project_path(self):
+    def _project_path(self) -> str:
         return f"/projects/{quote(self.config.target, safe='')}"
 
     @property
-    def _root(self):
+    def _root(self) -> str:
         # The instance root is expected; strip an /api/v4 a user may have pasted.
         return re.sub(r"/api/v4/?$", "", self.config.base_url or self.default_base_url)
 
-    def _client(self):
+    def _client(self) -> gitlab.Gitlab:
         # python-gitlab is imported when a GitLab tracker is first used, not at start-up.
         import gitlab
 
@@ -120,7 +129,8 @@ class GitlabProvider(TrackerProvider):
                              timeout=self.config.timeout, retry_transient_errors=False,
                              session=shared_session(self.config.timeout, self.config.retries))
 
-    def _request(self, verb, path, *, query=None, data=None):
+    def _request(self, verb: str, path: str, *, query: dict[str, Any] | None = None,
+                 data: dict[str, Any] | None = None) -> requests.Response:
         """One API call through python-gitlab; 429s surface at once instead of sleeping in the library."""
         with self._translate():
             response = self._client().http_request(verb, path, query_data=query or {}, post_data=data,
@@ -128,7 +138,7 @@ class GitlabProvider(TrackerProvider):
             return response
 
     @contextlib.contextmanager
-    def _translate(self):
+    def _translate(self) -> Iterator[None]:
         try:
             with transport_errors():
                 yield
@@ -138,14 +148,14 @@ class GitlabProvider(TrackerProvider):
                 raise
             if isinstance(exc, errors.GitlabAuthenticationError):
                 raise TrackerAuthFailed("GitLab refused the credentials.") from None
-            raise self._error(exc) from None
+            raise self._error(cast("GitlabError", exc)) from None
 
     @classmethod
-    def parse_issue_template_file(cls, filename, text):
+    def parse_issue_template_file(cls, filename: str, text: str) -> dict:
         return parse_plain_markdown(filename, text)
 
     @classmethod
-    def _error(cls, exc):
+    def _error(cls, exc: GitlabError) -> TrackerError:
         status = exc.response_code
         # python-gitlab hands over the raw body when it is not JSON with a message: echo only a short line.
         raw = exc.error_message
@@ -155,7 +165,7 @@ class GitlabProvider(TrackerProvider):
         retry_after = retry_after_seconds(last_response_headers(), reset_header="RateLimit-Reset") if status == 429 else None
         return cls.error_for_status(status, provider_message(raw), retry_after=retry_after)
 
-    def _to_issue(self, raw):
+    def _to_issue(self, raw: dict) -> Issue:
         return Issue(
             id=str(raw["iid"]),
             title=raw.get("title") or "",
@@ -163,7 +173,7 @@ class GitlabProvider(TrackerProvider):
             status="closed" if raw.get("state") == "closed" else "open",
             remote_status=raw.get("state") or "",
             labels=[label["name"] if isinstance(label, dict) else label for label in raw.get("labels") or []],
-            assignees=[_person(person) for person in raw.get("assignees") or []],
+            assignees=cast(list[Person], [_person(person) for person in raw.get("assignees") or []]),
             author=_person(raw.get("author")),
             url=raw.get("web_url"),
             created_at=parse_time(raw.get("created_at")),
@@ -176,24 +186,25 @@ class GitlabProvider(TrackerProvider):
         )
 
     @staticmethod
-    def _to_comment(raw):
+    def _to_comment(raw: dict) -> Comment:
         return Comment(id=str(raw["id"]), body=raw.get("body") or "", author=_person(raw.get("author")),
                        created_at=parse_time(raw.get("created_at")), updated_at=parse_time(raw.get("updated_at")))
 
     @staticmethod
-    def _iid(issue_id):
+    def _iid(issue_id: str) -> int:
         return numeric_id(issue_id)
 
     @staticmethod
-    def _page(cursor):
+    def _page(cursor: str | None) -> int:
         return decode_cursor(cursor, types=(int,))[0] if cursor else 1
 
     @staticmethod
-    def _next(response):
+    def _next(response: requests.Response) -> str | None:
         next_page = response.headers.get("X-Next-Page")
         return encode_cursor([int(next_page)]) if next_page and next_page.isascii() and next_page.isdigit() else None
 
-    def _all(self, path, query=None):
+    def _all(self, path: str, query: dict[str, Any] | None = None) -> list[dict]:
+        items: list[dict]
         items, page = [], 1
         for _ in range(MAX_PAGES):
             response = self._request("get", path, query={**(query or {}), "per_page": 100, "page": page})
@@ -204,7 +215,7 @@ class GitlabProvider(TrackerProvider):
             page = int(next_page)
         return items
 
-    def _assignee_ids(self, usernames):
+    def _assignee_ids(self, usernames: list[str]) -> list[int]:
         members = {person.username.lower(): person.id for person in self.list_members()}
         unknown = [name for name in usernames if name.lower() not in members]
         if unknown:
@@ -212,7 +223,7 @@ class GitlabProvider(TrackerProvider):
                                          errors={"assignees": [f"Unknown member: {name}" for name in unknown]})
         return [int(members[name.lower()]) for name in usernames]
 
-    def verify(self):
+    def verify(self) -> dict:
         raw = self._request("get", self._project_path).json()
         return {"provider": self.slug, "target": raw.get("path_with_namespace"), "url": raw.get("web_url")}
 
@@ -231,11 +242,11 @@ class GitlabProvider(TrackerProvider):
         response = self._request("get", f"{self._project_path}/issues", query=params)
         return Page(items=[self._to_issue(raw) for raw in response.json()], next_cursor=self._next(response))
 
-    def get_issue(self, issue_id):
+    def get_issue(self, issue_id: str) -> Issue:
         return self._to_issue(self._request("get", f"{self._project_path}/issues/{self._iid(issue_id)}").json())
 
     def create_issue(self, data: NewIssue) -> Issue:
-        body = {"title": data.title, "description": data.description}
+        body: dict[str, Any] = {"title": data.title, "description": data.description}
         if data.labels:
             body["labels"] = ",".join(data.labels)
         if data.assignees:
@@ -264,54 +275,54 @@ class GitlabProvider(TrackerProvider):
         path = f"{self._project_path}/issues/{self._iid(issue_id)}"
         return self._to_issue(self._request("put", path, data=body).json())
 
-    def list_comments(self, issue_id, *, limit, cursor):
+    def list_comments(self, issue_id: str, *, limit: int, cursor: str | None) -> Page:
         params = {"sort": "asc", "order_by": "created_at", "per_page": limit, "page": self._page(cursor)}
         response = self._request("get", f"{self._project_path}/issues/{self._iid(issue_id)}/notes", query=params)
         # System notes ("changed the description") are GitLab's activity log, not comments.
         comments = [self._to_comment(raw) for raw in response.json() if not raw.get("system")]
         return Page(items=comments, next_cursor=self._next(response))
 
-    def create_comment(self, issue_id, body):
+    def create_comment(self, issue_id: str, body: str) -> Comment:
         path = f"{self._project_path}/issues/{self._iid(issue_id)}/notes"
         return self._to_comment(self._request("post", path, data={"body": body}).json())
 
-    def _note_path(self, issue_id, comment_id):
+    def _note_path(self, issue_id: str, comment_id: str) -> str:
         return f"{self._project_path}/issues/{self._iid(issue_id)}/notes/{numeric_id(comment_id, what='Comment')}"
 
-    def update_comment(self, issue_id, comment_id, body):
+    def update_comment(self, issue_id: str, comment_id: str, body: str) -> Comment:
         return self._to_comment(self._request("put", self._note_path(issue_id, comment_id), data={"body": body}).json())
 
-    def delete_comment(self, issue_id, comment_id):
+    def delete_comment(self, issue_id: str, comment_id: str) -> None:
         self._request("delete", self._note_path(issue_id, comment_id))
 
-    def delete_issue(self, issue_id):
+    def delete_issue(self, issue_id: str) -> None:
         self._request("delete", f"{self._project_path}/issues/{self._iid(issue_id)}")
 
     # ---- attachments: project uploads, each linked from a note on the issue ----
 
-    def _linked_uploads(self, issue_id):
+    def _linked_uploads(self, issue_id: str) -> list[tuple[Any, ...]]:
         """(note, link path, secret, quoted name) of every upload linked from the issue's notes, oldest first."""
         notes = self._all(f"{self._project_path}/issues/{self._iid(issue_id)}/notes", {"sort": "asc", "order_by": "created_at"})
         return [(note, *match.groups()) for note in notes if not note.get("system")
                 for match in UPLOAD_LINK.finditer(note.get("body") or "")]
 
-    def _to_attachment(self, note, link, secret, name):
+    def _to_attachment(self, note: dict, link: str, secret: str, name: str) -> Attachment:
         project = self.config.target if not self.config.target.isdigit() else f"-/project/{self.config.target}"
         filename = unquote(name)
         return Attachment(id=secret, filename=filename, content_type=guess_type(filename), size=None,
                           author=_person(note.get("author")), created_at=parse_time(note.get("created_at")),
                           url=f"{self._root}/{project}{link}")
 
-    def _find_upload(self, issue_id, attachment_id):
+    def _find_upload(self, issue_id: str, attachment_id: str) -> tuple[Any, ...]:
         found = next((item for item in self._linked_uploads(issue_id) if item[2] == str(attachment_id)), None)
         if found is None:
             raise TrackerNotFound(f"Attachment {attachment_id} not found.")
         return found
 
-    def list_attachments(self, issue_id):
+    def list_attachments(self, issue_id: str) -> list[Attachment]:
         return [self._to_attachment(*item) for item in self._linked_uploads(issue_id)]
 
-    def add_attachment(self, issue_id, upload):
+    def add_attachment(self, issue_id: str, upload: Upload) -> Attachment:
         iid = self._iid(issue_id)
         with self._translate():  # python-gitlab streams `files` as multipart
             raw = self._client().http_request("post", f"{self._project_path}/uploads", obey_rate_limit=False, max_retries=0,
@@ -325,31 +336,31 @@ class GitlabProvider(TrackerProvider):
         attachment.size = upload.size
         return attachment
 
-    def open_attachment(self, issue_id, attachment_id):
+    def open_attachment(self, issue_id: str, attachment_id: str) -> AttachmentContent:
         note, link, secret, name = self._find_upload(issue_id, attachment_id)
         attachment = self._to_attachment(note, link, secret, name)
         with self._translate():
             response = self._client().http_request("get", f"{self._project_path}/uploads/{secret}/{name}", streamed=True,
                                                    obey_rate_limit=False, max_retries=0)
-        return AttachmentContent(filename=attachment.filename, content_type=attachment.content_type, size=None,
+        return AttachmentContent(filename=attachment.filename, content_type=cast(str, attachment.content_type), size=None,
                                  chunks=response.iter_content(64 * 1024), close=response.close)
 
-    def delete_attachment(self, issue_id, attachment_id):
+    def delete_attachment(self, issue_id: str, attachment_id: str) -> None:
         note, _link, secret, name = self._find_upload(issue_id, attachment_id)
         self._request("delete", f"{self._project_path}/uploads/{secret}/{name}")
         if (note.get("body") or "").startswith(ATTACHMENT_NOTE) and len(UPLOAD_LINK.findall(note["body"])) == 1:
             self._request("delete", f"{self._project_path}/issues/{self._iid(issue_id)}/notes/{note['id']}")
 
-    def passthrough_root(self):
+    def passthrough_root(self) -> tuple[str, dict, dict]:
         return f"{self._root}/api/v4", {"PRIVATE-TOKEN": self.config.credentials.get("token", "")}, {}
 
-    def list_labels(self):
+    def list_labels(self) -> list[Label]:
         return [Label(name=raw["name"], color=raw.get("color")) for raw in self._all(f"{self._project_path}/labels")]
 
-    def list_members(self):
-        return [_person(raw) for raw in self._all(f"{self._project_path}/members/all")]
+    def list_members(self) -> list[Person]:
+        return cast(list[Person], [_person(raw) for raw in self._all(f"{self._project_path}/members/all")])
 
-    def list_issue_template_files(self):
+    def list_issue_template_files(self) -> list[tuple[str, str]]:
         project = self._request("get", self._project_path).json()
         try:
             with self._translate():
@@ -365,29 +376,29 @@ class GitlabProvider(TrackerProvider):
             files.append((entry["name"], self._request("get", path, query={"ref": ref}).text))
         return files
 
-    def create_webhook(self, callback_url):
+    def create_webhook(self, callback_url: str) -> WebhookRegistration:
         secret = secrets.token_urlsafe(32)
         hook = self._request("post", f"{self._project_path}/hooks", data={
             "url": callback_url, "token": secret, "issues_events": True, "note_events": True,
             "push_events": False, "enable_ssl_verification": callback_url.startswith("https://")}).json()
         return WebhookRegistration(hook_id=str(hook["id"]), secret=secret, callback_url=callback_url)
 
-    def delete_webhook(self, hook_id):
+    def delete_webhook(self, hook_id: str) -> None:
         if not str(hook_id).isdigit():
             return
         with contextlib.suppress(TrackerNotFound):
             self._request("delete", f"{self._project_path}/hooks/{hook_id}")
 
-    def verify_webhook(self, headers, body, registration):
+    def verify_webhook(self, headers: Mapping[str, str], body: bytes, registration: WebhookRegistration) -> bool:
         return same(headers.get("X-Gitlab-Token"), registration.secret)
 
-    def webhook_delivery(self, headers, payload):
+    def webhook_delivery(self, headers: Mapping[str, str], payload: dict) -> tuple[str | None, str]:
         key = headers.get("X-Gitlab-Event-UUID") or headers.get("Idempotency-Key")
         return key, headers.get("X-Gitlab-Event") or str(payload.get("object_kind") or "unknown")
 
     @staticmethod
-    def _hook_issue(attributes, payload):
-        labels = payload.get("labels") if payload.get("labels") is not None else attributes.get("labels") or []
+    def _hook_issue(attributes: dict, payload: dict) -> Issue:
+        labels: Any = payload.get("labels") if payload.get("labels") is not None else attributes.get("labels") or []
         return Issue(
             id=str(attributes["iid"]),
             title=attributes.get("title") or "",
@@ -406,7 +417,7 @@ class GitlabProvider(TrackerProvider):
             remote_data=payload,
         )
 
-    def normalize_webhook(self, event_name, payload):
+    def normalize_webhook(self, event_name: str, payload: dict) -> list[WebhookEvent]:
         kind = payload.get("object_kind")
         attributes = payload.get("object_attributes") or {}
         if kind in ("issue", "work_item") and "iid" in attributes:
