@@ -8,8 +8,9 @@ import hashlib
 import hmac
 import re
 import sys
+from collections.abc import Iterable, Iterator, Mapping
 from datetime import UTC, date, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
 from api.schemas.base import decode_cursor, encode_cursor
 from api.trackers.base import (
@@ -26,9 +27,11 @@ from api.trackers.base import (
     Page,
     Person,
     TrackerAuthFailed,
+    TrackerError,
     TrackerNotFound,
     TrackerProvider,
     TrackerValidationError,
+    Upload,
     WebhookEvent,
     WebhookRegistration,
     guess_type,
@@ -46,6 +49,12 @@ from api.trackers.resilience import (
     transport_errors,
 )
 
+if TYPE_CHECKING:
+    import requests
+    from trello import TrelloClient
+
+    from api.trackers.resilience import TimeoutSession
+
 TARGET = re.compile(r"^([A-Za-z0-9]{8}|[0-9a-f]{24})$")
 CARD_ID = re.compile(r"^([A-Za-z0-9]{8}|[0-9a-f]{24})$")
 # Trello's 401 for a valid token refused one object (not a bad key or token).
@@ -60,11 +69,11 @@ MAX_ACTION_PAGES = 20
 class _HttpService:
     """py-trello's `http_service`: sends its calls to `base_url` over the shared pooled session."""
 
-    def __init__(self, session, base_url):
+    def __init__(self, session: TimeoutSession, base_url: str) -> None:
         self.session = session
         self.base_url = base_url.rstrip("/")
 
-    def request(self, method, url, **kwargs):
+    def request(self, method: str, url: str, **kwargs: Any) -> requests.Response:
         if self.base_url != TRELLO_API and url.startswith(TRELLO_API):
             url = self.base_url + url[len(TRELLO_API):]
         kwargs.pop("proxies", None)
@@ -72,7 +81,7 @@ class _HttpService:
 
 
 
-def _created_at(card_id):
+def _created_at(card_id: str) -> datetime:
     # A Trello id starts with the creation time as 8 hex digits of Unix seconds.
     return datetime.fromtimestamp(int(card_id[:8], 16), tz=UTC)
 
@@ -113,11 +122,11 @@ class TrelloProvider(TrackerProvider):
     OPTIONS = ("open_lists", "closed_list", "default_list", "in_progress_lists", "priority_labels")
 
     @classmethod
-    def validate_target(cls, target):
+    def validate_target(cls, target: str) -> str | None:
         return None if TARGET.match(target or "") else "Must be a Trello board id (24 hex) or short link (8 characters)."
 
     @classmethod
-    def validate_credentials(cls, credentials):
+    def validate_credentials(cls, credentials: dict) -> dict:
         # api_secret (the app's secret) is optional: only webhook signatures need it.
         errors = {f"credentials.{key}": ["Unknown field."] for key in credentials
                   if key not in ("api_key", "token", "api_secret")}
@@ -127,7 +136,7 @@ class TrelloProvider(TrackerProvider):
         return errors
 
     @classmethod
-    def validate_options(cls, options):
+    def validate_options(cls, options: dict) -> dict:
         errors = {f"options.{key}": ["Unknown option."] for key in options if key not in cls.OPTIONS}
         lists = options.get("open_lists")
         if lists is not None and (not isinstance(lists, list) or not all(isinstance(v, str) and v for v in lists)):
@@ -141,7 +150,7 @@ class TrelloProvider(TrackerProvider):
         errors.update(label_workflow_option_errors({k: v for k, v in options.items() if k == "priority_labels"}))
         return errors
 
-    def _client(self):
+    def _client(self) -> TrelloClient:
         # py-trello is imported when a Trello tracker is first used, not at start-up (a worker serving none never loads it).
         from trello import TrelloClient
 
@@ -151,12 +160,13 @@ class TrelloProvider(TrackerProvider):
                             http_service=_HttpService(shared_session(self.config.timeout, self.config.retries),
                                                       self.config.base_url or self.default_base_url))
 
-    def _fetch(self, path, method="GET", query=None, body=None):
+    def _fetch(self, path: str, method: str = "GET", query: dict[str, Any] | None = None,
+               body: dict[str, Any] | None = None) -> Any:
         with self._translate():
             return self._client().fetch_json(path, http_method=method, query_params=query or {}, post_args=body)
 
     @contextlib.contextmanager
-    def _translate(self):
+    def _translate(self) -> Iterator[None]:
         try:
             with transport_errors():
                 yield
@@ -175,23 +185,23 @@ class TrelloProvider(TrackerProvider):
             raise self._error(getattr(exc, "_status", None), text) from None
 
     @classmethod
-    def _error(cls, status, text):
+    def _error(cls, status: int | None, text: str) -> TrackerError:
         # Trello sends no Retry-After; its token limits are counted over 10-second windows.
         retry_after = (retry_after_seconds(last_response_headers()) or RATE_WINDOW_SECONDS) if status == 429 else None
         return cls.error_for_status(status, text, retry_after=retry_after)
 
     # ---- board context ----
 
-    def _board_path(self, suffix=""):
+    def _board_path(self, suffix: str = "") -> str:
         return f"/boards/{self.config.target}{suffix}"
 
-    def _lists(self):
+    def _lists(self) -> list[dict]:
         return self._fetch(self._board_path("/lists"), query={"filter": "all", "fields": "id,name,closed"})
 
-    def _resolve_list(self, lists, ref):
+    def _resolve_list(self, lists: list[dict], ref: str) -> dict | None:
         return next((item for item in lists if ref in (item["id"], item["name"])), None)
 
-    def _closed_list_ids(self, lists):
+    def _closed_list_ids(self, lists: list[dict]) -> set[str]:
         options = self.config.options
         if options.get("open_lists"):
             open_ids = {item["id"] for ref in options["open_lists"] if (item := self._resolve_list(lists, ref))}
@@ -201,17 +211,18 @@ class TrelloProvider(TrackerProvider):
             return {item["id"]} if item else set()
         return {item["id"] for item in lists if item["name"].strip().lower() in DONE_NAMES}
 
-    def _members(self):
+    def _members(self) -> list[dict]:
         return self._fetch(self._board_path("/members"))
 
-    def _person(self, raw):
-        return Person(id=raw["id"], username=raw.get("username"), name=raw.get("fullName"))
+    def _person(self, raw: dict) -> Person:
+        # A member the board no longer lists ({"id": ...} in _to_issue) has no username: list_issues allows for it.
+        return Person(id=raw["id"], username=raw.get("username"), name=raw.get("fullName"))  # type: ignore[arg-type]
 
-    def _in_progress_list_ids(self, lists):
+    def _in_progress_list_ids(self, lists: list[dict]) -> list[str]:
         refs = self.config.options.get("in_progress_lists") or []
         return [item["id"] for ref in refs if (item := self._resolve_list(lists, ref))]
 
-    def _to_issue(self, card, lists, members):
+    def _to_issue(self, card: dict, lists: list[dict], members: list[dict]) -> Issue:
         list_names = {item["id"]: item["name"] for item in lists}
         closed = card.get("closed") or card.get("idList") in self._closed_list_ids(lists)
         people = {member["id"]: member for member in members}
@@ -235,12 +246,12 @@ class TrelloProvider(TrackerProvider):
             remote_data=card,
         )
 
-    def _card_id(self, issue_id):
+    def _card_id(self, issue_id: str) -> str:
         if not CARD_ID.match(str(issue_id)):
             raise TrackerNotFound(f"Issue {issue_id} not found.")
         return issue_id
 
-    def _label_ids(self, names):
+    def _label_ids(self, names: list[str]) -> list[str]:
         labels = self._fetch(self._board_path("/labels"))
         by_name = {label["name"]: label["id"] for label in labels if label.get("name")}
         unknown = [name for name in names if name not in by_name]
@@ -249,7 +260,7 @@ class TrelloProvider(TrackerProvider):
                                          errors={"labels": [f"Unknown label: {name}" for name in unknown]})
         return [by_name[name] for name in names]
 
-    def _member_ids(self, usernames, members):
+    def _member_ids(self, usernames: list[str], members: list[dict]) -> list[str]:
         by_name = {member["username"].lower(): member["id"] for member in members if member.get("username")}
         unknown = [name for name in usernames if name.lower() not in by_name]
         if unknown:
@@ -257,7 +268,7 @@ class TrelloProvider(TrackerProvider):
                                          errors={"assignees": [f"Unknown member: {name}" for name in unknown]})
         return [by_name[name.lower()] for name in usernames]
 
-    def _target_list(self, lists, option):
+    def _target_list(self, lists: list[dict], option: str) -> str:
         ref = self.config.options.get(option)
         item = self._resolve_list(lists, ref) if ref else None
         if item is None:
@@ -269,7 +280,7 @@ class TrelloProvider(TrackerProvider):
 
     # ---- the interface ----
 
-    def verify(self):
+    def verify(self) -> dict:
         board = self._fetch(self._board_path(), query={"fields": "id,name,url"})
         return {"provider": self.slug, "target": board.get("name"), "url": board.get("url")}
 
@@ -290,20 +301,20 @@ class TrelloProvider(TrackerProvider):
             and (not query.assignee or any(p.username and p.username.lower() == query.assignee.lower()
                                            for p in issue.assignees))
             and (not needle or needle in issue.title.lower() or needle in issue.description.lower())
-            and (not query.updated_since or issue.updated_at >= query.updated_since)
+            and (not query.updated_since or cast(datetime, issue.updated_at) >= query.updated_since)
         ]
         selected.sort(key=lambda issue: (issue.updated_at, issue.id), reverse=True)
         window = selected[offset: offset + query.limit]
         more = offset + query.limit < len(selected)
         return Page(items=window, next_cursor=encode_cursor([offset + query.limit]) if more else None)
 
-    def get_issue(self, issue_id):
+    def get_issue(self, issue_id: str) -> Issue:
         card = self._fetch(f"/cards/{self._card_id(issue_id)}")
         return self._to_issue(card, self._lists(), self._members())
 
     def create_issue(self, data: NewIssue) -> Issue:
         lists, members = self._lists(), self._members()
-        body = {"idList": self._target_list(lists, "default_list"), "name": data.title, "desc": data.description}
+        body: dict[str, Any] = {"idList": self._target_list(lists, "default_list"), "name": data.title, "desc": data.description}
         if data.labels:
             body["idLabels"] = ",".join(self._label_ids(data.labels))
         if data.assignees:
@@ -374,12 +385,12 @@ class TrelloProvider(TrackerProvider):
             if current.get("idList") in closed_ids:
                 body["idList"] = self._target_list(lists, "default_list")
 
-    def _target_list_closed(self, lists, closed_ids):
+    def _target_list_closed(self, lists: list[dict], closed_ids: set[str]) -> str:
         ref = self.config.options.get("closed_list")
         item = self._resolve_list(lists, ref) if ref else None
         return item["id"] if item else sorted(closed_ids)[0]
 
-    def list_comments(self, issue_id, *, limit, cursor):
+    def list_comments(self, issue_id: str, *, limit: int, cursor: str | None) -> Page:
         offset = decode_cursor(cursor, types=(int,))[0] if cursor else 0
         card_id, actions = self._card_id(issue_id), []
         for page in range(MAX_ACTION_PAGES):  # Trello pages card actions 50 at a time, newest first
@@ -393,7 +404,7 @@ class TrelloProvider(TrackerProvider):
         return Page(items=[self._to_comment(action) for action in window],
                     next_cursor=encode_cursor([offset + limit]) if more else None)
 
-    def _to_comment(self, action):
+    def _to_comment(self, action: dict) -> Comment:
         creator = action.get("memberCreator")
         data = action.get("data") or {}
         return Comment(id=action["id"], body=data.get("text") or "",
@@ -401,38 +412,38 @@ class TrelloProvider(TrackerProvider):
                        created_at=parse_time(action.get("date")),
                        updated_at=parse_time(data.get("dateLastEdited")) or parse_time(action.get("date")))
 
-    def create_comment(self, issue_id, body):
+    def create_comment(self, issue_id: str, body: str) -> Comment:
         action = self._fetch(f"/cards/{self._card_id(issue_id)}/actions/comments", method="POST", body={"text": body})
         return self._to_comment(action)
 
     # ---- comment edit/delete, card delete ----
 
-    def _comment_path(self, issue_id, comment_id):
+    def _comment_path(self, issue_id: str, comment_id: str) -> str:
         if not CARD_ID.match(str(comment_id)):
             raise TrackerNotFound(f"Comment {comment_id} not found.")
         return f"/cards/{self._card_id(issue_id)}/actions/{comment_id}/comments"
 
-    def update_comment(self, issue_id, comment_id, body):
+    def update_comment(self, issue_id: str, comment_id: str, body: str) -> Comment:
         return self._to_comment(self._fetch(self._comment_path(issue_id, comment_id), method="PUT", body={"text": body}))
 
-    def delete_comment(self, issue_id, comment_id):
+    def delete_comment(self, issue_id: str, comment_id: str) -> None:
         self._fetch(self._comment_path(issue_id, comment_id), method="DELETE")
 
-    def delete_issue(self, issue_id):
+    def delete_issue(self, issue_id: str) -> None:
         self._fetch(f"/cards/{self._card_id(issue_id)}", method="DELETE")
 
     # ---- attachments: the card's own ----
 
     @property
-    def _api_root(self):
+    def _api_root(self) -> str:
         return (self.config.base_url or self.default_base_url).rstrip("/") + "/1"
 
-    def _oauth(self):
+    def _oauth(self) -> dict[str, str]:
         credentials = self.config.credentials
         return {"Authorization": f'OAuth oauth_consumer_key="{credentials.get("api_key", "")}", '
                                  f'oauth_token="{credentials.get("token", "")}"'}
 
-    def _raw(self, method, url, **kwargs):
+    def _raw(self, method: str, url: str, **kwargs: Any) -> requests.Response:
         """One call outside py-trello (uploads, downloads): the OAuth header, never the key in a URL."""
         headers = {**self._oauth(), **kwargs.pop("headers", {})}
         with transport_errors():
@@ -444,53 +455,53 @@ class TrelloProvider(TrackerProvider):
             raise self._error(response.status_code, text)
         return response
 
-    def _to_attachment(self, raw, members=()):
+    def _to_attachment(self, raw: dict, members: Iterable[dict] = ()) -> Attachment:
         name = raw.get("name") or raw.get("fileName") or "attachment"
         member = next((m for m in members if m["id"] == raw.get("idMember")), None)
         return Attachment(id=raw["id"], filename=name, content_type=raw.get("mimeType") or guess_type(name),
                           size=raw.get("bytes"), author=self._person(member) if member else None,
                           created_at=parse_time(raw.get("date")), url=raw.get("url"))
 
-    def _attachment_id(self, attachment_id):
+    def _attachment_id(self, attachment_id: str) -> str:
         if not CARD_ID.match(str(attachment_id)):
             raise TrackerNotFound(f"Attachment {attachment_id} not found.")
         return attachment_id
 
-    def list_attachments(self, issue_id):
+    def list_attachments(self, issue_id: str) -> list[Attachment]:
         raw_items = self._fetch(f"/cards/{self._card_id(issue_id)}/attachments")
         members = self._members() if raw_items else []
         return [self._to_attachment(raw, members) for raw in raw_items if raw.get("isUpload", True)]
 
-    def add_attachment(self, issue_id, upload):
+    def add_attachment(self, issue_id: str, upload: Upload) -> Attachment:
         body, content_type = multipart_upload("file", upload, name=upload.filename, mimeType=upload.content_type)
         response = self._raw("POST", f"{self._api_root}/cards/{self._card_id(issue_id)}/attachments", data=body,
                              headers={"Content-Type": content_type, "Accept": "application/json"})
         return self._to_attachment(response.json(), self._members())
 
-    def open_attachment(self, issue_id, attachment_id):
+    def open_attachment(self, issue_id: str, attachment_id: str) -> AttachmentContent:
         raw = self._fetch(f"/cards/{self._card_id(issue_id)}/attachments/{self._attachment_id(attachment_id)}")
         attachment = self._to_attachment(raw)
         allowed = (self._api_root, *(self.DOWNLOAD_HOSTS if not self.config.base_url else ()))
         if not raw.get("isUpload", True) or not any(same_origin(attachment.url, root) for root in allowed):
             raise TrackerValidationError("This attachment is a link, not a file Trello keeps; open its url instead.")
-        response = self._raw("GET", attachment.url, stream=True)
-        return AttachmentContent(filename=attachment.filename, content_type=attachment.content_type,
+        response = self._raw("GET", cast(str, attachment.url), stream=True)
+        return AttachmentContent(filename=attachment.filename, content_type=cast(str, attachment.content_type),
                                  size=attachment.size, chunks=response.iter_content(64 * 1024), close=response.close)
 
-    def delete_attachment(self, issue_id, attachment_id):
+    def delete_attachment(self, issue_id: str, attachment_id: str) -> None:
         self._fetch(f"/cards/{self._card_id(issue_id)}/attachments/{self._attachment_id(attachment_id)}", method="DELETE")
 
-    def passthrough_root(self):
+    def passthrough_root(self) -> tuple[str, dict, dict]:
         return self._api_root, self._oauth(), {}
 
-    def list_labels(self):
+    def list_labels(self) -> list[Label]:
         labels = self._fetch(self._board_path("/labels"))
         return [Label(name=label.get("name") or "", color=label.get("color")) for label in labels]
 
-    def list_members(self):
+    def list_members(self) -> list[Person]:
         return [self._person(member) for member in self._members()]
 
-    def create_webhook(self, callback_url):
+    def create_webhook(self, callback_url: str) -> WebhookRegistration:
         secret = self.config.credentials.get("api_secret")
         if not secret:
             raise TrackerValidationError("Trello signs webhooks with the app secret: add credentials.api_secret.",
@@ -500,22 +511,22 @@ class TrelloProvider(TrackerProvider):
                                                               "description": "Ticket Gateway"})
         return WebhookRegistration(hook_id=hook["id"], secret=secret, callback_url=callback_url)
 
-    def delete_webhook(self, hook_id):
+    def delete_webhook(self, hook_id: str) -> None:
         if not CARD_ID.match(str(hook_id)):
             return
         with contextlib.suppress(TrackerNotFound):
             self._fetch(f"/webhooks/{hook_id}", method="DELETE")
 
-    def verify_webhook(self, headers, body, registration):
+    def verify_webhook(self, headers: Mapping[str, str], body: bytes, registration: WebhookRegistration) -> bool:
         # Trello: base64(HMAC-SHA1(app secret, raw body + the exact callback URL)).
         digest = hmac.new(registration.secret.encode(), body + registration.callback_url.encode(), hashlib.sha1).digest()
         return same(headers.get("X-Trello-Webhook"), base64.b64encode(digest).decode())
 
-    def webhook_delivery(self, headers, payload):
+    def webhook_delivery(self, headers: Mapping[str, str], payload: dict) -> tuple[str | None, str]:
         action = payload.get("action") or {}
         return action.get("id"), action.get("type") or "unknown"
 
-    def _list_is_closed(self, item):
+    def _list_is_closed(self, item: dict | None) -> bool:
         if not item:
             return False
         refs = {item.get("id"), item.get("name")}
@@ -526,7 +537,7 @@ class TrelloProvider(TrackerProvider):
             return options["closed_list"] in refs
         return (item.get("name") or "").strip().lower() in DONE_NAMES
 
-    def normalize_webhook(self, event_name, payload):
+    def normalize_webhook(self, event_name: str, payload: dict) -> list[WebhookEvent]:
         action = payload.get("action") or {}
         data = action.get("data") or {}
         card = data.get("card")
