@@ -45,19 +45,11 @@ def create_github_tracker(base_url, token, name, fake_url, repo=REPO):
     return create_tracker(base_url, token, body)
 
 
-def register_webhook(base_url, token, tracker_id):
-    response = requests.post(f"{base_url}/api/v1/trackers/{tracker_id}/webhook",
-                             headers={"Authorization": f"Bearer {token}"}, timeout=30)
-    if response.status_code not in (200, 201):
-        raise RuntimeError(f"register webhook: {response.status_code} {response.text[:300]}")
-
-
-def webhook_secrets(env, tracker_ids):
-    """{tracker_id: secret}, read inside the app context (the API never returns a secret)."""
+def webhook_secret(env, tracker_id):
+    """The tracker's webhook secret, read inside the app context (the API never returns a secret)."""
     code = ("import json\nfrom api import crypto\nfrom api.models.trackers import Tracker\n"
-            "print(json.dumps({i: crypto.decrypt_json(db.session.get(Tracker, i).webhook_secret_encrypted)['secret']"
-            f" for i in {list(tracker_ids)!r}}}))\n")
-    return {int(key): value for key, value in json.loads(app_output(env, code)).items()}
+            f"print(json.dumps(crypto.decrypt_json(db.session.get(Tracker, {tracker_id}).webhook_secret_encrypted)['secret']))")
+    return json.loads(app_output(env, code))
 
 
 def webhook_tracker(base_url, env, fake_url, username, repo=REPO):
@@ -65,8 +57,11 @@ def webhook_tracker(base_url, env, fake_url, username, repo=REPO):
     secret)."""
     user_id, token = register_and_login(base_url, username)
     tracker_id = create_github_tracker(base_url, token, username, fake_url, repo)
-    register_webhook(base_url, token, tracker_id)
-    return user_id, token, tracker_id, webhook_secrets(env, [tracker_id])[tracker_id]
+    response = requests.post(f"{base_url}/api/v1/trackers/{tracker_id}/webhook",
+                             headers={"Authorization": f"Bearer {token}"}, timeout=30)
+    if response.status_code not in (200, 201):
+        raise RuntimeError(f"register webhook: {response.status_code} {response.text[:300]}")
+    return user_id, token, tracker_id, webhook_secret(env, tracker_id)
 
 
 @contextlib.contextmanager

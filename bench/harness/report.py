@@ -69,12 +69,9 @@ def code_version():
 
 def run_intro(started, version, cpu, what=""):
     """A reliability report's first line: when (and `what` ran), where, which code, what else the machine was doing."""
-    return f"Run {started}{what} on {machine()}; {machine_note()}. App code: {version}. During this run {cpu.describe()}."
-
-
-def machine_note():
-    return ("2 cores shared by the load generator (Python, same machine), uwsgi, PostgreSQL, the job workers and "
-            "the provider fakes, and possibly by other processes running on the machine at the same time")
+    shared = ("2 cores shared by the load generator (Python, same machine), uwsgi, PostgreSQL, the job workers and "
+              "the provider fakes, and possibly by other processes running on the machine at the same time")
+    return f"Run {started}{what} on {machine()}; {shared}. App code: {version}. During this run {cpu.describe()}."
 
 
 def print_profile(profiler, lines, sorts=("cumulative", "tottime")):

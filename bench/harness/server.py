@@ -104,20 +104,16 @@ def uwsgi(env, *, module=None, ready_path="/healthz", log_path=None, extra_args=
         shutil.rmtree(metrics_dir, ignore_errors=True)
 
 
-def uwsgi_stats(address):
-    """uwsgi's stats document (JSON from the --stats socket)."""
+def uwsgi_workers(address):
+    """[{id, pid, requests, respawn_count, rss_mb}] of the uwsgi workers (the HTTP router is not a worker), from the
+    stats document (JSON) of the --stats socket at `address`."""
     with socket.create_connection(address, timeout=5) as connection:
         chunks = []
         while chunk := connection.recv(65536):
             chunks.append(chunk)
-    return json.loads(b"".join(chunks))
-
-
-def uwsgi_workers(address):
-    """[{id, pid, requests, respawn_count, rss_mb}] of the uwsgi workers (the HTTP router is not a worker)."""
     return [{"id": worker["id"], "pid": worker["pid"], "requests": worker["requests"],
              "respawn_count": worker["respawn_count"], "rss_mb": rss_mb(worker["pid"])}
-            for worker in uwsgi_stats(address)["workers"]]
+            for worker in json.loads(b"".join(chunks))["workers"]]
 
 
 def uwsgi_layout():
