@@ -34,7 +34,9 @@ API = "/api/v4"
 DEFAULT_PER_PAGE = 20
 MAX_PER_PAGE = 100
 GUEST, REPORTER, DEVELOPER, MAINTAINER, OWNER = 10, 20, 30, 40, 50
-ISSUE_ORDER = ("created_at", "updated_at")
+# What a PUT of an issue may change; a PUT naming none of them is refused with this list.
+ISSUE_EDITABLE = ("title", "description", "state_event", "labels", "add_labels", "remove_labels", "assignee_ids", "assignee_id",
+                  "milestone_id", "due_date", "confidential", "discussion_locked")
 HOOK_EVENTS = (
     "push_events",
     "issues_events",
@@ -54,6 +56,48 @@ HOOK_EVENTS = (
     "resource_access_token_events",
 )
 
+# What GitLab answers for the parts of its objects the fake does not model.
+BLANK_PROFILE = {
+    **dict.fromkeys(("bio", "location", "linkedin", "twitter", "discord", "website_url", "organization", "job_title"), ""),
+    **dict.fromkeys(("public_email", "pronouns", "work_information", "local_time"), None),
+    **dict.fromkeys(("bot", "two_factor_enabled", "external", "private_profile"), False),
+    **dict.fromkeys(("can_create_group", "can_create_project"), True),
+    **dict.fromkeys(("followers", "following"), 0),
+    **dict.fromkeys(("theme_id", "color_scheme_id"), 1),
+    "projects_limit": 100000,
+    "identities": (),
+}
+PROJECT_DEFAULTS = {
+    **dict.fromkeys(("readme_url", "avatar_url"), None),
+    **dict.fromkeys(("tag_list", "topics"), ()),
+    **dict.fromkeys(("forks_count", "star_count"), 0),
+    "issues_enabled": True,
+    "archived": False,
+}
+ISSUE_DEFAULTS = {
+    **dict.fromkeys(("merge_requests_count", "upvotes", "downvotes", "blocking_issues_count"), 0),
+    **dict.fromkeys(("moved_to_id", "service_desk_reply_to"), None),
+    "severity": "UNKNOWN",
+    "imported": False,
+    "imported_from": "none",
+    "time_stats": {"time_estimate": 0, "total_time_spent": 0, "human_time_estimate": None, "human_total_time_spent": None},
+    "task_completion_status": {"count": 0, "completed_count": 0},
+}
+NOTE_DEFAULTS = {
+    **dict.fromkeys(("resolvable", "confidential", "internal", "imported"), False),
+    **dict.fromkeys(("type", "attachment"), None),
+    "noteable_type": "Issue",
+    "commands_changes": {},
+    "imported_from": "none",
+}
+HOOK_DEFAULTS = {
+    **dict.fromkeys(("push_events_branch_filter", "custom_webhook_template"), ""),
+    **dict.fromkeys(("url_variables", "custom_headers"), ()),
+    "branch_filter_strategy": "wildcard",
+    "alert_status": "executable",
+    "disabled_until": None,
+}
+
 
 def _timestamp(moment: datetime | None) -> str | None:
     if moment is None:
@@ -63,6 +107,11 @@ def _timestamp(moment: datetime | None) -> str | None:
 
 def _git_sha(*parts: str) -> str:
     return hashlib.sha1("\0".join(parts).encode(), usedforsecurity=False).hexdigest()
+
+
+def _header(value: Any) -> str:
+    """A value as GitLab writes it in an X-Gitlab-* header (booleans in lower case)."""
+    return str(value).lower() if isinstance(value, bool) else str(value)
 
 
 @dataclass
@@ -111,15 +160,15 @@ class _Issue:
     id: int
     iid: int
     title: str
-    description: str | None
     author: int
-    labels: list[str]
-    assignees: list[int]
-    milestone: int | None
-    due_date: str | None
-    confidential: bool
     created_at: datetime
     updated_at: datetime
+    description: str | None = None
+    labels: list[str] = field(default_factory=list)
+    assignees: list[int] = field(default_factory=list)
+    milestone: int | None = None
+    due_date: str | None = None
+    confidential: bool = False
     state: str = "opened"
     closed_at: datetime | None = None
     closed_by: int | None = None
@@ -195,32 +244,21 @@ class GitLabFake(FakeServer):
     def add_token(self, token: str, username: str = "root") -> dict[str, Any]:
         """Accept `token` (PRIVATE-TOKEN or Bearer) as credentials of `username` (created if missing)."""
         with self.lock:
-            self.add_user(username)
-            user = self._user_named(username)
+            user = self._seed_user(username)
             self.state.tokens[token] = user.id
             return self._user_json(user, full=True)
 
     def add_project(
-        self,
-        path_with_namespace: str,
-        visibility: str = "private",
-        description: str | None = None,
-        default_branch: str = "main",
+        self, path_with_namespace: str, visibility: str = "private", description: str | None = None, default_branch: str = "main"
     ) -> dict[str, Any]:
         """Create project `group/project`; a user named like the namespace, if any, becomes its owner."""
         namespace, _, path = path_with_namespace.rpartition("/")
         if not namespace or visibility not in ("private", "internal", "public"):
             raise ValueError("need 'namespace/path' and visibility private|internal|public")
         with self.lock:
+            name = path.replace("-", " ").title()
             project = _Project(
-                self.state.next_id("project"),
-                namespace,
-                path,
-                path.replace("-", " ").title(),
-                description,
-                visibility,
-                default_branch,
-                utcnow(),
+                self.state.next_id("project"), namespace, path, name, description, visibility, default_branch, utcnow()
             )
             owner = self._user_named(namespace)
             if owner is not None:
@@ -232,18 +270,12 @@ class GitLabFake(FakeServer):
         """Give `username` (created if missing) `access_level` (10 guest .. 50 owner) on the project."""
         with self.lock:
             target = self._seed_project(project)
-            self.add_user(username)
-            user = self._user_named(username)
+            user = self._seed_user(username)
             target.members[user.id] = access_level
             return self._member_json(target, user)
 
     def add_label(
-        self,
-        project: int | str,
-        name: str,
-        color: str = "#6699cc",
-        description: str | None = None,
-        priority: int | None = None,
+        self, project: int | str, name: str, color: str = "#6699cc", description: str | None = None, priority: int | None = None
     ) -> dict[str, Any]:
         """Create a project label."""
         with self.lock:
@@ -253,12 +285,7 @@ class GitLabFake(FakeServer):
             return self._label_json(target, label, counts=True)
 
     def add_milestone(
-        self,
-        project: int | str,
-        title: str,
-        description: str | None = None,
-        due_date: str | None = None,
-        state: str = "active",
+        self, project: int | str, title: str, description: str | None = None, due_date: str | None = None, state: str = "active"
     ) -> dict[str, Any]:
         """Create a project milestone (`active` or `closed`); use its `id` as `milestone_id`."""
         if state not in ("active", "closed"):
@@ -266,15 +293,9 @@ class GitLabFake(FakeServer):
         with self.lock:
             target = self._seed_project(project)
             now = utcnow()
+            closed = now if state == "closed" else None
             milestone = _Milestone(
-                self.state.next_id("milestone"),
-                len(target.milestones) + 1,
-                title,
-                description,
-                due_date,
-                now,
-                state,
-                now if state == "closed" else None,
+                self.state.next_id("milestone"), len(target.milestones) + 1, title, description, due_date, now, state, closed
             )
             target.milestones[milestone.id] = milestone
             return self._milestone_json(target, milestone)
@@ -305,26 +326,14 @@ class GitLabFake(FakeServer):
         with self.lock:
             target = self._seed_project(project)
             creator = self._seed_user(author) if author else self._default_author(target)
-            created = parse_timestamp(created_at) or utcnow()
-            closed = (parse_timestamp(closed_at) or created) if state == "closed" else None
-            issue = _Issue(
-                id=self.state.next_id("issue"),
-                iid=max(target.issues, default=0) + 1,
-                title=title,
-                description=description,
-                author=creator.id,
-                labels=[self._ensure_label(target, name).name for name in labels],
-                assignees=[self._seed_user(username).id for username in assignees],
-                milestone=milestone_id,
-                due_date=due_date,
-                confidential=confidential,
-                created_at=created,
-                updated_at=parse_timestamp(updated_at) or closed or created,
-                state=state,
-                closed_at=closed,
-                closed_by=creator.id if closed else None,
-                duplicate_of=duplicate_of,
-            )
+            issue = self._new_issue(target, title, creator.id, parse_timestamp(created_at) or utcnow(), description=description)
+            issue.labels = [self._ensure_label(target, name).name for name in labels]
+            issue.assignees = [self._seed_user(username).id for username in assignees]
+            issue.milestone, issue.due_date = milestone_id, due_date
+            issue.confidential, issue.duplicate_of = confidential, duplicate_of
+            if state == "closed":
+                issue.state, issue.closed_at, issue.closed_by = state, parse_timestamp(closed_at) or issue.created_at, creator.id
+            issue.updated_at = parse_timestamp(updated_at) or issue.closed_at or issue.created_at
             target.issues[issue.iid] = issue
             return self._issue_json(target, issue, single=True)
 
@@ -342,9 +351,7 @@ class GitLabFake(FakeServer):
             target = self._seed_project(project)
             issue = target.issues[iid]
             creator = self._seed_user(author) if author else self._default_author(target)
-            created = parse_timestamp(created_at) or utcnow()
-            note = _Note(self.state.next_id("note"), iid, body, creator.id, system, created, created)
-            target.notes[note.id] = note
+            note = self._new_note(target, issue, body, creator, system, parse_timestamp(created_at))
             return self._note_json(target, issue, note)
 
     def add_file(self, project: int | str, path: str, content: str | bytes) -> dict[str, Any]:
@@ -360,6 +367,19 @@ class GitLabFake(FakeServer):
         if found is None:
             raise KeyError(f"no project {project!r}; call add_project first")
         return found
+
+    def _new_issue(self, project: _Project, title: str, author: int, created: datetime, **fields: Any) -> _Issue:
+        """A new issue with the project's next iid, not stored yet."""
+        return _Issue(self.state.next_id("issue"), max(project.issues, default=0) + 1, title, author, created, created, **fields)
+
+    def _new_note(
+        self, project: _Project, issue: _Issue, body: str, author: _User, system: bool = False, created: datetime | None = None
+    ) -> _Note:
+        """A new note on `issue` (created now unless `created` says when), stored."""
+        created = created or utcnow()
+        note = _Note(self.state.next_id("note"), issue.iid, body, author.id, system, created, created)
+        project.notes[note.id] = note
+        return note
 
     def _seed_user(self, username: str) -> _User:
         self.add_user(username)
@@ -523,93 +543,38 @@ class GitLabFake(FakeServer):
         }
         if not full:
             return basic
-        return {
-            **basic,
-            "created_at": _timestamp(user.created_at),
-            "bio": "",
-            "location": "",
-            "public_email": None,
-            "linkedin": "",
-            "twitter": "",
-            "discord": "",
-            "website_url": "",
-            "organization": "",
-            "job_title": "",
-            "pronouns": None,
-            "bot": False,
-            "work_information": None,
-            "followers": 0,
-            "following": 0,
-            "local_time": None,
-            "last_sign_in_at": _timestamp(user.created_at),
-            "confirmed_at": _timestamp(user.created_at),
-            "last_activity_on": user.created_at.date().isoformat(),
-            "email": user.email,
-            "theme_id": 1,
-            "color_scheme_id": 1,
-            "projects_limit": 100000,
-            "current_sign_in_at": _timestamp(user.created_at),
-            "identities": [],
-            "can_create_group": True,
-            "can_create_project": True,
-            "two_factor_enabled": False,
-            "external": False,
-            "private_profile": False,
-            "commit_email": user.email,
-        }
+        seen = dict.fromkeys(("created_at", "last_sign_in_at", "confirmed_at", "current_sign_in_at"), _timestamp(user.created_at))
+        emails = dict.fromkeys(("email", "commit_email"), user.email)
+        return {**basic, **BLANK_PROFILE, **seen, **emails, "last_activity_on": user.created_at.date().isoformat()}
 
     def _project_json(self, project: _Project, viewer: _User | None) -> dict[str, Any]:
         api = f"{self.api_url}/projects/{project.id}"
         web = f"{self.base_url}/{project.path_with_namespace}"
         level = project.members.get(viewer.id) if viewer else None
+        access = {"access_level": level, "notification_level": 3} if level else None
+        ns = project.namespace
+        group = {"id": project.id, "name": ns, "path": ns.rpartition("/")[2], "kind": "group", "full_path": ns, "parent_id": None}
+        links = {rel: f"{api}/{rel}" for rel in ("issues", "merge_requests", "labels", "events", "members", "cluster_agents")}
         return {
+            **PROJECT_DEFAULTS,
             "id": project.id,
             "description": project.description,
             "name": project.name,
-            "name_with_namespace": f"{project.namespace} / {project.name}",
+            "name_with_namespace": f"{ns} / {project.name}",
             "path": project.path,
             "path_with_namespace": project.path_with_namespace,
             "created_at": _timestamp(project.created_at),
             "default_branch": project.default_branch,
-            "tag_list": [],
-            "topics": [],
             "ssh_url_to_repo": f"git@127.0.0.1:{project.path_with_namespace}.git",
             "http_url_to_repo": f"{web}.git",
             "web_url": web,
-            "readme_url": None,
-            "avatar_url": None,
-            "forks_count": 0,
-            "star_count": 0,
             "last_activity_at": _timestamp(max([project.created_at, *(i.updated_at for i in project.issues.values())])),
-            "namespace": {
-                "id": project.id,
-                "name": project.namespace,
-                "path": project.namespace.rsplit("/", 1)[-1],
-                "kind": "group",
-                "full_path": project.namespace,
-                "parent_id": None,
-                "avatar_url": None,
-                "web_url": f"{self.base_url}/groups/{project.namespace}",
-            },
+            "namespace": {**group, "avatar_url": None, "web_url": f"{self.base_url}/groups/{ns}"},
             "visibility": project.visibility,
-            "issues_enabled": True,
             "open_issues_count": sum(issue.state == "opened" for issue in project.issues.values()),
             "empty_repo": not project.files,
-            "archived": False,
-            "_links": {
-                "self": api,
-                "issues": f"{api}/issues",
-                "merge_requests": f"{api}/merge_requests",
-                "repo_branches": f"{api}/repository/branches",
-                "labels": f"{api}/labels",
-                "events": f"{api}/events",
-                "members": f"{api}/members",
-                "cluster_agents": f"{api}/cluster_agents",
-            },
-            "permissions": {
-                "project_access": {"access_level": level, "notification_level": 3} if level else None,
-                "group_access": None,
-            },
+            "_links": {"self": api, **links, "repo_branches": f"{api}/repository/branches"},
+            "permissions": {"project_access": access, "group_access": None},
         }
 
     def _label_json(self, project: _Project, label: _Label, counts: bool) -> dict[str, Any]:
@@ -652,10 +617,16 @@ class GitLabFake(FakeServer):
 
     def _issue_json(self, project: _Project, issue: _Issue, single: bool) -> dict[str, Any]:
         api = f"{self.api_url}/projects/{project.id}"
+        own = f"{api}/issues/{issue.iid}"
         assignees = [self._user_json(self.state.users[user_id]) for user_id in issue.assignees]
         milestone = project.milestones.get(issue.milestone) if issue.milestone else None
         user_notes = sum(1 for n in project.notes.values() if n.issue_iid == issue.iid and not n.system)
-        body: dict[str, Any] = {
+        duplicate = f"{api}/issues/{issue.duplicate_of}" if issue.duplicate_of else None
+        links = {"self": own, "notes": f"{own}/notes", "award_emoji": f"{own}/award_emoji", "project": api}
+        reference = f"#{issue.iid}"
+        return {
+            **ISSUE_DEFAULTS,
+            **({"subscribed": True} if single else {"has_tasks": False, "task_status": "0 of 0 checklist items completed"}),
             "id": issue.id,
             "iid": issue.iid,
             "project_id": project.id,
@@ -673,69 +644,29 @@ class GitLabFake(FakeServer):
             "type": issue.issue_type.upper(),
             "assignee": assignees[0] if assignees else None,
             "user_notes_count": user_notes,
-            "merge_requests_count": 0,
-            "upvotes": 0,
-            "downvotes": 0,
             "due_date": issue.due_date,
             "confidential": issue.confidential,
             "discussion_locked": issue.discussion_locked,
             "issue_type": issue.issue_type,
             "web_url": f"{self.base_url}/{project.path_with_namespace}/-/issues/{issue.iid}",
-            "time_stats": {
-                "time_estimate": 0,
-                "total_time_spent": 0,
-                "human_time_estimate": None,
-                "human_total_time_spent": None,
-            },
-            "task_completion_status": {"count": 0, "completed_count": 0},
-            "blocking_issues_count": 0,
-            "references": {
-                "short": f"#{issue.iid}",
-                "relative": f"#{issue.iid}",
-                "full": f"{project.path_with_namespace}#{issue.iid}",
-            },
-            "severity": "UNKNOWN",
-            "imported": False,
-            "imported_from": "none",
-            "moved_to_id": None,
-            "service_desk_reply_to": None,
-            "_links": {
-                "self": f"{api}/issues/{issue.iid}",
-                "notes": f"{api}/issues/{issue.iid}/notes",
-                "award_emoji": f"{api}/issues/{issue.iid}/award_emoji",
-                "project": api,
-                "closed_as_duplicate_of": f"{api}/issues/{issue.duplicate_of}" if issue.duplicate_of else None,
-            },
+            "references": {"short": reference, "relative": reference, "full": f"{project.path_with_namespace}{reference}"},
+            "_links": {**links, "closed_as_duplicate_of": duplicate},
         }
-        if single:
-            body["subscribed"] = True
-        else:
-            body["has_tasks"] = False
-            body["task_status"] = "0 of 0 checklist items completed"
-        return body
 
     def _note_json(self, project: _Project, issue: _Issue, note: _Note) -> dict[str, Any]:
         author = self.state.users[note.author]
         return {
+            **NOTE_DEFAULTS,
             "id": note.id,
-            "type": None,
             "body": note.body,
-            "attachment": None,
             # The documented note example carries the author's email and creation date as well.
             "author": {**self._user_json(author), "email": author.email, "created_at": _timestamp(author.created_at)},
             "created_at": _timestamp(note.created_at),
             "updated_at": _timestamp(note.updated_at),
             "system": note.system,
             "noteable_id": issue.id,
-            "noteable_type": "Issue",
-            "project_id": project.id,
             "noteable_iid": issue.iid,
-            "commands_changes": {},
-            "resolvable": False,
-            "confidential": False,
-            "internal": False,
-            "imported": False,
-            "imported_from": "none",
+            "project_id": project.id,
         }
 
     def _member_json(self, project: _Project, user: _User) -> dict[str, Any]:
@@ -749,20 +680,14 @@ class GitLabFake(FakeServer):
 
     def _hook_json(self, project: _Project, hook: _Hook) -> dict[str, Any]:
         return {
+            **HOOK_DEFAULTS,
             "id": hook.id,
             "url": hook.url,
             "name": hook.name,
             "description": hook.description,
             "project_id": project.id,
             **hook.events,
-            "push_events_branch_filter": "",
-            "branch_filter_strategy": "wildcard",
             "enable_ssl_verification": hook.enable_ssl_verification,
-            "alert_status": "executable",
-            "disabled_until": None,
-            "url_variables": [],
-            "custom_headers": [],
-            "custom_webhook_template": "",
             "created_at": _timestamp(hook.created_at),
         }
 
@@ -853,22 +778,21 @@ class GitLabFake(FakeServer):
         after = self._time_filter(params, "updated_after")
         if after is not None:
             issues = [i for i in issues if i.updated_at >= after]
-        order_by = self._choice(params, "order_by", ISSUE_ORDER, "created_at")
-        sort = self._choice(params, "sort", ("asc", "desc"), "desc")
-        issues.sort(key=lambda i: (getattr(i, order_by), i.id), reverse=sort == "desc")
+        issues = self._ordered(params, issues)
         return self._paged(call, issues, lambda issue: self._issue_json(project, issue, single=False))
+
+    def _ordered(self, params: Mapping[str, Any], items: list[Any]) -> list[Any]:
+        """Issues or notes in the `order_by` (created_at or updated_at) and `sort` (default desc) a request asks for."""
+        order_by = self._choice(params, "order_by", ("created_at", "updated_at"), "created_at")
+        descending = self._choice(params, "sort", ("asc", "desc"), "desc") == "desc"
+        return sorted(items, key=lambda item: (getattr(item, order_by), item.id), reverse=descending)
 
     @staticmethod
     def _filter_labels(issues: list[_Issue], labels: Any) -> list[_Issue]:
-        names = split_list(labels)
-        if not names:
-            return issues
-        if [name.lower() for name in names] == ["none"]:
-            return [issue for issue in issues if not issue.labels]
-        if [name.lower() for name in names] == ["any"]:
-            return [issue for issue in issues if issue.labels]
-        wanted = {name.lower() for name in names}
-        return [issue for issue in issues if wanted <= {label.lower() for label in issue.labels}]
+        names = [name.lower() for name in split_list(labels)]
+        if names in (["none"], ["any"]):  # issues without any label, or with some
+            return [issue for issue in issues if bool(issue.labels) == (names == ["any"])]
+        return [issue for issue in issues if set(names) <= {label.lower() for label in issue.labels}]
 
     def _filter_assignee(self, issues: list[_Issue], params: Mapping[str, Any]) -> list[_Issue]:
         usernames = params.get("assignee_username", [])
@@ -886,21 +810,7 @@ class GitLabFake(FakeServer):
             raise self._bad_request("title is missing")
         if not str(params["title"]).strip():
             return json_response({"message": {"title": ["can't be blank"]}}, 400)
-        now = utcnow()
-        issue = _Issue(
-            id=self.state.next_id("issue"),
-            iid=max(project.issues, default=0) + 1,
-            title=str(params["title"]),
-            description=params.get("description"),
-            author=call.principal.id,
-            labels=[],
-            assignees=[],
-            milestone=None,
-            due_date=None,
-            confidential=False,
-            created_at=now,
-            updated_at=now,
-        )
+        issue = self._new_issue(project, str(params["title"]), call.principal.id, utcnow(), description=params.get("description"))
         self._apply_fields(project, issue, params, call.principal, creating=True)
         if params.get("issue_type") is not None:
             if params["issue_type"] not in ("issue", "incident", "test_case", "task"):
@@ -923,22 +833,8 @@ class GitLabFake(FakeServer):
         if (project.members.get(call.principal.id) or 0) < REPORTER and issue.author != call.principal.id:
             raise self._forbidden()
         params = call.merged_params()
-        editable = (
-            "title",
-            "description",
-            "state_event",
-            "labels",
-            "add_labels",
-            "remove_labels",
-            "assignee_ids",
-            "assignee_id",
-            "milestone_id",
-            "due_date",
-            "confidential",
-            "discussion_locked",
-        )
-        if not any(name in params for name in editable):
-            raise self._bad_request(f"{', '.join(editable)} are missing, at least one parameter must be provided")
+        if not any(name in params for name in ISSUE_EDITABLE):
+            raise self._bad_request(f"{', '.join(ISSUE_EDITABLE)} are missing, at least one parameter must be provided")
         if "title" in params and not str(params["title"] or "").strip():
             return json_response({"message": {"title": ["can't be blank"]}}, 400)
         if "state_event" in params and params["state_event"] not in ("close", "reopen"):
@@ -971,7 +867,7 @@ class GitLabFake(FakeServer):
         changes += [f"assigned to @{self.state.users[i].username}" for i in issue.assignees if i not in before_assignees]
         changes += [f"unassigned @{self.state.users[i].username}" for i in before_assignees if i not in issue.assignees]
         for text in changes:
-            self._system_note(project, issue, text, actor)
+            self._new_note(project, issue, text, actor, system=True)
 
     def _apply_labels(self, project: _Project, issue: _Issue, params: Mapping[str, Any]) -> None:
         if "labels" in params:
@@ -1002,15 +898,10 @@ class GitLabFake(FakeServer):
     def _apply_state_event(self, project: _Project, issue: _Issue, event: str | None, actor: _User) -> None:
         if event == "close" and issue.state == "opened":
             issue.state, issue.closed_at, issue.closed_by = "closed", utcnow(), actor.id
-            self._system_note(project, issue, "closed", actor)
+            self._new_note(project, issue, "closed", actor, system=True)
         elif event == "reopen" and issue.state == "closed":
             issue.state, issue.closed_at, issue.closed_by = "opened", None, None
-            self._system_note(project, issue, "reopened", actor)
-
-    def _system_note(self, project: _Project, issue: _Issue, text: str, actor: _User) -> None:
-        now = utcnow()
-        note = _Note(self.state.next_id("note"), issue.iid, text, actor.id, True, now, now)
-        project.notes[note.id] = note
+            self._new_note(project, issue, "reopened", actor, system=True)
 
     @route("DELETE", f"{API}/projects/{{ident}}/issues/{{iid:int}}")
     def _api_delete_issue(self, call: Call, ident: str, iid: int) -> Response:
@@ -1028,11 +919,7 @@ class GitLabFake(FakeServer):
         """GET /projects/:id/issues/:issue_iid/notes (system notes included, like GitLab)."""
         project = self._project(call, ident)
         issue = self._issue(project, iid)
-        params = call.merged_params()
-        order_by = self._choice(params, "order_by", ("created_at", "updated_at"), "created_at")
-        sort = self._choice(params, "sort", ("asc", "desc"), "desc")
-        notes = [note for note in project.notes.values() if note.issue_iid == iid]
-        notes.sort(key=lambda note: (getattr(note, order_by), note.id), reverse=sort == "desc")
+        notes = self._ordered(call.merged_params(), [note for note in project.notes.values() if note.issue_iid == iid])
         return self._paged(call, notes, lambda note: self._note_json(project, issue, note))
 
     @route("POST", f"{API}/projects/{{ident}}/issues/{{iid:int}}/notes")
@@ -1045,24 +932,22 @@ class GitLabFake(FakeServer):
             raise self._bad_request("body is missing")
         if not str(params["body"]).strip():
             raise self._bad_request("body is empty")
-        now = utcnow()
-        note = _Note(self.state.next_id("note"), iid, str(params["body"]), call.principal.id, False, now, now)
-        project.notes[note.id] = note
-        issue.updated_at = now
+        note = self._new_note(project, issue, str(params["body"]), call.principal)
+        issue.updated_at = note.created_at
         return json_response(self._note_json(project, issue, note), 201)
 
-    def _note(self, project: _Project, iid: int, note_id: int) -> _Note:
+    def _note(self, project: _Project, iid: int, note_id: int) -> tuple[_Issue, _Note]:
+        issue = self._issue(project, iid)
         note = project.notes.get(note_id)
         if note is None or note.issue_iid != iid:
             raise self._not_found_error("Note")
-        return note
+        return issue, note
 
     @route("PUT", f"{API}/projects/{{ident}}/issues/{{iid:int}}/notes/{{note_id:int}}")
     def _api_update_note(self, call: Call, ident: str, iid: int, note_id: int) -> Response:
         """PUT /projects/:id/issues/:issue_iid/notes/:note_id (author only)."""
         project = self._project(call, ident, need=0)
-        issue = self._issue(project, iid)
-        note = self._note(project, iid, note_id)
+        issue, note = self._note(project, iid, note_id)
         if note.author != call.principal.id:
             raise self._forbidden()
         params = call.merged_params()
@@ -1075,14 +960,11 @@ class GitLabFake(FakeServer):
     def _api_delete_note(self, call: Call, ident: str, iid: int, note_id: int) -> Response:
         """DELETE /projects/:id/issues/:issue_iid/notes/:note_id."""
         project = self._project(call, ident, need=0)
-        self._issue(project, iid)
-        note = self._note(project, iid, note_id)
+        _, note = self._note(project, iid, note_id)
         if note.author != call.principal.id and (project.members.get(call.principal.id) or 0) < MAINTAINER:
             raise self._forbidden()
         del project.notes[note_id]
         return Response(status=204)
-
-    # -- hooks ---------------------------------------------------------------------------------
 
     # -- project uploads (markdown uploads: the files a note links) -------------------------
 
@@ -1095,14 +977,11 @@ class GitLabFake(FakeServer):
             raise self._bad_request("file is missing")
         secret = f"{self.state.next_id('upload'):032x}"
         filename = upload.filename or "file"
-        data = upload.read()
-        item = {"id": self.state.next_id("upload_id"), "filename": filename, "data": data, "secret": secret,
-                "created_at": utcnow()}
+        item = {"id": self.state.next_id("upload_id"), "filename": filename, "data": upload.read(), "secret": secret}
         project.uploads[secret] = item
         url = f"/uploads/{secret}/{quote(filename)}"
-        return json_response({"id": item["id"], "alt": filename.rsplit(".", 1)[0], "url": url,
-                              "full_path": f"/-/project/{project.id}{url}",
-                              "markdown": f"[{filename}]({url})"}, 201)
+        markdown = {"alt": filename.rsplit(".", 1)[0], "url": url, "full_path": f"/-/project/{project.id}{url}"}
+        return json_response({"id": item["id"], **markdown, "markdown": f"[{filename}]({url})"}, 201)
 
     def _upload(self, project: _Project, secret: str, filename: str) -> dict[str, Any]:
         item = project.uploads.get(secret)
@@ -1115,8 +994,8 @@ class GitLabFake(FakeServer):
         """GET /projects/:id/uploads/:secret/:filename (GitLab 17.4+): the file."""
         project = self._project(call, ident, need=GUEST)
         item = self._upload(project, secret, filename)
-        return Response(item["data"], mimetype="application/octet-stream",
-                        headers={"Content-Disposition": f'attachment; filename="{item["filename"]}"'})
+        headers = {"Content-Disposition": f'attachment; filename="{item["filename"]}"'}
+        return Response(item["data"], mimetype="application/octet-stream", headers=headers)
 
     @route("DELETE", f"{API}/projects/{{ident}}/uploads/{{secret}}/{{filename}}")
     def _api_delete_upload(self, call: Call, ident: str, secret: str, filename: str) -> Response:
@@ -1125,6 +1004,8 @@ class GitLabFake(FakeServer):
         del project.uploads[self._upload(project, secret, filename)["secret"]]
         return Response(status=204)
 
+    # -- hooks ---------------------------------------------------------------------------------
+
     @route("POST", f"{API}/projects/{{ident}}/hooks")
     def _api_create_hook(self, call: Call, ident: str) -> Response:
         """POST /projects/:id/hooks."""
@@ -1132,21 +1013,14 @@ class GitLabFake(FakeServer):
         params = call.merged_params()
         if not params.get("url"):
             raise self._bad_request("url is missing")
-        if not re.match(r"https?://[^/\s]+", str(params["url"])):
+        url = str(params["url"])
+        if not re.match(r"https?://[^/\s]+", url):
             return json_response({"message": {"url": ["is blocked: Only allowed schemes are http, https"]}}, 422)
         events = {name: name == "push_events" for name in HOOK_EVENTS}
         events.update({name: self._bool(params, name) for name in HOOK_EVENTS if name in params})
         ssl = self._bool(params, "enable_ssl_verification") if "enable_ssl_verification" in params else True
-        hook = _Hook(
-            self.state.next_id("hook"),
-            str(params["url"]),
-            str(params.get("name") or ""),
-            str(params.get("description") or ""),
-            params.get("token"),
-            events,
-            ssl,
-            utcnow(),
-        )
+        name, description = str(params.get("name") or ""), str(params.get("description") or "")
+        hook = _Hook(self.state.next_id("hook"), url, name, description, params.get("token"), events, ssl, utcnow())
         project.hooks[hook.id] = hook
         return json_response(self._hook_json(project, hook), 201)
 
@@ -1196,56 +1070,22 @@ class GitLabFake(FakeServer):
 
         def render(item: tuple[str, str]) -> dict[str, Any]:
             path, kind = item
-            return {
-                "id": _git_sha(path, kind),
-                "name": path.rsplit("/", 1)[-1],
-                "type": kind,
-                "path": path,
-                "mode": "040000" if kind == "tree" else "100644",
-            }
+            mode = "040000" if kind == "tree" else "100644"
+            return {"id": _git_sha(path, kind), "name": path.rsplit("/", 1)[-1], "type": kind, "path": path, "mode": mode}
 
         return self._paged(call, ordered, render)
 
-    def _file(self, call: Call, ident: str, file_path: str) -> tuple[_Project, dict[str, Any]]:
+    @route("GET", f"{API}/projects/{{ident}}/repository/files/{{file_path}}/raw")
+    def _api_get_raw_file(self, call: Call, ident: str, file_path: str) -> Response:
+        """GET /projects/:id/repository/files/:file_path/raw (ref defaults to the default branch), metadata in headers."""
         project = self._project(call, ident)
-        params = call.merged_params()
-        ref = self._ref(project, params.get("ref"), "Commit")
+        ref = self._ref(project, call.merged_params().get("ref"), "Commit")
         path = file_path.strip("/")
         if path not in project.files:
             raise self._not_found_error("File")
-        return project, self._file_json(project, path, ref)
-
-    @staticmethod
-    def _file_headers(data: Mapping[str, Any]) -> dict[str, str]:
-        names = (
-            "blob_id",
-            "commit_id",
-            "content_sha256",
-            "encoding",
-            "file_name",
-            "file_path",
-            "last_commit_id",
-            "ref",
-            "size",
-            "execute_filemode",
-        )
-        return {
-            "X-Gitlab-" + name.replace("_", "-").title(): str(data[name]).lower()
-            if isinstance(data[name], bool)
-            else str(data[name])
-            for name in names
-        }
-
-    @route("GET", f"{API}/projects/{{ident}}/repository/files/{{file_path}}/raw")
-    def _api_get_raw_file(self, call: Call, ident: str, file_path: str) -> Response:
-        """GET /projects/:id/repository/files/:file_path/raw (ref defaults to the default branch)."""
-        project, data = self._file(call, ident, file_path)
-        return Response(
-            project.files[data["file_path"]],
-            status=200,
-            headers=self._file_headers(data),
-            content_type="text/plain; charset=utf-8",
-        )
+        meta = {name: value for name, value in self._file_json(project, path, ref).items() if name != "content"}
+        headers = {"X-Gitlab-" + name.replace("_", "-").title(): _header(value) for name, value in meta.items()}
+        return Response(project.files[path], status=200, headers=headers, content_type="text/plain; charset=utf-8")
 
 
 # ---- test kit (test/fakes/kit.py): how the shared suites drive GitLab ----

@@ -39,38 +39,60 @@ from test.fakes.base import (
 TRELLO_HOSTS = ("https://api.trello.com/1/", "https://trello.com/1/")
 COLORS = ("green", "yellow", "orange", "red", "purple", "blue", "sky", "lime", "pink", "black")
 CARD_FILTERS = ("all", "closed", "open", "visible")
-KEEP_FROM_SOURCE = (
-    "all",
-    "attachments",
-    "checklists",
-    "comments",
-    "customFields",
-    "due",
-    "start",
-    "labels",
-    "members",
-    "stickers",
-)
+KEEP_FROM_SOURCE = ("all", "attachments", "checklists", "comments", "customFields", "due", "start", "labels", "members",
+                    "stickers")
 TOKEN_LIMIT, TOKEN_INTERVAL_MS = 100, 10_000
 TRELLO_ID = re.compile(r"^[0-9a-fA-F]{24}$")
 DEFAULT_LABEL_LIMIT, MAX_LABEL_LIMIT = 50, 1000
 ACTIONS_PAGE = 50
 NOT_FOUND = "The requested resource was not found."
 # Board fields returned when the request names none (Trello's documented default).
-BOARD_DEFAULT_FIELDS = (
-    "id",
-    "name",
-    "desc",
-    "closed",
-    "idOrganization",
-    "idEnterprise",
-    "pinned",
-    "url",
-    "shortUrl",
-    "prefs",
-    "labelNames",
-)
+BOARD_DEFAULT_FIELDS = ("id", "name", "desc", "closed", "idOrganization", "idEnterprise", "pinned", "url", "shortUrl", "prefs",
+                        "labelNames")
 MEMBER_DEFAULT_FIELDS = ("id", "fullName", "username")
+# An action's memberCreator: these fields of the member.
+CREATOR_FIELDS = ("activityBlocked", "avatarHash", "avatarUrl", "fullName", "idMemberReferrer", "initials", "nonPublic",
+                  "nonPublicAvailable", "username")
+# What Trello answers for the parts of its objects the fake does not model.
+MEMBER_DEFAULTS = {
+    **dict.fromkeys(("activityBlocked", "isAaMastered"), False),
+    **dict.fromkeys(("idMemberReferrer", "aaEmail", "aaEnrolledDate", "aaId"), None),
+    **dict.fromkeys(("idPremOrgsAdmin", "products", "oneTimeMessagesDismissed", "trophies", "premiumFeatures"), ()),
+    "bio": "",
+    "bioData": {"emoji": {}},
+    "confirmed": True,
+    "memberType": "normal",
+    "nonPublic": {},
+    "nonPublicAvailable": True,
+    "status": "disconnected",
+    "loginTypes": ("password",),
+}
+BOARD_PREFS = {
+    **dict.fromkeys(("hideVotes", "calendarFeedEnabled", "backgroundTile", "isTemplate"), False),
+    **dict.fromkeys(("selfJoin", "cardCovers", "canBePublic", "canBeEnterprise", "canBeOrg", "canBePrivate", "canInvite"), True),
+    **dict.fromkeys(("comments", "invitations"), "members"),
+    **dict.fromkeys(("backgroundBottomColor", "backgroundTopColor"), "#0079BF"),
+    "voting": "disabled",
+    "cardAging": "regular",
+    "backgroundBrightness": "dark",
+}
+CARD_BADGES = {
+    **dict.fromkeys(("location", "viewingMemberVoted", "subscribed", "lastUpdatedByAi"), False),
+    **dict.fromkeys(("votes", "checkItems", "checkItemsChecked", "attachments"), 0),
+    "attachmentsByType": {"trello": {"board": 0, "card": 0}},
+    "externalSource": None,
+    "fogbugz": "",
+    "checkItemsEarliestDue": None,
+}
+ATTACHMENT_DEFAULTS = {"edgeColor": None, "isUpload": True, "previews": (), "pos": 16384}
+COVER = {**dict.fromkeys(("idAttachment", "color", "idUploadedBackground", "idPlugin")), "size": "normal", "brightness": "dark"}
+CARD_DEFAULTS = {
+    **dict.fromkeys(("checkItemStates", "idChecklists", "idMembersVoted"), ()),
+    **dict.fromkeys(("dueReminder", "email", "idAttachmentCover", "cardRole"), None),
+    **dict.fromkeys(("manualCoverAttachment", "pinned", "subscribed", "isTemplate"), False),
+    "descData": {"emoji": {}},
+    "cover": COVER,
+}
 
 
 def _timestamp(moment: datetime | None) -> str | None:
@@ -125,14 +147,14 @@ class _Card:
     board_id: str
     list_id: str
     id_short: int
-    name: str
-    desc: str
     pos: float
-    due: datetime | None
-    start: datetime | None
-    label_ids: list[str]
-    member_ids: list[str]
     last_activity: datetime
+    name: str = ""
+    desc: str = ""
+    due: datetime | None = None
+    start: datetime | None = None
+    label_ids: list[str] = field(default_factory=list)
+    member_ids: list[str] = field(default_factory=list)
     closed: bool = False
     due_complete: bool = False
 
@@ -219,21 +241,9 @@ class TrelloHTTPService:
         kwargs.setdefault("timeout", self.timeout)
         return self.session.request(method, self.rewrite(url), **kwargs)
 
-    def get(self, url: str, **kwargs: Any) -> requests.Response:
-        """Same signature as `requests.get`."""
-        return self.request("GET", url, **kwargs)
-
     def post(self, url: str, **kwargs: Any) -> requests.Response:
         """Same signature as `requests.post` (py-trello's `create_hook` uses it)."""
         return self.request("POST", url, **kwargs)
-
-    def put(self, url: str, **kwargs: Any) -> requests.Response:
-        """Same signature as `requests.put`."""
-        return self.request("PUT", url, **kwargs)
-
-    def delete(self, url: str, **kwargs: Any) -> requests.Response:
-        """Same signature as `requests.delete`."""
-        return self.request("DELETE", url, **kwargs)
 
 
 def trello_client(base_url: str, api_key: str, token: str, timeout: float | None = None) -> TrelloClient:
@@ -256,17 +266,13 @@ class TrelloFake(FakeServer):
     def add_member(self, username: str, full_name: str | None = None, email: str | None = None) -> dict[str, Any]:
         """Create (or return) a member account."""
         with self.lock:
-            member = self._member_named(username)
-            if member is None:
-                member = _Member(self.state.new_id(), username, full_name or username.title(), email or f"{username}@example.com")
-                self.state.members[member.id] = member
+            member = self._seed_member(username, full_name, email)
             return self._member_json(member, member)
 
     def add_token(self, token: str, key: str = "key", username: str = "me") -> dict[str, Any]:
         """Accept API `key` + `token` as credentials of member `username` (created if missing)."""
         with self.lock:
-            self.add_member(username)
-            member = self._member_named(username)
+            member = self._seed_member(username)
             self.state.keys.add(key)
             self.state.tokens[token] = (key, member.id)
             return self._member_json(member, member)
@@ -280,8 +286,7 @@ class TrelloFake(FakeServer):
         with self.lock:
             board = _Board(self.state.new_id(), name, desc, self.state.new_id(), permission_level)
             for index, username in enumerate(members):
-                self.add_member(username)
-                board.members[self._member_named(username).id] = "admin" if index == 0 else "normal"
+                board.members[self._seed_member(username).id] = "admin" if index == 0 else "normal"
             self.state.boards[board.id] = board
             for color in COLORS[:6]:
                 label = _Label(self.state.new_id(), board.id, "", color)
@@ -320,14 +325,11 @@ class TrelloFake(FakeServer):
             lst = self.state.lists[list_id]
             board = self.state.boards[lst.board_id]
             label_ids = [self._seed_label(board, label).id for label in labels]
-            member_ids = []
-            for username in members:
-                self.add_member(username)
-                member = self._member_named(username)
-                board.members.setdefault(member.id, "normal")
-                member_ids.append(member.id)
-            card = self._new_card(board, lst, name, desc, "bottom", parse_timestamp(due), label_ids, member_ids)
-            card.closed = closed
+            member_ids = [self._seed_member(username).id for username in members]
+            for member_id in member_ids:
+                board.members.setdefault(member_id, "normal")
+            card = self._new_card(lst, "bottom", name=name, desc=desc, due=parse_timestamp(due), closed=closed)
+            card.label_ids, card.member_ids = label_ids, member_ids
             card.last_activity = parse_timestamp(last_activity) or card.last_activity
             creator = next(iter(board.members), member_ids[0] if member_ids else None)
             if creator:
@@ -346,6 +348,13 @@ class TrelloFake(FakeServer):
         """Per-token request budget per sliding window (Trello: 100 requests per 10 s)."""
         with self.lock:
             self.state.token_limit, self.state.token_interval_ms = int(limit), int(interval_ms)
+
+    def _seed_member(self, username: str, full_name: str | None = None, email: str | None = None) -> _Member:
+        member = self._member_named(username)
+        if member is None:
+            member = _Member(self.state.new_id(), username, full_name or username.title(), email or f"{username}@example.com")
+            self.state.members[member.id] = member
+        return member
 
     def _member_named(self, username: str) -> _Member | None:
         return next((m for m in self.state.members.values() if m.username.lower() == username.lower()), None)
@@ -406,10 +415,8 @@ class TrelloFake(FakeServer):
         }
 
     def _limit_response(self, status: int, interval: float, remaining: int) -> Response:
-        body = {
-            "error": "API_TOKEN_LIMIT_EXCEEDED",
-            "message": "Rate limit exceeded: too many requests for this token, see x-rate-limit-api-token-* headers",
-        }
+        message = "Rate limit exceeded: too many requests for this token, see x-rate-limit-api-token-* headers"
+        body = {"error": "API_TOKEN_LIMIT_EXCEEDED", "message": message}
         headers = {**self._limit_headers(remaining), "x-rate-limit-api-token-interval-ms": str(int(interval * 1000))}
         return json_response(body, status, headers)
 
@@ -445,18 +452,16 @@ class TrelloFake(FakeServer):
             raise self._error(404, NOT_FOUND)
         return found
 
-    def _board(self, call: Call, ident: str, write: bool = False) -> _Board:
+    def _board(self, call: Call, ident: str, write: bool = False, refusal: str = "unauthorized permission requested") -> _Board:
+        """The board, if the caller is a member or only reads a board that is not private."""
         board = self._lookup(self.state.boards, ident)
-        member = call.principal
-        if member.id not in board.members and (write or board.permission_level == "private"):
-            raise self._error(401, "unauthorized permission requested")
+        if call.principal.id not in board.members and (write or board.permission_level == "private"):
+            raise self._error(401, refusal)
         return board
 
     def _card(self, call: Call, ident: str, write: bool = False) -> _Card:
         card = self._lookup(self.state.cards, ident)
-        board = self.state.boards[card.board_id]
-        if call.principal.id not in board.members and (write or board.permission_level == "private"):
-            raise self._error(401, "unauthorized card permission requested")
+        self._board(call, card.board_id, write, refusal="unauthorized card permission requested")
         return card
 
     @staticmethod
@@ -502,36 +507,18 @@ class TrelloFake(FakeServer):
         avatar_hash = hashlib.md5(member.id.encode(), usedforsecurity=False).hexdigest()
         boards = [b.id for b in self.state.boards.values() if member.id in b.members]
         return {
+            **MEMBER_DEFAULTS,
             "id": member.id,
-            "activityBlocked": False,
             "avatarHash": avatar_hash,
             "avatarUrl": f"{self.base_url}/avatars/{member.id}/{avatar_hash}",
-            "bio": "",
-            "bioData": {"emoji": {}},
-            "confirmed": True,
             "fullName": member.full_name,
-            "idMemberReferrer": None,
-            "idPremOrgsAdmin": [],
             "initials": "".join(word[0] for word in member.full_name.split()[:2]).upper(),
-            "memberType": "normal",
-            "nonPublic": {},
-            "nonPublicAvailable": True,
-            "products": [],
             "url": f"{self.base_url}/{member.username}",
             "username": member.username,
-            "status": "disconnected",
-            "aaEmail": None,
-            "aaEnrolledDate": None,
-            "aaId": None,
             # Trello shows the email address to its owner only.
             "email": member.email if viewer is not None and viewer.id == member.id else None,
             "idBoards": boards,
             "idOrganizations": sorted({self.state.boards[b].organization_id for b in boards}),
-            "loginTypes": ["password"],
-            "oneTimeMessagesDismissed": [],
-            "trophies": [],
-            "premiumFeatures": [],
-            "isAaMastered": False,
         }
 
     def _board_json(self, board: _Board) -> dict[str, Any]:
@@ -546,27 +533,7 @@ class TrelloFake(FakeServer):
             "url": f"{self.base_url}/b/{board.short_link}/{_slug(board.name)}",
             "shortUrl": f"{self.base_url}/b/{board.short_link}",
             "shortLink": board.short_link,
-            "prefs": {
-                "permissionLevel": board.permission_level,
-                "hideVotes": False,
-                "voting": "disabled",
-                "comments": "members",
-                "invitations": "members",
-                "selfJoin": True,
-                "cardCovers": True,
-                "isTemplate": False,
-                "cardAging": "regular",
-                "calendarFeedEnabled": False,
-                "backgroundTile": False,
-                "backgroundBrightness": "dark",
-                "backgroundBottomColor": "#0079BF",
-                "backgroundTopColor": "#0079BF",
-                "canBePublic": True,
-                "canBeEnterprise": True,
-                "canBeOrg": True,
-                "canBePrivate": True,
-                "canInvite": True,
-            },
+            "prefs": {**BOARD_PREFS, "permissionLevel": board.permission_level},
             "labelNames": {
                 color: next((lb.name for lb in self._board_labels(board) if lb.color == color), "") for color in COLORS
             },
@@ -594,64 +561,26 @@ class TrelloFake(FakeServer):
 
     def _card_json(self, card: _Card) -> dict[str, Any]:
         comments = sum(1 for a in self.state.actions.values() if a.card_id == card.id and a.type == "commentCard")
+        dates = {"due": _timestamp(card.due), "dueComplete": card.due_complete, "start": _timestamp(card.start)}
         return {
+            **CARD_DEFAULTS,
             "id": card.id,
-            "badges": {
-                "attachmentsByType": {"trello": {"board": 0, "card": 0}},
-                "externalSource": None,
-                "location": False,
-                "votes": 0,
-                "viewingMemberVoted": False,
-                "subscribed": False,
-                "fogbugz": "",
-                "checkItems": 0,
-                "checkItemsChecked": 0,
-                "checkItemsEarliestDue": None,
-                "comments": comments,
-                "attachments": 0,
-                "description": bool(card.desc),
-                "due": _timestamp(card.due),
-                "dueComplete": card.due_complete,
-                "start": _timestamp(card.start),
-                "lastUpdatedByAi": False,
-            },
-            "checkItemStates": [],
+            "badges": {**CARD_BADGES, "comments": comments, "description": bool(card.desc), **dates},
+            **dates,
             "closed": card.closed,
-            "dueComplete": card.due_complete,
             "dateLastActivity": _timestamp(card.last_activity),
             "desc": card.desc,
-            "descData": {"emoji": {}},
-            "due": _timestamp(card.due),
-            "dueReminder": None,
-            "email": None,
             "idBoard": card.board_id,
-            "idChecklists": [],
             "idList": card.list_id,
             "idMembers": list(card.member_ids),
-            "idMembersVoted": [],
             "idShort": card.id_short,
-            "idAttachmentCover": None,
             "labels": [self._label_json(self.state.labels[i]) for i in card.label_ids],
             "idLabels": list(card.label_ids),
-            "manualCoverAttachment": False,
             "name": card.name,
-            "pinned": False,
             "pos": card.pos,
             "shortLink": card.short_link,
             "shortUrl": f"{self.base_url}/c/{card.short_link}",
-            "start": _timestamp(card.start),
-            "subscribed": False,
             "url": f"{self.base_url}/c/{card.short_link}/{card.id_short}-{_slug(card.name)}",
-            "cover": {
-                "idAttachment": None,
-                "color": None,
-                "idUploadedBackground": None,
-                "size": "normal",
-                "brightness": "dark",
-                "idPlugin": None,
-            },
-            "isTemplate": False,
-            "cardRole": None,
         }
 
     def _action_json(self, action: _Action) -> dict[str, Any]:
@@ -676,20 +605,7 @@ class TrelloFake(FakeServer):
                     "uniquePerAction": {"status": "ok", "disableAt": 17, "warnAt": 14},
                 }
             },
-            "memberCreator": _only(
-                self._member_json(member, None),
-                (
-                    "activityBlocked",
-                    "avatarHash",
-                    "avatarUrl",
-                    "fullName",
-                    "idMemberReferrer",
-                    "initials",
-                    "nonPublic",
-                    "nonPublicAvailable",
-                    "username",
-                ),
-            ),
+            "memberCreator": _only(self._member_json(member, None), CREATOR_FIELDS),
         }
         if action.type != "commentCard":
             body.pop("limits")
@@ -715,33 +631,11 @@ class TrelloFake(FakeServer):
 
     # -- state changes -------------------------------------------------------------------------
 
-    def _new_card(
-        self,
-        board: _Board,
-        lst: _List,
-        name: str,
-        desc: str,
-        pos: Any,
-        due: datetime | None,
-        label_ids: list[str],
-        member_ids: list[str],
-    ) -> _Card:
+    def _new_card(self, lst: _List, pos: Any, **fields: Any) -> _Card:
+        """A card at `pos` in `lst`, numbered after its board's other cards, stored."""
         siblings = [c.pos for c in self.state.cards.values() if c.list_id == lst.id]
-        id_short = 1 + sum(card.board_id == board.id for card in self.state.cards.values())
-        card = _Card(
-            self.state.new_id(),
-            board.id,
-            lst.id,
-            id_short,
-            name,
-            desc,
-            self._position(pos, siblings),
-            due,
-            None,
-            label_ids,
-            member_ids,
-            utcnow(),
-        )
+        id_short = 1 + sum(card.board_id == lst.board_id for card in self.state.cards.values())
+        card = _Card(self.state.new_id(), lst.board_id, lst.id, id_short, self._position(pos, siblings), utcnow(), **fields)
         self.state.cards[card.id] = card
         return card
 
@@ -814,13 +708,14 @@ class TrelloFake(FakeServer):
         elif card_filter == "visible":
             cards = [c for c in cards if not c.closed and not self.state.lists[c.list_id].closed]
         cards = self._window(call, sorted(cards, key=lambda c: (c.list_id, c.pos)), lambda c: c.id)
-        rendered = []
-        for card in cards:
-            data = self._fields(call, self._card_json(card))
-            if self._flag(call.query.get("customFieldItems")):
-                data["customFieldItems"] = []
-            rendered.append(data)
-        return rendered
+        return [self._card_fields(call, card) for card in cards]
+
+    def _card_fields(self, call: Call, card: _Card) -> dict[str, Any]:
+        """The fields of `card` a request asks for, with (empty) customFieldItems when it asks for those."""
+        data = self._fields(call, self._card_json(card))
+        if self._flag(call.query.get("customFieldItems")):
+            data["customFieldItems"] = []
+        return data
 
     def _window(self, call: Call, items: list[Any], key: Callable[[Any], str]) -> list[Any]:
         """Apply Trello's `before`/`since` (ids or dates) and `limit` paging: newest `limit` before the cursor."""
@@ -866,14 +761,8 @@ class TrelloFake(FakeServer):
         wanted = call.query.get("filter", "open")
         if wanted not in ("open", "closed", "all"):
             raise self._invalid("filter")
-        lists = sorted(
-            (
-                lst
-                for lst in self.state.lists.values()
-                if lst.board_id == board.id and (wanted == "all" or lst.closed == (wanted == "closed"))
-            ),
-            key=lambda lst: lst.pos,
-        )
+        lists = sorted((lst for lst in self.state.lists.values() if lst.board_id == board.id), key=lambda lst: lst.pos)
+        lists = [lst for lst in lists if wanted == "all" or lst.closed == (wanted == "closed")]
         return json_response([self._fields(call, self._list_json(lst)) for lst in lists])
 
     @route("GET", "/1/boards/{ident}/cards")
@@ -901,8 +790,6 @@ class TrelloFake(FakeServer):
         members = [self.state.members[member_id] for member_id in board.members]
         return json_response([self._fields(call, self._member_json(m, call.principal), MEMBER_DEFAULT_FIELDS) for m in members])
 
-    # -- lists ---------------------------------------------------------------------------------
-
     # -- cards ---------------------------------------------------------------------------------
 
     @route("POST", "/1/cards")
@@ -921,16 +808,8 @@ class TrelloFake(FakeServer):
             raise self._invalid("dueComplete")
         if params.get("keepFromSource") is not None and not set(split_list(params["keepFromSource"])) <= set(KEEP_FROM_SOURCE):
             raise self._invalid("keepFromSource")
-        card = self._new_card(
-            board,
-            lst,
-            str(params.get("name") or ""),
-            str(params.get("desc") or ""),
-            params.get("pos", "bottom"),
-            due,
-            label_ids,
-            member_ids,
-        )
+        fields = {"name": str(params.get("name") or ""), "desc": str(params.get("desc") or ""), "due": due}
+        card = self._new_card(lst, params.get("pos", "bottom"), label_ids=label_ids, member_ids=member_ids, **fields)
         card.due_complete = bool(self._flag(params.get("dueComplete", False)))
         card.start = self._date(params.get("start"), "start")
         self._record_action("createCard", card, call.principal.id, {})
@@ -939,10 +818,7 @@ class TrelloFake(FakeServer):
     @route("GET", "/1/cards/{ident}")
     def _api_get_card(self, call: Call, ident: str) -> Response:
         """GET /1/cards/{id or shortLink}."""
-        data = self._fields(call, self._card_json(self._card(call, ident)))
-        if self._flag(call.query.get("customFieldItems")):
-            data["customFieldItems"] = []
-        return json_response(data)
+        return json_response(self._card_fields(call, self._card(call, ident)))
 
     @route("PUT", "/1/cards/{ident}")
     def _api_update_card(self, call: Call, ident: str) -> Response:
@@ -1050,10 +926,10 @@ class TrelloFake(FakeServer):
         data = upload.read()
         attachment_id = self.state.new_id()
         name = form.get("name") or upload.filename or "file"
-        item = {"id": attachment_id, "bytes": len(data), "date": _timestamp(utcnow()), "edgeColor": None,
-                "idMember": call.principal.id, "isUpload": True, "mimeType": form.get("mimeType") or "", "name": name,
-                "previews": [], "url": f"{self.base_url}/1/cards/{card.id}/attachments/{attachment_id}/download/{name}",
-                "pos": 16384, "fileName": name, "card": card.id, "data": data}
+        url = f"{self.base_url}/1/cards/{card.id}/attachments/{attachment_id}/download/{name}"
+        upload_fields = {"bytes": len(data), "mimeType": form.get("mimeType") or "", "name": name, "fileName": name, "url": url}
+        described = {"id": attachment_id, **ATTACHMENT_DEFAULTS, **upload_fields, "date": _timestamp(utcnow())}
+        item = {**described, "idMember": call.principal.id, "card": card.id, "data": data}
         self.state.attachments[attachment_id] = item
         return json_response(self._attachment_json(item))
 
@@ -1097,9 +973,8 @@ class TrelloFake(FakeServer):
         if any(h.token == owner and h.model_id == model and h.callback_url == callback for h in self.state.webhooks.values()):
             raise self._error(400, "A webhook with that callback, model, and token already exists")
         active = self._flag(params.get("active", True))
-        hook = _Webhook(
-            self.state.new_id(), owner, model, callback, str(params.get("description") or ""), True if active is None else active
-        )
+        description = str(params.get("description") or "")
+        hook = _Webhook(self.state.new_id(), owner, model, callback, description, True if active is None else active)
         self.state.webhooks[hook.id] = hook
         return json_response(self._webhook_json(hook))
 
