@@ -16,6 +16,11 @@ from test.fakes.conftest import GL_PROJECT, GL_TOKEN, SPECS, foreign_urls, gitla
 from test.fakes.specs import gitlab_example, shape_mismatches
 
 
+def _call(fake: GitLabFake, method: str, path: str, **kwargs: Any) -> requests.Response:
+    """A raw request to the fake's API as alice (GL_TOKEN)."""
+    return requests.request(method, f"{fake.api_url}{path}", headers={"PRIVATE-TOKEN": GL_TOKEN}, timeout=5, **kwargs)
+
+
 def test_gitlab_user_and_project_lookup(gl: GitLabFake) -> None:
     client = gitlab_client(gl)
     client.auth()
@@ -37,16 +42,8 @@ def test_gitlab_create_issue_with_every_field(gl: GitLabFake) -> None:
     stranger = gl.add_user("stranger")
     milestone = gl.add_milestone(GL_PROJECT, "v1")
 
-    issue = project.issues.create(
-        {
-            "title": "Broken",
-            "description": "Details",
-            "labels": ["bug", "p1"],
-            "assignee_ids": [bob["id"], stranger["id"]],
-            "due_date": "2030-01-31",
-            "milestone_id": milestone["id"],
-        }
-    )
+    fields = {"description": "Details", "labels": ["bug", "p1"], "due_date": "2030-01-31", "milestone_id": milestone["id"]}
+    issue = project.issues.create({"title": "Broken", "assignee_ids": [bob["id"], stranger["id"]], **fields})
 
     assert (issue.iid, issue.title, issue.description, issue.state) == (1, "Broken", "Details", "opened")
     assert issue.labels == ["bug", "p1"]
@@ -69,9 +66,7 @@ def test_gitlab_validation_errors(gl: GitLabFake) -> None:
     with pytest.raises(gitlab.GitlabHttpError) as raised:
         client.http_post(f"/projects/{project_id}/issues", post_data={"description": "no title"})
     assert (raised.value.response_code, raised.value.error_message) == (400, "title is missing")
-    blank = requests.post(
-        f"{gl.api_url}/projects/{project_id}/issues", json={"title": " "}, headers={"PRIVATE-TOKEN": GL_TOKEN}, timeout=5
-    )
+    blank = _call(gl, "POST", f"/projects/{project_id}/issues", json={"title": " "})
     assert (blank.status_code, blank.json()) == (400, {"message": {"title": ["can't be blank"]}})
     gl.add_issue(GL_PROJECT, "x")
     issue = client.projects.get(project_id, lazy=True).issues.get(1)
@@ -82,33 +77,20 @@ def test_gitlab_validation_errors(gl: GitLabFake) -> None:
     with pytest.raises(gitlab.GitlabListError) as raised:
         client.projects.get(project_id, lazy=True).issues.list(state="open")
     assert raised.value.error_message == "state does not have a valid value"
-    unknown = requests.get(f"{gl.api_url}/nope", headers={"PRIVATE-TOKEN": GL_TOKEN}, timeout=5)
+    unknown = _call(gl, "GET", "/nope")
     assert (unknown.status_code, unknown.json()) == (404, {"error": "404 Not Found"})
 
 
 def test_gitlab_list_filters_search_and_ordering(gl: GitLabFake) -> None:
-    now = datetime.now(UTC)
-    gl.add_issue(
-        GL_PROJECT,
-        "Login broken",
-        description="SSO fails",
-        labels=["bug", "auth"],
-        assignees=["bob"],
-        created_at=now - timedelta(days=3),
-        updated_at=now - timedelta(hours=1),
-    )
-    gl.add_issue(
-        GL_PROJECT, "Add dark mode", labels=["feature"], created_at=now - timedelta(days=2), updated_at=now - timedelta(days=2)
-    )
-    gl.add_issue(
-        GL_PROJECT,
-        "Old crash",
-        description="login page",
-        state="closed",
-        created_at=now - timedelta(days=1),
-        updated_at=now - timedelta(days=1),
-    )
-    gl.add_issue(GL_PROJECT, "Unlabelled", created_at=now, updated_at=now - timedelta(days=5))
+    now, hour = datetime.now(UTC), timedelta(hours=1)
+    seeded = [  # title, created and last updated that many hours ago, other fields
+        ("Login broken", 72, 1, {"description": "SSO fails", "labels": ["bug", "auth"], "assignees": ["bob"]}),
+        ("Add dark mode", 48, 48, {"labels": ["feature"]}),
+        ("Old crash", 24, 24, {"description": "login page", "state": "closed"}),
+        ("Unlabelled", 0, 120, {}),
+    ]
+    for title, created, updated, fields in seeded:
+        gl.add_issue(GL_PROJECT, title, created_at=now - created * hour, updated_at=now - updated * hour, **fields)
     issues = gitlab_client(gl).projects.get(GL_PROJECT).issues
 
     def iids(**filters: Any) -> list[int]:
@@ -138,21 +120,15 @@ def test_gitlab_paginates_with_headers(gl: GitLabFake) -> None:
     assert sorted(issue.iid for issue in pages) == list(range(1, 9))
     assert [r.query.get("page", "1") for r in gl.requests if r.path.endswith("/issues")] == ["1", "2", "3"]
 
-    url = f"{gl.api_url}/projects/{project.id}/issues"
-    middle = requests.get(url, params={"per_page": 3, "page": 2}, headers={"PRIVATE-TOKEN": GL_TOKEN}, timeout=5)
-    headers = middle.headers
+    url = f"/projects/{project.id}/issues"
+    headers = _call(gl, "GET", url, params={"per_page": 3, "page": 2}).headers
     assert (headers["X-Page"], headers["X-Per-Page"], headers["X-Prev-Page"], headers["X-Next-Page"]) == ("2", "3", "1", "3")
     assert (headers["X-Total"], headers["X-Total-Pages"]) == ("8", "3")
-    assert {rel: query["page"] for rel, query in link_relations(headers["Link"]).items()} == {
-        "prev": ["1"],
-        "next": ["3"],
-        "first": ["1"],
-        "last": ["3"],
-    }
-    last = requests.get(url, params={"per_page": 3, "page": 3}, headers={"PRIVATE-TOKEN": GL_TOKEN}, timeout=5)
+    links = {rel: query["page"] for rel, query in link_relations(headers["Link"]).items()}
+    assert links == {"prev": ["1"], "next": ["3"], "first": ["1"], "last": ["3"]}
+    last = _call(gl, "GET", url, params={"per_page": 3, "page": 3})
     assert last.headers["X-Next-Page"] == "" and len(last.json()) == 2
-    capped = requests.get(url, params={"per_page": 1000}, headers={"PRIVATE-TOKEN": GL_TOKEN}, timeout=5)
-    assert capped.headers["X-Per-Page"] == "100"
+    assert _call(gl, "GET", url, params={"per_page": 1000}).headers["X-Per-Page"] == "100"
 
 
 def test_gitlab_update_each_field_close_and_reopen(gl: GitLabFake) -> None:
@@ -222,16 +198,8 @@ def test_gitlab_labels_members_and_users(gl: GitLabFake) -> None:
 def test_gitlab_hooks(gl: GitLabFake) -> None:
     project = gitlab_client(gl).projects.get(GL_PROJECT)
 
-    hook = project.hooks.create(
-        {
-            "url": "https://gateway.example/hooks/gitlab",
-            "token": "s3cret",
-            "issues_events": True,
-            "note_events": True,
-            "push_events": False,
-            "enable_ssl_verification": False,
-        }
-    )
+    events = {"issues_events": True, "note_events": True, "push_events": False, "enable_ssl_verification": False}
+    hook = project.hooks.create({"url": "https://gateway.example/hooks/gitlab", "token": "s3cret", **events})
 
     assert (hook.issues_events, hook.note_events, hook.push_events, hook.enable_ssl_verification) == (True, True, False, False)
     assert "token" not in hook.attributes, "the secret token is never returned"
@@ -290,7 +258,7 @@ def test_gitlab_rate_limit_next(gl: GitLabFake) -> None:
         gitlab_client(gl).projects.get(GL_PROJECT, obey_rate_limit=False)
     assert raised.value.response_code == 429
     gl.rate_limit_next(retry_after=5)
-    response = requests.get(f"{gl.api_url}/user", headers={"PRIVATE-TOKEN": GL_TOKEN}, timeout=5)
+    response = _call(gl, "GET", "/user")
     assert (response.status_code, response.text) == (429, "Retry later\n")
     assert response.headers["Retry-After"] == "5" and response.headers["RateLimit-Remaining"] == "0"
     assert 3 <= int(response.headers["RateLimit-Reset"]) - time.time() <= 6
@@ -298,21 +266,16 @@ def test_gitlab_rate_limit_next(gl: GitLabFake) -> None:
 
 
 @pytest.fixture
-def gitlab_world(gitlab_fake: GitLabFake) -> tuple[GitLabFake, gitlab.Gitlab]:
-    fake = gitlab_fake
-    fake.add_token(GL_TOKEN, "alice")
-    fake.add_project(GL_PROJECT)
-    fake.add_member(GL_PROJECT, "alice", 50)
-    fake.add_member(GL_PROJECT, "lennie", 30)
-    fake.add_label(GL_PROJECT, "bug", "#d9534f", "Bug reported by user", priority=10)
+def gitlab_world(gl: GitLabFake) -> tuple[GitLabFake, gitlab.Gitlab]:
+    gl.add_label(GL_PROJECT, "bug", "#d9534f", "Bug reported by user", priority=10)
     # Like the documented examples: a closed issue in a closed milestone, assigned, labelled, with a due date,
     # closed as a duplicate of another issue.
-    fake.add_issue(GL_PROJECT, "Original")
-    milestone = fake.add_milestone(GL_PROJECT, "v3.0", description="Rerum est", due_date="2030-01-01", state="closed")
-    fake.add_issue(GL_PROJECT, "Ut commodi", description="Omnis vero", labels=["bug"], assignees=["lennie"],
-                   milestone_id=milestone["id"], due_date="2030-02-01", state="closed", duplicate_of=1)
-    fake.add_note(GL_PROJECT, 2, "first note", author="lennie")
-    return fake, gitlab.Gitlab(url=fake.base_url, private_token=GL_TOKEN, timeout=5)
+    gl.add_issue(GL_PROJECT, "Original")
+    milestone = gl.add_milestone(GL_PROJECT, "v3.0", description="Rerum est", due_date="2030-01-01", state="closed")
+    gl.add_issue(GL_PROJECT, "Ut commodi", description="Omnis vero", labels=["bug"], assignees=["bob"],
+                 milestone_id=milestone["id"], due_date="2030-02-01", state="closed", duplicate_of=1)
+    gl.add_note(GL_PROJECT, 2, "first note", author="bob")
+    return gl, gitlab_client(gl)
 
 
 def _gitlab_bodies(fake: GitLabFake, client: gitlab.Gitlab) -> dict[str, Any]:
@@ -352,29 +315,24 @@ def test_shape_check_is_not_vacuous() -> None:
     ]
 
 
-def test_gitlab_fake_answers_note_edit_note_and_issue_delete_as_documented():
+def test_gitlab_fake_answers_note_edit_note_and_issue_delete_as_documented(gl: GitLabFake) -> None:
     documented = gitlab_example(SPECS, "issue-note")
-    with GitLabFake() as fake:
-        fake.add_token("gl", username="root")
-        fake.add_token("dev", username="dev")
-        project = fake.add_project("group/app")
-        fake.add_member(project["id"], "root", access_level=50)
-        fake.add_member(project["id"], "dev", access_level=30)
-        fake.add_issue(project["id"], "one")
-        api = f"{fake.base_url}/api/v4/projects/{project['id']}/issues/1"
-        root, dev = {"PRIVATE-TOKEN": "gl"}, {"PRIVATE-TOKEN": "dev"}
-        note = requests.post(f"{api}/notes", data={"body": "hi"}, headers=root, timeout=5).json()
-        edited = requests.put(f"{api}/notes/{note['id']}", data={"body": "ho"}, headers=root, timeout=5)
-        assert edited.status_code == 200 and edited.json()["body"] == "ho"
-        assert shape_mismatches(documented, edited.json()) == []  # notes.md: "Modify existing issue note" answers the note
-        # notes.md and issues.md: a refusal is 403 and a delete answers 204 without a body.
-        assert requests.put(f"{api}/notes/{note['id']}", data={"body": "x"}, headers=dev, timeout=5).status_code == 403
-        assert requests.delete(f"{api}/notes/{note['id']}", headers=dev, timeout=5).status_code == 403
-        gone = requests.delete(f"{api}/notes/{note['id']}", headers=root, timeout=5)
-        assert gone.status_code == 204 and gone.content == b""
-        assert requests.delete(api, headers=dev, timeout=5).status_code == 403  # only owners delete issues
-        deleted = requests.delete(api, headers=root, timeout=5)
-        assert deleted.status_code == 204 and deleted.content == b""
-        assert requests.get(api, headers=root, timeout=5).status_code == 404
+    gl.add_token("bob-token", "bob")  # a developer
+    gl.add_issue(GL_PROJECT, "one")
+    api = f"{gl.api_url}/projects/{quote(GL_PROJECT, safe='')}/issues/1"
+    owner, dev = {"PRIVATE-TOKEN": GL_TOKEN}, {"PRIVATE-TOKEN": "bob-token"}
+    note = requests.post(f"{api}/notes", data={"body": "hi"}, headers=owner, timeout=5).json()
+    edited = requests.put(f"{api}/notes/{note['id']}", data={"body": "ho"}, headers=owner, timeout=5)
+    assert edited.status_code == 200 and edited.json()["body"] == "ho"
+    assert shape_mismatches(documented, edited.json()) == []  # notes.md: "Modify existing issue note" answers the note
+    # notes.md and issues.md: a refusal is 403 and a delete answers 204 without a body.
+    assert requests.put(f"{api}/notes/{note['id']}", data={"body": "x"}, headers=dev, timeout=5).status_code == 403
+    assert requests.delete(f"{api}/notes/{note['id']}", headers=dev, timeout=5).status_code == 403
+    gone = requests.delete(f"{api}/notes/{note['id']}", headers=owner, timeout=5)
+    assert gone.status_code == 204 and gone.content == b""
+    assert requests.delete(api, headers=dev, timeout=5).status_code == 403  # only owners delete issues
+    deleted = requests.delete(api, headers=owner, timeout=5)
+    assert deleted.status_code == 204 and deleted.content == b""
+    assert requests.get(api, headers=owner, timeout=5).status_code == 404
     # Not vacuous: a note missing its author is caught.
     assert shape_mismatches(documented, {k: v for k, v in documented.items() if k != "author"})

@@ -17,6 +17,12 @@ from test.fakes.conftest import PNG, SPECS, TR_KEY, TR_TOKEN, TrelloWorld, forei
 from test.fakes.specs import TRELLO_ERRATA, OpenAPISpec, trello_spec
 
 
+def _me(tr: TrelloWorld, **credentials: str | None) -> requests.Response:
+    """GET /1/members/me with key and token as query parameters (None leaves one out)."""
+    params = {name: value for name, value in {"key": TR_KEY, "token": TR_TOKEN, **credentials}.items() if value is not None}
+    return requests.get(f"{tr.fake.api_url}/members/me", params=params, timeout=5)
+
+
 def test_trello_member_board_lists_labels_members(tr: TrelloWorld) -> None:
     client = tr.client()
     me = client.get_member("me")
@@ -102,26 +108,10 @@ def test_trello_update_each_field(tr: TrelloWorld) -> None:
     assert card.idList == tr.done["id"] and client.fetch_json(f"/cards/{card.id}")["dueComplete"] is True
     assert [(m["source"]["name"], m["destination"]["name"]) for m in card.list_movements()] == [("To Do", "Done")]
 
-    updated = client.fetch_json(
-        f"/cards/{card.id}",
-        http_method="PUT",
-        post_args={
-            "name": "Via PUT",
-            "desc": "",
-            "closed": False,
-            "idList": tr.todo["id"],
-            "due": None,
-            "idLabels": tr.bug["id"],
-            "idMembers": tr.bob["id"],
-        },
-    )
-    assert (updated["name"], updated["desc"], updated["closed"], updated["idList"], updated["due"]) == (
-        "Via PUT",
-        "",
-        False,
-        tr.todo["id"],
-        None,
-    )
+    fields = {"name": "Via PUT", "desc": "", "closed": False, "idList": tr.todo["id"], "due": None}
+    references = {"idLabels": tr.bug["id"], "idMembers": tr.bob["id"]}
+    updated = client.fetch_json(f"/cards/{card.id}", http_method="PUT", post_args={**fields, **references})
+    assert {name: updated[name] for name in fields} == fields
     assert (updated["idLabels"], updated["idMembers"]) == ([tr.bug["id"]], [tr.bob["id"]])
     assert updated["labels"][0]["name"] == "bug" and updated["badges"]["due"] is None
     with pytest.raises(ResourceUnavailable) as raised:
@@ -161,11 +151,8 @@ def test_trello_webhooks(tr: TrelloWorld) -> None:
     hook.delete()
     assert tr.fake.state.webhooks == {}
 
-    created = client.fetch_json(
-        "/webhooks",
-        http_method="POST",
-        post_args={"callbackURL": "https://gateway.example/t", "idModel": tr.board["id"], "description": "second"},
-    )
+    second = {"callbackURL": "https://gateway.example/t", "idModel": tr.board["id"], "description": "second"}
+    created = client.fetch_json("/webhooks", http_method="POST", post_args=second)
     assert (created["idModel"], created["active"]) == (tr.board["id"], True)
     with pytest.raises(ResourceUnavailable) as raised:
         client.fetch_json("/webhooks", http_method="POST", post_args={"callbackURL": "https://x.example", "idModel": "f" * 24})
@@ -176,14 +163,13 @@ def test_trello_authentication_forms(tr: TrelloWorld) -> None:
     with pytest.raises(Unauthorized) as raised:
         tr.client("wrong-token").get_member("me")
     assert raised.value._msg.startswith("invalid token")
-    by_query = requests.get(f"{tr.fake.api_url}/members/me", params={"key": TR_KEY, "token": TR_TOKEN}, timeout=5)
-    assert by_query.json()["username"] == "alice"
-    bad_key = requests.get(f"{tr.fake.api_url}/members/me", params={"key": "nope", "token": TR_TOKEN}, timeout=5)
+    assert _me(tr).json()["username"] == "alice"
+    bad_key = _me(tr, key="nope")
     assert (bad_key.status_code, bad_key.text) == (401, "invalid key")
-    no_token = requests.get(f"{tr.fake.api_url}/members/me", params={"key": TR_KEY}, timeout=5)
+    no_token = _me(tr, token=None)
     assert (no_token.status_code, no_token.text) == (401, "unauthorized permission requested")
     tr.fake.add_token("other-apps-token", key="other-key", username="bob")
-    foreign = requests.get(f"{tr.fake.api_url}/members/me", params={"key": TR_KEY, "token": "other-apps-token"}, timeout=5)
+    foreign = _me(tr, token="other-apps-token")
     assert (foreign.status_code, foreign.text) == (401, "invalid token"), "a token only works with its own key"
     private = tr.fake.add_board("Private", members=["bob"])
     with pytest.raises(Unauthorized):
@@ -197,13 +183,13 @@ def test_trello_rate_limits(tr: TrelloWorld) -> None:
     assert raised.value._status == 429
 
     tr.fake.rate_limit_next()
-    limited = requests.get(f"{tr.fake.api_url}/members/me", params={"key": TR_KEY, "token": TR_TOKEN}, timeout=5)
+    limited = _me(tr)
     assert limited.status_code == 429 and limited.json()["error"] == "API_TOKEN_LIMIT_EXCEEDED"
 
     tr.fake.set_rate_limit(limit=3, interval_ms=60_000)
     client = tr.client()
     assert [client.fetch_json("/members/me")["username"] for _ in range(3)] == ["alice"] * 3
-    exhausted = requests.get(f"{tr.fake.api_url}/members/me", params={"key": TR_KEY, "token": TR_TOKEN}, timeout=5)
+    exhausted = _me(tr)
     assert exhausted.status_code == 429
     assert exhausted.headers["x-rate-limit-api-token-remaining"] == "0"
     assert exhausted.headers["x-rate-limit-api-token-max"] == "3"
@@ -233,16 +219,15 @@ def trello_world(trello_fake: TrelloFake) -> TrelloSpecWorld:
     label = fake.add_label(board["id"], "bug", "red")
     card = fake.add_card(todo["id"], "Crash", desc="details", labels=[label["id"]], members=["bob"], due="2030-01-31T12:00:00Z")
     fake.add_comment(card["id"], "Seen it too")
-    world = TrelloSpecWorld(
-        fake,
-        {"board": board["id"], "list": todo["id"], "card": card["id"], "label": label["id"], "bob": bob["id"], "token": TR_TOKEN},
-    )
+    ids = {"board": board["id"], "list": todo["id"], "card": card["id"], "label": label["id"], "bob": bob["id"]}
+    world = TrelloSpecWorld(fake, {**ids, "token": TR_TOKEN})
     hook = world.call("POST", "/webhooks", {"callbackURL": "https://gateway.example/tr", "idModel": board["id"]})
     world.ids["hook"] = hook.json()["id"]
     world.call("PUT", "/cards/{card}", {"start": "2030-01-01T00:00:00.000Z"})
     return world
 
 
+BOARD_HOOK = {"callbackURL": "https://gateway.example/other", "idModel": "{board}", "description": "d"}
 TRELLO_RESPONSES = [
     # spec path, method, URL, query parameters
     ("/members/{id}", "get", "/members/me", None),
@@ -254,12 +239,7 @@ TRELLO_RESPONSES = [
     ("/cards/{id}", "put", "/cards/{card}", {"name": "Renamed", "closed": "true", "due": "null"}),
     ("/cards/{id}/actions", "get", "/cards/{card}/actions", None),
     ("/cards/{id}/actions/comments", "post", "/cards/{card}/actions/comments", {"text": "hi"}),
-    (
-        "/tokens/{token}/webhooks",
-        "post",
-        "/tokens/{token}/webhooks",
-        {"callbackURL": "https://gateway.example/other", "idModel": "{board}", "description": "d"},
-    ),
+    ("/tokens/{token}/webhooks", "post", "/tokens/{token}/webhooks", BOARD_HOOK),
 ]
 
 
@@ -267,12 +247,7 @@ TRELLO_RESPONSES = [
     ("spec_path", "method", "url", "params"), TRELLO_RESPONSES, ids=[f"{case[1].upper()} {case[2]}" for case in TRELLO_RESPONSES]
 )
 def test_trello_responses_match_the_openapi_description(
-    trello_world: TrelloSpecWorld,
-    trello_openapi: OpenAPISpec,
-    spec_path: str,
-    method: str,
-    url: str,
-    params: Any,
+    trello_world: TrelloSpecWorld, trello_openapi: OpenAPISpec, spec_path: str, method: str, url: str, params: Any
 ) -> None:
     response = trello_world.call(method.upper(), url, params)
     assert response.status_code == 200, response.text
@@ -335,9 +310,8 @@ def test_py_trello_requests_match_the_documented_parameters(trello_world: Trello
     label = next(label for label in board.get_labels() if label.name == "bug")
     bob = next(member for member in board.get_members() if member.username == "bob")
 
-    card = List(board, trello_world.ids["list"]).add_card(
-        "From py-trello", desc="d", labels=[label], due="2030-02-01", assign=[bob]
-    )
+    todo = List(board, trello_world.ids["list"])
+    card = todo.add_card("From py-trello", desc="d", labels=[label], due="2030-02-01", assign=[bob])
     card.comment("hello")
     client.create_hook("https://gateway.example/py-trello", trello_world.ids["board"], desc="gateway")
 
@@ -363,60 +337,45 @@ def test_each_trello_erratum_is_still_needed(trello_world: TrelloSpecWorld, erra
     assert spec.errors(sample, spec.component_schema(schema)) != [], f"{erratum.pointer} no longer needed"
 
 
-def test_trello_fake_answers_attachment_and_comment_calls_as_described():
-    spec = trello_spec(SPECS)
-    with TrelloFake() as fake:
-        fake.add_token("tr", key="k", username="alice")
-        board = fake.add_board("B", members=["alice"])
-        todo = fake.add_list(board["id"], "To do")
-        card = None
-        oauth = {"Authorization": 'OAuth oauth_consumer_key="k", oauth_token="tr"'}
-        api = f"{fake.base_url}/1"
-        if card is None:
-            card = requests.post(f"{api}/cards", params={"idList": todo["id"], "name": "card"}, headers=oauth, timeout=5).json()
-        created = requests.post(f"{api}/cards/{card['id']}/attachments", headers=oauth, timeout=5,
-                                files={"file": ("a.png", PNG, "image/png")}, data={"name": "a.png", "mimeType": "image/png"})
-        assert created.status_code == 200
-        # Trello's description says an array here; Trello answers one attachment. Its Attachment schema also types
-        # `bytes` as a string and `date` as a day, where Trello sends a number and a timestamp (as py-trello reads).
-        def problems(item):
-            found = spec.errors(item, spec.component_schema("Attachment"))
-            assert len(found) == 2, found  # the two errata: still needed
-            return [p for p in found if not p.startswith(("bytes: ", "date: "))]
+def test_trello_fake_answers_attachment_and_comment_calls_as_described(tr: TrelloWorld, trello_openapi: OpenAPISpec) -> None:
+    oauth = {"Authorization": f'OAuth oauth_consumer_key="{TR_KEY}", oauth_token="{TR_TOKEN}"'}
+    card = f"{tr.fake.api_url}/cards/{tr.fake.add_card(tr.todo['id'], 'card')['id']}"
 
-        assert problems(created.json()) == []
-        listed = requests.get(f"{api}/cards/{card['id']}/attachments", headers=oauth, timeout=5).json()
-        assert len(listed) == 1 and problems(listed[0]) == []
-        one = requests.get(f"{api}/cards/{card['id']}/attachments/{created.json()['id']}", headers=oauth, timeout=5)
-        assert problems(one.json()) == []
-        assert requests.get(one.json()["url"], headers=oauth, timeout=5).content == PNG
-        assert requests.get(one.json()["url"], params={"key": "k", "token": "tr"}, timeout=5).status_code == 401
-        comment = requests.post(f"{api}/cards/{card['id']}/actions/comments", params={"text": "hi"}, headers=oauth,
-                                timeout=5).json()
-        edited = requests.put(f"{api}/cards/{card['id']}/actions/{comment['id']}/comments", params={"text": "ho"},
-                              headers=oauth, timeout=5)
-        assert edited.status_code == 200 and edited.json()["data"]["text"] == "ho"  # the spec documents no body here
-        assert spec.query_errors("/cards/{id}/actions/{idAction}/comments", "put", {"text": "ho"}) == []
-        gone = requests.delete(f"{api}/cards/{card['id']}/attachments/{created.json()['id']}", headers=oauth, timeout=5)
-        assert gone.status_code == 200  # the spec documents no body
-        assert requests.get(f"{api}/cards/{card['id']}/attachments", headers=oauth, timeout=5).json() == []
+    def call(method: str, path: str, **kwargs: Any) -> requests.Response:
+        return requests.request(method, f"{card}{path}", headers=oauth, timeout=5, **kwargs)
+
+    # Trello's description says an array here; Trello answers one attachment. Its Attachment schema also types
+    # `bytes` as a string and `date` as a day, where Trello sends a number and a timestamp (as py-trello reads).
+    def problems(item: dict) -> list[str]:
+        found = trello_openapi.errors(item, trello_openapi.component_schema("Attachment"))
+        assert len(found) == 2, found  # the two errata: still needed
+        return [p for p in found if not p.startswith(("bytes: ", "date: "))]
+
+    png = {"files": {"file": ("a.png", PNG, "image/png")}, "data": {"name": "a.png", "mimeType": "image/png"}}
+    created = call("POST", "/attachments", **png)
+    assert created.status_code == 200 and problems(created.json()) == []
+    listed = call("GET", "/attachments").json()
+    assert len(listed) == 1 and problems(listed[0]) == []
+    one = call("GET", f"/attachments/{created.json()['id']}")
+    assert problems(one.json()) == []
+    assert requests.get(one.json()["url"], headers=oauth, timeout=5).content == PNG
+    assert requests.get(one.json()["url"], params={"key": TR_KEY, "token": TR_TOKEN}, timeout=5).status_code == 401
+    comment = call("POST", "/actions/comments", params={"text": "hi"}).json()
+    edited = call("PUT", f"/actions/{comment['id']}/comments", params={"text": "ho"})
+    assert edited.status_code == 200 and edited.json()["data"]["text"] == "ho"  # the spec documents no body here
+    assert trello_openapi.query_errors("/cards/{id}/actions/{idAction}/comments", "put", {"text": "ho"}) == []
+    assert call("DELETE", f"/attachments/{created.json()['id']}").status_code == 200  # the spec documents no body
+    assert call("GET", "/attachments").json() == []
 
 
-def test_trello_fake_answers_card_and_comment_deletes_as_described():
-    spec = trello_spec(SPECS)
-    with TrelloFake() as fake:
-        fake.add_token("tr", key="k", username="alice")
-        board = fake.add_board("B", members=["alice"])
-        card = fake.add_card(fake.add_list(board["id"], "To do")["id"], "card")
-        comment = fake.add_comment(card["id"], "hi", username="alice")
-        auth = {"key": "k", "token": "tr"}
-        api = f"{fake.base_url}/1"
-        for method, template, url in (
-                ("delete", "/cards/{id}/actions/{idAction}/comments",
-                 f"{api}/cards/{card['id']}/actions/{comment['id']}/comments"),
-                ("delete", "/cards/{id}", f"{api}/cards/{card['id']}")):
-            response = requests.request(method, url, params=auth, timeout=5)
-            assert str(response.status_code) in spec.document["paths"][template][method]["responses"], (template, response.text)
-            assert spec.query_errors(template, method, {}) == []
-        assert requests.get(f"{api}/cards/{card['id']}", params=auth, timeout=5).status_code == 404
-        assert requests.get(f"{api}/actions/{comment['id']}", params=auth, timeout=5).status_code == 404
+def test_trello_fake_answers_card_and_comment_deletes_as_described(tr: TrelloWorld, trello_openapi: OpenAPISpec) -> None:
+    card = tr.fake.add_card(tr.todo["id"], "card")
+    comment = tr.fake.add_comment(card["id"], "hi", username="alice")
+    api, auth = tr.fake.api_url, {"key": TR_KEY, "token": TR_TOKEN}
+    comment_url = f"/cards/{card['id']}/actions/{comment['id']}/comments"
+    for template, url in (("/cards/{id}/actions/{idAction}/comments", comment_url), ("/cards/{id}", f"/cards/{card['id']}")):
+        response = requests.delete(f"{api}{url}", params=auth, timeout=5)
+        assert str(response.status_code) in trello_openapi.document["paths"][template]["delete"]["responses"], response.text
+        assert trello_openapi.query_errors(template, "delete", {}) == []
+    assert requests.get(f"{api}/cards/{card['id']}", params=auth, timeout=5).status_code == 404
+    assert requests.get(f"{api}/actions/{comment['id']}", params=auth, timeout=5).status_code == 404
