@@ -209,6 +209,11 @@ def utcnow() -> datetime:
     return datetime.now(UTC)
 
 
+def iso_z(moment: datetime | None) -> str | None:
+    """A time as `2024-01-31T12:00:00Z` (UTC, whole seconds); None stays None."""
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ") if moment else None
+
+
 def json_response(data: Any, status: int = 200, headers: Mapping[str, str] | None = None) -> Response:
     """A JSON response the way the providers send them."""
     body = json.dumps(data, separators=(",", ":"), ensure_ascii=False)
@@ -250,11 +255,7 @@ class FakeServer:
     # true = no arguments, anything else = the single argument.
     control_knobs: ClassVar[dict[str, str]] = {
         "latency": "set_latency",
-        "fail_next": "fail_next",
-        "rate_limit_next": "rate_limit_next",
-        "drop_next": "drop_next",
-        "hang_next": "hang_next",
-        "clear_faults": "clear_faults",
+        **{knob: knob for knob in ("fail_next", "rate_limit_next", "drop_next", "hang_next", "clear_faults")},
     }
     seed_operations: ClassVar[tuple[str, ...]] = ()
     state_type: ClassVar[type] = dict  # the provider's state dataclass
@@ -352,12 +353,7 @@ class FakeServer:
             self._latency = float(seconds)
 
     def fail_next(
-        self,
-        status: int,
-        count: int = 1,
-        body: Any = None,
-        headers: Mapping[str, str] | None = None,
-        match: str | None = None,
+        self, status: int, count: int = 1, body: Any = None, headers: Mapping[str, str] | None = None, match: str | None = None
     ) -> None:
         """Answer the next `count` requests (matching regex `match` on `METHOD /path`) with `status`."""
         if not 400 <= int(status) <= 599:
@@ -468,16 +464,8 @@ class FakeServer:
         form = self._parse_form(request, raw_body)
         call = Call(request=request, method=method, path=raw_path, body=body, form=form)
         with self.lock:
-            self._requests.append(
-                RecordedRequest(
-                    method=method,
-                    path=raw_path,
-                    query=request.args.to_dict(flat=True),
-                    headers={name: request.headers[name] for name in LOGGED_HEADERS if name in request.headers},
-                    json=body,
-                    form=form,
-                )
-            )
+            headers = {name: request.headers[name] for name in LOGGED_HEADERS if name in request.headers}
+            self._requests.append(RecordedRequest(method, raw_path, request.args.to_dict(flat=True), headers, body, form))
             latency, wake = self._latency, self._wake
         if latency:
             wake.wait(latency)
@@ -560,6 +548,14 @@ class FakeServer:
             links.append(("last", page.last_page))
         return ", ".join(f'<{self.page_url(call, page=number)}>; rel="{rel}"' for rel, number in links)
 
+    def linked_json(self, call: Call, page: Page, data: Any, link: bool = True) -> Response:
+        """`data` as JSON with `page`'s `Link` header (prev/next, first/last when not current) when it has a relation."""
+        response = json_response(data)
+        links = self.link_header(call, page, always_bounds=False) if link else ""
+        if links:
+            response.headers["Link"] = links
+        return response
+
     # -- control endpoints ---------------------------------------------------------------------
 
     def _control(self, request: Request, raw_path: str) -> Response:
@@ -609,24 +605,3 @@ def _invoke(function: Callable[..., Any], value: Any) -> Any:
     if value is None or value is True:
         return function()
     return function(value)
-
-
-__all__ = [
-    "Call",
-    "ControlError",
-    "Counters",
-    "FakeServer",
-    "Fault",
-    "HTTPError",
-    "Page",
-    "RecordedRequest",
-    "json_response",
-    "page_of",
-    "paginate",
-    "parse_timestamp",
-    "positive_int",
-    "route",
-    "split_list",
-    "text_response",
-    "utcnow",
-]

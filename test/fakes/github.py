@@ -18,24 +18,17 @@ from urllib.parse import quote
 from werkzeug.http import http_date, parse_date, parse_etags
 from werkzeug.wrappers import Response
 
-from test.fakes.base import (
-    Call,
-    FakeServer,
-    HTTPError,
-    Page,
-    json_response,
-    page_of,
-    parse_timestamp,
-    route,
-    split_list,
-    utcnow,
-)
+from test.fakes.base import Call, FakeServer, HTTPError, iso_z, json_response, page_of, parse_timestamp, route, split_list, utcnow
 
 DOCS = "https://docs.github.com/rest"
 API_VERSION = "2022-11-28"
 DEFAULT_PER_PAGE = 30
 MAX_PER_PAGE = 100
 SEARCH_RESULT_CAP = 1000
+SECONDARY_LIMIT = ("You have exceeded a secondary rate limit. Please wait a few minutes before you try again. If you reach out "
+                   "to GitHub Support for help, please include the request ID.")
+UNSEARCHABLE = ("The listed users and repositories cannot be searched either because the resources do not exist or you do not "
+                "have permission to view them.")
 # api.github.com quotas per resource: authenticated limit, anonymous limit, window in seconds.
 QUOTAS = {"core": (5000, 60, 3600), "search": (30, 10, 60)}
 HOOK_EVENTS = frozenset(
@@ -43,10 +36,6 @@ HOOK_EVENTS = frozenset(
 )
 ISSUE_STATES = ("open", "closed")
 STATE_REASONS = ("completed", "not_planned", "duplicate", "reopened")
-
-
-def _timestamp(moment: datetime | None) -> str | None:
-    return moment.strftime("%Y-%m-%dT%H:%M:%SZ") if moment else None
 
 
 def _now() -> datetime:
@@ -65,8 +54,18 @@ def _as_json(value: Any) -> str:
     return json.dumps(value)
 
 
+def _kinds(table: str) -> dict[str, tuple[str, ...]]:
+    """`field:kind|kind ...` as {field: kinds}: which _JSON_KINDS a request-body field may be."""
+    return {name: tuple(kinds.split("|")) for name, _, kinds in (entry.partition(":") for entry in table.split())}
+
+
 def _is_label(item: Any) -> bool:
     return isinstance(item, str) or (isinstance(item, dict) and isinstance(item.get("name"), str))
+
+
+def _url_table(table: str) -> dict[str, str]:
+    """`key=suffix ...` as {key: suffix}."""
+    return dict(entry.split("=", 1) for entry in table.split())
 
 
 # Request-body value kinds GitHub's schema validation distinguishes: check and wording of its error message.
@@ -79,6 +78,58 @@ _JSON_KINDS: dict[str, tuple[Callable[[Any], bool], str]] = {
     "strings": (lambda v: isinstance(v, list) and all(isinstance(item, str) for item in v), "an array of strings"),
     "labels": (lambda v: isinstance(v, list) and all(_is_label(item) for item in v), "an array of label names"),
 }
+_ISSUE_FIELDS = "assignee:string|null milestone:string|integer|null labels:labels assignees:strings type:string|null"
+CREATE_ISSUE_KINDS = _kinds(f"title:string|integer body:string {_ISSUE_FIELDS}")
+UPDATE_ISSUE_KINDS = _kinds(f"title:string|integer|null body:string|null state:string state_reason:string|null {_ISSUE_FIELDS}")
+HOOK_KINDS = _kinds("name:string config:object events:strings active:boolean")
+
+# The URL fields of a user and of a repository, below the object's API URL, as GitHub templates them.
+USER_URLS = _url_table(
+    "followers_url=/followers following_url=/following{/other_user} gists_url=/gists{/gist_id} "
+    "starred_url=/starred{/owner}{/repo} subscriptions_url=/subscriptions organizations_url=/orgs repos_url=/repos "
+    "events_url=/events{/privacy} received_events_url=/received_events"
+)
+REPO_URLS = _url_table(
+    "archive_url=/{archive_format}{/ref} assignees_url=/assignees{/user} blobs_url=/git/blobs{/sha} "
+    "branches_url=/branches{/branch} collaborators_url=/collaborators{/collaborator} comments_url=/comments{/number} "
+    "commits_url=/commits{/sha} compare_url=/compare/{base}...{head} contents_url=/contents/{+path} "
+    "contributors_url=/contributors deployments_url=/deployments downloads_url=/downloads events_url=/events "
+    "forks_url=/forks git_commits_url=/git/commits{/sha} git_refs_url=/git/refs{/sha} git_tags_url=/git/tags{/sha} "
+    "hooks_url=/hooks issue_comment_url=/issues/comments{/number} issue_events_url=/issues/events{/number} "
+    "issues_url=/issues{/number} keys_url=/keys{/key_id} labels_url=/labels{/name} languages_url=/languages "
+    "merges_url=/merges milestones_url=/milestones{/number} notifications_url=/notifications{?since,all,participating} "
+    "pulls_url=/pulls{/number} releases_url=/releases{/id} stargazers_url=/stargazers statuses_url=/statuses/{sha} "
+    "subscribers_url=/subscribers subscription_url=/subscription tags_url=/tags teams_url=/teams trees_url=/git/trees{/sha}"
+)
+# Fields the fake never varies: a repository without forks, stars, pages or licence; users without profiles.
+REPO_CONSTANTS = {
+    **dict.fromkeys(("mirror_url", "homepage", "language", "license")),
+    **dict.fromkeys(("forks_count", "forks", "stargazers_count", "watchers_count", "watchers", "network_count"), 0),
+    **dict.fromkeys(("fork", "is_template", "has_pages", "has_discussions", "archived", "disabled"), False),
+    **dict.fromkeys(("has_issues", "has_projects", "has_wiki", "has_downloads", "allow_forking"), True),
+    "web_commit_signoff_required": False,
+    "subscribers_count": 1,
+    "topics": [],
+}
+PUBLIC_USER_CONSTANTS = {
+    **dict.fromkeys(("company", "location", "hireable", "bio", "twitter_username")),
+    **dict.fromkeys(("public_gists", "followers", "following"), 0),
+    "blog": "",
+}
+PRIVATE_USER_CONSTANTS = {
+    **dict.fromkeys(("private_gists", "disk_usage", "collaborators"), 0),
+    "user_view_type": "private",
+    "two_factor_authentication": False,
+    "plan": {"name": "free", "space": 976562499, "collaborators": 0, "private_repos": 10000},
+}
+ISSUE_URLS = _url_table("labels_url=/labels{/name} comments_url=/comments events_url=/events timeline_url=/timeline")
+HOOK_URLS = _url_table("test_url=/test ping_url=/pings deliveries_url=/deliveries")
+# The gateway has no milestones, pins, locks or dependencies: the fake keeps none.
+ISSUE_CONSTANTS = {
+    **dict.fromkeys(("milestone", "active_lock_reason", "performed_via_github_app", "pinned_comment")),
+    "issue_dependencies_summary": {"blocked_by": 0, "blocking": 0, "total_blocked_by": 0, "total_blocking": 0},
+}
+REACTIONS = ("total_count", "+1", "-1", "laugh", "hooray", "confused", "heart", "rocket", "eyes")
 
 
 @dataclass
@@ -116,14 +167,14 @@ class _Issue:
     title: str
     body: str | None
     user: str
-    labels: list[str]
-    assignees: list[str]
-    state: str
-    state_reason: str | None
     created_at: datetime
     updated_at: datetime
-    closed_at: datetime | None
-    closed_by: str | None
+    labels: list[str] = field(default_factory=list)
+    assignees: list[str] = field(default_factory=list)
+    state: str = "open"
+    state_reason: str | None = None
+    closed_at: datetime | None = None
+    closed_by: str | None = None
     comments: int = 0
     locked: bool = False
     type: str | None = None  # an issue type name of the repository's owner
@@ -375,18 +426,9 @@ class GitHubFake(FakeServer):
         reset = math.ceil(utcnow().timestamp() + retry_after)
         headers = self._quota_headers(_Quota(limit, 0, reset), resource)
         if status == 429:
-            headers.update(
-                {"x-ratelimit-remaining": str(limit - 1), "x-ratelimit-used": "1", "retry-after": str(math.ceil(retry_after))}
-            )
-            message = (
-                "You have exceeded a secondary rate limit. Please wait a few minutes before you try again. "
-                "If you reach out to GitHub Support for help, please include the request ID."
-            )
-            return json_response(
-                {"message": message, "documentation_url": f"{DOCS}/overview/rate-limits-for-the-rest-api", "status": "429"},
-                429,
-                headers,
-            )
+            retry = str(math.ceil(retry_after))
+            headers.update({"x-ratelimit-remaining": str(limit - 1), "x-ratelimit-used": "1", "retry-after": retry})
+            return self._limit_response(429, SECONDARY_LIMIT, headers)
         try:
             caller = self._authenticate(call)
         except HTTPError:
@@ -472,8 +514,7 @@ class GitHubFake(FakeServer):
             "x-ratelimit-resource": resource,
         }
 
-    @staticmethod
-    def _primary_limit_response(call: Call, caller: _User | None, headers: dict[str, str], status: int) -> Response:
+    def _primary_limit_response(self, call: Call, caller: _User | None, headers: dict[str, str], status: int) -> Response:
         if caller is not None:
             message = (
                 f"API rate limit exceeded for user ID {caller.id}. If you reach out to GitHub Support for help, "
@@ -484,11 +525,12 @@ class GitHubFake(FakeServer):
                 f"API rate limit exceeded for {call.request.remote_addr}. (But here's the good news: Authenticated "
                 "requests get a higher rate limit. Check out the documentation for more details.)"
             )
-        return json_response(
-            {"message": message, "documentation_url": f"{DOCS}/overview/rate-limits-for-the-rest-api", "status": str(status)},
-            status,
-            headers,
-        )
+        return self._limit_response(status, message, headers)
+
+    @staticmethod
+    def _limit_response(status: int, message: str, headers: dict[str, str]) -> Response:
+        body = {"message": message, "documentation_url": f"{DOCS}/overview/rate-limits-for-the-rest-api", "status": str(status)}
+        return json_response(body, status, headers)
 
     # -- errors --------------------------------------------------------------------------------
 
@@ -498,6 +540,22 @@ class GitHubFake(FakeServer):
 
     def _validation_failed(self, *errors: dict[str, Any]) -> HTTPError:
         return HTTPError(self._error(422, "Validation Failed", errors=list(errors)))
+
+    def _invalid(self, resource: str, field: str | None, code: str = "invalid", **extra: Any) -> HTTPError:
+        """422 Validation Failed with one error object about `resource`'s `field` (None: about the whole resource)."""
+        error = {"resource": resource, "code": code, **extra}
+        if field:
+            error["field"] = field
+        return self._validation_failed(error)
+
+    def _since(self, call: Call, resource: str) -> datetime | None:
+        """The `since` query parameter (422 when it is not a time)."""
+        if "since" not in call.query:
+            return None
+        since = parse_timestamp(call.query["since"])
+        if since is None:
+            raise self._invalid(resource, "since")
+        return since
 
     def _invalid_request(self, detail: str) -> HTTPError:
         return HTTPError(self._error(422, f"Invalid request.\n\n{detail}"))
@@ -567,97 +625,33 @@ class GitHubFake(FakeServer):
             "gravatar_id": "",
             "url": api,
             "html_url": f"{self.base_url}/{user.login}",
-            "followers_url": f"{api}/followers",
-            "following_url": f"{api}/following{{/other_user}}",
-            "gists_url": f"{api}/gists{{/gist_id}}",
-            "starred_url": f"{api}/starred{{/owner}}{{/repo}}",
-            "subscriptions_url": f"{api}/subscriptions",
-            "organizations_url": f"{api}/orgs",
-            "repos_url": f"{api}/repos",
-            "events_url": f"{api}/events{{/privacy}}",
-            "received_events_url": f"{api}/received_events",
+            **{key: api + suffix for key, suffix in USER_URLS.items()},
             "type": "User",
             "user_view_type": "public",
             "site_admin": False,
         }
 
-    def _public_user_json(self, user: _User) -> dict[str, Any]:
+    def _private_user_json(self, user: _User) -> dict[str, Any]:
         owned = [repo for repo in self.state.repos.values() if repo.owner.lower() == user.login.lower()]
+        private, created = sum(repo.private for repo in owned), iso_z(user.created_at)
         return {
             **self._simple_user(user),
+            **PUBLIC_USER_CONSTANTS,
+            **PRIVATE_USER_CONSTANTS,
             "name": user.name,
-            "company": None,
-            "blog": "",
-            "location": None,
             "email": user.email,
-            "hireable": None,
-            "bio": None,
-            "twitter_username": None,
-            "public_repos": sum(not repo.private for repo in owned),
-            "public_gists": 0,
-            "followers": 0,
-            "following": 0,
-            "created_at": _timestamp(user.created_at),
-            "updated_at": _timestamp(user.created_at),
-        }
-
-    def _private_user_json(self, user: _User) -> dict[str, Any]:
-        private = sum(repo.private for repo in self.state.repos.values() if repo.owner.lower() == user.login.lower())
-        return {
-            **self._public_user_json(user),
-            "user_view_type": "private",
-            "private_gists": 0,
+            "public_repos": len(owned) - private,
             "total_private_repos": private,
             "owned_private_repos": private,
-            "disk_usage": 0,
-            "collaborators": 0,
-            "two_factor_authentication": False,
-            "plan": {"name": "free", "space": 976562499, "collaborators": 0, "private_repos": 10000},
+            "created_at": created,
+            "updated_at": created,
         }
 
     def _repo_json(self, repo: _Repo) -> dict[str, Any]:
         api = f"{self.base_url}/repos/{repo.full_name}"
         html = f"{self.base_url}/{repo.full_name}"
         open_issues = sum(issue.state == "open" for issue in repo.issues.values())
-        templated = {
-            "archive_url": "/{archive_format}{/ref}",
-            "assignees_url": "/assignees{/user}",
-            "blobs_url": "/git/blobs{/sha}",
-            "branches_url": "/branches{/branch}",
-            "collaborators_url": "/collaborators{/collaborator}",
-            "comments_url": "/comments{/number}",
-            "commits_url": "/commits{/sha}",
-            "compare_url": "/compare/{base}...{head}",
-            "contents_url": "/contents/{+path}",
-            "contributors_url": "/contributors",
-            "deployments_url": "/deployments",
-            "downloads_url": "/downloads",
-            "events_url": "/events",
-            "forks_url": "/forks",
-            "git_commits_url": "/git/commits{/sha}",
-            "git_refs_url": "/git/refs{/sha}",
-            "git_tags_url": "/git/tags{/sha}",
-            "hooks_url": "/hooks",
-            "issue_comment_url": "/issues/comments{/number}",
-            "issue_events_url": "/issues/events{/number}",
-            "issues_url": "/issues{/number}",
-            "keys_url": "/keys{/key_id}",
-            "labels_url": "/labels{/name}",
-            "languages_url": "/languages",
-            "merges_url": "/merges",
-            "milestones_url": "/milestones{/number}",
-            "notifications_url": "/notifications{?since,all,participating}",
-            "pulls_url": "/pulls{/number}",
-            "releases_url": "/releases{/id}",
-            "stargazers_url": "/stargazers",
-            "statuses_url": "/statuses/{sha}",
-            "subscribers_url": "/subscribers",
-            "subscription_url": "/subscription",
-            "tags_url": "/tags",
-            "teams_url": "/teams",
-            "trees_url": "/git/trees{/sha}",
-        }
-        created = _timestamp(repo.created_at)
+        created = iso_z(repo.created_at)
         return {
             "id": repo.id,
             "node_id": _node_id("Repository", repo.id),
@@ -668,40 +662,17 @@ class GitHubFake(FakeServer):
             "visibility": "private" if repo.private else "public",
             "html_url": html,
             "description": repo.description,
-            "fork": False,
             "url": api,
-            **{key: api + suffix for key, suffix in templated.items()},
+            **{key: api + suffix for key, suffix in REPO_URLS.items()},
             "git_url": f"{self.base_url.replace('http', 'git', 1)}/{repo.full_name}.git",
             "ssh_url": f"git@127.0.0.1:{repo.full_name}.git",
             "clone_url": f"{html}.git",
             "svn_url": html,
-            "mirror_url": None,
-            "homepage": None,
-            "language": None,
-            "forks_count": 0,
-            "forks": 0,
-            "stargazers_count": 0,
-            "watchers_count": 0,
-            "watchers": 0,
-            "subscribers_count": 1,
-            "network_count": 0,
+            **REPO_CONSTANTS,
             "size": sum(len(content) for content in repo.files.values()) // 1024,
             "default_branch": repo.default_branch,
             "open_issues_count": open_issues,
             "open_issues": open_issues,
-            "topics": [],
-            "is_template": False,
-            "has_issues": True,
-            "has_projects": True,
-            "has_wiki": True,
-            "has_pages": False,
-            "has_downloads": True,
-            "has_discussions": False,
-            "archived": False,
-            "disabled": False,
-            "license": None,
-            "allow_forking": True,
-            "web_commit_signoff_required": False,
             "pushed_at": created,
             "created_at": created,
             "updated_at": created,
@@ -723,19 +694,9 @@ class GitHubFake(FakeServer):
             return "OWNER"
         return "COLLABORATOR" if login.lower() in repo.collaborators else "NONE"
 
-    def _reactions(self, url: str) -> dict[str, Any]:
-        return {
-            "url": f"{url}/reactions",
-            "total_count": 0,
-            "+1": 0,
-            "-1": 0,
-            "laugh": 0,
-            "hooray": 0,
-            "confused": 0,
-            "heart": 0,
-            "rocket": 0,
-            "eyes": 0,
-        }
+    @staticmethod
+    def _reactions(url: str) -> dict[str, Any]:
+        return {"url": f"{url}/reactions", **dict.fromkeys(REACTIONS, 0)}
 
     def _issue_json(self, repo: _Repo, issue: _Issue) -> dict[str, Any]:
         api = f"{self.base_url}/repos/{repo.full_name}/issues/{issue.number}"
@@ -743,9 +704,7 @@ class GitHubFake(FakeServer):
         return {
             "url": api,
             "repository_url": f"{self.base_url}/repos/{repo.full_name}",
-            "labels_url": f"{api}/labels{{/name}}",
-            "comments_url": f"{api}/comments",
-            "events_url": f"{api}/events",
+            **{key: api + suffix for key, suffix in ISSUE_URLS.items()},
             "html_url": f"{self.base_url}/{repo.full_name}/issues/{issue.number}",
             "id": issue.id,
             "node_id": _node_id("Issue", issue.id),
@@ -757,24 +716,19 @@ class GitHubFake(FakeServer):
             "locked": issue.locked,
             "assignee": assignees[0] if assignees else None,
             "assignees": assignees,
-            "milestone": None,  # the gateway has no milestones: the fake keeps none
+            **ISSUE_CONSTANTS,
             "comments": issue.comments,
-            "created_at": _timestamp(issue.created_at),
-            "updated_at": _timestamp(issue.updated_at),
-            "closed_at": _timestamp(issue.closed_at),
+            "created_at": iso_z(issue.created_at),
+            "updated_at": iso_z(issue.updated_at),
+            "closed_at": iso_z(issue.closed_at),
             "closed_by": self._simple_user(self.state.users[issue.closed_by.lower()]) if issue.closed_by else None,
             "author_association": self._association(repo, issue.user),
-            "active_lock_reason": None,
             "sub_issues_summary": self._sub_issues_summary(repo, issue),
             "type": self._issue_type_json(repo, issue.type) if issue.type else None,
             "parent_issue_url": f"{self.base_url}/repos/{repo.full_name}/issues/{issue.parent}" if issue.parent else None,
-            "issue_dependencies_summary": {"blocked_by": 0, "blocking": 0, "total_blocked_by": 0, "total_blocking": 0},
             "body": issue.body,
             "reactions": self._reactions(api),
-            "timeline_url": f"{api}/timeline",
-            "performed_via_github_app": None,
             "state_reason": issue.state_reason,
-            "pinned_comment": None,
         }
 
     @staticmethod
@@ -786,8 +740,8 @@ class GitHubFake(FakeServer):
     def _issue_type_json(self, repo: _Repo, name: str) -> dict[str, Any]:
         index = repo.issue_types.index(name)
         return {"id": 500 + index, "node_id": _node_id("IssueType", 500 + index), "name": name, "description": None,
-                "color": ("gray", "red", "blue", "green")[index % 4], "created_at": _timestamp(repo.created_at),
-                "updated_at": _timestamp(repo.created_at), "is_enabled": True}
+                "color": ("gray", "red", "blue", "green")[index % 4], "created_at": iso_z(repo.created_at),
+                "updated_at": iso_z(repo.created_at), "is_enabled": True}
 
     def _apply_type(self, repo: _Repo, issue: _Issue, body: dict[str, Any]) -> None:
         """GitHub's `type`: an issue type name of the owner (case-insensitive), null clears; others are 422."""
@@ -798,7 +752,7 @@ class GitHubFake(FakeServer):
             return
         found = next((name for name in repo.issue_types if name.lower() == str(body["type"]).lower()), None)
         if found is None:
-            raise self._validation_failed({"value": body["type"], "resource": "Issue", "field": "type", "code": "invalid"})
+            raise self._invalid("Issue", "type", value=body["type"])
         issue.type = found
 
     def _comment_json(self, repo: _Repo, comment: _Comment) -> dict[str, Any]:
@@ -810,14 +764,12 @@ class GitHubFake(FakeServer):
             "id": comment.id,
             "node_id": _node_id("IssueComment", comment.id),
             "user": self._simple_user(self.state.users[comment.user.lower()]),
-            "created_at": _timestamp(comment.created_at),
-            "updated_at": _timestamp(comment.updated_at),
+            "created_at": iso_z(comment.created_at),
+            "updated_at": iso_z(comment.updated_at),
             "author_association": self._association(repo, comment.user),
             "body": comment.body,
             "reactions": self._reactions(api),
-            "performed_via_github_app": None,
-            "pin": None,
-            "minimized": None,
+            **dict.fromkeys(("performed_via_github_app", "pin", "minimized")),
         }
 
     def _hook_json(self, repo: _Repo, hook: _Hook) -> dict[str, Any]:
@@ -830,12 +782,10 @@ class GitHubFake(FakeServer):
             "active": hook.active,
             "events": hook.events,
             "config": config,
-            "updated_at": _timestamp(hook.updated_at),
-            "created_at": _timestamp(hook.created_at),
+            "updated_at": iso_z(hook.updated_at),
+            "created_at": iso_z(hook.created_at),
             "url": api,
-            "test_url": f"{api}/test",
-            "ping_url": f"{api}/pings",
-            "deliveries_url": f"{api}/deliveries",
+            **{key: api + suffix for key, suffix in HOOK_URLS.items()},
             "last_response": {"code": None, "status": "unused", "message": None},
         }
 
@@ -865,18 +815,8 @@ class GitHubFake(FakeServer):
         return entry
 
     def _paged(self, call: Call, items: list[Any], render: Callable[[Any], Any]) -> Response:
-        page = self._page(call, items)
-        response = json_response([render(item) for item in page.items])
-        self._add_links(call, response, page)
-        return response
-
-    def _page(self, call: Call, items: list[Any]) -> Page:
-        return page_of(call, items, "per_page", DEFAULT_PER_PAGE, MAX_PER_PAGE)
-
-    def _add_links(self, call: Call, response: Response, page: Page) -> None:
-        links = self.link_header(call, page, always_bounds=False)
-        if links:
-            response.headers["Link"] = links
+        page = page_of(call, items, "per_page", DEFAULT_PER_PAGE, MAX_PER_PAGE)
+        return self.linked_json(call, page, [render(item) for item in page.items])
 
     # -- users ---------------------------------------------------------------------------------
 
@@ -893,12 +833,8 @@ class GitHubFake(FakeServer):
         resources = {}
         for name in QUOTAS:
             quota = self._quota(call.principal, name)
-            resources[name] = {
-                "limit": quota.limit,
-                "used": quota.limit - quota.remaining,
-                "remaining": quota.remaining,
-                "reset": quota.reset,
-            }
+            used = quota.limit - quota.remaining
+            resources[name] = {"limit": quota.limit, "used": used, "remaining": quota.remaining, "reset": quota.reset}
         reset = resources["core"]["reset"]
         for name, limit in (("graphql", 5000), ("integration_manifest", 5000), ("code_search", 10)):
             resources[name] = {"limit": limit, "used": 0, "remaining": limit, "reset": reset}
@@ -912,13 +848,8 @@ class GitHubFake(FakeServer):
         repo = self._repo(call, owner, name)
         body = self._repo_json(repo)
         permission = self._permission(repo, call.principal)
-        body["permissions"] = {
-            "admin": permission == "admin",
-            "maintain": permission == "admin",
-            "push": permission in ("push", "admin"),
-            "triage": permission in ("push", "admin"),
-            "pull": True,
-        }
+        admin, push = permission == "admin", permission in ("push", "admin")
+        body["permissions"] = {"admin": admin, "maintain": admin, "push": push, "triage": push, "pull": True}
         return json_response(body, headers={"Last-Modified": http_date(repo.created_at)})
 
     @route("GET", "/repos/{owner}/{name}/assignees")
@@ -945,16 +876,14 @@ class GitHubFake(FakeServer):
         query = call.query
         state = query.get("state", "open")
         if state not in ("open", "closed", "all"):
-            raise self._validation_failed({"resource": "Issue", "field": "state", "code": "invalid", "value": state})
+            raise self._invalid("Issue", "state", value=state)
         issues = [issue for issue in repo.issues.values() if state == "all" or issue.state == state]
         wanted_labels = {label.lower() for label in split_list(query.get("labels"))}
         if wanted_labels:
             issues = [i for i in issues if wanted_labels <= {label.lower() for label in i.labels}]
         issues = self._filter_assignee(issues, query.get("assignee"))
-        if "since" in query:
-            since = parse_timestamp(query["since"])
-            if since is None:
-                raise self._validation_failed({"resource": "Issue", "field": "since", "code": "invalid"})
+        since = self._since(call, "Issue")
+        if since is not None:
             issues = [i for i in issues if i.updated_at >= since]
         issues = self._sorted(issues, query.get("sort", "created"), query.get("direction", "desc"))
         return self._paged(call, issues, lambda issue: self._issue_json(repo, issue))
@@ -967,7 +896,7 @@ class GitHubFake(FakeServer):
         if value == "*":
             return [issue for issue in issues if issue.assignees]
         if self._user(value) is None:
-            raise self._validation_failed({"resource": "Issue", "field": "assignee", "code": "invalid", "value": value})
+            raise self._invalid("Issue", "assignee", value=value)
         return [issue for issue in issues if value.lower() in {login.lower() for login in issue.assignees}]
 
     def _sorted(self, issues: list[_Issue], sort: str, direction: str) -> list[_Issue]:
@@ -977,46 +906,21 @@ class GitHubFake(FakeServer):
             "comments": lambda i: (i.comments, i.number),
         }
         if sort not in keys:
-            raise self._validation_failed({"resource": "Issue", "field": "sort", "code": "invalid", "value": sort})
+            raise self._invalid("Issue", "sort", value=sort)
         if direction not in ("asc", "desc"):
-            raise self._validation_failed({"resource": "Issue", "field": "direction", "code": "invalid", "value": direction})
+            raise self._invalid("Issue", "direction", value=direction)
         return sorted(issues, key=keys[sort], reverse=direction == "desc")
 
     @route("POST", "/repos/{owner}/{name}/issues")
     def _api_create_issue(self, call: Call, owner: str, name: str) -> Response:
         """POST /repos/{owner}/{repo}/issues."""
         repo = self._repo(call, owner, name, need="write")
-        body = self._check_types(
-            call.body,
-            {
-                "title": ("string", "integer"),
-                "body": ("string",),
-                "assignee": ("string", "null"),
-                "milestone": ("string", "integer", "null"),
-                "labels": ("labels",),
-                "assignees": ("strings",),
-                "type": ("string", "null"),
-            },
-        )
+        body = self._check_types(call.body, CREATE_ISSUE_KINDS)
         title = body.get("title")
         if title is None or not str(title).strip():
-            raise self._validation_failed({"resource": "Issue", "code": "missing_field", "field": "title"})
-        now = _now()
-        issue = _Issue(
-            id=self.state.next_id(),
-            number=self._next_number(repo),
-            title=str(title),
-            body=body.get("body"),
-            user=call.principal.login,
-            labels=[],
-            assignees=[],
-            state="open",
-            state_reason=None,
-            created_at=now,
-            updated_at=now,
-            closed_at=None,
-            closed_by=None,
-        )
+            raise self._invalid("Issue", "title", "missing_field")
+        now, login = _now(), call.principal.login
+        issue = _Issue(self.state.next_id(), self._next_number(repo), str(title), body.get("body"), login, now, now)
         # Like GitHub, labels/assignees/milestone from users without push access are silently dropped.
         if self._can_push(repo, call.principal):
             self._apply_people_and_labels(repo, issue, body)
@@ -1039,20 +943,7 @@ class GitHubFake(FakeServer):
         issue = self._issue(repo, number)
         if not self._can_push(repo, call.principal) and issue.user.lower() != call.principal.login.lower():
             raise HTTPError(self._error(403, "Must have push access to update issue"))
-        body = self._check_types(
-            call.body,
-            {
-                "title": ("string", "integer", "null"),
-                "body": ("string", "null"),
-                "assignee": ("string", "null"),
-                "state": ("string",),
-                "state_reason": ("string", "null"),
-                "milestone": ("string", "integer", "null"),
-                "labels": ("labels",),
-                "assignees": ("strings",),
-                "type": ("string", "null"),
-            },
-        )
+        body = self._check_types(call.body, UPDATE_ISSUE_KINDS)
         if "state" in body and body["state"] not in ISSUE_STATES:
             raise self._invalid_request(
                 f"For 'properties/state', {_as_json(body['state'])} is not one of {json.dumps(list(ISSUE_STATES))}."
@@ -1064,7 +955,7 @@ class GitHubFake(FakeServer):
             )
         if body.get("title") is not None:
             if not str(body["title"]).strip():
-                raise self._validation_failed({"resource": "Issue", "code": "missing_field", "field": "title"})
+                raise self._invalid("Issue", "title", "missing_field")
             issue.title = str(body["title"])
         if "body" in body:
             issue.body = body["body"]
@@ -1084,7 +975,7 @@ class GitHubFake(FakeServer):
             for login in logins:
                 user = self._assignable(repo, login)
                 if user is None:
-                    raise self._validation_failed({"value": login, "resource": "Issue", "field": "assignees", "code": "invalid"})
+                    raise self._invalid("Issue", "assignees", value=login)
                 users.append(user.login)
             issue.assignees = list(dict.fromkeys(users))
         if "milestone" in body:
@@ -1097,7 +988,7 @@ class GitHubFake(FakeServer):
         """Clearing the milestone is fine; there are none to set (GitHub's answer to an unknown one)."""
         if value is None or value == "":
             return
-        raise self._validation_failed({"value": str(value), "resource": "Issue", "field": "milestone", "code": "invalid"})
+        raise self._invalid("Issue", "milestone", value=str(value))
 
     @staticmethod
     def _apply_state(issue: _Issue, body: dict[str, Any], actor: str) -> None:
@@ -1131,7 +1022,7 @@ class GitHubFake(FakeServer):
             raise self._invalid_request('Invalid request.\n\n"sub_issue_id" wasn\'t supplied.')
         found = next((issue for issue in repo.issues.values() if issue.id == body["sub_issue_id"]), None)
         if found is None:
-            raise self._validation_failed({"resource": "Issue", "field": "sub_issue_id", "code": "invalid"})
+            raise self._invalid("Issue", "sub_issue_id")
         return repo, parent, found, body
 
     @route("POST", "/repos/{owner}/{name}/issues/{number:int}/sub_issues")
@@ -1142,14 +1033,13 @@ class GitHubFake(FakeServer):
         ancestor, seen = parent, set()
         while ancestor is not None and ancestor.number not in seen:  # a parent may not sit below its own sub-issue
             if ancestor.number == child.number:
-                raise self._validation_failed({"resource": "Issue", "field": "sub_issue_id", "code": "invalid",
-                                               "message": "An issue cannot be a sub-issue of itself or its sub-issues"})
+                raise self._invalid("Issue", "sub_issue_id", message="An issue cannot be a sub-issue of itself or its sub-issues")
             seen.add(ancestor.number)
             ancestor = repo.issues.get(ancestor.parent) if ancestor.parent else None
         if child.parent is not None and child.parent != number:
             if not body.get("replace_parent"):
-                raise self._validation_failed({"resource": "Issue", "field": "sub_issue_id", "code": "invalid",
-                                               "message": "Issue may not contain a sub-issue that already has a parent"})
+                message = "Issue may not contain a sub-issue that already has a parent"
+                raise self._invalid("Issue", "sub_issue_id", message=message)
             repo.sub_issues[child.parent].remove(child.number)
         if child.parent != number:
             child.parent = number
@@ -1177,10 +1067,8 @@ class GitHubFake(FakeServer):
         repo = self._repo(call, owner, name)
         self._issue(repo, number)
         comments = [c for c in repo.comments.values() if c.issue_number == number]
-        if "since" in call.query:
-            since = parse_timestamp(call.query["since"])
-            if since is None:
-                raise self._validation_failed({"resource": "IssueComment", "field": "since", "code": "invalid"})
+        since = self._since(call, "IssueComment")
+        if since is not None:
             comments = [c for c in comments if c.updated_at >= since]
         comments.sort(key=lambda c: (c.created_at, c.id))
         return self._paged(call, comments, lambda comment: self._comment_json(repo, comment))
@@ -1190,10 +1078,8 @@ class GitHubFake(FakeServer):
         """GET /repos/{owner}/{repo}/issues/comments (every issue's; `sort` created|updated, `direction`, `since`)."""
         repo = self._repo(call, owner, name)
         comments = list(repo.comments.values())
-        if "since" in call.query:
-            since = parse_timestamp(call.query["since"])
-            if since is None:
-                raise self._validation_failed({"resource": "IssueComment", "field": "since", "code": "invalid"})
+        since = self._since(call, "IssueComment")
+        if since is not None:
             comments = [c for c in comments if c.updated_at >= since]
         by_update = call.query.get("sort") == "updated"
         comments.sort(key=lambda c: (c.updated_at if by_update else c.created_at, c.id),
@@ -1209,9 +1095,7 @@ class GitHubFake(FakeServer):
         if "body" not in body:
             raise self._invalid_request('"body" wasn\'t supplied.')
         if not body["body"].strip():
-            raise self._validation_failed(
-                {"resource": "IssueComment", "code": "unprocessable", "field": "data", "message": "Body cannot be blank"}
-            )
+            raise self._invalid("IssueComment", "data", "unprocessable", message="Body cannot be blank")
         now = _now()
         comment = _Comment(self.state.next_id(), number, body["body"], call.principal.login, now, now)
         repo.comments[comment.id] = comment
@@ -1262,46 +1146,22 @@ class GitHubFake(FakeServer):
     def _api_create_hook(self, call: Call, owner: str, name: str) -> Response:
         """POST /repos/{owner}/{repo}/hooks."""
         repo = self._repo(call, owner, name, need="admin")
-        body = self._hook_body(call.body, {"name", "config", "events", "active"})
+        body = self._hook_body(call.body)
         config = body.get("config") or {}
         if not config.get("url"):
-            raise self._validation_failed(
-                {"resource": "Hook", "code": "custom", "message": "Config must contain URL for webhooks"}
-            )
+            raise self._invalid("Hook", None, "custom", message="Config must contain URL for webhooks")
         if body.get("name", "web") != "web":
-            raise self._validation_failed(
-                {"resource": "Hook", "code": "custom", "field": "name", "message": "Name must be 'web'"}
-            )
+            raise self._invalid("Hook", "name", "custom", message="Name must be 'web'")
         if any(hook.config.get("url") == config["url"] for hook in repo.hooks.values()):
-            raise self._validation_failed(
-                {"resource": "Hook", "code": "custom", "message": "Hook already exists on this repository"}
-            )
-        now = _now()
-        hook = _Hook(
-            self.state.next_id(),
-            "web",
-            {"content_type": "form", "insecure_ssl": "0", **config},
-            list(body.get("events", ["push"])),
-            body.get("active", True),
-            now,
-            now,
-        )
+            raise self._invalid("Hook", None, "custom", message="Hook already exists on this repository")
+        now, config = _now(), {"content_type": "form", "insecure_ssl": "0", **config}
+        hook = _Hook(self.state.next_id(), "web", config, list(body.get("events", ["push"])), body.get("active", True), now, now)
         repo.hooks[hook.id] = hook
         return json_response(self._hook_json(repo, hook), 201)
 
-    def _hook_body(self, payload: Any, allowed: set[str]) -> dict[str, Any]:
-        body = self._check_types(
-            payload,
-            {
-                "name": ("string",),
-                "config": ("object",),
-                "events": ("strings",),
-                "add_events": ("strings",),
-                "remove_events": ("strings",),
-                "active": ("boolean",),
-            },
-        )
-        unknown = sorted(set(body) - allowed)
+    def _hook_body(self, payload: Any) -> dict[str, Any]:
+        body = self._check_types(payload, HOOK_KINDS)
+        unknown = sorted(set(body) - set(HOOK_KINDS))
         if unknown:
             raise self._invalid_request(f"{_as_json(unknown[0])} is not a permitted key.")
         config = body.get("config") or {}
@@ -1312,11 +1172,9 @@ class GitHubFake(FakeServer):
             raise self._invalid_request(
                 f"For 'properties/insecure_ssl', {_as_json(config['insecure_ssl'])} is not a string or number."
             )
-        for event in [*body.get("events", []), *body.get("add_events", [])]:
+        for event in body.get("events", []):
             if event not in HOOK_EVENTS:
-                raise self._validation_failed(
-                    {"resource": "Hook", "code": "custom", "field": "events", "message": f"{event} is not a valid event name"}
-                )
+                raise self._invalid("Hook", "events", "custom", message=f"{event} is not a valid event name")
         return body
 
     def _hook(self, repo: _Repo, hook_id: int) -> _Hook:
@@ -1359,7 +1217,7 @@ class GitHubFake(FakeServer):
         """GET /search/issues with the common qualifiers, free text over title and body."""
         query = call.query.get("q", "").strip()
         if not query:
-            raise self._validation_failed({"resource": "Search", "field": "q", "code": "missing"})
+            raise self._invalid("Search", "q", "missing")
         matches = self._search(call, query)
         sort, order = call.query.get("sort"), call.query.get("order", "desc")
         sort_keys: dict[str, Callable[[tuple[_Repo, _Issue, float]], Any]] = {
@@ -1368,13 +1226,10 @@ class GitHubFake(FakeServer):
             "comments": lambda hit: (hit[1].comments, hit[1].id),
         }
         matches.sort(key=sort_keys.get(sort or "", lambda hit: (hit[2], hit[1].updated_at, hit[1].id)), reverse=order != "asc")
-        page = self._page(call, matches[:SEARCH_RESULT_CAP])
+        page = page_of(call, matches[:SEARCH_RESULT_CAP], "per_page", DEFAULT_PER_PAGE, MAX_PER_PAGE)
         items = [self._search_item(repo, issue, score) for repo, issue, score in page.items]
-        response = json_response(
-            {"total_count": len(matches), "incomplete_results": False, "items": items, "search_type": "lexical"}
-        )
-        self._add_links(call, response, page)
-        return response
+        body = {"total_count": len(matches), "incomplete_results": False, "items": items, "search_type": "lexical"}
+        return self.linked_json(call, page, body)
 
     def _search_item(self, repo: _Repo, issue: _Issue, score: float) -> dict[str, Any]:
         item = {**self._issue_json(repo, issue), "score": score}
@@ -1387,37 +1242,23 @@ class GitHubFake(FakeServer):
         repos = [repo for repo in self.state.repos.values() if self._permission(repo, call.principal)]
         predicates: list[Callable[[_Repo, _Issue], bool]] = []
         words: list[str] = []
-        include_issues = True
-        for token in re.findall(r'-?[\w.-]+:"[^"]*"|-?[\w.-]+:\S+|"[^"]*"|\S+', query):
-            negate = token.startswith("-") and ":" in token
-            key, sep, value = token.lstrip("-").partition(":")
-            value = value.strip('"')
-            key = key.lower()
+        # Only what the gateway asks (no negation, pull requests or `a..b` ranges): anything else is an unsupported qualifier.
+        for token in re.findall(r'[\w.-]+:"[^"]*"|[\w.-]+:\S+|"[^"]*"|\S+', query):
+            key, sep, value = token.partition(":")
+            value, key = value.strip('"'), key.lower()
             if not sep or key not in _QUALIFIERS:
                 words.append(token.strip('"').lower())
                 continue
             if key == "repo":
                 wanted = [r for r in repos if r.full_name.lower() == value.lower()]
                 if not wanted:
-                    raise self._validation_failed(
-                        {
-                            "message": "The listed users and repositories cannot be searched either because the "
-                            "resources do not exist or you do not have permission to view them.",
-                            "resource": "Search",
-                            "field": "q",
-                            "code": "invalid",
-                        }
-                    )
+                    raise self._invalid("Search", "q", message=UNSEARCHABLE)
                 repos = wanted
                 continue
-            if key in ("is", "type") and value.lower() in ("pr", "pull-request"):
-                include_issues = negate
-                continue
-            predicate = self._qualifier(key, value)
-            predicates.append((lambda p: lambda r, i: not p(r, i))(predicate) if negate else predicate)
+            predicates.append(self._qualifier(key, value))
         hits = []
         for repo in repos:
-            for issue in repo.issues.values() if include_issues else ():
+            for issue in repo.issues.values():
                 text = f"{issue.title}\n{issue.body or ''}".lower()
                 if all(word in text for word in words) and all(p(repo, issue) for p in predicates):
                     hits.append((repo, issue, float(sum(text.count(word) for word in words) or 1)))
@@ -1435,26 +1276,17 @@ class GitHubFake(FakeServer):
         if key == "assignee":
             return lambda r, i: lowered in {login.lower() for login in i.assignees}
         if key in ("created", "updated", "closed"):
-            compare = self._range(value, _period_start, _period_end)
+            compare = self._range(value)
             return lambda r, i: getattr(i, f"{key}_at") is not None and compare(getattr(i, f"{key}_at"))
-        raise self._validation_failed(
-            {"message": f"Unsupported qualifier {key}:{value}", "resource": "Search", "field": "q", "code": "invalid"}
-        )
+        raise self._invalid("Search", "q", message=f"Unsupported qualifier {key}:{value}")
 
-    def _range(self, expression: str, first: Callable[[str], Any], last: Callable[[str], Any]) -> Callable[[Any], bool]:
-        """Predicate for `>=x`, `>x`, `<=x`, `<x`, `a..b`, `a..*`, `*..b` or `x` (x spanning first(x)..last(x))."""
+    def _range(self, expression: str) -> Callable[[datetime], bool]:
+        """Predicate for `>=x`, `>x`, `<=x`, `<x` or `x`, a date (its whole day) or a date-time."""
         try:
-            if ".." in expression:
-                low, high = expression.split("..", 1)
-                lower = None if low == "*" else first(low)
-                upper = None if high == "*" else last(high)
-                return lambda v: (lower is None or v >= lower) and (upper is None or v <= upper)
             operator = re.match(r"(>=|<=|>|<)?", expression).group(0)
-            start, end = first(expression[len(operator) :]), last(expression[len(operator) :])
+            start, end = _period_start(expression[len(operator) :]), _period_end(expression[len(operator) :])
         except ValueError as error:
-            raise self._validation_failed(
-                {"message": str(error), "resource": "Search", "field": "q", "code": "invalid"}
-            ) from error
+            raise self._invalid("Search", "q", message=str(error)) from error
         return {
             ">=": lambda v: v >= start,
             ">": lambda v: v > end,
@@ -1541,7 +1373,8 @@ def _check_requests(fake, root):
     return check_against_spec(fake, github_spec(root), lambda path: path_template(path, REQUEST_TEMPLATES))
 
 
-def _check_events(payload, events, provider):
+def check_issue_events(payload, events, provider):
+    """A GitHub-shaped `issues`/`issue_comment` payload's issue (and comment) as the unified events carry them."""
     for item in events:
         assert item.issue.id == str(payload["issue"]["number"]) and item.issue.title == payload["issue"]["title"]
         assert item.issue.status == ("closed" if payload["issue"]["state"] == "closed" else "open")
@@ -1567,7 +1400,7 @@ def _kit():
         ("GET", "/repos/{owner}/{repo}/issues/{issue_number}/sub_issues"),
         ("GET", "/repos/{owner}/{repo}/issues/comments")}), after=_sub_issue_drive)]
     target = "Codertocat/Hello-World"
-    expectations = [WebhookExpectation(name, event, types, target, _check_events) for event, name, types in (
+    expectations = [WebhookExpectation(name, event, types, target, check_issue_events) for event, name, types in (
         ("issues", "issues.opened.json", ("issue.created",)),
         ("issues", "issues.edited.json", ("issue.updated",)),
         ("issues", "issues.reopened.json", ("issue.reopened",)),

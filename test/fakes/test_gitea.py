@@ -49,37 +49,64 @@ def test_the_fake_refuses_a_bad_token_with_gitea_s_error_shape(gitea_fake):
     assert missing.status_code == 404 and {"message", "url", "errors"} == set(missing.json())
 
 
+HOOK = {"type": "gitea", "config": {"url": "https://x.example/h", "content_type": "json"}, "events": ["issues"], "active": True}
+SWAGGER_CALLS = [  # method, path template below /repos/{owner}/{repo}, URL below the repository, status, request keywords
+    ("GET", "", "", 200, {}),
+    ("GET", "/issues", "/issues?state=all", 200, {}),
+    ("POST", "/issues", "/issues", 201, {"json": {"title": "new", "labels": [1], "due_date": "2031-01-01T23:59:59Z"}}),
+    ("GET", "/issues/{index}", "/issues/1", 200, {}),
+    ("PATCH", "/issues/{index}", "/issues/1", 201, {"json": {"state": "open", "assignees": []}}),
+    ("PUT", "/issues/{index}/labels", "/issues/1/labels", 200, {"json": {"labels": [2]}}),
+    ("GET", "/issues/{index}/comments", "/issues/1/comments", 200, {}),
+    ("POST", "/issues/{index}/comments", "/issues/1/comments", 201, {"json": {"body": "c"}}),
+    ("GET", "/labels", "/labels", 200, {}),
+    ("GET", "/assignees", "/assignees", 200, {}),
+    ("GET", "/issue_templates", "/issue_templates", 200, {}),
+    ("POST", "/hooks", "/hooks", 201, {"json": HOOK}),
+    ("GET", "/hooks", "/hooks", 200, {}),
+    ("DELETE", "/hooks/{id}", "/hooks/1", 204, {}),
+    ("GET", "/issues/{index}", "/issues/99", 404, {}),
+    ("GET", "/issues/comments/{id}", "/issues/comments/{comment}", 200, {}),
+    ("PATCH", "/issues/comments/{id}", "/issues/comments/{comment}", 200, {"json": {"body": "x"}}),
+    ("POST", "/issues/{index}/assets", "/issues/1/assets", 201, {"files": {"attachment": ("a.png", PNG, "image/png")}}),
+    ("GET", "/issues/{index}/assets", "/issues/1/assets", 200, {}),
+    ("GET", "/issues/{index}/assets/{attachment_id}", "/issues/1/assets/{asset}", 200, {}),
+    ("DELETE", "/issues/{index}/assets/{attachment_id}", "/issues/1/assets/{asset}", 204, {}),
+    ("DELETE", "/issues/comments/{id}", "/issues/comments/{comment}", 204, {}),
+    ("DELETE", "/issues/{index}", "/issues/1", 204, {}),
+]
+
+
 def test_the_fake_s_responses_match_the_swagger_description(gitea_fake):
     spec, fake = gitea_spec(specs_dir()), gitea_fake
     fake.add_issue(REPO, "closed one", labels=["bug"], assignees=["gitea_admin"], state="closed")
     fake.add_pull(REPO, "pull")
-    fake.add_comment(REPO, 1, "hello")
+    ids = {"comment": fake.add_comment(REPO, 1, "hello")["id"], "asset": None}
     fake.add_issue_template(REPO, ".gitea/ISSUE_TEMPLATE/bug.md", "Bug", about="A bug", labels=["bug"], content="Steps")
     fake.add_issue_template(REPO, ".gitea/ISSUE_TEMPLATE/form.yml", "Form")
-    auth = {"Authorization": "token gt-token"}
-    repo = "/repos/{owner}/{repo}"
-    calls = [
-        ("GET", repo, "", None), ("GET", f"{repo}/issues", "/issues?state=all", None),
-        ("POST", f"{repo}/issues", "/issues", {"title": "new", "labels": [1], "due_date": "2031-01-01T23:59:59Z"}),
-        ("GET", f"{repo}/issues/{{index}}", "/issues/1", None),
-        ("PATCH", f"{repo}/issues/{{index}}", "/issues/1", {"state": "open", "assignees": []}),
-        ("PUT", f"{repo}/issues/{{index}}/labels", "/issues/1/labels", {"labels": [2]}),
-        ("GET", f"{repo}/issues/{{index}}/comments", "/issues/1/comments", None),
-        ("POST", f"{repo}/issues/{{index}}/comments", "/issues/1/comments", {"body": "c"}),
-        ("GET", f"{repo}/labels", "/labels", None), ("GET", f"{repo}/assignees", "/assignees", None),
-        ("GET", f"{repo}/issue_templates", "/issue_templates", None),
-        ("POST", f"{repo}/hooks", "/hooks", {"type": "gitea", "config": {"url": "https://x.example/h", "content_type": "json"},
-                                            "events": ["issues"], "active": True}),
-        ("GET", f"{repo}/hooks", "/hooks", None), ("DELETE", f"{repo}/hooks/{{id}}", "/hooks/1", None),
-        ("GET", f"{repo}/issues/{{index}}", "/issues/99", None),
-    ]
-    for method, template, suffix, body in calls:
-        response = requests.request(method, f"{fake.api_url}/repos/{REPO}{suffix}", json=body, headers=auth, timeout=5)
+    for method, template, url, status, keywords in SWAGGER_CALLS:
+        url = f"{fake.api_url}/repos/{REPO}{url.format(**ids)}"
+        response = requests.request(method, url, headers={"Authorization": "token gt-token"}, timeout=5, **keywords)
+        assert response.status_code == status, (method, url, response.text)
         payload = response.json() if response.content else None
-        assert spec.response_errors(template, method, response.status_code, payload) == [], (method, suffix, payload)
+        assert spec.response_errors(f"/repos/{{owner}}/{{repo}}{template}", method, status, payload) == [], (method, url, payload)
+        if template.endswith("/assets") and method == "POST":
+            ids["asset"] = payload["id"]
+            assert requests.get(payload["browser_download_url"], timeout=5).content == PNG
     # Not vacuous: a wrong shape is caught.
-    assert spec.response_errors(f"{repo}/issues/{{index}}", "GET", 200, {"number": "one"})
-    assert spec.request_errors(f"{repo}/issues", "POST", {"title": "x", "labels": ["bug"]})
+    assert spec.response_errors("/repos/{owner}/{repo}/issues/{index}", "GET", 200, {"number": "one"})
+    assert spec.response_errors("/repos/{owner}/{repo}/issues/{index}/assets", "GET", 200, [{"id": "one"}])
+    assert spec.request_errors("/repos/{owner}/{repo}/issues", "POST", {"title": "x", "labels": ["bug"]})
+
+
+def test_the_fake_wants_a_token_to_write_to_a_public_repository(gitea_fake):
+    gitea_fake.add_repo("gitea_admin/open", private=False)
+    gitea_fake.add_issue("gitea_admin/open", "one")
+    url = f"{gitea_fake.api_url}/repos/gitea_admin/open/issues"
+    for method, suffix in (("POST", ""), ("PATCH", "/1"), ("POST", "/1/comments")):
+        response = requests.request(method, url + suffix, json={"title": "x", "body": "y"}, timeout=5)
+        assert (response.status_code, response.json()["message"]) == (401, "token is required"), (method, suffix)
+    assert requests.get(url, params={"since": "yesterday"}, timeout=5).status_code == 422
 
 
 def test_the_fake_answers_422_to_what_gitea_refuses(gitea_fake):
@@ -88,35 +115,3 @@ def test_the_fake_answers_422_to_what_gitea_refuses(gitea_fake):
     assert requests.post(f"{url}/issues", json={"title": "x", "labels": [999]}, headers=auth, timeout=5).status_code == 422
     assert requests.post(f"{url}/hooks", json={"type": "nope", "config": {"url": "https://x.example", "content_type": "json"}},
                          headers=auth, timeout=5).status_code == 422
-
-
-def test_the_fake_answers_comment_issue_and_asset_calls_as_described(gitea_fake):
-    spec, fake = gitea_spec(specs_dir()), gitea_fake
-    fake.add_issue(REPO, "one")
-    comment = fake.add_comment(REPO, 1, "hello")
-    auth = {"Authorization": "token gt-token"}
-    base = f"{fake.api_url}/repos/{REPO}"
-    repo = "/repos/{owner}/{repo}"
-    checked = []
-
-    def check(method, template, url, status, **kwargs):
-        response = requests.request(method, url, headers=auth, timeout=5, **kwargs)
-        assert response.status_code == status, response.text
-        payload = response.json() if response.content else None
-        assert spec.response_errors(template, method, response.status_code, payload) == [], (method, url, payload)
-        checked.append(template)
-        return payload
-
-    check("GET", f"{repo}/issues/comments/{{id}}", f"{base}/issues/comments/{comment['id']}", 200)
-    check("PATCH", f"{repo}/issues/comments/{{id}}", f"{base}/issues/comments/{comment['id']}", 200, json={"body": "x"})
-    asset = check("POST", f"{repo}/issues/{{index}}/assets", f"{base}/issues/1/assets", 201,
-                  files={"attachment": ("a.png", PNG, "image/png")})
-    check("GET", f"{repo}/issues/{{index}}/assets", f"{base}/issues/1/assets", 200)
-    check("GET", f"{repo}/issues/{{index}}/assets/{{attachment_id}}", f"{base}/issues/1/assets/{asset['id']}", 200)
-    assert requests.get(asset["browser_download_url"], headers=auth, timeout=5).content == PNG
-    check("DELETE", f"{repo}/issues/{{index}}/assets/{{attachment_id}}", f"{base}/issues/1/assets/{asset['id']}", 204)
-    check("DELETE", f"{repo}/issues/comments/{{id}}", f"{base}/issues/comments/{comment['id']}", 204)
-    check("DELETE", f"{repo}/issues/{{index}}", f"{base}/issues/1", 204)
-    assert len(checked) == 8
-    # Not vacuous: a wrong asset shape is caught.
-    assert spec.response_errors(f"{repo}/issues/{{index}}/assets", "GET", 200, [{"id": "one"}])
