@@ -396,13 +396,12 @@ class JiraFake(FakeServer):
 
     def _user_json(self, user: _User) -> dict[str, Any]:
         avatars = {size: f"{self.base_url}/avatar/{user.key}?s={size[:2]}" for size in ("48x48", "24x24", "16x16", "32x32")}
-        if self.cloud:
-            return {"self": self.api(f"user?accountId={user.account_id}"), "accountId": user.account_id,
-                    "accountType": "atlassian", "avatarUrls": avatars, "displayName": user.display_name,
-                    "active": True, "timeZone": "Etc/UTC"}
-        return {"self": self.api(f"user?username={user.name}"), "name": user.name, "key": user.key,
-                "emailAddress": user.email, "avatarUrls": avatars, "displayName": user.display_name, "active": True,
-                "timeZone": "Etc/UTC"}
+        if self.cloud:  # Cloud names people by accountId only; Data Center by name and key, with their e-mail
+            link, who = f"user?accountId={user.account_id}", {"accountId": user.account_id, "accountType": "atlassian"}
+        else:
+            link, who = f"user?username={user.name}", {"name": user.name, "key": user.key, "emailAddress": user.email}
+        common = {"avatarUrls": avatars, "displayName": user.display_name, "active": True, "timeZone": "Etc/UTC"}
+        return {"self": self.api(link), **who, **common}
 
     def _status_json(self, status_id: str) -> dict[str, Any]:
         name, category = STATUSES[status_id]
@@ -642,12 +641,10 @@ class JiraFake(FakeServer):
     def _api_transitions(self, call: Call, version: str, ident: str) -> Response:
         self._check_version(version)
         issue = self._issue(ident)
-        transitions = [{"id": tid, "name": name, "to": self._status_json(to), "hasScreen": False, "isGlobal": False,
-                        "isInitial": False, "isConditional": False, "isAvailable": True} if self.cloud else
-                       {"id": tid, "name": name, "to": self._status_json(to), "fields": {}}
-                       for tid, name, to in self._offered(issue)]
-        body = {"expand": "transitions", "transitions": transitions} if self.cloud else {"transitions": transitions}
-        return json_response(body)
+        extra = {"hasScreen": False, "isGlobal": False, "isInitial": False, "isConditional": False, "isAvailable": True}
+        extra = extra if self.cloud else {"fields": {}}  # Data Center lists the fields of the transition's screen
+        transitions = [{"id": tid, "name": name, "to": self._status_json(to), **extra} for tid, name, to in self._offered(issue)]
+        return json_response({**({"expand": "transitions"} if self.cloud else {}), "transitions": transitions})
 
     @route("POST", "/rest/api/{version}/issue/{ident}/transitions")
     def _api_transition(self, call: Call, version: str, ident: str) -> Response:
