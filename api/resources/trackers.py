@@ -269,13 +269,9 @@ class AttachmentContent(Resource):
         return response
 
 
-def _passthrough_key():
-    return f"passthrough:{current_user().id}"
-
-
 @ns.route("/<int:tracker_id>/passthrough")
 class TrackerPassthrough(Resource):
-    @limiter.limit(configured("RATELIMIT_PASSTHROUGH"), key_func=_passthrough_key)
+    @limiter.limit(configured("RATELIMIT_PASSTHROUGH"), key_func=lambda: f"passthrough:{current_user().id}")
     @ns.body(passthrough_request_schema, first=own_tracker)
     @ns.returns(passthrough_response_schema, 200, "The provider's answer (its status, filtered headers and body)")
     @ns.errors(400, 429, *TRACKER_ERRORS, descriptions={

@@ -24,10 +24,7 @@ def _credential_properties():
 
 
 def _option_properties():
-    properties = {}
-    for cls in all_providers():
-        properties.update(cls.option_schema())
-    return properties
+    return {name: prop for cls in all_providers() for name, prop in cls.option_schema().items()}
 
 
 PROVIDER_TITLES = ", ".join(cls.title() for cls in all_providers())
@@ -264,24 +261,16 @@ class TrackerResyncResultSchema(BaseSchema):
     emit_events = fields.Boolean()
 
 
-class NoQuerySchema(BaseSchema):
-    """An operation that takes no query parameters: any is a 400 naming it."""
-
-
-class IssueGetQuerySchema(BaseSchema):
-    include_remote_data = fields.Boolean(load_default=False)
-
-
 tracker_schema = TrackerSchema()
 tracker_update_schema = TrackerUpdateSchema()  # the model; each PATCH loads with its tracker's provider
 issue_schema = IssueSchema()
 issue_create_schema = IssueCreateSchema()
 issue_update_schema = partial_of(IssueUpdateSchema)
 issue_query_schema = IssueQuerySchema()
-issue_get_query_schema = IssueGetQuerySchema()
+issue_get_query_schema = IssueQuerySchema(only=("include_remote_data",))
 comment_schema = CommentSchema()
 comment_update_schema = CommentUpdateSchema()
-no_query_schema = NoQuerySchema()
+no_query_schema = BaseSchema()  # an operation that takes no query parameters: any is a 400 naming it
 attachment_schema = AttachmentSchema()
 passthrough_request_schema = PassthroughRequestSchema()
 passthrough_response_schema = PassthroughResponseSchema()
