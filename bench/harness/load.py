@@ -26,23 +26,17 @@ def require_wrk():
         sys.exit("wrk is required: apt-get install wrk")
 
 
-def _ms(value, unit):
-    return float(value) * {"us": 0.001, "ms": 1.0, "s": 1000.0}[unit]
-
-
-def wrk(url, *, connections=32, threads=2, seconds=15, headers=None, script=None):
+def wrk(url, *, connections=32, threads=2, seconds=15, headers=None):
     """Run wrk with --latency; returns requests/s, p50/p99 in ms, errors."""
     command = ["wrk", f"-t{threads}", f"-c{connections}", f"-d{seconds}s", "--latency", "--timeout", "10s"]
     for name, value in (headers or {}).items():
         command += ["-H", f"{name}: {value}"]
-    if script:
-        command += ["-s", str(script)]
     output = subprocess.run([*command, url], check=True, capture_output=True, text=True).stdout
     latency = dict(re.findall(r"^\s+(50|99)%\s+([\d.]+\w+)", output, re.MULTILINE))
 
     def parse(key):
         number, unit = re.match(r"([\d.]+)(\w+)", latency[key]).groups()
-        return _ms(number, unit)
+        return float(number) * {"us": 0.001, "ms": 1.0, "s": 1000.0}[unit]
 
     non_2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", output)
     socket_errors = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", output)
