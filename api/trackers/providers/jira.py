@@ -17,8 +17,9 @@ import re
 import secrets
 import sys
 import threading
+from collections.abc import Callable, Iterator, Mapping
 from datetime import UTC, date, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 from urllib.parse import urlsplit
 
 from api.schemas.base import decode_cursor, encode_cursor
@@ -42,6 +43,7 @@ from api.trackers.base import (
     TrackerProvider,
     TrackerUnavailable,
     TrackerValidationError,
+    Upload,
     WebhookEvent,
     WebhookRegistration,
     guess_type,
@@ -61,6 +63,12 @@ from api.trackers.providers.jira_markup import (
     wiki_to_markdown,
 )
 from api.trackers.resilience import provider_message, retry_after_seconds, shared_session, transport_errors
+
+if TYPE_CHECKING:
+    import requests
+    from jira import JIRA, JIRAError
+
+    from api.trackers.resilience import TimeoutSession
 
 TARGET = re.compile(r"^[A-Z][A-Z0-9_]{0,49}$")
 ISSUE_KEY = re.compile(r"^([A-Z][A-Z0-9_]{0,49})-([1-9]\d{0,9})$")
@@ -103,12 +111,12 @@ class _SharedSession:
     retries for idempotent methods only, the URL policy with the checked address pinned, no redirects, no cookies)
     with this connection's auth, and failures raise the client's JIRAError as its own session would."""
 
-    def __init__(self, session, auth, headers):
+    def __init__(self, session: TimeoutSession, auth: Any, headers: Mapping[str, str]) -> None:
         self._shared = session
         self.auth = auth
         self.headers = dict(headers)
 
-    def request(self, method, url, **kwargs):
+    def request(self, method: str, url: str, **kwargs: Any) -> requests.Response:
         headers = {**self.headers, **(kwargs.pop("headers", None) or {})}
         kwargs.pop("proxies", None)
         kwargs.pop("allow_redirects", None)
@@ -119,44 +127,44 @@ class _SharedSession:
         raise_on_error(response)
         return response
 
-    def get(self, url, **kwargs):
+    def get(self, url: str, **kwargs: Any) -> requests.Response:
         return self.request("GET", url, **kwargs)
 
-    def post(self, url, data=None, **kwargs):
+    def post(self, url: str, data: Any = None, **kwargs: Any) -> requests.Response:
         return self.request("POST", url, data=data, **kwargs)
 
-    def put(self, url, data=None, **kwargs):
+    def put(self, url: str, data: Any = None, **kwargs: Any) -> requests.Response:
         return self.request("PUT", url, data=data, **kwargs)
 
-    def delete(self, url, **kwargs):
+    def delete(self, url: str, **kwargs: Any) -> requests.Response:
         return self.request("DELETE", url, **kwargs)
 
-    def close(self):
+    def close(self) -> None:
         pass  # the pooled session outlives this client
 
 
-def _dict(value):
+def _dict(value: object) -> dict:
     return value if isinstance(value, dict) else {}
 
 
-def _time(value):
+def _time(value: object) -> datetime | None:
     """A Jira timestamp, or None for a missing or malformed one (provider data is not trusted to parse)."""
     with contextlib.suppress(TypeError, ValueError):
         return parse_time(value) if isinstance(value, str) else None
     return None
 
 
-def _date(value):
+def _date(value: object) -> date | None:
     with contextlib.suppress(TypeError, ValueError):
         return date.fromisoformat(value) if isinstance(value, str) and value else None
     return None
 
 
-def _int(value):
+def _int(value: object) -> int:
     return value if isinstance(value, int) and value >= 0 else 0
 
 
-def _person(raw, deployment):
+def _person(raw: object, deployment: str) -> Person | None:
     if not isinstance(raw, dict) or not raw:
         return None
     if deployment == CLOUD or (raw.get("accountId") and not raw.get("name")):
@@ -211,11 +219,11 @@ class JiraProvider(TrackerProvider):
     # ---- configuration ---------------------------------------------------------------------------------------
 
     @classmethod
-    def validate_target(cls, target):
+    def validate_target(cls, target: str) -> str | None:
         return None if TARGET.match(target or "") else "Must be a Jira project key such as PROJ (upper case)."
 
     @classmethod
-    def validate_credentials(cls, credentials):
+    def validate_credentials(cls, credentials: dict) -> dict:
         errors = {f"credentials.{key}": ["Unknown field."] for key in credentials
                   if key not in ("email", "api_token", "token")}
         cloud = any(key in credentials for key in ("email", "api_token"))
@@ -231,7 +239,7 @@ class JiraProvider(TrackerProvider):
         return errors
 
     @classmethod
-    def validate_options(cls, options):
+    def validate_options(cls, options: dict) -> dict:
         errors = {f"options.{key}": ["Unknown option."] for key in options
                   if key not in ("deployment", "priority_map", *STRING_OPTIONS)}
         if "deployment" in options and options["deployment"] not in DEPLOYMENTS:
@@ -249,15 +257,15 @@ class JiraProvider(TrackerProvider):
         return errors
 
     @classmethod
-    def parse_issue_template_file(cls, filename, text):
+    def parse_issue_template_file(cls, filename: str, text: str) -> dict:
         raise NotSupported("Importing issue templates is not supported by the Jira provider.")
 
     @property
-    def _base_url(self):
+    def _base_url(self) -> str:
         return (self.config.base_url or "").rstrip("/")
 
     @property
-    def deployment(self):
+    def deployment(self) -> str:
         """"cloud" or "data_center": the option, else the host, else the server's own deploymentType."""
         chosen = (self.config.options or {}).get("deployment")
         if chosen in DEPLOYMENTS:
@@ -278,18 +286,18 @@ class JiraProvider(TrackerProvider):
         return found
 
     @property
-    def _cloud(self):
+    def _cloud(self) -> bool:
         return self.deployment == CLOUD
 
     # ---- transport -------------------------------------------------------------------------------------------
 
-    def _client(self, version):
+    def _client(self, version: str) -> JIRA:
         clients = self.__dict__.setdefault("_clients", {})
         if version not in clients:
             clients[version] = self._new_client(version)
         return clients[version]
 
-    def _new_client(self, version):
+    def _new_client(self, version: str) -> JIRA:
         # The jira client library is imported when a Jira tracker is first used, not at start-up.
         from jira import JIRA
         from jira.client import TokenAuth
@@ -309,18 +317,19 @@ class JiraProvider(TrackerProvider):
         return client
 
     @property
-    def _version(self):
+    def _version(self) -> str:
         return "3" if self._cloud else "2"
 
-    def _jira(self):
+    def _jira(self) -> JIRA:
         return self._client(self._version)
 
-    def _call(self, method, path, *, params=None, body=None, version=None, root=None):
+    def _call(self, method: str, path: str, *, params: dict[str, Any] | None = None, body: Any = None,
+              version: str | None = None, root: str | None = None) -> Any:
         """One REST call through the client's session; `root` replaces /rest/api/<v>/ (e.g. the webhooks API)."""
         with self._translate():
             client = self._client(version or self._version)
             url = f"{self._base_url}{root}{path}" if root else client._get_url(path)
-            kwargs = {"params": params} if params else {}
+            kwargs: dict[str, Any] = {"params": params} if params else {}
             if body is not None:
                 kwargs["data"] = json.dumps(body)
             response = client._session.request(method, url, **kwargs)
@@ -332,7 +341,7 @@ class JiraProvider(TrackerProvider):
                 raise TrackerUnavailable("Jira answered with something that is not JSON.") from None
 
     @contextlib.contextmanager
-    def _translate(self):
+    def _translate(self) -> Iterator[None]:
         try:
             with transport_errors():
                 yield
@@ -343,12 +352,12 @@ class JiraProvider(TrackerProvider):
             raise self._error(exc) from None
 
     @classmethod
-    def _error(cls, exc):
+    def _error(cls, exc: JIRAError) -> TrackerError:
         status = exc.status_code or 0
         response = exc.response
         details = []
         with contextlib.suppress(ValueError, AttributeError):
-            data = response.json()
+            data = response.json()  # type: ignore[union-attr]  # no response: the AttributeError is suppressed
             if isinstance(data, dict):
                 details = [str(m) for m in (data.get("errorMessages") or [])[:10] if isinstance(m, str)]
                 errors = data["errors"] if isinstance(data.get("errors"), dict) else {}
@@ -366,19 +375,19 @@ class JiraProvider(TrackerProvider):
     # ---- conversions -----------------------------------------------------------------------------------------
 
     @staticmethod
-    def _text_out(value):
+    def _text_out(value: object) -> str:
         """Markdown for a Jira description or comment body (ADF on Cloud v3, wiki markup elsewhere)."""
         if isinstance(value, dict):
             return adf_to_markdown(value)
         return wiki_to_markdown(value) if value else ""
 
-    def _text_in(self, markdown):
+    def _text_in(self, markdown: str) -> dict | str:
         try:
             return markdown_to_adf(markdown) if self._cloud else markdown_to_wiki(markdown)
         except MarkupTooLarge as exc:
             raise TrackerValidationError(str(exc)) from None
 
-    def _to_issue(self, raw, deployment=None):
+    def _to_issue(self, raw: dict, deployment: str | None = None) -> Issue:
         deployment = deployment or self.deployment
         fields = _dict(raw.get("fields"))
         status = _dict(fields.get("status"))
@@ -410,7 +419,7 @@ class JiraProvider(TrackerProvider):
             remote_data=raw,
         )
 
-    def _to_comment(self, raw, deployment=None):
+    def _to_comment(self, raw: dict, deployment: str | None = None) -> Comment:
         deployment = deployment or self.deployment
         return Comment(id=str(raw.get("id")), body=self._text_out(raw.get("body")),
                        author=_person(raw.get("author"), deployment), created_at=_time(raw.get("created")),
@@ -418,17 +427,17 @@ class JiraProvider(TrackerProvider):
 
     # ---- helpers ---------------------------------------------------------------------------------------------
 
-    def _priority_map(self):
+    def _priority_map(self) -> dict[str, str]:
         mapping = (self.config.options or {}).get("priority_map")
         return mapping if isinstance(mapping, dict) and mapping else DEFAULT_PRIORITY_MAP
 
-    def _priority_level(self, name):
+    def _priority_level(self, name: str | None) -> str | None:
         """The unified priority of a Jira priority name (None for a name the map does not know)."""
         if not name:
             return None
         return {key.lower(): level for key, level in self._priority_map().items()}.get(name.lower())
 
-    def _priority_names(self, level):
+    def _priority_names(self, level: str) -> list[str]:
         """The Jira priority names meaning `level`, the one to set first."""
         names = [name for name, mapped in self._priority_map().items() if mapped == level]
         if not names:
@@ -436,10 +445,10 @@ class JiraProvider(TrackerProvider):
                                          errors={"priority": [f"No Jira priority name maps to {level!r}."]})
         return names
 
-    def _priority(self, level):
+    def _priority(self, level: str | None) -> dict[str, str] | None:
         return {"name": self._priority_names(level)[0]} if level else None
 
-    def _parent(self, parent_id):
+    def _parent(self, parent_id: str | None) -> dict[str, str] | None:
         """The parent field for an issue of this project (Jira refuses a parent its hierarchy does not allow: 422)."""
         if not parent_id:
             return None
@@ -449,7 +458,7 @@ class JiraProvider(TrackerProvider):
             raise TrackerValidationError(f"No issue {parent_id} in the Jira project.",
                                          errors={"parent_id": ["No such issue on this tracker."]}) from None
 
-    def _key(self, issue_id):
+    def _key(self, issue_id: str) -> str:
         """The issue key for an id of this tracker's project; other projects' issues are not found here."""
         issue_id = str(issue_id)
         match = ISSUE_KEY.match(issue_id)
@@ -459,15 +468,15 @@ class JiraProvider(TrackerProvider):
             return self._fetch(issue_id)["key"]
         raise TrackerNotFound(f"Issue {issue_id} not found.")
 
-    def _fetch(self, issue_id):
+    def _fetch(self, issue_id: str) -> dict:
         raw = self._call("GET", f"issue/{issue_id}", params={"fields": ",".join(ISSUE_FIELDS)})
         if ((raw.get("fields") or {}).get("project") or {}).get("key") != self.config.target or not raw.get("key"):
             raise TrackerNotFound(f"Issue {issue_id} not found.")
         return raw
 
-    def _people(self):
+    def _people(self) -> list[dict]:
         if self._cloud:
-            people = []
+            people: list[dict] = []
             for page in range(MAX_PAGES):
                 batch = self._call("GET", "user/assignable/search", params={
                     "project": self.config.target, "startAt": page * PAGE_SIZE, "maxResults": PAGE_SIZE})
@@ -479,7 +488,7 @@ class JiraProvider(TrackerProvider):
                                                                      "maxResults": DC_MEMBERS})
         return batch if isinstance(batch, list) else []
 
-    def _assignee(self, usernames):
+    def _assignee(self, usernames: list[str]) -> dict[str, str] | None:
         """The Jira assignee value for a unified assignee list (Jira issues have at most one assignee)."""
         if len(usernames) > 1:
             raise TrackerValidationError("A Jira issue has one assignee.",
@@ -495,14 +504,14 @@ class JiraProvider(TrackerProvider):
                                      errors={"assignees": [f"Unknown member: {usernames[0]}"]})
 
     @staticmethod
-    def _labels(labels):
+    def _labels(labels: list[str]) -> list[str]:
         bad = [label for label in labels if not LABEL.match(label)]
         if bad:
             raise TrackerValidationError("Jira labels cannot contain spaces.",
                                          errors={"labels": [f"Not a Jira label: {label}" for label in bad[:10]]})
         return list(labels)
 
-    def _issue_type(self):
+    def _issue_type(self) -> dict[str, str]:
         wanted = (self.config.options or {}).get("issue_type")
         if wanted:
             return {"name": wanted}
@@ -514,7 +523,7 @@ class JiraProvider(TrackerProvider):
             raise TrackerValidationError("The Jira project offers no issue type to create issues with.")
         return {"id": str(standard[0]["id"])}
 
-    def _transition(self, key, status):
+    def _transition(self, key: str, status: str) -> None:
         """Move an issue into (or out of) the Done category through a transition its workflow offers."""
         raw = self._fetch(key)
         category = (((raw["fields"].get("status") or {}).get("statusCategory") or {}).get("key") or "").lower()
@@ -523,7 +532,7 @@ class JiraProvider(TrackerProvider):
         offered = self._call("GET", f"issue/{key}/transitions").get("transitions") or []
         named = (self.config.options or {}).get("closed_transition" if status == "closed" else "open_transition")
 
-        def target_category(transition):
+        def target_category(transition: dict) -> str:
             return (((transition.get("to") or {}).get("statusCategory") or {}).get("key") or "").lower()
 
         if named:
@@ -540,7 +549,7 @@ class JiraProvider(TrackerProvider):
                                          errors={"status": [f"Available transitions: {names}"]})
         self._call("POST", f"issue/{key}/transitions", body={"transition": {"id": str(chosen[0]["id"])}})
 
-    def _search(self, jql, *, limit, cursor, fields):
+    def _search(self, jql: str, *, limit: int, cursor: str | None, fields: list[str]) -> tuple[list[dict], str | None]:
         """One page of a JQL search: Cloud's search/jql with nextPageToken, DC's search with startAt."""
         if self._cloud:
             params = {"jql": jql, "maxResults": limit, "fields": ",".join(fields)}
@@ -559,7 +568,7 @@ class JiraProvider(TrackerProvider):
 
     # ---- the interface ---------------------------------------------------------------------------------------
 
-    def verify(self):
+    def verify(self) -> dict:
         raw = self._call("GET", f"project/{self.config.target}")
         return {"provider": self.slug, "target": raw.get("key"), "url": f"{self._base_url}/browse/{raw.get('key')}"}
 
@@ -603,7 +612,7 @@ class JiraProvider(TrackerProvider):
             issues = [issue for issue in issues if issue.updated_at is None or issue.updated_at >= since]
         return Page(items=issues, next_cursor=next_cursor)
 
-    def get_issue(self, issue_id):
+    def get_issue(self, issue_id: str) -> Issue:
         issue_id = str(issue_id)
         if not ((match := ISSUE_KEY.match(issue_id)) and match.group(1) == self.config.target) \
                 and not ISSUE_NUMBER.match(issue_id):
@@ -611,7 +620,7 @@ class JiraProvider(TrackerProvider):
         return self._to_issue(self._fetch(issue_id))
 
     def create_issue(self, data: NewIssue) -> Issue:
-        fields = {"project": {"key": self.config.target}, "summary": data.title,
+        fields: dict[str, Any] = {"project": {"key": self.config.target}, "summary": data.title,
                   "issuetype": {"name": data.issue_type} if data.issue_type else self._issue_type()}
         if data.description:
             fields["description"] = self._text_in(data.description)
@@ -666,7 +675,7 @@ class JiraProvider(TrackerProvider):
             self._transition(key, changed["status"])
         return self._to_issue(self._fetch(key))
 
-    def _to_category(self, key, category):
+    def _to_category(self, key: str, category: str) -> None:
         """Move an issue into a status of the unified category's Jira status category, through an offered transition."""
         wanted = CATEGORY_KEYS[category][0]
         raw = self._fetch(key)
@@ -683,14 +692,14 @@ class JiraProvider(TrackerProvider):
                                          errors={"status_category": [f"Available transitions: {names}"]})
         self._call("POST", f"issue/{key}/transitions", body={"transition": {"id": str(chosen[0]["id"])}})
 
-    def list_children(self, issue_id, *, limit, cursor):
+    def list_children(self, issue_id: str, *, limit: int, cursor: str | None) -> Page:
         key = self._key(issue_id)
         deployment = self.deployment
         raw_issues, next_cursor = self._search(f"parent = {jql_string(key)} ORDER BY created ASC, key ASC", limit=limit,
                                                cursor=cursor, fields=ISSUE_FIELDS)
         return Page(items=[self._to_issue(raw, deployment) for raw in raw_issues], next_cursor=next_cursor)
 
-    def list_comments(self, issue_id, *, limit, cursor):
+    def list_comments(self, issue_id: str, *, limit: int, cursor: str | None) -> Page:
         key = self._key(issue_id)
         start = decode_cursor(cursor, types=(int,))[0] if cursor else 0
         raw = self._call("GET", f"issue/{key}/comment", params={"startAt": start, "maxResults": limit,
@@ -701,7 +710,7 @@ class JiraProvider(TrackerProvider):
         return Page(items=[self._to_comment(c, deployment) for c in comments],
                     next_cursor=encode_cursor([start + len(comments)]) if more else None)
 
-    def create_comment(self, issue_id, body):
+    def create_comment(self, issue_id: str, body: str) -> Comment:
         key = self._key(issue_id)
         with self._translate():
             comment = self._jira().add_comment(key, self._text_in(body))
@@ -709,43 +718,43 @@ class JiraProvider(TrackerProvider):
 
     # ---- comment edit/delete, issue delete, passthrough (issue 13) ----
 
-    def _comment_path(self, issue_id, comment_id):
+    def _comment_path(self, issue_id: str, comment_id: str) -> str:
         return f"issue/{self._key(issue_id)}/comment/{numeric_id(comment_id, what='Comment', bits=63)}"
 
-    def update_comment(self, issue_id, comment_id, body):
+    def update_comment(self, issue_id: str, comment_id: str, body: str) -> Comment:
         return self._to_comment(self._call("PUT", self._comment_path(issue_id, comment_id), body={"body": self._text_in(body)}))
 
-    def delete_comment(self, issue_id, comment_id):
+    def delete_comment(self, issue_id: str, comment_id: str) -> None:
         self._call("DELETE", self._comment_path(issue_id, comment_id))
 
-    def delete_issue(self, issue_id):
+    def delete_issue(self, issue_id: str) -> None:
         self._call("DELETE", f"issue/{self._key(issue_id)}")  # Jira refuses (400) an issue with sub-tasks
 
     # ---- attachments: Jira's own ----
 
-    def _to_attachment(self, raw):
+    def _to_attachment(self, raw: dict) -> Attachment:
         filename = str(raw.get("filename") or "attachment")
         return Attachment(id=str(raw.get("id")), filename=filename, content_type=raw.get("mimeType") or guess_type(filename),
                           size=_int(raw.get("size")), author=_person(raw.get("author"), self.deployment),
                           created_at=_time(raw.get("created")), url=raw.get("content"))
 
-    def _attachments(self, key):
+    def _attachments(self, key: str) -> list[dict]:
         raw = self._call("GET", f"issue/{key}", params={"fields": "attachment,project"})
         if ((raw.get("fields") or {}).get("project") or {}).get("key") != self.config.target:
             raise TrackerNotFound(f"Issue {key} not found.")
         return [item for item in raw["fields"].get("attachment") or [] if isinstance(item, dict)]
 
-    def _attachment_of(self, issue_id, attachment_id):
+    def _attachment_of(self, issue_id: str, attachment_id: str) -> dict:
         found = next((item for item in self._attachments(self._key(issue_id)) if str(item.get("id")) == str(attachment_id)),
                      None)
         if found is None:
             raise TrackerNotFound(f"Attachment {attachment_id} not found.")
         return found
 
-    def list_attachments(self, issue_id):
+    def list_attachments(self, issue_id: str) -> list[Attachment]:
         return [self._to_attachment(raw) for raw in self._attachments(self._key(issue_id))]
 
-    def add_attachment(self, issue_id, upload):
+    def add_attachment(self, issue_id: str, upload: Upload) -> Attachment:
         key = self._key(issue_id)
         body, content_type = multipart_upload("file", upload)
         with self._translate():
@@ -754,24 +763,24 @@ class JiraProvider(TrackerProvider):
                                                headers={"Content-Type": content_type, "X-Atlassian-Token": "no-check"})
         return self._to_attachment(response.json()[0])
 
-    def open_attachment(self, issue_id, attachment_id):
+    def open_attachment(self, issue_id: str, attachment_id: str) -> AttachmentContent:
         attachment = self._to_attachment(self._attachment_of(issue_id, attachment_id))
         with self._translate():
             client = self._jira()
             if self._cloud:  # the content endpoint redirects to Atlassian's media service unless told not to
                 url, params = client._get_url(f"attachment/content/{attachment.id}"), {"redirect": "false"}
             elif same_origin(attachment.url, self._base_url):
-                url, params = attachment.url, None
+                url, params = cast(str, attachment.url), None  # same_origin is False for a missing URL
             else:
                 raise TrackerUnavailable("Jira pointed the download at another host; the credentials are not sent there.")
             response = client._session.request("GET", url, params=params, stream=True)
-        return AttachmentContent(filename=attachment.filename, content_type=attachment.content_type, size=attachment.size,
-                                 chunks=response.iter_content(64 * 1024), close=response.close)
+        return AttachmentContent(filename=attachment.filename, content_type=cast(str, attachment.content_type),
+                                 size=attachment.size, chunks=response.iter_content(64 * 1024), close=response.close)
 
-    def delete_attachment(self, issue_id, attachment_id):
+    def delete_attachment(self, issue_id: str, attachment_id: str) -> None:
         self._call("DELETE", f"attachment/{self._attachment_of(issue_id, attachment_id)['id']}")
 
-    def passthrough_root(self):
+    def passthrough_root(self) -> tuple[str, dict, dict]:
         credentials = self.config.credentials or {}
         if credentials.get("token"):
             auth = f"Bearer {credentials['token']}"
@@ -795,13 +804,13 @@ class JiraProvider(TrackerProvider):
             names.update(str(label) for label in (raw.get("fields") or {}).get("labels") or [])
         return [Label(name=name) for name in sorted(names)]
 
-    def list_members(self):
+    def list_members(self) -> list[Person]:
         deployment = self.deployment
         return [person for person in (_person(raw, deployment) for raw in self._people()) if person]
 
     # ---- webhooks --------------------------------------------------------------------------------------------
 
-    def create_webhook(self, callback_url):
+    def create_webhook(self, callback_url: str) -> WebhookRegistration:
         if self._cloud:
             raise ManualWebhookSetup(
                 "Jira Cloud lets only a site administrator register a signed webhook, and not through an API token: "
@@ -818,25 +827,25 @@ class JiraProvider(TrackerProvider):
             raise TrackerUnavailable("Jira did not say which webhook it created.")
         return WebhookRegistration(hook_id=hook_id, secret=secret, callback_url=callback_url)
 
-    def delete_webhook(self, hook_id):
+    def delete_webhook(self, hook_id: str) -> None:
         if not str(hook_id).isdigit() or self._cloud:
             return
         with contextlib.suppress(TrackerNotFound):
             self._call("DELETE", f"webhook/{hook_id}", root="/rest/webhooks/1.0/")
 
-    def verify_webhook(self, headers, body, registration):
+    def verify_webhook(self, headers: Mapping[str, str], body: bytes, registration: WebhookRegistration) -> bool:
         return same(headers.get("X-Hub-Signature"), "sha256=" + hmac_hex(registration.secret, body))
 
-    def webhook_delivery(self, headers, payload):
+    def webhook_delivery(self, headers: Mapping[str, str], payload: dict) -> tuple[str | None, str]:
         return headers.get("X-Atlassian-Webhook-Identifier"), str(payload.get("webhookEvent") or "unknown")
 
-    def _hook_issue(self, raw, deployment):
+    def _hook_issue(self, raw: object, deployment: str) -> Issue | None:
         if not isinstance(raw, dict) or not (raw.get("key") or raw.get("id")):
             return None
         return self._to_issue(raw, deployment)
 
     @staticmethod
-    def _hook_deployment(payload):
+    def _hook_deployment(payload: dict) -> str:
         # Webhook bodies are REST v2 shaped on both; Cloud people carry an accountId, Data Center ones a key.
         for holder in (payload.get("user"), payload.get("comment", {}).get("author") if isinstance(
                 payload.get("comment"), dict) else None):
@@ -844,7 +853,7 @@ class JiraProvider(TrackerProvider):
                 return CLOUD if holder.get("accountId") else DATA_CENTER
         return DATA_CENTER
 
-    def _attachment_events(self, name, payload, issue, deployment):
+    def _attachment_events(self, name: str, payload: dict, issue: Issue | None, deployment: str) -> list[WebhookEvent]:
         """Jira's attachment_created/deleted: the attachment, and its issue where the delivery names one."""
         raw = payload.get("attachment")
         if not isinstance(raw, dict) or not raw.get("id"):
@@ -858,7 +867,7 @@ class JiraProvider(TrackerProvider):
         return [WebhookEvent(type=self.ATTACHMENT_EVENTS[name], issue_id=issue_id, issue=issue,
                              changes={"attachment": attachment})]
 
-    def normalize_webhook(self, event_name, payload):
+    def normalize_webhook(self, event_name: str, payload: dict) -> list[WebhookEvent]:
         name = str(payload.get("webhookEvent") or event_name or "")
         deployment = self._hook_deployment(payload)
         issue = self._hook_issue(payload.get("issue"), deployment)
@@ -911,13 +920,15 @@ class JiraProvider(TrackerProvider):
             event_type = "issue.assigned"
         return WebhookEvent(type=event_type, issue_id=issue.id, issue=issue, changes=changes)
 
-    def complete_webhook_events(self, events, read_issue):
+    def complete_webhook_events(self, events: list[WebhookEvent], read_issue: Callable[[str], Issue]) -> list[WebhookEvent]:
         """Data Center comment deliveries name their issue by number only (`.../issue/10013/comment/...`): one read of
         it gives its key, as every other event and the index use, and the issue itself.
 
         An issue the read does not find here (another project's, from an admin webhook without a filter, or deleted
         since) drops its events; when Jira cannot answer, the events keep the number rather than wait or go missing.
         """
+        read: dict[str, Issue | str | None]
+        completed: list[WebhookEvent]
         read, completed = {}, []
         for item in events:
             number = item.issue_id if item.issue is None and ISSUE_NUMBER.match(item.issue_id or "") else None
