@@ -15,6 +15,7 @@ import time
 
 import requests
 
+from bench.harness import options
 from bench.harness.clients import create_tracker, register_and_login
 from bench.harness.db import database
 from bench.harness.measure import worker_rss_mb
@@ -111,6 +112,7 @@ def _round_trip(master_pid, issues, issue_id, headers):
 def main():
     from test.fakes.jira import DATA_CENTER, JiraFake
 
+    options(__doc__).parse_args()  # no options: `--help` says so rather than starting a run
     results = {}
     with database() as url, JiraFake(flavour=DATA_CENTER) as fake:
         env = app_env(url, ATTACHMENT_MAX_BYTES=SIZE + 1024 * 1024, RATELIMIT_ENABLED="false", LOG_REQUESTS="false",

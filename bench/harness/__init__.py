@@ -11,9 +11,9 @@ WRITE = ("--write", False, "put the figures in docs/PERFORMANCE.md")
 
 
 def options(doc, *specs):
-    """A parser described by the docstring's first line; each spec is (flag, default, help): a False default makes a
-    switch, any other gives the option its type."""
-    parser = argparse.ArgumentParser(description=doc.splitlines()[0])
+    """A parser described by the docstring's first paragraph; each spec is (flag, default, help): a False default makes
+    a switch, any other gives the option its type."""
+    parser = argparse.ArgumentParser(description=doc.strip().split("\n\n")[0])
     for flag, default, text in specs:
         if default is False:
             parser.add_argument(flag, action="store_true", help=text)
