@@ -274,8 +274,10 @@ class ApiNamespace(Namespace):
         with the session and the owner; `word` names an item in the answers' descriptions, `errors` are create's and
         change's own statuses, `docs` the list, create, change and delete summaries. Returns (<Noun>List, <Noun>).
         """
-        word, call = word or noun, _owned_call(service)
-        list_doc, create_doc, update_doc, delete_doc = docs
+        word = word or noun
+
+        def call(name, **kwargs):
+            return for_caller(getattr(service, name), **kwargs)
 
         @self.paginated(schema, f"{noun}s", f"Your {word}s, oldest first")
         def get_list(resource, query):
@@ -304,9 +306,9 @@ class ApiNamespace(Namespace):
             call(f"delete_{noun}", **ids)
             return {"message": f"{noun} deleted {ids[f'{noun}_id']}"}
 
-        for func, doc in ((get_list, list_doc), (post, create_doc), (get, f"Get one of your {word}s."),
-                          (patch, update_doc), (delete, delete_doc)):
+        for func, doc in zip((get_list, post, patch, delete), docs, strict=True):
             func.__doc__ = doc
+        get.__doc__ = f"Get one of your {word}s."
         name = noun.capitalize()
         collection = self.route("/")(type(f"{name}List", (Resource,), {"get": get_list, "post": post}))
         item = self.route(f"/<int:{noun}_id>")(type(name, (Resource,), {"get": get, "patch": patch, "delete": delete}))
@@ -316,11 +318,6 @@ class ApiNamespace(Namespace):
 def for_caller(service_function, **kwargs):
     """Call a keyword-only service function in the request's session with the authenticated caller as the owner."""
     return service_function(session=db.session, owner=current_user(), **kwargs)
-
-
-def _owned_call(service):
-    """Call one of `service`'s functions by name, `for_caller`."""
-    return lambda name, **kwargs: for_caller(getattr(service, name), **kwargs)
 
 
 def _run_idempotent(payload, action):
