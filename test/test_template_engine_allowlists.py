@@ -138,5 +138,6 @@ def test_every_forbidden_construct_in_one_template_is_listed_once_each():
     with pytest.raises(TemplateError) as refused:
         parse(source, field="body")
     problems = refused.value.errors["body"]
-    assert problems[:2] == ["line 1: macros are not allowed in issue templates", "line 1: imports are not allowed in issue templates"]
+    assert problems[:2] == ["line 1: macros are not allowed in issue templates",
+                            "line 1: imports are not allowed in issue templates"]
     assert len(problems) == 3 and problems[2].startswith("line 1: the filter 'center' is not allowed")
