@@ -1,7 +1,8 @@
 """Offers list throughput vs a bare Flask hello under the same uwsgi settings.
 
 Run: .venv/bin/python -m bench.offers_bench [--seconds 15] [--connections 32]
-Writes its figures into docs/PERFORMANCE.md (section "offers").
+Writes its figures into docs/PERFORMANCE.md (section "offers"), with the stack's own floor for the same endpoint
+(bench/stack_floor.py) served the same way, so the distance splits into what the stack costs and what the product adds.
 """
 
 import importlib.util
@@ -22,6 +23,14 @@ TARGET_RATIO, LONG_RUN_RATIO, TARGET_P99_MS, TARGET_RSS_MB = 0.25, 0.35, 50.0, 1
 # Installed in the development venv (jsonschema's format extra, for schemathesis), not by requirements.txt; when
 # present, jsonschema builds an IRI grammar with it at import, in every worker.
 DEV_ONLY_MODULES = ("rfc3987_syntax",)
+# The ladder from the hello to the offers list on the fixed stack (bench/stack_floor.py, its docstring says what each does).
+STACK_ROWS = (
+    ("Flask-RESTX resource returning a small dict", "/restx/hello"),
+    ("the stack's minimum for the offers list: RESTX, JWT, the caller's row, the page, the product's dump and JSON writer",
+     "/restx/users/{user_id}/offers/"),
+    ("the same without the caller's row (what a per-process user cache could buy)",
+     "/restx/users/{user_id}/offers-no-user-read/"),
+)
 
 
 def measured(url, seconds, connections, master, postmaster, headers=None):
@@ -69,6 +78,12 @@ def main():
             wrk(url, seconds=3, connections=args.connections, headers=headers)
             offers = measured(url, args.seconds, args.connections, master, postmaster, headers=headers)
             rss = worker_rss_mb(master)
+        with uwsgi(env, module="bench.stack_floor:application", ready_path="/restx/hello") as (base_url, stack_master):
+            stack = {}
+            for name, path in STACK_ROWS:
+                url = base_url + path.format(user_id=user_id)
+                wrk(url, seconds=3, connections=args.connections, headers=headers)
+                stack[name] = measured(url, args.seconds, args.connections, stack_master, postmaster, headers=headers)
         dev_only = dev_only_mb(env)
     load_at_end = os.getloadavg()[0]
     ratio = offers["rps"] / floor["rps"]
@@ -102,6 +117,13 @@ def main():
         "not by requirements.txt (the image's packages), measured as the difference of importing the app with it and "
         "with it hidden\n"
         + "\n".join(check_lines(checks))
+        + "\n\nThe stack's floor for the same endpoint, same uwsgi settings, same run (ratio to the bare Flask hello):\n\n"
+        "| served | req/s | ratio | p99 ms | uwsgi CPU ms per request | PostgreSQL CPU ms per request |\n"
+        "|---|---|---|---|---|---|\n"
+        + "".join(f"| {name} | {row['rps']:.0f} | {row['rps'] / floor['rps']:.2f} | {row['p99_ms']:.2f} | "
+                  f"{row['cpu_ms']:.3f} | {row['pg_cpu_ms']:.3f} |\n" for name, row in stack.items())
+        + f"| the product's offers list (above) | {offers['rps']:.0f} | {ratio:.2f} | {offers['p99_ms']:.2f} | "
+        f"{offers['cpu_ms']:.3f} | {offers['pg_cpu_ms']:.3f} |\n"
         + "\n\nReproduce: `.venv/bin/python -m bench.offers_bench`"
     )
     write_section("offers", "## Offers list vs the bare-Flask floor\n\n" + table)
