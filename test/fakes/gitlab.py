@@ -56,6 +56,8 @@ HOOK_EVENTS = (
     "resource_access_token_events",
 )
 
+# The rate-limit headers of GitLab's throttled answer that do not depend on the time.
+THROTTLED = {"RateLimit-Name": "throttle_authenticated_api", "RateLimit-Limit": "2000", "RateLimit-Observed": "2001"}
 # What GitLab answers for the parts of its objects the fake does not model.
 BLANK_PROFILE = {
     **dict.fromkeys(("bio", "location", "linkedin", "twitter", "discord", "website_url", "organization", "job_title"), ""),
@@ -67,6 +69,7 @@ BLANK_PROFILE = {
     "projects_limit": 100000,
     "identities": (),
 }
+LABEL_DEFAULTS = {"text_color": "#FFFFFF", "subscribed": False, "is_project_label": True, "archived": False}
 PROJECT_DEFAULTS = {
     **dict.fromkeys(("readme_url", "avatar_url"), None),
     **dict.fromkeys(("tag_list", "topics"), ()),
@@ -235,9 +238,8 @@ class GitLabFake(FakeServer):
         with self.lock:
             user = self._user_named(username)
             if user is None:
-                user = _User(
-                    self.state.next_id("user"), username, name or username.title(), email or f"{username}@example.com", utcnow()
-                )
+                email = email or f"{username}@example.com"
+                user = _User(self.state.next_id("user"), username, name or username.title(), email, utcnow())
                 self.state.users[user.id] = user
             return self._user_json(user, full=True)
 
@@ -435,15 +437,8 @@ class GitLabFake(FakeServer):
         now = utcnow()
         wait = math.ceil(retry_after)
         reset = math.ceil(now.timestamp()) + wait
-        headers = {
-            "Retry-After": str(wait),
-            "RateLimit-Name": "throttle_authenticated_api",
-            "RateLimit-Limit": "2000",
-            "RateLimit-Observed": "2001",
-            "RateLimit-Remaining": "0",
-            "RateLimit-Reset": str(reset),
-            "RateLimit-ResetTime": format_datetime(datetime.fromtimestamp(reset, now.tzinfo), usegmt=True),
-        }
+        headers = {**THROTTLED, "RateLimit-Remaining": "0", "Retry-After": str(wait), "RateLimit-Reset": str(reset)}
+        headers["RateLimit-ResetTime"] = format_datetime(datetime.fromtimestamp(reset, now.tzinfo), usegmt=True)
         return text_response("Retry later\n", status or 429, headers)
 
     # -- errors and parameters -----------------------------------------------------------------
@@ -578,18 +573,8 @@ class GitLabFake(FakeServer):
         }
 
     def _label_json(self, project: _Project, label: _Label, counts: bool) -> dict[str, Any]:
-        body: dict[str, Any] = {
-            "id": label.id,
-            "name": label.name,
-            "color": label.color,
-            "text_color": "#FFFFFF",
-            "description": label.description,
-            "description_html": label.description or "",
-            "subscribed": False,
-            "priority": label.priority,
-            "is_project_label": True,
-            "archived": False,
-        }
+        text = {"description": label.description, "description_html": label.description or ""}
+        body = {**LABEL_DEFAULTS, "id": label.id, "name": label.name, "color": label.color, "priority": label.priority, **text}
         if counts:
             tagged = [issue for issue in project.issues.values() if label.name in issue.labels]
             body["open_issues_count"] = sum(issue.state == "opened" for issue in tagged)
@@ -670,26 +655,13 @@ class GitLabFake(FakeServer):
         }
 
     def _member_json(self, project: _Project, user: _User) -> dict[str, Any]:
-        return {
-            **self._user_json(user),
-            "access_level": project.members[user.id],
-            "created_at": _timestamp(project.created_at),
-            "expires_at": None,
-            "membership_state": "active",
-        }
+        membership = {"created_at": _timestamp(project.created_at), "expires_at": None, "membership_state": "active"}
+        return {**self._user_json(user), "access_level": project.members[user.id], **membership}
 
     def _hook_json(self, project: _Project, hook: _Hook) -> dict[str, Any]:
-        return {
-            **HOOK_DEFAULTS,
-            "id": hook.id,
-            "url": hook.url,
-            "name": hook.name,
-            "description": hook.description,
-            "project_id": project.id,
-            **hook.events,
-            "enable_ssl_verification": hook.enable_ssl_verification,
-            "created_at": _timestamp(hook.created_at),
-        }
+        named = {"id": hook.id, "url": hook.url, "name": hook.name, "description": hook.description, "project_id": project.id}
+        ssl = {"enable_ssl_verification": hook.enable_ssl_verification, "created_at": _timestamp(hook.created_at)}
+        return {**HOOK_DEFAULTS, **named, **hook.events, **ssl}
 
     def _file_json(self, project: _Project, path: str, ref: str) -> dict[str, Any]:
         content = project.files[path]
@@ -710,15 +682,11 @@ class GitLabFake(FakeServer):
 
     def _paged(self, call: Call, items: list[Any], render: Callable[[Any], Any]) -> Response:
         page = page_of(call, items, "per_page", DEFAULT_PER_PAGE, MAX_PER_PAGE)
-        headers = {
-            "X-Page": str(page.page),
-            "X-Per-Page": str(page.per_page),
-            "X-Next-Page": str(page.page + 1) if page.page < page.last_page else "",
-            "X-Prev-Page": str(page.page - 1) if 1 < page.page <= page.last_page else "",
-            "X-Total": str(page.total),
-            "X-Total-Pages": str(page.last_page),
-            "Link": self.link_header(call, page, always_bounds=True),
-        }
+        numbers = {"X-Page": page.page, "X-Per-Page": page.per_page, "X-Total": page.total, "X-Total-Pages": page.last_page}
+        headers = {name: str(number) for name, number in numbers.items()}
+        headers["X-Next-Page"] = str(page.page + 1) if page.page < page.last_page else ""
+        headers["X-Prev-Page"] = str(page.page - 1) if 1 < page.page <= page.last_page else ""
+        headers["Link"] = self.link_header(call, page, always_bounds=True)
         return json_response([render(item) for item in page.items], headers=headers)
 
     # -- users ---------------------------------------------------------------------------------
@@ -743,22 +711,17 @@ class GitLabFake(FakeServer):
         """GET /projects/:id/members[/all]."""
         project = self._project(call, ident)
         users = [self.state.users[user_id] for user_id in sorted(project.members)]
-        if "query" in call.query:
-            term = call.query["query"].lower()
-            users = [u for u in users if term in u.username.lower() or term in u.name.lower()]
         return self._paged(call, users, lambda user: self._member_json(project, user))
 
     # -- labels --------------------------------------------------------------------------------
 
     @route("GET", f"{API}/projects/{{ident}}/labels")
     def _api_list_labels(self, call: Call, ident: str) -> Response:
-        """GET /projects/:id/labels (`with_counts`, `search`)."""
+        """GET /projects/:id/labels (`with_counts`)."""
         project = self._project(call, ident)
         params = call.merged_params()
         counts = "with_counts" in params and self._bool(params, "with_counts")
         labels = sorted(project.labels.values(), key=lambda label: label.name.lower())
-        if "search" in params:
-            labels = [label for label in labels if params["search"].lower() in label.name.lower()]
         return self._paged(call, labels, lambda label: self._label_json(project, label, counts))
 
     # -- issues --------------------------------------------------------------------------------
@@ -854,10 +817,9 @@ class GitLabFake(FakeServer):
         self._apply_assignees_and_milestone(project, issue, params)
         if "due_date" in params:
             issue.due_date = self._due_date(params)
-        if "confidential" in params:
-            issue.confidential = self._bool(params, "confidential")
-        if "discussion_locked" in params:
-            issue.discussion_locked = self._bool(params, "discussion_locked")
+        for flag in ("confidential", "discussion_locked"):
+            if flag in params:
+                setattr(issue, flag, self._bool(params, flag))
         if creating:
             return
         added_labels = [name for name in issue.labels if name not in before_labels]
@@ -907,8 +869,7 @@ class GitLabFake(FakeServer):
     def _api_delete_issue(self, call: Call, ident: str, iid: int) -> Response:
         """DELETE /projects/:id/issues/:issue_iid (owners only)."""
         project = self._project(call, ident, need=OWNER)
-        self._issue(project, iid)
-        del project.issues[iid]
+        del project.issues[self._issue(project, iid).iid]
         project.notes = {k: n for k, n in project.notes.items() if n.issue_iid != iid}
         return Response(status=204)
 
@@ -1034,8 +995,7 @@ class GitLabFake(FakeServer):
     def _api_delete_hook(self, call: Call, ident: str, hook_id: int) -> Response:
         """DELETE /projects/:id/hooks/:hook_id."""
         project = self._project(call, ident, need=MAINTAINER)
-        self._hook(project, hook_id)
-        del project.hooks[hook_id]
+        del project.hooks[self._hook(project, hook_id).id]
         return Response(status=204)
 
     # -- repository ----------------------------------------------------------------------------

@@ -67,6 +67,8 @@ MEMBER_DEFAULTS = {
     "status": "disconnected",
     "loginTypes": ("password",),
 }
+BOARD_DEFAULTS = {**dict.fromkeys(("pinned", "subscribed", "starred"), False), "idEnterprise": None}
+LIST_DEFAULTS = {**dict.fromkeys(("color", "softLimit", "type")), "subscribed": False, "datasource": {"filter": False}}
 BOARD_PREFS = {
     **dict.fromkeys(("hideVotes", "calendarFeedEnabled", "backgroundTile", "isTemplate"), False),
     **dict.fromkeys(("selfJoin", "cardCovers", "canBePublic", "canBeEnterprise", "canBeOrg", "canBePrivate", "canInvite"), True),
@@ -528,8 +530,6 @@ class TrelloFake(FakeServer):
             "desc": board.desc,
             "closed": board.closed,
             "idOrganization": board.organization_id,
-            "idEnterprise": None,
-            "pinned": False,
             "url": f"{self.base_url}/b/{board.short_link}/{_slug(board.name)}",
             "shortUrl": f"{self.base_url}/b/{board.short_link}",
             "shortLink": board.short_link,
@@ -537,23 +537,11 @@ class TrelloFake(FakeServer):
             "labelNames": {
                 color: next((lb.name for lb in self._board_labels(board) if lb.color == color), "") for color in COLORS
             },
-            "subscribed": False,
-            "starred": False,
+            **BOARD_DEFAULTS,
         }
 
     def _list_json(self, lst: _List) -> dict[str, Any]:
-        return {
-            "id": lst.id,
-            "name": lst.name,
-            "closed": lst.closed,
-            "color": None,
-            "idBoard": lst.board_id,
-            "pos": lst.pos,
-            "subscribed": False,
-            "softLimit": None,
-            "type": None,
-            "datasource": {"filter": False},
-        }
+        return {**LIST_DEFAULTS, "id": lst.id, "name": lst.name, "closed": lst.closed, "idBoard": lst.board_id, "pos": lst.pos}
 
     def _label_json(self, label: _Label) -> dict[str, Any]:
         uses = sum(label.id in card.label_ids for card in self.state.cards.values())
@@ -612,15 +600,9 @@ class TrelloFake(FakeServer):
         return body
 
     def _webhook_json(self, hook: _Webhook) -> dict[str, Any]:
-        return {
-            "id": hook.id,
-            "description": hook.description,
-            "idModel": hook.model_id,
-            "callbackURL": hook.callback_url,
-            "active": hook.active,
-            "consecutiveFailures": 0,
-            "firstConsecutiveFailDate": None,
-        }
+        target = {"idModel": hook.model_id, "callbackURL": hook.callback_url}
+        health = {"active": hook.active, "consecutiveFailures": 0, "firstConsecutiveFailDate": None}
+        return {"id": hook.id, "description": hook.description, **target, **health}
 
     @staticmethod
     def _fields(call: Call, data: dict[str, Any], defaults: Iterable[str] | None = None) -> dict[str, Any]:
@@ -885,8 +867,7 @@ class TrelloFake(FakeServer):
         text = params.get("text", params.get("value"))
         if not isinstance(text, str) or not text.strip():
             raise self._invalid("text")
-        action.data["text"] = text
-        action.data["dateLastEdited"] = _timestamp(utcnow())
+        action.data.update(text=text, dateLastEdited=_timestamp(utcnow()))
         return json_response(self._action_json(action))
 
     @route("DELETE", "/1/actions/{action_id}")
