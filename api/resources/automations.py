@@ -3,7 +3,7 @@
 from flask_restx import Resource
 
 from api.resources.helpers import ApiNamespace, for_caller
-from api.schemas.automations import AutomationRunSchema, automation_schema, update_automation_schema
+from api.schemas.automations import AutomationRunSchema, automation_schema
 from api.services import automations as automations_service
 
 ns = ApiNamespace("automations", path_params={"automation_id": "the rule's id"},
@@ -12,7 +12,7 @@ ns = ApiNamespace("automations", path_params={"automation_id": "the rule's id"},
 
 
 AutomationList, Automation = ns.owned(
-    automation_schema, update_automation_schema, automations_service, noun="automation", word="rule", errors=(422,),
+    automation_schema, automations_service, noun="automation", word="rule", errors=(422,),
     docs=("List your automation rules.", "Create an automation rule.",
           "Change a rule (enable/disable, trigger, conditions, actions).", "Delete a rule."))
 

@@ -30,6 +30,7 @@ from api.schemas.base import (
     message_schema,
     not_blank,
     page_query_schema,
+    partial_of,
 )
 from api.schemas.fastdump import fast_dump
 from api.services import idempotency
@@ -267,14 +268,15 @@ class ApiNamespace(Namespace):
 
         return decorator
 
-    def owned(self, schema, update_schema, service, *, noun, word=None, errors=(), docs):
+    def owned(self, schema, service, *, noun, word=None, errors=(), docs):
         """Declare the caller's collection `/` (list, create) and one item `/<int:<noun>_id>` (get, change, delete).
 
         They call `service`'s keyword-only list_<noun>s, create_<noun>, get_<noun>, update_<noun> and delete_<noun>
-        with the session and the owner; `word` names an item in the answers' descriptions, `errors` are create's and
-        change's own statuses, `docs` the list, create, change and delete summaries. Returns (<Noun>List, <Noun>).
+        with the session and the owner; a change loads with the schema made partial (`partial_of`). `word` names an
+        item in the answers' descriptions, `errors` are create's and change's own statuses, `docs` the list, create,
+        change and delete summaries. Returns (<Noun>List, <Noun>).
         """
-        word = word or noun
+        word, update_schema = word or noun, partial_of(type(schema))
 
         def call(name, **kwargs):
             return for_caller(getattr(service, name), **kwargs)

@@ -11,7 +11,6 @@ from api.schemas.issue_templates import (
     template_import_result_schema,
     template_issue_request_schema,
     template_issue_schema,
-    update_issue_template_schema,
 )
 from api.schemas.trackers import issue_schema
 from api.services import issue_templates as templates_service
@@ -21,7 +20,7 @@ ns = ApiNamespace("issue-templates", path_params={"template_id": "the template's
 
 
 TemplateList, Template = ns.owned(
-    issue_template_schema, update_issue_template_schema, templates_service, noun="template", errors=(409, 422),
+    issue_template_schema, templates_service, noun="template", errors=(409, 422),
     docs=("List your issue templates.", "Create a template (syntax and variables are checked on save).",
           "Change a template.", "Delete a template."))
 

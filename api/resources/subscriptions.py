@@ -3,12 +3,7 @@
 from flask_restx import Resource
 
 from api.resources.helpers import ApiNamespace, for_caller
-from api.schemas.subscriptions import (
-    delivery_detail_schema,
-    delivery_schema,
-    subscription_schema,
-    update_subscription_schema,
-)
+from api.schemas.subscriptions import delivery_detail_schema, delivery_schema, subscription_schema
 from api.services import subscriptions as subscriptions_service
 
 DESCRIPTION = """Outbound events: the gateway POSTs each event you subscribe to as JSON
@@ -26,7 +21,7 @@ ns = ApiNamespace("subscriptions", description=DESCRIPTION, path_params={
 
 
 SubscriptionList, Subscription = ns.owned(
-    subscription_schema, update_subscription_schema, subscriptions_service, noun="subscription",
+    subscription_schema, subscriptions_service, noun="subscription",
     docs=("List your event subscriptions.", "Subscribe a URL to events (the URL must pass the outbound URL policy).",
           "Change a subscription's URL, events, secret or enabled flag.", "Delete a subscription and its delivery log."))
 

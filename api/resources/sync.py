@@ -4,7 +4,7 @@ from flask_restx import Resource
 
 from api.resources.helpers import ApiNamespace, for_caller
 from api.schemas.base import message_schema
-from api.schemas.sync import sync_link_input_schema, sync_link_schema, sync_resync_schema, sync_schema, update_sync_schema
+from api.schemas.sync import sync_link_input_schema, sync_link_schema, sync_resync_schema, sync_schema
 from api.services import sync as sync_service
 
 ns = ApiNamespace("syncs", path_params={"sync_id": "the sync's id", "link_id": "the link's id"},
@@ -13,7 +13,7 @@ ns = ApiNamespace("syncs", path_params={"sync_id": "the sync's id", "link_id": "
 
 
 SyncList, Sync = ns.owned(
-    sync_schema, update_sync_schema, sync_service, noun="sync", errors=(422,),
+    sync_schema, sync_service, noun="sync", errors=(422,),
     docs=("List your syncs.", "Create a sync between two of your trackers.",
           "Change a sync (enable/disable, direction, fields, filter, policies).",
           "Delete a sync and its links (the issues stay)."))

@@ -2,7 +2,7 @@
 
 from marshmallow import ValidationError, fields, validate, validates_schema
 
-from api.schemas.base import BaseSchema, StrictBoolean, Text, not_blank, partial_of
+from api.schemas.base import BaseSchema, StrictBoolean, Text, not_blank
 from api.trackers.base import EVENT_TYPES
 
 ACTION_PARAMS = {
@@ -81,4 +81,3 @@ class AutomationRunSchema(BaseSchema):
 
 
 automation_schema = AutomationSchema()
-update_automation_schema = partial_of(AutomationSchema)

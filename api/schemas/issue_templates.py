@@ -2,7 +2,7 @@
 
 from marshmallow import ValidationError, fields, validate, validates_schema
 
-from api.schemas.base import ID_RANGE, BaseSchema, StrictBoolean, Text, not_blank, partial_of
+from api.schemas.base import ID_RANGE, BaseSchema, StrictBoolean, Text, not_blank
 
 VARIABLE_NAME = r"^[A-Za-z_][A-Za-z0-9_]{0,63}(?!\n)$"  # (?!\n): Python's $ also matches before a final newline
 
@@ -88,7 +88,6 @@ class TemplateImportResultSchema(BaseSchema):
 
 
 issue_template_schema = IssueTemplateSchema()
-update_issue_template_schema = partial_of(IssueTemplateSchema)
 render_request_schema = RenderRequestSchema()
 rendered_template_schema = RenderedTemplateSchema()
 template_issue_request_schema = TemplateIssueRequestSchema()

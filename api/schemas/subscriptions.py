@@ -2,7 +2,7 @@
 
 from marshmallow import ValidationError, fields, validate, validates
 
-from api.schemas.base import URL_PATTERN, BaseSchema, IsSet, StrictBoolean, Text, not_blank, partial_of
+from api.schemas.base import URL_PATTERN, BaseSchema, IsSet, StrictBoolean, Text, not_blank
 from api.trackers.base import EVENT_TYPES
 
 SUBSCRIBABLE_EVENTS = (*EVENT_TYPES, "automation.notify")
@@ -68,6 +68,5 @@ class OutboundDeliveryDetailSchema(OutboundDeliverySchema):
 
 
 subscription_schema = SubscriptionSchema()
-update_subscription_schema = partial_of(SubscriptionSchema)
 delivery_schema = OutboundDeliverySchema()
 delivery_detail_schema = OutboundDeliveryDetailSchema()

@@ -2,7 +2,7 @@
 
 from marshmallow import fields, validate
 
-from api.schemas.base import BaseSchema, StrictBoolean, Text, not_blank, partial_of
+from api.schemas.base import BaseSchema, StrictBoolean, Text, not_blank
 
 DIRECTIONS = ("both", "left_to_right", "right_to_left")
 FIELD_DIRECTIONS = (*DIRECTIONS, "none")
@@ -93,7 +93,6 @@ class SyncResyncSchema(BaseSchema):
 
 
 sync_schema = SyncSchema()
-update_sync_schema = partial_of(SyncSchema)
 sync_link_schema = SyncLinkSchema()
 sync_link_input_schema = SyncLinkInputSchema()
 sync_resync_schema = SyncResyncSchema()
