@@ -332,5 +332,4 @@ class TrackerEvents(Resource):
     @ns.errors(404)
     def get(self, tracker_id, query):
         """List the tracker's normalized events."""
-        tracker = own_tracker(tracker_id)
-        return events_service.list_events(session=db.session, tracker_id=tracker.id, **query)
+        return events_service.list_events(session=db.session, tracker_id=own_tracker(tracker_id).id, **query)
