@@ -3,7 +3,8 @@
 A resource names each schema once: `@ns.body(schema)` documents and loads the JSON body, `@ns.returns(schema)`
 documents and dumps the answer, `@ns.paginated(item_schema, key)` documents and loads the page query and dumps the
 list envelope generated from the item schema, `@ns.errors(...)` documents error statuses. An ApiNamespace's
-resources require a JWT unless it (or the route) is public.
+resources require a JWT unless it (or the route) is public. `ns.owned(schema, service, noun=...)` declares a
+collection of the caller's own things and its item; `for_caller(function, ...)` calls a service for the caller.
 """
 
 import functools
