@@ -1,6 +1,7 @@
 """The template sandbox's allowlists: every listed method, filter and test works, anything else is refused by name."""
 
 import functools
+import sys
 
 import pytest
 
@@ -64,6 +65,11 @@ def _render(expression, **variables):
 @pytest.mark.parametrize(("expression", "expected"), STRING_METHODS, ids=[case[0] for case in STRING_METHODS])
 def test_each_allowlisted_string_method_can_be_called(expression, expected):
     assert _render(expression) == expected
+
+
+@pytest.mark.skipif(sys.version_info < (3, 12), reason="int.is_integer() exists from Python 3.12")
+def test_an_integer_can_say_it_is_one():
+    assert _render("(6).is_integer()") == "True"
 
 
 def test_a_bytes_value_can_be_decoded():

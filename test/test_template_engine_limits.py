@@ -59,6 +59,7 @@ def _refused(source, variables=None):
 def test_the_limits_are_the_documented_ones():
     assert (MAX_SOURCE, MAX_OUTPUT, MAX_VALUE, MAX_WORK, MAX_INT_BITS, MAX_RANGE, engine.RENDER_SECONDS) == (
         20_000, 65_536, 262_144, 4_000_000, 8_192, 10_000, 0.5)
+    assert engine._templates.limit == 400_000
 
 
 def test_a_template_of_max_source_characters_is_accepted_and_one_more_is_refused():
@@ -140,6 +141,12 @@ def test_a_format_call_is_sized_before_it_formats():
     assert render("{{ '{a}'.format_map(m)|length }}", {"m": {"a": "x" * 10}}) == "10"
 
 
+def test_indenting_a_value_that_is_not_text_is_sized_from_its_weight_before_it_fails():
+    # 5 weighs 3 and counts as 4 lines: 3 + 4 * 65535 is just under MAX_VALUE, 3 + 4 * 65536 just over.
+    assert _refused("{{ n|indent(w) }}", {"n": 5, "w": 65535}).startswith("The template failed to render: TypeError")
+    assert _refused("{{ n|indent(w) }}", {"n": 5, "w": 65536}) == LARGE
+
+
 def test_a_call_is_sized_with_its_keyword_arguments():
     tabs = "\t" * 40_000
     assert render("{{ t.expandtabs(tabsize=4)|length }}", {"t": tabs}) == "160000"
@@ -150,7 +157,7 @@ def test_a_call_is_sized_with_its_keyword_arguments():
 @pytest.mark.parametrize(("source", "work"), [
     ("{{ s|upper }}{{ s|lower }}{{ s|title }}{{ s|capitalize }}{{ s|trim }}{{ s|wordcount }}{{ s|string }}", 70),
     ("{{ s|sort|length }}{{ s|unique|first }}{{ s|list|length }}", 30), ("{{ s|trim(c) }}", 13), ("{{ s|truncate(5) }}", 13),
-    ("{{ s|join('-') }}", 19), ("{{ s|join(d='--') }}", 28), ("{{ s|replace('x', 'yy') }}", 20),
+    ("{{ s|join }}", 10), ("{{ s|join('-') }}", 19), ("{{ s|join(d='--') }}", 28), ("{{ s|replace('x', 'yy') }}", 20),
     ("{{ s|replace('x', 'yy', 3) }}", 13), ("{{ s|replace('x', 'yy', count=3) }}", 13),
     ("{{ s|replace(old='x', new='yy') }}", 20),
     ("{{ t|indent }}", 13), ("{{ t|indent(3) }}", 11), ("{{ t|indent(width=3) }}", 11), ("{{ t|indent('--') }}", 9),

@@ -16,7 +16,8 @@ FORMATTED = "Refused: the template would build a formatted string of more than 2
 
 
 @pytest.mark.parametrize(("value", "weight"), [
-    ("abc", 5), (b"ab", 4), (255, 4), (2 ** 30, 12), (1.5, 24), ({"a": 1}, 11), (["ab", 3], 12), (("a",), 7),
+    ("abc", 5), (b"ab", 4), (255, 4), (2 ** 30, 12), (1.5, 24), ({"a": 1}, 11), ({"a": 1, "b": 22}, 21), (["ab", 3], 12),
+    (("a",), 7),
     ({1, 2}, 10), (frozenset({1}), 6), ({"a": 1}.keys(), 7), ({"a": 1}.values(), 6), ({"a": 1}.items(), 15),
     (None, 80), ([], 2), ([["a"], {"b": "c"}], 25),
 ])
