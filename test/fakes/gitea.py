@@ -3,7 +3,7 @@ hooks): only the routes the gateway's adapter calls, behaving like Gitea where a
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime, time
 from typing import Any
@@ -321,11 +321,11 @@ class GiteaFake(FakeServer):
             raise HTTPError(self._message(403, "user should have specific permission or be a site admin"))
         return repo
 
-    def _issue(self, repo: _Repo, number: int) -> _Issue:
-        issue = repo.issues.get(number)
-        if issue is None:
-            raise self._not_found_error("issue does not exist")
-        return issue
+    def _found(self, items: Mapping[int, Any], key: int, what: str) -> Any:
+        """`items[key]` (an issue or comment), or Gitea's 404 saying `{what} does not exist`."""
+        if key not in items:
+            raise self._not_found_error(f"{what} does not exist")
+        return items[key]
 
     def _body(self, call: Call) -> dict[str, Any]:
         if call.body is None:
@@ -542,13 +542,13 @@ class GiteaFake(FakeServer):
     def _api_get_issue(self, call: Call, owner: str, name: str, number: int) -> Response:
         """GET /repos/{owner}/{repo}/issues/{index} (pull requests too: they share the index)."""
         repo = self._repo(call, owner, name)
-        return json_response(self._issue_json(repo, self._issue(repo, number)))
+        return json_response(self._issue_json(repo, self._found(repo.issues, number, "issue")))
 
     @route("PATCH", f"{API}/repos/{{owner}}/{{name}}/issues/{{number:int}}")
     def _api_edit_issue(self, call: Call, owner: str, name: str, number: int) -> Response:
         """PATCH /repos/{owner}/{repo}/issues/{index}: answers 201; `state` closes or reopens."""
         repo = self._repo(call, owner, name, signed=True)
-        issue = self._issue(repo, number)
+        issue = self._found(repo.issues, number, "issue")
         can_write = repo.collaborators.get(call.principal.id) in WRITE
         if issue.user != call.principal.id and not can_write:
             return Response(status=403)
@@ -572,7 +572,7 @@ class GiteaFake(FakeServer):
     def _api_replace_labels(self, call: Call, owner: str, name: str, number: int) -> Response:
         """PUT /repos/{owner}/{repo}/issues/{index}/labels: replace the set (ids or names)."""
         repo = self._repo(call, owner, name, write=True)
-        issue = self._issue(repo, number)
+        issue = self._found(repo.issues, number, "issue")
         issue.labels = self._label_ids(repo, self._body(call).get("labels") or [], names_allowed=True)
         issue.updated_at = _now()
         return json_response([self._label_json(repo, repo.labels[label_id]) for label_id in issue.labels])
@@ -581,7 +581,7 @@ class GiteaFake(FakeServer):
     def _api_list_comments(self, call: Call, owner: str, name: str, number: int) -> Response:
         """GET /repos/{owner}/{repo}/issues/{index}/comments: every comment, oldest first (not paginated)."""
         repo = self._repo(call, owner, name)
-        self._issue(repo, number)
+        self._found(repo.issues, number, "issue")
         comments = sorted((c for c in repo.comments.values() if c.issue == number), key=lambda c: (c.created_at, c.id))
         response = json_response([self._comment_json(repo, comment) for comment in comments])
         response.headers["X-Total-Count"] = str(len(comments))
@@ -601,7 +601,7 @@ class GiteaFake(FakeServer):
     def _api_create_comment(self, call: Call, owner: str, name: str, number: int) -> Response:
         """POST /repos/{owner}/{repo}/issues/{index}/comments."""
         repo = self._repo(call, owner, name, signed=True)
-        issue = self._issue(repo, number)
+        issue = self._found(repo.issues, number, "issue")
         body = self._body(call)
         if not isinstance(body.get("body"), str) or not body["body"]:
             return self._message(422, "[Body]: Required")
@@ -670,12 +670,6 @@ class GiteaFake(FakeServer):
 
     # -- comment edit/delete, issue delete, issue assets (attachments) ------------------------
 
-    def _comment(self, repo: _Repo, comment_id: int) -> _Comment:
-        comment = repo.comments.get(comment_id)
-        if comment is None:
-            raise self._not_found_error("comment does not exist")
-        return comment
-
     def _may_edit_comment(self, call: Call, repo: _Repo, comment: _Comment) -> None:
         if call.principal is None:
             raise HTTPError(self._message(401, "token is required"))
@@ -686,13 +680,13 @@ class GiteaFake(FakeServer):
     def _api_get_comment(self, call: Call, owner: str, name: str, comment_id: int) -> Response:
         """GET /repos/{owner}/{repo}/issues/comments/{id}."""
         repo = self._repo(call, owner, name)
-        return json_response(self._comment_json(repo, self._comment(repo, comment_id)))
+        return json_response(self._comment_json(repo, self._found(repo.comments, comment_id, "comment")))
 
     @route("PATCH", f"{API}/repos/{{owner}}/{{name}}/issues/comments/{{comment_id:int}}")
     def _api_edit_comment(self, call: Call, owner: str, name: str, comment_id: int) -> Response:
         """PATCH /repos/{owner}/{repo}/issues/comments/{id}: the poster or a writer; answers 200."""
         repo = self._repo(call, owner, name)
-        comment = self._comment(repo, comment_id)
+        comment = self._found(repo.comments, comment_id, "comment")
         self._may_edit_comment(call, repo, comment)
         body = self._body(call)
         if not isinstance(body.get("body"), str) or not body["body"]:
@@ -704,7 +698,7 @@ class GiteaFake(FakeServer):
     def _api_delete_comment(self, call: Call, owner: str, name: str, comment_id: int) -> Response:
         """DELETE /repos/{owner}/{repo}/issues/comments/{id}: 204."""
         repo = self._repo(call, owner, name)
-        comment = self._comment(repo, comment_id)
+        comment = self._found(repo.comments, comment_id, "comment")
         self._may_edit_comment(call, repo, comment)
         del repo.comments[comment_id]
         return Response(status=204)
@@ -713,7 +707,7 @@ class GiteaFake(FakeServer):
     def _api_delete_issue(self, call: Call, owner: str, name: str, number: int) -> Response:
         """DELETE /repos/{owner}/{repo}/issues/{index}: repository admins only; 204."""
         repo = self._repo(call, owner, name, admin=True)
-        self._issue(repo, number)
+        self._found(repo.issues, number, "issue")
         del repo.issues[number]
         for comment_id in [c.id for c in repo.comments.values() if c.issue == number]:
             del repo.comments[comment_id]
@@ -734,14 +728,14 @@ class GiteaFake(FakeServer):
     def _api_list_assets(self, call: Call, owner: str, name: str, number: int) -> Response:
         """GET /repos/{owner}/{repo}/issues/{index}/assets."""
         repo = self._repo(call, owner, name)
-        self._issue(repo, number)
+        self._found(repo.issues, number, "issue")
         return json_response([self._asset_json(a) for a in repo.assets.values() if a.issue == number])
 
     @route("POST", f"{API}/repos/{{owner}}/{{name}}/issues/{{number:int}}/assets")
     def _api_create_asset(self, call: Call, owner: str, name: str, number: int) -> Response:
         """POST /repos/{owner}/{repo}/issues/{index}/assets: multipart field `attachment`, optional ?name=; 201."""
         repo = self._repo(call, owner, name, write=True)
-        self._issue(repo, number)
+        self._found(repo.issues, number, "issue")
         upload = call.request.files.get("attachment")
         if upload is None:
             return self._message(400, "attachment is required")

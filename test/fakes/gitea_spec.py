@@ -40,24 +40,16 @@ class SwaggerSpec:
     """A Swagger 2.0 document: body, query and response validation with `$ref`s resolved document-wide."""
 
     def __init__(self, document: Mapping[str, Any]) -> None:
-        self.raw = document
         patched = copy.deepcopy(dict(document))
         patched["definitions"] = admit_null(patched["definitions"])
         self.document = patched
         self._registry = Registry().with_resource(_DOCUMENT_URI, Resource.from_contents(patched, DRAFT4))
-
-    @classmethod
-    def load(cls, path: Path) -> SwaggerSpec:
-        return cls(json.loads(path.read_text(encoding="utf-8")))
 
     def _operation(self, path: str, method: str) -> dict[str, Any]:
         operation = self.document["paths"].get(path, {}).get(method.lower())
         if operation is None:
             raise KeyError(f"{method.upper()} {path} is not described")
         return operation
-
-    def _schema(self, pointer: str) -> dict[str, Any]:
-        return {"$ref": f"{_DOCUMENT_URI}#{pointer}"}
 
     def errors(self, instance: Any, schema: Mapping[str, Any]) -> list[str]:
         validator = Draft4Validator(schema, registry=self._registry, format_checker=FormatChecker())
@@ -71,7 +63,7 @@ class SwaggerSpec:
         if index is None:
             return [] if body is None else ["<root>: the operation takes no body"]
         pointer = f"/paths/{_escape(path)}/{method.lower()}/parameters/{index}/schema"
-        return self.errors(body, self._schema(pointer))
+        return self.errors(body, {"$ref": f"{_DOCUMENT_URI}#{pointer}"})
 
     def query_errors(self, path: str, method: str, params: Mapping[str, Any], ignore: Sequence[str] = ()) -> list[str]:
         """Errors of query parameters as sent on the wire (strings) against the documented ones."""
@@ -108,9 +100,9 @@ class SwaggerSpec:
             response = self.document["responses"][pointer.rsplit("/", 1)[-1]]
         if "schema" not in response:
             return []  # an empty or header-only response (204, Gitea's error responses)
-        return self.errors(body, self._schema(f"{pointer}/schema"))
+        return self.errors(body, {"$ref": f"{_DOCUMENT_URI}#{pointer}/schema"})
 
 
 def gitea_spec(root: Path) -> SwaggerSpec:
     """Gitea's REST description (1.27, trimmed to the issue-related operations)."""
-    return SwaggerSpec.load(root / "gitea" / "gitea-openapi.json")
+    return SwaggerSpec(json.loads((root / "gitea" / "gitea-openapi.json").read_text(encoding="utf-8")))

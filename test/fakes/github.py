@@ -35,6 +35,7 @@ HOOK_EVENTS = frozenset(
     {"*", "push", "issues", "issue_comment", "label", "milestone", "pull_request", "create", "delete", "release"}
 )
 ISSUE_STATES = ("open", "closed")
+SORT_FIELDS = {"created": "created_at", "updated": "updated_at", "comments": "comments"}  # sort= value -> issue field; ties by id
 STATE_REASONS = ("completed", "not_planned", "duplicate", "reopened")
 
 
@@ -307,10 +308,8 @@ class GitHubFake(FakeServer):
         assignees: Iterable[str] = (),
         state: str = "open",
         user: str | None = None,
-        state_reason: str | None = None,
         created_at: datetime | str | None = None,
         updated_at: datetime | str | None = None,
-        closed_at: datetime | str | None = None,
     ) -> dict[str, Any]:
         """Create an issue directly in state (labels are created on the fly, like GitHub does)."""
         if state not in ISSUE_STATES:
@@ -318,22 +317,14 @@ class GitHubFake(FakeServer):
         with self.lock:
             repo = self._seed_repo(full_name)
             created = (parse_timestamp(created_at) or _now()).replace(microsecond=0)
-            closed = (parse_timestamp(closed_at) or created) if state == "closed" else None
-            issue = _Issue(
-                id=self.state.next_id(),
-                number=self._next_number(repo),
-                title=title,
-                body=body,
-                user=self._seed_user(user or repo.owner).login,
-                labels=[self._ensure_label(repo, name).name for name in labels],
-                assignees=[self._seed_user(login).login for login in assignees],
-                state=state,
-                state_reason=(state_reason or "completed") if state == "closed" else state_reason,
-                created_at=created,
-                updated_at=(parse_timestamp(updated_at) or closed or created).replace(microsecond=0),
-                closed_at=closed.replace(microsecond=0) if closed else None,
-                closed_by=repo.owner if state == "closed" else None,
-            )
+            updated = (parse_timestamp(updated_at) or created).replace(microsecond=0)
+            issue_id = self.state.next_id()  # ids in creation order: the issue before a user or label it brings
+            author = self._seed_user(user or repo.owner).login
+            issue = _Issue(issue_id, self._next_number(repo), title, body, author, created, updated)
+            issue.labels = [self._ensure_label(repo, name).name for name in labels]
+            issue.assignees = [self._seed_user(login).login for login in assignees]
+            if state == "closed":
+                issue.state, issue.state_reason, issue.closed_at, issue.closed_by = "closed", "completed", created, repo.owner
             repo.issues[issue.number] = issue
             return self._issue_json(repo, issue)
 
@@ -548,14 +539,14 @@ class GitHubFake(FakeServer):
             error["field"] = field
         return self._validation_failed(error)
 
-    def _since(self, call: Call, resource: str) -> datetime | None:
-        """The `since` query parameter (422 when it is not a time)."""
+    def _updated_since(self, call: Call, items: list[Any], resource: str) -> list[Any]:
+        """The items updated at or after the `since` query parameter, if given (422 when it is not a time)."""
         if "since" not in call.query:
-            return None
+            return items
         since = parse_timestamp(call.query["since"])
         if since is None:
             raise self._invalid(resource, "since")
-        return since
+        return [item for item in items if item.updated_at >= since]
 
     def _invalid_request(self, detail: str) -> HTTPError:
         return HTTPError(self._error(422, f"Invalid request.\n\n{detail}"))
@@ -598,11 +589,11 @@ class GitHubFake(FakeServer):
             raise HTTPError(self._error(403, "Must have push access to repository"))
         return repo
 
-    def _issue(self, repo: _Repo, number: int) -> _Issue:
-        issue = repo.issues.get(number)
-        if issue is None:
+    def _found(self, items: Mapping[int, Any], key: int) -> Any:
+        """`items[key]` (a repository's issue, comment or hook), or GitHub's 404."""
+        if key not in items:
             raise HTTPError(self._error(404, "Not Found"))
-        return issue
+        return items[key]
 
     def _can_push(self, repo: _Repo, user: _User | None) -> bool:
         return self._permission(repo, user) in ("push", "admin")
@@ -882,9 +873,7 @@ class GitHubFake(FakeServer):
         if wanted_labels:
             issues = [i for i in issues if wanted_labels <= {label.lower() for label in i.labels}]
         issues = self._filter_assignee(issues, query.get("assignee"))
-        since = self._since(call, "Issue")
-        if since is not None:
-            issues = [i for i in issues if i.updated_at >= since]
+        issues = self._updated_since(call, issues, "Issue")
         issues = self._sorted(issues, query.get("sort", "created"), query.get("direction", "desc"))
         return self._paged(call, issues, lambda issue: self._issue_json(repo, issue))
 
@@ -900,16 +889,11 @@ class GitHubFake(FakeServer):
         return [issue for issue in issues if value.lower() in {login.lower() for login in issue.assignees}]
 
     def _sorted(self, issues: list[_Issue], sort: str, direction: str) -> list[_Issue]:
-        keys: dict[str, Callable[[_Issue], Any]] = {
-            "created": lambda i: (i.created_at, i.number),
-            "updated": lambda i: (i.updated_at, i.number),
-            "comments": lambda i: (i.comments, i.number),
-        }
-        if sort not in keys:
+        if sort not in SORT_FIELDS:
             raise self._invalid("Issue", "sort", value=sort)
         if direction not in ("asc", "desc"):
             raise self._invalid("Issue", "direction", value=direction)
-        return sorted(issues, key=keys[sort], reverse=direction == "desc")
+        return sorted(issues, key=lambda i: (getattr(i, SORT_FIELDS[sort]), i.id), reverse=direction == "desc")
 
     @route("POST", "/repos/{owner}/{name}/issues")
     def _api_create_issue(self, call: Call, owner: str, name: str) -> Response:
@@ -933,26 +917,21 @@ class GitHubFake(FakeServer):
     def _api_get_issue(self, call: Call, owner: str, name: str, number: int) -> Response:
         """GET /repos/{owner}/{repo}/issues/{issue_number}."""
         repo = self._repo(call, owner, name)
-        issue = self._issue(repo, number)
+        issue = self._found(repo.issues, number)
         return json_response(self._issue_json(repo, issue), headers={"Last-Modified": http_date(issue.updated_at)})
 
     @route("PATCH", "/repos/{owner}/{name}/issues/{number:int}")
     def _api_update_issue(self, call: Call, owner: str, name: str, number: int) -> Response:
         """PATCH /repos/{owner}/{repo}/issues/{issue_number}."""
         repo = self._repo(call, owner, name, need="write")
-        issue = self._issue(repo, number)
+        issue = self._found(repo.issues, number)
         if not self._can_push(repo, call.principal) and issue.user.lower() != call.principal.login.lower():
             raise HTTPError(self._error(403, "Must have push access to update issue"))
         body = self._check_types(call.body, UPDATE_ISSUE_KINDS)
-        if "state" in body and body["state"] not in ISSUE_STATES:
-            raise self._invalid_request(
-                f"For 'properties/state', {_as_json(body['state'])} is not one of {json.dumps(list(ISSUE_STATES))}."
-            )
-        if body.get("state_reason") is not None and body["state_reason"] not in STATE_REASONS:
-            raise self._invalid_request(
-                f"For 'properties/state_reason', {_as_json(body['state_reason'])} is not "
-                f"one of {json.dumps(list(STATE_REASONS))}."
-            )
+        for key, allowed in (("state", ISSUE_STATES), ("state_reason", STATE_REASONS)):  # a null state failed its type
+            if body.get(key) is not None and body[key] not in allowed:
+                value, choices = _as_json(body[key]), _as_json(list(allowed))
+                raise self._invalid_request(f"For 'properties/{key}', {value} is not one of {choices}.")
         if body.get("title") is not None:
             if not str(body["title"]).strip():
                 raise self._invalid("Issue", "title", "missing_field")
@@ -1007,14 +986,14 @@ class GitHubFake(FakeServer):
     def _api_list_sub_issues(self, call: Call, owner: str, name: str, number: int) -> Response:
         """GET /repos/{owner}/{repo}/issues/{issue_number}/sub_issues, in the parent's order."""
         repo = self._repo(call, owner, name)
-        self._issue(repo, number)
+        self._found(repo.issues, number)
         children = [repo.issues[n] for n in repo.sub_issues.get(number, []) if n in repo.issues]
         return self._paged(call, children, lambda issue: self._issue_json(repo, issue))
 
     def _sub_issue_call(self, call: Call, owner: str, name: str, number: int, rules: dict) -> tuple:
         """(repo, parent, sub-issue, body) of a sub-issue write, which needs push access."""
         repo = self._repo(call, owner, name, need="write")
-        parent = self._issue(repo, number)
+        parent = self._found(repo.issues, number)
         if not self._can_push(repo, call.principal):
             raise HTTPError(self._error(403, "Must have push access to change sub-issues"))
         body = self._check_types(call.body, rules)
@@ -1065,11 +1044,9 @@ class GitHubFake(FakeServer):
     def _api_list_comments(self, call: Call, owner: str, name: str, number: int) -> Response:
         """GET /repos/{owner}/{repo}/issues/{issue_number}/comments (oldest first, `since` supported)."""
         repo = self._repo(call, owner, name)
-        self._issue(repo, number)
+        self._found(repo.issues, number)
         comments = [c for c in repo.comments.values() if c.issue_number == number]
-        since = self._since(call, "IssueComment")
-        if since is not None:
-            comments = [c for c in comments if c.updated_at >= since]
+        comments = self._updated_since(call, comments, "IssueComment")
         comments.sort(key=lambda c: (c.created_at, c.id))
         return self._paged(call, comments, lambda comment: self._comment_json(repo, comment))
 
@@ -1078,9 +1055,7 @@ class GitHubFake(FakeServer):
         """GET /repos/{owner}/{repo}/issues/comments (every issue's; `sort` created|updated, `direction`, `since`)."""
         repo = self._repo(call, owner, name)
         comments = list(repo.comments.values())
-        since = self._since(call, "IssueComment")
-        if since is not None:
-            comments = [c for c in comments if c.updated_at >= since]
+        comments = self._updated_since(call, comments, "IssueComment")
         by_update = call.query.get("sort") == "updated"
         comments.sort(key=lambda c: (c.updated_at if by_update else c.created_at, c.id),
                       reverse=call.query.get("direction") == "desc")
@@ -1090,7 +1065,7 @@ class GitHubFake(FakeServer):
     def _api_create_comment(self, call: Call, owner: str, name: str, number: int) -> Response:
         """POST /repos/{owner}/{repo}/issues/{issue_number}/comments."""
         repo = self._repo(call, owner, name, need="write")
-        issue = self._issue(repo, number)
+        issue = self._found(repo.issues, number)
         body = self._check_types(call.body, {"body": ("string",)})
         if "body" not in body:
             raise self._invalid_request('"body" wasn\'t supplied.')
@@ -1103,24 +1078,18 @@ class GitHubFake(FakeServer):
         issue.updated_at = now
         return json_response(self._comment_json(repo, comment), 201, {"Location": self._comment_json(repo, comment)["url"]})
 
-    def _comment(self, repo: _Repo, comment_id: int) -> _Comment:
-        comment = repo.comments.get(comment_id)
-        if comment is None:
-            raise HTTPError(self._error(404, "Not Found"))
-        return comment
-
     @route("GET", "/repos/{owner}/{name}/issues/comments/{comment_id:int}")
     def _api_get_comment(self, call: Call, owner: str, name: str, comment_id: int) -> Response:
         """GET /repos/{owner}/{repo}/issues/comments/{comment_id}."""
         repo = self._repo(call, owner, name)
-        comment = self._comment(repo, comment_id)
+        comment = self._found(repo.comments, comment_id)
         return json_response(self._comment_json(repo, comment), headers={"Last-Modified": http_date(comment.updated_at)})
 
     @route("PATCH", "/repos/{owner}/{name}/issues/comments/{comment_id:int}")
     def _api_update_comment(self, call: Call, owner: str, name: str, comment_id: int) -> Response:
         """PATCH /repos/{owner}/{repo}/issues/comments/{comment_id}."""
         repo = self._repo(call, owner, name, need="write")
-        comment = self._comment(repo, comment_id)
+        comment = self._found(repo.comments, comment_id)
         if comment.user.lower() != call.principal.login.lower() and not self._can_push(repo, call.principal):
             raise HTTPError(self._error(403, "Must have push access to update comment"))
         body = self._check_types(call.body, {"body": ("string",)})
@@ -1133,7 +1102,7 @@ class GitHubFake(FakeServer):
     def _api_delete_comment(self, call: Call, owner: str, name: str, comment_id: int) -> Response:
         """DELETE /repos/{owner}/{repo}/issues/comments/{comment_id}."""
         repo = self._repo(call, owner, name, need="write")
-        comment = self._comment(repo, comment_id)
+        comment = self._found(repo.comments, comment_id)
         if comment.user.lower() != call.principal.login.lower() and not self._can_push(repo, call.principal):
             raise HTTPError(self._error(403, "Must have push access to delete comment"))
         del repo.comments[comment_id]
@@ -1177,17 +1146,11 @@ class GitHubFake(FakeServer):
                 raise self._invalid("Hook", "events", "custom", message=f"{event} is not a valid event name")
         return body
 
-    def _hook(self, repo: _Repo, hook_id: int) -> _Hook:
-        hook = repo.hooks.get(hook_id)
-        if hook is None:
-            raise HTTPError(self._error(404, "Not Found"))
-        return hook
-
     @route("DELETE", "/repos/{owner}/{name}/hooks/{hook_id:int}")
     def _api_delete_hook(self, call: Call, owner: str, name: str, hook_id: int) -> Response:
         """DELETE /repos/{owner}/{repo}/hooks/{hook_id}."""
         repo = self._repo(call, owner, name, need="admin")
-        self._hook(repo, hook_id)
+        self._found(repo.hooks, hook_id)
         del repo.hooks[hook_id]
         return Response(status=204)
 
@@ -1220,12 +1183,9 @@ class GitHubFake(FakeServer):
             raise self._invalid("Search", "q", "missing")
         matches = self._search(call, query)
         sort, order = call.query.get("sort"), call.query.get("order", "desc")
-        sort_keys: dict[str, Callable[[tuple[_Repo, _Issue, float]], Any]] = {
-            "created": lambda hit: (hit[1].created_at, hit[1].id),
-            "updated": lambda hit: (hit[1].updated_at, hit[1].id),
-            "comments": lambda hit: (hit[1].comments, hit[1].id),
-        }
-        matches.sort(key=sort_keys.get(sort or "", lambda hit: (hit[2], hit[1].updated_at, hit[1].id)), reverse=order != "asc")
+        by = SORT_FIELDS.get(sort or "")
+        key = (lambda hit: (getattr(hit[1], by), hit[1].id)) if by else (lambda hit: (hit[2], hit[1].updated_at, hit[1].id))
+        matches.sort(key=key, reverse=order != "asc")
         page = page_of(call, matches[:SEARCH_RESULT_CAP], "per_page", DEFAULT_PER_PAGE, MAX_PER_PAGE)
         items = [self._search_item(repo, issue, score) for repo, issue, score in page.items]
         body = {"total_count": len(matches), "incomplete_results": False, "items": items, "search_type": "lexical"}

@@ -115,6 +115,8 @@ def test_github_list_filters_and_sorting(gh: GitHubFake) -> None:
     assert numbers(sort="updated", direction="asc") == [1, 2]
     assert numbers(sort="comments") == [1, 2]
     assert numbers(direction="asc") == [1, 2]
+    done = repo.get_issue(3)
+    assert (done.state_reason, done.closed_by.login, done.closed_at) == ("completed", "octocat", done.created_at), "seeded closed"
 
 
 def test_github_paginates_with_link_headers(gh: GitHubFake) -> None:
