@@ -25,10 +25,14 @@ API_VERSION = "2022-11-28"
 DEFAULT_PER_PAGE = 30
 MAX_PER_PAGE = 100
 SEARCH_RESULT_CAP = 1000
-SECONDARY_LIMIT = ("You have exceeded a secondary rate limit. Please wait a few minutes before you try again. If you reach out "
-                   "to GitHub Support for help, please include the request ID.")
-UNSEARCHABLE = ("The listed users and repositories cannot be searched either because the resources do not exist or you do not "
-                "have permission to view them.")
+SECONDARY_LIMIT = (
+    "You have exceeded a secondary rate limit. Please wait a few minutes before you try again. If you reach out "
+    "to GitHub Support for help, please include the request ID."
+)
+UNSEARCHABLE = (
+    "The listed users and repositories cannot be searched either because the resources do not exist or you do not "
+    "have permission to view them."
+)
 # api.github.com quotas per resource: authenticated limit, anonymous limit, window in seconds.
 QUOTAS = {"core": (5000, 60, 3600), "search": (30, 10, 60)}
 HOOK_EVENTS = frozenset(

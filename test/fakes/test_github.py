@@ -93,8 +93,8 @@ def test_github_validation_errors_have_githubs_shape(gh: GitHubFake) -> None:
 def test_github_list_filters_and_sorting(gh: GitHubFake) -> None:
     now = datetime.now(UTC).replace(microsecond=0)
     gh.add_issue(GH_REPO, "old bug", labels=["bug"], created_at=now - timedelta(days=3), updated_at=now - timedelta(days=3))
-    gh.add_issue(GH_REPO, "ui bug", labels=["bug", "ui"], assignees=["hubot"], created_at=now - timedelta(days=2),
-                 updated_at=now - timedelta(hours=1))
+    ui_bug = {"labels": ["bug", "ui"], "assignees": ["hubot"], "created_at": now - timedelta(days=2)}
+    gh.add_issue(GH_REPO, "ui bug", **ui_bug, updated_at=now - timedelta(hours=1))
     gh.add_issue(GH_REPO, "done", state="closed", created_at=now - timedelta(days=1), user="hubot")
     gh.add_comment(GH_REPO, 1, "first")
     gh.add_comment(GH_REPO, 1, "second")
@@ -373,11 +373,10 @@ def test_github_retry_recovers_from_injected_server_errors(gh: GitHubFake) -> No
 class GitHubWorld:
     fake: GitHubFake
     comment_id: int
-    hook_id: int
 
     def path(self, url: str) -> str:
-        """`url` with its `{repo}`, `{comment}` and `{hook}` filled in."""
-        return url.format(repo=GH_REPO, comment=self.comment_id, hook=self.hook_id)
+        """`url` with its `{repo}` and `{comment}` filled in."""
+        return url.format(repo=GH_REPO, comment=self.comment_id)
 
     def call(self, method: str, url: str, body: Any = None, token: str | None = GH_TOKEN) -> requests.Response:
         headers = {"Authorization": f"token {token}"} if token else {}
@@ -386,24 +385,20 @@ class GitHubWorld:
 
 @pytest.fixture
 def github_world(gh: GitHubFake) -> GitHubWorld:
-    fake = gh
-    fake.add_label(GH_REPO, "bug", "d73a4a", "Something isn't working")
-    fake.add_issue(GH_REPO, "Found a bug", body="It crashes", labels=["bug"], assignees=["hubot"])
-    fake.add_issue(GH_REPO, "No body at all")
-    fake.add_issue(GH_REPO, "Done", body="fixed", state="closed", user="hubot")
-    comment = fake.add_comment(GH_REPO, 1, "Me too", user="hubot")
-    hook = GitHubWorld(fake, comment["id"], 0).call(
-        "POST", "/repos/{repo}/hooks", {"config": {"url": "https://gateway.example/gh"}, "events": ["issues"]}
-    )
-    return GitHubWorld(fake, comment["id"], hook.json()["id"])
+    gh.add_label(GH_REPO, "bug", "d73a4a", "Something isn't working")
+    gh.add_issue(GH_REPO, "Found a bug", body="It crashes", labels=["bug"], assignees=["hubot"])
+    gh.add_issue(GH_REPO, "No body at all")
+    gh.add_issue(GH_REPO, "Done", body="fixed", state="closed", user="hubot")
+    return GitHubWorld(gh, gh.add_comment(GH_REPO, 1, "Me too", user="hubot")["id"])
 
 
 ISSUES, HOOKS = "/repos/{owner}/{repo}/issues", "/repos/{owner}/{repo}/hooks"
 ISSUE = ISSUES + "/{issue_number}"
 COMMENTS = ISSUE + "/comments"
 NEW_ISSUE = {"title": "New", "body": "b", "labels": ["bug", "new"], "assignees": ["hubot"]}
-NEW_HOOK = {"name": "web", "config": {"url": "https://gateway.example/x", "content_type": "json", "secret": "s"},
-            "events": ["issues", "issue_comment"], "active": True}
+HOOK_CONFIG = {"url": "https://gateway.example/x", "content_type": "json", "secret": "s"}
+NEW_HOOK = {"name": "web", "config": HOOK_CONFIG, "events": ["issues", "issue_comment"], "active": True}
+CLOSE_AND_CLEAR = {"state": "closed", "state_reason": "not_planned", "labels": [], "assignees": []}
 GITHUB_RESPONSES = [
     # request method, URL, JSON body, token, status
     ("GET", "/user", None, GH_TOKEN, 200),
@@ -416,8 +411,7 @@ GITHUB_RESPONSES = [
     ("GET", "/repos/{repo}/issues/1", None, GH_TOKEN, 200),
     ("GET", "/repos/{repo}/issues/3", None, GH_TOKEN, 200),
     ("GET", "/repos/{repo}/issues/99", None, GH_TOKEN, 404),
-    ("PATCH", "/repos/{repo}/issues/1", {"state": "closed", "state_reason": "not_planned", "labels": [], "assignees": []},
-     GH_TOKEN, 200),
+    ("PATCH", "/repos/{repo}/issues/1", CLOSE_AND_CLEAR, GH_TOKEN, 200),
     ("PATCH", "/repos/{repo}/issues/1", {"state": "bogus"}, GH_TOKEN, 422),
     ("GET", "/repos/{repo}/issues/1/comments", None, GH_TOKEN, 200),
     ("POST", "/repos/{repo}/issues/1/comments", {"body": "+1"}, GH_TOKEN, 201),
