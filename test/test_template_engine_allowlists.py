@@ -37,7 +37,8 @@ OTHER_METHODS = [
 FILTERS = [
     ("'aB'|upper", "AB"), ("'aB'|lower", "ab"), ("'ab cd'|title", "Ab Cd"), ("'aB'|capitalize", "Ab"),
     ("' a '|trim", "a"), ("missing|default('x')", "x"), ("missing|d('y')", "y"), ("'aa'|replace('a', 'b')", "bb"),
-    ("'abcdefgh'|truncate(5, leeway=0)", "ab..."), ("['a', 'b']|join('-')", "a-b"), ("'abc'|length", "3"),
+    ("'abcdefgh'|truncate(5, leeway=0)", "ab..."), ("['a', 'b']|join('-')", "a-b"), ("range(3)|join(',')", "0,1,2"),
+    ("'abc'|length", "3"),
     ("'abc'|first", "a"), ("'abc'|last", "c"), ("'12'|int + 1", "13"), ("12|string ~ '!'", "12!"),
     ("'ab'|list", "['a', 'b']"), ("[2, 1]|sort", "[1, 2]"), ("[1, 1, 2]|unique|list", "[1, 2]"),
     ("'a b c'|wordcount", "3"), ("'a\nb'|indent(2)", "a\n  b"),
@@ -55,6 +56,12 @@ CONSTRUCTS = [
 
 class Probe:
     def method(self):
+        return "called"
+
+    def upper(self):
+        return "called"
+
+    def count(self):
         return "called"
 
 
@@ -84,6 +91,7 @@ def test_each_allowlisted_number_list_tuple_and_dict_method_can_be_called(expres
 @pytest.mark.parametrize(("expression", "what"), [
     ("b.fromhex('01')", "bytes.fromhex"), ("(1.5).fromhex('1')", "float.fromhex"), ("{}.fromkeys('ab')", "dict.fromkeys"),
     ("(3).from_bytes(b, 'big')", "int.from_bytes"), ("probe.method()", "Probe.method"),
+    ("probe.upper()", "Probe.upper"), ("probe.count()", "Probe.count"),
 ])
 def test_a_method_outside_the_allowlist_is_refused_naming_its_type_and_name(expression, what):
     if not expression.endswith(")"):

@@ -4,6 +4,8 @@ The deadline tests use a clock the test moves (api.template_engine reads time.mo
 from inside a template through a variable's attribute, so nothing depends on how fast the machine is.
 """
 
+import sys
+
 import pytest
 
 from api import template_engine as engine
@@ -33,6 +35,14 @@ class Clock:
     def step(self):
         self.now += 0.2
         return ""
+
+
+class TickingClock(Clock):
+    """Moves 10 ms at every reading, as a busy render would."""
+
+    def monotonic(self):
+        self.now += 0.01
+        return self.now
 
 
 @pytest.fixture
@@ -141,6 +151,17 @@ def test_a_format_call_is_sized_before_it_formats():
     assert render("{{ '{a}'.format_map(m)|length }}", {"m": {"a": "x" * 10}}) == "10"
 
 
+def test_a_call_is_sized_from_keyword_arguments_even_ones_the_method_then_refuses():
+    # str methods take their arguments by position; a keyword one is still counted, so size is refused first.
+    large, half = "y" * (MAX_VALUE + 1), "x" * (MAX_VALUE // 2 + 1)
+    for source in ("{{ 'x'.ljust(width=n) }}", "{{ 'x'.replace(old='x', new=t) }}", "{{ 'x'.translate(table=m) }}",
+                   "{{ '-'.join(iterable=l) }}"):
+        assert _refused(source, {"n": MAX_VALUE + 1, "t": large, "m": {120: large}, "l": [half, half]}) == LARGE, source
+    # At most one replacement: within the limit whether the method takes `count` (3.13+) or not.
+    counted = render if sys.version_info >= (3, 13) else _refused
+    assert counted("{{ s.replace('x', 'yy', count=1)|length }}", {"s": half}) != LARGE
+
+
 def test_indenting_a_value_that_is_not_text_is_sized_from_its_weight_before_it_fails():
     # 5 weighs 3 and counts as 4 lines: 3 + 4 * 65535 is just under MAX_VALUE, 3 + 4 * 65536 just over.
     assert _refused("{{ n|indent(w) }}", {"n": 5, "w": 65535}).startswith("The template failed to render: TypeError")
@@ -181,6 +202,12 @@ def test_a_render_may_build_exactly_max_work_characters_in_all_and_not_one_more(
     assert _refused(loop + "{{ b ~ '' }}", {**variables, "b": "y"}) == ALL
 
 
+def test_a_call_missing_its_width_counts_no_work_before_it_fails(clock):
+    loop = "{% for i in range(20) %}{{ (a ~ '')|length }}{% endfor %}{{ ''.center() }}"
+    failed = _refused(loop, {"a": "x" * (MAX_WORK // 20)})
+    assert failed.startswith("The template failed to render: TypeError: center expected at least 1 argument")
+
+
 def test_work_adds_up_across_the_renders_of_a_shared_budget_only(clock):
     source, variables = "{{ (a ~ '')|length }}", {"a": "x" * (MAX_WORK // 20)}
     for _ in range(25):
@@ -218,6 +245,12 @@ def test_a_render_past_its_deadline_stops_at_the_next_output(clock):
 ])
 def test_a_render_past_its_deadline_stops_before_its_next_step_even_without_output(clock, source):
     assert _refused(source, {"clock": clock, "a": "a", "b": "b", "d": {"k": 1, "l": 2, "m": 3}}) == SLOW
+
+
+def test_a_range_checks_the_deadline_at_each_item_even_outside_a_loop(monkeypatch):
+    monkeypatch.setattr(engine, "time", TickingClock())
+    assert render("{{ 3 in range(5) }}", {}) == "True"
+    assert _refused("{{ 9999 in range(10000) }}") == SLOW
 
 
 def test_a_loop_checks_the_deadline_before_each_step(clock):
