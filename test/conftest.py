@@ -57,7 +57,7 @@ def pg_server_url():
 
 @pytest.fixture(scope="session")
 def database_url(pg_server_url):
-    """A fresh database, dropped at the end of the run, migrated to head by the `app` fixture."""
+    """A fresh database, dropped at the end of the run, migrated to head by the `make_app` fixture."""
     name = f"tg_test_{uuid.uuid4().hex[:12]}"
     url = _create_database(pg_server_url, name)
     yield url
@@ -75,21 +75,21 @@ def empty_database_url(pg_server_url):
 
 @pytest.fixture(scope="session")
 def make_app(database_url):
-    """Build another app on the test database with some settings overridden."""
+    """Build another app on the test database (migrated to head first) with some settings overridden."""
 
     def factory(**overrides):
         overrides.setdefault("SQLALCHEMY_DATABASE_URI", database_url)
         return create_app(TestingConfig, **overrides)
 
+    # Here rather than in `app`, so a test that builds its own app finds the tables when it runs alone.
+    with factory().app_context():
+        upgrade(directory=str(BASE_DIR / "migrations"))
     return factory
 
 
 @pytest.fixture(scope="session")
 def app(make_app):
-    app = make_app()
-    with app.app_context():
-        upgrade(directory=str(BASE_DIR / "migrations"))
-    return app
+    return make_app()
 
 
 @pytest.fixture(autouse=True)
