@@ -214,6 +214,11 @@ def iso_z(moment: datetime | None) -> str | None:
     return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ") if moment else None
 
 
+def iso_millis(moment: datetime | None, zone: str = "Z") -> str | None:
+    """A time as `2024-01-31T12:00:00.123Z` (milliseconds, its zone written as `zone`); None stays None."""
+    return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}{zone}" if moment else None
+
+
 def json_response(data: Any, status: int = 200, headers: Mapping[str, str] | None = None) -> Response:
     """A JSON response the way the providers send them."""
     body = json.dumps(data, separators=(",", ":"), ensure_ascii=False)
@@ -407,6 +412,15 @@ class FakeServer:
     def _new_state(self) -> Any:
         """Fresh, empty provider state: a new `state_type`."""
         return self.state_type()
+
+    def _seed_user(self, name: str) -> Any:
+        """The user called `name`, created first (the subclass's `add_user`) if missing."""
+        self.add_user(name)
+        return self._user_named(name)
+
+    def _user_named(self, name: str) -> Any:
+        """The user called `name` (case-insensitively), or None."""
+        raise NotImplementedError
 
     def _authenticate(self, call: Call) -> Any:
         """Resolve the caller's identity, raising HTTPError for bad credentials."""

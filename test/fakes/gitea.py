@@ -22,9 +22,9 @@ from test.fakes.base import (
     parse_timestamp,
     route,
     split_list,
-    utcnow,
 )
-from test.fakes.github import check_issue_events
+from test.fakes.github import _now, check_issue_events
+from test.fakes.kit import ContractVariant, RequestCheck, Setup, WebhookExpectation, check_against_spec, path_template, poll_twice
 
 API = "/api/v1"
 DEFAULT_PAGE_SIZE = 30  # setting.API.DefaultPagingNum
@@ -36,10 +36,6 @@ HOOK_EVENTS = frozenset({"create", "delete", "fork", "push", "issues", "issue_as
                          "pull_request_review_rejected", "pull_request_review_comment", "pull_request_sync",
                          "wiki", "repository", "release", "package", "status", "workflow_job"})
 WRITE = ("write", "admin", "owner")
-
-
-def _now() -> datetime:
-    return utcnow().replace(microsecond=0)
 
 
 @dataclass
@@ -242,10 +238,6 @@ class GiteaFake(FakeServer):
         if found is None:
             raise KeyError(f"no repository {full_name!r}; call add_repo first")
         return found
-
-    def _seed_user(self, login: str) -> _User:
-        self.add_user(login)
-        return self._user_named(login)
 
     def _user_named(self, login: str) -> _User | None:
         return next((u for u in self.state.users.values() if u.login.lower() == login.lower()), None)
@@ -784,38 +776,31 @@ class GiteaFake(FakeServer):
 
 # ---- test kit (test/fakes/kit.py): how the shared suites drive Gitea ----
 
-def _contract(fake, connect, user):
-    from test.fakes.kit import Setup
+def _seeded(fake, connect, target, labels=(), credential="gt-token"):
+    """A token of the owner of repository `target` (with `labels`), connected."""
+    fake.add_token(credential, login=target.partition("/")[0])
+    fake.add_repo(target)
+    for name in labels:
+        fake.add_label(target, name)
+    return connect(provider="gitea", target=target, base_url=fake.base_url, credentials={"token": credential})
 
-    fake.add_token("gt-token", login="gitea_admin")
-    fake.add_repo("gitea_admin/app")
-    for name in ("bug", "ui"):
-        fake.add_label("gitea_admin/app", name)
-    tracker = connect(provider="gitea", target="gitea_admin/app", base_url=fake.base_url, credentials={"token": "gt-token"})
-    return Setup(tracker, member="gitea_admin")
+
+def _contract(fake, connect, user):
+    return Setup(_seeded(fake, connect, "gitea_admin/app", ("bug", "ui")), member="gitea_admin")
 
 
 def _audit(fake, mark):
     token = f"gitea-{mark}-token"
-    fake.add_token(token, login="audit")
-    fake.add_repo("audit/repo")
-    body = {"provider": "gitea", "target": "audit/repo", "base_url": fake.base_url, "credentials": {"token": token}}
-    return body, {"gitea token": token}
+    return _seeded(fake, dict, "audit/repo", credential=token), {"gitea token": token}  # `dict`: the tracker body itself
 
 
 def _request_setup(fake, connect):
-    fake.add_token("gt-token", login="gitea_admin")
-    fake.add_repo("gitea_admin/spec")
-    fake.add_label("gitea_admin/spec", "bug")
-    tracker = connect(provider="gitea", target="gitea_admin/spec", base_url=fake.base_url, credentials={"token": "gt-token"})
-    return tracker, "gitea_admin"
+    return _seeded(fake, connect, "gitea_admin/spec", ("bug",)), "gitea_admin"
 
 
 def _request_after(client, user, tracker):
     """Due dates, template import and polls (the repository's comments by update time) reach Gitea through their own
     operations."""
-    from test.fakes.kit import poll_twice
-
     url = f"/api/v1/trackers/{tracker['id']}"
     assert client.patch(f"{url}/issues/1", json={"due_date": "2031-05-06"}, headers=user.headers).status_code == 200
     assert client.post("/api/v1/templates/import", json={"tracker_id": tracker["id"]}, headers=user.headers).status_code == 200
@@ -833,8 +818,6 @@ REQUEST_TEMPLATES = [  # the first that matches is taken: a literal segment come
 
 def _check_requests(fake, root):
     from test.fakes.gitea_spec import gitea_spec
-    from test.fakes.kit import check_against_spec, path_template
-
     assert all(request.headers["authorization"] == "token gt-token" for request in fake.requests)
     return check_against_spec(fake, gitea_spec(root), lambda path: path_template(path, REQUEST_TEMPLATES, prefix="/api/v1"))
 
@@ -846,27 +829,20 @@ def _check_events(payload, events, provider):
         assert item.issue.url == "https://try.gitea.io/kostekIV/test/issues/3"
 
 
-def _kit():
-    from test.fakes.kit import ContractVariant, RequestCheck, WebhookExpectation
-
-    variants = [ContractVariant("gitea", setup=_contract, audit=_audit, server=GiteaFake, capabilities=frozenset({
-        "issues", "comments", "labels", "members", "due_date", "webhooks", "template_import", "comment_edit", "comment_delete",
-        "issue_delete", "attachments", "passthrough"}))]  # in_progress and priority once their labels are configured
-    checks = [RequestCheck("gitea", setup=_request_setup, check=_check_requests, after=_request_after, expected=frozenset({
-        ("POST", "/repos/{owner}/{repo}/issues"), ("PATCH", "/repos/{owner}/{repo}/issues/{index}"),
-        ("PUT", "/repos/{owner}/{repo}/issues/{index}/labels"), ("GET", "/repos/{owner}/{repo}/issues"),
-        ("POST", "/repos/{owner}/{repo}/hooks"), ("DELETE", "/repos/{owner}/{repo}/hooks/{id}"),
-        ("GET", "/repos/{owner}/{repo}/issue_templates"), ("GET", "/repos/{owner}/{repo}/issues/comments")}))]
-    expectations = [WebhookExpectation(name, event, types, "kostekIV/test", _check_events) for event, name, types in (
-        ("issues", "issues.opened.json", ("issue.created",)),
-        ("issues", "issues.edited.json", ("issue.updated",)),
-        ("issues", "issues.assigned.json", ("issue.assigned",)),
-        ("issues", "issues.closed.json", ("issue.closed",)),
-        ("issues", "issues.reopened.json", ("issue.reopened",)),
-        ("issue_comment", "issue_comment.created.json", ("comment.created",)),
-        ("issue_comment", "issue_comment.edited.json", ("comment.updated",)),
-    )]
-    return variants, checks, expectations
-
-
-CONTRACT_VARIANTS, REQUEST_CHECKS, WEBHOOK_EXPECTATIONS = _kit()
+CONTRACT_VARIANTS = [ContractVariant("gitea", setup=_contract, audit=_audit, server=GiteaFake, capabilities=frozenset({
+    "issues", "comments", "labels", "members", "due_date", "webhooks", "template_import", "comment_edit", "comment_delete",
+    "issue_delete", "attachments", "passthrough"}))]  # in_progress and priority once their labels are configured
+REQUEST_CHECKS = [RequestCheck("gitea", setup=_request_setup, check=_check_requests, after=_request_after, expected=frozenset({
+    ("POST", "/repos/{owner}/{repo}/issues"), ("PATCH", "/repos/{owner}/{repo}/issues/{index}"),
+    ("PUT", "/repos/{owner}/{repo}/issues/{index}/labels"), ("GET", "/repos/{owner}/{repo}/issues"),
+    ("POST", "/repos/{owner}/{repo}/hooks"), ("DELETE", "/repos/{owner}/{repo}/hooks/{id}"),
+    ("GET", "/repos/{owner}/{repo}/issue_templates"), ("GET", "/repos/{owner}/{repo}/issues/comments")}))]
+WEBHOOK_EXPECTATIONS = [WebhookExpectation(name, event, types, "kostekIV/test", _check_events) for event, name, types in (
+    ("issues", "issues.opened.json", ("issue.created",)),
+    ("issues", "issues.edited.json", ("issue.updated",)),
+    ("issues", "issues.assigned.json", ("issue.assigned",)),
+    ("issues", "issues.closed.json", ("issue.closed",)),
+    ("issues", "issues.reopened.json", ("issue.reopened",)),
+    ("issue_comment", "issue_comment.created.json", ("comment.created",)),
+    ("issue_comment", "issue_comment.edited.json", ("comment.updated",)),
+)]

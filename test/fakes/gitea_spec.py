@@ -12,12 +12,10 @@ from jsonschema import Draft4Validator, FormatChecker
 from referencing import Registry, Resource
 from referencing.jsonschema import DRAFT4
 
+from test.fakes.specs import _escape
+
 _DOCUMENT_URI = "urn:gateway:swagger"
 PARAMETER_KEYWORDS = ("type", "format", "enum", "items", "minimum", "maximum", "pattern", "default")
-
-
-def _escape(token: str) -> str:
-    return token.replace("~", "~0").replace("/", "~1")
 
 
 def admit_null(node: Any) -> Any:

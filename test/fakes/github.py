@@ -19,6 +19,7 @@ from werkzeug.http import http_date, parse_date, parse_etags
 from werkzeug.wrappers import Response
 
 from test.fakes.base import Call, FakeServer, HTTPError, iso_z, json_response, page_of, parse_timestamp, route, split_list, utcnow
+from test.fakes.kit import ContractVariant, RequestCheck, Setup, WebhookExpectation, check_against_spec, path_template, poll_twice
 
 DOCS = "https://docs.github.com/rest"
 API_VERSION = "2022-11-28"
@@ -371,11 +372,7 @@ class GitHubFake(FakeServer):
             raise KeyError(f"no repository {full_name!r}; call add_repo first")
         return repo
 
-    def _seed_user(self, login: str) -> _User:
-        self.add_user(login)
-        return self.state.users[login.lower()]
-
-    def _user(self, login: str) -> _User | None:
+    def _user_named(self, login: str) -> _User | None:
         return self.state.users.get(login.lower())
 
     @staticmethod
@@ -603,7 +600,7 @@ class GitHubFake(FakeServer):
         return self._permission(repo, user) in ("push", "admin")
 
     def _assignable(self, repo: _Repo, login: str) -> _User | None:
-        user = self._user(login)
+        user = self._user_named(login)
         if user and (user.login.lower() == repo.owner.lower() or user.login.lower() in repo.collaborators):
             return user
         return None
@@ -888,7 +885,7 @@ class GitHubFake(FakeServer):
             return [issue for issue in issues if not issue.assignees]
         if value == "*":
             return [issue for issue in issues if issue.assignees]
-        if self._user(value) is None:
+        if self._user_named(value) is None:
             raise self._invalid("Issue", "assignee", value=value)
         return [issue for issue in issues if value.lower() in {login.lower() for login in issue.assignees}]
 
@@ -1277,33 +1274,27 @@ _QUALIFIERS = frozenset({"repo", "is", "type", "state", "label", "assignee", "cr
 
 # ---- test kit (test/fakes/kit.py): how the shared suites drive GitHub ----
 
-def _contract(fake, connect, user):
-    from test.fakes.kit import Setup
+def _seeded(fake, connect, target, labels=(), permission="admin", credential="gh-token"):
+    """octocat's `credential` and repository `target` (octocat a collaborator with `permission`, `labels`), connected."""
+    fake.add_token(credential, login="octocat")
+    fake.add_repo(target)
+    fake.add_member(target, "octocat", permission=permission)
+    for name in labels:
+        fake.add_label(target, name)
+    return connect(provider="github", target=target, base_url=fake.base_url, credentials={"token": credential})
 
-    fake.add_token("gh-token", login="octocat")
-    fake.add_repo("octo-org/site")
-    fake.add_member("octo-org/site", "octocat")
-    for name in ("bug", "ui"):
-        fake.add_label("octo-org/site", name)
-    tracker = connect(provider="github", target="octo-org/site", base_url=fake.base_url, credentials={"token": "gh-token"})
-    return Setup(tracker, member="octocat")
+
+def _contract(fake, connect, user):
+    return Setup(_seeded(fake, connect, "octo-org/site", ("bug", "ui"), permission="push"), member="octocat")
 
 
 def _audit(fake, mark):
     token = f"ghp-{mark}-token"
-    fake.add_token(token, login="octocat")
-    fake.add_repo("octo/audit")
-    fake.add_member("octo/audit", "octocat", permission="admin")
-    body = {"provider": "github", "target": "octo/audit", "base_url": fake.base_url, "credentials": {"token": token}}
-    return body, {"github token": token}
+    return _seeded(fake, dict, "octo/audit", credential=token), {"github token": token}  # `dict`: the tracker body itself
 
 
 def _request_setup(fake, connect):
-    fake.add_token("gh-token", login="octocat")
-    fake.add_repo("octo/spec")
-    fake.add_member("octo/spec", "octocat", permission="admin")
-    fake.add_label("octo/spec", "bug")
-    return connect(provider="github", target="octo/spec", base_url=fake.base_url, credentials={"token": "gh-token"}), "octocat"
+    return _seeded(fake, connect, "octo/spec", ("bug",)), "octocat"
 
 
 REQUEST_TEMPLATES = [  # the first that matches is taken: a literal segment comes before a placeholder in its place
@@ -1317,8 +1308,6 @@ REQUEST_TEMPLATES = [  # the first that matches is taken: a literal segment come
 
 def _sub_issue_drive(client, user, tracker):
     """Issue types and sub-issues: a typed parent, a child added on create, removed and re-added by PATCH, listed; polls."""
-    from test.fakes.kit import poll_twice
-
     base = f"/api/v1/trackers/{tracker['id']}/issues"
     parent = client.post(base, json={"title": "P", "issue_type": "Feature"}, headers=user.headers).get_json()
     child = client.post(base, json={"title": "C", "parent_id": parent["id"]}, headers=user.headers)
@@ -1331,7 +1320,6 @@ def _sub_issue_drive(client, user, tracker):
 
 
 def _check_requests(fake, root):
-    from test.fakes.kit import check_against_spec, path_template
     from test.fakes.specs import github_spec
 
     return check_against_spec(fake, github_spec(root), lambda path: path_template(path, REQUEST_TEMPLATES))
@@ -1349,36 +1337,30 @@ def check_issue_events(payload, events, provider):
         assert events[0].changes["label"] == payload["label"]["name"]
 
 
-def _kit():
-    from test.fakes.kit import ContractVariant, RequestCheck, WebhookExpectation
-
-    variants = [ContractVariant("github", setup=_contract, audit=_audit, server=GitHubFake, validation_status=422,
-                                capabilities=frozenset({"issues", "comments", "labels", "members", "webhooks", "template_import",
-                                                        "issue_type", "parent", "comment_edit", "comment_delete",
-                                                        "passthrough"}))]  # no due dates, deletes or attachment API
-    checks = [RequestCheck("github", setup=_request_setup, check=_check_requests, expected=frozenset({
-        ("POST", "/repos/{owner}/{repo}/issues"), ("PATCH", "/repos/{owner}/{repo}/issues/{issue_number}"),
-        ("GET", "/repos/{owner}/{repo}/issues"), ("GET", "/search/issues"), ("POST", "/repos/{owner}/{repo}/hooks"),
-        ("POST", "/repos/{owner}/{repo}/issues/{issue_number}/sub_issues"),
-        ("DELETE", "/repos/{owner}/{repo}/issues/{issue_number}/sub_issue"),
-        ("GET", "/repos/{owner}/{repo}/issues/{issue_number}/sub_issues"),
-        ("GET", "/repos/{owner}/{repo}/issues/comments")}), after=_sub_issue_drive)]
-    target = "Codertocat/Hello-World"
-    expectations = [WebhookExpectation(name, event, types, target, check_issue_events) for event, name, types in (
-        ("issues", "issues.opened.json", ("issue.created",)),
-        ("issues", "issues.edited.json", ("issue.updated",)),
-        ("issues", "issues.reopened.json", ("issue.reopened",)),
-        ("issues", "issues.labeled.json", ("issue.labeled",)),
-        ("issues", "issues.unlabeled.json", ("issue.unlabeled",)),
-        ("issues", "issues.assigned.json", ("issue.assigned",)),
-        ("issues", "issues.unassigned.json", ("issue.updated",)),
-        ("issues", "issues.deleted.json", ("issue.deleted",)),
-        ("issue_comment", "issue_comment.created.json", ("comment.created",)),
-        ("issue_comment", "issue_comment.edited.json", ("comment.updated",)),
-        ("issue_comment", "issue_comment.deleted.json", ("comment.deleted",)),
-        ("ping", "ping.json", ()),
-    )]
-    return variants, checks, expectations
-
-
-CONTRACT_VARIANTS, REQUEST_CHECKS, WEBHOOK_EXPECTATIONS = _kit()
+# No due dates, deletes or attachment API.
+CONTRACT_VARIANTS = [ContractVariant("github", setup=_contract, audit=_audit, server=GitHubFake, validation_status=422,
+                                     capabilities=frozenset({"issues", "comments", "labels", "members", "webhooks",
+                                                             "template_import", "issue_type", "parent", "comment_edit",
+                                                             "comment_delete", "passthrough"}))]
+REQUEST_CHECKS = [RequestCheck("github", setup=_request_setup, check=_check_requests, expected=frozenset({
+    ("POST", "/repos/{owner}/{repo}/issues"), ("PATCH", "/repos/{owner}/{repo}/issues/{issue_number}"),
+    ("GET", "/repos/{owner}/{repo}/issues"), ("GET", "/search/issues"), ("POST", "/repos/{owner}/{repo}/hooks"),
+    ("POST", "/repos/{owner}/{repo}/issues/{issue_number}/sub_issues"),
+    ("DELETE", "/repos/{owner}/{repo}/issues/{issue_number}/sub_issue"),
+    ("GET", "/repos/{owner}/{repo}/issues/{issue_number}/sub_issues"),
+    ("GET", "/repos/{owner}/{repo}/issues/comments")}), after=_sub_issue_drive)]
+HOOK_REPO = "Codertocat/Hello-World"  # the repository of the payload files
+WEBHOOK_EXPECTATIONS = [WebhookExpectation(name, event, types, HOOK_REPO, check_issue_events) for event, name, types in (
+    ("issues", "issues.opened.json", ("issue.created",)),
+    ("issues", "issues.edited.json", ("issue.updated",)),
+    ("issues", "issues.reopened.json", ("issue.reopened",)),
+    ("issues", "issues.labeled.json", ("issue.labeled",)),
+    ("issues", "issues.unlabeled.json", ("issue.unlabeled",)),
+    ("issues", "issues.assigned.json", ("issue.assigned",)),
+    ("issues", "issues.unassigned.json", ("issue.updated",)),
+    ("issues", "issues.deleted.json", ("issue.deleted",)),
+    ("issue_comment", "issue_comment.created.json", ("comment.created",)),
+    ("issue_comment", "issue_comment.edited.json", ("comment.updated",)),
+    ("issue_comment", "issue_comment.deleted.json", ("comment.deleted",)),
+    ("ping", "ping.json", ()),
+)]

@@ -21,6 +21,7 @@ from test.fakes.base import (
     Counters,
     FakeServer,
     HTTPError,
+    iso_millis,
     json_response,
     page_of,
     parse_timestamp,
@@ -29,6 +30,7 @@ from test.fakes.base import (
     text_response,
     utcnow,
 )
+from test.fakes.kit import ContractVariant, RequestCheck, Setup, WebhookExpectation, drive_deeper_operations, path_template
 
 API = "/api/v4"
 DEFAULT_PER_PAGE = 20
@@ -100,12 +102,6 @@ HOOK_DEFAULTS = {
     "alert_status": "executable",
     "disabled_until": None,
 }
-
-
-def _timestamp(moment: datetime | None) -> str | None:
-    if moment is None:
-        return None
-    return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
 
 
 def _git_sha(*parts: str) -> str:
@@ -383,10 +379,6 @@ class GitLabFake(FakeServer):
         project.notes[note.id] = note
         return note
 
-    def _seed_user(self, username: str) -> _User:
-        self.add_user(username)
-        return self._user_named(username)
-
     def _default_author(self, project: _Project) -> _User:
         owners = [user_id for user_id, level in project.members.items() if level == OWNER]
         if owners:
@@ -538,7 +530,7 @@ class GitLabFake(FakeServer):
         }
         if not full:
             return basic
-        seen = dict.fromkeys(("created_at", "last_sign_in_at", "confirmed_at", "current_sign_in_at"), _timestamp(user.created_at))
+        seen = dict.fromkeys(("created_at", "last_sign_in_at", "confirmed_at", "current_sign_in_at"), iso_millis(user.created_at))
         emails = dict.fromkeys(("email", "commit_email"), user.email)
         return {**basic, **BLANK_PROFILE, **seen, **emails, "last_activity_on": user.created_at.date().isoformat()}
 
@@ -558,12 +550,12 @@ class GitLabFake(FakeServer):
             "name_with_namespace": f"{ns} / {project.name}",
             "path": project.path,
             "path_with_namespace": project.path_with_namespace,
-            "created_at": _timestamp(project.created_at),
+            "created_at": iso_millis(project.created_at),
             "default_branch": project.default_branch,
             "ssh_url_to_repo": f"git@127.0.0.1:{project.path_with_namespace}.git",
             "http_url_to_repo": f"{web}.git",
             "web_url": web,
-            "last_activity_at": _timestamp(max([project.created_at, *(i.updated_at for i in project.issues.values())])),
+            "last_activity_at": iso_millis(max([project.created_at, *(i.updated_at for i in project.issues.values())])),
             "namespace": {**group, "avatar_url": None, "web_url": f"{self.base_url}/groups/{ns}"},
             "visibility": project.visibility,
             "open_issues_count": sum(issue.state == "opened" for issue in project.issues.values()),
@@ -591,9 +583,9 @@ class GitLabFake(FakeServer):
             "title": milestone.title,
             "description": milestone.description,
             "state": milestone.state,
-            "created_at": _timestamp(milestone.created_at),
-            "updated_at": _timestamp(milestone.closed_at or milestone.created_at),
-            "closed_at": _timestamp(milestone.closed_at),
+            "created_at": iso_millis(milestone.created_at),
+            "updated_at": iso_millis(milestone.closed_at or milestone.created_at),
+            "closed_at": iso_millis(milestone.closed_at),
             "due_date": milestone.due_date,
             "start_date": None,
             "expired": expired,
@@ -618,9 +610,9 @@ class GitLabFake(FakeServer):
             "title": issue.title,
             "description": issue.description,
             "state": issue.state,
-            "created_at": _timestamp(issue.created_at),
-            "updated_at": _timestamp(issue.updated_at),
-            "closed_at": _timestamp(issue.closed_at),
+            "created_at": iso_millis(issue.created_at),
+            "updated_at": iso_millis(issue.updated_at),
+            "closed_at": iso_millis(issue.closed_at),
             "closed_by": self._user_json(self.state.users[issue.closed_by]) if issue.closed_by else None,
             "labels": list(issue.labels),
             "milestone": self._milestone_json(project, milestone) if milestone else None,
@@ -645,9 +637,9 @@ class GitLabFake(FakeServer):
             "id": note.id,
             "body": note.body,
             # The documented note example carries the author's email and creation date as well.
-            "author": {**self._user_json(author), "email": author.email, "created_at": _timestamp(author.created_at)},
-            "created_at": _timestamp(note.created_at),
-            "updated_at": _timestamp(note.updated_at),
+            "author": {**self._user_json(author), "email": author.email, "created_at": iso_millis(author.created_at)},
+            "created_at": iso_millis(note.created_at),
+            "updated_at": iso_millis(note.updated_at),
             "system": note.system,
             "noteable_id": issue.id,
             "noteable_iid": issue.iid,
@@ -655,12 +647,12 @@ class GitLabFake(FakeServer):
         }
 
     def _member_json(self, project: _Project, user: _User) -> dict[str, Any]:
-        membership = {"created_at": _timestamp(project.created_at), "expires_at": None, "membership_state": "active"}
+        membership = {"created_at": iso_millis(project.created_at), "expires_at": None, "membership_state": "active"}
         return {**self._user_json(user), "access_level": project.members[user.id], **membership}
 
     def _hook_json(self, project: _Project, hook: _Hook) -> dict[str, Any]:
         named = {"id": hook.id, "url": hook.url, "name": hook.name, "description": hook.description, "project_id": project.id}
-        ssl = {"enable_ssl_verification": hook.enable_ssl_verification, "created_at": _timestamp(hook.created_at)}
+        ssl = {"enable_ssl_verification": hook.enable_ssl_verification, "created_at": iso_millis(hook.created_at)}
         return {**HOOK_DEFAULTS, **named, **hook.events, **ssl}
 
     def _file_json(self, project: _Project, path: str, ref: str) -> dict[str, Any]:
@@ -1050,25 +1042,23 @@ class GitLabFake(FakeServer):
 
 # ---- test kit (test/fakes/kit.py): how the shared suites drive GitLab ----
 
-def _contract(fake, connect, user):
-    from test.fakes.kit import Setup
-
-    fake.add_token("gl-token", username="root")
-    project = fake.add_project("group/app")
-    fake.add_member(project["id"], "root")
-    for name in ("bug", "ui"):
+def _seeded(fake, connect, target, labels=(), access_level=MAINTAINER, credential="gl-token"):
+    """root's `credential` and project `target` (root a member at `access_level`, `labels`), connected."""
+    fake.add_token(credential, username="root")
+    project = fake.add_project(target)
+    fake.add_member(project["id"], "root", access_level=access_level)
+    for name in labels:
         fake.add_label(project["id"], name)
-    tracker = connect(provider="gitlab", target="group/app", base_url=fake.base_url, credentials={"token": "gl-token"})
-    return Setup(tracker, member="root")
+    return connect(provider="gitlab", target=target, base_url=fake.base_url, credentials={"token": credential})
+
+
+def _contract(fake, connect, user):
+    return Setup(_seeded(fake, connect, "group/app", ("bug", "ui"), access_level=DEVELOPER), member="root")
 
 
 def _audit(fake, mark):
     token = f"glpat-{mark}-token"
-    fake.add_token(token, username="root")
-    project = fake.add_project("grp/audit")
-    fake.add_member(project["id"], "root", access_level=40)
-    body = {"provider": "gitlab", "target": "grp/audit", "base_url": fake.base_url, "credentials": {"token": token}}
-    return body, {"gitlab token": token}
+    return _seeded(fake, dict, "grp/audit", credential=token), {"gitlab token": token}  # `dict`: the tracker body itself
 
 
 def _audit_probe(call, tracker, secret):
@@ -1079,18 +1069,8 @@ def _audit_probe(call, tracker, secret):
 
 
 def _request_setup(fake, connect):
-    fake.add_token("gl-token", username="root")
-    project = fake.add_project("group/spec")
-    fake.add_member(project["id"], "root", access_level=50)  # hooks need Maintainer, deleting issues Owner
-    fake.add_label(project["id"], "bug")
-    return connect(provider="gitlab", target="group/spec", base_url=fake.base_url, credentials={"token": "gl-token"}), "root"
+    return _seeded(fake, connect, "group/spec", ("bug",), access_level=OWNER), "root"  # Owner: it deletes issues
 
-
-def _request_after(client, user, tracker):
-    """Comment edit and delete, attachments (project uploads linked from a note) and an issue's delete."""
-    from test.fakes.kit import drive_deeper_operations
-
-    drive_deeper_operations(client, user, tracker)
 
 # GitLab publishes no machine-readable description: the operations and query parameters below are the ones its REST
 # documentation (doc/api/issues.md, notes.md, labels.md, members.md, projects.md, project_webhooks.md,
@@ -1117,8 +1097,6 @@ REQUEST_TEMPLATES = {
 
 
 def _check_requests(fake, root):
-    from test.fakes.kit import path_template
-
     checked = set()
     for request in fake.requests:
         template = path_template(request.path, REQUEST_TEMPLATES)
@@ -1145,27 +1123,21 @@ def _check_note_hook(payload, events, provider):
     assert event.comment.created_at.isoformat() == "2015-05-17T17:06:40+00:00"
 
 
-def _kit():
-    from test.fakes.kit import ContractVariant, RequestCheck, WebhookExpectation
-
-    variants = [ContractVariant("gitlab", setup=_contract, audit=_audit, server=GitLabFake, audit_probe=_audit_probe,
-                                capabilities=frozenset({"issues", "comments", "labels", "members", "due_date", "webhooks",
-                                                        "template_import", "issue_type", "comment_edit", "comment_delete",
-                                                        "issue_delete", "attachments", "passthrough"}))]  # no REST parent
-    checks = [RequestCheck("gitlab", setup=_request_setup, check=_check_requests, after=_request_after, expected=frozenset({
-        ("POST", "/api/v4/projects/{id}/issues"), ("PUT", "/api/v4/projects/{id}/issues/{issue_iid}"),
-        ("GET", "/api/v4/projects/{id}/issues"), ("POST", "/api/v4/projects/{id}/issues/{issue_iid}/notes"),
-        ("POST", "/api/v4/projects/{id}/hooks"), ("DELETE", "/api/v4/projects/{id}/hooks/{hook_id}"),
-        ("PUT", "/api/v4/projects/{id}/issues/{issue_iid}/notes/{note_id}"),
-        ("DELETE", "/api/v4/projects/{id}/issues/{issue_iid}/notes/{note_id}"), ("POST", "/api/v4/projects/{id}/uploads"),
-        ("GET", "/api/v4/projects/{id}/uploads/{secret}/{filename}"),
-        ("DELETE", "/api/v4/projects/{id}/uploads/{secret}/{filename}"),
-        ("DELETE", "/api/v4/projects/{id}/issues/{issue_iid}")}))]
-    expectations = [
-        WebhookExpectation("issue-hook.json", "Issue Hook", ("issue.created",), "diaspora/project", _check_issue_hook),
-        WebhookExpectation("note-hook-issue.json", "Note Hook", ("comment.created",), "diaspora/project", _check_note_hook),
-    ]
-    return variants, checks, expectations
-
-
-CONTRACT_VARIANTS, REQUEST_CHECKS, WEBHOOK_EXPECTATIONS = _kit()
+CONTRACT_VARIANTS = [ContractVariant("gitlab", setup=_contract, audit=_audit, server=GitLabFake, audit_probe=_audit_probe,
+                                     capabilities=frozenset({"issues", "comments", "labels", "members", "due_date", "webhooks",
+                                                             "template_import", "issue_type", "comment_edit", "comment_delete",
+                                                             "issue_delete", "attachments", "passthrough"}))]  # no REST parent
+# After the drive: comment edit and delete, attachments (project uploads linked from a note) and an issue's delete.
+REQUEST_CHECKS = [RequestCheck("gitlab", setup=_request_setup, check=_check_requests, expected=frozenset({
+    ("POST", "/api/v4/projects/{id}/issues"), ("PUT", "/api/v4/projects/{id}/issues/{issue_iid}"),
+    ("GET", "/api/v4/projects/{id}/issues"), ("POST", "/api/v4/projects/{id}/issues/{issue_iid}/notes"),
+    ("POST", "/api/v4/projects/{id}/hooks"), ("DELETE", "/api/v4/projects/{id}/hooks/{hook_id}"),
+    ("PUT", "/api/v4/projects/{id}/issues/{issue_iid}/notes/{note_id}"),
+    ("DELETE", "/api/v4/projects/{id}/issues/{issue_iid}/notes/{note_id}"), ("POST", "/api/v4/projects/{id}/uploads"),
+    ("GET", "/api/v4/projects/{id}/uploads/{secret}/{filename}"),
+    ("DELETE", "/api/v4/projects/{id}/uploads/{secret}/{filename}"),
+    ("DELETE", "/api/v4/projects/{id}/issues/{issue_iid}")}), after=drive_deeper_operations)]
+WEBHOOK_EXPECTATIONS = [
+    WebhookExpectation("issue-hook.json", "Issue Hook", ("issue.created",), "diaspora/project", _check_issue_hook),
+    WebhookExpectation("note-hook-issue.json", "Note Hook", ("comment.created",), "diaspora/project", _check_note_hook),
+]

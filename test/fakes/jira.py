@@ -20,7 +20,7 @@ from typing import Any
 
 from werkzeug.wrappers import Response
 
-from test.fakes.base import Call, FakeServer, HTTPError, json_response, route, utcnow
+from test.fakes.base import Call, FakeServer, HTTPError, iso_millis, json_response, route, utcnow
 from test.fakes.kit import ContractVariant, RequestCheck, Setup, WebhookExpectation, check_against_spec, drive_deeper_operations
 
 CLOUD, DATA_CENTER = "cloud", "data_center"
@@ -46,9 +46,7 @@ GONE = ("The requested API has been removed. Please migrate to the /rest/api/3/s
 
 
 def _stamp(moment: datetime | None) -> str | None:
-    if moment is None:
-        return None
-    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}+0000"
+    return iso_millis(moment and moment.astimezone(UTC), "+0000")
 
 
 def errors_body(messages: list[str] | None = None, errors: Mapping[str, str] | None = None) -> dict[str, Any]:

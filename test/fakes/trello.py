@@ -8,6 +8,7 @@ fake through its public `http_service` constructor argument, which `trello_clien
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import itertools
 import re
@@ -27,6 +28,7 @@ from test.fakes.base import (
     Call,
     FakeServer,
     HTTPError,
+    iso_millis,
     json_response,
     parse_timestamp,
     positive_int,
@@ -35,6 +37,7 @@ from test.fakes.base import (
     text_response,
     utcnow,
 )
+from test.fakes.kit import ContractVariant, RequestCheck, Setup, WebhookExpectation, drive_deeper_operations, path_template
 
 TRELLO_HOSTS = ("https://api.trello.com/1/", "https://trello.com/1/")
 COLORS = ("green", "yellow", "orange", "red", "purple", "blue", "sky", "lime", "pink", "black")
@@ -95,12 +98,6 @@ CARD_DEFAULTS = {
     "descData": {"emoji": {}},
     "cover": COVER,
 }
-
-
-def _timestamp(moment: datetime | None) -> str | None:
-    if moment is None:
-        return None
-    return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
 
 
 def _short_link(object_id: str) -> str:
@@ -549,14 +546,14 @@ class TrelloFake(FakeServer):
 
     def _card_json(self, card: _Card) -> dict[str, Any]:
         comments = sum(1 for a in self.state.actions.values() if a.card_id == card.id and a.type == "commentCard")
-        dates = {"due": _timestamp(card.due), "dueComplete": card.due_complete, "start": _timestamp(card.start)}
+        dates = {"due": iso_millis(card.due), "dueComplete": card.due_complete, "start": iso_millis(card.start)}
         return {
             **CARD_DEFAULTS,
             "id": card.id,
             "badges": {**CARD_BADGES, "comments": comments, "description": bool(card.desc), **dates},
             **dates,
             "closed": card.closed,
-            "dateLastActivity": _timestamp(card.last_activity),
+            "dateLastActivity": iso_millis(card.last_activity),
             "desc": card.desc,
             "idBoard": card.board_id,
             "idList": card.list_id,
@@ -586,7 +583,7 @@ class TrelloFake(FakeServer):
             },
             "appCreator": None,
             "type": action.type,
-            "date": _timestamp(action.date),
+            "date": iso_millis(action.date),
             "limits": {
                 "reactions": {
                     "perAction": {"status": "ok", "disableAt": 900, "warnAt": 720},
@@ -676,7 +673,7 @@ class TrelloFake(FakeServer):
                 setattr(card, attribute, flag)
         for param in ("due", "start"):
             if param in params:
-                old[param] = _timestamp(getattr(card, param))
+                old[param] = iso_millis(getattr(card, param))
                 setattr(card, param, self._date(params[param], param))
         return old
 
@@ -867,7 +864,7 @@ class TrelloFake(FakeServer):
         text = params.get("text", params.get("value"))
         if not isinstance(text, str) or not text.strip():
             raise self._invalid("text")
-        action.data.update(text=text, dateLastEdited=_timestamp(utcnow()))
+        action.data.update(text=text, dateLastEdited=iso_millis(utcnow()))
         return json_response(self._action_json(action))
 
     @route("DELETE", "/1/actions/{action_id}")
@@ -909,7 +906,7 @@ class TrelloFake(FakeServer):
         name = form.get("name") or upload.filename or "file"
         url = f"{self.base_url}/1/cards/{card.id}/attachments/{attachment_id}/download/{name}"
         upload_fields = {"bytes": len(data), "mimeType": form.get("mimeType") or "", "name": name, "fileName": name, "url": url}
-        described = {"id": attachment_id, **ATTACHMENT_DEFAULTS, **upload_fields, "date": _timestamp(utcnow())}
+        described = {"id": attachment_id, **ATTACHMENT_DEFAULTS, **upload_fields, "date": iso_millis(utcnow())}
         item = {**described, "idMember": call.principal.id, "card": card.id, "data": data}
         self.state.attachments[attachment_id] = item
         return json_response(self._attachment_json(item))
@@ -976,8 +973,6 @@ class TrelloFake(FakeServer):
 # ---- test kit (test/fakes/kit.py): how the shared suites drive Trello ----
 
 def _contract(fake, connect, user):
-    from test.fakes.kit import Setup
-
     fake.add_token("tr-token", key="tr-key", username="alice")
     board = fake.add_board("Board", members=["alice"])
     todo = fake.add_list(board["id"], "To do")
@@ -1010,12 +1005,6 @@ def _request_setup(fake, connect):
     return tracker, "alice"
 
 
-def _request_after(client, user, tracker):
-    """Comment edit and delete, attachments and a card's delete (the file's download host is outside the description)."""
-    from test.fakes.kit import drive_deeper_operations
-
-    drive_deeper_operations(client, user, tracker, download=False)
-
 REQUEST_TEMPLATES = ["/cards", "/cards/{id}", "/cards/{id}/actions/comments", "/cards/{id}/actions", "/webhooks/",
                      "/cards/{id}/actions/{idAction}/comments", "/cards/{id}/attachments",
                      "/cards/{id}/attachments/{idAttachment}",
@@ -1024,7 +1013,6 @@ REQUEST_TEMPLATES = ["/cards", "/cards/{id}", "/cards/{id}/actions/comments", "/
 
 
 def _check_requests(fake, root):
-    from test.fakes.kit import path_template
     from test.fakes.specs import trello_spec
 
     spec, checked = trello_spec(root), set()
@@ -1053,28 +1041,22 @@ def _check_create_card(payload, events, provider):
     assert provider.normalize_webhook("updateCard", moved)[0].type == "issue.closed"
 
 
-def _kit():
-    from test.fakes.kit import ContractVariant, RequestCheck, WebhookExpectation
-
-    variants = [ContractVariant(
-        "trello", setup=_contract, audit=_audit, server=TrelloFake, missing_issue_id="5f7073311f0aab7e1c3dd44b",
-        # Trello does not say when to come back; its limit windows last 10 seconds. A page: cards, lists and members.
-        min_retry_after=10, requests_per_page=3, revoked=lambda token: {"token": token, "api_key": "tr-key"},
-        # in_progress once in_progress_lists is set, priority once priority_labels is; no issue types, parents or templates
-        capabilities=frozenset({"issues", "comments", "labels", "members", "due_date", "webhooks", "comment_edit",
-                                "comment_delete", "issue_delete", "attachments", "passthrough"}))]
-    checks = [RequestCheck("trello", setup=_request_setup, check=_check_requests, after=_request_after, expected=frozenset({
-        ("POST", "/cards"), ("PUT", "/cards/{id}"), ("POST", "/cards/{id}/actions/comments"), ("POST", "/webhooks/"),
-        ("DELETE", "/webhooks/{id}"), ("PUT", "/cards/{id}/actions/{idAction}/comments"),
-        ("DELETE", "/cards/{id}/actions/{idAction}/comments"), ("POST", "/cards/{id}/attachments"),
-        ("GET", "/cards/{id}/attachments"), ("DELETE", "/cards/{id}/attachments/{idAttachment}"),
-        ("DELETE", "/cards/{id}")}))]
-    board = "5f4fbbc5250c34138444068d"
-    expectations = [
-        WebhookExpectation("createCard.json", "createCard", ("issue.created",), board, _check_create_card),
-        WebhookExpectation("voteOnCard.json", "voteOnCard", ("issue.updated",), board),
-    ]
-    return variants, checks, expectations
-
-
-CONTRACT_VARIANTS, REQUEST_CHECKS, WEBHOOK_EXPECTATIONS = _kit()
+CONTRACT_VARIANTS = [ContractVariant(
+    "trello", setup=_contract, audit=_audit, server=TrelloFake, missing_issue_id="5f7073311f0aab7e1c3dd44b",
+    # Trello does not say when to come back; its limit windows last 10 seconds. A page: cards, lists and members.
+    min_retry_after=10, requests_per_page=3, revoked=lambda token: {"token": token, "api_key": "tr-key"},
+    # in_progress once in_progress_lists is set, priority once priority_labels is; no issue types, parents or templates
+    capabilities=frozenset({"issues", "comments", "labels", "members", "due_date", "webhooks", "comment_edit",
+                            "comment_delete", "issue_delete", "attachments", "passthrough"}))]
+# After the drive: comment edit and delete, attachments (the file's download host is outside the description), card delete.
+REQUEST_CHECKS = [RequestCheck("trello", setup=_request_setup, check=_check_requests, expected=frozenset({
+    ("POST", "/cards"), ("PUT", "/cards/{id}"), ("POST", "/cards/{id}/actions/comments"), ("POST", "/webhooks/"),
+    ("DELETE", "/webhooks/{id}"), ("PUT", "/cards/{id}/actions/{idAction}/comments"),
+    ("DELETE", "/cards/{id}/actions/{idAction}/comments"), ("POST", "/cards/{id}/attachments"),
+    ("GET", "/cards/{id}/attachments"), ("DELETE", "/cards/{id}/attachments/{idAttachment}"),
+    ("DELETE", "/cards/{id}")}), after=functools.partial(drive_deeper_operations, download=False))]
+HOOK_BOARD = "5f4fbbc5250c34138444068d"  # the board of the payload files
+WEBHOOK_EXPECTATIONS = [
+    WebhookExpectation("createCard.json", "createCard", ("issue.created",), HOOK_BOARD, _check_create_card),
+    WebhookExpectation("voteOnCard.json", "voteOnCard", ("issue.updated",), HOOK_BOARD),
+]
