@@ -649,11 +649,23 @@ def _diff(mutant):
     return "\n".join([*lines, f"      + {mutated.rstrip()}"])
 
 
+def _detected(reports):
+    """(module, index) of the mutants that earlier runs' report.json files count as killed (or equivalent).
+
+    Indices are stable while the module's source is unchanged; a timeout is not taken as a kill here, so a rerun
+    decides it again (a timeout on a loaded machine may only have been slow)."""
+    return {(m["module"], m["index"]) for report in reports for m in json.loads(Path(report).read_text())["mutants"]
+            if m["status"] in ("killed", "equivalent")}
+
+
 def mutate_module(module, args, tests, data, logdir, equivalents, files):
     mutants = generate_mutants(module)
     if args.lines:
         low, _, high = args.lines.partition("-")
         mutants = [m for m in mutants if int(low) <= m.lineno <= int(high or low)]
+    if args.rerun:
+        detected = _detected(args.rerun)
+        mutants = [m for m in mutants if (m.module, m.index) not in detected]
     if args.limit:
         mutants = mutants[: args.limit]
     print(f"\n== {module}: {len(mutants)} mutants, tests: {' '.join(files)}", flush=True)
@@ -732,6 +744,8 @@ def _arguments():
     parser.add_argument("modules", nargs="*", help="modules to mutate (default: all of MODULE_TESTS)")
     parser.add_argument("--tests", nargs="+", help="test files/globs instead of the mapping (one module only)")
     parser.add_argument("--lines", help="only mutants starting on these lines, e.g. 40-60")
+    parser.add_argument("--rerun", nargs="+", metavar="REPORT",
+                        help="only the mutants these earlier report.json files did not count as killed (same source)")
     parser.add_argument("--limit", type=int, help="at most this many mutants per module (a quick check of the tooling)")
     parser.add_argument("--list", action="store_true", help="print the mutants and the mapping, run nothing")
     parser.add_argument("--no-check", action="store_true", help="skip the unmutated run through the mutant machinery")

@@ -3,6 +3,8 @@
 #   scripts/mutation.sh                         every module in the mapping
 #   scripts/mutation.sh api/ratelimit.py        one module (several may be named)
 #   scripts/mutation.sh api/auth.py --lines 40-60    re-check the mutants on some lines after adding a test
+#   scripts/mutation.sh api/auth.py --rerun /tmp/mutation/*/report.json --tests 'test/test_auth*.py'
+#                                               only what earlier runs left alive, against some tests
 #   scripts/mutation.sh api/auth.py --list      the mutants, nothing run
 # One PostgreSQL server serves the whole run (TEST_DATABASE_URL's, else an embedded one started here). Runs at nice 10.
 set -euo pipefail
