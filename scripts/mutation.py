@@ -82,6 +82,9 @@ class Mutant:
     seconds: float = 0.0
     detail: str = ""
     usage_lines: list | None = None  # module-level constant: the lines in functions that read it
+    # The first line of the innermost statement holding the mutant: coverage records a multi-line condition or
+    # literal on that line only, so a mutant on a continuation line is reached by the tests reaching it.
+    statement_line: int | None = None
 
     @property
     def description(self):
@@ -307,6 +310,7 @@ def generate_mutants(module):
     to_offset = _offsets(source)
     original_dump = ast.dump(tree)
     usage = _constant_usage(module, tree)
+    statements = sorted((node.lineno, node.end_lineno) for node in ast.walk(tree) if isinstance(node, ast.stmt))
     mutants, seen = [], set()
     for node, replacement, op, function in generator.edits:
         start = to_offset(node.lineno, node.col_offset)
@@ -326,7 +330,9 @@ def generate_mutants(module):
             continue
         mutants.append(Mutant(module=module, index=len(mutants) + 1, op=op, lineno=node.lineno, end_lineno=node.end_lineno,
                               function=function, before=_short(before), after=_short(replacement), source=mutated,
-                              usage_lines=usage.get(node.lineno)))
+                              usage_lines=usage.get(node.lineno),
+                              statement_line=max((first for first, last in statements if first <= node.lineno <= last),
+                                                 default=None)))
     return mutants
 
 
@@ -535,7 +541,7 @@ def covering_tests(data, module, mutant, tests, kills):
     lines = data.contexts_by_lineno(str(ROOT / module))
     passing = [nodeid for nodeid, info in tests.items() if info["outcome"] == "passed"]
     hit, everything = set(), False  # order: the tests that killed most mutants so far, those reaching the line, the rest
-    reached = range(mutant.lineno, mutant.end_lineno + 1)
+    reached = range(min(mutant.statement_line or mutant.lineno, mutant.lineno), mutant.end_lineno + 1)
     if mutant.usage_lines is not None:
         reached = mutant.usage_lines  # a constant read only inside this module's functions: the tests reaching the reads
     for lineno in reached:
