@@ -160,3 +160,26 @@ def test_a_pinned_connection_outside_a_checked_call_is_refused_even_after_one(po
         unchecked()  # a pin for another port does not admit this one
     finally:
         url_policy._pin.target = None
+
+
+def test_a_connect_that_times_out_is_a_connect_timeout_naming_the_host(policy):
+    import requests
+
+    # A listener that never accepts, its queue filled: Linux drops further SYNs, so the next connect times out.
+    server = socket.socket()
+    server.bind(("127.0.0.1", 0))
+    server.listen(0)
+    port = server.getsockname()[1]
+    waiting = []
+    try:
+        for _ in range(4):
+            client = socket.socket()
+            client.setblocking(False)
+            client.connect_ex(("127.0.0.1", port))
+            waiting.append(client)
+        with pytest.raises(requests.ConnectTimeout, match="Connection to 127.0.0.1 timed out"):
+            policy(["127.0.0.1"], lambda: PolicySession().get(f"http://127.0.0.1:{port}/", timeout=(0.3, 5)))
+    finally:
+        for client in waiting:
+            client.close()
+        server.close()
