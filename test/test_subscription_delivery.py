@@ -300,3 +300,14 @@ def test_an_overtaken_attempt_is_dropped_and_leaves_the_delivery_unlocked(client
         other.execute(text("SET lock_timeout = '2s'"))
         assert other.execute(text("SELECT attempts FROM outbound_deliveries WHERE id = :id FOR UPDATE NOWAIT"),
                              {"id": delivery_id}).scalar() == 0
+
+
+def test_a_url_requests_cannot_send_is_recorded_as_a_failed_request_naming_only_the_error_type(app):
+    # The policy reads host names through the IDNA 2003 codec, which drops a zero-width joiner; requests applies
+    # IDNA 2008, which refuses it: a URL the policy can check may still be one requests will not send.
+    with app.app_context():
+        outcome = _post(url="http://a\u200d.example/hook?token=t0ken", secret=SECRET, delivery_id="d-4",
+                        event_type="issue.created", body=b"{}")
+    assert outcome.status_code is None
+    assert outcome.error == "Request failed: InvalidURL."
+    assert not outcome.succeeded
