@@ -144,11 +144,11 @@ def test_another_users_rule_is_not_found_by_its_id(client, auth):
 
 
 def test_texts_are_checked_at_save_on_an_event_shaped_like_a_stored_one(client, auth):
-    # A stored event's issue carries its tracker id, a unified status and no remote_data, and the event its own type:
-    # the sample must too.
+    # A stored event's issue carries its tracker id, a unified status, the provider's own word for it (the sample's is
+    # GitHub's) and no remote_data, and the event its own type: the sample must too.
     user = auth.register()
     on_issues = ("{{ issue.tracker_id }} {{ event.id }} {{ event.tracker_id }} {{ {'issue.created': 'x'}[event.type] }}"
-                 " {{ {'open': 'o', 'closed': 'c'}[issue.status] }}")
+                 " {{ {'open': 'o', 'closed': 'c'}[issue.status] }} {{ {'open': 'o'}[issue.remote_status] }}")
     on_comments = "{{ comment.author.username }} {{ issue.author.name }} {{ {'comment.created': 'x'}[event.type] }}"
     assert _post(client, user, actions=[{"type": "notify", "message": on_issues}]).status_code == 201
     response = _post(client, user, event_types=["comment.created"], actions=[{"type": "add_comment", "body": on_comments}])
