@@ -664,16 +664,29 @@ def _detected(reports):
             if m["status"] in ("killed", "equivalent")}
 
 
-def mutate_module(module, args, tests, data, logdir, equivalents, files):
-    mutants = generate_mutants(module)
+def _stale_equivalents(module, mutants, equivalents):
+    """Entries for `module` that match none of its mutants: a pinned line that moved, or code that changed."""
+    live = {key for m in mutants for key in ((f"{module}:{m.lineno}", m.function, m.description),
+                                             (module, m.function, m.description))}
+    return [key for key in equivalents if key[0].split(":")[0] == module and key not in live]
+
+
+def _selected(mutants, args):
+    """The mutants `--lines`, `--rerun` and `--limit` leave."""
     if args.lines:
         low, _, high = args.lines.partition("-")
         mutants = [m for m in mutants if int(low) <= m.lineno <= int(high or low)]
     if args.rerun:
         detected = _detected(args.rerun)
         mutants = [m for m in mutants if (m.module, m.index) not in detected]
-    if args.limit:
-        mutants = mutants[: args.limit]
+    return mutants[: args.limit] if args.limit else mutants
+
+
+def mutate_module(module, args, tests, data, logdir, equivalents, files):
+    mutants = generate_mutants(module)
+    for key in _stale_equivalents(module, mutants, equivalents):
+        print(f"warning: stale equivalent, matches no mutant (re-pin or delete it): {' | '.join(key)}", flush=True)
+    mutants = _selected(mutants, args)
     print(f"\n== {module}: {len(mutants)} mutants, tests: {' '.join(files)}", flush=True)
     started, kills = time.monotonic(), {}
     for number, mutant in enumerate(mutants, 1):
