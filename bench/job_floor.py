@@ -2,7 +2,7 @@
 """The job queue's floor: how many no-op procrastinate jobs 2 worker processes finish per second on this machine.
 
 Run: .venv/bin/python -m bench.job_floor [--jobs 6000] [--processes 2] [--concurrency 4]
-The same connector and worker options as the gateway's worker (api/jobs.py: successful jobs deleted, 1 s polling,
+The same connector, pool and worker options as the gateway's worker (api/jobs.py: successful jobs deleted, 1 s polling,
 heartbeats), the same kind of job row (one per webhook delivery, enqueued in bulk beforehand), and a task that does
 nothing: the cost of fetching, running and finishing one job, which bounds webhook processing (one job a delivery)
 from above however cheap the delivery's own work gets. Prints its figures; bench/webhook_bench.py's section cites them.
@@ -24,10 +24,10 @@ QUEUE, TASK = "floor", "noop"
 def _job_app(database_url):
     import procrastinate
 
-    from api.jobs import _conninfo
+    from api.jobs import _conninfo, _pool_factory
 
     app = procrastinate.App(connector=procrastinate.PsycopgConnector(conninfo=_conninfo(database_url), min_size=1,
-                                                                      max_size=4))
+                                                                      max_size=4, pool_factory=_pool_factory))
     app.task(name=TASK, queue=QUEUE)(lambda **_: None)
     return app
 
