@@ -47,7 +47,7 @@ def _database_url():
     url = os.environ.get("DATABASE_URL", "")
     # Heroku-style URLs say postgres://, which SQLAlchemy no longer accepts.
     if url.startswith("postgres://"):
-        url = "postgresql://" + url[len("postgres://"):]
+        url = "postgresql://" + url[len("postgres://") :]
     return url
 
 
@@ -125,7 +125,6 @@ class Config:
     PROXY_COUNT = _env_int("PROXY_COUNT", 0)
     # Browser origins allowed to call the API (CORS); empty keeps CORS closed.
     CORS_ORIGINS = _env_list("CORS_ORIGINS")
-
 
     PASSWORD_HASH_PROFILE = os.environ.get("PASSWORD_HASH_PROFILE", "RFC_9106_LOW_MEMORY")
     # Argon2 hashes computed at once per process (each takes the profile's memory_cost, 64 MiB by default);

@@ -38,11 +38,15 @@ def _hash_slot():
         slots = app.extensions.get("password_hash_slots")
         if slots is None:
             slots = app.extensions["password_hash_slots"] = threading.BoundedSemaphore(
-                max(1, app.config["PASSWORD_HASH_CONCURRENCY"]))
+                max(1, app.config["PASSWORD_HASH_CONCURRENCY"])
+            )
     wait = app.config["PASSWORD_HASH_WAIT_SECONDS"]
     if not slots.acquire(timeout=max(0.0, wait)):
-        raise ServiceUnavailable("Too many passwords are being checked right now; retry shortly.", error="busy",
-                                 headers={"Retry-After": str(max(1, math.ceil(wait)))})
+        raise ServiceUnavailable(
+            "Too many passwords are being checked right now; retry shortly.",
+            error="busy",
+            headers={"Retry-After": str(max(1, math.ceil(wait)))},
+        )
     try:
         yield
     finally:

@@ -29,13 +29,30 @@ def register_commands(app):
     @app.cli.command("worker")
     @click.option("--concurrency", default=4, show_default=True, help="jobs run at once in this process")
     @click.option("--queue", "queues", multiple=True, help="only these queues (default: all)")
-    @click.option("--heartbeat-file", envvar="WORKER_HEARTBEAT_FILE", show_envvar=True,
-                  help="touch this file while the worker makes progress (for `worker-alive`); unset: no heartbeat")
-    @click.option("--heartbeat-interval", envvar="WORKER_HEARTBEAT_SECONDS", show_envvar=True, show_default=True,
-                  default=liveness.DEFAULT_INTERVAL, type=click.FloatRange(min=0.01), help="seconds between heartbeats")
-    @click.option("--job-deadline", envvar="WORKER_JOB_DEADLINE_SECONDS", show_envvar=True, show_default=True,
-                  default=liveness.DEFAULT_JOB_DEADLINE, type=click.FloatRange(min=0.01),
-                  help="a job running longer than this stops the heartbeat (the worker is then restarted)")
+    @click.option(
+        "--heartbeat-file",
+        envvar="WORKER_HEARTBEAT_FILE",
+        show_envvar=True,
+        help="touch this file while the worker makes progress (for `worker-alive`); unset: no heartbeat",
+    )
+    @click.option(
+        "--heartbeat-interval",
+        envvar="WORKER_HEARTBEAT_SECONDS",
+        show_envvar=True,
+        show_default=True,
+        default=liveness.DEFAULT_INTERVAL,
+        type=click.FloatRange(min=0.01),
+        help="seconds between heartbeats",
+    )
+    @click.option(
+        "--job-deadline",
+        envvar="WORKER_JOB_DEADLINE_SECONDS",
+        show_envvar=True,
+        show_default=True,
+        default=liveness.DEFAULT_JOB_DEADLINE,
+        type=click.FloatRange(min=0.01),
+        help="a job running longer than this stops the heartbeat (the worker is then restarted)",
+    )
     def worker(concurrency, queues, heartbeat_file, heartbeat_interval, job_deadline):
         """Run a background job worker (webhook processing, automations, outbound deliveries)."""
         from api.jobs import run_worker

@@ -127,8 +127,9 @@ def _database_unavailable(exc):
     with contextlib.suppress(Exception):
         db.session.rollback()
     log.warning("database unavailable: %s", type(exc).__name__)
-    return _respond(503, "The database is temporarily unavailable; retry shortly.",
-                    error="database_unavailable", headers={"Retry-After": "5"})
+    return _respond(
+        503, "The database is temporarily unavailable; retry shortly.", error="database_unavailable", headers={"Retry-After": "5"}
+    )
 
 
 def handle_exception(exc):

@@ -50,6 +50,11 @@ def readyz():
     # During a rolling upgrade the new release migrates first; old pods must stay ready on the newer schema.
     state = migration_state(current)
     if state == "pending":
-        return jsonify(status="unavailable", database="ok", migrations="pending", current=sorted(current),
-                       expected=sorted(_script_directory().get_heads())), 503
+        return jsonify(
+            status="unavailable",
+            database="ok",
+            migrations="pending",
+            current=sorted(current),
+            expected=sorted(_script_directory().get_heads()),
+        ), 503
     return jsonify(status="ok", database="ok", migrations=state)

@@ -41,14 +41,32 @@ _DEFER = text(
 )
 
 
-def enqueue(session, task_name: str, *, queue: str, lock: str | None = None, scheduled_at: datetime | None = None,
-            queueing_lock: str | None = None, **kwargs) -> None:
+def enqueue(
+    session,
+    task_name: str,
+    *,
+    queue: str,
+    lock: str | None = None,
+    scheduled_at: datetime | None = None,
+    queueing_lock: str | None = None,
+    **kwargs,
+) -> None:
     """Add a job in the caller's transaction: it exists exactly when that transaction commits.
 
     With `queueing_lock`, a second job under the same key while one waits raises IntegrityError (run it in a savepoint).
     """
-    session.execute(_DEFER, {"queue": queue, "task": task_name, "priority": 0, "lock": lock, "queueing_lock": queueing_lock,
-                             "args": json.dumps(kwargs), "scheduled_at": scheduled_at})
+    session.execute(
+        _DEFER,
+        {
+            "queue": queue,
+            "task": task_name,
+            "priority": 0,
+            "lock": lock,
+            "queueing_lock": queueing_lock,
+            "args": json.dumps(kwargs),
+            "scheduled_at": scheduled_at,
+        },
+    )
 
 
 def _conninfo(database_url: str) -> str:
@@ -73,8 +91,8 @@ def _task_blueprint():
 
         blueprint = procrastinate.Blueprint()
         blueprint.periodic(cron="* * * * *")(
-            blueprint.task(name="retry_stalled_jobs", queueing_lock="retry_stalled_jobs", pass_context=True)(
-                retry_stalled_jobs))
+            blueprint.task(name="retry_stalled_jobs", queueing_lock="retry_stalled_jobs", pass_context=True)(retry_stalled_jobs)
+        )
         _blueprint = blueprint
     return _blueprint
 
@@ -91,8 +109,9 @@ def create_job_app(flask_app) -> procrastinate.App:
         import procrastinate
 
         importlib.import_module(TASKS_MODULE)
-        _job_app = procrastinate.App(connector=procrastinate.PsycopgConnector(conninfo=conninfo, min_size=1, max_size=4,
-                                                                               pool_factory=_pool_factory))
+        _job_app = procrastinate.App(
+            connector=procrastinate.PsycopgConnector(conninfo=conninfo, min_size=1, max_size=4, pool_factory=_pool_factory)
+        )
         _job_app.add_tasks_from(_task_blueprint(), namespace="gateway")
     elif _job_app.connector._pool_args.get("conninfo") != conninfo:
         raise RuntimeError("One worker process serves one database.")
@@ -173,15 +192,23 @@ def run_worker(flask_app, *, concurrency: int = 4, queues=None, wait: bool = Tru
         start_http_server(int(port))
     app = create_job_app(flask_app)
     stalled_seconds = flask_app.config.get("WORKER_STALLED_SECONDS", 30)
-    options = _worker_options(concurrency=concurrency, queues=queues, wait=wait, heartbeat=heartbeat,
-                              stalled_seconds=stalled_seconds)
+    options = _worker_options(
+        concurrency=concurrency, queues=queues, wait=wait, heartbeat=heartbeat, stalled_seconds=stalled_seconds
+    )
     asyncio.run(_supervise(app, options, stalled_seconds=stalled_seconds, wait=wait, heartbeat=heartbeat))
 
 
 def _worker_options(*, concurrency, queues, wait, heartbeat, stalled_seconds):
-    options = {"queues": queues, "concurrency": concurrency, "wait": wait, "install_signal_handlers": False,
-               "delete_jobs": "successful", "fetch_job_polling_interval": 1.0,
-               "update_heartbeat_interval": min(10.0, stalled_seconds / 3), "stalled_worker_timeout": stalled_seconds}
+    options = {
+        "queues": queues,
+        "concurrency": concurrency,
+        "wait": wait,
+        "install_signal_handlers": False,
+        "delete_jobs": "successful",
+        "fetch_job_polling_interval": 1.0,
+        "update_heartbeat_interval": min(10.0, stalled_seconds / 3),
+        "stalled_worker_timeout": stalled_seconds,
+    }
     options["worker_middleware"] = [job_context]  # every log line of a job names it
     if heartbeat is not None:  # api.liveness.Heartbeat: the liveness probe's file, touched while jobs progress
         options["worker_middleware"].append(heartbeat.track_job)
@@ -230,6 +257,5 @@ async def _supervise(app, options, *, stalled_seconds, wait, heartbeat):
 
 def queue_depth(session) -> dict[str, int]:
     """Jobs waiting per queue (for metrics)."""
-    rows = session.execute(text("SELECT queue_name, count(*) FROM procrastinate_jobs WHERE status = 'todo' "
-                                "GROUP BY queue_name"))
+    rows = session.execute(text("SELECT queue_name, count(*) FROM procrastinate_jobs WHERE status = 'todo' GROUP BY queue_name"))
     return dict(rows.all())

@@ -32,8 +32,9 @@ class FastJSONProvider(BoundedJSONProvider):
         obj = self._prepare_response_obj(args, kwargs)
         if self.compact is False or (self.compact is None and self._app.debug):
             return super().response(obj)
-        return self._app.response_class(dumps_bytes(obj, default=self.default, sort_keys=self.sort_keys) + b"\n",
-                                        mimetype=self.mimetype)
+        return self._app.response_class(
+            dumps_bytes(obj, default=self.default, sort_keys=self.sort_keys) + b"\n", mimetype=self.mimetype
+        )
 
 
 def output_json(data, code, headers=None):

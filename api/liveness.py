@@ -29,8 +29,9 @@ DEFAULT_MAX_AGE = 60.0
 class Heartbeat:
     """Touches `path` every `interval` seconds while the worker's loop ticks and no job is past `job_deadline`."""
 
-    def __init__(self, path, *, interval: float = DEFAULT_INTERVAL, job_deadline: float = DEFAULT_JOB_DEADLINE,
-                 clock=time.monotonic):
+    def __init__(
+        self, path, *, interval: float = DEFAULT_INTERVAL, job_deadline: float = DEFAULT_JOB_DEADLINE, clock=time.monotonic
+    ):
         self.path = Path(path)
         self.interval = interval
         self.job_deadline = job_deadline
@@ -127,10 +128,21 @@ def heartbeat_age(path, *, now=None) -> float | None:
 
 
 @click.command("worker-alive")
-@click.option("--file", "path", envvar="WORKER_HEARTBEAT_FILE", required=True, show_envvar=True,
-              help="the heartbeat file the worker touches")
-@click.option("--max-age", default=DEFAULT_MAX_AGE, show_default=True, type=click.FloatRange(min=1),
-              help="seconds after which a heartbeat is stale")
+@click.option(
+    "--file",
+    "path",
+    envvar="WORKER_HEARTBEAT_FILE",
+    required=True,
+    show_envvar=True,
+    help="the heartbeat file the worker touches",
+)
+@click.option(
+    "--max-age",
+    default=DEFAULT_MAX_AGE,
+    show_default=True,
+    type=click.FloatRange(min=1),
+    help="seconds after which a heartbeat is stale",
+)
 def worker_alive(path, max_age):
     """Exit 0 if the worker's heartbeat file is fresh, 1 otherwise (a liveness probe)."""
     age = heartbeat_age(path)

@@ -8,20 +8,36 @@ from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, H
 from prometheus_client.core import GaugeMetricFamily
 
 http_requests = Counter("http_requests_total", "HTTP requests", ["method", "endpoint", "status"])
-http_duration = Histogram("http_request_duration_seconds", "HTTP request duration", ["method", "endpoint"],
-                          buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10))
+http_duration = Histogram(
+    "http_request_duration_seconds",
+    "HTTP request duration",
+    ["method", "endpoint"],
+    buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
+)
 tracker_calls = Counter("tracker_calls_total", "Calls to tracker providers", ["provider", "outcome"])
-tracker_duration = Histogram("tracker_call_duration_seconds", "Tracker call duration", ["provider"],
-                             buckets=(0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30))
+tracker_duration = Histogram(
+    "tracker_call_duration_seconds",
+    "Tracker call duration",
+    ["provider"],
+    buckets=(0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30),
+)
 webhook_deliveries = Counter("webhook_deliveries_total", "Inbound webhook deliveries", ["provider", "result"])
 jobs_failed = Counter("jobs_failed_total", "Background job failures", ["task"])
-sync_lag = Histogram("sync_lag_seconds", "Sync: event received -> the other side written",
-                     buckets=(0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 1800))
+sync_lag = Histogram(
+    "sync_lag_seconds",
+    "Sync: event received -> the other side written",
+    buckets=(0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 1800),
+)
 polls = Counter("tracker_polls_total", "Polls of trackers for changes", ["provider", "outcome"])
-poll_duration = Histogram("tracker_poll_duration_seconds", "Duration of one tracker poll", ["provider"],
-                          buckets=(0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120))
-poll_events = Histogram("tracker_poll_events", "Events recorded per poll", ["provider"],
-                        buckets=(0, 1, 2, 5, 10, 25, 50, 100, 500))
+poll_duration = Histogram(
+    "tracker_poll_duration_seconds",
+    "Duration of one tracker poll",
+    ["provider"],
+    buckets=(0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120),
+)
+poll_events = Histogram(
+    "tracker_poll_events", "Events recorded per poll", ["provider"], buckets=(0, 1, 2, 5, 10, 25, 50, 100, 500)
+)
 
 metrics = Blueprint("metrics", __name__)
 
@@ -35,13 +51,16 @@ def _index_gauges():
     from api.models.trackers import Tracker
 
     size = GaugeMetricFamily("issue_index_size", "Issues in the local index", labels=["tracker_id", "provider"])
-    age = GaugeMetricFamily("issue_index_age_seconds", "Seconds since the tracker's last complete poll",
-                            labels=["tracker_id", "provider"])
+    age = GaugeMetricFamily(
+        "issue_index_age_seconds", "Seconds since the tracker's last complete poll", labels=["tracker_id", "provider"]
+    )
     try:
         rows = db.session.execute(
             select(Tracker.id, Tracker.provider, Tracker.last_polled_at, func.count(IndexedIssue.issue_id))
             .outerjoin(IndexedIssue, IndexedIssue.tracker_id == Tracker.id)
-            .where(Tracker.poll_cursor.is_not(None)).group_by(Tracker.id)).all()
+            .where(Tracker.poll_cursor.is_not(None))
+            .group_by(Tracker.id)
+        ).all()
         now = db.session.scalar(select(func.now()))
     except Exception:  # no database, no gauges: the scrape itself must not fail
         db.session.rollback()

@@ -67,8 +67,9 @@ def provider_quiet_loggers():
 def scrub(value):
     """Replace the values of secret-looking keys, recursively, in dicts and lists."""
     if isinstance(value, dict):
-        return {key: (REDACTED if isinstance(key, str) and SENSITIVE_KEY.search(key) else scrub(item))
-                for key, item in value.items()}
+        return {
+            key: (REDACTED if isinstance(key, str) and SENSITIVE_KEY.search(key) else scrub(item)) for key, item in value.items()
+        }
     if isinstance(value, list):
         return [scrub(item) for item in value]
     return value
@@ -123,7 +124,10 @@ def init_observability(app):
             response.headers["X-Request-ID"] = request_id
         if app.config.get("LOG_REQUESTS") and "request_started" in g:
             access_log.info(
-                "%s %s %s", request.method, request.path, response.status_code,
+                "%s %s %s",
+                request.method,
+                request.path,
+                response.status_code,
                 extra={
                     "method": request.method,
                     "path": request.path,

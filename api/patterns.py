@@ -99,8 +99,14 @@ def _build(pattern):
     try:
         size = expansion(pattern)
         if size > MAX_EXPANSION:
-            return None, (f"The pattern is too large: its repeats expand to more than {MAX_EXPANSION} items "
-                          "(nested counted repeats multiply)."), 1
+            return (
+                None,
+                (
+                    f"The pattern is too large: its repeats expand to more than {MAX_EXPANSION} items "
+                    "(nested counted repeats multiply)."
+                ),
+                1,
+            )
         return regex.compile(pattern, cache_pattern=False), None, size
     except regex.error as exc:
         return None, f"Not a valid regular expression: {exc}", 1

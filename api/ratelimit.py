@@ -49,14 +49,17 @@ class PostgresStorage(Storage):
 
     def get(self, key):
         with self._engine().connect() as connection:
-            count = connection.execute(text("SELECT count FROM rate_limit_counters WHERE key = :key AND expires_at > :now"),
-                                       {"key": key, "now": time.time()}).scalar()
+            count = connection.execute(
+                text("SELECT count FROM rate_limit_counters WHERE key = :key AND expires_at > :now"),
+                {"key": key, "now": time.time()},
+            ).scalar()
         return count or 0
 
     def get_expiry(self, key):
         with self._engine().connect() as connection:
-            expires = connection.execute(text("SELECT expires_at FROM rate_limit_counters WHERE key = :key"),
-                                         {"key": key}).scalar()
+            expires = connection.execute(
+                text("SELECT expires_at FROM rate_limit_counters WHERE key = :key"), {"key": key}
+            ).scalar()
         return expires or time.time()
 
     def check(self):
@@ -101,8 +104,7 @@ def init_limiter(app):
     manager = limiter.limit_manager
 
     def check_where_limits_apply():
-        if (manager._default_limits or manager._application_limits or manager._blueprint_limits
-                or limiter._meta_limits):
+        if manager._default_limits or manager._application_limits or manager._blueprint_limits or limiter._meta_limits:
             check()
 
     hooks[hooks.index(check)] = check_where_limits_apply

@@ -5,8 +5,14 @@ from flask_cors import CORS
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 CORS_HEADERS = ["Authorization", "Content-Type", "Idempotency-Key", "X-Request-ID"]
-EXPOSED_HEADERS = ["X-Request-ID", "Retry-After", "Idempotent-Replayed", "X-RateLimit-Limit", "X-RateLimit-Remaining",
-                   "X-RateLimit-Reset"]
+EXPOSED_HEADERS = [
+    "X-Request-ID",
+    "Retry-After",
+    "Idempotent-Replayed",
+    "X-RateLimit-Limit",
+    "X-RateLimit-Remaining",
+    "X-RateLimit-Reset",
+]
 # The Swagger UI page runs its own scripts and styles; everything else the API serves is data.
 DOC_PATHS = ("/api/v1/docs", "/swaggerui/")
 
@@ -17,8 +23,15 @@ def init_security(app):
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=proxies, x_proto=proxies, x_host=proxies)
     origins = app.config.get("CORS_ORIGINS") or []
     if origins:
-        CORS(app, resources={r"/api/*": {"origins": origins}}, allow_headers=CORS_HEADERS, expose_headers=EXPOSED_HEADERS,
-             methods=["GET", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"], max_age=600, supports_credentials=False)
+        CORS(
+            app,
+            resources={r"/api/*": {"origins": origins}},
+            allow_headers=CORS_HEADERS,
+            expose_headers=EXPOSED_HEADERS,
+            methods=["GET", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"],
+            max_age=600,
+            supports_credentials=False,
+        )
 
     @app.after_request
     def _security_headers(response):

@@ -16,8 +16,9 @@ log = logging.getLogger(__name__)
 pipeline.install()
 
 
-@jobs.tasks.task(name="process_delivery", queue=jobs.QUEUE_WEBHOOKS,
-                 retry=jobs.procrastinate.RetryStrategy(max_attempts=8, exponential_wait=2))
+@jobs.tasks.task(
+    name="process_delivery", queue=jobs.QUEUE_WEBHOOKS, retry=jobs.procrastinate.RetryStrategy(max_attempts=8, exponential_wait=2)
+)
 @jobs.in_app_context
 def process_delivery_task(delivery_id):
     """Worker entry point for webhooks.process_delivery."""
@@ -29,8 +30,11 @@ def process_delivery_task(delivery_id):
         raise
 
 
-@jobs.tasks.task(name="run_automation", queue=jobs.QUEUE_AUTOMATIONS,
-                 retry=jobs.procrastinate.RetryStrategy(max_attempts=automations.MAX_ATTEMPTS, exponential_wait=2))
+@jobs.tasks.task(
+    name="run_automation",
+    queue=jobs.QUEUE_AUTOMATIONS,
+    retry=jobs.procrastinate.RetryStrategy(max_attempts=automations.MAX_ATTEMPTS, exponential_wait=2),
+)
 @jobs.in_app_context
 def run_automation_task(run_id):
     """Worker entry point for automations.run_automation."""
@@ -41,8 +45,9 @@ def run_automation_task(run_id):
         raise
 
 
-@jobs.tasks.task(name="send_outbound", queue=jobs.QUEUE_OUTBOUND,
-                 retry=jobs.procrastinate.RetryStrategy(max_attempts=5, exponential_wait=2))
+@jobs.tasks.task(
+    name="send_outbound", queue=jobs.QUEUE_OUTBOUND, retry=jobs.procrastinate.RetryStrategy(max_attempts=5, exponential_wait=2)
+)
 @jobs.in_app_context
 def send_outbound_task(delivery_id, attempt=None):
     """Worker entry point for subscriptions.send_delivery."""
@@ -54,21 +59,32 @@ def send_outbound_task(delivery_id, attempt=None):
         raise
 
 
-@jobs.tasks.task(name="sync_issue", queue=sync.QUEUE,
-                 retry=jobs.procrastinate.RetryStrategy(max_attempts=sync.MAX_ATTEMPTS, exponential_wait=2))
+@jobs.tasks.task(
+    name="sync_issue",
+    queue=sync.QUEUE,
+    retry=jobs.procrastinate.RetryStrategy(max_attempts=sync.MAX_ATTEMPTS, exponential_wait=2),
+)
 @jobs.in_app_context
 def sync_issue_task(sync_id, side, issue_id, comments=False, event_at=None, chain_depth=0):
     """Worker entry point for sync.run_issue (a failure leaves the link `error` and is retried with backoff)."""
     try:
-        sync.run_issue(session=db.session, sync_id=sync_id, side=side, issue_id=issue_id, comments=comments,
-                       event_at=event_at, chain_depth=chain_depth)
+        sync.run_issue(
+            session=db.session,
+            sync_id=sync_id,
+            side=side,
+            issue_id=issue_id,
+            comments=comments,
+            event_at=event_at,
+            chain_depth=chain_depth,
+        )
     except Exception:
         jobs_failed.labels("sync_issue").inc()
         raise
 
 
-@jobs.tasks.task(name="sync_link", queue=sync.QUEUE,
-                 retry=jobs.procrastinate.RetryStrategy(max_attempts=sync.MAX_ATTEMPTS, exponential_wait=2))
+@jobs.tasks.task(
+    name="sync_link", queue=sync.QUEUE, retry=jobs.procrastinate.RetryStrategy(max_attempts=sync.MAX_ATTEMPTS, exponential_wait=2)
+)
 @jobs.in_app_context
 def sync_link_task(sync_id, link_id, comments=False, event_at=None):
     """Worker entry point for sync.run_link (resync, pairing)."""
@@ -79,8 +95,11 @@ def sync_link_task(sync_id, link_id, comments=False, event_at=None):
         raise
 
 
-@jobs.tasks.task(name="sync_backfill", queue=sync.QUEUE,
-                 retry=jobs.procrastinate.RetryStrategy(max_attempts=sync.MAX_ATTEMPTS, exponential_wait=2))
+@jobs.tasks.task(
+    name="sync_backfill",
+    queue=sync.QUEUE,
+    retry=jobs.procrastinate.RetryStrategy(max_attempts=sync.MAX_ATTEMPTS, exponential_wait=2),
+)
 @jobs.in_app_context
 def sync_backfill_task(sync_id):
     """Worker entry point for sync.run_backfill (resumes from the cursor stored on the sync)."""
@@ -120,8 +139,9 @@ def poll_tracker_task(tracker_id, full=False, emit_events=None):
         raise
 
 
-@jobs.tasks.task(name="refresh_index", queue=polling.QUEUE_POLLING,
-                 retry=jobs.procrastinate.RetryStrategy(max_attempts=3, exponential_wait=2))
+@jobs.tasks.task(
+    name="refresh_index", queue=polling.QUEUE_POLLING, retry=jobs.procrastinate.RetryStrategy(max_attempts=3, exponential_wait=2)
+)
 @jobs.in_app_context
 def refresh_index_task(tracker_id, issue_ids):
     """Worker entry point for polling.refresh_issues (the issues a webhook just named)."""

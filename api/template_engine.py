@@ -37,21 +37,89 @@ MAX_INT_BITS = 8_192
 MAX_RANGE = 10_000
 RENDER_SECONDS = 0.5
 FORBIDDEN_NODES = {
-    nodes.Macro: "macros", nodes.CallBlock: "call blocks", nodes.Include: "includes", nodes.Import: "imports",
-    nodes.FromImport: "imports", nodes.Extends: "template inheritance", nodes.Block: "blocks",
+    nodes.Macro: "macros",
+    nodes.CallBlock: "call blocks",
+    nodes.Include: "includes",
+    nodes.Import: "imports",
+    nodes.FromImport: "imports",
+    nodes.Extends: "template inheritance",
+    nodes.Block: "blocks",
 }
-SAFE_FILTERS = ("upper", "lower", "title", "capitalize", "trim", "default", "d", "replace", "truncate", "join",
-                "length", "first", "last", "int", "string", "list", "sort", "unique", "wordcount", "indent")
+SAFE_FILTERS = (
+    "upper",
+    "lower",
+    "title",
+    "capitalize",
+    "trim",
+    "default",
+    "d",
+    "replace",
+    "truncate",
+    "join",
+    "length",
+    "first",
+    "last",
+    "int",
+    "string",
+    "list",
+    "sort",
+    "unique",
+    "wordcount",
+    "indent",
+)
 SAFE_TESTS = ("defined", "undefined", "none", "number", "string", "sameas")
 
 # Methods whose result is no bigger than their object (case mappings at most three times: 'ß'.upper() == 'SS').
-_STRING_METHODS = frozenset({
-    "capitalize", "casefold", "lower", "upper", "swapcase", "title", "strip", "lstrip", "rstrip", "removeprefix",
-    "removesuffix", "count", "find", "rfind", "index", "rindex", "startswith", "endswith", "isalnum", "isalpha",
-    "isascii", "isdecimal", "isdigit", "isidentifier", "islower", "isnumeric", "isprintable", "isspace", "istitle",
-    "isupper", "split", "rsplit", "splitlines", "partition", "rpartition", "encode", "decode", "hex",
-    "center", "ljust", "rjust", "zfill", "expandtabs", "replace", "join", "translate",  # sized from their arguments
-})
+_STRING_METHODS = frozenset(
+    {
+        "capitalize",
+        "casefold",
+        "lower",
+        "upper",
+        "swapcase",
+        "title",
+        "strip",
+        "lstrip",
+        "rstrip",
+        "removeprefix",
+        "removesuffix",
+        "count",
+        "find",
+        "rfind",
+        "index",
+        "rindex",
+        "startswith",
+        "endswith",
+        "isalnum",
+        "isalpha",
+        "isascii",
+        "isdecimal",
+        "isdigit",
+        "isidentifier",
+        "islower",
+        "isnumeric",
+        "isprintable",
+        "isspace",
+        "istitle",
+        "isupper",
+        "split",
+        "rsplit",
+        "splitlines",
+        "partition",
+        "rpartition",
+        "encode",
+        "decode",
+        "hex",
+        "center",
+        "ljust",
+        "rjust",
+        "zfill",
+        "expandtabs",
+        "replace",
+        "join",
+        "translate",  # sized from their arguments
+    }
+)
 _OTHER_METHODS = {
     int: frozenset({"bit_length", "bit_count", "conjugate", "as_integer_ratio", "is_integer", "to_bytes"}),
     float: frozenset({"conjugate", "as_integer_ratio", "is_integer", "hex"}),
@@ -128,6 +196,7 @@ def shared_budget(seconds=RENDER_SECONDS):
 
 
 # ---- sizes, estimated before anything is built --------------------------------------------------------------------
+
 
 def _weight(value, limit=MAX_VALUE):
     """About how many characters str() of `value` prints, shared parts counted each time; stops once past `limit`."""
@@ -286,8 +355,9 @@ def _string_method_size(target, name, args, kwargs):
         tab = "\t" if isinstance(target, str) else b"\t"
         return _limited(length + target.count(tab) * max(tabsize, 0)) if isinstance(tabsize, int) else length
     if name == "replace":
-        return _replace_size(target, _argument(args, kwargs, 0, "old"), _argument(args, kwargs, 1, "new"),
-                             _argument(args, kwargs, 2, "count", -1))
+        return _replace_size(
+            target, _argument(args, kwargs, 0, "old"), _argument(args, kwargs, 1, "new"), _argument(args, kwargs, 2, "count", -1)
+        )
     if name == "translate":
         table = _argument(args, kwargs, 0, "table")
         if isinstance(table, collections.abc.Mapping):
@@ -298,6 +368,7 @@ def _string_method_size(target, name, args, kwargs):
 
 
 # ---- the environment --------------------------------------------------------------------------------------------
+
 
 class _CodeGenerator(CodeGenerator):
     """Routes `~`, container literals and loop iterables through the environment's bounded helpers."""
@@ -350,8 +421,7 @@ class _Environment(ImmutableSandboxedEnvironment):
     intercepted_binops = frozenset({"+", "-", "*", "/", "//", "%", "**"})
 
     def __init__(self):
-        super().__init__(undefined=StrictUndefined, autoescape=False, keep_trailing_newline=False,
-                         finalize=self._finalize)
+        super().__init__(undefined=StrictUndefined, autoescape=False, keep_trailing_newline=False, finalize=self._finalize)
         self.globals = {"range": self._range}
         self.filters = {name: self._bounded_filter(name, self.filters[name]) for name in SAFE_FILTERS}
         self.tests = {name: self.tests[name] for name in SAFE_TESTS}
@@ -414,14 +484,31 @@ class _Environment(ImmutableSandboxedEnvironment):
                 budget.spend(_join_size(_argument(values, kwargs, 1, "d", ""), items))
                 args = (*args[: len(args) - len(values)], items, *values[1:])
             elif name == "replace":
-                budget.spend(_replace_size(value, _argument(values, kwargs, 1, "old"), _argument(values, kwargs, 2, "new"),
-                                           _argument(values, kwargs, 3, "count")))
+                budget.spend(
+                    _replace_size(
+                        value,
+                        _argument(values, kwargs, 1, "old"),
+                        _argument(values, kwargs, 2, "new"),
+                        _argument(values, kwargs, 3, "count"),
+                    )
+                )
             elif name == "indent":
                 width = _argument(values, kwargs, 1, "width", 4)
                 lines = value.count("\n") + 1 if isinstance(value, str) else _size(value) + 1
                 budget.spend(_limited(_size(value) + lines * (width if isinstance(width, int) else _size(width))))
-            elif name in ("upper", "lower", "title", "capitalize", "trim", "truncate", "wordcount", "string", "sort",
-                          "unique", "list"):
+            elif name in (
+                "upper",
+                "lower",
+                "title",
+                "capitalize",
+                "trim",
+                "truncate",
+                "wordcount",
+                "string",
+                "sort",
+                "unique",
+                "list",
+            ):
                 budget.spend(_limited(_size(value)) + sum(_size(other) for other in values[1:]))
             return _bounded_result(function(*args, **kwargs))
 
@@ -454,8 +541,10 @@ class _Environment(ImmutableSandboxedEnvironment):
 
     def _call_size(self, obj, args, kwargs):
         """What calling `obj` would build; refuses any callable whose cost is not known."""
-        if isinstance(obj, (Undefined, LoopContext)) or getattr(obj, "__func__", None) in (_Environment._range,
-                                                                                          _Environment.guard_iter):
+        if isinstance(obj, (Undefined, LoopContext)) or getattr(obj, "__func__", None) in (
+            _Environment._range,
+            _Environment.guard_iter,
+        ):
             return 0, args
         owner, name = getattr(obj, "__self__", None), getattr(obj, "__name__", "")
         if isinstance(owner, LoopContext) or getattr(obj, "bounded_format", False):
@@ -513,12 +602,12 @@ def _problems(tree: nodes.Template) -> list[str]:
         found = next(tree.find_all(node_type), None)
         if found is not None:
             problems.append(f"line {found.lineno}: {what} are not allowed in issue templates")
-    for node_type, kind, allowed in ((nodes.Filter, "filter", _environment.filters),
-                                     (nodes.Test, "test", _environment.tests)):
+    for node_type, kind, allowed in ((nodes.Filter, "filter", _environment.filters), (nodes.Test, "test", _environment.tests)):
         for node in tree.find_all(node_type):
             if node.name not in allowed:
-                problems.append(f"line {node.lineno}: the {kind} '{node.name}' is not allowed "
-                                f"(allowed: {', '.join(sorted(allowed))})")
+                problems.append(
+                    f"line {node.lineno}: the {kind} '{node.name}' is not allowed (allowed: {', '.join(sorted(allowed))})"
+                )
     return problems
 
 

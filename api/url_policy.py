@@ -29,12 +29,15 @@ class UrlNotAllowed(ValueError):
 
 # Transition forms that carry an IPv4 address, or reach one through a relay the gateway does not control.
 _NAT64 = ipaddress.ip_network("64:ff9b::/96")
-_REFUSED_V6 = tuple(ipaddress.ip_network(net) for net in (
-    "::/8",            # unspecified, loopback, IPv4-compatible (deprecated) and IPv4-translated forms
-    "64:ff9b:1::/48",  # local-use NAT64 (RFC 8215)
-    "2001::/32",       # Teredo
-    "2002::/16",       # 6to4
-))
+_REFUSED_V6 = tuple(
+    ipaddress.ip_network(net)
+    for net in (
+        "::/8",  # unspecified, loopback, IPv4-compatible (deprecated) and IPv4-translated forms
+        "64:ff9b:1::/48",  # local-use NAT64 (RFC 8215)
+        "2001::/32",  # Teredo
+        "2002::/16",  # 6to4
+    )
+)
 
 
 def is_public(address) -> bool:
@@ -141,8 +144,12 @@ class _PinnedConnectionMixin:
         error = None
         for address in target[2]:
             try:
-                return connection.create_connection((str(address), self.port), self.timeout,
-                                                    source_address=self.source_address, socket_options=self.socket_options)
+                return connection.create_connection(
+                    (str(address), self.port),
+                    self.timeout,
+                    source_address=self.source_address,
+                    socket_options=self.socket_options,
+                )
             except TimeoutError:
                 error = ConnectTimeoutError(self, f"Connection to {self.host} timed out. (connect timeout={self.timeout})")
             except OSError as exc:

@@ -58,8 +58,10 @@ def _measure(master_pid, action):
     finally:
         stop.set()
         sampler.join()
-    growth = [(max([sizes[i] for sizes in samples if len(sizes) == len(before)] or [base]) - base, base)
-              for i, base in enumerate(before)]
+    growth = [
+        (max([sizes[i] for sizes in samples if len(sizes) == len(before)] or [base]) - base, base)
+        for i, base in enumerate(before)
+    ]
     grown, base = max(growth)
     return result, base, base + grown
 
@@ -68,8 +70,11 @@ def _remote_tracker(base, token, fake):
     """A Jira Data Center tracker on the fake (detected from its serverInfo)."""
     fake.add_token("bench-pat", name="alice")
     fake.add_project("APP", members=["alice"])
-    return create_tracker(base, token, {"name": "jira", "provider": "jira", "target": "APP", "base_url": fake.base_url,
-                                        "credentials": {"token": "bench-pat"}})
+    return create_tracker(
+        base,
+        token,
+        {"name": "jira", "provider": "jira", "target": "APP", "base_url": fake.base_url, "credentials": {"token": "bench-pat"}},
+    )
 
 
 def _round_trip(master_pid, issues, issue_id, headers):
@@ -77,15 +82,20 @@ def _round_trip(master_pid, issues, issue_id, headers):
     from requests_toolbelt import MultipartEncoder
 
     # Warm the worker(s) with a small round trip first, so the baseline includes the code paths.
-    small = requests.post(f"{issues}/{issue_id}/attachments", headers=headers, timeout=60,
-                          files={"file": ("small.bin", b"x" * 4096, "application/octet-stream")})
+    small = requests.post(
+        f"{issues}/{issue_id}/attachments",
+        headers=headers,
+        timeout=60,
+        files={"file": ("small.bin", b"x" * 4096, "application/octet-stream")},
+    )
     small.raise_for_status()
     requests.get(f"{issues}/{issue_id}/attachments/{small.json()['id']}/content", headers=headers, timeout=60)
 
     def upload():
         body = MultipartEncoder(fields={"file": ("big.bin", _File(SIZE), "application/octet-stream")})
-        response = requests.post(f"{issues}/{issue_id}/attachments", data=body, timeout=600,
-                                 headers={**headers, "Content-Type": body.content_type})
+        response = requests.post(
+            f"{issues}/{issue_id}/attachments", data=body, timeout=600, headers={**headers, "Content-Type": body.content_type}
+        )
         response.raise_for_status()
         return response.json()
 
@@ -95,8 +105,9 @@ def _round_trip(master_pid, issues, issue_id, headers):
 
     def download():
         received = 0
-        with requests.get(f"{issues}/{issue_id}/attachments/{attachment['id']}/content", headers=headers,
-                          stream=True, timeout=600) as response:
+        with requests.get(
+            f"{issues}/{issue_id}/attachments/{attachment['id']}/content", headers=headers, stream=True, timeout=600
+        ) as response:
             response.raise_for_status()
             for chunk in response.iter_content(256 * 1024):
                 received += len(chunk)
@@ -115,8 +126,14 @@ def main():
     options(__doc__).parse_args()  # no options: `--help` says so rather than starting a run
     results = {}
     with database() as url, JiraFake(flavour=DATA_CENTER) as fake:
-        env = app_env(url, ATTACHMENT_MAX_BYTES=SIZE + 1024 * 1024, RATELIMIT_ENABLED="false", LOG_REQUESTS="false",
-                      TRACKER_ALLOWED_HOSTS="127.0.0.1", TRACKER_TIMEOUT_SECONDS=60)
+        env = app_env(
+            url,
+            ATTACHMENT_MAX_BYTES=SIZE + 1024 * 1024,
+            RATELIMIT_ENABLED="false",
+            LOG_REQUESTS="false",
+            TRACKER_ALLOWED_HOSTS="127.0.0.1",
+            TRACKER_TIMEOUT_SECONDS=60,
+        )
         migrate(env)
         with uwsgi(env) as (base, master_pid):
             token = register_and_login(base, "attachment_bench")[1]
@@ -130,12 +147,18 @@ def main():
     lines = []
     for name, rows in results.items():
         for step, seconds, base_mib, peak_mib in rows:
-            lines.append(f"| {name} | {step} {SIZE >> 20} MiB | {seconds:.1f} s | {base_mib:.1f} -> {peak_mib:.1f} MiB "
-                         f"| +{peak_mib - base_mib:.1f} MiB |")
-            print(f"{name:13} {step:8} {SIZE >> 20} MiB in {seconds:.1f} s: worker RSS {base_mib:.1f} -> peak "
-                  f"{peak_mib:.1f} MiB (+{peak_mib - base_mib:.1f} MiB)")
+            lines.append(
+                f"| {name} | {step} {SIZE >> 20} MiB | {seconds:.1f} s | {base_mib:.1f} -> {peak_mib:.1f} MiB "
+                f"| +{peak_mib - base_mib:.1f} MiB |"
+            )
+            print(
+                f"{name:13} {step:8} {SIZE >> 20} MiB in {seconds:.1f} s: worker RSS {base_mib:.1f} -> peak "
+                f"{peak_mib:.1f} MiB (+{peak_mib - base_mib:.1f} MiB)"
+            )
     worst = max(peak - base for rows in results.values() for _step, _s, base, peak in rows)
-    write_section("attachments", f"""## Attachments: a 50 MiB file through one uwsgi worker (issue 13)
+    write_section(
+        "attachments",
+        f"""## Attachments: a 50 MiB file through one uwsgi worker (issue 13)
 
 `bench/attachment_bench.py` (run by hand: `.venv/bin/python -m bench.attachment_bench`) uploads a 50 MiB file through
 uwsgi under the committed `uwsgi.ini` and downloads it with a slow client, sampling every 50 ms the resident memory
@@ -149,7 +172,8 @@ process; the gateway sends the file as a streamed multipart body and passes the 
 
 The bar is under {BAR_MIB} MiB of growth for 50 MiB; the bench exits 1 above it (largest growth in this run:
 {worst:.1f} MiB). It fails when it should (tried by hand): a built-in download that joined the rows before sending grew
-the worker by 178 MiB, and a Jira download read whole before it was passed on (`stream=False`) by 50.2 MiB (exit 1).""")
+the worker by 178 MiB, and a Jira download read whole before it was passed on (`stream=False`) by 50.2 MiB (exit 1).""",
+    )
     if worst >= BAR_MIB:
         print(f"FAIL: a worker grew by {worst:.1f} MiB (bar: under {BAR_MIB} MiB)", file=sys.stderr)
         sys.exit(1)

@@ -26,8 +26,11 @@ def _job_app(database_url):
 
     from api.jobs import _conninfo, _pool_factory
 
-    app = procrastinate.App(connector=procrastinate.PsycopgConnector(conninfo=_conninfo(database_url), min_size=1,
-                                                                      max_size=4, pool_factory=_pool_factory))
+    app = procrastinate.App(
+        connector=procrastinate.PsycopgConnector(
+            conninfo=_conninfo(database_url), min_size=1, max_size=4, pool_factory=_pool_factory
+        )
+    )
     app.task(name=TASK, queue=QUEUE)(lambda **_: None)
     return app
 
@@ -51,8 +54,18 @@ def _enqueue(database_url, jobs):
     engine = create_engine(database_url)
     with engine.begin() as connection:
         for _ in range(jobs):
-            connection.execute(_DEFER, {"queue": QUEUE, "task": TASK, "priority": 0, "lock": None, "queueing_lock": None,
-                                        "args": "{}", "scheduled_at": None})
+            connection.execute(
+                _DEFER,
+                {
+                    "queue": QUEUE,
+                    "task": TASK,
+                    "priority": 0,
+                    "lock": None,
+                    "queueing_lock": None,
+                    "args": "{}",
+                    "scheduled_at": None,
+                },
+            )
     engine.dispose()
 
 
@@ -80,12 +93,15 @@ def main():
         seconds = time.monotonic() - started
         pg_ms = (process_tree_cpu_seconds(postmaster) - pg_before) / args.jobs * 1000
         children = resource.getrusage(resource.RUSAGE_CHILDREN)
-        worker_ms = ((children.ru_utime + children.ru_stime) - (children_before.ru_utime + children_before.ru_stime)
-                     ) / args.jobs * 1000
+        worker_ms = (
+            ((children.ru_utime + children.ru_stime) - (children_before.ru_utime + children_before.ru_stime)) / args.jobs * 1000
+        )
     rate = args.jobs / seconds
-    print(f"{args.jobs} no-op jobs, {args.processes} x concurrency {args.concurrency}: {seconds:.1f} s (process start-up "
-          f"included), {rate:.0f} jobs/s; CPU per job: workers {worker_ms:.2f} ms (start-up included), PostgreSQL "
-          f"{pg_ms:.2f} ms; load average {os.getloadavg()[0]:.1f}")
+    print(
+        f"{args.jobs} no-op jobs, {args.processes} x concurrency {args.concurrency}: {seconds:.1f} s (process start-up "
+        f"included), {rate:.0f} jobs/s; CPU per job: workers {worker_ms:.2f} ms (start-up included), PostgreSQL "
+        f"{pg_ms:.2f} ms; load average {os.getloadavg()[0]:.1f}"
+    )
     return 0
 
 

@@ -26,17 +26,20 @@ DEV_ONLY_MODULES = ("rfc3987_syntax",)
 # The ladder from the hello to the offers list on the fixed stack (bench/stack_floor.py, its docstring says what each does).
 STACK_ROWS = (
     ("Flask-RESTX resource returning a small dict", "/restx/hello"),
-    ("the stack's minimum for the offers list: RESTX, JWT, the caller's row, the page, the product's dump and JSON writer",
-     "/restx/users/{user_id}/offers/"),
-    ("the same without the caller's row (what a per-process user cache could buy)",
-     "/restx/users/{user_id}/offers-no-user-read/"),
+    (
+        "the stack's minimum for the offers list: RESTX, JWT, the caller's row, the page, the product's dump and JSON writer",
+        "/restx/users/{user_id}/offers/",
+    ),
+    (
+        "the same without the caller's row (what a per-process user cache could buy)",
+        "/restx/users/{user_id}/offers-no-user-read/",
+    ),
 )
 
 
 def measured(url, seconds, connections, master, postmaster, headers=None):
     """wrk on `url`, plus uwsgi's and PostgreSQL's CPU per answered request (moved less by other load than req/s)."""
-    return wrk_cpu(url, {"cpu_ms": master, "pg_cpu_ms": postmaster}, seconds=seconds, connections=connections,
-                   headers=headers)
+    return wrk_cpu(url, {"cpu_ms": master, "pg_cpu_ms": postmaster}, seconds=seconds, connections=connections, headers=headers)
 
 
 def dev_only_mb(env):
@@ -44,12 +47,15 @@ def dev_only_mb(env):
     installed = [name for name in DEV_ONLY_MODULES if importlib.util.find_spec(name)]
     if not installed:
         return 0.0
-    code = ("import sys\n{hide}import wsgi\n"
-            "print(next(int(line.split()[1]) for line in open('/proc/self/status') if line.startswith('VmRSS:')))")
+    code = (
+        "import sys\n{hide}import wsgi\n"
+        "print(next(int(line.split()[1]) for line in open('/proc/self/status') if line.startswith('VmRSS:')))"
+    )
     sizes = []
     for hide in ("", "".join(f"sys.modules[{name!r}] = None\n" for name in installed)):
-        result = subprocess.run([sys.executable, "-c", code.format(hide=hide)], cwd=ROOT, env=env, check=True,
-                                capture_output=True, text=True)
+        result = subprocess.run(
+            [sys.executable, "-c", code.format(hide=hide)], cwd=ROOT, env=env, check=True, capture_output=True, text=True
+        )
         sizes.append(int(result.stdout.split()[-1]) / 1024)
     return sizes[0] - sizes[1]
 
@@ -120,11 +126,13 @@ def main():
         + "\n\nThe stack's floor for the same endpoint, same uwsgi settings, same run (ratio to the bare Flask hello):\n\n"
         "| served | req/s | ratio | p99 ms | uwsgi CPU ms per request | PostgreSQL CPU ms per request |\n"
         "|---|---|---|---|---|---|\n"
-        + "".join(f"| {name} | {row['rps']:.0f} | {row['rps'] / floor['rps']:.2f} | {row['p99_ms']:.2f} | "
-                  f"{row['cpu_ms']:.3f} | {row['pg_cpu_ms']:.3f} |\n" for name, row in stack.items())
+        + "".join(
+            f"| {name} | {row['rps']:.0f} | {row['rps'] / floor['rps']:.2f} | {row['p99_ms']:.2f} | "
+            f"{row['cpu_ms']:.3f} | {row['pg_cpu_ms']:.3f} |\n"
+            for name, row in stack.items()
+        )
         + f"| the product's offers list (above) | {offers['rps']:.0f} | {ratio:.2f} | {offers['p99_ms']:.2f} | "
-        f"{offers['cpu_ms']:.3f} | {offers['pg_cpu_ms']:.3f} |\n"
-        + "\n\nReproduce: `.venv/bin/python -m bench.offers_bench`"
+        f"{offers['cpu_ms']:.3f} | {offers['pg_cpu_ms']:.3f} |\n" + "\n\nReproduce: `.venv/bin/python -m bench.offers_bench`"
     )
     write_section("offers", "## Offers list vs the bare-Flask floor\n\n" + table)
     print(table)

@@ -62,11 +62,24 @@ def run():
             for i in range(ISSUES_PER_TRACKER):
                 word = WORDS[(n + i) % len(WORDS)]
                 # Last touched days ago, as most issues of a real tracker are (outside the poll's overlap window).
-                fake.add_issue(repo, f"{word.capitalize()} issue {i} in {repo}", body=f"Steps for {word} number {i}",
-                               labels=["bug"] if i % 3 == 0 else [], created_at=long_ago - timedelta(minutes=i))
-            response = client.post("/api/v1/trackers/", headers=headers, json={
-                "name": f"repo{n}", "provider": "github", "target": repo, "base_url": fake.base_url,
-                "credentials": {"token": "gh-token"}})
+                fake.add_issue(
+                    repo,
+                    f"{word.capitalize()} issue {i} in {repo}",
+                    body=f"Steps for {word} number {i}",
+                    labels=["bug"] if i % 3 == 0 else [],
+                    created_at=long_ago - timedelta(minutes=i),
+                )
+            response = client.post(
+                "/api/v1/trackers/",
+                headers=headers,
+                json={
+                    "name": f"repo{n}",
+                    "provider": "github",
+                    "target": repo,
+                    "base_url": fake.base_url,
+                    "credentials": {"token": "gh-token"},
+                },
+            )
             tracker_ids.append(response.get_json()["id"])
 
         def cycle(label):
@@ -83,8 +96,13 @@ def run():
                     spent.append(_core_used(fake) - used)  # answered 200: a 304 spends no rate limit
                     events += result["events"]
                     db.session.remove()
-            results[label] = {"requests": statistics.mean(requests), "spent": statistics.mean(spent),
-                              "cpu_ms": statistics.mean(cpu), "wall_ms": statistics.mean(wall), "events": events}
+            results[label] = {
+                "requests": statistics.mean(requests),
+                "spent": statistics.mean(spent),
+                "cpu_ms": statistics.mean(cpu),
+                "wall_ms": statistics.mean(wall),
+                "events": events,
+            }
 
         cycle(f"baseline ({ISSUES_PER_TRACKER} issues)")
         cycle(FIRST)
@@ -104,36 +122,51 @@ def run():
 
 
 def render(results):
-    lines = [HEADING, "",
-             f"`bench/poll_bench.py`: {TRACKERS} GitHub-fake trackers x {ISSUES_PER_TRACKER} issues = "
-             f"{TRACKERS * ISSUES_PER_TRACKER:,} issues; the app in-process (Flask test client, no HTTP server in "
-             "front), an embedded PostgreSQL, the fake over real HTTP on the same 2-core machine. CPU is the gateway "
-             "thread's own (the fake's threads excluded).", "",
-             f"Poll cost per tracker per cycle (means over the {TRACKERS} trackers; a request answered 304 spends no rate "
-             "limit):", "",
-             "| cycle | requests | rate limit spent | gateway CPU ms | wall ms | events (all trackers) |",
-             "|---|---|---|---|---|---|"]
+    lines = [
+        HEADING,
+        "",
+        f"`bench/poll_bench.py`: {TRACKERS} GitHub-fake trackers x {ISSUES_PER_TRACKER} issues = "
+        f"{TRACKERS * ISSUES_PER_TRACKER:,} issues; the app in-process (Flask test client, no HTTP server in "
+        "front), an embedded PostgreSQL, the fake over real HTTP on the same 2-core machine. CPU is the gateway "
+        "thread's own (the fake's threads excluded).",
+        "",
+        f"Poll cost per tracker per cycle (means over the {TRACKERS} trackers; a request answered 304 spends no rate limit):",
+        "",
+        "| cycle | requests | rate limit spent | gateway CPU ms | wall ms | events (all trackers) |",
+        "|---|---|---|---|---|---|",
+    ]
     for label, row in results.items():
         if label in ("index", "live"):
             continue
-        lines.append(f"| {label} | {row['requests']:.1f} | {row['spent']:.1f} | {row['cpu_ms']:.1f} | {row['wall_ms']:.1f} "
-                     f"| {row['events']} |")
+        lines.append(
+            f"| {label} | {row['requests']:.1f} | {row['spent']:.1f} | {row['cpu_ms']:.1f} | {row['wall_ms']:.1f} "
+            f"| {row['events']} |"
+        )
     index, live = results["index"], results["live"]
-    lines += ["", f"`GET /api/v1/issues?q=crash&limit=20` over the {TRACKERS} trackers:", "",
-              "| source | p50 ms | p99 ms | requests |", "|---|---|---|---|",
-              f"| index (PostgreSQL full-text) | {index['p50']:.1f} | {index['p99']:.1f} | {index['n']} |",
-              f"| live (fan-out to {TRACKERS} trackers' search) | {live['p50']:.1f} | {live['p99']:.1f} | {live['n']} |", "",
-              _cost(results[UNCHANGED], results[FIRST]), ""]
+    lines += [
+        "",
+        f"`GET /api/v1/issues?q=crash&limit=20` over the {TRACKERS} trackers:",
+        "",
+        "| source | p50 ms | p99 ms | requests |",
+        "|---|---|---|---|",
+        f"| index (PostgreSQL full-text) | {index['p50']:.1f} | {index['p99']:.1f} | {index['n']} |",
+        f"| live (fan-out to {TRACKERS} trackers' search) | {live['p50']:.1f} | {live['p99']:.1f} | {live['n']} |",
+        "",
+        _cost(results[UNCHANGED], results[FIRST]),
+        "",
+    ]
     return "\n".join(lines)
 
 
 def _cost(unchanged, first):
     """The closing sentence, from the measured means."""
     answered_304 = unchanged["requests"] - unchanged["spent"]
-    return (f"An unchanged cycle costs {unchanged['requests']:.1f} requests per tracker, {answered_304:.1f} of them "
-            f"answered 304 by GitHub's conditional requests: {unchanged['spent']:.1f} requests of rate limit spent. "
-            f"The first incremental cycle asks its new URLs (`since=`) once unconditionally: "
-            f"{first['requests']:.1f} requests, {first['spent']:.1f} spent.")
+    return (
+        f"An unchanged cycle costs {unchanged['requests']:.1f} requests per tracker, {answered_304:.1f} of them "
+        f"answered 304 by GitHub's conditional requests: {unchanged['spent']:.1f} requests of rate limit spent. "
+        f"The first incremental cycle asks its new URLs (`since=`) once unconditionally: "
+        f"{first['requests']:.1f} requests, {first['spent']:.1f} spent."
+    )
 
 
 def main(argv=None):

@@ -59,9 +59,11 @@ class SqlCounter:
         self.commits = self.rollbacks = self.free_rollbacks = self.pings = 0
 
     def summary(self, requests):
-        return (f"{len(self.statements) / requests:.2f} statements, {self.pings / requests:.2f} pings, "
-                f"{self.commits / requests:.2f} commits, {self.rollbacks / requests:.2f} rollbacks sent "
-                f"({self.free_rollbacks / requests:.2f} free) per request")
+        return (
+            f"{len(self.statements) / requests:.2f} statements, {self.pings / requests:.2f} pings, "
+            f"{self.commits / requests:.2f} commits, {self.rollbacks / requests:.2f} rollbacks sent "
+            f"({self.free_rollbacks / requests:.2f} free) per request"
+        )
 
 
 def build(database_url):
@@ -122,22 +124,30 @@ def breakdown(client, url, headers, measured_ms, count, label):
     print(f"\n{label}: {measured_ms:.3f} ms CPU per request, split by profile share")
     accounted = 0.0
     for name, suffix, function in PARTS:
-        cumulative = max((ct for (path, _line, func), (_cc, _nc, _tt, ct, _c) in stats.items()
-                          if path.endswith(suffix) and func == function), default=0.0)
+        cumulative = max(
+            (ct for (path, _line, func), (_cc, _nc, _tt, ct, _c) in stats.items() if path.endswith(suffix) and func == function),
+            default=0.0,
+        )
         if cumulative:
             share = cumulative / total
             accounted += share
             print(f"  {name:62s} {share * measured_ms:6.3f} ms ({share:5.1%})")
-    print(f"  {'the rest (WSGI, routing, Flask/RESTX dispatch, test client)':62s} "
-          f"{(1 - accounted) * measured_ms:6.3f} ms ({1 - accounted:5.1%})")
+    print(
+        f"  {'the rest (WSGI, routing, Flask/RESTX dispatch, test client)':62s} "
+        f"{(1 - accounted) * measured_ms:6.3f} ms ({1 - accounted:5.1%})"
+    )
 
 
 def main():
-    args = options(__doc__, ("--requests", 2000, None), ("--profile", False, "print a cProfile of the offers list"),
-                   ("--callgrind-loop", 0, None), ("--lines", 45, None),
-                   ("--breakdown", False, "where an authenticated request's CPU goes"),
-                   ("--write", False, "also write the figures (with --breakdown) into docs/PERFORMANCE.md, section "
-                                      "in-process")).parse_args()
+    args = options(
+        __doc__,
+        ("--requests", 2000, None),
+        ("--profile", False, "print a cProfile of the offers list"),
+        ("--callgrind-loop", 0, None),
+        ("--lines", 45, None),
+        ("--breakdown", False, "where an authenticated request's CPU goes"),
+        ("--write", False, "also write the figures (with --breakdown) into docs/PERFORMANCE.md, section in-process"),
+    ).parse_args()
     if args.write:
         captured = io.StringIO()
 
@@ -149,12 +159,17 @@ def main():
         with contextlib.redirect_stdout(Tee()):
             code = measure(args)
         load = os.getloadavg()[0]
-        write_section("in-process", (
-            "## In-process cost of one request (load-independent)\n\n"
-            f"Measured {time.strftime('%Y-%m-%d')} on {machine()}, 1-minute load average {load:.1f} at the end; "
-            "the Flask test client in one process, production config, CPU time of that process only (the fastest of "
-            "10 batches), PostgreSQL round trips counted by SQLAlchemy events.\n\n```\n" + captured.getvalue().strip()
-            + "\n```\n\nReproduce: `.venv/bin/python -m bench.profile_requests --breakdown --write`"))
+        write_section(
+            "in-process",
+            (
+                "## In-process cost of one request (load-independent)\n\n"
+                f"Measured {time.strftime('%Y-%m-%d')} on {machine()}, 1-minute load average {load:.1f} at the end; "
+                "the Flask test client in one process, production config, CPU time of that process only (the fastest of "
+                "10 batches), PostgreSQL round trips counted by SQLAlchemy events.\n\n```\n"
+                + captured.getvalue().strip()
+                + "\n```\n\nReproduce: `.venv/bin/python -m bench.profile_requests --breakdown --write`"
+            ),
+        )
         return code
     return measure(args)
 
@@ -190,9 +205,11 @@ def measure(args):
         offers_ms = timed(client, url, headers, args.requests)
         healthz_ms = timed(client, "/healthz", {}, args.requests)
         user_ms = timed(client, "/api/v1/users/me", headers, args.requests)
-        print(f"CPU per request (process time, {args.requests} requests): hello {floor_ms:.3f} ms, "
-              f"/healthz {healthz_ms:.3f} ms, GET /users/me {user_ms:.3f} ms, offers list {offers_ms:.3f} ms; "
-              f"offers / hello {offers_ms / floor_ms:.1f}x")
+        print(
+            f"CPU per request (process time, {args.requests} requests): hello {floor_ms:.3f} ms, "
+            f"/healthz {healthz_ms:.3f} ms, GET /users/me {user_ms:.3f} ms, offers list {offers_ms:.3f} ms; "
+            f"offers / hello {offers_ms / floor_ms:.1f}x"
+        )
         if args.breakdown:
             breakdown(client, url, headers, offers_ms, args.requests, "offers list")
             breakdown(client, "/api/v1/users/me", headers, user_ms, args.requests, "GET /users/me")

@@ -34,11 +34,17 @@ def build(database_url):
     logging.getLogger().setLevel(logging.WARNING)
     with app.app_context():
         user = register(session=db.session, username="bench", password="bench-password")
-        tracker = Tracker(owner_id=user.id, name="hooks", provider="github", target="octo/hooks",
-                          base_url="http://127.0.0.1:9", credentials_encrypted=crypto.encrypt_json({"token": "t"}),
-                          options={}, webhook_id="1",
-                          webhook_secret_encrypted=crypto.encrypt_json({"hook_id": "1", "secret": SECRET,
-                                                                        "callback_url": "http://x/cb"}))
+        tracker = Tracker(
+            owner_id=user.id,
+            name="hooks",
+            provider="github",
+            target="octo/hooks",
+            base_url="http://127.0.0.1:9",
+            credentials_encrypted=crypto.encrypt_json({"token": "t"}),
+            options={},
+            webhook_id="1",
+            webhook_secret_encrypted=crypto.encrypt_json({"hook_id": "1", "secret": SECRET, "callback_url": "http://x/cb"}),
+        )
         db.session.add(tracker)
         db.session.commit()
         tracker_id = tracker.id
@@ -76,20 +82,30 @@ def drain_with_worker(app, database_url, count, args):
     cpu, pg = time.process_time() - cpu_before, process_tree_cpu_seconds(postgres) - pg_before
     with app.app_context():
         processed = db.session.query(WebhookDelivery).filter(WebhookDelivery.status != "pending").count()
-    print(f"worker (concurrency {args.concurrency}): {processed}/{count} processed in {wall:.1f} s "
-          f"({processed / wall:.0f}/s on this machine); CPU per delivery: worker {cpu / processed * 1000:.2f} ms, "
-          f"PostgreSQL {pg / processed * 1000:.2f} ms")
+    print(
+        f"worker (concurrency {args.concurrency}): {processed}/{count} processed in {wall:.1f} s "
+        f"({processed / wall:.0f}/s on this machine); CPU per delivery: worker {cpu / processed * 1000:.2f} ms, "
+        f"PostgreSQL {pg / processed * 1000:.2f} ms"
+    )
     if profiler:
         print_profile(profiler, args.lines, sorts=("tottime",))
     return 0
 
 
 def main():
-    args = options(__doc__, ("--deliveries", 500, None), ("--profile", False, None), ("--lines", 50, None),
-                   ("--worker", False, "drain the ingested deliveries with api.jobs.run_worker instead (CPU of this "
-                                       "process and of PostgreSQL per delivery)"), ("--concurrency", 4, None),
-                   ("--no-pool-check", False, "what-if: procrastinate's pool without its per-checkout liveness query "
-                                              "(not the app's code)")).parse_args()
+    args = options(
+        __doc__,
+        ("--deliveries", 500, None),
+        ("--profile", False, None),
+        ("--lines", 50, None),
+        (
+            "--worker",
+            False,
+            "drain the ingested deliveries with api.jobs.run_worker instead (CPU of this process and of PostgreSQL per delivery)",
+        ),
+        ("--concurrency", 4, None),
+        ("--no-pool-check", False, "what-if: procrastinate's pool without its per-checkout liveness query (not the app's code)"),
+    ).parse_args()
     with database() as database_url:
         app, tracker_id = build(database_url)
         from api.extensions import db

@@ -39,10 +39,12 @@ class Writes:
 
     def offer_create(self, http):
         n = next(self.counter)
-        response = http.post(f"{self.gateway.base_url}/api/v1/users/{self.gateway.user_id}/offers/",
-                             headers={"Authorization": f"JWT {self.gateway.token}"},
-                             json={"title": f"Engineer {n}", "description": "Written during a database restart.",
-                                   "skills_list": ["python"]}, timeout=30)
+        response = http.post(
+            f"{self.gateway.base_url}/api/v1/users/{self.gateway.user_id}/offers/",
+            headers={"Authorization": f"JWT {self.gateway.token}"},
+            json={"title": f"Engineer {n}", "description": "Written during a database restart.", "skills_list": ["python"]},
+            timeout=30,
+        )
         result = expect(response, 201)
         if result[1]:
             with self.lock:
@@ -59,9 +61,14 @@ class Writes:
 
 
 def main():
-    args = options(__doc__, ("--before", 15.0, "seconds of load before the database stops"),
-                   ("--down", 5.0, "seconds the database stays down"), ("--after", 25.0, "seconds of load after it is back"),
-                   ("--rate", 30.0, "requests/s: 2/3 offer creates, 1/3 deliveries"), NO_DOC).parse_args()
+    args = options(
+        __doc__,
+        ("--before", 15.0, "seconds of load before the database stops"),
+        ("--down", 5.0, "seconds the database stays down"),
+        ("--after", 25.0, "seconds of load after it is back"),
+        ("--rate", 30.0, "requests/s: 2/3 offer creates, 1/3 deliveries"),
+        NO_DOC,
+    ).parse_args()
     run_started = time.strftime("%Y-%m-%d %H:%M")
     version = code_version()
     seconds = args.before + args.down + args.after
@@ -72,8 +79,9 @@ def main():
         workers = JobWorkers(gateway.env, 2, log_prefix=f"{LOG}-worker", supervise=True).start()
         cpu = CpuWatch(exclude_substring=str(postgres.pgdata)).start()
         try:
-            load = FixedRateLoad([Op("offer_create", 2, writes.offer_create), Op("webhook", 1, writes.webhook)],
-                                 args.rate, seconds=seconds).start()
+            load = FixedRateLoad(
+                [Op("offer_create", 2, writes.offer_create), Op("webhook", 1, writes.webhook)], args.rate, seconds=seconds
+            ).start()
             time.sleep(args.before)
             t_stop = load.now()
             postgres.stop()
@@ -83,8 +91,7 @@ def main():
             t_start = load.now()
             postgres.start()
             t_up = load.now()
-            print(f"[{t_up:5.1f} s] database accepting connections again ({(t_up - t_start) * 1000:.0f} ms)",
-                  flush=True)
+            print(f"[{t_up:5.1f} s] database accepting connections again ({(t_up - t_start) * 1000:.0f} ms)", flush=True)
             load.join()
             load_end = load.now()
             print(f"[{load_end:5.1f} s] load done; waiting for the queue to drain", flush=True)
@@ -97,17 +104,26 @@ def main():
         delivery_rows = {row[0] for row in query(database_url, "SELECT id FROM webhook_deliveries")}
         rows = delivery_state(database_url)
     uwsgi_log = Path(f"{LOG}-uwsgi.log").read_text(errors="replace")
-    worker_logs = [json.loads(line) for i in range(2)
-                   for line in Path(f"{LOG}-worker-{i}.log").read_text(errors="replace").splitlines()
-                   if line.startswith("{")]
-    stop_reasons = collections.Counter(entry["message"].split(":")[0].strip() + ": " + entry["message"].split("\n")[1].strip()
-                                       for entry in worker_logs
-                                       if entry.get("action") == "side_task_failed" and "\n" in entry["message"])
+    worker_logs = [
+        json.loads(line)
+        for i in range(2)
+        for line in Path(f"{LOG}-worker-{i}.log").read_text(errors="replace").splitlines()
+        if line.startswith("{")
+    ]
+    stop_reasons = collections.Counter(
+        entry["message"].split(":")[0].strip() + ": " + entry["message"].split("\n")[1].strip()
+        for entry in worker_logs
+        if entry.get("action") == "side_task_failed" and "\n" in entry["message"]
+    )
 
     samples = sorted(load.snapshot(), key=lambda s: s.started)
-    edges = {"before the stop": (float("-inf"), t_stop), "shutting down": (t_stop, t_down),
-             "database down": (t_down, t_start), "starting (`pg_ctl -w start` running)": (t_start, t_up),
-             "after the restart": (t_up, float("inf"))}
+    edges = {
+        "before the stop": (float("-inf"), t_stop),
+        "shutting down": (t_stop, t_down),
+        "database down": (t_down, t_start),
+        "starting (`pg_ctl -w start` running)": (t_start, t_up),
+        "after the restart": (t_up, float("inf")),
+    }
     phases = {label: [s for s in samples if start <= s.started < end] for label, (start, end) in edges.items()}
     down, after = phases["database down"], phases["after the restart"]
     first_ok = next((s for s in after if 200 <= s.status < 300), None)
@@ -125,20 +141,21 @@ def main():
     processed = rows["deliveries"].get("processed", 0)
     t0 = load.t0
     checks = {
-        "no 500 (nor any status other than 2xx/503, nor a dropped connection) at any time":
-            set(statuses) <= {201, 202, 503},
-        "every request sent while the database was down answered 503 database_unavailable":
-            bool(down) and all(s.status == 503 and s.detail == "database_unavailable" for s in down),
-        f"first 2xx within {RECOVERY_TARGET_SECONDS:g} s of the database being back":
-            recovery is not None and recovery <= RECOVERY_TARGET_SECONDS,
+        "no 500 (nor any status other than 2xx/503, nor a dropped connection) at any time": set(statuses) <= {201, 202, 503},
+        "every request sent while the database was down answered 503 database_unavailable": bool(down)
+        and all(s.status == 503 and s.detail == "database_unavailable" for s in down),
+        f"first 2xx within {RECOVERY_TARGET_SECONDS:g} s of the database being back": recovery is not None
+        and recovery <= RECOVERY_TARGET_SECONDS,
         "no committed offer lost (every id answered 201 is in the table)": answered_201 <= offer_rows,
         "offer rows == 201 answers": len(offer_rows) == len(answered_201),
-        "no accepted delivery lost (every delivery_id answered 202 accepted is in the table)":
-            answered_202 <= delivery_rows,
+        "no accepted delivery lost (every delivery_id answered 202 accepted is in the table)": answered_202 <= delivery_rows,
         "delivery rows == 202 accepted answers": len(delivery_rows) == len(answered_202),
         "every accepted delivery processed exactly once after the workers recovered": drain_seconds is not None
-            and processed == len(answered_202) and rows["deliveries_not_once"] == 0 and rows["events"] == processed,
+        and processed == len(answered_202)
+        and rows["deliveries_not_once"] == 0
+        and rows["events"] == processed,
     }
+
     def fmt(value):
         return f"{value:.2f} s" if value is not None else "never"
 
@@ -161,7 +178,8 @@ def main():
         *(f"| {label} | {len(items)} | {histogram(items) or '—'} |" for label, items in phases.items()),
         "",
         f"- Recovery: first 2xx completed **{recovery:.2f} s** after the database accepted connections again"
-        if recovery is not None else "- Recovery: **no 2xx after the restart**",
+        if recovery is not None
+        else "- Recovery: **no 2xx after the restart**",
         f" (first offer 201 after {fmt(per_kind_first_ok['offer_create'])}, first delivery 202 after "
         f"{fmt(per_kind_first_ok['webhook'])}); every answer was 2xx from {all_ok_after:.2f} s after the restart on.",
         f"- Offers: {len(answered_201)} answered 201; {len(offer_rows)} rows; answered but missing: "
@@ -172,19 +190,26 @@ def main():
         f"Processed: {processed} ({rows['deliveries']}), {rows['events']} events, {rows['deliveries_not_once']} "
         f"deliveries with other than one event; jobs left {rows['jobs'] or 'none'}; queue drained "
         + (f"{drain_seconds:.1f} s after the load stopped." if drain_seconds is not None else "**not within 240 s**."),
-        f"- Job workers: {len(exits)} exit(s) — " + ("; ".join(worker_events) if exits else "none; "
-                                                      + "; ".join(worker_events)),
+        f"- Job workers: {len(exits)} exit(s) — " + ("; ".join(worker_events) if exits else "none; " + "; ".join(worker_events)),
         "- Worker stops in their own log: "
-        + ("; ".join(f"{count} x \"{reason}\"" for reason, count in stop_reasons.items()) or "—")
-        + ("; procrastinate stops a worker whose listener loses the database; `python manage.py worker` then "
-           "starts it again itself (process exits above: none means it recovered on its own)."),
+        + ("; ".join(f'{count} x "{reason}"' for reason, count in stop_reasons.items()) or "—")
+        + (
+            "; procrastinate stops a worker whose listener loses the database; `python manage.py worker` then "
+            "starts it again itself (process exits above: none means it recovered on its own)."
+        ),
         f"- uwsgi log: {uwsgi_log.count('database unavailable')} 'database unavailable' warnings, "
         f"{uwsgi_log.count('unhandled error')} 'unhandled error' (500) entries, "
         f"{uwsgi_log.count('HARAKIRI')} harakiri.",
         "",
     ]
-    return conclude_reliability("db-restart", "## Database restart under write load", lines, checks, args,
-                                ("reliability_db_restart", ("before", "down", "after", "rate"), f"logs in {LOG}-*.log"))
+    return conclude_reliability(
+        "db-restart",
+        "## Database restart under write load",
+        lines,
+        checks,
+        args,
+        ("reliability_db_restart", ("before", "down", "after", "rate"), f"logs in {LOG}-*.log"),
+    )
 
 
 if __name__ == "__main__":

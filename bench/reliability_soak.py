@@ -56,8 +56,7 @@ class Mix:
 
     def _call(self, http, method, path, token, status, **kwargs):
         """`method` on the API path with the user's JWT: (status, ok, detail) against `status`, and the response."""
-        response = http.request(method, self.base + path, headers={"Authorization": f"JWT {token}"}, timeout=30,
-                                **kwargs)
+        response = http.request(method, self.base + path, headers={"Authorization": f"JWT {token}"}, timeout=30, **kwargs)
         return expect(response, status), response
 
     def offer_list(self, http):
@@ -99,8 +98,7 @@ class Mix:
         return self._call(http, "DELETE", f"/users/{user_id}/offers/{offer_id}", token, 200)[0]
 
     def issue_list(self, http):
-        return self._call(http, "GET", f"/trackers/{self.tracker_id}/issues", self.tracker_token, 200,
-                          params={"limit": 20})[0]
+        return self._call(http, "GET", f"/trackers/{self.tracker_id}/issues", self.tracker_token, 200, params={"limit": 20})[0]
 
     def issue_get(self, http):
         number = self._next() % SEEDED_ISSUES + 1
@@ -119,8 +117,18 @@ class Mix:
         return result
 
     def ops(self):
-        weights = {"offer_list": 20, "offer_get": 12, "offer_search": 6, "offer_create": 8, "offer_update": 6,
-                   "offer_delete": 4, "issue_list": 6, "issue_get": 14, "issue_create": 4, "webhook": 20}
+        weights = {
+            "offer_list": 20,
+            "offer_get": 12,
+            "offer_search": 6,
+            "offer_create": 8,
+            "offer_update": 6,
+            "offer_delete": 4,
+            "issue_list": 6,
+            "issue_get": 14,
+            "issue_create": 4,
+            "webhook": 20,
+        }
         return [Op(kind, weight, getattr(self, kind)) for kind, weight in weights.items()]
 
 
@@ -131,9 +139,12 @@ def seed_users(base_url):
         user_id, token = register_and_login(base_url, f"soak-{index}")
         offers = []
         for n in range(STABLE_OFFERS + CHURN_OFFERS):
-            response = requests.post(f"{base_url}/api/v1/users/{user_id}/offers/", headers={"Authorization": f"JWT {token}"},
-                                     json={"title": f"Backend engineer {n}", "description": "Seed offer. " * 20,
-                                           "skills_list": ["python", "flask"]}, timeout=30)
+            response = requests.post(
+                f"{base_url}/api/v1/users/{user_id}/offers/",
+                headers={"Authorization": f"JWT {token}"},
+                json={"title": f"Backend engineer {n}", "description": "Seed offer. " * 20, "skills_list": ["python", "flask"]},
+                timeout=30,
+            )
             response.raise_for_status()
             offers.append(response.json()["id"])
         users.append((user_id, token, offers[:STABLE_OFFERS]))
@@ -159,21 +170,40 @@ def rss_verdict(samples, seconds):
     rows = []
     for pid in pids:
         a, b = mean(first, pid), mean(last, pid)
-        rows.append({"id": ids[pid], "pid": pid, "first": a, "last": b, "change": (b / a - 1) if a and b else None,
-                     "requests": final[pid]["requests"] if pid in final else None})
+        rows.append(
+            {
+                "id": ids[pid],
+                "pid": pid,
+                "first": a,
+                "last": b,
+                "change": (b / a - 1) if a and b else None,
+                "requests": final[pid]["requests"] if pid in final else None,
+            }
+        )
 
     def total(rows_):
         sums = [sum(w["rss_mb"] or 0 for w in workers) for workers in rows_]
         return sum(sums) / len(sums) if sums else None
 
-    return {"warmup": warmup, "window": window, "workers": rows, "total_first": total(first), "total_last": total(last),
-            "first_samples": len(first), "last_samples": len(last),
-            "respawns": sum(w["respawn_count"] - 1 for w in samples[-1][1])}
+    return {
+        "warmup": warmup,
+        "window": window,
+        "workers": rows,
+        "total_first": total(first),
+        "total_last": total(last),
+        "first_samples": len(first),
+        "last_samples": len(last),
+        "respawns": sum(w["respawn_count"] - 1 for w in samples[-1][1]),
+    }
 
 
 def main():
-    args = options(__doc__, ("--seconds", 300, "duration of the load (default 300)"),
-                   ("--rate", 40.0, "requests per second, all kinds together"), NO_DOC).parse_args()
+    args = options(
+        __doc__,
+        ("--seconds", 300, "duration of the load (default 300)"),
+        ("--rate", 40.0, "requests per second, all kinds together"),
+        NO_DOC,
+    ).parse_args()
     started = time.strftime("%Y-%m-%d %H:%M")
     version = code_version()
     stats = ("127.0.0.1", free_port())
@@ -189,9 +219,12 @@ def main():
             rss_samples = []
             while load._thread.is_alive():
                 rss_samples.append((load.now(), uwsgi_workers(stats)))
-                print(f"[{load.now():5.0f} s] requests {len(load.samples)}, errors "
-                      f"{sum(1 for s in load.snapshot() if not s.ok)}, worker RSS MB "
-                      + ", ".join(f"{w['rss_mb']:.0f}" for w in rss_samples[-1][1]), flush=True)
+                print(
+                    f"[{load.now():5.0f} s] requests {len(load.samples)}, errors "
+                    f"{sum(1 for s in load.snapshot() if not s.ok)}, worker RSS MB "
+                    + ", ".join(f"{w['rss_mb']:.0f}" for w in rss_samples[-1][1]),
+                    flush=True,
+                )
                 load.join(10)
             rss_samples.append((load.now(), uwsgi_workers(stats)))
             load_seconds = load.now()
@@ -221,19 +254,25 @@ def main():
     flat = [w for w in rss["workers"] if w["change"] is not None]
     checks = {
         "zero errors (every answer had its expected status)": not errors,
-        f"every uwsgi worker's RSS: last-minute mean within {RSS_TOLERANCE:.0%} of first-minute mean":
-            bool(flat) and all(abs(w["change"]) <= RSS_TOLERANCE for w in flat)
-            and len(flat) == len(rss["workers"]),
+        f"every uwsgi worker's RSS: last-minute mean within {RSS_TOLERANCE:.0%} of first-minute mean": bool(flat)
+        and all(abs(w["change"]) <= RSS_TOLERANCE for w in flat)
+        and len(flat) == len(rss["workers"]),
         "every accepted delivery stored and processed exactly once": drain_seconds is not None
-            and stored == mix.accepted and processed == mix.accepted and rows["deliveries_not_once"] == 0
-            and rows["events"] == mix.accepted,
+        and stored == mix.accepted
+        and processed == mix.accepted
+        and rows["deliveries_not_once"] == 0
+        and rows["events"] == mix.accepted,
         "workers never exited": not workers.exits(),
     }
 
     error_kinds = collections.Counter((s.kind, s.status, s.detail) for s in errors)
     lines = [
-        run_intro(started, version, cpu, f", {args.seconds} s at {args.rate:g} req/s (fixed schedule, open loop, Python "
-                  "load generator with 24 threads)"),
+        run_intro(
+            started,
+            version,
+            cpu,
+            f", {args.seconds} s at {args.rate:g} req/s (fixed schedule, open loop, Python load generator with 24 threads)",
+        ),
         "",
         f"Set-up: embedded PostgreSQL, uwsgi with the committed uwsgi.ini ({uwsgi_layout_text()} on {os.cpu_count()} cores, "
         "access log on, to a file), 2 job workers (`python manage.py worker --concurrency 4`), one GitHub fake "
@@ -252,23 +291,35 @@ def main():
     expected = {"offer_create": 201, "issue_create": 201, "webhook": "202 accepted"}
     for kind, row in table.items():
         statuses = ", ".join(f"{code}: {count}" for code, count in row["statuses"].items())
-        lines.append(f"| {kind} | {row['n']} | {expected.get(kind, 200)} | {row['errors']} | {statuses} | "
-                     f"{row['p50']:.1f} | {row['p99']:.1f} | {row['max']:.0f} |")
-    lines += ["", f"Errors: {len(errors)}" + (" — " + "; ".join(f"{k} {st} {d}: {c}" for (k, st, d), c
-                                                                  in error_kinds.most_common(10)) if errors else "")]
-    lines += ["", f"uwsgi worker RSS (MB), sampled every 10 s; warm-up {rss['warmup']:.0f} s excluded, windows of "
-                  f"{rss['window']:.0f} s ({rss['first_samples']} and {rss['last_samples']} samples):", "",
-              "| uwsgi worker (id / pid) | requests served | first window mean | last window mean | change |",
-              "|---|---|---|---|---|"]
+        lines.append(
+            f"| {kind} | {row['n']} | {expected.get(kind, 200)} | {row['errors']} | {statuses} | "
+            f"{row['p50']:.1f} | {row['p99']:.1f} | {row['max']:.0f} |"
+        )
+    lines += [
+        "",
+        f"Errors: {len(errors)}"
+        + (" — " + "; ".join(f"{k} {st} {d}: {c}" for (k, st, d), c in error_kinds.most_common(10)) if errors else ""),
+    ]
+    lines += [
+        "",
+        f"uwsgi worker RSS (MB), sampled every 10 s; warm-up {rss['warmup']:.0f} s excluded, windows of "
+        f"{rss['window']:.0f} s ({rss['first_samples']} and {rss['last_samples']} samples):",
+        "",
+        "| uwsgi worker (id / pid) | requests served | first window mean | last window mean | change |",
+        "|---|---|---|---|---|",
+    ]
     for w in rss["workers"]:
         first = f"{w['first']:.1f}" if w["first"] else "— (not running yet)"
         last = f"{w['last']:.1f}" if w["last"] else "— (recycled)"
         change = f"{w['change']:+.1%}" if w["change"] is not None else "—"
-        lines.append(f"| {w['id']} / {w['pid']} | {w['requests'] if w['requests'] is not None else '—'} | {first} | "
-                     f"{last} | {change} |")
+        lines.append(
+            f"| {w['id']} / {w['pid']} | {w['requests'] if w['requests'] is not None else '—'} | {first} | {last} | {change} |"
+        )
     if rss["total_first"] and rss["total_last"]:
-        lines.append(f"| all workers | | {rss['total_first']:.1f} | {rss['total_last']:.1f} | "
-                     f"{rss['total_last'] / rss['total_first'] - 1:+.1%} |")
+        lines.append(
+            f"| all workers | | {rss['total_first']:.1f} | {rss['total_last']:.1f} | "
+            f"{rss['total_last'] / rss['total_first'] - 1:+.1%} |"
+        )
     lines += ["", f"uwsgi worker respawns during the run (max-requests / reload-on-rss recycling): {rss['respawns']}"]
     lines += [
         "",
@@ -288,8 +339,14 @@ def main():
         + (" — " + "; ".join(event[2] for event in workers.exits()) if workers.exits() else ""),
         "",
     ]
-    return conclude_reliability("soak", "## Soak: steady mixed load", lines, checks, args,
-                                ("reliability_soak", ("seconds", "rate"), f"logs in {LOG}-*.log"))
+    return conclude_reliability(
+        "soak",
+        "## Soak: steady mixed load",
+        lines,
+        checks,
+        args,
+        ("reliability_soak", ("seconds", "rate"), f"logs in {LOG}-*.log"),
+    )
 
 
 if __name__ == "__main__":

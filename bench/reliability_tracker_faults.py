@@ -63,8 +63,9 @@ def reader(base_url, token, tracker_id):
     def read(http):
         with lock:
             number = next(numbers) % ISSUES + 1
-        response = http.get(f"{base_url}/api/v1/trackers/{tracker_id}/issues/{number}",
-                            headers={"Authorization": f"Bearer {token}"}, timeout=30)
+        response = http.get(
+            f"{base_url}/api/v1/trackers/{tracker_id}/issues/{number}", headers={"Authorization": f"Bearer {token}"}, timeout=30
+        )
         return (*expect(response, 200), str(number))
 
     return read
@@ -89,21 +90,34 @@ def lat(samples):
 
 def fault_section(args, kinds, processes, default_phases):
     """The RELIABILITY.md section name and heading of a run (one per process count and phase order)."""
-    section = ("tracker-faults" + ("-1proc" if args.processes == 1 else "")
-               + ("" if args.phases == default_phases else "-" + args.phases.replace(",", "-").replace("_", "")))
-    heading = (f"## Tracker faults ({', '.join(kinds[1:])}), "
-               + ("one uwsgi process (one breaker)" if args.processes == 1 else
-                  f"{processes} uwsgi processes" + (" (the committed uwsgi.ini)" if not args.processes else "")))
+    section = (
+        "tracker-faults"
+        + ("-1proc" if args.processes == 1 else "")
+        + ("" if args.phases == default_phases else "-" + args.phases.replace(",", "-").replace("_", ""))
+    )
+    heading = f"## Tracker faults ({', '.join(kinds[1:])}), " + (
+        "one uwsgi process (one breaker)"
+        if args.processes == 1
+        else f"{processes} uwsgi processes" + (" (the committed uwsgi.ini)" if not args.processes else "")
+    )
     return section, heading
 
 
 def parse_args():
     """The options, the phase kinds in order (baseline first) and the default phase list (it names the doc section)."""
-    parser = options(__doc__, ("--processes", 0, "uwsgi processes (0 = the committed uwsgi.ini)"),
-                     ("--rate", 5.0, "reads/s on each tracker"), ("--phase-seconds", 12.0, "length of each fault phase"),
-                     ("--recovered-seconds", 15.0, None),
-                     ("--phases", "hang,errors_500,rate_limited_429,recovered",
-                      f"fault phases of fake A after a 10 s baseline, in order, among {', '.join(KINDS[1:])}"), NO_DOC)
+    parser = options(
+        __doc__,
+        ("--processes", 0, "uwsgi processes (0 = the committed uwsgi.ini)"),
+        ("--rate", 5.0, "reads/s on each tracker"),
+        ("--phase-seconds", 12.0, "length of each fault phase"),
+        ("--recovered-seconds", 15.0, None),
+        (
+            "--phases",
+            "hang,errors_500,rate_limited_429,recovered",
+            f"fault phases of fake A after a 10 s baseline, in order, among {', '.join(KINDS[1:])}",
+        ),
+        NO_DOC,
+    )
     args = parser.parse_args()
     kinds = ["baseline", *args.phases.split(",")]
     if not set(kinds) <= set(KINDS) or kinds[-1] != "recovered":
@@ -139,9 +153,15 @@ def run_faults(args, phases, boundaries, seconds):
     """Two fakes, uwsgi and the fixed-rate reads of both trackers while fake A goes through the phases."""
     extra = ["--processes", str(args.processes)] if args.processes else []
     with database() as database_url, fake_processes("github", 2) as (fake_a, fake_b):
-        env = app_env(database_url, TRACKER_ALLOWED_HOSTS="127.0.0.1", RATELIMIT_ENABLED="false",
-                      TRACKER_TIMEOUT_SECONDS=TIMEOUT, TRACKER_BREAKER_RESET_SECONDS=RESET,
-                      TRACKER_BREAKER_THRESHOLD=THRESHOLD, TRACKER_RETRIES=2)
+        env = app_env(
+            database_url,
+            TRACKER_ALLOWED_HOSTS="127.0.0.1",
+            RATELIMIT_ENABLED="false",
+            TRACKER_TIMEOUT_SECONDS=TIMEOUT,
+            TRACKER_BREAKER_RESET_SECONDS=RESET,
+            TRACKER_BREAKER_THRESHOLD=THRESHOLD,
+            TRACKER_RETRIES=2,
+        )
         migrate(env)
         for url in (fake_a, fake_b):
             seed_github_fake(url, issues=ISSUES)
@@ -149,8 +169,10 @@ def run_faults(args, phases, boundaries, seconds):
         with uwsgi(env, extra_args=extra, log_path=f"{LOG}-uwsgi.log", stats=stats) as (base_url, _master):
             processes = len(uwsgi_workers(stats))
             _, token = register_and_login(base_url, "faults")
-            trackers = {"A": create_github_tracker(base_url, token, "tracker-a", fake_a, REPO),
-                        "B": create_github_tracker(base_url, token, "tracker-b", fake_b, REPO)}
+            trackers = {
+                "A": create_github_tracker(base_url, token, "tracker-a", fake_a, REPO),
+                "B": create_github_tracker(base_url, token, "tracker-b", fake_b, REPO),
+            }
             cpu = CpuWatch(exclude_substring=database_url.rsplit("host=", 1)[-1]).start()
             try:
                 ops = [Op(name, 1, reader(base_url, token, tracker_id)) for name, tracker_id in trackers.items()]
@@ -160,8 +182,14 @@ def run_faults(args, phases, boundaries, seconds):
             finally:
                 cpu.stop()
                 workers_final = uwsgi_workers(stats)
-    return SimpleNamespace(trackers=trackers, processes=processes, cpu=cpu, switches=switches,
-                           samples=sorted(load.snapshot(), key=lambda s: s.started), workers_final=workers_final)
+    return SimpleNamespace(
+        trackers=trackers,
+        processes=processes,
+        cpu=cpu,
+        switches=switches,
+        samples=sorted(load.snapshot(), key=lambda s: s.started),
+        workers_final=workers_final,
+    )
 
 
 def pids_by_issue(tracker_id):
@@ -180,8 +208,9 @@ def allowed(sample, boundaries):
     closing is checked separately)."""
     key = (sample.status, sample.detail if sample.status != 200 else "")
     labels = {phase_of(sample.started + shift, boundaries) for shift in (-BOUNDARY_GRACE, 0, BOUNDARY_GRACE)}
-    return any(key in ALLOWED[kind(label)] or (kind(label) == "recovered" and key == (503, "tracker_circuit_open"))
-               for label in labels)
+    return any(
+        key in ALLOWED[kind(label)] or (kind(label) == "recovered" and key == (503, "tracker_circuit_open")) for label in labels
+    )
 
 
 def closings(by_phase, phases, boundaries):
@@ -233,16 +262,19 @@ def analyse(observed, phases, boundaries):
     f.base_b = lat(f.b_phase[phases[0]] + f.b_phase[phases[-1]])
     f.b_rows = {label: lat(items) for label, items in f.b_phase.items()}
     f.closings = closings(f.by_phase, phases, boundaries)
-    b_flat = all(row["p50"] <= 1.5 * f.base_b["p50"] + 10 and row["p99"] <= 2 * f.base_b["p99"] + 50
-                 for row in f.b_rows.values() if row["n"])
+    b_flat = all(
+        row["p50"] <= 1.5 * f.base_b["p50"] + 10 and row["p99"] <= 2 * f.base_b["p99"] + 50
+        for row in f.b_rows.values()
+        if row["n"]
+    )
     f.per_process, f.last_open_by_pid = per_process(f.a, pids_by_issue(observed.trackers["A"]))
     f.checks = {
         "every A answer had the mapped status for its phase": not f.wrong,
         f"every A answer within the timeout + {LATENCY_MARGIN:g} s ({TIMEOUT + LATENCY_MARGIN:g} s)": not f.too_slow,
         "the circuit opened (503 tracker_circuit_open) while A failed": f.first_open is not None,
-        f"the circuit closed after recovery: every A answer 200 from {RESET + CLOSE_MARGIN:g} s after recovery on":
-            bool(f.after) and all(value <= RESET + CLOSE_MARGIN for value in f.closings.values())
-            and f.after[-1].status == 200,
+        f"the circuit closed after recovery: every A answer 200 from {RESET + CLOSE_MARGIN:g} s after recovery on": bool(f.after)
+        and all(value <= RESET + CLOSE_MARGIN for value in f.closings.values())
+        and f.after[-1].status == 200,
         "every B answer 200": all(s.status == 200 for s in f.b),
         "B latency unchanged (each phase: p50 <= 1.5 x healthy + 10 ms, p99 <= 2 x healthy + 50 ms)": b_flat,
     }
@@ -251,9 +283,13 @@ def analyse(observed, phases, boundaries):
 
 def setup_lines(args, kinds, processes):
     """How the run was set up: uwsgi, the tracker settings, the load and fake A's phases."""
-    mode = (f"`--processes {args.processes}` (one breaker)" if args.processes == 1 else
-            f"`--processes {args.processes}`" if args.processes else
-            f"the committed uwsgi.ini: {processes} processes x {uwsgi_layout()[1]} threads, so {processes} independent breakers")
+    mode = (
+        f"`--processes {args.processes}` (one breaker)"
+        if args.processes == 1
+        else f"`--processes {args.processes}`"
+        if args.processes
+        else f"the committed uwsgi.ini: {processes} processes x {uwsgi_layout()[1]} threads, so {processes} independent breakers"
+    )
     return [
         f"Set-up: uwsgi with {mode}; `TRACKER_TIMEOUT_SECONDS={TIMEOUT:g}`, `TRACKER_BREAKER_RESET_SECONDS={RESET:g}`, "
         f"`TRACKER_BREAKER_THRESHOLD={THRESHOLD}`, `TRACKER_RETRIES=2`, `RATELIMIT_ENABLED=false`. Two GitHub trackers "
@@ -268,15 +304,16 @@ def setup_lines(args, kinds, processes):
 def phase_rows(f, phases, boundaries):
     """The table of both trackers' answers, phase by phase."""
     lines = [
-        "| phase (starts at s) | A answers | A statuses | A p50 / p99 / max ms | B answers | B statuses | "
-        "B p50 / p99 / max ms |",
+        "| phase (starts at s) | A answers | A statuses | A p50 / p99 / max ms | B answers | B statuses | B p50 / p99 / max ms |",
         "|---|---|---|---|---|---|---|",
     ]
     for label in phases:
         ra, rb = lat(f.by_phase[label]), f.b_rows[label]
-        lines.append(f"| {kind(label)} ({boundaries[label]:.1f}) | {ra['n']} | {histogram(f.by_phase[label])} | "
-                     f"{ra['p50']:.0f} / {ra['p99']:.0f} / {ra['max']:.0f} | {rb['n']} | {histogram(f.b_phase[label])} | "
-                     f"{rb['p50']:.0f} / {rb['p99']:.0f} / {rb['max']:.0f} |")
+        lines.append(
+            f"| {kind(label)} ({boundaries[label]:.1f}) | {ra['n']} | {histogram(f.by_phase[label])} | "
+            f"{ra['p50']:.0f} / {ra['p99']:.0f} / {ra['max']:.0f} | {rb['n']} | {histogram(f.b_phase[label])} | "
+            f"{rb['p50']:.0f} / {rb['p99']:.0f} / {rb['max']:.0f} |"
+        )
     return lines
 
 
@@ -294,9 +331,11 @@ def finding_lines(f, boundaries):
         + f"; last A answer {after[-1].status if after else '—'} {after[-1].detail if after else ''}",
         f"- A answers with a status not mapped for their phase: {len(f.wrong)}"
         + (" — " + "; ".join(f"{s.status} {s.detail} sent at {s.started:.2f} s" for s in f.wrong[:10]) if f.wrong else ""),
-        "- Closing after each recovered phase: " + ", ".join(
+        "- Closing after each recovered phase: "
+        + ", ".join(
             f"{kind(label)} at {boundaries[label]:.1f} s: " + (f"last non-200 {value:.1f} s after" if value else "all 200")
-            for label, value in f.closings.items()),
+            for label, value in f.closings.items()
+        ),
         f"- A answers slower than {TIMEOUT + LATENCY_MARGIN:g} s: {len(f.too_slow)}"
         + (f" (max {max(s.latency_ms for s in f.too_slow):.0f} ms)" if f.too_slow else ""),
     ]
@@ -312,8 +351,10 @@ def process_lines(f, workers_final):
     ]
     for pid, counts in sorted(f.per_process.items()):
         last = f.last_open_by_pid.get(pid)
-        lines.append(f"| {pid} | {', '.join(f'{k}: {v}' for k, v in sorted(counts.items()))} | "
-                     f"{f'{last - f.recovery_start:+.1f}' if last is not None else '—'} |")
+        lines.append(
+            f"| {pid} | {', '.join(f'{k}: {v}' for k, v in sorted(counts.items()))} | "
+            f"{f'{last - f.recovery_start:+.1f}' if last is not None else '—'} |"
+        )
     served = ", ".join(f"{w['pid']} ({w['requests']} requests)" for w in workers_final)
     return [*lines, "", f"uwsgi workers at the end: {served}", ""]
 

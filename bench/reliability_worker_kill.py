@@ -27,10 +27,14 @@ LOG = "/tmp/tg-reliability-kill"
 
 
 def main():
-    args = options(__doc__, ("--deliveries", 600, "deliveries in the burst"),
-                   ("--rate", 100.0, "deliveries/s while the burst is sent"),
-                   ("--kill-at", 0.3, "kill when this share of the burst is processed"),
-                   ("--restart-after", 2.0, "seconds between the kill and the restart"), NO_DOC).parse_args()
+    args = options(
+        __doc__,
+        ("--deliveries", 600, "deliveries in the burst"),
+        ("--rate", 100.0, "deliveries/s while the burst is sent"),
+        ("--kill-at", 0.3, "kill when this share of the burst is processed"),
+        ("--restart-after", 2.0, "seconds between the kill and the restart"),
+        NO_DOC,
+    ).parse_args()
     run_started = time.strftime("%Y-%m-%d %H:%M")
     version = code_version()
     with gateway_with_webhook("burst", LOG, WORKER_STALLED_SECONDS=STALLED_SECONDS) as gateway:
@@ -54,12 +58,12 @@ def main():
 
         cpu = CpuWatch(exclude_substring=database_url.rsplit("host=", 1)[-1]).start()
         try:
-            load = FixedRateLoad([Op("webhook", 1, deliver)], args.rate, seconds=args.deliveries / args.rate,
-                                 max_requests=args.deliveries).start()
+            load = FixedRateLoad(
+                [Op("webhook", 1, deliver)], args.rate, seconds=args.deliveries / args.rate, max_requests=args.deliveries
+            ).start()
             kill_threshold = int(args.deliveries * args.kill_at)
             while True:
-                processed = scalar(database_url,
-                                   "SELECT count(*) FROM webhook_deliveries WHERE status = 'processed'")
+                processed = scalar(database_url, "SELECT count(*) FROM webhook_deliveries WHERE status = 'processed'")
                 if processed >= kill_threshold:
                     break
                 if load.now() > 120:
@@ -71,10 +75,12 @@ def main():
             t_kill = load.now()
             sent_at_kill = len(load.snapshot())
             stored_at_kill = scalar(database_url, "SELECT count(*) FROM webhook_deliveries")
-            pending_at_kill = scalar(database_url,
-                                     "SELECT count(*) FROM webhook_deliveries WHERE status = 'pending'")
-            print(f"[{t_kill:5.1f} s] SIGKILL worker pid {pid}: {processed} processed, {doing} jobs running, "
-                  f"{sent_at_kill} deliveries sent", flush=True)
+            pending_at_kill = scalar(database_url, "SELECT count(*) FROM webhook_deliveries WHERE status = 'pending'")
+            print(
+                f"[{t_kill:5.1f} s] SIGKILL worker pid {pid}: {processed} processed, {doing} jobs running, "
+                f"{sent_at_kill} deliveries sent",
+                flush=True,
+            )
             time.sleep(args.restart_after)
             workers.restart(0)
             t_restart = load.now()
@@ -86,8 +92,7 @@ def main():
             cpu.stop()
             workers.stop()
         rows = delivery_state(database_url)
-        processed_ids = {row[0] for row in query(database_url,
-                                                 "SELECT id FROM webhook_deliveries WHERE status = 'processed'")}
+        processed_ids = {row[0] for row in query(database_url, "SELECT id FROM webhook_deliveries WHERE status = 'processed'")}
         titles = {row[0] for row in query(database_url, "SELECT issue->>'title' FROM events")}
     logs = "".join(Path(f"{LOG}-worker-{i}.log").read_text(errors="replace") for i in range(2))
     stalled_retries = logs.count("retrying stalled job")
@@ -97,13 +102,13 @@ def main():
     accepted = set(accepted_ids)
     sent_titles = {f"burst {n}" for n in range(len(samples))}
     checks = {
-        "every delivery of the burst answered 202 accepted": len(accepted) == args.deliveries
-            and all(s.ok for s in samples),
+        "every delivery of the burst answered 202 accepted": len(accepted) == args.deliveries and all(s.ok for s in samples),
         "the kill hit a worker with jobs running": doing > 0 and processed < args.deliveries,
         "queue drained (no job waiting or running)": drain_seconds is not None,
         "every accepted delivery processed (processed == accepted, by id)": processed_ids == accepted,
         "exactly once: one event per delivery, events == accepted": rows["deliveries_not_once"] == 0
-            and rows["events"] == len(accepted) and rows["deliveries_with_events"] == len(accepted),
+        and rows["events"] == len(accepted)
+        and rows["deliveries_with_events"] == len(accepted),
         "every delivery's payload became its event (titles)": titles == sent_titles,
         "no job failed": rows["jobs"].get("failed", 0) == 0,
     }
@@ -120,8 +125,11 @@ def main():
         f"- At the kill ({t_kill:.1f} s): {processed} processed, {doing} jobs running (`doing`) across both workers, "
         f"{stored_at_kill} deliveries stored, {pending_at_kill} pending; {sent_at_kill} of the burst answered.",
         f"- Restarted at {t_restart:.1f} s; burst fully sent at {t_burst_end:.1f} s; queue drained at "
-        + (f"{t_drained:.1f} s ({t_drained - t_kill:.1f} s after the kill)" if drain_seconds is not None
-           else "**not within 240 s**"),
+        + (
+            f"{t_drained:.1f} s ({t_drained - t_kill:.1f} s after the kill)"
+            if drain_seconds is not None
+            else "**not within 240 s**"
+        ),
         f"- Stalled jobs requeued (worker log 'retrying stalled job'): {stalled_retries}; task failures logged "
         f"(retried): {failures}",
         f"- Final state: deliveries {rows['deliveries']}; {rows['events']} events for {rows['deliveries_with_events']} "
@@ -129,8 +137,14 @@ def main():
         f"{rows['jobs'] or 'none'}",
         "",
     ]
-    return conclude_reliability("worker-kill", "## Job worker killed mid-burst", lines, checks, args,
-                                ("reliability_worker_kill", ("deliveries", "rate", "kill_at"), f"logs in {LOG}-*.log"))
+    return conclude_reliability(
+        "worker-kill",
+        "## Job worker killed mid-burst",
+        lines,
+        checks,
+        args,
+        ("reliability_worker_kill", ("deliveries", "rate", "kill_at"), f"logs in {LOG}-*.log"),
+    )
 
 
 if __name__ == "__main__":

@@ -53,8 +53,13 @@ def _right_tracker(client, headers, kind, fake):
         fake.add_repo("octocat/right")
         fake.add_member("octocat/right", "octocat", permission="admin")
         fake.set_rate_limit(1_000_000)
-        body = {"name": "right", "provider": "github", "target": "octocat/right", "base_url": fake.base_url,
-                "credentials": {"token": "bench-token"}}
+        body = {
+            "name": "right",
+            "provider": "github",
+            "target": "octocat/right",
+            "base_url": fake.base_url,
+            "credentials": {"token": "bench-token"},
+        }
     response = client.post("/api/v1/trackers/", headers=headers, json=body)
     assert response.status_code == 201, response.get_json()
     return response.get_json()["id"]
@@ -86,11 +91,13 @@ def _pair_setup(app, kind, fake):
     """A user, a built-in tracker synced two-way to the right one, and PAIRS issues on the left."""
     client = app.test_client()
     headers = login_headers(client, f"bench-{kind}")
-    left = client.post("/api/v1/trackers/", headers=headers, json={"name": "left", "provider": "builtin",
-                                                                   "target": "left"}).get_json()["id"]
+    left = client.post(
+        "/api/v1/trackers/", headers=headers, json={"name": "left", "provider": "builtin", "target": "left"}
+    ).get_json()["id"]
     right = _right_tracker(client, headers, kind, fake)
-    sync = client.post("/api/v1/syncs/", headers=headers, json={"name": "bench", "left_tracker_id": left,
-                                                                "right_tracker_id": right}).get_json()["id"]
+    sync = client.post(
+        "/api/v1/syncs/", headers=headers, json={"name": "bench", "left_tracker_id": left, "right_tracker_id": right}
+    ).get_json()["id"]
     for n in range(PAIRS):
         client.post(f"/api/v1/trackers/{left}/issues", headers=headers, json={"title": f"issue {n}"})
     return client, headers, left, right, sync
@@ -105,8 +112,10 @@ def _mirrors(app, sync):
     from api.models.sync import SyncLink
 
     with app.app_context():
-        mirror_of = {link.left_issue_id: link.right_issue_id
-                     for link in db.session.scalars(select(SyncLink).where(SyncLink.sync_id == sync))}
+        mirror_of = {
+            link.left_issue_id: link.right_issue_id
+            for link in db.session.scalars(select(SyncLink).where(SyncLink.sync_id == sync))
+        }
         start_id = db.session.scalar(select(Event.id).order_by(Event.id.desc()).limit(1))
     assert len(mirror_of) == PAIRS and all(mirror_of.values()), mirror_of
     return mirror_of, start_id
@@ -129,8 +138,9 @@ def _burst(app, client, headers, left):
     started = time.perf_counter()
     for n in range(CHANGES):
         number = n % PAIRS + 1
-        response = client.patch(f"/api/v1/trackers/{left}/issues/{number}", headers=headers,
-                                 json={"title": f"issue {number - 1} v{n // PAIRS}"})
+        response = client.patch(
+            f"/api/v1/trackers/{left}/issues/{number}", headers=headers, json={"title": f"issue {number - 1} v{n // PAIRS}"}
+        )
         assert response.status_code == 200, response.get_json()
     burst_seconds = time.perf_counter() - started
     done.set()
@@ -179,15 +189,26 @@ def run_pair(app, kind, fake=None):
     writes = _right_writes(events, right, fake)
     lags = _lags(changes, writes, mirror_of)
     # Jobs that ran more than once: a tracker call refused while TRACKER_MAX_IN_FLIGHT calls were waiting, retried.
-    retried = _scalar(app, "SELECT count(*) FROM procrastinate_jobs WHERE id > :first AND attempts > 0",
-                      first=first_job)
+    retried = _scalar(app, "SELECT count(*) FROM procrastinate_jobs WHERE id > :first AND attempts > 0", first=first_job)
     last = (CHANGES - 1) // PAIRS
     titles_ok = all(
         client.get(f"/api/v1/trackers/{right}/issues/{mirror_of[str(n)]}", headers=headers).get_json()["title"]
-        == f"issue {n - 1} v{last}" for n in range(1, PAIRS + 1))
-    return {"pair": kind, "changes": len(changes), "right_writes": sum(len(v) for v in writes.values()),
-            "p50": percentile(lags, 50), "p99": percentile(lags, 99), "max": max(lags), "burst": burst_seconds,
-            "drained": drained_seconds, "consistent": titles_ok, "retried": retried, "load": os.getloadavg()[0]}
+        == f"issue {n - 1} v{last}"
+        for n in range(1, PAIRS + 1)
+    )
+    return {
+        "pair": kind,
+        "changes": len(changes),
+        "right_writes": sum(len(v) for v in writes.values()),
+        "p50": percentile(lags, 50),
+        "p99": percentile(lags, 99),
+        "max": max(lags),
+        "burst": burst_seconds,
+        "drained": drained_seconds,
+        "consistent": titles_ok,
+        "retried": retried,
+        "load": os.getloadavg()[0],
+    }
 
 
 def run():
@@ -201,19 +222,34 @@ def run():
 
 
 NAMES = {"builtin": "built-in -> built-in", "github": "built-in -> GitHub fake"}
-COLUMNS = ("pair", "changes", "writes on the right", "lag p50 ms", "lag p99 ms", "lag max ms", "burst s",
-           "all propagated s", "equal at the end", "jobs retried", "load (1 min) after")
+COLUMNS = (
+    "pair",
+    "changes",
+    "writes on the right",
+    "lag p50 ms",
+    "lag p99 ms",
+    "lag max ms",
+    "burst s",
+    "all propagated s",
+    "equal at the end",
+    "jobs retried",
+    "load (1 min) after",
+)
 
 
 def markdown(run_result):
     rows = "\n".join(
         f"| {NAMES[r['pair']]} | {r['changes']} | {r['right_writes']} | {r['p50']:.0f} | {r['p99']:.0f} | {r['max']:.0f} "
         f"| {r['burst']:.1f} | {r['drained']:.1f} | {r['consistent']} | {r['retried']} | {r['load']:.2f} |"
-        for r in run_result["results"])
+        for r in run_result["results"]
+    )
     header = "| " + " | ".join(COLUMNS) + " |\n|" + "---|" * len(COLUMNS)
     collapsed = "; ".join(
-        f"{NAMES[r['pair']]}: {r['changes'] - r['right_writes']} collapsed" if r["right_writes"] < r["changes"]
-        else f"{NAMES[r['pair']]}: none did, the worker kept up" for r in run_result["results"])
+        f"{NAMES[r['pair']]}: {r['changes'] - r['right_writes']} collapsed"
+        if r["right_writes"] < r["changes"]
+        else f"{NAMES[r['pair']]}: none did, the worker kept up"
+        for r in run_result["results"]
+    )
     return f"""## Sync propagation lag under a burst of {CHANGES} changes (issue 14)
 
 `bench/sync_bench.py`, per pair: a built-in tracker on the left with a two-way sync and {PAIRS} mirrored pairs; a
@@ -225,7 +261,7 @@ GitHub provider and its shared session: each job reads both issues and PATCHes t
 {header}
 {rows}
 
-Load average (1 min) when the run started: {run_result['load_before']:.2f}.
+Load average (1 min) when the run started: {run_result["load_before"]:.2f}.
 
 Lag: a change's event recorded -> the first write of its mirror at or after it (built-in: the mirror's recorded
 event; GitHub fake: the fake has answered the PATCH). Changes to one issue that wait in the queue together collapse

@@ -83,8 +83,16 @@ class GatewayClient:
 
 def github_client(base_url, lazy=True):
     """PyGithub configured the way api/trackers/providers/github.py builds it for every request."""
-    return Github(base_url=base_url, auth=Auth.Token(TOKEN), timeout=10, retry=2, per_page=30, lazy=lazy,
-                  seconds_between_requests=None, seconds_between_writes=None)
+    return Github(
+        base_url=base_url,
+        auth=Auth.Token(TOKEN),
+        timeout=10,
+        retry=2,
+        per_page=30,
+        lazy=lazy,
+        seconds_between_requests=None,
+        seconds_between_writes=None,
+    )
 
 
 def interleave(variants, count, *, budget_seconds=float("inf"), minimum=0):
@@ -110,14 +118,30 @@ def seed_fakes(fakes, overhead_issues):
     for index, url in enumerate(fakes):
         control(url, rate_limit={"limit": 10_000_000})
         # updated_at interleaved across the fakes, so a merged page of the aggregate holds issues of all three
-        fanout = [{"title": f"Fan-out issue {index}.{n}", "body": "Seeded for the fan-out benchmark. " * 8,
-                   "labels": ["bug", "bench"], "created_at": _ago(days=2), "updated_at": _ago(minutes=n * len(fakes) + index)}
-                  for n in range(1, 21)]
-        operations = [{"op": "add_token", "args": {"token": TOKEN, "login": "bench-bot"}},
-                      *repo_ops(FANOUT_REPO, "bench-bot", fanout)]
+        fanout = [
+            {
+                "title": f"Fan-out issue {index}.{n}",
+                "body": "Seeded for the fan-out benchmark. " * 8,
+                "labels": ["bug", "bench"],
+                "created_at": _ago(days=2),
+                "updated_at": _ago(minutes=n * len(fakes) + index),
+            }
+            for n in range(1, 21)
+        ]
+        operations = [
+            {"op": "add_token", "args": {"token": TOKEN, "login": "bench-bot"}},
+            *repo_ops(FANOUT_REPO, "bench-bot", fanout),
+        ]
         if index == 0:
-            overhead = [{"title": f"Issue {n}", "body": "A realistic issue description. " * 20, "labels": ["bug"],
-                         "assignees": ["bench-bot"]} for n in range(1, overhead_issues + 1)]
+            overhead = [
+                {
+                    "title": f"Issue {n}",
+                    "body": "A realistic issue description. " * 20,
+                    "labels": ["bug"],
+                    "assignees": ["bench-bot"],
+                }
+                for n in range(1, overhead_issues + 1)
+            ]
             operations += repo_ops(OVERHEAD_REPO, "bench-bot", overhead)
         seed(url, operations)
 
@@ -166,11 +190,12 @@ def overhead(base_url, fake_url, token, tracker_id, count):
     conditional_one = sum(1 for entry in log if entry["path"] == issue_one and "if-none-match" in entry["headers"])
     distinct_paths = {f"/repos/{OVERHEAD_REPO}/issues/{first_distinct + i}" for i in range(count)}
     distinct = [entry for entry in log if entry["path"] in distinct_paths]
-    evidence = {"conditional_issue_one": conditional_one,
-                "distinct_reads": len(distinct),
-                "distinct_conditional": sum(1 for entry in distinct if "if-none-match" in entry["headers"]),
-                "app": {"access_etag": None, "access_miss": None,
-                        **app_timings(app_log_offset, tracker_id, "get_issue", access)}}
+    evidence = {
+        "conditional_issue_one": conditional_one,
+        "distinct_reads": len(distinct),
+        "distinct_conditional": sum(1 for entry in distinct if "if-none-match" in entry["headers"]),
+        "app": {"access_etag": None, "access_miss": None, **app_timings(app_log_offset, tracker_id, "get_issue", access)},
+    }
     return {name: stats(values) for name, values in samples.items()}, evidence
 
 
@@ -188,19 +213,37 @@ def app_timings(offset, tracker_id, operation, access):
 
 def seed_jira(fake_url):
     paragraph = {"type": "paragraph", "content": [{"type": "text", "text": "A realistic issue description. " * 20}]}
-    operations = [{"op": "add_basic_auth", "args": {"email": JIRA_EMAIL, "api_token": JIRA_TOKEN, "name": "bench"}},
-                  {"op": "add_project", "args": {"key": JIRA_PROJECT, "members": ["bench"]}}]
-    operations += [{"op": "add_issue", "args": {"project": JIRA_PROJECT, "summary": f"Issue {n}", "labels": ["bug"],
-                                                "assignee": "bench", "description": {"type": "doc", "version": 1,
-                                                                                     "content": [paragraph]}}}
-                   for n in range(1, JIRA_ISSUES + 1)]
+    operations = [
+        {"op": "add_basic_auth", "args": {"email": JIRA_EMAIL, "api_token": JIRA_TOKEN, "name": "bench"}},
+        {"op": "add_project", "args": {"key": JIRA_PROJECT, "members": ["bench"]}},
+    ]
+    operations += [
+        {
+            "op": "add_issue",
+            "args": {
+                "project": JIRA_PROJECT,
+                "summary": f"Issue {n}",
+                "labels": ["bug"],
+                "assignee": "bench",
+                "description": {"type": "doc", "version": 1, "content": [paragraph]},
+            },
+        }
+        for n in range(1, JIRA_ISSUES + 1)
+    ]
     seed(fake_url, operations)
 
 
 def jira_client(fake_url):
     """The `jira` client as the adapter builds it (Cloud, API v3, no retries)."""
-    return JIRA(server=fake_url, basic_auth=(JIRA_EMAIL, JIRA_TOKEN), get_server_info=False, max_retries=0,
-                timeout=10, logging=False, options={"rest_api_version": "3", "check_update": False})
+    return JIRA(
+        server=fake_url,
+        basic_auth=(JIRA_EMAIL, JIRA_TOKEN),
+        get_server_info=False,
+        max_retries=0,
+        timeout=10,
+        logging=False,
+        options={"rest_api_version": "3", "check_update": False},
+    )
 
 
 def jira_search(client, limit):
@@ -274,8 +317,12 @@ class FanoutCalls:
 def provider_requests_per_call(calls, fakes):
     """Provider requests behind one call of each endpoint, from the fakes' request logs."""
     provider_requests = {}
-    for name, call, query in (("single", calls.single, ""), ("aggregate", calls.aggregate, ""),
-                              ("single_small", calls.single, "?limit=1"), ("aggregate_small", calls.aggregate, "?limit=1")):
+    for name, call, query in (
+        ("single", calls.single, ""),
+        ("aggregate", calls.aggregate, ""),
+        ("single_small", calls.single, "?limit=1"),
+        ("aggregate_small", calls.aggregate, "?limit=1"),
+    ):
         before = [len(recorded_requests(url)) for url in fakes]
         call(query)
         provider_requests[name] = sum(len(recorded_requests(url)) - seen for url, seen in zip(fakes, before, strict=True))
@@ -292,11 +339,20 @@ def fanout(base_url, fakes, token, tracker_ids, count, budget_seconds):
         calls.aggregate()
     calls.checks["aggregate_errors"] = 0
     # Bounded in time too: while a listing costs seconds (see provider_requests) 30 pairs would take minutes.
-    samples = interleave({"single": lambda _i: timed(calls.single), "aggregate": lambda _i: timed(calls.aggregate)},
-                         count, budget_seconds=budget_seconds, minimum=MIN_FANOUT_REQUESTS)
+    samples = interleave(
+        {"single": lambda _i: timed(calls.single), "aggregate": lambda _i: timed(calls.aggregate)},
+        count,
+        budget_seconds=budget_seconds,
+        minimum=MIN_FANOUT_REQUESTS,
+    )
     # ?limit=1, a page of one issue: less work per listing, so the fan-out's fixed cost shows more.
-    samples |= interleave({"single_small": lambda _i: timed(lambda: calls.single("?limit=1")),
-                           "aggregate_small": lambda _i: timed(lambda: calls.aggregate("?limit=1"))}, SMALL_PAGE_REQUESTS)
+    samples |= interleave(
+        {
+            "single_small": lambda _i: timed(lambda: calls.single("?limit=1")),
+            "aggregate_small": lambda _i: timed(lambda: calls.aggregate("?limit=1")),
+        },
+        SMALL_PAGE_REQUESTS,
+    )
     checks = calls.checks
     checks["provider_requests"] = provider_requests_per_call(calls, fakes)
     calls.client.close()
@@ -307,11 +363,13 @@ def fanout(base_url, fakes, token, tracker_ids, count, budget_seconds):
 
 
 def main():
-    args = options(__doc__, ("--requests", 500, "measured requests per variant for the overhead"),
-                   ("--fanout-requests", 30, "measured requests per endpoint for the fan-out"),
-                   ("--fanout-budget", 90.0, "stop the fan-out measurement after this many seconds (at least 10 "
-                                             "requests each)"),
-                   ("--jira-requests", 300, "measured requests per variant for Jira")).parse_args()
+    args = options(
+        __doc__,
+        ("--requests", 500, "measured requests per variant for the overhead"),
+        ("--fanout-requests", 30, "measured requests per endpoint for the fan-out"),
+        ("--fanout-budget", 90.0, "stop the fan-out measurement after this many seconds (at least 10 requests each)"),
+        ("--jira-requests", 300, "measured requests per variant for Jira"),
+    ).parse_args()
     started = time.monotonic()
     args.load_at_start = os.getloadavg()[0]
     with database() as database_url, fake_processes("github", 3) as fakes, fake_processes("jira") as (jira_fake,):
@@ -323,15 +381,24 @@ def main():
             _, token = register_and_login(base_url, "bench-overhead")
             overhead_tracker = create_github_tracker(base_url, token, "overhead", fakes[0], OVERHEAD_REPO)
             latency, evidence = overhead(base_url, fakes[0], token, overhead_tracker, args.requests)
-            jira_tracker = create_tracker(base_url, token, {
-                "name": "jira-overhead", "provider": "jira", "target": JIRA_PROJECT, "base_url": jira_fake,
-                "options": {"deployment": "cloud"}, "credentials": {"email": JIRA_EMAIL, "api_token": JIRA_TOKEN}})
+            jira_tracker = create_tracker(
+                base_url,
+                token,
+                {
+                    "name": "jira-overhead",
+                    "provider": "jira",
+                    "target": JIRA_PROJECT,
+                    "base_url": jira_fake,
+                    "options": {"deployment": "cloud"},
+                    "credentials": {"email": JIRA_EMAIL, "api_token": JIRA_TOKEN},
+                },
+            )
             jira = jira_overhead(base_url, jira_fake, token, jira_tracker, args.jira_requests)
             _, fan_token = register_and_login(base_url, "bench-fanout")
-            fan_trackers = [create_github_tracker(base_url, fan_token, f"fanout-{n}", url, FANOUT_REPO)
-                            for n, url in enumerate(fakes)]
-            fan, fan_checks = fanout(base_url, fakes, fan_token, fan_trackers, args.fanout_requests,
-                                     args.fanout_budget)
+            fan_trackers = [
+                create_github_tracker(base_url, fan_token, f"fanout-{n}", url, FANOUT_REPO) for n, url in enumerate(fakes)
+            ]
+            fan, fan_checks = fanout(base_url, fakes, fan_token, fan_trackers, args.fanout_requests, args.fanout_budget)
     elapsed = time.monotonic() - started
 
     added_etag = latency["gateway_etag"]["p50"] - latency["direct_new"]["p50"]
@@ -348,8 +415,20 @@ def main():
         "cache defeated: no conditional read of a distinct issue": evidence["distinct_conditional"] == 0
         and evidence["distinct_reads"] == args.requests,
     }
-    print(render(args, elapsed, latency, evidence, fan, fan_checks, checks, jira=jira,
-                 added=(added_miss, added_etag, added_miss_reused, added_etag_reused), ratio=ratio))
+    print(
+        render(
+            args,
+            elapsed,
+            latency,
+            evidence,
+            fan,
+            fan_checks,
+            checks,
+            jira=jira,
+            added=(added_miss, added_etag, added_miss_reused, added_etag_reused),
+            ratio=ratio,
+        )
+    )
     return 0 if all(checks.values()) else 1
 
 
@@ -362,8 +441,11 @@ def jira_section(args, jira, row, github_added):
         f"\n### Jira Cloud: gateway overhead on one listing (the Jira fake, Cloud flavour, no injected latency; "
         f"{args.jira_requests} requests per row after {WARMUP} warm-up, rows interleaved request by request)\n\n"
         "| path | p50 ms | p99 ms | mean ms | min ms |\n|---|---|---|---|---|\n"
-        + row(f"`jira` direct, new `JIRA` per call, `GET /rest/api/3/search/jql` (the adapter's JQL and fields), "
-              f"{JIRA_ISSUES} issues", latency["direct_new"])
+        + row(
+            f"`jira` direct, new `JIRA` per call, `GET /rest/api/3/search/jql` (the adapter's JQL and fields), "
+            f"{JIRA_ISSUES} issues",
+            latency["direct_new"],
+        )
         + row(f"`jira` direct, one reused `JIRA`, same search, {JIRA_ISSUES} issues", latency["direct_reused"])
         + row(f"gateway `GET /api/v1/trackers/<id>/issues` ({JIRA_ISSUES} issues, ADF descriptions)", latency["gateway"])
         + row("`jira` direct, new `JIRA`, same search, `maxResults=1`", latency["direct_new_1"])
@@ -375,15 +457,19 @@ def jira_section(args, jira, row, github_added):
     )
     if evidence["access"] and evidence["provider"]:
         inside, provider = evidence["access"]["p50"], evidence["provider"]["p50"]
-        text += (f"- Inside the app ({JIRA_BREAKDOWN_REQUESTS} more pages of {JIRA_ISSUES} right after, medians of "
-                 f"its log lines): {inside:.2f} ms (access-log duration), of which {provider:.2f} ms is the provider "
-                 "call (`tracker call` log line: the `jira` search plus mapping each issue, ADF to Markdown, into "
-                 f"the unified model; the direct reused-client search takes {latency['direct_reused']['p50']:.2f} ms) "
-                 f"and {inside - provider:.2f} ms the rest (JWT, PostgreSQL, credentials, dump, logs)\n")
-    text += (f"- What dominates: the fixed cost of any gateway request (a page of 1 already adds {added_1:.2f} ms, "
-             f"against {github_added:.2f} ms for the GitHub read above in this run: uwsgi router, JWT, PostgreSQL, "
-             "credentials, logs), not Jira's client or search; mapping and "
-             f"dumping {JIRA_ISSUES - 1} more issues (ADF to Markdown) adds {added - added_1:.2f} ms\n")
+        text += (
+            f"- Inside the app ({JIRA_BREAKDOWN_REQUESTS} more pages of {JIRA_ISSUES} right after, medians of "
+            f"its log lines): {inside:.2f} ms (access-log duration), of which {provider:.2f} ms is the provider "
+            "call (`tracker call` log line: the `jira` search plus mapping each issue, ADF to Markdown, into "
+            f"the unified model; the direct reused-client search takes {latency['direct_reused']['p50']:.2f} ms) "
+            f"and {inside - provider:.2f} ms the rest (JWT, PostgreSQL, credentials, dump, logs)\n"
+        )
+    text += (
+        f"- What dominates: the fixed cost of any gateway request (a page of 1 already adds {added_1:.2f} ms, "
+        f"against {github_added:.2f} ms for the GitHub read above in this run: uwsgi router, JWT, PostgreSQL, "
+        "credentials, logs), not Jira's client or search; mapping and "
+        f"dumping {JIRA_ISSUES - 1} more issues (ADF to Markdown) adds {added - added_1:.2f} ms\n"
+    )
     return text
 
 
@@ -420,15 +506,16 @@ def render(args, elapsed, latency, evidence, fan, fan_checks, checks, *, jira, a
         f"### Gateway overhead on one issue read (fake with no injected latency; {n} reads per row after "
         f"{WARMUP} warm-up, rows interleaved request by request)\n\n"
         "| path | p50 ms | p99 ms | mean ms | min ms |\n|---|---|---|---|---|\n"
-        + row("PyGithub direct, new `Github` per call (as the gateway builds it), lazy: 1 HTTP request",
-              latency["direct_new"])
+        + row("PyGithub direct, new `Github` per call (as the gateway builds it), lazy: 1 HTTP request", latency["direct_new"])
         + row("PyGithub direct, one reused `Github`", latency["direct_reused"])
-        + row("PyGithub direct, new `Github`, not lazy (`get_repo` + `get_issue`: 2 HTTP requests)",
-              latency["direct_eager"])
-        + row("gateway `GET /api/v1/trackers/<id>/issues/1`, repeated (If-None-Match, 304 from the fake)",
-              latency["gateway_etag"])
-        + row("gateway `GET /api/v1/trackers/<id>/issues/<n>`, a new issue each read (ETag cache defeated, 200)",
-              latency["gateway_miss"])
+        + row("PyGithub direct, new `Github`, not lazy (`get_repo` + `get_issue`: 2 HTTP requests)", latency["direct_eager"])
+        + row(
+            "gateway `GET /api/v1/trackers/<id>/issues/1`, repeated (If-None-Match, 304 from the fake)", latency["gateway_etag"]
+        )
+        + row(
+            "gateway `GET /api/v1/trackers/<id>/issues/<n>`, a new issue each read (ETag cache defeated, 200)",
+            latency["gateway_miss"],
+        )
         + "\n"
         f"- Added p50, cache defeated: **{added_miss:.2f} ms** over the new-client direct call "
         f"({added_miss_reused:.2f} ms over the reused client); target <= {TARGET_ADDED_P50_MS:g} ms\n"
@@ -446,10 +533,12 @@ def render(args, elapsed, latency, evidence, fan, fan_checks, checks, *, jira, a
         "| endpoint | p50 ms | p99 ms | mean ms | min ms |\n|---|---|---|---|---|\n"
         + row("`GET /api/v1/trackers/<id>/issues` (one tracker)", fan["single"], 1)
         + row("`GET /api/v1/issues` (all 3, fanned out)", fan["aggregate"], 1)
-        + row(f"`GET /api/v1/trackers/<id>/issues?limit=1` (one tracker; {SMALL_PAGE_REQUESTS} requests, informative)",
-              fan["single_small"], 1)
-        + row(f"`GET /api/v1/issues?limit=1` (all 3; {SMALL_PAGE_REQUESTS} requests, informative)",
-              fan["aggregate_small"], 1)
+        + row(
+            f"`GET /api/v1/trackers/<id>/issues?limit=1` (one tracker; {SMALL_PAGE_REQUESTS} requests, informative)",
+            fan["single_small"],
+            1,
+        )
+        + row(f"`GET /api/v1/issues?limit=1` (all 3; {SMALL_PAGE_REQUESTS} requests, informative)", fan["aggregate_small"], 1)
         + "\n"
         f"- Aggregate / one tracker (p50): **{ratio:.2f}x** (target <= {TARGET_FANOUT_RATIO:g}x); "
         f"{fan_checks['aggregate_issues']} merged issues per page from {fan_checks['aggregate_trackers_seen']} "
@@ -459,9 +548,12 @@ def render(args, elapsed, latency, evidence, fan, fan_checks, checks, *, jira, a
         f"- Provider requests behind one call: {requests_per['single']} for one tracker's page of "
         f"{fan_checks['single_issues']} issues, {requests_per['aggregate']} for the aggregate; with `?limit=1` "
         f"{requests_per['single_small']} and {requests_per['aggregate_small']}"
-        + (". More than one per page: after the list request the gateway fetches every listed issue again, one by "
-           "one (1 + N sequential provider round trips per listing), which dominates both rows"
-           if requests_per["single"] > 1 else "")
+        + (
+            ". More than one per page: after the list request the gateway fetches every listed issue again, one by "
+            "one (1 + N sequential provider round trips per listing), which dominates both rows"
+            if requests_per["single"] > 1
+            else ""
+        )
         + "\n"
         + "\n".join(check_lines(checks))
         + "\n\nReproduce: `.venv/bin/python -m bench.tracker_bench` (a few minutes at most; needs no network)"

@@ -25,8 +25,13 @@ from bench.tracker_bench import FANOUT_REPO, seed_fakes
 
 
 def main():
-    args = options(__doc__, ("--seconds", 10, None), ("--connections", 32, None), ("--layouts", "4x4,4x2,2x4,2x2,2x1", None),
-                   ("--latency", 0.05, None)).parse_args()
+    args = options(
+        __doc__,
+        ("--seconds", 10, None),
+        ("--connections", 32, None),
+        ("--layouts", "4x4,4x2,2x4,2x2,2x1", None),
+        ("--latency", 0.05, None),
+    ).parse_args()
     require_wrk()
     layouts = [tuple(int(n) for n in layout.split("x")) for layout in args.layouts.split(",")]
     load_at_start = os.getloadavg()[0]
@@ -43,17 +48,32 @@ def main():
                     tracker_id = create_github_tracker(base_url, token, "layout", fakes[0], FANOUT_REPO)
                 headers = {"Authorization": f"Bearer {token}"}
                 offers, issues = ({}, {})
-                for result, path, latency in ((offers, f"/users/{user_id}/offers/", 0),
-                                              (issues, f"/trackers/{tracker_id}/issues", args.latency)):
+                for result, path, latency in (
+                    (offers, f"/users/{user_id}/offers/", 0),
+                    (issues, f"/trackers/{tracker_id}/issues", args.latency),
+                ):
                     control(fakes[0], latency=latency)
                     wrk(f"{base_url}/api/v1{path}", seconds=2, connections=args.connections, headers=headers)  # warm-up
-                    result.update(wrk_cpu(f"{base_url}/api/v1{path}", {"cpu_ms": master}, seconds=args.seconds,
-                                          connections=args.connections, headers=headers))
+                    result.update(
+                        wrk_cpu(
+                            f"{base_url}/api/v1{path}",
+                            {"cpu_ms": master},
+                            seconds=args.seconds,
+                            connections=args.connections,
+                            headers=headers,
+                        )
+                    )
                 control(fakes[0], latency=0)
                 rss = max(worker_rss_mb(master))
             rows.append((processes, threads, offers, issues, rss))
-            print(processes, threads, {k: v for k, v in offers.items() if k != "raw"},
-                  {k: v for k, v in issues.items() if k != "raw"}, f"{rss:.0f} MB", flush=True)
+            print(
+                processes,
+                threads,
+                {k: v for k, v in offers.items() if k != "raw"},
+                {k: v for k, v in issues.items() if k != "raw"},
+                f"{rss:.0f} MB",
+                flush=True,
+            )
     load_at_end = os.getloadavg()[0]
     table = (
         f"Measured {time.strftime('%Y-%m-%d')} on {machine()}; wrk -t2 -c{args.connections} -d{args.seconds}s on the "
@@ -67,7 +87,8 @@ def main():
             f"| {p} x {t} | {o['rps']:.0f} | {o['p50_ms']:.1f} | {o['p99_ms']:.1f} | {o['cpu_ms']:.2f} | {i['rps']:.0f} | "
             f"{i['p50_ms']:.1f} | {i['p99_ms']:.1f} | {i['cpu_ms']:.2f} | "
             f"{o['non_2xx'] + o['socket_errors'] + i['non_2xx'] + i['socket_errors']} | {rss:.0f} |\n"
-            for p, t, o, i, rss in rows)
+            for p, t, o, i, rss in rows
+        )
         + "\nReproduce: `.venv/bin/python -m bench.uwsgi_layout`"
     )
     write_section("uwsgi-layout", "## uwsgi layout: processes x threads\n\n" + table)

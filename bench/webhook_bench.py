@@ -79,9 +79,12 @@ class SignedBodies:
     def __call__(self, key, index):
         raw_key = key.encode()
         number = self.numbers.setdefault(key, 100_000 + len(self.numbers))  # the same id, the same issue
-        body = (self.templates[zlib.crc32(raw_key) % len(self.templates)].replace(KEY_MARK, raw_key)
-                .replace(str(NUMBER_MARK + 1).encode(), str(900_000_000 + number).encode())
-                .replace(str(NUMBER_MARK).encode(), str(number).encode()))
+        body = (
+            self.templates[zlib.crc32(raw_key) % len(self.templates)]
+            .replace(KEY_MARK, raw_key)
+            .replace(str(NUMBER_MARK + 1).encode(), str(900_000_000 + number).encode())
+            .replace(str(NUMBER_MARK).encode(), str(number).encode())
+        )
         return body, "sha256=" + hmac.new(self.secret, body, hashlib.sha256).hexdigest()
 
     def size(self):
@@ -89,6 +92,7 @@ class SignedBodies:
 
 
 # ---- load generator ----------------------------------------------------------------------------
+
 
 async def read_response(reader):
     """Status, headers and body of one HTTP/1.1 response (Content-Length or chunked)."""
@@ -136,10 +140,12 @@ class Burst:
 
     def request_bytes(self, key, index):
         body, signature = self.bodies(key, index)
-        head = (f"POST {self.path} HTTP/1.1\r\nHost: {self.host}:{self.port}\r\nUser-Agent: GitHub-Hookshot/bench\r\n"
-                "Content-Type: application/json\r\nAccept: */*\r\nX-GitHub-Event: issues\r\n"
-                f"X-GitHub-Delivery: {key}\r\nX-GitHub-Hook-ID: 1\r\nX-Hub-Signature-256: {signature}\r\n"
-                f"Content-Length: {len(body)}\r\n\r\n")
+        head = (
+            f"POST {self.path} HTTP/1.1\r\nHost: {self.host}:{self.port}\r\nUser-Agent: GitHub-Hookshot/bench\r\n"
+            "Content-Type: application/json\r\nAccept: */*\r\nX-GitHub-Event: issues\r\n"
+            f"X-GitHub-Delivery: {key}\r\nX-GitHub-Hook-ID: 1\r\nX-Hub-Signature-256: {signature}\r\n"
+            f"Content-Length: {len(body)}\r\n\r\n"
+        )
         return head.encode() + body
 
     async def post(self, connection, key, index):
@@ -195,17 +201,25 @@ class Burst:
 
 def app_durations(offset, tracker_id):
     """The app's own access-log durations (ms) of the deliveries logged after byte `offset` of the uwsgi log."""
-    return [entry["duration_ms"] for entry in log_entries(LOG_PATH, offset) if entry.get("logger") == "api.access"
-            and entry.get("path") == f"/api/v1/webhooks/{tracker_id}" and entry.get("method") == "POST"]
+    return [
+        entry["duration_ms"]
+        for entry in log_entries(LOG_PATH, offset)
+        if entry.get("logger") == "api.access"
+        and entry.get("path") == f"/api/v1/webhooks/{tracker_id}"
+        and entry.get("method") == "POST"
+    ]
 
 
 # ---- workers and accounting --------------------------------------------------------------------
+
 
 def queue_state(conn, tracker_id):
     row = conn.execute(
         "SELECT (SELECT count(*) FROM webhook_deliveries WHERE tracker_id = %s AND status = 'pending'),"
         " (SELECT count(*) FROM procrastinate_jobs WHERE task_name = 'gateway:process_delivery'"
-        "  AND status IN ('todo', 'doing'))", (tracker_id,)).fetchone()
+        "  AND status IN ('todo', 'doing'))",
+        (tracker_id,),
+    ).fetchone()
     return {"pending": row[0], "jobs": row[1]}
 
 
@@ -220,8 +234,11 @@ def run_workers(env, database_url, tracker_id, processes, concurrency):
     def sample(pending):
         # CPU of the workers and of PostgreSQL against deliveries still pending, once processing has begun
         # (worker start-up, imports included, is left out of the per-delivery CPU).
-        return {"pending": pending, "workers": sum(process_tree_cpu_seconds(worker.pid) for worker in workers),
-                "postgres": process_tree_cpu_seconds(postgres)}
+        return {
+            "pending": pending,
+            "workers": sum(process_tree_cpu_seconds(worker.pid) for worker in workers),
+            "postgres": process_tree_cpu_seconds(postgres),
+        }
 
     try:
         with psycopg.connect(database_url, autocommit=True) as conn:
@@ -250,14 +267,23 @@ def run_workers(env, database_url, tracker_id, processes, concurrency):
 
 def accounting(database_url, tracker_id, accepted):
     """Compare the database with the answers: rows, processing, events per delivery, jobs left."""
-    rows = query(database_url, "SELECT id, delivery_key, status, received_at, processed_at FROM webhook_deliveries "
-                               "WHERE tracker_id = %s", (tracker_id,))
-    events = dict(query(database_url, "SELECT delivery_id, count(*) FROM events WHERE tracker_id = %s GROUP BY delivery_id",
-                        (tracker_id,)))
-    event_types = dict(query(database_url, "SELECT type, count(*) FROM events WHERE tracker_id = %s GROUP BY type",
-                             (tracker_id,)))
-    jobs_left = dict(query(database_url, "SELECT status, count(*) FROM procrastinate_jobs "
-                                         "WHERE task_name = 'gateway:process_delivery' GROUP BY status"))
+    rows = query(
+        database_url,
+        "SELECT id, delivery_key, status, received_at, processed_at FROM webhook_deliveries WHERE tracker_id = %s",
+        (tracker_id,),
+    )
+    events = dict(
+        query(database_url, "SELECT delivery_id, count(*) FROM events WHERE tracker_id = %s GROUP BY delivery_id", (tracker_id,))
+    )
+    event_types = dict(
+        query(database_url, "SELECT type, count(*) FROM events WHERE tracker_id = %s GROUP BY type", (tracker_id,))
+    )
+    jobs_left = dict(
+        query(
+            database_url,
+            "SELECT status, count(*) FROM procrastinate_jobs WHERE task_name = 'gateway:process_delivery' GROUP BY status",
+        )
+    )
     by_key = {}
     for row in rows:
         by_key.setdefault(row[1], []).append(row)
@@ -270,8 +296,7 @@ def accounting(database_url, tracker_id, accepted):
         "duplicate_keys": sum(1 for found in by_key.values() if len(found) > 1),
         "accepted_stored": sum(1 for key in accepted if key in by_key),
         "stored_not_accepted": len(set(by_key) - set(accepted)),
-        "id_mismatch": sum(1 for key, delivery_id in accepted.items()
-                           if key in by_key and by_key[key][0][0] != delivery_id),
+        "id_mismatch": sum(1 for key, delivery_id in accepted.items() if key in by_key and by_key[key][0][0] != delivery_id),
         "processed": sum(1 for row in rows if row[2] == "processed"),
         "status_counts": {status: sum(1 for row in rows if row[2] == status) for status in {row[2] for row in rows}},
         "events": sum(events.values()),
@@ -285,10 +310,15 @@ def accounting(database_url, tracker_id, accepted):
 
 # ---- report ------------------------------------------------------------------------------------
 
+
 def main():
-    args = options(__doc__, ("--seconds", 20.0, "length of the burst"),
-                   ("--connections", 8, "concurrent keep-alive connections of the burst"),
-                   ("--workers", 2, "worker processes"), ("--concurrency", 4, "--concurrency of each worker")).parse_args()
+    args = options(
+        __doc__,
+        ("--seconds", 20.0, "length of the burst"),
+        ("--connections", 8, "concurrent keep-alive connections of the burst"),
+        ("--workers", 2, "worker processes"),
+        ("--concurrency", 4, "--concurrency of each worker"),
+    ).parse_args()
     started = time.monotonic()
     load_at_start = os.getloadavg()[0]
     run_prefix = uuid.uuid4().hex[:12]
@@ -314,10 +344,16 @@ def main():
             # "accepted" means the first attempt was not stored, "duplicate" that it was.
             lost = Burst(base_url, tracker_id, bodies, "lost")
             lost.resend([key for key, _error in warmup.errors + burst.errors])
-            accepted = {key: delivery_id for key, status, answer, delivery_id, *_ in warmup.results + burst.results
-                        + lost.results if status == 202 and answer == "accepted"}
-            stored_unanswered = {key: delivery_id for key, status, answer, delivery_id, *_ in lost.results
-                                 if status == 202 and answer == "duplicate"}
+            accepted = {
+                key: delivery_id
+                for key, status, answer, delivery_id, *_ in warmup.results + burst.results + lost.results
+                if status == 202 and answer == "accepted"
+            }
+            stored_unanswered = {
+                key: delivery_id
+                for key, status, answer, delivery_id, *_ in lost.results
+                if status == 202 and answer == "duplicate"
+            }
             # Redelivery of already accepted ids (as GitHub does on a timeout) must be answered "duplicate".
             resent = random.Random(7).sample(sorted(accepted), min(DUPLICATES_RESENT, len(accepted)))
             redelivery = Burst(base_url, tracker_id, bodies, "redelivery")
@@ -335,16 +371,24 @@ def main():
     # Throughput over the burst window: accepted answers received before its deadline, per second of it.
     burst_start, burst_deadline, burst_end = burst_window
     burst_seconds = burst_deadline - burst_start
-    rate = sum(1 for key, status, answer, _id, _ms, answered_at in burst.results
-               if status == 202 and answer == "accepted" and answered_at <= burst_deadline) / burst_seconds
+    rate = (
+        sum(
+            1
+            for key, status, answer, _id, _ms, answered_at in burst.results
+            if status == 202 and answer == "accepted" and answered_at <= burst_deadline
+        )
+        / burst_seconds
+    )
     client_seconds = burst_end - burst_start
     p50, p95, p99 = (percentile(latencies, pct) for pct in (50, 95, 99))
     client_cpu_seconds = cpu_after.ru_utime + cpu_after.ru_stime - cpu_before.ru_utime - cpu_before.ru_stime
     client_cpu = client_cpu_seconds / client_seconds
     answered = max(1, len(burst.results))
-    cpu_ms = {"uwsgi": (server_after[0] - server_before[0]) / answered * 1000,
-              "postgres": (server_after[1] - server_before[1]) / answered * 1000,
-              "client": client_cpu_seconds / answered * 1000}
+    cpu_ms = {
+        "uwsgi": (server_after[0] - server_before[0]) / answered * 1000,
+        "postgres": (server_after[1] - server_before[1]) / answered * 1000,
+        "client": client_cpu_seconds / answered * 1000,
+    }
     ceiling = (os.cpu_count() or 1) * 1000 / sum(cpu_ms.values())
     inside_p50, inside_p99 = (percentile(inside, pct) for pct in (50, 99)) if inside else (float("nan"),) * 2
     worker_cpu = workers["cpu_ms_per_delivery"]
@@ -355,14 +399,18 @@ def main():
         f"accepted (202) per second >= {TARGET_ACCEPTED_PER_SECOND:g}": rate >= TARGET_ACCEPTED_PER_SECOND,
         f"p99 <= {TARGET_P99_MS:g} ms during the burst": p99 <= TARGET_P99_MS,
         "every answer was 202 accepted, no connection errors": other == 0 and unknown == 0,
-        "rows == 202 accepted answers (same delivery ids, same gateway ids), no duplicates":
-            counts["rows"] == len(accepted) + len(stored_unanswered) == counts["accepted_stored"] == counts["distinct_keys"]
-            and not lost.errors
-            and counts["stored_not_accepted"] == 0 and counts["id_mismatch"] == 0 and counts["duplicate_keys"] == 0,
+        "rows == 202 accepted answers (same delivery ids, same gateway ids), no duplicates": counts["rows"]
+        == len(accepted) + len(stored_unanswered)
+        == counts["accepted_stored"]
+        == counts["distinct_keys"]
+        and not lost.errors
+        and counts["stored_not_accepted"] == 0
+        and counts["id_mismatch"] == 0
+        and counts["duplicate_keys"] == 0,
         f"{len(resent)} redeliveries answered 'duplicate', no new rows": duplicates_answered == len(resent),
         "queue drained by the workers": workers["drained"],
-        f"processing >= {TARGET_PROCESSED_PER_SECOND:g} deliveries/s with {args.workers} workers":
-            processing_rate >= TARGET_PROCESSED_PER_SECOND,
+        f"processing >= {TARGET_PROCESSED_PER_SECOND:g} deliveries/s with {args.workers} workers": processing_rate
+        >= TARGET_PROCESSED_PER_SECOND,
         "every delivery processed": counts["processed"] == counts["rows"],
         "exactly one event per delivery": counts["deliveries_with_one_event"] == counts["rows"] == counts["events"]
         and counts["events_without_delivery"] == 0,
@@ -395,8 +443,11 @@ def main():
         f"the worker processes (start-up included)\n"
         f"- Processing throughput: **{processing_rate:.0f} deliveries/s** ({counts['processed']} processed between "
         f"the first and the last `processed_at`, {counts['processing_span_seconds']:.1f} s)\n"
-        + (f"- CPU per processed delivery: workers {worker_cpu['workers']:.1f} ms, PostgreSQL "
-           f"{worker_cpu['postgres']:.1f} ms\n" if worker_cpu else "")
+        + (
+            f"- CPU per processed delivery: workers {worker_cpu['workers']:.1f} ms, PostgreSQL {worker_cpu['postgres']:.1f} ms\n"
+            if worker_cpu
+            else ""
+        )
         + "\n"
         "### Accounting (warm-up and burst deliveries together)\n\n"
         "| 202 accepted answers | rows | distinct delivery ids | answered ids stored | rows never answered | "

@@ -30,25 +30,70 @@ ROOT = Path(__file__).resolve().parents[1]
 # Module -> the test files that exercise it. Globs let new test files named after an area join without an edit here;
 # a pattern that matches nothing is ignored.
 MODULE_TESTS = {
-    "api/trackers/resilience.py": ["test/test_outbound_resilience.py", "test/test_provider_contract.py", "test/test_trackers.py",
-                                   "test/test_errors.py", "test/test_outbound_policy.py", "test/test_resilience*.py",
-                                   "test/test_tracker_*.py"],
-    "api/url_policy.py": ["test/test_outbound_policy.py", "test/test_trackers.py", "test/test_subscriptions.py",
-                          "test/test_url_policy*.py"],
-    "api/template_engine.py": ["test/test_issue_templates.py", "test/test_template_import.py", "test/test_webhooks.py",
-                               "test/test_template_engine*.py", "test/test_automation*.py", "test/test_sandbox_bombs.py"],
-    "api/auth.py": ["test/test_auth.py", "test/test_users.py", "test/test_security.py", "test/test_login_limits.py",
-                    "test/test_perf_queries.py", "test/test_perf_auth.py", "test/test_auth_*.py"],
-    "api/ratelimit.py": ["test/test_security.py", "test/test_login_limits.py", "test/test_http_contract.py",
-                         "test/test_ratelimit*.py", "test/test_rate_limit*.py"],
-    "api/services/webhooks.py": ["test/test_webhooks.py", "test/test_webhook_replay.py", "test/test_builtin_events.py",
-                                 "test/test_webhook_*.py", "test/test_jira_webhooks.py"],
-    "api/services/automations.py": ["test/test_webhooks.py", "test/test_webhook_replay.py", "test/test_builtin_events.py",
-                                    "test/test_automation*.py"],
-    "api/services/subscriptions.py": ["test/test_subscriptions.py", "test/test_builtin_events.py", "test/test_outbound_policy.py",
-                                      "test/test_subscription_*.py"],
-    "api/services/idempotency.py": ["test/test_issues_api.py", "test/test_issue_templates.py", "test/test_subscriptions.py",
-                                    "test/test_idempotency*.py"],
+    "api/trackers/resilience.py": [
+        "test/test_outbound_resilience.py",
+        "test/test_provider_contract.py",
+        "test/test_trackers.py",
+        "test/test_errors.py",
+        "test/test_outbound_policy.py",
+        "test/test_resilience*.py",
+        "test/test_tracker_*.py",
+    ],
+    "api/url_policy.py": [
+        "test/test_outbound_policy.py",
+        "test/test_trackers.py",
+        "test/test_subscriptions.py",
+        "test/test_url_policy*.py",
+    ],
+    "api/template_engine.py": [
+        "test/test_issue_templates.py",
+        "test/test_template_import.py",
+        "test/test_webhooks.py",
+        "test/test_template_engine*.py",
+        "test/test_automation*.py",
+        "test/test_sandbox_bombs.py",
+    ],
+    "api/auth.py": [
+        "test/test_auth.py",
+        "test/test_users.py",
+        "test/test_security.py",
+        "test/test_login_limits.py",
+        "test/test_perf_queries.py",
+        "test/test_perf_auth.py",
+        "test/test_auth_*.py",
+    ],
+    "api/ratelimit.py": [
+        "test/test_security.py",
+        "test/test_login_limits.py",
+        "test/test_http_contract.py",
+        "test/test_ratelimit*.py",
+        "test/test_rate_limit*.py",
+    ],
+    "api/services/webhooks.py": [
+        "test/test_webhooks.py",
+        "test/test_webhook_replay.py",
+        "test/test_builtin_events.py",
+        "test/test_webhook_*.py",
+        "test/test_jira_webhooks.py",
+    ],
+    "api/services/automations.py": [
+        "test/test_webhooks.py",
+        "test/test_webhook_replay.py",
+        "test/test_builtin_events.py",
+        "test/test_automation*.py",
+    ],
+    "api/services/subscriptions.py": [
+        "test/test_subscriptions.py",
+        "test/test_builtin_events.py",
+        "test/test_outbound_policy.py",
+        "test/test_subscription_*.py",
+    ],
+    "api/services/idempotency.py": [
+        "test/test_issues_api.py",
+        "test/test_issue_templates.py",
+        "test/test_subscriptions.py",
+        "test/test_idempotency*.py",
+    ],
 }
 
 EQUIVALENTS_FILE = ROOT / "scripts" / "mutation_equivalents.txt"
@@ -65,6 +110,7 @@ def _stop(signum, frame):
 
 
 # ---------------------------------------------------------------------------------------------------------------- mutants
+
 
 @dataclass
 class Mutant:
@@ -95,10 +141,29 @@ class Mutant:
         return f"{self.module}:{self.lineno}"
 
 
-_COMPARE_SWAPS = {ast.Eq: ast.NotEq, ast.NotEq: ast.Eq, ast.Lt: ast.LtE, ast.LtE: ast.Lt, ast.Gt: ast.GtE, ast.GtE: ast.Gt,
-                  ast.Is: ast.IsNot, ast.IsNot: ast.Is, ast.In: ast.NotIn, ast.NotIn: ast.In}
-_BINOP_SWAPS = {ast.Add: ast.Sub, ast.Sub: ast.Add, ast.Mult: ast.Div, ast.Div: ast.Mult, ast.FloorDiv: ast.Div,
-                ast.Mod: ast.Mult, ast.Pow: ast.Mult, ast.BitOr: ast.BitAnd, ast.BitAnd: ast.BitOr}
+_COMPARE_SWAPS = {
+    ast.Eq: ast.NotEq,
+    ast.NotEq: ast.Eq,
+    ast.Lt: ast.LtE,
+    ast.LtE: ast.Lt,
+    ast.Gt: ast.GtE,
+    ast.GtE: ast.Gt,
+    ast.Is: ast.IsNot,
+    ast.IsNot: ast.Is,
+    ast.In: ast.NotIn,
+    ast.NotIn: ast.In,
+}
+_BINOP_SWAPS = {
+    ast.Add: ast.Sub,
+    ast.Sub: ast.Add,
+    ast.Mult: ast.Div,
+    ast.Div: ast.Mult,
+    ast.FloorDiv: ast.Div,
+    ast.Mod: ast.Mult,
+    ast.Pow: ast.Mult,
+    ast.BitOr: ast.BitAnd,
+    ast.BitAnd: ast.BitOr,
+}
 
 
 def _short(text, limit=90):
@@ -328,11 +393,21 @@ def generate_mutants(module):
             compile(mutated, str(ROOT / module), "exec")
         except SyntaxError:
             continue
-        mutants.append(Mutant(module=module, index=len(mutants) + 1, op=op, lineno=node.lineno, end_lineno=node.end_lineno,
-                              function=function, before=_short(before), after=_short(replacement), source=mutated,
-                              usage_lines=usage.get(node.lineno),
-                              statement_line=max((first for first, last in statements if first <= node.lineno <= last),
-                                                 default=None)))
+        mutants.append(
+            Mutant(
+                module=module,
+                index=len(mutants) + 1,
+                op=op,
+                lineno=node.lineno,
+                end_lineno=node.end_lineno,
+                function=function,
+                before=_short(before),
+                after=_short(replacement),
+                source=mutated,
+                usage_lines=usage.get(node.lineno),
+                statement_line=max((first for first, last in statements if first <= node.lineno <= last), default=None),
+            )
+        )
     return mutants
 
 
@@ -377,6 +452,7 @@ def load_equivalents():
 
 
 # ------------------------------------------------------------------------------------------------- pytest-side plugin
+
 
 class MutationPlugin:
     """Loaded into the baseline run and every mutant run: fast databases, test selection, per-test timings."""
@@ -426,10 +502,22 @@ def _reuse_database():
         url = sa.engine.make_url(server_url).set(database=name).render_as_string(hide_password=False)
         engine = sa.create_engine(url, isolation_level="AUTOCOMMIT")
         with engine.connect() as connection:  # a mutant killed on timeout may have left sessions and rows behind
-            connection.execute(sa.text("SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
-                                       "WHERE datname = current_database() AND pid <> pg_backend_pid()"))
-            tables = connection.execute(sa.text("SELECT quote_ident(tablename) FROM pg_tables WHERE schemaname = "
-                                                "'public' AND tablename <> 'alembic_version'")).scalars().all()
+            connection.execute(
+                sa.text(
+                    "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                    "WHERE datname = current_database() AND pid <> pg_backend_pid()"
+                )
+            )
+            tables = (
+                connection.execute(
+                    sa.text(
+                        "SELECT quote_ident(tablename) FROM pg_tables WHERE schemaname = "
+                        "'public' AND tablename <> 'alembic_version'"
+                    )
+                )
+                .scalars()
+                .all()
+            )
             if tables:
                 connection.execute(sa.text(f"TRUNCATE {', '.join(tables)} RESTART IDENTITY CASCADE"))
         engine.dispose()
@@ -472,6 +560,7 @@ class _MutantFinder:
 
 
 # ----------------------------------------------------------------------------------------------------------- the runner
+
 
 def _python_env(**extra):
     env = dict(os.environ)
@@ -517,12 +606,31 @@ def mapped_files(module, overrides=None):
 def baseline(files, workdir):
     """Run the tests once with per-test coverage: which test reaches which line, how long each takes, which fail."""
     report, data_file = workdir / "baseline.json", workdir / "baseline.coverage"
-    command = [sys.executable, "-m", "pytest", *files, "-q", "-p", "no:cacheprovider", "-p", "mutation", "--cov=api",
-               "--cov-context=test", "--cov-report=", "--cov-branch", *PYTEST_EXTRA]
+    command = [
+        sys.executable,
+        "-m",
+        "pytest",
+        *files,
+        "-q",
+        "-p",
+        "no:cacheprovider",
+        "-p",
+        "mutation",
+        "--cov=api",
+        "--cov-context=test",
+        "--cov-report=",
+        "--cov-branch",
+        *PYTEST_EXTRA,
+    ]
     print(f"baseline: {' '.join(files)}", flush=True)
     started = time.monotonic()
-    result = subprocess.run(command, cwd=ROOT, env=_python_env(MUTATION_REPORT=str(report), COVERAGE_FILE=str(data_file)),
-                            capture_output=True, text=True)
+    result = subprocess.run(
+        command,
+        cwd=ROOT,
+        env=_python_env(MUTATION_REPORT=str(report), COVERAGE_FILE=str(data_file)),
+        capture_output=True,
+        text=True,
+    )
     print(f"baseline took {time.monotonic() - started:.1f}s (pytest exit {result.returncode})", flush=True)
     if result.returncode not in (0, 1):
         print(result.stdout[-3000:], flush=True)
@@ -626,8 +734,10 @@ def _serve_and_test(mutant, module_name, selected, files, log):
 
         # Only the files holding the selected tests are collected: collecting the whole mapping costs seconds.
         paths = list(dict.fromkeys(nodeid.split("::")[0] for nodeid in selected)) or files
-        code = pytest.main([*paths, "-x", "-q", "-p", "no:cacheprovider", "-W", "ignore", *PYTEST_EXTRA],
-                           plugins=[MutationPlugin(selected=selected)])
+        code = pytest.main(
+            [*paths, "-x", "-q", "-p", "no:cacheprovider", "-W", "ignore", *PYTEST_EXTRA],
+            plugins=[MutationPlugin(selected=selected)],
+        )
     except BaseException as exc:  # report anything in the log, exit non-zero
         print(f"mutation runner error: {exc!r}", file=sys.stderr)
     finally:
@@ -660,14 +770,19 @@ def _detected(reports):
 
     Indices are stable while the module's source is unchanged; a timeout is not taken as a kill here, so a rerun
     decides it again (a timeout on a loaded machine may only have been slow)."""
-    return {(m["module"], m["index"]) for report in reports for m in json.loads(Path(report).read_text())["mutants"]
-            if m["status"] in ("killed", "equivalent")}
+    return {
+        (m["module"], m["index"])
+        for report in reports
+        for m in json.loads(Path(report).read_text())["mutants"]
+        if m["status"] in ("killed", "equivalent")
+    }
 
 
 def _stale_equivalents(module, mutants, equivalents):
     """Entries for `module` that match none of its mutants: a pinned line that moved, or code that changed."""
-    live = {key for m in mutants for key in ((f"{module}:{m.lineno}", m.function, m.description),
-                                             (module, m.function, m.description))}
+    live = {
+        key for m in mutants for key in ((f"{module}:{m.lineno}", m.function, m.description), (module, m.function, m.description))
+    }
     return [key for key in equivalents if key[0].split(":")[0] == module and key not in live]
 
 
@@ -720,25 +835,40 @@ def summarise(module, mutants, elapsed):
     mutants = [m for m in mutants if m.status != "pending"]
     if pending:
         print(f"{module}: interrupted, {pending} mutants not run; the figures below cover the {len(mutants)} that were")
-    count = {status: sum(1 for m in mutants if m.status == status)
-             for status in ("killed", "timeout", "survived", "no-tests", "equivalent", "error")}
+    count = {
+        status: sum(1 for m in mutants if m.status == status)
+        for status in ("killed", "timeout", "survived", "no-tests", "equivalent", "error")
+    }
     scored = len(mutants) - count["equivalent"] - count["error"]
     detected = count["killed"] + count["timeout"]
     score = 100.0 * detected / scored if scored else 100.0
     ran = [m for m in mutants if m.status in ("killed", "timeout", "survived", "error")]
     per_mutant = sum(m.seconds for m in ran) / len(ran) if ran else 0.0
-    print(f"{module}: score {score:.1f}% ({detected}/{scored}) killed {count['killed']} timeout {count['timeout']} "
-          f"survived {count['survived']} no-tests {count['no-tests']} equivalent {count['equivalent']} "
-          f"error {count['error']} | {elapsed:.0f}s, {per_mutant:.1f}s per mutant run")
+    print(
+        f"{module}: score {score:.1f}% ({detected}/{scored}) killed {count['killed']} timeout {count['timeout']} "
+        f"survived {count['survived']} no-tests {count['no-tests']} equivalent {count['equivalent']} "
+        f"error {count['error']} | {elapsed:.0f}s, {per_mutant:.1f}s per mutant run"
+    )
     for mutant in mutants:
         if mutant.status in ("survived", "no-tests", "error"):
-            print(f"  {mutant.status.upper():9} {mutant.location} [{mutant.op}] in {mutant.function}: {mutant.description}"
-                  + (f"  ({mutant.tests_run} tests)" if mutant.tests_run else ""))
+            print(
+                f"  {mutant.status.upper():9} {mutant.location} [{mutant.op}] in {mutant.function}: {mutant.description}"
+                + (f"  ({mutant.tests_run} tests)" if mutant.tests_run else "")
+            )
             print(_diff(mutant))
-            print(f"      equivalent? add to scripts/mutation_equivalents.txt: "
-                  f"{module} | {mutant.function} | {mutant.description}  # why")
-    return {"module": module, "score": round(score, 1), "detected": detected, "scored": scored, **count,
-            "seconds": round(elapsed), "seconds_per_mutant": round(per_mutant, 2)}
+            print(
+                f"      equivalent? add to scripts/mutation_equivalents.txt: "
+                f"{module} | {mutant.function} | {mutant.description}  # why"
+            )
+    return {
+        "module": module,
+        "score": round(score, 1),
+        "detected": detected,
+        "scored": scored,
+        **count,
+        "seconds": round(elapsed),
+        "seconds_per_mutant": round(per_mutant, 2),
+    }
 
 
 def _print_mutants(modules, tests):
@@ -751,8 +881,7 @@ def _print_mutants(modules, tests):
 def _check_run(module, passing, union, tests, logdir):
     """The unmutated tests run the way mutants are run (forked, shared database) must pass, or nothing is measured."""
     check = Mutant(module=module, index=0, op="none", lineno=1, end_lineno=1, function="", before="", after="", source=None)
-    status = run_mutant(check, passing, union, TIMEOUT_SLACK + TIMEOUT_FACTOR * sum(i["seconds"] for i in tests.values()),
-                        logdir)
+    status = run_mutant(check, passing, union, TIMEOUT_SLACK + TIMEOUT_FACTOR * sum(i["seconds"] for i in tests.values()), logdir)
     print(f"check run (no mutant, forked, shared database): {status} in {check.seconds:.1f}s", flush=True)
     if status != "survived":
         sys.exit(f"the tests do not pass when run the way mutants are run ({check.detail}); see the -0.log in {logdir}")
@@ -763,14 +892,21 @@ def _arguments():
     parser.add_argument("modules", nargs="*", help="modules to mutate (default: all of MODULE_TESTS)")
     parser.add_argument("--tests", nargs="+", help="test files/globs instead of the mapping (one module only)")
     parser.add_argument("--lines", help="only mutants starting on these lines, e.g. 40-60")
-    parser.add_argument("--rerun", nargs="+", metavar="REPORT",
-                        help="only the mutants these earlier report.json files did not count as killed (same source)")
+    parser.add_argument(
+        "--rerun",
+        nargs="+",
+        metavar="REPORT",
+        help="only the mutants these earlier report.json files did not count as killed (same source)",
+    )
     parser.add_argument("--limit", type=int, help="at most this many mutants per module (a quick check of the tooling)")
     parser.add_argument("--list", action="store_true", help="print the mutants and the mapping, run nothing")
     parser.add_argument("--no-check", action="store_true", help="skip the unmutated run through the mutant machinery")
     parser.add_argument("--pytest-args", default="", help="more pytest arguments for every run, e.g. '-p no:some_plugin'")
-    parser.add_argument("--out", default=os.environ.get("MUTATION_OUT", str(Path(tempfile.gettempdir()) / "mutation")),
-                        help="where the logs and report.json go (default $MUTATION_OUT or $TMPDIR/mutation)")
+    parser.add_argument(
+        "--out",
+        default=os.environ.get("MUTATION_OUT", str(Path(tempfile.gettempdir()) / "mutation")),
+        help="where the logs and report.json go (default $MUTATION_OUT or $TMPDIR/mutation)",
+    )
     return parser.parse_args()
 
 
@@ -809,16 +945,26 @@ def main():
     for module in modules:
         if STOP:
             break
-        in_files = {nodeid: info for nodeid, info in tests.items()
-                    if any(fnmatch.fnmatch(nodeid.split("::")[0], f) for f in files[module])}
+        in_files = {
+            nodeid: info
+            for nodeid, info in tests.items()
+            if any(fnmatch.fnmatch(nodeid.split("::")[0], f) for f in files[module])
+        }
         mutants, elapsed = mutate_module(module, args, in_files, data, logdir, equivalents, files[module])
         results.append((module, mutants, elapsed))
     print("\n" + "=" * 100)
     summary = [summarise(module, mutants, elapsed) for module, mutants, elapsed in results]
     print(f"\ntotal {time.monotonic() - started:.0f}s; report {workdir / 'report.json'}")
-    (workdir / "report.json").write_text(json.dumps(
-        {"run_id": uuid.uuid4().hex[:8], "summary": summary,
-         "mutants": [{k: v for k, v in asdict(m).items() if k != "source"} for _, ms, _ in results for m in ms]}, indent=1))
+    (workdir / "report.json").write_text(
+        json.dumps(
+            {
+                "run_id": uuid.uuid4().hex[:8],
+                "summary": summary,
+                "mutants": [{k: v for k, v in asdict(m).items() if k != "source"} for _, ms, _ in results for m in ms],
+            },
+            indent=1,
+        )
+    )
     return 0
 
 

@@ -6,8 +6,9 @@ source "$(dirname "${BASH_SOURCE[0]}")/_venv.sh"
 cd "$ROOT"
 ensure_venv
 
-echo "== ruff" >&2
+echo "== ruff (lint, then the formatting: ruff format . fixes it)" >&2
 ruff check .
+ruff format --check .
 
 echo "== import rules (.importlinter)" >&2
 lint-imports

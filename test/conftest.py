@@ -183,10 +183,15 @@ def github(client, auth, github_fake, db):
     github_fake.add_issue("Codertocat/Hello-World", "Spelling error in the README file")
     from test.test_trackers import make_tracker
 
-    tracker = make_tracker(client, user, name="gh", provider="github", target="Codertocat/Hello-World",
-                           base_url=github_fake.base_url, credentials={"token": "gh-token"})
+    tracker = make_tracker(
+        client,
+        user,
+        name="gh",
+        provider="github",
+        target="Codertocat/Hello-World",
+        base_url=github_fake.base_url,
+        credentials={"token": "gh-token"},
+    )
     response = client.post(f"/api/v1/trackers/{tracker['id']}/webhook", headers=user.headers)
     assert response.status_code == 201, response.get_json()
     return {"user": user, "tracker": tracker, "secret": registration(db, tracker["id"]).secret, "fake": github_fake}
-
-

@@ -19,8 +19,7 @@ class Recorded:
 class Recorder:
     """Answers every request with `status`, `body` and `headers`; `requests` lists what it received."""
 
-    def __init__(self, host="127.0.0.1", port=0, *, status=200, body="[]", headers=None,
-                 content_type="application/json"):
+    def __init__(self, host="127.0.0.1", port=0, *, status=200, body="[]", headers=None, content_type="application/json"):
         self.requests = []
         self.status, self.body, self.headers, self.content_type = status, body, dict(headers or {}), content_type
         self._lock = threading.Lock()
@@ -50,6 +49,12 @@ class Recorder:
     @Request.application
     def _app(self, request):
         with self._lock:
-            self.requests.append(Recorded(method=request.method, path=request.full_path.rstrip("?"),
-                                          headers=dict(request.headers), body=request.get_data()))
+            self.requests.append(
+                Recorded(
+                    method=request.method,
+                    path=request.full_path.rstrip("?"),
+                    headers=dict(request.headers),
+                    body=request.get_data(),
+                )
+            )
         return Response(self.body, status=self.status, headers=self.headers, content_type=self.content_type)

@@ -52,8 +52,9 @@ class Receiver:
     @Request.application
     def _app(self, request):
         with self._lock:
-            self.requests.append(ReceivedRequest(method=request.method, path=request.path,
-                                                 headers=dict(request.headers), body=request.get_data()))
+            self.requests.append(
+                ReceivedRequest(method=request.method, path=request.path, headers=dict(request.headers), body=request.get_data())
+            )
             status = self._failures.pop(0) if self._failures else 200
         if self._hang_seconds:
             self._released.wait(self._hang_seconds)

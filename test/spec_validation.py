@@ -33,7 +33,7 @@ SKIPPED_METHODS = {"HEAD", "OPTIONS"}  # not operations of the spec: HEAD mirror
 
 def swagger_path(rule):
     """The spec's path for a Flask URL rule: /api/v1/trackers/<int:tracker_id> -> /trackers/{tracker_id}."""
-    return re.sub(r"<(?:[^:>]+:)?([^>]+)>", r"{\1}", rule[len(BASE_PATH):])
+    return re.sub(r"<(?:[^:>]+:)?([^>]+)>", r"{\1}", rule[len(BASE_PATH) :])
 
 
 def shape(value):
@@ -79,9 +79,16 @@ class ResponseChecker:
     def __init__(self, spec_dict):
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", DeprecationWarning)
-            self.spec = _OfflineSpec.from_dict(spec_dict, origin_url="http://gateway.test" + SPEC_PATH, config={
-                "validate_swagger_spec": True, "validate_requests": True, "validate_responses": True, "use_models": False,
-            })
+            self.spec = _OfflineSpec.from_dict(
+                spec_dict,
+                origin_url="http://gateway.test" + SPEC_PATH,
+                config={
+                    "validate_swagger_spec": True,
+                    "validate_requests": True,
+                    "validate_responses": True,
+                    "use_models": False,
+                },
+            )
 
     def check(self, *, method, path, status, content_type, text, headers=None):
         """The mismatch (a message) between one response and the spec, or None; `path` is the spec's path or None."""
@@ -140,9 +147,16 @@ class _Recorder:
             if self.app is None:
                 self.app = sender
             if key not in self.samples:
-                self.samples[key] = {"method": request.method, "path": path, "url": request.path,
-                                     "status": response.status_code, "content_type": response.mimetype, "text": text,
-                                     "headers": dict(response.headers), "test": self.current_test}
+                self.samples[key] = {
+                    "method": request.method,
+                    "path": path,
+                    "url": request.path,
+                    "status": response.status_code,
+                    "content_type": response.mimetype,
+                    "text": text,
+                    "headers": dict(response.headers),
+                    "test": self.current_test,
+                }
 
     def mismatches(self):
         if self.app is None:
@@ -159,11 +173,19 @@ class _Recorder:
         checker = ResponseChecker(spec_dict)
         found = []
         for sample in self.samples.values():
-            problem = checker.check(method=sample["method"], path=sample["path"], status=sample["status"],
-                                    content_type=sample["content_type"], text=sample["text"], headers=sample["headers"])
+            problem = checker.check(
+                method=sample["method"],
+                path=sample["path"],
+                status=sample["status"],
+                content_type=sample["content_type"],
+                text=sample["text"],
+                headers=sample["headers"],
+            )
             if problem:
-                found.append(f"{sample['method']} {sample['url']} -> {sample['status']} (first seen in {sample['test']}): "
-                             f"{problem.splitlines()[0][:300]}")
+                found.append(
+                    f"{sample['method']} {sample['url']} -> {sample['status']} (first seen in {sample['test']}): "
+                    f"{problem.splitlines()[0][:300]}"
+                )
         return sorted(found)
 
 
@@ -201,5 +223,7 @@ def pytest_terminal_summary(terminalreporter):
         for line in _mismatches:
             terminalreporter.line(line)
     else:
-        terminalreporter.write_line(f"spec validation: {len(_recorder.samples)} distinct responses match the Swagger spec "
-                                    f"({_recorder.seconds:.1f} s recording and validating)")
+        terminalreporter.write_line(
+            f"spec validation: {len(_recorder.samples)} distinct responses match the Swagger spec "
+            f"({_recorder.seconds:.1f} s recording and validating)"
+        )

@@ -20,14 +20,24 @@ def _connect(client, user, **body):
 
 def _drive(client, user, tracker, member):
     base = f"{TRACKERS}{tracker['id']}"
-    issue = client.post(f"{base}/issues", json={"title": "T", "description": "D", "labels": ["bug"], "assignees": [member]},
-                        headers=user.headers).get_json()
-    for change in ({"title": "T2"}, {"description": "D2"}, {"labels": ["bug"]}, {"assignees": [member]},
-                   {"status": "closed"}, {"status": "open"}):
+    issue = client.post(
+        f"{base}/issues", json={"title": "T", "description": "D", "labels": ["bug"], "assignees": [member]}, headers=user.headers
+    ).get_json()
+    for change in (
+        {"title": "T2"},
+        {"description": "D2"},
+        {"labels": ["bug"]},
+        {"assignees": [member]},
+        {"status": "closed"},
+        {"status": "open"},
+    ):
         assert client.patch(f"{base}/issues/{issue['id']}", json=change, headers=user.headers).status_code == 200
     assert client.post(f"{base}/issues/{issue['id']}/comments", json={"body": "c"}, headers=user.headers).status_code == 201
-    for query in ({}, {"status": "open", "labels": "bug", "assignee": member, "updated_since": "2020-01-01T00:00:00Z"},
-                  {"q": "T2"}):
+    for query in (
+        {},
+        {"status": "open", "labels": "bug", "assignee": member, "updated_since": "2020-01-01T00:00:00Z"},
+        {"q": "T2"},
+    ):
         assert client.get(f"{base}/issues", query_string=query, headers=user.headers).status_code == 200
     client.get(f"{base}/issues/{issue['id']}/comments", headers=user.headers)
     client.get(f"{base}/labels", headers=user.headers)

@@ -19,10 +19,20 @@ CARD = "5f1e0c3b9a1d2e3f4a5b6c7d"
 def jira_attachment_payload(event, *, with_issue=True):
     """Jira's attachment webhook body (REST v2 shaped, as its other deliveries): the attachment, and the issue."""
     issue = json.loads((HOOKS / "dc" / "jira_issue_updated.json").read_text())["issue"]
-    payload = {"timestamp": 1700000000000, "webhookEvent": event, "attachment": {
-        "self": "https://jira.example.com/rest/api/2/attachment/10042", "id": "10042", "filename": "trace.log",
-        "author": {"name": "levbrouk", "key": "levbrouk", "displayName": "Lev"}, "created": "2019-10-01T10:00:00.000+0000",
-        "size": 2048, "mimeType": "text/plain", "content": "https://jira.example.com/secure/attachment/10042/trace.log"}}
+    payload = {
+        "timestamp": 1700000000000,
+        "webhookEvent": event,
+        "attachment": {
+            "self": "https://jira.example.com/rest/api/2/attachment/10042",
+            "id": "10042",
+            "filename": "trace.log",
+            "author": {"name": "levbrouk", "key": "levbrouk", "displayName": "Lev"},
+            "created": "2019-10-01T10:00:00.000+0000",
+            "size": 2048,
+            "mimeType": "text/plain",
+            "content": "https://jira.example.com/secure/attachment/10042/trace.log",
+        },
+    }
     if with_issue:
         payload["issue"] = issue
     return payload
@@ -32,10 +42,15 @@ def test_jira_attachment_events_carry_the_attachment_and_its_issue():
     provider = JiraProvider(TrackerConfig(tracker_id=1, target="TES"))
     (created,) = provider.normalize_webhook("attachment_created", jira_attachment_payload("attachment_created"))
     assert created.type == "attachment.created" and created.issue_id == "TES-4" and created.issue.title
-    assert created.changes["attachment"] == {"id": "10042", "filename": "trace.log", "content_type": "text/plain",
-                                             "size": 2048, "author": "levbrouk", "created_at": "2019-10-01T10:00:00.000+0000"}
-    (deleted,) = provider.normalize_webhook("attachment_deleted", jira_attachment_payload("attachment_deleted",
-                                                                                           with_issue=False))
+    assert created.changes["attachment"] == {
+        "id": "10042",
+        "filename": "trace.log",
+        "content_type": "text/plain",
+        "size": 2048,
+        "author": "levbrouk",
+        "created_at": "2019-10-01T10:00:00.000+0000",
+    }
+    (deleted,) = provider.normalize_webhook("attachment_deleted", jira_attachment_payload("attachment_deleted", with_issue=False))
     assert deleted.type == "attachment.deleted" and deleted.issue_id is None and deleted.changes["attachment"]["id"] == "10042"
     other = JiraProvider(TrackerConfig(tracker_id=1, target="OTHER"))
     assert other.normalize_webhook("attachment_created", jira_attachment_payload("attachment_created")) == []
@@ -43,11 +58,21 @@ def test_jira_attachment_events_carry_the_attachment_and_its_issue():
 
 
 def trello_action(kind, attachment):
-    return {"action": {"id": "6a" + "0" * 22, "type": kind, "date": "2024-05-01T10:00:00.000Z",
-                       "memberCreator": {"id": "5" * 24, "username": "alice", "fullName": "Alice"},
-                       "data": {"card": {"id": CARD, "name": "Card", "idShort": 3}, "attachment": attachment,
-                                "board": {"id": "b" * 24, "name": "B"}, "list": {"id": "c" * 24, "name": "To do"}}},
-            "model": {"id": "b" * 24}}
+    return {
+        "action": {
+            "id": "6a" + "0" * 22,
+            "type": kind,
+            "date": "2024-05-01T10:00:00.000Z",
+            "memberCreator": {"id": "5" * 24, "username": "alice", "fullName": "Alice"},
+            "data": {
+                "card": {"id": CARD, "name": "Card", "idShort": 3},
+                "attachment": attachment,
+                "board": {"id": "b" * 24, "name": "B"},
+                "list": {"id": "c" * 24, "name": "To do"},
+            },
+        },
+        "model": {"id": "b" * 24},
+    }
 
 
 def test_trello_attachment_actions_become_attachment_events():

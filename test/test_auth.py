@@ -93,8 +93,9 @@ def test_tampered_payload_is_rejected(client, auth):
 def test_hs512_token_is_rejected_because_the_algorithm_is_pinned(client, auth):
     user = auth.register()
     now = datetime.now(UTC)
-    token = jwt.encode({"sub": str(user.id), "iat": now, "exp": now + timedelta(hours=1)},
-                       TestingConfig.SECRET_KEY, algorithm="HS512")
+    token = jwt.encode(
+        {"sub": str(user.id), "iat": now, "exp": now + timedelta(hours=1)}, TestingConfig.SECRET_KEY, algorithm="HS512"
+    )
     _assert_401(client.get(ME, headers={"Authorization": f"Bearer {token}"}))
 
 

@@ -37,8 +37,10 @@ def test_no_authorization_header_says_it_is_missing(client):
 
 @pytest.mark.parametrize("header", ["Basic abc", "Bearer", "Bearer    ", "JWT"])
 def test_another_scheme_or_no_token_after_the_scheme_says_the_scheme_is_unsupported(client, header):
-    assert _failure(_me(client, header)) == ("unauthorized",
-                                            "Unsupported Authorization scheme; send 'Authorization: Bearer <token>'.")
+    assert _failure(_me(client, header)) == (
+        "unauthorized",
+        "Unsupported Authorization scheme; send 'Authorization: Bearer <token>'.",
+    )
 
 
 def test_spaces_around_the_token_are_ignored(client, auth):
@@ -46,8 +48,11 @@ def test_spaces_around_the_token_are_ignored(client, auth):
     assert _me(client, f"  Bearer   {user.token}  ").status_code == 200
 
 
-@pytest.mark.parametrize("token", ["not-a-jwt", _token("1", key="w" * 48), _token("abc"), _token("1.5")],
-                         ids=["malformed", "wrong key", "sub not a number", "sub not an integer"])
+@pytest.mark.parametrize(
+    "token",
+    ["not-a-jwt", _token("1", key="w" * 48), _token("abc"), _token("1.5")],
+    ids=["malformed", "wrong key", "sub not a number", "sub not an integer"],
+)
 def test_an_invalid_token_is_invalid_token(client, auth, token):
     auth.register()
     assert _failure(_me(client, f"Bearer {token}")) == INVALID
@@ -56,7 +61,9 @@ def test_an_invalid_token_is_invalid_token(client, auth, token):
 def test_an_expired_token_says_to_log_in_again(client, auth):
     user = auth.register()
     assert _failure(_me(client, f"Bearer {_token(str(user.id), exp_delta=-10)}")) == (
-        "token_expired", "The token has expired; log in again.")
+        "token_expired",
+        "The token has expired; log in again.",
+    )
 
 
 def test_the_token_of_a_deleted_user_says_the_user_no_longer_exists(client, auth, db):
@@ -78,8 +85,9 @@ def test_tokens_signed_with_any_previous_key_work_and_one_signed_with_none_is_in
 
 def test_a_login_token_names_the_user_and_lives_jwt_expires_seconds(make_app, auth):
     user = auth.register()
-    login = make_app(JWT_EXPIRES_SECONDS=600).test_client().post(
-        LOGIN, json={"username": user.username, "password": user.password})
+    login = (
+        make_app(JWT_EXPIRES_SECONDS=600).test_client().post(LOGIN, json={"username": user.username, "password": user.password})
+    )
     claims = jwt.decode(login.get_json()["token"], TestingConfig.SECRET_KEY, algorithms=["HS256"])
     assert claims["sub"] == str(user.id) and claims["exp"] - claims["iat"] == 600
     assert abs(claims["iat"] - datetime.now(UTC).timestamp()) < 300

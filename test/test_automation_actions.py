@@ -21,11 +21,20 @@ AUTOMATIONS = "/api/v1/automations/"
 def _run_for(client, app, db, github, actions, labels=()):
     """A rule with `actions` on the GitHub tracker, and its pending run for an issue.created event on issue 1."""
     user, tracker_id = github["user"], github["tracker"]["id"]
-    response = client.post(AUTOMATIONS, json={"name": "act", "event_types": ["issue.created"], "tracker_id": tracker_id,
-                                              "actions": actions}, headers=user.headers)
+    response = client.post(
+        AUTOMATIONS,
+        json={"name": "act", "event_types": ["issue.created"], "tracker_id": tracker_id, "actions": actions},
+        headers=user.headers,
+    )
     assert response.status_code == 201, response.get_json()
-    event = Event(tracker_id=tracker_id, owner_id=user.id, type="issue.created", issue_id="1",
-                  issue={"id": "1", "title": "Spelling error in the README file", "labels": list(labels)}, chain_depth=0)
+    event = Event(
+        tracker_id=tracker_id,
+        owner_id=user.id,
+        type="issue.created",
+        issue_id="1",
+        issue={"id": "1", "title": "Spelling error in the README file", "labels": list(labels)},
+        chain_depth=0,
+    )
     db.session.add(event)
     db.session.flush()
     match_and_enqueue(session=db.session, event=event)
@@ -39,8 +48,11 @@ def _run(app, run_id):
 
 
 def _subscribe(client, user, events):
-    response = client.post("/api/v1/subscriptions/", json={"url": "https://127.0.0.1/hook", "events": events,
-                                                           "secret": "s3cret-value-for-hmac-0123456789"}, headers=user.headers)
+    response = client.post(
+        "/api/v1/subscriptions/",
+        json={"url": "https://127.0.0.1/hook", "events": events, "secret": "s3cret-value-for-hmac-0123456789"},
+        headers=user.headers,
+    )
     assert response.status_code == 201, response.get_json()
 
 
@@ -89,8 +101,11 @@ def test_a_comment_marks_its_echo_and_records_the_comment_id(client, app, db, gi
 def test_marking_a_change_forgets_those_older_than_thirty_minutes(client, app, db, github):
     tracker_id = github["tracker"]["id"]
     for age, issue_id in ((timedelta(minutes=30, seconds=30), "old"), (timedelta(minutes=29, seconds=30), "recent")):
-        db.session.add(GatewayChange(tracker_id=tracker_id, issue_id=issue_id, kinds=["issue.closed"], chain_depth=0,
-                                     created_at=utcnow() - age))
+        db.session.add(
+            GatewayChange(
+                tracker_id=tracker_id, issue_id=issue_id, kinds=["issue.closed"], chain_depth=0, created_at=utcnow() - age
+            )
+        )
     db.session.commit()
     _run(app, _run_for(client, app, db, github, [{"type": "set_status", "status": "closed"}]))
     assert _changes(db) == [("recent", ["issue.closed"]), ("1", ["issue.closed", "issue.updated"])]
@@ -140,11 +155,18 @@ def test_runs_list_their_event_and_results_newest_first(client, app, db, github)
     body = client.get(f"{AUTOMATIONS}{rule_id}/runs", headers=github["user"].headers).get_json()
     [run] = body["runs"]
     assert body["next_cursor"] is None
-    assert (run["id"], run["event_type"], run["issue_id"], run["status"], run["attempts"]) == \
-        (run_id, "issue.created", "1", "succeeded", 1)
+    assert (run["id"], run["event_type"], run["issue_id"], run["status"], run["attempts"]) == (
+        run_id,
+        "issue.created",
+        "1",
+        "succeeded",
+        1,
+    )
     assert run["results"] == [{"type": "set_status", "status": "closed"}] and run["error"] is None
-    assert client.get(f"{TRACKERS}{github['tracker']['id']}/issues/1", headers=github["user"].headers) \
-        .get_json()["status"] == "closed"
+    assert (
+        client.get(f"{TRACKERS}{github['tracker']['id']}/issues/1", headers=github["user"].headers).get_json()["status"]
+        == "closed"
+    )
 
 
 def test_a_run_rendering_longer_than_its_half_second_allowance_fails_saying_so(client, app, db, github):
@@ -177,12 +199,30 @@ def test_an_action_failing_on_an_unexpected_error_is_logged_with_its_traceback_a
 def test_an_issue_from_a_template_goes_to_the_actions_tracker_and_marks_its_new_id(client, app, db, github):
     user = github["user"]
     builtin = make_tracker(client, user, name="local")
-    template = client.post("/api/v1/templates/", json={"name": "T", "title": "[Copy] {{ summary }}", "tracker_id": builtin["id"],
-                                                       "variables": [{"name": "summary", "required": True}]},
-                           headers=user.headers).get_json()
-    run_id = _run_for(client, app, db, github, [{"type": "create_issue_from_template", "template_id": template["id"],
-                                                 "tracker_id": github["tracker"]["id"],
-                                                 "variables": {"summary": "{{ issue.title }}"}}])
+    template = client.post(
+        "/api/v1/templates/",
+        json={
+            "name": "T",
+            "title": "[Copy] {{ summary }}",
+            "tracker_id": builtin["id"],
+            "variables": [{"name": "summary", "required": True}],
+        },
+        headers=user.headers,
+    ).get_json()
+    run_id = _run_for(
+        client,
+        app,
+        db,
+        github,
+        [
+            {
+                "type": "create_issue_from_template",
+                "template_id": template["id"],
+                "tracker_id": github["tracker"]["id"],
+                "variables": {"summary": "{{ issue.title }}"},
+            }
+        ],
+    )
     _run(app, run_id)
     [result] = _stored_run(db, run_id).results
     assert (result["type"], result["tracker_id"]) == ("create_issue_from_template", github["tracker"]["id"])
@@ -195,8 +235,16 @@ def test_an_action_on_a_tracker_storing_issues_itself_marks_no_echo(client, app,
     user = auth.register()
     tracker = make_tracker(client, user)
     issue = client.post(f"{TRACKERS}{tracker['id']}/issues", json={"title": "Local"}, headers=user.headers).get_json()
-    response = client.post(AUTOMATIONS, json={"name": "close", "event_types": ["issue.labeled"], "tracker_id": tracker["id"],
-                                              "actions": [{"type": "set_status", "status": "closed"}]}, headers=user.headers)
+    response = client.post(
+        AUTOMATIONS,
+        json={
+            "name": "close",
+            "event_types": ["issue.labeled"],
+            "tracker_id": tracker["id"],
+            "actions": [{"type": "set_status", "status": "closed"}],
+        },
+        headers=user.headers,
+    )
     assert response.status_code == 201, response.get_json()
     labeled = client.patch(f"{TRACKERS}{tracker['id']}/issues/{issue['id']}", json={"labels": ["done"]}, headers=user.headers)
     assert labeled.status_code == 200, labeled.get_json()
@@ -205,10 +253,13 @@ def test_an_action_on_a_tracker_storing_issues_itself_marks_no_echo(client, app,
     assert _stored_run(db, run.id).status == "succeeded" and _changes(db) == []
 
 
-@pytest.mark.parametrize(("action", "failing", "mark"), [
-    ({"type": "set_status", "status": "closed"}, r"^PATCH ", ("1", ["issue.closed", "issue.updated"])),
-    ({"type": "add_comment", "body": "Hi"}, r"^POST .*/comments$", ("1", ["comment.created"])),
-])
+@pytest.mark.parametrize(
+    ("action", "failing", "mark"),
+    [
+        ({"type": "set_status", "status": "closed"}, r"^PATCH ", ("1", ["issue.closed", "issue.updated"])),
+        ({"type": "add_comment", "body": "Hi"}, r"^POST .*/comments$", ("1", ["comment.created"])),
+    ],
+)
 def test_the_echo_mark_is_committed_before_the_call_and_kept_when_it_fails(client, app, db, github, action, failing, mark):
     # The provider may have made the change before failing: its webhook echo must still be recognised.
     run_id = _run_for(client, app, db, github, [action])
@@ -219,8 +270,11 @@ def test_the_echo_mark_is_committed_before_the_call_and_kept_when_it_fails(clien
 
 
 def test_a_new_issues_echo_mark_names_any_issue_until_the_tracker_answers(client, app, db, github):
-    template = client.post("/api/v1/templates/", json={"name": "T", "title": "Copy", "tracker_id": github["tracker"]["id"]},
-                           headers=github["user"].headers).get_json()
+    template = client.post(
+        "/api/v1/templates/",
+        json={"name": "T", "title": "Copy", "tracker_id": github["tracker"]["id"]},
+        headers=github["user"].headers,
+    ).get_json()
     run_id = _run_for(client, app, db, github, [{"type": "create_issue_from_template", "template_id": template["id"]}])
     github["fake"].fail_next(500, count=50, match=r"^POST .*/issues$")
     with pytest.raises(TrackerUnavailable):
@@ -229,8 +283,9 @@ def test_a_new_issues_echo_mark_names_any_issue_until_the_tracker_answers(client
 
 
 def test_action_texts_see_the_events_id_type_and_tracker(client, app, db, github):
-    run_id = _run_for(client, app, db, github, [{"type": "add_comment",
-                                                 "body": "{{ event.id }} {{ event.type }} {{ event.tracker_id }}"}])
+    run_id = _run_for(
+        client, app, db, github, [{"type": "add_comment", "body": "{{ event.id }} {{ event.type }} {{ event.tracker_id }}"}]
+    )
     _run(app, run_id)
     posted = [r for r in github["fake"].requests if r.method == "POST" and r.path.endswith("/issues/1/comments")]
     event_id = _stored_run(db, run_id).event_id

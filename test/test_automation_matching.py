@@ -12,17 +12,24 @@ from api.trackers.base import TrackerError, TrackerNotFound, TrackerRateLimited,
 
 # `is False` below: matches answers a bool, as annotated, not merely something falsy.
 def _rule(**fields):
-    return Automation(**{"enabled": True, "event_types": ["issue.created", "comment.created"], "tracker_id": None,
-                         "conditions": {}, **fields})
+    return Automation(
+        **{"enabled": True, "event_types": ["issue.created", "comment.created"], "tracker_id": None, "conditions": {}, **fields}
+    )
 
 
 def _event(event_type="issue.created", tracker_id=1, **issue):
-    issue = {"title": "Login fails", "description": "Stack trace inside", "labels": ["bug", "ui"],
-             "author": {"username": "Alice"}, **issue}
+    issue = {
+        "title": "Login fails",
+        "description": "Stack trace inside",
+        "labels": ["bug", "ui"],
+        "author": {"username": "Alice"},
+        **issue,
+    }
     return Event(type=event_type, tracker_id=tracker_id, issue=issue, comment=None)
 
 
 # ---- the trigger --------------------------------------------------------------------------------------------------
+
 
 def test_a_rule_matches_its_event_types_on_any_tracker_when_none_is_named():
     assert matches(_rule(), _event())
@@ -48,6 +55,7 @@ def test_an_event_without_an_issue_matches_a_rule_without_conditions_only():
 
 # ---- conditions ---------------------------------------------------------------------------------------------------
 
+
 def test_labels_include_needs_every_listed_label():
     assert matches(_rule(conditions={"labels_include": ["bug"]}), _event())
     assert matches(_rule(conditions={"labels_include": ["bug", "ui"]}), _event())
@@ -68,8 +76,12 @@ def test_the_author_condition_compares_usernames_ignoring_case():
 
 
 def test_on_comment_events_the_author_is_the_comments_not_the_issues():
-    comment_by_bob = Event(type="comment.created", tracker_id=1, issue={"author": {"username": "alice"}, "labels": []},
-                           comment={"author": {"username": "Bob"}})
+    comment_by_bob = Event(
+        type="comment.created",
+        tracker_id=1,
+        issue={"author": {"username": "alice"}, "labels": []},
+        comment={"author": {"username": "Bob"}},
+    )
     assert matches(_rule(conditions={"author": "bob"}), comment_by_bob)
     assert matches(_rule(conditions={"author": "alice"}), comment_by_bob) is False
     no_comment = Event(type="comment.created", tracker_id=1, issue={"author": {"username": "alice"}}, comment=None)
@@ -99,6 +111,7 @@ def test_conditions_count_every_label_and_each_pattern_or_author():
 
 # ---- failures -----------------------------------------------------------------------------------------------------
 
+
 def test_a_failure_is_described_by_its_message_and_each_field_named():
     assert _describe(ValueError("secret detail")) == "ValueError"
     assert _describe(Unprocessable("Rendering body failed.")) == "Rendering body failed."
@@ -110,14 +123,17 @@ class _TrackerServerError(TrackerError):
     code = 500  # no provider maps to it today; the rule is "any 5xx"
 
 
-@pytest.mark.parametrize(("exc", "retried"), [
-    (RuntimeError("bug"), True),
-    (_TrackerServerError(), True),
-    (TrackerUnavailable(), True),
-    (TrackerRateLimited(), True),
-    (TrackerNotFound(), False),
-    (TrackerValidationError(), False),
-    (Unprocessable("no"), False),
-])
+@pytest.mark.parametrize(
+    ("exc", "retried"),
+    [
+        (RuntimeError("bug"), True),
+        (_TrackerServerError(), True),
+        (TrackerUnavailable(), True),
+        (TrackerRateLimited(), True),
+        (TrackerNotFound(), False),
+        (TrackerValidationError(), False),
+        (Unprocessable("no"), False),
+    ],
+)
 def test_only_upstream_trouble_is_retried(exc, retried):
     assert _retryable(exc) is retried

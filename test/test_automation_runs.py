@@ -17,15 +17,27 @@ AUTOMATIONS = "/api/v1/automations/"
 
 
 def _rule(client, user, **body):
-    response = client.post(AUTOMATIONS, json={"name": "r", "event_types": ["issue.updated"], "actions": [{"type": "notify"}],
-                                              **body}, headers=user.headers)
+    response = client.post(
+        AUTOMATIONS,
+        json={"name": "r", "event_types": ["issue.updated"], "actions": [{"type": "notify"}], **body},
+        headers=user.headers,
+    )
     assert response.status_code == 201, response.get_json()
     return response.get_json()
 
 
 def _match(db, user, tracker, **fields):
-    event = Event(**{"tracker_id": tracker["id"], "owner_id": user.id, "type": "issue.updated", "issue_id": "1",
-                     "issue": {"labels": []}, "chain_depth": 0, **fields})
+    event = Event(
+        **{
+            "tracker_id": tracker["id"],
+            "owner_id": user.id,
+            "type": "issue.updated",
+            "issue_id": "1",
+            "issue": {"labels": []},
+            "chain_depth": 0,
+            **fields,
+        }
+    )
     db.session.add(event)
     db.session.flush()
     match_and_enqueue(session=db.session, event=event)
@@ -35,13 +47,16 @@ def _match(db, user, tracker, **fields):
 
 def _runs(db, rule):
     db.session.expire_all()
-    return db.session.scalars(select(AutomationRun).where(AutomationRun.automation_id == rule["id"])
-                              .order_by(AutomationRun.id)).all()
+    return db.session.scalars(
+        select(AutomationRun).where(AutomationRun.automation_id == rule["id"]).order_by(AutomationRun.id)
+    ).all()
 
 
 def _jobs(db):
-    return [tuple(row) for row in db.session.execute(text("SELECT queue_name, task_name, lock, args FROM procrastinate_jobs "
-                                                          "ORDER BY id"))]
+    return [
+        tuple(row)
+        for row in db.session.execute(text("SELECT queue_name, task_name, lock, args FROM procrastinate_jobs ORDER BY id"))
+    ]
 
 
 def test_a_matching_event_makes_one_pending_run_queued_once_even_when_matched_again(client, auth, db):
@@ -108,10 +123,18 @@ def test_runs_are_listed_newest_first_with_their_event_and_times_one_page_at_a_t
     url = f"{AUTOMATIONS}{rule['id']}/runs"
     first = client.get(url, query_string={"limit": 1}, headers=user.headers).get_json()
     [run] = first["runs"]
-    assert run == {"id": newer.id, "event_id": newer.event_id, "event_type": "issue.updated", "issue_id": "8",
-                   "status": "skipped", "attempts": 0, "results": [],
-                   "error": "The event is this rule's own change; it does not trigger the rule again.",
-                   "created_at": newer.created_at.isoformat(), "finished_at": newer.finished_at.isoformat()}
+    assert run == {
+        "id": newer.id,
+        "event_id": newer.event_id,
+        "event_type": "issue.updated",
+        "issue_id": "8",
+        "status": "skipped",
+        "attempts": 0,
+        "results": [],
+        "error": "The event is this rule's own change; it does not trigger the rule again.",
+        "created_at": newer.created_at.isoformat(),
+        "finished_at": newer.finished_at.isoformat(),
+    }
     assert first["next_cursor"]
     second = client.get(url, query_string={"limit": 1, "cursor": first["next_cursor"]}, headers=user.headers).get_json()
     assert [(r["id"], r["issue_id"], r["finished_at"]) for r in second["runs"]] == [(older.id, "7", None)]
@@ -120,8 +143,9 @@ def test_runs_are_listed_newest_first_with_their_event_and_times_one_page_at_a_t
 
 def test_a_run_whose_template_was_deleted_fails_saying_so(client, app, db, github):
     user = github["user"]
-    template = client.post("/api/v1/templates/", json={"name": "T", "title": "Fixed", "tracker_id": github["tracker"]["id"]},
-                           headers=user.headers).get_json()
+    template = client.post(
+        "/api/v1/templates/", json={"name": "T", "title": "Fixed", "tracker_id": github["tracker"]["id"]}, headers=user.headers
+    ).get_json()
     run_id = _run_for(client, app, db, github, [{"type": "create_issue_from_template", "template_id": template["id"]}])
     assert client.delete(f"/api/v1/templates/{template['id']}", headers=user.headers).status_code == 200
     _run(app, run_id)
@@ -152,8 +176,9 @@ def test_an_action_of_an_unknown_type_fails_the_run_naming_it(client, app, db, g
 
 
 def test_a_retried_run_resumes_after_its_completed_actions(client, app, db, github):
-    run_id = _run_for(client, app, db, github, [{"type": "add_comment", "body": "Looking"},
-                                                {"type": "set_status", "status": "closed"}])
+    run_id = _run_for(
+        client, app, db, github, [{"type": "add_comment", "body": "Looking"}, {"type": "set_status", "status": "closed"}]
+    )
     github["fake"].fail_next(500, count=1, match=r"^PATCH ")
     with pytest.raises(TrackerUnavailable):  # re-raised for the job queue's retry
         _run(app, run_id)
@@ -167,10 +192,13 @@ def test_a_retried_run_resumes_after_its_completed_actions(client, app, db, gith
     assert len(posted) == 1
 
 
-@pytest.mark.parametrize(("action", "message"), [
-    ({"type": "notify", "message": "Seen {{ issue.title }}"}, "Seen Spelling error in the README file"),
-    ({"type": "notify"}, ""),
-])
+@pytest.mark.parametrize(
+    ("action", "message"),
+    [
+        ({"type": "notify", "message": "Seen {{ issue.title }}"}, "Seen Spelling error in the README file"),
+        ({"type": "notify"}, ""),
+    ],
+)
 def test_a_notify_action_sends_the_rule_the_rendered_message_and_the_event(client, app, db, github, action, message):
     _subscribe(client, github["user"], ["automation.notify"])
     run_id = _run_for(client, app, db, github, [action])
@@ -179,8 +207,11 @@ def test_a_notify_action_sends_the_rule_the_rendered_message_and_the_event(clien
     [delivery] = db.session.scalars(select(OutboundDelivery)).all()
     payload = delivery.payload
     rule = db.session.get(Automation, run.automation_id)
-    assert {key: payload.get(key) for key in ("automation_id", "automation", "message")} == \
-        {"automation_id": rule.id, "automation": "act", "message": message}
+    assert {key: payload.get(key) for key in ("automation_id", "automation", "message")} == {
+        "automation_id": rule.id,
+        "automation": "act",
+        "message": message,
+    }
     assert payload["event"]["id"] == run.event_id and payload["event"]["type"] == "issue.created"
 
 
@@ -204,7 +235,9 @@ def test_a_message_that_fails_to_render_on_the_event_fails_the_run_naming_the_me
     _run(app, run_id)
     run = _stored_run(db, run_id)
     assert (run.status, run.error) == (
-        "failed", "action 1 (notify) failed: Rendering message failed: Undefined value: 'dict object' has no attribute 'title'")
+        "failed",
+        "action 1 (notify) failed: Rendering message failed: Undefined value: 'dict object' has no attribute 'title'",
+    )
 
 
 def test_an_action_failing_on_a_database_error_is_recorded_after_a_rollback(client, app, db, github, make_app):

@@ -12,8 +12,11 @@ def _stored(db, rule_id):
 
 def test_creating_changing_and_deleting_a_rule_are_committed(client, auth, db):
     user = auth.register()
-    created = client.post(AUTOMATIONS, json={"name": "first", "event_types": ["issue.created"],
-                                             "actions": [{"type": "notify"}]}, headers=user.headers)
+    created = client.post(
+        AUTOMATIONS,
+        json={"name": "first", "event_types": ["issue.created"], "actions": [{"type": "notify"}]},
+        headers=user.headers,
+    )
     assert created.status_code == 201, created.get_json()
     rule_id = created.get_json()["id"]
     assert _stored(db, rule_id) == "first"
@@ -26,8 +29,11 @@ def test_creating_changing_and_deleting_a_rule_are_committed(client, auth, db):
 def test_a_user_lists_only_their_own_rules(client, auth):
     user, other = auth.register(), auth.register()
     for owner, name in ((user, "mine"), (other, "theirs")):
-        response = client.post(AUTOMATIONS, json={"name": name, "event_types": ["issue.created"],
-                                                  "actions": [{"type": "notify"}]}, headers=owner.headers)
+        response = client.post(
+            AUTOMATIONS,
+            json={"name": name, "event_types": ["issue.created"], "actions": [{"type": "notify"}]},
+            headers=owner.headers,
+        )
         assert response.status_code == 201
     listed = client.get(AUTOMATIONS, headers=user.headers).get_json()
     assert [rule["name"] for rule in listed["automations"]] == ["mine"]

@@ -38,8 +38,11 @@ def test_the_readme_template_and_automation_examples_work_verbatim(app, client, 
     client.post("/api/v1/trackers/", json={"name": "x", "provider": "builtin", "target": "x"}, headers=other.headers)
     client.post("/api/v1/templates/", json={"name": "x", "title": "x"}, headers=other.headers)
     user = auth.register()
-    script = "set -euo pipefail\n" + _bash_block("### Issue templates", "ID=") + _bash_block(
-        "### Webhooks, automations and outbound events", "automations/")
+    script = (
+        "set -euo pipefail\n"
+        + _bash_block("### Issue templates", "ID=")
+        + _bash_block("### Webhooks, automations and outbound events", "automations/")
+    )
     assert "localhost:5000" in script and "sleep 2" in script
     stop = threading.Event()
 
@@ -51,9 +54,14 @@ def test_the_readme_template_and_automation_examples_work_verbatim(app, client, 
     thread = threading.Thread(target=worker, daemon=True)
     thread.start()
     try:
-        done = subprocess.run(["bash", "-c", script.replace("http://localhost:5000", server)], capture_output=True,
-                              text=True, timeout=100, env={"TOKEN": user.token, "PATH": "/usr/bin:/bin:/usr/local/bin"},
-                              check=False)
+        done = subprocess.run(
+            ["bash", "-c", script.replace("http://localhost:5000", server)],
+            capture_output=True,
+            text=True,
+            timeout=100,
+            env={"TOKEN": user.token, "PATH": "/usr/bin:/bin:/usr/local/bin"},
+            check=False,
+        )
     finally:
         stop.set()
         thread.join(timeout=30)

@@ -24,19 +24,22 @@ def _rule(client, user, **body):
 
 
 def _template(client, user, **body):
-    response = client.post("/api/v1/templates/", json={"name": "Mirror", "title": "[Mirror] {{ summary }}", **body},
-                           headers=user.headers)
+    response = client.post(
+        "/api/v1/templates/", json={"name": "Mirror", "title": "[Mirror] {{ summary }}", **body}, headers=user.headers
+    )
     assert response.status_code == 201, response.get_json()
     return response.get_json()
 
 
 def _runs(db, rule):
     db.session.expire_all()
-    return db.session.scalars(select(AutomationRun).where(AutomationRun.automation_id == rule["id"])
-                              .order_by(AutomationRun.id)).all()
+    return db.session.scalars(
+        select(AutomationRun).where(AutomationRun.automation_id == rule["id"]).order_by(AutomationRun.id)
+    ).all()
 
 
 # ---- validated at save ------------------------------------------------------------------------------------------
+
 
 @pytest.mark.parametrize(
     ("action", "field", "fragment"),
@@ -59,18 +62,35 @@ def test_an_action_text_that_would_fail_every_run_is_422_naming_the_problem(clie
 
 def test_comment_fields_are_fine_on_comment_events(client, auth):
     user = auth.register()
-    _rule(client, user, event_types=["comment.created"],
-          actions=[{"type": "add_comment", "body": "Thanks {{ comment.author.username }}: {{ comment.body }}"}])
+    _rule(
+        client,
+        user,
+        event_types=["comment.created"],
+        actions=[{"type": "add_comment", "body": "Thanks {{ comment.author.username }}: {{ comment.body }}"}],
+    )
 
 
 def test_template_variables_are_checked_against_the_template_naming_each(client, auth):
     user = auth.register()
     tracker = make_tracker(client, user)
-    template = _template(client, user, tracker_id=tracker["id"], body="{{ details }}",
-                         variables=[{"name": "summary", "required": True}, {"name": "details", "default": ""}])
-    response = _post_rule(client, user, actions=[{"type": "create_issue_from_template", "template_id": template["id"],
-                                                  "variables": {"summry": "{{ issue.title }}",
-                                                                "details": "{{ issue.body }}"}}])
+    template = _template(
+        client,
+        user,
+        tracker_id=tracker["id"],
+        body="{{ details }}",
+        variables=[{"name": "summary", "required": True}, {"name": "details", "default": ""}],
+    )
+    response = _post_rule(
+        client,
+        user,
+        actions=[
+            {
+                "type": "create_issue_from_template",
+                "template_id": template["id"],
+                "variables": {"summry": "{{ issue.title }}", "details": "{{ issue.body }}"},
+            }
+        ],
+    )
     assert response.status_code == 422, response.get_json()
     variables = response.get_json()["errors"]["actions"]["0"]["variables"]
     assert "Not declared by template" in variables["summry"][0] and "summary" in variables["summry"][0]
@@ -81,14 +101,29 @@ def test_template_variables_are_checked_against_the_template_naming_each(client,
 def test_the_readme_style_rule_with_valid_texts_is_saved(client, auth):
     user = auth.register()
     tracker = make_tracker(client, user)
-    template = _template(client, user, tracker_id=tracker["id"], body="From {{ url }}",
-                         variables=[{"name": "summary", "required": True}, {"name": "url", "default": ""}])
-    _rule(client, user, conditions={"labels_include": ["bug"]},
-          actions=[{"type": "create_issue_from_template", "template_id": template["id"],
-                    "variables": {"summary": "{{ issue.title }}", "url": "{{ issue.url }}"}}])
+    template = _template(
+        client,
+        user,
+        tracker_id=tracker["id"],
+        body="From {{ url }}",
+        variables=[{"name": "summary", "required": True}, {"name": "url", "default": ""}],
+    )
+    _rule(
+        client,
+        user,
+        conditions={"labels_include": ["bug"]},
+        actions=[
+            {
+                "type": "create_issue_from_template",
+                "template_id": template["id"],
+                "variables": {"summary": "{{ issue.title }}", "url": "{{ issue.url }}"},
+            }
+        ],
+    )
 
 
 # ---- caps -------------------------------------------------------------------------------------------------------
+
 
 def test_rules_per_user_are_capped(make_app):
     from test.conftest import AuthHelper
@@ -108,22 +143,26 @@ def test_conditions_per_rule_are_capped(client, auth, app):
     limit = app.config["AUTOMATION_MAX_CONDITIONS"]
     labels = [f"l{index}" for index in range(limit)]
     _rule(client, user, conditions={"labels_include": labels}, actions=[{"type": "notify"}])
-    response = _post_rule(client, user, conditions={"labels_include": labels, "author": "someone"},
-                          actions=[{"type": "notify"}])
+    response = _post_rule(client, user, conditions={"labels_include": labels, "author": "someone"}, actions=[{"type": "notify"}])
     assert response.status_code == 422
     assert f"At most {limit} conditions" in response.get_json()["errors"]["conditions"]["_schema"][0]
 
 
 # ---- matching ---------------------------------------------------------------------------------------------------
 
+
 def test_labels_exclude_keeps_a_rule_from_matching(client, auth, db):
     user = auth.register()
     tracker = make_tracker(client, user)
-    rule = _rule(client, user, tracker_id=tracker["id"],
-                 conditions={"labels_include": ["bug"], "labels_exclude": ["wontfix"]}, actions=[{"type": "notify"}])
+    rule = _rule(
+        client,
+        user,
+        tracker_id=tracker["id"],
+        conditions={"labels_include": ["bug"], "labels_exclude": ["wontfix"]},
+        actions=[{"type": "notify"}],
+    )
     for title, labels in (("excluded", ["bug", "wontfix"]), ("matched", ["bug"]), ("not included", ["docs"])):
-        response = client.post(f"{TRACKERS}{tracker['id']}/issues", json={"title": title, "labels": labels},
-                               headers=user.headers)
+        response = client.post(f"{TRACKERS}{tracker['id']}/issues", json={"title": title, "labels": labels}, headers=user.headers)
         assert response.status_code == 201
     issues = [db.session.get(Event, run.event_id).issue["title"] for run in _runs(db, rule)]
     assert issues == ["matched"]
@@ -134,8 +173,7 @@ def test_a_condition_too_slow_to_decide_is_a_skipped_run_saying_why(client, auth
     # SLOW_PATTERN matches SLOW_VALUE after about 3 s; under the match timeout it is undecided and the run says so.
     user = auth.register()
     tracker = make_tracker(client, user)
-    rule = _rule(client, user, tracker_id=tracker["id"], conditions={"title_regex": SLOW_PATTERN},
-                 actions=[{"type": "notify"}])
+    rule = _rule(client, user, tracker_id=tracker["id"], conditions={"title_regex": SLOW_PATTERN}, actions=[{"type": "notify"}])
     assert client.post(f"{TRACKERS}{tracker['id']}/issues", json={"title": SLOW_VALUE}, headers=user.headers).status_code == 201
     [run] = _runs(db, rule)
     assert run.status == "skipped" and "took longer than" in run.error
@@ -145,8 +183,10 @@ def test_a_condition_too_slow_to_decide_is_a_skipped_run_saying_why(client, auth
 def test_an_owners_slow_rules_share_one_matching_allowance_per_event(client, auth, db):
     user = auth.register()
     tracker = make_tracker(client, user)
-    rules = [_rule(client, user, tracker_id=tracker["id"], conditions={"title_regex": SLOW_PATTERN},
-                   actions=[{"type": "notify"}]) for _ in range(12)]
+    rules = [
+        _rule(client, user, tracker_id=tracker["id"], conditions={"title_regex": SLOW_PATTERN}, actions=[{"type": "notify"}])
+        for _ in range(12)
+    ]
     assert client.post(f"{TRACKERS}{tracker['id']}/issues", json={"title": SLOW_VALUE}, headers=user.headers).status_code == 201
     errors = [run.error for rule in rules for run in _runs(db, rule)]
     assert len(errors) == 12
@@ -156,17 +196,28 @@ def test_an_owners_slow_rules_share_one_matching_allowance_per_event(client, aut
 
 # ---- running ----------------------------------------------------------------------------------------------------
 
+
 def test_a_run_error_names_the_variables_the_template_refused(app, client, auth, db):
     user = auth.register()
     source, target = make_tracker(client, user, name="a"), make_tracker(client, user, name="b", target="other")
     template = _template(client, user, tracker_id=target["id"], variables=[{"name": "summary", "required": True}])
-    rule = _rule(client, user, tracker_id=source["id"], actions=[
-        {"type": "create_issue_from_template", "template_id": template["id"], "variables": {"summary": "{{ issue.title }}"}}])
+    rule = _rule(
+        client,
+        user,
+        tracker_id=source["id"],
+        actions=[
+            {"type": "create_issue_from_template", "template_id": template["id"], "variables": {"summary": "{{ issue.title }}"}}
+        ],
+    )
     # The template changes after the rule was saved: it now requires a variable the rule does not give.
-    changed = client.patch(f"/api/v1/templates/{template['id']}", json={
-        "body": "{{ severity }}", "variables": [{"name": "summary", "required": True},
-                                               {"name": "severity", "required": True, "pattern": "low|high"}]},
-        headers=user.headers)
+    changed = client.patch(
+        f"/api/v1/templates/{template['id']}",
+        json={
+            "body": "{{ severity }}",
+            "variables": [{"name": "summary", "required": True}, {"name": "severity", "required": True, "pattern": "low|high"}],
+        },
+        headers=user.headers,
+    )
     assert changed.status_code == 200, changed.get_json()
     client.post(f"{TRACKERS}{source['id']}/issues", json={"title": "Crash"}, headers=user.headers)
     run_worker(app, concurrency=1, wait=False)
@@ -181,11 +232,21 @@ def test_the_texts_of_one_run_share_one_render_allowance(app, client, auth, db):
     user = auth.register()
     source, target = make_tracker(client, user, name="a"), make_tracker(client, user, name="b", target="other")
     names = [f"v{index}" for index in range(20)]
-    template = _template(client, user, tracker_id=target["id"], title="{{ v0 }}",
-                         variables=[{"name": name, "default": ""} for name in names])
-    rule = _rule(client, user, tracker_id=source["id"], actions=[
-        {"type": "create_issue_from_template", "template_id": template["id"],
-         "variables": dict.fromkeys(names, "{{ (issue.title * 2500)|length }}")}])
+    template = _template(
+        client, user, tracker_id=target["id"], title="{{ v0 }}", variables=[{"name": name, "default": ""} for name in names]
+    )
+    rule = _rule(
+        client,
+        user,
+        tracker_id=source["id"],
+        actions=[
+            {
+                "type": "create_issue_from_template",
+                "template_id": template["id"],
+                "variables": dict.fromkeys(names, "{{ (issue.title * 2500)|length }}"),
+            }
+        ],
+    )
     client.post(f"{TRACKERS}{source['id']}/issues", json={"title": "T" * 100}, headers=user.headers)
     run_worker(app, concurrency=1, wait=False)
     [run] = _runs(db, rule)
@@ -199,17 +260,28 @@ def test_an_action_the_tracker_refuses_with_a_4xx_is_tried_once(app, client, aut
     github_fake.add_token("gh-token", login="octocat")
     github_fake.add_repo("o/r")
     github_fake.add_issue("o/r", "Broken")
-    tracker = make_tracker(client, user, name="gh", provider="github", target="o/r", base_url=github_fake.base_url,
-                           credentials={"token": "gh-token"})
+    tracker = make_tracker(
+        client, user, name="gh", provider="github", target="o/r", base_url=github_fake.base_url, credentials={"token": "gh-token"}
+    )
     rule = _rule(client, user, tracker_id=tracker["id"], actions=[{"type": "add_comment", "body": "Triaging"}])
-    event = Event(tracker_id=tracker["id"], owner_id=user.id, type="issue.created", issue_id="1",
-                  issue={"title": "Broken", "labels": []}, chain_depth=0)
+    event = Event(
+        tracker_id=tracker["id"],
+        owner_id=user.id,
+        type="issue.created",
+        issue_id="1",
+        issue={"title": "Broken", "labels": []},
+        chain_depth=0,
+    )
     db.session.add(event)
     db.session.flush()
     match_and_enqueue(session=db.session, event=event)
     db.session.commit()
-    github_fake.fail_next(422, count=MAX_ATTEMPTS + 1, match=r"^POST .*/comments$",
-                          body={"message": "Validation Failed", "errors": [{"message": "locked"}]})
+    github_fake.fail_next(
+        422,
+        count=MAX_ATTEMPTS + 1,
+        match=r"^POST .*/comments$",
+        body={"message": "Validation Failed", "errors": [{"message": "locked"}]},
+    )
     run_worker(app, concurrency=1, wait=False)
     [run] = _runs(db, rule)
     for _ in range(MAX_ATTEMPTS):  # what the worker would do if the run were left retrying

@@ -20,13 +20,18 @@ def test_builtin_changes_become_events(client, auth, db):
     tracker = make_tracker(client, user)
     url = f"{TRACKERS}{tracker['id']}/issues"
     client.post(url, json={"title": "First", "labels": ["a"]}, headers=user.headers)
-    client.patch(f"{url}/1", json={"labels": ["a", "b"], "assignees": [user.username], "title": "Renamed"},
-                 headers=user.headers)
+    client.patch(f"{url}/1", json={"labels": ["a", "b"], "assignees": [user.username], "title": "Renamed"}, headers=user.headers)
     client.patch(f"{url}/1", json={"status": "closed"}, headers=user.headers)
     client.post(f"{url}/1/comments", json={"body": "done"}, headers=user.headers)
     events = client.get(f"{TRACKERS}{tracker['id']}/events", headers=user.headers).get_json()["events"]
     assert [e["type"] for e in reversed(events)] == [
-        "issue.created", "issue.labeled", "issue.assigned", "issue.updated", "issue.closed", "comment.created"]
+        "issue.created",
+        "issue.labeled",
+        "issue.assigned",
+        "issue.updated",
+        "issue.closed",
+        "comment.created",
+    ]
     assert events[0]["comment"]["body"] == "done" and events[0]["issue"]["status"] == "closed"
     labeled = next(e for e in events if e["type"] == "issue.labeled")
     assert labeled["changes"] == {"labels": {"added": ["b"]}} and labeled["chain_depth"] == 0
@@ -35,15 +40,22 @@ def test_builtin_changes_become_events(client, auth, db):
 def test_rule_on_the_builtin_tracker_runs_and_ignores_its_own_change(app, client, auth, db):
     user = auth.register()
     tracker = make_tracker(client, user)
-    rule = _rule(client, user, name="ack", tracker_id=tracker["id"], event_types=["comment.created"],
-                 actions=[{"type": "add_comment", "body": "Thanks {{ comment.author.username }}"}])
+    rule = _rule(
+        client,
+        user,
+        name="ack",
+        tracker_id=tracker["id"],
+        event_types=["comment.created"],
+        actions=[{"type": "add_comment", "body": "Thanks {{ comment.author.username }}"}],
+    )
     client.post(f"{TRACKERS}{tracker['id']}/issues", json={"title": "x"}, headers=user.headers)
     client.post(f"{TRACKERS}{tracker['id']}/issues/1/comments", json={"body": "hello"}, headers=user.headers)
     run_worker(app, concurrency=1, wait=False)
     comments = client.get(f"{TRACKERS}{tracker['id']}/issues/1/comments", headers=user.headers).get_json()["comments"]
     assert [c["body"] for c in comments] == ["hello", f"Thanks {user.username}"]
-    statuses = sorted(run.status for run in db.session.scalars(select(AutomationRun)
-                                                               .where(AutomationRun.automation_id == rule["id"])))
+    statuses = sorted(
+        run.status for run in db.session.scalars(select(AutomationRun).where(AutomationRun.automation_id == rule["id"]))
+    )
     assert statuses == ["skipped", "succeeded"]
 
 
@@ -51,12 +63,30 @@ def test_rules_that_trigger_each_other_stop_at_the_chain_depth_limit(app, client
     user = auth.register()
     tracker = make_tracker(client, user)
     common = {"tracker_id": tracker["id"]}
-    _rule(client, user, name="close on comment", event_types=["comment.created"],
-          actions=[{"type": "set_status", "status": "closed"}], **common)
-    _rule(client, user, name="reopen on close", event_types=["issue.closed"],
-          actions=[{"type": "set_status", "status": "open"}], **common)
-    _rule(client, user, name="comment on reopen", event_types=["issue.reopened"],
-          actions=[{"type": "add_comment", "body": "reopened"}], **common)
+    _rule(
+        client,
+        user,
+        name="close on comment",
+        event_types=["comment.created"],
+        actions=[{"type": "set_status", "status": "closed"}],
+        **common,
+    )
+    _rule(
+        client,
+        user,
+        name="reopen on close",
+        event_types=["issue.closed"],
+        actions=[{"type": "set_status", "status": "open"}],
+        **common,
+    )
+    _rule(
+        client,
+        user,
+        name="comment on reopen",
+        event_types=["issue.reopened"],
+        actions=[{"type": "add_comment", "body": "reopened"}],
+        **common,
+    )
     client.post(f"{TRACKERS}{tracker['id']}/issues", json={"title": "x"}, headers=user.headers)
     client.post(f"{TRACKERS}{tracker['id']}/issues/1/comments", json={"body": "human"}, headers=user.headers)
     run_worker(app, concurrency=1, wait=False)

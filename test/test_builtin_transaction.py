@@ -29,8 +29,7 @@ def test_event_recording_failure_leaves_no_issue_row_behind(client, auth, db, mo
     with pytest.raises(RecorderDown):
         trackers_service.create_issue(session=db.session, owner=owner, tracker_id=tracker["id"], data={"title": "Lost"})
     db.session.rollback()  # what the request's teardown does with a failed transaction
-    assert db.session.scalar(select(func.count()).select_from(BuiltinIssue)
-                             .where(BuiltinIssue.tracker_id == tracker["id"])) == 0
+    assert db.session.scalar(select(func.count()).select_from(BuiltinIssue).where(BuiltinIssue.tracker_id == tracker["id"])) == 0
 
 
 def test_event_recording_failure_leaves_issue_update_and_comment_undone(client, auth, db, monkeypatch):
@@ -41,14 +40,13 @@ def test_event_recording_failure_leaves_issue_update_and_comment_undone(client, 
     owner = db.session.scalar(select(User).where(User.username == user.username))
     _fail_recording(monkeypatch)
     with pytest.raises(RecorderDown):
-        trackers_service.update_issue(session=db.session, owner=owner, tracker_id=tracker["id"], issue_id="1",
-                                      data={"title": "Changed", "status": "closed"})
+        trackers_service.update_issue(
+            session=db.session, owner=owner, tracker_id=tracker["id"], issue_id="1", data={"title": "Changed", "status": "closed"}
+        )
     db.session.rollback()
     with pytest.raises(RecorderDown):
-        trackers_service.create_comment(session=db.session, owner=owner, tracker_id=tracker["id"], issue_id="1",
-                                        body="lost")
+        trackers_service.create_comment(session=db.session, owner=owner, tracker_id=tracker["id"], issue_id="1", body="lost")
     db.session.rollback()
     row = db.session.scalar(select(BuiltinIssue).where(BuiltinIssue.tracker_id == tracker["id"]))
     assert (row.title, row.status, row.comments_count) == ("Kept", "open", 0)
-    assert db.session.scalar(select(func.count()).select_from(BuiltinComment)
-                             .where(BuiltinComment.issue_id == row.id)) == 0
+    assert db.session.scalar(select(func.count()).select_from(BuiltinComment).where(BuiltinComment.issue_id == row.id)) == 0

@@ -15,18 +15,27 @@ from test.test_fuzz import _spec_app
 from test.test_trackers import make_tracker
 
 SPEC = _spec_app.test_client().get("/api/v1/swagger.json").get_json()
-OPERATIONS = [(method.upper(), path, operation) for path, operations in SPEC["paths"].items()
-              for method, operation in operations.items() if method != "parameters"]
+OPERATIONS = [
+    (method.upper(), path, operation)
+    for path, operations in SPEC["paths"].items()
+    for method, operation in operations.items()
+    if method != "parameters"
+]
 UNKNOWN = {"int": "987654", "string": "987654"}
 VALID_BODIES = {
-    "/users/{user_id}/offers/": {"title": "x"}, "/users/{user_id}/offers/{offer_id}": {"title": "x"},
-    "/trackers/{tracker_id}": {"name": "x"}, "/trackers/{tracker_id}/issues": {"title": "x"},
+    "/users/{user_id}/offers/": {"title": "x"},
+    "/users/{user_id}/offers/{offer_id}": {"title": "x"},
+    "/trackers/{tracker_id}": {"name": "x"},
+    "/trackers/{tracker_id}/issues": {"title": "x"},
     "/trackers/{tracker_id}/issues/{issue_id}": {"title": "x"},
     "/trackers/{tracker_id}/issues/{issue_id}/comments": {"body": "x"},
-    "/templates/{template_id}": {"name": "x"}, "/templates/{template_id}/render": {"variables": {}},
-    "/templates/{template_id}/issues": {"variables": {}}, "/automations/{automation_id}": {"enabled": False},
+    "/templates/{template_id}": {"name": "x"},
+    "/templates/{template_id}/render": {"variables": {}},
+    "/templates/{template_id}/issues": {"variables": {}},
+    "/automations/{automation_id}": {"enabled": False},
     "/subscriptions/{subscription_id}": {"enabled": False},
-    "/syncs/{sync_id}": {"enabled": False}, "/syncs/{sync_id}/links": {"left_issue_id": "1", "right_issue_id": "1"},
+    "/syncs/{sync_id}": {"enabled": False},
+    "/syncs/{sync_id}/links": {"left_issue_id": "1", "right_issue_id": "1"},
 }
 OVER_THE_LIMIT = '{"x": "' + "a" * (1024 * 1024 + 10) + '"}'
 
@@ -44,8 +53,11 @@ def _url(path, operation, spec_path, ids=None):
 
 
 def _cases(status):
-    return [pytest.param(method, path, operation, id=f"{method} {path}") for method, path, operation in OPERATIONS
-            if str(status) in operation["responses"]]
+    return [
+        pytest.param(method, path, operation, id=f"{method} {path}")
+        for method, path, operation in OPERATIONS
+        if str(status) in operation["responses"]
+    ]
 
 
 def _created(response):
@@ -57,8 +69,12 @@ def _comment_and_attachment(client, headers, tracker_id):
     """A comment and an attachment on the tracker's first issue (the built-in tracker has both)."""
     issue = f"/api/v1/trackers/{tracker_id}/issues/1"
     comment = client.post(f"{issue}/comments", json={"body": "x"}, headers=headers)
-    attachment = client.post(f"{issue}/attachments", headers=headers, content_type="multipart/form-data",
-                             data={"file": (io.BytesIO(b"text"), "a.txt", "text/plain")})
+    attachment = client.post(
+        f"{issue}/attachments",
+        headers=headers,
+        content_type="multipart/form-data",
+        data={"file": (io.BytesIO(b"text"), "a.txt", "text/plain")},
+    )
     return {"comment_id": _created(comment), "attachment_id": _created(attachment)}
 
 
@@ -66,10 +82,14 @@ def _sync_and_link(client, user, tracker_id):
     """A sync from the tracker to a second one, and a link pairing their first issues."""
     other = make_tracker(client, user, name="other")["id"]
     client.post(f"/api/v1/trackers/{other}/issues", json={"title": "x"}, headers=user.headers)
-    sync = _created(client.post("/api/v1/syncs/", json={"name": "s", "left_tracker_id": tracker_id, "right_tracker_id": other},
-                                headers=user.headers))
-    link = _created(client.post(f"/api/v1/syncs/{sync}/links", json={"left_issue_id": "1", "right_issue_id": "1"},
-                                headers=user.headers))
+    sync = _created(
+        client.post(
+            "/api/v1/syncs/", json={"name": "s", "left_tracker_id": tracker_id, "right_tracker_id": other}, headers=user.headers
+        )
+    )
+    link = _created(
+        client.post(f"/api/v1/syncs/{sync}/links", json={"left_issue_id": "1", "right_issue_id": "1"}, headers=user.headers)
+    )
     return {"sync_id": sync, "link_id": link}
 
 
@@ -86,10 +106,20 @@ def owned(client, auth):
         "issue_id": _created(client.post(f"/api/v1/trackers/{tracker_id}/issues", json={"title": "x"}, headers=headers)),
         **_comment_and_attachment(client, headers, tracker_id),
         "template_id": _created(client.post("/api/v1/templates/", json={"name": "t", "title": "x"}, headers=headers)),
-        "automation_id": _created(client.post("/api/v1/automations/", headers=headers, json={
-            "name": "a", "event_types": ["issue.created"], "actions": [{"type": "add_comment", "body": "x"}]})),
-        "subscription_id": _created(client.post("/api/v1/subscriptions/", headers=headers, json={
-            "url": "https://127.0.0.1/hook", "events": ["*"], "secret": "s3cret-value-for-hmac-0123456789"})),
+        "automation_id": _created(
+            client.post(
+                "/api/v1/automations/",
+                headers=headers,
+                json={"name": "a", "event_types": ["issue.created"], "actions": [{"type": "add_comment", "body": "x"}]},
+            )
+        ),
+        "subscription_id": _created(
+            client.post(
+                "/api/v1/subscriptions/",
+                headers=headers,
+                json={"url": "https://127.0.0.1/hook", "events": ["*"], "secret": "s3cret-value-for-hmac-0123456789"},
+            )
+        ),
         **_sync_and_link(client, user, tracker_id),
     }
 
@@ -100,8 +130,11 @@ def _send(request, method, path, operation, data, content_type, query=None):
     if path.startswith("/webhooks/"):
         github = request.getfixturevalue("github")
         body = data.encode()
-        headers = {"X-GitHub-Event": "issues", "X-GitHub-Delivery": "d-1",
-                   "X-Hub-Signature-256": "sha256=" + hmac.new(github["secret"].encode(), body, hashlib.sha256).hexdigest()}
+        headers = {
+            "X-GitHub-Event": "issues",
+            "X-GitHub-Delivery": "d-1",
+            "X-Hub-Signature-256": "sha256=" + hmac.new(github["secret"].encode(), body, hashlib.sha256).hexdigest(),
+        }
         url = _url(path, operation, path, {"tracker_id": github["tracker"]["id"]})
     else:
         user, ids = request.getfixturevalue("owned")
@@ -151,14 +184,16 @@ def test_documented_413_for_a_body_over_the_limit(request, method, path, operati
 
 
 def _takes_a_body(path, method, operation):
-    return path.startswith("/webhooks/") or (method in ("POST", "PUT", "PATCH") and any(
-        p.get("in") == "body" for p in operation.get("parameters", [])))
+    return path.startswith("/webhooks/") or (
+        method in ("POST", "PUT", "PATCH") and any(p.get("in") == "body" for p in operation.get("parameters", []))
+    )
 
 
 def _verify_a_tracker_whose_address_the_url_policy_now_refuses(request, user, ids):
     client = request.getfixturevalue("client")
-    tracker = make_tracker(client, user, name="gh", provider="github", target="o/r", base_url="http://127.0.0.1:9",
-                           credentials={"token": "t"})
+    tracker = make_tracker(
+        client, user, name="gh", provider="github", target="o/r", base_url="http://127.0.0.1:9", credentials={"token": "t"}
+    )
     request.getfixturevalue("monkeypatch").setitem(client.application.config, "TRACKER_ALLOWED_HOSTS", [])
     response = client.post(f"/api/v1/trackers/{tracker['id']}/verify", headers=user.headers)
     assert "base_url" in response.get_json().get("errors", {}), response.get_json()

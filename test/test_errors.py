@@ -34,8 +34,9 @@ def test_json_that_is_not_an_object_is_400(client, payload):
 
 
 def test_non_json_body_is_415(client):
-    response = client.post("/api/v1/users/register", data="username=a&password=b",
-                           content_type="application/x-www-form-urlencoded")
+    response = client.post(
+        "/api/v1/users/register", data="username=a&password=b", content_type="application/x-www-form-urlencoded"
+    )
     assert_error_shape(response, 415)
 
 
@@ -52,8 +53,10 @@ def test_wrong_types_are_400_with_field_messages(client):
 
 
 def test_database_down_is_503_with_retry_after(make_app):
-    app = make_app(SQLALCHEMY_DATABASE_URI="postgresql://nobody@127.0.0.1:9/none",
-                   SQLALCHEMY_ENGINE_OPTIONS={"connect_args": {"connect_timeout": 1}})
+    app = make_app(
+        SQLALCHEMY_DATABASE_URI="postgresql://nobody@127.0.0.1:9/none",
+        SQLALCHEMY_ENGINE_OPTIONS={"connect_args": {"connect_timeout": 1}},
+    )
     response = app.test_client().post("/api/v1/users/login", json={"username": "x", "password": "password1"})
     body = assert_error_shape(response, 503)
     assert body["error"] == "database_unavailable" and response.headers["Retry-After"]

@@ -19,15 +19,24 @@ def _absolute(url):
 def test_an_event_recorded_by_the_worker_has_the_same_absolute_issue_url_as_one_from_the_api(app, client, auth, db):
     user = auth.register()
     tracker = make_tracker(client, user)
-    template = client.post("/api/v1/templates/", json={"name": "t", "title": "Made by the rule",
-                                                       "tracker_id": tracker["id"]}, headers=user.headers).get_json()
-    rule = {"name": "follow up", "tracker_id": tracker["id"], "event_types": ["issue.created"],
-            "conditions": {"title_regex": "^Human"},
-            "actions": [{"type": "create_issue_from_template", "template_id": template["id"]}]}
+    template = client.post(
+        "/api/v1/templates/", json={"name": "t", "title": "Made by the rule", "tracker_id": tracker["id"]}, headers=user.headers
+    ).get_json()
+    rule = {
+        "name": "follow up",
+        "tracker_id": tracker["id"],
+        "event_types": ["issue.created"],
+        "conditions": {"title_regex": "^Human"},
+        "actions": [{"type": "create_issue_from_template", "template_id": template["id"]}],
+    }
     assert client.post("/api/v1/automations/", json=rule, headers=user.headers).status_code == 201
     # The API request comes in under another host than PUBLIC_BASE_URL: the URL must not follow it.
-    made = client.post(f"{TRACKERS}{tracker['id']}/issues", json={"title": "Human issue"}, headers=user.headers,
-                       base_url="http://api.internal:8080")
+    made = client.post(
+        f"{TRACKERS}{tracker['id']}/issues",
+        json={"title": "Human issue"},
+        headers=user.headers,
+        base_url="http://api.internal:8080",
+    )
     assert made.status_code == 201
     run_worker(app, concurrency=1, wait=False)
 

@@ -40,8 +40,11 @@ def bearer(live_server):
 
 
 @schema.parametrize()
-@settings(max_examples=MAX_EXAMPLES, deadline=None,
-          suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow, HealthCheck.filter_too_much])
+@settings(
+    max_examples=MAX_EXAMPLES,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow, HealthCheck.filter_too_much],
+)
 def test_every_operation_conforms_to_its_documentation(case, live_server, bearer):
     # positive_data_acceptance is left out: input a schema cannot describe (an opaque cursor, a provider's own
     # credential fields, a host that does not resolve, a parameter another field excludes) is rightly refused.

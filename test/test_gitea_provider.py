@@ -30,8 +30,9 @@ def gitea(client, auth, gitea_fake):
     gitea_fake.add_repo(REPO)
     for name in ("bug", "ui"):
         gitea_fake.add_label(REPO, name)
-    tracker = make_tracker(client, user, name="gt", provider="gitea", target=REPO, base_url=gitea_fake.base_url,
-                           credentials={"token": "gt-token"})
+    tracker = make_tracker(
+        client, user, name="gt", provider="gitea", target=REPO, base_url=gitea_fake.base_url, credentials={"token": "gt-token"}
+    )
     return {"user": user, "tracker": tracker, "fake": gitea_fake, "url": f"{TRACKERS}{tracker['id']}"}
 
 
@@ -47,8 +48,12 @@ def test_pull_requests_are_left_out_of_the_issue_list_and_are_not_issues(client,
 
 def test_labels_are_sent_as_gitea_label_ids(client, gitea):
     fake, headers = gitea["fake"], gitea["user"].headers
-    ids = {label["name"]: label["id"] for label in requests.get(f"{fake.api_url}/repos/{REPO}/labels", timeout=5,
-                                                                headers={"Authorization": "token gt-token"}).json()}
+    ids = {
+        label["name"]: label["id"]
+        for label in requests.get(
+            f"{fake.api_url}/repos/{REPO}/labels", timeout=5, headers={"Authorization": "token gt-token"}
+        ).json()
+    }
     issue = client.post(f"{gitea['url']}/issues", json={"title": "t", "labels": ["UI", "bug"]}, headers=headers).get_json()
     assert sorted(issue["labels"]) == ["bug", "ui"]
     created = next(r for r in fake.requests if r.method == "POST" and r.path.endswith("/issues"))
@@ -59,8 +64,9 @@ def test_labels_are_sent_as_gitea_label_ids(client, gitea):
 
 
 def test_an_unknown_label_is_422_naming_it_and_nothing_is_created(client, gitea):
-    response = client.post(f"{gitea['url']}/issues", json={"title": "t", "labels": ["bug", "nope"]},
-                           headers=gitea["user"].headers)
+    response = client.post(
+        f"{gitea['url']}/issues", json={"title": "t", "labels": ["bug", "nope"]}, headers=gitea["user"].headers
+    )
     assert response.status_code == 422 and "nope" in json.dumps(response.get_json())
     assert not [r for r in gitea["fake"].requests if r.method == "POST"]
 
@@ -99,32 +105,46 @@ def test_pages_keep_their_size_when_gitea_caps_the_limit(client, gitea):
     first = client.get(f"{gitea['url']}/issues", query_string={"limit": 100}, headers=headers).get_json()
     assert len(first["issues"]) == 50 and first["next_cursor"]
     # A caller that changes `limit` between pages still gets the rest, not a page counted in another size.
-    second = client.get(f"{gitea['url']}/issues", query_string={"limit": 20, "cursor": first["next_cursor"]},
-                        headers=headers).get_json()
+    second = client.get(
+        f"{gitea['url']}/issues", query_string={"limit": 20, "cursor": first["next_cursor"]}, headers=headers
+    ).get_json()
     titles = [i["title"] for i in first["issues"] + second["issues"]]
     assert len(titles) == 55 == len(set(titles)) and second["next_cursor"] is None
 
 
 def test_templates_import_from_the_issue_templates_api_with_their_front_matter(client, gitea):
     fake = gitea["fake"]
-    fake.add_issue_template(REPO, ".gitea/ISSUE_TEMPLATE/bug.md", "Crash report", about="Something broke",
-                            title="[Bug] ", labels=["bug"], assignees=["gitea_admin"], content="## Steps\n")
+    fake.add_issue_template(
+        REPO,
+        ".gitea/ISSUE_TEMPLATE/bug.md",
+        "Crash report",
+        about="Something broke",
+        title="[Bug] ",
+        labels=["bug"],
+        assignees=["gitea_admin"],
+        content="## Steps\n",
+    )
     fake.add_issue_template(REPO, ".github/ISSUE_TEMPLATE/idea.md", "Idea: yes", content="What?")
     fake.add_issue_template(REPO, ".gitea/ISSUE_TEMPLATE/form.yml", "A form")
-    result = client.post("/api/v1/templates/import", json={"tracker_id": gitea["tracker"]["id"]},
-                         headers=gitea["user"].headers).get_json()
+    result = client.post(
+        "/api/v1/templates/import", json={"tracker_id": gitea["tracker"]["id"]}, headers=gitea["user"].headers
+    ).get_json()
     imported = {t["name"]: t for t in result["imported"]}
     assert set(imported) == {"Crash report", "Idea: yes"}, result
     bug = imported["Crash report"]
-    assert (bug["title"], bug["labels"], bug["assignees"], bug["body"], bug["description"]) == \
-        ("[Bug] ", ["bug"], ["gitea_admin"], "## Steps\n", "Something broke")
+    assert (bug["title"], bug["labels"], bug["assignees"], bug["body"], bug["description"]) == (
+        "[Bug] ",
+        ["bug"],
+        ["gitea_admin"],
+        "## Steps\n",
+        "Something broke",
+    )
     assert [s["file"] for s in result["skipped"]] == ["form.yml"]
 
 
 def test_parse_issue_template_file_reads_github_style_front_matter():
     data = GiteaProvider.parse_issue_template_file("bug.md", "---\nname: Bug\nabout: A\nlabels: bug, ui\n---\nBody")
-    assert data == {"name": "Bug", "description": "A", "title": "", "body": "Body", "labels": ["bug", "ui"],
-                    "assignees": []}
+    assert data == {"name": "Bug", "description": "A", "title": "", "body": "Body", "labels": ["bug", "ui"], "assignees": []}
 
 
 def test_registering_creates_a_gitea_hook_for_issue_events_and_removing_deletes_it(client, db, gitea):
@@ -151,9 +171,16 @@ def test_signed_deliveries_are_accepted_once_and_tampered_ones_refused(client, a
     url = f"/api/v1/webhooks/{gitea['tracker']['id']}"
 
     def deliver(data, signature, delivery):
-        return client.post(url, data=data, headers={f"X-{flavour}-Event": "issues", f"X-{flavour}-Delivery": delivery,
-                                                    f"X-{flavour}-Signature": signature,
-                                                    "Content-Type": "application/json"})
+        return client.post(
+            url,
+            data=data,
+            headers={
+                f"X-{flavour}-Event": "issues",
+                f"X-{flavour}-Delivery": delivery,
+                f"X-{flavour}-Signature": signature,
+                "Content-Type": "application/json",
+            },
+        )
 
     assert deliver(body, _sign("wrong", body), "d1").status_code == 401
     assert deliver(body + b" ", _sign(secret, body), "d1").status_code == 401
@@ -180,8 +207,7 @@ def test_label_changes_and_pull_request_events_normalize(gitea):
     provider = GiteaProvider(TrackerConfig(tracker_id=1, target=REPO))
     opened = json.loads((specs_dir() / "gitea" / "webhooks" / "issues.opened.json").read_text())
     labelled = {**opened, "action": "label_updated", "issue": {**opened["issue"], "labels": [{"id": 1, "name": "bug"}]}}
-    assert [(e.type, e.changes["labels"]) for e in provider.normalize_webhook("issues", labelled)] == \
-        [("issue.labeled", ["bug"])]
+    assert [(e.type, e.changes["labels"]) for e in provider.normalize_webhook("issues", labelled)] == [("issue.labeled", ["bug"])]
     cleared = {**opened, "action": "label_cleared"}
     assert [e.type for e in provider.normalize_webhook("issues", cleared)] == ["issue.unlabeled"]
     pull = {**opened, "issue": {**opened["issue"], "pull_request": {"merged": False}}}

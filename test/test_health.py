@@ -22,8 +22,10 @@ def test_readyz_is_503_when_migrations_are_pending(empty_database_url):
 
 
 def test_readyz_is_503_when_database_is_unreachable(make_app):
-    app = make_app(SQLALCHEMY_DATABASE_URI="postgresql://nobody@127.0.0.1:9/none",
-                   SQLALCHEMY_ENGINE_OPTIONS={"connect_args": {"connect_timeout": 1}})
+    app = make_app(
+        SQLALCHEMY_DATABASE_URI="postgresql://nobody@127.0.0.1:9/none",
+        SQLALCHEMY_ENGINE_OPTIONS={"connect_args": {"connect_timeout": 1}},
+    )
     response = app.test_client().get("/readyz")
     assert response.status_code == 503
     assert response.get_json()["database"] == "unreachable"

@@ -41,8 +41,12 @@ def chunked(*parts):
 
 def test_a_chunked_json_body_is_read(served):
     username = f"chunky_{uuid.uuid4().hex[:6]}"
-    response = requests.post(f"{served}/api/v1/users/register", timeout=30, headers={"Content-Type": "application/json"},
-                             data=chunked(b'{"username": "', username.encode(), b'", "password": "correct horse battery"}'))
+    response = requests.post(
+        f"{served}/api/v1/users/register",
+        timeout=30,
+        headers={"Content-Type": "application/json"},
+        data=chunked(b'{"username": "', username.encode(), b'", "password": "correct horse battery"}'),
+    )
     assert response.request.headers["Transfer-Encoding"] == "chunked" and "Content-Length" not in response.request.headers
     assert response.status_code == 201, response.text
     assert response.json()["username"] == username
@@ -52,8 +56,9 @@ def test_a_chunked_body_over_the_limit_is_413(served_at):
     served, limit = served_at
     filler = b"a" * 8192
     body = chunked(b'{"username": "', *([filler] * (limit // len(filler) + 2)), b'", "password": "correct horse battery"}')
-    response = requests.post(f"{served}/api/v1/users/register", timeout=30, headers={"Content-Type": "application/json"},
-                             data=body)
+    response = requests.post(
+        f"{served}/api/v1/users/register", timeout=30, headers={"Content-Type": "application/json"}, data=body
+    )
     assert response.status_code == 413 and response.json()["error"] == "payload_too_large", response.text
 
 
@@ -62,8 +67,12 @@ def test_a_chunked_body_of_exactly_the_limit_is_read_whole(served_at):
     head, tail = b'{"username": "', b'", "password": "correct horse battery"}'
     body = head + b"a" * (limit - len(head) - len(tail)) + tail
     assert len(body) == limit
-    response = requests.post(f"{served}/api/v1/users/register", timeout=30, headers={"Content-Type": "application/json"},
-                             data=chunked(body[:1000], body[1000:]))
+    response = requests.post(
+        f"{served}/api/v1/users/register",
+        timeout=30,
+        headers={"Content-Type": "application/json"},
+        data=chunked(body[:1000], body[1000:]),
+    )
     # Parsed whole, then refused for what it says (the username is far too long): not 413, not "not valid JSON".
     assert response.status_code == 400 and "username" in response.json()["errors"], response.text
 
@@ -90,23 +99,27 @@ def issue_on_a_builtin_tracker(base):
     assert requests.post(f"{base}/api/v1/users/register", json=credentials, timeout=30).status_code == 201
     token = requests.post(f"{base}/api/v1/users/login", json=credentials, timeout=30).json()["token"]
     headers = {"Authorization": f"Bearer {token}"}
-    tracker = requests.post(f"{base}/api/v1/trackers/", json={"name": "t", "provider": "builtin", "target": "up"},
-                            headers=headers, timeout=30).json()
-    issue = requests.post(f"{base}/api/v1/trackers/{tracker['id']}/issues", json={"title": "files"}, headers=headers,
-                          timeout=30).json()
+    tracker = requests.post(
+        f"{base}/api/v1/trackers/", json={"name": "t", "provider": "builtin", "target": "up"}, headers=headers, timeout=30
+    ).json()
+    issue = requests.post(
+        f"{base}/api/v1/trackers/{tracker['id']}/issues", json={"title": "files"}, headers=headers, timeout=30
+    ).json()
     return headers, f"{base}/api/v1/trackers/{tracker['id']}/issues/{issue['id']}/attachments"
 
 
 def chunked_upload(url, headers, size):
     """POST a PNG of `size` bytes as multipart/form-data in 16 KiB chunks, without a Content-Length."""
     boundary = uuid.uuid4().hex
-    head = (f"--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"shot.png\"\r\n"
-            "Content-Type: image/png\r\n\r\n").encode()
+    head = (
+        f'--{boundary}\r\nContent-Disposition: form-data; name="file"; filename="shot.png"\r\nContent-Type: image/png\r\n\r\n'
+    ).encode()
     data = PNG + b"\x00" * (size - len(PNG))
     body = head + data + f"\r\n--{boundary}--\r\n".encode()
-    parts = [body[i:i + 16384] for i in range(0, len(body), 16384)]
-    return requests.post(url, data=chunked(*parts), timeout=60,
-                         headers={**headers, "Content-Type": f"multipart/form-data; boundary={boundary}"})
+    parts = [body[i : i + 16384] for i in range(0, len(body), 16384)]
+    return requests.post(
+        url, data=chunked(*parts), timeout=60, headers={**headers, "Content-Type": f"multipart/form-data; boundary={boundary}"}
+    )
 
 
 def test_a_chunked_upload_may_be_as_large_as_the_attachment_limit_not_the_json_limit(upload_server):
@@ -126,6 +139,10 @@ def test_a_chunked_upload_over_the_attachment_limit_is_413(upload_server):
 def test_other_chunked_bodies_keep_the_json_limit_beside_uploads(upload_server):
     headers, url = issue_on_a_builtin_tracker(upload_server)
     body = b'{"title": "' + b"a" * (LIMIT * 2) + b'"}'
-    response = requests.post(url.rsplit("/issues/", 1)[0] + "/issues", headers={**headers, "Content-Type": "application/json"},
-                             data=chunked(body[:30_000], body[30_000:]), timeout=30)
+    response = requests.post(
+        url.rsplit("/issues/", 1)[0] + "/issues",
+        headers={**headers, "Content-Type": "application/json"},
+        data=chunked(body[:30_000], body[30_000:]),
+        timeout=30,
+    )
     assert response.status_code == 413 and response.json()["error"] == "payload_too_large", response.text

@@ -30,8 +30,16 @@ def test_deeply_nested_json_is_400_malformed_json_without_auth(client, path, doc
 def test_deeply_nested_json_is_400_on_every_json_endpoint(app, client, auth, caplog):
     user = auth.register()
     tracker = make_tracker(client, user)
-    ids = {"user_id": user.id, "tracker_id": tracker["id"], "issue_id": "1", "offer_id": 1, "template_id": 1,
-           "automation_id": 1, "subscription_id": 1, "delivery_id": "x"}
+    ids = {
+        "user_id": user.id,
+        "tracker_id": tracker["id"],
+        "issue_id": "1",
+        "offer_id": 1,
+        "template_id": 1,
+        "automation_id": 1,
+        "subscription_id": 1,
+        "delivery_id": "x",
+    }
     checked = 0
     for rule in _post_json_routes(app):
         # Ids the test has not created stand in as 1: such a route may answer 404 first, never a 5xx.
@@ -55,6 +63,7 @@ def test_json_at_the_nesting_limit_is_parsed(client, auth):
 
 
 # ---- one URL convention --------------------------------------------------------------------------
+
 
 def _toggled(path):
     return path[:-1] if path.endswith("/") else path + "/"
@@ -111,6 +120,7 @@ def test_unknown_or_odd_urls_answer_json_never_a_redirect(client, auth, path):
 
 # ---- Retry-After -------------------------------------------------------------------------------
 
+
 @pytest.fixture
 def limited_client(app, make_app):  # `app` migrates the database the counters live in
     limited = make_app(RATELIMIT_ENABLED=True, RATELIMIT_LOGIN="2 per minute", RATELIMIT_REGISTER="3 per minute")
@@ -135,6 +145,7 @@ def test_retry_after_only_on_429_not_on_a_successful_register_or_login(limited_c
 
 
 # ---- spec wording ------------------------------------------------------------------------------
+
 
 def test_login_and_webhook_401_descriptions_do_not_speak_of_a_token(client):
     paths = client.get("/api/v1/swagger.json").get_json()["paths"]

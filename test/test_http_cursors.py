@@ -12,19 +12,19 @@ from test.test_trackers import TRACKERS, make_tracker
 MARKER = "cursor-estate"
 
 BAD_CURSORS = [
-    "zzz",                                                    # not base64 of JSON
-    "!!!",                                                    # not even base64
-    "a" * 600,                                                # longer than any cursor we hand out
-    encode_cursor(["x"]),                                     # wrong type
+    "zzz",  # not base64 of JSON
+    "!!!",  # not even base64
+    "a" * 600,  # longer than any cursor we hand out
+    encode_cursor(["x"]),  # wrong type
     encode_cursor([1.5]),
     encode_cursor([True]),
     encode_cursor([[1, 2]]),
-    encode_cursor([{"1": 5}]),                                # right type for /issues, wrong inside
+    encode_cursor([{"1": 5}]),  # right type for /issues, wrong inside
     encode_cursor([{"1": [None, -1]}]),
     encode_cursor([{"x": [None, 0]}]),
-    encode_cursor([{"1": [encode_cursor(["x"]), 0]}]),        # /issues shape, the tracker's own cursor forged
-    encode_cursor(["2020-13-45", 1]),                         # built-in issues shape, impossible time
-    encode_cursor([10**30]),                                  # out of any integer column's range
+    encode_cursor([{"1": [encode_cursor(["x"]), 0]}]),  # /issues shape, the tracker's own cursor forged
+    encode_cursor(["2020-13-45", 1]),  # built-in issues shape, impossible time
+    encode_cursor([10**30]),  # out of any integer column's range
     encode_cursor(["2020-01-01T00:00:00+00:00", 10**30]),
 ]
 
@@ -59,22 +59,31 @@ def estate(client, auth):
     issue = client.post(f"{TRACKERS}{tracker['id']}/issues", json={"title": MARKER}, headers=owner.headers).get_json()
     ids["issue_id"] = issue["id"]
     client.post(f"{TRACKERS}{tracker['id']}/issues/{issue['id']}/comments", json={"body": MARKER}, headers=owner.headers)
-    template = client.post("/api/v1/templates/", json={"name": MARKER, "title": MARKER, "tracker_id": tracker["id"]},
-                           headers=owner.headers)
+    template = client.post(
+        "/api/v1/templates/", json={"name": MARKER, "title": MARKER, "tracker_id": tracker["id"]}, headers=owner.headers
+    )
     assert template.status_code == 201, template.get_json()
     ids["template_id"] = template.get_json()["id"]
-    rule = client.post("/api/v1/automations/", json={"name": MARKER, "event_types": ["issue.created"],
-                                                     "actions": [{"type": "notify", "message": MARKER}]},
-                       headers=owner.headers)
+    rule = client.post(
+        "/api/v1/automations/",
+        json={"name": MARKER, "event_types": ["issue.created"], "actions": [{"type": "notify", "message": MARKER}]},
+        headers=owner.headers,
+    )
     assert rule.status_code == 201, rule.get_json()
     ids["automation_id"] = rule.get_json()["id"]
-    subscription = client.post("/api/v1/subscriptions/", json={"url": "http://127.0.0.1:9/hook", "events": ["*"],
-                                                               "secret": MARKER + "-secret-value"}, headers=owner.headers)
+    subscription = client.post(
+        "/api/v1/subscriptions/",
+        json={"url": "http://127.0.0.1:9/hook", "events": ["*"], "secret": MARKER + "-secret-value"},
+        headers=owner.headers,
+    )
     assert subscription.status_code == 201, subscription.get_json()
     ids["subscription_id"] = subscription.get_json()["id"]
     other = make_tracker(client, owner, name=MARKER + "-other")
-    sync = client.post("/api/v1/syncs/", json={"name": MARKER, "left_tracker_id": tracker["id"],
-                                               "right_tracker_id": other["id"]}, headers=owner.headers)
+    sync = client.post(
+        "/api/v1/syncs/",
+        json={"name": MARKER, "left_tracker_id": tracker["id"], "right_tracker_id": other["id"]},
+        headers=owner.headers,
+    )
     assert sync.status_code == 201, sync.get_json()
     ids["sync_id"] = sync.get_json()["id"]
     return owner, ids

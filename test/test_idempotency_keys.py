@@ -28,8 +28,7 @@ def post(client, url, owner, key, body):
 
 def age_key(db, key, age):
     with db.engine.begin() as connection:
-        connection.execute(sa.update(IdempotencyRecord).where(IdempotencyRecord.key == key)
-                           .values(created_at=utcnow() - age))
+        connection.execute(sa.update(IdempotencyRecord).where(IdempotencyRecord.key == key).values(created_at=utcnow() - age))
 
 
 def titles(client, url, owner):
@@ -59,8 +58,11 @@ def test_an_expired_key_of_another_user_does_not_free_mine(client, db, auth, own
     other_issues = f"/api/v1/trackers/{make_tracker(client, other)['id']}/issues"
     assert post(client, other_issues, other, "shared", {"title": "Theirs"}).status_code == 201
     with db.engine.begin() as connection:
-        connection.execute(sa.update(IdempotencyRecord).where(IdempotencyRecord.user_id == other.id)
-                           .values(created_at=utcnow() - timedelta(hours=25)))
+        connection.execute(
+            sa.update(IdempotencyRecord)
+            .where(IdempotencyRecord.user_id == other.id)
+            .values(created_at=utcnow() - timedelta(hours=25))
+        )
     retry = post(client, issues, owner, "shared", {"title": "Mine"})
     assert retry.headers["Idempotent-Replayed"] == "true" and titles(client, issues, owner) == ["Mine"]
 
@@ -90,8 +92,9 @@ def test_a_first_response_is_not_marked_replayed_with_or_without_a_key(client, o
 def test_a_retry_while_the_first_request_is_unfinished_is_409_with_retry_after_1(client, db, owner, issues):
     assert post(client, issues, owner, "busy", {"title": "Slow"}).status_code == 201
     with db.engine.begin() as connection:  # the state a still-running first request leaves: claimed, no response yet
-        connection.execute(sa.update(IdempotencyRecord).where(IdempotencyRecord.key == "busy")
-                           .values(status_code=None, response=None))
+        connection.execute(
+            sa.update(IdempotencyRecord).where(IdempotencyRecord.key == "busy").values(status_code=None, response=None)
+        )
     retry = post(client, issues, owner, "busy", {"title": "Slow"})
     assert retry.status_code == 409 and retry.headers["Retry-After"] == "1"
     body = retry.get_json()
@@ -128,12 +131,19 @@ def test_the_key_is_claimed_for_other_requests_before_the_action_runs(db, owner)
             seen.append(other.execute(sa.select(IdempotencyRecord.status_code, IdempotencyRecord.key)).all())
         return {"ok": True}, 201
 
-    body, status, replayed = idempotency.run(session=db.session, user_id=owner.id, key="claim", scope="POST /x",
-                                             payload={"a": 1}, action=action)
+    body, status, replayed = idempotency.run(
+        session=db.session, user_id=owner.id, key="claim", scope="POST /x", payload={"a": 1}, action=action
+    )
     assert (body, status, replayed) == ({"ok": True}, 201, False)
     assert seen == [[(None, "claim")]]
-    assert idempotency.run(session=db.session, user_id=owner.id, key="claim", scope="POST /x", payload={"a": 1},
-                           action=lambda: pytest.fail("a replay must not run the action")) == ({"ok": True}, 201, True)
+    assert idempotency.run(
+        session=db.session,
+        user_id=owner.id,
+        key="claim",
+        scope="POST /x",
+        payload={"a": 1},
+        action=lambda: pytest.fail("a replay must not run the action"),
+    ) == ({"ok": True}, 201, True)
 
 
 def test_an_action_failing_on_a_database_error_re_raises_it_and_frees_the_key(db, owner):
@@ -144,5 +154,6 @@ def test_an_action_failing_on_a_database_error_re_raises_it_and_frees_the_key(db
         idempotency.run(session=db.session, user_id=owner.id, key="boom", scope="POST /x", payload={}, action=failing)
     with db.engine.connect() as connection:
         assert connection.execute(sa.select(sa.func.count()).select_from(IdempotencyRecord)).scalar_one() == 0
-    assert idempotency.run(session=db.session, user_id=owner.id, key="boom", scope="POST /x", payload={},
-                           action=lambda: ({"second": True}, 201)) == ({"second": True}, 201, False)
+    assert idempotency.run(
+        session=db.session, user_id=owner.id, key="boom", scope="POST /x", payload={}, action=lambda: ({"second": True}, 201)
+    ) == ({"second": True}, 201, False)

@@ -80,9 +80,13 @@ def test_an_index_row_hashed_before_priority_counted_is_no_change_when_its_issue
 
 
 def _jira_updated(env, raw, item):
-    return {"webhookEvent": "jira:issue_updated", "issue_event_type_name": "issue_updated", "issue": raw,
-            "user": {"accountId": env.member} if env.variant.name == "jira_cloud" else {"key": env.member, "name": env.member},
-            "changelog": {"id": "1", "items": [{"fieldtype": "jira", **item}]}}
+    return {
+        "webhookEvent": "jira:issue_updated",
+        "issue_event_type_name": "issue_updated",
+        "issue": raw,
+        "user": {"accountId": env.member} if env.variant.name == "jira_cloud" else {"key": env.member, "name": env.member},
+        "changelog": {"id": "1", "items": [{"fieldtype": "jira", **item}]},
+    }
 
 
 @parametrize_env(JIRA)
@@ -94,8 +98,10 @@ def test_a_priority_only_webhook_in_the_same_second_as_an_earlier_update_is_reco
 
     def deliver(payload):
         body = json.dumps(payload).encode()
-        headers = {**_signed(env, secret["secret"], secret["callback_url"], "jira:issue_updated", body),
-                   "Content-Type": "application/json"}
+        headers = {
+            **_signed(env, secret["secret"], secret["callback_url"], "jira:issue_updated", body),
+            "Content-Type": "application/json",
+        }
         assert client.post(f"/api/v1/webhooks/{env.tracker['id']}", data=body, headers=headers).status_code == 202
         run_worker(app, concurrency=1, wait=False, queues=[QUEUE_WEBHOOKS])
 
@@ -104,11 +110,14 @@ def test_a_priority_only_webhook_in_the_same_second_as_an_earlier_update_is_reco
     deliver(_jira_updated(env, renamed, {"field": "summary", "fromString": "Before", "toString": "After"}))
     raised = provider.update_issue(issue_id, provider.prepare_changes(issue_id, IssueChanges(priority="urgent"))).remote_data
     raised["fields"]["updated"] = renamed["fields"]["updated"]  # the same second as the rename
-    deliver(_jira_updated(env, raised, {"field": "priority", "fromString": None,
-                                        "toString": raised["fields"]["priority"]["name"]}))
+    deliver(
+        _jira_updated(env, raised, {"field": "priority", "fromString": None, "toString": raised["fields"]["priority"]["name"]})
+    )
     updated = [event for event in events(db, env.tracker["id"]) if event.type == "issue.updated"]
-    assert [(event.source, event.issue["title"], event.issue["priority"]) for event in updated] == \
-        [("webhook", "After", None), ("webhook", "After", "urgent")]
+    assert [(event.source, event.issue["title"], event.issue["priority"]) for event in updated] == [
+        ("webhook", "After", None),
+        ("webhook", "After", "urgent"),
+    ]
 
 
 @parametrize_env(["builtin", "jira_dc"])

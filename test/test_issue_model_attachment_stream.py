@@ -19,8 +19,15 @@ class _GiteaAsset(QuietHandler):
     def do_GET(self):
         server = self.server
         if self.path.endswith("/issues/1/assets/7"):
-            body = json.dumps({"id": 7, "name": "big.bin", "size": 2 * HALF, "created_at": "2025-01-01T00:00:00Z",
-                               "browser_download_url": f"http://127.0.0.1:{server.server_address[1]}/attachments/7"}).encode()
+            body = json.dumps(
+                {
+                    "id": 7,
+                    "name": "big.bin",
+                    "size": 2 * HALF,
+                    "created_at": "2025-01-01T00:00:00Z",
+                    "browser_download_url": f"http://127.0.0.1:{server.server_address[1]}/attachments/7",
+                }
+            ).encode()
             self._answer("application/json", len(body))
             self.wfile.write(body)
             return
@@ -47,10 +54,18 @@ def provider():
 
 def test_a_remote_download_reaches_the_client_before_the_provider_has_sent_it_all(client, auth, provider):
     user = auth.register()
-    tracker = client.post(TRACKERS, json={"name": "g", "provider": "gitea", "target": "owner/repo", "base_url": provider.base_url,
-                                          "credentials": {"token": "t"}}, headers=user.headers).get_json()
-    response = client.get(f"{TRACKERS}{tracker['id']}/issues/1/attachments/7/content", headers=user.headers,
-                          buffered=False)
+    tracker = client.post(
+        TRACKERS,
+        json={
+            "name": "g",
+            "provider": "gitea",
+            "target": "owner/repo",
+            "base_url": provider.base_url,
+            "credentials": {"token": "t"},
+        },
+        headers=user.headers,
+    ).get_json()
+    response = client.get(f"{TRACKERS}{tracker['id']}/issues/1/attachments/7/content", headers=user.headers, buffered=False)
     assert response.status_code == 200 and response.is_streamed
     chunks = iter(response.response)
     received = next(chunks)

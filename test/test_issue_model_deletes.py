@@ -31,8 +31,9 @@ def test_only_providers_whose_webhooks_report_deletes_say_so():
 @pytest.fixture
 def hooked(client, app, db, env):
     """The contract tracker with a stored webhook registration: its events come by webhook (mode auto -> webhook)."""
-    stored = WebhookRegistration(hook_id="1", secret=secrets.token_urlsafe(32),
-                                 callback_url=webhooks_service.callback_url(env.tracker["id"]))
+    stored = WebhookRegistration(
+        hook_id="1", secret=secrets.token_urlsafe(32), callback_url=webhooks_service.callback_url(env.tracker["id"])
+    )
     db.session.get(Tracker, env.tracker["id"]).webhook_secret_encrypted = crypto.encrypt_json(vars(stored))
     db.session.commit()
     assert client.get(env.url(), headers=env.user.headers).get_json()["effective_events_mode"] == "webhook"
@@ -49,8 +50,9 @@ def hooked(client, app, db, env):
 
 
 def deleted(db, env):
-    return [(e.issue_id, e.source, (e.issue or {}).get("title")) for e in events(db, env.tracker["id"])
-            if e.type == "issue.deleted"]
+    return [
+        (e.issue_id, e.source, (e.issue or {}).get("title")) for e in events(db, env.tracker["id"]) if e.type == "issue.deleted"
+    ]
 
 
 def delete(client, env, issue_id):
@@ -84,8 +86,10 @@ def test_a_gitea_delete_webhook_after_the_gateways_record_adds_nothing(client, d
     raw = behind(db, env).get_issue(issue["id"]).remote_data
     db.session.remove()
     delete(client, env, issue["id"])
-    hooked("issues", {"action": "deleted", "issue": raw, "repository": {"full_name": env.tracker["target"]},
-                      "sender": {"login": env.member}})
+    hooked(
+        "issues",
+        {"action": "deleted", "issue": raw, "repository": {"full_name": env.tracker["target"]}, "sender": {"login": env.member}},
+    )
     assert deleted(db, env) == [(issue["id"], "gateway", "Gone from Gitea")]
 
 
@@ -94,9 +98,13 @@ def test_a_trello_delete_in_webhook_mode_is_left_to_its_deletecard_webhook(clien
     issue = create(client, env, title="Gone from Trello")
     delete(client, env, issue["id"])
     assert deleted(db, env) == []  # Trello reports it
-    action = {"id": "6a0000000000000000000001", "type": "deleteCard", "date": "2025-01-01T00:00:00.000Z",
-              "data": {"card": {"id": issue["id"], "idShort": 1}, "board": {"id": env.tracker["target"]}},
-              "memberCreator": {"id": "5e0a0c0a0c0a0c0a0c0a0c0a", "username": env.member}}
+    action = {
+        "id": "6a0000000000000000000001",
+        "type": "deleteCard",
+        "date": "2025-01-01T00:00:00.000Z",
+        "data": {"card": {"id": issue["id"], "idShort": 1}, "board": {"id": env.tracker["target"]}},
+        "memberCreator": {"id": "5e0a0c0a0c0a0c0a0c0a0c0a", "username": env.member},
+    }
     hooked("deleteCard", {"action": action, "model": {"id": env.tracker["target"]}})
     assert [(issue_id, source) for issue_id, source, _ in deleted(db, env)] == [(issue["id"], "webhook")]
 

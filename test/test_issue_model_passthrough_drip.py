@@ -46,12 +46,16 @@ def dripping():
 def test_a_provider_dripping_its_body_is_cut_at_the_passthrough_time_cap(client, auth, app, monkeypatch, dripping):
     monkeypatch.setitem(app.config, "PASSTHROUGH_TIMEOUT_SECONDS", 2.0)
     user = auth.register()
-    tracker = client.post(TRACKERS, json={"name": "drip", "provider": "gitea", "target": "owner/repo", "base_url": dripping,
-                                          "credentials": {"token": "t"}}, headers=user.headers)
+    tracker = client.post(
+        TRACKERS,
+        json={"name": "drip", "provider": "gitea", "target": "owner/repo", "base_url": dripping, "credentials": {"token": "t"}},
+        headers=user.headers,
+    )
     assert tracker.status_code == 201, tracker.get_json()
     started = time.monotonic()
-    response = client.post(f"{TRACKERS}{tracker.get_json()['id']}/passthrough", json={"method": "GET", "path": "user"},
-                           headers=user.headers)
+    response = client.post(
+        f"{TRACKERS}{tracker.get_json()['id']}/passthrough", json={"method": "GET", "path": "user"}, headers=user.headers
+    )
     elapsed = time.monotonic() - started
     assert response.status_code == 504, response.get_json()
     assert response.get_json()["error"] == "tracker_timeout" and "passthrough" in response.get_json()["message"]

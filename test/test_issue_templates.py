@@ -27,9 +27,11 @@ def test_new_users_get_the_two_starter_templates(client, auth):
     names = [t["name"] for t in client.get(TEMPLATES, headers=user.headers).get_json()["templates"]]
     assert names == ["Bug report", "Feature request"]
     starter = client.get(TEMPLATES, headers=user.headers).get_json()["templates"][0]
-    rendered = client.post(f"{TEMPLATES}{starter['id']}/render",
-                           json={"variables": {"summary": "Login fails", "actual": "500", "expected": "200"}},
-                           headers=user.headers)
+    rendered = client.post(
+        f"{TEMPLATES}{starter['id']}/render",
+        json={"variables": {"summary": "Login fails", "actual": "500", "expected": "200"}},
+        headers=user.headers,
+    )
     assert rendered.status_code == 200 and rendered.get_json()["title"] == "[Bug] Login fails"
 
 
@@ -40,8 +42,12 @@ def test_crud_and_render_preview(client, auth):
     assert client.get(url, headers=user.headers).get_json()["title"] == BUG["title"]
     response = client.post(f"{url}/render", json={"variables": {"component": "login", "version": "2.3"}}, headers=user.headers)
     assert response.status_code == 200
-    assert response.get_json() == {"title": "[Crash] login v2.3", "description": "Steps:\nnone given",
-                                   "labels": ["bug"], "assignees": []}
+    assert response.get_json() == {
+        "title": "[Crash] login v2.3",
+        "description": "Steps:\nnone given",
+        "labels": ["bug"],
+        "assignees": [],
+    }
     assert client.patch(url, json={"labels": ["bug", "p1"]}, headers=user.headers).get_json()["labels"] == ["bug", "p1"]
     assert client.delete(url, headers=user.headers).status_code == 200
     assert client.get(url, headers=user.headers).status_code == 404
@@ -62,8 +68,11 @@ def test_duplicate_name_is_409(client, auth):
         ({"body": "{% macro m() %}x{% endmacro %}"}, "body", "macros"),
         ({"body": "{% include 'other' %}"}, "body", "includes"),
         ({"variables": [{"name": "component", "pattern": "("}, {"name": "version"}, {"name": "steps"}]}, "variables", "regular"),
-        ({"variables": [{"name": "component"}, {"name": "version", "pattern": "\\d+", "default": "x"}, {"name": "steps"}]},
-         "variables", "pattern"),
+        (
+            {"variables": [{"name": "component"}, {"name": "version", "pattern": "\\d+", "default": "x"}, {"name": "steps"}]},
+            "variables",
+            "pattern",
+        ),
     ],
 )
 def test_invalid_template_is_422_with_line_and_message(client, auth, overrides, field, fragment):
@@ -94,8 +103,9 @@ def test_sandbox_escapes_are_refused(client, auth, source):
     for name in ("cycler", "lipsum"):
         if name in source:
             variables.append({"name": name, "default": "x"})
-    response = client.post(TEMPLATES, json={**BUG, "name": "Evil", "title": "t", "body": source, "variables": variables},
-                           headers=user.headers)
+    response = client.post(
+        TEMPLATES, json={**BUG, "name": "Evil", "title": "t", "body": source, "variables": variables}, headers=user.headers
+    )
     if response.status_code == 201:
         rendered = client.post(f"{TEMPLATES}{response.get_json()['id']}/render", json={}, headers=user.headers)
         assert rendered.status_code == 422, rendered.get_json()
@@ -149,8 +159,7 @@ SLOW_PATTERN, SLOW_VALUE = r"^(?:(a|a)*$|a*!)", "a" * 24 + "!"
 def test_a_pattern_too_slow_to_decide_is_a_422_naming_the_variable_not_a_hang(client, auth):
     user = auth.register()
     template = make_template(client, user, title="{{ v }}", body="", variables=[{"name": "v", "pattern": SLOW_PATTERN}])
-    response = client.post(f"{TEMPLATES}{template['id']}/render", json={"variables": {"v": SLOW_VALUE}},
-                           headers=user.headers)
+    response = client.post(f"{TEMPLATES}{template['id']}/render", json={"variables": {"v": SLOW_VALUE}}, headers=user.headers)
     assert response.status_code == 422, response.get_json()
     assert "took longer than" in response.get_json()["errors"]["variables"]["v"][0]
     assert "v" in response.get_json()["message"]
@@ -159,8 +168,16 @@ def test_a_pattern_too_slow_to_decide_is_a_422_naming_the_variable_not_a_hang(cl
 @pytest.mark.timeout(30)
 def test_a_default_too_slow_to_check_is_refused_at_save(client, auth):
     user = auth.register()
-    response = client.post(TEMPLATES, json={**BUG, "title": "{{ v }}", "body": "", "variables": [
-        {"name": "v", "pattern": SLOW_PATTERN, "default": SLOW_VALUE}]}, headers=user.headers)
+    response = client.post(
+        TEMPLATES,
+        json={
+            **BUG,
+            "title": "{{ v }}",
+            "body": "",
+            "variables": [{"name": "v", "pattern": SLOW_PATTERN, "default": SLOW_VALUE}],
+        },
+        headers=user.headers,
+    )
     assert response.status_code == 422, response.get_json()
     assert "took longer than" in response.get_json()["errors"]["variables"]["0"]["default"][0]
 
@@ -169,8 +186,7 @@ def test_create_issue_from_template_on_the_builtin_tracker_and_remember_it(clien
     user = auth.register()
     tracker = make_tracker(client, user)
     template = make_template(client, user, tracker_id=tracker["id"])
-    response = client.post(f"{TEMPLATES}{template['id']}/issues", json={"variables": {"component": "api"}},
-                           headers=user.headers)
+    response = client.post(f"{TEMPLATES}{template['id']}/issues", json={"variables": {"component": "api"}}, headers=user.headers)
     assert response.status_code == 201, response.get_json()
     issue = response.get_json()
     assert issue["title"] == "[Crash] api v1.0" and issue["labels"] == ["bug"] and issue["tracker_id"] == tracker["id"]
@@ -198,15 +214,24 @@ def test_template_tracker_must_be_your_own(client, auth):
     response = client.post(TEMPLATES, json={**BUG, "tracker_id": their_tracker["id"]}, headers=user.headers)
     assert response.status_code == 422 and "tracker_id" in response.get_json()["errors"]
     template = make_template(client, user)
-    response = client.post(f"{TEMPLATES}{template['id']}/issues",
-                           json={"tracker_id": their_tracker["id"], "variables": {"component": "c"}}, headers=user.headers)
+    response = client.post(
+        f"{TEMPLATES}{template['id']}/issues",
+        json={"tracker_id": their_tracker["id"], "variables": {"component": "c"}},
+        headers=user.headers,
+    )
     assert response.status_code == 404
 
 
 @pytest.mark.parametrize(
     ("method", "suffix", "body"),
-    [("get", "", None), ("patch", "", {"name": "x"}), ("delete", "", None), ("post", "/render", {"variables": {}}),
-     ("post", "/issues", {"variables": {}}), ("get", "/issues", None)],
+    [
+        ("get", "", None),
+        ("patch", "", {"name": "x"}),
+        ("delete", "", None),
+        ("post", "/render", {"variables": {}}),
+        ("post", "/issues", {"variables": {}}),
+        ("get", "/issues", None),
+    ],
 )
 def test_other_users_cannot_read_render_or_use_a_template(client, auth, method, suffix, body):
     owner, intruder = auth.register(), auth.register()
@@ -229,7 +254,8 @@ def test_update_with_an_incomplete_variable_is_400_not_500(client, auth):
     # Found by fuzzing: a partial update must not make the fields of nested variables optional.
     user = auth.register()
     template = make_template(client, user)
-    response = client.patch(f"{TEMPLATES}{template['id']}", json={"variables": [{"description": "no name"}]},
-                            headers=user.headers)
+    response = client.patch(
+        f"{TEMPLATES}{template['id']}", json={"variables": [{"description": "no name"}]}, headers=user.headers
+    )
     assert response.status_code == 400
     assert "name" in response.get_json()["errors"]["variables"]["0"]

@@ -28,8 +28,9 @@ def create_issue(client, owner, tracker, **body):
 
 
 def test_created_issue_has_the_unified_shape(client, owner, tracker):
-    issue = create_issue(client, owner, tracker, description="It breaks", labels=["bug"], assignees=[owner.username],
-                         due_date="2030-01-31")
+    issue = create_issue(
+        client, owner, tracker, description="It breaks", labels=["bug"], assignees=[owner.username], due_date="2030-01-31"
+    )
     assert issue["id"] == "1" and issue["tracker_id"] == tracker["id"] and issue["status"] == "open"
     assert issue["labels"] == ["bug"] and issue["assignees"][0]["username"] == owner.username
     assert issue["author"]["username"] == owner.username and issue["due_date"] == "2030-01-31"
@@ -47,8 +48,15 @@ def test_remote_data_only_on_request(client, owner, tracker):
 def test_update_each_field_and_close_reopen(client, owner, tracker):
     create_issue(client, owner, tracker)
     url = issues_url(tracker, "/1")
-    for change in ({"title": "New"}, {"description": "More"}, {"labels": ["a", "b"]}, {"assignees": [owner.username]},
-                   {"due_date": "2031-02-03"}, {"due_date": None}, {"assignees": []}):
+    for change in (
+        {"title": "New"},
+        {"description": "More"},
+        {"labels": ["a", "b"]},
+        {"assignees": [owner.username]},
+        {"due_date": "2031-02-03"},
+        {"due_date": None},
+        {"assignees": []},
+    ):
         response = client.patch(url, json=change, headers=owner.headers)
         assert response.status_code == 200, response.get_json()
         key, value = next(iter(change.items()))
@@ -86,8 +94,9 @@ def test_paginate_to_the_end_without_repeats(client, owner, tracker):
         create_issue(client, owner, tracker, title=f"Issue {n}")
     seen, cursor = [], None
     while True:
-        body = client.get(issues_url(tracker), query_string={"limit": 3, **({"cursor": cursor} if cursor else {})},
-                          headers=owner.headers).get_json()
+        body = client.get(
+            issues_url(tracker), query_string={"limit": 3, **({"cursor": cursor} if cursor else {})}, headers=owner.headers
+        ).get_json()
         seen += [issue["id"] for issue in body["issues"]]
         cursor = body["next_cursor"]
         if not cursor:
@@ -97,8 +106,14 @@ def test_paginate_to_the_end_without_repeats(client, owner, tracker):
 
 @pytest.mark.parametrize(
     ("body", "field"),
-    [({}, "title"), ({"title": ""}, "title"), ({"title": "x" * 256}, "title"), ({"title": "x", "labels": "bug"}, "labels"),
-     ({"title": "x", "due_date": "tomorrow"}, "due_date"), ({"title": "x", "status": "open"}, "status")],
+    [
+        ({}, "title"),
+        ({"title": ""}, "title"),
+        ({"title": "x" * 256}, "title"),
+        ({"title": "x", "labels": "bug"}, "labels"),
+        ({"title": "x", "due_date": "tomorrow"}, "due_date"),
+        ({"title": "x", "status": "open"}, "status"),
+    ],
 )
 def test_invalid_issue_is_400(client, owner, tracker, body, field):
     response = client.post(issues_url(tracker), json=body, headers=owner.headers)
@@ -122,8 +137,15 @@ def test_unknown_issue_is_404_issue_not_found_for_every_issue_operation(client, 
 def test_unknown_issue_on_a_remote_tracker_is_issue_not_found(client, owner, github_fake):
     github_fake.add_token("gh-token", login="octocat")
     github_fake.add_repo("o/r")
-    remote = make_tracker(client, owner, name="gh", provider="github", target="o/r", base_url=github_fake.base_url,
-                          credentials={"token": "gh-token"})
+    remote = make_tracker(
+        client,
+        owner,
+        name="gh",
+        provider="github",
+        target="o/r",
+        base_url=github_fake.base_url,
+        credentials={"token": "gh-token"},
+    )
     response = client.get(issues_url(remote, "/424242"), headers=owner.headers)
     assert response.status_code == 404 and response.get_json()["error"] == "issue_not_found"
 
@@ -177,8 +199,9 @@ def test_idempotency_key_is_scoped_per_user_and_endpoint(client, auth, owner, tr
     assert client.get(issues_url(second_tracker), headers=owner.headers).get_json()["issues"] == []
     other = auth.register()
     other_tracker = make_tracker(client, other)
-    response = client.post(issues_url(other_tracker), json={"title": "Mine"},
-                           headers={**other.headers, "Idempotency-Key": "same"})
+    response = client.post(
+        issues_url(other_tracker), json={"title": "Mine"}, headers={**other.headers, "Idempotency-Key": "same"}
+    )
     assert response.status_code == 201
 
 
@@ -225,8 +248,9 @@ def test_aggregate_paginates_across_trackers_without_gaps_or_repeats(client, own
         create_issue(client, owner, trackers[n % 3], title=f"i{n}")
     titles, cursor = [], None
     for _ in range(10):
-        body = client.get("/api/v1/issues", query_string={"limit": 3, **({"cursor": cursor} if cursor else {})},
-                          headers=owner.headers).get_json()
+        body = client.get(
+            "/api/v1/issues", query_string={"limit": 3, **({"cursor": cursor} if cursor else {})}, headers=owner.headers
+        ).get_json()
         titles += [issue["title"] for issue in body["issues"]]
         cursor = body["next_cursor"]
         if not cursor:
@@ -247,12 +271,20 @@ def test_aggregate_names_a_failing_tracker_and_still_lists_the_others(client, ow
     healthy = make_tracker(client, owner, name="healthy", target="h")
     create_issue(client, owner, healthy, title="still listed")
     github_fake.add_repo("o/r")
-    broken = make_tracker(client, owner, name="broken", provider="github", target="o/r", base_url=github_fake.base_url,
-                          credentials={"token": "not-a-valid-token"})
+    broken = make_tracker(
+        client,
+        owner,
+        name="broken",
+        provider="github",
+        target="o/r",
+        base_url=github_fake.base_url,
+        credentials={"token": "not-a-valid-token"},
+    )
     response = client.get("/api/v1/issues", headers=owner.headers)
     assert response.status_code == 200
     body = response.get_json()
     assert [issue["title"] for issue in body["issues"]] == ["still listed"]
-    assert [(failure["tracker_id"], failure["name"], failure["code"]) for failure in body["errors"]] == \
-        [(broken["id"], "broken", 502)]
+    assert [(failure["tracker_id"], failure["name"], failure["code"]) for failure in body["errors"]] == [
+        (broken["id"], "broken", 502)
+    ]
     assert body["errors"][0]["error"] == "tracker_auth_failed" and body["errors"][0]["message"]

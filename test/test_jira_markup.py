@@ -42,11 +42,16 @@ def test_adf_uses_the_documented_node_types():
     heading, paragraph, bullets, code = document["content"]
     assert heading == {"type": "heading", "attrs": {"level": 1}, "content": [{"type": "text", "text": "T"}]}
     assert paragraph["content"] == [
-        {"type": "text", "text": "b", "marks": [{"type": "strong"}]}, {"type": "text", "text": " "},
-        {"type": "mention", "attrs": {"id": "alice", "text": "@alice"}}, {"type": "text", "text": " "},
-        {"type": "text", "text": "l", "marks": [{"type": "link", "attrs": {"href": "https://x.example"}}]}]
-    assert bullets["content"][0] == {"type": "listItem", "content": [{"type": "paragraph", "content": [
-        {"type": "text", "text": "i"}]}]}
+        {"type": "text", "text": "b", "marks": [{"type": "strong"}]},
+        {"type": "text", "text": " "},
+        {"type": "mention", "attrs": {"id": "alice", "text": "@alice"}},
+        {"type": "text", "text": " "},
+        {"type": "text", "text": "l", "marks": [{"type": "link", "attrs": {"href": "https://x.example"}}]},
+    ]
+    assert bullets["content"][0] == {
+        "type": "listItem",
+        "content": [{"type": "paragraph", "content": [{"type": "text", "text": "i"}]}],
+    }
     assert code == {"type": "codeBlock", "content": [{"type": "text", "text": "ls"}], "attrs": {"language": "sh"}}
 
 
@@ -57,18 +62,26 @@ def test_links_with_unsafe_schemes_stay_text():
 
 
 def test_wiki_markup_from_jira_reads_as_markdown():
-    wiki = ("h2. Report\n\n*bold* and {{mono}} by [~levbrouk] see [docs|https://example.com]\n\n# a\n# b\n"
-            "## nested\n\n{code:java}\nint x = 1;\n{code}\n{noformat}\nraw *text*\n{noformat}")
+    wiki = (
+        "h2. Report\n\n*bold* and {{mono}} by [~levbrouk] see [docs|https://example.com]\n\n# a\n# b\n"
+        "## nested\n\n{code:java}\nint x = 1;\n{code}\n{noformat}\nraw *text*\n{noformat}"
+    )
     assert wiki_to_markdown(wiki) == (
         "## Report\n\n**bold** and `mono` by @levbrouk see [docs](https://example.com)\n\n1. a\n2. b\n   1. nested\n\n"
-        "```java\nint x = 1;\n```\n\n```\nraw *text*\n```")
+        "```java\nint x = 1;\n```\n\n```\nraw *text*\n```"
+    )
 
 
 def test_unknown_adf_nodes_keep_their_text_and_malformed_values_do_not_fail():
-    document = {"type": "doc", "version": 1, "content": [
-        {"type": "panel", "content": [{"type": "paragraph", "content": [{"type": "text", "text": "inside"}]}]},
-        {"type": "paragraph", "content": [{"type": "emoji", "attrs": {"shortName": ":smile:"}}, "junk", 7]},
-        {"type": "heading", "attrs": {"level": 99}, "content": [{"type": "text", "text": "h"}]}]}
+    document = {
+        "type": "doc",
+        "version": 1,
+        "content": [
+            {"type": "panel", "content": [{"type": "paragraph", "content": [{"type": "text", "text": "inside"}]}]},
+            {"type": "paragraph", "content": [{"type": "emoji", "attrs": {"shortName": ":smile:"}}, "junk", 7]},
+            {"type": "heading", "attrs": {"level": 99}, "content": [{"type": "text", "text": "h"}]},
+        ],
+    }
     assert adf_to_markdown(document) == "inside\n\n:smile:\n\n# h"
     assert adf_to_markdown(None) == "" and adf_to_markdown(["x"]) == "" and adf_to_markdown("plain") == "plain"
     assert wiki_to_markdown(None) == "" and wiki_to_markdown({"a": 1}) == ""

@@ -28,8 +28,11 @@ def test_stock_priority_names_map_to_the_unified_levels_and_back(client, jira):
 
 
 def test_priority_filter_asks_jira_for_every_name_mapped_to_the_level(client, jira):
-    low, lowest, high = post_issue(client, jira, title="a", priority="low"), post_issue(client, jira, title="b"), \
-        post_issue(client, jira, title="c", priority="high")
+    low, lowest, high = (
+        post_issue(client, jira, title="a", priority="low"),
+        post_issue(client, jira, title="b"),
+        post_issue(client, jira, title="c", priority="high"),
+    )
     stored(jira, lowest["id"]).priority = "5"
     listed = client.get(f"{jira['base']}/issues", query_string={"priority": "low"}, headers=jira["user"].headers)
     assert {issue["id"] for issue in listed.get_json()["issues"]} == {low["id"], lowest["id"]}
@@ -51,9 +54,18 @@ def test_a_site_s_own_priority_names_are_mapped_by_the_option(client, jira):
 
 def test_malformed_priority_maps_are_refused(client, jira):
     for bad in ({"Highest": "critical"}, {"": "high"}, [], {}, {f"P{i}": "low" for i in range(51)}):
-        response = client.post("/api/v1/trackers/", headers=jira["user"].headers, json={
-            "name": "bad", "provider": "jira", "target": "APP", "base_url": jira["fake"].base_url,
-            "credentials": {"token": "x"}, "options": {"priority_map": bad}})
+        response = client.post(
+            "/api/v1/trackers/",
+            headers=jira["user"].headers,
+            json={
+                "name": "bad",
+                "provider": "jira",
+                "target": "APP",
+                "base_url": jira["fake"].base_url,
+                "credentials": {"token": "x"},
+                "options": {"priority_map": bad},
+            },
+        )
         assert response.status_code in (400, 422), (bad, response.get_json())
         assert "options.priority_map" in response.get_json()["errors"], (bad, response.get_json())
 
@@ -73,6 +85,5 @@ def test_parent_is_set_on_create_and_patch_and_children_come_from_jql(client, ji
 def test_a_parent_outside_the_project_is_422_on_parent_id(client, jira):
     jira["fake"].add_issue("OTHER", "elsewhere")
     for parent in ("OTHER-1", "APP-999"):
-        response = client.post(f"{jira['base']}/issues", json={"title": "x", "parent_id": parent},
-                               headers=jira["user"].headers)
+        response = client.post(f"{jira['base']}/issues", json={"title": "x", "parent_id": parent}, headers=jira["user"].headers)
         assert response.status_code == 422 and "parent_id" in response.get_json()["errors"], response.get_json()

@@ -32,8 +32,16 @@ def jira(request, client, auth):
     fake.add_project("OTHER", members=["alice"])
 
     def connect(**extra):
-        tracker = make_tracker(client, user, name=f"jira-{next(NAMES)}", provider="jira", target="APP",
-                               base_url=fake.base_url, credentials=credentials, options={**options, **extra})
+        tracker = make_tracker(
+            client,
+            user,
+            name=f"jira-{next(NAMES)}",
+            provider="jira",
+            target="APP",
+            base_url=fake.base_url,
+            credentials=credentials,
+            options={**options, **extra},
+        )
         return f"{TRACKERS}{tracker['id']}"
 
     member = fake.add_user("bob").get("accountId") or "bob"
@@ -61,8 +69,13 @@ def test_hostile_filter_values_stay_literals_and_never_reach_another_project(cli
     jira["fake"].add_issue("OTHER", "secret elsewhere")
     post_issue(client, jira, title="Visible")
     hostile = '" OR project = "OTHER'
-    for query in ({"q": hostile}, {"labels": hostile}, {"assignee": hostile}, {"q": 'x\\" OR 1=1 --'},
-                  {"q": "(a) [b] {c} ~d* e?"}):
+    for query in (
+        {"q": hostile},
+        {"labels": hostile},
+        {"assignee": hostile},
+        {"q": 'x\\" OR 1=1 --'},
+        {"q": "(a) [b] {c} ~d* e?"},
+    ):
         response = client.get(f"{jira['base']}/issues", query_string=query, headers=jira["user"].headers)
         assert response.status_code == 200, (query, response.get_json())
         assert all(issue["id"].startswith("APP-") for issue in response.get_json()["issues"])
@@ -78,10 +91,11 @@ def test_text_search_and_updated_since_are_translated(client, jira):
     assert [issue["title"] for issue in found["issues"]] == ["Crash on save"]
     jql = searches(jira["fake"])[-1].query["jql"]
     assert 'text ~ "crash"' in jql and jql.endswith("ORDER BY updated DESC, key DESC")
-    recent = client.get(f"{jira['base']}/issues", query_string={"updated_since": "2020-01-01T00:00:00Z"},
-                        headers=jira["user"].headers).get_json()
+    recent = client.get(
+        f"{jira['base']}/issues", query_string={"updated_since": "2020-01-01T00:00:00Z"}, headers=jira["user"].headers
+    ).get_json()
     assert len(recent["issues"]) == 2
-    assert "updated >= \"-" in searches(jira["fake"])[-1].query["jql"]  # minutes back: no time zone involved
+    assert 'updated >= "-' in searches(jira["fake"])[-1].query["jql"]  # minutes back: no time zone involved
 
 
 def test_descriptions_and_comments_are_adf_on_cloud_and_wiki_markup_on_data_center(client, jira):
@@ -90,22 +104,29 @@ def test_descriptions_and_comments_are_adf_on_cloud_and_wiki_markup_on_data_cent
     created = next(r for r in jira["fake"].requests if r.method == "POST" and r.path.endswith("/issue"))
     sent = created.json["fields"]["description"]
     if jira["flavour"] == "cloud":
-        assert sent["type"] == "doc" and [node["type"] for node in sent["content"]] == ["heading", "paragraph",
-                                                                                         "bulletList"]
-        assert {"type": "mention", "attrs": {"id": jira["member"], "text": "@" + jira["member"]}} in \
-            sent["content"][1]["content"]
+        assert sent["type"] == "doc" and [node["type"] for node in sent["content"]] == ["heading", "paragraph", "bulletList"]
+        assert {"type": "mention", "attrs": {"id": jira["member"], "text": "@" + jira["member"]}} in sent["content"][1]["content"]
     else:
         assert sent.startswith("h1. Steps\n\nRun {{make}} and see [logs|https://example.com/l], ping [~bob]")
     assert issue["description"] == markdown
-    remote = client.get(f"{jira['base']}/issues/{issue['id']}", query_string={"include_remote_data": "true"},
-                        headers=jira["user"].headers).get_json()
+    remote = client.get(
+        f"{jira['base']}/issues/{issue['id']}", query_string={"include_remote_data": "true"}, headers=jira["user"].headers
+    ).get_json()
     assert remote["remote_data"]["fields"]["description"] == sent  # the raw value is kept
-    comment = client.post(f"{jira['base']}/issues/{issue['id']}/comments", json={"body": "**done**"},
-                          headers=jira["user"].headers).get_json()
+    comment = client.post(
+        f"{jira['base']}/issues/{issue['id']}/comments", json={"body": "**done**"}, headers=jira["user"].headers
+    ).get_json()
     assert comment["body"] == "**done**"
     posted = [r for r in jira["fake"].requests if r.path.endswith("/comment") and r.method == "POST"][-1]
-    assert posted.json["body"] == ({"type": "doc", "version": 1, "content": [{"type": "paragraph", "content": [
-        {"type": "text", "text": "done", "marks": [{"type": "strong"}]}]}]} if jira["flavour"] == "cloud" else "*done*")
+    assert posted.json["body"] == (
+        {
+            "type": "doc",
+            "version": 1,
+            "content": [{"type": "paragraph", "content": [{"type": "text", "text": "done", "marks": [{"type": "strong"}]}]}],
+        }
+        if jira["flavour"] == "cloud"
+        else "*done*"
+    )
 
 
 def test_close_uses_the_transition_into_done_and_reopen_the_one_out_of_it(client, jira):
@@ -115,12 +136,15 @@ def test_close_uses_the_transition_into_done_and_reopen_the_one_out_of_it(client
     assert closed["status"] == "closed" and closed["remote_status"] == "Done" and closed["closed_at"]
     reopened = client.patch(url, json={"status": "open"}, headers=jira["user"].headers).get_json()
     assert reopened["status"] == "open" and reopened["remote_status"] == "To Do" and reopened["closed_at"] is None
-    transitions = [r.json["transition"]["id"] for r in jira["fake"].requests if r.path.endswith("/transitions")
-                   and r.method == "POST"]
+    transitions = [
+        r.json["transition"]["id"] for r in jira["fake"].requests if r.path.endswith("/transitions") and r.method == "POST"
+    ]
     assert transitions == ["21", "41"]
     again = client.patch(url, json={"status": "open"}, headers=jira["user"].headers)
-    assert again.status_code == 200 and len([r for r in jira["fake"].requests if r.method == "POST"
-                                             and r.path.endswith("/transitions")]) == 2  # already open: no transition
+    assert (
+        again.status_code == 200
+        and len([r for r in jira["fake"].requests if r.method == "POST" and r.path.endswith("/transitions")]) == 2
+    )  # already open: no transition
 
 
 def test_a_transition_the_workflow_does_not_offer_is_422_naming_the_available_ones(client, jira):
@@ -159,11 +183,11 @@ def test_people_are_account_ids_on_cloud_and_user_names_on_data_center(client, j
     assert [person["id"] for person in issue["assignees"]] == [bob["id"]]
     sent = next(r for r in jira["fake"].requests if r.method == "POST" and r.path.endswith("/issue"))
     assert sent.json["fields"]["assignee"] == ({"accountId": bob["id"]} if jira["flavour"] == "cloud" else {"name": "bob"})
-    two = client.post(f"{jira['base']}/issues", json={"title": "x", "assignees": [jira["member"], "alice"]},
-                      headers=jira["user"].headers)
+    two = client.post(
+        f"{jira['base']}/issues", json={"title": "x", "assignees": [jira["member"], "alice"]}, headers=jira["user"].headers
+    )
     assert two.status_code == 422 and "one assignee" in two.get_json()["message"]
-    unknown = client.post(f"{jira['base']}/issues", json={"title": "x", "assignees": ["mallory"]},
-                          headers=jira["user"].headers)
+    unknown = client.post(f"{jira['base']}/issues", json={"title": "x", "assignees": ["mallory"]}, headers=jira["user"].headers)
     assert unknown.status_code == 422 and unknown.get_json()["errors"] == {"assignees": ["Unknown member: mallory"]}
 
 
@@ -175,9 +199,10 @@ def test_issues_of_other_projects_are_not_found_through_this_tracker(client, jir
     by_id = client.get(f"{jira['base']}/issues/{other['id']}", headers=jira["user"].headers)
     assert by_id.status_code == 404
     for ident in (other["id"], other["key"]):
-        for write in (client.patch(f"{jira['base']}/issues/{ident}", json={"title": "pwned"}, headers=jira["user"].headers),
-                      client.post(f"{jira['base']}/issues/{ident}/comments", json={"body": "x"},
-                                  headers=jira["user"].headers)):
+        for write in (
+            client.patch(f"{jira['base']}/issues/{ident}", json={"title": "pwned"}, headers=jira["user"].headers),
+            client.post(f"{jira['base']}/issues/{ident}/comments", json={"body": "x"}, headers=jira["user"].headers),
+        ):
             assert write.status_code == 404
     assert not [r for r in jira["fake"].requests if r.method in ("PUT", "POST")]
 
@@ -185,13 +210,11 @@ def test_issues_of_other_projects_are_not_found_through_this_tracker(client, jir
 def test_labels_include_those_in_use_in_the_project(client, jira):
     jira["fake"].add_label("site-wide")
     post_issue(client, jira, labels=["bug", "ui"])
-    labels = {label["name"] for label in client.get(f"{jira['base']}/labels", headers=jira["user"].headers)
-              .get_json()["labels"]}
+    labels = {label["name"] for label in client.get(f"{jira['base']}/labels", headers=jira["user"].headers).get_json()["labels"]}
     # Cloud lists the site's labels as well; Data Center has no label listing.
     assert labels == ({"bug", "ui", "site-wide"} if jira["flavour"] == "cloud" else {"bug", "ui"})
     before = len(jira["fake"].requests)
-    spaced = client.post(f"{jira['base']}/issues", json={"title": "x", "labels": ["two words"]},
-                         headers=jira["user"].headers)
+    spaced = client.post(f"{jira['base']}/issues", json={"title": "x", "labels": ["two words"]}, headers=jira["user"].headers)
     assert spaced.status_code == 422 and spaced.get_json()["error"] == "tracker_validation_failed"
     assert not [r for r in jira["fake"].requests[before:] if r.method == "POST"]  # refused before the call
 
@@ -211,14 +234,20 @@ def test_template_import_is_not_supported(client, jira):
 
 def test_deployment_comes_from_the_option_the_host_or_server_info(app, jira_dc_fake, jira_cloud_fake):
     assert JiraProvider(TrackerConfig(None, "APP", base_url="https://acme.atlassian.net")).deployment == "cloud"
-    assert JiraProvider(TrackerConfig(None, "APP", base_url="https://acme.atlassian.net",
-                                      options={"deployment": "data_center"})).deployment == "data_center"
+    assert (
+        JiraProvider(
+            TrackerConfig(None, "APP", base_url="https://acme.atlassian.net", options={"deployment": "data_center"})
+        ).deployment
+        == "data_center"
+    )
     jira_dc_fake.add_token(PAT)
     jira_cloud_fake.add_basic_auth(EMAIL, TOKEN)
     jira_module._deployments.clear()  # other tests of this session met the same fakes
     with app.app_context():  # the outbound URL policy reads the app's settings
-        for fake, credentials, expected in ((jira_dc_fake, {"token": PAT}, "data_center"),
-                                            (jira_cloud_fake, {"email": EMAIL, "api_token": TOKEN}, "cloud")):
+        for fake, credentials, expected in (
+            (jira_dc_fake, {"token": PAT}, "data_center"),
+            (jira_cloud_fake, {"email": EMAIL, "api_token": TOKEN}, "cloud"),
+        ):
             config = TrackerConfig(None, "APP", base_url=fake.base_url, credentials=credentials)
             assert JiraProvider(config).deployment == expected
             assert JiraProvider(config).deployment == expected
@@ -250,8 +279,11 @@ def test_pages_follow_next_page_token_on_cloud_and_start_at_on_data_center(clien
         post_issue(client, jira, title=title)
     seen, cursor = [], None
     for _ in range(5):
-        page = client.get(f"{jira['base']}/issues", query_string={"limit": 2, **({"cursor": cursor} if cursor else {})},
-                          headers=jira["user"].headers).get_json()
+        page = client.get(
+            f"{jira['base']}/issues",
+            query_string={"limit": 2, **({"cursor": cursor} if cursor else {})},
+            headers=jira["user"].headers,
+        ).get_json()
         seen += [issue["title"] for issue in page["issues"]]
         cursor = page["next_cursor"]
         if not cursor:

@@ -28,8 +28,11 @@ def provider(target="TES"):
 
 
 def signed(secret, body, delivery="wh-1"):
-    return {"X-Hub-Signature": "sha256=" + hmac_hex(secret, body), "X-Atlassian-Webhook-Identifier": delivery,
-            "Content-Type": "application/json"}
+    return {
+        "X-Hub-Signature": "sha256=" + hmac_hex(secret, body),
+        "X-Atlassian-Webhook-Identifier": delivery,
+        "Content-Type": "application/json",
+    }
 
 
 # The 11 real payloads are normalized and checked field by field with the other providers' in test_webhooks.py
@@ -57,11 +60,15 @@ def test_changelog_tells_labeled_assigned_reopened_from_a_plain_update():
     assert with_items({"field": "labels", "fromString": "a b", "toString": "a"}).type == "issue.unlabeled"
     assert with_items({"field": "assignee", "from": None, "to": "5c5f", "toString": "Ann"}).type == "issue.assigned"
     assert with_items({"field": "assignee", "from": "5c5f", "to": None, "fromString": "Ann"}).type == "issue.updated"
-    reopened = with_items({"field": "resolution", "fromString": "Done", "toString": None},
-                          {"field": "status", "fromString": "Done", "toString": "To Do"})
+    reopened = with_items(
+        {"field": "resolution", "fromString": "Done", "toString": None},
+        {"field": "status", "fromString": "Done", "toString": "To Do"},
+    )
     assert reopened.type == "issue.reopened"
-    assert with_items({"field": "status", "fromString": "To Do", "toString": "In Progress"},
-                      category="indeterminate").type == "issue.updated"
+    assert (
+        with_items({"field": "status", "fromString": "To Do", "toString": "In Progress"}, category="indeterminate").type
+        == "issue.updated"
+    )
     assert with_items({"field": "summary", "fromString": "a", "toString": "b"}).type == "issue.updated"
 
 
@@ -81,8 +88,10 @@ def test_signature_is_an_hmac_of_the_raw_body_compared_in_constant_time():
     assert not jira.verify_webhook({"X-Hub-Signature": "sha256=" + hmac_hex("other", body)}, body, registered)
     assert not jira.verify_webhook({"X-Hub-Signature": hmac_hex(secret, body)}, body, registered)  # no sha256= prefix
     assert not jira.verify_webhook({}, body, registered)
-    assert jira.webhook_delivery({"X-Atlassian-Webhook-Identifier": "abc"}, {"webhookEvent": "comment_created"}) == \
-        ("abc", "comment_created")
+    assert jira.webhook_delivery({"X-Atlassian-Webhook-Identifier": "abc"}, {"webhookEvent": "comment_created"}) == (
+        "abc",
+        "comment_created",
+    )
 
 
 @pytest.fixture
@@ -90,8 +99,16 @@ def dc(client, auth, jira_dc_fake):
     user = auth.register()
     jira_dc_fake.add_token("dc-pat", name="alice")
     jira_dc_fake.add_project("TES", members=["alice"])
-    tracker = make_tracker(client, user, name="jira-dc", provider="jira", target="TES", base_url=jira_dc_fake.base_url,
-                           credentials={"token": "dc-pat"}, options={"deployment": "data_center"})
+    tracker = make_tracker(
+        client,
+        user,
+        name="jira-dc",
+        provider="jira",
+        target="TES",
+        base_url=jira_dc_fake.base_url,
+        credentials={"token": "dc-pat"},
+        options={"deployment": "data_center"},
+    )
     return {"user": user, "tracker": tracker, "fake": jira_dc_fake}
 
 
@@ -102,8 +119,16 @@ def test_registering_on_data_center_creates_a_signed_admin_webhook_for_the_proje
     stored = registration(db, dc["tracker"]["id"])
     assert hook["url"] == response.get_json()["callback_url"] == stored.callback_url
     assert hook["secret"] == stored.secret and len(stored.secret) >= 32
-    assert set(hook["events"]) == {"jira:issue_created", "jira:issue_updated", "jira:issue_deleted", "comment_created",
-                                   "comment_updated", "comment_deleted", "attachment_created", "attachment_deleted"}
+    assert set(hook["events"]) == {
+        "jira:issue_created",
+        "jira:issue_updated",
+        "jira:issue_deleted",
+        "comment_created",
+        "comment_updated",
+        "comment_deleted",
+        "attachment_created",
+        "attachment_deleted",
+    }
     assert hook["filters"]["issue-related-events-section"] == 'project = "TES"'
     assert client.delete(f"{TRACKERS}{dc['tracker']['id']}/webhook", headers=dc["user"].headers).status_code == 200
     assert dc["fake"].webhooks() == []
@@ -126,15 +151,23 @@ def test_signed_delivery_is_stored_once_and_processed_into_events(client, app, d
     assert events[0]["issue_id"] == "TES-4" and events[0]["issue"]["remote_status"] == "Resolved"
 
 
-def test_registering_on_cloud_is_a_400_that_tells_the_admin_the_url_and_secret_to_paste(client, auth, db, caplog,
-                                                                                       jira_cloud_fake):
+def test_registering_on_cloud_is_a_400_that_tells_the_admin_the_url_and_secret_to_paste(
+    client, auth, db, caplog, jira_cloud_fake
+):
     caplog.set_level(logging.DEBUG)
     user = auth.register()
     jira_cloud_fake.add_basic_auth("me@example.com", "tok", name="alice")
     jira_cloud_fake.add_project("APP", members=["alice"])
-    tracker = make_tracker(client, user, name="jira-cloud", provider="jira", target="APP",
-                           base_url=jira_cloud_fake.base_url, credentials={"email": "me@example.com", "api_token": "tok"},
-                           options={"deployment": "cloud"})
+    tracker = make_tracker(
+        client,
+        user,
+        name="jira-cloud",
+        provider="jira",
+        target="APP",
+        base_url=jira_cloud_fake.base_url,
+        credentials={"email": "me@example.com", "api_token": "tok"},
+        options={"deployment": "cloud"},
+    )
     response = client.post(f"{TRACKERS}{tracker['id']}/webhook", headers=user.headers)
     assert response.status_code == 400 and response.get_json()["error"] == "manual_setup_required"
     message = response.get_json()["message"]
@@ -157,8 +190,16 @@ def test_a_data_center_token_without_admin_rights_cannot_register_and_nothing_is
     user = auth.register()
     jira_dc_fake.add_token("user-pat", name="carol", admin=False)
     jira_dc_fake.add_project("TES", members=["carol"])
-    tracker = make_tracker(client, user, name="jira-dc", provider="jira", target="TES", base_url=jira_dc_fake.base_url,
-                           credentials={"token": "user-pat"}, options={"deployment": "data_center"})
+    tracker = make_tracker(
+        client,
+        user,
+        name="jira-dc",
+        provider="jira",
+        target="TES",
+        base_url=jira_dc_fake.base_url,
+        credentials={"token": "user-pat"},
+        options={"deployment": "data_center"},
+    )
     response = client.post(f"{TRACKERS}{tracker['id']}/webhook", headers=user.headers)
     assert response.status_code == 502 and response.get_json()["error"] == "tracker_auth_failed"
     assert "Administrator" in response.get_json()["message"] and jira_dc_fake.webhooks() == []
@@ -167,14 +208,24 @@ def test_a_data_center_token_without_admin_rights_cannot_register_and_nothing_is
 
 def test_malformed_fields_in_a_delivery_do_not_break_normalizing():
     payload = example("jira_issue_created.json")
-    payload["issue"]["fields"].update({"status": "odd", "created": "yesterday", "duedate": "soon", "labels": [1, None],
-                                       "comment": [], "assignee": "x", "description": {"type": "doc", "content": 5}})
+    payload["issue"]["fields"].update(
+        {
+            "status": "odd",
+            "created": "yesterday",
+            "duedate": "soon",
+            "labels": [1, None],
+            "comment": [],
+            "assignee": "x",
+            "description": {"type": "doc", "content": 5},
+        }
+    )
     (event,) = provider().normalize_webhook("jira:issue_created", payload)
     assert event.issue.status == "open" and event.issue.created_at is None and event.issue.due_date is None
     assert event.issue.labels == [] and event.issue.assignees == [] and event.issue.description == ""
 
 
 # ---- Data Center comment deliveries name their issue by number: the event names it by key ----------------------
+
 
 def _dc_comment_delivery(client, app, db, dc, issue, body, delivery):
     """Register the webhook, make a comment on `issue` in Jira and deliver Data Center's comment_created for it (which
@@ -188,8 +239,9 @@ def _dc_comment_delivery(client, app, db, dc, issue, body, delivery):
     comment = jira.create_comment(issue["key"], body)
     db.session.remove()
     payload = example("dc/comment_created.json")
-    payload["comment"].update(id=comment.id, body=body,
-                              self=f"{dc['fake'].base_url}/rest/api/2/issue/{issue['id']}/comment/{comment.id}")
+    payload["comment"].update(
+        id=comment.id, body=body, self=f"{dc['fake'].base_url}/rest/api/2/issue/{issue['id']}/comment/{comment.id}"
+    )
     raw = json.dumps(payload).encode()
     secret = registration(db, dc["tracker"]["id"]).secret
     response = client.post(f"/api/v1/webhooks/{dc['tracker']['id']}", data=raw, headers=signed(secret, raw, delivery))
@@ -231,8 +283,7 @@ def test_a_data_center_comment_on_another_project_s_issue_records_nothing(client
     assert db.session.scalar(select(WebhookDelivery.status)) == "ignored"
 
 
-def test_when_jira_cannot_answer_a_data_center_comment_event_keeps_the_number_rather_than_go_missing(client, app, db,
-                                                                                                   dc):
+def test_when_jira_cannot_answer_a_data_center_comment_event_keeps_the_number_rather_than_go_missing(client, app, db, dc):
     issue = dc["fake"].add_issue("TES", "Discussed")
     dc["fake"].fail_next(status=503, count=20, match=f"^GET .*/issue/{issue['id']}$")
     events = _dc_comment_delivery(client, app, db, dc, issue, "While Jira struggles", "wh-f1")

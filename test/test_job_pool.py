@@ -26,12 +26,18 @@ def checks(monkeypatch):
 
 def _pool(database_url):
     # The arguments procrastinate's PsycopgConnector passes to its pool factory.
-    return jobs._pool_factory(conninfo=jobs._conninfo(database_url), min_size=1, max_size=1, open=False,
-                              check=psycopg_pool.AsyncConnectionPool.check_connection)
+    return jobs._pool_factory(
+        conninfo=jobs._conninfo(database_url),
+        min_size=1,
+        max_size=1,
+        open=False,
+        check=psycopg_pool.AsyncConnectionPool.check_connection,
+    )
 
 
 def test_a_connection_handed_back_moments_ago_is_used_unchecked_and_one_idle_longer_is_checked(
-        app, database_url, checks, monkeypatch):
+    app, database_url, checks, monkeypatch
+):
     async def scenario():
         async with _pool(database_url) as pool:
             for _ in range(3):

@@ -60,4 +60,3 @@ def test_a_log_line_written_inside_a_job_carries_the_job_id_and_task(make_app, c
     assert processed, [line["message"] for line in lines]
     assert isinstance(processed[0]["job_id"], int) and processed[0]["task"] == "gateway:process_delivery"
     assert "request_id" not in processed[0]
-

@@ -53,8 +53,7 @@ def _post_in_thread(app, path, body, results):
 
 
 @pytest.mark.parametrize(("path", "username"), [(LOGIN, "someone"), (REGISTER, "newcomer")])
-def test_a_password_request_beyond_the_hashing_slots_gets_503_busy_with_retry_after(auth, make_app, held_hasher, path,
-                                                                                    username):
+def test_a_password_request_beyond_the_hashing_slots_gets_503_busy_with_retry_after(auth, make_app, held_hasher, path, username):
     user = auth.register()
     app = make_app(PASSWORD_HASH_CONCURRENCY=1, PASSWORD_HASH_WAIT_SECONDS=0.2)
     credentials = {"username": user.username, "password": user.password}

@@ -198,8 +198,9 @@ def test_search_paginates(client, auth):
     for n in range(3):
         create(client, user, {"title": f"Job {n}", "skills_list": ["rust"]})
     first = client.get("/api/v1/offers", query_string={"skill": "rust", "limit": 2}, headers=user.headers).get_json()
-    second = client.get("/api/v1/offers", query_string={"skill": "rust", "limit": 2, "cursor": first["next_cursor"]},
-                        headers=user.headers).get_json()
+    second = client.get(
+        "/api/v1/offers", query_string={"skill": "rust", "limit": 2, "cursor": first["next_cursor"]}, headers=user.headers
+    ).get_json()
     assert len(first["offers"]) == 2 and len(second["offers"]) == 1 and second["next_cursor"] is None
     assert first["count"] == second["count"] == 3
 

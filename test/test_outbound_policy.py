@@ -15,8 +15,11 @@ from test.outbound_recorder import Recorder
 from test.test_trackers import TRACKERS, make_tracker
 
 BODY_MARKER = "internal-metadata-7f3a"
-CREDENTIALS = {"github": {"token": "gh-secret-token"}, "gitlab": {"token": "gl-secret-token"},
-               "trello": {"api_key": "tr-key", "token": "tr-secret-token", "api_secret": "tr-app-secret"}}
+CREDENTIALS = {
+    "github": {"token": "gh-secret-token"},
+    "gitlab": {"token": "gl-secret-token"},
+    "trello": {"api_key": "tr-key", "token": "tr-secret-token", "api_secret": "tr-app-secret"},
+}
 TARGETS = {"github": "o/r", "gitlab": "group/app", "trello": "abcdefgh"}
 
 
@@ -47,8 +50,16 @@ class FakeResolver:
         answer = next(self.scripts[name])
         if isinstance(answer, Exception):
             raise answer
-        return [(socket.AF_INET6 if ":" in ip else socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP, "",
-                 (ip, port or 0, 0, 0) if ":" in ip else (ip, port or 0)) for ip in answer]
+        return [
+            (
+                socket.AF_INET6 if ":" in ip else socket.AF_INET,
+                socket.SOCK_STREAM,
+                socket.IPPROTO_TCP,
+                "",
+                (ip, port or 0, 0, 0) if ":" in ip else (ip, port or 0),
+            )
+            for ip in answer
+        ]
 
 
 @pytest.fixture
@@ -67,15 +78,36 @@ def strict(make_app):
 
 # ---- the policy itself -------------------------------------------------------------------------
 
-@pytest.mark.parametrize("address", [
-    "100.64.0.1", "100.100.100.200", "10.1.2.3", "127.0.0.1", "169.254.169.254", "192.168.1.1", "198.18.0.1",
-    "0.0.0.0", "224.0.0.1", "255.255.255.255", "::1", "::", "fe80::1", "fc00::1",  # noqa: S104
-    "::ffff:127.0.0.1", "::ffff:169.254.169.254", "::ffff:100.100.100.200",  # IPv4-mapped
-    "64:ff9b::7f00:1", "64:ff9b::a9fe:a9fe", "64:ff9b:1::808:808",  # NAT64 to internal; local-use NAT64
-    "2002:7f00:1::1", "2002:808:808::1",  # 6to4, whatever it embeds
-    "2001:0:4136:e378:8000:63bf:3fff:fdd2",  # Teredo
-    "::8.8.8.8",  # IPv4-compatible (deprecated)
-])
+
+@pytest.mark.parametrize(
+    "address",
+    [
+        "100.64.0.1",
+        "100.100.100.200",
+        "10.1.2.3",
+        "127.0.0.1",
+        "169.254.169.254",
+        "192.168.1.1",
+        "198.18.0.1",
+        "0.0.0.0",  # noqa: S104
+        "224.0.0.1",
+        "255.255.255.255",
+        "::1",
+        "::",
+        "fe80::1",
+        "fc00::1",
+        "::ffff:127.0.0.1",
+        "::ffff:169.254.169.254",
+        "::ffff:100.100.100.200",  # IPv4-mapped
+        "64:ff9b::7f00:1",
+        "64:ff9b::a9fe:a9fe",
+        "64:ff9b:1::808:808",  # NAT64 to internal; local-use NAT64
+        "2002:7f00:1::1",
+        "2002:808:808::1",  # 6to4, whatever it embeds
+        "2001:0:4136:e378:8000:63bf:3fff:fdd2",  # Teredo
+        "::8.8.8.8",  # IPv4-compatible (deprecated)
+    ],
+)
 def test_non_global_addresses_and_transition_forms_are_refused(address):
     import ipaddress
 
@@ -89,20 +121,33 @@ def test_global_addresses_pass(address):
     assert is_public(ipaddress.ip_address(address)) is True
 
 
-@pytest.mark.parametrize("url", ["https://100.100.100.200/hook", "https://100.64.1.1/", "https://[2002:7f00:1::1]/",
-                                 "https://[64:ff9b::a9fe:a9fe]/latest", "https://[::ffff:10.0.0.1]/"])
+@pytest.mark.parametrize(
+    "url",
+    [
+        "https://100.100.100.200/hook",
+        "https://100.64.1.1/",
+        "https://[2002:7f00:1::1]/",
+        "https://[64:ff9b::a9fe:a9fe]/latest",
+        "https://[::ffff:10.0.0.1]/",
+    ],
+)
 def test_api_refuses_carrier_grade_nat_6to4_nat64_and_mapped_targets(client, auth, url):
     user = auth.register()
-    tracker = client.post(TRACKERS, json={"name": "T", "provider": "github", "target": "o/r", "base_url": url,
-                                          "credentials": {"token": "t"}}, headers=user.headers)
+    tracker = client.post(
+        TRACKERS,
+        json={"name": "T", "provider": "github", "target": "o/r", "base_url": url, "credentials": {"token": "t"}},
+        headers=user.headers,
+    )
     assert tracker.status_code == 400 and "base_url" in tracker.get_json()["errors"]
-    subscription = client.post("/api/v1/subscriptions/", json={"url": url, "events": ["*"], "secret": "s" * 20},
-                               headers=user.headers)
+    subscription = client.post(
+        "/api/v1/subscriptions/", json={"url": url, "events": ["*"], "secret": "s" * 20}, headers=user.headers
+    )
     assert subscription.status_code == 400 and "url" in subscription.get_json()["errors"]
 
 
-@pytest.mark.parametrize("answer", [["127.0.0.1"], ["10.0.0.7"], ["169.254.169.254"], ["93.184.216.34", "10.0.0.7"],
-                                    ["::ffff:127.0.0.1"]])
+@pytest.mark.parametrize(
+    "answer", [["127.0.0.1"], ["10.0.0.7"], ["169.254.169.254"], ["93.184.216.34", "10.0.0.7"], ["::ffff:127.0.0.1"]]
+)
 def test_a_host_name_is_refused_when_any_address_it_resolves_to_is_internal(make_app, resolver, answer):
     resolver.answer("tracker.corp.test", answer)
     with make_app(TRACKER_ALLOWED_HOSTS=["192.0.2.0/24"]).app_context():
@@ -124,22 +169,37 @@ def test_a_host_name_resolving_to_public_addresses_passes_and_allowlisted_names_
 def test_a_name_that_resolves_to_an_internal_address_is_refused_through_the_api(client, auth, resolver):
     resolver.answer("metadata.test", ["169.254.169.254"])
     user = auth.register()
-    response = client.post(TRACKERS, json={"name": "T", "provider": "gitlab", "target": "g/p",
-                                           "base_url": "https://metadata.test", "credentials": {"token": "t"}},
-                           headers=user.headers)
+    response = client.post(
+        TRACKERS,
+        json={
+            "name": "T",
+            "provider": "gitlab",
+            "target": "g/p",
+            "base_url": "https://metadata.test",
+            "credentials": {"token": "t"},
+        },
+        headers=user.headers,
+    )
     assert response.status_code == 400 and "private" in response.get_json()["errors"]["base_url"][0]
     assert resolver.calls == ["metadata.test"]
 
 
 # ---- DNS rebinding: resolve once, check, connect to what was checked ----------------------------
 
+
 def test_a_name_that_rebinds_to_an_internal_address_after_the_save_is_never_connected_to(strict, auth, resolver):
     client = strict
     with Recorder("127.0.0.1") as public, Recorder("127.0.0.2", public.port) as internal:
         resolver.answer("tracker.rebind.test", ["127.0.0.1"], ["127.0.0.2"])
         user = auth.register()
-        tracker = make_tracker(client, user, provider="github", target="o/r", credentials=CREDENTIALS["github"],
-                               base_url=f"http://tracker.rebind.test:{public.port}")
+        tracker = make_tracker(
+            client,
+            user,
+            provider="github",
+            target="o/r",
+            credentials=CREDENTIALS["github"],
+            base_url=f"http://tracker.rebind.test:{public.port}",
+        )
         response = client.get(f"{TRACKERS}{tracker['id']}/issues", headers=user.headers)
         assert response.status_code == 502 and response.get_json()["error"] == "tracker_unavailable"
         assert "outbound URL policy" in response.get_json()["message"]
@@ -151,8 +211,14 @@ def test_each_call_connects_to_the_address_it_checked_never_to_a_second_answer(s
     with Recorder("127.0.0.1") as public, Recorder("127.0.0.2", public.port) as internal:
         user = auth.register()
         resolver.answer("tracker.flip.test", ["127.0.0.1"])
-        tracker = make_tracker(client, user, provider="github", target="o/r", credentials=CREDENTIALS["github"],
-                               base_url=f"http://tracker.flip.test:{public.port}")
+        tracker = make_tracker(
+            client,
+            user,
+            provider="github",
+            target="o/r",
+            credentials=CREDENTIALS["github"],
+            base_url=f"http://tracker.flip.test:{public.port}",
+        )
         # From now on every second answer is internal: checking one answer and connecting with another would show.
         resolver.answer("tracker.flip.test", ["127.0.0.1"], ["127.0.0.2"], repeat=True)
         statuses = [client.get(f"{TRACKERS}{tracker['id']}/issues", headers=user.headers).status_code for _ in range(4)]
@@ -207,8 +273,9 @@ def test_a_dns_failure_on_a_call_is_502_tracker_unavailable_not_a_timeout(client
     port = github_fake.base_url.rsplit(":", 1)[1]
     resolver.answer("gone.test", ["127.0.0.1"], socket.gaierror(socket.EAI_NONAME, "Name or service not known"))
     user = auth.register()
-    tracker = make_tracker(client, user, provider="github", target="o/r", credentials=CREDENTIALS["github"],
-                           base_url=f"http://gone.test:{port}")
+    tracker = make_tracker(
+        client, user, provider="github", target="o/r", credentials=CREDENTIALS["github"], base_url=f"http://gone.test:{port}"
+    )
     response = client.get(f"{TRACKERS}{tracker['id']}/issues", headers=user.headers)
     assert response.status_code == 502 and response.get_json()["error"] == "tracker_unavailable"
 
@@ -217,17 +284,20 @@ def test_a_refused_connection_is_502_tracker_unavailable(client, auth):
     with Recorder("127.0.0.1") as closed:
         port = closed.port
     user = auth.register()
-    tracker = make_tracker(client, user, provider="gitlab", target="g/p", credentials=CREDENTIALS["gitlab"],
-                           base_url=f"http://127.0.0.1:{port}")
+    tracker = make_tracker(
+        client, user, provider="gitlab", target="g/p", credentials=CREDENTIALS["gitlab"], base_url=f"http://127.0.0.1:{port}"
+    )
     response = client.get(f"{TRACKERS}{tracker['id']}/issues", headers=user.headers)
     assert response.status_code == 502 and response.get_json()["error"] == "tracker_unavailable"
 
 
 # ---- redirects are never followed --------------------------------------------------------------
 
+
 def _redirecting_tracker(client, user, provider, redirector):
-    return make_tracker(client, user, provider=provider, target=TARGETS[provider], credentials=CREDENTIALS[provider],
-                        base_url=redirector.url)
+    return make_tracker(
+        client, user, provider=provider, target=TARGETS[provider], credentials=CREDENTIALS[provider], base_url=redirector.url
+    )
 
 
 def _assert_redirect_refused(response, internal):
@@ -241,9 +311,12 @@ def _assert_redirect_refused(response, internal):
 @pytest.mark.parametrize("provider", ["github", "gitlab", "trello"])
 def test_a_tracker_redirect_to_an_internal_host_is_never_followed(strict, auth, provider):
     client = strict
-    with Recorder("127.0.0.2", body=BODY_MARKER) as internal, \
-            Recorder("127.0.0.1", status=302, body=BODY_MARKER,
-                     headers={"Location": f"{internal.url}/latest/meta-data/"}) as redirector:
+    with (
+        Recorder("127.0.0.2", body=BODY_MARKER) as internal,
+        Recorder(
+            "127.0.0.1", status=302, body=BODY_MARKER, headers={"Location": f"{internal.url}/latest/meta-data/"}
+        ) as redirector,
+    ):
         user = auth.register()
         tracker = _redirecting_tracker(client, user, provider, redirector)
         base = f"{TRACKERS}{tracker['id']}"
@@ -260,8 +333,10 @@ def test_a_tracker_redirect_to_an_internal_host_is_never_followed(strict, auth, 
 @pytest.mark.parametrize("provider", ["github", "gitlab"])
 def test_template_import_does_not_follow_a_redirect(strict, auth, provider):
     client = strict
-    with Recorder("127.0.0.2", body=BODY_MARKER) as internal, \
-            Recorder("127.0.0.1", status=302, headers={"Location": f"{internal.url}/x"}) as redirector:
+    with (
+        Recorder("127.0.0.2", body=BODY_MARKER) as internal,
+        Recorder("127.0.0.1", status=302, headers={"Location": f"{internal.url}/x"}) as redirector,
+    ):
         user = auth.register()
         tracker = _redirecting_tracker(client, user, provider, redirector)
         response = client.post("/api/v1/templates/import", json={"tracker_id": tracker["id"]}, headers=user.headers)
@@ -271,8 +346,10 @@ def test_template_import_does_not_follow_a_redirect(strict, auth, provider):
 def test_a_subscription_redirect_to_an_internal_host_is_not_followed(client, auth, db, make_app):
     from test.test_subscriptions import deliveries, emit, make_subscription, run_jobs
 
-    with Recorder("127.0.0.2") as internal, \
-            Recorder("127.0.0.1", status=307, headers={"Location": f"{internal.url}/hook"}) as redirector:
+    with (
+        Recorder("127.0.0.2") as internal,
+        Recorder("127.0.0.1", status=307, headers={"Location": f"{internal.url}/hook"}) as redirector,
+    ):
         worker = make_app(TRACKER_ALLOWED_HOSTS=["127.0.0.1"], OUTBOUND_RETRY_SCHEDULE=[])
         user = auth.register()
         subscription = make_subscription(worker.test_client(), user, url=f"{redirector.url}/hook")
@@ -285,13 +362,20 @@ def test_a_subscription_redirect_to_an_internal_host_is_not_followed(client, aut
 
 # ---- provider messages -------------------------------------------------------------------------
 
+
 @pytest.mark.parametrize(("provider", "status"), [("github", 422), ("gitlab", 400), ("trello", 400)])
 def test_a_provider_error_body_that_is_not_its_message_is_never_echoed(client, auth, provider, status):
     page = f"<html><body>{BODY_MARKER}</body></html>"
     with Recorder("127.0.0.1", status=status, body=page, content_type="text/html") as tracker_host:
         user = auth.register()
-        tracker = make_tracker(client, user, provider=provider, target=TARGETS[provider],
-                               credentials=CREDENTIALS[provider], base_url=tracker_host.url)
+        tracker = make_tracker(
+            client,
+            user,
+            provider=provider,
+            target=TARGETS[provider],
+            credentials=CREDENTIALS[provider],
+            base_url=tracker_host.url,
+        )
         response = client.post(f"{TRACKERS}{tracker['id']}/verify", headers=user.headers)
         assert response.status_code in (404, 422, 502), response.get_json()
         assert BODY_MARKER not in response.get_data(as_text=True) and "<" not in response.get_json()["message"]
@@ -306,19 +390,27 @@ def test_provider_messages_are_one_short_line():
 
 # ---- cookies -----------------------------------------------------------------------------------
 
+
 def test_a_cookie_set_by_a_tracker_never_reaches_another_call(client, auth):
     with Recorder("127.0.0.1", headers={"Set-Cookie": "session=tenant-a-secret; Path=/"}) as tracker_host:
         for provider in ("github", "gitlab", "trello"):
             for _ in range(2):
                 user = auth.register()
-                tracker = make_tracker(client, user, provider=provider, target=TARGETS[provider],
-                                       credentials=CREDENTIALS[provider], base_url=tracker_host.url)
+                tracker = make_tracker(
+                    client,
+                    user,
+                    provider=provider,
+                    target=TARGETS[provider],
+                    credentials=CREDENTIALS[provider],
+                    base_url=tracker_host.url,
+                )
                 client.get(f"{TRACKERS}{tracker['id']}/issues", headers=user.headers)
         assert len(tracker_host.requests) >= 6
         assert not [r for r in tracker_host.requests if "Cookie" in r.headers]
 
 
 # ---- Sentry ------------------------------------------------------------------------------------
+
 
 def test_sentry_sends_no_trace_headers_to_tracker_hosts(make_app, auth, github_fake):
     import sentry_sdk
@@ -331,8 +423,9 @@ def test_sentry_sends_no_trace_headers_to_tracker_hosts(make_app, auth, github_f
         with Recorder("127.0.0.1") as tracker_host:
             client = app.test_client()
             user = auth.register()
-            tracker = make_tracker(client, user, provider="gitlab", target="g/p", credentials={"token": "t"},
-                                   base_url=tracker_host.url)
+            tracker = make_tracker(
+                client, user, provider="gitlab", target="g/p", credentials={"token": "t"}, base_url=tracker_host.url
+            )
             with sentry_sdk.start_transaction(name="outbound", sampled=True):
                 client.get(f"{TRACKERS}{tracker['id']}/issues", headers=user.headers)
             assert tracker_host.requests
@@ -347,8 +440,9 @@ def test_gitlab_field_errors_are_echoed_as_one_short_line(client, auth, gitlab_f
     gitlab_fake.add_token("gl-token", username="root")
     gitlab_fake.add_project("group/app")
     user = auth.register()
-    tracker = make_tracker(client, user, provider="gitlab", target="group/app", credentials={"token": "gl-token"},
-                           base_url=gitlab_fake.base_url)
+    tracker = make_tracker(
+        client, user, provider="gitlab", target="group/app", credentials={"token": "gl-token"}, base_url=gitlab_fake.base_url
+    )
     gitlab_fake.fail_next(400, body={"message": {"title": ["can't be blank"], "labels": ["is invalid"]}}, match="^POST ")
     response = client.post(f"{TRACKERS}{tracker['id']}/issues", json={"title": "x"}, headers=user.headers)
     assert response.status_code == 422

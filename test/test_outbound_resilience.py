@@ -74,6 +74,7 @@ def test_a_server_error_with_a_long_retry_after_is_not_slept_out(client, env):
 
 # ---- circuit breaker ---------------------------------------------------------------------------
 
+
 def test_a_success_resets_the_consecutive_failure_count():
     breaker = CircuitBreaker()
     for _ in range(2):

@@ -117,8 +117,15 @@ def test_fast_dump_of_an_orm_offer_equals_the_schema_dump(app):
     from api.models.offers import Offer
     from api.schemas.offers import offer_list_schema, offer_schema
 
-    offer = Offer(id=3, user_id=1, title="Backend", description="", skills_list=["python", "ünï"],
-                  creation_date=dt.datetime(2026, 1, 1, tzinfo=dt.UTC), modification_date=dt.datetime(2026, 1, 2))
+    offer = Offer(
+        id=3,
+        user_id=1,
+        title="Backend",
+        description="",
+        skills_list=["python", "ünï"],
+        creation_date=dt.datetime(2026, 1, 1, tzinfo=dt.UTC),
+        modification_date=dt.datetime(2026, 1, 2),
+    )
     assert fast_dump(offer_schema, offer) == offer_schema.dump(offer)
     page = {"offers": [offer, offer], "count": 2, "next_cursor": None}
     assert fast_dump(offer_list_schema, page) == offer_list_schema.dump(page)

@@ -22,10 +22,12 @@ def test_resources_and_jsonify_are_written_by_the_fast_writers(app, client, auth
 
 
 def test_fast_writer_gives_the_json_modules_document_for_plain_values():
-    value = {"b": [1, 2.5, None, True, "ünï ✓", {"nested": []}], "a": -7, "c": "line\nbreak \"quoted\""}
+    value = {"b": [1, 2.5, None, True, "ünï ✓", {"nested": []}], "a": -7, "c": 'line\nbreak "quoted"'}
     assert json.loads(dumps_bytes(value)) == json.loads(json.dumps(value))
-    assert dumps_bytes(value, sort_keys=True) == json.dumps(value, sort_keys=True, ensure_ascii=False,
-                                                            separators=(",", ":")).encode()
+    assert (
+        dumps_bytes(value, sort_keys=True)
+        == json.dumps(value, sort_keys=True, ensure_ascii=False, separators=(",", ":")).encode()
+    )
 
 
 def test_values_orjson_cannot_write_fall_back_to_the_json_module():

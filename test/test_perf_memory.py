@@ -31,8 +31,14 @@ WEB_WORKER = textwrap.dedent("""
 
 
 def run_production_process(code):
-    env = {**os.environ, "APP_CONFIGURATION": "production", "DATABASE_URL": "postgresql://nobody@127.0.0.1:9/none",
-           "SECRET_KEY": "s" * 40, "ENCRYPTION_KEYS": Fernet.generate_key().decode(), "PYTHONPATH": str(BASE_DIR)}
+    env = {
+        **os.environ,
+        "APP_CONFIGURATION": "production",
+        "DATABASE_URL": "postgresql://nobody@127.0.0.1:9/none",
+        "SECRET_KEY": "s" * 40,
+        "ENCRYPTION_KEYS": Fernet.generate_key().decode(),
+        "PYTHONPATH": str(BASE_DIR),
+    }
     result = subprocess.run([sys.executable, "-c", code], cwd=BASE_DIR, env=env, capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stderr[-3000:]
     return dict(line.split(" ", 1) for line in result.stdout.splitlines() if " " in line)
@@ -46,7 +52,13 @@ def test_web_worker_imports_neither_procrastinate_nor_unused_tracker_clients_and
     assert seen["enqueue"] == "False"
     assert seen["worker"] == "True"
     tasks = set(seen["tasks"].split())
-    assert {"gateway:process_delivery", "gateway:run_automation", "gateway:send_outbound", "gateway:retry_stalled_jobs",
-            "gateway:refresh_index", "gateway:poll_tracker"} <= tasks
+    assert {
+        "gateway:process_delivery",
+        "gateway:run_automation",
+        "gateway:send_outbound",
+        "gateway:retry_stalled_jobs",
+        "gateway:refresh_index",
+        "gateway:poll_tracker",
+    } <= tasks
     assert "gateway:retry_stalled_jobs" in seen["periodic"].split()
     assert "gateway:schedule_polls" in seen["periodic"].split()

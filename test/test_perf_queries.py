@@ -50,8 +50,9 @@ def engine(app):
 def owner(client, auth):
     user = auth.register()
     for n in range(3):
-        assert client.post(f"/api/v1/users/{user.id}/offers/", json={"title": f"Offer {n}"},
-                           headers=user.headers).status_code == 201
+        assert (
+            client.post(f"/api/v1/users/{user.id}/offers/", json={"title": f"Offer {n}"}, headers=user.headers).status_code == 201
+        )
     return user
 
 
@@ -90,9 +91,12 @@ def test_a_deleted_users_token_stops_working_on_the_next_request(client, engine,
 def _kill_pooled_connections(engine):
     """Terminate every other backend of this database, as a database restart would."""
     with engine.connect() as connection:
-        connection.execute(sa.text(
-            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
-            "WHERE datname = current_database() AND pid <> pg_backend_pid()"))
+        connection.execute(
+            sa.text(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                "WHERE datname = current_database() AND pid <> pg_backend_pid()"
+            )
+        )
         connection.commit()
 
 

@@ -10,4 +10,3 @@ def test_a_request_opens_no_cookie_session_even_when_the_client_sends_one(app):
         assert isinstance(flask.session, NullSession)
         with pytest.raises(RuntimeError):
             flask.session["user"] = 1
-

@@ -43,8 +43,11 @@ def test_an_accepted_delivery_costs_four_statements(client, engine, github):
         _deliver(client, github, 101)
     assert len(seen.statements) == 4, seen.statements
     assert [" ".join(statement.split(" ", 3)[:3]) for statement in seen.statements] == [
-        "SELECT trackers.id, trackers.provider,", "INSERT INTO webhook_deliveries", "INSERT INTO webhook_body_hashes",
-        "SELECT procrastinate_defer_jobs_v1(ARRAY[ROW(%(queue)s, %(task)s,"]
+        "SELECT trackers.id, trackers.provider,",
+        "INSERT INTO webhook_deliveries",
+        "INSERT INTO webhook_body_hashes",
+        "SELECT procrastinate_defer_jobs_v1(ARRAY[ROW(%(queue)s, %(task)s,",
+    ]
 
 
 def test_an_event_whose_owner_has_no_rules_subscriptions_or_syncs_asks_the_consumers_once(client, app, engine, db, github):
@@ -63,8 +66,14 @@ def test_a_delivery_on_a_tracker_without_marked_gateway_changes_skips_the_echo_l
 def test_each_consumer_still_runs_for_an_owner_with_something_enabled_for_it(client, app, engine, db, github, side):
     user = github["user"]
     make_subscription(client, user, events=["issue.created"])
-    rule = _rule(client, user, name="note", tracker_id=github["tracker"]["id"], event_types=["issue.created"],
-                 actions=[{"type": "add_comment", "body": "seen"}])
+    rule = _rule(
+        client,
+        user,
+        name="note",
+        tracker_id=github["tracker"]["id"],
+        event_types=["issue.created"],
+        actions=[{"type": "add_comment", "body": "seen"}],
+    )
     mirror = make_tracker(client, user, name="mirror", target="mirror")
     make_sync(client, user, *((github["tracker"], mirror) if side == "left" else (mirror, github["tracker"])))
     db.session.execute(text("DELETE FROM procrastinate_jobs"))

@@ -70,7 +70,9 @@ def test_an_issue_indexed_within_its_update_second_has_its_comments_read_again(c
     seen = len(fake.requests)
     _poll(db, tracker_id)
     assert sorted(r.path for r in fake.requests[seen:] if r.path.endswith("/comments")) == [
-        f"/repos/{REPO}/issues/1/comments", f"/repos/{REPO}/issues/comments"]
+        f"/repos/{REPO}/issues/1/comments",
+        f"/repos/{REPO}/issues/comments",
+    ]
 
 
 def test_an_issue_a_webhook_refreshed_has_its_comments_read_by_the_next_poll(client, db, github):

@@ -110,8 +110,7 @@ def test_changes_behind_the_gateways_back_become_events_in_one_poll_and_only_onc
     assert {e["source"] for e in listed[: len(recorded)]} == {"poll"}
 
 
-@parametrize_env([name for name in POLLED
-                  if Capability.COMMENT_EDIT in provider_class(name.split("_")[0]).capabilities])
+@parametrize_env([name for name in POLLED if Capability.COMMENT_EDIT in provider_class(name.split("_")[0]).capabilities])
 def test_a_comment_edited_on_a_recently_active_issue_is_a_comment_updated_event(client, db, env):
     issue = create(client, env, title="Commented")
     poll(db, env)
@@ -166,11 +165,17 @@ def test_a_restarted_poller_resumes_from_the_stored_cursor_minus_the_overlap(cli
     result = poll(db, env)
     assert not result["baseline"] and result["events"] == 1
     assert asked == [cursor - timedelta(seconds=app.config["POLL_OVERLAP_SECONDS"])]
-    assert [(e.type, e.issue_id, e.source) for e in events(db, env.tracker["id"]) if e.source == "poll"] == \
-        [("issue.labeled", issue["id"], "poll")]
+    assert [(e.type, e.issue_id, e.source) for e in events(db, env.tracker["id"]) if e.source == "poll"] == [
+        ("issue.labeled", issue["id"], "poll")
+    ]
     # GitHub, GitLab and Gitea filter on their side: the bound reaches them (Trello's filter is ours, Jira's relative).
-    sent = {value for r in env.fake.requests[seen:] if r.method == "GET" and r.path.rstrip("/").endswith("issues")
-            for key, value in r.query.items() if key in ("since", "updated_after")}
+    sent = {
+        value
+        for r in env.fake.requests[seen:]
+        if r.method == "GET" and r.path.rstrip("/").endswith("issues")
+        for key, value in r.query.items()
+        if key in ("since", "updated_after")
+    }
     assert bool(sent) == (env.variant.name in ("github", "gitlab", "gitea"))
     assert all(abs((_parse(value) - asked[0]).total_seconds()) < 1 for value in sent)
 
@@ -238,6 +243,7 @@ def test_a_failing_tracker_keeps_its_cursor_shows_the_error_and_backs_off(client
 
 # ---- exactly once with webhooks ---------------------------------------------------------------
 
+
 def _github_labeled(github, db, number, label, later=5):
     """Add a label directly on the fake (`later` seconds after the issue's last update) and build GitHub's webhook of it."""
     fake = github["fake"]
@@ -246,14 +252,18 @@ def _github_labeled(github, db, number, label, later=5):
         issue = repo.issues[number]
         issue.labels.append(fake._ensure_label(repo, label).name)
         issue.updated_at = issue.updated_at + timedelta(seconds=later)
-        payload = {"action": "labeled", "issue": fake._issue_json(repo, issue), "label": {"name": label},
-                   "repository": {"full_name": "Codertocat/Hello-World"}, "sender": {"login": "octocat"}}
+        payload = {
+            "action": "labeled",
+            "issue": fake._issue_json(repo, issue),
+            "label": {"name": label},
+            "repository": {"full_name": "Codertocat/Hello-World"},
+            "sender": {"login": "octocat"},
+        }
     return payload
 
 
 def _poll_mode(client, github):
-    response = client.patch(f"{TRACKERS}{github['tracker']['id']}", json={"events_mode": "poll"},
-                            headers=github["user"].headers)
+    response = client.patch(f"{TRACKERS}{github['tracker']['id']}", json={"events_mode": "poll"}, headers=github["user"].headers)
     assert response.status_code == 200 and response.get_json()["effective_events_mode"] == "poll"
 
 
@@ -273,8 +283,10 @@ def test_a_late_webhook_of_a_change_a_poll_already_summarized_is_not_recorded_ag
     assert polling.poll_tracker(session=db.session, tracker_id=github["tracker"]["id"])["events"] == 2
     assert deliver_github(client, github, "issues", payload, delivery="w-late").status_code == 202
     process(app)
-    assert [(e.type, e.source) for e in events(db, github["tracker"]["id"])] == [("issue.labeled", "poll"),
-                                                                                  ("issue.updated", "poll")]
+    assert [(e.type, e.source) for e in events(db, github["tracker"]["id"])] == [
+        ("issue.labeled", "poll"),
+        ("issue.updated", "poll"),
+    ]
 
 
 def test_a_change_in_the_second_a_poll_read_the_issue_is_recorded_by_its_webhook_not_dropped(client, app, db, github):
@@ -318,6 +330,7 @@ def test_a_webhook_refreshes_the_index_at_once(client, app, db, github):
 
 # ---- the gateway's own writes -----------------------------------------------------------------
 
+
 @parametrize_env(["github", "gitlab", "trello", "gitea"])
 def test_the_gateways_own_writes_update_the_index_at_once_and_are_recorded_once(client, db, env):
     poll(db, env)
@@ -360,22 +373,31 @@ def test_change_hashes_past_the_dedupe_window_are_pruned(client, db, github, app
 
 # ---- scheduling -------------------------------------------------------------------------------
 
+
 def _poll_jobs(db):
     db.session.remove()
-    return db.session.execute(text("SELECT args, lock FROM procrastinate_jobs WHERE task_name = 'gateway:poll_tracker' "
-                                   "ORDER BY id")).all()
+    return db.session.execute(
+        text("SELECT args, lock FROM procrastinate_jobs WHERE task_name = 'gateway:poll_tracker' ORDER BY id")
+    ).all()
 
 
-def test_the_scheduler_enqueues_one_job_per_due_tracker_within_the_global_cap(client, db, auth, app, monkeypatch,
-                                                                               github_fake):
+def test_the_scheduler_enqueues_one_job_per_due_tracker_within_the_global_cap(client, db, auth, app, monkeypatch, github_fake):
     user = auth.register()
     github_fake.add_token("gh-token", login="octocat")
     ids = []
     for n in range(3):
         github_fake.add_repo(f"octocat/r{n}")
-        response = client.post(TRACKERS, json={"name": f"r{n}", "provider": "github", "target": f"octocat/r{n}",
-                                               "base_url": github_fake.base_url, "credentials": {"token": "gh-token"}},
-                               headers=user.headers)
+        response = client.post(
+            TRACKERS,
+            json={
+                "name": f"r{n}",
+                "provider": "github",
+                "target": f"octocat/r{n}",
+                "base_url": github_fake.base_url,
+                "credentials": {"token": "gh-token"},
+            },
+            headers=user.headers,
+        )
         ids.append(response.get_json()["id"])
     local = client.post(TRACKERS, json={"name": "local", "provider": "builtin", "target": "local"}, headers=user.headers)
     monkeypatch.setitem(app.config, "POLL_MAX_CONCURRENT", 2)
@@ -399,10 +421,14 @@ def test_the_poll_job_runs_through_the_worker(client, app, db, github):
 
 # ---- settings, resync, trackers that record their own events ----------------------------------
 
+
 def test_events_mode_and_interval_are_shown_and_settable_with_a_minimum(client, auth):
     user = auth.register()
-    tracker = client.post(TRACKERS, json={"name": "b", "provider": "builtin", "target": "b", "events_mode": "poll",
-                                          "poll_interval_seconds": 30}, headers=user.headers).get_json()
+    tracker = client.post(
+        TRACKERS,
+        json={"name": "b", "provider": "builtin", "target": "b", "events_mode": "poll", "poll_interval_seconds": 30},
+        headers=user.headers,
+    ).get_json()
     assert tracker["events_mode"] == "poll" and tracker["poll_interval_seconds"] == 30
     assert tracker["effective_events_mode"] == "gateway"  # the built-in tracker records its own events
     url = f"{TRACKERS}{tracker['id']}"

@@ -46,43 +46,81 @@ def _stamp(moment):
 
 # ---- what each provider sends: (event header value, payload) for a label added and for a new comment ----------------
 
+
 def _github_like(env, issue, comment, label, action="created"):
     repository = {"full_name": env.tracker["target"]}
     if comment is not None:
-        raw = {"id": int(comment.id), "body": comment.body, "user": {"login": env.member, "id": 1},
-               "created_at": _stamp(comment.created_at), "updated_at": _stamp(comment.updated_at or comment.created_at)}
+        raw = {
+            "id": int(comment.id),
+            "body": comment.body,
+            "user": {"login": env.member, "id": 1},
+            "created_at": _stamp(comment.created_at),
+            "updated_at": _stamp(comment.updated_at or comment.created_at),
+        }
         return "issue_comment", {"action": action, "issue": issue.remote_data, "comment": raw, "repository": repository}
     action = "labeled" if _slug(env) == "github" else "label_updated"
-    return "issues", {"action": action, "issue": issue.remote_data, "label": {"name": label}, "repository": repository,
-                      "sender": {"login": env.member}}
+    return "issues", {
+        "action": action,
+        "issue": issue.remote_data,
+        "label": {"name": label},
+        "repository": repository,
+        "sender": {"login": env.member},
+    }
 
 
 def _gitlab(env, issue, comment, label):
     raw = issue.remote_data
     if comment is not None:
-        note = {"id": int(comment.id), "note": comment.body, "noteable_type": "Issue", "action": "create",
-                "created_at": _stamp(comment.created_at), "updated_at": _stamp(comment.updated_at or comment.created_at)}
-        return "Note Hook", {"object_kind": "note", "event_type": "note", "object_attributes": note, "issue": raw,
-                             "user": {"id": 1, "username": env.member}}
+        note = {
+            "id": int(comment.id),
+            "note": comment.body,
+            "noteable_type": "Issue",
+            "action": "create",
+            "created_at": _stamp(comment.created_at),
+            "updated_at": _stamp(comment.updated_at or comment.created_at),
+        }
+        return "Note Hook", {
+            "object_kind": "note",
+            "event_type": "note",
+            "object_attributes": note,
+            "issue": raw,
+            "user": {"id": 1, "username": env.member},
+        }
     labels = [{"title": name} for name in raw["labels"]]
-    return "Issue Hook", {"object_kind": "issue", "event_type": "issue", "user": {"id": 1, "username": env.member},
-                          "object_attributes": {**raw, "action": "update", "url": raw.get("web_url")},
-                          "labels": labels, "assignees": raw.get("assignees") or [],
-                          "changes": {"labels": {"previous": [item for item in labels if item["title"] != label],
-                                                 "current": labels}}}
+    return "Issue Hook", {
+        "object_kind": "issue",
+        "event_type": "issue",
+        "user": {"id": 1, "username": env.member},
+        "object_attributes": {**raw, "action": "update", "url": raw.get("web_url")},
+        "labels": labels,
+        "assignees": raw.get("assignees") or [],
+        "changes": {"labels": {"previous": [item for item in labels if item["title"] != label], "current": labels}},
+    }
 
 
 def _trello(env, issue, comment, label):
     card = issue.remote_data
-    data = {"card": {key: card.get(key) for key in ("id", "name", "idShort", "shortLink", "idList")},
-            "board": {"id": env.tracker["target"]}}
+    data = {
+        "card": {key: card.get(key) for key in ("id", "name", "idShort", "shortLink", "idList")},
+        "board": {"id": env.tracker["target"]},
+    }
     creator = {"id": "5e0a0c0a0c0a0c0a0c0a0c0a", "username": env.member, "fullName": env.member}
     if comment is not None:
-        action = {"id": comment.id, "type": "commentCard", "date": _stamp(comment.created_at),
-                  "data": {**data, "text": comment.body}, "memberCreator": creator}
+        action = {
+            "id": comment.id,
+            "type": "commentCard",
+            "date": _stamp(comment.created_at),
+            "data": {**data, "text": comment.body},
+            "memberCreator": creator,
+        }
     else:  # Trello's action date is the card's last activity
-        action = {"id": uuid.uuid4().hex[:24], "type": "addLabelToCard", "date": card["dateLastActivity"],
-                  "data": {**data, "label": {"name": label}}, "memberCreator": creator}
+        action = {
+            "id": uuid.uuid4().hex[:24],
+            "type": "addLabelToCard",
+            "date": card["dateLastActivity"],
+            "data": {**data, "label": {"name": label}},
+            "memberCreator": creator,
+        }
     return action["type"], {"action": action, "model": {"id": env.tracker["target"]}}
 
 
@@ -91,20 +129,36 @@ def _jira(env, issue, comment, label):
     cloud = env.variant.name == "jira_cloud"
     user = {"accountId": env.member} if cloud else {"key": env.member, "name": env.member}
     if comment is not None:
-        body = {"type": "doc", "version": 1, "content": [{"type": "paragraph", "content": [
-            {"type": "text", "text": comment.body}]}]} if cloud else comment.body
-        raw_comment = {"self": f"{env.fake.base_url}/rest/api/2/issue/{raw['id']}/comment/{comment.id}", "id": comment.id,
-                       "author": user, "body": body, "created": _stamp(comment.created_at),
-                       "updated": _stamp(comment.updated_at or comment.created_at)}
+        body = (
+            {"type": "doc", "version": 1, "content": [{"type": "paragraph", "content": [{"type": "text", "text": comment.body}]}]}
+            if cloud
+            else comment.body
+        )
+        raw_comment = {
+            "self": f"{env.fake.base_url}/rest/api/2/issue/{raw['id']}/comment/{comment.id}",
+            "id": comment.id,
+            "author": user,
+            "body": body,
+            "created": _stamp(comment.created_at),
+            "updated": _stamp(comment.updated_at or comment.created_at),
+        }
         payload = {"webhookEvent": "comment_created", "comment": raw_comment}
         if cloud:  # Data Center's comment events carry no issue, only its numeric id in the comment's link
             payload["issue"] = raw
         return "comment_created", payload
     before = " ".join(name for name in raw["fields"]["labels"] if name != label)
     return "jira:issue_updated", {
-        "webhookEvent": "jira:issue_updated", "issue_event_type_name": "issue_updated", "user": user, "issue": raw,
-        "changelog": {"id": "1", "items": [{"field": "labels", "fieldtype": "jira", "fromString": before,
-                                            "toString": " ".join(raw["fields"]["labels"])}]}}
+        "webhookEvent": "jira:issue_updated",
+        "issue_event_type_name": "issue_updated",
+        "user": user,
+        "issue": raw,
+        "changelog": {
+            "id": "1",
+            "items": [
+                {"field": "labels", "fieldtype": "jira", "fromString": before, "toString": " ".join(raw["fields"]["labels"])}
+            ],
+        },
+    }
 
 
 PAYLOADS = {"github": _github_like, "gitea": _github_like, "gitlab": _gitlab, "trello": _trello, "jira": _jira}
@@ -134,6 +188,7 @@ def test_every_provider_with_webhooks_has_a_delivery_built_here():
 
 # ---- the tests -----------------------------------------------------------------------------------------------------
 
+
 @pytest.fixture
 def hooked(client, app, db, env):
     """The contract tracker with a verified webhook registration, in poll mode: the webhook and the polls both record.
@@ -141,8 +196,9 @@ def hooked(client, app, db, env):
     The registration is stored as `POST /trackers/<id>/webhook` stores it (registering on each provider, with the rights
     it needs, is test_webhooks' business); deliveries are signed with its secret.
     """
-    stored = WebhookRegistration(hook_id="1", secret=secrets.token_urlsafe(32),
-                                 callback_url=webhooks_service.callback_url(env.tracker["id"]))
+    stored = WebhookRegistration(
+        hook_id="1", secret=secrets.token_urlsafe(32), callback_url=webhooks_service.callback_url(env.tracker["id"])
+    )
     db.session.get(Tracker, env.tracker["id"]).webhook_secret_encrypted = crypto.encrypt_json(vars(stored))
     db.session.commit()
     shown = client.get(env.url(), headers=env.user.headers).get_json()
@@ -226,8 +282,7 @@ def _fake_clock_back(fake, hours):
 
 
 @parametrize_env(QUIET)
-def test_a_comment_edited_on_a_quiet_issue_is_one_comment_updated_event_with_or_without_its_webhook(client, db, env,
-                                                                                                   hooked):
+def test_a_comment_edited_on_a_quiet_issue_is_one_comment_updated_event_with_or_without_its_webhook(client, db, env, hooked):
     """The issue's update time stays put on a comment edit: the repository's comments listed by update time show the
     edit to the poll, once, and its webhook (edited) does not record it again."""
     with _fake_clock_back(env.fake, hours=2):  # an old issue with an old comment ...
@@ -246,6 +301,7 @@ def test_a_comment_edited_on_a_quiet_issue_is_one_comment_updated_event_with_or_
     if env.variant.name in WEBHOOKS:
         hooked(quiet, comment=edited, edited=True)
         assert [d.status for d in db.session.scalars(select(WebhookDelivery))] == ["processed"]  # read, and dropped
-    recorded = [(e.type, e.issue_id, e.comment["body"], e.source) for e in events(db, env.tracker["id"])
-                if e.type.startswith("comment.")]
+    recorded = [
+        (e.type, e.issue_id, e.comment["body"], e.source) for e in events(db, env.tracker["id"]) if e.type.startswith("comment.")
+    ]
     assert recorded == [("comment.updated", quiet, "Second thoughts", "poll")]

@@ -20,8 +20,11 @@ def _seeded(fake):
     fake.add_repo(REPO)
     fake.add_issue(REPO, "issue")
     fake.add_pull(REPO, "pull")
-    return [fake.add_comment(REPO, 1, "on the issue"), fake.add_comment(REPO, 2, "on the pull"),
-            fake.add_comment(REPO, 1, "again on the issue")]
+    return [
+        fake.add_comment(REPO, 1, "on the issue"),
+        fake.add_comment(REPO, 2, "on the pull"),
+        fake.add_comment(REPO, 1, "again on the issue"),
+    ]
 
 
 def test_the_gitea_fake_lists_the_repository_s_comments_as_described(gitea_fake):
@@ -45,8 +48,9 @@ def test_the_gitea_fake_lists_the_repository_s_comments_as_described(gitea_fake)
 
 def test_gitea_lists_comments_by_update_time_without_pull_requests_page_by_page(app, gitea_fake):
     on_issue, _, again = _seeded(gitea_fake)
-    provider = GiteaProvider(TrackerConfig(tracker_id=1, target=REPO, base_url=gitea_fake.base_url,
-                                           credentials={"token": "gt-token"}))
+    provider = GiteaProvider(
+        TrackerConfig(tracker_id=1, target=REPO, base_url=gitea_fake.base_url, credentials={"token": "gt-token"})
+    )
     since = utcnow() - timedelta(minutes=5)
     with app.app_context():
         first = provider.list_comments_updated_since(since, limit=2, cursor=None)

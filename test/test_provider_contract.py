@@ -49,8 +49,9 @@ def env(request, client, auth):
     breaker.reset()
     fake = request.getfixturevalue(f"{variant.name}_fake") if variant.server is not None else None
     setup = variant.setup(fake, lambda **body: _connect(client, user, **body), user)
-    return Env(variant.name, user, setup.tracker, member=setup.member, labels=setup.labels, fake=fake, extra=setup.extra,
-               variant=variant)
+    return Env(
+        variant.name, user, setup.tracker, member=setup.member, labels=setup.labels, fake=fake, extra=setup.extra, variant=variant
+    )
 
 
 def parametrize_env(providers=None):
@@ -84,8 +85,9 @@ def test_create_and_get_an_issue_in_the_unified_shape(client, env):
         assert issue["url"].startswith(env.fake.base_url)
     fetched = client.get(env.url(f"/issues/{issue['id']}"), headers=env.user.headers)
     assert fetched.status_code == 200
-    assert {k: fetched.get_json()[k] for k in ("id", "title", "labels", "status")} == \
-        {k: issue[k] for k in ("id", "title", "labels", "status")}
+    assert {k: fetched.get_json()[k] for k in ("id", "title", "labels", "status")} == {
+        k: issue[k] for k in ("id", "title", "labels", "status")
+    }
 
 
 @parametrize_env()
@@ -93,8 +95,7 @@ def test_list_filters_by_status_labels_assignee_text_and_update_time(client, env
     first = create(client, env, title="Login broken", labels=["bug"])
     second = create(client, env, title="Dark mode", labels=["ui"], assignees=[env.member])
     third = create(client, env, title="Crash on save", labels=["bug", "ui"])
-    assert client.patch(env.url(f"/issues/{third['id']}"), json={"status": "closed"},
-                        headers=env.user.headers).status_code == 200
+    assert client.patch(env.url(f"/issues/{third['id']}"), json={"status": "closed"}, headers=env.user.headers).status_code == 200
 
     def ids(**query):
         return {issue["id"] for issue in listing(client, env, **query)["issues"]}
@@ -162,8 +163,9 @@ def test_comments_are_added_and_listed_oldest_first(client, env):
         assert response.get_json()["body"] == text
     bodies, cursor = [], None
     for _ in range(5):
-        page = client.get(url, query_string={"limit": 2, **({"cursor": cursor} if cursor else {})},
-                          headers=env.user.headers).get_json()
+        page = client.get(
+            url, query_string={"limit": 2, **({"cursor": cursor} if cursor else {})}, headers=env.user.headers
+        ).get_json()
         bodies += [comment["body"] for comment in page["comments"]]
         cursor = page["next_cursor"]
         if not cursor:
@@ -268,8 +270,9 @@ def test_github_repeated_reads_are_conditional_and_a_304_costs_no_rate_limit(cli
     github_fake.add_token("gh-token")
     github_fake.add_repo("octo-org/site")
     github_fake.add_issue("octo-org/site", "Cached")
-    tracker = _connect(client, user, provider="github", target="octo-org/site", base_url=github_fake.base_url,
-                       credentials={"token": "gh-token"})
+    tracker = _connect(
+        client, user, provider="github", target="octo-org/site", base_url=github_fake.base_url, credentials={"token": "gh-token"}
+    )
     url = f"{TRACKERS}{tracker['id']}/issues/1"
 
     def remaining():
@@ -328,8 +331,10 @@ def test_a_hanging_tracker_cannot_take_more_than_its_share_of_request_threads(en
         return [r for r in env.fake.requests if r.method == "GET" and r.path.endswith("/issues")]
 
     results = []
-    threads = [threading.Thread(target=lambda: results.append(client.get(env.url("/issues"), headers=env.user.headers)
-                                                              .status_code)) for _ in range(2)]
+    threads = [
+        threading.Thread(target=lambda: results.append(client.get(env.url("/issues"), headers=env.user.headers).status_code))
+        for _ in range(2)
+    ]
     for thread in threads:
         thread.start()
     wait_until(lambda: len(issue_reads()) == 2, message="both calls hanging on the tracker")

@@ -49,6 +49,7 @@ def assert_not_supported(response, env):
 
 # ---- capabilities ----
 
+
 @parametrize_env()
 def test_tracker_lists_the_capabilities_pinned_for_its_variant(client, env):
     pinned = env.variant.capabilities
@@ -90,6 +91,7 @@ def enable_workflow(client, env):
 
 
 # ---- status_category and priority ----
+
 
 @parametrize_env()
 def test_status_category_follows_status_and_done_means_closed(client, env):
@@ -169,6 +171,7 @@ def test_status_and_status_category_that_disagree_are_refused(client, env):
 
 # ---- issue type and parent ----
 
+
 @parametrize_env()
 def test_issue_type_is_set_on_create_where_supported(client, env):
     # Jira's and GitHub's types are the site's or owner's own ("Bug" exists on both fakes); elsewhere any name.
@@ -203,8 +206,9 @@ def test_parent_and_children(client, env):
     assert children.status_code == 200
     page = children.get_json()
     assert [issue["id"] for issue in page["issues"]] == [child["id"]] and page["next_cursor"]
-    rest = client.get(env.url(f"/issues/{parent['id']}/children"), query_string={"cursor": page["next_cursor"]},
-                      headers=env.user.headers).get_json()
+    rest = client.get(
+        env.url(f"/issues/{parent['id']}/children"), query_string={"cursor": page["next_cursor"]}, headers=env.user.headers
+    ).get_json()
     assert [issue["id"] for issue in rest["issues"]] == [other["id"]]
     assert {i["id"] for i in listing(client, env, parent_id=parent["id"])["issues"]} == {child["id"], other["id"]}
     assert patch(client, env, other["id"], parent_id=None).get_json()["parent_id"] is None
@@ -225,6 +229,7 @@ def test_builtin_parent_cannot_make_a_cycle(client, auth):
 
 
 # ---- comment edit/delete, issue delete ----
+
 
 def comment(client, env, issue_id, body="first"):
     response = client.post(env.url(f"/issues/{issue_id}/comments"), json={"body": body}, headers=env.user.headers)
@@ -260,8 +265,7 @@ def test_comment_of_another_issue_is_not_found(client, env):
         return
     one, two = create(client, env, title="one"), create(client, env, title="two")
     first = comment(client, env, one["id"])
-    response = client.patch(env.url(f"/issues/{two['id']}/comments/{first['id']}"), json={"body": "x"},
-                            headers=env.user.headers)
+    response = client.patch(env.url(f"/issues/{two['id']}/comments/{first['id']}"), json={"body": "x"}, headers=env.user.headers)
     assert response.status_code == 404
 
 
@@ -312,8 +316,10 @@ def test_editing_someone_elses_comment_is_403_with_the_provider_s_reason(client,
     env.fake.add_token("reader-token", login="reader")
     assert client.patch(env.url(), json={"credentials": {"token": "reader-token"}}, headers=env.user.headers).status_code == 200
     url = env.url(f"/issues/{issue['id']}/comments/{theirs['id']}")
-    for response in (client.patch(url, json={"body": "x"}, headers=env.user.headers),
-                     client.delete(url, headers=env.user.headers)):
+    for response in (
+        client.patch(url, json={"body": "x"}, headers=env.user.headers),
+        client.delete(url, headers=env.user.headers),
+    ):
         assert response.status_code == 403, response.get_json()
         assert response.get_json()["error"] == "tracker_forbidden" and "Gitea" in response.get_json()["message"]
 
@@ -324,8 +330,10 @@ def test_editing_someone_elses_trello_comment_is_403_with_trellos_reason(client,
     env.fake.add_member("bob")
     theirs = env.fake.add_comment(issue["id"], "by bob", username="bob")  # Trello answers 401 "unauthorized permission"
     url = env.url(f"/issues/{issue['id']}/comments/{theirs['id']}")
-    for response in (client.patch(url, json={"body": "x"}, headers=env.user.headers),
-                     client.delete(url, headers=env.user.headers)):
+    for response in (
+        client.patch(url, json={"body": "x"}, headers=env.user.headers),
+        client.delete(url, headers=env.user.headers),
+    ):
         assert response.status_code == 403, response.get_json()
         body = response.get_json()
         assert body["error"] == "tracker_forbidden" and "Trello" in body["message"] and "permission" in body["message"]
@@ -352,26 +360,36 @@ def test_editing_someone_elses_jira_comment_is_403_with_jiras_reason(client, env
     cloud = env.provider == "jira_cloud"
     if cloud:  # Cloud refuses with a 400 naming the permission, Data Center with a 403
         env.fake.add_basic_auth("bob@example.com", "bob-token", name="bob")
-        auth, body = {"auth": ("bob@example.com", "bob-token")}, {"type": "doc", "version": 1, "content": [
-            {"type": "paragraph", "content": [{"type": "text", "text": "by bob"}]}]}
+        auth, body = (
+            {"auth": ("bob@example.com", "bob-token")},
+            {"type": "doc", "version": 1, "content": [{"type": "paragraph", "content": [{"type": "text", "text": "by bob"}]}]},
+        )
     else:
         env.fake.add_token("bob-pat", name="bob")
         auth, body = {"headers": {"Authorization": "Bearer bob-pat"}}, "by bob"
     version = "3" if cloud else "2"
-    theirs = requests.post(f"{env.fake.base_url}/rest/api/{version}/issue/{issue['id']}/comment", json={"body": body},
-                           timeout=5, **auth).json()
+    theirs = requests.post(
+        f"{env.fake.base_url}/rest/api/{version}/issue/{issue['id']}/comment", json={"body": body}, timeout=5, **auth
+    ).json()
     url = env.url(f"/issues/{issue['id']}/comments/{theirs['id']}")
-    for response in (client.patch(url, json={"body": "x"}, headers=env.user.headers),
-                     client.delete(url, headers=env.user.headers)):
+    for response in (
+        client.patch(url, json={"body": "x"}, headers=env.user.headers),
+        client.delete(url, headers=env.user.headers),
+    ):
         assert response.status_code == 403, response.get_json()
         assert response.get_json()["error"] == "tracker_forbidden" and "permission" in response.get_json()["message"]
 
 
 # ---- attachments ----
 
+
 def upload(client, env, issue_id, data=PNG, filename="shot.png", content_type="image/png"):
-    return client.post(env.url(f"/issues/{issue_id}/attachments"), headers=env.user.headers,
-                       data={"file": (io.BytesIO(data), filename, content_type)}, content_type="multipart/form-data")
+    return client.post(
+        env.url(f"/issues/{issue_id}/attachments"),
+        headers=env.user.headers,
+        data={"file": (io.BytesIO(data), filename, content_type)},
+        content_type="multipart/form-data",
+    )
 
 
 @parametrize_env()
@@ -422,20 +440,29 @@ def test_upload_limit_is_attachment_max_bytes_not_the_json_limit(client, auth, a
     url = f"{TRACKERS}{tracker['id']}/issues"
     issue = client.post(url, json={"title": "a"}, headers=user.headers).get_json()
     big = b"a" * (2 * 1024 * 1024)  # above the 1 MiB JSON limit, below the 10 MiB default
-    response = client.post(f"{url}/{issue['id']}/attachments", headers=user.headers, content_type="multipart/form-data",
-                           data={"file": (io.BytesIO(big), "big.txt", "text/plain")})
+    response = client.post(
+        f"{url}/{issue['id']}/attachments",
+        headers=user.headers,
+        content_type="multipart/form-data",
+        data={"file": (io.BytesIO(big), "big.txt", "text/plain")},
+    )
     assert response.status_code == 201, response.get_json()
     assert client.get(f"{url}/{issue['id']}/attachments/{response.get_json()['id']}/content", headers=user.headers).data == big
     monkeypatch.setitem(app.config, "ATTACHMENT_MAX_BYTES", 100 * 1024)
-    refused = client.post(f"{url}/{issue['id']}/attachments", headers=user.headers, content_type="multipart/form-data",
-                          data={"file": (io.BytesIO(b"a" * (200 * 1024)), "big.txt", "text/plain")})
+    refused = client.post(
+        f"{url}/{issue['id']}/attachments",
+        headers=user.headers,
+        content_type="multipart/form-data",
+        data={"file": (io.BytesIO(b"a" * (200 * 1024)), "big.txt", "text/plain")},
+    )
     assert refused.status_code == 413 and str(100 * 1024) in refused.get_json()["message"]
     json_body = client.post(url, json={"title": "x", "description": "a" * (1024 * 1024)}, headers=user.headers)
     assert json_body.status_code == 413
     not_multipart = client.post(f"{url}/{issue['id']}/attachments", headers=user.headers, json={"file": "x"})
     assert not_multipart.status_code == 415
-    missing = client.post(f"{url}/{issue['id']}/attachments", headers=user.headers, content_type="multipart/form-data",
-                          data={"other": "x"})
+    missing = client.post(
+        f"{url}/{issue['id']}/attachments", headers=user.headers, content_type="multipart/form-data", data={"other": "x"}
+    )
     assert missing.status_code == 400 and "file" in missing.get_json()["errors"]
 
 
@@ -452,13 +479,17 @@ def test_builtin_attachments_are_chunk_rows_streamed_back_and_recorded_as_events
     url = f"{TRACKERS}{tracker['id']}"
     issue = client.post(f"{url}/issues", json={"title": "a"}, headers=user.headers).get_json()
     data = bytes(range(256)) * (CHUNK_BYTES // 256 * 2 + 10)  # two full chunks and a bit
-    created = client.post(f"{url}/issues/{issue['id']}/attachments", headers=user.headers, content_type="multipart/form-data",
-                          data={"file": (io.BytesIO(data), "blob.bin", "application/octet-stream")}).get_json()
-    rows = db.session.scalar(select(func.count()).select_from(BuiltinAttachmentChunk)
-                             .where(BuiltinAttachmentChunk.attachment_id == int(created["id"])))
+    created = client.post(
+        f"{url}/issues/{issue['id']}/attachments",
+        headers=user.headers,
+        content_type="multipart/form-data",
+        data={"file": (io.BytesIO(data), "blob.bin", "application/octet-stream")},
+    ).get_json()
+    rows = db.session.scalar(
+        select(func.count()).select_from(BuiltinAttachmentChunk).where(BuiltinAttachmentChunk.attachment_id == int(created["id"]))
+    )
     assert rows == 3
-    download = client.get(f"{url}/issues/{issue['id']}/attachments/{created['id']}/content", headers=user.headers,
-                          buffered=False)
+    download = client.get(f"{url}/issues/{issue['id']}/attachments/{created['id']}/content", headers=user.headers, buffered=False)
     assert download.is_streamed and b"".join(download.response) == data
     download.close()
     client.delete(f"{url}/issues/{issue['id']}/attachments/{created['id']}", headers=user.headers)
@@ -473,8 +504,12 @@ def test_another_users_attachment_is_not_found(client, auth):
     tracker = client.post(TRACKERS, json={"name": "b", "provider": "builtin", "target": "iso"}, headers=owner.headers).get_json()
     url = f"{TRACKERS}{tracker['id']}/issues"
     issue = client.post(url, json={"title": "a"}, headers=owner.headers).get_json()
-    created = client.post(f"{url}/{issue['id']}/attachments", headers=owner.headers, content_type="multipart/form-data",
-                          data={"file": (io.BytesIO(PNG), "a.png", "image/png")}).get_json()
+    created = client.post(
+        f"{url}/{issue['id']}/attachments",
+        headers=owner.headers,
+        content_type="multipart/form-data",
+        data={"file": (io.BytesIO(PNG), "a.png", "image/png")},
+    ).get_json()
     content = f"{url}/{issue['id']}/attachments/{created['id']}/content"
     assert client.get(content, headers=other.headers).status_code == 404
     assert client.delete(f"{url}/{issue['id']}/attachments/{created['id']}", headers=other.headers).status_code == 404
@@ -492,8 +527,14 @@ def test_sanitize_filename_keeps_one_safe_header_value():
 
 # ---- passthrough ----
 
-PASSTHROUGH_PATHS = {"github": "user", "gitlab": "user", "gitea": "user", "trello": "members/me", "jira_cloud": "project/APP",
-                     "jira_dc": "project/APP"}
+PASSTHROUGH_PATHS = {
+    "github": "user",
+    "gitlab": "user",
+    "gitea": "user",
+    "trello": "members/me",
+    "jira_cloud": "project/APP",
+    "jira_dc": "project/APP",
+}
 
 
 def passthrough(client, env, **body):
@@ -514,15 +555,24 @@ def test_passthrough_calls_the_provider_api_with_the_stored_credentials(client, 
     logged = [record for record in caplog.records if record.name == "api.services.passthrough"]
     assert logged and logged[-1].status == 200 and logged[-1].user == env.user.username
     assert logged[-1].path == "/" + PASSTHROUGH_PATHS[env.provider]
-    secret = {"github": "gh-token", "gitlab": "gl-token", "gitea": "gt-token", "trello": "tr-token",
-              "jira_cloud": "jira-api-token", "jira_dc": "jira-pat"}[env.provider]
+    secret = {
+        "github": "gh-token",
+        "gitlab": "gl-token",
+        "gitea": "gt-token",
+        "trello": "tr-token",
+        "jira_cloud": "jira-api-token",
+        "jira_dc": "jira-pat",
+    }[env.provider]
     assert secret not in caplog.text and secret not in response.get_data(as_text=True)
 
 
 @parametrize_env(["gitea", "github"])
 def test_passthrough_filters_response_headers_and_returns_the_provider_status(client, env):
-    env.fake.fail_next(418, body={"message": "teapot"}, headers={"Set-Cookie": "session=x", "WWW-Authenticate": "token",
-                                                                "X-RateLimit-Remaining": "7"})
+    env.fake.fail_next(
+        418,
+        body={"message": "teapot"},
+        headers={"Set-Cookie": "session=x", "WWW-Authenticate": "token", "X-RateLimit-Remaining": "7"},
+    )
     result = passthrough(client, env, path="user").get_json()
     assert result["status"] == 418 and result["body"] == {"message": "teapot"}
     names = {name.lower() for name in result["headers"]}
@@ -530,11 +580,36 @@ def test_passthrough_filters_response_headers_and_returns_the_provider_status(cl
 
 
 # GitLab lets '%2F' through inside a name (its encoded project paths); none of these pass anywhere.
-@pytest.mark.parametrize("path", ["https://evil.example/x", "//evil.example/x", "../x", "a/../../x", "a/./b", "a/%2e%2e/x",
-                                  "a%5cb", "a\\b", "a//b", "a?b=1", "a#b", "a%252e", "http:x", "a b", "",
-                                  "projects/%2Fgroup/issues", "projects/group%2F/issues", "projects/a%2F%2Fb",
-                                  "projects/..%2Fx", "projects/a%2F..", "projects/a%2F.%2Fb", "projects/a%252Fb",
-                                  "projects/a%2F%2e%2e", "%2F%2Fevil.example/x", "https:%2F%2Fevil.example"])
+@pytest.mark.parametrize(
+    "path",
+    [
+        "https://evil.example/x",
+        "//evil.example/x",
+        "../x",
+        "a/../../x",
+        "a/./b",
+        "a/%2e%2e/x",
+        "a%5cb",
+        "a\\b",
+        "a//b",
+        "a?b=1",
+        "a#b",
+        "a%252e",
+        "http:x",
+        "a b",
+        "",
+        "projects/%2Fgroup/issues",
+        "projects/group%2F/issues",
+        "projects/a%2F%2Fb",
+        "projects/..%2Fx",
+        "projects/a%2F..",
+        "projects/a%2F.%2Fb",
+        "projects/a%252Fb",
+        "projects/a%2F%2e%2e",
+        "%2F%2Fevil.example/x",
+        "https:%2F%2Fevil.example",
+    ],
+)
 @pytest.mark.parametrize("env", ["gitea", "gitlab"], indirect=True)
 def test_passthrough_refuses_paths_that_leave_the_api_root(client, env, path):
     before = len(env.fake.requests)
@@ -573,10 +648,14 @@ def test_passthrough_is_rate_limited_per_user(make_app):
     first, second = user("passthrough_one"), user("passthrough_two")
     statuses = []
     for headers in (first, first, first, second):
-        tracker = client.post(TRACKERS, json={"name": f"b{len(statuses)}", "provider": "builtin", "target": "x"},
-                              headers=headers).get_json()
-        statuses.append(client.post(f"{TRACKERS}{tracker['id']}/passthrough", json={"method": "GET", "path": "user"},
-                                    headers=headers).status_code)
+        tracker = client.post(
+            TRACKERS, json={"name": f"b{len(statuses)}", "provider": "builtin", "target": "x"}, headers=headers
+        ).get_json()
+        statuses.append(
+            client.post(
+                f"{TRACKERS}{tracker['id']}/passthrough", json={"method": "GET", "path": "user"}, headers=headers
+            ).status_code
+        )
     assert statuses == [400, 400, 429, 400]  # built-in: not_supported, counted all the same
 
 
@@ -597,10 +676,17 @@ def test_swagger_documents_the_upload_as_multipart_and_every_new_operation(clien
     upload_op = spec["paths"][f"{issue}/attachments"]["post"]
     assert upload_op["consumes"] == ["multipart/form-data"]
     assert {"name": "file", "in": "formData", "type": "file", "required": True} in [
-        {k: p[k] for k in ("name", "in", "type", "required") if k in p} for p in upload_op["parameters"]]
-    expected = {f"{issue}": {"delete"}, f"{issue}/children": {"get"}, f"{issue}/comments/{{comment_id}}": {"patch", "delete"},
-                f"{issue}/attachments": {"get", "post"}, f"{issue}/attachments/{{attachment_id}}": {"delete"},
-                f"{issue}/attachments/{{attachment_id}}/content": {"get"}, "/trackers/{tracker_id}/passthrough": {"post"}}
+        {k: p[k] for k in ("name", "in", "type", "required") if k in p} for p in upload_op["parameters"]
+    ]
+    expected = {
+        f"{issue}": {"delete"},
+        f"{issue}/children": {"get"},
+        f"{issue}/comments/{{comment_id}}": {"patch", "delete"},
+        f"{issue}/attachments": {"get", "post"},
+        f"{issue}/attachments/{{attachment_id}}": {"delete"},
+        f"{issue}/attachments/{{attachment_id}}/content": {"get"},
+        "/trackers/{tracker_id}/passthrough": {"post"},
+    }
     for path, methods in expected.items():
         assert methods <= set(spec["paths"][path]), path
     assert "application/octet-stream" in spec["paths"][f"{issue}/attachments/{{attachment_id}}/content"]["get"]["produces"]
@@ -634,9 +720,17 @@ def test_all_trackers_listing_filters_by_status_category_and_reports_trackers_th
     local = client.post(TRACKERS, json={"name": "b", "provider": "builtin", "target": "agg"}, headers=user.headers).get_json()
     github_fake.add_token("gh-agg", login="octocat")
     github_fake.add_repo("octo-org/agg")
-    remote = client.post(TRACKERS, headers=user.headers, json={"name": "g", "provider": "github", "target": "octo-org/agg",
-                                                               "base_url": github_fake.base_url,
-                                                               "credentials": {"token": "gh-agg"}}).get_json()
+    remote = client.post(
+        TRACKERS,
+        headers=user.headers,
+        json={
+            "name": "g",
+            "provider": "github",
+            "target": "octo-org/agg",
+            "base_url": github_fake.base_url,
+            "credentials": {"token": "gh-agg"},
+        },
+    ).get_json()
     doing = client.post(f"{TRACKERS}{local['id']}/issues", json={"title": "a"}, headers=user.headers).get_json()
     client.post(f"{TRACKERS}{local['id']}/issues", json={"title": "b"}, headers=user.headers)
     client.patch(f"{TRACKERS}{local['id']}/issues/{doing['id']}", json={"status_category": "in_progress"}, headers=user.headers)

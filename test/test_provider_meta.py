@@ -28,15 +28,25 @@ NEEDS = {
     Capability.PARENT: ("list_children",),
 }
 # The operations of the deeper issue model: each is either declared and implemented, or neither.
-OPERATIONS = (Capability.COMMENT_EDIT, Capability.COMMENT_DELETE, Capability.ISSUE_DELETE, Capability.ATTACHMENTS,
-              Capability.PASSTHROUGH, Capability.PARENT)
+OPERATIONS = (
+    Capability.COMMENT_EDIT,
+    Capability.COMMENT_DELETE,
+    Capability.ISSUE_DELETE,
+    Capability.ATTACHMENTS,
+    Capability.PASSTHROUGH,
+    Capability.PARENT,
+)
 REMOTE = [slug for slug in PROVIDERS if not provider_class(slug).stores_issues_locally]
 
 
 def unimplemented(cls):
     """The methods `cls` needs for its declared capabilities but still inherits from TrackerProvider."""
-    return [name for capability in cls.capabilities for name in NEEDS.get(capability, ())
-            if getattr(cls, name).__qualname__.startswith("TrackerProvider.")]
+    return [
+        name
+        for capability in cls.capabilities
+        for name in NEEDS.get(capability, ())
+        if getattr(cls, name).__qualname__.startswith("TrackerProvider.")
+    ]
 
 
 def readme_rows():
@@ -69,9 +79,13 @@ def test_provider_implements_every_capability_it_declares(slug):
 def test_provider_does_not_implement_what_it_does_not_declare(slug):
     """An operation implemented but not declared would hide behind not_supported: capabilities must say it."""
     cls = provider_class(slug)
-    hidden = [capability.value for capability, names in NEEDS.items() if capability in OPERATIONS
-              and capability not in cls.capabilities
-              and any(not getattr(cls, name).__qualname__.startswith("TrackerProvider.") for name in names)]
+    hidden = [
+        capability.value
+        for capability, names in NEEDS.items()
+        if capability in OPERATIONS
+        and capability not in cls.capabilities
+        and any(not getattr(cls, name).__qualname__.startswith("TrackerProvider.") for name in names)
+    ]
     assert hidden == []
 
 

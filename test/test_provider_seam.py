@@ -7,8 +7,14 @@ from pathlib import Path
 from api.trackers.registry import all_providers
 
 API = Path(__file__).resolve().parent.parent / "api"
-ABOVE_PROVIDERS = [*API.glob("services/**/*.py"), *API.glob("resources/**/*.py"), *API.glob("schemas/**/*.py"),
-                   *API.glob("jobs*.py"), API / "tasks.py", API / "pipeline.py"]
+ABOVE_PROVIDERS = [
+    *API.glob("services/**/*.py"),
+    *API.glob("resources/**/*.py"),
+    *API.glob("schemas/**/*.py"),
+    *API.glob("jobs*.py"),
+    API / "tasks.py",
+    API / "pipeline.py",
+]
 
 
 # Words of display names that name no provider on their own ("Jira (Cloud and Data Center)", "gitlab.com and self-hosted").

@@ -19,8 +19,9 @@ def storage(app, db):
 
 def expire(db, key):
     with db.engine.begin() as connection:
-        connection.execute(sa.text("UPDATE rate_limit_counters SET expires_at = :past WHERE key = :key"),
-                           {"past": time.time() - 1, "key": key})
+        connection.execute(
+            sa.text("UPDATE rate_limit_counters SET expires_at = :past WHERE key = :key"), {"past": time.time() - 1, "key": key}
+        )
 
 
 def test_incr_counts_up_within_a_window_by_the_amount_given(storage):

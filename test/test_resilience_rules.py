@@ -73,6 +73,7 @@ def _response(status, **headers):
 
 # ---- the retry policy ---------------------------------------------------------------------------------------------
 
+
 def test_only_idempotent_methods_are_retried_and_only_on_429_and_the_gateway_5xx_statuses():
     policy = retry_policy(3)
     for method in ("GET", "HEAD", "OPTIONS", "PUT", "DELETE"):
@@ -127,6 +128,7 @@ def test_a_get_answered_503_is_retried_and_the_last_answer_returned_but_a_post_i
 
 
 # ---- the session --------------------------------------------------------------------------------------------------
+
 
 def test_a_call_without_a_timeout_gets_the_sessions_and_an_explicit_one_is_kept(upstream):
     with pytest.raises(TrackerTimeout), transport_errors():
@@ -190,6 +192,7 @@ def test_the_reset_for_tests_forgets_breakers_in_flight_counts_and_sessions(upst
 
 # ---- Retry-After and provider messages ----------------------------------------------------------------------------
 
+
 def test_retry_after_is_read_case_insensitively_with_a_floor_of_one_second():
     assert retry_after_seconds({"Retry-After": "5"}) == 5.0
     assert retry_after_seconds({"retry-after": "2.5"}) == 2.5
@@ -227,6 +230,7 @@ def test_markup_or_a_structure_is_no_provider_message(raw):
 
 # ---- transport errors ---------------------------------------------------------------------------------------------
 
+
 def _translated(exc):
     with pytest.raises(TrackerError) as caught, transport_errors():
         raise exc
@@ -241,9 +245,13 @@ def test_timeouts_are_tracker_timeouts():
 
 def test_refused_dropped_or_exhausted_connections_are_unreachable():
     refused = NewConnectionError(None, "refused")
-    for exc in (requests.ConnectionError(MaxRetryError(None, "/x", reason=refused)), requests.ConnectionError(),
-                requests.ConnectionError("plain"), requests.exceptions.ChunkedEncodingError(),
-                requests.exceptions.RetryError()):
+    for exc in (
+        requests.ConnectionError(MaxRetryError(None, "/x", reason=refused)),
+        requests.ConnectionError(),
+        requests.ConnectionError("plain"),
+        requests.exceptions.ChunkedEncodingError(),
+        requests.exceptions.RetryError(),
+    ):
         translated = _translated(exc)
         assert type(translated) is TrackerUnavailable and translated.message == "The tracker could not be reached."
 
@@ -257,6 +265,7 @@ def test_an_address_the_policy_refuses_says_so_and_a_tracker_error_passes_unchan
 
 
 # ---- breaker and in-flight bounds ---------------------------------------------------------------------------------
+
 
 def test_the_circuit_opens_at_exactly_the_threshold_and_says_when_to_retry():
     circuit = CircuitBreaker()

@@ -12,13 +12,20 @@ def _sync_body(client, user):
 
 # (url, the list key and the delete message's noun, a body that creates one, a change)
 OWNED = {
-    "automations": ("/api/v1/automations/", "automation", lambda client, user: {
-        "name": "first", "event_types": ["issue.created"], "actions": [{"type": "notify"}]}, {"enabled": False}),
+    "automations": (
+        "/api/v1/automations/",
+        "automation",
+        lambda client, user: {"name": "first", "event_types": ["issue.created"], "actions": [{"type": "notify"}]},
+        {"enabled": False},
+    ),
     "syncs": ("/api/v1/syncs/", "sync", _sync_body, {"enabled": False}),
-    "subscriptions": ("/api/v1/subscriptions/", "subscription", lambda client, user: {
-        "url": "http://127.0.0.1:9/hook", "events": ["*"], "secret": "s" * 16}, {"enabled": False}),
-    "templates": ("/api/v1/templates/", "template", lambda client, user: {"name": "first", "title": "t"},
-                  {"name": "second"}),
+    "subscriptions": (
+        "/api/v1/subscriptions/",
+        "subscription",
+        lambda client, user: {"url": "http://127.0.0.1:9/hook", "events": ["*"], "secret": "s" * 16},
+        {"enabled": False},
+    ),
+    "templates": ("/api/v1/templates/", "template", lambda client, user: {"name": "first", "title": "t"}, {"name": "second"}),
 }
 
 

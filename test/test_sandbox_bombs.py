@@ -19,6 +19,7 @@ from api import template_engine
 TEMPLATES = "/api/v1/templates/"
 ROOT = Path(__file__).resolve().parents[1]
 
+
 def _nested_lists_compared(levels=6):
     """`p6 == q6` over ten-way nested list literals with equal, distinct leaves: one C call of 10**6 * 30000 steps."""
     source = "{% set p0 = [1] * 30000 %}{% set q0 = [1] * 30000 %}"
@@ -106,8 +107,15 @@ MEASURE = textwrap.dedent("""
 @pytest.mark.timeout(120)
 def test_bombs_finish_within_two_seconds_each_and_the_process_grows_by_less_than_64_mib():
     sources = [source for source, _ in BOMBS]
-    done = subprocess.run([sys.executable, "-c", MEASURE], input=json.dumps(sources), capture_output=True, text=True,
-                          cwd=ROOT, timeout=110, check=False)
+    done = subprocess.run(
+        [sys.executable, "-c", MEASURE],
+        input=json.dumps(sources),
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        timeout=110,
+        check=False,
+    )
     assert done.returncode == 0, done.stderr[-2000:]
     report = json.loads(done.stdout)
     for (source, guard), result in zip(BOMBS, report["results"], strict=True):
@@ -119,16 +127,30 @@ def test_bombs_finish_within_two_seconds_each_and_the_process_grows_by_less_than
 @pytest.mark.parametrize(
     ("source", "variables", "expected"),
     [
-        ("{{ name|upper }} {{ name ~ '!' }} {{ '%s-%05d' % (name, 3) }} {{ '{}:{:>4}'.format(name, 7) }}", {"name": "bob"},
-         "BOB bob! bob-00003 bob:   7"),
+        (
+            "{{ name|upper }} {{ name ~ '!' }} {{ '%s-%05d' % (name, 3) }} {{ '{}:{:>4}'.format(name, 7) }}",
+            {"name": "bob"},
+            "BOB bob! bob-00003 bob:   7",
+        ),
         ("{% for i in range(3) %}{{ loop.index }}{{ loop.cycle('a', 'b') }}{% endfor %}", {}, "1a2b3a"),
         ("{{ [3, 1, 2]|sort|join(',') }} {{ {'a': 1}.get('a') }} {% set x %}ab{% endset %}{{ x * 2 }}", {}, "1,2,3 1 abab"),
-        ("{% for k, v in {'k': 'v'}.items() %}{{ k }}={{ v }}{% endfor %} {{ 2 ** 10 }} {{ 7 // 2 }} {{ 'a b'.split()|length }}",
-         {}, "k=v 1024 3 2"),
-        ("{{ t.ljust(4, '.') }}|{{ t.center(5, '*') }}|{{ '5'.zfill(3) }}|{{ 'a\tb'.expandtabs(2) }}|{{ t|replace('T', 'X') }}",
-         {"t": "T"}, "T...|**T**|005|a b|X"),
-        ("{% filter upper %}hi{% endfilter %} {{ 'x' * 3 }} {{ ['a'] + ['b'] }} {{ ('a',) * 2 }} {{ 'ab'|list|join('-') }}",
-         {}, "HI xxx ['a', 'b'] ('a', 'a') a-b"),
+        (
+            "{% for k, v in {'k': 'v'}.items() %}{{ k }}={{ v }}{% endfor %} "
+            "{{ 2 ** 10 }} {{ 7 // 2 }} {{ 'a b'.split()|length }}",
+            {},
+            "k=v 1024 3 2",
+        ),
+        (
+            "{{ t.ljust(4, '.') }}|{{ t.center(5, '*') }}|{{ '5'.zfill(3) }}|"
+            "{{ 'a\tb'.expandtabs(2) }}|{{ t|replace('T', 'X') }}",
+            {"t": "T"},
+            "T...|**T**|005|a b|X",
+        ),
+        (
+            "{% filter upper %}hi{% endfilter %} {{ 'x' * 3 }} {{ ['a'] + ['b'] }} {{ ('a',) * 2 }} {{ 'ab'|list|join('-') }}",
+            {},
+            "HI xxx ['a', 'b'] ('a', 'a') a-b",
+        ),
     ],
 )
 def test_ordinary_templates_still_render(source, variables, expected):
@@ -137,25 +159,32 @@ def test_ordinary_templates_still_render(source, variables, expected):
 
 @pytest.mark.parametrize(
     ("source", "name"),
-    [("{{ component|attr('upper') }}", "attr"), ("{{ ['a']|map('upper')|list }}", "map"),
-     ("{{ 'x'|format }}", "format"), ("{% filter center(9) %}x{% endfilter %}", "center"),
-     ("{{ 3 is divisibleby 3 }}", "divisibleby")],
+    [
+        ("{{ component|attr('upper') }}", "attr"),
+        ("{{ ['a']|map('upper')|list }}", "map"),
+        ("{{ 'x'|format }}", "format"),
+        ("{% filter center(9) %}x{% endfilter %}", "center"),
+        ("{{ 3 is divisibleby 3 }}", "divisibleby"),
+    ],
 )
 def test_a_filter_or_test_outside_the_allowlist_is_422_naming_it(client, auth, source, name):
     user = auth.register()
-    response = client.post(TEMPLATES, json={"name": "F", "title": "t", "body": source,
-                                            "variables": [{"name": "component"}]}, headers=user.headers)
+    response = client.post(
+        TEMPLATES, json={"name": "F", "title": "t", "body": source, "variables": [{"name": "component"}]}, headers=user.headers
+    )
     assert response.status_code == 422, response.get_json()
     assert f"'{name}' is not allowed" in " ".join(response.get_json()["errors"]["body"])
 
 
 @pytest.mark.parametrize(
     ("source", "message"),
-    [("{{ {}.fromkeys(range(10), 'x') }}", "calling dict.fromkeys() is not allowed"),
-     ("{{ ''.maketrans('a', 'b') }}", "calling maketrans() is not allowed"),
-     ("{{ (1).from_bytes(b, 'big') }}", "calling int.from_bytes() is not allowed"),
-     ("{{ [].__len__() }}", "attribute '__len__' of 'list' object is unsafe"),
-     ("{{ self.x() }}", "Undefined value")],
+    [
+        ("{{ {}.fromkeys(range(10), 'x') }}", "calling dict.fromkeys() is not allowed"),
+        ("{{ ''.maketrans('a', 'b') }}", "calling maketrans() is not allowed"),
+        ("{{ (1).from_bytes(b, 'big') }}", "calling int.from_bytes() is not allowed"),
+        ("{{ [].__len__() }}", "attribute '__len__' of 'list' object is unsafe"),
+        ("{{ self.x() }}", "Undefined value"),
+    ],
 )
 def test_calls_outside_the_allowlist_are_refused(source, message):
     with pytest.raises(template_engine.TemplateError) as refused:

@@ -13,8 +13,16 @@ from api import patterns
 ROOT = Path(__file__).resolve().parents[1]
 TOO_LARGE = "too large"
 # `regex` unrolls counted repeats when compiling: the first took 800 MB, the second exhausts memory.
-COMPILE_BOMBS = [r"(?:a{3000}){1000}", r"(?:a{65535}){65535}", r"(?:(?:(?:a{40}){40}){40}){40}", r"a{65535}",
-                 r"(?:\d{1,3000}){1,1000}", "(?x)#[\n(?:a{3000}){1000}]", r"[[](?:a{3000}){1000}]", r"(x|y{3000}){1000}"]
+COMPILE_BOMBS = [
+    r"(?:a{3000}){1000}",
+    r"(?:a{65535}){65535}",
+    r"(?:(?:(?:a{40}){40}){40}){40}",
+    r"a{65535}",
+    r"(?:\d{1,3000}){1,1000}",
+    "(?x)#[\n(?:a{3000}){1000}]",
+    r"[[](?:a{3000}){1000}]",
+    r"(x|y{3000}){1000}",
+]
 
 
 @pytest.mark.parametrize("pattern", COMPILE_BOMBS)
@@ -24,8 +32,18 @@ def test_compile_bombs_are_refused_without_compiling(pattern):
         patterns.search(pattern, "aaa")
 
 
-@pytest.mark.parametrize("pattern", [r"\d+\.\d+", r"^[A-Z]{2,10}-\d{1,6}$", r"(?i)crash|panic", r"\p{L}+ \w{3}",
-                                     r"(?:ab){20}", r"(?V1)[[a-z]--[aeiou]]+", r"(?x) a \  b  # comment"])
+@pytest.mark.parametrize(
+    "pattern",
+    [
+        r"\d+\.\d+",
+        r"^[A-Z]{2,10}-\d{1,6}$",
+        r"(?i)crash|panic",
+        r"\p{L}+ \w{3}",
+        r"(?:ab){20}",
+        r"(?V1)[[a-z]--[aeiou]]+",
+        r"(?x) a \  b  # comment",
+    ],
+)
 def test_ordinary_patterns_compile_and_match(pattern):
     assert patterns.problem(pattern) is None
     assert patterns.search(pattern, "x") in (True, False)
@@ -49,8 +67,15 @@ MEASURE = textwrap.dedent("""
 
 @pytest.mark.timeout(120)
 def test_checking_compile_bombs_grows_the_process_by_less_than_16_mib():
-    done = subprocess.run([sys.executable, "-c", MEASURE], input=json.dumps(COMPILE_BOMBS), capture_output=True, text=True,
-                          cwd=ROOT, timeout=110, check=False)
+    done = subprocess.run(
+        [sys.executable, "-c", MEASURE],
+        input=json.dumps(COMPILE_BOMBS),
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        timeout=110,
+        check=False,
+    )
     assert done.returncode == 0, done.stderr[-2000:]
     report = json.loads(done.stdout)
     assert all(message and TOO_LARGE in message for message in report["messages"]), report
@@ -59,8 +84,11 @@ def test_checking_compile_bombs_grows_the_process_by_less_than_16_mib():
 
 def test_a_template_variable_pattern_bomb_is_422_at_save(client, auth):
     user = auth.register()
-    response = client.post("/api/v1/templates/", json={"name": "t", "title": "{{ v }}", "variables": [
-        {"name": "v", "pattern": COMPILE_BOMBS[0]}]}, headers=user.headers)
+    response = client.post(
+        "/api/v1/templates/",
+        json={"name": "t", "title": "{{ v }}", "variables": [{"name": "v", "pattern": COMPILE_BOMBS[0]}]},
+        headers=user.headers,
+    )
     assert response.status_code == 422
     assert TOO_LARGE in response.get_json()["errors"]["variables"]["0"]["pattern"][0]
 
@@ -68,9 +96,16 @@ def test_a_template_variable_pattern_bomb_is_422_at_save(client, auth):
 @pytest.mark.parametrize("field", ["title_regex", "body_regex"])
 def test_an_automation_condition_bomb_is_422_at_save(client, auth, field):
     user = auth.register()
-    response = client.post("/api/v1/automations/", json={
-        "name": "r", "event_types": ["issue.created"], "conditions": {field: COMPILE_BOMBS[1]},
-        "actions": [{"type": "notify"}]}, headers=user.headers)
+    response = client.post(
+        "/api/v1/automations/",
+        json={
+            "name": "r",
+            "event_types": ["issue.created"],
+            "conditions": {field: COMPILE_BOMBS[1]},
+            "actions": [{"type": "notify"}],
+        },
+        headers=user.headers,
+    )
     assert response.status_code == 422
     assert TOO_LARGE in response.get_json()["errors"]["conditions"][field][0]
 
@@ -80,13 +115,15 @@ def test_a_bomb_stored_before_the_check_existed_is_refused_when_used(client, aut
     from api.models.issue_templates import IssueTemplate
 
     user = auth.register()
-    template = client.post("/api/v1/templates/", json={"name": "old", "title": "{{ v }}", "variables": [
-        {"name": "v", "pattern": "a+"}]}, headers=user.headers).get_json()
+    template = client.post(
+        "/api/v1/templates/",
+        json={"name": "old", "title": "{{ v }}", "variables": [{"name": "v", "pattern": "a+"}]},
+        headers=user.headers,
+    ).get_json()
     row = db.session.get(IssueTemplate, template["id"])
     row.variables = [{**row.variables[0], "pattern": COMPILE_BOMBS[0]}]
     db.session.commit()
-    response = client.post(f"/api/v1/templates/{template['id']}/render", json={"variables": {"v": "a"}},
-                           headers=user.headers)
+    response = client.post(f"/api/v1/templates/{template['id']}/render", json={"variables": {"v": "a"}}, headers=user.headers)
     assert response.status_code == 422
     assert TOO_LARGE in response.get_json()["errors"]["variables"]["v"][0]
 

@@ -58,8 +58,12 @@ def test_no_secret_in_any_response_or_log_line(request, make_app, auth, db, capl
     for name, tracker in trackers.items():
         if VARIANTS[name].server is not None:
             _fail(call, VARIANTS[name], tracker, headers, some_token + "-revoked", secrets.get(f"webhook secret ({name})", ""))
-    subscription = call("POST", "/api/v1/subscriptions/", json={"url": "http://127.0.0.1:9/h", "events": ["*"],
-                                                                "secret": SUBSCRIPTION_SECRET}, headers=headers)
+    subscription = call(
+        "POST",
+        "/api/v1/subscriptions/",
+        json={"url": "http://127.0.0.1:9/h", "events": ["*"], "secret": SUBSCRIPTION_SECRET},
+        headers=headers,
+    )
     call("GET", "/api/v1/subscriptions/", headers=headers)
     call("GET", f"/api/v1/subscriptions/{subscription.get_json()['id']}", headers=headers)
     call("GET", "/api/v1/users/me", headers=headers)
@@ -67,12 +71,16 @@ def test_no_secret_in_any_response_or_log_line(request, make_app, auth, db, capl
 
     assert 500 not in [response.status_code for response in responses]
     assert len([name for name in secrets if name.startswith("webhook secret")]) >= 4, sorted(secrets)
-    revealed = {name: secret for name, secret in secrets.items()
-                for response in responses
-                if secret in response.get_data(as_text=True) or secret in json.dumps(dict(response.headers))}
+    revealed = {
+        name: secret
+        for name, secret in secrets.items()
+        for response in responses
+        if secret in response.get_data(as_text=True) or secret in json.dumps(dict(response.headers))
+    }
     assert revealed == {}
-    logged = "\n".join(record.getMessage() + json.dumps({k: str(v) for k, v in vars(record).items()})
-                       for record in caplog.records)
+    logged = "\n".join(
+        record.getMessage() + json.dumps({k: str(v) for k, v in vars(record).items()}) for record in caplog.records
+    )
     assert len(caplog.records) > len(responses)  # the access log and tracker call lines were captured
     assert {name for name, secret in secrets.items() if secret in logged} == set()
     assert user.token not in logged

@@ -12,8 +12,11 @@ MARKER = "owner-only-marker-7c1e"
 
 def test_security_headers_on_data_error_and_docs_responses(client, auth):
     user = auth.register()
-    for response in (client.get("/api/v1/users/me", headers=user.headers), client.get("/api/v1/nope"),
-                     client.get("/api/v1/docs")):
+    for response in (
+        client.get("/api/v1/users/me", headers=user.headers),
+        client.get("/api/v1/nope"),
+        client.get("/api/v1/docs"),
+    ):
         assert response.headers["X-Content-Type-Options"] == "nosniff"
         assert response.headers["X-Frame-Options"] == "DENY"
     data = client.get("/api/v1/users/me", headers=user.headers)
@@ -29,8 +32,11 @@ def test_auth_responses_are_not_stored(client, auth):
 
 
 def test_cors_is_closed_by_default_and_open_only_to_configured_origins(client, make_app):
-    preflight = {"Origin": "https://app.example.com", "Access-Control-Request-Method": "POST",
-                 "Access-Control-Request-Headers": "Authorization, Content-Type"}
+    preflight = {
+        "Origin": "https://app.example.com",
+        "Access-Control-Request-Method": "POST",
+        "Access-Control-Request-Headers": "Authorization, Content-Type",
+    }
     assert "Access-Control-Allow-Origin" not in client.options("/api/v1/users/login", headers=preflight).headers
     open_app = make_app(CORS_ORIGINS=["https://app.example.com"]).test_client()
     allowed = open_app.options("/api/v1/users/login", headers=preflight)
@@ -57,8 +63,9 @@ def test_login_is_rate_limited_per_client_across_processes_with_json_429(make_ap
 
 def test_register_is_rate_limited(make_app):
     client = make_app(RATELIMIT_ENABLED=True, RATELIMIT_REGISTER="2 per minute").test_client()
-    codes = [client.post("/api/v1/users/register", json={"username": f"rl{n}", "password": "password1"}).status_code
-             for n in range(3)]
+    codes = [
+        client.post("/api/v1/users/register", json={"username": f"rl{n}", "password": "password1"}).status_code for n in range(3)
+    ]
     assert codes == [201, 201, 429]
 
 
@@ -76,29 +83,43 @@ def estate(client, auth):
     issue_url = f"{TRACKERS}{tracker['id']}/issues/{issue['id']}"
     comment = client.post(f"{issue_url}/comments", json={"body": MARKER}, headers=owner.headers).get_json()
     ids["comment_id"] = comment["id"]
-    attachment = client.post(f"{issue_url}/attachments", headers=owner.headers, content_type="multipart/form-data",
-                             data={"file": (io.BytesIO(MARKER.encode()), f"{MARKER}.txt", "text/plain")})
+    attachment = client.post(
+        f"{issue_url}/attachments",
+        headers=owner.headers,
+        content_type="multipart/form-data",
+        data={"file": (io.BytesIO(MARKER.encode()), f"{MARKER}.txt", "text/plain")},
+    )
     assert attachment.status_code == 201, attachment.get_json()
     ids["attachment_id"] = attachment.get_json()["id"]
     other = make_tracker(client, owner, name=MARKER + "-right")
     client.post(f"{TRACKERS}{other['id']}/issues", json={"title": MARKER}, headers=owner.headers)
-    sync = client.post("/api/v1/syncs/", json={"name": MARKER, "left_tracker_id": tracker["id"],
-                                               "right_tracker_id": other["id"]}, headers=owner.headers)
+    sync = client.post(
+        "/api/v1/syncs/",
+        json={"name": MARKER, "left_tracker_id": tracker["id"], "right_tracker_id": other["id"]},
+        headers=owner.headers,
+    )
     assert sync.status_code == 201, sync.get_json()
     ids["sync_id"] = sync.get_json()["id"]
-    link = client.post(f"/api/v1/syncs/{ids['sync_id']}/links", json={"left_issue_id": issue["id"], "right_issue_id": "1"},
-                       headers=owner.headers)
+    link = client.post(
+        f"/api/v1/syncs/{ids['sync_id']}/links", json={"left_issue_id": issue["id"], "right_issue_id": "1"}, headers=owner.headers
+    )
     assert link.status_code == 201, link.get_json()
     ids["link_id"] = link.get_json()["id"]
-    template = client.post("/api/v1/templates/", json={"name": MARKER, "title": MARKER, "tracker_id": tracker["id"]},
-                           headers=owner.headers).get_json()
+    template = client.post(
+        "/api/v1/templates/", json={"name": MARKER, "title": MARKER, "tracker_id": tracker["id"]}, headers=owner.headers
+    ).get_json()
     ids["template_id"] = template["id"]
-    rule = client.post("/api/v1/automations/", json={"name": MARKER, "event_types": ["issue.created"],
-                                                     "actions": [{"type": "notify", "message": MARKER}]},
-                       headers=owner.headers).get_json()
+    rule = client.post(
+        "/api/v1/automations/",
+        json={"name": MARKER, "event_types": ["issue.created"], "actions": [{"type": "notify", "message": MARKER}]},
+        headers=owner.headers,
+    ).get_json()
     ids["automation_id"] = rule["id"]
-    subscription = client.post("/api/v1/subscriptions/", json={"url": "http://127.0.0.1:9/hook", "events": ["*"],
-                                                               "secret": MARKER + "-secret-value"}, headers=owner.headers)
+    subscription = client.post(
+        "/api/v1/subscriptions/",
+        json={"url": "http://127.0.0.1:9/hook", "events": ["*"], "secret": MARKER + "-secret-value"},
+        headers=owner.headers,
+    )
     assert subscription.status_code == 201, subscription.get_json()
     ids["subscription_id"] = subscription.get_json()["id"]
     ids["delivery_id"] = "00000000-0000-0000-0000-000000000000"
@@ -124,9 +145,11 @@ BODIES = {
 }
 PUBLIC_BY_DESIGN = {
     # Any authenticated user may read any user's offers (the original API's contract).
-    ("GET", "/api/v1/users/<int:user_id>/offers/"), ("GET", "/api/v1/users/<int:user_id>/offers/<int:offer_id>"),
+    ("GET", "/api/v1/users/<int:user_id>/offers/"),
+    ("GET", "/api/v1/users/<int:user_id>/offers/<int:offer_id>"),
     # Providers call this without a token; it answers by signature (401) or 404, never with data.
-    ("POST", "/api/v1/webhooks/<int:tracker_id>"), ("HEAD", "/api/v1/webhooks/<int:tracker_id>"),
+    ("POST", "/api/v1/webhooks/<int:tracker_id>"),
+    ("HEAD", "/api/v1/webhooks/<int:tracker_id>"),
 }
 
 

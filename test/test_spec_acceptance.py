@@ -26,13 +26,20 @@ def world(client, auth):
     user = auth.register()
     tracker = make_tracker(client, user)
     issue = client.post(f"/api/v1/trackers/{tracker['id']}/issues", json={"title": "Bug"}, headers=user.headers)
-    template = client.post("/api/v1/templates/", json={"name": "T", "title": "Hello", "tracker_id": tracker["id"]},
-                           headers=user.headers)
-    subscription = client.post("/api/v1/subscriptions/", headers=user.headers, json={
-        "url": ALLOWED_URL, "events": ["*"], "secret": "s" * 16})
+    template = client.post(
+        "/api/v1/templates/", json={"name": "T", "title": "Hello", "tracker_id": tracker["id"]}, headers=user.headers
+    )
+    subscription = client.post(
+        "/api/v1/subscriptions/", headers=user.headers, json={"url": ALLOWED_URL, "events": ["*"], "secret": "s" * 16}
+    )
     assert issue.status_code == template.status_code == subscription.status_code == 201
-    return {"user": user, "tracker_id": tracker["id"], "issue_id": issue.get_json()["id"],
-            "template_id": template.get_json()["id"], "subscription_id": subscription.get_json()["id"]}
+    return {
+        "user": user,
+        "tracker_id": tracker["id"],
+        "issue_id": issue.get_json()["id"],
+        "template_id": template.get_json()["id"],
+        "subscription_id": subscription.get_json()["id"],
+    }
 
 
 def spec_schema(client):
@@ -44,8 +51,7 @@ def generated_bodies(client, method, path):
     operation = spec_schema(client)[path][method]
     bodies = []
 
-    @settings(max_examples=EXAMPLES, derandomize=True, database=None, deadline=None,
-              suppress_health_check=list(HealthCheck))
+    @settings(max_examples=EXAMPLES, derandomize=True, database=None, deadline=None, suppress_health_check=list(HealthCheck))
     @given(case=operation.as_strategy(GenerationMode.POSITIVE))
     def collect(case):
         bodies.append(case.body)
@@ -93,7 +99,12 @@ DESCRIBED_ONLY = (
     "not declared",  # the template's texts use only declared variables
     "Undeclared variable",
     # per-provider target, credentials and options
-    "is required.", "Must be", "Unknown field.", "Unknown option.", "takes no credentials", "A project key of",
+    "is required.",
+    "Must be",
+    "Unknown field.",
+    "Unknown option.",
+    "takes no credentials",
+    "A project key of",
 )
 MAJORITY = 0.5
 # A tracker's target, credentials and options all depend on its provider: without oneOf, no generated body
@@ -130,8 +141,10 @@ def test_bodies_that_conform_to_the_spec_are_accepted(client, world, method, pat
 
 @pytest.mark.parametrize("url", ["https://a]b/", "https://[::1/", "http://[x]y/"])
 def test_a_url_that_does_not_parse_is_a_400_not_a_500(client, world, url):
-    for path, body in (("/api/v1/subscriptions/", {"url": url, "events": ["*"], "secret": "s" * 16}),
-                       ("/api/v1/trackers/", {"name": f"t {url}", "provider": "builtin", "target": "x", "base_url": url})):
+    for path, body in (
+        ("/api/v1/subscriptions/", {"url": url, "events": ["*"], "secret": "s" * 16}),
+        ("/api/v1/trackers/", {"name": f"t {url}", "provider": "builtin", "target": "x", "base_url": url}),
+    ):
         response = client.post(path, json=body, headers=world["user"].headers)
         assert response.status_code == 400, response.get_json()
         assert list(response.get_json()["errors"]) in (["url"], ["base_url"])

@@ -20,14 +20,22 @@ def checker(spec):
 
 
 def check(checker, response, method, path):
-    return checker.check(method=method, path=path, status=response.status_code, content_type=response.mimetype,
-                         text=response.get_data(as_text=True), headers=dict(response.headers))
+    return checker.check(
+        method=method,
+        path=path,
+        status=response.status_code,
+        content_type=response.mimetype,
+        text=response.get_data(as_text=True),
+        headers=dict(response.headers),
+    )
 
 
 def test_write_only_fields_are_in_request_models_only(spec):
     definitions = spec["definitions"]
-    for output, inputs, secret in (("Subscription", ("SubscriptionCreate", "SubscriptionUpdate"), "secret"),
-                                   ("Tracker", ("TrackerCreate", "TrackerUpdate"), "credentials")):
+    for output, inputs, secret in (
+        ("Subscription", ("SubscriptionCreate", "SubscriptionUpdate"), "secret"),
+        ("Tracker", ("TrackerCreate", "TrackerUpdate"), "credentials"),
+    ):
         assert secret not in definitions[output]["properties"] and secret not in definitions[output].get("required", [])
         assert all(secret in definitions[name]["properties"] for name in inputs)
     assert "secret" in definitions["SubscriptionCreate"]["required"]
@@ -38,8 +46,9 @@ def test_write_only_fields_are_in_request_models_only(spec):
 
 def test_every_subscription_response_validates_with_a_swagger_client(client, auth, checker):
     user = auth.register()
-    created = client.post("/api/v1/subscriptions/", headers=user.headers,
-                          json={"url": "http://127.0.0.1:9/hook", "events": ["*"], "secret": SECRET})
+    created = client.post(
+        "/api/v1/subscriptions/", headers=user.headers, json={"url": "http://127.0.0.1:9/hook", "events": ["*"], "secret": SECRET}
+    )
     assert created.status_code == 201
     item = "/subscriptions/{subscription_id}"
     url = f"/api/v1/subscriptions/{created.get_json()['id']}"
@@ -54,8 +63,9 @@ def test_every_subscription_response_validates_with_a_swagger_client(client, aut
 
 def test_every_tracker_response_validates_with_a_swagger_client(client, auth, checker):
     user = auth.register()
-    tracker = make_tracker(client, user, provider="github", target="octo/site", base_url="http://127.0.0.1:9",
-                           credentials={"token": "ghp_secret"})
+    tracker = make_tracker(
+        client, user, provider="github", target="octo/site", base_url="http://127.0.0.1:9", credentials={"token": "ghp_secret"}
+    )
     url = f"/api/v1/trackers/{tracker['id']}"
     item = "/trackers/{tracker_id}"
     responses = [
@@ -67,15 +77,21 @@ def test_every_tracker_response_validates_with_a_swagger_client(client, auth, ch
 
 
 def test_a_response_missing_a_required_field_is_a_mismatch(checker):
-    problem = checker.check(method="GET", path="/subscriptions/{subscription_id}", status=200,
-                            content_type="application/json", text='{"id": 1, "events": ["*"]}')
+    problem = checker.check(
+        method="GET",
+        path="/subscriptions/{subscription_id}",
+        status=200,
+        content_type="application/json",
+        text='{"id": 1, "events": ["*"]}',
+    )
     assert "'url' is a required property" in problem
 
 
 def test_a_write_only_field_in_a_response_is_a_mismatch(checker):
     body = '{"id": 1, "url": "https://example.com/", "events": ["*"], "secret": "x"}'
-    problem = checker.check(method="GET", path="/subscriptions/{subscription_id}", status=200,
-                            content_type="application/json", text=body)
+    problem = checker.check(
+        method="GET", path="/subscriptions/{subscription_id}", status=200, content_type="application/json", text=body
+    )
     assert "secret" in problem
 
 
@@ -86,6 +102,14 @@ def test_an_undocumented_status_is_a_mismatch(checker):
 
 
 def test_an_error_outside_any_operation_must_have_the_error_shape(checker):
-    assert checker.check(method="GET", path=None, status=404, content_type="application/json",
-                         text='{"code": 404, "error": "not_found", "message": "Not found."}') is None
+    assert (
+        checker.check(
+            method="GET",
+            path=None,
+            status=404,
+            content_type="application/json",
+            text='{"code": 404, "error": "not_found", "message": "Not found."}',
+        )
+        is None
+    )
     assert checker.check(method="GET", path=None, status=404, content_type="application/json", text='{"detail": "x"}')

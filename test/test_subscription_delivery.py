@@ -29,6 +29,7 @@ def _attempt(receiver, secret=SECRET, body=b'{"id":"d-1"}'):
 
 # ---- Retry-After and the schedule ---------------------------------------------------------------------------------
 
+
 def test_a_retry_after_in_seconds_is_read_with_surrounding_blanks():
     assert _retry_after("5") == 5.0
     assert _retry_after(" 7 ") == 7.0
@@ -71,6 +72,7 @@ def test_a_receivers_retry_after_is_kept_within_the_schedules_shortest_and_longe
 
 
 # ---- one attempt --------------------------------------------------------------------------------------------------
+
 
 def test_an_attempt_sends_the_documented_headers_and_a_signature_of_the_timestamped_body(receiver):
     outcome = _attempt(receiver)
@@ -123,8 +125,10 @@ def test_a_timed_out_attempt_names_the_configured_timeout(receiver, make_app):
 
 
 def test_a_connection_error_keeps_only_the_operating_systems_reason():
-    refused = "HTTPConnectionPool(host='x', port=1): Max retries exceeded with url: /hook?token=abc " \
-              "(Caused by NewConnectionError('<conn>: Failed to establish a new connection: [Errno 111] Connection refused'))"
+    refused = (
+        "HTTPConnectionPool(host='x', port=1): Max retries exceeded with url: /hook?token=abc "
+        "(Caused by NewConnectionError('<conn>: Failed to establish a new connection: [Errno 111] Connection refused'))"
+    )
     assert _connection_error(refused) == "Could not connect: Connection refused."
     assert _connection_error("... [Errno -2] Name or service not known)") == "Could not connect: Name or service not known."
     assert _connection_error("no errno here /hook?token=abc") == "Could not connect to the receiver."
@@ -143,8 +147,16 @@ def test_without_a_configured_schedule_failed_attempts_wait_the_documented_delay
     # docs/WEBHOOKS-OUTBOUND.md: 30 s, 2 min, 10 min, 30 min, 1 h, 3 h, 6 h, 12 h (about 22.7 h in all).
     with make_app(OUTBOUND_RETRY_SCHEDULE=None).app_context():
         schedule = subscriptions_service._retry_schedule()
-    assert [_next_delay(schedule, attempt, None) for attempt in range(1, 9)] == \
-        [30, 120, 600, 1800, 3600, 3 * 3600, 6 * 3600, 12 * 3600]
+    assert [_next_delay(schedule, attempt, None) for attempt in range(1, 9)] == [
+        30,
+        120,
+        600,
+        1800,
+        3600,
+        3 * 3600,
+        6 * 3600,
+        12 * 3600,
+    ]
     assert len(schedule) == 8
 
 
@@ -182,6 +194,7 @@ def test_only_the_status_line_and_headers_of_an_answer_are_read_never_its_body(a
             yield b"accepted"
             release.wait(5)  # a body that trickles on: reading it would hit the 1 s read timeout
             yield b"... and more"
+
         return Response(chunks(), status=200)(environ, start_response)
 
     server = make_server("127.0.0.1", 0, slow_body, threaded=True)
@@ -189,8 +202,13 @@ def test_only_the_status_line_and_headers_of_an_answer_are_read_never_its_body(a
     thread.start()
     try:
         with make_app(OUTBOUND_TIMEOUT_SECONDS=1.0).app_context():
-            outcome = _post(url=f"http://127.0.0.1:{server.server_port}/hook", secret=SECRET, delivery_id="d-2",
-                            event_type="issue.created", body=b"{}")
+            outcome = _post(
+                url=f"http://127.0.0.1:{server.server_port}/hook",
+                secret=SECRET,
+                delivery_id="d-2",
+                event_type="issue.created",
+                body=b"{}",
+            )
     finally:
         release.set()
         server.shutdown()
@@ -199,8 +217,7 @@ def test_only_the_status_line_and_headers_of_an_answer_are_read_never_its_body(a
 
 def _pending_delivery(client, auth, db, url):
     user = auth.register()
-    response = client.post("/api/v1/subscriptions/", json={"url": url, "events": ["*"], "secret": SECRET},
-                           headers=user.headers)
+    response = client.post("/api/v1/subscriptions/", json={"url": url, "events": ["*"], "secret": SECRET}, headers=user.headers)
     assert response.status_code == 201, response.get_json()
     subscriptions_service.notify(session=db.session, owner_id=user.id, event_type="automation.notify", payload={})
     db.session.commit()
@@ -212,10 +229,10 @@ def test_a_retry_due_at_once_is_queued_unscheduled_and_a_later_one_scheduled(cli
     receiver.fail_next(2, status=500)
     with make_app(OUTBOUND_RETRY_SCHEDULE=[0, 1]).app_context():
         for attempt in (1, 2):
-            assert subscriptions_service.send_delivery(session=db.session, delivery_id=delivery_id, attempt=attempt) == \
-                "pending"
-    jobs = db.session.execute(text("SELECT args->>'attempt', scheduled_at FROM procrastinate_jobs "
-                                   "WHERE args->>'attempt' IN ('2', '3') ORDER BY id")).all()
+            assert subscriptions_service.send_delivery(session=db.session, delivery_id=delivery_id, attempt=attempt) == "pending"
+    jobs = db.session.execute(
+        text("SELECT args->>'attempt', scheduled_at FROM procrastinate_jobs WHERE args->>'attempt' IN ('2', '3') ORDER BY id")
+    ).all()
     assert [(attempt, scheduled_at is None) for attempt, scheduled_at in jobs] == [("2", True), ("3", False)]
 
 
@@ -265,8 +282,12 @@ def test_no_transaction_stays_open_while_the_receiver_is_called(client, auth, db
             break
         time.sleep(0.01)
     with db.engine.connect() as other:
-        open_transactions = other.execute(text("SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
-                                               "AND state LIKE 'idle in transaction%' AND pid <> pg_backend_pid()")).scalar()
+        open_transactions = other.execute(
+            text(
+                "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
+                "AND state LIKE 'idle in transaction%' AND pid <> pg_backend_pid()"
+            )
+        ).scalar()
     worker.join(30)
     receiver.hang(0)
     assert receiver.requests and results == ["succeeded"]
@@ -282,13 +303,16 @@ def test_a_secret_encrypted_with_a_retired_key_fails_the_attempt_unsent(client, 
     db.session.commit()
     assert subscriptions_service.send_delivery(session=db.session, delivery_id=delivery_id) == "pending"
     assert receiver.requests == []
-    assert db.session.execute(text("SELECT last_error FROM outbound_deliveries")).scalar_one() == \
-        "The subscription's secret cannot be decrypted with the configured ENCRYPTION_KEYS."
+    assert (
+        db.session.execute(text("SELECT last_error FROM outbound_deliveries")).scalar_one()
+        == "The subscription's secret cannot be decrypted with the configured ENCRYPTION_KEYS."
+    )
 
 
 def test_a_tls_receiver_that_does_not_speak_tls_is_a_failed_handshake(receiver):
-    outcome = _post(url=receiver.url.replace("http://", "https://"), secret=SECRET, delivery_id="d-3",
-                    event_type="issue.created", body=b"{}")
+    outcome = _post(
+        url=receiver.url.replace("http://", "https://"), secret=SECRET, delivery_id="d-3", event_type="issue.created", body=b"{}"
+    )
     assert outcome.error == "TLS handshake with the receiver failed." and outcome.status_code is None
 
 
@@ -298,16 +322,25 @@ def test_an_overtaken_attempt_is_dropped_and_leaves_the_delivery_unlocked(client
     assert subscriptions_service._record(db.session, delivery_id=delivery_id, attempt=3, outcome=outcome) is None
     with db.engine.connect() as other:
         other.execute(text("SET lock_timeout = '2s'"))
-        assert other.execute(text("SELECT attempts FROM outbound_deliveries WHERE id = :id FOR UPDATE NOWAIT"),
-                             {"id": delivery_id}).scalar() == 0
+        assert (
+            other.execute(
+                text("SELECT attempts FROM outbound_deliveries WHERE id = :id FOR UPDATE NOWAIT"), {"id": delivery_id}
+            ).scalar()
+            == 0
+        )
 
 
 def test_a_url_requests_cannot_send_is_recorded_as_a_failed_request_naming_only_the_error_type(app):
     # The policy reads host names through the IDNA 2003 codec, which drops a zero-width joiner; requests applies
     # IDNA 2008, which refuses it: a URL the policy can check may still be one requests will not send.
     with app.app_context():
-        outcome = _post(url="http://a\u200d.example/hook?token=t0ken", secret=SECRET, delivery_id="d-4",
-                        event_type="issue.created", body=b"{}")
+        outcome = _post(
+            url="http://a\u200d.example/hook?token=t0ken",
+            secret=SECRET,
+            delivery_id="d-4",
+            event_type="issue.created",
+            body=b"{}",
+        )
     assert outcome.status_code is None
     assert outcome.error == "Request failed: InvalidURL."
     assert not outcome.succeeded

@@ -26,8 +26,9 @@ def test_a_subscription_is_shown_with_its_url_events_state_and_times(client, aut
     assert datetime.fromisoformat(shown["updated_at"]) >= datetime.fromisoformat(shown["created_at"])
     fetched = client.get(f"{SUBSCRIPTIONS}{shown['id']}", headers=user.headers).get_json()
     assert fetched == shown
-    patched = client.patch(f"{SUBSCRIPTIONS}{shown['id']}", json={"url": "https://127.0.0.1:8443/in", "enabled": False},
-                           headers=user.headers).get_json()
+    patched = client.patch(
+        f"{SUBSCRIPTIONS}{shown['id']}", json={"url": "https://127.0.0.1:8443/in", "enabled": False}, headers=user.headers
+    ).get_json()
     assert (patched["url"], patched["enabled"], patched["events"]) == ("https://127.0.0.1:8443/in", False, ["issue.created"])
     listed = client.get(SUBSCRIPTIONS, headers=user.headers).get_json()
     assert [item["url"] for item in listed["subscriptions"]] == ["https://127.0.0.1:8443/in"]
@@ -43,18 +44,27 @@ def test_a_patch_changes_only_the_fields_sent_and_an_empty_one_says_what_is_miss
     assert (patched["url"], patched["enabled"]) == ("https://127.0.0.1/hook", True)
     empty = client.patch(url, json={}, headers=user.headers)
     assert empty.status_code == 400
-    assert empty.get_json() == {"code": 400, "error": "validation_failed", "message": "Send at least one field to change.",
-                                "errors": {"_schema": ["No fields to change."]}}
+    assert empty.get_json() == {
+        "code": 400,
+        "error": "validation_failed",
+        "message": "Send at least one field to change.",
+        "errors": {"_schema": ["No fields to change."]},
+    }
 
 
 def test_a_delivery_is_listed_with_its_state_and_detailed_with_its_payload_and_attempts(client, auth, db):
     user = auth.register()
     receiver = Receiver().start()
     try:
-        subscription = client.post(SUBSCRIPTIONS, json={"url": receiver.url, "events": ["*"],
-                                                        "secret": "0123456789abcdef-secret"}, headers=user.headers).get_json()
-        assert subscriptions_service.notify(session=db.session, owner_id=user.id, event_type="automation.notify",
-                                            payload={"message": "hello"}) == 1
+        subscription = client.post(
+            SUBSCRIPTIONS, json={"url": receiver.url, "events": ["*"], "secret": "0123456789abcdef-secret"}, headers=user.headers
+        ).get_json()
+        assert (
+            subscriptions_service.notify(
+                session=db.session, owner_id=user.id, event_type="automation.notify", payload={"message": "hello"}
+            )
+            == 1
+        )
         db.session.commit()
         url = f"{SUBSCRIPTIONS}{subscription['id']}/deliveries"
         [pending] = client.get(url, headers=user.headers).get_json()["deliveries"]
@@ -63,12 +73,31 @@ def test_a_delivery_is_listed_with_its_state_and_detailed_with_its_payload_and_a
     finally:
         receiver.stop()
     [listed] = client.get(url, headers=user.headers).get_json()["deliveries"]
-    assert set(listed) == {"id", "subscription_id", "event_id", "event_type", "status", "attempts", "last_status_code",
-                           "last_error", "next_attempt_at", "delivered_at", "created_at"}
-    assert (listed["id"], listed["subscription_id"], listed["event_id"], listed["event_type"]) == \
-        (pending["id"], subscription["id"], None, "automation.notify")
-    assert (listed["status"], listed["attempts"], listed["last_status_code"], listed["last_error"]) == \
-        ("pending", 1, 503, "Answered 503.")
+    assert set(listed) == {
+        "id",
+        "subscription_id",
+        "event_id",
+        "event_type",
+        "status",
+        "attempts",
+        "last_status_code",
+        "last_error",
+        "next_attempt_at",
+        "delivered_at",
+        "created_at",
+    }
+    assert (listed["id"], listed["subscription_id"], listed["event_id"], listed["event_type"]) == (
+        pending["id"],
+        subscription["id"],
+        None,
+        "automation.notify",
+    )
+    assert (listed["status"], listed["attempts"], listed["last_status_code"], listed["last_error"]) == (
+        "pending",
+        1,
+        503,
+        "Answered 503.",
+    )
     assert datetime.fromisoformat(listed["next_attempt_at"]) > datetime.fromisoformat(listed["created_at"])
     assert listed["delivered_at"] is None
     detail = client.get(f"{url}/{listed['id']}", headers=user.headers).get_json()
@@ -82,8 +111,11 @@ def test_a_delivery_is_listed_with_its_state_and_detailed_with_its_payload_and_a
 
 def test_a_delivery_cursor_whose_time_does_not_parse_is_400_on_cursor(client, auth):
     user = auth.register()
-    subscription = client.post(SUBSCRIPTIONS, json={"url": "https://127.0.0.1/hook", "events": ["*"],
-                                                    "secret": "0123456789abcdef-secret"}, headers=user.headers).get_json()
+    subscription = client.post(
+        SUBSCRIPTIONS,
+        json={"url": "https://127.0.0.1/hook", "events": ["*"], "secret": "0123456789abcdef-secret"},
+        headers=user.headers,
+    ).get_json()
     forged = encode_cursor(["yesterday", "d-1"])
     response = client.get(f"{SUBSCRIPTIONS}{subscription['id']}/deliveries?cursor={forged}", headers=user.headers)
     assert response.status_code == 400
@@ -91,12 +123,13 @@ def test_a_delivery_cursor_whose_time_does_not_parse_is_400_on_cursor(client, au
 
 
 def _subscription_with_deliveries(client, db, user, count, **fields):
-    subscription = client.post(SUBSCRIPTIONS, json={"url": "https://127.0.0.1/hook", "events": ["*"],
-                                                    "secret": "0123456789abcdef-secret", **fields},
-                               headers=user.headers).get_json()
+    subscription = client.post(
+        SUBSCRIPTIONS,
+        json={"url": "https://127.0.0.1/hook", "events": ["*"], "secret": "0123456789abcdef-secret", **fields},
+        headers=user.headers,
+    ).get_json()
     for number in range(count):
-        subscriptions_service.notify(session=db.session, owner_id=user.id, event_type="automation.notify",
-                                     payload={"n": number})
+        subscriptions_service.notify(session=db.session, owner_id=user.id, event_type="automation.notify", payload={"n": number})
         db.session.commit()
     return subscription
 
@@ -107,8 +140,12 @@ def test_deliveries_page_one_at_a_time_to_the_end(client, auth, db):
     url, cursor, seen = f"{SUBSCRIPTIONS}{subscription['id']}/deliveries?limit=1", None, []
     for _ in range(4):
         page = client.get(url + (f"&cursor={cursor}" if cursor else ""), headers=user.headers).get_json()
-        seen += [client.get(f"{SUBSCRIPTIONS}{subscription['id']}/deliveries/{d['id']}", headers=user.headers)
-                 .get_json()["payload"]["n"] for d in page["deliveries"]]
+        seen += [
+            client.get(f"{SUBSCRIPTIONS}{subscription['id']}/deliveries/{d['id']}", headers=user.headers).get_json()["payload"][
+                "n"
+            ]
+            for d in page["deliveries"]
+        ]
         cursor = page["next_cursor"]
         if cursor is None:
             break
@@ -133,12 +170,21 @@ def test_redelivering_claims_the_attempt_after_the_latest_one_recorded(client, a
     subscription = _subscription_with_deliveries(client, db, user, 1)
     delivery = db.session.scalars(db.select(OutboundDelivery)).one()  # this session now holds attempts = 0
     with db.engine.begin() as worker:  # meanwhile a worker recorded three attempts
-        worker.execute(text("UPDATE outbound_deliveries SET attempts = 3, status = 'failed', next_attempt_at = NULL "
-                            "WHERE id = :id"), {"id": delivery.id})
+        worker.execute(
+            text("UPDATE outbound_deliveries SET attempts = 3, status = 'failed', next_attempt_at = NULL WHERE id = :id"),
+            {"id": delivery.id},
+        )
     owner = db.session.get(User, user.id)
-    redelivered = subscriptions_service.redeliver(session=db.session, owner=owner, subscription_id=subscription["id"],
-                                                  delivery_id=delivery.id)
+    redelivered = subscriptions_service.redeliver(
+        session=db.session, owner=owner, subscription_id=subscription["id"], delivery_id=delivery.id
+    )
     assert redelivered.status == "pending" and redelivered.next_attempt_at is not None
-    attempts = db.session.execute(text("SELECT args->>'attempt' FROM procrastinate_jobs WHERE args->>'delivery_id' = :id "
-                                       "ORDER BY id"), {"id": delivery.id}).scalars().all()
+    attempts = (
+        db.session.execute(
+            text("SELECT args->>'attempt' FROM procrastinate_jobs WHERE args->>'delivery_id' = :id ORDER BY id"),
+            {"id": delivery.id},
+        )
+        .scalars()
+        .all()
+    )
     assert attempts == ["1", "4"]

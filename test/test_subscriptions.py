@@ -47,8 +47,13 @@ def make_subscription(client, user, **overrides):
 
 def emit(db, user, tracker, event_type="issue.created"):
     """Store an event as the webhook pipeline does and fan it out; returns (event payload, deliveries created)."""
-    event = Event(tracker_id=tracker["id"], owner_id=user.id, type=event_type, issue_id="7",
-                  issue={"id": "7", "title": "Login fails", "tracker_id": tracker["id"]})
+    event = Event(
+        tracker_id=tracker["id"],
+        owner_id=user.id,
+        type=event_type,
+        issue_id="7",
+        issue={"id": "7", "title": "Login fails", "tracker_id": tracker["id"]},
+    )
     db.session.add(event)
     db.session.flush()
     count = subscriptions_service.fan_out(session=db.session, event=event)
@@ -59,8 +64,18 @@ def emit(db, user, tracker, event_type="issue.created"):
 
 def assert_documented_event(data, tracker, event_type="issue.created"):
     """The event as docs/WEBHOOKS-OUTBOUND.md and the events API document it, field by field (not rebuilt by our code)."""
-    assert set(data) == {"id", "type", "tracker_id", "issue_id", "issue", "comment", "changes", "chain_depth",
-                         "source", "occurred_at"}
+    assert set(data) == {
+        "id",
+        "type",
+        "tracker_id",
+        "issue_id",
+        "issue",
+        "comment",
+        "changes",
+        "chain_depth",
+        "source",
+        "occurred_at",
+    }
     assert isinstance(data["id"], int) and data["id"] > 0
     assert data["type"] == event_type and data["tracker_id"] == tracker["id"] and data["issue_id"] == "7"
     assert data["issue"] == {"id": "7", "title": "Login fails", "tracker_id": tracker["id"]}
@@ -100,6 +115,7 @@ def setup(client, auth, receiver):
 
 # ---- CRUD and validation -----------------------------------------------------------------------
 
+
 def test_crud_never_returns_the_secret(client, auth):
     user = auth.register()
     created = make_subscription(client, user, events=["issue.created", "automation.notify"])
@@ -126,8 +142,9 @@ def test_crud_never_returns_the_secret(client, auth):
 def test_secret_is_encrypted_at_rest(client, auth, db):
     user = auth.register()
     created = make_subscription(client, user)
-    row = db.session.execute(text("SELECT secret_encrypted, subscriptions::text FROM subscriptions WHERE id = :id"),
-                             {"id": created["id"]}).one()
+    row = db.session.execute(
+        text("SELECT secret_encrypted, subscriptions::text FROM subscriptions WHERE id = :id"), {"id": created["id"]}
+    ).one()
     assert SECRET not in row[1] and row[0].startswith("gAAAA")
     assert crypto.decrypt_json(row[0]) == SECRET
 
@@ -194,8 +211,14 @@ def test_empty_patch_is_400(client, auth):
 
 @pytest.mark.parametrize(
     ("method", "suffix", "body"),
-    [("get", "", None), ("patch", "", {"enabled": False}), ("delete", "", None), ("get", "/deliveries", None),
-     ("get", "/deliveries/{delivery}", None), ("post", "/deliveries/{delivery}/redeliver", None)],
+    [
+        ("get", "", None),
+        ("patch", "", {"enabled": False}),
+        ("delete", "", None),
+        ("get", "/deliveries", None),
+        ("get", "/deliveries/{delivery}", None),
+        ("post", "/deliveries/{delivery}/redeliver", None),
+    ],
 )
 def test_other_users_cannot_see_or_touch_a_subscription(client, auth, db, setup, method, suffix, body):
     owner, tracker, subscription = setup
@@ -220,6 +243,7 @@ def test_delivery_of_another_subscription_is_not_found(client, db, setup):
 
 # ---- fan-out -----------------------------------------------------------------------------------
 
+
 def test_fan_out_matches_by_type_and_star_but_skips_disabled_and_other_owners(client, auth, db):
     user, stranger = auth.register(), auth.register()
     tracker = make_tracker(client, user)
@@ -239,7 +263,8 @@ def test_fan_out_matches_by_type_and_star_but_skips_disabled_and_other_owners(cl
     assert detail["status"] == "pending" and detail["attempts"] == 0 and detail["attempt_log"] == []
     jobs_queued = db.session.execute(text("SELECT task_name, queue_name, args FROM procrastinate_jobs")).all()
     assert sorted(job.args["delivery_id"] for job in jobs_queued) == sorted(
-        d["id"] for s in (wants_created, wants_all) for d in deliveries(client, user, s))
+        d["id"] for s in (wants_created, wants_all) for d in deliveries(client, user, s)
+    )
     assert {(job.task_name, job.queue_name) for job in jobs_queued} == {("gateway:send_outbound", "outbound")}
 
 
@@ -261,18 +286,22 @@ def test_notify_reaches_automation_notify_and_star_subscribers(client, auth, db)
     notify_only = make_subscription(client, user, events=["automation.notify"])
     everything = make_subscription(client, user, events=["*"])
     issues_only = make_subscription(client, user, events=["issue.created"])
-    count = subscriptions_service.notify(session=db.session, owner_id=user.id, event_type="automation.notify",
-                                         payload={"rule": "Escalate", "message": "look at #7"})
+    count = subscriptions_service.notify(
+        session=db.session,
+        owner_id=user.id,
+        event_type="automation.notify",
+        payload={"rule": "Escalate", "message": "look at #7"},
+    )
     db.session.commit()
     assert count == 2
     assert [len(deliveries(client, user, s)) for s in (notify_only, everything, issues_only)] == [1, 1, 0]
     delivery = deliveries(client, user, notify_only)[0]
     assert delivery["event_type"] == "automation.notify" and delivery["event_id"] is None
-    assert delivery_detail(client, user, notify_only, delivery["id"])["payload"] == {"rule": "Escalate",
-                                                                                  "message": "look at #7"}
+    assert delivery_detail(client, user, notify_only, delivery["id"])["payload"] == {"rule": "Escalate", "message": "look at #7"}
 
 
 # ---- sending -----------------------------------------------------------------------------------
+
 
 def test_delivery_is_signed_and_verifies_with_the_documented_recipe(client, db, setup, receiver, worker_app):
     user, tracker, subscription = setup
@@ -314,7 +343,10 @@ def test_failing_receiver_is_retried_with_the_same_delivery_id_until_it_succeeds
     detail = delivery_detail(client, user, subscription, delivery["id"])
     assert detail["status"] == "succeeded" and detail["attempts"] == 3 and detail["last_status_code"] == 200
     assert [(a["status_code"], a["error"]) for a in detail["attempt_log"]] == [
-        (503, "Answered 503."), (503, "Answered 503."), (200, None)]
+        (503, "Answered 503."),
+        (503, "Answered 503."),
+        (200, None),
+    ]
     assert all(a["duration_ms"] >= 0 and a["attempted_at"] for a in detail["attempt_log"])
 
 
@@ -404,6 +436,7 @@ def test_attempts_are_logged_once_each_without_secret_or_signature(client, db, s
 
 
 # ---- redelivery and idempotency ----------------------------------------------------------------
+
 
 def test_redeliver_a_failed_delivery_sends_it_again_with_the_same_id(client, db, setup, receiver, worker_app):
     user, tracker, subscription = setup
@@ -501,6 +534,7 @@ def test_subscriptions_are_in_the_swagger_spec(client):
 
 # ---- receiver rate limits, secret rotation, configuration ---------------------------------------
 
+
 def _wait_after_one_failed_attempt(client, db, user, tracker, subscription):
     emit(db, user, tracker)
     delivery_id = deliveries(client, user, subscription)[0]["id"]
@@ -513,11 +547,14 @@ def _wait_after_one_failed_attempt(client, db, user, tracker, subscription):
     return delivery, wait
 
 
-@pytest.mark.parametrize(("retry_after", "expected"), [
-    ("600", 600),  # honoured
-    ("999999", max(subscriptions_service.RETRY_SCHEDULE)),  # but never beyond the schedule's longest wait
-    ("1", min(subscriptions_service.RETRY_SCHEDULE)),  # nor sooner than its shortest
-])
+@pytest.mark.parametrize(
+    ("retry_after", "expected"),
+    [
+        ("600", 600),  # honoured
+        ("999999", max(subscriptions_service.RETRY_SCHEDULE)),  # but never beyond the schedule's longest wait
+        ("1", min(subscriptions_service.RETRY_SCHEDULE)),  # nor sooner than its shortest
+    ],
+)
 @pytest.mark.parametrize("status", [429, 503])
 def test_a_receiver_retry_after_is_honoured_within_the_schedule(client, auth, db, status, retry_after, expected):
     from test.outbound_recorder import Recorder
@@ -552,7 +589,10 @@ def test_a_rate_limited_receiver_is_retried_until_it_accepts(client, db, setup, 
     run_jobs(worker_app)
     detail = delivery_detail(client, user, subscription, deliveries(client, user, subscription)[0]["id"])
     assert [(a["status_code"], a["error"]) for a in detail["attempt_log"]] == [
-        (429, "Answered 429."), (429, "Answered 429."), (200, None)]
+        (429, "Answered 429."),
+        (429, "Answered 429."),
+        (200, None),
+    ]
     assert detail["status"] == "succeeded"
 
 
@@ -594,8 +634,15 @@ def _config_in_a_fresh_process(**env):
 
     environment = {key: value for key, value in os.environ.items() if key != "OUTBOUND_RETRY_SCHEDULE"}
     environment.update(env)
-    return subprocess.run([sys.executable, "-c", "import config; print(config.Config.OUTBOUND_RETRY_SCHEDULE)"],
-                          cwd=BASE_DIR, env=environment, capture_output=True, text=True, timeout=60, check=False)
+    return subprocess.run(
+        [sys.executable, "-c", "import config; print(config.Config.OUTBOUND_RETRY_SCHEDULE)"],
+        cwd=BASE_DIR,
+        env=environment,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
 
 
 def test_outbound_retry_schedule_is_read_from_the_environment():
@@ -603,4 +650,3 @@ def test_outbound_retry_schedule_is_read_from_the_environment():
     assert _config_in_a_fresh_process().stdout.strip() == "None"  # unset: the documented default schedule
     refused = _config_in_a_fresh_process(OUTBOUND_RETRY_SCHEDULE="soon")
     assert refused.returncode != 0 and "OUTBOUND_RETRY_SCHEDULE" in refused.stderr
-

@@ -28,7 +28,12 @@ def run_pytest(tmp_path, source, ci):
         env["CI"] = ci
     result = subprocess.run(
         [sys.executable, "-m", "pytest", "-p", "test.ci_guard", "-p", "no:cacheprovider", "-q", str(tmp_path)],
-        cwd=tmp_path, env=env, capture_output=True, text=True, timeout=60, check=False,
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
     )
     return result.returncode, result.stdout + result.stderr
 
@@ -57,12 +62,16 @@ def test_a_skipped_test_only_reports_as_skipped_outside_ci(tmp_path):
         assert code == pytest.ExitCode.OK and "1 skipped" in output and "skipped in CI" not in output, output
 
 
-@pytest.mark.parametrize("source", [
-    "import pytest\n\npytest.skip('no specs', allow_module_level=True)\n\ndef test_never_runs():\n    pass\n",
-    "import pytest\n\n@pytest.mark.xfail(reason='known bug')\ndef test_expected_to_fail():\n    assert False\n",
-    "import pytest\n\n@pytest.mark.xfail(reason='known bug')\ndef test_unexpectedly_passes():\n    pass\n",
-    "import pytest\n\ndef test_skips_itself():\n    pytest.skip('not today')\n",
-], ids=["module-level skip", "xfail", "xpass", "skip inside the test"])
+@pytest.mark.parametrize(
+    "source",
+    [
+        "import pytest\n\npytest.skip('no specs', allow_module_level=True)\n\ndef test_never_runs():\n    pass\n",
+        "import pytest\n\n@pytest.mark.xfail(reason='known bug')\ndef test_expected_to_fail():\n    assert False\n",
+        "import pytest\n\n@pytest.mark.xfail(reason='known bug')\ndef test_unexpectedly_passes():\n    pass\n",
+        "import pytest\n\ndef test_skips_itself():\n    pytest.skip('not today')\n",
+    ],
+    ids=["module-level skip", "xfail", "xpass", "skip inside the test"],
+)
 def test_every_kind_of_skip_or_xfail_fails_the_run_when_ci_is_set(tmp_path, source):
     code, output = run_pytest(tmp_path, source, ci="true")
     assert code == pytest.ExitCode.TESTS_FAILED and "skipped in CI" in output, output
@@ -82,9 +91,17 @@ def test_every_test_has_a_timeout(request):
 def test_the_tests_read_the_provider_specs_shipped_in_the_repository(monkeypatch):
     monkeypatch.delenv(SPECS_ENV, raising=False)
     assert specs_dir() == BASE_DIR / "test" / "data" / "specs" == BUNDLED_SPECS
-    for needed in ("github/issues-openapi.json", "trello/trello-openapi.json", "gitlab/api/issue.json",
-                   "github/webhooks/issues.opened.json", "gitlab/webhooks/issue-hook.json", "trello/webhooks/createCard.json",
-                   "README.md", "github/LICENSE.octokit-openapi.txt", "trello/webhooks/LICENSE.actionsflow.txt"):
+    for needed in (
+        "github/issues-openapi.json",
+        "trello/trello-openapi.json",
+        "gitlab/api/issue.json",
+        "github/webhooks/issues.opened.json",
+        "gitlab/webhooks/issue-hook.json",
+        "trello/webhooks/createCard.json",
+        "README.md",
+        "github/LICENSE.octokit-openapi.txt",
+        "trello/webhooks/LICENSE.actionsflow.txt",
+    ):
         assert (BUNDLED_SPECS / needed).is_file(), needed
     monkeypatch.setenv(SPECS_ENV, "/elsewhere/specs")
     assert str(specs_dir()) == "/elsewhere/specs"

@@ -19,14 +19,16 @@ def test_every_api_route_is_in_the_spec(app, client):
     documented = set(spec(client)["paths"])
     for rule in app.url_map.iter_rules():
         if rule.rule.startswith("/api/v1/") and rule.endpoint not in ("api.specs", "api.doc", "api.root"):
-            path = re.sub(r"<(?:[^:>]+:)?([^>]+)>", r"{\1}", rule.rule[len("/api/v1"):])
+            path = re.sub(r"<(?:[^:>]+:)?([^>]+)>", r"{\1}", rule.rule[len("/api/v1") :])
             assert path in documented, f"{rule.rule} is not documented"
 
 
 def test_jwt_security_definition_drives_the_authorize_button(client):
     document = spec(client)
     assert document["securityDefinitions"]["jwt"] == {
-        "type": "apiKey", "in": "header", "name": "Authorization",
+        "type": "apiKey",
+        "in": "header",
+        "name": "Authorization",
         "description": document["securityDefinitions"]["jwt"]["description"],
     }
     assert document["paths"]["/users/me"]["get"]["security"] == [{"jwt": []}]

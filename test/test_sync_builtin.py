@@ -21,8 +21,9 @@ def work(app):
 
 
 def make_sync(client, user, left, right, **body):
-    response = client.post(SYNCS, json={"name": "pair", "left_tracker_id": left["id"], "right_tracker_id": right["id"],
-                                        **body}, headers=user.headers)
+    response = client.post(
+        SYNCS, json={"name": "pair", "left_tracker_id": left["id"], "right_tracker_id": right["id"], **body}, headers=user.headers
+    )
     assert response.status_code == 201, response.get_json()
     return response.get_json()
 
@@ -74,8 +75,9 @@ def event_count(db, tracker=None):
 def test_new_issue_is_mirrored_on_the_other_side_with_backlinks_on_both(app, client, pair):
     user, left, right = pair
     sync = make_sync(client, user, left, right)
-    source = new_issue(client, user, left, title="Crash on save", description="Steps to reproduce", labels=["bug"],
-                       assignees=[user.username])
+    source = new_issue(
+        client, user, left, title="Crash on save", description="Steps to reproduce", labels=["bug"], assignees=[user.username]
+    )
     work(app)
     (mirror,) = issues(client, user, right)
     assert mirror["title"] == "Crash on save" and mirror["labels"] == ["bug"]
@@ -102,8 +104,9 @@ def test_one_change_makes_exactly_one_write_on_the_other_side_and_then_nothing(a
     work(app)
     assert issue(client, user, right, 1)["title"] == "Renamed" and issue(client, user, right, 1)["labels"] == ["x"]
     # one update on the right (its events: labeled + updated), none back on the left
-    right_events = [e.type for e in db.session.scalars(select(Event).where(Event.tracker_id == right["id"])
-                                                        .order_by(Event.id))][settled_right:]
+    right_events = [e.type for e in db.session.scalars(select(Event).where(Event.tracker_id == right["id"]).order_by(Event.id))][
+        settled_right:
+    ]
     assert sorted(right_events) == ["issue.labeled", "issue.updated"]
     assert event_count(db, left) == settled_left + 2  # only the human change itself
     before = (event_count(db, left), event_count(db, right))
@@ -142,8 +145,9 @@ def test_both_sides_changed_the_policy_decides_and_the_losing_value_is_kept_on_t
     (link,) = links(client, user, sync)
     lost = "from right" if policy == "left" else "from left"
     assert link["state"] == "conflict"
-    assert [(c["field"], c["value"], c["side"]) for c in link["conflicts"]] == [("title", lost, "right" if policy == "left"
-                                                                                  else "left")]
+    assert [(c["field"], c["value"], c["side"]) for c in link["conflicts"]] == [
+        ("title", lost, "right" if policy == "left" else "left")
+    ]
     conflicts = db.session.scalars(select(Event).where(Event.type == "sync.conflict")).all()
     assert len(conflicts) == 1 and conflicts[0].changes["value"] == lost
     before = (event_count(db, left), event_count(db, right))
@@ -223,8 +227,9 @@ def test_a_worker_killed_after_the_create_leaves_no_duplicate_mirror(app, client
     link = sync_service._new_link(db.session, job.sync, "left", "1", 0)
     link.notes = {"create_attempts": 1}
     db.session.commit()
-    job.create_issue("right", {"title": "once", "description": sync_service._with_footer(
-        "", sync["id"], link.op_key, "http://left")})
+    job.create_issue(
+        "right", {"title": "once", "description": sync_service._with_footer("", sync["id"], link.op_key, "http://left")}
+    )
     db.session.execute(text("DELETE FROM procrastinate_jobs"))  # its job is gone with it; resync is the retry
     db.session.commit()
     assert client.post(f"{SYNCS}{sync['id']}/resync", headers=user.headers).get_json() == {"queued": 1}
@@ -246,8 +251,9 @@ def test_the_mirrors_own_event_arriving_before_the_link_records_it_is_adopted_no
     db.session.commit()
     # The mirror exists and its creation event is queued; the link does not name it yet (a remote webhook can be
     # this fast, or the worker died here).
-    job.create_issue("right", {"title": "raced", "description": sync_service._with_footer(
-        "", sync["id"], link.op_key, "http://left")})
+    job.create_issue(
+        "right", {"title": "raced", "description": sync_service._with_footer("", sync["id"], link.op_key, "http://left")}
+    )
     work(app)
     assert len(issues(client, user, left)) == 1 and len(issues(client, user, right)) == 1
     (row,) = links(client, user, sync)
@@ -261,8 +267,9 @@ def test_backfill_pairs_200_existing_issues_once_and_resumes_from_its_cursor(app
     sync = make_sync(client, user, left, right, backfill=True, direction="left_to_right")
     work(app)
     assert db.session.scalar(select(func.count()).select_from(SyncLink).where(SyncLink.state == "ok")) == 200
-    titles = sorted(i["title"] for i in client.get(f"{TRACKERS}{right['id']}/issues?limit=100", headers=user.headers)
-                    .get_json()["issues"])
+    titles = sorted(
+        i["title"] for i in client.get(f"{TRACKERS}{right['id']}/issues?limit=100", headers=user.headers).get_json()["issues"]
+    )
     assert len(titles) == 100  # first page of 200
     assert client.get(f"{SYNCS}{sync['id']}", headers=user.headers).get_json()["backfill_status"] == "done"
     work(app)  # once: nothing more
@@ -273,8 +280,9 @@ def test_other_users_trackers_are_refused_naming_the_field(client, auth, pair):
     user, left, right = pair
     stranger = auth.register()
     theirs = make_tracker(client, stranger, name="theirs")
-    response = client.post(SYNCS, json={"name": "x", "left_tracker_id": left["id"], "right_tracker_id": theirs["id"]},
-                           headers=user.headers)
+    response = client.post(
+        SYNCS, json={"name": "x", "left_tracker_id": left["id"], "right_tracker_id": theirs["id"]}, headers=user.headers
+    )
     assert response.status_code == 422 and set(response.get_json()["errors"]) == {"right_tracker_id"}
     sync = make_sync(client, user, left, right)
     response = client.patch(f"{SYNCS}{sync['id']}", json={"left_tracker_id": theirs["id"]}, headers=user.headers)
@@ -294,18 +302,24 @@ def test_pairing_two_existing_issues_and_unpairing(app, client, db, pair):
     work(app)  # each became a mirror on the other side: 2 links
     assert len(links(client, user, sync)) == 2
     third_left = new_issue(client, user, left, title="alpha")
-    sync2 = make_sync(client, user, left, right, enabled=True, direction="left_to_right",
-                      filter={"labels_include": ["never"]})
+    sync2 = make_sync(client, user, left, right, enabled=True, direction="left_to_right", filter={"labels_include": ["never"]})
     third_right = new_issue(client, user, right, title="beta")
     work(app)
-    response = client.post(f"{SYNCS}{sync2['id']}/links", json={"left_issue_id": third_left["id"],
-                                                                  "right_issue_id": third_right["id"]}, headers=user.headers)
+    response = client.post(
+        f"{SYNCS}{sync2['id']}/links",
+        json={"left_issue_id": third_left["id"], "right_issue_id": third_right["id"]},
+        headers=user.headers,
+    )
     assert response.status_code == 201, response.get_json()
-    again = client.post(f"{SYNCS}{sync2['id']}/links", json={"left_issue_id": third_left["id"],
-                                                               "right_issue_id": third_right["id"]}, headers=user.headers)
+    again = client.post(
+        f"{SYNCS}{sync2['id']}/links",
+        json={"left_issue_id": third_left["id"], "right_issue_id": third_right["id"]},
+        headers=user.headers,
+    )
     assert again.status_code == 409
-    missing = client.post(f"{SYNCS}{sync2['id']}/links", json={"left_issue_id": "999", "right_issue_id": third_right["id"]},
-                          headers=user.headers)
+    missing = client.post(
+        f"{SYNCS}{sync2['id']}/links", json={"left_issue_id": "999", "right_issue_id": third_right["id"]}, headers=user.headers
+    )
     assert missing.status_code == 422 and set(missing.get_json()["errors"]) == {"left_issue_id"}
     work(app)
     assert issue(client, user, right, third_right["id"])["title"] == "alpha"
@@ -344,9 +358,11 @@ def test_backfill_resumes_from_the_cursor_stored_on_the_sync(app, client, db, pa
 
 def test_sync_events_reach_automations_and_metrics_show_links_and_lag(app, client, db, pair):
     user, left, right = pair
-    rule = client.post("/api/v1/automations/", json={"name": "on link", "event_types": ["sync.linked"],
-                                                     "actions": [{"type": "notify", "message": "linked"}]},
-                       headers=user.headers)
+    rule = client.post(
+        "/api/v1/automations/",
+        json={"name": "on link", "event_types": ["sync.linked"], "actions": [{"type": "notify", "message": "linked"}]},
+        headers=user.headers,
+    )
     assert rule.status_code == 201, rule.get_json()
     make_sync(client, user, left, right)
     new_issue(client, user, left, title="watched")
@@ -396,9 +412,11 @@ def test_sync_events_reach_subscriptions(app, client, db, pair):
     user, left, right = pair
     receiver = Receiver().start()
     try:
-        response = client.post("/api/v1/subscriptions/", json={"url": receiver.url, "events": ["sync.linked", "sync.conflict"],
-                                                                "secret": "s3cret-value-for-hmac-0123456789"},
-                               headers=user.headers)
+        response = client.post(
+            "/api/v1/subscriptions/",
+            json={"url": receiver.url, "events": ["sync.linked", "sync.conflict"], "secret": "s3cret-value-for-hmac-0123456789"},
+            headers=user.headers,
+        )
         assert response.status_code == 201, response.get_json()
         make_sync(client, user, left, right, conflict_policy="left")
         new_issue(client, user, left, title="original")

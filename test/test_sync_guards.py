@@ -21,8 +21,9 @@ def builtin_github(client, auth, db, github_fake):
 
 def queued_sync_jobs(db):
     db.session.rollback()
-    return db.session.scalar(text("SELECT count(*) FROM procrastinate_jobs WHERE task_name = 'gateway:sync_issue' "
-                                  "AND status = 'todo'"))
+    return db.session.scalar(
+        text("SELECT count(*) FROM procrastinate_jobs WHERE task_name = 'gateway:sync_issue' AND status = 'todo'")
+    )
 
 
 def github_events(db, side):

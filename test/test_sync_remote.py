@@ -41,8 +41,7 @@ class Side:
 
             db.session.rollback()
             return db.session.scalar(select(func.count()).select_from(Event).where(Event.tracker_id == self.tracker["id"]))
-        return sum(1 for r in self.fake.requests if r.method in WRITES and "/hooks" not in r.path
-                   and "webhooks" not in r.path)
+        return sum(1 for r in self.fake.requests if r.method in WRITES and "/hooks" not in r.path and "webhooks" not in r.path)
 
     def issues(self):
         response = self.client.get(f"{self.url}?limit=100", headers=self.user.headers)
@@ -92,7 +91,8 @@ class Side:
             response = self._notify_jira(event_type, issue_id, comment, about, nonce)
         else:
             send = {"github": self._notify_hub, "gitea": self._notify_hub, "gitlab": self._notify_gitlab}.get(
-                self.kind, self._notify_trello)
+                self.kind, self._notify_trello
+            )
             response = send(event_type, issue_id, comment, about, nonce, now, stamp)
         assert response.status_code == 202, response.get_json()
 
@@ -105,27 +105,44 @@ class Side:
         else:
             payload = example(self.kind, "issues.opened.json" if event_type == "issue.created" else "issues.edited.json")
             event = "issues"
-        payload["issue"] = {**payload["issue"], "number": int(issue_id), "title": now["title"],
-                            "body": now["description"], "state": now["status"], "updated_at": stamp,
-                            "labels": [{"name": name} for name in now["labels"]],
-                            "assignees": [{"login": p["username"], "id": int(p["id"])} for p in now["assignees"]]}
+        payload["issue"] = {
+            **payload["issue"],
+            "number": int(issue_id),
+            "title": now["title"],
+            "body": now["description"],
+            "state": now["status"],
+            "updated_at": stamp,
+            "labels": [{"name": name} for name in now["labels"]],
+            "assignees": [{"login": p["username"], "id": int(p["id"])} for p in now["assignees"]],
+        }
         if about and comment is None:  # what the provider's action names
-            payload["action"] = {"status": "closed" if now["status"] == "closed" else "reopened",
-                                 "assignees": "assigned", "labels": "labeled"}[about]
+            payload["action"] = {
+                "status": "closed" if now["status"] == "closed" else "reopened",
+                "assignees": "assigned",
+                "labels": "labeled",
+            }[about]
             if about == "assignees":
                 payload["assignee"] = payload["issue"]["assignees"][-1]
             if about == "labels":
                 payload["label"] = {"name": now["labels"][-1]}
         payload["nonce"] = nonce
         if self.kind == "github":
-            response = deliver_github(self.client, {"tracker": self.tracker, "secret": self.secret}, event, payload,
-                                      delivery=nonce)
+            response = deliver_github(
+                self.client, {"tracker": self.tracker, "secret": self.secret}, event, payload, delivery=nonce
+            )
         else:
             body = json.dumps(payload).encode()
             signature = hmac.new(self.secret.encode(), body, hashlib.sha256).hexdigest()
-            response = self.client.post(f"/api/v1/webhooks/{self.tracker['id']}", data=body, headers={
-                "X-Gitea-Event": event, "X-Gitea-Delivery": nonce, "X-Gitea-Signature": signature,
-                "Content-Type": "application/json"})
+            response = self.client.post(
+                f"/api/v1/webhooks/{self.tracker['id']}",
+                data=body,
+                headers={
+                    "X-Gitea-Event": event,
+                    "X-Gitea-Delivery": nonce,
+                    "X-Gitea-Signature": signature,
+                    "Content-Type": "application/json",
+                },
+            )
         return response
 
     def _notify_gitlab(self, event_type, issue_id, comment, about, nonce, now, stamp):
@@ -133,16 +150,19 @@ class Side:
         if comment is not None:
             payload = example("gitlab", "note-hook-issue.json")
             payload["issue"] = {**payload["issue"], "iid": int(issue_id), "title": now["title"]}
-            payload["object_attributes"] = {**payload["object_attributes"], "id": int(comment["id"]),
-                                            "note": comment["body"]}
+            payload["object_attributes"] = {**payload["object_attributes"], "id": int(comment["id"]), "note": comment["body"]}
             header = "Note Hook"
         else:
             payload = example("gitlab", "issue-hook.json")
-            payload["object_attributes"] = {**payload["object_attributes"], "iid": int(issue_id),
-                                            "action": "open" if event_type == "issue.created" else "update",
-                                            "title": now["title"], "description": now["description"],
-                                            "state": "closed" if now["status"] == "closed" else "opened",
-                                            "updated_at": stamp}
+            payload["object_attributes"] = {
+                **payload["object_attributes"],
+                "iid": int(issue_id),
+                "action": "open" if event_type == "issue.created" else "update",
+                "title": now["title"],
+                "description": now["description"],
+                "state": "closed" if now["status"] == "closed" else "opened",
+                "updated_at": stamp,
+            }
             payload["labels"] = [{"title": name} for name in now["labels"]]
             payload["changes"] = {}
             if about == "status":
@@ -155,9 +175,11 @@ class Side:
                 payload["changes"] = {"assignees": {"previous": [], "current": people}}
             header = "Issue Hook"
         payload["nonce"] = nonce
-        response = self.client.post(f"/api/v1/webhooks/{self.tracker['id']}", data=json.dumps(payload).encode(),
-                                    headers={"X-Gitlab-Event": header, "X-Gitlab-Token": self.secret,
-                                             "X-Gitlab-Event-UUID": nonce})
+        response = self.client.post(
+            f"/api/v1/webhooks/{self.tracker['id']}",
+            data=json.dumps(payload).encode(),
+            headers={"X-Gitlab-Event": header, "X-Gitlab-Token": self.secret, "X-Gitlab-Event-UUID": nonce},
+        )
         return response
 
     def _notify_trello(self, event_type, issue_id, comment, about, nonce, now, stamp):
@@ -165,22 +187,34 @@ class Side:
         payload = example("trello", "createCard.json")
         action = payload["action"]
         kind = "commentCard" if comment is not None else ("createCard" if event_type == "issue.created" else "updateCard")
-        data = {**action["data"], "card": {**action["data"]["card"], "id": issue_id, "name": now["title"],
-                                           "desc": now["description"], "closed": now["status"] == "closed"}}
+        data = {
+            **action["data"],
+            "card": {
+                **action["data"]["card"],
+                "id": issue_id,
+                "name": now["title"],
+                "desc": now["description"],
+                "closed": now["status"] == "closed",
+            },
+        }
         if comment is not None:
             data["text"] = comment["body"]
         if about == "status":
             data["old"] = {"closed": now["status"] != "closed"}
         payload["action"] = {**action, "id": nonce[:24], "type": kind, "data": data, "date": stamp}
         body = json.dumps(payload).encode()
-        response = self.client.post(f"/api/v1/webhooks/{self.tracker['id']}", data=body,
-                                    headers={"X-Trello-Webhook": trello_signature("app-secret", body, self.callback)})
+        response = self.client.post(
+            f"/api/v1/webhooks/{self.tracker['id']}",
+            data=body,
+            headers={"X-Trello-Webhook": trello_signature("app-secret", body, self.callback)},
+        )
         return response
 
     def raw(self, issue_id):
         """The issue as Jira's REST API (and so its webhook body) carries it."""
-        response = requests.get(f"{self.fake.base_url}/rest/api/2/issue/{issue_id}", headers={"Authorization": "Bearer dc-pat"},
-                                timeout=10)
+        response = requests.get(
+            f"{self.fake.base_url}/rest/api/2/issue/{issue_id}", headers={"Authorization": "Bearer dc-pat"}, timeout=10
+        )
         assert response.status_code == 200, response.text
         return response.json()
 
@@ -189,20 +223,38 @@ class Side:
         raw = raw or self.raw(issue_id)
         user = {"name": "alice", "key": "alice", "displayName": "Alice"}
         if comment is not None:
-            payload = {"webhookEvent": "comment_created", "comment": {
-                "self": f"{self.fake.base_url}/rest/api/2/issue/{raw['id']}/comment/{comment['id']}", "id": comment["id"],
-                "body": comment["body"], "author": user, "created": raw["fields"]["updated"]}}
+            payload = {
+                "webhookEvent": "comment_created",
+                "comment": {
+                    "self": f"{self.fake.base_url}/rest/api/2/issue/{raw['id']}/comment/{comment['id']}",
+                    "id": comment["id"],
+                    "body": comment["body"],
+                    "author": user,
+                    "created": raw["fields"]["updated"],
+                },
+            }
         else:
-            name = {"issue.created": "jira:issue_created", "issue.deleted": "jira:issue_deleted"}.get(event_type,
-                                                                                                   "jira:issue_updated")
+            name = {"issue.created": "jira:issue_created", "issue.deleted": "jira:issue_deleted"}.get(
+                event_type, "jira:issue_updated"
+            )
             field = {"status": "status", "assignees": "assignee", "labels": "labels"}.get(about, "summary")
-            payload = {"webhookEvent": name, "user": user, "issue": raw,
-                       "changelog": {"items": [{"field": field, "fromString": "", "toString": "x"}]}}
+            payload = {
+                "webhookEvent": name,
+                "user": user,
+                "issue": raw,
+                "changelog": {"items": [{"field": field, "fromString": "", "toString": "x"}]},
+            }
         payload["timestamp"], payload["nonce"] = 1565652182025, nonce
         body = json.dumps(payload).encode()
-        return self.client.post(f"/api/v1/webhooks/{self.tracker['id']}", data=body, headers={
-            "X-Hub-Signature": "sha256=" + hmac_hex(self.secret, body), "X-Atlassian-Webhook-Identifier": nonce,
-            "Content-Type": "application/json"})
+        return self.client.post(
+            f"/api/v1/webhooks/{self.tracker['id']}",
+            data=body,
+            headers={
+                "X-Hub-Signature": "sha256=" + hmac_hex(self.secret, body),
+                "X-Atlassian-Webhook-Identifier": nonce,
+                "Content-Type": "application/json",
+            },
+        )
 
 
 def _builtin(client, db, user, name, fakes):
@@ -222,8 +274,7 @@ def _github(client, db, user, name, fakes):
     fake.add_token("gh-token", login="octocat")
     fake.add_repo(f"octocat/{name}")
     fake.add_member(f"octocat/{name}", "octocat", permission="admin")
-    return _hooked(client, db, user, name, fake, "github", f"octocat/{name}",
-                   credentials={"token": "gh-token"})
+    return _hooked(client, db, user, name, fake, "github", f"octocat/{name}", credentials={"token": "gh-token"})
 
 
 def _gitlab(client, db, user, name, fakes):
@@ -231,8 +282,7 @@ def _gitlab(client, db, user, name, fakes):
     fake.add_token("gl-token")
     project = fake.add_project(f"group/{name}")
     fake.add_member(project["id"], "root", access_level=40)
-    return _hooked(client, db, user, name, fake, "gitlab", f"group/{name}",
-                   credentials={"token": "gl-token"})
+    return _hooked(client, db, user, name, fake, "gitlab", f"group/{name}", credentials={"token": "gl-token"})
 
 
 def _trello(client, db, user, name, fakes):
@@ -241,8 +291,16 @@ def _trello(client, db, user, name, fakes):
     board = fake.add_board(name, members=["me"])
     fake.add_list(board["id"], "todos")
     fake.add_label(board["id"], "bug")  # Trello takes only labels the board has
-    return _hooked(client, db, user, name, fake, "trello", board["id"],
-                   credentials={"api_key": "tr-key", "token": "tr-token", "api_secret": "app-secret"})
+    return _hooked(
+        client,
+        db,
+        user,
+        name,
+        fake,
+        "trello",
+        board["id"],
+        credentials={"api_key": "tr-key", "token": "tr-token", "api_secret": "app-secret"},
+    )
 
 
 def _gitea(client, db, user, name, fakes):
@@ -251,8 +309,7 @@ def _gitea(client, db, user, name, fakes):
     fake.add_repo(f"gitea_admin/{name}")
     for label in ("bug", "nowhere"):
         fake.add_label(f"gitea_admin/{name}", label)
-    return _hooked(client, db, user, name, fake, "gitea", f"gitea_admin/{name}",
-                   credentials={"token": "gt-token"})
+    return _hooked(client, db, user, name, fake, "gitea", f"gitea_admin/{name}", credentials={"token": "gt-token"})
 
 
 def _jira(client, db, user, name, fakes):
@@ -261,8 +318,9 @@ def _jira(client, db, user, name, fakes):
     fake.add_token("dc-pat", name="alice")
     key = name.upper()
     fake.add_project(key, members=["alice"])
-    return _hooked(client, db, user, name, fake, "jira", key,
-                   credentials={"token": "dc-pat"}, options={"deployment": "data_center"})
+    return _hooked(
+        client, db, user, name, fake, "jira", key, credentials={"token": "dc-pat"}, options={"deployment": "data_center"}
+    )
 
 
 BUILD = {"builtin": _builtin, "github": _github, "gitlab": _gitlab, "trello": _trello, "gitea": _gitea, "jira": _jira}
@@ -439,13 +497,16 @@ def test_both_sides_changed_the_policy_decides_across_providers(app, client, db,
     assert db.session.scalar(select(func.count()).select_from(Event).where(Event.type == "sync.conflict")) == 1
 
 
-def test_a_refused_write_marks_the_link_error_with_the_trackers_reason_and_the_retry_recovers(app, client, auth, db,
-                                                                                            github_fake):
+def test_a_refused_write_marks_the_link_error_with_the_trackers_reason_and_the_retry_recovers(app, client, auth, db, github_fake):
     user = auth.register("octocat")
     left, right = _builtin(client, db, user, "left", {}), _github(client, db, user, "right", {"github": github_fake})
     sync, source, mirror = paired(app, client, user, left, right, title="First")
-    github_fake.fail_next(422, count=50, match=r"^PATCH ",
-                          body={"message": "Validation Failed", "errors": [{"resource": "Issue", "code": "invalid"}]})
+    github_fake.fail_next(
+        422,
+        count=50,
+        match=r"^PATCH ",
+        body={"message": "Validation Failed", "errors": [{"resource": "Issue", "code": "invalid"}]},
+    )
     left.update(source["id"], title="Refused at first")
     work(app)
     (link,) = links(client, user, sync)

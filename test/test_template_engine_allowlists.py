@@ -9,48 +9,113 @@ from api import template_engine
 from api.template_engine import TemplateError, parse, render
 
 STRING_METHODS = [
-    ("'aB'.capitalize()", "Ab"), ("'Straße'.casefold()", "strasse"), ("'aB'.lower()", "ab"), ("'aB'.upper()", "AB"),
-    ("'aB'.swapcase()", "Ab"), ("'ab cd'.title()", "Ab Cd"), ("' a '.strip()", "a"), ("' a '.lstrip()", "a "),
-    ("' a '.rstrip()", " a"), ("'abc'.removeprefix('a')", "bc"), ("'abc'.removesuffix('c')", "ab"),
-    ("'abca'.count('a')", "2"), ("'abca'.find('a')", "0"), ("'abca'.rfind('a')", "3"), ("'abca'.index('b')", "1"),
-    ("'abca'.rindex('a')", "3"), ("'abc'.startswith('a')", "True"), ("'abc'.endswith('c')", "True"),
-    ("'a1'.isalnum()", "True"), ("'a1'.isalpha()", "False"), ("'a'.isascii()", "True"), ("'12'.isdecimal()", "True"),
-    ("'12'.isdigit()", "True"), ("'a_1'.isidentifier()", "True"), ("'ab'.islower()", "True"), ("'12'.isnumeric()", "True"),
-    ("'a'.isprintable()", "True"), ("' '.isspace()", "True"), ("'Ab'.istitle()", "True"), ("'AB'.isupper()", "True"),
-    ("'a b'.split()", "['a', 'b']"), ("'a b c'.rsplit(' ', 1)", "['a b', 'c']"), ("'a\nb'.splitlines()", "['a', 'b']"),
-    ("'a=b'.partition('=')", "('a', '=', 'b')"), ("'a=b=c'.rpartition('=')", "('a=b', '=', 'c')"),
-    ("'é'.encode('utf-8')", "b'\\xc3\\xa9'"), ("'é'.encode('utf-8').decode('utf-8')", "é"),
-    ("'ab'.encode().hex()", "6162"), ("'a'.center(5, '*')", "**a**"), ("'a'.ljust(3, '.')", "a.."),
-    ("'a'.rjust(3, '.')", "..a"), ("'7'.zfill(3)", "007"), ("'a\tb'.expandtabs(4)", "a   b"),
-    ("'aXa'.replace('a', 'b')", "bXb"), ("'-'.join(['a', 'b'])", "a-b"), ("'abc'.translate({97: 'z'})", "zbc"),
+    ("'aB'.capitalize()", "Ab"),
+    ("'Straße'.casefold()", "strasse"),
+    ("'aB'.lower()", "ab"),
+    ("'aB'.upper()", "AB"),
+    ("'aB'.swapcase()", "Ab"),
+    ("'ab cd'.title()", "Ab Cd"),
+    ("' a '.strip()", "a"),
+    ("' a '.lstrip()", "a "),
+    ("' a '.rstrip()", " a"),
+    ("'abc'.removeprefix('a')", "bc"),
+    ("'abc'.removesuffix('c')", "ab"),
+    ("'abca'.count('a')", "2"),
+    ("'abca'.find('a')", "0"),
+    ("'abca'.rfind('a')", "3"),
+    ("'abca'.index('b')", "1"),
+    ("'abca'.rindex('a')", "3"),
+    ("'abc'.startswith('a')", "True"),
+    ("'abc'.endswith('c')", "True"),
+    ("'a1'.isalnum()", "True"),
+    ("'a1'.isalpha()", "False"),
+    ("'a'.isascii()", "True"),
+    ("'12'.isdecimal()", "True"),
+    ("'12'.isdigit()", "True"),
+    ("'a_1'.isidentifier()", "True"),
+    ("'ab'.islower()", "True"),
+    ("'12'.isnumeric()", "True"),
+    ("'a'.isprintable()", "True"),
+    ("' '.isspace()", "True"),
+    ("'Ab'.istitle()", "True"),
+    ("'AB'.isupper()", "True"),
+    ("'a b'.split()", "['a', 'b']"),
+    ("'a b c'.rsplit(' ', 1)", "['a b', 'c']"),
+    ("'a\nb'.splitlines()", "['a', 'b']"),
+    ("'a=b'.partition('=')", "('a', '=', 'b')"),
+    ("'a=b=c'.rpartition('=')", "('a=b', '=', 'c')"),
+    ("'é'.encode('utf-8')", "b'\\xc3\\xa9'"),
+    ("'é'.encode('utf-8').decode('utf-8')", "é"),
+    ("'ab'.encode().hex()", "6162"),
+    ("'a'.center(5, '*')", "**a**"),
+    ("'a'.ljust(3, '.')", "a.."),
+    ("'a'.rjust(3, '.')", "..a"),
+    ("'7'.zfill(3)", "007"),
+    ("'a\tb'.expandtabs(4)", "a   b"),
+    ("'aXa'.replace('a', 'b')", "bXb"),
+    ("'-'.join(['a', 'b'])", "a-b"),
+    ("'abc'.translate({97: 'z'})", "zbc"),
 ]
 OTHER_METHODS = [
-    ("(255).bit_length()", "8"), ("(255).bit_count()", "8"), ("(5).conjugate()", "5"), ("(6).as_integer_ratio()", "(6, 1)"),
+    ("(255).bit_length()", "8"),
+    ("(255).bit_count()", "8"),
+    ("(5).conjugate()", "5"),
+    ("(6).as_integer_ratio()", "(6, 1)"),
     ("(258).to_bytes(2, 'big')", "b'\\x01\\x02'"),
-    ("(1.5).conjugate()", "1.5"), ("(1.5).as_integer_ratio()", "(3, 2)"), ("(1.5).is_integer()", "False"),
+    ("(1.5).conjugate()", "1.5"),
+    ("(1.5).as_integer_ratio()", "(3, 2)"),
+    ("(1.5).is_integer()", "False"),
     ("(1.5).hex()", "0x1.8000000000000p+0"),
-    ("[1, 2, 1].count(1)", "2"), ("[1, 2].index(2)", "1"), ("[1, 2].copy()", "[1, 2]"),
-    ("(1, 2, 1).count(1)", "2"), ("(1, 2).index(2)", "1"),
-    ("{'a': 1}.get('a')", "1"), ("{'a': 1}.items()|list", "[('a', 1)]"), ("{'a': 1}.keys()|list", "['a']"),
-    ("{'a': 1}.values()|list", "[1]"), ("{'a': 1}.copy()", "{'a': 1}"),
+    ("[1, 2, 1].count(1)", "2"),
+    ("[1, 2].index(2)", "1"),
+    ("[1, 2].copy()", "[1, 2]"),
+    ("(1, 2, 1).count(1)", "2"),
+    ("(1, 2).index(2)", "1"),
+    ("{'a': 1}.get('a')", "1"),
+    ("{'a': 1}.items()|list", "[('a', 1)]"),
+    ("{'a': 1}.keys()|list", "['a']"),
+    ("{'a': 1}.values()|list", "[1]"),
+    ("{'a': 1}.copy()", "{'a': 1}"),
 ]
 FILTERS = [
-    ("'aB'|upper", "AB"), ("'aB'|lower", "ab"), ("'ab cd'|title", "Ab Cd"), ("'aB'|capitalize", "Ab"),
-    ("' a '|trim", "a"), ("missing|default('x')", "x"), ("missing|d('y')", "y"), ("'aa'|replace('a', 'b')", "bb"),
-    ("'abcdefgh'|truncate(5, leeway=0)", "ab..."), ("['a', 'b']|join('-')", "a-b"), ("range(3)|join(',')", "0,1,2"),
+    ("'aB'|upper", "AB"),
+    ("'aB'|lower", "ab"),
+    ("'ab cd'|title", "Ab Cd"),
+    ("'aB'|capitalize", "Ab"),
+    ("' a '|trim", "a"),
+    ("missing|default('x')", "x"),
+    ("missing|d('y')", "y"),
+    ("'aa'|replace('a', 'b')", "bb"),
+    ("'abcdefgh'|truncate(5, leeway=0)", "ab..."),
+    ("['a', 'b']|join('-')", "a-b"),
+    ("range(3)|join(',')", "0,1,2"),
     ("'abc'|length", "3"),
-    ("'abc'|first", "a"), ("'abc'|last", "c"), ("'12'|int + 1", "13"), ("12|string ~ '!'", "12!"),
-    ("'ab'|list", "['a', 'b']"), ("[2, 1]|sort", "[1, 2]"), ("[1, 1, 2]|unique|list", "[1, 2]"),
-    ("'a b c'|wordcount", "3"), ("'a\nb'|indent(2)", "a\n  b"),
+    ("'abc'|first", "a"),
+    ("'abc'|last", "c"),
+    ("'12'|int + 1", "13"),
+    ("12|string ~ '!'", "12!"),
+    ("'ab'|list", "['a', 'b']"),
+    ("[2, 1]|sort", "[1, 2]"),
+    ("[1, 1, 2]|unique|list", "[1, 2]"),
+    ("'a b c'|wordcount", "3"),
+    ("'a\nb'|indent(2)", "a\n  b"),
 ]
 TESTS = [
-    ("x is defined", "True"), ("missing is undefined", "True"), ("none is none", "True"), ("1 is number", "True"),
-    ("'a' is string", "True"), ("x is sameas x", "True"),
+    ("x is defined", "True"),
+    ("missing is undefined", "True"),
+    ("none is none", "True"),
+    ("1 is number", "True"),
+    ("'a' is string", "True"),
+    ("x is sameas x", "True"),
 ]
 CONSTRUCTS = [
-    ("{% macro m() %}{% endmacro %}", "macros"), ("{% call m() %}{% endcall %}", "call blocks"),
-    ("{% include 'x' %}", "includes"), ("{% import 'x' as y %}", "imports"), ("{% from 'x' import y %}", "imports"),
-    ("{% extends 'x' %}", "template inheritance"), ("{% block b %}{% endblock %}", "blocks"),
+    ("{% macro m() %}{% endmacro %}", "macros"),
+    ("{% call m() %}{% endcall %}", "call blocks"),
+    ("{% include 'x' %}", "includes"),
+    ("{% import 'x' as y %}", "imports"),
+    ("{% from 'x' import y %}", "imports"),
+    ("{% extends 'x' %}", "template inheritance"),
+    ("{% block b %}{% endblock %}", "blocks"),
 ]
 
 
@@ -91,11 +156,18 @@ def test_each_allowlisted_number_list_tuple_and_dict_method_can_be_called(expres
     assert _render(expression) == expected
 
 
-@pytest.mark.parametrize(("expression", "what"), [
-    ("b.fromhex('01')", "bytes.fromhex"), ("(1.5).fromhex('1')", "float.fromhex"), ("{}.fromkeys('ab')", "dict.fromkeys"),
-    ("(3).from_bytes(b, 'big')", "int.from_bytes"), ("probe.method()", "Probe.method"),
-    ("probe.upper()", "Probe.upper"), ("probe.count()", "Probe.count"),
-])
+@pytest.mark.parametrize(
+    ("expression", "what"),
+    [
+        ("b.fromhex('01')", "bytes.fromhex"),
+        ("(1.5).fromhex('1')", "float.fromhex"),
+        ("{}.fromkeys('ab')", "dict.fromkeys"),
+        ("(3).from_bytes(b, 'big')", "int.from_bytes"),
+        ("probe.method()", "Probe.method"),
+        ("probe.upper()", "Probe.upper"),
+        ("probe.count()", "Probe.count"),
+    ],
+)
 def test_a_method_outside_the_allowlist_is_refused_naming_its_type_and_name(expression, what):
     if not expression.endswith(")"):
         expression += "({})"
@@ -127,10 +199,12 @@ def test_a_filter_and_a_test_outside_the_allowlists_are_refused_at_save_listing_
     with pytest.raises(TemplateError) as refused:
         parse("{{ x|center(9) }}\n{{ 3 is odd }}", field="title")
     assert str(refused.value) == "Unsupported template construct."
-    assert refused.value.errors == {"title": [
-        "line 1: the filter 'center' is not allowed (allowed: " + ", ".join(sorted(template_engine.SAFE_FILTERS)) + ")",
-        "line 2: the test 'odd' is not allowed (allowed: " + ", ".join(sorted(template_engine.SAFE_TESTS)) + ")",
-    ]}
+    assert refused.value.errors == {
+        "title": [
+            "line 1: the filter 'center' is not allowed (allowed: " + ", ".join(sorted(template_engine.SAFE_FILTERS)) + ")",
+            "line 2: the test 'odd' is not allowed (allowed: " + ", ".join(sorted(template_engine.SAFE_TESTS)) + ")",
+        ]
+    }
     assert "capitalize, d, default, first, indent, int, join, last" in refused.value.errors["title"][0]
     assert refused.value.errors["title"][1].endswith("(allowed: defined, none, number, sameas, string, undefined)")
 
@@ -155,6 +229,8 @@ def test_every_forbidden_construct_in_one_template_is_listed_once_each():
     with pytest.raises(TemplateError) as refused:
         parse(source, field="body")
     problems = refused.value.errors["body"]
-    assert problems[:2] == ["line 1: macros are not allowed in issue templates",
-                            "line 1: imports are not allowed in issue templates"]
+    assert problems[:2] == [
+        "line 1: macros are not allowed in issue templates",
+        "line 1: imports are not allowed in issue templates",
+    ]
     assert len(problems) == 3 and problems[2].startswith("line 1: the filter 'center' is not allowed")

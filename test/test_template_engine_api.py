@@ -18,13 +18,14 @@ def test_a_template_using_forbidden_constructs_is_422_naming_each_on_its_field(c
 def test_a_render_refused_by_a_limit_is_422_with_the_engines_message(client, auth):
     user = auth.register()
     source = "{{ range(n|int)|list|length }}"
-    template = client.post(TEMPLATES, json={"name": "Range", "title": "t", "body": source, "variables": [{"name": "n"}]},
-                           headers=user.headers)
+    template = client.post(
+        TEMPLATES, json={"name": "Range", "title": "t", "body": source, "variables": [{"name": "n"}]}, headers=user.headers
+    )
     assert template.status_code == 201, template.get_json()
-    rendered = client.post(f"{TEMPLATES}{template.get_json()['id']}/render", json={"variables": {"n": "10001"}},
-                           headers=user.headers)
+    rendered = client.post(
+        f"{TEMPLATES}{template.get_json()['id']}/render", json={"variables": {"n": "10001"}}, headers=user.headers
+    )
     assert rendered.status_code == 422, rendered.get_json()
     assert "range() is limited to 10000 items." in rendered.get_json()["message"]
-    fine = client.post(f"{TEMPLATES}{template.get_json()['id']}/render", json={"variables": {"n": "10000"}},
-                       headers=user.headers)
+    fine = client.post(f"{TEMPLATES}{template.get_json()['id']}/render", json={"variables": {"n": "10000"}}, headers=user.headers)
     assert fine.status_code == 200 and fine.get_json()["description"] == "10000", fine.get_json()

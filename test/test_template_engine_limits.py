@@ -68,7 +68,14 @@ def _refused(source, variables=None):
 
 def test_the_limits_are_the_documented_ones():
     assert (MAX_SOURCE, MAX_OUTPUT, MAX_VALUE, MAX_WORK, MAX_INT_BITS, MAX_RANGE, engine.RENDER_SECONDS) == (
-        20_000, 65_536, 262_144, 4_000_000, 8_192, 10_000, 0.5)
+        20_000,
+        65_536,
+        262_144,
+        4_000_000,
+        8_192,
+        10_000,
+        0.5,
+    )
     assert engine._templates.limit == 400_000
 
 
@@ -120,7 +127,7 @@ def test_each_integer_operator_up_to_max_int_bits_is_computed_and_one_bit_more_r
     if operator == "*":
         below, at = 2 ** (MAX_INT_BITS - 3), 2 ** (MAX_INT_BITS - 2)
     if operator == "/":
-        below = 2 ** 1000  # a true division gives a float
+        below = 2**1000  # a true division gives a float
     assert render(f"{{{{ (n {operator} m) > 0 }}}}", {"n": below, "m": right}) == "True"
     assert _refused(f"{{{{ n {operator} m }}}}", {"n": at, "m": right}) == BITS
 
@@ -154,8 +161,12 @@ def test_a_format_call_is_sized_before_it_formats():
 def test_a_call_is_sized_from_keyword_arguments_even_ones_the_method_then_refuses():
     # str methods take their arguments by position; a keyword one is still counted, so size is refused first.
     large, half = "y" * (MAX_VALUE + 1), "x" * (MAX_VALUE // 2 + 1)
-    for source in ("{{ 'x'.ljust(width=n) }}", "{{ 'x'.replace(old='x', new=t) }}", "{{ 'x'.translate(table=m) }}",
-                   "{{ '-'.join(iterable=l) }}"):
+    for source in (
+        "{{ 'x'.ljust(width=n) }}",
+        "{{ 'x'.replace(old='x', new=t) }}",
+        "{{ 'x'.translate(table=m) }}",
+        "{{ '-'.join(iterable=l) }}",
+    ):
         assert _refused(source, {"n": MAX_VALUE + 1, "t": large, "m": {120: large}, "l": [half, half]}) == LARGE, source
     # At most one replacement: within the limit whether the method takes `count` (3.13+) or not.
     counted = render if sys.version_info >= (3, 13) else _refused
@@ -175,23 +186,45 @@ def test_a_call_is_sized_with_its_keyword_arguments():
     assert _refused("{{ (1).to_bytes(length=n, byteorder='big') }}", {"n": MAX_VALUE + 1}) == LARGE
 
 
-@pytest.mark.parametrize(("source", "work"), [
-    ("{{ s|upper }}{{ s|lower }}{{ s|title }}{{ s|capitalize }}{{ s|trim }}{{ s|wordcount }}{{ s|string }}", 70),
-    ("{{ s|sort|length }}{{ s|unique|first }}{{ s|list|length }}", 30), ("{{ s|trim(c) }}", 13), ("{{ s|truncate(5) }}", 13),
-    ("{{ s|join }}", 10), ("{{ s|join('-') }}", 19), ("{{ s|join(d='--') }}", 28), ("{{ s|replace('x', 'yy') }}", 20),
-    ("{{ s|replace('x', 'yy', 3) }}", 13), ("{{ s|replace('x', 'yy', count=3) }}", 13),
-    ("{{ s|replace(old='x', new='yy') }}", 20),
-    ("{{ t|indent }}", 13), ("{{ t|indent(3) }}", 11), ("{{ t|indent(width=3) }}", 11), ("{{ t|indent('--') }}", 9),
-    ("{{ s|length }}{{ s|first }}{{ s|last }}{{ s|default(1) }}{{ '5'|int }}", 0),
-    ("{{ s ~ s }}", 20), ("{{ [s, s]|length }}{{ (s, s)|length }}{{ {'a': s}|length }}", 5),
-    ("{% set y %}{{ s }}{{ s }}{% endset %}{{ y|length }}", 20), ("{{ s + s }}", 20), ("{{ s * 3 }}", 30), ("{{ n + 1 }}", 2),
-    ("{{ s.upper() }}", 30), ("{{ s.center(20) }}", 20), ("{{ '-'.join([s, s]) }}", 23), ("{{ '{}'.format(s) }}", 112),
-    ("{{ '%s' % s }}", 114), ("{{ (5).to_bytes(4, 'big')|length }}", 4), ("{{ [s].copy()|length }}", 2),
-    ("{% for i in range(3) %}{{ loop.cycle('a') }}{% endfor %}", 0), ("{{ range(2)|first }}", 0),
-    ("{% for x in tree recursive %}{{ x.n }}{{ loop(x.kids) }}{% endfor %}", 3),
-])
+@pytest.mark.parametrize(
+    ("source", "work"),
+    [
+        ("{{ s|upper }}{{ s|lower }}{{ s|title }}{{ s|capitalize }}{{ s|trim }}{{ s|wordcount }}{{ s|string }}", 70),
+        ("{{ s|sort|length }}{{ s|unique|first }}{{ s|list|length }}", 30),
+        ("{{ s|trim(c) }}", 13),
+        ("{{ s|truncate(5) }}", 13),
+        ("{{ s|join }}", 10),
+        ("{{ s|join('-') }}", 19),
+        ("{{ s|join(d='--') }}", 28),
+        ("{{ s|replace('x', 'yy') }}", 20),
+        ("{{ s|replace('x', 'yy', 3) }}", 13),
+        ("{{ s|replace('x', 'yy', count=3) }}", 13),
+        ("{{ s|replace(old='x', new='yy') }}", 20),
+        ("{{ t|indent }}", 13),
+        ("{{ t|indent(3) }}", 11),
+        ("{{ t|indent(width=3) }}", 11),
+        ("{{ t|indent('--') }}", 9),
+        ("{{ s|length }}{{ s|first }}{{ s|last }}{{ s|default(1) }}{{ '5'|int }}", 0),
+        ("{{ s ~ s }}", 20),
+        ("{{ [s, s]|length }}{{ (s, s)|length }}{{ {'a': s}|length }}", 5),
+        ("{% set y %}{{ s }}{{ s }}{% endset %}{{ y|length }}", 20),
+        ("{{ s + s }}", 20),
+        ("{{ s * 3 }}", 30),
+        ("{{ n + 1 }}", 2),
+        ("{{ s.upper() }}", 30),
+        ("{{ s.center(20) }}", 20),
+        ("{{ '-'.join([s, s]) }}", 23),
+        ("{{ '{}'.format(s) }}", 112),
+        ("{{ '%s' % s }}", 114),
+        ("{{ (5).to_bytes(4, 'big')|length }}", 4),
+        ("{{ [s].copy()|length }}", 2),
+        ("{% for i in range(3) %}{{ loop.cycle('a') }}{% endfor %}", 0),
+        ("{{ range(2)|first }}", 0),
+        ("{% for x in tree recursive %}{{ x.n }}{{ loop(x.kids) }}{% endfor %}", 3),
+    ],
+)
 def test_each_operation_counts_what_it_builds_towards_max_work(source, work):
-    variables = {"s": "x" * 10, "c": "abc", "t": "ab\ncd", "n": 2 ** 20, "tree": [{"n": 1, "kids": [{"n": 2, "kids": []}]}]}
+    variables = {"s": "x" * 10, "c": "abc", "t": "ab\ncd", "n": 2**20, "tree": [{"n": 1, "kids": [{"n": 2, "kids": []}]}]}
     assert _work(source, **variables)[0] == work
 
 
@@ -238,11 +271,14 @@ def test_a_render_past_its_deadline_stops_at_the_next_output(clock):
     assert _refused("{{ clock.later }}", {"clock": clock}) == SLOW
 
 
-@pytest.mark.parametrize("source", [
-    "{% set t = clock.later %}{% set y = a ~ b %}",
-    "{% set t = clock.later %}{% if 4 in range(5) %}{% endif %}",
-    "{% for k in d.keys() %}{% set t = clock.later %}{% endfor %}",
-])
+@pytest.mark.parametrize(
+    "source",
+    [
+        "{% set t = clock.later %}{% set y = a ~ b %}",
+        "{% set t = clock.later %}{% if 4 in range(5) %}{% endif %}",
+        "{% for k in d.keys() %}{% set t = clock.later %}{% endfor %}",
+    ],
+)
 def test_a_render_past_its_deadline_stops_before_its_next_step_even_without_output(clock, source):
     assert _refused(source, {"clock": clock, "a": "a", "b": "b", "d": {"k": 1, "l": 2, "m": 3}}) == SLOW
 
@@ -266,11 +302,14 @@ def test_a_loop_checks_the_deadline_before_each_step(clock):
     assert taken == [0]
 
 
-@pytest.mark.parametrize("source", [
-    "{% set t = clock.later %}{{ 'x' * n }}",
-    "{% set t = clock.later %}{{ l|join(sep) }}",
-    "{% set t = clock.later %}{{ 'x'.ljust(n) }}",
-])
+@pytest.mark.parametrize(
+    "source",
+    [
+        "{% set t = clock.later %}{{ 'x' * n }}",
+        "{% set t = clock.later %}{{ l|join(sep) }}",
+        "{% set t = clock.later %}{{ 'x'.ljust(n) }}",
+    ],
+)
 def test_a_step_past_the_deadline_is_refused_for_time_before_it_is_sized(clock, source):
     variables = {"clock": clock, "n": MAX_VALUE + 1, "l": ["x"] * 3, "sep": "y" * MAX_VALUE}
     assert _refused(source, variables) == SLOW
@@ -280,8 +319,16 @@ def test_the_deadline_is_half_a_second_after_the_render_starts_and_not_before(cl
     budget = engine._Budget(0.5)
     actions = {"check": budget.check, "start": budget.start, "stop": budget.stop, "spend": lambda: budget.spend(0)}
     # (time, action, whether it passes): made at 1000, rendering 2000-2000.2, then again from 3000 with 0.3 s left.
-    steps = [(1000.5, "check", True), (1000.51, "check", False), (2000.0, "start", True), (2000.2, "stop", True),
-             (3000.0, "start", True), (3000.3, "check", True), (3000.31, "check", False), (3000.31, "spend", False)]
+    steps = [
+        (1000.5, "check", True),
+        (1000.51, "check", False),
+        (2000.0, "start", True),
+        (2000.2, "stop", True),
+        (3000.0, "start", True),
+        (3000.3, "check", True),
+        (3000.31, "check", False),
+        (3000.31, "spend", False),
+    ]
     for now, action, passes in steps:
         clock.now = now
         if passes:

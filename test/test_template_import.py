@@ -1,7 +1,6 @@
 """Issue templates against the remote providers: import the repository's own templates (GitHub, GitLab) through the
 fakes, and create issues from a template on every provider."""
 
-
 from test.test_provider_contract import env as env
 from test.test_provider_contract import parametrize_env
 from test.test_trackers import TRACKERS, make_tracker
@@ -35,12 +34,25 @@ def test_import_github_templates_reports_imported_and_skipped(client, auth, gith
     github_fake.add_token("gh-token")
     github_fake.add_repo("octo/templates")
     starter_name = GOOD.replace("Crash report", "Bug report")  # every new user already has a "Bug report"
-    for name, text in (("crash.md", GOOD), ("bug.md", starter_name), ("question.md", NO_TITLE), ("broken.md", BROKEN_YAML),
-                       ("plain.md", NO_FRONT_MATTER), ("form.yml", "name: Form\nbody: []\n"),
-                       ("config.yml", "blank_issues_enabled: false\n")):
+    for name, text in (
+        ("crash.md", GOOD),
+        ("bug.md", starter_name),
+        ("question.md", NO_TITLE),
+        ("broken.md", BROKEN_YAML),
+        ("plain.md", NO_FRONT_MATTER),
+        ("form.yml", "name: Form\nbody: []\n"),
+        ("config.yml", "blank_issues_enabled: false\n"),
+    ):
         github_fake.add_file("octo/templates", f".github/ISSUE_TEMPLATE/{name}", text)
-    tracker = make_tracker(client, user, name="gh", provider="github", target="octo/templates",
-                           base_url=github_fake.base_url, credentials={"token": "gh-token"})
+    tracker = make_tracker(
+        client,
+        user,
+        name="gh",
+        provider="github",
+        target="octo/templates",
+        base_url=github_fake.base_url,
+        credentials={"token": "gh-token"},
+    )
     response = client.post("/api/v1/templates/import", json={"tracker_id": tracker["id"]}, headers=user.headers)
     assert response.status_code == 200, response.get_json()
     result = response.get_json()
@@ -60,8 +72,9 @@ def test_import_github_templates_reports_imported_and_skipped(client, auth, gith
     again = client.post("/api/v1/templates/import", json={"tracker_id": tracker["id"]}, headers=user.headers).get_json()
     assert again["imported"] == []
     assert {s["file"] for s in again["skipped"] if "already exists" in s["reason"]} == {"crash.md", "bug.md", "question.md"}
-    rendered = client.post(f"/api/v1/templates/{question['id']}/render", json={"variables": {"title": "Why?"}},
-                           headers=user.headers)
+    rendered = client.post(
+        f"/api/v1/templates/{question['id']}/render", json={"variables": {"title": "Why?"}}, headers=user.headers
+    )
     assert rendered.get_json()["title"] == "Why?"
 
 
@@ -72,8 +85,15 @@ def test_import_gitlab_templates(client, auth, gitlab_fake):
     gitlab_fake.add_member(project["id"], "root")
     gitlab_fake.add_file(project["id"], ".gitlab/issue_templates/Bug.md", "## Steps\n\n## Expected\n")
     gitlab_fake.add_file(project["id"], ".gitlab/issue_templates/Broken.md", "{% if %}")
-    tracker = make_tracker(client, user, name="gl", provider="gitlab", target="grp/templates",
-                           base_url=gitlab_fake.base_url, credentials={"token": "gl-token"})
+    tracker = make_tracker(
+        client,
+        user,
+        name="gl",
+        provider="gitlab",
+        target="grp/templates",
+        base_url=gitlab_fake.base_url,
+        credentials={"token": "gl-token"},
+    )
     result = client.post("/api/v1/templates/import", json={"tracker_id": tracker["id"]}, headers=user.headers).get_json()
     assert [t["name"] for t in result["imported"]] == ["Bug"]
     assert result["imported"][0]["body"] == "## Steps\n\n## Expected\n"
@@ -84,28 +104,52 @@ def test_import_from_a_repository_without_templates_imports_nothing(client, auth
     user = auth.register()
     github_fake.add_token("gh-token")
     github_fake.add_repo("octo/empty")
-    tracker = make_tracker(client, user, name="gh", provider="github", target="octo/empty",
-                           base_url=github_fake.base_url, credentials={"token": "gh-token"})
+    tracker = make_tracker(
+        client,
+        user,
+        name="gh",
+        provider="github",
+        target="octo/empty",
+        base_url=github_fake.base_url,
+        credentials={"token": "gh-token"},
+    )
     response = client.post("/api/v1/templates/import", json={"tracker_id": tracker["id"]}, headers=user.headers)
     assert response.status_code == 200 and response.get_json() == {"imported": [], "skipped": []}
 
 
 def test_import_is_not_supported_on_trello(client, auth):
     user = auth.register()
-    tracker = make_tracker(client, user, name="tr", provider="trello", target="5f4fbbc5250c34138444068d",
-                           base_url="http://127.0.0.1:9", credentials={"api_key": "k", "token": "t"})
+    tracker = make_tracker(
+        client,
+        user,
+        name="tr",
+        provider="trello",
+        target="5f4fbbc5250c34138444068d",
+        base_url="http://127.0.0.1:9",
+        credentials={"api_key": "k", "token": "t"},
+    )
     response = client.post("/api/v1/templates/import", json={"tracker_id": tracker["id"]}, headers=user.headers)
     assert response.status_code == 400 and response.get_json()["error"] == "not_supported"
 
 
 @parametrize_env()
 def test_create_an_issue_from_a_template_on_every_provider(client, env):
-    template = client.post("/api/v1/templates/", json={
-        "name": "Crash", "title": "[Crash] {{ component }}", "body": "In {{ component }}", "labels": ["bug"],
-        "variables": [{"name": "component", "required": True}]}, headers=env.user.headers).get_json()
-    response = client.post(f"/api/v1/templates/{template['id']}/issues",
-                           json={"tracker_id": env.tracker["id"], "variables": {"component": "login"}},
-                           headers=env.user.headers)
+    template = client.post(
+        "/api/v1/templates/",
+        json={
+            "name": "Crash",
+            "title": "[Crash] {{ component }}",
+            "body": "In {{ component }}",
+            "labels": ["bug"],
+            "variables": [{"name": "component", "required": True}],
+        },
+        headers=env.user.headers,
+    ).get_json()
+    response = client.post(
+        f"/api/v1/templates/{template['id']}/issues",
+        json={"tracker_id": env.tracker["id"], "variables": {"component": "login"}},
+        headers=env.user.headers,
+    )
     assert response.status_code == 201, response.get_json()
     issue = response.get_json()
     assert issue["title"] == "[Crash] login" and issue["description"] == "In login" and issue["labels"] == ["bug"]
@@ -113,5 +157,3 @@ def test_create_an_issue_from_a_template_on_every_provider(client, env):
     assert fetched["title"] == "[Crash] login"
     created = client.get(f"/api/v1/templates/{template['id']}/issues", headers=env.user.headers).get_json()["issues"]
     assert [c["issue_id"] for c in created] == [issue["id"]]
-
-

@@ -13,8 +13,15 @@ def make_tracker(client, user, **overrides):
 
 def test_create_and_read_a_tracker_without_exposing_credentials(client, auth):
     user = auth.register()
-    created = make_tracker(client, user, name="Repo", provider="github", target="octo/site",
-                           base_url="http://127.0.0.1:9", credentials={"token": "ghp_supersecret"})
+    created = make_tracker(
+        client,
+        user,
+        name="Repo",
+        provider="github",
+        target="octo/site",
+        base_url="http://127.0.0.1:9",
+        credentials={"token": "ghp_supersecret"},
+    )
     assert created["has_credentials"] is True and "credentials" not in created
     for response in (client.get(f"{TRACKERS}{created['id']}", headers=user.headers), client.get(TRACKERS, headers=user.headers)):
         assert "ghp_supersecret" not in response.get_data(as_text=True)
@@ -23,10 +30,18 @@ def test_create_and_read_a_tracker_without_exposing_credentials(client, auth):
 
 def test_credentials_are_encrypted_at_rest(client, auth, db):
     user = auth.register()
-    created = make_tracker(client, user, name="Repo", provider="gitlab", target="group/project",
-                           base_url="http://127.0.0.1:9", credentials={"token": "glpat-plaintext-token"})
-    raw = db.session.execute(text("SELECT credentials_encrypted::text, trackers::text FROM trackers WHERE id = :id"),
-                             {"id": created["id"]}).one()
+    created = make_tracker(
+        client,
+        user,
+        name="Repo",
+        provider="gitlab",
+        target="group/project",
+        base_url="http://127.0.0.1:9",
+        credentials={"token": "glpat-plaintext-token"},
+    )
+    raw = db.session.execute(
+        text("SELECT credentials_encrypted::text, trackers::text FROM trackers WHERE id = :id"), {"id": created["id"]}
+    ).one()
     assert "glpat-plaintext-token" not in raw[0] and "glpat-plaintext-token" not in raw[1]
     assert raw[0].startswith("gAAAA")  # a Fernet token
 
@@ -39,8 +54,15 @@ def test_credentials_survive_key_rotation(client, auth, db, make_app):
     from config import TestingConfig
 
     user = auth.register()
-    created = make_tracker(client, user, name="Repo", provider="github", target="o/r",
-                           base_url="http://127.0.0.1:9", credentials={"token": "ghp_rotate"})
+    created = make_tracker(
+        client,
+        user,
+        name="Repo",
+        provider="github",
+        target="o/r",
+        base_url="http://127.0.0.1:9",
+        credentials={"token": "ghp_rotate"},
+    )
     new_key = Fernet.generate_key().decode()
     rotated = make_app(ENCRYPTION_KEYS=[new_key, *TestingConfig.ENCRYPTION_KEYS])
     with rotated.app_context():
@@ -87,32 +109,51 @@ def test_invalid_tracker_is_400_with_field_messages(client, auth, body, field):
 )
 def test_base_url_policy_refuses_internal_or_plain_http_targets(client, auth, base_url, reason):
     user = auth.register()
-    response = client.post(TRACKERS, json={"name": "T", "provider": "github", "target": "o/r", "base_url": base_url,
-                                           "credentials": {"token": "t"}}, headers=user.headers)
+    response = client.post(
+        TRACKERS,
+        json={"name": "T", "provider": "github", "target": "o/r", "base_url": base_url, "credentials": {"token": "t"}},
+        headers=user.headers,
+    )
     assert response.status_code == 400
     assert reason in response.get_json()["errors"]["base_url"][0].lower()
 
 
 def test_allowed_hosts_may_use_http_and_private_addresses(client, auth, make_app):
     user = auth.register()
-    assert make_tracker(client, user, provider="github", target="o/r", base_url="http://127.0.0.1:9",
-                        credentials={"token": "t"})["base_url"] == "http://127.0.0.1:9"
+    assert (
+        make_tracker(client, user, provider="github", target="o/r", base_url="http://127.0.0.1:9", credentials={"token": "t"})[
+            "base_url"
+        ]
+        == "http://127.0.0.1:9"
+    )
     strict = make_app(TRACKER_ALLOWED_HOSTS=["10.1.0.0/16"])
-    response = strict.test_client().post(TRACKERS, json={"name": "B", "provider": "github", "target": "o/r",
-                                                         "base_url": "http://127.0.0.1:9", "credentials": {"token": "t"}},
-                                         headers=user.headers)
+    response = strict.test_client().post(
+        TRACKERS,
+        json={
+            "name": "B",
+            "provider": "github",
+            "target": "o/r",
+            "base_url": "http://127.0.0.1:9",
+            "credentials": {"token": "t"},
+        },
+        headers=user.headers,
+    )
     assert response.status_code == 400
-    response = strict.test_client().post(TRACKERS, json={"name": "C", "provider": "github", "target": "o/r",
-                                                         "base_url": "http://10.1.2.3", "credentials": {"token": "t"}},
-                                         headers=user.headers)
+    response = strict.test_client().post(
+        TRACKERS,
+        json={"name": "C", "provider": "github", "target": "o/r", "base_url": "http://10.1.2.3", "credentials": {"token": "t"}},
+        headers=user.headers,
+    )
     assert response.status_code == 201
 
 
 def test_duplicate_tracker_name_is_409(client, auth):
     user = auth.register()
     make_tracker(client, user, name="Same")
-    assert client.post(TRACKERS, json={"name": "Same", "provider": "builtin", "target": "x"},
-                       headers=user.headers).status_code == 409
+    assert (
+        client.post(TRACKERS, json={"name": "Same", "provider": "builtin", "target": "x"}, headers=user.headers).status_code
+        == 409
+    )
 
 
 def test_patch_changes_fields_but_never_the_provider(client, auth):
@@ -141,10 +182,18 @@ def test_list_trackers_is_owner_scoped_and_paginated(client, auth):
 @pytest.mark.parametrize(
     ("method", "suffix", "body"),
     [
-        ("get", "", None), ("patch", "", {"name": "x"}), ("delete", "", None), ("post", "/verify", None),
-        ("get", "/issues", None), ("post", "/issues", {"title": "x"}), ("get", "/issues/1", None),
-        ("patch", "/issues/1", {"title": "x"}), ("get", "/issues/1/comments", None),
-        ("post", "/issues/1/comments", {"body": "x"}), ("get", "/labels", None), ("get", "/members", None),
+        ("get", "", None),
+        ("patch", "", {"name": "x"}),
+        ("delete", "", None),
+        ("post", "/verify", None),
+        ("get", "/issues", None),
+        ("post", "/issues", {"title": "x"}),
+        ("get", "/issues/1", None),
+        ("patch", "/issues/1", {"title": "x"}),
+        ("get", "/issues/1/comments", None),
+        ("post", "/issues/1/comments", {"body": "x"}),
+        ("get", "/labels", None),
+        ("get", "/members", None),
     ],
 )
 def test_another_users_tracker_is_404_for_every_route(client, auth, db, method, suffix, body):

@@ -145,8 +145,11 @@ def test_every_pattern_validated_field_has_a_trailing_newline_case():
     assert {name for _, name in fields} <= set(VALID_BY_FIELD)
 
 
-@pytest.mark.parametrize(("schema", "field"), sorted(_pattern_validated_fields(), key=lambda item: (item[0].__name__, item[1])),
-                         ids=lambda item: getattr(item, "__name__", item))
+@pytest.mark.parametrize(
+    ("schema", "field"),
+    sorted(_pattern_validated_fields(), key=lambda item: (item[0].__name__, item[1])),
+    ids=lambda item: getattr(item, "__name__", item),
+)
 @pytest.mark.parametrize("suffix", ["\n", "\n\n", "\r\n", " "])
 def test_pattern_validated_fields_refuse_a_trailing_newline(schema, field, suffix):
     valid = VALID_BY_FIELD[field]

@@ -29,8 +29,9 @@ def _deliveries(provider, result):
 
 
 def _jobs(db, task):
-    return db.session.execute(text("SELECT queue_name, args FROM procrastinate_jobs WHERE task_name = :task ORDER BY id"),
-                              {"task": task}).all()
+    return db.session.execute(
+        text("SELECT queue_name, args FROM procrastinate_jobs WHERE task_name = :task ORDER BY id"), {"task": task}
+    ).all()
 
 
 def _stored(db, delivery_id):
@@ -40,11 +41,13 @@ def _stored(db, delivery_id):
 
 # ---- answers and metrics ------------------------------------------------------------------------------------------
 
+
 def test_a_refused_delivery_says_the_signature_does_not_verify_and_counts_as_rejected(client, github):
     unknown_before, github_before = _deliveries("unknown", "rejected"), _deliveries("github", "rejected")
     for url, secret in (("/api/v1/webhooks/987654", github["secret"]), (None, "not-the-secret")):
-        response = (client.post(url, data=b"{}") if url else
-                    deliver_github(client, github, "issues", {"action": "opened"}, secret=secret))
+        response = (
+            client.post(url, data=b"{}") if url else deliver_github(client, github, "issues", {"action": "opened"}, secret=secret)
+        )
         assert response.status_code == 401
         assert response.get_json() == {"code": 401, "error": "invalid_signature", "message": REFUSED}
     assert _deliveries("unknown", "rejected") == unknown_before + 1
@@ -53,8 +56,9 @@ def test_a_refused_delivery_says_the_signature_does_not_verify_and_counts_as_rej
 
 def test_a_tracker_without_a_registration_counts_its_refusal_under_its_provider(client, auth):
     user = auth.register()
-    tracker = make_tracker(client, user, name="gh", provider="github", target="o/r", base_url="http://127.0.0.1:9",
-                           credentials={"token": "t"})
+    tracker = make_tracker(
+        client, user, name="gh", provider="github", target="o/r", base_url="http://127.0.0.1:9", credentials={"token": "t"}
+    )
     before = _deliveries("github", "rejected")
     assert client.post(f"/api/v1/webhooks/{tracker['id']}", data=b"{}").status_code == 401
     assert _deliveries("github", "rejected") == before + 1
@@ -86,6 +90,7 @@ def test_a_signed_body_that_is_not_json_or_not_an_object_is_400_saying_which(cli
 
 # ---- stored keys and names ----------------------------------------------------------------------------------------
 
+
 def test_a_long_delivery_id_and_event_name_are_stored_cut_to_their_columns(client, db, github):
     long_id, long_event = "d" * 250, "e" * 150
     response = deliver_github(client, github, long_event, {"action": "opened"}, delivery=long_id)
@@ -105,6 +110,7 @@ def test_a_delivery_without_an_id_is_keyed_by_the_sha256_of_its_body(client, db,
 
 
 # ---- registering --------------------------------------------------------------------------------------------------
+
 
 def test_the_callback_url_is_the_public_base_url_without_its_trailing_slash(make_app):
     app = make_app(PUBLIC_BASE_URL="https://hooks.example/TGX/")
@@ -129,8 +135,11 @@ def test_the_provider_calls_of_registering_and_unregistering_are_logged_by_opera
     caplog.set_level(logging.INFO, logger="api.services.trackers")
 
     def operations():
-        calls = [record.operation for record in caplog.records if getattr(record, "tracker_id", None) == tracker_id
-                 and hasattr(record, "operation")]
+        calls = [
+            record.operation
+            for record in caplog.records
+            if getattr(record, "tracker_id", None) == tracker_id and hasattr(record, "operation")
+        ]
         caplog.clear()
         return calls
 
@@ -147,19 +156,26 @@ def test_a_manual_set_up_is_committed_before_its_400_with_the_secret_it_shows(cl
     user = auth.register()
     jira_cloud_fake.add_basic_auth("ops@example.com", "key", name="bob")
     jira_cloud_fake.add_project("OPS", members=["bob"])
-    connection = {"base_url": jira_cloud_fake.base_url, "credentials": {"email": "ops@example.com", "api_token": "key"},
-                  "options": {"deployment": "cloud"}}
+    connection = {
+        "base_url": jira_cloud_fake.base_url,
+        "credentials": {"email": "ops@example.com", "api_token": "key"},
+        "options": {"deployment": "cloud"},
+    }
     tracker = make_tracker(client, user, name="cloud", provider="jira", target="OPS", **connection)
     response = client.post(f"{TRACKERS}{tracker['id']}/webhook", headers=user.headers)
     assert response.status_code == 400 and response.get_json()["error"] == "manual_setup_required"
     shown = response.get_json()["message"].split("Secret: ", 1)[1].split(" ", 1)[0]
     # Read on another connection: the request's own session (shared with the test here) would show uncommitted rows.
     with db.engine.connect() as other:
-        row = other.execute(text("SELECT webhook_id, webhook_secret_encrypted FROM trackers WHERE id = :id"),
-                            {"id": tracker["id"]}).one()
+        row = other.execute(
+            text("SELECT webhook_id, webhook_secret_encrypted FROM trackers WHERE id = :id"), {"id": tracker["id"]}
+        ).one()
     assert row.webhook_id is None
     assert crypto.decrypt_json(row.webhook_secret_encrypted) == {
-        "hook_id": "", "secret": shown, "callback_url": callback_url(tracker["id"])}
+        "hook_id": "",
+        "secret": shown,
+        "callback_url": callback_url(tracker["id"]),
+    }
 
 
 def test_a_tracker_without_webhooks_cannot_register_one_and_says_so(client, auth):
@@ -167,8 +183,11 @@ def test_a_tracker_without_webhooks_cannot_register_one_and_says_so(client, auth
     builtin = make_tracker(client, user)
     response = client.post(f"{TRACKERS}{builtin['id']}/webhook", headers=user.headers)
     assert response.status_code == 400, response.get_json()
-    assert response.get_json() == {"code": 400, "error": "not_supported",
-                                   "message": "Webhooks is not supported by the built-in provider."}
+    assert response.get_json() == {
+        "code": 400,
+        "error": "not_supported",
+        "message": "Webhooks is not supported by the built-in provider.",
+    }
 
 
 def test_re_registering_that_fails_on_the_provider_leaves_no_registration_behind(client, db, github):
@@ -190,8 +209,9 @@ def test_unregistering_forgets_the_secret_for_good_and_a_second_time_is_404_sayi
     assert client.delete(f"{TRACKERS}{tracker_id}/webhook", headers=user.headers).status_code == 200
     assert any(r.method == "DELETE" and r.path.endswith(f"/hooks/{hook_id}") for r in fake.requests)
     with db.engine.connect() as other:  # committed: another connection sees the registration gone
-        row = other.execute(text("SELECT webhook_id, webhook_secret_encrypted FROM trackers WHERE id = :id"),
-                            {"id": tracker_id}).one()
+        row = other.execute(
+            text("SELECT webhook_id, webhook_secret_encrypted FROM trackers WHERE id = :id"), {"id": tracker_id}
+        ).one()
     assert tuple(row) == (None, None)
     again = client.delete(f"{TRACKERS}{tracker_id}/webhook", headers=user.headers)
     assert again.status_code == 404
@@ -199,6 +219,7 @@ def test_unregistering_forgets_the_secret_for_good_and_a_second_time_is_404_sayi
 
 
 # ---- processing ---------------------------------------------------------------------------------------------------
+
 
 def _deliver_and_process(client, app, github, name, delivery, event="issues"):
     response = deliver_github(client, github, event, example("github", name), delivery=delivery)
@@ -214,8 +235,9 @@ def test_a_processed_delivery_asks_for_the_index_refresh_of_its_issue(client, ap
     stored = _stored(db, delivery_id)
     assert stored.status == "processed" and stored.processed_at is not None
     refresh = _jobs(db, "gateway:refresh_index")
-    assert [(queue, args["tracker_id"], args["issue_ids"]) for queue, args in refresh] == \
-        [("polling", github["tracker"]["id"], ["1"])]
+    assert [(queue, args["tracker_id"], args["issue_ids"]) for queue, args in refresh] == [
+        ("polling", github["tracker"]["id"], ["1"])
+    ]
 
 
 def test_a_deleted_issue_leaves_the_index_and_is_not_refreshed(client, app, db, github):
@@ -248,8 +270,12 @@ def test_processing_an_already_processed_delivery_releases_its_row_lock(client, 
         process_delivery(delivery_id)  # a retried job: nothing to do, and nothing left locked
         with db.engine.connect() as other:
             other.execute(text("SET lock_timeout = '5s'"))
-            assert other.execute(text("SELECT id FROM webhook_deliveries WHERE id = :id FOR UPDATE NOWAIT"),
-                                 {"id": delivery_id}).scalar() == delivery_id
+            assert (
+                other.execute(
+                    text("SELECT id FROM webhook_deliveries WHERE id = :id FOR UPDATE NOWAIT"), {"id": delivery_id}
+                ).scalar()
+                == delivery_id
+            )
         db.session.remove()
 
 
@@ -260,8 +286,16 @@ def _trello_with_webhook(client, db, auth, trello_fake, **options):
     board = trello_fake.add_board("B", members=["me"])
     for name in ("todos", "Shipped"):
         trello_fake.add_list(board["id"], name)
-    trello = make_tracker(client, user, name="tr", provider="trello", target=board["id"], base_url=trello_fake.base_url,
-                          credentials={"api_key": "tr-key", "token": "tr-token", "api_secret": "app-secret"}, options=options)
+    trello = make_tracker(
+        client,
+        user,
+        name="tr",
+        provider="trello",
+        target=board["id"],
+        base_url=trello_fake.base_url,
+        credentials={"api_key": "tr-key", "token": "tr-token", "api_secret": "app-secret"},
+        options=options,
+    )
     assert client.post(f"{TRACKERS}{trello['id']}/webhook", headers=user.headers).status_code == 201
     callback = registration(db, trello["id"]).callback_url
     return f"/api/v1/webhooks/{trello['id']}", lambda body: {"X-Trello-Webhook": trello_signature("app-secret", body, callback)}
@@ -283,9 +317,9 @@ def test_a_trello_trackers_options_decide_how_a_delivery_is_normalized(client, a
 
 # ---- echoes of the gateway's own changes --------------------------------------------------------------------------
 
+
 def _change(db, tracker_id, issue_id, kinds, age):
-    change = GatewayChange(tracker_id=tracker_id, issue_id=issue_id, kinds=kinds, chain_depth=1,
-                           created_at=utcnow() - age)
+    change = GatewayChange(tracker_id=tracker_id, issue_id=issue_id, kinds=kinds, chain_depth=1, created_at=utcnow() - age)
     db.session.add(change)
     db.session.commit()
     return change.id

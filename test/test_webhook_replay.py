@@ -22,8 +22,15 @@ REPO = "Codertocat/Hello-World"
 
 
 def _opened(number=1, title="Replayed"):
-    issue = {"number": number, "title": title, "state": "open", "user": {"login": "Codertocat", "id": 1},
-             "html_url": f"https://github.com/{REPO}/issues/{number}", "labels": [], "assignees": []}
+    issue = {
+        "number": number,
+        "title": title,
+        "state": "open",
+        "user": {"login": "Codertocat", "id": 1},
+        "html_url": f"https://github.com/{REPO}/issues/{number}",
+        "labels": [],
+        "assignees": [],
+    }
     return {"action": "opened", "issue": issue, "repository": {"full_name": REPO}}
 
 
@@ -71,8 +78,9 @@ def test_the_same_body_after_the_replay_window_is_accepted_again(client, db, git
 def test_the_replay_window_is_per_tracker(client, db, auth, github_fake, github):
     # A second tracker on the same repository, registered with its own secret, may receive the same body.
     user = github["user"]
-    other = make_tracker(client, user, name="gh2", provider="github", target=REPO, base_url=github_fake.base_url,
-                         credentials={"token": "gh-token"})
+    other = make_tracker(
+        client, user, name="gh2", provider="github", target=REPO, base_url=github_fake.base_url, credentials={"token": "gh-token"}
+    )
     assert client.post(f"{TRACKERS}{other['id']}/webhook", headers=user.headers).status_code == 201
     env = {"tracker": other, "secret": registration(db, other["id"]).secret}
     assert deliver_github(client, github, "issues", _opened(), delivery="a").get_json()["status"] == "accepted"
@@ -83,8 +91,15 @@ def test_a_signed_trello_body_replayed_is_a_duplicate(client, auth, db, trello_f
     user = auth.register()
     trello_fake.add_token("tr-token", key="tr-key")
     board = trello_fake.add_board("B", members=["me"])
-    trello = make_tracker(client, user, name="tr", provider="trello", target=board["id"], base_url=trello_fake.base_url,
-                          credentials={"api_key": "tr-key", "token": "tr-token", "api_secret": "app-secret"})
+    trello = make_tracker(
+        client,
+        user,
+        name="tr",
+        provider="trello",
+        target=board["id"],
+        base_url=trello_fake.base_url,
+        credentials={"api_key": "tr-key", "token": "tr-token", "api_secret": "app-secret"},
+    )
     assert client.post(f"{TRACKERS}{trello['id']}/webhook", headers=user.headers).status_code == 201
     callback = registration(db, trello["id"]).callback_url
     # Without an action id the delivery key falls back to the body hash too; with one, the action id dedupes first.
@@ -101,8 +116,15 @@ def test_a_gitlab_body_replayed_under_a_new_event_uuid_is_a_duplicate(client, au
     gitlab_fake.add_token("gl-token")
     project = gitlab_fake.add_project("diaspora/project")
     gitlab_fake.add_member(project["id"], "root", access_level=40)
-    gitlab = make_tracker(client, user, name="gl", provider="gitlab", target="diaspora/project",
-                          base_url=gitlab_fake.base_url, credentials={"token": "gl-token"})
+    gitlab = make_tracker(
+        client,
+        user,
+        name="gl",
+        provider="gitlab",
+        target="diaspora/project",
+        base_url=gitlab_fake.base_url,
+        credentials={"token": "gl-token"},
+    )
     assert client.post(f"{TRACKERS}{gitlab['id']}/webhook", headers=user.headers).status_code == 201
     token = registration(db, gitlab["id"]).secret
     body = json.dumps({"object_kind": "issue", "object_attributes": {"iid": 1, "title": "x", "action": "open"}}).encode()
@@ -176,13 +198,20 @@ def _answer(response):
 def test_unknown_ids_and_trackers_without_a_registration_get_the_same_answer(client, auth, method):
     user = auth.register()
     builtin = make_tracker(client, user)
-    unregistered = make_tracker(client, user, name="gh", provider="github", target="o/r", base_url="http://127.0.0.1:9",
-                                credentials={"token": "t"})
+    unregistered = make_tracker(
+        client, user, name="gh", provider="github", target="o/r", base_url="http://127.0.0.1:9", credentials={"token": "t"}
+    )
     body = json.dumps(_opened()).encode()
-    headers = {"X-Request-ID": "probe-1", "X-GitHub-Event": "issues", "X-GitHub-Delivery": "d",
-               "X-Hub-Signature-256": "sha256=" + hashlib.sha256(body).hexdigest()}
-    answers = [_answer(client.open(f"/api/v1/webhooks/{tracker_id}", method=method, data=body, headers=headers))
-               for tracker_id in (987654, builtin["id"], unregistered["id"])]
+    headers = {
+        "X-Request-ID": "probe-1",
+        "X-GitHub-Event": "issues",
+        "X-GitHub-Delivery": "d",
+        "X-Hub-Signature-256": "sha256=" + hashlib.sha256(body).hexdigest(),
+    }
+    answers = [
+        _answer(client.open(f"/api/v1/webhooks/{tracker_id}", method=method, data=body, headers=headers))
+        for tracker_id in (987654, builtin["id"], unregistered["id"])
+    ]
     assert answers[0] == answers[1] == answers[2]
     assert answers[0][0] == (401 if method == "POST" else 200)
 
@@ -203,9 +232,13 @@ def test_body_hashes_past_the_replay_window_are_pruned_and_fresh_ones_kept(clien
     deliver_github(client, github, "issues", _opened(1), delivery="old")
     deliver_github(client, github, "issues", _opened(2), delivery="new")
     window = timedelta(hours=app.config["WEBHOOK_REPLAY_WINDOW_HOURS"])
-    db.session.execute(text("UPDATE webhook_body_hashes SET received_at = :at WHERE delivery_id = "
-                            "(SELECT id FROM webhook_deliveries WHERE delivery_key = 'old')"),
-                       {"at": utcnow() - window - timedelta(minutes=1)})
+    db.session.execute(
+        text(
+            "UPDATE webhook_body_hashes SET received_at = :at WHERE delivery_id = "
+            "(SELECT id FROM webhook_deliveries WHERE delivery_key = 'old')"
+        ),
+        {"at": utcnow() - window - timedelta(minutes=1)},
+    )
     db.session.commit()
     assert prune_seen_bodies(session=db.session) == 1
     assert _count(db, WebhookBodyHash) == 1

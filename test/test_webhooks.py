@@ -40,8 +40,12 @@ def process(app):
 
 def deliver_github(client, env, event, payload, delivery="d-1", secret=None, body=None):
     body = body if body is not None else json.dumps(payload).encode()
-    headers = {"X-GitHub-Event": event, "X-GitHub-Delivery": delivery, "Content-Type": "application/json",
-               "X-Hub-Signature-256": github_signature(secret or env["secret"], body)}
+    headers = {
+        "X-GitHub-Event": event,
+        "X-GitHub-Delivery": delivery,
+        "Content-Type": "application/json",
+        "X-Hub-Signature-256": github_signature(secret or env["secret"], body),
+    }
     return client.post(f"/api/v1/webhooks/{env['tracker']['id']}", data=body, headers=headers)
 
 
@@ -92,8 +96,11 @@ def test_unverified_delivery_is_401_and_nothing_is_stored(client, db, github, ta
     if tamper == "wrong_secret":
         response = deliver_github(client, github, "issues", payload, secret="not-the-secret")
     elif tamper == "tampered_body":
-        headers = {"X-GitHub-Event": "issues", "X-GitHub-Delivery": "x",
-                   "X-Hub-Signature-256": github_signature(github["secret"], body)}
+        headers = {
+            "X-GitHub-Event": "issues",
+            "X-GitHub-Delivery": "x",
+            "X-Hub-Signature-256": github_signature(github["secret"], body),
+        }
         response = client.post(f"/api/v1/webhooks/{github['tracker']['id']}", data=body + b" ", headers=headers)
     else:
         response = client.post(f"/api/v1/webhooks/{github['tracker']['id']}", data=body, headers={"X-GitHub-Event": "issues"})
@@ -106,24 +113,31 @@ def test_unknown_or_unregistered_trackers_are_refused(client, auth):
     user = auth.register()
     builtin = make_tracker(client, user)
     assert client.post(f"/api/v1/webhooks/{builtin['id']}", data=b"{}").status_code == 401
-    github = make_tracker(client, user, name="gh", provider="github", target="o/r", base_url="http://127.0.0.1:9",
-                          credentials={"token": "t"})
-    assert client.post(f"/api/v1/webhooks/{github['id']}", data=b"{}",
-                       headers={"X-Hub-Signature-256": "sha256=00"}).status_code == 401
+    github = make_tracker(
+        client, user, name="gh", provider="github", target="o/r", base_url="http://127.0.0.1:9", credentials={"token": "t"}
+    )
+    assert (
+        client.post(f"/api/v1/webhooks/{github['id']}", data=b"{}", headers={"X-Hub-Signature-256": "sha256=00"}).status_code
+        == 401
+    )
 
 
 def test_delivery_over_the_body_limit_is_413(client, github, make_app):
     small = make_app(MAX_CONTENT_LENGTH=1024)
     body = json.dumps({"padding": "x" * 2048}).encode()
-    response = small.test_client().post(f"/api/v1/webhooks/{github['tracker']['id']}", data=body,
-                                        headers={"X-Hub-Signature-256": github_signature(github["secret"], body)})
+    response = small.test_client().post(
+        f"/api/v1/webhooks/{github['tracker']['id']}",
+        data=body,
+        headers={"X-Hub-Signature-256": github_signature(github["secret"], body)},
+    )
     assert response.status_code == 413
 
 
 # Every real payload file of every registered provider, with the events its fake module expects
 # (test/fakes/<slug>.py WEBHOOK_EXPECTATIONS); test_provider_meta checks no payload file is left out.
-EXPECTATIONS = [pytest.param(slug, expectation, id=f"{slug}:{expectation.name}")
-                for slug, expectation in kit_items("WEBHOOK_EXPECTATIONS")]
+EXPECTATIONS = [
+    pytest.param(slug, expectation, id=f"{slug}:{expectation.name}") for slug, expectation in kit_items("WEBHOOK_EXPECTATIONS")
+]
 
 
 @pytest.mark.parametrize(("slug", "expectation"), EXPECTATIONS)
@@ -141,26 +155,48 @@ def test_gitlab_and_trello_deliveries_verify_with_their_own_schemes(client, auth
     gitlab_fake.add_token("gl-token")
     project = gitlab_fake.add_project("diaspora/project")
     gitlab_fake.add_member(project["id"], "root", access_level=40)  # hooks need Maintainer
-    gitlab = make_tracker(client, user, name="gl", provider="gitlab", target="diaspora/project",
-                          base_url=gitlab_fake.base_url, credentials={"token": "gl-token"})
+    gitlab = make_tracker(
+        client,
+        user,
+        name="gl",
+        provider="gitlab",
+        target="diaspora/project",
+        base_url=gitlab_fake.base_url,
+        credentials={"token": "gl-token"},
+    )
     assert client.post(f"{TRACKERS}{gitlab['id']}/webhook", headers=user.headers).status_code == 201
     token = registration(db, gitlab["id"]).secret
     body = json.dumps(example("gitlab", "issue-hook.json")).encode()
     url = f"/api/v1/webhooks/{gitlab['id']}"
     assert client.post(url, data=body, headers={"X-Gitlab-Event": "Issue Hook", "X-Gitlab-Token": "wrong"}).status_code == 401
-    ok = client.post(url, data=body, headers={"X-Gitlab-Event": "Issue Hook", "X-Gitlab-Token": token,
-                                              "X-Gitlab-Event-UUID": "uuid-1"})
+    ok = client.post(
+        url, data=body, headers={"X-Gitlab-Event": "Issue Hook", "X-Gitlab-Token": token, "X-Gitlab-Event-UUID": "uuid-1"}
+    )
     assert ok.status_code == 202
 
     trello_fake.add_token("tr-token", key="tr-key")
     board = trello_fake.add_board("B", members=["me"])
     trello_fake.add_list(board["id"], "todos")
-    no_secret = make_tracker(client, user, name="tr0", provider="trello", target=board["id"], base_url=trello_fake.base_url,
-                             credentials={"api_key": "tr-key", "token": "tr-token"})
+    no_secret = make_tracker(
+        client,
+        user,
+        name="tr0",
+        provider="trello",
+        target=board["id"],
+        base_url=trello_fake.base_url,
+        credentials={"api_key": "tr-key", "token": "tr-token"},
+    )
     response = client.post(f"{TRACKERS}{no_secret['id']}/webhook", headers=user.headers)
     assert response.status_code == 422 and "credentials.api_secret" in response.get_json()["errors"]
-    trello = make_tracker(client, user, name="tr", provider="trello", target=board["id"], base_url=trello_fake.base_url,
-                          credentials={"api_key": "tr-key", "token": "tr-token", "api_secret": "app-secret"})
+    trello = make_tracker(
+        client,
+        user,
+        name="tr",
+        provider="trello",
+        target=board["id"],
+        base_url=trello_fake.base_url,
+        credentials={"api_key": "tr-key", "token": "tr-token", "api_secret": "app-secret"},
+    )
     assert client.post(f"{TRACKERS}{trello['id']}/webhook", headers=user.headers).status_code == 201
     callback = registration(db, trello["id"]).callback_url
     url = f"/api/v1/webhooks/{trello['id']}"
@@ -186,16 +222,40 @@ def test_mirror_github_issues_into_gitlab(client, app, db, github, gitlab_fake):
     gitlab_fake.add_token("gl-token")
     project = gitlab_fake.add_project("mirror/issues")
     gitlab_fake.add_member(project["id"], "root")
-    gitlab = make_tracker(client, user, name="gl", provider="gitlab", target="mirror/issues",
-                          base_url=gitlab_fake.base_url, credentials={"token": "gl-token"})
-    template = client.post("/api/v1/templates/", json={
-        "name": "Mirror", "title": "[GitHub] {{ title }}", "body": "Mirrored from {{ url }}\n\n{{ description }}",
-        "tracker_id": gitlab["id"], "variables": [{"name": "title", "required": True}, {"name": "url"},
-                                                  {"name": "description", "default": ""}]}, headers=user.headers).get_json()
-    rule = _rule(client, user, name="mirror", tracker_id=github["tracker"]["id"], event_types=["issue.created"],
-                 actions=[{"type": "create_issue_from_template", "template_id": template["id"],
-                           "variables": {"title": "{{ issue.title }}", "url": "{{ issue.url }}",
-                                         "description": "{{ issue.description }}"}}])
+    gitlab = make_tracker(
+        client,
+        user,
+        name="gl",
+        provider="gitlab",
+        target="mirror/issues",
+        base_url=gitlab_fake.base_url,
+        credentials={"token": "gl-token"},
+    )
+    template = client.post(
+        "/api/v1/templates/",
+        json={
+            "name": "Mirror",
+            "title": "[GitHub] {{ title }}",
+            "body": "Mirrored from {{ url }}\n\n{{ description }}",
+            "tracker_id": gitlab["id"],
+            "variables": [{"name": "title", "required": True}, {"name": "url"}, {"name": "description", "default": ""}],
+        },
+        headers=user.headers,
+    ).get_json()
+    rule = _rule(
+        client,
+        user,
+        name="mirror",
+        tracker_id=github["tracker"]["id"],
+        event_types=["issue.created"],
+        actions=[
+            {
+                "type": "create_issue_from_template",
+                "template_id": template["id"],
+                "variables": {"title": "{{ issue.title }}", "url": "{{ issue.url }}", "description": "{{ issue.description }}"},
+            }
+        ],
+    )
     assert deliver_github(client, github, "issues", example("github", "issues.opened.json")).status_code == 202
     process(app)
     runs = client.get(f"/api/v1/automations/{rule['id']}/runs", headers=user.headers).get_json()["runs"]
@@ -208,8 +268,13 @@ def test_mirror_github_issues_into_gitlab(client, app, db, github, gitlab_fake):
 
 def test_a_rule_does_not_retrigger_on_the_echo_of_its_own_change(client, app, db, github):
     user = github["user"]
-    rule = _rule(client, user, name="ack", event_types=["comment.created"],
-                 actions=[{"type": "add_comment", "body": "Thanks {{ comment.author.username }}!"}])
+    rule = _rule(
+        client,
+        user,
+        name="ack",
+        event_types=["comment.created"],
+        actions=[{"type": "add_comment", "body": "Thanks {{ comment.author.username }}!"}],
+    )
     human = example("github", "issue_comment.created.json")
     assert deliver_github(client, github, "issue_comment", human, delivery="human-1").status_code == 202
     process(app)
@@ -239,8 +304,15 @@ def test_chain_depth_cap_stops_rules_that_trigger_each_other(app, db, auth, clie
     user = auth.register()
     tracker = make_tracker(client, user)
     rule = _rule(client, user, name="any", event_types=["issue.updated"], actions=[{"type": "notify"}])
-    deep = Event(tracker_id=tracker["id"], owner_id=user.id, type="issue.updated", issue_id="1", issue={"labels": []},
-                 chain_depth=app.config["AUTOMATION_MAX_CHAIN_DEPTH"], caused_by_rule_id=None)
+    deep = Event(
+        tracker_id=tracker["id"],
+        owner_id=user.id,
+        type="issue.updated",
+        issue_id="1",
+        issue={"labels": []},
+        chain_depth=app.config["AUTOMATION_MAX_CHAIN_DEPTH"],
+        caused_by_rule_id=None,
+    )
     db.session.add(deep)
     db.session.flush()
     match_and_enqueue(session=db.session, event=deep)
@@ -254,8 +326,13 @@ def test_failing_action_is_recorded_retried_and_earlier_actions_are_not_repeated
     from api.services.automations import run_automation
 
     user = github["user"]
-    rule = _rule(client, user, name="triage", event_types=["issue.created"],
-                 actions=[{"type": "add_comment", "body": "Triaging"}, {"type": "add_labels", "labels": ["triage"]}])
+    rule = _rule(
+        client,
+        user,
+        name="triage",
+        event_types=["issue.created"],
+        actions=[{"type": "add_comment", "body": "Triaging"}, {"type": "add_labels", "labels": ["triage"]}],
+    )
     github["fake"].fail_next(500, count=10, match=r"^PATCH ")
     assert deliver_github(client, github, "issues", example("github", "issues.opened.json")).status_code == 202
     process(app)
@@ -278,8 +355,10 @@ def test_failing_action_is_recorded_retried_and_earlier_actions_are_not_repeated
         ({"name": "x", "event_types": ["issue.exploded"], "actions": [{"type": "notify"}]}, "event_types"),
         ({"name": "x", "event_types": ["issue.created"], "actions": []}, "actions"),
         ({"name": "x", "event_types": ["issue.created"], "actions": [{"type": "add_comment"}]}, "actions"),
-        ({"name": "x", "event_types": ["issue.created"], "actions": [{"type": "set_status", "status": "closed",
-                                                                      "body": "?"}]}, "actions"),
+        (
+            {"name": "x", "event_types": ["issue.created"], "actions": [{"type": "set_status", "status": "closed", "body": "?"}]},
+            "actions",
+        ),
     ],
 )
 def test_invalid_automation_is_400(client, auth, body, field):
@@ -291,8 +370,13 @@ def test_invalid_automation_is_400(client, auth, body, field):
 def test_automation_references_and_regexes_are_checked(client, auth):
     user, other = auth.register(), auth.register()
     theirs = make_tracker(client, other)
-    body = {"name": "x", "event_types": ["issue.created"], "tracker_id": theirs["id"],
-            "conditions": {"title_regex": "("}, "actions": [{"type": "create_issue_from_template", "template_id": 999999}]}
+    body = {
+        "name": "x",
+        "event_types": ["issue.created"],
+        "tracker_id": theirs["id"],
+        "conditions": {"title_regex": "("},
+        "actions": [{"type": "create_issue_from_template", "template_id": 999999}],
+    }
     response = client.post("/api/v1/automations/", json=body, headers=user.headers)
     assert response.status_code == 422
     errors = response.get_json()["errors"]
@@ -302,8 +386,12 @@ def test_automation_references_and_regexes_are_checked(client, auth):
 def test_other_users_cannot_see_or_change_automations(client, auth):
     owner, intruder = auth.register(), auth.register()
     rule = _rule(client, owner, name="mine", event_types=["issue.created"], actions=[{"type": "notify"}])
-    for method, suffix, body in (("get", "", None), ("patch", "", {"enabled": False}), ("delete", "", None),
-                                 ("get", "/runs", None)):
+    for method, suffix, body in (
+        ("get", "", None),
+        ("patch", "", {"enabled": False}),
+        ("delete", "", None),
+        ("get", "/runs", None),
+    ):
         kwargs = {"headers": intruder.headers, **({"json": body} if body else {})}
         assert getattr(client, method)(f"/api/v1/automations/{rule['id']}{suffix}", **kwargs).status_code == 404
     assert client.get(f"/api/v1/automations/{rule['id']}", headers=owner.headers).get_json()["enabled"] is True

@@ -27,14 +27,18 @@ def _processed(db):
 def _jobs_of_live_workers(db):
     """Jobs in progress whose worker's heartbeat is younger than WORKER_STALLED_SECONDS (1 s here)."""
     db.session.rollback()
-    return db.session.scalar(text(
-        "SELECT count(*) FROM procrastinate_jobs job JOIN procrastinate_workers worker ON worker.id = job.worker_id "
-        "WHERE job.status = 'doing' AND worker.last_heartbeat >= NOW() - INTERVAL '1 second'"))
+    return db.session.scalar(
+        text(
+            "SELECT count(*) FROM procrastinate_jobs job JOIN procrastinate_workers worker ON worker.id = job.worker_id "
+            "WHERE job.status = 'doing' AND worker.last_heartbeat >= NOW() - INTERVAL '1 second'"
+        )
+    )
 
 
 @pytest.mark.timeout(180)  # a burst of 300 deliveries and two workers on a busy machine
 def test_worker_killed_mid_burst_then_restarted_processes_every_delivery_exactly_once(
-        client, db, github, database_url, make_app, tmp_path):
+    client, db, github, database_url, make_app, tmp_path
+):
     payload = example("github", "issues.opened.json")
     for n in range(DELIVERIES):
         # One issue per delivery: an issue's creation is one event however often it is reported.
@@ -42,12 +46,24 @@ def test_worker_killed_mid_burst_then_restarted_processes_every_delivery_exactly
         body = json.dumps({**payload, "issue": issue}).encode()
         assert deliver_github(client, github, "issues", None, delivery=f"burst-{n}", body=body).status_code == 202
 
-    env = {**os.environ, "APP_CONFIGURATION": "testing", "TEST_DATABASE_URL": database_url,
-           "WORKER_STALLED_SECONDS": "1", "PYTHONPATH": str(BASE_DIR)}
+    env = {
+        **os.environ,
+        "APP_CONFIGURATION": "testing",
+        "TEST_DATABASE_URL": database_url,
+        "WORKER_STALLED_SECONDS": "1",
+        "PYTHONPATH": str(BASE_DIR),
+    }
     with open(tmp_path / "worker.log", "wb") as log:
-        worker = subprocess.Popen([sys.executable, "manage.py", "worker", "--concurrency", "4"], cwd=BASE_DIR, env=env,
-                                  stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+        worker = subprocess.Popen(
+            [sys.executable, "manage.py", "worker", "--concurrency", "4"],
+            cwd=BASE_DIR,
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
         try:
+
             def working():
                 assert worker.poll() is None, (tmp_path / "worker.log").read_text()[-2000:]
                 return _processed(db) >= DELIVERIES // 10
@@ -59,8 +75,11 @@ def test_worker_killed_mid_burst_then_restarted_processes_every_delivery_exactly
     at_kill = _processed(db)
     assert at_kill < DELIVERIES, "the worker finished before it was killed; the test proved nothing"
 
-    wait_until(lambda: _jobs_of_live_workers(db) == 0, timeout=30,
-               message="the dead worker's heartbeat did not age past WORKER_STALLED_SECONDS")
+    wait_until(
+        lambda: _jobs_of_live_workers(db) == 0,
+        timeout=30,
+        message="the dead worker's heartbeat did not age past WORKER_STALLED_SECONDS",
+    )
     run_worker(make_app(WORKER_STALLED_SECONDS=1), concurrency=4, wait=False)
 
     assert _processed(db) == DELIVERIES

@@ -27,8 +27,14 @@ class FakeClock:
 
 def _probe(*args, env=None):
     """Run the probe as Kubernetes does: `python manage.py worker-alive ...` in a fresh process."""
-    return subprocess.run([sys.executable, "manage.py", "worker-alive", *args], cwd=BASE_DIR, capture_output=True,
-                          text=True, env={**os.environ, **(env or {})}, timeout=60)
+    return subprocess.run(
+        [sys.executable, "manage.py", "worker-alive", *args],
+        cwd=BASE_DIR,
+        capture_output=True,
+        text=True,
+        env={**os.environ, **(env or {})},
+        timeout=60,
+    )
 
 
 def _age(path, seconds):
@@ -151,11 +157,23 @@ def test_worker_reports_every_job_it_runs_to_the_heartbeat(make_app, db, tmp_pat
 
 def test_running_worker_keeps_its_heartbeat_fresh_and_a_frozen_one_goes_stale(database_url, app, tmp_path):
     path = tmp_path / "heartbeat"
-    env = {**os.environ, "APP_CONFIGURATION": "testing", "TEST_DATABASE_URL": database_url, "PYTHONPATH": str(BASE_DIR),
-           "WORKER_HEARTBEAT_FILE": str(path), "WORKER_HEARTBEAT_SECONDS": "0.2"}
+    env = {
+        **os.environ,
+        "APP_CONFIGURATION": "testing",
+        "TEST_DATABASE_URL": database_url,
+        "PYTHONPATH": str(BASE_DIR),
+        "WORKER_HEARTBEAT_FILE": str(path),
+        "WORKER_HEARTBEAT_SECONDS": "0.2",
+    }
     with open(tmp_path / "worker.log", "wb") as log:
-        worker = subprocess.Popen([sys.executable, "manage.py", "worker", "--concurrency", "1"], cwd=BASE_DIR, env=env,
-                                  stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+        worker = subprocess.Popen(
+            [sys.executable, "manage.py", "worker", "--concurrency", "1"],
+            cwd=BASE_DIR,
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
         try:
             deadline = time.monotonic() + 60
             while _probe("--file", str(path), "--max-age", "2").returncode != 0:

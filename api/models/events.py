@@ -30,5 +30,4 @@ class Event(Model):
     source: Mapped[str | None] = mapped_column(String(10))  # "webhook", "poll" or "gateway" (null before sources were recorded)
     occurred_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
 
-    __table_args__ = (Index("ix_events_tracker_id_id", "tracker_id", "id"),
-                      Index("ix_events_delivery_id", "delivery_id"))
+    __table_args__ = (Index("ix_events_tracker_id_id", "tracker_id", "id"), Index("ix_events_delivery_id", "delivery_id"))

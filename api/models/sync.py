@@ -86,5 +86,8 @@ class SyncComment(Model):
     body_hash: Mapped[str | None] = mapped_column(String(32))
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
 
-    __table_args__ = (UniqueConstraint("link_id", "source_side", "source_comment_id",
-                                          name="uq_sync_comments_link_id_source_side_source_comment_id"),)
+    __table_args__ = (
+        UniqueConstraint(
+            "link_id", "source_side", "source_comment_id", name="uq_sync_comments_link_id_source_side_source_comment_id"
+        ),
+    )

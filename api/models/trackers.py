@@ -113,4 +113,3 @@ class BuiltinLabel(Model):
     color: Mapped[str | None] = mapped_column(String(7))
 
     __table_args__ = (UniqueConstraint("tracker_id", "name", name="uq_builtin_labels_tracker_id_name"),)
-

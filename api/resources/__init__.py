@@ -18,8 +18,17 @@ AUTHORIZATIONS = {
 }
 
 # Each module's namespace and its path (offers: None, its own routes start at /users and /offers).
-NAMESPACES = ((users, "/users"), (offers, None), (trackers, "/trackers"), (issues, "/issues"), (issue_templates, "/templates"),
-              (webhooks, "/webhooks"), (automations, "/automations"), (subscriptions, "/subscriptions"), (sync, "/syncs"))
+NAMESPACES = (
+    (users, "/users"),
+    (offers, None),
+    (trackers, "/trackers"),
+    (issues, "/issues"),
+    (issue_templates, "/templates"),
+    (webhooks, "/webhooks"),
+    (automations, "/automations"),
+    (subscriptions, "/subscriptions"),
+    (sync, "/syncs"),
+)
 
 
 class GatewayApi(Api):
@@ -40,8 +49,7 @@ def create_api_blueprint():
         blueprint,
         version="1.0",
         title="Ticket Gateway API",
-        description=f"One JWT-authenticated API over {PROVIDER_TITLES}, "
-        "with issue templates, webhook automation and job offers.",
+        description=f"One JWT-authenticated API over {PROVIDER_TITLES}, with issue templates, webhook automation and job offers.",
         doc="/docs",
         authorizations=AUTHORIZATIONS,
     )

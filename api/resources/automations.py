@@ -6,15 +6,27 @@ from api.resources.helpers import ApiNamespace, for_caller
 from api.schemas.automations import AutomationRunSchema, automation_schema
 from api.services import automations as automations_service
 
-ns = ApiNamespace("automations", path_params={"automation_id": "the rule's id"},
-                  description="Rules: when a tracker event matches, run actions in order "
-                              "(create_issue_from_template, add_comment, add_labels, set_status, notify)")
+ns = ApiNamespace(
+    "automations",
+    path_params={"automation_id": "the rule's id"},
+    description="Rules: when a tracker event matches, run actions in order "
+    "(create_issue_from_template, add_comment, add_labels, set_status, notify)",
+)
 
 
 AutomationList, Automation = ns.owned(
-    automation_schema, automations_service, noun="automation", word="rule", errors=(422,),
-    docs=("List your automation rules.", "Create an automation rule.",
-          "Change a rule (enable/disable, trigger, conditions, actions).", "Delete a rule."))
+    automation_schema,
+    automations_service,
+    noun="automation",
+    word="rule",
+    errors=(422,),
+    docs=(
+        "List your automation rules.",
+        "Create an automation rule.",
+        "Change a rule (enable/disable, trigger, conditions, actions).",
+        "Delete a rule.",
+    ),
+)
 
 
 @ns.route("/<int:automation_id>/runs")

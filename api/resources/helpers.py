@@ -135,8 +135,14 @@ def load_query(schema):
     return schema.load(request.args)
 
 
-IDEMPOTENCY_PARAM = {"Idempotency-Key": {"in": "header", "type": "string", "required": False,
-                                         "description": "a retry with the same key and body returns the first response"}}
+IDEMPOTENCY_PARAM = {
+    "Idempotency-Key": {
+        "in": "header",
+        "type": "string",
+        "required": False,
+        "description": "a retry with the same key and body returns the first response",
+    }
+}
 
 
 def _split_headers(result):
@@ -327,8 +333,11 @@ def _run_idempotent(payload, action):
     """Run a creating POST under the request's Idempotency-Key; `action` answers (body, status, headers) as `returns`
     does, the answer adds Idempotent-Replayed on a replay."""
     body, status, replayed = idempotency.run(
-        session=db.session, user_id=current_user().id, key=request.headers.get("Idempotency-Key"),
-        scope=f"{request.method} {request.path}", payload=payload, action=lambda: action()[:2],
+        session=db.session,
+        user_id=current_user().id,
+        key=request.headers.get("Idempotency-Key"),
+        scope=f"{request.method} {request.path}",
+        payload=payload,
+        action=lambda: action()[:2],
     )
     return body, status, ({"Idempotent-Replayed": "true"} if replayed else {})
-

@@ -15,14 +15,25 @@ from api.schemas.issue_templates import (
 from api.schemas.trackers import issue_schema
 from api.services import issue_templates as templates_service
 
-ns = ApiNamespace("issue-templates", path_params={"template_id": "the template's id"},
-                  description="Issue templates: render previews and create issues on any tracker")
+ns = ApiNamespace(
+    "issue-templates",
+    path_params={"template_id": "the template's id"},
+    description="Issue templates: render previews and create issues on any tracker",
+)
 
 
 TemplateList, Template = ns.owned(
-    issue_template_schema, templates_service, noun="template", errors=(409, 422),
-    docs=("List your issue templates.", "Create a template (syntax and variables are checked on save).",
-          "Change a template.", "Delete a template."))
+    issue_template_schema,
+    templates_service,
+    noun="template",
+    errors=(409, 422),
+    docs=(
+        "List your issue templates.",
+        "Create a template (syntax and variables are checked on save).",
+        "Change a template.",
+        "Delete a template.",
+    ),
+)
 
 
 @ns.route("/<int:template_id>/render")

@@ -13,10 +13,18 @@ ns = ApiNamespace("issues", description="Issues of all your trackers at once")
 
 @ns.route("")
 class AggregateIssueList(Resource):
-    @ns.paginated(issue_schema, "issues", "Merged issues, most recently updated first; failing trackers listed in errors",
-                  query=issue_query_schema, name="AggregateIssueList", errors=fields.List(
-                      fields.Nested(tracker_failure_schema), required=True,
-                      metadata={"description": "trackers that failed; their issues are missing from this page"}))
+    @ns.paginated(
+        issue_schema,
+        "issues",
+        "Merged issues, most recently updated first; failing trackers listed in errors",
+        query=issue_query_schema,
+        name="AggregateIssueList",
+        errors=fields.List(
+            fields.Nested(tracker_failure_schema),
+            required=True,
+            metadata={"description": "trackers that failed; their issues are missing from this page"},
+        ),
+    )
     def get(self, query):
         """List issues across all your trackers (partial results when one fails)."""
         return index_age(for_caller(issues_service.aggregate_issues, query=query))

@@ -9,8 +9,12 @@ from api.schemas.base import message_schema
 from api.schemas.offers import offer_list_schema, offer_schema, offer_search_query_schema, update_offer_schema
 from api.services import offers as offers_service
 
-ns = ApiNamespace("offers", description="Job offers (any authenticated user reads; only the owner writes)", path="/",
-                  path_params={"user_id": "the owner's user id", "offer_id": "the offer's id"})
+ns = ApiNamespace(
+    "offers",
+    description="Job offers (any authenticated user reads; only the owner writes)",
+    path="/",
+    path_params={"user_id": "the owner's user id", "offer_id": "the offer's id"},
+)
 
 
 @ns.route("/users/<int:user_id>/offers/")
@@ -42,8 +46,9 @@ class Offer(Resource):
     @ns.errors(403, 404)
     def put(self, user_id, offer_id, data):
         """Update some fields of your offer."""
-        return offers_service.update_offer(session=db.session, actor=current_user(), user_id=user_id, offer_id=offer_id,
-                                           data=data)
+        return offers_service.update_offer(
+            session=db.session, actor=current_user(), user_id=user_id, offer_id=offer_id, data=data
+        )
 
     @ns.returns(message_schema, 200, "Offer deleted")
     @ns.errors(403, 404)
@@ -55,8 +60,13 @@ class Offer(Resource):
 
 @ns.route("/offers")
 class OfferSearch(Resource):
-    @ns.paginated(offer_schema, "offers", "Matching offers of every user, oldest first", query=offer_search_query_schema,
-                  envelope=offer_list_schema)
+    @ns.paginated(
+        offer_schema,
+        "offers",
+        "Matching offers of every user, oldest first",
+        query=offer_search_query_schema,
+        envelope=offer_list_schema,
+    )
     def get(self, query):
         """Search offers across all users by skill and text."""
         return offers_service.search_offers(session=db.session, **query)

@@ -16,14 +16,24 @@ included, they are not followed) or no answer within the timeout is retried afte
 1 h, 3 h, 6 h and 12 h, then the delivery is failed. See docs/WEBHOOKS-OUTBOUND.md."""
 
 # The secret is write-only: it is in the request models and never in the response ones.
-ns = ApiNamespace("subscriptions", description=DESCRIPTION, path_params={
-    "subscription_id": "the subscription's id", "delivery_id": "the delivery's UUID"})
+ns = ApiNamespace(
+    "subscriptions",
+    description=DESCRIPTION,
+    path_params={"subscription_id": "the subscription's id", "delivery_id": "the delivery's UUID"},
+)
 
 
 SubscriptionList, Subscription = ns.owned(
-    subscription_schema, subscriptions_service, noun="subscription",
-    docs=("List your event subscriptions.", "Subscribe a URL to events (the URL must pass the outbound URL policy).",
-          "Change a subscription's URL, events, secret or enabled flag.", "Delete a subscription and its delivery log."))
+    subscription_schema,
+    subscriptions_service,
+    noun="subscription",
+    docs=(
+        "List your event subscriptions.",
+        "Subscribe a URL to events (the URL must pass the outbound URL policy).",
+        "Change a subscription's URL, events, secret or enabled flag.",
+        "Delete a subscription and its delivery log.",
+    ),
+)
 
 
 @ns.route("/<int:subscription_id>/deliveries")
@@ -41,8 +51,9 @@ class Delivery(Resource):
     @ns.errors(404)
     def get(self, subscription_id, delivery_id):
         """Get one delivery and its attempts."""
-        return for_caller(subscriptions_service.get_delivery_with_attempts, subscription_id=subscription_id,
-                          delivery_id=delivery_id)
+        return for_caller(
+            subscriptions_service.get_delivery_with_attempts, subscription_id=subscription_id, delivery_id=delivery_id
+        )
 
 
 @ns.route("/<int:subscription_id>/deliveries/<string:delivery_id>/redeliver")

@@ -7,16 +7,26 @@ from api.schemas.base import message_schema
 from api.schemas.sync import sync_link_input_schema, sync_link_schema, sync_resync_schema, sync_schema
 from api.services import sync as sync_service
 
-ns = ApiNamespace("syncs", path_params={"sync_id": "the sync's id", "link_id": "the link's id"},
-                  description="Two-way sync: new matching issues are mirrored on the other tracker and each "
-                              "pair's fields and comments are kept in step")
+ns = ApiNamespace(
+    "syncs",
+    path_params={"sync_id": "the sync's id", "link_id": "the link's id"},
+    description="Two-way sync: new matching issues are mirrored on the other tracker and each "
+    "pair's fields and comments are kept in step",
+)
 
 
 SyncList, Sync = ns.owned(
-    sync_schema, sync_service, noun="sync", errors=(422,),
-    docs=("List your syncs.", "Create a sync between two of your trackers.",
-          "Change a sync (enable/disable, direction, fields, filter, policies).",
-          "Delete a sync and its links (the issues stay)."))
+    sync_schema,
+    sync_service,
+    noun="sync",
+    errors=(422,),
+    docs=(
+        "List your syncs.",
+        "Create a sync between two of your trackers.",
+        "Change a sync (enable/disable, direction, fields, filter, policies).",
+        "Delete a sync and its links (the issues stay).",
+    ),
+)
 
 
 @ns.route("/<int:sync_id>/links")
@@ -29,8 +39,18 @@ class SyncLinks(Resource):
 
     @ns.body(sync_link_input_schema)
     @ns.returns(sync_link_schema, 201, "Pair created; it is reconciled in the background")
-    @ns.errors(404, 409, 422, 502, 503, 504, descriptions={409: "One of the issues is already paired in this sync",
-                                                           422: "An issue does not exist on its side's tracker"})
+    @ns.errors(
+        404,
+        409,
+        422,
+        502,
+        503,
+        504,
+        descriptions={
+            409: "One of the issues is already paired in this sync",
+            422: "An issue does not exist on its side's tracker",
+        },
+    )
     def post(self, sync_id, data):
         """Pair two existing issues (one on each side)."""
         return for_caller(sync_service.create_link, sync_id=sync_id, **data)

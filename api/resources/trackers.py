@@ -45,13 +45,25 @@ from api.services import webhooks as webhooks_service
 from api.services.trackers import TrackerView
 
 # Credentials are write-only: they are in the request models and never in the response ones.
-ns = ApiNamespace("trackers", description="Tracker connections and one issue API over all of them", path_params={
-    "tracker_id": "the tracker's id", "issue_id": "the issue's id on the tracker", "comment_id": "the comment's id",
-    "attachment_id": "the attachment's id"})
+ns = ApiNamespace(
+    "trackers",
+    description="Tracker connections and one issue API over all of them",
+    path_params={
+        "tracker_id": "the tracker's id",
+        "issue_id": "the issue's id on the tracker",
+        "comment_id": "the comment's id",
+        "attachment_id": "the attachment's id",
+    },
+)
 
 upload_parser = reqparse.RequestParser(bundle_errors=True)
-upload_parser.add_argument("file", location="files", type=FileStorage, required=True,
-                           help="the file (multipart/form-data); at most ATTACHMENT_MAX_BYTES (10 MiB by default)")
+upload_parser.add_argument(
+    "file",
+    location="files",
+    type=FileStorage,
+    required=True,
+    help="the file (multipart/form-data); at most ATTACHMENT_MAX_BYTES (10 MiB by default)",
+)
 NOT_SUPPORTED = {400: "Invalid input, or not_supported: the provider cannot do this (see the tracker's capabilities)"}
 
 TRACKER_ERRORS = (404, 502, 503, 504)
@@ -76,8 +88,10 @@ class TrackerList(Resource):
         page = for_caller(trackers_service.list_trackers, **query)
         return {"trackers": [TrackerView(tracker) for tracker in page.items], "next_cursor": page.next_cursor}
 
-    @ns.doc(description="One example body per provider:\n\n" + "\n".join(
-        f"- {name}: `{json.dumps(body)}`" for name, body in trackers_service.provider_examples().items()))
+    @ns.doc(
+        description="One example body per provider:\n\n"
+        + "\n".join(f"- {name}: `{json.dumps(body)}`" for name, body in trackers_service.provider_examples().items())
+    )
     @ns.body(tracker_schema)
     @ns.returns(tracker_schema, 201, "Tracker connected")
     @ns.errors(409)
@@ -151,8 +165,12 @@ class Issue(Resource):
         return for_caller(trackers_service.update_issue, tracker_id=tracker_id, issue_id=issue_id, data=data)
 
     @ns.returns(message_schema, 200, "Issue deleted (an issue.deleted event)")
-    @ns.errors(400, 403, *TRACKER_ERRORS, descriptions={
-        **NOT_SUPPORTED, 403: "The provider refused its token this (its reason in the message)"})
+    @ns.errors(
+        400,
+        403,
+        *TRACKER_ERRORS,
+        descriptions={**NOT_SUPPORTED, 403: "The provider refused its token this (its reason in the message)"},
+    )
     def delete(self, tracker_id, issue_id):
         """Delete an issue where the provider can (else 400 not_supported; closing stays a PATCH)."""
         load_query(no_query_schema)
@@ -193,8 +211,9 @@ class IssueComment(Resource):
     @ns.errors(403, 422, *TRACKER_ERRORS, descriptions=NOT_SUPPORTED)
     def patch(self, tracker_id, issue_id, comment_id, data):
         """Edit a comment (as far as the provider lets the stored token; its refusal is a 403 with its reason)."""
-        return for_caller(trackers_service.update_comment, tracker_id=tracker_id, issue_id=issue_id, comment_id=comment_id,
-                          body=data["body"])
+        return for_caller(
+            trackers_service.update_comment, tracker_id=tracker_id, issue_id=issue_id, comment_id=comment_id, body=data["body"]
+        )
 
     @ns.returns(message_schema, 200, "Comment deleted")
     @ns.errors(400, 403, *TRACKER_ERRORS, descriptions=NOT_SUPPORTED)
@@ -215,9 +234,18 @@ class AttachmentList(Resource):
 
     @ns.expect(upload_parser)
     @ns.returns(attachment_schema, 201, "File attached")
-    @ns.errors(400, 413, 415, 422, *TRACKER_ERRORS, descriptions={
-        **NOT_SUPPORTED, 413: "The file is larger than ATTACHMENT_MAX_BYTES",
-        422: "The file's content contradicts its declared type"})
+    @ns.errors(
+        400,
+        413,
+        415,
+        422,
+        *TRACKER_ERRORS,
+        descriptions={
+            **NOT_SUPPORTED,
+            413: "The file is larger than ATTACHMENT_MAX_BYTES",
+            422: "The file's content contradicts its declared type",
+        },
+    )
     def post(self, tracker_id, issue_id):
         """Attach a file: multipart/form-data field `file` (type sniffed and checked, name sanitized)."""
         own_tracker(tracker_id)  # 404 before 415
@@ -226,8 +254,9 @@ class AttachmentList(Resource):
         load_query(no_query_schema)
         if not multipart:
             raise UnsupportedMediaType("Send the file as multipart/form-data (field `file`).")
-        return for_caller(attachments_service.add_attachment, tracker_id=tracker_id, issue_id=issue_id,
-                          file=request.files.get("file"))
+        return for_caller(
+            attachments_service.add_attachment, tracker_id=tracker_id, issue_id=issue_id, file=request.files.get("file")
+        )
 
 
 @ns.route("/<int:tracker_id>/issues/<string:issue_id>/attachments/<string:attachment_id>")
@@ -254,10 +283,14 @@ class AttachmentContent(Resource):
     def get(self, tracker_id, issue_id, attachment_id):
         """Download an attachment through the gateway (never rendered inline)."""
         load_query(no_query_schema)
-        content = for_caller(attachments_service.open_attachment, tracker_id=tracker_id, issue_id=issue_id,
-                             attachment_id=attachment_id)
-        response = Response(stream_with_context(content.chunks), mimetype=content.content_type or "application/octet-stream",
-                            direct_passthrough=True)
+        content = for_caller(
+            attachments_service.open_attachment, tracker_id=tracker_id, issue_id=issue_id, attachment_id=attachment_id
+        )
+        response = Response(
+            stream_with_context(content.chunks),
+            mimetype=content.content_type or "application/octet-stream",
+            direct_passthrough=True,
+        )
         response.headers["Content-Disposition"] = _content_disposition(content.filename)
         response.headers["X-Content-Type-Options"] = "nosniff"
         response.headers["Content-Security-Policy"] = "sandbox; default-src 'none'"
@@ -274,9 +307,15 @@ class TrackerPassthrough(Resource):
     @limiter.limit(configured("RATELIMIT_PASSTHROUGH"), key_func=lambda: f"passthrough:{current_user().id}")
     @ns.body(passthrough_request_schema, first=own_tracker)
     @ns.returns(passthrough_response_schema, 200, "The provider's answer (its status, filtered headers and body)")
-    @ns.errors(400, 429, *TRACKER_ERRORS, descriptions={
-        400: "Invalid input, a refused path, or not_supported (a tracker whose provider has no passthrough)",
-        429: "Too many passthrough calls (RATELIMIT_PASSTHROUGH, per user)"})
+    @ns.errors(
+        400,
+        429,
+        *TRACKER_ERRORS,
+        descriptions={
+            400: "Invalid input, a refused path, or not_supported (a tracker whose provider has no passthrough)",
+            429: "Too many passthrough calls (RATELIMIT_PASSTHROUGH, per user)",
+        },
+    )
     def post(self, tracker_id, data):
         """Call the provider's own API for what the unified model does not cover (guarded; logged without bodies)."""
         return for_caller(passthrough_service.passthrough, tracker_id=tracker_id, **data)

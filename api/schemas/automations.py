@@ -15,28 +15,47 @@ ACTION_PARAMS = {
 
 
 class ConditionsSchema(BaseSchema):
-    labels_include = fields.List(Text(validate=validate.Length(min=1, max=100)), load_default=list,
-                                 metadata={"description": "the issue has all of these labels"})
-    labels_exclude = fields.List(Text(validate=validate.Length(min=1, max=100)), load_default=list,
-                                 metadata={"description": "the issue has none of these labels"})
+    labels_include = fields.List(
+        Text(validate=validate.Length(min=1, max=100)),
+        load_default=list,
+        metadata={"description": "the issue has all of these labels"},
+    )
+    labels_exclude = fields.List(
+        Text(validate=validate.Length(min=1, max=100)),
+        load_default=list,
+        metadata={"description": "the issue has none of these labels"},
+    )
     title_regex = Text(allow_none=True, load_default=None, validate=validate.Length(max=500))
     body_regex = Text(allow_none=True, load_default=None, validate=validate.Length(max=500))
-    author = Text(allow_none=True, load_default=None, validate=validate.Length(max=100),
-                  metadata={"description": "username of the issue's (or, for comment events, the comment's) author"})
+    author = Text(
+        allow_none=True,
+        load_default=None,
+        validate=validate.Length(max=100),
+        metadata={"description": "username of the issue's (or, for comment events, the comment's) author"},
+    )
 
 
 class ActionSchema(BaseSchema):
     type = fields.String(required=True, validate=validate.OneOf(sorted(ACTION_PARAMS)))
     template_id = fields.Integer(metadata={"description": "create_issue_from_template"})
-    tracker_id = fields.Integer(allow_none=True, metadata={"description": "create_issue_from_template: where; "
-                                                                           "defaults to the template's tracker"})
-    variables = fields.Dict(keys=Text(validate=validate.Length(max=64)), values=Text(validate=validate.Length(max=5000)),
-                            validate=validate.Length(max=50),
-                            metadata={"description": "template variables (at most 50); values may use {{ issue.title }}, "
-                                                     "{{ issue.url }}, {{ comment.body }}, {{ event.type }}"})
+    tracker_id = fields.Integer(
+        allow_none=True, metadata={"description": "create_issue_from_template: where; defaults to the template's tracker"}
+    )
+    variables = fields.Dict(
+        keys=Text(validate=validate.Length(max=64)),
+        values=Text(validate=validate.Length(max=5000)),
+        validate=validate.Length(max=50),
+        metadata={
+            "description": "template variables (at most 50); values may use {{ issue.title }}, "
+            "{{ issue.url }}, {{ comment.body }}, {{ event.type }}"
+        },
+    )
     body = Text(validate=[validate.Length(min=1, max=10_000), not_blank], metadata={"description": "add_comment"})
-    labels = fields.List(Text(validate=validate.Length(min=1, max=100)), validate=validate.Length(min=1, max=20),
-                         metadata={"description": "add_labels"})
+    labels = fields.List(
+        Text(validate=validate.Length(min=1, max=100)),
+        validate=validate.Length(min=1, max=20),
+        metadata={"description": "add_labels"},
+    )
     status = fields.String(validate=validate.OneOf(("open", "closed")), metadata={"description": "set_status"})
     message = Text(validate=validate.Length(max=2000), metadata={"description": "notify"})
 
@@ -54,13 +73,21 @@ class ActionSchema(BaseSchema):
 
 class AutomationSchema(BaseSchema):
     id = fields.Integer(dump_only=True)
-    name = Text(required=True, validate=[validate.Length(min=1, max=100), not_blank],
-                metadata={"example": "Mirror new bugs to the backlog"})
+    name = Text(
+        required=True,
+        validate=[validate.Length(min=1, max=100), not_blank],
+        metadata={"example": "Mirror new bugs to the backlog"},
+    )
     enabled = StrictBoolean(load_default=True)
-    tracker_id = fields.Integer(allow_none=True, load_default=None,
-                                metadata={"description": "trigger on this tracker; null for any of yours"})
-    event_types = fields.List(fields.String(validate=validate.OneOf(EVENT_TYPES)), required=True,
-                              validate=validate.Length(min=1, max=len(EVENT_TYPES)), metadata={"example": ["issue.created"]})
+    tracker_id = fields.Integer(
+        allow_none=True, load_default=None, metadata={"description": "trigger on this tracker; null for any of yours"}
+    )
+    event_types = fields.List(
+        fields.String(validate=validate.OneOf(EVENT_TYPES)),
+        required=True,
+        validate=validate.Length(min=1, max=len(EVENT_TYPES)),
+        metadata={"example": ["issue.created"]},
+    )
     conditions = fields.Nested(ConditionsSchema, load_default=dict)
     actions = fields.List(fields.Nested(ActionSchema), required=True, validate=validate.Length(min=1, max=10))
     created_at = fields.DateTime(dump_only=True)

@@ -111,8 +111,9 @@ def list_of(item_schema, key, *, paginated=True, name=None, **extra):
     """
     declared = {key: fields.List(fields.Nested(item_schema), required=True), **extra}
     if paginated:
-        declared["next_cursor"] = fields.String(allow_none=True,
-                                                metadata={"description": "cursor of the next page; null at the end"})
+        declared["next_cursor"] = fields.String(
+            allow_none=True, metadata={"description": "cursor of the next page; null at the end"}
+        )
     name = name or type(item_schema).__name__.removesuffix("Schema") + "List"
     return BaseSchema.from_dict(declared, name=f"{name}Schema")()
 
@@ -130,7 +131,10 @@ def decode_cursor(cursor, *, types):
         values = json.loads(base64.urlsafe_b64decode(padded.encode()))
     except (binascii.Error, ValueError, UnicodeDecodeError):
         values = None
-    if (not isinstance(values, list) or len(values) != len(types)
-            or any(isinstance(v, bool) or not isinstance(v, t) for v, t in zip(values, types, strict=True))):
+    if (
+        not isinstance(values, list)
+        or len(values) != len(types)
+        or any(isinstance(v, bool) or not isinstance(v, t) for v, t in zip(values, types, strict=True))
+    ):
         raise ValidationError({"cursor": ["Invalid cursor."]})
     return values

@@ -27,12 +27,14 @@ def _string(field, generic):
         if value.__class__ is str:
             return value
         return None if value is None else ensure_text_type(value)
+
     return string
 
 
 def _integer(field, generic):
     def integer(value, obj):
         return value if value.__class__ is int else generic(value, obj)
+
     return integer
 
 
@@ -41,6 +43,7 @@ def _iso_datetime(field, generic):
         if value.__class__ is dt.datetime:
             return value.isoformat()
         return generic(value, obj)
+
     return iso_datetime
 
 
@@ -51,6 +54,7 @@ def _list_of(field, generic):
         if value is None:
             return None
         return [inner(each, obj) for each in value]
+
     return list_of
 
 
@@ -67,17 +71,26 @@ def _nested(field, generic):
         if many:
             return [one(each) for each in value]
         return one(value)
+
     return nested
 
 
 def _is_int(field, kind):
-    return (kind._serialize is Number._serialize and kind._format_num is Number._format_num
-            and getattr(field, "num_type", None) is int and not field.as_string)
+    return (
+        kind._serialize is Number._serialize
+        and kind._format_num is Number._format_num
+        and getattr(field, "num_type", None) is int
+        and not field.as_string
+    )
 
 
 def _is_iso_datetime(field, kind):
-    return (isinstance(field, fields.DateTime) and kind._serialize is fields.DateTime._serialize
-            and field.SERIALIZATION_FUNCS.get("iso") is dt.datetime.isoformat and field.format in _ISO_FORMATS)
+    return (
+        isinstance(field, fields.DateTime)
+        and kind._serialize is fields.DateTime._serialize
+        and field.SERIALIZATION_FUNCS.get("iso") is dt.datetime.isoformat
+        and field.format in _ISO_FORMATS
+    )
 
 
 # (whether a field's serialization is known exactly, the builder of its inline converter), first match wins.
@@ -97,6 +110,7 @@ def _converter(field, attr_name):
 
     def generic(value, obj):
         return serialize(value, attr_name, obj)
+
     generic.attr_name = attr_name
 
     kind = type(field)
@@ -109,16 +123,25 @@ def _converter(field, attr_name):
 def _plain_field(field):
     """Whether serialize() is Field.serialize with get_value and no dump default: the plan may inline it."""
     kind = type(field)
-    return (kind.serialize is Field.serialize and kind.get_value is Field.get_value and field._CHECK_ATTRIBUTE
-            and field.dump_default is missing and "." not in (field.attribute or ""))
+    return (
+        kind.serialize is Field.serialize
+        and kind.get_value is Field.get_value
+        and field._CHECK_ATTRIBUTE
+        and field.dump_default is missing
+        and "." not in (field.attribute or "")
+    )
 
 
 def _compile(schema):
     """The one-object dump function of a schema instance (cached on it); None when marshmallow must dump it itself."""
     if "_fast_dump_one" in schema.__dict__:
         return schema.__dict__["_fast_dump_one"]
-    if (schema._hooks[PRE_DUMP] or schema._hooks[POST_DUMP] or type(schema).get_attribute is not Schema.get_attribute
-            or schema.dict_class is not dict):
+    if (
+        schema._hooks[PRE_DUMP]
+        or schema._hooks[POST_DUMP]
+        or type(schema).get_attribute is not Schema.get_attribute
+        or schema.dict_class is not dict
+    ):
         compiled = None
     else:
         plan = []
@@ -143,6 +166,7 @@ def _compile(schema):
                 if value is not missing:
                     ret[key] = convert(value, obj)
             return ret
+
     schema.__dict__["_fast_dump_one"] = compiled
     return compiled
 

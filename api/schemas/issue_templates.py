@@ -11,29 +11,41 @@ class VariableSchema(BaseSchema):
     name = Text(required=True, validate=validate.Regexp(VARIABLE_NAME, error="A letter or '_' then letters, digits, '_'."))
     description = Text(load_default="", validate=validate.Length(max=500))
     required = StrictBoolean(load_default=False)
-    default = Text(allow_none=True, load_default=None, validate=validate.Length(max=10_000),
-                   metadata={"description": "used when the variable is not given; must match `pattern`"})
-    pattern = Text(allow_none=True, load_default=None, validate=validate.Length(max=500),
-                   metadata={"description": "regular expression the whole value must match", "format": "regex"})
+    default = Text(
+        allow_none=True,
+        load_default=None,
+        validate=validate.Length(max=10_000),
+        metadata={"description": "used when the variable is not given; must match `pattern`"},
+    )
+    pattern = Text(
+        allow_none=True,
+        load_default=None,
+        validate=validate.Length(max=500),
+        metadata={"description": "regular expression the whole value must match", "format": "regex"},
+    )
 
 
 class IssueTemplateSchema(BaseSchema):
     id = fields.Integer(dump_only=True)
     name = Text(required=True, validate=[validate.Length(min=1, max=100), not_blank], metadata={"example": "Bug report"})
     description = Text(load_default="", validate=validate.Length(max=500))
-    title = Text(required=True, validate=[validate.Length(min=1, max=2000), not_blank],
-                 metadata={"example": "[Bug] {{ summary }}"})
-    body = Text(load_default="", validate=validate.Length(max=20_000),
-                metadata={"example": "Steps to reproduce:\n{{ steps }}"})
-    labels = fields.List(Text(validate=[validate.Length(min=1, max=100), not_blank]), load_default=list,
-                         validate=validate.Length(max=50))
-    assignees = fields.List(Text(validate=validate.Length(min=1, max=100)), load_default=list,
-                            validate=validate.Length(max=20))
-    tracker_id = fields.Integer(allow_none=True, load_default=None,
-                                metadata={"description": "default tracker: one of your trackers", **ID_RANGE})
-    variables = fields.List(fields.Nested(VariableSchema), load_default=list, validate=validate.Length(max=50),
-                            metadata={"description": "each name at most once; title, body, labels and assignees may "
-                                                     "use only these variables"})
+    title = Text(
+        required=True, validate=[validate.Length(min=1, max=2000), not_blank], metadata={"example": "[Bug] {{ summary }}"}
+    )
+    body = Text(load_default="", validate=validate.Length(max=20_000), metadata={"example": "Steps to reproduce:\n{{ steps }}"})
+    labels = fields.List(
+        Text(validate=[validate.Length(min=1, max=100), not_blank]), load_default=list, validate=validate.Length(max=50)
+    )
+    assignees = fields.List(Text(validate=validate.Length(min=1, max=100)), load_default=list, validate=validate.Length(max=20))
+    tracker_id = fields.Integer(
+        allow_none=True, load_default=None, metadata={"description": "default tracker: one of your trackers", **ID_RANGE}
+    )
+    variables = fields.List(
+        fields.Nested(VariableSchema),
+        load_default=list,
+        validate=validate.Length(max=50),
+        metadata={"description": "each name at most once; title, body, labels and assignees may use only these variables"},
+    )
     created_at = fields.DateTime(dump_only=True)
     updated_at = fields.DateTime(dump_only=True)
 
@@ -46,10 +58,15 @@ class IssueTemplateSchema(BaseSchema):
 
 
 class RenderRequestSchema(BaseSchema):
-    variables = fields.Dict(keys=Text(validate=validate.Length(max=64)), values=Text(validate=validate.Length(max=10_000)),
-                            load_default=dict,
-                            metadata={"description": "values of the template's declared variables only; each required one "
-                                                     "without a default must be given, and a value must match its pattern"})
+    variables = fields.Dict(
+        keys=Text(validate=validate.Length(max=64)),
+        values=Text(validate=validate.Length(max=10_000)),
+        load_default=dict,
+        metadata={
+            "description": "values of the template's declared variables only; each required one "
+            "without a default must be given, and a value must match its pattern"
+        },
+    )
 
 
 class RenderedTemplateSchema(BaseSchema):
@@ -60,9 +77,14 @@ class RenderedTemplateSchema(BaseSchema):
 
 
 class TemplateIssueRequestSchema(RenderRequestSchema):
-    tracker_id = fields.Integer(allow_none=True, load_default=None,
-                                metadata={"description": "where to create it (one of your trackers); required when the "
-                                                         "template has no tracker of its own", **ID_RANGE})
+    tracker_id = fields.Integer(
+        allow_none=True,
+        load_default=None,
+        metadata={
+            "description": "where to create it (one of your trackers); required when the template has no tracker of its own",
+            **ID_RANGE,
+        },
+    )
 
 
 class TemplateIssueSchema(BaseSchema):

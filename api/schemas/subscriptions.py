@@ -12,17 +12,32 @@ DELIVERY_STATUSES = ("pending", "succeeded", "failed")
 
 class SubscriptionSchema(BaseSchema):
     id = fields.Integer(dump_only=True)
-    url = Text(required=True, validate=[validate.Length(min=1, max=1000), not_blank],
-               metadata={"description": "where events are POSTed; https only unless the host is in TRACKER_ALLOWED_HOSTS, "
-                                        "and the host must resolve to public addresses (the outbound URL policy)",
-                         "pattern": URL_PATTERN, "example": "https://hooks.example.com/ticket-gateway"})
-    events = fields.List(Text(validate=validate.OneOf((*SUBSCRIBABLE_EVENTS, ALL_EVENTS))), required=True,
-                         validate=validate.Length(min=1, max=len(SUBSCRIBABLE_EVENTS)),
-                         metadata={"description": f"event types to receive, each at most once, or [\"*\"] alone for all: "
-                                                  f"{', '.join(SUBSCRIBABLE_EVENTS)}",
-                                   "uniqueItems": True, "example": ["issue.created", "comment.created"]})
-    secret = Text(required=True, load_only=True, validate=validate.Length(min=16, max=256),
-                  metadata={"description": "write-only; keys the X-Gateway-Signature HMAC"})
+    url = Text(
+        required=True,
+        validate=[validate.Length(min=1, max=1000), not_blank],
+        metadata={
+            "description": "where events are POSTed; https only unless the host is in TRACKER_ALLOWED_HOSTS, "
+            "and the host must resolve to public addresses (the outbound URL policy)",
+            "pattern": URL_PATTERN,
+            "example": "https://hooks.example.com/ticket-gateway",
+        },
+    )
+    events = fields.List(
+        Text(validate=validate.OneOf((*SUBSCRIBABLE_EVENTS, ALL_EVENTS))),
+        required=True,
+        validate=validate.Length(min=1, max=len(SUBSCRIBABLE_EVENTS)),
+        metadata={
+            "description": f'event types to receive, each at most once, or ["*"] alone for all: {", ".join(SUBSCRIBABLE_EVENTS)}',
+            "uniqueItems": True,
+            "example": ["issue.created", "comment.created"],
+        },
+    )
+    secret = Text(
+        required=True,
+        load_only=True,
+        validate=validate.Length(min=16, max=256),
+        metadata={"description": "write-only; keys the X-Gateway-Signature HMAC"},
+    )
     enabled = StrictBoolean(load_default=True)
     has_secret = IsSet(attribute="secret_encrypted", dump_only=True)
     created_at = fields.DateTime(dump_only=True)
@@ -34,8 +49,9 @@ class SubscriptionSchema(BaseSchema):
             raise ValidationError('"*" already means every event; send it alone.')
         unknown = sorted({name for name in value if name != ALL_EVENTS and name not in SUBSCRIBABLE_EVENTS})
         if unknown:
-            raise ValidationError(f"Unknown event types: {', '.join(unknown)}. "
-                                  f"Choose from {', '.join(SUBSCRIBABLE_EVENTS)}, or \"*\".")
+            raise ValidationError(
+                f'Unknown event types: {", ".join(unknown)}. Choose from {", ".join(SUBSCRIBABLE_EVENTS)}, or "*".'
+            )
         if len(set(value)) != len(value):
             raise ValidationError("Lists an event type more than once.")
 

@@ -10,16 +10,30 @@ _ID = validate.Range(min=1, max=2**31 - 1)
 
 
 def _direction(what):
-    return fields.String(load_default="both", dump_default="both", validate=validate.OneOf(FIELD_DIRECTIONS),
-                         metadata={"description": f"which way {what} flows (within the sync's direction); none: not synced"})
+    return fields.String(
+        load_default="both",
+        dump_default="both",
+        validate=validate.OneOf(FIELD_DIRECTIONS),
+        metadata={"description": f"which way {what} flows (within the sync's direction); none: not synced"},
+    )
 
 
 class SyncFilterSchema(BaseSchema):
-    labels_include = fields.List(Text(validate=validate.Length(min=1, max=100)), load_default=list, dump_default=list,
-                                 validate=validate.Length(max=20), metadata={"description": "the issue has all of these"})
+    labels_include = fields.List(
+        Text(validate=validate.Length(min=1, max=100)),
+        load_default=list,
+        dump_default=list,
+        validate=validate.Length(max=20),
+        metadata={"description": "the issue has all of these"},
+    )
     status = fields.String(allow_none=True, load_default=None, dump_default=None, validate=validate.OneOf(("open", "closed")))
-    q = Text(allow_none=True, load_default=None, dump_default=None, validate=validate.Length(max=200),
-             metadata={"description": "text in the title or description"})
+    q = Text(
+        allow_none=True,
+        load_default=None,
+        dump_default=None,
+        validate=validate.Length(max=200),
+        metadata={"description": "text in the title or description"},
+    )
 
 
 class SyncFieldsSchema(BaseSchema):
@@ -34,21 +48,38 @@ class SyncFieldsSchema(BaseSchema):
 
 class SyncSchema(BaseSchema):
     id = fields.Integer(dump_only=True)
-    name = Text(required=True, validate=[validate.Length(min=1, max=100), not_blank],
-                metadata={"example": "Public tracker <-> internal backlog"})
+    name = Text(
+        required=True,
+        validate=[validate.Length(min=1, max=100), not_blank],
+        metadata={"example": "Public tracker <-> internal backlog"},
+    )
     left_tracker_id = fields.Integer(required=True, strict=True, validate=_ID, metadata={"description": "one of your trackers"})
-    right_tracker_id = fields.Integer(required=True, strict=True, validate=_ID,
-                                      metadata={"description": "another of your trackers"})
-    direction = fields.String(load_default="both", validate=validate.OneOf(DIRECTIONS),
-                              metadata={"description": "which side's new issues are mirrored, and the widest way fields flow"})
-    filter = fields.Nested(SyncFilterSchema, load_default=dict,
-                           metadata={"description": "which new issues are mirrored"})
-    sync_fields = fields.Nested(SyncFieldsSchema, load_default=dict, data_key="fields", attribute="fields",
-                                metadata={"description": "per field, which way it flows"})
-    conflict_policy = fields.String(load_default="latest", validate=validate.OneOf(("latest", "left", "right")),
-                                    metadata={"description": "who wins when both sides changed a field since the last sync"})
-    on_delete = fields.String(load_default="close", validate=validate.OneOf(("close", "delete", "unlink")),
-                              metadata={"description": "what happens to the pair of a deleted issue"})
+    right_tracker_id = fields.Integer(
+        required=True, strict=True, validate=_ID, metadata={"description": "another of your trackers"}
+    )
+    direction = fields.String(
+        load_default="both",
+        validate=validate.OneOf(DIRECTIONS),
+        metadata={"description": "which side's new issues are mirrored, and the widest way fields flow"},
+    )
+    filter = fields.Nested(SyncFilterSchema, load_default=dict, metadata={"description": "which new issues are mirrored"})
+    sync_fields = fields.Nested(
+        SyncFieldsSchema,
+        load_default=dict,
+        data_key="fields",
+        attribute="fields",
+        metadata={"description": "per field, which way it flows"},
+    )
+    conflict_policy = fields.String(
+        load_default="latest",
+        validate=validate.OneOf(("latest", "left", "right")),
+        metadata={"description": "who wins when both sides changed a field since the last sync"},
+    )
+    on_delete = fields.String(
+        load_default="close",
+        validate=validate.OneOf(("close", "delete", "unlink")),
+        metadata={"description": "what happens to the pair of a deleted issue"},
+    )
     backfill = StrictBoolean(load_default=False, metadata={"description": "mirror the existing matching issues once"})
     enabled = StrictBoolean(load_default=True)
     backfill_status = fields.String(dump_only=True, metadata={"enum": ["off", "running", "done"]})
@@ -67,10 +98,16 @@ class SyncConflictSchema(BaseSchema):
 
 
 class SyncLinkInputSchema(BaseSchema):
-    left_issue_id = Text(required=True, validate=[validate.Length(min=1, max=100), not_blank],
-                         metadata={"description": "an issue of the left tracker"})
-    right_issue_id = Text(required=True, validate=[validate.Length(min=1, max=100), not_blank],
-                          metadata={"description": "an issue of the right tracker"})
+    left_issue_id = Text(
+        required=True,
+        validate=[validate.Length(min=1, max=100), not_blank],
+        metadata={"description": "an issue of the left tracker"},
+    )
+    right_issue_id = Text(
+        required=True,
+        validate=[validate.Length(min=1, max=100), not_blank],
+        metadata={"description": "an issue of the right tracker"},
+    )
 
 
 class SyncLinkSchema(BaseSchema):

@@ -36,38 +36,77 @@ _EXAMPLE = next((cls.example for cls in all_providers() if cls.example and cls.e
 class TrackerSchema(BaseSchema):
     id = fields.Integer(dump_only=True)
     name = Text(required=True, validate=[validate.Length(min=1, max=100), not_blank], metadata={"example": "Website repo"})
-    provider = fields.String(required=True, validate=validate.OneOf(sorted(PROVIDERS)),
-                             metadata={"description": "; ".join(f"{cls.slug}: {cls.title()}" for cls in all_providers()),
-                                       "example": _EXAMPLE.get("provider")})
+    provider = fields.String(
+        required=True,
+        validate=validate.OneOf(sorted(PROVIDERS)),
+        metadata={
+            "description": "; ".join(f"{cls.slug}: {cls.title()}" for cls in all_providers()),
+            "example": _EXAMPLE.get("provider"),
+        },
+    )
     # Swagger 2.0 has no oneOf: the pattern is the union of the providers' forms, the description says whose is whose.
-    target = Text(required=True, validate=validate.Length(min=1, max=255),
-                  metadata={"description": "depends on the provider. " + _per_provider("target_help"),
-                            "pattern": r"^[A-Za-z0-9_.-]+(/[A-Za-z0-9_.-]+)*$", "example": _EXAMPLE.get("target")})
-    base_url = Text(allow_none=True, validate=validate.Length(max=500),
-                    metadata={"description": "API root of a self-hosted or enterprise instance "
-                              "or a stand-in; https only unless the host is in TRACKER_ALLOWED_HOSTS, and the host must "
-                              "resolve to public addresses (the outbound URL policy); empty or null for the provider's own",
-                              "pattern": f"^$|{URL_PATTERN}"})
+    target = Text(
+        required=True,
+        validate=validate.Length(min=1, max=255),
+        metadata={
+            "description": "depends on the provider. " + _per_provider("target_help"),
+            "pattern": r"^[A-Za-z0-9_.-]+(/[A-Za-z0-9_.-]+)*$",
+            "example": _EXAMPLE.get("target"),
+        },
+    )
+    base_url = Text(
+        allow_none=True,
+        validate=validate.Length(max=500),
+        metadata={
+            "description": "API root of a self-hosted or enterprise instance "
+            "or a stand-in; https only unless the host is in TRACKER_ALLOWED_HOSTS, and the host must "
+            "resolve to public addresses (the outbound URL policy); empty or null for the provider's own",
+            "pattern": f"^$|{URL_PATTERN}",
+        },
+    )
     credentials = fields.Dict(
-        keys=fields.String(), values=Text(validate=validate.Length(max=1000)), load_only=True,
-        metadata={"description": "write-only; depends on the provider. " + _per_provider("credentials_help"),
-                  "properties": _credential_properties(), "additionalProperties": False})
+        keys=fields.String(),
+        values=Text(validate=validate.Length(max=1000)),
+        load_only=True,
+        metadata={
+            "description": "write-only; depends on the provider. " + _per_provider("credentials_help"),
+            "properties": _credential_properties(),
+            "additionalProperties": False,
+        },
+    )
     options = fields.Dict(
-        keys=fields.String(), values=fields.Raw(), load_default=dict,
-        metadata={"description": "depends on the provider (others take none). " + _per_provider("options_help"),
-                  "properties": _option_properties(), "additionalProperties": False})
+        keys=fields.String(),
+        values=fields.Raw(),
+        load_default=dict,
+        metadata={
+            "description": "depends on the provider (others take none). " + _per_provider("options_help"),
+            "properties": _option_properties(),
+            "additionalProperties": False,
+        },
+    )
     has_credentials = IsSet(attribute="credentials_encrypted", dump_only=True)
-    events_mode = fields.String(validate=validate.OneOf(EVENTS_MODES), metadata={
-        "description": "where events come from: webhook, poll, or auto (default: poll while no webhook is registered)"})
-    poll_interval_seconds = fields.Integer(allow_none=True, validate=validate.Range(min=15, max=86400), metadata={
-        "description": "seconds between polls (at least 15); null: the gateway's default (POLL_INTERVAL_SECONDS)"})
-    effective_events_mode = fields.String(dump_only=True, metadata={
-        "enum": ["webhook", "poll", "gateway"], "description": "gateway: a tracker that records its own events"})
+    events_mode = fields.String(
+        validate=validate.OneOf(EVENTS_MODES),
+        metadata={"description": "where events come from: webhook, poll, or auto (default: poll while no webhook is registered)"},
+    )
+    poll_interval_seconds = fields.Integer(
+        allow_none=True,
+        validate=validate.Range(min=15, max=86400),
+        metadata={"description": "seconds between polls (at least 15); null: the gateway's default (POLL_INTERVAL_SECONDS)"},
+    )
+    effective_events_mode = fields.String(
+        dump_only=True,
+        metadata={"enum": ["webhook", "poll", "gateway"], "description": "gateway: a tracker that records its own events"},
+    )
     last_polled_at = fields.DateTime(dump_only=True, allow_none=True, metadata={"description": "the last complete poll"})
-    last_poll_error = fields.String(dump_only=True, allow_none=True,
-                                    metadata={"description": "why the last poll failed; null after a good one"})
-    capabilities = fields.List(fields.String(validate=validate.OneOf([c.value for c in Capability])), dump_only=True,
-                               metadata={"description": "what this tracker can do; anything else answers 400 not_supported"})
+    last_poll_error = fields.String(
+        dump_only=True, allow_none=True, metadata={"description": "why the last poll failed; null after a good one"}
+    )
+    capabilities = fields.List(
+        fields.String(validate=validate.OneOf([c.value for c in Capability])),
+        dump_only=True,
+        metadata={"description": "what this tracker can do; anything else answers 400 not_supported"},
+    )
     created_at = fields.DateTime(dump_only=True)
     updated_at = fields.DateTime(dump_only=True)
 
@@ -136,24 +175,36 @@ class IssueSchema(BaseSchema):
     issue_type = fields.String(allow_none=True)
     parent_id = fields.String(allow_none=True, metadata={"description": "the parent issue's id on the same tracker"})
     remote_data = fields.Dict(metadata={"description": "the provider's raw object; only with include_remote_data=true"})
-    indexed_at = fields.DateTime(dump_only=True, allow_none=True,
-                                 metadata={"description": "with source=index: when the local index last stored this issue"})
+    indexed_at = fields.DateTime(
+        dump_only=True,
+        allow_none=True,
+        metadata={"description": "with source=index: when the local index last stored this issue"},
+    )
 
 
 class IssueCreateSchema(BaseSchema):
     title = Text(required=True, validate=[validate.Length(min=1, max=255), not_blank])
     description = Text(load_default="", validate=validate.Length(max=65536))
-    labels = fields.List(Text(validate=[validate.Length(min=1, max=100), not_blank]), load_default=list,
-                         validate=validate.Length(max=50))
-    assignees = fields.List(Text(validate=validate.Length(min=1, max=100)), load_default=list,
-                            validate=validate.Length(max=20),
-                            metadata={"description": "usernames of the tracker's members (GET /trackers/{id}/members)"})
+    labels = fields.List(
+        Text(validate=[validate.Length(min=1, max=100), not_blank]), load_default=list, validate=validate.Length(max=50)
+    )
+    assignees = fields.List(
+        Text(validate=validate.Length(min=1, max=100)),
+        load_default=list,
+        validate=validate.Length(max=20),
+        metadata={"description": "usernames of the tracker's members (GET /trackers/{id}/members)"},
+    )
     due_date = fields.Date(allow_none=True, load_default=None)
-    priority = fields.String(allow_none=True, load_default=None, validate=validate.OneOf(PRIORITIES),
-                             metadata={"description": _PRIORITY_HELP})
+    priority = fields.String(
+        allow_none=True, load_default=None, validate=validate.OneOf(PRIORITIES), metadata={"description": _PRIORITY_HELP}
+    )
     issue_type = Text(allow_none=True, load_default=None, validate=[validate.Length(min=1, max=50), not_blank])
-    parent_id = Text(allow_none=True, load_default=None, validate=validate.Length(min=1, max=100),
-                     metadata={"description": "an issue of the same tracker"})
+    parent_id = Text(
+        allow_none=True,
+        load_default=None,
+        validate=validate.Length(min=1, max=100),
+        metadata={"description": "an issue of the same tracker"},
+    )
 
 
 class IssueUpdateSchema(BaseSchema):
@@ -161,13 +212,19 @@ class IssueUpdateSchema(BaseSchema):
     description = Text(validate=validate.Length(max=65536))
     status = fields.String(validate=validate.OneOf(STATUSES))
     labels = fields.List(Text(validate=[validate.Length(min=1, max=100), not_blank]), validate=validate.Length(max=50))
-    assignees = fields.List(Text(validate=validate.Length(min=1, max=100)), validate=validate.Length(max=20),
-                            metadata={"description": "usernames of the tracker's members (GET /trackers/{id}/members)"})
+    assignees = fields.List(
+        Text(validate=validate.Length(min=1, max=100)),
+        validate=validate.Length(max=20),
+        metadata={"description": "usernames of the tracker's members (GET /trackers/{id}/members)"},
+    )
     due_date = fields.Date(allow_none=True)
     status_category = fields.String(validate=validate.OneOf(STATUS_CATEGORIES), metadata={"description": _CATEGORY_HELP})
     priority = fields.String(allow_none=True, validate=validate.OneOf(PRIORITIES), metadata={"description": _PRIORITY_HELP})
-    parent_id = Text(allow_none=True, validate=validate.Length(min=1, max=100),
-                     metadata={"description": "an issue of the same tracker; null detaches"})
+    parent_id = Text(
+        allow_none=True,
+        validate=validate.Length(min=1, max=100),
+        metadata={"description": "an issue of the same tracker; null detaches"},
+    )
 
 
 class IssueQuerySchema(PageQuerySchema):
@@ -178,13 +235,19 @@ class IssueQuerySchema(PageQuerySchema):
     labels = Text(validate=validate.Length(max=500), metadata={"description": "comma-separated; issues having all of them"})
     assignee = Text(validate=validate.Length(min=1, max=100), metadata={"description": "username"})
     q = Text(validate=validate.Length(min=1, max=200), metadata={"description": "text in the title or description"})
-    updated_since = fields.AwareDateTime(default_timezone=None,
-                                         metadata={"description": "ISO 8601 with offset, e.g. 2024-01-01T00:00:00Z"})
+    updated_since = fields.AwareDateTime(
+        default_timezone=None, metadata={"description": "ISO 8601 with offset, e.g. 2024-01-01T00:00:00Z"}
+    )
     include_remote_data = fields.Boolean(load_default=False)
-    source = fields.String(load_default="live", validate=validate.OneOf(("live", "index")), metadata={
-        "description": "live (default): ask the trackers; index: answer from the local index (fast; X-Index-Age says how "
-                       "old; q is full-text search; trackers that keep their issues in the gateway are not indexed and "
-                       "answer live on their own list)"})
+    source = fields.String(
+        load_default="live",
+        validate=validate.OneOf(("live", "index")),
+        metadata={
+            "description": "live (default): ask the trackers; index: answer from the local index (fast; X-Index-Age says how "
+            "old; q is full-text search; trackers that keep their issues in the gateway are not indexed and "
+            "answer live on their own list)"
+        },
+    )
 
 
 class TrackerFailureSchema(BaseSchema):
@@ -220,19 +283,31 @@ class AttachmentSchema(BaseSchema):
 
 class PassthroughRequestSchema(BaseSchema):
     method = fields.String(required=True, validate=validate.OneOf(PASSTHROUGH_METHODS))
-    path = Text(required=True, validate=[validate.Length(min=1, max=1000), not_blank],
-                metadata={"description": "relative to the provider's API root, e.g. repos/o/r/milestones; no scheme, "
-                                         "host, '..', '//', backslash or percent-encoded '.', '/' or '\\'",
-                          "example": "user"})
-    query = fields.Dict(keys=Text(validate=validate.Length(min=1, max=100)), values=Text(validate=validate.Length(max=1000)),
-                        load_default=dict, validate=validate.Length(max=50))
+    path = Text(
+        required=True,
+        validate=[validate.Length(min=1, max=1000), not_blank],
+        metadata={
+            "description": "relative to the provider's API root, e.g. repos/o/r/milestones; no scheme, "
+            "host, '..', '//', backslash or percent-encoded '.', '/' or '\\'",
+            "example": "user",
+        },
+    )
+    query = fields.Dict(
+        keys=Text(validate=validate.Length(min=1, max=100)),
+        values=Text(validate=validate.Length(max=1000)),
+        load_default=dict,
+        validate=validate.Length(max=50),
+    )
     json = fields.Raw(allow_none=True, load_default=None, metadata={"description": "a JSON body for POST/PUT/PATCH"})
 
 
 class PassthroughResponseSchema(BaseSchema):
     status = fields.Integer()
-    headers = fields.Dict(keys=fields.String(), values=fields.String(),
-                          metadata={"description": "the provider's headers less cookies, auth and hop-by-hop ones"})
+    headers = fields.Dict(
+        keys=fields.String(),
+        values=fields.String(),
+        metadata={"description": "the provider's headers less cookies, auth and hop-by-hop ones"},
+    )
     body = fields.Raw(allow_none=True, metadata={"description": "parsed JSON, else text (null when empty)"})
 
 
@@ -252,8 +327,10 @@ class WebhookRegistrationSchema(BaseSchema):
 
 
 class TrackerResyncSchema(BaseSchema):
-    emit_events = fields.Boolean(load_default=False, metadata={
-        "description": "record an event for every difference found (issue.created for issues not yet indexed)"})
+    emit_events = fields.Boolean(
+        load_default=False,
+        metadata={"description": "record an event for every difference found (issue.created for issues not yet indexed)"},
+    )
 
 
 class TrackerResyncResultSchema(BaseSchema):

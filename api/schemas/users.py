@@ -18,15 +18,13 @@ class RegisterSchema(BaseSchema):
         ],
         metadata={"example": "user"},
     )
-    password = Text(required=True, load_only=True, validate=validate.Length(min=8, max=128),
-                    metadata={"example": "password"})
+    password = Text(required=True, load_only=True, validate=validate.Length(min=8, max=128), metadata={"example": "password"})
 
 
 class LoginSchema(BaseSchema):
     # No format rules here: a malformed username simply fails to log in, with the same 401 as a wrong one.
     username = Text(required=True, validate=validate.Length(max=128), metadata={"example": "user"})
-    password = Text(required=True, load_only=True, validate=validate.Length(max=1024),
-                    metadata={"example": "password"})
+    password = Text(required=True, load_only=True, validate=validate.Length(max=1024), metadata={"example": "password"})
 
 
 class UserSchema(BaseSchema):

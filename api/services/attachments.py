@@ -31,16 +31,42 @@ MAGIC = (
     (b"\x1f\x8b", "application/gzip"),
 )
 # Declared text types kept as declared for text content; anything a browser could run is stored as text/plain.
-TEXT_TYPES = frozenset({"text/plain", "text/markdown", "text/csv", "text/x-log", "application/json", "application/xml",
-                        "application/x-yaml", "text/yaml"})
-ZIP_FAMILY = frozenset({"application/zip", "application/vnd.openxmlformats-officedocument.wordprocessingml.document",
-                        "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
-                        "application/vnd.openxmlformats-officedocument.presentationml.presentation",
-                        "application/java-archive", "application/epub+zip"})
+TEXT_TYPES = frozenset(
+    {
+        "text/plain",
+        "text/markdown",
+        "text/csv",
+        "text/x-log",
+        "application/json",
+        "application/xml",
+        "application/x-yaml",
+        "text/yaml",
+    }
+)
+ZIP_FAMILY = frozenset(
+    {
+        "application/zip",
+        "application/vnd.openxmlformats-officedocument.wordprocessingml.document",
+        "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+        "application/vnd.openxmlformats-officedocument.presentationml.presentation",
+        "application/java-archive",
+        "application/epub+zip",
+    }
+)
 GENERIC = frozenset({"", "application/octet-stream", "binary/octet-stream"})
 # Types a browser would run or render as a page: reported and served as text/plain, whatever a provider says.
-ACTIVE_TYPES = frozenset({"text/html", "application/xhtml+xml", "image/svg+xml", "text/javascript",
-                          "application/javascript", "text/xml", "application/xml", "text/css"})
+ACTIVE_TYPES = frozenset(
+    {
+        "text/html",
+        "application/xhtml+xml",
+        "image/svg+xml",
+        "text/javascript",
+        "application/javascript",
+        "text/xml",
+        "application/xml",
+        "text/css",
+    }
+)
 
 
 class AttachmentTooLarge(ApiError):
@@ -128,8 +154,9 @@ def _attachment_dict(attachment: Attachment) -> dict[str, Any]:
 
 
 @_issue_scoped
-def list_attachments(*, session: Session, owner: User, tracker_id: int, issue_id: str, limit: int,
-                     cursor: str | None) -> dict[str, Any]:
+def list_attachments(
+    *, session: Session, owner: User, tracker_id: int, issue_id: str, limit: int, cursor: str | None
+) -> dict[str, Any]:
     """An issue's attachments, oldest first."""
     tracker, provider = connect(session=session, owner=owner, tracker_id=tracker_id)
     provider.require(Capability.ATTACHMENTS, "Attachments")
@@ -137,15 +164,16 @@ def list_attachments(*, session: Session, owner: User, tracker_id: int, issue_id
     if not 0 <= offset <= MAX_OFFSET:
         raise ValidationError({"cursor": ["Invalid cursor."]})
     items = call_provider(tracker, "list_attachments", provider.list_attachments, issue_id)
-    window = items[offset:offset + limit]
+    window = items[offset : offset + limit]
     more = offset + limit < len(items)
-    return {"attachments": [_attachment_dict(item) for item in window],
-            "next_cursor": encode_cursor([offset + limit]) if more else None}
+    return {
+        "attachments": [_attachment_dict(item) for item in window],
+        "next_cursor": encode_cursor([offset + limit]) if more else None,
+    }
 
 
 @_issue_scoped
-def add_attachment(*, session: Session, owner: User, tracker_id: int, issue_id: str,
-                   file: FileStorage | None) -> dict[str, Any]:
+def add_attachment(*, session: Session, owner: User, tracker_id: int, issue_id: str, file: FileStorage | None) -> dict[str, Any]:
     """Attach an uploaded file (werkzeug FileStorage, spooled to disk past a small size) to an issue."""
     tracker, provider = connect(session=session, owner=owner, tracker_id=tracker_id)
     provider.require(Capability.ATTACHMENTS, "Attachments")
@@ -160,20 +188,23 @@ def add_attachment(*, session: Session, owner: User, tracker_id: int, issue_id: 
         raise ValidationFailed("The file is empty.", errors={"file": ["Empty."]})
     head = stream.read(SNIFF_BYTES)
     stream.seek(0)
-    upload = Upload(filename=sanitize_filename(file.filename), content_type=checked_type(file.mimetype, sniff(head)),
-                    size=size, stream=stream)
+    upload = Upload(
+        filename=sanitize_filename(file.filename), content_type=checked_type(file.mimetype, sniff(head)), size=size, stream=stream
+    )
     attachment = call_provider(tracker, "add_attachment", provider.add_attachment, issue_id, upload)
     if provider.stores_issues_locally:
         issue = provider.get_issue(issue_id)
-        events_service.emit(session=session, tracker=tracker, items=[
-            WebhookEvent("attachment.created", issue.id, issue, changes={"attachment": _attachment_dict(attachment)})])
+        events_service.emit(
+            session=session,
+            tracker=tracker,
+            items=[WebhookEvent("attachment.created", issue.id, issue, changes={"attachment": _attachment_dict(attachment)})],
+        )
         session.commit()
     return _attachment_dict(attachment)
 
 
 @_issue_scoped
-def open_attachment(*, session: Session, owner: User, tracker_id: int, issue_id: str,
-                    attachment_id: str) -> AttachmentContent:
+def open_attachment(*, session: Session, owner: User, tracker_id: int, issue_id: str, attachment_id: str) -> AttachmentContent:
     """An attachment's name, type, size and chunks (streamed by the caller, fetched with the stored credentials)."""
     tracker, provider = connect(session=session, owner=owner, tracker_id=tracker_id)
     provider.require(Capability.ATTACHMENTS, "Attachments")
@@ -190,6 +221,9 @@ def delete_attachment(*, session: Session, owner: User, tracker_id: int, issue_i
     call_provider(tracker, "delete_attachment", provider.delete_attachment, issue_id, attachment_id)
     if provider.stores_issues_locally:
         issue = provider.get_issue(issue_id)
-        events_service.emit(session=session, tracker=tracker, items=[
-            WebhookEvent("attachment.deleted", issue.id, issue, changes={"attachment": {"id": str(attachment_id)}})])
+        events_service.emit(
+            session=session,
+            tracker=tracker,
+            items=[WebhookEvent("attachment.deleted", issue.id, issue, changes={"attachment": {"id": str(attachment_id)}})],
+        )
         session.commit()

@@ -42,6 +42,7 @@ TEXT_NAMES = {"issue", "comment", "event"}
 
 # ---- rules -------------------------------------------------------------------------------------
 
+
 def _owned(session: Session, model: type[Any], object_id: int | None, owner: User) -> Any:
     item = session.get(model, object_id) if object_id is not None else None
     return item if item is not None and item.owner_id == owner.id else None
@@ -51,14 +52,30 @@ def _sample_context(with_comment: bool) -> dict[str, Any]:
     """An event with every field set, the shape `events.record` stores: action texts are test-rendered on it."""
     now = datetime.now(UTC)
     person = Person(id="1", username="octocat", name="The Octocat")
-    issue = Issue(id="1", title="Sample issue", description="Sample description", status="open", remote_status="open",
-                  labels=["bug"], assignees=[person], author=person, url="https://tracker.example/issues/1",
-                  created_at=now, updated_at=now, closed_at=now, due_date=now.date(), comments_count=1)
+    issue = Issue(
+        id="1",
+        title="Sample issue",
+        description="Sample description",
+        status="open",
+        remote_status="open",
+        labels=["bug"],
+        assignees=[person],
+        author=person,
+        url="https://tracker.example/issues/1",
+        created_at=now,
+        updated_at=now,
+        closed_at=now,
+        due_date=now.date(),
+        comments_count=1,
+    )
     comment = Comment(id="1", body="Sample comment", author=person, created_at=now, updated_at=now)
     issue_data = {**json.loads(json.dumps(asdict(issue), default=str)), "tracker_id": 1}
     issue_data.pop("remote_data", None)
-    return {"issue": issue_data, "comment": json.loads(json.dumps(asdict(comment), default=str)) if with_comment else {},
-            "event": {"id": 1, "type": "comment.created" if with_comment else "issue.created", "tracker_id": 1}}
+    return {
+        "issue": issue_data,
+        "comment": json.loads(json.dumps(asdict(comment), default=str)) if with_comment else {},
+        "event": {"id": 1, "type": "comment.created" if with_comment else "issue.created", "tracker_id": 1},
+    }
 
 
 def _text_problems(source: str, event_types: list[str] | None) -> list[str]:
@@ -82,17 +99,23 @@ def _text_problems(source: str, event_types: list[str] | None) -> list[str]:
 
 def _template_variable_problems(template: IssueTemplate, variables: dict[str, str]) -> dict[str, list[str]]:
     declared = {variable["name"]: variable for variable in template.variables or []}
-    problems = {name: [f"Not declared by template {template.id}; it declares: {', '.join(sorted(declared)) or 'none'}."]
-                for name in variables if name not in declared}
+    problems = {
+        name: [f"Not declared by template {template.id}; it declares: {', '.join(sorted(declared)) or 'none'}."]
+        for name in variables
+        if name not in declared
+    }
     for name, variable in declared.items():
         if variable.get("required") and variable.get("default") is None and name not in variables:
-            problems[name] = [f"Required by template {template.id}: give it a value, e.g. \"{{{{ issue.title }}}}\"."]
+            problems[name] = [f'Required by template {template.id}: give it a value, e.g. "{{{{ issue.title }}}}".']
     return problems
 
 
 def _conditions_count(conditions: dict[str, Any]) -> int:
-    return (len(conditions.get("labels_include") or []) + len(conditions.get("labels_exclude") or [])
-            + sum(1 for name in ("title_regex", "body_regex", "author") if conditions.get(name)))
+    return (
+        len(conditions.get("labels_include") or [])
+        + len(conditions.get("labels_exclude") or [])
+        + sum(1 for name in ("title_regex", "body_regex", "author") if conditions.get(name))
+    )
 
 
 def _condition_problems(conditions: dict[str, Any]) -> dict[str, list[str]]:
@@ -147,8 +170,11 @@ def _check(session: Session, owner: User, data: dict[str, Any]) -> None:
     conditions = _condition_problems(data.get("conditions") or {})
     if conditions:
         errors["conditions"] = conditions
-    actions = {str(index): problems for index, action in enumerate(data.get("actions") or [])
-               if (problems := _action_problems(session, owner, action, data.get("event_types")))}
+    actions = {
+        str(index): problems
+        for index, action in enumerate(data.get("actions") or [])
+        if (problems := _action_problems(session, owner, action, data.get("event_types")))
+    }
     if actions:
         errors["actions"] = actions
     if errors:
@@ -159,8 +185,11 @@ def create_automation(*, session: Session, owner: User, data: dict[str, Any]) ->
     """Validate and store a rule (at most AUTOMATION_MAX_RULES per user)."""
     limit = current_app.config["AUTOMATION_MAX_RULES"]
     if session.scalar(select(func.count()).select_from(Automation).where(Automation.owner_id == owner.id)) >= limit:
-        raise Unprocessable(f"You already have {limit} automation rules, the most allowed; delete one first.",
-                            errors={"_schema": [f"At most {limit} rules per user."]}, error="too_many_automations")
+        raise Unprocessable(
+            f"You already have {limit} automation rules, the most allowed; delete one first.",
+            errors={"_schema": [f"At most {limit} rules per user."]},
+            error="too_many_automations",
+        )
     with template_engine.shared_budget():  # one render allowance for all test renders of one save
         _check(session, owner, data)
     rule = Automation(owner_id=owner.id, **data)
@@ -189,8 +218,17 @@ def update_automation(*, session: Session, owner: User, automation_id: int, data
     if not data:
         raise ValidationFailed("Send at least one field to change.", errors={"_schema": ["No fields to change."]})
     with template_engine.shared_budget():
-        _check(session, owner, {"tracker_id": rule.tracker_id, "event_types": rule.event_types,
-                                "conditions": rule.conditions, "actions": rule.actions, **data})
+        _check(
+            session,
+            owner,
+            {
+                "tracker_id": rule.tracker_id,
+                "event_types": rule.event_types,
+                "conditions": rule.conditions,
+                "actions": rule.actions,
+                **data,
+            },
+        )
     for name, value in data.items():
         setattr(rule, name, value)
     session.commit()
@@ -212,10 +250,20 @@ def list_runs(*, session: Session, owner: User, automation_id: int, limit: int, 
     runs = []
     for run in page.items:
         event = events.get(run.event_id)
-        runs.append({"id": run.id, "event_id": run.event_id, "event_type": event.type if event else None,
-                     "issue_id": event.issue_id if event else None, "status": run.status, "attempts": run.attempts,
-                     "results": run.results, "error": run.error, "created_at": run.created_at,
-                     "finished_at": run.finished_at})
+        runs.append(
+            {
+                "id": run.id,
+                "event_id": run.event_id,
+                "event_type": event.type if event else None,
+                "issue_id": event.issue_id if event else None,
+                "status": run.status,
+                "attempts": run.attempts,
+                "results": run.results,
+                "error": run.error,
+                "created_at": run.created_at,
+                "finished_at": run.finished_at,
+            }
+        )
     return {"runs": runs, "next_cursor": page.next_cursor}
 
 
@@ -251,8 +299,9 @@ def matches(rule: Automation, event: Event) -> bool:
 def match_and_enqueue(*, session: Session, event: Event) -> None:
     """Create a run per matching rule and enqueue it, in the caller's transaction (not committed here)."""
     max_depth = current_app.config.get("AUTOMATION_MAX_CHAIN_DEPTH", 3)
-    rules = session.scalars(select(Automation).where(Automation.owner_id == event.owner_id, Automation.enabled.is_(True))
-                            .order_by(Automation.id))
+    rules = session.scalars(
+        select(Automation).where(Automation.owner_id == event.owner_id, Automation.enabled.is_(True)).order_by(Automation.id)
+    )
     with patterns.allowance(MATCH_SECONDS_PER_EVENT):
         for rule in rules:
             status, error = "pending", None
@@ -268,28 +317,39 @@ def match_and_enqueue(*, session: Session, event: Event) -> None:
                 status, error = "skipped", f"Chain depth limit ({max_depth}) reached: automations triggered each other."
             run_id = session.execute(
                 insert(AutomationRun)
-                .values(automation_id=rule.id, event_id=event.id, status=status, error=error, attempts=0, results=[],
-                        created_at=utcnow(), finished_at=utcnow() if status == "skipped" else None)
+                .values(
+                    automation_id=rule.id,
+                    event_id=event.id,
+                    status=status,
+                    error=error,
+                    attempts=0,
+                    results=[],
+                    created_at=utcnow(),
+                    finished_at=utcnow() if status == "skipped" else None,
+                )
                 .on_conflict_do_nothing(constraint="uq_automation_runs_automation_id_event_id")
                 .returning(AutomationRun.id)
             ).scalar_one_or_none()
             if run_id is not None and status == "pending":
-                jobs.enqueue(session, "gateway:run_automation", queue=jobs.QUEUE_AUTOMATIONS, lock=f"run-{run_id}",
-                             run_id=run_id)
+                jobs.enqueue(session, "gateway:run_automation", queue=jobs.QUEUE_AUTOMATIONS, lock=f"run-{run_id}", run_id=run_id)
 
 
 # ---- running -----------------------------------------------------------------------------------
 
-def _mark(session: Session, tracker_id: int | None, issue_id: str | None, kinds: list[str], rule: Automation,
-          event: Event) -> GatewayChange | None:
+
+def _mark(
+    session: Session, tracker_id: int | None, issue_id: str | None, kinds: list[str], rule: Automation, event: Event
+) -> GatewayChange | None:
     """Remember a change we are about to make so its webhook echo is recognised (committed first)."""
     tracker = session.get(Tracker, tracker_id)
     if tracker is None or provider_class(tracker.provider).stores_issues_locally:  # its events carry the chain already
         return None
-    session.execute(delete(GatewayChange).where(GatewayChange.tracker_id == tracker_id,
-                                                GatewayChange.created_at < utcnow() - ECHO_RETENTION))
-    change = GatewayChange(tracker_id=tracker_id, issue_id=issue_id, kinds=kinds, rule_id=rule.id,
-                           chain_depth=event.chain_depth, created_at=utcnow())
+    session.execute(
+        delete(GatewayChange).where(GatewayChange.tracker_id == tracker_id, GatewayChange.created_at < utcnow() - ECHO_RETENTION)
+    )
+    change = GatewayChange(
+        tracker_id=tracker_id, issue_id=issue_id, kinds=kinds, rule_id=rule.id, chain_depth=event.chain_depth, created_at=utcnow()
+    )
     session.add(change)
     session.commit()
     return change
@@ -310,19 +370,22 @@ def _issue_of(event: Event) -> str:
 
 
 def _act(session: Session, rule: Automation, event: Event, owner: User, action: dict[str, Any]) -> dict[str, Any]:
-    context = {"issue": event.issue or {}, "comment": event.comment or {},
-               "event": {"id": event.id, "type": event.type, "tracker_id": event.tracker_id}}
+    context = {
+        "issue": event.issue or {},
+        "comment": event.comment or {},
+        "event": {"id": event.id, "type": event.type, "tracker_id": event.tracker_id},
+    }
     kind = action["type"]
     if kind == "create_issue_from_template":
         template = session.get(IssueTemplate, action["template_id"])
         if template is None:
             raise Unprocessable("The template no longer exists.")
         tracker_id = action.get("tracker_id") or template.tracker_id
-        variables = {name: _render(value, context, f"variable {name}") for name, value in
-                     (action.get("variables") or {}).items()}
+        variables = {name: _render(value, context, f"variable {name}") for name, value in (action.get("variables") or {}).items()}
         change = _mark(session, tracker_id, "*", ["issue.created"], rule, event)
-        issue = issue_templates.create_issue(session=session, owner=owner, template_id=template.id,
-                                             tracker_id=tracker_id, variables=variables)
+        issue = issue_templates.create_issue(
+            session=session, owner=owner, template_id=template.id, tracker_id=tracker_id, variables=variables
+        )
         if change is not None:
             change.issue_id = issue["id"]
             session.commit()
@@ -331,33 +394,45 @@ def _act(session: Session, rule: Automation, event: Event, owner: User, action: 
         body = _render(action["body"], context, "body")
         issue_id = _issue_of(event)
         _mark(session, event.tracker_id, issue_id, ["comment.created"], rule, event)
-        comment = trackers_service.create_comment(session=session, owner=owner, tracker_id=event.tracker_id,
-                                                  issue_id=issue_id, body=body)
+        comment = trackers_service.create_comment(
+            session=session, owner=owner, tracker_id=event.tracker_id, issue_id=issue_id, body=body
+        )
         return {"type": kind, "comment_id": comment["id"]}
     if kind == "add_labels":
         issue_id = _issue_of(event)
-        current = trackers_service.get_issue(session=session, owner=owner, tracker_id=event.tracker_id,
-                                             issue_id=issue_id)
+        current = trackers_service.get_issue(session=session, owner=owner, tracker_id=event.tracker_id, issue_id=issue_id)
         labels = list(dict.fromkeys([*current["labels"], *action["labels"]]))
         if labels == current["labels"]:
             return {"type": kind, "labels": labels, "changed": False}
         _mark(session, event.tracker_id, issue_id, ["issue.labeled", "issue.updated"], rule, event)
-        trackers_service.update_issue(session=session, owner=owner, tracker_id=event.tracker_id,
-                                      issue_id=issue_id, data={"labels": labels})
+        trackers_service.update_issue(
+            session=session, owner=owner, tracker_id=event.tracker_id, issue_id=issue_id, data={"labels": labels}
+        )
         return {"type": kind, "labels": labels, "changed": True}
     if kind == "set_status":
         status = action["status"]
         issue_id = _issue_of(event)
-        _mark(session, event.tracker_id, issue_id,
-              ["issue.closed" if status == "closed" else "issue.reopened", "issue.updated"], rule, event)
-        issue = trackers_service.update_issue(session=session, owner=owner, tracker_id=event.tracker_id,
-                                              issue_id=issue_id, data={"status": status})
+        _mark(
+            session,
+            event.tracker_id,
+            issue_id,
+            ["issue.closed" if status == "closed" else "issue.reopened", "issue.updated"],
+            rule,
+            event,
+        )
+        issue = trackers_service.update_issue(
+            session=session, owner=owner, tracker_id=event.tracker_id, issue_id=issue_id, data={"status": status}
+        )
         return {"type": kind, "status": issue["status"]}
     if kind == "notify":
         message = _render(action.get("message") or "", context, "message")
-        count = subscriptions.notify(session=session, owner_id=owner.id, event_type="automation.notify",
-                                     payload={"automation_id": rule.id, "automation": rule.name, "message": message,
-                                              "event": event_to_dict(event)}, event_id=event.id)
+        count = subscriptions.notify(
+            session=session,
+            owner_id=owner.id,
+            event_type="automation.notify",
+            payload={"automation_id": rule.id, "automation": rule.name, "message": message, "event": event_to_dict(event)},
+            event_id=event.id,
+        )
         session.commit()
         return {"type": kind, "deliveries": count}
     raise Unprocessable(f"Unknown action {kind}.")
@@ -424,6 +499,3 @@ def run_automation(run_id: int) -> None:
             session.commit()
     run.status, run.error, run.finished_at = "succeeded", None, utcnow()
     session.commit()
-
-
-

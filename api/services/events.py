@@ -62,8 +62,16 @@ def jsonable(value: Any) -> Any:
     return json.loads(json.dumps(value, default=lambda item: item.isoformat() if hasattr(item, "isoformat") else str(item)))
 
 
-def record(*, session: Session, tracker: Tracker, item: WebhookEvent, delivery_id: int | None = None, chain_depth: int = 0,
-           caused_by_rule_id: int | None = None, source: str | None = None) -> Event:
+def record(
+    *,
+    session: Session,
+    tracker: Tracker,
+    item: WebhookEvent,
+    delivery_id: int | None = None,
+    chain_depth: int = 0,
+    caused_by_rule_id: int | None = None,
+    source: str | None = None,
+) -> Event:
     """Store one normalized event and hand it to the pipeline's consumers (in the caller's transaction)."""
     if _consumers is None:
         raise RuntimeError("No event consumers installed: the composition root must call api.pipeline.install().")
@@ -72,10 +80,20 @@ def record(*, session: Session, tracker: Tracker, item: WebhookEvent, delivery_i
         # remote_data (the provider's whole payload) is not stored: left out before asdict deep-copies it.
         issue = jsonable({**asdict(replace(item.issue, remote_data=None)), "tracker_id": tracker.id})
         issue.pop("remote_data", None)
-    event = Event(tracker_id=tracker.id, owner_id=tracker.owner_id, delivery_id=delivery_id, type=item.type,
-                  issue_id=item.issue_id, issue=issue, comment=jsonable(asdict(item.comment)) if item.comment else None,
-                  changes=jsonable(item.changes or {}), chain_depth=chain_depth, caused_by_rule_id=caused_by_rule_id,
-                  source=source, occurred_at=utcnow())
+    event = Event(
+        tracker_id=tracker.id,
+        owner_id=tracker.owner_id,
+        delivery_id=delivery_id,
+        type=item.type,
+        issue_id=item.issue_id,
+        issue=issue,
+        comment=jsonable(asdict(item.comment)) if item.comment else None,
+        changes=jsonable(item.changes or {}),
+        chain_depth=chain_depth,
+        caused_by_rule_id=caused_by_rule_id,
+        source=source,
+        occurred_at=utcnow(),
+    )
     session.add(event)
     session.flush()
     for consume in _consumers:
@@ -87,8 +105,14 @@ def emit(*, session: Session, tracker: Tracker, items: Iterable[WebhookEvent], s
     """Events of the gateway's own changes: recorded with its changes, committed by the caller."""
     origin = _origin.get()
     for item in items:
-        record(session=session, tracker=tracker, item=item, chain_depth=origin[1] + 1 if origin else 0,
-               caused_by_rule_id=origin[0] if origin else None, source=source)
+        record(
+            session=session,
+            tracker=tracker,
+            item=item,
+            chain_depth=origin[1] + 1 if origin else 0,
+            caused_by_rule_id=origin[0] if origin else None,
+            source=source,
+        )
 
 
 # The fields an issue.updated names in its changes, {field: {"from", "to"}}.
@@ -108,8 +132,11 @@ def changes_between(before: Issue, after: Issue) -> list[WebhookEvent]:
     assigned = {p.username for p in after.assignees} - {p.username for p in before.assignees}
     if assigned:
         items.append(WebhookEvent("issue.assigned", after.id, after, changes={"assignees": {"added": sorted(assigned)}}))
-    edited = {name: {"from": getattr(before, name), "to": getattr(after, name)}
-              for name in EDITED if getattr(before, name) != getattr(after, name)}
+    edited = {
+        name: {"from": getattr(before, name), "to": getattr(after, name)}
+        for name in EDITED
+        if getattr(before, name) != getattr(after, name)
+    }
     if edited or not items:
         items.append(WebhookEvent("issue.updated", after.id, after, changes=edited))
     return items

@@ -23,8 +23,9 @@ def _fingerprint(scope: str, payload: Any) -> str:
     return hashlib.sha256(canonical.encode()).hexdigest()
 
 
-def run(*, session: Session, user_id: int, key: str | None, scope: str, payload: Any,
-        action: Callable[[], tuple[Any, int]]) -> tuple[Any, int, bool]:
+def run(
+    *, session: Session, user_id: int, key: str | None, scope: str, payload: Any, action: Callable[[], tuple[Any, int]]
+) -> tuple[Any, int, bool]:
     """Run `action` (returning (body, status)) once per (user, key); retries get the stored response.
 
     Returns (body, status, replayed).
@@ -35,9 +36,11 @@ def run(*, session: Session, user_id: int, key: str | None, scope: str, payload:
     if not key.strip() or len(key) > MAX_KEY_LENGTH or not key.isprintable():
         raise BadRequest("Idempotency-Key must be 1-255 printable characters.", error="invalid_idempotency_key")
     fingerprint = _fingerprint(scope, payload)
-    session.execute(delete(IdempotencyRecord).where(IdempotencyRecord.user_id == user_id,
-                                                    IdempotencyRecord.key == key,
-                                                    IdempotencyRecord.created_at < utcnow() - KEY_TTL))
+    session.execute(
+        delete(IdempotencyRecord).where(
+            IdempotencyRecord.user_id == user_id, IdempotencyRecord.key == key, IdempotencyRecord.created_at < utcnow() - KEY_TTL
+        )
+    )
     inserted = session.execute(
         insert(IdempotencyRecord)
         .values(user_id=user_id, key=key, scope=scope, request_hash=fingerprint, created_at=utcnow())
@@ -47,14 +50,17 @@ def run(*, session: Session, user_id: int, key: str | None, scope: str, payload:
     session.commit()
     if inserted is None:
         # The conflicting row (younger than KEY_TTL: older ones were just deleted) is there to read.
-        record = session.execute(select(IdempotencyRecord).where(IdempotencyRecord.user_id == user_id,
-                                                                 IdempotencyRecord.key == key)).scalar_one()
+        record = session.execute(
+            select(IdempotencyRecord).where(IdempotencyRecord.user_id == user_id, IdempotencyRecord.key == key)
+        ).scalar_one()
         if record.request_hash != fingerprint:
-            raise Unprocessable("This Idempotency-Key was already used with a different request.",
-                                error="idempotency_key_reused")
+            raise Unprocessable("This Idempotency-Key was already used with a different request.", error="idempotency_key_reused")
         if record.status_code is None:
-            raise Conflict("A request with this Idempotency-Key is still being processed; retry shortly.",
-                           error="idempotency_key_in_progress", headers={"Retry-After": "1"})
+            raise Conflict(
+                "A request with this Idempotency-Key is still being processed; retry shortly.",
+                error="idempotency_key_in_progress",
+                headers={"Retry-After": "1"},
+            )
         return record.response, record.status_code, True
     try:
         body, status = action()

@@ -32,8 +32,19 @@ from api.trackers.base import (
 )
 
 # The fields whose change is an event; updated_at and comments_count alone are not.
-COMPARED = ("title", "description", "status", "remote_status", "labels", "assignees", "due_date", "priority",
-            "remote_priority", "issue_type", "parent_id")
+COMPARED = (
+    "title",
+    "description",
+    "status",
+    "remote_status",
+    "labels",
+    "assignees",
+    "due_date",
+    "priority",
+    "remote_priority",
+    "issue_type",
+    "parent_id",
+)
 
 _CLAIM = text("""
     INSERT INTO event_change_hashes (tracker_id, issue_id, change_hash, source, created_at)
@@ -49,11 +60,16 @@ def _sha(value: Any) -> str:
 
 def _compared(issue: Issue) -> dict[str, Any]:
     return {
-        "title": issue.title or "", "description": issue.description or "", "status": issue.status,
-        "remote_status": issue.remote_status or "", "labels": sorted(issue.labels or []),
+        "title": issue.title or "",
+        "description": issue.description or "",
+        "status": issue.status,
+        "remote_status": issue.remote_status or "",
+        "labels": sorted(issue.labels or []),
         "assignees": sorted(person.username for person in issue.assignees or []),
-        "due_date": issue.due_date.isoformat() if issue.due_date else None, "priority": issue.priority,
-        "remote_priority": issue.remote_priority, "issue_type": issue.issue_type,
+        "due_date": issue.due_date.isoformat() if issue.due_date else None,
+        "priority": issue.priority,
+        "remote_priority": issue.remote_priority,
+        "issue_type": issue.issue_type,
         "parent_id": str(issue.parent_id) if issue.parent_id is not None else None,
     }
 
@@ -68,10 +84,24 @@ def _second(moment: datetime | None) -> str | None:
 
 
 # What each issue event is about: the same change seen by a webhook and by a poll hashes the same.
-_ABOUT = {"issue.closed": ("status",), "issue.reopened": ("status",), "issue.labeled": ("labels",),
-          "issue.unlabeled": ("labels",), "issue.assigned": ("assignees",), "issue.created": (),
-          "issue.updated": ("title", "description", "due_date", "remote_status", "priority", "remote_priority", "issue_type",
-                            "parent_id")}
+_ABOUT = {
+    "issue.closed": ("status",),
+    "issue.reopened": ("status",),
+    "issue.labeled": ("labels",),
+    "issue.unlabeled": ("labels",),
+    "issue.assigned": ("assignees",),
+    "issue.created": (),
+    "issue.updated": (
+        "title",
+        "description",
+        "due_date",
+        "remote_status",
+        "priority",
+        "remote_priority",
+        "issue_type",
+        "parent_id",
+    ),
+}
 
 
 def change_hash(item: WebhookEvent) -> str:
@@ -108,8 +138,9 @@ def _provider(tracker: Tracker) -> TrackerProvider:
     """The tracker's provider as its options configure it, without credentials (enough to read labels and queries)."""
     from api.trackers.registry import provider_class
 
-    return provider_class(tracker.provider)(TrackerConfig(tracker_id=tracker.id, target=tracker.target,
-                                                          options=dict(tracker.options or {})))
+    return provider_class(tracker.provider)(
+        TrackerConfig(tracker_id=tracker.id, target=tracker.target, options=dict(tracker.options or {}))
+    )
 
 
 @overload
@@ -130,12 +161,18 @@ def first_sighting(*, session: Session, tracker: Tracker, item: WebhookEvent, so
         return True
     # Webhook payloads come unenriched; the index and polls hold label-borne priorities: compare like with like.
     item = dataclasses.replace(item, issue=_enriched(tracker, item.issue))
-    if source == "webhook" and item.issue is not None and item.comment is None \
-            and _poll_saw(session.get(IndexedIssue, (tracker.id, issue_id)), item):
+    if (
+        source == "webhook"
+        and item.issue is not None
+        and item.comment is None
+        and _poll_saw(session.get(IndexedIssue, (tracker.id, issue_id)), item)
+    ):
         return False
     issue_key = "" if item.comment is not None else issue_id[:100]  # see change_hash
-    claimed = session.execute(_CLAIM, {"tracker_id": tracker.id, "issue_id": issue_key,
-                                       "change_hash": change_hash(item), "source": source, "now": utcnow()}).first()
+    claimed = session.execute(
+        _CLAIM,
+        {"tracker_id": tracker.id, "issue_id": issue_key, "change_hash": change_hash(item), "source": source, "now": utcnow()},
+    ).first()
     return claimed is not None
 
 
@@ -147,6 +184,7 @@ def record_once(*, session: Session, tracker: Tracker, item: WebhookEvent, sourc
 
 
 # ---- entries -----------------------------------------------------------------------------------
+
 
 def _jsonable(issue: Issue) -> dict[str, Any]:
     data = dataclasses.asdict(dataclasses.replace(issue, remote_data=None))
@@ -182,8 +220,15 @@ def get_entry(*, session: Session, tracker_id: int, issue_id: str) -> IndexedIss
     return session.get(IndexedIssue, (tracker_id, issue_id))
 
 
-def upsert(*, session: Session, tracker: Tracker, issue: Issue, source: str, comments: dict[str, str] | None = None,
-           now: datetime | None = None) -> IndexedIssue:
+def upsert(
+    *,
+    session: Session,
+    tracker: Tracker,
+    issue: Issue,
+    source: str,
+    comments: dict[str, str] | None = None,
+    now: datetime | None = None,
+) -> IndexedIssue:
     """Store the newest state of an issue (an older state than the stored one is ignored); return the entry."""
     entry = session.get(IndexedIssue, (tracker.id, issue.id))
     issue = _enriched(tracker, issue)
@@ -191,11 +236,20 @@ def upsert(*, session: Session, tracker: Tracker, issue: Issue, source: str, com
     if entry is not None and entry.updated_at > updated_at and source not in ("poll", "baseline"):  # polls read it all
         return entry
     data = {**_jsonable(issue), "tracker_id": tracker.id, "_indexed_by": source}
-    values = {"title": issue.title or "", "description": issue.description or "", "status": issue.status,
-              "remote_status": (issue.remote_status or "")[:255], "labels": list(issue.labels or []),
-              "assignees": [person.username for person in issue.assignees or []], "comments_count": issue.comments_count or 0,
-              "created_at": issue.created_at, "updated_at": updated_at, "data": data, "content_hash": content_hash(issue),
-              "indexed_at": now or utcnow()}
+    values = {
+        "title": issue.title or "",
+        "description": issue.description or "",
+        "status": issue.status,
+        "remote_status": (issue.remote_status or "")[:255],
+        "labels": list(issue.labels or []),
+        "assignees": [person.username for person in issue.assignees or []],
+        "comments_count": issue.comments_count or 0,
+        "created_at": issue.created_at,
+        "updated_at": updated_at,
+        "data": data,
+        "content_hash": content_hash(issue),
+        "indexed_at": now or utcnow(),
+    }
     if entry is None:
         entry = IndexedIssue(tracker_id=tracker.id, issue_id=issue.id, comments=comments, **values)
         session.add(entry)
@@ -210,8 +264,9 @@ def upsert(*, session: Session, tracker: Tracker, issue: Issue, source: str, com
 def remove(*, session: Session, tracker_id: int, issue_ids: Iterable[str]) -> None:
     """Drop issues from the index."""
     if issue_ids:
-        session.execute(delete(IndexedIssue).where(IndexedIssue.tracker_id == tracker_id,
-                                                   IndexedIssue.issue_id.in_(list(issue_ids))))
+        session.execute(
+            delete(IndexedIssue).where(IndexedIssue.tracker_id == tracker_id, IndexedIssue.issue_id.in_(list(issue_ids)))
+        )
 
 
 def indexed_ids(*, session: Session, tracker_id: int) -> set[str]:
@@ -238,8 +293,9 @@ def comment_state(comments: Iterable[Comment]) -> dict[str, str]:
     return {str(comment.id): hashlib.sha256((comment.body or "").encode()).hexdigest() for comment in comments}
 
 
-def comment_events(stored: dict[str, str] | None, issue: Issue, comments: list[Comment], *,
-                   known_count: int) -> list[WebhookEvent]:
+def comment_events(
+    stored: dict[str, str] | None, issue: Issue, comments: list[Comment], *, known_count: int
+) -> list[WebhookEvent]:
     """comment.created / comment.updated between the stored comment hashes and the fetched comments.
 
     Never read before (`stored` None): only the comments beyond the count the index knew are new.
@@ -277,6 +333,7 @@ def comment_change(entry: IndexedIssue, comment: Comment) -> WebhookEvent | None
 
 # ---- the gateway's own writes ------------------------------------------------------------------
 
+
 def gateway_wrote(*, session: Session, tracker: Tracker, issue: Issue, emit_events: bool, comment: Comment | None = None) -> None:
     """Index an issue the gateway just changed; with `emit_events` (polled trackers) record what changed as its events."""
     entry = session.get(IndexedIssue, (tracker.id, issue.id))
@@ -307,6 +364,7 @@ def gateway_deleted(*, session: Session, tracker: Tracker, issue_id: str, emit_e
 
 
 # ---- reads -------------------------------------------------------------------------------------
+
 
 def _issue_dict(entry: IndexedIssue) -> dict[str, Any]:
     data = {key: value for key, value in entry.data.items() if not key.startswith("_")}
@@ -348,8 +406,12 @@ def _tracker_scope(tracker: Tracker, query: Mapping[str, Any]) -> ColumnElement[
     fields as stored, label-borne ones from the labels under the tracker's current options); NotSupported where the
     live list would refuse the filter, None where nothing can match."""
     provider = _provider(tracker)
-    unified = IssueQuery(status=query.get("status"), status_category=query.get("status_category"),
-                         priority=query.get("priority"), parent_id=query.get("parent_id"))
+    unified = IssueQuery(
+        status=query.get("status"),
+        status_category=query.get("status_category"),
+        priority=query.get("priority"),
+        parent_id=query.get("parent_id"),
+    )
     if provider.prepare_query(unified) is None:  # refuses what the live list refuses
         return None
     clauses = [IndexedIssue.tracker_id == tracker.id]
@@ -367,8 +429,11 @@ def _tracker_scope(tracker: Tracker, query: Mapping[str, Any]) -> ColumnElement[
         clauses.append(_field("priority") == level)
     elif level:  # the first configured level whose label the issue carries is its priority
         clauses.append(_has_label(priority_labels[level]))
-        clauses += [~_has_label(priority_labels[higher]) for higher in PRIORITIES[:PRIORITIES.index(level)]
-                    if priority_labels.get(higher)]
+        clauses += [
+            ~_has_label(priority_labels[higher])
+            for higher in PRIORITIES[: PRIORITIES.index(level)]
+            if priority_labels.get(higher)
+        ]
     if unified.parent_id is not None:
         clauses.append(_field("parent_id") == str(unified.parent_id))
     return and_(*clauses)
@@ -395,13 +460,21 @@ def list_from_index(*, session: Session, trackers: Iterable[Tracker], query: Map
             stamp = datetime.fromisoformat(stamp)
         except ValueError:
             raise ValidationError({"cursor": ["Invalid cursor."]}) from None
-        stmt = stmt.where(or_(IndexedIssue.updated_at < stamp,
-                              and_(IndexedIssue.updated_at == stamp, IndexedIssue.tracker_id < tracker_id),
-                              and_(IndexedIssue.updated_at == stamp, IndexedIssue.tracker_id == tracker_id,
-                                   IndexedIssue.issue_id < issue_id)))
+        stmt = stmt.where(
+            or_(
+                IndexedIssue.updated_at < stamp,
+                and_(IndexedIssue.updated_at == stamp, IndexedIssue.tracker_id < tracker_id),
+                and_(IndexedIssue.updated_at == stamp, IndexedIssue.tracker_id == tracker_id, IndexedIssue.issue_id < issue_id),
+            )
+        )
     limit = query["limit"]
-    rows = list(session.scalars(stmt.order_by(IndexedIssue.updated_at.desc(), IndexedIssue.tracker_id.desc(),
-                                              IndexedIssue.issue_id.desc()).limit(limit + 1)))
+    rows = list(
+        session.scalars(
+            stmt.order_by(IndexedIssue.updated_at.desc(), IndexedIssue.tracker_id.desc(), IndexedIssue.issue_id.desc()).limit(
+                limit + 1
+            )
+        )
+    )
     next_cursor = None
     if len(rows) > limit:
         rows = rows[:limit]
@@ -423,4 +496,3 @@ def prune_change_hashes(*, session: Session, before: datetime) -> int:
     """Forget change hashes older than `before` (a webhook that late is not deduped)."""
     # A DML statement's result is a CursorResult, which counts its rows.
     return cast(CursorResult[Any], session.execute(delete(EventChangeHash).where(EventChangeHash.created_at < before))).rowcount
-

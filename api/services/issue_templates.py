@@ -1,6 +1,5 @@
 """Issue templates: validated on save, rendered in a sandbox, turned into issues on any tracker."""
 
-
 from typing import Any
 
 from sqlalchemy import select
@@ -24,17 +23,20 @@ STARTER_TEMPLATES = [
         "description": "Something does not work as expected",
         "title": "[Bug] {{ summary }}",
         "body": "## What happened\n{{ actual }}\n\n## What was expected\n{{ expected }}\n\n"
-                "## Steps to reproduce\n{{ steps }}\n\n## Environment\n{{ environment }}\n",
+        "## Steps to reproduce\n{{ steps }}\n\n## Environment\n{{ environment }}\n",
         "labels": ["bug"],
         "variables": [
             {"name": "summary", "description": "One line", "required": True, "default": None, "pattern": None},
             {"name": "actual", "description": "What happened", "required": True, "default": None, "pattern": None},
-            {"name": "expected", "description": "What should have happened", "required": True, "default": None,
-             "pattern": None},
-            {"name": "steps", "description": "How to reproduce", "required": False, "default": "Not given",
-             "pattern": None},
-            {"name": "environment", "description": "Version, browser, OS", "required": False, "default": "Not given",
-             "pattern": None},
+            {"name": "expected", "description": "What should have happened", "required": True, "default": None, "pattern": None},
+            {"name": "steps", "description": "How to reproduce", "required": False, "default": "Not given", "pattern": None},
+            {
+                "name": "environment",
+                "description": "Version, browser, OS",
+                "required": False,
+                "default": "Not given",
+                "pattern": None,
+            },
         ],
     },
     {
@@ -46,8 +48,13 @@ STARTER_TEMPLATES = [
         "variables": [
             {"name": "summary", "description": "One line", "required": True, "default": None, "pattern": None},
             {"name": "problem", "description": "What is hard today", "required": True, "default": None, "pattern": None},
-            {"name": "solution", "description": "What you would like", "required": False, "default": "Open for ideas",
-             "pattern": None},
+            {
+                "name": "solution",
+                "description": "What you would like",
+                "required": False,
+                "default": "Open for ideas",
+                "pattern": None,
+            },
         ],
     },
 ]
@@ -169,8 +176,11 @@ def render(*, template: IssueTemplate, variables: dict[str, Any]) -> dict[str, A
                     errors[name] = [problem]
             values[name] = value
     if errors:
-        raise Unprocessable(f"Some variables are missing or invalid: {', '.join(sorted(errors))}.",
-                            errors={"variables": errors}, error="invalid_variables")
+        raise Unprocessable(
+            f"Some variables are missing or invalid: {', '.join(sorted(errors))}.",
+            errors={"variables": errors},
+            error="invalid_variables",
+        )
     try:
         with template_engine.shared_budget():
             title = " ".join(template_engine.render(template.title, values).split())
@@ -178,26 +188,31 @@ def render(*, template: IssueTemplate, variables: dict[str, Any]) -> dict[str, A
     except template_engine.TemplateError as exc:
         raise Unprocessable(str(exc), error="render_failed") from None
     if not title:
-        raise Unprocessable("The rendered title is empty.", errors={"title": ["Rendered to an empty string."]},
-                            error="render_failed")
+        raise Unprocessable(
+            "The rendered title is empty.", errors={"title": ["Rendered to an empty string."]}, error="render_failed"
+        )
     if len(title) > 255:
         raise Unprocessable("The rendered title is longer than 255 characters.", error="render_failed")
-    return {"title": title, "description": description, "labels": list(template.labels),
-            "assignees": list(template.assignees)}
+    return {"title": title, "description": description, "labels": list(template.labels), "assignees": list(template.assignees)}
 
 
-def create_issue(*, session: Session, owner: User, template_id: int, tracker_id: int | None,
-                 variables: dict[str, Any]) -> dict[str, Any]:
+def create_issue(
+    *, session: Session, owner: User, template_id: int, tracker_id: int | None, variables: dict[str, Any]
+) -> dict[str, Any]:
     """Render a template and create the issue on a tracker, remembering it."""
     template = get_template(session=session, owner=owner, template_id=template_id)
     tracker_id = tracker_id or template.tracker_id
     if tracker_id is None:
         raise Unprocessable("Say which tracker to use.", errors={"tracker_id": ["Required: the template has no default."]})
     rendered = render(template=template, variables=variables)
-    issue = trackers_service.create_issue(session=session, owner=owner, tracker_id=tracker_id,
-                                          data={**rendered, "due_date": None})
-    session.add(TemplateIssue(template_id=template.id, tracker_id=tracker_id, issue_id=issue["id"],
-                              url=issue.get("url"), title=issue["title"]))
+    issue = trackers_service.create_issue(
+        session=session, owner=owner, tracker_id=tracker_id, data={**rendered, "due_date": None}
+    )
+    session.add(
+        TemplateIssue(
+            template_id=template.id, tracker_id=tracker_id, issue_id=issue["id"], url=issue.get("url"), title=issue["title"]
+        )
+    )
     session.commit()
     return issue
 
@@ -217,8 +232,11 @@ def import_templates(*, session: Session, owner: User, tracker_id: int) -> dict[
     imported, skipped = [], []
     for filename, text in files:
         if not filename.lower().endswith(".md"):
-            reason = "issue forms and config files (.yml) are not imported" if filename.endswith((".yml", ".yaml")) \
+            reason = (
+                "issue forms and config files (.yml) are not imported"
+                if filename.endswith((".yml", ".yaml"))
                 else "not a Markdown template"
+            )
             skipped.append({"file": filename, "reason": reason})
             continue
         try:

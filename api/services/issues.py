@@ -28,14 +28,25 @@ Fetch = Callable[[int, str | None], FetchResult]
 def _failure(tracker: Tracker, exc: BaseException) -> dict[str, Any]:
     if not isinstance(exc, ApiError):
         exc = TrackerUnavailable()
-    return {"tracker_id": tracker.id, "name": tracker.name, "provider": tracker.provider,
-            "code": exc.code, "error": exc.error, "message": exc.message}
+    return {
+        "tracker_id": tracker.id,
+        "name": tracker.name,
+        "provider": tracker.provider,
+        "code": exc.code,
+        "error": exc.error,
+        "message": exc.message,
+    }
 
 
 def _valid_position(value: Any) -> bool:
     return value in ("done", "failed") or (
-        isinstance(value, list) and len(value) == 2 and (value[0] is None or isinstance(value[0], str))
-        and isinstance(value[1], int) and not isinstance(value[1], bool) and 0 <= value[1] <= MAX_LIMIT)
+        isinstance(value, list)
+        and len(value) == 2
+        and (value[0] is None or isinstance(value[0], str))
+        and isinstance(value[1], int)
+        and not isinstance(value[1], bool)
+        and 0 <= value[1] <= MAX_LIMIT
+    )
 
 
 def _fanout_state(cursor: str) -> dict[int, Any]:
@@ -72,8 +83,9 @@ def _fetcher(owner: User, query: dict[str, Any]) -> Fetch:
                 provider = build_provider(session=db.session(), tracker=tracker, actor=owner.username)
                 if provider.stores_issues_locally:
                     provider.config.options["public_base_url"] = base_url
-                page = call_provider(tracker, "list_issues", list_page, provider,
-                                     issue_query({**query, "cursor": provider_cursor}))
+                page = call_provider(
+                    tracker, "list_issues", list_page, provider, issue_query({**query, "cursor": provider_cursor})
+                )
                 return [issue_dict(tracker, issue, include_remote) for issue in page.items], page.next_cursor
             finally:
                 db.session.remove()
@@ -81,8 +93,9 @@ def _fetcher(owner: User, query: dict[str, Any]) -> Fetch:
     return fetch
 
 
-def _fetch_all(pending: list[Tracker], positions: dict[int, Any],
-               fetch: Fetch) -> tuple[dict[int, FetchResult], dict[int, dict[str, Any]]]:
+def _fetch_all(
+    pending: list[Tracker], positions: dict[int, Any], fetch: Fetch
+) -> tuple[dict[int, FetchResult], dict[int, dict[str, Any]]]:
     """Each pending tracker's page, fetched concurrently within the fan-out timeout: (results, failed trackers)."""
     results: dict[int, FetchResult] = {}
     failures: dict[int, dict[str, Any]] = {}
@@ -107,14 +120,12 @@ def _fetch_all(pending: list[Tracker], positions: dict[int, Any],
     return results, failures
 
 
-def _merge(results: dict[int, FetchResult], positions: dict[int, Any],
-           limit: int) -> tuple[list[dict[str, Any]], dict[int, int]]:
+def _merge(results: dict[int, FetchResult], positions: dict[int, Any], limit: int) -> tuple[list[dict[str, Any]], dict[int, int]]:
     """The newest `limit` issues not yet returned, and how far into each tracker's page they reach."""
     candidates = []
     for tracker_id, (issues, _next) in results.items():
         skip = positions[tracker_id][1]
-        candidates += [(issue["updated_at"], -tracker_id, -index, issue)
-                       for index, issue in enumerate(issues) if index >= skip]
+        candidates += [(issue["updated_at"], -tracker_id, -index, issue) for index, issue in enumerate(issues) if index >= skip]
     candidates.sort(key=lambda item: item[:3], reverse=True)
     chosen = candidates[:limit]
     taken: dict[int, int] = {}
@@ -142,8 +153,9 @@ def aggregate_issues(*, session: Session, owner: User, query: dict[str, Any]) ->
     for tracker_id, (page_issues, next_cursor) in results.items():
         provider_cursor, skip = positions[tracker_id]
         upto = max(skip, taken.get(tracker_id, 0))
-        new_state[tracker_id] = ([next_cursor, 0] if next_cursor else "done") if upto >= len(page_issues) \
-            else [provider_cursor, upto]
+        new_state[tracker_id] = (
+            ([next_cursor, 0] if next_cursor else "done") if upto >= len(page_issues) else [provider_cursor, upto]
+        )
     more = any(isinstance(new_state.get(t.id, [None, 0]), list) for t in trackers)
     next_cursor = encode_cursor([{str(key): value for key, value in new_state.items()}]) if more else None
     return {"issues": issues, "next_cursor": next_cursor, "errors": list(failures.values())}

@@ -18,9 +18,12 @@ from api.services.users import get_user
 # statement object per shape, so SQLAlchemy computes its cache key once per process instead of on every request.
 _offers = Offer.__table__
 _user_total = select(func.count()).where(_offers.c.user_id == bindparam("user_id")).scalar_subquery()
-_USER_PAGE = (select(*_offers.c, _user_total.label("total"))
-              .where(_offers.c.user_id == bindparam("user_id"))
-              .order_by(_offers.c.id).limit(bindparam("limit", type_=Integer)))
+_USER_PAGE = (
+    select(*_offers.c, _user_total.label("total"))
+    .where(_offers.c.user_id == bindparam("user_id"))
+    .order_by(_offers.c.id)
+    .limit(bindparam("limit", type_=Integer))
+)
 _USER_PAGE_AFTER = _USER_PAGE.where(_offers.c.id > bindparam("after", type_=Integer))
 _USER_TOTAL = select(func.count()).where(_offers.c.user_id == bindparam("user_id"))
 
@@ -72,8 +75,9 @@ def update_offer(*, session: Session, actor: User, user_id: int, offer_id: int, 
     offer = get_offer(session=session, user_id=user_id, offer_id=offer_id)
     _ensure_owner(actor=actor, user_id=user_id)
     if not data:
-        raise ValidationFailed("Send at least one field to change.",
-                               errors={"_schema": ["Send at least one of: title, description, skills_list."]})
+        raise ValidationFailed(
+            "Send at least one field to change.", errors={"_schema": ["Send at least one of: title, description, skills_list."]}
+        )
     for name, value in data.items():
         setattr(offer, name, value)
     offer.modification_date = max(utcnow(), offer.modification_date)
@@ -90,9 +94,7 @@ def delete_offer(*, session: Session, actor: User, user_id: int, offer_id: int) 
     return offer_id
 
 
-
-def search_offers(*, session: Session, skill: str | None = None, q: str | None = None, limit: int,
-                  cursor: str | None) -> Page:
+def search_offers(*, session: Session, skill: str | None = None, q: str | None = None, limit: int, cursor: str | None) -> Page:
     """Offers of every user, filtered by skill (case-insensitive) and text, oldest first."""
     stmt = select(Offer)
     if skill:

@@ -18,8 +18,16 @@ class Page:
     count: int | None = None
 
 
-def keyset_page(session: Session, stmt: Select[Any], *, key: InstrumentedAttribute[int], limit: int, cursor: str | None,
-                descending: bool = False, count_total: bool = False) -> Page:
+def keyset_page(
+    session: Session,
+    stmt: Select[Any],
+    *,
+    key: InstrumentedAttribute[int],
+    limit: int,
+    cursor: str | None,
+    descending: bool = False,
+    count_total: bool = False,
+) -> Page:
     """One page of ORM entities from `stmt`, ordered by the unique integer column `key`, after `cursor`.
 
     With `count_total`, the total of `stmt` (ignoring the cursor) rides along in the same query as a

@@ -28,9 +28,24 @@ log = logging.getLogger(__name__)
 
 READ_CHUNK = 64 * 1024
 # Only these response headers travel back: never cookies, auth challenges or the provider's hop-by-hop headers.
-FORWARDED_HEADERS = frozenset({"content-type", "content-language", "etag", "last-modified", "link", "retry-after",
-                               "x-total-count", "x-total", "x-total-pages", "x-page", "x-per-page", "x-next-page",
-                               "x-prev-page", "x-request-id"})
+FORWARDED_HEADERS = frozenset(
+    {
+        "content-type",
+        "content-language",
+        "etag",
+        "last-modified",
+        "link",
+        "retry-after",
+        "x-total-count",
+        "x-total",
+        "x-total-pages",
+        "x-page",
+        "x-per-page",
+        "x-next-page",
+        "x-prev-page",
+        "x-request-id",
+    }
+)
 # Rate-limit headers, and the providers' own request ids (x-<provider>-request-id), help a caller debug a call.
 FORWARDED_PREFIXES = ("x-ratelimit-",)
 _REQUEST_ID_HEADER = re.compile(r"x-[a-z0-9]+-request-id")
@@ -46,6 +61,7 @@ def check_path(path: str, *, encoded_slash: bool = False) -> str:
     With `encoded_slash` (a provider whose ids hold a '/', e.g. `group%2Fproject`), '%2F' inside one segment is
     the one encoding allowed, and each part it separates is held to the same rules as a segment.
     """
+
     def refuse(why: str) -> NoReturn:
         raise ValidationFailed(f"path refused: {why}.", errors={"path": [why]})
 
@@ -54,8 +70,11 @@ def check_path(path: str, *, encoded_slash: bool = False) -> str:
     if _UNSAFE.search(path):
         refuse("no spaces, control characters, backslashes, '?' or '#' (send parameters in `query`)")
     if _ENCODED.search(_ENCODED_SLASH.sub("/", path) if encoded_slash else path):
-        refuse("no percent-encoded '.', '/', '\\\\', '%' or NUL" if not encoded_slash
-               else "no percent-encoded '.', '\\\\', '%' or NUL ('%2F' only inside a name)")
+        refuse(
+            "no percent-encoded '.', '/', '\\\\', '%' or NUL"
+            if not encoded_slash
+            else "no percent-encoded '.', '\\\\', '%' or NUL ('%2F' only inside a name)"
+        )
     relative = path[1:] if path.startswith("/") else path
     if not relative or "//" in relative:
         refuse("empty segments ('//') are not allowed")
@@ -78,9 +97,13 @@ def _join(root: str, relative: str) -> str:
 
 
 def _headers(response: requests.Response) -> dict[str, str]:
-    return {name: value for name, value in response.headers.items()
-            if name.lower() in FORWARDED_HEADERS or name.lower().startswith(FORWARDED_PREFIXES)
-            or _REQUEST_ID_HEADER.fullmatch(name.lower())}
+    return {
+        name: value
+        for name, value in response.headers.items()
+        if name.lower() in FORWARDED_HEADERS
+        or name.lower().startswith(FORWARDED_PREFIXES)
+        or _REQUEST_ID_HEADER.fullmatch(name.lower())
+    }
 
 
 def _read_capped(response: requests.Response, *, limit: int, deadline: float) -> bytes:
@@ -126,8 +149,9 @@ def _body(response: requests.Response, raw: bytes) -> Any:
     return raw.decode(response.encoding or "utf-8", "replace")
 
 
-def passthrough(*, session: Session, owner: User, tracker_id: int, method: str, path: str,
-                query: dict[str, Any] | None, json: Any) -> dict[str, Any]:
+def passthrough(
+    *, session: Session, owner: User, tracker_id: int, method: str, path: str, query: dict[str, Any] | None, json: Any
+) -> dict[str, Any]:
     """One raw provider call -> {status, headers, body}."""
     tracker, provider = connect(session=session, owner=owner, tracker_id=tracker_id)
     provider.require(Capability.PASSTHROUGH, "The passthrough")
@@ -143,8 +167,15 @@ def passthrough(*, session: Session, owner: User, tracker_id: int, method: str, 
         deadline = time.monotonic() + seconds
         with transport_errors():
             response = shared_session(seconds, 0).request(
-                method, url, params=params, json=json if method in ("POST", "PUT", "PATCH") else None,
-                headers=headers, timeout=seconds, allow_redirects=False, stream=True)
+                method,
+                url,
+                params=params,
+                json=json if method in ("POST", "PUT", "PATCH") else None,
+                headers=headers,
+                timeout=seconds,
+                allow_redirects=False,
+                stream=True,
+            )
             try:
                 raw = _read_capped(response, limit=limit, deadline=deadline)
             finally:
@@ -157,6 +188,17 @@ def passthrough(*, session: Session, owner: User, tracker_id: int, method: str, 
         status = result["status"]
         return result
     finally:
-        log.info("passthrough %s %s -> %s", method, "/" + relative, status,
-                 extra={"tracker_id": tracker.id, "provider": tracker.provider, "user": owner.username,
-                        "method": method, "path": "/" + relative, "status": status})
+        log.info(
+            "passthrough %s %s -> %s",
+            method,
+            "/" + relative,
+            status,
+            extra={
+                "tracker_id": tracker.id,
+                "provider": tracker.provider,
+                "user": owner.username,
+                "method": method,
+                "path": "/" + relative,
+                "status": status,
+            },
+        )

@@ -60,8 +60,9 @@ def effective_mode(tracker: Tracker) -> str:
 
 # ---- scheduling --------------------------------------------------------------------------------
 
-_RUNNING = text("SELECT count(*) FROM procrastinate_jobs WHERE task_name = 'gateway:poll_tracker' "
-                "AND status IN ('todo', 'doing')")
+_RUNNING = text(
+    "SELECT count(*) FROM procrastinate_jobs WHERE task_name = 'gateway:poll_tracker' AND status IN ('todo', 'doing')"
+)
 
 
 def schedule_due(*, session: Session, now: datetime | None = None) -> list[int]:
@@ -71,12 +72,15 @@ def schedule_due(*, session: Session, now: datetime | None = None) -> list[int]:
     if slots <= 0:
         session.rollback()
         return []
-    due = list(session.scalars(
-        select(Tracker)
-        .where(Tracker.provider.in_(pollable_slugs()), or_(Tracker.next_poll_at.is_(None), Tracker.next_poll_at <= now))
-        .order_by(Tracker.next_poll_at.asc().nullsfirst(), Tracker.id)
-        .limit(slots)
-        .with_for_update(skip_locked=True)))
+    due = list(
+        session.scalars(
+            select(Tracker)
+            .where(Tracker.provider.in_(pollable_slugs()), or_(Tracker.next_poll_at.is_(None), Tracker.next_poll_at <= now))
+            .order_by(Tracker.next_poll_at.asc().nullsfirst(), Tracker.id)
+            .limit(slots)
+            .with_for_update(skip_locked=True)
+        )
+    )
     for tracker in due:
         # Claimed until the job reschedules it; a job lost with its worker is retried by the stalled-job sweep.
         tracker.next_poll_at = now + timedelta(seconds=max(interval_seconds(tracker), 60))
@@ -90,20 +94,29 @@ def resync(*, session: Session, owner: User, tracker_id: int, emit_events: bool 
     tracker = trackers_service.get_tracker(session=session, owner=owner, tracker_id=tracker_id)
     if not polling_applies(tracker):
         raise NotSupported("This tracker records its own events; there is nothing to poll.")
-    jobs.enqueue(session, "gateway:poll_tracker", queue=QUEUE_POLLING, lock=f"poll:{tracker.id}", tracker_id=tracker.id,
-                 full=True, emit_events=bool(emit_events))
+    jobs.enqueue(
+        session,
+        "gateway:poll_tracker",
+        queue=QUEUE_POLLING,
+        lock=f"poll:{tracker.id}",
+        tracker_id=tracker.id,
+        full=True,
+        emit_events=bool(emit_events),
+    )
     session.commit()
     return {"message": f"resync of tracker {tracker.id} queued", "emit_events": bool(emit_events)}
 
 
 # ---- one poll ----------------------------------------------------------------------------------
 
+
 def _fetch_changed(tracker: Tracker, provider: TrackerProvider, since: datetime | None) -> list[Issue]:
     issues: list[Issue] = []
     cursor = None
     for _ in range(MAX_PAGES):
-        page = trackers_service.call_provider(tracker, "poll_issues", provider.list_issues_updated_since, since,
-                                              limit=PAGE_SIZE, cursor=cursor)
+        page = trackers_service.call_provider(
+            tracker, "poll_issues", provider.list_issues_updated_since, since, limit=PAGE_SIZE, cursor=cursor
+        )
         issues += map(provider.enrich, page.items)  # label-borne priorities, as the index and the gateway's writes hold them
         cursor = page.next_cursor
         if not cursor:
@@ -115,8 +128,9 @@ def _fetch_comments(tracker: Tracker, provider: TrackerProvider, issue_id: str) 
     comments: list[Comment] = []
     cursor = None
     for _ in range(MAX_COMMENT_PAGES):
-        page = trackers_service.call_provider(tracker, "poll_comments", provider.list_comments, issue_id,
-                                              limit=PAGE_SIZE, cursor=cursor)
+        page = trackers_service.call_provider(
+            tracker, "poll_comments", provider.list_comments, issue_id, limit=PAGE_SIZE, cursor=cursor
+        )
         comments += page.items
         cursor = page.next_cursor
         if not cursor:
@@ -124,8 +138,9 @@ def _fetch_comments(tracker: Tracker, provider: TrackerProvider, issue_id: str) 
     return comments
 
 
-def _comments_of_quiet_issues(session: Session, tracker: Tracker, provider: TrackerProvider, since: datetime | None,
-                              read: set[str], *, emit: bool) -> int:
+def _comments_of_quiet_issues(
+    session: Session, tracker: Tracker, provider: TrackerProvider, since: datetime | None, read: set[str], *, emit: bool
+) -> int:
     """Comments changed since on issues this poll did not read: an edit that left its issue's update time alone.
 
     Only where the provider lists comments by update time (`list_comments_updated_since`); elsewhere an edited comment
@@ -135,8 +150,9 @@ def _comments_of_quiet_issues(session: Session, tracker: Tracker, provider: Trac
         return 0
     recorded, cursor = 0, None
     for _ in range(MAX_PAGES):
-        page = trackers_service.call_provider(tracker, "poll_comments", provider.list_comments_updated_since, since,
-                                              limit=PAGE_SIZE, cursor=cursor)
+        page = trackers_service.call_provider(
+            tracker, "poll_comments", provider.list_comments_updated_since, since, limit=PAGE_SIZE, cursor=cursor
+        )
         if page is None:  # the provider has no such list after all
             return recorded
         # One page at a time: memory stays at a page of comments however many changed (recording is idempotent).
@@ -147,18 +163,21 @@ def _comments_of_quiet_issues(session: Session, tracker: Tracker, provider: Trac
     raise TrackerError("Too many changed comments for one poll.")
 
 
-def _record_comment_changes(session: Session, tracker: Tracker, changed: list[tuple[str, Comment]], read: set[str], *,
-                            emit: bool) -> int:
+def _record_comment_changes(
+    session: Session, tracker: Tracker, changed: list[tuple[str, Comment]], read: set[str], *, emit: bool
+) -> int:
     """Record each listed comment's change once, on issues this poll did not read itself."""
     recorded = 0
     for issue_id, comment in changed:
-        entry = None if issue_id in read else index_service.get_entry(session=session, tracker_id=tracker.id,
-                                                                      issue_id=issue_id)
+        entry = None if issue_id in read else index_service.get_entry(session=session, tracker_id=tracker.id, issue_id=issue_id)
         if entry is None:  # read with its issue already, or no indexed issue (a pull request's comment)
             continue
         item = index_service.comment_change(entry, comment)
-        if item is not None and emit \
-                and index_service.record_once(session=session, tracker=tracker, item=item, source="poll") is not None:
+        if (
+            item is not None
+            and emit
+            and index_service.record_once(session=session, tracker=tracker, item=item, source="poll") is not None
+        ):
             recorded += 1
     return recorded
 
@@ -173,13 +192,18 @@ def _failed(session: Session, tracker: Tracker, exc: TrackerError, now: datetime
         tracker.last_poll_error = f"{exc.error}: {exc.message}"[:500]
     # A rate limit waits two intervals at least (longer if the tracker says so); failures in a row double the wait each.
     doublings = 1 if isinstance(exc, TrackerRateLimited) else min(tracker.poll_failures or 0, 10)
-    backoff = min(interval_seconds(tracker) * 2 ** doublings, MAX_BACKOFF_SECONDS)
+    backoff = min(interval_seconds(tracker) * 2**doublings, MAX_BACKOFF_SECONDS)
     tracker.next_poll_at = now + timedelta(seconds=max(backoff, retry_after or 0, interval_seconds(tracker)))
     outcome = "rate_limited" if isinstance(exc, TrackerRateLimited) else "failed"
     session.commit()
     polls.labels(tracker.provider, outcome).inc()
-    log.warning("poll of tracker %s %s: %s", tracker.id, outcome, exc.error,
-                extra={"tracker_id": tracker.id, "outcome": outcome, "next_poll_at": tracker.next_poll_at.isoformat()})
+    log.warning(
+        "poll of tracker %s %s: %s",
+        tracker.id,
+        outcome,
+        exc.error,
+        extra={"tracker_id": tracker.id, "outcome": outcome, "next_poll_at": tracker.next_poll_at.isoformat()},
+    )
     return {"tracker_id": tracker.id, "outcome": outcome, "events": 0, "issues": 0}
 
 
@@ -192,12 +216,26 @@ def _comments_may_have_changed(entry: IndexedIssue, issue: Issue) -> bool:
     repository-wide comment listing where the provider has one, and moves the issue's update time elsewhere.
     """
     updated_at = issue.updated_at.replace(microsecond=0) if issue.updated_at is not None else None
-    return (updated_at is None or updated_at != entry.updated_at or issue.comments_count != entry.comments_count
-            or entry.data.get("_indexed_by") not in ("poll", "baseline") or entry.indexed_at < updated_at + timedelta(seconds=1))
+    return (
+        updated_at is None
+        or updated_at != entry.updated_at
+        or issue.comments_count != entry.comments_count
+        or entry.data.get("_indexed_by") not in ("poll", "baseline")
+        or entry.indexed_at < updated_at + timedelta(seconds=1)
+    )
 
 
-def _poll_issue(session: Session, tracker: Tracker, provider: TrackerProvider, issue: Issue, *, emit: bool, read_comments: bool,
-                now: datetime, read: set[str]) -> int:
+def _poll_issue(
+    session: Session,
+    tracker: Tracker,
+    provider: TrackerProvider,
+    issue: Issue,
+    *,
+    emit: bool,
+    read_comments: bool,
+    now: datetime,
+    read: set[str],
+) -> int:
     """Index one listed issue and record its differences (and its comments', when read); the events recorded."""
     entry = index_service.get_entry(session=session, tracker_id=tracker.id, issue_id=issue.id)
     items = index_service.issue_events(entry, issue) if emit else []
@@ -208,16 +246,19 @@ def _poll_issue(session: Session, tracker: Tracker, provider: TrackerProvider, i
             items += index_service.comment_events(entry.comments, issue, fetched_comments, known_count=entry.comments_count)
         comments = index_service.comment_state(fetched_comments)
         read.add(issue.id)
-    recorded = sum(index_service.record_once(session=session, tracker=tracker, item=item, source="poll") is not None
-                   for item in items)
+    recorded = sum(
+        index_service.record_once(session=session, tracker=tracker, item=item, source="poll") is not None for item in items
+    )
     # Only a poll that recorded the differences may later stand in for a webhook of the same change.
-    index_service.upsert(session=session, tracker=tracker, issue=issue, source="poll" if emit else "baseline",
-                         comments=comments, now=now)
+    index_service.upsert(
+        session=session, tracker=tracker, issue=issue, source="poll" if emit else "baseline", comments=comments, now=now
+    )
     return recorded
 
 
-def poll_tracker(*, session: Session, tracker_id: int, full: bool = False, emit_events: bool | None = None,
-                 now: datetime | None = None) -> dict[str, Any] | None:
+def poll_tracker(
+    *, session: Session, tracker_id: int, full: bool = False, emit_events: bool | None = None, now: datetime | None = None
+) -> dict[str, Any] | None:
     """Fetch the issues changed since the cursor (minus the overlap), index them, record their differences as events.
 
     The first poll (no cursor) is a baseline: it indexes and records nothing, unless `emit_events`. Fails keep the cursor.
@@ -242,8 +283,7 @@ def poll_tracker(*, session: Session, tracker_id: int, full: bool = False, emit_
         newest = tracker.poll_cursor
         for issue in fetched:
             read_comments = with_comments and not baseline
-            recorded += _poll_issue(session, tracker, provider, issue, emit=emit, read_comments=read_comments, now=now,
-                                    read=read)
+            recorded += _poll_issue(session, tracker, provider, issue, emit=emit, read_comments=read_comments, now=now, read=read)
             if issue.updated_at is not None and (newest is None or issue.updated_at > newest):
                 newest = issue.updated_at
         if with_comments and since is not None:
@@ -269,13 +309,18 @@ def poll_tracker(*, session: Session, tracker_id: int, full: bool = False, emit_
     polls.labels(tracker.provider, "baseline" if baseline and not emit else "ok").inc()
     poll_duration.labels(tracker.provider).observe(elapsed)
     poll_events.labels(tracker.provider).observe(recorded)
-    log.info("polled tracker %s: %d issues, %d events", tracker.id, len(fetched), recorded,
-             extra={"tracker_id": tracker.id, "issues": len(fetched), "events": recorded,
-                    "duration_ms": round(elapsed * 1000, 2)})
+    log.info(
+        "polled tracker %s: %d issues, %d events",
+        tracker.id,
+        len(fetched),
+        recorded,
+        extra={"tracker_id": tracker.id, "issues": len(fetched), "events": recorded, "duration_ms": round(elapsed * 1000, 2)},
+    )
     return {"tracker_id": tracker.id, "outcome": "ok", "events": recorded, "issues": len(fetched), "baseline": baseline}
 
 
 # ---- deletion detection ------------------------------------------------------------------------
+
 
 def _reconcile_due(tracker: Tracker, now: datetime) -> bool:
     every = current_app.config["POLL_RECONCILE_SECONDS"]
@@ -314,6 +359,7 @@ def reconcile_tracker(*, session: Session, tracker_id: int, now: datetime | None
 
 # ---- webhooks refresh the index at once --------------------------------------------------------
 
+
 def refresh_issues(*, session: Session, tracker_id: int, issue_ids: Iterable[str]) -> None:
     """Re-read issues a webhook named and index them (its events are already recorded); a missing one leaves the index."""
     tracker = session.get(Tracker, tracker_id)
@@ -331,10 +377,10 @@ def refresh_issues(*, session: Session, tracker_id: int, issue_ids: Iterable[str
     session.commit()
 
 
-
 def prune_change_hashes(*, session: Session, now: datetime | None = None) -> int:
     """Forget change hashes older than POLL_DEDUPE_DAYS; return how many went."""
     removed = index_service.prune_change_hashes(
-        session=session, before=(now or utcnow()) - timedelta(days=current_app.config["POLL_DEDUPE_DAYS"]))
+        session=session, before=(now or utcnow()) - timedelta(days=current_app.config["POLL_DEDUPE_DAYS"])
+    )
     session.commit()
     return removed

@@ -48,6 +48,7 @@ _ERRNO_MESSAGE = re.compile(r"\[Errno -?\d+\] ([^'\")\]]+)")
 
 # ---- subscriptions -----------------------------------------------------------------------------
 
+
 def _check_url(url: str) -> str:
     try:
         check_url(url)
@@ -59,8 +60,13 @@ def _check_url(url: str) -> str:
 
 def create_subscription(*, session: Session, owner: User, data: dict[str, Any]) -> Subscription:
     """Store a subscription with its secret encrypted."""
-    subscription = Subscription(owner_id=owner.id, url=_check_url(data["url"]), events=data["events"],
-                                secret_encrypted=crypto.encrypt_json(data["secret"]), enabled=data.get("enabled", True))
+    subscription = Subscription(
+        owner_id=owner.id,
+        url=_check_url(data["url"]),
+        events=data["events"],
+        secret_encrypted=crypto.encrypt_json(data["secret"]),
+        enabled=data.get("enabled", True),
+    )
     session.add(subscription)
     session.commit()
     return subscription
@@ -104,19 +110,30 @@ def delete_subscription(*, session: Session, owner: User, subscription_id: int) 
 
 # ---- fan-out -----------------------------------------------------------------------------------
 
-def _create_deliveries(session: Session, *, owner_id: int, event_type: str, payload: dict[str, Any],
-                       event_id: int | None) -> int:
+
+def _create_deliveries(session: Session, *, owner_id: int, event_type: str, payload: dict[str, Any], event_id: int | None) -> int:
     subscriptions = session.scalars(
         select(Subscription)
-        .where(Subscription.owner_id == owner_id, Subscription.enabled.is_(True),
-               Subscription.events.overlap([event_type, ALL_EVENTS]))
+        .where(
+            Subscription.owner_id == owner_id,
+            Subscription.enabled.is_(True),
+            Subscription.events.overlap([event_type, ALL_EVENTS]),
+        )
         .order_by(Subscription.id)
     ).all()
     now = utcnow()
     for subscription in subscriptions:
-        delivery = OutboundDelivery(id=str(uuid.uuid4()), subscription_id=subscription.id, event_id=event_id,
-                                    event_type=event_type, payload=payload, status="pending", attempts=0,
-                                    next_attempt_at=now, created_at=now)
+        delivery = OutboundDelivery(
+            id=str(uuid.uuid4()),
+            subscription_id=subscription.id,
+            event_id=event_id,
+            event_type=event_type,
+            payload=payload,
+            status="pending",
+            attempts=0,
+            next_attempt_at=now,
+            created_at=now,
+        )
         session.add(delivery)
         jobs.enqueue(session, SEND_TASK, queue=jobs.QUEUE_OUTBOUND, delivery_id=delivery.id, attempt=1)
     return len(subscriptions)
@@ -124,17 +141,18 @@ def _create_deliveries(session: Session, *, owner_id: int, event_type: str, payl
 
 def fan_out(*, session: Session, event: Event) -> int:
     """One delivery (and its send job) per enabled subscription of the event's owner that wants its type; no commit."""
-    return _create_deliveries(session, owner_id=event.owner_id, event_type=event.type, payload=event_to_dict(event),
-                              event_id=event.id)
+    return _create_deliveries(
+        session, owner_id=event.owner_id, event_type=event.type, payload=event_to_dict(event), event_id=event.id
+    )
 
 
 def notify(*, session: Session, owner_id: int, event_type: str, payload: dict[str, Any], event_id: int | None = None) -> int:
     """Like fan_out, for an event that is not an Event row (e.g. automation.notify); no commit."""
-    return _create_deliveries(session, owner_id=owner_id, event_type=event_type, payload=jsonable(payload),
-                              event_id=event_id)
+    return _create_deliveries(session, owner_id=owner_id, event_type=event_type, payload=jsonable(payload), event_id=event_id)
 
 
 # ---- deliveries --------------------------------------------------------------------------------
+
 
 def _decode_delivery_cursor(cursor: str) -> tuple[datetime, str]:
     created_at, delivery_id = decode_cursor(cursor, types=(str, str))
@@ -151,8 +169,7 @@ def list_deliveries(*, session: Session, owner: User, subscription_id: int, limi
     if cursor:
         after = tuple_(*map(literal, _decode_delivery_cursor(cursor)))
         stmt = stmt.where(tuple_(OutboundDelivery.created_at, OutboundDelivery.id) < after)
-    items = session.scalars(stmt.order_by(OutboundDelivery.created_at.desc(), OutboundDelivery.id.desc())
-                            .limit(limit + 1)).all()
+    items = session.scalars(stmt.order_by(OutboundDelivery.created_at.desc(), OutboundDelivery.id.desc()).limit(limit + 1)).all()
     next_cursor = None
     if len(items) > limit:
         items = items[:limit]
@@ -169,13 +186,13 @@ def get_delivery(*, session: Session, owner: User, subscription_id: int, deliver
     return delivery
 
 
-def get_delivery_with_attempts(*, session: Session, owner: User, subscription_id: int,
-                               delivery_id: str) -> OutboundDelivery:
+def get_delivery_with_attempts(*, session: Session, owner: User, subscription_id: int, delivery_id: str) -> OutboundDelivery:
     """A delivery (see get_delivery) with every attempt, oldest first, as its `attempt_log`."""
     delivery = get_delivery(session=session, owner=owner, subscription_id=subscription_id, delivery_id=delivery_id)
     # Read by the delivery schema; not a column.
     delivery.attempt_log = session.scalars(  # type: ignore[attr-defined]
-        select(DeliveryAttempt).where(DeliveryAttempt.delivery_id == delivery.id).order_by(DeliveryAttempt.id)).all()
+        select(DeliveryAttempt).where(DeliveryAttempt.delivery_id == delivery.id).order_by(DeliveryAttempt.id)
+    ).all()
     return delivery
 
 
@@ -186,8 +203,12 @@ def redeliver(*, session: Session, owner: User, subscription_id: int, delivery_i
         raise Conflict("The subscription is disabled; enable it before redelivering.", error="subscription_disabled")
     get_delivery(session=session, owner=owner, subscription_id=subscription_id, delivery_id=delivery_id)
     # Found just above, and locked now: a delivery goes only with its subscription.
-    delivery = session.execute(select(OutboundDelivery).where(OutboundDelivery.id == delivery_id).with_for_update()
-                               .execution_options(populate_existing=True)).scalar_one()
+    delivery = session.execute(
+        select(OutboundDelivery)
+        .where(OutboundDelivery.id == delivery_id)
+        .with_for_update()
+        .execution_options(populate_existing=True)
+    ).scalar_one()
     delivery.status = "pending"
     delivery.next_attempt_at = utcnow()
     # The job claims the next attempt number, so a scheduled retry carrying the same number becomes a no-op.
@@ -197,6 +218,7 @@ def redeliver(*, session: Session, owner: User, subscription_id: int, delivery_i
 
 
 # ---- sending -----------------------------------------------------------------------------------
+
 
 @dataclass
 class _Outcome:
@@ -229,9 +251,15 @@ def sign(*, secret: str, timestamp: int, body: bytes) -> str:
 
 
 def _body(delivery: OutboundDelivery) -> bytes:
-    return json.dumps({"id": delivery.id, "type": delivery.event_type,
-                       "created_at": delivery.created_at.astimezone(UTC).isoformat(), "data": delivery.payload},
-                      separators=(",", ":")).encode()
+    return json.dumps(
+        {
+            "id": delivery.id,
+            "type": delivery.event_type,
+            "created_at": delivery.created_at.astimezone(UTC).isoformat(),
+            "data": delivery.payload,
+        },
+        separators=(",", ":"),
+    ).encode()
 
 
 def _retry_schedule() -> tuple[float, ...]:
@@ -277,8 +305,11 @@ def _post(*, url: str, secret: str | None, delivery_id: str, event_type: str, bo
         return outcome(error="The subscription's secret cannot be decrypted with the configured ENCRYPTION_KEYS.")
     timestamp = int(time.time())
     headers = {
-        "Content-Type": "application/json", "User-Agent": USER_AGENT, "X-Gateway-Event": event_type,
-        "X-Gateway-Delivery": delivery_id, "X-Gateway-Timestamp": str(timestamp),
+        "Content-Type": "application/json",
+        "User-Agent": USER_AGENT,
+        "X-Gateway-Event": event_type,
+        "X-Gateway-Delivery": delivery_id,
+        "X-Gateway-Timestamp": str(timestamp),
         "X-Gateway-Signature": sign(secret=secret, timestamp=timestamp, body=body),
     }
     timeout = float(current_app.config.get("OUTBOUND_TIMEOUT_SECONDS", DEFAULT_TIMEOUT_SECONDS))
@@ -310,15 +341,30 @@ def _due(delivery: OutboundDelivery | None, attempt: int) -> bool:
 
 
 def _record(session: Session, *, delivery_id: str, attempt: int, outcome: _Outcome) -> str | None:
-    delivery = session.scalar(select(OutboundDelivery).where(OutboundDelivery.id == delivery_id).with_for_update()
-                              .execution_options(populate_existing=True))
+    delivery = session.scalar(
+        select(OutboundDelivery)
+        .where(OutboundDelivery.id == delivery_id)
+        .with_for_update()
+        .execution_options(populate_existing=True)
+    )
     if delivery is None or not _due(delivery, attempt):
         session.rollback()
-        log.warning("outbound delivery %s attempt %d was overtaken by another attempt; its result is dropped",
-                    delivery_id, attempt, extra={"delivery_id": delivery_id, "attempt": attempt})
+        log.warning(
+            "outbound delivery %s attempt %d was overtaken by another attempt; its result is dropped",
+            delivery_id,
+            attempt,
+            extra={"delivery_id": delivery_id, "attempt": attempt},
+        )
         return None
-    session.add(DeliveryAttempt(delivery_id=delivery_id, attempted_at=outcome.attempted_at,
-                                status_code=outcome.status_code, error=outcome.error, duration_ms=outcome.duration_ms))
+    session.add(
+        DeliveryAttempt(
+            delivery_id=delivery_id,
+            attempted_at=outcome.attempted_at,
+            status_code=outcome.status_code,
+            error=outcome.error,
+            duration_ms=outcome.duration_ms,
+        )
+    )
     delivery.attempts = attempt
     delivery.last_status_code = outcome.status_code
     delivery.last_error = outcome.error
@@ -332,8 +378,14 @@ def _record(session: Session, *, delivery_id: str, attempt: int, outcome: _Outco
     else:
         delay = _next_delay(schedule, attempt, outcome.retry_after)
         delivery.next_attempt_at = utcnow() + timedelta(seconds=delay)
-        jobs.enqueue(session, SEND_TASK, queue=jobs.QUEUE_OUTBOUND, scheduled_at=delivery.next_attempt_at if delay > 0 else None,
-                     delivery_id=delivery_id, attempt=attempt + 1)
+        jobs.enqueue(
+            session,
+            SEND_TASK,
+            queue=jobs.QUEUE_OUTBOUND,
+            scheduled_at=delivery.next_attempt_at if delay > 0 else None,
+            delivery_id=delivery_id,
+            attempt=attempt + 1,
+        )
     status = delivery.status
     session.commit()
     return status
@@ -362,12 +414,23 @@ def send_delivery(*, session: Session, delivery_id: str, attempt: int | None = N
     outcome = _post(url=url, secret=secret, delivery_id=delivery_id, event_type=event_type, body=body)
     status = _record(session, delivery_id=delivery_id, attempt=attempt, outcome=outcome)
     if status is not None:
-        log.log(logging.INFO if outcome.succeeded else logging.WARNING,
-                "outbound delivery %s attempt %d to %s: %s (%d ms); now %s", delivery_id, attempt,
-                urlsplit(url).hostname, "delivered" if outcome.succeeded else outcome.error, outcome.duration_ms, status,
-                extra={"delivery_id": delivery_id, "subscription_id": subscription_id, "event_type": event_type,
-                       "attempt": attempt, "status_code": outcome.status_code, "duration_ms": outcome.duration_ms,
-                       "delivery_status": status})
+        log.log(
+            logging.INFO if outcome.succeeded else logging.WARNING,
+            "outbound delivery %s attempt %d to %s: %s (%d ms); now %s",
+            delivery_id,
+            attempt,
+            urlsplit(url).hostname,
+            "delivered" if outcome.succeeded else outcome.error,
+            outcome.duration_ms,
+            status,
+            extra={
+                "delivery_id": delivery_id,
+                "subscription_id": subscription_id,
+                "event_type": event_type,
+                "attempt": attempt,
+                "status_code": outcome.status_code,
+                "duration_ms": outcome.duration_ms,
+                "delivery_status": status,
+            },
+        )
     return status
-
-

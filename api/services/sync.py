@@ -61,9 +61,14 @@ MAX_CONFLICTS_KEPT = 50
 MAX_COMMENTS = 1000
 MARKER_SCAN_PAGES = 20
 BACKFILL_PAGE = 50
-ECHO_KINDS = {"title": ["issue.updated"], "description": ["issue.updated"], "labels": ["issue.labeled", "issue.unlabeled"],
-              "assignees": ["issue.assigned", "issue.updated"], "status": ["issue.closed", "issue.reopened", "issue.updated"],
-              "priority": ["issue.updated"]}
+ECHO_KINDS = {
+    "title": ["issue.updated"],
+    "description": ["issue.updated"],
+    "labels": ["issue.labeled", "issue.unlabeled"],
+    "assignees": ["issue.assigned", "issue.updated"],
+    "status": ["issue.closed", "issue.reopened", "issue.updated"],
+    "priority": ["issue.updated"],
+}
 
 
 def other(side: str) -> str:
@@ -79,6 +84,7 @@ def _sources(sync: Sync, name: str) -> set[str]:
 
 
 # ---- the API -----------------------------------------------------------------------------------
+
 
 def _owned_tracker(session: Session, owner: User, tracker_id: int | None) -> Tracker | None:
     tracker = session.get(Tracker, tracker_id) if tracker_id is not None else None
@@ -156,8 +162,7 @@ def delete_sync(*, session: Session, owner: User, sync_id: int) -> None:
 def list_links(*, session: Session, owner: User, sync_id: int, limit: int, cursor: str | None) -> Page:
     """A sync's issue pairs, oldest first."""
     sync = get_sync(session=session, owner=owner, sync_id=sync_id)
-    return keyset_page(session, select(SyncLink).where(SyncLink.sync_id == sync.id), key=SyncLink.id, limit=limit,
-                       cursor=cursor)
+    return keyset_page(session, select(SyncLink).where(SyncLink.sync_id == sync.id), key=SyncLink.id, limit=limit, cursor=cursor)
 
 
 def _get_link(session: Session, sync: Sync, link_id: int) -> SyncLink:
@@ -173,19 +178,34 @@ def create_link(*, session: Session, owner: User, sync_id: int, left_issue_id: s
     issues, errors = {}, {}
     for side, issue_id in (("left", left_issue_id), ("right", right_issue_id)):
         try:
-            issues[side] = trackers_service.get_issue(session=session, owner=owner, tracker_id=_tracker_id(sync, side),
-                                                      issue_id=issue_id)
+            issues[side] = trackers_service.get_issue(
+                session=session, owner=owner, tracker_id=_tracker_id(sync, side), issue_id=issue_id
+            )
         except TrackerNotFound:
             errors[f"{side}_issue_id"] = ["No such issue on this side's tracker."]
     if errors:
         raise Unprocessable("The issues cannot be paired.", errors=errors, error="invalid_link")
-    taken = session.scalar(select(SyncLink.id).where(SyncLink.sync_id == sync.id, or_(
-        SyncLink.left_issue_id == issues["left"]["id"], SyncLink.right_issue_id == issues["right"]["id"])))
+    taken = session.scalar(
+        select(SyncLink.id).where(
+            SyncLink.sync_id == sync.id,
+            or_(SyncLink.left_issue_id == issues["left"]["id"], SyncLink.right_issue_id == issues["right"]["id"]),
+        )
+    )
     if taken is not None:
         raise Conflict(f"One of these issues is already paired (link {taken}).", error="already_linked")
-    link = SyncLink(sync_id=sync.id, origin="pair", op_key=uuid.uuid4().hex, state="pending", hashes={}, conflicts=[],
-                    notes={}, left_issue_id=issues["left"]["id"], right_issue_id=issues["right"]["id"],
-                    left_url=issues["left"]["url"], right_url=issues["right"]["url"])
+    link = SyncLink(
+        sync_id=sync.id,
+        origin="pair",
+        op_key=uuid.uuid4().hex,
+        state="pending",
+        hashes={},
+        conflicts=[],
+        notes={},
+        left_issue_id=issues["left"]["id"],
+        right_issue_id=issues["right"]["id"],
+        left_url=issues["left"]["url"],
+        right_url=issues["right"]["url"],
+    )
     session.add(link)
     try:
         session.flush()
@@ -216,6 +236,7 @@ def resync(*, session: Session, owner: User, sync_id: int) -> int:
 
 # ---- queueing ----------------------------------------------------------------------------------
 
+
 def _enqueue(session: Session, task: str, key: str, **kwargs: Any) -> None:
     """Queue a job unless one with the same key is already waiting: that one reads the issues when it runs."""
     try:
@@ -226,8 +247,15 @@ def _enqueue(session: Session, task: str, key: str, **kwargs: Any) -> None:
 
 
 def _enqueue_link(session: Session, sync_id: int, link_id: int, *, comments: bool, event_at: str | None = None) -> None:
-    _enqueue(session, "gateway:sync_link", f"sync-link-{link_id}{'-c' if comments else ''}", sync_id=sync_id,
-             link_id=link_id, comments=comments, event_at=event_at)
+    _enqueue(
+        session,
+        "gateway:sync_link",
+        f"sync-link-{link_id}{'-c' if comments else ''}",
+        sync_id=sync_id,
+        link_id=link_id,
+        comments=comments,
+        event_at=event_at,
+    )
 
 
 def _enqueue_backfill(session: Session, sync_id: int) -> None:
@@ -238,18 +266,31 @@ def enqueue_for_event(*, session: Session, event: Event) -> None:
     """Pipeline consumer: an event on a side of an enabled sync queues a propagation job (duplicates collapse)."""
     if event.issue_id is None or event.type.startswith("sync."):
         return
-    syncs = session.execute(select(Sync.id, Sync.left_tracker_id).where(
-        Sync.owner_id == event.owner_id, Sync.enabled.is_(True),
-        or_(Sync.left_tracker_id == event.tracker_id, Sync.right_tracker_id == event.tracker_id))).all()
+    syncs = session.execute(
+        select(Sync.id, Sync.left_tracker_id).where(
+            Sync.owner_id == event.owner_id,
+            Sync.enabled.is_(True),
+            or_(Sync.left_tracker_id == event.tracker_id, Sync.right_tracker_id == event.tracker_id),
+        )
+    ).all()
     comments = event.type.startswith("comment.")
     for sync_id, left_tracker_id in syncs:
         side = "left" if left_tracker_id == event.tracker_id else "right"
-        _enqueue(session, "gateway:sync_issue", f"sync-{sync_id}-{side}-{event.issue_id}{'-c' if comments else ''}"[:200],
-                 sync_id=sync_id, side=side, issue_id=event.issue_id, comments=comments,
-                 event_at=event.occurred_at.isoformat(), chain_depth=event.chain_depth)
+        _enqueue(
+            session,
+            "gateway:sync_issue",
+            f"sync-{sync_id}-{side}-{event.issue_id}{'-c' if comments else ''}"[:200],
+            sync_id=sync_id,
+            side=side,
+            issue_id=event.issue_id,
+            comments=comments,
+            event_at=event.occurred_at.isoformat(),
+            chain_depth=event.chain_depth,
+        )
 
 
 # ---- values, hashes, backlinks -----------------------------------------------------------------
+
 
 def _hash(value: Any) -> str:
     return hashlib.sha256(json.dumps(value, sort_keys=True, default=str).encode()).hexdigest()[:32]
@@ -268,8 +309,10 @@ def _mirror_of(session: Session, sync: Sync, description: str | None) -> tuple[s
         if sync_id == sync.id:
             return "own", found.group(2)
         theirs = session.get(Sync, sync_id) if sync_id < 2**31 else None
-        if theirs is not None and {theirs.left_tracker_id, theirs.right_tracker_id} == {sync.left_tracker_id,
-                                                                                        sync.right_tracker_id}:
+        if theirs is not None and {theirs.left_tracker_id, theirs.right_tracker_id} == {
+            sync.left_tracker_id,
+            sync.right_tracker_id,
+        }:
             return "pair", None
     return None
 
@@ -314,6 +357,7 @@ def matches(sync: Sync, issue: IssueData) -> bool:
 
 # ---- the engine --------------------------------------------------------------------------------
 
+
 @contextmanager
 def _advisory_lock(key: str) -> Iterator[None]:
     """Serialize work on one pair across workers; a killed worker's connection drops and frees it."""
@@ -339,15 +383,16 @@ class _Job:
         self.session, self.sync = session, sync
         # The sync's foreign keys cascade: its owner and trackers exist while it does.
         self.owner = session.get_one(User, sync.owner_id)
-        self.trackers = {"left": session.get_one(Tracker, sync.left_tracker_id),
-                         "right": session.get_one(Tracker, sync.right_tracker_id)}
+        self.trackers = {
+            "left": session.get_one(Tracker, sync.left_tracker_id),
+            "right": session.get_one(Tracker, sync.right_tracker_id),
+        }
         self.depth = chain_depth
         self.event_at = datetime.fromisoformat(event_at) if event_at else None
         self._members: dict[str, dict[str, str]] = {}
         self.notes: dict[str, str] = {}  # what could not be carried over, by side and field
         self.compare_category = all(_supports(t, "IN_PROGRESS") for t in self.trackers.values())
-        self.compare_priority = (_has(IssueChanges, "priority")
-                                 and all(_supports(t, "PRIORITY") for t in self.trackers.values()))
+        self.compare_priority = _has(IssueChanges, "priority") and all(_supports(t, "PRIORITY") for t in self.trackers.values())
 
     def tracker_id(self, side: str) -> int:
         return self.trackers[side].id
@@ -361,8 +406,16 @@ class _Job:
     def _mark(self, side: str, issue_id: str, kinds: Iterable[str]) -> None:
         """Remember a write we are about to make on a remote tracker, so its webhook echo is known as ours."""
         if self.remote(side):
-            self.session.add(GatewayChange(tracker_id=self.tracker_id(side), issue_id=issue_id, kinds=sorted(set(kinds)),
-                                           rule_id=None, chain_depth=self.depth, created_at=utcnow()))
+            self.session.add(
+                GatewayChange(
+                    tracker_id=self.tracker_id(side),
+                    issue_id=issue_id,
+                    kinds=sorted(set(kinds)),
+                    rule_id=None,
+                    chain_depth=self.depth,
+                    created_at=utcnow(),
+                )
+            )
             self.session.commit()
 
     def _call(self, func: Callable[..., R], **kwargs: Any) -> R:
@@ -382,8 +435,9 @@ class _Job:
         except TrackerValidationError:
             if not data.get("labels"):
                 raise
-            known = {label["name"] for label in self._call(trackers_service.list_labels,
-                                                           tracker_id=self.tracker_id(side))["labels"]}
+            known = {
+                label["name"] for label in self._call(trackers_service.list_labels, tracker_id=self.tracker_id(side))["labels"]
+            }
             missing = [name for name in data["labels"] if name not in known]
             if not missing:
                 raise
@@ -392,15 +446,21 @@ class _Job:
 
     def create_issue(self, side: str, data: dict[str, Any]) -> IssueData:
         self._mark(side, "*", ["issue.created"])
-        issue = self._labels_fallback(side, data, lambda body: self._call(
-            trackers_service.create_issue, tracker_id=self.tracker_id(side), data=body))
+        issue = self._labels_fallback(
+            side, data, lambda body: self._call(trackers_service.create_issue, tracker_id=self.tracker_id(side), data=body)
+        )
         self.observe_lag()
         return issue
 
     def update_issue(self, side: str, issue_id: str, data: dict[str, Any]) -> IssueData:
         self._mark(side, issue_id, [kind for name in data for kind in ECHO_KINDS.get(name, ["issue.updated"])])
-        issue = self._labels_fallback(side, data, lambda body: self._call(
-            trackers_service.update_issue, tracker_id=self.tracker_id(side), issue_id=issue_id, data=body))
+        issue = self._labels_fallback(
+            side,
+            data,
+            lambda body: self._call(
+                trackers_service.update_issue, tracker_id=self.tracker_id(side), issue_id=issue_id, data=body
+            ),
+        )
         self.observe_lag()
         return issue
 
@@ -411,8 +471,9 @@ class _Job:
         items: list[dict[str, Any]] = []
         cursor = None
         while len(items) < MAX_COMMENTS:
-            page = self._call(trackers_service.list_comments, tracker_id=self.tracker_id(side), issue_id=issue_id,
-                              limit=100, cursor=cursor)
+            page = self._call(
+                trackers_service.list_comments, tracker_id=self.tracker_id(side), issue_id=issue_id, limit=100, cursor=cursor
+            )
             items += page["comments"]
             cursor = page["next_cursor"]
             if not cursor:
@@ -421,8 +482,7 @@ class _Job:
 
     def create_comment(self, side: str, issue_id: str, body: str) -> dict[str, Any]:
         self._mark(side, issue_id, ["comment.created"])
-        comment = self._call(trackers_service.create_comment, tracker_id=self.tracker_id(side), issue_id=issue_id,
-                             body=body)
+        comment = self._call(trackers_service.create_comment, tracker_id=self.tracker_id(side), issue_id=issue_id, body=body)
         self.observe_lag()
         return comment
 
@@ -441,9 +501,12 @@ class _Job:
 
     def record(self, side: str, issue_id: str | None, event_type: str, changes: dict[str, Any]) -> None:
         """A sync.* event on one side's tracker: it reaches automations and subscriptions like the others."""
-        events_service.record(session=self.session, tracker=self.trackers[side],
-                              item=WebhookEvent(event_type, issue_id, changes={"sync_id": self.sync.id, **changes}),
-                              chain_depth=self.depth)
+        events_service.record(
+            session=self.session,
+            tracker=self.trackers[side],
+            item=WebhookEvent(event_type, issue_id, changes={"sync_id": self.sync.id, **changes}),
+            chain_depth=self.depth,
+        )
 
     # ---- field values on each side ----
 
@@ -451,10 +514,14 @@ class _Job:
         status = issue["status"]
         if self.compare_category:
             status = issue.get("status_category") or ("done" if status == "closed" else "todo")
-        return {"title": issue["title"], "description": content(issue["description"]), "status": status,
-                "labels": sorted(set(issue["labels"])),
-                "assignees": sorted({(_username(p) or "").lower() for p in issue["assignees"]} - {""}),
-                "priority": issue.get("priority") if self.compare_priority else None}
+        return {
+            "title": issue["title"],
+            "description": content(issue["description"]),
+            "status": status,
+            "labels": sorted(set(issue["labels"])),
+            "assignees": sorted({(_username(p) or "").lower() for p in issue["assignees"]} - {""}),
+            "priority": issue.get("priority") if self.compare_priority else None,
+        }
 
     def map_assignees(self, side: str, names: Iterable[str]) -> tuple[list[str], str | None]:
         """Usernames from the other side as members of this side; (found, note naming those left out)."""
@@ -470,16 +537,18 @@ class _Job:
         status = "closed" if value in ("closed", "done") else "open"
         return {"status": status} if status != current["status"] else {}
 
-    def write_data(self, side: str, writes: Mapping[str, Any], link: SyncLink,
-                   current: IssueData) -> tuple[dict[str, Any], dict[str, str]]:
+    def write_data(
+        self, side: str, writes: Mapping[str, Any], link: SyncLink, current: IssueData
+    ) -> tuple[dict[str, Any], dict[str, str]]:
         """IssueChanges fields for one side's write, the footer kept; fields that would change nothing are dropped."""
         data: dict[str, Any] = {}
         notes: dict[str, str] = {}
         mine = self.values(current)
         for name, value in writes.items():
             if name == "description":
-                data["description"] = _with_footer(value, self.sync.id, link.op_key, getattr(link, f"{other(side)}_url"),
-                                                   current["description"])
+                data["description"] = _with_footer(
+                    value, self.sync.id, link.op_key, getattr(link, f"{other(side)}_url"), current["description"]
+                )
             elif name == "status":
                 data.update(self.status_write(value, mine, current))
             elif name == "assignees":
@@ -516,13 +585,20 @@ def _fail(session: Session, sync_id: int, link_id: int | None, exc: Exception, j
     link.state, link.error = "error", _describe(exc)
     if turned and job is not None:
         side = "left" if link.left_issue_id else "right"
-        job.record(side, getattr(link, f"{side}_issue_id"), "sync.failed",
-                   {"link_id": link.id, "error": link.error})
+        job.record(side, getattr(link, f"{side}_issue_id"), "sync.failed", {"link_id": link.id, "error": link.error})
     session.commit()
 
 
-def run_issue(*, session: Session, sync_id: int, side: str, issue_id: str, comments: bool = False, event_at: str | None = None,
-              chain_depth: int = 0) -> None:
+def run_issue(
+    *,
+    session: Session,
+    sync_id: int,
+    side: str,
+    issue_id: str,
+    comments: bool = False,
+    event_at: str | None = None,
+    chain_depth: int = 0,
+) -> None:
     """A change on one side: reconcile its pair, or mirror it on the other side when it is new and matches."""
     sync = session.get(Sync, sync_id)
     if sync is None or not sync.enabled:
@@ -533,8 +609,14 @@ def run_issue(*, session: Session, sync_id: int, side: str, issue_id: str, comme
             session.expire_all()
             link = _find_link(session, sync_id, side, issue_id) or _new_link(session, sync, side, issue_id, chain_depth)
     if link is not None:
-        run_link(session=session, sync_id=sync_id, link_id=link.id, comments=True if link.state == "pending" else comments,
-                 event_at=event_at, chain_depth=chain_depth)
+        run_link(
+            session=session,
+            sync_id=sync_id,
+            link_id=link.id,
+            comments=True if link.state == "pending" else comments,
+            event_at=event_at,
+            chain_depth=chain_depth,
+        )
 
 
 def _new_link(session: Session, sync: Sync, side: str, issue_id: str, chain_depth: int) -> SyncLink | None:
@@ -560,8 +642,7 @@ def _new_link(session: Session, sync: Sync, side: str, issue_id: str, chain_dept
         return None
     if side not in _sources(sync, "create") or not matches(sync, issue):
         return None
-    link = SyncLink(sync_id=sync.id, origin=side, op_key=uuid.uuid4().hex, state="pending", hashes={}, conflicts=[],
-                    notes={})
+    link = SyncLink(sync_id=sync.id, origin=side, op_key=uuid.uuid4().hex, state="pending", hashes={}, conflicts=[], notes={})
     setattr(link, f"{side}_issue_id", issue["id"])
     setattr(link, f"{side}_url", issue["url"])
     session.add(link)
@@ -573,8 +654,9 @@ def _new_link(session: Session, sync: Sync, side: str, issue_id: str, chain_dept
     return link
 
 
-def run_link(*, session: Session, sync_id: int, link_id: int, comments: bool = False, event_at: str | None = None,
-             chain_depth: int = 0) -> None:
+def run_link(
+    *, session: Session, sync_id: int, link_id: int, comments: bool = False, event_at: str | None = None, chain_depth: int = 0
+) -> None:
     """Bring one pair in step: create the mirror if it is missing, carry changed fields, mirror new comments."""
     sync = session.get(Sync, sync_id)
     if sync is None or not sync.enabled:
@@ -619,8 +701,10 @@ def _create_mirror(job: _Job, link: SyncLink) -> bool:
     if mirror is None:
         link.notes = {**link.notes, "create_attempts": link.notes.get("create_attempts", 0) + 1}
         session.commit()  # the attempt is on record before the remote create
-        data = {"title": source["title"], "description": _with_footer(content(source["description"]), sync.id, link.op_key,
-                                                                       source["url"])}
+        data = {
+            "title": source["title"],
+            "description": _with_footer(content(source["description"]), sync.id, link.op_key, source["url"]),
+        }
         notes = {}
         if src in _sources(sync, "labels"):
             data["labels"] = sorted(set(source["labels"]))
@@ -638,9 +722,18 @@ def _create_mirror(job: _Job, link: SyncLink) -> bool:
     # priority) is written from the source by the reconcile that follows.
     link.hashes = {dst: {name: _hash(value) for name, value in job.values(mirror).items()}, src: {}}
     session.commit()
-    job.record(src, source["id"], "sync.linked", {"link_id": link.id, "left_issue_id": link.left_issue_id,
-                                                   "right_issue_id": link.right_issue_id, "left_url": link.left_url,
-                                                   "right_url": link.right_url})
+    job.record(
+        src,
+        source["id"],
+        "sync.linked",
+        {
+            "link_id": link.id,
+            "left_issue_id": link.left_issue_id,
+            "right_issue_id": link.right_issue_id,
+            "left_url": link.left_url,
+            "right_url": link.right_url,
+        },
+    )
     session.commit()
     return True
 
@@ -692,8 +785,13 @@ def _field_winner(job: _Job, issues: Mapping[str, IssueData], name: str, changed
     return None
 
 
-def _plan(job: _Job, issues: Mapping[str, IssueData], values: Mapping[str, dict[str, Any]], hashes: dict[str, dict[str, str]],
-          initial: bool) -> tuple[dict[str, dict[str, Any]], list[dict[str, Any]]]:
+def _plan(
+    job: _Job,
+    issues: Mapping[str, IssueData],
+    values: Mapping[str, dict[str, Any]],
+    hashes: dict[str, dict[str, str]],
+    initial: bool,
+) -> tuple[dict[str, dict[str, Any]], list[dict[str, Any]]]:
     """Per side, the fields to write there, and the conflicts settled (hashes updated for what needs no write)."""
     writes: dict[str, dict[str, Any]] = {side: {} for side in SIDES}
     conflicts, now = [], utcnow().isoformat()
@@ -708,15 +806,29 @@ def _plan(job: _Job, issues: Mapping[str, IssueData], values: Mapping[str, dict[
             continue
         loser = other(winner)
         if changed == set(SIDES):
-            conflicts.append({"field": name, "side": loser, "value": values[loser][name], "kept": winner,
-                              "kept_value": values[winner][name], "at": now, "initial": initial})
+            conflicts.append(
+                {
+                    "field": name,
+                    "side": loser,
+                    "value": values[loser][name],
+                    "kept": winner,
+                    "kept_value": values[winner][name],
+                    "at": now,
+                    "initial": initial,
+                }
+            )
         writes[loser][name] = values[winner][name]
         hashes[winner][name] = current[winner]
     return writes, conflicts
 
 
-def _write_sides(job: _Job, link: SyncLink, issues: dict[str, IssueData], writes: Mapping[str, dict[str, Any]],
-                 hashes: dict[str, dict[str, str]]) -> dict[str, str]:
+def _write_sides(
+    job: _Job,
+    link: SyncLink,
+    issues: dict[str, IssueData],
+    writes: Mapping[str, dict[str, Any]],
+    hashes: dict[str, dict[str, str]],
+) -> dict[str, str]:
     """Make the planned writes on each side; what could not be carried over (assignees) for the link's notes."""
     unmapped = dict(link.notes.get("unmapped") or {})
     unmapped.update(job.notes)
@@ -740,8 +852,9 @@ def _record_conflicts(job: _Job, link: SyncLink, conflicts: list[dict[str, Any]]
     job.session.commit()
     if conflicts and not initial:
         for conflict in conflicts:
-            job.record(conflict["side"], getattr(link, f"{conflict['side']}_issue_id"), "sync.conflict",
-                       {"link_id": link.id, **conflict})
+            job.record(
+                conflict["side"], getattr(link, f"{conflict['side']}_issue_id"), "sync.conflict", {"link_id": link.id, **conflict}
+            )
         job.session.commit()
 
 
@@ -778,8 +891,7 @@ def _apply_delete(job: _Job, link: SyncLink, deleted_side: str, survivor: IssueD
     target_id = getattr(link, f"{target}_issue_id")
     if survivor is not None and deleted_side in _sources(sync, "create"):
         delete_issue = getattr(trackers_service, "delete_issue", None)
-        if (sync.on_delete == "delete" and delete_issue is not None
-                and _supports(job.trackers[target], "ISSUE_DELETE")):
+        if sync.on_delete == "delete" and delete_issue is not None and _supports(job.trackers[target], "ISSUE_DELETE"):
             job._mark(target, target_id, ["issue.deleted"])
             job._call(delete_issue, tracker_id=job.tracker_id(target), issue_id=target_id)
         elif sync.on_delete in ("close", "delete") and survivor["status"] != "closed":
@@ -809,16 +921,27 @@ def _sync_comments(job: _Job, link: SyncLink) -> None:
         mirrors = {row.mirror_comment_id for row in rows if row.source_side == dst}
         target_comments = None
         listed = job.comments(src, src_id)
-        _follow_edits(job, dst, dst_id, listed, [row for row in rows if row.source_side == src and row.mirror_comment_id],
-                      complete=len(listed) < MAX_COMMENTS)
+        _follow_edits(
+            job,
+            dst,
+            dst_id,
+            listed,
+            [row for row in rows if row.source_side == src and row.mirror_comment_id],
+            complete=len(listed) < MAX_COMMENTS,
+        )
         for comment in listed:
             row = done.get(comment["id"])
             if (row is not None and row.mirror_comment_id) or comment["id"] in mirrors or _COMMENT_MARK.search(comment["body"]):
                 continue
             mirror = None
             if row is None:
-                row = SyncComment(link_id=link.id, source_side=src, source_comment_id=comment["id"],
-                                  op_key=uuid.uuid4().hex, created_at=utcnow())
+                row = SyncComment(
+                    link_id=link.id,
+                    source_side=src,
+                    source_comment_id=comment["id"],
+                    op_key=uuid.uuid4().hex,
+                    created_at=utcnow(),
+                )
                 session.add(row)
                 session.commit()  # on record before the remote create
                 rows.append(row)
@@ -832,8 +955,9 @@ def _sync_comments(job: _Job, link: SyncLink) -> None:
             session.commit()
 
 
-def _follow_edits(job: _Job, dst: str, dst_id: str, listed: list[dict[str, Any]], rows: list[SyncComment], *,
-                  complete: bool) -> None:
+def _follow_edits(
+    job: _Job, dst: str, dst_id: str, listed: list[dict[str, Any]], rows: list[SyncComment], *, complete: bool
+) -> None:
     """A mirrored comment edited or deleted at its source follows, where the mirror's tracker can edit or delete."""
     session = job.session
     by_id = {comment["id"]: comment for comment in listed}
@@ -843,14 +967,28 @@ def _follow_edits(job: _Job, dst: str, dst_id: str, listed: list[dict[str, Any]]
             if comment is None and complete:
                 if _supports(job.trackers[dst], "COMMENT_DELETE") and hasattr(trackers_service, "delete_comment"):
                     job._mark(dst, dst_id, ["comment.deleted"])
-                    job._call(trackers_service.delete_comment, tracker_id=job.tracker_id(dst), issue_id=dst_id,
-                              comment_id=row.mirror_comment_id)
+                    job._call(
+                        trackers_service.delete_comment,
+                        tracker_id=job.tracker_id(dst),
+                        issue_id=dst_id,
+                        comment_id=row.mirror_comment_id,
+                    )
                 session.delete(row)
-            elif (comment is not None and row.body_hash and row.body_hash != _hash(comment["body"])
-                  and _supports(job.trackers[dst], "COMMENT_EDIT") and hasattr(trackers_service, "update_comment")):
+            elif (
+                comment is not None
+                and row.body_hash
+                and row.body_hash != _hash(comment["body"])
+                and _supports(job.trackers[dst], "COMMENT_EDIT")
+                and hasattr(trackers_service, "update_comment")
+            ):
                 job._mark(dst, dst_id, ["comment.updated"])
-                job._call(trackers_service.update_comment, tracker_id=job.tracker_id(dst), issue_id=dst_id,
-                          comment_id=row.mirror_comment_id, body=_attributed(job, other(dst), comment, row.op_key))
+                job._call(
+                    trackers_service.update_comment,
+                    tracker_id=job.tracker_id(dst),
+                    issue_id=dst_id,
+                    comment_id=row.mirror_comment_id,
+                    body=_attributed(job, other(dst), comment, row.op_key),
+                )
                 row.body_hash = _hash(comment["body"])
                 job.observe_lag()
         except TrackerNotFound:  # the mirror is gone already
@@ -865,8 +1003,12 @@ def run_backfill(*, session: Session, sync_id: int) -> None:
         return
     job = _Job(session, sync)
     wanted = sync.filter or {}
-    query = {"status": wanted.get("status"), "labels": ",".join(wanted.get("labels_include") or []), "q": wanted.get("q"),
-             "limit": BACKFILL_PAGE}
+    query = {
+        "status": wanted.get("status"),
+        "labels": ",".join(wanted.get("labels_include") or []),
+        "q": wanted.get("q"),
+        "limit": BACKFILL_PAGE,
+    }
     for side in SIDES:
         if side not in _sources(sync, "create"):
             continue
@@ -875,7 +1017,16 @@ def run_backfill(*, session: Session, sync_id: int) -> None:
             for issue in page["issues"]:
                 if _mirror_of(session, sync, issue["description"]) or _find_link(session, sync.id, side, issue["id"]):
                     continue
-                _enqueue(session, "gateway:sync_issue", f"sync-{sync.id}-{side}-{issue['id']}"[:200], sync_id=sync.id,
-                         side=side, issue_id=issue["id"], comments=True, event_at=None, chain_depth=0)
+                _enqueue(
+                    session,
+                    "gateway:sync_issue",
+                    f"sync-{sync.id}-{side}-{issue['id']}"[:200],
+                    sync_id=sync.id,
+                    side=side,
+                    issue_id=issue["id"],
+                    comments=True,
+                    event_at=None,
+                    chain_depth=0,
+                )
             sync.backfill_state = {**(sync.backfill_state or {}), side: page["next_cursor"] or "done"}
             session.commit()

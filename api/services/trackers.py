@@ -49,6 +49,7 @@ R = TypeVar("R")
 
 # ---- connections -------------------------------------------------------------------------------
 
+
 def _check_base_url(base_url: str | None) -> str | None:
     if base_url in (None, ""):
         return None
@@ -105,9 +106,16 @@ def commit_unique_name(session: Session, kind: str = "tracker") -> None:
 
 def create_tracker(*, session: Session, owner: User, data: dict[str, Any]) -> Tracker:
     """Store a tracker connection with encrypted credentials."""
-    tracker = Tracker(owner_id=owner.id, name=data["name"], provider=data["provider"], target=data["target"],
-                      base_url=_check_base_url(data.get("base_url")), options=data.get("options") or {},
-                      events_mode=data.get("events_mode") or "auto", poll_interval_seconds=data.get("poll_interval_seconds"))
+    tracker = Tracker(
+        owner_id=owner.id,
+        name=data["name"],
+        provider=data["provider"],
+        target=data["target"],
+        base_url=_check_base_url(data.get("base_url")),
+        options=data.get("options") or {},
+        events_mode=data.get("events_mode") or "auto",
+        poll_interval_seconds=data.get("poll_interval_seconds"),
+    )
     credentials = data.get("credentials") or {}
     tracker.credentials_encrypted = crypto.encrypt_json(credentials) if credentials else None
     session.add(tracker)
@@ -157,6 +165,7 @@ def delete_tracker(*, session: Session, owner: User, tracker_id: int) -> None:
 
 # ---- calling providers -------------------------------------------------------------------------
 
+
 def public_base_url() -> str:
     # From config only (never the request), so the API and the worker build the same absolute URLs.
     return (current_app.config.get("PUBLIC_BASE_URL") or "").rstrip("/")
@@ -170,9 +179,13 @@ def build_provider(*, session: Session | None, tracker: Tracker, actor: str | No
     if cls.stores_issues_locally:  # it builds its issues' URLs itself
         options["public_base_url"] = public_base_url()
     provider_config = TrackerConfig(
-        tracker_id=tracker.id, target=tracker.target, base_url=tracker.base_url,
+        tracker_id=tracker.id,
+        target=tracker.target,
+        base_url=tracker.base_url,
         credentials=crypto.decrypt_json(tracker.credentials_encrypted) if tracker.credentials_encrypted else {},
-        options=options, timeout=config["TRACKER_TIMEOUT_SECONDS"], retries=config["TRACKER_RETRIES"],
+        options=options,
+        timeout=config["TRACKER_TIMEOUT_SECONDS"],
+        retries=config["TRACKER_RETRIES"],
     )
     return cls(provider_config, session=session, actor=actor)
 
@@ -213,8 +226,9 @@ def _guarded_call(tracker: Tracker, operation: str, func: Callable[..., R], *arg
     config = current_app.config
     remote = not provider_class(tracker.provider).stores_issues_locally
     if remote:
-        breaker.before_call(tracker.id, threshold=config["TRACKER_BREAKER_THRESHOLD"],
-                            reset_seconds=config["TRACKER_BREAKER_RESET_SECONDS"])
+        breaker.before_call(
+            tracker.id, threshold=config["TRACKER_BREAKER_THRESHOLD"], reset_seconds=config["TRACKER_BREAKER_RESET_SECONDS"]
+        )
     started = time.perf_counter()
     outcome = "ok"
     try:
@@ -224,8 +238,9 @@ def _guarded_call(tracker: Tracker, operation: str, func: Callable[..., R], *arg
         raise
     except Exception:
         outcome = "internal_error"
-        log.exception("provider %s failed in %s", tracker.provider, operation,
-                      extra={"tracker_id": tracker.id, "operation": operation})
+        log.exception(
+            "provider %s failed in %s", tracker.provider, operation, extra={"tracker_id": tracker.id, "operation": operation}
+        )
         if remote:
             breaker.record_failure(tracker.id, threshold=config["TRACKER_BREAKER_THRESHOLD"])
         raise TrackerUnavailable("The tracker answered in a way the gateway could not use.") from None
@@ -235,13 +250,24 @@ def _guarded_call(tracker: Tracker, operation: str, func: Callable[..., R], *arg
         tracker_duration.labels(tracker.provider).observe(elapsed)
         if outcome == "ok" and remote:
             breaker.record_success(tracker.id)
-        log.info("tracker call %s %s -> %s", tracker.provider, operation, outcome,
-                 extra={"tracker_id": tracker.id, "provider": tracker.provider, "operation": operation,
-                        "outcome": outcome, "duration_ms": round(elapsed * 1000, 2)})
+        log.info(
+            "tracker call %s %s -> %s",
+            tracker.provider,
+            operation,
+            outcome,
+            extra={
+                "tracker_id": tracker.id,
+                "provider": tracker.provider,
+                "operation": operation,
+                "outcome": outcome,
+                "duration_ms": round(elapsed * 1000, 2),
+            },
+        )
 
 
-def _commit_local_change(session: Session, tracker: Tracker, provider: TrackerProvider,
-                         items: Callable[[], list[WebhookEvent]]) -> None:
+def _commit_local_change(
+    session: Session, tracker: Tracker, provider: TrackerProvider, items: Callable[[], list[WebhookEvent]]
+) -> None:
     """A locally stored change (flushed by the provider) commits in one transaction with the events it amounts to.
 
     A remote provider's change is already made on the tracker; its events arrive by webhook.
@@ -251,13 +277,15 @@ def _commit_local_change(session: Session, tracker: Tracker, provider: TrackerPr
         session.commit()
 
 
-def _index_own_write(session: Session, tracker: Tracker, provider: TrackerProvider, issue: Issue,
-                     comment: Comment | None = None) -> None:
+def _index_own_write(
+    session: Session, tracker: Tracker, provider: TrackerProvider, issue: Issue, comment: Comment | None = None
+) -> None:
     """The index follows the gateway's own write to a remote tracker at once; a polled tracker records its events too."""
     if provider.stores_issues_locally or not provider.polling_applies():
         return
-    index_service.gateway_wrote(session=session, tracker=tracker, issue=issue, comment=comment,
-                                emit_events=effective_mode(tracker) == "poll")
+    index_service.gateway_wrote(
+        session=session, tracker=tracker, issue=issue, comment=comment, emit_events=effective_mode(tracker) == "poll"
+    )
     session.commit()
 
 
@@ -279,10 +307,18 @@ def verify_tracker(*, session: Session, owner: User, tracker_id: int) -> dict[st
 
 def issue_query(data: Mapping[str, Any]) -> IssueQuery:
     labels = [name.strip() for name in (data.get("labels") or "").split(",") if name.strip()]
-    return IssueQuery(status=data.get("status"), labels=labels, assignee=data.get("assignee"), q=data.get("q"),
-                      updated_since=data.get("updated_since"), limit=data["limit"], cursor=data.get("cursor"),
-                      status_category=data.get("status_category"), priority=data.get("priority"),
-                      parent_id=data.get("parent_id"))
+    return IssueQuery(
+        status=data.get("status"),
+        labels=labels,
+        assignee=data.get("assignee"),
+        q=data.get("q"),
+        updated_since=data.get("updated_since"),
+        limit=data["limit"],
+        cursor=data.get("cursor"),
+        status_category=data.get("status_category"),
+        priority=data.get("priority"),
+        parent_id=data.get("parent_id"),
+    )
 
 
 def list_page(provider: TrackerProvider, query: IssueQuery) -> Page:
@@ -291,8 +327,9 @@ def list_page(provider: TrackerProvider, query: IssueQuery) -> Page:
     if prepared is None:  # contradictory filters
         return Page(items=[])
     page = provider.list_issues(prepared)
-    return Page(items=[issue for issue in map(provider.enrich, page.items) if provider.keep(issue, query)],
-                next_cursor=page.next_cursor)
+    return Page(
+        items=[issue for issue in map(provider.enrich, page.items) if provider.keep(issue, query)], next_cursor=page.next_cursor
+    )
 
 
 def list_issues(*, session: Session, owner: User, tracker_id: int, query: dict[str, Any]) -> dict[str, Any]:
@@ -323,8 +360,9 @@ def _issue_scoped(func: Callable[P, R]) -> Callable[P, R]:
 
 
 @_issue_scoped
-def get_issue(*, session: Session, owner: User, tracker_id: int, issue_id: str,
-              include_remote_data: bool = False) -> dict[str, Any]:
+def get_issue(
+    *, session: Session, owner: User, tracker_id: int, issue_id: str, include_remote_data: bool = False
+) -> dict[str, Any]:
     """One issue of a tracker."""
     tracker, provider = connect(session=session, owner=owner, tracker_id=tracker_id)
     issue = call_provider(tracker, "get_issue", provider.get_issue, issue_id)
@@ -334,8 +372,9 @@ def get_issue(*, session: Session, owner: User, tracker_id: int, issue_id: str,
 def create_issue(*, session: Session, owner: User, tracker_id: int, data: dict[str, Any]) -> dict[str, Any]:
     """Create an issue on a tracker."""
     tracker, provider = connect(session=session, owner=owner, tracker_id=tracker_id)
-    issue = provider.enrich(call_provider(tracker, "create_issue", lambda new: provider.create_issue(provider.prepare_new(new)),
-                                          NewIssue(**data)))
+    issue = provider.enrich(
+        call_provider(tracker, "create_issue", lambda new: provider.create_issue(provider.prepare_new(new)), NewIssue(**data))
+    )
     _commit_local_change(session, tracker, provider, lambda: [WebhookEvent("issue.created", issue.id, issue)])
     _index_own_write(session, tracker, provider, issue)
     return issue_dict(tracker, issue)
@@ -348,12 +387,14 @@ def update_issue(*, session: Session, owner: User, tracker_id: int, issue_id: st
         raise ValidationFailed("Send at least one field to change.", errors={"_schema": ["No fields to change."]})
     tracker, provider = connect(session=session, owner=owner, tracker_id=tracker_id)
     before = provider.get_issue(issue_id) if provider.stores_issues_locally else None
-    issue = call_provider(tracker, "update_issue",
-                          lambda changes: provider.update_issue(issue_id, provider.prepare_changes(issue_id, changes)),
-                          IssueChanges(**data))
+    issue = call_provider(
+        tracker,
+        "update_issue",
+        lambda changes: provider.update_issue(issue_id, provider.prepare_changes(issue_id, changes)),
+        IssueChanges(**data),
+    )
     issue = provider.enrich(issue)
-    _commit_local_change(session, tracker, provider,
-                         lambda: events_service.changes_between(before, issue) if before else [])
+    _commit_local_change(session, tracker, provider, lambda: events_service.changes_between(before, issue) if before else [])
     _index_own_write(session, tracker, provider, issue)
     return issue_dict(tracker, issue)
 
@@ -370,35 +411,42 @@ def delete_issue(*, session: Session, owner: User, tracker_id: int, issue_id: st
     provider.require(Capability.ISSUE_DELETE, "Deleting issues")
     if provider.stores_issues_locally:
         before = provider.get_issue(issue_id)
-    elif _gateway_records_delete(tracker, provider) and index_service.get_entry(
-            session=session, tracker_id=tracker.id, issue_id=str(issue_id)) is None:
+    elif (
+        _gateway_records_delete(tracker, provider)
+        and index_service.get_entry(session=session, tracker_id=tracker.id, issue_id=str(issue_id)) is None
+    ):
         before = call_provider(tracker, "get_issue", provider.get_issue, issue_id)  # the event carries its last state
     else:
         before = None
     with permission_scoped():
         call_provider(tracker, "delete_issue", provider.delete_issue, issue_id)
-    _commit_local_change(session, tracker, provider,
-                         lambda: [WebhookEvent("issue.deleted", before.id, before)] if before else [])
+    _commit_local_change(session, tracker, provider, lambda: [WebhookEvent("issue.deleted", before.id, before)] if before else [])
     if not provider.stores_issues_locally and provider.polling_applies():
-        index_service.gateway_deleted(session=session, tracker=tracker, issue_id=before.id if before else str(issue_id),
-                                      emit_events=_gateway_records_delete(tracker, provider), issue=before)
+        index_service.gateway_deleted(
+            session=session,
+            tracker=tracker,
+            issue_id=before.id if before else str(issue_id),
+            emit_events=_gateway_records_delete(tracker, provider),
+            issue=before,
+        )
         session.commit()
 
 
 @_issue_scoped
-def list_children(*, session: Session, owner: User, tracker_id: int, issue_id: str, limit: int,
-                  cursor: str | None) -> dict[str, Any]:
+def list_children(
+    *, session: Session, owner: User, tracker_id: int, issue_id: str, limit: int, cursor: str | None
+) -> dict[str, Any]:
     """Issues whose parent is this issue."""
     tracker, provider = connect(session=session, owner=owner, tracker_id=tracker_id)
     provider.require(Capability.PARENT, "Parent and child issues")
     page = call_provider(tracker, "list_children", provider.list_children, issue_id, limit=limit, cursor=cursor)
-    return {"issues": [issue_dict(tracker, provider.enrich(issue)) for issue in page.items],
-            "next_cursor": page.next_cursor}
+    return {"issues": [issue_dict(tracker, provider.enrich(issue)) for issue in page.items], "next_cursor": page.next_cursor}
 
 
 @_issue_scoped
-def list_comments(*, session: Session, owner: User, tracker_id: int, issue_id: str, limit: int,
-                  cursor: str | None) -> dict[str, Any]:
+def list_comments(
+    *, session: Session, owner: User, tracker_id: int, issue_id: str, limit: int, cursor: str | None
+) -> dict[str, Any]:
     """Comments of an issue, oldest first."""
     tracker, provider = connect(session=session, owner=owner, tracker_id=tracker_id)
     page = call_provider(tracker, "list_comments", provider.list_comments, issue_id, limit=limit, cursor=cursor)
@@ -422,8 +470,9 @@ def create_comment(*, session: Session, owner: User, tracker_id: int, issue_id: 
 
 
 @_issue_scoped
-def update_comment(*, session: Session, owner: User, tracker_id: int, issue_id: str, comment_id: str,
-                   body: str) -> dict[str, Any]:
+def update_comment(
+    *, session: Session, owner: User, tracker_id: int, issue_id: str, comment_id: str, body: str
+) -> dict[str, Any]:
     """Change a comment's text (as far as the provider lets the stored token)."""
     tracker, provider = connect(session=session, owner=owner, tracker_id=tracker_id)
     provider.require(Capability.COMMENT_EDIT, "Editing comments")

@@ -48,8 +48,9 @@ _SEEN_BODY = text("""
 """)
 
 # What verifying and storing a delivery reads of its tracker: a row, not an ORM object (about half the CPU of session.get).
-_TRACKER = (select(Tracker.id, Tracker.provider, Tracker.target, Tracker.options, Tracker.webhook_secret_encrypted)
-            .where(Tracker.id == bindparam("tracker_id")))
+_TRACKER = select(Tracker.id, Tracker.provider, Tracker.target, Tracker.options, Tracker.webhook_secret_encrypted).where(
+    Tracker.id == bindparam("tracker_id")
+)
 
 _REFUSED = "The delivery's signature or token does not verify."
 
@@ -80,8 +81,9 @@ def register(*, session: Session, owner: User, tracker_id: int) -> dict[str, str
         tracker.webhook_id = tracker.webhook_secret_encrypted = None
         session.commit()
     try:
-        registration = trackers_service.call_provider(tracker, "create_webhook", provider.create_webhook,
-                                                      callback_url(tracker.id))
+        registration = trackers_service.call_provider(
+            tracker, "create_webhook", provider.create_webhook, callback_url(tracker.id)
+        )
     except ManualWebhookSetup as exc:
         # The owner pastes the URL and this secret in the tracker's admin screens; deliveries then verify against it.
         secret = secrets.token_urlsafe(32)
@@ -89,8 +91,7 @@ def register(*, session: Session, owner: User, tracker_id: int) -> dict[str, str
         tracker.webhook_id = None
         tracker.webhook_secret_encrypted = crypto.encrypt_json(vars(registration))
         session.commit()
-        raise ManualWebhookSetup(f"{exc.message} Secret: {secret} (shown only now; registering again makes a new one).") \
-            from None
+        raise ManualWebhookSetup(f"{exc.message} Secret: {secret} (shown only now; registering again makes a new one).") from None
     tracker.webhook_id = registration.hook_id
     tracker.webhook_secret_encrypted = crypto.encrypt_json(vars(registration))
     session.commit()
@@ -120,8 +121,9 @@ def receive(*, session: Session, tracker_id: int, headers: Mapping[str, str], bo
         raise Unauthorized(_REFUSED, error="invalid_signature")
     slug = tracker.provider
     # Verifying needs no tracker credentials, so none are decrypted on this hot path.
-    provider = provider_class(slug)(TrackerConfig(tracker_id=tracker.id, target=tracker.target,
-                                                  options=dict(tracker.options or {})))
+    provider = provider_class(slug)(
+        TrackerConfig(tracker_id=tracker.id, target=tracker.target, options=dict(tracker.options or {}))
+    )
     if not provider.verify_webhook(headers, body, registration):
         webhook_deliveries.labels(slug, "rejected").inc()
         raise Unauthorized(_REFUSED, error="invalid_signature")
@@ -135,25 +137,31 @@ def receive(*, session: Session, tracker_id: int, headers: Mapping[str, str], bo
     digest = hashlib.sha256(body).hexdigest()
     key = (key or "sha256:" + digest)[:200]
     now = utcnow()
-    delivery_id = session.execute(_STORE, {"tracker_id": tracker.id, "key": key, "event": event_name[:100],
-                                           "payload": body.decode("utf-8"), "now": now}).scalar_one_or_none()
+    delivery_id = session.execute(
+        _STORE, {"tracker_id": tracker.id, "key": key, "event": event_name[:100], "payload": body.decode("utf-8"), "now": now}
+    ).scalar_one_or_none()
     if delivery_id is None:
         session.rollback()
         webhook_deliveries.labels(slug, "duplicate").inc()
-        existing = session.scalar(select(WebhookDelivery.id).where(WebhookDelivery.tracker_id == tracker.id,
-                                                                   WebhookDelivery.delivery_key == key))
+        existing = session.scalar(
+            select(WebhookDelivery.id).where(WebhookDelivery.tracker_id == tracker.id, WebhookDelivery.delivery_key == key)
+        )
         return {"status": "duplicate", "delivery_id": existing}
     # The delivery id is not signed: a captured body replayed under a new id is recognised by its hash. Where the
     # provider signs the body (webhook_body_signed) that stops replays; where it only sends a shared token, there
     # this stops verbatim replays and nothing more.
     window = timedelta(hours=current_app.config["WEBHOOK_REPLAY_WINDOW_HOURS"])
-    fresh = session.execute(_SEEN_BODY, {"tracker_id": tracker.id, "digest": digest, "delivery_id": delivery_id,
-                                         "now": now, "cutoff": now - window}).first()
+    fresh = session.execute(
+        _SEEN_BODY, {"tracker_id": tracker.id, "digest": digest, "delivery_id": delivery_id, "now": now, "cutoff": now - window}
+    ).first()
     if fresh is None:
         session.rollback()
         webhook_deliveries.labels(slug, "duplicate").inc()
-        existing = session.scalar(select(WebhookBodyHash.delivery_id).where(WebhookBodyHash.tracker_id == tracker.id,
-                                                                            WebhookBodyHash.body_sha256 == digest))
+        existing = session.scalar(
+            select(WebhookBodyHash.delivery_id).where(
+                WebhookBodyHash.tracker_id == tracker.id, WebhookBodyHash.body_sha256 == digest
+            )
+        )
         return {"status": "duplicate", "delivery_id": existing}
     jobs.enqueue(session, "gateway:process_delivery", queue=jobs.QUEUE_WEBHOOKS, delivery_id=delivery_id)
     session.commit()
@@ -162,29 +170,42 @@ def receive(*, session: Session, tracker_id: int, headers: Mapping[str, str], bo
 
 
 # The worker's statements, built once: SQLAlchemy then computes each one's cache key once per process.
-_ECHO = (select(GatewayChange)
-         .where(GatewayChange.tracker_id == bindparam("tracker_id"),
-                GatewayChange.issue_id.in_([bindparam("issue_id", type_=String), "*"]),
-                bindparam("kind", type_=String) == any_(GatewayChange.kinds),
-                GatewayChange.created_at >= bindparam("since"))
-         .order_by(GatewayChange.id)
-         .limit(1)
-         .with_for_update(skip_locked=True))
+_ECHO = (
+    select(GatewayChange)
+    .where(
+        GatewayChange.tracker_id == bindparam("tracker_id"),
+        GatewayChange.issue_id.in_([bindparam("issue_id", type_=String), "*"]),
+        bindparam("kind", type_=String) == any_(GatewayChange.kinds),
+        GatewayChange.created_at >= bindparam("since"),
+    )
+    .order_by(GatewayChange.id)
+    .limit(1)
+    .with_for_update(skip_locked=True)
+)
 # The delivery (locked), its tracker, and whether the tracker has any marked gateway change, in one round trip. Changes
 # are marked (and committed) before the write they announce, so one that this delivery echoes is already visible here;
 # without any, no event of the delivery needs the echo lookup.
-_PENDING_DELIVERY = (select(WebhookDelivery, Tracker, exists().where(GatewayChange.tracker_id == Tracker.id))
-                     .join(Tracker, Tracker.id == WebhookDelivery.tracker_id)
-                     .where(WebhookDelivery.id == bindparam("delivery_id"))
-                     .with_for_update(of=WebhookDelivery))
+_PENDING_DELIVERY = (
+    select(WebhookDelivery, Tracker, exists().where(GatewayChange.tracker_id == Tracker.id))
+    .join(Tracker, Tracker.id == WebhookDelivery.tracker_id)
+    .where(WebhookDelivery.id == bindparam("delivery_id"))
+    .with_for_update(of=WebhookDelivery)
+)
 
 
 def _echo_of(session: Session, tracker_id: int, webhook_event: WebhookEvent) -> GatewayChange | None:
     """The gateway change this event echoes, if any (consumed so a later human change counts as human)."""
     if webhook_event.issue_id is None:
         return None
-    change = session.scalar(_ECHO, {"tracker_id": tracker_id, "issue_id": webhook_event.issue_id,
-                                    "kind": webhook_event.type, "since": utcnow() - ECHO_WINDOW})
+    change = session.scalar(
+        _ECHO,
+        {
+            "tracker_id": tracker_id,
+            "issue_id": webhook_event.issue_id,
+            "kind": webhook_event.type,
+            "since": utcnow() - ECHO_WINDOW,
+        },
+    )
     if change is not None:
         change.kinds = [kind for kind in change.kinds if kind != webhook_event.type]
         if not change.kinds:
@@ -204,29 +225,47 @@ def process_delivery(delivery_id: int) -> None:
     delivery, tracker, marked = found
     tracker_id = tracker.id
     # Normalizing reads the payload only: no credentials are decrypted for it.
-    provider = provider_class(tracker.provider)(TrackerConfig(tracker_id=tracker.id, target=tracker.target,
-                                                              options=dict(tracker.options or {})))
+    provider = provider_class(tracker.provider)(
+        TrackerConfig(tracker_id=tracker.id, target=tracker.target, options=dict(tracker.options or {}))
+    )
     normalized = provider.normalize_webhook(delivery.event_name, delivery.payload)
-    normalized = provider.complete_webhook_events(normalized, lambda issue_id: trackers_service.call_provider(
-        tracker, "webhook_issue", trackers_service.build_provider(session=session, tracker=tracker).get_issue, issue_id))
+    normalized = provider.complete_webhook_events(
+        normalized,
+        lambda issue_id: trackers_service.call_provider(
+            tracker, "webhook_issue", trackers_service.build_provider(session=session, tracker=tracker).get_issue, issue_id
+        ),
+    )
     for item in normalized:
         if not index_service.first_sighting(session=session, tracker=tracker, item=item, source="webhook"):
             continue  # a poll or the gateway's own write already recorded this change
         echo = _echo_of(session, tracker.id, item) if marked else None
-        events_service.record(session=session, tracker=tracker, item=item, delivery_id=delivery.id,
-                              chain_depth=echo.chain_depth + 1 if echo else 0,
-                              caused_by_rule_id=echo.rule_id if echo else None, source="webhook")
+        events_service.record(
+            session=session,
+            tracker=tracker,
+            item=item,
+            delivery_id=delivery.id,
+            chain_depth=echo.chain_depth + 1 if echo else 0,
+            caused_by_rule_id=echo.rule_id if echo else None,
+            source="webhook",
+        )
     named = sorted({item.issue_id for item in normalized if item.issue_id and item.type != "issue.deleted"})
     if named and provider.polling_applies():  # the index follows at once (from the tracker: payloads can be partial)
         jobs.enqueue(session, "gateway:refresh_index", queue="polling", tracker_id=tracker.id, issue_ids=named[:50])
     if any(item.type == "issue.deleted" for item in normalized):
-        index_service.remove(session=session, tracker_id=tracker.id, issue_ids=[
-            item.issue_id for item in normalized if item.type == "issue.deleted" and item.issue_id is not None])
+        index_service.remove(
+            session=session,
+            tracker_id=tracker.id,
+            issue_ids=[item.issue_id for item in normalized if item.type == "issue.deleted" and item.issue_id is not None],
+        )
     delivery.status = "processed" if normalized else "ignored"
     delivery.processed_at = utcnow()
     session.commit()
-    log.info("webhook delivery %s processed: %d events", delivery_id, len(normalized),
-             extra={"delivery_id": delivery_id, "tracker_id": tracker_id, "events": len(normalized)})
+    log.info(
+        "webhook delivery %s processed: %d events",
+        delivery_id,
+        len(normalized),
+        extra={"delivery_id": delivery_id, "tracker_id": tracker_id, "events": len(normalized)},
+    )
 
 
 def prune_seen_bodies(*, session: Session, now: datetime | None = None) -> int:

@@ -31,10 +31,22 @@ UNSET: Any = type("Unset", (), {"__repr__": lambda self: "UNSET", "__bool__": la
 
 # The normalized event types every provider's webhooks (and the local tracker's own changes) are mapped to.
 EVENT_TYPES = (
-    "issue.created", "issue.updated", "issue.closed", "issue.reopened", "issue.labeled", "issue.unlabeled",
-    "issue.assigned", "issue.deleted", "comment.created", "comment.updated", "comment.deleted",
-    "attachment.created", "attachment.deleted",  # where the provider reports them (the built-in tracker does)
-    "sync.linked", "sync.conflict", "sync.failed",  # a sync paired two issues, overwrote a value, or failed to write
+    "issue.created",
+    "issue.updated",
+    "issue.closed",
+    "issue.reopened",
+    "issue.labeled",
+    "issue.unlabeled",
+    "issue.assigned",
+    "issue.deleted",
+    "comment.created",
+    "comment.updated",
+    "comment.deleted",
+    "attachment.created",
+    "attachment.deleted",  # where the provider reports them (the built-in tracker does)
+    "sync.linked",
+    "sync.conflict",
+    "sync.failed",  # a sync paired two issues, overwrote a value, or failed to write
 )
 
 
@@ -64,14 +76,22 @@ PRIORITIES = ("urgent", "high", "normal", "low")
 
 # Options of providers whose workflow state and priority are labels (JSON-schema properties, and their check).
 LABEL_WORKFLOW_OPTIONS = {
-    "in_progress_label": {"type": "string", "minLength": 1, "maxLength": 100,
-                          "description": "the label meaning status_category in_progress (unset: in_progress not supported)"},
-    "priority_labels": {"type": "object", "additionalProperties": False,
-                        "properties": {level: {"type": "string", "minLength": 1, "maxLength": 100} for level in PRIORITIES},
-                        "description": 'priority -> label, e.g. {"high": "priority::high"}'},
+    "in_progress_label": {
+        "type": "string",
+        "minLength": 1,
+        "maxLength": 100,
+        "description": "the label meaning status_category in_progress (unset: in_progress not supported)",
+    },
+    "priority_labels": {
+        "type": "object",
+        "additionalProperties": False,
+        "properties": {level: {"type": "string", "minLength": 1, "maxLength": 100} for level in PRIORITIES},
+        "description": 'priority -> label, e.g. {"high": "priority::high"}',
+    },
 }
-LABEL_WORKFLOW_HELP = ('in_progress_label (the label meaning in progress), priority_labels ({"urgent"|"high"|"normal"|"low": '
-                       'label})')
+LABEL_WORKFLOW_HELP = (
+    'in_progress_label (the label meaning in progress), priority_labels ({"urgent"|"high"|"normal"|"low": label})'
+)
 
 
 def label_workflow_option_errors(options: dict) -> dict:
@@ -82,13 +102,16 @@ def label_workflow_option_errors(options: dict) -> dict:
         errors["options.in_progress_label"] = ["A label name (1-100 characters)."]
     mapping = options.get("priority_labels")
     if "priority_labels" in options and not (
-            isinstance(mapping, dict) and set(mapping) <= set(PRIORITIES)
-            and all(isinstance(v, str) and 0 < len(v.strip()) <= 100 for v in mapping.values())):
+        isinstance(mapping, dict)
+        and set(mapping) <= set(PRIORITIES)
+        and all(isinstance(v, str) and 0 < len(v.strip()) <= 100 for v in mapping.values())
+    ):
         errors["options.priority_labels"] = [f"An object mapping {', '.join(PRIORITIES)} to label names."]
     return errors
 
 
 # ---- errors: one HTTP status each, mapped here and nowhere else ---------------------------------
+
 
 class TrackerError(ApiError):
     """A tracker call failed; subclasses say how, and so which status the API answers."""
@@ -170,6 +193,7 @@ class ManualWebhookSetup(TrackerError):
 
 
 # ---- the unified model -------------------------------------------------------------------------
+
 
 @dataclass
 class Person:
@@ -340,6 +364,7 @@ class TrackerConfig:
 
 # ---- the interface -----------------------------------------------------------------------------
 
+
 class TrackerProvider(abc.ABC):
     """One tracker connection. Operations a provider lacks raise NotSupported via `require`."""
 
@@ -399,14 +424,18 @@ class TrackerProvider(abc.ABC):
     def effective_capabilities(cls, options: dict | None = None) -> frozenset[Capability]:
         """The declared capabilities less those whose enabling option (option_capabilities) is not set."""
         options = options or {}
-        return frozenset(capability for capability in cls.capabilities
-                         if not (capability in cls.option_capabilities and not options.get(cls.option_capabilities[capability])))
+        return frozenset(
+            capability
+            for capability in cls.capabilities
+            if not (capability in cls.option_capabilities and not options.get(cls.option_capabilities[capability]))
+        )
 
     def require(self, capability: Capability, what: str | None = None) -> None:
         """Raise NotSupported unless this provider has `capability` (and the option it needs is set)."""
         if capability not in self.effective_capabilities(self.config.options):
-            raise NotSupported(f"{what or capability.value.replace('_', ' ').capitalize()} is not supported by "
-                               f"the {self.name} provider.")
+            raise NotSupported(
+                f"{what or capability.value.replace('_', ' ').capitalize()} is not supported by the {self.name} provider."
+            )
 
     @classmethod
     @abc.abstractmethod
@@ -527,8 +556,7 @@ class TrackerProvider(abc.ABC):
                 return ids
         raise TrackerUnavailable(f"{self.name} listed more than {page_size * max_pages} issues; reconcile gave up.")
 
-    def list_comments_updated_since(self, since: datetime | None, *, limit: int = 100,
-                                    cursor: str | None = None) -> Page | None:
+    def list_comments_updated_since(self, since: datetime | None, *, limit: int = 100, cursor: str | None = None) -> Page | None:
         """One page of (issue id, comment) of every issue, updated at or after `since`; None: the provider has no such list.
 
         Providers that leave an issue's update time alone when one of its comments is edited override it, so that a
@@ -552,8 +580,10 @@ class TrackerProvider(abc.ABC):
 
     def workflow_labels(self) -> tuple[str | None, dict]:
         """(the label meaning in_progress, {priority: label}) where those follow labels here; None and {} where native."""
-        return (None if "status_category" in self.native_fields else self._in_progress_label(),
-                {} if "priority" in self.native_fields else self._priority_labels())
+        return (
+            None if "status_category" in self.native_fields else self._in_progress_label(),
+            {} if "priority" in self.native_fields else self._priority_labels(),
+        )
 
     def enrich(self, issue: Issue) -> Issue:
         """Fill status_category and priority from the configured labels (native fields are the provider's own)."""
@@ -573,8 +603,9 @@ class TrackerProvider(abc.ABC):
         self.require(Capability.PRIORITY, "Priority")
         label = self._priority_labels().get(level)
         if not label:
-            raise NotSupported(f"Priority {level!r} has no label configured (options.priority_labels) on this "
-                               f"{self.name} tracker.")
+            raise NotSupported(
+                f"Priority {level!r} has no label configured (options.priority_labels) on this {self.name} tracker."
+            )
         return label
 
     def prepare_query(self, query: IssueQuery) -> IssueQuery | None:
@@ -598,8 +629,9 @@ class TrackerProvider(abc.ABC):
     @staticmethod
     def keep(issue: Issue, query: IssueQuery) -> bool:
         """Whether an (enriched) issue matches the unified filters the provider could only approximate."""
-        return ((not query.status_category or issue.status_category == query.status_category)
-                and (not query.priority or issue.priority == query.priority))
+        return (not query.status_category or issue.status_category == query.status_category) and (
+            not query.priority or issue.priority == query.priority
+        )
 
     def prepare_new(self, data: NewIssue) -> NewIssue:
         """A new issue with unified fields the provider does not take natively turned into labels, or refused."""
@@ -628,8 +660,9 @@ class TrackerProvider(abc.ABC):
         if category:
             status = "closed" if category == "done" else "open"
             if fields.get("status", status) != status:
-                raise TrackerValidationError("status and status_category disagree.",
-                                             errors={"status_category": [f"{category!r} means status {status!r}."]})
+                raise TrackerValidationError(
+                    "status and status_category disagree.", errors={"status_category": [f"{category!r} means status {status!r}."]}
+                )
             label = self._in_progress_label()
             if category == "in_progress":
                 self.require(Capability.IN_PROGRESS, "The in_progress status category")

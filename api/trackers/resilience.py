@@ -40,9 +40,15 @@ IDEMPOTENT_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "PUT", "DELETE"})
 class BoundedRetry(Retry):
     """urllib3 Retry that gives up at once when the server asks for a long wait."""
 
-    def increment(self, method: str | None = None, url: str | None = None, response: BaseHTTPResponse | None = None,
-                  error: Exception | None = None, _pool: ConnectionPool | None = None,
-                  _stacktrace: TracebackType | None = None) -> Self:
+    def increment(
+        self,
+        method: str | None = None,
+        url: str | None = None,
+        response: BaseHTTPResponse | None = None,
+        error: Exception | None = None,
+        _pool: ConnectionPool | None = None,
+        _stacktrace: TracebackType | None = None,
+    ) -> Self:
         if response is not None and response.status in RETRY_STATUSES:
             retry_after = self.get_retry_after(response)
             if retry_after is not None and retry_after > MAX_RETRY_AFTER_SECONDS:
@@ -116,8 +122,9 @@ def last_response_headers() -> dict:
     return dict(response.headers) if response is not None else {}
 
 
-def retry_after_seconds(headers: Mapping[str, str] | None, *, reset_header: str | None = None,
-                        now: float | None = None) -> float | None:
+def retry_after_seconds(
+    headers: Mapping[str, str] | None, *, reset_header: str | None = None, now: float | None = None
+) -> float | None:
     """Seconds to wait, from Retry-After or an epoch-seconds reset header."""
     headers = {key.lower(): value for key, value in (headers or {}).items()}
     with contextlib.suppress(TypeError, ValueError):

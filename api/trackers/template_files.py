@@ -39,11 +39,16 @@ def parse_front_matter(text: str) -> dict:
     except ValueError as exc:
         raise ValueError(f"labels/assignees {exc}") from None
     about = meta["about"] if isinstance(meta.get("about"), str) else ""
-    return {"name": name.strip()[:100], "description": about[:500], "title": title, "body": match.group(2),
-            "labels": labels, "assignees": assignees}
+    return {
+        "name": name.strip()[:100],
+        "description": about[:500],
+        "title": title,
+        "body": match.group(2),
+        "labels": labels,
+        "assignees": assignees,
+    }
 
 
 def parse_plain_markdown(filename: str, text: str) -> dict:
     """A plain Markdown template named by its file (GitLab's description templates)."""
-    return {"name": filename.rsplit(".", 1)[0][:100], "description": "", "title": "", "body": text,
-            "labels": [], "assignees": []}
+    return {"name": filename.rsplit(".", 1)[0][:100], "description": "", "title": "", "body": text, "labels": [], "assignees": []}

@@ -18,6 +18,7 @@ from bench.harness.server import app_env, app_output, migrate, uwsgi
 
 PASSWORD = "reliability-password-1"
 
+
 def register_and_login(base_url, username, password=PASSWORD):
     """Register a user through the API and log in; returns (user_id, JWT)."""
     api = base_url + "/api/v1/users"
@@ -33,8 +34,7 @@ def register_and_login(base_url, username, password=PASSWORD):
 
 def create_tracker(base_url, token, body):
     """Create a tracker through the API; returns its id."""
-    response = requests.post(f"{base_url}/api/v1/trackers/", headers={"Authorization": f"Bearer {token}"}, json=body,
-                             timeout=30)
+    response = requests.post(f"{base_url}/api/v1/trackers/", headers={"Authorization": f"Bearer {token}"}, json=body, timeout=30)
     if response.status_code != 201:
         raise RuntimeError(f"create tracker {body['name']}: {response.status_code} {response.text[:300]}")
     return response.json()["id"]
@@ -47,8 +47,10 @@ def create_github_tracker(base_url, token, name, fake_url, repo=REPO):
 
 def webhook_secret(env, tracker_id):
     """The tracker's webhook secret, read inside the app context (the API never returns a secret)."""
-    code = ("import json\nfrom api import crypto\nfrom api.models.trackers import Tracker\n"
-            f"print(json.dumps(crypto.decrypt_json(db.session.get(Tracker, {tracker_id}).webhook_secret_encrypted)['secret']))")
+    code = (
+        "import json\nfrom api import crypto\nfrom api.models.trackers import Tracker\n"
+        f"print(json.dumps(crypto.decrypt_json(db.session.get(Tracker, {tracker_id}).webhook_secret_encrypted)['secret']))"
+    )
     return json.loads(app_output(env, code))
 
 
@@ -57,8 +59,9 @@ def webhook_tracker(base_url, env, fake_url, username, repo=REPO):
     secret)."""
     user_id, token = register_and_login(base_url, username)
     tracker_id = create_github_tracker(base_url, token, username, fake_url, repo)
-    response = requests.post(f"{base_url}/api/v1/trackers/{tracker_id}/webhook",
-                             headers={"Authorization": f"Bearer {token}"}, timeout=30)
+    response = requests.post(
+        f"{base_url}/api/v1/trackers/{tracker_id}/webhook", headers={"Authorization": f"Bearer {token}"}, timeout=30
+    )
     if response.status_code not in (200, 201):
         raise RuntimeError(f"register webhook: {response.status_code} {response.text[:300]}")
     return user_id, token, tracker_id, webhook_secret(env, tracker_id)
@@ -74,8 +77,16 @@ def gateway_with_webhook(username, log, *, issues=1, stats=None, **settings):
         seed_github_fake(fake_url, issues=issues)
         with uwsgi(env, log_path=f"{log}-uwsgi.log", stats=stats) as (base_url, _master):
             user_id, token, tracker_id, secret = webhook_tracker(base_url, env, fake_url, username)
-            yield SimpleNamespace(database_url=database_url, env=env, fake_url=fake_url, base_url=base_url,
-                                  user_id=user_id, token=token, tracker_id=tracker_id, secret=secret)
+            yield SimpleNamespace(
+                database_url=database_url,
+                env=env,
+                fake_url=fake_url,
+                base_url=base_url,
+                user_id=user_id,
+                token=token,
+                tracker_id=tracker_id,
+                secret=secret,
+            )
 
 
 def post_delivery(http, gateway, payload):
@@ -96,10 +107,21 @@ def issue_opened(number, title, repo=REPO):
     user = {"login": "octocat", "id": 583231, "type": "User"}
     return {
         "action": "opened",
-        "issue": {"id": 1_000_000 + number, "number": number, "title": title, "body": "Opened during a reliability run.",
-                  "state": "open", "labels": [{"id": 1, "name": "bug", "color": "d73a4a"}], "assignees": [],
-                  "user": user, "html_url": f"https://github.com/{repo}/issues/{number}", "comments": 0,
-                  "created_at": now, "updated_at": now, "closed_at": None},
+        "issue": {
+            "id": 1_000_000 + number,
+            "number": number,
+            "title": title,
+            "body": "Opened during a reliability run.",
+            "state": "open",
+            "labels": [{"id": 1, "name": "bug", "color": "d73a4a"}],
+            "assignees": [],
+            "user": user,
+            "html_url": f"https://github.com/{repo}/issues/{number}",
+            "comments": 0,
+            "created_at": now,
+            "updated_at": now,
+            "closed_at": None,
+        },
         "repository": {"id": 42, "name": name, "full_name": repo, "owner": {"login": owner, "id": 1}},
         "sender": user,
     }
@@ -108,6 +130,10 @@ def issue_opened(number, title, repo=REPO):
 def signed_delivery(secret, payload, event="issues"):
     """(body, headers) of a GitHub delivery signed the way GitHub does, with a unique delivery id."""
     body = json.dumps(payload).encode()
-    headers = {"Content-Type": "application/json", "X-GitHub-Event": event, "X-GitHub-Delivery": str(uuid.uuid4()),
-               "X-Hub-Signature-256": "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()}
+    headers = {
+        "Content-Type": "application/json",
+        "X-GitHub-Event": event,
+        "X-GitHub-Delivery": str(uuid.uuid4()),
+        "X-Hub-Signature-256": "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest(),
+    }
     return body, headers

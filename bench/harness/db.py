@@ -39,8 +39,9 @@ class EmbeddedPostgres:
         host = parse_qs(urlsplit(database_url).query).get("host", [""])[0]
         self.pgdata = Path(host)
         if not host or not (self.pgdata / "PG_VERSION").exists():
-            raise SystemExit("this check stops and starts the database: run it on the embedded PostgreSQL "
-                             "(leave DATABASE_URL unset)")
+            raise SystemExit(
+                "this check stops and starts the database: run it on the embedded PostgreSQL (leave DATABASE_URL unset)"
+            )
         self.socket_dir = (self.pgdata / "postmaster.pid").read_text().splitlines()[4]
         self.user = "pgserver" if os.geteuid() == 0 else None
 
@@ -87,8 +88,9 @@ def delivery_state(database_url):
         "deliveries": dict(query(database_url, "SELECT status, count(*) FROM webhook_deliveries GROUP BY status")),
         "events": scalar(database_url, "SELECT count(*) FROM events"),
         "deliveries_with_events": scalar(database_url, "SELECT count(DISTINCT delivery_id) FROM events"),
-        "deliveries_not_once": scalar(database_url, "SELECT count(*) FROM (SELECT delivery_id FROM events "
-                                                    "GROUP BY delivery_id HAVING count(*) <> 1) AS x"),
+        "deliveries_not_once": scalar(
+            database_url, "SELECT count(*) FROM (SELECT delivery_id FROM events GROUP BY delivery_id HAVING count(*) <> 1) AS x"
+        ),
         "jobs": dict(query(database_url, "SELECT status::text, count(*) FROM procrastinate_jobs GROUP BY status")),
     }
 

@@ -16,6 +16,7 @@ from bench.harness.server import stop_processes
 TOKEN = "ghp_reliability00000000000000000000000000"
 REPO = "rel-org/app"
 
+
 @contextlib.contextmanager
 def fake_processes(name, count=1):
     """Start `count` fakes of provider `name` on ephemeral 127.0.0.1 ports; yields their base URLs."""
@@ -23,8 +24,9 @@ def fake_processes(name, count=1):
     processes, urls = [], []
     try:
         for _ in range(count):
-            process = subprocess.Popen([sys.executable, "-c", code], cwd=ROOT, stdout=subprocess.PIPE, text=True,
-                                       start_new_session=True)
+            process = subprocess.Popen(
+                [sys.executable, "-c", code], cwd=ROOT, stdout=subprocess.PIPE, text=True, start_new_session=True
+            )
             processes.append(process)
             line = process.stdout.readline().strip()
             if not line.startswith("http://127.0.0.1:"):
@@ -60,14 +62,17 @@ def recorded_requests(base_url):
 
 def repo_ops(repo, login, issues=()):
     """Seeding operations: `repo` with `login` as its admin, and one issue per dict of add_issue's other arguments."""
-    return [{"op": "add_repo", "args": {"full_name": repo}},
-            {"op": "add_member", "args": {"full_name": repo, "login": login, "permission": "admin"}},
-            *({"op": "add_issue", "args": {"full_name": repo, **issue}} for issue in issues)]
+    return [
+        {"op": "add_repo", "args": {"full_name": repo}},
+        {"op": "add_member", "args": {"full_name": repo, "login": login, "permission": "admin"}},
+        *({"op": "add_issue", "args": {"full_name": repo, **issue}} for issue in issues),
+    ]
 
 
 def seed_github_fake(url, *, issues=30, repo=REPO):
     """An admin token, one repository with `issues` issues, and a quota high enough for a long run."""
     control(url, rate_limit={"limit": 100_000_000})
-    seeded = [{"title": f"Issue {n}", "body": "Seeded for the reliability runs. " * 10, "labels": ["bug"]}
-              for n in range(1, issues + 1)]
+    seeded = [
+        {"title": f"Issue {n}", "body": "Seeded for the reliability runs. " * 10, "labels": ["bug"]} for n in range(1, issues + 1)
+    ]
     seed(url, [{"op": "add_token", "args": {"token": TOKEN, "login": "rel-bot"}}, *repo_ops(repo, "rel-bot", seeded)])

@@ -40,8 +40,9 @@ def offer_owner(session):
 
     user = register(session=session, username="bench", password="bench-password")
     for n in range(20):
-        session.add(Offer(user_id=user.id, title=f"Offer {n}", description="d" * 200,
-                          skills_list=["python", "flask", "postgresql"]))
+        session.add(
+            Offer(user_id=user.id, title=f"Offer {n}", description="d" * 200, skills_list=["python", "flask", "postgresql"])
+        )
     session.commit()
     return user.id, encode_token(user.id)
 

@@ -184,13 +184,17 @@ def summarize(samples):
     by_kind = defaultdict(list)
     for sample in samples:
         by_kind[sample.kind].append(sample)
-    return {kind: {**stats([s.latency_ms for s in items]), "errors": sum(1 for s in items if not s.ok),
-                   "statuses": dict(sorted(Counter(s.status for s in items).items()))}
-            for kind, items in sorted(by_kind.items())}
+    return {
+        kind: {
+            **stats([s.latency_ms for s in items]),
+            "errors": sum(1 for s in items if not s.ok),
+            "statuses": dict(sorted(Counter(s.status for s in items).items())),
+        }
+        for kind, items in sorted(by_kind.items())
+    }
 
 
 def histogram(samples):
     """'201: 3, 503: 2' style status histogram, with error slugs for non-2xx answers."""
     counts = Counter((s.status, s.detail if s.status >= 300 or s.status == 0 else "") for s in samples)
-    return ", ".join(f"{status}{' ' + detail if detail else ''}: {count}"
-                     for (status, detail), count in sorted(counts.items()))
+    return ", ".join(f"{status}{' ' + detail if detail else ''}: {count}" for (status, detail), count in sorted(counts.items()))

@@ -24,8 +24,14 @@ def stats(values):
     """n, p50, p99, mean, min and max of a list of numbers (NaN for an empty list)."""
     nan = float("nan")
     mean = sum(values) / len(values) if values else nan
-    return {"n": len(values), "p50": percentile(values, 50), "p99": percentile(values, 99), "mean": mean,
-            "min": min(values, default=nan), "max": max(values, default=nan)}
+    return {
+        "n": len(values),
+        "p50": percentile(values, 50),
+        "p99": percentile(values, 99),
+        "mean": mean,
+        "min": min(values, default=nan),
+        "max": max(values, default=nan),
+    }
 
 
 def timed(call):
@@ -86,8 +92,9 @@ def rss_mb(pid):
 
 def worker_rss_mb(master_pid):
     """Resident memory of each uwsgi worker (the master's children, minus the HTTP router), in MB."""
-    children = subprocess.run(["ps", "-o", "pid=,rss=,args=", "--ppid", str(master_pid)],
-                              capture_output=True, text=True).stdout.splitlines()
+    children = subprocess.run(
+        ["ps", "-o", "pid=,rss=,args=", "--ppid", str(master_pid)], capture_output=True, text=True
+    ).stdout.splitlines()
     sizes = []
     for line in children:
         _pid, rss, args = line.split(None, 2)
@@ -161,6 +168,8 @@ class CpuWatch:
         machine = sum(sample[1] for sample in self.samples) / len(self.samples)
         ours = sum(sample[2] for sample in self.samples) / len(self.samples)
         foreign = [sample[1] - sample[2] for sample in self.samples]
-        return (f"the machine was {machine / count:.0f}% busy on average ({machine:.0f}% of {count * 100}%); this run's "
-                f"processes used {ours:.0f}%, other processes on the machine {sum(foreign) / len(foreign):.0f}% on "
-                f"average (peak {max(foreign):.0f}% over one sample of up to {self.interval:g} s)")
+        return (
+            f"the machine was {machine / count:.0f}% busy on average ({machine:.0f}% of {count * 100}%); this run's "
+            f"processes used {ours:.0f}%, other processes on the machine {sum(foreign) / len(foreign):.0f}% on "
+            f"average (peak {max(foreign):.0f}% over one sample of up to {self.interval:g} s)"
+        )

@@ -14,6 +14,7 @@ PERFORMANCE_DOC = ROOT / "docs" / "PERFORMANCE.md"
 RELIABILITY_DOC = ROOT / "docs" / "RELIABILITY.md"
 RELIABILITY_TITLE = "# Reliability\n\nLoad and fault runs of the gateway; each section is written by its script in bench/."
 
+
 def write_section(name, markdown, *, doc=PERFORMANCE_DOC, marker="bench", title="# Performance"):
     """Replace (or append) the section between `<!-- MARKER:NAME -->` markers in `doc` (one that does not exist yet
     starts with `title`)."""
@@ -39,19 +40,26 @@ def conclude_reliability(section, heading, lines, checks, args, repeat):
     status (0 when every check is met)."""
     module, flags, logs = repeat
     values = {flag: getattr(args, flag) for flag in flags}
-    command = " ".join(f"--{flag.replace('_', '-')} {value:g}" if isinstance(value, float) else
-                       f"--{flag.replace('_', '-')} {value}" for flag, value in values.items())
+    command = " ".join(
+        f"--{flag.replace('_', '-')} {value:g}" if isinstance(value, float) else f"--{flag.replace('_', '-')} {value}"
+        for flag, value in values.items()
+    )
     report = "\n".join([*lines, *check_lines(checks), "", f"Repeat: `.venv/bin/python -m bench.{module} {command}` ({logs})"])
     print(report)
     if not args.no_doc:
-        write_section(section, heading + "\n\n" + report, doc=RELIABILITY_DOC, marker="reliability",
-                      title=RELIABILITY_TITLE)
+        write_section(section, heading + "\n\n" + report, doc=RELIABILITY_DOC, marker="reliability", title=RELIABILITY_TITLE)
     return 0 if all(checks.values()) else 1
 
 
 def machine():
-    cpu = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
-                if line.startswith("model name")), "unknown CPU")
+    cpu = next(
+        (
+            line.split(":", 1)[1].strip()
+            for line in Path("/proc/cpuinfo").read_text().splitlines()
+            if line.startswith("model name")
+        ),
+        "unknown CPU",
+    )
     niceness = os.nice(0)
     # On a machine shared with other work, a bench may run at a higher priority (nice -n -10): said beside its figures.
     standing = "ahead of" if niceness < 0 else "behind"
@@ -62,15 +70,21 @@ def machine():
 def code_version():
     """The commit the app code was at (and whether api/, config.py or uwsgi.ini had uncommitted changes)."""
     commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True).stdout.strip()
-    dirty = subprocess.run(["git", "status", "--porcelain", "--", "api", "config.py", "uwsgi.ini", "wsgi.py", "manage.py"],
-                           cwd=ROOT, capture_output=True, text=True).stdout.strip()
+    dirty = subprocess.run(
+        ["git", "status", "--porcelain", "--", "api", "config.py", "uwsgi.ini", "wsgi.py", "manage.py"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+    ).stdout.strip()
     return f"commit {commit or 'unknown'}" + (" with uncommitted app changes" if dirty else "")
 
 
 def run_intro(started, version, cpu, what=""):
     """A reliability report's first line: when (and `what` ran), where, which code, what else the machine was doing."""
-    shared = ("2 cores shared by the load generator (Python, same machine), uwsgi, PostgreSQL, the job workers and "
-              "the provider fakes, and possibly by other processes running on the machine at the same time")
+    shared = (
+        "2 cores shared by the load generator (Python, same machine), uwsgi, PostgreSQL, the job workers and "
+        "the provider fakes, and possibly by other processes running on the machine at the same time"
+    )
     return f"Run {started}{what} on {machine()}; {shared}. App code: {version}. During this run {cpu.describe()}."
 
 

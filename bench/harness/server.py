@@ -90,8 +90,14 @@ def uwsgi(env, *, module=None, ready_path="/healthz", log_path=None, extra_args=
     env = {**env, "HOST": "127.0.0.1", "PORT": str(port)}
     metrics_dir = tempfile.mkdtemp(prefix="tg-metrics-")
     env.setdefault("PROMETHEUS_MULTIPROC_DIR", metrics_dir)
-    command = [str(VENV_BIN / "uwsgi"), "--ini", str(ROOT / "uwsgi.ini"), *(["--module", module] if module else []),
-               *(["--stats", f"{stats[0]}:{stats[1]}"] if stats else []), *extra_args]
+    command = [
+        str(VENV_BIN / "uwsgi"),
+        "--ini",
+        str(ROOT / "uwsgi.ini"),
+        *(["--module", module] if module else []),
+        *(["--stats", f"{stats[0]}:{stats[1]}"] if stats else []),
+        *extra_args,
+    ]
     log = open(log_path or os.devnull, "wb")  # noqa: SIM115 - closed below
     process = subprocess.Popen(command, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
     base_url = f"http://127.0.0.1:{port}"
@@ -111,9 +117,16 @@ def uwsgi_workers(address):
         chunks = []
         while chunk := connection.recv(65536):
             chunks.append(chunk)
-    return [{"id": worker["id"], "pid": worker["pid"], "requests": worker["requests"],
-             "respawn_count": worker["respawn_count"], "rss_mb": rss_mb(worker["pid"])}
-            for worker in json.loads(b"".join(chunks))["workers"]]
+    return [
+        {
+            "id": worker["id"],
+            "pid": worker["pid"],
+            "requests": worker["requests"],
+            "respawn_count": worker["respawn_count"],
+            "rss_mb": rss_mb(worker["pid"]),
+        }
+        for worker in json.loads(b"".join(chunks))["workers"]
+    ]
 
 
 def uwsgi_layout():
@@ -160,9 +173,14 @@ class JobWorkers:
     def _spawn(self, index):
         if self.logs[index] is None:
             self.logs[index] = open(f"{self.log_prefix}-{index}.log", "wb")  # noqa: SIM115 - closed in stop()
-        process = subprocess.Popen([sys.executable, "manage.py", "worker", "--concurrency", str(self.concurrency)],
-                                   cwd=ROOT, env=self.env, stdout=self.logs[index], stderr=subprocess.STDOUT,
-                                   start_new_session=True)
+        process = subprocess.Popen(
+            [sys.executable, "manage.py", "worker", "--concurrency", str(self.concurrency)],
+            cwd=ROOT,
+            env=self.env,
+            stdout=self.logs[index],
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
         self.processes[index] = process
         self.events.append((time.monotonic(), index, f"started pid {process.pid}"))
         return process

@@ -46,8 +46,16 @@ SERVER_LOG = ARTIFACTS / "swagger-ui-server.log"
 WAIT_SECONDS = 20
 # --disable-dev-shm-usage: containers often give /dev/shm only 64 MB, too little for Chromium's renderer.
 CHROMIUM_FLAGS = [
-    "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-    "--no-first-run", "--disable-sync", "--disable-quic", "--disable-dev-shm-usage", "--window-size=1280,1000",
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--no-first-run",
+    "--disable-sync",
+    "--disable-quic",
+    "--disable-dev-shm-usage",
+    "--window-size=1280,1000",
 ]
 # Inline content that is never fetched from anywhere.
 LOCAL_SCHEMES = ("data", "blob", "about")
@@ -242,8 +250,10 @@ def main():
     except subprocess.CalledProcessError as error:
         sys.exit(f"FAILED browser check: {error}\n{(error.stderr or b'').decode(errors='replace')[-2000:]}")
     names = "; ".join(name for name, _detail, _seconds in results)
-    print(f"passed: {len(results)} browser checks in {time.monotonic() - started:.1f}s ({names}); "
-          f"screenshot {SCREENSHOT.relative_to(ROOT)}")
+    print(
+        f"passed: {len(results)} browser checks in {time.monotonic() - started:.1f}s ({names}); "
+        f"screenshot {SCREENSHOT.relative_to(ROOT)}"
+    )
 
 
 if __name__ == "__main__":

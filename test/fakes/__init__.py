@@ -32,8 +32,18 @@ def provider_kit(slug: str):
 def fake_class(slug: str) -> type[FakeServer] | None:
     """The fake of a provider, found by module name: the FakeServer subclass defined in test/fakes/<slug>.py."""
     module = provider_kit(slug)
-    found = [value for value in vars(module).values() if isinstance(value, type) and issubclass(value, FakeServer)
-             and value is not FakeServer and value.__module__ == module.__name__] if module else []
+    found = (
+        [
+            value
+            for value in vars(module).values()
+            if isinstance(value, type)
+            and issubclass(value, FakeServer)
+            and value is not FakeServer
+            and value.__module__ == module.__name__
+        ]
+        if module
+        else []
+    )
     return found[0] if len(found) == 1 else None
 
 

@@ -13,6 +13,27 @@ def _audit(fake, mark):
     return {"provider": "builtin", "target": "audit"}, {}
 
 
-CONTRACT_VARIANTS = [ContractVariant("builtin", setup=_contract, audit=_audit, capabilities=frozenset({
-    "issues", "comments", "labels", "members", "due_date", "in_progress", "priority", "issue_type", "parent", "comment_edit",
-    "comment_delete", "issue_delete", "attachments"}))]
+CONTRACT_VARIANTS = [
+    ContractVariant(
+        "builtin",
+        setup=_contract,
+        audit=_audit,
+        capabilities=frozenset(
+            {
+                "issues",
+                "comments",
+                "labels",
+                "members",
+                "due_date",
+                "in_progress",
+                "priority",
+                "issue_type",
+                "parent",
+                "comment_edit",
+                "comment_delete",
+                "issue_delete",
+                "attachments",
+            }
+        ),
+    )
+]

@@ -30,11 +30,34 @@ API = "/api/v1"
 DEFAULT_PAGE_SIZE = 30  # setting.API.DefaultPagingNum
 MAX_PAGE_SIZE = 50  # setting.API.MaxResponseItems
 HOOK_TYPES = ("dingtalk", "discord", "gitea", "gogs", "msteams", "slack", "telegram", "feishu", "wechatwork", "packagist")
-HOOK_EVENTS = frozenset({"create", "delete", "fork", "push", "issues", "issue_assign", "issue_label", "issue_milestone",
-                         "issue_comment", "pull_request", "pull_request_assign", "pull_request_label",
-                         "pull_request_milestone", "pull_request_comment", "pull_request_review_approved",
-                         "pull_request_review_rejected", "pull_request_review_comment", "pull_request_sync",
-                         "wiki", "repository", "release", "package", "status", "workflow_job"})
+HOOK_EVENTS = frozenset(
+    {
+        "create",
+        "delete",
+        "fork",
+        "push",
+        "issues",
+        "issue_assign",
+        "issue_label",
+        "issue_milestone",
+        "issue_comment",
+        "pull_request",
+        "pull_request_assign",
+        "pull_request_label",
+        "pull_request_milestone",
+        "pull_request_comment",
+        "pull_request_review_approved",
+        "pull_request_review_rejected",
+        "pull_request_review_comment",
+        "pull_request_sync",
+        "wiki",
+        "repository",
+        "release",
+        "package",
+        "status",
+        "workflow_job",
+    }
+)
 WRITE = ("write", "admin", "owner")
 
 
@@ -130,8 +153,17 @@ class GiteaFake(FakeServer):
 
     name = "gitea"
     api_prefix = API
-    seed_operations = ("add_user", "add_token", "add_repo", "add_collaborator", "add_label", "add_issue", "add_pull",
-                       "add_comment", "add_issue_template")
+    seed_operations = (
+        "add_user",
+        "add_token",
+        "add_repo",
+        "add_collaborator",
+        "add_label",
+        "add_issue",
+        "add_pull",
+        "add_comment",
+        "add_issue_template",
+    )
     state: _State
     state_type = _State
 
@@ -184,10 +216,19 @@ class GiteaFake(FakeServer):
             repo.labels[label.id] = label
             return self._label_json(repo, label)
 
-    def add_issue(self, full_name: str, title: str, body: str = "", labels: Iterable[str] = (),
-                  assignees: Iterable[str] = (), state: str = "open", author: str | None = None,
-                  created_at: datetime | str | None = None, updated_at: datetime | str | None = None,
-                  pull: bool = False) -> dict[str, Any]:
+    def add_issue(
+        self,
+        full_name: str,
+        title: str,
+        body: str = "",
+        labels: Iterable[str] = (),
+        assignees: Iterable[str] = (),
+        state: str = "open",
+        author: str | None = None,
+        created_at: datetime | str | None = None,
+        updated_at: datetime | str | None = None,
+        pull: bool = False,
+    ) -> dict[str, Any]:
         """Create an issue (or, with `pull=True`, a pull request: Gitea numbers both in one index)."""
         if state not in ("open", "closed"):
             raise ValueError("state must be 'open' or 'closed'")
@@ -196,10 +237,20 @@ class GiteaFake(FakeServer):
             creator = self._seed_user(author) if author else self.state.users[repo.owner]
             created = parse_timestamp(created_at) or _now()
             label_ids = [self._ensure_label(repo, name).id for name in labels]
-            issue = _Issue(self.state.next_id("issue"), max(repo.issues, default=0) + 1, title, body, creator.id,
-                           label_ids, [self._seed_user(login).id for login in assignees], created,
-                           parse_timestamp(updated_at) or created, state, created if state == "closed" else None,
-                           is_pull=pull)
+            issue = _Issue(
+                self.state.next_id("issue"),
+                max(repo.issues, default=0) + 1,
+                title,
+                body,
+                creator.id,
+                label_ids,
+                [self._seed_user(login).id for login in assignees],
+                created,
+                parse_timestamp(updated_at) or created,
+                state,
+                created if state == "closed" else None,
+                is_pull=pull,
+            )
             repo.issues[issue.number] = issue
             return self._issue_json(repo, issue)
 
@@ -217,18 +268,42 @@ class GiteaFake(FakeServer):
             repo.comments[comment.id] = comment
             return self._comment_json(repo, comment)
 
-    def add_issue_template(self, full_name: str, file_name: str, name: str, about: str = "", title: str = "",
-                           labels: Iterable[str] = (), assignees: Iterable[str] = (), content: str = "") -> dict[str, Any]:
+    def add_issue_template(
+        self,
+        full_name: str,
+        file_name: str,
+        name: str,
+        about: str = "",
+        title: str = "",
+        labels: Iterable[str] = (),
+        assignees: Iterable[str] = (),
+        content: str = "",
+    ) -> dict[str, Any]:
         """A template file in `.gitea/ISSUE_TEMPLATE/` (or `.github/...`) as Gitea parses it for `/issue_templates`."""
         with self.lock:
             repo = self._seed_repo(full_name)
-            template = {"name": name, "title": title, "about": about, "labels": list(labels),
-                        "assignees": list(assignees), "ref": "", "content": content, "body": [],
-                        "file_name": file_name.rsplit("/", 1)[-1]}
+            template = {
+                "name": name,
+                "title": title,
+                "about": about,
+                "labels": list(labels),
+                "assignees": list(assignees),
+                "ref": "",
+                "content": content,
+                "body": [],
+                "file_name": file_name.rsplit("/", 1)[-1],
+            }
             if file_name.endswith((".yml", ".yaml")):
                 template["content"] = ""
-                template["body"] = [{"type": "textarea", "id": "what", "attributes": {"label": "What happened?"},
-                                     "validations": {"required": True}, "visible": ["form"]}]
+                template["body"] = [
+                    {
+                        "type": "textarea",
+                        "id": "what",
+                        "attributes": {"label": "What happened?"},
+                        "validations": {"required": True},
+                        "visible": ["form"],
+                    }
+                ]
             repo.templates.append(template)
             return template
 
@@ -368,13 +443,31 @@ class GiteaFake(FakeServer):
     # -- JSON ----------------------------------------------------------------------------------
 
     def _user_json(self, user: _User) -> dict[str, Any]:
-        return {"id": user.id, "login": user.login, "login_name": "", "source_id": 0, "full_name": user.full_name,
-                "email": user.email, "avatar_url": f"{self.base_url}/avatars/{user.id}",
-                "html_url": f"{self.base_url}/{user.login}", "language": "", "is_admin": False,
-                "last_login": iso_z(user.created), "created": iso_z(user.created), "restricted": False,
-                "active": True, "prohibit_login": False, "location": "", "website": "", "description": "",
-                "visibility": "public", "followers_count": 0, "following_count": 0, "starred_repos_count": 0,
-                "username": user.login}
+        return {
+            "id": user.id,
+            "login": user.login,
+            "login_name": "",
+            "source_id": 0,
+            "full_name": user.full_name,
+            "email": user.email,
+            "avatar_url": f"{self.base_url}/avatars/{user.id}",
+            "html_url": f"{self.base_url}/{user.login}",
+            "language": "",
+            "is_admin": False,
+            "last_login": iso_z(user.created),
+            "created": iso_z(user.created),
+            "restricted": False,
+            "active": True,
+            "prohibit_login": False,
+            "location": "",
+            "website": "",
+            "description": "",
+            "visibility": "public",
+            "followers_count": 0,
+            "following_count": 0,
+            "starred_repos_count": 0,
+            "username": user.login,
+        }
 
     def _full_name(self, repo: _Repo) -> str:
         return f"{self.state.users[repo.owner].login}/{repo.name}"
@@ -382,50 +475,106 @@ class GiteaFake(FakeServer):
     def _repo_json(self, repo: _Repo, viewer: _User | None) -> dict[str, Any]:
         permission = repo.collaborators.get(viewer.id) if viewer else None
         html = f"{self.base_url}/{self._full_name(repo)}"
-        return {"id": repo.id, "owner": self._user_json(self.state.users[repo.owner]), "name": repo.name,
-                "full_name": self._full_name(repo), "description": "", "empty": False, "private": repo.private,
-                "fork": False, "template": False, "mirror": False, "size": 0, "language": "",
-                "html_url": html, "url": f"{self.api_url}/repos/{self._full_name(repo)}",
-                "clone_url": f"{html}.git", "original_url": "", "website": "", "stars_count": 0, "forks_count": 0,
-                "watchers_count": 1, "open_issues_count": sum(1 for i in repo.issues.values()
-                                                              if i.state == "open" and not i.is_pull),
-                "open_pr_counter": sum(1 for i in repo.issues.values() if i.state == "open" and i.is_pull),
-                "release_counter": 0, "default_branch": repo.default_branch, "archived": False,
-                "created_at": iso_z(repo.created_at), "updated_at": iso_z(repo.created_at),
-                "permissions": {"admin": permission in ("admin", "owner"), "push": permission in WRITE,
-                                "pull": permission is not None or not repo.private},
-                "has_issues": True, "has_wiki": True, "has_pull_requests": True, "has_projects": False,
-                "has_releases": True, "has_packages": False, "has_actions": False,
-                "internal_tracker": {"enable_time_tracker": True, "allow_only_contributors_to_track_time": True,
-                                     "enable_issue_dependencies": True},
-                "avatar_url": "", "internal": False, "object_format_name": "sha1"}
+        return {
+            "id": repo.id,
+            "owner": self._user_json(self.state.users[repo.owner]),
+            "name": repo.name,
+            "full_name": self._full_name(repo),
+            "description": "",
+            "empty": False,
+            "private": repo.private,
+            "fork": False,
+            "template": False,
+            "mirror": False,
+            "size": 0,
+            "language": "",
+            "html_url": html,
+            "url": f"{self.api_url}/repos/{self._full_name(repo)}",
+            "clone_url": f"{html}.git",
+            "original_url": "",
+            "website": "",
+            "stars_count": 0,
+            "forks_count": 0,
+            "watchers_count": 1,
+            "open_issues_count": sum(1 for i in repo.issues.values() if i.state == "open" and not i.is_pull),
+            "open_pr_counter": sum(1 for i in repo.issues.values() if i.state == "open" and i.is_pull),
+            "release_counter": 0,
+            "default_branch": repo.default_branch,
+            "archived": False,
+            "created_at": iso_z(repo.created_at),
+            "updated_at": iso_z(repo.created_at),
+            "permissions": {
+                "admin": permission in ("admin", "owner"),
+                "push": permission in WRITE,
+                "pull": permission is not None or not repo.private,
+            },
+            "has_issues": True,
+            "has_wiki": True,
+            "has_pull_requests": True,
+            "has_projects": False,
+            "has_releases": True,
+            "has_packages": False,
+            "has_actions": False,
+            "internal_tracker": {
+                "enable_time_tracker": True,
+                "allow_only_contributors_to_track_time": True,
+                "enable_issue_dependencies": True,
+            },
+            "avatar_url": "",
+            "internal": False,
+            "object_format_name": "sha1",
+        }
 
     def _label_json(self, repo: _Repo, label: _Label) -> dict[str, Any]:
-        return {"id": label.id, "name": label.name, "exclusive": False, "is_archived": False, "color": label.color,
-                "description": label.description, "url": f"{self.api_url}/repos/{self._full_name(repo)}/labels/{label.id}"}
+        return {
+            "id": label.id,
+            "name": label.name,
+            "exclusive": False,
+            "is_archived": False,
+            "color": label.color,
+            "description": label.description,
+            "url": f"{self.api_url}/repos/{self._full_name(repo)}/labels/{label.id}",
+        }
 
     def _issue_json(self, repo: _Repo, issue: _Issue) -> dict[str, Any]:
         full_name = self._full_name(repo)
         kind = "pulls" if issue.is_pull else "issues"
         assignees = [self._user_json(self.state.users[user_id]) for user_id in issue.assignees]
         return {
-            "id": issue.id, "url": f"{self.api_url}/repos/{full_name}/issues/{issue.number}",
-            "html_url": f"{self.base_url}/{full_name}/{kind}/{issue.number}", "number": issue.number,
-            "user": self._user_json(self.state.users[issue.user]), "original_author": "", "original_author_id": 0,
-            "title": issue.title, "body": issue.body, "ref": "", "assets": [],
+            "id": issue.id,
+            "url": f"{self.api_url}/repos/{full_name}/issues/{issue.number}",
+            "html_url": f"{self.base_url}/{full_name}/{kind}/{issue.number}",
+            "number": issue.number,
+            "user": self._user_json(self.state.users[issue.user]),
+            "original_author": "",
+            "original_author_id": 0,
+            "title": issue.title,
+            "body": issue.body,
+            "ref": "",
+            "assets": [],
             "labels": [self._label_json(repo, repo.labels[label_id]) for label_id in issue.labels if label_id in repo.labels],
-            "milestone": None, "assignee": assignees[0] if assignees else None, "assignees": assignees,
-            "state": issue.state, "is_locked": False,
+            "milestone": None,
+            "assignee": assignees[0] if assignees else None,
+            "assignees": assignees,
+            "state": issue.state,
+            "is_locked": False,
             "comments": sum(1 for comment in repo.comments.values() if comment.issue == issue.number),
-            "created_at": iso_z(issue.created_at), "updated_at": iso_z(issue.updated_at),
+            "created_at": iso_z(issue.created_at),
+            "updated_at": iso_z(issue.updated_at),
             "closed_at": iso_z(issue.closed_at),
             "due_date": issue.due_date.isoformat() if issue.due_date else None,
             "time_estimate": 0,
-            "pull_request": {"merged": False, "merged_at": None, "draft": False,
-                             "html_url": f"{self.base_url}/{full_name}/pulls/{issue.number}"} if issue.is_pull else None,
-            "repository": {"id": repo.id, "name": repo.name, "owner": self.state.users[repo.owner].login,
-                           "full_name": full_name},
-            "pin_order": 0, "content_version": 0,
+            "pull_request": {
+                "merged": False,
+                "merged_at": None,
+                "draft": False,
+                "html_url": f"{self.base_url}/{full_name}/pulls/{issue.number}",
+            }
+            if issue.is_pull
+            else None,
+            "repository": {"id": repo.id, "name": repo.name, "owner": self.state.users[repo.owner].login, "full_name": full_name},
+            "pin_order": 0,
+            "content_version": 0,
         }
 
     def _comment_json(self, repo: _Repo, comment: _Comment) -> dict[str, Any]:
@@ -434,19 +583,36 @@ class GiteaFake(FakeServer):
         parent = repo.issues.get(comment.issue)
         on_pull = parent is not None and parent.is_pull
         url = f"{self.base_url}/{full_name}/{'pulls' if on_pull else 'issues'}/{comment.issue}"
-        return {"id": comment.id, "html_url": f"{url}#issuecomment-{comment.id}",
-                "pull_request_url": url if on_pull else "", "issue_url": "" if on_pull else url,
-                "user": self._user_json(self.state.users[comment.user]), "original_author": "", "original_author_id": 0,
-                "body": comment.body, "assets": [], "created_at": iso_z(comment.created_at),
-                "updated_at": iso_z(comment.updated_at)}
+        return {
+            "id": comment.id,
+            "html_url": f"{url}#issuecomment-{comment.id}",
+            "pull_request_url": url if on_pull else "",
+            "issue_url": "" if on_pull else url,
+            "user": self._user_json(self.state.users[comment.user]),
+            "original_author": "",
+            "original_author_id": 0,
+            "body": comment.body,
+            "assets": [],
+            "created_at": iso_z(comment.created_at),
+            "updated_at": iso_z(comment.updated_at),
+        }
 
     @staticmethod
     def _hook_json(hook: _Hook) -> dict[str, Any]:
         # Gitea never answers the secret back.
         config = {key: value for key, value in hook.config.items() if key != "secret"}
-        return {"id": hook.id, "type": hook.type, "name": "", "branch_filter": "*", "config": config,
-                "events": hook.events, "authorization_header": "", "active": hook.active,
-                "updated_at": iso_z(hook.updated_at), "created_at": iso_z(hook.created_at)}
+        return {
+            "id": hook.id,
+            "type": hook.type,
+            "name": "",
+            "branch_filter": "*",
+            "config": config,
+            "events": hook.events,
+            "authorization_header": "",
+            "active": hook.active,
+            "updated_at": iso_z(hook.updated_at),
+            "created_at": iso_z(hook.created_at),
+        }
 
     def _updated_between(self, call: Call, items: list[Any]) -> list[Any]:
         """The items (issues or comments) updated at or after `since` and at or before `before` (422 for a bad time)."""
@@ -493,8 +659,7 @@ class GiteaFake(FakeServer):
         if kind in ("issues", "pulls"):
             issues = [issue for issue in issues if issue.is_pull == (kind == "pulls")]
         # Label names that do not exist are discarded; every remaining one must be on the issue.
-        wanted = [label.id for label in repo.labels.values()
-                  if label.name in split_list(query.get("labels"))]
+        wanted = [label.id for label in repo.labels.values() if label.name in split_list(query.get("labels"))]
         issues = [issue for issue in issues if all(label_id in issue.labels for label_id in wanted)]
         for parameter, people in (("assigned_by", lambda i: i.assignees), ("created_by", lambda i: [i.user])):
             if query.get(parameter):
@@ -521,8 +686,17 @@ class GiteaFake(FakeServer):
         labels = self._label_ids(repo, body.get("labels") or [], names_allowed=False) if can_write else []
         assignees = self._assignable(repo, body.get("assignees") or []) if can_write else []
         now = _now()
-        issue = _Issue(self.state.next_id("issue"), max(repo.issues, default=0) + 1, title, str(body.get("body") or ""),
-                       call.principal.id, labels, assignees, now, now)
+        issue = _Issue(
+            self.state.next_id("issue"),
+            max(repo.issues, default=0) + 1,
+            title,
+            str(body.get("body") or ""),
+            call.principal.id,
+            labels,
+            assignees,
+            now,
+            now,
+        )
         if body.get("due_date") and can_write:
             issue.due_date = self._deadline(body["due_date"])
         if body.get("closed") is True:
@@ -621,8 +795,9 @@ class GiteaFake(FakeServer):
     def _api_issue_templates(self, call: Call, owner: str, name: str) -> Response:
         """GET /repos/{owner}/{repo}/issue_templates: the default branch's templates, already parsed."""
         repo = self._repo(call, owner, name)
-        return json_response([{**template, "ref": repo.default_branch if not template["ref"] else template["ref"]}
-                              for template in repo.templates])
+        return json_response(
+            [{**template, "ref": repo.default_branch if not template["ref"] else template["ref"]} for template in repo.templates]
+        )
 
     @route("GET", f"{API}/repos/{{owner}}/{{name}}/hooks")
     def _api_list_hooks(self, call: Call, owner: str, name: str) -> Response:
@@ -646,8 +821,7 @@ class GiteaFake(FakeServer):
         if not isinstance(events, list) or not set(events) <= HOOK_EVENTS:
             return self._message(422, "[Events]: unknown event")
         now = _now()
-        hook = _Hook(self.state.next_id("hook"), body["type"], dict(config), list(events), body.get("active") is True,
-                     now, now)
+        hook = _Hook(self.state.next_id("hook"), body["type"], dict(config), list(events), body.get("active") is True, now, now)
         repo.hooks[hook.id] = hook
         return json_response(self._hook_json(hook), 201)
 
@@ -706,9 +880,16 @@ class GiteaFake(FakeServer):
         return Response(status=204)
 
     def _asset_json(self, asset: _Asset) -> dict[str, Any]:
-        return {"id": asset.id, "name": asset.name, "size": len(asset.data), "download_count": 0,
-                "created_at": iso_z(asset.created_at), "uuid": asset.uuid,
-                "browser_download_url": f"{self.base_url}/attachments/{asset.uuid}", "type": "attachment"}
+        return {
+            "id": asset.id,
+            "name": asset.name,
+            "size": len(asset.data),
+            "download_count": 0,
+            "created_at": iso_z(asset.created_at),
+            "uuid": asset.uuid,
+            "browser_download_url": f"{self.base_url}/attachments/{asset.uuid}",
+            "type": "attachment",
+        }
 
     def _asset(self, repo: _Repo, number: int, asset_id: int) -> _Asset:
         asset = repo.assets.get(asset_id)
@@ -731,8 +912,14 @@ class GiteaFake(FakeServer):
         upload = call.request.files.get("attachment")
         if upload is None:
             return self._message(400, "attachment is required")
-        asset = _Asset(self.state.next_id("asset"), number, call.query.get("name") or upload.filename or "file",
-                       upload.read(), f"{self.state.next_id('uuid'):08x}-0000-4000-8000-000000000000", _now())
+        asset = _Asset(
+            self.state.next_id("asset"),
+            number,
+            call.query.get("name") or upload.filename or "file",
+            upload.read(),
+            f"{self.state.next_id('uuid'):08x}-0000-4000-8000-000000000000",
+            _now(),
+        )
         repo.assets[asset.id] = asset
         return json_response(self._asset_json(asset), 201)
 
@@ -755,8 +942,11 @@ class GiteaFake(FakeServer):
         for repo in self.state.repos.values():
             for asset in repo.assets.values():
                 if asset.uuid == uuid:
-                    return Response(asset.data, mimetype="application/octet-stream",
-                                    headers={"Content-Disposition": f'attachment; filename="{asset.name}"'})
+                    return Response(
+                        asset.data,
+                        mimetype="application/octet-stream",
+                        headers={"Content-Disposition": f'attachment; filename="{asset.name}"'},
+                    )
         raise self._not_found_error("attachment does not exist")
 
     # -- inspection ----------------------------------------------------------------------------
@@ -764,8 +954,7 @@ class GiteaFake(FakeServer):
     def hooks(self, full_name: str) -> list[dict[str, Any]]:
         """The repository's hooks with their secrets (what Gitea would sign deliveries with)."""
         with self.lock:
-            return [{**self._hook_json(hook), "config": dict(hook.config)}
-                    for hook in self._seed_repo(full_name).hooks.values()]
+            return [{**self._hook_json(hook), "config": dict(hook.config)} for hook in self._seed_repo(full_name).hooks.values()]
 
     def due_date(self, full_name: str, number: int) -> date | None:
         """The stored deadline's date, as Gitea keeps it."""
@@ -775,6 +964,7 @@ class GiteaFake(FakeServer):
 
 
 # ---- test kit (test/fakes/kit.py): how the shared suites drive Gitea ----
+
 
 def _seeded(fake, connect, target, labels=(), credential="gt-token"):
     """A token of the owner of repository `target` (with `labels`), connected."""
@@ -808,16 +998,23 @@ def _request_after(client, user, tracker):
 
 
 REQUEST_TEMPLATES = [  # the first that matches is taken: a literal segment comes before a placeholder in its place
-    "/repos/{owner}/{repo}/issues", "/repos/{owner}/{repo}/issues/comments", "/repos/{owner}/{repo}/issues/{index}",
+    "/repos/{owner}/{repo}/issues",
+    "/repos/{owner}/{repo}/issues/comments",
+    "/repos/{owner}/{repo}/issues/{index}",
     "/repos/{owner}/{repo}/issues/{index}/labels",
-    "/repos/{owner}/{repo}/issues/{index}/comments", "/repos/{owner}/{repo}/hooks", "/repos/{owner}/{repo}/hooks/{id}",
-    "/repos/{owner}/{repo}/labels", "/repos/{owner}/{repo}/assignees", "/repos/{owner}/{repo}/issue_templates",
+    "/repos/{owner}/{repo}/issues/{index}/comments",
+    "/repos/{owner}/{repo}/hooks",
+    "/repos/{owner}/{repo}/hooks/{id}",
+    "/repos/{owner}/{repo}/labels",
+    "/repos/{owner}/{repo}/assignees",
+    "/repos/{owner}/{repo}/issue_templates",
     "/repos/{owner}/{repo}",
 ]
 
 
 def _check_requests(fake, root):
     from test.fakes.gitea_spec import gitea_spec
+
     assert all(request.headers["authorization"] == "token gt-token" for request in fake.requests)
     return check_against_spec(fake, gitea_spec(root), lambda path: path_template(path, REQUEST_TEMPLATES, prefix="/api/v1"))
 
@@ -829,20 +1026,59 @@ def _check_events(payload, events, provider):
         assert item.issue.url == "https://try.gitea.io/kostekIV/test/issues/3"
 
 
-CONTRACT_VARIANTS = [ContractVariant("gitea", setup=_contract, audit=_audit, server=GiteaFake, capabilities=frozenset({
-    "issues", "comments", "labels", "members", "due_date", "webhooks", "template_import", "comment_edit", "comment_delete",
-    "issue_delete", "attachments", "passthrough"}))]  # in_progress and priority once their labels are configured
-REQUEST_CHECKS = [RequestCheck("gitea", setup=_request_setup, check=_check_requests, after=_request_after, expected=frozenset({
-    ("POST", "/repos/{owner}/{repo}/issues"), ("PATCH", "/repos/{owner}/{repo}/issues/{index}"),
-    ("PUT", "/repos/{owner}/{repo}/issues/{index}/labels"), ("GET", "/repos/{owner}/{repo}/issues"),
-    ("POST", "/repos/{owner}/{repo}/hooks"), ("DELETE", "/repos/{owner}/{repo}/hooks/{id}"),
-    ("GET", "/repos/{owner}/{repo}/issue_templates"), ("GET", "/repos/{owner}/{repo}/issues/comments")}))]
-WEBHOOK_EXPECTATIONS = [WebhookExpectation(name, event, types, "kostekIV/test", _check_events) for event, name, types in (
-    ("issues", "issues.opened.json", ("issue.created",)),
-    ("issues", "issues.edited.json", ("issue.updated",)),
-    ("issues", "issues.assigned.json", ("issue.assigned",)),
-    ("issues", "issues.closed.json", ("issue.closed",)),
-    ("issues", "issues.reopened.json", ("issue.reopened",)),
-    ("issue_comment", "issue_comment.created.json", ("comment.created",)),
-    ("issue_comment", "issue_comment.edited.json", ("comment.updated",)),
-)]
+CONTRACT_VARIANTS = [
+    ContractVariant(
+        "gitea",
+        setup=_contract,
+        audit=_audit,
+        server=GiteaFake,
+        capabilities=frozenset(
+            {
+                "issues",
+                "comments",
+                "labels",
+                "members",
+                "due_date",
+                "webhooks",
+                "template_import",
+                "comment_edit",
+                "comment_delete",
+                "issue_delete",
+                "attachments",
+                "passthrough",
+            }
+        ),
+    )
+]  # in_progress and priority once their labels are configured
+REQUEST_CHECKS = [
+    RequestCheck(
+        "gitea",
+        setup=_request_setup,
+        check=_check_requests,
+        after=_request_after,
+        expected=frozenset(
+            {
+                ("POST", "/repos/{owner}/{repo}/issues"),
+                ("PATCH", "/repos/{owner}/{repo}/issues/{index}"),
+                ("PUT", "/repos/{owner}/{repo}/issues/{index}/labels"),
+                ("GET", "/repos/{owner}/{repo}/issues"),
+                ("POST", "/repos/{owner}/{repo}/hooks"),
+                ("DELETE", "/repos/{owner}/{repo}/hooks/{id}"),
+                ("GET", "/repos/{owner}/{repo}/issue_templates"),
+                ("GET", "/repos/{owner}/{repo}/issues/comments"),
+            }
+        ),
+    )
+]
+WEBHOOK_EXPECTATIONS = [
+    WebhookExpectation(name, event, types, "kostekIV/test", _check_events)
+    for event, name, types in (
+        ("issues", "issues.opened.json", ("issue.created",)),
+        ("issues", "issues.edited.json", ("issue.updated",)),
+        ("issues", "issues.assigned.json", ("issue.assigned",)),
+        ("issues", "issues.closed.json", ("issue.closed",)),
+        ("issues", "issues.reopened.json", ("issue.reopened",)),
+        ("issue_comment", "issue_comment.created.json", ("comment.created",)),
+        ("issue_comment", "issue_comment.edited.json", ("comment.updated",)),
+    )
+]

@@ -66,8 +66,9 @@ class SwaggerSpec:
     def query_errors(self, path: str, method: str, params: Mapping[str, Any], ignore: Sequence[str] = ()) -> list[str]:
         """Errors of query parameters as sent on the wire (strings) against the documented ones."""
         declared = {p["name"]: p for p in self._operation(path, method).get("parameters", []) if p.get("in") == "query"}
-        errors = [f"{name}: required parameter missing" for name, p in declared.items()
-                  if p.get("required") and name not in params]
+        errors = [
+            f"{name}: required parameter missing" for name, p in declared.items() if p.get("required") and name not in params
+        ]
         for name, value in params.items():
             if name in ignore:
                 continue

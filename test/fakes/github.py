@@ -248,8 +248,7 @@ class GitHubFake(FakeServer):
 
     name = "github"
     control_knobs: ClassVar[dict[str, str]] = {**FakeServer.control_knobs, "rate_limit": "set_rate_limit"}
-    seed_operations = ("add_user", "add_token", "add_repo", "add_member", "add_label", "add_issue",
-                       "add_comment", "add_file")
+    seed_operations = ("add_user", "add_token", "add_repo", "add_member", "add_label", "add_issue", "add_comment", "add_file")
     state: _State
     state_type = _State
 
@@ -731,9 +730,16 @@ class GitHubFake(FakeServer):
 
     def _issue_type_json(self, repo: _Repo, name: str) -> dict[str, Any]:
         index = repo.issue_types.index(name)
-        return {"id": 500 + index, "node_id": _node_id("IssueType", 500 + index), "name": name, "description": None,
-                "color": ("gray", "red", "blue", "green")[index % 4], "created_at": iso_z(repo.created_at),
-                "updated_at": iso_z(repo.created_at), "is_enabled": True}
+        return {
+            "id": 500 + index,
+            "node_id": _node_id("IssueType", 500 + index),
+            "name": name,
+            "description": None,
+            "color": ("gray", "red", "blue", "green")[index % 4],
+            "created_at": iso_z(repo.created_at),
+            "updated_at": iso_z(repo.created_at),
+            "is_enabled": True,
+        }
 
     def _apply_type(self, repo: _Repo, issue: _Issue, body: dict[str, Any]) -> None:
         """GitHub's `type`: an issue type name of the owner (case-insensitive), null clears; others are 422."""
@@ -1008,8 +1014,9 @@ class GitHubFake(FakeServer):
     @route("POST", "/repos/{owner}/{name}/issues/{number:int}/sub_issues")
     def _api_add_sub_issue(self, call: Call, owner: str, name: str, number: int) -> Response:
         """POST …/sub_issues {sub_issue_id, replace_parent}: 201 with the parent issue."""
-        repo, parent, child, body = self._sub_issue_call(call, owner, name, number, {
-            "sub_issue_id": ("integer",), "replace_parent": ("boolean",)})
+        repo, parent, child, body = self._sub_issue_call(
+            call, owner, name, number, {"sub_issue_id": ("integer",), "replace_parent": ("boolean",)}
+        )
         ancestor, seen = parent, set()
         while ancestor is not None and ancestor.number not in seen:  # a parent may not sit below its own sub-issue
             if ancestor.number == child.number:
@@ -1058,8 +1065,9 @@ class GitHubFake(FakeServer):
         comments = list(repo.comments.values())
         comments = self._updated_since(call, comments, "IssueComment")
         by_update = call.query.get("sort") == "updated"
-        comments.sort(key=lambda c: (c.updated_at if by_update else c.created_at, c.id),
-                      reverse=call.query.get("direction") == "desc")
+        comments.sort(
+            key=lambda c: (c.updated_at if by_update else c.created_at, c.id), reverse=call.query.get("direction") == "desc"
+        )
         return self._paged(call, comments, lambda comment: self._comment_json(repo, comment))
 
     @route("POST", "/repos/{owner}/{name}/issues/{number:int}/comments")
@@ -1274,6 +1282,7 @@ _QUALIFIERS = frozenset({"repo", "is", "type", "state", "label", "assignee", "cr
 
 # ---- test kit (test/fakes/kit.py): how the shared suites drive GitHub ----
 
+
 def _seeded(fake, connect, target, labels=(), permission="admin", credential="gh-token"):
     """octocat's `credential` and repository `target` (octocat a collaborator with `permission`, `labels`), connected."""
     fake.add_token(credential, login="octocat")
@@ -1298,11 +1307,19 @@ def _request_setup(fake, connect):
 
 
 REQUEST_TEMPLATES = [  # the first that matches is taken: a literal segment comes before a placeholder in its place
-    "/repos/{owner}/{repo}/issues", "/repos/{owner}/{repo}/issues/comments", "/repos/{owner}/{repo}/issues/{issue_number}",
-    "/repos/{owner}/{repo}/issues/{issue_number}/comments", "/repos/{owner}/{repo}/hooks",
-    "/repos/{owner}/{repo}/hooks/{hook_id}", "/repos/{owner}/{repo}/labels", "/repos/{owner}/{repo}/assignees",
-    "/repos/{owner}/{repo}", "/search/issues", "/repos/{owner}/{repo}/issues/{issue_number}/sub_issues",
-    "/repos/{owner}/{repo}/issues/{issue_number}/sub_issue", "/repos/{owner}/{repo}/issues/{issue_number}/parent",
+    "/repos/{owner}/{repo}/issues",
+    "/repos/{owner}/{repo}/issues/comments",
+    "/repos/{owner}/{repo}/issues/{issue_number}",
+    "/repos/{owner}/{repo}/issues/{issue_number}/comments",
+    "/repos/{owner}/{repo}/hooks",
+    "/repos/{owner}/{repo}/hooks/{hook_id}",
+    "/repos/{owner}/{repo}/labels",
+    "/repos/{owner}/{repo}/assignees",
+    "/repos/{owner}/{repo}",
+    "/search/issues",
+    "/repos/{owner}/{repo}/issues/{issue_number}/sub_issues",
+    "/repos/{owner}/{repo}/issues/{issue_number}/sub_issue",
+    "/repos/{owner}/{repo}/issues/{issue_number}/parent",
 ]
 
 
@@ -1338,29 +1355,66 @@ def check_issue_events(payload, events, provider):
 
 
 # No due dates, deletes or attachment API.
-CONTRACT_VARIANTS = [ContractVariant("github", setup=_contract, audit=_audit, server=GitHubFake, validation_status=422,
-                                     capabilities=frozenset({"issues", "comments", "labels", "members", "webhooks",
-                                                             "template_import", "issue_type", "parent", "comment_edit",
-                                                             "comment_delete", "passthrough"}))]
-REQUEST_CHECKS = [RequestCheck("github", setup=_request_setup, check=_check_requests, expected=frozenset({
-    ("POST", "/repos/{owner}/{repo}/issues"), ("PATCH", "/repos/{owner}/{repo}/issues/{issue_number}"),
-    ("GET", "/repos/{owner}/{repo}/issues"), ("GET", "/search/issues"), ("POST", "/repos/{owner}/{repo}/hooks"),
-    ("POST", "/repos/{owner}/{repo}/issues/{issue_number}/sub_issues"),
-    ("DELETE", "/repos/{owner}/{repo}/issues/{issue_number}/sub_issue"),
-    ("GET", "/repos/{owner}/{repo}/issues/{issue_number}/sub_issues"),
-    ("GET", "/repos/{owner}/{repo}/issues/comments")}), after=_sub_issue_drive)]
+CONTRACT_VARIANTS = [
+    ContractVariant(
+        "github",
+        setup=_contract,
+        audit=_audit,
+        server=GitHubFake,
+        validation_status=422,
+        capabilities=frozenset(
+            {
+                "issues",
+                "comments",
+                "labels",
+                "members",
+                "webhooks",
+                "template_import",
+                "issue_type",
+                "parent",
+                "comment_edit",
+                "comment_delete",
+                "passthrough",
+            }
+        ),
+    )
+]
+REQUEST_CHECKS = [
+    RequestCheck(
+        "github",
+        setup=_request_setup,
+        check=_check_requests,
+        expected=frozenset(
+            {
+                ("POST", "/repos/{owner}/{repo}/issues"),
+                ("PATCH", "/repos/{owner}/{repo}/issues/{issue_number}"),
+                ("GET", "/repos/{owner}/{repo}/issues"),
+                ("GET", "/search/issues"),
+                ("POST", "/repos/{owner}/{repo}/hooks"),
+                ("POST", "/repos/{owner}/{repo}/issues/{issue_number}/sub_issues"),
+                ("DELETE", "/repos/{owner}/{repo}/issues/{issue_number}/sub_issue"),
+                ("GET", "/repos/{owner}/{repo}/issues/{issue_number}/sub_issues"),
+                ("GET", "/repos/{owner}/{repo}/issues/comments"),
+            }
+        ),
+        after=_sub_issue_drive,
+    )
+]
 HOOK_REPO = "Codertocat/Hello-World"  # the repository of the payload files
-WEBHOOK_EXPECTATIONS = [WebhookExpectation(name, event, types, HOOK_REPO, check_issue_events) for event, name, types in (
-    ("issues", "issues.opened.json", ("issue.created",)),
-    ("issues", "issues.edited.json", ("issue.updated",)),
-    ("issues", "issues.reopened.json", ("issue.reopened",)),
-    ("issues", "issues.labeled.json", ("issue.labeled",)),
-    ("issues", "issues.unlabeled.json", ("issue.unlabeled",)),
-    ("issues", "issues.assigned.json", ("issue.assigned",)),
-    ("issues", "issues.unassigned.json", ("issue.updated",)),
-    ("issues", "issues.deleted.json", ("issue.deleted",)),
-    ("issue_comment", "issue_comment.created.json", ("comment.created",)),
-    ("issue_comment", "issue_comment.edited.json", ("comment.updated",)),
-    ("issue_comment", "issue_comment.deleted.json", ("comment.deleted",)),
-    ("ping", "ping.json", ()),
-)]
+WEBHOOK_EXPECTATIONS = [
+    WebhookExpectation(name, event, types, HOOK_REPO, check_issue_events)
+    for event, name, types in (
+        ("issues", "issues.opened.json", ("issue.created",)),
+        ("issues", "issues.edited.json", ("issue.updated",)),
+        ("issues", "issues.reopened.json", ("issue.reopened",)),
+        ("issues", "issues.labeled.json", ("issue.labeled",)),
+        ("issues", "issues.unlabeled.json", ("issue.unlabeled",)),
+        ("issues", "issues.assigned.json", ("issue.assigned",)),
+        ("issues", "issues.unassigned.json", ("issue.updated",)),
+        ("issues", "issues.deleted.json", ("issue.deleted",)),
+        ("issue_comment", "issue_comment.created.json", ("comment.created",)),
+        ("issue_comment", "issue_comment.edited.json", ("comment.updated",)),
+        ("issue_comment", "issue_comment.deleted.json", ("comment.deleted",)),
+        ("ping", "ping.json", ()),
+    )
+]

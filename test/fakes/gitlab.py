@@ -37,8 +37,20 @@ DEFAULT_PER_PAGE = 20
 MAX_PER_PAGE = 100
 GUEST, REPORTER, DEVELOPER, MAINTAINER, OWNER = 10, 20, 30, 40, 50
 # What a PUT of an issue may change; a PUT naming none of them is refused with this list.
-ISSUE_EDITABLE = ("title", "description", "state_event", "labels", "add_labels", "remove_labels", "assignee_ids", "assignee_id",
-                  "milestone_id", "due_date", "confidential", "discussion_locked")
+ISSUE_EDITABLE = (
+    "title",
+    "description",
+    "state_event",
+    "labels",
+    "add_labels",
+    "remove_labels",
+    "assignee_ids",
+    "assignee_id",
+    "milestone_id",
+    "due_date",
+    "confidential",
+    "discussion_locked",
+)
 HOOK_EVENTS = (
     "push_events",
     "issues_events",
@@ -222,8 +234,17 @@ class GitLabFake(FakeServer):
 
     name = "gitlab"
     api_prefix = API
-    seed_operations = ("add_user", "add_token", "add_project", "add_member", "add_label", "add_milestone", "add_issue",
-                       "add_note", "add_file")
+    seed_operations = (
+        "add_user",
+        "add_token",
+        "add_project",
+        "add_member",
+        "add_label",
+        "add_milestone",
+        "add_issue",
+        "add_note",
+        "add_file",
+    )
     state: _State
     state_type = _State
 
@@ -1042,6 +1063,7 @@ class GitLabFake(FakeServer):
 
 # ---- test kit (test/fakes/kit.py): how the shared suites drive GitLab ----
 
+
 def _seeded(fake, connect, target, labels=(), access_level=MAINTAINER, credential="gl-token"):
     """root's `credential` and project `target` (root a member at `access_level`, `labels`), connected."""
     fake.add_token(credential, username="root")
@@ -1064,8 +1086,7 @@ def _audit(fake, mark):
 def _audit_probe(call, tracker, secret):
     """An unverified and a verified delivery: neither answer may echo the hook's token."""
     call("POST", f"/api/v1/webhooks/{tracker['id']}", data=b"{}", headers={"X-Gitlab-Token": "wrong"})
-    call("POST", f"/api/v1/webhooks/{tracker['id']}", data=b"{}",
-         headers={"X-Gitlab-Token": secret, "X-Gitlab-Event-UUID": "u1"})
+    call("POST", f"/api/v1/webhooks/{tracker['id']}", data=b"{}", headers={"X-Gitlab-Token": secret, "X-Gitlab-Event-UUID": "u1"})
 
 
 def _request_setup(fake, connect):
@@ -1080,10 +1101,31 @@ REQUEST_TEMPLATES = {
     "/api/v4/user": (),
     "/api/v4/projects/{id}": ("license", "statistics", "with_custom_attributes"),
     "/api/v4/projects/{id}/issues": (
-        "assignee_id", "assignee_username", "author_id", "author_username", "confidential", "created_after",
-        "created_before", "due_date", "iids[]", "in", "issue_type", "labels", "milestone", "milestone_id", "not",
-        "order_by", "scope", "search", "sort", "state", "updated_after", "updated_before", "with_labels_details",
-        *PAGINATION),
+        "assignee_id",
+        "assignee_username",
+        "author_id",
+        "author_username",
+        "confidential",
+        "created_after",
+        "created_before",
+        "due_date",
+        "iids[]",
+        "in",
+        "issue_type",
+        "labels",
+        "milestone",
+        "milestone_id",
+        "not",
+        "order_by",
+        "scope",
+        "search",
+        "sort",
+        "state",
+        "updated_after",
+        "updated_before",
+        "with_labels_details",
+        *PAGINATION,
+    ),
     "/api/v4/projects/{id}/issues/{issue_iid}": (),
     "/api/v4/projects/{id}/issues/{issue_iid}/notes": ("sort", "order_by", "activity_filter", *PAGINATION),
     "/api/v4/projects/{id}/issues/{issue_iid}/notes/{note_id}": (),
@@ -1123,20 +1165,57 @@ def _check_note_hook(payload, events, provider):
     assert event.comment.created_at.isoformat() == "2015-05-17T17:06:40+00:00"
 
 
-CONTRACT_VARIANTS = [ContractVariant("gitlab", setup=_contract, audit=_audit, server=GitLabFake, audit_probe=_audit_probe,
-                                     capabilities=frozenset({"issues", "comments", "labels", "members", "due_date", "webhooks",
-                                                             "template_import", "issue_type", "comment_edit", "comment_delete",
-                                                             "issue_delete", "attachments", "passthrough"}))]  # no REST parent
+CONTRACT_VARIANTS = [
+    ContractVariant(
+        "gitlab",
+        setup=_contract,
+        audit=_audit,
+        server=GitLabFake,
+        audit_probe=_audit_probe,
+        capabilities=frozenset(
+            {
+                "issues",
+                "comments",
+                "labels",
+                "members",
+                "due_date",
+                "webhooks",
+                "template_import",
+                "issue_type",
+                "comment_edit",
+                "comment_delete",
+                "issue_delete",
+                "attachments",
+                "passthrough",
+            }
+        ),
+    )
+]  # no REST parent
 # After the drive: comment edit and delete, attachments (project uploads linked from a note) and an issue's delete.
-REQUEST_CHECKS = [RequestCheck("gitlab", setup=_request_setup, check=_check_requests, expected=frozenset({
-    ("POST", "/api/v4/projects/{id}/issues"), ("PUT", "/api/v4/projects/{id}/issues/{issue_iid}"),
-    ("GET", "/api/v4/projects/{id}/issues"), ("POST", "/api/v4/projects/{id}/issues/{issue_iid}/notes"),
-    ("POST", "/api/v4/projects/{id}/hooks"), ("DELETE", "/api/v4/projects/{id}/hooks/{hook_id}"),
-    ("PUT", "/api/v4/projects/{id}/issues/{issue_iid}/notes/{note_id}"),
-    ("DELETE", "/api/v4/projects/{id}/issues/{issue_iid}/notes/{note_id}"), ("POST", "/api/v4/projects/{id}/uploads"),
-    ("GET", "/api/v4/projects/{id}/uploads/{secret}/{filename}"),
-    ("DELETE", "/api/v4/projects/{id}/uploads/{secret}/{filename}"),
-    ("DELETE", "/api/v4/projects/{id}/issues/{issue_iid}")}), after=drive_deeper_operations)]
+REQUEST_CHECKS = [
+    RequestCheck(
+        "gitlab",
+        setup=_request_setup,
+        check=_check_requests,
+        expected=frozenset(
+            {
+                ("POST", "/api/v4/projects/{id}/issues"),
+                ("PUT", "/api/v4/projects/{id}/issues/{issue_iid}"),
+                ("GET", "/api/v4/projects/{id}/issues"),
+                ("POST", "/api/v4/projects/{id}/issues/{issue_iid}/notes"),
+                ("POST", "/api/v4/projects/{id}/hooks"),
+                ("DELETE", "/api/v4/projects/{id}/hooks/{hook_id}"),
+                ("PUT", "/api/v4/projects/{id}/issues/{issue_iid}/notes/{note_id}"),
+                ("DELETE", "/api/v4/projects/{id}/issues/{issue_iid}/notes/{note_id}"),
+                ("POST", "/api/v4/projects/{id}/uploads"),
+                ("GET", "/api/v4/projects/{id}/uploads/{secret}/{filename}"),
+                ("DELETE", "/api/v4/projects/{id}/uploads/{secret}/{filename}"),
+                ("DELETE", "/api/v4/projects/{id}/issues/{issue_iid}"),
+            }
+        ),
+        after=drive_deeper_operations,
+    )
+]
 WEBHOOK_EXPECTATIONS = [
     WebhookExpectation("issue-hook.json", "Issue Hook", ("issue.created",), "diaspora/project", _check_issue_hook),
     WebhookExpectation("note-hook-issue.json", "Note Hook", ("comment.created",), "diaspora/project", _check_note_hook),

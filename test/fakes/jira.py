@@ -41,8 +41,10 @@ ISSUE_TYPES = [("10002", "Task", False), ("10003", "Sub-task", True), ("10004", 
 # Jira's stock priorities (id, name), as a new site has them.
 PRIORITIES = [("1", "Highest"), ("2", "High"), ("3", "Medium"), ("4", "Low"), ("5", "Lowest")]
 SETTABLE = {"project", "summary", "description", "issuetype", "labels", "assignee", "duedate", "priority", "parent"}
-GONE = ("The requested API has been removed. Please migrate to the /rest/api/3/search/jql API. A full migration "
-        "guideline is available at https://developer.atlassian.com/changelog/#CHANGE-2046")
+GONE = (
+    "The requested API has been removed. Please migrate to the /rest/api/3/search/jql API. A full migration "
+    "guideline is available at https://developer.atlassian.com/changelog/#CHANGE-2046"
+)
 
 
 def _stamp(moment: datetime | None) -> str | None:
@@ -294,8 +296,9 @@ class JiraFake(FakeServer):
         with self.lock:
             if name not in self.state.users:
                 account = f"5b10ac8d82e05b22cc7d{len(self.state.users) + 1:04d}"
-                self.state.users[name] = _User(name, f"JIRAUSER{10000 + len(self.state.users)}", account,
-                                               display_name or name.title(), f"{name}@example.com")
+                self.state.users[name] = _User(
+                    name, f"JIRAUSER{10000 + len(self.state.users)}", account, display_name or name.title(), f"{name}@example.com"
+                )
             return self._user_json(self.state.users[name])
 
     def add_basic_auth(self, email: str, api_token: str, name: str = "admin") -> dict[str, Any]:
@@ -342,8 +345,18 @@ class JiraFake(FakeServer):
     def _new_issue(self, project: _Project, summary: str, reporter: str) -> _Issue:
         project.counter += 1
         now = self._tick()
-        issue = _Issue(self.state.next_id("issue"), f"{project.key}-{project.counter}", project.key, summary, None,
-                       ISSUE_TYPES[0][0], "10000", reporter, now, now)
+        issue = _Issue(
+            self.state.next_id("issue"),
+            f"{project.key}-{project.counter}",
+            project.key,
+            summary,
+            None,
+            ISSUE_TYPES[0][0],
+            "10000",
+            reporter,
+            now,
+            now,
+        )
         self.state.issues[issue.id] = issue
         return issue
 
@@ -383,8 +396,12 @@ class JiraFake(FakeServer):
         return errors_body(["Internal server error"])
 
     def _rate_limited_response(self, call: Call, retry_after: float, status: int | None) -> Response:
-        headers = {"Retry-After": str(math.ceil(retry_after)), "X-RateLimit-Limit": "350",
-                   "X-RateLimit-Remaining": "0", "RateLimit-Reason": "jira-burst-based"}
+        headers = {
+            "Retry-After": str(math.ceil(retry_after)),
+            "X-RateLimit-Limit": "350",
+            "X-RateLimit-Remaining": "0",
+            "RateLimit-Reason": "jira-burst-based",
+        }
         return json_response(errors_body(["Rate limit exceeded."]), status or 429, headers)
 
     # -- rendering -----------------------------------------------------------------------------
@@ -403,30 +420,58 @@ class JiraFake(FakeServer):
 
     def _status_json(self, status_id: str) -> dict[str, Any]:
         name, category = STATUSES[status_id]
-        return {"self": self.api(f"status/{status_id}"), "description": "", "iconUrl": f"{self.base_url}/status.png",
-                "name": name, "id": status_id,
-                "statusCategory": {"self": self.api(f"statuscategory/{CATEGORIES[category]['id']}"),
-                                   **CATEGORIES[category]}}
+        return {
+            "self": self.api(f"status/{status_id}"),
+            "description": "",
+            "iconUrl": f"{self.base_url}/status.png",
+            "name": name,
+            "id": status_id,
+            "statusCategory": {"self": self.api(f"statuscategory/{CATEGORIES[category]['id']}"), **CATEGORIES[category]},
+        }
 
     def _project_json(self, project: _Project) -> dict[str, Any]:
-        return {"self": self.api(f"project/{project.id}"), "id": str(project.id), "key": project.key,
-                "name": project.name, "avatarUrls": {}, "archived": False, "description": ""}
+        return {
+            "self": self.api(f"project/{project.id}"),
+            "id": str(project.id),
+            "key": project.key,
+            "name": project.name,
+            "avatarUrls": {},
+            "archived": False,
+            "description": "",
+        }
 
     def _issuetype_json(self, type_id: str) -> dict[str, Any]:
         _, name, subtask = next(t for t in ISSUE_TYPES if t[0] == type_id)
-        return {"self": self.api(f"issuetype/{type_id}"), "id": type_id, "name": name, "subtask": subtask,
-                "description": "", "iconUrl": f"{self.base_url}/issuetype.png", "avatarId": 10318}
+        return {
+            "self": self.api(f"issuetype/{type_id}"),
+            "id": type_id,
+            "name": name,
+            "subtask": subtask,
+            "description": "",
+            "iconUrl": f"{self.base_url}/issuetype.png",
+            "avatarId": 10318,
+        }
 
     def _priority_json(self, priority_id: str) -> dict[str, Any]:
         name = dict(PRIORITIES)[priority_id]
-        return {"self": self.api(f"priority/{priority_id}"), "iconUrl": f"{self.base_url}/images/icons/priorities/"
-                f"{name.lower()}.svg", "name": name, "id": priority_id}
+        return {
+            "self": self.api(f"priority/{priority_id}"),
+            "iconUrl": f"{self.base_url}/images/icons/priorities/{name.lower()}.svg",
+            "name": name,
+            "id": priority_id,
+        }
 
     def _comment_json(self, issue: _Issue, comment: _Comment) -> dict[str, Any]:
         author = self._user_json(self.state.users[comment.author])
-        body = {"self": self.api(f"issue/{issue.id}/comment/{comment.id}"), "id": str(comment.id), "author": author,
-                "body": comment.body, "updateAuthor": author, "created": _stamp(comment.created),
-                "updated": _stamp(comment.updated)}
+        body = {
+            "self": self.api(f"issue/{issue.id}/comment/{comment.id}"),
+            "id": str(comment.id),
+            "author": author,
+            "body": comment.body,
+            "updateAuthor": author,
+            "created": _stamp(comment.created),
+            "updated": _stamp(comment.updated),
+        }
         if self.cloud:
             body["jsdPublic"] = True
         return body
@@ -447,19 +492,35 @@ class JiraFake(FakeServer):
             "issuetype": self._issuetype_json(issue.issuetype),
             "priority": self._priority_json(issue.priority) if issue.priority else None,
             "project": self._project_json(project),
-            "comment": {"comments": [self._comment_json(issue, c) for c in issue.comments], "maxResults": len(issue.comments),
-                        "total": len(issue.comments), "startAt": 0},
+            "comment": {
+                "comments": [self._comment_json(issue, c) for c in issue.comments],
+                "maxResults": len(issue.comments),
+                "total": len(issue.comments),
+                "startAt": 0,
+            },
             "attachment": [self._attachment_json(a) for a in issue.attachments],
         }
         parent = self.state.issues.get(issue.parent) if issue.parent else None
         if parent is not None:  # as Jira shows it: the parent's id, key and a few of its fields
-            fields["parent"] = {"id": str(parent.id), "key": parent.key, "self": self.api(f"issue/{parent.id}"),
-                                "fields": {"summary": parent.summary, "status": self._status_json(parent.status),
-                                           "issuetype": self._issuetype_json(parent.issuetype)}}
+            fields["parent"] = {
+                "id": str(parent.id),
+                "key": parent.key,
+                "self": self.api(f"issue/{parent.id}"),
+                "fields": {
+                    "summary": parent.summary,
+                    "status": self._status_json(parent.status),
+                    "issuetype": self._issuetype_json(parent.issuetype),
+                },
+            }
         if wanted is not None and not {"*all", "*navigable"} & set(wanted):
             fields = {name: value for name, value in fields.items() if name in wanted}
-        return {"expand": "renderedFields,names,schema,operations,editmeta,changelog,versionedRepresentations",
-                "id": str(issue.id), "self": self.api(f"issue/{issue.id}"), "key": issue.key, "fields": fields}
+        return {
+            "expand": "renderedFields,names,schema,operations,editmeta,changelog,versionedRepresentations",
+            "id": str(issue.id),
+            "self": self.api(f"issue/{issue.id}"),
+            "key": issue.key,
+            "fields": fields,
+        }
 
     # -- request helpers -----------------------------------------------------------------------
 
@@ -500,8 +561,7 @@ class JiraFake(FakeServer):
         if value is None:
             return None
         if self.cloud and not (isinstance(value, dict) and value.get("type") == "doc" and value.get("version") == 1):
-            raise _error(400, **{name: "Operation value must be an Atlassian Document (see the Atlassian Document "
-                                       "Format)."})
+            raise _error(400, **{name: "Operation value must be an Atlassian Document (see the Atlassian Document Format)."})
         if not self.cloud and not isinstance(value, str):
             raise _error(400, **{name: "Operation value must be a string"})
         return value
@@ -515,8 +575,10 @@ class JiraFake(FakeServer):
     def _apply(self, issue: _Issue, fields: Mapping[str, Any], project: _Project) -> None:
         unknown = [name for name in fields if name not in SETTABLE]
         if unknown:
-            raise _error(400, **{name: f"Field '{name}' cannot be set. It is not on the appropriate screen, or unknown."
-                                 for name in unknown})
+            raise _error(
+                400,
+                **{name: f"Field '{name}' cannot be set. It is not on the appropriate screen, or unknown." for name in unknown},
+            )
         for name in ("summary", "description", "labels", "assignee", "priority", "parent", "duedate"):
             if name in fields:
                 getattr(self, f"_set_{name}")(issue, fields[name], project)
@@ -542,8 +604,14 @@ class JiraFake(FakeServer):
         issue.assignee = self._person(value, project)
 
     def _set_priority(self, issue: _Issue, ref: Any, project: _Project) -> None:
-        found = next((pid for pid, name in PRIORITIES if isinstance(ref, dict) and (
-            str(ref.get("id") or "") == pid or str(ref.get("name") or "") == name)), None)
+        found = next(
+            (
+                pid
+                for pid, name in PRIORITIES
+                if isinstance(ref, dict) and (str(ref.get("id") or "") == pid or str(ref.get("name") or "") == name)
+            ),
+            None,
+        )
         if ref is not None and found is None:
             raise _error(400, priority="Specify the Priority (name) in the string format")
         issue.priority = found
@@ -571,11 +639,19 @@ class JiraFake(FakeServer):
     @route("GET", "/rest/api/{version}/serverInfo")
     def _api_server_info(self, call: Call, version: str) -> Response:
         """GET serverInfo (any version: clients ask it to learn which one to use)."""
-        return json_response({"baseUrl": self.base_url, "version": "1001.0.0-SNAPSHOT" if self.cloud else "10.3.24",
-                              "versionNumbers": [1001, 0, 0] if self.cloud else [10, 3, 24],
-                              "deploymentType": "Cloud" if self.cloud else "Server", "buildNumber": 100282,
-                              "buildDate": "2026-06-01T00:00:00.000+0000", "serverTime": _stamp(utcnow()),
-                              "scmInfo": "0" * 40, "serverTitle": "Jira"})
+        return json_response(
+            {
+                "baseUrl": self.base_url,
+                "version": "1001.0.0-SNAPSHOT" if self.cloud else "10.3.24",
+                "versionNumbers": [1001, 0, 0] if self.cloud else [10, 3, 24],
+                "deploymentType": "Cloud" if self.cloud else "Server",
+                "buildNumber": 100282,
+                "buildDate": "2026-06-01T00:00:00.000+0000",
+                "serverTime": _stamp(utcnow()),
+                "scmInfo": "0" * 40,
+                "serverTitle": "Jira",
+            }
+        )
 
     @route("GET", "/rest/api/{version}/project/{ident}")
     def _api_project(self, call: Call, version: str, ident: str) -> Response:
@@ -598,13 +674,23 @@ class JiraFake(FakeServer):
         if not isinstance(fields, dict):
             raise _error(400, "Issue fields are required.")
         project_ref = fields.get("project") or {}
-        project = self._project(str(project_ref.get("key") or project_ref.get("id") or "")) if isinstance(
-            project_ref, dict) and project_ref else None
+        project = (
+            self._project(str(project_ref.get("key") or project_ref.get("id") or ""))
+            if isinstance(project_ref, dict) and project_ref
+            else None
+        )
         if project is None:
             raise _error(400, project="Specify a valid project ID or key")
         type_ref = fields.get("issuetype") or {}
-        issue_type = next((t for t in ISSUE_TYPES if isinstance(type_ref, dict) and (
-            type_ref.get("id") == t[0] or str(type_ref.get("name") or "").lower() == t[1].lower())), None)
+        issue_type = next(
+            (
+                t
+                for t in ISSUE_TYPES
+                if isinstance(type_ref, dict)
+                and (type_ref.get("id") == t[0] or str(type_ref.get("name") or "").lower() == t[1].lower())
+            ),
+            None,
+        )
         if issue_type is None:
             raise _error(400, issuetype="Specify an issue type")
         if not isinstance(fields.get("summary"), str) or not fields["summary"].strip():
@@ -664,9 +750,15 @@ class JiraFake(FakeServer):
         start = max(0, int(call.query.get("startAt") or 0))
         limit = min(5000, max(1, int(call.query.get("maxResults") or 5000)))
         comments = sorted(issue.comments, key=lambda c: (c.created, c.id), reverse=call.query.get("orderBy") == "-created")
-        page = comments[start:start + limit]
-        return json_response({"startAt": start, "maxResults": limit, "total": len(comments),
-                              "comments": [self._comment_json(issue, c) for c in page]})
+        page = comments[start : start + limit]
+        return json_response(
+            {
+                "startAt": start,
+                "maxResults": limit,
+                "total": len(comments),
+                "comments": [self._comment_json(issue, c) for c in page],
+            }
+        )
 
     @route("POST", "/rest/api/{version}/issue/{ident}/comment")
     def _api_add_comment(self, call: Call, version: str, ident: str) -> Response:
@@ -680,11 +772,21 @@ class JiraFake(FakeServer):
         return json_response(self._comment_json(issue, comment), 201)
 
     def _attachment_json(self, item: dict[str, Any]) -> dict[str, Any]:
-        content = (self.api(f"attachment/content/{item['id']}") if self.cloud
-                   else f"{self.base_url}/secure/attachment/{item['id']}/{item['filename']}")
-        return {"self": self.api(f"attachment/{item['id']}"), "id": str(item["id"]), "filename": item["filename"],
-                "author": self._user_json(self.state.users[item["author"]]), "created": _stamp(item["created"]),
-                "size": len(item["data"]), "mimeType": item["mimeType"], "content": content}
+        content = (
+            self.api(f"attachment/content/{item['id']}")
+            if self.cloud
+            else f"{self.base_url}/secure/attachment/{item['id']}/{item['filename']}"
+        )
+        return {
+            "self": self.api(f"attachment/{item['id']}"),
+            "id": str(item["id"]),
+            "filename": item["filename"],
+            "author": self._user_json(self.state.users[item["author"]]),
+            "created": _stamp(item["created"]),
+            "size": len(item["data"]),
+            "mimeType": item["mimeType"],
+            "content": content,
+        }
 
     def _attachment(self, attachment_id: int) -> tuple[_Issue, dict[str, Any]]:
         for issue in self.state.issues.values():
@@ -705,9 +807,14 @@ class JiraFake(FakeServer):
             raise _error(400, "No attachments were provided.")
         added = []
         for upload in uploads:
-            item = {"id": self.state.next_id("attachment"), "filename": upload.filename or "file",
-                    "mimeType": upload.mimetype or "application/octet-stream", "data": upload.read(),
-                    "author": call.principal.name, "created": self._tick()}
+            item = {
+                "id": self.state.next_id("attachment"),
+                "filename": upload.filename or "file",
+                "mimeType": upload.mimetype or "application/octet-stream",
+                "data": upload.read(),
+                "author": call.principal.name,
+                "created": self._tick(),
+            }
             issue.attachments.append(item)
             added.append(self._attachment_json(item))
         return json_response(added)
@@ -762,8 +869,7 @@ class JiraFake(FakeServer):
     def _api_delete_issue(self, call: Call, version: str, ident: str) -> Response:
         self._check_version(version)
         issue = self._issue(ident)
-        if any(other.parent == issue.id for other in self.state.issues.values()) and \
-                call.query.get("deleteSubtasks") != "true":
+        if any(other.parent == issue.id for other in self.state.issues.values()) and call.query.get("deleteSubtasks") != "true":
             raise _error(400, "The issue has subtasks; delete them first or set deleteSubtasks=true.")
         del self.state.issues[next(k for k, v in self.state.issues.items() if v is issue)]
         return Response(status=204)
@@ -776,9 +882,17 @@ class JiraFake(FakeServer):
         labels = sorted(self.state.labels)
         start = max(0, int(call.query.get("startAt") or 0))
         limit = min(1000, max(1, int(call.query.get("maxResults") or 1000)))
-        values = labels[start:start + limit]
-        return json_response({"self": self.api("label"), "maxResults": limit, "startAt": start, "total": len(labels),
-                              "isLast": start + limit >= len(labels), "values": values})
+        values = labels[start : start + limit]
+        return json_response(
+            {
+                "self": self.api("label"),
+                "maxResults": limit,
+                "startAt": start,
+                "total": len(labels),
+                "isLast": start + limit >= len(labels),
+                "values": values,
+            }
+        )
 
     @route("GET", "/rest/api/{version}/user/assignable/search")
     def _api_assignable(self, call: Call, version: str) -> Response:
@@ -787,7 +901,7 @@ class JiraFake(FakeServer):
         start = max(0, int(call.query.get("startAt") or 0)) if self.cloud else 0
         limit = min(1000, max(1, int(call.query.get("maxResults") or 50)))
         people = [self._user_json(self.state.users[name]) for name in project.members]
-        return json_response(people[start:start + limit])
+        return json_response(people[start : start + limit])
 
     # -- search --------------------------------------------------------------------------------
 
@@ -809,9 +923,16 @@ class JiraFake(FakeServer):
         issues, fields = self._search(call)
         start = max(0, int(call.query.get("startAt") or 0))
         limit = min(1000, max(1, int(call.query.get("maxResults") or 50)))
-        page = issues[start:start + limit]
-        return json_response({"expand": "schema,names", "startAt": start, "maxResults": limit, "total": len(issues),
-                              "issues": [self._issue_json(issue, fields) for issue in page]})
+        page = issues[start : start + limit]
+        return json_response(
+            {
+                "expand": "schema,names",
+                "startAt": start,
+                "maxResults": limit,
+                "total": len(issues),
+                "issues": [self._issue_json(issue, fields) for issue in page],
+            }
+        )
 
     @route("GET", "/rest/api/{version}/search/jql")
     def _api_search_jql(self, call: Call, version: str) -> Response:
@@ -827,7 +948,7 @@ class JiraFake(FakeServer):
             except (ValueError, KeyError, TypeError):
                 raise _error(400, "The nextPageToken is invalid.") from None
         limit = min(5000, max(1, int(call.query.get("maxResults") or 50)))
-        page = issues[start:start + limit]
+        page = issues[start : start + limit]
         # search/jql returns only ids unless fields are asked for.
         body: dict[str, Any] = {"issues": [self._issue_json(issue, fields or ["id"]) for issue in page]}
         if start + limit < len(issues):
@@ -850,7 +971,8 @@ class JiraFake(FakeServer):
         user = self.state.users.get(issue.assignee) if issue.assignee else None
         return {
             "project": [issue.project],
-            "key": [issue.key], "issuekey": [issue.key],
+            "key": [issue.key],
+            "issuekey": [issue.key],
             "status": [STATUSES[issue.status][0], issue.status],
             "statuscategory": [CATEGORIES[category]["name"], category],
             "labels": list(issue.labels),
@@ -930,9 +1052,14 @@ class JiraFake(FakeServer):
         if not isinstance(body.get("url"), str) or not body["url"].startswith(("http://", "https://")):
             raise _error(400, url="A valid URL is required.")
         hook_id = self.state.next_id("webhook", start=0)
-        hook = {**body, "self": f"{self.base_url}/rest/webhooks/1.0/webhook/{hook_id}", "enabled": True,
-                "lastUpdatedUser": call.principal.key, "lastUpdatedDisplayName": call.principal.display_name,
-                "lastUpdated": int(utcnow().timestamp() * 1000)}
+        hook = {
+            **body,
+            "self": f"{self.base_url}/rest/webhooks/1.0/webhook/{hook_id}",
+            "enabled": True,
+            "lastUpdatedUser": call.principal.key,
+            "lastUpdatedDisplayName": call.principal.display_name,
+            "lastUpdated": int(utcnow().timestamp() * 1000),
+        }
         self.state.webhooks[hook_id] = hook
         shown = {key: value for key, value in hook.items() if key != "secret"}
         return json_response(shown, 201)
@@ -999,26 +1126,38 @@ def _request_drive(client, user, tracker, member):
     """Jira's drive also covers markup, due dates, clearing assignees, a JQL-breaking search, priorities, parents and
     the deeper operations (comment edit and delete, attachments, issue delete)."""
     base = f"/api/v1/trackers/{tracker['id']}"
-    issue = client.post(f"{base}/issues", json={"title": "T", "description": "# D\n\n- a\n- b", "labels": ["bug"],
-                                                 "assignees": [member], "due_date": "2031-02-03"},
-                        headers=user.headers)
+    issue = client.post(
+        f"{base}/issues",
+        json={"title": "T", "description": "# D\n\n- a\n- b", "labels": ["bug"], "assignees": [member], "due_date": "2031-02-03"},
+        headers=user.headers,
+    )
     assert issue.status_code == 201, issue.get_json()
     issue = issue.get_json()
-    for change in ({"title": "T2"}, {"description": "D2 `code`"}, {"labels": ["bug", "ui"]}, {"assignees": []},
-                   {"assignees": [member]}, {"due_date": None}, {"status": "closed"}, {"status": "open"}):
+    for change in (
+        {"title": "T2"},
+        {"description": "D2 `code`"},
+        {"labels": ["bug", "ui"]},
+        {"assignees": []},
+        {"assignees": [member]},
+        {"due_date": None},
+        {"status": "closed"},
+        {"status": "open"},
+    ):
         response = client.patch(f"{base}/issues/{issue['id']}", json=change, headers=user.headers)
         assert response.status_code == 200, (change, response.get_json())
-    assert client.post(f"{base}/issues/{issue['id']}/comments", json={"body": "c **b**"},
-                       headers=user.headers).status_code == 201
-    for query in ({}, {"status": "open", "labels": "bug", "assignee": member, "updated_since": "2020-01-01T00:00:00Z"},
-                  {"q": 'T2 " OR project = OTHER'}, {"limit": 1}):
+    assert client.post(f"{base}/issues/{issue['id']}/comments", json={"body": "c **b**"}, headers=user.headers).status_code == 201
+    for query in (
+        {},
+        {"status": "open", "labels": "bug", "assignee": member, "updated_since": "2020-01-01T00:00:00Z"},
+        {"q": 'T2 " OR project = OTHER'},
+        {"limit": 1},
+    ):
         assert client.get(f"{base}/issues", query_string=query, headers=user.headers).status_code == 200
     assert client.get(f"{base}/issues/{issue['id']}/comments", headers=user.headers).status_code == 200
     assert client.get(f"{base}/labels", headers=user.headers).status_code == 200
     assert client.get(f"{base}/members", headers=user.headers).status_code == 200
     # Priorities by name and the parent field: set on create and PATCH, filtered, and the children searched.
-    child = client.post(f"{base}/issues", json={"title": "C", "priority": "high", "parent_id": issue["id"]},
-                        headers=user.headers)
+    child = client.post(f"{base}/issues", json={"title": "C", "priority": "high", "parent_id": issue["id"]}, headers=user.headers)
     assert child.status_code == 201 and child.get_json()["remote_priority"] == "High", child.get_json()
     for change in ({"priority": "urgent"}, {"priority": None}, {"parent_id": None}, {"parent_id": issue["id"]}):
         response = client.patch(f"{base}/issues/{child.get_json()['id']}", json=change, headers=user.headers)
@@ -1044,8 +1183,9 @@ def _check_requests(flavour):
         spec = flavour_spec(root, flavour)
         checked = check_against_spec(fake, spec, lambda path: path_template(spec, path, flavour), skip=UNDOCUMENTED)
         if flavour == "cloud":
-            assert not any(r.path in ("/rest/api/2/search", "/rest/api/3/search") for r in fake.requests), \
+            assert not any(r.path in ("/rest/api/2/search", "/rest/api/3/search") for r in fake.requests), (
                 "Cloud must not call the removed search"
+            )
         scheme = "Basic " if flavour == "cloud" else "Bearer "
         assert all(r.headers.get("authorization", "").startswith(scheme) for r in fake.requests)
         return checked
@@ -1059,11 +1199,21 @@ def _expected(flavour):
     cloud = flavour == "cloud"
     prefix = "/rest/api/3" if cloud else "/api/2"
     issue = f"{prefix}/issue/{{issueIdOrKey}}"
-    return frozenset({("POST", f"{prefix}/issue"), ("PUT", issue), ("DELETE", issue), ("POST", f"{issue}/transitions"),
-                      ("POST", f"{issue}/comment"), ("PUT", f"{issue}/comment/{{id}}"), ("DELETE", f"{issue}/comment/{{id}}"),
-                      ("GET", f"{prefix}/search/jql" if cloud else f"{prefix}/search"), ("POST", f"{issue}/attachments"),
-                      ("GET", f"{prefix}/attachment/content/{{id}}" if cloud else CONTENT_URL),
-                      ("DELETE", f"{prefix}/attachment/{{id}}")})
+    return frozenset(
+        {
+            ("POST", f"{prefix}/issue"),
+            ("PUT", issue),
+            ("DELETE", issue),
+            ("POST", f"{issue}/transitions"),
+            ("POST", f"{issue}/comment"),
+            ("PUT", f"{issue}/comment/{{id}}"),
+            ("DELETE", f"{issue}/comment/{{id}}"),
+            ("GET", f"{prefix}/search/jql" if cloud else f"{prefix}/search"),
+            ("POST", f"{issue}/attachments"),
+            ("GET", f"{prefix}/attachment/content/{{id}}" if cloud else CONTENT_URL),
+            ("DELETE", f"{prefix}/attachment/{{id}}"),
+        }
+    )
 
 
 def _check_events(payload, events, provider):
@@ -1085,33 +1235,69 @@ def _check_events(payload, events, provider):
 
 
 # Both deployments: everything but importing issue templates (Jira has none to import).
-JIRA_CAPABILITIES = frozenset({"issues", "comments", "labels", "members", "due_date", "webhooks", "in_progress", "priority",
-                               "issue_type", "parent", "comment_edit", "comment_delete", "issue_delete", "attachments",
-                               "passthrough"})
+JIRA_CAPABILITIES = frozenset(
+    {
+        "issues",
+        "comments",
+        "labels",
+        "members",
+        "due_date",
+        "webhooks",
+        "in_progress",
+        "priority",
+        "issue_type",
+        "parent",
+        "comment_edit",
+        "comment_delete",
+        "issue_delete",
+        "attachments",
+        "passthrough",
+    }
+)
 
 
 def _kit():
     variants, checks = [], []
-    for flavour, server, secret, after in (("cloud", CLOUD, "jira cloud api token", None),
-                                           ("dc", DATA_CENTER, "jira dc token", _register_webhook)):
+    for flavour, server, secret, after in (
+        ("cloud", CLOUD, "jira cloud api token", None),
+        ("dc", DATA_CENTER, "jira dc token", _register_webhook),
+    ):
         contract, audit, request_setup = _setups(flavour, secret)
-        variants.append(ContractVariant(f"jira_{flavour}", setup=contract, audit=audit, capabilities=JIRA_CAPABILITIES,
-                                        server=lambda server=server: JiraFake(flavour=server)))
-        checks.append(RequestCheck(f"jira_{flavour}", setup=request_setup, check=_check_requests(flavour),
-                                   expected=_expected(flavour), drive=_request_drive, after=after))
-    expectations = [WebhookExpectation(name, event, types, target, _check_events) for name, event, target, types in (
-        ("jira_issue_created.json", "jira:issue_created", "TES", ("issue.created",)),
-        ("jira_issue_updated.json", "jira:issue_updated", "TES", ("issue.closed",)),
-        ("jira_issue_updated.edited.json", "jira:issue_updated", "TES", ("issue.updated",)),
-        ("jira_issue_deleted.json", "jira:issue_deleted", "IDT", ("issue.deleted",)),
-        ("comment_created.json", "comment_created", "TES", ("comment.created",)),
-        ("comment_updated.json", "comment_updated", "TES", ("comment.updated",)),
-        ("comment_deleted.json", "comment_deleted", "KT", ("comment.deleted",)),
-        ("dc/jira_issue_updated.json", "jira:issue_updated", "TES", ("issue.closed",)),
-        ("dc/comment_created.json", "comment_created", "TES", ("comment.created",)),
-        ("dc/comment_updated.json", "comment_updated", "TES", ("comment.updated",)),
-        ("dc/comment_deleted.json", "comment_deleted", "TES", ("comment.deleted",)),
-    )]
+        variants.append(
+            ContractVariant(
+                f"jira_{flavour}",
+                setup=contract,
+                audit=audit,
+                capabilities=JIRA_CAPABILITIES,
+                server=lambda server=server: JiraFake(flavour=server),
+            )
+        )
+        checks.append(
+            RequestCheck(
+                f"jira_{flavour}",
+                setup=request_setup,
+                check=_check_requests(flavour),
+                expected=_expected(flavour),
+                drive=_request_drive,
+                after=after,
+            )
+        )
+    expectations = [
+        WebhookExpectation(name, event, types, target, _check_events)
+        for name, event, target, types in (
+            ("jira_issue_created.json", "jira:issue_created", "TES", ("issue.created",)),
+            ("jira_issue_updated.json", "jira:issue_updated", "TES", ("issue.closed",)),
+            ("jira_issue_updated.edited.json", "jira:issue_updated", "TES", ("issue.updated",)),
+            ("jira_issue_deleted.json", "jira:issue_deleted", "IDT", ("issue.deleted",)),
+            ("comment_created.json", "comment_created", "TES", ("comment.created",)),
+            ("comment_updated.json", "comment_updated", "TES", ("comment.updated",)),
+            ("comment_deleted.json", "comment_deleted", "KT", ("comment.deleted",)),
+            ("dc/jira_issue_updated.json", "jira:issue_updated", "TES", ("issue.closed",)),
+            ("dc/comment_created.json", "comment_created", "TES", ("comment.created",)),
+            ("dc/comment_updated.json", "comment_updated", "TES", ("comment.updated",)),
+            ("dc/comment_deleted.json", "comment_deleted", "TES", ("comment.deleted",)),
+        )
+    ]
     return variants, checks, expectations
 
 

@@ -14,12 +14,17 @@ CONTENT_URL = "/secure/attachment/{id}/{filename}"
 UNDOCUMENTED = {"/rest/webhooks/1.0/webhook", "/rest/webhooks/1.0/webhook/{id}", CONTENT_URL}
 JIRA_STAMP = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}[+-]\d{4}$")
 DC_ERRATA = (
-    Erratum("/components/schemas/IssueUpdateBean/properties/fields/additionalProperties", {},
-            "Field values are strings, arrays, dates and null as well as objects (the Cloud description's "
-            "IssueUpdateDetails and this file's own IssueBean fix say so); only objects are allowed as written."),
-    Erratum("/paths/~1api~12~1search/get/parameters/4/schema", {"type": "array", "items": {"type": "string"}},
-            "`fields` is a comma-separated list of field names on the wire; the items name the server's StringList bean "
-            "(an object)."),
+    Erratum(
+        "/components/schemas/IssueUpdateBean/properties/fields/additionalProperties",
+        {},
+        "Field values are strings, arrays, dates and null as well as objects (the Cloud description's "
+        "IssueUpdateDetails and this file's own IssueBean fix say so); only objects are allowed as written.",
+    ),
+    Erratum(
+        "/paths/~1api~12~1search/get/parameters/4/schema",
+        {"type": "array", "items": {"type": "string"}},
+        "`fields` is a comma-separated list of field names on the wire; the items name the server's StringList bean (an object).",
+    ),
 )
 FILES = {"cloud": ("jira-cloud-openapi.json", ()), "dc": ("jira-dc-openapi.json", DC_ERRATA)}
 
@@ -40,8 +45,10 @@ def flavour_spec(root: Path, flavour: str) -> OpenAPISpec:
     (an ISO 8601 offset without a colon) where the descriptions say RFC 3339 date-time; `JIRA_STAMP` checks those."""
     name, extra = FILES[flavour]
     document = OpenAPISpec.load(root / "jira" / name).raw
-    errata = [Erratum(pointer, "jira-date-time", "Jira's +0000 offsets are not RFC 3339 (checked by JIRA_STAMP).")
-              for pointer in _date_time_pointers(document["components"], "/components")]
+    errata = [
+        Erratum(pointer, "jira-date-time", "Jira's +0000 offsets are not RFC 3339 (checked by JIRA_STAMP).")
+        for pointer in _date_time_pointers(document["components"], "/components")
+    ]
     return OpenAPISpec(document, [*errata, *extra])
 
 

@@ -94,8 +94,12 @@ def drive_deeper_operations(client, user, tracker: dict, *, download: bool = Tru
     comment = f"{base}/{issue['id']}/comments/{note['id']}"
     assert client.patch(comment, json={"body": "y"}, headers=user.headers).status_code == 200
     assert client.delete(comment, headers=user.headers).status_code == 200
-    added = client.post(f"{base}/{issue['id']}/attachments", headers=user.headers, content_type="multipart/form-data",
-                        data={"file": (io.BytesIO(b"plain text"), "a.txt", "text/plain")})
+    added = client.post(
+        f"{base}/{issue['id']}/attachments",
+        headers=user.headers,
+        content_type="multipart/form-data",
+        data={"file": (io.BytesIO(b"plain text"), "a.txt", "text/plain")},
+    )
     assert added.status_code == 201, added.get_json()
     assert client.get(f"{base}/{issue['id']}/attachments", headers=user.headers).status_code == 200
     attachment = f"{base}/{issue['id']}/attachments/{added.get_json()['id']}"

@@ -234,16 +234,25 @@ def shape_mismatches(example: Any, actual: Any, where: str = "$") -> list[str]:
 
 
 # Where the published Trello description contradicts the live API that py-trello is written against.
-TRELLO_ERRATA = tuple(Erratum(f"/components/schemas/{pointer}", value, reason) for pointer, value, reason in (
-    ("Card/properties/labels/items", {"$ref": "#/components/schemas/Label"},
-     "Cards embed full label objects (py-trello's Card.from_json reads label id, name and color)."),
-    ("Card/properties/due/format", "date-time", "Due dates are full timestamps such as 2016-01-04T15:31:51.081Z, not dates."),
-    ("Card/properties/badges/properties/due/format", "date-time", "The due badge repeats the card's due timestamp."),
-    ("Card/properties/badges/properties/start/format", "date-time", "The start badge is a timestamp like due."),
-    ("TrelloList/properties/softLimit/nullable", True, "Lists without a card limit report softLimit null."),
-    ("Prefs/properties/permissionLevel/enum", ["private", "org", "public", "enterprise"],
-     "Board visibility is private/org/public/enterprise (the description lists org and board)."),
-))
+TRELLO_ERRATA = tuple(
+    Erratum(f"/components/schemas/{pointer}", value, reason)
+    for pointer, value, reason in (
+        (
+            "Card/properties/labels/items",
+            {"$ref": "#/components/schemas/Label"},
+            "Cards embed full label objects (py-trello's Card.from_json reads label id, name and color).",
+        ),
+        ("Card/properties/due/format", "date-time", "Due dates are full timestamps such as 2016-01-04T15:31:51.081Z, not dates."),
+        ("Card/properties/badges/properties/due/format", "date-time", "The due badge repeats the card's due timestamp."),
+        ("Card/properties/badges/properties/start/format", "date-time", "The start badge is a timestamp like due."),
+        ("TrelloList/properties/softLimit/nullable", True, "Lists without a card limit report softLimit null."),
+        (
+            "Prefs/properties/permissionLevel/enum",
+            ["private", "org", "public", "enterprise"],
+            "Board visibility is private/org/public/enterprise (the description lists org and board).",
+        ),
+    )
+)
 
 
 def github_spec(root: Path) -> OpenAPISpec:

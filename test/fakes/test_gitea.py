@@ -33,8 +33,12 @@ def test_the_fake_paginates_like_gitea(gitea_fake):
     fake = gitea_fake
     for n in range(3):
         fake.add_issue(REPO, f"Issue {n}")
-    response = requests.get(f"{fake.api_url}/repos/{REPO}/issues", params={"limit": 2, "page": 1},
-                            headers={"Authorization": "token gt-token"}, timeout=5)
+    response = requests.get(
+        f"{fake.api_url}/repos/{REPO}/issues",
+        params={"limit": 2, "page": 1},
+        headers={"Authorization": "token gt-token"},
+        timeout=5,
+    )
     assert response.headers["X-Total-Count"] == "3" and 'rel="next"' in response.headers["Link"]
     assert 'rel="last"' in response.headers["Link"] and 'rel="prev"' not in response.headers["Link"]
     labels = requests.get(f"{fake.api_url}/repos/{REPO}/labels", headers={"Authorization": "token gt-token"}, timeout=5)
@@ -44,8 +48,7 @@ def test_the_fake_paginates_like_gitea(gitea_fake):
 def test_the_fake_refuses_a_bad_token_with_gitea_s_error_shape(gitea_fake):
     response = requests.get(f"{gitea_fake.api_url}/repos/{REPO}", headers={"Authorization": "token wrong"}, timeout=5)
     assert response.status_code == 401 and set(response.json()) == {"message", "url"}
-    missing = requests.get(f"{gitea_fake.api_url}/repos/{REPO}/issues/99", timeout=5,
-                           headers={"Authorization": "token gt-token"})
+    missing = requests.get(f"{gitea_fake.api_url}/repos/{REPO}/issues/99", timeout=5, headers={"Authorization": "token gt-token"})
     assert missing.status_code == 404 and {"message", "url", "errors"} == set(missing.json())
 
 
@@ -113,5 +116,12 @@ def test_the_fake_answers_422_to_what_gitea_refuses(gitea_fake):
     url, auth = f"{gitea_fake.api_url}/repos/{REPO}", {"Authorization": "token gt-token"}
     assert requests.post(f"{url}/issues", json={}, headers=auth, timeout=5).status_code == 422
     assert requests.post(f"{url}/issues", json={"title": "x", "labels": [999]}, headers=auth, timeout=5).status_code == 422
-    assert requests.post(f"{url}/hooks", json={"type": "nope", "config": {"url": "https://x.example", "content_type": "json"}},
-                         headers=auth, timeout=5).status_code == 422
+    assert (
+        requests.post(
+            f"{url}/hooks",
+            json={"type": "nope", "config": {"url": "https://x.example", "content_type": "json"}},
+            headers=auth,
+            timeout=5,
+        ).status_code
+        == 422
+    )

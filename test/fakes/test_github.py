@@ -217,8 +217,15 @@ def test_github_hooks(gh: GitHubFake) -> None:
 def test_github_search_issues(gh: GitHubFake) -> None:
     now = datetime.now(UTC).replace(microsecond=0)
     gh.add_repo("octocat/other")
-    gh.add_issue(GH_REPO, "Login fails", body="The LOGIN page crashes", labels=["help wanted"], assignees=["hubot"],
-                 created_at=now - timedelta(days=10), updated_at=now - timedelta(days=10))
+    gh.add_issue(
+        GH_REPO,
+        "Login fails",
+        body="The LOGIN page crashes",
+        labels=["help wanted"],
+        assignees=["hubot"],
+        created_at=now - timedelta(days=10),
+        updated_at=now - timedelta(days=10),
+    )
     gh.add_issue(GH_REPO, "Logout slow", body="nothing to see", created_at=now - timedelta(days=1))
     gh.add_issue(GH_REPO, "Old login bug", state="closed", created_at=now - timedelta(days=30))
     gh.add_issue("octocat/other", "login elsewhere")

@@ -272,8 +272,17 @@ def gitlab_world(gl: GitLabFake) -> tuple[GitLabFake, gitlab.Gitlab]:
     # closed as a duplicate of another issue.
     gl.add_issue(GL_PROJECT, "Original")
     milestone = gl.add_milestone(GL_PROJECT, "v3.0", description="Rerum est", due_date="2030-01-01", state="closed")
-    gl.add_issue(GL_PROJECT, "Ut commodi", description="Omnis vero", labels=["bug"], assignees=["bob"],
-                 milestone_id=milestone["id"], due_date="2030-02-01", state="closed", duplicate_of=1)
+    gl.add_issue(
+        GL_PROJECT,
+        "Ut commodi",
+        description="Omnis vero",
+        labels=["bug"],
+        assignees=["bob"],
+        milestone_id=milestone["id"],
+        due_date="2030-02-01",
+        state="closed",
+        duplicate_of=1,
+    )
     gl.add_note(GL_PROJECT, 2, "first note", author="bob")
     return gl, gitlab_client(gl)
 

@@ -43,8 +43,7 @@ class Site:
     def check(self, method: str, path: str, status: int, template: str | None = None, **kwargs: Any) -> requests.Response:
         """A call answered with a documented `status` whose JSON body matches the description, its times Jira's own."""
         headers = {**self.auth.get("headers", {}), **kwargs.pop("headers", {})}
-        response = requests.request(method, f"{self.api}{path}", timeout=5, auth=self.auth.get("auth"), headers=headers,
-                                    **kwargs)
+        response = requests.request(method, f"{self.api}{path}", timeout=5, auth=self.auth.get("auth"), headers=headers, **kwargs)
         assert response.status_code == status, (method, path, response.text)
         template = f"{self.prefix}{template or re.sub(r'APP-1', '{issueIdOrKey}', path)}"
         documented = self.spec.document["paths"][template][method.lower()]["responses"]
@@ -84,9 +83,22 @@ def test_jira_fake_responses_match_the_openapi_description(request, flavour):
     check("GET", "/project/APP", 200, template="/project/{projectIdOrKey}")
     check("GET", "/issue/createmeta/APP/issuetypes", 200, template="/issue/createmeta/{projectIdOrKey}/issuetypes")
     assignee = {"accountId": site.fake.add_user("bob")["accountId"]} if site.cloud else {"name": "bob"}
-    created = check("POST", "/issue", 201, json={"fields": {
-        "project": {"key": "APP"}, "summary": "Contract", "issuetype": {"id": "10002"}, "description": description,
-        "labels": ["bug"], "assignee": assignee, "duedate": "2031-01-02"}}).json()
+    created = check(
+        "POST",
+        "/issue",
+        201,
+        json={
+            "fields": {
+                "project": {"key": "APP"},
+                "summary": "Contract",
+                "issuetype": {"id": "10002"},
+                "description": description,
+                "labels": ["bug"],
+                "assignee": assignee,
+                "duedate": "2031-01-02",
+            }
+        },
+    ).json()
     assert created["key"] == "APP-1"
     check("GET", "/issue/APP-1", 200)
     check("PUT", "/issue/APP-1", 204, json={"fields": {"summary": "Renamed", "labels": ["ui"]}})
@@ -97,8 +109,12 @@ def test_jira_fake_responses_match_the_openapi_description(request, flavour):
     check("GET", "/issue/APP-1/comment", 200, params={"startAt": 0, "maxResults": 10, "orderBy": "created"})
     check("GET", "/user/assignable/search", 200, params={"project": "APP", "maxResults": 50})
     if site.cloud:
-        check("GET", "/search/jql", 200, params={"jql": 'project = "APP" ORDER BY updated DESC', "maxResults": 1,
-                                                  "fields": "summary,status"})
+        check(
+            "GET",
+            "/search/jql",
+            200,
+            params={"jql": 'project = "APP" ORDER BY updated DESC', "maxResults": 1, "fields": "summary,status"},
+        )
         check("GET", "/label", 200, params={"startAt": 0, "maxResults": 100})
     else:
         check("GET", "/search", 200, params={"jql": 'project = "APP"', "startAt": 0, "maxResults": 1, "fields": "summary"})
@@ -126,8 +142,14 @@ def test_jira_fake_answers_attachment_comment_and_delete_calls_as_described(requ
     key, body, upload = site.new_issue(), site.text("x"), {"file": ("a.png", PNG, "image/png")}
     refused = requests.post(f"{site.api}/issue/{key}/attachments", files=upload, timeout=5, **site.auth)
     assert refused.status_code == 403  # no X-Atlassian-Token: Jira's XSRF check
-    added = site.check("POST", f"/issue/{key}/attachments", 200, "/issue/{issueIdOrKey}/attachments", files=upload,
-                       headers={"X-Atlassian-Token": "no-check"}).json()
+    added = site.check(
+        "POST",
+        f"/issue/{key}/attachments",
+        200,
+        "/issue/{issueIdOrKey}/attachments",
+        files=upload,
+        headers={"X-Atlassian-Token": "no-check"},
+    ).json()
     attachment = added[0]
     if site.cloud:
         content = f"/attachment/content/{attachment['id']}"
@@ -151,11 +173,13 @@ def test_jira_cloud_refuses_someone_elses_comment_with_its_documented_400(reques
     site = _site(request, "cloud")
     site.fake.add_basic_auth("bob@example.com", "bob-token", name="bob")
     key, body = site.new_issue(), site.text("x")
-    theirs = requests.post(f"{site.api}/issue/{key}/comment", json={"body": body}, auth=("bob@example.com", "bob-token"),
-                           timeout=5).json()
+    theirs = requests.post(
+        f"{site.api}/issue/{key}/comment", json={"body": body}, auth=("bob@example.com", "bob-token"), timeout=5
+    ).json()
     documented = site.spec.document["paths"]["/rest/api/3/issue/{issueIdOrKey}/comment/{id}"]
     for method in ("put", "delete"):
-        response = requests.request(method, f"{site.api}/issue/{key}/comment/{theirs['id']}", json={"body": body}, timeout=5,
-                                    **site.auth)
+        response = requests.request(
+            method, f"{site.api}/issue/{key}/comment/{theirs['id']}", json={"body": body}, timeout=5, **site.auth
+        )
         assert response.status_code == 400 and "permission" in documented[method]["responses"]["400"]["description"]
         assert "permission" in response.json()["errorMessages"][0]

@@ -136,13 +136,16 @@ def test_knobs_over_http_control_endpoints(provider_fake: Seeded) -> None:
     assert provider.status_of(raised.value) in (401, 404), "reset also dropped the seeded state"
 
 
-@pytest.mark.parametrize(("fixture", "body"), [
-    ("github_fake", {"message": "Server Error", "documentation_url": "https://docs.github.com/rest"}),
-    ("gitlab_fake", {"message": "503 Service Unavailable"}),
-    ("trello_fake", "Internal Server Error"),
-    ("gitea_fake", {"message": "Service Unavailable", "url": "{base_url}/api/swagger"}),
-    ("jira_cloud_fake", {"errorMessages": ["Internal server error"], "errors": {}}),
-])
+@pytest.mark.parametrize(
+    ("fixture", "body"),
+    [
+        ("github_fake", {"message": "Server Error", "documentation_url": "https://docs.github.com/rest"}),
+        ("gitlab_fake", {"message": "503 Service Unavailable"}),
+        ("trello_fake", "Internal Server Error"),
+        ("gitea_fake", {"message": "Service Unavailable", "url": "{base_url}/api/swagger"}),
+        ("jira_cloud_fake", {"errorMessages": ["Internal server error"], "errors": {}}),
+    ],
+)
 def test_fail_next_without_a_body_answers_in_the_provider_s_own_error_shape(request, fixture: str, body: Any) -> None:
     fake = request.getfixturevalue(fixture)
     fake.fail_next(503)
@@ -151,8 +154,9 @@ def test_fail_next_without_a_body_answers_in_the_provider_s_own_error_shape(requ
     if isinstance(body, str):
         assert response.text == body
     else:
-        assert response.json() == {key: value.format(base_url=fake.base_url) if isinstance(value, str) else value
-                                   for key, value in body.items()}
+        assert response.json() == {
+            key: value.format(base_url=fake.base_url) if isinstance(value, str) else value for key, value in body.items()
+        }
 
 
 def test_seed_over_http_for_out_of_process_use(github_fake: GitHubFake) -> None:

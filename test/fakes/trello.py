@@ -42,20 +42,50 @@ from test.fakes.kit import ContractVariant, RequestCheck, Setup, WebhookExpectat
 TRELLO_HOSTS = ("https://api.trello.com/1/", "https://trello.com/1/")
 COLORS = ("green", "yellow", "orange", "red", "purple", "blue", "sky", "lime", "pink", "black")
 CARD_FILTERS = ("all", "closed", "open", "visible")
-KEEP_FROM_SOURCE = ("all", "attachments", "checklists", "comments", "customFields", "due", "start", "labels", "members",
-                    "stickers")
+KEEP_FROM_SOURCE = (
+    "all",
+    "attachments",
+    "checklists",
+    "comments",
+    "customFields",
+    "due",
+    "start",
+    "labels",
+    "members",
+    "stickers",
+)
 TOKEN_LIMIT, TOKEN_INTERVAL_MS = 100, 10_000
 TRELLO_ID = re.compile(r"^[0-9a-fA-F]{24}$")
 DEFAULT_LABEL_LIMIT, MAX_LABEL_LIMIT = 50, 1000
 ACTIONS_PAGE = 50
 NOT_FOUND = "The requested resource was not found."
 # Board fields returned when the request names none (Trello's documented default).
-BOARD_DEFAULT_FIELDS = ("id", "name", "desc", "closed", "idOrganization", "idEnterprise", "pinned", "url", "shortUrl", "prefs",
-                        "labelNames")
+BOARD_DEFAULT_FIELDS = (
+    "id",
+    "name",
+    "desc",
+    "closed",
+    "idOrganization",
+    "idEnterprise",
+    "pinned",
+    "url",
+    "shortUrl",
+    "prefs",
+    "labelNames",
+)
 MEMBER_DEFAULT_FIELDS = ("id", "fullName", "username")
 # An action's memberCreator: these fields of the member.
-CREATOR_FIELDS = ("activityBlocked", "avatarHash", "avatarUrl", "fullName", "idMemberReferrer", "initials", "nonPublic",
-                  "nonPublicAvailable", "username")
+CREATOR_FIELDS = (
+    "activityBlocked",
+    "avatarHash",
+    "avatarUrl",
+    "fullName",
+    "idMemberReferrer",
+    "initials",
+    "nonPublic",
+    "nonPublicAvailable",
+    "username",
+)
 # What Trello answers for the parts of its objects the fake does not model.
 MEMBER_DEFAULTS = {
     **dict.fromkeys(("activityBlocked", "isAaMastered"), False),
@@ -972,6 +1002,7 @@ class TrelloFake(FakeServer):
 
 # ---- test kit (test/fakes/kit.py): how the shared suites drive Trello ----
 
+
 def _contract(fake, connect, user):
     fake.add_token("tr-token", key="tr-key", username="alice")
     board = fake.add_board("Board", members=["alice"])
@@ -979,8 +1010,13 @@ def _contract(fake, connect, user):
     fake.add_list(board["id"], "Done")
     for name in ("bug", "ui"):
         fake.add_label(board["id"], name)
-    tracker = connect(provider="trello", target=board["id"], base_url=fake.base_url,
-                      credentials={"api_key": "tr-key", "token": "tr-token"}, options={"default_list": "To do"})
+    tracker = connect(
+        provider="trello",
+        target=board["id"],
+        base_url=fake.base_url,
+        credentials={"api_key": "tr-key", "token": "tr-token"},
+        options={"default_list": "To do"},
+    )
     return Setup(tracker, member="alice", extra={"todo": todo["id"]})
 
 
@@ -989,8 +1025,12 @@ def _audit(fake, mark):
     fake.add_token(token, key="trello-key", username="me")
     board = fake.add_board("Audit", members=["me"])
     fake.add_list(board["id"], "To do")
-    body = {"provider": "trello", "target": board["id"], "base_url": fake.base_url,
-            "credentials": {"api_key": "trello-key", "token": token, "api_secret": secret}}
+    body = {
+        "provider": "trello",
+        "target": board["id"],
+        "base_url": fake.base_url,
+        "credentials": {"api_key": "trello-key", "token": token, "api_secret": secret},
+    }
     return body, {"trello token": token, "trello api secret": secret}
 
 
@@ -1000,16 +1040,31 @@ def _request_setup(fake, connect):
     fake.add_list(board["id"], "To do")
     fake.add_list(board["id"], "Done")
     fake.add_label(board["id"], "bug")
-    tracker = connect(provider="trello", target=board["id"], base_url=fake.base_url,
-                      credentials={"api_key": "tr-key", "token": "tr-token", "api_secret": "app-secret"})
+    tracker = connect(
+        provider="trello",
+        target=board["id"],
+        base_url=fake.base_url,
+        credentials={"api_key": "tr-key", "token": "tr-token", "api_secret": "app-secret"},
+    )
     return tracker, "alice"
 
 
-REQUEST_TEMPLATES = ["/cards", "/cards/{id}", "/cards/{id}/actions/comments", "/cards/{id}/actions", "/webhooks/",
-                     "/cards/{id}/actions/{idAction}/comments", "/cards/{id}/attachments",
-                     "/cards/{id}/attachments/{idAttachment}",
-                     "/webhooks/{id}", "/boards/{id}", "/boards/{id}/lists", "/boards/{id}/members",
-                     "/boards/{id}/labels", "/boards/{id}/cards/{filter}"]
+REQUEST_TEMPLATES = [
+    "/cards",
+    "/cards/{id}",
+    "/cards/{id}/actions/comments",
+    "/cards/{id}/actions",
+    "/webhooks/",
+    "/cards/{id}/actions/{idAction}/comments",
+    "/cards/{id}/attachments",
+    "/cards/{id}/attachments/{idAttachment}",
+    "/webhooks/{id}",
+    "/boards/{id}",
+    "/boards/{id}/lists",
+    "/boards/{id}/members",
+    "/boards/{id}/labels",
+    "/boards/{id}/cards/{filter}",
+]
 
 
 def _check_requests(fake, root):
@@ -1030,31 +1085,84 @@ def _check_create_card(payload, events, provider):
     (event,) = events
     assert event.issue.id == "5f7073311f0aab7e1c3dd44b" and event.issue.title == "test item"
     assert event.issue.remote_status == "todos" and event.issue.status == "open"
-    archived = {"action": {"id": "a1", "type": "updateCard", "date": "2024-01-01T00:00:00.000Z",
-                           "data": {"card": {"id": "5f7073311f0aab7e1c3dd44b", "name": "x", "closed": True},
-                                    "old": {"closed": False}}}}
+    archived = {
+        "action": {
+            "id": "a1",
+            "type": "updateCard",
+            "date": "2024-01-01T00:00:00.000Z",
+            "data": {"card": {"id": "5f7073311f0aab7e1c3dd44b", "name": "x", "closed": True}, "old": {"closed": False}},
+        }
+    }
     assert provider.normalize_webhook("updateCard", archived)[0].type == "issue.closed"
-    moved = {"action": {"id": "a2", "type": "updateCard", "date": "2024-01-01T00:00:00.000Z",
-                        "data": {"card": {"id": "5f7073311f0aab7e1c3dd44b", "name": "x"},
-                                 "listBefore": {"id": "l1", "name": "Doing"}, "listAfter": {"id": "l2", "name": "Done"},
-                                 "old": {"idList": "l1"}}}}
+    moved = {
+        "action": {
+            "id": "a2",
+            "type": "updateCard",
+            "date": "2024-01-01T00:00:00.000Z",
+            "data": {
+                "card": {"id": "5f7073311f0aab7e1c3dd44b", "name": "x"},
+                "listBefore": {"id": "l1", "name": "Doing"},
+                "listAfter": {"id": "l2", "name": "Done"},
+                "old": {"idList": "l1"},
+            },
+        }
+    }
     assert provider.normalize_webhook("updateCard", moved)[0].type == "issue.closed"
 
 
-CONTRACT_VARIANTS = [ContractVariant(
-    "trello", setup=_contract, audit=_audit, server=TrelloFake, missing_issue_id="5f7073311f0aab7e1c3dd44b",
-    # Trello does not say when to come back; its limit windows last 10 seconds. A page: cards, lists and members.
-    min_retry_after=10, requests_per_page=3, revoked=lambda token: {"token": token, "api_key": "tr-key"},
-    # in_progress once in_progress_lists is set, priority once priority_labels is; no issue types, parents or templates
-    capabilities=frozenset({"issues", "comments", "labels", "members", "due_date", "webhooks", "comment_edit",
-                            "comment_delete", "issue_delete", "attachments", "passthrough"}))]
+CONTRACT_VARIANTS = [
+    ContractVariant(
+        "trello",
+        setup=_contract,
+        audit=_audit,
+        server=TrelloFake,
+        missing_issue_id="5f7073311f0aab7e1c3dd44b",
+        # Trello does not say when to come back; its limit windows last 10 seconds. A page: cards, lists and members.
+        min_retry_after=10,
+        requests_per_page=3,
+        revoked=lambda token: {"token": token, "api_key": "tr-key"},
+        # in_progress once in_progress_lists is set, priority once priority_labels is; no issue types, parents or templates
+        capabilities=frozenset(
+            {
+                "issues",
+                "comments",
+                "labels",
+                "members",
+                "due_date",
+                "webhooks",
+                "comment_edit",
+                "comment_delete",
+                "issue_delete",
+                "attachments",
+                "passthrough",
+            }
+        ),
+    )
+]
 # After the drive: comment edit and delete, attachments (the file's download host is outside the description), card delete.
-REQUEST_CHECKS = [RequestCheck("trello", setup=_request_setup, check=_check_requests, expected=frozenset({
-    ("POST", "/cards"), ("PUT", "/cards/{id}"), ("POST", "/cards/{id}/actions/comments"), ("POST", "/webhooks/"),
-    ("DELETE", "/webhooks/{id}"), ("PUT", "/cards/{id}/actions/{idAction}/comments"),
-    ("DELETE", "/cards/{id}/actions/{idAction}/comments"), ("POST", "/cards/{id}/attachments"),
-    ("GET", "/cards/{id}/attachments"), ("DELETE", "/cards/{id}/attachments/{idAttachment}"),
-    ("DELETE", "/cards/{id}")}), after=functools.partial(drive_deeper_operations, download=False))]
+REQUEST_CHECKS = [
+    RequestCheck(
+        "trello",
+        setup=_request_setup,
+        check=_check_requests,
+        expected=frozenset(
+            {
+                ("POST", "/cards"),
+                ("PUT", "/cards/{id}"),
+                ("POST", "/cards/{id}/actions/comments"),
+                ("POST", "/webhooks/"),
+                ("DELETE", "/webhooks/{id}"),
+                ("PUT", "/cards/{id}/actions/{idAction}/comments"),
+                ("DELETE", "/cards/{id}/actions/{idAction}/comments"),
+                ("POST", "/cards/{id}/attachments"),
+                ("GET", "/cards/{id}/attachments"),
+                ("DELETE", "/cards/{id}/attachments/{idAttachment}"),
+                ("DELETE", "/cards/{id}"),
+            }
+        ),
+        after=functools.partial(drive_deeper_operations, download=False),
+    )
+]
 HOOK_BOARD = "5f4fbbc5250c34138444068d"  # the board of the payload files
 WEBHOOK_EXPECTATIONS = [
     WebhookExpectation("createCard.json", "createCard", ("issue.created",), HOOK_BOARD, _check_create_card),

@@ -54,13 +54,32 @@ class BuiltinProvider(TrackerProvider):
     stores_issues_locally = True
     target_help = "a project key of 1-100 letters, digits, '_', '.', '-'"
     credentials_help = "none ({} or omitted)"
-    example = {"name": "Internal backlog", "provider": "builtin", "target": "backlog", "base_url": None,
-               "credentials": {}, "options": {}}
+    example = {
+        "name": "Internal backlog",
+        "provider": "builtin",
+        "target": "backlog",
+        "base_url": None,
+        "credentials": {},
+        "options": {},
+    }
     validation_statuses = frozenset()
-    capabilities = frozenset({Capability.ISSUES, Capability.COMMENTS, Capability.LABELS, Capability.MEMBERS,
-                              Capability.DUE_DATE, Capability.IN_PROGRESS, Capability.PRIORITY, Capability.ISSUE_TYPE,
-                              Capability.PARENT, Capability.COMMENT_EDIT, Capability.COMMENT_DELETE,
-                              Capability.ISSUE_DELETE, Capability.ATTACHMENTS})
+    capabilities = frozenset(
+        {
+            Capability.ISSUES,
+            Capability.COMMENTS,
+            Capability.LABELS,
+            Capability.MEMBERS,
+            Capability.DUE_DATE,
+            Capability.IN_PROGRESS,
+            Capability.PRIORITY,
+            Capability.ISSUE_TYPE,
+            Capability.PARENT,
+            Capability.COMMENT_EDIT,
+            Capability.COMMENT_DELETE,
+            Capability.ISSUE_DELETE,
+            Capability.ATTACHMENTS,
+        }
+    )
     native_fields = frozenset({"status_category", "priority"})
     session: Session  # always given: the built-in tracker reads and writes the caller's session
 
@@ -81,8 +100,7 @@ class BuiltinProvider(TrackerProvider):
         return self.config.tracker_id
 
     def _owner(self) -> User | None:
-        return self.session.scalar(select(User).join(Tracker, Tracker.owner_id == User.id)
-                                   .where(Tracker.id == self._tracker_id))
+        return self.session.scalar(select(User).join(Tracker, Tracker.owner_id == User.id).where(Tracker.id == self._tracker_id))
 
     def _url(self, number: int) -> str:
         base = self.config.options.get("public_base_url", "")
@@ -95,8 +113,9 @@ class BuiltinProvider(TrackerProvider):
             number = None
         row = None
         if number is not None and 0 < number < 2**31:
-            row = self.session.scalar(select(BuiltinIssue).where(BuiltinIssue.tracker_id == self._tracker_id,
-                                                                 BuiltinIssue.number == number))
+            row = self.session.scalar(
+                select(BuiltinIssue).where(BuiltinIssue.tracker_id == self._tracker_id, BuiltinIssue.number == number)
+            )
         if row is None:
             raise TrackerNotFound(f"Issue {issue_id} not found.")
         return row
@@ -132,28 +151,42 @@ class BuiltinProvider(TrackerProvider):
             issue_type=row.issue_type,
             parent_id=str(parent) if parent else None,
             remote_data={
-                "number": row.number, "title": row.title, "description": row.description, "status": row.status,
-                "labels": list(row.labels), "assignees": list(row.assignees), "author": row.author,
+                "number": row.number,
+                "title": row.title,
+                "description": row.description,
+                "status": row.status,
+                "labels": list(row.labels),
+                "assignees": list(row.assignees),
+                "author": row.author,
                 "due_date": row.due_date.isoformat() if row.due_date else None,
-                "created_at": row.created_at.isoformat(), "updated_at": row.updated_at.isoformat(),
+                "created_at": row.created_at.isoformat(),
+                "updated_at": row.updated_at.isoformat(),
                 "closed_at": row.closed_at.isoformat() if row.closed_at else None,
-                "status_category": row.status_category, "priority": row.priority, "issue_type": row.issue_type,
+                "status_category": row.status_category,
+                "priority": row.priority,
+                "issue_type": row.issue_type,
                 "parent": parent,
             },
         )
 
     @staticmethod
     def _to_comment(row: BuiltinComment) -> Comment:
-        return Comment(id=str(row.id), body=row.body,
-                       author=Person(id=row.author, username=row.author) if row.author else None,
-                       created_at=row.created_at, updated_at=row.updated_at)
+        return Comment(
+            id=str(row.id),
+            body=row.body,
+            author=Person(id=row.author, username=row.author) if row.author else None,
+            created_at=row.created_at,
+            updated_at=row.updated_at,
+        )
 
     def _check_assignees(self, usernames: list[str]) -> None:
         members = {person.username.lower() for person in self.list_members()}
         unknown = [name for name in usernames if name.lower() not in members]
         if unknown:
-            raise TrackerValidationError(f"Not members of this tracker: {', '.join(unknown)}.",
-                                         errors={"assignees": [f"Unknown member: {name}" for name in unknown]})
+            raise TrackerValidationError(
+                f"Not members of this tracker: {', '.join(unknown)}.",
+                errors={"assignees": [f"Unknown member: {name}" for name in unknown]},
+            )
 
     def _remember_labels(self, names: list[str]) -> None:
         existing = set(self.session.scalars(select(BuiltinLabel.name).where(BuiltinLabel.tracker_id == self._tracker_id)))
@@ -165,8 +198,9 @@ class BuiltinProvider(TrackerProvider):
     # ---- the interface ----
 
     def verify(self) -> dict:
-        count = self.session.scalar(select(func.count()).select_from(BuiltinIssue)
-                                    .where(BuiltinIssue.tracker_id == self._tracker_id))
+        count = self.session.scalar(
+            select(func.count()).select_from(BuiltinIssue).where(BuiltinIssue.tracker_id == self._tracker_id)
+        )
         return {"provider": self.slug, "target": self.config.target, "issues": count}
 
     @staticmethod
@@ -180,8 +214,9 @@ class BuiltinProvider(TrackerProvider):
             stmt = stmt.where(BuiltinIssue.assignees.any_() == query.assignee)
         if query.q:
             pattern = contains_pattern(query.q)
-            stmt = stmt.where(or_(BuiltinIssue.title.ilike(pattern, escape="\\"),
-                                  BuiltinIssue.description.ilike(pattern, escape="\\")))
+            stmt = stmt.where(
+                or_(BuiltinIssue.title.ilike(pattern, escape="\\"), BuiltinIssue.description.ilike(pattern, escape="\\"))
+            )
         if query.updated_since:
             stmt = stmt.where(BuiltinIssue.updated_at >= query.updated_since)
         if query.status_category:
@@ -199,8 +234,9 @@ class BuiltinProvider(TrackerProvider):
             updated = datetime.fromisoformat(updated)
         except ValueError:
             raise ValidationError({"cursor": ["Invalid cursor."]}) from None
-        return stmt.where(or_(BuiltinIssue.updated_at < updated,
-                              and_(BuiltinIssue.updated_at == updated, BuiltinIssue.id < row_id)))
+        return stmt.where(
+            or_(BuiltinIssue.updated_at < updated, and_(BuiltinIssue.updated_at == updated, BuiltinIssue.id < row_id))
+        )
 
     def list_issues(self, query: IssueQuery) -> Page:
         stmt = self._where_fields(select(BuiltinIssue).where(BuiltinIssue.tracker_id == self._tracker_id), query)
@@ -211,11 +247,12 @@ class BuiltinProvider(TrackerProvider):
                 return Page(items=[])
             stmt = stmt.where(BuiltinIssue.parent_id == parent.id)
         stmt = self._after_cursor(stmt, query.cursor)
-        rows = list(self.session.scalars(stmt.order_by(BuiltinIssue.updated_at.desc(), BuiltinIssue.id.desc())
-                                         .limit(query.limit + 1)))
+        rows = list(
+            self.session.scalars(stmt.order_by(BuiltinIssue.updated_at.desc(), BuiltinIssue.id.desc()).limit(query.limit + 1))
+        )
         next_cursor = None
         if len(rows) > query.limit:
-            rows = rows[:query.limit]
+            rows = rows[: query.limit]
             next_cursor = encode_cursor([rows[-1].updated_at.isoformat(), rows[-1].id])
         parents = self._parent_numbers(rows)
         return Page(items=[self._to_issue(row, parents) for row in rows], next_cursor=next_cursor)
@@ -225,15 +262,28 @@ class BuiltinProvider(TrackerProvider):
 
     def create_issue(self, data: NewIssue) -> Issue:
         self._check_assignees(data.assignees)
-        number = self.session.execute(update(Tracker).where(Tracker.id == self._tracker_id)
-                                      .values(issue_counter=Tracker.issue_counter + 1)
-                                      .returning(Tracker.issue_counter)).scalar_one()
+        number = self.session.execute(
+            update(Tracker)
+            .where(Tracker.id == self._tracker_id)
+            .values(issue_counter=Tracker.issue_counter + 1)
+            .returning(Tracker.issue_counter)
+        ).scalar_one()
         now = utcnow()
-        row = BuiltinIssue(tracker_id=self._tracker_id, number=number, title=data.title, description=data.description,
-                           labels=list(dict.fromkeys(data.labels)), assignees=list(dict.fromkeys(data.assignees)),
-                           author=self.actor, due_date=data.due_date, created_at=now, updated_at=now,
-                           priority=data.priority, issue_type=data.issue_type,
-                           parent_id=self._parent_row(data.parent_id).id if data.parent_id else None)
+        row = BuiltinIssue(
+            tracker_id=self._tracker_id,
+            number=number,
+            title=data.title,
+            description=data.description,
+            labels=list(dict.fromkeys(data.labels)),
+            assignees=list(dict.fromkeys(data.assignees)),
+            author=self.actor,
+            due_date=data.due_date,
+            created_at=now,
+            updated_at=now,
+            priority=data.priority,
+            issue_type=data.issue_type,
+            parent_id=self._parent_row(data.parent_id).id if data.parent_id else None,
+        )
         self.session.add(row)
         self._remember_labels(row.labels)
         self.session.flush()
@@ -265,8 +315,9 @@ class BuiltinProvider(TrackerProvider):
         if category:
             wanted = "closed" if category == "done" else "open"
             if status and status != wanted:
-                raise TrackerValidationError("status and status_category disagree.",
-                                             errors={"status_category": [f"{category!r} means status {wanted!r}."]})
+                raise TrackerValidationError(
+                    "status and status_category disagree.", errors={"status_category": [f"{category!r} means status {wanted!r}."]}
+                )
             status = wanted
         if status and status != row.status:
             row.status = status
@@ -274,21 +325,24 @@ class BuiltinProvider(TrackerProvider):
         if category:
             row.status_category = category
         elif status:
-            row.status_category = "done" if row.status == "closed" else (
-                row.status_category if row.status_category != "done" else "todo")
+            row.status_category = (
+                "done" if row.status == "closed" else (row.status_category if row.status_category != "done" else "todo")
+            )
 
     def _parent_row(self, parent_id: str, child: BuiltinIssue | None = None) -> BuiltinIssue:
         try:
             parent = self._row(parent_id)
         except TrackerNotFound:
-            raise TrackerValidationError(f"No issue {parent_id} on this tracker.",
-                                         errors={"parent_id": ["No such issue on this tracker."]}) from None
+            raise TrackerValidationError(
+                f"No issue {parent_id} on this tracker.", errors={"parent_id": ["No such issue on this tracker."]}
+            ) from None
         ancestor: BuiltinIssue | None
         ancestor, depth = parent, 0
         while child is not None and ancestor is not None and depth <= MAX_PARENT_DEPTH:
             if ancestor.id == child.id:
-                raise TrackerValidationError("An issue cannot be its own ancestor.",
-                                             errors={"parent_id": ["Would make a cycle."]})
+                raise TrackerValidationError(
+                    "An issue cannot be its own ancestor.", errors={"parent_id": ["Would make a cycle."]}
+                )
             ancestor = self.session.get(BuiltinIssue, ancestor.parent_id) if ancestor.parent_id else None
             depth += 1
         return parent
@@ -313,8 +367,9 @@ class BuiltinProvider(TrackerProvider):
         row = self._row(issue_id)
         comment = None
         if str(comment_id).isdigit() and int(comment_id) < 2**31:
-            comment = self.session.scalar(select(BuiltinComment).where(BuiltinComment.id == int(comment_id),
-                                                                       BuiltinComment.issue_id == row.id))
+            comment = self.session.scalar(
+                select(BuiltinComment).where(BuiltinComment.id == int(comment_id), BuiltinComment.issue_id == row.id)
+            )
         if comment is None:
             raise TrackerNotFound(f"Comment {comment_id} not found.")
         return row, comment
@@ -336,31 +391,44 @@ class BuiltinProvider(TrackerProvider):
     # ---- attachments: rows of CHUNK_BYTES, written and read one at a time ----
 
     def _to_attachment(self, issue_number: int, row: BuiltinAttachment) -> Attachment:
-        return Attachment(id=str(row.id), filename=row.filename, content_type=row.content_type, size=row.size,
-                          author=Person(id=row.author, username=row.author) if row.author else None,
-                          created_at=row.created_at,
-                          url=f"{self._url(issue_number)}/attachments/{row.id}/content")
+        return Attachment(
+            id=str(row.id),
+            filename=row.filename,
+            content_type=row.content_type,
+            size=row.size,
+            author=Person(id=row.author, username=row.author) if row.author else None,
+            created_at=row.created_at,
+            url=f"{self._url(issue_number)}/attachments/{row.id}/content",
+        )
 
     def _attachment_row(self, issue_id: str, attachment_id: str) -> tuple[BuiltinIssue, BuiltinAttachment]:
         row = self._row(issue_id)
         attachment = None
         if str(attachment_id).isdigit() and int(attachment_id) < 2**31:
-            attachment = self.session.scalar(select(BuiltinAttachment).where(
-                BuiltinAttachment.id == int(attachment_id), BuiltinAttachment.issue_id == row.id))
+            attachment = self.session.scalar(
+                select(BuiltinAttachment).where(BuiltinAttachment.id == int(attachment_id), BuiltinAttachment.issue_id == row.id)
+            )
         if attachment is None:
             raise TrackerNotFound(f"Attachment {attachment_id} not found.")
         return row, attachment
 
     def list_attachments(self, issue_id: str) -> list[Attachment]:
         row = self._row(issue_id)
-        rows = self.session.scalars(select(BuiltinAttachment).where(BuiltinAttachment.issue_id == row.id)
-                                    .order_by(BuiltinAttachment.id))
+        rows = self.session.scalars(
+            select(BuiltinAttachment).where(BuiltinAttachment.issue_id == row.id).order_by(BuiltinAttachment.id)
+        )
         return [self._to_attachment(row.number, attachment) for attachment in rows]
 
     def add_attachment(self, issue_id: str, upload: Upload) -> Attachment:
         row = self._row(issue_id)
-        attachment = BuiltinAttachment(issue_id=row.id, filename=upload.filename, content_type=upload.content_type,
-                                       size=0, author=self.actor, created_at=utcnow())
+        attachment = BuiltinAttachment(
+            issue_id=row.id,
+            filename=upload.filename,
+            content_type=upload.content_type,
+            size=0,
+            author=self.actor,
+            created_at=utcnow(),
+        )
         self.session.add(attachment)
         self.session.flush()
         seq = size = 0
@@ -375,19 +443,24 @@ class BuiltinProvider(TrackerProvider):
     def open_attachment(self, issue_id: str, attachment_id: str) -> AttachmentContent:
         _row, attachment = self._attachment_row(issue_id, attachment_id)
         session, key = self.session, attachment.id
-        count = session.scalar(select(func.count()).select_from(BuiltinAttachmentChunk)
-                               .where(BuiltinAttachmentChunk.attachment_id == key))
+        count = session.scalar(
+            select(func.count()).select_from(BuiltinAttachmentChunk).where(BuiltinAttachmentChunk.attachment_id == key)
+        )
 
         def chunks() -> Iterator[bytes]:
             for seq in range(count or 0):
-                data = session.scalar(select(BuiltinAttachmentChunk.data).where(
-                    BuiltinAttachmentChunk.attachment_id == key, BuiltinAttachmentChunk.seq == seq))
+                data = session.scalar(
+                    select(BuiltinAttachmentChunk.data).where(
+                        BuiltinAttachmentChunk.attachment_id == key, BuiltinAttachmentChunk.seq == seq
+                    )
+                )
                 if data is None:
                     return
                 yield bytes(data)
 
-        return AttachmentContent(filename=attachment.filename, content_type=attachment.content_type,
-                                 size=attachment.size, chunks=chunks())
+        return AttachmentContent(
+            filename=attachment.filename, content_type=attachment.content_type, size=attachment.size, chunks=chunks()
+        )
 
     def delete_attachment(self, issue_id: str, attachment_id: str) -> None:
         row, attachment = self._attachment_row(issue_id, attachment_id)
@@ -417,8 +490,9 @@ class BuiltinProvider(TrackerProvider):
         return self._to_comment(comment)
 
     def list_labels(self) -> list[Label]:
-        rows = self.session.scalars(select(BuiltinLabel).where(BuiltinLabel.tracker_id == self._tracker_id)
-                                    .order_by(BuiltinLabel.name))
+        rows = self.session.scalars(
+            select(BuiltinLabel).where(BuiltinLabel.tracker_id == self._tracker_id).order_by(BuiltinLabel.name)
+        )
         return [Label(name=row.name, color=row.color) for row in rows]
 
     def list_members(self) -> list[Person]:

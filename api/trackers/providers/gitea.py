@@ -68,8 +68,9 @@ END_OF_DAY = time(23, 59, 59)
 def _person(raw: dict | None) -> Person | None:
     if not raw:
         return None
-    return Person(id=str(raw.get("id")), username=cast(str, raw.get("login") or raw.get("username")),
-                  name=raw.get("full_name") or None)
+    return Person(
+        id=str(raw.get("id")), username=cast(str, raw.get("login") or raw.get("username")), name=raw.get("full_name") or None
+    )
 
 
 def _due_date(value: str | None) -> date | None:
@@ -96,22 +97,45 @@ class GiteaProvider(TrackerProvider):
     options_help: ClassVar[str] = LABEL_WORKFLOW_HELP
     option_properties: ClassVar[dict] = LABEL_WORKFLOW_OPTIONS
     option_capabilities: ClassVar[dict] = {Capability.IN_PROGRESS: "in_progress_label", Capability.PRIORITY: "priority_labels"}
-    example: ClassVar[dict] = {"name": "Codeberg repo", "provider": "gitea", "target": "forgejo/forgejo",
-                               "base_url": "https://codeberg.org", "credentials": {"token": "<access token>"},
-                               "options": {}}
+    example: ClassVar[dict] = {
+        "name": "Codeberg repo",
+        "provider": "gitea",
+        "target": "forgejo/forgejo",
+        "base_url": "https://codeberg.org",
+        "credentials": {"token": "<access token>"},
+        "options": {},
+    }
     webhook_body_signed: ClassVar[bool] = True
     validation_statuses: ClassVar[frozenset[int]] = frozenset({400, 409, 412, 422, 423})  # 412/423: locked, dependencies
-    capabilities = frozenset({Capability.ISSUES, Capability.COMMENTS, Capability.LABELS, Capability.MEMBERS,
-                              Capability.DUE_DATE, Capability.TEMPLATE_IMPORT, Capability.WEBHOOKS,
-                              Capability.IN_PROGRESS, Capability.PRIORITY, Capability.COMMENT_EDIT,
-                              Capability.COMMENT_DELETE, Capability.ISSUE_DELETE, Capability.ATTACHMENTS,
-                              Capability.PASSTHROUGH})
+    capabilities = frozenset(
+        {
+            Capability.ISSUES,
+            Capability.COMMENTS,
+            Capability.LABELS,
+            Capability.MEMBERS,
+            Capability.DUE_DATE,
+            Capability.TEMPLATE_IMPORT,
+            Capability.WEBHOOKS,
+            Capability.IN_PROGRESS,
+            Capability.PRIORITY,
+            Capability.COMMENT_EDIT,
+            Capability.COMMENT_DELETE,
+            Capability.ISSUE_DELETE,
+            Capability.ATTACHMENTS,
+            Capability.PASSTHROUGH,
+        }
+    )
     ISSUE_ACTIONS: ClassVar[dict[str | None, str]] = {  # looked up with a delivery's action, which may be missing
-                     "opened": "issue.created", "closed": "issue.closed", "reopened": "issue.reopened",
-                     "deleted": "issue.deleted", "assigned": "issue.assigned",
-                     # Gitea sends the labels as they now are, not which one changed: an edit of the label set reads
-                     # as labeled unless it left none.
-                     "label_updated": "issue.labeled", "label_cleared": "issue.unlabeled"}
+        "opened": "issue.created",
+        "closed": "issue.closed",
+        "reopened": "issue.reopened",
+        "deleted": "issue.deleted",
+        "assigned": "issue.assigned",
+        # Gitea sends the labels as they now are, not which one changed: an edit of the label set reads
+        # as labeled unless it left none.
+        "label_updated": "issue.labeled",
+        "label_cleared": "issue.unlabeled",
+    }
     COMMENT_ACTIONS = {"created": "comment.created", "edited": "comment.updated", "deleted": "comment.deleted"}
     default_base_url = "https://gitea.com"
 
@@ -154,15 +178,34 @@ class GiteaProvider(TrackerProvider):
     def _auth(self) -> dict[str, str]:
         return {"Authorization": f"token {self.config.credentials.get('token', '')}"}
 
-    def _call(self, method: str, path: str | None, *, params: dict | None = None, body: Any = None, data: Any = None,
-              content_type: str | None = None, url: str | None = None, stream: bool = False) -> requests.Response:
+    def _call(
+        self,
+        method: str,
+        path: str | None,
+        *,
+        params: dict | None = None,
+        body: Any = None,
+        data: Any = None,
+        content_type: str | None = None,
+        url: str | None = None,
+        stream: bool = False,
+    ) -> requests.Response:
         headers = {**self._auth(), "Accept": "application/json"}
         if content_type:
             headers["Content-Type"] = content_type
         session = shared_session(self.config.timeout, self.config.retries)
         with transport_errors():
-            response = session.request(method, url or self._api + cast(str, path), params=params, json=body, data=data,
-                                       headers=headers, timeout=self.config.timeout, allow_redirects=False, stream=stream)
+            response = session.request(
+                method,
+                url or self._api + cast(str, path),
+                params=params,
+                json=body,
+                data=data,
+                headers=headers,
+                timeout=self.config.timeout,
+                allow_redirects=False,
+                stream=stream,
+            )
         if response.status_code >= 400:
             raise self._error(response)
         return response
@@ -182,8 +225,9 @@ class GiteaProvider(TrackerProvider):
             data = None
         # Only Gitea's own short message is echoed ({"message": ..., "url": ...}), never a body that is not its JSON.
         message = provider_message(data.get("message")) if isinstance(data, dict) else ""
-        return cls.error_for_status(response.status_code, message,
-                                    retry_after=retry_after_seconds(response.headers, reset_header="X-RateLimit-Reset"))
+        return cls.error_for_status(
+            response.status_code, message, retry_after=retry_after_seconds(response.headers, reset_header="X-RateLimit-Reset")
+        )
 
     # ---- converters ----
 
@@ -210,8 +254,13 @@ class GiteaProvider(TrackerProvider):
 
     @staticmethod
     def _to_comment(raw: dict) -> Comment:
-        return Comment(id=str(raw["id"]), body=raw.get("body") or "", author=_person(raw.get("user")),
-                       created_at=parse_time(raw.get("created_at")), updated_at=parse_time(raw.get("updated_at")))
+        return Comment(
+            id=str(raw["id"]),
+            body=raw.get("body") or "",
+            author=_person(raw.get("user")),
+            created_at=parse_time(raw.get("created_at")),
+            updated_at=parse_time(raw.get("updated_at")),
+        )
 
     @staticmethod
     def _index(issue_id: str) -> int:
@@ -238,8 +287,10 @@ class GiteaProvider(TrackerProvider):
             known.setdefault(label["name"].lower(), label["id"])
         unknown = [name for name in names if name.lower() not in known]
         if unknown:
-            raise TrackerValidationError(f"No such labels in the Gitea repository: {', '.join(unknown)}.",
-                                         errors={"labels": [f"Unknown label: {name}" for name in unknown]})
+            raise TrackerValidationError(
+                f"No such labels in the Gitea repository: {', '.join(unknown)}.",
+                errors={"labels": [f"Unknown label: {name}" for name in unknown]},
+            )
         return list(dict.fromkeys(known[name.lower()] for name in names))
 
     def _all_labels(self) -> list[dict]:
@@ -337,13 +388,15 @@ class GiteaProvider(TrackerProvider):
         offset = decode_cursor(cursor, types=(int,))[0] if cursor else 0
         offset = max(0, offset)
         raw_items, _ = self._json("GET", f"{self._repo_path}/issues/{self._index(issue_id)}/comments")
-        window = raw_items[offset:offset + limit]
+        window = raw_items[offset : offset + limit]
         more = offset + limit < len(raw_items)
-        return Page(items=[self._to_comment(raw) for raw in window],
-                    next_cursor=encode_cursor([offset + limit]) if more else None)
+        return Page(
+            items=[self._to_comment(raw) for raw in window], next_cursor=encode_cursor([offset + limit]) if more else None
+        )
 
-    def list_comments_updated_since(self, since: datetime | None, *, limit: int = MAX_PAGE_SIZE,
-                                    cursor: str | None = None) -> Page | None:
+    def list_comments_updated_since(
+        self, since: datetime | None, *, limit: int = MAX_PAGE_SIZE, cursor: str | None = None
+    ) -> Page | None:
         """One page of (issue id, comment) of every issue, updated at or after `since` (Gitea orders them by creation).
 
         Editing a comment leaves its issue's `updated_at` alone on Gitea: only this listing shows the edit to a poll.
@@ -354,8 +407,7 @@ class GiteaProvider(TrackerProvider):
         if since is not None:
             params["since"] = since.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
         raw_items, response = self._json("GET", f"{self._repo_path}/issues/comments", params=params)
-        items = [(str(raw["issue_url"]).rsplit("/", 1)[-1], self._to_comment(raw)) for raw in raw_items
-                 if raw.get("issue_url")]
+        items = [(str(raw["issue_url"]).rsplit("/", 1)[-1], self._to_comment(raw)) for raw in raw_items if raw.get("issue_url")]
         more = self._has_next(response, page, size, len(raw_items))
         return Page(items=items, next_cursor=encode_cursor([page + 1, size]) if more and raw_items else None)
 
@@ -386,9 +438,13 @@ class GiteaProvider(TrackerProvider):
             if not filename.lower().endswith(".md"):
                 files.append((filename, ""))
                 continue
-            meta = {"name": template.get("name") or "", "about": template.get("about") or "",
-                    "title": template.get("title") or "", "labels": list(template.get("labels") or []),
-                    "assignees": list(template.get("assignees") or [])}
+            meta = {
+                "name": template.get("name") or "",
+                "about": template.get("about") or "",
+                "title": template.get("title") or "",
+                "labels": list(template.get("labels") or []),
+                "assignees": list(template.get("assignees") or []),
+            }
             front = yaml.safe_dump(meta, sort_keys=False, allow_unicode=True, default_flow_style=False)
             files.append((filename, f"---\n{front}---\n{template.get('content') or ''}"))
         return files
@@ -418,8 +474,15 @@ class GiteaProvider(TrackerProvider):
 
     def _to_attachment(self, raw: dict) -> Attachment:
         name = raw.get("name") or "attachment"
-        return Attachment(id=str(raw["id"]), filename=name, content_type=guess_type(name), size=raw.get("size"),
-                          author=None, created_at=parse_time(raw.get("created_at")), url=raw.get("browser_download_url"))
+        return Attachment(
+            id=str(raw["id"]),
+            filename=name,
+            content_type=guess_type(name),
+            size=raw.get("size"),
+            author=None,
+            created_at=parse_time(raw.get("created_at")),
+            url=raw.get("browser_download_url"),
+        )
 
     def _assets(self, issue_id: str) -> str:
         return f"{self._repo_path}/issues/{self._index(issue_id)}/assets"
@@ -433,8 +496,9 @@ class GiteaProvider(TrackerProvider):
 
     def add_attachment(self, issue_id: str, upload: Upload) -> Attachment:
         body, content_type = multipart_upload("attachment", upload)
-        raw, _ = self._json("POST", self._assets(issue_id), params={"name": upload.filename}, data=body,
-                            content_type=content_type)
+        raw, _ = self._json(
+            "POST", self._assets(issue_id), params={"name": upload.filename}, data=body, content_type=content_type
+        )
         return self._to_attachment(raw)
 
     def open_attachment(self, issue_id: str, attachment_id: str) -> AttachmentContent:
@@ -443,8 +507,13 @@ class GiteaProvider(TrackerProvider):
         if not same_origin(attachment.url, self._api):
             raise TrackerUnavailable("Gitea pointed the download at another host; the token is not sent there.")
         response = self._call("GET", None, url=attachment.url, stream=True)
-        return AttachmentContent(filename=attachment.filename, content_type=cast(str, attachment.content_type),
-                                 size=attachment.size, chunks=response.iter_content(64 * 1024), close=response.close)
+        return AttachmentContent(
+            filename=attachment.filename,
+            content_type=cast(str, attachment.content_type),
+            size=attachment.size,
+            chunks=response.iter_content(64 * 1024),
+            close=response.close,
+        )
 
     def delete_attachment(self, issue_id: str, attachment_id: str) -> None:
         self._call("DELETE", self._asset(issue_id, attachment_id))
@@ -456,9 +525,16 @@ class GiteaProvider(TrackerProvider):
 
     def create_webhook(self, callback_url: str) -> WebhookRegistration:
         secret = secrets.token_urlsafe(32)
-        hook, _ = self._json("POST", f"{self._repo_path}/hooks", body={
-            "type": "gitea", "active": True, "events": list(HOOK_EVENTS),
-            "config": {"url": callback_url, "content_type": "json", "secret": secret}})
+        hook, _ = self._json(
+            "POST",
+            f"{self._repo_path}/hooks",
+            body={
+                "type": "gitea",
+                "active": True,
+                "events": list(HOOK_EVENTS),
+                "config": {"url": callback_url, "content_type": "json", "secret": secret},
+            },
+        )
         return WebhookRegistration(hook_id=str(hook["id"]), secret=secret, callback_url=callback_url)
 
     def delete_webhook(self, hook_id: str) -> None:
@@ -494,8 +570,15 @@ class GiteaProvider(TrackerProvider):
         if event_name == "issue_comment":
             if action not in self.COMMENT_ACTIONS or not isinstance(payload.get("comment"), dict):
                 return []
-            return [WebhookEvent(type=self.COMMENT_ACTIONS[action], issue_id=issue.id, issue=issue,
-                                 comment=self._to_comment(payload["comment"]), changes=payload.get("changes") or {})]
+            return [
+                WebhookEvent(
+                    type=self.COMMENT_ACTIONS[action],
+                    issue_id=issue.id,
+                    issue=issue,
+                    comment=self._to_comment(payload["comment"]),
+                    changes=payload.get("changes") or {},
+                )
+            ]
         if event_name != "issues":
             return []
         changes = dict(payload.get("changes") or {})
@@ -505,6 +588,6 @@ class GiteaProvider(TrackerProvider):
                 return [WebhookEvent(type="issue.unlabeled", issue_id=issue.id, issue=issue, changes=changes)]
         if action == "assigned" and issue.assignees:
             changes["assignee"] = issue.assignees[-1].username
-        return [WebhookEvent(type=self.ISSUE_ACTIONS.get(action, "issue.updated"), issue_id=issue.id, issue=issue,
-                             changes=changes)]
-
+        return [
+            WebhookEvent(type=self.ISSUE_ACTIONS.get(action, "issue.updated"), issue_id=issue.id, issue=issue, changes=changes)
+        ]

@@ -124,8 +124,16 @@ class _Connection:
             return cls.default(*args, **kwargs)
         return super().__new__(cls)
 
-    def __init__(self, host: str, port: int | None = None, strict: bool = False, timeout: int | None = None,
-                 retry: int | Retry | None = None, pool_size: int | None = None, **kwargs: Any) -> None:
+    def __init__(
+        self,
+        host: str,
+        port: int | None = None,
+        strict: bool = False,
+        timeout: int | None = None,
+        retry: int | Retry | None = None,
+        pool_size: int | None = None,
+        **kwargs: Any,
+    ) -> None:
         self.host, self.timeout = host, timeout
         self.port = port or (443 if self.protocol == "https" else 80)
         self.retries = retry if isinstance(retry, int) else (getattr(retry, "total", None) or 0)
@@ -146,8 +154,7 @@ class _Connection:
             cached = etag_cache.get(key)
             if cached:
                 headers["If-None-Match"] = cached[0]
-        response = session.request(self.verb, url, headers=headers, data=self.input, timeout=self.timeout,
-                                   allow_redirects=False)
+        response = session.request(self.verb, url, headers=headers, data=self.input, timeout=self.timeout, allow_redirects=False)
         if response.status_code == 304 and cached:
             return _CachedResponse({**cached[1], **response.headers}, cached[2])
         if key and response.status_code == 200 and response.headers.get("ETag"):
@@ -200,8 +207,14 @@ class GithubProvider(TrackerProvider):
     quiet_loggers = ("github",)
     target_help = "'owner/repo'"
     credentials_help = '{"token": "..."} required (a personal access token)'
-    example = {"name": "Website repo", "provider": "github", "target": "octo-org/website", "base_url": None,
-               "credentials": {"token": "ghp_..."}, "options": {}}
+    example = {
+        "name": "Website repo",
+        "provider": "github",
+        "target": "octo-org/website",
+        "base_url": None,
+        "credentials": {"token": "ghp_..."},
+        "options": {},
+    }
     webhook_body_signed = True  # X-Hub-Signature-256
     credential_fields = ("token",)
     options_help = LABEL_WORKFLOW_HELP
@@ -210,14 +223,32 @@ class GithubProvider(TrackerProvider):
     validation_statuses = frozenset({422})
     # No issue delete (closing stays a PATCH) and no attachment API: both answer not_supported. Issue types are the
     # owner's (`type` by name); parents are GitHub's sub-issues.
-    capabilities = frozenset({Capability.ISSUES, Capability.COMMENTS, Capability.LABELS, Capability.MEMBERS,
-                              Capability.TEMPLATE_IMPORT, Capability.WEBHOOKS, Capability.IN_PROGRESS,
-                              Capability.PRIORITY, Capability.COMMENT_EDIT, Capability.COMMENT_DELETE,
-                              Capability.PASSTHROUGH, Capability.ISSUE_TYPE, Capability.PARENT})
+    capabilities = frozenset(
+        {
+            Capability.ISSUES,
+            Capability.COMMENTS,
+            Capability.LABELS,
+            Capability.MEMBERS,
+            Capability.TEMPLATE_IMPORT,
+            Capability.WEBHOOKS,
+            Capability.IN_PROGRESS,
+            Capability.PRIORITY,
+            Capability.COMMENT_EDIT,
+            Capability.COMMENT_DELETE,
+            Capability.PASSTHROUGH,
+            Capability.ISSUE_TYPE,
+            Capability.PARENT,
+        }
+    )
     ISSUE_ACTIONS: ClassVar[dict[str | None, str]] = {  # looked up with a delivery's action, which may be missing
-                     "opened": "issue.created", "closed": "issue.closed", "reopened": "issue.reopened",
-                     "labeled": "issue.labeled", "unlabeled": "issue.unlabeled", "assigned": "issue.assigned",
-                     "deleted": "issue.deleted"}
+        "opened": "issue.created",
+        "closed": "issue.closed",
+        "reopened": "issue.reopened",
+        "labeled": "issue.labeled",
+        "unlabeled": "issue.unlabeled",
+        "assigned": "issue.assigned",
+        "deleted": "issue.deleted",
+    }
     COMMENT_ACTIONS = {"created": "comment.created", "edited": "comment.updated", "deleted": "comment.deleted"}
     TEMPLATE_DIR = ".github/ISSUE_TEMPLATE"
     default_base_url = "https://api.github.com"
@@ -245,10 +276,16 @@ class GithubProvider(TrackerProvider):
         _inject_connections()
         # lazy: objects are fetched only when read, so edit/comment skip the GET; PyGithub's own
         # client-side throttling is off because the gateway answers interactive requests.
-        return Github(base_url=self.config.base_url or self.default_base_url,
-                      auth=Auth.Token(self.config.credentials.get("token", "")),
-                      timeout=math.ceil(self.config.timeout), retry=self.config.retries, per_page=per_page, lazy=True,
-                      seconds_between_requests=None, seconds_between_writes=None)
+        return Github(
+            base_url=self.config.base_url or self.default_base_url,
+            auth=Auth.Token(self.config.credentials.get("token", "")),
+            timeout=math.ceil(self.config.timeout),
+            retry=self.config.retries,
+            per_page=per_page,
+            lazy=True,
+            seconds_between_requests=None,
+            seconds_between_writes=None,
+        )
 
     def _repo(self, per_page: int = 30) -> Repository:
         return self._client(per_page).get_repo(self.config.target)
@@ -280,8 +317,11 @@ class GithubProvider(TrackerProvider):
         if status == 403 and (headers.get("x-ratelimit-remaining") == "0" or "rate limit" in message.lower()):
             status = 429  # GitHub's primary rate limit answers 403
         if status == 422:
-            details = [provider_message(e.get("message") or f"{e.get('field')}: {e.get('code')}")
-                       for e in data.get("errors", [])[:10] if isinstance(e, dict)]
+            details = [
+                provider_message(e.get("message") or f"{e.get('field')}: {e.get('code')}")
+                for e in data.get("errors", [])[:10]
+                if isinstance(e, dict)
+            ]
             message = provider_message("; ".join(part for part in [message, *details] if part))
         retry_after = retry_after_seconds(headers, reset_header="x-ratelimit-reset") if status == 429 else None
         return cls.error_for_status(status, message, retry_after=retry_after)
@@ -316,8 +356,13 @@ class GithubProvider(TrackerProvider):
 
     @staticmethod
     def _to_comment(raw: dict) -> Comment:
-        return Comment(id=str(raw["id"]), body=raw.get("body") or "", author=_person(raw.get("user")),
-                       created_at=parse_time(raw.get("created_at")), updated_at=parse_time(raw.get("updated_at")))
+        return Comment(
+            id=str(raw["id"]),
+            body=raw.get("body") or "",
+            author=_person(raw.get("user")),
+            created_at=parse_time(raw.get("created_at")),
+            updated_at=parse_time(raw.get("updated_at")),
+        )
 
     @staticmethod
     def _page_number(cursor: str | None) -> int:
@@ -369,8 +414,9 @@ class GithubProvider(TrackerProvider):
                     terms.append(f"assignee:{query.assignee}")
                 if query.updated_since:
                     terms.append(f"updated:>={query.updated_since.strftime('%Y-%m-%dT%H:%M:%SZ')}")
-                data, next_cursor = self._page("/search/issues", {"q": " ".join(terms), "sort": "updated", "order": "desc",
-                                                                  "per_page": query.limit}, page)
+                data, next_cursor = self._page(
+                    "/search/issues", {"q": " ".join(terms), "sort": "updated", "order": "desc", "per_page": query.limit}, page
+                )
                 raw_items = data.get("items", [])
             else:
                 params = {"state": query.status or "all", "sort": "updated", "direction": "desc", "per_page": query.limit}
@@ -391,11 +437,13 @@ class GithubProvider(TrackerProvider):
 
         def matches(issue: Issue) -> bool:
             text = f"{issue.title}\n{issue.description}".lower()
-            return ((not query.status or issue.status == query.status)
-                    and {label.lower() for label in query.labels} <= {label.lower() for label in issue.labels}
-                    and (not query.assignee or query.assignee.lower() in {p.username.lower() for p in issue.assignees})
-                    and (not query.updated_since or cast(datetime, issue.updated_at) >= query.updated_since)
-                    and all(word in text for word in words))
+            return (
+                (not query.status or issue.status == query.status)
+                and {label.lower() for label in query.labels} <= {label.lower() for label in issue.labels}
+                and (not query.assignee or query.assignee.lower() in {p.username.lower() for p in issue.assignees})
+                and (not query.updated_since or cast(datetime, issue.updated_at) >= query.updated_since)
+                and all(word in text for word in words)
+            )
 
         return Page(items=[issue for issue in page.items if matches(issue)], next_cursor=page.next_cursor)
 
@@ -415,8 +463,9 @@ class GithubProvider(TrackerProvider):
             body["type"] = data.issue_type  # GitHub drops it silently without push access
         parent = self._parent_issue(data.parent_id) if data.parent_id else None
         with self._translate():
-            _headers, raw = self._client().requester.requestJsonAndCheck("POST", f"/repos/{self.config.target}/issues",
-                                                                         input=body)
+            _headers, raw = self._client().requester.requestJsonAndCheck(
+                "POST", f"/repos/{self.config.target}/issues", input=body
+            )
             if parent:
                 self._sub_issues("POST", parent, {"sub_issue_id": raw["id"]})
                 raw = {**raw, "parent_issue_url": parent["url"]}
@@ -425,7 +474,8 @@ class GithubProvider(TrackerProvider):
     def _raw_issue(self, issue_id: str | int) -> dict:
         with self._translate():
             _headers, raw = self._client().requester.requestJsonAndCheck(
-                "GET", f"/repos/{self.config.target}/issues/{self._number(issue_id)}")
+                "GET", f"/repos/{self.config.target}/issues/{self._number(issue_id)}"
+            )
         if raw.get("pull_request"):
             raise TrackerNotFound(f"Issue {issue_id} not found (it is a pull request).")
         return raw
@@ -435,8 +485,9 @@ class GithubProvider(TrackerProvider):
         try:
             return self._raw_issue(parent_id)
         except TrackerNotFound:
-            raise TrackerValidationError(f"No issue {parent_id} in {self.config.target}.",
-                                         errors={"parent_id": ["No such issue on this tracker."]}) from None
+            raise TrackerValidationError(
+                f"No issue {parent_id} in {self.config.target}.", errors={"parent_id": ["No such issue on this tracker."]}
+            ) from None
 
     def _sub_issues(self, method: str, parent: dict, body: dict) -> None:
         """Add (POST …/sub_issues) or remove (DELETE …/sub_issue) a sub-issue of `parent`."""
@@ -478,20 +529,22 @@ class GithubProvider(TrackerProvider):
         # The cursor keeps the page size too: GitHub's pages are numbered, so page 2 means something only at one size.
         page, per_page = decode_cursor(cursor, types=(int, int)) if cursor else (1, limit)
         with self._translate():
-            raw_items, more = self._get(f"/repos/{self.config.target}/issues/{number}/sub_issues",
-                                        {"per_page": per_page, "page": page})
-        return Page(items=[self._to_issue(raw) for raw in raw_items],
-                    next_cursor=encode_cursor([page + 1, per_page]) if more else None)
+            raw_items, more = self._get(
+                f"/repos/{self.config.target}/issues/{number}/sub_issues", {"per_page": per_page, "page": page}
+            )
+        return Page(
+            items=[self._to_issue(raw) for raw in raw_items], next_cursor=encode_cursor([page + 1, per_page]) if more else None
+        )
 
     def list_comments(self, issue_id: str, *, limit: int, cursor: str | None) -> Page:
         number = self._number(issue_id)
         with self._translate():
-            raw_items, next_cursor = self._page(f"/repos/{self.config.target}/issues/{number}/comments",
-                                                {"per_page": limit}, self._page_number(cursor))
+            raw_items, next_cursor = self._page(
+                f"/repos/{self.config.target}/issues/{number}/comments", {"per_page": limit}, self._page_number(cursor)
+            )
         return Page(items=[self._to_comment(raw) for raw in raw_items], next_cursor=next_cursor)
 
-    def list_comments_updated_since(self, since: datetime | None, *, limit: int = 100,
-                                    cursor: str | None = None) -> Page | None:
+    def list_comments_updated_since(self, since: datetime | None, *, limit: int = 100, cursor: str | None = None) -> Page | None:
         """One page of (issue id, comment) of every issue, updated at or after `since`, oldest update first.
 
         A comment edit does not touch its issue's `updated_at` on GitHub: only this listing shows it to a poll.
@@ -500,10 +553,11 @@ class GithubProvider(TrackerProvider):
         if since is not None:
             params["since"] = since.strftime("%Y-%m-%dT%H:%M:%SZ")
         with self._translate():
-            raw_items, next_cursor = self._page(f"/repos/{self.config.target}/issues/comments", params,
-                                                self._page_number(cursor))
-        return Page(items=[(str(raw.get("issue_url") or "").rsplit("/", 1)[-1], self._to_comment(raw)) for raw in raw_items],
-                    next_cursor=next_cursor)
+            raw_items, next_cursor = self._page(f"/repos/{self.config.target}/issues/comments", params, self._page_number(cursor))
+        return Page(
+            items=[(str(raw.get("issue_url") or "").rsplit("/", 1)[-1], self._to_comment(raw)) for raw in raw_items],
+            next_cursor=next_cursor,
+        )
 
     def create_comment(self, issue_id: str, body: str) -> Comment:
         number = self._number(issue_id)
@@ -533,9 +587,11 @@ class GithubProvider(TrackerProvider):
             self._client().requester.requestJsonAndCheck("DELETE", self._comment_path(issue_id, comment_id))
 
     def passthrough_root(self) -> tuple[str, dict, dict]:
-        return (self.config.base_url or self.default_base_url,
-                {"Authorization": f"token {self.config.credentials.get('token', '')}",
-                 "Accept": "application/vnd.github+json"}, {})
+        return (
+            self.config.base_url or self.default_base_url,
+            {"Authorization": f"token {self.config.credentials.get('token', '')}", "Accept": "application/vnd.github+json"},
+            {},
+        )
 
     def list_labels(self) -> list[Label]:
         with self._translate():
@@ -562,8 +618,12 @@ class GithubProvider(TrackerProvider):
     def create_webhook(self, callback_url: str) -> WebhookRegistration:
         secret = secrets.token_urlsafe(32)
         with self._translate():
-            hook = self._repo().create_hook("web", {"url": callback_url, "content_type": "json", "secret": secret,
-                                                    "insecure_ssl": "0"}, events=["issues", "issue_comment"], active=True)
+            hook = self._repo().create_hook(
+                "web",
+                {"url": callback_url, "content_type": "json", "secret": secret, "insecure_ssl": "0"},
+                events=["issues", "issue_comment"],
+                active=True,
+            )
             return WebhookRegistration(hook_id=str(hook.id), secret=secret, callback_url=callback_url)
 
     def delete_webhook(self, hook_id: str) -> None:
@@ -588,12 +648,20 @@ class GithubProvider(TrackerProvider):
         if event == "issue_comment":
             if action not in self.COMMENT_ACTIONS:
                 return []
-            return [WebhookEvent(type=self.COMMENT_ACTIONS[action], issue_id=issue.id, issue=issue,
-                                 comment=self._to_comment(payload["comment"]), changes=payload.get("changes") or {})]
+            return [
+                WebhookEvent(
+                    type=self.COMMENT_ACTIONS[action],
+                    issue_id=issue.id,
+                    issue=issue,
+                    comment=self._to_comment(payload["comment"]),
+                    changes=payload.get("changes") or {},
+                )
+            ]
         changes = dict(payload.get("changes") or {})
         if payload.get("label"):
             changes["label"] = payload["label"].get("name")
         if payload.get("assignee"):
             changes["assignee"] = payload["assignee"].get("login")
-        return [WebhookEvent(type=self.ISSUE_ACTIONS.get(action, "issue.updated"), issue_id=issue.id, issue=issue,
-                             changes=changes)]
+        return [
+            WebhookEvent(type=self.ISSUE_ACTIONS.get(action, "issue.updated"), issue_id=issue.id, issue=issue, changes=changes)
+        ]

@@ -59,7 +59,6 @@ MAX_PAGES = 10  # labels/members: at most 10 pages of 100
 MAX_TEMPLATES = 50
 
 
-
 def _person(raw: dict | None) -> Person | None:
     if not raw:
         return None
@@ -78,18 +77,38 @@ class GitlabProvider(TrackerProvider):
     quiet_loggers = ("gitlab",)
     target_help = "a numeric project id or a 'group/project' path"
     credentials_help = '{"token": "..."} required (a personal, project or group access token)'
-    example = {"name": "Backend project", "provider": "gitlab", "target": "octo-group/backend", "base_url": None,
-               "credentials": {"token": "glpat-..."}, "options": {}}
+    example = {
+        "name": "Backend project",
+        "provider": "gitlab",
+        "target": "octo-group/backend",
+        "base_url": None,
+        "credentials": {"token": "glpat-..."},
+        "options": {},
+    }
     webhook_body_signed = False  # X-Gitlab-Token is a shared secret, not a signature of the body
     credential_fields = ("token",)
     options_help = LABEL_WORKFLOW_HELP
     option_properties = LABEL_WORKFLOW_OPTIONS
     option_capabilities = {Capability.IN_PROGRESS: "in_progress_label", Capability.PRIORITY: "priority_labels"}
-    capabilities = frozenset({Capability.ISSUES, Capability.COMMENTS, Capability.LABELS, Capability.MEMBERS,
-                              Capability.DUE_DATE, Capability.TEMPLATE_IMPORT, Capability.WEBHOOKS,
-                              Capability.IN_PROGRESS, Capability.PRIORITY, Capability.ISSUE_TYPE,
-                              Capability.COMMENT_EDIT, Capability.COMMENT_DELETE, Capability.ISSUE_DELETE,
-                              Capability.ATTACHMENTS, Capability.PASSTHROUGH})
+    capabilities = frozenset(
+        {
+            Capability.ISSUES,
+            Capability.COMMENTS,
+            Capability.LABELS,
+            Capability.MEMBERS,
+            Capability.DUE_DATE,
+            Capability.TEMPLATE_IMPORT,
+            Capability.WEBHOOKS,
+            Capability.IN_PROGRESS,
+            Capability.PRIORITY,
+            Capability.ISSUE_TYPE,
+            Capability.COMMENT_EDIT,
+            Capability.COMMENT_DELETE,
+            Capability.ISSUE_DELETE,
+            Capability.ATTACHMENTS,
+            Capability.PASSTHROUGH,
+        }
+    )
     ISSUE_ACTIONS: ClassVar[dict[str, str]] = {"open": "issue.created", "close": "issue.closed", "reopen": "issue.reopened"}
     TEMPLATE_DIR = ".gitlab/issue_templates"
     default_base_url = "https://gitlab.com"
@@ -125,16 +144,22 @@ class GitlabProvider(TrackerProvider):
         import gitlab
 
         base_url = self._root
-        return gitlab.Gitlab(url=base_url, private_token=self.config.credentials.get("token", ""),
-                             timeout=self.config.timeout, retry_transient_errors=False,
-                             session=shared_session(self.config.timeout, self.config.retries))
+        return gitlab.Gitlab(
+            url=base_url,
+            private_token=self.config.credentials.get("token", ""),
+            timeout=self.config.timeout,
+            retry_transient_errors=False,
+            session=shared_session(self.config.timeout, self.config.retries),
+        )
 
-    def _request(self, verb: str, path: str, *, query: dict[str, Any] | None = None,
-                 data: dict[str, Any] | None = None) -> requests.Response:
+    def _request(
+        self, verb: str, path: str, *, query: dict[str, Any] | None = None, data: dict[str, Any] | None = None
+    ) -> requests.Response:
         """One API call through python-gitlab; 429s surface at once instead of sleeping in the library."""
         with self._translate():
-            response = self._client().http_request(verb, path, query_data=query or {}, post_data=data,
-                                                   obey_rate_limit=False, max_retries=0)
+            response = self._client().http_request(
+                verb, path, query_data=query or {}, post_data=data, obey_rate_limit=False, max_retries=0
+            )
             return response
 
     @contextlib.contextmanager
@@ -160,8 +185,10 @@ class GitlabProvider(TrackerProvider):
         # python-gitlab hands over the raw body when it is not JSON with a message: echo only a short line.
         raw = exc.error_message
         if isinstance(raw, dict):  # field errors: {"title": ["can't be blank"]}
-            raw = "; ".join(f"{field} {' '.join(map(str, value)) if isinstance(value, list) else value}"
-                            for field, value in list(raw.items())[:10])
+            raw = "; ".join(
+                f"{field} {' '.join(map(str, value)) if isinstance(value, list) else value}"
+                for field, value in list(raw.items())[:10]
+            )
         retry_after = retry_after_seconds(last_response_headers(), reset_header="RateLimit-Reset") if status == 429 else None
         return cls.error_for_status(status, provider_message(raw), retry_after=retry_after)
 
@@ -187,8 +214,13 @@ class GitlabProvider(TrackerProvider):
 
     @staticmethod
     def _to_comment(raw: dict) -> Comment:
-        return Comment(id=str(raw["id"]), body=raw.get("body") or "", author=_person(raw.get("author")),
-                       created_at=parse_time(raw.get("created_at")), updated_at=parse_time(raw.get("updated_at")))
+        return Comment(
+            id=str(raw["id"]),
+            body=raw.get("body") or "",
+            author=_person(raw.get("author")),
+            created_at=parse_time(raw.get("created_at")),
+            updated_at=parse_time(raw.get("updated_at")),
+        )
 
     @staticmethod
     def _iid(issue_id: str) -> int:
@@ -219,8 +251,10 @@ class GitlabProvider(TrackerProvider):
         members = {person.username.lower(): person.id for person in self.list_members()}
         unknown = [name for name in usernames if name.lower() not in members]
         if unknown:
-            raise TrackerValidationError(f"Not members of the GitLab project: {', '.join(unknown)}.",
-                                         errors={"assignees": [f"Unknown member: {name}" for name in unknown]})
+            raise TrackerValidationError(
+                f"Not members of the GitLab project: {', '.join(unknown)}.",
+                errors={"assignees": [f"Unknown member: {name}" for name in unknown]},
+            )
         return [int(members[name.lower()]) for name in usernames]
 
     def verify(self) -> dict:
@@ -303,15 +337,25 @@ class GitlabProvider(TrackerProvider):
     def _linked_uploads(self, issue_id: str) -> list[tuple[Any, ...]]:
         """(note, link path, secret, quoted name) of every upload linked from the issue's notes, oldest first."""
         notes = self._all(f"{self._project_path}/issues/{self._iid(issue_id)}/notes", {"sort": "asc", "order_by": "created_at"})
-        return [(note, *match.groups()) for note in notes if not note.get("system")
-                for match in UPLOAD_LINK.finditer(note.get("body") or "")]
+        return [
+            (note, *match.groups())
+            for note in notes
+            if not note.get("system")
+            for match in UPLOAD_LINK.finditer(note.get("body") or "")
+        ]
 
     def _to_attachment(self, note: dict, link: str, secret: str, name: str) -> Attachment:
         project = self.config.target if not self.config.target.isdigit() else f"-/project/{self.config.target}"
         filename = unquote(name)
-        return Attachment(id=secret, filename=filename, content_type=guess_type(filename), size=None,
-                          author=_person(note.get("author")), created_at=parse_time(note.get("created_at")),
-                          url=f"{self._root}/{project}{link}")
+        return Attachment(
+            id=secret,
+            filename=filename,
+            content_type=guess_type(filename),
+            size=None,
+            author=_person(note.get("author")),
+            created_at=parse_time(note.get("created_at")),
+            url=f"{self._root}/{project}{link}",
+        )
 
     def _find_upload(self, issue_id: str, attachment_id: str) -> tuple[Any, ...]:
         found = next((item for item in self._linked_uploads(issue_id) if item[2] == str(attachment_id)), None)
@@ -325,13 +369,23 @@ class GitlabProvider(TrackerProvider):
     def add_attachment(self, issue_id: str, upload: Upload) -> Attachment:
         iid = self._iid(issue_id)
         with self._translate():  # python-gitlab streams `files` as multipart
-            raw = self._client().http_request("post", f"{self._project_path}/uploads", obey_rate_limit=False, max_retries=0,
-                                              files={"file": (upload.filename, upload.stream, upload.content_type)}).json()
+            raw = (
+                self._client()
+                .http_request(
+                    "post",
+                    f"{self._project_path}/uploads",
+                    obey_rate_limit=False,
+                    max_retries=0,
+                    files={"file": (upload.filename, upload.stream, upload.content_type)},
+                )
+                .json()
+            )
         match = UPLOAD_LINK.search(raw.get("markdown") or "")
         if match is None:
             raise TrackerValidationError("GitLab did not answer the upload's Markdown link.")
-        note = self._request("post", f"{self._project_path}/issues/{iid}/notes",
-                             data={"body": f"{ATTACHMENT_NOTE}{match.group(0)}"}).json()
+        note = self._request(
+            "post", f"{self._project_path}/issues/{iid}/notes", data={"body": f"{ATTACHMENT_NOTE}{match.group(0)}"}
+        ).json()
         attachment = self._to_attachment(note, *match.groups())
         attachment.size = upload.size
         return attachment
@@ -340,10 +394,16 @@ class GitlabProvider(TrackerProvider):
         note, link, secret, name = self._find_upload(issue_id, attachment_id)
         attachment = self._to_attachment(note, link, secret, name)
         with self._translate():
-            response = self._client().http_request("get", f"{self._project_path}/uploads/{secret}/{name}", streamed=True,
-                                                   obey_rate_limit=False, max_retries=0)
-        return AttachmentContent(filename=attachment.filename, content_type=cast(str, attachment.content_type), size=None,
-                                 chunks=response.iter_content(64 * 1024), close=response.close)
+            response = self._client().http_request(
+                "get", f"{self._project_path}/uploads/{secret}/{name}", streamed=True, obey_rate_limit=False, max_retries=0
+            )
+        return AttachmentContent(
+            filename=attachment.filename,
+            content_type=cast(str, attachment.content_type),
+            size=None,
+            chunks=response.iter_content(64 * 1024),
+            close=response.close,
+        )
 
     def delete_attachment(self, issue_id: str, attachment_id: str) -> None:
         note, _link, secret, name = self._find_upload(issue_id, attachment_id)
@@ -364,9 +424,17 @@ class GitlabProvider(TrackerProvider):
         project = self._request("get", self._project_path).json()
         try:
             with self._translate():
-                tree = self._client().http_request("get", f"{self._project_path}/repository/tree",
-                                                   query_data={"path": self.TEMPLATE_DIR, "per_page": 100},
-                                                   obey_rate_limit=False, max_retries=0).json()
+                tree = (
+                    self._client()
+                    .http_request(
+                        "get",
+                        f"{self._project_path}/repository/tree",
+                        query_data={"path": self.TEMPLATE_DIR, "per_page": 100},
+                        obey_rate_limit=False,
+                        max_retries=0,
+                    )
+                    .json()
+                )
         except TrackerNotFound:
             return []
         ref = project.get("default_branch") or "HEAD"
@@ -378,9 +446,18 @@ class GitlabProvider(TrackerProvider):
 
     def create_webhook(self, callback_url: str) -> WebhookRegistration:
         secret = secrets.token_urlsafe(32)
-        hook = self._request("post", f"{self._project_path}/hooks", data={
-            "url": callback_url, "token": secret, "issues_events": True, "note_events": True,
-            "push_events": False, "enable_ssl_verification": callback_url.startswith("https://")}).json()
+        hook = self._request(
+            "post",
+            f"{self._project_path}/hooks",
+            data={
+                "url": callback_url,
+                "token": secret,
+                "issues_events": True,
+                "note_events": True,
+                "push_events": False,
+                "enable_ssl_verification": callback_url.startswith("https://"),
+            },
+        ).json()
         return WebhookRegistration(hook_id=str(hook["id"]), secret=secret, callback_url=callback_url)
 
     def delete_webhook(self, hook_id: str) -> None:
@@ -406,8 +483,12 @@ class GitlabProvider(TrackerProvider):
             status="closed" if attributes.get("state") == "closed" else "open",
             remote_status=attributes.get("state") or "",
             labels=[label.get("title") or label.get("name") or "" for label in labels if isinstance(label, dict)],
-            assignees=[Person(id=str(person.get("id") or person.get("username")), username=person.get("username"),
-                              name=person.get("name")) for person in payload.get("assignees") or []],
+            assignees=[
+                Person(
+                    id=str(person.get("id") or person.get("username")), username=person.get("username"), name=person.get("name")
+                )
+                for person in payload.get("assignees") or []
+            ],
             author=None,
             url=attributes.get("url") or attributes.get("web_url"),
             created_at=parse_time(attributes.get("created_at")),
@@ -437,11 +518,15 @@ class GitlabProvider(TrackerProvider):
         if kind == "note" and attributes.get("noteable_type") == "Issue" and payload.get("issue"):
             issue = self._hook_issue(payload["issue"], {"assignees": [], **payload, "labels": None})
             user = payload.get("user") or {}
-            comment = Comment(id=str(attributes.get("id")), body=attributes.get("note") or "",
-                              author=Person(id=str(user.get("id")), username=user.get("username") or "", name=user.get("name"))
-                              if user else None,
-                              created_at=parse_time(attributes.get("created_at")),
-                              updated_at=parse_time(attributes.get("updated_at")))
+            comment = Comment(
+                id=str(attributes.get("id")),
+                body=attributes.get("note") or "",
+                author=Person(id=str(user.get("id")), username=user.get("username") or "", name=user.get("name"))
+                if user
+                else None,
+                created_at=parse_time(attributes.get("created_at")),
+                updated_at=parse_time(attributes.get("updated_at")),
+            )
             event_type = "comment.updated" if attributes.get("action") == "update" else "comment.created"
             return [WebhookEvent(type=event_type, issue_id=issue.id, issue=issue, comment=comment)]
         return []

@@ -78,8 +78,23 @@ CLOUD = "cloud"
 DATA_CENTER = "data_center"
 DEPLOYMENTS = (CLOUD, DATA_CENTER)
 STRING_OPTIONS = ("issue_type", "closed_transition", "open_transition")
-ISSUE_FIELDS = ["summary", "description", "status", "labels", "assignee", "reporter", "created", "updated",
-                "resolutiondate", "duedate", "comment", "project", "issuetype", "priority", "parent"]
+ISSUE_FIELDS = [
+    "summary",
+    "description",
+    "status",
+    "labels",
+    "assignee",
+    "reporter",
+    "created",
+    "updated",
+    "resolutiondate",
+    "duedate",
+    "comment",
+    "project",
+    "issuetype",
+    "priority",
+    "parent",
+]
 # Jira's stock priority names -> the unified priority (options.priority_map replaces it for a site's own names).
 DEFAULT_PRIORITY_MAP = {"Highest": "urgent", "High": "high", "Medium": "normal", "Low": "low", "Lowest": "low"}
 MAX_PRIORITY_NAMES = 50
@@ -120,8 +135,7 @@ class _SharedSession:
         headers = {**self.headers, **(kwargs.pop("headers", None) or {})}
         kwargs.pop("proxies", None)
         kwargs.pop("allow_redirects", None)
-        response = self._shared.request(method.upper(), url, headers=headers, auth=self.auth, allow_redirects=False,
-                                        **kwargs)
+        response = self._shared.request(method.upper(), url, headers=headers, auth=self.auth, allow_redirects=False, **kwargs)
         from jira.resilientsession import raise_on_error
 
         raise_on_error(response)
@@ -170,8 +184,11 @@ def _person(raw: object, deployment: str) -> Person | None:
     if deployment == CLOUD or (raw.get("accountId") and not raw.get("name")):
         account = str(raw.get("accountId") or "")
         return Person(id=account, username=account, name=raw.get("displayName"))
-    return Person(id=str(raw.get("key") or raw.get("name") or ""), username=raw.get("name") or raw.get("key") or "",
-                  name=raw.get("displayName"))
+    return Person(
+        id=str(raw.get("key") or raw.get("name") or ""),
+        username=raw.get("name") or raw.get("key") or "",
+        name=raw.get("displayName"),
+    )
 
 
 class JiraProvider(TrackerProvider):
@@ -181,40 +198,86 @@ class JiraProvider(TrackerProvider):
     stores_issues_locally = False
     quiet_loggers = ("jira",)  # the client logs request URLs and response bodies at INFO/DEBUG
     target_help = "The Jira project key, e.g. PROJ."
-    credentials_help = ('Jira Cloud: {"email": "...", "api_token": "..."} (HTTP basic); Jira Data Center: '
-                        '{"token": "..."} (a personal access token, sent as Authorization: Bearer ...).')
-    options_help = ('deployment: "cloud" | "data_center" (default: Cloud for *.atlassian.net, else serverInfo '
-                    'deploymentType); issue_type: the issue type name for new issues (default: the project\'s first '
-                    'standard type); closed_transition / open_transition: workflow transition names for status changes '
-                    '(default: the first transition into, or out of, the Done category); priority_map: Jira priority '
-                    'name -> urgent|high|normal|low (default: Highest urgent, High high, Medium normal, Low and Lowest '
-                    'low; setting a unified priority picks the first name mapped to it).')
-    example = {"name": "Jira Cloud", "provider": "jira", "target": "PROJ", "base_url": "https://example.atlassian.net",
-               "credentials": {"email": "me@example.com", "api_token": "..."}, "options": {"issue_type": "Task"}}
+    credentials_help = (
+        'Jira Cloud: {"email": "...", "api_token": "..."} (HTTP basic); Jira Data Center: '
+        '{"token": "..."} (a personal access token, sent as Authorization: Bearer ...).'
+    )
+    options_help = (
+        'deployment: "cloud" | "data_center" (default: Cloud for *.atlassian.net, else serverInfo '
+        "deploymentType); issue_type: the issue type name for new issues (default: the project's first "
+        "standard type); closed_transition / open_transition: workflow transition names for status changes "
+        "(default: the first transition into, or out of, the Done category); priority_map: Jira priority "
+        "name -> urgent|high|normal|low (default: Highest urgent, High high, Medium normal, Low and Lowest "
+        "low; setting a unified priority picks the first name mapped to it)."
+    )
+    example = {
+        "name": "Jira Cloud",
+        "provider": "jira",
+        "target": "PROJ",
+        "base_url": "https://example.atlassian.net",
+        "credentials": {"email": "me@example.com", "api_token": "..."},
+        "options": {"issue_type": "Task"},
+    }
     examples = {
         "cloud": example,
-        "data_center": {"name": "Jira DC", "provider": "jira", "target": "PROJ", "base_url": "https://jira.example.com",
-                        "credentials": {"token": "..."}, "options": {"deployment": "data_center"}},
+        "data_center": {
+            "name": "Jira DC",
+            "provider": "jira",
+            "target": "PROJ",
+            "base_url": "https://jira.example.com",
+            "credentials": {"token": "..."},
+            "options": {"deployment": "data_center"},
+        },
     }
     webhook_body_signed = True
     credential_fields = ("email", "api_token", "token")
-    option_properties = {"deployment": {"type": "string", "enum": list(DEPLOYMENTS)},
-                         **{key: {"type": "string", "minLength": 1, "maxLength": 255} for key in STRING_OPTIONS},
-                         "priority_map": {"type": "object", "maxProperties": MAX_PRIORITY_NAMES,
-                                          "additionalProperties": {"type": "string", "enum": list(PRIORITIES)},
-                                          "description": 'Jira priority name -> unified priority, e.g. {"Blocker": "urgent"}'}}
-    capabilities = frozenset({Capability.ISSUES, Capability.COMMENTS, Capability.LABELS, Capability.MEMBERS,
-                              Capability.DUE_DATE, Capability.WEBHOOKS, Capability.COMMENT_EDIT,
-                              Capability.COMMENT_DELETE, Capability.ISSUE_DELETE, Capability.PASSTHROUGH,
-                              Capability.IN_PROGRESS, Capability.ISSUE_TYPE, Capability.ATTACHMENTS,
-                              Capability.PRIORITY, Capability.PARENT})
+    option_properties = {
+        "deployment": {"type": "string", "enum": list(DEPLOYMENTS)},
+        **{key: {"type": "string", "minLength": 1, "maxLength": 255} for key in STRING_OPTIONS},
+        "priority_map": {
+            "type": "object",
+            "maxProperties": MAX_PRIORITY_NAMES,
+            "additionalProperties": {"type": "string", "enum": list(PRIORITIES)},
+            "description": 'Jira priority name -> unified priority, e.g. {"Blocker": "urgent"}',
+        },
+    }
+    capabilities = frozenset(
+        {
+            Capability.ISSUES,
+            Capability.COMMENTS,
+            Capability.LABELS,
+            Capability.MEMBERS,
+            Capability.DUE_DATE,
+            Capability.WEBHOOKS,
+            Capability.COMMENT_EDIT,
+            Capability.COMMENT_DELETE,
+            Capability.ISSUE_DELETE,
+            Capability.PASSTHROUGH,
+            Capability.IN_PROGRESS,
+            Capability.ISSUE_TYPE,
+            Capability.ATTACHMENTS,
+            Capability.PRIORITY,
+            Capability.PARENT,
+        }
+    )
     native_fields = frozenset({"status_category", "priority"})  # Jira's own status category and priorities
     webhook_reports_deletes = True  # jira:issue_deleted
-    COMMENT_EVENTS = {"comment_created": "comment.created", "comment_updated": "comment.updated",
-                      "comment_deleted": "comment.deleted"}
+    COMMENT_EVENTS = {
+        "comment_created": "comment.created",
+        "comment_updated": "comment.updated",
+        "comment_deleted": "comment.deleted",
+    }
     ATTACHMENT_EVENTS = {"attachment_created": "attachment.created", "attachment_deleted": "attachment.deleted"}
-    HOOK_EVENTS = ["jira:issue_created", "jira:issue_updated", "jira:issue_deleted", "comment_created",
-                   "comment_updated", "comment_deleted", "attachment_created", "attachment_deleted"]
+    HOOK_EVENTS = [
+        "jira:issue_created",
+        "jira:issue_updated",
+        "jira:issue_deleted",
+        "comment_created",
+        "comment_updated",
+        "comment_deleted",
+        "attachment_created",
+        "attachment_deleted",
+    ]
 
     # ---- configuration ---------------------------------------------------------------------------------------
 
@@ -224,8 +287,7 @@ class JiraProvider(TrackerProvider):
 
     @classmethod
     def validate_credentials(cls, credentials: dict) -> dict:
-        errors = {f"credentials.{key}": ["Unknown field."] for key in credentials
-                  if key not in ("email", "api_token", "token")}
+        errors = {f"credentials.{key}": ["Unknown field."] for key in credentials if key not in ("email", "api_token", "token")}
         cloud = any(key in credentials for key in ("email", "api_token"))
         if cloud and "token" in credentials:
             errors["credentials"] = ['Either {"email", "api_token"} (Cloud) or {"token"} (Data Center), not both.']
@@ -234,14 +296,16 @@ class JiraProvider(TrackerProvider):
                 if not isinstance(credentials.get(key), str) or not credentials[key].strip():
                     errors[f"credentials.{key}"] = [f"A Jira Cloud {key.replace('_', ' ')} is required."]
         elif not isinstance(credentials.get("token"), str) or not credentials["token"].strip():
-            errors["credentials.token"] = ['A Jira personal access token is required (or "email" and "api_token" '
-                                           "for Jira Cloud)."]
+            errors["credentials.token"] = [
+                'A Jira personal access token is required (or "email" and "api_token" for Jira Cloud).'
+            ]
         return errors
 
     @classmethod
     def validate_options(cls, options: dict) -> dict:
-        errors = {f"options.{key}": ["Unknown option."] for key in options
-                  if key not in ("deployment", "priority_map", *STRING_OPTIONS)}
+        errors = {
+            f"options.{key}": ["Unknown option."] for key in options if key not in ("deployment", "priority_map", *STRING_OPTIONS)
+        }
         if "deployment" in options and options["deployment"] not in DEPLOYMENTS:
             errors["options.deployment"] = ['"cloud" or "data_center".']
         for key in STRING_OPTIONS:
@@ -249,11 +313,14 @@ class JiraProvider(TrackerProvider):
                 errors[f"options.{key}"] = ["A non-empty name (at most 255 characters)."]
         mapping = options.get("priority_map")
         if "priority_map" in options and not (
-                isinstance(mapping, dict) and 0 < len(mapping) <= MAX_PRIORITY_NAMES
-                and all(isinstance(name, str) and 0 < len(name.strip()) <= 255 for name in mapping)
-                and all(value in PRIORITIES for value in mapping.values())):
-            errors["options.priority_map"] = [f"An object mapping Jira priority names to {', '.join(PRIORITIES)} "
-                                              f"(1-{MAX_PRIORITY_NAMES} names)."]
+            isinstance(mapping, dict)
+            and 0 < len(mapping) <= MAX_PRIORITY_NAMES
+            and all(isinstance(name, str) and 0 < len(name.strip()) <= 255 for name in mapping)
+            and all(value in PRIORITIES for value in mapping.values())
+        ):
+            errors["options.priority_map"] = [
+                f"An object mapping Jira priority names to {', '.join(PRIORITIES)} (1-{MAX_PRIORITY_NAMES} names)."
+            ]
         return errors
 
     @classmethod
@@ -266,7 +333,7 @@ class JiraProvider(TrackerProvider):
 
     @property
     def deployment(self) -> str:
-        """"cloud" or "data_center": the option, else the host, else the server's own deploymentType."""
+        """ "cloud" or "data_center": the option, else the host, else the server's own deploymentType."""
         chosen = (self.config.options or {}).get("deployment")
         if chosen in DEPLOYMENTS:
             return chosen
@@ -308,11 +375,20 @@ class JiraProvider(TrackerProvider):
             auth = TokenAuth(credentials["token"])
         else:
             auth = (credentials.get("email") or "", credentials.get("api_token") or "")
-        client = JIRA(server=self._base_url, options={"rest_api_version": version, "check_update": False},
-                      get_server_info=False, max_retries=0, timeout=self.config.timeout, logging=False)
+        client = JIRA(
+            server=self._base_url,
+            options={"rest_api_version": version, "check_update": False},
+            get_server_info=False,
+            max_retries=0,
+            timeout=self.config.timeout,
+            logging=False,
+        )
         own = client._session
-        client._session = _SharedSession(shared_session(self.config.timeout, self.config.retries), auth,  # type: ignore[assignment]
-                                         client._options["headers"])
+        client._session = _SharedSession(
+            shared_session(self.config.timeout, self.config.retries),
+            auth,  # type: ignore[assignment]
+            client._options["headers"],
+        )
         own.close()
         return client
 
@@ -323,8 +399,16 @@ class JiraProvider(TrackerProvider):
     def _jira(self) -> JIRA:
         return self._client(self._version)
 
-    def _call(self, method: str, path: str, *, params: dict[str, Any] | None = None, body: Any = None,
-              version: str | None = None, root: str | None = None) -> Any:
+    def _call(
+        self,
+        method: str,
+        path: str,
+        *,
+        params: dict[str, Any] | None = None,
+        body: Any = None,
+        version: str | None = None,
+        root: str | None = None,
+    ) -> Any:
         """One REST call through the client's session; `root` replaces /rest/api/<v>/ (e.g. the webhooks API)."""
         with self._translate():
             client = self._client(version or self._version)
@@ -421,9 +505,13 @@ class JiraProvider(TrackerProvider):
 
     def _to_comment(self, raw: dict, deployment: str | None = None) -> Comment:
         deployment = deployment or self.deployment
-        return Comment(id=str(raw.get("id")), body=self._text_out(raw.get("body")),
-                       author=_person(raw.get("author"), deployment), created_at=_time(raw.get("created")),
-                       updated_at=_time(raw.get("updated")))
+        return Comment(
+            id=str(raw.get("id")),
+            body=self._text_out(raw.get("body")),
+            author=_person(raw.get("author"), deployment),
+            created_at=_time(raw.get("created")),
+            updated_at=_time(raw.get("updated")),
+        )
 
     # ---- helpers ---------------------------------------------------------------------------------------------
 
@@ -441,8 +529,10 @@ class JiraProvider(TrackerProvider):
         """The Jira priority names meaning `level`, the one to set first."""
         names = [name for name, mapped in self._priority_map().items() if mapped == level]
         if not names:
-            raise TrackerValidationError(f"No Jira priority is mapped to {level!r} (options.priority_map).",
-                                         errors={"priority": [f"No Jira priority name maps to {level!r}."]})
+            raise TrackerValidationError(
+                f"No Jira priority is mapped to {level!r} (options.priority_map).",
+                errors={"priority": [f"No Jira priority name maps to {level!r}."]},
+            )
         return names
 
     def _priority(self, level: str | None) -> dict[str, str] | None:
@@ -455,8 +545,9 @@ class JiraProvider(TrackerProvider):
         try:
             return {"key": self._fetch(self._key(parent_id))["key"]}
         except TrackerNotFound:
-            raise TrackerValidationError(f"No issue {parent_id} in the Jira project.",
-                                         errors={"parent_id": ["No such issue on this tracker."]}) from None
+            raise TrackerValidationError(
+                f"No issue {parent_id} in the Jira project.", errors={"parent_id": ["No such issue on this tracker."]}
+            ) from None
 
     def _key(self, issue_id: str) -> str:
         """The issue key for an id of this tracker's project; other projects' issues are not found here."""
@@ -478,21 +569,24 @@ class JiraProvider(TrackerProvider):
         if self._cloud:
             people: list[dict] = []
             for page in range(MAX_PAGES):
-                batch = self._call("GET", "user/assignable/search", params={
-                    "project": self.config.target, "startAt": page * PAGE_SIZE, "maxResults": PAGE_SIZE})
+                batch = self._call(
+                    "GET",
+                    "user/assignable/search",
+                    params={"project": self.config.target, "startAt": page * PAGE_SIZE, "maxResults": PAGE_SIZE},
+                )
                 people += batch if isinstance(batch, list) else []
                 if not isinstance(batch, list) or len(batch) < PAGE_SIZE:
                     break
             return people
-        batch = self._call("GET", "user/assignable/search", params={"project": self.config.target,
-                                                                     "maxResults": DC_MEMBERS})
+        batch = self._call("GET", "user/assignable/search", params={"project": self.config.target, "maxResults": DC_MEMBERS})
         return batch if isinstance(batch, list) else []
 
     def _assignee(self, usernames: list[str]) -> dict[str, str] | None:
         """The Jira assignee value for a unified assignee list (Jira issues have at most one assignee)."""
         if len(usernames) > 1:
-            raise TrackerValidationError("A Jira issue has one assignee.",
-                                         errors={"assignees": ["Jira issues take at most one assignee."]})
+            raise TrackerValidationError(
+                "A Jira issue has one assignee.", errors={"assignees": ["Jira issues take at most one assignee."]}
+            )
         if not usernames:
             return None
         wanted = usernames[0].lower()
@@ -500,23 +594,24 @@ class JiraProvider(TrackerProvider):
             person = _person(raw, self.deployment)
             if person and wanted in {str(value).lower() for value in (person.username, person.id) if value}:
                 return {"accountId": person.id} if self._cloud else {"name": person.username}
-        raise TrackerValidationError(f"Not assignable in the Jira project: {usernames[0]}.",
-                                     errors={"assignees": [f"Unknown member: {usernames[0]}"]})
+        raise TrackerValidationError(
+            f"Not assignable in the Jira project: {usernames[0]}.", errors={"assignees": [f"Unknown member: {usernames[0]}"]}
+        )
 
     @staticmethod
     def _labels(labels: list[str]) -> list[str]:
         bad = [label for label in labels if not LABEL.match(label)]
         if bad:
-            raise TrackerValidationError("Jira labels cannot contain spaces.",
-                                         errors={"labels": [f"Not a Jira label: {label}" for label in bad[:10]]})
+            raise TrackerValidationError(
+                "Jira labels cannot contain spaces.", errors={"labels": [f"Not a Jira label: {label}" for label in bad[:10]]}
+            )
         return list(labels)
 
     def _issue_type(self) -> dict[str, str]:
         wanted = (self.config.options or {}).get("issue_type")
         if wanted:
             return {"name": wanted}
-        raw = self._call("GET", f"issue/createmeta/{self.config.target}/issuetypes",
-                         params={"startAt": 0, "maxResults": 50})
+        raw = self._call("GET", f"issue/createmeta/{self.config.target}/issuetypes", params={"startAt": 0, "maxResults": 50})
         types = raw if isinstance(raw, list) else (raw.get("issueTypes") or raw.get("values") or [])
         standard = [t for t in types if isinstance(t, dict) and not t.get("subtask")]
         if not standard:
@@ -540,13 +635,14 @@ class JiraProvider(TrackerProvider):
         elif status == "closed":
             chosen = [t for t in offered if target_category(t) == "done"]
         else:
-            chosen = sorted((t for t in offered if target_category(t) != "done"),
-                            key=lambda t: target_category(t) != "new")
+            chosen = sorted((t for t in offered if target_category(t) != "done"), key=lambda t: target_category(t) != "new")
         if not chosen:
             names = ", ".join(sorted({str(t.get("name")) for t in offered})) or "none"
             wanted = f'"{named}"' if named else ("into Done" if status == "closed" else "out of Done")
-            raise TrackerValidationError(f"The Jira workflow offers no transition {wanted} for {key}; available: {names}.",
-                                         errors={"status": [f"Available transitions: {names}"]})
+            raise TrackerValidationError(
+                f"The Jira workflow offers no transition {wanted} for {key}; available: {names}.",
+                errors={"status": [f"Available transitions: {names}"]},
+            )
         self._call("POST", f"issue/{key}/transitions", body={"transition": {"id": str(chosen[0]["id"])}})
 
     def _search(self, jql: str, *, limit: int, cursor: str | None, fields: list[str]) -> tuple[list[dict], str | None]:
@@ -560,8 +656,7 @@ class JiraProvider(TrackerProvider):
             more = token and not raw.get("isLast")
             return raw.get("issues") or [], (encode_cursor([str(token)]) if more else None)
         start = decode_cursor(cursor, types=(int,))[0] if cursor else 0
-        raw = self._call("GET", "search", params={"jql": jql, "startAt": start, "maxResults": limit,
-                                                  "fields": ",".join(fields)})
+        raw = self._call("GET", "search", params={"jql": jql, "startAt": start, "maxResults": limit, "fields": ",".join(fields)})
         issues = raw.get("issues") or []
         more = issues and start + len(issues) < int(raw.get("total") or 0)
         return issues, (encode_cursor([start + len(issues)]) if more else None)
@@ -614,14 +709,18 @@ class JiraProvider(TrackerProvider):
 
     def get_issue(self, issue_id: str) -> Issue:
         issue_id = str(issue_id)
-        if not ((match := ISSUE_KEY.match(issue_id)) and match.group(1) == self.config.target) \
-                and not ISSUE_NUMBER.match(issue_id):
+        if not ((match := ISSUE_KEY.match(issue_id)) and match.group(1) == self.config.target) and not ISSUE_NUMBER.match(
+            issue_id
+        ):
             raise TrackerNotFound(f"Issue {issue_id} not found.")
         return self._to_issue(self._fetch(issue_id))
 
     def create_issue(self, data: NewIssue) -> Issue:
-        fields: dict[str, Any] = {"project": {"key": self.config.target}, "summary": data.title,
-                  "issuetype": {"name": data.issue_type} if data.issue_type else self._issue_type()}
+        fields: dict[str, Any] = {
+            "project": {"key": self.config.target},
+            "summary": data.title,
+            "issuetype": {"name": data.issue_type} if data.issue_type else self._issue_type(),
+        }
         if data.description:
             fields["description"] = self._text_in(data.description)
         if data.labels:
@@ -664,9 +763,12 @@ class JiraProvider(TrackerProvider):
         fields = self._changed_fields(changed)
         category = changed.get("status_category")
         if category and changed.get("status", "closed" if category == "done" else "open") != (
-                "closed" if category == "done" else "open"):
-            raise TrackerValidationError("status and status_category disagree.",
-                                         errors={"status_category": [f"{category!r} and status {changed['status']!r}."]})
+            "closed" if category == "done" else "open"
+        ):
+            raise TrackerValidationError(
+                "status and status_category disagree.",
+                errors={"status_category": [f"{category!r} and status {changed['status']!r}."]},
+            )
         if fields:
             self._call("PUT", f"issue/{key}", body={"fields": fields})
         if category:
@@ -683,32 +785,34 @@ class JiraProvider(TrackerProvider):
         if current == wanted:
             return
         offered = self._call("GET", f"issue/{key}/transitions").get("transitions") or []
-        chosen = [t for t in offered
-                  if (((t.get("to") or {}).get("statusCategory") or {}).get("key") or "").lower() == wanted]
+        chosen = [t for t in offered if (((t.get("to") or {}).get("statusCategory") or {}).get("key") or "").lower() == wanted]
         if not chosen:
             names = ", ".join(sorted({str(t.get("name")) for t in offered})) or "none"
-            raise TrackerValidationError(f"The Jira workflow offers no transition into {CATEGORY_KEYS[category][1]} for "
-                                         f"{key}; available: {names}.",
-                                         errors={"status_category": [f"Available transitions: {names}"]})
+            raise TrackerValidationError(
+                f"The Jira workflow offers no transition into {CATEGORY_KEYS[category][1]} for {key}; available: {names}.",
+                errors={"status_category": [f"Available transitions: {names}"]},
+            )
         self._call("POST", f"issue/{key}/transitions", body={"transition": {"id": str(chosen[0]["id"])}})
 
     def list_children(self, issue_id: str, *, limit: int, cursor: str | None) -> Page:
         key = self._key(issue_id)
         deployment = self.deployment
-        raw_issues, next_cursor = self._search(f"parent = {jql_string(key)} ORDER BY created ASC, key ASC", limit=limit,
-                                               cursor=cursor, fields=ISSUE_FIELDS)
+        raw_issues, next_cursor = self._search(
+            f"parent = {jql_string(key)} ORDER BY created ASC, key ASC", limit=limit, cursor=cursor, fields=ISSUE_FIELDS
+        )
         return Page(items=[self._to_issue(raw, deployment) for raw in raw_issues], next_cursor=next_cursor)
 
     def list_comments(self, issue_id: str, *, limit: int, cursor: str | None) -> Page:
         key = self._key(issue_id)
         start = decode_cursor(cursor, types=(int,))[0] if cursor else 0
-        raw = self._call("GET", f"issue/{key}/comment", params={"startAt": start, "maxResults": limit,
-                                                                 "orderBy": "created"})
+        raw = self._call("GET", f"issue/{key}/comment", params={"startAt": start, "maxResults": limit, "orderBy": "created"})
         comments = raw.get("comments") or []
         more = comments and start + len(comments) < int(raw.get("total") or 0)
         deployment = self.deployment
-        return Page(items=[self._to_comment(c, deployment) for c in comments],
-                    next_cursor=encode_cursor([start + len(comments)]) if more else None)
+        return Page(
+            items=[self._to_comment(c, deployment) for c in comments],
+            next_cursor=encode_cursor([start + len(comments)]) if more else None,
+        )
 
     def create_comment(self, issue_id: str, body: str) -> Comment:
         key = self._key(issue_id)
@@ -734,9 +838,15 @@ class JiraProvider(TrackerProvider):
 
     def _to_attachment(self, raw: dict) -> Attachment:
         filename = str(raw.get("filename") or "attachment")
-        return Attachment(id=str(raw.get("id")), filename=filename, content_type=raw.get("mimeType") or guess_type(filename),
-                          size=_int(raw.get("size")), author=_person(raw.get("author"), self.deployment),
-                          created_at=_time(raw.get("created")), url=raw.get("content"))
+        return Attachment(
+            id=str(raw.get("id")),
+            filename=filename,
+            content_type=raw.get("mimeType") or guess_type(filename),
+            size=_int(raw.get("size")),
+            author=_person(raw.get("author"), self.deployment),
+            created_at=_time(raw.get("created")),
+            url=raw.get("content"),
+        )
 
     def _attachments(self, key: str) -> list[dict]:
         raw = self._call("GET", f"issue/{key}", params={"fields": "attachment,project"})
@@ -745,8 +855,7 @@ class JiraProvider(TrackerProvider):
         return [item for item in raw["fields"].get("attachment") or [] if isinstance(item, dict)]
 
     def _attachment_of(self, issue_id: str, attachment_id: str) -> dict:
-        found = next((item for item in self._attachments(self._key(issue_id)) if str(item.get("id")) == str(attachment_id)),
-                     None)
+        found = next((item for item in self._attachments(self._key(issue_id)) if str(item.get("id")) == str(attachment_id)), None)
         if found is None:
             raise TrackerNotFound(f"Attachment {attachment_id} not found.")
         return found
@@ -759,8 +868,12 @@ class JiraProvider(TrackerProvider):
         body, content_type = multipart_upload("file", upload)
         with self._translate():
             client = self._jira()
-            response = client._session.request("POST", client._get_url(f"issue/{key}/attachments"), data=body,
-                                               headers={"Content-Type": content_type, "X-Atlassian-Token": "no-check"})
+            response = client._session.request(
+                "POST",
+                client._get_url(f"issue/{key}/attachments"),
+                data=body,
+                headers={"Content-Type": content_type, "X-Atlassian-Token": "no-check"},
+            )
         return self._to_attachment(response.json()[0])
 
     def open_attachment(self, issue_id: str, attachment_id: str) -> AttachmentContent:
@@ -774,8 +887,13 @@ class JiraProvider(TrackerProvider):
             else:
                 raise TrackerUnavailable("Jira pointed the download at another host; the credentials are not sent there.")
             response = client._session.request("GET", url, params=params, stream=True)
-        return AttachmentContent(filename=attachment.filename, content_type=cast(str, attachment.content_type),
-                                 size=attachment.size, chunks=response.iter_content(64 * 1024), close=response.close)
+        return AttachmentContent(
+            filename=attachment.filename,
+            content_type=cast(str, attachment.content_type),
+            size=attachment.size,
+            chunks=response.iter_content(64 * 1024),
+            close=response.close,
+        )
 
     def delete_attachment(self, issue_id: str, attachment_id: str) -> None:
         self._call("DELETE", f"attachment/{self._attachment_of(issue_id, attachment_id)['id']}")
@@ -798,8 +916,12 @@ class JiraProvider(TrackerProvider):
                 if raw.get("isLast", True):
                     break
         # The labels in use in the project (Data Center has no label listing at all).
-        issues, _ = self._search(f"project = {jql_string(self.config.target)} AND labels IS NOT EMPTY "
-                                 "ORDER BY updated DESC", limit=PAGE_SIZE, cursor=None, fields=["labels"])
+        issues, _ = self._search(
+            f"project = {jql_string(self.config.target)} AND labels IS NOT EMPTY ORDER BY updated DESC",
+            limit=PAGE_SIZE,
+            cursor=None,
+            fields=["labels"],
+        )
         for raw in issues:
             names.update(str(label) for label in (raw.get("fields") or {}).get("labels") or [])
         return [Label(name=name) for name in sorted(names)]
@@ -816,12 +938,22 @@ class JiraProvider(TrackerProvider):
                 "Jira Cloud lets only a site administrator register a signed webhook, and not through an API token: "
                 f"in Jira settings > System > WebHooks, create one with the URL {callback_url}, the JQL filter "
                 f"'project = {self.config.target}', the issue (created, updated, deleted), comment (created, "
-                "updated, deleted) and attachment (created, deleted) events, and the secret below.")
+                "updated, deleted) and attachment (created, deleted) events, and the secret below."
+            )
         secret = secrets.token_urlsafe(32)
-        hook = self._call("POST", "webhook", root="/rest/webhooks/1.0/", body={
-            "name": f"Ticket Gateway ({self.config.target})", "url": callback_url, "events": self.HOOK_EVENTS,
-            "filters": {"issue-related-events-section": f"project = {jql_string(self.config.target)}"},
-            "excludeBody": False, "secret": secret})
+        hook = self._call(
+            "POST",
+            "webhook",
+            root="/rest/webhooks/1.0/",
+            body={
+                "name": f"Ticket Gateway ({self.config.target})",
+                "url": callback_url,
+                "events": self.HOOK_EVENTS,
+                "filters": {"issue-related-events-section": f"project = {jql_string(self.config.target)}"},
+                "excludeBody": False,
+                "secret": secret,
+            },
+        )
         hook_id = str(hook.get("self") or "").rstrip("/").rsplit("/", 1)[-1]
         if not hook_id.isdigit():
             raise TrackerUnavailable("Jira did not say which webhook it created.")
@@ -847,8 +979,10 @@ class JiraProvider(TrackerProvider):
     @staticmethod
     def _hook_deployment(payload: dict) -> str:
         # Webhook bodies are REST v2 shaped on both; Cloud people carry an accountId, Data Center ones a key.
-        for holder in (payload.get("user"), payload.get("comment", {}).get("author") if isinstance(
-                payload.get("comment"), dict) else None):
+        for holder in (
+            payload.get("user"),
+            payload.get("comment", {}).get("author") if isinstance(payload.get("comment"), dict) else None,
+        ):
             if isinstance(holder, dict):
                 return CLOUD if holder.get("accountId") else DATA_CENTER
         return DATA_CENTER
@@ -861,11 +995,17 @@ class JiraProvider(TrackerProvider):
         issue_id = issue.id if issue else (str(raw["issueId"]) if str(raw.get("issueId") or "").isdigit() else None)
         filename = str(raw.get("filename") or "attachment")
         author = _person(raw.get("author"), deployment)
-        attachment = {"id": str(raw["id"]), "filename": filename, "content_type": raw.get("mimeType") or guess_type(filename),
-                      "size": _int(raw.get("size")), "author": author.username if author else None,
-                      "created_at": raw.get("created") if isinstance(raw.get("created"), str) else None}
-        return [WebhookEvent(type=self.ATTACHMENT_EVENTS[name], issue_id=issue_id, issue=issue,
-                             changes={"attachment": attachment})]
+        attachment = {
+            "id": str(raw["id"]),
+            "filename": filename,
+            "content_type": raw.get("mimeType") or guess_type(filename),
+            "size": _int(raw.get("size")),
+            "author": author.username if author else None,
+            "created_at": raw.get("created") if isinstance(raw.get("created"), str) else None,
+        }
+        return [
+            WebhookEvent(type=self.ATTACHMENT_EVENTS[name], issue_id=issue_id, issue=issue, changes={"attachment": attachment})
+        ]
 
     def normalize_webhook(self, event_name: str, payload: dict) -> list[WebhookEvent]:
         name = str(payload.get("webhookEvent") or event_name or "")
@@ -896,8 +1036,11 @@ class JiraProvider(TrackerProvider):
             # Data Center comment events carry no issue: its id is in the comment's self link.
             found = re.search(r"/issue/(\d+)/comment/", str(raw.get("self") or ""))
             issue_id = found.group(1) if found else None
-        return [WebhookEvent(type=self.COMMENT_EVENTS[name], issue_id=issue_id, issue=issue,
-                             comment=self._to_comment(raw, deployment))]
+        return [
+            WebhookEvent(
+                type=self.COMMENT_EVENTS[name], issue_id=issue_id, issue=issue, comment=self._to_comment(raw, deployment)
+            )
+        ]
 
     @staticmethod
     def _issue_updated_event(payload: dict, issue: Issue) -> WebhookEvent:
@@ -941,12 +1084,19 @@ class JiraProvider(TrackerProvider):
                 except TrackerNotFound:
                     read[number] = None
                 except TrackerError as exc:
-                    log.warning("issue %s of a webhook delivery could not be read (%s); its events keep the number",
-                                number, exc.error, extra={"tracker_id": self.config.tracker_id})
+                    log.warning(
+                        "issue %s of a webhook delivery could not be read (%s); its events keep the number",
+                        number,
+                        exc.error,
+                        extra={"tracker_id": self.config.tracker_id},
+                    )
                     read[number] = number
             found = read[number]
             if found is None:
                 continue
-            completed.append(WebhookEvent(type=item.type, issue_id=found.id, issue=found, comment=item.comment,
-                                          changes=item.changes) if isinstance(found, Issue) else item)
+            completed.append(
+                WebhookEvent(type=item.type, issue_id=found.id, issue=found, comment=item.comment, changes=item.changes)
+                if isinstance(found, Issue)
+                else item
+            )
         return completed

@@ -47,7 +47,7 @@ def _inline_tokens(text: str) -> Iterator[tuple[str, str, str | None]]:
     position = 0
     for match in _INLINE.finditer(text):
         if match.start() > position:
-            yield "text", text[position:match.start()], None
+            yield "text", text[position : match.start()], None
         kind = next(name for name in ("code", "link", "strong", "em", "mention") if match.group(name))
         if kind == "code":
             yield "code", match.group("code")[1:-1], None
@@ -99,7 +99,7 @@ def _blocks(markdown: str) -> Iterator[tuple[str, Any]]:
         line = lines[index]
         if fence := _FENCE.match(line):
             end = next((at for at in range(index + 1, len(lines)) if _FENCE.match(lines[at])), len(lines))
-            yield "code", (fence.group(1), "\n".join(lines[index + 1:end]))
+            yield "code", (fence.group(1), "\n".join(lines[index + 1 : end]))
             index = end + 1
         elif not line.strip():
             index += 1
@@ -117,6 +117,7 @@ def _blocks(markdown: str) -> Iterator[tuple[str, Any]]:
 
 
 # ---- Markdown -> ADF ----------------------------------------------------------------------------
+
 
 def _adf_inline(text: str) -> list[dict[str, Any]]:
     nodes: list[dict[str, Any]] = []
@@ -161,13 +162,19 @@ def markdown_to_adf(markdown: str) -> dict:
                 node["attrs"] = {"language": payload[0]}
             content.append(node)
         else:
-            content.append({"type": "bulletList" if kind == "bullet" else "orderedList", "content": [
-                {"type": "listItem", "content": [{"type": "paragraph", "content": _adf_inline(item)}]}
-                for item in payload]})
+            content.append(
+                {
+                    "type": "bulletList" if kind == "bullet" else "orderedList",
+                    "content": [
+                        {"type": "listItem", "content": [{"type": "paragraph", "content": _adf_inline(item)}]} for item in payload
+                    ],
+                }
+            )
     return {"type": "doc", "version": 1, "content": content}
 
 
 # ---- ADF -> Markdown ----------------------------------------------------------------------------
+
 
 def _md_text(node: dict) -> str:
     text = str(node.get("text") or "")
@@ -264,6 +271,7 @@ def adf_to_markdown(document: object) -> str:
 
 # ---- Markdown <-> wiki markup -------------------------------------------------------------------
 
+
 def _wiki_inline(text: str) -> str:
     parts = []
     for kind, value, extra in _inline_tokens(text):
@@ -337,8 +345,8 @@ def wiki_to_markdown(wiki: object) -> str:
         end = wiki.find(closer, match.end())
         if end < 0:
             break
-        pieces.append(("text", wiki[position:match.start()]))
-        pieces.append(("code", (match.group(2) or "", wiki[match.end():end].removesuffix("\n"))))
+        pieces.append(("text", wiki[position : match.start()]))
+        pieces.append(("code", (match.group(2) or "", wiki[match.end() : end].removesuffix("\n"))))
         position = end + len(closer)
     pieces.append(("text", wiki[position:]))
     out = []

@@ -75,10 +75,9 @@ class _HttpService:
 
     def request(self, method: str, url: str, **kwargs: Any) -> requests.Response:
         if self.base_url != TRELLO_API and url.startswith(TRELLO_API):
-            url = self.base_url + url[len(TRELLO_API):]
+            url = self.base_url + url[len(TRELLO_API) :]
         kwargs.pop("proxies", None)
         return self.session.request(method, url, **kwargs)
-
 
 
 def _created_at(card_id: str) -> datetime:
@@ -92,32 +91,63 @@ class TrelloProvider(TrackerProvider):
     display_name = "Trello"
     target_help = "a board id (24 hex) or short link (8 letters/digits)"
     credentials_help = '{"api_key": "...", "token": "..."} required; "api_secret" optional (verifies webhook signatures)'
-    options_help = ("open_lists (list ids or names counted as open), closed_list (where closing moves a card), "
-                    "default_list (where new cards go), in_progress_lists (lists meaning status_category in_progress), "
-                    'priority_labels ({"urgent"|"high"|"normal"|"low": label})')
-    example = {"name": "Roadmap board", "provider": "trello", "target": "4d5ea62fd76aa1136000000c", "base_url": None,
-               "credentials": {"api_key": "...", "token": "..."}, "options": {"closed_list": "Done"}}
+    options_help = (
+        "open_lists (list ids or names counted as open), closed_list (where closing moves a card), "
+        "default_list (where new cards go), in_progress_lists (lists meaning status_category in_progress), "
+        'priority_labels ({"urgent"|"high"|"normal"|"low": label})'
+    )
+    example = {
+        "name": "Roadmap board",
+        "provider": "trello",
+        "target": "4d5ea62fd76aa1136000000c",
+        "base_url": None,
+        "credentials": {"api_key": "...", "token": "..."},
+        "options": {"closed_list": "Done"},
+    }
     webhook_body_signed = True  # X-Trello-Webhook signs the body and the callback URL
     credential_fields = ("api_key", "token", "api_secret")
-    option_properties = {"open_lists": {"type": "array", "items": {"type": "string", "minLength": 1}},
-                         "closed_list": {"type": "string", "minLength": 1},
-                         "default_list": {"type": "string", "minLength": 1},
-                         "in_progress_lists": {"type": "array", "items": {"type": "string", "minLength": 1}},
-                         "priority_labels": LABEL_WORKFLOW_OPTIONS["priority_labels"]}
+    option_properties = {
+        "open_lists": {"type": "array", "items": {"type": "string", "minLength": 1}},
+        "closed_list": {"type": "string", "minLength": 1},
+        "default_list": {"type": "string", "minLength": 1},
+        "in_progress_lists": {"type": "array", "items": {"type": "string", "minLength": 1}},
+        "priority_labels": LABEL_WORKFLOW_OPTIONS["priority_labels"],
+    }
     validation_statuses = frozenset({400, 422})
-    capabilities = frozenset({Capability.ISSUES, Capability.COMMENTS, Capability.LABELS, Capability.MEMBERS,
-                              Capability.DUE_DATE, Capability.WEBHOOKS, Capability.IN_PROGRESS, Capability.PRIORITY,
-                              Capability.COMMENT_EDIT, Capability.COMMENT_DELETE, Capability.ISSUE_DELETE,
-                              Capability.ATTACHMENTS, Capability.PASSTHROUGH})
+    capabilities = frozenset(
+        {
+            Capability.ISSUES,
+            Capability.COMMENTS,
+            Capability.LABELS,
+            Capability.MEMBERS,
+            Capability.DUE_DATE,
+            Capability.WEBHOOKS,
+            Capability.IN_PROGRESS,
+            Capability.PRIORITY,
+            Capability.COMMENT_EDIT,
+            Capability.COMMENT_DELETE,
+            Capability.ISSUE_DELETE,
+            Capability.ATTACHMENTS,
+            Capability.PASSTHROUGH,
+        }
+    )
     option_capabilities = {Capability.IN_PROGRESS: "in_progress_lists", Capability.PRIORITY: "priority_labels"}
     native_fields = frozenset({"status_category"})  # a card's list says it
     webhook_reports_deletes = True  # deleteCard
     # Where Trello serves attachment downloads for its own API host (a self-hosted stand-in serves them itself).
     DOWNLOAD_HOSTS = ("https://trello.com", "https://api.trello.com")
-    ACTIONS = {"createCard": "issue.created", "deleteCard": "issue.deleted", "addLabelToCard": "issue.labeled",
-               "removeLabelFromCard": "issue.unlabeled", "addMemberToCard": "issue.assigned",
-               "commentCard": "comment.created", "updateComment": "comment.updated", "deleteComment": "comment.deleted",
-               "addAttachmentToCard": "attachment.created", "deleteAttachmentFromCard": "attachment.deleted"}
+    ACTIONS = {
+        "createCard": "issue.created",
+        "deleteCard": "issue.deleted",
+        "addLabelToCard": "issue.labeled",
+        "removeLabelFromCard": "issue.unlabeled",
+        "addMemberToCard": "issue.assigned",
+        "commentCard": "comment.created",
+        "updateComment": "comment.updated",
+        "deleteComment": "comment.deleted",
+        "addAttachmentToCard": "attachment.created",
+        "deleteAttachmentFromCard": "attachment.deleted",
+    }
     default_base_url = TRELLO_API
     OPTIONS = ("open_lists", "closed_list", "default_list", "in_progress_lists", "priority_labels")
 
@@ -128,8 +158,9 @@ class TrelloProvider(TrackerProvider):
     @classmethod
     def validate_credentials(cls, credentials: dict) -> dict:
         # api_secret (the app's secret) is optional: only webhook signatures need it.
-        errors = {f"credentials.{key}": ["Unknown field."] for key in credentials
-                  if key not in ("api_key", "token", "api_secret")}
+        errors = {
+            f"credentials.{key}": ["Unknown field."] for key in credentials if key not in ("api_key", "token", "api_secret")
+        }
         for key in ("api_key", "token"):
             if not (credentials.get(key) or "").strip():
                 errors[f"credentials.{key}"] = [f"A Trello {key.replace('_', ' ')} is required."]
@@ -156,12 +187,17 @@ class TrelloProvider(TrackerProvider):
 
         credentials = self.config.credentials
         # Without OAuth, py-trello sends api_secret as the `token` query parameter.
-        return TrelloClient(api_key=credentials.get("api_key", ""), api_secret=credentials.get("token", ""),
-                            http_service=_HttpService(shared_session(self.config.timeout, self.config.retries),
-                                                      self.config.base_url or self.default_base_url))
+        return TrelloClient(
+            api_key=credentials.get("api_key", ""),
+            api_secret=credentials.get("token", ""),
+            http_service=_HttpService(
+                shared_session(self.config.timeout, self.config.retries), self.config.base_url or self.default_base_url
+            ),
+        )
 
-    def _fetch(self, path: str, method: str = "GET", query: dict[str, Any] | None = None,
-               body: dict[str, Any] | None = None) -> Any:
+    def _fetch(
+        self, path: str, method: str = "GET", query: dict[str, Any] | None = None, body: dict[str, Any] | None = None
+    ) -> Any:
         with self._translate():
             return self._client().fetch_json(path, http_method=method, query_params=query or {}, post_args=body)
 
@@ -256,16 +292,20 @@ class TrelloProvider(TrackerProvider):
         by_name = {label["name"]: label["id"] for label in labels if label.get("name")}
         unknown = [name for name in names if name not in by_name]
         if unknown:
-            raise TrackerValidationError(f"Labels not on the Trello board: {', '.join(unknown)}.",
-                                         errors={"labels": [f"Unknown label: {name}" for name in unknown]})
+            raise TrackerValidationError(
+                f"Labels not on the Trello board: {', '.join(unknown)}.",
+                errors={"labels": [f"Unknown label: {name}" for name in unknown]},
+            )
         return [by_name[name] for name in names]
 
     def _member_ids(self, usernames: list[str], members: list[dict]) -> list[str]:
         by_name = {member["username"].lower(): member["id"] for member in members if member.get("username")}
         unknown = [name for name in usernames if name.lower() not in by_name]
         if unknown:
-            raise TrackerValidationError(f"Not members of the Trello board: {', '.join(unknown)}.",
-                                         errors={"assignees": [f"Unknown member: {name}" for name in unknown]})
+            raise TrackerValidationError(
+                f"Not members of the Trello board: {', '.join(unknown)}.",
+                errors={"assignees": [f"Unknown member: {name}" for name in unknown]},
+            )
         return [by_name[name.lower()] for name in usernames]
 
     def _target_list(self, lists: list[dict], option: str) -> str:
@@ -294,17 +334,17 @@ class TrelloProvider(TrackerProvider):
         if query.status_category == "in_progress":
             self.require(Capability.IN_PROGRESS, "The in_progress status category")
         selected = [
-            issue for issue in issues
+            issue
+            for issue in issues
             if (not query.status or issue.status == query.status)
             and (not query.status_category or issue.status_category == query.status_category)
             and wanted_labels <= set(issue.labels)
-            and (not query.assignee or any(p.username and p.username.lower() == query.assignee.lower()
-                                           for p in issue.assignees))
+            and (not query.assignee or any(p.username and p.username.lower() == query.assignee.lower() for p in issue.assignees))
             and (not needle or needle in issue.title.lower() or needle in issue.description.lower())
             and (not query.updated_since or cast(datetime, issue.updated_at) >= query.updated_since)
         ]
         selected.sort(key=lambda issue: (issue.updated_at, issue.id), reverse=True)
-        window = selected[offset: offset + query.limit]
+        window = selected[offset : offset + query.limit]
         more = offset + query.limit < len(selected)
         return Page(items=window, next_cursor=encode_cursor([offset + query.limit]) if more else None)
 
@@ -356,8 +396,9 @@ class TrelloProvider(TrackerProvider):
         category = fields["status_category"]
         wanted = "closed" if category == "done" else "open"
         if fields.get("status", wanted) != wanted:
-            raise TrackerValidationError("status and status_category disagree.",
-                                         errors={"status_category": [f"{category!r} means status {wanted!r}."]})
+            raise TrackerValidationError(
+                "status and status_category disagree.", errors={"status_category": [f"{category!r} means status {wanted!r}."]}
+            )
         if category == "in_progress":
             self.require(Capability.IN_PROGRESS, "The in_progress status category")
             doing = self._in_progress_list_ids(lists)
@@ -399,18 +440,22 @@ class TrelloProvider(TrackerProvider):
             if len(batch) < ACTIONS_PER_PAGE:
                 break
         actions = sorted(actions, key=lambda action: action.get("date") or "")
-        window = actions[offset: offset + limit]
+        window = actions[offset : offset + limit]
         more = offset + limit < len(actions)
-        return Page(items=[self._to_comment(action) for action in window],
-                    next_cursor=encode_cursor([offset + limit]) if more else None)
+        return Page(
+            items=[self._to_comment(action) for action in window], next_cursor=encode_cursor([offset + limit]) if more else None
+        )
 
     def _to_comment(self, action: dict) -> Comment:
         creator = action.get("memberCreator")
         data = action.get("data") or {}
-        return Comment(id=action["id"], body=data.get("text") or "",
-                       author=self._person(creator) if creator else None,
-                       created_at=parse_time(action.get("date")),
-                       updated_at=parse_time(data.get("dateLastEdited")) or parse_time(action.get("date")))
+        return Comment(
+            id=action["id"],
+            body=data.get("text") or "",
+            author=self._person(creator) if creator else None,
+            created_at=parse_time(action.get("date")),
+            updated_at=parse_time(data.get("dateLastEdited")) or parse_time(action.get("date")),
+        )
 
     def create_comment(self, issue_id: str, body: str) -> Comment:
         action = self._fetch(f"/cards/{self._card_id(issue_id)}/actions/comments", method="POST", body={"text": body})
@@ -440,15 +485,18 @@ class TrelloProvider(TrackerProvider):
 
     def _oauth(self) -> dict[str, str]:
         credentials = self.config.credentials
-        return {"Authorization": f'OAuth oauth_consumer_key="{credentials.get("api_key", "")}", '
-                                 f'oauth_token="{credentials.get("token", "")}"'}
+        return {
+            "Authorization": f'OAuth oauth_consumer_key="{credentials.get("api_key", "")}", '
+            f'oauth_token="{credentials.get("token", "")}"'
+        }
 
     def _raw(self, method: str, url: str, **kwargs: Any) -> requests.Response:
         """One call outside py-trello (uploads, downloads): the OAuth header, never the key in a URL."""
         headers = {**self._oauth(), **kwargs.pop("headers", {})}
         with transport_errors():
             response = shared_session(self.config.timeout, self.config.retries).request(
-                method, url, headers=headers, timeout=self.config.timeout, allow_redirects=False, **kwargs)
+                method, url, headers=headers, timeout=self.config.timeout, allow_redirects=False, **kwargs
+            )
         if response.status_code >= 400:
             text = provider_message(response.text[:200]) if not kwargs.get("stream") else ""
             response.close()
@@ -458,9 +506,15 @@ class TrelloProvider(TrackerProvider):
     def _to_attachment(self, raw: dict, members: Iterable[dict] = ()) -> Attachment:
         name = raw.get("name") or raw.get("fileName") or "attachment"
         member = next((m for m in members if m["id"] == raw.get("idMember")), None)
-        return Attachment(id=raw["id"], filename=name, content_type=raw.get("mimeType") or guess_type(name),
-                          size=raw.get("bytes"), author=self._person(member) if member else None,
-                          created_at=parse_time(raw.get("date")), url=raw.get("url"))
+        return Attachment(
+            id=raw["id"],
+            filename=name,
+            content_type=raw.get("mimeType") or guess_type(name),
+            size=raw.get("bytes"),
+            author=self._person(member) if member else None,
+            created_at=parse_time(raw.get("date")),
+            url=raw.get("url"),
+        )
 
     def _attachment_id(self, attachment_id: str) -> str:
         if not CARD_ID.match(str(attachment_id)):
@@ -474,8 +528,12 @@ class TrelloProvider(TrackerProvider):
 
     def add_attachment(self, issue_id: str, upload: Upload) -> Attachment:
         body, content_type = multipart_upload("file", upload, name=upload.filename, mimeType=upload.content_type)
-        response = self._raw("POST", f"{self._api_root}/cards/{self._card_id(issue_id)}/attachments", data=body,
-                             headers={"Content-Type": content_type, "Accept": "application/json"})
+        response = self._raw(
+            "POST",
+            f"{self._api_root}/cards/{self._card_id(issue_id)}/attachments",
+            data=body,
+            headers={"Content-Type": content_type, "Accept": "application/json"},
+        )
         return self._to_attachment(response.json(), self._members())
 
     def open_attachment(self, issue_id: str, attachment_id: str) -> AttachmentContent:
@@ -485,8 +543,13 @@ class TrelloProvider(TrackerProvider):
         if not raw.get("isUpload", True) or not any(same_origin(attachment.url, root) for root in allowed):
             raise TrackerValidationError("This attachment is a link, not a file Trello keeps; open its url instead.")
         response = self._raw("GET", cast(str, attachment.url), stream=True)
-        return AttachmentContent(filename=attachment.filename, content_type=cast(str, attachment.content_type),
-                                 size=attachment.size, chunks=response.iter_content(64 * 1024), close=response.close)
+        return AttachmentContent(
+            filename=attachment.filename,
+            content_type=cast(str, attachment.content_type),
+            size=attachment.size,
+            chunks=response.iter_content(64 * 1024),
+            close=response.close,
+        )
 
     def delete_attachment(self, issue_id: str, attachment_id: str) -> None:
         self._fetch(f"/cards/{self._card_id(issue_id)}/attachments/{self._attachment_id(attachment_id)}", method="DELETE")
@@ -504,11 +567,16 @@ class TrelloProvider(TrackerProvider):
     def create_webhook(self, callback_url: str) -> WebhookRegistration:
         secret = self.config.credentials.get("api_secret")
         if not secret:
-            raise TrackerValidationError("Trello signs webhooks with the app secret: add credentials.api_secret.",
-                                         errors={"credentials.api_secret": ["Required for webhooks."]})
+            raise TrackerValidationError(
+                "Trello signs webhooks with the app secret: add credentials.api_secret.",
+                errors={"credentials.api_secret": ["Required for webhooks."]},
+            )
         board = self._fetch(self._board_path(), query={"fields": "id"})
-        hook = self._fetch("/webhooks", method="POST", body={"callbackURL": callback_url, "idModel": board["id"],
-                                                              "description": "Ticket Gateway"})
+        hook = self._fetch(
+            "/webhooks",
+            method="POST",
+            body={"callbackURL": callback_url, "idModel": board["id"], "description": "Ticket Gateway"},
+        )
         return WebhookRegistration(hook_id=hook["id"], secret=secret, callback_url=callback_url)
 
     def delete_webhook(self, hook_id: str) -> None:
@@ -558,12 +626,19 @@ class TrelloProvider(TrackerProvider):
         person = self._person(creator) if creator else None
         when = parse_time(action.get("date")) or _created_at(card["id"])
         issue = Issue(
-            id=card["id"], title=card.get("name") or "", description=card.get("desc") or "",
+            id=card["id"],
+            title=card.get("name") or "",
+            description=card.get("desc") or "",
             status="closed" if closed else "open",
             remote_status="archived" if card.get("closed") else (list_item or {}).get("name", ""),
             labels=[data["label"]["name"]] if kind == "addLabelToCard" and data.get("label", {}).get("name") else [],
-            assignees=[], author=None, url=None, created_at=_created_at(card["id"]), updated_at=when,
-            due_date=date.fromisoformat(card["due"][:10]) if card.get("due") else None, remote_data=payload,
+            assignees=[],
+            author=None,
+            url=None,
+            created_at=_created_at(card["id"]),
+            updated_at=when,
+            due_date=date.fromisoformat(card["due"][:10]) if card.get("due") else None,
+            remote_data=payload,
         )
         comment = None
         if event_type.startswith("comment."):
@@ -577,7 +652,12 @@ class TrelloProvider(TrackerProvider):
         if event_type.startswith("attachment."):
             raw = data["attachment"] if isinstance(data.get("attachment"), dict) else {}
             name = str(raw.get("name") or "attachment")
-            changes["attachment"] = {"id": str(raw.get("id") or ""), "filename": name, "url": raw.get("url"),
-                                     "content_type": guess_type(name), "author": person and person.username,
-                                     "created_at": action.get("date")}
+            changes["attachment"] = {
+                "id": str(raw.get("id") or ""),
+                "filename": name,
+                "url": raw.get("url"),
+                "content_type": guess_type(name),
+                "author": person and person.username,
+                "created_at": action.get("date"),
+            }
         return [WebhookEvent(type=event_type, issue_id=card["id"], issue=issue, comment=comment, changes=changes)]
