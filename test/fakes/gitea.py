@@ -22,12 +22,20 @@ from test.fakes.base import (
     parse_timestamp,
     route,
     split_list,
+    utcnow,
 )
-from test.fakes.github import _now, check_issue_events
+from test.fakes.github import check_issue_events
 from test.fakes.kit import ContractVariant, RequestCheck, Setup, WebhookExpectation, check_against_spec, path_template, poll_twice
 
 API = "/api/v1"
 DEFAULT_PAGE_SIZE = 30  # setting.API.DefaultPagingNum
+
+
+def _now() -> datetime:
+    # Read through this module's `utcnow`, which tests move back to make what the fake creates old.
+    return utcnow().replace(microsecond=0)
+
+
 MAX_PAGE_SIZE = 50  # setting.API.MaxResponseItems
 HOOK_TYPES = ("dingtalk", "discord", "gitea", "gogs", "msteams", "slack", "telegram", "feishu", "wechatwork", "packagist")
 HOOK_EVENTS = frozenset(
