@@ -14,9 +14,9 @@ from bench.harness import ROOT
 
 
 @contextlib.contextmanager
-def database():
-    """DATABASE_URL if set, else a throwaway embedded PostgreSQL."""
-    if os.environ.get("DATABASE_URL"):
+def database(*, fresh=False):
+    """DATABASE_URL if set (unless `fresh`: the browser check creates users), else a throwaway embedded PostgreSQL."""
+    if os.environ.get("DATABASE_URL") and not fresh:
         yield os.environ["DATABASE_URL"]
         return
     sys.path.insert(0, str(ROOT / "scripts"))
