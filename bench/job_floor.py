@@ -46,26 +46,16 @@ def _worker(database_url, concurrency):
         app.run_worker(**options)
 
 
-def _enqueue(database_url, jobs):
+def _enqueue(database_url, count):
+    """`count` jobs, enqueued the way the gateway enqueues a delivery's job (api.jobs.enqueue), in one transaction."""
     from sqlalchemy import create_engine
 
-    from api.jobs import _DEFER
+    from api.jobs import enqueue
 
     engine = create_engine(database_url)
     with engine.begin() as connection:
-        for _ in range(jobs):
-            connection.execute(
-                _DEFER,
-                {
-                    "queue": QUEUE,
-                    "task": TASK,
-                    "priority": 0,
-                    "lock": None,
-                    "queueing_lock": None,
-                    "args": "{}",
-                    "scheduled_at": None,
-                },
-            )
+        for _ in range(count):
+            enqueue(connection, TASK, queue=QUEUE)
     engine.dispose()
 
 
