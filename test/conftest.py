@@ -20,6 +20,22 @@ pytest_plugins = ["test.fakes.conftest_plugin", "test.ci_guard", "test.spec_vali
 
 DEFAULT_PASSWORD = "correct horse battery"
 
+# What every PATCH answers to a body that changes nothing.
+EMPTY_UPDATE_REFUSED = {
+    "code": 400,
+    "error": "validation_failed",
+    "message": "Send at least one field to change.",
+    "errors": {"_schema": ["No fields to change."]},
+}
+
+
+def read_unlocked(engine, table, column, row_id):
+    """`column` of row `row_id` read FOR UPDATE NOWAIT on a connection of its own: raises while anyone holds the row."""
+    with engine.connect() as other:
+        other.execute(sa.text("SET lock_timeout = '5s'"))
+        statement = sa.text(f"SELECT {column} FROM {table} WHERE id = :id FOR UPDATE NOWAIT")  # noqa: S608 (test constants)
+        return other.execute(statement, {"id": row_id}).scalar()
+
 
 def _create_database(server_url, name):
     engine = sa.create_engine(server_url, isolation_level="AUTOCOMMIT")

@@ -9,6 +9,7 @@ from sqlalchemy import text
 from api.services import subscriptions as subscriptions_service
 from api.services.events import jsonable
 from api.services.subscriptions import _connection_error, _next_delay, _post, _retry_after, sign
+from test.conftest import read_unlocked
 from test.receiver import Receiver
 
 SCHEDULE = (30, 120, 600)
@@ -320,14 +321,7 @@ def test_an_overtaken_attempt_is_dropped_and_leaves_the_delivery_unlocked(client
     delivery_id = _pending_delivery(client, auth, db, receiver.url)
     outcome = subscriptions_service._Outcome(attempted_at=datetime.now(UTC), status_code=200)
     assert subscriptions_service._record(db.session, delivery_id=delivery_id, attempt=3, outcome=outcome) is None
-    with db.engine.connect() as other:
-        other.execute(text("SET lock_timeout = '2s'"))
-        assert (
-            other.execute(
-                text("SELECT attempts FROM outbound_deliveries WHERE id = :id FOR UPDATE NOWAIT"), {"id": delivery_id}
-            ).scalar()
-            == 0
-        )
+    assert read_unlocked(db.engine, "outbound_deliveries", "attempts", delivery_id) == 0
 
 
 def test_a_url_requests_cannot_send_is_recorded_as_a_failed_request_naming_only_the_error_type(app):

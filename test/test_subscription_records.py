@@ -8,6 +8,7 @@ from api.models.subscriptions import OutboundDelivery
 from api.models.users import User
 from api.schemas.base import encode_cursor
 from api.services import subscriptions as subscriptions_service
+from test.conftest import EMPTY_UPDATE_REFUSED
 from test.receiver import Receiver
 
 SUBSCRIPTIONS = "/api/v1/subscriptions/"
@@ -44,12 +45,7 @@ def test_a_patch_changes_only_the_fields_sent_and_an_empty_one_says_what_is_miss
     assert (patched["url"], patched["enabled"]) == ("https://127.0.0.1/hook", True)
     empty = client.patch(url, json={}, headers=user.headers)
     assert empty.status_code == 400
-    assert empty.get_json() == {
-        "code": 400,
-        "error": "validation_failed",
-        "message": "Send at least one field to change.",
-        "errors": {"_schema": ["No fields to change."]},
-    }
+    assert empty.get_json() == EMPTY_UPDATE_REFUSED
 
 
 def test_a_delivery_is_listed_with_its_state_and_detailed_with_its_payload_and_attempts(client, auth, db):
