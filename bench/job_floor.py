@@ -1,22 +1,26 @@
 #!/usr/bin/env python
 """The job queue's floor: how many no-op procrastinate jobs 2 worker processes finish per second on this machine.
 
-Run: .venv/bin/python -m bench.job_floor [--jobs 6000] [--processes 2] [--concurrency 4]
+Run: .venv/bin/python -m bench.job_floor [options]
+  --jobs 6000      no-op jobs enqueued
+  --processes 2    worker processes
+  --concurrency 4  each worker's concurrency
 The same connector, pool and worker options as the gateway's worker (api/jobs.py: successful jobs deleted, 1 s polling,
 heartbeats), the same kind of job row (one per webhook delivery, enqueued in bulk beforehand), and a task that does
 nothing: the cost of fetching, running and finishing one job, which bounds webhook processing (one job a delivery)
 from above however cheap the delivery's own work gets. Prints its figures; bench/webhook_bench.py's section cites them.
 """
 
-import argparse
 import multiprocessing
 import os
 import resource
 import sys
 import time
 
+from bench.harness import options
 from bench.harness.db import database, postmaster_pid
 from bench.harness.measure import process_tree_cpu_seconds
+from bench.harness.server import app_env, migrate
 
 QUEUE, TASK = "floor", "noop"
 
@@ -40,10 +44,10 @@ def _worker(database_url, concurrency):
     from api.jobs import _worker_options
 
     app = _job_app(database_url)
-    options = _worker_options(concurrency=concurrency, queues=[QUEUE], wait=False, heartbeat=None, stalled_seconds=30)
-    options["worker_middleware"] = []
+    worker_options = _worker_options(concurrency=concurrency, queues=[QUEUE], wait=False, heartbeat=None, stalled_seconds=30)
+    worker_options["worker_middleware"] = []
     with app.open():
-        app.run_worker(**options)
+        app.run_worker(**worker_options)
 
 
 def _enqueue(database_url, count):
@@ -60,16 +64,9 @@ def _enqueue(database_url, count):
 
 
 def main():
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--jobs", type=int, default=6000)
-    parser.add_argument("--processes", type=int, default=2)
-    parser.add_argument("--concurrency", type=int, default=4)
-    args = parser.parse_args()
-    import subprocess
-
+    args = options(__doc__).parse_args()
     with database() as database_url:
-        env = dict(os.environ, DATABASE_URL=database_url)
-        subprocess.run([sys.executable, "manage.py", "db", "upgrade"], env=env, check=True, capture_output=True)
+        migrate(app_env(database_url))
         _enqueue(database_url, args.jobs)
         postmaster = postmaster_pid(database_url)
         pg_before, started = process_tree_cpu_seconds(postmaster), time.monotonic()

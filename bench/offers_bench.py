@@ -1,6 +1,8 @@
 """Offers list throughput vs a bare Flask hello under the same uwsgi settings.
 
-Run: .venv/bin/python -m bench.offers_bench [--seconds 15] [--connections 32]
+Run: .venv/bin/python -m bench.offers_bench [options]
+  --seconds 15      seconds of wrk per row (after 3 s of warm-up)
+  --connections 32  wrk's connections
 Writes its figures into docs/PERFORMANCE.md (section "offers"), with the stack's own floor for the same endpoint
 (bench/stack_floor.py) served the same way, so the distance splits into what the stack costs and what the product adds.
 """
@@ -68,7 +70,7 @@ def seed(env):
 
 
 def main():
-    args = options(__doc__, ("--seconds", 15, None), ("--connections", 32, None)).parse_args()
+    args = options(__doc__).parse_args()
     require_wrk()
     load_at_start = os.getloadavg()[0]
     with database() as database_url:

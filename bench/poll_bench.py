@@ -5,7 +5,8 @@ Measures, in one process against an embedded PostgreSQL and the GitHub fake over
   cycle (conditional requests) and a cycle with 5 changed issues per tracker;
 - `GET /api/v1/issues?source=index&q=...` p50/p99 against the live fan-out `GET /api/v1/issues?q=...`.
 
-    .venv/bin/python -m bench.poll_bench [--write]   (--write puts the figures in docs/PERFORMANCE.md)
+Run: .venv/bin/python -m bench.poll_bench [options]
+  --write  put the figures in docs/PERFORMANCE.md
 """
 
 import statistics
@@ -13,7 +14,7 @@ import sys
 import time
 from datetime import UTC, datetime, timedelta
 
-from bench.harness import WRITE, options
+from bench.harness import options
 from bench.harness.db import database
 from bench.harness.inproc import login_headers, testing_app
 from bench.harness.measure import stats, timed
@@ -170,7 +171,7 @@ def _cost(unchanged, first):
 
 
 def main(argv=None):
-    args = options(__doc__, WRITE).parse_args(argv)
+    args = options(__doc__).parse_args(argv)
     section = render(run())
     sys.stdout.write(section + "\n")
     if args.write:

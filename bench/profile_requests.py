@@ -1,6 +1,11 @@
 """In-process cost of one request (Flask test client, production config): time, SQL round trips, a profile.
 
-Run: .venv/bin/python -m bench.profile_requests [--requests 2000] [--profile] [--callgrind-loop N]
+Run: .venv/bin/python -m bench.profile_requests [options]
+  --requests 2000     requests per measured endpoint (in 10 batches), per breakdown and per profile
+  --breakdown         where an authenticated request's CPU goes
+  --profile           print a cProfile of the offers list
+  --callgrind-loop 0  only run this many offers requests after a warm-up (for valgrind)
+  --write             also write the figures (with --breakdown) into docs/PERFORMANCE.md, section in-process
 Load-independent figures for driving optimisation: the per-request CPU of the offers list against a bare
 Flask hello, a breakdown of where it goes (cProfile, cumulative), and the SQL statements, transactions and
 pool pings each request makes. `--callgrind-loop N` only runs N offers requests after a warm-up, for
@@ -19,6 +24,8 @@ from bench.harness import options
 from bench.harness.db import database
 from bench.harness.inproc import offer_owner, production_app
 from bench.harness.report import machine, print_profile, write_section
+
+PROFILE_LINES = 45
 
 
 class SqlCounter:
@@ -139,15 +146,7 @@ def breakdown(client, url, headers, measured_ms, count, label):
 
 
 def main():
-    args = options(
-        __doc__,
-        ("--requests", 2000, None),
-        ("--profile", False, "print a cProfile of the offers list"),
-        ("--callgrind-loop", 0, None),
-        ("--lines", 45, None),
-        ("--breakdown", False, "where an authenticated request's CPU goes"),
-        ("--write", False, "also write the figures (with --breakdown) into docs/PERFORMANCE.md, section in-process"),
-    ).parse_args()
+    args = options(__doc__).parse_args()
     if args.write:
         captured = io.StringIO()
 
@@ -219,7 +218,7 @@ def measure(args):
             for _ in range(args.requests):
                 client.get(url, headers=headers)
             profiler.disable()
-            print_profile(profiler, args.lines)
+            print_profile(profiler, PROFILE_LINES)
     return 0
 
 

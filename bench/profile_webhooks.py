@@ -1,6 +1,10 @@
 """In-process cost of one webhook delivery: ingest (POST through the Flask test client) and process_delivery.
 
-Run: .venv/bin/python -m bench.profile_webhooks [--deliveries 500] [--profile]
+Run: .venv/bin/python -m bench.profile_webhooks [options]
+  --deliveries 500  deliveries ingested (then processed)
+  --profile         print a cProfile of process_delivery (or of the worker, with --worker)
+  --worker          drain the ingested deliveries with api.jobs.run_worker instead (CPU of this process and of PostgreSQL)
+  --concurrency 4   the worker's concurrency (with --worker)
 Load-independent figures: CPU milliseconds per delivery in this process and the SQL statements each step sends,
 plus a cProfile of process_delivery (what the workers spend their time on).
 """
@@ -20,6 +24,7 @@ from bench.profile_requests import SqlCounter
 
 EXAMPLE = ROOT.parent / "shared" / "specs" / "github" / "webhooks" / "issues.opened.json"
 SECRET = "bench-webhook-secret"
+PROFILE_LINES = 50
 
 
 def build(database_url):
@@ -63,13 +68,6 @@ def drain_with_worker(app, database_url, count, args):
     from api.jobs import run_worker
     from api.models.webhooks import WebhookDelivery
 
-    if args.no_pool_check:
-        import psycopg_pool
-
-        async def no_check(connection):
-            return None
-
-        psycopg_pool.AsyncConnectionPool.check_connection = staticmethod(no_check)
     postgres = postmaster_pid(database_url)  # its CPU: the postmaster's and its backends', those already ended included
     pg_before, cpu_before, wall_before = process_tree_cpu_seconds(postgres), time.process_time(), time.perf_counter()
     profiler = cProfile.Profile() if args.profile else None
@@ -88,24 +86,12 @@ def drain_with_worker(app, database_url, count, args):
         f"PostgreSQL {pg / processed * 1000:.2f} ms"
     )
     if profiler:
-        print_profile(profiler, args.lines, sorts=("tottime",))
+        print_profile(profiler, PROFILE_LINES, sorts=("tottime",))
     return 0
 
 
 def main():
-    args = options(
-        __doc__,
-        ("--deliveries", 500, None),
-        ("--profile", False, None),
-        ("--lines", 50, None),
-        (
-            "--worker",
-            False,
-            "drain the ingested deliveries with api.jobs.run_worker instead (CPU of this process and of PostgreSQL per delivery)",
-        ),
-        ("--concurrency", 4, None),
-        ("--no-pool-check", False, "what-if: procrastinate's pool without its per-checkout liveness query (not the app's code)"),
-    ).parse_args()
+    args = options(__doc__).parse_args()
     with database() as database_url:
         app, tracker_id = build(database_url)
         from api.extensions import db
@@ -152,7 +138,7 @@ def main():
         process_ms = (time.process_time() - started) / processed * 1000
         print(f"process_delivery: {process_ms:.3f} ms CPU per delivery; {counter.summary(processed)}")
         if profiler:
-            print_profile(profiler, args.lines)
+            print_profile(profiler, PROFILE_LINES)
     return 0
 
 

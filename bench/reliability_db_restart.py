@@ -1,6 +1,11 @@
 """Database restart under write load: PostgreSQL stopped (fast shutdown) for ~5 s, then started again.
 
-Run: .venv/bin/python -m bench.reliability_db_restart [--before 15] [--down 5] [--after 25] [--rate 30]
+Run: .venv/bin/python -m bench.reliability_db_restart [options]
+  --before 15.0  seconds of load before the database stops
+  --down 5.0     seconds the database stays down
+  --after 25.0   seconds of load after it is back
+  --rate 30.0    requests/s: 2/3 offer creates, 1/3 deliveries
+  --no-doc       do not write docs/RELIABILITY.md
 Load: offer creates and signed webhook deliveries on a fixed schedule; 2 job workers, restarted when they exit
 (back-off 1, 2, 4 ... 10 s, as an orchestrator would). Targets: while the database is down the API answers 503,
 never 500; the first 2xx comes within 10 s of the database being back; no committed write is lost (offer rows ==
@@ -16,7 +21,7 @@ import threading
 import time
 from pathlib import Path
 
-from bench.harness import NO_DOC, options
+from bench.harness import options
 from bench.harness.clients import gateway_with_webhook, issue_opened, post_delivery
 from bench.harness.db import EmbeddedPostgres, delivery_state, query, wait_for_drain
 from bench.harness.load import FixedRateLoad, Op, expect, histogram
@@ -61,14 +66,7 @@ class Writes:
 
 
 def main():
-    args = options(
-        __doc__,
-        ("--before", 15.0, "seconds of load before the database stops"),
-        ("--down", 5.0, "seconds the database stays down"),
-        ("--after", 25.0, "seconds of load after it is back"),
-        ("--rate", 30.0, "requests/s: 2/3 offer creates, 1/3 deliveries"),
-        NO_DOC,
-    ).parse_args()
+    args = options(__doc__).parse_args()
     run_started = time.strftime("%Y-%m-%d %H:%M")
     version = code_version()
     seconds = args.before + args.down + args.after
@@ -202,14 +200,7 @@ def main():
         f"{uwsgi_log.count('HARAKIRI')} harakiri.",
         "",
     ]
-    return conclude_reliability(
-        "db-restart",
-        "## Database restart under write load",
-        lines,
-        checks,
-        args,
-        ("reliability_db_restart", ("before", "down", "after", "rate"), f"logs in {LOG}-*.log"),
-    )
+    return conclude_reliability("db-restart", "## Database restart under write load", lines, checks, args, f"logs in {LOG}-*.log")
 
 
 if __name__ == "__main__":

@@ -1,6 +1,9 @@
 """Soak: steady mixed load (offers, tracker calls on a GitHub fake, signed webhook deliveries) with 2 job workers.
 
-Run: .venv/bin/python -m bench.reliability_soak [--seconds 300] [--rate 50]
+Run: .venv/bin/python -m bench.reliability_soak [options]
+  --seconds 300  duration of the load
+  --rate 40.0    requests per second, all kinds together
+  --no-doc       do not write docs/RELIABILITY.md
 Targets: zero errors (every answer has its expected status), p99 recorded per kind, every uwsgi worker's RSS flat
 (average over the last minute within 10% of the average over the first minute after warm-up), and every accepted
 delivery processed exactly once at the end. Writes docs/RELIABILITY.md (section "soak"); exit 1 when a target is missed.
@@ -17,7 +20,7 @@ from pathlib import Path
 
 import requests
 
-from bench.harness import NO_DOC, options
+from bench.harness import options
 from bench.harness.clients import gateway_with_webhook, issue_opened, post_delivery, register_and_login
 from bench.harness.db import delivery_state, wait_for_drain
 from bench.harness.fakes import REPO, recorded_requests
@@ -198,12 +201,7 @@ def rss_verdict(samples, seconds):
 
 
 def main():
-    args = options(
-        __doc__,
-        ("--seconds", 300, "duration of the load (default 300)"),
-        ("--rate", 40.0, "requests per second, all kinds together"),
-        NO_DOC,
-    ).parse_args()
+    args = options(__doc__).parse_args()
     started = time.strftime("%Y-%m-%d %H:%M")
     version = code_version()
     stats = ("127.0.0.1", free_port())
@@ -339,14 +337,7 @@ def main():
         + (" — " + "; ".join(event[2] for event in workers.exits()) if workers.exits() else ""),
         "",
     ]
-    return conclude_reliability(
-        "soak",
-        "## Soak: steady mixed load",
-        lines,
-        checks,
-        args,
-        ("reliability_soak", ("seconds", "rate"), f"logs in {LOG}-*.log"),
-    )
+    return conclude_reliability("soak", "## Soak: steady mixed load", lines, checks, args, f"logs in {LOG}-*.log")
 
 
 if __name__ == "__main__":

@@ -1,7 +1,12 @@
 """Tracker faults: GitHub fake A hangs, then answers 500s, then 429s, then recovers, while fake B stays healthy.
 
-Run: .venv/bin/python -m bench.reliability_tracker_faults [--processes 0] [--rate 5] [--phase-seconds 12]
-     [--phases hang,errors_500,rate_limited_429,recovered]
+Run: .venv/bin/python -m bench.reliability_tracker_faults [options]
+  --processes 0            uwsgi processes (0 = the committed uwsgi.ini)
+  --rate 5.0               reads/s on each tracker
+  --phase-seconds 12.0     length of each fault phase
+  --recovered-seconds 15.0  length of each recovered phase
+  --phases hang,errors_500,rate_limited_429,recovered  fault phases of fake A after a 10 s baseline, in order
+  --no-doc                 do not write docs/RELIABILITY.md
 Two GitHub trackers on two fakes; steady reads of both (`GET /api/v1/trackers/<id>/issues/<n>`, a different issue each
 time so the ETag cache never answers and every answer can be traced in uwsgi's 5xx log to the process that gave it).
 TRACKER_TIMEOUT_SECONDS=2, TRACKER_BREAKER_RESET_SECONDS=3, TRACKER_BREAKER_THRESHOLD=5 (the default) and
@@ -23,7 +28,7 @@ import time
 from pathlib import Path
 from types import SimpleNamespace
 
-from bench.harness import NO_DOC, options
+from bench.harness import options
 from bench.harness.clients import create_github_tracker, register_and_login
 from bench.harness.db import database
 from bench.harness.fakes import REPO, control, fake_processes, seed_github_fake
@@ -105,19 +110,7 @@ def fault_section(args, kinds, processes, default_phases):
 
 def parse_args():
     """The options, the phase kinds in order (baseline first) and the default phase list (it names the doc section)."""
-    parser = options(
-        __doc__,
-        ("--processes", 0, "uwsgi processes (0 = the committed uwsgi.ini)"),
-        ("--rate", 5.0, "reads/s on each tracker"),
-        ("--phase-seconds", 12.0, "length of each fault phase"),
-        ("--recovered-seconds", 15.0, None),
-        (
-            "--phases",
-            "hang,errors_500,rate_limited_429,recovered",
-            f"fault phases of fake A after a 10 s baseline, in order, among {', '.join(KINDS[1:])}",
-        ),
-        NO_DOC,
-    )
+    parser = options(__doc__)
     args = parser.parse_args()
     kinds = ["baseline", *args.phases.split(",")]
     if not set(kinds) <= set(KINDS) or kinds[-1] != "recovered":
@@ -379,8 +372,7 @@ def main():
         *process_lines(f, observed.workers_final),
     ]
     section, heading = fault_section(args, kinds, observed.processes, default_phases)
-    repeat = ("reliability_tracker_faults", ("processes", "rate", "phase_seconds", "phases"), f"log in {LOG}-uwsgi.log")
-    return conclude_reliability(section, heading, lines, f.checks, args, repeat)
+    return conclude_reliability(section, heading, lines, f.checks, args, f"log in {LOG}-uwsgi.log")
 
 
 if __name__ == "__main__":

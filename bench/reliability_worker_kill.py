@@ -1,6 +1,11 @@
 """Worker kill: a burst of signed deliveries with 2 job workers running; one worker is SIGKILLed mid-burst and restarted.
 
-Run: .venv/bin/python -m bench.reliability_worker_kill [--deliveries 600] [--rate 100] [--kill-at 0.3]
+Run: .venv/bin/python -m bench.reliability_worker_kill [options]
+  --deliveries 600     deliveries in the burst
+  --rate 100.0         deliveries/s while the burst is sent
+  --kill-at 0.3        kill when this share of the burst is processed
+  --restart-after 2.0  seconds between the kill and the restart
+  --no-doc             do not write docs/RELIABILITY.md
 WORKER_STALLED_SECONDS=5, so jobs of the killed worker go back to the queue once its heartbeat is 5 s old (a worker
 requeues them at start-up and every minute). Targets: after the queue drains every accepted delivery is processed
 exactly once (deliveries processed == 202 accepted answers, one event per delivery, no job left or failed).
@@ -14,7 +19,7 @@ import threading
 import time
 from pathlib import Path
 
-from bench.harness import NO_DOC, options
+from bench.harness import options
 from bench.harness.clients import gateway_with_webhook, issue_opened, post_delivery
 from bench.harness.db import delivery_state, query, scalar, wait_for_drain
 from bench.harness.load import FixedRateLoad, Op, histogram
@@ -27,14 +32,7 @@ LOG = "/tmp/tg-reliability-kill"
 
 
 def main():
-    args = options(
-        __doc__,
-        ("--deliveries", 600, "deliveries in the burst"),
-        ("--rate", 100.0, "deliveries/s while the burst is sent"),
-        ("--kill-at", 0.3, "kill when this share of the burst is processed"),
-        ("--restart-after", 2.0, "seconds between the kill and the restart"),
-        NO_DOC,
-    ).parse_args()
+    args = options(__doc__).parse_args()
     run_started = time.strftime("%Y-%m-%d %H:%M")
     version = code_version()
     with gateway_with_webhook("burst", LOG, WORKER_STALLED_SECONDS=STALLED_SECONDS) as gateway:
@@ -137,14 +135,7 @@ def main():
         f"{rows['jobs'] or 'none'}",
         "",
     ]
-    return conclude_reliability(
-        "worker-kill",
-        "## Job worker killed mid-burst",
-        lines,
-        checks,
-        args,
-        ("reliability_worker_kill", ("deliveries", "rate", "kill_at"), f"logs in {LOG}-*.log"),
-    )
+    return conclude_reliability("worker-kill", "## Job worker killed mid-burst", lines, checks, args, f"logs in {LOG}-*.log")
 
 
 if __name__ == "__main__":

@@ -7,7 +7,8 @@ or after it (changes to one issue that wait together collapse into one job, so t
 built-in tracker is its recorded event; on the GitHub fake (a real HTTP server on 127.0.0.1, reached through the
 gateway's provider and shared session) it is the moment the fake has answered the PATCH of the mirror.
 
-    .venv/bin/python -m bench.sync_bench [--write]   (--write puts the figures in docs/PERFORMANCE.md)
+Run: .venv/bin/python -m bench.sync_bench [options]
+  --write  put the figures in docs/PERFORMANCE.md
 """
 
 import os
@@ -17,7 +18,7 @@ import threading
 import time
 from datetime import UTC, datetime
 
-from bench.harness import WRITE, options
+from bench.harness import options
 from bench.harness.db import database
 from bench.harness.inproc import login_headers, testing_app
 from bench.harness.measure import percentile
@@ -277,7 +278,7 @@ to two cores busy, so the load after a pair includes its own): read them as an o
 
 
 def main():
-    args = options(__doc__, WRITE).parse_args()
+    args = options(__doc__).parse_args()
     result = run()
     print(markdown(result))
     if args.write:

@@ -1,6 +1,10 @@
 """Tracker calls through the gateway vs PyGithub straight at the GitHub fake; the aggregate fan-out vs one tracker.
 
-Run: .venv/bin/python -m bench.tracker_bench [--requests 500] [--fanout-requests 30] [--fanout-budget 90]
+Run: .venv/bin/python -m bench.tracker_bench [options]
+  --requests 500        measured requests per variant for the overhead
+  --jira-requests 300   measured requests per variant for Jira
+  --fanout-requests 30  measured requests per endpoint for the fan-out
+  --fanout-budget 90.0  stop the fan-out measurement after this many seconds (at least 10 requests each)
 Writes its figures into docs/PERFORMANCE.md (section "trackers"); exit status 1 when a target is missed.
 
 (1) Gateway overhead: `GET /api/v1/trackers/<id>/issues/<n>` under uwsgi against a zero-latency GitHub fake vs the
@@ -363,13 +367,7 @@ def fanout(base_url, fakes, token, tracker_ids, count, budget_seconds):
 
 
 def main():
-    args = options(
-        __doc__,
-        ("--requests", 500, "measured requests per variant for the overhead"),
-        ("--fanout-requests", 30, "measured requests per endpoint for the fan-out"),
-        ("--fanout-budget", 90.0, "stop the fan-out measurement after this many seconds (at least 10 requests each)"),
-        ("--jira-requests", 300, "measured requests per variant for Jira"),
-    ).parse_args()
+    args = options(__doc__).parse_args()
     started = time.monotonic()
     args.load_at_start = os.getloadavg()[0]
     with database() as database_url, fake_processes("github", 3) as fakes, fake_processes("jira") as (jira_fake,):

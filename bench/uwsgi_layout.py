@@ -1,6 +1,10 @@
 """uwsgi processes x threads, measured on both kinds of load: CPU-bound API requests and tracker calls that wait.
 
-Run: .venv/bin/python -m bench.uwsgi_layout [--seconds 10] [--layouts 4x4,2x4,2x2,2x1] [--latency 0.05]
+Run: .venv/bin/python -m bench.uwsgi_layout [options]
+  --seconds 10                   seconds of wrk per row (after 2 s of warm-up)
+  --connections 32               wrk's connections
+  --layouts 4x4,4x2,2x4,2x2,2x1  processes x threads to measure
+  --latency 0.05                 seconds the fake waits before answering a provider request
 For each layout (the committed uwsgi.ini with --processes/--threads overridden): wrk -c32 on the offers list (20
 offers, JWT; pure CPU: Python and PostgreSQL) and wrk -c32 on one tracker's issue list against the GitHub fake
 with `--latency` seconds injected per provider request (the worker thread waits on the network). The per-tracker
@@ -25,13 +29,7 @@ from bench.tracker_bench import FANOUT_REPO, seed_fakes
 
 
 def main():
-    args = options(
-        __doc__,
-        ("--seconds", 10, None),
-        ("--connections", 32, None),
-        ("--layouts", "4x4,4x2,2x4,2x2,2x1", None),
-        ("--latency", 0.05, None),
-    ).parse_args()
+    args = options(__doc__).parse_args()
     require_wrk()
     layouts = [tuple(int(n) for n in layout.split("x")) for layout in args.layouts.split(",")]
     load_at_start = os.getloadavg()[0]

@@ -1,6 +1,10 @@
 """Signed GitHub webhook deliveries: ingest burst under uwsgi, then worker processing, then exact accounting.
 
-Run: .venv/bin/python -m bench.webhook_bench [--seconds 20] [--connections 8] [--workers 2] [--concurrency 4]
+Run: .venv/bin/python -m bench.webhook_bench [options]
+  --seconds 20.0    length of the burst
+  --connections 8   concurrent keep-alive connections of the burst
+  --workers 2       worker processes
+  --concurrency 4   --concurrency of each worker
 Writes its figures into docs/PERFORMANCE.md (section "webhooks"); exit status 1 when a target is missed.
 
 Load generator: a small asyncio HTTP/1.1 client in this process (keep-alive connections, request bytes built from
@@ -312,13 +316,7 @@ def accounting(database_url, tracker_id, accepted):
 
 
 def main():
-    args = options(
-        __doc__,
-        ("--seconds", 20.0, "length of the burst"),
-        ("--connections", 8, "concurrent keep-alive connections of the burst"),
-        ("--workers", 2, "worker processes"),
-        ("--concurrency", 4, "--concurrency of each worker"),
-    ).parse_args()
+    args = options(__doc__).parse_args()
     started = time.monotonic()
     load_at_start = os.getloadavg()[0]
     run_prefix = uuid.uuid4().hex[:12]

@@ -76,17 +76,11 @@ def gateway_with_webhook(username, log, *, issues=1, stats=None, **settings):
         migrate(env)
         seed_github_fake(fake_url, issues=issues)
         with uwsgi(env, log_path=f"{log}-uwsgi.log", stats=stats) as (base_url, _master):
-            user_id, token, tracker_id, secret = webhook_tracker(base_url, env, fake_url, username)
-            yield SimpleNamespace(
-                database_url=database_url,
-                env=env,
-                fake_url=fake_url,
-                base_url=base_url,
-                user_id=user_id,
-                token=token,
-                tracker_id=tracker_id,
-                secret=secret,
+            gateway = SimpleNamespace(database_url=database_url, env=env, fake_url=fake_url, base_url=base_url)
+            gateway.user_id, gateway.token, gateway.tracker_id, gateway.secret = webhook_tracker(
+                base_url, env, fake_url, username
             )
+            yield gateway
 
 
 def post_delivery(http, gateway, payload):

@@ -34,16 +34,16 @@ def check_lines(checks):
     return [f"- {name}: {'met' if ok else '**not met**'}" for name, ok in checks.items()]
 
 
-def conclude_reliability(section, heading, lines, checks, args, repeat):
-    """Print a reliability run's report (its lines, the checks, how to repeat it: `repeat` is the module, the options it
-    ran with and where its logs are), write its section of docs/RELIABILITY.md unless `--no-doc`, and return the exit
+def conclude_reliability(section, heading, lines, checks, args, logs):
+    """Print a reliability run's report (its lines, the checks, how to repeat it: this script with the options it ran
+    with, and where its `logs` are), write its section of docs/RELIABILITY.md unless `--no-doc`, and return the exit
     status (0 when every check is met)."""
-    module, flags, logs = repeat
-    values = {flag: getattr(args, flag) for flag in flags}
     command = " ".join(
         f"--{flag.replace('_', '-')} {value:g}" if isinstance(value, float) else f"--{flag.replace('_', '-')} {value}"
-        for flag, value in values.items()
+        for flag, value in vars(args).items()
+        if not isinstance(value, bool)
     )
+    module = Path(sys.argv[0]).stem
     report = "\n".join([*lines, *check_lines(checks), "", f"Repeat: `.venv/bin/python -m bench.{module} {command}` ({logs})"])
     print(report)
     if not args.no_doc:
