@@ -147,30 +147,22 @@ def breakdown(client, url, headers, measured_ms, count, label):
 
 def main():
     args = options(__doc__).parse_args()
+    with contextlib.redirect_stdout(io.StringIO()) as captured:
+        code = measure(args)
+    print(captured.getvalue(), end="")
     if args.write:
-        captured = io.StringIO()
-
-        class Tee(io.TextIOBase):
-            def write(self, text):
-                sys.__stdout__.write(text)
-                return captured.write(text)
-
-        with contextlib.redirect_stdout(Tee()):
-            code = measure(args)
-        load = os.getloadavg()[0]
         write_section(
             "in-process",
             (
                 "## In-process cost of one request (load-independent)\n\n"
-                f"Measured {time.strftime('%Y-%m-%d')} on {machine()}, 1-minute load average {load:.1f} at the end; "
-                "the Flask test client in one process, production config, CPU time of that process only (the fastest of "
-                "10 batches), PostgreSQL round trips counted by SQLAlchemy events.\n\n```\n"
+                f"Measured {time.strftime('%Y-%m-%d')} on {machine()}, 1-minute load average {os.getloadavg()[0]:.1f} "
+                "at the end; the Flask test client in one process, production config, CPU time of that process only (the "
+                "fastest of 10 batches), PostgreSQL round trips counted by SQLAlchemy events.\n\n```\n"
                 + captured.getvalue().strip()
                 + "\n```\n\nReproduce: `.venv/bin/python -m bench.profile_requests --breakdown --write`"
             ),
         )
-        return code
-    return measure(args)
+    return code
 
 
 def measure(args):

@@ -67,7 +67,6 @@ class Writes:
 
 def main():
     args = options(__doc__).parse_args()
-    run_started = time.strftime("%Y-%m-%d %H:%M")
     version = code_version()
     seconds = args.before + args.down + args.after
     with gateway_with_webhook("restart-writer", LOG) as gateway:
@@ -75,7 +74,7 @@ def main():
         postgres = EmbeddedPostgres(database_url)
         writes = Writes(gateway)
         workers = JobWorkers(gateway.env, 2, log_prefix=f"{LOG}-worker", supervise=True).start()
-        cpu = CpuWatch(exclude_substring=str(postgres.pgdata)).start()
+        cpu = CpuWatch(database_url).start()
         try:
             load = FixedRateLoad(
                 [Op("offer_create", 2, writes.offer_create), Op("webhook", 1, writes.webhook)], args.rate, seconds=seconds
@@ -159,7 +158,7 @@ def main():
 
     worker_events = [f"{when - t0:.1f} s: worker {index} {what}" for when, index, what in workers.events]
     lines = [
-        run_intro(run_started, version, cpu),
+        run_intro(version, cpu),
         "",
         f"Set-up: embedded PostgreSQL, uwsgi with the committed uwsgi.ini ({uwsgi_layout_text()}), 2 job workers "
         f"under a supervisor that restarts an exited worker after 1, 2, 4 ... 10 s, `RATELIMIT_ENABLED=false`, "

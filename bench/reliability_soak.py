@@ -15,7 +15,6 @@ import os
 import re
 import sys
 import threading
-import time
 from pathlib import Path
 
 import requests
@@ -202,7 +201,6 @@ def rss_verdict(samples, seconds):
 
 def main():
     args = options(__doc__).parse_args()
-    started = time.strftime("%Y-%m-%d %H:%M")
     version = code_version()
     stats = ("127.0.0.1", free_port())
     with gateway_with_webhook("soak", LOG, issues=SEEDED_ISSUES, stats=stats) as gateway:
@@ -211,7 +209,7 @@ def main():
         mix = Mix(gateway, users)
         mix.churn.extend(churn)
         workers = JobWorkers(gateway.env, 2, log_prefix=f"{LOG}-worker", supervise=True).start()
-        cpu = CpuWatch(exclude_substring=database_url.rsplit("host=", 1)[-1]).start()
+        cpu = CpuWatch(database_url).start()
         try:
             load = FixedRateLoad(mix.ops(), args.rate, seconds=args.seconds).start()
             rss_samples = []
@@ -266,7 +264,6 @@ def main():
     error_kinds = collections.Counter((s.kind, s.status, s.detail) for s in errors)
     lines = [
         run_intro(
-            started,
             version,
             cpu,
             f", {args.seconds} s at {args.rate:g} req/s (fixed schedule, open loop, Python load generator with 24 threads)",

@@ -166,7 +166,7 @@ def run_faults(args, phases, boundaries, seconds):
                 "A": create_github_tracker(base_url, token, "tracker-a", fake_a, REPO),
                 "B": create_github_tracker(base_url, token, "tracker-b", fake_b, REPO),
             }
-            cpu = CpuWatch(exclude_substring=database_url.rsplit("host=", 1)[-1]).start()
+            cpu = CpuWatch(database_url).start()
             try:
                 ops = [Op(name, 1, reader(base_url, token, tracker_id)) for name, tracker_id in trackers.items()]
                 load = FixedRateLoad(ops, args.rate * 2, seconds=seconds).start()
@@ -354,14 +354,13 @@ def process_lines(f, workers_final):
 
 def main():
     args, kinds, default_phases = parse_args()
-    run_started = time.strftime("%Y-%m-%d %H:%M")
     version = code_version()
     phases, boundaries, seconds = schedule(args, kinds)
     observed = run_faults(args, phases, boundaries, seconds)
     boundaries.update(observed.switches)
     f = analyse(observed, phases, boundaries)
     lines = [
-        run_intro(run_started, version, observed.cpu),
+        run_intro(version, observed.cpu),
         "",
         *setup_lines(args, kinds, observed.processes),
         "",

@@ -33,7 +33,6 @@ LOG = "/tmp/tg-reliability-kill"
 
 def main():
     args = options(__doc__).parse_args()
-    run_started = time.strftime("%Y-%m-%d %H:%M")
     version = code_version()
     with gateway_with_webhook("burst", LOG, WORKER_STALLED_SECONDS=STALLED_SECONDS) as gateway:
         database_url = gateway.database_url
@@ -54,7 +53,7 @@ def main():
                     accepted_ids.append(delivery_id)
             return result
 
-        cpu = CpuWatch(exclude_substring=database_url.rsplit("host=", 1)[-1]).start()
+        cpu = CpuWatch(database_url).start()
         try:
             load = FixedRateLoad(
                 [Op("webhook", 1, deliver)], args.rate, seconds=args.deliveries / args.rate, max_requests=args.deliveries
@@ -111,7 +110,7 @@ def main():
         "no job failed": rows["jobs"].get("failed", 0) == 0,
     }
     lines = [
-        run_intro(run_started, version, cpu),
+        run_intro(version, cpu),
         "",
         f"Set-up: uwsgi with the committed uwsgi.ini, 2 job workers (`python manage.py worker --concurrency 4`, "
         f"`WORKER_STALLED_SECONDS={STALLED_SECONDS}`), one GitHub tracker (fake) with a registered webhook. "

@@ -223,18 +223,9 @@ def run():
 
 
 NAMES = {"builtin": "built-in -> built-in", "github": "built-in -> GitHub fake"}
-COLUMNS = (
-    "pair",
-    "changes",
-    "writes on the right",
-    "lag p50 ms",
-    "lag p99 ms",
-    "lag max ms",
-    "burst s",
-    "all propagated s",
-    "equal at the end",
-    "jobs retried",
-    "load (1 min) after",
+HEADER = (
+    "| pair | changes | writes on the right | lag p50 ms | lag p99 ms | lag max ms | burst s | all propagated s "
+    "| equal at the end | jobs retried | load (1 min) after |\n|---|---|---|---|---|---|---|---|---|---|---|"
 )
 
 
@@ -244,7 +235,6 @@ def markdown(run_result):
         f"| {r['burst']:.1f} | {r['drained']:.1f} | {r['consistent']} | {r['retried']} | {r['load']:.2f} |"
         for r in run_result["results"]
     )
-    header = "| " + " | ".join(COLUMNS) + " |\n|" + "---|" * len(COLUMNS)
     collapsed = "; ".join(
         f"{NAMES[r['pair']]}: {r['changes'] - r['right_writes']} collapsed"
         if r["right_writes"] < r["changes"]
@@ -259,7 +249,7 @@ the sync jobs (concurrency {CONCURRENCY}); embedded PostgreSQL; {machine()}. The
 tracker, then a GitHub repository on the GitHub fake (a real HTTP server on 127.0.0.1, reached through the gateway's
 GitHub provider and its shared session: each job reads both issues and PATCHes the mirror).
 
-{header}
+{HEADER}
 {rows}
 
 Load average (1 min) when the run started: {run_result["load_before"]:.2f}.

@@ -56,8 +56,6 @@ LOG_PATH = "/tmp/tg-bench-webhooks.log"
 WORKER_LOG_PREFIX = "/tmp/tg-bench-webhook-workers"
 
 
-# ---- setup -------------------------------------------------------------------------------------
-
 KEY_MARK = b"@@delivery@@"
 NUMBER_MARK = 987654321012  # stands for the issue number in the templates (replaced per delivery)
 
@@ -93,9 +91,6 @@ class SignedBodies:
 
     def size(self):
         return len(self.templates[0]) - len(KEY_MARK) + len("burst-000000-0-0000")
-
-
-# ---- load generator ----------------------------------------------------------------------------
 
 
 async def read_response(reader):
@@ -185,22 +180,18 @@ class Burst:
         finally:
             connection[1].close()
 
+    async def connection_loops(self, connections, deadline):
+        await asyncio.gather(*(self.connection_loop(n, deadline) for n in range(connections)))
+
     def run(self, connections, seconds):
         """Post until `seconds` have passed, then wait for the answers in flight; returns (start, deadline, end)."""
         started = time.perf_counter()
         deadline = started + seconds
-
-        async def main():
-            await asyncio.gather(*(self.connection_loop(n, deadline) for n in range(connections)))
-
-        asyncio.run(main())
+        asyncio.run(self.connection_loops(connections, deadline))
         return started, deadline, time.perf_counter()
 
     def resend(self, keys):
-        async def main():
-            await self.connection_loop(0, None, keys=keys)
-
-        asyncio.run(main())
+        asyncio.run(self.connection_loop(0, None, keys=keys))
 
 
 def app_durations(offset, tracker_id):
@@ -212,9 +203,6 @@ def app_durations(offset, tracker_id):
         and entry.get("path") == f"/api/v1/webhooks/{tracker_id}"
         and entry.get("method") == "POST"
     ]
-
-
-# ---- workers and accounting --------------------------------------------------------------------
 
 
 def queue_state(conn, tracker_id):
@@ -310,9 +298,6 @@ def accounting(database_url, tracker_id, accepted):
         "jobs_left": jobs_left,
         "processing_span_seconds": span,
     }
-
-
-# ---- report ------------------------------------------------------------------------------------
 
 
 def main():

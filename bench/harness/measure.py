@@ -104,14 +104,16 @@ def worker_rss_mb(master_pid):
 
 
 class CpuWatch:
-    """Every `interval` s: the machine's busy CPU (/proc/stat) and how much of it this run used (our process tree and
-    our database's), so the rest is what other processes on the shared machine took."""
+    """Every `interval` s from when the run started: the machine's busy CPU (/proc/stat) and how much of it this run
+    used (our process tree and that of the database at `database_url`), so the rest is what other processes on the
+    shared machine took."""
 
-    def __init__(self, exclude_substring, interval=10.0):
+    def __init__(self, database_url, interval=10.0):
         import psutil
 
         self.psutil = psutil
-        self.exclude = exclude_substring
+        self.exclude = database_url.rsplit("host=", 1)[-1]  # the embedded PostgreSQL's directory, in its command line
+        self.started = time.strftime("%Y-%m-%d %H:%M")
         self.interval = interval
         self.samples: list[tuple[float, float, float]] = []  # (time, machine busy %, ours %) of 100% x cores
         self._stop = threading.Event()

@@ -52,14 +52,8 @@ def conclude_reliability(section, heading, lines, checks, args, logs):
 
 
 def machine():
-    cpu = next(
-        (
-            line.split(":", 1)[1].strip()
-            for line in Path("/proc/cpuinfo").read_text().splitlines()
-            if line.startswith("model name")
-        ),
-        "unknown CPU",
-    )
+    model = re.search(r"^model name\s*:\s*(.+)$", Path("/proc/cpuinfo").read_text(), re.MULTILINE)
+    cpu = model.group(1).strip() if model else "unknown CPU"
     niceness = os.nice(0)
     # On a machine shared with other work, a bench may run at a higher priority (nice -n -10): said beside its figures.
     standing = "ahead of" if niceness < 0 else "behind"
@@ -79,13 +73,13 @@ def code_version():
     return f"commit {commit or 'unknown'}" + (" with uncommitted app changes" if dirty else "")
 
 
-def run_intro(started, version, cpu, what=""):
+def run_intro(version, cpu, what=""):
     """A reliability report's first line: when (and `what` ran), where, which code, what else the machine was doing."""
     shared = (
         "2 cores shared by the load generator (Python, same machine), uwsgi, PostgreSQL, the job workers and "
         "the provider fakes, and possibly by other processes running on the machine at the same time"
     )
-    return f"Run {started}{what} on {machine()}; {shared}. App code: {version}. During this run {cpu.describe()}."
+    return f"Run {cpu.started}{what} on {machine()}; {shared}. App code: {version}. During this run {cpu.describe()}."
 
 
 def print_profile(profiler, lines, sorts=("cumulative", "tottime")):

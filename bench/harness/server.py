@@ -117,16 +117,9 @@ def uwsgi_workers(address):
         chunks = []
         while chunk := connection.recv(65536):
             chunks.append(chunk)
-    return [
-        {
-            "id": worker["id"],
-            "pid": worker["pid"],
-            "requests": worker["requests"],
-            "respawn_count": worker["respawn_count"],
-            "rss_mb": rss_mb(worker["pid"]),
-        }
-        for worker in json.loads(b"".join(chunks))["workers"]
-    ]
+    fields = ("id", "pid", "requests", "respawn_count")
+    workers = json.loads(b"".join(chunks))["workers"]
+    return [{**{field: worker[field] for field in fields}, "rss_mb": rss_mb(worker["pid"])} for worker in workers]
 
 
 def uwsgi_layout():
