@@ -17,10 +17,9 @@ import requests
 
 from bench.harness import options
 from bench.harness.clients import create_tracker, register_and_login
-from bench.harness.db import database
 from bench.harness.measure import worker_rss_mb
 from bench.harness.report import machine, write_section
-from bench.harness.server import app_env, migrate, uwsgi
+from bench.harness.server import migrated_env, uwsgi
 
 SIZE = 50 * 1024 * 1024
 BAR_MIB = 20
@@ -125,25 +124,20 @@ def main():
 
     options(__doc__).parse_args()  # no options: `--help` says so rather than starting a run
     results = {}
-    with database() as url, JiraFake(flavour=DATA_CENTER) as fake:
-        env = app_env(
-            url,
-            ATTACHMENT_MAX_BYTES=SIZE + 1024 * 1024,
-            RATELIMIT_ENABLED="false",
-            LOG_REQUESTS="false",
-            TRACKER_ALLOWED_HOSTS="127.0.0.1",
-            TRACKER_TIMEOUT_SECONDS=60,
-        )
-        migrate(env)
-        with uwsgi(env) as (base, master_pid):
-            token = register_and_login(base, "attachment_bench")[1]
-            headers = {"Authorization": f"Bearer {token}"}
-            local = create_tracker(base, token, {"name": "bench", "provider": "builtin", "target": "bench"})
-            for name, tracker_id in (("built-in", local), ("Jira DC fake", _remote_tracker(base, token, fake))):
-                issues = f"{base}/api/v1/trackers/{tracker_id}/issues"
-                issue = requests.post(issues, json={"title": "big file"}, headers=headers, timeout=30)
-                issue.raise_for_status()
-                results[name] = _round_trip(master_pid, issues, issue.json()["id"], headers)
+    limits = {"ATTACHMENT_MAX_BYTES": SIZE + 1024 * 1024, "TRACKER_TIMEOUT_SECONDS": 60}
+    with (
+        migrated_env(RATELIMIT_ENABLED="false", LOG_REQUESTS="false", **limits) as env,
+        JiraFake(flavour=DATA_CENTER) as fake,
+        uwsgi(env) as (base, master_pid),
+    ):
+        token = register_and_login(base, "attachment_bench")[1]
+        headers = {"Authorization": f"Bearer {token}"}
+        local = create_tracker(base, token, {"name": "bench", "provider": "builtin", "target": "bench"})
+        for name, tracker_id in (("built-in", local), ("Jira DC fake", _remote_tracker(base, token, fake))):
+            issues = f"{base}/api/v1/trackers/{tracker_id}/issues"
+            issue = requests.post(issues, json={"title": "big file"}, headers=headers, timeout=30)
+            issue.raise_for_status()
+            results[name] = _round_trip(master_pid, issues, issue.json()["id"], headers)
     lines = []
     for name, rows in results.items():
         for step, seconds, base_mib, peak_mib in rows:

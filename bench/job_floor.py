@@ -18,9 +18,9 @@ import sys
 import time
 
 from bench.harness import options
-from bench.harness.db import database, postmaster_pid
+from bench.harness.db import postmaster_pid
 from bench.harness.measure import process_tree_cpu_seconds
-from bench.harness.server import app_env, migrate
+from bench.harness.server import migrated_env
 
 QUEUE, TASK = "floor", "noop"
 
@@ -65,8 +65,8 @@ def _enqueue(database_url, count):
 
 def main():
     args = options(__doc__).parse_args()
-    with database() as database_url:
-        migrate(app_env(database_url))
+    with migrated_env() as env:
+        database_url = env["DATABASE_URL"]
         _enqueue(database_url, args.jobs)
         postmaster = postmaster_pid(database_url)
         pg_before, started = process_tree_cpu_seconds(postmaster), time.monotonic()

@@ -14,11 +14,11 @@ import sys
 import time
 
 from bench.harness import ROOT, options
-from bench.harness.db import database, postmaster_pid
+from bench.harness.db import postmaster_pid
 from bench.harness.load import require_wrk, wrk, wrk_cpu
 from bench.harness.measure import worker_rss_mb
 from bench.harness.report import check_lines, machine, write_section
-from bench.harness.server import app_env, app_output, migrate, uwsgi
+from bench.harness.server import app_output, migrated_env, uwsgi
 
 # Issue 16: >= 0.25 of the floor (the long-run goal is 0.35), p99 <= 50 ms at 32 connections.
 TARGET_RATIO, LONG_RUN_RATIO, TARGET_P99_MS, TARGET_RSS_MB = 0.25, 0.35, 50.0, 120.0
@@ -63,8 +63,7 @@ def dev_only_mb(env):
 
 
 def seed(env):
-    """Migrate, create a user with 20 offers, and return (user_id, token)."""
-    migrate(env)
+    """Create a user with 20 offers, and return (user_id, token)."""
     user_id, token = app_output(env, "from bench.harness.inproc import offer_owner\nprint(*offer_owner(db.session))").split()
     return int(user_id), token
 
@@ -73,10 +72,9 @@ def main():
     args = options(__doc__).parse_args()
     require_wrk()
     load_at_start = os.getloadavg()[0]
-    with database() as database_url:
-        env = app_env(database_url, LOG_REQUESTS="true")
+    with migrated_env(LOG_REQUESTS="true") as env:
         user_id, token = seed(env)
-        postmaster = postmaster_pid(database_url)
+        postmaster = postmaster_pid(env["DATABASE_URL"])
         with uwsgi(env, module="bench.hello:application", ready_path="/hello") as (base_url, hello_master):
             wrk(base_url + "/hello", seconds=3, connections=args.connections)  # warm-up
             floor = measured(base_url + "/hello", args.seconds, args.connections, hello_master, postmaster)

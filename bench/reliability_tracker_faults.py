@@ -30,12 +30,11 @@ from types import SimpleNamespace
 
 from bench.harness import options
 from bench.harness.clients import create_github_tracker, register_and_login
-from bench.harness.db import database
 from bench.harness.fakes import REPO, control, fake_processes, seed_github_fake
 from bench.harness.load import FixedRateLoad, Op, expect, histogram
 from bench.harness.measure import CpuWatch, stats
 from bench.harness.report import code_version, conclude_reliability, run_intro
-from bench.harness.server import app_env, free_port, migrate, uwsgi, uwsgi_layout, uwsgi_workers
+from bench.harness.server import free_port, migrated_env, uwsgi, uwsgi_layout, uwsgi_workers
 
 TIMEOUT, RESET, THRESHOLD = 2.0, 3.0, 5
 LATENCY_MARGIN = 1.0
@@ -145,17 +144,11 @@ def switch_faults(fake_a, load, phases, boundaries):
 def run_faults(args, phases, boundaries, seconds):
     """Two fakes, uwsgi and the fixed-rate reads of both trackers while fake A goes through the phases."""
     extra = ["--processes", str(args.processes)] if args.processes else []
-    with database() as database_url, fake_processes("github", 2) as (fake_a, fake_b):
-        env = app_env(
-            database_url,
-            TRACKER_ALLOWED_HOSTS="127.0.0.1",
-            RATELIMIT_ENABLED="false",
-            TRACKER_TIMEOUT_SECONDS=TIMEOUT,
-            TRACKER_BREAKER_RESET_SECONDS=RESET,
-            TRACKER_BREAKER_THRESHOLD=THRESHOLD,
-            TRACKER_RETRIES=2,
-        )
-        migrate(env)
+    breaker = {"TRACKER_BREAKER_RESET_SECONDS": RESET, "TRACKER_BREAKER_THRESHOLD": THRESHOLD}
+    with (
+        migrated_env(RATELIMIT_ENABLED="false", TRACKER_TIMEOUT_SECONDS=TIMEOUT, TRACKER_RETRIES=2, **breaker) as env,
+        fake_processes("github", 2) as (fake_a, fake_b),
+    ):
         for url in (fake_a, fake_b):
             seed_github_fake(url, issues=ISSUES)
         stats = ("127.0.0.1", free_port())
@@ -166,7 +159,7 @@ def run_faults(args, phases, boundaries, seconds):
                 "A": create_github_tracker(base_url, token, "tracker-a", fake_a, REPO),
                 "B": create_github_tracker(base_url, token, "tracker-b", fake_b, REPO),
             }
-            cpu = CpuWatch(database_url).start()
+            cpu = CpuWatch(env["DATABASE_URL"]).start()
             try:
                 ops = [Op(name, 1, reader(base_url, token, tracker_id)) for name, tracker_id in trackers.items()]
                 load = FixedRateLoad(ops, args.rate * 2, seconds=seconds).start()

@@ -32,11 +32,10 @@ from jira import JIRA
 from api.trackers.providers.jira import ISSUE_FIELDS as JIRA_ISSUE_FIELDS
 from bench.harness import options
 from bench.harness.clients import create_github_tracker, create_tracker, register_and_login
-from bench.harness.db import database
 from bench.harness.fakes import TOKEN, control, fake_processes, recorded_requests, repo_ops, seed
 from bench.harness.measure import log_entries, stats, timed
 from bench.harness.report import check_lines, machine, write_section
-from bench.harness.server import app_env, migrate, uwsgi
+from bench.harness.server import migrated_env, uwsgi
 
 TARGET_ADDED_P50_MS = 3.0
 TARGET_FANOUT_RATIO = 1.3
@@ -370,9 +369,7 @@ def main():
     args = options(__doc__).parse_args()
     started = time.monotonic()
     args.load_at_start = os.getloadavg()[0]
-    with database() as database_url, fake_processes("github", 3) as fakes, fake_processes("jira") as (jira_fake,):
-        env = app_env(database_url, TRACKER_ALLOWED_HOSTS="127.0.0.1", LOG_REQUESTS="true")
-        migrate(env)
+    with migrated_env(LOG_REQUESTS="true") as env, fake_processes("github", 3) as fakes, fake_processes("jira") as (jira_fake,):
         seed_fakes(fakes, overhead_issues=1 + WARMUP + args.requests)
         seed_jira(jira_fake)
         with uwsgi(env, log_path=LOG_PATH) as (base_url, _master):
@@ -413,20 +410,8 @@ def main():
         "cache defeated: no conditional read of a distinct issue": evidence["distinct_conditional"] == 0
         and evidence["distinct_reads"] == args.requests,
     }
-    print(
-        render(
-            args,
-            elapsed,
-            latency,
-            evidence,
-            fan,
-            fan_checks,
-            checks,
-            jira=jira,
-            added=(added_miss, added_etag, added_miss_reused, added_etag_reused),
-            ratio=ratio,
-        )
-    )
+    added = (added_miss, added_etag, added_miss_reused, added_etag_reused)
+    print(render(args, elapsed, latency, evidence, fan, fan_checks, checks, jira=jira, added=added, ratio=ratio))
     return 0 if all(checks.values()) else 1
 
 

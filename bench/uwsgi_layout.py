@@ -18,12 +18,11 @@ import time
 
 from bench.harness import options
 from bench.harness.clients import create_github_tracker
-from bench.harness.db import database
 from bench.harness.fakes import control, fake_processes
 from bench.harness.load import require_wrk, wrk, wrk_cpu
 from bench.harness.measure import worker_rss_mb
 from bench.harness.report import machine, write_section
-from bench.harness.server import app_env, uwsgi
+from bench.harness.server import migrated_env, uwsgi
 from bench.offers_bench import seed as seed_offers
 from bench.tracker_bench import FANOUT_REPO, seed_fakes
 
@@ -34,8 +33,7 @@ def main():
     layouts = [tuple(int(n) for n in layout.split("x")) for layout in args.layouts.split(",")]
     load_at_start = os.getloadavg()[0]
     rows = []
-    with database() as database_url, fake_processes("github", 1) as fakes:
-        env = app_env(database_url, LOG_REQUESTS="true", TRACKER_ALLOWED_HOSTS="127.0.0.1", TRACKER_MAX_IN_FLIGHT="1000")
+    with migrated_env(LOG_REQUESTS="true", TRACKER_MAX_IN_FLIGHT="1000") as env, fake_processes("github", 1) as fakes:
         user_id, token = seed_offers(env)
         seed_fakes(fakes, overhead_issues=0)
         tracker_id = None

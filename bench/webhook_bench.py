@@ -37,11 +37,11 @@ import psycopg
 
 from bench.harness import ROOT, options
 from bench.harness.clients import webhook_tracker
-from bench.harness.db import database, postmaster_pid, query
+from bench.harness.db import postmaster_pid, query
 from bench.harness.fakes import fake_processes, seed_github_fake
 from bench.harness.measure import log_entries, percentile, process_tree_cpu_seconds
 from bench.harness.report import check_lines, machine, write_section
-from bench.harness.server import JobWorkers, app_env, migrate, uwsgi
+from bench.harness.server import JobWorkers, migrated_env, uwsgi
 
 TARGET_ACCEPTED_PER_SECOND = 300.0
 TARGET_P99_MS = 50.0
@@ -305,9 +305,8 @@ def main():
     started = time.monotonic()
     load_at_start = os.getloadavg()[0]
     run_prefix = uuid.uuid4().hex[:12]
-    with database() as database_url, fake_processes("github", 1) as fakes:
-        env = app_env(database_url, TRACKER_ALLOWED_HOSTS="127.0.0.1", LOG_REQUESTS="true")
-        migrate(env)
+    with migrated_env(LOG_REQUESTS="true") as env, fake_processes("github", 1) as fakes:
+        database_url = env["DATABASE_URL"]
         with uwsgi(env, log_path=LOG_PATH) as (base_url, master):
             seed_github_fake(fakes[0], issues=0, repo=REPO)
             *_, tracker_id, secret = webhook_tracker(base_url, env, fakes[0], "bench-webhooks", REPO)

@@ -11,10 +11,9 @@ from types import SimpleNamespace
 
 import requests
 
-from bench.harness.db import database
 from bench.harness.fakes import REPO, TOKEN, fake_processes, seed_github_fake
 from bench.harness.load import expect
-from bench.harness.server import app_env, app_output, migrate, uwsgi
+from bench.harness.server import app_output, migrated_env, uwsgi
 
 PASSWORD = "reliability-password-1"
 
@@ -71,12 +70,10 @@ def webhook_tracker(base_url, env, fake_url, username, repo=REPO):
 def gateway_with_webhook(username, log, *, issues=1, stats=None, **settings):
     """A throwaway database, a seeded GitHub fake, uwsgi (its log at LOG-uwsgi.log; rate limits off) and
     `webhook_tracker()` of `username`, yielded as one namespace."""
-    with database() as database_url, fake_processes("github", 1) as (fake_url,):
-        env = app_env(database_url, TRACKER_ALLOWED_HOSTS="127.0.0.1", RATELIMIT_ENABLED="false", **settings)
-        migrate(env)
+    with migrated_env(RATELIMIT_ENABLED="false", **settings) as env, fake_processes("github", 1) as (fake_url,):
         seed_github_fake(fake_url, issues=issues)
         with uwsgi(env, log_path=f"{log}-uwsgi.log", stats=stats) as (base_url, _master):
-            gateway = SimpleNamespace(database_url=database_url, env=env, fake_url=fake_url, base_url=base_url)
+            gateway = SimpleNamespace(database_url=env["DATABASE_URL"], env=env, fake_url=fake_url, base_url=base_url)
             gateway.user_id, gateway.token, gateway.tracker_id, gateway.secret = webhook_tracker(
                 base_url, env, fake_url, username
             )

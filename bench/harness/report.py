@@ -61,15 +61,14 @@ def machine():
     return f"{os.cpu_count()} cores ({cpu}), Python {sys.version.split()[0]}{priority}"
 
 
+def _git(*args):
+    return subprocess.run(["git", *args], cwd=ROOT, capture_output=True, text=True).stdout.strip()
+
+
 def code_version():
     """The commit the app code was at (and whether api/, config.py or uwsgi.ini had uncommitted changes)."""
-    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True).stdout.strip()
-    dirty = subprocess.run(
-        ["git", "status", "--porcelain", "--", "api", "config.py", "uwsgi.ini", "wsgi.py", "manage.py"],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-    ).stdout.strip()
+    commit = _git("rev-parse", "--short", "HEAD")
+    dirty = _git("status", "--porcelain", "--", "api", "config.py", "uwsgi.ini", "wsgi.py", "manage.py")
     return f"commit {commit or 'unknown'}" + (" with uncommitted app changes" if dirty else "")
 
 

@@ -17,6 +17,7 @@ import time
 import requests
 
 from bench.harness import ROOT, VENV_BIN
+from bench.harness.db import database
 from bench.harness.measure import rss_mb
 
 
@@ -61,6 +62,16 @@ def app_env(database_url, **extra):
 def migrate(env):
     """Apply the migrations to the benchmark database."""
     subprocess.run([sys.executable, "manage.py", "db", "upgrade"], cwd=ROOT, env=env, check=True, capture_output=True)
+
+
+@contextlib.contextmanager
+def migrated_env(**settings):
+    """`app_env()` with `settings` on a migrated `database()` (its URL is env["DATABASE_URL"]); trackers may reach the
+    provider fakes on 127.0.0.1."""
+    with database() as database_url:
+        env = app_env(database_url, TRACKER_ALLOWED_HOSTS="127.0.0.1", **settings)
+        migrate(env)
+        yield env
 
 
 def app_output(env, code):
