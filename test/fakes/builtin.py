@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from test.fakes import kit
 from test.fakes.kit import ContractVariant, Setup
 
 
@@ -18,22 +19,9 @@ CONTRACT_VARIANTS = [
         "builtin",
         setup=_contract,
         audit=_audit,
-        capabilities=frozenset(
-            {
-                "issues",
-                "comments",
-                "labels",
-                "members",
-                "due_date",
-                "in_progress",
-                "priority",
-                "issue_type",
-                "parent",
-                "comment_edit",
-                "comment_delete",
-                "issue_delete",
-                "attachments",
-            }
+        capabilities=kit.capability_set(
+            "issues comments labels members due_date in_progress priority issue_type parent"
+            " comment_edit comment_delete issue_delete attachments"
         ),
     )
 ]

@@ -11,6 +11,7 @@ from typing import Any
 from werkzeug.http import HTTP_STATUS_CODES
 from werkzeug.wrappers import Response
 
+from test.fakes import kit
 from test.fakes.base import (
     Call,
     Counters,
@@ -24,8 +25,8 @@ from test.fakes.base import (
     split_list,
     utcnow,
 )
-from test.fakes.github import check_issue_events
-from test.fakes.kit import ContractVariant, RequestCheck, Setup, WebhookExpectation, check_against_spec, path_template, poll_twice
+from test.fakes.github import HOOK_FILE_TYPES, check_issue_events, hook_expectations
+from test.fakes.kit import ContractVariant, RequestCheck, Setup, check_against_spec, path_template, poll_twice
 
 API = "/api/v1"
 DEFAULT_PAGE_SIZE = 30  # setting.API.DefaultPagingNum
@@ -1040,21 +1041,9 @@ CONTRACT_VARIANTS = [
         setup=_contract,
         audit=_audit,
         server=GiteaFake,
-        capabilities=frozenset(
-            {
-                "issues",
-                "comments",
-                "labels",
-                "members",
-                "due_date",
-                "webhooks",
-                "template_import",
-                "comment_edit",
-                "comment_delete",
-                "issue_delete",
-                "attachments",
-                "passthrough",
-            }
+        capabilities=kit.capability_set(
+            "issues comments labels members due_date webhooks template_import"
+            " comment_edit comment_delete issue_delete attachments passthrough"
         ),
     )
 ]  # in_progress and priority once their labels are configured
@@ -1064,29 +1053,18 @@ REQUEST_CHECKS = [
         setup=_request_setup,
         check=_check_requests,
         after=_request_after,
-        expected=frozenset(
-            {
-                ("POST", "/repos/{owner}/{repo}/issues"),
-                ("PATCH", "/repos/{owner}/{repo}/issues/{index}"),
-                ("PUT", "/repos/{owner}/{repo}/issues/{index}/labels"),
-                ("GET", "/repos/{owner}/{repo}/issues"),
-                ("POST", "/repos/{owner}/{repo}/hooks"),
-                ("DELETE", "/repos/{owner}/{repo}/hooks/{id}"),
-                ("GET", "/repos/{owner}/{repo}/issue_templates"),
-                ("GET", "/repos/{owner}/{repo}/issues/comments"),
-            }
+        expected=kit.operations(
+            "POST /issues, PATCH /issues/{index}, PUT /issues/{index}/labels, GET /issues, POST /hooks,"
+            " DELETE /hooks/{id}, GET /issue_templates, GET /issues/comments",
+            prefix="/repos/{owner}/{repo}",
         ),
     )
 ]
-WEBHOOK_EXPECTATIONS = [
-    WebhookExpectation(name, event, types, "kostekIV/test", _check_events)
-    for event, name, types in (
-        ("issues", "issues.opened.json", ("issue.created",)),
-        ("issues", "issues.edited.json", ("issue.updated",)),
-        ("issues", "issues.assigned.json", ("issue.assigned",)),
-        ("issues", "issues.closed.json", ("issue.closed",)),
-        ("issues", "issues.reopened.json", ("issue.reopened",)),
-        ("issue_comment", "issue_comment.created.json", ("comment.created",)),
-        ("issue_comment", "issue_comment.edited.json", ("comment.updated",)),
-    )
-]
+# Gitea sends GitHub's payload shapes: its files are some of GitHub's, and a close, which GitHub's files leave out.
+GITHUB_SHAPED = "issues.opened issues.edited issues.assigned issues.reopened issue_comment.created issue_comment.edited"
+WEBHOOK_EXPECTATIONS = hook_expectations(
+    {f"{name}.json": HOOK_FILE_TYPES[f"{name}.json"] for name in GITHUB_SHAPED.split()}
+    | {"issues.closed.json": ("issue.closed",)},
+    "kostekIV/test",
+    _check_events,
+)

@@ -18,6 +18,7 @@ from urllib.parse import quote
 from werkzeug.http import http_date, parse_date, parse_etags
 from werkzeug.wrappers import Response
 
+from test.fakes import kit
 from test.fakes.base import Call, FakeServer, HTTPError, iso_z, json_response, page_of, parse_timestamp, route, split_list, utcnow
 from test.fakes.kit import ContractVariant, RequestCheck, Setup, WebhookExpectation, check_against_spec, path_template, poll_twice
 
@@ -1362,20 +1363,8 @@ CONTRACT_VARIANTS = [
         audit=_audit,
         server=GitHubFake,
         validation_status=422,
-        capabilities=frozenset(
-            {
-                "issues",
-                "comments",
-                "labels",
-                "members",
-                "webhooks",
-                "template_import",
-                "issue_type",
-                "parent",
-                "comment_edit",
-                "comment_delete",
-                "passthrough",
-            }
+        capabilities=kit.capability_set(
+            "issues comments labels members webhooks template_import issue_type parent comment_edit comment_delete passthrough"
         ),
     )
 ]
@@ -1384,37 +1373,35 @@ REQUEST_CHECKS = [
         "github",
         setup=_request_setup,
         check=_check_requests,
-        expected=frozenset(
-            {
-                ("POST", "/repos/{owner}/{repo}/issues"),
-                ("PATCH", "/repos/{owner}/{repo}/issues/{issue_number}"),
-                ("GET", "/repos/{owner}/{repo}/issues"),
-                ("GET", "/search/issues"),
-                ("POST", "/repos/{owner}/{repo}/hooks"),
-                ("POST", "/repos/{owner}/{repo}/issues/{issue_number}/sub_issues"),
-                ("DELETE", "/repos/{owner}/{repo}/issues/{issue_number}/sub_issue"),
-                ("GET", "/repos/{owner}/{repo}/issues/{issue_number}/sub_issues"),
-                ("GET", "/repos/{owner}/{repo}/issues/comments"),
-            }
-        ),
+        expected=kit.operations(
+            "POST /issues, PATCH /issues/{issue_number}, GET /issues, POST /hooks, POST /issues/{issue_number}/sub_issues,"
+            " DELETE /issues/{issue_number}/sub_issue, GET /issues/{issue_number}/sub_issues, GET /issues/comments",
+            prefix="/repos/{owner}/{repo}",
+        )
+        | {("GET", "/search/issues")},
         after=_sub_issue_drive,
     )
 ]
-HOOK_REPO = "Codertocat/Hello-World"  # the repository of the payload files
-WEBHOOK_EXPECTATIONS = [
-    WebhookExpectation(name, event, types, HOOK_REPO, check_issue_events)
-    for event, name, types in (
-        ("issues", "issues.opened.json", ("issue.created",)),
-        ("issues", "issues.edited.json", ("issue.updated",)),
-        ("issues", "issues.reopened.json", ("issue.reopened",)),
-        ("issues", "issues.labeled.json", ("issue.labeled",)),
-        ("issues", "issues.unlabeled.json", ("issue.unlabeled",)),
-        ("issues", "issues.assigned.json", ("issue.assigned",)),
-        ("issues", "issues.unassigned.json", ("issue.updated",)),
-        ("issues", "issues.deleted.json", ("issue.deleted",)),
-        ("issue_comment", "issue_comment.created.json", ("comment.created",)),
-        ("issue_comment", "issue_comment.edited.json", ("comment.updated",)),
-        ("issue_comment", "issue_comment.deleted.json", ("comment.deleted",)),
-        ("ping", "ping.json", ()),
-    )
-]
+# The unified event types of GitHub's payload files, named `<event header>.<action>.json` (Gitea sends the same shapes).
+HOOK_FILE_TYPES = {
+    "issues.opened.json": ("issue.created",),
+    "issues.edited.json": ("issue.updated",),
+    "issues.reopened.json": ("issue.reopened",),
+    "issues.labeled.json": ("issue.labeled",),
+    "issues.unlabeled.json": ("issue.unlabeled",),
+    "issues.assigned.json": ("issue.assigned",),
+    "issues.unassigned.json": ("issue.updated",),
+    "issues.deleted.json": ("issue.deleted",),
+    "issue_comment.created.json": ("comment.created",),
+    "issue_comment.edited.json": ("comment.updated",),
+    "issue_comment.deleted.json": ("comment.deleted",),
+    "ping.json": (),
+}
+
+
+def hook_expectations(types: dict[str, tuple], target: str, check: Callable[..., None]) -> list[WebhookExpectation]:
+    """The expectations of GitHub-shaped payload files ({file name: unified types}) whose repository is `target`."""
+    return [WebhookExpectation(name, name.partition(".")[0], types, target, check) for name, types in types.items()]
+
+
+WEBHOOK_EXPECTATIONS = hook_expectations(HOOK_FILE_TYPES, "Codertocat/Hello-World", check_issue_events)

@@ -16,6 +16,7 @@ from urllib.parse import quote, unquote
 from werkzeug.http import HTTP_STATUS_CODES
 from werkzeug.wrappers import Response
 
+from test.fakes import kit
 from test.fakes.base import (
     Call,
     Counters,
@@ -1172,22 +1173,9 @@ CONTRACT_VARIANTS = [
         audit=_audit,
         server=GitLabFake,
         audit_probe=_audit_probe,
-        capabilities=frozenset(
-            {
-                "issues",
-                "comments",
-                "labels",
-                "members",
-                "due_date",
-                "webhooks",
-                "template_import",
-                "issue_type",
-                "comment_edit",
-                "comment_delete",
-                "issue_delete",
-                "attachments",
-                "passthrough",
-            }
+        capabilities=kit.capability_set(
+            "issues comments labels members due_date webhooks template_import issue_type"
+            " comment_edit comment_delete issue_delete attachments passthrough"
         ),
     )
 ]  # no REST parent
@@ -1197,21 +1185,11 @@ REQUEST_CHECKS = [
         "gitlab",
         setup=_request_setup,
         check=_check_requests,
-        expected=frozenset(
-            {
-                ("POST", "/api/v4/projects/{id}/issues"),
-                ("PUT", "/api/v4/projects/{id}/issues/{issue_iid}"),
-                ("GET", "/api/v4/projects/{id}/issues"),
-                ("POST", "/api/v4/projects/{id}/issues/{issue_iid}/notes"),
-                ("POST", "/api/v4/projects/{id}/hooks"),
-                ("DELETE", "/api/v4/projects/{id}/hooks/{hook_id}"),
-                ("PUT", "/api/v4/projects/{id}/issues/{issue_iid}/notes/{note_id}"),
-                ("DELETE", "/api/v4/projects/{id}/issues/{issue_iid}/notes/{note_id}"),
-                ("POST", "/api/v4/projects/{id}/uploads"),
-                ("GET", "/api/v4/projects/{id}/uploads/{secret}/{filename}"),
-                ("DELETE", "/api/v4/projects/{id}/uploads/{secret}/{filename}"),
-                ("DELETE", "/api/v4/projects/{id}/issues/{issue_iid}"),
-            }
+        expected=kit.operations(
+            "POST /issues, PUT /issues/{issue_iid}, GET /issues, POST /issues/{issue_iid}/notes, POST /hooks,"
+            " DELETE /hooks/{hook_id}, PUT /issues/{issue_iid}/notes/{note_id}, DELETE /issues/{issue_iid}/notes/{note_id},"
+            " POST /uploads, GET /uploads/{secret}/{filename}, DELETE /uploads/{secret}/{filename}, DELETE /issues/{issue_iid}",
+            prefix="/api/v4/projects/{id}",
         ),
         after=drive_deeper_operations,
     )

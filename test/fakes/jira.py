@@ -20,6 +20,7 @@ from typing import Any
 
 from werkzeug.wrappers import Response
 
+from test.fakes import kit
 from test.fakes.base import Call, FakeServer, HTTPError, iso_millis, json_response, route, utcnow
 from test.fakes.kit import ContractVariant, RequestCheck, Setup, WebhookExpectation, check_against_spec, drive_deeper_operations
 
@@ -1235,24 +1236,9 @@ def _check_events(payload, events, provider):
 
 
 # Both deployments: everything but importing issue templates (Jira has none to import).
-JIRA_CAPABILITIES = frozenset(
-    {
-        "issues",
-        "comments",
-        "labels",
-        "members",
-        "due_date",
-        "webhooks",
-        "in_progress",
-        "priority",
-        "issue_type",
-        "parent",
-        "comment_edit",
-        "comment_delete",
-        "issue_delete",
-        "attachments",
-        "passthrough",
-    }
+JIRA_CAPABILITIES = kit.capability_set(
+    "issues comments labels members due_date webhooks in_progress priority issue_type parent"
+    " comment_edit comment_delete issue_delete attachments passthrough"
 )
 
 

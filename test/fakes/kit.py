@@ -72,6 +72,16 @@ class WebhookExpectation:
     check: Callable[..., None] | None = None  # (payload, events, provider) -> None: the provider's own assertions
 
 
+def capability_set(text: str) -> frozenset[str]:
+    """The capability names written in `text` separated by white space (a variant's `capabilities`, pinned by hand)."""
+    return frozenset(text.split())
+
+
+def operations(text: str, prefix: str = "") -> frozenset[tuple[str, str]]:
+    """{(METHOD, template)} from `text`'s comma-separated `METHOD template` items, each template written after `prefix`."""
+    return frozenset((method, prefix + template) for method, template in (item.split() for item in text.split(",")))
+
+
 def poll_twice(client, tracker: dict) -> None:
     """A baseline poll of `tracker` and an incremental one, so a request check sees what polls ask (cursor and all)."""
     from api.extensions import db

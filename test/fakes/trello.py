@@ -24,6 +24,7 @@ import requests
 from trello import TrelloClient
 from werkzeug.wrappers import Response
 
+from test.fakes import kit
 from test.fakes.base import (
     Call,
     FakeServer,
@@ -1122,20 +1123,8 @@ CONTRACT_VARIANTS = [
         requests_per_page=3,
         revoked=lambda token: {"token": token, "api_key": "tr-key"},
         # in_progress once in_progress_lists is set, priority once priority_labels is; no issue types, parents or templates
-        capabilities=frozenset(
-            {
-                "issues",
-                "comments",
-                "labels",
-                "members",
-                "due_date",
-                "webhooks",
-                "comment_edit",
-                "comment_delete",
-                "issue_delete",
-                "attachments",
-                "passthrough",
-            }
+        capabilities=kit.capability_set(
+            "issues comments labels members due_date webhooks comment_edit comment_delete issue_delete attachments passthrough"
         ),
     )
 ]
@@ -1145,20 +1134,11 @@ REQUEST_CHECKS = [
         "trello",
         setup=_request_setup,
         check=_check_requests,
-        expected=frozenset(
-            {
-                ("POST", "/cards"),
-                ("PUT", "/cards/{id}"),
-                ("POST", "/cards/{id}/actions/comments"),
-                ("POST", "/webhooks/"),
-                ("DELETE", "/webhooks/{id}"),
-                ("PUT", "/cards/{id}/actions/{idAction}/comments"),
-                ("DELETE", "/cards/{id}/actions/{idAction}/comments"),
-                ("POST", "/cards/{id}/attachments"),
-                ("GET", "/cards/{id}/attachments"),
-                ("DELETE", "/cards/{id}/attachments/{idAttachment}"),
-                ("DELETE", "/cards/{id}"),
-            }
+        expected=kit.operations(
+            "POST /cards, PUT /cards/{id}, DELETE /cards/{id}, POST /webhooks/, DELETE /webhooks/{id},"
+            " POST /cards/{id}/actions/comments, PUT /cards/{id}/actions/{idAction}/comments,"
+            " DELETE /cards/{id}/actions/{idAction}/comments, POST /cards/{id}/attachments, GET /cards/{id}/attachments,"
+            " DELETE /cards/{id}/attachments/{idAttachment}"
         ),
         after=functools.partial(drive_deeper_operations, download=False),
     )
