@@ -23,54 +23,10 @@ import time
 from bench.harness import options
 from bench.harness.db import database
 from bench.harness.inproc import offer_owner, production_app
+from bench.harness.measure import SqlCounter
 from bench.harness.report import machine, print_profile, write_section
 
 PROFILE_LINES = 45
-
-
-class SqlCounter:
-    """Counts what a request sends to PostgreSQL: statements, commits, rollbacks that had work to undo, pings."""
-
-    def __init__(self, engine):
-        from sqlalchemy import event
-
-        self.statements = []
-        self.commits = self.rollbacks = self.free_rollbacks = self.pings = 0
-        event.listen(engine, "before_cursor_execute", self._statement)
-        event.listen(engine, "commit", self._commit)
-        event.listen(engine, "rollback", self._rollback)
-        original_ping = engine.dialect.do_ping
-
-        def counting_ping(dbapi_connection):
-            self.pings += 1
-            return original_ping(dbapi_connection)
-
-        engine.dialect.do_ping = counting_ping
-
-    def _statement(self, conn, cursor, statement, parameters, context, executemany):
-        self.statements.append(statement)
-
-    def _commit(self, conn):
-        self.commits += 1
-
-    def _rollback(self, conn):
-        # psycopg2 sends nothing for a rollback outside a transaction; only count the ones that cost a round trip.
-        raw = conn.connection.dbapi_connection
-        if raw is not None and raw.info.transaction_status != 0:
-            self.rollbacks += 1
-        else:
-            self.free_rollbacks += 1
-
-    def reset(self):
-        self.statements.clear()
-        self.commits = self.rollbacks = self.free_rollbacks = self.pings = 0
-
-    def summary(self, requests):
-        return (
-            f"{len(self.statements) / requests:.2f} statements, {self.pings / requests:.2f} pings, "
-            f"{self.commits / requests:.2f} commits, {self.rollbacks / requests:.2f} rollbacks sent "
-            f"({self.free_rollbacks / requests:.2f} free) per request"
-        )
 
 
 def build(database_url):
@@ -121,11 +77,9 @@ def breakdown(client, url, headers, measured_ms, count, label):
 
     The profiler's clock is this process's CPU time, so time spent waiting for PostgreSQL is not counted.
     """
-    profiler = cProfile.Profile(time.process_time)
-    profiler.enable()
-    for _ in range(count):
-        client.get(url, headers=headers)
-    profiler.disable()
+    with cProfile.Profile(time.process_time) as profiler:
+        for _ in range(count):
+            client.get(url, headers=headers)
     stats = pstats.Stats(profiler).stats
     total = sum(tottime for (_cc, _nc, tottime, _ct, _callers) in stats.values())
     print(f"\n{label}: {measured_ms:.3f} ms CPU per request, split by profile share")
@@ -205,11 +159,9 @@ def measure(args):
             breakdown(client, url, headers, offers_ms, args.requests, "offers list")
             breakdown(client, "/api/v1/users/me", headers, user_ms, args.requests, "GET /users/me")
         if args.profile:
-            profiler = cProfile.Profile()
-            profiler.enable()
-            for _ in range(args.requests):
-                client.get(url, headers=headers)
-            profiler.disable()
+            with cProfile.Profile() as profiler:
+                for _ in range(args.requests):
+                    client.get(url, headers=headers)
             print_profile(profiler, PROFILE_LINES)
     return 0
 

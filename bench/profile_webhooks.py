@@ -9,6 +9,7 @@ Load-independent figures: CPU milliseconds per delivery in this process and the 
 plus a cProfile of process_delivery (what the workers spend their time on).
 """
 
+import contextlib
 import cProfile
 import json
 import sys
@@ -18,9 +19,8 @@ from bench.harness import ROOT, options
 from bench.harness.clients import signed_delivery
 from bench.harness.db import database, postmaster_pid
 from bench.harness.inproc import production_app
-from bench.harness.measure import process_tree_cpu_seconds
+from bench.harness.measure import SqlCounter, process_tree_cpu_seconds
 from bench.harness.report import print_profile
-from bench.profile_requests import SqlCounter
 
 EXAMPLE = ROOT.parent / "shared" / "specs" / "github" / "webhooks" / "issues.opened.json"
 SECRET = "bench-webhook-secret"
@@ -70,12 +70,8 @@ def drain_with_worker(app, database_url, count, args):
 
     postgres = postmaster_pid(database_url)  # its CPU: the postmaster's and its backends', those already ended included
     pg_before, cpu_before, wall_before = process_tree_cpu_seconds(postgres), time.process_time(), time.perf_counter()
-    profiler = cProfile.Profile() if args.profile else None
-    if profiler:
-        profiler.enable()
-    run_worker(app, concurrency=args.concurrency, queues=["webhooks"], wait=False)
-    if profiler:
-        profiler.disable()
+    with cProfile.Profile() if args.profile else contextlib.nullcontext() as profiler:
+        run_worker(app, concurrency=args.concurrency, queues=["webhooks"], wait=False)
     wall = time.perf_counter() - wall_before
     cpu, pg = time.process_time() - cpu_before, process_tree_cpu_seconds(postgres) - pg_before
     with app.app_context():
@@ -124,16 +120,12 @@ def main():
         for statement in counter.statements:
             print("   ", " ".join(statement.split())[:170])
         counter.reset()
-        profiler = cProfile.Profile(time.process_time) if args.profile else None
         started = time.process_time()
-        if profiler:
-            profiler.enable()
-        for delivery_id in ids[2:]:
-            with app.app_context():
-                process_delivery(delivery_id)
-                db.session.remove()
-        if profiler:
-            profiler.disable()
+        with cProfile.Profile(time.process_time) if args.profile else contextlib.nullcontext() as profiler:
+            for delivery_id in ids[2:]:
+                with app.app_context():
+                    process_delivery(delivery_id)
+                    db.session.remove()
         processed = len(ids) - 2
         process_ms = (time.process_time() - started) / processed * 1000
         print(f"process_delivery: {process_ms:.3f} ms CPU per delivery; {counter.summary(processed)}")

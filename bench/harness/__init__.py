@@ -8,6 +8,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
 VENV_BIN = Path(sys.executable).parent
+PASSWORD = "reliability-password-1"  # every bench user's
 # An option line of a script's docstring: "  --flag DEFAULT  what it does", or "  --flag  what it does" for a switch.
 OPTION_LINE = re.compile(r"^ +(--[a-z-]+)(?: (\S+))? {2,}(\S.*)$", re.MULTILINE)
 

@@ -11,11 +11,10 @@ from types import SimpleNamespace
 
 import requests
 
+from bench.harness import PASSWORD
 from bench.harness.fakes import REPO, TOKEN, fake_processes, seed_github_fake
 from bench.harness.load import expect
 from bench.harness.server import app_output, migrated_env, uwsgi
-
-PASSWORD = "reliability-password-1"
 
 
 def register_and_login(base_url, username, password=PASSWORD):

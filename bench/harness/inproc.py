@@ -2,9 +2,8 @@
 
 import os
 
+from bench.harness import PASSWORD
 from bench.harness.server import app_env
-
-PASSWORD = "correct horse battery"
 
 
 def migrated(app):

@@ -1,5 +1,5 @@
-"""Measuring: percentiles and timings, the app's log entries, process-tree CPU, resident memory, and the machine's
-busy CPU during a run."""
+"""Measuring: percentiles and timings, the app's log entries, process-tree CPU, resident memory, the SQL statements a
+request sends, and the machine's busy CPU during a run."""
 
 import contextlib
 import json
@@ -174,4 +174,49 @@ class CpuWatch:
             f"the machine was {machine / count:.0f}% busy on average ({machine:.0f}% of {count * 100}%); this run's "
             f"processes used {ours:.0f}%, other processes on the machine {sum(foreign) / len(foreign):.0f}% on "
             f"average (peak {max(foreign):.0f}% over one sample of up to {self.interval:g} s)"
+        )
+
+
+class SqlCounter:
+    """Counts what a request sends to PostgreSQL: statements, commits, rollbacks that had work to undo, pings."""
+
+    def __init__(self, engine):
+        from sqlalchemy import event
+
+        self.statements = []
+        self.commits = self.rollbacks = self.free_rollbacks = self.pings = 0
+        event.listen(engine, "before_cursor_execute", self._statement)
+        event.listen(engine, "commit", self._commit)
+        event.listen(engine, "rollback", self._rollback)
+        original_ping = engine.dialect.do_ping
+
+        def counting_ping(dbapi_connection):
+            self.pings += 1
+            return original_ping(dbapi_connection)
+
+        engine.dialect.do_ping = counting_ping
+
+    def _statement(self, conn, cursor, statement, parameters, context, executemany):
+        self.statements.append(statement)
+
+    def _commit(self, conn):
+        self.commits += 1
+
+    def _rollback(self, conn):
+        # psycopg2 sends nothing for a rollback outside a transaction; only count the ones that cost a round trip.
+        raw = conn.connection.dbapi_connection
+        if raw is not None and raw.info.transaction_status != 0:
+            self.rollbacks += 1
+        else:
+            self.free_rollbacks += 1
+
+    def reset(self):
+        self.statements.clear()
+        self.commits = self.rollbacks = self.free_rollbacks = self.pings = 0
+
+    def summary(self, requests):
+        return (
+            f"{len(self.statements) / requests:.2f} statements, {self.pings / requests:.2f} pings, "
+            f"{self.commits / requests:.2f} commits, {self.rollbacks / requests:.2f} rollbacks sent "
+            f"({self.free_rollbacks / requests:.2f} free) per request"
         )
