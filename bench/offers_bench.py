@@ -40,7 +40,9 @@ STACK_ROWS = (
 
 
 def measured(url, seconds, connections, master, postmaster, headers=None):
-    """wrk on `url`, plus uwsgi's and PostgreSQL's CPU per answered request (moved less by other load than req/s)."""
+    """wrk on `url` after 3 s of warm-up, plus uwsgi's and PostgreSQL's CPU per answered request (moved less by other
+    load than req/s)."""
+    wrk(url, seconds=3, connections=connections, headers=headers)
     return wrk_cpu(url, {"cpu_ms": master, "pg_cpu_ms": postmaster}, seconds=seconds, connections=connections, headers=headers)
 
 
@@ -76,19 +78,16 @@ def main():
         user_id, token = seed(env)
         postmaster = postmaster_pid(env["DATABASE_URL"])
         with uwsgi(env, module="bench.hello:application", ready_path="/hello") as (base_url, hello_master):
-            wrk(base_url + "/hello", seconds=3, connections=args.connections)  # warm-up
             floor = measured(base_url + "/hello", args.seconds, args.connections, hello_master, postmaster)
         with uwsgi(env, log_path="/tmp/tg-bench-offers.log") as (base_url, master):
             url = f"{base_url}/api/v1/users/{user_id}/offers/"
             headers = {"Authorization": f"JWT {token}"}
-            wrk(url, seconds=3, connections=args.connections, headers=headers)
             offers = measured(url, args.seconds, args.connections, master, postmaster, headers=headers)
             rss = worker_rss_mb(master)
         with uwsgi(env, module="bench.stack_floor:application", ready_path="/restx/hello") as (base_url, stack_master):
             stack = {}
             for name, path in STACK_ROWS:
                 url = base_url + path.format(user_id=user_id)
-                wrk(url, seconds=3, connections=args.connections, headers=headers)
                 stack[name] = measured(url, args.seconds, args.connections, stack_master, postmaster, headers=headers)
         dev_only = dev_only_mb(env)
     load_at_end = os.getloadavg()[0]

@@ -15,7 +15,6 @@ recover. Writes docs/RELIABILITY.md (section "db-restart"); exit 1 when a target
 
 import collections
 import itertools
-import json
 import sys
 import threading
 import time
@@ -25,7 +24,7 @@ from bench.harness import options
 from bench.harness.clients import gateway_with_webhook, issue_opened, post_delivery
 from bench.harness.db import EmbeddedPostgres, delivery_state, query, wait_for_drain
 from bench.harness.load import FixedRateLoad, Op, expect, histogram
-from bench.harness.measure import CpuWatch
+from bench.harness.measure import CpuWatch, log_entries
 from bench.harness.report import code_version, conclude_reliability, run_intro
 from bench.harness.server import JobWorkers, uwsgi_layout_text
 
@@ -101,12 +100,7 @@ def main():
         delivery_rows = {row[0] for row in query(database_url, "SELECT id FROM webhook_deliveries")}
         rows = delivery_state(database_url)
     uwsgi_log = Path(f"{LOG}-uwsgi.log").read_text(errors="replace")
-    worker_logs = [
-        json.loads(line)
-        for i in range(2)
-        for line in Path(f"{LOG}-worker-{i}.log").read_text(errors="replace").splitlines()
-        if line.startswith("{")
-    ]
+    worker_logs = [entry for i in range(2) for entry in log_entries(f"{LOG}-worker-{i}.log", 0)]
     stop_reasons = collections.Counter(
         entry["message"].split(":")[0].strip() + ": " + entry["message"].split("\n")[1].strip()
         for entry in worker_logs

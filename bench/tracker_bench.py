@@ -216,22 +216,12 @@ def app_timings(offset, tracker_id, operation, access):
 
 def seed_jira(fake_url):
     paragraph = {"type": "paragraph", "content": [{"type": "text", "text": "A realistic issue description. " * 20}]}
+    issue = {"project": JIRA_PROJECT, "labels": ["bug"], "assignee": "bench"}
+    issue["description"] = {"type": "doc", "version": 1, "content": [paragraph]}
     operations = [
         {"op": "add_basic_auth", "args": {"email": JIRA_EMAIL, "api_token": JIRA_TOKEN, "name": "bench"}},
         {"op": "add_project", "args": {"key": JIRA_PROJECT, "members": ["bench"]}},
-    ]
-    operations += [
-        {
-            "op": "add_issue",
-            "args": {
-                "project": JIRA_PROJECT,
-                "summary": f"Issue {n}",
-                "labels": ["bug"],
-                "assignee": "bench",
-                "description": {"type": "doc", "version": 1, "content": [paragraph]},
-            },
-        }
-        for n in range(1, JIRA_ISSUES + 1)
+        *({"op": "add_issue", "args": {**issue, "summary": f"Issue {n}"}} for n in range(1, JIRA_ISSUES + 1)),
     ]
     seed(fake_url, operations)
 
