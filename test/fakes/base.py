@@ -341,15 +341,6 @@ class FakeServer:
         with self.lock:
             return list(self._requests)
 
-    @property
-    def latency(self) -> float:
-        """Seconds of delay added before every provider request is handled."""
-        return self._latency
-
-    @latency.setter
-    def latency(self, seconds: float) -> None:
-        self.set_latency(seconds)
-
     def set_latency(self, seconds: float) -> None:
         """Add `seconds` of delay before every provider request is handled."""
         if float(seconds) < 0:

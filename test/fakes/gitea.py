@@ -808,12 +808,6 @@ class GiteaFake(FakeServer):
             [{**template, "ref": repo.default_branch if not template["ref"] else template["ref"]} for template in repo.templates]
         )
 
-    @route("GET", f"{API}/repos/{{owner}}/{{name}}/hooks")
-    def _api_list_hooks(self, call: Call, owner: str, name: str) -> Response:
-        """GET /repos/{owner}/{repo}/hooks (admins)."""
-        repo = self._repo(call, owner, name, admin=True)
-        return self._paged(call, list(repo.hooks.values()), self._hook_json, link=True)
-
     @route("POST", f"{API}/repos/{{owner}}/{{name}}/hooks")
     def _api_create_hook(self, call: Call, owner: str, name: str) -> Response:
         """POST /repos/{owner}/{repo}/hooks (admins): `type` and `config.url`/`config.content_type` required."""

@@ -11,7 +11,7 @@ import re
 import uuid
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any, ClassVar
 from urllib.parse import quote
 
@@ -1236,49 +1236,21 @@ class GitHubFake(FakeServer):
 
     def _qualifier(self, key: str, value: str) -> Callable[[_Repo, _Issue], bool]:
         lowered = value.lower()
-        if key in ("is", "state") and lowered in ISSUE_STATES:
+        if key == "is" and lowered in ISSUE_STATES:
             return lambda r, i: i.state == lowered
-        if key in ("is", "type") and lowered == "issue":
+        if key == "is" and lowered == "issue":
             return lambda r, i: True
         if key == "label":
             wanted = {name.strip().lower() for name in value.split(",")}
             return lambda r, i: bool(wanted & {label.lower() for label in i.labels})
         if key == "assignee":
             return lambda r, i: lowered in {login.lower() for login in i.assignees}
-        if key in ("created", "updated", "closed"):
-            compare = self._range(value)
-            return lambda r, i: getattr(i, f"{key}_at") is not None and compare(getattr(i, f"{key}_at"))
+        if key == "updated" and value.startswith(">=") and (since := parse_timestamp(value[2:])) is not None:
+            return lambda r, i: i.updated_at >= since
         raise self._invalid("Search", "q", message=f"Unsupported qualifier {key}:{value}")
 
-    def _range(self, expression: str) -> Callable[[datetime], bool]:
-        """Predicate for `>=x`, `>x`, `<=x`, `<x` or `x`, a date (its whole day) or a date-time."""
-        try:
-            operator = re.match(r"(>=|<=|>|<)?", expression).group(0)
-            start, end = _period_start(expression[len(operator) :]), _period_end(expression[len(operator) :])
-        except ValueError as error:
-            raise self._invalid("Search", "q", message=str(error)) from error
-        return {
-            ">=": lambda v: v >= start,
-            ">": lambda v: v > end,
-            "<=": lambda v: v <= end,
-            "<": lambda v: v < start,
-        }.get(operator, lambda v: start <= v <= end)
 
-
-def _period_start(text: str) -> datetime:
-    moment = parse_timestamp(text)
-    if moment is None:
-        raise ValueError(f"invalid date {text!r}")
-    return moment
-
-
-def _period_end(text: str) -> datetime:
-    """Last second of a date (`2024-01-31`), or the moment itself for a date-time."""
-    moment = _period_start(text)
-    return moment if "T" in text else moment + timedelta(days=1) - timedelta(seconds=1)
-
-
-_QUALIFIERS = frozenset({"repo", "is", "type", "state", "label", "assignee", "created", "updated", "closed"})
+_QUALIFIERS = frozenset({"repo", "is", "label", "assignee", "updated"})
 
 
 # ---- test kit (test/fakes/kit.py): how the shared suites drive GitHub ----

@@ -66,7 +66,6 @@ SWAGGER_CALLS = [  # method, path template below /repos/{owner}/{repo}, URL belo
     ("GET", "/assignees", "/assignees", 200, {}),
     ("GET", "/issue_templates", "/issue_templates", 200, {}),
     ("POST", "/hooks", "/hooks", 201, {"json": HOOK}),
-    ("GET", "/hooks", "/hooks", 200, {}),
     ("DELETE", "/hooks/{id}", "/hooks/1", 204, {}),
     ("GET", "/issues/{index}", "/issues/99", 404, {}),
     ("GET", "/issues/comments/{id}", "/issues/comments/{comment}", 200, {}),

@@ -236,7 +236,7 @@ def test_github_search_issues(gh: GitHubFake) -> None:
 
     assert sorted(found(f"login repo:{GH_REPO}")) == ["Login fails", "Old login bug"]
     assert found(f"login repo:{GH_REPO} is:issue is:open") == ["Login fails"]
-    assert found(f"repo:{GH_REPO} state:closed") == ["Old login bug"]
+    assert found(f"repo:{GH_REPO} is:closed") == ["Old login bug"]
     assert found(f'repo:{GH_REPO} label:"help wanted"') == ["Login fails"]
     assert found(f"repo:{GH_REPO} assignee:hubot") == ["Login fails"]
     assert found(f"repo:{GH_REPO} is:open updated:>={(now - timedelta(days=2)).date()}") == ["Logout slow"]

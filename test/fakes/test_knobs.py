@@ -68,11 +68,11 @@ def provider_fake(request: pytest.FixtureRequest) -> Seeded:
 @pytest.mark.parametrize("provider_fake", PROVIDERS, indirect=True)
 def test_latency_is_added_to_every_request(provider_fake: Seeded) -> None:
     _, fake, read = provider_fake
-    fake.latency = 2.0
+    fake.set_latency(2.0)
     started = time.perf_counter()
     assert read(10) == "knob target"
     assert time.perf_counter() - started >= 2.0
-    fake.latency = 0
+    fake.set_latency(0)
     started = time.perf_counter()
     read(10)
     assert time.perf_counter() - started < 2.0, "latency 0 adds no delay"

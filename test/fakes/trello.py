@@ -728,17 +728,7 @@ class TrelloFake(FakeServer):
         return data
 
     def _window(self, call: Call, items: list[Any], key: Callable[[Any], str]) -> list[Any]:
-        """Apply Trello's `before`/`since` (ids or dates) and `limit` paging: newest `limit` before the cursor."""
-        for name, keep in (("before", lambda a, b: a < b), ("since", lambda a, b: a > b)):
-            bound = call.query.get(name)
-            if bound is None:
-                continue
-            if not TRELLO_ID.match(bound):
-                moment = parse_timestamp(bound)
-                if moment is None:
-                    raise self._invalid(name)
-                bound = f"{int(moment.timestamp()):08x}" + "0" * 16
-            items = [item for item in items if keep(key(item), bound)]
+        """Apply Trello's `limit`: the newest `limit` items (nothing asks for its `before`/`since` cursors)."""
         if "limit" in call.query:
             limit = positive_int(call.query["limit"], 0)
             if not 0 < limit <= 1000:
@@ -847,7 +837,7 @@ class TrelloFake(FakeServer):
 
     @route("GET", "/1/cards/{ident}/actions")
     def _api_list_card_actions(self, call: Call, ident: str) -> Response:
-        """GET /1/cards/{id}/actions (`filter` types incl. `updateCard:idList`, `limit`, `before`, `since`, `page`)."""
+        """GET /1/cards/{id}/actions (`filter` types incl. `updateCard:idList`, `limit`, `page`)."""
         card = self._card(call, ident)
         wanted = split_list(call.query.get("filter", "commentCard,updateCard:idList"))
         actions = [a for a in self.state.actions.values() if a.card_id == card.id and self._action_matches(a, wanted)]
