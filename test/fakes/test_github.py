@@ -217,15 +217,8 @@ def test_github_hooks(gh: GitHubFake) -> None:
 def test_github_search_issues(gh: GitHubFake) -> None:
     now = datetime.now(UTC).replace(microsecond=0)
     gh.add_repo("octocat/other")
-    gh.add_issue(
-        GH_REPO,
-        "Login fails",
-        body="The LOGIN page crashes",
-        labels=["help wanted"],
-        assignees=["hubot"],
-        created_at=now - timedelta(days=10),
-        updated_at=now - timedelta(days=10),
-    )
+    login_fails = {"body": "The LOGIN page crashes", "labels": ["help wanted"], "assignees": ["hubot"]}
+    gh.add_issue(GH_REPO, "Login fails", **login_fails, created_at=now - timedelta(days=10))  # updated when created
     gh.add_issue(GH_REPO, "Logout slow", body="nothing to see", created_at=now - timedelta(days=1))
     gh.add_issue(GH_REPO, "Old login bug", state="closed", created_at=now - timedelta(days=30))
     gh.add_issue("octocat/other", "login elsewhere")
@@ -411,6 +404,8 @@ GITHUB_RESPONSES = [
     ("GET", "/user", None, GH_TOKEN, 200),
     ("GET", "/user", None, "bad-token", 401),
     ("GET", "/repos/{repo}", None, GH_TOKEN, 200),
+    ("GET", "/repos/{repo}/labels", None, GH_TOKEN, 200),
+    ("GET", "/repos/{repo}/assignees", None, GH_TOKEN, 200),
     ("GET", "/repos/octocat/missing", None, GH_TOKEN, 404),
     ("GET", "/repos/{repo}/issues?state=all", None, GH_TOKEN, 200),
     ("POST", "/repos/{repo}/issues", NEW_ISSUE, GH_TOKEN, 201),
@@ -425,8 +420,6 @@ GITHUB_RESPONSES = [
     ("GET", "/repos/{repo}/issues/comments/{comment}", None, GH_TOKEN, 200),
     ("PATCH", "/repos/{repo}/issues/comments/{comment}", {"body": "ho"}, GH_TOKEN, 200),
     ("DELETE", "/repos/{repo}/issues/comments/{comment}", None, GH_TOKEN, 204),
-    ("GET", "/repos/{repo}/labels", None, GH_TOKEN, 200),
-    ("GET", "/repos/{repo}/assignees", None, GH_TOKEN, 200),
     ("POST", "/repos/{repo}/hooks", NEW_HOOK, GH_TOKEN, 201),
     ("POST", "/repos/{repo}/hooks", {"config": {}}, GH_TOKEN, 422),
     ("GET", "/search/issues?q=repo:octocat/hello+is:issue", None, GH_TOKEN, 200),
