@@ -37,7 +37,8 @@ API = "/api/v4"
 DEFAULT_PER_PAGE = 20
 MAX_PER_PAGE = 100
 GUEST, REPORTER, DEVELOPER, MAINTAINER, OWNER = 10, 20, 30, 40, 50
-# What a PUT of an issue may change; a PUT naming none of them is refused with this list.
+# What a PUT of an issue may change, GitLab's list a PUT naming none of them is refused with; the fake applies only what
+# clients send (title, description, state_event, labels, assignee_ids, milestone_id, due_date).
 ISSUE_EDITABLE = (
     "title",
     "description",
@@ -831,9 +832,6 @@ class GitLabFake(FakeServer):
         self._apply_assignees_and_milestone(project, issue, params)
         if "due_date" in params:
             issue.due_date = self._due_date(params)
-        for flag in ("confidential", "discussion_locked"):
-            if flag in params:
-                setattr(issue, flag, self._bool(params, flag))
         if creating:
             return
         added_labels = [name for name in issue.labels if name not in before_labels]
@@ -848,17 +846,9 @@ class GitLabFake(FakeServer):
     def _apply_labels(self, project: _Project, issue: _Issue, params: Mapping[str, Any]) -> None:
         if "labels" in params:
             issue.labels = list(dict.fromkeys(self._ensure_label(project, n).name for n in split_list(params["labels"])))
-        if "add_labels" in params:
-            added = [self._ensure_label(project, name).name for name in split_list(params["add_labels"])]
-            issue.labels = list(dict.fromkeys([*issue.labels, *added]))
-        if "remove_labels" in params:
-            removed = {name.lower() for name in split_list(params["remove_labels"])}
-            issue.labels = [label for label in issue.labels if label.lower() not in removed]
 
     def _apply_assignees_and_milestone(self, project: _Project, issue: _Issue, params: Mapping[str, Any]) -> None:
         ids = self._int_list(params, "assignee_ids") if "assignee_ids" in params else None
-        if ids is None and "assignee_id" in params:
-            ids = self._int_list(params, "assignee_id")
         if ids is not None:
             # Like GitLab: 0 clears, users without access to the project are silently dropped.
             issue.assignees = [i for i in dict.fromkeys(ids) if i in self.state.users and i in project.members]

@@ -206,30 +206,16 @@ class _Parser:
             items.append(item())
         return items
 
-    def joined(self, item, keyword):
-        """Items joined by AND or OR: a single one as itself, several as an ("and"|"or", items) node."""
-        items = self.separated(item, "kw", keyword)
-        return (keyword.lower(), items) if len(items) > 1 else items[0]
-
     def expr(self):
-        return self.joined(self.term, "OR")
-
-    def term(self):
-        return self.joined(self.factor, "AND")
+        """Clauses joined by AND (the gateway sends no OR, NOT or parentheses): one as itself, several as ("and", items)."""
+        items = self.separated(self.factor, "kw", "AND")
+        return ("and", items) if len(items) > 1 else items[0]
 
     def sort_key(self):
         name = self.take("value")[1].lower()
         return name, (self.take()[1] if self.peek("kw", "ASC") or self.peek("kw", "DESC") else "ASC")
 
     def factor(self):
-        if self.peek("kw", "NOT"):
-            self.take()
-            return ("not", self.factor())
-        if self.peek("op", "("):
-            self.take()
-            inner = self.expr()
-            self.take("op", ")")
-            return inner
         name = self.take("value")[1].lower()
         if self.peek("kw", "IS"):
             self.take()
@@ -986,26 +972,18 @@ class JiraFake(FakeServer):
         }.get(name)
 
     def _moment(self, value: str) -> datetime:
+        """A time relative to now (`-5m`), the only kind the gateway sends."""
         relative = re.fullmatch(r"([+-]?)(\d+)([mhdw])", value.strip())
-        if relative:
-            unit = {"m": "minutes", "h": "hours", "d": "days", "w": "weeks"}[relative.group(3)]
-            delta = timedelta(**{unit: int(relative.group(2))})
-            return utcnow() - delta if relative.group(1) == "-" else utcnow() + delta
-        for pattern in ("%Y-%m-%d %H:%M", "%Y/%m/%d %H:%M", "%Y-%m-%d", "%Y/%m/%d"):
-            try:
-                return datetime.strptime(value.strip(), pattern).replace(tzinfo=UTC)
-            except ValueError:
-                continue
-        raise _error(400, f"Date value '{value}' for field 'updated' is invalid.")
+        if relative is None:
+            raise _error(400, f"Date value '{value}' for field 'updated' is invalid.")
+        unit = {"m": "minutes", "h": "hours", "d": "days", "w": "weeks"}[relative.group(3)]
+        delta = timedelta(**{unit: int(relative.group(2))})
+        return utcnow() - delta if relative.group(1) == "-" else utcnow() + delta
 
     def _matches(self, issue: _Issue, node: tuple) -> bool:
         kind = node[0]
         if kind == "and":
             return all(self._matches(issue, child) for child in node[1])
-        if kind == "or":
-            return any(self._matches(issue, child) for child in node[1])
-        if kind == "not":
-            return not self._matches(issue, node[1])
         name = node[1]
         if name in ("updated", "created"):
             return self._matches_time(issue, node)

@@ -145,9 +145,6 @@ def test_gitlab_update_each_field_close_and_reopen(gl: GitLabFake) -> None:
     issue.labels = ["c"]
     issue.save()
     assert issue.labels == ["c"]
-    issue.add_labels, issue.remove_labels = "d,e", "c"
-    issue.save()
-    assert issue.labels == ["d", "e"]
 
     issue.state_event = "close"
     issue.save()
