@@ -423,7 +423,8 @@ class GiteaFake(FakeServer):
             ids.append(user.id)
         return list(dict.fromkeys(ids))
 
-    def _label_ids(self, repo: _Repo, values: Any, names_allowed: bool) -> list[int]:
+    def _label_ids(self, repo: _Repo, values: Any) -> list[int]:
+        """Label ids (the names Gitea also takes where labels are replaced: nobody sends them)."""
         if not isinstance(values, list):
             raise HTTPError(self._message(422, "[Labels]: must be a list"))
         ids = []
@@ -432,11 +433,6 @@ class GiteaFake(FakeServer):
                 if value not in repo.labels:
                     raise HTTPError(self._message(422, f"label does not exist [label_id: {value}]"))
                 ids.append(value)
-            elif names_allowed and isinstance(value, str):
-                label = next((lbl for lbl in repo.labels.values() if lbl.name == value), None)
-                if label is None:
-                    raise HTTPError(self._message(422, f"label does not exist [name: {value}]"))
-                ids.append(label.id)
             else:
                 raise HTTPError(self._message(422, "[Labels]: json: cannot unmarshal into Go value of type int64"))
         return list(dict.fromkeys(ids))
@@ -692,7 +688,7 @@ class GiteaFake(FakeServer):
         if not isinstance(title, str) or not title.strip():
             return self._message(422, "[Title]: Required")
         can_write = repo.collaborators.get(call.principal.id) in WRITE
-        labels = self._label_ids(repo, body.get("labels") or [], names_allowed=False) if can_write else []
+        labels = self._label_ids(repo, body.get("labels") or []) if can_write else []
         assignees = self._assignable(repo, body.get("assignees") or []) if can_write else []
         now = _now()
         issue = _Issue(
@@ -748,7 +744,7 @@ class GiteaFake(FakeServer):
         """PUT /repos/{owner}/{repo}/issues/{index}/labels: replace the set (ids or names)."""
         repo = self._repo(call, owner, name, write=True)
         issue = self._found(repo.issues, number, "issue")
-        issue.labels = self._label_ids(repo, self._body(call).get("labels") or [], names_allowed=True)
+        issue.labels = self._label_ids(repo, self._body(call).get("labels") or [])
         issue.updated_at = _now()
         return json_response([self._label_json(repo, repo.labels[label_id]) for label_id in issue.labels])
 

@@ -1169,11 +1169,8 @@ class GitHubFake(FakeServer):
     @route("GET", "/repos/{owner}/{name}/contents")
     @route("GET", "/repos/{owner}/{name}/contents/{path:path}")
     def _api_get_contents(self, call: Call, owner: str, name: str, path: str = "") -> Response:
-        """GET /repos/{owner}/{repo}/contents/{path}: a file object or a directory listing."""
+        """GET /repos/{owner}/{repo}/contents/{path} (of the default branch): a file object or a directory listing."""
         repo = self._repo(call, owner, name)
-        ref = call.query.get("ref", repo.default_branch)
-        if ref != repo.default_branch:
-            return self._error(404, f"No commit found for the ref {ref}")
         clean = path.strip("/")
         if clean in repo.files:
             return json_response(self._file_json(repo, clean, with_content=True))

@@ -262,9 +262,6 @@ def test_github_repository_contents(gh: GitHubFake) -> None:
     assert (readme.encoding, base64.b64decode(readme.content), readme.size) == ("base64", b"# hello", 7)
     with pytest.raises(UnknownObjectException):
         repo.get_contents(".github/ISSUE_TEMPLATE/missing.md")
-    with pytest.raises(GithubException) as raised:
-        repo.get_contents("README.md", ref="no-such-branch")
-    assert (raised.value.status, raised.value.data["message"]) == (404, "No commit found for the ref no-such-branch")
 
 
 def test_github_authentication_and_visibility(gh: GitHubFake) -> None:

@@ -674,9 +674,6 @@ class TrelloFake(FakeServer):
             if target is None or target.board_id != board.id:
                 raise self._invalid("idList")
             old["idList"], card.list_id = card.list_id, target.id
-        if "pos" in params:
-            siblings = [c.pos for c in self.state.cards.values() if c.list_id == card.list_id and c.id != card.id]
-            old["pos"], card.pos = card.pos, self._position(params["pos"], siblings)
         card.last_activity = utcnow()
         if old:
             data: dict[str, Any] = {"old": old}
