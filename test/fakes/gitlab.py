@@ -38,7 +38,7 @@ DEFAULT_PER_PAGE = 20
 MAX_PER_PAGE = 100
 GUEST, REPORTER, DEVELOPER, MAINTAINER, OWNER = 10, 20, 30, 40, 50
 # What a PUT of an issue may change, GitLab's list a PUT naming none of them is refused with; the fake applies only what
-# clients send (title, description, state_event, labels, assignee_ids, milestone_id, due_date).
+# clients send (ISSUE_APPLIED) and refuses the rest loudly rather than ignore it.
 ISSUE_EDITABLE = (
     "title",
     "description",
@@ -53,6 +53,7 @@ ISSUE_EDITABLE = (
     "confidential",
     "discussion_locked",
 )
+ISSUE_APPLIED = frozenset(ISSUE_EDITABLE) - {"add_labels", "remove_labels", "assignee_id", "confidential", "discussion_locked"}
 HOOK_EVENTS = (
     "push_events",
     "issues_events",
@@ -813,6 +814,8 @@ class GitLabFake(FakeServer):
         params = call.merged_params()
         if not any(name in params for name in ISSUE_EDITABLE):
             raise self._bad_request(f"{', '.join(ISSUE_EDITABLE)} are missing, at least one parameter must be provided")
+        if unapplied := sorted(set(params) & set(ISSUE_EDITABLE) - ISSUE_APPLIED):
+            raise self._bad_request(f"the stand-in does not apply {', '.join(unapplied)}")
         if "title" in params and not str(params["title"] or "").strip():
             return json_response({"message": {"title": ["can't be blank"]}}, 400)
         if "state_event" in params and params["state_event"] not in ("close", "reopen"):

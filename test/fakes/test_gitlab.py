@@ -159,6 +159,8 @@ def test_gitlab_update_each_field_close_and_reopen(gl: GitLabFake) -> None:
     system_notes = [note.body for note in issue.notes.list(get_all=True, sort="asc") if note.system]
     assert "closed" in system_notes and "reopened" in system_notes
     assert issue.user_notes_count == 0, "system notes are not user notes"
+    unapplied = _call(gl, "PUT", f"/projects/{quote(GL_PROJECT, safe='')}/issues/1", data={"add_labels": "x"})
+    assert (unapplied.status_code, unapplied.json()) == (400, {"error": "the stand-in does not apply add_labels"})
 
 
 def test_gitlab_notes(gl: GitLabFake) -> None:
