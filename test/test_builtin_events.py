@@ -62,31 +62,13 @@ def test_rule_on_the_builtin_tracker_runs_and_ignores_its_own_change(app, client
 def test_rules_that_trigger_each_other_stop_at_the_chain_depth_limit(app, client, auth, db):
     user = auth.register()
     tracker = make_tracker(client, user)
-    common = {"tracker_id": tracker["id"]}
-    _rule(
-        client,
-        user,
-        name="close on comment",
-        event_types=["comment.created"],
-        actions=[{"type": "set_status", "status": "closed"}],
-        **common,
-    )
-    _rule(
-        client,
-        user,
-        name="reopen on close",
-        event_types=["issue.closed"],
-        actions=[{"type": "set_status", "status": "open"}],
-        **common,
-    )
-    _rule(
-        client,
-        user,
-        name="comment on reopen",
-        event_types=["issue.reopened"],
-        actions=[{"type": "add_comment", "body": "reopened"}],
-        **common,
-    )
+    cycle = [
+        ("close on comment", "comment.created", {"type": "set_status", "status": "closed"}),
+        ("reopen on close", "issue.closed", {"type": "set_status", "status": "open"}),
+        ("comment on reopen", "issue.reopened", {"type": "add_comment", "body": "reopened"}),
+    ]
+    for name, event_type, action in cycle:
+        _rule(client, user, name=name, event_types=[event_type], actions=[action], tracker_id=tracker["id"])
     client.post(f"{TRACKERS}{tracker['id']}/issues", json={"title": "x"}, headers=user.headers)
     client.post(f"{TRACKERS}{tracker['id']}/issues/1/comments", json={"body": "human"}, headers=user.headers)
     run_worker(app, concurrency=1, wait=False)

@@ -18,7 +18,7 @@ from api.services.webhooks import _echo_of, callback_url, process_delivery, prun
 from api.trackers.base import WebhookEvent
 from test.conftest import read_unlocked, registration
 from test.test_trackers import TRACKERS, make_tracker
-from test.test_webhooks import deliver_github, example, trello_signature
+from test.test_webhooks import deliver_github, example, trello_with_webhook
 
 REPO = "Codertocat/Hello-World"
 REFUSED = "The delivery's signature or token does not verify."
@@ -100,7 +100,7 @@ def test_a_long_delivery_id_and_event_name_are_stored_cut_to_their_columns(clien
 
 
 def test_a_delivery_without_an_id_is_keyed_by_the_sha256_of_its_body(client, db, auth, trello_fake):
-    url, sign = _trello_with_webhook(client, db, auth, trello_fake)
+    url, sign, _ = trello_with_webhook(client, db, auth.register(), trello_fake, lists=["todos", "Shipped"])
     payload = example("trello", "createCard.json")
     del payload["action"]["id"]
     body = json.dumps(payload).encode()
@@ -272,30 +272,10 @@ def test_processing_an_already_processed_delivery_releases_its_row_lock(client, 
         db.session.remove()
 
 
-def _trello_with_webhook(client, db, auth, trello_fake, **options):
-    """A Trello tracker on the fake with the gateway's webhook registered: its delivery URL and a signer."""
-    user = auth.register()
-    trello_fake.add_token("tr-token", key="tr-key")
-    board = trello_fake.add_board("B", members=["me"])
-    for name in ("todos", "Shipped"):
-        trello_fake.add_list(board["id"], name)
-    trello = make_tracker(
-        client,
-        user,
-        name="tr",
-        provider="trello",
-        target=board["id"],
-        base_url=trello_fake.base_url,
-        credentials={"api_key": "tr-key", "token": "tr-token", "api_secret": "app-secret"},
-        options=options,
-    )
-    assert client.post(f"{TRACKERS}{trello['id']}/webhook", headers=user.headers).status_code == 201
-    callback = registration(db, trello["id"]).callback_url
-    return f"/api/v1/webhooks/{trello['id']}", lambda body: {"X-Trello-Webhook": trello_signature("app-secret", body, callback)}
-
-
 def test_a_trello_trackers_options_decide_how_a_delivery_is_normalized(client, app, db, auth, trello_fake):
-    url, sign = _trello_with_webhook(client, db, auth, trello_fake, closed_list="Shipped")
+    url, sign, _ = trello_with_webhook(
+        client, db, auth.register(), trello_fake, lists=["todos", "Shipped"], closed_list="Shipped"
+    )
     payload = example("trello", "createCard.json")
     payload["action"]["data"]["list"] = {"id": "5f70732bb7991045f878901f", "name": "Shipped"}
     body = json.dumps(payload).encode()

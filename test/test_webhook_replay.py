@@ -16,7 +16,7 @@ from api.models.webhooks import WebhookBodyHash, WebhookDelivery
 from api.services.webhooks import process_delivery
 from test.conftest import registration
 from test.test_trackers import TRACKERS, make_tracker
-from test.test_webhooks import deliver_github, trello_signature
+from test.test_webhooks import deliver_github, trello_with_webhook
 
 REPO = "Codertocat/Hello-World"
 
@@ -88,24 +88,10 @@ def test_the_replay_window_is_per_tracker(client, db, auth, github_fake, github)
 
 
 def test_a_signed_trello_body_replayed_is_a_duplicate(client, auth, db, trello_fake):
-    user = auth.register()
-    trello_fake.add_token("tr-token", key="tr-key")
-    board = trello_fake.add_board("B", members=["me"])
-    trello = make_tracker(
-        client,
-        user,
-        name="tr",
-        provider="trello",
-        target=board["id"],
-        base_url=trello_fake.base_url,
-        credentials={"api_key": "tr-key", "token": "tr-token", "api_secret": "app-secret"},
-    )
-    assert client.post(f"{TRACKERS}{trello['id']}/webhook", headers=user.headers).status_code == 201
-    callback = registration(db, trello["id"]).callback_url
+    url, sign, board = trello_with_webhook(client, db, auth.register(), trello_fake)
     # Without an action id the delivery key falls back to the body hash too; with one, the action id dedupes first.
     body = json.dumps({"action": {"type": "createCard", "data": {}}, "model": {"id": board["id"]}}).encode()
-    signed = {"X-Trello-Webhook": trello_signature("app-secret", body, callback)}
-    url = f"/api/v1/webhooks/{trello['id']}"
+    signed = sign(body)
     assert client.post(url, data=body, headers=signed).get_json()["status"] == "accepted"
     assert client.post(url, data=body, headers=signed).get_json()["status"] == "duplicate"
     assert _count(db, WebhookDelivery) == 1

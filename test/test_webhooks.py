@@ -34,6 +34,31 @@ def trello_signature(secret, body, callback_url):
 from test.conftest import registration  # noqa: E402
 
 
+def trello_with_webhook(client, db, user, trello_fake, lists=(), **options):
+    """A Trello tracker on a fake board with these lists and the gateway's webhook registered: URL, signer, board."""
+    trello_fake.add_token("tr-token", key="tr-key")
+    board = trello_fake.add_board("B", members=["me"])
+    for name in lists:
+        trello_fake.add_list(board["id"], name)
+    trello = make_tracker(
+        client,
+        user,
+        name="tr",
+        provider="trello",
+        target=board["id"],
+        base_url=trello_fake.base_url,
+        credentials={"api_key": "tr-key", "token": "tr-token", "api_secret": "app-secret"},
+        options=options,
+    )
+    assert client.post(f"{TRACKERS}{trello['id']}/webhook", headers=user.headers).status_code == 201
+    callback = registration(db, trello["id"]).callback_url
+
+    def sign(body, signed_with="app-secret"):
+        return {"X-Trello-Webhook": trello_signature(signed_with, body, callback)}
+
+    return f"/api/v1/webhooks/{trello['id']}", sign, board
+
+
 def process(app):
     run_worker(app, concurrency=1, wait=False)
 
@@ -174,9 +199,7 @@ def test_gitlab_and_trello_deliveries_verify_with_their_own_schemes(client, auth
     )
     assert ok.status_code == 202
 
-    trello_fake.add_token("tr-token", key="tr-key")
-    board = trello_fake.add_board("B", members=["me"])
-    trello_fake.add_list(board["id"], "todos")
+    url, sign, board = trello_with_webhook(client, db, user, trello_fake, lists=["todos"])
     no_secret = make_tracker(
         client,
         user,
@@ -188,23 +211,10 @@ def test_gitlab_and_trello_deliveries_verify_with_their_own_schemes(client, auth
     )
     response = client.post(f"{TRACKERS}{no_secret['id']}/webhook", headers=user.headers)
     assert response.status_code == 422 and "credentials.api_secret" in response.get_json()["errors"]
-    trello = make_tracker(
-        client,
-        user,
-        name="tr",
-        provider="trello",
-        target=board["id"],
-        base_url=trello_fake.base_url,
-        credentials={"api_key": "tr-key", "token": "tr-token", "api_secret": "app-secret"},
-    )
-    assert client.post(f"{TRACKERS}{trello['id']}/webhook", headers=user.headers).status_code == 201
-    callback = registration(db, trello["id"]).callback_url
-    url = f"/api/v1/webhooks/{trello['id']}"
     assert client.head(url).status_code == 200
     body = json.dumps(example("trello", "createCard.json")).encode()
-    assert client.post(url, data=body, headers={"X-Trello-Webhook": trello_signature("wrong", body, callback)}).status_code == 401
-    signed = {"X-Trello-Webhook": trello_signature("app-secret", body, callback)}
-    assert client.post(url, data=body, headers=signed).status_code == 202
+    assert client.post(url, data=body, headers=sign(body, signed_with="wrong")).status_code == 401
+    assert client.post(url, data=body, headers=sign(body)).status_code == 202
     process(app)
     types = {e.type for e in db.session.scalars(select(Event))}
     assert types == {"issue.created"}
