@@ -23,6 +23,12 @@ CREDENTIALS = {
 TARGETS = {"github": "o/r", "gitlab": "group/app", "trello": "abcdefgh"}
 
 
+def _tracker_at(client, user, base_url, provider="github"):
+    return make_tracker(
+        client, user, provider=provider, target=TARGETS[provider], credentials=CREDENTIALS[provider], base_url=base_url
+    )
+
+
 @pytest.fixture(autouse=True)
 def _fresh_breaker():
     breaker.reset()
@@ -192,14 +198,7 @@ def test_a_name_that_rebinds_to_an_internal_address_after_the_save_is_never_conn
     with Recorder("127.0.0.1") as public, Recorder("127.0.0.2", public.port) as internal:
         resolver.answer("tracker.rebind.test", ["127.0.0.1"], ["127.0.0.2"])
         user = auth.register()
-        tracker = make_tracker(
-            client,
-            user,
-            provider="github",
-            target="o/r",
-            credentials=CREDENTIALS["github"],
-            base_url=f"http://tracker.rebind.test:{public.port}",
-        )
+        tracker = _tracker_at(client, user, f"http://tracker.rebind.test:{public.port}")
         response = client.get(f"{TRACKERS}{tracker['id']}/issues", headers=user.headers)
         assert response.status_code == 502 and response.get_json()["error"] == "tracker_unavailable"
         assert "outbound URL policy" in response.get_json()["message"]
@@ -211,14 +210,7 @@ def test_each_call_connects_to_the_address_it_checked_never_to_a_second_answer(s
     with Recorder("127.0.0.1") as public, Recorder("127.0.0.2", public.port) as internal:
         user = auth.register()
         resolver.answer("tracker.flip.test", ["127.0.0.1"])
-        tracker = make_tracker(
-            client,
-            user,
-            provider="github",
-            target="o/r",
-            credentials=CREDENTIALS["github"],
-            base_url=f"http://tracker.flip.test:{public.port}",
-        )
+        tracker = _tracker_at(client, user, f"http://tracker.flip.test:{public.port}")
         # From now on every second answer is internal: checking one answer and connecting with another would show.
         resolver.answer("tracker.flip.test", ["127.0.0.1"], ["127.0.0.2"], repeat=True)
         statuses = [client.get(f"{TRACKERS}{tracker['id']}/issues", headers=user.headers).status_code for _ in range(4)]
@@ -273,9 +265,7 @@ def test_a_dns_failure_on_a_call_is_502_tracker_unavailable_not_a_timeout(client
     port = github_fake.base_url.rsplit(":", 1)[1]
     resolver.answer("gone.test", ["127.0.0.1"], socket.gaierror(socket.EAI_NONAME, "Name or service not known"))
     user = auth.register()
-    tracker = make_tracker(
-        client, user, provider="github", target="o/r", credentials=CREDENTIALS["github"], base_url=f"http://gone.test:{port}"
-    )
+    tracker = _tracker_at(client, user, f"http://gone.test:{port}")
     response = client.get(f"{TRACKERS}{tracker['id']}/issues", headers=user.headers)
     assert response.status_code == 502 and response.get_json()["error"] == "tracker_unavailable"
 
@@ -284,20 +274,12 @@ def test_a_refused_connection_is_502_tracker_unavailable(client, auth):
     with Recorder("127.0.0.1") as closed:
         port = closed.port
     user = auth.register()
-    tracker = make_tracker(
-        client, user, provider="gitlab", target="g/p", credentials=CREDENTIALS["gitlab"], base_url=f"http://127.0.0.1:{port}"
-    )
+    tracker = _tracker_at(client, user, f"http://127.0.0.1:{port}", provider="gitlab")
     response = client.get(f"{TRACKERS}{tracker['id']}/issues", headers=user.headers)
     assert response.status_code == 502 and response.get_json()["error"] == "tracker_unavailable"
 
 
 # ---- redirects are never followed --------------------------------------------------------------
-
-
-def _redirecting_tracker(client, user, provider, redirector):
-    return make_tracker(
-        client, user, provider=provider, target=TARGETS[provider], credentials=CREDENTIALS[provider], base_url=redirector.url
-    )
 
 
 def _assert_redirect_refused(response, internal):
@@ -318,7 +300,7 @@ def test_a_tracker_redirect_to_an_internal_host_is_never_followed(strict, auth, 
         ) as redirector,
     ):
         user = auth.register()
-        tracker = _redirecting_tracker(client, user, provider, redirector)
+        tracker = _tracker_at(client, user, redirector.url, provider)
         base = f"{TRACKERS}{tracker['id']}"
         _assert_redirect_refused(client.post(f"{base}/verify", headers=user.headers), internal)
         breaker.reset()
@@ -338,7 +320,7 @@ def test_template_import_does_not_follow_a_redirect(strict, auth, provider):
         Recorder("127.0.0.1", status=302, headers={"Location": f"{internal.url}/x"}) as redirector,
     ):
         user = auth.register()
-        tracker = _redirecting_tracker(client, user, provider, redirector)
+        tracker = _tracker_at(client, user, redirector.url, provider)
         response = client.post("/api/v1/templates/import", json={"tracker_id": tracker["id"]}, headers=user.headers)
         _assert_redirect_refused(response, internal)
 
@@ -368,14 +350,7 @@ def test_a_provider_error_body_that_is_not_its_message_is_never_echoed(client, a
     page = f"<html><body>{BODY_MARKER}</body></html>"
     with Recorder("127.0.0.1", status=status, body=page, content_type="text/html") as tracker_host:
         user = auth.register()
-        tracker = make_tracker(
-            client,
-            user,
-            provider=provider,
-            target=TARGETS[provider],
-            credentials=CREDENTIALS[provider],
-            base_url=tracker_host.url,
-        )
+        tracker = _tracker_at(client, user, tracker_host.url, provider)
         response = client.post(f"{TRACKERS}{tracker['id']}/verify", headers=user.headers)
         assert response.status_code in (404, 422, 502), response.get_json()
         assert BODY_MARKER not in response.get_data(as_text=True) and "<" not in response.get_json()["message"]
@@ -396,14 +371,7 @@ def test_a_cookie_set_by_a_tracker_never_reaches_another_call(client, auth):
         for provider in ("github", "gitlab", "trello"):
             for _ in range(2):
                 user = auth.register()
-                tracker = make_tracker(
-                    client,
-                    user,
-                    provider=provider,
-                    target=TARGETS[provider],
-                    credentials=CREDENTIALS[provider],
-                    base_url=tracker_host.url,
-                )
+                tracker = _tracker_at(client, user, tracker_host.url, provider)
                 client.get(f"{TRACKERS}{tracker['id']}/issues", headers=user.headers)
         assert len(tracker_host.requests) >= 6
         assert not [r for r in tracker_host.requests if "Cookie" in r.headers]
@@ -423,9 +391,7 @@ def test_sentry_sends_no_trace_headers_to_tracker_hosts(make_app, auth, github_f
         with Recorder("127.0.0.1") as tracker_host:
             client = app.test_client()
             user = auth.register()
-            tracker = make_tracker(
-                client, user, provider="gitlab", target="g/p", credentials={"token": "t"}, base_url=tracker_host.url
-            )
+            tracker = _tracker_at(client, user, tracker_host.url, provider="gitlab")
             with sentry_sdk.start_transaction(name="outbound", sampled=True):
                 client.get(f"{TRACKERS}{tracker['id']}/issues", headers=user.headers)
             assert tracker_host.requests
