@@ -94,21 +94,26 @@ def test_signature_is_an_hmac_of_the_raw_body_compared_in_constant_time():
     )
 
 
-@pytest.fixture
-def dc(client, auth, jira_dc_fake):
-    user = auth.register()
-    jira_dc_fake.add_token("dc-pat", name="alice")
-    jira_dc_fake.add_project("TES", members=["alice"])
-    tracker = make_tracker(
+def _data_center_tracker(client, user, jira_dc_fake, token, member, **token_options):
+    """A Data Center tracker on project TES of the fake, whose token belongs to `member`."""
+    jira_dc_fake.add_token(token, name=member, **token_options)
+    jira_dc_fake.add_project("TES", members=[member])
+    return make_tracker(
         client,
         user,
         name="jira-dc",
         provider="jira",
         target="TES",
         base_url=jira_dc_fake.base_url,
-        credentials={"token": "dc-pat"},
+        credentials={"token": token},
         options={"deployment": "data_center"},
     )
+
+
+@pytest.fixture
+def dc(client, auth, jira_dc_fake):
+    user = auth.register()
+    tracker = _data_center_tracker(client, user, jira_dc_fake, "dc-pat", "alice")
     return {"user": user, "tracker": tracker, "fake": jira_dc_fake}
 
 
@@ -188,18 +193,7 @@ def test_registering_on_cloud_is_a_400_that_tells_the_admin_the_url_and_secret_t
 
 def test_a_data_center_token_without_admin_rights_cannot_register_and_nothing_is_stored(client, auth, db, jira_dc_fake):
     user = auth.register()
-    jira_dc_fake.add_token("user-pat", name="carol", admin=False)
-    jira_dc_fake.add_project("TES", members=["carol"])
-    tracker = make_tracker(
-        client,
-        user,
-        name="jira-dc",
-        provider="jira",
-        target="TES",
-        base_url=jira_dc_fake.base_url,
-        credentials={"token": "user-pat"},
-        options={"deployment": "data_center"},
-    )
+    tracker = _data_center_tracker(client, user, jira_dc_fake, "user-pat", "carol", admin=False)
     response = client.post(f"{TRACKERS}{tracker['id']}/webhook", headers=user.headers)
     assert response.status_code == 502 and response.get_json()["error"] == "tracker_auth_failed"
     assert "Administrator" in response.get_json()["message"] and jira_dc_fake.webhooks() == []
