@@ -1,16 +1,12 @@
 """User regular expressions: compile bombs refused before compiling, everywhere a pattern is saved or used."""
 
-import json
-import subprocess
-import sys
 import textwrap
-from pathlib import Path
 
 import pytest
 
 from api import patterns
+from test.test_sandbox_bombs import measure_in_a_fresh_interpreter
 
-ROOT = Path(__file__).resolve().parents[1]
 TOO_LARGE = "too large"
 # `regex` unrolls counted repeats when compiling: the first took 800 MB, the second exhausts memory.
 COMPILE_BOMBS = [
@@ -67,17 +63,7 @@ MEASURE = textwrap.dedent("""
 
 @pytest.mark.timeout(120)
 def test_checking_compile_bombs_grows_the_process_by_less_than_16_mib():
-    done = subprocess.run(
-        [sys.executable, "-c", MEASURE],
-        input=json.dumps(COMPILE_BOMBS),
-        capture_output=True,
-        text=True,
-        cwd=ROOT,
-        timeout=110,
-        check=False,
-    )
-    assert done.returncode == 0, done.stderr[-2000:]
-    report = json.loads(done.stdout)
+    report = measure_in_a_fresh_interpreter(MEASURE, COMPILE_BOMBS)
     assert all(message and TOO_LARGE in message for message in report["messages"]), report
     assert report["growth_kib"] < 16 * 1024, report
 
