@@ -1,10 +1,6 @@
 """A worker killed with SIGKILL in the middle of a burst: after a restart every delivery is processed exactly once."""
 
 import json
-import os
-import signal
-import subprocess
-import sys
 
 import pytest
 from sqlalchemy import func, select, text
@@ -12,9 +8,9 @@ from sqlalchemy import func, select, text
 from api.jobs import run_worker
 from api.models.events import Event
 from api.models.webhooks import WebhookDelivery
-from config import BASE_DIR
 from test.helpers import wait_until
 from test.test_webhooks import deliver_github, example
+from test.test_worker_liveness import worker_process
 
 DELIVERIES = 300
 
@@ -46,32 +42,13 @@ def test_worker_killed_mid_burst_then_restarted_processes_every_delivery_exactly
         body = json.dumps({**payload, "issue": issue}).encode()
         assert deliver_github(client, github, "issues", None, delivery=f"burst-{n}", body=body).status_code == 202
 
-    env = {
-        **os.environ,
-        "APP_CONFIGURATION": "testing",
-        "TEST_DATABASE_URL": database_url,
-        "WORKER_STALLED_SECONDS": "1",
-        "PYTHONPATH": str(BASE_DIR),
-    }
-    with open(tmp_path / "worker.log", "wb") as log:
-        worker = subprocess.Popen(
-            [sys.executable, "manage.py", "worker", "--concurrency", "4"],
-            cwd=BASE_DIR,
-            env=env,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-        try:
+    with worker_process(database_url, tmp_path / "worker.log", 4, WORKER_STALLED_SECONDS="1") as worker:
 
-            def working():
-                assert worker.poll() is None, (tmp_path / "worker.log").read_text()[-2000:]
-                return _processed(db) >= DELIVERIES // 10
+        def working():
+            assert worker.poll() is None, (tmp_path / "worker.log").read_text()[-2000:]
+            return _processed(db) >= DELIVERIES // 10
 
-            wait_until(working, timeout=60, message="the worker processed nothing")
-        finally:
-            os.killpg(worker.pid, signal.SIGKILL)
-            worker.wait()
+        wait_until(working, timeout=60, message="the worker processed nothing")
     at_kill = _processed(db)
     assert at_kill < DELIVERIES, "the worker finished before it was killed; the test proved nothing"
 

@@ -6,6 +6,7 @@ import signal
 import subprocess
 import sys
 import time
+from contextlib import contextmanager
 from types import SimpleNamespace
 
 import pytest
@@ -35,6 +36,32 @@ def _probe(*args, env=None):
         env={**os.environ, **(env or {})},
         timeout=60,
     )
+
+
+@contextmanager
+def worker_process(database_url, log_path, concurrency, **settings):
+    """`manage.py worker` on the test database in a process group of its own, logging to `log_path`; killed on exit."""
+    env = {
+        **os.environ,
+        "APP_CONFIGURATION": "testing",
+        "TEST_DATABASE_URL": database_url,
+        "PYTHONPATH": str(BASE_DIR),
+        **settings,
+    }
+    with open(log_path, "wb") as log:
+        worker = subprocess.Popen(
+            [sys.executable, "manage.py", "worker", "--concurrency", str(concurrency)],
+            cwd=BASE_DIR,
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+        try:
+            yield worker
+        finally:
+            os.killpg(worker.pid, signal.SIGKILL)
+            worker.wait()
 
 
 def _age(path, seconds):
@@ -157,40 +184,21 @@ def test_worker_reports_every_job_it_runs_to_the_heartbeat(make_app, db, tmp_pat
 
 def test_running_worker_keeps_its_heartbeat_fresh_and_a_frozen_one_goes_stale(database_url, app, tmp_path):
     path = tmp_path / "heartbeat"
-    env = {
-        **os.environ,
-        "APP_CONFIGURATION": "testing",
-        "TEST_DATABASE_URL": database_url,
-        "PYTHONPATH": str(BASE_DIR),
-        "WORKER_HEARTBEAT_FILE": str(path),
-        "WORKER_HEARTBEAT_SECONDS": "0.2",
-    }
-    with open(tmp_path / "worker.log", "wb") as log:
-        worker = subprocess.Popen(
-            [sys.executable, "manage.py", "worker", "--concurrency", "1"],
-            cwd=BASE_DIR,
-            env=env,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-        try:
-            deadline = time.monotonic() + 60
-            while _probe("--file", str(path), "--max-age", "2").returncode != 0:
-                assert worker.poll() is None, (tmp_path / "worker.log").read_text()[-2000:]
-                assert time.monotonic() < deadline, "the worker never wrote a fresh heartbeat"
-                time.sleep(0.2)
-            _age(path, 120)
-            deadline = time.monotonic() + 60
-            while _probe("--file", str(path), "--max-age", "2").returncode != 0:  # touched again by the worker
-                assert time.monotonic() < deadline, "the worker stopped refreshing its heartbeat"
-                time.sleep(0.2)
+    settings = {"WORKER_HEARTBEAT_FILE": str(path), "WORKER_HEARTBEAT_SECONDS": "0.2"}
+    with worker_process(database_url, tmp_path / "worker.log", 1, **settings) as worker:
+        deadline = time.monotonic() + 60
+        while _probe("--file", str(path), "--max-age", "2").returncode != 0:
+            assert worker.poll() is None, (tmp_path / "worker.log").read_text()[-2000:]
+            assert time.monotonic() < deadline, "the worker never wrote a fresh heartbeat"
+            time.sleep(0.2)
+        _age(path, 120)
+        deadline = time.monotonic() + 60
+        while _probe("--file", str(path), "--max-age", "2").returncode != 0:  # touched again by the worker
+            assert time.monotonic() < deadline, "the worker stopped refreshing its heartbeat"
+            time.sleep(0.2)
 
-            os.killpg(worker.pid, signal.SIGSTOP)  # a hung process: nothing in it runs any more
-            deadline = time.monotonic() + 60
-            while _probe("--file", str(path), "--max-age", "2").returncode == 0:
-                assert time.monotonic() < deadline, "a frozen worker's heartbeat stayed fresh"
-                time.sleep(0.5)
-        finally:
-            os.killpg(worker.pid, signal.SIGKILL)
-            worker.wait()
+        os.killpg(worker.pid, signal.SIGSTOP)  # a hung process: nothing in it runs any more
+        deadline = time.monotonic() + 60
+        while _probe("--file", str(path), "--max-age", "2").returncode == 0:
+            assert time.monotonic() < deadline, "a frozen worker's heartbeat stayed fresh"
+            time.sleep(0.5)
