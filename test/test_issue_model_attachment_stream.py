@@ -7,7 +7,7 @@ import json
 import pytest
 
 from test.stub_provider import QuietHandler, stub_provider
-from test.test_trackers import TRACKERS
+from test.test_trackers import TRACKERS, make_tracker
 
 HALF = 256 * 1024
 HOLD_SECONDS = 30  # how long the provider waits for the client's first bytes before sending the rest anyway
@@ -54,17 +54,9 @@ def provider():
 
 def test_a_remote_download_reaches_the_client_before_the_provider_has_sent_it_all(client, auth, provider):
     user = auth.register()
-    tracker = client.post(
-        TRACKERS,
-        json={
-            "name": "g",
-            "provider": "gitea",
-            "target": "owner/repo",
-            "base_url": provider.base_url,
-            "credentials": {"token": "t"},
-        },
-        headers=user.headers,
-    ).get_json()
+    tracker = make_tracker(
+        client, user, name="g", provider="gitea", target="owner/repo", base_url=provider.base_url, credentials={"token": "t"}
+    )
     response = client.get(f"{TRACKERS}{tracker['id']}/issues/1/attachments/7/content", headers=user.headers, buffered=False)
     assert response.status_code == 200 and response.is_streamed
     chunks = iter(response.response)

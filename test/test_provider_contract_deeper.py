@@ -383,13 +383,18 @@ def test_editing_someone_elses_jira_comment_is_403_with_jiras_reason(client, env
 # ---- attachments ----
 
 
-def upload(client, env, issue_id, data=PNG, filename="shot.png", content_type="image/png"):
+def post_file(client, user, issue_url, data, filename, content_type):
+    """POST one file as multipart/form-data to the attachments of the issue at `issue_url`."""
     return client.post(
-        env.url(f"/issues/{issue_id}/attachments"),
-        headers=env.user.headers,
+        f"{issue_url}/attachments",
+        headers=user.headers,
         data={"file": (io.BytesIO(data), filename, content_type)},
         content_type="multipart/form-data",
     )
+
+
+def upload(client, env, issue_id, data=PNG, filename="shot.png", content_type="image/png"):
+    return post_file(client, env.user, env.url(f"/issues/{issue_id}"), data, filename, content_type)
 
 
 @parametrize_env()
@@ -440,21 +445,11 @@ def test_upload_limit_is_attachment_max_bytes_not_the_json_limit(client, auth, a
     url = f"{TRACKERS}{tracker['id']}/issues"
     issue = client.post(url, json={"title": "a"}, headers=user.headers).get_json()
     big = b"a" * (2 * 1024 * 1024)  # above the 1 MiB JSON limit, below the 10 MiB default
-    response = client.post(
-        f"{url}/{issue['id']}/attachments",
-        headers=user.headers,
-        content_type="multipart/form-data",
-        data={"file": (io.BytesIO(big), "big.txt", "text/plain")},
-    )
+    response = post_file(client, user, f"{url}/{issue['id']}", big, "big.txt", "text/plain")
     assert response.status_code == 201, response.get_json()
     assert client.get(f"{url}/{issue['id']}/attachments/{response.get_json()['id']}/content", headers=user.headers).data == big
     monkeypatch.setitem(app.config, "ATTACHMENT_MAX_BYTES", 100 * 1024)
-    refused = client.post(
-        f"{url}/{issue['id']}/attachments",
-        headers=user.headers,
-        content_type="multipart/form-data",
-        data={"file": (io.BytesIO(b"a" * (200 * 1024)), "big.txt", "text/plain")},
-    )
+    refused = post_file(client, user, f"{url}/{issue['id']}", b"a" * (200 * 1024), "big.txt", "text/plain")
     assert refused.status_code == 413 and str(100 * 1024) in refused.get_json()["message"]
     json_body = client.post(url, json={"title": "x", "description": "a" * (1024 * 1024)}, headers=user.headers)
     assert json_body.status_code == 413
@@ -479,12 +474,7 @@ def test_builtin_attachments_are_chunk_rows_streamed_back_and_recorded_as_events
     url = f"{TRACKERS}{tracker['id']}"
     issue = client.post(f"{url}/issues", json={"title": "a"}, headers=user.headers).get_json()
     data = bytes(range(256)) * (CHUNK_BYTES // 256 * 2 + 10)  # two full chunks and a bit
-    created = client.post(
-        f"{url}/issues/{issue['id']}/attachments",
-        headers=user.headers,
-        content_type="multipart/form-data",
-        data={"file": (io.BytesIO(data), "blob.bin", "application/octet-stream")},
-    ).get_json()
+    created = post_file(client, user, f"{url}/issues/{issue['id']}", data, "blob.bin", "application/octet-stream").get_json()
     rows = db.session.scalar(
         select(func.count()).select_from(BuiltinAttachmentChunk).where(BuiltinAttachmentChunk.attachment_id == int(created["id"]))
     )
@@ -504,12 +494,7 @@ def test_another_users_attachment_is_not_found(client, auth):
     tracker = client.post(TRACKERS, json={"name": "b", "provider": "builtin", "target": "iso"}, headers=owner.headers).get_json()
     url = f"{TRACKERS}{tracker['id']}/issues"
     issue = client.post(url, json={"title": "a"}, headers=owner.headers).get_json()
-    created = client.post(
-        f"{url}/{issue['id']}/attachments",
-        headers=owner.headers,
-        content_type="multipart/form-data",
-        data={"file": (io.BytesIO(PNG), "a.png", "image/png")},
-    ).get_json()
+    created = post_file(client, owner, f"{url}/{issue['id']}", PNG, "a.png", "image/png").get_json()
     content = f"{url}/{issue['id']}/attachments/{created['id']}/content"
     assert client.get(content, headers=other.headers).status_code == 404
     assert client.delete(f"{url}/{issue['id']}/attachments/{created['id']}", headers=other.headers).status_code == 404
@@ -714,23 +699,21 @@ def test_in_progress_moves_and_filters_where_supported(client, env):
 
 
 def test_all_trackers_listing_filters_by_status_category_and_reports_trackers_that_cannot(client, auth, github_fake):
-    from test.test_trackers import TRACKERS
+    from test.test_trackers import TRACKERS, make_tracker
 
     user = auth.register()
-    local = client.post(TRACKERS, json={"name": "b", "provider": "builtin", "target": "agg"}, headers=user.headers).get_json()
+    local = make_tracker(client, user, name="b", target="agg")
     github_fake.add_token("gh-agg", login="octocat")
     github_fake.add_repo("octo-org/agg")
-    remote = client.post(
-        TRACKERS,
-        headers=user.headers,
-        json={
-            "name": "g",
-            "provider": "github",
-            "target": "octo-org/agg",
-            "base_url": github_fake.base_url,
-            "credentials": {"token": "gh-agg"},
-        },
-    ).get_json()
+    remote = make_tracker(
+        client,
+        user,
+        name="g",
+        provider="github",
+        target="octo-org/agg",
+        base_url=github_fake.base_url,
+        credentials={"token": "gh-agg"},
+    )
     doing = client.post(f"{TRACKERS}{local['id']}/issues", json={"title": "a"}, headers=user.headers).get_json()
     client.post(f"{TRACKERS}{local['id']}/issues", json={"title": "b"}, headers=user.headers)
     client.patch(f"{TRACKERS}{local['id']}/issues/{doing['id']}", json={"status_category": "in_progress"}, headers=user.headers)
