@@ -16,7 +16,7 @@ from api.models.webhooks import WebhookBodyHash, WebhookDelivery
 from api.services.webhooks import process_delivery
 from test.conftest import registration
 from test.test_trackers import TRACKERS, make_tracker
-from test.test_webhooks import deliver_github, trello_with_webhook
+from test.test_webhooks import deliver_github, gitlab_with_webhook, trello_with_webhook
 
 REPO = "Codertocat/Hello-World"
 
@@ -98,23 +98,8 @@ def test_a_signed_trello_body_replayed_is_a_duplicate(client, auth, db, trello_f
 
 
 def test_a_gitlab_body_replayed_under_a_new_event_uuid_is_a_duplicate(client, auth, db, gitlab_fake):
-    user = auth.register()
-    gitlab_fake.add_token("gl-token")
-    project = gitlab_fake.add_project("diaspora/project")
-    gitlab_fake.add_member(project["id"], "root", access_level=40)
-    gitlab = make_tracker(
-        client,
-        user,
-        name="gl",
-        provider="gitlab",
-        target="diaspora/project",
-        base_url=gitlab_fake.base_url,
-        credentials={"token": "gl-token"},
-    )
-    assert client.post(f"{TRACKERS}{gitlab['id']}/webhook", headers=user.headers).status_code == 201
-    token = registration(db, gitlab["id"]).secret
+    url, token = gitlab_with_webhook(client, db, auth.register(), gitlab_fake)
     body = json.dumps({"object_kind": "issue", "object_attributes": {"iid": 1, "title": "x", "action": "open"}}).encode()
-    url = f"/api/v1/webhooks/{gitlab['id']}"
     headers = {"X-Gitlab-Event": "Issue Hook", "X-Gitlab-Token": token}
     assert client.post(url, data=body, headers={**headers, "X-Gitlab-Event-UUID": "u-1"}).get_json()["status"] == "accepted"
     assert client.post(url, data=body, headers={**headers, "X-Gitlab-Event-UUID": "u-2"}).get_json()["status"] == "duplicate"

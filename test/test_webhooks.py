@@ -34,22 +34,45 @@ def trello_signature(secret, body, callback_url):
 from test.conftest import registration  # noqa: E402
 
 
+def gitlab_with_webhook(client, db, user, gitlab_fake):
+    """A GitLab tracker on the fake with the gateway's webhook registered: its delivery URL and the token GitLab sends."""
+    gitlab_fake.add_token("gl-token")
+    project = gitlab_fake.add_project("diaspora/project")
+    gitlab_fake.add_member(project["id"], "root", access_level=40)  # hooks need Maintainer
+    gitlab = make_tracker(
+        client,
+        user,
+        name="gl",
+        provider="gitlab",
+        target="diaspora/project",
+        base_url=gitlab_fake.base_url,
+        credentials={"token": "gl-token"},
+    )
+    assert client.post(f"{TRACKERS}{gitlab['id']}/webhook", headers=user.headers).status_code == 201
+    return f"/api/v1/webhooks/{gitlab['id']}", registration(db, gitlab["id"]).secret
+
+
+def trello_tracker(client, user, trello_fake, board, name="tr", options=None, **credentials):
+    """A Trello tracker on a board of the fake, with the fake's API key and token plus `credentials`."""
+    return make_tracker(
+        client,
+        user,
+        name=name,
+        provider="trello",
+        target=board["id"],
+        base_url=trello_fake.base_url,
+        credentials={"api_key": "tr-key", "token": "tr-token", **credentials},
+        options=options or {},
+    )
+
+
 def trello_with_webhook(client, db, user, trello_fake, lists=(), **options):
     """A Trello tracker on a fake board with these lists and the gateway's webhook registered: URL, signer, board."""
     trello_fake.add_token("tr-token", key="tr-key")
     board = trello_fake.add_board("B", members=["me"])
     for name in lists:
         trello_fake.add_list(board["id"], name)
-    trello = make_tracker(
-        client,
-        user,
-        name="tr",
-        provider="trello",
-        target=board["id"],
-        base_url=trello_fake.base_url,
-        credentials={"api_key": "tr-key", "token": "tr-token", "api_secret": "app-secret"},
-        options=options,
-    )
+    trello = trello_tracker(client, user, trello_fake, board, options=options, api_secret="app-secret")
     assert client.post(f"{TRACKERS}{trello['id']}/webhook", headers=user.headers).status_code == 201
     callback = registration(db, trello["id"]).callback_url
 
@@ -177,22 +200,8 @@ def test_real_example_payloads_normalize_to_unified_events(slug, expectation):
 
 def test_gitlab_and_trello_deliveries_verify_with_their_own_schemes(client, auth, db, app, gitlab_fake, trello_fake):
     user = auth.register()
-    gitlab_fake.add_token("gl-token")
-    project = gitlab_fake.add_project("diaspora/project")
-    gitlab_fake.add_member(project["id"], "root", access_level=40)  # hooks need Maintainer
-    gitlab = make_tracker(
-        client,
-        user,
-        name="gl",
-        provider="gitlab",
-        target="diaspora/project",
-        base_url=gitlab_fake.base_url,
-        credentials={"token": "gl-token"},
-    )
-    assert client.post(f"{TRACKERS}{gitlab['id']}/webhook", headers=user.headers).status_code == 201
-    token = registration(db, gitlab["id"]).secret
+    url, token = gitlab_with_webhook(client, db, user, gitlab_fake)
     body = json.dumps(example("gitlab", "issue-hook.json")).encode()
-    url = f"/api/v1/webhooks/{gitlab['id']}"
     assert client.post(url, data=body, headers={"X-Gitlab-Event": "Issue Hook", "X-Gitlab-Token": "wrong"}).status_code == 401
     ok = client.post(
         url, data=body, headers={"X-Gitlab-Event": "Issue Hook", "X-Gitlab-Token": token, "X-Gitlab-Event-UUID": "uuid-1"}
@@ -200,15 +209,7 @@ def test_gitlab_and_trello_deliveries_verify_with_their_own_schemes(client, auth
     assert ok.status_code == 202
 
     url, sign, board = trello_with_webhook(client, db, user, trello_fake, lists=["todos"])
-    no_secret = make_tracker(
-        client,
-        user,
-        name="tr0",
-        provider="trello",
-        target=board["id"],
-        base_url=trello_fake.base_url,
-        credentials={"api_key": "tr-key", "token": "tr-token"},
-    )
+    no_secret = trello_tracker(client, user, trello_fake, board, name="tr0")
     response = client.post(f"{TRACKERS}{no_secret['id']}/webhook", headers=user.headers)
     assert response.status_code == 422 and "credentials.api_secret" in response.get_json()["errors"]
     assert client.head(url).status_code == 200
