@@ -19,7 +19,7 @@ import re
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar, cast
 
 from api.errors import ApiError
 
@@ -68,6 +68,11 @@ class Capability(enum.Enum):
     ISSUE_DELETE = "issue_delete"
     ATTACHMENTS = "attachments"
     PASSTHROUGH = "passthrough"
+
+    @classmethod
+    def named(cls, *groups: str) -> frozenset[Capability]:
+        """The capabilities whose values the space-separated `groups` name (a misspelt one fails at import)."""
+        return frozenset(cls(name) for group in groups for name in group.split())
 
 
 STATUS_CATEGORIES = ("todo", "in_progress", "done")
@@ -240,6 +245,17 @@ class Comment:
     created_at: datetime | None
     updated_at: datetime | None
 
+    @classmethod
+    def from_json(cls, raw: Mapping[str, Any], author: Person | None) -> Comment:
+        """A comment from a provider's JSON with `id`, `body` and ISO `created_at` / `updated_at` (GitHub, Gitea, GitLab)."""
+        return cls(
+            id=str(raw["id"]),
+            body=raw.get("body") or "",
+            author=author,
+            created_at=parse_time(raw.get("created_at")),
+            updated_at=parse_time(raw.get("updated_at")),
+        )
+
 
 @dataclass
 class Attachment:
@@ -261,6 +277,17 @@ class AttachmentContent:
     size: int | None
     chunks: Any
     close: Any = None
+
+    @classmethod
+    def streamed(cls, attachment: Attachment, response: Any) -> AttachmentContent:
+        """`attachment`'s bytes from a streaming requests response, 64 KiB at a time; closing closes the response."""
+        return cls(
+            filename=attachment.filename,
+            content_type=cast(str, attachment.content_type),
+            size=attachment.size,
+            chunks=response.iter_content(64 * 1024),
+            close=response.close,
+        )
 
 
 @dataclass

@@ -63,22 +63,10 @@ class BuiltinProvider(TrackerProvider):
         "options": {},
     }
     validation_statuses = frozenset()
-    capabilities = frozenset(
-        {
-            Capability.ISSUES,
-            Capability.COMMENTS,
-            Capability.LABELS,
-            Capability.MEMBERS,
-            Capability.DUE_DATE,
-            Capability.IN_PROGRESS,
-            Capability.PRIORITY,
-            Capability.ISSUE_TYPE,
-            Capability.PARENT,
-            Capability.COMMENT_EDIT,
-            Capability.COMMENT_DELETE,
-            Capability.ISSUE_DELETE,
-            Capability.ATTACHMENTS,
-        }
+    capabilities = Capability.named(
+        "issues comments labels members due_date",
+        "in_progress priority issue_type parent",
+        "comment_edit comment_delete issue_delete attachments",
     )
     native_fields = frozenset({"status_category", "priority"})
     session: Session  # always given: the built-in tracker reads and writes the caller's session

@@ -107,23 +107,10 @@ class GiteaProvider(TrackerProvider):
     }
     webhook_body_signed: ClassVar[bool] = True
     validation_statuses: ClassVar[frozenset[int]] = frozenset({400, 409, 412, 422, 423})  # 412/423: locked, dependencies
-    capabilities = frozenset(
-        {
-            Capability.ISSUES,
-            Capability.COMMENTS,
-            Capability.LABELS,
-            Capability.MEMBERS,
-            Capability.DUE_DATE,
-            Capability.TEMPLATE_IMPORT,
-            Capability.WEBHOOKS,
-            Capability.IN_PROGRESS,
-            Capability.PRIORITY,
-            Capability.COMMENT_EDIT,
-            Capability.COMMENT_DELETE,
-            Capability.ISSUE_DELETE,
-            Capability.ATTACHMENTS,
-            Capability.PASSTHROUGH,
-        }
+    capabilities = Capability.named(
+        "issues comments labels members due_date webhooks template_import",
+        "in_progress priority",
+        "comment_edit comment_delete issue_delete attachments passthrough",
     )
     ISSUE_ACTIONS: ClassVar[dict[str | None, str]] = {  # looked up with a delivery's action, which may be missing
         "opened": "issue.created",
@@ -254,13 +241,7 @@ class GiteaProvider(TrackerProvider):
 
     @staticmethod
     def _to_comment(raw: dict) -> Comment:
-        return Comment(
-            id=str(raw["id"]),
-            body=raw.get("body") or "",
-            author=_person(raw.get("user")),
-            created_at=parse_time(raw.get("created_at")),
-            updated_at=parse_time(raw.get("updated_at")),
-        )
+        return Comment.from_json(raw, _person(raw.get("user")))
 
     @staticmethod
     def _index(issue_id: str) -> int:
@@ -507,13 +488,7 @@ class GiteaProvider(TrackerProvider):
         if not same_origin(attachment.url, self._api):
             raise TrackerUnavailable("Gitea pointed the download at another host; the token is not sent there.")
         response = self._call("GET", None, url=attachment.url, stream=True)
-        return AttachmentContent(
-            filename=attachment.filename,
-            content_type=cast(str, attachment.content_type),
-            size=attachment.size,
-            chunks=response.iter_content(64 * 1024),
-            close=response.close,
-        )
+        return AttachmentContent.streamed(attachment, response)
 
     def delete_attachment(self, issue_id: str, attachment_id: str) -> None:
         self._call("DELETE", self._asset(issue_id, attachment_id))

@@ -223,22 +223,10 @@ class GithubProvider(TrackerProvider):
     validation_statuses = frozenset({422})
     # No issue delete (closing stays a PATCH) and no attachment API: both answer not_supported. Issue types are the
     # owner's (`type` by name); parents are GitHub's sub-issues.
-    capabilities = frozenset(
-        {
-            Capability.ISSUES,
-            Capability.COMMENTS,
-            Capability.LABELS,
-            Capability.MEMBERS,
-            Capability.TEMPLATE_IMPORT,
-            Capability.WEBHOOKS,
-            Capability.IN_PROGRESS,
-            Capability.PRIORITY,
-            Capability.COMMENT_EDIT,
-            Capability.COMMENT_DELETE,
-            Capability.PASSTHROUGH,
-            Capability.ISSUE_TYPE,
-            Capability.PARENT,
-        }
+    capabilities = Capability.named(
+        "issues comments labels members webhooks template_import",
+        "in_progress priority issue_type parent",
+        "comment_edit comment_delete passthrough",
     )
     ISSUE_ACTIONS: ClassVar[dict[str | None, str]] = {  # looked up with a delivery's action, which may be missing
         "opened": "issue.created",
@@ -356,13 +344,7 @@ class GithubProvider(TrackerProvider):
 
     @staticmethod
     def _to_comment(raw: dict) -> Comment:
-        return Comment(
-            id=str(raw["id"]),
-            body=raw.get("body") or "",
-            author=_person(raw.get("user")),
-            created_at=parse_time(raw.get("created_at")),
-            updated_at=parse_time(raw.get("updated_at")),
-        )
+        return Comment.from_json(raw, _person(raw.get("user")))
 
     @staticmethod
     def _page_number(cursor: str | None) -> int:

@@ -90,24 +90,10 @@ class GitlabProvider(TrackerProvider):
     options_help = LABEL_WORKFLOW_HELP
     option_properties = LABEL_WORKFLOW_OPTIONS
     option_capabilities = {Capability.IN_PROGRESS: "in_progress_label", Capability.PRIORITY: "priority_labels"}
-    capabilities = frozenset(
-        {
-            Capability.ISSUES,
-            Capability.COMMENTS,
-            Capability.LABELS,
-            Capability.MEMBERS,
-            Capability.DUE_DATE,
-            Capability.TEMPLATE_IMPORT,
-            Capability.WEBHOOKS,
-            Capability.IN_PROGRESS,
-            Capability.PRIORITY,
-            Capability.ISSUE_TYPE,
-            Capability.COMMENT_EDIT,
-            Capability.COMMENT_DELETE,
-            Capability.ISSUE_DELETE,
-            Capability.ATTACHMENTS,
-            Capability.PASSTHROUGH,
-        }
+    capabilities = Capability.named(
+        "issues comments labels members due_date webhooks template_import",
+        "in_progress priority issue_type",
+        "comment_edit comment_delete issue_delete attachments passthrough",
     )
     ISSUE_ACTIONS: ClassVar[dict[str, str]] = {"open": "issue.created", "close": "issue.closed", "reopen": "issue.reopened"}
     TEMPLATE_DIR = ".gitlab/issue_templates"
@@ -214,13 +200,7 @@ class GitlabProvider(TrackerProvider):
 
     @staticmethod
     def _to_comment(raw: dict) -> Comment:
-        return Comment(
-            id=str(raw["id"]),
-            body=raw.get("body") or "",
-            author=_person(raw.get("author")),
-            created_at=parse_time(raw.get("created_at")),
-            updated_at=parse_time(raw.get("updated_at")),
-        )
+        return Comment.from_json(raw, _person(raw.get("author")))
 
     @staticmethod
     def _iid(issue_id: str) -> int:
@@ -397,13 +377,7 @@ class GitlabProvider(TrackerProvider):
             response = self._client().http_request(
                 "get", f"{self._project_path}/uploads/{secret}/{name}", streamed=True, obey_rate_limit=False, max_retries=0
             )
-        return AttachmentContent(
-            filename=attachment.filename,
-            content_type=cast(str, attachment.content_type),
-            size=None,
-            chunks=response.iter_content(64 * 1024),
-            close=response.close,
-        )
+        return AttachmentContent.streamed(attachment, response)
 
     def delete_attachment(self, issue_id: str, attachment_id: str) -> None:
         note, _link, secret, name = self._find_upload(issue_id, attachment_id)

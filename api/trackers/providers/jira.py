@@ -241,24 +241,10 @@ class JiraProvider(TrackerProvider):
             "description": 'Jira priority name -> unified priority, e.g. {"Blocker": "urgent"}',
         },
     }
-    capabilities = frozenset(
-        {
-            Capability.ISSUES,
-            Capability.COMMENTS,
-            Capability.LABELS,
-            Capability.MEMBERS,
-            Capability.DUE_DATE,
-            Capability.WEBHOOKS,
-            Capability.COMMENT_EDIT,
-            Capability.COMMENT_DELETE,
-            Capability.ISSUE_DELETE,
-            Capability.PASSTHROUGH,
-            Capability.IN_PROGRESS,
-            Capability.ISSUE_TYPE,
-            Capability.ATTACHMENTS,
-            Capability.PRIORITY,
-            Capability.PARENT,
-        }
+    capabilities = Capability.named(
+        "issues comments labels members due_date webhooks",
+        "in_progress priority issue_type parent",
+        "comment_edit comment_delete issue_delete attachments passthrough",
     )
     native_fields = frozenset({"status_category", "priority"})  # Jira's own status category and priorities
     webhook_reports_deletes = True  # jira:issue_deleted
@@ -887,13 +873,7 @@ class JiraProvider(TrackerProvider):
             else:
                 raise TrackerUnavailable("Jira pointed the download at another host; the credentials are not sent there.")
             response = client._session.request("GET", url, params=params, stream=True)
-        return AttachmentContent(
-            filename=attachment.filename,
-            content_type=cast(str, attachment.content_type),
-            size=attachment.size,
-            chunks=response.iter_content(64 * 1024),
-            close=response.close,
-        )
+        return AttachmentContent.streamed(attachment, response)
 
     def delete_attachment(self, issue_id: str, attachment_id: str) -> None:
         self._call("DELETE", f"attachment/{self._attachment_of(issue_id, attachment_id)['id']}")

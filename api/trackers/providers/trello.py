@@ -114,22 +114,10 @@ class TrelloProvider(TrackerProvider):
         "priority_labels": LABEL_WORKFLOW_OPTIONS["priority_labels"],
     }
     validation_statuses = frozenset({400, 422})
-    capabilities = frozenset(
-        {
-            Capability.ISSUES,
-            Capability.COMMENTS,
-            Capability.LABELS,
-            Capability.MEMBERS,
-            Capability.DUE_DATE,
-            Capability.WEBHOOKS,
-            Capability.IN_PROGRESS,
-            Capability.PRIORITY,
-            Capability.COMMENT_EDIT,
-            Capability.COMMENT_DELETE,
-            Capability.ISSUE_DELETE,
-            Capability.ATTACHMENTS,
-            Capability.PASSTHROUGH,
-        }
+    capabilities = Capability.named(
+        "issues comments labels members due_date webhooks",
+        "in_progress priority",
+        "comment_edit comment_delete issue_delete attachments passthrough",
     )
     option_capabilities = {Capability.IN_PROGRESS: "in_progress_lists", Capability.PRIORITY: "priority_labels"}
     native_fields = frozenset({"status_category"})  # a card's list says it
@@ -543,13 +531,7 @@ class TrelloProvider(TrackerProvider):
         if not raw.get("isUpload", True) or not any(same_origin(attachment.url, root) for root in allowed):
             raise TrackerValidationError("This attachment is a link, not a file Trello keeps; open its url instead.")
         response = self._raw("GET", cast(str, attachment.url), stream=True)
-        return AttachmentContent(
-            filename=attachment.filename,
-            content_type=cast(str, attachment.content_type),
-            size=attachment.size,
-            chunks=response.iter_content(64 * 1024),
-            close=response.close,
-        )
+        return AttachmentContent.streamed(attachment, response)
 
     def delete_attachment(self, issue_id: str, attachment_id: str) -> None:
         self._fetch(f"/cards/{self._card_id(issue_id)}/attachments/{self._attachment_id(attachment_id)}", method="DELETE")
