@@ -11,17 +11,16 @@ def make_tracker(client, user, **overrides):
     return response.get_json()
 
 
+def _tracker_holding(client, user, token, provider="github", target="octo/site"):
+    """A remote tracker, never contacted, whose credentials are the one `token`."""
+    return make_tracker(
+        client, user, name="Repo", provider=provider, target=target, base_url="http://127.0.0.1:9", credentials={"token": token}
+    )
+
+
 def test_create_and_read_a_tracker_without_exposing_credentials(client, auth):
     user = auth.register()
-    created = make_tracker(
-        client,
-        user,
-        name="Repo",
-        provider="github",
-        target="octo/site",
-        base_url="http://127.0.0.1:9",
-        credentials={"token": "ghp_supersecret"},
-    )
+    created = _tracker_holding(client, user, "ghp_supersecret")
     assert created["has_credentials"] is True and "credentials" not in created
     for response in (client.get(f"{TRACKERS}{created['id']}", headers=user.headers), client.get(TRACKERS, headers=user.headers)):
         assert "ghp_supersecret" not in response.get_data(as_text=True)
@@ -30,15 +29,7 @@ def test_create_and_read_a_tracker_without_exposing_credentials(client, auth):
 
 def test_credentials_are_encrypted_at_rest(client, auth, db):
     user = auth.register()
-    created = make_tracker(
-        client,
-        user,
-        name="Repo",
-        provider="gitlab",
-        target="group/project",
-        base_url="http://127.0.0.1:9",
-        credentials={"token": "glpat-plaintext-token"},
-    )
+    created = _tracker_holding(client, user, "glpat-plaintext-token", provider="gitlab", target="group/project")
     raw = db.session.execute(
         text("SELECT credentials_encrypted::text, trackers::text FROM trackers WHERE id = :id"), {"id": created["id"]}
     ).one()
@@ -54,15 +45,7 @@ def test_credentials_survive_key_rotation(client, auth, db, make_app):
     from config import TestingConfig
 
     user = auth.register()
-    created = make_tracker(
-        client,
-        user,
-        name="Repo",
-        provider="github",
-        target="o/r",
-        base_url="http://127.0.0.1:9",
-        credentials={"token": "ghp_rotate"},
-    )
+    created = _tracker_holding(client, user, "ghp_rotate")
     new_key = Fernet.generate_key().decode()
     rotated = make_app(ENCRYPTION_KEYS=[new_key, *TestingConfig.ENCRYPTION_KEYS])
     with rotated.app_context():
