@@ -124,15 +124,11 @@ def test_registering_on_data_center_creates_a_signed_admin_webhook_for_the_proje
     stored = registration(db, dc["tracker"]["id"])
     assert hook["url"] == response.get_json()["callback_url"] == stored.callback_url
     assert hook["secret"] == stored.secret and len(stored.secret) >= 32
+    issue, comment, attachment = "jira:issue_", "comment_", "attachment_"
     assert set(hook["events"]) == {
-        "jira:issue_created",
-        "jira:issue_updated",
-        "jira:issue_deleted",
-        "comment_created",
-        "comment_updated",
-        "comment_deleted",
-        "attachment_created",
-        "attachment_deleted",
+        *(issue + verb for verb in ("created", "updated", "deleted")),
+        *(comment + verb for verb in ("created", "updated", "deleted")),
+        *(attachment + verb for verb in ("created", "deleted")),
     }
     assert hook["filters"]["issue-related-events-section"] == 'project = "TES"'
     assert client.delete(f"{TRACKERS}{dc['tracker']['id']}/webhook", headers=dc["user"].headers).status_code == 200
