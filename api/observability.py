@@ -96,7 +96,8 @@ def init_sentry(app):
         dsn=dsn,
         environment=app.config.get("SENTRY_ENVIRONMENT") or app.config["ENV_NAME"],
         integrations=[FlaskIntegration()],
-        send_default_pii=False,
+        # No send_default_pii (deprecated): unset is "off", and setting data_collection instead would turn the SDK's
+        # own event scrubber off. test_sentry_sends_no_personal_data_and_keeps_its_own_scrubber pins what this resolves to.
         traces_sample_rate=app.config.get("SENTRY_TRACES_SAMPLE_RATE", 0.0),
         # Tracker and subscriber hosts are user-chosen: no sentry-trace or baggage header may reach them.
         trace_propagation_targets=[],

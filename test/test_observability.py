@@ -50,3 +50,17 @@ def test_metrics_count_requests_by_endpoint_and_status_and_report_queue_depth(cl
     assert 'http_requests_total{endpoint="/api/v1/users/me",method="GET",status="401"}' in text
     assert 'http_request_duration_seconds_bucket{endpoint="/healthz"' in text
     assert 'jobs_queue_depth{queue="webhooks"} 0.0' in text
+
+
+def test_sentry_sends_no_personal_data_and_keeps_its_own_scrubber(make_app):
+    import sentry_sdk
+
+    try:
+        make_app(SENTRY_DSN="http://public@127.0.0.1:9/1")
+        client = sentry_sdk.get_client()
+        collected = client.options["data_collection"]
+        assert client.should_send_default_pii() is False
+        assert (collected["user_info"], collected["database_query_data"], collected["queues"]) == (False, False, False)
+        assert client.options["event_scrubber"] is not None  # the SDK's denylist scrubber runs before ours
+    finally:
+        sentry_sdk.init()  # no DSN: the SDK is off again for the rest of the run
