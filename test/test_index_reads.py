@@ -99,6 +99,18 @@ def test_index_filters_match_the_live_filters(client, indexed):
         assert _titles(_get(client, url, user, source="index", **query)) == _titles(_get(client, url, user, **query)), query
 
 
+def test_an_update_time_at_any_offset_is_read_in_utc_and_one_utc_cannot_hold_is_a_400(client, indexed):
+    user = indexed["user"]
+    everything = _titles(_get(client, ISSUES, user, limit=100))
+    for source in ("index", "live"):  # PostgreSQL refuses offsets past +-15:59; Python reads up to +-23:59
+        assert _titles(_get(client, ISSUES, user, limit=100, source=source, updated_since="0781-05-17T15:13:30+17:19")) == (
+            everything
+        )
+    refused = client.get(ISSUES, query_string={"updated_since": "0001-01-01T00:00:00+01:00"}, headers=user.headers)
+    assert refused.status_code == 400
+    assert refused.get_json()["errors"] == {"updated_since": ["Out of range once converted to UTC."]}
+
+
 @pytest.mark.parametrize(
     ("q", "titles"),
     [

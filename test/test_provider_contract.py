@@ -2,7 +2,7 @@
 talking HTTP to the offline stand-ins or to PostgreSQL (built-in), for every contract variant of every registered provider."""
 
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
 
@@ -109,6 +109,9 @@ def test_list_filters_by_status_labels_assignee_text_and_update_time(client, env
     assert ids(q="crash") == {third["id"]}
     future = (datetime.now(UTC) + timedelta(days=1)).isoformat()
     assert ids(updated_since=future) == set()
+    an_hour_ago = datetime.now(UTC) - timedelta(hours=1)  # the same instant at the offsets farthest from UTC
+    for zone in (timezone(timedelta(hours=14)), timezone(timedelta(hours=-12))):
+        assert ids(updated_since=an_hour_ago.astimezone(zone).isoformat()) == {first["id"], second["id"], third["id"]}
 
 
 @parametrize_env()

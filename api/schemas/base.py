@@ -3,6 +3,7 @@
 import base64
 import binascii
 import json
+from datetime import UTC
 
 from marshmallow import RAISE, Schema, ValidationError, fields, validate
 
@@ -27,6 +28,23 @@ class Text(fields.String):
         if "\x00" in result:
             raise self.make_error("nul")
         return result
+
+
+class UtcDateTime(fields.AwareDateTime):
+    """An ISO 8601 date-time with its offset, converted to UTC: providers and PostgreSQL take any offset Python does
+    not (PostgreSQL stops at +-15:59); one that UTC cannot hold (0001-01-01T00:00+01:00) is refused."""
+
+    default_error_messages = {"range": "Out of range once converted to UTC."}
+
+    def __init__(self, **kwargs):
+        super().__init__(default_timezone=None, **kwargs)
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        aware = super()._deserialize(value, attr, data, **kwargs)
+        try:
+            return aware.astimezone(UTC)
+        except OverflowError:
+            raise self.make_error("range") from None
 
 
 class StrictBoolean(fields.Boolean):

@@ -2,7 +2,17 @@
 
 from marshmallow import ValidationError, fields, pre_load, validate, validates_schema
 
-from api.schemas.base import NOT_BLANK_PATTERN, URL_PATTERN, BaseSchema, IsSet, PageQuerySchema, Text, not_blank, partial_of
+from api.schemas.base import (
+    NOT_BLANK_PATTERN,
+    URL_PATTERN,
+    BaseSchema,
+    IsSet,
+    PageQuerySchema,
+    Text,
+    UtcDateTime,
+    not_blank,
+    partial_of,
+)
 from api.trackers.base import PRIORITIES, STATUS_CATEGORIES, Capability
 from api.trackers.registry import PROVIDERS, all_providers, provider_class
 
@@ -235,9 +245,7 @@ class IssueQuerySchema(PageQuerySchema):
     labels = Text(validate=validate.Length(max=500), metadata={"description": "comma-separated; issues having all of them"})
     assignee = Text(validate=validate.Length(min=1, max=100), metadata={"description": "username"})
     q = Text(validate=validate.Length(min=1, max=200), metadata={"description": "text in the title or description"})
-    updated_since = fields.AwareDateTime(
-        default_timezone=None, metadata={"description": "ISO 8601 with offset, e.g. 2024-01-01T00:00:00Z"}
-    )
+    updated_since = UtcDateTime(metadata={"description": "ISO 8601 with offset, e.g. 2024-01-01T00:00:00Z"})
     include_remote_data = fields.Boolean(load_default=False)
     source = fields.String(
         load_default="live",

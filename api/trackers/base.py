@@ -821,6 +821,12 @@ def parse_time(value: str | None) -> datetime | None:
     return datetime.fromisoformat(value.replace("Z", "+00:00"))
 
 
+def utc_z(moment: datetime) -> str:
+    """`moment` as ISO 8601 in UTC to the second with a Z (a naive one is UTC); strftime's %Y would not pad year 781."""
+    aware = moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+    return aware.astimezone(UTC).replace(tzinfo=None).isoformat(timespec="seconds") + "Z"
+
+
 def hmac_hex(secret: str, message: bytes, digest: str = "sha256") -> str:
     return hmac.new(secret.encode(), message, getattr(hashlib, digest)).hexdigest()
 

@@ -49,6 +49,7 @@ from api.trackers.base import (
     parse_time,
     same,
     same_origin,
+    utc_z,
 )
 from api.trackers.resilience import provider_message, retry_after_seconds, shared_session, transport_errors
 from api.trackers.template_files import parse_front_matter
@@ -302,7 +303,7 @@ class GiteaProvider(TrackerProvider):
         if query.q:
             params["q"] = query.q
         if query.updated_since:
-            params["since"] = query.updated_since.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+            params["since"] = utc_z(query.updated_since)
         try:
             raw_items, response = self._json("GET", f"{self._repo_path}/issues", params=params)
         except TrackerNotFound:
@@ -325,7 +326,7 @@ class GiteaProvider(TrackerProvider):
 
     @staticmethod
     def _deadline(value: date) -> str:
-        return datetime.combine(value, END_OF_DAY, tzinfo=UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+        return utc_z(datetime.combine(value, END_OF_DAY, tzinfo=UTC))
 
     def create_issue(self, data: NewIssue) -> Issue:
         body: dict[str, Any] = {"title": data.title, "body": data.description}
@@ -386,7 +387,7 @@ class GiteaProvider(TrackerProvider):
         page, size = self._cursor(cursor, limit)
         params: dict[str, Any] = {"page": page, "limit": size}
         if since is not None:
-            params["since"] = since.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+            params["since"] = utc_z(since)
         raw_items, response = self._json("GET", f"{self._repo_path}/issues/comments", params=params)
         items = [(str(raw["issue_url"]).rsplit("/", 1)[-1], self._to_comment(raw)) for raw in raw_items if raw.get("issue_url")]
         more = self._has_next(response, page, size, len(raw_items))

@@ -40,6 +40,7 @@ from api.trackers.base import (
     numeric_id,
     parse_time,
     same,
+    utc_z,
 )
 from api.trackers.resilience import provider_message, retry_after_seconds, shared_session, transport_errors
 from api.trackers.template_files import parse_front_matter
@@ -395,7 +396,7 @@ class GithubProvider(TrackerProvider):
                 if query.assignee:
                     terms.append(f"assignee:{query.assignee}")
                 if query.updated_since:
-                    terms.append(f"updated:>={query.updated_since.strftime('%Y-%m-%dT%H:%M:%SZ')}")
+                    terms.append(f"updated:>={utc_z(query.updated_since)}")
                 data, next_cursor = self._page(
                     "/search/issues", {"q": " ".join(terms), "sort": "updated", "order": "desc", "per_page": query.limit}, page
                 )
@@ -407,7 +408,7 @@ class GithubProvider(TrackerProvider):
                 if query.assignee:
                     params["assignee"] = query.assignee
                 if query.updated_since:
-                    params["since"] = query.updated_since.strftime("%Y-%m-%dT%H:%M:%SZ")
+                    params["since"] = utc_z(query.updated_since)
                 raw_items, next_cursor = self._page(f"/repos/{self.config.target}/issues", params, page)
         issues = [self._to_issue(raw) for raw in raw_items if not raw.get("pull_request")]
         return Page(items=issues, next_cursor=next_cursor)
@@ -533,7 +534,7 @@ class GithubProvider(TrackerProvider):
         """
         params = {"sort": "updated", "direction": "asc", "per_page": limit}
         if since is not None:
-            params["since"] = since.strftime("%Y-%m-%dT%H:%M:%SZ")
+            params["since"] = utc_z(since)
         with self._translate():
             raw_items, next_cursor = self._page(f"/repos/{self.config.target}/issues/comments", params, self._page_number(cursor))
         return Page(
