@@ -7,6 +7,7 @@ import json
 import logging
 from datetime import timedelta
 
+import pytest
 from prometheus_client import REGISTRY
 from sqlalchemy import func, select, text
 
@@ -238,6 +239,36 @@ def test_a_processed_delivery_asks_for_the_index_refresh_of_its_issue(client, ap
     assert [(queue, args["tracker_id"], args["issue_ids"]) for queue, args in refresh] == [
         ("polling", github["tracker"]["id"], ["1"])
     ]
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "error"),
+    [
+        ("updated_at", "not a time", "ValueError: Invalid isoformat string: 'not a time'"),
+        ("number", None, "KeyError: 'number'"),  # None: the field left out
+        ("user", "octocat", "AttributeError: 'str' object has no attribute 'get'"),
+        ("labels", 5, "TypeError: 'int' object is not iterable"),
+    ],
+)
+def test_a_signed_payload_the_provider_cannot_read_is_marked_failed_once_instead_of_retried(
+    client, app, db, github, caplog, field, value, error
+):
+    payload = example("github", "issues.opened.json")
+    if value is None:
+        del payload["issue"][field]
+    else:
+        payload["issue"][field] = value
+    response = deliver_github(client, github, "issues", payload, delivery="unreadable")
+    assert response.status_code == 202, response.get_json()
+    delivery_id = response.get_json()["delivery_id"]
+    with app.app_context(), caplog.at_level(logging.WARNING, logger="api.services.webhooks"):
+        process_delivery(delivery_id)  # returns: a job that raised would be retried
+        process_delivery(delivery_id)  # and a second run finds nothing pending
+    stored = _stored(db, delivery_id)
+    assert stored.status == "failed" and stored.processed_at is not None
+    assert stored.error == f"The payload could not be read: {error}"
+    assert db.session.scalar(select(func.count()).select_from(Event).where(Event.delivery_id == delivery_id)) == 0
+    assert [r.getMessage() for r in caplog.records] == [f"webhook delivery {delivery_id} failed: unreadable payload"]
 
 
 def test_a_deleted_issue_leaves_the_index_and_is_not_refreshed(client, app, db, github):

@@ -228,7 +228,16 @@ def process_delivery(delivery_id: int) -> None:
     provider = provider_class(tracker.provider)(
         TrackerConfig(tracker_id=tracker.id, target=tracker.target, options=dict(tracker.options or {}))
     )
-    normalized = provider.normalize_webhook(delivery.event_name, delivery.payload)
+    try:
+        normalized = provider.normalize_webhook(delivery.event_name, delivery.payload)
+    except (ValueError, TypeError, KeyError, AttributeError) as exc:
+        # A signed payload the provider's shape does not fit (only its tracker's owner can sign one): every retry
+        # would fail alike, so it is marked failed with the reason instead of retried.
+        delivery.status, delivery.error = "failed", f"The payload could not be read: {type(exc).__name__}: {exc}"[:500]
+        delivery.processed_at = utcnow()
+        session.commit()
+        log.warning("webhook delivery %s failed: unreadable payload", delivery_id, extra={"delivery_id": delivery_id})
+        return
     normalized = provider.complete_webhook_events(
         normalized,
         lambda issue_id: trackers_service.call_provider(
