@@ -271,6 +271,16 @@ def test_a_signed_payload_the_provider_cannot_read_is_marked_failed_once_instead
     assert [r.getMessage() for r in caplog.records] == [f"webhook delivery {delivery_id} failed: unreadable payload"]
 
 
+def test_the_reason_an_unreadable_payload_failed_is_cut_at_500_characters(client, app, db, github):
+    payload = example("github", "issues.opened.json")
+    payload["issue"]["updated_at"] = "x" * 600
+    delivery_id = deliver_github(client, github, "issues", payload, delivery="long").get_json()["delivery_id"]
+    with app.app_context():
+        process_delivery(delivery_id)
+    reason = "The payload could not be read: ValueError: Invalid isoformat string: '" + "x" * 600
+    assert _stored(db, delivery_id).error == reason[:500]
+
+
 def test_a_deleted_issue_leaves_the_index_and_is_not_refreshed(client, app, db, github):
     from api.models.index import IndexedIssue
     from api.services import polling
