@@ -300,10 +300,10 @@ def test_deliveries_naming_issues_while_a_refresh_waits_join_that_refresh(client
 
 def test_a_refresh_is_joined_up_to_its_limit_and_never_once_a_worker_has_it(db, github):
     tracker_id = github["tracker"]["id"]
-    for ids in (["2", "1"], ["1", "3"], [f"n{n}" for n in range(47)]):
+    for ids in (["2", "1"], ["1", "3"], [f"n{n}" for n in range(polling.REFRESH_MOST - 3)]):
         polling.request_refresh(session=db.session, tracker_id=tracker_id, issue_ids=ids)
     db.session.commit()
-    assert [len(ids) for ids in _refresh_ids(db)] == [50]
+    assert [len(ids) for ids in _refresh_ids(db)] == [polling.REFRESH_MOST]
     polling.request_refresh(session=db.session, tracker_id=tracker_id, issue_ids=["full"])  # no room: a job of its own
     db.session.commit()
     assert _refresh_ids(db)[1:] == [["full"]]
