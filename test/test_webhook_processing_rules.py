@@ -5,19 +5,16 @@ on the index, and how a gateway change is recognised in its echo (window, wildca
 import hashlib
 import json
 import logging
-import threading
 from datetime import timedelta
 
 import pytest
 from prometheus_client import REGISTRY
 from sqlalchemy import func, select, text
-from sqlalchemy.orm import Session
 
 from api.models.base import utcnow
 from api.models.events import Event
 from api.models.trackers import Tracker
 from api.models.webhooks import GatewayChange, WebhookBodyHash, WebhookDelivery
-from api.services import polling
 from api.services.webhooks import _echo_of, callback_url, process_delivery, prune_seen_bodies
 from api.trackers.base import WebhookEvent
 from test.conftest import read_unlocked, registration
@@ -282,54 +279,6 @@ def test_the_reason_an_unreadable_payload_failed_is_cut_at_500_characters(client
         process_delivery(delivery_id)
     reason = "The payload could not be read: ValueError: Invalid isoformat string: '" + "x" * 600
     assert _stored(db, delivery_id).error == reason[:500]
-
-
-def _refresh_ids(db):
-    return [args["issue_ids"] for _, args in _jobs(db, polling.REFRESH_TASK)]
-
-
-def test_deliveries_naming_issues_while_a_refresh_waits_join_that_refresh(client, app, db, github):
-    for delivery, number in (("j-1", 7), ("j-2", 3), ("j-3", 7)):
-        payload = example("github", "issues.labeled.json")
-        payload["issue"]["number"] = number
-        delivery_id = deliver_github(client, github, "issues", payload, delivery=delivery).get_json()["delivery_id"]
-        with app.app_context():
-            process_delivery(delivery_id)
-    assert _refresh_ids(db) == [["3", "7"]]
-
-
-def test_a_refresh_is_joined_up_to_its_limit_and_never_once_a_worker_has_it(db, github):
-    tracker_id = github["tracker"]["id"]
-    for ids in (["2", "1"], ["1", "3"], [f"n{n}" for n in range(polling.REFRESH_MOST - 3)]):
-        polling.request_refresh(session=db.session, tracker_id=tracker_id, issue_ids=ids)
-    db.session.commit()
-    assert [len(ids) for ids in _refresh_ids(db)] == [polling.REFRESH_MOST]
-    polling.request_refresh(session=db.session, tracker_id=tracker_id, issue_ids=["full"])  # no room: a job of its own
-    db.session.commit()
-    assert _refresh_ids(db)[1:] == [["full"]]
-    db.session.execute(text("DELETE FROM procrastinate_jobs"))
-    polling.request_refresh(session=db.session, tracker_id=tracker_id, issue_ids=["taken"])
-    db.session.execute(text("UPDATE procrastinate_jobs SET status = 'doing'"))  # a worker has it: too late to add to
-    polling.request_refresh(session=db.session, tracker_id=tracker_id, issue_ids=["late"])
-    db.session.commit()
-    assert _refresh_ids(db) == [["taken"], ["late"]]
-
-
-def test_two_deliveries_asking_at_once_end_in_one_refresh_with_both_issues(db, github):
-    tracker_id = github["tracker"]["id"]
-    first, second = Session(db.engine), Session(db.engine)
-    polling.request_refresh(session=first, tracker_id=tracker_id, issue_ids=["1"])  # not committed yet
-    worker = threading.Thread(
-        target=lambda: (polling.request_refresh(session=second, tracker_id=tracker_id, issue_ids=["2"]), second.commit())
-    )
-    worker.start()
-    worker.join(0.5)
-    assert worker.is_alive()  # waiting on the first one's job
-    first.commit()
-    worker.join(10)
-    first.close()
-    second.close()
-    assert _refresh_ids(db) == [["1", "2"]]
 
 
 def test_a_deleted_issue_leaves_the_index_and_is_not_refreshed(client, app, db, github):

@@ -8,7 +8,6 @@ from typing import Any
 
 from flask import current_app
 from sqlalchemy import or_, select, text
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from api import jobs
@@ -359,33 +358,6 @@ def reconcile_tracker(*, session: Session, tracker_id: int, now: datetime | None
 
 
 # ---- webhooks refresh the index at once --------------------------------------------------------
-
-
-REFRESH_TASK, REFRESH_MOST = "gateway:refresh_index", 50  # the job re-reading issues a webhook named, and how many at most
-# The tracker's waiting refresh job takes the new ids while the union stays within REFRESH_MOST. Both subqueries read
-# the row being updated, so a delivery that waited for another's lock merges into what that one wrote.
-_MERGE_REFRESH = text(
-    "UPDATE procrastinate_jobs SET args = jsonb_set(args, '{issue_ids}', (SELECT to_jsonb(array_agg(id ORDER BY id)) FROM ("
-    "  SELECT jsonb_array_elements_text(args->'issue_ids') UNION SELECT unnest(CAST(:issue_ids AS text[]))) AS ids(id))) "
-    "WHERE queueing_lock = :lock AND status = 'todo' AND (SELECT count(*) FROM ("
-    "  SELECT jsonb_array_elements_text(args->'issue_ids') UNION SELECT unnest(CAST(:issue_ids AS text[]))) AS ids(id)) <= :most "
-    "RETURNING id"
-)
-
-
-def request_refresh(*, session: Session, tracker_id: int, issue_ids: Iterable[str]) -> None:
-    """Queue a re-read of these issues into the index, in the tracker's waiting refresh job while it has room."""
-    ids, lock = sorted(set(issue_ids))[:REFRESH_MOST], f"refresh-index-{tracker_id}"
-    for _ in range(2):  # a waiting job (full, or queued meanwhile by another delivery) makes the insert fail: merge again
-        if session.execute(_MERGE_REFRESH, {"lock": lock, "issue_ids": ids, "most": REFRESH_MOST}).first():
-            return
-        try:
-            with session.begin_nested():
-                jobs.enqueue(session, REFRESH_TASK, queue=QUEUE_POLLING, queueing_lock=lock, tracker_id=tracker_id, issue_ids=ids)
-            return
-        except IntegrityError:
-            continue
-    jobs.enqueue(session, REFRESH_TASK, queue=QUEUE_POLLING, tracker_id=tracker_id, issue_ids=ids)  # the waiting one is full
 
 
 def refresh_issues(*, session: Session, tracker_id: int, issue_ids: Iterable[str]) -> None:

@@ -22,7 +22,6 @@ from api.models.users import User
 from api.models.webhooks import GatewayChange, WebhookBodyHash, WebhookDelivery
 from api.services import events as events_service
 from api.services import index as index_service
-from api.services import polling as polling_service
 from api.services import trackers as trackers_service
 from api.trackers.base import Capability, ManualWebhookSetup, TrackerConfig, WebhookEvent, WebhookRegistration
 from api.trackers.registry import provider_class
@@ -260,7 +259,7 @@ def process_delivery(delivery_id: int) -> None:
         )
     named = sorted({item.issue_id for item in normalized if item.issue_id and item.type != "issue.deleted"})
     if named and provider.polling_applies():  # the index follows at once (from the tracker: payloads can be partial)
-        polling_service.request_refresh(session=session, tracker_id=tracker.id, issue_ids=named)
+        jobs.enqueue(session, "gateway:refresh_index", queue="polling", tracker_id=tracker.id, issue_ids=named[:50])
     if any(item.type == "issue.deleted" for item in normalized):
         index_service.remove(
             session=session,
