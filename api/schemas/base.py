@@ -31,8 +31,8 @@ class Text(fields.String):
 
 
 class UtcDateTime(fields.AwareDateTime):
-    """An ISO 8601 date-time with its offset, converted to UTC: providers and PostgreSQL take any offset Python does
-    not (PostgreSQL stops at +-15:59); one that UTC cannot hold (0001-01-01T00:00+01:00) is refused."""
+    """An ISO 8601 date-time with its offset, loaded as the UTC instant it names: Python reads offsets up to +-23:59,
+    PostgreSQL only to +-15:59, and providers are sent UTC; one UTC cannot hold (0001-01-01T00:00+01:00) is refused."""
 
     default_error_messages = {"range": "Out of range once converted to UTC."}
 
